@@ -1,0 +1,85 @@
+"""The one exception tree of crashveil, shared by the policy code, the SDK and the server.
+
+Every error names what is wrong (a key, a field path, a file) and the form that was
+expected. None of them ever echoes report content: crash strings are attacker-controlled
+and may hold personal data.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CrashveilError",
+    "ConfigError",
+    "PolicyError",
+    "ReportError",
+    "ReportRejected",
+    "SealError",
+    "StorageError",
+    "AccessDenied",
+]
+
+
+class CrashveilError(Exception):
+    """Base class of every error crashveil raises on purpose."""
+
+
+class ConfigError(CrashveilError, ValueError):
+    """A bad option or setting: names the key, the problem and the expected form."""
+
+    def __init__(self, key: str, problem: str, expected: str | None = None) -> None:
+        self.key = key
+        self.problem = problem
+        self.expected = expected
+        message = f"{key}: {problem}"
+        if expected:
+            message += f" (expected {expected})"
+        super().__init__(message)
+
+
+class PolicyError(CrashveilError, ValueError):
+    """The policy file is invalid: names the file, the key path and the expected form."""
+
+    def __init__(self, source: str, key_path: str, problem: str, expected: str | None = None) -> None:
+        self.source = source
+        self.key_path = key_path
+        self.problem = problem
+        self.expected = expected
+        message = f"{source}: {key_path or '<top>'}: {problem}"
+        if expected:
+            message += f" (expected {expected})"
+        super().__init__(message)
+
+
+class ReportError(CrashveilError, ValueError):
+    """A report does not follow the wire format: names the field path and the rule broken.
+
+    ``code`` is a short machine-readable reason (``too_long``, ``wrong_type`` ...) used by the
+    server's error map and its rejection counters.
+    """
+
+    def __init__(self, field: str, code: str, message: str) -> None:
+        self.field = field
+        self.code = code
+        super().__init__(f"{field or '<report>'}: {message}")
+
+
+class ReportRejected(CrashveilError):
+    """The server refused a report; ``status`` is the HTTP status it maps to."""
+
+    def __init__(self, code: str, message: str, *, field: str | None = None, status: int = 400) -> None:
+        self.code = code
+        self.field = field
+        self.status = status
+        super().__init__(message)
+
+
+class SealError(CrashveilError):
+    """Sealing or opening a report failed. Deliberately says nothing more (no oracle)."""
+
+
+class StorageError(CrashveilError):
+    """The database or the disk failed; the driver's error is chained with ``from``."""
+
+
+class AccessDenied(CrashveilError):
+    """A role is missing, or a read of an individual report has no stated reason."""
