@@ -1,0 +1,32 @@
+"""A stable digest of a policy: the same rules give the same digest, whatever the formatting.
+
+The digest travels with every report (``policy_digest``) and is stored with every consent,
+so the server validates a report against the exact policy it was built under and the SDK
+can tell when the policy changed since the user chose a level.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from typing import Any
+
+from crashveil.policy.model import Policy
+
+__all__ = ["policy_digest", "canonical_policy"]
+
+
+def canonical_policy(policy: Policy) -> dict[str, Any]:
+    """The policy as plain JSON-ready data, without where it was read from."""
+    data = dataclasses.asdict(policy)
+    data.pop("source", None)
+    data["fields"] = {name: data["fields"][name] for name in sorted(data["fields"])}
+    return data
+
+
+def policy_digest(policy: Policy) -> str:
+    """``sha256:<hex>`` over the canonical JSON of the policy (sorted keys, no whitespace)."""
+    import json
+
+    canonical = json.dumps(canonical_policy(policy), sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return "sha256:" + hashlib.sha256(canonical.encode("ascii")).hexdigest()

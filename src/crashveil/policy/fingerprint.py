@@ -1,0 +1,44 @@
+"""Versioned crash fingerprints: which crashes are "the same crash".
+
+A fingerprint is computed from the crash type and the in-app ``module:function`` path of the
+stack, never from line numbers, messages or release, so it is stable when code above the crash
+moves and across releases (a resolved crash that comes back in a later release regresses
+the same group). The SDK computes it; the server recomputes it from the stack it stores.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Iterable
+
+from crashveil.policy.report import Frame
+
+__all__ = ["FINGERPRINT_VERSION", "compute_fingerprint", "module_of"]
+
+FINGERPRINT_VERSION = 1
+
+
+def module_of(file: str) -> str:
+    """``app/core/db.py`` -> ``app.core.db`` (works for Windows separators too)."""
+    path = file.replace("\\", "/").lstrip("~/")
+    if path.endswith(".py"):
+        path = path[:-3]
+    if path.endswith("/__init__"):
+        path = path[: -len("/__init__")]
+    return path.replace("/", ".")
+
+
+def compute_fingerprint(crash_type: str, frames: Iterable[Frame]) -> str:
+    """``v1:<32 hex>`` from the crash type and the in-app frames' module and function.
+
+    When no frame is in-app (a crash inside a library), the innermost frame still
+    anchors the crash, so different library crashes do not collapse into one group.
+    """
+    frames = list(frames)
+    path = [f"{module_of(f.file)}:{f.function}" for f in frames if f.in_app]
+    if not path and frames:
+        last = frames[-1]
+        path = [f"{module_of(last.file)}:{last.function}"]
+    material = "\n".join([crash_type, *path])
+    digest = hashlib.sha256(material.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+    return f"v{FINGERPRINT_VERSION}:{digest}"

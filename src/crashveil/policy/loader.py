@@ -1,0 +1,325 @@
+"""Read a policy file (TOML) into a validated ``Policy``.
+
+The loader is strict: an unknown key, a missing key or a bad value is a ``PolicyError`` that
+names the file, the key path (``fields.message.retention_days``) and the expected form. This
+is one of the three places that read configuration (with ``sdk/options.py`` and
+``server/settings.py``).
+"""
+
+from __future__ import annotations
+
+import re
+from importlib import resources
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from crashveil.errors import PolicyError
+from crashveil.policy.model import (
+    ROLES,
+    SENSITIVITY_CLASSES,
+    AggregationSettings,
+    ConsentLevel,
+    FieldRule,
+    KeyPeriods,
+    LimitSettings,
+    NoticeSettings,
+    Policy,
+    RateOverride,
+    RedactionSettings,
+    SamplingSettings,
+)
+from crashveil.policy.report import REPORT_FIELDS, REQUIRED_FIELDS
+
+__all__ = ["load_policy", "parse_policy", "default_policy_path", "default_policy"]
+
+_VERSION_RE = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$")
+_NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
+
+_default_cache: Policy | None = None
+
+
+def default_policy_path() -> Path:
+    """Path of the reference policy shipped inside the package."""
+    return Path(str(resources.files("crashveil.policy").joinpath("default.policy.toml")))
+
+
+def default_policy() -> Policy:
+    """The shipped reference policy (parsed once per process)."""
+    global _default_cache
+    if _default_cache is None:
+        _default_cache = load_policy(default_policy_path())
+    return _default_cache
+
+
+def load_policy(path: str | Path) -> Policy:
+    """Load and validate the policy file at ``path``.
+
+    Raises:
+        PolicyError: the file is missing, is not TOML, or breaks a rule; the message names
+            the file, the key path and the expected form.
+    """
+    import tomllib
+
+    source = str(path)
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as exc:
+        raise PolicyError(source, "", f"cannot read the file ({exc.strerror})") from exc
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise PolicyError(source, "", "the file is not UTF-8 text") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise PolicyError(source, "", f"not valid TOML: {exc}") from exc
+    return parse_policy(data, source=source)
+
+
+def parse_policy(data: Mapping[str, Any], *, source: str = "<policy>") -> Policy:
+    """Validate an already-parsed policy document (a TOML table as a dict)."""
+    return _Reader(source).policy(data)
+
+
+class _Reader:
+    """Walks the document keeping the key path, so every error can name it."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def fail(self, path: str, problem: str, expected: str | None = None) -> PolicyError:
+        return PolicyError(self.source, path, problem, expected)
+
+    def table(self, data: Any, path: str, required: set[str], optional: set[str] = frozenset()) -> dict[str, Any]:  # type: ignore[assignment]
+        if not isinstance(data, dict):
+            raise self.fail(path, f"is a {type(data).__name__}", "a table")
+        unknown = sorted(set(data) - required - set(optional))
+        if unknown:
+            allowed = ", ".join(sorted(required | set(optional)))
+            raise self.fail(_join(path, unknown[0]), "unknown key", f"one of: {allowed}")
+        missing = sorted(required - set(data))
+        if missing:
+            raise self.fail(_join(path, missing[0]), "missing key")
+        return data
+
+    def string(self, data: Mapping[str, Any], key: str, path: str, *, pattern: re.Pattern[str] | None = None,
+               expected: str = "a non-empty string") -> str:
+        value = data[key]
+        where = _join(path, key)
+        if not isinstance(value, str) or not value.strip():
+            raise self.fail(where, "is not a non-empty string", expected)
+        if pattern is not None and not pattern.match(value):
+            raise self.fail(where, "has the wrong form", expected)
+        return value
+
+    def integer(self, data: Mapping[str, Any], key: str, path: str, *, minimum: int = 0,
+                maximum: int | None = None) -> int:
+        value = data[key]
+        where = _join(path, key)
+        expected = f"an integer >= {minimum}" + (f" and <= {maximum}" if maximum is not None else "")
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.fail(where, f"is a {type(value).__name__}", expected)
+        if value < minimum or (maximum is not None and value > maximum):
+            raise self.fail(where, "is out of range", expected)
+        return value
+
+    def number(self, data: Mapping[str, Any], key: str, path: str, *, minimum: float, maximum: float,
+               exclusive_minimum: bool = False) -> float:
+        value = data[key]
+        where = _join(path, key)
+        bound = ">" if exclusive_minimum else ">="
+        expected = f"a number {bound} {minimum} and <= {maximum}"
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise self.fail(where, f"is a {type(value).__name__}", expected)
+        too_low = value <= minimum if exclusive_minimum else value < minimum
+        if too_low or value > maximum or value != value:
+            raise self.fail(where, "is out of range", expected)
+        return float(value)
+
+    def string_list(self, data: Mapping[str, Any], key: str, path: str, *, allowed: tuple[str, ...] | None = None,
+                    non_empty: bool = True) -> tuple[str, ...]:
+        value = data[key]
+        where = _join(path, key)
+        expected = "a list of strings" + (f" from: {', '.join(allowed)}" if allowed else "")
+        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+            raise self.fail(where, "is not a list of strings", expected)
+        if non_empty and not value:
+            raise self.fail(where, "is empty", expected)
+        for index, item in enumerate(value):
+            if allowed is not None and item not in allowed:
+                raise self.fail(f"{where}[{index}]", "unknown value", expected)
+            if value.index(item) != index:
+                raise self.fail(f"{where}[{index}]", "is listed twice", "each value once")
+        return tuple(value)
+
+    # -- sections ------------------------------------------------------------------------
+    def policy(self, data: Mapping[str, Any]) -> Policy:
+        top = self.table(data, "", {"policy", "notice", "levels", "redaction", "sampling", "limits",
+                                    "aggregation", "keys", "fields"})
+        head = self.table(top["policy"], "policy", {"name", "version", "retention_ceiling_days"})
+        name = self.string(head, "name", "policy", pattern=re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$"),
+                           expected="a name of letters, digits, '.', '_' or '-'")
+        version = self.string(head, "version", "policy", pattern=_VERSION_RE, expected="a version MAJOR.MINOR.PATCH")
+        ceiling = self.integer(head, "retention_ceiling_days", "policy", minimum=1, maximum=3650)
+        levels = self.levels(top["levels"])
+        fields = self.fields(top["fields"], levels, ceiling)
+        return Policy(
+            name=name,
+            version=version,
+            retention_ceiling_days=ceiling,
+            levels=levels,
+            fields=fields,
+            redaction=self.redaction(top["redaction"]),
+            sampling=self.sampling(top["sampling"]),
+            limits=self.limits(top["limits"]),
+            aggregation=self.aggregation(top["aggregation"]),
+            keys=self.key_periods(top["keys"]),
+            notice=self.notice(top["notice"]),
+            source=self.source,
+        )
+
+    def notice(self, data: Any) -> NoticeSettings:
+        keys = {"app_name", "controller", "contact", "deletion"}
+        table = self.table(data, "notice", keys)
+        return NoticeSettings(**{key: self.string(table, key, "notice") for key in sorted(keys)})
+
+    def levels(self, data: Any) -> tuple[ConsentLevel, ...]:
+        if not isinstance(data, dict) or not data:
+            raise self.fail("levels", "is not a table of levels", "a [levels.NAME] table per level")
+        levels: list[ConsentLevel] = []
+        for name, body in data.items():
+            path = f"levels.{name}"
+            if not _NAME_RE.match(name):
+                raise self.fail(path, "bad level name", "lower-case letters, digits, '-' or '_'")
+            table = self.table(body, path, {"rank", "title", "description"})
+            levels.append(ConsentLevel(
+                name=name,
+                rank=self.integer(table, "rank", path, minimum=0, maximum=100),
+                title=self.string(table, "title", path),
+                description=self.string(table, "description", path),
+            ))
+        levels.sort(key=lambda level: level.rank)
+        ranks = [level.rank for level in levels]
+        if len(set(ranks)) != len(ranks):
+            raise self.fail("levels", "two levels share a rank", "a distinct rank per level")
+        if "off" not in data or data["off"].get("rank") != 0:
+            raise self.fail("levels.off", "missing, or its rank is not 0", "a level 'off' with rank = 0 (the default)")
+        if len(levels) < 2:
+            raise self.fail("levels", "only 'off' is defined", "at least one level above 'off'")
+        return tuple(levels)
+
+    def fields(self, data: Any, levels: tuple[ConsentLevel, ...], ceiling: int) -> dict[str, FieldRule]:
+        if not isinstance(data, dict) or not data:
+            raise self.fail("fields", "is not a table of fields", "a [fields.NAME] table per report field")
+        level_names = tuple(level.name for level in levels if level.rank > 0)
+        lowest = min((level for level in levels if level.rank > 0), key=lambda level: level.rank).name
+        rules: dict[str, FieldRule] = {}
+        for name, body in data.items():
+            path = f"fields.{name}"
+            if name not in REPORT_FIELDS:
+                raise self.fail(path, "not a field of the report format", f"one of: {', '.join(REPORT_FIELDS)}")
+            table = self.table(body, path, {"purpose", "sensitivity", "level", "retention_days", "access", "review"},
+                               {"description"})
+            sensitivity = self.string(table, "sensitivity", path)
+            if sensitivity not in SENSITIVITY_CLASSES:
+                raise self.fail(_join(path, "sensitivity"), "unknown class", f"one of: {', '.join(SENSITIVITY_CLASSES)}")
+            level = self.string(table, "level", path)
+            if level not in level_names:
+                raise self.fail(_join(path, "level"), "unknown or 'off' level", f"one of: {', '.join(level_names)}")
+            retention = self.integer(table, "retention_days", path, minimum=1)
+            if retention > ceiling:
+                raise self.fail(_join(path, "retention_days"), "is above policy.retention_ceiling_days",
+                                f"at most {ceiling}")
+            rules[name] = FieldRule(
+                name=name,
+                purpose=self.string(table, "purpose", path),
+                sensitivity=sensitivity,
+                level=level,
+                retention_days=retention,
+                access=self.string_list(table, "access", path, allowed=ROLES, non_empty=False),
+                review=self.string(table, "review", path),
+                description=table.get("description", "") if isinstance(table.get("description", ""), str) else "",
+            )
+        for required in REQUIRED_FIELDS:
+            if required not in rules:
+                raise self.fail(f"fields.{required}", "missing; every report carries it",
+                                f"a [fields.{required}] entry at level '{lowest}'")
+            if rules[required].level != lowest:
+                raise self.fail(f"fields.{required}.level", "a field every report carries must be at the lowest level",
+                                f"'{lowest}'")
+        return rules
+
+    def redaction(self, data: Any) -> RedactionSettings:
+        table = self.table(data, "redaction", {"detectors"}, {"placeholders"})
+        from crashveil.redact import DETECTORS
+
+        detectors = self.string_list(table, "detectors", "redaction", allowed=DETECTORS)
+        placeholders = table.get("placeholders", {})
+        if not isinstance(placeholders, dict):
+            raise self.fail("redaction.placeholders", "is not a table", "a table of detector = \"<placeholder>\"")
+        for key, value in placeholders.items():
+            where = f"redaction.placeholders.{key}"
+            if key not in DETECTORS:
+                raise self.fail(where, "unknown detector", f"one of: {', '.join(DETECTORS)}")
+            if not isinstance(value, str) or not re.fullmatch(r"<[a-z][a-z0-9-]{0,30}>", value):
+                raise self.fail(where, "bad placeholder", "a string like \"<email>\"")
+        return RedactionSettings(detectors=detectors, placeholders=dict(placeholders))
+
+    def overrides(self, data: Any, path: str, value_key: str, convert: Callable[[Mapping[str, Any], str, str], float]
+                  ) -> tuple[RateOverride, ...]:
+        if not isinstance(data, list):
+            raise self.fail(path, "is not a list of tables", f"[[{path}]] entries")
+        result = []
+        for index, item in enumerate(data):
+            where = f"{path}[{index}]"
+            table = self.table(item, where, {value_key}, {"release", "cohort"})
+            if "release" not in table and "cohort" not in table:
+                raise self.fail(where, "applies to nothing", "a 'release' pattern and/or a 'cohort'")
+            result.append(RateOverride(
+                release=self.string(table, "release", where) if "release" in table else None,
+                cohort=self.string(table, "cohort", where) if "cohort" in table else None,
+                value=convert(table, value_key, where),
+            ))
+        return tuple(result)
+
+    def sampling(self, data: Any) -> SamplingSettings:
+        table = self.table(data, "sampling", {"rate"}, {"overrides"})
+
+        def rate(t: Mapping[str, Any], key: str, path: str) -> float:
+            return self.number(t, key, path, minimum=0.0, maximum=1.0)
+
+        return SamplingSettings(
+            rate=rate(table, "rate", "sampling"),
+            overrides=self.overrides(table.get("overrides", []), "sampling.overrides", "rate", rate),
+        )
+
+    def limits(self, data: Any) -> LimitSettings:
+        keys = {"reports_per_hour", "reports_per_day", "dedupe_window_s", "queue_max_reports", "queue_max_bytes",
+                "queue_max_age_days"}
+        table = self.table(data, "limits", keys, {"overrides"})
+        values = {key: self.integer(table, key, "limits", minimum=1 if key != "dedupe_window_s" else 0) for key in keys}
+
+        def per_hour(t: Mapping[str, Any], key: str, path: str) -> float:
+            return float(self.integer(t, key, path, minimum=0))
+
+        return LimitSettings(
+            **values,
+            overrides=self.overrides(table.get("overrides", []), "limits.overrides", "reports_per_hour", per_hour),
+        )
+
+    def aggregation(self, data: Any) -> AggregationSettings:
+        table = self.table(data, "aggregation", {"min_k", "dp_epsilon_per_day", "rollup_retention_days"})
+        return AggregationSettings(
+            min_k=self.integer(table, "min_k", "aggregation", minimum=2),
+            dp_epsilon_per_day=self.number(table, "dp_epsilon_per_day", "aggregation", minimum=0.0, maximum=10.0,
+                                           exclusive_minimum=True),
+            rollup_retention_days=self.integer(table, "rollup_retention_days", "aggregation", minimum=1, maximum=3650),
+        )
+
+    def key_periods(self, data: Any) -> KeyPeriods:
+        keys = {"pseudonym_rotation_days", "data_key_days", "kek_cryptoperiod_days", "hpke_key_cryptoperiod_days",
+                "signing_key_cryptoperiod_days"}
+        table = self.table(data, "keys", keys)
+        return KeyPeriods(**{key: self.integer(table, key, "keys", minimum=1, maximum=3650) for key in sorted(keys)})
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key

@@ -1,0 +1,122 @@
+"""The HTTP contract between the SDK and the server, kept in one place.
+
+Routes (all under TLS; the server's ``openapi.yaml`` is the full contract):
+
+``POST /api/v1/projects/{project}/reports``
+    Body: one sealed report (``SEALED_CONTENT_TYPE``, see ``crashveil.sdk.seal``), optionally
+    gzip or zstd ``Content-Encoding``. ``201`` ``{"receipt": id, "status": "stored"}`` once
+    committed; ``200`` with the same receipt when the report id was already stored (retries
+    are idempotent). Errors: ``{"error": code, "field": path, "message": text}`` with 400,
+    413, 415 or 422 (drop, never retry); 429 and 503 carry ``Retry-After`` (keep, retry later).
+``POST /api/v1/projects/{project}/deletion-requests``
+    Body: a sealed ``DeletionRequest`` JSON. ``202`` ``{"request_id", "status", "confirmation"}``.
+``GET /api/v1/projects/{project}/config``
+    Signed remote config: ``{"config": <base64url JSON>, "signature": <base64url>}``.
+``GET /api/v1/receipts/{receipt}``
+    Public status of one report, no content.
+
+The connection string the server prints for an app (and ``crashveil.init(dsn=...)`` takes)::
+
+    crashveil://HOST:PORT/PROJECT?key=<suite>:<b64url>&sign=ed25519:<b64url>&ca=<b64url DER>
+
+``key`` is the project's HPKE public key, ``sign`` the Ed25519 key that signs remote config,
+``ca`` the DER of the CA that signed the server certificate (pinned: the system trust store is
+not used). There is no plain-HTTP form.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from dataclasses import dataclass
+from urllib.parse import parse_qs, quote, urlsplit
+
+from crashveil.errors import ConfigError
+
+__all__ = [
+    "API_PREFIX",
+    "SEALED_CONTENT_TYPE",
+    "SCHEMA_HEADER",
+    "ConnectionString",
+    "reports_path",
+    "deletion_path",
+    "config_path",
+    "receipt_path",
+]
+
+API_PREFIX = "/api/v1"
+SEALED_CONTENT_TYPE = "application/vnd.crashveil.sealed"
+SCHEMA_HEADER = "X-Crashveil-Schema"
+PROJECT_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{1,62}$"
+_PROJECT_RE = re.compile(PROJECT_ID_PATTERN)
+
+
+def reports_path(project: str) -> str:
+    return f"{API_PREFIX}/projects/{project}/reports"
+
+
+def deletion_path(project: str) -> str:
+    return f"{API_PREFIX}/projects/{project}/deletion-requests"
+
+
+def config_path(project: str) -> str:
+    return f"{API_PREFIX}/projects/{project}/config"
+
+
+def receipt_path(receipt: str) -> str:
+    return f"{API_PREFIX}/receipts/{receipt}"
+
+
+@dataclass(frozen=True)
+class ConnectionString:
+    """Where and how an app reports: server, project, and the keys it pins."""
+
+    host: str
+    port: int
+    project: str
+    public_key: str
+    signing_key: str
+    ca_der: bytes
+
+    def format(self) -> str:
+        ca = base64.urlsafe_b64encode(self.ca_der).rstrip(b"=").decode()
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return (f"crashveil://{host}:{self.port}/{self.project}"
+                f"?key={quote(self.public_key, safe=':')}&sign={quote(self.signing_key, safe=':')}&ca={ca}")
+
+    @classmethod
+    def parse(cls, text: str) -> ConnectionString:
+        """Parse and check a connection string; ``ConfigError`` names the part that is wrong."""
+        if not isinstance(text, str) or not text:
+            raise ConfigError("dsn", "is empty", "crashveil://HOST:PORT/PROJECT?key=...&sign=...&ca=...")
+        parts = urlsplit(text.strip())
+        if parts.scheme != "crashveil":
+            raise ConfigError("dsn", f"scheme {parts.scheme!r} is not supported", "crashveil:// (TLS only)")
+        try:
+            port = parts.port
+        except ValueError as exc:
+            raise ConfigError("dsn", "the port is not a number", "HOST:PORT") from exc
+        if not parts.hostname or port is None:
+            raise ConfigError("dsn", "host or port is missing", "crashveil://HOST:PORT/PROJECT")
+        if parts.username or parts.password:
+            raise ConfigError("dsn", "carries credentials", "no user or password in the connection string")
+        project = parts.path.strip("/")
+        if not _PROJECT_RE.match(project):
+            raise ConfigError("dsn", "project id is missing or malformed", "lower-case letters, digits and '-'")
+        query = parse_qs(parts.query, keep_blank_values=True)
+        values = {}
+        for name in ("key", "sign", "ca"):
+            found = query.get(name, [])
+            if len(found) != 1 or not found[0]:
+                raise ConfigError(f"dsn.{name}", "missing or given twice", f"one '{name}=' parameter")
+            values[name] = found[0]
+        if ":" not in values["key"]:
+            raise ConfigError("dsn.key", "has no suite prefix", "<suite>:<base64url public key>")
+        if not values["sign"].startswith("ed25519:"):
+            raise ConfigError("dsn.sign", "is not an Ed25519 key", "ed25519:<base64url public key>")
+        try:
+            ca_der = base64.urlsafe_b64decode(values["ca"] + "=" * (-len(values["ca"]) % 4))
+        except ValueError as exc:
+            raise ConfigError("dsn.ca", "is not base64url", "the CA certificate as base64url DER") from exc
+        return cls(host=parts.hostname, port=port, project=project, public_key=values["key"],
+                   signing_key=values["sign"], ca_der=ca_der)
