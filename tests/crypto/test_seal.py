@@ -14,7 +14,7 @@ import pytest
 from crashveil import keyfmt
 from crashveil.errors import ConfigError, SealError
 from crashveil.keyfmt import ProjectPublicKey
-from crashveil.sdk.seal import seal_report, verify_config_signature
+from crashveil.sdk.seal import seal_report, verify_config_signature, warm_up
 from crashveil.server.crypto import ProjectKeyPair, SigningKey, open_report
 
 SUITES = ["mlkem768x25519", "x25519"]
@@ -185,11 +185,34 @@ def test_importing_seal_does_not_load_cryptography() -> None:
     assert "[]" == result.stdout.strip()
 
 
+def test_warm_up_loads_cryptography_in_a_fresh_process(keypair: ProjectKeyPair) -> None:
+    """warm_up() imports the HPKE module ahead of the first seal, so capture does not pay for it."""
+    code = (
+        "import sys; from crashveil.keyfmt import ProjectPublicKey; from crashveil.sdk.seal import warm_up;"
+        f"warm_up(ProjectPublicKey.parse({keypair.public_key_string()!r}));"
+        "print('cryptography.hazmat.primitives.hpke' in sys.modules)"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(SRC), os.environ.get("PYTHONPATH")]))}
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert "True" == result.stdout.strip()
+
+
+def test_warm_up_with_unusable_key_raises_seal_error() -> None:
+    """A key that cryptography refuses (wrong ML-KEM encoding) fails in warm_up with the opaque SealError."""
+    bogus = ProjectPublicKey("mlkem768x25519", b"\xff" * 1216)
+    with pytest.raises(SealError) as info:
+        warm_up(bogus)
+    assert "could not seal the report" == str(info.value)
+
+
 def test_seal_time_for_4kb_payload(keypair: ProjectKeyPair) -> None:
     """Measure (print, not assert) the time to seal a 4 KB payload, for the 2 ms capture budget."""
     public_key = keypair.public_key()
     payload = os.urandom(4096)
     seal_report(payload, public_key, project_id="p", schema_version=1)  # warm: import and key cache
     runs = 500
-    best = min(timeit.repeat(lambda: seal_report(payload, public_key, project_id="p", schema_version=1), number=runs, repeat=5))
+    timings = timeit.repeat(
+        lambda: seal_report(payload, public_key, project_id="p", schema_version=1), number=runs, repeat=5
+    )
+    best = min(timings)
     print(f"\nseal 4 KB [{keypair.suite}]: {best / runs * 1e6:.1f} us per report (best of 5 x {runs})")

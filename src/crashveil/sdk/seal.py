@@ -25,7 +25,7 @@ from crashveil.keyfmt import ProjectPublicKey
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives import hpke
 
-__all__ = ["ProjectPublicKey", "seal_report", "verify_config_signature"]
+__all__ = ["ProjectPublicKey", "seal_report", "verify_config_signature", "warm_up"]
 
 _SEAL_FAILED = "could not seal the report"
 
@@ -39,6 +39,18 @@ def seal_report(
         info = keyfmt.envelope_info(header, project_id=project_id, schema_version=schema_version)
         suite, key = _recipient(public_key)
         return header + suite.encrypt(payload, key, info=info)
+    except Exception as exc:
+        raise SealError(_SEAL_FAILED) from exc
+
+
+def warm_up(public_key: ProjectPublicKey) -> None:
+    """Import ``cryptography`` and load ``public_key`` now, so the first seal is fast.
+
+    The first seal in a process pays ~15 ms for importing ``cryptography``; the client can
+    call this from a background thread after ``init()`` so no crash waits for it.
+    """
+    try:
+        _recipient(public_key)
     except Exception as exc:
         raise SealError(_SEAL_FAILED) from exc
 
