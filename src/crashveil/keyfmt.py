@@ -37,6 +37,8 @@ HPKE ``info``
     users should carry auxiliary authenticated data in ``info``: it enters the key schedule,
     so a report sealed for another project, another schema version or under a swapped header
     derives a different key and fails to open. For us that is the same guarantee as AAD.
+
+The hybrid suite needs ``cryptography`` >= 48 from PyPI (47 lacks ML-KEM on OpenSSL builds).
 """
 
 from __future__ import annotations

@@ -185,6 +185,21 @@ def test_generate_unknown_suite_is_config_error() -> None:
     assert "mlkem768x25519 or x25519" == info.value.expected
 
 
+def test_hybrid_suite_without_mlkem_support_is_config_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a cryptography build without ML-KEM (47.x OpenSSL wheels), generate() names the fix."""
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives.asymmetric import mlkem
+
+    def unsupported(cls: type) -> None:
+        raise UnsupportedAlgorithm("ML-KEM-768 is not supported by this backend.")
+
+    monkeypatch.setattr(mlkem.MLKEM768PrivateKey, "generate", classmethod(unsupported))
+    with pytest.raises(ConfigError) as info:
+        ProjectKeyPair.generate("mlkem768x25519")
+    assert "suite" == info.value.key
+    assert "cryptography >= 48 built with OpenSSL >= 3.5, AWS-LC or BoringSSL; or suite x25519" == info.value.expected
+
+
 def test_repr_hides_private_key(keypair: ProjectKeyPair) -> None:
     """The repr names the suite only."""
     assert f"<ProjectKeyPair {keypair.suite}>" == repr(keypair)

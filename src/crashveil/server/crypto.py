@@ -33,6 +33,10 @@ Remote config signing
     checks them with :func:`crashveil.sdk.seal.verify_config_signature` and a pinned key
     string ``ed25519:<base64url>``. Use the key for config only.
 
+Versions: the hybrid suite needs ``cryptography`` >= 48.0 as published on PyPI (47.0 has
+the HPKE API but enables ML-KEM only when built against AWS-LC or BoringSSL; 48.0 adds
+OpenSSL >= 3.5, which its wheels bundle). ``x25519`` works from 47.0.
+
 ``cryptography`` randomness throughout: keys from its ``generate`` methods, nonces from
 ``os.urandom`` as its documentation prescribes.
 """
@@ -46,6 +50,7 @@ import zlib
 from collections.abc import Sequence
 from typing import Any
 
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hpke
 from cryptography.hazmat.primitives.asymmetric import ed25519, mlkem, x25519
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -97,19 +102,24 @@ class ProjectKeyPair:
             self._private_key: Any = x25519.X25519PrivateKey.from_private_bytes(material)
         else:
             self._private_key = hpke.MLKEM768X25519PrivateKey(
-                mlkem.MLKEM768PrivateKey.from_seed_bytes(material[:_MLKEM_SEED_BYTES]),
+                _mlkem_from_seed(material[:_MLKEM_SEED_BYTES]),
                 x25519.X25519PrivateKey.from_private_bytes(material[_MLKEM_SEED_BYTES:]),
             )
 
     @classmethod
     def generate(cls, suite: str = keyfmt.DEFAULT_SUITE) -> ProjectKeyPair:
-        """A fresh key pair; ``suite`` is ``"mlkem768x25519"`` (default) or ``"x25519"``."""
+        """A fresh key pair; ``suite`` is ``"mlkem768x25519"`` (default) or ``"x25519"``.
+
+        :class:`ConfigError` if the suite is unknown, or is the hybrid one and the installed
+        ``cryptography`` has no ML-KEM (before 48.0 its OpenSSL wheels had none).
+        """
         if suite not in keyfmt.SUITES:
             raise ConfigError("suite", "is not a known sealing suite", " or ".join(keyfmt.SUITES))
         classic = x25519.X25519PrivateKey.generate().private_bytes_raw()
         if suite == "x25519":
             return cls(suite, classic)
-        return cls(suite, mlkem.MLKEM768PrivateKey.generate().private_bytes_raw() + classic)
+        seed = _mlkem_from_seed(None).private_bytes_raw()
+        return cls(suite, seed + classic)
 
     @classmethod
     def from_private_bytes(cls, data: bytes) -> ProjectKeyPair:
@@ -140,7 +150,7 @@ class ProjectKeyPair:
         classic = x25519.X25519PrivateKey.from_private_bytes(self._material[-_X25519_BYTES:])
         raw = classic.public_key().public_bytes_raw()
         if self._suite != "x25519":
-            pq = mlkem.MLKEM768PrivateKey.from_seed_bytes(self._material[:_MLKEM_SEED_BYTES])
+            pq = _mlkem_from_seed(self._material[:_MLKEM_SEED_BYTES])
             raw = pq.public_key().public_bytes_raw() + raw
         return ProjectPublicKey(self._suite, raw)
 
@@ -150,6 +160,21 @@ class ProjectKeyPair:
 
     def __repr__(self) -> str:
         return f"<ProjectKeyPair {self._suite}>"
+
+
+def _mlkem_from_seed(seed: bytes | None) -> mlkem.MLKEM768PrivateKey:
+    """An ML-KEM-768 key from its 64-byte seed (a fresh one for ``None``), or a ConfigError
+    naming the missing backend support."""
+    try:
+        if seed is None:
+            return mlkem.MLKEM768PrivateKey.generate()
+        return mlkem.MLKEM768PrivateKey.from_seed_bytes(seed)
+    except UnsupportedAlgorithm as exc:
+        raise ConfigError(
+            "suite",
+            "mlkem768x25519 needs ML-KEM-768, which this cryptography build does not support",
+            "cryptography >= 48 built with OpenSSL >= 3.5, AWS-LC or BoringSSL; or suite x25519",
+        ) from exc
 
 
 @functools.lru_cache(maxsize=None)
