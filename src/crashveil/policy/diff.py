@@ -1,0 +1,172 @@
+"""Compare two policies and list the changes a privacy reviewer must look at.
+
+A change is *material* when it lets more data out, keeps it longer, shows it to more people
+or weakens a protection: a new field, a field moved to a lower consent level, longer
+retention, wider access, a lower k, a larger epsilon, longer key periods, a higher sampling
+rate or looser limits, a detector switched off. Material changes need a review (``crashveil
+check``) and a new policy version; a material change without a version bump is an error.
+Non-material changes (a field removed, shorter retention, reworded text) are listed too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from crashveil.policy.digest import policy_digest
+from crashveil.policy.model import Policy
+
+__all__ = ["Change", "PolicyDiff", "diff_policies", "format_diff"]
+
+
+@dataclass(frozen=True)
+class Change:
+    """One difference; ``path`` is the policy key it concerns."""
+
+    path: str
+    kind: str
+    detail: str
+    material: bool
+
+
+@dataclass(frozen=True)
+class PolicyDiff:
+    old_version: str
+    new_version: str
+    old_digest: str
+    new_digest: str
+    changes: tuple[Change, ...] = field(default_factory=tuple)
+
+    @property
+    def material(self) -> tuple[Change, ...]:
+        return tuple(change for change in self.changes if change.material)
+
+    @property
+    def needs_review(self) -> bool:
+        return bool(self.material)
+
+    @property
+    def version_error(self) -> str | None:
+        """Why the versions are wrong, when a material change came without a version bump."""
+        if self.needs_review and _version_key(self.new_version) <= _version_key(self.old_version):
+            return (f"material changes but policy.version did not increase "
+                    f"({self.old_version} -> {self.new_version})")
+        return None
+
+
+def diff_policies(old: Policy, new: Policy) -> PolicyDiff:
+    """All changes from ``old`` to ``new``, material ones flagged."""
+    changes: list[Change] = []
+    add = changes.append
+
+    for name in sorted(set(new.fields) - set(old.fields)):
+        rule = new.fields[name]
+        add(Change(f"fields.{name}", "field_added",
+                   f"new field collected from level '{rule.level}', kept {rule.retention_days} days", True))
+    for name in sorted(set(old.fields) - set(new.fields)):
+        add(Change(f"fields.{name}", "field_removed", "field no longer collected", False))
+    for name in sorted(set(old.fields) & set(new.fields)):
+        before, after = old.fields[name], new.fields[name]
+        path = f"fields.{name}"
+        old_rank, new_rank = _rank(old, before.level), _rank(new, after.level)
+        if new_rank != old_rank or before.level != after.level:
+            add(Change(f"{path}.level", "level_changed", f"'{before.level}' -> '{after.level}'", new_rank < old_rank))
+        if after.retention_days != before.retention_days:
+            add(Change(f"{path}.retention_days", "retention_changed",
+                       f"{before.retention_days} -> {after.retention_days} days",
+                       after.retention_days > before.retention_days))
+        widened = sorted(set(after.access) - set(before.access))
+        narrowed = sorted(set(before.access) - set(after.access))
+        if widened:
+            add(Change(f"{path}.access", "access_widened", f"now also visible to {', '.join(widened)}", True))
+        if narrowed:
+            add(Change(f"{path}.access", "access_narrowed", f"no longer visible to {', '.join(narrowed)}", False))
+        if after.sensitivity != before.sensitivity:
+            add(Change(f"{path}.sensitivity", "sensitivity_changed",
+                       f"'{before.sensitivity}' -> '{after.sensitivity}'", True))
+        if after.purpose != before.purpose:
+            add(Change(f"{path}.purpose", "purpose_changed", "the stated purpose changed", True))
+
+    old_levels = {level.name: level.rank for level in old.levels}
+    new_levels = {level.name: level.rank for level in new.levels}
+    for name in sorted(set(new_levels) - set(old_levels)):
+        add(Change(f"levels.{name}", "level_added", f"new consent level (rank {new_levels[name]})", True))
+    for name in sorted(set(old_levels) - set(new_levels)):
+        add(Change(f"levels.{name}", "level_removed", "consent level removed", True))
+
+    _compare_number(add, "aggregation.min_k", old.aggregation.min_k, new.aggregation.min_k, material_if="lower")
+    _compare_number(add, "aggregation.dp_epsilon_per_day", old.aggregation.dp_epsilon_per_day,
+                    new.aggregation.dp_epsilon_per_day, material_if="higher")
+    _compare_number(add, "aggregation.rollup_retention_days", old.aggregation.rollup_retention_days,
+                    new.aggregation.rollup_retention_days, material_if="higher")
+    _compare_number(add, "policy.retention_ceiling_days", old.retention_ceiling_days, new.retention_ceiling_days,
+                    material_if="higher")
+    for key in ("pseudonym_rotation_days", "data_key_days", "kek_cryptoperiod_days", "hpke_key_cryptoperiod_days",
+                "signing_key_cryptoperiod_days"):
+        _compare_number(add, f"keys.{key}", getattr(old.keys, key), getattr(new.keys, key), material_if="higher")
+    _compare_number(add, "sampling.rate", old.sampling.rate, new.sampling.rate, material_if="higher")
+    if old.sampling.overrides != new.sampling.overrides:
+        add(Change("sampling.overrides", "overrides_changed", "sampling overrides changed", True))
+    for key in ("reports_per_hour", "reports_per_day", "queue_max_reports", "queue_max_bytes", "queue_max_age_days"):
+        _compare_number(add, f"limits.{key}", getattr(old.limits, key), getattr(new.limits, key), material_if="higher")
+    _compare_number(add, "limits.dedupe_window_s", old.limits.dedupe_window_s, new.limits.dedupe_window_s,
+                    material_if="lower")
+    if old.limits.overrides != new.limits.overrides:
+        add(Change("limits.overrides", "overrides_changed", "limit overrides changed", True))
+
+    dropped = sorted(set(old.redaction.detectors) - set(new.redaction.detectors))
+    added = sorted(set(new.redaction.detectors) - set(old.redaction.detectors))
+    if dropped:
+        add(Change("redaction.detectors", "detectors_removed", f"no longer run: {', '.join(dropped)}", True))
+    if added:
+        add(Change("redaction.detectors", "detectors_added", f"now run: {', '.join(added)}", False))
+    if dict(old.redaction.placeholders) != dict(new.redaction.placeholders):
+        add(Change("redaction.placeholders", "placeholders_changed", "placeholder texts changed", False))
+    for key in ("app_name", "controller", "contact", "deletion"):
+        if getattr(old.notice, key) != getattr(new.notice, key):
+            add(Change(f"notice.{key}", "notice_changed", "notice text changed", False))
+
+    return PolicyDiff(old_version=old.version, new_version=new.version, old_digest=policy_digest(old),
+                      new_digest=policy_digest(new), changes=tuple(changes))
+
+
+def format_diff(diff: PolicyDiff, *, fmt: str = "text") -> str:
+    """Render a diff for a person (``text``) or a tool (``json``)."""
+    if fmt == "json":
+        import json
+
+        return json.dumps({
+            "old": {"version": diff.old_version, "digest": diff.old_digest},
+            "new": {"version": diff.new_version, "digest": diff.new_digest},
+            "needs_review": diff.needs_review,
+            "version_error": diff.version_error,
+            "changes": [change.__dict__ for change in diff.changes],
+        }, indent=2) + "\n"
+    lines = [f"policy {diff.old_version} -> {diff.new_version}"]
+    if not diff.changes:
+        lines.append("no changes")
+    for change in diff.changes:
+        mark = "MATERIAL" if change.material else "minor   "
+        lines.append(f"  {mark}  {change.path}: {change.detail}")
+    if diff.needs_review:
+        lines.append(f"{len(diff.material)} material change(s) need a privacy review")
+    if diff.version_error:
+        lines.append(f"error: {diff.version_error}")
+    return "\n".join(lines) + "\n"
+
+
+def _rank(policy: Policy, level: str) -> int:
+    try:
+        return policy.rank(level)
+    except KeyError:
+        return 0
+
+
+def _compare_number(add, path: str, old: float, new: float, *, material_if: str) -> None:  # type: ignore[no-untyped-def]
+    if old == new:
+        return
+    material = new > old if material_if == "higher" else new < old
+    add(Change(path, "value_changed", f"{old} -> {new}", material))
+
+
+def _version_key(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in version.split("."))

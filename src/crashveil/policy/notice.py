@@ -1,0 +1,131 @@
+"""The user-facing privacy notice, rendered from the policy (Markdown or HTML).
+
+Written for the people who use the app, not for developers: what each choice sends, why,
+how long it is kept, who can see it, and how to stop and ask for deletion. Because it is
+rendered from the same policy the SDK filters with, it cannot drift from what is collected.
+"""
+
+from __future__ import annotations
+
+from html import escape
+
+from crashveil.policy.model import Policy
+
+__all__ = ["render_notice", "notice_sections"]
+
+_ROLE_WORDS = {
+    "viewer": "people who see only totals (for example, how many crashes a version had)",
+    "developer": "the developers who fix crashes",
+    "privacy-officer": "the person responsible for privacy, who checks how data is used",
+    "admin": "the administrators who run the crash-report server",
+}
+
+
+def _days(days: int) -> str:
+    if days % 365 == 0:
+        years = days // 365
+        return "1 year" if years == 1 else f"{years} years"
+    if days % 30 == 0 and days >= 60:
+        return f"{days // 30} months"
+    return "1 day" if days == 1 else f"{days} days"
+
+
+def _who(access: tuple[str, ...]) -> str:
+    if not access:
+        return "nobody: it is only used by the server itself"
+    return "; ".join(_ROLE_WORDS[role] for role in access)
+
+
+def notice_sections(policy: Policy) -> list[tuple[str, list[str]]]:
+    """The notice as (heading, paragraphs) pairs; both renderers use these words."""
+    notice = policy.notice
+    sections: list[tuple[str, list[str]]] = []
+    sections.append(("What this is about", [
+        f"When {notice.app_name} crashes, it can send a crash report to {notice.controller} so the "
+        "problem can be found and fixed. Sending crash reports is your choice, and it is off until "
+        "you turn it on. You can change your mind at any time.",
+        "Before anything leaves your device, the report is cut down to the items listed below, and "
+        "personal data such as e-mail addresses, names in file paths, passwords and numbers you typed "
+        "is removed from it. The report is then locked (encrypted) so that only the crash-report "
+        "server can open it, even if it passes through other networks.",
+    ]))
+    for level in policy.levels:
+        paragraphs = [level.description]
+        if level.rank > 0:
+            for name in policy.fields_at(level.name):
+                rule = policy.fields[name]
+                if policy.rank(rule.level) != level.rank:
+                    continue
+                paragraphs.append(
+                    f"- **{name.replace('_', ' ').capitalize()}**: {rule.purpose} "
+                    f"Kept for {_days(rule.retention_days)}. Seen by: {_who(rule.access)}.")
+            lower = [other.title for other in policy.levels if 0 < other.rank < level.rank]
+            if lower:
+                paragraphs.insert(1, f"This includes everything in \"{lower[-1]}\", and also:")
+        sections.append((f"Choice: {level.title}", paragraphs))
+    sections.append(("How your installation is told apart", [
+        f"Reports from the same installation carry a code that is re-made every "
+        f"{_days(policy.keys.pseudonym_rotation_days)} from a random secret stored only on your device. "
+        "It is not your name, your computer's name, its network address or any hardware number, and it "
+        "cannot be turned back into any of them. The server never stores your network (IP) address.",
+    ]))
+    sections.append(("Numbers shown to the public", [
+        f"If the developers publish crash statistics, counts smaller than {policy.aggregation.min_k} "
+        "installations are never shown, and a measured amount of random noise is added to every number "
+        f"(differential privacy, with a budget of epsilon = {policy.aggregation.dp_epsilon_per_day:g} per day), "
+        "so that nobody can tell from the numbers whether your installation crashed.",
+    ]))
+    sections.append(("How long reports are kept", [
+        f"Each item is deleted after the time given above, and never kept longer than "
+        f"{_days(policy.retention_ceiling_days)}. Reports are stored encrypted with a key per day; when "
+        "that time is over the key itself is destroyed, so even old backups can no longer be read. "
+        f"Totals without any report content (counts per day and version) are kept for "
+        f"{_days(policy.aggregation.rollup_retention_days)}.",
+    ]))
+    sections.append(("Stopping and deleting", [
+        notice.deletion,
+        f"If you have a question or want to know what was sent, contact {notice.contact}. "
+        "The application can also show you the list of reports it has sent and exactly what a report "
+        "would contain before you agree to send it.",
+    ]))
+    sections.append(("About this notice", [
+        f"This notice describes version {policy.version} of the crash-report policy. If a new version "
+        "collects more, keeps data longer or shows it to more people, the application asks you again.",
+    ]))
+    return sections
+
+
+def render_notice(policy: Policy, *, fmt: str = "md") -> str:
+    """The privacy notice as Markdown (``md``) or a standalone HTML page (``html``)."""
+    title = f"Crash reports in {policy.notice.app_name}: what is sent and why"
+    sections = notice_sections(policy)
+    if fmt == "md":
+        out = [f"# {title}", ""]
+        for heading, paragraphs in sections:
+            out += [f"## {heading}", ""]
+            for paragraph in paragraphs:
+                out.append(paragraph)
+                if not paragraph.startswith("- "):
+                    out.append("")
+            if out[-1] != "":
+                out.append("")
+        return "\n".join(out).rstrip() + "\n"
+    if fmt == "html":
+        body = [f"<h1>{escape(title)}</h1>"]
+        for heading, paragraphs in sections:
+            body.append(f"<h2>{escape(heading)}</h2>")
+            items = [p for p in paragraphs if p.startswith("- ")]
+            for paragraph in paragraphs:
+                if not paragraph.startswith("- "):
+                    body.append(f"<p>{_inline(paragraph)}</p>")
+            if items:
+                body.append("<ul>" + "".join(f"<li>{_inline(p[2:])}</li>" for p in items) + "</ul>")
+        return ("<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+                f"<title>{escape(title)}</title></head>\n<body>\n" + "\n".join(body) + "\n</body></html>\n")
+    raise ValueError(f"unknown notice format {fmt!r} (expected 'md' or 'html')")
+
+
+def _inline(text: str) -> str:
+    """Escape, then turn **bold** markers into <strong>."""
+    parts = escape(text).split("**")
+    return "".join(f"<strong>{part}</strong>" if index % 2 else part for index, part in enumerate(parts))
