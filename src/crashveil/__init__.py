@@ -1,6 +1,154 @@
-"""crashveil: privacy-first crash reporting for Python applications."""
+"""crashveil: privacy-first crash reporting for Python applications.
+
+The facade holds the one client slot of the process. Before ``init()`` a null client answers
+every call, so nothing here ever asks whether the SDK is initialised. This module imports
+the standard library only, and only what it needs at once: ``import crashveil`` must not
+load ``ssl``, ``http.client``, ``asyncio``, ``json``, ``tomllib`` or ``cryptography``
+(``tests/test_public_api.py`` checks it in a fresh process).
+
+Typical use::
+
+    import crashveil
+    crashveil.init(dsn="crashveil://...", release="myapp@1.2.0")
+    if crashveil.needs_prompt():
+        from crashveil.sdk.prompts import ask_in_terminal
+        ask_in_terminal()
+"""
 
 from __future__ import annotations
 
+import sys
+import threading
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from crashveil.policy.report import Report
+    from crashveil.sdk.client import Client, NullClient
+    from crashveil.sdk.history import HistoryEntry
+
 __version__ = "0.1.0"
-__all__ = ["__version__"]
+__all__ = [
+    "__version__",
+    "capture_exception",
+    "flush",
+    "grant",
+    "history",
+    "init",
+    "level",
+    "needs_prompt",
+    "preview",
+    "revoke",
+    "shutdown",
+]
+
+_client: Client | NullClient | None = None
+_lock = threading.Lock()
+_atexit_registered = False
+
+
+def _current() -> Client | NullClient:
+    global _client
+    if _client is None:
+        from crashveil.sdk.client import NullClient
+
+        _client = NullClient()
+    return _client
+
+
+def init(**options: Any) -> None:
+    """Start the SDK: read the options, install the crash hooks, deliver what is queued.
+
+    Options are those of :class:`crashveil.sdk.options.Options` (``dsn``, ``release``,
+    ``app_name``, ``policy`` ...), each also readable from ``CRASHVEIL_*`` variables. Until the
+    user grants a level, the hooks only chain: nothing is written and nothing is sent.
+
+    Raises:
+        ConfigError: an unknown option (the message names the closest valid one) or a bad value.
+        PolicyError: the policy file is invalid.
+    """
+    global _client, _atexit_registered
+    from crashveil.sdk.client import Client
+    from crashveil.sdk.options import Options
+
+    client = Client(Options.from_kwargs(options))
+    with _lock:
+        previous, _client = _client, client
+        if previous is not None:
+            previous.close()
+        client.install_hooks()
+        client.start()
+        if not _atexit_registered:
+            import atexit
+
+            atexit.register(_at_exit)
+            _atexit_registered = True
+
+
+def _at_exit() -> None:
+    client = _client
+    if client is not None:
+        client.close(uninstall=False)
+
+
+def capture_exception(exc: BaseException | None = None) -> str | None:
+    """Report ``exc`` (default: the exception being handled) if the user consented.
+
+    Returns the report id, or None when nothing was recorded. Never raises.
+    """
+    if exc is None:
+        exc = sys.exc_info()[1]
+    if exc is None:
+        return None
+    return _current().capture_exception(exc, mechanism="manual")
+
+
+def grant(level: str, *, ask_each_time: bool | None = None) -> None:
+    """Record the consent level the user chose (a level name of the policy, or ``"off"``).
+
+    ``ask_each_time`` keeps every crash on the device until the user reviews it at the next
+    start. Raises ``ConfigError`` for a level the policy does not have, or before ``init()``.
+    """
+    _current().grant(level, ask_each_time=ask_each_time)
+
+
+def revoke() -> None:
+    """Withdraw consent: delete the local queue and secrets, ask the server to delete.
+
+    The deletion request carries this install's pseudonyms and is retried until the server
+    acknowledges it.
+    """
+    _current().revoke()
+
+
+def level() -> str:
+    """The consent level in force (``"off"`` until the user chooses)."""
+    return _current().level()
+
+
+def needs_prompt() -> bool:
+    """True when the app should ask the user: no choice yet, or the policy changed materially."""
+    return _current().needs_prompt()
+
+
+def preview(exc: BaseException, level: str | None = None) -> Report | None:
+    """The exact redacted report that would be sent for ``exc`` (None before ``init()``)."""
+    return _current().preview(exc, level)
+
+
+def history() -> list[HistoryEntry]:
+    """What was queued and sent from this device: time, crash type, level, receipt id."""
+    return _current().history()
+
+
+def flush(timeout_s: float | None = None) -> bool:
+    """Wait up to ``timeout_s`` (default: the ``flush_timeout_s`` option) for queued reports to go."""
+    return _current().flush(timeout_s)
+
+
+def shutdown() -> None:
+    """Flush (bounded), remove the hooks and return to the null client."""
+    global _client
+    with _lock:
+        client, _client = _client, None
+    if client is not None:
+        client.close()

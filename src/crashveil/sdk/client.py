@@ -1,0 +1,542 @@
+"""The client: capture -> collect -> redact -> limits -> seal -> queue -> wake the sender.
+
+One ``Client`` per process, created by ``crashveil.init()``; before that (and after
+``shutdown()``) a ``NullClient`` answers every call, so the facade never asks "am I
+initialised?" (sentry-python's ``NonRecordingClient``).
+
+The order is the design's (DESIGN.md section 2). Consent is read first: at level ``off``
+nothing below runs, no file is written and no socket opened. The report is built from the
+allowlist at the granted level (``collect.py``), redacted while it is built, checked against
+the sampling and rate limits (``limits.py``), sealed to the project's public key and written
+to the on-disk queue *before* the capture returns: a process that dies right after still has
+its crash on disk. The network is the sender thread's business.
+
+Everything reached from a hook runs inside ``suppress_internal_errors``; only the consent
+calls of the facade raise, with ``ConfigError``, when asked for something impossible.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+
+from crashveil.errors import ConfigError
+from crashveil.sdk import _internal
+from crashveil.sdk._internal import logger, suppress_internal_errors
+from crashveil.sdk.collect import Collector, CrashRecord, coarse_hour
+from crashveil.sdk.consent import OFF, ConsentStore
+from crashveil.sdk.history import History, HistoryEntry
+from crashveil.sdk.pseudonym import InstallSecret, write_private_file
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+    from crashveil.policy.report import Report
+    from crashveil.sdk.options import Options
+
+__all__ = ["Client", "NullClient", "DisclosureRequest", "PendingCrash"]
+
+_PENDING_LABEL = b"crashveil/pending/v1"
+
+
+@dataclass(frozen=True)
+class DisclosureRequest:
+    """The server asks for more detail about one crash; the app asks its user.
+
+    ``preview`` is the exact report that would be sent if the user agrees; ``added_fields``
+    the fields it carries beyond the level the user granted.
+    """
+
+    fingerprint: str
+    crash_type: str
+    current_level: str
+    requested_level: str
+    added_fields: tuple[str, ...]
+    preview: Report
+
+
+@dataclass(frozen=True)
+class PendingCrash:
+    """A crash kept on the device until the user decides ("ask me each time")."""
+
+    id: str
+    created: float
+    crash_type: str
+    level: str
+    report: Report
+
+
+class NullClient:
+    """What the facade talks to before ``init()``: records nothing, asks nothing."""
+
+    enabled = False
+
+    def capture_exception(self, exc: BaseException, *, mechanism: str = "manual",
+                          tb: TracebackType | None = None) -> str | None:
+        return None
+
+    def level(self) -> str:
+        return OFF
+
+    def needs_prompt(self) -> bool:
+        return False
+
+    def grant(self, level: str, *, ask_each_time: bool | None = None) -> None:
+        raise ConfigError("crashveil", "init() was not called", "crashveil.init(...) before recording consent")
+
+    def revoke(self) -> None:
+        raise ConfigError("crashveil", "init() was not called", "crashveil.init(...) before revoking consent")
+
+    def preview(self, exc: BaseException, level: str | None = None) -> Report | None:
+        return None
+
+    def history(self) -> list[HistoryEntry]:
+        return []
+
+    def pending(self) -> list[PendingCrash]:
+        return []
+
+    def flush(self, timeout_s: float | None = None) -> bool:
+        return True
+
+    def close(self) -> None:
+        return None
+
+
+class Client:
+    """Owns the options, the consent store, the queue and the sender of one app."""
+
+    enabled = True
+
+    def __init__(self, options: Options) -> None:
+        from crashveil.keyfmt import ProjectPublicKey
+        from crashveil.redact import Redactor
+
+        self.options = options
+        self.policy = options.policy
+        self.data_dir = options.data_dir
+        self.now = options.now
+        self.consent = ConsentStore(self.data_dir, self.policy, now=self.now)
+        self.secret = InstallSecret(self.data_dir / "secrets" / "install.key")
+        self.history_log = History(self.data_dir, keep_content=options.keep_history_content, now=self.now)
+        self.redactor = Redactor(detectors=self.policy.redaction.detectors,
+                                 placeholders=self.policy.redaction.placeholders)
+        self.collector = Collector(self.policy, app_root=options.app_root, release=options.release,
+                                   redactor=self.redactor, now=self.now, rng=options.rng)
+        self.public_key = (ProjectPublicKey.parse(options.dsn.public_key, key="dsn.key")
+                           if options.dsn is not None else None)
+        self.project = options.project
+        self.observers: list[Callable[[Report], None]] = []
+        self._lock = threading.RLock()
+        self._queue: Any = None
+        self._sender: Any = None
+        self._transport: Any = options.transport
+        self._limiter: Any = None
+        self._remote: Any = None
+        self._closed = False
+        self.hooks: Any = None
+
+    # -- lifecycle -----------------------------------------------------------------------
+    def start(self) -> None:
+        """Deliver what the last run left (reports, deletion requests, native faults)."""
+        with suppress_internal_errors("start"):
+            queue = self.queue(create=False)
+            if queue is not None and self.consent.level() == OFF:
+                for item in queue.items():  # consent withdrawn: only deletion requests may go
+                    if item.meta.kind != "deletion":
+                        queue.remove(item.id)
+            if queue is not None and any(item.meta.kind in ("report", "deletion") for item in queue.items()):
+                self.wake_sender()
+
+    def close(self, *, uninstall: bool = True) -> None:
+        """Flush within the bounded timeout, then stop the sender.
+
+        At exit (``uninstall=False``) the hooks stay: a crash during interpreter shutdown
+        (an atexit callback, a ``__del__``) is still written to the queue, and sent at the
+        next start.
+        """
+        with suppress_internal_errors("close"):
+            if uninstall and self.hooks is not None:
+                self.hooks.uninstall()
+        if self._closed:
+            return
+        self._closed = True
+        with suppress_internal_errors("close"):
+            if self._sender is not None:
+                self._sender.flush(self.options.flush_timeout_s)
+                self._sender.close()
+
+    def flush(self, timeout_s: float | None = None) -> bool:
+        """Wait (bounded) until the queue is sent; False if time ran out."""
+        if self._sender is None:
+            return True
+        with suppress_internal_errors("flush"):
+            return bool(self._sender.flush(self.options.flush_timeout_s if timeout_s is None else timeout_s))
+        return False
+
+    # -- capture -------------------------------------------------------------------------
+    def capture_exception(self, exc: BaseException, *, mechanism: str = "manual",
+                          tb: TracebackType | None = None) -> str | None:
+        """Report ``exc`` if the user consented; returns the report id, or None.
+
+        Never raises: a failure inside the SDK is swallowed, counted and logged at debug.
+        """
+        if _internal.in_sdk():
+            return None
+        with suppress_internal_errors("capture"):
+            level = self.consent.level()
+            if level == OFF or not isinstance(exc, BaseException):
+                return None
+            record = self.collector.record(exc, mechanism=mechanism, tb=tb)
+            return self.process(record, level)
+        return None
+
+    def process(self, record: CrashRecord, level: str) -> str | None:
+        """Limits, build, seal, queue (synchronously), then wake the sender."""
+        level = self._disclose(record, level)
+        remote = self.remote_config()
+        if remote is not None and remote.counts_only(record.fingerprint):
+            _internal.count_dropped("counts_only")
+            return None
+        limiter = self.limiter()
+        if limiter is not None:
+            decision = limiter.decide(record.fingerprint)
+            if decision != "send":
+                return None
+        report = self._build(record, level)
+        for observer in list(self.observers):
+            observer(report)
+        payload = report.to_json()
+        pending = self.consent.ask_each_time()
+        sealed = self._seal_locally(payload) if pending else self._seal(payload)
+        if sealed is None:
+            return None
+        from crashveil.sdk.queue import QueueMeta
+
+        kind = "pending" if pending else "report"
+        meta = QueueMeta(kind=kind, crash_type=report.crash_type, level=level, created=record.occurred_s)
+        item_id = self.queue(create=True).put(sealed, meta)
+        if not item_id:
+            return None
+        self.history_log.record(item_id, kind=kind, crash_type=report.crash_type, level=level,
+                                state="pending" if pending else "queued", content=payload.decode())
+        if not pending:
+            self.wake_sender()
+        return report.report_id
+
+    def _build(self, record: CrashRecord, level: str, *, persist: bool = True, comment: str | None = None) -> Report:
+        install_id = None
+        if self.project and self.policy.allows(level, "install_id"):
+            install_id = self.secret.pseudonym(self.project, self.now(), self.policy.keys.pseudonym_rotation_days,
+                                               persist=persist)
+        return self.collector.build(record, level, install_id=install_id,
+                                    client_stats=self._stats() if persist else None, comment=comment,
+                                    allowed_fields=self.consent.allowed_fields(level))
+
+    def _stats(self) -> dict[str, int]:
+        stats: dict[str, int] = {}
+        sources = [_internal.dropped_counts()]
+        limiter = self._limiter
+        if limiter is not None:
+            sources.append(dict(limiter.counts()))
+        queue = self.queue(create=False)
+        if queue is not None:
+            sources.append(dict(queue.dropped))
+        for source in sources:
+            for key, value in source.items():
+                stats[key] = stats.get(key, 0) + int(value)
+        return stats
+
+    def _disclose(self, record: CrashRecord, level: str) -> str:
+        """Progressive disclosure: a richer level for this crash only if the user agrees."""
+        granted = self.consent.disclosure(record.fingerprint)
+        if granted is not None and self.policy.rank(granted) > self.policy.rank(level):
+            return granted
+        callback = self.options.consent_callback
+        remote = self.remote_config()
+        if callback is None or remote is None or self.consent.needs_prompt():
+            return level
+        requested = remote.requested_level(record.fingerprint)
+        if requested not in self.policy.level_names or self.policy.rank(requested) <= self.policy.rank(level):
+            return level
+        preview = self._build(record, requested, persist=False)
+        added = tuple(name for name in self.policy.fields_at(requested) if name not in self.policy.fields_at(level))
+        request = DisclosureRequest(fingerprint=record.fingerprint, crash_type=record.crash_type,
+                                    current_level=level, requested_level=requested, added_fields=added,
+                                    preview=preview)
+        answer = False
+        with suppress_internal_errors("consent_callback"):
+            answer = callback(request) is True
+        if answer:
+            self.consent.grant_disclosure(record.fingerprint, requested)
+            return requested
+        return level
+
+    # -- sealing -------------------------------------------------------------------------
+    def _seal(self, payload: bytes) -> bytes | None:
+        if self.public_key is None or self.project is None:
+            _internal.count_dropped("no_dsn")
+            return None
+        from crashveil.policy.report import SCHEMA_VERSION
+        from crashveil.sdk.seal import seal_report
+
+        return seal_report(payload, self.public_key, project_id=self.project, schema_version=SCHEMA_VERSION)
+
+    def _pending_key(self) -> bytes:
+        path = self.data_dir / "secrets" / "pending.key"
+        try:
+            key = path.read_bytes()
+        except FileNotFoundError:
+            key = b""
+        if len(key) != 32:
+            key = os.urandom(32)
+            write_private_file(path, key)
+        return key
+
+    def _seal_locally(self, payload: bytes) -> bytes:
+        """AES-256-GCM under a device key: the user can review it at the next start."""
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+        nonce = os.urandom(12)
+        return nonce + AESGCM(self._pending_key()).encrypt(nonce, payload, _PENDING_LABEL)
+
+    def _open_locally(self, sealed: bytes) -> bytes:
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+        return AESGCM(self._pending_key()).decrypt(sealed[:12], sealed[12:], _PENDING_LABEL)
+
+    # -- "ask me each time" --------------------------------------------------------------
+    def pending(self) -> list[PendingCrash]:
+        """Crashes waiting for the user's decision, oldest first."""
+        from crashveil.policy.report import report_from_json
+
+        result = []
+        queue = self.queue(create=False)
+        if queue is None:
+            return result
+        for item in queue.items():
+            if item.meta.kind != "pending":
+                continue
+            with suppress_internal_errors("pending_read"):
+                report, _ = report_from_json(self._open_locally(queue.read(item)))
+                result.append(PendingCrash(id=item.id, created=item.meta.created, crash_type=item.meta.crash_type,
+                                           level=item.meta.level, report=report))
+        return result
+
+    def decide(self, item_id: str, level: str | None, comment: str | None = None) -> str | None:
+        """Send a pending crash at ``level`` (at most the level it was kept at), or discard it.
+
+        ``comment`` is the user's note; it is redacted and cut like every other string.
+        Returns the report id sent, or None when discarded.
+        """
+        crash = next((c for c in self.pending() if c.id == item_id), None)
+        if crash is None:
+            raise ConfigError("item_id", "is not a pending crash", "an id from pending()")
+        queue = self.queue(create=True)
+        if level is None or level == OFF:
+            queue.remove(item_id)
+            self.history_log.update(item_id, state="discarded")
+            return None
+        if level not in self.policy.level_names:
+            raise ConfigError("level", "is not a consent level of the policy", ", ".join(self.policy.level_names))
+        if self.policy.rank(level) > self.policy.rank(crash.level):
+            level = crash.level  # never more than was granted when the crash was kept
+        report = crash.report.restricted_to(self.consent.allowed_fields(level))
+        report = replace(report, consent_level=level)
+        if comment and self.policy.allows(level, "comment"):
+            report = replace(report, comment=self.collector.redact_text(comment))
+        payload = report.to_json()
+        sealed = self._seal(payload)
+        if sealed is None:
+            return None
+        from crashveil.sdk.queue import QueueMeta
+
+        new_id = queue.put(sealed, QueueMeta(kind="report", crash_type=report.crash_type, level=level,
+                                             created=crash.created))
+        queue.remove(item_id)
+        self.history_log.update(item_id, state="approved")
+        self.history_log.record(new_id, kind="report", crash_type=report.crash_type, level=level, state="queued",
+                                content=payload.decode(), at=crash.created)
+        self.wake_sender()
+        return report.report_id
+
+    # -- consent -------------------------------------------------------------------------
+    def level(self) -> str:
+        return self.consent.level()
+
+    def needs_prompt(self) -> bool:
+        return self.consent.needs_prompt()
+
+    def grant(self, level: str, *, ask_each_time: bool | None = None) -> None:
+        """Record the user's choice. Choosing ``off`` drops what is queued but not yet sent."""
+        if level == OFF and self.consent.level() != OFF:
+            self._drop_unsent()
+        each_time = self.options.ask_each_time if ask_each_time is None else ask_each_time
+        self.consent.grant(level, ask_each_time=each_time)
+        if level != OFF and self.project:
+            self.secret.get(persist=True)
+        self.after_grant()
+
+    def after_grant(self) -> None:
+        """Native-fault capture runs only while there is consent."""
+        if self.hooks is not None:
+            if self.consent.level() == OFF:
+                self.hooks.stop_native()
+            else:
+                self.hooks.start_native()
+
+    def install_hooks(self) -> None:
+        """Install the crash hooks (``init()`` does this; tests may use a bare client)."""
+        from crashveil.sdk.hooks import Hooks
+
+        self.hooks = Hooks(self)
+        self.hooks.install()
+
+    def revoke(self) -> None:
+        """Delete the queue and secrets; queue a deletion request until the server acknowledges it."""
+        import shutil
+
+        pseudonyms = []
+        if self.project:
+            lookback = max((rule.retention_days for rule in self.policy.fields.values()), default=0)
+            pseudonyms = self.secret.pseudonyms_since(self.project, self.now(),
+                                                      self.policy.keys.pseudonym_rotation_days, lookback)
+        queue = self.queue(create=False)
+        if queue is not None:
+            queue.clear()
+        self.secret.destroy()
+        shutil.rmtree(self.data_dir / "secrets", ignore_errors=True)
+        shutil.rmtree(self.data_dir / "native", ignore_errors=True)
+        for name in ("limits.json",):
+            with suppress_internal_errors("revoke"):
+                (self.data_dir / name).unlink(missing_ok=True)
+        self.consent.grant(OFF)
+        self.after_grant()
+        if pseudonyms:
+            self._queue_deletion(pseudonyms)
+
+    def _queue_deletion(self, pseudonyms: list[str]) -> None:
+        import json
+
+        payload = json.dumps({"type": "deletion_request", "project": self.project, "pseudonyms": pseudonyms,
+                              "requested_hour": coarse_hour(self.now())}, sort_keys=True,
+                             separators=(",", ":")).encode()
+        sealed = self._seal(payload)
+        if sealed is None:
+            return
+        from crashveil.sdk.queue import QueueMeta
+
+        item_id = self.queue(create=True).put(sealed, QueueMeta(kind="deletion", crash_type="", level=OFF,
+                                                                created=self.now()))
+        self.history_log.record(item_id, kind="deletion", crash_type="", level=OFF, state="queued")
+        self.wake_sender()
+
+    def _drop_unsent(self) -> None:
+        queue = self.queue(create=False)
+        if queue is None:
+            return
+        for item in queue.items():
+            if item.meta.kind != "deletion":
+                queue.remove(item.id)
+                self.history_log.update(item.id, state="discarded")
+
+    # -- preview and history -------------------------------------------------------------
+    def preview(self, exc: BaseException, level: str | None = None) -> Report:
+        """The exact redacted report that would be sent for ``exc`` at ``level``.
+
+        ``level`` defaults to the granted level, or the lowest level above ``off`` when
+        nothing is granted (what the user would send by saying yes). Writes nothing.
+        """
+        if level is None:
+            level = self.consent.level()
+            if level == OFF:
+                level = next(lvl.name for lvl in self.policy.levels if lvl.rank > 0)
+        if level not in self.policy.level_names or level == OFF:
+            raise ConfigError("level", "is not a consent level above 'off'",
+                              ", ".join(name for name in self.policy.level_names if name != OFF))
+        record = self.collector.record(exc, mechanism="manual")
+        install_id = None
+        if self.project and self.policy.allows(level, "install_id"):
+            install_id = self.secret.pseudonym(self.project, self.now(), self.policy.keys.pseudonym_rotation_days,
+                                               persist=False)
+        return self.collector.build(record, level, install_id=install_id)
+
+    def history(self) -> list[HistoryEntry]:
+        return self.history_log.entries()
+
+    # -- collaborators, created on first need ----------------------------------------------
+    def queue(self, *, create: bool) -> Any:
+        """The sealed queue; with ``create=False`` None unless its directory already exists."""
+        with self._lock:
+            if self._queue is None:
+                directory = self.data_dir / "queue"
+                if not create and not directory.is_dir():
+                    return None
+                from crashveil.sdk.queue import SealedQueue
+
+                limits = self.policy.limits
+                self._queue = SealedQueue(directory, max_reports=limits.queue_max_reports,
+                                          max_bytes=limits.queue_max_bytes,
+                                          max_age_days=limits.queue_max_age_days, now=self.now)
+            return self._queue
+
+    def transport(self) -> Any:
+        with self._lock:
+            if self._transport is None and self.options.dsn is not None:
+                from crashveil.sdk.transport import HttpsTransport
+
+                self._transport = HttpsTransport(self.options.dsn, client_cert=self.options.client_cert,
+                                                 client_key=self.options.client_key, timeout_s=10.0)
+            return self._transport
+
+    def wake_sender(self) -> None:
+        if self._closed:
+            return  # at exit: the queue keeps it for the next start
+        with suppress_internal_errors("sender"):
+            with self._lock:
+                if self._sender is None:
+                    transport = self.transport()
+                    queue = self.queue(create=False)
+                    if transport is None or queue is None:
+                        return
+                    try:
+                        from crashveil.sdk.sender import Sender
+                    except ImportError:  # TEMPORARY: until sdk/sender.py lands
+                        return
+
+                    self._sender = Sender(queue, transport, on_sent=self._on_sent)
+            self._sender.wake()
+
+    def _on_sent(self, item: Any, result: Any) -> None:
+        with suppress_internal_errors("history"):
+            status = int(result.status)
+            if 200 <= status < 300:
+                state = "acknowledged" if item.meta.kind == "deletion" else "sent"
+                self.history_log.update(item.id, state=state, receipt=result.receipt)
+            elif 400 <= status < 500 and status not in (408, 429):
+                self.history_log.update(item.id, state="rejected")
+
+    def limiter(self) -> Any:
+        with self._lock:
+            if self._limiter is None:
+                try:
+                    from crashveil.sdk.limits import Limiter
+                except ImportError:  # TEMPORARY: until sdk/limits.py lands
+                    return None
+
+                self._limiter = Limiter(self.policy, release=self.options.release, cohort=self.options.cohort,
+                                        state_path=self.data_dir / "limits.json", now=self.now,
+                                        rng=self.options.rng)
+            return self._limiter
+
+    def remote_config(self) -> Any:
+        """The verified remote config, or None when there is none (no DSN, not fetched yet)."""
+        return self._remote
+
+
+def data_dir_is_empty(path: Path) -> bool:
+    """True when ``path`` does not exist or holds nothing (the consent-off promise)."""
+    return not path.exists() or not any(path.iterdir())

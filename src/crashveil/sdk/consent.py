@@ -1,0 +1,235 @@
+"""The user's consent, on disk in the app's data dir, bound to the policy it was given for.
+
+The record holds the level granted, when, whether the user wants to be asked for each crash,
+the per-crash upgrades granted through progressive disclosure, and the policy the user saw:
+its version, digest and canonical form. Keeping the canonical form lets us rebuild that
+policy and compare it with the current one through ``crashveil.policy.diff.diff_policies``:
+
+- same digest, or only non-material changes: the consent stands;
+- a material change (a new field, a field moved to a lower level, longer retention, wider
+  access ...): :meth:`ConsentStore.needs_prompt` is true again, and until the user answers,
+  reports carry only fields whose rules did not change and that both policies allow at the
+  granted level. The user is never held to terms they did not see.
+
+No decision means level ``off`` and no file at all. An explicit "no" is recorded (so the app
+does not ask again), as a file that holds nothing but the decision.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+
+from crashveil.errors import ConfigError
+from crashveil.sdk.pseudonym import write_private_file
+
+if TYPE_CHECKING:
+    from crashveil.policy.model import Policy
+
+__all__ = ["ConsentRecord", "ConsentStore", "policy_from_canonical", "OFF"]
+
+OFF = "off"
+_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class ConsentRecord:
+    """What the user decided, and under which policy."""
+
+    level: str
+    granted_at: float
+    policy_version: str
+    policy_digest: str
+    policy: dict[str, Any] = field(repr=False)
+    ask_each_time: bool = False
+    #: fingerprint -> level the user agreed to for that one crash (progressive disclosure)
+    disclosures: dict[str, str] = field(default_factory=dict)
+
+    def to_json(self) -> bytes:
+        import json
+
+        return json.dumps({"format": _FORMAT, "level": self.level, "granted_at": self.granted_at,
+                           "policy_version": self.policy_version, "policy_digest": self.policy_digest,
+                           "ask_each_time": self.ask_each_time, "disclosures": self.disclosures,
+                           "policy": self.policy}, sort_keys=True, indent=1).encode()
+
+    @classmethod
+    def from_json(cls, data: bytes) -> ConsentRecord:
+        import json
+
+        raw = json.loads(data)
+        if not isinstance(raw, dict) or raw.get("format") != _FORMAT:
+            raise ValueError("not a consent record")
+        disclosures = raw.get("disclosures") or {}
+        return cls(level=str(raw["level"]), granted_at=float(raw["granted_at"]),
+                   policy_version=str(raw["policy_version"]), policy_digest=str(raw["policy_digest"]),
+                   policy=dict(raw["policy"]), ask_each_time=bool(raw.get("ask_each_time", False)),
+                   disclosures={str(k): str(v) for k, v in dict(disclosures).items()})
+
+
+class ConsentStore:
+    """Reads and writes the consent record of one app (``<data_dir>/consent.json``)."""
+
+    def __init__(self, data_dir: Path, policy: Policy, *, now: Callable[[], float] = time.time) -> None:
+        from crashveil.policy.digest import policy_digest
+
+        self.path = data_dir / "consent.json"
+        self.policy = policy
+        self.digest = policy_digest(policy)
+        self.now = now
+        self._record: ConsentRecord | None = None
+        self._loaded = False
+        self._material: bool | None = None
+
+    # -- reading -------------------------------------------------------------------------
+    def record(self) -> ConsentRecord | None:
+        """The stored record, or None when the user never decided (or it is unreadable)."""
+        if not self._loaded:
+            self._loaded = True
+            try:
+                self._record = ConsentRecord.from_json(self.path.read_bytes())
+            except FileNotFoundError:
+                self._record = None
+            except (ValueError, KeyError, TypeError):
+                # A damaged record is no consent: ask again rather than guess.
+                self._record = None
+        return self._record
+
+    def level(self) -> str:
+        """The level granted, ``off`` if none (or if the policy no longer has that level)."""
+        record = self.record()
+        if record is None or record.level not in self.policy.level_names:
+            return OFF
+        return record.level
+
+    def ask_each_time(self) -> bool:
+        record = self.record()
+        return bool(record and record.ask_each_time and self.level() != OFF)
+
+    def policy_changed_materially(self) -> bool:
+        """True when the policy now in force differs materially from the one consented to."""
+        record = self.record()
+        if record is None or record.policy_digest == self.digest:
+            return False
+        if self._material is None:
+            try:
+                from crashveil.policy.diff import diff_policies
+
+                self._material = diff_policies(policy_from_canonical(record.policy), self.policy).needs_review
+            except Exception:
+                self._material = True  # cannot compare: treat as a change the user must see
+        return self._material
+
+    def needs_prompt(self) -> bool:
+        """True when the app should ask: no decision yet, or the policy changed materially."""
+        record = self.record()
+        if record is None or record.level not in self.policy.level_names:
+            return True
+        if record.level == OFF:
+            return False  # a "no" stands whatever the policy says: nothing is collected
+        return self.policy_changed_materially()
+
+    def allowed_fields(self, level: str) -> tuple[str, ...]:
+        """Fields a report may carry at ``level`` under the terms the user actually saw."""
+        fields = self.policy.fields_at(level)
+        record = self.record()
+        if record is None or not self.policy_changed_materially():
+            return fields
+        try:
+            old = policy_from_canonical(record.policy)
+            old_fields = set(old.fields_at(level)) if level in old.level_names else set()
+        except Exception:
+            old, old_fields = None, set()
+
+        def same(name: str) -> bool:
+            if old is None or name not in old_fields:
+                return False
+            a, b = old.fields[name], self.policy.fields[name]
+            return (a.level, a.retention_days, set(a.access)) == (b.level, b.retention_days, set(b.access))
+
+        return tuple(name for name in fields if same(name))
+
+    def disclosure(self, fingerprint: str) -> str | None:
+        """The level the user agreed to for this one crash, if any."""
+        record = self.record()
+        if record is None or self.needs_prompt():
+            return None
+        level = record.disclosures.get(fingerprint)
+        return level if level in self.policy.level_names else None
+
+    # -- writing -------------------------------------------------------------------------
+    def grant(self, level: str, *, ask_each_time: bool = False) -> ConsentRecord:
+        """Record the user's choice of ``level`` under the current policy.
+
+        Raises:
+            ConfigError: ``level`` is not a level of the policy.
+        """
+        if level not in self.policy.level_names:
+            raise ConfigError("level", f"is not a consent level of policy {self.policy.name!r}",
+                              f"one of: {', '.join(self.policy.level_names)}")
+        from crashveil.policy.digest import canonical_policy
+
+        record = ConsentRecord(level=level, granted_at=float(self.now()), policy_version=self.policy.version,
+                               policy_digest=self.digest, policy=canonical_policy(self.policy),
+                               ask_each_time=bool(ask_each_time) and level != OFF)
+        self._write(record)
+        return record
+
+    def grant_disclosure(self, fingerprint: str, level: str) -> None:
+        """Remember that the user agreed to send ``level`` for crash ``fingerprint``."""
+        record = self.record()
+        if record is None or level not in self.policy.level_names:
+            return
+        disclosures = dict(record.disclosures)
+        disclosures[fingerprint] = level
+        while len(disclosures) > 100:  # bounded: oldest entries go first (dicts keep order)
+            disclosures.pop(next(iter(disclosures)))
+        self._write(ConsentRecord(level=record.level, granted_at=record.granted_at,
+                                  policy_version=record.policy_version, policy_digest=record.policy_digest,
+                                  policy=record.policy, ask_each_time=record.ask_each_time,
+                                  disclosures=disclosures))
+
+    def _write(self, record: ConsentRecord) -> None:
+        write_private_file(self.path, record.to_json())
+        self._record = record
+        self._loaded = True
+        self._material = None
+
+
+def policy_from_canonical(data: dict[str, Any]) -> Policy:
+    """Rebuild a ``Policy`` from ``canonical_policy(policy)`` (the dataclass dict)."""
+    from crashveil.policy.model import (
+        AggregationSettings,
+        ConsentLevel,
+        FieldRule,
+        KeyPeriods,
+        LimitSettings,
+        NoticeSettings,
+        Policy,
+        RateOverride,
+        RedactionSettings,
+        SamplingSettings,
+    )
+
+    def overrides(items: list[dict[str, Any]]) -> tuple[RateOverride, ...]:
+        return tuple(RateOverride(**item) for item in items)
+
+    limits = dict(data["limits"])
+    limits["overrides"] = overrides(limits.get("overrides", []))
+    sampling = dict(data["sampling"])
+    return Policy(
+        name=data["name"],
+        version=data["version"],
+        retention_ceiling_days=data["retention_ceiling_days"],
+        levels=tuple(ConsentLevel(**level) for level in data["levels"]),
+        fields={name: FieldRule(**{**rule, "access": tuple(rule["access"])}) for name, rule in data["fields"].items()},
+        redaction=RedactionSettings(detectors=tuple(data["redaction"]["detectors"]),
+                                    placeholders=dict(data["redaction"].get("placeholders", {}))),
+        sampling=SamplingSettings(rate=sampling["rate"], overrides=overrides(sampling.get("overrides", []))),
+        limits=LimitSettings(**limits),
+        aggregation=AggregationSettings(**data["aggregation"]),
+        keys=KeyPeriods(**data["keys"]),
+        notice=NoticeSettings(**data["notice"]),
+    )

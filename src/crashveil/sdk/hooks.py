@@ -1,0 +1,269 @@
+"""Install the crash hooks, and always chain to the hooks they replace.
+
+``sys.excepthook`` (main thread), ``threading.excepthook`` (threads), ``sys.unraisablehook``
+(``__del__``, atexit callbacks, interpreter shutdown), asyncio's exception handler (only when
+the app has imported ``asyncio`` before ``init()``: loading it ourselves would cost every app
+~10 ms) and ``faulthandler`` (native faults). Each of our hooks captures inside
+``suppress_internal_errors`` and then calls the previous hook, so the app's own traceback
+still prints and the exit code is unchanged (sentry-python's ``_make_excepthook``).
+
+Native faults (SIGSEGV, SIGABRT ...) cannot run Python code. ``faulthandler`` writes the
+traceback to ``<data_dir>/native/fault-<pid>-<token>.log`` instead of the terminal; the next
+start turns that file into a report (as Crashpad and the Firefox crash reporter do) and
+deletes it. The file exists only while consent is given. If the app (or ``-X faulthandler``)
+enabled faulthandler itself we leave it alone: it owns the one output faulthandler has.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import sys
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from crashveil.sdk._internal import logger, suppress_internal_errors
+
+if TYPE_CHECKING:
+    from crashveil.sdk.client import Client
+
+__all__ = ["Hooks", "read_fault_log"]
+
+_FAULT_PREFIX = "fault-"
+
+
+class Hooks:
+    """The hooks of one client; ``install()`` once, ``uninstall()`` at shutdown."""
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+        self.active = False
+        self._seen: collections.deque[int] = collections.deque(maxlen=32)
+        self._previous: dict[str, Any] = {}
+        self._fault_file: Any = None
+        self._fault_path: Path | None = None
+        self._log_handler: Any = None
+
+    # -- install / uninstall ---------------------------------------------------------------
+    def install(self) -> None:
+        self.active = True
+        self._previous["excepthook"] = sys.excepthook
+        sys.excepthook = self._excepthook
+        self._previous["threading"] = threading.excepthook
+        threading.excepthook = self._threading_hook
+        self._previous["unraisable"] = sys.unraisablehook
+        sys.unraisablehook = self._unraisable_hook
+        if "asyncio" in sys.modules:
+            self.install_asyncio()
+        if self.client.options.logging_integration:
+            self._install_logging()
+        self.start_native()
+
+    def uninstall(self) -> None:
+        """Restore the previous hooks where ours is still in place; otherwise go inert."""
+        self.active = False
+        if sys.excepthook == self._excepthook:
+            sys.excepthook = self._previous["excepthook"]
+        if threading.excepthook == self._threading_hook:
+            threading.excepthook = self._previous["threading"]
+        if sys.unraisablehook == self._unraisable_hook:
+            sys.unraisablehook = self._previous["unraisable"]
+        if "asyncio_loop" in self._previous:
+            loop_class = self._previous["asyncio_loop"]
+            if getattr(loop_class.call_exception_handler, "_crashveil", False):
+                loop_class.call_exception_handler = self._previous["asyncio"]
+        if self._log_handler is not None:
+            import logging
+
+            logging.getLogger().removeHandler(self._log_handler)
+        self.stop_native()
+
+    # -- the hooks -------------------------------------------------------------------------
+    def _capture(self, exc: BaseException | None, mechanism: str, tb: Any = None) -> None:
+        if not self.active or exc is None or isinstance(exc, KeyboardInterrupt):
+            return
+        with suppress_internal_errors(f"hook_{mechanism}"):
+            if id(exc) in self._seen:  # the same crash seen by two hooks (logged, then raised)
+                return
+            self._seen.append(id(exc))
+            self.client.capture_exception(exc, mechanism=mechanism, tb=tb)
+
+    def _excepthook(self, exc_type: type[BaseException], exc: BaseException, tb: Any) -> Any:
+        if not hasattr(sys, "ps1"):  # an interactive session's typos are not crashes
+            self._capture(exc, "excepthook", tb)
+        return self._previous["excepthook"](exc_type, exc, tb)
+
+    def _threading_hook(self, args: Any) -> Any:
+        self._capture(args.exc_value, "thread", args.exc_traceback)
+        return self._previous["threading"](args)
+
+    def _unraisable_hook(self, args: Any) -> Any:
+        self._capture(args.exc_value, "unraisable", args.exc_traceback)
+        return self._previous["unraisable"](args)
+
+    def install_asyncio(self) -> None:
+        """Wrap ``BaseEventLoop.call_exception_handler``: every loop, custom handlers kept.
+
+        A per-loop ``set_exception_handler`` would miss loops created later (``asyncio.run``
+        makes a new one) and replace the app's handler; wrapping the one method every
+        loop calls first keeps both.
+        """
+        import asyncio.base_events
+
+        loop_class = asyncio.base_events.BaseEventLoop
+        original = loop_class.call_exception_handler
+        if getattr(original, "_crashveil", False):
+            return
+        hooks = self
+
+        def call_exception_handler(loop: Any, context: dict[str, Any]) -> Any:
+            exc = context.get("exception") if isinstance(context, dict) else None
+            if isinstance(exc, BaseException):
+                hooks._capture(exc, "asyncio")
+            return original(loop, context)
+
+        call_exception_handler._crashveil = True  # type: ignore[attr-defined]
+        self._previous["asyncio_loop"] = loop_class
+        self._previous["asyncio"] = original
+        loop_class.call_exception_handler = call_exception_handler  # type: ignore[method-assign]
+
+    def _install_logging(self) -> None:
+        import logging
+
+        hooks = self
+
+        class CrashveilHandler(logging.Handler):
+            """Reports ``logger.exception(...)`` records (ERROR and above, with exc_info)."""
+
+            def emit(self, record: logging.LogRecord) -> None:
+                if record.name == "crashveil" or record.name.startswith("crashveil."):
+                    return
+                exc_info = record.exc_info
+                if exc_info and exc_info[1] is not None:
+                    hooks._capture(exc_info[1], "logging", exc_info[2])
+
+        self._log_handler = CrashveilHandler(level=logging.ERROR)
+        logging.getLogger().addHandler(self._log_handler)
+
+    # -- native faults ---------------------------------------------------------------------
+    def start_native(self) -> None:
+        """With consent: report faults left by earlier runs, then watch for ours."""
+        with suppress_internal_errors("native"):
+            if self.client.level() == "off":
+                return
+            self.collect_native_faults()
+            import faulthandler
+
+            if faulthandler.is_enabled() or self._fault_file is not None:
+                logger.debug("crashveil: faulthandler already enabled; native faults not captured")
+                return
+            directory = self.client.data_dir / "native"
+            directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+            path = directory / f"{_FAULT_PREFIX}{os.getpid()}-{os.urandom(4).hex()}.log"
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            self._fault_file = os.fdopen(fd, "w")
+            self._fault_path = path
+            faulthandler.enable(file=self._fault_file, all_threads=False)
+
+    def stop_native(self) -> None:
+        with suppress_internal_errors("native"):
+            if self._fault_file is None:
+                return
+            import faulthandler
+
+            faulthandler.disable()
+            self._fault_file.close()
+            self._fault_file = None
+            if self._fault_path is not None and self._fault_path.stat().st_size == 0:
+                self._fault_path.unlink()
+            self._fault_path = None
+
+    def collect_native_faults(self) -> int:
+        """Turn fault files of dead processes into reports; returns how many."""
+        directory = self.client.data_dir / "native"
+        if not directory.is_dir():
+            return 0
+        found = 0
+        for path in sorted(directory.glob(f"{_FAULT_PREFIX}*.log")):
+            if path == self._fault_path:
+                continue
+            with suppress_internal_errors("native"):
+                pid = int(path.name[len(_FAULT_PREFIX):].split("-")[0])
+                text = path.read_text("ascii", "replace")
+                if not text.strip():
+                    if not _alive(pid):
+                        path.unlink()
+                    continue
+                parsed = read_fault_log(text)
+                occurred_s = path.stat().st_mtime  # when faulthandler wrote it: the crash time
+                path.unlink()  # whatever happens next, a fault file is reported at most once
+                if parsed is None:
+                    continue
+                signal_name, frames = parsed
+                record = self.client.collector.record_native(signal_name, frames,
+                                                            occurred_s=occurred_s)
+                if self.client.process(record, self.client.level()):
+                    found += 1
+        return found
+
+
+_SIGNALS = {
+    "Segmentation fault": ("SIGSEGV", 11),
+    "Aborted": ("SIGABRT", 6),
+    "Bus error": ("SIGBUS", 7),
+    "Floating point exception": ("SIGFPE", 8),
+    "Illegal instruction": ("SIGILL", 4),
+}
+
+
+def read_fault_log(text: str) -> tuple[tuple[str, int], list[tuple[str, str, int]]] | None:
+    """Parse faulthandler output into ``((name, signal number), frames outermost first)``.
+
+    Only the first stack (the faulting thread) is read; faulthandler writes it most recent
+    call first, so it is reversed.
+    """
+    signal: tuple[str, int] | None = None
+    frames: list[tuple[str, str, int]] = []
+    in_stack = False
+    for line in text.splitlines():
+        if line.startswith("Fatal Python error:"):
+            reason = line.split(":", 1)[1].strip()
+            signal = _SIGNALS.get(reason, ("SIGNAL", 0))
+        elif "(most recent call first):" in line:
+            if in_stack or frames:
+                break
+            in_stack = True
+        elif in_stack and line.startswith("  File "):
+            frame = _parse_frame(line)
+            if frame is not None:
+                frames.append(frame)
+        elif in_stack and not line.strip():
+            break
+    if signal is None:
+        return None
+    frames.reverse()
+    return signal, frames
+
+
+def _parse_frame(line: str) -> tuple[str, str, int] | None:
+    # '  File "/path/app.py", line 12 in crash'  (3.11; 3.12+ may add ' (...)' details)
+    try:
+        rest = line.strip()[len('File "'):]
+        filename, rest = rest.split('", line ', 1)
+        number, _, function = rest.partition(" in ")
+        return filename, function.strip().split(" ")[0] or "?", int(number.strip())
+    except ValueError:
+        return None
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True
+    return True

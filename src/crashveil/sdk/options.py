@@ -1,0 +1,251 @@
+"""Every option ``crashveil.init()`` accepts, its default, and the ``CRASHVEIL_*`` variables.
+
+This is the only SDK module that reads the environment. ``Options`` is frozen and handed
+down by constructor; no other module looks at ``os.environ`` or a global. Keyword arguments
+win over the environment; an unknown keyword is a ``ConfigError`` naming the closest valid
+option (sentry-python raises a bare ``TypeError("Unknown option")``; a suggestion is kinder).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import random
+import re
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Mapping
+
+from crashveil.errors import ConfigError
+
+if TYPE_CHECKING:
+    from crashveil.policy.model import Policy
+    from crashveil.policy.protocol import ConnectionString
+
+__all__ = ["Options", "default_data_dir", "default_app_root", "OPTION_NAMES"]
+
+_APP_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._ -]{0,63}$")
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+@dataclass(frozen=True)
+class Options:
+    """The resolved configuration of one SDK client. Build it with :meth:`from_kwargs`."""
+
+    app_name: str
+    data_dir: Path
+    policy: Policy
+    app_root: Path
+    dsn: ConnectionString | None = None
+    project: str | None = None
+    release: str | None = None
+    cohort: str | None = None
+    client_cert: str | None = None
+    client_key: str | None = None
+    #: Progressive disclosure: called with a ``DisclosureRequest`` when the server asks for a
+    #: richer level for one crash; returns True if the user agrees (for that crash only).
+    consent_callback: Callable[[Any], bool] | None = None
+    #: Keep each crash sealed on the device until the user decides at the next start.
+    ask_each_time: bool = False
+    #: Report ``logger.exception(...)`` records (opt-in).
+    logging_integration: bool = False
+    #: Keep the redacted report text in the local history (off: time, type, level only).
+    keep_history_content: bool = False
+    flush_timeout_s: float = 2.0
+    #: A ``crashveil.sdk.transport.Transport`` to use instead of HTTPS (tests, custom routes).
+    transport: Any = None
+    now: Callable[[], float] = time.time
+    rng: random.Random = field(default_factory=random.SystemRandom)
+
+    @classmethod
+    def from_kwargs(cls, kwargs: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> Options:
+        """Validate ``init()`` keywords, fill the rest from ``CRASHVEIL_*`` and defaults.
+
+        Raises:
+            ConfigError: unknown option (with the closest name), or a value of the wrong form.
+            PolicyError: the policy file given is invalid.
+        """
+        env = os.environ if environ is None else environ
+        for key in kwargs:
+            if key not in OPTION_NAMES:
+                import difflib
+
+                close = difflib.get_close_matches(key, OPTION_NAMES, n=1)
+                hint = f"did you mean {close[0]!r}?" if close else None
+                raise ConfigError(key, "unknown option", hint or f"one of: {', '.join(OPTION_NAMES)}")
+        values: dict[str, Any] = {}
+        for name, variable in _ENV.items():
+            if name in kwargs:
+                values[name] = kwargs[name]
+            elif variable in env:
+                values[name] = env[variable]
+        for name in OPTION_NAMES:
+            if name in kwargs and name not in values:
+                values[name] = kwargs[name]
+        return _resolve(values, env)
+
+
+#: Option names, in the order of the ``Options`` fields (the single list; init() validates against it).
+OPTION_NAMES: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Options))
+
+_ENV = {
+    "dsn": "CRASHVEIL_DSN",
+    "app_name": "CRASHVEIL_APP_NAME",
+    "data_dir": "CRASHVEIL_DATA_DIR",
+    "release": "CRASHVEIL_RELEASE",
+    "cohort": "CRASHVEIL_COHORT",
+    "policy": "CRASHVEIL_POLICY",
+    "app_root": "CRASHVEIL_APP_ROOT",
+    "client_cert": "CRASHVEIL_CLIENT_CERT",
+    "client_key": "CRASHVEIL_CLIENT_KEY",
+    "ask_each_time": "CRASHVEIL_ASK_EACH_TIME",
+    "logging_integration": "CRASHVEIL_LOGGING",
+    "flush_timeout_s": "CRASHVEIL_FLUSH_TIMEOUT_S",
+}
+
+
+def _resolve(values: dict[str, Any], env: Mapping[str, str]) -> Options:
+    from crashveil.policy.protocol import ConnectionString
+
+    dsn = values.get("dsn")
+    connection: ConnectionString | None
+    if dsn is None or dsn == "":
+        connection = None
+    elif isinstance(dsn, ConnectionString):
+        connection = dsn
+    elif isinstance(dsn, str):
+        connection = ConnectionString.parse(dsn)
+    else:
+        raise ConfigError("dsn", f"is a {type(dsn).__name__}", "a crashveil:// connection string")
+
+    project = _optional_str(values, "project") or (connection.project if connection else None)
+    if connection and project != connection.project:
+        raise ConfigError("project", "differs from the project in the dsn", repr(connection.project))
+
+    app_name = _optional_str(values, "app_name") or _guess_app_name()
+    if not _APP_NAME_RE.match(app_name):
+        raise ConfigError("app_name", "is not a safe directory name", "letters, digits, '.', '_', '-' or space")
+
+    data_dir = values.get("data_dir")
+    data_path = Path(data_dir) if data_dir not in (None, "") else default_data_dir(app_name, env)
+    app_root = values.get("app_root")
+    root_path = Path(app_root) if app_root not in (None, "") else default_app_root()
+
+    timeout = values.get("flush_timeout_s", 2.0)
+    try:
+        timeout = float(timeout)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError("flush_timeout_s", "is not a number", "seconds, e.g. 2.0") from exc
+    if not 0 <= timeout <= 60:
+        raise ConfigError("flush_timeout_s", "is out of range", "0 to 60 seconds")
+
+    callback = values.get("consent_callback")
+    if callback is not None and not callable(callback):
+        raise ConfigError("consent_callback", "is not callable", "a function(request) -> bool")
+    for name in ("now",):
+        if name in values and not callable(values[name]):
+            raise ConfigError(name, "is not callable", "a function returning seconds since the epoch")
+
+    return Options(
+        app_name=app_name,
+        data_dir=data_path.expanduser(),
+        policy=_policy(values.get("policy")),
+        app_root=root_path.expanduser().resolve(),
+        dsn=connection,
+        project=project,
+        release=_optional_str(values, "release"),
+        cohort=_optional_str(values, "cohort"),
+        client_cert=_optional_str(values, "client_cert"),
+        client_key=_optional_str(values, "client_key"),
+        consent_callback=callback,
+        ask_each_time=_flag(values, "ask_each_time"),
+        logging_integration=_flag(values, "logging_integration"),
+        keep_history_content=_flag(values, "keep_history_content"),
+        flush_timeout_s=timeout,
+        transport=values.get("transport"),
+        now=values.get("now", time.time),
+        rng=values.get("rng") or random.SystemRandom(),
+    )
+
+
+def _policy(value: Any) -> Policy:
+    from crashveil.policy import default_policy, load_policy
+    from crashveil.policy.model import Policy
+
+    if value is None or value == "":
+        return default_policy()
+    if isinstance(value, Policy):
+        return value
+    if isinstance(value, (str, os.PathLike)):
+        return load_policy(value)
+    raise ConfigError("policy", f"is a {type(value).__name__}", "a path to a policy file or a Policy")
+
+
+def _optional_str(values: Mapping[str, Any], name: str) -> str | None:
+    value = values.get(name)
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise ConfigError(name, f"is a {type(value).__name__}", "a string")
+    return value
+
+
+def _flag(values: Mapping[str, Any], name: str) -> bool:
+    value = values.get(name, False)
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+        return value.strip().lower() in _TRUE
+    raise ConfigError(name, "is not a yes/no value", "true or false (or 1/0 in the environment)")
+
+
+def _guess_app_name() -> str:
+    """The main script's name without extension (``myapp`` for ``myapp.py``), else ``python-app``."""
+    stem = Path(sys.argv[0]).stem if sys.argv and sys.argv[0] not in ("", "-c", "-m") else ""
+    if stem == "__main__":
+        main = sys.modules.get("__main__")
+        spec = getattr(main, "__spec__", None)
+        stem = spec.name.split(".")[0] if spec is not None and spec.name else ""
+    return stem if stem and _APP_NAME_RE.match(stem) else "python-app"
+
+
+def default_data_dir(app_name: str, environ: Mapping[str, str] | None = None) -> Path:
+    """The per-user data directory of the app, with a ``crashveil`` folder inside.
+
+    Linux and others: ``$XDG_DATA_HOME`` or ``~/.local/share``; macOS: ``~/Library/Application
+    Support``; Windows: ``%LOCALAPPDATA%`` (falls back to ``~/AppData/Local``).
+    """
+    env = os.environ if environ is None else environ
+    home = Path(env.get("HOME") or os.path.expanduser("~"))
+    if sys.platform == "win32":
+        base = Path(env["LOCALAPPDATA"]) if env.get("LOCALAPPDATA") else home / "AppData" / "Local"
+    elif sys.platform == "darwin":
+        base = home / "Library" / "Application Support"
+    else:
+        xdg = env.get("XDG_DATA_HOME", "")
+        base = Path(xdg) if xdg and os.path.isabs(xdg) else home / ".local" / "share"
+    return base / app_name / "crashveil"
+
+
+def default_app_root() -> Path:
+    """Where the app's own code lives: the main script's directory, else the working directory.
+
+    For ``python -m pkg.main`` the root is the directory holding ``pkg``, so frames of the
+    whole package count as in-app.
+    """
+    main = sys.modules.get("__main__")
+    main_file = getattr(main, "__file__", None)
+    if main_file:
+        path = Path(main_file).resolve().parent
+        spec = getattr(main, "__spec__", None)
+        if spec is not None and spec.name:
+            depth = spec.name.count(".")
+            if Path(main_file).stem == "__main__":
+                depth += 1
+            for _ in range(depth):
+                path = path.parent
+        return path
+    return Path.cwd()

@@ -1,0 +1,74 @@
+"""Options: one list of names, env variables, defaults, errors that name the key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from crashveil.errors import ConfigError
+from crashveil.sdk.options import Options, default_data_dir
+
+
+def test_unknown_option_names_the_closest() -> None:
+    """A misspelt option is a ConfigError that suggests the right name."""
+    with pytest.raises(ConfigError) as info:
+        Options.from_kwargs({"relase": "1.0"}, environ={})
+    assert ("relase", "did you mean 'release'?") == (info.value.key, info.value.expected)
+
+
+def test_environment_fills_missing_options(tmp_path: Path) -> None:
+    """``CRASHVEIL_*`` variables fill options that were not passed."""
+    env = {"CRASHVEIL_RELEASE": "app@2", "CRASHVEIL_DATA_DIR": str(tmp_path), "CRASHVEIL_ASK_EACH_TIME": "yes"}
+    options = Options.from_kwargs({}, environ=env)
+    assert ("app@2", tmp_path, True) == (options.release, options.data_dir, options.ask_each_time)
+
+
+def test_keyword_wins_over_environment() -> None:
+    """An explicit keyword beats the environment."""
+    options = Options.from_kwargs({"release": "kw"}, environ={"CRASHVEIL_RELEASE": "env"})
+    assert "kw" == options.release
+
+
+def test_default_data_dir_follows_xdg(tmp_path: Path) -> None:
+    """On Linux the data dir is ``$XDG_DATA_HOME/<app>/crashveil``."""
+    env = {"XDG_DATA_HOME": str(tmp_path), "HOME": "/nonexistent"}
+    assert tmp_path / "myapp" / "crashveil" == default_data_dir("myapp", env)
+
+
+def test_default_data_dir_without_xdg() -> None:
+    """Without ``XDG_DATA_HOME`` the data dir is under ``~/.local/share``."""
+    assert Path("/home/u/.local/share/myapp/crashveil") == default_data_dir("myapp", {"HOME": "/home/u"})
+
+
+def test_bad_flush_timeout_is_named() -> None:
+    """A flush timeout that is not a number names the option."""
+    with pytest.raises(ConfigError) as info:
+        Options.from_kwargs({"flush_timeout_s": "soon"}, environ={})
+    assert "flush_timeout_s" == info.value.key
+
+
+def test_bad_dsn_is_a_config_error() -> None:
+    """A DSN with the wrong scheme is rejected at init."""
+    with pytest.raises(ConfigError) as info:
+        Options.from_kwargs({"dsn": "https://example.org/x"}, environ={})
+    assert "dsn" == info.value.key
+
+
+def test_app_name_must_be_a_safe_directory_name() -> None:
+    """An app name that could escape the data dir is rejected."""
+    with pytest.raises(ConfigError) as info:
+        Options.from_kwargs({"app_name": "../etc"}, environ={})
+    assert "app_name" == info.value.key
+
+
+def test_project_comes_from_the_dsn(dsn: str) -> None:
+    """The project id is read from the DSN."""
+    assert "test-app" == Options.from_kwargs({"dsn": dsn}, environ={}).project
+
+
+def test_consent_callback_must_be_callable() -> None:
+    """A consent callback that is not callable is rejected at init."""
+    with pytest.raises(ConfigError) as info:
+        Options.from_kwargs({"consent_callback": "yes"}, environ={})
+    assert "consent_callback" == info.value.key

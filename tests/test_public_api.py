@@ -1,0 +1,48 @@
+"""The public surface of ``crashveil`` and what importing it costs."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import crashveil
+
+FORBIDDEN = ("ssl", "http.client", "asyncio", "json", "tomllib", "cryptography", "sqlite3", "crashveil.server")
+
+
+def test_all_is_pinned() -> None:
+    """``crashveil.__all__`` changes only on purpose (reviewer checklist item 2)."""
+    expected = ["__version__", "capture_exception", "flush", "grant", "history", "init", "level",
+                "needs_prompt", "preview", "revoke", "shutdown"]
+    assert expected == sorted(crashveil.__all__)
+
+
+def test_every_public_name_exists() -> None:
+    """Every name in ``__all__`` is defined."""
+    assert [] == [name for name in crashveil.__all__ if not hasattr(crashveil, name)]
+
+
+def test_import_loads_no_heavy_module() -> None:
+    """``import crashveil`` in a fresh process loads none of the forbidden modules."""
+    code = ("import sys, crashveil; "
+            f"print(repr(sorted(m for m in sys.modules if m in {FORBIDDEN!r} or m.startswith(('cryptography.', "
+            "'crashveil.server', 'asyncio.', 'http.')))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "[]" == out.strip()
+
+
+def test_null_client_before_init() -> None:
+    """Before ``init()`` the facade answers without recording: level off, nothing to preview."""
+    crashveil.shutdown()
+    assert ("off", False, None, [], None) == (crashveil.level(), crashveil.needs_prompt(),
+                                              crashveil.preview(ValueError("x")), crashveil.history(),
+                                              crashveil.capture_exception(ValueError("x")))
+
+
+def test_version_is_a_string() -> None:
+    """``__version__`` matches the distribution's version."""
+    from importlib.metadata import version
+
+    assert version("crashveil") == crashveil.__version__
+    assert json  # imported here, in the test process, on purpose: only the subprocess is checked
