@@ -1,0 +1,61 @@
+"""Tables of the dashboard and the public summary (SQLAlchemy Core), on storage's metadata.
+
+- ``dp_releases``: the one differentially private release per project and day. It is
+  computed once, stored, and served as stored: asking again never draws new noise, so
+  repeated queries cannot average the noise away.
+- ``dp_budget_ledger``: every spend of privacy budget (epsilon, delta) per project and
+  period. A spend is refused if the period's total would exceed the policy's
+  ``aggregation.dp_epsilon_per_day``; the unique key makes a second public-summary spend
+  for the same day impossible even under concurrent writers.
+- ``group_status_changes``: the history of resolve / ignore / reopen decisions (the
+  current state lives in ``crash_groups.status`` / ``resolved_in``, owned by storage).
+
+Nothing here holds report content or pseudonyms: releases hold noisy counts keyed by
+group id, release and OS family only.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from crashveil.server.db.tables import UtcDateTime, metadata
+
+__all__ = ["dp_releases", "dp_budget_ledger", "group_status_changes"]
+
+dp_releases = sa.Table(
+    "dp_releases", metadata,
+    sa.Column("project_id", sa.String(63), sa.ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("period", sa.String(10), primary_key=True),  # UTC day, 2026-05-01
+    sa.Column("published_at", UtcDateTime(), nullable=False),
+    sa.Column("epsilon", sa.Float(), nullable=False),
+    sa.Column("delta", sa.Float(), nullable=False),
+    sa.Column("scale", sa.Float(), nullable=False),
+    sa.Column("threshold", sa.Integer(), nullable=False),
+    sa.Column("min_k", sa.Integer(), nullable=False),
+    # JSON: {"groups": {"<id>": n}, "platforms": {"<release>\u241f<os>": n}}
+    sa.Column("payload", sa.Text(), nullable=False),
+)
+
+dp_budget_ledger = sa.Table(
+    "dp_budget_ledger", metadata,
+    sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
+    sa.Column("project_id", sa.String(63), sa.ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("period", sa.String(10), nullable=False),
+    sa.Column("purpose", sa.String(32), nullable=False),  # "public-summary"
+    sa.Column("epsilon", sa.Float(), nullable=False),
+    sa.Column("delta", sa.Float(), nullable=False),
+    sa.Column("spent_at", UtcDateTime(), nullable=False),
+    sa.UniqueConstraint("project_id", "period", "purpose"),
+)
+
+group_status_changes = sa.Table(
+    "group_status_changes", metadata,
+    sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
+    sa.Column("group_id", sa.Integer(), sa.ForeignKey("crash_groups.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("project_id", sa.String(63), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),  # open | resolved | ignored
+    sa.Column("resolved_in", sa.String(128), nullable=True),
+    sa.Column("changed_by", sa.String(128), nullable=False),
+    sa.Column("changed_at", UtcDateTime(), nullable=False),
+    sa.Index(None, "group_id", "changed_at"),
+)
