@@ -1,0 +1,263 @@
+"""Ready-made consent prompts: one for the terminal, one Tk dialog (stdlib ``tkinter``).
+
+Both show the same three things, read from the policy and the client: the notice (who
+collects, why, how to delete), the levels with their plain-language descriptions, and a
+preview, the exact redacted report the user would send for an example crash. Both record the
+answer with ``grant()``; "Ask me each time" grants the highest level with ``ask_each_time``,
+so each crash waits on the device until the user reviews it (``review_pending_*``), may
+comment on it (the comment is redacted too) and sends it at that level or a lower one.
+
+Closing a prompt without answering records nothing: no answer is not a yes, and the app
+may ask again later.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import TYPE_CHECKING, Any, Callable, TextIO
+
+if TYPE_CHECKING:
+    from crashveil.policy.report import Report
+    from crashveil.sdk.client import Client
+
+__all__ = ["ask_in_terminal", "review_pending_in_terminal", "ask_with_dialog", "review_pending_with_dialog",
+           "example_report", "notice_text"]
+
+DIALOG_TITLE = "Crash reports"
+REVIEW_TITLE = "Send this crash report?"
+
+
+def _client(client: Client | None) -> Client:
+    if client is None:
+        import crashveil
+
+        client = crashveil._current()  # type: ignore[assignment]
+    if not getattr(client, "enabled", False):
+        from crashveil.errors import ConfigError
+
+        raise ConfigError("crashveil", "init() was not called", "crashveil.init(...) before asking for consent")
+    return client  # type: ignore[return-value]
+
+
+def _example_crash() -> BaseException:
+    try:
+        raise FileNotFoundError(2, "No such file or directory: 'settings.ini'")
+    except FileNotFoundError as exc:
+        return exc
+
+
+def example_report(client: Client, level: str, example: BaseException | None = None) -> Report | None:
+    """The report ``client`` would send at ``level`` for ``example`` (a sample crash by default)."""
+    if level == "off":
+        return None
+    return client.preview(example if example is not None else _example_crash(), level)
+
+
+def _format_report(report: Report | None) -> str:
+    if report is None:
+        return "Nothing is collected or sent."
+    return json.dumps(report.to_dict(), indent=2, sort_keys=True, ensure_ascii=False)
+
+
+def notice_text(client: Client) -> str:
+    """A short notice from the policy: who, what for, and how to take it back."""
+    notice = client.policy.notice
+    return (f"{notice.app_name.capitalize()} can send a report to {notice.controller} when it crashes, so they "
+            f"can fix it. Nothing is sent unless you choose a level below. Reports are encrypted on this device. "
+            f"To stop and delete: {notice.deletion}")
+
+
+# -- terminal ---------------------------------------------------------------------------------
+
+def ask_in_terminal(client: Client | None = None, *, example: BaseException | None = None,
+                    input: Callable[[str], str] = input, output: TextIO | None = None) -> str | None:
+    """Ask on the terminal which level the user grants; returns it, or None if unanswered."""
+    client = _client(client)
+    out = output or sys.stdout
+    levels = client.policy.levels
+    out.write(notice_text(client) + "\n\n")
+    for index, level in enumerate(levels):
+        out.write(f"  {index}) {level.title}\n     {level.description}\n")
+    top = levels[-1]
+    out.write(f"  a) Ask me each time a crash happens ({top.title.lower()}, after I review each one)\n")
+    out.write("  p) Show an example of the report I would send\n")
+    while True:
+        try:
+            answer = input("Your choice (0-{}, a, p; Enter to decide later): ".format(len(levels) - 1)).strip().lower()
+        except EOFError:
+            return None
+        if answer == "":
+            return None
+        if answer == "p":
+            for level in levels[1:]:
+                out.write(f"\n--- {level.title} ---\n{_format_report(example_report(client, level.name, example))}\n")
+            continue
+        if answer == "a":
+            client.grant(top.name, ask_each_time=True)
+            return top.name
+        if answer.isdigit() and int(answer) < len(levels):
+            chosen = levels[int(answer)].name
+            client.grant(chosen, ask_each_time=False)
+            return chosen
+        out.write("Please answer with one of the listed choices.\n")
+
+
+def review_pending_in_terminal(client: Client | None = None, *, input: Callable[[str], str] = input,
+                               output: TextIO | None = None) -> int:
+    """Ask about each crash kept on the device; returns how many were sent."""
+    client = _client(client)
+    out = output or sys.stdout
+    sent = 0
+    for crash in client.pending():
+        out.write(f"\n{REVIEW_TITLE}\n{_format_report(crash.report)}\n")
+        try:
+            answer = input("Send it? [y = yes, n = no, Enter = later]: ").strip().lower()
+            if answer not in ("y", "n"):
+                continue
+            comment = input("Anything to add? (optional, personal data is removed): ") if answer == "y" else ""
+        except EOFError:
+            return sent
+        if answer == "y":
+            client.decide(crash.id, crash.level, comment or None)
+            sent += 1
+        else:
+            client.decide(crash.id, None)
+    return sent
+
+
+# -- Tk ---------------------------------------------------------------------------------------
+
+def ask_with_dialog(client: Client | None = None, *, example: BaseException | None = None,
+                    parent: Any = None) -> str | None:
+    """A modal Tk dialog: notice, levels, "ask me each time", live preview. Returns the level
+    granted, or None when closed without an answer.
+
+    Keys: the digits choose a level, ``a`` toggles "ask me each time", Return saves, Escape
+    closes. Needs a display; raises ``RuntimeError`` (from tkinter) without one.
+    """
+    import tkinter as tk
+    from tkinter import ttk
+
+    client = _client(client)
+    root = tk.Tk() if parent is None else tk.Toplevel(parent)
+    root.title(DIALOG_TITLE)
+    frame = ttk.Frame(root, padding=12)
+    frame.pack(fill="both", expand=True)
+    ttk.Label(frame, text=notice_text(client), wraplength=560, justify="left").pack(anchor="w", pady=(0, 8))
+
+    levels = client.policy.levels
+    current = client.level()
+    choice = tk.StringVar(root, value=current)
+    each_time = tk.BooleanVar(root, value=False)
+    result: dict[str, str | None] = {"level": None}
+
+    preview = tk.Text(frame, width=80, height=16, wrap="word")
+
+    def refresh(*_: Any) -> None:
+        text = _format_report(example_report(client, choice.get(), example))
+        preview.configure(state="normal")
+        preview.delete("1.0", "end")
+        preview.insert("1.0", text)
+        preview.configure(state="disabled")
+
+    for index, level in enumerate(levels):
+        ttk.Radiobutton(frame, text=f"{index}. {level.title}", value=level.name, variable=choice,
+                        command=refresh).pack(anchor="w")
+        ttk.Label(frame, text=level.description, wraplength=540, foreground="#555").pack(anchor="w", padx=(24, 0))
+    ttk.Checkbutton(frame, text="Ask me each time a crash happens (a)", variable=each_time).pack(anchor="w",
+                                                                                              pady=(6, 6))
+    ttk.Label(frame, text="What would be sent for an example crash:").pack(anchor="w")
+    preview.pack(fill="both", expand=True)
+
+    def save(*_: Any) -> None:
+        level = choice.get()
+        client.grant(level, ask_each_time=each_time.get() and level != "off")
+        result["level"] = level
+        root.destroy()
+
+    def cancel(*_: Any) -> None:
+        root.destroy()
+
+    buttons = ttk.Frame(frame)
+    buttons.pack(fill="x", pady=(8, 0))
+    ttk.Button(buttons, text="Not now", command=cancel).pack(side="right")
+    ttk.Button(buttons, text="Save choice", command=save).pack(side="right", padx=6)
+
+    def pick(event: Any) -> None:
+        if event.char.isdigit() and int(event.char) < len(levels):
+            choice.set(levels[int(event.char)].name)
+            refresh()
+
+    root.bind("<Key>", pick)
+    root.bind("a", lambda _e: each_time.set(not each_time.get()))
+    root.bind("<Return>", save)
+    root.bind("<Escape>", cancel)
+    root.protocol("WM_DELETE_WINDOW", cancel)
+    refresh()
+    root.after(50, root.focus_force)
+    if parent is None:
+        root.mainloop()
+    else:
+        root.grab_set()
+        root.wait_window()
+    return result["level"]
+
+
+def review_pending_with_dialog(client: Client | None = None, *, parent: Any = None) -> int:
+    """One Tk dialog per crash kept on the device: the report, a comment box, Send / Don't send.
+
+    Keys: Control-Return sends, Escape does not send. Returns how many were sent.
+    """
+    import tkinter as tk
+    from tkinter import ttk
+
+    client = _client(client)
+    sent = 0
+    for crash in client.pending():
+        root = tk.Tk() if parent is None else tk.Toplevel(parent)
+        root.title(REVIEW_TITLE)
+        frame = ttk.Frame(root, padding=12)
+        frame.pack(fill="both", expand=True)
+        ttk.Label(frame, text="The application crashed last time. This is the report it would send:",
+                  wraplength=560).pack(anchor="w")
+        text = tk.Text(frame, width=80, height=14, wrap="word")
+        text.insert("1.0", _format_report(crash.report))
+        text.configure(state="disabled")
+        text.pack(fill="both", expand=True)
+        ttk.Label(frame, text="Anything to add? (optional; personal data is removed before sending)").pack(anchor="w")
+        comment = tk.Text(frame, width=80, height=4, wrap="word")
+        comment.pack(fill="x")
+        decision: dict[str, bool] = {"send": False, "answered": False}
+
+        def send(*_: Any, root: Any = root, decision: dict[str, bool] = decision) -> str:
+            decision.update(send=True, answered=True)
+            decision["comment"] = comment.get("1.0", "end").strip()  # type: ignore[assignment]
+            root.destroy()
+            return "break"
+
+        def drop(*_: Any, root: Any = root, decision: dict[str, bool] = decision) -> None:
+            decision.update(send=False, answered=True)
+            root.destroy()
+
+        buttons = ttk.Frame(frame)
+        buttons.pack(fill="x", pady=(8, 0))
+        ttk.Button(buttons, text="Don't send", command=drop).pack(side="right")
+        ttk.Button(buttons, text="Send", command=send).pack(side="right", padx=6)
+        root.bind("<Control-Return>", send)
+        root.bind("<Escape>", drop)
+        root.protocol("WM_DELETE_WINDOW", lambda root=root: root.destroy())
+        root.after(50, lambda comment=comment: (root.focus_force(), comment.focus_set()))
+        if parent is None:
+            root.mainloop()
+        else:
+            root.grab_set()
+            root.wait_window()
+        if not decision["answered"]:
+            continue
+        if decision["send"]:
+            client.decide(crash.id, crash.level, str(decision.get("comment") or "") or None)
+            sent += 1
+        else:
+            client.decide(crash.id, None)
+    return sent
