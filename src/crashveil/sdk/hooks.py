@@ -83,11 +83,12 @@ class Hooks:
     def _capture(self, exc: BaseException | None, mechanism: str, tb: Any = None) -> None:
         if not self.active or exc is None or isinstance(exc, KeyboardInterrupt):
             return
-        with suppress_internal_errors(f"hook_{mechanism}"):
-            if id(exc) in self._seen:  # the same crash seen by two hooks (logged, then raised)
-                return
-            self._seen.append(id(exc))
-            self.client.capture_exception(exc, mechanism=mechanism, tb=tb)
+        # capture_exception guards itself (and skips when called from inside the SDK);
+        # nothing here can raise.
+        if id(exc) in self._seen:  # the same crash seen by two hooks (logged, then raised)
+            return
+        self._seen.append(id(exc))
+        self.client.capture_exception(exc, mechanism=mechanism, tb=tb)
 
     def _excepthook(self, exc_type: type[BaseException], exc: BaseException, tb: Any) -> Any:
         if not hasattr(sys, "ps1"):  # an interactive session's typos are not crashes
@@ -155,7 +156,9 @@ class Hooks:
             self.collect_native_faults()
             import faulthandler
 
-            if faulthandler.is_enabled() or self._fault_file is not None:
+            if self._fault_file is not None:
+                return
+            if faulthandler.is_enabled():
                 logger.debug("crashveil: faulthandler already enabled; native faults not captured")
                 return
             directory = self.client.data_dir / "native"
