@@ -3,6 +3,8 @@ storage fixture provides one), a fixed clock, an audit trail in a temporary serv
 
 from __future__ import annotations
 
+import importlib.util
+
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -10,8 +12,25 @@ import pytest
 import sqlalchemy as sa
 
 from crashveil.server.audit import AuditTrail
-from crashveil.server.db.engine import create_engine, write_tx
-from crashveil.server.db.governance_tables import create_governance_tables
+from crashveil.server.db.engine import create_engine
+
+# The storage engineer's fixtures (a migrated SQLite file or a fresh PostgreSQL database,
+# settings with a KEK file, a Storage with project "demo"), shared rather than copied.
+_spec = importlib.util.spec_from_file_location(
+    "crashveil_tests_server_conftest", Path(__file__).parent.parent / "server" / "conftest.py")
+assert _spec is not None and _spec.loader is not None
+_server = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_server)
+postgresql_proc = _server.postgresql_proc
+pg_template = _server.pg_template
+pg_url = _server.pg_url
+database_url = _server.database_url
+settings = _server.settings
+storage = _server.storage
+make_report = _server.make_report
+build_report = _server.build_report
+make_settings = _server.make_settings
+NOW = _server.NOW
 
 
 class Clock:
@@ -33,19 +52,17 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def gov_engine(tmp_path: Path) -> sa.Engine:
-    engine = create_engine(f"sqlite:///{tmp_path / 'gov.db'}")
-    with write_tx(engine) as conn:
-        create_governance_tables(conn)
+def gov_engine(database_url: str) -> sa.Engine:
+    """An engine over the migrated database (SQLite or PostgreSQL)."""
+    engine = create_engine(database_url)
     yield engine
     engine.dispose()
 
 
 @pytest.fixture
 def server_dir(tmp_path: Path) -> Path:
-    path = tmp_path / "server"
-    path.mkdir()
-    return path
+    """The server directory (the same one the ``settings`` fixture uses)."""
+    return tmp_path
 
 
 @pytest.fixture

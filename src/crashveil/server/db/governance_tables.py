@@ -25,6 +25,7 @@ __all__ = [
     "audit_entries",
     "audit_head",
     "retention_runs",
+    "retention_stripped",
     "GOVERNANCE_TABLES",
     "create_governance_tables",
 ]
@@ -118,10 +119,22 @@ retention_runs = sa.Table(
     sa.Column("summary", sa.Text(), nullable=False),
 )
 
+# Per project and received day: the fields whose retention is <= `retention_days` have been
+# removed from that day's details (re-encrypted under a fresh day key). See retention.py.
+retention_stripped = sa.Table(
+    "retention_stripped", metadata,
+    sa.Column("project_id", sa.String(63), primary_key=True),
+    sa.Column("day", sa.String(10), primary_key=True),
+    sa.Column("retention_days", sa.Integer(), primary_key=True),
+    sa.Column("stripped_at", UtcDateTime(), nullable=False),
+)
+
 GOVERNANCE_TABLES = (users, role_grants, api_tokens, sessions, login_failures, audit_entries,
-                     audit_head, retention_runs)
+                     audit_head, retention_runs, retention_stripped)
 
 
 def create_governance_tables(conn: Connection) -> None:
     """Create the governance tables (tests of a bare database; servers use the migration)."""
     metadata.create_all(conn, tables=list(GOVERNANCE_TABLES))
+    if conn.execute(sa.select(audit_head.c.id)).first() is None:
+        conn.execute(audit_head.insert().values(id=1, seq=0, hash="0" * 64))
