@@ -1,0 +1,280 @@
+"""Signed remote config: verification, parsing, cache, rollback, and "it can only lower"."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from crashveil import keyfmt
+from crashveil.errors import ConfigError
+from crashveil.policy.model import ConsentLevel
+from crashveil.sdk.remote_config import (
+    RemoteConfig,
+    decode_config,
+    effective_level,
+    effective_sample_rate,
+    encode_config,
+    encode_document,
+    load_cached,
+    refresh,
+    store_cached,
+)
+
+NOW = 1_800_000_000.0
+PROJECT = "demo-app"
+FP = "v1:" + "b" * 32
+
+
+@pytest.fixture(scope="module")
+def key() -> Ed25519PrivateKey:
+    """The server's config signing key for this module."""
+    return Ed25519PrivateKey.generate()
+
+
+def pinned(key: Ed25519PrivateKey) -> str:
+    return keyfmt.format_key_string("ed25519", key.public_key().public_bytes_raw())
+
+
+def config(**changes: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "project": PROJECT, "version": 3, "issued_at": NOW - 60, "expires_at": NOW + 3600,
+        "sample_rate": 0.5,
+        "sample_rates": [{"release": "2.4.*", "cohort": None, "rate": 0.2},
+                         {"release": None, "cohort": "beta", "rate": 0.1}],
+        "modules": {"environment": True, "breadcrumbs": False, "deep_stack": False},
+        "counts_only": [FP],
+        "request_level": {"v1:" + "c" * 32: "diagnostic"},
+    }
+    base.update(changes)
+    return base
+
+
+def document(key: Ed25519PrivateKey, data: dict[str, Any]) -> bytes:
+    raw = encode_config(data)
+    return encode_document(raw, key.sign(raw))
+
+
+def parse(key: Ed25519PrivateKey, body: bytes) -> RemoteConfig:
+    return RemoteConfig.parse(body, pinned(key), project=PROJECT, now=NOW)
+
+
+# -- canonical JSON ---------------------------------------------------------------------------
+
+def test_encode_config_is_canonical() -> None:
+    """Key order and spacing do not change the bytes; decode reverses encode."""
+    a = encode_config({"b": 1, "a": [1, 2], "c": {"y": None, "x": "é"}})
+    assert b'{"a":[1,2],"b":1,"c":{"x":"\xc3\xa9","y":null}}' == a
+    assert {"b": 1, "a": [1, 2], "c": {"y": None, "x": "é"}} == decode_config(a)
+
+
+def test_encode_config_refuses_nan() -> None:
+    """NaN has no canonical JSON form and is refused."""
+    with pytest.raises(ValueError):
+        encode_config({"sample_rate": float("nan")})
+
+
+@pytest.mark.parametrize("raw", [b"[]", b"NaN", b"{", b"\xff"])
+def test_decode_config_refuses_non_objects(raw: bytes) -> None:
+    """Anything but a JSON object is a ConfigError."""
+    with pytest.raises(ConfigError):
+        decode_config(raw)
+
+
+# -- verification ---------------------------------------------------------------------------
+
+def test_genuine_config_is_parsed(key: Ed25519PrivateKey) -> None:
+    """A config signed by the pinned key answers every query."""
+    remote = parse(key, document(key, config()))
+    assert (3, False) == (remote.version, remote.is_default)
+    assert "diagnostic" == remote.requested_level("v1:" + "c" * 32)
+    assert None is remote.requested_level(FP)
+    assert (True, False, False, True) == tuple(remote.module_enabled(m) for m in
+                                               ("environment", "breadcrumbs", "deep_stack", "unknown"))
+    assert (True, False) == (remote.counts_only(FP), remote.counts_only("v1:" + "0" * 32))
+
+
+@pytest.mark.parametrize(("release", "cohort", "expected"), [
+    ("2.4.1", None, 0.2), ("3.0", "beta", 0.1), ("3.0", None, 0.5), (None, None, 0.5)])
+def test_sample_rate_for(key: Ed25519PrivateKey, release: str | None, cohort: str | None, expected: float) -> None:
+    """The most specific sample_rates entry applies, else the global sample_rate."""
+    assert expected == parse(key, document(key, config())).sample_rate_for(release, cohort)
+
+
+def test_no_rates_gives_none(key: Ed25519PrivateKey) -> None:
+    """Without any rate the config says nothing about sampling."""
+    assert None is parse(key, document(key, config(sample_rate=None, sample_rates=[]))).sample_rate_for("1", None)
+
+
+def test_signature_by_another_key_is_refused(key: Ed25519PrivateKey) -> None:
+    """A config signed by any key but the pinned one is refused."""
+    with pytest.raises(ConfigError, match="signature"):
+        parse(key, document(Ed25519PrivateKey.generate(), config()))
+
+
+def test_tampered_config_is_refused(key: Ed25519PrivateKey) -> None:
+    """Changing one byte of the signed config breaks the signature."""
+    raw = encode_config(config())
+    signature = key.sign(raw)
+    tampered = raw.replace(b'"sample_rate":0.5', b'"sample_rate":0.9')
+    with pytest.raises(ConfigError, match="signature"):
+        parse(key, encode_document(tampered, signature))
+
+
+def test_config_for_another_project_is_refused(key: Ed25519PrivateKey) -> None:
+    """A genuine config for another project does not apply here."""
+    with pytest.raises(ConfigError, match="another project"):
+        parse(key, document(key, config(project="other-app")))
+
+
+def test_expired_config_is_refused(key: Ed25519PrivateKey) -> None:
+    """A genuine config past expires_at is refused."""
+    with pytest.raises(ConfigError, match="expired"):
+        parse(key, document(key, config(expires_at=NOW - 1, issued_at=NOW - 100)))
+
+
+@pytest.mark.parametrize("body", [
+    b"", b"null", b"[]", b'{"config": 1, "signature": "AA"}', b'{"config": "!!", "signature": "AA"}',
+    b'{"signature": "AA"}', b"x" * 300_000,
+])
+def test_malformed_documents_are_refused(key: Ed25519PrivateKey, body: bytes) -> None:
+    """Garbage documents raise ConfigError and nothing else."""
+    with pytest.raises(ConfigError):
+        parse(key, body)
+
+
+@pytest.mark.parametrize("changes", [
+    {"version": -1}, {"version": "3"}, {"expires_at": "soon"}, {"sample_rate": 1.5}, {"sample_rate": True},
+    {"sample_rates": [{"release": None, "cohort": None, "rate": 0.1}]}, {"sample_rates": [{"rate": 2}]},
+    {"modules": {"breadcrumbs": "no"}}, {"counts_only": [1]}, {"request_level": {FP: "ALL"}},
+    {"expires_at": NOW + 10, "issued_at": NOW + 20}, {"project": None},
+])
+def test_signed_but_malformed_config_is_refused(key: Ed25519PrivateKey, changes: dict[str, Any]) -> None:
+    """Even a genuinely signed config with a wrong field type or range is refused."""
+    with pytest.raises(ConfigError):
+        parse(key, document(key, config(**changes)))
+
+
+def test_malformed_pinned_key_is_a_config_error(key: Ed25519PrivateKey) -> None:
+    """A pinned key that is not an Ed25519 key string is a setup mistake (ConfigError)."""
+    with pytest.raises(ConfigError):
+        RemoteConfig.parse(document(key, config()), "x25519:AAAA", project=PROJECT, now=NOW)
+
+
+# -- cache and refresh ------------------------------------------------------------------------
+
+class FakeTransport:
+    """Returns a fixed body from fetch_config."""
+
+    def __init__(self, body: bytes | None) -> None:
+        self.body = body
+
+    def send(self, kind: str, sealed: bytes) -> Any:
+        raise AssertionError("not used")
+
+    def fetch_config(self) -> bytes | None:
+        return self.body
+
+
+def test_refresh_caches_and_cache_is_verified_again(key: Ed25519PrivateKey, tmp_path: Path) -> None:
+    """A fetched config is cached (0600); loading the cache verifies it again."""
+    path = tmp_path / "cfg" / "remote.json"
+    fresh = refresh(FakeTransport(document(key, config())), path, pinned(key), project=PROJECT, now=NOW)
+    assert 3 == fresh.version
+    assert 0o600 == path.stat().st_mode & 0o777
+    assert 3 == load_cached(path, pinned(key), project=PROJECT, now=NOW).version
+    path.write_bytes(path.read_bytes().replace(b'"signature":"', b'"signature":"AA'))
+    assert True is load_cached(path, pinned(key), project=PROJECT, now=NOW).is_default
+
+
+def test_offline_refresh_uses_the_cache(key: Ed25519PrivateKey, tmp_path: Path) -> None:
+    """When the server cannot be reached the cached config is used."""
+    path = tmp_path / "remote.json"
+    store_cached(path, parse(key, document(key, config())))
+    assert 3 == refresh(FakeTransport(None), path, pinned(key), project=PROJECT, now=NOW).version
+
+
+def test_expired_cache_gives_defaults(key: Ed25519PrivateKey, tmp_path: Path) -> None:
+    """A cached config that has since expired is ignored: defaults apply."""
+    path = tmp_path / "remote.json"
+    store_cached(path, parse(key, document(key, config())))
+    assert True is load_cached(path, pinned(key), project=PROJECT, now=NOW + 7200).is_default
+
+
+def test_bad_fetched_config_keeps_the_cache(key: Ed25519PrivateKey, tmp_path: Path) -> None:
+    """A forged config from the network does not replace the genuine cached one."""
+    path = tmp_path / "remote.json"
+    store_cached(path, parse(key, document(key, config())))
+    forged = document(Ed25519PrivateKey.generate(), config(version=9, sample_rate=1.0))
+    assert 3 == refresh(FakeTransport(forged), path, pinned(key), project=PROJECT, now=NOW).version
+
+
+def test_replayed_older_config_is_refused(key: Ed25519PrivateKey, tmp_path: Path) -> None:
+    """A genuine but older version cannot roll back a newer cached config."""
+    path = tmp_path / "remote.json"
+    store_cached(path, parse(key, document(key, config(version=5))))
+    old = document(key, config(version=4))
+    assert 5 == refresh(FakeTransport(old), path, pinned(key), project=PROJECT, now=NOW).version
+
+
+def test_default_config_changes_nothing() -> None:
+    """Without a config every module is allowed, nothing is counts-only, no rate, no request."""
+    remote = RemoteConfig.default()
+    assert (True, False, None, None) == (remote.module_enabled("breadcrumbs"), remote.counts_only(FP),
+                                         remote.sample_rate_for("1.0", None), remote.requested_level(FP))
+
+
+# -- it can only lower ---------------------------------------------------------------------------
+
+class Levels:
+    """Just enough of a Policy for effective_level: ordered levels."""
+
+    def __init__(self) -> None:
+        self.levels = tuple(ConsentLevel(name, rank, name, "") for rank, name in
+                            enumerate(["off", "crash", "diagnostic", "full"]))
+        self.level_names = tuple(level.name for level in self.levels)
+
+    def rank(self, name: str) -> int:
+        return {level.name: level.rank for level in self.levels}[name]
+
+
+@pytest.mark.parametrize(("granted", "requested", "expected"), [
+    ("diagnostic", "crash", "crash"),        # lower request lowers
+    ("diagnostic", "diagnostic", "diagnostic"),
+    ("crash", "diagnostic", "crash"),        # higher request never raises
+    ("crash", "full", "crash"),
+    ("off", "full", "off"),                  # nothing granted, nothing taken
+    ("diagnostic", None, "diagnostic"),
+    ("diagnostic", "unknown-level", "diagnostic"),
+])
+def test_effective_level_never_exceeds_the_grant(granted: str, requested: str | None, expected: str) -> None:
+    """The server's requested level can lower collection but never raise it above the user's grant."""
+    assert expected == effective_level(Levels(), granted, requested)  # type: ignore[arg-type]
+
+
+def test_effective_level_exhaustive() -> None:
+    """For every pair of levels the result's rank is at most the granted rank."""
+    levels = Levels()
+    for granted in levels.level_names:
+        for requested in (*levels.level_names, None):
+            result = effective_level(levels, granted, requested)  # type: ignore[arg-type]
+            assert True is (levels.rank(result) <= levels.rank(granted))
+
+
+@pytest.mark.parametrize(("local", "remote", "expected"), [
+    (0.5, 0.1, 0.1), (0.5, 0.9, 0.5), (0.5, None, 0.5), (0.5, float("nan"), 0.5), (0.5, 7.0, 0.5), (1.0, 0.0, 0.0)])
+def test_effective_sample_rate_only_lowers(local: float, remote: float | None, expected: float) -> None:
+    """A remote rate is min()-ed with the local one and nonsense is ignored."""
+    assert expected == effective_sample_rate(local, remote)
+
+
+def test_document_shape_matches_the_protocol(key: Ed25519PrivateKey) -> None:
+    """The document is {"config", "signature"} with unpadded base64url values."""
+    outer = json.loads(document(key, config()))
+    assert ["config", "signature"] == sorted(outer)
+    assert encode_config(config()) == base64.urlsafe_b64decode(outer["config"] + "=" * (-len(outer["config"]) % 4))
+    assert True is ("=" not in outer["signature"])
