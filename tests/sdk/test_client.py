@@ -208,6 +208,11 @@ def test_history_lists_sent_reports_without_content(make_client: Any) -> None:
     client.grant("crash")
     client.capture_exception(crash())
     client.flush(5.0)
+    import time
+
+    deadline = time.monotonic() + 5  # the sender reports delivery just after the queue empties
+    while client.history()[0].state != "sent" and time.monotonic() < deadline:
+        time.sleep(0.01)
     [entry] = client.history()
     assert ("ValueError", "crash", "sent", True, None) == (entry.crash_type, entry.level, entry.state,
                                                            bool(entry.receipt), entry.content)

@@ -221,6 +221,7 @@ class Client:
         item_id = self.queue(create=True).put(sealed, meta)
         if not item_id:
             return None
+        self._stats_reported(report)
         self.history_log.record(item_id, kind=kind, crash_type=report.crash_type, level=level,
                                 state="pending" if pending else "queued", content=payload.decode())
         if not pending:
@@ -249,6 +250,17 @@ class Client:
             for key, value in source.items():
                 stats[key] = stats.get(key, 0) + int(value)
         return stats
+
+    def _stats_reported(self, report: Report) -> None:
+        """The counts went out with this report: start counting afresh."""
+        if not report.client_stats:
+            return
+        if self._limiter is not None:
+            self._limiter.take_counts()
+        queue = self.queue(create=False)
+        if queue is not None:
+            queue.take_dropped()
+        _internal.reset_dropped()
 
     def _disclose(self, record: CrashRecord, level: str) -> str:
         """Progressive disclosure: a richer level for this crash only if the user agrees."""
@@ -502,10 +514,7 @@ class Client:
                     queue = self.queue(create=False)
                     if transport is None or queue is None:
                         return
-                    try:
-                        from crashveil.sdk.sender import Sender
-                    except ImportError:  # TEMPORARY: until sdk/sender.py lands
-                        return
+                    from crashveil.sdk.sender import Sender
 
                     self._sender = Sender(queue, transport, on_sent=self._on_sent)
             self._sender.wake()
@@ -522,10 +531,7 @@ class Client:
     def limiter(self) -> Any:
         with self._lock:
             if self._limiter is None:
-                try:
-                    from crashveil.sdk.limits import Limiter
-                except ImportError:  # TEMPORARY: until sdk/limits.py lands
-                    return None
+                from crashveil.sdk.limits import Limiter
 
                 self._limiter = Limiter(self.policy, release=self.options.release, cohort=self.options.cohort,
                                         state_path=self.data_dir / "limits.json", now=self.now,
