@@ -1,0 +1,1 @@
+"""Database layer: engines, the table definitions and the Alembic migrations."""

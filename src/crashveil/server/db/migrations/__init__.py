@@ -1,0 +1,1 @@
+"""Alembic migration environment (package data; run through crashveil.server.db.engine.migrate)."""

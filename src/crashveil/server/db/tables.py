@@ -1,0 +1,188 @@
+"""Every table of the server, in one file (SQLAlchemy Core).
+
+What is stored in clear is only what aggregates need (project, fingerprint, release, OS
+family, hour, consent level, origin, install pseudonym); everything else of a report is in
+``reports.detail``: compressed, then AES-256-GCM under the day's data key (``data_keys``),
+which is itself wrapped by the key-encryption key. No table has a column for a client IP.
+
+Times are UTC. :class:`UtcDateTime` stores them naive (SQLite has no time zone type) and
+hands them back aware. Hours are strings in the wire format's form, ``2026-05-01T13:00Z``;
+days are ``2026-05-01``. An unknown release or OS family is ``""`` in key columns.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+import sqlalchemy as sa
+
+__all__ = ["metadata", "UtcDateTime"]
+
+metadata = sa.MetaData(naming_convention={
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+})
+
+
+class UtcDateTime(sa.types.TypeDecorator[datetime]):
+    """An aware UTC datetime, stored naive."""
+
+    impl = sa.DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(timezone.utc).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=timezone.utc)
+
+
+projects = sa.Table(
+    "projects", metadata,
+    sa.Column("id", sa.String(63), primary_key=True),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    # Whether the anonymized public summary (k-anonymity + DP) is published.
+    sa.Column("public_summary", sa.Boolean(), nullable=False, server_default=sa.false()),
+)
+
+# Every policy version a project has had: a report is validated against the policy with
+# the digest it was built under.
+project_policies = sa.Table(
+    "project_policies", metadata,
+    sa.Column("project_id", sa.String(63), sa.ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("digest", sa.String(80), primary_key=True),
+    sa.Column("version", sa.String(32), nullable=False),
+    sa.Column("policy_toml", sa.Text(), nullable=False),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+)
+
+# Project private keys (HPKE sealing, Ed25519 config signing). The private key is
+# encrypted under its own data key, which is wrapped by the KEK: a KEK rotation rewraps
+# 61 bytes per key and never touches the key itself. Several server processes or hosts
+# over one PostgreSQL share them. After `expires_at` the private parts are erased.
+project_keys = sa.Table(
+    "project_keys", metadata,
+    sa.Column("key_id", sa.String(64), primary_key=True),
+    sa.Column("project_id", sa.String(63), sa.ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),  # "hpke" | "signing"
+    sa.Column("algorithm", sa.String(32), nullable=False),  # suite name or "ed25519"
+    sa.Column("public_key", sa.Text(), nullable=False),  # key string
+    sa.Column("kek_id", sa.String(64), nullable=True),
+    sa.Column("wrapped_dek", sa.LargeBinary(), nullable=True),
+    sa.Column("sealed_private", sa.LargeBinary(), nullable=True),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.Column("retired_at", UtcDateTime(), nullable=True),  # a newer key took over
+    sa.Column("expires_at", UtcDateTime(), nullable=True),  # end of the overlap
+    sa.Column("destroyed_at", UtcDateTime(), nullable=True),
+    sa.Index(None, "project_id", "kind", "created_at"),
+)
+
+# One data key per project and day (the report's received day). Destroying a day's key
+# deletes that day's details (crypto-shredding, used by retention).
+data_keys = sa.Table(
+    "data_keys", metadata,
+    sa.Column("key_id", sa.String(96), primary_key=True),
+    sa.Column("project_id", sa.String(63), sa.ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("day", sa.String(10), nullable=False),
+    sa.Column("kek_id", sa.String(64), nullable=True),
+    sa.Column("wrapped_dek", sa.LargeBinary(), nullable=True),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.Column("destroyed_at", UtcDateTime(), nullable=True),
+    sa.UniqueConstraint("project_id", "day"),
+)
+
+crash_groups = sa.Table(
+    "crash_groups", metadata,
+    sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
+    sa.Column("project_id", sa.String(63), sa.ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("fingerprint", sa.String(40), nullable=False),
+    # The exception class name: a code identifier, kept in clear as the group's title.
+    sa.Column("crash_type", sa.String(256), nullable=False),
+    sa.Column("first_seen", UtcDateTime(), nullable=False),
+    sa.Column("last_seen", UtcDateTime(), nullable=False),
+    sa.Column("first_release", sa.String(128), nullable=True),
+    sa.Column("last_release", sa.String(128), nullable=True),
+    sa.Column("status", sa.String(16), nullable=False),  # open | resolved | regressed | ignored
+    sa.Column("resolved_in", sa.String(128), nullable=True),
+    sa.Column("resolved_at", UtcDateTime(), nullable=True),
+    sa.Column("regressed_in", sa.String(128), nullable=True),
+    sa.Column("regressed_at", UtcDateTime(), nullable=True),
+    sa.Column("total_count", sa.Integer(), nullable=False, server_default="0"),
+    # Mass-failure bookkeeping: reports received in `hour_key`, and until when only counts
+    # are kept.
+    sa.Column("hour_key", sa.String(17), nullable=True),
+    sa.Column("hour_count", sa.Integer(), nullable=False, server_default="0"),
+    sa.Column("counts_only_until", UtcDateTime(), nullable=True),
+    sa.UniqueConstraint("project_id", "fingerprint"),
+    sa.Index(None, "project_id", "last_seen"),
+)
+
+reports = sa.Table(
+    "reports", metadata,
+    sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
+    sa.Column("project_id", sa.String(63), sa.ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("report_id", sa.String(36), nullable=False),
+    sa.Column("receipt", sa.String(32), nullable=False, unique=True),
+    sa.Column("group_id", sa.Integer(), sa.ForeignKey("crash_groups.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("fingerprint", sa.String(40), nullable=False),
+    sa.Column("release", sa.String(128), nullable=True),
+    sa.Column("os_family", sa.String(32), nullable=True),
+    sa.Column("hour", sa.String(17), nullable=False),  # occurred hour, else received hour
+    sa.Column("received_hour", sa.String(17), nullable=False),
+    sa.Column("day", sa.String(10), nullable=False),  # received day: selects the data key
+    sa.Column("level", sa.String(40), nullable=False),
+    sa.Column("origin", sa.String(16), nullable=False),  # crashveil-sdk | sentry-sdk
+    sa.Column("install_id", sa.String(32), nullable=True),
+    sa.Column("policy_digest", sa.String(80), nullable=False),
+    sa.Column("received_at", UtcDateTime(), nullable=False),
+    sa.Column("data_key_id", sa.String(96), sa.ForeignKey("data_keys.key_id"), nullable=True),
+    sa.Column("detail", sa.LargeBinary(), nullable=True),  # NULL: counts-only (mass failure)
+    sa.UniqueConstraint("project_id", "report_id"),
+    sa.Index(None, "project_id", "install_id"),
+    sa.Index(None, "group_id", "received_at"),
+    sa.Index(None, "project_id", "day"),
+)
+
+group_rollups = sa.Table(
+    "group_rollups", metadata,
+    sa.Column("group_id", sa.Integer(), sa.ForeignKey("crash_groups.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("hour", sa.String(17), primary_key=True),
+    sa.Column("release", sa.String(128), primary_key=True),
+    sa.Column("os_family", sa.String(32), primary_key=True),
+    sa.Column("project_id", sa.String(63), nullable=False),
+    sa.Column("count", sa.Integer(), nullable=False),
+    sa.Column("counts_only", sa.Integer(), nullable=False, server_default="0"),
+    sa.Index(None, "project_id", "hour"),
+)
+
+# Server-side redaction hits (and unknown fields dropped, detector "_dropped") per
+# project x release x field x detector x hour: the regression signal `release check` reads.
+redaction_counters = sa.Table(
+    "redaction_counters", metadata,
+    sa.Column("project_id", sa.String(63), sa.ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("release", sa.String(128), primary_key=True),
+    sa.Column("field", sa.String(128), primary_key=True),
+    sa.Column("detector", sa.String(64), primary_key=True),
+    sa.Column("hour", sa.String(17), primary_key=True),
+    sa.Column("hits", sa.Integer(), nullable=False),
+)
+
+# Erasure requests from the SDK's revoke. The pseudonyms themselves are not kept: the
+# record proves that the request was honoured without holding what it erased.
+deletion_requests = sa.Table(
+    "deletion_requests", metadata,
+    sa.Column("project_id", sa.String(63), sa.ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("request_id", sa.String(64), primary_key=True),
+    sa.Column("install_count", sa.Integer(), nullable=False),
+    sa.Column("deleted_count", sa.Integer(), nullable=False),
+    sa.Column("received_at", UtcDateTime(), nullable=False),
+    sa.Column("processed_at", UtcDateTime(), nullable=False),
+)

@@ -1,0 +1,280 @@
+"""Server settings: the one place the server reads its configuration.
+
+Sources, later ones winning: the defaults below, ``DIR/settings.toml`` (a ``[server]``
+table whose keys are the field names), then ``CRASHVEIL_<FIELD>`` environment variables
+(``CRASHVEIL_PORT=9443``). An unknown key, or a value of the wrong form, is a
+:class:`ConfigError` naming the key and its source. ``crashveil server init`` writes the
+file; tests build ``Settings(...)`` directly.
+
+A relative SQLite path in ``database_url`` is taken relative to the server directory, so a
+server directory can be moved or restored elsewhere as one unit.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+from crashveil.errors import ConfigError
+
+__all__ = ["Settings", "SETTINGS_FILE", "DEFAULT_DATABASE", "resolve_database_url"]
+
+SETTINGS_FILE = "settings.toml"
+DEFAULT_DATABASE = "sqlite:///crashveil.db"
+_ENV_PREFIX = "CRASHVEIL_"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a server process needs to know, validated."""
+
+    server_dir: Path
+    database_url: str
+    # Loopback by default: exposing the server is a decision the operator makes explicitly.
+    host: str = "127.0.0.1"
+    port: int = 8443
+    tls: bool = True
+    require_client_cert: bool = True
+    # A sealed report is at most 64 KiB of JSON before sealing (policy LIMITS); 200 KiB of
+    # body leaves room for the hybrid KEM's 1.1 KiB and compression that does not help.
+    max_body_bytes: int = 200 * 1024
+    max_decompressed_bytes: int = 1024 * 1024
+    # Reports older than this (by their occurred hour) are refused: bounds replays of
+    # captured envelopes and matches the SDK queue's usual life.
+    replay_window_s: int = 7 * 86400
+    project_rate_per_s: float = 200.0
+    project_burst: int = 2000
+    # A single install sending more than one report a minute on average is a loop or abuse.
+    pseudonym_rate_per_hour: int = 60
+    # Above this many reports of one group in one hour, details stop being stored
+    # (counts only) and the signed config tells SDKs to send counts only.
+    mass_failure_per_hour: int = 1000
+    # --- setup, keys and storage (owned by server/keys.py, server/storage.py) ---
+    # The host written into connection strings (what apps connect to); "" means `host`.
+    public_host: str = ""
+    # Extra DNS names or IP addresses for the server certificate, beside the loopback ones.
+    server_names: tuple[str, ...] = ()
+    # Sealing suite of new project keys: hybrid post-quantum by default.
+    sealing_suite: str = "mlkem768x25519"
+    # Old HPKE private keys keep opening reports this long after a rotation: the SDK queue
+    # keeps sealed reports up to 30 days (policy limits.queue_max_age_days), plus margin.
+    key_overlap_days: int = 45
+    # Retired KEKs stay in the key file this long after a rotation, for restoring a backup
+    # taken before it; then they are destroyed (which shreds such backups).
+    kek_retired_keep_days: int = 30
+    # Where the key-encryption key lives: "file" (kek_path, mode 0600). A KMS provider can
+    # be added behind crashveil.server.keys.KeyEncryptionKeyProvider.
+    kek_provider: str = "file"
+    # Running processes re-read projects and keys this often (rotations by the CLI).
+    project_cache_s: float = 30.0
+    # SQLite waits this long for the write lock before failing (-> 503 and a client retry).
+    sqlite_busy_timeout_ms: int = 5000
+
+    # --- paths inside the server directory -------------------------------------------
+    @property
+    def settings_path(self) -> Path:
+        return self.server_dir / SETTINGS_FILE
+
+    @property
+    def tls_dir(self) -> Path:
+        return self.server_dir / "tls"
+
+    @property
+    def ca_cert_path(self) -> Path:
+        return self.tls_dir / "ca.pem"
+
+    @property
+    def ca_key_path(self) -> Path:
+        return self.tls_dir / "ca.key"
+
+    @property
+    def server_cert_path(self) -> Path:
+        return self.tls_dir / "server.pem"
+
+    @property
+    def server_key_path(self) -> Path:
+        return self.tls_dir / "server.key"
+
+    @property
+    def clients_dir(self) -> Path:
+        return self.server_dir / "clients"
+
+    @property
+    def kek_path(self) -> Path:
+        return self.server_dir / "keys" / "kek.json"
+
+    @property
+    def projects_dir(self) -> Path:
+        return self.server_dir / "projects"
+
+    def policy_path(self, project_id: str) -> Path:
+        """The human-editable copy of a project's policy."""
+        return self.projects_dir / project_id / "policy.toml"
+
+    @property
+    def connect_host(self) -> str:
+        """The host apps connect to (``public_host``, else ``host``)."""
+        return self.public_host or self.host
+
+    # --- loading -----------------------------------------------------------------------
+    @classmethod
+    def load(
+        cls,
+        server_dir: Path,
+        *,
+        environ: Mapping[str, str] = os.environ,
+        database_url: str | None = None,
+    ) -> Settings:
+        """Settings of the server directory ``server_dir``: file, then environment.
+
+        Raises:
+            ConfigError: the directory has no settings file, or a key is unknown or has a
+                value of the wrong form (the message names the key and where it came from).
+        """
+        server_dir = Path(server_dir).resolve()
+        path = server_dir / SETTINGS_FILE
+        if not path.is_file():
+            raise ConfigError(str(path), "no such settings file",
+                              "a server directory made by 'crashveil server init DIR'")
+        import tomllib
+
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(str(path), f"cannot be read as TOML ({exc})") from exc
+        table = data.get("server", {})
+        extra = sorted(set(data) - {"server"})
+        if extra or not isinstance(table, dict):
+            raise ConfigError(f"{path}: {extra[0] if extra else 'server'}", "unexpected table",
+                              "a single [server] table")
+        values: dict[str, Any] = {}
+        for key, value in table.items():
+            values[key] = _coerce(key, value, source=str(path))
+        for name, raw in environ.items():
+            if name.startswith(_ENV_PREFIX) and name != "CRASHVEIL_SERVER_DIR":
+                key = name[len(_ENV_PREFIX):].lower()
+                if key in _FIELDS:
+                    values[key] = _coerce(key, raw, source=f"environment {name}", from_env=True)
+        if database_url is not None:
+            values["database_url"] = database_url
+        values.setdefault("database_url", DEFAULT_DATABASE)
+        values["database_url"] = resolve_database_url(values["database_url"], server_dir)
+        values.pop("server_dir", None)
+        settings = cls(server_dir=server_dir, **values)
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        """Check cross-field rules; :class:`ConfigError` naming the key."""
+        if not (0 < self.port < 65536):
+            raise ConfigError("port", f"{self.port} is out of range", "1..65535")
+        if not self.database_url.startswith(("sqlite:", "postgresql:", "postgresql+psycopg:")):
+            raise ConfigError("database_url", "names an unsupported database",
+                              "sqlite:///PATH or postgresql://USER@HOST/DB")
+        for key in ("max_body_bytes", "max_decompressed_bytes", "replay_window_s", "project_burst",
+                    "pseudonym_rate_per_hour", "mass_failure_per_hour", "sqlite_busy_timeout_ms"):
+            if getattr(self, key) <= 0:
+                raise ConfigError(key, "must be positive", "an integer > 0")
+        if self.key_overlap_days < 0 or self.kek_retired_keep_days < 0:
+            raise ConfigError("key_overlap_days", "must not be negative", "days >= 0")
+        if self.kek_provider != "file":
+            raise ConfigError("kek_provider", f"{self.kek_provider!r} is not available", "'file'")
+        from crashveil import keyfmt
+
+        if self.sealing_suite not in keyfmt.SUITES:
+            raise ConfigError("sealing_suite", "is not a known sealing suite", " or ".join(keyfmt.SUITES))
+
+    def to_toml(self) -> str:
+        """The settings file text for these settings (non-default values, database always)."""
+        lines = ["# crashveil server settings; every key is documented in crashveil/server/settings.py.",
+                 "# Environment variables CRASHVEIL_<KEY> override these.", "[server]"]
+        relative = self.database_url
+        prefix = f"sqlite:///{self.server_dir}/"
+        if relative.startswith(prefix):
+            relative = "sqlite:///" + relative[len(prefix):]
+        lines.append(f"database_url = {_toml_value(relative)}")
+        for fld in dataclasses.fields(self):
+            if fld.name in ("server_dir", "database_url"):
+                continue
+            value = getattr(self, fld.name)
+            if value != fld.default:
+                lines.append(f"{fld.name} = {_toml_value(value)}")
+        return "\n".join(lines) + "\n"
+
+
+_FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
+
+
+def resolve_database_url(url: str, server_dir: Path) -> str:
+    """Make a relative ``sqlite:///file`` absolute, under ``server_dir``."""
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
+        rest = url[len("sqlite:///"):]
+        if rest and not rest.startswith(":memory:"):
+            return f"sqlite:///{(server_dir / rest).resolve()}"
+    return url
+
+
+def _coerce(key: str, value: Any, *, source: str, from_env: bool = False) -> Any:
+    """``value`` converted to the type of field ``key``, or a ConfigError naming both."""
+    fld = _FIELDS.get(key)
+    if fld is None or key == "server_dir":
+        close = difflib.get_close_matches(key, [k for k in _FIELDS if k != "server_dir"], n=1)
+        hint = f"did you mean '{close[0]}'?" if close else "a key listed in crashveil/server/settings.py"
+        raise ConfigError(f"{source}: {key}", "unknown setting", hint)
+    kind = fld.type if isinstance(fld.type, str) else getattr(fld.type, "__name__", str(fld.type))
+    where = f"{source}: {key}"
+    try:
+        if kind == "bool":
+            if isinstance(value, bool):
+                return value
+            if from_env and str(value).lower() in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+                return str(value).lower() in ("1", "true", "yes", "on")
+            raise ValueError
+        if kind == "int":
+            if isinstance(value, bool):
+                raise ValueError
+            if isinstance(value, int):
+                return value
+            if from_env:
+                return int(str(value).strip())
+            raise ValueError
+        if kind == "float":
+            if isinstance(value, bool):
+                raise ValueError
+            if isinstance(value, (int, float)):
+                return float(value)
+            if from_env:
+                return float(str(value).strip())
+            raise ValueError
+        if kind == "str":
+            if isinstance(value, str):
+                return value
+            raise ValueError
+        if kind.startswith("tuple"):
+            if from_env and isinstance(value, str):
+                return tuple(part.strip() for part in value.split(",") if part.strip())
+            if isinstance(value, list) and all(isinstance(item, str) for item in value):
+                return tuple(value)
+            raise ValueError
+    except ValueError:
+        raise ConfigError(where, "has a value of the wrong form", _EXPECTED.get(kind, kind)) from None
+    raise ConfigError(where, "has a value of the wrong form", kind)  # pragma: no cover
+
+
+_EXPECTED = {"bool": "true or false", "int": "an integer", "float": "a number", "str": "a string",
+             "tuple[str, ...]": "a list of strings (comma-separated in the environment)"}
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, tuple):
+        return "[" + ", ".join(_toml_value(item) for item in value) + "]"
+    text = str(value).replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{text}"'
