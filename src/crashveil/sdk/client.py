@@ -150,6 +150,7 @@ class Client:
                         queue.remove(item.id)
             if queue is not None and any(item.meta.kind in ("report", "deletion") for item in queue.items()):
                 self.wake_sender()
+            self.refresh_remote_config()
 
     def close(self, *, uninstall: bool = True) -> None:
         """Flush within the bounded timeout, then stop the sender.
@@ -539,8 +540,42 @@ class Client:
             return self._limiter
 
     def remote_config(self) -> Any:
-        """The verified remote config, or None when there is none (no DSN, not fetched yet)."""
-        return self._remote
+        """The verified remote config (cached on disk), or None without a DSN or consent."""
+        with self._lock:
+            if self._remote is None and self.options.dsn is not None and self.project:
+                if self.consent.level() == OFF:
+                    return None
+                from crashveil.sdk.remote_config import load_cached
+
+                self._remote = load_cached(self.data_dir / "remote_config.json", self.options.dsn.signing_key,
+                                           project=self.project, now=self.now())
+                self._apply_remote(self._remote)
+            return self._remote
+
+    def refresh_remote_config(self) -> None:
+        """Fetch the signed config on a daemon thread (never in a hook; only with consent)."""
+        if self.options.dsn is None or not self.project or self.consent.level() == OFF:
+            return
+
+        def run() -> None:
+            with suppress_internal_errors("remote_config"):
+                from crashveil.sdk.remote_config import refresh
+
+                transport = self.transport()
+                if transport is None:
+                    return
+                config = refresh(transport, self.data_dir / "remote_config.json", self.options.dsn.signing_key,
+                                 project=self.project, now=self.now())
+                with self._lock:
+                    self._remote = config
+                self._apply_remote(config)
+
+        threading.Thread(target=run, name="crashveil-config", daemon=True).start()
+
+    def _apply_remote(self, config: Any) -> None:
+        limiter = self.limiter()
+        if limiter is not None and config is not None:
+            limiter.set_remote_sample_rate(config.sample_rate_for(self.options.release, self.options.cohort))
 
 
 def data_dir_is_empty(path: Path) -> bool:
