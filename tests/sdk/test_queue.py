@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import stat
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -140,9 +143,24 @@ def test_expired_items_are_dropped_and_counted(tmp_path: Path, clock: Clock) -> 
     assert {"expired": 2} == queue.dropped
 
 
-def test_ten_thousand_offline_puts_stay_within_bounds(tmp_path: Path, clock: Clock) -> None:
+@pytest.fixture
+def fast_dir(tmp_path: Path) -> Iterator[Path]:
+    """A directory on tmpfs when there is one: 10,000 file creations take ~3 s there instead of
+    10-40 s on a busy ext4 (the bounds logic is the same; durability is tested elsewhere)."""
+    shm = Path("/dev/shm")
+    if not (shm.is_dir() and os.access(shm, os.W_OK)):
+        yield tmp_path
+        return
+    directory = Path(tempfile.mkdtemp(prefix="crashveil-queue-", dir=shm))
+    try:
+        yield directory
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def test_ten_thousand_offline_puts_stay_within_bounds(fast_dir: Path, clock: Clock) -> None:
     """10,000 crashes while offline leave at most max_reports items, the newest, all counted."""
-    queue = make_queue(tmp_path, clock, max_reports=30, max_bytes=200_000)
+    queue = make_queue(fast_dir, clock, max_reports=30, max_bytes=200_000)
     ids = put_n(queue, clock, 10_000, size=4096)
     items = queue.items()
     assert ids[-len(items):] == [item.id for item in items]
