@@ -1,0 +1,143 @@
+"""Ready-made prompts: the terminal one with scripted answers, the Tk one on Xvfb with xdotool."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+from crashveil.sdk.prompts import ask_in_terminal, review_pending_in_terminal
+
+
+def answers(*values: str) -> Any:
+    items = iter(values)
+    return lambda prompt: next(items)
+
+
+def test_terminal_grant(make_client: Any) -> None:
+    """Choosing a number grants that level."""
+    client = make_client()
+    out = io.StringIO()
+    assert ("crash", "crash") == (ask_in_terminal(client, input=answers("p", "1"), output=out), client.level())
+    assert '"consent_level": "diagnostic"' in out.getvalue()
+
+
+def test_terminal_no_answer_records_nothing(make_client: Any, tmp_path: Path) -> None:
+    """Enter without a choice records no decision and writes no file."""
+    client = make_client()
+    assert (None, True, False) == (ask_in_terminal(client, input=answers(""), output=io.StringIO()),
+                                   client.needs_prompt(), (tmp_path / "data").exists())
+
+
+def test_terminal_ask_each_time_and_review(make_client: Any) -> None:
+    """"Ask me each time" keeps crashes until reviewed; the review sends with a redacted comment."""
+    client = make_client()
+    ask_in_terminal(client, input=answers("a"), output=io.StringIO())
+    try:
+        raise KeyError("k")
+    except KeyError as exc:
+        client.capture_exception(exc)
+    assert 1 == len(client.pending())
+    sent = review_pending_in_terminal(client, input=answers("y", "write to me@example.org"), output=io.StringIO())
+    assert True == client.flush(5.0)
+    [payload] = client.transport_for_test.payloads()
+    assert (1, [], False) == (sent, client.pending(), b"me@example.org" in payload)
+
+
+@pytest.fixture(scope="module")
+def display() -> Iterator[str]:
+    """A private Xvfb display; skips only when tkinter (or Xvfb/xdotool) is missing."""
+    pytest.importorskip("tkinter")
+    if not shutil.which("Xvfb") or not shutil.which("xdotool"):
+        pytest.skip("needs Xvfb and xdotool (apt-get install -y xvfb xdotool)")
+    number = 90 + os.getpid() % 500
+    server = subprocess.Popen(["Xvfb", f":{number}", "-screen", "0", "1024x768x24", "-nolisten", "tcp"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while not Path(f"/tmp/.X11-unix/X{number}").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        yield f":{number}"
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+DIALOG_APP = """
+import os, sys
+import crashveil
+from crashveil.testing import RecordingTransport
+from crashveil.sdk import prompts
+crashveil.init(dsn=os.environ["TEST_DSN"], data_dir=os.environ["TEST_DATA"], transport=RecordingTransport(status=503))
+if os.environ.get("REVIEW"):
+    print("SENT", prompts.review_pending_with_dialog())
+    q = crashveil._current().queue(create=False)
+    print("KINDS", [i.meta.kind for i in q.items()])
+else:
+    print("LEVEL", prompts.ask_with_dialog())
+    print("EACH", crashveil._current().consent.ask_each_time())
+    if os.environ.get("CRASH"):
+        try:
+            raise KeyError("k")
+        except KeyError as exc:
+            crashveil.capture_exception(exc)
+"""
+
+
+def drive(display: str, title: str, *keys: str, typed: str = "") -> None:
+    env = {**os.environ, "DISPLAY": display}
+    window = subprocess.run(["xdotool", "search", "--sync", "--name", title], env=env, capture_output=True,
+                            text=True, timeout=30).stdout.split()[0]
+    time.sleep(0.5)
+    subprocess.run(["xdotool", "windowfocus", "--sync", window], env=env, check=True, timeout=10)
+    if typed:
+        subprocess.run(["xdotool", "type", "--delay", "20", typed], env=env, check=True, timeout=30)
+    for key in keys:
+        subprocess.run(["xdotool", "key", key], env=env, check=True, timeout=10)
+        time.sleep(0.2)
+
+
+def run_dialog(run_app_env: dict[str, str], tmp_path: Path, *keys: str, typed: str = "", title: str) -> str:
+    app = tmp_path / "app"
+    app.mkdir(exist_ok=True)
+    (app / "dialog.py").write_text(DIALOG_APP)
+    process = subprocess.Popen([sys.executable, str(app / "dialog.py")], env=run_app_env, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    try:
+        drive(run_app_env["DISPLAY"], title, *keys, typed=typed)
+        out, err = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert 0 == process.returncode, err
+    return out
+
+
+def test_tk_dialog_grants_the_chosen_level(display: str, dsn: str, tmp_path: Path) -> None:
+    """Pressing 2 then Return in the dialog grants level ``diagnostic``."""
+    env = {**os.environ, "DISPLAY": display, "TEST_DSN": dsn, "TEST_DATA": str(tmp_path / "data")}
+    out = run_dialog(env, tmp_path, "2", "Return", title="Crash reports")
+    assert ["LEVEL diagnostic", "EACH False"] == out.split("\n")[:2]
+
+
+def test_tk_ask_each_time_then_review_with_comment(display: str, dsn: str, tmp_path: Path, opener: Any) -> None:
+    """"Ask me each time" keeps the crash; at the next start the review dialog sends it with a comment."""
+    env = {**os.environ, "DISPLAY": display, "TEST_DSN": dsn, "TEST_DATA": str(tmp_path / "data")}
+    out = run_dialog({**env, "CRASH": "1"}, tmp_path, "1", "a", "Return", title="Crash reports")
+    assert ["LEVEL crash", "EACH True"] == out.split("\n")[:2]
+    out = run_dialog({**env, "REVIEW": "1"}, tmp_path, "ctrl+Return", typed="mail me at zed@example.org",
+                     title="Send this crash report")
+    assert ["SENT 1", "KINDS ['report']"] == out.split("\n")[:2]
+    from crashveil.sdk.queue import SealedQueue
+
+    queue = SealedQueue(tmp_path / "data" / "queue", max_reports=10, max_bytes=10**6, max_age_days=30)
+    [item] = queue.items()
+    payload = opener(queue.read(item))
+    assert (False, True) == (b"zed@example.org" in payload, b'"comment"' in payload)
