@@ -1,0 +1,212 @@
+"""The ASGI app of the ingest API: the one route table, two pure-ASGI middlewares.
+
+``create_app(settings, storage)`` builds it; ``run.py`` serves it on uvicorn. The contract
+is ``openapi.yaml`` beside this file (served at ``/openapi.json``; ``tests/server/
+test_app_contract.py`` checks every route and status against it).
+
+==========================================================  ====  ================================
+route                                                        verb  answer
+==========================================================  ====  ================================
+``/api/v1/projects/{project}/reports``                       POST  201/200 ``{receipt, status}``
+``/api/v1/projects/{project}/deletion-requests``             POST  202 signed confirmation
+``/api/v1/projects/{project}/config``                        GET   200 signed remote config
+``/api/v1/receipts/{receipt}``                               GET   200 public status, no content
+``/healthz`` ``/readyz`` ``/metrics`` ``/openapi.json``      GET
+==========================================================  ====  ================================
+
+Privacy: ``forget_client`` drops the peer address from the ASGI scope before routing, so no
+handler, log line or stored row can hold it (design principle 4). ``run.py`` turns uvicorn's
+access log off for the same reason.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import json
+import re
+import time
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from crashveil.policy.protocol import API_PREFIX
+from crashveil.server.errors_http import handle_error
+from crashveil.server.ingest import BODY_TIMEOUT_S, Ingestor, canonical_json, check_project_id, read_body
+from crashveil.server.metrics import CONTENT_TYPE, Metrics
+
+__all__ = ["create_app", "build_config", "load_openapi", "CONFIG_TTL"]
+
+#: How long an SDK may use a config before it must fetch a new one.
+CONFIG_TTL = timedelta(hours=24)
+_RECEIPT_RE = re.compile(r"^[A-Za-z0-9_-]{8,128}$")
+_NO_STORE = {"Cache-Control": "no-store"}
+
+
+def _utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+@functools.lru_cache(maxsize=1)
+def load_openapi() -> dict[str, Any]:
+    """The API contract (``openapi.yaml``, package data) as a dict."""
+    from importlib.resources import files
+
+    import yaml
+
+    return yaml.safe_load(files("crashveil.server").joinpath("openapi.yaml").read_text(encoding="utf-8"))
+
+
+def build_config(project: Any, counts_only: list[str], *, now: datetime) -> dict[str, Any]:
+    """The remote config of ``project`` (before signing); the policy supplies the defaults."""
+    policy = project.policy
+    issued = now.astimezone(timezone.utc).replace(microsecond=0)
+    sample_rates = {}
+    for override in policy.sampling.overrides:
+        key = ",".join(part for part in (f"release={override.release}" if override.release else "",
+                                         f"cohort={override.cohort}" if override.cohort else "") if part)
+        sample_rates[key] = override.value
+    return {
+        "project": project.id,
+        "version": int(issued.timestamp()),
+        "issued_at": issued.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "expires_at": (issued + CONFIG_TTL).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "sample_rate": policy.sampling.rate,
+        "sample_rates": sample_rates,
+        "modules": {"environment": True, "breadcrumbs": True, "deep_stack": True},
+        "counts_only": sorted(counts_only),
+        "request_level": {},
+    }
+
+
+class ForgetClient:
+    """Pure ASGI middleware: remove the peer address from the scope before anything sees it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket"):
+            scope = dict(scope)
+            scope["client"] = None
+        await self.app(scope, receive, send)
+
+
+def create_app(settings: Any, storage: Any, *, now: Callable[[], datetime] = _utc_now,
+               clock: Callable[[], float] = time.monotonic, body_timeout_s: float = BODY_TIMEOUT_S) -> Starlette:
+    """The ingest API for ``storage`` under ``settings``; ``now``/``clock`` are injectable.
+
+    Args:
+        settings: a ``crashveil.server.settings.Settings``.
+        storage: a ``crashveil.server.storage.Storage`` (or anything with its methods).
+        now: wall clock (UTC, aware) for replay windows, receive times and config dates.
+        clock: monotonic seconds for the rate limiters.
+        body_timeout_s: a body that has not fully arrived after this long is answered 408.
+    """
+    metrics = Metrics()
+    ingestor = Ingestor(settings, storage, metrics, now=now, clock=clock)
+
+    def endpoint(route: str, handler: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
+        """Time the handler, and send every exception through the one error map."""
+        async def run(request: Request) -> Response:
+            started = time.perf_counter()
+            try:
+                response = await handler(request)
+            except Exception as exc:  # the HTTP error map is the one place allowed to catch all
+                response = await handle_error(request, exc, route)
+            metrics.latency.labels(route, request.method).observe(time.perf_counter() - started)
+            return response
+        return run
+
+    async def post_report(request: Request) -> Response:
+        project_id = request.path_params["project"]
+        check_project_id(project_id)
+        ingestor.check_project_rate(project_id)
+        body = await read_body(request, max_body_bytes=settings.max_body_bytes,
+                               max_decompressed_bytes=settings.max_decompressed_bytes, timeout_s=body_timeout_s)
+        accepted = await run_in_threadpool(ingestor.ingest, project_id, body)
+        return JSONResponse({"receipt": accepted.receipt, "status": "stored"},
+                            status_code=201 if accepted.created else 200)
+
+    async def post_deletion(request: Request) -> Response:
+        project_id = request.path_params["project"]
+        check_project_id(project_id)
+        ingestor.check_project_rate(project_id)
+        body = await read_body(request, max_body_bytes=settings.max_body_bytes,
+                               max_decompressed_bytes=settings.max_decompressed_bytes, timeout_s=body_timeout_s)
+        answer = await run_in_threadpool(ingestor.delete, project_id, body)
+        return JSONResponse(answer, status_code=202)
+
+    def signed_config(project_id: str) -> dict[str, str]:
+        project = ingestor.project(project_id)
+        config = build_config(project, list(storage.counts_only_fingerprints(project.id)), now=now())
+        encoded = canonical_json(config)
+        return {"config": _b64url(encoded), "signature": _b64url(project.signing_key.sign(encoded))}
+
+    async def get_config(request: Request) -> Response:
+        project_id = request.path_params["project"]
+        check_project_id(project_id)
+        return JSONResponse(await run_in_threadpool(signed_config, project_id), headers=_NO_STORE)
+
+    async def get_receipt(request: Request) -> Response:
+        receipt = request.path_params["receipt"]
+        status = await run_in_threadpool(storage.receipt_status, receipt) if _RECEIPT_RE.match(receipt) else None
+        if status is None:
+            return JSONResponse({"error": "unknown_receipt", "field": None, "message": "no such receipt"},
+                                status_code=404)
+        hour = status.received_hour
+        if isinstance(hour, datetime):
+            hour = hour.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:00Z")
+        return JSONResponse({"receipt": status.receipt, "status": status.status, "fixed_in": status.fixed_in,
+                             "received_hour": hour}, headers=_NO_STORE)
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(request: Request) -> Response:
+        try:
+            await run_in_threadpool(storage.ping)
+        except Exception:  # any failure means "not ready"; the reason is the storage's to log
+            return JSONResponse({"status": "unavailable"}, status_code=503, headers={"Retry-After": "5"})
+        return JSONResponse({"status": "ready"})
+
+    async def get_metrics(request: Request) -> Response:
+        return Response(metrics.render(), media_type=CONTENT_TYPE)
+
+    openapi_body = json.dumps(load_openapi()).encode()
+
+    async def openapi(request: Request) -> Response:
+        return Response(openapi_body, media_type="application/json")
+
+    table = [
+        (f"{API_PREFIX}/projects/{{project}}/reports", ["POST"], post_report),
+        (f"{API_PREFIX}/projects/{{project}}/deletion-requests", ["POST"], post_deletion),
+        (f"{API_PREFIX}/projects/{{project}}/config", ["GET"], get_config),
+        (f"{API_PREFIX}/receipts/{{receipt}}", ["GET"], get_receipt),
+        ("/healthz", ["GET"], healthz),
+        ("/readyz", ["GET"], readyz),
+        ("/metrics", ["GET"], get_metrics),
+        ("/openapi.json", ["GET"], openapi),
+    ]
+    routes = [Route(path, endpoint(path, handler), methods=methods) for path, methods, handler in table]
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        return await handle_error(request, exc, None)
+
+    app = Starlette(routes=routes, exception_handlers={HTTPException: http_error})
+    app.state.metrics = metrics
+    app.state.ingestor = ingestor
+    app.add_middleware(ForgetClient)
+    return app

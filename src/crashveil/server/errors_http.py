@@ -1,0 +1,126 @@
+"""The one map from exceptions to HTTP answers, and safe logging of attacker text.
+
+Every error leaves the server as JSON ``{"error": code, "field": path, "message": text}``
+(bugsink's ``BaseIngestAPIView.post`` is the model: one place decides the status). Messages
+are written by us and name the field path and the rule; they never echo submitted values,
+because every crash string is attacker-controlled and may hold personal data.
+
+=====================================  ======  ==========================================
+exception                              status  code
+=====================================  ======  ==========================================
+``ReportRejected``                     its own its own (``unknown_project`` 404, ...)
+``Throttled`` (a ``ReportRejected``)   429     ``rate_limited``, with ``Retry-After``
+``ReportError`` (wire format)          400     its code; ``too_large`` is 413
+``SealError``                          400     ``unsealable`` (opaque: no oracle)
+``StorageError``                       503     ``storage_unavailable``, ``Retry-After``
+Starlette ``HTTPException``            its own ``not_found``, ``method_not_allowed``, ...
+anything else (a bug)                  500     ``internal``; logged without its message
+=====================================  ======  ==========================================
+
+4xx mean "drop the report, do not retry"; 429 and 503 mean "keep it, retry after".
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import traceback
+from typing import Any
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from crashveil.errors import ReportError, ReportRejected, SealError, StorageError
+
+__all__ = ["Throttled", "error_response", "handle_error", "log_safe", "STORAGE_RETRY_AFTER_S"]
+
+logger = logging.getLogger("crashveil.server")
+
+#: Seconds a client waits after a 503: long enough for a database restart, short enough that
+#: queued crashes are not held for long.
+STORAGE_RETRY_AFTER_S = 30
+
+_HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+               405: "method_not_allowed", 408: "body_timeout", 411: "length_required", 413: "too_large",
+               415: "unsupported_media_type", 429: "rate_limited"}
+_UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+class Throttled(ReportRejected):
+    """A rate limit refused the request: 429 with ``Retry-After`` (the client keeps the report).
+
+    Lives here rather than in ``crashveil.errors`` because only the server raises it and only
+    this map reads ``retry_after``; it is still a ``ReportRejected`` for every ``except``.
+    """
+
+    def __init__(self, scope: str, retry_after: str) -> None:
+        super().__init__("rate_limited", f"too many requests for this {scope}; retry later", status=429)
+        self.scope = scope
+        self.retry_after = retry_after
+
+
+def log_safe(text: object, limit: int = 200) -> str:
+    """``text`` for a log line: control characters (CR, LF, ANSI ESC ...) escaped, cut to ``limit``."""
+    value = str(text)
+    if len(value) > limit:
+        value = value[:limit] + "..."
+    return _UNSAFE.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 256 else f"\\u{ord(m.group()):04x}",
+                       value)
+
+
+def _body(code: str, message: str, field: str | None = None) -> dict[str, Any]:
+    return {"error": code, "field": field, "message": message}
+
+
+def error_response(exc: BaseException) -> tuple[Response, str]:
+    """The response for ``exc`` and the reason code it counts under."""
+    headers: dict[str, str] = {}
+    if isinstance(exc, Throttled):
+        headers["Retry-After"] = exc.retry_after
+    if isinstance(exc, ReportRejected):
+        status, body = exc.status, _body(exc.code, str(exc), exc.field)
+    elif isinstance(exc, ReportError):
+        status = 413 if exc.code == "too_large" else 400
+        body = _body(exc.code, str(exc), exc.field or None)
+    elif isinstance(exc, SealError):
+        status, body = 400, _body("unsealable", "the body is not a report sealed to this project's key")
+    elif isinstance(exc, StorageError):
+        status, body = 503, _body("storage_unavailable", "storage is unavailable; keep the report and retry later")
+        headers["Retry-After"] = str(STORAGE_RETRY_AFTER_S)
+    elif isinstance(exc, HTTPException):
+        status = exc.status_code
+        code = _HTTP_CODES.get(status, "http_error")
+        body = _body(code, _message_for(status))
+        headers.update(exc.headers or {})
+    else:
+        status, body = 500, _body("internal", "internal error")
+    return JSONResponse(body, status_code=status, headers=headers), body["error"]
+
+
+def _message_for(status: int) -> str:
+    return {404: "no such resource", 405: "method not allowed on this resource"}.get(status, "request refused")
+
+
+async def handle_error(request: Request, exc: Exception, route: str | None = None) -> Response:
+    """Map, count and log ``exc``; never lets attacker text into the log raw.
+
+    ``route`` is the route template (``/api/v1/projects/{project}/reports``), never the raw
+    path, which is attacker text; ``None`` for requests that matched no route.
+    """
+    response, code = error_response(exc)
+    metrics = getattr(request.app.state, "metrics", None)
+    route = route or "<unmatched>"
+    if metrics is not None and route.endswith(("/reports", "/deletion-requests")):
+        metrics.rejected.labels(code).inc()
+        if isinstance(exc, Throttled):
+            metrics.rate_limited.labels(exc.scope).inc()
+    if response.status_code >= 500:
+        where = "".join(traceback.format_tb(exc.__traceback__)) if response.status_code == 500 else ""
+        # The exception's message may quote crash content: log its type and our code only.
+        logger.error("%s %s -> %d %s (%s)\n%s", request.method, route, response.status_code, code,
+                     type(exc).__name__, where)
+    else:
+        logger.info("%s %s -> %d %s field=%s", request.method, route, response.status_code, code,
+                    log_safe(getattr(exc, "field", None)))
+    return response

@@ -1,0 +1,351 @@
+"""Ingestion: from a sealed, possibly compressed body to a committed report and a receipt.
+
+The order is the order of cost, cheapest refusal first::
+
+    project rate limit -> Content-Type -> Content-Length -> body, counted and decompressed
+    with caps as it streams -> open (HPKE) -> wire format (LIMITS, unknown keys dropped)
+    -> policy by digest -> consent level -> replay window -> pseudonym rate limit
+    -> allowlist at the level (dropped fields counted) -> redact again (hits counted)
+    -> store (one short transaction) -> acknowledge
+
+Nothing is acknowledged before ``Storage.store_report`` returns: a 201 means committed. A
+storage failure is a 503 with ``Retry-After`` so the SDK keeps the sealed report.
+
+The client's address is never read here; ``app.py`` removes it from the ASGI scope before
+any route runs, so nothing downstream can log or store it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any
+
+import anyio
+from starlette.requests import ClientDisconnect, Request
+
+from crashveil.errors import ReportRejected
+from crashveil.policy import SCHEMA_VERSION, Report, report_from_json
+from crashveil.policy.protocol import PROJECT_ID_PATTERN, SCHEMA_HEADER, SEALED_CONTENT_TYPE
+from crashveil.server.decompress import new_decoder, parse_content_encoding
+from crashveil.server.errors_http import Throttled
+from crashveil.server.ratelimit import KeyedLimiter, retry_after_header
+
+if TYPE_CHECKING:
+    from crashveil.policy import Policy
+    from crashveil.server.metrics import Metrics
+    from crashveil.server.settings import Settings
+
+__all__ = ["Accepted", "Ingestor", "redact_report", "parse_deletion_request", "canonical_json"]
+
+_PROJECT_RE = re.compile(PROJECT_ID_PATTERN)
+_UUID4_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
+_PSEUDONYM_RE = re.compile(r"^[0-9a-f]{32}$")
+#: Most install ids one deletion request may name (an install sends its current and past ones).
+MAX_DELETION_IDS = 64
+#: A crash may be reported with a clock this far ahead of ours.
+FUTURE_SLACK = timedelta(hours=1)
+#: ``origin`` of every report that arrives through this API (storage also knows "sentry-sdk").
+ORIGIN = "crashveil-sdk"
+#: A body that stalls this long is answered 408 and the worker released (Antenna uses 70 s).
+BODY_TIMEOUT_S = 30.0
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """What the client is told: the receipt, and whether this request created the report."""
+
+    receipt: str
+    created: bool
+    counts_only: bool
+
+
+def reject(code: str, message: str, *, status: int = 422, field: str | None = None) -> ReportRejected:
+    return ReportRejected(code, message, field=field, status=status)
+
+
+def unknown_project() -> ReportRejected:
+    return reject("unknown_project", "no such project", status=404)
+
+
+def check_project_id(project_id: str) -> None:
+    """404 for a project id that cannot exist (checked before any lookup or limiter key)."""
+    if not _PROJECT_RE.match(project_id):
+        raise unknown_project()
+
+
+def canonical_json(value: Any) -> bytes:
+    """Compact UTF-8 JSON with sorted keys: the bytes that are signed."""
+    return json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False,
+                      default=_json_default).encode("utf-8")
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    if isinstance(value, (tuple, set, frozenset)):
+        return sorted(value) if isinstance(value, (set, frozenset)) else list(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+# --- body -----------------------------------------------------------------------------------
+
+
+async def read_body(request: Request, *, max_body_bytes: int, max_decompressed_bytes: int,
+                    timeout_s: float = BODY_TIMEOUT_S) -> bytes:
+    """The request body, decompressed; limits applied before and while it streams.
+
+    ``Content-Length`` is checked first (a lie that is too large is refused unread); the
+    bytes are then counted as they arrive, because the header may be missing (chunked) and
+    the server may not have enforced it. Decompression is fed chunk by chunk with its own cap.
+    """
+    content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if content_type != SEALED_CONTENT_TYPE:
+        raise reject("unsupported_media_type", f"Content-Type must be {SEALED_CONTENT_TYPE}", status=415)
+    schema = request.headers.get(SCHEMA_HEADER)
+    if schema is not None and schema.strip() != str(SCHEMA_VERSION):
+        raise reject("unsupported_schema", f"{SCHEMA_HEADER} must be {SCHEMA_VERSION}", status=400)
+    encoding = parse_content_encoding(request.headers.getlist("content-encoding"))
+    lengths = request.headers.getlist("content-length")
+    declared: int | None = None
+    if lengths:
+        if len(set(lengths)) != 1 or not lengths[0].strip().isdigit() or len(lengths[0].strip()) > 12:
+            raise reject("bad_content_length", "Content-Length must be one decimal number", status=400)
+        declared = int(lengths[0])
+        if declared > max_body_bytes:
+            raise reject("too_large", f"the body is larger than {max_body_bytes} bytes", status=413)
+    decoder = new_decoder(encoding, max_decompressed_bytes) if encoding else None
+    parts: list[bytes] = []
+    received = 0
+    try:
+        with anyio.fail_after(timeout_s):
+            async for chunk in request.stream():
+                received += len(chunk)
+                if received > max_body_bytes:
+                    raise reject("too_large", f"the body is larger than {max_body_bytes} bytes", status=413)
+                parts.append(decoder.feed(chunk) if decoder else chunk)
+    except TimeoutError:
+        raise reject("body_timeout", f"the body did not arrive within {timeout_s:g} s", status=408) from None
+    except ClientDisconnect:
+        raise reject("body_incomplete", "the client went away before the body ended", status=400) from None
+    if declared is not None and received != declared:
+        raise reject("bad_content_length", "the body length differs from Content-Length", status=400)
+    if decoder:
+        parts.append(decoder.finish())
+    body = b"".join(parts)
+    if not decoder and len(body) > max_decompressed_bytes:
+        raise reject("too_large", f"the body is larger than {max_decompressed_bytes} bytes", status=413)
+    if not body:
+        raise reject("empty_body", "the body is empty", status=400)
+    return body
+
+
+# --- redaction ------------------------------------------------------------------------------
+
+
+def redact_report(report: Report, redact: Callable[[str, str], tuple[str, Mapping[str, int]]]
+                  ) -> tuple[Report, dict[tuple[str, str], int]]:
+    """Run ``redact(text, kind)`` over every free string of ``report``.
+
+    Returns the redacted report and hits keyed by ``(field, detector)``, where ``field`` is a
+    fixed name (``message``, ``chain.message``, ``stack.file`` ...), never an index.
+    """
+    hits: Counter[tuple[str, str]] = Counter()
+
+    def run(text: str | None, field: str, kind: str) -> str | None:
+        if text is None:
+            return None
+        clean, found = redact(text, kind)
+        for detector, count in found.items():
+            if count:
+                hits[(field, detector)] += count
+        return clean
+
+    def frames(stack: Any, prefix: str) -> Any:
+        if stack is None:
+            return None
+        return dataclasses.replace(stack, frames=tuple(
+            dataclasses.replace(f, file=run(f.file, f"{prefix}.file", "path"),
+                                function=run(f.function, f"{prefix}.function", "message"))
+            for f in stack.frames))
+
+    changes: dict[str, Any] = {
+        "message": run(report.message, "message", "message"),
+        "comment": run(report.comment, "comment", "message"),
+        "release": run(report.release, "release", "message"),
+        "stack": frames(report.stack, "stack"),
+    }
+    if report.chain is not None:
+        changes["chain"] = tuple(
+            dataclasses.replace(c, message=run(c.message, "chain.message", "message"),
+                                stack=frames(c.stack, "chain.stack"))
+            for c in report.chain)
+    if report.breadcrumbs is not None:
+        changes["breadcrumbs"] = tuple(
+            dataclasses.replace(b, message=run(b.message, "breadcrumbs.message", "message"))
+            for b in report.breadcrumbs)
+    if report.environment is not None:
+        env = report.environment
+        changes["environment"] = dataclasses.replace(env, **{
+            f.name: run(getattr(env, f.name), f"environment.{f.name}", "env")
+            for f in dataclasses.fields(env)})
+    return dataclasses.replace(report, **changes), dict(hits)
+
+
+# --- deletion requests ----------------------------------------------------------------------
+
+
+def parse_deletion_request(payload: bytes) -> tuple[str, tuple[str, ...]]:
+    """``(request_id, install_ids)`` of an opened deletion request; strict, 400 otherwise."""
+    def bad(field: str | None, message: str) -> ReportRejected:
+        return reject("bad_deletion_request", message, status=400, field=field)
+
+    try:
+        data = json.loads(payload.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise bad(None, "the deletion request is not UTF-8 JSON") from None
+    if not isinstance(data, dict):
+        raise bad(None, "expected an object")
+    extra = sorted(k for k in data if k not in ("request_id", "install_ids"))
+    if extra:
+        raise bad(None, "unknown keys in the deletion request (expected request_id and install_ids)")
+    request_id = data.get("request_id")
+    if not isinstance(request_id, str) or not _UUID4_RE.match(request_id):
+        raise bad("request_id", "expected a lower-case UUID4")
+    ids = data.get("install_ids")
+    if not isinstance(ids, list) or not 1 <= len(ids) <= MAX_DELETION_IDS:
+        raise bad("install_ids", f"expected an array of 1 to {MAX_DELETION_IDS} install ids")
+    for index, value in enumerate(ids):
+        if not isinstance(value, str) or not _PSEUDONYM_RE.match(value):
+            raise bad(f"install_ids[{index}]", "expected 32 lower-case hex digits")
+    return request_id, tuple(dict.fromkeys(ids))
+
+
+# --- the pipeline ---------------------------------------------------------------------------
+
+
+def _parse_hour(value: str) -> datetime:
+    try:
+        return datetime.strptime(value, "%Y-%m-%dT%H:00Z").replace(tzinfo=timezone.utc)
+    except ValueError:
+        raise reject("bad_format", "not a valid hour (YYYY-MM-DDTHH:00Z)", field="occurred_hour") from None
+
+
+class Ingestor:
+    """The ingest pipeline of one app: limiters, redactors per policy, storage, metrics.
+
+    ``ingest`` and ``delete`` are synchronous (HPKE, parsing, the database): the app runs
+    them in a worker thread. The limiters are thread-safe.
+    """
+
+    def __init__(self, settings: Settings, storage: Any, metrics: Metrics, *,
+                 now: Callable[[], datetime], clock: Callable[[], float] = time.monotonic) -> None:
+        self.settings = settings
+        self.storage = storage
+        self.metrics = metrics
+        self._now = now
+        self.project_limiter = KeyedLimiter(settings.project_rate_per_s, settings.project_burst, clock=clock,
+                                            max_keys=10_000)
+        self.pseudonym_limiter = KeyedLimiter(settings.pseudonym_rate_per_hour / 3600.0,
+                                              settings.pseudonym_rate_per_hour, clock=clock)
+        self._redactors: dict[str, Any] = {}
+
+    def check_project_rate(self, project_id: str) -> None:
+        """429 when the project's bucket is empty (before the body is read)."""
+        wait = self.project_limiter.take(project_id)
+        if wait:
+            raise Throttled("project", retry_after_header(wait))
+
+    def project(self, project_id: str) -> Any:
+        record = self.storage.project(project_id)
+        if record is None:
+            raise unknown_project()
+        return record
+
+    def open(self, project: Any, sealed: bytes) -> bytes:
+        from crashveil.server.crypto import open_report
+
+        return open_report(sealed, project.keypairs, project_id=project.id, schema_version=SCHEMA_VERSION)
+
+    def ingest(self, project_id: str, sealed: bytes) -> Accepted:
+        """Open, validate, minimise, redact and store one report; see the module docstring."""
+        project = self.project(project_id)
+        report, unknown = report_from_json(self.open(project, sealed), drop_unknown=True)
+        policy = project.policies.get(report.policy_digest)
+        if policy is None:
+            raise reject("unknown_policy_digest", "the report was built under a policy this project does not have",
+                         field="policy_digest")
+        try:
+            rank = policy.rank(report.consent_level)
+        except KeyError:
+            raise reject("unknown_consent_level", "the policy has no such consent level",
+                         field="consent_level") from None
+        if rank == 0:
+            raise reject("consent_off", "a report at consent level off is never accepted", field="consent_level")
+        received_at = self._now()
+        if report.occurred_hour is not None:
+            hour = _parse_hour(report.occurred_hour)
+            if (hour + timedelta(hours=1) < received_at - timedelta(seconds=self.settings.replay_window_s)
+                    or hour > received_at + FUTURE_SLACK):
+                raise reject("outside_replay_window", "the report's hour is outside the accepted window",
+                             field="occurred_hour")
+        if report.install_id is not None:
+            wait = self.pseudonym_limiter.take(f"{project.id}/{report.install_id}")
+            if wait:
+                raise Throttled("installation", retry_after_header(wait))
+        allowlist = policy.fields_at(report.consent_level)
+        allowed = report.restricted_to(allowlist)
+        not_allowed = tuple(sorted(set(report.present_fields()) - set(allowed.present_fields())))
+        if allowed.chain and "message" not in allowlist and any(c.message is not None for c in report.chain or ()):
+            not_allowed += ("chain.message",)
+        redacted, hits = redact_report(allowed, self._redactor(report.policy_digest, policy))
+        result = self.storage.store_report(
+            project.id, redacted, origin=ORIGIN, received_at=received_at, redaction_hits=hits,
+            dropped_fields=tuple(unknown) + not_allowed)
+        # Counted only after the commit: a 503 above leaves the counters untouched.
+        self.metrics.count_dropped(unknown, "unknown")
+        self.metrics.count_dropped(not_allowed, "not_allowed")
+        for (field, detector), count in hits.items():
+            self.metrics.redaction_hits.labels(field, detector).inc(count)
+        self.metrics.accepted.labels("created" if result.created else "retry").inc()
+        return Accepted(receipt=result.receipt, created=bool(result.created),
+                        counts_only=bool(getattr(result, "counts_only", False)))
+
+    def _redactor(self, digest: str, policy: Policy) -> Callable[[str, str], tuple[str, Mapping[str, int]]]:
+        redactor = self._redactors.get(digest)
+        if redactor is None:
+            from crashveil.redact import Redactor
+
+            redactor = Redactor(policy.redaction.detectors, policy.redaction.placeholders)
+            self._redactors[digest] = redactor
+
+        def run(text: str, kind: str) -> tuple[str, Mapping[str, int]]:
+            return redactor.redact_counted(text, kind=kind)  # type: ignore[no-any-return]
+
+        return run
+
+    def delete(self, project_id: str, sealed: bytes) -> dict[str, Any]:
+        """Open and process a sealed deletion request; the signed confirmation to return."""
+        import base64
+
+        project = self.project(project_id)
+        request_id, install_ids = parse_deletion_request(self.open(project, sealed))
+        record = self.storage.process_deletion_request(project.id, request_id, install_ids, now=self._now())
+        signed = canonical_json(record)
+        signature = project.signing_key.sign(signed)
+        self.metrics.deletions.inc()
+        return {
+            "request_id": request_id,
+            "status": "processed",
+            "deleted": int(record.deleted_count),
+            "record": base64.urlsafe_b64encode(signed).rstrip(b"=").decode(),
+            "confirmation": base64.urlsafe_b64encode(signature).rstrip(b"=").decode(),
+        }
