@@ -544,7 +544,12 @@ def test_config_is_signed_and_lists_counts_only_groups(make_app: Callable[..., A
     assert 200 == response.status_code
     assert verify_config_signature(config_bytes, signature, storage.project("demo").signing_key.public_key_string())
     assert ("demo", [report.fingerprint]) == (config["project"], config["counts_only"])
-    assert ("2026-05-01T12:30:00Z", "2026-05-02T12:30:00Z") == (config["issued_at"], config["expires_at"])
+    assert (int(NOW.timestamp()), int(NOW.timestamp()) + 86400) == (config["issued_at"], config["expires_at"])
+    from crashveil.sdk.remote_config import RemoteConfig
+
+    parsed = RemoteConfig.parse(response.content, storage.project("demo").signing_key.public_key_string(),
+                                project="demo", now=NOW.timestamp())
+    assert (True, False) == (parsed.counts_only(report.fingerprint), parsed.counts_only("v1:" + "f" * 32))
 
 
 def test_config_of_unknown_project_is_404(client: TestClient) -> None:

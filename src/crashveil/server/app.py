@@ -70,21 +70,22 @@ def load_openapi() -> dict[str, Any]:
 
 
 def build_config(project: Any, counts_only: list[str], *, now: datetime) -> dict[str, Any]:
-    """The remote config of ``project`` (before signing); the policy supplies the defaults."""
+    """The remote config of ``project`` before signing (format: ``crashveil.sdk.remote_config``).
+
+    The policy's own sampling is repeated (the SDK applies ``min(policy, remote)``, so this
+    changes nothing); what the server adds is ``counts_only``, the groups in mass-failure
+    mode. ``version`` is the issue time in seconds, so a newer config always has a higher one.
+    """
     policy = project.policy
-    issued = now.astimezone(timezone.utc).replace(microsecond=0)
-    sample_rates = {}
-    for override in policy.sampling.overrides:
-        key = ",".join(part for part in (f"release={override.release}" if override.release else "",
-                                         f"cohort={override.cohort}" if override.cohort else "") if part)
-        sample_rates[key] = override.value
+    issued = int(now.timestamp())
     return {
         "project": project.id,
-        "version": int(issued.timestamp()),
-        "issued_at": issued.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "expires_at": (issued + CONFIG_TTL).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "version": issued,
+        "issued_at": issued,
+        "expires_at": issued + int(CONFIG_TTL.total_seconds()),
         "sample_rate": policy.sampling.rate,
-        "sample_rates": sample_rates,
+        "sample_rates": [{"release": o.release, "cohort": o.cohort, "rate": o.value}
+                         for o in policy.sampling.overrides],
         "modules": {"environment": True, "breadcrumbs": True, "deep_stack": True},
         "counts_only": sorted(counts_only),
         "request_level": {},
