@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -86,3 +87,111 @@ class Seeder:
 def seed(engine: Engine) -> Seeder:
     """A seeder over the test database."""
     return Seeder(engine)
+
+
+# --- a whole dashboard over real storage, access and audit ---------------------------------------
+
+XSS = '<script>window.__pwned=1</script><img src=x onerror="window.__pwned=2">'
+JS_URL = "javascript:window.__pwned=3"
+
+
+@dataclass
+class Dash:
+    """A dashboard app and what it runs on."""
+
+    app: Any
+    storage: Any
+    access: Any
+    audit: Any
+    clock: list[datetime]
+    group_ids: dict[str, int]
+    report_ids: dict[str, str]
+
+
+def _report(crash_type: str, function: str, *, release: str, os_family: str, install: str, message: str | None,
+            hour: datetime) -> Any:
+    from crashveil.policy import Environment, Frame, Report, Stack, compute_fingerprint, default_policy, policy_digest
+
+    frames = (Frame("app/main.py", "main", 10, True), Frame(f"app/{function}.py", function, 42, True))
+    return Report(schema_version=1, policy_digest=policy_digest(default_policy()), consent_level="diagnostic",
+                  report_id=str(uuid.uuid4()), crash_type=crash_type,
+                  fingerprint=compute_fingerprint(crash_type, frames), stack=Stack(frames), release=release,
+                  install_id=install, message=message, occurred_hour=_hour(hour),
+                  environment=Environment(os_family, "12", "cpython", "3.11", "x86_64"))
+
+
+@pytest.fixture
+def dash(tmp_path: Path) -> Iterator[Dash]:
+    """A dashboard on SQLite: projects demo (public) and other, users dev/viewer/officer/outsider."""
+    from argon2 import PasswordHasher
+    from starlette.applications import Starlette
+
+    from crashveil.server.access import AccessStore
+    from crashveil.server.audit import AuditTrail
+    from crashveil.server.dashboard import dashboard_routes
+    from crashveil.server.keys import FileKeyProvider
+    from crashveil.server.public import public_routes
+    from crashveil.server.settings import Settings
+    from crashveil.server.storage import Storage
+
+    url = f"sqlite:///{tmp_path / 'crashveil.db'}"
+    eng = create_engine(url)
+    migrate(eng)
+    eng.dispose()
+    clock = [NOW]
+    settings = Settings(server_dir=tmp_path, database_url=url, sealing_suite="x25519", project_cache_s=0.0)
+    FileKeyProvider.create(settings.kek_path, now=NOW - timedelta(days=40))
+    storage = Storage.open(settings, clock=lambda: clock[0])
+    storage.create_project("demo", public_summary=True, now=NOW - timedelta(days=40))
+    storage.create_project("other", now=NOW - timedelta(days=40))
+    audit = AuditTrail.for_server_dir(storage.engine, tmp_path, now=lambda: clock[0])
+    access = AccessStore(storage.engine, audit, now=lambda: clock[0],
+                         hasher=PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+    for name, project, role in (("dev", "demo", "developer"), ("viewer", "demo", "viewer"),
+                                ("officer", "demo", "privacy-officer"), ("outsider", "other", "developer")):
+        access.add_user(name, f"{name}-password-123", actor="cli")
+        access.grant(name, project, role, actor="cli")
+    group_ids: dict[str, int] = {}
+    report_ids: dict[str, str] = {}
+    installs = [f"{i:032x}" for i in range(40)]
+    specs = [("KeyError", "load", "1.0.0", "linux", None),
+             (XSS, "render", "1.1.0", "windows", f"{XSS} {JS_URL}"),
+             ("TimeoutError", "fetch", "1.1.0", "macos", "timed out")]
+    for crash_type, function, release, os_family, message in specs:
+        for back in range(1, 48):
+            moment = NOW - timedelta(hours=back)
+            n = 1 + (back % 3)
+            for j in range(n):
+                report = _report(crash_type, function, release=release, os_family=os_family,
+                                 install=installs[(back + j) % len(installs)], message=message, hour=moment)
+                result = storage.store_report("demo", report, origin="crashveil-sdk", received_at=moment,
+                                              redaction_hits={}, dropped_fields=())
+        # a spike in the last hour, from the newest release
+        for j in range(40):
+            report = _report(crash_type, function, release="1.2.0", os_family=os_family,
+                             install=installs[j % len(installs)], message=message, hour=NOW)
+            result = storage.store_report("demo", report, origin="crashveil-sdk", received_at=NOW,
+                                          redaction_hits={}, dropped_fields=())
+        report_ids[function] = report.report_id
+        with storage.engine.connect() as conn:
+            group_ids[function] = conn.execute(sa.select(crash_groups.c.id).where(
+                crash_groups.c.fingerprint == report.fingerprint)).scalar_one()
+    for install in installs[:2]:  # a group seen by two installations only: below k
+        rare = _report("RareError", "rare", release="0.9.0", os_family="linux", install=install, message=None,
+                       hour=NOW - timedelta(hours=2))
+        storage.store_report("demo", rare, origin="crashveil-sdk", received_at=NOW - timedelta(hours=2),
+                             redaction_hits={}, dropped_fields=())
+    other = _report("OtherError", "secret", release="9.9", os_family="linux", install=installs[0], message="x",
+                    hour=NOW)
+    storage.store_report("other", other, origin="crashveil-sdk", received_at=NOW, redaction_hits={},
+                         dropped_fields=())
+    report_ids["other"] = other.report_id
+    with storage.engine.connect() as conn:
+        group_ids["other"] = conn.execute(sa.select(crash_groups.c.id).where(
+            crash_groups.c.fingerprint == other.fingerprint)).scalar_one()
+    routes = dashboard_routes(storage, access=access, audit=audit, secret=b"k" * 32, secure_cookies=False,
+                              now=lambda: clock[0])
+    routes += public_routes(storage, now=lambda: clock[0])
+    app = Starlette(routes=routes)
+    yield Dash(app, storage, access, audit, clock, group_ids, report_ids)
+    storage.close()

@@ -18,9 +18,12 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from crashveil.server.db.tables import UtcDateTime, metadata
+from crashveil.server.db.tables import UtcDateTime, metadata, reports
 
 __all__ = ["dp_releases", "dp_budget_ledger", "group_status_changes"]
+
+# Affected installations of the groups on a dashboard page, as an index-only scan.
+sa.Index("ix_reports_group_id_hour_install_id", reports.c.group_id, reports.c.hour, reports.c.install_id)
 
 dp_releases = sa.Table(
     "dp_releases", metadata,

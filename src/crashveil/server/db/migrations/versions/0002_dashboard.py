@@ -1,5 +1,5 @@
 """Dashboard and public summary: published DP releases, the privacy budget ledger, group
-status history.
+status history, and an index on reports for counting affected installations per group.
 
 Revision ID: 0002
 Revises: 0001
@@ -58,9 +58,14 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('group_status_changes', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_group_status_changes_group_id_changed_at'), ['group_id', 'changed_at'], unique=False)
+    # Affected installations per group and time range, as an index-only scan.
+    with op.batch_alter_table('reports', schema=None) as batch_op:
+        batch_op.create_index('ix_reports_group_id_hour_install_id', ['group_id', 'hour', 'install_id'], unique=False)
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('reports', schema=None) as batch_op:
+        batch_op.drop_index('ix_reports_group_id_hour_install_id')
     with op.batch_alter_table('group_status_changes', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_group_status_changes_group_id_changed_at'))
     op.drop_table('group_status_changes')

@@ -1,0 +1,7 @@
+"""The dashboard: server-rendered pages over aggregates, audited reads of single reports."""
+
+from __future__ import annotations
+
+from crashveil.server.dashboard.views import CSP, dashboard_routes, load_or_create_secret
+
+__all__ = ["CSP", "dashboard_routes", "load_or_create_secret"]

@@ -1,0 +1,246 @@
+"""The dashboard's reads: group lists, group detail, distributions, correlation.
+
+Counts come from the hourly roll-ups (``group_rollups``), never from scanning reports;
+affected installations are ``COUNT(DISTINCT install_id)`` over the reports of the groups on
+the page only, through the ``(group_id, hour, install_id)`` index of migration 0002
+(an index-only scan; bench/dashboard.py). Every query is scoped by the project the caller
+is authorised for, so an id from another project finds nothing (404, RELIABILITY D.32).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from crashveil.server.anomaly import AnomalySettings, hour_key, score_series
+from crashveil.server.db.dashboard_tables import group_status_changes
+from crashveil.server.db.tables import crash_groups, group_rollups, reports
+
+__all__ = ["RANGES", "SORTS", "GroupFilter", "GroupRow", "list_groups", "filter_options", "distribution",
+           "daily_series", "hourly_series", "correlate_spike", "recent_reports", "group_row", "status_history",
+           "latest_release"]
+
+#: Time ranges offered by the filters, in hours.
+RANGES: dict[str, int] = {"24h": 24, "7d": 7 * 24, "30d": 30 * 24, "90d": 90 * 24}
+#: Sort keys offered by the group list.
+SORTS = ("count", "last_seen", "first_seen", "installs")
+
+
+@dataclass(frozen=True)
+class GroupFilter:
+    """What the group list shows."""
+
+    range: str = "7d"
+    release: str | None = None
+    os_family: str | None = None
+    sort: str = "count"
+    status: str | None = None
+    limit: int = 50
+
+    def since(self, now: datetime) -> str:
+        return hour_key(now - timedelta(hours=RANGES[self.range] - 1))
+
+
+@dataclass(frozen=True)
+class GroupRow:
+    """One line of the group list (counts within the filter's range)."""
+
+    id: int
+    crash_type: str
+    status: str
+    count: int
+    installs: int
+    first_seen: datetime
+    last_seen: datetime
+    first_release: str | None
+    last_release: str | None
+    resolved_in: str | None
+    regressed_in: str | None
+    releases: tuple[str, ...]
+
+
+def _rollup_where(project_id: str, since: str, flt: GroupFilter) -> list[Any]:
+    where = [group_rollups.c.project_id == project_id, group_rollups.c.hour >= since]
+    if flt.release is not None:
+        where.append(group_rollups.c.release == flt.release)
+    if flt.os_family is not None:
+        where.append(group_rollups.c.os_family == flt.os_family)
+    return where
+
+
+def list_groups(conn: Connection, project_id: str, flt: GroupFilter, *, now: datetime) -> list[GroupRow]:
+    """Groups with reports in the filter's range, sorted, at most ``flt.limit``."""
+    since = flt.since(now)
+    counts = (sa.select(group_rollups.c.group_id, sa.func.sum(group_rollups.c.count).label("n"))
+              .where(*_rollup_where(project_id, since, flt)).group_by(group_rollups.c.group_id).subquery())
+    query = (sa.select(crash_groups, counts.c.n).join(counts, counts.c.group_id == crash_groups.c.id)
+             .where(crash_groups.c.project_id == project_id))
+    if flt.status is not None:
+        query = query.where(crash_groups.c.status == flt.status)
+    order = {"count": counts.c.n.desc(), "last_seen": crash_groups.c.last_seen.desc(),
+             "first_seen": crash_groups.c.first_seen.desc()}.get(flt.sort, counts.c.n.desc())
+    rows = conn.execute(query.order_by(order, crash_groups.c.id).limit(flt.limit)).all()
+    ids = [row.id for row in rows]
+    installs = _installs(conn, ids, since, flt)
+    releases = _releases(conn, ids, since)
+    out = [GroupRow(row.id, row.crash_type, row.status, int(row.n), installs.get(row.id, 0), row.first_seen,
+                    row.last_seen, row.first_release, row.last_release, row.resolved_in, row.regressed_in,
+                    releases.get(row.id, ())) for row in rows]
+    if flt.sort == "installs":
+        out.sort(key=lambda g: (-g.installs, g.id))
+    return out
+
+
+def _installs(conn: Connection, ids: Sequence[int], since: str, flt: GroupFilter) -> dict[int, int]:
+    if not ids:
+        return {}
+    query = (sa.select(reports.c.group_id, sa.func.count(sa.distinct(reports.c.install_id)))
+             .where(reports.c.group_id.in_(list(ids)), reports.c.hour >= since))
+    if flt.release is not None:
+        query = query.where(reports.c.release == flt.release)
+    if flt.os_family is not None:
+        query = query.where(reports.c.os_family == flt.os_family)
+    return {gid: int(n) for gid, n in conn.execute(query.group_by(reports.c.group_id))}
+
+
+def _releases(conn: Connection, ids: Sequence[int], since: str) -> dict[int, tuple[str, ...]]:
+    if not ids:
+        return {}
+    found: dict[int, list[str]] = {}
+    rows = conn.execute(sa.select(group_rollups.c.group_id, group_rollups.c.release).distinct()
+                        .where(group_rollups.c.group_id.in_(list(ids)), group_rollups.c.hour >= since))
+    for gid, release in rows:
+        found.setdefault(gid, []).append(release)
+    return {gid: tuple(sorted(rels, reverse=True)[:5]) for gid, rels in found.items()}
+
+
+def group_row(conn: Connection, project_id: str, group_id: int) -> Any | None:
+    """The ``crash_groups`` row of ``group_id`` in ``project_id``, or ``None``."""
+    return conn.execute(sa.select(crash_groups).where(crash_groups.c.project_id == project_id,
+                                                      crash_groups.c.id == group_id)).first()
+
+
+def filter_options(conn: Connection, project_id: str, *, now: datetime) -> tuple[list[str], list[str]]:
+    """Releases and OS families seen in the project over the last 90 days."""
+    since = hour_key(now - timedelta(days=90))
+    base = sa.select(group_rollups.c.release, group_rollups.c.os_family).distinct().where(
+        group_rollups.c.project_id == project_id, group_rollups.c.hour >= since).subquery()
+    releases = sorted({r for (r,) in conn.execute(sa.select(base.c.release).distinct())}, reverse=True)
+    families = sorted({o for (o,) in conn.execute(sa.select(base.c.os_family).distinct())})
+    return releases, families
+
+
+def latest_release(conn: Connection, project_id: str) -> str | None:
+    """The release of the project's most recent roll-up hour (the newest one, by name, in that hour)."""
+    hour = conn.execute(sa.select(sa.func.max(group_rollups.c.hour))
+                        .where(group_rollups.c.project_id == project_id)).scalar()
+    if hour is None:
+        return None
+    rels = [r for (r,) in conn.execute(sa.select(group_rollups.c.release).distinct().where(
+        group_rollups.c.project_id == project_id, group_rollups.c.hour == hour)) if r]
+    return max(rels, key=_release_key) if rels else None
+
+
+def _release_key(release: str) -> tuple[Any, ...]:
+    parts = []
+    for piece in release.replace("-", ".").split("."):
+        parts.append((0, int(piece), "") if piece.isdigit() else (1, 0, piece))
+    return tuple(parts)
+
+
+def distribution(conn: Connection, group_id: int, column: str, *, since: str) -> list[tuple[str, int]]:
+    """Report counts of a group by ``column`` (``release`` or ``os_family``), largest first."""
+    col = group_rollups.c[column]
+    rows = conn.execute(sa.select(col, sa.func.sum(group_rollups.c.count)).where(
+        group_rollups.c.group_id == group_id, group_rollups.c.hour >= since).group_by(col))
+    return sorted(((str(k), int(n)) for k, n in rows), key=lambda kv: (-kv[1], kv[0]))
+
+
+def hourly_series(conn: Connection, *, project_id: str, group_id: int | None, now: datetime,
+                  hours: int) -> list[tuple[str, int]]:
+    """Hourly counts, oldest first, gaps as 0: of one group, or of the project."""
+    from crashveil.server.anomaly import group_series, project_series
+
+    if group_id is None:
+        return project_series(conn, project_id, now=now, hours=hours)
+    return group_series(conn, [group_id], now=now, hours=hours)[group_id]
+
+
+def daily_series(hourly: Sequence[tuple[str, int]]) -> list[tuple[datetime, int]]:
+    """Hourly counts summed per UTC day."""
+    days: dict[str, int] = {}
+    for hour, n in hourly:
+        days[hour[:10]] = days.get(hour[:10], 0) + n
+    return [(datetime.fromisoformat(day).replace(tzinfo=timezone.utc), n) for day, n in days.items()]
+
+
+def parse_hour(hour: str) -> datetime:
+    return datetime.strptime(hour, "%Y-%m-%dT%H:00Z").replace(tzinfo=timezone.utc)
+
+
+@dataclass(frozen=True)
+class Correlation:
+    """Which release or platform a spike started with."""
+
+    spike_hour: str
+    z: float
+    rows: list[tuple[str, str, int, int, float]]  # (dimension, value, in spike, in baseline, lift in points)
+    started_with: str | None
+
+
+def correlate_spike(conn: Connection, group_id: int, hourly: Sequence[tuple[str, int]],
+                    settings: AnomalySettings = AnomalySettings()) -> Correlation | None:
+    """For the first anomalous hour of ``hourly``: the releases and OS families whose share of
+    the group's reports grew most against the preceding 72 hours.
+
+    The "started with" answer is the value with the largest gain in share, if it holds at
+    least half of the spike hour's reports.
+    """
+    flagged = [s for s in score_series(hourly, settings) if s.anomalous]
+    if not flagged:
+        return None
+    spike = flagged[0]
+    baseline_from = hour_key(parse_hour(spike.hour) - timedelta(hours=72))
+    rows: list[tuple[str, str, int, int, float]] = []
+    for dimension in ("release", "os_family"):
+        col = group_rollups.c[dimension]
+        spike_counts = dict(conn.execute(sa.select(col, sa.func.sum(group_rollups.c.count)).where(
+            group_rollups.c.group_id == group_id, group_rollups.c.hour == spike.hour).group_by(col)).all())
+        base_counts = dict(conn.execute(sa.select(col, sa.func.sum(group_rollups.c.count)).where(
+            group_rollups.c.group_id == group_id, group_rollups.c.hour >= baseline_from,
+            group_rollups.c.hour < spike.hour).group_by(col)).all())
+        spike_total = sum(spike_counts.values()) or 1
+        base_total = sum(base_counts.values()) or 1
+        for value in set(spike_counts) | set(base_counts):
+            share_now = spike_counts.get(value, 0) / spike_total
+            share_before = base_counts.get(value, 0) / base_total
+            rows.append((dimension, str(value), int(spike_counts.get(value, 0)), int(base_counts.get(value, 0)),
+                         round(100 * (share_now - share_before), 1)))
+    rows.sort(key=lambda r: (-r[4], r[0], r[1]))
+    started = None
+    if rows and rows[0][4] > 0:
+        dimension, value, n, _, _ = rows[0]
+        total = sum(r[2] for r in rows if r[0] == dimension) or 1
+        if n * 2 >= total:
+            started = f"{'release' if dimension == 'release' else 'OS family'} {value or '(unknown)'}"
+    return Correlation(spike.hour, spike.z, rows[:8], started)
+
+
+def recent_reports(conn: Connection, project_id: str, group_id: int, *, limit: int = 10) -> list[Any]:
+    """The group's latest stored reports (ids and aggregate columns only, no content)."""
+    return conn.execute(
+        sa.select(reports.c.report_id, reports.c.hour, reports.c.release, reports.c.os_family,
+                  reports.c.detail.is_not(None).label("has_detail"))
+        .where(reports.c.project_id == project_id, reports.c.group_id == group_id)
+        .order_by(reports.c.received_at.desc(), reports.c.id.desc()).limit(limit)).all()
+
+
+def status_history(conn: Connection, group_id: int, *, limit: int = 10) -> list[Any]:
+    return conn.execute(sa.select(group_status_changes).where(group_status_changes.c.group_id == group_id)
+                        .order_by(group_status_changes.c.changed_at.desc(), group_status_changes.c.id.desc())
+                        .limit(limit)).all()

@@ -1,0 +1,129 @@
+"""Real browser tests: Debian's chromium, driven by playwright, against the dashboard on 127.0.0.1."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from .conftest import JS_URL, XSS
+
+playwright_api = pytest.importorskip("playwright.sync_api")
+CHROMIUM = "/usr/bin/chromium"
+SHOTS = Path(__file__).resolve().parents[2] / "test-output" / "screenshots"
+ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+# Collects CSP violations and marks any script that ran; init scripts run outside the page's CSP.
+WATCH = """
+window.__csp = [];
+document.addEventListener('securitypolicyviolation', e => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI));
+"""
+
+pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="apt-get install -y chromium")
+
+
+@pytest.fixture
+def server(dash) -> Iterator[str]:
+    """The dashboard app served by uvicorn on a free loopback port."""
+    import uvicorn
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    config = uvicorn.Config(dash.app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    srv = uvicorn.Server(config)
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not srv.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    srv.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture
+def page(server) -> Iterator[object]:
+    """A fresh chromium page that records CSP violations."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with playwright_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=server)
+        context.add_init_script(WATCH)
+        pg = context.new_page()
+        yield pg
+        context.close()
+        browser.close()
+
+
+def _login(page, name: str) -> None:
+    page.goto("/dashboard/login")
+    page.fill("input[name=name]", name)
+    page.fill("input[name=password]", f"{name}-password-123")
+    page.click("button[type=submit]")
+    page.wait_for_url("**/dashboard/")
+
+
+def _inert(page) -> tuple[object, list[str], int]:
+    """(what scripts set, CSP violations, number of script elements) of the current page."""
+    return (page.evaluate("window.__pwned"), page.evaluate("window.__csp"),
+            page.evaluate("document.querySelectorAll('script').length"))
+
+
+def test_browse_open_report_and_resolve(page, dash) -> None:
+    """A developer logs in, browses groups, opens a report with a reason and resolves a group; crash text stays inert."""
+    _login(page, "dev")
+    page.click("text=demo")
+    page.wait_for_selector("#groups")
+    page.wait_for_function("Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)")
+    page.screenshot(path=str(SHOTS / "groups.png"), full_page=True)
+    listed = page.locator("#groups tbody tr").count()
+    groups_inert = _inert(page)
+
+    page.goto(f"/dashboard/p/demo/groups/{dash.group_ids['render']}")
+    page.wait_for_function("Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)")
+    page.screenshot(path=str(SHOTS / "group-detail.png"), full_page=True)
+    title = page.inner_text("#group-title")
+    detail_inert = _inert(page)
+
+    page.click("text=open (asks for a reason)")
+    page.fill("textarea[name=reason]", "ticket 42: the render crash in 1.2.0")
+    page.click("text=Open the report")
+    page.wait_for_selector("#report-fields")
+    page.screenshot(path=str(SHOTS / "report.png"), full_page=True)
+    report_text = page.inner_text("#report-fields")
+    links = page.evaluate("Array.from(document.querySelectorAll('a')).filter(a => a.href.startsWith('javascript')).length")
+    report_inert = _inert(page)
+
+    page.goto(f"/dashboard/p/demo/groups/{dash.group_ids['render']}")
+    page.fill("input[name=release]", "1.3.0")
+    page.click("button[value=resolve]")
+    page.wait_for_selector("text=resolved in 1.3.0")
+    page.screenshot(path=str(SHOTS / "resolved.png"), full_page=True)
+    status = dash.storage.group("demo", dash.group_ids["render"])
+    reads = [e.details["reason"] for e in dash.audit.entries(actions=["report.read"])]
+
+    assert (4, XSS, True, True, 0, (None, [], 0), (None, [], 0), (None, [], 0), ("resolved", "1.3.0"),
+            ["ticket 42: the render crash in 1.2.0"]) == (
+        listed, title, XSS in report_text, JS_URL in report_text, links, groups_inert, detail_inert, report_inert,
+        (status.status, status.resolved_in), reads)
+
+
+def test_privacy_and_public_pages_render(page, dash) -> None:
+    """The privacy officer's page and the public summary render without CSP violations."""
+    _login(page, "officer")
+    page.goto("/dashboard/privacy")
+    page.screenshot(path=str(SHOTS / "privacy.png"), full_page=True)
+    verified = page.inner_text("#audit-verify")
+    privacy_inert = _inert(page)
+    page.goto("/public/demo")
+    page.wait_for_function("Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)")
+    page.screenshot(path=str(SHOTS / "public.png"), full_page=True)
+    page.goto("/public/about")
+    page.screenshot(path=str(SHOTS / "public-about.png"), full_page=True)
+    assert (True, (None, [], 0), (None, [], 0)) == (verified.startswith("Verified"), privacy_inert, _inert(page))
