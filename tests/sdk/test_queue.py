@@ -353,3 +353,37 @@ def test_file_holds_only_the_sealed_bytes_and_meta(tmp_path: Path, clock: Clock)
     [item] = queue.items()
     raw = item.path.read_bytes()
     assert raw == encode_item(b"SEALED", meta(clock))
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_child_does_not_keep_a_lock_held_by_a_parent_thread(tmp_path: Path, clock: Clock) -> None:
+    """A lock held by a parent thread during fork is released when that thread lets go, child alive or not."""
+    queue = make_queue(tmp_path, clock)
+    taken, release, done = threading.Event(), threading.Event(), threading.Event()
+
+    def holder() -> None:
+        with queue.sending():
+            taken.set()
+            release.wait(10)
+        done.set()
+
+    thread = threading.Thread(target=holder)
+    thread.start()
+    taken.wait(10)
+    started_r, started_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: say it runs (its at-fork hook has run), then stay alive a while
+        os.write(started_w, b"1")
+        threading.Event().wait(1.5)
+        os._exit(0)
+    os.close(started_w)
+    try:
+        assert b"1" == os.read(started_r, 1)
+        os.close(started_r)
+        release.set()
+        done.wait(10)
+        with queue.sending() as mine:
+            assert True is mine
+    finally:
+        os.waitpid(pid, 0)
+        thread.join()

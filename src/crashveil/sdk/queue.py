@@ -473,7 +473,8 @@ def _flock(path: Path, *, blocking: bool) -> Iterator[bool]:
     except ImportError:  # pragma: no cover - not POSIX
         yield True
         return
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o600)
+    _held_fds.add(fd)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
@@ -482,7 +483,28 @@ def _flock(path: Path, *, blocking: bool) -> Iterator[bool]:
             return
         yield True
     finally:
-        os.close(fd)  # closing the last descriptor releases the lock
+        if fd in _held_fds:  # not if a forked child already closed its copy (see below)
+            _held_fds.discard(fd)
+            os.close(fd)  # closing the last descriptor releases the lock
+
+
+# An flock belongs to the open file description, which fork() shares: a child would keep a
+# lock that a parent thread holds at the moment of the fork alive until the child exits,
+# blocking the parent and the child. The child closes its copies at once.
+_held_fds: set[int] = set()
+
+
+def _close_inherited_locks() -> None:
+    for fd in list(_held_fds):
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+    _held_fds.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_close_inherited_locks)
 
 
 def _write_durably(path: Path, data: bytes, *, sync: bool = True) -> None:
