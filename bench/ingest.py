@@ -1,0 +1,218 @@
+"""Sealed reports stored per second over loopback, beside a bare accept-and-drop route.
+
+One uvicorn process (uvloop, httptools) serves the real app (``create_app`` over SQLite in
+WAL mode with ``synchronous=FULL``) plus one extra route, ``POST /bare``, that reads the
+body and answers 201 without doing anything: the ceiling of the same stack. A client process
+with asyncio keeps CONCURRENCY keep-alive connections busy with pre-sealed, unique reports
+(each a new report id, so every request is a real insert, not an idempotent retry), for
+SECONDS per run, alternating bare and ingest runs REPEATS times. Prints medians of
+throughput and latency percentiles and the ratio ingest/bare.
+
+Plain HTTP on loopback: TLS costs the same on both routes and would measure the handshake,
+not the ingest path. Targets (DESIGN.md): >= 2,000 reports/s with SQLite and >= 40 % of the
+bare ceiling.
+
+    python bench/ingest.py [--seconds 5] [--repeats 3] [--concurrency 32] [--suite mlkem768x25519]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _table import median, print_table  # noqa: E402
+
+
+def _settings(server_dir: Path, suite: str, port: int):  # type: ignore[no-untyped-def]
+    from crashveil.server.settings import Settings
+
+    return Settings(server_dir=server_dir, database_url=f"sqlite:///{server_dir / 'crashveil.db'}", tls=False,
+                    port=port, sealing_suite=suite, project_rate_per_s=1e9, project_burst=10**9,
+                    pseudonym_rate_per_hour=10**9, mass_failure_per_hour=10**9)
+
+
+def prepare(server_dir: Path, suite: str) -> None:
+    """A migrated SQLite database with a KEK and the ``demo`` project."""
+    from crashveil.server.db import engine as db
+    from crashveil.server.keys import FileKeyProvider
+    from crashveil.server.storage import Storage
+
+    settings = _settings(server_dir, suite, 0)
+    FileKeyProvider.create(settings.kek_path, now=datetime.now(timezone.utc))
+    engine = db.create_engine(settings.database_url)
+    db.migrate(engine)
+    engine.dispose()
+    storage = Storage.open(settings)
+    storage.create_project("demo")
+    storage.close()
+
+
+def serve(server_dir: Path, suite: str, port: int) -> None:
+    """Run the app plus ``/bare`` on uvicorn (the child process)."""
+    import uvicorn
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    from crashveil.server.app import create_app
+    from crashveil.server.run import uvicorn_config
+    from crashveil.server.storage import Storage
+
+    settings = _settings(server_dir, suite, port)
+    storage = Storage.open(settings)
+    app = create_app(settings, storage)
+
+    async def bare(request: Request) -> JSONResponse:
+        await request.body()
+        return JSONResponse({"receipt": "bare", "status": "stored"}, status_code=201)
+
+    app.router.routes.append(Route("/bare", bare, methods=["POST"]))
+    config = uvicorn_config(settings, app)
+    config.log_level = 30
+    uvicorn.Server(config).run()
+
+
+def seal_many(server_dir: Path, suite: str, count: int) -> list[bytes]:
+    from crashveil.policy import Environment, Frame, Report, Stack, compute_fingerprint, policy_digest
+    from crashveil.sdk.seal import seal_report
+    from crashveil.server.storage import Storage
+
+    storage = Storage.open(_settings(server_dir, suite, 0))
+    project = storage.project("demo")
+    storage.close()
+    key = project.keypairs[0].public_key()
+    digest = policy_digest(project.policy)
+    hour = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:00Z")
+    frames = tuple(Frame(f"app/module_{i}.py", f"function_{i}", 10 + i, True) for i in range(30))
+    out = []
+    for index in range(count):
+        crash_type = f"ValueError{index % 50}"
+        report = Report(schema_version=1, policy_digest=digest, consent_level="diagnostic",
+                        report_id=str(uuid.uuid4()), crash_type=crash_type,
+                        fingerprint=compute_fingerprint(crash_type, frames), stack=Stack(frames), release="1.4.2",
+                        environment=Environment("linux", "6", "cpython", "3.11", "x86_64"), occurred_hour=hour,
+                        install_id=uuid.uuid4().hex, message="invalid literal for int() with base 10: <quoted>")
+        out.append(seal_report(report.to_json(), key, project_id="demo", schema_version=1))
+    return out
+
+
+def _request(path: str, body: bytes) -> bytes:
+    head = (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/vnd.crashveil.sealed\r\n"
+            f"X-Crashveil-Schema: 1\r\nContent-Length: {len(body)}\r\n\r\n")
+    return head.encode() + body
+
+
+async def _worker(port: int, requests: list[bytes], deadline: float, latencies: list[float],
+                  statuses: dict[int, int]) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        while requests and time.perf_counter() < deadline:
+            data = requests.pop()
+            start = time.perf_counter()
+            writer.write(data)
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = 0
+            for line in head.split(b"\r\n"):
+                if line.lower().startswith(b"content-length:"):
+                    length = int(line.split(b":", 1)[1])
+            await reader.readexactly(length)
+            latencies.append(time.perf_counter() - start)
+            status = int(head.split(b" ", 2)[1])
+            statuses[status] = statuses.get(status, 0) + 1
+    finally:
+        writer.close()
+
+
+async def _load(port: int, requests: list[bytes], seconds: float, concurrency: int
+                ) -> tuple[float, list[float], dict[int, int]]:
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    start = time.perf_counter()
+    await asyncio.gather(*(_worker(port, requests, start + seconds, latencies, statuses)
+                           for _ in range(concurrency)))
+    return time.perf_counter() - start, latencies, statuses
+
+
+def _percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] if ordered else float("nan")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--suite", default="mlkem768x25519", choices=("mlkem768x25519", "x25519"))
+    parser.add_argument("--expect-rate", type=int, default=4000, help="reports sealed in advance per second of run")
+    parser.add_argument("--serve", nargs=2, metavar=("DIR", "PORT"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        serve(Path(args.serve[0]), args.suite, int(args.serve[1]))
+        return
+
+    with tempfile.TemporaryDirectory() as tmp:
+        server_dir = Path(tmp)
+        prepare(server_dir, args.suite)
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        print(f"sealing {int(args.expect_rate * args.seconds * args.repeats)} reports ({args.suite}) ...",
+              file=sys.stderr)
+        sealed = seal_many(server_dir, args.suite, int(args.expect_rate * args.seconds * args.repeats))
+        server = subprocess.Popen([sys.executable, __file__, "--serve", str(server_dir), str(port),
+                                   "--suite", args.suite], env={**os.environ})
+        try:
+            for _ in range(100):
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                    break
+                except OSError:
+                    time.sleep(0.1)
+            bare_body = sealed[0]
+            asyncio.run(_load(port, [_request("/bare", bare_body)] * 500, 1.0, args.concurrency))  # warm up
+            results: dict[str, list[tuple[float, float, float]]] = {"bare accept-and-drop": [], "ingest (stored)": []}
+            all_statuses: dict[str, dict[int, int]] = {name: {} for name in results}
+            for _ in range(args.repeats):
+                for name in results:
+                    if name.startswith("bare"):
+                        requests = [_request("/bare", bare_body)] * 10**6
+                    else:
+                        count = int(args.expect_rate * args.seconds)
+                        requests = [_request("/api/v1/projects/demo/reports", sealed.pop()) for _ in
+                                    range(min(count, len(sealed)))]
+                    elapsed, latencies, statuses = asyncio.run(
+                        _load(port, requests, args.seconds, args.concurrency))
+                    for status, n in statuses.items():
+                        all_statuses[name][status] = all_statuses[name].get(status, 0) + n
+                    results[name].append((len(latencies) / elapsed, _percentile(latencies, 0.5) * 1000,
+                                          _percentile(latencies, 0.99) * 1000))
+        finally:
+            server.terminate()
+            server.wait(timeout=10)
+
+    bare_rate = median([r[0] for r in results["bare accept-and-drop"]])
+    rows = []
+    for name, runs in results.items():
+        rate = median([r[0] for r in runs])
+        rows.append([name, f"{rate:,.0f}", f"{median([r[1] for r in runs]):.2f}",
+                     f"{median([r[2] for r in runs]):.2f}", f"{rate / bare_rate:.0%}"])
+    print(f"\n{args.repeats} runs x {args.seconds:g} s, {args.concurrency} connections, one uvicorn process, "
+          f"{os.cpu_count()} CPUs shared with the client, suite {args.suite}, SQLite synchronous=FULL")
+    print_table(["route", "req/s (median)", "p50 ms", "p99 ms", "of bare"], rows)
+    print("statuses:", json.dumps({k: dict(sorted(v.items())) for k, v in all_statuses.items()}))
+
+
+if __name__ == "__main__":
+    main()
