@@ -173,8 +173,13 @@ def find_leaks(planted: Mapping[str, str], reports: Iterable[Any] = (), files: M
 
 
 def _placeholder(kind: str, placeholders: Mapping[str, str]) -> str:
+    """The placeholder the redactor writes for ``kind``: the policy's, else the redactor's default."""
     detector = CANARY_KINDS.get(kind, kind)
-    return placeholders.get(detector) or f"<{detector.replace('_', '-')}>"
+    if detector in placeholders:
+        return placeholders[detector]
+    from crashveil.redact import DEFAULT_PLACEHOLDERS
+
+    return DEFAULT_PLACEHOLDERS.get(detector, f"<{detector.replace('_', '-')}>")
 
 
 def _excerpt(text: str, at: int, length: int) -> str:

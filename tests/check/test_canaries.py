@@ -40,8 +40,8 @@ def test_canary_in_path(planted: Canaries) -> None:
     """A home path in a frame's file leaks both the path and the user name in it."""
     frame = {"file": str(planted.home / "notes" / "app.py"), "function": "main", "line": 3}
     leaks = planted.find_leaks(_report(stack={"frames": [frame]}))
-    assert [("home_path", "report[0]", "stack.frames[0].file", "<home-path>"),
-            ("user_name", "report[0]", "stack.frames[0].file", "<home-path>")] == _where(leaks)
+    assert [("home_path", "report[0]", "stack.frames[0].file", "<user>"),
+            ("user_name", "report[0]", "stack.frames[0].file", "<user>")] == _where(leaks)
 
 
 def test_canary_from_environment_variable(planted: Canaries, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -51,7 +51,7 @@ def test_canary_from_environment_variable(planted: Canaries, monkeypatch: pytest
     import os
 
     leaks = canaries.find_leaks(_report(breadcrumbs=[{"message": f"sync with {os.environ['NOTES_SYNC_TOKEN']}"}]))
-    assert ({"NOTES_SYNC_TOKEN": token}, [("token", "report[0]", "breadcrumbs[0].message", "<api-key>")]) == (
+    assert ({"NOTES_SYNC_TOKEN": token}, [("token", "report[0]", "breadcrumbs[0].message", "<secret>")]) == (
         canaries.env, _where(leaks))
 
 
@@ -59,7 +59,7 @@ def test_canary_in_chained_exception(planted: Canaries) -> None:
     """User input in a chained exception's message is found at its chain index."""
     chain = [{"relation": "cause", "crash_type": "KeyError", "message": planted.user_input}]
     leaks = planted.find_leaks(_report(chain=chain))
-    assert [("user_input", "report[0]", "chain[0].message", "<quoted-input>")] == _where(leaks)
+    assert [("user_input", "report[0]", "chain[0].message", "<input>")] == _where(leaks)
 
 
 @pytest.mark.parametrize(
@@ -92,7 +92,7 @@ def test_queue_bytes_are_scanned(planted: Canaries) -> None:
 
 def test_clean_report_has_no_leaks(planted: Canaries) -> None:
     """A report whose strings were redacted carries no canary."""
-    report = _report(message="cannot mail <email> about '<quoted-input>' in <home-path>/notes.txt")
+    report = _report(message="cannot mail <email> about '<input>' in <user>/notes.txt")
     planted.assert_no_leaks(report, json.dumps(report))
 
 
@@ -102,7 +102,7 @@ def test_assertion_names_field_and_placeholder(planted: Canaries) -> None:
         planted.assert_no_leaks([_report(message=planted.text)])
     text = str(caught.value)
     assert "report[0] field message: planted card_number leaks (as planted); expected the placeholder " \
-           "<card-number> there" in text
+           "<card> there" in text
     assert "6 planted value(s) would leave the device" == text.splitlines()[0].rstrip(":")
 
 

@@ -115,11 +115,11 @@ def test_canaries_leaking_through_weak_redaction_are_caught(tmp_path: Path) -> N
     assert "4 failed, 1 deselected" in out
     expected = [
         "report[0] field message: planted email leaks (as planted); expected the placeholder <email> there",
-        "report[0] field message: planted home_path leaks (as planted); expected the placeholder <home-path> there",
-        "report[0] field message: planted user_name leaks (as planted); expected the placeholder <home-path> there",
-        "report[0] field message: planted token leaks (as planted); expected the placeholder <api-key> there",
+        "report[0] field message: planted home_path leaks (as planted); expected the placeholder <user> there",
+        "report[0] field message: planted user_name leaks (as planted); expected the placeholder <user> there",
+        "report[0] field message: planted token leaks (as planted); expected the placeholder <secret> there",
         "report[0] field chain[0].message: planted user_input leaks (as planted); expected the placeholder "
-        "<quoted-input> there",
+        "<input> there",
     ]
     assert [True] * len(expected) == [line in out for line in expected]
 
