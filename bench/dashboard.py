@@ -99,6 +99,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--reports", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=200)
+    parser.add_argument("--dir", type=Path, default=None,
+                        help="keep the server directory here and reuse its database on the next run")
     args = parser.parse_args()
 
     from argon2 import PasswordHasher
@@ -117,32 +119,47 @@ def main() -> None:
     from crashveil.server.storage import Storage
 
     with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
+        root = args.dir or Path(tmp)
+        root.mkdir(parents=True, exist_ok=True)
         url = f"sqlite:///{root / 'bench.db'}"
+        settings = Settings(server_dir=root, database_url=url, sealing_suite="x25519", project_cache_s=30.0)
+        reuse = (root / "bench.db").exists()
         engine = create_engine(url)
         migrate(engine)
         engine.dispose()
-        settings = Settings(server_dir=root, database_url=url, sealing_suite="x25519", project_cache_s=30.0)
-        FileKeyProvider.create(settings.kek_path, now=NOW - timedelta(days=100))
+        if not reuse:
+            FileKeyProvider.create(settings.kek_path, now=NOW - timedelta(days=100))
         storage = Storage.open(settings, clock=lambda: NOW)
-        storage.create_project("bench", now=NOW - timedelta(days=100))
         started = time.perf_counter()
-        group_ids = generate(root / "bench.db", "bench", args.reports)
+        if reuse:
+            import sqlalchemy as sa
+
+            from crashveil.server.db.tables import crash_groups
+            with storage.engine.connect() as conn:
+                group_ids = list(conn.execute(sa.select(crash_groups.c.id).order_by(crash_groups.c.total_count.desc()))
+                                 .scalars())
+        else:
+            storage.create_project("bench", now=NOW - timedelta(days=100))
+            group_ids = generate(root / "bench.db", "bench", args.reports)
         load_s = time.perf_counter() - started
         audit = AuditTrail.for_server_dir(storage.engine, root, now=lambda: NOW)
         access = AccessStore(storage.engine, audit, now=lambda: NOW,
                              hasher=PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
-        access.add_user("dev", "dev-password-123", actor="cli")
-        access.grant("dev", "bench", "developer", actor="cli")
-        app = Starlette(routes=dashboard_routes(storage, access=access, audit=audit, secret=b"b" * 32,
-                                                secure_cookies=False, now=lambda: NOW))
-        client = TestClient(app, base_url="http://bench")
+        if not reuse:
+            access.add_user("dev", "dev-password-123", actor="cli")
+            access.grant("dev", "bench", "developer", actor="cli")
         import re
 
-        page = client.get("/dashboard/login")
-        nonce = re.search(r'name="nonce" value="([^"]+)"', page.text).group(1)
-        client.post("/dashboard/login", data={"nonce": nonce, "name": "dev", "password": "dev-password-123"},
-                    headers={"Origin": "http://bench"})
+        def client_for(cache_s: float) -> TestClient:
+            app = Starlette(routes=dashboard_routes(storage, access=access, audit=audit, secret=b"b" * 32,
+                                                    secure_cookies=False, now=lambda: NOW, cache_s=cache_s))
+            client = TestClient(app, base_url="http://bench")
+            page = client.get("/dashboard/login")
+            nonce = re.search(r'name="nonce" value="([^"]+)"', page.text).group(1)
+            client.post("/dashboard/login", data={"nonce": nonce, "name": "dev", "password": "dev-password-123"},
+                        headers={"Origin": "http://bench"})
+            return client
+
         top, mid = group_ids[0], group_ids[len(group_ids) // 10]
         cases = [
             ("group list, 7 days, by count", "/dashboard/p/bench/"),
@@ -154,19 +171,21 @@ def main() -> None:
         ]
         print(f"{args.reports:,} reports, 500 groups, generated and loaded in {load_s:.1f} s; "
               f"{args.runs} requests per row after 5 warm-up requests (SQLite, in-process ASGI)\n")
-        print(f"{'request':<38} {'median ms':>10} {'p95 ms':>8}")
-        for name, path in cases:
-            for _ in range(5):
-                assert client.get(path).status_code == 200
-            times = []
-            for _ in range(args.runs):
-                t0 = time.perf_counter()
-                answer = client.get(path)
-                times.append((time.perf_counter() - t0) * 1000)
-                assert answer.status_code == 200
-            times.sort()
-            p95 = times[int(0.95 * (len(times) - 1))]
-            print(f"{name:<38} {statistics.median(times):>10.1f} {p95:>8.1f}")
+        print(f"{'request':<38} {'cache':>6} {'median ms':>10} {'p95 ms':>8}")
+        for cache_s, label, runs in ((60.0, "60 s", args.runs), (0.0, "off", max(5, args.runs // 10))):
+            client = client_for(cache_s)
+            for name, path in cases:
+                for _ in range(5):
+                    assert client.get(path).status_code == 200
+                times = []
+                for _ in range(runs):
+                    t0 = time.perf_counter()
+                    answer = client.get(path)
+                    times.append((time.perf_counter() - t0) * 1000)
+                    assert answer.status_code == 200
+                times.sort()
+                p95 = times[int(0.95 * (len(times) - 1))]
+                print(f"{name:<38} {label:>6} {statistics.median(times):>10.1f} {p95:>8.1f}")
         storage.close()
 
 

@@ -94,8 +94,13 @@ def time_series_svg(points: Sequence[tuple[datetime, int]], *, title: str, y_uni
     if n:
         span = (points[-1][0] - points[0][0]).total_seconds() if n > 1 else 0
         label_fmt = "%m-%d %H:%M" if span <= 2 * 86400 else "%Y-%m-%d"
-        step = max(1, math.ceil(n / 6))
-        for i in range(0, n, step):
+        # Ticks at midnights when the series spans days (evenly spaced dates), else every n/6.
+        midnights = [i for i, (moment, _) in enumerate(points) if moment.hour == 0] if span > 2 * 86400 else []
+        if len(midnights) >= 2:
+            ticks_at = midnights[::max(1, math.ceil(len(midnights) / 8))]
+        else:
+            ticks_at = list(range(0, n, max(1, math.ceil(n / 6))))
+        for i in ticks_at:
             x = x_at(i)
             body.append(f'<line x1="{x:.1f}" y1="{top + plot_h}" x2="{x:.1f}" y2="{top + plot_h + 5}" stroke="{_INK}"/>')
             body.append(f'<text x="{x:.1f}" y="{top + plot_h + 18}" {_FONT} font-size="11" fill="{_MUTED}" '

@@ -9,7 +9,7 @@ is authorised for, so an id from another project finds nothing (404, RELIABILITY
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -73,8 +73,13 @@ def _rollup_where(project_id: str, since: str, flt: GroupFilter) -> list[Any]:
     return where
 
 
-def list_groups(conn: Connection, project_id: str, flt: GroupFilter, *, now: datetime) -> list[GroupRow]:
-    """Groups with reports in the filter's range, sorted, at most ``flt.limit``."""
+def list_groups(conn: Connection, project_id: str, flt: GroupFilter, *, now: datetime,
+                installs: Callable[[list[int], str], dict[int, int]] | None = None) -> list[GroupRow]:
+    """Groups with reports in the filter's range, sorted, at most ``flt.limit``.
+
+    ``installs(ids, since)`` counts affected installations (default :func:`installs`; the
+    dashboard passes a cached one).
+    """
     since = flt.since(now)
     counts = (sa.select(group_rollups.c.group_id, sa.func.sum(group_rollups.c.count).label("n"))
               .where(*_rollup_where(project_id, since, flt)).group_by(group_rollups.c.group_id).subquery())
@@ -86,14 +91,19 @@ def list_groups(conn: Connection, project_id: str, flt: GroupFilter, *, now: dat
              "first_seen": crash_groups.c.first_seen.desc()}.get(flt.sort, counts.c.n.desc())
     rows = conn.execute(query.order_by(order, crash_groups.c.id).limit(flt.limit)).all()
     ids = [row.id for row in rows]
-    installs = _installs(conn, ids, since, flt)
+    counted = installs(ids, since) if installs is not None else _installs(conn, ids, since, flt)
     releases = _releases(conn, ids, since)
-    out = [GroupRow(row.id, row.crash_type, row.status, int(row.n), installs.get(row.id, 0), row.first_seen,
+    out = [GroupRow(row.id, row.crash_type, row.status, int(row.n), counted.get(row.id, 0), row.first_seen,
                     row.last_seen, row.first_release, row.last_release, row.resolved_in, row.regressed_in,
                     releases.get(row.id, ())) for row in rows]
     if flt.sort == "installs":
         out.sort(key=lambda g: (-g.installs, g.id))
     return out
+
+
+def installs(conn: Connection, ids: Sequence[int], since: str, flt: GroupFilter) -> dict[int, int]:
+    """Distinct install pseudonyms per group since ``since`` under the filter's release and OS."""
+    return _installs(conn, ids, since, flt)
 
 
 def _installs(conn: Connection, ids: Sequence[int], since: str, flt: GroupFilter) -> dict[int, int]:

@@ -122,7 +122,7 @@ class _NotFound(Exception):
 
 def dashboard_routes(storage: Any, *, access: AccessStore, audit: Any, secret: bytes,
                      secure_cookies: bool = True, now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
-                     anomaly_settings: AnomalySettings = AnomalySettings()) -> list[BaseRoute]:
+                     anomaly_settings: AnomalySettings = AnomalySettings(), cache_s: float = 60.0) -> list[BaseRoute]:
     """The dashboard's routes, to add to the app's one route table.
 
     Args:
@@ -132,9 +132,27 @@ def dashboard_routes(storage: Any, *, access: AccessStore, audit: Any, secret: b
         secret: from :func:`load_or_create_secret`.
         secure_cookies: ``Secure`` + ``__Host-`` cookies (off only for plain-HTTP tests).
         now: the clock.
+        cache_s: how long the group list's expensive parts (filter choices, affected
+            installations) are reused per project and filter. With 1M reports on SQLite they
+            cost about 1 s and 0.2 s cold (bench/dashboard.py); a minute-old count of
+            installations is good enough for triage. 0 turns the cache off.
     """
     env = templates()
     engine = storage.engine
+    cache: dict[Any, tuple[float, Any]] = {}
+
+    def cached(key: Any, compute: Callable[[], Any]) -> Any:
+        if cache_s <= 0:
+            return compute()
+        clock = __import__("time").monotonic()
+        hit = cache.get(key)
+        if hit is not None and hit[0] > clock:
+            return hit[1]
+        value = compute()
+        if len(cache) > 10_000:
+            cache.clear()
+        cache[key] = (clock + cache_s, value)
+        return value
     cookie = SESSION_COOKIE if secure_cookies else "crashveil-session"
     login_cookie = "__Host-cv_login" if secure_cookies else "cv_login"
 
@@ -248,8 +266,11 @@ def dashboard_routes(storage: Any, *, access: AccessStore, audit: Any, secret: b
             if project is None:
                 raise _NotFound
             with engine.connect() as conn:
-                rows = q.list_groups(conn, project_id, flt, now=moment)
-                releases, families = q.filter_options(conn, project_id, now=moment)
+                rows = q.list_groups(conn, project_id, flt, now=moment,
+                                     installs=lambda ids, since: cached(("installs", project_id, flt, since, tuple(ids)),
+                                                                        lambda: q.installs(conn, ids, since, flt)))
+                releases, families = cached(("options", project_id),
+                                            lambda: q.filter_options(conn, project_id, now=moment))
                 hourly = q.hourly_series(conn, project_id=project_id, group_id=None, now=moment, hours=72)
                 newest = q.latest_release(conn, project_id)
             scores = score_series(hourly, anomaly_settings)

@@ -18,12 +18,15 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from crashveil.server.db.tables import UtcDateTime, metadata, reports
+from crashveil.server.db.tables import UtcDateTime, group_rollups, metadata, reports
 
 __all__ = ["dp_releases", "dp_budget_ledger", "group_status_changes"]
 
 # Affected installations of the groups on a dashboard page, as an index-only scan.
 sa.Index("ix_reports_group_id_hour_install_id", reports.c.group_id, reports.c.hour, reports.c.install_id)
+# Project series and per-range sums as index-only scans.
+sa.Index("ix_group_rollups_project_id_hour_group_id_count", group_rollups.c.project_id, group_rollups.c.hour,
+         group_rollups.c.group_id, group_rollups.c.count)
 
 dp_releases = sa.Table(
     "dp_releases", metadata,
