@@ -1,0 +1,1159 @@
+"""The detectors behind :mod:`crashveil.redact`: patterns, validators, one function each.
+
+Every detector is a function ``(text, ctx) -> text`` that returns ``text`` itself when
+it finds nothing. Three rules keep the whole engine fast and linear on any input:
+
+- **Cheap gates first.** A detector runs its regex only when a substring test
+  (``'@' in text``, ``text.count(':') >= 6`` ...) says it could match. Substring
+  tests run at memory speed; a regex search costs 10-100x more per character.
+- **Literal anchors.** Where possible a pattern starts with a literal (``@``, ``://``,
+  ``-``, ``eyJ``) so that the regex engine can skip ahead at memory speed, and the
+  token to the *left* of the anchor is recovered with a lookbehind or a short,
+  bounded look back.
+- **No ambiguity.** Repeats are possessive (``*+``, ``++``) or separated by a
+  character they cannot contain, and every candidate is consumed once, so no input
+  can make a pattern backtrack more than a bounded amount per character. Checks that
+  a regex expresses badly (Luhn, IBAN mod 97, national id check digits, entropy) run
+  in Python on the few candidates that reach them.
+
+Regexes are compiled on first use (:func:`compiled`), never at import.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["DETECTOR_FUNCTIONS", "compiled", "Ctx", "PLACEHOLDER_SHAPE"]
+
+# A placeholder is "<" + lower-case word + ">": '<' and '>' belong to no detector's
+# token alphabet, which is what makes every output a fixed point.
+PLACEHOLDER_SHAPE = r"<[a-z][a-z0-9-]{0,30}>"
+
+
+class Ctx:
+    """Per-call state handed to every detector: placeholders, hit counts, kind facts."""
+
+    __slots__ = ("ph", "counts", "env", "_low_src", "_low", "_numeric")
+
+    def __init__(self, ph: dict[str, str], env: bool) -> None:
+        self.ph = ph
+        self.counts: dict[str, int] = {}
+        self.env = env
+        self._low_src: str | None = None
+        self._low = ""
+        self._numeric: bool | None = None
+
+    def hit(self, name: str, n: int = 1) -> None:
+        self.counts[name] = self.counts.get(name, 0) + n
+
+    def low(self, text: str) -> str:
+        """``text.lower()`` with the same length (cached while ``text`` is unchanged)."""
+        if text is not self._low_src:
+            low = text.lower()
+            if len(low) != len(text):  # only U+0130 grows when lowered
+                low = text.replace("\u0130", "i").lower()
+            self._low_src, self._low = text, low
+        return self._low
+
+    def numeric(self, text: str) -> bool:
+        """Whether ``text`` holds a run of 6+ digits and separators (detectors only remove digits)."""
+        if self._numeric is None:
+            self._numeric = _P.numeric.search(text) is not None
+        return self._numeric
+
+
+class _Patterns:
+    """Namespace of compiled regexes; filled once by :func:`compiled`."""
+
+    def __getattr__(self, name: str) -> Any:  # first use of any pattern compiles them all
+        compiled()
+        return self.__dict__[name]
+
+
+_P: Any = _Patterns()
+_READY = False
+
+_B = "A-Za-z0-9_"  # ASCII word characters, for boundaries
+_TOKEN = "A-Za-z0-9+/=_-"  # alphabet of base64/hex-like secrets
+
+# (literal prefixes, body). The whole token becomes <secret>. Prefixes ending in "_" or "-"
+# are found by one regex anchored on that character; the others are gated by substring tests.
+_API_FAMILIES: tuple[tuple[tuple[str, ...], str], ...] = (
+    (("ghp_", "gho_", "ghu_", "ghs_", "ghr_"), r"[A-Za-z0-9]{30,}+"),  # GitHub
+    (("github_pat_",), r"[A-Za-z0-9_]{30,}+"),
+    (("glpat-", "gldt-", "glrt-", "glptt-", "glcbt-", "glft-", "glimt-", "glagent-", "gloas-",
+      "glsoat-"), r"[A-Za-z0-9_.\-]{16,}+"),  # GitLab
+    (("xoxb-", "xoxp-", "xoxa-", "xoxo-", "xoxr-", "xoxs-", "xoxe-", "xapp-"), r"[A-Za-z0-9\-]{8,}+"),  # Slack
+    (("sk_live_", "sk_test_", "pk_live_", "pk_test_", "rk_live_", "rk_test_", "whsec_"),
+     r"[A-Za-z0-9]{8,}+"),  # Stripe
+    (("sk-",), r"[A-Za-z0-9_\-]{20,}+"),  # OpenAI, Anthropic and other "sk-" keys
+    (("GOCSPX-",), r"[A-Za-z0-9_\-]{20,}+"),  # Google OAuth client secret
+    (("npm_",), r"[A-Za-z0-9]{30,}+"),
+    (("pypi-",), r"[A-Za-z0-9_\-]{40,}+"),
+    (("hf_",), r"[A-Za-z0-9]{30,}+"),  # Hugging Face
+    (("shpat_", "shpss_", "shpca_", "shppa_"), r"[a-fA-F0-9]{32}(?![A-Za-z0-9])"),  # Shopify
+    (("dop_v1_", "doo_v1_", "dor_v1_"), r"[a-f0-9]{64}(?![A-Za-z0-9])"),  # DigitalOcean
+    (("key-",), r"[0-9a-zA-Z]{32}(?![A-Za-z0-9])"),  # Mailgun
+)
+_API_OTHER: tuple[tuple[str, str], ...] = (
+    # (gate substring, regex): prefixes without "_" or "-"
+    ("IA", r"A(?<![A-Za-z0-9_]A)(?:KIA|SIA)[A-Z0-9]{16}(?![A-Za-z0-9])"),  # AWS access key ids
+    ("AIza", r"AIza(?<![A-Za-z0-9_]AIza)[A-Za-z0-9_\-]{30,}+"),  # Google API key
+    ("ya29.", r"ya29\.(?<![A-Za-z0-9_]ya29\.)[A-Za-z0-9_\-.]{20,}+"),  # Google OAuth access token
+    ("SG.", r"SG\.(?<![A-Za-z0-9_]SG\.)[A-Za-z0-9_\-]{16,}+\.[A-Za-z0-9_\-]{16,}+"),  # SendGrid
+    ("SK", r"SK(?<![A-Za-z0-9_]SK)[0-9a-fA-F]{32}(?![A-Za-z0-9])"),  # Twilio
+    ("GR1348941", r"GR1348941(?<![A-Za-z0-9_]GR1348941)[A-Za-z0-9_\-]{16,}+"),  # GitLab runner
+)
+# Authorization schemes: the scheme word is kept, the credential after it goes.
+_AUTH_SCHEMES = ("Bearer ", "bearer ", "BEARER ", "Basic ", "basic ", "Token ", "token ")
+
+# connection_string: gate substring -> (keyword, component_only). Component-only keywords
+# must stand alone in a compound key ("db_user", "User Id"), never inside a word ("users").
+_CS_KEYWORDS: dict[str, tuple[tuple[str, bool], ...]] = {
+    "pass": (("password", False), ("passwd", False), ("passphrase", False), ("pass", True)),
+    "pw": (("pwd", True), ("pw", True)),
+    "secret": (("secret", False),),
+    "token": (("token", False),),
+    "key": (("apikey", False), ("api_key", False), ("api-key", False), ("accesskey", False),
+            ("access_key", False), ("access-key", False), ("accountkey", False),
+            ("account_key", False), ("sharedaccesskey", False), ("privatekey", False),
+            ("private_key", False), ("private-key", False)),
+    "cred": (("credential", False),),
+    "auth": (("authorization", False), ("auth", True)),
+    "sess": (("sessionid", False), ("session_id", False), ("session-id", False), ("session", True)),
+    "cookie": (("cookie", False),),
+    "user": (("user id", True), ("user name", True), ("username", True), ("userid", True),
+             ("user", True)),
+    "uid": (("uid", True),),
+    "login": (("login", True),),
+}
+_CS_KEEP_VALUES = frozenset({"none", "null", "nil", "true", "false", "undefined", "''", '""'})
+_CS_CACHE: dict[frozenset[str], Any] = {}
+
+_HOST_ANCHORS = ("macbook", "imac", "mac-mini", "macmini", "mbp", "laptop", "desktop", "thinkpad",
+                 "xps", "-pc", "pc-", "chromebook", "zenbook", "vivobook", "ideapad", "inspiron",
+                 "virtualbox", "win-", "ip-", ".local", ".lan", ".home", ".fritz.box")
+# Cheap gates covering every anchor: device words need a dash in the name, suffixes a dot.
+_HOST_DASH_GATES = ("top", "book", "pad", "mac", "mbp", "xps", "pc", "win-", "ip-", "inspiron", "box")
+_HOST_DOT_GATES = (".l", ".h", "fritz")
+_HOST_DEVICE_WORDS = frozenset({
+    "macbook", "macbookpro", "macbookair", "imac", "mbp", "macmini", "laptop", "desktop",
+    "thinkpad", "xps", "pc", "chromebook", "zenbook", "vivobook", "ideapad", "inspiron",
+    "virtualbox",
+})
+_HOST_SUFFIXES = (".local", ".lan", ".home", ".localdomain", ".home.arpa", ".fritz.box")
+
+_IBAN_COUNTRIES = frozenset(
+    "AD AE AL AT AZ BA BE BG BH BI BR BY CH CR CY CZ DE DJ DK DO EE EG ES FI FK FO FR GB GE GI "
+    "GL GR GT HR HU IE IL IQ IS IT JO KW KZ LB LC LI LT LU LV LY MC MD ME MK MN MR MT MU NI NL "
+    "NO OM PK PL PS PT QA RO RS RU SA SC SD SE SI SK SM SO ST SV TL TN TR UA VA VG XK YE".split()
+)
+
+
+def compiled() -> Any:
+    """Compile every pattern once (first use) and return the namespace."""
+    global _READY
+    if _READY:
+        return _P
+    import re
+
+    c = re.compile
+    d = _P.__dict__
+    d["re"] = re
+    d["numeric"] = c(r"[0-9][0-9 ().+/\-]{5,}")
+    # Strings that no detector can match: letters, "_", ".", "<", ">" only, and short.
+    d["trivial"] = c(r"[A-Za-z_.<>]{0,15}")
+    # pem_private_key
+    d["pem_begin"] = c(r"-----BEGIN[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----")
+    d["pem_end"] = c(r"-----END[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----")
+    d["pem_body"] = c(r"[A-Za-z0-9+/=\s\\:,.\-]*+")
+    # url_credentials: the userinfo of scheme://userinfo@host (greedy to the last '@').
+    d["url_cred"] = c(r"://[^\s/?#'\"<>\\]+@")
+    # jwt: header.payload.signature, the header always a base64url JSON object.
+    d["jwt"] = c(r"eyJ(?<![A-Za-z0-9_\-]eyJ)[A-Za-z0-9_\-]{4,}+\.[A-Za-z0-9_\-]{4,}+\.[A-Za-z0-9_\-]*+"
+                 r"(?:\.[A-Za-z0-9_\-]++){0,2}")
+    # api_key: one regex anchored on the "_" or "-" that ends every family prefix.
+    alts = []
+    for prefixes, body in _API_FAMILIES:
+        for p in prefixes:
+            head, last = p[:-1], p[-1]
+            alts.append((last, f"(?<=(?<![{_B}]){re.escape(head)}{re.escape(last)}){body}"))
+    d["api_us"] = c("_(?:" + "|".join(a for last, a in alts if last == "_") + ")")
+    d["api_dash"] = c("-(?:" + "|".join(a for last, a in alts if last == "-") + ")")
+    d["api_prefix_len"] = {p: len(p) for prefixes, _ in _API_FAMILIES for p in prefixes}
+    d["api_other"] = tuple((g, c(rx)) for g, rx in _API_OTHER)
+    d["auth"] = c("(?:" + "|".join(f"{re.escape(s)}(?<![{_B}]{re.escape(s)})" for s in _AUTH_SCHEMES)
+                  + r")[ ]*(?P<v>[A-Za-z0-9._~+/=\-]{8,}+)")
+    d["slack_hook"] = c(r"hooks\.slack\.com/services/(?P<v>[A-Za-z0-9/_]{8,}+)")
+    # email: anchored on '@'; the local part is read backwards from the '@'.
+    d["email_domain"] = c(r"@[\w\-]++(?:\.[\w\-]++)+")
+    d["email_local_rev"] = c(r"[\w.+%\-]+")
+    d["tld"] = c(r"[^\W\d_]{2,63}")
+    # home_path: separator + Users|home + separator + user name.
+    name = r"""(?:[^\\/\x00-\x1f:*?"<>|'`]{1,64}?(?=[\\/]|\Z)|[^\\/\s:*?"<>|'`;,()\[\]{}=]++)"""
+    d["home"] = c(r"[\\/](?P<sep2>[\\/]?)(?P<dir>Users|[Uu][Ss][Ee][Rr][Ss]|home|[Dd]ocuments and [Ss]ettings)"
+                  r"(?P<sep>[\\/]{1,2})(?P<user>" + name + ")")
+    d["home_prefix"] = c(r"(?:[A-Za-z]:|/mnt/[a-z]|/cygdrive/[a-z]|(?P<msys>/[a-z])|/var|/export|/usr"
+                         r"|/System/Volumes/Data|(?P<unc>\\\\[^\\/\s]+(?:\\[^\\/\s]+)?))\Z")
+    d["pytest_of"] = c(r"pytest-of-(?P<user>[^\\/\s'\"<>]++)")
+    d["tilde_user"] = c(r"~(?<![\w~]~)(?P<user>[A-Za-z_][\w.\-]{0,31})(?=[\\/])")
+    # unc_path: \\host\share (also written with escaped backslashes).
+    d["unc"] = c(r"\\\\(?<![\w:\\]\\\\)(?:\\\\)?(?P<host>[^\\/\s:*?\"<>|',;]++)")
+    # iban: CC + 2 check digits + 11..30 alphanumerics, printed compact or in groups of 4.
+    d["iban"] = c(r"[A-Z](?<![A-Za-z0-9][A-Z])[A-Z][0-9]{2}(?:[ ]?[A-Z0-9]{4}){2,7}+(?:[ ]?[A-Z0-9]{1,3})?+"
+                  r"(?![A-Za-z0-9])")
+    # card_number: 13+ digits with single spaces or dashes between them.
+    d["card"] = c(r"[0-9](?<![A-Za-z0-9_.][0-9])(?:[0-9]|[ \-](?=[0-9])){11,}+")
+    d["digit_groups"] = c(r"[0-9]+")
+    # national_id, digit-led formats (the first digit is matched before the branch).
+    d["nid_digit"] = c(
+        r"[0-9](?<![A-Za-z0-9_.\-+][0-9])(?:"
+        r"(?P<ssn>[0-9]{2}(?P<s1>[- ])[0-9]{2}(?P=s1)[0-9]{4})"  # US SSN 123-45-6789
+        r"|(?P<kr>[0-9]{5}-[1-8][0-9]{6})"  # KR RRN 900101-1234567
+        r"|(?P<nordic>[0-9]{5}[-+A][0-9]{3}[0-9A-Z]|[0-9]{7}[-+][0-9]{4})"  # SE DK FI NO
+        r"|(?P<cpf>[0-9]{2}\.[0-9]{3}\.[0-9]{3}-[0-9]{2})"  # BR CPF 123.456.789-09
+        r"|(?P<ahv>(?<=7)56\.[0-9]{4}\.[0-9]{4}\.[0-9]{2})"  # CH AHV 756.1234.5678.97
+        r"|(?P<th>-[0-9]{4}-[0-9]{5}-[0-9]{2}-[0-9])"  # TH 1-2345-67890-12-3
+        r"|(?P<sin>[0-9]{2}(?P<s2>[- ])[0-9]{3}(?P=s2)[0-9]{3})"  # CA SIN 046 454 286
+        r"|(?P<aadhaar>[0-9]{3} [0-9]{4} [0-9]{4})"  # IN Aadhaar 2345 6789 0123
+        r"|(?P<nir>(?: [0-9]{2}){2} (?:[0-9]{2}|2[AB]) [0-9]{3} [0-9]{3}(?: [0-9]{2})?)"  # FR NIR spaced
+        r"|(?P<dni>[0-9]{7}-?[A-Z])"  # ES DNI 12345678Z
+        r"|(?P<run>[0-9]{7,16}[0-9X]?|[0-9]{4}2[AB][0-9]{8})"  # bare runs, checked per country
+        r")(?![A-Za-z0-9_]|[.\-][0-9])"
+    )
+    d["cf_hint"] = c(r"[A-Z][A-Z]{5}[0-9LMNPQRSTUV]{2}[A-EHLMPR-T]")
+    d["nid_letter"] = c(
+        r"[A-Z](?<![A-Za-z0-9_][A-Z])(?:"
+        r"(?P<nino>[A-Z][ ]?[0-9]{2}[ ]?[0-9]{2}[ ]?[0-9]{2}[ ]?[A-Z])"  # UK NINO QQ 12 34 56 C
+        r"|(?P<nie>(?<=[XYZ])-?[0-9]{7}-?[A-Z])"  # ES NIE X1234567L
+        r"|(?P<cf>[A-Z]{5}[0-9LMNPQRSTUV]{2}[A-EHLMPR-T][0-9LMNPQRSTUV]{2}[A-Z][0-9LMNPQRSTUV]{3}[A-Z])"  # IT
+        r")(?![A-Za-z0-9_])"
+    )
+    # uuid: anchored on its first '-', the 8 hex digits before it read by a lookbehind.
+    d["uuid"] = c(r"-(?<=(?<![A-Za-z0-9_])(?P<h>[0-9a-fA-F]{8})-)(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}"
+                  r"(?![A-Za-z0-9_])")
+    # mac: six hex pairs joined by ':' or '-', or Cisco's three dotted quads.
+    hx = "[0-9a-fA-F]"
+    for sep, key in ((":", "mac_colon"), ("-", "mac_dash")):
+        d[key] = c(f"{sep}(?<=(?<![A-Za-z0-9_:.\\-])(?P<h>{hx}{{2}}){sep})(?:{hx}{{2}}{sep}){{4}}{hx}{{2}}"
+                   f"(?![A-Za-z0-9_]|[:\\-]{hx})")
+    d["mac_dot"] = c(f"\\.(?<=(?<![A-Za-z0-9_:.\\-])(?P<h>{hx}{{4}})\\.){hx}{{4}}\\.{hx}{{4}}"
+                     f"(?![A-Za-z0-9_]|\\.{hx})")
+    # ipv6: anchored on ':' + up to 4 hex + ':', widened in Python.
+    d["v6_anchor"] = c(r":[0-9A-Fa-f]{0,4}:")
+    d["v6_left"] = c(r"[0-9A-Fa-f]{1,4}\Z")
+    d["v6_body"] = c(r"[0-9A-Fa-f:.]*+(?:%[0-9A-Za-z_.\-]++)?")
+    # ipv4: four dotted decimals; octets, loopback and version context checked in Python.
+    d["ipv4"] = c(r"[0-9](?<![A-Za-z0-9_.][0-9])[0-9]{0,2}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}"
+                  r"(?![A-Za-z0-9_]|\.[0-9])")
+    d["version_ctx"] = c(r"(?:(?<![A-Za-z])(?:v|version|ver|release|rel|build|rev|python|py|pypy|cpython)"
+                         r"[ :=]?[ ]?|[=<>~!]=[ ]?|[A-Za-z0-9][_\-])\Z", re.IGNORECASE)
+    # phone: runs of digits and separators, parsed by a strict grammar in Python.
+    d["phone_cand"] = c(r"[+(0-9](?<![A-Za-z0-9_+.\-/][+(0-9])[0-9 ()+.\-/]{6,}+"
+                        r"(?:(?:x|ext\.? ?|#)[0-9]{1,6}+)?")
+    d["phone_strict"] = c(r"(?:\+[ ]?|00[ ]?)?(?:\(\+?[0-9]{1,5}\)[ ]?[-./]?[ ]?[0-9]++|[0-9]++)"
+                          r"(?:(?:[ ]?\([0-9]{1,5}\)[ ]?-?|[ ]?[-./][ ]?|[ ])[0-9]++)*+"
+                          r"(?:[ ]?(?:x|ext\.? ?|#)[0-9]{1,6}+)?")
+    d["date"] = c(r"(?:[0-9]{4}([./\-])[0-9]{1,2}\1[0-9]{1,2}|[0-9]{1,2}([./\-])[0-9]{1,2}\2(?:[0-9]{4}|[0-9]{2}))"
+                  r"(?:[ T][0-9]{1,2})?")
+    # query_values
+    d["query"] = c(r"[?&#](?P<k>[^=&#\s?'\"<>]++)=(?P<v>[^&#\s'\"<>]++)")
+    # quoted_input: an opening quote not glued to a word (can't, it's), except b'' r'' u'' f''.
+    d["squote"] = c(r"'(?:(?<![\w]')|(?<=[bBrRuUfF]')(?<![\w][bBrRuUfF]'))"
+                    r"(?P<c>(?:[^'\\\n]|\\.|'(?=\w))*+)(?P<e>'?)")
+    d["dquote"] = c(r'"(?:(?<![\w]")|(?<=[bBrRuUfF]")(?<![\w][bBrRuUfF]"))'
+                    r'(?P<c>(?:[^"\\\n]|\\.)*+)(?P<e>"?)')
+    d["identifier"] = c(r"[A-Za-z_][A-Za-z0-9_]*+(?:[.\-:/][A-Za-z0-9_]++)*+")
+    d["camel"] = c(r"[a-z0-9][A-Z]")
+    d["only_placeholders"] = c(r"(?:\s*" + PLACEHOLDER_SHAPE + r")+\s*")
+    d["path_like"] = c(r"(?:/|~|\.\.?[\\/]|[A-Za-z]:[\\/]|\\\\)")
+    # hostname
+    d["host_anchor"] = c("|".join(re.escape(g) for g in _HOST_ANCHORS))
+    d["host_left_rev"] = c(r"[a-z0-9\-]{0,63}")
+    d["host_right"] = c(r"[a-z0-9\-]*+(?:\.[a-z0-9\-]++)*+")
+    d["host_windows"] = c(r"(?:desktop|laptop)-[a-z0-9]{7}|win-[a-z0-9]{11}|ip(?:-[0-9]{1,3}){4}")
+    # high_entropy: a separator followed by a long run of the token alphabet.
+    # Only runs with 3+ digits or capitals can look random (hex has digits, base64 and base32
+    # capitals); the lookahead keeps lower-case words and paths away from the Python check.
+    he = f"(?P<t>(?=(?:[a-z+/=_-]*+[0-9A-Z]){{3}})[{_TOKEN}]{{%d,}}+)"
+    d["he_20"] = c(f"[^{_TOKEN}]" + he % 20)
+    d["he_16"] = c(f"[^{_TOKEN}]" + he % 16)
+    from collections import Counter
+    from math import log2
+
+    d["log2"] = log2
+    d["Counter"] = Counter
+    d["he_seg"] = c(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|[0-9]+")
+    d["path_word"] = c(r"[a-z]++[0-9]*+(?:[_\-][a-z0-9]++)*+")  # site-packages, python3, x86_64
+    d["hex_core"] = c(r"(?=[0-9]*[a-fA-F])(?=[a-fA-F]*[0-9])(?:[0-9a-f]++|[0-9A-F]++)")
+    d["simple_part"] = c(r"[0-9]*+(?:[A-Z]?[a-z]*+|[A-Z]++)|[A-Za-z][a-z]*+[0-9]++")
+    d["part_sep"] = c(r"[\-_/+=]")
+    _READY = True
+    return _P
+
+
+def _merge(spans: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
+    """Sort spans and drop any that overlaps an earlier one."""
+    spans.sort()
+    merged: list[tuple[int, int, str]] = []
+    for sp in spans:
+        if not merged or sp[0] >= merged[-1][1]:
+            merged.append(sp)
+    return merged
+
+
+def _splice(text: str, spans: list[tuple[int, int, str]]) -> str:
+    """Replace sorted, non-overlapping ``(start, end, replacement)`` spans of ``text``."""
+    out = []
+    pos = 0
+    for s, e, r in spans:
+        out.append(text[pos:s])
+        out.append(r)
+        pos = e
+    out.append(text[pos:])
+    return "".join(out)
+
+
+# --------------------------------------------------------------------------- detectors
+
+
+def pem_private_key(text: str, ctx: Ctx) -> str:
+    """A PEM private key block, from BEGIN to END (or, if truncated, to the end of its body)."""
+    if "PRIVATE KEY" not in text:
+        return text
+    spans = []
+    pos = 0
+    no_end = False
+    ph = ctx.ph["pem_private_key"]
+    while (m := _P.pem_begin.search(text, pos)) is not None:
+        end = -1
+        if not no_end:
+            e = _P.pem_end.search(text, m.end())
+            if e is None:
+                no_end = True  # no END after here: every later BEGIN is truncated too
+            else:
+                end = e.end()
+        if end < 0:
+            end = _P.pem_body.match(text, m.end()).end()
+        spans.append((m.start(), end, ph))
+        pos = end
+    if not spans:
+        return text
+    ctx.hit("pem_private_key", len(spans))
+    return _splice(text, spans)
+
+
+def url_credentials(text: str, ctx: Ctx) -> str:
+    """``scheme://user:password@host`` keeps scheme and host: ``scheme://<credentials>@host``."""
+    if "://" not in text or "@" not in text:
+        return text
+    out, n = _P.url_cred.subn("://" + ctx.ph["url_credentials"].replace("\\", "\\\\") + "@", text)
+    if n:
+        ctx.hit("url_credentials", n)
+    return out
+
+
+def _cs_regex(gates: frozenset[str]) -> Any:
+    rx = _CS_CACHE.get(gates)
+    if rx is None:
+        words = [w for g in _CS_KEYWORDS if g in gates for w in _CS_KEYWORDS[g]]
+        words.sort(key=lambda w: -len(w[0]))
+        esc = _P.re.escape
+        alts = []
+        for w, component in words:
+            if component:
+                alts.append(f"{esc(w[0])}(?<![a-z0-9]{esc(w[0])}){esc(w[1:])}(?![a-z])")
+            else:
+                alts.append(esc(w))
+        rx = _P.re.compile(
+            "(?:" + "|".join(alts) + r")[a-z0-9_.\-]*+[\"']?[ \t]*(?:=>|=|:)[ \t]*"
+            r"(?:(?:bearer|basic|token|digest|negotiate) +)?"
+            r"(?P<v>\"(?:[^\"\\\n]|\\.)*+\"|'(?:[^'\\\n]|\\.)*+'|[^\s;,&'\"<>(){}\[\]]++)"
+        )
+        if len(_CS_CACHE) > 512:
+            _CS_CACHE.clear()
+        _CS_CACHE[gates] = rx
+    return rx
+
+
+def connection_string(text: str, ctx: Ctx) -> str:
+    """Values of secret-bearing keys: ``Password=...;``, ``"token": "..."``, ``api_key=...``."""
+    if "=" not in text and ": " not in text and ':"' not in text and ":'" not in text and ":\t" not in text:
+        return text
+    low = ctx.low(text)
+    gates = frozenset(g for g in _CS_KEYWORDS if g in low)
+    if not gates:
+        return text
+    ph = ctx.ph["connection_string"]
+    spans = []
+    for m in _cs_regex(gates).finditer(low):
+        s, e = m.span("v")
+        value = text[s:e]
+        q = value[0]
+        if q in "\"'" and len(value) >= 2 and value[-1] == q:
+            inner = value[1:-1]
+            repl = q + ph + q
+        else:
+            inner = value
+            repl = ph
+        if inner.lower() in _CS_KEEP_VALUES or not inner.strip("*") or _P.only_placeholders.fullmatch(inner):
+            continue
+        spans.append((s, e, repl))
+    if not spans:
+        return text
+    ctx.hit("connection_string", len(spans))
+    return _splice(text, spans)
+
+
+def jwt(text: str, ctx: Ctx) -> str:
+    """JSON Web Tokens (``eyJ...``.``eyJ...``.``sig``), also JWE with five parts."""
+    if "eyJ" not in text:
+        return text
+    out, n = _P.jwt.subn(ctx.ph["jwt"].replace("\\", "\\\\"), text)
+    if n:
+        ctx.hit("jwt", n)
+    return out
+
+
+def api_key(text: str, ctx: Ctx) -> str:
+    """Provider keys with a known prefix, Slack webhooks, and ``Bearer``/``Basic``/``Token`` values."""
+    ph = ctx.ph["api_key"]
+    spans = []
+    if "_" in text:
+        spans.extend(_api_spans(_P.api_us, text, ph))
+    if "-" in text:
+        spans.extend(_api_spans(_P.api_dash, text, ph))
+    for gate, rx in _P.api_other:
+        if gate in text:
+            spans.extend((m.start(), m.end(), ph) for m in rx.finditer(text))
+    if "earer " in text or "EARER " in text or "asic " in text or "oken " in text:
+        for m in _P.auth.finditer(text):
+            v = m.group("v")
+            # "Token expired" is prose; a credential has a digit, a symbol or real length.
+            if len(v) >= 20 or any(ch in v for ch in "0123456789=+/._-~"):
+                spans.append((m.start("v"), m.end("v"), ph))
+    if "hooks.slack.com/services/" in text:
+        spans.extend((m.start("v"), m.end("v"), ph) for m in _P.slack_hook.finditer(text))
+    if not spans:
+        return text
+    merged = _merge(spans)
+    ctx.hit("api_key", len(merged))
+    return _splice(text, merged)
+
+
+def _api_spans(rx: Any, text: str, ph: str) -> list[tuple[int, int, str]]:
+    """Spans of prefix-anchored keys: the match starts at the prefix's last character."""
+    out = []
+    for m in rx.finditer(text):
+        a = m.start()  # index of the "_" or "-" ending the prefix; find which prefix it was
+        for k in (1, 2, 3, 4, 5, 6, 7, 8, 10):
+            if text[max(0, a - k):a + 1] in _P.api_prefix_len:
+                out.append((a - k, m.end(), ph))
+                break
+    return out
+
+
+def email(text: str, ctx: Ctx) -> str:
+    """``local@domain.tld`` with a letter-only TLD; Unicode local parts and IDN domains too."""
+    if "@" not in text:
+        return text
+    spans = []
+    last = 0
+    for m in _P.email_domain.finditer(text):
+        at = m.start()
+        domain = m.group()
+        tld = domain[domain.rfind(".") + 1:]
+        if not _P.tld.fullmatch(tld):
+            continue
+        lo = max(last, at - 256)
+        r = _P.email_local_rev.match(text[lo:at][::-1])
+        if r is None:
+            continue
+        spans.append((at - r.end(), m.end(), ctx.ph["email"]))
+        last = m.end()
+    if not spans:
+        return text
+    ctx.hit("email", len(spans))
+    return _splice(text, spans)
+
+
+def home_path(text: str, ctx: Ctx) -> str:
+    """The user name of a home directory; the path keeps its shape (``/home/ann/x`` -> ``~/x``)."""
+    spans = []
+    ph = ctx.ph["home_path"]
+    if "ome" in text or "sers" in text or "SERS" in text or "ettings" in text or "ETTINGS" in text:
+        for m in _P.home.finditer(text):
+            s = m.start()
+            d = m.group("dir")
+            backslash = "\\" in m.group("sep")
+            pm = None
+            if s >= 2 and (text[s - 1] == ":" or text[s - 1].isalnum()):
+                pm = _P.home_prefix.search(text, max(0, s - 64), s)  # C:, /mnt/c, /var, \\host ...
+            if pm is not None and pm.group("msys") is not None and d != "Users":
+                pm = None  # /c/Users/ann is MSYS; /x/home/ann is just a nested folder
+            unc = pm is not None and pm.group("unc") is not None
+            start = pm.start() if pm is not None and not unc else s
+            before = text[start - 1] if start > 0 and not unc else " "
+            nested = before.isalnum() or before in "_.%~-"
+            if d not in ("Users", "home") and not backslash and (pm is None or unc or nested):
+                continue  # "/users/42" is a REST route; a drive letter or backslash makes it Windows
+            if d == "home" and backslash and not unc:
+                continue
+            user = m.group("user")
+            if not user.strip() or user in (".", ".."):
+                continue
+            if nested:
+                j = text.rfind("://", max(0, s - 256), s)
+                if j >= 0 and len(text[j:s].split(None, 1)) == 1:
+                    continue  # a URL path: https://example.org/home/about
+                spans.append((m.start("user"), m.end("user"), ph))  # /data/home/<user>/x
+            elif unc:
+                spans.append((m.start("user"), m.end("user"), ph))  # \\host\Users\<user>\x
+            else:
+                spans.append((start, m.end("user"), "~"))
+    if "pytest-of-" in text:
+        spans.extend((m.start("user"), m.end("user"), ph) for m in _P.pytest_of.finditer(text))
+    if "~" in text:
+        spans.extend((m.start(), m.end("user"), "~") for m in _P.tilde_user.finditer(text))
+    if not spans:
+        return text
+    merged = _merge(spans)
+    ctx.hit("home_path", len(merged))
+    return _splice(text, merged)
+
+
+def unc_path(text: str, ctx: Ctx) -> str:
+    r"""The host of a UNC path: ``\\HOST\share\x`` -> ``\\<host>\share\x``."""
+    if "\\\\" not in text:
+        return text
+    spans = []
+    for m in _P.unc.finditer(text):
+        host = m.group("host")
+        if host in (".", "?", "localhost", "wsl$", "wsl.localhost", "127.0.0.1") or host.startswith("<"):
+            continue
+        spans.append((m.start("host"), m.end("host"), ctx.ph["unc_path"]))
+    if not spans:
+        return text
+    ctx.hit("unc_path", len(spans))
+    return _splice(text, spans)
+
+
+def _mod97(s: str) -> int:
+    r = 0
+    for ch in s:
+        r = (r * (10 if ch.isdigit() else 100) + int(ch, 36)) % 97
+    return r
+
+
+def _iban_ok(compact: str) -> bool:
+    return (15 <= len(compact) <= 34 and compact[:2] in _IBAN_COUNTRIES and compact[2:4].isdigit()
+            and _mod97(compact[4:] + compact[:4]) == 1)
+
+
+def iban(text: str, ctx: Ctx) -> str:
+    """IBANs (compact or in groups of four) with a known country and a valid mod-97 checksum."""
+    if not ctx.numeric(text):
+        return text
+    spans = []
+    for m in _P.iban.finditer(text):
+        parts = m.group().split(" ")
+        # The regex may have taken a following upper-case word: shorten until the checksum holds.
+        for k in range(len(parts), 0, -1):
+            cand = "".join(parts[:k])
+            if len(cand) < 15:
+                break
+            if _iban_ok(cand):
+                spans.append((m.start(), m.start() + len(" ".join(parts[:k])), ctx.ph["iban"]))
+                break
+    if not spans:
+        return text
+    ctx.hit("iban", len(spans))
+    return _splice(text, spans)
+
+
+def _luhn(digits: str) -> bool:
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        v = ord(ch) - 48
+        if i & 1:
+            v *= 2
+            if v > 9:
+                v -= 9
+        total += v
+    return total % 10 == 0
+
+
+def _card_iin(d: str) -> bool:
+    """Issuer prefixes of the card networks: Visa, Mastercard, Amex, Discover, JCB, Diners,
+    UnionPay, Maestro (3-6), national schemes (7-9), Mastercard 2-series, Mir (2200-2204) and
+    old JCB (2131, 1800). Leading 0 and 1 are out: epoch milliseconds start with 1."""
+    if d[0] in "3456789":  # 7-9: national schemes (Prostir, UkrCard) and private-label cards
+        return True
+    p = int(d[:4])
+    return 2221 <= p <= 2720 or 2200 <= p <= 2204 or p in (2131, 1800)
+
+
+def card_number(text: str, ctx: Ctx) -> str:
+    """12-19 digit payment card numbers (plain or grouped) with a card-network prefix and Luhn."""
+    if not ctx.numeric(text):
+        return text
+    spans = []
+    ph = ctx.ph["card_number"]
+    for m in _P.card.finditer(text):
+        base = m.start()
+        groups = [(g.start(), g.end()) for g in _P.digit_groups.finditer(m.group())]
+        s = m.group()
+        i = 0
+        while i < len(groups):
+            found = False
+            total = 0
+            for j in range(i, min(len(groups), i + 8)):
+                gs, ge = groups[j]
+                if j > i and ge - gs < 3 and j < len(groups) - 1:
+                    break  # cards are printed in groups of 3+ digits (last may be shorter)
+                total += ge - gs
+                if total > 19:
+                    break
+                if total >= 12:
+                    digits = "".join(s[a:b] for a, b in groups[i:j + 1])
+                    if _card_iin(digits) and _luhn(digits):
+                        spans.append((base + groups[i][0], base + ge, ph))
+                        i = j + 1
+                        found = True
+                        break
+            if not found:
+                i += 1
+    if not spans:
+        return text
+    ctx.hit("card_number", len(spans))
+    return _splice(text, spans)
+
+
+def _date_ok(yy: str, mm: str, dd: str) -> bool:
+    m, d = int(mm), int(dd)
+    return 1 <= m <= 12 and 1 <= d <= 31
+
+
+def _weighted(d: str, weights: tuple[int, ...]) -> int:
+    return sum(int(a) * w for a, w in zip(d, weights))
+
+
+def _nid_run_ok(d: str) -> bool:
+    """Whether a bare digit run is a national id of some country (checksums per length)."""
+    n = len(d)
+    if not d[: n - 1].isdigit():
+        return False
+    if n == 9:  # NL BSN (11-proof), IL Teudat Zehut (Luhn)
+        return ((_weighted(d[:8], (9, 8, 7, 6, 5, 4, 3, 2)) - int(d[8])) % 11 == 0 and d != "000000000") or _luhn(d)
+    if n == 10 and d.isdigit():
+        # UA RNOKPP (leading 1 would be born before 1927, and is where epoch seconds live)
+        if d[0] != "1" and _weighted(d[:9], (-1, 5, 7, 9, 4, 6, 10, 5, 7)) % 11 % 10 == int(d[9]):
+            return True
+        # AT social insurance number: serial, check digit, DDMMYY
+        return d[0] != "0" and _weighted(d, (3, 7, 9, 0, 5, 8, 4, 2, 1, 6)) % 11 == int(d[3]) and \
+            _date_ok(d[8:10], d[6:8], d[4:6])
+    if n == 11 and d.isdigit():
+        # PL PESEL
+        if (10 - _weighted(d[:10], (1, 3, 7, 9, 1, 3, 7, 9, 1, 3)) % 10) % 10 == int(d[10]):
+            if 1 <= int(d[2:4]) % 20 <= 12 and 1 <= int(d[4:6]) <= 31:
+                return True
+        # BR CPF
+        s1 = _weighted(d[:9], (10, 9, 8, 7, 6, 5, 4, 3, 2)) * 10 % 11 % 10
+        s2 = _weighted(d[:10], (11, 10, 9, 8, 7, 6, 5, 4, 3, 2)) * 10 % 11 % 10
+        if s1 == int(d[9]) and s2 == int(d[10]) and len(set(d)) > 1:
+            return True
+        # TR TC Kimlik
+        if d[0] != "0":
+            odd = sum(int(x) for x in d[0:9:2])
+            even = sum(int(x) for x in d[1:8:2])
+            if (odd * 7 - even) % 10 == int(d[9]) and sum(int(x) for x in d[:10]) % 10 == int(d[10]):
+                return True
+        # NO fodselsnummer (DDMMYY + 5)
+        k1 = 11 - _weighted(d[:9], (3, 7, 6, 1, 8, 9, 4, 5, 2)) % 11
+        k2 = 11 - _weighted(d[:10], (5, 4, 3, 2, 7, 6, 5, 4, 3, 2)) % 11
+        if k1 % 11 == int(d[9]) and k2 % 11 == int(d[10]) and _date_ok("", d[2:4], d[0:2]):
+            return True
+        # HU personal id (sex digit, YYMMDD, serial, check)
+        if d[0] in "12345678" and _date_ok(d[1:3], d[3:5], d[5:7]):
+            if _weighted(d[:10], (1, 2, 3, 4, 5, 6, 7, 8, 9, 10)) % 11 == int(d[10]) or \
+                    _weighted(d[:10], (10, 9, 8, 7, 6, 5, 4, 3, 2, 1)) % 11 == int(d[10]):
+                return True
+        # GR AMKA (DDMMYY + Luhn), MX NSS (Luhn)
+        return _luhn(d)
+    if n == 12 and d.isdigit():  # RU INN of a person
+        c1 = _weighted(d[:10], (7, 2, 4, 10, 3, 5, 9, 4, 6, 8)) % 11 % 10
+        c2 = _weighted(d[:11], (3, 7, 2, 4, 10, 3, 5, 9, 4, 6, 8)) % 11 % 10
+        return c1 == int(d[10]) and c2 == int(d[11])
+    if n == 13 and d.isdigit():
+        if d.startswith("756"):  # CH AHV/AVS number (EAN-13)
+            return (10 - _weighted(d[:12], (1, 3) * 6) % 10) % 10 == int(d[12])
+        k = _weighted(d[:12], (2, 7, 9, 1, 4, 6, 3, 5, 8, 2, 7, 9)) % 11  # RO CNP
+        return d[0] in "12345678" and (1 if k == 10 else k) == int(d[12]) and _date_ok(d[1:3], d[3:5], d[5:7])
+    if n == 15:  # FR NIR (2A/2B are Corsica)
+        body = d[:13].replace("2A", "19").replace("2B", "18")
+        if d[0] in "12" and body.isdigit() and d[13:].isdigit():
+            return 97 - int(body) % 97 == int(d[13:])
+        return False
+    if n == 18:  # CN resident identity card
+        w = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+        check = "10X98765432"[_weighted(d[:17], w) % 11]
+        return check == d[17] and _date_ok(d[6:10], d[10:12], d[12:14])
+    return False
+
+
+_DNI_LETTERS = "TRWAGMYFPDXBNJZSQVHLCKE"
+
+
+def national_id(text: str, ctx: Ctx) -> str:
+    """National identity numbers: US SSN, UK NINO, FR NIR, ES DNI/NIE, IT codice fiscale, NL BSN,
+    PL PESEL, BR CPF, Nordic personal numbers, KR RRN, CN id, IN Aadhaar, CA SIN, CH AHV, TR, RO,
+    TH, IL, GR AMKA, HU, UA, AT, RU INN, MX NSS."""
+    numeric = ctx.numeric(text)
+    if not numeric and _P.cf_hint.search(text) is None:
+        return text
+    spans = []
+    ph = ctx.ph["national_id"]
+    if numeric:
+        for m in _P.nid_digit.finditer(text):
+            kind = m.lastgroup
+            ok = False
+            if kind == "ssn":
+                v = m.group()
+                ok = v[:3] != "000" and v[4:6] != "00" and v[-4:] != "0000"
+            elif kind in ("kr", "cpf", "th", "aadhaar", "ahv"):
+                ok = kind != "aadhaar" or m.group()[0] not in "01"
+            elif kind == "nordic":
+                v = m.group()
+                ok = _date_ok("", v[2:4], v[0:2]) or _date_ok("", v[2:4], v[4:6]) or len(v) == 13
+            elif kind == "sin":
+                ok = _luhn(m.group().replace(" ", "").replace("-", ""))
+            elif kind == "nir":
+                ok = _nid_run_ok(m.group().replace(" ", ""))
+            elif kind == "dni":
+                v = m.group().replace("-", "")
+                ok = len(v) == 9 and _DNI_LETTERS[int(v[:8]) % 23] == v[8]
+            elif kind == "run":
+                ok = _nid_run_ok(m.group())
+            if ok:
+                spans.append((m.start(), m.end(), ph))
+    for m in _P.nid_letter.finditer(text):
+        kind = m.lastgroup
+        ok = True
+        if kind == "nie":
+            v = m.group().replace("-", "")
+            ok = len(v) == 9 and _DNI_LETTERS[int(str("XYZ".index(v[0])) + v[1:8]) % 23] == v[8]
+        if ok:
+            spans.append((m.start(), m.end(), ph))
+    if not spans:
+        return text
+    merged = _merge(spans)
+    ctx.hit("national_id", len(merged))
+    return _splice(text, merged)
+
+
+def uuid(text: str, ctx: Ctx) -> str:
+    """UUIDs in 8-4-4-4-12 form, any version, any case."""
+    if text.count("-") < 4:
+        return text
+    spans = [(m.start("h"), m.end(), ctx.ph["uuid"]) for m in _P.uuid.finditer(text)]
+    if not spans:
+        return text
+    ctx.hit("uuid", len(spans))
+    return _splice(text, spans)
+
+
+def mac(text: str, ctx: Ctx) -> str:
+    """MAC addresses: ``aa:bb:cc:dd:ee:ff``, ``AA-BB-CC-DD-EE-FF``, ``aabb.ccdd.eeff``."""
+    spans = []
+    if text.count(":") >= 5:
+        spans.extend((m.start("h"), m.end(), ctx.ph["mac"]) for m in _P.mac_colon.finditer(text))
+    if text.count("-") >= 5:
+        spans.extend((m.start("h"), m.end(), ctx.ph["mac"]) for m in _P.mac_dash.finditer(text))
+    if text.count(".") >= 2 and ctx.numeric(text):
+        spans.extend((m.start("h"), m.end(), ctx.ph["mac"]) for m in _P.mac_dot.finditer(text))
+    if not spans:
+        return text
+    spans.sort()
+    ctx.hit("mac", len(spans))
+    return _splice(text, spans)
+
+
+def _ipv4_ok(s: str) -> bool:
+    parts = s.split(".")
+    return len(parts) == 4 and all(p.isdigit() and len(p) <= 3 and int(p) <= 255 for p in parts)
+
+
+def _ipv6_ok(s: str) -> bool:
+    """Syntax of an IPv6 address (no zone); loopback ``::1`` and ``::`` count as not personal."""
+    if s.count("::") > 1 or ":::" in s:
+        return False
+    groups_needed = 8
+    if "." in s:
+        head, _, tail = s.rpartition(":")
+        if not _ipv4_ok(tail):
+            return False
+        s = head + ":" if head.endswith(":") else head
+        groups_needed = 6
+        if s.endswith(":") and not s.endswith("::"):
+            s = s[:-1]
+    if "::" in s:
+        left, _, right = s.partition("::")
+        groups = [g for g in left.split(":") if g] + [g for g in right.split(":") if g]
+        if (left and left.startswith(":")) or (right and right.endswith(":")):
+            return False
+        if len(groups) > groups_needed - 1:
+            return False
+        if groups_needed == 8 and len(groups) < 2:
+            return False  # "::", "::1", "a[::2]" - not an address worth hiding
+    else:
+        groups = s.split(":")
+        if len(groups) != groups_needed:
+            return False
+    return all(1 <= len(g) <= 4 and all(c in "0123456789abcdefABCDEF" for c in g) for g in groups)
+
+
+def ipv6(text: str, ctx: Ctx) -> str:
+    """IPv6 addresses in any compressed form, with an embedded IPv4 tail or a ``%zone``."""
+    if "::" not in text and text.count(":") < 6:
+        return text
+    spans = []
+    pos = 0
+    n = len(text)
+    while (m := _P.v6_anchor.search(text, pos)) is not None:
+        a = m.start()
+        left = _P.v6_left.search(text, max(0, a - 4), a)
+        start = left.start() if left else a
+        body = _P.v6_body.match(text, start)
+        end = body.end()
+        pos = max(end, m.start() + 1)
+        if start > 0 and (text[start - 1].isalnum() or text[start - 1] in "_:."):
+            continue
+        if end < n and (text[end].isalnum() or text[end] == "_"):
+            continue
+        cand = body.group()
+        zone = cand.find("%")
+        addr = cand if zone < 0 else cand[:zone]
+        while addr.endswith(".") or (addr.endswith(":") and not addr.endswith("::")):
+            addr = addr[:-1]
+            if zone < 0:
+                end -= 1
+        if _ipv6_ok(addr):
+            spans.append((start, end, ctx.ph["ipv6"]))
+    if not spans:
+        return text
+    ctx.hit("ipv6", len(spans))
+    return _splice(text, spans)
+
+
+def ipv4(text: str, ctx: Ctx) -> str:
+    """Dotted-quad IPv4 addresses; loopback, 0.0.0.0, netmasks and version numbers stay."""
+    if text.count(".") < 3 or not ctx.numeric(text):
+        return text
+    spans = []
+    for m in _P.ipv4.finditer(text):
+        v = m.group()
+        if not _ipv4_ok(v):
+            continue
+        first = v.split(".", 1)[0]
+        if first == "127" or v == "0.0.0.0" or (first == "255" and all(
+                p in ("0", "128", "192", "224", "240", "248", "252", "254", "255") for p in v.split("."))):
+            continue
+        s = m.start()
+        if s and _P.version_ctx.search(text, max(0, s - 12), s):
+            continue
+        spans.append((s, m.end(), ctx.ph["ipv4"]))
+    if not spans:
+        return text
+    ctx.hit("ipv4", len(spans))
+    return _splice(text, spans)
+
+
+def _phone_ok(t: str) -> bool:
+    """Whether a strictly-shaped digit group sequence is a phone number (see module docs)."""
+    main = t
+    for marker in ("ext", "x", "#"):
+        k = main.find(marker)
+        if k > 0:
+            main = main[:k].rstrip()
+    groups = _P.digit_groups.findall(main)
+    digits = "".join(groups)
+    nd = len(digits)
+    if nd < 7 or nd > 15:
+        return False
+    if main.startswith(("+", "(+")):
+        return True
+    if main.startswith("00") and digits[2] != "0" and nd >= 10:
+        return True  # 00 + country code
+    if len(groups) == 1:
+        return _bare_phone(digits)
+    if _P.date.fullmatch(main):
+        return False
+    lens = [len(g) for g in groups]
+    trunk = (digits[0] == "0" and digits[1] != "0") or (digits[0] == "8" and nd == 11)
+    if main.startswith("("):
+        return nd >= 8 or (nd == 7 and trunk)
+    if lens in ([3, 3, 4], [1, 3, 3, 4]):
+        return True  # NANP 415-555-0123, 1 415 555 0123, 415.555.0123
+    if "." in main:  # dotted: only trunk-prefixed national numbers (0460.308.246, 06.12.34.56.78)
+        return trunk and 9 <= nd <= 12 and all(2 <= x <= 4 for x in lens)
+    if trunk and (9 <= nd <= 13 or (nd == 8 and len(groups) >= 3)):
+        return True  # 06 12 34 56 78, 020 7946 0958, 030 1234567, 8 912 345 67 89, 08-26 01 81
+    if 9 <= nd <= 12 and len(groups) >= 3 and lens[0] <= 5 and all(2 <= x <= 4 for x in lens[1:]):
+        return True  # 609 141 777, 612 34 56 78, 22600 18 159
+    return len(groups) == 2 and 2 <= lens[0] <= 4 and 5 <= lens[1] <= 8 and 9 <= nd <= 11
+
+
+def _bare_phone(d: str) -> bool:
+    """A phone written without separators: only shapes that national numbering plans pin down."""
+    n = len(d)
+    if d[0] == "0":
+        return d[1] != "0" and 9 <= n <= 11  # trunk prefix: 0612345678, 02079460958, 044628194
+    if n == 10:
+        if d[0] == "1":
+            return False  # epoch seconds
+        v = int(d)
+        return v & (v - 1) != 0 and v & (v + 1) != 0  # 4294967296, 2147483647 are sizes, not phones
+    if n == 11:
+        return d[0] == "8" or d[0] == "3" or (d[0] == "1" and d[1] in "3456789")  # RU trunk, IT mobile, CN
+    return False
+
+
+def phone(text: str, ctx: Ctx) -> str:
+    """Phone numbers: international (+44 20 7946 0958, 0044 ...), national with separators
+    (06 12 34 56 78, (555) 123-4567, 030 123456) and a few unambiguous bare forms."""
+    if not ctx.numeric(text):
+        return text
+    spans = []
+    ph = ctx.ph["phone"]
+    for m in _P.phone_cand.finditer(text):
+        base = m.start()
+        for s in _P.phone_strict.finditer(m.group()):
+            t = s.group()
+            if len(t) >= 7 and _phone_ok(t):
+                spans.append((base + s.start(), base + s.end(), ph))
+    if not spans:
+        return text
+    ctx.hit("phone", len(spans))
+    return _splice(text, spans)
+
+
+def query_values(text: str, ctx: Ctx) -> str:
+    """Query-string and fragment values: ``?email=x&page=2`` -> ``?email=<value>&page=<value>``."""
+    if "=" not in text or ("?" not in text and "&" not in text and "#" not in text):
+        return text
+    ph = ctx.ph["query_values"]
+    n = 0
+
+    def repl(m: Any) -> str:
+        nonlocal n
+        n += 1
+        return m.group()[0] + m.group("k") + "=" + ph
+
+    out = _P.query.sub(repl, text)
+    if n:
+        ctx.hit("query_values", n)
+    return out
+
+
+def _keep_quoted(c: str) -> bool:
+    """Whether quoted message content is safe to keep (see :mod:`crashveil.redact` docs)."""
+    if not c or _P.only_placeholders.fullmatch(c):
+        return True
+    if _P.path_like.match(c) and "\n" not in c:
+        return True  # paths keep their shape; their user names went through home_path
+    if len(c) > 40 or not c.isascii() or not _P.identifier.fullmatch(c):
+        return False
+    if sum(ch.isdigit() for ch in c) > 4:
+        return False
+    if any(ch in c for ch in "._-:/") or c.startswith("_"):
+        return True  # utf-8, os.path, foo_bar, __init__, x86_64
+    if c.islower() or c.isupper():
+        return True  # str, split, sha256, PATH
+    return _P.camel.search(c) is not None  # NoneType, DataFrame; "Alice" is not kept
+
+
+def quoted_input(text: str, ctx: Ctx) -> str:
+    """Quoted user input in messages: ``'hello bob'`` -> ``<input>``; identifiers and paths stay."""
+    n = 0
+    ph = ctx.ph["quoted_input"]
+
+    def repl(m: Any) -> str:
+        nonlocal n
+        if not m.group("e") or _keep_quoted(m.group("c")):
+            return m.group()
+        n += 1
+        return ph
+
+    if '"' in text:
+        text = _P.dquote.sub(repl, text)
+    if "'" in text:
+        text = _P.squote.sub(repl, text)
+    if n:
+        ctx.hit("quoted_input", n)
+    return text
+
+
+def _personal_host(tok: str) -> bool:
+    if _P.host_windows.fullmatch(tok):
+        return True
+    label = tok.split(".", 1)[0]
+    parts = label.split("-")
+    if 2 <= len(parts) <= 6 and (any(p in _HOST_DEVICE_WORDS or p.startswith(("macbook", "imac"))
+                                     for p in parts) or "mac-mini" in label):
+        return True
+    if tok.endswith(_HOST_SUFFIXES):
+        return "-" in label or any(ch.isdigit() for ch in label)
+    return False
+
+
+def hostname(text: str, ctx: Ctx) -> str:
+    """Names of personal machines: ``alices-macbook-pro.local``, ``DESKTOP-AB12CD3``, ``bobs-laptop``."""
+    dash = "-" in text
+    if not dash and "." not in text:
+        return text
+    low = ctx.low(text)
+    for g in _HOST_DASH_GATES if dash else ():
+        if g in low:
+            break
+    else:
+        for g in _HOST_DOT_GATES:
+            if g in low:
+                break
+        else:
+            return text
+    spans = []
+    pos = 0
+    while (m := _P.host_anchor.search(low, pos)) is not None:
+        a = m.start()
+        window = low[max(0, a - 63):a][::-1]
+        lo = a - _P.host_left_rev.match(window).end()
+        hi = _P.host_right.match(low, a).end()
+        pos = max(hi, a + 1)
+        tok = low[lo:hi]
+        stripped = tok.lstrip("-.")
+        lo += len(tok) - len(stripped)
+        tok = stripped.rstrip("-.")
+        if not tok or (lo > 0 and low[lo - 1] in "<_/\\"):
+            continue
+        if _personal_host(tok):
+            spans.append((lo, lo + len(tok), ctx.ph["hostname"]))
+    if not spans:
+        return text
+    ctx.hit("hostname", len(spans))
+    return _splice(text, spans)
+
+
+def _secret_like(tok: str, min_len: int) -> bool:
+    """Whether a token looks random. Only letters and digits count, so ``/+=_-`` never matter.
+
+    Random base64 changes between lower case, upper case and digit every ~2 characters;
+    words, identifiers and paths (``AbstractBasicAuthHandler``, ``site-packages``) hold 3+
+    characters per "word" (the bar is 3.3, 3.4 from 32 and 4 from 48 characters). Hex digests (``[0-9a-f]`` only) and base32 (upper case and
+    digits, no ``_``) are random by shape. Dash-joined simple parts (``test-8000Hz-le-3ch``)
+    are names, not secrets. Entropy must reach 3 bits per character (2.5 for hex).
+    """
+    segs = _P.he_seg.findall(tok)
+    n = sum(map(len, segs))
+    if n < min_len:
+        return False
+    core = "".join(segs)
+    if core.isdigit():
+        return False
+    floor = 3.0
+    if _P.hex_core.fullmatch(core):
+        floor = 2.5  # hex digest: 0-9 plus a-f (or A-F) only, with letters and digits
+    elif n * 10 < len(segs) * (33 if n < 32 else 34 if n < 48 else 40):  # short average word
+        if ("-" in tok or "_" in tok) and all(_P.simple_part.fullmatch(p) for p in _P.part_sep.split(tok)):
+            return False
+    elif not (core.isupper() and "_" not in tok and not core.isalpha()):
+        return False
+    counts = _P.Counter(core).values()
+    if len(counts) < 8:
+        return False
+    log2 = _P.log2
+    return -sum(c / n * log2(c / n) for c in counts) >= floor
+
+
+_SHORT_DIRS = frozenset({"app", "api", "bin", "cmd", "dev", "etc", "lib", "log", "opt", "pkg", "run", "src",
+                         "srv", "sys", "tmp", "usr", "var", "www", "v1", "v2", "v3"})
+
+
+def _path_word(piece: str) -> bool:
+    """A lower-case path component (``site-packages``, ``data``, ``src``); random pieces of a
+    base64 secret are rarely one, which keeps ``/``-bearing secrets whole."""
+    if len(piece) < 4:
+        return piece in _SHORT_DIRS
+    if piece.isalpha():
+        return piece.islower()
+    return _P.path_word.fullmatch(piece) is not None
+
+
+def high_entropy(text: str, ctx: Ctx) -> str:
+    """Long random-looking tokens (base64, hex, base32 ...) not caught by a named detector.
+
+    In a ``/``-joined token with real path words (``cfnlint/data/<hash>``) the words stay and
+    each run of other pieces between them is judged as a whole. Runs are bounded by path
+    words only, so a second pass sees exactly the runs the first pass judged (idempotence).
+    """
+    min_len = 16 if ctx.env else 20
+    n = 0
+    ph = ctx.ph["high_entropy"]
+
+    def judge(s: str) -> str:
+        nonlocal n
+        core = s.strip("/")
+        if not core or not _secret_like(core, min_len):
+            return s
+        n += 1
+        return "/" * (len(s) - len(s.lstrip("/"))) + ph + "/" * (len(s) - len(s.rstrip("/")))
+
+    def repl(m: Any) -> str:
+        tok = m.group("t")
+        lead = m.group()[: m.start("t") - m.start()]
+        pieces = tok.split("/") if "/" in tok else ()
+        if any(pc and _path_word(pc) for pc in pieces):
+            out = []
+            chunk: list[str] = []
+            for pc in pieces:
+                if pc and _path_word(pc):
+                    if chunk:
+                        out.append(judge("/".join(chunk)) + "/")
+                        chunk = []
+                    out.append(pc + "/")
+                else:
+                    chunk.append(pc)
+            out.append(judge("/".join(chunk)) if chunk else "")
+            new = "".join(out)
+            new = new[:-1] if not chunk else new
+        else:
+            new = judge(tok)
+        return lead + new
+
+    out = (_P.he_16 if ctx.env else _P.he_20).sub(repl, " " + text)[1:]  # a token may start the text
+    if n:
+        ctx.hit("high_entropy", n)
+    return out
+
+
+DETECTOR_FUNCTIONS = {
+    "pem_private_key": pem_private_key,
+    "url_credentials": url_credentials,
+    "connection_string": connection_string,
+    "jwt": jwt,
+    "api_key": api_key,
+    "email": email,
+    "home_path": home_path,
+    "unc_path": unc_path,
+    "iban": iban,
+    "card_number": card_number,
+    "national_id": national_id,
+    "uuid": uuid,
+    "mac": mac,
+    "ipv6": ipv6,
+    "ipv4": ipv4,
+    "phone": phone,
+    "query_values": query_values,
+    "quoted_input": quoted_input,
+    "hostname": hostname,
+    "high_entropy": high_entropy,
+}

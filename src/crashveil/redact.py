@@ -1,0 +1,291 @@
+"""On-device redaction: every string that can reach a report passes through here.
+
+Exception messages, file paths, chained messages, environment values and breadcrumb
+text are redacted with :func:`redact` (or a configured :class:`Redactor`) before they
+are written anywhere. The server runs the same code again and counts every hit as a
+regression signal (:meth:`Redactor.redact_counted`).
+
+Guarantees
+    - **Total.** Never raises. Any ``str`` works, lone surrogates included; anything else
+      (and, defensively, any internal failure) becomes ``"<redacted>"``.
+    - **Idempotent.** ``redact(redact(x)) == redact(x)``: placeholders are ``<word>`` and
+      ``<``/``>`` belong to no detector's alphabet. Re-redacting counts zero hits.
+    - **Linear.** No pattern backtracks more than a bounded amount per character; 1 MB
+      adversarial strings take tens of milliseconds, not hours.
+    - **No truncation.** Callers cap lengths.
+
+Detectors run in the order of :data:`DETECTORS`:
+
+============================  ============================================================
+``pem_private_key``           ``-----BEGIN ... PRIVATE KEY-----`` to its END line (or to
+                              the end of the base64 body when truncated) -> ``<private-key>``
+``url_credentials``           ``scheme://user:pass@host`` -> ``scheme://<credentials>@host``
+``connection_string``         values of secret-bearing keys: ``Password=``, ``pwd=``,
+                              ``"token":``, ``api_key=``, ``AccountKey=``, ``User Id=``,
+                              ``Authorization: Bearer`` ... -> ``<credentials>``. Keys
+                              stay; ``None``/``null``/``true``/``false``/empty stay.
+``jwt``                       ``eyJ...``.``...``.``...`` -> ``<secret>``
+``api_key``                   prefixed keys (AWS ``AKIA``/``ASIA``, GitHub ``ghp_``...,
+                              GitLab ``glpat-``..., Slack ``xox?-``, Stripe ``sk_live_``...,
+                              ``sk-`` (OpenAI style), Google ``AIza``/``ya29.``, npm, PyPI,
+                              Hugging Face, SendGrid, Shopify, DigitalOcean, Mailgun,
+                              Twilio), Slack webhooks and ``Bearer``/``Basic``/``Token``
+                              credentials -> ``<secret>``
+``email``                     ``local@domain.tld`` (TLD of letters; Unicode allowed) ->
+                              ``<email>``. ``pkg@1.2.3``, ``@decorator`` and ``a@b.T`` stay.
+``home_path``                 ``/home/ann/x``, ``/Users/ann/x``, ``C:\\Users\\Ann\\x`` (any
+                              case, ``/`` or ``\\`` or escaped ``\\\\``), ``Documents and
+                              Settings``, ``/mnt/c/Users``, ``/var/home`` -> ``~/x``,
+                              ``~\\x``; ``~ann/x`` -> ``~/x``; under a UNC root or nested
+                              folder the name alone becomes ``<user>``; ``pytest-of-<user>``.
+                              ``/users/42`` (lower case, no drive) is a REST route and stays.
+``unc_path``                  ``\\\\HOST\\share`` -> ``\\\\<host>\\share`` (``\\\\?\\``,
+                              ``\\\\.\\``, ``localhost``, ``wsl$`` stay)
+``iban``                      known country, mod-97 valid, compact or grouped -> ``<iban>``
+``card_number``               13-19 digits, groups of 3+ separated by space or ``-``, card
+                              network prefix (2221-2720, 3, 4, 5, 6) and Luhn -> ``<card>``
+``national_id``               US SSN, UK NINO, FR NIR, ES DNI/NIE, IT codice fiscale, NL
+                              BSN, PL PESEL, BR CPF, SE/DK/FI/NO personal numbers, KR RRN,
+                              CN resident id, IN Aadhaar, CA SIN, TR kimlik, RO CNP, TH id;
+                              checksums wherever the format has one -> ``<national-id>``
+``uuid``                      8-4-4-4-12 hex -> ``<uuid>``
+``mac``                       ``aa:bb:cc:dd:ee:ff``, ``AA-BB-...``, ``aabb.ccdd.eeff`` -> ``<mac>``
+``ipv6``                      all compressed forms, IPv4 tails, ``%zone`` -> ``<ip>``;
+                              ``::`` and ``::1`` stay (not personal, and ``a[::2]`` is code)
+``ipv4``                      dotted quads with octets <= 255 -> ``<ip>`` (port and ``/cidr``
+                              stay). Kept: loopback ``127.*``, ``0.0.0.0``, netmasks, and
+                              quads in version context (``v1.2.3.4``, ``version 1.2.3.4``,
+                              ``==1.2.3.4``, ``pkg-1.2.3.4``). A bare four-part version
+                              string is redacted: safety first.
+``phone``                     ``+`` or ``00`` international with 7-15 digits; national with
+                              separators and a trunk ``0`` (``06 12 34 56 78``), NANP
+                              ``(555) 123-4567``/``555.123.4567``, 3+ groups of 2-4 digits
+                              totalling 9-12, bare 10/11 digits with trunk ``0``, NANP or CN
+                              mobile shape; extensions go too -> ``<phone>``. Dates
+                              (``2024-01-15 10``), times, versions, line numbers, small
+                              integers and epoch timestamps stay.
+``query_values``              ``?k=v&k2=v2#frag=v`` -> ``?k=<value>&k2=<value>#frag=<value>``
+``quoted_input``              quoted text in messages (``'...'``/``"..."``, ``b'...'``) ->
+                              ``<input>``, except: empty; placeholders only; path-like
+                              (kept for its shape, already redacted by the path detectors);
+                              ASCII identifiers of <= 40 chars with <= 4 digits that are
+                              lower case, upper case, camelCase/PascalCase with an inner
+                              capital, or joined by ``._-:/`` (``'utf-8'``, ``'NoneType'``,
+                              ``'os.path'``, ``'split'``). A capitalised single word
+                              (``'Alice'``) is redacted; a lower-case one (``'alice'``) is
+                              kept - the price of keeping attribute and key names.
+``hostname``                  personal machines: ``DESKTOP-XXXXXXX``, ``LAPTOP-...``,
+                              ``WIN-...``, dash-joined names with a device word (``macbook``,
+                              ``imac``, ``mbp``, ``laptop``, ``desktop``, ``thinkpad``, ``pc``
+                              ...), ``*.local``/``.lan``/``.home``/``.fritz.box`` names with
+                              a dash or digit, ``ip-10-0-0-1`` -> ``<host>``
+``high_entropy``              runs of ``[A-Za-z0-9+/=_-]`` of 20+ chars (16+ for ``env``)
+                              with a letter/digit class change at least every 5 chars and
+                              Shannon entropy >= 3 bits/char -> ``<secret>``. Identifiers,
+                              paths and words have few class changes and stay; hex digests
+                              (git SHAs) are redacted.
+============================  ============================================================
+
+Kept on purpose: exception class names, module and function names, in-app relative
+paths, line numbers, errno codes, HTTP status codes, version strings, memory addresses
+(``0x7f3a2c1b9d40``), times and dates.
+
+``kind`` selects the detectors: ``"message"`` runs all; ``"path"`` and ``"env"`` run all
+but ``quoted_input``; ``"env"`` also lowers the high-entropy length to 16. An unknown kind
+is treated as ``"message"`` (the strictest).
+"""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+
+from crashveil import _redact_patterns as _rp
+from crashveil.errors import ConfigError
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+
+__all__ = ["DETECTORS", "DEFAULT_PLACEHOLDERS", "KINDS", "REDACTED", "Redactor", "redact"]
+
+DETECTORS: tuple[str, ...] = (
+    "pem_private_key",
+    "url_credentials",
+    "connection_string",
+    "jwt",
+    "api_key",
+    "email",
+    "home_path",
+    "unc_path",
+    "iban",
+    "card_number",
+    "national_id",
+    "uuid",
+    "mac",
+    "ipv6",
+    "ipv4",
+    "phone",
+    "query_values",
+    "quoted_input",
+    "hostname",
+    "high_entropy",
+)
+"""Every detector name, in the order they run."""
+
+DEFAULT_PLACEHOLDERS: Mapping[str, str] = MappingProxyType({
+    "pem_private_key": "<private-key>",
+    "url_credentials": "<credentials>",
+    "connection_string": "<credentials>",
+    "jwt": "<secret>",
+    "api_key": "<secret>",
+    "email": "<email>",
+    "home_path": "<user>",  # rendered as "~" where the whole home prefix goes
+    "unc_path": "<host>",
+    "iban": "<iban>",
+    "card_number": "<card>",
+    "national_id": "<national-id>",
+    "uuid": "<uuid>",
+    "mac": "<mac>",
+    "ipv6": "<ip>",
+    "ipv4": "<ip>",
+    "phone": "<phone>",
+    "query_values": "<value>",
+    "quoted_input": "<input>",
+    "hostname": "<host>",
+    "high_entropy": "<secret>",
+})
+"""Detector name -> the placeholder that replaces what it finds."""
+
+KINDS: tuple[str, ...] = ("message", "path", "env")
+"""The kinds of string :meth:`Redactor.redact` knows."""
+
+REDACTED = "<redacted>"
+"""What a non-string (or a string the engine failed on) becomes."""
+
+_KIND_SKIPS = {"message": (), "path": ("quoted_input",), "env": ("quoted_input",)}
+
+
+class Redactor:
+    """A configured redaction pipeline; immutable and safe to share between threads.
+
+    :param detectors: detector names to run (any order; they always run in the order of
+        :data:`DETECTORS`). ``None`` runs all of them.
+    :param placeholders: overrides of :data:`DEFAULT_PLACEHOLDERS`, each of the form
+        ``<lower-case-word>`` so that it stays inert to every detector.
+    :raises crashveil.errors.ConfigError: an unknown detector name or a bad placeholder.
+    """
+
+    __slots__ = ("_detectors", "_placeholders", "_plans")
+
+    def __init__(
+        self,
+        detectors: Iterable[str] | None = None,
+        placeholders: Mapping[str, str] | None = None,
+    ) -> None:
+        if detectors is None:
+            chosen = frozenset(DETECTORS)
+        else:
+            if isinstance(detectors, (str, bytes)):
+                raise ConfigError("redaction.detectors", "must be a list of detector names, not a string",
+                                  "a list such as ['email', 'ipv4']")
+            chosen_list = list(detectors)
+            for name in chosen_list:
+                if name not in DEFAULT_PLACEHOLDERS:
+                    raise ConfigError("redaction.detectors", f"unknown detector {name!r}",
+                                      "one of " + ", ".join(DETECTORS))
+            chosen = frozenset(chosen_list)
+        ph = dict(DEFAULT_PLACEHOLDERS)
+        if placeholders:
+            for name, value in placeholders.items():
+                if name not in DEFAULT_PLACEHOLDERS:
+                    raise ConfigError("redaction.placeholders", f"unknown detector {name!r}",
+                                      "one of " + ", ".join(DETECTORS))
+                ph[name] = value
+            _check_placeholders(ph, placeholders)
+        self._detectors = tuple(d for d in DETECTORS if d in chosen)
+        self._placeholders: Mapping[str, str] = MappingProxyType(ph)
+        funcs = _rp.DETECTOR_FUNCTIONS
+        self._plans = {
+            kind: tuple(funcs[d] for d in self._detectors if d not in skips) for kind, skips in _KIND_SKIPS.items()
+        }
+
+    @property
+    def detectors(self) -> tuple[str, ...]:
+        """The detector names this redactor runs, in order."""
+        return self._detectors
+
+    @property
+    def placeholders(self) -> Mapping[str, str]:
+        """Detector name -> placeholder, defaults merged with overrides."""
+        return self._placeholders
+
+    def redact(self, text: str, kind: str = "message") -> str:
+        """Return ``text`` with everything personal or secret replaced by placeholders.
+
+        :param text: any string; a non-string gives ``"<redacted>"``.
+        :param kind: ``"message"``, ``"path"`` or ``"env"`` (see the module docs).
+        """
+        return self._run(text, kind)[0]
+
+    def redact_counted(self, text: str, kind: str = "message") -> tuple[str, dict[str, int]]:
+        """Redacted text and hits per detector name (only detectors that hit appear)."""
+        return self._run(text, kind)
+
+    def redact_path(self, path: str) -> str:
+        """Same as ``redact(path, kind="path")``: ``/home/ann/app/x.py`` -> ``~/app/x.py``."""
+        return self._run(path, "path")[0]
+
+    def _run(self, text: Any, kind: str) -> tuple[str, dict[str, int]]:
+        if type(text) is not str:
+            if not isinstance(text, str):
+                return REDACTED, {}
+            text = str.__getitem__(text, slice(None))  # a plain str, whatever the subclass does
+        if len(text) < 16 and _rp._P.trivial.fullmatch(text) is not None and "eyJ" not in text \
+                and "_live_" not in text and "_test_" not in text and "whsec_" not in text:
+            return text, {}  # "<module>", "handle_request": nothing to find in 15 letters
+        plan = self._plans.get(kind)
+        if plan is None:
+            plan = self._plans["message"]
+        ctx = _rp.Ctx(self._placeholders, kind == "env")  # type: ignore[arg-type]
+        try:
+            for fn in plan:
+                text = fn(text, ctx)
+        except Exception:  # never hurt the host app: drop the string rather than leak or raise
+            return REDACTED, {}
+        return text, ctx.counts
+
+    def __repr__(self) -> str:
+        return f"Redactor(detectors={list(self._detectors)!r})"
+
+
+def _check_placeholders(ph: Mapping[str, str], overrides: Mapping[str, str]) -> None:
+    """Refuse placeholders that a detector could match (that would break idempotence)."""
+    _rp.compiled()
+    shape = _rp._P.re.compile(_rp.PLACEHOLDER_SHAPE)
+    probe = Redactor.__new__(Redactor)
+    probe._detectors = DETECTORS
+    probe._placeholders = MappingProxyType(dict(ph))
+    probe._plans = {"message": tuple(_rp.DETECTOR_FUNCTIONS[d] for d in DETECTORS)}
+    for name, value in overrides.items():
+        ok = isinstance(value, str) and shape.fullmatch(value) is not None
+        if ok:
+            for sample in (value, f"x {value} y", f"'{value}'", f"k={value}", f"?k={value}&j={value}",
+                           f"a {value}@{value}.com", f"/home/{value}/x"):
+                if probe._run(sample, "message")[0] != sample:
+                    ok = False
+                    break
+        if not ok:
+            raise ConfigError(f"redaction.placeholders.{name}", "must be inert to every detector",
+                              "'<' + a lower-case word (letters, digits, '-') + '>', e.g. '<email>'")
+
+
+_default: Redactor | None = None
+
+
+def redact(text: str, kind: str = "message") -> str:
+    """Redact with the default :class:`Redactor` (all detectors, default placeholders)."""
+    global _default
+    r = _default
+    if r is None:
+        r = _default = Redactor()
+    return r._run(text, kind)[0]
