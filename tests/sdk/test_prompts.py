@@ -95,8 +95,9 @@ def drive(display: str, title: str, *keys: str, typed: str = "") -> None:
     env = {**os.environ, "DISPLAY": display}
     window = subprocess.run(["xdotool", "search", "--sync", "--name", title], env=env, capture_output=True,
                             text=True, timeout=30).stdout.split()[0]
-    time.sleep(0.5)
+    time.sleep(1.0)  # let Tk finish mapping and bind its keys (slower on a loaded machine)
     subprocess.run(["xdotool", "windowfocus", "--sync", window], env=env, check=True, timeout=10)
+    time.sleep(0.3)
     if typed:
         subprocess.run(["xdotool", "type", "--delay", "20", typed], env=env, check=True, timeout=30)
     for key in keys:
