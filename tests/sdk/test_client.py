@@ -118,7 +118,7 @@ def test_revoke_deletes_and_requests_deletion(make_client: Any, tmp_path: Path, 
     assert (["deletion"], False, "off") == ([i.meta.kind for i in items],
                                             (tmp_path / "data" / "secrets").exists(), client.level())
     request = json.loads(client.transport_for_test.opener(client.queue(create=False).read(items[0])))
-    assert pseudonym == request["pseudonyms"][0]
+    assert (pseudonym, ["install_ids", "request_id"]) == (request["install_ids"][0], sorted(request))
 
 
 def test_deletion_request_is_retried_until_acknowledged(make_client: Any) -> None:

@@ -9,7 +9,9 @@ Routes (all under TLS; the server's ``openapi.yaml`` is the full contract):
     are idempotent). Errors: ``{"error": code, "field": path, "message": text}`` with 400,
     413, 415 or 422 (drop, never retry); 429 and 503 carry ``Retry-After`` (keep, retry later).
 ``POST /api/v1/projects/{project}/deletion-requests``
-    Body: a sealed ``DeletionRequest`` JSON. ``202`` ``{"request_id", "status", "confirmation"}``.
+    Body: sealed JSON ``{"request_id": <uuid4>, "install_ids": [<32 hex>, ...]}`` (at most
+    ``MAX_DELETION_IDS``, newest first), sealed like a report. ``202``
+    ``{"request_id", "status", "deleted", "confirmation"}`` (an Ed25519 signature).
 ``GET /api/v1/projects/{project}/config``
     Signed remote config: ``{"config": <base64url JSON>, "signature": <base64url>}``.
 ``GET /api/v1/receipts/{receipt}``
@@ -47,6 +49,8 @@ __all__ = [
 API_PREFIX = "/api/v1"
 SEALED_CONTENT_TYPE = "application/vnd.crashveil.sealed"
 SCHEMA_HEADER = "X-Crashveil-Schema"
+#: Most install ids (pseudonyms of the current and earlier periods) one deletion request names.
+MAX_DELETION_IDS = 64
 PROJECT_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{1,62}$"
 _PROJECT_RE = re.compile(PROJECT_ID_PATTERN)
 

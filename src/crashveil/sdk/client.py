@@ -434,9 +434,13 @@ class Client:
     def _queue_deletion(self, pseudonyms: list[str]) -> None:
         import json
 
-        payload = json.dumps({"type": "deletion_request", "project": self.project, "pseudonyms": pseudonyms,
-                              "requested_hour": coarse_hour(self.now())}, sort_keys=True,
-                             separators=(",", ":")).encode()
+        from crashveil.policy.protocol import MAX_DELETION_IDS
+
+        # The server's contract (policy/protocol.py): a fresh request id and the install ids,
+        # newest first. The id is sealed with the request, so retries carry the same one.
+        payload = json.dumps({"request_id": self.collector.new_report_id(),
+                              "install_ids": pseudonyms[:MAX_DELETION_IDS]},
+                             sort_keys=True, separators=(",", ":")).encode()
         sealed = self._seal(payload)
         if sealed is None:
             return
