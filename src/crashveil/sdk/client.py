@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from crashveil.errors import ConfigError
 from crashveil.sdk import _internal
 from crashveil.sdk._internal import logger, suppress_internal_errors
-from crashveil.sdk.collect import Collector, CrashRecord, coarse_hour
+from crashveil.sdk.collect import Collector, CrashRecord
 from crashveil.sdk.consent import OFF, ConsentStore
 from crashveil.sdk.history import History, HistoryEntry
 from crashveil.sdk.pseudonym import InstallSecret, write_private_file
