@@ -74,7 +74,7 @@ _P: Any = _Patterns()
 _READY = False
 
 _B = "A-Za-z0-9_"  # ASCII word characters, for boundaries
-_TOKEN = "A-Za-z0-9+/=_-"  # alphabet of base64/hex-like secrets
+_TOKEN = "A-Za-z0-9+/_-"  # alphabet of base64/hex-like secrets ("=" only as trailing padding)
 
 # (literal prefixes, body). The whole token becomes <secret>. Prefixes ending in "_" or "-"
 # are found by one regex anchored on that character; the others are gated by substring tests.
@@ -193,12 +193,12 @@ def compiled() -> Any:
     name = r"""(?:[^\\/\x00-\x1f:*?"<>|'`]{1,64}?(?=[\\/]|\Z)|[^\\/\s:*?"<>|'`;,()\[\]{}=]++)"""
     d["home"] = c(r"[\\/](?P<sep2>[\\/]?)(?P<dir>Users|[Uu][Ss][Ee][Rr][Ss]|home|[Dd]ocuments and [Ss]ettings)"
                   r"(?P<sep>[\\/]{1,2})(?P<user>" + name + ")")
-    d["home_prefix"] = c(r"(?:[A-Za-z]:|/mnt/[a-z]|/cygdrive/[a-z]|(?P<msys>/[a-z])|/var|/export|/usr"
+    d["home_prefix"] = c(r"(?:(?<![A-Za-z0-9_])[A-Za-z]:|/mnt/[a-z]|/cygdrive/[a-z]|(?P<msys>/[a-z])|/var|/export|/usr"
                          r"|/System/Volumes/Data|(?P<unc>\\\\[^\\/\s]+(?:\\[^\\/\s]+)?))\Z")
     d["pytest_of"] = c(r"pytest-of-(?P<user>[^\\/\s'\"<>]++)")
     d["tilde_user"] = c(r"~(?<![\w~]~)(?P<user>[A-Za-z_][\w.\-]{0,31})(?=[\\/])")
     # unc_path: \\host\share (also written with escaped backslashes).
-    d["unc"] = c(r"\\\\(?<![\w:\\]\\\\)(?:\\\\)?(?P<host>[^\\/\s:*?\"<>|',;]++)")
+    d["unc"] = c(r"\\\\(?<![\w:\\~.$%/>\-]\\\\)(?:\\\\)?(?P<host>[^\\/\s:*?\"<>|',;]++)")
     # iban: CC + 2 check digits + 11..30 alphanumerics, printed compact or in groups of 4.
     d["iban"] = c(r"[A-Z](?<![A-Za-z0-9][A-Z])[A-Z][0-9]{2}(?:[ ]?[A-Z0-9]{4}){2,7}+(?:[ ]?[A-Z0-9]{1,3})?+"
                   r"(?![A-Za-z0-9])")
@@ -262,7 +262,7 @@ def compiled() -> Any:
     d["squote"] = c(r"'(?:(?<![\w]')|(?<=[bBrRuUfF]')(?<![\w][bBrRuUfF]'))"
                     r"(?P<c>(?:[^'\\\n]|\\.|'(?=\w))*+)(?P<e>'?)")
     d["dquote"] = c(r'"(?:(?<![\w]")|(?<=[bBrRuUfF]")(?<![\w][bBrRuUfF]"))'
-                    r'(?P<c>(?:[^"\\\n]|\\.)*+)(?P<e>"?)')
+                    r'(?P<c>(?:[^"\\\n]|\\.|"(?=\w))*+)(?P<e>"?)')
     d["identifier"] = c(r"[A-Za-z_][A-Za-z0-9_]*+(?:[.\-:/][A-Za-z0-9_]++)*+")
     d["camel"] = c(r"[a-z0-9][A-Z]")
     d["only_placeholders"] = c(r"(?:\s*" + PLACEHOLDER_SHAPE + r")+\s*")
@@ -275,7 +275,7 @@ def compiled() -> Any:
     # high_entropy: a separator followed by a long run of the token alphabet.
     # Only runs with 3+ digits or capitals can look random (hex has digits, base64 and base32
     # capitals); the lookahead keeps lower-case words and paths away from the Python check.
-    he = f"(?P<t>(?=(?:[a-z+/=_-]*+[0-9A-Z]){{3}})[{_TOKEN}]{{%d,}}+)"
+    he = f"(?P<t>(?=(?:[a-z+/_-]*+[0-9A-Z]){{3}})[{_TOKEN}]{{%d,}}+=*+)"
     d["he_20"] = c(f"[^{_TOKEN}]" + he % 20)
     d["he_16"] = c(f"[^{_TOKEN}]" + he % 16)
     from collections import Counter
@@ -367,7 +367,7 @@ def _cs_regex(gates: frozenset[str]) -> Any:
                 alts.append(esc(w))
         rx = _P.re.compile(
             "(?:" + "|".join(alts) + r")[a-z0-9_.\-]*+[\"']?[ \t]*(?:=>|=|:)[ \t]*"
-            r"(?:(?:bearer|basic|token|digest|negotiate) +)?"
+            r"(?:(?:bearer|basic|token|digest|negotiate) +)?+"  # possessive: "Bearer <credentials>" stays
             r"(?P<v>\"(?:[^\"\\\n]|\\.)*+\"|'(?:[^'\\\n]|\\.)*+'|[^\s;,&'\"<>(){}\[\]]++)"
         )
         if len(_CS_CACHE) > 512:
@@ -586,11 +586,12 @@ def _luhn(digits: str) -> bool:
 def _card_iin(d: str) -> bool:
     """Issuer prefixes of the card networks: Visa, Mastercard, Amex, Discover, JCB, Diners,
     UnionPay, Maestro (3-6), national schemes (7-9), Mastercard 2-series, Mir (2200-2204) and
-    old JCB (2131, 1800). Leading 0 and 1 are out: epoch milliseconds start with 1."""
+    old JCB (2131, 1800), UK Maestro (0604). Other leading 0s and 1s are out: epoch
+    milliseconds start with 1."""
     if d[0] in "3456789":  # 7-9: national schemes (Prostir, UkrCard) and private-label cards
         return True
     p = int(d[:4])
-    return 2221 <= p <= 2720 or 2200 <= p <= 2204 or p in (2131, 1800)
+    return 2221 <= p <= 2720 or 2200 <= p <= 2204 or p in (2131, 1800, 604)
 
 
 def card_number(text: str, ctx: Ctx) -> str:
@@ -769,7 +770,7 @@ def mac(text: str, ctx: Ctx) -> str:
         spans.extend((m.start("h"), m.end(), ctx.ph["mac"]) for m in _P.mac_colon.finditer(text))
     if text.count("-") >= 5:
         spans.extend((m.start("h"), m.end(), ctx.ph["mac"]) for m in _P.mac_dash.finditer(text))
-    if text.count(".") >= 2 and ctx.numeric(text):
+    if text.count(".") >= 2:
         spans.extend((m.start("h"), m.end(), ctx.ph["mac"]) for m in _P.mac_dot.finditer(text))
     if not spans:
         return text
@@ -994,9 +995,9 @@ def quoted_input(text: str, ctx: Ctx) -> str:
 
 
 def _personal_host(tok: str) -> bool:
-    if _P.host_windows.fullmatch(tok):
-        return True
     label = tok.split(".", 1)[0]
+    if _P.host_windows.fullmatch(label):
+        return True
     parts = label.split("-")
     if 2 <= len(parts) <= 6 and (any(p in _HOST_DEVICE_WORDS or p.startswith(("macbook", "imac"))
                                      for p in parts) or "mac-mini" in label):
@@ -1033,7 +1034,7 @@ def hostname(text: str, ctx: Ctx) -> str:
         stripped = tok.lstrip("-.")
         lo += len(tok) - len(stripped)
         tok = stripped.rstrip("-.")
-        if not tok or (lo > 0 and low[lo - 1] in "<_/\\"):
+        if not tok:
             continue
         if _personal_host(tok):
             spans.append((lo, lo + len(tok), ctx.ph["hostname"]))
