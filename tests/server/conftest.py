@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import glob
 import os
-import stat
+import sys
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
@@ -37,31 +37,42 @@ def _find_pg_ctl() -> str | None:
 
 
 def _pg_ctl_executable(tmp_root: Path) -> str | None:
-    """pg_ctl, or, as root (which pg_ctl refuses), a wrapper running it as ``postgres``."""
+    """pg_ctl, or, as root (which pg_ctl refuses), a wrapper running it as ``postgres``.
+
+    The wrapper also moves the data directory out of pytest's temporary root, which pytest
+    keeps at mode 0700 (another pytest session starting would lock ``postgres`` out).
+    """
     real = _find_pg_ctl()
     if real is None or os.geteuid() != 0:
         return real
     wrapper = tmp_root / "pg_ctl"
-    wrapper.write_text(f"""#!/bin/sh
-# pg_ctl refuses to run as root: run it as postgres, and let postgres reach its directory.
-data=""; prev=""
-for arg in "$@"; do
-  if [ "$prev" = "-D" ] || [ "$prev" = "--pgdata" ]; then data="$arg"; fi
-  prev="$arg"
-done
-if [ -n "$data" ]; then
-  parent=$(dirname "$data"); mkdir -p "$parent"; chown postgres "$parent"
-  dir="$parent"
-  while [ "$dir" != "/" ]; do chmod o+x "$dir" 2>/dev/null; dir=$(dirname "$dir"); done
-fi
-cd /
-exec runuser -u postgres -- "{real}" "$@"
+    staged = tmp_root / f".pg_ctl.{os.getpid()}"
+    staged.write_text(f"""#!{sys.executable}
+import hashlib, os, shutil, subprocess, sys
+REAL = {real!r}
+HOME = "/tmp/crashveil-pg"
+args = sys.argv[1:]
+data = next((args[i + 1] for i, a in enumerate(args[:-1]) if a in ("-D", "--pgdata")), None)
+mapped = None
+if data:
+    parent = os.path.dirname(os.path.abspath(data))
+    mapped = os.path.join(HOME, hashlib.sha256(parent.encode()).hexdigest()[:16])
+    os.makedirs(mapped, exist_ok=True)
+    os.chmod(HOME, 0o711)
+    shutil.chown(mapped, "postgres")
+    args = [a.replace(parent, mapped) for a in args]
+    os.makedirs(data, exist_ok=True)  # pytest-postgresql checks that the data dir exists
+rc = subprocess.run(["runuser", "-u", "postgres", "--", REAL, *args], cwd="/").returncode
+if args[:1] == ["stop"] and mapped and rc == 0:
+    shutil.rmtree(mapped, ignore_errors=True)
+sys.exit(rc)
 """)
-    wrapper.chmod(wrapper.stat().st_mode | stat.S_IXUSR)
+    staged.chmod(0o755)
+    staged.replace(wrapper)  # atomic: parallel sessions never run a half-written wrapper
     return str(wrapper)
 
 
-_WRAPPER_DIR = Path(f"/tmp/crashveil-test-pgctl-{os.getpid()}")
+_WRAPPER_DIR = Path(f"/tmp/crashveil-test-pgctl-{os.getuid()}")
 _WRAPPER_DIR.mkdir(exist_ok=True)
 PG_CTL = _pg_ctl_executable(_WRAPPER_DIR)
 
