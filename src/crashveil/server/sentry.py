@@ -1,0 +1,569 @@
+"""Sentry-compatible ingest: the envelope and store endpoints, for apps that ship the Sentry SDK.
+
+Routes (``sentry_routes`` returns them; ``app.py`` mounts them)::
+
+    POST /api/{numeric_id}/envelope/      Sentry envelopes (one event item at most)
+    POST /api/{numeric_id}/store/         the legacy store endpoint (one event as JSON)
+    OPTIONS on both                       CORS preflight for browser SDKs
+
+The order is the order of cost, cheapest refusal first::
+
+    numeric id -> DSN key (constant-time, revocable) -> project rate limit -> Content-Length
+    -> body streamed through the capped decoder into the envelope parser (only the event item
+    is kept; other items are counted and skipped as they stream) -> event JSON
+    -> allowlist mapping (sentry_mapping) -> consent level's allowlist -> redact again
+    -> Storage.store_report(origin="sentry-sdk") -> 200 {"id": event_id}
+
+Answers follow Sentry's protocol (develop.sentry.dev, "Envelopes", "Rate Limiting"): 200
+with the event id; 429 with ``Retry-After`` and ``X-Sentry-Rate-Limits``; 413 when too
+large; other 4xx for malformed input (the SDK drops, never retries); 503 with
+``Retry-After`` when storage fails. Items that are not error events (transactions,
+sessions, attachments, replays, ...) are dropped and counted; the 200 names them in
+``"dropped"`` and ``X-Sentry-Rate-Limits`` asks the SDK to stop sending those categories
+for :data:`UNSUPPORTED_BACKOFF_S`, so it stops spending its users' bandwidth on them.
+
+Limits (:class:`SentryLimits`) are Sentry's documented ones: envelope 20 MiB compressed and
+100 MiB decompressed, one event 1 MiB decompressed, the store endpoint 200 KiB compressed.
+Memory stays near the event cap whatever the envelope holds, because dropped items are
+never buffered.
+
+The client's address is never read (``app.py`` removes it from the scope), and the
+``user.ip_address`` an SDK sends is dropped by the mapping.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+import anyio
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from crashveil.errors import ReportRejected
+from crashveil.server.decompress import new_decoder, parse_content_encoding
+from crashveil.server.errors_http import Throttled, handle_error
+from crashveil.server.ingest import BODY_TIMEOUT_S, redact_report
+from crashveil.server.ratelimit import retry_after_header
+from crashveil.server.sentry_keys import PseudonymKeys, SentryKeys, SentryProject, default_level
+from crashveil.server.sentry_mapping import (
+    DROPPABLE_PATHS,
+    EventSkipped,
+    event_to_report,
+    normalize_event_id,
+    parse_timestamp,
+    with_fingerprint,
+)
+
+__all__ = ["SentryLimits", "EnvelopeParser", "Envelope", "SentryIngest", "sentry_routes", "parse_auth",
+           "ORIGIN", "UNSUPPORTED_BACKOFF_S"]
+
+ORIGIN = "sentry-sdk"
+#: How long the SDK is asked to stop sending item categories we drop (Relay's longest limit).
+UNSUPPORTED_BACKOFF_S = 300
+_NUMERIC_RE = re.compile(r"^[0-9]{1,9}$")
+_AUTH_PAIR = re.compile(r"^\s*([a-z_]{1,32})\s*=\s*(.{0,256}?)\s*$")
+#: Decoder input is fed in slices this long, so one call's output stays small (a 256-byte
+#: slice of zstd or brotli inflates to a few MiB at most) even for a bomb.
+_DECODE_SLICE = 256
+_CORS = {"Access-Control-Allow-Origin": "*",
+         "Access-Control-Expose-Headers": "x-sentry-error, x-sentry-rate-limits, retry-after"}
+_PREFLIGHT = {**_CORS, "Access-Control-Allow-Methods": "POST, OPTIONS",
+              "Access-Control-Allow-Headers": "x-sentry-auth, content-type, content-encoding, sentry-trace, baggage",
+              "Access-Control-Max-Age": "3600"}
+
+#: Envelope item type -> Sentry data category (for X-Sentry-Rate-Limits); None: never limited.
+ITEM_CATEGORIES: dict[str, str | None] = {
+    "event": "error", "transaction": "transaction", "span": "span", "spans": "span", "otel_span": "span",
+    "session": "session", "sessions": "session", "attachment": "attachment", "replay_event": "replay",
+    "replay_recording": "replay", "replay_video": "replay", "profile": "profile", "profile_chunk": "profile_chunk",
+    "check_in": "monitor", "log": "log_item", "otel_log": "log_item", "statsd": "metric_bucket",
+    "metric_buckets": "metric_bucket", "user_report": "user_report", "feedback": "feedback",
+    "security": "security", "raw_security": "security", "unreal_report": "error", "form_data": None,
+    "client_report": None, "nel": None,
+}
+_COUNTED_TYPES = frozenset(ITEM_CATEGORIES) | {"<unknown>"}
+
+
+@dataclass(frozen=True)
+class SentryLimits:
+    """Sentry's documented size limits (docs.sentry.io "Size Limits"; Relay ``limits.*``)."""
+
+    max_envelope_bytes: int = 20 * 1024 * 1024
+    max_envelope_decompressed_bytes: int = 100 * 1024 * 1024
+    max_event_bytes: int = 1024 * 1024
+    max_store_bytes: int = 200 * 1024
+    max_header_bytes: int = 8 * 1024
+    max_items: int = 200
+
+
+def _bad(code: str, message: str, status: int = 400, field: str | None = None) -> ReportRejected:
+    return ReportRejected(code, message, field=field, status=status)
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise ValueError("duplicate key")  # e.g. two sent_at: the envelope is rejected (spec)
+        result[key] = value
+    return result
+
+
+def _json_header(line: bytes, what: str) -> dict[str, Any]:
+    try:
+        value = json.loads(line.decode("utf-8"), object_pairs_hook=_no_duplicates)
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise _bad("malformed_envelope", f"the {what} is not a JSON object") from None
+    if not isinstance(value, dict):
+        raise _bad("malformed_envelope", f"the {what} is not a JSON object")
+    return value
+
+
+@dataclass
+class Envelope:
+    """What the parser kept: the header, the one event payload, and counts of the rest."""
+
+    header: dict[str, Any]
+    event: bytes | None = None
+    dropped: Counter[str] = field(default_factory=Counter)
+
+
+class EnvelopeParser:
+    """Incremental envelope parser: feed decompressed chunks, then ``finish()``.
+
+    Only an ``event`` item's payload is kept (up to ``max_event_bytes``); the payload of any
+    other item is skipped as it streams and its type counted. Framing (develop.sentry.dev,
+    "Envelopes"): a JSON header line, then items, each a JSON header line and a payload of
+    ``length`` bytes (followed by an optional newline) or, without ``length``, up to the next
+    newline. Any framing fault is a 400 ``malformed_envelope``.
+    """
+
+    def __init__(self, limits: SentryLimits) -> None:
+        self.limits = limits
+        self._buf = bytearray()
+        self._state = "header"
+        self._header: dict[str, Any] | None = None
+        self._envelope: Envelope | None = None
+        self._items = 0
+        self._keep = False
+        self._type = ""
+        self._remaining = 0
+        self._payload = bytearray()
+
+    def feed(self, data: bytes) -> None:
+        if data:
+            self._buf += data
+            self._run(final=False)
+
+    def finish(self) -> Envelope:
+        self._run(final=True)
+        if self._envelope is None:
+            raise _bad("empty_envelope", "the envelope is empty")
+        if self._state == "payload_fixed":
+            raise _bad("malformed_envelope", "an item's length goes beyond the end of the envelope")
+        if self._state == "payload_line":
+            self._end_item()
+        return self._envelope
+
+    # -- the state machine ------------------------------------------------------------------
+    def _line(self, final: bool) -> bytes | None:
+        end = self._buf.find(b"\n")
+        if end < 0:
+            if len(self._buf) > self.limits.max_header_bytes:
+                raise _bad("malformed_envelope", f"a header line is longer than {self.limits.max_header_bytes} bytes")
+            if final and self._buf:
+                line = bytes(self._buf)
+                self._buf.clear()
+                return line
+            return None
+        if end > self.limits.max_header_bytes:
+            raise _bad("malformed_envelope", f"a header line is longer than {self.limits.max_header_bytes} bytes")
+        line = bytes(self._buf[:end])
+        del self._buf[:end + 1]
+        return line
+
+    def _run(self, *, final: bool) -> None:
+        while True:
+            if self._state == "header":
+                line = self._line(final)
+                if line is None:
+                    return
+                if not line.strip():
+                    raise _bad("empty_envelope", "the envelope has no header")
+                self._envelope = Envelope(_json_header(line, "envelope header"))
+                self._state = "item_header"
+            elif self._state == "item_header":
+                while self._buf[:1] in (b"\n", b"\r") and self._buf:
+                    del self._buf[:1]  # blank lines between items
+                if not self._buf:
+                    return
+                line = self._line(final)
+                if line is None:
+                    return
+                self._start_item(_json_header(line, "item header"))
+            elif self._state == "payload_fixed":
+                if self._remaining:
+                    take = min(self._remaining, len(self._buf))
+                    if take == 0:
+                        return
+                    if self._keep:
+                        self._payload += self._buf[:take]
+                    del self._buf[:take]
+                    self._remaining -= take
+                if self._remaining:
+                    return
+                self._end_item()
+                self._state = "after_payload"
+            elif self._state == "after_payload":
+                if not self._buf:
+                    if final:
+                        self._state = "item_header"
+                    return
+                if self._buf[:1] == b"\n":
+                    del self._buf[:1]
+                elif self._buf[:2] == b"\r\n":
+                    del self._buf[:2]
+                self._state = "item_header"
+            elif self._state == "payload_line":
+                end = self._buf.find(b"\n")
+                chunk = self._buf if end < 0 else self._buf[:end]
+                if self._keep:
+                    if len(self._payload) + len(chunk) > self.limits.max_event_bytes:
+                        raise _bad("too_large", f"the event is larger than {self.limits.max_event_bytes} bytes", 413)
+                    self._payload += chunk
+                if end < 0:
+                    self._buf.clear()
+                    return
+                del self._buf[:end + 1]
+                self._end_item()
+                self._state = "item_header"
+            else:  # pragma: no cover - no other state exists
+                raise AssertionError(self._state)
+
+    def _start_item(self, header: dict[str, Any]) -> None:
+        assert self._envelope is not None
+        self._items += 1
+        if self._items > self.limits.max_items:
+            raise _bad("too_many_items", f"more than {self.limits.max_items} items in one envelope", 413)
+        kind = header.get("type")
+        if not isinstance(kind, str) or not kind:
+            raise _bad("malformed_envelope", "an item header has no type")
+        length = header.get("length")
+        if length is not None and (isinstance(length, bool) or not isinstance(length, int) or length < 0):
+            raise _bad("malformed_envelope", "an item's length is not a non-negative integer")
+        self._type = kind
+        self._keep = kind == "event"
+        if self._keep and self._envelope.event is not None:
+            raise _bad("malformed_envelope", "an envelope carries at most one event")
+        if self._keep and length is not None and length > self.limits.max_event_bytes:
+            raise _bad("too_large", f"the event is larger than {self.limits.max_event_bytes} bytes", 413)
+        self._payload = bytearray()
+        if length is None:
+            self._state = "payload_line"
+        else:
+            self._remaining = length
+            self._state = "payload_fixed"
+
+    def _end_item(self) -> None:
+        assert self._envelope is not None
+        if self._keep:
+            self._envelope.event = bytes(self._payload)
+        else:
+            self._envelope.dropped[self._type if self._type in _COUNTED_TYPES else "<unknown>"] += 1
+        self._payload = bytearray()
+        self._keep = False
+
+
+# --- authentication --------------------------------------------------------------------------
+
+
+def parse_auth(request: Request) -> str | None:
+    """The DSN public key from ``X-Sentry-Auth``, ``Authorization: Sentry ...`` or ``?sentry_key=``."""
+    for name in ("x-sentry-auth", "authorization"):
+        value = request.headers.get(name)
+        if not value:
+            continue
+        text = value.strip()
+        if text[:7].lower() == "sentry ":
+            text = text[7:]
+        elif name == "authorization":
+            continue
+        for part in text.split(",")[:16]:
+            match = _AUTH_PAIR.match(part)
+            if match and match.group(1) == "sentry_key":
+                return match.group(2)
+    keys = request.query_params.getlist("sentry_key")
+    return keys[0] if len(keys) == 1 else None
+
+
+# --- the pipeline --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one request produced: the event id to answer, and what was dropped and why."""
+
+    event_id: str | None
+    dropped: dict[str, tuple[int, str]]  # item type -> (count, reason)
+    stored: bool
+
+
+class SentryIngest:
+    """Authentication, limits, mapping and storage of Sentry events for one app.
+
+    ``ingestor`` is the app's native :class:`~crashveil.server.ingest.Ingestor`: its project
+    and pseudonym rate limiters and its redactors are shared, so a project has one budget
+    whichever SDK its reports come from.
+    """
+
+    def __init__(self, settings: Any, storage: Any, ingestor: Any, metrics: Any, *, limits: SentryLimits,
+                 now: Callable[[], datetime]) -> None:
+        self.settings = settings
+        self.storage = storage
+        self.ingestor = ingestor
+        self.limits = limits
+        self._now = now
+        self.keys = SentryKeys(storage.engine, cache_s=settings.project_cache_s, now=now)
+        self.pseudonyms = PseudonymKeys(storage.engine, storage.keys.provider)
+        from prometheus_client import Counter as PromCounter
+
+        registry = metrics.registry
+        self.events = PromCounter("crashveil_sentry_events", "Sentry events by outcome (stored, retry, skipped).",
+                                  ["outcome"], registry=registry)
+        self.items_dropped = PromCounter("crashveil_sentry_items_dropped",
+                                         "Envelope items dropped because they are not error events, by type.",
+                                         ["type"], registry=registry)
+        self.fields_dropped = PromCounter("crashveil_sentry_dropped_fields",
+                                          "Parts of Sentry events dropped by the allowlist mapping, by path.",
+                                          ["field"], registry=registry)
+        self.rejected = PromCounter("crashveil_sentry_rejected", "Sentry requests refused, by error code.",
+                                    ["reason"], registry=registry)
+
+    def authenticate(self, request: Request) -> SentryProject:
+        numeric = request.path_params["numeric_id"]
+        if not _NUMERIC_RE.match(numeric):
+            raise _bad("unknown_project", "no such project", 404)
+        key = parse_auth(request)
+        if key is None:
+            raise _bad("missing_auth", "no sentry_key in X-Sentry-Auth or the query string", 401)
+        project = self.keys.authenticate(int(numeric), key.lower())
+        if project is None:
+            raise _bad("invalid_key", "the DSN key is unknown or revoked for this project", 401)
+        self.ingestor.check_project_rate(project.project_id)
+        return project
+
+    async def read(self, request: Request, sink: Callable[[bytes], None], *, max_body: int,
+                   max_decompressed: int, timeout_s: float) -> None:
+        """Stream the body through the capped decoder into ``sink``; limits as in ``ingest.read_body``."""
+        encoding = parse_content_encoding(request.headers.getlist("content-encoding"))
+        lengths = request.headers.getlist("content-length")
+        declared = None
+        if lengths:
+            if len(set(lengths)) != 1 or not lengths[0].strip().isdigit() or len(lengths[0].strip()) > 12:
+                raise _bad("bad_content_length", "Content-Length must be one decimal number")
+            declared = int(lengths[0])
+            if declared > max_body:
+                raise _bad("too_large", f"the body is larger than {max_body} bytes", 413)
+        decoder = new_decoder(encoding, max_decompressed) if encoding else None
+        received = 0
+        try:
+            with anyio.fail_after(timeout_s):
+                async for chunk in request.stream():
+                    received += len(chunk)
+                    if received > max_body:
+                        raise _bad("too_large", f"the body is larger than {max_body} bytes", 413)
+                    if decoder is None:
+                        if received > max_decompressed:
+                            raise _bad("too_large", f"the body is larger than {max_decompressed} bytes", 413)
+                        sink(chunk)
+                        continue
+                    view = memoryview(chunk)
+                    for start in range(0, len(view), _DECODE_SLICE):
+                        sink(decoder.feed(bytes(view[start:start + _DECODE_SLICE])))
+        except TimeoutError:
+            raise _bad("body_timeout", f"the body did not arrive within {timeout_s:g} s", 408) from None
+        except ClientDisconnect:
+            raise _bad("body_incomplete", "the client went away before the body ended") from None
+        if declared is not None and received != declared:
+            raise _bad("bad_content_length", "the body length differs from Content-Length")
+        if decoder is not None:
+            sink(decoder.finish())
+
+    def process(self, sentry_project: SentryProject, payload: bytes, header: dict[str, Any]) -> Outcome:
+        """Map, minimise, redact and store one event payload (runs in a worker thread)."""
+        header_event_id = normalize_event_id(header["event_id"]) if header.get("event_id") is not None else None
+        try:
+            event = json.loads(payload.decode("utf-8"))
+        except RecursionError:
+            raise _bad("too_deep", "the event is nested too deeply") from None
+        except (UnicodeDecodeError, ValueError):
+            raise _bad("bad_event", "the event is not UTF-8 JSON") from None
+        project = self.ingestor.project(sentry_project.project_id)
+        policy = project.policy
+        level = sentry_project.level
+        if level is None or level not in policy.level_names or policy.rank(level) == 0:
+            level = default_level(policy)
+        received_at = self._now()
+        sent_at = parse_timestamp(header.get("sent_at")) if header.get("sent_at") is not None else None
+        pseudonymize = None
+        if policy.allows(level, "install_id"):
+            rotation = policy.keys.pseudonym_rotation_days
+
+            def pseudonymize(user_id: str) -> str:
+                return self.pseudonyms.pseudonym(project.id, user_id, rotation_days=rotation, now=received_at)
+
+        try:
+            mapped = event_to_report(event, project_id=project.id, policy_digest=project.digest, level=level,
+                                     received_at=received_at, sent_at=sent_at, header_event_id=header_event_id,
+                                     replay_window_s=self.settings.replay_window_s, pseudonymize=pseudonymize)
+        except EventSkipped as skipped:
+            self.events.labels("skipped").inc()
+            event_id = header_event_id or _event_id_of(event)
+            return Outcome(event_id, {"event": (1, skipped.reason)}, False)
+        report = mapped.report
+        if report.install_id is not None:
+            wait = self.ingestor.pseudonym_limiter.take(f"{project.id}/{report.install_id}")
+            if wait:  # one noisy user must not silence a whole backend: drop this event only
+                self.events.labels("skipped").inc()
+                return Outcome(mapped.event_id, {"event": (1, "user_rate_limited")}, False)
+        allowlist = policy.fields_at(level)
+        allowed = report.restricted_to(allowlist)
+        not_allowed = tuple(sorted(set(report.present_fields()) - set(allowed.present_fields())))
+        if report.chain and "message" not in allowlist and any(c.message is not None for c in report.chain):
+            not_allowed += ("chain.message",)
+        redacted, hits = redact_report(allowed, self.ingestor._redactor(project.digest, policy))
+        redacted = with_fingerprint(redacted)
+        result = self.storage.store_report(project.id, redacted, origin=ORIGIN, received_at=received_at,
+                                           redaction_hits=hits, dropped_fields=mapped.dropped + not_allowed)
+        for path in mapped.dropped:
+            self.fields_dropped.labels(path if path in DROPPABLE_PATHS else "<unknown>").inc()
+        self.ingestor.metrics.count_dropped(not_allowed, "not_allowed")
+        for (field_name, detector), count in hits.items():
+            self.ingestor.metrics.redaction_hits.labels(field_name, detector).inc(count)
+        self.events.labels("stored" if result.created else "retry").inc()
+        return Outcome(mapped.event_id, {}, True)
+
+
+def _event_id_of(event: Any) -> str | None:
+    if isinstance(event, dict):
+        try:
+            return normalize_event_id(event.get("event_id"))
+        except ReportRejected:
+            return None
+    return None
+
+
+def _answer(outcome: Outcome, dropped_items: Counter[str]) -> Response:
+    body: dict[str, Any] = {"id": outcome.event_id}
+    dropped = [{"type": kind, "count": count, "reason": "unsupported_item_type"}
+               for kind, count in sorted(dropped_items.items())]
+    dropped += [{"type": kind, "count": count, "reason": reason} for kind, (count, reason) in outcome.dropped.items()]
+    if dropped:
+        body["dropped"] = dropped
+    headers = dict(_CORS)
+    categories = sorted({c for kind in dropped_items if (c := ITEM_CATEGORIES.get(kind)) and c != "error"})
+    if categories:
+        headers["X-Sentry-Rate-Limits"] = f"{UNSUPPORTED_BACKOFF_S}:{';'.join(categories)}:key:crashveil_errors_only"
+    return JSONResponse(body, status_code=200, headers=headers)
+
+
+def sentry_routes(storage: Any, settings: Any, *, ingestor: Any = None, metrics: Any = None,
+                  now: Callable[[], datetime] | None = None, limits: SentryLimits | None = None,
+                  body_timeout_s: float = BODY_TIMEOUT_S) -> list[Route]:
+    """The Sentry-compatible routes over ``storage``.
+
+    Args:
+        storage: the app's ``Storage``.
+        settings: the server ``Settings``.
+        ingestor: the app's native ``Ingestor`` (shared limiters and redactors); a new one if
+            ``None`` (then with its own ``Metrics``).
+        metrics: the app's ``Metrics``; Sentry counters are added to its registry.
+        now: wall clock, UTC aware.
+        limits: size limits (Sentry's documented ones by default).
+        body_timeout_s: a body that has not fully arrived after this long is answered 408.
+    """
+    from crashveil.server.ingest import Ingestor
+    from crashveil.server.metrics import Metrics
+
+    clock = now or (lambda: datetime.now(timezone.utc))
+    if ingestor is None:
+        ingestor = Ingestor(settings, storage, metrics or Metrics(), now=clock)
+    metrics = metrics or ingestor.metrics
+    limits = limits or SentryLimits()
+    sentry = SentryIngest(settings, storage, ingestor, metrics, limits=limits, now=clock)
+
+    def endpoint(route: str, handler: Callable[[Request], Awaitable[Response]]
+                 ) -> Callable[[Request], Awaitable[Response]]:
+        async def run(request: Request) -> Response:
+            started = time.perf_counter()
+            try:
+                response = await handler(request)
+            except Exception as exc:  # the HTTP error map is the one place allowed to catch all
+                response = await handle_error(request, exc, route)
+                code = getattr(exc, "code", "internal") if isinstance(exc, ReportRejected) else "internal"
+                sentry.rejected.labels(code if len(code) <= 40 else "internal").inc()
+                if isinstance(exc, Throttled):
+                    response.headers["X-Sentry-Rate-Limits"] = f"{exc.retry_after}::key:crashveil_rate_limit"
+                if response.status_code == 413:
+                    response.headers["X-Sentry-Error"] = "too large"
+                response.headers.update(_CORS)
+            metrics.latency.labels(route, request.method).observe(time.perf_counter() - started)
+            return response
+        return run
+
+    async def envelope(request: Request) -> Response:
+        project = sentry.authenticate(request)
+        parser = EnvelopeParser(limits)
+        await sentry.read(request, parser.feed, max_body=limits.max_envelope_bytes,
+                          max_decompressed=limits.max_envelope_decompressed_bytes, timeout_s=body_timeout_s)
+        parsed = parser.finish()
+        if parsed.header.get("event_id") is not None:
+            normalize_event_id(parsed.header["event_id"], "envelope.event_id")
+        for kind, count in parsed.dropped.items():
+            sentry.items_dropped.labels(kind).inc(count)
+        if parsed.event is None:
+            return _answer(Outcome(None, {}, False), parsed.dropped)
+        outcome = await run_in_threadpool(sentry.process, project, parsed.event, parsed.header)
+        return _answer(outcome, parsed.dropped)
+
+    async def store(request: Request) -> Response:
+        project = sentry.authenticate(request)
+        parts: list[bytes] = []
+        size = 0
+
+        def sink(chunk: bytes) -> None:
+            nonlocal size
+            size += len(chunk)
+            if size > limits.max_event_bytes:
+                raise _bad("too_large", f"the event is larger than {limits.max_event_bytes} bytes", 413)
+            parts.append(chunk)
+
+        await sentry.read(request, sink, max_body=limits.max_store_bytes,
+                          max_decompressed=limits.max_event_bytes, timeout_s=body_timeout_s)
+        payload = b"".join(parts)
+        if not payload.strip():
+            raise _bad("empty_body", "the body is empty")
+        outcome = await run_in_threadpool(sentry.process, project, payload, {})
+        return _answer(outcome, Counter())
+
+    async def preflight(request: Request) -> Response:
+        return Response(status_code=200, headers=_PREFLIGHT)
+
+    table = [
+        ("/api/{numeric_id}/envelope/", envelope),
+        ("/api/{numeric_id}/store/", store),
+    ]
+    routes = []
+    for path, handler in table:
+        routes.append(Route(path, endpoint(path, handler), methods=["POST"]))
+        routes.append(Route(path, preflight, methods=["OPTIONS"]))
+    return routes

@@ -1,0 +1,263 @@
+"""The real ``sentry-sdk`` from PyPI, in a subprocess, pointed at a crashveil server over HTTPS.
+
+The app plants personal data everywhere the Sentry SDK picks it up with
+``send_default_pii=True``: the exception message, local variables, a WSGI request (query,
+cookies, headers, body, client address), the user context, breadcrumbs, tags, extra and the
+server name. None of it may reach storage: the database files are scanned byte for byte and
+every stored report is decrypted and scanned too. The crash must still be grouped by its
+frames.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import socket
+import ssl
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("sentry_sdk")
+
+from crashveil.server.sentry_keys import SentryKeys, format_dsn  # noqa: E402
+from crashveil.server.settings import Settings  # noqa: E402
+from crashveil.server.storage import Storage  # noqa: E402
+
+HERE = Path(__file__).parent
+
+PLANTED = {
+    "email": "zoe.planted@example.org",
+    "user_id": "user-8812-planted",
+    "username": "zoeplanted",
+    "ip": "203.0.113.77",
+    "card": "4111 1111 1111 1111",
+    "password": "hunter2-planted-pw",
+    "token": "tok_9f8e7d6c5b4a3f2e1d0c",
+    "cookie": "sessionid=planted-cookie-v4lue",
+    "tag": "planted-tag-value-7731",
+    "extra": "planted-extra-value-5512",
+    "host": "zoe-planted-laptop",
+    "query": "planted-query-value-9931",
+    "body": "planted-body-value-4471",
+    "header": "planted-header-value-2203",
+    "phone": "+44 20 7946 0958",
+}
+
+APP = textwrap.dedent('''
+    import sys, wsgiref.util
+    import sentry_sdk
+    from sentry_sdk.integrations.wsgi import SentryWsgiMiddleware
+
+    dsn, ca, planted = sys.argv[1], sys.argv[2], __import__("json").loads(sys.argv[3])
+    sentry_sdk.init(dsn=dsn, ca_certs=ca, send_default_pii=True, include_local_variables=True,
+                    release="shop@2.0.0", environment="production", server_name=planted["host"],
+                    max_request_body_size="always", shutdown_timeout=10, in_app_include=["__main__"])
+    sentry_sdk.set_user({"id": planted["user_id"], "email": planted["email"], "username": planted["username"],
+                         "ip_address": planted["ip"]})
+    sentry_sdk.set_tag("customer", planted["tag"])
+    sentry_sdk.set_extra("note", planted["extra"])
+    sentry_sdk.add_breadcrumb(category="auth", message="login " + planted["email"] + " from " + planted["ip"] + " tel " + planted["phone"],
+                              data={"password": planted["password"]})
+
+    def charge(card, email):
+        password = planted["password"]
+        token = planted["token"]
+        raise ValueError(f"cannot charge card {card} for {email!r} with {token}")
+
+    def checkout(environ, start_response):
+        try:
+            charge(planted["card"], planted["email"])
+        except ValueError as exc:
+            raise RuntimeError("checkout failed for " + planted["email"]) from exc
+
+    app = SentryWsgiMiddleware(checkout)
+    body = ("note=" + planted["body"]).encode()
+    environ = {"REQUEST_METHOD": "POST", "PATH_INFO": "/checkout", "QUERY_STRING": "q=" + planted["query"],
+               "REMOTE_ADDR": planted["ip"], "HTTP_COOKIE": planted["cookie"],
+               "HTTP_X_CUSTOMER": planted["header"], "HTTP_AUTHORIZATION": "Bearer " + planted["token"],
+               "CONTENT_TYPE": "application/x-www-form-urlencoded", "CONTENT_LENGTH": str(len(body))}
+    wsgiref.util.setup_testing_defaults(environ)
+    environ["wsgi.input"] = __import__("io").BytesIO(body)
+    for _ in range(2):  # the same crash twice: one group
+        try:
+            app(environ, lambda *a: None)
+        except RuntimeError:
+            pass
+    sentry_sdk.flush(10)
+    charge(planted["card"], planted["email"])  # uncaught: the excepthook integration reports it
+''')
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _pki(directory: Path) -> object:
+    name = "crashveil_tests_https_server"
+    spec = importlib.util.spec_from_file_location(name, HERE.parent / "sdk" / "https_server.py")
+    assert spec and spec.loader
+    module = sys.modules.setdefault(name, importlib.util.module_from_spec(spec))
+    spec.loader.exec_module(module)
+    return module.make_pki(directory)
+
+
+@dataclass
+class Running:
+    directory: Path
+    dsn: str
+    ca: Path
+    log: Path
+
+
+@pytest.fixture(scope="module", params=["crash", "diagnostic"])
+def running(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+            server_maker: Any) -> Iterator[Running]:
+    """A real uvicorn server over HTTPS in a subprocess; Sentry events at the level of the param."""
+    root = tmp_path_factory.mktemp("sentry-e2e")
+    directory = root / "srv"
+    directory.mkdir()
+    settings, storage = server_maker(directory)
+    settings.settings_path.write_text(settings.to_toml())
+    project, key = SentryKeys(storage.engine).create_key("demo", level=request.param)
+    storage.close()
+    pki = _pki(root / "pki")
+    ca = root / "ca.pem"
+    ca.write_text(ssl.DER_cert_to_PEM_cert(pki.ca_der))  # type: ignore[attr-defined]
+    port = _free_port()
+    log = root / "server.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen([sys.executable, str(HERE / "serve.py"), str(directory), str(port),
+                                    str(pki.server_cert), str(pki.server_key)],  # type: ignore[attr-defined]
+                                   stdout=out, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        assert process.poll() is None, log.read_text()
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                break
+        except OSError:
+            time.sleep(0.1)
+    try:
+        yield Running(directory, format_dsn(key, project.numeric_id, host="127.0.0.1", port=port), ca, log)
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def sent(running: Running) -> Running:
+    """Run the planted app once against the server; it exits 1 from its uncaught exception."""
+    script = running.directory.parent / "shop_app.py"
+    script.write_text(APP)
+    result = subprocess.run([sys.executable, str(script), running.dsn, str(running.ca), json.dumps(PLANTED)],
+                            capture_output=True, text=True, timeout=60, env={**os.environ, "SENTRY_DEBUG": "0"})
+    assert 1 == result.returncode, result.stderr
+    time.sleep(0.5)
+    return running
+
+
+def _stored(running: Running) -> list[tuple[object, object]]:
+    import sqlalchemy as sa
+
+    from crashveil.server.db.tables import reports
+
+    storage = Storage.open(Settings.load(running.directory))
+    try:
+        with storage.engine.connect() as conn:
+            rows = conn.execute(sa.select(reports).order_by(reports.c.id)).all()
+        return [(row, storage.report_detail(row.project_id, row.report_id)) for row in rows]
+    finally:
+        storage.close()
+
+
+def _variants(value: str) -> set[str]:
+    return {value, value.replace(" ", ""), value.lower()}
+
+
+def test_three_crashes_are_stored_with_origin_sentry_sdk(sent: Running) -> None:
+    """The two handled checkouts and the uncaught crash are stored, all with origin ``sentry-sdk``."""
+    rows = _stored(sent)
+    assert ["sentry-sdk"] * 3 == [row.origin for row, _ in rows]
+
+
+def test_no_planted_value_reaches_the_database_files(sent: Running) -> None:
+    """No planted value is in any byte of the database, its WAL, or any other server file."""
+    blobs = b"".join(p.read_bytes() for p in sent.directory.rglob("*") if p.is_file())
+    found = sorted(name for name, value in PLANTED.items()
+                   if any(v.encode() in blobs for v in _variants(value)))
+    assert [] == found
+
+
+def test_no_planted_value_is_in_the_decrypted_reports(sent: Running) -> None:
+    """Decrypted, the stored reports (and what the server noted) hold no planted value."""
+    text = json.dumps([{"report": detail.report.to_dict(), "dropped": detail.dropped_fields}
+                       for _, detail in _stored(sent)])
+    found = sorted(name for name, value in PLANTED.items() if any(v in text for v in _variants(value)))
+    assert [] == found
+
+
+def test_the_server_log_holds_no_planted_value(sent: Running) -> None:
+    """The server's own log lines carry no planted value (nor the client address)."""
+    text = sent.log.read_text(errors="replace")
+    assert [] == sorted(name for name, value in PLANTED.items() if value in text)
+
+
+def test_repeated_crash_is_one_group_with_the_apps_frames(sent: Running) -> None:
+    """Both checkouts share one group; its stack ends in the app's ``checkout`` frame."""
+    rows = _stored(sent)
+    checkout = [(row, detail) for row, detail in rows if detail.report.crash_type == "RuntimeError"]
+    assert 2 == len(checkout)
+    assert 1 == len({row.group_id for row, _ in checkout})
+    frames = checkout[0][1].report.stack.frames
+    assert "checkout" == frames[-1].function
+    assert (True, "shop_app.py") == (frames[-1].in_app, frames[-1].file.rsplit("/", 1)[-1])
+
+
+def test_chained_cause_keeps_its_type_and_frames(sent: Running) -> None:
+    """The ``raise ... from`` cause is in the chain with its type and the ``charge`` frame.
+
+    sentry-python does not say whether a link is ``__cause__`` or ``__context__`` (its
+    ``mechanism.source`` is set for exception groups only), so the relation is ``context``.
+    """
+    detail = next(d for _, d in _stored(sent) if d.report.crash_type == "RuntimeError")
+    cause = detail.report.chain[0]
+    assert ("ValueError", "charge") == (cause.crash_type, cause.stack.frames[-1].function)
+
+
+def test_user_id_becomes_a_keyed_pseudonym(sent: Running) -> None:
+    """The user id is stored only as a 32-hex pseudonym, the same for all three crashes."""
+    rows = _stored(sent)
+    ids = {row.install_id for row, _ in rows}
+    assert 1 == len(ids)
+    assert 32 == len(next(iter(ids)))
+
+
+def test_dropped_fields_are_counted(sent: Running) -> None:
+    """Request, tags, extra, server name, user details and frame variables are named as dropped."""
+    _, detail = _stored(sent)[0]
+    expected = {"request", "tags", "extra", "server_name", "user.email", "user.ip_address", "user.username",
+                "exception.frames.vars"}
+    assert expected == expected & set(detail.dropped_fields)
+
+
+def test_message_and_breadcrumbs_follow_the_level(sent: Running) -> None:
+    """At ``crash`` no message or breadcrumb is stored; at ``diagnostic`` both are, redacted."""
+    rows = _stored(sent)
+    level = rows[0][0].level
+    uncaught = rows[-1][1].report
+    if level == "crash":
+        assert (None, None) == (uncaught.message, uncaught.breadcrumbs)
+    else:
+        assert "checkout failed for <email>" == rows[0][1].report.message
+        assert "login <email> from <ip> tel <phone>" == uncaught.breadcrumbs[0].message
