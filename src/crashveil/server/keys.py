@@ -153,11 +153,13 @@ class FileKeyProvider:
             stamp = (stat.st_mtime_ns, stat.st_size)
             if stamp == self._stamp:
                 return
-            if stat.st_mode & 0o077:
-                raise ConfigError(str(self._path), "is readable by other users", "mode 0600")
-            data = json.loads(self._path.read_text(encoding="utf-8"))
+            text = self._path.read_text(encoding="utf-8")
         except OSError as exc:
             raise ConfigError(str(self._path), f"cannot be read ({exc.strerror})", "the server's KEK file") from exc
+        if stat.st_mode & 0o077:
+            raise ConfigError(str(self._path), "is readable by other users", "mode 0600")
+        try:
+            data = json.loads(text)
         except ValueError as exc:
             raise ConfigError(str(self._path), "is not a KEK file", "JSON written by crashveil") from exc
         if data.get("format") != "crashveil-kek-v1" or data.get("current") not in data.get("keys", {}):
@@ -395,7 +397,9 @@ class KeyRing:
             sa.select(project_keys).where(
                 project_keys.c.project_id == project_id, project_keys.c.destroyed_at.is_(None),
                 sa.or_(project_keys.c.expires_at.is_(None), project_keys.c.expires_at > now))
-            .order_by(project_keys.c.created_at.desc(), project_keys.c.key_id.desc())).all()
+            # Current keys first (a rotation within one clock tick must still put the new key first).
+            .order_by(sa.case((project_keys.c.retired_at.is_(None), 0), else_=1),
+                      project_keys.c.created_at.desc(), project_keys.c.key_id.desc())).all()
         pairs: list[ProjectKeyPair] = []
         signers: list[SigningKey] = []
         for row in rows:
@@ -421,6 +425,7 @@ class KeyRing:
 
     def list_keys(self, conn: Connection, project_id: str | None = None) -> list[KeyInfo]:
         query = sa.select(project_keys).order_by(project_keys.c.project_id, project_keys.c.kind,
+                                                 sa.case((project_keys.c.retired_at.is_(None), 0), else_=1),
                                                  project_keys.c.created_at.desc())
         if project_id is not None:
             query = query.where(project_keys.c.project_id == project_id)

@@ -21,7 +21,8 @@ from typing import Any, Mapping
 
 from crashveil.errors import ConfigError
 
-__all__ = ["Settings", "SETTINGS_FILE", "DEFAULT_DATABASE", "resolve_database_url"]
+__all__ = ["Settings", "SETTINGS_FILE", "DEFAULT_DATABASE", "resolve_database_url", "server_dir_from_env",
+           "write_settings"]
 
 SETTINGS_FILE = "settings.toml"
 DEFAULT_DATABASE = "sqlite:///crashveil.db"
@@ -207,6 +208,24 @@ class Settings:
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
+
+
+def server_dir_from_env(given: str | Path | None, environ: Mapping[str, str] = os.environ) -> Path:
+    """The server directory: ``given``, else ``$CRASHVEIL_SERVER_DIR``, else the current one."""
+    return Path(given or environ.get("CRASHVEIL_SERVER_DIR") or ".").resolve()
+
+
+def write_settings(settings: Settings) -> Path:
+    """Write ``settings.toml`` for ``settings`` (mode 0600: it may hold a database password)."""
+    path = settings.settings_path
+    tmp = path.with_name(f".{path.name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(settings.to_toml())
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+    return path
 
 
 def resolve_database_url(url: str, server_dir: Path) -> str:

@@ -51,11 +51,12 @@ def sqlalchemy_url(url: str) -> str:
     return url
 
 
-def create_engine(url: str, *, busy_timeout_ms: int = 5000, sqlite_synchronous: str = "FULL") -> Engine:
+def create_engine(url: str, *, busy_timeout_ms: int = 5000, sqlite_synchronous: str = "FULL",
+                  sqlite_journal_mode: str = "WAL") -> Engine:
     """An engine for ``url`` with our connection settings.
 
-    ``sqlite_synchronous`` exists for tests of the start check only; the server always
-    passes the default.
+    ``sqlite_synchronous`` and ``sqlite_journal_mode`` exist for tests of the start check
+    only; the server always uses the defaults.
     """
     url = sqlalchemy_url(url)
     if url.startswith("sqlite"):
@@ -66,7 +67,7 @@ def create_engine(url: str, *, busy_timeout_ms: int = 5000, sqlite_synchronous: 
             # Let SQLAlchemy, not the sqlite3 module, decide when transactions begin.
             dbapi_connection.isolation_level = None
             cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute(f"PRAGMA journal_mode={sqlite_journal_mode}")
             cursor.execute(f"PRAGMA synchronous={sqlite_synchronous}")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")

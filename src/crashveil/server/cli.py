@@ -1,0 +1,416 @@
+"""The server's commands (click), reached through ``crashveil server|project|keys ...``.
+
+``crashveil.cli`` hands the whole argument list here (``main(argv)``). Commands that act on
+an existing server directory take ``--server-dir`` (default: ``$CRASHVEIL_SERVER_DIR``,
+else the current directory).
+
+Server directory layout (``crashveil server init DIR``)::
+
+    DIR/settings.toml          settings (0600: may hold a database password)
+    DIR/crashveil.db           SQLite database (unless --database postgresql://...)
+    DIR/keys/kek.json          key-encryption key(s), 0600, directory 0700
+    DIR/tls/ca.pem, ca.key     local CA (key 0600)
+    DIR/tls/server.pem, .key   server certificate (SAN: loopback + --name), key 0600
+    DIR/clients/NAME.pem, .key client certificates from issue-client-cert (key 0600)
+    DIR/projects/ID/policy.toml  each project's policy (the database keeps every version)
+
+Project private keys (HPKE, Ed25519) are in the database, wrapped under the KEK.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Sequence
+
+import click
+
+from crashveil.errors import CrashveilError
+
+__all__ = ["main", "cli", "connection_string"]
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _server_dir(value: str | None) -> Path:
+    from crashveil.server.settings import server_dir_from_env
+
+    return server_dir_from_env(value, os.environ)
+
+
+def _settings(server_dir: str | None) -> Any:
+    from crashveil.server.settings import Settings
+
+    return Settings.load(_server_dir(server_dir))
+
+
+def _storage(settings: Any) -> Any:
+    from crashveil.server.storage import Storage
+
+    return Storage.open(settings)
+
+
+server_dir_option = click.option(
+    "--server-dir", "server_dir", type=click.Path(file_okay=False), default=None,
+    help="server directory (default: $CRASHVEIL_SERVER_DIR, else the current directory)")
+
+
+def connection_string(settings: Any, record: Any) -> str:
+    """The connection string an app's SDK is configured with, for one project."""
+    from crashveil.policy.protocol import ConnectionString
+    from crashveil.server.pki import ca_der
+
+    return ConnectionString(host=settings.connect_host, port=settings.port, project=record.id,
+                            public_key=record.keypairs[0].public_key_string(),
+                            signing_key=record.signing_key.public_key_string(),
+                            ca_der=ca_der(settings.ca_cert_path)).format()
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def cli() -> None:
+    """crashveil server administration."""
+
+
+# --- server ---------------------------------------------------------------------------------
+
+
+@cli.group("server")
+def server_group() -> None:
+    """Create, migrate and run a server directory."""
+
+
+@server_group.command("init")
+@click.argument("directory", type=click.Path(file_okay=False))
+@click.option("--project", default="demo", show_default=True, help="id of the first project")
+@click.option("--database", default=None, help="postgresql://USER@HOST/DB (default: SQLite in DIR)")
+@click.option("--host", default="127.0.0.1", show_default=True, help="address to listen on")
+@click.option("--port", default=8443, show_default=True, type=int)
+@click.option("--public-host", default="", help="host apps connect to (default: --host)")
+@click.option("--name", "names", multiple=True, help="extra DNS name or IP for the server certificate (repeatable)")
+@click.option("--suite", type=click.Choice(["mlkem768x25519", "x25519"]), default="mlkem768x25519",
+              show_default=True, help="sealing suite of project keys")
+@click.option("--policy", "policy_file", type=click.Path(dir_okay=False, exists=True), default=None,
+              help="policy of the first project (default: the shipped default policy)")
+def server_init(directory: str, project: str, database: str | None, host: str, port: int, public_host: str,
+                names: Sequence[str], suite: str, policy_file: str | None) -> None:
+    """Create a server directory: settings, KEK, CA and server certificate, database, first project."""
+    from crashveil.server import pki
+    from crashveil.server.db.engine import create_engine, migrate
+    from crashveil.server.keys import FileKeyProvider
+    from crashveil.server.settings import DEFAULT_DATABASE, Settings, resolve_database_url, write_settings
+
+    root = Path(directory).resolve()
+    if (root / "settings.toml").exists():
+        raise click.ClickException(f"{root} is already a server directory")
+    root.mkdir(parents=True, exist_ok=True, mode=0o700)
+    now = _now()
+    settings = Settings(server_dir=root, database_url=resolve_database_url(database or DEFAULT_DATABASE, root),
+                        host=host, port=port, public_host=public_host, server_names=tuple(names),
+                        sealing_suite=suite)
+    settings.validate()
+    policy_text = Path(policy_file).read_text(encoding="utf-8") if policy_file else None
+
+    FileKeyProvider.create(settings.kek_path, now=now)
+    ca = pki.create_ca("crashveil local CA", now=now)
+    pki.write_certificate(settings.ca_cert_path, ca)
+    pki.write_private_key(settings.ca_key_path, ca)
+    server = pki.issue_server_cert(ca, names, now=now)
+    pki.write_certificate(settings.server_cert_path, server)
+    pki.write_private_key(settings.server_key_path, server)
+    settings.tls_dir.chmod(0o700)
+
+    engine = create_engine(settings.database_url)
+    try:
+        migrate(engine)
+    finally:
+        engine.dispose()
+    write_settings(settings)
+    storage = _storage(settings)
+    try:
+        record = _add_project(settings, storage, project, policy_text, public_summary=False)
+        click.echo(f"server directory: {root}", err=True)
+        click.echo(f"project {record.id}: connection string for the SDK (crashveil.init(dsn=...)):", err=True)
+        click.echo(connection_string(settings, record))
+    finally:
+        storage.close()
+
+
+@server_group.command("migrate")
+@server_dir_option
+def server_migrate(server_dir: str | None) -> None:
+    """Bring the database schema up to date (safe to run again)."""
+    from crashveil.server.db.engine import create_engine, migrate
+
+    settings = _settings(server_dir)
+    engine = create_engine(settings.database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
+    try:
+        before, after = migrate(engine)
+    finally:
+        engine.dispose()
+    click.echo(f"schema: {before or 'empty'} -> {after}" if before != after else f"schema: {after} (up to date)")
+
+
+@server_group.command("issue-client-cert")
+@click.argument("name")
+@server_dir_option
+@click.option("--days", default=825, show_default=True, type=int, help="validity")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
+              help="directory for NAME.pem and NAME.key (default: SERVER_DIR/clients)")
+def server_issue_client_cert(name: str, server_dir: str | None, days: int, out_dir: str | None) -> None:
+    """Issue a TLS client certificate NAME.pem with its key NAME.key (0600)."""
+    from crashveil.server import pki
+
+    settings = _settings(server_dir)
+    ca = pki.load_ca(settings.ca_cert_path, settings.ca_key_path)
+    issued = pki.issue_client_cert(ca, name, now=_now(), days=days)
+    target = Path(out_dir) if out_dir else settings.clients_dir
+    cert_path, key_path = target / f"{name}.pem", target / f"{name}.key"
+    pki.write_private_key(key_path, issued)
+    pki.write_certificate(cert_path, issued)
+    click.echo(f"certificate: {cert_path}")
+    click.echo(f"key:         {key_path}")
+    click.echo(f"CA:          {settings.ca_cert_path}")
+
+
+@server_group.command("run")
+@server_dir_option
+def server_run(server_dir: str | None) -> None:
+    """Serve the ingest API (checks durability settings and schema first)."""
+    from crashveil.server.run import run_server
+
+    settings = _settings(server_dir)
+    _storage(settings).close()  # refuses unsafe durability settings or an unknown schema
+    run_server(settings)
+
+
+# --- projects -------------------------------------------------------------------------------
+
+
+@cli.group("project")
+def project_group() -> None:
+    """Manage projects: each has its own keys and policy."""
+
+
+def _add_project(settings: Any, storage: Any, project_id: str, policy_text: str | None, *,
+                 public_summary: bool) -> Any:
+    from crashveil.policy import default_policy_path
+
+    text = policy_text if policy_text is not None else default_policy_path().read_text(encoding="utf-8")
+    record = storage.create_project(project_id, policy_toml=text, public_summary=public_summary)
+    path = settings.policy_path(project_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return record
+
+
+@project_group.command("add")
+@click.argument("project_id")
+@click.option("--policy", "policy_file", type=click.Path(dir_okay=False, exists=True), default=None,
+              help="policy file (default: a copy of the shipped default policy)")
+@click.option("--public-summary", is_flag=True, help="publish the anonymized public summary")
+@server_dir_option
+def project_add(project_id: str, policy_file: str | None, public_summary: bool, server_dir: str | None) -> None:
+    """Create project PROJECT_ID and print its connection string."""
+    settings = _settings(server_dir)
+    storage = _storage(settings)
+    try:
+        text = Path(policy_file).read_text(encoding="utf-8") if policy_file else None
+        record = _add_project(settings, storage, project_id, text, public_summary=public_summary)
+        click.echo(connection_string(settings, record))
+    finally:
+        storage.close()
+
+
+@project_group.command("list")
+@server_dir_option
+def project_list(server_dir: str | None) -> None:
+    """List projects with their policy version and digest."""
+    settings = _settings(server_dir)
+    storage = _storage(settings)
+    try:
+        rows = storage.list_projects()
+    finally:
+        storage.close()
+    table = _table("id", "policy", "digest", "groups", "public summary", "created")
+    for row in rows:
+        table.add_row(row.id, row.policy_version, row.policy_digest[:19], str(row.groups),
+                      "yes" if row.public_summary else "no", f"{row.created_at:%Y-%m-%d}")
+    _print(table)
+
+
+@project_group.command("set-policy")
+@click.argument("project_id")
+@click.argument("policy_file", type=click.Path(dir_okay=False, exists=True))
+@server_dir_option
+def project_set_policy(project_id: str, policy_file: str, server_dir: str | None) -> None:
+    """Make POLICY_FILE the project's policy (reports built under older ones stay valid)."""
+    settings = _settings(server_dir)
+    storage = _storage(settings)
+    try:
+        if storage.project(project_id) is None:
+            raise click.ClickException(f"no project {project_id!r}")
+        text = Path(policy_file).read_text(encoding="utf-8")
+        digest = storage.set_policy(project_id, text)
+        settings.policy_path(project_id).write_text(text, encoding="utf-8")
+    finally:
+        storage.close()
+    click.echo(digest)
+
+
+@project_group.command("connection-string")
+@click.argument("project_id")
+@server_dir_option
+def project_connection_string(project_id: str, server_dir: str | None) -> None:
+    """Print the project's connection string (with its newest keys)."""
+    settings = _settings(server_dir)
+    storage = _storage(settings)
+    try:
+        record = storage.project(project_id)
+        if record is None:
+            raise click.ClickException(f"no project {project_id!r}")
+        click.echo(connection_string(settings, record))
+    finally:
+        storage.close()
+
+
+# --- keys -----------------------------------------------------------------------------------
+
+
+@cli.group("keys")
+def keys_group() -> None:
+    """Rotate and list keys."""
+
+
+@keys_group.command("rotate")
+@click.option("--kek/--no-kek", default=True, show_default=True, help="rotate the key-encryption key")
+@click.option("--project-keys/--no-project-keys", default=True, show_default=True,
+              help="rotate project HPKE and signing keys")
+@click.option("--project", "project_ids", multiple=True, help="only these projects (default: all)")
+@click.option("--overlap-days", type=int, default=None,
+              help="days old HPKE/signing keys keep working (default: settings key_overlap_days)")
+@server_dir_option
+def keys_rotate(kek: bool, project_keys: bool, project_ids: Sequence[str], overlap_days: int | None,
+                server_dir: str | None) -> None:
+    """Rotate keys. The KEK rotation rewraps data keys; no report is rewritten."""
+    settings = _settings(server_dir)
+    storage = _storage(settings)
+    try:
+        now = _now()
+        gone = storage.destroy_expired_keys(now=now)
+        for key_id in gone:
+            click.echo(f"destroyed expired key {key_id}")
+        if project_keys:
+            ids = list(project_ids) or [p.id for p in storage.list_projects()]
+            overlap = timedelta(days=overlap_days) if overlap_days is not None else None
+            for project_id in ids:
+                created = storage.rotate_project_keys(project_id, now=now, overlap=overlap)
+                click.echo(f"project {project_id}: new keys {', '.join(created)}")
+                record = storage.project(project_id, fresh=True)
+                click.echo(f"project {project_id}: new connection string: {connection_string(settings, record)}")
+        if kek:
+            result = storage.rotate_kek(now=now)
+            click.echo(f"KEK {result.new_kek_id}: rewrapped {result.rewrapped_data_keys} data keys and "
+                       f"{result.rewrapped_project_keys} project keys; retired {', '.join(result.retired) or 'none'}")
+            for kek_id in result.destroyed_keks:
+                click.echo(f"destroyed retired KEK {kek_id}")
+    finally:
+        storage.close()
+
+
+@keys_group.command("list")
+@server_dir_option
+def keys_list(server_dir: str | None) -> None:
+    """Show every key with its age and state (no secret is printed)."""
+    settings = _settings(server_dir)
+    storage = _storage(settings)
+    try:
+        now = _now()
+        keks = storage.keys.provider.keys()
+        project_keys = storage.list_keys()
+        summary = storage.data_key_summary()
+        periods = {}
+        for summary_row in storage.list_projects():
+            record = storage.project(summary_row.id)
+            if record is not None:
+                periods[summary_row.id] = record.policy.keys
+    finally:
+        storage.close()
+    table = _table("key", "kind", "project", "algorithm", "age (days)", "state", "due")
+    kek_period = min((p.kek_cryptoperiod_days for p in periods.values()), default=365)
+    for info in sorted(keks, key=lambda k: k.created_at):
+        age = (now - info.created_at).days
+        state = "current" if info.current else f"retired {info.retired_at:%Y-%m-%d}" if info.retired_at else "old"
+        table.add_row(info.kek_id, "kek", "-", "aes-256-gcm", str(age), state,
+                      "ROTATE" if info.current and age >= kek_period else "")
+    for key in project_keys:
+        age = (now - key.created_at).days
+        state = key.state(now)
+        if state == "overlap" and key.expires_at is not None:
+            state = f"overlap until {key.expires_at:%Y-%m-%d}"
+        policy_keys = periods.get(key.project_id)
+        period = None
+        if policy_keys is not None:
+            period = (policy_keys.hpke_key_cryptoperiod_days if key.kind == "hpke"
+                      else policy_keys.signing_key_cryptoperiod_days)
+        due = "ROTATE" if period is not None and key.state(now) == "current" and age >= period else ""
+        table.add_row(key.key_id, key.kind, key.project_id, key.algorithm, str(age), state, due)
+    _print(table)
+    for kek_id, oldest, count, newest in summary:
+        click.echo(f"data keys under {kek_id}: {count} (days {oldest} .. {newest})")
+
+
+# --- output and entry point -----------------------------------------------------------------
+
+
+def _table(*columns: str) -> Any:
+    from rich.table import Table
+
+    table = Table(show_edge=False, pad_edge=False, box=None)
+    for column in columns:
+        table.add_column(column)
+    return table
+
+
+def _print(table: Any) -> None:
+    from rich.console import Console
+
+    Console(width=200, soft_wrap=True).print(table)
+
+
+def _attach_optional_groups() -> None:
+    """Command groups other server modules contribute (loaded only if present)."""
+    try:
+        from crashveil.server.sentry_keys import sentry_key_group
+    except ImportError:
+        return
+    project_group.add_command(sentry_key_group)
+
+
+_attach_optional_groups()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run a server command; returns the exit code (0 ok, 1 failed, 2 usage)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        cli.main(args=args, prog_name="crashveil", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        return 1
+    except CrashveilError as exc:
+        click.echo(f"crashveil: error: {exc}", err=True)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())
