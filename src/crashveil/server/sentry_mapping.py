@@ -107,7 +107,7 @@ _OS_FAMILIES = {
     "chromeos": "ChromeOS", "ubuntu": "Linux", "debian": "Linux", "fedora": "Linux",
 }
 _ARCH = {"amd64": "x86_64", "x64": "x86_64", "x86_64": "x86_64", "aarch64": "arm64", "arm64": "arm64",
-         "arm64e": "arm64", "x86": "x86", "i386": "x86", "i686": "x86", "armv7": "arm", "arm": "arm"}
+         "arm64e": "arm64", "arm64-v8a": "arm64", "armeabi-v7a": "arm", "x86": "x86", "i386": "x86", "i686": "x86", "armv7": "arm", "arm": "arm"}
 
 #: Every path :func:`event_to_report` may name as dropped (metrics use them as label values).
 DROPPABLE_PATHS: frozenset[str] = frozenset(
