@@ -43,6 +43,11 @@ class Ctx:
         self._low = ""
         self._numeric: bool | None = None
 
+    def reset(self, text: str) -> None:
+        """Forget facts about the previous pass's text (counts are kept)."""
+        self._low_src = None
+        self._numeric = None
+
     def hit(self, name: str, n: int = 1) -> None:
         self.counts[name] = self.counts.get(name, 0) + n
 
@@ -275,7 +280,7 @@ def compiled() -> Any:
     # high_entropy: a separator followed by a long run of the token alphabet.
     # Only runs with 3+ digits or capitals can look random (hex has digits, base64 and base32
     # capitals); the lookahead keeps lower-case words and paths away from the Python check.
-    he = f"(?P<t>(?=(?:[a-z+/_-]*+[0-9A-Z]){{3}})[{_TOKEN}]{{%d,}}+=*+)"
+    he = f"(?P<t>(?=(?:[a-z+/_-]*+[0-9A-Z]){{3}})[{_TOKEN}]{{%d,}}+(?:=++(?![{_TOKEN}]))?)"
     d["he_20"] = c(f"[^{_TOKEN}]" + he % 20)
     d["he_16"] = c(f"[^{_TOKEN}]" + he % 16)
     from collections import Counter

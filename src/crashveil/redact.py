@@ -162,6 +162,7 @@ KINDS: tuple[str, ...] = ("message", "path", "env")
 REDACTED = "<redacted>"
 """What a non-string (or a string the engine failed on) becomes."""
 
+_MAX_PASSES = 4
 _KIND_SKIPS = {"message": (), "path": ("quoted_input",), "env": ("quoted_input",)}
 
 
@@ -248,11 +249,20 @@ class Redactor:
             plan = self._plans["message"]
         ctx = _rp.Ctx(self._placeholders, kind == "env")  # type: ignore[arg-type]
         try:
-            for fn in plan:
-                text = fn(text, ctx)
+            # A detector may turn down a candidate because of its neighbour ("2001:db8::" glued
+            # to hex) and a later detector may then replace that neighbour with a placeholder.
+            # Running again until nothing changes makes the output a fixed point by
+            # construction; every change swaps text for a placeholder, so this converges.
+            for _ in range(_MAX_PASSES):
+                before = text
+                for fn in plan:
+                    text = fn(text, ctx)
+                if text is before or text == before:
+                    return text, ctx.counts
+                ctx.reset(text)
         except Exception:  # never hurt the host app: drop the string rather than leak or raise
             return REDACTED, {}
-        return text, ctx.counts
+        return REDACTED, {}  # did not settle: give nothing away
 
     def __repr__(self) -> str:
         return f"Redactor(detectors={list(self._detectors)!r})"
