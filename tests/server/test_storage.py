@@ -79,10 +79,39 @@ def test_canary_never_in_sqlite_file(tmp_path: Path, storage: Storage, make_repo
         pytest.skip("file bytes are a SQLite matter")
     for _ in range(3):
         _store(storage, dataclasses.replace(make_report(message=CANARY), comment=CANARY * 3))
+    live = b"".join(p.read_bytes() for p in tmp_path.glob("crashveil.db*"))  # database, WAL and index
+    storage.close()
+    checkpointed = b"".join(p.read_bytes() for p in tmp_path.glob("crashveil.db*"))
+    assert (False, False) == (CANARY.encode() in live, CANARY.encode() in checkpointed)
+
+
+def test_erased_ciphertext_leaves_the_sqlite_file(tmp_path: Path, storage: Storage, make_report) -> None:
+    """After erasure even the ciphertext of the deleted report is gone from the file (secure_delete)."""
+    if storage.engine.dialect.name != "sqlite":
+        pytest.skip("file bytes are a SQLite matter")
+    report = make_report(install_id="c3" * 16)
+    _store(storage, report)
+    with storage.engine.connect() as conn:
+        blob = conn.execute(sa.select(reports.c.detail)).scalar_one()
+    storage.process_deletion_request("demo", "req-9", ["c3" * 16], now=NOW)
     storage.close()
     data = b"".join(p.read_bytes() for p in tmp_path.glob("crashveil.db*"))
-    assert CANARY.encode() not in data
-    assert b"boom" not in data
+    assert False is (blob[13:45] in data)
+
+
+def test_read_only_database_is_storage_error(tmp_path: Path, storage: Storage, make_report) -> None:
+    """A database that cannot be written fails with StorageError, never a silent success."""
+    if storage.engine.dialect.name != "sqlite":
+        pytest.skip("a read-only file is a SQLite matter")
+    storage.close()
+    path = storage.settings.database_url[len("sqlite:///"):]
+    settings = dataclasses.replace(storage.settings, database_url=f"sqlite:///file:{path}?mode=ro&uri=true")
+    with pytest.raises(StorageError):
+        readonly = Storage.open(settings)
+        try:
+            _store(readonly, make_report())
+        finally:
+            readonly.close()
 
 
 def test_no_client_ip_column(storage: Storage) -> None:
@@ -145,11 +174,12 @@ def test_receipt_status(storage: Storage, make_report) -> None:
 
 def test_mass_failure_counts_only(storage: Storage, make_report) -> None:
     """Past the hourly threshold a group's reports are counted, not stored, and listed for config."""
-    results = [_store(storage, make_report()) for _ in range(7)]  # threshold is 5 in tests
+    sent = [make_report() for _ in range(7)]
+    results = [_store(storage, report) for report in sent]  # threshold is 5 in tests
     assert [False] * 5 + [True] * 2 == [r.counts_only for r in results]
     fingerprint = storage.group("demo", results[0].group_id).fingerprint
     assert [fingerprint] == storage.counts_only_fingerprints("demo")
-    assert None is storage.report_detail("demo", "x")
+    assert None is storage.report_detail("demo", sent[-1].report_id)
     with storage.engine.connect() as conn:
         count, counts_only = conn.execute(sa.select(group_rollups.c.count, group_rollups.c.counts_only)).one()
     assert (7, 2) == (count, counts_only)

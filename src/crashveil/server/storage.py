@@ -183,7 +183,7 @@ class Storage:
         """
         if settings.database_url.startswith("sqlite:///"):
             path = settings.database_url[len("sqlite:///"):]
-            if path and not path.startswith(":memory:"):
+            if path and not path.startswith((":memory:", "file:")):
                 from pathlib import Path
 
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
