@@ -29,12 +29,12 @@ import sys
 import tempfile
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _table import median, print_table  # noqa: E402
+from _table import median, print_table
 
 
 def _settings(server_dir: Path, suite: str, port: int) -> Any:
@@ -53,7 +53,7 @@ def prepare(server_dir: Path, suite: str) -> str:
     from crashveil.server.storage import Storage
 
     settings = _settings(server_dir, suite, 0)
-    FileKeyProvider.create(settings.kek_path, now=datetime.now(timezone.utc))
+    FileKeyProvider.create(settings.kek_path, now=datetime.now(UTC))
     engine = db.create_engine(settings.database_url)
     db.migrate(engine)
     engine.dispose()
@@ -122,7 +122,7 @@ def sentry_event() -> dict[str, Any]:
 
 def sentry_bodies(count: int) -> list[bytes]:
     event = sentry_event()
-    now = datetime.now(timezone.utc).isoformat()
+    now = datetime.now(UTC).isoformat()
     out = []
     for _ in range(count):
         event_id = uuid.uuid4().hex
@@ -136,7 +136,14 @@ def sentry_bodies(count: int) -> list[bytes]:
 
 
 def sealed_bodies(server_dir: Path, suite: str, count: int) -> list[bytes]:
-    from crashveil.policy import Environment, Frame, Report, Stack, compute_fingerprint, policy_digest
+    from crashveil.policy import (
+        Environment,
+        Frame,
+        Report,
+        Stack,
+        compute_fingerprint,
+        policy_digest,
+    )
     from crashveil.sdk.seal import seal_report
     from crashveil.server.storage import Storage
 
@@ -145,7 +152,7 @@ def sealed_bodies(server_dir: Path, suite: str, count: int) -> list[bytes]:
     storage.close()
     key = project.keypairs[0].public_key()
     digest = policy_digest(project.policy)
-    hour = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:00Z")
+    hour = datetime.now(UTC).strftime("%Y-%m-%dT%H:00Z")
     frames = tuple(Frame(f"app/module_{i}.py", f"function_{i}", 10 + i, True) for i in range(30))
     out = []
     for _ in range(count):

@@ -7,13 +7,12 @@ from __future__ import annotations
 import gzip
 import json
 import uuid
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-
-import warnings
 
 import pytest
 
@@ -21,17 +20,17 @@ pytest.importorskip("sqlalchemy")
 
 with warnings.catch_warnings():  # starlette >= 1.0 prefers httpx2 and warns when it finds httpx
     warnings.simplefilter("ignore")
-    from starlette.testclient import TestClient  # noqa: E402
+    from starlette.testclient import TestClient
 
-from crashveil.server.app import create_app  # noqa: E402
-from crashveil.server.db import engine as db  # noqa: E402
-from crashveil.server.keys import FileKeyProvider  # noqa: E402
-from crashveil.server.sentry import SentryLimits, sentry_routes  # noqa: E402
-from crashveil.server.sentry_keys import SentryKeys  # noqa: E402
-from crashveil.server.settings import Settings  # noqa: E402
-from crashveil.server.storage import Storage  # noqa: E402
+from crashveil.server.app import create_app
+from crashveil.server.db import engine as db
+from crashveil.server.keys import FileKeyProvider
+from crashveil.server.sentry import SentryLimits, sentry_routes
+from crashveil.server.sentry_keys import SentryKeys
+from crashveil.server.settings import Settings
+from crashveil.server.storage import Storage
 
-NOW = datetime(2026, 5, 1, 12, 30, tzinfo=timezone.utc)
+NOW = datetime(2026, 5, 1, 12, 30, tzinfo=UTC)
 FIXTURES = Path(__file__).parent / "fixtures"
 
 

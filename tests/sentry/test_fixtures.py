@@ -58,7 +58,7 @@ def test_java_android_event_uses_module_paths_and_chain(server: Any, stored_repo
     """At level crash, Java frames become package paths (framework frames elided), the IOException is the
     chained cause, and the messages (a name and a file name no detector knows) and device details go."""
     assert 200 == _post(server, "java_android.envelope").status_code
-    row, detail = _only_report(server, stored_reports)
+    _, detail = _only_report(server, stored_reports)
     report = detail.report
     assert "java.lang.IllegalStateException" == report.crash_type
     assert [("com/example/shop/ReceiptActivity.java", "onCreate", True),

@@ -3,7 +3,7 @@ per-period pseudonym keys of Sentry user ids."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from crashveil.server.db.sentry_tables import sentry_keys, sentry_pseudonym_keys
 from crashveil.server.sentry_keys import PseudonymKeys, SentryKeys, format_dsn
 
-NOW = datetime(2026, 5, 1, 12, 30, tzinfo=timezone.utc)
+NOW = datetime(2026, 5, 1, 12, 30, tzinfo=UTC)
 
 
 def test_only_a_hash_of_the_key_is_stored(server: Any) -> None:

@@ -39,7 +39,7 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import anyio
@@ -52,8 +52,12 @@ from crashveil.errors import ReportRejected
 from crashveil.server.decompress import new_decoder, parse_content_encoding
 from crashveil.server.errors_http import Throttled, handle_error
 from crashveil.server.ingest import BODY_TIMEOUT_S, redact_report
-from crashveil.server.ratelimit import retry_after_header
-from crashveil.server.sentry_keys import PseudonymKeys, SentryKeys, SentryProject, default_level
+from crashveil.server.sentry_keys import (
+    PseudonymKeys,
+    SentryKeys,
+    SentryProject,
+    default_level,
+)
 from crashveil.server.sentry_mapping import (
     DROPPABLE_PATHS,
     EventSkipped,
@@ -63,8 +67,16 @@ from crashveil.server.sentry_mapping import (
     with_fingerprint,
 )
 
-__all__ = ["SentryLimits", "EnvelopeParser", "Envelope", "SentryIngest", "sentry_routes", "parse_auth",
-           "ORIGIN", "UNSUPPORTED_BACKOFF_S"]
+__all__ = [
+    "ORIGIN",
+    "UNSUPPORTED_BACKOFF_S",
+    "Envelope",
+    "EnvelopeParser",
+    "SentryIngest",
+    "SentryLimits",
+    "parse_auth",
+    "sentry_routes",
+]
 
 ORIGIN = "sentry-sdk"
 #: How long the SDK is asked to stop sending item categories we drop (Relay's longest limit).
@@ -202,7 +214,7 @@ class EnvelopeParser:
                 self._envelope = Envelope(_json_header(line, "envelope header"))
                 self._state = "item_header"
             elif self._state == "item_header":
-                while self._buf[:1] in (b"\n", b"\r") and self._buf:
+                while self._buf and self._buf[0] in (10, 13):
                     del self._buf[:1]  # blank lines between items
                 if not self._buf:
                     return
@@ -494,7 +506,7 @@ def sentry_routes(storage: Any, settings: Any, *, ingestor: Any = None, metrics:
     from crashveil.server.ingest import Ingestor
     from crashveil.server.metrics import Metrics
 
-    clock = now or (lambda: datetime.now(timezone.utc))
+    clock = now or (lambda: datetime.now(UTC))
     if ingestor is None:
         ingestor = Ingestor(settings, storage, metrics or Metrics(), now=clock)
     metrics = metrics or ingestor.metrics
@@ -507,7 +519,7 @@ def sentry_routes(storage: Any, settings: Any, *, ingestor: Any = None, metrics:
             started = time.perf_counter()
             try:
                 response = await handler(request)
-            except Exception as exc:  # the HTTP error map is the one place allowed to catch all
+            except Exception as exc:  # noqa: BLE001 - the HTTP error map is the one place allowed to catch all
                 response = await handle_error(request, exc, route)
                 code = getattr(exc, "code", "internal") if isinstance(exc, ReportRejected) else "internal"
                 sentry.rejected.labels(code if len(code) <= 40 else "internal").inc()

@@ -34,7 +34,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -42,7 +42,11 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from crashveil.errors import ConfigError, SealError, StorageError
 from crashveil.server.db import engine as db
-from crashveil.server.db.sentry_tables import sentry_keys, sentry_projects, sentry_pseudonym_keys
+from crashveil.server.db.sentry_tables import (
+    sentry_keys,
+    sentry_projects,
+    sentry_pseudonym_keys,
+)
 from crashveil.server.db.tables import projects
 
 if TYPE_CHECKING:
@@ -51,12 +55,12 @@ if TYPE_CHECKING:
     from crashveil.policy import Policy
 
 __all__ = [
-    "SentryKeyInfo",
-    "SentryProject",
-    "SentryKeys",
     "PseudonymKeys",
-    "format_dsn",
+    "SentryKeyInfo",
+    "SentryKeys",
+    "SentryProject",
     "default_level",
+    "format_dsn",
     "sentry_key_group",
 ]
 
@@ -66,7 +70,7 @@ _PSEUDONYM_DOMAIN = b"crashveil/sentry-user/v1\x00"
 
 
 def _utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def _digest(key: str) -> bytes:
@@ -238,7 +242,7 @@ class PseudonymKeys:
 
     @staticmethod
     def period_of(moment: datetime, rotation_days: int) -> int:
-        days = int(moment.astimezone(timezone.utc).timestamp() // 86400)
+        days = int(moment.astimezone(UTC).timestamp() // 86400)
         return days // max(1, rotation_days)
 
     def pseudonym(self, project_id: str, user_id: str, *, rotation_days: int, now: datetime) -> str:
@@ -373,10 +377,5 @@ def _build_group() -> _click.Group:
     return group
 
 
-def __getattr__(name: str) -> Any:
-    """``sentry_key_group`` is built on first access, so importing this module needs no click."""
-    if name == "sentry_key_group":
-        group = _build_group()
-        globals()["sentry_key_group"] = group
-        return group
-    raise AttributeError(name)
+#: The ``crashveil project sentry-key`` command group (click).
+sentry_key_group = _build_group()

@@ -42,15 +42,31 @@ import hashlib
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
 
 from crashveil.errors import ReportRejected
-from crashveil.policy import LIMITS, SCHEMA_VERSION, Breadcrumb, ChainedError, Environment, Frame, Report, Stack
+from crashveil.policy import (
+    LIMITS,
+    SCHEMA_VERSION,
+    Breadcrumb,
+    ChainedError,
+    Environment,
+    Frame,
+    Report,
+    Stack,
+)
 from crashveil.policy.fingerprint import compute_fingerprint
 
-__all__ = ["MappedEvent", "EventSkipped", "event_to_report", "report_id_for", "normalize_event_id",
-           "parse_timestamp", "DROPPABLE_PATHS"]
+__all__ = [
+    "DROPPABLE_PATHS",
+    "EventSkipped",
+    "MappedEvent",
+    "event_to_report",
+    "normalize_event_id",
+    "parse_timestamp",
+    "report_id_for",
+]
 
 #: A crash may carry a clock this far ahead of ours (as native ingest).
 FUTURE_SLACK = timedelta(hours=1)
@@ -176,13 +192,13 @@ def parse_timestamp(value: Any) -> datetime | None:
         if isinstance(value, (int, float)):
             if not -1e11 < value < 1e11:
                 return None
-            return datetime.fromtimestamp(float(value), tz=timezone.utc)
+            return datetime.fromtimestamp(float(value), tz=UTC)
         if isinstance(value, str) and len(value) <= 40:
             text = value.strip()
             if text.endswith(("Z", "z")):
                 text = text[:-1] + "+00:00"
             moment = datetime.fromisoformat(text)
-            return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
+            return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
     except (ValueError, OverflowError, OSError):
         return None
     return None
@@ -276,7 +292,7 @@ def event_to_report(event: Any, *, project_id: str, policy_digest: str, level: s
     chain = []
     for value in reversed(values[-1 - LIMITS["max_chain"]:-1]):
         mechanism = _obj(value.get("mechanism"))
-        relation = "cause" if mechanism.get("source") == "__cause__" else "context"
+        relation: Literal["cause", "context"] = "cause" if mechanism.get("source") == "__cause__" else "context"
         message = _str(value.get("value"))
         chain.append(ChainedError(
             relation=relation, crash_type=_crash_type(value, dropped), error_code=_error_code(mechanism),

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 
 from crashveil.server.db.tables import UtcDateTime, metadata
 
-__all__ = ["sentry_projects", "sentry_keys", "sentry_pseudonym_keys"]
+__all__ = ["sentry_keys", "sentry_projects", "sentry_pseudonym_keys"]
 
 sentry_projects = sa.Table(
     "sentry_projects", metadata,
