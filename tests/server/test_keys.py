@@ -108,3 +108,23 @@ def test_key_ages_listed(storage: Storage) -> None:
     listed = [(k.kind, k.state(NOW + timedelta(days=4)), k.created_at) for k in storage.list_keys("demo")]
     assert [("hpke", "current", NOW + timedelta(days=3)), ("hpke", "overlap", NOW),
             ("signing", "current", NOW + timedelta(days=3)), ("signing", "overlap", NOW)] == listed
+
+
+def test_registered_tables_are_rewrapped(storage: Storage, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A table registered by another module is rewrapped by KEK rotations, keys unchanged."""
+    from crashveil.server import keys
+
+    monkeypatch.setattr(keys, "_WRAPPED_TABLES", list(keys._WRAPPED_TABLES))
+    table = sa.Table("extra_keys", sa.MetaData(), sa.Column("name", sa.String(20), primary_key=True),
+                     sa.Column("kek_id", sa.String(64)), sa.Column("wrapped_key", sa.LargeBinary()))
+    keys.register_wrapped_keys(table, lambda row: f"extra:{row.name}")
+    provider = storage.keys.provider
+    with storage.engine.begin() as conn:
+        table.create(conn)
+        kek_id, wrapped = provider.wrap(b"e" * 32, key_id="extra:one")
+        conn.execute(table.insert().values(name="one", kek_id=kek_id, wrapped_key=wrapped))
+    result = storage.rotate_kek(now=NOW)
+    with storage.engine.connect() as conn:
+        row = conn.execute(sa.select(table)).one()
+    assert (3, result.new_kek_id) == (result.rewrapped_project_keys, row.kek_id)
+    assert b"e" * 32 == provider.unwrap(row.kek_id, row.wrapped_key, key_id="extra:one")

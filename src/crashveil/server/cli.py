@@ -314,7 +314,7 @@ def keys_rotate(kek: bool, project_keys: bool, project_ids: Sequence[str], overl
         if kek:
             result = storage.rotate_kek(now=now)
             click.echo(f"KEK {result.new_kek_id}: rewrapped {result.rewrapped_data_keys} data keys and "
-                       f"{result.rewrapped_project_keys} project keys; retired {', '.join(result.retired) or 'none'}")
+                       f"{result.rewrapped_project_keys} other keys; retired {', '.join(result.retired) or 'none'}")
             for kek_id in result.destroyed_keks:
                 click.echo(f"destroyed retired KEK {kek_id}")
     finally:

@@ -38,7 +38,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Protocol, Sequence, runtime_checkable
+from typing import Any, Callable, Protocol, Sequence, runtime_checkable
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -65,6 +65,8 @@ __all__ = [
     "ProjectKeys",
     "KeyInfo",
     "KekRotation",
+    "WrappedKeys",
+    "register_wrapped_keys",
 ]
 
 HPKE = "hpke"
@@ -250,6 +252,33 @@ def _write_secret_json(path: Path, data: dict) -> None:
         os.close(dir_fd)
 
 
+# --- tables of KEK-wrapped keys -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WrappedKeys:
+    """A table whose rows hold a key wrapped by the KEK (rewrapped by a KEK rotation)."""
+
+    table: sa.Table
+    key_id: Callable[[Any], str]  # the key id (wrap AAD) of a row
+    wrapped_column: str = "wrapped_dek"
+    kek_column: str = "kek_id"
+
+
+_DATA_KEYS = WrappedKeys(data_keys, lambda row: row.key_id)
+_WRAPPED_TABLES: list[WrappedKeys] = [WrappedKeys(project_keys, lambda row: f"pk:{row.key_id}")]
+
+
+def register_wrapped_keys(table: sa.Table, key_id: Callable[[Any], str], *, wrapped_column: str = "wrapped_key",
+                          kek_column: str = "kek_id") -> None:
+    """Have KEK rotations rewrap ``table`` too (other modules' wrapped keys, e.g. pseudonym keys).
+
+    ``key_id(row)`` must give the ``key_id`` the key was wrapped with.
+    """
+    if all(spec.table is not table for spec in _WRAPPED_TABLES):
+        _WRAPPED_TABLES.append(WrappedKeys(table, key_id, wrapped_column, kek_column))
+
+
 # --- the key ring over the database ---------------------------------------------------------
 
 
@@ -293,7 +322,7 @@ class KekRotation:
     new_kek_id: str
     retired: list[str]
     rewrapped_data_keys: int
-    rewrapped_project_keys: int
+    rewrapped_project_keys: int  # project keys and tables registered with register_wrapped_keys
     destroyed_keks: list[str]
 
 
@@ -434,19 +463,28 @@ class KeyRing:
 
     # -- KEK rotation ------------------------------------------------------------------------
     def rewrap_all(self, conn: Connection) -> tuple[int, int]:
-        """Rewrap every data key and project key not under the current KEK (one transaction)."""
+        """Rewrap every wrapped key not under the current KEK, in the caller's transaction.
+
+        Returns (data keys, other keys) rewrapped; "other" counts project keys and every
+        table registered with :func:`register_wrapped_keys`.
+        """
         current = self.provider.current_id()
         counts = []
-        for table, id_of in ((data_keys, lambda kid: kid), (project_keys, lambda kid: f"pk:{kid}")):
-            rows = conn.execute(sa.select(table.c.key_id, table.c.kek_id, table.c.wrapped_dek).where(
-                table.c.wrapped_dek.is_not(None), table.c.kek_id != current).with_for_update()).all()
+        for spec in (_DATA_KEYS, *_WRAPPED_TABLES):
+            table = spec.table
+            wrapped_col, kek_col = table.c[spec.wrapped_column], table.c[spec.kek_column]
+            rows = conn.execute(sa.select(table).where(wrapped_col.is_not(None), kek_col != current)
+                                .with_for_update()).all()
+            pk = list(table.primary_key.columns)
             for row in rows:
-                key = self.provider.unwrap(row.kek_id, row.wrapped_dek, key_id=id_of(row.key_id))
-                kek_id, wrapped = self.provider.wrap(key, key_id=id_of(row.key_id))
-                conn.execute(table.update().where(table.c.key_id == row.key_id)
-                             .values(kek_id=kek_id, wrapped_dek=wrapped))
+                key_id = spec.key_id(row)
+                key = self.provider.unwrap(getattr(row, spec.kek_column), bytes(getattr(row, spec.wrapped_column)),
+                                           key_id=key_id)
+                kek_id, wrapped = self.provider.wrap(key, key_id=key_id)
+                conn.execute(table.update().where(*(col == getattr(row, col.name) for col in pk))
+                             .values({spec.kek_column: kek_id, spec.wrapped_column: wrapped}))
             counts.append(len(rows))
-        return counts[0], counts[1]
+        return counts[0], sum(counts[1:])
 
     def rotate_kek(self, engine: sa.Engine, *, now: datetime, retired_keep: timedelta) -> KekRotation:
         """New KEK, rewrap everything under it, retire the others, purge long-retired ones."""
