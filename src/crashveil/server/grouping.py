@@ -73,7 +73,7 @@ def release_is_after(release: str | None, than: str | None) -> bool:
         # One is PEP 440, the other is not: compare their numbers.
         a = (1, tuple(int(n) for n in _NUMBERS.findall(release)))
         b = (1, tuple(int(n) for n in _NUMBERS.findall(than)))
-    return a[1] > b[1]  # type: ignore[operator]
+    return bool(a[1] > b[1])  # type: ignore[operator]
 
 
 @dataclass(frozen=True)

@@ -35,10 +35,11 @@ import collections
 import json
 import os
 import secrets
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Callable, Protocol, Sequence, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -132,7 +133,7 @@ class FileKeyProvider:
     def __init__(self, path: Path) -> None:
         self._path = Path(path)
         self._stamp: tuple[int, int] | None = None
-        self._data: dict = {}
+        self._data: dict[str, Any] = {}
         self._load()
 
     @classmethod
@@ -232,7 +233,7 @@ def _new_entry(now: datetime) -> dict[str, str | None]:
             "retired_at": None}
 
 
-def _write_secret_json(path: Path, data: dict) -> None:
+def _write_secret_json(path: Path, data: dict[str, Any]) -> None:
     """Write ``data`` to ``path`` atomically, mode 0600 from the first byte."""
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -439,7 +440,7 @@ class KeyRing:
                 signers.append(SigningKey.from_private_bytes(private))
         return ProjectKeys(pairs, signers)
 
-    def _private_bytes(self, row: sa.Row) -> bytes:
+    def _private_bytes(self, row: sa.Row[Any]) -> bytes:
         dek = self.provider.unwrap(row.kek_id, row.wrapped_dek, key_id=f"pk:{row.key_id}")
         return decrypt_detail(dek, row.sealed_private, aad=detail_aad(row.project_id, row.key_id, _PRIVATE_KEY_AAD_DAY))
 

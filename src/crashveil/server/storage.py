@@ -40,7 +40,15 @@ from crashveil.server.db.tables import (
     redaction_counters,
     reports,
 )
-from crashveil.server.keys import HPKE, SIGNING, FileKeyProvider, KekRotation, KeyEncryptionKeyProvider, KeyInfo, KeyRing
+from crashveil.server.keys import (
+    HPKE,
+    SIGNING,
+    FileKeyProvider,
+    KekRotation,
+    KeyEncryptionKeyProvider,
+    KeyInfo,
+    KeyRing,
+)
 from crashveil.server.settings import Settings
 
 __all__ = [
@@ -393,7 +401,7 @@ class Storage:
         return StoreResult(receipt, True, group.id, counts_only)
 
     def _group_for_update(self, conn: sa.Connection, project_id: str, fingerprint: str, crash_type: str,
-                          now: datetime, release: str | None) -> sa.Row:
+                          now: datetime, release: str | None) -> sa.Row[Any]:
         conn.execute(db.dialect_insert(conn, crash_groups).values(
             project_id=project_id, fingerprint=fingerprint, crash_type=crash_type, first_seen=now, last_seen=now,
             first_release=release, last_release=release, status=grouping.OPEN, total_count=0, hour_count=0,

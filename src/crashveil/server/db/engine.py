@@ -84,16 +84,14 @@ def create_engine(url: str, *, busy_timeout_ms: int = 5000, sqlite_synchronous: 
         return engine
     if url.startswith("postgresql+psycopg"):
         return sa.create_engine(url, pool_pre_ping=True)
-    raise StorageError(f"database_url: unsupported database (expected sqlite:/// or postgresql://)")
+    raise StorageError("database_url: unsupported database (expected sqlite:/// or postgresql://)")
 
 
 def dialect_insert(conn: Connection, table: sa.Table) -> Any:
     """The dialect's INSERT; SQLite's and PostgreSQL's share ``on_conflict_do_nothing/update``."""
-    if is_sqlite(conn):
-        from sqlalchemy.dialects.sqlite import insert
-    else:
-        from sqlalchemy.dialects.postgresql import insert
-    return insert(table)
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    return sqlite.insert(table) if is_sqlite(conn) else postgresql.insert(table)
 
 
 def is_sqlite(engine_or_conn: Engine | Connection) -> bool:
