@@ -72,13 +72,11 @@ def serve(server_dir: Path, suite: str, port: int) -> None:
 
     from crashveil.server.app import create_app
     from crashveil.server.run import uvicorn_config
-    from crashveil.server.sentry import sentry_routes
     from crashveil.server.storage import Storage
 
     settings = _settings(server_dir, suite, port)
     storage = Storage.open(settings)
     app = create_app(settings, storage)
-    app.router.routes.extend(sentry_routes(storage, settings, ingestor=app.state.ingestor, metrics=app.state.metrics))
 
     async def bare(request: Request) -> JSONResponse:
         await request.body()

@@ -25,7 +25,7 @@ with warnings.catch_warnings():  # starlette >= 1.0 prefers httpx2 and warns whe
 from crashveil.server.app import create_app
 from crashveil.server.db import engine as db
 from crashveil.server.keys import FileKeyProvider
-from crashveil.server.sentry import SentryLimits, sentry_routes
+from crashveil.server.sentry import SentryLimits
 from crashveil.server.sentry_keys import SentryKeys
 from crashveil.server.settings import Settings
 from crashveil.server.storage import Storage
@@ -46,12 +46,6 @@ def make_server(directory: Path, **overrides: Any) -> tuple[Settings, Storage]:
     storage = Storage.open(settings, clock=lambda: NOW)
     storage.create_project("demo", now=NOW)
     return settings, storage
-
-
-def mount(app: Any, storage: Storage, settings: Settings, **kwargs: Any) -> None:
-    """What app.py does: add the Sentry routes, sharing the native ingestor and metrics."""
-    app.router.routes.extend(sentry_routes(storage, settings, ingestor=app.state.ingestor,
-                                           metrics=app.state.metrics, **kwargs))
 
 
 @dataclass
@@ -85,8 +79,7 @@ def build_server(tmp_path: Path, *, level: str | None = None, limits: SentryLimi
                  **overrides: Any) -> Server:
     settings, storage = make_server(tmp_path, **overrides)
     clock = [NOW]
-    app = create_app(settings, storage, now=lambda: clock[0])
-    mount(app, storage, settings, now=lambda: clock[0], limits=limits)
+    app = create_app(settings, storage, now=lambda: clock[0], sentry_limits=limits)
     project, key = SentryKeys(storage.engine).create_key("demo", level=level)
     return Server(settings, storage, TestClient(app), project.numeric_id, key, clock)
 

@@ -14,7 +14,6 @@ import uvicorn
 
 from crashveil.server.app import create_app
 from crashveil.server.run import LOG_CONFIG
-from crashveil.server.sentry import sentry_routes
 from crashveil.server.settings import Settings
 from crashveil.server.storage import Storage
 
@@ -24,7 +23,6 @@ def main() -> None:
     settings = Settings.load(directory)
     storage = Storage.open(settings)
     app = create_app(settings, storage)
-    app.router.routes.extend(sentry_routes(storage, settings, ingestor=app.state.ingestor, metrics=app.state.metrics))
     try:
         uvicorn.run(app, host="127.0.0.1", port=port, ssl_certfile=cert, ssl_keyfile=key, access_log=False,
                     proxy_headers=False, server_header=False, log_config=LOG_CONFIG, lifespan="off")

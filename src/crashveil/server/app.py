@@ -106,7 +106,8 @@ class ForgetClient:
 
 
 def create_app(settings: Any, storage: Any, *, now: Callable[[], datetime] = _utc_now,
-               clock: Callable[[], float] = time.monotonic, body_timeout_s: float = BODY_TIMEOUT_S) -> Starlette:
+               clock: Callable[[], float] = time.monotonic, body_timeout_s: float = BODY_TIMEOUT_S,
+               sentry_limits: Any = None) -> Starlette:
     """The ingest API for ``storage`` under ``settings``; ``now``/``clock`` are injectable.
 
     Args:
@@ -115,6 +116,7 @@ def create_app(settings: Any, storage: Any, *, now: Callable[[], datetime] = _ut
         now: wall clock (UTC, aware) for replay windows, receive times and config dates.
         clock: monotonic seconds for the rate limiters.
         body_timeout_s: a body that has not fully arrived after this long is answered 408.
+        sentry_limits: a ``crashveil.server.sentry.SentryLimits`` (default: Sentry's own limits).
     """
     metrics = Metrics()
     ingestor = Ingestor(settings, storage, metrics, now=now, clock=clock)
@@ -201,7 +203,9 @@ def create_app(settings: Any, storage: Any, *, now: Callable[[], datetime] = _ut
         ("/metrics", ["GET"], get_metrics),
         ("/openapi.json", ["GET"], openapi),
     ]
-    routes = [Route(path, endpoint(path, handler), methods=methods) for path, methods, handler in table]
+    routes: list[Any] = [Route(path, endpoint(path, handler), methods=methods) for path, methods, handler in table]
+    routes += _product_routes(settings, storage, ingestor=ingestor, metrics=metrics, now=now,
+                              body_timeout_s=body_timeout_s, sentry_limits=sentry_limits)
 
     async def http_error(request: Request, exc: Exception) -> Response:
         return await handle_error(request, exc, None)
@@ -211,3 +215,32 @@ def create_app(settings: Any, storage: Any, *, now: Callable[[], datetime] = _ut
     app.state.ingestor = ingestor
     app.add_middleware(ForgetClient)
     return app
+
+
+def _product_routes(settings: Any, storage: Any, *, ingestor: Ingestor, metrics: Metrics,
+                    now: Callable[[], datetime], body_timeout_s: float, sentry_limits: Any) -> list[Any]:
+    """Routes beyond the native ingest API: dashboard, public summary, Sentry-compatible ingest.
+
+    They need a real ``Storage`` (an engine and a server directory); an app built over a bare
+    storage stand-in serves the ingest API alone.
+    """
+    engine = getattr(storage, "engine", None)
+    if engine is None or not hasattr(settings, "server_dir"):
+        return []
+    from crashveil.server.access import AccessStore
+    from crashveil.server.anomaly import VolumeAnomalyCollector
+    from crashveil.server.audit import AuditTrail
+    from crashveil.server.dashboard import dashboard_routes, load_or_create_secret
+    from crashveil.server.public import public_routes
+    from crashveil.server.sentry import sentry_routes
+
+    audit = AuditTrail.for_server_dir(engine, settings.server_dir)
+    access = AccessStore(engine, audit)
+    secret = load_or_create_secret(settings.server_dir / "keys" / "dashboard.secret")
+    metrics.registry.register(VolumeAnomalyCollector(engine))
+    return [
+        *sentry_routes(storage, settings, ingestor=ingestor, metrics=metrics, now=now, limits=sentry_limits,
+                       body_timeout_s=body_timeout_s),
+        *public_routes(storage, now=now),
+        *dashboard_routes(storage, access=access, audit=audit, secret=secret, secure_cookies=settings.tls, now=now),
+    ]
