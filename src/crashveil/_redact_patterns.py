@@ -133,7 +133,7 @@ _CS_KEYWORDS: dict[str, tuple[tuple[str, bool], ...]] = {
     "login": (("login", True),),
 }
 _CS_KEEP_VALUES = frozenset({"none", "null", "nil", "true", "false", "undefined", "''", '""'})
-_CS_CACHE: dict[frozenset[str], Any] = {}
+_CS_CACHE: dict[str, Any] = {}
 
 _HOST_ANCHORS = ("macbook", "imac", "mac-mini", "macmini", "mbp", "laptop", "desktop", "thinkpad",
                  "xps", "-pc", "pc-", "chromebook", "zenbook", "vivobook", "ideapad", "inspiron",
@@ -183,8 +183,8 @@ def compiled() -> Any:
         for p in prefixes:
             head, last = p[:-1], p[-1]
             alts.append((last, f"(?<=(?<![{_B}]){re.escape(head)}{re.escape(last)}){body}"))
-    d["api_us"] = c("_(?:" + "|".join(a for last, a in alts if last == "_") + ")")
-    d["api_dash"] = c("-(?:" + "|".join(a for last, a in alts if last == "-") + ")")
+    d["api_anchored"] = c("_(?:" + "|".join(a for last, a in alts if last == "_") + ")"
+                          "|-(?:" + "|".join(a for last, a in alts if last == "-") + ")")
     d["api_prefix_len"] = {p: len(p) for prefixes, _ in _API_FAMILIES for p in prefixes}
     d["api_other"] = tuple((g, c(rx)) for g, rx in _API_OTHER)
     d["auth"] = c("(?:" + "|".join(f"{re.escape(s)}(?<![{_B}]{re.escape(s)})" for s in _AUTH_SCHEMES)
@@ -194,12 +194,13 @@ def compiled() -> Any:
     d["email_domain"] = c(r"@[\w\-]++(?:\.[\w\-]++)+")
     d["email_local_rev"] = c(r"[\w.+%\-]+")
     d["tld"] = c(r"[^\W\d_]{2,63}")
-    # home_path: separator + Users|home + separator + user name.
-    name = r"""(?:[^\\/\x00-\x1f:*?"<>|'`]{1,64}?(?=[\\/]|\Z)|[^\\/\s:*?"<>|'`;,()\[\]{}=]++)"""
-    d["home"] = c(r"[\\/](?P<sep2>[\\/]?)(?P<dir>Users|[Uu][Ss][Ee][Rr][Ss]|home|[Dd]ocuments and [Ss]ettings)"
-                  r"(?P<sep>[\\/]{1,2})(?P<user>" + name + ")")
-    d["home_prefix"] = c(r"(?:(?<![A-Za-z0-9_])[A-Za-z]:|/mnt/[a-z]|/cygdrive/[a-z]|(?P<msys>/[a-z])|/var|/export|/usr"
-                         r"|/System/Volumes/Data|(?P<unc>\\\\[^\\/\s]+(?:\\[^\\/\s]+)?))\Z")
+    # home_path: Windows drive roots, POSIX roots, and other backslash homes (UNC, WSL).
+    name = r"""(?P<user>[^\\/\x00-\x1f:*?"<>|'`]{1,64}?(?=[\\/]|\Z)|[^\\/\s:*?"<>|'`;,()\[\]{}=]++)"""
+    win_dirs = r"(?:[Uu][Ss][Ee][Rr][Ss]|[Dd][Oo][Cc][Uu][Mm][Ee][Nn][Tt][Ss] [Aa][Nn][Dd] [Ss][Ee][Tt][Tt][Ii][Nn][Gg][Ss])"
+    d["home_win"] = c(r"[A-Za-z](?<![A-Za-z0-9_][A-Za-z]):(?P<sep>\\\\|[\\/])" + win_dirs + r"(?P=sep)" + name)
+    d["home_posix"] = c(r"/(?:(?:var/|export/|usr/)?home/|(?:mnt/[a-z]/|cygdrive/[a-z]/|[a-z]/|System/Volumes/Data/)?Users/)"
+                        + name)
+    d["home_backslash"] = c(r"(?P<sep>\\\\|\\)(?:" + win_dirs[3:-1] + r"|home)(?P=sep)" + name)
     d["pytest_of"] = c(r"pytest-of-(?P<user>[^\\/\s'\"<>]++)")
     d["tilde_user"] = c(r"~(?<![\w~]~)(?P<user>[A-Za-z_][\w.\-]{0,31})(?=[\\/])")
     # unc_path: \\host\share (also written with escaped backslashes).
@@ -237,13 +238,14 @@ def compiled() -> Any:
     # uuid: anchored on its first '-', the 8 hex digits before it read by a lookbehind.
     d["uuid"] = c(r"-(?<=(?<![A-Za-z0-9_])(?P<h>[0-9a-fA-F]{8})-)(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}"
                   r"(?![A-Za-z0-9_])")
-    # mac: six hex pairs joined by ':' or '-', or Cisco's three dotted quads.
+    # mac: six hex pairs joined by ':' or '-', or Cisco's three dotted quads; one regex whose
+    # branches start with the separator, the first group read back by a lookbehind.
     hx = "[0-9a-fA-F]"
-    for sep, key in ((":", "mac_colon"), ("-", "mac_dash")):
-        d[key] = c(f"{sep}(?<=(?<![A-Za-z0-9_:.\\-])(?P<h>{hx}{{2}}){sep})(?:{hx}{{2}}{sep}){{4}}{hx}{{2}}"
-                   f"(?![A-Za-z0-9_]|[:\\-]{hx})")
-    d["mac_dot"] = c(f"\\.(?<=(?<![A-Za-z0-9_:.\\-])(?P<h>{hx}{{4}})\\.){hx}{{4}}\\.{hx}{{4}}"
-                     f"(?![A-Za-z0-9_]|\\.{hx})")
+    mac_alts = [f"{re.escape(sep)}(?<=(?<![A-Za-z0-9_:.\\-])(?P<h{k}>{hx}{{2}}){re.escape(sep)})"
+                f"(?:{hx}{{2}}{re.escape(sep)}){{4}}{hx}{{2}}(?![A-Za-z0-9_]|[:\\-]{hx})"
+                for k, sep in enumerate(":-")]
+    mac_alts.append(f"\\.(?<=(?<![A-Za-z0-9_:.\\-])(?P<h2>{hx}{{4}})\\.){hx}{{4}}\\.{hx}{{4}}(?![A-Za-z0-9_]|\\.{hx})")
+    d["mac"] = c("|".join(mac_alts))
     # ipv6: anchored on ':' + up to 4 hex + ':', widened in Python.
     d["v6_anchor"] = c(r":[0-9A-Fa-f]{0,4}:")
     d["v6_left"] = c(r"[0-9A-Fa-f]{1,4}\Z")
@@ -273,7 +275,6 @@ def compiled() -> Any:
     d["only_placeholders"] = c(r"(?:\s*" + PLACEHOLDER_SHAPE + r")+\s*")
     d["path_like"] = c(r"(?:/|~|\.\.?[\\/]|[A-Za-z]:[\\/]|\\\\)")
     # hostname
-    d["host_anchor"] = c("|".join(re.escape(g) for g in _HOST_ANCHORS))
     d["host_left_rev"] = c(r"[a-z0-9\-]{0,63}")
     d["host_right"] = c(r"[a-z0-9\-]*+(?:\.[a-z0-9\-]++)*+")
     d["host_windows"] = c(r"(?:desktop|laptop)-[a-z0-9]{7}|win-[a-z0-9]{11}|ip(?:-[0-9]{1,3}){4}")
@@ -358,26 +359,18 @@ def url_credentials(text: str, ctx: Ctx) -> str:
     return out
 
 
-def _cs_regex(gates: frozenset[str]) -> Any:
-    rx = _CS_CACHE.get(gates)
+_CS_VALUE = (r"[a-z0-9_.\-]*+[\"']?[ \t]*(?:=>|=|:)[ \t]*"
+             r"(?:(?:bearer|basic|token|digest|negotiate) +)?+"  # possessive: "Bearer <credentials>" stays
+             r"(?P<v>\"(?:[^\"\\\n]|\\.)*+\"|'(?:[^'\\\n]|\\.)*+'|[^\s;,&'\"<>(){}\[\]]++)")
+
+
+def _cs_regex(word: str, component: bool) -> Any:
+    """The regex of one keyword, literal-prefixed so that the engine skips ahead to it."""
+    rx = _CS_CACHE.get(word)
     if rx is None:
-        words = [w for g in _CS_KEYWORDS if g in gates for w in _CS_KEYWORDS[g]]
-        words.sort(key=lambda w: -len(w[0]))
         esc = _P.re.escape
-        alts = []
-        for w, component in words:
-            if component:
-                alts.append(f"{esc(w[0])}(?<![a-z0-9]{esc(w[0])}){esc(w[1:])}(?![a-z])")
-            else:
-                alts.append(esc(w))
-        rx = _P.re.compile(
-            "(?:" + "|".join(alts) + r")[a-z0-9_.\-]*+[\"']?[ \t]*(?:=>|=|:)[ \t]*"
-            r"(?:(?:bearer|basic|token|digest|negotiate) +)?+"  # possessive: "Bearer <credentials>" stays
-            r"(?P<v>\"(?:[^\"\\\n]|\\.)*+\"|'(?:[^'\\\n]|\\.)*+'|[^\s;,&'\"<>(){}\[\]]++)"
-        )
-        if len(_CS_CACHE) > 512:
-            _CS_CACHE.clear()
-        _CS_CACHE[gates] = rx
+        head = esc(word) + (f"(?<![a-z0-9]{esc(word)})(?![a-z])" if component else "")
+        rx = _CS_CACHE[word] = _P.re.compile(head + _CS_VALUE)
     return rx
 
 
@@ -386,28 +379,32 @@ def connection_string(text: str, ctx: Ctx) -> str:
     if "=" not in text and ": " not in text and ':"' not in text and ":'" not in text and ":\t" not in text:
         return text
     low = ctx.low(text)
-    gates = frozenset(g for g in _CS_KEYWORDS if g in low)
-    if not gates:
-        return text
-    ph = ctx.ph["connection_string"]
     spans = []
-    for m in _cs_regex(gates).finditer(low):
-        s, e = m.span("v")
-        value = text[s:e]
-        q = value[0]
-        if q in "\"'" and len(value) >= 2 and value[-1] == q:
-            inner = value[1:-1]
-            repl = q + ph + q
-        else:
-            inner = value
-            repl = ph
-        if inner.lower() in _CS_KEEP_VALUES or not inner.strip("*") or _P.only_placeholders.fullmatch(inner):
+    ph = ctx.ph["connection_string"]
+    for gate, words in _CS_KEYWORDS.items():
+        if gate not in low:
             continue
-        spans.append((s, e, repl))
+        for word, component in words:
+            if word not in low:
+                continue
+            for m in _cs_regex(word, component).finditer(low):
+                s, e = m.span("v")
+                value = text[s:e]
+                q = value[0]
+                if q in "\"'" and len(value) >= 2 and value[-1] == q:
+                    inner = value[1:-1]
+                    repl = q + ph + q
+                else:
+                    inner = value
+                    repl = ph
+                if inner.lower() in _CS_KEEP_VALUES or not inner.strip("*") or _P.only_placeholders.fullmatch(inner):
+                    continue
+                spans.append((s, e, repl))
     if not spans:
         return text
-    ctx.hit("connection_string", len(spans))
-    return _splice(text, spans)
+    merged = _merge(spans)
+    ctx.hit("connection_string", len(merged))
+    return _splice(text, merged)
 
 
 def jwt(text: str, ctx: Ctx) -> str:
@@ -424,10 +421,8 @@ def api_key(text: str, ctx: Ctx) -> str:
     """Provider keys with a known prefix, Slack webhooks, and ``Bearer``/``Basic``/``Token`` values."""
     ph = ctx.ph["api_key"]
     spans = []
-    if "_" in text:
-        spans.extend(_api_spans(_P.api_us, text, ph))
-    if "-" in text:
-        spans.extend(_api_spans(_P.api_dash, text, ph))
+    if "_" in text or "-" in text:
+        spans.extend(_api_spans(_P.api_anchored, text, ph))
     for gate, rx in _P.api_other:
         if gate in text:
             spans.extend((m.start(), m.end(), ph) for m in rx.finditer(text))
@@ -483,48 +478,54 @@ def email(text: str, ctx: Ctx) -> str:
 
 
 def home_path(text: str, ctx: Ctx) -> str:
-    """The user name of a home directory; the path keeps its shape (``/home/ann/x`` -> ``~/x``)."""
-    spans = []
+    """The user name of a home directory; the path keeps its shape (``/home/ann/x`` -> ``~/x``).
+
+    Three passes, each behind a substring gate: drive-rooted Windows homes (``C:\\Users\\Ann``,
+    any case, ``/`` or ``\\`` or escaped ``\\\\``) become ``~``; POSIX homes (``/home/ann``,
+    ``/Users/ann``, ``/var/home/ann``, ``/mnt/c/Users/ann``) become ``~`` at the start of a
+    path and keep their shape with ``<user>`` when nested (``/data/home/<user>``), but not
+    inside URLs; any other ``\\Users\\Ann`` (UNC shares, WSL) keeps its shape with ``<user>``.
+    """
+    n = 0
     ph = ctx.ph["home_path"]
-    if "ome" in text or "sers" in text or "SERS" in text or "ettings" in text or "ETTINGS" in text:
-        for m in _P.home.finditer(text):
-            s = m.start()
-            d = m.group("dir")
-            backslash = "\\" in m.group("sep")
-            pm = None
-            if s >= 2 and (text[s - 1] == ":" or text[s - 1].isalnum()):
-                pm = _P.home_prefix.search(text, max(0, s - 64), s)  # C:, /mnt/c, /var, \\host ...
-            if pm is not None and pm.group("msys") is not None and d != "Users":
-                pm = None  # /c/Users/ann is MSYS; /x/home/ann is just a nested folder
-            unc = pm is not None and pm.group("unc") is not None
-            start = pm.start() if pm is not None and not unc else s
-            before = text[start - 1] if start > 0 and not unc else " "
-            nested = before.isalnum() or before in "_.%~-"
-            if d not in ("Users", "home") and not backslash and (pm is None or unc or nested):
-                continue  # "/users/42" is a REST route; a drive letter or backslash makes it Windows
-            if d == "home" and backslash and not unc:
-                continue
-            user = m.group("user")
-            if not user.strip() or user in (".", ".."):
-                continue
-            if nested:
+
+    def root(m: Any) -> str:
+        nonlocal n
+        n += 1
+        return "~"
+
+    def posix(m: Any) -> str:
+        nonlocal n
+        s = m.start()
+        if s:
+            b = text[s - 1]
+            if b.isalnum() or b in "_.%~-":
                 j = text.rfind("://", max(0, s - 256), s)
                 if j >= 0 and len(text[j:s].split(None, 1)) == 1:
-                    continue  # a URL path: https://example.org/home/about
-                spans.append((m.start("user"), m.end("user"), ph))  # /data/home/<user>/x
-            elif unc:
-                spans.append((m.start("user"), m.end("user"), ph))  # \\host\Users\<user>\x
-            else:
-                spans.append((start, m.end("user"), "~"))
+                    return m.group()  # a URL path: https://example.org/home/about
+                n += 1
+                return m.group()[: m.start("user") - s] + ph  # nested: /data/home/<user>/x
+        n += 1
+        return "~"
+
+    def nested(m: Any) -> str:
+        nonlocal n
+        n += 1
+        return m.group()[: m.start("user") - m.start()] + ph
+
+    if ":\\" in text or ":/" in text:
+        text = _P.home_win.sub(root, text)
+    if "/home/" in text or "/Users/" in text:
+        text = _P.home_posix.sub(posix, text)
+    if "\\" in text and ("sers" in text or "SERS" in text or "home" in text or "ettings" in text):
+        text = _P.home_backslash.sub(nested, text)
     if "pytest-of-" in text:
-        spans.extend((m.start("user"), m.end("user"), ph) for m in _P.pytest_of.finditer(text))
+        text = _P.pytest_of.sub(nested, text)
     if "~" in text:
-        spans.extend((m.start(), m.end("user"), "~") for m in _P.tilde_user.finditer(text))
-    if not spans:
-        return text
-    merged = _merge(spans)
-    ctx.hit("home_path", len(merged))
-    return _splice(text, merged)
+        text = _P.tilde_user.sub(root, text)
+    if n:
+        ctx.hit("home_path", n)
+    return text
 
 
 def unc_path(text: str, ctx: Ctx) -> str:
@@ -771,15 +772,11 @@ def uuid(text: str, ctx: Ctx) -> str:
 def mac(text: str, ctx: Ctx) -> str:
     """MAC addresses: ``aa:bb:cc:dd:ee:ff``, ``AA-BB-CC-DD-EE-FF``, ``aabb.ccdd.eeff``."""
     spans = []
-    if text.count(":") >= 5:
-        spans.extend((m.start("h"), m.end(), ctx.ph["mac"]) for m in _P.mac_colon.finditer(text))
-    if text.count("-") >= 5:
-        spans.extend((m.start("h"), m.end(), ctx.ph["mac"]) for m in _P.mac_dash.finditer(text))
-    if text.count(".") >= 2:
-        spans.extend((m.start("h"), m.end(), ctx.ph["mac"]) for m in _P.mac_dot.finditer(text))
+    for m in _P.mac.finditer(text):
+        k = m.lastindex  # the one h0/h1/h2 group that took part
+        spans.append((m.start(k), m.end(), ctx.ph["mac"]))
     if not spans:
         return text
-    spans.sort()
     ctx.hit("mac", len(spans))
     return _splice(text, spans)
 
@@ -1027,26 +1024,34 @@ def hostname(text: str, ctx: Ctx) -> str:
                 break
         else:
             return text
-    spans = []
-    pos = 0
-    while (m := _P.host_anchor.search(low, pos)) is not None:
-        a = m.start()
-        window = low[max(0, a - 63):a][::-1]
-        lo = a - _P.host_left_rev.match(window).end()
+    anchors = sorted({i for a in _HOST_ANCHORS if a in low for i in _find_all(low, a)})
+    spans: list[tuple[int, int, str]] = []
+    done = 0
+    for a in anchors:
+        if a < done:
+            continue
+        lo = a - _P.host_left_rev.match(low[max(0, a - 63):a][::-1]).end()
         hi = _P.host_right.match(low, a).end()
-        pos = max(hi, a + 1)
+        done = max(hi, a + 1)
         tok = low[lo:hi]
         stripped = tok.lstrip("-.")
         lo += len(tok) - len(stripped)
         tok = stripped.rstrip("-.")
-        if not tok:
-            continue
-        if _personal_host(tok):
+        if tok and (not spans or lo >= spans[-1][1]) and _personal_host(tok):
             spans.append((lo, lo + len(tok), ctx.ph["hostname"]))
     if not spans:
         return text
     ctx.hit("hostname", len(spans))
     return _splice(text, spans)
+
+
+def _find_all(s: str, sub: str) -> list[int]:
+    out = []
+    i = s.find(sub)
+    while i >= 0:
+        out.append(i)
+        i = s.find(sub, i + 1)
+    return out
 
 
 def _secret_like(tok: str, min_len: int) -> bool:

@@ -109,14 +109,14 @@ if TYPE_CHECKING:
 __all__ = ["DETECTORS", "DEFAULT_PLACEHOLDERS", "KINDS", "REDACTED", "Redactor", "redact"]
 
 DETECTORS: tuple[str, ...] = (
+    "home_path",
+    "unc_path",
     "pem_private_key",
     "url_credentials",
     "connection_string",
     "jwt",
     "api_key",
     "email",
-    "home_path",
-    "unc_path",
     "iban",
     "card_number",
     "national_id",
@@ -163,6 +163,7 @@ REDACTED = "<redacted>"
 """What a non-string (or a string the engine failed on) becomes."""
 
 _MAX_PASSES = 4
+_SETTLED = frozenset({_rp.quoted_input})
 _KIND_SKIPS = {"message": (), "path": ("quoted_input",), "env": ("quoted_input",)}
 
 
@@ -249,23 +250,50 @@ class Redactor:
             plan = self._plans["message"]
         ctx = _rp.Ctx(self._placeholders, kind == "env")  # type: ignore[arg-type]
         try:
-            # A detector may turn down a candidate because of its neighbour ("2001:db8::" glued
-            # to hex) and a later detector may then replace that neighbour with a placeholder.
-            # Running again until nothing changes makes the output a fixed point by
-            # construction; every change swaps text for a placeholder, so this converges.
-            for _ in range(_MAX_PASSES):
-                before = text
-                for fn in plan:
-                    text = fn(text, ctx)
-                if text is before or text == before:
-                    return text, ctx.counts
-                ctx.reset(text)
+            return _settle(text, plan, ctx), ctx.counts
         except Exception:  # never hurt the host app: drop the string rather than leak or raise
             return REDACTED, {}
-        return REDACTED, {}  # did not settle: give nothing away
 
     def __repr__(self) -> str:
         return f"Redactor(detectors={list(self._detectors)!r})"
+
+
+def _settle(text: str, plan: tuple[Any, ...], ctx: Any) -> str:
+    """Run ``plan`` until the text is a fixed point of every detector.
+
+    A detector may turn down a candidate because of its neighbour ("2001:db8::" glued to
+    hex digits) and a later detector may then replace that neighbour with a placeholder, so
+    one pass is not always enough. If the last detector that changed anything is number k,
+    the detectors after it already left the final text unchanged; re-running 0..k and seeing
+    no change proves a fixed point. Every change swaps text for a placeholder, so this
+    settles quickly; a text that does not settle within a few passes is dropped whole.
+
+    ``quoted_input`` changes need no re-check: they replace a span from quote to quote with
+    ``<input>``, and every detector before it treats quotes and ``<``/``>`` alike (both end
+    every token and pass every boundary check), so no earlier decision can flip.
+    """
+    n = len(plan)
+    for _ in range(_MAX_PASSES):
+        last = -1
+        for i in range(n):
+            fn = plan[i]
+            new = fn(text, ctx)
+            if new is not text and new != text:
+                text = new
+                if fn not in _SETTLED:
+                    last = i
+        if last < 0:
+            return text
+        ctx.reset(text)
+        for i in range(last + 1):
+            new = plan[i](text, ctx)
+            if new is not text and new != text:
+                text = new
+                break
+        else:
+            return text
+        ctx.reset(text)
+    return REDACTED
 
 
 def _check_placeholders(ph: Mapping[str, str], overrides: Mapping[str, str]) -> None:
