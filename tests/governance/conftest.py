@@ -68,3 +68,17 @@ def server_dir(tmp_path: Path) -> Path:
 @pytest.fixture
 def trail(gov_engine: sa.Engine, server_dir: Path, clock: Clock) -> AuditTrail:
     return AuditTrail.for_server_dir(gov_engine, server_dir, now=clock)
+
+
+@pytest.fixture
+def shred_storage(tmp_path: Path, database_url: str):
+    """A Storage with project ``demo`` whose retired KEKs are destroyed at once (no restore window)."""
+    from crashveil.server.keys import FileKeyProvider
+    from crashveil.server.storage import Storage
+
+    result = make_settings(tmp_path, database_url, kek_retired_keep_days=0)
+    FileKeyProvider.create(result.kek_path, now=NOW)
+    store = Storage.open(result, clock=lambda: NOW)
+    store.create_project("demo", now=NOW - timedelta(days=400))
+    yield store
+    store.close()
