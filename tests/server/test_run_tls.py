@@ -107,9 +107,13 @@ class Running:
     port: int
     log: Path
     process: subprocess.Popen[bytes]
+    web_port: int = 0
 
     def url(self, path: str) -> str:
         return f"https://127.0.0.1:{self.port}{path}"
+
+    def web_url(self, path: str) -> str:
+        return f"https://127.0.0.1:{self.web_port}{path}"
 
 
 def _client_context(server: ServerDir, *, with_cert: bool = True, max_version: ssl.TLSVersion | None = None
@@ -128,8 +132,8 @@ def _client(server: ServerDir, **kwargs: Any) -> httpx.Client:
 
 
 def _start(server: ServerDir, log: Path, **environ: str) -> Running:
-    port = _free_port()
-    env = {**os.environ, "CRASHVEIL_PORT": str(port), **environ}
+    port, web_port = _free_port(), _free_port()
+    env = {**os.environ, "CRASHVEIL_PORT": str(port), "CRASHVEIL_WEB_PORT": str(web_port), **environ}
     code = ("import sys; from pathlib import Path; from crashveil.server.settings import Settings; "
             "from crashveil.server.run import run_server; run_server(Settings.load(Path(sys.argv[1])))")
     with log.open("wb") as out:
@@ -144,7 +148,7 @@ def _start(server: ServerDir, log: Path, **environ: str) -> Running:
                 break
         except OSError:
             time.sleep(0.1)
-    return Running(server, port, log, process)
+    return Running(server, port, log, process, web_port)
 
 
 @pytest.fixture(scope="module")
@@ -245,3 +249,14 @@ def test_access_log_is_silent(running: Running) -> None:
     time.sleep(0.2)
     text = running.log.read_text(errors="replace")
     assert ([], "Uvicorn running" in text) == ([line for line in text.splitlines() if "GET /healthz" in line], True)
+
+
+def test_web_listener_needs_no_client_certificate_but_never_serves_the_report_api(running: Running) -> None:
+    """The web port answers without a client certificate, and the native report API is not there."""
+    context = ssl.create_default_context(cafile=str(running.dir.path / "tls" / "ca.pem"))
+    with httpx.Client(transport=httpx.HTTPTransport(verify=context), timeout=10) as client:
+        health = client.get(running.web_url("/healthz"))
+        login = client.get(running.web_url("/dashboard/login"))
+        report = client.post(running.web_url("/api/v1/projects/demo/reports"), content=b"x",
+                             headers={"Content-Type": "application/vnd.crashveil.sealed"})
+    assert (200, 200, 404) == (health.status_code, login.status_code, report.status_code)

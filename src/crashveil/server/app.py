@@ -107,7 +107,7 @@ class ForgetClient:
 
 def create_app(settings: Any, storage: Any, *, now: Callable[[], datetime] = _utc_now,
                clock: Callable[[], float] = time.monotonic, body_timeout_s: float = BODY_TIMEOUT_S,
-               sentry_limits: Any = None) -> Starlette:
+               sentry_limits: Any = None, surface: str = "all") -> Starlette:
     """The ingest API for ``storage`` under ``settings``; ``now``/``clock`` are injectable.
 
     Args:
@@ -117,7 +117,12 @@ def create_app(settings: Any, storage: Any, *, now: Callable[[], datetime] = _ut
         clock: monotonic seconds for the rate limiters.
         body_timeout_s: a body that has not fully arrived after this long is answered 408.
         sentry_limits: a ``crashveil.server.sentry.SentryLimits`` (default: Sentry's own limits).
+        surface: ``ingest`` (the native API, behind mutual TLS), ``web`` (dashboard, public
+            summary, receipts, Sentry-compatible ingest: no client certificate needed; never
+            the native report API) or ``all`` (both, for tests and single-listener setups).
     """
+    if surface not in ("all", "ingest", "web"):
+        raise ValueError(f"surface must be 'all', 'ingest' or 'web', not {surface!r}")
     metrics = Metrics()
     ingestor = Ingestor(settings, storage, metrics, now=now, clock=clock)
 
@@ -203,9 +208,12 @@ def create_app(settings: Any, storage: Any, *, now: Callable[[], datetime] = _ut
         ("/metrics", ["GET"], get_metrics),
         ("/openapi.json", ["GET"], openapi),
     ]
+    if surface == "web":
+        table = [row for row in table if not row[0].startswith(f"{API_PREFIX}/projects/") and row[0] != "/metrics"]
     routes: list[Any] = [Route(path, endpoint(path, handler), methods=methods) for path, methods, handler in table]
-    routes += _product_routes(settings, storage, ingestor=ingestor, metrics=metrics, now=now,
-                              body_timeout_s=body_timeout_s, sentry_limits=sentry_limits)
+    if surface != "ingest":
+        routes += _product_routes(settings, storage, ingestor=ingestor, metrics=metrics, now=now,
+                                  body_timeout_s=body_timeout_s, sentry_limits=sentry_limits)
 
     async def http_error(request: Request, exc: Exception) -> Response:
         return await handle_error(request, exc, None)

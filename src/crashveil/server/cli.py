@@ -89,14 +89,17 @@ def server_group() -> None:
 @click.option("--project", default="demo", show_default=True, help="id of the first project")
 @click.option("--database", default=None, help="postgresql://USER@HOST/DB (default: SQLite in DIR)")
 @click.option("--host", default="127.0.0.1", show_default=True, help="address to listen on")
-@click.option("--port", default=8443, show_default=True, type=int)
+@click.option("--port", default=8443, show_default=True, type=int, help="native report API (mutual TLS)")
+@click.option("--web-port", default=8444, show_default=True, type=int,
+              help="dashboard, public summary and Sentry-compatible ingest (no client certificate); 0 = off")
 @click.option("--public-host", default="", help="host apps connect to (default: --host)")
 @click.option("--name", "names", multiple=True, help="extra DNS name or IP for the server certificate (repeatable)")
 @click.option("--suite", type=click.Choice(["mlkem768x25519", "x25519"]), default="mlkem768x25519",
               show_default=True, help="sealing suite of project keys")
 @click.option("--policy", "policy_file", type=click.Path(dir_okay=False, exists=True), default=None,
               help="policy of the first project (default: the shipped default policy)")
-def server_init(directory: str, project: str, database: str | None, host: str, port: int, public_host: str,
+def server_init(directory: str, project: str, database: str | None, host: str, port: int, web_port: int,
+                public_host: str,
                 names: Sequence[str], suite: str, policy_file: str | None) -> None:
     """Create a server directory: settings, KEK, CA and server certificate, database, first project."""
     from crashveil.server import pki
@@ -110,7 +113,7 @@ def server_init(directory: str, project: str, database: str | None, host: str, p
     root.mkdir(parents=True, exist_ok=True, mode=0o700)
     now = _now()
     settings = Settings(server_dir=root, database_url=resolve_database_url(database or DEFAULT_DATABASE, root),
-                        host=host, port=port, public_host=public_host, server_names=tuple(names),
+                        host=host, port=port, web_port=web_port, public_host=public_host, server_names=tuple(names),
                         sealing_suite=suite)
     settings.validate()
     policy_text = Path(policy_file).read_text(encoding="utf-8") if policy_file else None

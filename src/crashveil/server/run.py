@@ -10,15 +10,23 @@ Choices, each for a reason:
 - Access log off, proxy headers off: the server never stores or logs client addresses
   (design principle 4), and ``X-Forwarded-For`` from an untrusted peer is a lie anyway.
   Our own log lines (``crashveil.server``) carry route templates and error codes only.
+- Two listeners in one process: ``port`` serves the native report API and requires client
+  certificates; ``web_port`` serves people and Sentry SDKs (dashboard, public summary,
+  receipts, Sentry-compatible ingest) with server-only TLS and never the native report API.
+  A browser cannot be asked for a client certificate, and the native API must not be
+  reachable without one. ``run_server`` owns SIGINT/SIGTERM and stops both gracefully.
 - One process, uvloop and httptools (``uvicorn[standard]``); more throughput means more
   processes over one database (PostgreSQL), each with its own in-memory rate limits.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import copy
+import signal
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import uvicorn
@@ -56,14 +64,16 @@ def _tls_context_factory(config: uvicorn.Config, default: Callable[[], ssl.SSLCo
     return context
 
 
-def uvicorn_config(settings: Any, app: Any) -> uvicorn.Config:
+def uvicorn_config(settings: Any, app: Any, *, web: bool = False) -> uvicorn.Config:
     """The uvicorn configuration for ``settings`` serving ``app`` (loaded, so ``.ssl`` is built).
+
+    With ``web`` it is the web listener: ``web_port``, and no client certificate asked.
 
     Raises:
         ConfigError: TLS is on and a certificate, key or CA file is missing.
     """
     kwargs: dict[str, Any] = dict(
-        host=settings.host, port=settings.port, access_log=False, proxy_headers=False, server_header=False,
+        host=settings.host, port=settings.web_port if web else settings.port, access_log=False, proxy_headers=False, server_header=False,
         log_config=copy.deepcopy(LOG_CONFIG), lifespan="off", timeout_keep_alive=KEEP_ALIVE_S,
         h11_max_incomplete_event_size=MAX_HEAD_BYTES,
     )
@@ -75,7 +85,7 @@ def uvicorn_config(settings: Any, app: Any) -> uvicorn.Config:
         kwargs.update(
             ssl_certfile=str(settings.server_cert_path), ssl_keyfile=str(settings.server_key_path),
             ssl_ca_certs=str(settings.ca_cert_path),
-            ssl_cert_reqs=ssl.CERT_REQUIRED if settings.require_client_cert else ssl.CERT_NONE,
+            ssl_cert_reqs=ssl.CERT_REQUIRED if settings.require_client_cert and not web else ssl.CERT_NONE,
             ssl_context_factory=_tls_context_factory,
         )
     config = uvicorn.Config(app, **kwargs)
@@ -83,14 +93,39 @@ def uvicorn_config(settings: Any, app: Any) -> uvicorn.Config:
     return config
 
 
+class _SharedSignalServer(uvicorn.Server):
+    """A uvicorn server that leaves signal handling to ``run_server`` (which stops all servers)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
 def run_server(settings: Any) -> None:
-    """Open storage, build the app and serve it until interrupted (blocks)."""
+    """Open storage, build the apps and serve both listeners until SIGINT/SIGTERM (blocks)."""
     from crashveil.server.app import create_app
     from crashveil.server.storage import Storage
 
     storage = Storage.open(settings)
     try:
-        config = uvicorn_config(settings, create_app(settings, storage))
-        uvicorn.Server(config).run()
+        surface = "ingest" if settings.web_port else "all"
+        servers = [_SharedSignalServer(uvicorn_config(settings, create_app(settings, storage, surface=surface)))]
+        if settings.web_port:
+            web_app = create_app(settings, storage, surface="web")
+            servers.append(_SharedSignalServer(uvicorn_config(settings, web_app, web=True)))
+        asyncio.run(_serve_all(servers))
     finally:
         storage.close()
+
+
+async def _serve_all(servers: list[uvicorn.Server]) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, _stop_all, servers, sig)
+    await asyncio.gather(*(server.serve() for server in servers))
+
+
+def _stop_all(servers: list[uvicorn.Server], sig: int) -> None:
+    for server in servers:
+        server.handle_exit(sig, None)

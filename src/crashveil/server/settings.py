@@ -39,6 +39,10 @@ class Settings:
     # Loopback by default: exposing the server is a decision the operator makes explicitly.
     host: str = "127.0.0.1"
     port: int = 8443
+    # A second listener for people and for SDKs that cannot present a client certificate:
+    # the dashboard, the public summary, receipts and Sentry-compatible ingest. It never
+    # serves the native report API, which stays behind mutual TLS on `port`. 0 turns it off.
+    web_port: int = 8444
     tls: bool = True
     require_client_cert: bool = True
     # A sealed report is at most 64 KiB of JSON before sealing (policy LIMITS); 200 KiB of
@@ -174,6 +178,9 @@ class Settings:
         """Check cross-field rules; :class:`ConfigError` naming the key."""
         if not (0 < self.port < 65536):
             raise ConfigError("port", f"{self.port} is out of range", "1..65535")
+        if not (0 <= self.web_port < 65536) or self.web_port == self.port:
+            raise ConfigError("web_port", f"{self.web_port} is out of range or equals port",
+                              "0 (off) or 1..65535, other than port")
         if not self.database_url.startswith(("sqlite:", "postgresql:", "postgresql+psycopg:")):
             raise ConfigError("database_url", "names an unsupported database",
                               "sqlite:///PATH or postgresql://USER@HOST/DB")
