@@ -8,91 +8,115 @@ regression signal (:meth:`Redactor.redact_counted`).
 Guarantees
     - **Total.** Never raises. Any ``str`` works, lone surrogates included; anything else
       (and, defensively, any internal failure) becomes ``"<redacted>"``.
-    - **Idempotent.** ``redact(redact(x)) == redact(x)``: placeholders are ``<word>`` and
-      ``<``/``>`` belong to no detector's alphabet. Re-redacting counts zero hits.
+    - **Idempotent.** ``redact(redact(x)) == redact(x)`` and re-redacting counts no hits.
+      Placeholders are ``<word>`` and ``<``/``>`` end every token of every detector; on top
+      of that the detectors run until the text is a fixed point (see :func:`_settle`).
     - **Linear.** No pattern backtracks more than a bounded amount per character; 1 MB
-      adversarial strings take tens of milliseconds, not hours.
+      adversarial strings take tens of milliseconds to a second, never longer.
     - **No truncation.** Callers cap lengths.
 
-Detectors run in the order of :data:`DETECTORS`:
+Detectors, in the order they run (:data:`DETECTORS`):
 
-============================  ============================================================
-``pem_private_key``           ``-----BEGIN ... PRIVATE KEY-----`` to its END line (or to
-                              the end of the base64 body when truncated) -> ``<private-key>``
-``url_credentials``           ``scheme://user:pass@host`` -> ``scheme://<credentials>@host``
-``connection_string``         values of secret-bearing keys: ``Password=``, ``pwd=``,
-                              ``"token":``, ``api_key=``, ``AccountKey=``, ``User Id=``,
-                              ``Authorization: Bearer`` ... -> ``<credentials>``. Keys
-                              stay; ``None``/``null``/``true``/``false``/empty stay.
-``jwt``                       ``eyJ...``.``...``.``...`` -> ``<secret>``
-``api_key``                   prefixed keys (AWS ``AKIA``/``ASIA``, GitHub ``ghp_``...,
-                              GitLab ``glpat-``..., Slack ``xox?-``, Stripe ``sk_live_``...,
-                              ``sk-`` (OpenAI style), Google ``AIza``/``ya29.``, npm, PyPI,
-                              Hugging Face, SendGrid, Shopify, DigitalOcean, Mailgun,
-                              Twilio), Slack webhooks and ``Bearer``/``Basic``/``Token``
-                              credentials -> ``<secret>``
-``email``                     ``local@domain.tld`` (TLD of letters; Unicode allowed) ->
-                              ``<email>``. ``pkg@1.2.3``, ``@decorator`` and ``a@b.T`` stay.
-``home_path``                 ``/home/ann/x``, ``/Users/ann/x``, ``C:\\Users\\Ann\\x`` (any
-                              case, ``/`` or ``\\`` or escaped ``\\\\``), ``Documents and
-                              Settings``, ``/mnt/c/Users``, ``/var/home`` -> ``~/x``,
-                              ``~\\x``; ``~ann/x`` -> ``~/x``; under a UNC root or nested
-                              folder the name alone becomes ``<user>``; ``pytest-of-<user>``.
-                              ``/users/42`` (lower case, no drive) is a REST route and stays.
-``unc_path``                  ``\\\\HOST\\share`` -> ``\\\\<host>\\share`` (``\\\\?\\``,
-                              ``\\\\.\\``, ``localhost``, ``wsl$`` stay)
-``iban``                      known country, mod-97 valid, compact or grouped -> ``<iban>``
-``card_number``               13-19 digits, groups of 3+ separated by space or ``-``, card
-                              network prefix (2221-2720, 3, 4, 5, 6) and Luhn -> ``<card>``
-``national_id``               US SSN, UK NINO, FR NIR, ES DNI/NIE, IT codice fiscale, NL
-                              BSN, PL PESEL, BR CPF, SE/DK/FI/NO personal numbers, KR RRN,
-                              CN resident id, IN Aadhaar, CA SIN, TR kimlik, RO CNP, TH id;
-                              checksums wherever the format has one -> ``<national-id>``
-``uuid``                      8-4-4-4-12 hex -> ``<uuid>``
-``mac``                       ``aa:bb:cc:dd:ee:ff``, ``AA-BB-...``, ``aabb.ccdd.eeff`` -> ``<mac>``
-``ipv6``                      all compressed forms, IPv4 tails, ``%zone`` -> ``<ip>``;
-                              ``::`` and ``::1`` stay (not personal, and ``a[::2]`` is code)
-``ipv4``                      dotted quads with octets <= 255 -> ``<ip>`` (port and ``/cidr``
-                              stay). Kept: loopback ``127.*``, ``0.0.0.0``, netmasks, and
-                              quads in version context (``v1.2.3.4``, ``version 1.2.3.4``,
-                              ``==1.2.3.4``, ``pkg-1.2.3.4``). A bare four-part version
-                              string is redacted: safety first.
-``phone``                     ``+`` or ``00`` international with 7-15 digits; national with
-                              separators and a trunk ``0`` (``06 12 34 56 78``), NANP
-                              ``(555) 123-4567``/``555.123.4567``, 3+ groups of 2-4 digits
-                              totalling 9-12, bare 10/11 digits with trunk ``0``, NANP or CN
-                              mobile shape; extensions go too -> ``<phone>``. Dates
-                              (``2024-01-15 10``), times, versions, line numbers, small
-                              integers and epoch timestamps stay.
-``query_values``              ``?k=v&k2=v2#frag=v`` -> ``?k=<value>&k2=<value>#frag=<value>``
-``quoted_input``              quoted text in messages (``'...'``/``"..."``, ``b'...'``) ->
-                              ``<input>``, except: empty; placeholders only; path-like
-                              (kept for its shape, already redacted by the path detectors);
-                              ASCII identifiers of <= 40 chars with <= 4 digits that are
-                              lower case, upper case, camelCase/PascalCase with an inner
-                              capital, or joined by ``._-:/`` (``'utf-8'``, ``'NoneType'``,
-                              ``'os.path'``, ``'split'``). A capitalised single word
-                              (``'Alice'``) is redacted; a lower-case one (``'alice'``) is
-                              kept - the price of keeping attribute and key names.
-``hostname``                  personal machines: ``DESKTOP-XXXXXXX``, ``LAPTOP-...``,
-                              ``WIN-...``, dash-joined names with a device word (``macbook``,
-                              ``imac``, ``mbp``, ``laptop``, ``desktop``, ``thinkpad``, ``pc``
-                              ...), ``*.local``/``.lan``/``.home``/``.fritz.box`` names with
-                              a dash or digit, ``ip-10-0-0-1`` -> ``<host>``
-``high_entropy``              runs of ``[A-Za-z0-9+/=_-]`` of 20+ chars (16+ for ``env``)
-                              with a letter/digit class change at least every 5 chars and
-                              Shannon entropy >= 3 bits/char -> ``<secret>``. Identifiers,
-                              paths and words have few class changes and stay; hex digests
-                              (git SHAs) are redacted.
-============================  ============================================================
+``home_path``
+    The user name of a home directory, the path keeping its shape: ``/home/ann/x``,
+    ``/Users/ann/x``, ``/var/home/ann``, ``/mnt/c/Users/ann``, ``C:\\Users\\Ann\\x`` (any case,
+    ``/`` or ``\\`` or the escaped ``\\\\`` of a repr), ``Documents and Settings`` -> ``~/x``,
+    ``~\\x``; ``~ann/x`` -> ``~/x``. Nested or UNC homes keep their shape with ``<user>``
+    (``/data/home/<user>/x``, ``\\\\host\\Users\\<user>``), and ``pytest-of-<user>``. URL paths
+    (``https://x.org/home/about``) and REST routes (``/users/42``: lower case, no drive) stay.
+``unc_path``
+    ``\\\\HOST\\share`` -> ``\\\\<host>\\share``; ``\\\\?\\``, ``\\\\.\\``, ``localhost``, ``wsl$`` stay.
+``pem_private_key``
+    ``-----BEGIN ... PRIVATE KEY-----`` (RSA, EC, OPENSSH, ENCRYPTED, PGP ... BLOCK) to its END
+    line, or to the end of its base64 body when truncated -> ``<private-key>``.
+``url_credentials``
+    ``scheme://user:pass@host`` -> ``scheme://<credentials>@host`` (scheme and host stay;
+    the hostname detector handles personal hosts).
+``connection_string``
+    Values of secret-bearing keys -> ``<credentials>``: ``password``, ``passwd``, ``pwd``,
+    ``secret``, ``token``, ``api_key``, ``AccountKey``, ``credential``, ``Authorization``
+    (``Bearer``/``Basic`` kept), ``session``, ``cookie``, ``User Id``, ``username``, ``uid``,
+    ``login`` ... inside compound keys too (``db_password``, ``X-Api-Key``), with ``=``,
+    ``:`` or ``=>`` and bare, single- or double-quoted values. Keys stay; ``None``, ``null``,
+    ``true``, ``false``, empty and ``***`` values stay (they are what developers debug).
+``jwt``
+    ``eyJ...``.``...``.``...`` (also unsigned and five-part JWE) -> ``<secret>``.
+``api_key``
+    Prefixed provider keys -> ``<secret>``: AWS ``AKIA``/``ASIA``, GitHub ``ghp_``/``gho_``/
+    ``github_pat_``..., GitLab ``glpat-``..., Slack ``xox?-``/``xapp-`` and webhooks, Stripe
+    ``sk_live_``/``whsec_``..., ``sk-`` (OpenAI, Anthropic), Google ``AIza``/``ya29.``/
+    ``GOCSPX-``, npm, PyPI, Hugging Face, SendGrid, Shopify, DigitalOcean, Mailgun, Twilio;
+    and the credential after ``Bearer``, ``Basic`` or ``Token``.
+``email``
+    ``local@domain.tld`` with a letter-only TLD, Unicode local parts and IDN domains ->
+    ``<email>``. ``pkg@1.2.3``, ``@decorator``, ``a @ b`` and ``a@b.T`` stay.
+``uuid``
+    8-4-4-4-12 hex, any case -> ``<uuid>``.
+``mac``
+    ``aa:bb:cc:dd:ee:ff``, ``AA-BB-CC-DD-EE-FF``, ``aabb.ccdd.eeff`` -> ``<mac>``.
+``ipv6``
+    Every compressed form, IPv4 tails, ``%zone`` -> ``<ip>``. ``::`` and ``::1`` stay (not
+    personal; ``a[::2]`` is code).
+``iban``
+    Known country, mod-97 valid, compact or in groups of four -> ``<iban>``.
+``card_number``
+    12-19 digits, plain or in groups of 3+ separated by a space or ``-``, with a card-network
+    prefix (2-series, 3-9, Mir, old JCB, UK Maestro) and a valid Luhn digit -> ``<card>``.
+    Epoch milliseconds (leading ``1``) stay.
+``national_id``
+    -> ``<national-id>``. Formatted: US SSN, UK NINO, FR NIR, ES DNI/NIE (check letter), IT
+    codice fiscale, BR CPF, SE/DK/FI/NO personal numbers, KR RRN, CA SIN (Luhn), IN Aadhaar,
+    CH AHV, TH id. Bare digit runs only with a valid checksum for their length: NL BSN, IL id
+    (9), UA RNOKPP, AT SV-Nr (10), PL PESEL, BR CPF, TR kimlik, NO, HU, GR AMKA, MX NSS (11),
+    RU INN (12), RO CNP, CH AHV (13), FR NIR (15), CN resident id (18). About one random
+    9-13 digit number in ten passes one of these checksums and is redacted: safety first.
+``ipv4``
+    Dotted quads with octets <= 255 -> ``<ip>`` (``:port`` and ``/cidr`` stay). Kept:
+    loopback ``127.*``, ``0.0.0.0``, netmasks, and quads in version context (``v1.2.3.4``,
+    ``version 1.2.3.4``, ``==1.2.3.4``, ``pkg-1.2.3.4``). A bare four-part version
+    (``1.2.3.4 is out``) is redacted: safety first.
+``phone``
+    -> ``<phone>``, with any extension. ``+`` or ``00`` and 7-15 digits; national numbers
+    with separators and a trunk ``0`` (``06 12 34 56 78``, ``020 7946 0958``, ``(030)
+    123456``) or Russian ``8``; NANP ``(555) 123-4567``, ``555.123.4567``, ``1-555-123-4567``;
+    3+ groups of 2-4 digits totalling 9-12; bare 9-11 digit numbers with a trunk ``0``, bare
+    10 digits not starting with ``1`` (except powers of two and 2^n - 1), CN/IT/RU 11-digit
+    mobiles. Kept: dates (``2024-01-15 10``), times, versions, line numbers, small integers,
+    epoch seconds and milliseconds. Not recognised: 7-8 digit local numbers without an area
+    code (DK, NO, NZ, UA local) and bare 9-digit numbers (PT, ES, IT mobiles): too many
+    counters and sizes look the same.
+``query_values``
+    ``?k=v&k2=v2#frag=v`` -> ``?k=<value>&k2=<value>#frag=<value>``; keys stay.
+``quoted_input`` (messages only)
+    Quoted text (``'...'``, ``"..."``, ``b'...'``; an apostrophe inside a word does not open
+    a quote) -> ``<input>``, except: empty; only placeholders (``'<email>'`` keeps the typed
+    placeholder); path-like (kept for its shape; home paths are already redacted); ASCII
+    identifiers of <= 40 characters with <= 4 digits that are lower case, upper case,
+    camelCase/PascalCase with an inner capital, or joined by ``._-:/`` (``'utf-8'``,
+    ``'NoneType'``, ``'os.path'``, ``'split'``, ``'user_id'``). A capitalised single word
+    (``'Alice'``) is redacted; a lower-case one (``'alice'``) is kept - the price of keeping
+    the attribute and key names developers need.
+``hostname``
+    Personal machines -> ``<host>``: ``DESKTOP-XXXXXXX``, ``LAPTOP-...``, ``WIN-...``,
+    dash-joined names with a device word (``alices-macbook-pro``, ``bobs-laptop``,
+    ``ann-thinkpad-x1``, ``carl-pc``, ``*-imac``, ``*-mbp``, ``*-desktop``),
+    ``.local``/``.lan``/``.home``/``.fritz.box`` names with a dash or digit, ``ip-10-0-0-1``.
+    ``threading.local`` stays.
+``high_entropy``
+    Random-looking runs of ``[A-Za-z0-9+/_-]`` (``=`` padding) of 20+ characters (16+ for
+    ``env``) -> ``<secret>``: short average "word" length (random text changes between
+    lower case, upper case and digit every ~2 characters; identifiers and paths hold 3+),
+    hex digests, base32, and Shannon entropy >= 3 bits per character (2.5 for hex).
+    Identifiers and paths stay; in ``/``-joined paths only the random pieces go
+    (``data/<secret>.json``). Git SHAs are redacted.
 
 Kept on purpose: exception class names, module and function names, in-app relative
 paths, line numbers, errno codes, HTTP status codes, version strings, memory addresses
-(``0x7f3a2c1b9d40``), times and dates.
+(``0x7f3a2c1b9d40``), dates and times.
 
 ``kind`` selects the detectors: ``"message"`` runs all; ``"path"`` and ``"env"`` run all
-but ``quoted_input``; ``"env"`` also lowers the high-entropy length to 16. An unknown kind
-is treated as ``"message"`` (the strictest).
+but ``quoted_input``; ``"env"`` lowers the high-entropy length to 16. An unknown kind is
+treated as ``"message"`` (the strictest).
 """
 
 from __future__ import annotations
@@ -117,12 +141,12 @@ DETECTORS: tuple[str, ...] = (
     "jwt",
     "api_key",
     "email",
-    "iban",
-    "card_number",
-    "national_id",
     "uuid",
     "mac",
     "ipv6",
+    "iban",
+    "card_number",
+    "national_id",
     "ipv4",
     "phone",
     "query_values",
@@ -206,10 +230,7 @@ class Redactor:
             _check_placeholders(ph, placeholders)
         self._detectors = tuple(d for d in DETECTORS if d in chosen)
         self._placeholders: Mapping[str, str] = MappingProxyType(ph)
-        funcs = _rp.DETECTOR_FUNCTIONS
-        self._plans = {
-            kind: tuple(funcs[d] for d in self._detectors if d not in skips) for kind, skips in _KIND_SKIPS.items()
-        }
+        self._plans = {kind: _plan(self._detectors, skips) for kind, skips in _KIND_SKIPS.items()}
 
     @property
     def detectors(self) -> tuple[str, ...]:
@@ -258,6 +279,26 @@ class Redactor:
         return f"Redactor(detectors={list(self._detectors)!r})"
 
 
+def _plan(detectors: tuple[str, ...], skips: tuple[str, ...]) -> tuple[Any, ...]:
+    """The detector functions to run, in order; the digit-run detectors share one gate."""
+    funcs = _rp.DETECTOR_FUNCTIONS
+    plan: list[Any] = []
+    group: list[Any] = []
+    for d in detectors:
+        if d in skips:
+            continue
+        if d in _rp.NUMERIC_DETECTORS:
+            group.append(funcs[d])
+            continue
+        if group:
+            plan.append(_rp.numeric_group(tuple(group)))
+            group = []
+        plan.append(funcs[d])
+    if group:
+        plan.append(_rp.numeric_group(tuple(group)))
+    return tuple(plan)
+
+
 def _settle(text: str, plan: tuple[Any, ...], ctx: Any) -> str:
     """Run ``plan`` until the text is a fixed point of every detector.
 
@@ -303,7 +344,7 @@ def _check_placeholders(ph: Mapping[str, str], overrides: Mapping[str, str]) -> 
     probe = Redactor.__new__(Redactor)
     probe._detectors = DETECTORS
     probe._placeholders = MappingProxyType(dict(ph))
-    probe._plans = {"message": tuple(_rp.DETECTOR_FUNCTIONS[d] for d in DETECTORS)}
+    probe._plans = {"message": _plan(DETECTORS, ())}
     for name, value in overrides.items():
         ok = isinstance(value, str) and shape.fullmatch(value) is not None
         if ok:

@@ -196,7 +196,7 @@ class TestApi:
     def test_detector_names(self):
         """The detector names are exactly the ones policy files use, in their run order."""
         assert ("home_path", "unc_path", "pem_private_key", "url_credentials", "connection_string", "jwt", "api_key",
-                "email", "iban", "card_number", "national_id", "uuid", "mac", "ipv6", "ipv4", "phone",
+                "email", "uuid", "mac", "ipv6", "iban", "card_number", "national_id", "ipv4", "phone",
                 "query_values", "quoted_input", "hostname", "high_entropy") == DETECTORS
 
     def test_every_detector_has_a_placeholder(self):
