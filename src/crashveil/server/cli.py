@@ -385,16 +385,16 @@ def _print(table: Any) -> None:
     Console(width=200, soft_wrap=True).print(table)
 
 
-def _attach_optional_groups() -> None:
-    """Command groups other server modules contribute (loaded only if present)."""
-    try:
-        from crashveil.server.sentry_keys import sentry_key_group
-    except ImportError:
-        return
+def _attach_groups() -> None:
+    """Command groups other server modules contribute: governance and Sentry DSN keys."""
+    from crashveil.server.governance_cli import register as register_governance
+    from crashveil.server.sentry_keys import sentry_key_group
+
+    register_governance(cli)
     project_group.add_command(sentry_key_group)
 
 
-_attach_optional_groups()
+_attach_groups()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
