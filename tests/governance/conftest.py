@@ -82,3 +82,56 @@ def shred_storage(tmp_path: Path, database_url: str):
     store.create_project("demo", now=NOW - timedelta(days=400))
     yield store
     store.close()
+
+
+def route_paths(routes, *, prefix: str = "") -> list[tuple[str, tuple[str, ...]]]:
+    """(path template, methods) of every Route under ``routes``, Mounts flattened."""
+    from starlette.routing import Mount, Route
+
+    found: list[tuple[str, tuple[str, ...]]] = []
+    for route in routes:
+        if isinstance(route, Mount):
+            found += route_paths(route.routes, prefix=prefix + route.path)
+        elif isinstance(route, Route):
+            found.append((prefix + route.path, tuple(sorted((route.methods or {"GET"}) - {"HEAD"}))))
+    return found
+
+
+@pytest.fixture
+def cross_project_matrix():
+    """The IDOR matrix helper: ``check(client, routes, own, other)`` -> list of failures.
+
+    For every route whose path names ``{project}``, it requests the route with the *other*
+    project's id and ids, and with the *own* project's id but the other project's object ids,
+    with every method; each must answer 404. ``own`` and ``other`` map path parameter names
+    (``project``, ``report_id``, ``group_id`` ...) to values. Routes needing a parameter that
+    ``other`` lacks are reported as failures too, so new routes cannot slip through
+    untested. State-changing methods are sent with ``data`` from ``form`` (e.g. a CSRF token).
+    """
+    import re
+
+    def check(client, routes, own: dict, other: dict, *, form: dict | None = None) -> list[str]:
+        failures = []
+        for path, methods in route_paths(routes):
+            names = re.findall(r"{([a-z_]+)(?::[a-z]+)?}", path)
+            if "project" not in names:
+                continue
+            missing = [n for n in names if n not in other]
+            if missing:
+                failures.append(f"{path}: no test value for {missing}")
+                continue
+            for scope in ("other-project", "own-project-other-ids"):
+                values = dict(other) if scope == "other-project" else {**other, "project": own["project"]}
+                url = re.sub(r"{([a-z_]+)(?::[a-z]+)?}", lambda m: str(values[m.group(1)]), path)
+                if scope == "own-project-other-ids" and url == re.sub(
+                        r"{([a-z_]+)(?::[a-z]+)?}", lambda m: str({**own}.get(m.group(1), "")), path):
+                    continue
+                if scope == "own-project-other-ids" and names == ["project"]:
+                    continue  # the own project's own page: allowed
+                for method in methods:
+                    response = client.request(method, url, data=form if method != "GET" else None)
+                    if response.status_code != 404:
+                        failures.append(f"{method} {url} ({scope}): {response.status_code}")
+        return failures
+
+    return check
