@@ -71,6 +71,10 @@ def _build_parser() -> argparse.ArgumentParser:
     schema = policy_commands.add_parser("schema", help="print the JSON Schema of the report wire format")
     schema.set_defaults(handler=_policy_schema)
 
+    from crashveil.policy.pia import register as register_pia
+
+    register_pia(policy_commands)
+
     _register_optional(commands)
     return parser
 

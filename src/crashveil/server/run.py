@@ -113,17 +113,27 @@ def run_server(settings: Any) -> None:
         if settings.web_port:
             web_app = create_app(settings, storage, surface="web")
             servers.append(_SharedSignalServer(uvicorn_config(settings, web_app, web=True)))
-        asyncio.run(_serve_all(servers))
+        asyncio.run(_serve_all(servers, storage, settings))
     finally:
         storage.close()
 
 
-async def _serve_all(servers: list[uvicorn.Server]) -> None:
+async def _serve_all(servers: list[uvicorn.Server], storage: Any, settings: Any) -> None:
+    from crashveil.server.audit import AuditTrail
+    from crashveil.server.retention import RetentionScheduler
+
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, _stop_all, servers, sig)
-    await asyncio.gather(*(server.serve() for server in servers))
+    # Retention runs inside the server too (hourly), so expired data goes even when nobody
+    # schedules `crashveil retention run`.
+    retention = RetentionScheduler(storage, AuditTrail.for_server_dir(storage.engine, settings.server_dir))
+    retention.start()
+    try:
+        await asyncio.gather(*(server.serve() for server in servers))
+    finally:
+        await retention.stop()
 
 
 def _stop_all(servers: list[uvicorn.Server], sig: int) -> None:
