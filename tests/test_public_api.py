@@ -32,6 +32,28 @@ def test_import_loads_no_heavy_module() -> None:
     assert "[]" == out.strip()
 
 
+#: What ``init()`` with consent off must not load: it installs the hooks and reads one small file.
+NOT_AT_INIT = ("tomllib", "cryptography", "crashveil.redact", "crashveil._redact_patterns", "crashveil.policy.loader",
+               "crashveil.sdk.collect", "ssl", "http.client", "asyncio", "sqlite3", "crashveil.server")
+
+
+def test_init_with_consent_off_loads_no_heavy_module(tmp_path: object) -> None:
+    """``init()`` with consent off (no record, or a recorded "no") parses no policy and loads no redactor."""
+    code = ("import sys, crashveil\n"
+            "crashveil.init(app_name='probe', data_dir=sys.argv[1], release='1.0')\n"
+            "print(crashveil.level(), crashveil.needs_prompt())\n"
+            f"print(repr(sorted(m for m in sys.modules if m in {NOT_AT_INIT!r} or m.startswith(('cryptography.', "
+            "'crashveil.server', 'asyncio.', 'http.', 'tomllib.')))))\n"
+            "if len(sys.argv) > 2:\n"
+            "    crashveil.grant('off')\n")
+    data = str(tmp_path)
+    first = subprocess.run([sys.executable, "-c", code, data, "record a no"], capture_output=True, text=True,
+                           check=True).stdout.splitlines()
+    second = subprocess.run([sys.executable, "-c", code, data], capture_output=True, text=True,
+                            check=True).stdout.splitlines()
+    assert (["off True", "[]"], ["off False", "[]"]) == (first, second)
+
+
 def test_null_client_before_init() -> None:
     """Before ``init()`` the facade answers without recording: level off, nothing to preview."""
     crashveil.shutdown()

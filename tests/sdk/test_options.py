@@ -72,3 +72,22 @@ def test_consent_callback_must_be_callable() -> None:
     with pytest.raises(ConfigError) as info:
         Options.from_kwargs({"consent_callback": "yes"}, environ={})
     assert "consent_callback" == info.value.key
+
+
+def test_shipped_policy_is_read_on_first_use(tmp_path: Path) -> None:
+    """Without a ``policy`` option the shipped policy is parsed when first read, and is the same object."""
+    from crashveil.policy import default_policy
+
+    options = Options.from_kwargs({"data_dir": str(tmp_path)}, environ={})
+    assert options.policy is default_policy()
+    assert options.policy_loaded()
+
+
+def test_bad_policy_file_fails_at_init(tmp_path: Path) -> None:
+    """A policy file given by the app is still read and checked at init: a bad one is a PolicyError."""
+    from crashveil.errors import PolicyError
+
+    bad = tmp_path / "bad.policy.toml"
+    bad.write_text("[policy]\nname = 1\n")
+    with pytest.raises(PolicyError):
+        Options.from_kwargs({"policy": str(bad), "data_dir": str(tmp_path)}, environ={})

@@ -26,15 +26,17 @@ from typing import TYPE_CHECKING, Any, Callable
 from crashveil.errors import ConfigError
 from crashveil.sdk import _internal
 from crashveil.sdk._internal import logger, suppress_internal_errors
-from crashveil.sdk.collect import Collector, CrashRecord
 from crashveil.sdk.consent import OFF, ConsentStore
-from crashveil.sdk.history import History, HistoryEntry
 from crashveil.sdk.pseudonym import InstallSecret, write_private_file
 
 if TYPE_CHECKING:
     from types import TracebackType
 
+    from crashveil.policy.model import Policy
     from crashveil.policy.report import Report
+    from crashveil.redact import Redactor
+    from crashveil.sdk.collect import Collector, CrashRecord
+    from crashveil.sdk.history import History, HistoryEntry
     from crashveil.sdk.options import Options
 
 __all__ = ["Client", "NullClient", "DisclosureRequest", "PendingCrash"]
@@ -107,30 +109,37 @@ class NullClient:
 
 
 class Client:
-    """Owns the options, the consent store, the queue and the sender of one app."""
+    """Owns the options, the consent store, the queue and the sender of one app.
+
+    ``init()`` must stay cheap (DESIGN.md section 6): with consent ``off`` it reads one small
+    file and installs the hooks. The policy (when it is the shipped one), the redactor, the
+    collector and the history are made on first need: the first capture, ``grant()``,
+    ``preview()`` ... A crash right after ``init()`` builds them in the hook, synchronously,
+    before its report is written.
+    """
 
     enabled = True
 
     def __init__(self, options: Options) -> None:
-        from crashveil.keyfmt import ProjectPublicKey
-        from crashveil.redact import Redactor
-
         self.options = options
-        self.policy = options.policy
         self.data_dir = options.data_dir
         self.now = options.now
-        self.consent = ConsentStore(self.data_dir, self.policy, now=self.now)
+        policy_loaded = getattr(options, "policy_loaded", None)
+        lazy = policy_loaded is not None and not policy_loaded()
+        self.consent = ConsentStore(self.data_dir, (lambda: options.policy) if lazy else options.policy,
+                                    now=self.now)
         self.secret = InstallSecret(self.data_dir / "secrets" / "install.key")
-        self.history_log = History(self.data_dir, keep_content=options.keep_history_content, now=self.now)
-        self.redactor = Redactor(detectors=self.policy.redaction.detectors,
-                                 placeholders=self.policy.redaction.placeholders)
-        self.collector = Collector(self.policy, app_root=options.app_root, release=options.release,
-                                   redactor=self.redactor, now=self.now, rng=options.rng)
-        self.public_key = (ProjectPublicKey.parse(options.dsn.public_key, key="dsn.key")
-                           if options.dsn is not None else None)
+        self.public_key = None
+        if options.dsn is not None:  # checked now: a bad key is a ConfigError at init()
+            from crashveil.keyfmt import ProjectPublicKey
+
+            self.public_key = ProjectPublicKey.parse(options.dsn.public_key, key="dsn.key")
         self.project = options.project
         self.observers: list[Callable[[Report], None]] = []
         self._lock = threading.RLock()
+        self._redactor: Redactor | None = None
+        self._collector: Collector | None = None
+        self._history: History | None = None
         self._queue: Any = None
         self._sender: Any = None
         self._transport: Any = options.transport
@@ -138,6 +147,44 @@ class Client:
         self._remote: Any = None
         self._closed = False
         self.hooks: Any = None
+
+    # -- made on first need ----------------------------------------------------------------
+    @property
+    def policy(self) -> Policy:
+        """The policy in force (the shipped one is parsed on first read)."""
+        return self.consent.policy
+
+    @property
+    def redactor(self) -> Redactor:
+        with self._lock:
+            if self._redactor is None:
+                from crashveil.redact import Redactor
+
+                policy = self.policy
+                self._redactor = Redactor(detectors=policy.redaction.detectors,
+                                          placeholders=policy.redaction.placeholders)
+            return self._redactor
+
+    @property
+    def collector(self) -> Collector:
+        with self._lock:
+            if self._collector is None:
+                from crashveil.sdk.collect import Collector
+
+                options = self.options
+                self._collector = Collector(self.policy, app_root=options.app_root, release=options.release,
+                                            redactor=self.redactor, now=self.now, rng=options.rng)
+            return self._collector
+
+    @property
+    def history_log(self) -> History:
+        with self._lock:
+            if self._history is None:
+                from crashveil.sdk.history import History
+
+                self._history = History(self.data_dir, keep_content=self.options.keep_history_content,
+                                        now=self.now)
+            return self._history
 
     # -- lifecycle -----------------------------------------------------------------------
     def start(self) -> None:

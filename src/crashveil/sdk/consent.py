@@ -72,16 +72,49 @@ class ConsentRecord:
 class ConsentStore:
     """Reads and writes the consent record of one app (``<data_dir>/consent.json``)."""
 
-    def __init__(self, data_dir: Path, policy: Policy, *, now: Callable[[], float] = time.time) -> None:
-        from crashveil.policy.digest import policy_digest
+    def __init__(self, data_dir: Path, policy: Policy | Callable[[], Policy], *,
+                 now: Callable[[], float] = time.time) -> None:
+        """``policy`` is the policy in force, or a function returning it when first needed.
 
+        With a function (what ``init()`` passes for the shipped policy), reading a missing or
+        an ``off`` record parses no policy: with consent off, ``init()`` stays cheap.
+        """
         self.path = data_dir / "consent.json"
-        self.policy = policy
-        self.digest = policy_digest(policy)
+        self._policy: Policy | None = None
+        self._policy_source: Callable[[], Policy] | None = None
+        if callable(policy):
+            self._policy_source = policy
+        else:
+            self._policy = policy
+        self._digest: str | None = None
         self.now = now
         self._record: ConsentRecord | None = None
         self._loaded = False
         self._material: bool | None = None
+
+    @property
+    def policy(self) -> Policy:
+        if self._policy is None:
+            assert self._policy_source is not None
+            self._policy = self._policy_source()
+        return self._policy
+
+    @property
+    def digest(self) -> str:
+        """The digest of the policy in force (computed on first need)."""
+        if self._digest is None:
+            from crashveil.policy.digest import policy_digest
+
+            self._digest = policy_digest(self.policy)
+        return self._digest
+
+    def _off_without_policy(self, record: ConsentRecord | None) -> bool:
+        """True when the answer is ``off`` whatever the policy says, so it need not be read.
+
+        No record, or a recorded "no", under the lazily read shipped policy (which, like
+        every loaded policy, has the level ``off``). An explicit policy is asked as before.
+        """
+        return self._policy is None and (record is None or record.level == OFF)
 
     # -- reading -------------------------------------------------------------------------
     def record(self) -> ConsentRecord | None:
@@ -100,6 +133,8 @@ class ConsentStore:
     def level(self) -> str:
         """The level granted, ``off`` if none (or if the policy no longer has that level)."""
         record = self.record()
+        if self._off_without_policy(record):
+            return OFF
         if record is None or record.level not in self.policy.level_names:
             return OFF
         return record.level
@@ -125,7 +160,11 @@ class ConsentStore:
     def needs_prompt(self) -> bool:
         """True when the app should ask: no decision yet, or the policy changed materially."""
         record = self.record()
-        if record is None or record.level not in self.policy.level_names:
+        if record is None:
+            return True
+        if self._off_without_policy(record):
+            return False  # a recorded "no" (the shipped policy has the level 'off')
+        if record.level not in self.policy.level_names:
             return True
         if record.level == OFF:
             return False  # a "no" stands whatever the policy says: nothing is collected

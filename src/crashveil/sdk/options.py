@@ -31,13 +31,44 @@ _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
 
+class _PolicyField:
+    """``Options.policy``: a ``Policy`` always, but the shipped one is parsed on first read.
+
+    ``init()`` without a ``policy`` option stores None here; reading ``options.policy`` then
+    loads the reference policy (once per process). So ``init()`` with consent ``off`` never
+    parses TOML. A policy *file* given by the app is still loaded, and checked, in
+    :meth:`Options.from_kwargs`: a bad file is a ``PolicyError`` at ``init()``.
+    """
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.slot = f"_{name}_value"
+
+    def __get__(self, obj: Any, owner: type | None = None) -> Policy:
+        if obj is None:  # no class-level default: the dataclass keeps the field required
+            raise AttributeError("policy")
+        value = obj.__dict__.get(self.slot)
+        if value is None:
+            from crashveil.policy.loader import default_policy
+
+            value = obj.__dict__[self.slot] = default_policy()
+        return value  # type: ignore[no-any-return]
+
+    def __set__(self, obj: Any, value: Policy | None) -> None:
+        obj.__dict__[self.slot] = value  # None: the shipped policy, loaded when first read
+
+    @staticmethod
+    def is_loaded(obj: Any) -> bool:
+        return obj.__dict__.get("_policy_value") is not None
+
+
 @dataclass(frozen=True)
 class Options:
     """The resolved configuration of one SDK client. Build it with :meth:`from_kwargs`."""
 
     app_name: str
     data_dir: Path
-    policy: Policy
+    #: The policy given to ``init()``, else the shipped reference policy (parsed on first read).
+    policy: Policy = _PolicyField()  # type: ignore[assignment]
     app_root: Path
     dsn: ConnectionString | None = None
     project: str | None = None
@@ -59,6 +90,10 @@ class Options:
     transport: Any = None
     now: Callable[[], float] = time.time
     rng: random.Random = field(default_factory=random.SystemRandom)
+
+    def policy_loaded(self) -> bool:
+        """Whether :attr:`policy` is already in memory (False: the shipped policy, not read yet)."""
+        return _PolicyField.is_loaded(self)
 
     @classmethod
     def from_kwargs(cls, kwargs: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> Options:
@@ -108,18 +143,19 @@ _ENV = {
 
 
 def _resolve(values: dict[str, Any], env: Mapping[str, str]) -> Options:
-    from crashveil.policy.protocol import ConnectionString
-
     dsn = values.get("dsn")
     connection: ConnectionString | None
     if dsn is None or dsn == "":
         connection = None
-    elif isinstance(dsn, ConnectionString):
-        connection = dsn
-    elif isinstance(dsn, str):
-        connection = ConnectionString.parse(dsn)
     else:
-        raise ConfigError("dsn", f"is a {type(dsn).__name__}", "a crashveil:// connection string")
+        from crashveil.policy.protocol import ConnectionString
+
+        if isinstance(dsn, ConnectionString):
+            connection = dsn
+        elif isinstance(dsn, str):
+            connection = ConnectionString.parse(dsn)
+        else:
+            raise ConfigError("dsn", f"is a {type(dsn).__name__}", "a crashveil:// connection string")
 
     project = _optional_str(values, "project") or (connection.project if connection else None)
     if connection and project != connection.project:
@@ -171,15 +207,17 @@ def _resolve(values: dict[str, Any], env: Mapping[str, str]) -> Options:
     )
 
 
-def _policy(value: Any) -> Policy:
-    from crashveil.policy import default_policy, load_policy
+def _policy(value: Any) -> Policy | None:
+    """The policy option: None for the shipped policy (read on first use), else loaded now."""
+    if value is None or value == "":
+        return None
     from crashveil.policy.model import Policy
 
-    if value is None or value == "":
-        return default_policy()
     if isinstance(value, Policy):
         return value
     if isinstance(value, (str, os.PathLike)):
+        from crashveil.policy.loader import load_policy
+
         return load_policy(value)
     raise ConfigError("policy", f"is a {type(value).__name__}", "a path to a policy file or a Policy")
 

@@ -13,8 +13,6 @@ pseudonym unrelated to the past ones.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import os
 from pathlib import Path
 from typing import Callable
@@ -32,6 +30,9 @@ def period_index(now_s: float, rotation_days: int) -> int:
 
 def pseudonym_for(secret: bytes, project: str, period: int) -> str:
     """The 32-hex-character pseudonym of this install for ``project`` in ``period``."""
+    import hashlib  # here, not at the top: init() with consent off never needs it
+    import hmac
+
     message = _LABEL + project.encode("utf-8") + b"\x00" + str(period).encode("ascii")
     return hmac.new(secret, message, hashlib.sha256).hexdigest()[:32]
 
