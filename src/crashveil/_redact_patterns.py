@@ -88,9 +88,9 @@ _API_FAMILIES: tuple[tuple[tuple[str, ...], str], ...] = (
     (("github_pat_",), r"[A-Za-z0-9_]{30,}+"),
     (("glpat-", "gldt-", "glrt-", "glptt-", "glcbt-", "glft-", "glimt-", "glagent-", "gloas-",
       "glsoat-"), r"[A-Za-z0-9_.\-]{16,}+"),  # GitLab
-    (("xoxb-", "xoxp-", "xoxa-", "xoxo-", "xoxr-", "xoxs-", "xoxe-", "xapp-"), r"[A-Za-z0-9\-]{8,}+"),  # Slack
+    (("xoxb-", "xoxp-", "xoxa-", "xoxo-", "xoxr-", "xoxs-", "xoxe-", "xapp-"), r"[A-Za-z0-9\-]{12,}+"),  # Slack
     (("sk_live_", "sk_test_", "pk_live_", "pk_test_", "rk_live_", "rk_test_", "whsec_"),
-     r"[A-Za-z0-9]{8,}+"),  # Stripe
+     r"[A-Za-z0-9]{12,}+"),  # Stripe
     (("sk-",), r"[A-Za-z0-9_\-]{20,}+"),  # OpenAI, Anthropic and other "sk-" keys
     (("GOCSPX-",), r"[A-Za-z0-9_\-]{20,}+"),  # Google OAuth client secret
     (("npm_",), r"[A-Za-z0-9]{30,}+"),
@@ -183,8 +183,11 @@ def compiled() -> Any:
         for p in prefixes:
             head, last = p[:-1], p[-1]
             alts.append((last, f"(?<=(?<![{_B}]){re.escape(head)}{re.escape(last)}){body}"))
-    d["api_anchored"] = c("_(?:" + "|".join(a for last, a in alts if last == "_") + ")"
-                          "|-(?:" + "|".join(a for last, a in alts if last == "-") + ")")
+    # Every key body is 12+ characters long: checking that first keeps "site-packages" and
+    # "__init__" from paying for ~40 lookbehinds at each "-" and "_".
+    body = r"(?=[A-Za-z0-9_.\-]{12})"
+    d["api_anchored"] = c("_" + body + "(?:" + "|".join(a for last, a in alts if last == "_") + ")"
+                          "|-" + body + "(?:" + "|".join(a for last, a in alts if last == "-") + ")")
     d["api_prefix_len"] = {p: len(p) for prefixes, _ in _API_FAMILIES for p in prefixes}
     d["api_other"] = tuple((g, c(rx)) for g, rx in _API_OTHER)
     d["auth"] = c("(?:" + "|".join(f"{re.escape(s)}(?<![{_B}]{re.escape(s)})" for s in _AUTH_SCHEMES)
@@ -199,8 +202,11 @@ def compiled() -> Any:
     win_dirs = r"(?:[Uu][Ss][Ee][Rr][Ss]|[Dd][Oo][Cc][Uu][Mm][Ee][Nn][Tt][Ss] [Aa][Nn][Dd] [Ss][Ee][Tt][Tt][Ii][Nn][Gg][Ss])"
     # anchored on the literal ":" so the engine skips ahead; the drive letter is read back
     d["home_win"] = c(r":(?<=(?<![A-Za-z0-9_])[A-Za-z]:)(?P<sep>\\\\|[\\/])" + win_dirs + r"(?P=sep)" + name)
-    d["home_posix"] = c(r"/(?:(?:var/|export/|usr/)?home/|(?:mnt/[a-z]/|cygdrive/[a-z]/|[a-z]/|System/Volumes/Data/)?Users/)"
-                        + name)
+    posix = (r"(?:(?:var/|export/|usr/)?home/|(?:mnt/[a-z]/|cygdrive/[a-z]/|[a-z]/|System/Volumes/Data/)?Users/)"
+             + name)
+    # at the root of a path ("~"), or nested in another folder or a URL (judged in Python)
+    d["home_posix_root"] = c(r"/(?<![A-Za-z0-9_.%~\-]/)" + posix)
+    d["home_posix_nested"] = c(r"/(?<=[A-Za-z0-9_.%~\-]/)" + posix)
     d["home_backslash"] = c(r"(?P<sep>\\\\|\\)(?:" + win_dirs[3:-1] + r"|home)(?P=sep)" + name)
     d["pytest_of"] = c(r"pytest-of-(?P<user>[^\\/\s'\"<>]++)")
     d["tilde_user"] = c(r"~(?<![\w~]~)(?P<user>[A-Za-z_][\w.\-]{0,31})(?=[\\/])")
@@ -210,7 +216,7 @@ def compiled() -> Any:
     d["iban"] = c(r"[A-Z](?<![A-Za-z0-9][A-Z])[A-Z][0-9]{2}(?:[ ]?[A-Z0-9]{4}){2,7}+(?:[ ]?[A-Z0-9]{1,3})?+"
                   r"(?![A-Za-z0-9])")
     # card_number: 13+ digits with single spaces or dashes between them.
-    d["card"] = c(r"[0-9](?<![A-Za-z0-9_.][0-9])(?:[0-9]|[ \-](?=[0-9])){11,}+")
+    d["card"] = c(r"[0-9](?<![A-Za-z0-9_.][0-9])(?=(?:[ \-]?[0-9]){11})(?:[0-9]|[ \-](?=[0-9])){11,}+")
     d["digit_groups"] = c(r"[0-9]+")
     # national_id, digit-led formats (the first digit is matched before the branch).
     d["nid_digit"] = c(
@@ -239,14 +245,13 @@ def compiled() -> Any:
     # uuid: anchored on its first '-', the 8 hex digits before it read by a lookbehind.
     d["uuid"] = c(r"-(?<=(?<![A-Za-z0-9_])(?P<h>[0-9a-fA-F]{8})-)(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}"
                   r"(?![A-Za-z0-9_])")
-    # mac: six hex pairs joined by ':' or '-', or Cisco's three dotted quads; one regex whose
-    # branches start with the separator, the first group read back by a lookbehind.
+    # mac: six hex pairs joined by ':' or '-', or Cisco's three dotted quads; anchored on the
+    # separator, the first group read back by a lookbehind.
     hx = "[0-9a-fA-F]"
-    mac_alts = [f"{re.escape(sep)}(?<=(?<![A-Za-z0-9_:.\\-])(?P<h{k}>{hx}{{2}}){re.escape(sep)})"
-                f"(?:{hx}{{2}}{re.escape(sep)}){{4}}{hx}{{2}}(?![A-Za-z0-9_]|[:\\-]{hx})"
-                for k, sep in enumerate(":-")]
-    mac_alts.append(f"\\.(?<=(?<![A-Za-z0-9_:.\\-])(?P<h2>{hx}{{4}})\\.){hx}{{4}}\\.{hx}{{4}}(?![A-Za-z0-9_]|\\.{hx})")
-    d["mac"] = c("|".join(mac_alts))
+    for sep, key in ((":", "mac_colon"), ("-", "mac_dash")):
+        d[key] = c(f"{sep}(?<=(?<![A-Za-z0-9_:.\\-])(?P<h>{hx}{{2}}){sep})(?:{hx}{{2}}{sep}){{4}}{hx}{{2}}"
+                   f"(?![A-Za-z0-9_]|[:\\-]{hx})")
+    d["mac_dot"] = c(f"\\.(?<=(?<![A-Za-z0-9_:.\\-])(?P<h>{hx}{{4}})\\.){hx}{{4}}\\.{hx}{{4}}(?![A-Za-z0-9_]|\\.{hx})")
     # ipv6: anchored on ':' + up to 4 hex + ':', widened in Python.
     d["v6_anchor"] = c(r":[0-9A-Fa-f]{0,4}:")
     d["v6_left"] = c(r"[0-9A-Fa-f]{1,4}\Z")
@@ -257,7 +262,7 @@ def compiled() -> Any:
     d["version_ctx"] = c(r"(?:(?<![A-Za-z])(?:v|version|ver|release|rel|build|rev|python|py|pypy|cpython)"
                          r"[ :=]?[ ]?|[=<>~!]=[ ]?|[A-Za-z0-9][_\-])\Z", re.IGNORECASE)
     # phone: runs of digits and separators, parsed by a strict grammar in Python.
-    d["phone_cand"] = c(r"[+(0-9](?<![A-Za-z0-9_+.\-/][+(0-9])[0-9 ()+.\-/]{6,}+"
+    d["phone_cand"] = c(r"[+(0-9](?<![A-Za-z0-9_+.\-/][+(0-9])(?=(?:[ ()+.\-/]*+[0-9]){6})[0-9 ()+.\-/]{6,}+"
                         r"(?:(?:x|ext\.? ?|#)[0-9]{1,6}+)?")
     d["phone_strict"] = c(r"(?:\+[ ]?|00[ ]?)?(?:\(\+?[0-9]{1,5}\)[ ]?[-./]?[ ]?[0-9]++|[0-9]++)"
                           r"(?:(?:[ ]?\([0-9]{1,5}\)[ ]?-?|[ ]?[-./][ ]?|[ ])[0-9]++)*+"
@@ -490,43 +495,35 @@ def home_path(text: str, ctx: Ctx) -> str:
     n = 0
     ph = ctx.ph["home_path"]
 
-    def root(m: Any) -> str:
-        nonlocal n
-        n += 1
-        return "~"
-
-    def posix(m: Any) -> str:
-        nonlocal n
-        s = m.start()
-        if s:
-            b = text[s - 1]
-            if b.isalnum() or b in "_.%~-":
-                j = text.rfind("://", max(0, s - 256), s)
-                if j >= 0 and len(text[j:s].split(None, 1)) == 1:
-                    return m.group()  # a URL path: https://example.org/home/about
-                n += 1
-                return m.group()[: m.start("user") - s] + ph  # nested: /data/home/<user>/x
-        n += 1
-        return "~"
-
     def nested(m: Any) -> str:
         nonlocal n
         n += 1
         return m.group()[: m.start("user") - m.start()] + ph
 
+    def nested_posix(m: Any) -> str:
+        s = m.start()
+        j = text.rfind("://", max(0, s - 256), s)
+        if j >= 0 and len(text[j:s].split(None, 1)) == 1:
+            return m.group()  # a URL path: https://example.org/home/about
+        return nested(m)
+
+    if "~" in text:  # first, so the "~" this detector writes is not looked at again
+        text, k = _P.tilde_user.subn("~", text)
+        n += k
     if ":\\" in text or ":/" in text:
         spans = [(m.start() - 1, m.end(), "~") for m in _P.home_win.finditer(text)]
         if spans:
             n += len(spans)
             text = _splice(text, spans)
     if "/home/" in text or "/Users/" in text:
-        text = _P.home_posix.sub(posix, text)
+        text, k = _P.home_posix_root.subn("~", text)
+        n += k
+        if k == 0 or "/home/" in text or "/Users/" in text:
+            text = _P.home_posix_nested.sub(nested_posix, text)
     if "\\" in text and ("sers" in text or "SERS" in text or "home" in text or "ettings" in text):
         text = _P.home_backslash.sub(nested, text)
     if "pytest-of-" in text:
         text = _P.pytest_of.sub(nested, text)
-    if "~" in text:
-        text = _P.tilde_user.sub(root, text)
     if n:
         ctx.hit("home_path", n)
     return text
@@ -776,11 +773,15 @@ def uuid(text: str, ctx: Ctx) -> str:
 def mac(text: str, ctx: Ctx) -> str:
     """MAC addresses: ``aa:bb:cc:dd:ee:ff``, ``AA-BB-CC-DD-EE-FF``, ``aabb.ccdd.eeff``."""
     spans = []
-    for m in _P.mac.finditer(text):
-        k = m.lastindex  # the one h0/h1/h2 group that took part
-        spans.append((m.start(k), m.end(), ctx.ph["mac"]))
+    if text.count(":") >= 5:
+        spans.extend((m.start("h"), m.end(), ctx.ph["mac"]) for m in _P.mac_colon.finditer(text))
+    if text.count("-") >= 5:
+        spans.extend((m.start("h"), m.end(), ctx.ph["mac"]) for m in _P.mac_dash.finditer(text))
+    if text.count(".") >= 2:
+        spans.extend((m.start("h"), m.end(), ctx.ph["mac"]) for m in _P.mac_dot.finditer(text))
     if not spans:
         return text
+    spans.sort()
     ctx.hit("mac", len(spans))
     return _splice(text, spans)
 

@@ -313,21 +313,20 @@ def _settle(text: str, plan: tuple[Any, ...], ctx: Any) -> str:
     ``<input>``, and every detector before it treats quotes and ``<``/``>`` alike (both end
     every token and pass every boundary check), so no earlier decision can flip.
     """
-    n = len(plan)
     for _ in range(_MAX_PASSES):
-        last = -1
-        for i in range(n):
-            fn = plan[i]
+        last = i = 0
+        for fn in plan:
+            i += 1
             new = fn(text, ctx)
             if new is not text and new != text:
                 text = new
                 if fn not in _SETTLED:
                     last = i
-        if last < 0:
+        if not last:
             return text
         ctx.reset(text)
-        for i in range(last + 1):
-            new = plan[i](text, ctx)
+        for fn in plan[:last]:
+            new = fn(text, ctx)
             if new is not text and new != text:
                 text = new
                 break
