@@ -27,12 +27,18 @@ def test_example_gate_names_its_review() -> None:
     assert ([], ["reviews/2026-11-27-initial.md"]) == (list(result.problems), [r.source for r in result.reviews])
 
 
+def _example_env() -> dict[str, str]:
+    """The environment for the example's own pytest run: ours, minus this run's pytest/xdist state."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("PYTEST_", "PYTHONBREAKPOINT"))}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(EXAMPLE), os.environ.get("PYTHONPATH")]))
+    return env
+
+
 def test_example_canary_tests_pass() -> None:
     """The example app's canary tests pass under ``--crashveil-canaries``: no planted value leaves."""
     result = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *plugin_args(),
                              "--crashveil-canaries"], cwd=EXAMPLE, capture_output=True, text=True, timeout=300,
-                            env={**os.environ, "PYTHONPATH": os.pathsep.join(
-                                filter(None, [str(EXAMPLE), os.environ.get("PYTHONPATH")]))})
+                            env=_example_env())
     assert (0, True) == (result.returncode, "5 passed, 5 deselected" in result.stdout), result.stdout + result.stderr
 
 
@@ -40,6 +46,5 @@ def test_example_ordinary_tests_pass() -> None:
     """The example app's ordinary tests pass, with its canary tests skipped."""
     result = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *plugin_args()],
                             cwd=EXAMPLE, capture_output=True, text=True, timeout=300,
-                            env={**os.environ, "PYTHONPATH": os.pathsep.join(
-                                filter(None, [str(EXAMPLE), os.environ.get("PYTHONPATH")]))})
+                            env=_example_env())
     assert (0, True) == (result.returncode, "5 passed, 5 skipped" in result.stdout), result.stdout + result.stderr
