@@ -195,6 +195,7 @@ class Sealer:
             assert project is not None
             self.digest = policy_digest(project.policy)
             self.key = project.keypairs[0].public_key()
+            self.key_string = project.keypairs[0].public_key_string()
         finally:
             storage.close()
 
@@ -242,6 +243,20 @@ def post_sealed(context: ssl.SSLContext, port: int, sealed: bytes, *, timeout_s:
         return Answer(response.status, data.get("error"), data.get("receipt"), response.getheader("Retry-After"))
     except (OSError, http.client.HTTPException):
         return Answer(0, "no_answer")
+    finally:
+        connection.close()
+
+
+def get_status(context: ssl.SSLContext, port: int, path: str, *, timeout_s: float = 5.0) -> int:
+    """The status of ``GET path`` over the SDK's TLS context (0: no answer)."""
+    connection = http.client.HTTPSConnection("127.0.0.1", port, context=context, timeout=timeout_s)
+    try:
+        connection.request("GET", path)
+        response = connection.getresponse()
+        response.read()
+        return response.status
+    except (OSError, http.client.HTTPException):
+        return 0
     finally:
         connection.close()
 
