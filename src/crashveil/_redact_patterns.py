@@ -135,12 +135,6 @@ _CS_KEYWORDS: dict[str, tuple[tuple[str, bool], ...]] = {
 _CS_KEEP_VALUES = frozenset({"none", "null", "nil", "true", "false", "undefined", "''", '""'})
 _CS_CACHE: dict[str, Any] = {}
 
-_HOST_ANCHORS = ("macbook", "imac", "mac-mini", "macmini", "mbp", "laptop", "desktop", "thinkpad",
-                 "xps", "-pc", "pc-", "chromebook", "zenbook", "vivobook", "ideapad", "inspiron",
-                 "virtualbox", "win-", "ip-", ".local", ".lan", ".home", ".fritz.box")
-# Cheap gates covering every anchor: device words need a dash in the name, suffixes a dot.
-_HOST_DASH_GATES = ("top", "book", "pad", "mac", "mbp", "xps", "pc", "win-", "ip-", "inspiron", "box")
-_HOST_DOT_GATES = (".l", ".h", "fritz")
 _HOST_DEVICE_WORDS = frozenset({
     "macbook", "macbookpro", "macbookair", "imac", "mbp", "macmini", "laptop", "desktop",
     "thinkpad", "xps", "pc", "chromebook", "zenbook", "vivobook", "ideapad", "inspiron",
@@ -173,6 +167,7 @@ def compiled() -> Any:
     d["pem_end"] = c(r"-----END[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----")
     d["pem_body"] = c(r"[A-Za-z0-9+/=\s\\:,.\-]*+")
     # url_credentials: the userinfo of scheme://userinfo@host (greedy to the last '@').
+    d["cs_gate"] = c("|".join(re.escape(g) for g in _CS_KEYWORDS))  # stems share no prefix
     d["url_cred"] = c(r"://[^\s/?#'\"<>\\]+@")
     # jwt: header.payload.signature, the header always a base64url JSON object.
     d["jwt"] = c(r"eyJ(?<![A-Za-z0-9_\-]eyJ)[A-Za-z0-9_\-]{4,}+\.[A-Za-z0-9_\-]{4,}+\.[A-Za-z0-9_\-]*+"
@@ -281,6 +276,11 @@ def compiled() -> Any:
     d["only_placeholders"] = c(r"(?:\s*" + PLACEHOLDER_SHAPE + r")+\s*")
     d["path_like"] = c(r"(?:/|~|\.\.?[\\/]|[A-Za-z]:[\\/]|\\\\)")
     # hostname
+    # A device word always touches a "-" (bobs-laptop, desktop-ab12cd3, alices-macbook-pro):
+    # anchor on the "-" and look at the word on either side; suffix hosts anchor on the ".".
+    words = sorted(_HOST_DEVICE_WORDS | {"win", "ip", "mac"}, key=len, reverse=True)
+    d["host_anchor"] = c("-(?:" + "|".join(f"(?<={w}-)" for w in words) + "|(?=" + "|".join(words) + "))"
+                         r"|\.(?=local|lan\b|home\b|fritz\.box)")
     d["host_left_rev"] = c(r"[a-z0-9\-]{0,63}")
     d["host_right"] = c(r"[a-z0-9\-]*+(?:\.[a-z0-9\-]++)*+")
     d["host_windows"] = c(r"(?:desktop|laptop)-[a-z0-9]{7}|win-[a-z0-9]{11}|ip(?:-[0-9]{1,3}){4}")
@@ -385,12 +385,13 @@ def connection_string(text: str, ctx: Ctx) -> str:
     if "=" not in text and ": " not in text and ':"' not in text and ":'" not in text and ":\t" not in text:
         return text
     low = ctx.low(text)
+    gates = {m.group() for m in _P.cs_gate.finditer(low)}
+    if not gates:
+        return text
     spans = []
     ph = ctx.ph["connection_string"]
-    for gate, words in _CS_KEYWORDS.items():
-        if gate not in low:
-            continue
-        for word, component in words:
+    for gate in gates:
+        for word, component in _CS_KEYWORDS[gate]:
             if word not in low:
                 continue
             for m in _cs_regex(word, component).finditer(low):
@@ -1016,20 +1017,12 @@ def _personal_host(tok: str) -> bool:
 
 def hostname(text: str, ctx: Ctx) -> str:
     """Names of personal machines: ``alices-macbook-pro.local``, ``DESKTOP-AB12CD3``, ``bobs-laptop``."""
-    dash = "-" in text
-    if not dash and "." not in text:
+    if "-" not in text and "." not in text:
         return text
     low = ctx.low(text)
-    for g in _HOST_DASH_GATES if dash else ():
-        if g in low:
-            break
-    else:
-        for g in _HOST_DOT_GATES:
-            if g in low:
-                break
-        else:
-            return text
-    anchors = sorted({i for a in _HOST_ANCHORS if a in low for i in _find_all(low, a)})
+    anchors = [m.start() for m in _P.host_anchor.finditer(low)]
+    if not anchors:
+        return text
     spans: list[tuple[int, int, str]] = []
     done = 0
     for a in anchors:
@@ -1048,15 +1041,6 @@ def hostname(text: str, ctx: Ctx) -> str:
         return text
     ctx.hit("hostname", len(spans))
     return _splice(text, spans)
-
-
-def _find_all(s: str, sub: str) -> list[int]:
-    out = []
-    i = s.find(sub)
-    while i >= 0:
-        out.append(i)
-        i = s.find(sub, i + 1)
-    return out
 
 
 def _secret_like(tok: str, min_len: int) -> bool:
