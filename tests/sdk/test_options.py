@@ -91,3 +91,27 @@ def test_bad_policy_file_fails_at_init(tmp_path: Path) -> None:
     bad.write_text("[policy]\nname = 1\n")
     with pytest.raises(PolicyError):
         Options.from_kwargs({"policy": str(bad), "data_dir": str(tmp_path)}, environ={})
+
+
+def test_shipped_policy_copy_matches_the_file() -> None:
+    """``_default_policy.py`` is ``default.policy.toml`` parsed ahead of time, and is current.
+
+    If this fails after an edit of the policy file: ``python -m crashveil.policy._default_policy``.
+    """
+    import tomllib
+
+    from crashveil.policy import _default_policy, default_policy_path
+
+    text = default_policy_path().read_text("utf-8")
+    assert (True, True) == (_default_policy.SOURCE == text, _default_policy.DATA == tomllib.loads(text))
+
+
+def test_shipped_policy_is_the_file_even_when_the_copy_is_stale(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pre-parsed copy that differs from the file is ignored: the file is read with tomllib."""
+    from crashveil.policy import _default_policy, default_policy_path, load_policy, loader
+
+    monkeypatch.setattr(_default_policy, "DATA", {"policy": {}})
+    monkeypatch.setattr(_default_policy, "SOURCE", _default_policy.SOURCE + "# edited\n")
+    assert load_policy(default_policy_path()) == loader._load_shipped(default_policy_path())
+    monkeypatch.undo()
+    assert load_policy(default_policy_path()) == loader._load_shipped(default_policy_path())

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from crashveil.policy.model import Policy
+if TYPE_CHECKING:
+    from crashveil.policy.model import Policy
 
-__all__ = ["policy_digest", "canonical_policy"]
+__all__ = ["policy_digest", "canonical_policy", "canonical_digest"]
 
 
 def canonical_policy(policy: Policy) -> dict[str, Any]:
@@ -26,7 +27,12 @@ def canonical_policy(policy: Policy) -> dict[str, Any]:
 
 def policy_digest(policy: Policy) -> str:
     """``sha256:<hex>`` over the canonical JSON of the policy (sorted keys, no whitespace)."""
+    return canonical_digest(canonical_policy(policy))
+
+
+def canonical_digest(canonical: dict[str, Any]) -> str:
+    """``policy_digest`` of the policy whose ``canonical_policy`` is ``canonical``."""
     import json
 
-    canonical = json.dumps(canonical_policy(policy), sort_keys=True, separators=(",", ":"), ensure_ascii=True)
-    return "sha256:" + hashlib.sha256(canonical.encode("ascii")).hexdigest()
+    text = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return "sha256:" + hashlib.sha256(text.encode("ascii")).hexdigest()

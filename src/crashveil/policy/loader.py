@@ -47,8 +47,26 @@ def default_policy() -> Policy:
     """The shipped reference policy (parsed once per process)."""
     global _default_cache
     if _default_cache is None:
-        _default_cache = load_policy(default_policy_path())
+        _default_cache = _load_shipped(default_policy_path())
     return _default_cache
+
+
+def _load_shipped(path: Path) -> Policy:
+    """``load_policy(path)``, from the pre-parsed copy when it matches the file byte for byte.
+
+    ``_default_policy.py`` holds the file's text and ``tomllib.loads`` of it; the document is
+    validated by ``parse_policy`` either way. Any difference (an edited file not regenerated)
+    and the file itself is read with ``tomllib``.
+    """
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except (OSError, UnicodeDecodeError):
+        return load_policy(path)  # names the problem in its PolicyError
+    from crashveil.policy import _default_policy
+
+    if text != _default_policy.SOURCE:
+        return load_policy(path)
+    return parse_policy(_default_policy.DATA, source=str(path))
 
 
 def load_policy(path: str | Path) -> Policy:

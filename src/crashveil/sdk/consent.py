@@ -87,6 +87,7 @@ class ConsentStore:
         else:
             self._policy = policy
         self._digest: str | None = None
+        self._canonical: dict[str, Any] | None = None
         self.now = now
         self._record: ConsentRecord | None = None
         self._loaded = False
@@ -103,10 +104,18 @@ class ConsentStore:
     def digest(self) -> str:
         """The digest of the policy in force (computed on first need)."""
         if self._digest is None:
-            from crashveil.policy.digest import policy_digest
+            from crashveil.policy.digest import canonical_digest
 
-            self._digest = policy_digest(self.policy)
+            self._digest = canonical_digest(self._canonical_policy())
         return self._digest
+
+    def _canonical_policy(self) -> dict[str, Any]:
+        """``canonical_policy(self.policy)``, made once (the digest and each grant need it)."""
+        if self._canonical is None:
+            from crashveil.policy.digest import canonical_policy
+
+            self._canonical = canonical_policy(self.policy)
+        return self._canonical
 
     def _off_without_policy(self, record: ConsentRecord | None) -> bool:
         """True when the answer is ``off`` whatever the policy says, so it need not be read.
@@ -208,10 +217,8 @@ class ConsentStore:
         if level not in self.policy.level_names:
             raise ConfigError("level", f"is not a consent level of policy {self.policy.name!r}",
                               f"one of: {', '.join(self.policy.level_names)}")
-        from crashveil.policy.digest import canonical_policy
-
         record = ConsentRecord(level=level, granted_at=float(self.now()), policy_version=self.policy.version,
-                               policy_digest=self.digest, policy=canonical_policy(self.policy),
+                               policy_digest=self.digest, policy=self._canonical_policy(),
                                ask_each_time=bool(ask_each_time) and level != OFF)
         self._write(record)
         return record

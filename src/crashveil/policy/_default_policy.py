@@ -1,0 +1,456 @@
+"""The shipped policy (``default.policy.toml``), parsed ahead of time. GENERATED: do not edit.
+
+``default_policy()`` uses ``DATA`` only when ``SOURCE`` equals the TOML file beside it byte
+for byte, and validates it with ``parse_policy`` exactly as a file read with ``tomllib``; if
+the file changed, it reads the file (correct, only slower). This spares every process that
+needs the shipped policy the import of ``tomllib`` and the parse (a few ms of ``init()``).
+
+After editing ``default.policy.toml``, regenerate this file::
+
+    python -m crashveil.policy._default_policy
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["SOURCE", "DATA"]
+
+
+def _main() -> None:  # pragma: no cover - a developer tool
+    import pprint
+    import tomllib
+    from pathlib import Path
+
+    here = Path(__file__)
+    source = here.with_name("default.policy.toml").read_text("utf-8")
+    data = tomllib.loads(source)
+    text = here.read_text("utf-8")
+    head = text[: text.index("\n#: The TOML" + " text") + 1]
+    lines = "".join(f"    {line!r}\n" for line in source.splitlines(keepends=True))
+    body = (f"#: The TOML text this was parsed from.\nSOURCE = (\n{lines})\n\n"
+            f"#: ``tomllib.loads(SOURCE)``\nDATA: dict[str, Any] = {pprint.pformat(data, width=110, sort_dicts=False)}\n\n"
+            "if __name__ == \"__main__\":  # pragma: no cover\n    _main()\n")
+    here.write_text(head + body, "utf-8")
+    print(f"wrote {here}")
+
+
+#: The TOML text this was parsed from.
+SOURCE = (
+    '# crashveil default policy — the living document of what a crash report may carry.\n'
+    '#\n'
+    '# Read it top to bottom: who is responsible, the consent levels a user can choose, then\n'
+    '# every field a report can hold with why it is collected, how sensitive it is, the lowest\n'
+    '# level that allows it, how long it is kept and who may see it. A field that is not in\n'
+    '# this file never exists in a report. Any material change (a new field, a field moved to\n'
+    '# a lower level, longer retention, wider access, weaker k or larger epsilon, longer key\n'
+    '# periods) needs a new version and a review; `crashveil policy diff OLD NEW` lists them.\n'
+    '\n'
+    '[policy]\n'
+    'name = "crashveil-default"\n'
+    'version = "1.0.0"\n'
+    '# No field may be kept longer than this, whatever it declares below.\n'
+    'retention_ceiling_days = 365\n'
+    '\n'
+    '[notice]\n'
+    'app_name = "this application"\n'
+    'controller = "the developers of this application"\n'
+    'contact = "the support address given in the application\'s About box"\n'
+    'deletion = "Choose \\"Stop sending crash reports\\" in the application\'s settings: the reports already on your device are deleted at once and the server is asked to delete every report sent from this installation."\n'
+    '\n'
+    '# Consent levels, from least to most. A report is built only from the fields allowed at\n'
+    '# the level the user chose. `off` is the default: nothing is collected or sent.\n'
+    '[levels.off]\n'
+    'rank = 0\n'
+    'title = "Don\'t send crash reports"\n'
+    'description = "Nothing about crashes is collected, stored on this device or sent."\n'
+    '\n'
+    '[levels.crash]\n'
+    'rank = 1\n'
+    'title = "Send basic crash reports"\n'
+    'description = "When the application crashes, send which error happened and where in the application\'s code, with the application version and the kind of computer it ran on. No messages, no file contents, nothing you typed."\n'
+    '\n'
+    '[levels.diagnostic]\n'
+    'rank = 2\n'
+    'title = "Send detailed crash reports"\n'
+    'description = "Also send the error message and the last few steps the application took before the crash, after personal data such as e-mail addresses, names in file paths and passwords has been removed on your device."\n'
+    '\n'
+    '# On-device redaction (repeated on the server). Detectors run on every string that can\n'
+    '# reach a report; each replaces what it finds with a typed placeholder such as <email>.\n'
+    '[redaction]\n'
+    'detectors = [\n'
+    '  "pem_private_key", "url_credentials", "connection_string", "jwt", "api_key", "email",\n'
+    '  "home_path", "unc_path", "iban", "card_number", "national_id", "uuid", "mac", "ipv6",\n'
+    '  "ipv4", "phone", "query_values", "quoted_input", "hostname", "high_entropy",\n'
+    ']\n'
+    '\n'
+    '[sampling]\n'
+    '# Fraction of crashes that become reports (the rest are only counted).\n'
+    'rate = 1.0\n'
+    '# Example of an override: sample a noisy beta cohort at half rate.\n'
+    '[[sampling.overrides]]\n'
+    'cohort = "beta"\n'
+    'rate = 0.5\n'
+    '\n'
+    '[limits]\n'
+    'reports_per_hour = 10\n'
+    'reports_per_day = 50\n'
+    '# The same crash (same fingerprint) is reported once per window; repeats are counted.\n'
+    'dedupe_window_s = 3600\n'
+    '# The sealed queue on the device: oldest reports are dropped (and counted) beyond these.\n'
+    'queue_max_reports = 30\n'
+    'queue_max_bytes = 2_000_000\n'
+    'queue_max_age_days = 30\n'
+    '\n'
+    '[aggregation]\n'
+    '# Counts below k installs are never shown.\n'
+    'min_k = 5\n'
+    '# Differential-privacy budget of the public summary, per day.\n'
+    'dp_epsilon_per_day = 1.0\n'
+    '# Hourly roll-up counts (no content, no pseudonyms) are kept this long.\n'
+    'rollup_retention_days = 365\n'
+    '\n'
+    '[keys]\n'
+    '# The install pseudonym is re-derived with a new key every period, so reports of different\n'
+    '# periods cannot be linked by the pseudonym alone.\n'
+    'pseudonym_rotation_days = 30\n'
+    '# Report details are encrypted under one data key per day; destroying it deletes them.\n'
+    'data_key_days = 1\n'
+    'kek_cryptoperiod_days = 365\n'
+    'hpke_key_cryptoperiod_days = 365\n'
+    'signing_key_cryptoperiod_days = 730\n'
+    '\n'
+    '# ---------------------------------------------------------------------------------------\n'
+    '# The field catalog. Sensitivity classes: technical, quasi-identifier, pseudonymous,\n'
+    '# free-text. Roles: viewer (aggregates only), developer, privacy-officer, admin.\n'
+    '\n'
+    '[fields.schema_version]\n'
+    'purpose = "Lets the server read the report in the format it was written in."\n'
+    'sensitivity = "technical"\n'
+    'level = "crash"\n'
+    'retention_days = 90\n'
+    'access = ["viewer", "developer", "privacy-officer", "admin"]\n'
+    'review = "reviews/2026-11-27-initial.md"\n'
+    '\n'
+    '[fields.policy_digest]\n'
+    'purpose = "Proves which version of this policy the report was built under, so the server can check it."\n'
+    'sensitivity = "technical"\n'
+    'level = "crash"\n'
+    'retention_days = 90\n'
+    'access = ["developer", "privacy-officer", "admin"]\n'
+    'review = "reviews/2026-11-27-initial.md"\n'
+    '\n'
+    '[fields.consent_level]\n'
+    'purpose = "Records which level you chose, so the server keeps only what that level allows."\n'
+    'sensitivity = "technical"\n'
+    'level = "crash"\n'
+    'retention_days = 90\n'
+    'access = ["developer", "privacy-officer", "admin"]\n'
+    'review = "reviews/2026-11-27-initial.md"\n'
+    '\n'
+    '[fields.report_id]\n'
+    'purpose = "A random number for this one report, so it is stored once and you can look up its status."\n'
+    'sensitivity = "technical"\n'
+    'level = "crash"\n'
+    'retention_days = 90\n'
+    'access = ["developer", "privacy-officer", "admin"]\n'
+    'review = "reviews/2026-11-27-initial.md"\n'
+    '\n'
+    '[fields.crash_type]\n'
+    'purpose = "Says which kind of error happened (for example ValueError), to group and fix crashes."\n'
+    'sensitivity = "technical"\n'
+    'level = "crash"\n'
+    'retention_days = 90\n'
+    'access = ["viewer", "developer", "privacy-officer", "admin"]\n'
+    'review = "reviews/2026-11-27-initial.md"\n'
+    '\n'
+    '[fields.error_code]\n'
+    'purpose = "The numeric error or exit code (such as \'file not found\'), which often explains the crash."\n'
+    'sensitivity = "technical"\n'
+    'level = "crash"\n'
+    'retention_days = 90\n'
+    'access = ["viewer", "developer", "admin"]\n'
+    'review = "reviews/2026-11-27-initial.md"\n'
+    '\n'
+    '[fields.mechanism]\n'
+    'purpose = "How the crash was caught (main thread, background thread, native fault), to find the cause."\n'
+    'sensitivity = "technical"\n'
+    'level = "crash"\n'
+    'retention_days = 90\n'
+    'access = ["viewer", "developer", "admin"]\n'
+    'review = "reviews/2026-11-27-initial.md"\n'
+    '\n'
+    '[fields.stack]\n'
+    'purpose = "Where in the application\'s own code the crash happened: file names inside the application, function names and line numbers. No values of your data."\n'
+    'sensitivity = "technical"\n'
+    'level = "crash"\n'
+    'retention_days = 90\n'
+    'access = ["developer", "admin"]\n'
+    'review = "reviews/2026-11-27-initial.md"\n'
+    '\n'
+    '[fields.chain]\n'
+    'purpose = "The errors that led to this one (their kinds and places in the code), to find the root cause."\n'
+    'sensitivity = "technical"\n'
+    'level = "crash"\n'
+    'retention_days = 90\n'
+    'access = ["developer", "admin"]\n'
+    'review = "reviews/2026-11-27-initial.md"\n'
+    '\n'
+    '[fields.fingerprint]\n'
+    'purpose = "A short code computed from the error kind and code path, so repeats of one crash are grouped."\n'
+    'sensitivity = "technical"\n'
+    'level = "crash"\n'
+    'retention_days = 90\n'
+    'access = ["viewer", "developer", "privacy-officer", "admin"]\n'
+    'review = "reviews/2026-11-27-initial.md"\n'
+    '\n'
+    '[fields.occurred_hour]\n'
+    'purpose = "The hour the crash happened (not the minute), to see whether a crash is new or growing."\n'
+    'sensitivity = "quasi-identifier"\n'
+    'level = "crash"\n'
+    'retention_days = 90\n'
+    'access = ["viewer", "developer", "privacy-officer", "admin"]\n'
+    'review = "reviews/2026-11-27-initial.md"\n'
+    '\n'
+    '[fields.release]\n'
+    'purpose = "The application version, to know which versions a crash affects and whether a fix worked."\n'
+    'sensitivity = "technical"\n'
+    'level = "crash"\n'
+    'retention_days = 90\n'
+    'access = ["viewer", "developer", "privacy-officer", "admin"]\n'
+    'review = "reviews/2026-11-27-initial.md"\n'
+    '\n'
+    '[fields.environment]\n'
+    'purpose = "The operating system family and major version, Python version and processor type, because many crashes happen on one platform only. Nothing else about your computer."\n'
+    'sensitivity = "quasi-identifier"\n'
+    'level = "crash"\n'
+    'retention_days = 90\n'
+    'access = ["viewer", "developer", "admin"]\n'
+    'review = "reviews/2026-11-27-initial.md"\n'
+    '\n'
+    '[fields.install_id]\n'
+    'purpose = "A code that changes every month and cannot be traced back to you or your computer. It lets developers count how many installations a crash affects and lets you ask for your reports to be deleted."\n'
+    'sensitivity = "pseudonymous"\n'
+    'level = "crash"\n'
+    'retention_days = 90\n'
+    'access = ["developer", "privacy-officer", "admin"]\n'
+    'review = "reviews/2026-11-27-initial.md"\n'
+    '\n'
+    '[fields.client_stats]\n'
+    'purpose = "How many crashes were counted but not sent (sampling, limits, a full queue), so the numbers developers see are honest."\n'
+    'sensitivity = "technical"\n'
+    'level = "crash"\n'
+    'retention_days = 90\n'
+    'access = ["viewer", "developer", "privacy-officer", "admin"]\n'
+    'review = "reviews/2026-11-27-initial.md"\n'
+    '\n'
+    '[fields.comment]\n'
+    'purpose = "What you chose to write about the crash when asked, after personal data has been removed."\n'
+    'sensitivity = "free-text"\n'
+    'level = "crash"\n'
+    'retention_days = 30\n'
+    'access = ["developer"]\n'
+    'review = "reviews/2026-11-27-initial.md"\n'
+    '\n'
+    '[fields.message]\n'
+    'purpose = "The error message, with e-mail addresses, names, numbers and typed text removed, which often says exactly what went wrong."\n'
+    'sensitivity = "free-text"\n'
+    'level = "diagnostic"\n'
+    'retention_days = 30\n'
+    'access = ["developer"]\n'
+    'review = "reviews/2026-11-27-initial.md"\n'
+    '\n'
+    '[fields.breadcrumbs]\n'
+    'purpose = "The last few steps the application took before the crash (for example \'opened settings\'), with personal data removed."\n'
+    'sensitivity = "free-text"\n'
+    'level = "diagnostic"\n'
+    'retention_days = 30\n'
+    'access = ["developer"]\n'
+    'review = "reviews/2026-11-27-initial.md"\n'
+)
+
+#: ``tomllib.loads(SOURCE)``
+DATA: dict[str, Any] = {'policy': {'name': 'crashveil-default', 'version': '1.0.0', 'retention_ceiling_days': 365},
+ 'notice': {'app_name': 'this application',
+            'controller': 'the developers of this application',
+            'contact': "the support address given in the application's About box",
+            'deletion': 'Choose "Stop sending crash reports" in the application\'s settings: the reports '
+                        'already on your device are deleted at once and the server is asked to delete every '
+                        'report sent from this installation.'},
+ 'levels': {'off': {'rank': 0,
+                    'title': "Don't send crash reports",
+                    'description': 'Nothing about crashes is collected, stored on this device or sent.'},
+            'crash': {'rank': 1,
+                      'title': 'Send basic crash reports',
+                      'description': 'When the application crashes, send which error happened and where in '
+                                     "the application's code, with the application version and the kind of "
+                                     'computer it ran on. No messages, no file contents, nothing you typed.'},
+            'diagnostic': {'rank': 2,
+                           'title': 'Send detailed crash reports',
+                           'description': 'Also send the error message and the last few steps the '
+                                          'application took before the crash, after personal data such as '
+                                          'e-mail addresses, names in file paths and passwords has been '
+                                          'removed on your device.'}},
+ 'redaction': {'detectors': ['pem_private_key',
+                             'url_credentials',
+                             'connection_string',
+                             'jwt',
+                             'api_key',
+                             'email',
+                             'home_path',
+                             'unc_path',
+                             'iban',
+                             'card_number',
+                             'national_id',
+                             'uuid',
+                             'mac',
+                             'ipv6',
+                             'ipv4',
+                             'phone',
+                             'query_values',
+                             'quoted_input',
+                             'hostname',
+                             'high_entropy']},
+ 'sampling': {'rate': 1.0, 'overrides': [{'cohort': 'beta', 'rate': 0.5}]},
+ 'limits': {'reports_per_hour': 10,
+            'reports_per_day': 50,
+            'dedupe_window_s': 3600,
+            'queue_max_reports': 30,
+            'queue_max_bytes': 2000000,
+            'queue_max_age_days': 30},
+ 'aggregation': {'min_k': 5, 'dp_epsilon_per_day': 1.0, 'rollup_retention_days': 365},
+ 'keys': {'pseudonym_rotation_days': 30,
+          'data_key_days': 1,
+          'kek_cryptoperiod_days': 365,
+          'hpke_key_cryptoperiod_days': 365,
+          'signing_key_cryptoperiod_days': 730},
+ 'fields': {'schema_version': {'purpose': 'Lets the server read the report in the format it was written in.',
+                               'sensitivity': 'technical',
+                               'level': 'crash',
+                               'retention_days': 90,
+                               'access': ['viewer', 'developer', 'privacy-officer', 'admin'],
+                               'review': 'reviews/2026-11-27-initial.md'},
+            'policy_digest': {'purpose': 'Proves which version of this policy the report was built under, so '
+                                         'the server can check it.',
+                              'sensitivity': 'technical',
+                              'level': 'crash',
+                              'retention_days': 90,
+                              'access': ['developer', 'privacy-officer', 'admin'],
+                              'review': 'reviews/2026-11-27-initial.md'},
+            'consent_level': {'purpose': 'Records which level you chose, so the server keeps only what that '
+                                         'level allows.',
+                              'sensitivity': 'technical',
+                              'level': 'crash',
+                              'retention_days': 90,
+                              'access': ['developer', 'privacy-officer', 'admin'],
+                              'review': 'reviews/2026-11-27-initial.md'},
+            'report_id': {'purpose': 'A random number for this one report, so it is stored once and you can '
+                                     'look up its status.',
+                          'sensitivity': 'technical',
+                          'level': 'crash',
+                          'retention_days': 90,
+                          'access': ['developer', 'privacy-officer', 'admin'],
+                          'review': 'reviews/2026-11-27-initial.md'},
+            'crash_type': {'purpose': 'Says which kind of error happened (for example ValueError), to group '
+                                      'and fix crashes.',
+                           'sensitivity': 'technical',
+                           'level': 'crash',
+                           'retention_days': 90,
+                           'access': ['viewer', 'developer', 'privacy-officer', 'admin'],
+                           'review': 'reviews/2026-11-27-initial.md'},
+            'error_code': {'purpose': "The numeric error or exit code (such as 'file not found'), which "
+                                      'often explains the crash.',
+                           'sensitivity': 'technical',
+                           'level': 'crash',
+                           'retention_days': 90,
+                           'access': ['viewer', 'developer', 'admin'],
+                           'review': 'reviews/2026-11-27-initial.md'},
+            'mechanism': {'purpose': 'How the crash was caught (main thread, background thread, native '
+                                     'fault), to find the cause.',
+                          'sensitivity': 'technical',
+                          'level': 'crash',
+                          'retention_days': 90,
+                          'access': ['viewer', 'developer', 'admin'],
+                          'review': 'reviews/2026-11-27-initial.md'},
+            'stack': {'purpose': "Where in the application's own code the crash happened: file names inside "
+                                 'the application, function names and line numbers. No values of your data.',
+                      'sensitivity': 'technical',
+                      'level': 'crash',
+                      'retention_days': 90,
+                      'access': ['developer', 'admin'],
+                      'review': 'reviews/2026-11-27-initial.md'},
+            'chain': {'purpose': 'The errors that led to this one (their kinds and places in the code), to '
+                                 'find the root cause.',
+                      'sensitivity': 'technical',
+                      'level': 'crash',
+                      'retention_days': 90,
+                      'access': ['developer', 'admin'],
+                      'review': 'reviews/2026-11-27-initial.md'},
+            'fingerprint': {'purpose': 'A short code computed from the error kind and code path, so repeats '
+                                       'of one crash are grouped.',
+                            'sensitivity': 'technical',
+                            'level': 'crash',
+                            'retention_days': 90,
+                            'access': ['viewer', 'developer', 'privacy-officer', 'admin'],
+                            'review': 'reviews/2026-11-27-initial.md'},
+            'occurred_hour': {'purpose': 'The hour the crash happened (not the minute), to see whether a '
+                                         'crash is new or growing.',
+                              'sensitivity': 'quasi-identifier',
+                              'level': 'crash',
+                              'retention_days': 90,
+                              'access': ['viewer', 'developer', 'privacy-officer', 'admin'],
+                              'review': 'reviews/2026-11-27-initial.md'},
+            'release': {'purpose': 'The application version, to know which versions a crash affects and '
+                                   'whether a fix worked.',
+                        'sensitivity': 'technical',
+                        'level': 'crash',
+                        'retention_days': 90,
+                        'access': ['viewer', 'developer', 'privacy-officer', 'admin'],
+                        'review': 'reviews/2026-11-27-initial.md'},
+            'environment': {'purpose': 'The operating system family and major version, Python version and '
+                                       'processor type, because many crashes happen on one platform only. '
+                                       'Nothing else about your computer.',
+                            'sensitivity': 'quasi-identifier',
+                            'level': 'crash',
+                            'retention_days': 90,
+                            'access': ['viewer', 'developer', 'admin'],
+                            'review': 'reviews/2026-11-27-initial.md'},
+            'install_id': {'purpose': 'A code that changes every month and cannot be traced back to you or '
+                                      'your computer. It lets developers count how many installations a '
+                                      'crash affects and lets you ask for your reports to be deleted.',
+                           'sensitivity': 'pseudonymous',
+                           'level': 'crash',
+                           'retention_days': 90,
+                           'access': ['developer', 'privacy-officer', 'admin'],
+                           'review': 'reviews/2026-11-27-initial.md'},
+            'client_stats': {'purpose': 'How many crashes were counted but not sent (sampling, limits, a '
+                                        'full queue), so the numbers developers see are honest.',
+                             'sensitivity': 'technical',
+                             'level': 'crash',
+                             'retention_days': 90,
+                             'access': ['viewer', 'developer', 'privacy-officer', 'admin'],
+                             'review': 'reviews/2026-11-27-initial.md'},
+            'comment': {'purpose': 'What you chose to write about the crash when asked, after personal data '
+                                   'has been removed.',
+                        'sensitivity': 'free-text',
+                        'level': 'crash',
+                        'retention_days': 30,
+                        'access': ['developer'],
+                        'review': 'reviews/2026-11-27-initial.md'},
+            'message': {'purpose': 'The error message, with e-mail addresses, names, numbers and typed text '
+                                   'removed, which often says exactly what went wrong.',
+                        'sensitivity': 'free-text',
+                        'level': 'diagnostic',
+                        'retention_days': 30,
+                        'access': ['developer'],
+                        'review': 'reviews/2026-11-27-initial.md'},
+            'breadcrumbs': {'purpose': 'The last few steps the application took before the crash (for '
+                                       "example 'opened settings'), with personal data removed.",
+                            'sensitivity': 'free-text',
+                            'level': 'diagnostic',
+                            'retention_days': 30,
+                            'access': ['developer'],
+                            'review': 'reviews/2026-11-27-initial.md'}}}
+
+if __name__ == "__main__":  # pragma: no cover
+    _main()
