@@ -1,0 +1,101 @@
+#!/usr/bin/env python3
+"""Run the reliability suite and rewrite the figures section of ``docs/reliability.md``.
+
+Usage::
+
+    python scripts/reliability_report.py            # short suite (CI sizes), then the figures
+    python scripts/reliability_report.py --long     # x20: 200 kills per database, more installs
+    python scripts/reliability_report.py --no-run   # only re-read test-output/reliability/*.json
+
+It runs ``pytest tests/reliability`` (``CRASHVEIL_RELIABILITY_SCALE=20`` with ``--long``),
+reads the JSON the tests and ``scripts/load.py`` leave in ``test-output/reliability/``, and
+replaces everything between the ``<!-- figures:begin -->`` and ``<!-- figures:end -->``
+markers of ``docs/reliability.md``. Exit status: pytest's, or 1 if any report was lost.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "test-output" / "reliability"
+DOC = ROOT / "docs" / "reliability.md"
+BEGIN, END = "<!-- figures:begin -->", "<!-- figures:end -->"
+
+
+def run_suite(long: bool) -> tuple[int, str]:
+    env = {**os.environ, "CRASHVEIL_RELIABILITY_SCALE": "20" if long else "1"}
+    done = subprocess.run([sys.executable, "-m", "pytest", "tests/reliability", "-q", "-p", "no:cacheprovider",
+                           "-rxX"], cwd=ROOT, env=env, capture_output=True, text=True)
+    summary = [line for line in done.stdout.splitlines() if re.search(r"\d+ (passed|failed)", line)]
+    return done.returncode, summary[-1].strip("= ") if summary else done.stdout[-500:]
+
+
+def _read(name: str) -> dict[str, Any] | None:
+    path = OUT / name
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def figures(summary: str) -> tuple[str, int]:
+    lines = [f"Generated {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC by "
+             "`python scripts/reliability_report.py`; suite: " + summary + ".", ""]
+    lost = 0
+    lines += ["| run | database | held | result | lost |", "| --- | --- | --- | --- | --- |"]
+    for db in ("sqlite", "postgresql"):
+        load = _read(f"load-{db}.json")
+        if load:
+            lost += load["lost"]
+            lines.append(f"| load | {db} | {load['target_rate']:.0f}/s target, {load['achieved_rate']}/s achieved, "
+                         f"{load['duration_s']:.0f} s, {load['senders']} senders | {load['accepted']} accepted, "
+                         f"{load['stored']} stored, rejected {load['rejected'] or 'none'}, p50 {load['p50_ms']} ms, "
+                         f"p99 {load['p99_ms']} ms, server peak RSS {load['server_peak_rss_kb'] // 1024} MiB "
+                         f"| {load['lost']} |")
+    mass = _read("mass-failure.json")
+    if mass:
+        lost += mass["lost"] + mass["probe_lost"]
+        lines.append(f"| mass failure | {mass['database']} | {mass['installs']} installs, one crash | "
+                     f"{mass['delivered']} delivered once, {mass['rate_limited']} answers 429 (Retry-After obeyed: "
+                     f"{mass['retry_after_obeyed']}), counts-only groups {mass['counts_only_groups']}, "
+                     f"{mass['stored_without_detail']} stored as counts only; other groups p99 "
+                     f"{mass['probe_p99_ms']} ms, answers {mass['probe_answers']} | "
+                     f"{mass['lost'] + mass['probe_lost']} |")
+    for db in ("sqlite", "postgresql"):
+        kill = _read(f"kill9-{db}.json")
+        if kill:
+            lost += kill["lost"]
+            lines.append(f"| kill -9 | {db} | {kill['kills']} kills (seed {kill['seed']}) | {kill['reports']} reports, "
+                         f"{kill['acknowledged']} acknowledged, answers {kill['answers']}, half-written: "
+                         f"{len(kill['problems'])} | {kill['lost']} |")
+    fuzz = _read("../fuzz.json")
+    if fuzz:
+        runs = ", ".join(f"{t} {r.get('runs') or r.get('examples')}" for t, r in fuzz.items())
+        lines.append(f"| fuzz (scripts/fuzz.py) | - | {runs} inputs | crashes: "
+                     f"{sum(1 for r in fuzz.values() if r['crashed'])} | - |")
+    lines += ["", f"**Reports lost: {lost}.**"]
+    return "\n".join(lines), lost
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--long", action="store_true", help="the long versions (x20)")
+    parser.add_argument("--no-run", action="store_true", help="only rewrite the figures from the last run")
+    args = parser.parse_args(argv)
+    code, summary = (0, "not run (--no-run)") if args.no_run else run_suite(args.long)
+    text, lost = figures(summary)
+    doc = DOC.read_text()
+    start, end = doc.index(BEGIN) + len(BEGIN), doc.index(END)
+    DOC.write_text(doc[:start] + "\n" + text + "\n" + doc[end:])
+    print(text)
+    return code or (1 if lost else 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
