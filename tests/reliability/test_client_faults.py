@@ -171,9 +171,6 @@ def test_days_offline_keeps_the_queue_bounded_then_delivers_the_rest(make_server
     assert (30, 0, {"queue_overflow": 20}, sorted(ids[20:])) == (max(sizes), len(queue), queue.dropped, stored)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: the SDK keeps reports 30 days (policy limits.queue_max_age_days) "
-                   "but the server refuses those older than replay_window_s = 7 days with 422, which the SDK "
-                   "treats as a poison item and drops: a crash queued 8-30 days offline is lost")
 def test_a_report_queued_eight_days_offline_is_still_delivered(make_server: Any, tmp_path: Path) -> None:
     """A crash from 8 days ago (inside the SDK queue's 30 days) is delivered after reconnecting."""
     server = make_server(None).start()

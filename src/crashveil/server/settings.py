@@ -50,8 +50,10 @@ class Settings:
     max_body_bytes: int = 200 * 1024
     max_decompressed_bytes: int = 1024 * 1024
     # Reports older than this (by their occurred hour) are refused: bounds replays of
-    # captured envelopes and matches the SDK queue's usual life.
-    replay_window_s: int = 7 * 86400
+    # captured envelopes. It must cover the SDK queue's life (policy limits.queue_max_age_days,
+    # 30 in the default policy) or a crash kept offline for weeks would be refused on arrival;
+    # within it, a replayed report is caught by its report id (kept 90 days).
+    replay_window_s: int = 31 * 86400
     project_rate_per_s: float = 200.0
     project_burst: int = 2000
     # A single install sending more than one report a minute on average is a loop or abuse.
