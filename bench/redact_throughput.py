@@ -9,9 +9,16 @@ frame file paths (``path``), ~12 environment values (``env``) and ~20 breadcrumb
 a third of the strings carry personal data or secrets. Everything is generated from a
 seeded ``random.Random``, so runs are comparable.
 
-Printed: medians over ``--repeat`` runs (after one warm-up run) of MB/s per category and
-overall (bytes of UTF-8 input / wall time of the ``redact`` calls, one core), the same
-corpus joined into one ~1 MB string, and the time to redact 1 MB adversarial strings.
+Printed, each a median over ``--repeat`` runs after one warm-up run (one core, bytes of
+UTF-8 input per second of the ``redact`` calls):
+
+1. the realistic mix, per category and overall;
+2. a size sweep: the same megabyte cut into strings of 64 B ... 1 MB, once for clean text
+   (a traceback of library frames, no personal data) and once for the dense corpus, which
+   shows where per-call overhead ends and per-byte cost begins;
+3. 1 MB adversarial strings built to make naive patterns backtrack.
+
+``--cpu`` measures process CPU time instead of wall time (steadier on a shared machine).
 This is a measurement, not a test: nothing here asserts.
 """
 
@@ -146,6 +153,29 @@ def corpus(reports: int, seed: int = 1234) -> list[tuple[str, str, str]]:
     return out
 
 
+def clean_text(size: int, seed: int = 99) -> str:
+    """Traceback-like text without personal data: library frames, code lines, messages."""
+    r = random.Random(seed)
+    lines: list[str] = []
+    total = 0
+    while total < size:
+        line = r.choice([
+            f'  File "/usr/lib/python3.11/site-packages/{r.choice(LIBS)}", line {r.randint(1, 3000)}, '
+            f"in {r.choice(WORDS)}_{r.choice(WORDS)}",
+            f"    return self.{r.choice(WORDS)}({r.choice(WORDS)}, timeout={r.randint(1, 60)})",
+            f"ValueError: invalid {r.choice(WORDS)} for {r.choice(WORDS)}: expected int, got str",
+            f"2024-05-{r.randint(10, 28)} 10:{r.randint(10, 59)}:{r.randint(10, 59)} INFO {r.choice(WORDS)} "
+            f"{r.choice(WORDS)} in {r.randint(1, 999)} ms",
+        ])
+        lines.append(line)
+        total += len(line) + 1
+    return "\n".join(lines)[:size]
+
+
+def _chunks(text: str, size: int) -> list[str]:
+    return [text[i:i + size] for i in range(0, len(text), size)]
+
+
 def adversarial() -> dict[str, str]:
     """1 MB inputs built to make naive regexes backtrack."""
     mb = 1_000_000
@@ -167,13 +197,13 @@ def adversarial() -> dict[str, str]:
     }
 
 
-def _median_time(fn, repeat: int) -> float:
+def _median_time(fn, repeat: int, clock=time.perf_counter) -> float:
     fn()  # warm-up (compiles the patterns on the first run)
     times = []
     for _ in range(repeat):
-        t0 = time.perf_counter()
+        t0 = clock()
         fn()
-        times.append(time.perf_counter() - t0)
+        times.append(clock() - t0)
     return statistics.median(times)
 
 
@@ -181,7 +211,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--repeat", type=int, default=7)
     ap.add_argument("--reports", type=int, default=400)
+    ap.add_argument("--cpu", action="store_true", help="process CPU time instead of wall time")
     args = ap.parse_args()
+    clock = time.process_time if args.cpu else time.perf_counter
     red = Redactor()
     items = corpus(args.reports)
     cats: dict[str, list[tuple[str, str]]] = {}
@@ -192,23 +224,44 @@ def main() -> None:
         redact = red.redact
         return lambda: [redact(t, k) for k, t in pairs]
 
-    print(f"crashveil redaction throughput - Python {sys.version.split()[0]}, median of {args.repeat} runs\n")
-    print(f"{'corpus':<34}{'strings':>9}{'avg len':>9}{'MB':>8}{'median s':>10}{'MB/s':>9}")
-    print("-" * 79)
-    rows = [(name, pairs) for name, pairs in cats.items()]
-    rows.append(("ALL (realistic mix)", [(k, t) for _, k, t in items]))
-    for name, pairs in rows:
+    def row(name: str, pairs: list[tuple[str, str]], repeat: int) -> None:
         nbytes = sum(len(t.encode("utf-8", "surrogatepass")) for _, t in pairs)
-        sec = _median_time(run(pairs), args.repeat)
-        print(f"{name:<34}{len(pairs):>9}{nbytes / len(pairs):>9.0f}{nbytes / 1e6:>8.2f}{sec:>10.4f}{nbytes / 1e6 / sec:>9.1f}")
-    blob = "\n".join(t for _, _, t in items)
-    blob = (blob * (1_000_000 // len(blob) + 1))[:1_000_000]
-    sec = _median_time(lambda: red.redact(blob), args.repeat)
-    print(f"{'same corpus as one 1 MB string':<34}{1:>9}{len(blob):>9}{1.0:>8.2f}{sec:>10.4f}{1.0 / sec:>9.1f}")
-    print(f"\n{'adversarial 1 MB input':<44}{'median s':>10}{'MB/s':>9}")
+        sec = _median_time(run(pairs), repeat, clock)
+        print(f"{name:<34}{len(pairs):>9}{nbytes / len(pairs):>9.0f}{nbytes / 1e6:>8.2f}{sec:>10.4f}"
+              f"{nbytes / 1e6 / sec:>9.1f}{sec / len(pairs) * 1e6:>10.1f}")
+
+    load = ""
+    try:
+        import os
+
+        load = f", load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
+    except (AttributeError, OSError):
+        pass
+    print(f"crashveil redaction throughput - Python {sys.version.split()[0]}, median of {args.repeat} runs, "
+          f"{'CPU' if args.cpu else 'wall'} time{load}\n")
+    head = f"{'':<34}{'strings':>9}{'avg len':>9}{'MB':>8}{'median s':>10}{'MB/s':>9}{'us/str':>10}"
+    print("1. realistic mix (simulated crash reports)")
+    print(head)
+    print("-" * len(head))
+    for name, pairs in cats.items():
+        row(name, pairs, args.repeat)
+    row("ALL (realistic mix)", [(k, t) for _, k, t in items], args.repeat)
+
+    print("\n2. size sweep: 1 MB cut into strings of one size (kind=message)")
+    print(head)
+    print("-" * len(head))
+    dense = "\n".join(t for _, _, t in items)
+    dense = (dense * (1_000_000 // len(dense) + 1))[:1_000_000]
+    clean = clean_text(1_000_000)
+    for label, text in (("clean", clean), ("dense", dense)):
+        for size in (64, 256, 1024, 4096, 65536, 1_000_000):
+            pairs = [("message", c) for c in _chunks(text, size)]
+            row(f"{label} {size:>7} B", pairs, max(3, args.repeat // 2))
+
+    print(f"\n3. adversarial 1 MB input{'':<19}{'median s':>10}{'MB/s':>9}")
     print("-" * 63)
     for name, text in adversarial().items():
-        sec = _median_time(lambda: red.redact(text), max(3, args.repeat // 2))
+        sec = _median_time(lambda: red.redact(text), max(3, args.repeat // 2), clock)
         print(f"{name:<44}{sec:>10.4f}{len(text) / 1e6 / sec:>9.1f}")
 
 

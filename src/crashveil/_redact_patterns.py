@@ -114,6 +114,7 @@ _AUTH_SCHEMES = ("Bearer ", "bearer ", "BEARER ", "Basic ", "basic ", "Token ", 
 
 # connection_string: gate substring -> (keyword, component_only). Component-only keywords
 # must stand alone in a compound key ("db_user", "User Id"), never inside a word ("users").
+# Those in _CS_WEAK also occur in prose and need a stricter separator (see _CS_SEP_WEAK).
 _CS_KEYWORDS: dict[str, tuple[tuple[str, bool], ...]] = {
     "pass": (("password", False), ("passwd", False), ("passphrase", False), ("pass", True)),
     "pw": (("pwd", True), ("pw", True)),
@@ -132,6 +133,8 @@ _CS_KEYWORDS: dict[str, tuple[tuple[str, bool], ...]] = {
     "uid": (("uid", True),),
     "login": (("login", True),),
 }
+_CS_WEAK = frozenset({"pass", "user id", "user name", "username", "userid", "user", "uid", "login", "session",
+                      "auth"})
 _CS_KEEP_VALUES = frozenset({"none", "null", "nil", "true", "false", "undefined", "''", '""'})
 _CS_CACHE: dict[str, Any] = {}
 
@@ -213,9 +216,11 @@ def compiled() -> Any:
     # card_number: 13+ digits with single spaces or dashes between them.
     d["card"] = c(r"[0-9](?<![A-Za-z0-9_.][0-9])(?=(?:[ \-]?[0-9]){11})(?:[0-9]|[ \-](?=[0-9])){11,}+")
     d["digit_groups"] = c(r"[0-9]+")
+    # (after the first character) not a date: 2024-05-12, 12.05.2024
+    not_date = r"(?![0-9]{3}[\-/.][0-9]{2}[\-/.][0-9]{2}(?![0-9])|[0-9][./\-][0-9]{2}[./\-][0-9]{4}(?![0-9]))"
     # national_id, digit-led formats (the first digit is matched before the branch).
     d["nid_digit"] = c(
-        r"[0-9](?<![A-Za-z0-9_.\-+][0-9])(?:"
+        r"[0-9](?<![A-Za-z0-9_.\-+][0-9])(?=(?:[ .\-+A]?[0-9]){7})" + not_date + r"(?:"  # 8+ digits
         r"(?P<ssn>[0-9]{2}(?P<s1>[- ])[0-9]{2}(?P=s1)[0-9]{4})"  # US SSN 123-45-6789
         r"|(?P<kr>[0-9]{5}-[1-8][0-9]{6})"  # KR RRN 900101-1234567
         r"|(?P<nordic>[0-9]{5}[-+A][0-9]{3}[0-9A-Z]|[0-9]{7}[-+][0-9]{4})"  # SE DK FI NO
@@ -248,7 +253,7 @@ def compiled() -> Any:
                    f"(?![A-Za-z0-9_]|[:\\-]{hx})")
     d["mac_dot"] = c(f"\\.(?<=(?<![A-Za-z0-9_:.\\-])(?P<h>{hx}{{4}})\\.){hx}{{4}}\\.{hx}{{4}}(?![A-Za-z0-9_]|\\.{hx})")
     # ipv6: anchored on ':' + up to 4 hex + ':', widened in Python.
-    d["v6_anchor"] = c(r":[0-9A-Fa-f]{0,4}:")
+    d["v6_anchor"] = c(r":[0-9A-Fa-f]{0,4}:(?:[0-9A-Fa-f]{0,4}:|(?<=::))")  # not a time 10:30:45
     d["v6_left"] = c(r"[0-9A-Fa-f]{1,4}\Z")
     d["v6_body"] = c(r"[0-9A-Fa-f:.]*+(?:%[0-9A-Za-z_.\-]++)?")
     # ipv4: four dotted decimals; octets, loopback and version context checked in Python.
@@ -257,7 +262,8 @@ def compiled() -> Any:
     d["version_ctx"] = c(r"(?:(?<![A-Za-z])(?:v|version|ver|release|rel|build|rev|python|py|pypy|cpython)"
                          r"[ :=]?[ ]?|[=<>~!]=[ ]?|[A-Za-z0-9][_\-])\Z", re.IGNORECASE)
     # phone: runs of digits and separators, parsed by a strict grammar in Python.
-    d["phone_cand"] = c(r"[+(0-9](?<![A-Za-z0-9_+.\-/][+(0-9])(?=(?:[ ()+.\-/]*+[0-9]){6})[0-9 ()+.\-/]{6,}+"
+    d["phone_cand"] = c(r"[+(0-9](?<![A-Za-z0-9_+.\-/][+(0-9])(?=(?:[ ()+.\-/]*+[0-9]){6})" + not_date +
+                        r"[0-9 ()+.\-/]{6,}+"
                         r"(?:(?:x|ext\.? ?|#)[0-9]{1,6}+)?")
     d["phone_strict"] = c(r"(?:\+[ ]?|00[ ]?)?(?:\(\+?[0-9]{1,5}\)[ ]?[-./]?[ ]?[0-9]++|[0-9]++)"
                           r"(?:(?:[ ]?\([0-9]{1,5}\)[ ]?-?|[ ]?[-./][ ]?|[ ])[0-9]++)*+"
@@ -365,8 +371,12 @@ def url_credentials(text: str, ctx: Ctx) -> str:
     return out
 
 
-_CS_VALUE = (r"[a-z0-9_.\-]*+[\"']?[ \t]*(?:=>|=|:)[ \t]*"
-             r"(?:(?:bearer|basic|token|digest|negotiate) +)?+"  # possessive: "Bearer <credentials>" stays
+_CS_SEP = r"[a-z0-9_.\-]*+[\"']?[ \t]*(?:=>|=|:)[ \t]*"
+# Weak keywords ("user", "session", "login", "auth", "pass" ...) also appear in prose and test
+# output: "invalid token for session: expected int", "pass: 3". They need "=" or "=>", or a
+# quoted key ('"user": ...'); strong keywords ("password: x", "token: x") take any separator.
+_CS_SEP_WEAK = r"[a-z0-9_.\-]*+(?:[\"'][ \t]*(?:=>|=|:)[ \t]*|[ \t]*=>?[ \t]*)"
+_CS_VALUE = (r"(?:(?:bearer|basic|token|digest|negotiate) +)?+"  # possessive: "Bearer <credentials>" stays
              r"(?P<v>\"(?:[^\"\\\n]|\\.)*+\"|'(?:[^'\\\n]|\\.)*+'|[^\s;,&'\"<>(){}\[\]]++)")
 
 
@@ -376,6 +386,7 @@ def _cs_regex(word: str, component: bool) -> Any:
     if rx is None:
         esc = _P.re.escape
         head = esc(word) + (f"(?<![a-z0-9]{esc(word)})(?![a-z])" if component else "")
+        head += _CS_SEP_WEAK if word in _CS_WEAK else _CS_SEP
         rx = _CS_CACHE[word] = _P.re.compile(head + _CS_VALUE)
     return rx
 

@@ -189,6 +189,10 @@ KEEP = corpus.BENIGN_FIXED + [
     "2024-01-15T10:30:45.123456+00:00",
     "15.01.2024",
     "size mismatch: 128 != 256",
+    "invalid value for session: expected int",
+    "pass: 12, failed: 0, user: 3",
+    "between 10:30:45 and 23:59:59",
+    "2024-05-12 10:30:45,123 INFO worker started",
 ]
 
 
