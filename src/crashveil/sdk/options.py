@@ -69,7 +69,7 @@ class Options:
     data_dir: Path
     #: The policy given to ``init()``, else the shipped reference policy (parsed on first read).
     policy: Policy = _PolicyField()  # type: ignore[assignment]
-    app_root: Path
+    app_root: Path  # type: ignore[misc]  # ``policy`` has no default: the descriptor raises for the class
     dsn: ConnectionString | None = None
     project: str | None = None
     release: str | None = None
@@ -188,7 +188,7 @@ def _resolve(values: dict[str, Any], env: Mapping[str, str]) -> Options:
     return Options(
         app_name=app_name,
         data_dir=data_path.expanduser(),
-        policy=_policy(values.get("policy")),
+        policy=_policy(values.get("policy")),  # type: ignore[arg-type]  # None: read on first use
         app_root=root_path.expanduser().resolve(),
         dsn=connection,
         project=project,
