@@ -388,9 +388,11 @@ def _print(table: Any) -> None:
 def _attach_groups() -> None:
     """Command groups other server modules contribute: governance and Sentry DSN keys."""
     from crashveil.server.governance_cli import register as register_governance
+    from crashveil.server.release_gate import release_group
     from crashveil.server.sentry_keys import sentry_key_group
 
     register_governance(cli)
+    cli.add_command(release_group)
     project_group.add_command(sentry_key_group)
 
 
