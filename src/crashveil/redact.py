@@ -187,7 +187,7 @@ REDACTED = "<redacted>"
 """What a non-string (or a string the engine failed on) becomes."""
 
 _MAX_PASSES = 4
-_SETTLED = frozenset({_rp.quoted_input})
+_SETTLED = frozenset({_rp.quoted_input, _rp.query_values})
 _KIND_SKIPS = {"message": (), "path": ("quoted_input",), "env": ("quoted_input",)}
 
 
@@ -309,9 +309,12 @@ def _settle(text: str, plan: tuple[Any, ...], ctx: Any) -> str:
     no change proves a fixed point. Every change swaps text for a placeholder, so this
     settles quickly; a text that does not settle within a few passes is dropped whole.
 
-    ``quoted_input`` changes need no re-check: they replace a span from quote to quote with
-    ``<input>``, and every detector before it treats quotes and ``<``/``>`` alike (both end
-    every token and pass every boundary check), so no earlier decision can flip.
+    ``quoted_input`` and ``query_values`` changes need no re-check. The first replaces a span
+    from quote to quote with ``<input>``; every detector before it treats quotes and ``<``/``>``
+    alike (both end every token and pass every boundary check). The second replaces a value
+    between a kept ``=`` and a kept ``&``/``#``/space/quote/``<``/``>`` (or the end) with
+    ``<value>``, whose ``<``/``>`` stop every earlier detector's token. No earlier decision can
+    flip either way; the idempotence properties in the tests check this.
     """
     for _ in range(_MAX_PASSES):
         last = i = 0
