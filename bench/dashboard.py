@@ -2,7 +2,7 @@
 
 Run: ``python bench/dashboard.py [--reports 1000000] [--runs 200]``.
 
-The reports, groups and hourly roll-ups are generated straight into the tables with one
+The reports, groups, hourly and daily roll-ups (with install sketches) are generated straight into the tables with one
 ``executemany`` per batch on a plain sqlite3 connection (synchronous=OFF for the load only;
 the server's own connections use FULL): 500 groups with Zipf-like sizes, 90 days, 20
 releases, 4 OS families, 50,000 install pseudonyms. Reports are counts-only (no detail), as
@@ -55,7 +55,12 @@ def generate(db_path: Path, project_id: str, n_reports: int, *, seed: int = 1) -
             (project_id, f"v1:{g:032x}", f"Error{g}", first.replace(tzinfo=None).isoformat(" "),
              NOW.replace(tzinfo=None).isoformat(" "), releases[0], releases[-1], "open", 0))
         group_ids.append(int(cur.lastrowid))
+    from crashveil.server.db.rollup_tables import InstallSketch
+
     rollups: dict[tuple[int, str, str, str], int] = {}
+    daily: dict[tuple[int, str, str, str], list] = {}  # -> [count, sketch]
+    day_sketches: dict[tuple[int, str], InstallSketch] = {}
+    filters: dict[tuple[str, str], str] = {}
     totals = [0] * n_groups
     batch = []
     hours = days * 24
@@ -71,6 +76,19 @@ def generate(db_path: Path, project_id: str, n_reports: int, *, seed: int = 1) -
         totals[g] += 1
         key = (gid, hour, release, family)
         rollups[key] = rollups.get(key, 0) + 1
+        day = hour[:10]
+        slot = daily.get((gid, day, release, family))
+        if slot is None:
+            slot = daily[(gid, day, release, family)] = [0, InstallSketch()]
+        slot[0] += 1
+        slot[1].add(install)
+        sketch = day_sketches.get((gid, day))
+        if sketch is None:
+            sketch = day_sketches[(gid, day)] = InstallSketch()
+        sketch.add(install)
+        for kind, value in (("release", release), ("os_family", family)):
+            if filters.get((kind, value), "") < day:
+                filters[(kind, value)] = day
         batch.append((project_id, str(uuid.UUID(int=rng.getrandbits(128), version=4)), f"{i:032x}", gid,
                       f"v1:{g:032x}", release, family, hour, hour, hour[:10], "crash", "crashveil-sdk", install,
                       "sha256:" + "0" * 64, moment.replace(tzinfo=None).isoformat(" ")))
@@ -80,6 +98,14 @@ def generate(db_path: Path, project_id: str, n_reports: int, *, seed: int = 1) -
     _insert_reports(conn, batch)
     conn.executemany("INSERT INTO group_rollups (group_id, hour, release, os_family, project_id, count, counts_only)"
                      " VALUES (?,?,?,?,?,?,0)", [(*k, project_id, n) for k, n in rollups.items()])
+    # The daily roll-ups, install sketches and filter values that Storage.store_reports keeps.
+    conn.executemany("INSERT INTO group_daily_rollups (group_id, day, release, os_family, project_id, count,"
+                     " counts_only, installs) VALUES (?,?,?,?,?,?,0,?)",
+                     [(*k, project_id, n, sk.to_bytes()) for k, (n, sk) in daily.items()])
+    conn.executemany("INSERT INTO group_day_installs (group_id, day, project_id, installs) VALUES (?,?,?,?)",
+                     [(*k, project_id, sk.to_bytes()) for k, sk in day_sketches.items()])
+    conn.executemany("INSERT INTO project_filter_values (project_id, kind, value, last_seen) VALUES (?,?,?,?)",
+                     [(project_id, kind, value, day) for (kind, value), day in filters.items()])
     conn.executemany("UPDATE crash_groups SET total_count = ? WHERE id = ?",
                      [(totals[g], group_ids[g]) for g in range(n_groups)])
     conn.commit()

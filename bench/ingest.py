@@ -157,6 +157,7 @@ def main() -> None:
     parser.add_argument("--suite", default="mlkem768x25519", choices=("mlkem768x25519", "x25519"))
     parser.add_argument("--expect-rate", type=int, default=4000, help="reports sealed in advance per second of run")
     parser.add_argument("--serve", nargs=2, metavar=("DIR", "PORT"), help=argparse.SUPPRESS)
+    parser.add_argument("--serve-script", help=argparse.SUPPRESS)  # profiling: run this instead of --serve
     args = parser.parse_args()
     if args.serve:
         serve(Path(args.serve[0]), args.suite, int(args.serve[1]))
@@ -171,8 +172,9 @@ def main() -> None:
         print(f"sealing {int(args.expect_rate * args.seconds * args.repeats)} reports ({args.suite}) ...",
               file=sys.stderr)
         sealed = seal_many(server_dir, args.suite, int(args.expect_rate * args.seconds * args.repeats))
-        server = subprocess.Popen([sys.executable, __file__, "--serve", str(server_dir), str(port),
-                                   "--suite", args.suite], env={**os.environ})
+        serve_cmd = ([sys.executable, args.serve_script, str(server_dir), str(port)] if args.serve_script else
+                     [sys.executable, __file__, "--serve", str(server_dir), str(port), "--suite", args.suite])
+        server = subprocess.Popen(serve_cmd, env={**os.environ})
         try:
             for _ in range(100):
                 try:

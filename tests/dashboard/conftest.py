@@ -15,6 +15,7 @@ from sqlalchemy.engine import Engine
 
 from crashveil.server.db.engine import create_engine, migrate
 from crashveil.server.db.tables import crash_groups, group_rollups, projects, reports
+from crashveil.server.storage import daily_entries, write_daily
 
 NOW = datetime(2026, 5, 20, 12, 0, tzinfo=timezone.utc)
 
@@ -81,6 +82,8 @@ class Seeder:
                     .values(count=existing + count))
             conn.execute(crash_groups.update().where(crash_groups.c.id == group_id)
                          .values(total_count=crash_groups.c.total_count + count))
+            write_daily(conn, *daily_entries([(project_id, group_id, hour, release, os_family, count, 0,
+                                               [r["install_id"] for r in rows])]))
 
 
 @pytest.fixture

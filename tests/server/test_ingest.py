@@ -291,7 +291,7 @@ def test_pseudonym_rate_limit_is_per_install(make_app: Callable[..., Any], seal:
 
 
 class FailingStorage:
-    """The real storage, except that ``store_report`` fails while ``failing`` is set."""
+    """The real storage, except that storing fails while ``failing`` is set."""
 
     def __init__(self, inner: Any) -> None:
         self.inner = inner
@@ -301,6 +301,11 @@ class FailingStorage:
         if self.failing:
             raise StorageError("database is locked (test)")
         return self.inner.store_report(*args, **kwargs)
+
+    def store_reports(self, batch: Any) -> Any:
+        if self.failing:
+            raise StorageError("database is locked (test)")
+        return self.inner.store_reports(batch)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)

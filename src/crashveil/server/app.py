@@ -107,7 +107,7 @@ class ForgetClient:
 
 def create_app(settings: Any, storage: Any, *, now: Callable[[], datetime] = _utc_now,
                clock: Callable[[], float] = time.monotonic, body_timeout_s: float = BODY_TIMEOUT_S,
-               sentry_limits: Any = None, surface: str = "all") -> Starlette:
+               sentry_limits: Any = None, surface: str = "all", group_commit: bool = True) -> Starlette:
     """The ingest API for ``storage`` under ``settings``; ``now``/``clock`` are injectable.
 
     Args:
@@ -120,11 +120,19 @@ def create_app(settings: Any, storage: Any, *, now: Callable[[], datetime] = _ut
         surface: ``ingest`` (the native API, behind mutual TLS), ``web`` (dashboard, public
             summary, receipts, Sentry-compatible ingest: no client certificate needed; never
             the native report API) or ``all`` (both, for tests and single-listener setups).
+        group_commit: store native reports by group commit (one writer thread, many reports
+            per transaction); off, each report is its own transaction.
     """
     if surface not in ("all", "ingest", "web"):
         raise ValueError(f"surface must be 'all', 'ingest' or 'web', not {surface!r}")
     metrics = Metrics()
     ingestor = Ingestor(settings, storage, metrics, now=now, clock=clock)
+    if group_commit and hasattr(storage, "store_reports"):
+        # One writer thread stores whatever reports are queued in one transaction; each
+        # answer waits for its batch's commit (ingest.GroupCommitter). Stopped by
+        # ``app.state.ingestor.close()``; a daemon thread otherwise.
+        ingestor.start_group_commit(max_batch=getattr(settings, "ingest_max_batch", 256),
+                                    max_wait_s=getattr(settings, "ingest_max_wait_s", 0.0))
 
     def endpoint(route: str, handler: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
         """Time the handler, and send every exception through the one error map."""
@@ -144,7 +152,7 @@ def create_app(settings: Any, storage: Any, *, now: Callable[[], datetime] = _ut
         ingestor.check_project_rate(project_id)
         body = await read_body(request, max_body_bytes=settings.max_body_bytes,
                                max_decompressed_bytes=settings.max_decompressed_bytes, timeout_s=body_timeout_s)
-        accepted = await run_in_threadpool(ingestor.ingest, project_id, body)
+        accepted = await ingestor.ingest_async(project_id, body)
         return JSONResponse({"receipt": accepted.receipt, "status": "stored"},
                             status_code=201 if accepted.created else 200)
 

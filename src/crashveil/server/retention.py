@@ -19,7 +19,8 @@ Per project, with its current policy:
    late in a day goes up to 24 h early). Chosen over a blob and key per (day, retention
    class) because that needs the storage engineer's schema to change; it would make
    step 3 a plain key destruction, and is the better design if more classes appear.
-4. **Roll-ups** (hourly counts, redaction counters) go after
+4. **Roll-ups** (hourly counts, redaction counters; daily counts, install sketches and
+   filter values by the day, as soon as the day's first second is that old) go after
    ``policy.aggregation.rollup_retention_days``; groups with no reports and no roll-ups left
    go with them.
 5. Failed log-ins older than a day and ended sessions go.
@@ -57,6 +58,7 @@ from crashveil.server.audit import AuditTrail
 from crashveil.server.crypto import decrypt_detail, detail_aad, encrypt_detail, new_data_key
 from crashveil.server.db.engine import is_sqlite, read_tx, write_tx
 from crashveil.server.db.governance_tables import login_failures, retention_runs, retention_stripped, sessions
+from crashveil.server.db.rollup_tables import group_daily_rollups, group_day_installs, project_filter_values
 from crashveil.server.db.tables import crash_groups, data_keys, group_rollups, redaction_counters, reports
 
 __all__ = ["ProjectRetention", "RetentionResult", "RetentionScheduler", "run_retention", "retention_classes"]
@@ -76,6 +78,7 @@ class ProjectRetention:
     stripped: list[str] = field(default_factory=list)  # "<day>:<class days>:<fields>"
     details_rewritten: int = 0
     rollups_deleted: int = 0
+    daily_rollups_deleted: int = 0  # daily roll-ups, install sketches, filter values
     counters_deleted: int = 0
     groups_deleted: int = 0
 
@@ -230,11 +233,14 @@ def _project(storage: Any, project_id: str, policy: Policy, now: datetime, dry_r
             redaction_counters.c.project_id == project_id, redaction_counters.c.hour < hour_cutoff)
         if dry_run:
             out.rollups_deleted, out.counters_deleted = _count(conn, rollup_rows), _count(conn, counter_rows)
+            out.daily_rollups_deleted = sum(_count(conn, sa.select(table.c.project_id).where(*where))
+                                            for table, where in _daily_expired(project_id, hour_cutoff[:10]))
         else:
             out.rollups_deleted = conn.execute(group_rollups.delete().where(
                 group_rollups.c.project_id == project_id, group_rollups.c.hour < hour_cutoff)).rowcount
             out.counters_deleted = conn.execute(redaction_counters.delete().where(
                 redaction_counters.c.project_id == project_id, redaction_counters.c.hour < hour_cutoff)).rowcount
+            out.daily_rollups_deleted = _prune_daily(conn, project_id, hour_cutoff[:10])
             empty = sa.select(crash_groups.c.id).where(
                 crash_groups.c.project_id == project_id,
                 crash_groups.c.last_seen < now - timedelta(days=policy.aggregation.rollup_retention_days),
@@ -244,6 +250,25 @@ def _project(storage: Any, project_id: str, policy: Policy, now: datetime, dry_r
             if ids:
                 out.groups_deleted = conn.execute(crash_groups.delete().where(crash_groups.c.id.in_(ids))).rowcount
     return out
+
+
+def _daily_expired(project_id: str, cutoff_day: str) -> list[tuple[sa.Table, list[Any]]]:
+    """The daily roll-up rows (migration 0005) past ``rollup_retention_days``: a day goes as
+    soon as its first second has (so nothing outlives the retention, as for field classes),
+    and a release or OS family leaves the filter choices when last seen on such a day."""
+    return [
+        (group_daily_rollups, [group_daily_rollups.c.project_id == project_id,
+                               group_daily_rollups.c.day <= cutoff_day]),
+        (group_day_installs, [group_day_installs.c.project_id == project_id,
+                              group_day_installs.c.day <= cutoff_day]),
+        (project_filter_values, [project_filter_values.c.project_id == project_id,
+                                 project_filter_values.c.last_seen <= cutoff_day]),
+    ]
+
+
+def _prune_daily(conn: Connection, project_id: str, cutoff_day: str) -> int:
+    return sum(conn.execute(table.delete().where(*where)).rowcount
+               for table, where in _daily_expired(project_id, cutoff_day))
 
 
 def _strip_day(storage: Any, project_id: str, day: str, days: int, fields: tuple[str, ...], now: datetime) -> int:

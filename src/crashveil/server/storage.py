@@ -13,6 +13,7 @@ client's IP address is never given to this module, and no table has a column for
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import secrets
 import time
@@ -22,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+import msgspec
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
@@ -31,6 +33,14 @@ from crashveil.policy.protocol import PROJECT_ID_PATTERN
 from crashveil.server import grouping
 from crashveil.server.crypto import ProjectKeyPair, SigningKey, decrypt_detail, detail_aad, encrypt_detail
 from crashveil.server.db import engine as db
+from crashveil.server.db.rollup_tables import (
+    FILTER_OS,
+    FILTER_RELEASE,
+    InstallSketch,
+    group_daily_rollups,
+    group_day_installs,
+    project_filter_values,
+)
 from crashveil.server.db.tables import (
     crash_groups,
     deletion_requests,
@@ -54,6 +64,7 @@ from crashveil.server.settings import Settings
 __all__ = [
     "Storage",
     "StoreResult",
+    "PendingReport",
     "ReceiptStatus",
     "DeletionRecord",
     "ProjectRecord",
@@ -61,6 +72,8 @@ __all__ = [
     "GroupRecord",
     "StoredDetail",
     "ORIGINS",
+    "write_daily",
+    "daily_entries",
     "DROPPED_DETECTOR",
 ]
 
@@ -91,6 +104,18 @@ class StoreResult:
     created: bool
     group_id: int
     counts_only: bool
+
+
+@dataclass(frozen=True)
+class PendingReport:
+    """A validated, redacted report waiting to be stored (see :meth:`Storage.store_reports`)."""
+
+    project_id: str
+    report: Report
+    origin: str
+    received_at: datetime
+    redaction_hits: Mapping[tuple[str, str], int]
+    dropped_fields: Sequence[str] = ()
 
 
 @dataclass(frozen=True)
@@ -310,105 +335,187 @@ class Storage:
         """Store a validated, redacted report, its group and counters, in one transaction.
 
         ``redaction_hits`` maps (field, detector) to the hits the server-side redaction
-        found; ``dropped_fields`` are the paths of unknown fields dropped at parsing.
+        found; ``dropped_fields`` are the paths of unknown fields dropped at parsing. A batch
+        of one through :meth:`store_reports`.
 
         Raises:
             StorageError: the database failed (the ingest side answers 503).
         """
-        if origin not in ORIGINS:
-            raise ValueError(f"origin must be one of {ORIGINS}")
-        received_hour = hour_of(received_at)
-        try:
-            with db.write_tx(self.engine) as conn:
-                return self._store(conn, project_id, report, origin, received_at, received_hour,
-                                   redaction_hits, dropped_fields)
-        except IntegrityError as exc:
-            # PostgreSQL: a concurrent retry of the same report committed first.
-            existing = self._existing(project_id, report.report_id)
-            if existing is not None:
-                return existing
-            raise StorageError(f"cannot store the report ({type(exc).__name__})") from exc
-        except SQLAlchemyError as exc:
-            raise StorageError(f"cannot store the report ({type(exc).__name__})") from exc
+        return self.store_reports([PendingReport(project_id, report, origin, received_at, redaction_hits,
+                                                 tuple(dropped_fields))])[0]
 
-    def _existing(self, project_id: str, report_id: str, conn: sa.Connection | None = None) -> StoreResult | None:
-        query = sa.select(reports.c.receipt, reports.c.group_id, reports.c.detail.is_(None).label("counts_only")) \
-            .where(reports.c.project_id == project_id, reports.c.report_id == report_id)
-        if conn is None:
-            with db.read_tx(self.engine) as own:
-                row = own.execute(query).first()
-        else:
-            row = conn.execute(query).first()
-        return None if row is None else StoreResult(row.receipt, False, row.group_id, bool(row.counts_only))
+    def store_reports(self, batch: Sequence[PendingReport]) -> list[StoreResult]:
+        """Store many reports in ONE transaction (group commit); their results, in order.
 
-    def _store(self, conn: sa.Connection, project_id: str, report: Report, origin: str, received_at: datetime,
-               received_hour: str, redaction_hits: Mapping[tuple[str, str], int],
-               dropped_fields: Sequence[str]) -> StoreResult:
-        existing = self._existing(project_id, report.report_id, conn)
-        if existing is not None:
-            return existing
-        fingerprint = grouping.report_fingerprint(report)
-        release = report.release
-        os_family = report.environment.os_family if report.environment is not None else None
-        group = self._group_for_update(conn, project_id, fingerprint, report.crash_type, received_at, release)
-        transition = grouping.on_new_report(group.status, group.resolved_in, release)
-        hour_count = group.hour_count + 1 if group.hour_key == received_hour else 1
-        counts_only = hour_count > self.settings.mass_failure_per_hour
-        changes: dict[str, Any] = {
-            "last_seen": max(group.last_seen, received_at), "total_count": group.total_count + 1,
-            "hour_key": received_hour, "hour_count": hour_count, "status": transition.status,
-        }
-        if release is not None:
-            changes["last_release"] = release
-        if transition.regressed:
-            changes.update(regressed_in=release, regressed_at=received_at)
-        if counts_only:
-            hour_start = received_at.astimezone(timezone.utc).replace(minute=0, second=0, microsecond=0)
-            changes["counts_only_until"] = hour_start + timedelta(hours=2)
-        conn.execute(crash_groups.update().where(crash_groups.c.id == group.id).values(**changes))
+        Each report is handled as :meth:`store_report` would, one after another: a report id
+        already stored, or earlier in the batch, answers the first receipt (``created``
+        false) and changes nothing; groups, mass-failure mode, hourly and daily roll-ups and
+        counters are aggregated over the batch and written with one statement per table.
+        Either every report of the batch is committed or none is.
 
-        day = received_at.astimezone(timezone.utc).strftime("%Y-%m-%d")
-        data_key_id = detail = None
-        if not counts_only:
-            data_key_id, dek = self.keys.data_key_for_write(conn, project_id, day, now=received_at)
-            plaintext = _detail_json(report, fingerprint, dropped_fields)
-            detail = encrypt_detail(dek, plaintext, aad=detail_aad(project_id, report.report_id, day))
-        receipt = secrets.token_urlsafe(16)
-        conn.execute(reports.insert().values(
-            project_id=project_id, report_id=report.report_id, receipt=receipt, group_id=group.id,
-            fingerprint=fingerprint, release=release, os_family=os_family,
-            hour=report.occurred_hour or received_hour, received_hour=received_hour, day=day,
-            level=report.consent_level, origin=origin, install_id=report.install_id,
-            policy_digest=report.policy_digest, received_at=received_at, data_key_id=data_key_id, detail=detail))
+        Raises:
+            StorageError: the database failed; nothing of the batch was stored.
+        """
+        for item in batch:
+            if item.origin not in ORIGINS:
+                raise ValueError(f"origin must be one of {ORIGINS}")
+        if not batch:
+            return []
+        for attempt in (1, 2):
+            try:
+                with db.write_tx(self.engine) as conn:
+                    return self._store_batch(conn, batch)
+            except IntegrityError as exc:
+                # PostgreSQL: a concurrent retry of one of these reports committed first; the
+                # second attempt finds it stored and answers its receipt.
+                if attempt == 2:
+                    raise StorageError(f"cannot store the reports ({type(exc).__name__})") from exc
+            except SQLAlchemyError as exc:
+                raise StorageError(f"cannot store the reports ({type(exc).__name__})") from exc
+        raise AssertionError("unreachable")
 
-        rollup = db.dialect_insert(conn, group_rollups).values(
-            group_id=group.id, hour=report.occurred_hour or received_hour, release=release or "",
-            os_family=os_family or "", project_id=project_id, count=1, counts_only=int(counts_only))
-        conn.execute(rollup.on_conflict_do_update(
-            index_elements=["group_id", "hour", "release", "os_family"],
-            set_={"count": group_rollups.c.count + 1,
-                  "counts_only": group_rollups.c.counts_only + int(counts_only)}))
-        counters = {key: hits for key, hits in redaction_hits.items() if hits > 0}
-        for path in dropped_fields:
-            counters[(path[:128], DROPPED_DETECTOR)] = counters.get((path[:128], DROPPED_DETECTOR), 0) + 1
-        for (field_name, detector), hits in sorted(counters.items()):
-            stmt = db.dialect_insert(conn, redaction_counters).values(
-                project_id=project_id, release=release or "", field=field_name[:128], detector=detector[:64],
-                hour=received_hour, hits=hits)
-            conn.execute(stmt.on_conflict_do_update(
-                index_elements=["project_id", "release", "field", "detector", "hour"],
-                set_={"hits": redaction_counters.c.hits + hits}))
-        return StoreResult(receipt, True, group.id, counts_only)
+    def _existing_many(self, conn: sa.Connection, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], StoreResult]:
+        by_project: dict[str, list[str]] = {}
+        for project_id, report_id in keys:
+            by_project.setdefault(project_id, []).append(report_id)
+        found: dict[tuple[str, str], StoreResult] = {}
+        for project_id, ids in by_project.items():
+            for start in range(0, len(ids), _DELETE_CHUNK):
+                rows = conn.execute(
+                    sa.select(reports.c.report_id, reports.c.receipt, reports.c.group_id,
+                              reports.c.detail.is_(None).label("counts_only"))
+                    .where(reports.c.project_id == project_id, reports.c.report_id.in_(ids[start:start + _DELETE_CHUNK])))
+                for row in rows:
+                    found[(project_id, row.report_id)] = StoreResult(row.receipt, False, row.group_id,
+                                                                     bool(row.counts_only))
+        return found
 
-    def _group_for_update(self, conn: sa.Connection, project_id: str, fingerprint: str, crash_type: str,
-                          now: datetime, release: str | None) -> sa.Row[Any]:
-        conn.execute(db.dialect_insert(conn, crash_groups).values(
-            project_id=project_id, fingerprint=fingerprint, crash_type=crash_type, first_seen=now, last_seen=now,
-            first_release=release, last_release=release, status=grouping.OPEN, total_count=0, hour_count=0,
-        ).on_conflict_do_nothing(index_elements=["project_id", "fingerprint"]))
-        return conn.execute(sa.select(crash_groups).where(
-            crash_groups.c.project_id == project_id, crash_groups.c.fingerprint == fingerprint)
-            .with_for_update()).one()
+    def _store_batch(self, conn: sa.Connection, batch: Sequence[PendingReport]) -> list[StoreResult]:
+        results: list[StoreResult | None] = [None] * len(batch)
+        existing = self._existing_many(conn, [(item.project_id, item.report.report_id) for item in batch])
+        first_of: dict[tuple[str, str], int] = {}
+        duplicates: list[tuple[int, int]] = []
+        fresh: list[int] = []
+        for index, item in enumerate(batch):
+            key = (item.project_id, item.report.report_id)
+            if key in existing:
+                results[index] = existing[key]
+            elif key in first_of:
+                duplicates.append((index, first_of[key]))
+            else:
+                first_of[key] = index
+                fresh.append(index)
+        if fresh:
+            self._store_fresh(conn, batch, fresh, results)
+        for index, first in duplicates:
+            done = results[first]
+            assert done is not None
+            results[index] = StoreResult(done.receipt, False, done.group_id, done.counts_only)
+        assert all(r is not None for r in results)
+        return results  # type: ignore[return-value]
+
+    def _store_fresh(self, conn: sa.Connection, batch: Sequence[PendingReport], fresh: Sequence[int],
+                     results: list[StoreResult | None]) -> None:
+        settings = self.settings
+        fingerprints = {i: grouping.report_fingerprint(batch[i].report) for i in fresh}
+        groups = self._groups_for_update(conn, [(batch[i], fingerprints[i]) for i in fresh])
+        touched: dict[int, dict[str, Any]] = {}
+        rows: list[dict[str, Any]] = []
+        hourly: dict[tuple[int, str, str, str], list[Any]] = {}
+        entries: list[tuple[str, int, str, str, str, int, int, Sequence[str]]] = []
+        counters: dict[tuple[str, str, str, str, str], int] = {}
+        deks: dict[tuple[str, str], tuple[str, bytes]] = {}
+        for index in fresh:
+            item = batch[index]
+            report, project_id, received_at = item.report, item.project_id, item.received_at
+            fingerprint = fingerprints[index]
+            received_hour = hour_of(received_at)
+            release = report.release
+            os_family = report.environment.os_family if report.environment is not None else None
+            group = groups[(project_id, fingerprint)]
+            transition = grouping.on_new_report(group["status"], group["resolved_in"], release)
+            hour_count = group["hour_count"] + 1 if group["hour_key"] == received_hour else 1
+            counts_only = hour_count > settings.mass_failure_per_hour
+            group.update(last_seen=max(group["last_seen"], received_at), total_count=group["total_count"] + 1,
+                         hour_key=received_hour, hour_count=hour_count, status=transition.status)
+            if release is not None:
+                group["last_release"] = release
+            if transition.regressed:
+                group.update(regressed_in=release, regressed_at=received_at)
+            if counts_only:
+                hour_start = received_at.astimezone(timezone.utc).replace(minute=0, second=0, microsecond=0)
+                group["counts_only_until"] = hour_start + timedelta(hours=2)
+            touched[group["id"]] = group
+
+            day = received_at.astimezone(timezone.utc).strftime("%Y-%m-%d")
+            data_key_id = detail = None
+            if not counts_only:
+                key = deks.get((project_id, day))
+                if key is None:
+                    key = deks[(project_id, day)] = self.keys.data_key_for_write(conn, project_id, day, now=received_at)
+                data_key_id, dek = key
+                plaintext = _detail_json(report, fingerprint, item.dropped_fields)
+                detail = encrypt_detail(dek, plaintext, aad=detail_aad(project_id, report.report_id, day))
+            receipt = secrets.token_urlsafe(16)
+            hour = report.occurred_hour or received_hour
+            rows.append(dict(
+                project_id=project_id, report_id=report.report_id, receipt=receipt, group_id=group["id"],
+                fingerprint=fingerprint, release=release, os_family=os_family, hour=hour,
+                received_hour=received_hour, day=day, level=report.consent_level, origin=item.origin,
+                install_id=report.install_id, policy_digest=report.policy_digest, received_at=received_at,
+                data_key_id=data_key_id, detail=detail))
+            results[index] = StoreResult(receipt, True, group["id"], counts_only)
+
+            rel, fam = release or "", os_family or ""
+            slot = hourly.setdefault((group["id"], hour, rel, fam), [project_id, 0, 0])
+            slot[1] += 1
+            slot[2] += int(counts_only)
+            entries.append((project_id, group["id"], hour, rel, fam, 1, int(counts_only),
+                            (report.install_id,) if report.install_id is not None else ()))
+            mine: dict[tuple[str, str], int] = {key: hits for key, hits in item.redaction_hits.items() if hits > 0}
+            for path in item.dropped_fields:
+                mine[(path[:128], DROPPED_DETECTOR)] = mine.get((path[:128], DROPPED_DETECTOR), 0) + 1
+            for (field_name, detector), hits in mine.items():
+                ckey = (project_id, rel, field_name[:128], detector[:64], received_hour)
+                counters[ckey] = counters.get(ckey, 0) + hits
+
+        conn.execute(_statement(conn, "group-state", lambda: crash_groups.update().where(
+            crash_groups.c.id == sa.bindparam("gid")).values({name: sa.bindparam(name) for name in _GROUP_STATE})),
+            [{"gid": gid, **{name: state[name] for name in _GROUP_STATE}} for gid, state in sorted(touched.items())])
+        conn.execute(reports.insert(), rows)
+        _upsert_counts(conn, group_rollups, ["group_id", "hour", "release", "os_family"],
+                       [dict(group_id=k[0], hour=k[1], release=k[2], os_family=k[3], project_id=v[0], count=v[1],
+                             counts_only=v[2]) for k, v in sorted(hourly.items())],
+                       ("count", "counts_only"))
+        write_daily(conn, *daily_entries(entries))
+        if counters:
+            _upsert_counts(conn, redaction_counters, ["project_id", "release", "field", "detector", "hour"],
+                           [dict(project_id=k[0], release=k[1], field=k[2], detector=k[3], hour=k[4], hits=n)
+                            for k, n in sorted(counters.items())], ("hits",))
+
+    def _groups_for_update(self, conn: sa.Connection, items: Sequence[tuple[PendingReport, str]]
+                           ) -> dict[tuple[str, str], dict[str, Any]]:
+        """The groups of ``items`` (created if new), locked (PostgreSQL), as mutable dicts."""
+        first: dict[tuple[str, str], PendingReport] = {}
+        for item, fingerprint in items:
+            first.setdefault((item.project_id, fingerprint), item)
+        new_rows = [dict(project_id=project_id, fingerprint=fingerprint, crash_type=item.report.crash_type,
+                         first_seen=item.received_at, last_seen=item.received_at, first_release=item.report.release,
+                         last_release=item.report.release, status=grouping.OPEN, total_count=0, hour_count=0)
+                    for (project_id, fingerprint), item in sorted(first.items())]
+        conn.execute(_statement(conn, "group-insert", lambda: db.dialect_insert(conn, crash_groups)
+                                .on_conflict_do_nothing(index_elements=["project_id", "fingerprint"])), new_rows)
+        by_project: dict[str, list[str]] = {}
+        for project_id, fingerprint in first:
+            by_project.setdefault(project_id, []).append(fingerprint)
+        found: dict[tuple[str, str], dict[str, Any]] = {}
+        for project_id, fps in sorted(by_project.items()):
+            rows = conn.execute(sa.select(crash_groups).where(
+                crash_groups.c.project_id == project_id, crash_groups.c.fingerprint.in_(fps))
+                .order_by(crash_groups.c.id).with_for_update())
+            for row in rows:
+                found[(project_id, row.fingerprint)] = dict(row._mapping)
+        return found
 
     def report_detail(self, project_id: str, report_id: str) -> StoredDetail | None:
         """The decrypted report, or ``None`` if absent, counts-only, or its day key destroyed.
@@ -559,8 +666,155 @@ class Storage:
         return [(r[0], r[1], r[2], r[3]) for r in rows]
 
 
+def write_daily(conn: sa.Connection, daily: Mapping[tuple[int, str, str, str], list[Any]],
+                 day_installs: Mapping[tuple[int, str], list[Any]],
+                 filters: Mapping[tuple[str, str, str], str]) -> None:
+    """Add to the daily roll-ups, install sketches and filter values, in ``conn``'s transaction.
+
+    ``daily``: (group, day, release, OS family) -> [project, count, counts-only count,
+    install ids]; ``day_installs``: (group, day) -> [project, install ids]; ``filters``:
+    (project, kind, value) -> day. Sketches are read, merged and written back: callers hold
+    the groups' row locks (PostgreSQL; ``Storage.store_reports`` does) or SQLite's write lock.
+    """
+    if not daily:
+        return
+    with_installs = [key for key, slot in daily.items() if slot[3]]
+    old: dict[Any, bytes | None] = {}
+    cols = group_daily_rollups.c
+    for start in range(0, len(with_installs), _DELETE_CHUNK):
+        chunk = with_installs[start:start + _DELETE_CHUNK]
+        old.update({(r[0], r[1], r[2], r[3]): r[4] for r in conn.execute(
+            sa.select(cols.group_id, cols.day, cols.release, cols.os_family, cols.installs).where(
+                sa.tuple_(cols.group_id, cols.day, cols.release, cols.os_family).in_(chunk)))})
+    values = []
+    for key, (project_id, count, counts_only, installs) in sorted(daily.items()):
+        sketch = None
+        if installs:
+            s = InstallSketch(old.get(key))
+            for install in installs:
+                s.add(install)
+            sketch = s.to_bytes()
+        values.append(dict(group_id=key[0], day=key[1], release=key[2], os_family=key[3], project_id=project_id,
+                           count=count, counts_only=counts_only, installs=sketch))
+
+    def daily_stmt() -> Any:
+        stmt = db.dialect_insert(conn, group_daily_rollups)
+        return stmt.on_conflict_do_update(
+            index_elements=["group_id", "day", "release", "os_family"],
+            set_={"count": cols.count + stmt.excluded.count,
+                  "counts_only": cols.counts_only + stmt.excluded.counts_only,
+                  "installs": sa.func.coalesce(stmt.excluded.installs, cols.installs)})
+
+    conn.execute(_statement(conn, "daily-upsert", daily_stmt), values)
+    if day_installs:
+        dcols = group_day_installs.c
+        keys = sorted(day_installs)
+        old_day: dict[Any, bytes] = {}
+        for start in range(0, len(keys), _DELETE_CHUNK):
+            old_day.update({(r[0], r[1]): r[2] for r in conn.execute(
+                sa.select(dcols.group_id, dcols.day, dcols.installs).where(
+                    sa.tuple_(dcols.group_id, dcols.day).in_(keys[start:start + _DELETE_CHUNK])))})
+        values = []
+        for key in keys:
+            project_id, installs = day_installs[key]
+            s = InstallSketch(old_day.get(key))
+            for install in installs:
+                s.add(install)
+            values.append(dict(group_id=key[0], day=key[1], project_id=project_id, installs=s.to_bytes()))
+        def day_stmt() -> Any:
+            stmt = db.dialect_insert(conn, group_day_installs)
+            return stmt.on_conflict_do_update(index_elements=["group_id", "day"],
+                                              set_={"installs": stmt.excluded.installs})
+
+        conn.execute(_statement(conn, "day-installs-upsert", day_stmt), values)
+    fcols = project_filter_values.c
+    def filter_stmt() -> Any:
+        stmt = db.dialect_insert(conn, project_filter_values)
+        return stmt.on_conflict_do_update(
+            index_elements=["project_id", "kind", "value"],
+            set_={"last_seen": sa.case((stmt.excluded.last_seen > fcols.last_seen, stmt.excluded.last_seen),
+                                       else_=fcols.last_seen)})
+
+    conn.execute(_statement(conn, "filter-upsert", filter_stmt), [dict(project_id=k[0], kind=k[1], value=k[2], last_seen=day) for k, day in sorted(filters.items())])
+
+
+def daily_entries(entries: Sequence[tuple[str, int, str, str, str, int, int, Sequence[str]]]
+                  ) -> tuple[dict[Any, list[Any]], dict[Any, list[Any]], dict[Any, str]]:
+    """``write_daily``'s arguments from (project, group, hour, release, OS family, count,
+    counts-only count, install ids) entries (for loaders and test seeders)."""
+    daily: dict[Any, list[Any]] = {}
+    day_installs: dict[Any, list[Any]] = {}
+    filters: dict[Any, str] = {}
+    for project_id, group_id, hour, release, os_family, count, counts_only, installs in entries:
+        day = hour[:10]
+        slot = daily.setdefault((group_id, day, release, os_family), [project_id, 0, 0, []])
+        slot[1] += count
+        slot[2] += counts_only
+        slot[3].extend(installs)
+        if installs:
+            day_installs.setdefault((group_id, day), [project_id, []])[1].extend(installs)
+        for kind, value in ((FILTER_RELEASE, release), (FILTER_OS, os_family)):
+            if filters.get((project_id, kind, value), "") < day:
+                filters[(project_id, kind, value)] = day
+    return daily, day_installs, filters
+
+
+#: The columns of ``crash_groups`` a new report may change.
+_GROUP_STATE = ("last_seen", "total_count", "hour_key", "hour_count", "status", "last_release", "regressed_in",
+                "regressed_at", "counts_only_until")
+
+
+_STATEMENTS: dict[tuple[str, str], Any] = {}
+
+
+def _statement(conn: sa.Connection, name: str, build: Callable[[], Any]) -> Any:
+    """A statement built once per dialect (building ``excluded`` and friends costs ~1 ms)."""
+    key = (conn.dialect.name, name)
+    stmt = _STATEMENTS.get(key)
+    if stmt is None:
+        stmt = _STATEMENTS[key] = build()
+    return stmt
+
+
+def _upsert_counts(conn: sa.Connection, table: sa.Table, key: list[str], values: list[dict[str, Any]],
+                   add: tuple[str, ...]) -> None:
+    """INSERT ... ON CONFLICT (key) DO UPDATE SET col = col + excluded.col for ``add``."""
+    if not values:
+        return
+
+    def build() -> Any:
+        stmt = db.dialect_insert(conn, table)
+        return stmt.on_conflict_do_update(index_elements=key,
+                                          set_={name: table.c[name] + stmt.excluded[name] for name in add})
+
+    conn.execute(_statement(conn, f"upsert-{table.name}", build), values)
+
+
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _plain(value: Any) -> Any:
+    """``Report.to_dict`` without its per-value dataclass introspection (same output:
+    dataclasses to dicts without ``None`` fields, tuples to lists); ~3x faster."""
+    names = _FIELD_NAMES.get(type(value))
+    if names is None:
+        if isinstance(value, tuple):
+            return [_plain(item) for item in value]
+        if isinstance(value, dict):
+            return {key: _plain(item) for key, item in value.items()}
+        if not dataclasses.is_dataclass(value) or isinstance(value, type):
+            return value
+        names = _FIELD_NAMES[type(value)] = tuple(f.name for f in dataclasses.fields(value))
+    out = {}
+    for name in names:
+        item = getattr(value, name)
+        if item is not None:
+            out[name] = item if isinstance(item, (str, int, float, bool)) else _plain(item)
+    return out
+
+
 def _detail_json(report: Report, fingerprint: str, dropped_fields: Sequence[str]) -> bytes:
-    body = report.to_dict()
+    body = _plain(report)
     body.pop("install_id", None)  # kept in its column, for erasure; not twice
     server: dict[str, Any] = {}
     if body.get("fingerprint") != fingerprint:
@@ -568,8 +822,9 @@ def _detail_json(report: Report, fingerprint: str, dropped_fields: Sequence[str]
         body["fingerprint"] = fingerprint
     if dropped_fields:
         server["dropped_fields"] = list(dropped_fields)
-    return json.dumps({"report": body, "server": server}, separators=(",", ":"), sort_keys=True,
-                      ensure_ascii=False).encode("utf-8")
+    # Compact UTF-8 JSON with sorted keys, as json.dumps(separators=(",", ":"), sort_keys=True,
+    # ensure_ascii=False) writes it, ~5x faster.
+    return msgspec.json.encode({"report": body, "server": server}, order="sorted")
 
 
 def _parse_policy_text(text: str, *, source: str) -> Policy:

@@ -1,9 +1,10 @@
 """The dashboard's reads: group lists, group detail, distributions, correlation.
 
-Counts come from the hourly roll-ups (``group_rollups``), never from scanning reports;
-affected installations are ``COUNT(DISTINCT install_id)`` over the reports of the groups on
-the page only, through the ``(group_id, hour, install_id)`` index of migration 0002
-(an index-only scan; bench/dashboard.py). Every query is scoped by the project the caller
+The group list reads the daily roll-ups of migration 0005 (``db.rollup_tables``: whole
+days) plus the hourly roll-ups of the range's first day, never the reports; affected
+installations are unions of per group x day install sketches (HyperLogLog, with a k-honest
+lower bound), filter choices come from ``project_filter_values``. Group pages and plots
+read the hourly roll-ups. Every query is scoped by the project the caller
 is authorised for, so an id from another project finds nothing (404, RELIABILITY D.32).
 """
 
@@ -19,7 +20,16 @@ from sqlalchemy.engine import Connection
 
 from crashveil.server.anomaly import AnomalySettings, hour_key, score_series
 from crashveil.server.db.dashboard_tables import group_status_changes
-from crashveil.server.db.tables import crash_groups, group_rollups, reports
+from crashveil.server.db.rollup_tables import (
+    FILTER_OS,
+    FILTER_RELEASE,
+    group_daily_rollups,
+    group_day_installs,
+    honest_count,
+    project_filter_values,
+    union,
+)
+from crashveil.server.db.tables import crash_groups, group_rollups, project_policies, reports
 
 __all__ = ["RANGES", "SORTS", "GroupFilter", "GroupRow", "list_groups", "filter_options", "distribution",
            "daily_series", "hourly_series", "correlate_spike", "recent_reports", "group_row", "status_history",
@@ -64,13 +74,25 @@ class GroupRow:
     releases: tuple[str, ...]
 
 
-def _rollup_where(project_id: str, since: str, flt: GroupFilter) -> list[Any]:
-    where = [group_rollups.c.project_id == project_id, group_rollups.c.hour >= since]
-    if flt.release is not None:
-        where.append(group_rollups.c.release == flt.release)
-    if flt.os_family is not None:
-        where.append(group_rollups.c.os_family == flt.os_family)
-    return where
+def _next_day(day: str) -> str:
+    return (datetime.strptime(day, "%Y-%m-%d") + timedelta(days=1)).strftime("%Y-%m-%d")
+
+
+def _window_counts(project_id: str, since: str, flt: GroupFilter, *columns: str) -> Any:
+    """Rows (``columns``..., n) of the reports since the hour ``since``: whole days from the
+    daily roll-ups, the first (partial) day from the hourly ones. A UNION ALL subquery."""
+    since_day = since[:10]
+    parts = []
+    for table, where in ((group_daily_rollups, [group_daily_rollups.c.day > since_day]),
+                         (group_rollups, [group_rollups.c.hour >= since,
+                                          group_rollups.c.hour < _next_day(since_day) + "T00:00Z"])):
+        conds = [table.c.project_id == project_id, *where]
+        if flt.release is not None:
+            conds.append(table.c.release == flt.release)
+        if flt.os_family is not None:
+            conds.append(table.c.os_family == flt.os_family)
+        parts.append(sa.select(*(table.c[c] for c in columns), table.c.count.label("n")).where(*conds))
+    return sa.union_all(*parts).subquery()
 
 
 def list_groups(conn: Connection, project_id: str, flt: GroupFilter, *, now: datetime,
@@ -81,8 +103,9 @@ def list_groups(conn: Connection, project_id: str, flt: GroupFilter, *, now: dat
     dashboard passes a cached one).
     """
     since = flt.since(now)
-    counts = (sa.select(group_rollups.c.group_id, sa.func.sum(group_rollups.c.count).label("n"))
-              .where(*_rollup_where(project_id, since, flt)).group_by(group_rollups.c.group_id).subquery())
+    window = _window_counts(project_id, since, flt, "group_id")
+    counts = (sa.select(window.c.group_id, sa.func.sum(window.c.n).label("n"))
+              .group_by(window.c.group_id).subquery())
     query = (sa.select(crash_groups, counts.c.n).join(counts, counts.c.group_id == crash_groups.c.id)
              .where(crash_groups.c.project_id == project_id))
     if flt.status is not None:
@@ -92,7 +115,7 @@ def list_groups(conn: Connection, project_id: str, flt: GroupFilter, *, now: dat
     rows = conn.execute(query.order_by(order, crash_groups.c.id).limit(flt.limit)).all()
     ids = [row.id for row in rows]
     counted = installs(ids, since) if installs is not None else _installs(conn, ids, since, flt)
-    releases = _releases(conn, ids, since)
+    releases = _releases(conn, project_id, ids, since)
     out = [GroupRow(row.id, row.crash_type, row.status, int(row.n), counted.get(row.id, 0), row.first_seen,
                     row.last_seen, row.first_release, row.last_release, row.resolved_in, row.regressed_in,
                     releases.get(row.id, ())) for row in rows]
@@ -106,26 +129,70 @@ def installs(conn: Connection, ids: Sequence[int], since: str, flt: GroupFilter)
     return _installs(conn, ids, since, flt)
 
 
+_MIN_K: dict[str, int] = {}
+
+
+def _min_k(conn: Connection, group_id: int) -> int:
+    """The k of the current policy of ``group_id``'s project (parsed once per policy digest)."""
+    row = conn.execute(
+        sa.select(project_policies.c.digest, project_policies.c.policy_toml)
+        .join(crash_groups, crash_groups.c.project_id == project_policies.c.project_id)
+        .where(crash_groups.c.id == group_id).order_by(project_policies.c.created_at.desc()).limit(1)).first()
+    if row is None:
+        return 2**31
+    k = _MIN_K.get(row.digest)
+    if k is None:
+        import tomllib
+
+        k = _MIN_K[row.digest] = int(tomllib.loads(row.policy_toml)["aggregation"]["min_k"])
+    return k
+
+
 def _installs(conn: Connection, ids: Sequence[int], since: str, flt: GroupFilter) -> dict[int, int]:
+    """Affected installations from the install sketches (``db.rollup_tables``), per group.
+
+    Counted over whole days from the day of ``since`` (up to 23 hours more than the
+    report counts). A count is an estimate (about 4.6 % standard error when large, within a
+    few units when small) only when at least k installations are certain; below that it is
+    the certain lower bound, which the dashboard hides as "fewer than k".
+    """
     if not ids:
         return {}
-    query = (sa.select(reports.c.group_id, sa.func.count(sa.distinct(reports.c.install_id)))
-             .where(reports.c.group_id.in_(list(ids)), reports.c.hour >= since))
-    if flt.release is not None:
-        query = query.where(reports.c.release == flt.release)
-    if flt.os_family is not None:
-        query = query.where(reports.c.os_family == flt.os_family)
-    return {gid: int(n) for gid, n in conn.execute(query.group_by(reports.c.group_id))}
+    since_day = since[:10]
+    if flt.release is None and flt.os_family is None:
+        table = group_day_installs
+        query = sa.select(table.c.group_id, table.c.installs).where(
+            table.c.group_id.in_(list(ids)), table.c.day >= since_day)
+    else:
+        table = group_daily_rollups
+        query = sa.select(table.c.group_id, table.c.installs).where(
+            table.c.group_id.in_(list(ids)), table.c.day >= since_day, table.c.installs.is_not(None))
+        if flt.release is not None:
+            query = query.where(table.c.release == flt.release)
+        if flt.os_family is not None:
+            query = query.where(table.c.os_family == flt.os_family)
+    sketches: dict[int, list[bytes]] = {}
+    for gid, blob in conn.execute(query):
+        sketches.setdefault(gid, []).append(blob)
+    if not sketches:
+        return {}
+    k = _min_k(conn, ids[0])
+    return {gid: honest_count(union(blobs), k) for gid, blobs in sketches.items()}
 
 
-def _releases(conn: Connection, ids: Sequence[int], since: str) -> dict[int, tuple[str, ...]]:
+def _releases(conn: Connection, project_id: str, ids: Sequence[int], since: str) -> dict[int, tuple[str, ...]]:
     if not ids:
         return {}
-    found: dict[int, list[str]] = {}
-    rows = conn.execute(sa.select(group_rollups.c.group_id, group_rollups.c.release).distinct()
-                        .where(group_rollups.c.group_id.in_(list(ids)), group_rollups.c.hour >= since))
-    for gid, release in rows:
-        found.setdefault(gid, []).append(release)
+    found: dict[int, set[str]] = {}
+    since_day = since[:10]
+    daily = sa.select(group_daily_rollups.c.group_id, group_daily_rollups.c.release).distinct().where(
+        group_daily_rollups.c.group_id.in_(list(ids)), group_daily_rollups.c.day > since_day)
+    first = sa.select(group_rollups.c.group_id, group_rollups.c.release).distinct().where(
+        group_rollups.c.group_id.in_(list(ids)), group_rollups.c.hour >= since,
+        group_rollups.c.hour < _next_day(since_day) + "T00:00Z")
+    for query in (daily, first):
+        for gid, release in conn.execute(query):
+            found.setdefault(gid, set()).add(release)
     return {gid: tuple(sorted(rels, reverse=True)[:5]) for gid, rels in found.items()}
 
 
@@ -136,13 +203,13 @@ def group_row(conn: Connection, project_id: str, group_id: int) -> Any | None:
 
 
 def filter_options(conn: Connection, project_id: str, *, now: datetime) -> tuple[list[str], list[str]]:
-    """Releases and OS families seen in the project over the last 90 days."""
-    since = hour_key(now - timedelta(days=90))
-    base = sa.select(group_rollups.c.release, group_rollups.c.os_family).distinct().where(
-        group_rollups.c.project_id == project_id, group_rollups.c.hour >= since).subquery()
-    releases = sorted({r for (r,) in conn.execute(sa.select(base.c.release).distinct())}, reverse=True)
-    families = sorted({o for (o,) in conn.execute(sa.select(base.c.os_family).distinct())})
-    return releases, families
+    """Releases and OS families seen in the project over the last 90 days (``project_filter_values``)."""
+    since = (now - timedelta(days=90)).astimezone(timezone.utc).strftime("%Y-%m-%d")
+    found: dict[str, set[str]] = {FILTER_RELEASE: set(), FILTER_OS: set()}
+    for kind, value in conn.execute(sa.select(project_filter_values.c.kind, project_filter_values.c.value).where(
+            project_filter_values.c.project_id == project_id, project_filter_values.c.last_seen >= since)):
+        found.setdefault(kind, set()).add(value)
+    return sorted(found[FILTER_RELEASE], reverse=True), sorted(found[FILTER_OS])
 
 
 def latest_release(conn: Connection, project_id: str) -> str | None:

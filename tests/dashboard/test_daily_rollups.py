@@ -1,0 +1,128 @@
+"""Daily roll-ups, install sketches and filter values (migration 0005): kept at ingest in the
+reports' transaction, read by the group list, pruned by retention."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from crashveil.server.dashboard import queries as q
+from crashveil.server.db.rollup_tables import (
+    InstallSketch,
+    group_daily_rollups,
+    group_day_installs,
+    honest_count,
+    project_filter_values,
+    union,
+)
+
+from .conftest import NOW, _report
+
+
+def _storage(tmp_path: Path, clock: list) -> object:
+    from crashveil.server.db.engine import create_engine, migrate
+    from crashveil.server.keys import FileKeyProvider
+    from crashveil.server.settings import Settings
+    from crashveil.server.storage import Storage
+
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    eng = create_engine(url)
+    migrate(eng)
+    eng.dispose()
+    settings = Settings(server_dir=tmp_path, database_url=url, sealing_suite="x25519", project_cache_s=0.0)
+    FileKeyProvider.create(settings.kek_path, now=NOW - timedelta(days=400))
+    storage = Storage.open(settings, clock=lambda: clock[0])
+    storage.create_project("demo", now=NOW - timedelta(days=400))
+    return storage
+
+
+def test_sketch_union_is_register_max_and_small_counts_are_close() -> None:
+    rng = random.Random(7)
+    a, b = InstallSketch(), InstallSketch()
+    for _ in range(300):
+        a.add(f"{rng.getrandbits(128):032x}")
+        b.add(f"{rng.getrandbits(128):032x}")
+    assert bytes(map(max, a.registers, b.registers)) == union([a.to_bytes(), None, b.to_bytes()])
+    for n in (1, 2, 4, 5, 9, 30):
+        s = InstallSketch()
+        for i in range(n):
+            s.add(f"{i:032x}")
+            s.add(f"{i:032x}")  # twice: counted once
+        assert (n == honest_count(s.registers, 5)) if n < 10 else abs(n - honest_count(s.registers, 5)) <= 2
+
+
+def test_k_threshold_is_honest() -> None:
+    """Below k certain installations the count is a lower bound below k (hidden), never an estimate."""
+    s = InstallSketch()
+    for i in range(4):
+        s.add(f"{i:032x}")
+    assert honest_count(s.registers, 5) < 5
+    assert honest_count(None, 5) == 0
+
+
+def test_large_counts_are_within_error() -> None:
+    s = InstallSketch()
+    rng = random.Random(3)
+    for _ in range(20_000):
+        s.add(f"{rng.getrandbits(128):032x}")
+    assert abs(honest_count(s.registers, 5) - 20_000) < 20_000 * 0.15
+
+
+def test_batch_store_keeps_daily_rollups_and_list_reads_them(tmp_path: Path) -> None:
+    from crashveil.server.storage import PendingReport
+
+    clock = [NOW]
+    storage = _storage(tmp_path, clock)
+    installs = [uuid.uuid4().hex for _ in range(6)]
+    batch = []
+    for day in (0, 1, 3):
+        for i, install in enumerate(installs):
+            when = NOW - timedelta(days=day, hours=i % 3)
+            report = _report("KeyError", "load", release=f"1.{day}", os_family="linux" if i % 2 else "windows",
+                             install=install, message=None, hour=when)
+            batch.append(PendingReport("demo", report, "crashveil-sdk", when, {}, ()))
+    batch.append(batch[0])  # a duplicate in the batch
+    results = storage.store_reports(batch)
+    assert results[-1].receipt == results[0].receipt and not results[-1].created
+    with storage.engine.connect() as conn:
+        total = conn.execute(sa.select(sa.func.sum(group_daily_rollups.c.count))).scalar_one()
+        assert 18 == total
+        rows = q.list_groups(conn, "demo", q.GroupFilter(range="7d"), now=NOW)
+        assert [(18, 6)] == [(r.count, r.installs) for r in rows]
+        rows = q.list_groups(conn, "demo", q.GroupFilter(range="7d", release="1.1", os_family="linux"), now=NOW)
+        assert [(3, 3)] == [(r.count, r.installs) for r in rows]
+        releases, families = q.filter_options(conn, "demo", now=NOW)
+        assert (["1.3", "1.1", "1.0"], ["linux", "windows"]) == (releases, families)
+    storage.close()
+
+
+@pytest.mark.parametrize("dry_run", [True, False])
+def test_retention_prunes_daily_rollups(tmp_path: Path, dry_run: bool) -> None:
+    """Daily roll-ups, sketches and filter values go after rollup_retention_days (365 by default)."""
+    from crashveil.server.audit import AuditTrail
+    from crashveil.server.retention import run_retention
+
+    clock = [NOW]
+    storage = _storage(tmp_path, clock)
+    for back, release in ((100, "1.0"), (1, "2.0")):
+        when = NOW - timedelta(days=back)
+        storage.store_report("demo", _report("KeyError", "load", release=release, os_family="linux",
+                                             install=uuid.uuid4().hex, message=None, hour=when),
+                             origin="crashveil-sdk", received_at=when, redaction_hits={}, dropped_fields=())
+    later = NOW + timedelta(days=300)
+    result = run_retention(storage, AuditTrail.for_server_dir(storage.engine, tmp_path, now=lambda: later),
+                           now=later, dry_run=dry_run)
+    with storage.engine.connect() as conn:
+        left = [conn.execute(sa.select(sa.func.count()).select_from(t)).scalar_one()
+                for t in (group_daily_rollups, group_day_installs)]
+        values = sorted(conn.execute(sa.select(project_filter_values.c.value)
+                                     .where(project_filter_values.c.kind == "release")).scalars())
+    # 1.0 was seen 400 days before `later`: its day, sketch and filter value go; 2.0 stays.
+    assert 3 == result.projects[0].daily_rollups_deleted
+    assert ([2, 2], ["1.0", "2.0"]) == (left, values) if dry_run else ([1, 1], ["2.0"]) == (left, values)
+    storage.close()
