@@ -513,6 +513,8 @@ def test_deletion_request_deletes_and_confirms_with_a_signature(client: TestClie
     assert {"request_id": request_id, "project_id": "demo", "deleted_count": 2} == \
         {k: v for k, v in json.loads(record).items() if k != "processed_at"}
     assert [404, 404, 200] == [client.get(f"/api/v1/receipts/{r}").status_code for r in (*mine, other)]
+    erasures = client.app.state.ingestor.audit.entries(actions=["erasure"])  # type: ignore[attr-defined]
+    assert [("demo", {"installs": 1, "reports_deleted": 2})] == [(e.project_id, json.loads(e.detail)) for e in erasures]
 
 
 @pytest.mark.parametrize(("payload", "field"), [

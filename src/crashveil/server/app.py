@@ -127,6 +127,10 @@ def create_app(settings: Any, storage: Any, *, now: Callable[[], datetime] = _ut
         raise ValueError(f"surface must be 'all', 'ingest' or 'web', not {surface!r}")
     metrics = Metrics()
     ingestor = Ingestor(settings, storage, metrics, now=now, clock=clock)
+    if getattr(storage, "engine", None) is not None and hasattr(settings, "server_dir"):
+        from crashveil.server.audit import AuditTrail
+
+        ingestor.audit = AuditTrail.for_server_dir(storage.engine, settings.server_dir)
     if group_commit and hasattr(storage, "store_reports"):
         # One writer thread stores whatever reports are queued in one transaction; each
         # answer waits for its batch's commit (ingest.GroupCommitter). Stopped by
@@ -245,12 +249,11 @@ def _product_routes(settings: Any, storage: Any, *, ingestor: Ingestor, metrics:
         return []
     from crashveil.server.access import AccessStore
     from crashveil.server.anomaly import VolumeAnomalyCollector
-    from crashveil.server.audit import AuditTrail
     from crashveil.server.dashboard import dashboard_routes, load_or_create_secret
     from crashveil.server.public import public_routes
     from crashveil.server.sentry import sentry_routes
 
-    audit = AuditTrail.for_server_dir(engine, settings.server_dir)
+    audit = ingestor.audit
     access = AccessStore(engine, audit)
     secret = load_or_create_secret(settings.server_dir / "keys" / "dashboard.secret")
     metrics.registry.register(VolumeAnomalyCollector(engine))

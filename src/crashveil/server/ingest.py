@@ -400,6 +400,8 @@ class Ingestor:
         self.settings = settings
         self.storage = storage
         self.metrics = metrics
+        #: The audit trail erasures are recorded in (set by create_app over a real Storage).
+        self.audit: Any = None
         self._now = now
         self.project_limiter = KeyedLimiter(settings.project_rate_per_s, settings.project_burst, clock=clock,
                                             max_keys=10_000)
@@ -555,7 +557,12 @@ class Ingestor:
 
         project = self.project(project_id)
         request_id, install_ids = parse_deletion_request(self.open(project, sealed))
-        record = self.storage.process_deletion_request(project.id, request_id, install_ids, now=self._now())
+        if self.audit is not None:  # the real server: the erasure goes to the audit trail too
+            from crashveil.server.erasure import erase_installs
+
+            record = erase_installs(self.storage, self.audit, project.id, request_id, install_ids, now=self._now())
+        else:
+            record = self.storage.process_deletion_request(project.id, request_id, install_ids, now=self._now())
         signed = canonical_json(record)
         signature = project.signing_key.sign(signed)
         self.metrics.deletions.inc()
