@@ -213,8 +213,8 @@ class TestApi:
         with pytest.raises(ConfigError) as info:
             Redactor(detectors=["email", "emial"])
 
-        assert "redaction.detectors" == info.value.key
-        assert "'emial'" in str(info.value)
+        assert ("redaction.detectors", "redaction.detectors: unknown detector 'emial'") == (
+            info.value.key, str(info.value).split(" (expected")[0])
 
     def test_detectors_as_one_string_is_a_config_error(self):
         """A single string instead of a list of names is refused rather than split into letters."""
@@ -318,8 +318,7 @@ class TestDetectors:
         """Each example is redacted to the expected text, and the detector named counts a hit."""
         actual, counts = ALL.redact_counted(text, kind)
 
-        assert expected == actual
-        assert counts.get(detector, 0) >= 1
+        assert (expected, True) == (actual, detector in counts)
 
     @pytest.mark.parametrize(("detector", "kind", "text", "expected"), EXAMPLES,
                              ids=[f"{e[0]}-{i}" for i, e in enumerate(EXAMPLES)])
@@ -507,7 +506,6 @@ class TestHostileInput:
 
     def test_internal_failure_redacts_everything(self, monkeypatch):
         """If a detector fails, the string is replaced whole instead of leaking or raising."""
-        from crashveil import _redact_patterns
 
         def boom(text, ctx):
             raise RuntimeError("detector bug")
@@ -516,4 +514,14 @@ class TestHostileInput:
         monkeypatch.setitem(red._plans, "message", (boom,))
 
         assert (REDACTED, {}) == red.redact_counted("ann@example.com with 30 chars of text")
-        assert "boom" != _redact_patterns.__name__
+
+    def test_text_that_never_settles_is_dropped(self, monkeypatch):
+        """A detector that keeps changing its own output cannot loop: the string is dropped whole."""
+
+        def grow(text, ctx):
+            return text + "x"
+
+        red = Redactor(detectors=["email"])
+        monkeypatch.setitem(red._plans, "message", (grow,))
+
+        assert (REDACTED, {}) == red.redact_counted("ann@example.com with 30 chars of text")
