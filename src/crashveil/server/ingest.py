@@ -31,13 +31,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
-import anyio
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 
 from crashveil.errors import ReportRejected
 from crashveil.policy import SCHEMA_VERSION, Report, report_from_json
 from crashveil.policy.protocol import PROJECT_ID_PATTERN, SCHEMA_HEADER, SEALED_CONTENT_TYPE
-from crashveil.server.decompress import new_decoder, parse_content_encoding
+from crashveil.server.body import stream_body
 from crashveil.server.errors_http import Throttled
 from crashveil.server.ratelimit import KeyedLimiter, retry_after_header
 
@@ -116,7 +115,8 @@ async def read_body(request: Request, *, max_body_bytes: int, max_decompressed_b
 
     ``Content-Length`` is checked first (a lie that is too large is refused unread); the
     bytes are then counted as they arrive, because the header may be missing (chunked) and
-    the server may not have enforced it. Decompression is fed chunk by chunk with its own cap.
+    the server may not have enforced it. Decompression is fed chunk by chunk with its own cap
+    (``crashveil.server.body.stream_body``).
     """
     content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if content_type != SEALED_CONTENT_TYPE:
@@ -124,36 +124,10 @@ async def read_body(request: Request, *, max_body_bytes: int, max_decompressed_b
     schema = request.headers.get(SCHEMA_HEADER)
     if schema is not None and schema.strip() != str(SCHEMA_VERSION):
         raise reject("unsupported_schema", f"{SCHEMA_HEADER} must be {SCHEMA_VERSION}", status=400)
-    encoding = parse_content_encoding(request.headers.getlist("content-encoding"))
-    lengths = request.headers.getlist("content-length")
-    declared: int | None = None
-    if lengths:
-        if len(set(lengths)) != 1 or not lengths[0].strip().isdigit() or len(lengths[0].strip()) > 12:
-            raise reject("bad_content_length", "Content-Length must be one decimal number", status=400)
-        declared = int(lengths[0])
-        if declared > max_body_bytes:
-            raise reject("too_large", f"the body is larger than {max_body_bytes} bytes", status=413)
-    decoder = new_decoder(encoding, max_decompressed_bytes) if encoding else None
     parts: list[bytes] = []
-    received = 0
-    try:
-        with anyio.fail_after(timeout_s):
-            async for chunk in request.stream():
-                received += len(chunk)
-                if received > max_body_bytes:
-                    raise reject("too_large", f"the body is larger than {max_body_bytes} bytes", status=413)
-                parts.append(decoder.feed(chunk) if decoder else chunk)
-    except TimeoutError:
-        raise reject("body_timeout", f"the body did not arrive within {timeout_s:g} s", status=408) from None
-    except ClientDisconnect:
-        raise reject("body_incomplete", "the client went away before the body ended", status=400) from None
-    if declared is not None and received != declared:
-        raise reject("bad_content_length", "the body length differs from Content-Length", status=400)
-    if decoder:
-        parts.append(decoder.finish())
+    await stream_body(request, parts.append, max_body_bytes=max_body_bytes,
+                      max_decompressed_bytes=max_decompressed_bytes, timeout_s=timeout_s)
     body = b"".join(parts)
-    if not decoder and len(body) > max_decompressed_bytes:
-        raise reject("too_large", f"the body is larger than {max_decompressed_bytes} bytes", status=413)
     if not body:
         raise reject("empty_body", "the body is empty", status=400)
     return body

@@ -42,14 +42,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import anyio
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from crashveil.errors import ReportRejected
-from crashveil.server.decompress import new_decoder, parse_content_encoding
+from crashveil.server.body import stream_body
 from crashveil.server.errors_http import Throttled, handle_error
 from crashveil.server.ingest import BODY_TIMEOUT_S, redact_report
 from crashveil.server.sentry_keys import (
@@ -83,9 +82,6 @@ ORIGIN = "sentry-sdk"
 UNSUPPORTED_BACKOFF_S = 300
 _NUMERIC_RE = re.compile(r"^[0-9]{1,9}$")
 _AUTH_PAIR = re.compile(r"^\s*([a-z_]{1,32})\s*=\s*(.{0,256}?)\s*$")
-#: Decoder input is fed in slices this long, so one call's output stays small (a 256-byte
-#: slice of zstd or brotli inflates to a few MiB at most) even for a bomb.
-_DECODE_SLICE = 256
 _CORS = {"Access-Control-Allow-Origin": "*",
          "Access-Control-Expose-Headers": "x-sentry-error, x-sentry-rate-limits, retry-after"}
 _PREFLIGHT = {**_CORS, "Access-Control-Allow-Methods": "POST, OPTIONS",
@@ -375,40 +371,9 @@ class SentryIngest:
 
     async def read(self, request: Request, sink: Callable[[bytes], None], *, max_body: int,
                    max_decompressed: int, timeout_s: float) -> None:
-        """Stream the body through the capped decoder into ``sink``; limits as in ``ingest.read_body``."""
-        encoding = parse_content_encoding(request.headers.getlist("content-encoding"))
-        lengths = request.headers.getlist("content-length")
-        declared = None
-        if lengths:
-            if len(set(lengths)) != 1 or not lengths[0].strip().isdigit() or len(lengths[0].strip()) > 12:
-                raise _bad("bad_content_length", "Content-Length must be one decimal number")
-            declared = int(lengths[0])
-            if declared > max_body:
-                raise _bad("too_large", f"the body is larger than {max_body} bytes", 413)
-        decoder = new_decoder(encoding, max_decompressed) if encoding else None
-        received = 0
-        try:
-            with anyio.fail_after(timeout_s):
-                async for chunk in request.stream():
-                    received += len(chunk)
-                    if received > max_body:
-                        raise _bad("too_large", f"the body is larger than {max_body} bytes", 413)
-                    if decoder is None:
-                        if received > max_decompressed:
-                            raise _bad("too_large", f"the body is larger than {max_decompressed} bytes", 413)
-                        sink(chunk)
-                        continue
-                    view = memoryview(chunk)
-                    for start in range(0, len(view), _DECODE_SLICE):
-                        sink(decoder.feed(bytes(view[start:start + _DECODE_SLICE])))
-        except TimeoutError:
-            raise _bad("body_timeout", f"the body did not arrive within {timeout_s:g} s", 408) from None
-        except ClientDisconnect:
-            raise _bad("body_incomplete", "the client went away before the body ended") from None
-        if declared is not None and received != declared:
-            raise _bad("bad_content_length", "the body length differs from Content-Length")
-        if decoder is not None:
-            sink(decoder.finish())
+        """Stream the body through the capped decoder into ``sink`` (``server.body.stream_body``)."""
+        await stream_body(request, sink, max_body_bytes=max_body, max_decompressed_bytes=max_decompressed,
+                          timeout_s=timeout_s)
 
     def process(self, sentry_project: SentryProject, payload: bytes, header: dict[str, Any]) -> Outcome:
         """Map, minimise, redact and store one event payload (runs in a worker thread)."""
