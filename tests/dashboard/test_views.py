@@ -152,6 +152,13 @@ def test_group_detail_shows_spike_correlation(client, dash) -> None:
                             "volume anomaly" in page.text)
 
 
+def test_group_detail_shows_which_sdk_sent_each_report(client, dash) -> None:
+    """Each listed report says whether the crashveil SDK or a Sentry SDK sent it."""
+    _login(client, "dev")
+    page = client.get(f"/dashboard/p/demo/groups/{dash.group_ids['fetch']}")
+    assert (True, False) == ("<td>crashveil SDK</td>" in page.text, "<td>Sentry SDK</td>" in page.text)
+
+
 def test_plots_are_svg_images(client, dash) -> None:
     """Trend and distribution plots are served as SVG with the CSP."""
     _login(client, "dev")

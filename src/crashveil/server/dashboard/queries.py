@@ -311,7 +311,7 @@ def correlate_spike(conn: Connection, group_id: int, hourly: Sequence[tuple[str,
 def recent_reports(conn: Connection, project_id: str, group_id: int, *, limit: int = 10) -> list[Any]:
     """The group's latest stored reports (ids and aggregate columns only, no content)."""
     return conn.execute(
-        sa.select(reports.c.report_id, reports.c.hour, reports.c.release, reports.c.os_family,
+        sa.select(reports.c.report_id, reports.c.hour, reports.c.release, reports.c.os_family, reports.c.origin,
                   reports.c.detail.is_not(None).label("has_detail"))
         .where(reports.c.project_id == project_id, reports.c.group_id == group_id)
         .order_by(reports.c.received_at.desc(), reports.c.id.desc()).limit(limit)).all()
