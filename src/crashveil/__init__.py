@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 __all__ = [
     "__version__",
+    "add_breadcrumb",
     "capture_exception",
     "flush",
     "grant",
@@ -100,6 +101,15 @@ def capture_exception(exc: BaseException | None = None) -> str | None:
     if exc is None:
         return None
     return _current().capture_exception(exc, mechanism="manual")
+
+
+def add_breadcrumb(message: str, category: str = "default") -> None:
+    """Remember a step the app took (``"opened settings"``), sent only inside a crash report.
+
+    Kept in memory (the last 20), redacted when a crash is reported, and only while the user
+    granted a level that includes breadcrumbs; otherwise a no-op. Never raises.
+    """
+    _current().add_breadcrumb(message, category)
 
 
 def grant(level: str, *, ask_each_time: bool | None = None) -> None:

@@ -69,3 +69,21 @@ def test_canaries_would_be_seen(make_client: Any) -> None:
     exc = nested_crash()
     assert [EMAIL, f"/home/{USER}", TOKEN, CARD, TYPED] == [c for c in CANARIES if c in str(exc) + str(exc.__context__)
                                                             + exc.__traceback__.tb_next.tb_frame.f_code.co_filename]
+
+
+def test_no_canary_in_breadcrumbs(make_client: Any, tmp_path: Path, opener: Any) -> None:
+    """Breadcrumbs carrying every canary, in message and category, leave none in the report, queue or disk."""
+    from crashveil.testing import RecordingTransport
+
+    client = make_client(transport=RecordingTransport(status=503, opener=opener))
+    client.grant("diagnostic")
+    client.add_breadcrumb(f"opened /home/{USER}/{EMAIL}.txt token={TOKEN} card {CARD} typed '{TYPED}'",
+                          f"ui.{EMAIL}")
+    client.add_breadcrumb("plain step", TOKEN)
+    preview = client.preview(ValueError("boom")).to_json().decode()
+    client.capture_exception(ValueError("boom"))
+    queue = client.queue(create=False)
+    plaintexts = "".join(opener(queue.read(item)).decode() for item in queue.items())
+    stored = b"".join(p.read_bytes() for p in (tmp_path / "data").rglob("*") if p.is_file())
+    assert ([], [], [], 2) == (found(preview), found(plaintexts), found(stored.decode("latin-1")),
+                               plaintexts.count('"offset_s"'))

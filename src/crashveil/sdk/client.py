@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
@@ -78,6 +79,9 @@ class NullClient:
 
     def capture_exception(self, exc: BaseException, *, mechanism: str = "manual",
                           tb: TracebackType | None = None) -> str | None:
+        return None
+
+    def add_breadcrumb(self, message: str, category: str = "default") -> None:
         return None
 
     def level(self) -> str:
@@ -147,6 +151,10 @@ class Client:
         self._remote: Any = None
         self._closed = False
         self.hooks: Any = None
+        #: The in-memory breadcrumb ring (``sdk/breadcrumbs.py``), made on the first kept crumb.
+        self.breadcrumbs: Any = None
+        self.breadcrumb_clock: Callable[[], float] = time.monotonic
+        self._breadcrumbs_on: bool | None = None  # None: not decided since the last consent change
 
     # -- made on first need ----------------------------------------------------------------
     @property
@@ -238,9 +246,70 @@ class Client:
             level = self.consent.level()
             if level == OFF or not isinstance(exc, BaseException):
                 return None
-            record = self.collector.record(exc, mechanism=mechanism, tb=tb)
+            record = self._with_breadcrumbs(self.collector.record(exc, mechanism=mechanism, tb=tb))
             return self.process(record, level)
         return None
+
+    # -- breadcrumbs ---------------------------------------------------------------------
+    def add_breadcrumb(self, message: str, category: str = "default") -> None:
+        """Remember a step the app took, in memory only, if the user's level allows breadcrumbs.
+
+        A no-op (one check) without that consent or when the remote config turned the module
+        off. Never raises.
+        """
+        if self._breadcrumbs_on is False:
+            return
+        with suppress_internal_errors("breadcrumb"):
+            if not self.breadcrumbs_enabled():
+                return
+            if not isinstance(message, str):
+                return
+            if not isinstance(category, str) or not category:
+                category = "default"
+            if self.breadcrumbs is None:
+                with self._lock:
+                    if self.breadcrumbs is None:
+                        from crashveil.sdk.breadcrumbs import Breadcrumbs
+
+                        self.breadcrumbs = Breadcrumbs(clock=self.breadcrumb_clock)
+            self.breadcrumbs.add(message, category)
+
+    def breadcrumbs_enabled(self) -> bool:
+        """True while the granted level's allowlist has ``breadcrumbs`` and the server did not
+        turn the module off (decided once per consent or remote-config change)."""
+        decided = self._breadcrumbs_on
+        if decided is None:
+            level = self.consent.level()
+            decided = level != OFF and "breadcrumbs" in self.consent.allowed_fields(level)
+            if decided:
+                remote = self.remote_config()
+                decided = remote is None or remote.module_enabled("breadcrumbs")
+            self._breadcrumbs_on = decided
+            if not decided:
+                self.clear_breadcrumbs()
+        return decided
+
+    def clear_breadcrumbs(self) -> None:
+        """Forget every breadcrumb held in memory."""
+        ring = self.breadcrumbs
+        if ring is not None:
+            ring.clear()
+
+    def _breadcrumbs_changed(self) -> None:
+        """Consent or remote config changed: decide again, and forget the crumbs if now disallowed."""
+        self._breadcrumbs_on = None
+        with suppress_internal_errors("breadcrumb"):
+            self.breadcrumbs_enabled()
+        if self._breadcrumbs_on is not True:
+            self.clear_breadcrumbs()
+
+    def _with_breadcrumbs(self, record: CrashRecord) -> CrashRecord:
+        """``record`` carrying the ring's crumbs (offsets before now), if they may be kept."""
+        ring = self.breadcrumbs
+        if ring is None or not self.breadcrumbs_enabled():
+            return record
+        crumbs = ring.snapshot()
+        return replace(record, breadcrumbs=crumbs) if crumbs else record
 
     def process(self, record: CrashRecord, level: str) -> str | None:
         """Limits, build, seal, queue (synchronously), then wake the sender."""
@@ -277,6 +346,10 @@ class Client:
         return report.report_id
 
     def _build(self, record: CrashRecord, level: str, *, persist: bool = True, comment: str | None = None) -> Report:
+        if record.breadcrumbs:
+            remote = self.remote_config()
+            if remote is not None and not remote.module_enabled("breadcrumbs"):
+                record = replace(record, breadcrumbs=())
         install_id = None
         if self.project and self.policy.allows(level, "install_id"):
             install_id = self.secret.pseudonym(self.project, self.now(), self.policy.keys.pseudonym_rotation_days,
@@ -436,6 +509,7 @@ class Client:
             self._drop_unsent()
         each_time = self.options.ask_each_time if ask_each_time is None else ask_each_time
         self.consent.grant(level, ask_each_time=each_time)
+        self._breadcrumbs_changed()
         if level != OFF and self.project:
             self.secret.get(persist=True)
         self.after_grant()
@@ -474,6 +548,8 @@ class Client:
             with suppress_internal_errors("revoke"):
                 (self.data_dir / name).unlink(missing_ok=True)
         self.consent.grant(OFF)
+        self._breadcrumbs_on = False
+        self.clear_breadcrumbs()
         self.after_grant()
         if pseudonyms:
             self._queue_deletion(pseudonyms)
@@ -521,7 +597,7 @@ class Client:
         if level not in self.policy.level_names or level == OFF:
             raise ConfigError("level", "is not a consent level above 'off'",
                               ", ".join(name for name in self.policy.level_names if name != OFF))
-        record = self.collector.record(exc, mechanism="manual")
+        record = self._with_breadcrumbs(self.collector.record(exc, mechanism="manual"))
         install_id = None
         if self.project and self.policy.allows(level, "install_id"):
             install_id = self.secret.pseudonym(self.project, self.now(), self.policy.keys.pseudonym_rotation_days,
@@ -620,6 +696,7 @@ class Client:
                 with self._lock:
                     self._remote = config
                 self._apply_remote(config)
+                self._breadcrumbs_changed()
 
         threading.Thread(target=run, name="crashveil-config", daemon=True).start()
 

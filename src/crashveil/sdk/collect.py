@@ -20,7 +20,9 @@ a file under no known root keeps its base name only. No absolute path is ever pr
 
 from __future__ import annotations
 
+import math
 import os
+import re
 import sys
 import time
 import uuid
@@ -30,7 +32,16 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
 from crashveil.policy.fingerprint import compute_fingerprint
-from crashveil.policy.report import LIMITS, SCHEMA_VERSION, ChainedError, Environment, Frame, Report, Stack
+from crashveil.policy.report import (
+    LIMITS,
+    SCHEMA_VERSION,
+    Breadcrumb,
+    ChainedError,
+    Environment,
+    Frame,
+    Report,
+    Stack,
+)
 
 if TYPE_CHECKING:
     import random
@@ -47,6 +58,9 @@ _NAME_MAX = LIMITS["max_name_chars"]
 _TEXT_MAX = LIMITS["max_message_chars"]
 #: Raw text is cut to this before redaction (bounded work), then to the wire limit after.
 _RAW_TEXT_MAX = 4 * _TEXT_MAX
+_CATEGORY_MAX = 64
+#: A breadcrumb category that is kept as written (after redaction); anything else is "other".
+_CATEGORY_RE = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 
 
 @dataclass(frozen=True)
@@ -70,6 +84,8 @@ class CrashRecord:
     message: str
     fingerprint: str
     occurred_s: float
+    #: ``(offset_s before the crash, category, message)``, raw, from the in-memory ring.
+    breadcrumbs: tuple[tuple[float, str, str], ...] = ()
 
 
 class Collector:
@@ -202,12 +218,23 @@ class Collector:
             values["comment"] = self.redact_text(comment)
         if with_message and record.message:
             values["message"] = self.redact_text(record.message)
+        if "breadcrumbs" in allowed and record.breadcrumbs:
+            crumbs = record.breadcrumbs[-LIMITS["max_breadcrumbs"]:]
+            values["breadcrumbs"] = tuple(self.breadcrumb(*raw) for raw in crumbs)
         report = Report(**values)
         return report.restricted_to(tuple(allowed))
 
     def redact_text(self, text: str) -> str:
         """Redact free text (bounded input), then cut it to the wire limit."""
         return _cut(self.redactor.redact(text[:_RAW_TEXT_MAX], kind="message"), _TEXT_MAX)
+
+    def breadcrumb(self, offset_s: float, category: str, message: str) -> Breadcrumb:
+        """One raw breadcrumb as it may leave: whole seconds, redacted and cut text, a safe category."""
+        category = self.redactor.redact(category[:_RAW_TEXT_MAX], kind="message")[:_CATEGORY_MAX]
+        if not _CATEGORY_RE.fullmatch(category):
+            category = "other"
+        offset = int(offset_s) if math.isfinite(offset_s) else 0
+        return Breadcrumb(offset_s=max(0, min(offset, 86_400)), category=category, message=self.redact_text(message))
 
     def _name(self, text: str, kind: str) -> str:
         return _cut(self.redactor.redact(text, kind=kind), _NAME_MAX)

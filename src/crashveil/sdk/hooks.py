@@ -44,6 +44,7 @@ class Hooks:
         self._fault_file: Any = None
         self._fault_path: Path | None = None
         self._log_handler: Any = None
+        self._crumb_handler: Any = None
 
     # -- install / uninstall ---------------------------------------------------------------
     def install(self) -> None:
@@ -58,6 +59,8 @@ class Hooks:
             self.install_asyncio()
         if self.client.options.logging_integration:
             self._install_logging()
+        if getattr(self.client.options, "logging_breadcrumbs", False):
+            self._install_logging_breadcrumbs()
         self.start_native()
 
     def uninstall(self) -> None:
@@ -77,6 +80,10 @@ class Hooks:
             import logging
 
             logging.getLogger().removeHandler(self._log_handler)
+        if self._crumb_handler is not None:
+            import logging
+
+            logging.getLogger().removeHandler(self._crumb_handler)
         self.stop_native()
 
     # -- the hooks -------------------------------------------------------------------------
@@ -146,6 +153,31 @@ class Hooks:
 
         self._log_handler = CrashveilHandler(level=logging.ERROR)
         logging.getLogger().addHandler(self._log_handler)
+
+    def _install_logging_breadcrumbs(self) -> None:
+        import logging
+
+        hooks = self
+
+        class CrashveilBreadcrumbHandler(logging.Handler):
+            """Records INFO-and-above log lines as breadcrumbs (``log.info``, ``log.error`` ...).
+
+            The message is formatted only when breadcrumbs are kept; the client redacts it
+            at a crash like every other breadcrumb.
+            """
+
+            def emit(self, record: logging.LogRecord) -> None:
+                client = hooks.client
+                if not hooks.active or client._breadcrumbs_on is False:
+                    return
+                if record.name == "crashveil" or record.name.startswith("crashveil."):
+                    return
+                with suppress_internal_errors("breadcrumb"):
+                    message = record.getMessage()
+                    client.add_breadcrumb(message, f"log.{record.levelname.lower()}")
+
+        self._crumb_handler = CrashveilBreadcrumbHandler(level=logging.INFO)
+        logging.getLogger().addHandler(self._crumb_handler)
 
     # -- native faults ---------------------------------------------------------------------
     def start_native(self) -> None:

@@ -83,6 +83,8 @@ class Options:
     ask_each_time: bool = False
     #: Report ``logger.exception(...)`` records (opt-in).
     logging_integration: bool = False
+    #: Record INFO and higher log records as breadcrumbs (opt-in; kept only where breadcrumbs are).
+    logging_breadcrumbs: bool = False
     #: Keep the redacted report text in the local history (off: time, type, level only).
     keep_history_content: bool = False
     flush_timeout_s: float = 2.0
@@ -199,6 +201,7 @@ def _resolve(values: dict[str, Any], env: Mapping[str, str]) -> Options:
         consent_callback=callback,
         ask_each_time=_flag(values, "ask_each_time"),
         logging_integration=_flag(values, "logging_integration"),
+        logging_breadcrumbs=_flag(values, "logging_breadcrumbs"),
         keep_history_content=_flag(values, "keep_history_content"),
         flush_timeout_s=timeout,
         transport=values.get("transport"),
