@@ -13,11 +13,19 @@ from crashveil.policy.model import Policy
 
 __all__ = ["render_notice", "notice_sections"]
 
+#: Short names used beside each item, and what each group of people does (said once).
+_ROLE_NAMES = {
+    "viewer": "people who see totals",
+    "developer": "developers",
+    "privacy-officer": "the privacy officer",
+    "admin": "server administrators",
+}
 _ROLE_WORDS = {
-    "viewer": "people who see only totals (for example, how many crashes a version had)",
-    "developer": "the developers who fix crashes",
-    "privacy-officer": "the person responsible for privacy, who checks how data is used",
-    "admin": "the administrators who run the crash-report server",
+    "viewer": "People who see totals only see counts, such as how many crashes a version had; never a single report.",
+    "developer": "Developers fix crashes. They can open a single report only after stating why, and every such "
+                 "opening is recorded.",
+    "privacy-officer": "The privacy officer checks how crash data is used, kept and deleted.",
+    "admin": "Server administrators run the crash-report server and its keys.",
 }
 
 
@@ -33,7 +41,7 @@ def _days(days: int) -> str:
 def _who(access: tuple[str, ...]) -> str:
     if not access:
         return "nobody: it is only used by the server itself"
-    return "; ".join(_ROLE_WORDS[role] for role in access)
+    return ", ".join(_ROLE_NAMES[role] for role in access)
 
 
 def notice_sections(policy: Policy) -> list[tuple[str, list[str]]]:
@@ -63,6 +71,10 @@ def notice_sections(policy: Policy) -> list[tuple[str, list[str]]]:
             if lower:
                 paragraphs.insert(1, f"This includes everything in \"{lower[-1]}\", and also:")
         sections.append((f"Choice: {level.title}", paragraphs))
+    sections.append(("Who can see what", [
+        *(_ROLE_WORDS[role] for role in ("viewer", "developer", "privacy-officer", "admin")),
+        "Each item above says which of these groups may see it; nobody else can.",
+    ]))
     sections.append(("How your installation is told apart", [
         f"Reports from the same installation carry a code that is re-made every "
         f"{_days(policy.keys.pseudonym_rotation_days)} from a random secret stored only on your device. "
