@@ -34,11 +34,12 @@ from typing import TYPE_CHECKING, Any
 from starlette.requests import Request
 
 from crashveil.errors import ReportRejected
-from crashveil.policy import SCHEMA_VERSION, Report, report_from_json
+from crashveil.policy import SCHEMA_VERSION, Report
 from crashveil.policy.protocol import PROJECT_ID_PATTERN, SCHEMA_HEADER, SEALED_CONTENT_TYPE
 from crashveil.server.body import stream_body
 from crashveil.server.errors_http import Throttled
 from crashveil.server.ratelimit import KeyedLimiter, retry_after_header
+from crashveil.server.report_decode import decode_report
 
 if TYPE_CHECKING:
     from crashveil.policy import Policy
@@ -436,7 +437,7 @@ class Ingestor:
         from crashveil.server.storage import PendingReport
 
         project = self.project(project_id)
-        report, unknown = report_from_json(self.open(project, sealed), drop_unknown=True)
+        report, unknown = decode_report(self.open(project, sealed), drop_unknown=True)
         policy = project.policies.get(report.policy_digest)
         if policy is None:
             raise reject("unknown_policy_digest", "the report was built under a policy this project does not have",
