@@ -98,6 +98,9 @@ class Server:
     dir: ServerDir
     log: Path
     port: int = field(default_factory=free_port)
+    # The web listener (dashboard, Sentry ingest) gets its own free port too, so servers of
+    # parallel test workers never compete for the default 8444.
+    web_port: int = field(default_factory=free_port)
     environ: dict[str, str] = field(default_factory=dict)
     process: subprocess.Popen[bytes] | None = None
     starts: int = 0
@@ -107,7 +110,7 @@ class Server:
 
     def start(self, timeout_s: float = 30.0) -> Server:
         env = {key: value for key, value in os.environ.items() if not key.startswith("CRASHVEIL_")}
-        env.update({"CRASHVEIL_PORT": str(self.port), **self.environ})
+        env.update({"CRASHVEIL_PORT": str(self.port), "CRASHVEIL_WEB_PORT": str(self.web_port), **self.environ})
         if self.dir.database_url:
             env["CRASHVEIL_DATABASE_URL"] = self.dir.database_url
         with self.log.open("ab") as out:
