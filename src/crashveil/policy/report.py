@@ -209,7 +209,7 @@ def parse_report(data: Any, *, drop_unknown: bool = False) -> tuple[Report, tupl
     With ``drop_unknown`` unknown keys are dropped and their paths returned (the server counts
     them); otherwise the first unknown key is a ``ReportError``.
     """
-    if _depth(data, LIMITS["max_depth"] + 1) > LIMITS["max_depth"]:
+    if json_depth(data, LIMITS["max_depth"] + 1) > LIMITS["max_depth"]:
         raise ReportError("", "too_deep", f"nesting deeper than {LIMITS['max_depth']}")
     dropped: list[str] = []
     report = _build(Report, data, "", drop_unknown, dropped)
@@ -238,7 +238,7 @@ def _to_plain(value: Any) -> Any:
     return value
 
 
-def _depth(value: Any, limit: int) -> int:
+def json_depth(value: Any, limit: int) -> int:
     """Nesting depth of a JSON value, counting stops past ``limit`` (iterative: no recursion)."""
     deepest = 0
     stack: list[tuple[Any, int]] = [(value, 1)]

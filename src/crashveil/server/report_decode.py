@@ -31,7 +31,7 @@ from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
 import msgspec
 
-from crashveil.policy.report import LIMITS, Report, report_from_json
+from crashveil.policy.report import LIMITS, Report, json_depth, report_from_json
 
 __all__ = ["decode_report"]
 
@@ -63,21 +63,6 @@ def decode_report(data: bytes | str, *, drop_unknown: bool = False) -> tuple[Rep
 
 # -- helpers the generated code calls (only on the rare paths) -----------------------------
 
-def _depth(value: Any, limit: int) -> int:
-    """Nesting depth of a JSON value, counting stops past ``limit`` (as ``report._depth``)."""
-    deepest = 0
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, (dict, list)):
-            deepest = max(deepest, depth)
-            if depth > limit:
-                return depth
-            children = item.values() if isinstance(item, dict) else item
-            stack.extend((child, depth + 1) for child in children)
-    return deepest
-
-
 def _unknown(data: dict[str, Any], known: frozenset[str], drop: bool, dropped: list[str], path: str,
              depth: int) -> None:
     """Record the unknown keys of one object in input order, as ``report._build`` does."""
@@ -86,7 +71,7 @@ def _unknown(data: dict[str, Any], known: frozenset[str], drop: bool, dropped: l
     room = _MAX_DEPTH - depth  # the object is at ``depth``; its values may nest this much
     for key, item in data.items():
         if key not in known:
-            if _depth(item, room) > room:
+            if json_depth(item, room) > room:
                 raise _Bail
             name = key if isinstance(key, str) and len(key) <= 64 else "<key>"
             dropped.append(f"{path}.{name}" if path else name)
