@@ -31,6 +31,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
+from _http_load import percentile, run_load  # noqa: E402
 from _table import median, print_table  # noqa: E402
 
 
@@ -113,42 +114,6 @@ def _request(path: str, body: bytes) -> bytes:
     return head.encode() + body
 
 
-async def _worker(port: int, requests: list[bytes], deadline: float, latencies: list[float],
-                  statuses: dict[int, int]) -> None:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    try:
-        while requests and time.perf_counter() < deadline:
-            data = requests.pop()
-            start = time.perf_counter()
-            writer.write(data)
-            head = await reader.readuntil(b"\r\n\r\n")
-            length = 0
-            for line in head.split(b"\r\n"):
-                if line.lower().startswith(b"content-length:"):
-                    length = int(line.split(b":", 1)[1])
-            await reader.readexactly(length)
-            latencies.append(time.perf_counter() - start)
-            status = int(head.split(b" ", 2)[1])
-            statuses[status] = statuses.get(status, 0) + 1
-    finally:
-        writer.close()
-
-
-async def _load(port: int, requests: list[bytes], seconds: float, concurrency: int
-                ) -> tuple[float, list[float], dict[int, int]]:
-    latencies: list[float] = []
-    statuses: dict[int, int] = {}
-    start = time.perf_counter()
-    await asyncio.gather(*(_worker(port, requests, start + seconds, latencies, statuses)
-                           for _ in range(concurrency)))
-    return time.perf_counter() - start, latencies, statuses
-
-
-def _percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] if ordered else float("nan")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=5.0)
@@ -183,7 +148,7 @@ def main() -> None:
                 except OSError:
                     time.sleep(0.1)
             bare_body = sealed[0]
-            asyncio.run(_load(port, [_request("/bare", bare_body)] * 500, 1.0, args.concurrency))  # warm up
+            asyncio.run(run_load(port, [_request("/bare", bare_body)] * 500, 1.0, args.concurrency))  # warm up
             results: dict[str, list[tuple[float, float, float]]] = {"bare accept-and-drop": [], "ingest (stored)": []}
             all_statuses: dict[str, dict[int, int]] = {name: {} for name in results}
             for _ in range(args.repeats):
@@ -195,11 +160,11 @@ def main() -> None:
                         requests = [_request("/api/v1/projects/demo/reports", sealed.pop()) for _ in
                                     range(min(count, len(sealed)))]
                     elapsed, latencies, statuses = asyncio.run(
-                        _load(port, requests, args.seconds, args.concurrency))
+                        run_load(port, requests, args.seconds, args.concurrency))
                     for status, n in statuses.items():
                         all_statuses[name][status] = all_statuses[name].get(status, 0) + n
-                    results[name].append((len(latencies) / elapsed, _percentile(latencies, 0.5) * 1000,
-                                          _percentile(latencies, 0.99) * 1000))
+                    results[name].append((len(latencies) / elapsed, percentile(latencies, 0.5) * 1000,
+                                          percentile(latencies, 0.99) * 1000))
         finally:
             server.terminate()
             server.wait(timeout=10)

@@ -1,0 +1,43 @@
+"""A tiny keep-alive HTTP/1.1 load client for the ingest benchmarks (shared by bench scripts)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+
+async def _worker(port: int, requests: list[bytes], deadline: float, latencies: list[float],
+                  statuses: dict[int, int]) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        while requests and time.perf_counter() < deadline:
+            data = requests.pop()
+            start = time.perf_counter()
+            writer.write(data)
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = 0
+            for line in head.split(b"\r\n"):
+                if line.lower().startswith(b"content-length:"):
+                    length = int(line.split(b":", 1)[1])
+            await reader.readexactly(length)
+            latencies.append(time.perf_counter() - start)
+            status = int(head.split(b" ", 2)[1])
+            statuses[status] = statuses.get(status, 0) + 1
+    finally:
+        writer.close()
+
+
+async def run_load(port: int, requests: list[bytes], seconds: float, concurrency: int
+                   ) -> tuple[float, list[float], dict[int, int]]:
+    """Send prepared raw requests over ``concurrency`` connections; (elapsed s, latencies, statuses)."""
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    start = time.perf_counter()
+    await asyncio.gather(*(_worker(port, requests, start + seconds, latencies, statuses)
+                           for _ in range(concurrency)))
+    return time.perf_counter() - start, latencies, statuses
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] if ordered else float("nan")
