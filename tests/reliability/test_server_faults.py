@@ -99,13 +99,6 @@ def test_kill_9_during_ingest_loses_nothing_acknowledged(make_server: Any, datab
     ready = servers.get_status(senders.context, server.port, "/readyz")
     assert (kills, len(ids), sorted(ids), [], 200) == (
         restarts, len(senders.acked), stored_ids, result["problems"], ready), f"seed {seed}"
-    if acked_lost and database is None:
-        # KNOWN BUG (open, issue 9 note): on SQLite, now and then one acknowledged report is
-        # stored under a different receipt than the one the client was given (seen with seeds
-        # 924567325 and one earlier run). The report itself is stored (checked above), but the
-        # client's receipt does not resolve. Marked as an expected failure only for exactly this
-        # symptom, so every other check of this test still fails the suite.
-        pytest.xfail(f"known receipt mismatch after kill -9 on SQLite: {acked_lost} (seed {seed})")
     assert [] == acked_lost, f"seed {seed}"
 
 

@@ -149,6 +149,8 @@ class Scripted:
     status: int
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes = b'{"error": "scripted"}'
+    #: Send only this many bytes of the body (Content-Length still promises all of it), then close.
+    truncate_at: int | None = None
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
@@ -165,14 +167,21 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         with self.server.owner.lock:
             self.server.owner.received.append(Received(self.command, self.path, dict(self.headers), body, peer))
 
-    def _answer(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
+    def _answer(self, status: int, body: bytes, headers: dict[str, str] | None = None,
+                truncate_at: int | None = None) -> None:
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
         for name, value in (headers or {}).items():
             self.send_header(name, value)
         self.end_headers()
-        self.wfile.write(body)
+        if truncate_at is None:
+            self.wfile.write(body)
+        else:
+            self.wfile.write(body[:truncate_at])
+            self.wfile.flush()
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
 
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length", "0"))
@@ -191,7 +200,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             owner.count += 1
             number = owner.count
         if scripted is not None:
-            self._answer(scripted.status, scripted.body, scripted.headers)
+            self._answer(scripted.status, scripted.body, scripted.headers, scripted.truncate_at)
         elif routes[self.path] == "report":
             self._answer(201, json.dumps({"receipt": f"r-{number}", "status": "stored"}).encode())
         else:

@@ -107,6 +107,18 @@ def test_503_without_retry_after_waits_sixty_seconds(pki: Pki) -> None:
 
 # -- failures that must keep the item (status 0) ----------------------------------------------
 
+@pytest.mark.parametrize("cut", [0, 12])
+def test_2xx_cut_off_before_its_receipt_is_status_zero(pki: Pki, cut: int) -> None:
+    """A 201 whose body stops short of its Content-Length (the server died mid-answer) is no
+    answer: the item stays queued, and its retry gets the receipt. The next answer is whole."""
+    body = b'{"receipt": "r-cut", "status": "stored"}'
+    with ReportServer(pki) as server:
+        server.script.append(Scripted(201, body=body, truncate_at=cut))
+        transport = client(server, pki)
+        assert (SendResult(status=0), SendResult(status=201, receipt="r-2")) == (
+            transport.send("report", b"x"), transport.send("report", b"x"))
+
+
 def test_server_down_is_status_zero() -> None:
     """Nothing listening on the port gives status 0."""
     connection = protocol.ConnectionString("127.0.0.1", free_port(), PROJECT, "x25519:A", "ed25519:A", b"")

@@ -192,6 +192,11 @@ class HttpsTransport:
             data = response.read(_MAX_RESPONSE_BYTES + 1)
             if len(data) > _MAX_RESPONSE_BYTES:
                 data = b""
+            elif response.length:
+                # The connection closed before the promised Content-Length arrived (the server
+                # died mid-answer). A 2xx without its receipt is no answer: the item stays
+                # queued and its retry gets the same receipt (the server deduplicates).
+                return None
             return response.status, response.getheader("Retry-After"), data
         except (OSError, http.client.HTTPException, ValueError):
             # OSError covers ssl.SSLError, timeouts, refused and reset connections.
