@@ -1,13 +1,14 @@
 """Dashboard response times with 1M stored reports on SQLite (DESIGN.md section 6: p95 <= 50 ms).
 
-Run: ``python bench/dashboard.py [--reports 1000000] [--runs 200]``.
+Run: ``python bench/dashboard.py [--reports 1000000] [--runs 200] [--dir DIR]`` (``--dir``: keep the
+generated database there and reuse it on the next run).
 
 The reports, groups, hourly and daily roll-ups (with install sketches) are generated straight into the tables with one
 ``executemany`` per batch on a plain sqlite3 connection (synchronous=OFF for the load only;
 the server's own connections use FULL): 500 groups with Zipf-like sizes, 90 days, 20
 releases, 4 OS families, 50,000 install pseudonyms. Reports are counts-only (no detail), as
-in mass-failure mode, except one real, encrypted report per top group stored through
-``Storage.store_report`` so the group page decrypts its representative trace.
+in mass-failure mode, except one real, encrypted report in each measured group (its newest),
+stored through ``Storage.store_report`` so the group page decrypts its representative trace.
 
 Requests go through the whole ASGI app in process (routing, session lookup, CSRF token,
 templates, queries), signed in as a developer; the network is left out on purpose.
@@ -26,6 +27,7 @@ import uuid
 import warnings
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -114,6 +116,38 @@ def generate(db_path: Path, project_id: str, n_reports: int, *, seed: int = 1) -
     return group_ids
 
 
+def store_representatives(storage: Any, project_id: str, group_ids: list[int]) -> int:
+    """One real, encrypted report per group of ``group_ids``, the group's newest, through
+    ``Storage.store_report`` (so the group page decrypts and shows its trace, as it does in
+    normal mode). The group is given the report's fingerprint first. Groups that already
+    hold a report with details (a reused database) are skipped; returns how many were stored."""
+    import sqlalchemy as sa
+
+    from crashveil.policy import Environment, Frame, Report, Stack, default_policy, policy_digest
+    from crashveil.server.db.tables import crash_groups, reports
+    from crashveil.server.grouping import report_fingerprint
+
+    stored = 0
+    for gid in group_ids:
+        with storage.engine.begin() as conn:
+            if conn.execute(sa.select(reports.c.id).where(reports.c.group_id == gid,
+                                                          reports.c.detail.is_not(None)).limit(1)).first():
+                continue
+            crash_type = conn.execute(sa.select(crash_groups.c.crash_type).where(crash_groups.c.id == gid)).scalar()
+            frames = tuple(Frame(f"app/module{i}.py", f"step{i}", 10 + i, i % 3 != 0) for i in range(30))
+            report = Report(schema_version=1, policy_digest=policy_digest(default_policy()),
+                            consent_level="diagnostic", report_id=str(uuid.uuid4()), crash_type=crash_type,
+                            fingerprint="", stack=Stack(frames), release="1.3.4", install_id=f"{gid:032x}",
+                            message=None, occurred_hour=_hour(NOW),
+                            environment=Environment("linux", "6.1", "cpython", "3.11", "x86_64"))
+            conn.execute(crash_groups.update().where(crash_groups.c.id == gid)
+                         .values(fingerprint=report_fingerprint(report)))
+        storage.store_report(project_id, report, origin="crashveil-sdk", received_at=NOW, redaction_hits={},
+                             dropped_fields=())
+        stored += 1
+    return stored
+
+
 def _insert_reports(conn: sqlite3.Connection, rows: list[tuple]) -> None:
     conn.executemany(
         "INSERT INTO reports (project_id, report_id, receipt, group_id, fingerprint, release, os_family, hour,"
@@ -187,6 +221,7 @@ def main() -> None:
             return client
 
         top, mid = group_ids[0], group_ids[len(group_ids) // 10]
+        store_representatives(storage, "bench", [top, mid])
         cases = [
             ("group list, 7 days, by count", "/dashboard/p/bench/"),
             ("group list, 30 days, by installs", "/dashboard/p/bench/?range=30d&sort=installs"),
@@ -194,6 +229,8 @@ def main() -> None:
             ("group detail, largest group", f"/dashboard/p/bench/groups/{top}"),
             ("group detail, 50th group", f"/dashboard/p/bench/groups/{mid}"),
             ("trend plot (SVG), largest group", f"/dashboard/p/bench/groups/{top}/plots/trend.svg"),
+            ("releases plot (SVG), largest group", f"/dashboard/p/bench/groups/{top}/plots/releases.svg"),
+            ("OS plot (SVG), largest group", f"/dashboard/p/bench/groups/{top}/plots/os.svg"),
         ]
         print(f"{args.reports:,} reports, 500 groups, generated and loaded in {load_s:.1f} s; "
               f"{args.runs} requests per row after 5 warm-up requests (SQLite, in-process ASGI)\n")

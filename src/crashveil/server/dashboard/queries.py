@@ -4,7 +4,10 @@ The group list reads the daily roll-ups of migration 0005 (``db.rollup_tables``:
 days) plus the hourly roll-ups of the range's first day, never the reports; affected
 installations are unions of per group x day install sketches (HyperLogLog, with a k-honest
 lower bound), filter choices come from ``project_filter_values``. Group pages and plots
-read the hourly roll-ups. Every query is scoped by the project the caller
+read the hourly roll-ups for the last 7 days, and the daily ones (whole days) plus the
+hourly ones (the first, partial day) for 30 days; the group page's affected installations
+are the group's day sketches plus the pseudonyms of that first partial day, never a scan of
+30 days of reports. Every query is scoped by the project the caller
 is authorised for, so an id from another project finds nothing (404, RELIABILITY D.32).
 """
 
@@ -23,6 +26,7 @@ from crashveil.server.db.dashboard_tables import group_status_changes
 from crashveil.server.db.rollup_tables import (
     FILTER_OS,
     FILTER_RELEASE,
+    InstallSketch,
     group_daily_rollups,
     group_day_installs,
     honest_count,
@@ -33,7 +37,7 @@ from crashveil.server.db.tables import crash_groups, group_rollups, project_poli
 
 __all__ = ["RANGES", "SORTS", "GroupFilter", "GroupRow", "list_groups", "filter_options", "distribution",
            "daily_series", "hourly_series", "correlate_spike", "recent_reports", "group_row", "status_history",
-           "latest_release"]
+           "latest_release", "group_installs"]
 
 #: Time ranges offered by the filters, in hours.
 RANGES: dict[str, int] = {"24h": 24, "7d": 7 * 24, "30d": 30 * 24, "90d": 90 * 24}
@@ -231,11 +235,43 @@ def _release_key(release: str) -> tuple[Any, ...]:
 
 
 def distribution(conn: Connection, group_id: int, column: str, *, since: str) -> list[tuple[str, int]]:
-    """Report counts of a group by ``column`` (``release`` or ``os_family``), largest first."""
-    col = group_rollups.c[column]
-    rows = conn.execute(sa.select(col, sa.func.sum(group_rollups.c.count)).where(
-        group_rollups.c.group_id == group_id, group_rollups.c.hour >= since).group_by(col))
+    """Report counts of a group by ``column`` (``release`` or ``os_family``) since the hour
+    ``since``, largest first: whole days from the daily roll-ups, the hours of ``since``'s
+    own day from the hourly ones (about 30x fewer rows than the hourly roll-ups alone)."""
+    since_day = since[:10]
+    parts = []
+    for table, where in ((group_daily_rollups, [group_daily_rollups.c.day > since_day]),
+                         (group_rollups, [group_rollups.c.hour >= since,
+                                          group_rollups.c.hour < _next_day(since_day) + "T00:00Z"])):
+        parts.append(sa.select(table.c[column].label("value"), table.c.count.label("n"))
+                     .where(table.c.group_id == group_id, *where))
+    window = sa.union_all(*parts).subquery()
+    rows = conn.execute(sa.select(window.c.value, sa.func.sum(window.c.n)).group_by(window.c.value))
     return sorted(((str(k), int(n)) for k, n in rows), key=lambda kv: (-kv[1], kv[0]))
+
+
+def group_installs(conn: Connection, group_id: int, *, since: str, min_k: int) -> int:
+    """Distinct install pseudonyms of one group since the hour ``since`` (the group page), as
+    :func:`~crashveil.server.db.rollup_tables.honest_count` gives it for ``min_k``.
+
+    Whole days after ``since``'s day are the union of the group's per-day sketches
+    (``group_day_installs``, one row per day); the hours of ``since``'s own day are the
+    pseudonyms of those reports (an index-only range of ``(group_id, hour, install_id)``, at
+    most one day of one group), added to the same sketch. So the window is the same as a
+    scan of the reports, to the hour, and the k rule stays honest (each pseudonym sets at
+    most one register). An estimate: about 4.6 % standard error when large.
+    """
+    since_day = since[:10]
+    first_whole = since_day if since.endswith("T00:00Z") else _next_day(since_day)
+    blobs = list(conn.execute(sa.select(group_day_installs.c.installs).where(
+        group_day_installs.c.group_id == group_id, group_day_installs.c.day >= first_whole)).scalars())
+    sketch = InstallSketch(union(blobs) if blobs else None)
+    if first_whole != since_day:
+        for (install,) in conn.execute(sa.select(reports.c.install_id).distinct().where(
+                reports.c.group_id == group_id, reports.c.hour >= since, reports.c.hour < first_whole + "T00:00Z",
+                reports.c.install_id.is_not(None))):
+            sketch.add(install)
+    return honest_count(sketch.registers, min_k)
 
 
 def hourly_series(conn: Connection, *, project_id: str, group_id: int | None, now: datetime,

@@ -299,8 +299,7 @@ def dashboard_routes(storage: Any, *, access: AccessStore, audit: Any, secret: b
                 recent = q.recent_reports(conn, project_id, group_id)
                 history = q.status_history(conn, group_id)
                 newest = q.latest_release(conn, project_id)
-                installs = conn.execute(sa.select(sa.func.count(sa.distinct(q.reports.c.install_id))).where(
-                    q.reports.c.group_id == group_id, q.reports.c.hour >= since)).scalar() or 0
+                installs = q.group_installs(conn, group_id, since=since, min_k=project.policy.aggregation.min_k)
                 by_release = q.distribution(conn, group_id, "release", since=since)
             fields = visible_fields(project.policy, held)
             trace = None
