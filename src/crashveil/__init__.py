@@ -3,8 +3,9 @@
 The facade holds the one client slot of the process. Before ``init()`` a null client answers
 every call, so nothing here ever asks whether the SDK is initialised. This module imports
 the standard library only, and only what it needs at once: ``import crashveil`` must not
-load ``ssl``, ``http.client``, ``asyncio``, ``json``, ``tomllib`` or ``cryptography``
-(``tests/test_public_api.py`` checks it in a fresh process).
+load ``ssl``, ``http.client``, ``asyncio``, ``json``, ``tomllib``, ``cryptography`` or even
+``typing`` (``tests/test_public_api.py`` and ``tests/sdk/test_init_cost.py`` check it in a fresh
+process).
 
 Typical use::
 
@@ -17,11 +18,13 @@ Typical use::
 
 from __future__ import annotations
 
+import _thread
 import sys
-import threading
-from typing import TYPE_CHECKING, Any
 
+TYPE_CHECKING = False  # not ``typing.TYPE_CHECKING``: ``typing`` costs milliseconds to import
 if TYPE_CHECKING:
+    from typing import Any
+
     from crashveil.policy.report import Report
     from crashveil.sdk.client import Client, NullClient
     from crashveil.sdk.history import HistoryEntry
@@ -43,7 +46,7 @@ __all__ = [
 ]
 
 _client: Client | NullClient | None = None
-_lock = threading.Lock()
+_lock = _thread.allocate_lock()  # threading.Lock() itself, without importing threading (~3 ms)
 _atexit_registered = False
 
 

@@ -89,3 +89,28 @@ def test_disclosure_is_per_fingerprint(tmp_path: Path) -> None:
     store.grant("crash")
     store.grant_disclosure("v1:" + "a" * 32, "diagnostic")
     assert ("diagnostic", None) == (store.disclosure("v1:" + "a" * 32), store.disclosure("v1:" + "b" * 32))
+
+
+def test_shipped_facts_answer_as_the_policy_without_building_it(tmp_path: Path) -> None:
+    """Over the lazily built shipped policy, the store answers (and records) from its pre-computed
+    facts exactly as from the ``Policy``, and builds the policy only to compare a changed one."""
+    from crashveil.policy.shipped import shipped_policy_facts
+
+    built: list[object] = []
+
+    def build() -> object:
+        built.append(default_policy())
+        return built[-1]
+
+    lazy = ConsentStore(tmp_path / "lazy", build, now=lambda: 5.0, facts=shipped_policy_facts)  # type: ignore[arg-type]
+    eager = ConsentStore(tmp_path / "eager", default_policy(), now=lambda: 5.0)
+    answers = []
+    for store in (lazy, eager):
+        store.grant("diagnostic")
+        answers.append((store.level(), store.needs_prompt(), store.allowed_fields("crash"),
+                        store.allowed_fields("diagnostic"), store.digest, store.path.read_bytes()))
+    assert (answers[1], []) == (answers[0], built)
+
+    ConsentStore(tmp_path / "changed", changed(access=("admin",))).grant("diagnostic")  # type: ignore[arg-type]
+    store = ConsentStore(tmp_path / "changed", build, facts=shipped_policy_facts)  # type: ignore[arg-type]
+    assert (True, False, 1) == (store.needs_prompt(), "message" in store.allowed_fields("diagnostic"), len(built))

@@ -115,3 +115,20 @@ def test_shipped_policy_is_the_file_even_when_the_copy_is_stale(monkeypatch: pyt
     assert load_policy(default_policy_path()) == loader._load_shipped(default_policy_path())
     monkeypatch.undo()
     assert load_policy(default_policy_path()) == loader._load_shipped(default_policy_path())
+
+
+def test_options_are_frozen_and_every_name_is_an_attribute(tmp_path: Path) -> None:
+    """Options stay immutable (as the frozen dataclass they were); each option name reads back."""
+    import dataclasses
+    import random
+
+    from crashveil.sdk.options import OPTION_NAMES
+
+    options = Options.from_kwargs({"data_dir": str(tmp_path), "release": "1.0"}, environ={})
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        options.release = "2.0"  # type: ignore[misc]
+    assert (False, True, True) == (options.policy_loaded(), isinstance(options.rng, random.SystemRandom),
+                                   options.rng is options.rng)
+    assert [] == [name for name in OPTION_NAMES if not hasattr(options, name)]  # reads the policy too
+    given = random.Random(7)
+    assert given is Options.from_kwargs({"data_dir": str(tmp_path), "rng": given}, environ={}).rng

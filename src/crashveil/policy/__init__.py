@@ -10,9 +10,11 @@ pay for the others: ``crashveil.init()`` must stay cheap (DESIGN.md section 6).
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
 
+TYPE_CHECKING = False  # not ``typing.TYPE_CHECKING``: importing ``typing`` costs ``init()`` milliseconds
 if TYPE_CHECKING:
+    from typing import Any
+
     from crashveil.policy.digest import canonical_policy, policy_digest
     from crashveil.policy.fingerprint import FINGERPRINT_VERSION, compute_fingerprint
     from crashveil.policy.loader import default_policy, default_policy_path, load_policy, parse_policy

@@ -5,16 +5,24 @@ for byte, and validates it with ``parse_policy`` exactly as a file read with ``t
 the file changed, it reads the file (correct, only slower). This spares every process that
 needs the shipped policy the import of ``tomllib`` and the parse (a few ms of ``init()``).
 
-After editing ``default.policy.toml``, regenerate this file::
+``CANONICAL`` and ``DIGEST`` are ``canonical_policy`` and ``policy_digest`` of the validated
+policy, made by the same generator: ``crashveil.policy.shipped`` answers ``init()`` and
+``grant()`` from them (level names, digest, allowlists) without building the ``Policy`` at
+all (same condition: ``SOURCE`` is the file). ``tests/policy`` checks that they are current.
+
+After editing ``default.policy.toml`` (or the policy model, loader or digest), regenerate
+this file::
 
     python -m crashveil.policy._default_policy
 """
 
 from __future__ import annotations
 
-from typing import Any
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
-__all__ = ["SOURCE", "DATA"]
+__all__ = ["SOURCE", "DATA", "CANONICAL", "DIGEST"]
 
 
 def _main() -> None:  # pragma: no cover - a developer tool
@@ -22,18 +30,24 @@ def _main() -> None:  # pragma: no cover - a developer tool
     import tomllib
     from pathlib import Path
 
+    from crashveil.policy.digest import canonical_policy, policy_digest
+    from crashveil.policy.loader import parse_policy
+
     here = Path(__file__)
     source = here.with_name("default.policy.toml").read_text("utf-8")
     data = tomllib.loads(source)
+    policy = parse_policy(data, source="default.policy.toml")  # a bad file fails here, not at init()
     text = here.read_text("utf-8")
     head = text[: text.index("\n#: The TOML" + " text") + 1]
     lines = "".join(f"    {line!r}\n" for line in source.splitlines(keepends=True))
     body = (f"#: The TOML text this was parsed from.\nSOURCE = (\n{lines})\n\n"
             f"#: ``tomllib.loads(SOURCE)``\nDATA: dict[str, Any] = {pprint.pformat(data, width=110, sort_dicts=False)}\n\n"
+            f"#: ``canonical_policy(parse_policy(DATA))``: what a consent record stores\n"
+            f"CANONICAL: dict[str, Any] = {pprint.pformat(canonical_policy(policy), width=110, sort_dicts=False)}\n\n"
+            f"#: ``policy_digest(parse_policy(DATA))``\nDIGEST = {policy_digest(policy)!r}\n\n"
             "if __name__ == \"__main__\":  # pragma: no cover\n    _main()\n")
     here.write_text(head + body, "utf-8")
     print(f"wrote {here}")
-
 
 #: The TOML text this was parsed from.
 SOURCE = (
@@ -451,6 +465,234 @@ DATA: dict[str, Any] = {'policy': {'name': 'crashveil-default', 'version': '1.0.
                             'retention_days': 30,
                             'access': ['developer'],
                             'review': 'reviews/2026-11-27-initial.md'}}}
+
+#: ``canonical_policy(parse_policy(DATA))``: what a consent record stores
+CANONICAL: dict[str, Any] = {'name': 'crashveil-default',
+ 'version': '1.0.0',
+ 'retention_ceiling_days': 365,
+ 'levels': ({'name': 'off',
+             'rank': 0,
+             'title': "Don't send crash reports",
+             'description': 'Nothing about crashes is collected, stored on this device or sent.'},
+            {'name': 'crash',
+             'rank': 1,
+             'title': 'Send basic crash reports',
+             'description': 'When the application crashes, send which error happened and where in the '
+                            "application's code, with the application version and the kind of computer it "
+                            'ran on. No messages, no file contents, nothing you typed.'},
+            {'name': 'diagnostic',
+             'rank': 2,
+             'title': 'Send detailed crash reports',
+             'description': 'Also send the error message and the last few steps the application took before '
+                            'the crash, after personal data such as e-mail addresses, names in file paths '
+                            'and passwords has been removed on your device.'}),
+ 'fields': {'breadcrumbs': {'name': 'breadcrumbs',
+                            'purpose': 'The last few steps the application took before the crash (for '
+                                       "example 'opened settings'), with personal data removed.",
+                            'sensitivity': 'free-text',
+                            'level': 'diagnostic',
+                            'retention_days': 30,
+                            'access': ('developer',),
+                            'review': 'reviews/2026-11-27-initial.md',
+                            'description': ''},
+            'chain': {'name': 'chain',
+                      'purpose': 'The errors that led to this one (their kinds and places in the code), to '
+                                 'find the root cause.',
+                      'sensitivity': 'technical',
+                      'level': 'crash',
+                      'retention_days': 90,
+                      'access': ('developer', 'admin'),
+                      'review': 'reviews/2026-11-27-initial.md',
+                      'description': ''},
+            'client_stats': {'name': 'client_stats',
+                             'purpose': 'How many crashes were counted but not sent (sampling, limits, a '
+                                        'full queue), so the numbers developers see are honest.',
+                             'sensitivity': 'technical',
+                             'level': 'crash',
+                             'retention_days': 90,
+                             'access': ('viewer', 'developer', 'privacy-officer', 'admin'),
+                             'review': 'reviews/2026-11-27-initial.md',
+                             'description': ''},
+            'comment': {'name': 'comment',
+                        'purpose': 'What you chose to write about the crash when asked, after personal data '
+                                   'has been removed.',
+                        'sensitivity': 'free-text',
+                        'level': 'crash',
+                        'retention_days': 30,
+                        'access': ('developer',),
+                        'review': 'reviews/2026-11-27-initial.md',
+                        'description': ''},
+            'consent_level': {'name': 'consent_level',
+                              'purpose': 'Records which level you chose, so the server keeps only what that '
+                                         'level allows.',
+                              'sensitivity': 'technical',
+                              'level': 'crash',
+                              'retention_days': 90,
+                              'access': ('developer', 'privacy-officer', 'admin'),
+                              'review': 'reviews/2026-11-27-initial.md',
+                              'description': ''},
+            'crash_type': {'name': 'crash_type',
+                           'purpose': 'Says which kind of error happened (for example ValueError), to group '
+                                      'and fix crashes.',
+                           'sensitivity': 'technical',
+                           'level': 'crash',
+                           'retention_days': 90,
+                           'access': ('viewer', 'developer', 'privacy-officer', 'admin'),
+                           'review': 'reviews/2026-11-27-initial.md',
+                           'description': ''},
+            'environment': {'name': 'environment',
+                            'purpose': 'The operating system family and major version, Python version and '
+                                       'processor type, because many crashes happen on one platform only. '
+                                       'Nothing else about your computer.',
+                            'sensitivity': 'quasi-identifier',
+                            'level': 'crash',
+                            'retention_days': 90,
+                            'access': ('viewer', 'developer', 'admin'),
+                            'review': 'reviews/2026-11-27-initial.md',
+                            'description': ''},
+            'error_code': {'name': 'error_code',
+                           'purpose': "The numeric error or exit code (such as 'file not found'), which "
+                                      'often explains the crash.',
+                           'sensitivity': 'technical',
+                           'level': 'crash',
+                           'retention_days': 90,
+                           'access': ('viewer', 'developer', 'admin'),
+                           'review': 'reviews/2026-11-27-initial.md',
+                           'description': ''},
+            'fingerprint': {'name': 'fingerprint',
+                            'purpose': 'A short code computed from the error kind and code path, so repeats '
+                                       'of one crash are grouped.',
+                            'sensitivity': 'technical',
+                            'level': 'crash',
+                            'retention_days': 90,
+                            'access': ('viewer', 'developer', 'privacy-officer', 'admin'),
+                            'review': 'reviews/2026-11-27-initial.md',
+                            'description': ''},
+            'install_id': {'name': 'install_id',
+                           'purpose': 'A code that changes every month and cannot be traced back to you or '
+                                      'your computer. It lets developers count how many installations a '
+                                      'crash affects and lets you ask for your reports to be deleted.',
+                           'sensitivity': 'pseudonymous',
+                           'level': 'crash',
+                           'retention_days': 90,
+                           'access': ('developer', 'privacy-officer', 'admin'),
+                           'review': 'reviews/2026-11-27-initial.md',
+                           'description': ''},
+            'mechanism': {'name': 'mechanism',
+                          'purpose': 'How the crash was caught (main thread, background thread, native '
+                                     'fault), to find the cause.',
+                          'sensitivity': 'technical',
+                          'level': 'crash',
+                          'retention_days': 90,
+                          'access': ('viewer', 'developer', 'admin'),
+                          'review': 'reviews/2026-11-27-initial.md',
+                          'description': ''},
+            'message': {'name': 'message',
+                        'purpose': 'The error message, with e-mail addresses, names, numbers and typed text '
+                                   'removed, which often says exactly what went wrong.',
+                        'sensitivity': 'free-text',
+                        'level': 'diagnostic',
+                        'retention_days': 30,
+                        'access': ('developer',),
+                        'review': 'reviews/2026-11-27-initial.md',
+                        'description': ''},
+            'occurred_hour': {'name': 'occurred_hour',
+                              'purpose': 'The hour the crash happened (not the minute), to see whether a '
+                                         'crash is new or growing.',
+                              'sensitivity': 'quasi-identifier',
+                              'level': 'crash',
+                              'retention_days': 90,
+                              'access': ('viewer', 'developer', 'privacy-officer', 'admin'),
+                              'review': 'reviews/2026-11-27-initial.md',
+                              'description': ''},
+            'policy_digest': {'name': 'policy_digest',
+                              'purpose': 'Proves which version of this policy the report was built under, so '
+                                         'the server can check it.',
+                              'sensitivity': 'technical',
+                              'level': 'crash',
+                              'retention_days': 90,
+                              'access': ('developer', 'privacy-officer', 'admin'),
+                              'review': 'reviews/2026-11-27-initial.md',
+                              'description': ''},
+            'release': {'name': 'release',
+                        'purpose': 'The application version, to know which versions a crash affects and '
+                                   'whether a fix worked.',
+                        'sensitivity': 'technical',
+                        'level': 'crash',
+                        'retention_days': 90,
+                        'access': ('viewer', 'developer', 'privacy-officer', 'admin'),
+                        'review': 'reviews/2026-11-27-initial.md',
+                        'description': ''},
+            'report_id': {'name': 'report_id',
+                          'purpose': 'A random number for this one report, so it is stored once and you can '
+                                     'look up its status.',
+                          'sensitivity': 'technical',
+                          'level': 'crash',
+                          'retention_days': 90,
+                          'access': ('developer', 'privacy-officer', 'admin'),
+                          'review': 'reviews/2026-11-27-initial.md',
+                          'description': ''},
+            'schema_version': {'name': 'schema_version',
+                               'purpose': 'Lets the server read the report in the format it was written in.',
+                               'sensitivity': 'technical',
+                               'level': 'crash',
+                               'retention_days': 90,
+                               'access': ('viewer', 'developer', 'privacy-officer', 'admin'),
+                               'review': 'reviews/2026-11-27-initial.md',
+                               'description': ''},
+            'stack': {'name': 'stack',
+                      'purpose': "Where in the application's own code the crash happened: file names inside "
+                                 'the application, function names and line numbers. No values of your data.',
+                      'sensitivity': 'technical',
+                      'level': 'crash',
+                      'retention_days': 90,
+                      'access': ('developer', 'admin'),
+                      'review': 'reviews/2026-11-27-initial.md',
+                      'description': ''}},
+ 'redaction': {'detectors': ('pem_private_key',
+                             'url_credentials',
+                             'connection_string',
+                             'jwt',
+                             'api_key',
+                             'email',
+                             'home_path',
+                             'unc_path',
+                             'iban',
+                             'card_number',
+                             'national_id',
+                             'uuid',
+                             'mac',
+                             'ipv6',
+                             'ipv4',
+                             'phone',
+                             'query_values',
+                             'quoted_input',
+                             'hostname',
+                             'high_entropy'),
+               'placeholders': {}},
+ 'sampling': {'rate': 1.0, 'overrides': ({'release': None, 'cohort': 'beta', 'value': 0.5},)},
+ 'limits': {'reports_per_hour': 10,
+            'reports_per_day': 50,
+            'dedupe_window_s': 3600,
+            'queue_max_reports': 30,
+            'queue_max_bytes': 2000000,
+            'queue_max_age_days': 30,
+            'overrides': ()},
+ 'aggregation': {'min_k': 5, 'dp_epsilon_per_day': 1.0, 'rollup_retention_days': 365},
+ 'keys': {'pseudonym_rotation_days': 30,
+          'data_key_days': 1,
+          'kek_cryptoperiod_days': 365,
+          'hpke_key_cryptoperiod_days': 365,
+          'signing_key_cryptoperiod_days': 730},
+ 'notice': {'app_name': 'this application',
+            'controller': 'the developers of this application',
+            'contact': "the support address given in the application's About box",
+            'deletion': 'Choose "Stop sending crash reports" in the application\'s settings: the reports '
+                        'already on your device are deleted at once and the server is asked to delete every '
+                        'report sent from this installation.'}}
+
+#: ``policy_digest(parse_policy(DATA))``
+DIGEST = 'sha256:95142edadac41389f49e6d9f12ce69e6b8f90a6c162b0a548ce04366ef1ae5a9'
 
 if __name__ == "__main__":  # pragma: no cover
     _main()

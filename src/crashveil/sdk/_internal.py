@@ -10,9 +10,12 @@ only the exception type and where it happened are logged). Tests register a list
 
 from __future__ import annotations
 
-import contextlib
 import threading
-from typing import Callable, Iterator
+
+TYPE_CHECKING = False  # not ``typing.TYPE_CHECKING``: ``init()`` does not import ``typing``
+if TYPE_CHECKING:
+    from types import TracebackType
+    from typing import Callable
 
 __all__ = [
     "logger",
@@ -67,8 +70,10 @@ def add_error_listener(listener: Callable[[BaseException], None]) -> None:
 
 
 def remove_error_listener(listener: Callable[[BaseException], None]) -> None:
-    with contextlib.suppress(ValueError):
+    try:
         _listeners.remove(listener)
+    except ValueError:
+        pass
 
 
 def in_sdk() -> bool:
@@ -76,26 +81,42 @@ def in_sdk() -> bool:
     return bool(getattr(_state, "depth", 0))
 
 
-@contextlib.contextmanager
-def suppress_internal_errors(reason: str = "internal_error") -> Iterator[None]:
+class suppress_internal_errors:  # noqa: N801 - used like a function: ``with suppress_internal_errors(...)``
     """Run SDK code that must never raise into the host program.
 
     Any ``Exception`` is swallowed, counted under ``reason`` and logged at debug with its
     type and location only. ``BaseException`` that is not an ``Exception`` (KeyboardInterrupt,
     SystemExit) belongs to the host and passes through.
+
+    A class rather than ``contextlib.contextmanager``: no ``contextlib`` import at ``init()``,
+    and no generator per use on the capture path.
     """
-    _state.depth = getattr(_state, "depth", 0) + 1
-    try:
-        yield
-    except Exception as exc:  # the SDK guard: the one place a catch-all is allowed
-        count_dropped(reason)
-        with contextlib.suppress(Exception):
-            logger.debug("crashveil: internal error %s (%s) at %s", type(exc).__name__, reason, _where(exc))
-        for listener in list(_listeners):
-            with contextlib.suppress(Exception):
-                listener(exc)
-    finally:
+
+    __slots__ = ("reason",)
+
+    def __init__(self, reason: str = "internal_error") -> None:
+        self.reason = reason
+
+    def __enter__(self) -> None:
+        _state.depth = getattr(_state, "depth", 0) + 1
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> bool:
         _state.depth -= 1
+        if exc is None or not isinstance(exc, Exception):
+            return False
+        # The SDK guard: the one place a catch-all is allowed.
+        count_dropped(self.reason)
+        try:
+            logger.debug("crashveil: internal error %s (%s) at %s", type(exc).__name__, self.reason, _where(exc))
+        except Exception:
+            pass
+        for listener in list(_listeners):
+            try:
+                listener(exc)
+            except Exception:
+                pass
+        return True
 
 
 def _where(exc: BaseException) -> str:

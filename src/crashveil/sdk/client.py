@@ -20,9 +20,6 @@ from __future__ import annotations
 import os
 import threading
 import time
-from dataclasses import dataclass, replace
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
 
 from crashveil.errors import ConfigError
 from crashveil.sdk import _internal
@@ -30,12 +27,18 @@ from crashveil.sdk._internal import logger, suppress_internal_errors
 from crashveil.sdk.consent import OFF, ConsentStore
 from crashveil.sdk.pseudonym import InstallSecret, write_private_file
 
+# Not ``typing.TYPE_CHECKING``: ``init()`` imports neither ``typing`` nor ``dataclasses`` (nor
+# ``pathlib`` from here); together they are several milliseconds of every app's start.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from pathlib import Path
     from types import TracebackType
+    from typing import Any, Callable
 
     from crashveil.policy.model import Policy
     from crashveil.policy.report import Report
     from crashveil.redact import Redactor
+    from crashveil.sdk._records import DisclosureRequest, PendingCrash
     from crashveil.sdk.collect import Collector, CrashRecord
     from crashveil.sdk.history import History, HistoryEntry
     from crashveil.sdk.options import Options
@@ -43,33 +46,17 @@ if TYPE_CHECKING:
 __all__ = ["Client", "NullClient", "DisclosureRequest", "PendingCrash"]
 
 _PENDING_LABEL = b"crashveil/pending/v1"
+_QUEUE_FILE_SUFFIX = ".cvq"  # crashveil.sdk.queue's item files and temp files, named here so
+_QUEUE_TMP_PREFIX = ".tmp-"  # start() can look at the directory without importing the queue
 
 
-@dataclass(frozen=True)
-class DisclosureRequest:
-    """The server asks for more detail about one crash; the app asks its user.
+def __getattr__(name: str) -> Any:
+    """``DisclosureRequest`` and ``PendingCrash`` (dataclasses), loaded on first use."""
+    if name in ("DisclosureRequest", "PendingCrash"):
+        from crashveil.sdk import _records
 
-    ``preview`` is the exact report that would be sent if the user agrees; ``added_fields``
-    the fields it carries beyond the level the user granted.
-    """
-
-    fingerprint: str
-    crash_type: str
-    current_level: str
-    requested_level: str
-    added_fields: tuple[str, ...]
-    preview: Report
-
-
-@dataclass(frozen=True)
-class PendingCrash:
-    """A crash kept on the device until the user decides ("ask me each time")."""
-
-    id: str
-    created: float
-    crash_type: str
-    level: str
-    report: Report
+        return getattr(_records, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class NullClient:
@@ -117,9 +104,11 @@ class Client:
 
     ``init()`` must stay cheap (DESIGN.md section 6): with consent ``off`` it reads one small
     file and installs the hooks. The policy (when it is the shipped one), the redactor, the
-    collector and the history are made on first need: the first capture, ``grant()``,
-    ``preview()`` ... A crash right after ``init()`` builds them in the hook, synchronously,
-    before its report is written.
+    collector and the history are made on first need: the first capture, ``preview()`` ... A
+    crash right after ``init()`` builds them in the hook, synchronously, before its report is
+    written. With consent given (earlier, or by ``grant()`` now) the shipped policy is still
+    not built: the consent store answers from its pre-computed facts
+    (``crashveil.policy.shipped``), and the queue is opened only if it holds files.
     """
 
     enabled = True
@@ -130,8 +119,13 @@ class Client:
         self.now = options.now
         policy_loaded = getattr(options, "policy_loaded", None)
         lazy = policy_loaded is not None and not policy_loaded()
-        self.consent = ConsentStore(self.data_dir, (lambda: options.policy) if lazy else options.policy,
-                                    now=self.now)
+        if lazy:  # the shipped policy, built on first need; its facts answer init() and grant()
+            from crashveil.policy.shipped import shipped_policy_facts
+
+            self.consent = ConsentStore(self.data_dir, lambda: options.policy, now=self.now,
+                                        facts=shipped_policy_facts)
+        else:
+            self.consent = ConsentStore(self.data_dir, options.policy, now=self.now)
         self.secret = InstallSecret(self.data_dir / "secrets" / "install.key")
         self.public_key = None
         if options.dsn is not None:  # checked now: a bad key is a ConfigError at init()
@@ -198,7 +192,7 @@ class Client:
     def start(self) -> None:
         """Deliver what the last run left (reports, deletion requests, native faults)."""
         with suppress_internal_errors("start"):
-            queue = self.queue(create=False)
+            queue = self.queue(create=False) if self._queue_has_files() else None
             if queue is not None and self.consent.level() == OFF:
                 for item in queue.items():  # consent withdrawn: only deletion requests may go
                     if item.meta.kind != "deletion":
@@ -206,6 +200,20 @@ class Client:
             if queue is not None and any(item.meta.kind in ("report", "deletion") for item in queue.items()):
                 self.wake_sender()
             self.refresh_remote_config()
+
+    def _queue_has_files(self) -> bool:
+        """Whether the queue directory holds an item or a temp file (``os.scandir`` only).
+
+        Usually it is missing or empty (everything was sent): then ``start()`` need not
+        import the queue, read items or start the sender. Anything there (an item, a torn
+        write left by a crash) and the queue is opened and checked as always.
+        """
+        try:
+            with os.scandir(self.data_dir / "queue") as entries:
+                return any(entry.name.endswith(_QUEUE_FILE_SUFFIX) or entry.name.startswith(_QUEUE_TMP_PREFIX)
+                           for entry in entries)
+        except OSError:
+            return False
 
     def close(self, *, uninstall: bool = True) -> None:
         """Flush within the bounded timeout, then stop the sender.
@@ -296,8 +304,15 @@ class Client:
             ring.clear()
 
     def _breadcrumbs_changed(self) -> None:
-        """Consent or remote config changed: decide again, and forget the crumbs if now disallowed."""
+        """Consent or remote config changed: decide again, and forget the crumbs if now disallowed.
+
+        Decided now only when a ring exists (crumbs may be held); otherwise at the next
+        ``add_breadcrumb()``: a ``grant()`` need not read the remote config (its signature
+        check loads ``cryptography``) for crumbs nobody has added yet.
+        """
         self._breadcrumbs_on = None
+        if self.breadcrumbs is None:
+            return
         with suppress_internal_errors("breadcrumb"):
             self.breadcrumbs_enabled()
         if self._breadcrumbs_on is not True:
@@ -309,7 +324,11 @@ class Client:
         if ring is None or not self.breadcrumbs_enabled():
             return record
         crumbs = ring.snapshot()
-        return replace(record, breadcrumbs=crumbs) if crumbs else record
+        if not crumbs:
+            return record
+        from dataclasses import replace  # loaded already: a CrashRecord exists
+
+        return replace(record, breadcrumbs=crumbs)
 
     def process(self, record: CrashRecord, level: str) -> str | None:
         """Limits, build, seal, queue (synchronously), then wake the sender."""
@@ -349,6 +368,8 @@ class Client:
         if record.breadcrumbs:
             remote = self.remote_config()
             if remote is not None and not remote.module_enabled("breadcrumbs"):
+                from dataclasses import replace
+
                 record = replace(record, breadcrumbs=())
         install_id = None
         if self.project and self.policy.allows(level, "install_id"):
@@ -397,6 +418,8 @@ class Client:
             return level
         preview = self._build(record, requested, persist=False)
         added = tuple(name for name in self.policy.fields_at(requested) if name not in self.policy.fields_at(level))
+        from crashveil.sdk._records import DisclosureRequest
+
         request = DisclosureRequest(fingerprint=record.fingerprint, crash_type=record.crash_type,
                                     current_level=level, requested_level=requested, added_fields=added,
                                     preview=preview)
@@ -445,6 +468,7 @@ class Client:
     def pending(self) -> list[PendingCrash]:
         """Crashes waiting for the user's decision, oldest first."""
         from crashveil.policy.report import report_from_json
+        from crashveil.sdk._records import PendingCrash
 
         result = []
         queue = self.queue(create=False)
@@ -477,6 +501,8 @@ class Client:
             raise ConfigError("level", "is not a consent level of the policy", ", ".join(self.policy.level_names))
         if self.policy.rank(level) > self.policy.rank(crash.level):
             level = crash.level  # never more than was granted when the crash was kept
+        from dataclasses import replace
+
         report = crash.report.restricted_to(self.consent.allowed_fields(level))
         report = replace(report, consent_level=level)
         if comment and self.policy.allows(level, "comment"):

@@ -18,34 +18,73 @@ does not ask again), as a file that holds nothing but the decision.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
 
 from crashveil.errors import ConfigError
 from crashveil.sdk.pseudonym import write_private_file
 
+TYPE_CHECKING = False  # not ``typing.TYPE_CHECKING``: ``init()`` does not import ``typing``
 if TYPE_CHECKING:
+    from pathlib import Path
+    from typing import Any, Callable
+
     from crashveil.policy.model import Policy
+    from crashveil.policy.shipped import PolicyFacts
 
 __all__ = ["ConsentRecord", "ConsentStore", "policy_from_canonical", "OFF"]
 
 OFF = "off"
 _FORMAT = 1
+_RECORD_FIELDS = ("level", "granted_at", "policy_version", "policy_digest", "policy", "ask_each_time",
+                  "disclosures")
 
 
-@dataclass(frozen=True)
 class ConsentRecord:
-    """What the user decided, and under which policy."""
+    """What the user decided, and under which policy.
+
+    ``policy`` is the canonical form of the policy the user saw; ``disclosures`` maps a crash
+    fingerprint to the level the user agreed to for that one crash (progressive disclosure).
+    Immutable, compared by value. A plain class rather than a frozen dataclass: reading the
+    record is part of every ``init()`` with consent, which then imports no ``dataclasses``.
+    """
+
+    __slots__ = _RECORD_FIELDS
 
     level: str
     granted_at: float
     policy_version: str
     policy_digest: str
-    policy: dict[str, Any] = field(repr=False)
-    ask_each_time: bool = False
-    #: fingerprint -> level the user agreed to for that one crash (progressive disclosure)
-    disclosures: dict[str, str] = field(default_factory=dict)
+    policy: dict[str, Any]
+    ask_each_time: bool
+    disclosures: dict[str, str]
+
+    def __init__(self, level: str, granted_at: float, policy_version: str, policy_digest: str,
+                 policy: dict[str, Any], ask_each_time: bool = False,
+                 disclosures: dict[str, str] | None = None) -> None:
+        values = (level, granted_at, policy_version, policy_digest, policy, ask_each_time,
+                  {} if disclosures is None else disclosures)
+        for name, value in zip(_RECORD_FIELDS, values):
+            object.__setattr__(self, name, value)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        from dataclasses import FrozenInstanceError
+
+        raise FrozenInstanceError(f"cannot assign to field {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        from dataclasses import FrozenInstanceError
+
+        raise FrozenInstanceError(f"cannot delete field {name!r}")
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return all(getattr(self, name) == getattr(other, name) for name in _RECORD_FIELDS)
+
+    __hash__ = None  # type: ignore[assignment]  # holds dicts
+
+    def __repr__(self) -> str:  # the policy is left out: it is long and says nothing new
+        shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in _RECORD_FIELDS if name != "policy")
+        return f"ConsentRecord({shown})"
 
     def to_json(self) -> bytes:
         import json
@@ -73,11 +112,18 @@ class ConsentStore:
     """Reads and writes the consent record of one app (``<data_dir>/consent.json``)."""
 
     def __init__(self, data_dir: Path, policy: Policy | Callable[[], Policy], *,
-                 now: Callable[[], float] = time.time) -> None:
+                 now: Callable[[], float] = time.time,
+                 facts: Callable[[], PolicyFacts | None] | None = None) -> None:
         """``policy`` is the policy in force, or a function returning it when first needed.
 
         With a function (what ``init()`` passes for the shipped policy), reading a missing or
         an ``off`` record parses no policy: with consent off, ``init()`` stays cheap.
+
+        ``facts`` (with a function ``policy`` only) returns the pre-computed
+        :class:`~crashveil.policy.shipped.PolicyFacts` of that policy, or None when there are
+        none: level names, digest, canonical form and allowlists are then read from them, so
+        ``init()`` and ``grant()`` with consent build no ``Policy`` either. A material policy
+        change (the digest differs from the record's) still builds it, to compare.
         """
         self.path = data_dir / "consent.json"
         self._policy: Policy | None = None
@@ -86,6 +132,8 @@ class ConsentStore:
             self._policy_source = policy
         else:
             self._policy = policy
+        self._facts_source = facts if callable(policy) else None
+        self._facts: PolicyFacts | None = None
         self._digest: str | None = None
         self._canonical: dict[str, Any] | None = None
         self.now = now
@@ -100,21 +148,46 @@ class ConsentStore:
             self._policy = self._policy_source()
         return self._policy
 
+    def _shipped_facts(self) -> PolicyFacts | None:
+        """The pre-computed facts of the policy in force, if it has them (asked once)."""
+        source = self._facts_source
+        if source is not None:
+            self._facts_source = None
+            self._facts = source()
+        return self._facts
+
+    def _view(self) -> Policy | PolicyFacts:
+        """What answers questions about levels and allowlists: the policy if it is in memory,
+        else its pre-computed facts if it has them, else the policy (built now)."""
+        if self._policy is None:
+            facts = self._shipped_facts()
+            if facts is not None:
+                return facts
+        return self.policy
+
     @property
     def digest(self) -> str:
         """The digest of the policy in force (computed on first need)."""
         if self._digest is None:
-            from crashveil.policy.digest import canonical_digest
+            facts = self._shipped_facts()
+            if facts is not None:
+                self._digest = facts.digest
+            else:
+                from crashveil.policy.digest import canonical_digest
 
-            self._digest = canonical_digest(self._canonical_policy())
+                self._digest = canonical_digest(self._canonical_policy())
         return self._digest
 
     def _canonical_policy(self) -> dict[str, Any]:
         """``canonical_policy(self.policy)``, made once (the digest and each grant need it)."""
         if self._canonical is None:
-            from crashveil.policy.digest import canonical_policy
+            facts = self._shipped_facts()
+            if facts is not None:
+                self._canonical = facts.canonical  # shared, never mutated (as the record's)
+            else:
+                from crashveil.policy.digest import canonical_policy
 
-            self._canonical = canonical_policy(self.policy)
+                self._canonical = canonical_policy(self.policy)
         return self._canonical
 
     def _off_without_policy(self, record: ConsentRecord | None) -> bool:
@@ -144,7 +217,7 @@ class ConsentStore:
         record = self.record()
         if self._off_without_policy(record):
             return OFF
-        if record is None or record.level not in self.policy.level_names:
+        if record is None or record.level not in self._view().level_names:
             return OFF
         return record.level
 
@@ -173,7 +246,7 @@ class ConsentStore:
             return True
         if self._off_without_policy(record):
             return False  # a recorded "no" (the shipped policy has the level 'off')
-        if record.level not in self.policy.level_names:
+        if record.level not in self._view().level_names:
             return True
         if record.level == OFF:
             return False  # a "no" stands whatever the policy says: nothing is collected
@@ -181,7 +254,7 @@ class ConsentStore:
 
     def allowed_fields(self, level: str) -> tuple[str, ...]:
         """Fields a report may carry at ``level`` under the terms the user actually saw."""
-        fields = self.policy.fields_at(level)
+        fields = self._view().fields_at(level)
         record = self.record()
         if record is None or not self.policy_changed_materially():
             return fields
@@ -205,7 +278,7 @@ class ConsentStore:
         if record is None or self.needs_prompt():
             return None
         level = record.disclosures.get(fingerprint)
-        return level if level in self.policy.level_names else None
+        return level if level in self._view().level_names else None
 
     # -- writing -------------------------------------------------------------------------
     def grant(self, level: str, *, ask_each_time: bool = False) -> ConsentRecord:
@@ -214,10 +287,11 @@ class ConsentStore:
         Raises:
             ConfigError: ``level`` is not a level of the policy.
         """
-        if level not in self.policy.level_names:
-            raise ConfigError("level", f"is not a consent level of policy {self.policy.name!r}",
-                              f"one of: {', '.join(self.policy.level_names)}")
-        record = ConsentRecord(level=level, granted_at=float(self.now()), policy_version=self.policy.version,
+        policy = self._view()
+        if level not in policy.level_names:
+            raise ConfigError("level", f"is not a consent level of policy {policy.name!r}",
+                              f"one of: {', '.join(policy.level_names)}")
+        record = ConsentRecord(level=level, granted_at=float(self.now()), policy_version=policy.version,
                                policy_digest=self.digest, policy=self._canonical_policy(),
                                ask_each_time=bool(ask_each_time) and level != OFF)
         self._write(record)
@@ -226,7 +300,7 @@ class ConsentStore:
     def grant_disclosure(self, fingerprint: str, level: str) -> None:
         """Remember that the user agreed to send ``level`` for crash ``fingerprint``."""
         record = self.record()
-        if record is None or level not in self.policy.level_names:
+        if record is None or level not in self._view().level_names:
             return
         disclosures = dict(record.disclosures)
         disclosures[fingerprint] = level

@@ -20,12 +20,14 @@ import collections
 import os
 import sys
 import threading
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 from crashveil.sdk._internal import logger, suppress_internal_errors
 
+TYPE_CHECKING = False  # not ``typing.TYPE_CHECKING``: ``init()`` does not import ``typing``
 if TYPE_CHECKING:
+    from pathlib import Path
+    from typing import Any
+
     from crashveil.sdk.client import Client
 
 __all__ = ["Hooks", "read_fault_log"]

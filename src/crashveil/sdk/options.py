@@ -8,19 +8,19 @@ option (sentry-python raises a bare ``TypeError("Unknown option")``; a suggestio
 
 from __future__ import annotations
 
-import dataclasses
 import os
-import random
 import re
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from crashveil.errors import ConfigError
 
+TYPE_CHECKING = False  # not ``typing.TYPE_CHECKING``: ``init()`` does not import ``typing``
 if TYPE_CHECKING:
+    import random
+    from typing import Any, Callable, Mapping
+
     from crashveil.policy.model import Policy
     from crashveil.policy.protocol import ConnectionString
 
@@ -30,72 +30,117 @@ _APP_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._ -]{0,63}$")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
+#: Option names, in the order of the ``Options`` attributes (the single list; init() validates against it).
+OPTION_NAMES: tuple[str, ...] = (
+    "app_name", "data_dir", "policy", "app_root", "dsn", "project", "release", "cohort", "client_cert",
+    "client_key", "consent_callback", "ask_each_time", "logging_integration", "logging_breadcrumbs",
+    "keep_history_content", "flush_timeout_s", "transport", "now", "rng",
+)
 
-class _PolicyField:
-    """``Options.policy``: a ``Policy`` always, but the shipped one is parsed on first read.
+#: Defaults of the optional attributes (``policy`` and ``rng``: None, made on first read).
+_DEFAULTS: dict[str, Any] = {
+    "policy": None, "dsn": None, "project": None, "release": None, "cohort": None, "client_cert": None,
+    "client_key": None, "consent_callback": None, "ask_each_time": False, "logging_integration": False,
+    "logging_breadcrumbs": False, "keep_history_content": False, "flush_timeout_s": 2.0, "transport": None,
+    "now": time.time, "rng": None,
+}
+_REQUIRED = ("app_name", "data_dir", "app_root")
+#: Attribute -> slot: ``policy`` and ``rng`` are properties over a slot that may hold None.
+_SLOTS = {name: f"_{name}_value" if name in ("policy", "rng") else name for name in OPTION_NAMES}
 
-    ``init()`` without a ``policy`` option stores None here; reading ``options.policy`` then
-    loads the reference policy (once per process). So ``init()`` with consent ``off`` never
-    parses TOML. A policy *file* given by the app is still loaded, and checked, in
-    :meth:`Options.from_kwargs`: a bad file is a ``PolicyError`` at ``init()``.
+
+class Options:
+    """The resolved configuration of one SDK client. Build it with :meth:`from_kwargs`.
+
+    Attributes (in ``OPTION_NAMES`` order): ``app_name``, ``data_dir`` (a ``Path``), ``policy``
+    (the policy given to ``init()``, else the shipped reference policy, parsed on first read),
+    ``app_root``, ``dsn`` (a ``ConnectionString`` or None), ``project``, ``release``,
+    ``cohort``, ``client_cert``, ``client_key``, ``consent_callback`` (progressive disclosure:
+    called with a ``DisclosureRequest`` when the server asks for a richer level for one crash;
+    returns True if the user agrees, for that crash only), ``ask_each_time`` (keep each crash
+    sealed on the device until the user decides at the next start), ``logging_integration``
+    (report ``logger.exception(...)`` records), ``logging_breadcrumbs`` (INFO and higher log
+    records as breadcrumbs), ``keep_history_content`` (keep the redacted report text in the
+    local history), ``flush_timeout_s``, ``transport`` (a ``crashveil.sdk.transport.Transport``
+    instead of HTTPS), ``now`` (the clock) and ``rng`` (a ``random.SystemRandom`` unless given).
+
+    Immutable: assigning raises ``dataclasses.FrozenInstanceError`` (an ``AttributeError``), as
+    it did when this was a frozen dataclass. A plain class with ``__slots__`` so that
+    ``init()`` imports neither ``dataclasses`` (which imports ``inspect``) nor generates methods
+    at import: together several milliseconds of every app's start.
     """
 
-    def __set_name__(self, owner: type, name: str) -> None:
-        self.slot = f"_{name}_value"
+    __slots__ = tuple(_SLOTS.values())
 
-    def __get__(self, obj: Any, owner: type | None = None) -> Policy:
-        if obj is None:  # no class-level default: the dataclass keeps the field required
-            raise AttributeError("policy")
-        value = obj.__dict__.get(self.slot)
+    def __init__(self, **values: Any) -> None:
+        unknown = sorted(set(values) - set(OPTION_NAMES))
+        if unknown:
+            raise TypeError(f"Options() got an unexpected keyword argument {unknown[0]!r}")
+        for name in OPTION_NAMES:
+            if name in values:
+                value = values[name]
+            elif name in _DEFAULTS:
+                value = _DEFAULTS[name]
+            else:
+                raise TypeError(f"Options() missing required keyword argument {name!r}")
+            object.__setattr__(self, _SLOTS[name], value)
+
+    @property
+    def policy(self) -> Policy:
+        """The policy given to ``init()``, else the shipped reference policy (parsed on first read).
+
+        ``init()`` without a ``policy`` option stores None; the first read loads the reference
+        policy (once per process). So ``init()`` never parses it. A policy *file* given by the
+        app is still loaded, and checked, in :meth:`from_kwargs`: a bad file is a
+        ``PolicyError`` at ``init()``.
+        """
+        value = self._policy_value  # type: ignore[has-type]
         if value is None:
             from crashveil.policy.loader import default_policy
 
-            value = obj.__dict__[self.slot] = default_policy()
+            value = default_policy()
+            object.__setattr__(self, "_policy_value", value)
         return value  # type: ignore[no-any-return]
 
-    def __set__(self, obj: Any, value: Policy | None) -> None:
-        obj.__dict__[self.slot] = value  # None: the shipped policy, loaded when first read
+    @property
+    def rng(self) -> random.Random:
+        """The randomness for sampling and ids: the one given, else a ``random.SystemRandom``."""
+        value = self._rng_value  # type: ignore[has-type]
+        if value is None:
+            import random
 
-    @staticmethod
-    def is_loaded(obj: Any) -> bool:
-        return obj.__dict__.get("_policy_value") is not None
-
-
-@dataclass(frozen=True)
-class Options:
-    """The resolved configuration of one SDK client. Build it with :meth:`from_kwargs`."""
-
-    app_name: str
-    data_dir: Path
-    #: The policy given to ``init()``, else the shipped reference policy (parsed on first read).
-    policy: Policy = _PolicyField()  # type: ignore[assignment]
-    app_root: Path  # type: ignore[misc]  # ``policy`` has no default: the descriptor raises for the class
-    dsn: ConnectionString | None = None
-    project: str | None = None
-    release: str | None = None
-    cohort: str | None = None
-    client_cert: str | None = None
-    client_key: str | None = None
-    #: Progressive disclosure: called with a ``DisclosureRequest`` when the server asks for a
-    #: richer level for one crash; returns True if the user agrees (for that crash only).
-    consent_callback: Callable[[Any], bool] | None = None
-    #: Keep each crash sealed on the device until the user decides at the next start.
-    ask_each_time: bool = False
-    #: Report ``logger.exception(...)`` records (opt-in).
-    logging_integration: bool = False
-    #: Record INFO and higher log records as breadcrumbs (opt-in; kept only where breadcrumbs are).
-    logging_breadcrumbs: bool = False
-    #: Keep the redacted report text in the local history (off: time, type, level only).
-    keep_history_content: bool = False
-    flush_timeout_s: float = 2.0
-    #: A ``crashveil.sdk.transport.Transport`` to use instead of HTTPS (tests, custom routes).
-    transport: Any = None
-    now: Callable[[], float] = time.time
-    rng: random.Random = field(default_factory=random.SystemRandom)
+            value = random.SystemRandom()
+            object.__setattr__(self, "_rng_value", value)
+        return value  # type: ignore[no-any-return]
 
     def policy_loaded(self) -> bool:
         """Whether :attr:`policy` is already in memory (False: the shipped policy, not read yet)."""
-        return _PolicyField.is_loaded(self)
+        return self._policy_value is not None  # type: ignore[has-type]
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        from dataclasses import FrozenInstanceError
+
+        raise FrozenInstanceError(f"cannot assign to field {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        from dataclasses import FrozenInstanceError
+
+        raise FrozenInstanceError(f"cannot delete field {name!r}")
+
+    def _values(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, slot) for slot in self.__slots__)
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return self._values() == other._values()  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash(self._values())
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{name}={getattr(self, slot)!r}" for name, slot in _SLOTS.items())
+        return f"Options({shown})"
 
     @classmethod
     def from_kwargs(cls, kwargs: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> Options:
@@ -124,9 +169,6 @@ class Options:
                 values[name] = kwargs[name]
         return _resolve(values, env)
 
-
-#: Option names, in the order of the ``Options`` fields (the single list; init() validates against it).
-OPTION_NAMES: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Options))
 
 _ENV = {
     "dsn": "CRASHVEIL_DSN",
@@ -190,7 +232,7 @@ def _resolve(values: dict[str, Any], env: Mapping[str, str]) -> Options:
     return Options(
         app_name=app_name,
         data_dir=data_path.expanduser(),
-        policy=_policy(values.get("policy")),  # type: ignore[arg-type]  # None: read on first use
+        policy=_policy(values.get("policy")),  # None: the shipped policy, read on first use
         app_root=root_path.expanduser().resolve(),
         dsn=connection,
         project=project,
@@ -206,7 +248,7 @@ def _resolve(values: dict[str, Any], env: Mapping[str, str]) -> Options:
         flush_timeout_s=timeout,
         transport=values.get("transport"),
         now=values.get("now", time.time),
-        rng=values.get("rng") or random.SystemRandom(),
+        rng=values.get("rng") or None,  # None: a random.SystemRandom, made on first read
     )
 
 

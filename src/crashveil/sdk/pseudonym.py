@@ -14,8 +14,11 @@ pseudonym unrelated to the past ones.
 from __future__ import annotations
 
 import os
-from pathlib import Path
-from typing import Callable
+
+TYPE_CHECKING = False  # not ``typing.TYPE_CHECKING``: ``init()`` does not import ``typing``
+if TYPE_CHECKING:
+    from pathlib import Path
+    from typing import Callable
 
 __all__ = ["SECRET_BYTES", "InstallSecret", "period_index", "pseudonym_for", "write_private_file"]
 
