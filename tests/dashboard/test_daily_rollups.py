@@ -128,3 +128,39 @@ def test_retention_prunes_daily_rollups(tmp_path: Path, dry_run: bool) -> None:
     assert 3 == result.projects[0].daily_rollups_deleted
     assert ([2, 2], ["1.0", "2.0"]) == (left, values) if dry_run else ([1, 1], ["2.0"]) == (left, values)
     storage.close()
+
+
+def test_erased_installations_leave_the_sketches_when_rebuilt(engine, seed) -> None:
+    """After an installation's reports are deleted, rebuilding the sketches of the (group, day)
+    pairs they were in counts only the installations left, in the group page and the list."""
+    from crashveil.server.db.rollup_tables import _register, rebuild_install_sketches
+    from crashveil.server.db.tables import reports
+
+    installs, taken, i = [], set(), 0
+    while len(installs) < 4:  # on distinct registers: the sketch is exact
+        install = f"{i:032x}"
+        if _register(install)[0] not in taken:
+            taken.add(_register(install)[0])
+            installs.append(install)
+        i += 1
+    erased, *kept = installs
+    seed.project("p1")
+    gid = seed.group("p1", "fp")
+    seed.reports("p1", gid, when=NOW - timedelta(days=2), count=2, installs=[erased], release="1.0")  # erased only
+    seed.reports("p1", gid, when=NOW - timedelta(hours=1), count=4, installs=[erased, *kept], release="1.1")
+    since = q.hour_key(NOW - timedelta(days=30))
+    with engine.begin() as conn:
+        pairs = {(g, h[:10]) for g, h in conn.execute(sa.select(reports.c.group_id, reports.c.hour).where(
+            reports.c.install_id == erased))}
+        conn.execute(reports.delete().where(reports.c.install_id == erased))
+        stale = q.group_installs(conn, gid, since=since, min_k=1)
+        rebuilt = rebuild_install_sketches(conn, pairs)
+    with engine.connect() as conn:
+        page = q.group_installs(conn, gid, since=since, min_k=1)
+        listed = [r.installs for r in q.list_groups(conn, "p1", q.GroupFilter(range="7d", release="1.1"), now=NOW)]
+        days = sorted(conn.execute(sa.select(group_day_installs.c.day).where(group_day_installs.c.group_id == gid))
+                      .scalars())
+        nulls = conn.execute(sa.select(sa.func.count()).where(group_daily_rollups.c.group_id == gid,
+                                                              group_daily_rollups.c.installs.is_(None))).scalar_one()
+    assert (4, 2, 3, [3], [q.hour_key(NOW - timedelta(hours=1))[:10]], 1) == (stale, rebuilt, page, listed, days,
+                                                                               nulls)

@@ -31,13 +31,14 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
-from crashveil.server.db.tables import metadata
+from crashveil.server.db.tables import metadata, reports
 
 __all__ = ["group_daily_rollups", "group_day_installs", "project_filter_values", "InstallSketch",
-           "SKETCH_BYTES", "FILTER_RELEASE", "FILTER_OS"]
+           "SKETCH_BYTES", "FILTER_RELEASE", "FILTER_OS", "rebuild_install_sketches"]
 
 FILTER_RELEASE = "release"
 FILTER_OS = "os_family"
@@ -160,3 +161,44 @@ def honest_count(registers: bytes | bytearray | None, min_k: int) -> int:
     if certain < min_k:
         return certain
     return max(certain, round(estimate(registers)))
+
+
+# --- after an erasure ---------------------------------------------------------------------------
+
+def rebuild_install_sketches(conn: sa.Connection, group_days: Iterable[tuple[int, str]]) -> int:
+    """Recompute the install sketches of ``group_days`` ((group id, day) pairs) from the
+    reports still stored, in ``conn``'s transaction; returns how many pairs were rebuilt.
+
+    A sketch cannot forget one pseudonym, so an erasure that deletes an installation's
+    reports leaves its register in every sketch of the days it was seen, and the dashboard
+    would keep counting it. Call this in the deletion's transaction with the (group, day of
+    ``reports.hour``) pairs of the deleted reports. Report counts are left as they are; a
+    pair with no pseudonym left loses its ``group_day_installs`` row (and its daily roll-ups'
+    sketches become NULL), as if those reports had come without one.
+    """
+    pairs = sorted(set(group_days))
+    for group_id, day in pairs:
+        end = (datetime.strptime(day, "%Y-%m-%d") + timedelta(days=1)).strftime("%Y-%m-%d")
+        fine: dict[tuple[str, str], InstallSketch] = {}
+        coarse = InstallSketch()
+        project_id = None
+        for pid, release, os_family, install in conn.execute(
+                sa.select(reports.c.project_id, reports.c.release, reports.c.os_family, reports.c.install_id).where(
+                    reports.c.group_id == group_id, reports.c.hour >= f"{day}T00:00Z", reports.c.hour < f"{end}T00:00Z",
+                    reports.c.install_id.is_not(None))):
+            project_id = pid
+            fine.setdefault((release or "", os_family or ""), InstallSketch()).add(install)
+            coarse.add(install)
+        cols = group_daily_rollups.c
+        conn.execute(group_daily_rollups.update().where(cols.group_id == group_id, cols.day == day).values(installs=None))
+        for (release, os_family), sketch in fine.items():
+            conn.execute(group_daily_rollups.update().where(
+                cols.group_id == group_id, cols.day == day, cols.release == release, cols.os_family == os_family)
+                .values(installs=sketch.to_bytes()))
+        where = (group_day_installs.c.group_id == group_id, group_day_installs.c.day == day)
+        if project_id is None:
+            conn.execute(group_day_installs.delete().where(*where))
+        elif conn.execute(group_day_installs.update().where(*where).values(installs=coarse.to_bytes())).rowcount == 0:
+            conn.execute(group_day_installs.insert().values(group_id=group_id, day=day, project_id=project_id,
+                                                            installs=coarse.to_bytes()))
+    return len(pairs)
