@@ -132,3 +132,6 @@ def test_options_are_frozen_and_every_name_is_an_attribute(tmp_path: Path) -> No
     assert [] == [name for name in OPTION_NAMES if not hasattr(options, name)]  # reads the policy too
     given = random.Random(7)
     assert given is Options.from_kwargs({"data_dir": str(tmp_path), "rng": given}, environ={}).rng
+    import copy
+
+    assert (options, "1.0") == (copy.copy(options), copy.copy(options).release)

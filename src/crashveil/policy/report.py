@@ -227,7 +227,25 @@ def _hints(cls: type) -> dict[str, Any]:
     return _HINTS[cls]
 
 
+#: Dataclass type -> its field names, so ``to_json`` (on every capture) asks ``dataclasses`` once per type.
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+_SCALARS = (str, int, float, bool, type(None))
+
+
 def _to_plain(value: Any) -> Any:
+    kind = type(value)
+    if kind in _SCALARS:
+        return value
+    names = _FIELD_NAMES.get(kind)
+    if names is None and dataclasses.is_dataclass(value) and not isinstance(value, type):
+        names = _FIELD_NAMES[kind] = tuple(f.name for f in dataclasses.fields(value))
+    if names is not None:
+        plain = {}
+        for name in names:
+            item = getattr(value, name)
+            if item is not None:
+                plain[name] = _to_plain(item)
+        return plain
     if dataclasses.is_dataclass(value):
         return {f.name: _to_plain(getattr(value, f.name)) for f in dataclasses.fields(value)
                 if getattr(value, f.name) is not None}

@@ -175,7 +175,8 @@ class Client:
 
                 options = self.options
                 self._collector = Collector(self.policy, app_root=options.app_root, release=options.release,
-                                            redactor=self.redactor, now=self.now, rng=options.rng)
+                                            redactor=self.redactor, now=self.now, rng=options.rng,
+                                            digest=self.consent.digest)
             return self._collector
 
     @property

@@ -93,11 +93,15 @@ class Collector:
 
     def __init__(self, policy: Policy, *, app_root: Path, release: str | None, redactor: Any,
                  now: Callable[[], float] = time.time, rng: random.Random | None = None,
-                 max_frames: int = MAX_FRAMES) -> None:
-        from crashveil.policy.digest import policy_digest
-
+                 max_frames: int = MAX_FRAMES, digest: str | None = None) -> None:
+        """``digest``: ``policy_digest(policy)`` when the caller knows it already (the client's
+        consent store does), so the first crash need not compute it."""
         self.policy = policy
-        self.policy_digest = policy_digest(policy)
+        if digest is None:
+            from crashveil.policy.digest import policy_digest
+
+            digest = policy_digest(policy)
+        self.policy_digest = digest
         self.release = release[:128] if release else None
         self.redactor = redactor
         self.now = now

@@ -82,6 +82,9 @@ class ConsentRecord:
 
     __hash__ = None  # type: ignore[assignment]  # holds dicts
 
+    def __reduce__(self) -> tuple[Any, ...]:  # copy and pickle: __setattr__ refuses
+        return (ConsentRecord, tuple(getattr(self, name) for name in _RECORD_FIELDS))
+
     def __repr__(self) -> str:  # the policy is left out: it is long and says nothing new
         shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in _RECORD_FIELDS if name != "policy")
         return f"ConsentRecord({shown})"
@@ -152,8 +155,8 @@ class ConsentStore:
         """The pre-computed facts of the policy in force, if it has them (asked once)."""
         source = self._facts_source
         if source is not None:
+            self._facts = source()  # two threads may both ask: the same answer, once more
             self._facts_source = None
-            self._facts = source()
         return self._facts
 
     def _view(self) -> Policy | PolicyFacts:

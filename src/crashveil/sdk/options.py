@@ -30,6 +30,14 @@ _APP_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._ -]{0,63}$")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
+def _restore_options(values: tuple[Any, ...]) -> Options:
+    """An ``Options`` from its slot values (what ``__reduce__`` gives ``copy`` and ``pickle``)."""
+    options = Options.__new__(Options)
+    for slot, value in zip(Options.__slots__, values):
+        object.__setattr__(options, slot, value)
+    return options
+
+
 #: Option names, in the order of the ``Options`` attributes (the single list; init() validates against it).
 OPTION_NAMES: tuple[str, ...] = (
     "app_name", "data_dir", "policy", "app_root", "dsn", "project", "release", "cohort", "client_cert",
@@ -126,6 +134,9 @@ class Options:
         from dataclasses import FrozenInstanceError
 
         raise FrozenInstanceError(f"cannot delete field {name!r}")
+
+    def __reduce__(self) -> tuple[Any, ...]:  # copy and pickle: __setattr__ refuses
+        return (_restore_options, (self._values(),))
 
     def _values(self) -> tuple[Any, ...]:
         return tuple(getattr(self, slot) for slot in self.__slots__)
