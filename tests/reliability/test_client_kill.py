@@ -52,8 +52,11 @@ APP = textwrap.dedent('''
     SCENARIO = os.environ["APP_SCENARIO"]
     TAG = os.environ.get("APP_TAG", "")
 
+    KEEP = []  # exceptions raised at exit stay alive to the end: each is a distinct object
+
     def failing_atexit():
-        raise type(f"AtExitBefore{TAG}", (OSError,), {})(5, "late")
+        KEEP.append(type(f"AtExitBefore{TAG}", (OSError,), {})(5, "late"))
+        raise KEEP[-1]
 
     def failing_hook(*args):
         print("APP HOOK", file=sys.stderr)
@@ -89,7 +92,8 @@ APP = textwrap.dedent('''
         print("flushed", crashveil.flush(), flush=True)
     elif SCENARIO == "shutdown":
         def failing_late():
-            raise type(f"AtExitAfter{TAG}", (OSError,), {})(5, "late")
+            KEEP.append(type(f"AtExitAfter{TAG}", (OSError,), {})(5, "late"))
+            raise KEEP[-1]
 
         atexit.register(failing_late)  # after init: runs before crashveil's exit flush
     elif SCENARIO == "hook_after_init":
