@@ -67,6 +67,23 @@ def test_project_comes_from_the_dsn(dsn: str) -> None:
     assert "test-app" == Options.from_kwargs({"dsn": dsn}, environ={}).project
 
 
+def test_dsn_is_checked_at_once_and_made_a_connection_string_on_first_read(dsn: str) -> None:
+    """A DSN string is checked by ``from_kwargs``; ``options.dsn`` is its ``ConnectionString``
+    (made on first read), ``dsn_part`` reads a part without it; an object given is kept."""
+    from crashveil.policy.protocol import ConnectionString
+
+    options = Options.from_kwargs({"dsn": dsn}, environ={})
+    assert ("test-app", "ed25519:") == (options.dsn_part("project"), options.dsn_part("signing_key")[:8])
+    parsed = ConnectionString.parse(dsn)
+    assert (parsed, parsed, True) == (options.dsn, Options.from_kwargs({"dsn": parsed}, environ={}).dsn,
+                                      options.dsn is options.dsn)
+    assert (options, None) == (Options.from_kwargs({"dsn": dsn}, environ={}),
+                               Options.from_kwargs({}, environ={}).dsn_part("public_key"))
+    with pytest.raises(ConfigError) as info:
+        Options.from_kwargs({"dsn": dsn, "project": "other"}, environ={})
+    assert "project" == info.value.key
+
+
 def test_consent_callback_must_be_callable() -> None:
     """A consent callback that is not callable is rejected at init."""
     with pytest.raises(ConfigError) as info:

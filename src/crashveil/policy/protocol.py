@@ -29,11 +29,10 @@ not used). There is no plain-HTTP form.
 from __future__ import annotations
 
 import base64
-import re
 from dataclasses import dataclass
-from urllib.parse import parse_qs, quote, urlsplit
+from urllib.parse import quote
 
-from crashveil.errors import ConfigError
+from crashveil.policy._connection import PROJECT_ID_PATTERN, parse_connection_parts
 
 __all__ = [
     "API_PREFIX",
@@ -51,8 +50,7 @@ SEALED_CONTENT_TYPE = "application/vnd.crashveil.sealed"
 SCHEMA_HEADER = "X-Crashveil-Schema"
 #: Most install ids (pseudonyms of the current and earlier periods) one deletion request names.
 MAX_DELETION_IDS = 64
-PROJECT_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{1,62}$"
-_PROJECT_RE = re.compile(PROJECT_ID_PATTERN)
+#: ``PROJECT_ID_PATTERN`` (a project id) is defined with the parser, ``_connection.py``.
 
 
 def reports_path(project: str) -> str:
@@ -91,36 +89,4 @@ class ConnectionString:
     @classmethod
     def parse(cls, text: str) -> ConnectionString:
         """Parse and check a connection string; ``ConfigError`` names the part that is wrong."""
-        if not isinstance(text, str) or not text:
-            raise ConfigError("dsn", "is empty", "crashveil://HOST:PORT/PROJECT?key=...&sign=...&ca=...")
-        parts = urlsplit(text.strip())
-        if parts.scheme != "crashveil":
-            raise ConfigError("dsn", f"scheme {parts.scheme!r} is not supported", "crashveil:// (TLS only)")
-        try:
-            port = parts.port
-        except ValueError as exc:
-            raise ConfigError("dsn", "the port is not a number", "HOST:PORT") from exc
-        if not parts.hostname or port is None:
-            raise ConfigError("dsn", "host or port is missing", "crashveil://HOST:PORT/PROJECT")
-        if parts.username or parts.password:
-            raise ConfigError("dsn", "carries credentials", "no user or password in the connection string")
-        project = parts.path.strip("/")
-        if not _PROJECT_RE.match(project):
-            raise ConfigError("dsn", "project id is missing or malformed", "lower-case letters, digits and '-'")
-        query = parse_qs(parts.query, keep_blank_values=True)
-        values = {}
-        for name in ("key", "sign", "ca"):
-            found = query.get(name, [])
-            if len(found) != 1 or not found[0]:
-                raise ConfigError(f"dsn.{name}", "missing or given twice", f"one '{name}=' parameter")
-            values[name] = found[0]
-        if ":" not in values["key"]:
-            raise ConfigError("dsn.key", "has no suite prefix", "<suite>:<base64url public key>")
-        if not values["sign"].startswith("ed25519:"):
-            raise ConfigError("dsn.sign", "is not an Ed25519 key", "ed25519:<base64url public key>")
-        try:
-            ca_der = base64.urlsafe_b64decode(values["ca"] + "=" * (-len(values["ca"]) % 4))
-        except ValueError as exc:
-            raise ConfigError("dsn.ca", "is not base64url", "the CA certificate as base64url DER") from exc
-        return cls(host=parts.hostname, port=port, project=project, public_key=values["key"],
-                   signing_key=values["sign"], ca_der=ca_der)
+        return cls(*parse_connection_parts(text))

@@ -128,10 +128,11 @@ class Client:
             self.consent = ConsentStore(self.data_dir, options.policy, now=self.now)
         self.secret = InstallSecret(self.data_dir / "secrets" / "install.key")
         self.public_key = None
-        if options.dsn is not None:  # checked now: a bad key is a ConfigError at init()
+        public_key = options.dsn_part("public_key")  # not options.dsn: that dataclass can wait
+        if public_key is not None:  # checked now: a bad key is a ConfigError at init()
             from crashveil.keyfmt import ProjectPublicKey
 
-            self.public_key = ProjectPublicKey.parse(options.dsn.public_key, key="dsn.key")
+            self.public_key = ProjectPublicKey.parse(public_key, key="dsn.key")
         self.project = options.project
         self.observers: list[Callable[[Report], None]] = []
         self._lock = threading.RLock()
@@ -708,7 +709,7 @@ class Client:
 
     def refresh_remote_config(self) -> None:
         """Fetch the signed config on a daemon thread (never in a hook; only with consent)."""
-        if self.options.dsn is None or not self.project or self.consent.level() == OFF:
+        if not self.project or self.options.dsn_part("signing_key") is None or self.consent.level() == OFF:
             return
 
         def run() -> None:

@@ -52,9 +52,12 @@ _DEFAULTS: dict[str, Any] = {
     "logging_breadcrumbs": False, "keep_history_content": False, "flush_timeout_s": 2.0, "transport": None,
     "now": time.time, "rng": None,
 }
-_REQUIRED = ("app_name", "data_dir", "app_root")
-#: Attribute -> slot: ``policy`` and ``rng`` are properties over a slot that may hold None.
-_SLOTS = {name: f"_{name}_value" if name in ("policy", "rng") else name for name in OPTION_NAMES}
+#: The fields of ``ConnectionString``, in order (what ``parse_connection_parts`` returns).
+_DSN_PARTS = ("host", "port", "project", "public_key", "signing_key", "ca_der")
+#: Attribute -> slot: ``policy``, ``rng`` and ``dsn`` are properties over a slot whose value is
+#: completed on first read (None: the shipped policy, a new SystemRandom; a DSN's parts).
+_LAZY = ("policy", "rng", "dsn")
+_SLOTS = {name: f"_{name}_value" if name in _LAZY else name for name in OPTION_NAMES}
 
 
 class Options:
@@ -121,6 +124,31 @@ class Options:
             object.__setattr__(self, "_rng_value", value)
         return value  # type: ignore[no-any-return]
 
+    @property
+    def dsn(self) -> ConnectionString | None:
+        """The connection string (a ``ConnectionString``), None without one.
+
+        Checked at ``init()``; the dataclass itself is made on first read (the first request
+        to the server), so ``init()`` with a DSN imports no ``dataclasses``.
+        """
+        value = self._dsn_value  # type: ignore[has-type]
+        if isinstance(value, tuple):
+            from crashveil.policy.protocol import ConnectionString
+
+            value = ConnectionString(*value)
+            object.__setattr__(self, "_dsn_value", value)
+        return value  # type: ignore[no-any-return]
+
+    def dsn_part(self, name: str) -> Any:
+        """``options.dsn.<name>`` (``public_key``, ``project`` ...) without making the
+        ``ConnectionString``; None without a DSN."""
+        value = self._dsn_value  # type: ignore[has-type]
+        if value is None:
+            return None
+        if isinstance(value, tuple):
+            return value[_DSN_PARTS.index(name)]
+        return getattr(value, name)
+
     def policy_loaded(self) -> bool:
         """Whether :attr:`policy` is already in memory (False: the shipped policy, not read yet)."""
         return self._policy_value is not None  # type: ignore[has-type]
@@ -139,18 +167,23 @@ class Options:
         return (_restore_options, (self._values(),))
 
     def _values(self) -> tuple[Any, ...]:
+        """The slots as stored (``policy`` None while not read, a DSN as its parts)."""
         return tuple(getattr(self, slot) for slot in self.__slots__)
+
+    def _compared(self) -> tuple[Any, ...]:
+        """What equality and the hash see: the slots, with the DSN as its ``ConnectionString``."""
+        return tuple(self.dsn if name == "dsn" else getattr(self, slot) for name, slot in _SLOTS.items())
 
     def __eq__(self, other: object) -> bool:
         if other.__class__ is not self.__class__:
             return NotImplemented
-        return self._values() == other._values()  # type: ignore[attr-defined]
+        return self._compared() == other._compared()  # type: ignore[attr-defined]
 
     def __hash__(self) -> int:
-        return hash(self._values())
+        return hash(self._compared())
 
     def __repr__(self) -> str:
-        shown = ", ".join(f"{name}={getattr(self, slot)!r}" for name, slot in _SLOTS.items())
+        shown = ", ".join(f"{name}={value!r}" for name, value in zip(_SLOTS, self._compared()))
         return f"Options({shown})"
 
     @classmethod
@@ -199,22 +232,26 @@ _ENV = {
 
 def _resolve(values: dict[str, Any], env: Mapping[str, str]) -> Options:
     dsn = values.get("dsn")
-    connection: ConnectionString | None
+    # A string is checked now (a bad one is a ConfigError at init) and kept as its parts: the
+    # ConnectionString dataclass is made when ``options.dsn`` is first read (see Options.dsn).
+    connection: ConnectionString | tuple[str, int, str, str, str, bytes] | None
     if dsn is None or dsn == "":
         connection = None
+    elif isinstance(dsn, str):
+        from crashveil.policy._connection import parse_connection_parts
+
+        connection = parse_connection_parts(dsn)
     else:
         from crashveil.policy.protocol import ConnectionString
 
-        if isinstance(dsn, ConnectionString):
-            connection = dsn
-        elif isinstance(dsn, str):
-            connection = ConnectionString.parse(dsn)
-        else:
+        if not isinstance(dsn, ConnectionString):
             raise ConfigError("dsn", f"is a {type(dsn).__name__}", "a crashveil:// connection string")
+        connection = dsn
+    dsn_project = None if connection is None else connection[2] if isinstance(connection, tuple) else connection.project
 
-    project = _optional_str(values, "project") or (connection.project if connection else None)
-    if connection and project != connection.project:
-        raise ConfigError("project", "differs from the project in the dsn", repr(connection.project))
+    project = _optional_str(values, "project") or dsn_project
+    if connection is not None and project != dsn_project:
+        raise ConfigError("project", "differs from the project in the dsn", repr(dsn_project))
 
     app_name = _optional_str(values, "app_name") or _guess_app_name()
     if not _APP_NAME_RE.match(app_name):
