@@ -68,11 +68,15 @@ class Ctx:
 
 
 class _Patterns:
-    """Namespace of compiled regexes; filled once by :func:`compiled`."""
+    """Stand-in for the compiled namespace until first use: any attribute compiles them all."""
 
-    def __getattr__(self, name: str) -> Any:  # first use of any pattern compiles them all
-        compiled()
-        return self.__dict__[name]
+    def __getattr__(self, name: str) -> Any:
+        return getattr(compiled(), name)
+
+
+class _Compiled:
+    """Namespace of compiled regexes (a plain class: attribute reads stay cheap, unlike
+    one with ``__getattr__``); :func:`compiled` fills one and rebinds ``_P`` to it."""
 
 
 _P: Any = _Patterns()
@@ -152,15 +156,28 @@ _IBAN_COUNTRIES = frozenset(
 )
 
 
+def _case_pairs(pairs: Any, tail: str) -> str:
+    """Alternatives matching each two-letter ``pairs`` item (+ ``tail``) in any case, also where
+    ``Ctx.low`` makes a letter out of U+0130 (i) or U+212A (k); each starts with a literal."""
+    import re
+
+    def variants(ch: str) -> list[str]:
+        return [ch, ch.upper()] + (["\u0130"] if ch == "i" else []) + (["\u212a"] if ch == "k" else [])
+
+    return "|".join(re.escape(v) + "[" + "".join(variants(b)) + "]" + tail
+                    for a, b in sorted(pairs) for v in variants(a))
+
+
 def compiled() -> Any:
     """Compile every pattern once (first use) and return the namespace."""
-    global _READY
+    global _READY, _P
     if _READY:
         return _P
     import re
 
     c = re.compile
-    d = _P.__dict__
+    ns = _Compiled()
+    d = ns.__dict__
     d["re"] = re
     d["numeric"] = c(r"[0-9][0-9 ().+/\-]{5,}")
     # Strings that no detector can match: letters, "_", ".", "<", ">" only, and short.
@@ -305,6 +322,31 @@ def compiled() -> Any:
     d["hex_core"] = c(r"(?=[0-9]*[a-fA-F])(?=[a-fA-F]*[0-9])(?:[0-9a-f]++|[0-9A-F]++)")
     d["simple_part"] = c(r"[0-9]*+(?:[A-Z]?[a-z]*+|[A-Z]++)|[A-Za-z][a-z]*+[0-9]++")
     d["part_sep"] = c(r"[\-_/+=]")
+    # gates (see triggers): "coarse" ones share an anchor, "exact" ones are a detector's own test
+    hx4 = "[0-9a-fA-F]{4}"
+    d["g_tilde"] = c(r"~[A-Za-z_]")
+    d["g_drive"] = c(r":(?<=[A-Za-z]:)(?:\\\\|[\\/])(?:" + win_dirs[3:-1] + ")")
+    d["g_backslash"] = c(r"\\(?:" + win_dirs[3:-1] + "|home)")
+    d["g_conn"] = c(r"(?:pass|pw|secret|token|key|cred|auth|sess|cookie|user(?: id| name)?|uid|login)"
+                    r"[a-z0-9_.\-]*+[\"']?[ \t]*[=:]")
+    # Every "-" that api_key (a key body follows), uuid and mac (hex on both sides), hostname (a
+    # device word's last two or first two letters on either side) or home_path ("pytest-of-")
+    # could use. Letters in any case, and the two characters whose lower() is ASCII (U+0130
+    # -> i, U+212A -> k); literal-first alternatives, which the regex engine skips fastest.
+    ends = _case_pairs({w[-2:] for w in words}, "-")
+    starts = _case_pairs({w[:2] for w in words}, "")
+    d["g_dash"] = c(r"-(?:(?=[A-Za-z0-9][A-Za-z0-9_.\-]{11})|(?<=[0-9a-fA-F]{2}-)[0-9a-fA-F]{2}"
+                    f"|(?<={ends})|(?={starts})|(?<=pytest-)of-)")
+    # Every "." that mac (dotted hex), hostname (.local ...) or api_key (ya29., slack) could use.
+    d["g_dot"] = c(f"\\.(?:(?<={hx4}\\.){hx4}\\.|(?i:local|lan|home|fritz\\.box)|(?<=ya29\\.)|(?<=hooks\\.)slack\\.)")
+    # on the class maps of triggers(): 0 digit, A upper case, a lower case (ASCII); X digit or upper
+    d["g_numeric"] = c(rb"0[0 ().+/\-]{5}")  # exactly _P.numeric
+    d["g_api_us"] = c(rb"_[0Aa][0Aa_.\-]{11}")
+    d["g_api_dash"] = c(rb"-[0Aa][0Aa_.\-]{11}")
+    d["g_digits_caps"] = c(rb"X(?:[X ().+/\-]{5}|[a+/_\-]*+X[a+/_\-]*+X)")  # g_numeric, g_he or g_cf
+    d["g_he"] = c(rb"X[a+/_\-]*+X[a+/_\-]*+X")
+    d["g_cf"] = c(rb"X{9}")  # cf_hint: nine upper case letters or digits
+    _P = ns
     _READY = True
     return _P
 
@@ -1161,6 +1203,148 @@ def numeric_group(fns: tuple[Any, ...]) -> Any:
 
     run.__name__ = "numeric_group"
     return run
+
+
+# ------------------------------------------------------------------------------ gates
+
+STEPS: tuple[str, ...] = (
+    "home_path", "unc_path", "pem_private_key", "url_credentials", "connection_string", "jwt", "api_key", "email",
+    "uuid", "mac", "ipv6", "numeric", "query_values", "quoted_input", "hostname", "high_entropy",
+)
+"""Plan steps in the order they run; ``"numeric"`` is :func:`numeric_group` (iban ... phone).
+Bit ``1 << i`` of a :func:`triggers` mask stands for step ``i``."""
+
+STEP_OF: dict[str, int] = {name: i for i, name in enumerate(STEPS)}
+STEP_OF.update((name, STEP_OF["numeric"]) for name in NUMERIC_DETECTORS)
+
+(_HOME, _UNC, _PEM, _URL, _CONN, _JWT, _API, _EMAIL, _UUID, _MAC, _IPV6, _NUM, _QUERY, _QUOTED, _HOST,
+ _HE) = (1 << i for i in range(len(STEPS)))
+ALL_STEPS = (1 << len(STEPS)) - 1
+
+
+def _class_table() -> bytes:
+    """Byte map for :func:`triggers`: ASCII digit -> ``0``, upper case -> ``A``, lower case -> ``a``,
+    any byte of a non-ASCII character -> ``\x80``, every other ASCII character stays itself."""
+    out = bytearray(range(256))
+    for i in range(256):
+        if 0x30 <= i <= 0x39:
+            out[i] = 0x30
+        elif 0x41 <= i <= 0x5A:
+            out[i] = 0x41
+        elif 0x61 <= i <= 0x7A:
+            out[i] = 0x61
+        elif i >= 0x80:
+            out[i] = 0x80
+    return bytes(out)
+
+
+_CLASSES = _class_table()
+_X = bytes.maketrans(b"0A", b"XX")  # digit or upper case, for the high-entropy gate
+
+
+def _lower(t: str) -> str:
+    """``Ctx.low``: ``t.lower()`` with the same length."""
+    low = t.lower()
+    return low if len(low) == len(t) else t.replace("\u0130", "i").lower()
+
+
+def triggers(t: str) -> int:
+    """Mask of the plan steps (:data:`STEPS`) that could change ``t``.
+
+    A clear bit is a proof: each test below is implied by its detector's own gate or by
+    every match of its patterns, so a step whose bit is clear would return ``t`` unchanged
+    and count nothing. A set bit only means "run it". ``tests/redact/test_redact_gates.py``
+    checks every bit against its detector.
+
+    A regex that starts with a character class scans ~10x slower than one that starts with
+    a literal, and a substring test is faster still. So symbols are looked up in ``rare``
+    (``t`` without letters, digits and ``/._-``, usually empty or short), the detectors
+    anchored on ``-`` or ``.`` share one coarse scan each, and the class-based gates (digit
+    runs, random tokens, key bodies) run on byte maps of ``t`` made in one C pass
+    (:func:`_class_table`), in which each class is one byte and every pattern starts with a
+    literal. Only a coarse hit pays for the exact tests behind it.
+    """
+    P = _P
+    cm = t.encode("utf-8", "surrogatepass").translate(_CLASSES)
+    rare = cm.translate(None, b"0Aa/._-")  # symbols, spaces and non-ASCII bytes
+    up = 0x41 in cm  # an ASCII upper case letter
+    low = ""
+    m = 0
+    if "/home/" in t or (up and "/Users/" in t):
+        m = _HOME
+    if rare:
+        if 0x7E in rare and P.g_tilde.search(t) is not None:  # ~
+            m |= _HOME
+        if 0x3A in rare:  # :
+            if P.g_drive.search(t) is not None:
+                m |= _HOME
+            nc = t.count(":")
+            if nc >= 5 and P.mac_colon.search(t) is not None:
+                m |= _MAC
+            if (nc >= 6 or "::" in t) and P.v6_anchor.search(t) is not None:
+                m |= _IPV6
+        if 0x5C in rare:  # backslash
+            if P.g_backslash.search(t) is not None:
+                m |= _HOME
+            if "\\\\" in t:
+                m |= _UNC
+        if 0x40 in rare:  # @
+            m |= _EMAIL
+            if "://" in t:
+                m |= _URL
+        eq = 0x3D in rare
+        if eq or 0x3A in rare:
+            low = _lower(t)
+            if P.g_conn.search(low) is not None:
+                m |= _CONN
+            if eq and (0x3F in rare or 0x26 in rare or 0x23 in rare):  # ? & #
+                m |= _QUERY
+        if 0x27 in rare or 0x22 in rare:  # quotes
+            m |= _QUOTED
+        if 0x20 in rare:  # space
+            if "earer " in t or "asic " in t or "oken " in t or (up and "EARER " in t):
+                m |= _API
+            if up and "PRIVATE KEY" in t:
+                m |= _PEM
+    if up:
+        if "eyJ" in t:
+            m |= _JWT
+        if "AKIA" in t or "ASIA" in t or "AIza" in t or "SG." in t or "SK" in t or "GR1348941" in t:
+            m |= _API
+    if 0x5F in cm and P.g_api_us.search(cm) is not None and P.api_anchored.search(t) is not None:  # _
+        m |= _API
+    if 0x2D in cm and P.g_dash.search(t) is not None:  # -: one coarse scan, then each detector's test
+        if "pytest-of-" in t:
+            m |= _HOME
+        if P.g_api_dash.search(cm) is not None and P.api_anchored.search(t) is not None:
+            m |= _API
+        nd = t.count("-")
+        if nd >= 4 and P.uuid.search(t) is not None:
+            m |= _UUID
+        if nd >= 5 and P.mac_dash.search(t) is not None:
+            m |= _MAC
+        if not low:
+            low = _lower(t)
+        if P.host_anchor.search(low) is not None:
+            m |= _HOST
+    if 0x2E in cm and P.g_dot.search(t) is not None:  # .
+        if P.mac_dot.search(t) is not None:
+            m |= _MAC
+        if not m & _HOST:
+            if not low:
+                low = _lower(t)
+            if P.host_anchor.search(low) is not None:
+                m |= _HOST
+        if "ya29." in t or "hooks.slack.com/services/" in t:
+            m |= _API
+    if (0x30 in cm or up) and len(t) >= 6:
+        cx = cm.translate(_X)
+        if P.g_digits_caps.search(cx) is not None:
+            if P.g_numeric.search(cm) is not None or (up and P.g_cf.search(cx) is not None):
+                m |= _NUM
+            if len(t) >= 16 and P.g_he.search(cx) is not None:
+                m |= _HE
+    return m
 
 
 DETECTOR_FUNCTIONS = {

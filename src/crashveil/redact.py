@@ -122,7 +122,7 @@ treated as ``"message"`` (the strictest).
 from __future__ import annotations
 
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from crashveil import _redact_patterns as _rp
 from crashveil.errors import ConfigError
@@ -187,8 +187,17 @@ REDACTED = "<redacted>"
 """What a non-string (or a string the engine failed on) becomes."""
 
 _MAX_PASSES = 4
-_SETTLED = frozenset({_rp.quoted_input, _rp.query_values})
+# Steps whose changes need no re-check pass (see _settle), as trigger-mask bits.
+_SETTLED = (1 << _rp.STEP_OF["quoted_input"]) | (1 << _rp.STEP_OF["query_values"])
 _KIND_SKIPS = {"message": (), "path": ("quoted_input",), "env": ("quoted_input",)}
+
+
+class _Plan(NamedTuple):
+    """What one kind runs: ``steps[i]`` is the function of step ``i`` of :data:`_rp.STEPS`
+    (``None`` when not configured) and bit ``i`` of ``mask`` is set for each configured one."""
+
+    steps: tuple[Any, ...]
+    mask: int
 
 
 class Redactor:
@@ -258,7 +267,7 @@ class Redactor:
         """Same as ``redact(path, kind="path")``: ``/home/ann/app/x.py`` -> ``~/app/x.py``."""
         return self._run(path, "path")[0]
 
-    def _run(self, text: Any, kind: str) -> tuple[str, dict[str, int]]:
+    def _run(self, text: Any, kind: str, gated: bool = True) -> tuple[str, dict[str, int]]:
         if type(text) is not str:
             if not isinstance(text, str):
                 return REDACTED, {}
@@ -269,9 +278,12 @@ class Redactor:
         plan = self._plans.get(kind)
         if plan is None:
             plan = self._plans["message"]
-        ctx = _rp.Ctx(self._placeholders, kind == "env")  # type: ignore[arg-type]
         try:
-            return _settle(text, plan, ctx), ctx.counts
+            mask = _rp.triggers(text) & plan.mask if gated else plan.mask
+            if not mask:
+                return text, {}  # no step could change anything: most strings end here
+            ctx = _rp.Ctx(self._placeholders, kind == "env")  # type: ignore[arg-type]
+            return _settle(text, plan, mask, ctx, gated), ctx.counts
         except Exception:  # never hurt the host app: drop the string rather than leak or raise
             return REDACTED, {}
 
@@ -279,28 +291,35 @@ class Redactor:
         return f"Redactor(detectors={list(self._detectors)!r})"
 
 
-def _plan(detectors: tuple[str, ...], skips: tuple[str, ...]) -> tuple[Any, ...]:
-    """The detector functions to run, in order; the digit-run detectors share one gate."""
+def _plan(detectors: tuple[str, ...], skips: tuple[str, ...]) -> _Plan:
+    """The steps to run for ``detectors`` minus ``skips``; the digit-run detectors share one step."""
     funcs = _rp.DETECTOR_FUNCTIONS
-    plan: list[Any] = []
+    steps: list[Any] = [None] * len(_rp.STEPS)
     group: list[Any] = []
     for d in detectors:
         if d in skips:
             continue
         if d in _rp.NUMERIC_DETECTORS:
             group.append(funcs[d])
-            continue
-        if group:
-            plan.append(_rp.numeric_group(tuple(group)))
-            group = []
-        plan.append(funcs[d])
+        else:
+            steps[_rp.STEP_OF[d]] = funcs[d]
     if group:
-        plan.append(_rp.numeric_group(tuple(group)))
-    return tuple(plan)
+        steps[_rp.STEP_OF["numeric"]] = _rp.numeric_group(tuple(group))
+    return _Plan(tuple(steps), sum(1 << i for i, fn in enumerate(steps) if fn is not None))
 
 
-def _settle(text: str, plan: tuple[Any, ...], ctx: Any) -> str:
-    """Run ``plan`` until the text is a fixed point of every detector.
+def _all_steps(text: str) -> int:
+    """The trigger mask of the ungated engine: every step runs (the reference for the gates)."""
+    return _rp.ALL_STEPS
+
+
+def _settle(text: str, plan: _Plan, mask: int, ctx: Any, gated: bool = True) -> str:
+    """Run the plan until the text is a fixed point of every detector.
+
+    ``mask`` is ``triggers(text) & plan.mask``: only the steps whose bit is set run, and the
+    mask is recomputed whenever the text changes. A step whose bit is clear would have
+    returned the text unchanged (see :func:`crashveil._redact_patterns.triggers`), so
+    skipping it changes nothing below; ``gated=False`` runs every step, for the tests.
 
     A detector may turn down a candidate because of its neighbour ("2001:db8::" glued to
     hex digits) and a later detector may then replace that neighbour with a placeholder, so
@@ -316,23 +335,33 @@ def _settle(text: str, plan: tuple[Any, ...], ctx: Any) -> str:
     ``<value>``, whose ``<``/``>`` stop every earlier detector's token. No earlier decision can
     flip either way; the idempotence properties in the tests check this.
     """
+    steps = plan.steps
+    pmask = plan.mask
+    trig = _rp.triggers if gated else _all_steps
     for _ in range(_MAX_PASSES):
-        last = i = 0
-        for fn in plan:
-            i += 1
-            new = fn(text, ctx)
+        last = 0  # bit of the last step that changed the text (settled steps aside)
+        todo = mask
+        while todo:
+            bit = todo & -todo  # the next step to run, in plan order
+            new = steps[bit.bit_length() - 1](text, ctx)
             if new is not text and new != text:
                 text = new
-                if fn not in _SETTLED:
-                    last = i
+                mask = trig(text) & pmask
+                if not bit & _SETTLED:
+                    last = bit
+            todo = mask & -(bit << 1)  # the steps after this one
         if not last:
             return text
         ctx.reset(text)
-        for fn in plan[:last]:
-            new = fn(text, ctx)
+        todo = mask & ((last << 1) - 1)  # steps 0..k
+        while todo:
+            bit = todo & -todo
+            new = steps[bit.bit_length() - 1](text, ctx)
             if new is not text and new != text:
                 text = new
+                mask = trig(text) & pmask
                 break
+            todo ^= bit
         else:
             return text
         ctx.reset(text)
