@@ -30,14 +30,6 @@ _APP_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._ -]{0,63}$")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
-def _restore_options(values: tuple[Any, ...]) -> Options:
-    """An ``Options`` from its slot values (what ``__reduce__`` gives ``copy`` and ``pickle``)."""
-    options = Options.__new__(Options)
-    for slot, value in zip(Options.__slots__, values):
-        object.__setattr__(options, slot, value)
-    return options
-
-
 #: Option names, in the order of the ``Options`` attributes (the single list; init() validates against it).
 OPTION_NAMES: tuple[str, ...] = (
     "app_name", "data_dir", "policy", "app_root", "dsn", "project", "release", "cohort", "client_cert",
@@ -45,7 +37,7 @@ OPTION_NAMES: tuple[str, ...] = (
     "keep_history_content", "flush_timeout_s", "transport", "now", "rng",
 )
 
-#: Defaults of the optional attributes (``policy`` and ``rng``: None, made on first read).
+#: Defaults of the optional attributes (``policy`` and ``rng``: None, completed on first read).
 _DEFAULTS: dict[str, Any] = {
     "policy": None, "dsn": None, "project": None, "release": None, "cohort": None, "client_cert": None,
     "client_key": None, "consent_callback": None, "ask_each_time": False, "logging_integration": False,
@@ -212,6 +204,14 @@ class Options:
             if name in kwargs and name not in values:
                 values[name] = kwargs[name]
         return _resolve(values, env)
+
+
+def _restore_options(values: tuple[Any, ...]) -> Options:
+    """An ``Options`` from its slot values (what ``__reduce__`` gives ``copy`` and ``pickle``)."""
+    options = Options.__new__(Options)
+    for slot, value in zip(Options.__slots__, values):
+        object.__setattr__(options, slot, value)
+    return options
 
 
 _ENV = {
