@@ -7,8 +7,9 @@ Usage::
     python scripts/reliability_report.py --long     # x20: 200 kills per database, more installs
     python scripts/reliability_report.py --no-run   # only re-read test-output/reliability/*.json
 
-It runs ``pytest tests/reliability`` (``CRASHVEIL_RELIABILITY_SCALE=20`` with ``--long``),
-reads the JSON the tests and ``scripts/load.py`` leave in ``test-output/reliability/``, and
+It runs ``pytest tests/reliability`` on two xdist workers (``--workers``), with
+``CRASHVEIL_RELIABILITY_SCALE=20`` under ``--long``, reads the JSON the tests and
+``scripts/load.py`` leave in ``test-output/reliability/``, and
 replaces everything between the ``<!-- figures:begin -->`` and ``<!-- figures:end -->``
 markers of ``docs/reliability.md``. Exit status: pytest's, or 1 if any report was lost.
 """
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import importlib.util
 import json
 import os
 import re
@@ -31,10 +33,11 @@ DOC = ROOT / "docs" / "reliability.md"
 BEGIN, END = "<!-- figures:begin -->", "<!-- figures:end -->"
 
 
-def run_suite(long: bool) -> tuple[int, str]:
+def run_suite(long: bool, workers: int) -> tuple[int, str]:
     env = {**os.environ, "CRASHVEIL_RELIABILITY_SCALE": "20" if long else "1"}
+    parallel = ["-n", str(workers)] if workers > 1 and importlib.util.find_spec("xdist") else []
     done = subprocess.run([sys.executable, "-m", "pytest", "tests/reliability", "-q", "-p", "no:cacheprovider",
-                           "-rxX"], cwd=ROOT, env=env, capture_output=True, text=True)
+                           "-rxX", *parallel], cwd=ROOT, env=env, capture_output=True, text=True)
     summary = [line for line in done.stdout.splitlines() if re.search(r"\d+ (passed|failed)", line)]
     return done.returncode, summary[-1].strip("= ") if summary else done.stdout[-500:]
 
@@ -74,6 +77,24 @@ def figures(summary: str) -> tuple[str, int]:
             lines.append(f"| kill -9 | {db} | {kill['kills']} kills (seed {kill['seed']}) | {kill['reports']} reports, "
                          f"{kill['acknowledged']} acknowledged, answers {kill['answers']}, half-written: "
                          f"{len(kill['problems'])} | {kill['lost']} |")
+    client = _read("client-kill.json")
+    if client:
+        lost += client["lost"]
+        caught = ", ".join(f"{mode} {n}" for mode, n in client["caught"].items())
+        lines.append(f"| app kill -9 (client) | sqlite | {client['kills']} kills (seed {client['seed']}): {caught} | "
+                     f"{client['reports_written']} crashes written, {client['on_disk_at_a_kill']} on disk at a kill, "
+                     f"{client['kills_during_a_write']} writes cut, {client['stored_but_still_queued_at_kill']} "
+                     f"stored but still queued (re-sent); {client['stored']} stored, duplicates "
+                     f"{client['duplicates']}, torn items {client['torn_items']}, SDK internal errors "
+                     f"{len(client['internal_errors'])} | {client['lost']} |")
+    for path in sorted(OUT.glob("timing-*.json")):
+        t = json.loads(path.read_text())
+        real, control = t["real"], t["control"]
+        lines.append(f"| timing | {t['target']} | {t['call_us']} µs a call, {real['pairs']} pairs of "
+                     f"{t.get('of', 1)}x{t['batch']} calls (seed {t['seed']}) | long prefix vs first byte: "
+                     f"{real['median'] * 100:+.2f} % (sign test p = {real['p']:.2g}); leaky `==` control over "
+                     f"{t['control_bytes']} B: {control['median'] * 100:+.2f} % (p = {control['p']:.2g}, "
+                     f"{'detected' if control['leaks'] else 'NOT detected'}) | {'leak' if real['leaks'] else 'none'} |")
     fuzz = _read("../fuzz.json")
     if fuzz:
         runs = ", ".join(f"{t} {r.get('runs') or r.get('examples')}" for t, r in fuzz.items())
@@ -87,8 +108,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--long", action="store_true", help="the long versions (x20)")
     parser.add_argument("--no-run", action="store_true", help="only rewrite the figures from the last run")
+    parser.add_argument("--workers", type=int, default=2, help="pytest-xdist workers (default 2; 1: serial)")
     args = parser.parse_args(argv)
-    code, summary = (0, "not run (--no-run)") if args.no_run else run_suite(args.long)
+    code, summary = (0, "not run (--no-run)") if args.no_run else run_suite(args.long, args.workers)
     text, lost = figures(summary)
     doc = DOC.read_text()
     start, end = doc.index(BEGIN) + len(BEGIN), doc.index(END)
