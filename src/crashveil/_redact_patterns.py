@@ -200,8 +200,11 @@ def compiled() -> Any:
     # Every key body is 12+ characters long: checking that first keeps "site-packages" and
     # "__init__" from paying for ~40 lookbehinds at each "-" and "_".
     body = r"(?=[A-Za-z0-9][A-Za-z0-9_.\-]{11})"
-    d["api_anchored"] = c("_" + body + "(?:" + "|".join(a for last, a in alts if last == "_") + ")"
-                          "|-" + body + "(?:" + "|".join(a for last, a in alts if last == "-") + ")")
+    api_us = "_" + body + "(?:" + "|".join(a for last, a in alts if last == "_") + ")"
+    api_dash = "-" + body + "(?:" + "|".join(a for last, a in alts if last == "-") + ")"
+    d["api_anchored"] = c(api_us + "|" + api_dash)
+    d["api_us"] = c(api_us)  # the two halves, for the gates: each starts with a literal
+    d["api_dash"] = c(api_dash)
     d["api_prefix_len"] = {p: len(p) for prefixes, _ in _API_FAMILIES for p in prefixes}
     d["api_other"] = tuple((g, c(rx)) for g, rx in _API_OTHER)
     d["auth"] = c("(?:" + "|".join(f"{re.escape(s)}(?<![{_B}]{re.escape(s)})" for s in _AUTH_SCHEMES)
@@ -301,8 +304,11 @@ def compiled() -> Any:
     # A device word always touches a "-" (bobs-laptop, desktop-ab12cd3, alices-macbook-pro):
     # anchor on the "-" and look at the word on either side; suffix hosts anchor on the ".".
     words = sorted(_HOST_DEVICE_WORDS | {"win", "ip", "mac"}, key=len, reverse=True)
-    d["host_anchor"] = c("-(?:(?<=[a-z0-9]-)(?:" + "|".join(f"(?<={w}-)" for w in words) + ")|(?=" + "|".join(words) + "))"
-                         r"|\.(?=local|lan\b|home\b|fritz\.box)")
+    host_dash = "-(?:(?<=[a-z0-9]-)(?:" + "|".join(f"(?<={w}-)" for w in words) + ")|(?=" + "|".join(words) + "))"
+    host_dot = r"\.(?=local|lan\b|home\b|fritz\.box)"
+    d["host_anchor"] = c(host_dash + "|" + host_dot)
+    d["host_dash"] = c(host_dash)  # the two halves, for the gates
+    d["host_dot"] = c(host_dot)
     d["host_left_rev"] = c(r"[a-z0-9\-]{0,63}")
     d["host_right"] = c(r"[a-z0-9\-]*+(?:\.[a-z0-9\-]++)*+")
     d["host_windows"] = c(r"(?:desktop|laptop)-[a-z0-9]{7}|win-[a-z0-9]{11}|ip(?:-[0-9]{1,3}){4}")
@@ -326,26 +332,48 @@ def compiled() -> Any:
     hx4 = "[0-9a-fA-F]{4}"
     d["g_tilde"] = c(r"~[A-Za-z_]")
     d["g_drive"] = c(r":(?<=[A-Za-z]:)(?:\\\\|[\\/])(?:" + win_dirs[3:-1] + ")")
+    # every ":" that home_path (g_drive), mac (hex:hex:hex ...) or ipv6 (v6_anchor) could use
+    d["g_colon"] = c(r":(?:(?<=[A-Za-z]:)(?:\\\\|[\\/])(?:" + win_dirs[3:-1] + r")|[0-9A-Fa-f]{0,4}:(?:[0-9A-Fa-f]{0,4}:|(?<=::)))")
     d["g_backslash"] = c(r"\\(?:" + win_dirs[3:-1] + "|home)")
-    d["g_conn"] = c(r"(?:pass|pw|secret|token|key|cred|auth|sess|cookie|user(?: id| name)?|uid|login)"
-                    r"[a-z0-9_.\-]*+[\"']?[ \t]*[=:]")
+    # connection_string: a keyword (the part of it that its gate looks for, "user id" and
+    # "user name" whole), the rest of the key, an optional quote, blanks and a separator
+    d["g_conn"] = {g: c(re.escape(g) + (r"(?: id| name)?" if g == "user" else "") + r"[a-z0-9_.\-]*+[\"']?[ \t]*[=:]")
+                   for g in _CS_KEYWORDS}
     # Every "-" that api_key (a key body follows), uuid and mac (hex on both sides), hostname (a
     # device word's last two or first two letters on either side) or home_path ("pytest-of-")
     # could use. Letters in any case, and the two characters whose lower() is ASCII (U+0130
     # -> i, U+212A -> k); literal-first alternatives, which the regex engine skips fastest.
     ends = _case_pairs({w[-2:] for w in words}, "-")
     starts = _case_pairs({w[:2] for w in words}, "")
-    d["g_dash"] = c(r"-(?:(?=[A-Za-z0-9][A-Za-z0-9_.\-]{11})|(?<=[0-9a-fA-F]{2}-)[0-9a-fA-F]{2}"
+    hx = "[0-9a-fA-F]"
+    d["g_dash"] = c(r"-(?:(?=[A-Za-z0-9][A-Za-z0-9_.\-]{11})"
+                    f"|(?<={hx}{{2}}-){hx}{{2}}(?:{hx}{{2}}-{hx}{{4}}-|-{hx}{{2}}-)"  # uuid, mac
                     f"|(?<={ends})|(?={starts})|(?<=pytest-)of-)")
     # Every "." that mac (dotted hex), hostname (.local ...) or api_key (ya29., slack) could use.
     d["g_dot"] = c(f"\\.(?:(?<={hx4}\\.){hx4}\\.|(?i:local|lan|home|fritz\\.box)|(?<=ya29\\.)|(?<=hooks\\.)slack\\.)")
-    # on the class maps of triggers(): 0 digit, A upper case, a lower case (ASCII); X digit or upper
+    # On the byte maps of cmap() and _HE_MAP (see there); every pattern starts with a literal.
     d["g_numeric"] = c(rb"0[0 ().+/\-]{5}")  # exactly _P.numeric
     d["g_api_us"] = c(rb"_[0Aa][0Aa_.\-]{11}")
     d["g_api_dash"] = c(rb"-[0Aa][0Aa_.\-]{11}")
-    d["g_digits_caps"] = c(rb"X(?:[X ().+/\-]{5}|[a+/_\-]*+X[a+/_\-]*+X)")  # g_numeric, g_he or g_cf
-    d["g_he"] = c(rb"X[a+/_\-]*+X[a+/_\-]*+X")
-    d["g_cf"] = c(rb"X{9}")  # cf_hint: nine upper case letters or digits
+    # high_entropy: a token run with three digits or capitals from its start (the regex's own
+    # lookahead) holding at least min_len letters and digits (_secret_like's first test)
+    # (repeats of a group written out: the regex engine runs those several times faster)
+    d["g_he_16"] = c(rb" (?=[a/]*+X[a/]*+X[a/]*+X)(?=" + rb"/*+[aX]" * 16 + rb")")
+    d["g_he_20"] = c(rb" (?=[a/]*+X[a/]*+X[a/]*+X)(?=" + rb"/*+[aX]" * 20 + rb")")
+    # numeric: the runs of digits and separators (Ctx.numeric holds iff there is one)
+    d["g_numeric_runs"] = c(rb"0[0 ().+/\-]{5,}+")
+    # Members of the numeric group: each its regex's start (first character, lookbehind, date
+    # exclusion) and as many digits as every match holds; phone: seven digits (_phone_ok).
+    not_date_map = rb"(?!000[\-/.]00[\-/.]00(?!0)|0[./\-]00[./\-]0000(?!0))"
+    d["g_iban"] = c(rb"AA00(?<![0Aa]AA00)(?: ?[A0]{4}){2}")
+    d["g_card"] = c(rb"0(?<![0Aa_.]0)(?:[ \-]?0){11}")
+    d["g_nid_digit"] = c(rb"0(?<![0Aa_.\-+]0)" + not_date_map + rb"(?=(?:[ .\-+A]?0){7})(?:"  # nid_digit's branches
+                         rb"00(?P<s1>[- ])00(?P=s1)0000|00000-0{7}|00000[-+A]000[0A]|0{7}[-+]0{4}|00\.000\.000-00"
+                         rb"|00\.0{4}\.0{4}\.00|-0{4}-0{5}-00-0|00(?P<s2>[- ])000(?P=s2)000|000 0{4} 0{4}"
+                         rb"|(?: 00){2} (?:00|0A) 000 000(?: 00)?|0{7}-?A|0{7,16}[0A]?|0{4}0A0{8})(?![0Aa_]|[.\-]0)")
+    d["g_nid_letter"] = c(rb"A(?<![0Aa_]A)(?:A ?00 ?00 ?00 ?A|-?0{7}-?A|A{5}[0A]{2}A)")  # NINO, NIE, codice fiscale
+    d["g_ipv4"] = c(rb"0(?<![0Aa_.]0)0{0,2}\.0{1,3}\.0{1,3}\.0")
+    d["g_phone"] = c(rb"0(?:[ ()+.\-/]*+0){6}")
     _P = ns
     _READY = True
     return _P
@@ -545,20 +573,6 @@ def home_path(text: str, ctx: Ctx) -> str:
     inside URLs; any other ``\\Users\\Ann`` (UNC shares, WSL) keeps its shape with ``<user>``.
     """
     n = 0
-    ph = ctx.ph["home_path"]
-
-    def nested(m: Any) -> str:
-        nonlocal n
-        n += 1
-        return m.group()[: m.start("user") - m.start()] + ph
-
-    def nested_posix(m: Any) -> str:
-        s = m.start()
-        j = text.rfind("://", max(0, s - 256), s)
-        if j >= 0 and len(text[j:s].split(None, 1)) == 1:
-            return m.group()  # a URL path: https://example.org/home/about
-        return nested(m)
-
     if "~" in text:  # first, so the "~" this detector writes is not looked at again
         text, k = _P.tilde_user.subn("~", text)
         n += k
@@ -571,14 +585,35 @@ def home_path(text: str, ctx: Ctx) -> str:
         text, k = _P.home_posix_root.subn("~", text)
         n += k
         if k == 0 or "/home/" in text or "/Users/" in text:
-            text = _P.home_posix_nested.sub(nested_posix, text)
+            text, k = _home_nested(_P.home_posix_nested, text, ctx.ph["home_path"], True)
+            n += k
     if "\\" in text and ("sers" in text or "SERS" in text or "home" in text or "ettings" in text):
-        text = _P.home_backslash.sub(nested, text)
+        text, k = _home_nested(_P.home_backslash, text, ctx.ph["home_path"], False)
+        n += k
     if "pytest-of-" in text:
-        text = _P.pytest_of.sub(nested, text)
+        text, k = _home_nested(_P.pytest_of, text, ctx.ph["home_path"], False)
+        n += k
     if n:
         ctx.hit("home_path", n)
     return text
+
+
+def _home_nested(rx: Any, text: str, ph: str, posix: bool) -> tuple[str, int]:
+    """``rx.sub`` keeping the path's shape: the ``user`` group becomes ``ph``; for ``posix``
+    not inside a URL. Returns the new text and the number of user names replaced."""
+    n = 0
+
+    def nested(m: Any) -> str:
+        nonlocal n
+        if posix:
+            s = m.start()
+            j = text.rfind("://", max(0, s - 256), s)
+            if j >= 0 and len(text[j:s].split(None, 1)) == 1:
+                return m.group()  # a URL path: https://example.org/home/about
+        n += 1
+        return m.group()[: m.start("user") - m.start()] + ph
+
+    return rx.sub(nested, text), n
 
 
 def unc_path(text: str, ctx: Ctx) -> str:
@@ -1190,16 +1225,78 @@ def high_entropy(text: str, ctx: Ctx) -> str:
 NUMERIC_DETECTORS = ("iban", "card_number", "national_id", "ipv4", "phone")
 
 
+# ------------------------------------------------------------------------- class maps
+
+def _class_table() -> bytes:
+    """Byte map of :func:`cmap`: ASCII digit -> ``0``, upper case -> ``A``, lower case -> ``a``,
+    any byte of a non-ASCII character -> ``\x80``, every other ASCII character stays itself."""
+    out = bytearray(range(256))
+    for i in range(256):
+        if 0x30 <= i <= 0x39:
+            out[i] = 0x30
+        elif 0x41 <= i <= 0x5A:
+            out[i] = 0x41
+        elif 0x61 <= i <= 0x7A:
+            out[i] = 0x61
+        elif i >= 0x80:
+            out[i] = 0x80
+    return bytes(out)
+
+
+_CLASSES = _class_table()
+# From a cmap: the alphabet of high_entropy tokens. Lower case -> a, "+/_-" -> /, digit or
+# upper case -> X, anything else (not in a token, "=" included) -> space.
+_HE_MAP = bytes(0x61 if i == 0x61 else 0x2F if i in b"+/_-" else 0x58 if i in b"0A" else 0x20 for i in range(256))
+
+
+def cmap(text: str) -> bytes:
+    """``text`` as bytes in which each character class is one byte (:func:`_class_table`).
+
+    Each ASCII character keeps its place among its ASCII neighbours (a non-ASCII character
+    becomes two to four ``\x80`` bytes), so a pattern made of ASCII classes matches ``text``
+    exactly where its class-map version matches the map, one C pass and then a regex that
+    starts with a literal: far cheaper than a regex that starts with a character class.
+    """
+    return text.encode("utf-8", "surrogatepass").translate(_CLASSES)
+
+
+# What each member of the numeric group needs where a match starts, on the cmap (names in _P).
+_MEMBER_GATES: dict[Any, tuple[str, ...]] = {
+    iban: ("g_iban",), card_number: ("g_card",), national_id: ("g_nid_digit", "g_nid_letter"),
+    ipv4: ("g_ipv4",), phone: ("g_phone",),
+}
+
+
 def numeric_group(fns: tuple[Any, ...]) -> Any:
-    """One plan step for consecutive digit-run detectors: a single gate instead of five."""
+    """One plan step for consecutive digit-run detectors (iban ... phone).
+
+    They run only when :meth:`Ctx.numeric` holds (a run of 6+ digits and separators), except
+    the letter-led national ids; each member runs only when its gate (:data:`_MEMBER_GATES`)
+    finds on the class map of the current text what every match of its regex starts with.
+    """
     nid = national_id if national_id in fns else None
+    members: list[tuple[Any, tuple[Any, ...]]] = []  # (detector, gate patterns), filled on first use
 
     def run(text: str, ctx: Ctx) -> str:
-        if ctx.numeric(text):
-            for fn in fns:
-                text = fn(text, ctx)
+        P = _P
+        if not members:
+            members.extend((fn, tuple(getattr(P, g).search for g in _MEMBER_GATES[fn])) for fn in fns)
+        cm = text.encode("utf-8", "surrogatepass").translate(_CLASSES)  # cmap(text)
+        if ctx._numeric is None:
+            ctx._numeric = P.g_numeric.search(cm) is not None  # Ctx.numeric(text), on the map
+        if ctx._numeric:
+            for fn, gates in members:
+                for gate in gates:
+                    if gate(cm) is not None:
+                        new = fn(text, ctx)
+                        if new is not text:
+                            text = new
+                            cm = text.encode("utf-8", "surrogatepass").translate(_CLASSES)
+                        break
             return text
-        return nid(text, ctx) if nid is not None else text
+        if nid is not None and P.g_nid_letter.search(cm) is not None:
+            return nid(text, ctx)
+        return text
 
     run.__name__ = "numeric_group"
     return run
@@ -1222,34 +1319,22 @@ STEP_OF.update((name, STEP_OF["numeric"]) for name in NUMERIC_DETECTORS)
 ALL_STEPS = (1 << len(STEPS)) - 1
 
 
-def _class_table() -> bytes:
-    """Byte map for :func:`triggers`: ASCII digit -> ``0``, upper case -> ``A``, lower case -> ``a``,
-    any byte of a non-ASCII character -> ``\x80``, every other ASCII character stays itself."""
-    out = bytearray(range(256))
-    for i in range(256):
-        if 0x30 <= i <= 0x39:
-            out[i] = 0x30
-        elif 0x41 <= i <= 0x5A:
-            out[i] = 0x41
-        elif 0x61 <= i <= 0x7A:
-            out[i] = 0x61
-        elif i >= 0x80:
-            out[i] = 0x80
-    return bytes(out)
-
-
-_CLASSES = _class_table()
-_X = bytes.maketrans(b"0A", b"XX")  # digit or upper case, for the high-entropy gate
-
-
 def _lower(t: str) -> str:
     """``Ctx.low``: ``t.lower()`` with the same length."""
     low = t.lower()
     return low if len(low) == len(t) else t.replace("\u0130", "i").lower()
 
 
-def triggers(t: str) -> int:
-    """Mask of the plan steps (:data:`STEPS`) that could change ``t``.
+def home_gate(t: str) -> bool:
+    """Bit 0 of :func:`triggers` alone: whether :func:`home_path` could change ``t``."""
+    P = _P
+    return ("/home/" in t or "/Users/" in t or "pytest-of-" in t or ("~" in t and P.g_tilde.search(t) is not None)
+            or (":" in t and P.g_drive.search(t) is not None) or ("\\" in t and P.g_backslash.search(t) is not None))
+
+
+def triggers(t: str, env: bool = False, home: bool = True) -> int:
+    """Mask of the plan steps (:data:`STEPS`) that could change ``t`` (``env``: of kind env;
+    ``home=False``: leave out step 0, already known to be clear).
 
     A clear bit is a proof: each test below is implied by its detector's own gate or by
     every match of its patterns, so a step whose bit is clear would return ``t`` unchanged
@@ -1260,23 +1345,22 @@ def triggers(t: str) -> int:
     a literal, and a substring test is faster still. So symbols are looked up in ``rare``
     (``t`` without letters, digits and ``/._-``, usually empty or short), the detectors
     anchored on ``-`` or ``.`` share one coarse scan each, and the class-based gates (digit
-    runs, random tokens, key bodies) run on byte maps of ``t`` made in one C pass
-    (:func:`_class_table`), in which each class is one byte and every pattern starts with a
-    literal. Only a coarse hit pays for the exact tests behind it.
+    runs, random tokens, key bodies) run on :func:`cmap` where each class is one byte and
+    every pattern starts with a literal. Only a coarse hit pays for the exact tests behind it.
     """
     P = _P
-    cm = t.encode("utf-8", "surrogatepass").translate(_CLASSES)
+    cm = t.encode("utf-8", "surrogatepass").translate(_CLASSES)  # cmap(t)
     rare = cm.translate(None, b"0Aa/._-")  # symbols, spaces and non-ASCII bytes
     up = 0x41 in cm  # an ASCII upper case letter
     low = ""
     m = 0
-    if "/home/" in t or (up and "/Users/" in t):
+    if home and ("/home/" in t or (up and "/Users/" in t)):
         m = _HOME
     if rare:
-        if 0x7E in rare and P.g_tilde.search(t) is not None:  # ~
+        if home and 0x7E in rare and P.g_tilde.search(t) is not None:  # ~
             m |= _HOME
-        if 0x3A in rare:  # :
-            if P.g_drive.search(t) is not None:
+        if 0x3A in rare and P.g_colon.search(t) is not None:  # : (one coarse scan first)
+            if home and P.g_drive.search(t) is not None:
                 m |= _HOME
             nc = t.count(":")
             if nc >= 5 and P.mac_colon.search(t) is not None:
@@ -1284,19 +1368,22 @@ def triggers(t: str) -> int:
             if (nc >= 6 or "::" in t) and P.v6_anchor.search(t) is not None:
                 m |= _IPV6
         if 0x5C in rare:  # backslash
-            if P.g_backslash.search(t) is not None:
+            if home and P.g_backslash.search(t) is not None:
                 m |= _HOME
             if "\\\\" in t:
                 m |= _UNC
         if 0x40 in rare:  # @
             m |= _EMAIL
-            if "://" in t:
+            if "://" in t and P.url_cred.search(t) is not None:
                 m |= _URL
         eq = 0x3D in rare
-        if eq or 0x3A in rare:
+        if eq or (0x3A in rare and (": " in t or ':"' in t or ":'" in t or ":\t" in t)):  # connection_string's gate
             low = _lower(t)
-            if P.g_conn.search(low) is not None:
-                m |= _CONN
+            if any(map(low.__contains__, _CS_KEYWORDS)):
+                for g, rx in P.g_conn.items():
+                    if g in low and rx.search(low) is not None:
+                        m |= _CONN
+                        break
             if eq and (0x3F in rare or 0x26 in rare or 0x23 in rare):  # ? & #
                 m |= _QUERY
         if 0x27 in rare or 0x22 in rare:  # quotes
@@ -1311,12 +1398,12 @@ def triggers(t: str) -> int:
             m |= _JWT
         if "AKIA" in t or "ASIA" in t or "AIza" in t or "SG." in t or "SK" in t or "GR1348941" in t:
             m |= _API
-    if 0x5F in cm and P.g_api_us.search(cm) is not None and P.api_anchored.search(t) is not None:  # _
+    if 0x5F in cm and P.g_api_us.search(cm) is not None and P.api_us.search(t) is not None:  # _
         m |= _API
     if 0x2D in cm and P.g_dash.search(t) is not None:  # -: one coarse scan, then each detector's test
-        if "pytest-of-" in t:
+        if home and "pytest-of-" in t:
             m |= _HOME
-        if P.g_api_dash.search(cm) is not None and P.api_anchored.search(t) is not None:
+        if P.g_api_dash.search(cm) is not None and P.api_dash.search(t) is not None:
             m |= _API
         nd = t.count("-")
         if nd >= 4 and P.uuid.search(t) is not None:
@@ -1325,7 +1412,7 @@ def triggers(t: str) -> int:
             m |= _MAC
         if not low:
             low = _lower(t)
-        if P.host_anchor.search(low) is not None:
+        if P.host_dash.search(low) is not None:
             m |= _HOST
     if 0x2E in cm and P.g_dot.search(t) is not None:  # .
         if P.mac_dot.search(t) is not None:
@@ -1333,17 +1420,24 @@ def triggers(t: str) -> int:
         if not m & _HOST:
             if not low:
                 low = _lower(t)
-            if P.host_anchor.search(low) is not None:
+            if P.host_dot.search(low) is not None:
                 m |= _HOST
         if "ya29." in t or "hooks.slack.com/services/" in t:
             m |= _API
-    if (0x30 in cm or up) and len(t) >= 6:
-        cx = cm.translate(_X)
-        if P.g_digits_caps.search(cx) is not None:
-            if P.g_numeric.search(cm) is not None or (up and P.g_cf.search(cx) is not None):
-                m |= _NUM
-            if len(t) >= 16 and P.g_he.search(cx) is not None:
-                m |= _HE
+    if 0x30 in cm:
+        # Ctx.numeric holds iff there is such a run. Phone and card numbers, IPv4 addresses and
+        # most national ids lie inside one run; national ids may also use "A" as a separator.
+        runs = P.g_numeric_runs.findall(cm)
+        if runs and (max([r.count(0x30) for r in runs]) >= 7  # g_phone (g_card, most g_nid_digit)
+                     or (max([r.count(0x2E) for r in runs]) >= 3 and P.g_ipv4.search(cm) is not None)
+                     or (up and ((cm.find(b"0A0") >= 0 and P.g_nid_digit.search(cm) is not None)
+                                 or P.g_iban.search(cm) is not None))):
+            m |= _NUM
+    if up and not m & _NUM and P.g_nid_letter.search(cm) is not None:
+        m |= _NUM
+    if len(t) >= 16 and (up or 0x30 in cm):
+        if (P.g_he_16 if env else P.g_he_20).search((b" " + cm).translate(_HE_MAP)) is not None:
+            m |= _HE
     return m
 
 

@@ -278,12 +278,26 @@ class Redactor:
         plan = self._plans.get(kind)
         if plan is None:
             plan = self._plans["message"]
+        env = kind == "env"
         try:
-            mask = _rp.triggers(text) & plan.mask if gated else plan.mask
+            if not gated:
+                ctx = _rp.Ctx(self._placeholders, env)  # type: ignore[arg-type]
+                return _settle(text, plan, plan.mask, ctx, False), ctx.counts
+            if plan.mask & 1 and _rp.home_gate(text):
+                # home_path is step 0: run it first, then one trigger scan covers the rest
+                # (a frame path under a home directory is the most common string there is)
+                ctx = _rp.Ctx(self._placeholders, env)  # type: ignore[arg-type]
+                new = plan.steps[0](text, ctx)
+                if new is not text and new != text:
+                    mask = _rp.triggers(new, env) & plan.mask
+                    return _settle(new, plan, mask, ctx, True, 1, 1), ctx.counts
+                mask = _rp.triggers(text, env) & plan.mask
+                return _settle(text, plan, mask, ctx, True, 1, 0), ctx.counts
+            mask = _rp.triggers(text, env, False) & plan.mask
             if not mask:
                 return text, {}  # no step could change anything: most strings end here
-            ctx = _rp.Ctx(self._placeholders, kind == "env")  # type: ignore[arg-type]
-            return _settle(text, plan, mask, ctx, gated), ctx.counts
+            ctx = _rp.Ctx(self._placeholders, env)  # type: ignore[arg-type]
+            return _settle(text, plan, mask, ctx), ctx.counts
         except Exception:  # never hurt the host app: drop the string rather than leak or raise
             return REDACTED, {}
 
@@ -308,18 +322,21 @@ def _plan(detectors: tuple[str, ...], skips: tuple[str, ...]) -> _Plan:
     return _Plan(tuple(steps), sum(1 << i for i, fn in enumerate(steps) if fn is not None))
 
 
-def _all_steps(text: str) -> int:
+def _all_steps(text: str, env: bool) -> int:
     """The trigger mask of the ungated engine: every step runs (the reference for the gates)."""
     return _rp.ALL_STEPS
 
 
-def _settle(text: str, plan: _Plan, mask: int, ctx: Any, gated: bool = True) -> str:
+def _settle(text: str, plan: _Plan, mask: int, ctx: Any, gated: bool = True, done: int = 0,
+            last: int = 0) -> str:
     """Run the plan until the text is a fixed point of every detector.
 
     ``mask`` is ``triggers(text) & plan.mask``: only the steps whose bit is set run, and the
     mask is recomputed whenever the text changes. A step whose bit is clear would have
     returned the text unchanged (see :func:`crashveil._redact_patterns.triggers`), so
     skipping it changes nothing below; ``gated=False`` runs every step, for the tests.
+    ``done`` and ``last`` resume the first pass after its first ``done`` steps (``last``: the
+    bit of the step that changed the text, as below).
 
     A detector may turn down a candidate because of its neighbour ("2001:db8::" glued to
     hex digits) and a later detector may then replace that neighbour with a placeholder, so
@@ -338,15 +355,15 @@ def _settle(text: str, plan: _Plan, mask: int, ctx: Any, gated: bool = True) -> 
     steps = plan.steps
     pmask = plan.mask
     trig = _rp.triggers if gated else _all_steps
+    env = ctx.env
+    todo = mask & -(1 << done)
     for _ in range(_MAX_PASSES):
-        last = 0  # bit of the last step that changed the text (settled steps aside)
-        todo = mask
         while todo:
             bit = todo & -todo  # the next step to run, in plan order
             new = steps[bit.bit_length() - 1](text, ctx)
             if new is not text and new != text:
                 text = new
-                mask = trig(text) & pmask
+                mask = trig(text, env) & pmask
                 if not bit & _SETTLED:
                     last = bit
             todo = mask & -(bit << 1)  # the steps after this one
@@ -359,12 +376,14 @@ def _settle(text: str, plan: _Plan, mask: int, ctx: Any, gated: bool = True) -> 
             new = steps[bit.bit_length() - 1](text, ctx)
             if new is not text and new != text:
                 text = new
-                mask = trig(text) & pmask
+                mask = trig(text, env) & pmask
                 break
             todo ^= bit
         else:
             return text
         ctx.reset(text)
+        last = 0  # bit of the last step that changed the text (settled steps aside)
+        todo = mask
     return REDACTED
 
 
