@@ -1317,6 +1317,9 @@ STEP_OF.update((name, STEP_OF["numeric"]) for name in NUMERIC_DETECTORS)
 (_HOME, _UNC, _PEM, _URL, _CONN, _JWT, _API, _EMAIL, _UUID, _MAC, _IPV6, _NUM, _QUERY, _QUOTED, _HOST,
  _HE) = (1 << i for i in range(len(STEPS)))
 ALL_STEPS = (1 << len(STEPS)) - 1
+_COLON_STEPS = _HOME | _MAC | _IPV6  # what the ":" scan can find
+_DASH_STEPS = _HOME | _API | _UUID | _MAC | _HOST  # ... the "-" scan
+_DOT_STEPS = _MAC | _HOST | _API  # ... the "." scan
 
 
 def _lower(t: str) -> str:
@@ -1332,9 +1335,9 @@ def home_gate(t: str) -> bool:
             or (":" in t and P.g_drive.search(t) is not None) or ("\\" in t and P.g_backslash.search(t) is not None))
 
 
-def triggers(t: str, env: bool = False, home: bool = True) -> int:
-    """Mask of the plan steps (:data:`STEPS`) that could change ``t`` (``env``: of kind env;
-    ``home=False``: leave out step 0, already known to be clear).
+def triggers(t: str, env: bool = False, skip: int = 0) -> int:
+    """Mask of the plan steps (:data:`STEPS`) that could change ``t`` (``env``: of kind env).
+    The bits in ``skip`` are not looked at (they come back clear): already known.
 
     A clear bit is a proof: each test below is implied by its detector's own gate or by
     every match of its patterns, so a step whose bit is clear would return ``t`` unchanged
@@ -1344,14 +1347,15 @@ def triggers(t: str, env: bool = False, home: bool = True) -> int:
     A regex that starts with a character class scans ~10x slower than one that starts with
     a literal, and a substring test is faster still. So symbols are looked up in ``rare``
     (``t`` without letters, digits and ``/._-``, usually empty or short), the detectors
-    anchored on ``-`` or ``.`` share one coarse scan each, and the class-based gates (digit
-    runs, random tokens, key bodies) run on :func:`cmap` where each class is one byte and
-    every pattern starts with a literal. Only a coarse hit pays for the exact tests behind it.
+    anchored on ``-``, ``.`` or ``:`` share one coarse scan each, and the class-based gates
+    (digit runs, random tokens, key bodies) run on :func:`cmap` where each class is one byte
+    and every pattern starts with a literal. Only a coarse hit pays for the exact tests.
     """
     P = _P
     cm = t.encode("utf-8", "surrogatepass").translate(_CLASSES)  # cmap(t)
     rare = cm.translate(None, b"0Aa/._-")  # symbols, spaces and non-ASCII bytes
     up = 0x41 in cm  # an ASCII upper case letter
+    home = not skip & _HOME
     low = ""
     m = 0
     if home and ("/home/" in t or (up and "/Users/" in t)):
@@ -1359,13 +1363,13 @@ def triggers(t: str, env: bool = False, home: bool = True) -> int:
     if rare:
         if home and 0x7E in rare and P.g_tilde.search(t) is not None:  # ~
             m |= _HOME
-        if 0x3A in rare and P.g_colon.search(t) is not None:  # : (one coarse scan first)
+        if 0x3A in rare and skip & _COLON_STEPS != _COLON_STEPS and P.g_colon.search(t) is not None:  # :
             if home and P.g_drive.search(t) is not None:
                 m |= _HOME
             nc = t.count(":")
-            if nc >= 5 and P.mac_colon.search(t) is not None:
+            if nc >= 5 and not skip & _MAC and P.mac_colon.search(t) is not None:
                 m |= _MAC
-            if (nc >= 6 or "::" in t) and P.v6_anchor.search(t) is not None:
+            if (nc >= 6 or "::" in t) and not skip & _IPV6 and P.v6_anchor.search(t) is not None:
                 m |= _IPV6
         if 0x5C in rare:  # backslash
             if home and P.g_backslash.search(t) is not None:
@@ -1374,71 +1378,76 @@ def triggers(t: str, env: bool = False, home: bool = True) -> int:
                 m |= _UNC
         if 0x40 in rare:  # @
             m |= _EMAIL
-            if "://" in t and P.url_cred.search(t) is not None:
+            if "://" in t and not skip & _URL and P.url_cred.search(t) is not None:
                 m |= _URL
         eq = 0x3D in rare
-        if eq or (0x3A in rare and (": " in t or ':"' in t or ":'" in t or ":\t" in t)):  # connection_string's gate
-            low = _lower(t)
+        if not skip & _CONN and (eq or (0x3A in rare and (": " in t or ':"' in t or ":'" in t or ":\t" in t))):
+            low = _lower(t)  # (the separators connection_string's own gate wants)
             if any(map(low.__contains__, _CS_KEYWORDS)):
                 for g, rx in P.g_conn.items():
                     if g in low and rx.search(low) is not None:
                         m |= _CONN
                         break
-            if eq and (0x3F in rare or 0x26 in rare or 0x23 in rare):  # ? & #
-                m |= _QUERY
+        if eq and (0x3F in rare or 0x26 in rare or 0x23 in rare):  # ? & #
+            m |= _QUERY
         if 0x27 in rare or 0x22 in rare:  # quotes
             m |= _QUOTED
         if 0x20 in rare:  # space
-            if "earer " in t or "asic " in t or "oken " in t or (up and "EARER " in t):
+            if not skip & _API and ("earer " in t or "asic " in t or "oken " in t or (up and "EARER " in t)):
                 m |= _API
-            if up and "PRIVATE KEY" in t:
+            if up and not skip & _PEM and "PRIVATE KEY" in t:
                 m |= _PEM
     if up:
-        if "eyJ" in t:
+        if not skip & _JWT and "eyJ" in t:
             m |= _JWT
-        if "AKIA" in t or "ASIA" in t or "AIza" in t or "SG." in t or "SK" in t or "GR1348941" in t:
+        if not (skip | m) & _API and (
+                "AKIA" in t or "ASIA" in t or "AIza" in t or "SG." in t or "SK" in t or "GR1348941" in t):
             m |= _API
-    if 0x5F in cm and P.g_api_us.search(cm) is not None and P.api_us.search(t) is not None:  # _
+    if 0x5F in cm and not (skip | m) & _API and P.g_api_us.search(cm) is not None \
+            and P.api_us.search(t) is not None:  # _
         m |= _API
-    if 0x2D in cm and P.g_dash.search(t) is not None:  # -: one coarse scan, then each detector's test
+    if 0x2D in cm and skip & _DASH_STEPS != _DASH_STEPS and P.g_dash.search(t) is not None:
+        # -: one coarse scan, then each detector's own test
         if home and "pytest-of-" in t:
             m |= _HOME
-        if P.g_api_dash.search(cm) is not None and P.api_dash.search(t) is not None:
+        if not (skip | m) & _API and P.g_api_dash.search(cm) is not None and P.api_dash.search(t) is not None:
             m |= _API
         nd = t.count("-")
-        if nd >= 4 and P.uuid.search(t) is not None:
+        if nd >= 4 and not skip & _UUID and P.uuid.search(t) is not None:
             m |= _UUID
-        if nd >= 5 and P.mac_dash.search(t) is not None:
+        if nd >= 5 and not (skip | m) & _MAC and P.mac_dash.search(t) is not None:
             m |= _MAC
-        if not low:
-            low = _lower(t)
-        if P.host_dash.search(low) is not None:
-            m |= _HOST
-    if 0x2E in cm and P.g_dot.search(t) is not None:  # .
-        if P.mac_dot.search(t) is not None:
+        if not skip & _HOST:
+            if not low:
+                low = _lower(t)
+            if P.host_dash.search(low) is not None:
+                m |= _HOST
+    if 0x2E in cm and skip & _DOT_STEPS != _DOT_STEPS and P.g_dot.search(t) is not None:  # .
+        if not (skip | m) & _MAC and P.mac_dot.search(t) is not None:
             m |= _MAC
-        if not m & _HOST:
+        if not (skip | m) & _HOST:
             if not low:
                 low = _lower(t)
             if P.host_dot.search(low) is not None:
                 m |= _HOST
         if "ya29." in t or "hooks.slack.com/services/" in t:
             m |= _API
-    if 0x30 in cm:
-        # Ctx.numeric holds iff there is such a run. Phone and card numbers, IPv4 addresses and
-        # most national ids lie inside one run; national ids may also use "A" as a separator.
-        runs = P.g_numeric_runs.findall(cm)
-        if runs and (max([r.count(0x30) for r in runs]) >= 7  # g_phone (g_card, most g_nid_digit)
-                     or (max([r.count(0x2E) for r in runs]) >= 3 and P.g_ipv4.search(cm) is not None)
-                     or (up and ((cm.find(b"0A0") >= 0 and P.g_nid_digit.search(cm) is not None)
-                                 or P.g_iban.search(cm) is not None))):
+    if not skip & _NUM:
+        if 0x30 in cm:
+            # Ctx.numeric holds iff there is such a run. Phone and card numbers, IPv4 addresses and
+            # most national ids lie inside one run; national ids may also use "A" as a separator.
+            runs = P.g_numeric_runs.findall(cm)
+            if runs and (max([r.count(0x30) for r in runs]) >= 7  # g_phone (g_card, most g_nid_digit)
+                         or (max([r.count(0x2E) for r in runs]) >= 3 and P.g_ipv4.search(cm) is not None)
+                         or (up and ((cm.find(b"0A0") >= 0 and P.g_nid_digit.search(cm) is not None)
+                                     or P.g_iban.search(cm) is not None))):
+                m |= _NUM
+        if up and not m & _NUM and P.g_nid_letter.search(cm) is not None:
             m |= _NUM
-    if up and not m & _NUM and P.g_nid_letter.search(cm) is not None:
-        m |= _NUM
-    if len(t) >= 16 and (up or 0x30 in cm):
+    if not skip & _HE and len(t) >= 16 and (up or 0x30 in cm):
         if (P.g_he_16 if env else P.g_he_20).search((b" " + cm).translate(_HE_MAP)) is not None:
             m |= _HE
-    return m
+    return m & ~skip
 
 
 DETECTOR_FUNCTIONS = {

@@ -187,6 +187,7 @@ REDACTED = "<redacted>"
 """What a non-string (or a string the engine failed on) becomes."""
 
 _MAX_PASSES = 4
+_LONG = 1 << 15  # from this length on, a change rescans only for the steps not yet set to run
 # Steps whose changes need no re-check pass (see _settle), as trigger-mask bits.
 _SETTLED = (1 << _rp.STEP_OF["quoted_input"]) | (1 << _rp.STEP_OF["query_values"])
 _KIND_SKIPS = {"message": (), "path": ("quoted_input",), "env": ("quoted_input",)}
@@ -293,7 +294,7 @@ class Redactor:
                     return _settle(new, plan, mask, ctx, True, 1, 1), ctx.counts
                 mask = _rp.triggers(text, env) & plan.mask
                 return _settle(text, plan, mask, ctx, True, 1, 0), ctx.counts
-            mask = _rp.triggers(text, env, False) & plan.mask
+            mask = _rp.triggers(text, env, 1) & plan.mask  # (step 0: clear, see above)
             if not mask:
                 return text, {}  # no step could change anything: most strings end here
             ctx = _rp.Ctx(self._placeholders, env)  # type: ignore[arg-type]
@@ -322,7 +323,7 @@ def _plan(detectors: tuple[str, ...], skips: tuple[str, ...]) -> _Plan:
     return _Plan(tuple(steps), sum(1 << i for i, fn in enumerate(steps) if fn is not None))
 
 
-def _all_steps(text: str, env: bool) -> int:
+def _all_steps(text: str, env: bool, skip: int = 0) -> int:
     """The trigger mask of the ungated engine: every step runs (the reference for the gates)."""
     return _rp.ALL_STEPS
 
@@ -363,7 +364,8 @@ def _settle(text: str, plan: _Plan, mask: int, ctx: Any, gated: bool = True, don
             new = steps[bit.bit_length() - 1](text, ctx)
             if new is not text and new != text:
                 text = new
-                mask = trig(text, env) & pmask
+                # a long text keeps its set bits (a superset is safe) and rescans for the rest
+                mask = (mask | trig(text, env, mask) if len(text) > _LONG else trig(text, env)) & pmask
                 if not bit & _SETTLED:
                     last = bit
             todo = mask & -(bit << 1)  # the steps after this one
@@ -376,7 +378,7 @@ def _settle(text: str, plan: _Plan, mask: int, ctx: Any, gated: bool = True, don
             new = steps[bit.bit_length() - 1](text, ctx)
             if new is not text and new != text:
                 text = new
-                mask = trig(text, env) & pmask
+                mask = (mask | trig(text, env, mask) if len(text) > _LONG else trig(text, env)) & pmask
                 break
             todo ^= bit
         else:
