@@ -147,3 +147,100 @@ def test_consent_off_writes_nothing_and_opens_no_socket(run_app: Any, dsn: str, 
     # The same app with consent writes its data dir and tries to send: the probes work.
     run_app(source, env={**env, "GRANT": "1"})
     assert (True, True) == ((home / ".local" / "share" / "offapp" / "crashveil" / "queue").is_dir(), log.exists())
+
+
+class _CountingClient:
+    """Stands in for ``Client`` behind ``Hooks._capture``: records what was captured, by name only
+    (holding the exceptions would hide a leak and pin their addresses)."""
+
+    def __init__(self) -> None:
+        self.captured: list[tuple[str, str]] = []
+
+    def capture_exception(self, exc: BaseException, *, mechanism: str = "manual", tb: Any = None) -> str:
+        self.captured.append((str(exc), mechanism))
+        return "id"
+
+
+def _bare_hooks() -> tuple[Any, _CountingClient]:
+    from crashveil.sdk.hooks import Hooks
+
+    client = _CountingClient()
+    hooks = Hooks(client)  # type: ignore[arg-type]
+    hooks.active = True  # capturing, without replacing the interpreter's hooks in this process
+    return hooks, client
+
+
+def test_distinct_crashes_at_a_reused_address_are_each_captured() -> None:
+    """A crash whose exception is freed, then a new one CPython places at the same address:
+    both are captured (an id-based "already seen" skipped the second)."""
+    hooks, client = _bare_hooks()
+    addresses: list[int] = []
+    for i in range(20):
+        exc = LookupError(f"crash {i}")
+        addresses.append(id(exc))
+        hooks._capture(exc, "thread")
+        del exc
+    assert (True, [(f"crash {i}", "thread") for i in range(20)]) == (
+        len(set(addresses)) < len(addresses), client.captured)
+
+
+def test_one_exception_seen_by_two_hooks_is_captured_once() -> None:
+    """Logged, then raised to the excepthook; or threading.excepthook then sys.excepthook: one report."""
+    hooks, client = _bare_hooks()
+    first, second = ValueError("one"), ValueError("two")
+    for exc, mechanism in ((first, "logging"), (first, "excepthook"), (second, "thread"), (first, "unraisable"),
+                           (second, "excepthook")):
+        hooks._capture(exc, mechanism)
+    assert [("one", "logging"), ("two", "thread")] == client.captured
+
+
+def test_hooks_keep_no_captured_exception_alive() -> None:
+    """After a capture the SDK holds no reference to the exception (nor its traceback and frames):
+    one whose class allows weak references is freed once the app drops it, a built-in one has
+    no more referrers than before."""
+    import gc
+    import weakref
+
+    hooks, client = _bare_hooks()
+    try:
+        raise type("AppError", (KeyError,), {})("held?")
+    except KeyError as caught:
+        exc = caught
+    alive = weakref.ref(exc)
+    hooks._capture(exc, "excepthook", exc.__traceback__)
+    del exc
+    gc.collect()
+    builtin = KeyError("built-in")
+    before = sys.getrefcount(builtin)
+    hooks._capture(builtin, "thread", None)
+    assert (None, before, 2) == (alive(), sys.getrefcount(builtin), len(client.captured))
+
+
+def test_unhashable_app_exception_is_captured_once() -> None:
+    """An app exception class with ``__eq__`` and no ``__hash__`` (unhashable) is remembered too."""
+    hooks, client = _bare_hooks()
+
+    class Unhashable(Exception):
+        def __eq__(self, other: object) -> bool:
+            raise RuntimeError("the SDK must not compare exceptions")
+
+    exc = Unhashable("u")
+    hooks._capture(exc, "logging")
+    hooks._capture(exc, "excepthook")
+    assert [("u", "logging")] == client.captured
+
+
+def test_a_copy_of_a_seen_builtin_exception_is_a_new_crash_and_it_still_pickles() -> None:
+    """A built-in exception (no weak references) is remembered by a marker on itself: a copy or
+    an unpickled twin is another object, captured again; pickling the marked one still works."""
+    import copy
+    import pickle
+
+    hooks, client = _bare_hooks()
+    exc = OSError(5, "disk")
+    hooks._capture(exc, "logging")
+    hooks._capture(exc, "excepthook")
+    twin = pickle.loads(pickle.dumps(exc))
+    hooks._capture(copy.copy(exc), "thread")
+    hooks._capture(twin, "unraisable")
+    assert (["logging", "thread", "unraisable"], (5, "disk")) == ([m for _, m in client.captured], twin.args)

@@ -25,6 +25,7 @@ from crashveil.sdk._internal import logger, suppress_internal_errors
 
 TYPE_CHECKING = False  # not ``typing.TYPE_CHECKING``: ``init()`` does not import ``typing``
 if TYPE_CHECKING:
+    import weakref
     from pathlib import Path
     from typing import Any
 
@@ -33,6 +34,8 @@ if TYPE_CHECKING:
 __all__ = ["Hooks", "read_fault_log"]
 
 _FAULT_PREFIX = "fault-"
+#: The attribute :meth:`Hooks._first_sighting` sets on an exception that refuses weak references.
+_SEEN_ATTR = "_crashveil_seen"
 
 
 class Hooks:
@@ -41,7 +44,11 @@ class Hooks:
     def __init__(self, client: Client) -> None:
         self.client = client
         self.active = False
-        self._seen: collections.deque[int] = collections.deque(maxlen=32)
+        # The last crashes captured, held weakly: an ``id()`` alone would outlive its exception,
+        # and CPython gives the next exception the freed address (a distinct crash, skipped).
+        self._seen: collections.deque[weakref.ref[BaseException]] = collections.deque(maxlen=32)
+        self._seen_lock = threading.Lock()
+        self._token = os.urandom(6).hex()  # these hooks, in the marker of exceptions without weakrefs
         self._previous: dict[str, Any] = {}
         self._fault_file: Any = None
         self._fault_path: Path | None = None
@@ -94,10 +101,58 @@ class Hooks:
             return
         # capture_exception guards itself (and skips when called from inside the SDK);
         # nothing here can raise.
-        if id(exc) in self._seen:  # the same crash seen by two hooks (logged, then raised)
+        first = True
+        with suppress_internal_errors("hooks"):
+            first = self._first_sighting(exc)
+        if not first:  # the same crash seen by two hooks (logged, then raised)
             return
-        self._seen.append(id(exc))
         self.client.capture_exception(exc, mechanism=mechanism, tb=tb)
+
+    def _first_sighting(self, exc: BaseException) -> bool:
+        """Remember ``exc``; False if one of our hooks already saw this very object.
+
+        Never by ``id()`` alone: an id outlives its exception, and CPython gives the next
+        exception the freed address (a distinct crash would be skipped). Nor by holding the
+        exception (its traceback, frames and locals would stay alive). Instead:
+
+        - a weak reference, compared by identity, when the exception's class allows one
+          (classes defined in Python without ``__slots__``); the last 32 are kept;
+        - otherwise (built-in classes such as ``ValueError``, slotted subclasses: they refuse
+          weak references) a marker in the exception's own ``__dict__``, naming these hooks
+          and the object, so it dies with the exception, a copy or an unpickled twin does
+          not carry a match, and pickling still works (the value is a ``str``).
+
+        Not a ``WeakSet``: it hashes, and an app's exception may be unhashable (``__eq__``
+        without ``__hash__``). Where neither works the crash is reported (twice at worst,
+        never lost).
+        """
+        import weakref  # on the first crash: not a cost of every app's start
+
+        with self._seen_lock:
+            try:
+                ref = weakref.ref(exc)
+            except TypeError:
+                return self._mark(exc)
+            for seen in self._seen:
+                if seen() is exc:
+                    return False
+            self._seen.append(ref)
+            return True
+
+    def _mark(self, exc: BaseException) -> bool:
+        """The marker variant of :meth:`_first_sighting`, for exceptions without weak references."""
+        try:
+            attrs = vars(exc)  # its __dict__ itself: an app ``__setattr__`` is not involved
+        except TypeError:
+            return True
+        mark = f"{self._token}:{id(exc):x}"
+        if attrs.get(_SEEN_ATTR) == mark:
+            return False
+        try:
+            attrs[_SEEN_ATTR] = mark
+        except TypeError:  # not a real dict (an app's odd ``__dict__``)
+            pass
+        return True
 
     def _excepthook(self, exc_type: type[BaseException], exc: BaseException, tb: Any) -> Any:
         if not hasattr(sys, "ps1"):  # an interactive session's typos are not crashes
