@@ -117,6 +117,20 @@ paths, line numbers, errno codes, HTTP status codes, version strings, memory add
 ``kind`` selects the detectors: ``"message"`` runs all; ``"path"`` and ``"env"`` run all
 but ``quoted_input``; ``"env"`` lowers the high-entropy length to 16. An unknown kind is
 treated as ``"message"`` (the strictest).
+
+Engine
+    A plan (:class:`_Plan`) holds one function per step of
+    :data:`crashveil._redact_patterns.STEPS`: the detectors above in order, the five
+    digit-run detectors sharing one step. Most strings hold nothing personal, so the
+    expensive part of redaction is proving that. :func:`crashveil._redact_patterns.triggers`
+    does it for all steps at once: a mask with one bit per step, where a clear bit means
+    the step could not change the text (each test is something every match of that
+    detector needs). A string whose mask is empty is returned as it is; otherwise only the
+    steps whose bit is set run, and the mask is rescanned after every change
+    (:func:`_settle`). ``home_path`` runs before the first scan when its own gate holds: a
+    frame path under a home directory then costs one scan, not two. The gates change no
+    output: ``tests/redact/test_redact_gates.py`` checks every bit against its detector
+    and gated runs against ungated ones (``Redactor._run(..., gated=False)``).
 """
 
 from __future__ import annotations
@@ -364,10 +378,13 @@ def _settle(text: str, plan: _Plan, mask: int, ctx: Any, gated: bool = True, don
             new = steps[bit.bit_length() - 1](text, ctx)
             if new is not text and new != text:
                 text = new
-                # a long text keeps its set bits (a superset is safe) and rescans for the rest
-                mask = (mask | trig(text, env, mask) if len(text) > _LONG else trig(text, env)) & pmask
                 if not bit & _SETTLED:
                     last = bit
+                # Steps after `last` up to this one run neither again in this pass nor in its
+                # check, so their bits need no scan. A long text keeps its set bits (a superset
+                # is safe) and scans only for the rest.
+                skip = ((bit << 1) - 1) & ~((last << 1) - 1 if last else 0)
+                mask = (mask | trig(text, env, mask | skip) if len(text) > _LONG else trig(text, env, skip)) & pmask
             todo = mask & -(bit << 1)  # the steps after this one
         if not last:
             return text
