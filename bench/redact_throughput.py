@@ -19,16 +19,22 @@ UTF-8 input per second of the ``redact`` calls):
 3. 1 MB adversarial strings built to make naive patterns backtrack.
 
 ``--cpu`` measures process CPU time instead of wall time (steadier on a shared machine).
+``--against REV`` also loads the engine of git revision ``REV`` (``redact.py`` and
+``_redact_patterns.py``, into a temporary package) and times both in the same run,
+interleaved, adding its MB/s and the speed-up to every row; both must give the same output.
 This is a measurement, not a test: nothing here asserts.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import random
 import statistics
 import string
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -207,28 +213,65 @@ def _median_time(fn, repeat: int, clock=time.perf_counter) -> float:
     return statistics.median(times)
 
 
+def _median_times(fns: list, repeat: int, clock=time.perf_counter) -> list[float]:
+    """Medians of several functions timed in turn (so that load changes hit them alike)."""
+    for fn in fns:
+        fn()
+    times: list[list[float]] = [[] for _ in fns]
+    for _ in range(repeat):
+        for fn, out in zip(fns, times):
+            t0 = clock()
+            fn()
+            out.append(clock() - t0)
+    return [statistics.median(t) for t in times]
+
+
+def engine_at(rev: str) -> type:
+    """The ``Redactor`` class of git revision ``rev``, loaded as package ``crashveil_at_rev``."""
+    root = Path(__file__).resolve().parents[1]
+    pkg = Path(tempfile.mkdtemp(prefix="cvbench-engine-")) / "crashveil_at_rev"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    for name in ("redact.py", "_redact_patterns.py"):
+        src = subprocess.run(["git", "show", f"{rev}:src/crashveil/{name}"], cwd=root, check=True,
+                             capture_output=True, text=True).stdout
+        src = src.replace("from crashveil import _redact_patterns", "from crashveil_at_rev import _redact_patterns")
+        (pkg / name).write_text(src)
+    sys.path.insert(0, str(pkg.parent))
+    return importlib.import_module("crashveil_at_rev.redact").Redactor
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--repeat", type=int, default=7)
     ap.add_argument("--reports", type=int, default=400)
     ap.add_argument("--cpu", action="store_true", help="process CPU time instead of wall time")
+    ap.add_argument("--against", metavar="REV", help="also time the engine of this git revision")
     args = ap.parse_args()
     clock = time.process_time if args.cpu else time.perf_counter
     red = Redactor()
+    other = engine_at(args.against)() if args.against else None
     items = corpus(args.reports)
     cats: dict[str, list[tuple[str, str]]] = {}
     for cat, kind, text in items:
         cats.setdefault(cat, []).append((kind, text))
 
-    def run(pairs: list[tuple[str, str]]):
-        redact = red.redact
+    def run(pairs: list[tuple[str, str]], engine=red):
+        redact = engine.redact
         return lambda: [redact(t, k) for k, t in pairs]
 
     def row(name: str, pairs: list[tuple[str, str]], repeat: int) -> None:
         nbytes = sum(len(t.encode("utf-8", "surrogatepass")) for _, t in pairs)
-        sec = _median_time(run(pairs), repeat, clock)
+        if other is None:
+            sec = _median_time(run(pairs), repeat, clock)
+            extra = ""
+        else:
+            if [red.redact_counted(t, k) for k, t in pairs] != [other.redact_counted(t, k) for k, t in pairs]:
+                raise SystemExit(f"{name}: the two engines disagree")
+            sec, sec_other = _median_times([run(pairs), run(pairs, other)], repeat, clock)
+            extra = f"{nbytes / 1e6 / sec_other:>11.1f}{sec_other / sec:>8.2f}x"
         print(f"{name:<34}{len(pairs):>9}{nbytes / len(pairs):>9.0f}{nbytes / 1e6:>8.2f}{sec:>10.4f}"
-              f"{nbytes / 1e6 / sec:>9.1f}{sec / len(pairs) * 1e6:>10.1f}")
+              f"{nbytes / 1e6 / sec:>9.1f}{sec / len(pairs) * 1e6:>10.1f}{extra}")
 
     load = ""
     try:
@@ -240,6 +283,9 @@ def main() -> None:
     print(f"crashveil redaction throughput - Python {sys.version.split()[0]}, median of {args.repeat} runs, "
           f"{'CPU' if args.cpu else 'wall'} time{load}\n")
     head = f"{'':<34}{'strings':>9}{'avg len':>9}{'MB':>8}{'median s':>10}{'MB/s':>9}{'us/str':>10}"
+    if other is not None:
+        print(f"(against {args.against}: its MB/s, then how many times faster this tree is)\n")
+        head += f"{'MB/s ' + args.against[:7]:>11}{'speed-up':>9}"
     print("1. realistic mix (simulated crash reports)")
     print(head)
     print("-" * len(head))
@@ -258,11 +304,13 @@ def main() -> None:
             pairs = [("message", c) for c in _chunks(text, size)]
             row(f"{label} {size:>7} B", pairs, max(3, args.repeat // 2))
 
-    print(f"\n3. adversarial 1 MB input{'':<19}{'median s':>10}{'MB/s':>9}")
+    extra = "" if other is None else f"{'median s ' + args.against[:7]:>18}"
+    print(f"\n3. adversarial 1 MB input{'':<19}{'median s':>10}{'MB/s':>9}{extra}")
     print("-" * 63)
     for name, text in adversarial().items():
-        sec = _median_time(lambda: red.redact(text), max(3, args.repeat // 2), clock)
-        print(f"{name:<44}{sec:>10.4f}{len(text) / 1e6 / sec:>9.1f}")
+        fns = [lambda: red.redact(text)] + ([] if other is None else [lambda: other.redact(text)])
+        secs = _median_times(fns, max(3, args.repeat // 2), clock)
+        print(f"{name:<44}{secs[0]:>10.4f}{len(text) / 1e6 / secs[0]:>9.1f}" + "".join(f"{x:>18.4f}" for x in secs[1:]))
 
 
 if __name__ == "__main__":
