@@ -202,17 +202,33 @@ def test_progressive_disclosure_yes_applies_to_that_crash_only(make_client: Any)
     assert [("KeyError", "crash"), ("ValueError", "diagnostic")] == levels
 
 
+def test_a_report_queued_without_its_history_line_is_listed_when_sent(make_client: Any) -> None:
+    """Killed after the queue file, before the history line: the next start delivers the
+    report and the history lists it, sent with its receipt, from the queue meta alone."""
+    from crashveil.sdk.queue import QueueMeta
+
+    first = make_client()
+    first.grant("crash")
+    first.history_log.record = lambda *args, **kwargs: None  # the kill: no history line ...
+    first.wake_sender = lambda: None  # ... and nothing sent in that run
+    first.capture_exception(crash())
+    [item] = first.queue(create=False).items()
+    first.close()
+    second = make_client()
+    second.start()
+    assert second.flush(5.0)
+    [entry] = second.history()
+    assert (item.id, "report", "ValueError", "crash", "sent", True, None) == (
+        entry.id, entry.kind, entry.crash_type, entry.level, entry.state, bool(entry.receipt), entry.content)
+    assert QueueMeta(kind="report", crash_type="ValueError", level="crash", created=entry.time) == item.meta
+
+
 def test_history_lists_sent_reports_without_content(make_client: Any) -> None:
     """The history says what was sent and its receipt, not what it said."""
     client = make_client()
     client.grant("crash")
     client.capture_exception(crash())
-    client.flush(5.0)
-    import time
-
-    deadline = time.monotonic() + 5  # the sender reports delivery just after the queue empties
-    while client.history()[0].state != "sent" and time.monotonic() < deadline:
-        time.sleep(0.01)
+    assert client.flush(5.0)  # the sender records the delivery before the item leaves the queue
     [entry] = client.history()
     assert ("ValueError", "crash", "sent", True, None) == (entry.crash_type, entry.level, entry.state,
                                                            bool(entry.receipt), entry.content)

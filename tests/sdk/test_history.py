@@ -45,3 +45,30 @@ def test_client_show_and_clear(tmp_path: Path) -> None:
                    capture_output=True)
     out = subprocess.run(show, capture_output=True, text=True, check=True).stdout
     assert "No crash reports were queued or sent from this device." == out.strip()
+
+
+def test_settle_records_an_item_the_history_lacks_from_its_queue_meta(tmp_path: Path) -> None:
+    """Killed between the queue file and the history line: the delivery is recorded from the
+    item's queue meta (no content: the queue holds it only sealed)."""
+    history = History(tmp_path, keep_content=True, now=lambda: 50.0)
+    history.record("a", kind="report", crash_type="E", level="crash", state="queued", content="{a}")
+    history.settle("a", state="sent", receipt="r-a", kind="report", crash_type="E", level="crash", at=7.0)
+    history.settle("b", state="sent", receipt="r-b", kind="report", crash_type="KeyError", level="diagnostic",
+                   at=9.0)
+    history.settle("c", state="rejected", receipt=None, kind="deletion", crash_type="", level="off", at=60.0)
+    assert [("b", 9.0, "KeyError", "diagnostic", "sent", "r-b", None), ("a", 50.0, "E", "crash", "sent", "r-a", "{a}"),
+            ("c", 60.0, "", "off", "rejected", None, None)] == [
+        (e.id, e.time, e.crash_type, e.level, e.state, e.receipt, e.content) for e in history.entries()]
+
+
+def test_a_queued_line_after_the_delivery_does_not_undo_it(tmp_path: Path) -> None:
+    """The sender delivered an item and settled it before the capture wrote its "queued" line:
+    the item stays sent, with its receipt, and gains the line's content."""
+    history = History(tmp_path, keep_content=True, now=lambda: 10.0)
+    history.settle("a", state="sent", receipt="r-a", kind="report", crash_type="E", level="crash", at=9.0)
+    history.record("a", kind="report", crash_type="E", level="crash", state="queued", content="{a}")
+    history.record("p", kind="pending", crash_type="E", level="crash", state="pending")
+    history.update("p", state="discarded")
+    history.record("p", kind="pending", crash_type="E", level="crash", state="pending")
+    assert [("a", "sent", "r-a", "{a}"), ("p", "discarded", None, None)] == [
+        (e.id, e.state, e.receipt, e.content) for e in history.entries()]

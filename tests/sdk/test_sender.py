@@ -112,6 +112,19 @@ def test_success_removes_the_item_and_calls_on_sent(tmp_path: Path, clock: Clock
     assert [(item_id, SendResult(201, "r-1", None))] == [(i.id, r) for i, r in seen]
 
 
+@pytest.mark.parametrize("status", [201, 200, 422])
+def test_on_sent_runs_while_the_item_is_still_queued(tmp_path: Path, clock: Clock, status: int) -> None:
+    """on_sent (the history's "sent" or "rejected") comes before the removal: a process killed
+    between the two re-sends the item at its next start instead of never recording it."""
+    queue = make_queue(tmp_path, clock)
+    item_id = put(queue, b"one")
+    queued_during: list[list[str]] = []
+    sender = make_sender(queue, ScriptedTransport(SendResult(status, "r", None)), clock,
+                         on_sent=lambda i, r: queued_during.append([item.id for item in queue.items()]))
+    sender.step()
+    assert ([[item_id]], []) == (queued_during, queue.items())
+
+
 def test_items_go_oldest_first_with_their_kind(tmp_path: Path, clock: Clock) -> None:
     """Reports and deletion requests are sent oldest first, each with its kind; pending stay."""
     queue = make_queue(tmp_path, clock)

@@ -356,6 +356,9 @@ class Client:
 
         kind = "pending" if pending else "report"
         meta = QueueMeta(kind=kind, crash_type=report.crash_type, level=level, created=record.occurred_s)
+        # The queue file first (the crash is on disk before anything else), then the history
+        # line: killed in between, the sender records the line from the item's queue meta
+        # when it delivers it (``_on_sent``).
         item_id = self.queue(create=True).put(sealed, meta)
         if not item_id:
             return None
@@ -676,13 +679,24 @@ class Client:
             self._sender.wake()
 
     def _on_sent(self, item: Any, result: Any) -> None:
+        """The sender finished ``item`` (it is still queued): settle its history line.
+
+        An item with no line yet (killed between its queue file and its line, or delivered
+        before the capture wrote the line) is recorded from its queue meta.
+        """
         with suppress_internal_errors("history"):
             status = int(result.status)
+            receipt = None
             if 200 <= status < 300:
                 state = "acknowledged" if item.meta.kind == "deletion" else "sent"
-                self.history_log.update(item.id, state=state, receipt=result.receipt)
+                receipt = result.receipt
             elif 400 <= status < 500 and status not in (408, 429):
-                self.history_log.update(item.id, state="rejected")
+                state = "rejected"
+            else:
+                return
+            meta = item.meta
+            self.history_log.settle(item.id, state=state, receipt=receipt, kind=meta.kind,
+                                    crash_type=meta.crash_type, level=meta.level, at=meta.created)
 
     def limiter(self) -> Any:
         with self._lock:

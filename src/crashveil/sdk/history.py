@@ -6,8 +6,17 @@ content. Only when the app enables ``keep_history_content`` is the exact redacte
 kept too, so the user can read what left the device.
 
 The log is append-only JSON lines (``history.jsonl``): one line per event, merged by item
-id when read (the last state wins). It is compacted to the newest ``MAX_ENTRIES`` items.
-It is written only once a report exists: with consent off it never appears.
+id when read (the last state wins, except that a waiting state, ``queued`` or ``pending``,
+never replaces a settled one: the sender may deliver an item and write "sent" before the
+capture that queued it writes its own line). It is compacted to the newest ``MAX_ENTRIES``
+items. It is written only once a report exists: with consent off it never appears.
+
+A report's state lives in two files, its queue item and this log, written one after the
+other; a process killed in between leaves them out of step until the sender settles the
+item. The queue file is written first and the sender writes "sent" (or "rejected") before
+it removes the item, so the queue always holds what the log has not settled, and
+:meth:`History.settle` records a missing item from its queue meta (kind, crash type,
+level, time: what the queue file holds in clear, nothing more).
 """
 
 from __future__ import annotations
@@ -15,13 +24,15 @@ from __future__ import annotations
 import os
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
-__all__ = ["HistoryEntry", "History", "MAX_ENTRIES"]
+__all__ = ["HistoryEntry", "History", "MAX_ENTRIES", "WAITING_STATES"]
 
 MAX_ENTRIES = 200
+#: States an item waits in; any other state is settled and a waiting line never replaces it.
+WAITING_STATES = frozenset({"queued", "pending"})
 
 
 @dataclass(frozen=True)
@@ -52,8 +63,13 @@ class History:
         self._lock = threading.Lock()
 
     def record(self, item_id: str, *, kind: str, crash_type: str, level: str, state: str,
-               receipt: str | None = None, content: str | None = None, at: float | None = None) -> None:
-        """Append one event; ``content`` is dropped unless the app enabled keeping it."""
+               receipt: str | None = None, content: str | None = None, at: float | None = None,
+               sync: bool = False) -> None:
+        """Append one event; ``content`` is dropped unless the app enabled keeping it.
+
+        ``sync``: on disk (fsync) before returning, for a line that must outlive a power cut
+        once the caller's next step (removing the queue item) has happened.
+        """
         import json
 
         entry = HistoryEntry(id=item_id, time=float(self.now() if at is None else at), kind=kind,
@@ -65,6 +81,8 @@ class History:
             fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
             try:
                 os.write(fd, line.encode())
+                if sync:
+                    os.fsync(fd)
             finally:
                 os.close(fd)
             if self.path.stat().st_size > MAX_ENTRIES * 2 * 1024:
@@ -72,12 +90,34 @@ class History:
 
     def update(self, item_id: str, *, state: str, receipt: str | None = None) -> None:
         """Record a new state for an item already in the history."""
+        entry = self._find(item_id)
+        if entry is not None:
+            self.record(item_id, kind=entry.kind, crash_type=entry.crash_type, level=entry.level,
+                        state=state, receipt=receipt or entry.receipt, content=entry.content,
+                        at=entry.time)
+
+    def settle(self, item_id: str, *, state: str, receipt: str | None, kind: str, crash_type: str,
+               level: str, at: float) -> None:
+        """The sender finished an item (``sent``, ``acknowledged``, ``rejected``); on disk
+        (fsync) before returning, since the sender removes the queue item next.
+
+        ``kind``, ``crash_type``, ``level`` and ``at`` come from the item's queue meta and are
+        used only when the history has no line for it: the app was killed after writing the
+        queue file and before writing the line, and the report is delivered at a later start.
+        """
+        entry = self._find(item_id)
+        if entry is None:
+            self.record(item_id, kind=kind, crash_type=crash_type, level=level, state=state, receipt=receipt,
+                        at=at, sync=True)
+        else:
+            self.record(item_id, kind=entry.kind, crash_type=entry.crash_type, level=entry.level, state=state,
+                        receipt=receipt or entry.receipt, content=entry.content, at=entry.time, sync=True)
+
+    def _find(self, item_id: str) -> HistoryEntry | None:
         for entry in self.entries():
             if entry.id == item_id:
-                self.record(item_id, kind=entry.kind, crash_type=entry.crash_type, level=entry.level,
-                            state=state, receipt=receipt or entry.receipt, content=entry.content,
-                            at=entry.time)
-                return
+                return entry
+        return None
 
     def entries(self) -> list[HistoryEntry]:
         """Every item, oldest first, each in its latest state."""
@@ -94,7 +134,10 @@ class History:
                 entry = HistoryEntry(**{key: data.get(key) for key in HistoryEntry.__dataclass_fields__})
             except (ValueError, TypeError):
                 continue  # a torn last line after a crash: skip it
-            merged.pop(entry.id, None)
+            previous = merged.pop(entry.id, None)
+            if previous is not None and entry.state in WAITING_STATES and previous.state not in WAITING_STATES:
+                # Settled before the capture wrote its own line: keep the state, add the text.
+                entry = replace(previous, content=previous.content or entry.content)
             merged[entry.id] = entry
         return sorted(merged.values(), key=lambda entry: entry.time)[-MAX_ENTRIES:]
 

@@ -3,10 +3,11 @@
 Decisions, by server answer (``SendResult.status``):
 
 =========================  ==================================================================
-2xx                        remove the item, call ``on_sent``; a ``Retry-After`` on it pauses
+2xx                        call ``on_sent``, remove the item; a ``Retry-After`` on it pauses
                            the draining that long (a limit carried on a success is obeyed)
-400, 413, 415, 422         drop (never retried: a poison item), count ``rejected_<status>``
-                           in ``queue.dropped``, call ``on_sent`` so the history can say so
+400, 413, 415, 422         call ``on_sent`` so the history can say so, drop the item (never
+                           retried: a poison item), count ``rejected_<status>`` in
+                           ``queue.dropped``
 429, 503                   keep; stop draining for ``retry_after_s`` (60 s if absent)
 0 (no answer), 5xx,        keep; exponential backoff with jitter: ``min(300, 1 * 2**(n-1))``
 other statuses             seconds times a random factor in [0.5, 1), ``n`` failures in a row
@@ -68,7 +69,8 @@ class Sender:
         queue: the sealed queue to drain.
         transport: where to send (``HttpsTransport``, or a recording one in tests).
         on_sent: called with the item and the result once an item is finished: delivered
-            (2xx) or rejected for good (400/413/415/422). Its exceptions are swallowed.
+            (2xx) or rejected for good (400/413/415/422), before the item leaves the queue
+            (so it may see an item again after a kill). Its exceptions are swallowed.
         now: the clock for backoff, rate limits and the flush deadline.
         sleep: how :meth:`flush` waits between two looks at the queue (tests pass a fake
             that advances their clock).
@@ -175,17 +177,20 @@ class Sender:
     def _handle(self, item: QueueItem, result: SendResult) -> float:
         now = self._now()
         status = result.status
+        # ``on_sent`` before the removal: killed in between, the item is sent again at the next
+        # start (the server deduplicates by report id and answers the same receipt), whereas
+        # the other order left its history "queued" forever.
         if 200 <= status < 300:
+            self._notify(item, result)
             self.queue.remove(item.id)
             self.failures = 0
             if result.retry_after_s is not None:
                 self.blocked_until = now + result.retry_after_s
-            self._notify(item, result)
         elif status in DROP_STATUSES:
+            self._notify(item, result)
             self.queue.remove(item.id)
             self.queue.count_drop(f"rejected_{status}")
             self.failures = 0
-            self._notify(item, result)
         elif status in LIMIT_STATUSES:
             self.blocked_until = now + (result.retry_after_s if result.retry_after_s is not None else 60.0)
         else:
