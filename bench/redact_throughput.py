@@ -269,7 +269,7 @@ def main() -> None:
             if [red.redact_counted(t, k) for k, t in pairs] != [other.redact_counted(t, k) for k, t in pairs]:
                 raise SystemExit(f"{name}: the two engines disagree")
             sec, sec_other = _median_times([run(pairs), run(pairs, other)], repeat, clock)
-            extra = f"{nbytes / 1e6 / sec_other:>11.1f}{sec_other / sec:>8.2f}x"
+            extra = f"{nbytes / 1e6 / sec_other:>13.1f}{sec_other / sec:>8.2f}x"
         print(f"{name:<34}{len(pairs):>9}{nbytes / len(pairs):>9.0f}{nbytes / 1e6:>8.2f}{sec:>10.4f}"
               f"{nbytes / 1e6 / sec:>9.1f}{sec / len(pairs) * 1e6:>10.1f}{extra}")
 
@@ -285,7 +285,7 @@ def main() -> None:
     head = f"{'':<34}{'strings':>9}{'avg len':>9}{'MB':>8}{'median s':>10}{'MB/s':>9}{'us/str':>10}"
     if other is not None:
         print(f"(against {args.against}: its MB/s, then how many times faster this tree is)\n")
-        head += f"{'MB/s ' + args.against[:7]:>11}{'speed-up':>9}"
+        head += f"{'MB/s ' + args.against[:7]:>13}{'speed-up':>9}"
     print("1. realistic mix (simulated crash reports)")
     print(head)
     print("-" * len(head))
