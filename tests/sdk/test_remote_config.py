@@ -278,3 +278,141 @@ def test_document_shape_matches_the_protocol(key: Ed25519PrivateKey) -> None:
     assert ["config", "signature"] == sorted(outer)
     assert encode_config(config()) == base64.urlsafe_b64decode(outer["config"] + "=" * (-len(outer["config"]) % 4))
     assert True is ("=" not in outer["signature"])
+
+
+# -- when the client fetches (refresh interval, start-up delay) ------------------------------
+
+
+class CountingTransport:
+    """A transport whose ``fetch_config`` counts its calls (and has nothing to give)."""
+
+    def __init__(self) -> None:
+        self.fetches = 0
+
+    def send(self, kind: str, sealed: bytes) -> Any:
+        raise AssertionError("nothing is queued in these tests")
+
+    def fetch_config(self) -> bytes | None:
+        self.fetches += 1
+        return None
+
+
+def _start(make_client: Any, *, delay_s: float = 0.0) -> tuple[Any, CountingTransport]:
+    """A client over the shared data dir, consent given, started; its fetch (if any) finished."""
+    transport = CountingTransport()
+    client = make_client(transport=transport)
+    client.remote_config_delay_s = delay_s
+    client.consent.grant("crash")
+    client.start()
+    if delay_s == 0.0 and client.remote_config_thread is not None:
+        client.remote_config_thread.join(10)
+    return client, transport
+
+
+def test_the_config_is_fetched_again_only_after_the_refresh_interval(make_client: Any, clock: Any) -> None:
+    """A start fetches; a start within the interval starts no thread and fetches nothing (an
+    offline answer counts as a check too); a start after the interval fetches again."""
+    from crashveil.sdk.client import REMOTE_CONFIG_REFRESH_S
+
+    fetches = []
+    for advance in (0.0, 1.0, REMOTE_CONFIG_REFRESH_S - 2.0, 1.0):
+        clock.now += advance
+        client, transport = _start(make_client)
+        fetches.append((transport.fetches, client.remote_config_thread is not None))
+    assert [(1, True), (0, False), (0, False), (1, True)] == fetches
+
+
+def test_a_config_that_expires_within_the_interval_is_fetched_when_it_expires(make_client: Any,
+                                                                               clock: Any) -> None:
+    """The last check recorded the config's own expiry: past it, the next start fetches."""
+    client, transport = _start(make_client)
+    checked = client.data_dir / "remote_config.checked"
+    checked.write_text(f"{clock.now!r} {clock.now + 60.0!r}\n")
+    clock.now += 30.0
+    _, within = _start(make_client)
+    clock.now += 30.0
+    _, expired = _start(make_client)
+    assert (1, 0, 1) == (transport.fetches, within.fetches, expired.fetches)
+
+
+@pytest.mark.parametrize("record", ["", "garbage\n", "1.0\n", "nan nan\n", "9e99 inf\n"])
+def test_a_torn_or_odd_check_record_makes_the_fetch_due(make_client: Any, record: str) -> None:
+    """A record that does not parse, or a check dated in the future (clock set back): fetch."""
+    client = make_client()
+    client.data_dir.mkdir(parents=True, exist_ok=True)
+    (client.data_dir / "remote_config.checked").write_text(record)
+    assert client._remote_config_due()
+
+
+def test_the_fetch_waits_after_start_and_is_skipped_if_the_client_closes(make_client: Any) -> None:
+    """The first fetch is deferred (it would compete with the app's start); closed before it
+    runs, nothing is fetched and nothing is recorded, so the next start fetches."""
+    client, transport = _start(make_client, delay_s=30.0)
+    thread = client.remote_config_thread
+    alive = thread.is_alive()
+    client.close()
+    thread.join(5)
+    assert (True, False, 0, False) == (alive, thread.is_alive(), transport.fetches,
+                                       (client.data_dir / "remote_config.checked").exists())
+
+
+_APP = """
+import os, socket, threading
+_socket = socket.socket
+
+class Recording(_socket):  # every socket the process makes
+    def __init__(self, *args, **kwargs):
+        with open(os.environ["SOCKET_LOG"], "a") as log:
+            log.write(os.environ["RUN"] + "\\n")
+        super().__init__(*args, **kwargs)
+
+socket.socket = Recording
+import crashveil
+from crashveil.sdk import client
+
+client.REMOTE_CONFIG_DELAY_S = 0.0  # fetch at once (the test waits for it below)
+crashveil.init(dsn=os.environ["TEST_DSN"], data_dir=os.environ["TEST_DATA"], app_name="cfgapp",
+               client_cert=os.environ["TEST_CERT"], client_key=os.environ["TEST_KEY"])
+if os.environ["RUN"] == "grant":
+    crashveil.grant("crash")
+for thread in threading.enumerate():
+    if thread.name == "crashveil-config":
+        thread.join(30)
+print(sorted(m for m in ("ssl", "http.client", "cryptography") if m in __import__("sys").modules))
+"""
+
+
+def test_a_second_init_within_the_interval_opens_no_socket(key: Ed25519PrivateKey, keypair: Any, run_app: Any,
+                                                           tmp_path: Path) -> None:
+    """Real app processes, real HTTPS server: the start after consent fetches the config
+    (one GET); the next start, within the refresh interval, makes no socket, sends the
+    server nothing and loads neither ``ssl`` nor ``http.client`` nor ``cryptography``."""
+    import sys
+    import time
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from https_server import ReportServer, make_pki
+
+    from crashveil.policy.protocol import ConnectionString, config_path
+
+    pki = make_pki(tmp_path / "pki")
+    now = time.time()
+    with ReportServer(pki) as server:
+        server.config_body = document(key, config(version=7, issued_at=now - 60, expires_at=now + 86400))
+        dsn = ConnectionString(host="127.0.0.1", port=server.port, project=PROJECT,
+                               public_key=keypair.public_key_string(), signing_key=pinned(key),
+                               ca_der=pki.ca_der).format()
+        log = tmp_path / "sockets.log"
+        env = {"TEST_DSN": dsn, "TEST_DATA": str(tmp_path / "data"), "TEST_CERT": str(pki.client_cert),
+               "TEST_KEY": str(pki.client_key), "SOCKET_LOG": str(log)}
+        runs = {}
+        for run in ("grant", "first", "second"):
+            done = run_app(_APP, env={**env, "RUN": run})
+            with server.lock:
+                gets = [r.path for r in server.received if r.method == "GET"]
+            runs[run] = (done.returncode, done.stdout.strip(), len(gets), done.stderr[-500:])
+    cached = load_cached(tmp_path / "data" / "remote_config.json", pinned(key), project=PROJECT, now=now)
+    sockets = log.read_text().split() if log.exists() else []
+    assert {"grant": (0, "[]", 0, ""), "first": (0, "['cryptography', 'http.client', 'ssl']", 1, ""),
+            "second": (0, "[]", 1, "")} == runs
+    assert ([config_path(PROJECT)], 7, ["first"]) == (gets, cached.version, sorted(set(sockets)))

@@ -48,6 +48,15 @@ __all__ = ["Client", "NullClient", "DisclosureRequest", "PendingCrash"]
 _PENDING_LABEL = b"crashveil/pending/v1"
 _QUEUE_FILE_SUFFIX = ".cvq"  # crashveil.sdk.queue's item files and temp files, named here so
 _QUEUE_TMP_PREFIX = ".tmp-"  # start() can look at the directory without importing the queue
+#: The remote config is fetched again once the last check is this old (or the config then in
+#: force has expired): the server's config lives 24 h and changes mostly when a crash group
+#: turns counts-only under a mass failure, so an hour bounds how late that is noticed.
+REMOTE_CONFIG_REFRESH_S = 3600.0
+#: A due fetch waits this long after ``init()``: it loads ``http.client``, ``ssl`` and
+#: ``cryptography`` and opens a connection, none of which should compete with the app's start.
+#: An app that exits sooner does not fetch (the next start does).
+REMOTE_CONFIG_DELAY_S = 5.0
+_REMOTE_CHECKED_NAME = "remote_config.checked"  # "<checked_at> <expires_at>": when to fetch again
 
 
 def __getattr__(name: str) -> Any:
@@ -144,6 +153,10 @@ class Client:
         self._transport: Any = options.transport
         self._limiter: Any = None
         self._remote: Any = None
+        self.remote_config_refresh_s = REMOTE_CONFIG_REFRESH_S
+        self.remote_config_delay_s = REMOTE_CONFIG_DELAY_S
+        self.remote_config_thread: threading.Thread | None = None  # the last fetch started (tests join it)
+        self._stopping = threading.Event()  # set by close(): a fetch not yet started is skipped
         self._closed = False
         self.hooks: Any = None
         #: The in-memory breadcrumb ring (``sdk/breadcrumbs.py``), made on the first kept crumb.
@@ -224,6 +237,7 @@ class Client:
         (an atexit callback, a ``__del__``) is still written to the queue, and sent at the
         next start.
         """
+        self._stopping.set()
         with suppress_internal_errors("close"):
             if uninstall and self.hooks is not None:
                 self.hooks.uninstall()
@@ -722,11 +736,24 @@ class Client:
             return self._remote
 
     def refresh_remote_config(self) -> None:
-        """Fetch the signed config on a daemon thread (never in a hook; only with consent)."""
+        """Fetch the signed config on a daemon thread, if due (never in a hook; only with consent).
+
+        Due when the last check (``remote_config.checked``, written after every attempt,
+        fetched or not) is ``remote_config_refresh_s`` old, or the config in force then has
+        expired since: a second start within the hour opens no connection and loads nothing.
+        The fetch waits ``remote_config_delay_s`` first, and is skipped if the client closes
+        meanwhile.
+        """
         if not self.project or self.options.dsn_part("signing_key") is None or self.consent.level() == OFF:
             return
+        if not self._remote_config_due():
+            return
+        delay_s = self.remote_config_delay_s
+        stopping = self._stopping
 
         def run() -> None:
+            if stopping.wait(delay_s):
+                return
             with suppress_internal_errors("remote_config"):
                 from crashveil.sdk.remote_config import refresh
 
@@ -735,12 +762,38 @@ class Client:
                     return
                 config = refresh(transport, self.data_dir / "remote_config.json", self.options.dsn.signing_key,
                                  project=self.project, now=self.now())
+                self._remote_config_checked(config.expires_at)
                 with self._lock:
                     self._remote = config
                 self._apply_remote(config)
                 self._breadcrumbs_changed()
 
-        threading.Thread(target=run, name="crashveil-config", daemon=True).start()
+        thread = threading.Thread(target=run, name="crashveil-config", daemon=True)
+        self.remote_config_thread = thread
+        thread.start()
+
+    def _remote_config_due(self) -> bool:
+        """Whether the last check is older than the refresh interval (or its config expired).
+
+        Reads a few bytes with ``os`` only: deciding costs no import and no signature check.
+        A missing, torn or future-dated record makes it due.
+        """
+        try:
+            fd = os.open(self.data_dir / _REMOTE_CHECKED_NAME, os.O_RDONLY)
+            try:
+                raw = os.read(fd, 128)
+            finally:
+                os.close(fd)
+            checked_at, expires_at = (float(part) for part in raw.split())
+        except (OSError, ValueError):
+            return True
+        now = self.now()
+        return not 0.0 <= now - checked_at < self.remote_config_refresh_s or not now < expires_at
+
+    def _remote_config_checked(self, expires_at: float) -> None:
+        """Record that the config was just checked (``expires_at``: that of the config in force)."""
+        record = f"{float(self.now())!r} {float(expires_at)!r}\n"
+        write_private_file(self.data_dir / _REMOTE_CHECKED_NAME, record.encode("ascii"))
 
     def _apply_remote(self, config: Any) -> None:
         limiter = self.limiter()

@@ -18,6 +18,14 @@ bytes are canonical JSON (:func:`encode_config`: UTF-8, sorted keys, no spaces, 
 The server builds it with :func:`encode_config`, signs those bytes, and wraps both with
 :func:`encode_document`. Unknown keys are ignored (a newer server may add some).
 
+When. The client (``Client.refresh_remote_config``, at ``init()`` with consent and a DSN)
+fetches on a daemon thread ``REMOTE_CONFIG_DELAY_S`` (5 s) after start, and only when its last
+check (``remote_config.checked``: the time of the last attempt, fetched or not, and the expiry
+of the config then in force) is ``REMOTE_CONFIG_REFRESH_S`` (1 h) old or that config has
+expired; both constants are in ``crashveil.sdk.client``. Otherwise a start neither connects
+nor loads ``ssl``, ``http.client`` or ``cryptography``; the cached config is verified when
+first needed (the first crash). An app that exits within the delay does not fetch.
+
 Trust. A config that fails any check (bad signature, another project, expired, malformed,
 an older version than the cached one) is ignored: the SDK runs on :meth:`RemoteConfig.default`,
 which changes nothing. The cache on disk is verified again when loaded.
