@@ -201,7 +201,11 @@ REDACTED = "<redacted>"
 """What a non-string (or a string the engine failed on) becomes."""
 
 _MAX_PASSES = 4
-_LONG = 1 << 15  # from this length on, a change rescans only for the steps not yet set to run
+# After a change, a text longer than _LONG rescans only for the steps not yet set to run (set
+# bits stay set: a superset is safe), and one longer than _HUGE is not rescanned at all (every
+# step runs with its own gates): on long texts a scan costs about what skipping saves.
+_LONG = 1 << 10
+_HUGE = 1 << 14
 # Steps whose changes need no re-check pass (see _settle), as trigger-mask bits.
 _SETTLED = (1 << _rp.STEP_OF["quoted_input"]) | (1 << _rp.STEP_OF["query_values"])
 _KIND_SKIPS = {"message": (), "path": ("quoted_input",), "env": ("quoted_input",)}
@@ -347,9 +351,10 @@ def _settle(text: str, plan: _Plan, mask: int, ctx: Any, gated: bool = True, don
     """Run the plan until the text is a fixed point of every detector.
 
     ``mask`` is ``triggers(text) & plan.mask``: only the steps whose bit is set run, and the
-    mask is recomputed whenever the text changes. A step whose bit is clear would have
-    returned the text unchanged (see :func:`crashveil._redact_patterns.triggers`), so
-    skipping it changes nothing below; ``gated=False`` runs every step, for the tests.
+    mask is rescanned whenever the text changes (long texts: see ``_LONG``). A step whose bit
+    is clear would have returned the text unchanged (see
+    :func:`crashveil._redact_patterns.triggers`), so skipping it changes nothing below;
+    ``gated=False`` runs every step, for the tests.
     ``done`` and ``last`` resume the first pass after its first ``done`` steps (``last``: the
     bit of the step that changed the text, as below).
 
@@ -381,10 +386,14 @@ def _settle(text: str, plan: _Plan, mask: int, ctx: Any, gated: bool = True, don
                 if not bit & _SETTLED:
                     last = bit
                 # Steps after `last` up to this one run neither again in this pass nor in its
-                # check, so their bits need no scan. A long text keeps its set bits (a superset
-                # is safe) and scans only for the rest.
+                # check, so their bits need no scan (long texts: see _LONG).
                 skip = ((bit << 1) - 1) & ~((last << 1) - 1 if last else 0)
-                mask = (mask | trig(text, env, mask | skip) if len(text) > _LONG else trig(text, env, skip)) & pmask
+                if len(text) <= _LONG:
+                    mask = trig(text, env, skip) & pmask
+                elif len(text) > _HUGE:
+                    mask = pmask
+                elif pmask & ~(mask | skip):
+                    mask = (mask | trig(text, env, mask | skip)) & pmask
             todo = mask & -(bit << 1)  # the steps after this one
         if not last:
             return text
@@ -395,7 +404,12 @@ def _settle(text: str, plan: _Plan, mask: int, ctx: Any, gated: bool = True, don
             new = steps[bit.bit_length() - 1](text, ctx)
             if new is not text and new != text:
                 text = new
-                mask = (mask | trig(text, env, mask) if len(text) > _LONG else trig(text, env)) & pmask
+                if len(text) <= _LONG:
+                    mask = trig(text, env) & pmask
+                elif len(text) > _HUGE:
+                    mask = pmask
+                elif pmask & ~mask:
+                    mask = (mask | trig(text, env, mask)) & pmask
                 break
             todo ^= bit
         else:
