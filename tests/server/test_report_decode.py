@@ -223,3 +223,24 @@ def test_msgspec_refuses_lone_surrogates() -> None:
                 b'"\xed\xa0\x80"'):
         with pytest.raises((msgspec.DecodeError, UnicodeDecodeError)):
             msgspec.json.decode(raw)
+
+
+def test_decoded_dataclasses_are_like_constructed_ones() -> None:
+    """The fast constructor fills the same instance dict the frozen __init__ would."""
+    report, _ = decode_report(_report().to_json())
+    assert report == _report() and hash(report.stack) == hash(_report().stack)
+    assert type(report.stack.frames[0]) is Frame
+    assert vars(report.stack.frames[0]) == vars(Frame("app/mod0.py", "fn_0", 10, False))
+
+
+@_SETTINGS
+@given(st.text(max_size=20), st.integers(0, 10))
+def test_replace_fields_is_dataclasses_replace(message: str, elided: int) -> None:
+    import dataclasses
+
+    from crashveil.server.report_decode import replace_fields
+
+    report = _report(3)
+    assert dataclasses.replace(report, message=message) == replace_fields(report, message=message)
+    assert dataclasses.replace(report.stack, elided=elided) == replace_fields(report.stack, elided=elided)
+    assert replace_fields(report, message=message) is not report and report.message == "invalid literal <input>"
