@@ -346,8 +346,11 @@ def compiled() -> Any:
                      r"|[0-9A-Fa-f]{0,4}:(?:[0-9A-Fa-f]{0,4}:|(?<=::)))")
     d["g_backslash"] = c(r"\\(?:" + win_dirs[3:-1] + "|home)")
     # connection_string: a keyword (the part of it that its gate looks for, "user id" and
-    # "user name" whole), the rest of the key, an optional quote, blanks and a separator
-    d["g_conn"] = {g: c(re.escape(g) + (r"(?: id| name)?" if g == "user" else "") + r"[a-z0-9_.\-]*+[\"']?[ \t]*[=:]")
+    # "user name" whole), the rest of the key, an optional quote, blanks and a separator.
+    # Only the last occurrence of the keyword in a run of key characters is tried (see
+    # _CS_LAST): the others would end at the same place, and trying each costs the run.
+    d["g_conn"] = {g: c(re.escape(g) + _CS_LAST % re.escape(g) + (r"(?: id| name)?" if g == "user" else "")
+                        + r"[a-z0-9_.\-]*+[\"']?[ \t]*[=:]")
                    for g in _CS_KEYWORDS}
     # Every "-" that api_key (a key body follows), uuid and mac (hex on both sides), hostname (a
     # device word's last two or first two letters on either side) or home_path ("pytest-of-")
@@ -459,12 +462,26 @@ _CS_VALUE = (r"(?:(?:bearer|basic|token|digest|negotiate) +)?+"  # possessive: "
              r"(?P<v>\"(?:[^\"\\\n]|\\.)*+\"|'(?:[^'\\\n]|\\.)*+'|[^\s;,&'\"<>(){}\[\]]++)")
 
 
+# Skip a keyword when the run of key characters after it holds another one (a lazy scan that
+# stops at the next one). Every occurrence in one run of key characters reaches the same end
+# of the run ("[a-z0-9_.\-]*+" is possessive), so they all match the same value or all fail:
+# trying only the last changes no value found, and "token" * N + "=" no longer costs N^2/5.
+_CS_LAST = r"(?![a-z0-9_.\-]*?%s)"
+
+
 def _cs_regex(word: str, component: bool) -> Any:
-    """The regex of one keyword, literal-prefixed so that the engine skips ahead to it."""
+    """The regex of one keyword, literal-prefixed so that the engine skips ahead to it.
+
+    A keyword made of key characters is tried only at its last occurrence in a run of them
+    (:data:`_CS_LAST`), which keeps the search linear. "user id" and "user name" need no
+    such care: their space ends the run before them, so no two share one.
+    """
     rx = _CS_CACHE.get(word)
     if rx is None:
         esc = _P.re.escape
         head = esc(word) + (f"(?<![a-z0-9]{esc(word)})(?![a-z])" if component else "")
+        if " " not in word:
+            head += _CS_LAST % head
         head += _CS_SEP_WEAK if word in _CS_WEAK else _CS_SEP
         rx = _CS_CACHE[word] = _P.re.compile(head + _CS_VALUE)
     return rx
@@ -937,10 +954,15 @@ def ipv6(text: str, ctx: Ctx) -> str:
         cand = body.group()
         zone = cand.find("%")
         addr = cand if zone < 0 else cand[:zone]
-        while addr.endswith(".") or (addr.endswith(":") and not addr.endswith("::")):
-            addr = addr[:-1]
+        if addr.endswith((".", ":")):
+            # Drop trailing "." and ":" but keep a final "::": the end of the last "::" in the
+            # tail of dots and colons, else the tail goes. (One char at a time was N^2.)
+            core = len(addr.rstrip(".:"))
+            k = addr.rfind("::", core)
+            k = core if k < 0 else k + 2
             if zone < 0:
-                end -= 1
+                end -= len(addr) - k
+            addr = addr[:k]
         if _ipv6_ok(addr):
             spans.append((start, end, ctx.ph["ipv6"]))
     if not spans:
