@@ -290,9 +290,15 @@ def compiled() -> Any:
     d["version_ctx"] = c(r"(?:(?<![A-Za-z])(?:v|version|ver|release|rel|build|rev|python|py|pypy|cpython)"
                          r"[ :=]?[ ]?|[=<>~!]=[ ]?|[A-Za-z0-9][_\-])\Z", re.IGNORECASE)
     # phone: runs of digits and separators, parsed by a strict grammar in Python.
-    d["phone_cand"] = c(r"[+(0-9](?<![A-Za-z0-9_+.\-/][+(0-9])(?=(?:[ ()+.\-/]*+[0-9]){6})" + not_date +
-                        r"[0-9 ()+.\-/]{6,}+"
-                        r"(?:(?:x|ext\.? ?|#)[0-9]{1,6}+)?")
+    # A candidate: a start, six more digits in its run of digits and separators, not a date;
+    # the run and any extension. Six digits fail to follow one start only when fewer than six
+    # are left in its run, and then at every later start of the run too: a "(" or "+" start
+    # then takes the rest of the run as a match of its own (group "skip", which phone()
+    # ignores) instead of leaving it to be scanned again from each "(" in "( ( ( ...".
+    d6 = r"(?:[ ()+.\-/]*+[0-9]){6}"
+    d["phone_cand"] = c(r"[+(0-9](?<![A-Za-z0-9_+.\-/][+(0-9])"
+                        r"(?:(?=" + d6 + ")" + not_date + r"[0-9 ()+.\-/]{6,}+(?:(?:x|ext\.? ?|#)[0-9]{1,6}+)?"
+                        r"|(?<=[+(])(?=[0-9 ()+.\-/])(?!" + d6 + r")[0-9 ()+.\-/]*+(?P<skip>))")
     d["phone_strict"] = c(r"(?:\+[ ]?|00[ ]?)?(?:\(\+?[0-9]{1,5}\)[ ]?[-./]?[ ]?[0-9]++|[0-9]++)"
                           r"(?:(?:[ ]?\([0-9]{1,5}\)[ ]?-?|[ ]?[-./][ ]?|[ ])[0-9]++)*+"
                           r"(?:[ ]?(?:x|ext\.? ?|#)[0-9]{1,6}+)?")
@@ -1052,6 +1058,8 @@ def phone(text: str, ctx: Ctx) -> str:
     spans = []
     ph = ctx.ph["phone"]
     for m in _P.phone_cand.finditer(text):
+        if m.lastgroup is not None:
+            continue  # a run too short for a phone after a "(" or "+" (see _P.phone_cand)
         base = m.start()
         for s in _P.phone_strict.finditer(m.group()):
             t = s.group()
