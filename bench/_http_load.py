@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from pathlib import Path
 
 
 async def _worker(port: int, requests: list[bytes], deadline: float, latencies: list[float],
@@ -41,3 +42,15 @@ async def run_load(port: int, requests: list[bytes], seconds: float, concurrency
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] if ordered else float("nan")
+
+
+def listeners(port: int) -> int:
+    """Sockets listening on ``port`` (Linux: /proc/net/tcp*), to wait for every server process."""
+    count = 0
+    for name in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(name).read_text().splitlines()[1:]
+        except OSError:
+            return 1
+        count += sum(1 for line in lines if line.split()[1].endswith(f":{port:04X}") and line.split()[3] == "0A")
+    return count

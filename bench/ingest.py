@@ -2,7 +2,10 @@
 
 One uvicorn process (uvloop, httptools) serves the real app (``create_app`` over SQLite in
 WAL mode with ``synchronous=FULL``) plus one extra route, ``POST /bare``, that reads the
-body and answers 201 without doing anything: the ceiling of the same stack. A client process
+body and answers 201 without doing anything: the ceiling of the same stack. With
+``--workers N`` the server runs as ``crashveil server run`` does with N workers
+(``run.run_processes``: N front processes, each with the app and ``/bare``, and one writer
+process), so the bare route runs on the same N processes. A client process
 with asyncio keeps CONCURRENCY keep-alive connections busy with pre-sealed, unique reports
 (each a new report id, so every request is a real insert, not an idempotent retry), for
 SECONDS per run, alternating bare and ingest runs REPEATS times. Prints medians of
@@ -12,7 +15,7 @@ Plain HTTP on loopback: TLS costs the same on both routes and would measure the 
 not the ingest path. Targets (DESIGN.md): >= 2,000 reports/s with SQLite and >= 40 % of the
 bare ceiling.
 
-    python bench/ingest.py [--seconds 5] [--repeats 3] [--concurrency 32] [--suite mlkem768x25519]
+    python bench/ingest.py [--seconds 5] [--repeats 3] [--concurrency 32] [--workers 1] [--suite mlkem768x25519]
 """
 
 from __future__ import annotations
@@ -29,8 +32,10 @@ import time
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
+from _http_load import listeners as _listeners  # noqa: E402
 from _http_load import percentile, run_load  # noqa: E402
 from _table import median, print_table  # noqa: E402
 
@@ -39,7 +44,7 @@ def _settings(server_dir: Path, suite: str, port: int):  # type: ignore[no-untyp
     from crashveil.server.settings import Settings
 
     return Settings(server_dir=server_dir, database_url=f"sqlite:///{server_dir / 'crashveil.db'}", tls=False,
-                    port=port, sealing_suite=suite, project_rate_per_s=1e9, project_burst=10**9,
+                    port=port, web_port=0, sealing_suite=suite, project_rate_per_s=1e9, project_burst=10**9,
                     pseudonym_rate_per_hour=10**9, mass_failure_per_hour=10**9)
 
 
@@ -59,26 +64,35 @@ def prepare(server_dir: Path, suite: str) -> None:
     storage.close()
 
 
-def serve(server_dir: Path, suite: str, port: int) -> None:
-    """Run the app plus ``/bare`` on uvicorn (the child process)."""
-    import uvicorn
-    from starlette.requests import Request
+async def _bare(request: Any) -> Any:
     from starlette.responses import JSONResponse
+
+    await request.body()
+    return JSONResponse({"receipt": "bare", "status": "stored"}, status_code=201)
+
+
+def bare_routes() -> list[Any]:
+    """``POST /bare``: read the body, answer 201 (module level: front processes import it)."""
     from starlette.routing import Route
 
+    return [Route("/bare", _bare, methods=["POST"])]
+
+
+def serve(server_dir: Path, suite: str, port: int, workers: int) -> None:
+    """Run the app plus ``/bare`` (the child process): one uvicorn process as ``crashveil
+    server run`` does, or its front and writer processes with ``workers`` > 1."""
+    import uvicorn
+
     from crashveil.server.app import create_app
-    from crashveil.server.run import uvicorn_config
+    from crashveil.server.run import run_processes, uvicorn_config
     from crashveil.server.storage import Storage
 
     settings = _settings(server_dir, suite, port)
+    if workers > 1:
+        sys.exit(run_processes(settings, workers, extra_routes=bare_routes))
     storage = Storage.open(settings)
     app = create_app(settings, storage)
-
-    async def bare(request: Request) -> JSONResponse:
-        await request.body()
-        return JSONResponse({"receipt": "bare", "status": "stored"}, status_code=201)
-
-    app.router.routes.append(Route("/bare", bare, methods=["POST"]))
+    app.router.routes.extend(bare_routes())
     config = uvicorn_config(settings, app)
     config.log_level = 30
     uvicorn.Server(config).run()
@@ -120,12 +134,13 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--suite", default="mlkem768x25519", choices=("mlkem768x25519", "x25519"))
+    parser.add_argument("--workers", type=int, default=1, help="front processes (above 1: plus a writer process)")
     parser.add_argument("--expect-rate", type=int, default=4000, help="reports sealed in advance per second of run")
     parser.add_argument("--serve", nargs=2, metavar=("DIR", "PORT"), help=argparse.SUPPRESS)
     parser.add_argument("--serve-script", help=argparse.SUPPRESS)  # profiling: run this instead of --serve
     args = parser.parse_args()
     if args.serve:
-        serve(Path(args.serve[0]), args.suite, int(args.serve[1]))
+        serve(Path(args.serve[0]), args.suite, int(args.serve[1]), args.workers)
         return
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -138,15 +153,14 @@ def main() -> None:
               file=sys.stderr)
         sealed = seal_many(server_dir, args.suite, int(args.expect_rate * args.seconds * args.repeats))
         serve_cmd = ([sys.executable, args.serve_script, str(server_dir), str(port)] if args.serve_script else
-                     [sys.executable, __file__, "--serve", str(server_dir), str(port), "--suite", args.suite])
+                     [sys.executable, __file__, "--serve", str(server_dir), str(port), "--suite", args.suite,
+                      "--workers", str(args.workers)])
         server = subprocess.Popen(serve_cmd, env={**os.environ})
         try:
-            for _ in range(100):
-                try:
-                    socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            for _ in range(300):
+                if _listeners(port) >= args.workers:
                     break
-                except OSError:
-                    time.sleep(0.1)
+                time.sleep(0.1)
             bare_body = sealed[0]
             asyncio.run(run_load(port, [_request("/bare", bare_body)] * 500, 1.0, args.concurrency))  # warm up
             results: dict[str, list[tuple[float, float, float]]] = {"bare accept-and-drop": [], "ingest (stored)": []}
@@ -167,7 +181,7 @@ def main() -> None:
                                           percentile(latencies, 0.99) * 1000))
         finally:
             server.terminate()
-            server.wait(timeout=10)
+            server.wait(timeout=60)
 
     bare_rate = median([r[0] for r in results["bare accept-and-drop"]])
     rows = []
@@ -175,7 +189,9 @@ def main() -> None:
         rate = median([r[0] for r in runs])
         rows.append([name, f"{rate:,.0f}", f"{median([r[1] for r in runs]):.2f}",
                      f"{median([r[2] for r in runs]):.2f}", f"{rate / bare_rate:.0%}"])
-    print(f"\n{args.repeats} runs x {args.seconds:g} s, {args.concurrency} connections, one uvicorn process, "
+    processes = ("one uvicorn process" if args.workers == 1 else
+                 f"{args.workers} front processes + 1 writer process")
+    print(f"\n{args.repeats} runs x {args.seconds:g} s, {args.concurrency} connections, {processes}, "
           f"{os.cpu_count()} CPUs shared with the client, suite {args.suite}, SQLite synchronous=FULL")
     print_table(["route", "req/s (median)", "p50 ms", "p99 ms", "of bare"], rows)
     print("statuses:", json.dumps({k: dict(sorted(v.items())) for k, v in all_statuses.items()}))

@@ -12,8 +12,10 @@ CONCURRENCY keep-alive connections busy, alternating three kinds of runs REPEATS
   with a fresh event id, so every request is mapped, redacted and inserted.
 
 Plain HTTP on loopback: TLS would cost the same on every route. Prints a table of medians.
+``--workers N`` serves as ``crashveil server run`` does with N workers (N front processes
+with every route, ``/bare`` too, and one writer process; see ``bench/ingest.py``).
 
-    python bench/sentry_ingest.py [--seconds 5] [--repeats 3] [--concurrency 32] [--suite x25519]
+    python bench/sentry_ingest.py [--seconds 5] [--repeats 3] [--concurrency 32] [--workers 1] [--suite x25519]
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
+from _http_load import listeners as _listeners  # noqa: E402
 from _http_load import percentile, run_load  # noqa: E402
 from _table import median, print_table
 
@@ -42,7 +45,7 @@ def _settings(server_dir: Path, suite: str, port: int) -> Any:
     from crashveil.server.settings import Settings
 
     return Settings(server_dir=server_dir, database_url=f"sqlite:///{server_dir / 'crashveil.db'}", tls=False,
-                    port=port, sealing_suite=suite, project_rate_per_s=1e9, project_burst=10**9,
+                    port=port, web_port=0, sealing_suite=suite, project_rate_per_s=1e9, project_burst=10**9,
                     pseudonym_rate_per_hour=10**9, mass_failure_per_hour=10**9)
 
 
@@ -65,25 +68,33 @@ def prepare(server_dir: Path, suite: str) -> str:
     return f"/api/{project.numeric_id}/envelope/?sentry_key={key}"
 
 
-def serve(server_dir: Path, suite: str, port: int) -> None:
-    import uvicorn
-    from starlette.requests import Request
+async def _bare(request: Any) -> Any:
     from starlette.responses import JSONResponse
+
+    await request.body()
+    return JSONResponse({"id": "bare"}, status_code=200)
+
+
+def bare_routes() -> list[Any]:
+    """``POST /bare`` (module level: front processes import it)."""
     from starlette.routing import Route
 
+    return [Route("/bare", _bare, methods=["POST"])]
+
+
+def serve(server_dir: Path, suite: str, port: int, workers: int) -> None:
+    import uvicorn
+
     from crashveil.server.app import create_app
-    from crashveil.server.run import uvicorn_config
+    from crashveil.server.run import run_processes, uvicorn_config
     from crashveil.server.storage import Storage
 
     settings = _settings(server_dir, suite, port)
+    if workers > 1:
+        sys.exit(run_processes(settings, workers, extra_routes=bare_routes))
     storage = Storage.open(settings)
     app = create_app(settings, storage)
-
-    async def bare(request: Request) -> JSONResponse:
-        await request.body()
-        return JSONResponse({"id": "bare"}, status_code=200)
-
-    app.router.routes.append(Route("/bare", bare, methods=["POST"]))
+    app.router.routes.extend(bare_routes())
     config = uvicorn_config(settings, app)
     config.log_level = 30
     uvicorn.Server(config).run()
@@ -176,10 +187,11 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--suite", default="x25519", choices=("mlkem768x25519", "x25519"))
     parser.add_argument("--expect-rate", type=int, default=3000, help="bodies prepared per second of run")
+    parser.add_argument("--workers", type=int, default=1, help="front processes (above 1: plus a writer process)")
     parser.add_argument("--serve", nargs=2, metavar=("DIR", "PORT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
-        serve(Path(args.serve[0]), args.suite, int(args.serve[1]))
+        serve(Path(args.serve[0]), args.suite, int(args.serve[1]), args.workers)
         return
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -195,16 +207,14 @@ def main() -> None:
         raw_size = len(gzip.decompress(envelopes[0]))
         gzip_size = len(envelopes[0])
         server = subprocess.Popen([sys.executable, __file__, "--serve", str(server_dir), str(port),
-                                   "--suite", args.suite], env={**os.environ})
+                                   "--suite", args.suite, "--workers", str(args.workers)], env={**os.environ})
         native_headers = "Content-Type: application/vnd.crashveil.sealed\r\nX-Crashveil-Schema: 1\r\n"
         sentry_headers = "Content-Type: application/x-sentry-envelope\r\nContent-Encoding: gzip\r\n"
         try:
-            for _ in range(100):
-                try:
-                    socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            for _ in range(300):
+                if _listeners(port) >= args.workers:
                     break
-                except OSError:
-                    time.sleep(0.1)
+                time.sleep(0.1)
             asyncio.run(run_load(port, [_request("/bare", sealed[0], "")] * 500, 1.0, args.concurrency))  # warm up
             names = ("bare accept-and-drop", "native sealed report", "sentry envelope (gzip)")
             results: dict[str, list[tuple[float, float, float]]] = {name: [] for name in names}
@@ -227,7 +237,7 @@ def main() -> None:
                                           percentile(latencies, 0.99) * 1000))
         finally:
             server.terminate()
-            server.wait(timeout=10)
+            server.wait(timeout=60)
 
     bare_rate = median([r[0] for r in results[names[0]]])
     rows = []
@@ -235,7 +245,9 @@ def main() -> None:
         rate = median([r[0] for r in runs])
         rows.append([name, f"{rate:,.0f}", f"{median([r[1] for r in runs]):.2f}",
                      f"{median([r[2] for r in runs]):.2f}", f"{rate / bare_rate:.0%}"])
-    print(f"\n{args.repeats} runs x {args.seconds:g} s, {args.concurrency} connections, one uvicorn process, "
+    processes = ("one uvicorn process" if args.workers == 1 else
+                 f"{args.workers} front processes + 1 writer process")
+    print(f"\n{args.repeats} runs x {args.seconds:g} s, {args.concurrency} connections, {processes}, "
           f"{os.cpu_count()} CPUs shared with the client, suite {args.suite}, SQLite synchronous=FULL; "
           f"Sentry event {raw_size:,} bytes as JSON, {gzip_size:,} gzipped")
     print_table(["route", "req/s (median)", "p50 ms", "p99 ms", "of bare"], rows)

@@ -307,6 +307,11 @@ class FailingStorage:
             raise StorageError("database is locked (test)")
         return self.inner.store_reports(batch)
 
+    def store_rows(self, batch: Any, **kwargs: Any) -> Any:
+        if self.failing:
+            raise StorageError("database is locked (test)")
+        return self.inner.store_rows(batch, **kwargs)
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
 

@@ -28,7 +28,7 @@ from crashveil.server import grouping
 from crashveil.server.db import engine as db
 from crashveil.server.db.tables import crash_groups, reports
 from crashveil.server.ingest import GroupCommitter, redact_report
-from crashveil.server.storage import PendingReport, Storage, _detail_json, day_of, hour_of
+from crashveil.server.storage import PendingReport, Storage, StoreRow, _detail_json, day_of, hour_of
 
 from .conftest import build_report
 
@@ -75,22 +75,27 @@ def test_hour_and_day_strings(moment: datetime, offset: int) -> None:
 
 def test_detail_sealed_before_the_transaction_is_stored_only_under_the_same_key(
         storage: Storage, make_report: Callable[..., Report]) -> None:
-    first = storage.seal_pending(_pending(make_report()))
-    assert first.material is not None and first.material.sealed is None  # the day's key is not known yet
-    storage.store_reports([first])
-    second = storage.seal_pending(_pending(make_report()))
-    assert second.material is not None and second.material.sealed is not None
-    key_id, _, _ = second.material.sealed
-    other = storage.seal_pending(_pending(make_report()))
-    assert other.material is not None
-    forged = dataclasses.replace(other, material=dataclasses.replace(
-        other.material, sealed=(key_id, bytes(32), b"\x01" + bytes(60))))  # not the day's key
-    storage.store_reports([second, forged])
-    assert second.material.sealed[2] == _stored_detail(storage, second.report.report_id)
-    assert _stored_detail(storage, forged.report.report_id) != b"\x01" + bytes(60)
-    for item in (first, second, forged):
-        detail = storage.report_detail("demo", item.report.report_id)
-        assert detail is not None and detail.report.report_id == item.report.report_id
+    first = storage.row(_pending(make_report()))
+    assert first.sealed is None  # the day's key is not known yet: the writer seals it
+    storage.store_rows([first])
+    second, other = storage.row(_pending(make_report())), storage.row(_pending(make_report()))
+    assert second.sealed is not None and b"\x00" * 32 not in second.sealed[1]
+    forged = dataclasses.replace(other, sealed=(second.sealed[0], bytes(16), b"\x01" + bytes(60)))  # not the key
+    storage.store_rows([second, forged])
+    assert second.sealed[2] == _stored_detail(storage, second.report_id)
+    assert _stored_detail(storage, forged.report_id) != b"\x01" + bytes(60)
+    for row in (first, second, forged):
+        detail = storage.report_detail("demo", row.report_id)
+        assert detail is not None and detail.report.report_id == row.report_id
+
+
+def test_rows_pickle_small(storage: Storage, make_report: Callable[..., Report]) -> None:
+    """What a front process sends the writer: no frames, no message, no data key."""
+    import pickle
+
+    row = storage.row(_pending(make_report(message="m" * 2000)))
+    assert pickle.loads(pickle.dumps(row)) == row
+    assert set(StoreRow.__dataclass_fields__) >= {"plaintext", "sealed"} and not hasattr(row, "report")
 
 
 # --- statements --------------------------------------------------------------------------------
@@ -249,3 +254,28 @@ def test_stack_memo_tells_apart_texts_split_differently() -> None:
     two = dataclasses.replace(build_report(), stack=Stack((Frame("a", "b\0c", 1, True),)))
     for report in (one, two, one, two):
         assert redact_report(report, redact) == redact_report(report, redact, frame_memo=memo)
+
+
+def test_a_front_learns_the_day_key_and_seals_what_the_writer_stores(
+        settings: Any, storage: Storage, make_report: Callable[..., Report]) -> None:
+    """A process that only prepares rows reads the day's data key once it exists."""
+    front = Storage.open(settings, clock=lambda: NOW)
+    try:
+        assert not front.learn_data_key("demo", "2026-05-01")  # not created yet
+        storage.store_rows([storage.row(_pending(make_report()))])  # the writer creates it
+        assert front.learn_data_key("demo", "2026-05-01")
+        row = front.row(_pending(make_report()))
+        assert row.sealed is not None
+        storage.store_rows([row])
+        assert row.sealed[2] == _stored_detail(storage, row.report_id)
+    finally:
+        front.close()
+
+
+def test_fetch_all_reads_what_sqlalchemy_reads(storage: Storage, make_report: Callable[..., Report]) -> None:
+    storage.store_reports([_pending(make_report()) for _ in range(3)])
+    stmt = sa.select(reports.c.report_id, reports.c.group_id, reports.c.detail.is_(None)).where(
+        reports.c.project_id == sa.bindparam("p")).order_by(reports.c.report_id)
+    with storage.engine.connect() as conn:
+        assert [tuple(r) for r in conn.execute(stmt, {"p": "demo"})] == [
+            tuple(r) for r in db.fetch_all(conn, stmt, {"p": "demo"})]

@@ -25,7 +25,10 @@ import dataclasses
 import functools
 import hashlib
 import json
+import pickle
 import re
+import socket
+import struct
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
@@ -69,6 +72,8 @@ BODY_TIMEOUT_S = 30.0
 #: Reports up to this size (sealed, decompressed) are prepared on the event loop; larger
 #: ones in a worker thread (see ``Ingestor.ingest_async``). A typical 30-frame report is ~3 KiB.
 INLINE_PREPARE_BYTES = 16 * 1024
+#: Seconds between two background reads of a day's data key that was not there yet.
+DATA_KEY_RETRY_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -303,7 +308,7 @@ def parse_deletion_request(payload: bytes) -> tuple[str, tuple[str, ...]]:
 class Prepared:
     """A report ready to store, and what to count once it is committed."""
 
-    pending: Any  # crashveil.server.storage.PendingReport
+    pending: Any  # a storage.StoreRow (storage.PendingReport for a storage without rows)
     unknown: tuple[str, ...]
     not_allowed: tuple[str, ...]
     hits: Mapping[tuple[str, str], int]
@@ -324,7 +329,7 @@ class GroupCommitter:
     While one batch commits the next one queues, so batches grow with the load by
     themselves; an idle server commits a lone report at once.
 
-    If ``store_many`` takes ``more`` and ``sql_done`` arguments (``Storage.store_reports``
+    If ``store_many`` takes ``more`` and ``sql_done`` arguments (``Storage.store_rows``
     does), it calls ``more`` once it holds the database's write lock, and the reports
     queued meanwhile join the batch: with several processes over one SQLite file, a writer
     that waited for the lock commits everything that arrived during the wait in the same
@@ -541,7 +546,202 @@ def _settle(settled: list[tuple[asyncio.Future[Any], Any]], failure: BaseExcepti
             future.set_result(result)
 
 
+# --- group commit across processes -----------------------------------------------------------
+#
+# With several server processes over one SQLite file, one *writer process* stores the rows
+# every front process prepared (``run.py`` starts them; each front has one socket of a
+# socketpair to the writer). A commit then carries every report that is ready in any front,
+# and the writer, which runs nothing else, holds the write lock for its SQL and fsync only.
+# Frames on the sockets: a 4-byte big-endian length, then a pickle of
+# ``(sequence number, rows)`` one way and ``(sequence number, results or an error string)``
+# the other. Pickle is safe here: both ends are this server's processes, joined by an
+# inherited socketpair that nothing else can reach.
+
+_FRAME_HEADER = struct.Struct(">I")
+#: A frame longer than this is a broken peer (a batch of 512 rows of 64 KiB is 32 MiB).
+MAX_FRAME_BYTES = 64 * 1024 * 1024
+
+
+def _frame(value: Any) -> bytes:
+    payload = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+    return _FRAME_HEADER.pack(len(payload)) + payload
+
+
+def _frames(buffer: bytearray) -> list[Any]:
+    """The complete frames at the start of ``buffer`` (removed from it), unpickled."""
+    out = []
+    while len(buffer) >= _FRAME_HEADER.size:
+        (size,) = _FRAME_HEADER.unpack_from(buffer)
+        if size > MAX_FRAME_BYTES:
+            raise ValueError("a frame longer than MAX_FRAME_BYTES")
+        end = _FRAME_HEADER.size + size
+        if len(buffer) < end:
+            break
+        out.append(pickle.loads(bytes(buffer[_FRAME_HEADER.size:end])))  # noqa: S301 - our own process
+        del buffer[:end]
+    return out
+
+
+class WriterClient(asyncio.Protocol):
+    """A front process's committer: rows go to the writer process, answers come back.
+
+    The same interface as :class:`GroupCommitter` for the event loop (``submit_async``,
+    ``writing``, ``writer_pause``). Rows submitted in one turn of the loop go in one frame;
+    the writer answers each frame after the commit that stored it, so a 201 still means
+    committed. If the writer goes away, every waiting request and every later one fails
+    with :class:`~crashveil.errors.StorageError` (503: the SDK keeps the report).
+    """
+
+    writing = False  # the writer runs in its own process: nothing to hold back here
+
+    def __init__(self) -> None:
+        self._transport: asyncio.Transport | None = None
+        self._queued: list[tuple[Any, asyncio.Future[Any]]] = []
+        self._waiting: dict[int, list[asyncio.Future[Any]]] = {}
+        self._sequence = 0
+        self._buffer = bytearray()
+        self._gone: str | None = "not connected to the writer process"
+
+    async def connect(self, sock: socket.socket) -> None:
+        """Use ``sock`` (this front's end of the socketpair) on the running loop."""
+        loop = asyncio.get_running_loop()
+        await loop.create_unix_connection(lambda: self, sock=sock)
+
+    async def writer_pause(self) -> None:
+        return None
+
+    def submit_async(self, row: Any) -> asyncio.Future[Any]:
+        if self._gone is not None:
+            from crashveil.errors import StorageError
+
+            raise StorageError(self._gone)
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        if not self._queued:
+            loop.call_soon(self._flush)
+        self._queued.append((row, future))
+        return future
+
+    def close(self) -> None:
+        if self._transport is not None:
+            self._transport.close()
+
+    def _flush(self) -> None:
+        queued, self._queued = self._queued, []
+        if not queued or self._transport is None:
+            return
+        self._sequence += 1
+        self._waiting[self._sequence] = [future for _, future in queued]
+        self._transport.write(_frame((self._sequence, [row for row, _ in queued])))
+
+    # -- asyncio.Protocol ---------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = transport  # type: ignore[assignment]
+        self._gone = None
+
+    def data_received(self, data: bytes) -> None:
+        from crashveil.errors import StorageError
+
+        self._buffer += data
+        for sequence, answer in _frames(self._buffer):
+            futures = self._waiting.pop(sequence, [])
+            failure = StorageError(answer) if isinstance(answer, str) else None
+            for index, future in enumerate(futures):
+                if future.done():
+                    continue  # cancelled: the request is gone
+                if failure is not None:
+                    future.set_exception(failure)
+                else:
+                    future.set_result(answer[index])
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        from crashveil.errors import StorageError
+
+        self._gone = "the writer process is gone"
+        self._transport = None
+        waiting, self._waiting = self._waiting, {}
+        queued, self._queued = self._queued, []
+        for future in [f for futures in waiting.values() for f in futures] + [f for _, f in queued]:
+            if not future.done():
+                future.set_exception(StorageError(self._gone))
+
+
+def serve_writer(store_rows: Callable[[list[Any]], list[Any]], sockets: list[socket.socket], *,
+                 max_batch: int = 512) -> None:
+    """The writer process's loop: store what the fronts send, answer after each commit.
+
+    Waits for rows on any socket, takes every complete frame that is there (up to about
+    ``max_batch`` rows), stores them with one ``store_rows`` call (one transaction, one
+    fsync) and answers each frame. Returns when every front has closed its socket, so rows
+    sent before a front shut down are stored and answered first.
+    """
+    import selectors
+
+    from crashveil.errors import StorageError
+
+    selector = selectors.DefaultSelector()
+    buffers: dict[socket.socket, bytearray] = {}
+    for sock in sockets:
+        sock.setblocking(True)
+        selector.register(sock, selectors.EVENT_READ)
+        buffers[sock] = bytearray()
+    while buffers:
+        work: list[tuple[socket.socket, int, list[Any]]] = []
+        count = 0
+        timeout: float | None = None
+        while count < max_batch and buffers:
+            events = selector.select(timeout)
+            if not events:
+                break
+            for key, _ in events:
+                sock = key.fileobj  # type: ignore[assignment]
+                data = sock.recv(1 << 20)
+                if not data:
+                    selector.unregister(sock)
+                    del buffers[sock]
+                    sock.close()
+                    continue
+                buffers[sock] += data
+                for sequence, rows in _frames(buffers[sock]):
+                    work.append((sock, sequence, rows))
+                    count += len(rows)
+            timeout = 0 if work else None  # then take what else is ready, without waiting
+        if not work:
+            continue
+        answers: list[Any]
+        try:
+            results = store_rows([row for _, _, rows in work for row in rows])
+            answers, start = [], 0
+            for _, _, rows in work:
+                answers.append(results[start:start + len(rows)])
+                start += len(rows)
+        except StorageError as exc:
+            answers = [str(exc)] * len(work)
+        except Exception as exc:  # noqa: BLE001 - the fronts answer 503; the cause is logged here
+            _log_writer_failure(exc)
+            answers = [f"the writer failed ({type(exc).__name__})"] * len(work)
+        for (sock, sequence, _), answer in zip(work, answers):
+            if sock in buffers:
+                try:
+                    sock.sendall(_frame((sequence, answer)))
+                except OSError:
+                    pass  # that front is gone; its requests went with it
+
+
+def _log_writer_failure(exc: BaseException) -> None:
+    """The exception's type only: its text may quote SQL parameters, that is report content."""
+    import logging
+
+    logging.getLogger("crashveil.server").error("writer: storing a batch failed (%s)", type(exc).__name__)
+
+
 # --- the pipeline ---------------------------------------------------------------------------
+
+
+def _ignore_failure(future: asyncio.Future[Any]) -> None:
+    """A background data-key lookup that failed is tried again later (the writer seals)."""
+    if not future.cancelled():
+        future.exception()
 
 
 def _parse_hour(value: str) -> datetime:
@@ -582,6 +782,7 @@ class Ingestor:
         self._redactors: dict[str, Any] = {}
         self._frame_memos: dict[str, dict[Any, Any]] = {}
         self._allowlists: dict[tuple[str, str], tuple[str, ...]] = {}
+        self._key_lookups: dict[tuple[str, str], float] = {}
         self.committer: GroupCommitter | None = None
 
     def check_project_rate(self, project_id: str) -> None:
@@ -608,12 +809,7 @@ class Ingestor:
         commit and this call waits for it; otherwise it is stored alone.
         """
         prepared = self.prepare(project_id, sealed)
-        committer = self.committer
-        if committer is not None:
-            result = committer.submit(prepared.pending).result()
-        else:
-            result = self.storage.store_reports([prepared.pending])[0]
-        return self.finish(prepared, result)
+        return self.finish(prepared, self.commit_sync(prepared.pending))
 
     async def ingest_async(self, project_id: str, sealed: bytes) -> Accepted:
         """:meth:`ingest` for the event loop; the group commit is awaited without a thread.
@@ -635,12 +831,48 @@ class Ingestor:
             prepared = self.prepare_for(project, sealed)
         else:
             prepared = await run_in_threadpool(self.prepare, project_id, sealed)
+        return self.finish(prepared, await self.commit(prepared.pending))
+
+    async def commit(self, row: Any) -> Any:
+        """Store one prepared row by group commit (or alone without a committer); its
+        ``StoreResult`` once its transaction committed. The Sentry routes use it too."""
+        from starlette.concurrency import run_in_threadpool
+
+        self._learn_data_key(row)
         committer = self.committer
         if committer is None:
-            result = (await run_in_threadpool(self.storage.store_reports, [prepared.pending]))[0]
-        else:
-            result = await committer.submit_async(prepared.pending)
-        return self.finish(prepared, result)
+            return (await run_in_threadpool(self._store, [row]))[0]
+        return await committer.submit_async(row)
+
+    def commit_sync(self, row: Any) -> Any:
+        """:meth:`commit` from a worker thread (the in-process writer only)."""
+        committer = self.committer
+        if isinstance(committer, GroupCommitter):
+            return committer.submit(row).result()
+        if committer is None:
+            return self._store([row])[0]
+        raise RuntimeError("storing from a thread needs the in-process writer")
+
+    def frame_memo(self, digest: str) -> dict[Any, Any]:
+        """The stack memo of a policy (see :func:`redact_report`)."""
+        return self._frame_memos.setdefault(digest, {})
+
+    def _learn_data_key(self, row: Any) -> None:
+        """A row without a sealed detail: the day's data key is not known here (a front
+        process, or the first report of a day). Read it in the background, at most every
+        few seconds per day, so the next rows are sealed here and not in the writer."""
+        if getattr(row, "sealed", True) is not None or not hasattr(self.storage, "learn_data_key"):
+            return
+        key = (row.project_id, row.day)
+        now = time.monotonic()
+        if now - self._key_lookups.get(key, -1e9) < DATA_KEY_RETRY_S:
+            return
+        if len(self._key_lookups) > 1024:
+            self._key_lookups.clear()
+        self._key_lookups[key] = now
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(None, self.storage.learn_data_key, *key)
+        future.add_done_callback(_ignore_failure)
 
     def prepare(self, project_id: str, sealed: bytes) -> Prepared:
         """Everything before the store: open, validate, minimise, redact."""
@@ -683,10 +915,14 @@ class Ingestor:
         redacted, hits = redact_report(allowed, self._redactor(report.policy_digest, policy),
                                        frame_memo=self._frame_memos.setdefault(report.policy_digest, {}))
         pending = PendingReport(project.id, redacted, ORIGIN, received_at, hits, tuple(unknown) + not_allowed)
-        seal = getattr(self.storage, "seal_pending", None)
-        if seal is not None:  # fingerprint, detail JSON, encryption: out of the writer's transaction
-            pending = seal(pending)
-        return Prepared(pending, tuple(unknown), not_allowed, hits)
+        row = getattr(self.storage, "row", None)
+        # fingerprint, detail JSON, encryption: here, not in the writer's transaction
+        return Prepared(row(pending) if row is not None else pending, tuple(unknown), not_allowed, hits)
+
+    def _store(self, items: list[Any]) -> list[Any]:
+        """Store prepared items in one transaction, without the group-commit writer."""
+        store_rows = getattr(self.storage, "store_rows", None)
+        return store_rows(items) if store_rows is not None else self.storage.store_reports(items)  # type: ignore[no-any-return]
 
     def _allowlist(self, digest: str, policy: Policy, level: str) -> tuple[str, ...]:
         """``policy.fields_at(level)``, kept per (policy, level)."""
@@ -711,7 +947,8 @@ class Ingestor:
     def start_group_commit(self, *, max_batch: int = 256, max_wait_s: float = 0.0) -> GroupCommitter:
         """Store reports through one writer thread with group commit (see :class:`GroupCommitter`)."""
         if self.committer is None:
-            self.committer = GroupCommitter(self.storage.store_reports, max_batch=max_batch, max_wait_s=max_wait_s)
+            store = getattr(self.storage, "store_rows", None) or self.storage.store_reports
+            self.committer = GroupCommitter(store, max_batch=max_batch, max_wait_s=max_wait_s)
         return self.committer
 
     def close(self) -> None:

@@ -15,8 +15,16 @@ Choices, each for a reason:
   receipts, Sentry-compatible ingest) with server-only TLS and never the native report API.
   A browser cannot be asked for a client certificate, and the native API must not be
   reachable without one. ``run_server`` owns SIGINT/SIGTERM and stops both gracefully.
-- One process, uvloop and httptools (``uvicorn[standard]``); more throughput means more
-  processes over one database (PostgreSQL), each with its own in-memory rate limits.
+- uvloop and httptools (``uvicorn[standard]``). One process by default. With ``workers``
+  > 1 (:func:`run_processes`), N *front* processes serve HTTP and prepare reports (open,
+  validate, redact, encrypt: the CPU work, which one Python process cannot spread over
+  cores) and one *writer* process stores them: each commit carries what every front has
+  ready, and the write lock is held for SQL and fsync only. Fronts listen on the same
+  ports with ``SO_REUSEPORT`` (the kernel spreads connections); each talks to the writer
+  over its end of an inherited socketpair. Rate limits are in-memory per front, so each
+  front applies 1/N of the project and installation budgets. Children die with the parent
+  (``PR_SET_PDEATHSIG``); if any child dies, the server stops (the service manager
+  restarts it). Retention runs in the first front.
 """
 
 from __future__ import annotations
@@ -24,16 +32,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import dataclasses
+import math
+import os
 import signal
+import socket
 import ssl
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import uvicorn
 
-from crashveil.errors import ConfigError
+from crashveil.errors import ConfigError, CrashveilError
 
-__all__ = ["LOG_CONFIG", "run_server", "uvicorn_config"]
+__all__ = ["LOG_CONFIG", "run_processes", "run_server", "uvicorn_config"]
 
 #: uvicorn's logging without its access logger (which prints the client address), plus ours.
 LOG_CONFIG: dict[str, Any] = {
@@ -101,11 +113,21 @@ class _SharedSignalServer(uvicorn.Server):
         yield
 
 
-def run_server(settings: Any) -> None:
-    """Open storage, build the apps and serve both listeners until SIGINT/SIGTERM (blocks)."""
+def run_server(settings: Any, *, workers: int | None = None) -> None:
+    """Open storage, build the apps and serve both listeners until SIGINT/SIGTERM (blocks).
+
+    ``workers`` (default: the settings' ``workers``, else 1) above 1 serves with that many
+    front processes and a writer process (:func:`run_processes`); :class:`CrashveilError`
+    if one of them died on its own.
+    """
     from crashveil.server.app import create_app
     from crashveil.server.storage import Storage
 
+    count = int(workers if workers is not None else getattr(settings, "workers", 1) or 1)
+    if count > 1:
+        if run_processes(settings, count):
+            raise CrashveilError("a server process exited on its own; the others were stopped")
+        return
     storage = Storage.open(settings)
     try:
         surface = "ingest" if settings.web_port else "all"
@@ -113,12 +135,20 @@ def run_server(settings: Any) -> None:
         if settings.web_port:
             web_app = create_app(settings, storage, surface="web")
             servers.append(_SharedSignalServer(uvicorn_config(settings, web_app, web=True)))
-        asyncio.run(_serve_all(servers, storage, settings))
+        _run_loop(servers[0].config, _serve_all(servers, storage, settings))
     finally:
         storage.close()
 
 
-async def _serve_all(servers: list[uvicorn.Server], storage: Any, settings: Any) -> None:
+def _run_loop(config: uvicorn.Config, main: Any) -> None:
+    """Run ``main`` on the event loop uvicorn is configured for (uvloop when installed)."""
+    from uvicorn._compat import asyncio_run
+
+    asyncio_run(main, loop_factory=config.get_loop_factory())
+
+
+async def _serve_all(servers: list[uvicorn.Server], storage: Any, settings: Any, *,
+                     sockets: Sequence[socket.socket | None] = (), retention: bool = True) -> None:
     from crashveil.server.audit import AuditTrail
     from crashveil.server.retention import RetentionScheduler
 
@@ -128,12 +158,185 @@ async def _serve_all(servers: list[uvicorn.Server], storage: Any, settings: Any)
             loop.add_signal_handler(sig, _stop_all, servers, sig)
     # Retention runs inside the server too (hourly), so expired data goes even when nobody
     # schedules `crashveil retention run`.
-    retention = RetentionScheduler(storage, AuditTrail.for_server_dir(storage.engine, settings.server_dir))
-    retention.start()
+    scheduler = None
+    if retention:
+        scheduler = RetentionScheduler(storage, AuditTrail.for_server_dir(storage.engine, settings.server_dir))
+        scheduler.start()
     try:
-        await asyncio.gather(*(server.serve() for server in servers))
+        await asyncio.gather(*(server.serve(sockets=[sock] if sock is not None else None)
+                               for server, sock in zip(servers, list(sockets) + [None] * len(servers))))
     finally:
-        await retention.stop()
+        if scheduler is not None:
+            await scheduler.stop()
+
+
+# --- several processes ----------------------------------------------------------------------------
+
+
+def run_processes(settings: Any, fronts: int, *,
+                  extra_routes: Callable[[], list[Any]] | None = None) -> int:
+    """Serve with ``fronts`` front processes and one writer process until SIGINT/SIGTERM.
+
+    Returns 0 after a requested stop, 1 if a child died on its own (all are stopped then).
+    ``extra_routes`` (a module-level function, it is pickled by name) adds routes to the
+    first app of every front (the benchmarks' bare route).
+    """
+    import multiprocessing
+    import multiprocessing.connection
+
+    from crashveil.server.audit import AuditTrail
+    from crashveil.server.storage import Storage
+
+    if fronts < 1:
+        raise ValueError("fronts must be at least 1")
+    storage = Storage.open(settings)  # refuse unsafe durability or an unknown schema before forking
+    try:
+        AuditTrail.for_server_dir(storage.engine, settings.server_dir)  # keys made once, not raced
+        if settings.web_port:
+            from crashveil.server.dashboard import load_or_create_secret
+
+            load_or_create_secret(settings.server_dir / "keys" / "dashboard.secret")
+    finally:
+        storage.close()
+    context = multiprocessing.get_context("spawn")
+    pairs = [socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM) for _ in range(fronts)]
+    parent = os.getpid()
+    writer = context.Process(target=_writer_main, args=(settings, [a for a, _ in pairs], parent),
+                             name="crashveil-writer", daemon=False)
+    front_procs = [context.Process(target=_front_main, args=(settings, index, fronts, b, parent, extra_routes),
+                                   name=f"crashveil-front-{index}", daemon=False)
+                   for index, (_, b) in enumerate(pairs)]
+    writer.start()
+    for proc in front_procs:
+        proc.start()
+    for a, b in pairs:
+        a.close()
+        b.close()
+    stopping = False
+
+    def stop(signum: int, frame: Any) -> None:
+        nonlocal stopping
+        stopping = True
+        for proc in front_procs:
+            if proc.is_alive() and proc.pid is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(proc.pid, signal.SIGTERM)
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    code = 0
+    try:
+        children = [writer, *front_procs]
+        while not stopping and all(proc.is_alive() for proc in children):
+            multiprocessing.connection.wait([proc.sentinel for proc in children])
+        if not stopping:
+            code = 1
+            stop(signal.SIGTERM, None)
+    finally:
+        for proc in front_procs:
+            proc.join(60)
+            if proc.is_alive():
+                proc.kill()
+                proc.join()
+        writer.join(60)  # it stores what the fronts sent, then sees their sockets close
+        if writer.is_alive():
+            writer.kill()
+            writer.join()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return code
+
+
+def share_limits(settings: Any, fronts: int) -> Any:
+    """``settings`` with the in-memory rate limits divided among ``fronts`` processes."""
+    if fronts <= 1:
+        return settings
+    return dataclasses.replace(
+        settings, project_rate_per_s=settings.project_rate_per_s / fronts,
+        project_burst=max(1, math.ceil(settings.project_burst / fronts)),
+        pseudonym_rate_per_hour=max(1, math.ceil(settings.pseudonym_rate_per_hour / fronts)))
+
+
+def _die_with_parent(parent: int) -> None:
+    """Ask Linux to SIGKILL this process when its parent dies (a no-op elsewhere)."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != parent:  # the parent died before the request took effect
+        os._exit(1)
+
+
+def _writer_main(settings: Any, sockets: list[socket.socket], parent: int) -> None:
+    """The writer process: store what the fronts send (``ingest.serve_writer``)."""
+    _die_with_parent(parent)
+    # The parent stops the fronts; this process ends when their sockets close, after storing
+    # what they sent. A terminal's Ctrl-C reaches the whole group: it must not cut a batch.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    import logging.config
+
+    from crashveil.server.ingest import serve_writer
+    from crashveil.server.storage import Storage
+
+    logging.config.dictConfig(copy.deepcopy(LOG_CONFIG))
+    storage = Storage.open(settings)
+    try:
+        serve_writer(storage.store_rows, sockets)
+    finally:
+        storage.close()
+
+
+def _front_main(settings: Any, index: int, fronts: int, writer_socket: socket.socket, parent: int,
+                extra_routes: Callable[[], list[Any]] | None) -> None:
+    """A front process: the apps on ``SO_REUSEPORT`` sockets, storing through the writer."""
+    _die_with_parent(parent)
+    from crashveil.server.app import create_app
+    from crashveil.server.ingest import WriterClient
+    from crashveil.server.storage import Storage
+
+    settings = share_limits(settings, fronts)
+    storage = Storage.open(settings)
+    client = WriterClient()
+    try:
+        surface = "ingest" if settings.web_port else "all"
+        app = create_app(settings, storage, surface=surface, group_commit=False)
+        if extra_routes is not None:
+            app.router.routes.extend(extra_routes())
+        apps = [(app, False)]
+        if settings.web_port:
+            apps.append((create_app(settings, storage, surface="web", group_commit=False), True))
+        servers, sockets = [], []
+        for each, web in apps:
+            each.state.ingestor.committer = client
+            config = uvicorn_config(settings, each, web=web)
+            servers.append(_SharedSignalServer(config))
+            sockets.append(_reuse_port_socket(config.host, config.port))
+
+        async def main() -> None:
+            await client.connect(writer_socket)
+            try:
+                await _serve_all(servers, storage, settings, sockets=sockets, retention=index == 0)
+            finally:
+                client.close()
+
+        _run_loop(servers[0].config, main())
+    finally:
+        storage.close()
+
+
+def _reuse_port_socket(host: str, port: int) -> socket.socket:
+    """A listening socket on ``host:port`` that other fronts bind too (``SO_REUSEPORT``)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.set_inheritable(False)
+    return sock
 
 
 def _stop_all(servers: list[uvicorn.Server], sig: int) -> None:

@@ -12,7 +12,11 @@ The order is the order of cost, cheapest refusal first::
     -> body streamed through the capped decoder into the envelope parser (only the event item
     is kept; other items are counted and skipped as they stream) -> event JSON
     -> allowlist mapping (sentry_mapping) -> consent level's allowlist -> redact again
-    -> Storage.store_report(origin="sentry-sdk") -> 200 {"id": event_id}
+    -> the native path's group commit (origin "sentry-sdk") -> 200 {"id": event_id}
+
+The 200 is sent after the event's transaction committed, as the native 201 is: events share
+the native reports' group commit (``Ingestor.commit``: the writer thread, or the writer
+process with several workers), many per transaction.
 
 Answers follow Sentry's protocol (develop.sentry.dev, "Envelopes", "Rate Limiting"): 200
 with the event id; 429 with ``Retry-After`` and ``X-Sentry-Rate-Limits``; 413 when too
@@ -51,6 +55,7 @@ from crashveil.errors import ReportRejected
 from crashveil.server.body import stream_body
 from crashveil.server.errors_http import Throttled, handle_error
 from crashveil.server.ingest import BODY_TIMEOUT_S, redact_report
+from crashveil.server.storage import PendingReport
 from crashveil.server.sentry_keys import (
     PseudonymKeys,
     SentryKeys,
@@ -325,6 +330,17 @@ class Outcome:
     stored: bool
 
 
+@dataclass(frozen=True)
+class PreparedEvent:
+    """An event mapped, minimised and redacted, ready for the group commit."""
+
+    row: Any  # storage.StoreRow (storage.PendingReport for a storage without rows)
+    event_id: str | None
+    mapped_dropped: tuple[str, ...]
+    not_allowed: tuple[str, ...]
+    hits: dict[tuple[str, str], int]
+
+
 class SentryIngest:
     """Authentication, limits, mapping and storage of Sentry events for one app.
 
@@ -376,7 +392,23 @@ class SentryIngest:
                           timeout_s=timeout_s)
 
     def process(self, sentry_project: SentryProject, payload: bytes, header: dict[str, Any]) -> Outcome:
-        """Map, minimise, redact and store one event payload (runs in a worker thread)."""
+        """Map, minimise, redact and store one event payload (synchronous: a worker thread)."""
+        prepared = self.prepare(sentry_project, payload, header)
+        if isinstance(prepared, Outcome):
+            return prepared
+        return self.finish(prepared, self.ingestor.commit_sync(prepared.row))
+
+    async def process_async(self, sentry_project: SentryProject, payload: bytes, header: dict[str, Any]) -> Outcome:
+        """:meth:`process` for the event loop: the mapping in a worker thread (an event is up
+        to 1 MiB of JSON), the group commit awaited."""
+        prepared = await run_in_threadpool(self.prepare, sentry_project, payload, header)
+        if isinstance(prepared, Outcome):
+            return prepared
+        return self.finish(prepared, await self.ingestor.commit(prepared.row))
+
+    def prepare(self, sentry_project: SentryProject, payload: bytes, header: dict[str, Any]
+                ) -> PreparedEvent | Outcome:
+        """Map, minimise and redact one event: a row to store, or the Outcome of a skip."""
         header_event_id = normalize_event_id(header["event_id"]) if header.get("event_id") is not None else None
         try:
             event = json.loads(payload.decode("utf-8"))
@@ -417,17 +449,23 @@ class SentryIngest:
         not_allowed = tuple(sorted(set(report.present_fields()) - set(allowed.present_fields())))
         if report.chain and "message" not in allowlist and any(c.message is not None for c in report.chain):
             not_allowed += ("chain.message",)
-        redacted, hits = redact_report(allowed, self.ingestor._redactor(project.digest, policy))
+        redacted, hits = redact_report(allowed, self.ingestor._redactor(project.digest, policy),
+                                       frame_memo=self.ingestor.frame_memo(project.digest))
         redacted = with_fingerprint(redacted)
-        result = self.storage.store_report(project.id, redacted, origin=ORIGIN, received_at=received_at,
-                                           redaction_hits=hits, dropped_fields=mapped.dropped + not_allowed)
-        for path in mapped.dropped:
+        pending = PendingReport(project.id, redacted, ORIGIN, received_at, hits,
+                                tuple(mapped.dropped) + tuple(not_allowed))
+        row = self.storage.row(pending) if hasattr(self.storage, "row") else pending
+        return PreparedEvent(row, mapped.event_id, tuple(mapped.dropped), tuple(not_allowed), hits)
+
+    def finish(self, prepared: PreparedEvent, result: Any) -> Outcome:
+        """Count what was stored (after the commit: a 503 leaves the counters untouched)."""
+        for path in prepared.mapped_dropped:
             self.fields_dropped.labels(path if path in DROPPABLE_PATHS else "<unknown>").inc()
-        self.ingestor.metrics.count_dropped(not_allowed, "not_allowed")
-        for (field_name, detector), count in hits.items():
+        self.ingestor.metrics.count_dropped(prepared.not_allowed, "not_allowed")
+        for (field_name, detector), count in prepared.hits.items():
             self.ingestor.metrics.redaction_hits.labels(field_name, detector).inc(count)
         self.events.labels("stored" if result.created else "retry").inc()
-        return Outcome(mapped.event_id, {}, True)
+        return Outcome(prepared.event_id, {}, True)
 
 
 def _event_id_of(event: Any) -> str | None:
@@ -509,7 +547,7 @@ def sentry_routes(storage: Any, settings: Any, *, ingestor: Any = None, metrics:
             sentry.items_dropped.labels(kind).inc(count)
         if parsed.event is None:
             return _answer(Outcome(None, {}, False), parsed.dropped)
-        outcome = await run_in_threadpool(sentry.process, project, parsed.event, parsed.header)
+        outcome = await sentry.process_async(project, parsed.event, parsed.header)
         return _answer(outcome, parsed.dropped)
 
     async def store(request: Request) -> Response:
@@ -529,7 +567,7 @@ def sentry_routes(storage: Any, settings: Any, *, ingestor: Any = None, metrics:
         payload = b"".join(parts)
         if not payload.strip():
             raise _bad("empty_body", "the body is empty")
-        outcome = await run_in_threadpool(sentry.process, project, payload, {})
+        outcome = await sentry.process_async(project, payload, {})
         return _answer(outcome, Counter())
 
     async def preflight(request: Request) -> Response:

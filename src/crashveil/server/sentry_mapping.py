@@ -216,6 +216,8 @@ def _list(value: Any) -> list[Any]:
 
 def _clean(text: str) -> str:
     """Lone surrogates replaced, control characters removed (they break columns and logs)."""
+    if text.isprintable():  # no control character and no surrogate: nothing to do (the usual case)
+        return text
     return _CONTROL.sub("", text.encode("utf-8", "replace").decode("utf-8"))
 
 
