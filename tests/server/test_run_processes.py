@@ -67,6 +67,31 @@ def test_rows_of_all_fronts_are_stored_together_and_answered_in_order() -> None:
     assert sorted(sum(batches, [])) == list(range(9)) and len(batches) <= 2
 
 
+def test_many_rows_at_once_go_in_several_frames() -> None:
+    from crashveil.server.ingest import ROWS_PER_FRAME
+
+    sizes: list[int] = []
+
+    def store_rows(rows: list[int]) -> list[int]:
+        sizes.append(len(rows))
+        return [-row for row in rows]
+
+    ends, thread = _writer_thread(store_rows)
+
+    async def main() -> list[int]:
+        client = WriterClient()
+        await client.connect(ends[0])
+        try:
+            return list(await asyncio.gather(*(client.submit_async(row) for row in range(3 * ROWS_PER_FRAME))))
+        finally:
+            client.close()
+            ends[1].close()
+
+    assert [-row for row in range(3 * ROWS_PER_FRAME)] == asyncio.run(main())
+    thread.join(5)
+    assert sum(sizes) == 3 * ROWS_PER_FRAME
+
+
 def test_storage_failure_and_a_lost_writer_are_storage_errors() -> None:
     def store_rows(rows: list[int]) -> list[int]:
         raise StorageError("database is locked (test)")

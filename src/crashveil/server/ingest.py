@@ -9,10 +9,14 @@ The order is the order of cost, cheapest refusal first::
     -> store (one short transaction) -> acknowledge
 
 Nothing is acknowledged before the report's transaction committed: a 201 means committed.
-Under load, reports are stored by group commit (:class:`GroupCommitter`: one writer
-thread, many reports per transaction, ``Storage.store_reports``), and each request's answer
-waits for the commit of its batch. A storage failure is a 503 with ``Retry-After`` (for
-every report of the failed batch) so the SDK keeps the sealed report.
+Reports are stored by group commit, many per transaction (``Storage.store_rows``), and each
+request's answer waits for the commit of its batch: in one server process a writer thread
+does it (:class:`GroupCommitter`); with several, one writer process stores what every
+front process prepared (:class:`WriterClient`, :func:`serve_writer`). Everything that
+needs no database state (opening, parsing, redaction, fingerprint, the encrypted detail)
+happens before, in the request's process, so the one writer spends its time on SQL. A
+storage failure is a 503 with ``Retry-After`` (for every report of the failed batch) so
+the SDK keeps the sealed report.
 
 The client's address is never read here; ``app.py`` removes it from the ASGI scope before
 any route runs, so nothing downstream can log or store it.
@@ -558,7 +562,9 @@ def _settle(settled: list[tuple[asyncio.Future[Any], Any]], failure: BaseExcepti
 # inherited socketpair that nothing else can reach.
 
 _FRAME_HEADER = struct.Struct(">I")
-#: A frame longer than this is a broken peer (a batch of 512 rows of 64 KiB is 32 MiB).
+#: Rows in one frame at most; a row is at most ~130 KiB (a 64 KiB report, its sealed copy).
+ROWS_PER_FRAME = 128
+#: A frame longer than this is a broken peer.
 MAX_FRAME_BYTES = 64 * 1024 * 1024
 
 
@@ -630,9 +636,11 @@ class WriterClient(asyncio.Protocol):
         queued, self._queued = self._queued, []
         if not queued or self._transport is None:
             return
-        self._sequence += 1
-        self._waiting[self._sequence] = [future for _, future in queued]
-        self._transport.write(_frame((self._sequence, [row for row, _ in queued])))
+        for start in range(0, len(queued), ROWS_PER_FRAME):
+            chunk = queued[start:start + ROWS_PER_FRAME]
+            self._sequence += 1
+            self._waiting[self._sequence] = [future for _, future in chunk]
+            self._transport.write(_frame((self._sequence, [row for row, _ in chunk])))
 
     # -- asyncio.Protocol ---------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -826,7 +834,7 @@ class Ingestor:
         project = cached(project_id) if cached is not None and len(sealed) <= INLINE_PREPARE_BYTES else None
         committer = self.committer
         if project is not None:
-            if committer is not None and committer.writing:
+            if getattr(committer, "writing", False):
                 await committer.writer_pause()
             prepared = self.prepare_for(project, sealed)
         else:
