@@ -509,13 +509,19 @@ class Storage:
         return found
 
     def _remember_deks(self, deks: Mapping[tuple[str, str], tuple[str, bytes]]) -> None:
-        """Keep the data keys a committed batch used (a few days' worth at most)."""
+        """Keep the data keys a committed batch used, of the two latest days only: reports
+        are received today, and no older key should outlive its day in memory (retention
+        destroys keys; crypto-shredding must not leave a copy here)."""
         if not deks:
             return
         recent = self._recent_deks
-        if len(recent) + len(deks) > 64:
-            recent.clear()
         recent.update(deks)
+        days = sorted({day for _, day in recent})[-2:]
+        for key in [key for key in recent if key[1] not in days]:
+            del recent[key]
+        if len(recent) > 256:  # many projects: start over rather than grow
+            recent.clear()
+            recent.update(deks)
 
     def _store_batch(self, conn: sa.Connection, batch: Sequence[StoreRow],
                      deks: dict[tuple[str, str], tuple[str, bytes]]) -> list[StoreResult]:
@@ -773,6 +779,7 @@ class Storage:
         with db.write_tx(self.engine) as conn:
             gone = self.keys.destroy_expired(conn, now=now or self._clock())
         self._projects.clear()
+        self._recent_deks.clear()
         return gone
 
     def list_keys(self, project_id: str | None = None) -> list[KeyInfo]:
