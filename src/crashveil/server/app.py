@@ -120,8 +120,10 @@ def create_app(settings: Any, storage: Any, *, now: Callable[[], datetime] = _ut
         surface: ``ingest`` (the native API, behind mutual TLS), ``web`` (dashboard, public
             summary, receipts, Sentry-compatible ingest: no client certificate needed; never
             the native report API) or ``all`` (both, for tests and single-listener setups).
-        group_commit: store native reports by group commit (one writer thread, many reports
-            per transaction); off, each report is its own transaction.
+        group_commit: store reports (native and Sentry) by group commit (one writer thread,
+            many reports per transaction); off, each report is its own transaction, unless
+            the caller sets ``app.state.ingestor.committer`` (``run.run_processes`` sets a
+            ``WriterClient`` to its writer process).
     """
     if surface not in ("all", "ingest", "web"):
         raise ValueError(f"surface must be 'all', 'ingest' or 'web', not {surface!r}")
