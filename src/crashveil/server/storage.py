@@ -509,15 +509,15 @@ class Storage:
         return found
 
     def _remember_deks(self, deks: Mapping[tuple[str, str], tuple[str, bytes]]) -> None:
-        """Keep the data keys a committed batch used, of the two latest days only: reports
-        are received today, and no older key should outlive its day in memory (retention
-        destroys keys; crypto-shredding must not leave a copy here)."""
+        """Keep the data keys a committed batch used, of the latest day only: :meth:`row`
+        seals what is received now, and no older key should outlive its day in memory
+        (retention destroys keys; crypto-shredding must not leave a copy here)."""
         if not deks:
             return
         recent = self._recent_deks
         recent.update(deks)
-        days = sorted({day for _, day in recent})[-2:]
-        for key in [key for key in recent if key[1] not in days]:
+        latest = max(day for _, day in recent)
+        for key in [key for key in recent if key[1] != latest]:
             del recent[key]
         if len(recent) > 256:  # many projects: start over rather than grow
             recent.clear()
