@@ -47,6 +47,7 @@ import base64
 import binascii
 import struct
 
+from crashveil._frozen import Frozen
 from crashveil.errors import ConfigError
 
 __all__ = [
@@ -63,62 +64,7 @@ __all__ = [
 ]
 
 
-class _Frozen:
-    """Immutable, compared and hashed by the values of ``__slots__``, in that order.
-
-    The two classes below are plain classes rather than frozen dataclasses: ``crashveil.init()``
-    with a DSN parses the pinned key with this module, and ``dataclasses`` (which imports
-    ``inspect``) would be most of what that costs.
-    """
-
-    __slots__: tuple[str, ...] = ()
-    _hidden: tuple[str, ...] = ()  # left out of the repr
-
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        names = self.__slots__
-        if len(args) > len(names):
-            raise TypeError(f"{type(self).__name__}() takes {len(names)} arguments")
-        values = dict(zip(names, args))
-        for name, value in kwargs.items():
-            if name not in names or name in values:
-                raise TypeError(f"{type(self).__name__}() got an unexpected or repeated argument {name!r}")
-            values[name] = value
-        missing = [name for name in names if name not in values]
-        if missing:
-            raise TypeError(f"{type(self).__name__}() missing argument {missing[0]!r}")
-        for name in names:
-            object.__setattr__(self, name, values[name])
-
-    def _values(self) -> tuple[object, ...]:
-        return tuple(getattr(self, name) for name in self.__slots__)
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        return self._values() == other._values()  # type: ignore[attr-defined]
-
-    def __hash__(self) -> int:
-        return hash(self._values())
-
-    def __repr__(self) -> str:
-        shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__ if name not in self._hidden)
-        return f"{type(self).__name__}({shown})"
-
-    def __setattr__(self, name: str, value: object) -> None:
-        from dataclasses import FrozenInstanceError  # what the frozen dataclasses raised
-
-        raise FrozenInstanceError(f"cannot assign to field {name!r}")
-
-    def __delattr__(self, name: str) -> None:
-        from dataclasses import FrozenInstanceError
-
-        raise FrozenInstanceError(f"cannot delete field {name!r}")
-
-    def __reduce__(self) -> tuple[object, ...]:
-        return (type(self), self._values())
-
-
-class SealSuite(_Frozen):
+class SealSuite(Frozen):
     """One HPKE suite we seal with: its name in key strings, its envelope id, its algorithms.
 
     ``kem``, ``kdf`` and ``aead`` are attribute names on ``cryptography``'s ``hpke.KEM``,
@@ -201,7 +147,7 @@ def _b64url_decode(encoded: str) -> bytes | None:
     return raw
 
 
-class ProjectPublicKey(_Frozen):
+class ProjectPublicKey(Frozen):
     """A project's public sealing key: the suite and the raw public key bytes.
 
     Build it with :meth:`parse` from the string the SDK is configured with.

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import time
 
+from crashveil._frozen import Frozen
 from crashveil.errors import ConfigError
 from crashveil.sdk.pseudonym import write_private_file
 
@@ -38,7 +39,7 @@ _RECORD_FIELDS = ("level", "granted_at", "policy_version", "policy_digest", "pol
                   "disclosures")
 
 
-class ConsentRecord:
+class ConsentRecord(Frozen):
     """What the user decided, and under which policy.
 
     ``policy`` is the canonical form of the policy the user saw; ``disclosures`` maps a crash
@@ -48,6 +49,7 @@ class ConsentRecord:
     """
 
     __slots__ = _RECORD_FIELDS
+    _hidden = ("policy",)  # long, and says nothing the digest does not
 
     level: str
     granted_at: float
@@ -60,34 +62,10 @@ class ConsentRecord:
     def __init__(self, level: str, granted_at: float, policy_version: str, policy_digest: str,
                  policy: dict[str, Any], ask_each_time: bool = False,
                  disclosures: dict[str, str] | None = None) -> None:
-        values = (level, granted_at, policy_version, policy_digest, policy, ask_each_time,
-                  {} if disclosures is None else disclosures)
-        for name, value in zip(_RECORD_FIELDS, values):
-            object.__setattr__(self, name, value)
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        from dataclasses import FrozenInstanceError
-
-        raise FrozenInstanceError(f"cannot assign to field {name!r}")
-
-    def __delattr__(self, name: str) -> None:
-        from dataclasses import FrozenInstanceError
-
-        raise FrozenInstanceError(f"cannot delete field {name!r}")
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        return all(getattr(self, name) == getattr(other, name) for name in _RECORD_FIELDS)
+        super().__init__(level, granted_at, policy_version, policy_digest, policy, ask_each_time,
+                         {} if disclosures is None else disclosures)
 
     __hash__ = None  # type: ignore[assignment]  # holds dicts
-
-    def __reduce__(self) -> tuple[Any, ...]:  # copy and pickle: __setattr__ refuses
-        return (ConsentRecord, tuple(getattr(self, name) for name in _RECORD_FIELDS))
-
-    def __repr__(self) -> str:  # the policy is left out: it is long and says nothing new
-        shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in _RECORD_FIELDS if name != "policy")
-        return f"ConsentRecord({shown})"
 
     def to_json(self) -> bytes:
         import json

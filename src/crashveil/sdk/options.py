@@ -14,6 +14,7 @@ import sys
 import time
 from pathlib import Path
 
+from crashveil._frozen import Frozen
 from crashveil.errors import ConfigError
 
 TYPE_CHECKING = False  # not ``typing.TYPE_CHECKING``: ``init()`` does not import ``typing``
@@ -52,7 +53,7 @@ _LAZY = ("policy", "rng", "dsn")
 _SLOTS = {name: f"_{name}_value" if name in _LAZY else name for name in OPTION_NAMES}
 
 
-class Options:
+class Options(Frozen):
     """The resolved configuration of one SDK client. Build it with :meth:`from_kwargs`.
 
     Attributes (in ``OPTION_NAMES`` order): ``app_name``, ``data_dir`` (a ``Path``), ``policy``
@@ -144,16 +145,6 @@ class Options:
     def policy_loaded(self) -> bool:
         """Whether :attr:`policy` is already in memory (False: the shipped policy, not read yet)."""
         return self._policy_value is not None  # type: ignore[has-type]
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        from dataclasses import FrozenInstanceError
-
-        raise FrozenInstanceError(f"cannot assign to field {name!r}")
-
-    def __delattr__(self, name: str) -> None:
-        from dataclasses import FrozenInstanceError
-
-        raise FrozenInstanceError(f"cannot delete field {name!r}")
 
     def __reduce__(self) -> tuple[Any, ...]:  # copy and pickle: __setattr__ refuses
         return (_restore_options, (self._values(),))
