@@ -411,29 +411,12 @@ class GroupCommitter:
             thread.join(timeout)
 
     def _take(self) -> tuple[list[Any], bool]:
-        import queue
-
+        """The next batch: the first queued report (waited for), then what else is queued,
+        waiting up to ``max_wait_s`` for more; ``([], True)`` when told to stop."""
         first = self._queue.get()
         if first is _STOP:
             return [], True
-        batch = [first]
-        deadline = time.monotonic() + self.max_wait_s
-        while len(batch) < self.max_batch:
-            try:
-                item = self._queue.get_nowait()
-            except queue.Empty:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    break
-                try:
-                    item = self._queue.get(timeout=remaining)
-                except queue.Empty:
-                    break
-            if item is _STOP:
-                self._queue.put(_STOP)  # stop after this batch
-                break
-            batch.append(item)
-        return batch, False
+        return [first] + self._drain(self.max_batch - 1, deadline=time.monotonic() + self.max_wait_s), False
 
     async def writer_pause(self) -> None:
         """Return when the writer is not running statements (at once if it is not)."""
@@ -458,8 +441,10 @@ class GroupCommitter:
             except RuntimeError:  # the loop is closed
                 pass
 
-    def _drain(self, room: int) -> list[Any]:
-        """Up to ``room`` queued reports, without waiting (a queued stop stays queued)."""
+    def _drain(self, room: int, *, deadline: float | None = None) -> list[Any]:
+        """Up to ``room`` queued reports; with a ``deadline`` (monotonic) it waits until then
+        for more, else not at all. A queued stop stays queued (the writer stops after this
+        batch)."""
         import queue
 
         items: list[Any] = []
@@ -467,7 +452,13 @@ class GroupCommitter:
             try:
                 item = self._queue.get_nowait()
             except queue.Empty:
-                break
+                remaining = 0.0 if deadline is None else deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                try:
+                    item = self._queue.get(timeout=remaining)
+                except queue.Empty:
+                    break
             if item is _STOP:
                 self._queue.put(_STOP)
                 break
