@@ -19,6 +19,7 @@ Project private keys (HPKE, Ed25519) are in the database, wrapped under the KEK.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 from collections.abc import Sequence
@@ -29,6 +30,7 @@ from typing import Any
 import click
 
 from crashveil.errors import CrashveilError
+from crashveil.server.settings import MAX_WORKERS
 
 __all__ = ["main", "cli", "connection_string"]
 
@@ -182,13 +184,18 @@ def server_issue_client_cert(name: str, server_dir: str | None, days: int, out_d
 
 @server_group.command("run")
 @server_dir_option
-def server_run(server_dir: str | None) -> None:
+@click.option("--workers", type=click.IntRange(1, MAX_WORKERS), default=None,
+              help="front processes; above 1 they share the ports and one more process stores "
+                   "reports (default: the workers setting, which is 1 unless set)")
+def server_run(server_dir: str | None, workers: int | None) -> None:
     """Serve the ingest API (checks durability settings and schema first)."""
     from crashveil.server.run import run_server
 
     settings = _settings(server_dir)
+    if workers is not None:  # the flag wins over settings.toml and CRASHVEIL_WORKERS
+        settings = dataclasses.replace(settings, workers=workers)
     _storage(settings).close()  # refuses unsafe durability settings or an unknown schema
-    run_server(settings)
+    run_server(settings, workers=settings.workers)
 
 
 # --- projects -------------------------------------------------------------------------------

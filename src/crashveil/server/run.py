@@ -16,15 +16,16 @@ Choices, each for a reason:
   A browser cannot be asked for a client certificate, and the native API must not be
   reachable without one. ``run_server`` owns SIGINT/SIGTERM and stops both gracefully.
 - uvloop and httptools (``uvicorn[standard]``). One process by default. With ``workers``
-  > 1 (:func:`run_processes`), N *front* processes serve HTTP and prepare reports (open,
-  validate, redact, encrypt: the CPU work, which one Python process cannot spread over
-  cores) and one *writer* process stores them: each commit carries what every front has
-  ready, and the write lock is held for SQL and fsync only. Fronts listen on the same
-  ports with ``SO_REUSEPORT`` (the kernel spreads connections); each talks to the writer
-  over its end of an inherited socketpair. Rate limits are in-memory per front, so each
-  front applies 1/N of the project and installation budgets. Children die with the parent
-  (``PR_SET_PDEATHSIG``); if any child dies, the server stops (the service manager
-  restarts it). Retention runs in the first front.
+  above 1 (the setting, or ``crashveil server run --workers N``; :func:`run_processes`), N
+  *front* processes serve HTTP and prepare reports (open, validate, redact, encrypt: the
+  CPU work, which one Python process cannot spread over cores) and one *writer* process
+  stores them: each commit carries what every front has ready, and the write lock is held
+  for SQL and fsync only. Fronts listen on the same ports with ``SO_REUSEPORT`` (the
+  kernel spreads connections); each talks to the writer over its end of an inherited
+  socketpair. Rate limits are in-memory per front, so each front applies 1/N of the
+  project and installation budgets. Children die with the parent (``PR_SET_PDEATHSIG``);
+  if any child dies, the server stops (the service manager restarts it). Retention runs in
+  the first front.
 """
 
 from __future__ import annotations
@@ -116,14 +117,16 @@ class _SharedSignalServer(uvicorn.Server):
 def run_server(settings: Any, *, workers: int | None = None) -> None:
     """Open storage, build the apps and serve both listeners until SIGINT/SIGTERM (blocks).
 
-    ``workers`` (default: the settings' ``workers``, else 1) above 1 serves with that many
-    front processes and a writer process (:func:`run_processes`); :class:`CrashveilError`
-    if one of them died on its own.
+    ``workers`` (default: ``settings.workers``) above 1 serves with that many front
+    processes and a writer process (:func:`run_processes`); :class:`CrashveilError` if one
+    of them died on its own.
     """
     from crashveil.server.app import create_app
     from crashveil.server.storage import Storage
 
-    count = int(workers if workers is not None else getattr(settings, "workers", 1) or 1)
+    count = settings.workers if workers is None else workers
+    if count < 1:
+        raise ConfigError("workers", f"{count} is out of range", "an integer >= 1")
     if count > 1:
         if run_processes(settings, count):
             raise CrashveilError("a server process exited on its own; the others were stopped")

@@ -22,11 +22,14 @@ from typing import Any
 
 from crashveil.errors import ConfigError
 
-__all__ = ["Settings", "SETTINGS_FILE", "DEFAULT_DATABASE", "resolve_database_url", "server_dir_from_env",
-           "write_settings"]
+__all__ = ["Settings", "SETTINGS_FILE", "DEFAULT_DATABASE", "MAX_WORKERS", "resolve_database_url",
+           "server_dir_from_env", "write_settings"]
 
 SETTINGS_FILE = "settings.toml"
 DEFAULT_DATABASE = "sqlite:///crashveil.db"
+#: Most front processes ``workers`` may ask for: far beyond the cores one writer can keep up
+#: with, low enough that a typo (1000) is an error rather than a thousand processes.
+MAX_WORKERS = 64
 _ENV_PREFIX = "CRASHVEIL_"
 
 
@@ -45,6 +48,10 @@ class Settings:
     web_port: int = 8444
     tls: bool = True
     require_client_cert: bool = True
+    # Front processes serving HTTP (server/run.py). 1: one process does everything. Above 1:
+    # that many fronts share the ports (SO_REUSEPORT) and one more process, the writer,
+    # stores what they prepared; the in-memory rate limits are split among the fronts.
+    workers: int = 1
     # A sealed report is at most 64 KiB of JSON before sealing (policy LIMITS); 200 KiB of
     # body leaves room for the hybrid KEM's 1.1 KiB and compression that does not help.
     max_body_bytes: int = 200 * 1024
@@ -180,6 +187,9 @@ class Settings:
         """Check cross-field rules; :class:`ConfigError` naming the key."""
         if not (0 < self.port < 65536):
             raise ConfigError("port", f"{self.port} is out of range", "1..65535")
+        if isinstance(self.workers, bool) or not isinstance(self.workers, int) or not (
+                1 <= self.workers <= MAX_WORKERS):
+            raise ConfigError("workers", f"{self.workers!r} is out of range", f"an integer from 1 to {MAX_WORKERS}")
         if not (0 <= self.web_port < 65536) or self.web_port == self.port:
             raise ConfigError("web_port", f"{self.web_port} is out of range or equals port",
                               "0 (off) or 1..65535, other than port")
