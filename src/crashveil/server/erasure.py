@@ -1,7 +1,9 @@
 """Erasure requests (GDPR Art. 17), sent by the SDK when a user revokes consent.
 
 :meth:`Storage.process_deletion_request` deletes every report of the given install
-pseudonyms, in every period, in one transaction; this module adds the audit entry. The entry
+pseudonyms, in every period, and rebuilds the install sketches of the (group, day) pairs they
+were in (so the dashboard stops counting those installations), in one transaction; this
+module adds the audit entry. The entry
 and the ``deletion_requests`` row hold the request id and counts, never the pseudonyms, so
 the proof that a request was honoured does not keep what it erased, and the audit chain
 never has to change. The ingest side answers with the signed confirmation (the project's

@@ -44,6 +44,7 @@ from crashveil.server.db.rollup_tables import (
     group_daily_rollups,
     group_day_installs,
     project_filter_values,
+    rebuild_install_sketches,
 )
 from crashveil.server.db.tables import (
     crash_groups,
@@ -729,17 +730,18 @@ class Storage:
                                  now: datetime) -> DeletionRecord:
         """Delete every report of ``install_ids`` and record the request, in one transaction.
 
+        The install sketches of the (group, day) pairs the deleted reports were in are rebuilt
+        from the reports left, in the same transaction: a sketch cannot forget a pseudonym, and
+        the dashboard's distinct installations would go on counting the erased ones.
+
         A repeated request id deletes again (reports that arrived since) and answers the
         original record with the total count.
         """
         ids = sorted(set(install_ids))
         try:
             with db.write_tx(self.engine) as conn:
-                deleted = 0
-                for start in range(0, len(ids), _DELETE_CHUNK):
-                    chunk = ids[start:start + _DELETE_CHUNK]
-                    deleted += conn.execute(reports.delete().where(
-                        reports.c.project_id == project_id, reports.c.install_id.in_(chunk))).rowcount
+                deleted, pairs = _delete_reports_of(conn, project_id, ids)
+                rebuild_install_sketches(conn, pairs)
                 row = conn.execute(sa.select(deletion_requests).where(
                     deletion_requests.c.project_id == project_id,
                     deletion_requests.c.request_id == request_id).with_for_update()).first()
@@ -798,6 +800,46 @@ class Storage:
 
 
 _ROW_FIELDS = tuple(f.name for f in dataclasses.fields(StoreRow))
+
+
+def _delete_reports_of(conn: sa.Connection, project_id: str, install_ids: Sequence[str]
+                       ) -> tuple[int, set[tuple[int, str]]]:
+    """Delete the reports of ``install_ids`` in ``project_id``, in ``conn``'s transaction;
+    returns how many, and the (group id, day of ``reports.hour``) pairs they were in (the
+    sketches to rebuild).
+
+    The groups are locked first (PostgreSQL; SQLite's write lock covers it), in id order as
+    ingest takes them: ingest reads, merges and writes a group's sketches under that lock,
+    so none can add to a sketch between the rebuild's read of the reports and its write.
+    The pairs come from the deleted rows themselves (RETURNING), so a report stored between
+    the lock and the delete is not missed.
+    """
+    deleted = 0
+    pairs: set[tuple[int, str]] = set()
+    chunks = [install_ids[start:start + _DELETE_CHUNK] for start in range(0, len(install_ids), _DELETE_CHUNK)]
+    groups: set[int] = set()
+    for chunk in chunks:
+        groups.update(conn.execute(sa.select(reports.c.group_id).distinct().where(
+            reports.c.project_id == project_id, reports.c.install_id.in_(chunk))).scalars())
+    _lock_groups(conn, groups)
+    for chunk in chunks:
+        for group_id, hour in conn.execute(reports.delete().where(
+                reports.c.project_id == project_id, reports.c.install_id.in_(chunk))
+                .returning(reports.c.group_id, reports.c.hour)):
+            deleted += 1
+            pairs.add((group_id, hour[:10]))
+    _lock_groups(conn, {group_id for group_id, _ in pairs} - groups)  # stored since the first read: rare
+    return deleted, pairs
+
+
+def _lock_groups(conn: sa.Connection, group_ids: set[int]) -> None:
+    """``SELECT ... FOR UPDATE`` the groups ``group_ids``, in id order (PostgreSQL only)."""
+    if not group_ids or db.is_sqlite(conn):
+        return
+    ordered = sorted(group_ids)
+    for start in range(0, len(ordered), _DELETE_CHUNK):
+        conn.execute(sa.select(crash_groups.c.id).where(crash_groups.c.id.in_(ordered[start:start + _DELETE_CHUNK]))
+                     .order_by(crash_groups.c.id).with_for_update()).all()
 
 
 def _key_digest(dek: bytes) -> bytes:
