@@ -287,6 +287,27 @@ def test_pseudonym_rate_limit_is_per_install(make_app: Callable[..., Any], seal:
     assert 201 == other.status_code
 
 
+
+def test_a_counts_only_flood_leaves_the_projects_other_groups_answered(
+        make_app: Callable[..., Any], seal: Callable[..., bytes], make_report: Callable[..., Report]) -> None:
+    """A mass failure does not use up the project's bucket for its other groups: once its
+    group is counts-only, its reports are charged to the group's own bucket (same burst); when
+    that is empty the flood takes project tokens again, so it is still limited (at most 2x)."""
+    client = TestClient(make_app(project_rate_per_s=0.001, project_burst=10, mass_failure_per_hour=3,
+                                 pseudonym_rate_per_hour=1000))
+
+    def flood() -> int:
+        return post(client, seal(make_report(install_id=uuid.uuid4().hex))).status_code
+
+    # 3 stored whole (3 project tokens), then 10 counts-only charged to the group: 7 tokens left
+    first = [flood() for _ in range(13)]
+    other = post(client, seal(make_report(function="elsewhere", install_id=uuid.uuid4().hex)))
+    # the group's bucket is empty: the flood takes the 6 project tokens left, then 429
+    rest = [flood() for _ in range(7)]
+    assert ([201] * 13, 201) == (first, other.status_code)
+    assert [201] * 6 + [429] == rest
+    assert "rate_limited" == post(client, seal(make_report(function="third"))).json()["error"]
+
 # --- storage failure --------------------------------------------------------------------------
 
 

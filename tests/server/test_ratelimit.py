@@ -54,6 +54,24 @@ def test_refused_requests_do_not_consume_tokens() -> None:
     assert 0.0 == limiter.take("p")
 
 
+
+def test_refund_gives_back_one_token_never_above_burst() -> None:
+    """A refunded token can be taken again; refunds never fill a bucket past ``burst``, and
+    a key without a bucket is left alone."""
+    clock = FakeClock()
+    limiter = KeyedLimiter(0.001, 2, clock=clock)
+    assert [0.0, 0.0] == [limiter.take("p"), limiter.take("p")]
+    limiter.refund("p")
+    assert 0.0 == limiter.take("p")
+    assert 0.0 < limiter.take("p")
+    for _ in range(5):
+        limiter.refund("p")
+    assert [0.0, 0.0] == [limiter.take("p"), limiter.take("p")]
+    assert 0.0 < limiter.take("p")
+    limiter.refund("never-seen")
+    assert 1 == len(limiter)  # "never-seen" got no bucket
+
+
 def test_keys_are_independent() -> None:
     """One key being limited does not affect another."""
     clock = FakeClock()

@@ -778,6 +778,10 @@ class Ingestor:
                                             max_keys=10_000)
         self.pseudonym_limiter = KeyedLimiter(settings.pseudonym_rate_per_hour / 3600.0,
                                               settings.pseudonym_rate_per_hour, clock=clock)
+        # What reports of counts-only groups are charged instead of their project's bucket
+        # (see ``finish``): the project's rate and burst per (project, group).
+        self.counts_only_limiter = KeyedLimiter(settings.project_rate_per_s, settings.project_burst, clock=clock,
+                                                max_keys=10_000)
         self._redactors: dict[str, Any] = {}
         self._frame_memos: dict[str, dict[Any, Any]] = {}
         self._allowlists: dict[tuple[str, str], tuple[str, ...]] = {}
@@ -940,8 +944,24 @@ class Ingestor:
         for (field, detector), count in prepared.hits.items():
             self.metrics.redaction_hits.labels(field, detector).inc(count)
         self.metrics.accepted.labels("created" if result.created else "retry").inc()
+        if getattr(result, "counts_only", False):
+            self._charge_counts_only(prepared.pending.project_id, result.group_id)
         return Accepted(receipt=result.receipt, created=bool(result.created),
                         counts_only=bool(getattr(result, "counts_only", False)))
+
+    def _charge_counts_only(self, project_id: str, group_id: Any) -> None:
+        """Move a counts-only report's token from its project's bucket to its group's.
+
+        The project bucket is taken before the body is opened (the group is not known yet),
+        so without this a mass failure would use up the project's budget and its other groups
+        would be refused with 429 until it passed. A report of a group in counts-only mode is
+        charged to that group's own bucket (the project's rate and burst) instead. While that
+        bucket has tokens the project's token is given back; once it is empty the flood
+        competes for the project's tokens again, so a flood (or a sender with the DSN posing
+        as one) gets at most twice the project's rate.
+        """
+        if not self.counts_only_limiter.take(f"{project_id}/{group_id}"):
+            self.project_limiter.refund(project_id)
 
     def start_group_commit(self, *, max_batch: int = 256, max_wait_s: float = 0.0) -> GroupCommitter:
         """Store reports through one writer thread with group commit (see :class:`GroupCommitter`)."""

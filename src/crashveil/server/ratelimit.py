@@ -59,6 +59,17 @@ class KeyedLimiter:
                 self._buckets.popitem(last=False)
         return wait
 
+    def refund(self, key: str) -> None:
+        """Give back one token taken for ``key`` (never above ``burst``); a key no longer
+        kept (evicted) is left as it is: it comes back full anyway."""
+        now = self._clock()
+        with self._lock:
+            kept = self._buckets.get(key)
+            if kept is not None:
+                tokens, at = kept
+                tokens = min(float(self.burst), tokens + max(0.0, now - at) * self.rate_per_s + 1.0)
+                self._buckets[key] = (tokens, now)
+
     def __len__(self) -> int:
         return len(self._buckets)
 
