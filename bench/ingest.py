@@ -9,7 +9,10 @@ process), so the bare route runs on the same N processes. A client process
 with asyncio keeps CONCURRENCY keep-alive connections busy with pre-sealed, unique reports
 (each a new report id, so every request is a real insert, not an idempotent retry), for
 SECONDS per run, alternating bare and ingest runs REPEATS times. Prints medians of
-throughput and latency percentiles and the ratio ingest/bare.
+throughput and latency percentiles, the ratio ingest/bare, and the server's CPU time per
+request (all its processes, from /proc; the client's CPU is not in it). The client shares the
+CPUs, so the throughput ratio is at most about (server + client CPU per bare request) /
+(server + client CPU per stored report): the CPU column shows what bounds it.
 
 Plain HTTP on loopback: TLS costs the same on both routes and would measure the handshake,
 not the ingest path. Targets (DESIGN.md): >= 2,000 reports/s with SQLite and >= 40 % of the
@@ -36,7 +39,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _http_load import listeners as _listeners  # noqa: E402
-from _http_load import percentile, run_load  # noqa: E402
+from _http_load import percentile, run_load, tree_cpu_seconds  # noqa: E402
 from _table import median, print_table  # noqa: E402
 
 
@@ -163,7 +166,7 @@ def main() -> None:
                 time.sleep(0.1)
             bare_body = sealed[0]
             asyncio.run(run_load(port, [_request("/bare", bare_body)] * 500, 1.0, args.concurrency))  # warm up
-            results: dict[str, list[tuple[float, float, float]]] = {"bare accept-and-drop": [], "ingest (stored)": []}
+            results: dict[str, list[tuple[float, float, float, float]]] = {"bare accept-and-drop": [], "ingest (stored)": []}
             all_statuses: dict[str, dict[int, int]] = {name: {} for name in results}
             for _ in range(args.repeats):
                 for name in results:
@@ -173,12 +176,15 @@ def main() -> None:
                         count = int(args.expect_rate * args.seconds)
                         requests = [_request("/api/v1/projects/demo/reports", sealed.pop()) for _ in
                                     range(min(count, len(sealed)))]
+                    cpu_before = tree_cpu_seconds(server.pid)
                     elapsed, latencies, statuses = asyncio.run(
                         run_load(port, requests, args.seconds, args.concurrency))
+                    server_cpu = tree_cpu_seconds(server.pid) - cpu_before
                     for status, n in statuses.items():
                         all_statuses[name][status] = all_statuses[name].get(status, 0) + n
                     results[name].append((len(latencies) / elapsed, percentile(latencies, 0.5) * 1000,
-                                          percentile(latencies, 0.99) * 1000))
+                                          percentile(latencies, 0.99) * 1000,
+                                          server_cpu / max(1, len(latencies)) * 1e6))
         finally:
             server.terminate()
             server.wait(timeout=60)
@@ -188,12 +194,13 @@ def main() -> None:
     for name, runs in results.items():
         rate = median([r[0] for r in runs])
         rows.append([name, f"{rate:,.0f}", f"{median([r[1] for r in runs]):.2f}",
-                     f"{median([r[2] for r in runs]):.2f}", f"{rate / bare_rate:.0%}"])
+                     f"{median([r[2] for r in runs]):.2f}", f"{rate / bare_rate:.0%}",
+                     f"{median([r[3] for r in runs]):.0f}"])
     processes = ("one uvicorn process" if args.workers == 1 else
                  f"{args.workers} front processes + 1 writer process")
     print(f"\n{args.repeats} runs x {args.seconds:g} s, {args.concurrency} connections, {processes}, "
           f"{os.cpu_count()} CPUs shared with the client, suite {args.suite}, SQLite synchronous=FULL")
-    print_table(["route", "req/s (median)", "p50 ms", "p99 ms", "of bare"], rows)
+    print_table(["route", "req/s (median)", "p50 ms", "p99 ms", "of bare", "server CPU us/req"], rows)
     print("statuses:", json.dumps({k: dict(sorted(v.items())) for k, v in all_statuses.items()}))
 
 
