@@ -107,7 +107,8 @@ class ForgetClient:
 
 def create_app(settings: Any, storage: Any, *, now: Callable[[], datetime] = _utc_now,
                clock: Callable[[], float] = time.monotonic, body_timeout_s: float = BODY_TIMEOUT_S,
-               sentry_limits: Any = None, surface: str = "all", group_commit: bool = True) -> Starlette:
+               sentry_limits: Any = None, surface: str = "all", group_commit: bool = True,
+               metrics: Metrics | None = None) -> Starlette:
     """The ingest API for ``storage`` under ``settings``; ``now``/``clock`` are injectable.
 
     Args:
@@ -124,10 +125,13 @@ def create_app(settings: Any, storage: Any, *, now: Callable[[], datetime] = _ut
             many reports per transaction); off, each report is its own transaction, unless
             the caller sets ``app.state.ingestor.committer`` (``run.run_processes`` sets a
             ``WriterClient`` to its writer process).
+        metrics: the app's :class:`Metrics`; by default a new one with a registry of its
+            own. ``run.run_processes`` passes each front's multiprocess ``Metrics`` to both
+            of its apps (values of one process live in one file, so they must be one set).
     """
     if surface not in ("all", "ingest", "web"):
         raise ValueError(f"surface must be 'all', 'ingest' or 'web', not {surface!r}")
-    metrics = Metrics()
+    metrics = Metrics() if metrics is None else metrics
     ingestor = Ingestor(settings, storage, metrics, now=now, clock=clock)
     if getattr(storage, "engine", None) is not None and hasattr(settings, "server_dir"):
         from crashveil.server.audit import AuditTrail

@@ -3,6 +3,17 @@
 Each ``create_app`` gets a fresh :class:`Metrics` (its own ``CollectorRegistry``), so two
 apps in one process (tests, the benchmark) never share or double-register counters.
 
+Several front processes (``run.run_processes``) use prometheus_client's multiprocess mode
+instead, chosen explicitly: ``Metrics(multiprocess_dir=...)``, one per front, shared by its
+apps. Every value is then kept in a per-process file in that directory and a scrape of any
+front reads all files (``MultiProcessCollector``): counters and histograms are the totals of
+all fronts, not those of whichever front the kernel handed the connection. Scrape-time
+collectors registered on ``registry`` (``anomaly.VolumeAnomalyCollector``, which reads the
+shared database) are added once, not summed. A family with no value yet (a labelled
+counter never incremented) is left out, where one registry lists it empty. There are no ``Gauge`` objects here: one
+added later needs a ``multiprocess_mode`` (``livesum`` and ``run_processes`` marking dead
+fronts, or ``max``/``mostrecent``), since the default (``all``) adds a ``pid`` label.
+
 Label values come only from fixed sets we define (reason codes, field names, detector names,
 route templates), never from the request: a label taken from attacker-controlled text
 (a release string, an unknown JSON key) would let a client grow the series without bound.
@@ -11,22 +22,74 @@ Per-release redaction counts go to storage instead (``store_report(redaction_hit
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import values as _values
+from prometheus_client.metrics import MetricWrapperBase
+from prometheus_client.multiprocess import MultiProcessCollector
 
 from crashveil.policy import REPORT_FIELDS
 
-__all__ = ["CONTENT_TYPE", "Metrics"]
+__all__ = ["CONTENT_TYPE", "MULTIPROC_ENV", "Metrics"]
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
+#: The variable prometheus_client reads, at import, to keep values in per-process files.
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 _UNKNOWN_FIELD = "<unknown>"
 _KNOWN_TOP_FIELDS = frozenset(REPORT_FIELDS)
 
 
-class Metrics:
-    """The counters and the latency histogram the ingest path updates."""
+class _MultiProcessRegistry(CollectorRegistry):
+    """A registry whose scrape is the sum of every process's metric files.
 
-    def __init__(self) -> None:
-        self.registry = CollectorRegistry(auto_describe=True)
+    Metrics register here as usual (names are still checked for duplicates), but their
+    values are read back from the files of all processes; other collectors (computed at
+    scrape) are collected as they are.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        super().__init__(auto_describe=True)
+        self._files = MultiProcessCollector(None, path=str(directory))
+        self._live: list[Any] = []
+
+    def register(self, collector: Any) -> None:
+        super().register(collector)
+        if not isinstance(collector, MetricWrapperBase):
+            self._live.append(collector)
+
+    def unregister(self, collector: Any) -> None:
+        super().unregister(collector)
+        if collector in self._live:
+            self._live.remove(collector)
+
+    def collect(self) -> Iterator[Any]:
+        yield from self._files.collect()
+        for collector in list(self._live):
+            yield from collector.collect()
+
+
+class Metrics:
+    """The counters and the latency histogram the ingest path updates.
+
+    ``multiprocess_dir`` (set by ``run.run_processes`` in each front, never by default)
+    selects prometheus_client's multiprocess mode over that directory; the process must
+    have had ``PROMETHEUS_MULTIPROC_DIR`` set to it before prometheus_client was imported,
+    or :class:`RuntimeError` (values of this process would silently be missing).
+    """
+
+    def __init__(self, *, multiprocess_dir: Path | str | None = None) -> None:
+        self.multiprocess_dir = Path(multiprocess_dir) if multiprocess_dir is not None else None
+        if self.multiprocess_dir is None:
+            self.registry: CollectorRegistry = CollectorRegistry(auto_describe=True)
+        else:
+            if _values.ValueClass is _values.MutexValue or os.environ.get(MULTIPROC_ENV) != str(self.multiprocess_dir):
+                raise RuntimeError(f"multiprocess metrics need {MULTIPROC_ENV}={self.multiprocess_dir} "
+                                   "in the environment before prometheus_client is imported")
+            self.registry = _MultiProcessRegistry(self.multiprocess_dir)
         r = self.registry
         self.accepted = Counter("crashveil_reports_accepted", "Reports stored (201) or recognised as a retry (200).",
                                 ["outcome"], registry=r)

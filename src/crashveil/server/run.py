@@ -26,6 +26,14 @@ Choices, each for a reason:
   project and installation budgets. Children die with the parent (``PR_SET_PDEATHSIG``);
   if any child dies, the server stops (the service manager restarts it). Retention runs in
   the first front.
+- Metrics with several fronts: a scrape of ``/metrics`` reaches one front, so each front
+  keeps its values in files (prometheus_client's multiprocess mode) in a fresh private
+  directory (``tempfile.mkdtemp``: empty, mode 0700) that the parent makes at start and
+  removes at exit, and answers the totals of all fronts (``metrics.py``). The fronts get
+  ``PROMETHEUS_MULTIPROC_DIR`` in the environment they are spawned with, so it is set
+  before they import prometheus_client (which picks its value class at import). The
+  writer records no metrics. No gauge needs ``mark_process_dead``: there are none, and a
+  dead front stops the whole server, directory included.
 """
 
 from __future__ import annotations
@@ -36,10 +44,13 @@ import copy
 import dataclasses
 import math
 import os
+import shutil
 import signal
 import socket
 import ssl
+import tempfile
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -182,10 +193,10 @@ def run_processes(settings: Any, fronts: int, *,
 
     Returns 0 after a requested stop, 1 if a child died on its own (all are stopped then).
     ``extra_routes`` (a module-level function, it is pickled by name) adds routes to the
-    first app of every front (the benchmarks' bare route).
+    first app of every front (the benchmarks' bare route). With more than one front, metrics
+    are kept in a temporary directory removed on return (see the module docstring).
     """
     import multiprocessing
-    import multiprocessing.connection
 
     from crashveil.server.audit import AuditTrail
     from crashveil.server.storage import Storage
@@ -202,16 +213,31 @@ def run_processes(settings: Any, fronts: int, *,
     finally:
         storage.close()
     context = multiprocessing.get_context("spawn")
+    metrics_dir = Path(tempfile.mkdtemp(prefix="crashveil-metrics-")) if fronts > 1 else None
+    try:
+        return _run_children(context, settings, fronts, metrics_dir, extra_routes)
+    finally:
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _run_children(context: Any, settings: Any, fronts: int, metrics_dir: Path | None,
+                  extra_routes: Callable[[], list[Any]] | None) -> int:
+    """Start the writer and the fronts, wait for a stop or a death, stop and join them all."""
+    import multiprocessing.connection
+
     pairs = [socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM) for _ in range(fronts)]
     parent = os.getpid()
     writer = context.Process(target=_writer_main, args=(settings, [a for a, _ in pairs], parent),
                              name="crashveil-writer", daemon=False)
-    front_procs = [context.Process(target=_front_main, args=(settings, index, fronts, b, parent, extra_routes),
+    front_procs = [context.Process(target=_front_main,
+                                   args=(settings, index, fronts, b, parent, extra_routes, metrics_dir),
                                    name=f"crashveil-front-{index}", daemon=False)
                    for index, (_, b) in enumerate(pairs)]
     writer.start()
-    for proc in front_procs:
-        proc.start()
+    with _environment(_MULTIPROC_ENV, str(metrics_dir) if metrics_dir is not None else None):
+        for proc in front_procs:
+            proc.start()
     for a, b in pairs:
         a.close()
         b.close()
@@ -259,6 +285,28 @@ def share_limits(settings: Any, fronts: int) -> Any:
         pseudonym_rate_per_hour=max(1, math.ceil(settings.pseudonym_rate_per_hour / fronts)))
 
 
+#: prometheus_client's switch to multiprocess mode (``metrics.MULTIPROC_ENV``; not imported
+#: from there so that the parent need not import prometheus_client).
+_MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+@contextlib.contextmanager
+def _environment(name: str, value: str | None) -> Iterator[None]:
+    """``os.environ[name] = value`` for processes spawned inside (nothing if ``value`` is None)."""
+    if value is None:
+        yield
+        return
+    before = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = before
+
+
 def _die_with_parent(parent: int) -> None:
     """Ask Linux to SIGKILL this process when its parent dies (a no-op elsewhere)."""
     try:
@@ -293,24 +341,29 @@ def _writer_main(settings: Any, sockets: list[socket.socket], parent: int) -> No
 
 
 def _front_main(settings: Any, index: int, fronts: int, writer_socket: socket.socket, parent: int,
-                extra_routes: Callable[[], list[Any]] | None) -> None:
-    """A front process: the apps on ``SO_REUSEPORT`` sockets, storing through the writer."""
+                extra_routes: Callable[[], list[Any]] | None, metrics_dir: Path | None = None) -> None:
+    """A front process: the apps on ``SO_REUSEPORT`` sockets, storing through the writer.
+
+    With ``metrics_dir`` both apps share one multiprocess :class:`~crashveil.server.metrics.Metrics`.
+    """
     _die_with_parent(parent)
     from crashveil.server.app import create_app
     from crashveil.server.ingest import WriterClient
+    from crashveil.server.metrics import Metrics
     from crashveil.server.storage import Storage
 
     settings = share_limits(settings, fronts)
+    metrics = Metrics(multiprocess_dir=metrics_dir) if metrics_dir is not None else None
     storage = Storage.open(settings)
     client = WriterClient()
     try:
         surface = "ingest" if settings.web_port else "all"
-        app = create_app(settings, storage, surface=surface, group_commit=False)
+        app = create_app(settings, storage, surface=surface, group_commit=False, metrics=metrics)
         if extra_routes is not None:
             app.router.routes.extend(extra_routes())
         apps = [(app, False)]
         if settings.web_port:
-            apps.append((create_app(settings, storage, surface="web", group_commit=False), True))
+            apps.append((create_app(settings, storage, surface="web", group_commit=False, metrics=metrics), True))
         servers, sockets = [], []
         for each, web in apps:
             each.state.ingestor.committer = client
