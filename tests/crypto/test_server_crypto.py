@@ -261,12 +261,26 @@ def test_detail_round_trip_compresses() -> None:
     blob = encrypt_detail(dek, plaintext, aad=aad)
     assert plaintext == decrypt_detail(dek, blob, aad=aad)
     assert True is (len(blob) < len(plaintext) // 4)
-    assert b"\x01" == blob[:1]
+    assert b"\x02" == blob[:1]
+
+
+def test_detail_format_1_zlib_still_decrypts() -> None:
+    """A detail sealed by an older server (format 1: zlib) decrypts to its plaintext, and is
+    bound to its version byte like format 2 (a fixed vector written by that code)."""
+    dek = bytes(range(32))
+    aad = detail_aad("proj-1", "report-1", "2026-05-01")
+    blob = bytes.fromhex(
+        "016720fa4ec846daee3ae4e2971cef38563eb1fea6fb8abf6681d05eac9ca5e6aa99ca06a9b118cfb0d076783070e1a405f541d575261"
+        "510e4e645422802a6d263974869f65c2fb4c160a8851e65ff6e45263c763d08")
+    assert b'{"report":{"crash_type":"ValueError"},"server":{}}' == decrypt_detail(dek, blob, aad=aad)
+    with pytest.raises(SealError):
+        decrypt_detail(dek, b"\x02" + blob[1:], aad=aad)
 
 
 @pytest.mark.parametrize(
     "case",
-    ["other report", "other day", "other project", "other dek", "flipped byte", "version byte", "truncated", "empty"],
+    ["other report", "other day", "other project", "other dek", "flipped byte", "version byte", "unknown version",
+     "truncated", "empty"],
 )
 def test_decrypt_detail_failures_are_opaque(case: str) -> None:
     """A detail read under another row's AAD, another DEK, or damaged, raises one SealError."""
@@ -284,7 +298,9 @@ def test_decrypt_detail_failures_are_opaque(case: str) -> None:
     elif case == "flipped byte":
         blob = _flip(blob, len(blob) - 5)
     elif case == "version byte":
-        blob = b"\x02" + blob[1:]
+        blob = b"\x01" + blob[1:]  # format 1 is known: the authenticated version byte refuses it
+    elif case == "unknown version":
+        blob = b"\x03" + blob[1:]
     elif case == "truncated":
         blob = blob[:20]
     else:
