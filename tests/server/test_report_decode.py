@@ -180,6 +180,15 @@ EDGE_CASES = [
     _with('"install_id":"0123456789abcdef0123456789abcdef\\n"'), _with('"client_stats":{"A":1}'),
     _with('"client_stats":{"a":true}'), _with("\"" + "k" * 65 + "\":1"),
     b" " * (LIMITS["max_report_bytes"] + 1) + b"{}", b"", b"[]", b"null", b"1",
+    # where the typed path (msgspec Structs) must refuse or agree
+    _report().to_json().replace(b'"elided":3', b'"elided":null'),
+    _report().to_json().replace(b'"line":10', b'"line":10.0'),
+    _report().to_json().replace(b'"in_app":false', b'"in_app":0', 1),
+    _report().to_json().replace(b'"errno:13"', b'"errno:13\\n"'), _with('"mechanism":null'),
+    _report().to_json().replace(b'"category":"ui"', b'"category":"' + b"x" * 65 + b'"'),
+    _report().to_json().replace(b'"fn_0"', "\"\u00e9\U0001f600".encode() * 128 + b'"', 1),
+    _report().to_json().replace(b'"fn_0"', "\"\u00e9\U0001f600".encode() * 129 + b'"', 1),
+    _with('"stack":{"frames":[]}'), _with('"chain":[]'), _with('"client_stats":{"a":-1}'),
 ]
 
 
@@ -213,6 +222,21 @@ def test_valid_reports_take_the_fast_path(monkeypatch: pytest.MonkeyPatch) -> No
     data["stack"]["frames"][1]["colno"] = 3
     assert (report, ("new_field", "stack.frames[1].colno")) == decode_report(json.dumps(data), drop_unknown=True)
     assert (_report(0), ()) == decode_report(_report(0).to_json())
+
+
+def test_reports_without_unknown_keys_take_the_typed_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """msgspec's typed decoding (Struct mirrors) serves every valid report without unknown
+    keys: neither the generic fast path nor report_from_json runs."""
+    import crashveil.server.report_decode as module
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("fell back")
+
+    monkeypatch.setattr(module, "_build_report", refuse)
+    monkeypatch.setattr(module, "report_from_json", refuse)
+    for report in (_report(), _report(0), _report(64)):
+        assert (report, ()) == decode_report(report.to_json(), drop_unknown=True)
+        assert type(decode_report(report.to_json())[0].stack.frames) is tuple
 
 
 def test_msgspec_refuses_lone_surrogates() -> None:
