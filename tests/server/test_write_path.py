@@ -281,6 +281,20 @@ def test_fetch_all_reads_what_sqlalchemy_reads(storage: Storage, make_report: Ca
             tuple(r) for r in db.fetch_all(conn, stmt, {"p": "demo"})]
 
 
+def test_fetch_dicts_reads_what_sqlalchemy_reads(storage: Storage, make_report: Callable[..., Report]) -> None:
+    """Aware datetimes, NULLs and all: ``dict(row._mapping)`` of every row, in order."""
+    storage.store_reports([_pending(make_report(crash_type=name)) for name in ("KeyError", "OSError", "KeyError")])
+    group = storage.store_reports([_pending(make_report(crash_type="TypeError"))])[0].group_id
+    storage.set_group_status("demo", group, grouping.RESOLVED, release="1.0.1", now=NOW)
+    stmt = sa.select(crash_groups).where(crash_groups.c.project_id == sa.bindparam("p")).order_by(crash_groups.c.id)
+    with storage.engine.connect() as conn:
+        expected = [dict(r._mapping) for r in conn.execute(stmt, {"p": "demo"})]
+        assert 3 == len(expected) and expected[-1]["resolved_at"] == NOW and expected[0]["resolved_at"] is None
+        fetched = db.fetch_dicts(conn, stmt, {"p": "demo"})
+        assert expected == fetched
+        assert [type(v) for v in expected[-1].values()] == [type(v) for v in fetched[-1].values()]
+
+
 def test_only_the_latest_days_key_stays_in_memory(storage: Storage, make_report: Callable[..., Report]) -> None:
     for days_ago in (3, 2, 1, 0):
         storage.store_reports([_pending(make_report(), at=NOW - timedelta(days=days_ago))])

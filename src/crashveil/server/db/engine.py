@@ -45,6 +45,7 @@ __all__ = [
     "dialect_insert",
     "BulkWrite",
     "fetch_all",
+    "fetch_dicts",
 ]
 
 
@@ -203,6 +204,51 @@ def fetch_all(conn: Connection, stmt: Any, params: Mapping[str, Any]) -> list[An
 
 
 _READS: dict[Any, tuple[str, tuple[str, ...]]] = {}
+
+
+def fetch_dicts(conn: Connection, stmt: Any, params: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The rows of a SELECT as ``{column key: value}`` dicts, with the columns' result
+    conversions (dates ...) applied: ``dict(row._mapping)`` for each row of
+    ``conn.execute(stmt, params)``.
+
+    On SQLite it runs on the DBAPI cursor like :func:`fetch_all`, with the result
+    processors of ``stmt.selected_columns`` (SQLAlchemy's result machinery costs ~10 us a
+    row here); elsewhere through SQLAlchemy.
+    """
+    if not is_sqlite(conn):
+        return [dict(row._mapping) for row in conn.execute(stmt, params)]
+    plan = _DICT_READS.get(stmt)
+    if plan is None:
+        dialect = conn.dialect
+        compiled = stmt.compile(dialect=dialect)
+        columns = list(stmt.selected_columns)
+        processors = tuple((index, processor) for index, processor in (
+            (index, column.type.dialect_impl(dialect).result_processor(dialect, None))
+            for index, column in enumerate(columns)) if processor is not None)
+        plan = _DICT_READS[stmt] = (compiled.string, tuple(compiled.positiontup or ()),
+                                    tuple(column.key for column in columns), processors)
+    sql, order, keys, processors = plan
+    values = tuple(params[name] for name in order)
+    dbapi = conn.dialect.loaded_dbapi
+    cursor = conn.connection.cursor()
+    try:
+        cursor.execute(sql, values)
+        rows = cursor.fetchall()
+    except dbapi.Error as exc:
+        raise sa.exc.DBAPIError.instance(sql, values, exc, dbapi.Error) from exc
+    finally:
+        cursor.close()
+    out = []
+    for row in rows:
+        if processors:
+            row = list(row)
+            for index, processor in processors:
+                row[index] = processor(row[index])
+        out.append(dict(zip(keys, row)))
+    return out
+
+
+_DICT_READS: dict[Any, tuple[str, tuple[str, ...], tuple[str, ...], tuple[tuple[int, Any], ...]]] = {}
 
 
 @contextlib.contextmanager
