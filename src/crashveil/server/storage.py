@@ -986,14 +986,20 @@ def _in_chunks(conn: sa.Connection, name: str, values: Sequence[Any], build: Cal
         size = next(n for n in _IN_SIZES if n >= len(chunk))
         stmt = _statement(conn, f"{name}-{size}", lambda: build(size))
         padded = list(chunk) + [chunk[-1]] * (size - len(chunk))
-        params: dict[str, Any] = {}
-        for i, value in enumerate(padded):
-            if isinstance(value, tuple):
-                for j, part in enumerate(value):
-                    params[f"k{i}_{j}"] = part
-            else:
-                params[f"k{i}"] = value
+        if isinstance(padded[0], tuple):
+            width = len(padded[0])
+            params = dict(zip(_param_names(size, width), [part for value in padded for part in value]))
+        else:
+            params = dict(zip(_param_names(size, 0), padded))
         yield chunk, stmt, params
+
+
+@functools.lru_cache(maxsize=64)
+def _param_names(size: int, width: int) -> tuple[str, ...]:
+    """``k{i}`` for i < size (width 0), else ``k{i}_{j}`` for i < size, j < width, in order."""
+    if not width:
+        return tuple(f"k{i}" for i in range(size))
+    return tuple(f"k{i}_{j}" for i in range(size) for j in range(width))
 
 
 def _keys(size: int) -> list[Any]:
