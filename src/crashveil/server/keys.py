@@ -55,7 +55,7 @@ from crashveil.server.crypto import (
     unwrap_key,
     wrap_key,
 )
-from crashveil.server.db.engine import dialect_insert, write_tx
+from crashveil.server.db.engine import dialect_insert, fetch_all, write_tx
 from crashveil.server.db.tables import data_keys, project_keys
 
 __all__ = [
@@ -327,6 +327,10 @@ class KekRotation:
     destroyed_keks: list[str]
 
 
+_DATA_KEY_FOR_WRITE = sa.select(data_keys.c.kek_id, data_keys.c.wrapped_dek, data_keys.c.destroyed_at).where(
+    data_keys.c.key_id == sa.bindparam("key_id"))
+
+
 class KeyRing:
     """Data keys and project keys over the database, with the KEK from ``provider``.
 
@@ -360,8 +364,11 @@ class KeyRing:
     def data_key_for_write(self, conn: Connection, project_id: str, day: str, *, now: datetime) -> tuple[str, bytes]:
         """The data key of ``project_id`` for ``day``, created on first use: (key_id, key)."""
         key_id = self.data_key_id(project_id, day)
-        row = conn.execute(sa.select(data_keys.c.kek_id, data_keys.c.wrapped_dek, data_keys.c.destroyed_at)
-                           .where(data_keys.c.key_id == key_id)).first()
+        # Once per group-commit batch: the prebuilt statement on the DBAPI cursor (SQLite)
+        # saves building and running a select through SQLAlchemy (~0.15 ms a batch).
+        # ``destroyed_at`` is only compared with None, so its raw value will do.
+        found = fetch_all(conn, _DATA_KEY_FOR_WRITE, {"key_id": key_id})
+        row: Any = found[0] if found else None
         if row is None:
             dek = new_data_key()
             kek_id, wrapped = self.provider.wrap(dek, key_id=key_id)
@@ -370,9 +377,10 @@ class KeyRing:
                 created_at=now).on_conflict_do_nothing())
             row = conn.execute(sa.select(data_keys.c.kek_id, data_keys.c.wrapped_dek, data_keys.c.destroyed_at)
                                .where(data_keys.c.key_id == key_id)).one()
-        if row.destroyed_at is not None or row.wrapped_dek is None:
+        kek_id, wrapped, destroyed_at = row
+        if destroyed_at is not None or wrapped is None:
             raise StorageError(f"the data key of {project_id} for {day} was destroyed (retention)")
-        return key_id, self._unwrap(key_id, row.kek_id, row.wrapped_dek)
+        return key_id, self._unwrap(key_id, kek_id, wrapped)
 
     def data_key_for_read(self, conn: Connection, key_id: str) -> bytes | None:
         """The data key ``key_id``, or ``None`` if it was destroyed."""
