@@ -229,3 +229,34 @@ def test_store_fails_as_storage_error(storage: Storage, make_report) -> None:
     with pytest.raises(StorageError):
         storage.store_report("no-such-project", make_report(), origin="crashveil-sdk", received_at=NOW,
                              redaction_hits={}, dropped_fields=())
+
+
+def test_threads_that_miss_the_project_cache_together_load_it_once(storage: Storage,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every request in flight misses the cache when its entry expires: one loads, the
+    others wait for it and take its record."""
+    storage.settings = dataclasses.replace(storage.settings, project_cache_s=60.0)
+    storage._projects.clear()
+    loads: list[str] = []
+    load = storage._load_project
+    started = threading.Barrier(8)
+
+    def counted(project_id: str) -> object:
+        loads.append(project_id)
+        return load(project_id)
+
+    monkeypatch.setattr(storage, "_load_project", counted)
+    records: list[object] = []
+
+    def ask() -> None:
+        started.wait()
+        records.append(storage.project("demo"))
+
+    threads = [threading.Thread(target=ask) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert ["demo"] == loads
+    assert 8 == len(records) and all(record is records[0] for record in records)
+    assert storage.project("demo", fresh=True) is not records[0] and ["demo", "demo"] == loads
