@@ -256,6 +256,24 @@ def test_stack_memo_tells_apart_texts_split_differently() -> None:
         assert redact_report(report, redact) == redact_report(report, redact, frame_memo=memo)
 
 
+def test_environment_memo_gives_what_redacting_each_string_gives() -> None:
+    """The memoised environment: same report, same hits, whether it changes or not."""
+    from crashveil.policy import Environment
+
+    def redact(text: str, kind: str) -> tuple[str, dict[str, int]]:
+        return text.replace("secret", "<x>"), {"word": text.count("secret")}
+
+    memo: dict[Any, Any] = {}
+    plain = build_report()
+    leaky = dataclasses.replace(plain, environment=Environment("linux", "secret-6 secret", "cpython", "3.11", "secret"))
+    split = dataclasses.replace(plain, environment=Environment("linux", "6", "cpython", "3.1", "1x86_64"))
+    for report in (plain, leaky, split, plain, leaky, split, leaky):
+        expected = redact_report(report, redact)
+        assert expected == redact_report(report, redact, frame_memo=memo)
+    assert {("environment.os_version", "word"): 2, ("environment.arch", "word"): 1} == {
+        key: n for key, n in redact_report(leaky, redact, frame_memo=memo)[1].items() if key[0].startswith("env")}
+
+
 def test_a_front_learns_the_day_key_and_seals_what_the_writer_stores(
         settings: Any, storage: Storage, make_report: Callable[..., Report]) -> None:
     """A process that only prepares rows reads the day's data key once it exists."""

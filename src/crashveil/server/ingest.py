@@ -212,6 +212,27 @@ def redact_report(report: Report, redact: Callable[[str, str], tuple[str, Mappin
                 hits[name] += count
         return replace_fields(stack, frames=hit[0])
 
+    def environment(env: Any) -> Any:
+        """The redacted environment; with ``frame_memo``, kept there by a digest of its five
+        strings (they repeat across reports: one hash instead of five redactions)."""
+        key = None
+        if frame_memo is not None:
+            texts = [getattr(env, name) for name in _field_names(env)]
+            if all(type(text) is str for text in texts):
+                key = ("environment", _digest(*texts))
+                hit = frame_memo.get(key)
+                if hit is not None:
+                    for name, count in hit[1]:
+                        hits[name] += count
+                    return env if hit[0] is None else hit[0]
+        own: Counter[tuple[str, str]] = Counter()
+        values = {name: run(getattr(env, name), f"environment.{name}", "env", own) for name in _field_names(env)}
+        done = replace_fields(env, **values) if any(values[name] != getattr(env, name) for name in values) else None
+        hits.update(own)
+        if key is not None:
+            remember(key, (done, tuple(own.items())))
+        return env if done is None else done
+
     changes: dict[str, Any] = {
         "message": run(report.message, "message", "message"),
         "comment": run(report.comment, "comment", "message"),
@@ -228,10 +249,7 @@ def redact_report(report: Report, redact: Callable[[str, str], tuple[str, Mappin
             replace_fields(b, message=run(b.message, "breadcrumbs.message", "message"))
             for b in report.breadcrumbs)
     if report.environment is not None:
-        env = report.environment
-        values = {name: run(getattr(env, name), f"environment.{name}", "env") for name in _field_names(env)}
-        if any(values[name] != getattr(env, name) for name in values):
-            changes["environment"] = replace_fields(env, **values)
+        changes["environment"] = environment(report.environment)
     return replace_fields(report, **changes), dict(hits)
 
 
