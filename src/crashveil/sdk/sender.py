@@ -25,6 +25,12 @@ and is a daemon: it never keeps the app alive. :meth:`Sender.flush` waits for th
 drain but at most ``timeout_s`` measured on the ``now`` clock, polling with ``sleep``; it
 never sends itself, so a hung connection cannot hold the app's exit beyond the bound.
 
+Before each send the thread calls ``before_send`` (if given), right before it connects: the
+client fetches its remote config there when it is due, so an app that exits soon after a
+crash still gets it (``crashveil.sdk.remote_config``, "When."). It runs in the sending
+thread like the send itself, so the flush's bound holds for it too: a hung config endpoint
+keeps the item queued exactly as a hung send would.
+
 Processes. After ``fork`` the child's first ``wake``/``flush`` notices the new pid and builds
 fresh locks and its own thread (locks copied from the parent may be held by a thread that does
 not exist in the child). Processes sharing one queue directory take turns through the
@@ -77,16 +83,21 @@ class Sender:
         rng: the jitter's randomness.
         min_interval_s: the least time between two sends.
         base_backoff_s, max_backoff_s: the backoff's first step and its ceiling.
+        before_send: called in the sending thread right before each send (an item is read
+            and about to go); its exceptions are swallowed. The client fetches a due remote
+            config there.
     """
 
     def __init__(self, queue: SealedQueue, transport: Transport, *,
                  on_sent: Callable[[QueueItem, SendResult], None] | None = None,
+                 before_send: Callable[[], None] | None = None,
                  now: Callable[[], float] = time.time, sleep: Callable[[float], None] = _default_sleep,
                  rng: random.Random | None = None, min_interval_s: float = 0.1,
                  base_backoff_s: float = 1.0, max_backoff_s: float = 300.0) -> None:
         self.queue = queue
         self.transport = transport
         self.on_sent = on_sent
+        self.before_send = before_send
         self._now = now
         self._sleep = sleep
         self._rng = rng if rng is not None else random.Random()
@@ -170,6 +181,7 @@ class Sender:
                 sealed = self.queue.read(item)
             except StorageError:
                 return 0.0  # damaged or gone: the queue removed and counted it; next one
+            self._before_send()
             self.last_send = self._now()
             result = self.transport.send(item.meta.kind, sealed)
             return self._handle(item, result)
@@ -214,6 +226,14 @@ class Sender:
             return self._next_item() is not None
         except OSError:
             return False
+
+    def _before_send(self) -> None:
+        if self.before_send is None:
+            return
+        try:
+            self.before_send()
+        except Exception:  # noqa: BLE001 - SDK guard: a callback never stops the sender
+            logger.debug("crashveil: before_send callback failed", exc_info=True)
 
     def _notify(self, item: QueueItem, result: SendResult) -> None:
         if self.on_sent is None:
