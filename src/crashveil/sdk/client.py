@@ -54,7 +54,7 @@ _QUEUE_TMP_PREFIX = ".tmp-"  # start() can look at the directory without importi
 REMOTE_CONFIG_REFRESH_S = 3600.0
 #: A due fetch waits this long after ``init()``: it loads ``http.client``, ``ssl`` and
 #: ``cryptography`` and opens a connection, none of which should compete with the app's start.
-#: An app that exits sooner does not fetch (the next start does).
+#: An app that exits sooner fetches only if it sends something (the sender fetches first).
 REMOTE_CONFIG_DELAY_S = 5.0
 _REMOTE_CHECKED_NAME = "remote_config.checked"  # "<checked_at> <expires_at>": when to fetch again
 
@@ -156,6 +156,9 @@ class Client:
         self.remote_config_refresh_s = REMOTE_CONFIG_REFRESH_S
         self.remote_config_delay_s = REMOTE_CONFIG_DELAY_S
         self.remote_config_thread: threading.Thread | None = None  # the last fetch started (tests join it)
+        # One fetch per process, by whichever comes first: the start-up thread or the sender.
+        self._remote_fetch_lock = threading.Lock()
+        self._remote_fetch_claimed = False
         self._stopping = threading.Event()  # set by close(): a fetch not yet started is skipped
         self._closed = False
         self.hooks: Any = None
@@ -689,7 +692,8 @@ class Client:
                         return
                     from crashveil.sdk.sender import Sender
 
-                    self._sender = Sender(queue, transport, on_sent=self._on_sent)
+                    self._sender = Sender(queue, transport, on_sent=self._on_sent,
+                                          before_send=self.refresh_remote_config_before_send)
             self._sender.wake()
 
     def _on_sent(self, item: Any, result: Any) -> None:
@@ -742,11 +746,9 @@ class Client:
         fetched or not) is ``remote_config_refresh_s`` old, or the config in force then has
         expired since: a second start within the hour opens no connection and loads nothing.
         The fetch waits ``remote_config_delay_s`` first, and is skipped if the client closes
-        meanwhile.
+        meanwhile or the sender fetched already (:meth:`refresh_remote_config_before_send`).
         """
-        if not self.project or self.options.dsn_part("signing_key") is None or self.consent.level() == OFF:
-            return
-        if not self._remote_config_due():
+        if not self._remote_config_allowed() or not self._remote_config_due():
             return
         delay_s = self.remote_config_delay_s
         stopping = self._stopping
@@ -754,23 +756,60 @@ class Client:
         def run() -> None:
             if stopping.wait(delay_s):
                 return
-            with suppress_internal_errors("remote_config"):
-                from crashveil.sdk.remote_config import refresh
-
-                transport = self.transport()
-                if transport is None:
-                    return
-                config = refresh(transport, self.data_dir / "remote_config.json", self.options.dsn.signing_key,
-                                 project=self.project, now=self.now())
-                self._remote_config_checked(config.expires_at)
-                with self._lock:
-                    self._remote = config
-                self._apply_remote(config)
-                self._breadcrumbs_changed()
+            if self._claim_remote_fetch():
+                self._fetch_remote_config()
 
         thread = threading.Thread(target=run, name="crashveil-config", daemon=True)
         self.remote_config_thread = thread
         thread.start()
+
+    def refresh_remote_config_before_send(self) -> None:
+        """The sender's ``before_send``: it is about to connect, so fetch a due config first.
+
+        In the sending thread, synchronously, once per process (not if the start-up fetch
+        ran or runs): an app that exits before ``remote_config_delay_s`` still fetches when it
+        sends, e.g. a crash delivered by the exit flush (so it runs while the client closes,
+        unlike the start-up fetch). Bounded like the send: by the transport's timeouts, and the
+        flush never waits for it beyond its own bound. The config applies to what is captured
+        afterwards; items already sealed go as they are.
+        """
+        if self._remote_fetch_claimed:
+            return
+        with suppress_internal_errors("remote_config"):
+            if not self._remote_config_allowed() or not self._remote_config_due():
+                return
+            if not self._claim_remote_fetch():
+                return
+        self._fetch_remote_config()
+
+    def _remote_config_allowed(self) -> bool:
+        """A project, a pinned signing key and consent: otherwise never fetched."""
+        return bool(self.project) and self.options.dsn_part("signing_key") is not None \
+            and self.consent.level() != OFF
+
+    def _claim_remote_fetch(self) -> bool:
+        """True for the first caller in this process: the one that fetches."""
+        with self._remote_fetch_lock:
+            if self._remote_fetch_claimed:
+                return False
+            self._remote_fetch_claimed = True
+            return True
+
+    def _fetch_remote_config(self) -> None:
+        """Fetch, verify, cache, record the check and apply the config (never raises)."""
+        with suppress_internal_errors("remote_config"):
+            from crashveil.sdk.remote_config import refresh
+
+            transport = self.transport()
+            if transport is None:
+                return
+            config = refresh(transport, self.data_dir / "remote_config.json", self.options.dsn.signing_key,
+                             project=self.project, now=self.now())
+            self._remote_config_checked(config.expires_at)
+            with self._lock:
+                self._remote = config
+            self._apply_remote(config)
+            self._breadcrumbs_changed()
 
     def _remote_config_due(self) -> bool:
         """Whether the last check is older than the refresh interval (or its config expired).

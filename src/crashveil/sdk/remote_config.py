@@ -18,13 +18,26 @@ bytes are canonical JSON (:func:`encode_config`: UTF-8, sorted keys, no spaces, 
 The server builds it with :func:`encode_config`, signs those bytes, and wraps both with
 :func:`encode_document`. Unknown keys are ignored (a newer server may add some).
 
-When. The client (``Client.refresh_remote_config``, at ``init()`` with consent and a DSN)
-fetches on a daemon thread ``REMOTE_CONFIG_DELAY_S`` (5 s) after start, and only when its last
-check (``remote_config.checked``: the time of the last attempt, fetched or not, and the expiry
-of the config then in force) is ``REMOTE_CONFIG_REFRESH_S`` (1 h) old or that config has
-expired; both constants are in ``crashveil.sdk.client``. Otherwise a start neither connects
-nor loads ``ssl``, ``http.client`` or ``cryptography``; the cached config is verified when
-first needed (the first crash). An app that exits within the delay does not fetch.
+When. Only with consent and a DSN, and only when the last check (``remote_config.checked``:
+the time of the last attempt, fetched or not, and the expiry of the config then in force) is
+``REMOTE_CONFIG_REFRESH_S`` (1 h) old or that config has expired; both constants are in
+``crashveil.sdk.client``. Then it is fetched once per process, by whichever comes first:
+
+- the start-up fetch (``Client.refresh_remote_config``, at ``init()``), on a daemon thread
+  ``REMOTE_CONFIG_DELAY_S`` (5 s) after start, skipped if the app closes sooner;
+- the sender, right before it delivers something (``Client.refresh_remote_config_before_send``):
+  it is connecting to the server anyway, so it fetches first, synchronously in the sending
+  thread, over the same transport. That is how an app that exits within the delay (a CLI
+  tool that crashed: its report goes in the exit flush) still gets the config. The fetch is
+  bounded by the transport's timeouts, and the exit flush waits no longer than its own
+  bound for it and the send together: a hanging config endpoint leaves the report queued
+  for the next start, as a hanging server would.
+
+A fetched config applies to what is captured after it; reports already sealed in the queue
+are sent as they are. Otherwise a start neither connects nor loads ``ssl``, ``http.client``
+or ``cryptography``; the cached config is verified when first needed (the first crash). An
+app that exits within the delay and sends nothing does not fetch: its exit opens no
+connection. With consent off nothing is fetched, not even when a deletion request is sent.
 
 Trust. A config that fails any check (bad signature, another project, expired, malformed,
 an older version than the cached one) is ignored: the SDK runs on :meth:`RemoteConfig.default`,
