@@ -803,6 +803,10 @@ class Client:
             transport = self.transport()
             if transport is None:
                 return
+            # The attempt is recorded before it starts: a fetch that never returns (a hanging
+            # endpoint, the process exiting meanwhile) is not retried before every send of
+            # every later run, which would keep a short-lived app's reports from ever leaving.
+            self._remote_config_checked(self.now() + self.remote_config_refresh_s)
             config = refresh(transport, self.data_dir / "remote_config.json", self.options.dsn.signing_key,
                              project=self.project, now=self.now())
             self._remote_config_checked(config.expires_at)

@@ -31,7 +31,9 @@ the time of the last attempt, fetched or not, and the expiry of the config then 
   tool that crashed: its report goes in the exit flush) still gets the config. The fetch is
   bounded by the transport's timeouts, and the exit flush waits no longer than its own
   bound for it and the send together: a hanging config endpoint leaves the report queued
-  for the next start, as a hanging server would.
+  for the next start, as a hanging server would. The attempt is recorded before it starts,
+  so the runs of the next hour send without trying again: a broken config endpoint delays
+  one run's report, never all of them.
 
 A fetched config applies to what is captured after it; reports already sealed in the queue
 are sent as they are. Otherwise a start neither connects nor loads ``ssl``, ``http.client``
