@@ -116,6 +116,37 @@ def test_signature_by_another_key_is_refused(key: Ed25519PrivateKey) -> None:
         parse(key, document(Ed25519PrivateKey.generate(), config()))
 
 
+
+def _rotated(signers: list[Ed25519PrivateKey], data: dict[str, Any] | None = None) -> bytes:
+    """A document as the server sends it during a signing-key rotation: ``signature`` by the
+    newest key, ``signatures`` by every key of the overlap, newest first."""
+    raw = encode_config(data or config())
+    outer = json.loads(encode_document(raw, signers[0].sign(raw)))
+    outer["signatures"] = [base64.urlsafe_b64encode(k.sign(raw)).rstrip(b"=").decode() for k in signers]
+    return json.dumps(outer).encode()
+
+
+def test_a_key_in_its_rotation_overlap_still_verifies(key: Ed25519PrivateKey) -> None:
+    """An app pinning the older key (shipped before the rotation) accepts a config whose
+    ``signature`` is by the newer key when ``signatures`` has one by its key; an app pinning
+    the newer key accepts it too; any other key is refused."""
+    newer = Ed25519PrivateKey.generate()
+    body = _rotated([newer, key])
+    assert (3, 3) == (parse(key, body).version, parse(newer, body).version)
+    with pytest.raises(ConfigError, match="signature"):
+        parse(Ed25519PrivateKey.generate(), body)
+
+
+def test_only_the_first_signatures_are_looked_at(key: Ed25519PrivateKey) -> None:
+    """At most MAX_CONFIG_SIGNATURES entries of ``signatures`` are tried (bounded work for a
+    document the SDK has not verified yet); a pinned key's signature past them is refused."""
+    from crashveil.policy.protocol import MAX_CONFIG_SIGNATURES
+
+    others = [Ed25519PrivateKey.generate() for _ in range(MAX_CONFIG_SIGNATURES)]
+    assert 3 == parse(key, _rotated([*others[:-1], key])).version
+    with pytest.raises(ConfigError, match="signature"):
+        parse(key, _rotated([*others, key]))
+
 def test_tampered_config_is_refused(key: Ed25519PrivateKey) -> None:
     """Changing one byte of the signed config breaks the signature."""
     raw = encode_config(config())

@@ -561,6 +561,22 @@ def test_malformed_deletion_request_is_400(client: TestClient, seal: Callable[..
 # --- remote config and mass-failure mode -------------------------------------------------------
 
 
+
+def test_config_verifies_for_apps_pinning_a_key_in_its_rotation_overlap(make_app: Callable[..., Any],
+                                                                        storage: Any) -> None:
+    """After ``keys rotate`` the config is signed by the new key and, in ``signatures``, by
+    every key still in its overlap: an app shipped with the old connection string (pinning
+    the old key) and one with the new string both verify it."""
+    from crashveil.sdk.remote_config import RemoteConfig
+
+    old = storage.project("demo").signing_key.public_key_string()
+    storage.rotate_project_keys("demo", now=NOW, kinds=("signing",))
+    new = storage.project("demo", fresh=True).signing_key.public_key_string()
+    response = TestClient(make_app()).get("/api/v1/projects/demo/config")
+    parsed = [RemoteConfig.parse(response.content, pin, project="demo", now=NOW.timestamp()).project
+              for pin in (old, new)]
+    assert (200, 2, ["demo", "demo"]) == (response.status_code, len(response.json()["signatures"]), parsed)
+
 def test_config_is_signed_and_lists_counts_only_groups(make_app: Callable[..., Any], storage: Any,
                                                        seal: Callable[..., bytes],
                                                        make_report: Callable[..., Report]) -> None:

@@ -38,6 +38,7 @@ __all__ = [
     "API_PREFIX",
     "SEALED_CONTENT_TYPE",
     "SCHEMA_HEADER",
+    "MAX_CONFIG_SIGNATURES",
     "ConnectionString",
     "reports_path",
     "deletion_path",
@@ -50,6 +51,9 @@ SEALED_CONTENT_TYPE = "application/vnd.crashveil.sealed"
 SCHEMA_HEADER = "X-Crashveil-Schema"
 #: Most install ids (pseudonyms of the current and earlier periods) one deletion request names.
 MAX_DELETION_IDS = 64
+#: Most signatures of one remote config document: the newest signing key and the ones still in
+#: their rotation overlap (``sdk/remote_config.py``). The SDK looks at no more.
+MAX_CONFIG_SIGNATURES = 4
 #: ``PROJECT_ID_PATTERN`` (a project id) is defined with the parser, ``_connection.py``.
 
 

@@ -2,10 +2,16 @@
 
 Document (``GET /api/v1/projects/{project}/config``, see :mod:`crashveil.policy.protocol`)::
 
-    {"config": "<base64url of the config bytes>", "signature": "<base64url>"}
+    {"config": "<base64url of the config bytes>", "signature": "<base64url>",
+     "signatures": ["<base64url>", ...]}
 
 ``signature`` is Ed25519 (RFC 8032) over the exact config bytes (the base64url-decoded
-``config``), by the key pinned in the connection string's ``sign=ed25519:...``. The config
+``config``), by the key pinned in the connection string's ``sign=ed25519:...``. During a
+signing-key rotation the server signs with its newest key (``signature``) and also with
+every key still in its overlap (``signatures``, newest first, at most
+``MAX_CONFIG_SIGNATURES``): apps shipped with the old connection string pin the old key and
+must keep verifying until they are updated. The config is accepted when any of them
+verifies with the pinned key; extra entries are not looked at (bounded work). The config
 bytes are canonical JSON (:func:`encode_config`: UTF-8, sorted keys, no spaces, no NaN)::
 
     {"project": str, "version": int, "issued_at": epoch s, "expires_at": epoch s,
@@ -70,6 +76,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from crashveil.errors import ConfigError
+from crashveil.policy.protocol import MAX_CONFIG_SIGNATURES
 
 if TYPE_CHECKING:  # pragma: no cover
     from crashveil.policy.model import Policy
@@ -127,6 +134,13 @@ def encode_document(config_bytes: bytes, signature: bytes) -> bytes:
     """The HTTP body ``{"config": b64url, "signature": b64url}`` (the server signs; this wraps)."""
     return json.dumps({"config": _b64(config_bytes), "signature": _b64(signature)},
                       sort_keys=True, separators=(",", ":")).encode("ascii")
+
+
+def _overlap_signatures(outer: Mapping[str, Any]) -> list[Any]:
+    """The document's ``signatures`` (the keys of a rotation overlap), at most
+    ``MAX_CONFIG_SIGNATURES``; a missing or malformed list is no extra signature."""
+    extra = outer.get("signatures")
+    return list(extra[:MAX_CONFIG_SIGNATURES]) if isinstance(extra, list) else []
 
 
 def _b64(raw: bytes) -> str:
@@ -223,7 +237,9 @@ class RemoteConfig:
             raise ConfigError(_KEY, "document is not a JSON object", '{"config": ..., "signature": ...}')
         config_bytes = _unb64(outer.get("config"), "config")
         signature = _unb64(outer.get("signature"), "signature")
-        if not verify_config_signature(config_bytes, signature, signing_key):
+        if not verify_config_signature(config_bytes, signature, signing_key) and not any(
+                verify_config_signature(config_bytes, _unb64(other, "signatures"), signing_key)
+                for other in _overlap_signatures(outer)):
             raise ConfigError(_KEY, "signature does not verify", "signed by the pinned key")
         data = decode_config(config_bytes)
         config = _from_mapping(data, document=bytes(body))

@@ -38,7 +38,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from crashveil.policy.protocol import API_PREFIX
+from crashveil.policy.protocol import API_PREFIX, MAX_CONFIG_SIGNATURES
 from crashveil.server.errors_http import handle_error
 from crashveil.server.ingest import BODY_TIMEOUT_S, Ingestor, canonical_json, check_project_id, read_body
 from crashveil.server.metrics import CONTENT_TYPE, Metrics
@@ -179,7 +179,11 @@ def create_app(settings: Any, storage: Any, *, now: Callable[[], datetime] = _ut
         project = ingestor.project(project_id)
         config = build_config(project, list(storage.counts_only_fingerprints(project.id)), now=now())
         encoded = canonical_json(config)
-        return {"config": _b64url(encoded), "signature": _b64url(project.signing_key.sign(encoded))}
+        # Every signing key still in its overlap signs too (newest first): apps shipped with an
+        # older connection string pin an older key (see sdk/remote_config.py).
+        signatures = [_b64url(key.sign(encoded)) for key in project.signing_keys[:MAX_CONFIG_SIGNATURES]]
+        return {"config": _b64url(encoded), "signature": _b64url(project.signing_key.sign(encoded)),
+                "signatures": signatures}
 
     async def get_config(request: Request) -> Response:
         project_id = request.path_params["project"]

@@ -25,7 +25,9 @@ Rotation
     by a KEK still in the file, and running it again finishes the job.
     :meth:`KeyRing.rotate_project_keys` adds a new HPKE and signing key; the old ones keep
     working until ``expires_at`` (the overlap: queued reports sealed to the old key still
-    open), then :meth:`KeyRing.destroy_expired` erases their private parts.
+    open, and the remote config is signed by every signing key of the overlap, so apps
+    pinning the old one keep verifying it), then :meth:`KeyRing.destroy_expired` erases
+    their private parts.
 """
 
 from __future__ import annotations
