@@ -122,6 +122,18 @@ _PLAIN: dict[type, bool] = {}
 
 # -- code generation from the dataclasses --------------------------------------------------
 
+def _construct(cls: type, fields: Any, values: list[str]) -> list[str]:
+    """Generated lines that return a ``cls`` built from the variables ``values`` (one per field).
+
+    For a plain frozen dataclass, what its ``__init__`` does (one ``object.__setattr__`` per
+    field, ~2x slower): the same instance dict, so equal and hashed alike.
+    """
+    if not _plain_init(cls):
+        return [f"    return {cls.__name__}({', '.join(values)})"]
+    return [f"    o = _new({cls.__name__})", "    od = o.__dict__",
+            *(f"    od[{fld.name!r}] = {out}" for fld, out in zip(fields, values)), "    return o"]
+
+
 def _plain_init(cls: type) -> bool:
     """Whether the dataclass ``__init__`` only stores its arguments in the instance dict."""
     return (dataclasses.is_dataclass(cls) and "__slots__" not in cls.__dict__
@@ -180,15 +192,7 @@ class _Gen:
             lines.append("    else:")
             body = self.value(hints[fld.name], spec, out, f"_join(path, {fld.name!r})", "depth + 1")
             lines.extend("        " + line for line in body)
-        if _plain_init(cls):
-            # What the frozen dataclass __init__ does (one object.__setattr__ per field, ~2x
-            # slower): the same instance dict, so equal and hashed alike.
-            lines.append(f"    o = _new({cls.__name__})")
-            lines.append("    od = o.__dict__")
-            lines.extend(f"    od[{fld.name!r}] = {out}" for fld, out in zip(fields, args))
-            lines.append("    return o")
-        else:
-            lines.append(f"    return {cls.__name__}({', '.join(args)})")
+        lines.extend(_construct(cls, fields, args))
         self.sources.append("\n".join(lines))
         return name
 
@@ -333,13 +337,7 @@ class _TypedGen:
                 lines.extend("        " + line for line in check)
             else:
                 lines.extend("    " + line for line in check)
-        if _plain_init(cls):
-            lines.append(f"    o = _new({cls.__name__})")
-            lines.append("    od = o.__dict__")
-            lines.extend(f"    od[{fld.name!r}] = {out}" for fld, out in zip(fields, outs))
-            lines.append("    return o")
-        else:
-            lines.append(f"    return {cls.__name__}({', '.join(outs)})")
+        lines.extend(_construct(cls, fields, outs))
         self.env[cls.__name__] = cls
         self.sources.append("\n".join(lines))
         struct = msgspec.defstruct(f"_{cls.__name__}Struct", [
