@@ -9,8 +9,6 @@ import os
 import signal
 import stat
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,12 +19,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from crashveil.policy.protocol import SCHEMA_HEADER, SEALED_CONTENT_TYPE, reports_path
 from crashveil.server.metrics import Metrics
 
-from .test_run_processes import _listening
+from .test_run_processes import start_two_fronts
 from .test_run_tls import ServerDir, _client, _free_port, _init_from_test_pki, _sealed_report
 
 REPORTS = 20
-CODE = ("import sys; from pathlib import Path; from crashveil.server.settings import Settings; "
-        "from crashveil.server.run import run_server; run_server(Settings.load(Path(sys.argv[1])), workers=2)")
 
 
 @pytest.fixture(scope="module")
@@ -55,14 +51,7 @@ def two_fronts(server_dir: ServerDir, tmp_path: Path) -> Iterator[TwoFronts]:
            if not key.startswith("CRASHVEIL_") and key.upper() != "PROMETHEUS_MULTIPROC_DIR"}
     env.update(CRASHVEIL_PORT=str(port), CRASHVEIL_WEB_PORT=str(web_port), TMPDIR=str(tmp))
     log = tmp_path / "server.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen([sys.executable, "-c", CODE, str(server_dir.path)], env=env, stdout=out,
-                                   stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 60
-    while _listening(port) < 2 or _listening(web_port) < 2:
-        if process.poll() is not None or time.monotonic() > deadline:
-            pytest.fail(f"the fronts did not start: {log.read_text()}")
-        time.sleep(0.1)
+    process = start_two_fronts(server_dir.path, env, log)
     yield TwoFronts(process, port, log, tmp)
     if process.poll() is None:
         process.kill()

@@ -152,21 +152,31 @@ def _listening(port: int) -> int:
     return count
 
 
+_TWO_FRONTS = ("import sys; from pathlib import Path; from crashveil.server.settings import Settings; "
+               "from crashveil.server.run import run_server; run_server(Settings.load(Path(sys.argv[1])), workers=2)")
+
+
+def start_two_fronts(server_dir: Path, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """``run_server(workers=2)`` over ``server_dir`` in a subprocess (output to ``log``),
+    returned once both fronts listen on the ports ``env`` names."""
+    ports = (int(env["CRASHVEIL_PORT"]), int(env["CRASHVEIL_WEB_PORT"]))
+    with log.open("wb") as out:
+        process = subprocess.Popen([sys.executable, "-c", _TWO_FRONTS, str(server_dir)], env=env, stdout=out,
+                                   stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 60
+    while any(_listening(port) < 2 for port in ports):
+        if process.poll() is not None or time.monotonic() > deadline:
+            pytest.fail(f"the fronts did not start: {log.read_text()}")
+        time.sleep(0.1)
+    return process
+
+
 @pytest.fixture
 def two_fronts(server_dir: ServerDir, tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], int, Path]]:
     port, web_port = _free_port(), _free_port()
     env = {**os.environ, "CRASHVEIL_PORT": str(port), "CRASHVEIL_WEB_PORT": str(web_port)}
-    code = ("import sys; from pathlib import Path; from crashveil.server.settings import Settings; "
-            "from crashveil.server.run import run_server; run_server(Settings.load(Path(sys.argv[1])), workers=2)")
     log = tmp_path / "server.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen([sys.executable, "-c", code, str(server_dir.path)], env=env, stdout=out,
-                                   stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 60
-    while _listening(port) < 2 or _listening(web_port) < 2:
-        if process.poll() is not None or time.monotonic() > deadline:
-            pytest.fail(f"the fronts did not start: {log.read_text()}")
-        time.sleep(0.1)
+    process = start_two_fronts(server_dir.path, env, log)
     yield process, port, log
     if process.poll() is None:
         process.kill()
