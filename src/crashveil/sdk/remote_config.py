@@ -239,7 +239,7 @@ class RemoteConfig:
         signature = _unb64(outer.get("signature"), "signature")
         if not verify_config_signature(config_bytes, signature, signing_key) and not any(
                 verify_config_signature(config_bytes, _unb64(other, "signatures"), signing_key)
-                for other in _overlap_signatures(outer)):
+                for other in _overlap_signatures(outer) if other != outer["signature"]):
             raise ConfigError(_KEY, "signature does not verify", "signed by the pinned key")
         data = decode_config(config_bytes)
         config = _from_mapping(data, document=bytes(body))

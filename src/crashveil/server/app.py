@@ -181,9 +181,10 @@ def create_app(settings: Any, storage: Any, *, now: Callable[[], datetime] = _ut
         encoded = canonical_json(config)
         # Every signing key still in its overlap signs too (newest first): apps shipped with an
         # older connection string pin an older key (see sdk/remote_config.py).
+        # ``signature`` is the newest key's (signing_keys[0]); Ed25519 is deterministic, so it is
+        # the first of ``signatures`` and is not computed twice.
         signatures = [_b64url(key.sign(encoded)) for key in project.signing_keys[:MAX_CONFIG_SIGNATURES]]
-        return {"config": _b64url(encoded), "signature": _b64url(project.signing_key.sign(encoded)),
-                "signatures": signatures}
+        return {"config": _b64url(encoded), "signature": signatures[0], "signatures": signatures}
 
     async def get_config(request: Request) -> Response:
         project_id = request.path_params["project"]
