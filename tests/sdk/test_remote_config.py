@@ -387,8 +387,9 @@ def test_the_fetch_waits_after_start_and_is_skipped_if_the_client_closes(make_cl
                                        (client.data_dir / "remote_config.checked").exists())
 
 
-_APP = """
-import os, socket, threading
+#: The start of a test app that writes its ``RUN`` to ``SOCKET_LOG`` for every socket it makes.
+SOCKET_RECORDER = """
+import os, socket
 _socket = socket.socket
 
 class Recording(_socket):  # every socket the process makes
@@ -398,6 +399,10 @@ class Recording(_socket):  # every socket the process makes
         super().__init__(*args, **kwargs)
 
 socket.socket = Recording
+"""
+
+_APP = SOCKET_RECORDER + """
+import threading
 import crashveil
 from crashveil.sdk import client
 

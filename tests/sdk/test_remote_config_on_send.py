@@ -27,6 +27,9 @@ from crashveil.testing import RecordingTransport
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the helper next to this file, in any import mode
 from https_server import PROJECT, Pki, ReportServer, make_pki  # noqa: E402
 
+from .test_remote_config import SOCKET_RECORDER  # noqa: E402
+from .test_sender import Clock  # noqa: E402
+
 CONFIG = config_path(PROJECT)
 REPORTS = reports_path(PROJECT)
 
@@ -100,17 +103,7 @@ def hang_config_until(server: ReportServer, release: threading.Event) -> list[st
 
 # -- real app processes ----------------------------------------------------------------------
 
-_APP = """
-import os, socket
-_socket = socket.socket
-
-class Recording(_socket):  # every socket the process makes
-    def __init__(self, *args, **kwargs):
-        with open(os.environ["SOCKET_LOG"], "a") as log:
-            log.write(os.environ["RUN"] + "\\n")
-        super().__init__(*args, **kwargs)
-
-socket.socket = Recording
+_APP = SOCKET_RECORDER + """
 import crashveil
 
 crashveil.init(dsn=os.environ["TEST_DSN"], data_dir=os.environ["TEST_DATA"], app_name="cliapp",
@@ -280,21 +273,6 @@ def test_the_fetched_config_applies_to_what_is_captured_after_it(served: Any, ke
 
 
 # -- the sender's bound ------------------------------------------------------------------------
-
-class Clock:
-    """A fake clock whose sleep advances it."""
-
-    def __init__(self) -> None:
-        self.t = 1_800_000_000.0
-        self.slept = 0.0
-
-    def __call__(self) -> float:
-        return self.t
-
-    def sleep(self, seconds: float) -> None:
-        self.t += seconds
-        self.slept += seconds
-
 
 def sender_over(tmp_path: Path, transport: RecordingTransport, before_send: Any,
                 clock: Clock | None = None) -> Sender:

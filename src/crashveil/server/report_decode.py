@@ -296,11 +296,7 @@ class _TypedGen:
         self.structs: dict[type, type] = {}
         self.counter = 0
 
-    def const(self, value: Any) -> str:
-        self.counter += 1
-        name = f"_c{self.counter}"
-        self.env[name] = value
-        return name
+    const = _Gen.const  # the same env and counter attributes
 
     def struct(self, cls: type) -> type:
         """The Struct mirroring ``cls`` (and, once, the converter ``_conv_<name>`` to ``cls``)."""
