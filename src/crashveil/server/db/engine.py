@@ -191,6 +191,12 @@ def fetch_all(conn: Connection, stmt: Any, params: Mapping[str, Any]) -> list[An
         compiled = stmt.compile(dialect=conn.dialect)
         plan = _READS[stmt] = (compiled.string, tuple(compiled.positiontup or ()))
     sql, order = plan
+    return _fetch_raw(conn, sql, order, params)
+
+
+def _fetch_raw(conn: Connection, sql: str, order: tuple[str, ...], params: Mapping[str, Any]) -> list[Any]:
+    """Run compiled ``sql`` on the DBAPI cursor with ``params`` in ``order``; its rows as
+    tuples (a driver error is raised as SQLAlchemy would raise it)."""
     values = tuple(params[name] for name in order)
     dbapi = conn.dialect.loaded_dbapi
     cursor = conn.connection.cursor()
@@ -228,18 +234,8 @@ def fetch_dicts(conn: Connection, stmt: Any, params: Mapping[str, Any]) -> list[
         plan = _DICT_READS[stmt] = (compiled.string, tuple(compiled.positiontup or ()),
                                     tuple(column.key for column in columns), processors)
     sql, order, keys, processors = plan
-    values = tuple(params[name] for name in order)
-    dbapi = conn.dialect.loaded_dbapi
-    cursor = conn.connection.cursor()
-    try:
-        cursor.execute(sql, values)
-        rows = cursor.fetchall()
-    except dbapi.Error as exc:
-        raise sa.exc.DBAPIError.instance(sql, values, exc, dbapi.Error) from exc
-    finally:
-        cursor.close()
     out = []
-    for row in rows:
+    for row in _fetch_raw(conn, sql, order, params):
         if processors:
             row = list(row)
             for index, processor in processors:
