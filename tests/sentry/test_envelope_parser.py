@@ -68,3 +68,28 @@ def test_implicit_length_event_over_the_cap_is_413() -> None:
     with pytest.raises(ReportRejected) as caught:
         parser.feed(b"x" * 101)
     assert 413 == caught.value.status
+
+
+def test_blank_line_flood_parses_in_linear_time() -> None:
+    """32 MiB of blank lines after the header: one bulk skip per window, not a Python step per
+    byte (which took ~5 s and held the event loop all along)."""
+    import time
+
+    parser = EnvelopeParser(SentryLimits(max_envelope_decompressed_bytes=64 * 1024 * 1024))
+    parser.feed(b'{"event_id":"' + b"ab" * 16 + b'"}\n')
+    block = b"\r\n\n" * (256 * 1024 // 3)
+    started = time.perf_counter()
+    for _ in range(32 * 1024 * 1024 // len(block)):
+        parser.feed(block)
+    parser.feed(b'{"type":"event","length":7}\n{"a":1}\n')
+    envelope = parser.finish()
+    assert b'{"a":1}' == envelope.event
+    assert time.perf_counter() - started < 1.5
+
+
+def test_item_declaring_more_than_the_envelope_cap_is_413_from_its_header() -> None:
+    """An attachment whose ``length`` passes the envelope cap is refused before its payload."""
+    parser = EnvelopeParser(SentryLimits(max_envelope_decompressed_bytes=1000))
+    with pytest.raises(ReportRejected) as caught:
+        parser.feed(b'{}\n{"type":"attachment","length":1001}\n')
+    assert (413, "too_large") == (caught.value.status, caught.value.code)

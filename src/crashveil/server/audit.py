@@ -83,6 +83,9 @@ ACTIONS: Mapping[str, str] = {
     "retention.run": "expired data was deleted and day keys destroyed",
     "erasure": "an erasure request was processed",
     "project.create": "a project was created",
+    "sentry_key.create": "a Sentry DSN key was created (label, consent level)",
+    "sentry_key.level": "the consent level of a Sentry DSN key's events changed (from, to)",
+    "sentry_key.revoke": "a Sentry DSN key was revoked",
 }
 _ACTION_RE = re.compile(r"^[a-z][a-z_]*(\.[a-z][a-z_]*)*$")
 _ID_RE = re.compile(r"^[A-Za-z0-9_.:@*/+=-]{0,256}$")

@@ -26,10 +26,13 @@ sessions, attachments, replays, ...) are dropped and counted; the 200 names them
 ``"dropped"`` and ``X-Sentry-Rate-Limits`` asks the SDK to stop sending those categories
 for :data:`UNSUPPORTED_BACKOFF_S`, so it stops spending its users' bandwidth on them.
 
-Limits (:class:`SentryLimits`) are Sentry's documented ones: envelope 20 MiB compressed and
-100 MiB decompressed, one event 1 MiB decompressed, the store endpoint 200 KiB compressed.
-Memory stays near the event cap whatever the envelope holds, because dropped items are
-never buffered.
+Limits (:class:`~crashveil.server.sentry_envelope.SentryLimits`, which says why): one event
+1 MiB decompressed and the store endpoint 200 KiB compressed, as Sentry; an envelope 8 MiB on
+the wire and 8 MiB decompressed, far below Relay's 50 MiB, because crashveil keeps only the
+event item. Memory stays near the event cap whatever the envelope holds, because dropped
+items are never buffered; the parser is linear and the body reader yields to the event loop
+every :data:`~crashveil.server.body.YIELD_EVERY` bytes of output, so a bomb stalls neither
+listener.
 
 The client's address is never read (``app.py`` removes it from the scope), and the
 ``user.ip_address`` an SDK sends is dropped by the mapping.
@@ -42,7 +45,7 @@ import re
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -56,6 +59,7 @@ from crashveil.server.body import stream_body
 from crashveil.server.errors_http import Throttled, handle_error
 from crashveil.server.ingest import BODY_TIMEOUT_S, redact_report
 from crashveil.server.storage import PendingReport
+from crashveil.server.sentry_envelope import ITEM_CATEGORIES, Envelope, EnvelopeParser, SentryLimits
 from crashveil.server.sentry_keys import (
     PseudonymKeys,
     SentryKeys,
@@ -93,207 +97,9 @@ _PREFLIGHT = {**_CORS, "Access-Control-Allow-Methods": "POST, OPTIONS",
               "Access-Control-Allow-Headers": "x-sentry-auth, content-type, content-encoding, sentry-trace, baggage",
               "Access-Control-Max-Age": "3600"}
 
-#: Envelope item type -> Sentry data category (for X-Sentry-Rate-Limits); None: never limited.
-ITEM_CATEGORIES: dict[str, str | None] = {
-    "event": "error", "transaction": "transaction", "span": "span", "spans": "span", "otel_span": "span",
-    "session": "session", "sessions": "session", "attachment": "attachment", "replay_event": "replay",
-    "replay_recording": "replay", "replay_video": "replay", "profile": "profile", "profile_chunk": "profile_chunk",
-    "check_in": "monitor", "log": "log_item", "otel_log": "log_item", "statsd": "metric_bucket",
-    "metric_buckets": "metric_bucket", "user_report": "user_report", "feedback": "feedback",
-    "security": "security", "raw_security": "security", "unreal_report": "error", "form_data": None,
-    "client_report": None, "nel": None,
-}
-_COUNTED_TYPES = frozenset(ITEM_CATEGORIES) | {"<unknown>"}
-
-
-@dataclass(frozen=True)
-class SentryLimits:
-    """Sentry's documented size limits (docs.sentry.io "Size Limits"; Relay ``limits.*``)."""
-
-    max_envelope_bytes: int = 20 * 1024 * 1024
-    max_envelope_decompressed_bytes: int = 100 * 1024 * 1024
-    max_event_bytes: int = 1024 * 1024
-    max_store_bytes: int = 200 * 1024
-    max_header_bytes: int = 8 * 1024
-    max_items: int = 200
-
 
 def _bad(code: str, message: str, status: int = 400, field: str | None = None) -> ReportRejected:
     return ReportRejected(code, message, field=field, status=status)
-
-
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise ValueError("duplicate key")  # e.g. two sent_at: the envelope is rejected (spec)
-        result[key] = value
-    return result
-
-
-def _json_header(line: bytes, what: str) -> dict[str, Any]:
-    try:
-        value = json.loads(line.decode("utf-8"), object_pairs_hook=_no_duplicates)
-    except (UnicodeDecodeError, ValueError, RecursionError):
-        raise _bad("malformed_envelope", f"the {what} is not a JSON object") from None
-    if not isinstance(value, dict):
-        raise _bad("malformed_envelope", f"the {what} is not a JSON object")
-    return value
-
-
-@dataclass
-class Envelope:
-    """What the parser kept: the header, the one event payload, and counts of the rest."""
-
-    header: dict[str, Any]
-    event: bytes | None = None
-    dropped: Counter[str] = field(default_factory=Counter)
-
-
-class EnvelopeParser:
-    """Incremental envelope parser: feed decompressed chunks, then ``finish()``.
-
-    Only an ``event`` item's payload is kept (up to ``max_event_bytes``); the payload of any
-    other item is skipped as it streams and its type counted. Framing (develop.sentry.dev,
-    "Envelopes"): a JSON header line, then items, each a JSON header line and a payload of
-    ``length`` bytes (followed by an optional newline) or, without ``length``, up to the next
-    newline. Any framing fault is a 400 ``malformed_envelope``.
-    """
-
-    def __init__(self, limits: SentryLimits) -> None:
-        self.limits = limits
-        self._buf = bytearray()
-        self._state = "header"
-        self._header: dict[str, Any] | None = None
-        self._envelope: Envelope | None = None
-        self._items = 0
-        self._keep = False
-        self._type = ""
-        self._remaining = 0
-        self._payload = bytearray()
-
-    def feed(self, data: bytes) -> None:
-        if data:
-            self._buf += data
-            self._run(final=False)
-
-    def finish(self) -> Envelope:
-        self._run(final=True)
-        if self._envelope is None:
-            raise _bad("empty_envelope", "the envelope is empty")
-        if self._state == "payload_fixed":
-            raise _bad("malformed_envelope", "an item's length goes beyond the end of the envelope")
-        if self._state == "payload_line":
-            self._end_item()
-        return self._envelope
-
-    # -- the state machine ------------------------------------------------------------------
-    def _line(self, final: bool) -> bytes | None:
-        end = self._buf.find(b"\n")
-        if end < 0:
-            if len(self._buf) > self.limits.max_header_bytes:
-                raise _bad("malformed_envelope", f"a header line is longer than {self.limits.max_header_bytes} bytes")
-            if final and self._buf:
-                line = bytes(self._buf)
-                self._buf.clear()
-                return line
-            return None
-        if end > self.limits.max_header_bytes:
-            raise _bad("malformed_envelope", f"a header line is longer than {self.limits.max_header_bytes} bytes")
-        line = bytes(self._buf[:end])
-        del self._buf[:end + 1]
-        return line
-
-    def _run(self, *, final: bool) -> None:
-        while True:
-            if self._state == "header":
-                line = self._line(final)
-                if line is None:
-                    return
-                if not line.strip():
-                    raise _bad("empty_envelope", "the envelope has no header")
-                self._envelope = Envelope(_json_header(line, "envelope header"))
-                self._state = "item_header"
-            elif self._state == "item_header":
-                while self._buf and self._buf[0] in (10, 13):
-                    del self._buf[:1]  # blank lines between items
-                if not self._buf:
-                    return
-                line = self._line(final)
-                if line is None:
-                    return
-                self._start_item(_json_header(line, "item header"))
-            elif self._state == "payload_fixed":
-                if self._remaining:
-                    take = min(self._remaining, len(self._buf))
-                    if take == 0:
-                        return
-                    if self._keep:
-                        self._payload += self._buf[:take]
-                    del self._buf[:take]
-                    self._remaining -= take
-                if self._remaining:
-                    return
-                self._end_item()
-                self._state = "after_payload"
-            elif self._state == "after_payload":
-                if not self._buf:
-                    if final:
-                        self._state = "item_header"
-                    return
-                if self._buf[:1] == b"\n":
-                    del self._buf[:1]
-                elif self._buf[:2] == b"\r\n":
-                    del self._buf[:2]
-                self._state = "item_header"
-            elif self._state == "payload_line":
-                end = self._buf.find(b"\n")
-                chunk = self._buf if end < 0 else self._buf[:end]
-                if self._keep:
-                    if len(self._payload) + len(chunk) > self.limits.max_event_bytes:
-                        raise _bad("too_large", f"the event is larger than {self.limits.max_event_bytes} bytes", 413)
-                    self._payload += chunk
-                if end < 0:
-                    self._buf.clear()
-                    return
-                del self._buf[:end + 1]
-                self._end_item()
-                self._state = "item_header"
-            else:  # pragma: no cover - no other state exists
-                raise AssertionError(self._state)
-
-    def _start_item(self, header: dict[str, Any]) -> None:
-        assert self._envelope is not None
-        self._items += 1
-        if self._items > self.limits.max_items:
-            raise _bad("too_many_items", f"more than {self.limits.max_items} items in one envelope", 413)
-        kind = header.get("type")
-        if not isinstance(kind, str) or not kind:
-            raise _bad("malformed_envelope", "an item header has no type")
-        length = header.get("length")
-        if length is not None and (isinstance(length, bool) or not isinstance(length, int) or length < 0):
-            raise _bad("malformed_envelope", "an item's length is not a non-negative integer")
-        self._type = kind
-        self._keep = kind == "event"
-        if self._keep and self._envelope.event is not None:
-            raise _bad("malformed_envelope", "an envelope carries at most one event")
-        if self._keep and length is not None and length > self.limits.max_event_bytes:
-            raise _bad("too_large", f"the event is larger than {self.limits.max_event_bytes} bytes", 413)
-        self._payload = bytearray()
-        if length is None:
-            self._state = "payload_line"
-        else:
-            self._remaining = length
-            self._state = "payload_fixed"
-
-    def _end_item(self) -> None:
-        assert self._envelope is not None
-        if self._keep:
-            self._envelope.event = bytes(self._payload)
-        else:
-            self._envelope.dropped[self._type if self._type in _COUNTED_TYPES else "<unknown>"] += 1
-        self._payload = bytearray()
-        self._keep = False
 
 
 # --- authentication --------------------------------------------------------------------------

@@ -1,12 +1,13 @@
 """Tables of the Sentry-compatible ingest (SQLAlchemy Core), on storage's metadata.
 
 - ``sentry_projects``: the numeric id a Sentry DSN carries (SDK parsers insist on a number)
-  for each crashveil project, and the consent level Sentry events are treated at (``NULL``:
-  the policy's lowest level above ``off``).
+  for each crashveil project.
 - ``sentry_keys``: DSN public keys. Only a SHA-256 of each key is stored, with its first
   eight characters as a lookup prefix; the comparison is constant-time
   (``crashveil.server.sentry_keys``). A revoked key keeps its row (``revoked_at``) so the
-  list shows what was revoked and when.
+  list shows what was revoked and when. Each key has the consent level events sent with it
+  are treated at (``NULL``: the policy's lowest level above ``off``); until migration 0006
+  the level was the project's, so creating a ``diagnostic`` key raised every other key.
 - ``sentry_pseudonym_keys``: the HMAC key that turns a Sentry ``user.id`` into an install
   pseudonym, one per project and rotation period, wrapped by the key-encryption key like
   the data keys. Keys of past periods are deleted when a new period starts, so pseudonyms
@@ -28,7 +29,6 @@ sentry_projects = sa.Table(
     sa.Column("numeric_id", sa.Integer(), primary_key=True, autoincrement=True),
     sa.Column("project_id", sa.String(63), sa.ForeignKey("projects.id", ondelete="CASCADE"), nullable=False,
               unique=True),
-    sa.Column("level", sa.String(40), nullable=True),
     sa.Column("created_at", UtcDateTime(), nullable=False),
 )
 
@@ -42,6 +42,7 @@ sentry_keys = sa.Table(
     sa.Column("label", sa.String(64), nullable=False),
     sa.Column("created_at", UtcDateTime(), nullable=False),
     sa.Column("revoked_at", UtcDateTime(), nullable=True),
+    sa.Column("level", sa.String(40), nullable=True),
     sa.Index(None, "numeric_id", "prefix"),
 )
 
