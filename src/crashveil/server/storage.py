@@ -746,6 +746,8 @@ class Storage:
 
     # -- groups ---------------------------------------------------------------------------------
     def group(self, project_id: str, group_id: int) -> GroupRecord | None:
+        if not 0 < group_id <= 2**31 - 1:  # no row has it, and the driver would raise on it
+            return None
         with db.read_tx(self.engine) as conn:
             row = conn.execute(sa.select(crash_groups).where(crash_groups.c.project_id == project_id,
                                                              crash_groups.c.id == group_id)).first()
