@@ -8,7 +8,8 @@ The reports, groups, hourly and daily roll-ups (with install sketches) are gener
 the server's own connections use FULL): 500 groups with Zipf-like sizes, 90 days, 20
 releases, 4 OS families, 50,000 install pseudonyms. Reports are counts-only (no detail), as
 in mass-failure mode, except one real, encrypted report in each measured group (its newest),
-stored through ``Storage.store_report`` so the group page decrypts its representative trace.
+stored through ``Storage.store_report`` so the group page links its trace (opened with a reason, never
+decrypted on the group page itself).
 
 Requests go through the whole ASGI app in process (routing, session lookup, CSRF token,
 templates, queries), signed in as a developer; the network is left out on purpose. Times are
@@ -120,7 +121,7 @@ def generate(db_path: Path, project_id: str, n_reports: int, *, seed: int = 1) -
 
 def store_representatives(storage: Any, project_id: str, group_ids: list[int]) -> int:
     """One real, encrypted report per group of ``group_ids``, the group's newest, through
-    ``Storage.store_report`` (so the group page decrypts and shows its trace, as it does in
+    ``Storage.store_report`` (so the group page finds a report with details to link, as in
     normal mode). The group is given the report's fingerprint first. Groups that already
     hold a report with details (a reused database) are skipped; returns how many were stored."""
     import sqlalchemy as sa

@@ -1,5 +1,6 @@
 """The group page's figures: affected installations from the day sketches (issue 6), the
-30-day window to the hour, k-suppression, the release distribution and the trace."""
+30-day window to the hour, k-suppression and the release distribution (what the page
+may not show: test_group_access.py)."""
 
 from __future__ import annotations
 
@@ -113,8 +114,7 @@ def test_installations_below_k_are_hidden_on_the_group_page(client: TestClient, 
 
 def test_the_group_page_reads_at_most_one_day_of_reports_for_installations(client: TestClient, dash: Any) -> None:
     """Every statement of the group page that reads a group's install pseudonyms from the
-    reports is bounded above by an hour (the window's first, partial day): no scan of 30 days
-    (the representative report is read by its id)."""
+    reports is bounded above by an hour (the window's first, partial day): no scan of 30 days."""
     statements: list[str] = []
 
     def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
@@ -153,12 +153,3 @@ def test_the_group_list_filters_still_apply(dash: Any) -> None:
                                       os_family="linux"), installs(range="7d", os_family="linux"),
                                       installs(range="24h", release="3.1", os_family="windows"),
                                       installs(range="30d", release="3.0")]
-
-
-def test_the_group_page_shows_the_representative_trace_escaped(client: TestClient, dash: Any) -> None:
-    """A developer sees the newest detailed report's frames; the crash type is escaped text."""
-    _login(client, "dev")
-    page = client.get(f"/dashboard/p/demo/groups/{dash.group_ids['render']}").text
-    assert (True, True, False) == ("<code>app/render.py</code>" in page,
-                                   "&lt;script&gt;window.__pwned=1&lt;/script&gt;" in page,
-                                   "<script>window.__pwned" in page)

@@ -265,6 +265,8 @@ class Storage:
         #: :meth:`project` loads under one of these (by hash of the id: bounded, whatever
         #: ids are asked for).
         self._project_locks = [threading.Lock() for _ in range(16)]
+        self._decrypted = 0
+        self._decrypted_lock = threading.Lock()
 
     # -- lifecycle ----------------------------------------------------------------------------
     @classmethod
@@ -684,6 +686,11 @@ class Storage:
                     found[(project_id, row["fingerprint"])] = row
         return found
 
+    @property
+    def details_decrypted(self) -> int:
+        """How many report details this process has decrypted (each should match an audited read)."""
+        return self._decrypted
+
     def report_detail(self, project_id: str, report_id: str) -> StoredDetail | None:
         """The decrypted report, or ``None`` if absent, counts-only, or its day key destroyed.
 
@@ -699,6 +706,8 @@ class Storage:
         if dek is None:
             return None
         data = json.loads(decrypt_detail(dek, row.detail, aad=detail_aad(project_id, report_id, row.day)))
+        with self._decrypted_lock:
+            self._decrypted += 1
         body = dict(data["report"])
         if row.install_id is not None:
             body["install_id"] = row.install_id
@@ -737,6 +746,8 @@ class Storage:
 
     # -- groups ---------------------------------------------------------------------------------
     def group(self, project_id: str, group_id: int) -> GroupRecord | None:
+        if not 0 < group_id <= 2**31 - 1:  # no row has it, and the driver would raise on it
+            return None
         with db.read_tx(self.engine) as conn:
             row = conn.execute(sa.select(crash_groups).where(crash_groups.c.project_id == project_id,
                                                              crash_groups.c.id == group_id)).first()

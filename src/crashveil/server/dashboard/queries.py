@@ -35,7 +35,7 @@ from crashveil.server.db.rollup_tables import (
 )
 from crashveil.server.db.tables import crash_groups, group_rollups, project_policies, reports
 
-__all__ = ["RANGES", "SORTS", "GroupFilter", "GroupRow", "list_groups", "filter_options", "distribution",
+__all__ = ["MAX_ID", "RANGES", "SORTS", "GroupFilter", "GroupRow", "list_groups", "filter_options", "distribution",
            "daily_series", "hourly_series", "correlate_spike", "recent_reports", "group_row", "status_history",
            "latest_release", "group_installs"]
 
@@ -200,8 +200,16 @@ def _releases(conn: Connection, project_id: str, ids: Sequence[int], since: str)
     return {gid: tuple(sorted(rels, reverse=True)[:5]) for gid, rels in found.items()}
 
 
+#: The largest id an ``sa.Integer`` key holds on every database (PostgreSQL's int4); a larger
+#: one from a URL would raise (OverflowError on SQLite past 2**63, out of range on PostgreSQL).
+MAX_ID = 2**31 - 1
+
+
 def group_row(conn: Connection, project_id: str, group_id: int) -> Any | None:
-    """The ``crash_groups`` row of ``group_id`` in ``project_id``, or ``None``."""
+    """The ``crash_groups`` row of ``group_id`` in ``project_id``, or ``None`` (also for ids
+    no row can have: every group route looks the group up here first)."""
+    if not 0 < group_id <= MAX_ID:
+        return None
     return conn.execute(sa.select(crash_groups).where(crash_groups.c.project_id == project_id,
                                                       crash_groups.c.id == group_id)).first()
 

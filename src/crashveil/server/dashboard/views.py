@@ -301,19 +301,13 @@ def dashboard_routes(storage: Any, *, access: AccessStore, audit: Any, secret: b
                 newest = q.latest_release(conn, project_id)
                 installs = q.group_installs(conn, group_id, since=since, min_k=project.policy.aggregation.min_k)
                 by_release = q.distribution(conn, group_id, "release", since=since)
-            fields = visible_fields(project.policy, held)
-            trace = None
-            if "stack" in fields:
-                for report in recent:
-                    if report.has_detail:
-                        detail = storage.report_detail(project_id, report.report_id)
-                        if detail is not None:
-                            trace = _trace_of(detail.report, fields)
-                            break
+            # An aggregate page: only the group row and roll-ups, never a decrypted report. A
+            # trace is one report's detail, read through report_open (permission, reason, audit).
+            newest_detail = next((r.report_id for r in recent if r.has_detail), None)
             anomalies = [s for s in score_series(hourly, anomaly_settings) if s.anomalous]
             return dict(group=row, correlation=correlation, recent=recent, history=history, newest=newest,
                         installs=k_visible(int(installs), project.policy.aggregation.min_k),
-                        min_k=project.policy.aggregation.min_k, trace=trace, anomalies=anomalies,
+                        min_k=project.policy.aggregation.min_k, newest_detail=newest_detail, anomalies=anomalies,
                         new_in=row.first_release if row.first_release and row.first_release == newest else None,
                         releases_seen=[r for r, _ in by_release])
 
@@ -489,14 +483,6 @@ def _as_plain(value: Any) -> Any:
     if isinstance(value, dict):
         return {str(k): _as_plain(v) for k, v in value.items()}
     return value
-
-
-def _trace_of(report: Any, fields: tuple[str, ...]) -> dict[str, Any]:
-    """The representative trace: crash type and frames (technical fields only, no message)."""
-    stack = _as_plain(report.stack) if report.stack is not None else {"frames": []}
-    chain = _as_plain(report.chain) if ("chain" in fields and report.chain) else []
-    return {"crash_type": report.crash_type, "frames": stack.get("frames", []), "elided": stack.get("elided", 0),
-            "chain": chain}
 
 
 def _posture(storage: Any, engine: Any, moment: datetime, allowed: set[str] | None,
