@@ -83,6 +83,8 @@ ACTIONS: Mapping[str, str] = {
     "retention.run": "expired data was deleted and day keys destroyed",
     "erasure": "an erasure request was processed",
     "project.create": "a project was created",
+    "counts_only.enter": "a group entered counts-only mode (SDKs are told to send counts only)",
+    "counts_only.leave": "a group left counts-only mode",
 }
 _ACTION_RE = re.compile(r"^[a-z][a-z_]*(\.[a-z][a-z_]*)*$")
 _ID_RE = re.compile(r"^[A-Za-z0-9_.:@*/+=-]{0,256}$")
