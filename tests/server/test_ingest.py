@@ -604,3 +604,73 @@ def test_config_is_signed_and_lists_counts_only_groups(make_app: Callable[..., A
 def test_config_of_unknown_project_is_404(client: TestClient) -> None:
     """The config of a project that does not exist is 404."""
     assert 404 == client.get("/api/v1/projects/nope/config").status_code
+
+
+# --- counts-only mode weighed by credential ---------------------------------------------------
+
+
+def _with_client_cert(app: Any, pem: str) -> Any:
+    """``app`` as a TLS server would run it for a peer that presented ``pem``: the scope
+    carries the ASGI TLS extension (``crashveil.server.peer`` reads it first)."""
+    async def run(scope: Any, receive: Any, send: Any) -> None:
+        scope = dict(scope)
+        scope["extensions"] = {**(scope.get("extensions") or {}), "tls": {"client_cert_chain": [pem]}}
+        await app(scope, receive, send)
+    return run
+
+
+def test_counts_only_needs_several_credentials_and_each_mode_change_is_audited(
+        make_app: Callable[..., Any], storage: Any, settings: Any, seal: Callable[..., bytes],
+        make_report: Callable[..., Report]) -> None:
+    """Threshold 3, cap 2 a credential: 6 reports from one certificate (fresh pseudonyms
+    each) leave the group whole; a second certificate's reports pass the threshold and the
+    group enters counts-only (audit entry with the figures); once the mode expired, the
+    config no longer lists it and its end is an audit entry too. The trail verifies."""
+    from crashveil.server import pki
+    from crashveil.server.audit import AuditTrail
+
+    ca = pki.create_ca("test CA", now=NOW)
+    pems = [pki.issue_client_cert(ca, f"app-{i}", now=NOW).cert_pem().decode() for i in range(2)]
+    limits = {"mass_failure_per_hour": 3, "mass_failure_per_credential": 2}
+    storage.settings = dataclasses.replace(storage.settings, **limits)  # the writer's settings decide
+    app = make_app(pseudonym_rate_per_hour=1000, **limits)
+    first, second = (TestClient(_with_client_cert(app, pem)) for pem in pems)
+    fingerprint = make_report().fingerprint
+
+    def send(client: TestClient) -> bool:
+        response = post(client, seal(make_report(install_id=uuid.uuid4().hex)))
+        assert 201 == response.status_code
+        return storage.report_detail("demo", _report_id_of(storage, response.json()["receipt"])) is None
+
+    def listed(client: TestClient) -> list[str]:
+        config = client.get("/api/v1/projects/demo/config").json()["config"]
+        return list(json.loads(base64.urlsafe_b64decode(config + "=" * (-len(config) % 4)))["counts_only"])
+
+    one_sender = [send(first) for _ in range(6)]
+    listed_before = listed(first)
+    two_senders = [send(second) for _ in range(3)]
+    trail = AuditTrail.for_server_dir(storage.engine, settings.server_dir)
+    entered = trail.entries(actions=["counts_only.enter"])
+    assert ([False] * 6, [], [False, True, True], [fingerprint]) == (
+        one_sender, listed_before, two_senders, listed(first))
+    assert 1 == len(entered)
+    assert ({"weight": 4, "reports": 8, "credentials": 2, "threshold": 3, "per_credential_cap": 2}, "system") == (
+        {k: entered[0].details[k] for k in ("weight", "reports", "credentials", "threshold", "per_credential_cap")},
+        entered[0].actor)
+    later = TestClient(create_app(dataclasses.replace(settings, **limits), storage,
+                                  now=lambda: NOW + timedelta(hours=3)))
+    before_end = trail.entries(actions=["counts_only.leave"])
+    after_end = listed(later)
+    left = trail.entries(actions=["counts_only.leave"])
+    assert ([], [], 1, entered[0].subject) == (after_end, before_end, len(left), left[0].subject)
+    assert "expired" in left[0].details["reason"]
+    assert trail.verify().ok
+
+
+def _report_id_of(storage: Any, receipt: str) -> str:
+    import sqlalchemy as sa
+
+    from crashveil.server.db.tables import reports
+
+    with storage.engine.connect() as conn:
+        return str(conn.execute(sa.select(reports.c.report_id).where(reports.c.receipt == receipt)).scalar_one())

@@ -42,6 +42,7 @@ from crashveil.policy.protocol import API_PREFIX, MAX_CONFIG_SIGNATURES
 from crashveil.server.errors_http import handle_error
 from crashveil.server.ingest import BODY_TIMEOUT_S, Ingestor, canonical_json, check_project_id, read_body
 from crashveil.server.metrics import CONTENT_TYPE, Metrics
+from crashveil.server.peer import CREDENTIAL_KEY, PeerCredential
 
 __all__ = ["create_app", "build_config", "load_openapi", "CONFIG_TTL"]
 
@@ -162,7 +163,7 @@ def create_app(settings: Any, storage: Any, *, now: Callable[[], datetime] = _ut
         ingestor.check_project_rate(project_id)
         body = await read_body(request, max_body_bytes=settings.max_body_bytes,
                                max_decompressed_bytes=settings.max_decompressed_bytes, timeout_s=body_timeout_s)
-        accepted = await ingestor.ingest_async(project_id, body)
+        accepted = await ingestor.ingest_async(project_id, body, credential=request.scope.get(CREDENTIAL_KEY))
         return JSONResponse({"receipt": accepted.receipt, "status": "stored"},
                             status_code=201 if accepted.created else 200)
 
@@ -177,7 +178,8 @@ def create_app(settings: Any, storage: Any, *, now: Callable[[], datetime] = _ut
 
     def signed_config(project_id: str) -> dict[str, str]:
         project = ingestor.project(project_id)
-        config = build_config(project, list(storage.counts_only_fingerprints(project.id)), now=now())
+        moment = now()
+        config = build_config(project, list(storage.counts_only_fingerprints(project.id, now=moment)), now=moment)
         encoded = canonical_json(config)
         # Every signing key still in its overlap signs too (newest first): apps shipped with an
         # older connection string pin an older key (see sdk/remote_config.py).
@@ -245,6 +247,7 @@ def create_app(settings: Any, storage: Any, *, now: Callable[[], datetime] = _ut
     app.state.metrics = metrics
     app.state.ingestor = ingestor
     app.add_middleware(ForgetClient)
+    app.add_middleware(PeerCredential)  # outermost: it reads the connection through uvicorn's receive
     return app
 
 

@@ -86,6 +86,8 @@ ACTIONS: Mapping[str, str] = {
     "sentry_key.create": "a Sentry DSN key was created (label, consent level)",
     "sentry_key.level": "the consent level of a Sentry DSN key's events changed (from, to)",
     "sentry_key.revoke": "a Sentry DSN key was revoked",
+    "counts_only.enter": "a group entered counts-only mode (SDKs are told to send counts only)",
+    "counts_only.leave": "a group left counts-only mode",
 }
 _ACTION_RE = re.compile(r"^[a-z][a-z_]*(\.[a-z][a-z_]*)*$")
 _ID_RE = re.compile(r"^[A-Za-z0-9_.:@*/+=-]{0,256}$")

@@ -823,23 +823,24 @@ class Ingestor:
 
         return open_report(sealed, project.keypairs, project_id=project.id, schema_version=SCHEMA_VERSION)
 
-    def ingest(self, project_id: str, sealed: bytes) -> Accepted:
+    def ingest(self, project_id: str, sealed: bytes, *, credential: str | None = None) -> Accepted:
         """Open, validate, minimise, redact and store one report; see the module docstring.
 
         Synchronous: with a running :class:`GroupCommitter` the report joins the next group
         commit and this call waits for it; otherwise it is stored alone.
         """
-        prepared = self.prepare(project_id, sealed)
+        prepared = self.prepare(project_id, sealed, credential=credential)
         return self.finish(prepared, self.commit_sync(prepared.pending))
 
-    async def ingest_async(self, project_id: str, sealed: bytes) -> Accepted:
+    async def ingest_async(self, project_id: str, sealed: bytes, *, credential: str | None = None) -> Accepted:
         """:meth:`ingest` for the event loop; the group commit is awaited without a thread.
 
         A body of at most :data:`INLINE_PREPARE_BYTES` from a project already cached is
         prepared on the loop itself: that is ~0.2 ms of CPU, which a worker thread would not
         run in parallel (the GIL) and whose two thread hops cost more than the work. Larger
         bodies, and project lookups that may read the database, go to a worker thread so
-        the loop keeps answering.
+        the loop keeps answering. ``credential`` is who sent it (``peer.PeerCredential``):
+        it weighs the report toward the group's counts-only threshold.
         """
         from starlette.concurrency import run_in_threadpool
 
@@ -849,9 +850,10 @@ class Ingestor:
         if project is not None:
             if getattr(committer, "writing", False):
                 await committer.writer_pause()
-            prepared = self.prepare_for(project, sealed)
+            prepared = self.prepare_for(project, sealed, credential=credential)
         else:
-            prepared = await run_in_threadpool(self.prepare, project_id, sealed)
+            prepared = await run_in_threadpool(functools.partial(self.prepare, project_id, sealed,
+                                                                 credential=credential))
         return self.finish(prepared, await self.commit(prepared.pending))
 
     async def commit(self, row: Any) -> Any:
@@ -895,11 +897,11 @@ class Ingestor:
         future = loop.run_in_executor(None, self.storage.learn_data_key, *key)
         future.add_done_callback(_ignore_failure)
 
-    def prepare(self, project_id: str, sealed: bytes) -> Prepared:
+    def prepare(self, project_id: str, sealed: bytes, *, credential: str | None = None) -> Prepared:
         """Everything before the store: open, validate, minimise, redact."""
-        return self.prepare_for(self.project(project_id), sealed)
+        return self.prepare_for(self.project(project_id), sealed, credential=credential)
 
-    def prepare_for(self, project: Any, sealed: bytes) -> Prepared:
+    def prepare_for(self, project: Any, sealed: bytes, *, credential: str | None = None) -> Prepared:
         """:meth:`prepare` for a project record already looked up."""
         from crashveil.server.storage import PendingReport
 
@@ -935,7 +937,8 @@ class Ingestor:
             not_allowed += ("chain.message",)
         redacted, hits = redact_report(allowed, self._redactor(report.policy_digest, policy),
                                        frame_memo=self._frame_memos.setdefault(report.policy_digest, {}))
-        pending = PendingReport(project.id, redacted, ORIGIN, received_at, hits, tuple(unknown) + not_allowed)
+        pending = PendingReport(project.id, redacted, ORIGIN, received_at, hits, tuple(unknown) + not_allowed,
+                                credential)
         row = getattr(self.storage, "row", None)
         # fingerprint, detail JSON, encryption: here, not in the writer's transaction
         return Prepared(row(pending) if row is not None else pending, tuple(unknown), not_allowed, hits)

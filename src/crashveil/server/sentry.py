@@ -56,8 +56,10 @@ from starlette.routing import Route
 
 from crashveil.errors import ReportRejected
 from crashveil.server.body import stream_body
+from crashveil.server.credential_weight import credential_id
 from crashveil.server.errors_http import Throttled, handle_error
 from crashveil.server.ingest import BODY_TIMEOUT_S, redact_report
+from crashveil.server.peer import CREDENTIAL_KEY
 from crashveil.server.storage import PendingReport
 from crashveil.server.sentry_envelope import ITEM_CATEGORIES, Envelope, EnvelopeParser, SentryLimits
 from crashveil.server.sentry_keys import (
@@ -188,6 +190,8 @@ class SentryIngest:
         project = self.keys.authenticate(int(numeric), key.lower())
         if project is None:
             raise _bad("invalid_key", "the DSN key is unknown or revoked for this project", 401)
+        # The DSN key is this sender's credential: it weighs its events toward counts-only mode.
+        request.scope[CREDENTIAL_KEY] = credential_id("dsn", key.lower().encode())
         self.ingestor.check_project_rate(project.project_id)
         return project
 
@@ -197,23 +201,25 @@ class SentryIngest:
         await stream_body(request, sink, max_body_bytes=max_body, max_decompressed_bytes=max_decompressed,
                           timeout_s=timeout_s)
 
-    def process(self, sentry_project: SentryProject, payload: bytes, header: dict[str, Any]) -> Outcome:
+    def process(self, sentry_project: SentryProject, payload: bytes, header: dict[str, Any], *,
+                credential: str | None = None) -> Outcome:
         """Map, minimise, redact and store one event payload (synchronous: a worker thread)."""
-        prepared = self.prepare(sentry_project, payload, header)
+        prepared = self.prepare(sentry_project, payload, header, credential=credential)
         if isinstance(prepared, Outcome):
             return prepared
         return self.finish(prepared, self.ingestor.commit_sync(prepared.row))
 
-    async def process_async(self, sentry_project: SentryProject, payload: bytes, header: dict[str, Any]) -> Outcome:
+    async def process_async(self, sentry_project: SentryProject, payload: bytes, header: dict[str, Any], *,
+                            credential: str | None = None) -> Outcome:
         """:meth:`process` for the event loop: the mapping in a worker thread (an event is up
         to 1 MiB of JSON), the group commit awaited."""
-        prepared = await run_in_threadpool(self.prepare, sentry_project, payload, header)
+        prepared = await run_in_threadpool(self.prepare, sentry_project, payload, header, credential=credential)
         if isinstance(prepared, Outcome):
             return prepared
         return self.finish(prepared, await self.ingestor.commit(prepared.row))
 
-    def prepare(self, sentry_project: SentryProject, payload: bytes, header: dict[str, Any]
-                ) -> PreparedEvent | Outcome:
+    def prepare(self, sentry_project: SentryProject, payload: bytes, header: dict[str, Any], *,
+                credential: str | None = None) -> PreparedEvent | Outcome:
         """Map, minimise and redact one event: a row to store, or the Outcome of a skip."""
         header_event_id = normalize_event_id(header["event_id"]) if header.get("event_id") is not None else None
         try:
@@ -259,7 +265,7 @@ class SentryIngest:
                                        frame_memo=self.ingestor.frame_memo(project.digest))
         redacted = with_fingerprint(redacted)
         pending = PendingReport(project.id, redacted, ORIGIN, received_at, hits,
-                                tuple(mapped.dropped) + tuple(not_allowed))
+                                tuple(mapped.dropped) + tuple(not_allowed), credential)
         row = self.storage.row(pending) if hasattr(self.storage, "row") else pending
         return PreparedEvent(row, mapped.event_id, tuple(mapped.dropped), tuple(not_allowed), hits)
 
@@ -353,7 +359,8 @@ def sentry_routes(storage: Any, settings: Any, *, ingestor: Any = None, metrics:
             sentry.items_dropped.labels(kind).inc(count)
         if parsed.event is None:
             return _answer(Outcome(None, {}, False), parsed.dropped)
-        outcome = await sentry.process_async(project, parsed.event, parsed.header)
+        outcome = await sentry.process_async(project, parsed.event, parsed.header,
+                                             credential=request.scope.get(CREDENTIAL_KEY))
         return _answer(outcome, parsed.dropped)
 
     async def store(request: Request) -> Response:
@@ -373,7 +380,7 @@ def sentry_routes(storage: Any, settings: Any, *, ingestor: Any = None, metrics:
         payload = b"".join(parts)
         if not payload.strip():
             raise _bad("empty_body", "the body is empty")
-        outcome = await sentry.process_async(project, payload, {})
+        outcome = await sentry.process_async(project, payload, {}, credential=request.scope.get(CREDENTIAL_KEY))
         return _answer(outcome, Counter())
 
     async def preflight(request: Request) -> Response:

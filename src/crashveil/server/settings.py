@@ -68,6 +68,11 @@ class Settings:
     # Above this many reports of one group in one hour, details stop being stored
     # (counts only) and the signed config tells SDKs to send counts only.
     mass_failure_per_hour: int = 1000
+    # Toward that threshold one credential (a client certificate on the mutual-TLS port, a
+    # DSN key for Sentry ingest, or "no credential") counts at most this many reports an
+    # hour: a single sender with made-up pseudonyms cannot switch a group to counts-only
+    # for every SDK; with the defaults it takes reports from at least 11 credentials.
+    mass_failure_per_credential: int = 100
     # --- setup, keys and storage (owned by server/keys.py, server/storage.py) ---
     # The host written into connection strings (what apps connect to); "" means `host`.
     public_host: str = ""
@@ -197,7 +202,8 @@ class Settings:
             raise ConfigError("database_url", "names an unsupported database",
                               "sqlite:///PATH or postgresql://USER@HOST/DB")
         for key in ("max_body_bytes", "max_decompressed_bytes", "replay_window_s", "project_burst",
-                    "pseudonym_rate_per_hour", "mass_failure_per_hour", "sqlite_busy_timeout_ms"):
+                    "pseudonym_rate_per_hour", "mass_failure_per_hour", "mass_failure_per_credential",
+                    "sqlite_busy_timeout_ms"):
             if getattr(self, key) <= 0:
                 raise ConfigError(key, "must be positive", "an integer > 0")
         if self.key_overlap_days < 0 or self.kek_retired_keep_days < 0:

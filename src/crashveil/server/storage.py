@@ -36,6 +36,7 @@ from crashveil.errors import ConfigError, PolicyError, StorageError
 from crashveil.policy import Policy, Report, default_policy_path, parse_policy, parse_report, policy_digest
 from crashveil.policy.protocol import PROJECT_ID_PATTERN
 from crashveil.server import grouping
+from crashveil.server.credential_weight import NO_CREDENTIAL, HourWeights, ModeChange, expired_groups, record_changes
 from crashveil.server.crypto import ProjectKeyPair, SigningKey, decrypt_detail, detail_aad, encrypt_detail
 from crashveil.server.db import engine as db
 from crashveil.server.db.rollup_tables import (
@@ -66,6 +67,9 @@ from crashveil.server.keys import (
     KeyRing,
 )
 from crashveil.server.settings import Settings
+
+if typing.TYPE_CHECKING:
+    from crashveil.server.audit import AuditTrail
 
 __all__ = [
     "Storage",
@@ -135,6 +139,8 @@ class PendingReport:
     received_at: datetime
     redaction_hits: Mapping[tuple[str, str], int]
     dropped_fields: Sequence[str] = ()
+    #: Who sent it (``credential_weight.credential_id``), ``None``: no credential.
+    credential: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,6 +173,7 @@ class StoreRow:
     sealed: tuple[str, bytes, bytes] | None
     redaction_hits: tuple[tuple[tuple[str, str], int], ...]
     dropped_fields: tuple[str, ...]
+    credential: str | None = None
 
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
         """Pickle as the field values (~3x faster than a slots dataclass's default)."""
@@ -446,7 +453,7 @@ class Storage:
             project_id, item.origin, received_at, report.report_id, report.crash_type, report.release,
             report.environment.os_family if report.environment is not None else None, report.occurred_hour,
             report.consent_level, report.install_id, report.policy_digest, fingerprint, received_hour, day,
-            plaintext, sealed, tuple(item.redaction_hits.items()), tuple(item.dropped_fields))
+            plaintext, sealed, tuple(item.redaction_hits.items()), tuple(item.dropped_fields), item.credential)
 
     def learn_data_key(self, project_id: str, day: str) -> bool:
         """Read the day's data key, if it exists and is not destroyed, for :meth:`row` to
@@ -496,16 +503,19 @@ class Storage:
         for attempt in (1, 2):
             try:
                 deks: dict[tuple[str, str], tuple[str, bytes]] = {}
+                changes: list[ModeChange] = []
                 with db.write_tx(self.engine) as conn:
                     if more is not None:
                         late = list(more())
                         more = None
                         _check_origins(late)
                         batch += late
-                    results = self._store_batch(conn, batch, deks)
+                    results = self._store_batch(conn, batch, deks, changes)
                     if sql_done is not None:
                         sql_done()
                 self._remember_deks(deks)
+                if changes:
+                    self.mode_audit.checkpoint()
                 return results
             except IntegrityError as exc:
                 # PostgreSQL: a concurrent retry of one of these reports committed first; the
@@ -543,7 +553,7 @@ class Storage:
             recent.update(deks)
 
     def _store_batch(self, conn: sa.Connection, batch: Sequence[StoreRow],
-                     deks: dict[tuple[str, str], tuple[str, bytes]]) -> list[StoreResult]:
+                     deks: dict[tuple[str, str], tuple[str, bytes]], changes: list[ModeChange]) -> list[StoreResult]:
         results: list[StoreResult | None] = [None] * len(batch)
         existing = self._existing_many(conn, [(item.project_id, item.report_id) for item in batch])
         first_of: dict[tuple[str, str], int] = {}
@@ -559,7 +569,7 @@ class Storage:
                 first_of[key] = index
                 fresh.append(index)
         if fresh:
-            self._store_fresh(conn, batch, fresh, results, deks)
+            self._store_fresh(conn, batch, fresh, results, deks, changes)
         for index, first in duplicates:
             done = results[first]
             assert done is not None
@@ -568,9 +578,13 @@ class Storage:
         return results  # type: ignore[return-value]
 
     def _store_fresh(self, conn: sa.Connection, batch: Sequence[StoreRow], fresh: Sequence[int],
-                     results: list[StoreResult | None], deks: dict[tuple[str, str], tuple[str, bytes]]) -> None:
+                     results: list[StoreResult | None], deks: dict[tuple[str, str], tuple[str, bytes]],
+                     changes: list[ModeChange]) -> None:
         settings = self.settings
         groups = self._groups_for_update(conn, [batch[i] for i in fresh])
+        weights = HourWeights(settings.mass_failure_per_credential)
+        weights.load(conn, [(groups[(batch[i].project_id, batch[i].fingerprint)]["id"],
+                             batch[i].credential or NO_CREDENTIAL) for i in fresh])
         touched: dict[int, dict[str, Any]] = {}
         rows: list[dict[str, Any]] = []
         hourly: dict[tuple[int, str, str, str], list[Any]] = {}
@@ -583,10 +597,23 @@ class Storage:
             release, os_family = item.release, item.os_family
             group = groups[(project_id, fingerprint)]
             transition = grouping.on_new_report(group["status"], group["resolved_in"], release)
-            hour_count = group["hour_count"] + 1 if group["hour_key"] == received_hour else 1
-            counts_only = hour_count > settings.mass_failure_per_hour
+            same_hour = group["hour_key"] == received_hour
+            hour_count = group["hour_count"] + 1 if same_hour else 1
+            hour_weight = (group["hour_weight"] if same_hour else 0) + weights.add(
+                group["id"], item.credential or NO_CREDENTIAL, received_hour)
+            counts_only = hour_weight > settings.mass_failure_per_hour
+            if group["counts_only_since"] is not None and not (
+                    group["counts_only_until"] is not None and group["counts_only_until"] > received_at):
+                changes.append(ModeChange(project_id, group["id"], fingerprint, False, group["hour_key"] or "",
+                                          group["hour_count"], group["hour_weight"]))
+                group["counts_only_since"] = None
+            if counts_only and group["counts_only_since"] is None:
+                changes.append(ModeChange(project_id, group["id"], fingerprint, True, received_hour, hour_count,
+                                          hour_weight))
+                group["counts_only_since"] = received_at
             group.update(last_seen=max(group["last_seen"], received_at), total_count=group["total_count"] + 1,
-                         hour_key=received_hour, hour_count=hour_count, status=transition.status)
+                         hour_key=received_hour, hour_count=hour_count, hour_weight=hour_weight,
+                         status=transition.status)
             if release is not None:
                 group["last_release"] = release
             if transition.regressed:
@@ -639,6 +666,10 @@ class Storage:
                              counts_only=v[2]) for k, v in sorted(hourly.items())],
                        ("count", "counts_only"))
         write_daily(conn, *daily_entries(entries))
+        weights.write(conn)
+        if changes:
+            record_changes(conn, self.mode_audit, changes, threshold=settings.mass_failure_per_hour,
+                           cap=settings.mass_failure_per_credential)
         if counters:
             _upsert_counts(conn, redaction_counters, ["project_id", "release", "field", "detector", "hour"],
                            [dict(project_id=k[0], release=k[1], field=k[2], detector=k[3], hour=k[4], hits=n)
@@ -736,13 +767,33 @@ class Storage:
         return ReceiptStatus(row.receipt, "grouped", None, row.received_hour)
 
     def counts_only_fingerprints(self, project_id: str, *, now: datetime | None = None) -> list[str]:
-        """Fingerprints of groups in mass-failure mode: SDKs send counts, not reports."""
+        """Fingerprints of groups in mass-failure mode: SDKs send counts, not reports.
+
+        Groups whose mode ended since are recorded as leaving it (audit entry) on the way:
+        this is the list every SDK is told, so its changes are what the audit must show.
+        """
         now = now or self._clock()
+        c = crash_groups.c
         with db.read_tx(self.engine) as conn:
-            return list(conn.execute(
-                sa.select(crash_groups.c.fingerprint).where(
-                    crash_groups.c.project_id == project_id, crash_groups.c.counts_only_until > now)
-                .order_by(crash_groups.c.fingerprint)).scalars())
+            rows = conn.execute(sa.select(c.fingerprint, c.counts_only_until, c.counts_only_since).where(
+                c.project_id == project_id, sa.or_(c.counts_only_until > now, c.counts_only_since.is_not(None)))
+                .order_by(c.fingerprint)).all()
+        if any(r.counts_only_since is not None and (r.counts_only_until is None or r.counts_only_until <= now)
+               for r in rows):
+            with db.write_tx(self.engine) as conn:
+                changes = expired_groups(conn, project_id, now)
+                record_changes(conn, self.mode_audit, changes, threshold=self.settings.mass_failure_per_hour,
+                               cap=self.settings.mass_failure_per_credential)
+            if changes:
+                self.mode_audit.checkpoint()
+        return [r.fingerprint for r in rows if r.counts_only_until is not None and r.counts_only_until > now]
+
+    @functools.cached_property
+    def mode_audit(self) -> AuditTrail:
+        """The audit trail counts-only mode changes are written to (the server directory's)."""
+        from crashveil.server.audit import AuditTrail
+
+        return AuditTrail.for_server_dir(self.engine, self.settings.server_dir, now=self._clock)
 
     # -- groups ---------------------------------------------------------------------------------
     def group(self, project_id: str, group_id: int) -> GroupRecord | None:
@@ -990,7 +1041,7 @@ def daily_entries(entries: Sequence[tuple[str, int, str, str, str, int, int, Seq
 
 #: The columns of ``crash_groups`` a new report may change.
 _GROUP_STATE = ("last_seen", "total_count", "hour_key", "hour_count", "status", "last_release", "regressed_in",
-                "regressed_at", "counts_only_until")
+                "regressed_at", "counts_only_until", "hour_weight", "counts_only_since")
 
 
 _STATEMENTS: dict[tuple[str, str], Any] = {}

@@ -121,6 +121,11 @@ crash_groups = sa.Table(
     sa.Column("hour_key", sa.String(17), nullable=True),
     sa.Column("hour_count", sa.Integer(), nullable=False, server_default="0"),
     sa.Column("counts_only_until", UtcDateTime(), nullable=True),
+    # `hour_count` with each credential counted at most `mass_failure_per_credential` times
+    # (what the counts-only threshold compares), and since when the group is in counts-only
+    # mode (NULL: not in it, or its end is already in the audit trail).
+    sa.Column("hour_weight", sa.Integer(), nullable=False, server_default="0"),
+    sa.Column("counts_only_since", UtcDateTime(), nullable=True),
     sa.UniqueConstraint("project_id", "fingerprint"),
     sa.Index(None, "project_id", "last_seen"),
 )
@@ -161,6 +166,19 @@ group_rollups = sa.Table(
     sa.Column("count", sa.Integer(), nullable=False),
     sa.Column("counts_only", sa.Integer(), nullable=False, server_default="0"),
     sa.Index(None, "project_id", "hour"),
+)
+
+# Reports per group and credential in the group's current hour (one row per pair, its
+# `hour` moving on): the weight each credential adds to the counts-only threshold is
+# capped (settings.mass_failure_per_credential). `credential` is a digest
+# (``cert:<sha256 of the client certificate>``, ``dsn:<sha256 of the DSN key>``, ``-``),
+# never the certificate or the key.
+group_credential_hours = sa.Table(
+    "group_credential_hours", metadata,
+    sa.Column("group_id", sa.Integer(), sa.ForeignKey("crash_groups.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("credential", sa.String(40), primary_key=True),
+    sa.Column("hour", sa.String(17), nullable=False),
+    sa.Column("count", sa.Integer(), nullable=False),
 )
 
 # Server-side redaction hits (and unknown fields dropped, detector "_dropped") per
