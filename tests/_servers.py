@@ -69,8 +69,9 @@ class ServerDir:
         return Storage.open(self.settings())
 
 
-def _cli(*args: str) -> str:
-    done = subprocess.run([sys.executable, "-m", "crashveil", *args], capture_output=True, text=True, timeout=120)
+def _cli(*args: str, env: dict[str, str] | None = None) -> str:
+    done = subprocess.run([sys.executable, "-m", "crashveil", *args], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, **env} if env else None)
     if done.returncode != 0:
         raise RuntimeError(f"crashveil {' '.join(args)} failed: {done.stderr[-2000:]}")
     return done.stdout

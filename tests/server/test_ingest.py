@@ -253,6 +253,7 @@ def test_redact_report_visits_every_free_string() -> None:
     assert {("message", "test"): 1, ("comment", "test"): 1, ("release", "test"): 1, ("stack.file", "test"): 1,
             ("stack.function", "test"): 1, ("chain.message", "test"): 1, ("chain.stack.file", "test"): 1,
             ("chain.stack.function", "test"): 1, ("breadcrumbs.message", "test"): 1,
+            ("crash_type", "test"): 1, ("chain.crash_type", "test"): 1, ("breadcrumbs.category", "test"): 1,
             **{(f"environment.{name}", "test"): 1 for name in
                ("os_family", "os_version", "python_impl", "python_version", "arch")}} == hits
     assert ("X", "X", "X") == (redacted.message, redacted.chain[0].message, redacted.environment.arch)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Mapping, Sequence, Union, get_args, get_origin, get_type_hints
 
 from crashveil.errors import ReportError
+from crashveil.textsafe import find_unsafe
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -49,7 +50,12 @@ LIMITS: Mapping[str, int] = {
 }
 
 _NAME = {"max_length": LIMITS["max_name_chars"]}
-_TEXT = {"max_length": LIMITS["max_message_chars"]}
+#: Free text (``free_text``): may hold line breaks and other controls on the wire; the server
+#: normalises it (``crashveil.textsafe.normalise_free_text``). Every other string, and every
+#: mapping key, is refused if it holds a control or invisible formatting character.
+_TEXT = {"max_length": LIMITS["max_message_chars"], "free_text": True}
+#: The error code and message of a string refused for a control or formatting character.
+CONTROL_CHARACTER = ("control_character", "contains a control or invisible formatting character")
 _UUID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$"
 _HOUR_PATTERN = r"^\d{4}-\d{2}-\d{2}T\d{2}:00Z$"
 _DIGEST_PATTERN = r"^sha256:[0-9a-f]{64}$"
@@ -317,6 +323,8 @@ def _convert(hint: Any, value: Any, path: str, spec: Mapping[str, Any], drop_unk
             raise ReportError(path, "too_many", f"more than {spec['max_items']} entries")
         result = {}
         for key, item in value.items():
+            if find_unsafe(key) >= 0:
+                raise ReportError(path, *CONTROL_CHARACTER)
             if not re.match(spec["key_pattern"], key):
                 raise ReportError(path, "bad_key", "keys must be short lower-case names")
             result[key] = _convert(int, item, _join(path, key), spec, drop_unknown, dropped)
@@ -342,6 +350,8 @@ def _convert(hint: Any, value: Any, path: str, spec: Mapping[str, Any], drop_unk
             value.encode("utf-8")
         except UnicodeEncodeError as exc:
             raise ReportError(path, "invalid_string", "contains a lone surrogate") from exc
+        if not spec.get("free_text") and find_unsafe(value) >= 0:
+            raise ReportError(path, *CONTROL_CHARACTER)
         if "pattern" in spec and not re.match(spec["pattern"], value):
             raise ReportError(path, "bad_format", "does not have the required form")
         return value

@@ -7,12 +7,14 @@ of each retention class against its retention; redaction-regression hits; volume
 (from ``server/anomaly.py``); erasure requests; retention runs; policy version history.
 
 Built only from ids, counts, dates and field names: the report never contains report
-content or pseudonyms. Every string from the database is escaped in the HTML form.
+content or pseudonyms. Every string from the database is shown literally in the Markdown
+and HTML forms (``crashveil.textsafe``).
 """
 
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime, timedelta, timezone
 from html import escape
 from typing import Any
@@ -31,6 +33,7 @@ from crashveil.server.db.tables import (
     reports,
 )
 from crashveil.server.retention import retention_classes
+from crashveil.textsafe import md_cell, visible
 
 __all__ = ["build_audit_report", "render_audit_report"]
 
@@ -157,29 +160,30 @@ def _run_summary(text: str) -> dict[str, Any]:
 
 
 def render_audit_report(data: dict[str, Any], fmt: str = "md") -> str:
-    """``data`` from :func:`build_audit_report` as ``md``, ``html`` or ``json``."""
+    """``data`` from :func:`build_audit_report` as ``md``, ``html`` or ``json``.
+
+    Every value from the database (names, reasons, releases, ids) is shown literally:
+    controls and bidi overrides as visible escapes, Markdown metacharacters backslash-escaped
+    (``md_cell``) or HTML-escaped, so no value can add a row, a link or markup.
+    """
     if fmt == "json":
         return json.dumps(data, indent=2, sort_keys=True) + "\n"
-    lines: list[str] = []
-    h = lambda level, text: lines.extend([f"{'#' * level} {text}", ""])  # noqa: E731
+    if fmt not in ("md", "html"):
+        raise ValueError("format must be md, html or json")
+    blocks: list[tuple[Any, ...]] = []
+    h = lambda level, text: blocks.append(("h", level, text))  # noqa: E731
+    p = lambda *parts: blocks.append(("p", parts))  # noqa: E731 - parts: text, or (text, "b" | "code")
 
     def table(head: list[str], rows: list[list[Any]]) -> None:
-        if not rows:
-            lines.extend(["(none)", ""])
-            return
-        lines.append("| " + " | ".join(head) + " |")
-        lines.append("|" + "---|" * len(head))
-        for row in rows:
-            lines.append("| " + " | ".join(str(c).replace("|", "\\|") for c in row) + " |")
-        lines.append("")
+        blocks.append(("table", head, rows) if rows else ("p", ("(none)",)))
 
     trail = data["audit_trail"]
     h(1, "crashveil audit report")
-    lines.extend([f"Period: {data['period']['since']} to {data['period']['until']}. Generated {data['generated_at']}.", ""])
+    p(f"Period: {data['period']['since']} to {data['period']['until']}. Generated {data['generated_at']}.")
     h(2, "Audit trail integrity")
-    lines.extend([f"{'Intact' if trail['ok'] else 'NOT INTACT: ' + str(trail['problem'])}. {trail['entries']} entries; "
-                  f"head {trail['head_seq']} `{trail['head_hash']}`; signed checkpoint at {trail['checkpoint_seq']}; "
-                  f"audit key `{trail['audit_public_key']}`.", ""])
+    p(f"{'Intact' if trail['ok'] else 'NOT INTACT: ' + str(trail['problem'])}. {trail['entries']} entries; "
+      f"head {trail['head_seq']} ", (str(trail["head_hash"]), "code"),
+      f"; signed checkpoint at {trail['checkpoint_seq']}; audit key ", (str(trail["audit_public_key"]), "code"), ".")
     h(2, "Who can access what")
     table(["user", "disabled", "grants"], [[u["name"], u["disabled"],
                                           "; ".join(f"{p}: {', '.join(r)}" for p, r in u["grants"].items())]
@@ -188,7 +192,7 @@ def render_audit_report(data: dict[str, Any], fmt: str = "md") -> str:
           [[t["token_id"], t["user"], ",".join(t["projects"]), ",".join(t["roles"]), t["expires_at"], t["revoked"]]
            for t in data["tokens"]])
     for project in data["projects"]:
-        lines.extend([f"Project **{project['id']}** (policy {project['policy_version']}), fields each role may see:", ""])
+        p("Project ", (project["id"], "b"), f" (policy {project['policy_version']}), fields each role may see:")
         table(["role", "fields"], [[r, ", ".join(f) or "(aggregates only)"] for r, f in project["fields_by_role"].items()])
     h(2, "Individual report reads in the period")
     table(["at", "who", "project", "report", "reason", "fields shown"],
@@ -203,8 +207,8 @@ def render_audit_report(data: dict[str, Any], fmt: str = "md") -> str:
         table(["key", "kind", "algorithm", "age (days)", "cryptoperiod", "over", "retired"],
               [[k["key_id"], k["kind"], k["algorithm"], k["age_days"], k["cryptoperiod_days"], k["over"], k["retired"]]
                for k in project["keys"]])
-        lines.extend([f"Install pseudonyms rotate every {project['pseudonym_rotation_days']} days; details are "
-                      f"encrypted under one key per {project['data_key_days']} day(s).", ""])
+        p(f"Install pseudonyms rotate every {project['pseudonym_rotation_days']} days; details are "
+          f"encrypted under one key per {project['data_key_days']} day(s).")
         h(3, "Oldest datum of each retention class")
         table(["retention (days)", "fields", "oldest (days)", "within"],
               [[c["retention_days"], ", ".join(c["fields"]), c["oldest_age_days"], c["within"]]
@@ -227,39 +231,54 @@ def render_audit_report(data: dict[str, Any], fmt: str = "md") -> str:
           [[r["at"], r["reports_deleted"], r["keys_destroyed"], r["details_rewritten"], r["kek_rotated"], r["wal"]]
            for r in data["retention_runs"]])
     for note in data["omitted"]:
-        lines.extend([f"Omitted: {note}", ""])
-    text = "\n".join(lines)
-    if fmt == "md":
-        return text
-    if fmt != "html":
-        raise ValueError("format must be md, html or json")
-    return _markdown_to_html(lines)
+        p(f"Omitted: {note}")
+    return _to_markdown(blocks) if fmt == "md" else _to_html(blocks)
 
 
-def _markdown_to_html(lines: list[str]) -> str:
-    """A small renderer for the subset written above; every value is escaped."""
+#: A value shown in a Markdown code span as it is (a code span cannot hold escapes).
+_CODE_SAFE = re.compile(r"[A-Za-z0-9+/=:._-]*")
+
+
+def _to_markdown(blocks: list[tuple[Any, ...]]) -> str:
+    lines: list[str] = []
+    for block in blocks:
+        if block[0] == "h":
+            lines.append(f"{'#' * block[1]} {md_cell(block[2])}")
+        elif block[0] == "p":
+            lines.append("".join(_md_part(part) for part in block[1]))
+        else:
+            head, rows = block[1], block[2]
+            lines.append("| " + " | ".join(md_cell(c) for c in head) + " |")
+            lines.append("|" + "---|" * len(head))
+            lines.extend("| " + " | ".join(md_cell(c) for c in row) + " |" for row in rows)
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _md_part(part: Any) -> str:
+    if isinstance(part, str):
+        return md_cell(part)
+    text, style = part
+    if style == "code" and _CODE_SAFE.fullmatch(text):
+        return f"`{text}`"
+    return f"**{md_cell(text)}**" if style == "b" else md_cell(text)
+
+
+def _to_html(blocks: list[tuple[Any, ...]]) -> str:
+    """The same blocks as HTML; every value escaped (and its controls made visible)."""
     out = ["<!doctype html><html><head><meta charset=\"utf-8\"><title>crashveil audit report</title></head><body>"]
-    in_table = False
-    for line in lines:
-        if line.startswith("|"):
-            if line.startswith("|---"):
-                continue
-            cells = [c.strip().replace("\\|", "|") for c in line.strip("|").split(" | ")]
-            if not in_table:
-                out.append("<table border=\"1\"><tr>" + "".join(f"<th>{escape(c)}</th>" for c in cells) + "</tr>")
-                in_table = True
-            else:
-                out.append("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in cells) + "</tr>")
-            continue
-        if in_table:
+    esc = lambda value: escape(visible(value))  # noqa: E731
+    for block in blocks:
+        if block[0] == "h":
+            out.append(f"<h{block[1]}>{esc(block[2])}</h{block[1]}>")
+        elif block[0] == "p":
+            parts = [esc(part) if isinstance(part, str) else
+                     f"<{'b' if part[1] == 'b' else 'code'}>{esc(part[0])}</{'b' if part[1] == 'b' else 'code'}>"
+                     for part in block[1]]
+            out.append(f"<p>{''.join(parts)}</p>")
+        else:
+            out.append("<table border=\"1\"><tr>" + "".join(f"<th>{esc(c)}</th>" for c in block[1]) + "</tr>")
+            out.extend("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>" for row in block[2])
             out.append("</table>")
-            in_table = False
-        if line.startswith("#"):
-            level = len(line) - len(line.lstrip("#"))
-            out.append(f"<h{level}>{escape(line[level:].strip())}</h{level}>")
-        elif line:
-            out.append(f"<p>{escape(line)}</p>")
-    if in_table:
-        out.append("</table>")
     out.append("</body></html>\n")
     return "\n".join(out)

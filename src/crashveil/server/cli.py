@@ -20,6 +20,7 @@ Project private keys (HPKE, Ed25519) are in the database, wrapped under the KEK.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import sys
 from collections.abc import Sequence
@@ -31,6 +32,7 @@ import click
 
 from crashveil.errors import CrashveilError
 from crashveil.server.settings import MAX_WORKERS
+from crashveil.textsafe import visible
 
 __all__ = ["main", "cli", "connection_string"]
 
@@ -378,12 +380,26 @@ def keys_list(server_dir: str | None) -> None:
 
 
 def _table(*columns: str) -> Any:
-    from rich.table import Table
+    """A rich table whose string cells are plain text: rich markup (``[red]``) is not
+    interpreted and controls are shown as escapes (``crashveil.textsafe.visible``)."""
+    from rich.text import Text
 
-    table = Table(show_edge=False, pad_edge=False, box=None)
+    table = _plain_table_class()(show_edge=False, pad_edge=False, box=None)
     for column in columns:
-        table.add_column(column)
+        table.add_column(Text(visible(column)))
     return table
+
+
+@functools.cache
+def _plain_table_class() -> Any:
+    from rich.table import Table
+    from rich.text import Text
+
+    class PlainTable(Table):
+        def add_row(self, *cells: Any, **kwargs: Any) -> None:
+            super().add_row(*(Text(visible(c)) if isinstance(c, str) else c for c in cells), **kwargs)
+
+    return PlainTable
 
 
 def _print(table: Any) -> None:

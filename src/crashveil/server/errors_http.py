@@ -23,7 +23,6 @@ anything else (a bug)                  500     ``internal``; logged without its 
 from __future__ import annotations
 
 import logging
-import re
 import traceback
 from typing import Any
 
@@ -32,6 +31,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from crashveil.errors import ReportError, ReportRejected, SealError, StorageError
+from crashveil.policy.report import CONTROL_CHARACTER
+from crashveil.textsafe import visible
 
 __all__ = ["Throttled", "error_response", "handle_error", "log_safe", "STORAGE_RETRY_AFTER_S"]
 
@@ -44,7 +45,6 @@ STORAGE_RETRY_AFTER_S = 30
 _HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
                405: "method_not_allowed", 408: "body_timeout", 411: "length_required", 413: "too_large",
                415: "unsupported_media_type", 429: "rate_limited"}
-_UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 class Throttled(ReportRejected):
@@ -65,8 +65,7 @@ def log_safe(text: object, limit: int = 200) -> str:
     value = str(text)
     if len(value) > limit:
         value = value[:limit] + "..."
-    return _UNSAFE.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 256 else f"\\u{ord(m.group()):04x}",
-                       value)
+    return visible(value)
 
 
 def _body(code: str, message: str, field: str | None = None) -> dict[str, Any]:
@@ -81,7 +80,9 @@ def error_response(exc: BaseException) -> tuple[Response, str]:
     if isinstance(exc, ReportRejected):
         status, body = exc.status, _body(exc.code, str(exc), exc.field)
     elif isinstance(exc, ReportError):
-        status = 413 if exc.code == "too_large" else 400
+        # A string with a control or formatting character is well-formed JSON the format
+        # refuses on meaning: 422, like the policy checks after it.
+        status = 413 if exc.code == "too_large" else 422 if exc.code == CONTROL_CHARACTER[0] else 400
         body = _body(exc.code, str(exc), exc.field or None)
     elif isinstance(exc, SealError):
         status, body = 400, _body("unsealable", "the body is not a report sealed to this project's key")

@@ -17,6 +17,8 @@ from typing import Any
 
 import click
 
+from crashveil.textsafe import visible
+
 __all__ = ["register", "user_group", "token_group", "audit_group", "retention_group"]
 
 server_dir_option = click.option(
@@ -80,7 +82,8 @@ def user_list(server_dir: str | None) -> None:
     with _open(server_dir) as (_, _trail, access):
         for user in access.list_users():
             grants = "; ".join(f"{p}: {','.join(sorted(r))}" for p, r in sorted(user.grants.items())) or "-"
-            click.echo(f"{user.name}\t{'disabled' if user.disabled else 'active'}\t{grants}")
+            cells = (user.name, "disabled" if user.disabled else "active", grants)
+            click.echo("\t".join(visible(c) for c in cells))
 
 
 @user_group.command("grant")
@@ -160,7 +163,8 @@ def token_list(server_dir: str | None) -> None:
     with _open(server_dir) as (_, _trail, access):
         for t in access.list_tokens():
             state = "revoked" if t.revoked else "active"
-            click.echo(f"{t.token_id}\t{t.user}\t{t.name}\t{','.join(t.projects)}\t{','.join(t.roles)}\t{state}")
+            cells = (t.token_id, t.user, t.name, ",".join(t.projects), ",".join(t.roles), state)
+            click.echo("\t".join(visible(c) for c in cells))
 
 
 # --- audit ---------------------------------------------------------------------------------------

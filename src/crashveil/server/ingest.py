@@ -51,6 +51,7 @@ from crashveil.server.body import stream_body
 from crashveil.server.errors_http import Throttled
 from crashveil.server.ratelimit import KeyedLimiter, retry_after_header
 from crashveil.server.report_decode import decode_report, replace_fields
+from crashveil.textsafe import normalise_free_text
 
 if TYPE_CHECKING:
     from crashveil.policy import Policy
@@ -155,7 +156,9 @@ async def read_body(request: Request, *, max_body_bytes: int, max_decompressed_b
 
 def redact_report(report: Report, redact: Callable[[str, str], tuple[str, Mapping[str, int]]], *,
                   frame_memo: dict[Any, Any] | None = None) -> tuple[Report, dict[tuple[str, str], int]]:
-    """Run ``redact(text, kind)`` over every free string of ``report``.
+    """Run ``redact(text, kind)`` over every string of ``report`` that is not a strict
+    identifier (those match a pattern of the wire format: digests, ids, hours, codes, levels,
+    ``client_stats`` keys); free text is normalised first (``normalise_free_text``).
 
     Returns the redacted report and hits keyed by ``(field, detector)``, where ``field`` is a
     fixed name (``message``, ``chain.message``, ``stack.file`` ...), never an index.
@@ -233,20 +236,27 @@ def redact_report(report: Report, redact: Callable[[str, str], tuple[str, Mappin
             remember(key, (done, tuple(own.items())))
         return env if done is None else done
 
+    def text(value: str | None, field: str) -> str | None:
+        """Free text: normalised (line breaks kept, invisible formatting removed, other
+        controls made visible), then redacted."""
+        return None if value is None else run(normalise_free_text(value), field, "message")
+
     changes: dict[str, Any] = {
-        "message": run(report.message, "message", "message"),
-        "comment": run(report.comment, "comment", "message"),
+        "crash_type": run(report.crash_type, "crash_type", "message"),
+        "message": text(report.message, "message"),
+        "comment": text(report.comment, "comment"),
         "release": run(report.release, "release", "message"),
         "stack": frames(report.stack, "stack"),
     }
     if report.chain is not None:
         changes["chain"] = tuple(
-            replace_fields(c, message=run(c.message, "chain.message", "message"),
-                           stack=frames(c.stack, "chain.stack"))
+            replace_fields(c, crash_type=run(c.crash_type, "chain.crash_type", "message"),
+                           message=text(c.message, "chain.message"), stack=frames(c.stack, "chain.stack"))
             for c in report.chain)
     if report.breadcrumbs is not None:
         changes["breadcrumbs"] = tuple(
-            replace_fields(b, message=run(b.message, "breadcrumbs.message", "message"))
+            replace_fields(b, category=run(b.category, "breadcrumbs.category", "message"),
+                           message=text(b.message, "breadcrumbs.message"))
             for b in report.breadcrumbs)
     if report.environment is not None:
         changes["environment"] = environment(report.environment)

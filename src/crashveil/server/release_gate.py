@@ -20,6 +20,7 @@ import sqlalchemy as sa
 
 from crashveil.server.db.tables import redaction_counters
 from crashveil.server.storage import DROPPED_DETECTOR
+from crashveil.textsafe import visible
 
 __all__ = ["ReleaseCheck", "check_release", "release_group"]
 
@@ -71,7 +72,7 @@ def _text(result: ReleaseCheck, strict: bool) -> str:
         lines.append(f"{mark}: field {field_name}: {count} report(s) carried it outside the policy")
     if not result.hits and not result.dropped:
         lines.append("  the server redacted and dropped nothing from this release's reports")
-    return "\n".join(lines)
+    return "\n".join(visible(line) for line in lines)
 
 
 @click.group("release")

@@ -39,6 +39,7 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin, get_typ
 import msgspec
 
 from crashveil.policy.report import LIMITS, Report, json_depth, report_from_json
+from crashveil.textsafe import find_unsafe
 
 __all__ = ["decode_report", "replace_fields"]
 
@@ -146,7 +147,8 @@ class _Gen:
     def __init__(self) -> None:
         self.env: dict[str, Any] = {"_Bail": _Bail, "_unknown": _unknown, "_join": _join, "_new": object.__new__,
                                     "_dict": dict, "_list": list, "_str": str, "_int": int, "_bool": bool,
-                                    "_tuple": tuple, "_enumerate": enumerate, "_len": len}
+                                    "_tuple": tuple, "_enumerate": enumerate, "_len": len,
+                                    "_unsafe": find_unsafe}
         self.sources: list[str] = []
         self.done: set[type] = set()
         self.counter = 0
@@ -233,6 +235,8 @@ class _Gen:
                     f"for k, x in {var}.items():",
                     f"    if not {key_match}(k) or x.__class__ is not _int or x < {lo} or x > {hi}:",
                     "        raise _Bail",
+                    "    if not k.isprintable() and _unsafe(k) >= 0:",
+                    "        raise _Bail",
                     f"{var} = _dict({var})"]
         if dataclasses.is_dataclass(hint):
             fn = self.build_fn(hint)  # type: ignore[arg-type]
@@ -246,6 +250,8 @@ class _Gen:
             # No lone-surrogate check: msgspec refuses them while decoding (the test proves it).
             limit = spec.get("max_length", LIMITS["max_message_chars"])
             lines = [f"if {var}.__class__ is not _str or _len({var}) > {limit}:", "    raise _Bail"]
+            if not spec.get("free_text"):  # isprintable() first: one C scan for the common case
+                lines += [f"if not {var}.isprintable() and _unsafe({var}) >= 0:", "    raise _Bail"]
             if "pattern" in spec:
                 # ``re.match`` semantics exactly (``$`` also matches before a final newline).
                 lines += [f"if not {self.const(re.compile(spec['pattern']).match)}({var}):", "    raise _Bail"]
@@ -291,7 +297,7 @@ class _TypedGen:
     from the same hints and ``spec`` as :class:`_Gen`, branch for branch."""
 
     def __init__(self) -> None:
-        self.env: dict[str, Any] = {"_Bail": _Bail, "_new": object.__new__, "_tuple": tuple}
+        self.env: dict[str, Any] = {"_Bail": _Bail, "_new": object.__new__, "_tuple": tuple, "_unsafe": find_unsafe}
         self.sources: list[str] = []
         self.structs: dict[type, type] = {}
         self.counter = 0
@@ -385,12 +391,16 @@ class _TypedGen:
             return []  # items of scalar tuples have no spec (as in ``_Gen``)
         if origin is dict:
             key_match = self.const(re.compile(spec["key_pattern"]).match)
-            return [f"for k in {var}:", f"    if not {key_match}(k):", "        raise _Bail"]
+            return [f"for k in {var}:", f"    if not {key_match}(k) or (not k.isprintable() and _unsafe(k) >= 0):",
+                    "        raise _Bail"]
         if dataclasses.is_dataclass(hint):
             return [f"{var} = _conv_{hint.__name__}({var})"]
+        lines = []
+        if hint is str and not spec.get("free_text"):
+            lines += [f"if not {var}.isprintable() and _unsafe({var}) >= 0:", "    raise _Bail"]
         if hint is str and "pattern" in spec:
-            return [f"if not {self.const(re.compile(spec['pattern']).match)}({var}):", "    raise _Bail"]
-        return []
+            lines += [f"if not {self.const(re.compile(spec['pattern']).match)}({var}):", "    raise _Bail"]
+        return lines
 
 
 def _generate_typed() -> tuple[Any, Any, str]:
