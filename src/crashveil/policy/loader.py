@@ -95,6 +95,8 @@ def load_policy(path: str | Path) -> Policy:
         raise PolicyError(source, "", "the file is not UTF-8 text") from exc
     except tomllib.TOMLDecodeError as exc:
         raise PolicyError(source, "", f"not valid TOML: {exc}") from exc
+    except RecursionError as exc:  # tomllib recurses once per level of nested arrays/tables
+        raise PolicyError(source, "", "not valid TOML: arrays or tables nested too deeply") from exc
     return parse_policy(data, source=source)
 
 
@@ -130,7 +132,7 @@ class _Reader:
         where = _join(path, key)
         if not isinstance(value, str) or not value.strip():
             raise self.fail(where, "is not a non-empty string", expected)
-        if pattern is not None and not pattern.match(value):
+        if pattern is not None and not pattern.fullmatch(value):  # ``$`` alone lets a final "\n" through
             raise self.fail(where, "has the wrong form", expected)
         return value
 
@@ -211,7 +213,7 @@ class _Reader:
         levels: list[ConsentLevel] = []
         for name, body in data.items():
             path = f"levels.{name}"
-            if not _NAME_RE.match(name):
+            if not _NAME_RE.fullmatch(name):
                 raise self.fail(path, "bad level name", "lower-case letters, digits, '-' or '_'")
             table = self.table(body, path, {"rank", "title", "description"})
             levels.append(ConsentLevel(
@@ -242,6 +244,8 @@ class _Reader:
                 raise self.fail(path, "not a field of the report format", f"one of: {', '.join(REPORT_FIELDS)}")
             table = self.table(body, path, {"purpose", "sensitivity", "level", "retention_days", "access", "review"},
                                {"description"})
+            if not isinstance(table.get("description", ""), str):
+                raise self.fail(_join(path, "description"), f"is a {type(table['description']).__name__}", "a string")
             sensitivity = self.string(table, "sensitivity", path)
             if sensitivity not in SENSITIVITY_CLASSES:
                 raise self.fail(_join(path, "sensitivity"), "unknown class", f"one of: {', '.join(SENSITIVITY_CLASSES)}")
@@ -260,7 +264,7 @@ class _Reader:
                 retention_days=retention,
                 access=self.string_list(table, "access", path, allowed=ROLES, non_empty=False),
                 review=self.string(table, "review", path),
-                description=table.get("description", "") if isinstance(table.get("description", ""), str) else "",
+                description=table.get("description", ""),
             )
         for required in REQUIRED_FIELDS:
             if required not in rules:
@@ -346,4 +350,5 @@ class _Reader:
 
 
 def _join(path: str, key: str) -> str:
+    key = key or '""'  # TOML allows an empty key; name it visibly
     return f"{path}.{key}" if path else key
