@@ -24,8 +24,8 @@ BODY_TIMEOUT_S = 3.0
 NOFILE = 256
 SLOW = 300
 STALLED = 40
-#: Slack over a timeout for the server's timer to fire and the close to reach us.
-SLACK_S = 2.0
+#: Slack over a timeout for the server's timer to fire and the close to reach us (2 shared cores).
+SLACK_S = 3.0
 
 
 @dataclass
@@ -78,6 +78,16 @@ def _gone(sock: socket.socket) -> bool:
             return True
 
 
+def _sweep(items: list[Slow]) -> None:
+    """Note the sockets the server has closed by now (no waiting)."""
+    import select
+
+    for item in items:
+        if item.sock is not None and item.closed is None and select.select([item.sock], [], [], 0)[0] \
+                and _gone(item.sock):
+            item.closed = time.monotonic()
+
+
 def _probe(context: ssl.SSLContext, port: int) -> tuple[int, float]:
     """``GET /healthz`` from the prober's address: (status or 0, seconds)."""
     start = time.monotonic()
@@ -124,7 +134,7 @@ def test_trickling_heads_and_stalled_handshakes_are_closed_and_both_listeners_ke
         make_server: Any) -> None:
     """300 trickling heads and 40 never-started handshakes on a server with 256 descriptors.
 
-    Every slow connection is refused or closed within its timeout (+2 s), /healthz on both
+    Every slow connection is refused or closed within its timeout (+3 s), /healthz on both
     listeners answers 200 throughout, and the server stays up.
     """
     server = make_server(CRASHVEIL_HEAD_TIMEOUT_S=str(HEAD_TIMEOUT_S),
@@ -146,6 +156,8 @@ def test_trickling_heads_and_stalled_handshakes_are_closed_and_both_listeners_ke
             exhausted = True
             break
         slow.append(Slow(sock, opened, None if sock is not None else opened))
+        if index % 10 == 9:
+            _sweep(slow + stalled)
         if index % 50 == 49:
             probes += [_probe(mutual, server.port), _probe(web, server.web_port)]
     held = sum(1 for item in slow if item.closed is None)

@@ -83,6 +83,9 @@ ACTIONS: Mapping[str, str] = {
     "retention.run": "expired data was deleted and day keys destroyed",
     "erasure": "an erasure request was processed",
     "project.create": "a project was created",
+    "client_cert.issue": "a client certificate was issued (serial, name, expiry)",
+    "client_cert.renew": "a client certificate was issued to replace one of the same name",
+    "client_cert.revoke": "a client certificate was revoked (serial, name)",
 }
 _ACTION_RE = re.compile(r"^[a-z][a-z_]*(\.[a-z][a-z_]*)*$")
 _ID_RE = re.compile(r"^[A-Za-z0-9_.:@*/+=-]{0,256}$")

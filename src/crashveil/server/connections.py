@@ -106,7 +106,7 @@ class Admission:
 
 
 class RevokedSerials:
-    """Serials (upper-case hex, as ``getpeercert()`` gives them) of revoked client certificates.
+    """Serials of revoked client certificates (integers; ``getpeercert()`` gives hex).
 
     Loaded from the database at start and refreshed every ``refresh_s`` by :meth:`run` (in a
     thread, so the loop never waits on the database); each process refreshes its own copy,
@@ -116,7 +116,7 @@ class RevokedSerials:
     def __init__(self, engine: Engine, *, refresh_s: float = 2.0) -> None:
         self.engine = engine
         self.refresh_s = refresh_s
-        self.serials: frozenset[str] = frozenset()
+        self.serials: frozenset[int] = frozenset()
         self.refresh()
 
     def refresh(self) -> None:
@@ -125,7 +125,10 @@ class RevokedSerials:
         self.serials = frozenset(revoked_serials(self.engine))
 
     def __contains__(self, serial: str) -> bool:
-        return serial.upper() in self.serials
+        try:
+            return int(serial, 16) in self.serials
+        except ValueError:
+            return True  # not a serial we can read: refuse
 
     async def run(self) -> None:
         """Refresh forever (cancel to stop); a failed read keeps the last list and retries."""

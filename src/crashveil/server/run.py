@@ -179,11 +179,13 @@ def run_server(settings: Any, *, workers: int | None = None) -> None:
     storage = Storage.open(settings)
     try:
         surface = "ingest" if settings.web_port else "all"
-        servers = [_SharedSignalServer(uvicorn_config(settings, create_app(settings, storage, surface=surface)))]
+        revoked = RevokedSerials(storage.engine, refresh_s=settings.revocation_refresh_s)
+        servers = [_SharedSignalServer(uvicorn_config(settings, create_app(settings, storage, surface=surface),
+                                                      revoked=revoked))]
         if settings.web_port:
             web_app = create_app(settings, storage, surface="web")
             servers.append(_SharedSignalServer(uvicorn_config(settings, web_app, web=True)))
-        _run_loop(servers[0].config, _serve_all(servers, storage, settings))
+        _run_loop(servers[0].config, _serve_all(servers, storage, settings, revoked=revoked))
     finally:
         storage.close()
 
@@ -196,7 +198,8 @@ def _run_loop(config: uvicorn.Config, main: Any) -> None:
 
 
 async def _serve_all(servers: list[uvicorn.Server], storage: Any, settings: Any, *,
-                     sockets: Sequence[socket.socket | None] = (), retention: bool = True) -> None:
+                     sockets: Sequence[socket.socket | None] = (), retention: bool = True,
+                     revoked: RevokedSerials | None = None) -> None:
     from crashveil.server.audit import AuditTrail
     from crashveil.server.retention import RetentionScheduler
 
@@ -210,10 +213,13 @@ async def _serve_all(servers: list[uvicorn.Server], storage: Any, settings: Any,
     if retention:
         scheduler = RetentionScheduler(storage, AuditTrail.for_server_dir(storage.engine, settings.server_dir))
         scheduler.start()
+    refresher = asyncio.get_running_loop().create_task(revoked.run()) if revoked is not None else None
     try:
         await asyncio.gather(*(server.serve(sockets=[sock] if sock is not None else None)
                                for server, sock in zip(servers, list(sockets) + [None] * len(servers))))
     finally:
+        if refresher is not None:
+            refresher.cancel()
         if scheduler is not None:
             await scheduler.stop()
 
@@ -399,16 +405,17 @@ def _front_main(settings: Any, index: int, fronts: int, writer_socket: socket.so
         if settings.web_port:
             apps.append((create_app(settings, storage, surface="web", group_commit=False, metrics=metrics), True))
         servers, sockets = [], []
+        revoked = RevokedSerials(storage.engine, refresh_s=settings.revocation_refresh_s)
         for each, web in apps:
             each.state.ingestor.committer = client
-            config = uvicorn_config(settings, each, web=web)
+            config = uvicorn_config(settings, each, web=web, revoked=revoked)
             servers.append(_SharedSignalServer(config))
             sockets.append(_reuse_port_socket(config.host, config.port))
 
         async def main() -> None:
             await client.connect(writer_socket)
             try:
-                await _serve_all(servers, storage, settings, sockets=sockets, retention=index == 0)
+                await _serve_all(servers, storage, settings, sockets=sockets, retention=index == 0, revoked=revoked)
             finally:
                 client.close()
 

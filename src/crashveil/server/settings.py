@@ -105,6 +105,13 @@ class Settings:
     # Most connections one client address holds on one listener; the address is counted in
     # memory only. Apps behind one NAT share it: raise it for large fleets behind one address.
     max_connections_per_client: int = 64
+    # --- client certificates (server/client_certs.py) ---
+    # Days a new client certificate is valid ('issue-client-cert --days' overrides); renew
+    # with 'crashveil server renew-client-cert NAME', then revoke the old one.
+    client_cert_days: int = 90
+    # Server processes re-read the revoked serials this often: a revocation takes effect
+    # on the mutual-TLS listener within this many seconds, without a restart.
+    revocation_refresh_s: float = 2.0
 
     # --- paths inside the server directory -------------------------------------------
     @property
@@ -217,7 +224,10 @@ class Settings:
                     "pseudonym_rate_per_hour", "mass_failure_per_hour", "sqlite_busy_timeout_ms"):
             if getattr(self, key) <= 0:
                 raise ConfigError(key, "must be positive", "an integer > 0")
-        for key in ("head_timeout_s", "body_timeout_s", "keep_alive_s", "tls_handshake_timeout_s"):
+        if not (1 <= self.client_cert_days <= 825):
+            raise ConfigError("client_cert_days", f"{self.client_cert_days} is out of range", "1..825 days")
+        for key in ("head_timeout_s", "body_timeout_s", "keep_alive_s", "tls_handshake_timeout_s",
+                    "revocation_refresh_s"):
             value = getattr(self, key)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not (0 < value <= 3600):
                 raise ConfigError(key, f"{value!r} is out of range", "seconds, more than 0 and at most 3600")
