@@ -103,6 +103,9 @@ class Server:
     # parallel test workers never compete for the default 8444.
     web_port: int = field(default_factory=free_port)
     environ: dict[str, str] = field(default_factory=dict)
+    # Lower the server's soft RLIMIT_NOFILE to this (never raised), so that descriptor
+    # exhaustion is reachable with a few hundred sockets.
+    nofile: int | None = None
     process: subprocess.Popen[bytes] | None = None
     starts: int = 0
 
@@ -118,7 +121,7 @@ class Server:
             out.write(f"--- start {self.starts} ---\n".encode())
             out.flush()
             self.process = subprocess.Popen([sys.executable, "-c", SERVER_CODE, str(self.dir.path)], env=env,
-                                            stdout=out, stderr=subprocess.STDOUT)
+                                            stdout=out, stderr=subprocess.STDOUT, preexec_fn=self._limits)
         self.starts += 1
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
@@ -130,6 +133,14 @@ class Server:
             except OSError:
                 time.sleep(0.05)
         raise RuntimeError(f"server did not listen within {timeout_s} s: {self.log_text()[-3000:]}")
+
+    def _limits(self) -> None:
+        """In the child before exec: lower the soft descriptor limit if asked (never raise it)."""
+        if self.nofile is not None:
+            import resource
+
+            soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+            resource.setrlimit(resource.RLIMIT_NOFILE, (min(self.nofile, soft), hard))
 
     def kill(self) -> None:
         """SIGKILL: no cleanup, no flush; what is committed is all there is."""

@@ -107,7 +107,7 @@ class ForgetClient:
 
 
 def create_app(settings: Any, storage: Any, *, now: Callable[[], datetime] = _utc_now,
-               clock: Callable[[], float] = time.monotonic, body_timeout_s: float = BODY_TIMEOUT_S,
+               clock: Callable[[], float] = time.monotonic, body_timeout_s: float | None = None,
                sentry_limits: Any = None, surface: str = "all", group_commit: bool = True,
                metrics: Metrics | None = None) -> Starlette:
     """The ingest API for ``storage`` under ``settings``; ``now``/``clock`` are injectable.
@@ -117,7 +117,8 @@ def create_app(settings: Any, storage: Any, *, now: Callable[[], datetime] = _ut
         storage: a ``crashveil.server.storage.Storage`` (or anything with its methods).
         now: wall clock (UTC, aware) for replay windows, receive times and config dates.
         clock: monotonic seconds for the rate limiters.
-        body_timeout_s: a body that has not fully arrived after this long is answered 408.
+        body_timeout_s: a body that has not fully arrived after this long is answered 408
+            (default: the ``body_timeout_s`` setting).
         sentry_limits: a ``crashveil.server.sentry.SentryLimits`` (default: Sentry's own limits).
         surface: ``ingest`` (the native API, behind mutual TLS), ``web`` (dashboard, public
             summary, receipts, Sentry-compatible ingest: no client certificate needed; never
@@ -132,6 +133,8 @@ def create_app(settings: Any, storage: Any, *, now: Callable[[], datetime] = _ut
     """
     if surface not in ("all", "ingest", "web"):
         raise ValueError(f"surface must be 'all', 'ingest' or 'web', not {surface!r}")
+    if body_timeout_s is None:
+        body_timeout_s = float(getattr(settings, "body_timeout_s", BODY_TIMEOUT_S))
     metrics = Metrics() if metrics is None else metrics
     ingestor = Ingestor(settings, storage, metrics, now=now, clock=clock)
     if getattr(storage, "engine", None) is not None and hasattr(settings, "server_dir"):

@@ -88,6 +88,9 @@ ACTIONS: Mapping[str, str] = {
     "sentry_key.revoke": "a Sentry DSN key was revoked",
     "counts_only.enter": "a group entered counts-only mode (SDKs are told to send counts only)",
     "counts_only.leave": "a group left counts-only mode",
+    "client_cert.issue": "a client certificate was issued (serial, name, expiry)",
+    "client_cert.renew": "a client certificate was issued to replace one of the same name",
+    "client_cert.revoke": "a client certificate was revoked (serial, name)",
 }
 _ACTION_RE = re.compile(r"^[a-z][a-z_]*(\.[a-z][a-z_]*)*$")
 _ID_RE = re.compile(r"^[A-Za-z0-9_.:@*/+=-]{0,256}$")

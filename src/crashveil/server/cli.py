@@ -11,7 +11,8 @@ Server directory layout (``crashveil server init DIR``)::
     DIR/keys/kek.json          key-encryption key(s), 0600, directory 0700
     DIR/tls/ca.pem, ca.key     local CA (key 0600)
     DIR/tls/server.pem, .key   server certificate (SAN: loopback + --name), key 0600
-    DIR/clients/NAME.pem, .key client certificates from issue-client-cert (key 0600)
+    DIR/clients/NAME.pem, .key client certificates from issue-client-cert (key 0600); renewal
+                               keeps the previous pair as NAME.SERIAL.pem, .key
     DIR/projects/ID/policy.toml  each project's policy (the database keeps every version)
 
 Project private keys (HPKE, Ed25519) are in the database, wrapped under the KEK.
@@ -165,23 +166,129 @@ def server_migrate(server_dir: str | None) -> None:
 @server_group.command("issue-client-cert")
 @click.argument("name")
 @server_dir_option
-@click.option("--days", default=825, show_default=True, type=int, help="validity")
+@click.option("--days", default=None, type=click.IntRange(1, 825),
+              help="validity (default: the client_cert_days setting, 90 unless set)")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
               help="directory for NAME.pem and NAME.key (default: SERVER_DIR/clients)")
-def server_issue_client_cert(name: str, server_dir: str | None, days: int, out_dir: str | None) -> None:
-    """Issue a TLS client certificate NAME.pem with its key NAME.key (0600)."""
-    from crashveil.server import pki
-
+def server_issue_client_cert(name: str, server_dir: str | None, days: int | None, out_dir: str | None) -> None:
+    """Issue a TLS client certificate NAME.pem with its key NAME.key (0600); prints its expiry."""
     settings = _settings(server_dir)
-    ca = pki.load_ca(settings.ca_cert_path, settings.ca_key_path)
-    issued = pki.issue_client_cert(ca, name, now=_now(), days=days)
     target = Path(out_dir) if out_dir else settings.clients_dir
+    _issue_client_cert(settings, name, days, target, action="client_cert.issue")
+
+
+def _issue_client_cert(settings: Any, name: str, days: int | None, target: Path, *, action: str,
+                       replaces: Sequence[str] = ()) -> None:
+    """Issue, write, record in the register and audit one client certificate."""
+    from crashveil.server import pki
+    from crashveil.server.audit import AuditTrail
+    from crashveil.server.client_certs import record_issued
+
+    now = _now()
+    ca = pki.load_ca(settings.ca_cert_path, settings.ca_key_path)
+    issued = pki.issue_client_cert(ca, name, now=now, days=days or settings.client_cert_days)
     cert_path, key_path = target / f"{name}.pem", target / f"{name}.key"
-    pki.write_private_key(key_path, issued)
-    pki.write_certificate(cert_path, issued)
+    storage = _storage(settings)
+    try:
+        pki.write_private_key(key_path, issued)
+        pki.write_certificate(cert_path, issued)
+        serial = record_issued(storage.engine, issued.certificate, name, now=now)
+        detail: dict[str, Any] = {"name": name, "not_after": f"{issued.certificate.not_valid_after_utc:%Y-%m-%d}"}
+        if replaces:
+            detail["replaces"] = list(replaces)
+        AuditTrail.for_server_dir(storage.engine, settings.server_dir).record(
+            action, actor="cli", subject=f"client_cert:{serial}", detail=detail)
+    finally:
+        storage.close()
     click.echo(f"certificate: {cert_path}")
     click.echo(f"key:         {key_path}")
     click.echo(f"CA:          {settings.ca_cert_path}")
+    click.echo(f"serial:      {serial}")
+    click.echo(f"expires:     {issued.certificate.not_valid_after_utc:%Y-%m-%d %H:%M} UTC")
+
+
+@server_group.command("renew-client-cert")
+@click.argument("name")
+@server_dir_option
+@click.option("--days", default=None, type=click.IntRange(1, 825),
+              help="validity (default: the client_cert_days setting, 90 unless set)")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
+              help="directory of NAME.pem and NAME.key (default: SERVER_DIR/clients)")
+def server_renew_client_cert(name: str, server_dir: str | None, days: int | None, out_dir: str | None) -> None:
+    """Issue a new certificate for NAME; the old one keeps working until revoked.
+
+    The old NAME.pem and NAME.key are kept as NAME.SERIAL.pem and NAME.SERIAL.key.
+    """
+    from cryptography import x509
+
+    from crashveil.server.client_certs import serial_hex
+
+    settings = _settings(server_dir)
+    target = Path(out_dir) if out_dir else settings.clients_dir
+    cert_path, key_path = target / f"{name}.pem", target / f"{name}.key"
+    replaces: list[str] = []
+    if cert_path.exists():
+        old = serial_hex(x509.load_pem_x509_certificate(cert_path.read_bytes()).serial_number)
+        for path in (cert_path, key_path):
+            if path.exists():
+                kept = path.with_name(f"{name}.{old}{path.suffix}")
+                os.link(path, kept)  # fails rather than overwrite
+                path.unlink()
+        replaces.append(old)
+        click.echo(f"previous:    {target / f'{name}.{old}.pem'} (serial {old}; revoke it once clients have the new one)")
+    _issue_client_cert(settings, name, days, target, action="client_cert.renew", replaces=replaces)
+
+
+@server_group.command("revoke-client-cert")
+@click.argument("name", required=False)
+@click.option("--serial", default=None, help="revoke the one certificate with this serial (hex)")
+@server_dir_option
+def server_revoke_client_cert(name: str | None, serial: str | None, server_dir: str | None) -> None:
+    """Revoke every certificate of NAME, or the one with --serial; running servers refuse it within seconds."""
+    from crashveil.server.audit import AuditTrail
+    from crashveil.server.client_certs import parse_serial, revoke
+
+    if (name is None) == (serial is None):
+        raise click.UsageError("give NAME or --serial, not both")
+    try:
+        wanted = parse_serial(serial) if serial is not None else None
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--serial") from None
+    settings = _settings(server_dir)
+    storage = _storage(settings)
+    try:
+        done = revoke(storage.engine, now=_now(), name=name, serial=wanted)
+        trail = AuditTrail.for_server_dir(storage.engine, settings.server_dir)
+        for record in done:
+            trail.record("client_cert.revoke", actor="cli", subject=f"client_cert:{record.serial}",
+                         detail={"name": record.name})
+    finally:
+        storage.close()
+    if not done:
+        raise click.ClickException(f"no unrevoked certificate {'named ' + repr(name) if name else 'with serial ' + str(wanted)}")
+    for record in done:
+        click.echo(f"revoked {record.serial} ({record.name})")
+
+
+@server_group.command("list-client-certs")
+@server_dir_option
+def server_list_client_certs(server_dir: str | None) -> None:
+    """List issued client certificates with their expiry and state."""
+    from crashveil.server.client_certs import list_certs
+
+    settings = _settings(server_dir)
+    storage = _storage(settings)
+    try:
+        records = list_certs(storage.engine)
+    finally:
+        storage.close()
+    now = _now()
+    table = _table("name", "serial", "expires", "state")
+    for record in records:
+        expired = record.not_after is not None and record.not_after <= now
+        state = (f"revoked {record.revoked_at:%Y-%m-%d}" if record.revoked_at else "expired" if expired else "valid")
+        table.add_row(record.name, record.serial, f"{record.not_after:%Y-%m-%d}" if record.not_after else "-", state)
+    _print(table)
 
 
 @server_group.command("run")

@@ -42,7 +42,9 @@ CA_DAYS = 3650
 # 397 days: the longest leaf lifetime browsers accept; clients here are not browsers, but a
 # yearly renewal is a good habit for the key that faces the network.
 SERVER_DAYS = 397
-CLIENT_DAYS = 825
+# 90 days: a client certificate ships inside apps, so a short life bounds what a leaked one
+# is worth; renew with 'crashveil server renew-client-cert' and revoke the old one.
+CLIENT_DAYS = 90
 
 
 @dataclass(frozen=True)

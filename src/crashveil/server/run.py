@@ -56,6 +56,13 @@ from typing import Any
 import uvicorn
 
 from crashveil.errors import ConfigError, CrashveilError
+from crashveil.server.connections import (
+    ConnectionLimits,
+    ListenerGuard,
+    RevokedSerials,
+    TimedH11Protocol,
+    TimedHttpToolsProtocol,
+)
 
 __all__ = ["LOG_CONFIG", "run_processes", "run_server", "uvicorn_config"]
 
@@ -74,8 +81,6 @@ LOG_CONFIG: dict[str, Any] = {
     },
 }
 
-#: Seconds an idle keep-alive connection stays open; SDKs send one request per connection.
-KEEP_ALIVE_S = 5
 #: Largest request head (request line and headers) h11 accepts; ours are a few hundred bytes.
 MAX_HEAD_BYTES = 16 * 1024
 
@@ -88,19 +93,26 @@ def _tls_context_factory(config: uvicorn.Config, default: Callable[[], ssl.SSLCo
     return context
 
 
-def uvicorn_config(settings: Any, app: Any, *, web: bool = False) -> uvicorn.Config:
-    """The uvicorn configuration for ``settings`` serving ``app`` (loaded, so ``.ssl`` is built).
+def uvicorn_config(settings: Any, app: Any, *, web: bool = False, revoked: RevokedSerials | None = None,
+                   listeners: int | None = None) -> uvicorn.Config:
+    """The uvicorn configuration for ``settings`` serving ``app`` (loaded).
 
     With ``web`` it is the web listener: ``web_port``, and no client certificate asked.
+    Its ``http_protocol_class`` is a :class:`~crashveil.server.connections.ListenerGuard`
+    that admits connections, does the TLS handshake (its ``tls`` context; ``config.ssl``
+    stays None so that uvicorn does not wrap twice), refuses ``revoked`` client
+    certificates (mutual-TLS listener only) and bounds heads and bodies in time.
+    ``listeners`` (default: 2 if ``web_port`` else 1) share the descriptor budget.
 
     Raises:
         ConfigError: TLS is on and a certificate, key or CA file is missing.
     """
     kwargs: dict[str, Any] = dict(
         host=settings.host, port=settings.web_port if web else settings.port, access_log=False, proxy_headers=False, server_header=False,
-        log_config=copy.deepcopy(LOG_CONFIG), lifespan="off", timeout_keep_alive=KEEP_ALIVE_S,
+        log_config=copy.deepcopy(LOG_CONFIG), lifespan="off", timeout_keep_alive=settings.keep_alive_s,
         h11_max_incomplete_event_size=MAX_HEAD_BYTES,
     )
+    mutual = settings.tls and settings.require_client_cert and not web
     if settings.tls:
         for name in ("server_cert_path", "server_key_path", "ca_cert_path"):
             if not getattr(settings, name).is_file():
@@ -109,12 +121,23 @@ def uvicorn_config(settings: Any, app: Any, *, web: bool = False) -> uvicorn.Con
         kwargs.update(
             ssl_certfile=str(settings.server_cert_path), ssl_keyfile=str(settings.server_key_path),
             ssl_ca_certs=str(settings.ca_cert_path),
-            ssl_cert_reqs=ssl.CERT_REQUIRED if settings.require_client_cert and not web else ssl.CERT_NONE,
+            ssl_cert_reqs=ssl.CERT_REQUIRED if mutual else ssl.CERT_NONE,
             ssl_context_factory=_tls_context_factory,
         )
     config = uvicorn.Config(app, **kwargs)
     config.load()
+    count = listeners if listeners is not None else (2 if settings.web_port else 1)
+    tls, config.ssl = config.ssl, None
+    config.http_protocol_class = ListenerGuard(
+        ConnectionLimits.from_settings(settings, listeners=count), tls, revoked if mutual else None,
+        TimedHttpToolsProtocol if _has_httptools() else TimedH11Protocol)
     return config
+
+
+def _has_httptools() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("httptools") is not None
 
 
 class _SharedSignalServer(uvicorn.Server):
@@ -123,6 +146,17 @@ class _SharedSignalServer(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
+
+    def _log_started_message(self, listeners: Sequence[socket.SocketType]) -> None:
+        """uvicorn's line, with the scheme of the guard's TLS (``config.ssl`` is None on purpose)."""
+        import logging
+
+        guard = self.config.http_protocol_class
+        scheme = "https" if isinstance(guard, ListenerGuard) and guard.tls is not None else "http"
+        for sock in listeners:
+            host, port = sock.getsockname()[:2]
+            logging.getLogger("uvicorn.error").info("Uvicorn running on %s://%s:%d (Press CTRL+C to quit)",
+                                                    scheme, host, port)
 
 
 def run_server(settings: Any, *, workers: int | None = None) -> None:
@@ -145,11 +179,13 @@ def run_server(settings: Any, *, workers: int | None = None) -> None:
     storage = Storage.open(settings)
     try:
         surface = "ingest" if settings.web_port else "all"
-        servers = [_SharedSignalServer(uvicorn_config(settings, create_app(settings, storage, surface=surface)))]
+        revoked = RevokedSerials(storage.engine, refresh_s=settings.revocation_refresh_s)
+        servers = [_SharedSignalServer(uvicorn_config(settings, create_app(settings, storage, surface=surface),
+                                                      revoked=revoked))]
         if settings.web_port:
             web_app = create_app(settings, storage, surface="web")
             servers.append(_SharedSignalServer(uvicorn_config(settings, web_app, web=True)))
-        _run_loop(servers[0].config, _serve_all(servers, storage, settings))
+        _run_loop(servers[0].config, _serve_all(servers, storage, settings, revoked=revoked))
     finally:
         storage.close()
 
@@ -162,7 +198,8 @@ def _run_loop(config: uvicorn.Config, main: Any) -> None:
 
 
 async def _serve_all(servers: list[uvicorn.Server], storage: Any, settings: Any, *,
-                     sockets: Sequence[socket.socket | None] = (), retention: bool = True) -> None:
+                     sockets: Sequence[socket.socket | None] = (), retention: bool = True,
+                     revoked: RevokedSerials | None = None) -> None:
     from crashveil.server.audit import AuditTrail
     from crashveil.server.retention import RetentionScheduler
 
@@ -176,10 +213,13 @@ async def _serve_all(servers: list[uvicorn.Server], storage: Any, settings: Any,
     if retention:
         scheduler = RetentionScheduler(storage, AuditTrail.for_server_dir(storage.engine, settings.server_dir))
         scheduler.start()
+    refresher = asyncio.get_running_loop().create_task(revoked.run()) if revoked is not None else None
     try:
         await asyncio.gather(*(server.serve(sockets=[sock] if sock is not None else None)
                                for server, sock in zip(servers, list(sockets) + [None] * len(servers))))
     finally:
+        if refresher is not None:
+            refresher.cancel()
         if scheduler is not None:
             await scheduler.stop()
 
@@ -365,16 +405,17 @@ def _front_main(settings: Any, index: int, fronts: int, writer_socket: socket.so
         if settings.web_port:
             apps.append((create_app(settings, storage, surface="web", group_commit=False, metrics=metrics), True))
         servers, sockets = [], []
+        revoked = RevokedSerials(storage.engine, refresh_s=settings.revocation_refresh_s)
         for each, web in apps:
             each.state.ingestor.committer = client
-            config = uvicorn_config(settings, each, web=web)
+            config = uvicorn_config(settings, each, web=web, revoked=revoked)
             servers.append(_SharedSignalServer(config))
             sockets.append(_reuse_port_socket(config.host, config.port))
 
         async def main() -> None:
             await client.connect(writer_socket)
             try:
-                await _serve_all(servers, storage, settings, sockets=sockets, retention=index == 0)
+                await _serve_all(servers, storage, settings, sockets=sockets, retention=index == 0, revoked=revoked)
             finally:
                 client.close()
 

@@ -93,6 +93,30 @@ class Settings:
     project_cache_s: float = 30.0
     # SQLite waits this long for the write lock before failing (-> 503 and a client retry).
     sqlite_busy_timeout_ms: int = 5000
+    # --- connections, per listener and process (server/connections.py) ---
+    # A request head (request line and headers) must arrive within this many seconds of the
+    # connection, or of the previous response plus keep_alive_s; else 408 and closed.
+    head_timeout_s: float = 10.0
+    # A request body must have fully arrived this long after its head: the ingest routes
+    # answer 408, and the connection is closed (Antenna allows 70 s; SDK bodies are < 200 KiB).
+    body_timeout_s: float = 30.0
+    # An idle keep-alive connection is closed after this long (SDKs send one request each).
+    keep_alive_s: float = 5.0
+    # A TLS handshake must finish within this long (asyncio's default is 60 s).
+    tls_handshake_timeout_s: float = 10.0
+    # Most connections one listener holds (handshakes included); beyond it new ones are
+    # reset. 0 = fit the soft descriptor limit: (RLIMIT_NOFILE - 64) / 2 listeners.
+    max_connections: int = 0
+    # Most connections one client address holds on one listener; the address is counted in
+    # memory only. Apps behind one NAT share it: raise it for large fleets behind one address.
+    max_connections_per_client: int = 64
+    # --- client certificates (server/client_certs.py) ---
+    # Days a new client certificate is valid ('issue-client-cert --days' overrides); renew
+    # with 'crashveil server renew-client-cert NAME', then revoke the old one.
+    client_cert_days: int = 90
+    # Server processes re-read the revoked serials this often: a revocation takes effect
+    # on the mutual-TLS listener within this many seconds, without a restart.
+    revocation_refresh_s: float = 2.0
 
     # --- paths inside the server directory -------------------------------------------
     @property
@@ -206,6 +230,17 @@ class Settings:
                     "sqlite_busy_timeout_ms"):
             if getattr(self, key) <= 0:
                 raise ConfigError(key, "must be positive", "an integer > 0")
+        if not (1 <= self.client_cert_days <= 825):
+            raise ConfigError("client_cert_days", f"{self.client_cert_days} is out of range", "1..825 days")
+        for key in ("head_timeout_s", "body_timeout_s", "keep_alive_s", "tls_handshake_timeout_s",
+                    "revocation_refresh_s"):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not (0 < value <= 3600):
+                raise ConfigError(key, f"{value!r} is out of range", "seconds, more than 0 and at most 3600")
+        if self.max_connections < 0:
+            raise ConfigError("max_connections", "must not be negative", "0 (fit the descriptor limit) or more")
+        if self.max_connections_per_client < 1:
+            raise ConfigError("max_connections_per_client", "must be positive", "an integer > 0")
         if self.key_overlap_days < 0 or self.kek_retired_keep_days < 0:
             raise ConfigError("key_overlap_days", "must not be negative", "days >= 0")
         if self.kek_provider != "file":
