@@ -83,6 +83,9 @@ ACTIONS: Mapping[str, str] = {
     "retention.run": "expired data was deleted and day keys destroyed",
     "erasure": "an erasure request was processed",
     "project.create": "a project was created",
+    "sentry_key.create": "a DSN key for Sentry SDKs was created",
+    "sentry_key.revoke": "a DSN key for Sentry SDKs was revoked",
+    "group.status": "a crash group was resolved, ignored or reopened",
     "counts_only.enter": "a group entered counts-only mode (SDKs are told to send counts only)",
     "counts_only.leave": "a group left counts-only mode",
 }

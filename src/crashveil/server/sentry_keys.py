@@ -301,6 +301,9 @@ class PseudonymKeys:
 def _build_group() -> _click.Group:
     import click
 
+    from crashveil.server.governance_audit import actor_option, resolve_actor
+    from crashveil.server.governance_audit import record as audit
+
     def open_storage(server_dir: str | None) -> Any:
         import os
         from pathlib import Path
@@ -328,8 +331,10 @@ def _build_group() -> _click.Group:
     @click.option("--port", type=int, default=None, help="port written into the DSN (default: the server port)")
     @click.option("--scheme", type=click.Choice(["https", "http"]), default="https", show_default=True)
     @server_dir_option
+    @actor_option
     def create(project: str, label: str, level: str | None, host: str | None, port: int | None, scheme: str,
-               server_dir: str | None) -> None:
+               server_dir: str | None, actor: str | None) -> None:
+        who = resolve_actor(actor)
         settings, storage = open_storage(server_dir)
         try:
             record = storage.project(project)
@@ -339,6 +344,8 @@ def _build_group() -> _click.Group:
                 names = ", ".join(n for n in record.policy.level_names if record.policy.rank(n) > 0)
                 raise click.ClickException(f"--level must be one of: {names}")
             sentry_project, key = SentryKeys(storage.engine).create_key(project, label=label, level=level)
+            audit(storage, "sentry_key.create", actor=who, project_id=project, subject=f"sentry_key:{key[:8]}",
+                  detail={"label": label, "level": level, "numeric_id": sentry_project.numeric_id})
         finally:
             storage.close()
         dsn = format_dsn(key, sentry_project.numeric_id, host=host or settings.connect_host,
@@ -364,10 +371,15 @@ def _build_group() -> _click.Group:
     @click.argument("project")
     @click.argument("prefix")
     @server_dir_option
-    def revoke(project: str, prefix: str, server_dir: str | None) -> None:
+    @actor_option
+    def revoke(project: str, prefix: str, server_dir: str | None, actor: str | None) -> None:
+        who = resolve_actor(actor)
         _, storage = open_storage(server_dir)
         try:
             count = SentryKeys(storage.engine).revoke(project, prefix)
+            if count:
+                audit(storage, "sentry_key.revoke", actor=who, project_id=project, subject=f"sentry_key:{prefix}",
+                      detail={"revoked": count})
         finally:
             storage.close()
         if not count:
