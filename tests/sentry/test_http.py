@@ -264,3 +264,22 @@ def test_metrics_count_dropped_items_and_fields(server: Any) -> None:
     server.post_envelope(event_envelope(python_event(tags={"a": "b"})))
     text = server.client.get("/metrics").text
     assert 'crashveil_sentry_dropped_fields_total{field="tags"} 1.0' in text
+
+
+def test_the_dsn_key_is_the_credential_its_events_are_weighed_by(server: Any) -> None:
+    """Events count toward counts-only mode under their DSN key (a digest of it, never the
+    key): two keys of one project are two credentials of the group."""
+    import sqlalchemy as sa
+
+    from crashveil.server.credential_weight import credential_id
+    from crashveil.server.db.tables import group_credential_hours
+
+    _, second = SentryKeys(server.storage.engine).create_key("demo", label="second")
+    for key in (server.key, server.key, second):
+        response = server.client.post(server.envelope_url(), content=event_envelope(python_event()),
+                                      headers=server.auth(key))
+        assert 200 == response.status_code
+    with server.storage.engine.connect() as conn:
+        rows = sorted((r.credential, r.count) for r in conn.execute(sa.select(group_credential_hours)))
+    assert sorted([(credential_id("dsn", server.key.encode()), 2), (credential_id("dsn", second.encode()), 1)]) == rows
+    assert all(server.key not in credential and second not in credential for credential, _ in rows)

@@ -86,6 +86,7 @@ ACTIONS: Mapping[str, str] = {
     "sentry_key.create": "a Sentry DSN key was created (label, consent level)",
     "sentry_key.level": "the consent level of a Sentry DSN key's events changed (from, to)",
     "sentry_key.revoke": "a Sentry DSN key was revoked",
+    "group.status": "a crash group was resolved, ignored or reopened",
     "counts_only.enter": "a group entered counts-only mode (SDKs are told to send counts only)",
     "counts_only.leave": "a group left counts-only mode",
     "client_cert.issue": "a client certificate was issued (serial, name, expiry)",

@@ -70,7 +70,8 @@ def build_audit_report(storage: Any, audit: AuditTrail, access: AccessStore, *, 
                             until=until.astimezone(timezone.utc).strftime(fmt),
                             actions=["role.grant", "role.revoke", "token.create", "token.revoke", "user.add",
                                      "user.disable", "policy.change", "key.rotate", "key.destroy",
-                                     "login.failure", "login.blocked"])
+                                     "login.failure", "login.blocked", "project.create", "sentry_key.create",
+                                     "sentry_key.revoke", "counts_only.enter", "counts_only.leave"])
     data["access_changes"] = [{"at": e.at, "action": e.action, "actor": e.actor, "project": e.project_id,
                                "subject": e.subject, "detail": e.details} for e in changes]
     try:

@@ -32,6 +32,7 @@ from typing import Any
 import click
 
 from crashveil.errors import CrashveilError
+from crashveil.server.governance_audit import actor_option, resolve_actor
 from crashveil.server.settings import MAX_WORKERS
 from crashveil.textsafe import visible
 
@@ -103,15 +104,17 @@ def server_group() -> None:
               show_default=True, help="sealing suite of project keys")
 @click.option("--policy", "policy_file", type=click.Path(dir_okay=False, exists=True), default=None,
               help="policy of the first project (default: the shipped default policy)")
+@actor_option
 def server_init(directory: str, project: str, database: str | None, host: str, port: int, web_port: int,
                 public_host: str,
-                names: Sequence[str], suite: str, policy_file: str | None) -> None:
+                names: Sequence[str], suite: str, policy_file: str | None, actor: str | None) -> None:
     """Create a server directory: settings, KEK, CA and server certificate, database, first project."""
     from crashveil.server import pki
     from crashveil.server.db.engine import create_engine, migrate
     from crashveil.server.keys import FileKeyProvider
     from crashveil.server.settings import DEFAULT_DATABASE, Settings, resolve_database_url, write_settings
 
+    who = resolve_actor(actor)
     root = Path(directory).resolve()
     if (root / "settings.toml").exists():
         raise click.ClickException(f"{root} is already a server directory")
@@ -140,7 +143,7 @@ def server_init(directory: str, project: str, database: str | None, host: str, p
     write_settings(settings)
     storage = _storage(settings)
     try:
-        record = _add_project(settings, storage, project, policy_text, public_summary=False)
+        record = _add_project(settings, storage, project, policy_text, public_summary=False, actor=who)
         click.echo(f"server directory: {root}", err=True)
         click.echo(f"project {record.id}: connection string for the SDK (crashveil.init(dsn=...)):", err=True)
         click.echo(connection_string(settings, record))
@@ -316,14 +319,18 @@ def project_group() -> None:
 
 
 def _add_project(settings: Any, storage: Any, project_id: str, policy_text: str | None, *,
-                 public_summary: bool) -> Any:
+                 public_summary: bool, actor: str) -> Any:
     from crashveil.policy import default_policy_path
+    from crashveil.server.governance_audit import record as audit
 
     text = policy_text if policy_text is not None else default_policy_path().read_text(encoding="utf-8")
     record = storage.create_project(project_id, policy_toml=text, public_summary=public_summary)
     path = settings.policy_path(project_id)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
+    audit(storage, "project.create", actor=actor, project_id=record.id, subject=f"project:{record.id}",
+          detail={"policy_version": record.policy.version, "policy_digest": record.digest,
+                  "public_summary": bool(public_summary), "keys": len(record.keypairs) + len(record.signing_keys)})
     return record
 
 
@@ -333,13 +340,16 @@ def _add_project(settings: Any, storage: Any, project_id: str, policy_text: str 
               help="policy file (default: a copy of the shipped default policy)")
 @click.option("--public-summary", is_flag=True, help="publish the anonymized public summary")
 @server_dir_option
-def project_add(project_id: str, policy_file: str | None, public_summary: bool, server_dir: str | None) -> None:
+@actor_option
+def project_add(project_id: str, policy_file: str | None, public_summary: bool, server_dir: str | None,
+                actor: str | None) -> None:
     """Create project PROJECT_ID and print its connection string."""
+    who = resolve_actor(actor)
     settings = _settings(server_dir)
     storage = _storage(settings)
     try:
         text = Path(policy_file).read_text(encoding="utf-8") if policy_file else None
-        record = _add_project(settings, storage, project_id, text, public_summary=public_summary)
+        record = _add_project(settings, storage, project_id, text, public_summary=public_summary, actor=who)
         click.echo(connection_string(settings, record))
     finally:
         storage.close()
@@ -366,16 +376,25 @@ def project_list(server_dir: str | None) -> None:
 @click.argument("project_id")
 @click.argument("policy_file", type=click.Path(dir_okay=False, exists=True))
 @server_dir_option
-def project_set_policy(project_id: str, policy_file: str, server_dir: str | None) -> None:
+@actor_option
+def project_set_policy(project_id: str, policy_file: str, server_dir: str | None, actor: str | None) -> None:
     """Make POLICY_FILE the project's policy (reports built under older ones stay valid)."""
+    from crashveil.server.governance_audit import record as audit
+
+    who = resolve_actor(actor)
     settings = _settings(server_dir)
     storage = _storage(settings)
     try:
-        if storage.project(project_id) is None:
+        before = storage.project(project_id, fresh=True)
+        if before is None:
             raise click.ClickException(f"no project {project_id!r}")
         text = Path(policy_file).read_text(encoding="utf-8")
         digest = storage.set_policy(project_id, text)
         settings.policy_path(project_id).write_text(text, encoding="utf-8")
+        after = storage.project(project_id, fresh=True)
+        audit(storage, "policy.change", actor=who, project_id=project_id, subject=f"policy:{digest}"[:256],
+              detail={"from_digest": before.digest, "from_version": before.policy.version,
+                      "to_digest": digest, "to_version": after.policy.version if after else None})
     finally:
         storage.close()
     click.echo(digest)
@@ -413,29 +432,43 @@ def keys_group() -> None:
 @click.option("--overlap-days", type=int, default=None,
               help="days old HPKE/signing keys keep working (default: settings key_overlap_days)")
 @server_dir_option
+@actor_option
 def keys_rotate(kek: bool, project_keys: bool, project_ids: Sequence[str], overlap_days: int | None,
-                server_dir: str | None) -> None:
+                server_dir: str | None, actor: str | None) -> None:
     """Rotate keys. The KEK rotation rewraps data keys; no report is rewritten."""
+    from crashveil.server.governance_audit import record as audit
+
+    who = resolve_actor(actor)
     settings = _settings(server_dir)
     storage = _storage(settings)
     try:
         now = _now()
         gone = storage.destroy_expired_keys(now=now)
         for key_id in gone:
+            audit(storage, "key.destroy", actor=who, subject=f"key:{key_id}"[:256],
+                  detail={"kind": "project key", "reason": "expired"})
             click.echo(f"destroyed expired key {key_id}")
         if project_keys:
             ids = list(project_ids) or [p.id for p in storage.list_projects()]
             overlap = timedelta(days=overlap_days) if overlap_days is not None else None
             for project_id in ids:
                 created = storage.rotate_project_keys(project_id, now=now, overlap=overlap)
+                audit(storage, "key.rotate", actor=who, project_id=project_id, subject=f"project:{project_id}",
+                      detail={"kind": "project keys", "new_keys": list(created),
+                              "overlap_days": overlap_days if overlap_days is not None else settings.key_overlap_days})
                 click.echo(f"project {project_id}: new keys {', '.join(created)}")
                 record = storage.project(project_id, fresh=True)
                 click.echo(f"project {project_id}: new connection string: {connection_string(settings, record)}")
         if kek:
             result = storage.rotate_kek(now=now)
+            audit(storage, "key.rotate", actor=who, subject=f"kek:{result.new_kek_id}"[:256],
+                  detail={"kind": "kek", "rewrapped_data_keys": result.rewrapped_data_keys,
+                          "rewrapped_project_keys": result.rewrapped_project_keys, "retired": list(result.retired)})
             click.echo(f"KEK {result.new_kek_id}: rewrapped {result.rewrapped_data_keys} data keys and "
                        f"{result.rewrapped_project_keys} other keys; retired {', '.join(result.retired) or 'none'}")
             for kek_id in result.destroyed_keks:
+                audit(storage, "key.destroy", actor=who, subject=f"kek:{kek_id}"[:256],
+                      detail={"kind": "kek", "reason": "retired past kek_retired_keep_days"})
                 click.echo(f"destroyed retired KEK {kek_id}")
     finally:
         storage.close()

@@ -2,8 +2,9 @@
 
 Attached to ``crashveil.server.cli.cli`` by :func:`register`. Every command acts on a server
 directory (``--server-dir``, default ``$CRASHVEIL_SERVER_DIR`` or the current directory)
-and is recorded in the audit trail with actor ``cli`` (whoever can read the server
-directory is the operator).
+and every change is recorded in the audit trail with its actor: ``--actor NAME``, else
+``os:<the operating-system user>`` (whoever can read the server directory is an operator;
+the name says which).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 import click
 
 from crashveil.textsafe import visible
+from crashveil.server.governance_audit import actor_option, resolve_actor
 
 __all__ = ["register", "user_group", "token_group", "audit_group", "retention_group"]
 
@@ -65,13 +67,15 @@ def user_group() -> None:
 @click.option("--project", default=None, help="grant --role on this project (or * for all)")
 @click.option("--role", default=None, type=click.Choice(["viewer", "developer", "privacy-officer", "admin"]))
 @server_dir_option
-def user_add(name: str, project: str | None, role: str | None, server_dir: str | None) -> None:
+@actor_option
+def user_add(name: str, project: str | None, role: str | None, server_dir: str | None, actor: str | None) -> None:
     """Create a user (password from a prompt or $CRASHVEIL_NEW_PASSWORD)."""
+    who = resolve_actor(actor)
     password = _password(sys.stdin.isatty())
     with _open(server_dir) as (_, _trail, access):
-        access.add_user(name, password, actor="cli")
+        access.add_user(name, password, actor=who)
         if project and role:
-            access.grant(name, project, role, actor="cli")
+            access.grant(name, project, role, actor=who)
     click.echo(f"user {name} created")
 
 
@@ -91,10 +95,12 @@ def user_list(server_dir: str | None) -> None:
 @click.argument("project")
 @click.argument("role", type=click.Choice(["viewer", "developer", "privacy-officer", "admin"]))
 @server_dir_option
-def user_grant(name: str, project: str, role: str, server_dir: str | None) -> None:
+@actor_option
+def user_grant(name: str, project: str, role: str, server_dir: str | None, actor: str | None) -> None:
     """Grant ROLE on PROJECT (``*``: every project) to user NAME."""
+    who = resolve_actor(actor)
     with _open(server_dir) as (_, _trail, access):
-        changed = access.grant(name, project, role, actor="cli")
+        changed = access.grant(name, project, role, actor=who)
     click.echo(f"{name}: {role} on {project}" + ("" if changed else " (already held)"))
 
 
@@ -103,20 +109,24 @@ def user_grant(name: str, project: str, role: str, server_dir: str | None) -> No
 @click.argument("project")
 @click.argument("role", type=click.Choice(["viewer", "developer", "privacy-officer", "admin"]))
 @server_dir_option
-def user_revoke(name: str, project: str, role: str, server_dir: str | None) -> None:
+@actor_option
+def user_revoke(name: str, project: str, role: str, server_dir: str | None, actor: str | None) -> None:
     """Revoke ROLE on PROJECT from user NAME (effective on their next request)."""
+    who = resolve_actor(actor)
     with _open(server_dir) as (_, _trail, access):
-        changed = access.revoke(name, project, role, actor="cli")
+        changed = access.revoke(name, project, role, actor=who)
     click.echo(f"{name}: {role} on {project} revoked" + ("" if changed else " (was not held)"))
 
 
 @user_group.command("disable")
 @click.argument("name")
 @server_dir_option
-def user_disable(name: str, server_dir: str | None) -> None:
+@actor_option
+def user_disable(name: str, server_dir: str | None, actor: str | None) -> None:
     """Disable a user: sessions and tokens end at once."""
+    who = resolve_actor(actor)
     with _open(server_dir) as (_, _trail, access):
-        access.disable_user(name, actor="cli")
+        access.disable_user(name, actor=who)
     click.echo(f"{name} disabled")
 
 
@@ -135,11 +145,13 @@ def token_group() -> None:
 @click.option("--role", "roles", multiple=True, required=True, help="role (repeatable; must be held by the user)")
 @click.option("--expires-days", default=90, show_default=True, type=int, help="0: never")
 @server_dir_option
+@actor_option
 def token_create(user: str, token_name: str, projects: tuple[str, ...], roles: tuple[str, ...], expires_days: int,
-                 server_dir: str | None) -> None:
+                 server_dir: str | None, actor: str | None) -> None:
     """Create a token for USER; it is printed once and cannot be shown again."""
+    who = resolve_actor(actor)
     with _open(server_dir) as (_, _trail, access):
-        token_id, token = access.create_token(user, token_name, projects=projects, roles=roles, actor="cli",
+        token_id, token = access.create_token(user, token_name, projects=projects, roles=roles, actor=who,
                                               expires_days=expires_days or None)
     click.echo(f"token id: {token_id}", err=True)
     click.echo(token)
@@ -148,10 +160,12 @@ def token_create(user: str, token_name: str, projects: tuple[str, ...], roles: t
 @token_group.command("revoke")
 @click.argument("token_id")
 @server_dir_option
-def token_revoke(token_id: str, server_dir: str | None) -> None:
+@actor_option
+def token_revoke(token_id: str, server_dir: str | None, actor: str | None) -> None:
     """Revoke a token by its id."""
+    who = resolve_actor(actor)
     with _open(server_dir) as (_, _trail, access):
-        if not access.revoke_token(token_id, actor="cli"):
+        if not access.revoke_token(token_id, actor=who):
             raise click.ClickException(f"no active token {token_id}")
     click.echo(f"token {token_id} revoked")
 
@@ -214,12 +228,14 @@ def retention_group() -> None:
 @retention_group.command("run")
 @click.option("--dry-run", is_flag=True, help="show what would go, change nothing")
 @server_dir_option
-def retention_run(dry_run: bool, server_dir: str | None) -> None:
+@actor_option
+def retention_run(dry_run: bool, server_dir: str | None, actor: str | None) -> None:
     """Apply every project's retention now."""
+    who = resolve_actor(actor)
     from crashveil.server.retention import run_retention
 
     with _open(server_dir) as (storage, trail, _access):
-        result = run_retention(storage, trail, dry_run=dry_run, actor="cli")
+        result = run_retention(storage, trail, dry_run=dry_run, actor=who)
     verb = "would" if dry_run else "did"
     for p in result.projects:
         click.echo(f"{p.project_id} (policy {p.policy_version}): {verb} delete {p.reports_deleted} reports, "

@@ -362,6 +362,8 @@ def _build_group() -> _click.Group:
 
     import click
 
+    from crashveil.server.governance_audit import actor_option, resolve_actor
+
     @contextlib.contextmanager
     def opened(server_dir: str | None, project: str) -> Iterator[tuple[Any, Any, SentryKeys]]:
         """(settings, the project's record, audited keys) of the server directory."""
@@ -409,11 +411,13 @@ def _build_group() -> _click.Group:
     @click.option("--port", type=int, default=None, help="port written into the DSN (default: the server port)")
     @click.option("--scheme", type=click.Choice(["https", "http"]), default="https", show_default=True)
     @server_dir_option
+    @actor_option
     def create(project: str, label: str, level: str | None, host: str | None, port: int | None, scheme: str,
-               server_dir: str | None) -> None:
+               server_dir: str | None, actor: str | None) -> None:
+        who = resolve_actor(actor)
         with opened(server_dir, project) as (settings, record, keys):
             sentry_project, key = keys.create_key(project, label=label,
-                                                  level=checked_level(record.policy, level, "--level"))
+                                                  level=checked_level(record.policy, level, "--level"), actor=who)
         dsn = format_dsn(key, sentry_project.numeric_id, host=host or settings.connect_host,
                          port=port or settings.port, scheme=scheme)
         click.echo(dsn)
@@ -436,10 +440,12 @@ def _build_group() -> _click.Group:
     @click.argument("prefix")
     @click.argument("level")
     @server_dir_option
-    def set_level(project: str, prefix: str, level: str, server_dir: str | None) -> None:
+    @actor_option
+    def set_level(project: str, prefix: str, level: str, server_dir: str | None, actor: str | None) -> None:
+        who = resolve_actor(actor)
         with opened(server_dir, project) as (_, record, keys):
             wanted = None if level == "default" else checked_level(record.policy, level, "LEVEL")
-            found, changed = keys.set_level(project, prefix, wanted)
+            found, changed = keys.set_level(project, prefix, wanted, actor=who)
         if not found:
             raise click.ClickException(f"no active key {prefix}… in project {project!r}")
         click.echo(f"key {prefix}…: level {shown(record.policy, wanted)}" + ("" if changed else " (unchanged)"))
@@ -448,9 +454,11 @@ def _build_group() -> _click.Group:
     @click.argument("project")
     @click.argument("prefix")
     @server_dir_option
-    def revoke(project: str, prefix: str, server_dir: str | None) -> None:
+    @actor_option
+    def revoke(project: str, prefix: str, server_dir: str | None, actor: str | None) -> None:
+        who = resolve_actor(actor)
         with opened(server_dir, project) as (_, _record, keys):
-            count = keys.revoke(project, prefix)
+            count = keys.revoke(project, prefix, actor=who)
         if not count:
             raise click.ClickException(f"no active key {prefix}… in project {project!r}")
         click.echo(f"revoked {count} key(s)")
