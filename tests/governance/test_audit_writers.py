@@ -125,6 +125,10 @@ def _writers() -> dict[str, list[str]]:
                 for arg in node.args[:2]:
                     for name in names(arg):
                         found.setdefault(name, []).append(str(path.relative_to(SRC)))
+            for keyword in node.keywords:  # a helper handed the action to write: f(..., action="x.y")
+                if keyword.arg == "action":
+                    for name in names(keyword.value):
+                        found.setdefault(name, []).append(str(path.relative_to(SRC)))
     return found
 
 

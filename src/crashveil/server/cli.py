@@ -173,14 +173,17 @@ def server_migrate(server_dir: str | None) -> None:
               help="validity (default: the client_cert_days setting, 90 unless set)")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
               help="directory for NAME.pem and NAME.key (default: SERVER_DIR/clients)")
-def server_issue_client_cert(name: str, server_dir: str | None, days: int | None, out_dir: str | None) -> None:
+@actor_option
+def server_issue_client_cert(name: str, server_dir: str | None, days: int | None, out_dir: str | None,
+                             actor: str | None) -> None:
     """Issue a TLS client certificate NAME.pem with its key NAME.key (0600); prints its expiry."""
+    who = resolve_actor(actor)
     settings = _settings(server_dir)
     target = Path(out_dir) if out_dir else settings.clients_dir
-    _issue_client_cert(settings, name, days, target, action="client_cert.issue")
+    _issue_client_cert(settings, name, days, target, action="client_cert.issue", actor=who)
 
 
-def _issue_client_cert(settings: Any, name: str, days: int | None, target: Path, *, action: str,
+def _issue_client_cert(settings: Any, name: str, days: int | None, target: Path, *, action: str, actor: str,
                        replaces: Sequence[str] = ()) -> None:
     """Issue, write, record in the register and audit one client certificate."""
     from crashveil.server import pki
@@ -200,7 +203,7 @@ def _issue_client_cert(settings: Any, name: str, days: int | None, target: Path,
         if replaces:
             detail["replaces"] = list(replaces)
         AuditTrail.for_server_dir(storage.engine, settings.server_dir).record(
-            action, actor="cli", subject=f"client_cert:{serial}", detail=detail)
+            action, actor=actor, subject=f"client_cert:{serial}", detail=detail)
     finally:
         storage.close()
     click.echo(f"certificate: {cert_path}")
@@ -217,7 +220,9 @@ def _issue_client_cert(settings: Any, name: str, days: int | None, target: Path,
               help="validity (default: the client_cert_days setting, 90 unless set)")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
               help="directory of NAME.pem and NAME.key (default: SERVER_DIR/clients)")
-def server_renew_client_cert(name: str, server_dir: str | None, days: int | None, out_dir: str | None) -> None:
+@actor_option
+def server_renew_client_cert(name: str, server_dir: str | None, days: int | None, out_dir: str | None,
+                             actor: str | None) -> None:
     """Issue a new certificate for NAME; the old one keeps working until revoked.
 
     The old NAME.pem and NAME.key are kept as NAME.SERIAL.pem and NAME.SERIAL.key.
@@ -226,6 +231,7 @@ def server_renew_client_cert(name: str, server_dir: str | None, days: int | None
 
     from crashveil.server.client_certs import serial_hex
 
+    who = resolve_actor(actor)
     settings = _settings(server_dir)
     target = Path(out_dir) if out_dir else settings.clients_dir
     cert_path, key_path = target / f"{name}.pem", target / f"{name}.key"
@@ -239,20 +245,23 @@ def server_renew_client_cert(name: str, server_dir: str | None, days: int | None
                 path.unlink()
         replaces.append(old)
         click.echo(f"previous:    {target / f'{name}.{old}.pem'} (serial {old}; revoke it once clients have the new one)")
-    _issue_client_cert(settings, name, days, target, action="client_cert.renew", replaces=replaces)
+    _issue_client_cert(settings, name, days, target, action="client_cert.renew", actor=who, replaces=replaces)
 
 
 @server_group.command("revoke-client-cert")
 @click.argument("name", required=False)
 @click.option("--serial", default=None, help="revoke the one certificate with this serial (hex)")
 @server_dir_option
-def server_revoke_client_cert(name: str | None, serial: str | None, server_dir: str | None) -> None:
+@actor_option
+def server_revoke_client_cert(name: str | None, serial: str | None, server_dir: str | None,
+                              actor: str | None) -> None:
     """Revoke every certificate of NAME, or the one with --serial; running servers refuse it within seconds."""
     from crashveil.server.audit import AuditTrail
     from crashveil.server.client_certs import parse_serial, revoke
 
     if (name is None) == (serial is None):
         raise click.UsageError("give NAME or --serial, not both")
+    who = resolve_actor(actor)
     try:
         wanted = parse_serial(serial) if serial is not None else None
     except ValueError as exc:
@@ -263,7 +272,7 @@ def server_revoke_client_cert(name: str | None, serial: str | None, server_dir: 
         done = revoke(storage.engine, now=_now(), name=name, serial=wanted)
         trail = AuditTrail.for_server_dir(storage.engine, settings.server_dir)
         for record in done:
-            trail.record("client_cert.revoke", actor="cli", subject=f"client_cert:{record.serial}",
+            trail.record("client_cert.revoke", actor=who, subject=f"client_cert:{record.serial}",
                          detail={"name": record.name})
     finally:
         storage.close()
