@@ -12,6 +12,7 @@ refuse the canary instead. A new string field without a plan here fails the firs
 from __future__ import annotations
 
 import importlib.util
+import json
 import re
 import ssl
 import sys
@@ -109,7 +110,7 @@ def sent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
                 report = fields.plant(fields.full_report(sealer.digest), path, canary)
                 answers[(path, canary)] = (report["report_id"],
                                            servers.post_sealed(context, server.port, sealer.seal(
-                                               __import__("json").dumps(report).encode())))
+                                               json.dumps(report).encode())))
         pages = _dashboard_pages(server, [rid for rid, answer in answers.values() if answer.status == 201])
         yield {"answers": answers, "pages": pages, "server": server, "dir": server_dir}
     finally:

@@ -82,6 +82,16 @@ def test_every_kind_of_unsafe_character_is_refused_in_crash_type(nasty: str) -> 
     assert ("crash_type", "control_character") == (caught.value.field, caught.value.code)
 
 
+@pytest.mark.parametrize("nasty", ["\x7f", "\u202e", "\x85"])
+def test_raw_utf8_and_del_are_refused_too(nasty: str) -> None:
+    """Not only as JSON escapes: a raw DEL byte or raw UTF-8 bidi/C1 character is refused."""
+    data = json.dumps(fields.full_report(release="1.0" + nasty), ensure_ascii=False).encode()
+    assert nasty.encode() in data
+    with pytest.raises(ReportError) as caught:
+        decode_report(data)
+    assert ("release", "control_character") == (caught.value.field, caught.value.code)
+
+
 def test_free_text_keeps_its_control_characters_on_the_wire() -> None:
     """Messages may hold line breaks and ANSI colours: the wire format accepts them."""
     report = fields.full_report(message="line 1\nline 2\x1b[31m red\u202e")

@@ -173,16 +173,16 @@ def render_audit_report(data: dict[str, Any], fmt: str = "md") -> str:
         raise ValueError("format must be md, html or json")
     blocks: list[tuple[Any, ...]] = []
     h = lambda level, text: blocks.append(("h", level, text))  # noqa: E731
-    p = lambda *parts: blocks.append(("p", parts))  # noqa: E731 - parts: text, or (text, "b" | "code")
+    para = lambda *parts: blocks.append(("p", parts))  # noqa: E731 - parts: text, or (text, "b" | "code")
 
     def table(head: list[str], rows: list[list[Any]]) -> None:
         blocks.append(("table", head, rows) if rows else ("p", ("(none)",)))
 
     trail = data["audit_trail"]
     h(1, "crashveil audit report")
-    p(f"Period: {data['period']['since']} to {data['period']['until']}. Generated {data['generated_at']}.")
+    para(f"Period: {data['period']['since']} to {data['period']['until']}. Generated {data['generated_at']}.")
     h(2, "Audit trail integrity")
-    p(f"{'Intact' if trail['ok'] else 'NOT INTACT: ' + str(trail['problem'])}. {trail['entries']} entries; "
+    para(f"{'Intact' if trail['ok'] else 'NOT INTACT: ' + str(trail['problem'])}. {trail['entries']} entries; "
       f"head {trail['head_seq']} ", (str(trail["head_hash"]), "code"),
       f"; signed checkpoint at {trail['checkpoint_seq']}; audit key ", (str(trail["audit_public_key"]), "code"), ".")
     h(2, "Who can access what")
@@ -193,7 +193,7 @@ def render_audit_report(data: dict[str, Any], fmt: str = "md") -> str:
           [[t["token_id"], t["user"], ",".join(t["projects"]), ",".join(t["roles"]), t["expires_at"], t["revoked"]]
            for t in data["tokens"]])
     for project in data["projects"]:
-        p("Project ", (project["id"], "b"), f" (policy {project['policy_version']}), fields each role may see:")
+        para("Project ", (project["id"], "b"), f" (policy {project['policy_version']}), fields each role may see:")
         table(["role", "fields"], [[r, ", ".join(f) or "(aggregates only)"] for r, f in project["fields_by_role"].items()])
     h(2, "Individual report reads in the period")
     table(["at", "who", "project", "report", "reason", "fields shown"],
@@ -208,7 +208,7 @@ def render_audit_report(data: dict[str, Any], fmt: str = "md") -> str:
         table(["key", "kind", "algorithm", "age (days)", "cryptoperiod", "over", "retired"],
               [[k["key_id"], k["kind"], k["algorithm"], k["age_days"], k["cryptoperiod_days"], k["over"], k["retired"]]
                for k in project["keys"]])
-        p(f"Install pseudonyms rotate every {project['pseudonym_rotation_days']} days; details are "
+        para(f"Install pseudonyms rotate every {project['pseudonym_rotation_days']} days; details are "
           f"encrypted under one key per {project['data_key_days']} day(s).")
         h(3, "Oldest datum of each retention class")
         table(["retention (days)", "fields", "oldest (days)", "within"],
@@ -232,7 +232,7 @@ def render_audit_report(data: dict[str, Any], fmt: str = "md") -> str:
           [[r["at"], r["reports_deleted"], r["keys_destroyed"], r["details_rewritten"], r["kek_rotated"], r["wal"]]
            for r in data["retention_runs"]])
     for note in data["omitted"]:
-        p(f"Omitted: {note}")
+        para(f"Omitted: {note}")
     return _to_markdown(blocks) if fmt == "md" else _to_html(blocks)
 
 

@@ -33,7 +33,7 @@ import click
 
 from crashveil.errors import CrashveilError
 from crashveil.server.governance_audit import actor_option, resolve_actor
-from crashveil.server.settings import MAX_WORKERS
+from crashveil.server.settings import MAX_WORKERS, PRIVATE_UMASK
 from crashveil.textsafe import visible
 
 __all__ = ["main", "cli", "connection_string"]
@@ -574,6 +574,16 @@ _attach_groups()
 def main(argv: Sequence[str] | None = None) -> int:
     """Run a server command; returns the exit code (0 ok, 1 failed, 2 usage)."""
     args = list(sys.argv[1:] if argv is None else argv)
+    # Whatever a command writes into a server directory (database, keys, certificates,
+    # policies, settings) is for the server's user only: files 0600, directories 0700.
+    old_umask = os.umask(PRIVATE_UMASK)
+    try:
+        return _main(args)
+    finally:
+        os.umask(old_umask)
+
+
+def _main(args: list[str]) -> int:
     try:
         cli.main(args=args, prog_name="crashveil", standalone_mode=False)
     except click.exceptions.Exit as exc:

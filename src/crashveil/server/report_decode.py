@@ -57,7 +57,8 @@ def decode_report(data: bytes | str, *, drop_unknown: bool = False) -> tuple[Rep
     raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
     if len(raw) <= _MAX_BYTES:
         try:
-            return _convert_report(_typed_decode(raw)), ()
+            convert = _convert_plain_report if _plain_input(raw) else _convert_report
+            return convert(_typed_decode(raw)), ()
         except Exception:  # noqa: BLE001, S110 - msgspec errors, _Bail, UnicodeDecodeError: the next way
             pass
         try:
@@ -296,11 +297,13 @@ class _TypedGen:
     """``msgspec.Struct`` mirrors of the report dataclasses and converters back, generated
     from the same hints and ``spec`` as :class:`_Gen`, branch for branch."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, check_unsafe: bool = True) -> None:
         self.env: dict[str, Any] = {"_Bail": _Bail, "_new": object.__new__, "_tuple": tuple, "_unsafe": find_unsafe}
         self.sources: list[str] = []
         self.structs: dict[type, type] = {}
         self.counter = 0
+        #: False: converters for input that cannot hold an unsafe character (``_plain_input``).
+        self.check_unsafe = check_unsafe
 
     const = _Gen.const  # the same env and counter attributes
 
@@ -391,20 +394,22 @@ class _TypedGen:
             return []  # items of scalar tuples have no spec (as in ``_Gen``)
         if origin is dict:
             key_match = self.const(re.compile(spec["key_pattern"]).match)
+            if not self.check_unsafe:
+                return [f"for k in {var}:", f"    if not {key_match}(k):", "        raise _Bail"]
             return [f"for k in {var}:", f"    if not {key_match}(k) or (not k.isprintable() and _unsafe(k) >= 0):",
                     "        raise _Bail"]
         if dataclasses.is_dataclass(hint):
             return [f"{var} = _conv_{hint.__name__}({var})"]
         lines = []
-        if hint is str and not spec.get("free_text"):
+        if hint is str and not spec.get("free_text") and self.check_unsafe:
             lines += [f"if not {var}.isprintable() and _unsafe({var}) >= 0:", "    raise _Bail"]
         if hint is str and "pattern" in spec:
             lines += [f"if not {self.const(re.compile(spec['pattern']).match)}({var}):", "    raise _Bail"]
         return lines
 
 
-def _generate_typed() -> tuple[Any, Any, str]:
-    gen = _TypedGen()
+def _generate_typed(*, check_unsafe: bool = True) -> tuple[Any, Any, str]:
+    gen = _TypedGen(check_unsafe=check_unsafe)
     struct = gen.struct(Report)
     source = "\n\n".join(gen.sources)
     exec(compile(source, "<crashveil.server.report_decode typed>", "exec"), gen.env)  # noqa: S102
@@ -412,3 +417,12 @@ def _generate_typed() -> tuple[Any, Any, str]:
 
 
 _typed_decode, _convert_report, _TYPED_SOURCE = _generate_typed()
+# The converters read Struct fields by name, so these also take ``_typed_decode``'s Structs.
+_convert_plain_report = _generate_typed(check_unsafe=False)[1]
+
+
+def _plain_input(raw: bytes) -> bool:
+    """Whether no string of the JSON ``raw`` can hold a control or formatting character: it is
+    ASCII without escapes (JSON writes C0 controls only as escapes) and without DEL. Most
+    reports are; their strings then skip the per-string check (~7 us for 30 frames)."""
+    return raw.isascii() and b"\\" not in raw and b"\x7f" not in raw

@@ -63,6 +63,7 @@ from crashveil.server.connections import (
     TimedH11Protocol,
     TimedHttpToolsProtocol,
 )
+from crashveil.server.settings import PRIVATE_UMASK
 
 __all__ = ["LOG_CONFIG", "run_processes", "run_server", "uvicorn_config"]
 
@@ -166,12 +167,22 @@ def run_server(settings: Any, *, workers: int | None = None) -> None:
     processes and a writer process (:func:`run_processes`); :class:`CrashveilError` if one
     of them died on its own.
     """
-    from crashveil.server.app import create_app
-    from crashveil.server.storage import Storage
-
     count = settings.workers if workers is None else workers
     if count < 1:
         raise ConfigError("workers", f"{count} is out of range", "an integer >= 1")
+    # The database, its WAL and shared memory, the audit head, the dashboard secret, keys
+    # made at run time: for the server's user only (its worker processes inherit the umask).
+    old_umask = os.umask(PRIVATE_UMASK)
+    try:
+        _run_server(settings, count)
+    finally:
+        os.umask(old_umask)
+
+
+def _run_server(settings: Any, count: int) -> None:
+    from crashveil.server.app import create_app
+    from crashveil.server.storage import Storage
+
     if count > 1:
         if run_processes(settings, count):
             raise CrashveilError("a server process exited on its own; the others were stopped")

@@ -22,7 +22,7 @@ from typing import Any
 
 from crashveil.errors import ConfigError
 
-__all__ = ["Settings", "SETTINGS_FILE", "DEFAULT_DATABASE", "MAX_WORKERS", "resolve_database_url",
+__all__ = ["Settings", "SETTINGS_FILE", "DEFAULT_DATABASE", "MAX_WORKERS", "PRIVATE_UMASK", "resolve_database_url",
            "server_dir_from_env", "write_settings"]
 
 SETTINGS_FILE = "settings.toml"
@@ -30,6 +30,8 @@ DEFAULT_DATABASE = "sqlite:///crashveil.db"
 #: Most front processes ``workers`` may ask for: far beyond the cores one writer can keep up
 #: with, low enough that a typo (1000) is an error rather than a thousand processes.
 MAX_WORKERS = 64
+#: The umask of the server and its commands: what they create is for the server's user only.
+PRIVATE_UMASK = 0o077
 _ENV_PREFIX = "CRASHVEIL_"
 
 

@@ -21,6 +21,7 @@ import contextlib
 import fcntl
 import operator
 import os
+import stat
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from importlib import resources
@@ -67,6 +68,7 @@ def create_engine(url: str, *, busy_timeout_ms: int = 5000, sqlite_synchronous: 
     """
     url = sqlalchemy_url(url)
     if url.startswith("sqlite"):
+        _private_sqlite_files(sa.engine.make_url(url).database)
         engine = sa.create_engine(url, connect_args={"timeout": busy_timeout_ms / 1000})
 
         @event.listens_for(engine, "connect")
@@ -92,6 +94,28 @@ def create_engine(url: str, *, busy_timeout_ms: int = 5000, sqlite_synchronous: 
     if url.startswith("postgresql+psycopg"):
         return sa.create_engine(url, pool_pre_ping=True)
     raise StorageError("database_url: unsupported database (expected sqlite:/// or postgresql://)")
+
+
+def _private_sqlite_files(database: str | None) -> None:
+    """Create the database file 0600 before SQLite opens it, and take the group and other
+    bits off an existing one and its companions.
+
+    SQLite creates ``-wal``, ``-shm`` and ``-journal`` with the database file's mode, so a
+    private database keeps them private whatever the process umask.
+    """
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    try:
+        os.close(os.open(database, os.O_RDWR | os.O_CREAT, 0o600))
+    except OSError:
+        return  # a missing directory or a read-only file: SQLite says so with its own error
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        try:
+            mode = stat.S_IMODE(os.stat(database + suffix).st_mode)
+            if mode & 0o077:
+                os.chmod(database + suffix, mode & 0o700)
+        except OSError:
+            continue  # absent, or not ours to change
 
 
 def dialect_insert(conn: Connection, table: sa.Table) -> Any:
