@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 import re
@@ -140,3 +141,24 @@ def test_allowed_fields_only_narrow(tmp_path: Path) -> None:
     report = collector.build(record, "crash", allowed_fields=("message", "crash_type", "release"))
     assert {"release", "message"} & set(report.present_fields()) == {"release"}
     assert json.loads(report.to_json())["release"] == "app@1"
+
+
+def test_control_characters_in_names_are_sent_visibly_not_refused(tmp_path: Path) -> None:
+    """The server refuses controls and bidi characters in identifier fields (422), so an app whose
+    exception class, function, file or breadcrumb category carries one would lose the whole crash:
+    the SDK writes them as visible escapes and the report still passes the wire check."""
+    body = ("class Odd(Exception):\n    pass\n"
+            "Odd.__name__ = Odd.__qualname__ = 'Odd\\x1b[2J\\u202eevil'\n"
+            "def main():\n    raise Odd('x')\n"
+            "main.__code__ = main.__code__.replace(co_name='ma\\nin')\n")
+    exc = raise_in(tmp_path / "we\u202eird\tname.py", body)
+    collector = make_collector(tmp_path)
+    collector.release = "1.0\r\nforged"
+    record = dataclasses.replace(collector.record(exc, mechanism="manual"),
+                                 breadcrumbs=((1.0, "ui\x00\u2066x", "clicked"),))
+    parsed = report_from_json(collector.build(record, "diagnostic", install_id="0" * 32).to_json())[0]
+    frame = parsed.stack.frames[-1] if parsed.stack else None
+    assert ("Odd\\x1b[2J\\u202eevil", "ma\\x0ain", "we\\u202eird\\x09name.py", "other",
+            "1.0\\x0d\\x0aforged") == (
+        parsed.crash_type, frame.function if frame else None, frame.file if frame else None,
+        parsed.breadcrumbs[0].category if parsed.breadcrumbs else None, parsed.release)

@@ -42,6 +42,7 @@ from crashveil.policy.report import (
     Report,
     Stack,
 )
+from crashveil.textsafe import visible
 
 if TYPE_CHECKING:
     import random
@@ -211,7 +212,7 @@ class Collector:
         if "occurred_hour" in allowed:
             values["occurred_hour"] = coarse_hour(record.occurred_s)
         if "release" in allowed and self.release:
-            values["release"] = self.redactor.redact(self.release, kind="message")[:128]
+            values["release"] = _cut(self.redactor.redact(self.release, kind="message"), 128)
         if "environment" in allowed:
             values["environment"] = current_environment()
         if "install_id" in allowed and install_id:
@@ -399,7 +400,9 @@ def _safe_str(exc: BaseException) -> str:
 
 
 def _cut(text: str, limit: int) -> str:
-    text = text.encode("utf-8", "replace").decode("utf-8")  # lone surrogates would fail the wire check
+    """A name for an identifier field: valid UTF-8, controls and bidi characters written as visible
+    escapes (the server refuses them there, and would drop the whole crash), at most ``limit``."""
+    text = visible(text.encode("utf-8", "replace").decode("utf-8"))  # lone surrogates fail the wire check
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
