@@ -204,3 +204,27 @@ def test_erasure_answer_takes_as_long_whether_or_not_reports_exist(api: TestClie
             times.append(time.perf_counter() - started)
     known_median, unknown_median = statistics.median(known_times), statistics.median(unknown_times)
     assert known_median < 2 * unknown_median and unknown_median < 2 * known_median, (known_median, unknown_median)
+
+
+def test_a_report_stored_during_an_erasure_waits_for_it_and_is_refused(storage: Any) -> None:
+    """The race: a report of the install arrives while the erasure's transaction is open. Its
+    store waits for the erasure (PostgreSQL: the project's advisory lock; SQLite: the write
+    lock), then reads the tombstones the erasure committed and stores nothing."""
+    import threading
+
+    from crashveil.server import tombstones
+    from crashveil.server.db.engine import write_tx
+    from crashveil.server.storage import PendingReport
+
+    report = _report(ERASED, "2026-05-01T12:00Z")
+    results: list[Any] = []
+    with write_tx(storage.engine) as conn:  # an erasure, up to its commit
+        tombstones.lock_projects(conn, ["demo"], exclusive=True)
+        tombstones.record(conn, "demo", [ERASED], [], now=storage._clock())
+        store = threading.Thread(target=lambda: results.extend(storage.store_reports([PendingReport(
+            "demo", report, "crashveil-sdk", storage._clock(), {})])))
+        store.start()
+        store.join(timeout=1.0)  # bounded wait for something that must NOT happen
+        assert store.is_alive(), "the store did not wait for the erasure's transaction"
+    store.join(timeout=30)
+    assert (False, True, []) == (store.is_alive(), results[0].refused, _stored(storage))
