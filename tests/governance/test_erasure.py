@@ -190,8 +190,9 @@ def test_erasure_answer_is_the_same_whether_or_not_reports_exist(api: TestClient
 
 
 def test_erasure_answer_takes_as_long_whether_or_not_reports_exist(api: TestClient, storage: Any) -> None:
-    """Timing does not tell either: the median answer time for an install with reports is
-    within a factor of 2 of the one for an install never seen (interleaved, 9 rounds)."""
+    """Timing does not tell either: the median answer time for an install with three reports
+    is within 10 % of the one for an install never seen (interleaved, 9 rounds; without the
+    answer step, ~49 ms against ~34 ms on SQLite)."""
     known_times: list[float] = []
     unknown_times: list[float] = []
     for round_ in range(9):
@@ -203,7 +204,8 @@ def test_erasure_answer_takes_as_long_whether_or_not_reports_exist(api: TestClie
             assert 202 == _erase(api, storage, install_id).status_code
             times.append(time.perf_counter() - started)
     known_median, unknown_median = statistics.median(known_times), statistics.median(unknown_times)
-    assert known_median < 2 * unknown_median and unknown_median < 2 * known_median, (known_median, unknown_median)
+    assert abs(known_median - unknown_median) < 0.1 * min(known_median, unknown_median), (known_median,
+                                                                                           unknown_median)
 
 
 def test_a_report_stored_during_an_erasure_waits_for_it_and_is_refused(storage: Any) -> None:

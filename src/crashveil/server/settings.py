@@ -61,6 +61,10 @@ class Settings:
     # 30 in the default policy) or a crash kept offline for weeks would be refused on arrival;
     # within it, a replayed report is caught by its report id (kept 90 days).
     replay_window_s: int = 31 * 86400
+    # An erasure is answered at the next multiple of this many seconds after its body was
+    # read, so its timing does not tell whether the pseudonyms had reports (server/app.py).
+    # 0 answers at once.
+    erasure_answer_step_s: float = 0.25
     project_rate_per_s: float = 200.0
     project_burst: int = 2000
     # A single install sending more than one report a minute on average is a loop or abuse.
@@ -200,6 +204,8 @@ class Settings:
                     "pseudonym_rate_per_hour", "mass_failure_per_hour", "sqlite_busy_timeout_ms"):
             if getattr(self, key) <= 0:
                 raise ConfigError(key, "must be positive", "an integer > 0")
+        if not 0 <= self.erasure_answer_step_s <= 10:
+            raise ConfigError("erasure_answer_step_s", "is out of range", "seconds from 0 (off) to 10")
         if self.key_overlap_days < 0 or self.kek_retired_keep_days < 0:
             raise ConfigError("key_overlap_days", "must not be negative", "days >= 0")
         if self.kek_provider != "file":
