@@ -59,7 +59,9 @@ class Settings:
     # Reports older than this (by their occurred hour) are refused: bounds replays of
     # captured envelopes. It must cover the SDK queue's life (policy limits.queue_max_age_days,
     # 30 in the default policy) or a crash kept offline for weeks would be refused on arrival;
-    # within it, a replayed report is caught by its report id (kept 90 days).
+    # within it, a replayed report is caught by its report id (kept 90 days) and, once its
+    # installation was erased, by the erasure's tombstones (server/tombstones.py), which
+    # retention keeps for this window plus two hours.
     replay_window_s: int = 31 * 86400
     # An erasure is answered at the next multiple of this many seconds after its body was
     # read, so its timing does not tell whether the pseudonyms had reports (server/app.py).
