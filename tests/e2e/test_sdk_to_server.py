@@ -4,6 +4,7 @@ server over mutual TLS, is grouped, and its receipt resolves."""
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import ssl
 import subprocess
@@ -110,3 +111,57 @@ def test_crash_in_app_reaches_server_and_receipt_resolves(server: Any, tmp_path:
     assert ("grouped", None) == (status["status"], status["fixed_in"])
     log = server.log.read_text(errors="replace")
     assert (False, False) == ("alice" in log, _tls_helpers().CLIENT_IP in log)
+
+
+REVOKE = textwrap.dedent("""
+    import json, os
+    import crashveil
+
+    crashveil.init(dsn=os.environ["TEST_DSN"], data_dir=os.environ["TEST_DATA"], app_name="e2eapp",
+                   release="2.0.1", client_cert=os.environ["TEST_CERT"], client_key=os.environ["TEST_KEY"])
+    delivered = crashveil.flush(20)
+    sent = [entry.to_dict() for entry in crashveil.history()]
+    crashveil.revoke()
+    acknowledged = crashveil.flush(20)
+    print(json.dumps({"delivered": delivered, "sent": sent, "acknowledged": acknowledged,
+                      "after": [entry.to_dict() for entry in crashveil.history()]}))
+""")
+
+
+def test_revoke_erases_for_good_and_a_replay_is_refused(server: Any, tmp_path: Path) -> None:
+    """The whole revoke() flow over mutual TLS: a crash queued while the server was out of
+    reach is delivered, ``revoke()`` sends the deletion request and the server acknowledges
+    it; the report is gone, and the sealed bytes sent again (a copy left on the disk) are
+    answered 422 and store nothing."""
+    import socket
+
+    from crashveil.policy.protocol import SCHEMA_HEADER, SEALED_CONTENT_TYPE, reports_path
+    from crashveil.sdk.queue import decode_item
+
+    with socket.socket() as sock:  # a port nobody listens on: the crash stays queued
+        sock.bind(("127.0.0.1", 0))
+        closed = sock.getsockname()[1]
+    dsn = _dsn(server)
+    env = {**os.environ, "TEST_DATA": str(tmp_path / "data"),
+           "TEST_CERT": str(server.dir.client_cert), "TEST_KEY": str(server.dir.client_key)}
+    before = set(_stored_receipts(server))
+    crashed = subprocess.run([sys.executable, "-c", APP], env={**env, "TEST_DSN": dsn.replace(
+        f":{server.port}/", f":{closed}/")}, capture_output=True, text=True, timeout=60)
+    assert "KeyError" in crashed.stderr
+    copies = [decode_item(path.read_bytes()) for path in (tmp_path / "data" / "queue").glob("[!.]*.cvq")]
+    sealed = [body for meta, body in copies if meta.kind == "report"]
+    assert 1 == len(sealed), copies
+
+    revoked = subprocess.run([sys.executable, "-c", REVOKE], env={**env, "TEST_DSN": dsn},
+                             capture_output=True, text=True, timeout=90)
+    assert 0 == revoked.returncode, revoked.stderr[-2000:]
+    outcome = json.loads(revoked.stdout.strip().splitlines()[-1])
+    receipts = [entry["receipt"] for entry in outcome["sent"] if entry.get("receipt")]
+    assert (True, True, 1) == (outcome["delivered"], outcome["acknowledged"], len(receipts)), outcome
+    assert before == set(_stored_receipts(server))  # stored, then erased
+    with _tls_helpers()._client(server.dir) as client:
+        assert 404 == client.get(server.url(receipt_path(receipts[0]))).status_code
+        replay = client.post(server.url(reports_path("demo")), content=sealed[0],
+                             headers={"Content-Type": SEALED_CONTENT_TYPE, SCHEMA_HEADER: "1"})
+    assert (422, "outside_replay_window") == (replay.status_code, replay.json()["error"])
+    assert before == set(_stored_receipts(server))

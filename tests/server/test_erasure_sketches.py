@@ -109,7 +109,7 @@ def test_erased_install_leaves_the_distinct_install_counts(settings: Any, storag
                          project.keypairs[0].public_key(), project_id="demo", schema_version=1)
     response = client.post(DELETIONS, content=sealed,
                            headers={"Content-Type": SEALED_CONTENT_TYPE, SCHEMA_HEADER: "1"})
-    assert (202, 2) == (response.status_code, response.json()["deleted"])
+    assert 202 == response.status_code
 
     after = _sketches(storage)
     assert (2, 2, 2) == _figures(storage, group_a)

@@ -11,7 +11,9 @@ Routes (all under TLS; the server's ``openapi.yaml`` is the full contract):
 ``POST /api/v1/projects/{project}/deletion-requests``
     Body: sealed JSON ``{"request_id": <uuid4>, "install_ids": [<32 hex>, ...]}`` (at most
     ``MAX_DELETION_IDS``, newest first), sealed like a report. ``202``
-    ``{"request_id", "status", "deleted", "confirmation"}`` (an Ed25519 signature).
+    ``{"request_id", "status", "record", "confirmation"}`` (an Ed25519 signature over
+    ``record``: request id, project id, processing time; the same answer whether there were
+    reports or not).
 ``GET /api/v1/projects/{project}/config``
     Signed remote config: ``{"config": <base64url JSON>, "signature": <base64url>}``.
 ``GET /api/v1/receipts/{receipt}``

@@ -8,7 +8,13 @@ and the ``deletion_requests`` row hold the request id and counts, never the pseu
 the proof that a request was honoured does not keep what it erased, and the audit chain
 never has to change. The ingest side answers with the signed confirmation (the project's
 config signing key) and processes requests synchronously: a request is done, or refused
-with a retry code, within one HTTP request (bounded well under Art. 12(3)'s month).
+with a retry code, within one HTTP request (bounded well under Art. 12(3)'s month). The
+confirmation carries no count (the same answer whether there were reports or not: nothing
+proves that the request comes from the installation); the count is in the audit entry.
+
+The erasure is final: it leaves content-free tombstones (``crashveil.server.tombstones``)
+that refuse the erased installation's earlier reports, replays included, until the replay
+window has passed over them.
 
 Copies taken earlier: the reports' details stay encrypted under their day keys, which
 retention destroys at the end of their period and puts beyond use in backups through the

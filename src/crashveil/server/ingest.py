@@ -50,6 +50,7 @@ from crashveil.policy.protocol import PROJECT_ID_PATTERN, SCHEMA_HEADER, SEALED_
 from crashveil.server.body import stream_body
 from crashveil.server.errors_http import Throttled
 from crashveil.server.ratelimit import KeyedLimiter, retry_after_header
+from crashveil.server import tombstones
 from crashveil.server.report_decode import decode_report, replace_fields
 from crashveil.textsafe import normalise_free_text
 
@@ -65,8 +66,8 @@ _UUID4_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}
 _PSEUDONYM_RE = re.compile(r"^[0-9a-f]{32}$")
 #: Most install ids one deletion request may name (an install sends its current and past ones).
 MAX_DELETION_IDS = 64
-#: A crash may be reported with a clock this far ahead of ours.
-FUTURE_SLACK = timedelta(hours=1)
+#: A crash may be reported with a clock this far ahead of ours (the erasure tombstones' too).
+FUTURE_SLACK = tombstones.FUTURE_SLACK
 #: ``origin`` of every report that arrives through this API (storage also knows "sentry-sdk").
 ORIGIN = "crashveil-sdk"
 #: Redaction results kept per policy (see ``Ingestor._redactor``), and the longest text memoised.
@@ -92,6 +93,13 @@ class Accepted:
 
 def reject(code: str, message: str, *, status: int = 422, field: str | None = None) -> ReportRejected:
     return ReportRejected(code, message, field=field, status=status)
+
+
+def outside_window() -> ReportRejected:
+    """422: the report's hour is not accepted. Also the answer to a report an erasure's
+    tombstone refuses: the same code and words as an old report, so the answer does not say
+    that an erasure happened, and a 4xx the SDK drops (never retried)."""
+    return reject("outside_replay_window", "the report's hour is outside the accepted window", field="occurred_hour")
 
 
 def unknown_project() -> ReportRejected:
@@ -932,8 +940,7 @@ class Ingestor:
             hour = _parse_hour(report.occurred_hour)
             if (hour + timedelta(hours=1) < received_at - timedelta(seconds=self.settings.replay_window_s)
                     or hour > received_at + FUTURE_SLACK):
-                raise reject("outside_replay_window", "the report's hour is outside the accepted window",
-                             field="occurred_hour")
+                raise outside_window()
         if report.install_id is not None:
             wait = self.pseudonym_limiter.take(f"{project.id}/{report.install_id}")
             if wait:
@@ -970,6 +977,8 @@ class Ingestor:
 
     def finish(self, prepared: Prepared, result: Any) -> Accepted:
         """Count what was stored (only after the commit: a 503 leaves the counters untouched)."""
+        if getattr(result, "refused", False):
+            raise outside_window()
         self.metrics.count_dropped(prepared.unknown, "unknown")
         self.metrics.count_dropped(prepared.not_allowed, "not_allowed")
         for (field, detector), count in prepared.hits.items():
@@ -1042,7 +1051,15 @@ class Ingestor:
         return run
 
     def delete(self, project_id: str, sealed: bytes) -> dict[str, Any]:
-        """Open and process a sealed deletion request; the signed confirmation to return."""
+        """Open and process a sealed deletion request; the signed confirmation to return.
+
+        The answer is the same whether the pseudonyms had reports or not: it names the request,
+        the project and when it was processed, never how many reports went. Nothing in the
+        request proves that it comes from the installation (the SDK destroys the install
+        secret before it sends it, and anyone with the DSN can seal one), so a count would
+        tell anyone who knows a pseudonym whether it has reports; the count is kept in the
+        audit trail (and ``deletion_requests``) only.
+        """
         import base64
 
         project = self.project(project_id)
@@ -1053,13 +1070,13 @@ class Ingestor:
             record = erase_installs(self.storage, self.audit, project.id, request_id, install_ids, now=self._now())
         else:
             record = self.storage.process_deletion_request(project.id, request_id, install_ids, now=self._now())
-        signed = canonical_json(record)
+        signed = canonical_json({"request_id": record.request_id, "project_id": record.project_id,
+                                 "processed_at": record.processed_at})
         signature = project.signing_key.sign(signed)
         self.metrics.deletions.inc()
         return {
             "request_id": request_id,
             "status": "processed",
-            "deleted": int(record.deleted_count),
             "record": base64.urlsafe_b64encode(signed).rstrip(b"=").decode(),
             "confirmation": base64.urlsafe_b64encode(signature).rstrip(b"=").decode(),
         }

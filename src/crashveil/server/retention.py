@@ -23,7 +23,9 @@ Per project, with its current policy:
    filter values by the day, as soon as the day's first second is that old) go after
    ``policy.aggregation.rollup_retention_days``; groups with no reports and no roll-ups left
    go with them.
-5. Failed log-ins older than a day and ended sessions go.
+5. Failed log-ins older than a day and ended sessions go; so do erasure tombstones once the
+   replay window has passed over them (``tombstones.keep_for``: nothing they refuse can be
+   accepted any more).
 
 Backups and copies: day keys are stored wrapped by the key-encryption key (KEK, a file
 outside the database). A copy of the database taken before a run still holds the old
@@ -57,6 +59,7 @@ from crashveil.policy.model import Policy
 from crashveil.server.audit import AuditTrail
 from crashveil.server.crypto import decrypt_detail, detail_aad, encrypt_detail, new_data_key
 from crashveil.server.db.engine import is_sqlite, read_tx, write_tx
+from crashveil.server import tombstones
 from crashveil.server.db.governance_tables import login_failures, retention_runs, retention_stripped, sessions
 from crashveil.server.db.rollup_tables import group_daily_rollups, group_day_installs, project_filter_values
 from crashveil.server.db.tables import crash_groups, data_keys, group_rollups, redaction_counters, reports
@@ -90,6 +93,7 @@ class RetentionResult:
     projects: list[ProjectRetention] = field(default_factory=list)
     login_failures_deleted: int = 0
     sessions_deleted: int = 0
+    tombstones_deleted: int = 0  # erasure tombstones past the replay window (tombstones.py)
     kek_rotated: str | None = None
     keks_destroyed: list[str] = field(default_factory=list)
     backups_beyond_use_after_days: int | None = None
@@ -145,6 +149,8 @@ def run_retention(storage: Any, audit: AuditTrail, *, now: datetime | None = Non
     engine = storage.engine
     with (read_tx(engine) if dry_run else write_tx(engine)) as conn:
         result.login_failures_deleted, result.sessions_deleted = _prune_logins(conn, now, dry_run)
+        result.tombstones_deleted = tombstones.prune(conn, now=now, replay_window_s=storage.settings.replay_window_s,
+                                                     dry_run=dry_run)
     if dry_run:
         return result
     keep = storage.settings.kek_retired_keep_days

@@ -58,7 +58,7 @@ from crashveil.errors import ReportRejected
 from crashveil.server.body import stream_body
 from crashveil.server.credential_weight import credential_id
 from crashveil.server.errors_http import Throttled, handle_error
-from crashveil.server.ingest import BODY_TIMEOUT_S, redact_report
+from crashveil.server.ingest import BODY_TIMEOUT_S, outside_window, redact_report
 from crashveil.server.peer import CREDENTIAL_KEY
 from crashveil.server.storage import PendingReport
 from crashveil.server.sentry_envelope import ITEM_CATEGORIES, Envelope, EnvelopeParser, SentryLimits
@@ -271,6 +271,8 @@ class SentryIngest:
 
     def finish(self, prepared: PreparedEvent, result: Any) -> Outcome:
         """Count what was stored (after the commit: a 503 leaves the counters untouched)."""
+        if getattr(result, "refused", False):  # an erasure's tombstone (see tombstones.py)
+            raise outside_window()
         for path in prepared.mapped_dropped:
             self.fields_dropped.labels(path if path in DROPPABLE_PATHS else "<unknown>").inc()
         self.ingestor.metrics.count_dropped(prepared.not_allowed, "not_allowed")

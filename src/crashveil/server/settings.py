@@ -61,8 +61,14 @@ class Settings:
     # Reports older than this (by their occurred hour) are refused: bounds replays of
     # captured envelopes. It must cover the SDK queue's life (policy limits.queue_max_age_days,
     # 30 in the default policy) or a crash kept offline for weeks would be refused on arrival;
-    # within it, a replayed report is caught by its report id (kept 90 days).
+    # within it, a replayed report is caught by its report id (kept 90 days) and, once its
+    # installation was erased, by the erasure's tombstones (server/tombstones.py), which
+    # retention keeps for this window plus two hours.
     replay_window_s: int = 31 * 86400
+    # An erasure is answered at the next multiple of this many seconds after its body was
+    # read, so its timing does not tell whether the pseudonyms had reports (server/app.py).
+    # 0 answers at once.
+    erasure_answer_step_s: float = 0.25
     project_rate_per_s: float = 200.0
     project_burst: int = 2000
     # A single install sending more than one report a minute on average is a loop or abuse.
@@ -243,6 +249,8 @@ class Settings:
             raise ConfigError("max_connections", "must not be negative", "0 (fit the descriptor limit) or more")
         if self.max_connections_per_client < 1:
             raise ConfigError("max_connections_per_client", "must be positive", "an integer > 0")
+        if not 0 <= self.erasure_answer_step_s <= 10:
+            raise ConfigError("erasure_answer_step_s", "is out of range", "seconds from 0 (off) to 10")
         if self.key_overlap_days < 0 or self.kek_retired_keep_days < 0:
             raise ConfigError("key_overlap_days", "must not be negative", "days >= 0")
         if self.kek_provider != "file":

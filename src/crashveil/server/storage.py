@@ -35,7 +35,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from crashveil.errors import ConfigError, PolicyError, StorageError
 from crashveil.policy import Policy, Report, default_policy_path, parse_policy, parse_report, policy_digest
 from crashveil.policy.protocol import PROJECT_ID_PATTERN
-from crashveil.server import grouping
+from crashveil.server import grouping, tombstones
 from crashveil.server.credential_weight import NO_CREDENTIAL, HourWeights, ModeChange, expired_groups, record_changes
 from crashveil.server.crypto import ProjectKeyPair, SigningKey, decrypt_detail, detail_aad, encrypt_detail
 from crashveil.server.db import engine as db
@@ -74,6 +74,7 @@ if typing.TYPE_CHECKING:
 __all__ = [
     "Storage",
     "StoreResult",
+    "REFUSED",
     "PendingReport",
     "StoreRow",
     "ReceiptStatus",
@@ -127,6 +128,12 @@ class StoreResult:
     created: bool
     group_id: int
     counts_only: bool
+    #: Not stored: an erasure's tombstone refuses it (``crashveil.server.tombstones``).
+    refused: bool = False
+
+
+#: The result of a report the tombstones refuse: no receipt, no group.
+REFUSED = StoreResult("", False, 0, False, True)
 
 
 @dataclass(frozen=True)
@@ -555,6 +562,7 @@ class Storage:
     def _store_batch(self, conn: sa.Connection, batch: Sequence[StoreRow],
                      deks: dict[tuple[str, str], tuple[str, bytes]], changes: list[ModeChange]) -> list[StoreResult]:
         results: list[StoreResult | None] = [None] * len(batch)
+        tombstones.lock_projects(conn, {item.project_id for item in batch}, exclusive=False)
         existing = self._existing_many(conn, [(item.project_id, item.report_id) for item in batch])
         first_of: dict[tuple[str, str], int] = {}
         duplicates: list[tuple[int, int]] = []
@@ -569,13 +577,29 @@ class Storage:
                 first_of[key] = index
                 fresh.append(index)
         if fresh:
+            refused = self._refused(conn, batch, fresh)
+            for index in refused:
+                results[index] = REFUSED
+            fresh = [index for index in fresh if index not in refused] if refused else fresh
+        if fresh:
             self._store_fresh(conn, batch, fresh, results, deks, changes)
         for index, first in duplicates:
             done = results[first]
             assert done is not None
-            results[index] = StoreResult(done.receipt, False, done.group_id, done.counts_only)
+            results[index] = done if done.refused else StoreResult(done.receipt, False, done.group_id,
+                                                                   done.counts_only)
         assert all(r is not None for r in results)
         return results  # type: ignore[return-value]
+
+    @staticmethod
+    def _refused(conn: sa.Connection, batch: Sequence[StoreRow], fresh: Sequence[int]) -> set[int]:
+        """The fresh rows an erasure's tombstones refuse (see ``crashveil.server.tombstones``)."""
+        found: dict[tuple[str, bytes], datetime] = {}
+        for project_id, digests in tombstones.wanted(batch, fresh).items():
+            for _, stmt, params in _in_chunks(conn, "tombstones", digests, tombstones.lookup_stmt):
+                for row in db.fetch_dicts(conn, stmt, {"p": project_id, **params}):
+                    found[(project_id, row["digest"])] = row["erased_at"]
+        return tombstones.refused(batch, fresh, found)
 
     def _store_fresh(self, conn: sa.Connection, batch: Sequence[StoreRow], fresh: Sequence[int],
                      results: list[StoreResult | None], deks: dict[tuple[str, str], tuple[str, bytes]],
@@ -834,12 +858,19 @@ class Storage:
 
         A repeated request id deletes again (reports that arrived since) and answers the
         original record with the total count.
+
+        It leaves tombstones of the pseudonyms and deleted report ids, so that the erased
+        installation's earlier reports are refused when they arrive later (a replay, a copy
+        left on a disk): see ``crashveil.server.tombstones``.
         """
         ids = sorted(set(install_ids))
         try:
             with db.write_tx(self.engine) as conn:
-                deleted, pairs = _delete_reports_of(conn, project_id, ids)
+                tombstones.lock_projects(conn, [project_id], exclusive=True)
+                report_ids, pairs = _delete_reports_of(conn, project_id, ids)
+                deleted = len(report_ids)
                 rebuild_install_sketches(conn, pairs)
+                tombstones.record(conn, project_id, ids, report_ids, now=now)
                 row = conn.execute(sa.select(deletion_requests).where(
                     deletion_requests.c.project_id == project_id,
                     deletion_requests.c.request_id == request_id).with_for_update()).first()
@@ -901,10 +932,10 @@ _ROW_FIELDS = tuple(f.name for f in dataclasses.fields(StoreRow))
 
 
 def _delete_reports_of(conn: sa.Connection, project_id: str, install_ids: Sequence[str]
-                       ) -> tuple[int, set[tuple[int, str]]]:
+                       ) -> tuple[list[str], set[tuple[int, str]]]:
     """Delete the reports of ``install_ids`` in ``project_id``, in ``conn``'s transaction;
-    returns how many, and the (group id, day of ``reports.hour``) pairs they were in (the
-    sketches to rebuild).
+    returns their report ids (for the tombstones), and the (group id, day of
+    ``reports.hour``) pairs they were in (the sketches to rebuild).
 
     The groups are locked first (PostgreSQL; SQLite's write lock covers it), in id order as
     ingest takes them: ingest reads, merges and writes a group's sketches under that lock,
@@ -912,7 +943,7 @@ def _delete_reports_of(conn: sa.Connection, project_id: str, install_ids: Sequen
     The pairs come from the deleted rows themselves (RETURNING), so a report stored between
     the lock and the delete is not missed.
     """
-    deleted = 0
+    deleted: list[str] = []
     pairs: set[tuple[int, str]] = set()
     chunks = [install_ids[start:start + _DELETE_CHUNK] for start in range(0, len(install_ids), _DELETE_CHUNK)]
     groups: set[int] = set()
@@ -921,10 +952,10 @@ def _delete_reports_of(conn: sa.Connection, project_id: str, install_ids: Sequen
             reports.c.project_id == project_id, reports.c.install_id.in_(chunk))).scalars())
     _lock_groups(conn, groups)
     for chunk in chunks:
-        for group_id, hour in conn.execute(reports.delete().where(
+        for group_id, hour, report_id in conn.execute(reports.delete().where(
                 reports.c.project_id == project_id, reports.c.install_id.in_(chunk))
-                .returning(reports.c.group_id, reports.c.hour)):
-            deleted += 1
+                .returning(reports.c.group_id, reports.c.hour, reports.c.report_id)):
+            deleted.append(report_id)
             pairs.add((group_id, hour[:10]))
     _lock_groups(conn, {group_id for group_id, _ in pairs} - groups)  # stored since the first read: rare
     return deleted, pairs

@@ -204,3 +204,15 @@ deletion_requests = sa.Table(
     sa.Column("received_at", UtcDateTime(), nullable=False),
     sa.Column("processed_at", UtcDateTime(), nullable=False),
 )
+
+# What an erasure leaves so that it stays final (``crashveil.server.tombstones``): keyed
+# digests of the erased install pseudonyms and report ids, and when they were erased. No
+# pseudonym, report id or report content in clear; retention drops a row once the replay
+# window has passed over it.
+erasure_tombstones = sa.Table(
+    "erasure_tombstones", metadata,
+    sa.Column("project_id", sa.String(63), sa.ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("digest", sa.LargeBinary(16), primary_key=True),
+    sa.Column("kind", sa.String(8), nullable=False),  # install | report
+    sa.Column("erased_at", UtcDateTime(), nullable=False, index=True),
+)
