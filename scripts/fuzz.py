@@ -17,13 +17,15 @@ report     ``report_from_json(data, drop_unknown=True)``: the wire         ``Rep
 envelope   ``EnvelopeParser.feed`` in 3 chunks + ``finish``: the Sentry   ``ReportRejected``
            envelope framing
 sealed     ``open_report`` with a real key: the HPKE envelope framing      ``SealError``
+policy     ``load_policy`` of the bytes as a file (TOML, then the         ``PolicyError``
+           policy rules)
 =========  ===========================================================  ==================
 
 atheris (``pip install atheris``; wheels for CPython on Linux x86-64) runs each target in a
 child process for ``--seconds`` and prints its runs; a crash leaves ``crash-*`` with the
-input in the current directory and makes this exit 1. The CI version is
-``tests/reliability/test_fuzz.py``: the same targets under hypothesis, a fixed number of
-examples each.
+input in the current directory and makes this exit 1. The CI version is ``tests/fuzz/``:
+the same parsers (and more properties: chunking invariance, round trips, linear time) under
+hypothesis, a bounded number of examples each.
 """
 
 from __future__ import annotations
@@ -102,8 +104,24 @@ def fuzz_sealed(data: bytes) -> None:
         pass
 
 
+def fuzz_policy(data: bytes) -> None:
+    import tempfile
+
+    from crashveil.errors import PolicyError
+    from crashveil.policy import load_policy
+
+    with tempfile.NamedTemporaryFile(suffix=".toml") as file:
+        file.write(data)
+        file.flush()
+        try:
+            load_policy(file.name)
+        except PolicyError:
+            pass
+
+
 TARGETS: dict[str, Callable[[bytes], None]] = {
     "redact": fuzz_redact, "report": fuzz_report, "envelope": fuzz_envelope, "sealed": fuzz_sealed,
+    "policy": fuzz_policy,
 }
 
 
@@ -126,6 +144,8 @@ def seeds(target: str) -> list[bytes]:
 
         key = _keypair().public_key()  # type: ignore[attr-defined]
         return [seal_report(b'{"a":1}', key, project_id="demo", schema_version=1)]
+    if target == "policy":
+        return [(ROOT / "src" / "crashveil" / "policy" / "default.policy.toml").read_bytes()]
     return [b"\x00mail alice@example.com from /home/alice/.ssh/id_rsa token=ghp_" + b"a" * 36]
 
 
@@ -190,7 +210,7 @@ def run_hypothesis(targets: list[str], examples: int) -> dict[str, dict[str, obj
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Fuzz the redactor, report parser and envelope parsers.")
+    parser = argparse.ArgumentParser(description="Fuzz the redactor, the report, envelope and sealed-report parsers, the policy loader.")
     parser.add_argument("targets", nargs="*", choices=[*TARGETS, []], default=[])
     parser.add_argument("--seconds", type=int, default=60, help="atheris: seconds per target")
     parser.add_argument("--hypothesis", type=int, default=0, metavar="N", help="use hypothesis, N examples each")

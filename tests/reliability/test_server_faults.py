@@ -109,7 +109,8 @@ def test_sigterm_mid_request_is_graceful(make_server: Any) -> None:
     sealer = servers.Sealer(server.dir)
     ids, sealed = _report_ids(sealer, 120)
     senders = Senders(server, sealed, threads=8, deadline_s=8.0).start()
-    time.sleep(0.8)
+    # Requests are flowing (some already answered) when SIGTERM comes.
+    assert servers.wait_for(lambda: len(senders.acked) >= 16, 8.0), senders.answers
     started = time.monotonic()
     code = server.stop(signal.SIGTERM, timeout_s=15)
     took = time.monotonic() - started
@@ -136,13 +137,17 @@ def test_key_rotation_while_ingesting_loses_and_garbles_nothing(make_server: Any
         env["CRASHVEIL_DATABASE_URL"] = database
     rotations = []
     for flags in (["--project-keys", "--no-kek"], ["--kek", "--no-project-keys"], ["--project-keys", "--kek"]):
-        time.sleep(0.3)
+        # Each rotation comes while reports stream in: some more stored since the last one.
+        stored = len(senders.acked)
+        servers.wait_for(lambda: len(senders.acked) >= stored + 8 or not senders.busy(), 10.0)
         done = subprocess.run([sys.executable, "-m", "crashveil", "keys", "rotate", *flags, "--server-dir",
                                str(server.dir.path)], env=env, capture_output=True, text=True, timeout=120)
         rotations.append(done.returncode)
     new = servers.Sealer(server.dir)
     new_ids, new_sealed = _report_ids(new, 40)
-    time.sleep(0.5)  # the server re-reads projects and keys after project_cache_s
+    # The server re-reads projects and keys after project_cache_s: wait until it takes the new key.
+    assert servers.wait_for(lambda: servers.post_sealed(senders.context, server.port, new_sealed[0]).status
+                            in (200, 201), 10.0), "the server did not pick up the new key"
     late = Senders(server, new_sealed, threads=2, deadline_s=60.0).start()
     senders.join()
     late.join()

@@ -66,7 +66,7 @@ def test_asyncio_unretrieved_task_exception(app: Any, tmp_path: Path, opener: An
     """A task exception nobody retrieved reaches the loop handler and is reported as ``asyncio``."""
     prelude = "import asyncio\n" + PRELUDE
     body = ("import gc\nasync def boom():\n    raise LookupError('x')\n"
-            "async def main():\n    t = asyncio.ensure_future(boom())\n    await asyncio.sleep(0.05)\n    del t\n"
+            "async def main():\n    t = asyncio.ensure_future(boom())\n    await asyncio.wait([t])\n    del t\n"
             "    gc.collect()\nasyncio.run(main())\n")
     result = app(body, prelude=prelude)
     reports = queued(tmp_path / "data", opener)

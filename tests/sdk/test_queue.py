@@ -371,12 +371,15 @@ def test_child_does_not_keep_a_lock_held_by_a_parent_thread(tmp_path: Path, cloc
     thread.start()
     taken.wait(10)
     started_r, started_w = os.pipe()
+    stop_r, stop_w = os.pipe()
     pid = os.fork()
-    if pid == 0:  # child: say it runs (its at-fork hook has run), then stay alive a while
+    if pid == 0:  # child: say it runs (its at-fork hook has run), then stay alive until told
+        os.close(stop_w)
         os.write(started_w, b"1")
-        threading.Event().wait(1.5)
+        os.read(stop_r, 1)  # returns when the parent closes its end: the check is done
         os._exit(0)
     os.close(started_w)
+    os.close(stop_r)
     try:
         assert b"1" == os.read(started_r, 1)
         os.close(started_r)
@@ -385,5 +388,6 @@ def test_child_does_not_keep_a_lock_held_by_a_parent_thread(tmp_path: Path, cloc
         with queue.sending() as mine:
             assert True is mine
     finally:
+        os.close(stop_w)
         os.waitpid(pid, 0)
         thread.join()

@@ -28,23 +28,44 @@ from .test_run_tls import ServerDir, _client, _free_port, _init_from_test_pki, _
 
 # --- the protocol, in one process ----------------------------------------------------------------
 
-def _writer_thread(store_rows: Any) -> tuple[list[socket.socket], threading.Thread]:
+def _writer_thread(store_rows: Any, writer_ends: list[socket.socket] | None = None
+                   ) -> tuple[list[socket.socket], threading.Thread]:
+    """A writer thread serving two socket pairs; the fronts' ends are returned (the writer's
+    ends are appended to ``writer_ends`` when given)."""
     pairs = [socket.socketpair() for _ in range(2)]
+    if writer_ends is not None:
+        writer_ends.extend(a for a, _ in pairs)
     thread = threading.Thread(target=serve_writer, args=(store_rows, [a for a, _ in pairs]), daemon=True)
     thread.start()
     return [b for _, b in pairs], thread
 
 
+def _has_unread_bytes(sock: socket.socket) -> bool:
+    try:
+        return bool(sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT))
+    except BlockingIOError:
+        return False
+
+
 def test_rows_of_all_fronts_are_stored_together_and_answered_in_order() -> None:
     batches: list[list[int]] = []
+    first: list[int] = []
     gate = threading.Event()
 
     def store_rows(rows: list[int]) -> list[int]:
+        if not first:
+            first.extend(rows)
         gate.wait(5)
         batches.append(rows)
         return [row * 10 for row in rows]
 
-    ends, thread = _writer_thread(store_rows)
+    writer_ends: list[socket.socket] = []
+    ends, thread = _writer_thread(store_rows, writer_ends)
+
+    def all_rows_waiting() -> bool:
+        """The writer holds its first batch, and each front's other rows wait in its socket."""
+        return bool(first) and all(set(rows) <= set(first) or _has_unread_bytes(end)
+                                   for rows, end in ((range(0, 5), writer_ends[0]), (range(5, 9), writer_ends[1])))
 
     async def front(end: socket.socket, rows: range) -> list[int]:
         client = WriterClient()
@@ -57,7 +78,10 @@ def test_rows_of_all_fronts_are_stored_together_and_answered_in_order() -> None:
     async def main() -> list[list[int]]:
         first = asyncio.ensure_future(front(ends[0], range(0, 5)))
         second = asyncio.ensure_future(front(ends[1], range(5, 9)))
-        await asyncio.sleep(0.2)  # both fronts' rows are waiting in the writer's sockets
+        deadline = time.monotonic() + 10
+        while not all_rows_waiting():  # both fronts' rows are waiting in the writer's sockets
+            assert time.monotonic() < deadline, "the fronts' rows did not reach the writer"
+            await asyncio.sleep(0.005)
         gate.set()
         return [await first, await second]
 
@@ -105,10 +129,12 @@ def test_storage_failure_and_a_lost_writer_are_storage_errors() -> None:
             await client.submit_async(1)
         ends[1].close()
         mine, writers = socket.socketpair()  # a writer that never answers, then goes away
+        writers.setblocking(False)
         other = WriterClient()
         await other.connect(mine)
         pending = other.submit_async(2)
-        await asyncio.sleep(0.05)
+        # The row has reached the writer (it reads the frame), and then the writer goes away.
+        assert await asyncio.wait_for(asyncio.get_running_loop().sock_recv(writers, 1 << 16), 10)
         writers.close()
         with pytest.raises(StorageError) as lost:
             await pending

@@ -176,7 +176,10 @@ def test_event_loop_futures_are_settled_after_their_batch_and_prepares_wait_for_
         while not committer.writing:
             await asyncio.sleep(0.001)
         pause = asyncio.ensure_future(committer.writer_pause())
-        await asyncio.sleep(0.01)
+        # Two turns of the loop: the pause has run up to its wait on the writer (a future only
+        # the writer's sql_done settles, and the writer is held by ``release``).
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
         assert not pause.done()  # the loop holds back CPU work while the writer runs statements
         release.set()
         await pause
