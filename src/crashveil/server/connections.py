@@ -16,8 +16,9 @@ process and both listeners would refuse everyone. So each listener's protocol fa
    :class:`TimedH11Protocol`) to answer 408 and close when a request head has not arrived
    ``head_timeout_s`` after the connection or after the previous response, to close when a
    body is still arriving ``body_timeout_s`` (+1 s; the ingest routes answer 408 at
-   ``body_timeout_s``) after its head, and to close after a response that left the request
-   body unread (so a client trickling the rest of a refused body cannot hold the socket).
+   ``body_timeout_s``) after its head; after a response that left the request body unread,
+   the rest of the body must arrive before the next head's deadline (a client trickling the
+   rest of a refused body cannot hold the socket).
 """
 
 from __future__ import annotations
@@ -304,9 +305,10 @@ class _Timeouts:
     def _guard_response_complete(self, done: object) -> None:
         if self.transport.is_closing():
             return
-        if done is not None and getattr(done, "more_body", False):
-            self.transport.close()  # the rest of this body would be read as the next request
-            return
+        # A response that left the request body unread keeps the connection: uvicorn's parser
+        # discards the rest of the body (by its length), and closing at once would reset the
+        # socket under the client's unread answer (it would see EOF, not the 4xx). A client
+        # trickling the rest is closed by the head deadline armed here, as an idle one is.
         if self.cycle is done:
             self._arm(self.guard_limits.keep_alive_s + self.guard_limits.head_timeout_s, self._head_expired)
         else:
