@@ -79,17 +79,12 @@ def _cli(*args: str, env: dict[str, str] | None = None) -> str:
 
 def init_server_dir(path: Path, *, database_url: str | None = None, client: str = "load-client") -> ServerDir:
     """``crashveil server init`` + ``issue-client-cert``; with ``database_url`` (a migrated,
-    empty PostgreSQL database) the ``demo`` project is created there under the same KEK."""
-    _cli("server", "init", str(path))
+    empty PostgreSQL database) the directory is made for it, as an operator would
+    (``server init --database``): the ``demo`` project, the audit trail and its signed
+    checkpoint, and the certificate register are all in that database."""
+    _cli("server", "init", str(path), *(("--database", database_url) if database_url else ()))
     _cli("server", "issue-client-cert", client, "--server-dir", str(path))
-    made = ServerDir(path, path / "clients" / f"{client}.pem", path / "clients" / f"{client}.key", database_url)
-    if database_url is not None:
-        storage = made.storage()
-        try:
-            storage.create_project("demo")
-        finally:
-            storage.close()
-    return made
+    return ServerDir(path, path / "clients" / f"{client}.pem", path / "clients" / f"{client}.key", database_url)
 
 
 @dataclass

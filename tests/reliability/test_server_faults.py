@@ -143,6 +143,7 @@ def test_key_rotation_while_ingesting_loses_and_garbles_nothing(make_server: Any
         done = subprocess.run([sys.executable, "-m", "crashveil", "keys", "rotate", *flags, "--server-dir",
                                str(server.dir.path)], env=env, capture_output=True, text=True, timeout=120)
         rotations.append(done.returncode)
+        assert done.returncode == 0, done.stderr[-2000:]
     new = servers.Sealer(server.dir)
     new_ids, new_sealed = _report_ids(new, 40)
     # The server re-reads projects and keys after project_cache_s: wait until it takes the new key.
