@@ -52,6 +52,26 @@ PLANTED = {
     "phone": "+44 20 7946 0958",
 }
 
+#: One canary per string the Sentry mapping stores, each of a kind the server redactor finds
+#: (tokens, a home path with a user name, an IP address, an e-mail address). Planted by the
+#: app's third crash (a handled billing error with a chained cause) or its scope.
+CANARIES = {
+    "exception.type": "ghp_PlantedTypeToken0123456789abcdefXYZ",
+    "exception.module": "sk_live_PlantedModule51Hx9aQ2bC3dE4fG",
+    "chain.type": "AKIAPLANTEDCHAIN0123",
+    "chain.module": "ghs_PlantedChainModule0123456789abcdef",
+    "frame.function": "ghu_PlantedFunction0123456789abcdefghij",
+    "frame.path": "zoeplantedhome",
+    "frame.module": "ghr_PlantedFrameModule0123456789abcdefgh",
+    "breadcrumb.category": "xoxb-planted-category-4455667788",
+    "breadcrumb.message": "planted.crumb@example.org",
+    "release": "ghp_PlantedRelease0123456789abcdefghijk",
+    "exception.value": "planted.value@example.org",
+    "chain.value": "planted.cause@example.org",
+    "os.name": "planted.os@example.org",
+    "runtime.name": "ghp_PlantedRuntime0123456789abcdefghijk",
+}
+
 APP = textwrap.dedent('''
     import sys, wsgiref.util
     import sentry_sdk
@@ -92,6 +112,31 @@ APP = textwrap.dedent('''
             app(environ, lambda *a: None)
         except RuntimeError:
             pass
+    canary = planted["canaries"]
+    class PlantedCause(Exception):
+        pass
+    PlantedCause.__name__ = PlantedCause.__qualname__ = canary["chain.type"]
+    PlantedCause.__module__ = canary["chain.module"]
+    class PlantedError(Exception):
+        pass
+    PlantedError.__name__ = PlantedError.__qualname__ = canary["exception.type"]
+    PlantedError.__module__ = canary["exception.module"]
+    billing = {"__name__": canary["frame.module"], "PlantedCause": PlantedCause, "value": canary["chain.value"]}
+    exec(compile("def pay():\\n    raise PlantedCause('declined for ' + value)\\n",
+                 "/home/" + canary["frame.path"] + "/shop/billing.py", "exec"), billing)
+    pay = billing["pay"]
+    pay.__code__ = pay.__code__.replace(co_name=canary["frame.function"], co_qualname=canary["frame.function"])
+    sentry_sdk.add_breadcrumb(category=canary["breadcrumb.category"], message="paid by " + canary["breadcrumb.message"])
+    sentry_sdk.set_context("os", {"name": "Linux " + canary["os.name"], "version": "6.5.0"})
+    sentry_sdk.set_context("runtime", {"name": canary["runtime.name"], "version": "3.11.7"})
+    sentry_sdk.get_client().options["release"] = "shop@2.0.0+" + canary["release"]
+    try:
+        try:
+            pay()
+        except PlantedCause as cause:
+            raise PlantedError("billing failed for " + canary["exception.value"]) from cause
+    except PlantedError:
+        sentry_sdk.capture_exception()
     sentry_sdk.flush(10)
     charge(planted["card"], planted["email"])  # uncaught: the excepthook integration reports it
 ''')
@@ -160,10 +205,15 @@ def sent(running: Running) -> Running:
     """Run the planted app once against the server; it exits 1 from its uncaught exception."""
     script = running.directory.parent / "shop_app.py"
     script.write_text(APP)
-    result = subprocess.run([sys.executable, str(script), running.dsn, str(running.ca), json.dumps(PLANTED)],
+    planted = json.dumps({**PLANTED, "canaries": CANARIES})
+    result = subprocess.run([sys.executable, str(script), running.dsn, str(running.ca), planted],
                             check=False, capture_output=True, text=True, timeout=60, env={**os.environ, "SENTRY_DEBUG": "0"})
-    assert 1 == result.returncode, result.stderr
-    time.sleep(0.5)
+    assert (1, True) == (result.returncode, "ValueError: cannot charge card" in result.stderr), result.stderr
+    # Each event was answered after its commit, and the app flushed before exiting: all four
+    # are stored now. Poll anyway (a deadline, no fixed sleep) in case the last answer raced.
+    deadline = time.monotonic() + 10
+    while len(_stored(running)) < 4 and time.monotonic() < deadline:
+        time.sleep(0.05)
     return running
 
 
@@ -185,10 +235,11 @@ def _variants(value: str) -> set[str]:
     return {value, value.replace(" ", ""), value.lower()}
 
 
-def test_three_crashes_are_stored_with_origin_sentry_sdk(sent: Running) -> None:
-    """The two handled checkouts and the uncaught crash are stored, all with origin ``sentry-sdk``."""
+def test_four_crashes_are_stored_with_origin_sentry_sdk(sent: Running) -> None:
+    """The two handled checkouts, the billing error and the uncaught crash are stored, all
+    with origin ``sentry-sdk``."""
     rows = _stored(sent)
-    assert ["sentry-sdk"] * 3 == [row.origin for row, _ in rows]
+    assert ["sentry-sdk"] * 4 == [row.origin for row, _ in rows]
 
 
 def test_no_planted_value_reaches_the_database_files(sent: Running) -> None:
@@ -236,7 +287,7 @@ def test_chained_cause_keeps_its_type_and_frames(sent: Running) -> None:
 
 
 def test_user_id_becomes_a_keyed_pseudonym(sent: Running) -> None:
-    """The user id is stored only as a 32-hex pseudonym, the same for all three crashes."""
+    """The user id is stored only as a 32-hex pseudonym, the same for all four crashes."""
     rows = _stored(sent)
     ids = {row.install_id for row, _ in rows}
     assert 1 == len(ids)
@@ -261,3 +312,67 @@ def test_message_and_breadcrumbs_follow_the_level(sent: Running) -> None:
     else:
         assert "checkout failed for <email>" == rows[0][1].report.message
         assert "login <email> from <ip> tel <phone>" == uncaught.breadcrumbs[0].message
+
+
+def _dashboard_pages(running: Running) -> str:
+    """Every dashboard page of project ``demo`` as a developer sees it: the group list, each
+    group, and each report opened with a reason (the real app over the server's storage)."""
+    import re
+    import warnings
+
+    from argon2 import PasswordHasher
+
+    from crashveil.server.access import AccessStore
+    from crashveil.server.app import create_app
+    from crashveil.server.audit import AuditTrail
+
+    with warnings.catch_warnings():  # starlette >= 1.0 prefers httpx2 and warns when it finds httpx
+        warnings.simplefilter("ignore")
+        from starlette.testclient import TestClient
+
+    settings = Settings.load(running.directory)
+    storage = Storage.open(settings)
+    try:
+        audit = AuditTrail.for_server_dir(storage.engine, running.directory)
+        access = AccessStore(storage.engine, audit, hasher=PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+        access.add_user("canary-dev", "canary-dev-password-1", actor="cli")  # once per server (module fixture)
+        access.grant("canary-dev", "demo", "developer", actor="cli")
+        origin = "https://testserver"
+        client = TestClient(create_app(settings, storage, surface="web"), base_url=origin)
+        login = client.get("/dashboard/login")
+        nonce = re.search(r'name="nonce" value="([^"]+)"', login.text).group(1)  # type: ignore[union-attr]
+        answer = client.post("/dashboard/login", headers={"Origin": origin}, follow_redirects=False,
+                             data={"nonce": nonce, "name": "canary-dev", "password": "canary-dev-password-1"})
+        assert 303 == answer.status_code
+        pages = [client.get("/dashboard/p/demo/").text]
+        for group in sorted({row.group_id for row, _ in _stored(running)}):
+            pages.append(client.get(f"/dashboard/p/demo/groups/{group}").text)
+        for row, _ in _stored(running):
+            form = client.get(f"/dashboard/p/demo/reports/{row.report_id}")
+            csrf = re.search(r'name="csrf" value="([^"]+)"', form.text).group(1)  # type: ignore[union-attr]
+            opened = client.post(f"/dashboard/p/demo/reports/{row.report_id}", headers={"Origin": origin},
+                                 data={"csrf": csrf, "reason": "canary test: no planted value"})
+            assert 200 == opened.status_code
+            pages.append(opened.text)
+        return "\n".join(pages)
+    finally:
+        storage.close()
+
+
+@pytest.fixture(scope="module")
+def dashboard_text(sent: Running) -> str:
+    return _dashboard_pages(sent)
+
+
+@pytest.mark.parametrize("field", sorted(CANARIES))
+def test_canary_of_each_stored_field_is_redacted(sent: Running, dashboard_text: str, field: str) -> None:
+    """The value planted in ``field`` of a real sentry-sdk event (nor its first 20 characters)
+    is in no server file (database, WAL), no server log line, no decrypted report and no
+    dashboard page."""
+    value = CANARIES[field][:20]  # a prefix: a value cut short by a length limit leaks too
+    files = b"".join(p.read_bytes() for p in sent.directory.rglob("*") if p.is_file())
+    reports = json.dumps([detail.report.to_dict() for _, detail in _stored(sent)])
+    places = {"files": value.encode() in files, "log": value in sent.log.read_text(errors="replace"),
+              "reports": value in reports, "dashboard": value in dashboard_text}
+    assert [] == [place for place, found in places.items() if found]
+

@@ -74,6 +74,7 @@ from crashveil.server.sentry_mapping import (
     event_to_report,
     normalize_event_id,
     parse_timestamp,
+    redact_names,
     with_fingerprint,
 )
 
@@ -261,8 +262,11 @@ class SentryIngest:
         not_allowed = tuple(sorted(set(report.present_fields()) - set(allowed.present_fields())))
         if report.chain and "message" not in allowlist and any(c.message is not None for c in report.chain):
             not_allowed += ("chain.message",)
-        redacted, hits = redact_report(allowed, self.ingestor._redactor(project.digest, policy),
-                                       frame_memo=self.ingestor.frame_memo(project.digest))
+        redactor = self.ingestor._redactor(project.digest, policy)
+        redacted, hits = redact_report(allowed, redactor, frame_memo=self.ingestor.frame_memo(project.digest))
+        redacted, name_hits = redact_names(redacted, redactor)  # strings native redaction trusts
+        for name, count in name_hits.items():
+            hits[name] = hits.get(name, 0) + count
         redacted = with_fingerprint(redacted)
         pending = PendingReport(project.id, redacted, ORIGIN, received_at, hits,
                                 tuple(mapped.dropped) + tuple(not_allowed), credential)

@@ -17,7 +17,8 @@ frames                          ``file`` (relative path; URLs lose host and quer
 ``threads`` (crashed thread)    the stack, when the exception has none (native, Java)
 ``release``                     ``release``
 ``contexts.os/runtime/device``  ``environment`` (OS family and major version, runtime
-                                name and major.minor, architecture); nothing else
+                                name from a list of known ones, else ``other``, and
+                                major.minor, architecture); nothing else
 ``timestamp`` (+ ``sent_at``)   ``occurred_hour`` (clock drift corrected, coarsened)
 ``user.id``                     ``install_id``: a keyed pseudonym, only when the
                                 policy allows ``install_id`` (the caller passes
@@ -32,7 +33,10 @@ no field in wire format v1), ``fingerprint`` (grouping is the server's), ``logen
 other contexts, ``debug_meta``, ``sdk``, and unknown keys (counted as ``<unknown>``).
 
 The allowlist of the consent level (``Report.restricted_to``) and the redaction of every
-free string are applied by the caller afterwards, exactly as for native reports.
+free string are applied by the caller afterwards, exactly as for native reports, plus
+:func:`redact_names` for the strings native redaction trusts but a Sentry event fills from
+whatever the app says: exception type and module names (an app can name a class anything,
+and set its ``__module__`` to any string) and breadcrumb categories.
 """
 
 from __future__ import annotations
@@ -65,6 +69,7 @@ __all__ = [
     "event_to_report",
     "normalize_event_id",
     "parse_timestamp",
+    "redact_names",
     "report_id_for",
 ]
 
@@ -122,6 +127,15 @@ _OS_FAMILIES = {
     "watchos": "watchOS", "freebsd": "FreeBSD", "openbsd": "OpenBSD", "netbsd": "NetBSD", "chrome os": "ChromeOS",
     "chromeos": "ChromeOS", "ubuntu": "Linux", "debian": "Linux", "fedora": "Linux",
 }
+#: Runtime (or browser) names kept as they are; any other name is stored as ``other``. An
+#: allowlist, as for OS families: ``contexts.runtime.name`` is whatever the app says, and a
+#: secret cut to 32 characters slips past the redactor's token detectors.
+_RUNTIMES = {name.lower(): name for name in (
+    "CPython", "PyPy", "IronPython", "Jython", "GraalPy", "MicroPython", "Stackless", "node", "Deno", "Bun",
+    "Electron", "Hermes", "Chrome", "Chrome Mobile", "Chrome Mobile iOS", "Chromium", "Firefox", "Firefox Mobile",
+    "Safari", "Mobile Safari", "Edge", "Opera", "Samsung Internet", "WebKit", "Java", "OpenJDK", "Android",
+    "Android Runtime", "Dalvik", "ART", ".NET", ".NET Core", ".NET Framework", "Mono", "Unity", "ruby", "jruby",
+    "truffleruby", "php", "go", "rustc", "Dart", "Flutter", "Erlang", "Elixir", "swift")}
 _ARCH = {"amd64": "x86_64", "x64": "x86_64", "x86_64": "x86_64", "aarch64": "arm64", "arm64": "arm64",
          "arm64e": "arm64", "arm64-v8a": "arm64", "armeabi-v7a": "arm", "x86": "x86", "i386": "x86", "i686": "x86", "armv7": "arm", "arm": "arm"}
 
@@ -466,7 +480,8 @@ def _environment(contexts: Mapping[str, Any], dropped: _Dropped) -> Environment 
     version = _str(os_ctx.get("version")) or ""
     major = "".join(ch for ch in version.split(".")[0] if ch.isdigit())[:8] or "unknown"
     impl_source = runtime if runtime else browser
-    impl = _token(impl_source.get("name"), 32) or "unknown"
+    impl_raw = _token(impl_source.get("name"), 64)
+    impl = _RUNTIMES.get(impl_raw.lower(), "other") if impl_raw else "unknown"
     match = re.match(r"^\s*v?(\d{1,4})(?:\.(\d{1,4}))?", _str(impl_source.get("version")) or "")
     runtime_version = (f"{match.group(1)}.{match.group(2)}" if match and match.group(2) else
                        match.group(1) if match else "unknown")
@@ -520,3 +535,30 @@ def with_fingerprint(report: Report) -> Report:
     """``report`` with the fingerprint recomputed from its (redacted) stack."""
     frames = report.stack.frames if report.stack is not None else ()
     return dataclasses.replace(report, fingerprint=compute_fingerprint(report.crash_type, frames))
+
+
+def redact_names(report: Report, redact: Callable[[str, str], tuple[str, Mapping[str, int]]]
+                 ) -> tuple[Report, dict[tuple[str, str], int]]:
+    """``report`` with its crash types (root and chain) and breadcrumb categories redacted.
+
+    ``redact(text, kind)`` is the project's server redactor; hits are keyed by ``(field,
+    detector)`` with fixed field names (``crash_type``, ``chain.crash_type``,
+    ``breadcrumbs.category``), as ``ingest.redact_report`` keys its own.
+    """
+    hits: dict[tuple[str, str], int] = {}
+
+    def run(text: str, field: str) -> str:
+        clean, found = redact(text, "message")
+        for detector, count in found.items():
+            if count:
+                hits[(field, detector)] = hits.get((field, detector), 0) + count
+        return clean
+
+    changes: dict[str, Any] = {"crash_type": run(report.crash_type, "crash_type")}
+    if report.chain:
+        changes["chain"] = tuple(dataclasses.replace(c, crash_type=run(c.crash_type, "chain.crash_type"))
+                                 for c in report.chain)
+    if report.breadcrumbs:
+        changes["breadcrumbs"] = tuple(dataclasses.replace(b, category=run(b.category, "breadcrumbs.category"))
+                                       for b in report.breadcrumbs)
+    return dataclasses.replace(report, **changes), hits
