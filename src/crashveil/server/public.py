@@ -21,7 +21,7 @@ from starlette.routing import BaseRoute, Mount, Route, Router
 
 from crashveil.server import plots
 from crashveil.server.aggregates import public_releases
-from crashveil.server.dashboard.unavailable import UNAVAILABLE_MESSAGE, Unavailable, unavailable_page
+from crashveil.server.dashboard.unavailable import Unavailable, unavailable_page
 from crashveil.server.dashboard.views import SecurityHeaders, templates
 
 __all__ = ["public_routes", "DAYS"]
@@ -88,6 +88,4 @@ def public_routes(storage: Any, *, now: Callable[[], datetime] = lambda: datetim
         Route("/{project}/summary.json", summary_json),
         Route("/{project}/plot.svg", plot),
     ])
-    page = unavailable_page(lambda: env.get_template("error.html").render(
-        title="Temporarily unavailable", message=UNAVAILABLE_MESSAGE, user=None, csrf=""))
-    return [Mount("/public", app=SecurityHeaders(Unavailable(router, page)))]
+    return [Mount("/public", app=SecurityHeaders(Unavailable(router, unavailable_page(env))))]

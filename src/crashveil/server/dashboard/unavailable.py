@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+import jinja2
 import sqlalchemy as sa
 from starlette.responses import HTMLResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -73,8 +74,10 @@ class Unavailable:
             await self.page()(scope, receive, send)
 
 
-def unavailable_page(render: Callable[[], str]) -> Callable[[], HTMLResponse]:
-    """The 503 response factory for :class:`Unavailable` from a template render."""
+def unavailable_page(env: jinja2.Environment) -> Callable[[], HTMLResponse]:
+    """The 503 response factory for :class:`Unavailable`: the dashboard's error page."""
     def page() -> HTMLResponse:
-        return HTMLResponse(render(), status_code=503, headers={"Retry-After": str(STORAGE_RETRY_AFTER_S)})
+        body = env.get_template("error.html").render(title="Temporarily unavailable", message=UNAVAILABLE_MESSAGE,
+                                                     user=None, csrf="")
+        return HTMLResponse(body, status_code=503, headers={"Retry-After": str(STORAGE_RETRY_AFTER_S)})
     return page
