@@ -121,3 +121,72 @@ def test_out_of_range_ids_are_404_on_every_route(full: Full) -> None:
                                                                content=b"{}").status_code
     # Sentry answers an unknown (id, key) pair 401, as Sentry does; an id it cannot hold, 404.
     assert {} == {k: v for k, v in answers.items() if v != 404 and not (" sentry " in k and v == 401)}
+
+
+def _set_read_only(full: Full, on: bool) -> None:
+    """Make the database refuse writes (or accept them again), as a read-only mount, a full
+    disk or a PostgreSQL standby would: SQLite's ``query_only`` on every connection, or
+    PostgreSQL's ``default_transaction_read_only`` for the database."""
+    engine = full.storage.engine
+    if full.url.startswith("sqlite"):
+        def query_only(dbapi_connection: Any, _record: Any) -> None:
+            dbapi_connection.execute(f"PRAGMA query_only={'ON' if on else 'OFF'}")
+        sa.event.listen(engine, "connect", query_only)
+    else:
+        base, name = full.url.rsplit("/", 1)
+        admin = sa.create_engine(base.replace("postgresql://", "postgresql+psycopg://") + "/postgres",
+                                 isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f"ALTER DATABASE {name} SET default_transaction_read_only = {'on' if on else 'off'}")
+        admin.dispose()
+    engine.dispose()  # new connections take the setting
+
+
+def test_readyz_says_unavailable_when_writes_fail(full: Full) -> None:
+    """/readyz follows whether a write would succeed (a probe rolled back), not whether reads do."""
+    client = full.client
+    before = client.get("/readyz").status_code
+    _set_read_only(full, True)
+    full.clock.t += 60  # past the readiness cache
+    refused = client.get("/readyz")
+    _set_read_only(full, False)
+    full.clock.t += 60
+    after = client.get("/readyz").status_code
+    assert (200, 503, "5", {"status": "unavailable"}, 200) == (
+        before, refused.status_code, refused.headers.get("retry-after"), refused.json(), after)
+
+
+def test_readyz_probes_at_most_once_per_cache_period(full: Full) -> None:
+    """Many /readyz calls within the cache period run one write probe; it is cheap."""
+    probes: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if statement.lstrip().upper().startswith("UPDATE"):
+            probes.append(statement)
+
+    full.clock.t += 60
+    sa.event.listen(full.storage.engine, "before_cursor_execute", record)
+    try:
+        started = time.perf_counter()
+        codes = {full.client.get("/readyz").status_code for _ in range(50)}
+        took = (time.perf_counter() - started) / 50
+    finally:
+        sa.event.remove(full.storage.engine, "before_cursor_execute", record)
+    print(f"/readyz mean {took * 1000:.2f} ms over 50 calls, {len(probes)} probe(s)")
+    assert ({200}, 1) == (codes, len(probes))
+
+
+def test_dashboard_pages_on_a_read_only_database_are_a_clear_503(full: Full) -> None:
+    """Pages (with a session, and the sign-in form) answer 503 with a page that says why."""
+    fresh = TestClient(full.client.app, base_url=ORIGIN, raise_server_exceptions=False)
+    page = fresh.get("/dashboard/login")
+    nonce = re.search(r'name="nonce" value="([^"]+)"', page.text).group(1)
+    _set_read_only(full, True)
+    answers = [full.client.get(path) for path in ("/dashboard/", "/dashboard/p/demo/",
+                                                  f"/dashboard/p/demo/groups/{full.group_id}")]
+    answers.append(fresh.post("/dashboard/login", data={"nonce": nonce, "name": "dev",
+                                                        "password": "dev-password-123"},
+                              headers={"Origin": ORIGIN}))
+    assert [(503, True, True, "30")] * 4 == [
+        (a.status_code, "Temporarily unavailable" in a.text, "content-security-policy" in a.headers,
+         a.headers.get("retry-after")) for a in answers]

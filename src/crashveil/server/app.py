@@ -25,6 +25,7 @@ import base64
 import functools
 import json
 import re
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta, timezone
@@ -50,6 +51,9 @@ __all__ = ["create_app", "build_config", "load_openapi", "CONFIG_TTL"]
 CONFIG_TTL = timedelta(hours=24)
 _RECEIPT_RE = re.compile(r"^[A-Za-z0-9_-]{8,128}$")
 _NO_STORE = {"Cache-Control": "no-store"}
+#: Seconds a /readyz answer (a write probe) is reused: a load balancer polling every second
+#: costs one short transaction per process every two seconds.
+READY_CACHE_S = 2.0
 
 
 def _utc_now() -> datetime:
@@ -230,10 +234,26 @@ def create_app(settings: Any, storage: Any, *, now: Callable[[], datetime] = _ut
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
+    # storage.ping is a write probe (a rolled-back transaction); its answer is reused for
+    # READY_CACHE_S, and concurrent checks share one probe, so /readyz stays cheap.
+    readiness: dict[str, Any] = {"until": float("-inf"), "ready": False}
+    probing = threading.Lock()
+
+    def check_ready() -> bool:
+        with probing:
+            if clock() >= readiness["until"]:
+                try:
+                    storage.ping()
+                    readiness["ready"] = True
+                except Exception:  # any failure means "not ready"; the reason is the storage's to log
+                    readiness["ready"] = False
+                readiness["until"] = clock() + READY_CACHE_S
+            return bool(readiness["ready"])
+
     async def readyz(request: Request) -> Response:
-        try:
-            await run_in_threadpool(storage.ping)
-        except Exception:  # any failure means "not ready"; the reason is the storage's to log
+        fresh = clock() < readiness["until"]
+        ready = readiness["ready"] if fresh else await run_in_threadpool(check_ready)
+        if not ready:
             return JSONResponse({"status": "unavailable"}, status_code=503, headers={"Retry-After": "5"})
         return JSONResponse({"status": "ready"})
 

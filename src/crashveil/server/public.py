@@ -21,6 +21,7 @@ from starlette.routing import BaseRoute, Mount, Route, Router
 
 from crashveil.server import plots
 from crashveil.server.aggregates import public_releases
+from crashveil.server.dashboard.unavailable import Unavailable, unavailable_page
 from crashveil.server.dashboard.views import SecurityHeaders, templates
 
 __all__ = ["public_routes", "DAYS"]
@@ -87,4 +88,4 @@ def public_routes(storage: Any, *, now: Callable[[], datetime] = lambda: datetim
         Route("/{project}/summary.json", summary_json),
         Route("/{project}/plot.svg", plot),
     ])
-    return [Mount("/public", app=SecurityHeaders(router))]
+    return [Mount("/public", app=SecurityHeaders(Unavailable(router, unavailable_page(env))))]

@@ -317,12 +317,20 @@ class Storage:
         self.engine.dispose()
 
     def ping(self) -> None:
-        """Raise :class:`StorageError` if the database cannot answer."""
+        """Raise :class:`StorageError` unless the database would take a report now.
+
+        A read is not enough: a read-only mount, a full disk or a PostgreSQL standby answer
+        reads while every ingest fails. So this runs an UPDATE that matches no row, in a
+        write transaction (SQLite: its write lock, as ingest takes it), and rolls it back;
+        the database refuses it exactly where it would refuse a report. Cost: one short
+        transaction (``/readyz`` caches the answer).
+        """
         try:
-            with self.engine.connect() as conn:
-                conn.exec_driver_sql("SELECT 1").scalar()
+            with db.write_tx(self.engine) as conn:
+                conn.execute(crash_groups.update().where(sa.false()).values(status=crash_groups.c.status))
+                conn.rollback()
         except SQLAlchemyError as exc:
-            raise StorageError(f"the database does not answer ({type(exc).__name__})") from exc
+            raise StorageError(f"the database does not accept writes ({type(exc).__name__})") from exc
 
     # -- projects -------------------------------------------------------------------------------
     def create_project(self, project_id: str, *, policy_toml: str | None = None, public_summary: bool = False,

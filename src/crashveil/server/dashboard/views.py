@@ -48,6 +48,7 @@ from crashveil.server.aggregates import k_visible
 from crashveil.server.anomaly import AnomalySettings, score_series
 from crashveil.server.dashboard import csrf
 from crashveil.server.dashboard import queries as q
+from crashveil.server.dashboard.unavailable import Unavailable, unavailable_page
 from crashveil.server.db.dashboard_tables import group_status_changes
 from crashveil.server.db.engine import write_tx
 
@@ -461,7 +462,7 @@ def dashboard_routes(storage: Any, *, access: AccessStore, audit: Any, secret: b
         await not_found(request)(scope, receive, send)
 
     router = Router(routes=routes, default=fallback)
-    return [Mount("/dashboard", app=SecurityHeaders(router))]
+    return [Mount("/dashboard", app=SecurityHeaders(Unavailable(router, unavailable_page(env))))]
 
 
 def _report_exists(engine: Any, project_id: str, report_id: str) -> bool:

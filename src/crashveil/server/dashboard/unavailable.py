@@ -1,0 +1,83 @@
+"""A clear 503 page, not a 500, when the database cannot serve a page.
+
+Every dashboard request writes (the session's idle timer, sign-in, audit entries), so a
+database that answers reads but refuses writes (a read-only mount, a full disk, a
+PostgreSQL standby or ``default_transaction_read_only``) or does not answer at all fails
+every page. :class:`Unavailable` wraps a router: such an error, raised before the response
+has started, becomes a 503 page with ``Retry-After``. Other errors (bugs) stay 500s. The
+log line names the error's type only, never its text (it may quote parameters).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+import jinja2
+import sqlalchemy as sa
+from starlette.responses import HTMLResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from crashveil.errors import StorageError
+from crashveil.server.errors_http import STORAGE_RETRY_AFTER_S
+
+__all__ = ["UNAVAILABLE_MESSAGE", "Unavailable", "database_unavailable", "unavailable_page"]
+
+#: What the 503 page says.
+UNAVAILABLE_MESSAGE = ("The database is not accepting changes right now (it may be read-only, full or "
+                       "restarting), so this page cannot be served. Nothing was changed. Try again in a minute; "
+                       "if it persists, tell the operator.")
+
+logger = logging.getLogger("crashveil.server.dashboard")
+
+#: SQLSTATE classes of a database that is up but cannot take this work now: read-only
+#: transaction (25006), insufficient resources (53: disk full, out of memory, too many
+#: connections), operator intervention (57: shutdown, recovery), connection exceptions (08).
+_PG_UNAVAILABLE = ("25006", "53", "57", "08")
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` says the database cannot serve now (as opposed to a bug)."""
+    if isinstance(exc, (StorageError, sa.exc.OperationalError, sa.exc.TimeoutError)):
+        return True
+    if isinstance(exc, sa.exc.DBAPIError):
+        state = getattr(exc.orig, "sqlstate", None) or ""
+        return any(state.startswith(prefix) for prefix in _PG_UNAVAILABLE)
+    return False
+
+
+class Unavailable:
+    """ASGI wrapper answering ``page()`` (a 503 response) when the database is unavailable."""
+
+    def __init__(self, app: ASGIApp, page: Callable[[], HTMLResponse]) -> None:
+        self.app = app
+        self.page = page
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watch(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch)
+        except Exception as exc:
+            if started or not database_unavailable(exc):
+                raise
+            logger.warning("page answered 503: the database is unavailable (%s)", type(exc).__name__)
+            await self.page()(scope, receive, send)
+
+
+def unavailable_page(env: jinja2.Environment) -> Callable[[], HTMLResponse]:
+    """The 503 response factory for :class:`Unavailable`: the dashboard's error page."""
+    def page() -> HTMLResponse:
+        body = env.get_template("error.html").render(title="Temporarily unavailable", message=UNAVAILABLE_MESSAGE,
+                                                     user=None, csrf="")
+        return HTMLResponse(body, status_code=503, headers={"Retry-After": str(STORAGE_RETRY_AFTER_S)})
+    return page
