@@ -110,6 +110,11 @@ class AnonymousAuditGate:
         """Entries left out since the last one written."""
         return self._suppressed
 
+    def skip(self) -> None:
+        """Count an anonymous event that is never written on its own (a throttled post)."""
+        with self._lock:
+            self._suppressed += 1
+
     def record(self, audit: AuditTrail, action: str, *, subject: str | None = None,
                detail: Mapping[str, object] | None = None) -> bool:
         """Write an anonymous entry if the bucket allows, else count it; True if written."""
