@@ -46,7 +46,7 @@ from crashveil.server.access import (
 )
 from crashveil.server.aggregates import k_visible
 from crashveil.server.anomaly import AnomalySettings, score_series
-from crashveil.server.dashboard import csrf, login_flow
+from crashveil.server.dashboard import audit_feed, csrf, login_flow
 from crashveil.server.dashboard import queries as q
 from crashveil.server.db.dashboard_tables import group_status_changes
 from crashveil.server.db.engine import write_tx
@@ -453,12 +453,10 @@ def dashboard_routes(storage: Any, *, access: AccessStore, audit: Any, secret: b
             verify = audit.verify()
             allowed = None if user.grants.get("*", frozenset()) & _PRIVACY_ROLES else {
                 p for p, r in user.grants.items() if r & _PRIVACY_ROLES}
-            entries = audit.entries(actions=[action] if action else ())
-            if allowed is not None:
-                entries = [e for e in entries if e.project_id in allowed]
-            entries = entries[-200:][::-1]
-            return dict(verify=verify, entries=entries, posture=_posture(storage, engine, now(), allowed,
-                                                                         anomaly_settings))
+            # Known actors' entries apart from anonymous noise (audit_feed.py).
+            feed = audit_feed.privacy_feed(engine, allowed=allowed, action=action, now=now())
+            return dict(verify=verify, entries=feed.entries, feed=feed,
+                        posture=_posture(storage, engine, now(), allowed, anomaly_settings))
 
         data = await run_in_threadpool(load)
         return render(request, "privacy.html", title="Privacy", action=action, **data)
