@@ -6,6 +6,7 @@ They run on SQLite and on PostgreSQL (the ``database_url`` fixture)."""
 from __future__ import annotations
 
 import threading
+from datetime import timedelta
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -104,3 +105,17 @@ def test_anonymous_audit_entries_are_rate_limited_and_counted(trail: AuditTrail,
         made.login("flood-last", "wrong password here")
     last = trail.entries()[-1]
     assert (5, "login.failure", 35) == (written, last.action, last.details.get("suppressed"))
+
+
+def test_login_nonce_is_spent_once_and_forgotten_after_expiry(gov_engine, clock) -> None:
+    """A nonce is accepted once; its row goes once it would have expired, and only its hash is kept."""
+    from crashveil.server.dashboard.login_flow import NonceLedger
+    from crashveil.server.db.governance_tables import login_nonces
+
+    ledger = NonceLedger(gov_engine, max_age=timedelta(hours=1), now=clock)
+    first, second = ledger.consume("nonce-one"), ledger.consume("nonce-one")
+    clock.advance(hours=2)
+    ledger.consume("nonce-two")
+    with gov_engine.connect() as conn:
+        kept = [r.nonce_sha256 for r in conn.execute(sa.select(login_nonces.c.nonce_sha256))]
+    assert (True, False, 1, False) == (first, second, len(kept), any("nonce" in k for k in kept))

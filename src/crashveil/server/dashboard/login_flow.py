@@ -70,9 +70,10 @@ class NonceLedger:
         moment = self._now()
         with write_tx(self.engine) as conn:
             conn.execute(login_nonces.delete().where(login_nonces.c.expires_at < moment))
-            done = conn.execute(dialect_insert(conn, login_nonces).values(
-                nonce_sha256=digest, expires_at=moment + self.max_age).on_conflict_do_nothing()).rowcount
-        return done == 1
+            spent = conn.execute(dialect_insert(conn, login_nonces).values(
+                nonce_sha256=digest, expires_at=moment + self.max_age).on_conflict_do_nothing()
+                .returning(login_nonces.c.nonce_sha256)).first()
+        return spent is not None
 
 
 class LoginGuard:
