@@ -24,8 +24,11 @@ grants of their user, so revoking a role takes effect on the next request.
 
 Log-in limit: after ``max_failures`` failed log-ins for one account within
 ``failure_window``, further attempts are refused without checking the password (ASVS v4
-2.2.1 allows at most 100 per hour; we default to 10 per 15 minutes). Unknown names take
-the same time and give the same answer as wrong passwords (no user enumeration).
+2.2.1 allows at most 100 per hour; we default to 10 per 15 minutes). Each attempt is
+reserved atomically before its password is checked, so concurrent attempts cannot overrun
+the limit; accounts are named by a keyed digest of the typed name, never the name
+(``login_guard``). Unknown names take the same time and give the same answer as wrong
+passwords (no user enumeration).
 """
 
 from __future__ import annotations
@@ -49,6 +52,14 @@ from crashveil.policy.model import ROLES, Policy
 from crashveil.server.audit import AuditTrail
 from crashveil.server.db.engine import read_tx, write_tx
 from crashveil.server.db.governance_tables import api_tokens, login_failures, role_grants, sessions, users
+from crashveil.server.login_guard import (
+    AnonymousAuditGate,
+    account_digest,
+    normalise_name,
+    release_attempts,
+    reserve_attempt,
+)
+from crashveil.server.ratelimit import KeyedLimiter
 
 __all__ = [
     "ALL_PROJECTS",
@@ -259,6 +270,8 @@ class AccessStore:
         now: the clock.
         hasher: argon2id hasher (tests may pass cheaper parameters).
         max_failures, failure_window: the per-account log-in limit.
+        account_key: the key of the typed names' digests (``login_guard.account_digest``).
+        anonymous_audit: the bucket in front of anonymous audit entries (default: 30, then 1 per 5 s).
         session_idle, session_absolute: session timeouts (ASVS v4 3.3.2 L2: 30 min, 12 h).
     """
 
@@ -266,7 +279,8 @@ class AccessStore:
                  hasher: PasswordHasher | None = None, max_failures: int = 10,
                  failure_window: timedelta = timedelta(minutes=15),
                  session_idle: timedelta = timedelta(minutes=30),
-                 session_absolute: timedelta = timedelta(hours=12)) -> None:
+                 session_absolute: timedelta = timedelta(hours=12), account_key: bytes | None = None,
+                 anonymous_audit: KeyedLimiter | None = None) -> None:
         self.engine = engine
         self.audit = audit
         self._now = now
@@ -276,6 +290,10 @@ class AccessStore:
         self.failure_window = failure_window
         self.session_idle = session_idle
         self.session_absolute = session_absolute
+        # A server's processes must share the key (app.py passes the dashboard secret);
+        # without one, digests match only within this store (tests, the CLI).
+        self._account_key = account_key if account_key is not None else secrets.token_bytes(32)
+        self.anonymous_audit = AnonymousAuditGate(anonymous_audit)
 
     # -- users ----------------------------------------------------------------------------------
     def _hash_password(self, password: str) -> str:
@@ -473,19 +491,24 @@ class AccessStore:
     def login(self, name: str, password: str) -> tuple[Principal, str]:
         """Check a password and open a session: returns (principal, session id for the cookie).
 
+        The attempt is reserved against the account's limit before the password is checked
+        (:func:`crashveil.server.login_guard.reserve_attempt`); the typed name is kept only
+        as a keyed digest.
+
         Raises:
             LoginBlocked: too many recent failures for this account (the password is not checked).
             LoginFailed: unknown name, wrong password or disabled user (one answer for all).
         """
-        account = name.strip().lower()[:64] if isinstance(name, str) else ""
+        account = normalise_name(name)
+        digest = account_digest(self._account_key, account)
         now = self._now()
-        with read_tx(self.engine) as conn:
-            failures = conn.execute(sa.select(sa.func.count()).select_from(login_failures).where(
-                login_failures.c.account == account, login_failures.c.at > now - self.failure_window)).scalar_one()
+        with write_tx(self.engine) as conn:
+            reservation, failures = reserve_attempt(conn, digest, now=now, window=self.failure_window,
+                                                    limit=self.max_failures)
             row = self._user_row(conn, account) if _NAME_RE.match(account) else None
         subject = f"user:{row.id}" if row is not None else "user:unknown"
-        if failures >= self.max_failures:
-            self.audit.record("login.blocked", actor="anonymous", subject=subject, detail={"failures": failures})
+        if reservation is None:
+            self.anonymous_audit.record(self.audit, "login.blocked", subject=subject, detail={"failures": failures})
             raise LoginBlocked()
         ok = False
         try:
@@ -493,16 +516,14 @@ class AccessStore:
         except (VerifyMismatchError, VerificationError, InvalidHashError, TypeError):
             ok = False
         if not ok or row is None or row.disabled_at is not None:
-            with write_tx(self.engine) as conn:
-                conn.execute(login_failures.insert().values(account=account, at=now))
-            self.audit.record("login.failure", actor="anonymous", subject=subject)
+            self.anonymous_audit.record(self.audit, "login.failure", subject=subject)
             raise LoginFailed()
         session_id = secrets.token_urlsafe(32)
         with write_tx(self.engine) as conn:
             if self._hasher.check_needs_rehash(row.password_hash):
                 conn.execute(users.update().where(users.c.id == row.id)
                              .values(password_hash=self._hasher.hash(password)))
-            conn.execute(login_failures.delete().where(login_failures.c.account == account))
+            release_attempts(conn, digest, reservation)
             conn.execute(sessions.insert().values(id_sha256=_sha256(session_id), user_id=row.id, created_at=now,
                                                   last_seen_at=now))
             grants = self._grants(conn, row.id)

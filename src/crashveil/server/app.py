@@ -40,6 +40,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from crashveil.policy.protocol import API_PREFIX, MAX_CONFIG_SIGNATURES
+from crashveil.server import peer_tag
 from crashveil.server.errors_http import handle_error
 from crashveil.server.ingest import BODY_TIMEOUT_S, Ingestor, canonical_json, check_project_id, read_body
 from crashveil.server.metrics import CONTENT_TYPE, Metrics
@@ -98,7 +99,10 @@ def build_config(project: Any, counts_only: list[str], *, now: datetime) -> dict
 
 
 class ForgetClient:
-    """Pure ASGI middleware: remove the peer address from the scope before anything sees it."""
+    """Pure ASGI middleware: remove the peer address from the scope before anything sees it.
+
+    It leaves only ``crashveil.server.peer_tag``'s keyed, in-memory tag of the peer, for the
+    log-in limit per address."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -106,6 +110,7 @@ class ForgetClient:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] in ("http", "websocket"):
             scope = dict(scope)
+            scope[peer_tag.SCOPE_KEY] = peer_tag.peer_tag(scope)
             scope["client"] = None
         await self.app(scope, receive, send)
 
@@ -310,8 +315,10 @@ def _product_routes(settings: Any, storage: Any, *, ingestor: Ingestor, metrics:
     from crashveil.server.sentry import sentry_routes
 
     audit = ingestor.audit
-    access = AccessStore(engine, audit)
     secret = load_or_create_secret(settings.server_dir / "keys" / "dashboard.secret")
+    # The typed names of failed log-ins are kept as HMACs under the dashboard secret, shared by
+    # every process of this server directory (login_guard.account_digest).
+    access = AccessStore(engine, audit, account_key=secret)
     metrics.registry.register(VolumeAnomalyCollector(engine))
     return [
         *sentry_routes(storage, settings, ingestor=ingestor, metrics=metrics, now=now, limits=sentry_limits,

@@ -67,8 +67,9 @@ _HEAD_LABEL = b"crashveil/audit-head/v1\x00"
 ACTIONS: Mapping[str, str] = {
     "report.read": "a user opened one report (reason, fields shown)",
     "login.success": "a user logged in",
-    "login.failure": "a log-in failed (wrong password or unknown name)",
-    "login.blocked": "a log-in was refused by the failed-log-in limit",
+    "login.failure": "a log-in failed (wrong password or unknown name); anonymous entries are rate-limited "
+                     "and 'suppressed' counts those left out before this one (login_guard.py)",
+    "login.blocked": "a log-in was refused by the failed-log-in limit (rate-limited like login.failure)",
     "logout": "a session ended",
     "user.add": "a user was created",
     "user.disable": "a user was disabled; their sessions and tokens end",

@@ -16,7 +16,7 @@ cross-site`` is refused); cookies are ``SameSite=Strict``.
 
 Before log-in there is no session: the log-in form is protected by a random pre-session
 cookie signed with itsdangerous and echoed in the form (login CSRF), plus the same Origin
-check.
+check. The view also spends each nonce once (``login_flow.NonceLedger``).
 """
 
 from __future__ import annotations
@@ -28,9 +28,12 @@ from urllib.parse import urlsplit
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
-__all__ = ["session_token", "check_session_token", "new_login_pair", "check_login_pair", "origin_allowed"]
+__all__ = ["LOGIN_MAX_AGE_S", "session_token", "check_session_token", "new_login_pair", "check_login_pair",
+           "origin_allowed"]
 
-_LOGIN_MAX_AGE_S = 3600
+#: How long a log-in form stays valid; each is also single-use (``login_flow.NonceLedger``).
+LOGIN_MAX_AGE_S = 3600
+_LOGIN_MAX_AGE_S = LOGIN_MAX_AGE_S
 
 
 def session_token(secret: bytes, session_id: str) -> str:

@@ -46,11 +46,12 @@ from crashveil.server.access import (
 )
 from crashveil.server.aggregates import k_visible
 from crashveil.server.anomaly import AnomalySettings, score_series
-from crashveil.server.dashboard import csrf
+from crashveil.server.dashboard import audit_feed, csrf, login_flow
 from crashveil.server.dashboard import queries as q
 from crashveil.server.dashboard.unavailable import Unavailable, unavailable_page
 from crashveil.server.db.dashboard_tables import group_status_changes
 from crashveil.server.db.engine import write_tx
+from crashveil.server.ratelimit import KeyedLimiter, retry_after_header
 
 __all__ = ["CSP", "dashboard_routes", "load_or_create_secret", "SecurityHeaders", "templates"]
 
@@ -123,7 +124,8 @@ class _NotFound(Exception):
 
 def dashboard_routes(storage: Any, *, access: AccessStore, audit: Any, secret: bytes,
                      secure_cookies: bool = True, now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
-                     anomaly_settings: AnomalySettings = AnomalySettings(), cache_s: float = 60.0) -> list[BaseRoute]:
+                     anomaly_settings: AnomalySettings = AnomalySettings(), cache_s: float = 60.0,
+                     login_per_peer: KeyedLimiter | None = None) -> list[BaseRoute]:
     """The dashboard's routes, to add to the app's one route table.
 
     Args:
@@ -137,6 +139,7 @@ def dashboard_routes(storage: Any, *, access: AccessStore, audit: Any, secret: b
             installations) are reused per project and filter. With 1M reports on SQLite they
             cost about 1 s and 0.2 s cold (bench/dashboard.py); a minute-old count of
             installations is good enough for triage. 0 turns the cache off.
+        login_per_peer: the bucket of log-in posts per peer (``login_flow.LoginGuard``).
     """
     env = templates()
     engine = storage.engine
@@ -206,19 +209,33 @@ def dashboard_routes(storage: Any, *, access: AccessStore, audit: Any, secret: b
         return run
 
     # -- log-in ---------------------------------------------------------------------------------
+    # Cookies, single-use nonces and the per-address limit: login_flow.py.
+    session_spec = login_flow.CookieSpec(cookie, secure=secure_cookies)
+    login_spec = login_flow.CookieSpec(login_cookie, secure=secure_cookies)
+    guard = login_flow.LoginGuard(login_flow.NonceLedger(engine, max_age=timedelta(seconds=csrf.LOGIN_MAX_AGE_S),
+                                                         now=now),
+                                  access.anonymous_audit, per_peer=login_per_peer)
+
     async def login_form(request: Request, error: str | None = None, status: int = 200) -> Response:
         cookie_value, nonce = csrf.new_login_pair(secret)
         response = render(request, "login.html", status, user=None, login_nonce=nonce, error=error, title="Sign in")
-        response.set_cookie(login_cookie, cookie_value, httponly=True, secure=secure_cookies, samesite="strict",
-                            path="/")
+        login_spec.set(response, cookie_value)
         return response
 
     async def login(request: Request) -> Response:
         if request.method == "GET":
             return await login_form(request)
         form = await request.form()
+        nonce = form.get("nonce")
         if not (csrf.origin_allowed(request.headers, own_origin(request))
-                and csrf.check_login_pair(secret, request.cookies.get(login_cookie), form.get("nonce"))):
+                and csrf.check_login_pair(secret, request.cookies.get(login_cookie), nonce)):
+            return await login_form(request, "The form expired. Please try again.", 403)
+        wait = guard.throttle(request.scope)
+        if wait > 0:
+            response = await login_form(request, "Too many attempts from here; try again later.", 429)
+            response.headers["retry-after"] = retry_after_header(wait)
+            return response
+        if not isinstance(nonce, str) or not await run_in_threadpool(guard.ledger.consume, nonce):
             return await login_form(request, "The form expired. Please try again.", 403)
         try:
             _, session_id = await run_in_threadpool(access.login, str(form.get("name", ""))[:64],
@@ -226,16 +243,17 @@ def dashboard_routes(storage: Any, *, access: AccessStore, audit: Any, secret: b
         except LoginFailed as exc:
             return await login_form(request, "Wrong name or password, or too many attempts; try again later.",
                                     exc.status)
+        guard.succeeded(request.scope)
         response = RedirectResponse("/dashboard/", status_code=303)
-        response.set_cookie(cookie, session_id, httponly=True, secure=secure_cookies, samesite="strict", path="/",
-                            max_age=12 * 3600)
-        response.delete_cookie(login_cookie, path="/")
+        session_spec.set(response, session_id, max_age=12 * 3600)
+        login_spec.delete(response)
         return response
 
     async def logout(request: Request, user: Principal, held: frozenset[str], form: Any) -> Response:
         await run_in_threadpool(access.logout, request.state.session_id)
         response = RedirectResponse("/dashboard/login", status_code=303)
-        response.delete_cookie(cookie, path="/")
+        session_spec.delete(response)
+        login_spec.delete(response)
         return response
 
     # -- projects and groups ------------------------------------------------------------------------
@@ -430,12 +448,10 @@ def dashboard_routes(storage: Any, *, access: AccessStore, audit: Any, secret: b
             verify = audit.verify()
             allowed = None if user.grants.get("*", frozenset()) & _PRIVACY_ROLES else {
                 p for p, r in user.grants.items() if r & _PRIVACY_ROLES}
-            entries = audit.entries(actions=[action] if action else ())
-            if allowed is not None:
-                entries = [e for e in entries if e.project_id in allowed]
-            entries = entries[-200:][::-1]
-            return dict(verify=verify, entries=entries, posture=_posture(storage, engine, now(), allowed,
-                                                                         anomaly_settings))
+            # Known actors' entries apart from anonymous noise (audit_feed.py).
+            feed = audit_feed.privacy_feed(engine, allowed=allowed, action=action, now=now())
+            return dict(verify=verify, entries=feed.entries, feed=feed,
+                        posture=_posture(storage, engine, now(), allowed, anomaly_settings))
 
         data = await run_in_threadpool(load)
         return render(request, "privacy.html", title="Privacy", action=action, **data)

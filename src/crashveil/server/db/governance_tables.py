@@ -5,7 +5,8 @@ Nothing here holds report content. The audit trail holds ids, action names, fiel
 the reason a reader typed; secrets (passwords, tokens, session ids) are stored only as
 hashes (argon2id for passwords, SHA-256 for random 256-bit tokens).
 
-The schema is created by the migration ``0002_governance`` (``db/migrations/versions``);
+The schema is created by the migration ``0003_governance`` and completed by
+``0008_login_hardening`` (``db/migrations/versions``);
 :func:`create_governance_tables` exists for tests that build a bare database.
 """
 
@@ -22,6 +23,7 @@ __all__ = [
     "api_tokens",
     "sessions",
     "login_failures",
+    "login_nonces",
     "audit_entries",
     "audit_head",
     "retention_runs",
@@ -75,14 +77,24 @@ sessions = sa.Table(
     sa.Index(None, "user_id"),
 )
 
-# Failed log-ins per account name (lower-cased), for the per-account limit. Pruned by the
-# retention run after a day. No client address is ever stored.
+# Failed (and running) log-in attempts per account, for the per-account limit. ``account`` is
+# the hex HMAC of the typed name under the dashboard secret (login_guard.account_digest),
+# never the name. Pruned by the retention run after a day. No client address is ever stored.
 login_failures = sa.Table(
     "login_failures", metadata,
     sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
     sa.Column("account", sa.String(64), nullable=False),
     sa.Column("at", UtcDateTime(), nullable=False),
     sa.Index(None, "account", "at"),
+)
+
+# Log-in form nonces already used (SHA-256 of the nonce), so each form posts once. Rows are
+# deleted when the nonce could no longer be valid anyway (dashboard/login_flow.py).
+login_nonces = sa.Table(
+    "login_nonces", metadata,
+    sa.Column("nonce_sha256", sa.String(64), primary_key=True),
+    sa.Column("expires_at", UtcDateTime(), nullable=False),
+    sa.Index(None, "expires_at"),
 )
 
 # The append-only, hash-chained audit trail. `at` is kept as the exact text that was hashed.
@@ -98,6 +110,8 @@ audit_entries = sa.Table(
     sa.Column("prev_hash", sa.String(64), nullable=False),
     sa.Column("hash", sa.String(64), nullable=False),
     sa.Index(None, "action", "at"),
+    # The privacy page lists signed-in users' entries apart from anonymous ones.
+    sa.Index(None, "actor", "seq"),
 )
 
 # One row (id = 1): the newest entry. Appenders lock it, so concurrent appends never fork
@@ -129,7 +143,7 @@ retention_stripped = sa.Table(
     sa.Column("stripped_at", UtcDateTime(), nullable=False),
 )
 
-GOVERNANCE_TABLES = (users, role_grants, api_tokens, sessions, login_failures, audit_entries,
+GOVERNANCE_TABLES = (users, role_grants, api_tokens, sessions, login_failures, login_nonces, audit_entries,
                      audit_head, retention_runs, retention_stripped)
 
 
