@@ -78,18 +78,12 @@ def _cli(*args: str, env: dict[str, str] | None = None) -> str:
 
 
 def init_server_dir(path: Path, *, database_url: str | None = None, client: str = "load-client") -> ServerDir:
-    """``crashveil server init`` + ``issue-client-cert``; with ``database_url`` (a migrated,
-    empty PostgreSQL database) the ``demo`` project is created there under the same KEK."""
-    _cli("server", "init", str(path))
+    """``crashveil server init`` + ``issue-client-cert``; with ``database_url`` (an empty
+    PostgreSQL database, migrated or not) ``init --database`` puts the ``demo`` project there,
+    as an operator would (and the audit trail's signed head is that database's)."""
+    _cli("server", "init", str(path), *(("--database", database_url) if database_url is not None else ()))
     _cli("server", "issue-client-cert", client, "--server-dir", str(path))
-    made = ServerDir(path, path / "clients" / f"{client}.pem", path / "clients" / f"{client}.key", database_url)
-    if database_url is not None:
-        storage = made.storage()
-        try:
-            storage.create_project("demo")
-        finally:
-            storage.close()
-    return made
+    return ServerDir(path, path / "clients" / f"{client}.pem", path / "clients" / f"{client}.key", database_url)
 
 
 @dataclass
