@@ -682,6 +682,40 @@ def test_counts_only_per_credential_and_project_wide_each_mode_change_is_audited
     assert trail.verify().ok
 
 
+def test_a_credentials_own_mode_ends_on_its_next_report_once_expired_audited_once(
+        make_app: Callable[..., Any], storage: Any, settings: Any, seal: Callable[..., bytes],
+        make_report: Callable[..., Report]) -> None:
+    """Threshold 3: one certificate's 4th report of the hour is stored counts-only. Three
+    hours later its next report keeps its details and the writer records the end of that
+    credential's mode (scope: its digest); fetching its config then records nothing more."""
+    from crashveil.server import pki
+    from crashveil.server.audit import AuditTrail
+    from crashveil.server.credential_weight import credential_id
+
+    pem = pki.issue_client_cert(pki.create_ca("test CA", now=NOW), "app", now=NOW).cert_pem().decode()
+    limits = {"mass_failure_per_hour": 3, "mass_failure_per_credential": 2}
+    storage.settings = dataclasses.replace(storage.settings, **limits)
+    now_client = TestClient(_with_client_cert(make_app(pseudonym_rate_per_hour=1000, **limits), pem))
+    later_client = TestClient(_with_client_cert(create_app(dataclasses.replace(settings, **limits), storage,
+                                                           now=lambda: NOW + timedelta(hours=3)), pem))
+
+    def send(client: TestClient) -> bool:
+        response = post(client, seal(make_report(install_id=uuid.uuid4().hex)))
+        assert 201 == response.status_code
+        return storage.report_detail("demo", _report_id_of(storage, response.json()["receipt"])) is None
+
+    trail = AuditTrail.for_server_dir(storage.engine, settings.server_dir)
+    first_hour = [send(now_client) for _ in range(4)]
+    later = send(later_client)
+    left = [e.details["scope"] for e in trail.entries(actions=["counts_only.leave"])]
+    config = later_client.get("/api/v1/projects/demo/config").json()["config"]
+    listed = json.loads(base64.urlsafe_b64decode(config + "=" * (-len(config) % 4)))["counts_only"]
+    digest = credential_id("cert", ssl.PEM_cert_to_DER_cert(pem))
+    assert ([False, False, False, True], False, [digest], []) == (first_hour, later, left, listed)
+    assert 1 == len(trail.entries(actions=["counts_only.leave"]))
+    assert trail.verify().ok
+
+
 def _report_id_of(storage: Any, receipt: str) -> str:
     import sqlalchemy as sa
 
