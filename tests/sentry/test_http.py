@@ -283,3 +283,38 @@ def test_the_dsn_key_is_the_credential_its_events_are_weighed_by(server: Any) ->
         rows = sorted((r.credential, r.count) for r in conn.execute(sa.select(group_credential_hours)))
     assert sorted([(credential_id("dsn", server.key.encode()), 2), (credential_id("dsn", second.encode()), 1)]) == rows
     assert all(server.key not in credential and second not in credential for credential, _ in rows)
+
+
+def test_a_dsn_keys_own_flood_is_stored_counts_only_for_that_key_alone(tmp_path: Path) -> None:
+    """Threshold 2, cap 1: past its own 2 events of a group in the hour, one DSN key's
+    further events are stored counts-only (a DSN key has no config to serve: storing is what
+    applies), audited with the key's digest as scope; another key's events of the same crash
+    keep their details, and the group is not counts-only project-wide."""
+    import sqlalchemy as sa
+
+    from crashveil.server.audit import AuditTrail
+    from crashveil.server.credential_weight import credential_id
+    from crashveil.server.db.tables import reports
+    from crashveil.server.sentry_mapping import report_id_for
+
+    srv = build_server(tmp_path, mass_failure_per_hour=2, mass_failure_per_credential=1)
+    try:
+        _, second = SentryKeys(srv.storage.engine).create_key("demo", label="second")
+
+        def send(key: str) -> bool:
+            event = python_event()
+            response = srv.client.post(srv.envelope_url(), content=event_envelope(event), headers=srv.auth(key))
+            assert 200 == response.status_code
+            with srv.storage.engine.connect() as conn:
+                return conn.execute(sa.select(reports.c.detail).where(
+                    reports.c.report_id == report_id_for(event["event_id"], "demo"))).scalar_one() is None
+
+        flooded = [send(srv.key) for _ in range(4)]
+        other = [send(second) for _ in range(2)]
+        entered = AuditTrail.for_server_dir(srv.storage.engine, srv.settings.server_dir).entries(
+            actions=["counts_only.enter"])
+        assert ([False, False, True, True], [False, False]) == (flooded, other)
+        assert [credential_id("dsn", srv.key.encode())] == [e.details["scope"] for e in entered]
+        assert all(srv.key not in json.dumps(e.details) for e in entered)
+    finally:
+        srv.storage.close()

@@ -13,6 +13,7 @@ import gzip
 import json
 import logging
 import os
+import ssl
 import uuid
 import warnings
 from collections.abc import Callable
@@ -621,18 +622,23 @@ def _with_client_cert(app: Any, pem: str) -> Any:
     return run
 
 
-def test_counts_only_needs_several_credentials_and_each_mode_change_is_audited(
+def test_counts_only_per_credential_and_project_wide_each_mode_change_is_audited(
         make_app: Callable[..., Any], storage: Any, settings: Any, seal: Callable[..., bytes],
         make_report: Callable[..., Report]) -> None:
-    """Threshold 3, cap 2 a credential: 6 reports from one certificate (fresh pseudonyms
-    each) leave the group whole; a second certificate's reports pass the threshold and the
-    group enters counts-only (audit entry with the figures); once the mode expired, the
-    config no longer lists it and its end is an audit entry too. The trail verifies."""
+    """Threshold 3, cap 2 a credential. 6 reports from one certificate (fresh pseudonyms
+    each): past its own 3 the group is counts-only for that certificate alone (its reports
+    stored without details, its config lists the group, the second's does not; audit entry
+    scoped to its digest). The second certificate's reports then pass the capped weight (2 +
+    2 > 3): the group enters counts-only project-wide (audit entry, scope ``project``, with
+    the figures), listed for both. Once both modes expired, neither config lists the group
+    and each end is an audit entry with its scope. The trail verifies."""
     from crashveil.server import pki
     from crashveil.server.audit import AuditTrail
+    from crashveil.server.credential_weight import credential_id
 
     ca = pki.create_ca("test CA", now=NOW)
     pems = [pki.issue_client_cert(ca, f"app-{i}", now=NOW).cert_pem().decode() for i in range(2)]
+    digest = credential_id("cert", ssl.PEM_cert_to_DER_cert(pems[0]))
     limits = {"mass_failure_per_hour": 3, "mass_failure_per_credential": 2}
     storage.settings = dataclasses.replace(storage.settings, **limits)  # the writer's settings decide
     app = make_app(pseudonym_rate_per_hour=1000, **limits)
@@ -648,24 +654,66 @@ def test_counts_only_needs_several_credentials_and_each_mode_change_is_audited(
         config = client.get("/api/v1/projects/demo/config").json()["config"]
         return list(json.loads(base64.urlsafe_b64decode(config + "=" * (-len(config) % 4)))["counts_only"])
 
-    one_sender = [send(first) for _ in range(6)]
-    listed_before = listed(first)
-    two_senders = [send(second) for _ in range(3)]
+    def scopes(action: str) -> list[tuple[str, str]]:
+        return [(e.details["scope"], e.subject) for e in trail.entries(actions=[action])]
+
     trail = AuditTrail.for_server_dir(storage.engine, settings.server_dir)
+    one_sender = [send(first) for _ in range(6)]
+    listed_alone = (listed(first), listed(second))
+    scoped_entries = scopes("counts_only.enter")
+    two_senders = [send(second) for _ in range(3)]
     entered = trail.entries(actions=["counts_only.enter"])
-    assert ([False] * 6, [], [False, True, True], [fingerprint]) == (
-        one_sender, listed_before, two_senders, listed(first))
-    assert 1 == len(entered)
+    assert ([False] * 3 + [True] * 3, ([fingerprint], []), [False, True, True], [fingerprint], [fingerprint]) == (
+        one_sender, listed_alone, two_senders, listed(first), listed(second))
+    assert ([digest], [digest, "project"]) == ([s for s, _ in scoped_entries], [e.details["scope"] for e in entered])
+    assert ({"reports": 4, "threshold": 3, "fingerprint": fingerprint}, "system") == (
+        {k: entered[0].details[k] for k in ("reports", "threshold", "fingerprint")}, entered[0].actor)
     assert ({"weight": 4, "reports": 8, "credentials": 2, "threshold": 3, "per_credential_cap": 2}, "system") == (
-        {k: entered[0].details[k] for k in ("weight", "reports", "credentials", "threshold", "per_credential_cap")},
-        entered[0].actor)
-    later = TestClient(create_app(dataclasses.replace(settings, **limits), storage,
-                                  now=lambda: NOW + timedelta(hours=3)))
-    before_end = trail.entries(actions=["counts_only.leave"])
-    after_end = listed(later)
+        {k: entered[1].details[k] for k in ("weight", "reports", "credentials", "threshold", "per_credential_cap")},
+        entered[1].actor)
+    later = create_app(dataclasses.replace(settings, **limits), storage, now=lambda: NOW + timedelta(hours=3))
+    before_end = scopes("counts_only.leave")
+    after_end = (listed(TestClient(_with_client_cert(later, pems[1]))),
+                 listed(TestClient(_with_client_cert(later, pems[0]))))
     left = trail.entries(actions=["counts_only.leave"])
-    assert ([], [], 1, entered[0].subject) == (after_end, before_end, len(left), left[0].subject)
-    assert "expired" in left[0].details["reason"]
+    assert ([], ([], []), 2) == (before_end, after_end, len(left))
+    assert {(digest, entered[0].subject), ("project", entered[0].subject)} == {
+        (e.details["scope"], e.subject) for e in left}
+    assert all("expired" in e.details["reason"] for e in left)
+    assert trail.verify().ok
+
+
+def test_a_credentials_own_mode_ends_on_its_next_report_once_expired_audited_once(
+        make_app: Callable[..., Any], storage: Any, settings: Any, seal: Callable[..., bytes],
+        make_report: Callable[..., Report]) -> None:
+    """Threshold 3: one certificate's 4th report of the hour is stored counts-only. Three
+    hours later its next report keeps its details and the writer records the end of that
+    credential's mode (scope: its digest); fetching its config then records nothing more."""
+    from crashveil.server import pki
+    from crashveil.server.audit import AuditTrail
+    from crashveil.server.credential_weight import credential_id
+
+    pem = pki.issue_client_cert(pki.create_ca("test CA", now=NOW), "app", now=NOW).cert_pem().decode()
+    limits = {"mass_failure_per_hour": 3, "mass_failure_per_credential": 2}
+    storage.settings = dataclasses.replace(storage.settings, **limits)
+    now_client = TestClient(_with_client_cert(make_app(pseudonym_rate_per_hour=1000, **limits), pem))
+    later_client = TestClient(_with_client_cert(create_app(dataclasses.replace(settings, **limits), storage,
+                                                           now=lambda: NOW + timedelta(hours=3)), pem))
+
+    def send(client: TestClient) -> bool:
+        response = post(client, seal(make_report(install_id=uuid.uuid4().hex)))
+        assert 201 == response.status_code
+        return storage.report_detail("demo", _report_id_of(storage, response.json()["receipt"])) is None
+
+    trail = AuditTrail.for_server_dir(storage.engine, settings.server_dir)
+    first_hour = [send(now_client) for _ in range(4)]
+    later = send(later_client)
+    left = [e.details["scope"] for e in trail.entries(actions=["counts_only.leave"])]
+    config = later_client.get("/api/v1/projects/demo/config").json()["config"]
+    listed = json.loads(base64.urlsafe_b64decode(config + "=" * (-len(config) % 4)))["counts_only"]
+    digest = credential_id("cert", ssl.PEM_cert_to_DER_cert(pem))
+    assert ([False, False, False, True], False, [digest], []) == (first_hour, later, left, listed)
+    assert 1 == len(trail.entries(actions=["counts_only.leave"]))
     assert trail.verify().ok
 
 

@@ -80,7 +80,7 @@ def build_config(project: Any, counts_only: list[str], *, now: datetime) -> dict
 
     The policy's own sampling is repeated (the SDK applies ``min(policy, remote)``, so this
     changes nothing); what the server adds is ``counts_only``, the groups in mass-failure
-    mode. ``version`` is the issue time in seconds, so a newer config always has a higher one.
+    mode for the client asking (project-wide, or its credential's own: ``credential_weight``). ``version`` is the issue time in seconds, so a newer config always has a higher one.
     """
     policy = project.policy
     issued = int(now.timestamp())
@@ -207,10 +207,14 @@ def create_app(settings: Any, storage: Any, *, now: Callable[[], datetime] = _ut
         await _erasure_answer_time(started, settings.erasure_answer_step_s)
         return JSONResponse(answer, status_code=202)
 
-    def signed_config(project_id: str) -> dict[str, str]:
+    def signed_config(project_id: str, credential: str | None) -> dict[str, str]:
+        """The signed config for the client presenting ``credential``: its ``counts_only``
+        lists the groups counts-only project-wide and those in that credential's own mode, so
+        it differs by credential and is never cached across requests."""
         project = ingestor.project(project_id)
         moment = now()
-        config = build_config(project, list(storage.counts_only_fingerprints(project.id, now=moment)), now=moment)
+        fingerprints = storage.counts_only_fingerprints(project.id, now=moment, credential=credential)
+        config = build_config(project, list(fingerprints), now=moment)
         encoded = canonical_json(config)
         # Every signing key still in its overlap signs too (newest first): apps shipped with an
         # older connection string pin an older key (see sdk/remote_config.py).
@@ -222,7 +226,8 @@ def create_app(settings: Any, storage: Any, *, now: Callable[[], datetime] = _ut
     async def get_config(request: Request) -> Response:
         project_id = request.path_params["project"]
         check_project_id(project_id)
-        return JSONResponse(await run_in_threadpool(signed_config, project_id), headers=_NO_STORE)
+        return JSONResponse(await run_in_threadpool(signed_config, project_id, request.scope.get(CREDENTIAL_KEY)),
+                            headers=_NO_STORE)
 
     async def get_receipt(request: Request) -> Response:
         receipt = request.path_params["receipt"]

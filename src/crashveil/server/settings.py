@@ -73,13 +73,18 @@ class Settings:
     project_burst: int = 2000
     # A single install sending more than one report a minute on average is a loop or abuse.
     pseudonym_rate_per_hour: int = 60
-    # Above this many reports of one group in one hour, details stop being stored
-    # (counts only) and the signed config tells SDKs to send counts only.
+    # Counts-only mode (details not stored, the signed config tells SDKs to send counts
+    # only), decided per credential (a client certificate on the mutual-TLS port, a DSN key
+    # for Sentry ingest, or "no credential"; certificates and DSN keys are per app). When ONE
+    # credential's own reports of a group in one hour pass this, the group is counts-only
+    # for that credential alone: its further reports are stored counts-only and the config
+    # served to it lists the group; other credentials are not affected.
     mass_failure_per_hour: int = 1000
-    # Toward that threshold one credential (a client certificate on the mutual-TLS port, a
-    # DSN key for Sentry ingest, or "no credential") counts at most this many reports an
-    # hour: a single sender with made-up pseudonyms cannot switch a group to counts-only
-    # for every SDK; with the defaults it takes reports from at least 11 credentials.
+    # Project-wide counts-only (every credential's reports, every config) needs the group's
+    # reports of the hour to pass mass_failure_per_hour with each credential counting at most
+    # this many: one sender (made-up pseudonyms or not) cannot switch a group for every other
+    # app; with the defaults it takes reports from at least 11 credentials. A cap at or above
+    # mass_failure_per_hour lets one credential switch the group project-wide.
     mass_failure_per_credential: int = 100
     # --- setup, keys and storage (owned by server/keys.py, server/storage.py) ---
     # The host written into connection strings (what apps connect to); "" means `host`.

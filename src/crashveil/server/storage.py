@@ -36,7 +36,15 @@ from crashveil.errors import ConfigError, PolicyError, StorageError
 from crashveil.policy import Policy, Report, default_policy_path, parse_policy, parse_report, policy_digest
 from crashveil.policy.protocol import PROJECT_ID_PATTERN
 from crashveil.server import grouping, tombstones
-from crashveil.server.credential_weight import NO_CREDENTIAL, HourWeights, ModeChange, expired_groups, record_changes
+from crashveil.server.credential_weight import (
+    NO_CREDENTIAL,
+    HourWeights,
+    ModeChange,
+    credential_fingerprints,
+    expire_modes,
+    mode_until,
+    record_changes,
+)
 from crashveil.server.crypto import ProjectKeyPair, SigningKey, decrypt_detail, detail_aad, encrypt_detail
 from crashveil.server.db import engine as db
 from crashveil.server.db.rollup_tables import (
@@ -631,15 +639,16 @@ class Storage:
             transition = grouping.on_new_report(group["status"], group["resolved_in"], release)
             same_hour = group["hour_key"] == received_hour
             hour_count = group["hour_count"] + 1 if same_hour else 1
-            hour_weight = (group["hour_weight"] if same_hour else 0) + weights.add(
-                group["id"], item.credential or NO_CREDENTIAL, received_hour)
-            counts_only = hour_weight > settings.mass_failure_per_hour
+            added, own_mode = weights.add_report(project_id, group["id"], fingerprint, item.credential or NO_CREDENTIAL,
+                                                 received_hour, received_at, settings.mass_failure_per_hour, changes)
+            hour_weight = (group["hour_weight"] if same_hour else 0) + added
+            project_wide = hour_weight > settings.mass_failure_per_hour
             if group["counts_only_since"] is not None and not (
                     group["counts_only_until"] is not None and group["counts_only_until"] > received_at):
                 changes.append(ModeChange(project_id, group["id"], fingerprint, False, group["hour_key"] or "",
                                           group["hour_count"], group["hour_weight"]))
                 group["counts_only_since"] = None
-            if counts_only and group["counts_only_since"] is None:
+            if project_wide and group["counts_only_since"] is None:
                 changes.append(ModeChange(project_id, group["id"], fingerprint, True, received_hour, hour_count,
                                           hour_weight))
                 group["counts_only_since"] = received_at
@@ -650,10 +659,10 @@ class Storage:
                 group["last_release"] = release
             if transition.regressed:
                 group.update(regressed_in=release, regressed_at=received_at)
-            if counts_only:
-                hour_start = received_at.astimezone(timezone.utc).replace(minute=0, second=0, microsecond=0)
-                group["counts_only_until"] = hour_start + timedelta(hours=2)
+            if project_wide:
+                group["counts_only_until"] = mode_until(received_at)
             touched[group["id"]] = group
+            counts_only = project_wide or own_mode  # see credential_weight: the two scopes
 
             data_key_id = detail = None
             if not counts_only:
@@ -798,11 +807,15 @@ class Storage:
             return ReceiptStatus(row.receipt, "fixed", row.resolved_in, row.received_hour)
         return ReceiptStatus(row.receipt, "grouped", None, row.received_hour)
 
-    def counts_only_fingerprints(self, project_id: str, *, now: datetime | None = None) -> list[str]:
-        """Fingerprints of groups in mass-failure mode: SDKs send counts, not reports.
+    def counts_only_fingerprints(self, project_id: str, *, now: datetime | None = None,
+                                 credential: str | None = None) -> list[str]:
+        """Fingerprints of groups in mass-failure mode for ``credential`` (``None``: reports
+        without one): those in it project-wide, and those in that credential's own mode (see
+        ``credential_weight``). This is the list the config served to it carries.
 
-        Groups whose mode ended since are recorded as leaving it (audit entry) on the way:
-        this is the list every SDK is told, so its changes are what the audit must show.
+        Modes that ended since (project-wide, or of any credential of the project) are
+        recorded as leaving on the way (audit entries): these lists are what SDKs are told,
+        so their changes are what the audit must show.
         """
         now = now or self._clock()
         c = crash_groups.c
@@ -810,15 +823,17 @@ class Storage:
             rows = conn.execute(sa.select(c.fingerprint, c.counts_only_until, c.counts_only_since).where(
                 c.project_id == project_id, sa.or_(c.counts_only_until > now, c.counts_only_since.is_not(None)))
                 .order_by(c.fingerprint)).all()
-        if any(r.counts_only_since is not None and (r.counts_only_until is None or r.counts_only_until <= now)
-               for r in rows):
+            scoped, scoped_expired = credential_fingerprints(conn, project_id, now)
+        if scoped_expired or any(r.counts_only_since is not None and (
+                r.counts_only_until is None or r.counts_only_until <= now) for r in rows):
             with db.write_tx(self.engine) as conn:
-                changes = expired_groups(conn, project_id, now)
+                changes = expire_modes(conn, project_id, now)
                 record_changes(conn, self.mode_audit, changes, threshold=self.settings.mass_failure_per_hour,
                                cap=self.settings.mass_failure_per_credential)
             if changes:
                 self.mode_audit.checkpoint()
-        return [r.fingerprint for r in rows if r.counts_only_until is not None and r.counts_only_until > now]
+        listed = {r.fingerprint for r in rows if r.counts_only_until is not None and r.counts_only_until > now}
+        return sorted(listed.union(scoped.get(credential or NO_CREDENTIAL, ())))
 
     @functools.cached_property
     def mode_audit(self) -> AuditTrail:

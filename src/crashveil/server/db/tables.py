@@ -179,6 +179,16 @@ group_credential_hours = sa.Table(
     sa.Column("credential", sa.String(40), primary_key=True),
     sa.Column("hour", sa.String(17), nullable=False),
     sa.Column("count", sa.Integer(), nullable=False),
+    # Counts-only mode of this credential alone for this group (its own reports of an hour
+    # passed `mass_failure_per_hour`): until when, and since when (NULL: not in it, or its
+    # end is already in the audit trail). Written only when the mode changes.
+    sa.Column("counts_only_until", UtcDateTime(), nullable=True),
+    sa.Column("counts_only_since", UtcDateTime(), nullable=True),
+    # Only the pairs in (or just out of) that mode: the config route and the expiry sweep
+    # read these few rows; the per-report upsert never touches the indexed columns.
+    sa.Index("ix_group_credential_hours_scoped", "credential",
+             sqlite_where=sa.text("counts_only_since IS NOT NULL"),
+             postgresql_where=sa.text("counts_only_since IS NOT NULL")),
 )
 
 # Server-side redaction hits (and unknown fields dropped, detector "_dropped") per
