@@ -1,4 +1,4 @@
-"""The register of issued client certificates and their revocations (migration 0009).
+"""The register of issued client certificates and their revocations (migration 0008).
 
 Serials are stored as upper-case hex without leading zeros (``format(serial, "X")``); the
 server compares them as integers, so the form of ``getpeercert()`` does not matter.

@@ -6,7 +6,7 @@ the reason a reader typed; secrets (passwords, tokens, session ids) are stored o
 hashes (argon2id for passwords, SHA-256 for random 256-bit tokens).
 
 The schema is created by the migration ``0003_governance`` and completed by
-``0008_login_hardening`` (``db/migrations/versions``);
+``0010_login_hardening`` (``db/migrations/versions``);
 :func:`create_governance_tables` exists for tests that build a bare database.
 """
 

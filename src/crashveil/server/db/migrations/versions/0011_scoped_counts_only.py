@@ -2,7 +2,7 @@
 that credential alone is in counts-only mode for the group.
 
 Revision ID: 0011
-Revises: 0009
+Revises: 0010
 Create Date: 2027-01-20
 
 Table defined in crashveil.server.db.tables. No pair is in the mode before this revision.
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0011'
-down_revision = '0008'
+down_revision = '0010'
 branch_labels = None
 depends_on = None
 

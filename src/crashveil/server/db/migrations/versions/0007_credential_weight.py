@@ -1,8 +1,8 @@
 """Counts-only mode weighed by credential: per group x credential reports of the current
 hour, the group's weighted hour count, and since when it is in counts-only mode.
 
-Revision ID: 0010
-Revises: 0005
+Revision ID: 0007
+Revises: 0006
 Create Date: 2027-01-15
 
 Tables are defined in crashveil.server.db.tables. Groups already in counts-only mode get
@@ -14,7 +14,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0010'
+revision = '0007'
 down_revision = '0006'
 branch_labels = None
 depends_on = None

@@ -1,7 +1,7 @@
 """Client certificate register and revocations.
 
-Revision ID: 0009
-Revises: 0005
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-12-10
 
 Table defined in crashveil.server.db.client_cert_tables. Certificates issued before this
@@ -13,8 +13,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0009'
-down_revision = '0010'
+revision = '0008'
+down_revision = '0007'
 branch_labels = None
 depends_on = None
 

@@ -2,8 +2,8 @@
 time of the erasure, so that an erased installation's earlier reports are refused for as
 long as the replay window could let them in.
 
-Revision ID: 0007
-Revises: 0005
+Revision ID: 0009
+Revises: 0008
 Create Date: 2026-12-03
 
 The table is defined in crashveil.server.db.tables (see crashveil.server.tombstones).
@@ -14,8 +14,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0007'
-down_revision = '0009'
+revision = '0009'
+down_revision = '0008'
 branch_labels = None
 depends_on = None
 

@@ -1,8 +1,8 @@
 """Log-in hardening: single-use log-in nonces, an index for the privacy page's split of the
 audit trail, and failed log-ins keyed by digest instead of the typed name.
 
-Revision ID: 0008
-Revises: 0005
+Revision ID: 0010
+Revises: 0009
 Create Date: 2026-12-10
 
 Tables are defined in crashveil.server.db.governance_tables. ``login_failures.account`` now
@@ -16,8 +16,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0008'
-down_revision = '0007'
+revision = '0010'
+down_revision = '0009'
 branch_labels = None
 depends_on = None
 
