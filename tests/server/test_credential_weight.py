@@ -59,7 +59,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 
 def _contexts(server: Any, count: int) -> list[ssl.SSLContext]:
     """``count`` client TLS contexts, each with its own certificate from the server's CA."""
-    from crashveil.server import pki
+    from crashveil.server.keys import pki
 
     settings = server.dir.settings()
     ca = pki.load_ca(settings.ca_cert_path, settings.ca_key_path)
@@ -120,7 +120,7 @@ def _counts_only(server: Any, context: ssl.SSLContext) -> list[str]:
 
 
 def _audit(server: Any, action: str) -> list[Any]:
-    from crashveil.server.audit import AuditTrail
+    from crashveil.server.governance.audit import AuditTrail
 
     storage = server.dir.storage()
     try:

@@ -29,9 +29,9 @@ from crashveil.errors import StorageError
 from crashveil.policy import Report
 from crashveil.policy.protocol import SCHEMA_HEADER, SEALED_CONTENT_TYPE
 from crashveil.sdk.seal import seal_report, verify_config_signature
-from crashveil.server.app import create_app
-from crashveil.server.errors_http import log_safe
-from crashveil.server.ingest import redact_report
+from crashveil.server.http.app import create_app
+from crashveil.server.http.errors import log_safe
+from crashveil.server.ingest.pipeline import redact_report
 
 NOW = datetime(2026, 5, 1, 12, 30, tzinfo=timezone.utc)
 REPORTS = "/api/v1/projects/demo/reports"
@@ -613,7 +613,7 @@ def test_config_of_unknown_project_is_404(client: TestClient) -> None:
 
 def _with_client_cert(app: Any, pem: str) -> Any:
     """``app`` as a TLS server would run it for a peer that presented ``pem``: the scope
-    carries the ASGI TLS extension (``crashveil.server.peer`` reads it first)."""
+    carries the ASGI TLS extension (``crashveil.server.http.peer`` reads it first)."""
     async def run(scope: Any, receive: Any, send: Any) -> None:
         scope = dict(scope)
         scope["extensions"] = {**(scope.get("extensions") or {}), "tls": {"client_cert_chain": [pem]}}
@@ -628,8 +628,8 @@ def test_counts_only_needs_several_credentials_and_each_mode_change_is_audited(
     each) leave the group whole; a second certificate's reports pass the threshold and the
     group enters counts-only (audit entry with the figures); once the mode expired, the
     config no longer lists it and its end is an audit entry too. The trail verifies."""
-    from crashveil.server import pki
-    from crashveil.server.audit import AuditTrail
+    from crashveil.server.keys import pki
+    from crashveil.server.governance.audit import AuditTrail
 
     ca = pki.create_ca("test CA", now=NOW)
     pems = [pki.issue_client_cert(ca, f"app-{i}", now=NOW).cert_pem().decode() for i in range(2)]
