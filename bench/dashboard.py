@@ -128,7 +128,7 @@ def store_representatives(storage: Any, project_id: str, group_ids: list[int]) -
 
     from crashveil.policy import Environment, Frame, Report, Stack, default_policy, policy_digest
     from crashveil.server.db.tables import crash_groups, reports
-    from crashveil.server.grouping import report_fingerprint
+    from crashveil.server.ingest.grouping import report_fingerprint
 
     stored = 0
     for gid in group_ids:
@@ -173,13 +173,13 @@ def main() -> None:
         warnings.simplefilter("ignore")
         from starlette.testclient import TestClient
 
-    from crashveil.server.access import AccessStore
-    from crashveil.server.audit import AuditTrail
+    from crashveil.server.governance.access import AccessStore
+    from crashveil.server.governance.audit import AuditTrail
     from crashveil.server.dashboard import dashboard_routes
     from crashveil.server.db.engine import create_engine, migrate
-    from crashveil.server.keys import FileKeyProvider
+    from crashveil.server.keys.ring import FileKeyProvider
     from crashveil.server.settings import Settings
-    from crashveil.server.storage import Storage
+    from crashveil.server.storage.store import Storage
 
     with tempfile.TemporaryDirectory() as tmp:
         root = args.dir or Path(tmp)

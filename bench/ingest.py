@@ -54,8 +54,8 @@ def _settings(server_dir: Path, suite: str, port: int):  # type: ignore[no-untyp
 def prepare(server_dir: Path, suite: str) -> None:
     """A migrated SQLite database with a KEK and the ``demo`` project."""
     from crashveil.server.db import engine as db
-    from crashveil.server.keys import FileKeyProvider
-    from crashveil.server.storage import Storage
+    from crashveil.server.keys.ring import FileKeyProvider
+    from crashveil.server.storage.store import Storage
 
     settings = _settings(server_dir, suite, 0)
     FileKeyProvider.create(settings.kek_path, now=datetime.now(timezone.utc))
@@ -86,9 +86,9 @@ def serve(server_dir: Path, suite: str, port: int, workers: int) -> None:
     server run`` does, or its front and writer processes with ``workers`` > 1."""
     import uvicorn
 
-    from crashveil.server.app import create_app
-    from crashveil.server.run import run_processes, uvicorn_config
-    from crashveil.server.storage import Storage
+    from crashveil.server.http.app import create_app
+    from crashveil.server.http.run import run_processes, uvicorn_config
+    from crashveil.server.storage.store import Storage
 
     settings = _settings(server_dir, suite, port)
     if workers > 1:
@@ -104,7 +104,7 @@ def serve(server_dir: Path, suite: str, port: int, workers: int) -> None:
 def seal_many(server_dir: Path, suite: str, count: int) -> list[bytes]:
     from crashveil.policy import Environment, Frame, Report, Stack, compute_fingerprint, policy_digest
     from crashveil.sdk.seal import seal_report
-    from crashveil.server.storage import Storage
+    from crashveil.server.storage.store import Storage
 
     storage = Storage.open(_settings(server_dir, suite, 0))
     project = storage.project("demo")

@@ -8,7 +8,7 @@ granted. Prints medians and ratios to the DESIGN.md targets:
 - capture -> sealed on disk (allowlist, redaction, limits, HPKE seal, atomic fsynced write) <= 2 ms
 
 Also reports the memory the SDK adds to a process (import + init + one capture), from
-tracemalloc. Needs the server extra (it makes a test key pair with crashveil.server.crypto).
+tracemalloc. Needs the server extra (it makes a test key pair with crashveil.server.keys.crypto).
 
     python bench/sdk_capture.py [--repeats 200] [--data-dir DIR]
 """
@@ -61,7 +61,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from crashveil.policy.protocol import ConnectionString
-    from crashveil.server.crypto import ProjectKeyPair
+    from crashveil.server.keys.crypto import ProjectKeyPair
     from crashveil.sdk.client import Client
     from crashveil.sdk.options import Options
     from crashveil.testing import RecordingTransport

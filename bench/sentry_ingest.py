@@ -52,9 +52,9 @@ def _settings(server_dir: Path, suite: str, port: int) -> Any:
 def prepare(server_dir: Path, suite: str) -> str:
     """Migrated SQLite, KEK, project ``demo`` and a Sentry key; returns the envelope URL path + key."""
     from crashveil.server.db import engine as db
-    from crashveil.server.keys import FileKeyProvider
-    from crashveil.server.sentry_keys import SentryKeys
-    from crashveil.server.storage import Storage
+    from crashveil.server.keys.ring import FileKeyProvider
+    from crashveil.server.sentry.keys import SentryKeys
+    from crashveil.server.storage.store import Storage
 
     settings = _settings(server_dir, suite, 0)
     FileKeyProvider.create(settings.kek_path, now=datetime.now(UTC))
@@ -85,9 +85,9 @@ def bare_routes() -> list[Any]:
 def serve(server_dir: Path, suite: str, port: int, workers: int) -> None:
     import uvicorn
 
-    from crashveil.server.app import create_app
-    from crashveil.server.run import run_processes, uvicorn_config
-    from crashveil.server.storage import Storage
+    from crashveil.server.http.app import create_app
+    from crashveil.server.http.run import run_processes, uvicorn_config
+    from crashveil.server.storage.store import Storage
 
     settings = _settings(server_dir, suite, port)
     if workers > 1:
@@ -155,7 +155,7 @@ def sealed_bodies(server_dir: Path, suite: str, count: int) -> list[bytes]:
         policy_digest,
     )
     from crashveil.sdk.seal import seal_report
-    from crashveil.server.storage import Storage
+    from crashveil.server.storage.store import Storage
 
     storage = Storage.open(_settings(server_dir, suite, 0))
     project = storage.project("demo")

@@ -74,7 +74,7 @@ def fuzz_report(data: bytes) -> None:
 
 def fuzz_envelope(data: bytes) -> None:
     from crashveil.errors import ReportRejected
-    from crashveil.server.sentry import EnvelopeParser, SentryLimits
+    from crashveil.server.sentry.routes import EnvelopeParser, SentryLimits
 
     parser = EnvelopeParser(SentryLimits())
     third = max(1, len(data) // 3)
@@ -88,7 +88,7 @@ def fuzz_envelope(data: bytes) -> None:
 
 def _keypair() -> object:
     if "keypair" not in _state:
-        from crashveil.server.crypto import ProjectKeyPair
+        from crashveil.server.keys.crypto import ProjectKeyPair
 
         _state["keypair"] = ProjectKeyPair.generate("x25519")
     return _state["keypair"]
@@ -96,7 +96,7 @@ def _keypair() -> object:
 
 def fuzz_sealed(data: bytes) -> None:
     from crashveil.errors import SealError
-    from crashveil.server.crypto import open_report
+    from crashveil.server.keys.crypto import open_report
 
     try:
         open_report(data, [_keypair()], project_id="demo", schema_version=1)  # type: ignore[list-item]

@@ -36,7 +36,7 @@ __all__ = ["ServerDir", "Server", "init_server_dir", "free_port", "Sealer", "pos
            "consistency_problems", "transport_for"]
 
 SERVER_CODE = ("import sys; from pathlib import Path; from crashveil.server.settings import Settings; "
-               "from crashveil.server.run import run_server; run_server(Settings.load(Path(sys.argv[1])))")
+               "from crashveil.server.http.run import run_server; run_server(Settings.load(Path(sys.argv[1])))")
 
 
 def free_port() -> int:
@@ -64,7 +64,7 @@ class ServerDir:
         return Settings.load(self.path, environ={}, database_url=self.database_url)
 
     def storage(self) -> Any:
-        from crashveil.server.storage import Storage
+        from crashveil.server.storage.store import Storage
 
         return Storage.open(self.settings())
 

@@ -56,7 +56,7 @@ def _no_leftover_client() -> Iterator[None]:
 @pytest.fixture(scope="session")
 def keypair() -> Any:
     """A project key pair (X25519: fast) for sealing in tests."""
-    from crashveil.server.crypto import ProjectKeyPair
+    from crashveil.server.keys.crypto import ProjectKeyPair
 
     return ProjectKeyPair.generate("x25519")
 
@@ -75,7 +75,7 @@ def dsn(keypair: Any) -> str:
 def opener(keypair: Any) -> Callable[[bytes], bytes]:
     """Opens what the SDK sealed, as the server would."""
     from crashveil.policy.report import SCHEMA_VERSION
-    from crashveil.server.crypto import open_report
+    from crashveil.server.keys.crypto import open_report
 
     return lambda sealed: open_report(sealed, [keypair], project_id="test-app", schema_version=SCHEMA_VERSION)
 

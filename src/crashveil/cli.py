@@ -2,7 +2,7 @@
 
 The SDK-side commands (``policy``, ``client``, ``check``) use only the standard library, so
 they work with a plain ``pip install crashveil``. The server's command groups live in
-``crashveil.server.cli`` (click) and need ``pip install 'crashveil[server]'``.
+``crashveil.server.cli.main`` (click) and need ``pip install 'crashveil[server]'``.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from crashveil.errors import CrashveilError
 
 __all__ = ["main"]
 
-#: Command groups served by ``crashveil.server.cli`` (the server extra).
+#: Command groups served by ``crashveil.server.cli.main`` (the server extra).
 SERVER_GROUPS = ("server", "project", "keys", "user", "token", "audit", "retention", "release", "demo")
 
 
@@ -38,7 +38,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run_server_cli(args: list[str]) -> int:
     try:
-        from crashveil.server.cli import main as server_main
+        from crashveil.server.cli.main import main as server_main
     except ImportError as exc:
         print(f"crashveil: '{args[0]}' needs the server extra: pip install 'crashveil[server]' ({exc})",
               file=sys.stderr)

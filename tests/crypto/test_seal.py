@@ -15,7 +15,7 @@ from crashveil import keyfmt
 from crashveil.errors import ConfigError, SealError
 from crashveil.keyfmt import ProjectPublicKey
 from crashveil.sdk.seal import seal_report, verify_config_signature, warm_up
-from crashveil.server.crypto import ProjectKeyPair, SigningKey, open_report
+from crashveil.server.keys.crypto import ProjectKeyPair, SigningKey, open_report
 
 SUITES = ["mlkem768x25519", "x25519"]
 SRC = Path(__file__).resolve().parents[2] / "src"

@@ -6,7 +6,7 @@ import pytest
 
 from crashveil.errors import ConfigError, SealError
 from crashveil.sdk.seal import seal_report, verify_config_signature
-from crashveil.server.crypto import (
+from crashveil.server.keys.crypto import (
     ProjectKeyPair,
     SigningKey,
     decrypt_detail,

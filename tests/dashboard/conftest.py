@@ -15,7 +15,7 @@ from sqlalchemy.engine import Engine
 
 from crashveil.server.db.engine import create_engine, migrate
 from crashveil.server.db.tables import crash_groups, group_rollups, projects, reports
-from crashveil.server.storage import daily_entries, write_daily
+from crashveil.server.storage.store import daily_entries, write_daily
 
 NOW = datetime(2026, 5, 20, 12, 0, tzinfo=timezone.utc)
 
@@ -129,13 +129,13 @@ def dash(tmp_path: Path) -> Iterator[Dash]:
     from argon2 import PasswordHasher
     from starlette.applications import Starlette
 
-    from crashveil.server.access import AccessStore
-    from crashveil.server.audit import AuditTrail
+    from crashveil.server.governance.access import AccessStore
+    from crashveil.server.governance.audit import AuditTrail
     from crashveil.server.dashboard import dashboard_routes
-    from crashveil.server.keys import FileKeyProvider
-    from crashveil.server.public import public_routes
+    from crashveil.server.keys.ring import FileKeyProvider
+    from crashveil.server.dashboard.public import public_routes
     from crashveil.server.settings import Settings
-    from crashveil.server.storage import Storage
+    from crashveil.server.storage.store import Storage
 
     url = f"sqlite:///{tmp_path / 'crashveil.db'}"
     eng = create_engine(url)

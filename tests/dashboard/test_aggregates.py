@@ -11,8 +11,8 @@ import pytest
 import sqlalchemy as sa
 from scipy import stats
 
-from crashveil.server import aggregates
-from crashveil.server.aggregates import (
+from crashveil.server.insights import aggregates
+from crashveil.server.insights.aggregates import (
     BudgetExceededError,
     bound_contributions,
     k_visible,

@@ -8,8 +8,8 @@ from datetime import datetime, timedelta, timezone
 
 from prometheus_client import CollectorRegistry, generate_latest
 
-from crashveil.server.anomaly import VolumeAnomalyCollector, anomalies, hours_back
-from crashveil.server.plots import bar_chart_svg, nice_ticks, sparkline_svg, time_series_svg
+from crashveil.server.insights.anomaly import VolumeAnomalyCollector, anomalies, hours_back
+from crashveil.server.insights.plots import bar_chart_svg, nice_ticks, sparkline_svg, time_series_svg
 
 from .conftest import NOW
 

@@ -26,9 +26,9 @@ from .conftest import NOW, _report
 
 def _storage(tmp_path: Path, clock: list) -> object:
     from crashveil.server.db.engine import create_engine, migrate
-    from crashveil.server.keys import FileKeyProvider
+    from crashveil.server.keys.ring import FileKeyProvider
     from crashveil.server.settings import Settings
-    from crashveil.server.storage import Storage
+    from crashveil.server.storage.store import Storage
 
     url = f"sqlite:///{tmp_path / 'r.db'}"
     eng = create_engine(url)
@@ -74,7 +74,7 @@ def test_large_counts_are_within_error() -> None:
 
 
 def test_batch_store_keeps_daily_rollups_and_list_reads_them(tmp_path: Path) -> None:
-    from crashveil.server.storage import PendingReport
+    from crashveil.server.storage.store import PendingReport
 
     clock = [NOW]
     storage = _storage(tmp_path, clock)
@@ -106,8 +106,8 @@ def test_batch_store_keeps_daily_rollups_and_list_reads_them(tmp_path: Path) -> 
 @pytest.mark.parametrize("dry_run", [True, False])
 def test_retention_prunes_daily_rollups(tmp_path: Path, dry_run: bool) -> None:
     """Daily roll-ups, sketches and filter values go after rollup_retention_days (365 by default)."""
-    from crashveil.server.audit import AuditTrail
-    from crashveil.server.retention import run_retention
+    from crashveil.server.governance.audit import AuditTrail
+    from crashveil.server.governance.retention import run_retention
 
     clock = [NOW]
     storage = _storage(tmp_path, clock)

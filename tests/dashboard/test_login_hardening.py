@@ -46,7 +46,7 @@ def _app(dash, *, hasher: PasswordHasher | None = None, secure_cookies: bool = F
     """The dashboard of ``dash`` over the same database, with its own access store."""
     from starlette.applications import Starlette
 
-    from crashveil.server.access import AccessStore
+    from crashveil.server.governance.access import AccessStore
     from crashveil.server.dashboard import dashboard_routes
 
     access = AccessStore(dash.storage.engine, dash.audit, now=lambda: dash.clock[0], account_key=SECRET,

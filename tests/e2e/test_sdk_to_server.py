@@ -66,7 +66,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 
 
 def _dsn(running: Any) -> str:
-    from crashveil.server.storage import Storage
+    from crashveil.server.storage.store import Storage
 
     storage = Storage.open(Settings.load(running.dir.path))
     try:
@@ -83,7 +83,7 @@ def _stored_receipts(running: Any) -> list[str]:
     import sqlalchemy as sa
 
     from crashveil.server.db.tables import reports
-    from crashveil.server.storage import Storage
+    from crashveil.server.storage.store import Storage
 
     storage = Storage.open(Settings.load(running.dir.path))
     try:

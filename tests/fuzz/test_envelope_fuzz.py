@@ -28,8 +28,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from crashveil.errors import ReportRejected
-from crashveil.server.decompress import ENCODINGS, new_decoder
-from crashveil.server.sentry import EnvelopeParser, SentryLimits
+from crashveil.server.http.decompress import ENCODINGS, new_decoder
+from crashveil.server.sentry.routes import EnvelopeParser, SentryLimits
 
 FUZZ = settings.get_profile("crashveil-fuzz")
 FIXTURES = Path(__file__).resolve().parents[1] / "sentry" / "fixtures"

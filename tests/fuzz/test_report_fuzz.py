@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from crashveil.errors import ReportError
 from crashveil.policy import Environment, Frame, Report, Stack, compute_fingerprint
 from crashveil.policy.report import REPORT_FIELDS, Breadcrumb, ChainedError
-from crashveil.server.report_decode import decode_report
+from crashveil.server.ingest.decode import decode_report
 
 FUZZ = settings.get_profile("crashveil-fuzz")
 #: Planted in every generated string value; an error message must never contain it.

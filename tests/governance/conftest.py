@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from crashveil.server.audit import AuditTrail
+from crashveil.server.governance.audit import AuditTrail
 from crashveil.server.db.engine import create_engine
 
 # The storage engineer's fixtures (a migrated SQLite file or a fresh PostgreSQL database,
@@ -73,8 +73,8 @@ def trail(gov_engine: sa.Engine, server_dir: Path, clock: Clock) -> AuditTrail:
 @pytest.fixture
 def shred_storage(tmp_path: Path, database_url: str):
     """A Storage with project ``demo`` whose retired KEKs are destroyed at once (no restore window)."""
-    from crashveil.server.keys import FileKeyProvider
-    from crashveil.server.storage import Storage
+    from crashveil.server.keys.ring import FileKeyProvider
+    from crashveil.server.storage.store import Storage
 
     result = make_settings(tmp_path, database_url, kek_retired_keep_days=0)
     FileKeyProvider.create(result.kek_path, now=NOW)

@@ -10,7 +10,7 @@ from argon2 import PasswordHasher
 
 from crashveil.errors import AccessDenied, ConfigError
 from crashveil.policy import default_policy
-from crashveil.server.access import (
+from crashveil.server.governance.access import (
     SESSION_COOKIE,
     AccessStore,
     LoginBlocked,
@@ -22,7 +22,7 @@ from crashveil.server.access import (
     session_cookie_options,
     visible_fields,
 )
-from crashveil.server.audit import AuditTrail
+from crashveil.server.governance.audit import AuditTrail
 from crashveil.server.db.governance_tables import api_tokens, sessions, users
 
 PW = "correct horse battery"

@@ -8,8 +8,8 @@ import threading
 import pytest
 import sqlalchemy as sa
 
-from crashveil.server.audit import GENESIS, AuditTamperedError, AuditTrail, entry_hash
-from crashveil.server.crypto import SigningKey
+from crashveil.server.governance.audit import GENESIS, AuditTamperedError, AuditTrail, entry_hash
+from crashveil.server.keys.crypto import SigningKey
 from crashveil.server.db.engine import write_tx
 from crashveil.server.db.governance_tables import audit_entries
 

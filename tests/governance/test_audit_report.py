@@ -8,10 +8,10 @@ from datetime import timedelta
 from argon2 import PasswordHasher
 
 from crashveil.policy import default_policy
-from crashveil.server.access import AccessStore
-from crashveil.server.audit import AuditTrail
-from crashveil.server.audit_report import build_audit_report, render_audit_report
-from crashveil.server.retention import run_retention
+from crashveil.server.governance.access import AccessStore
+from crashveil.server.governance.audit import AuditTrail
+from crashveil.server.governance.audit_report import build_audit_report, render_audit_report
+from crashveil.server.governance.retention import run_retention
 
 INSTALL = "3c" * 16
 

@@ -13,8 +13,8 @@ from click.testing import CliRunner
 
 import crashveil
 from crashveil.policy import default_policy_path
-from crashveil.server.audit import ACTIONS, AuditTrail
-from crashveil.server.cli import cli
+from crashveil.server.governance.audit import ACTIONS, AuditTrail
+from crashveil.server.cli.main import cli
 
 SRC = Path(crashveil.__file__).parent
 
@@ -36,7 +36,7 @@ def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
 
 def _trail(server_dir: Path) -> AuditTrail:
     from crashveil.server.settings import Settings
-    from crashveil.server.storage import Storage
+    from crashveil.server.storage.store import Storage
 
     storage = Storage.open(Settings.load(server_dir, environ={}))
     return AuditTrail.for_server_dir(storage.engine, server_dir)
@@ -96,11 +96,11 @@ def test_an_actor_that_is_not_an_id_is_refused(run, tmp_path: Path) -> None:
 
 def _writers() -> dict[str, list[str]]:
     """Action names passed to an audit writer anywhere in the package: ``<trail>.record(ACTION,
-    ...)`` and ``governance_audit.record(storage, ACTION, ...)`` (imported as ``record`` or
+    ...)`` and ``cli.audit.record(storage, ACTION, ...)`` (imported as ``record`` or
     ``audit``), with module-level string constants and ``a if c else b`` resolved."""
     found: dict[str, list[str]] = {}
     for path in sorted(SRC.rglob("*.py")):
-        if path.name == "audit.py" and path.parent.name == "server":
+        if path.name == "audit.py" and path.parent.name == "governance":
             continue  # the vocabulary itself
         tree = ast.parse(path.read_text(encoding="utf-8"))
         constants = {t.id: n.value.value for n in tree.body if isinstance(n, ast.Assign)

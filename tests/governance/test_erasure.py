@@ -22,9 +22,9 @@ from crashveil.policy import Report
 from crashveil.policy.protocol import SCHEMA_HEADER, SEALED_CONTENT_TYPE
 from crashveil.sdk.seal import seal_report, verify_config_signature
 from crashveil.sdk.sender import DROP_STATUSES
-from crashveil.server.audit import AuditTrail
+from crashveil.server.governance.audit import AuditTrail
 from crashveil.server.db.tables import reports
-from crashveil.server.erasure import erase_installs
+from crashveil.server.governance.erasure import erase_installs
 
 from .conftest import Clock, build_report
 
@@ -32,7 +32,7 @@ with warnings.catch_warnings():  # starlette >= 1.0 prefers httpx2 and warns whe
     warnings.simplefilter("ignore", UserWarning)
     from starlette.testclient import TestClient
 
-from crashveil.server.app import create_app  # noqa: E402
+from crashveil.server.http.app import create_app  # noqa: E402
 
 GONE = "1a" * 16
 KEPT = "2b" * 16
@@ -139,7 +139,7 @@ def test_tombstones_hold_no_pseudonym_and_expire_after_the_replay_window(api: Te
     """The tombstones keep digests and a time, never a pseudonym or report id in clear; the
     retention run drops them once no report they refuse can pass the replay window."""
     from crashveil.server.db.tables import erasure_tombstones
-    from crashveil.server.retention import run_retention
+    from crashveil.server.governance.retention import run_retention
 
     report = _report(ERASED, "2026-05-01T11:00Z")
     assert 201 == api.post(REPORTS, content=_seal(storage, report), headers=HEADERS).status_code
@@ -214,9 +214,9 @@ def test_a_report_stored_during_an_erasure_waits_for_it_and_is_refused(storage: 
     lock), then reads the tombstones the erasure committed and stores nothing."""
     import threading
 
-    from crashveil.server import tombstones
+    from crashveil.server.governance import tombstones
     from crashveil.server.db.engine import write_tx
-    from crashveil.server.storage import PendingReport
+    from crashveil.server.storage.store import PendingReport
 
     report = _report(ERASED, "2026-05-01T12:00Z")
     results: list[Any] = []

@@ -8,7 +8,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from crashveil.server.governance_cli import register
+from crashveil.server.cli.governance import register
 
 
 @pytest.fixture

@@ -13,10 +13,10 @@ import pytest
 import sqlalchemy as sa
 from argon2 import PasswordHasher
 
-from crashveil.server.access import AccessStore, LoginBlocked, LoginFailed
-from crashveil.server.audit import AuditTrail
+from crashveil.server.governance.access import AccessStore, LoginBlocked, LoginFailed
+from crashveil.server.governance.audit import AuditTrail
 from crashveil.server.db.governance_tables import login_failures
-from crashveil.server.ratelimit import KeyedLimiter
+from crashveil.server.http.ratelimit import KeyedLimiter
 
 PW = "correct horse battery"
 

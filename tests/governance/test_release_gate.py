@@ -8,8 +8,8 @@ from datetime import datetime, timezone
 import pytest
 from click.testing import CliRunner
 
-from crashveil.server.cli import cli
-from crashveil.server.release_gate import check_release
+from crashveil.server.cli.main import cli
+from crashveil.server.governance.release_gate import check_release
 
 RECEIVED = datetime(2026, 5, 1, 12, 30, tzinfo=timezone.utc)
 

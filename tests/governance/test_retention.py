@@ -12,12 +12,12 @@ import pytest
 import sqlalchemy as sa
 
 from crashveil.errors import SealError
-from crashveil.server.audit import AuditTrail
-from crashveil.server.crypto import decrypt_detail, detail_aad, unwrap_key
+from crashveil.server.governance.audit import AuditTrail
+from crashveil.server.keys.crypto import decrypt_detail, detail_aad, unwrap_key
 from crashveil.server.db.tables import data_keys, group_rollups, reports
-from crashveil.server.keys import FileKeyProvider
-from crashveil.server.retention import RetentionScheduler, retention_classes, run_retention
-from crashveil.server.storage import Storage
+from crashveil.server.keys.ring import FileKeyProvider
+from crashveil.server.governance.retention import RetentionScheduler, retention_classes, run_retention
+from crashveil.server.storage.store import Storage
 
 NOW_DAYS = 0
 CANARY = "c0ffee" * 5 + "ab"  # a 32-hex pseudonym stored in clear, then expired

@@ -85,8 +85,8 @@ def storage(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Any]:
 
 def _storage(tmp_path: Path, url: str, *, migrate: bool) -> Iterator[Any]:
     from crashveil.server.db import engine as db
-    from crashveil.server.keys import FileKeyProvider
-    from crashveil.server.storage import Storage
+    from crashveil.server.keys.ring import FileKeyProvider
+    from crashveil.server.storage.store import Storage
 
     if migrate:
         engine = db.create_engine(url)

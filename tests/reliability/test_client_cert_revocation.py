@@ -57,7 +57,7 @@ def test_default_lifetime_renewal_and_revocation_over_real_tls(make_server: Any)
     listing = _cli("list-client-certs", "--server-dir", str(server.dir.path))
     print(f"revocation took effect after {took:.2f} s (refresh {REFRESH_S} s)")
 
-    from crashveil.server.audit import AuditTrail
+    from crashveil.server.governance.audit import AuditTrail
 
     storage = server.dir.storage()
     try:

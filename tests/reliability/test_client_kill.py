@@ -223,7 +223,7 @@ class QueueOnDisk:
 
 def _queue_on_disk(app: App, keypairs: Any) -> QueueOnDisk:
     from crashveil.sdk.queue import decode_item
-    from crashveil.server.crypto import open_report
+    from crashveil.server.keys.crypto import open_report
 
     ids, torn, temp = set(), [], []
     if not app.queue_dir.is_dir():
@@ -316,7 +316,7 @@ def _acknowledged(app: App, keypairs: Any) -> Any:
     import sqlite3
 
     from crashveil.sdk.queue import decode_item
-    from crashveil.server.crypto import open_report
+    from crashveil.server.keys.crypto import open_report
 
     known: dict[str, str] = {}
 

@@ -23,7 +23,7 @@ with warnings.catch_warnings():
 
 from crashveil.policy.protocol import SCHEMA_HEADER, SEALED_CONTENT_TYPE
 from crashveil.sdk.seal import seal_report
-from crashveil.server.app import create_app
+from crashveil.server.http.app import create_app
 
 servers = sys.modules["crashveil_tests_servers"]
 fuzz = servers.load_module("crashveil_scripts_fuzz", Path(__file__).resolve().parents[2] / "scripts" / "fuzz.py")

@@ -32,7 +32,7 @@ from schemathesis.checks import (  # noqa: E402
 
 servers = sys.modules["crashveil_tests_servers"]
 SCALE = max(1, int(os.environ.get("CRASHVEIL_RELIABILITY_SCALE", "1")))
-schema = schemathesis.openapi.from_path(str(files("crashveil.server").joinpath("openapi.yaml")))
+schema = schemathesis.openapi.from_path(str(files("crashveil.server.http").joinpath("openapi.yaml")))
 
 #: Operations only one listener serves (``app.create_app(surface=...)``); the rest are on both.
 INGEST_ONLY = ["submitReport", "submitDeletionRequest", "getRemoteConfig", "metrics"]
@@ -66,7 +66,7 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 @pytest.fixture(scope="module")
 def sentry_dsn(running: Any) -> tuple[str, str]:
     """(numeric project id, DSN key) of a Sentry key for the ``demo`` project."""
-    from crashveil.server.sentry_keys import SentryKeys
+    from crashveil.server.sentry.keys import SentryKeys
 
     storage = running.dir.storage()
     try:

@@ -183,8 +183,8 @@ PASSWORD = "correct horse battery"
 def _access_store(tmp_path: Path) -> Any:
     from argon2 import PasswordHasher
 
-    from crashveil.server.access import AccessStore
-    from crashveil.server.audit import AuditTrail
+    from crashveil.server.governance.access import AccessStore
+    from crashveil.server.governance.audit import AuditTrail
     from crashveil.server.db.engine import create_engine, migrate
 
     engine = create_engine(f"sqlite:///{tmp_path / 'governance.db'}")

@@ -22,13 +22,13 @@ with warnings.catch_warnings():  # starlette >= 1.0 prefers httpx2 and warns whe
     warnings.simplefilter("ignore")
     from starlette.testclient import TestClient
 
-from crashveil.server.app import create_app
+from crashveil.server.http.app import create_app
 from crashveil.server.db import engine as db
-from crashveil.server.keys import FileKeyProvider
-from crashveil.server.sentry import SentryLimits
-from crashveil.server.sentry_keys import SentryKeys
+from crashveil.server.keys.ring import FileKeyProvider
+from crashveil.server.sentry.routes import SentryLimits
+from crashveil.server.sentry.keys import SentryKeys
 from crashveil.server.settings import Settings
-from crashveil.server.storage import Storage
+from crashveil.server.storage.store import Storage
 
 NOW = datetime(2026, 5, 1, 12, 30, tzinfo=UTC)
 FIXTURES = Path(__file__).parent / "fixtures"

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import uvicorn
 
-from crashveil.server.app import create_app
-from crashveil.server.run import LOG_CONFIG
+from crashveil.server.http.app import create_app
+from crashveil.server.http.run import LOG_CONFIG
 from crashveil.server.settings import Settings
-from crashveil.server.storage import Storage
+from crashveil.server.storage.store import Storage
 
 
 def main() -> None:

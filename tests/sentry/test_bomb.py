@@ -93,7 +93,7 @@ class Prober:
 @pytest.fixture(scope="module")
 def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, str, int, ssl.SSLContext]]:
     """The real server over a ``crashveil server init`` directory, with a DSN key of ``demo``."""
-    from crashveil.server.sentry_keys import SentryKeys
+    from crashveil.server.sentry.keys import SentryKeys
 
     servers = _servers()
     root = tmp_path_factory.mktemp("bomb")

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from crashveil.errors import ReportRejected
-from crashveil.server.sentry import EnvelopeParser, SentryLimits
+from crashveil.server.sentry.routes import EnvelopeParser, SentryLimits
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

@@ -15,12 +15,12 @@ import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 
-from crashveil.server.audit import AuditTrail
+from crashveil.server.governance.audit import AuditTrail
 from crashveil.server.db import engine as db
-from crashveil.server.keys import FileKeyProvider
-from crashveil.server.sentry_keys import SentryKeys, sentry_key_group
+from crashveil.server.keys.ring import FileKeyProvider
+from crashveil.server.sentry.keys import SentryKeys, sentry_key_group
 from crashveil.server.settings import Settings
-from crashveil.server.storage import Storage
+from crashveil.server.storage.store import Storage
 
 from .conftest import event_envelope, python_event  # type: ignore[import-not-found]
 

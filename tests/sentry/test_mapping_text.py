@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from crashveil.server.sentry_mapping import _CONTROL, _clean
+from crashveil.server.sentry.mapping import _CONTROL, _clean
 
 
 @settings(max_examples=500, deadline=None, database=None)

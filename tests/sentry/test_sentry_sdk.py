@@ -28,9 +28,9 @@ import pytest
 
 pytest.importorskip("sentry_sdk")
 
-from crashveil.server.sentry_keys import SentryKeys, format_dsn
+from crashveil.server.sentry.keys import SentryKeys, format_dsn
 from crashveil.server.settings import Settings
-from crashveil.server.storage import Storage
+from crashveil.server.storage.store import Storage
 
 HERE = Path(__file__).parent
 
@@ -322,9 +322,9 @@ def _dashboard_pages(running: Running) -> str:
 
     from argon2 import PasswordHasher
 
-    from crashveil.server.access import AccessStore
-    from crashveil.server.app import create_app
-    from crashveil.server.audit import AuditTrail
+    from crashveil.server.governance.access import AccessStore
+    from crashveil.server.http.app import create_app
+    from crashveil.server.governance.audit import AuditTrail
 
     with warnings.catch_warnings():  # starlette >= 1.0 prefers httpx2 and warns when it finds httpx
         warnings.simplefilter("ignore")

@@ -24,9 +24,9 @@ from pytest_postgresql import factories  # noqa: E402
 
 from crashveil.policy import Environment, Frame, Report, Stack, compute_fingerprint, default_policy, policy_digest  # noqa: E402
 from crashveil.server.db import engine as db  # noqa: E402
-from crashveil.server.keys import FileKeyProvider  # noqa: E402
+from crashveil.server.keys.ring import FileKeyProvider  # noqa: E402
 from crashveil.server.settings import Settings  # noqa: E402
-from crashveil.server.storage import Storage  # noqa: E402
+from crashveil.server.storage.store import Storage  # noqa: E402
 
 NOW = datetime(2026, 5, 1, 12, 30, tzinfo=timezone.utc)
 

@@ -12,9 +12,9 @@ from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from crashveil.policy.protocol import ConnectionString
-from crashveil.server.cli import cli
+from crashveil.server.cli.main import cli
 from crashveil.server.settings import Settings
-from crashveil.server.storage import Storage
+from crashveil.server.storage.store import Storage
 
 
 def _run(*args: str) -> str:

@@ -24,8 +24,8 @@ from crashveil.errors import ReportError
 from crashveil.policy.protocol import SCHEMA_HEADER, SEALED_CONTENT_TYPE
 from crashveil.policy.report import report_from_json
 from crashveil.sdk.seal import seal_report
-from crashveil.server.app import create_app
-from crashveil.server.report_decode import decode_report
+from crashveil.server.http.app import create_app
+from crashveil.server.ingest.decode import decode_report
 from crashveil.textsafe import UNSAFE, md_cell, normalise_free_text, visible
 
 from .conftest import NOW
@@ -154,9 +154,9 @@ def test_ingest_stores_free_text_normalised(client: TestClient, storage: Any) ->
 def test_audit_report_markdown_escapes_database_strings(storage: Any, settings: Any) -> None:
     """A reason with pipes, Markdown, a C1 CSI and a bidi override stays one literal cell
     (the audit trail itself refuses C0 controls, not these)."""
-    from crashveil.server.access import AccessStore
-    from crashveil.server.audit import AuditTrail
-    from crashveil.server.audit_report import build_audit_report, render_audit_report
+    from crashveil.server.governance.access import AccessStore
+    from crashveil.server.governance.audit import AuditTrail
+    from crashveil.server.governance.audit_report import build_audit_report, render_audit_report
 
     audit = AuditTrail.for_server_dir(storage.engine, settings.server_dir, now=lambda: NOW)
     access = AccessStore(storage.engine, audit, now=lambda: NOW)
@@ -180,7 +180,7 @@ def test_cli_tables_show_markup_and_controls_literally(tmp_path: Path) -> None:
 
     from rich.console import Console
 
-    from crashveil.server import cli
+    from crashveil.server.cli import main as cli
 
     table = cli._table("a", "b")
     table.add_row("[bold red]x[/bold red]", "y\x1b[2J\u202e")
@@ -191,6 +191,6 @@ def test_cli_tables_show_markup_and_controls_literally(tmp_path: Path) -> None:
 
 
 def test_log_safe_escapes_bidi_and_format_characters() -> None:
-    from crashveil.server.errors_http import log_safe
+    from crashveil.server.http.errors import log_safe
 
     assert "a\\u202eb\\u2066c\\u200b" == log_safe("a\u202eb\u2066c\u200b")

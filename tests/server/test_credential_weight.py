@@ -84,7 +84,7 @@ def server(tmp_path_factory: pytest.TempPathFactory, database_url: str | None) -
 def _contexts(server: Any, count: int) -> list[ssl.SSLContext]:
     """``count`` client TLS contexts, each with its own certificate from the server's CA
     (``sender-0``, ``sender-1``, ...: the same certificates on every call)."""
-    from crashveil.server import pki
+    from crashveil.server.keys import pki
 
     settings = server.dir.settings()
     ca = pki.load_ca(settings.ca_cert_path, settings.ca_key_path)
@@ -104,7 +104,7 @@ def _contexts(server: Any, count: int) -> list[ssl.SSLContext]:
 
 def _digest(server: Any, index: int) -> str:
     """The credential id the server keeps for certificate ``sender-<index>`` (never the certificate)."""
-    from crashveil.server.credential_weight import credential_id
+    from crashveil.server.ingest.credential_weight import credential_id
 
     pem = (server.dir.path / "clients-extra" / f"sender-{index}.pem").read_text()
     return credential_id("cert", ssl.PEM_cert_to_DER_cert(pem))
@@ -183,7 +183,7 @@ def _counts_only(server: Any, context: ssl.SSLContext) -> list[str]:
 
 
 def _audit(server: Any, action: str) -> list[Any]:
-    from crashveil.server.audit import AuditTrail
+    from crashveil.server.governance.audit import AuditTrail
 
     storage = server.dir.storage()
     try:

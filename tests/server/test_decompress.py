@@ -11,7 +11,7 @@ import pytest
 import zstandard
 
 from crashveil.errors import ReportRejected
-from crashveil.server.decompress import decompress, new_decoder, parse_content_encoding
+from crashveil.server.http.decompress import decompress, new_decoder, parse_content_encoding
 
 CAP = 1024 * 1024
 PAYLOAD = b'{"crash_type":"ValueError","message":"hello"}' * 50

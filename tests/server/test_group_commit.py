@@ -20,8 +20,8 @@ from crashveil.server.db.tables import (
     redaction_counters,
     reports,
 )
-from crashveil.server.ingest import GroupCommitter, redact_report
-from crashveil.server.storage import PendingReport, Storage
+from crashveil.server.ingest.pipeline import GroupCommitter, redact_report
+from crashveil.server.storage.store import PendingReport, Storage
 
 NOW = datetime(2026, 5, 1, 12, 30, tzinfo=timezone.utc)
 
@@ -65,7 +65,7 @@ def test_duplicates_in_and_across_batches_get_one_receipt(storage: Storage,
 def test_mass_failure_threshold_inside_a_batch(tmp_path: Any, database_url: str,
                                                make_report: Callable[..., Report]) -> None:
     """The hour's count crosses mass_failure_per_hour in the middle of a batch: later reports are counts-only."""
-    from crashveil.server.keys import FileKeyProvider
+    from crashveil.server.keys.ring import FileKeyProvider
 
     from .conftest import make_settings
 

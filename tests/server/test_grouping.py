@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 
 from crashveil.policy import Frame, Stack
-from crashveil.server.grouping import on_new_report, release_is_after, report_fingerprint
+from crashveil.server.ingest.grouping import on_new_report, release_is_after, report_fingerprint
 
 
 @pytest.mark.parametrize(("release", "than", "expected"), [

@@ -30,9 +30,9 @@ from crashveil.errors import StorageError
 from crashveil.policy import Report
 from crashveil.policy.protocol import SCHEMA_HEADER, SEALED_CONTENT_TYPE
 from crashveil.sdk.seal import seal_report, verify_config_signature
-from crashveil.server.app import create_app
-from crashveil.server.errors_http import log_safe
-from crashveil.server.ingest import redact_report
+from crashveil.server.http.app import create_app
+from crashveil.server.http.errors import log_safe
+from crashveil.server.ingest.pipeline import redact_report
 
 NOW = datetime(2026, 5, 1, 12, 30, tzinfo=timezone.utc)
 REPORTS = "/api/v1/projects/demo/reports"
@@ -614,7 +614,7 @@ def test_config_of_unknown_project_is_404(client: TestClient) -> None:
 
 def _with_client_cert(app: Any, pem: str) -> Any:
     """``app`` as a TLS server would run it for a peer that presented ``pem``: the scope
-    carries the ASGI TLS extension (``crashveil.server.peer`` reads it first)."""
+    carries the ASGI TLS extension (``crashveil.server.http.peer`` reads it first)."""
     async def run(scope: Any, receive: Any, send: Any) -> None:
         scope = dict(scope)
         scope["extensions"] = {**(scope.get("extensions") or {}), "tls": {"client_cert_chain": [pem]}}
@@ -632,9 +632,9 @@ def test_counts_only_per_credential_and_project_wide_each_mode_change_is_audited
     2 > 3): the group enters counts-only project-wide (audit entry, scope ``project``, with
     the figures), listed for both. Once both modes expired, neither config lists the group
     and each end is an audit entry with its scope. The trail verifies."""
-    from crashveil.server import pki
-    from crashveil.server.audit import AuditTrail
-    from crashveil.server.credential_weight import credential_id
+    from crashveil.server.keys import pki
+    from crashveil.server.governance.audit import AuditTrail
+    from crashveil.server.ingest.credential_weight import credential_id
 
     ca = pki.create_ca("test CA", now=NOW)
     pems = [pki.issue_client_cert(ca, f"app-{i}", now=NOW).cert_pem().decode() for i in range(2)]
@@ -689,9 +689,9 @@ def test_a_credentials_own_mode_ends_on_its_next_report_once_expired_audited_onc
     """Threshold 3: one certificate's 4th report of the hour is stored counts-only. Three
     hours later its next report keeps its details and the writer records the end of that
     credential's mode (scope: its digest); fetching its config then records nothing more."""
-    from crashveil.server import pki
-    from crashveil.server.audit import AuditTrail
-    from crashveil.server.credential_weight import credential_id
+    from crashveil.server.keys import pki
+    from crashveil.server.governance.audit import AuditTrail
+    from crashveil.server.ingest.credential_weight import credential_id
 
     pem = pki.issue_client_cert(pki.create_ca("test CA", now=NOW), "app", now=NOW).cert_pem().decode()
     limits = {"mass_failure_per_hour": 3, "mass_failure_per_credential": 2}

@@ -11,10 +11,10 @@ import sqlalchemy as sa
 
 from crashveil.errors import ConfigError, SealError
 from crashveil.sdk.seal import seal_report
-from crashveil.server.crypto import open_report
+from crashveil.server.keys.crypto import open_report
 from crashveil.server.db.tables import data_keys, reports
-from crashveil.server.keys import FileKeyProvider
-from crashveil.server.storage import Storage
+from crashveil.server.keys.ring import FileKeyProvider
+from crashveil.server.storage.store import Storage
 
 NOW = datetime(2026, 5, 1, 12, 30, tzinfo=timezone.utc)
 
@@ -112,7 +112,7 @@ def test_key_ages_listed(storage: Storage) -> None:
 
 def test_registered_tables_are_rewrapped(storage: Storage, monkeypatch: pytest.MonkeyPatch) -> None:
     """A table registered by another module is rewrapped by KEK rotations, keys unchanged."""
-    from crashveil.server import keys
+    from crashveil.server.keys import ring as keys
 
     monkeypatch.setattr(keys, "_WRAPPED_TABLES", list(keys._WRAPPED_TABLES))
     table = sa.Table("extra_keys", sa.MetaData(), sa.Column("name", sa.String(20), primary_key=True),

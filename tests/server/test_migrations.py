@@ -10,9 +10,9 @@ import sqlalchemy as sa
 
 from crashveil.errors import StorageError
 from crashveil.server.db import engine as db
-from crashveil.server.keys import FileKeyProvider
+from crashveil.server.keys.ring import FileKeyProvider
 from crashveil.server.settings import Settings
-from crashveil.server.storage import Storage
+from crashveil.server.storage.store import Storage
 
 NOW = datetime(2026, 5, 1, 12, 30, tzinfo=timezone.utc)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import re
 
-from crashveil.server.app import ForgetClient
-from crashveil.server.peer_tag import SCOPE_KEY, tag_of
+from crashveil.server.http.app import ForgetClient
+from crashveil.server.http.peer_tag import SCOPE_KEY, tag_of
 
 
 def _seen(host: str) -> dict:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from crashveil.server.ratelimit import KeyedLimiter, retry_after_header
+from crashveil.server.http.ratelimit import KeyedLimiter, retry_after_header
 
 
 class FakeClock:

@@ -26,7 +26,7 @@ from crashveil.policy import (
     compute_fingerprint,
 )
 from crashveil.policy.report import Breadcrumb, report_from_json
-from crashveil.server.report_decode import decode_report
+from crashveil.server.ingest.decode import decode_report
 
 _SETTINGS = settings(max_examples=400, deadline=None, database=None, suppress_health_check=list(HealthCheck))
 
@@ -209,7 +209,7 @@ def test_depth_of_dropped_values_is_measured_where_they_sit() -> None:
 
 def test_valid_reports_take_the_fast_path(monkeypatch: pytest.MonkeyPatch) -> None:
     """The fallback is for refusals only: valid reports never reach report_from_json."""
-    import crashveil.server.report_decode as module
+    import crashveil.server.ingest.decode as module
 
     def refuse(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError("fell back")
@@ -227,7 +227,7 @@ def test_valid_reports_take_the_fast_path(monkeypatch: pytest.MonkeyPatch) -> No
 def test_reports_without_unknown_keys_take_the_typed_path(monkeypatch: pytest.MonkeyPatch) -> None:
     """msgspec's typed decoding (Struct mirrors) serves every valid report without unknown
     keys: neither the generic fast path nor report_from_json runs."""
-    import crashveil.server.report_decode as module
+    import crashveil.server.ingest.decode as module
 
     def refuse(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError("fell back")
@@ -262,7 +262,7 @@ def test_decoded_dataclasses_are_like_constructed_ones() -> None:
 def test_replace_fields_is_dataclasses_replace(message: str, elided: int) -> None:
     import dataclasses
 
-    from crashveil.server.report_decode import replace_fields
+    from crashveil.server.ingest.decode import replace_fields
 
     report = _report(3)
     assert dataclasses.replace(report, message=message) == replace_fields(report, message=message)

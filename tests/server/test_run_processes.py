@@ -19,8 +19,8 @@ import pytest
 
 from crashveil.errors import StorageError
 from crashveil.policy.protocol import SCHEMA_HEADER, SEALED_CONTENT_TYPE, receipt_path, reports_path
-from crashveil.server.ingest import WriterClient, serve_writer
-from crashveil.server.run import share_limits
+from crashveil.server.ingest.pipeline import WriterClient, serve_writer
+from crashveil.server.http.run import share_limits
 from crashveil.server.settings import Settings
 
 from .test_run_tls import ServerDir, _client, _free_port, _init_from_test_pki, _sealed_report
@@ -92,7 +92,7 @@ def test_rows_of_all_fronts_are_stored_together_and_answered_in_order() -> None:
 
 
 def test_many_rows_at_once_go_in_several_frames() -> None:
-    from crashveil.server.ingest import ROWS_PER_FRAME
+    from crashveil.server.ingest.pipeline import ROWS_PER_FRAME
 
     sizes: list[int] = []
 
@@ -179,7 +179,7 @@ def _listening(port: int) -> int:
 
 
 _TWO_FRONTS = ("import sys; from pathlib import Path; from crashveil.server.settings import Settings; "
-               "from crashveil.server.run import run_server; run_server(Settings.load(Path(sys.argv[1])), workers=2)")
+               "from crashveil.server.http.run import run_server; run_server(Settings.load(Path(sys.argv[1])), workers=2)")
 
 
 def start_two_fronts(server_dir: Path, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:

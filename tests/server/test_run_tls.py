@@ -30,7 +30,7 @@ from crashveil.errors import ConfigError
 from crashveil.policy import Environment, Frame, Report, Stack, compute_fingerprint, policy_digest
 from crashveil.policy.protocol import SCHEMA_HEADER, SEALED_CONTENT_TYPE, receipt_path, reports_path
 from crashveil.sdk.seal import seal_report
-from crashveil.server.run import uvicorn_config
+from crashveil.server.http.run import uvicorn_config
 from crashveil.server.settings import Settings
 
 #: The test client connects from this loopback address so that it can be searched for.
@@ -44,7 +44,7 @@ def _free_port() -> int:
 
 
 def _cli_available() -> bool:
-    return importlib.util.find_spec("crashveil.server.cli") is not None
+    return importlib.util.find_spec("crashveil.server.cli.main") is not None
 
 
 @dataclass
@@ -76,8 +76,8 @@ def _init_from_test_pki(path: Path) -> ServerDir:
     spec.loader.exec_module(module)
     pki = module.make_pki(path / "pki")
     from crashveil.server.db import engine as db
-    from crashveil.server.keys import FileKeyProvider
-    from crashveil.server.storage import Storage
+    from crashveil.server.keys.ring import FileKeyProvider
+    from crashveil.server.storage.store import Storage
 
     settings = Settings(server_dir=path, database_url=f"sqlite:///{path / 'crashveil.db'}", sealing_suite="x25519")
     settings.tls_dir.mkdir(parents=True)
@@ -135,7 +135,7 @@ def _start(server: ServerDir, log: Path, **environ: str) -> Running:
     port, web_port = _free_port(), _free_port()
     env = {**os.environ, "CRASHVEIL_PORT": str(port), "CRASHVEIL_WEB_PORT": str(web_port), **environ}
     code = ("import sys; from pathlib import Path; from crashveil.server.settings import Settings; "
-            "from crashveil.server.run import run_server; run_server(Settings.load(Path(sys.argv[1])))")
+            "from crashveil.server.http.run import run_server; run_server(Settings.load(Path(sys.argv[1])))")
     with log.open("wb") as out:
         process = subprocess.Popen([sys.executable, "-c", code, str(server.path)], env=env, stdout=out,
                                    stderr=subprocess.STDOUT)
@@ -161,7 +161,7 @@ def running(server_dir: ServerDir, tmp_path_factory: pytest.TempPathFactory) -> 
 
 
 def _sealed_report(server: ServerDir) -> tuple[Report, bytes]:
-    from crashveil.server.storage import Storage
+    from crashveil.server.storage.store import Storage
 
     storage = Storage.open(Settings.load(server.path))
     try:

@@ -24,11 +24,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from crashveil.policy import Frame, Report, Stack, compute_fingerprint
-from crashveil.server import grouping
+from crashveil.server.ingest import grouping
 from crashveil.server.db import engine as db
 from crashveil.server.db.tables import crash_groups, reports
-from crashveil.server.ingest import GroupCommitter, redact_report
-from crashveil.server.storage import PendingReport, Storage, StoreRow, _detail_json, day_of, hour_of
+from crashveil.server.ingest.pipeline import GroupCommitter, redact_report
+from crashveil.server.storage.store import PendingReport, Storage, StoreRow, _detail_json, day_of, hour_of
 
 from .conftest import build_report
 

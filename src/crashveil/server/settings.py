@@ -50,7 +50,7 @@ class Settings:
     web_port: int = 8444
     tls: bool = True
     require_client_cert: bool = True
-    # Front processes serving HTTP (server/run.py). 1: one process does everything. Above 1:
+    # Front processes serving HTTP (server/http/run.py). 1: one process does everything. Above 1:
     # that many fronts share the ports (SO_REUSEPORT) and one more process, the writer,
     # stores what they prepared; the in-memory rate limits are split among the fronts.
     workers: int = 1
@@ -62,11 +62,11 @@ class Settings:
     # captured envelopes. It must cover the SDK queue's life (policy limits.queue_max_age_days,
     # 30 in the default policy) or a crash kept offline for weeks would be refused on arrival;
     # within it, a replayed report is caught by its report id (kept 90 days) and, once its
-    # installation was erased, by the erasure's tombstones (server/tombstones.py), which
+    # installation was erased, by the erasure's tombstones (server/governance/tombstones.py), which
     # retention keeps for this window plus two hours.
     replay_window_s: int = 31 * 86400
     # An erasure is answered at the next multiple of this many seconds after its body was
-    # read, so its timing does not tell whether the pseudonyms had reports (server/app.py).
+    # read, so its timing does not tell whether the pseudonyms had reports (server/http/app.py).
     # 0 answers at once.
     erasure_answer_step_s: float = 0.25
     project_rate_per_s: float = 200.0
@@ -86,7 +86,7 @@ class Settings:
     # app; with the defaults it takes reports from at least 11 credentials. A cap at or above
     # mass_failure_per_hour lets one credential switch the group project-wide.
     mass_failure_per_credential: int = 100
-    # --- setup, keys and storage (owned by server/keys.py, server/storage.py) ---
+    # --- setup, keys and storage (owned by server/keys/ring.py, server/storage/store.py) ---
     # The host written into connection strings (what apps connect to); "" means `host`.
     public_host: str = ""
     # Extra DNS names or IP addresses for the server certificate, beside the loopback ones.
@@ -100,13 +100,13 @@ class Settings:
     # taken before it; then they are destroyed (which shreds such backups).
     kek_retired_keep_days: int = 30
     # Where the key-encryption key lives: "file" (kek_path, mode 0600). A KMS provider can
-    # be added behind crashveil.server.keys.KeyEncryptionKeyProvider.
+    # be added behind crashveil.server.keys.ring.KeyEncryptionKeyProvider.
     kek_provider: str = "file"
     # Running processes re-read projects and keys this often (rotations by the CLI).
     project_cache_s: float = 30.0
     # SQLite waits this long for the write lock before failing (-> 503 and a client retry).
     sqlite_busy_timeout_ms: int = 5000
-    # --- connections, per listener and process (server/connections.py) ---
+    # --- connections, per listener and process (server/http/connections.py) ---
     # A request head (request line and headers) must arrive within this many seconds of the
     # connection, or of the previous response plus keep_alive_s; else 408 and closed.
     head_timeout_s: float = 10.0
@@ -123,7 +123,7 @@ class Settings:
     # Most connections one client address holds on one listener; the address is counted in
     # memory only. Apps behind one NAT share it: raise it for large fleets behind one address.
     max_connections_per_client: int = 64
-    # --- client certificates (server/client_certs.py) ---
+    # --- client certificates (server/keys/client_certs.py) ---
     # Days a new client certificate is valid ('issue-client-cert --days' overrides); renew
     # with 'crashveil server renew-client-cert NAME', then revoke the old one.
     client_cert_days: int = 90

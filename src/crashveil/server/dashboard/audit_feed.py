@@ -18,10 +18,10 @@ from datetime import datetime, timedelta, timezone
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from crashveil.server.audit import AuditEntry
+from crashveil.server.governance.audit import AuditEntry
 from crashveil.server.db.engine import read_tx
 from crashveil.server.db.governance_tables import audit_entries
-from crashveil.server.login_guard import ANONYMOUS
+from crashveil.server.governance.login_guard import ANONYMOUS
 
 __all__ = ["AnonymousCount", "PrivacyFeed", "privacy_feed"]
 

@@ -8,7 +8,7 @@ log-in nonces, and a per-address limit in front of every log-in post.
   and here also single-use: its SHA-256 is written when a post uses it, and a second use is
   refused before any password check or audit entry. Rows go when the nonce would have
   expired anyway. The ledger is in the database, so it holds across processes.
-- :class:`LoginGuard`: bundles those with a token bucket per peer (``crashveil.server.peer_tag``:
+- :class:`LoginGuard`: bundles those with a token bucket per peer (``crashveil.server.http.peer_tag``:
   an in-memory tag, never the address) for log-in posts. Bursts of 20, then one post every
   30 s; a successful log-in gives its token back. Refused posts write no audit entry, they
   are counted into the next anonymous one (``login_guard.AnonymousAuditGate``). Limits are
@@ -30,9 +30,9 @@ from starlette.types import Scope
 
 from crashveil.server.db.engine import dialect_insert, write_tx
 from crashveil.server.db.governance_tables import login_nonces
-from crashveil.server.login_guard import AnonymousAuditGate
-from crashveil.server.peer_tag import peer_tag
-from crashveil.server.ratelimit import KeyedLimiter
+from crashveil.server.governance.login_guard import AnonymousAuditGate
+from crashveil.server.http.peer_tag import peer_tag
+from crashveil.server.http.ratelimit import KeyedLimiter
 
 __all__ = ["CookieSpec", "LoginGuard", "NonceLedger"]
 

@@ -21,7 +21,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from crashveil.server.anomaly import AnomalySettings, hour_key, score_series
+from crashveil.server.insights.anomaly import AnomalySettings, hour_key, score_series
 from crashveil.server.db.dashboard_tables import group_status_changes
 from crashveil.server.db.rollup_tables import (
     FILTER_OS,
@@ -285,7 +285,7 @@ def group_installs(conn: Connection, group_id: int, *, since: str, min_k: int) -
 def hourly_series(conn: Connection, *, project_id: str, group_id: int | None, now: datetime,
                   hours: int) -> list[tuple[str, int]]:
     """Hourly counts, oldest first, gaps as 0: of one group, or of the project."""
-    from crashveil.server.anomaly import group_series, project_series
+    from crashveil.server.insights.anomaly import group_series, project_series
 
     if group_id is None:
         return project_series(conn, project_id, now=now, hours=hours)

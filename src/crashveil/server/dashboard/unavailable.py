@@ -19,7 +19,7 @@ from starlette.responses import HTMLResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from crashveil.errors import StorageError
-from crashveil.server.errors_http import STORAGE_RETRY_AFTER_S
+from crashveil.server.http.errors import STORAGE_RETRY_AFTER_S
 
 __all__ = ["UNAVAILABLE_MESSAGE", "Unavailable", "database_unavailable", "unavailable_page"]
 

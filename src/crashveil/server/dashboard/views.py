@@ -35,8 +35,8 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from crashveil.errors import AccessDenied
-from crashveil.server import plots
-from crashveil.server.access import (
+from crashveil.server.insights import plots
+from crashveil.server.governance.access import (
     SESSION_COOKIE,
     AccessStore,
     LoginFailed,
@@ -44,14 +44,14 @@ from crashveil.server.access import (
     Principal,
     visible_fields,
 )
-from crashveil.server.aggregates import k_visible
-from crashveil.server.anomaly import AnomalySettings, score_series
+from crashveil.server.insights.aggregates import k_visible
+from crashveil.server.insights.anomaly import AnomalySettings, score_series
 from crashveil.server.dashboard import audit_feed, csrf, login_flow
 from crashveil.server.dashboard import queries as q
 from crashveil.server.dashboard.unavailable import Unavailable, unavailable_page
 from crashveil.server.db.dashboard_tables import group_status_changes
 from crashveil.server.db.engine import write_tx
-from crashveil.server.ratelimit import KeyedLimiter, retry_after_header
+from crashveil.server.http.ratelimit import KeyedLimiter, retry_after_header
 
 __all__ = ["CSP", "dashboard_routes", "load_or_create_secret", "SecurityHeaders", "templates"]
 
@@ -68,9 +68,9 @@ _PACKAGE = resources.files("crashveil.server.dashboard")
 # Who may change a group's status; reading reports and the privacy pages follow
 # access.PERMISSIONS ("reports.read", "audit.read"/"posture.read").
 _STATUS_ROLES = frozenset({"developer", "admin"})
-_READ_ROLES = frozenset(r for r, perms in __import__("crashveil.server.access", fromlist=["PERMISSIONS"])
+_READ_ROLES = frozenset(r for r, perms in __import__("crashveil.server.governance.access", fromlist=["PERMISSIONS"])
                         .PERMISSIONS.items() if "reports.read" in perms)
-_PRIVACY_ROLES = frozenset(r for r, perms in __import__("crashveil.server.access", fromlist=["PERMISSIONS"])
+_PRIVACY_ROLES = frozenset(r for r, perms in __import__("crashveil.server.governance.access", fromlist=["PERMISSIONS"])
                            .PERMISSIONS.items() if "audit.read" in perms)
 
 
@@ -129,8 +129,8 @@ def dashboard_routes(storage: Any, *, access: AccessStore, audit: Any, secret: b
     """The dashboard's routes, to add to the app's one route table.
 
     Args:
-        storage: a ``crashveil.server.storage.Storage``.
-        access: users, sessions and audited report reads (``crashveil.server.access``).
+        storage: a ``crashveil.server.storage.store.Storage``.
+        access: users, sessions and audited report reads (``crashveil.server.governance.access``).
         audit: an ``AuditTrail`` (``record`` is called for report reads and status changes).
         secret: from :func:`load_or_create_secret`.
         secure_cookies: ``Secure`` + ``__Host-`` cookies (off only for plain-HTTP tests).
@@ -505,7 +505,7 @@ def _as_plain(value: Any) -> Any:
 def _posture(storage: Any, engine: Any, moment: datetime, allowed: set[str] | None,
              anomaly_settings: AnomalySettings) -> dict[str, Any]:
     """Key ages, retention state, redaction hits by release, volume anomalies."""
-    from crashveil.server.anomaly import project_series
+    from crashveil.server.insights.anomaly import project_series
     from crashveil.server.db.tables import redaction_counters
 
     keys = [k for k in storage.list_keys() if allowed is None or k.project_id in allowed]

@@ -4,7 +4,7 @@
   for each crashveil project.
 - ``sentry_keys``: DSN public keys. Only a SHA-256 of each key is stored, with its first
   eight characters as a lookup prefix; the comparison is constant-time
-  (``crashveil.server.sentry_keys``). A revoked key keeps its row (``revoked_at``) so the
+  (``crashveil.server.sentry.keys``). A revoked key keeps its row (``revoked_at``) so the
   list shows what was revoked and when. Each key has the consent level events sent with it
   are treated at (``NULL``: the policy's lowest level above ``off``); until migration 0006
   the level was the project's, so creating a ``diagnostic`` key raised every other key.

@@ -215,7 +215,7 @@ deletion_requests = sa.Table(
     sa.Column("processed_at", UtcDateTime(), nullable=False),
 )
 
-# What an erasure leaves so that it stays final (``crashveil.server.tombstones``): keyed
+# What an erasure leaves so that it stays final (``crashveil.server.governance.tombstones``): keyed
 # digests of the erased install pseudonyms and report ids, and when they were erased. No
 # pseudonym, report id or report content in clear; retention drops a row once the replay
 # window has passed over it.

@@ -6,7 +6,7 @@ Revision ID: 0009
 Revises: 0008
 Create Date: 2026-12-03
 
-The table is defined in crashveil.server.db.tables (see crashveil.server.tombstones).
+The table is defined in crashveil.server.db.tables (see crashveil.server.governance.tombstones).
 """
 
 from __future__ import annotations

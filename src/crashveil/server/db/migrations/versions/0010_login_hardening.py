@@ -6,7 +6,7 @@ Revises: 0009
 Create Date: 2026-12-10
 
 Tables are defined in crashveil.server.db.governance_tables. ``login_failures.account`` now
-holds a keyed digest (crashveil.server.login_guard.account_digest); the rows written before
+holds a keyed digest (crashveil.server.governance.login_guard.account_digest); the rows written before
 held the typed names in clear, so they are deleted (they only feed the 15-minute log-in
 limit and are pruned after a day anyway).
 """

@@ -1,0 +1,255 @@
+"""Command groups ``user``, ``token``, ``audit`` and ``retention`` (click).
+
+Attached to ``crashveil.server.cli.main.cli`` by :func:`register`. Every command acts on a server
+directory (``--server-dir``, default ``$CRASHVEIL_SERVER_DIR`` or the current directory)
+and every change is recorded in the audit trail with its actor: ``--actor NAME``, else
+``os:<the operating-system user>`` (whoever can read the server directory is an operator;
+the name says which).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import click
+
+from crashveil.textsafe import visible
+from crashveil.server.cli.audit import actor_option, resolve_actor
+
+__all__ = ["register", "user_group", "token_group", "audit_group", "retention_group"]
+
+server_dir_option = click.option(
+    "--server-dir", "server_dir", type=click.Path(file_okay=False), default=None,
+    help="server directory (default: $CRASHVEIL_SERVER_DIR, else the current directory)")
+
+
+@contextmanager
+def _open(server_dir: str | None) -> Iterator[tuple[Any, Any, Any]]:
+    """(storage, audit trail, access store) of the server directory."""
+    from crashveil.server.governance.access import AccessStore
+    from crashveil.server.governance.audit import AuditTrail
+    from crashveil.server.settings import Settings, server_dir_from_env
+    from crashveil.server.storage.store import Storage
+
+    settings = Settings.load(server_dir_from_env(server_dir, os.environ))
+    storage = Storage.open(settings)
+    try:
+        trail = AuditTrail.for_server_dir(storage.engine, settings.server_dir)
+        yield storage, trail, AccessStore(storage.engine, trail)
+    finally:
+        storage.close()
+
+
+def _password(prompt: bool) -> str:
+    value = os.environ.get("CRASHVEIL_NEW_PASSWORD")
+    if value:
+        return value
+    if not prompt:
+        raise click.ClickException("no password: set CRASHVEIL_NEW_PASSWORD or run interactively")
+    return str(click.prompt("password", hide_input=True, confirmation_prompt=True))
+
+
+# --- user ----------------------------------------------------------------------------------------
+
+
+@click.group("user")
+def user_group() -> None:
+    """Dashboard users and their roles per project."""
+
+
+@user_group.command("add")
+@click.argument("name")
+@click.option("--project", default=None, help="grant --role on this project (or * for all)")
+@click.option("--role", default=None, type=click.Choice(["viewer", "developer", "privacy-officer", "admin"]))
+@server_dir_option
+@actor_option
+def user_add(name: str, project: str | None, role: str | None, server_dir: str | None, actor: str | None) -> None:
+    """Create a user (password from a prompt or $CRASHVEIL_NEW_PASSWORD)."""
+    who = resolve_actor(actor)
+    password = _password(sys.stdin.isatty())
+    with _open(server_dir) as (_, _trail, access):
+        access.add_user(name, password, actor=who)
+        if project and role:
+            access.grant(name, project, role, actor=who)
+    click.echo(f"user {name} created")
+
+
+@user_group.command("list")
+@server_dir_option
+def user_list(server_dir: str | None) -> None:
+    """Users, whether disabled, and their roles per project."""
+    with _open(server_dir) as (_, _trail, access):
+        for user in access.list_users():
+            grants = "; ".join(f"{p}: {','.join(sorted(r))}" for p, r in sorted(user.grants.items())) or "-"
+            cells = (user.name, "disabled" if user.disabled else "active", grants)
+            click.echo("\t".join(visible(c) for c in cells))
+
+
+@user_group.command("grant")
+@click.argument("name")
+@click.argument("project")
+@click.argument("role", type=click.Choice(["viewer", "developer", "privacy-officer", "admin"]))
+@server_dir_option
+@actor_option
+def user_grant(name: str, project: str, role: str, server_dir: str | None, actor: str | None) -> None:
+    """Grant ROLE on PROJECT (``*``: every project) to user NAME."""
+    who = resolve_actor(actor)
+    with _open(server_dir) as (_, _trail, access):
+        changed = access.grant(name, project, role, actor=who)
+    click.echo(f"{name}: {role} on {project}" + ("" if changed else " (already held)"))
+
+
+@user_group.command("revoke")
+@click.argument("name")
+@click.argument("project")
+@click.argument("role", type=click.Choice(["viewer", "developer", "privacy-officer", "admin"]))
+@server_dir_option
+@actor_option
+def user_revoke(name: str, project: str, role: str, server_dir: str | None, actor: str | None) -> None:
+    """Revoke ROLE on PROJECT from user NAME (effective on their next request)."""
+    who = resolve_actor(actor)
+    with _open(server_dir) as (_, _trail, access):
+        changed = access.revoke(name, project, role, actor=who)
+    click.echo(f"{name}: {role} on {project} revoked" + ("" if changed else " (was not held)"))
+
+
+@user_group.command("disable")
+@click.argument("name")
+@server_dir_option
+@actor_option
+def user_disable(name: str, server_dir: str | None, actor: str | None) -> None:
+    """Disable a user: sessions and tokens end at once."""
+    who = resolve_actor(actor)
+    with _open(server_dir) as (_, _trail, access):
+        access.disable_user(name, actor=who)
+    click.echo(f"{name} disabled")
+
+
+# --- token ---------------------------------------------------------------------------------------
+
+
+@click.group("token")
+def token_group() -> None:
+    """API tokens (shown once, stored as SHA-256)."""
+
+
+@token_group.command("create")
+@click.argument("user")
+@click.option("--name", "token_name", required=True, help="what the token is for")
+@click.option("--project", "projects", multiple=True, required=True, help="project (repeatable)")
+@click.option("--role", "roles", multiple=True, required=True, help="role (repeatable; must be held by the user)")
+@click.option("--expires-days", default=90, show_default=True, type=int, help="0: never")
+@server_dir_option
+@actor_option
+def token_create(user: str, token_name: str, projects: tuple[str, ...], roles: tuple[str, ...], expires_days: int,
+                 server_dir: str | None, actor: str | None) -> None:
+    """Create a token for USER; it is printed once and cannot be shown again."""
+    who = resolve_actor(actor)
+    with _open(server_dir) as (_, _trail, access):
+        token_id, token = access.create_token(user, token_name, projects=projects, roles=roles, actor=who,
+                                              expires_days=expires_days or None)
+    click.echo(f"token id: {token_id}", err=True)
+    click.echo(token)
+
+
+@token_group.command("revoke")
+@click.argument("token_id")
+@server_dir_option
+@actor_option
+def token_revoke(token_id: str, server_dir: str | None, actor: str | None) -> None:
+    """Revoke a token by its id."""
+    who = resolve_actor(actor)
+    with _open(server_dir) as (_, _trail, access):
+        if not access.revoke_token(token_id, actor=who):
+            raise click.ClickException(f"no active token {token_id}")
+    click.echo(f"token {token_id} revoked")
+
+
+@token_group.command("list")
+@server_dir_option
+def token_list(server_dir: str | None) -> None:
+    """Tokens (ids, users, scopes; never the secrets)."""
+    with _open(server_dir) as (_, _trail, access):
+        for t in access.list_tokens():
+            state = "revoked" if t.revoked else "active"
+            cells = (t.token_id, t.user, t.name, ",".join(t.projects), ",".join(t.roles), state)
+            click.echo("\t".join(visible(c) for c in cells))
+
+
+# --- audit ---------------------------------------------------------------------------------------
+
+
+@click.group("audit")
+def audit_group() -> None:
+    """The hash-chained audit trail and the audit report."""
+
+
+@audit_group.command("verify")
+@click.option("--public-key", default=None, help="pin the expected audit key (ed25519:...)")
+@server_dir_option
+def audit_verify(public_key: str | None, server_dir: str | None) -> None:
+    """Check every entry and the signed checkpoint; exit 1 at the first problem."""
+    with _open(server_dir) as (_, trail, _access):
+        result = trail.verify(public_key=public_key)
+    if not result.ok:
+        raise click.ClickException(f"audit trail NOT intact: {result.problem}"
+                                   + (f" (first bad entry {result.first_bad})" if result.first_bad else ""))
+    click.echo(f"audit trail intact: {result.count} entries, head {result.head_seq} {result.head_hash}, "
+               f"checkpoint {result.checkpoint_seq}")
+
+
+@audit_group.command("report")
+@click.option("--format", "fmt", type=click.Choice(["md", "html", "json"]), default="md", show_default=True)
+@click.option("--days", default=30, show_default=True, type=int, help="period: the last DAYS days")
+@server_dir_option
+def audit_report(fmt: str, days: int, server_dir: str | None) -> None:
+    """The report a privacy officer gives an auditor."""
+    from crashveil.server.governance.audit_report import build_audit_report, render_audit_report
+
+    until = datetime.now(timezone.utc)
+    with _open(server_dir) as (storage, trail, access):
+        data = build_audit_report(storage, trail, access, since=until - timedelta(days=days), until=until)
+    click.echo(render_audit_report(data, fmt), nl=False)
+
+
+# --- retention -----------------------------------------------------------------------------------
+
+
+@click.group("retention")
+def retention_group() -> None:
+    """Delete expired data and destroy expired day keys."""
+
+
+@retention_group.command("run")
+@click.option("--dry-run", is_flag=True, help="show what would go, change nothing")
+@server_dir_option
+@actor_option
+def retention_run(dry_run: bool, server_dir: str | None, actor: str | None) -> None:
+    """Apply every project's retention now."""
+    who = resolve_actor(actor)
+    from crashveil.server.governance.retention import run_retention
+
+    with _open(server_dir) as (storage, trail, _access):
+        result = run_retention(storage, trail, dry_run=dry_run, actor=who)
+    verb = "would" if dry_run else "did"
+    for p in result.projects:
+        click.echo(f"{p.project_id} (policy {p.policy_version}): {verb} delete {p.reports_deleted} reports, "
+                   f"strip {len(p.stripped)} day(s) ({p.details_rewritten} details), destroy "
+                   f"{len(p.keys_destroyed)} day keys, delete {p.rollups_deleted} roll-ups")
+    if not dry_run:
+        if result.kek_rotated:
+            click.echo(f"KEK rotated to {result.kek_rotated}; earlier backups beyond use after "
+                       f"{result.backups_beyond_use_after_days} day(s)")
+        if result.wal_checkpoint:
+            click.echo(f"SQLite WAL: {result.wal_checkpoint}")
+
+
+def register(cli: click.Group) -> None:
+    """Attach the four groups to the server's click group."""
+    for group in (user_group, token_group, audit_group, retention_group):
+        cli.add_command(group)

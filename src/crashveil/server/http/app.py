@@ -1,0 +1,333 @@
+"""The ASGI app of the ingest API: the one route table, two pure-ASGI middlewares.
+
+``create_app(settings, storage)`` builds it; ``run.py`` serves it on uvicorn. The contract
+is ``openapi.yaml`` beside this file (served at ``/openapi.json``; ``tests/server/
+test_app_contract.py`` checks every route and status against it).
+
+==========================================================  ====  ================================
+route                                                        verb  answer
+==========================================================  ====  ================================
+``/api/v1/projects/{project}/reports``                       POST  201/200 ``{receipt, status}``
+``/api/v1/projects/{project}/deletion-requests``             POST  202 signed confirmation
+``/api/v1/projects/{project}/config``                        GET   200 signed remote config
+``/api/v1/receipts/{receipt}``                               GET   200 public status, no content
+``/healthz`` ``/readyz`` ``/metrics`` ``/openapi.json``      GET
+==========================================================  ====  ================================
+
+Privacy: ``forget_client`` drops the peer address from the ASGI scope before routing, so no
+handler, log line or stored row can hold it (design principle 4). ``run.py`` turns uvicorn's
+access log off for the same reason.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import json
+import re
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from crashveil.policy.protocol import API_PREFIX, MAX_CONFIG_SIGNATURES
+from crashveil.server.http import peer_tag
+from crashveil.server.http.errors import handle_error
+from crashveil.server.ingest.pipeline import BODY_TIMEOUT_S, Ingestor, canonical_json, check_project_id, read_body
+from crashveil.server.http.metrics import CONTENT_TYPE, Metrics
+from crashveil.server.http.peer import CREDENTIAL_KEY, PeerCredential
+
+__all__ = ["create_app", "build_config", "load_openapi", "CONFIG_TTL"]
+
+#: How long an SDK may use a config before it must fetch a new one.
+CONFIG_TTL = timedelta(hours=24)
+_RECEIPT_RE = re.compile(r"^[A-Za-z0-9_-]{8,128}$")
+_NO_STORE = {"Cache-Control": "no-store"}
+#: Seconds a /readyz answer (a write probe) is reused: a load balancer polling every second
+#: costs one short transaction per process every two seconds.
+READY_CACHE_S = 2.0
+
+
+def _utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+@functools.lru_cache(maxsize=1)
+def load_openapi() -> dict[str, Any]:
+    """The API contract (``openapi.yaml``, package data) as a dict."""
+    from importlib.resources import files
+
+    import yaml
+
+    return yaml.safe_load(files("crashveil.server.http").joinpath("openapi.yaml").read_text(encoding="utf-8"))
+
+
+def build_config(project: Any, counts_only: list[str], *, now: datetime) -> dict[str, Any]:
+    """The remote config of ``project`` before signing (format: ``crashveil.sdk.remote_config``).
+
+    The policy's own sampling is repeated (the SDK applies ``min(policy, remote)``, so this
+    changes nothing); what the server adds is ``counts_only``, the groups in mass-failure
+    mode for the client asking (project-wide, or its credential's own: ``credential_weight``). ``version`` is the issue time in seconds, so a newer config always has a higher one.
+    """
+    policy = project.policy
+    issued = int(now.timestamp())
+    return {
+        "project": project.id,
+        "version": issued,
+        "issued_at": issued,
+        "expires_at": issued + int(CONFIG_TTL.total_seconds()),
+        "sample_rate": policy.sampling.rate,
+        "sample_rates": [{"release": o.release, "cohort": o.cohort, "rate": o.value}
+                         for o in policy.sampling.overrides],
+        "modules": {"environment": True, "breadcrumbs": True, "deep_stack": True},
+        "counts_only": sorted(counts_only),
+        "request_level": {},
+    }
+
+
+class ForgetClient:
+    """Pure ASGI middleware: remove the peer address from the scope before anything sees it.
+
+    It leaves only ``crashveil.server.http.peer_tag``'s keyed, in-memory tag of the peer, for the
+    log-in limit per address."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket"):
+            scope = dict(scope)
+            scope[peer_tag.SCOPE_KEY] = peer_tag.peer_tag(scope)
+            scope["client"] = None
+        await self.app(scope, receive, send)
+
+
+async def _erasure_answer_time(started: float, step_s: float) -> None:
+    """Hold an erasure's answer until the next multiple of ``step_s`` since ``started``.
+
+    Deleting an installation's reports takes longer than finding none (the delete, the
+    install sketches' rebuild, a larger commit: ~15 ms more for three reports on SQLite), and
+    the request proves nothing about who sends it, so the time of the answer would tell
+    whether a pseudonym has reports. Erasures are rare (``revoke()``), so they all wait for
+    the same step; only an erasure longer than one step falls in a later one.
+    """
+    if step_s <= 0:
+        return
+    import asyncio
+
+    elapsed = time.monotonic() - started
+    await asyncio.sleep(step_s * (int(elapsed // step_s) + 1) - elapsed)
+
+
+def create_app(settings: Any, storage: Any, *, now: Callable[[], datetime] = _utc_now,
+               clock: Callable[[], float] = time.monotonic, body_timeout_s: float | None = None,
+               sentry_limits: Any = None, surface: str = "all", group_commit: bool = True,
+               metrics: Metrics | None = None) -> Starlette:
+    """The ingest API for ``storage`` under ``settings``; ``now``/``clock`` are injectable.
+
+    Args:
+        settings: a ``crashveil.server.settings.Settings``.
+        storage: a ``crashveil.server.storage.store.Storage`` (or anything with its methods).
+        now: wall clock (UTC, aware) for replay windows, receive times and config dates.
+        clock: monotonic seconds for the rate limiters.
+        body_timeout_s: a body that has not fully arrived after this long is answered 408
+            (default: the ``body_timeout_s`` setting).
+        sentry_limits: a ``crashveil.server.sentry.routes.SentryLimits`` (default: Sentry's own limits).
+        surface: ``ingest`` (the native API, behind mutual TLS), ``web`` (dashboard, public
+            summary, receipts, Sentry-compatible ingest: no client certificate needed; never
+            the native report API) or ``all`` (both, for tests and single-listener setups).
+        group_commit: store reports (native and Sentry) by group commit (one writer thread,
+            many reports per transaction); off, each report is its own transaction, unless
+            the caller sets ``app.state.ingestor.committer`` (``run.run_processes`` sets a
+            ``WriterClient`` to its writer process).
+        metrics: the app's :class:`Metrics`; by default a new one with a registry of its
+            own. ``run.run_processes`` passes each front's multiprocess ``Metrics`` to both
+            of its apps (values of one process live in one file, so they must be one set).
+    """
+    if surface not in ("all", "ingest", "web"):
+        raise ValueError(f"surface must be 'all', 'ingest' or 'web', not {surface!r}")
+    if body_timeout_s is None:
+        body_timeout_s = float(getattr(settings, "body_timeout_s", BODY_TIMEOUT_S))
+    metrics = Metrics() if metrics is None else metrics
+    ingestor = Ingestor(settings, storage, metrics, now=now, clock=clock)
+    if getattr(storage, "engine", None) is not None and hasattr(settings, "server_dir"):
+        from crashveil.server.governance.audit import AuditTrail
+
+        ingestor.audit = AuditTrail.for_server_dir(storage.engine, settings.server_dir)
+    if group_commit and hasattr(storage, "store_reports"):
+        # One writer thread stores whatever reports are queued in one transaction; each
+        # answer waits for its batch's commit (ingest.GroupCommitter). Stopped by
+        # ``app.state.ingestor.close()``; a daemon thread otherwise.
+        ingestor.start_group_commit(max_batch=getattr(settings, "ingest_max_batch", 256),
+                                    max_wait_s=getattr(settings, "ingest_max_wait_s", 0.0))
+
+    def endpoint(route: str, handler: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
+        """Time the handler, and send every exception through the one error map."""
+        async def run(request: Request) -> Response:
+            started = time.perf_counter()
+            try:
+                response = await handler(request)
+            except Exception as exc:  # the HTTP error map is the one place allowed to catch all
+                response = await handle_error(request, exc, route)
+            metrics.latency.labels(route, request.method).observe(time.perf_counter() - started)
+            return response
+        return run
+
+    async def post_report(request: Request) -> Response:
+        project_id = request.path_params["project"]
+        check_project_id(project_id)
+        ingestor.check_project_rate(project_id)
+        body = await read_body(request, max_body_bytes=settings.max_body_bytes,
+                               max_decompressed_bytes=settings.max_decompressed_bytes, timeout_s=body_timeout_s)
+        accepted = await ingestor.ingest_async(project_id, body, credential=request.scope.get(CREDENTIAL_KEY))
+        return JSONResponse({"receipt": accepted.receipt, "status": "stored"},
+                            status_code=201 if accepted.created else 200)
+
+    async def post_deletion(request: Request) -> Response:
+        project_id = request.path_params["project"]
+        check_project_id(project_id)
+        ingestor.check_project_rate(project_id)
+        body = await read_body(request, max_body_bytes=settings.max_body_bytes,
+                               max_decompressed_bytes=settings.max_decompressed_bytes, timeout_s=body_timeout_s)
+        started = time.monotonic()
+        answer = await run_in_threadpool(ingestor.delete, project_id, body)
+        await _erasure_answer_time(started, settings.erasure_answer_step_s)
+        return JSONResponse(answer, status_code=202)
+
+    def signed_config(project_id: str, credential: str | None) -> dict[str, str]:
+        """The signed config for the client presenting ``credential``: its ``counts_only``
+        lists the groups counts-only project-wide and those in that credential's own mode, so
+        it differs by credential and is never cached across requests."""
+        project = ingestor.project(project_id)
+        moment = now()
+        fingerprints = storage.counts_only_fingerprints(project.id, now=moment, credential=credential)
+        config = build_config(project, list(fingerprints), now=moment)
+        encoded = canonical_json(config)
+        # Every signing key still in its overlap signs too (newest first): apps shipped with an
+        # older connection string pin an older key (see sdk/remote_config.py).
+        # ``signature`` is the newest key's (signing_keys[0]); Ed25519 is deterministic, so it is
+        # the first of ``signatures`` and is not computed twice.
+        signatures = [_b64url(key.sign(encoded)) for key in project.signing_keys[:MAX_CONFIG_SIGNATURES]]
+        return {"config": _b64url(encoded), "signature": signatures[0], "signatures": signatures}
+
+    async def get_config(request: Request) -> Response:
+        project_id = request.path_params["project"]
+        check_project_id(project_id)
+        return JSONResponse(await run_in_threadpool(signed_config, project_id, request.scope.get(CREDENTIAL_KEY)),
+                            headers=_NO_STORE)
+
+    async def get_receipt(request: Request) -> Response:
+        receipt = request.path_params["receipt"]
+        status = await run_in_threadpool(storage.receipt_status, receipt) if _RECEIPT_RE.match(receipt) else None
+        if status is None:
+            return JSONResponse({"error": "unknown_receipt", "field": None, "message": "no such receipt"},
+                                status_code=404)
+        hour = status.received_hour
+        if isinstance(hour, datetime):
+            hour = hour.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:00Z")
+        return JSONResponse({"receipt": status.receipt, "status": status.status, "fixed_in": status.fixed_in,
+                             "received_hour": hour}, headers=_NO_STORE)
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    # storage.ping is a write probe (a rolled-back transaction); its answer is reused for
+    # READY_CACHE_S, and concurrent checks share one probe, so /readyz stays cheap.
+    readiness: dict[str, Any] = {"until": float("-inf"), "ready": False}
+    probing = threading.Lock()
+
+    def check_ready() -> bool:
+        with probing:
+            if clock() >= readiness["until"]:
+                try:
+                    storage.ping()
+                    readiness["ready"] = True
+                except Exception:  # any failure means "not ready"; the reason is the storage's to log
+                    readiness["ready"] = False
+                readiness["until"] = clock() + READY_CACHE_S
+            return bool(readiness["ready"])
+
+    async def readyz(request: Request) -> Response:
+        fresh = clock() < readiness["until"]
+        ready = readiness["ready"] if fresh else await run_in_threadpool(check_ready)
+        if not ready:
+            return JSONResponse({"status": "unavailable"}, status_code=503, headers={"Retry-After": "5"})
+        return JSONResponse({"status": "ready"})
+
+    async def get_metrics(request: Request) -> Response:
+        return Response(metrics.render(), media_type=CONTENT_TYPE)
+
+    openapi_body = json.dumps(load_openapi()).encode()
+
+    async def openapi(request: Request) -> Response:
+        return Response(openapi_body, media_type="application/json")
+
+    table = [
+        (f"{API_PREFIX}/projects/{{project}}/reports", ["POST"], post_report),
+        (f"{API_PREFIX}/projects/{{project}}/deletion-requests", ["POST"], post_deletion),
+        (f"{API_PREFIX}/projects/{{project}}/config", ["GET"], get_config),
+        (f"{API_PREFIX}/receipts/{{receipt}}", ["GET"], get_receipt),
+        ("/healthz", ["GET"], healthz),
+        ("/readyz", ["GET"], readyz),
+        ("/metrics", ["GET"], get_metrics),
+        ("/openapi.json", ["GET"], openapi),
+    ]
+    if surface == "web":
+        table = [row for row in table if not row[0].startswith(f"{API_PREFIX}/projects/") and row[0] != "/metrics"]
+    routes: list[Any] = [Route(path, endpoint(path, handler), methods=methods) for path, methods, handler in table]
+    if surface != "ingest":
+        routes += _product_routes(settings, storage, ingestor=ingestor, metrics=metrics, now=now,
+                                  body_timeout_s=body_timeout_s, sentry_limits=sentry_limits)
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        return await handle_error(request, exc, None)
+
+    app = Starlette(routes=routes, exception_handlers={HTTPException: http_error})
+    app.state.metrics = metrics
+    app.state.ingestor = ingestor
+    app.add_middleware(ForgetClient)
+    app.add_middleware(PeerCredential)  # outermost: it reads the connection through uvicorn's receive
+    return app
+
+
+def _product_routes(settings: Any, storage: Any, *, ingestor: Ingestor, metrics: Metrics,
+                    now: Callable[[], datetime], body_timeout_s: float, sentry_limits: Any) -> list[Any]:
+    """Routes beyond the native ingest API: dashboard, public summary, Sentry-compatible ingest.
+
+    They need a real ``Storage`` (an engine and a server directory); an app built over a bare
+    storage stand-in serves the ingest API alone.
+    """
+    engine = getattr(storage, "engine", None)
+    if engine is None or not hasattr(settings, "server_dir"):
+        return []
+    from crashveil.server.governance.access import AccessStore
+    from crashveil.server.insights.anomaly import VolumeAnomalyCollector
+    from crashveil.server.dashboard import dashboard_routes, load_or_create_secret
+    from crashveil.server.dashboard.public import public_routes
+    from crashveil.server.sentry.routes import sentry_routes
+
+    audit = ingestor.audit
+    secret = load_or_create_secret(settings.server_dir / "keys" / "dashboard.secret")
+    # The typed names of failed log-ins are kept as HMACs under the dashboard secret, shared by
+    # every process of this server directory (login_guard.account_digest).
+    access = AccessStore(engine, audit, account_key=secret)
+    metrics.registry.register(VolumeAnomalyCollector(engine))
+    return [
+        *sentry_routes(storage, settings, ingestor=ingestor, metrics=metrics, now=now, limits=sentry_limits,
+                       body_timeout_s=body_timeout_s),
+        *public_routes(storage, now=now),
+        *dashboard_routes(storage, access=access, audit=audit, secret=secret, secure_cookies=settings.tls, now=now),
+    ]

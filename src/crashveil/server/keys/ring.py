@@ -1,0 +1,520 @@
+"""The key ring: the key-encryption key (KEK), data keys per day, and project key rotation.
+
+Three tiers (envelope encryption):
+
+``KEK``
+    Held by a :class:`KeyEncryptionKeyProvider`; it only ever wraps and unwraps 32-byte keys,
+    so a KMS can hold it without handing the key out. :class:`FileKeyProvider` keeps it in
+    ``DIR/keys/kek.json`` (mode 0600), apart from the database: a stolen database or backup
+    alone decrypts nothing. Several hosts over one PostgreSQL need the same file (or a KMS).
+``data keys``
+    One per project and received day (``data_keys``), wrapped by the KEK and bound to their
+    key id ``dek:<project>:<day>``, so a wrapped key cannot be moved to another row.
+    Destroying one deletes that day's report details (crypto-shredding).
+``project keys``
+    The HPKE key pairs that open sealed reports and the Ed25519 key that signs remote
+    config, in ``project_keys``: each private key encrypted under its own data key, wrapped
+    by the KEK. Kept in the database (not files) so every server process and host over one
+    PostgreSQL opens and signs with the same keys, and a rotation made by the CLI reaches
+    them all through the database.
+
+Rotation
+    :meth:`KeyRing.rotate_kek` adds a KEK, rewraps every data key and project key in one
+    transaction (no report is rewritten: 61 bytes per key), then retires the old KEK; it is
+    destroyed ``kek_retired_keep_days`` later. Interrupted at any point, every row is wrapped
+    by a KEK still in the file, and running it again finishes the job.
+    :meth:`KeyRing.rotate_project_keys` adds a new HPKE and signing key; the old ones keep
+    working until ``expires_at`` (the overlap: queued reports sealed to the old key still
+    open, and the remote config is signed by every signing key of the overlap, so apps
+    pinning the old one keep verifying it), then :meth:`KeyRing.destroy_expired` erases
+    their private parts.
+"""
+
+from __future__ import annotations
+
+import base64
+import collections
+import json
+import os
+import secrets
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from crashveil.errors import ConfigError, SealError, StorageError
+from crashveil.server.keys.crypto import (
+    ProjectKeyPair,
+    SigningKey,
+    decrypt_detail,
+    detail_aad,
+    encrypt_detail,
+    new_data_key,
+    unwrap_key,
+    wrap_key,
+)
+from crashveil.server.db.engine import dialect_insert, fetch_all, write_tx
+from crashveil.server.db.tables import data_keys, project_keys
+
+__all__ = [
+    "KekInfo",
+    "KeyEncryptionKeyProvider",
+    "FileKeyProvider",
+    "KeyRing",
+    "ProjectKeys",
+    "KeyInfo",
+    "KekRotation",
+    "WrappedKeys",
+    "register_wrapped_keys",
+]
+
+HPKE = "hpke"
+SIGNING = "signing"
+_PRIVATE_KEY_AAD_DAY = "project-key"
+
+
+@dataclass(frozen=True)
+class KekInfo:
+    """One KEK as a provider lists it (never the key itself)."""
+
+    kek_id: str
+    created_at: datetime
+    retired_at: datetime | None
+    current: bool
+
+
+@runtime_checkable
+class KeyEncryptionKeyProvider(Protocol):
+    """Holds the KEK; wraps and unwraps 32-byte keys bound to a ``key_id``.
+
+    A KMS implementation calls the KMS's encrypt/decrypt with ``key_id`` as its context.
+    """
+
+    def wrap(self, key: bytes, *, key_id: str) -> tuple[str, bytes]:
+        """``key`` wrapped by the current KEK: (kek_id, wrapped)."""
+        ...
+
+    def unwrap(self, kek_id: str, wrapped: bytes, *, key_id: str) -> bytes:
+        """The key :meth:`wrap` wrapped; :class:`SealError` if it cannot be unwrapped."""
+        ...
+
+    def current_id(self) -> str:
+        ...
+
+    def rotate(self, *, now: datetime) -> str:
+        """Make a new current KEK and return its id (the old ones still unwrap)."""
+        ...
+
+    def retire(self, kek_id: str, *, now: datetime) -> None:
+        """Mark ``kek_id`` as no longer wrapping anything (kept for old backups)."""
+        ...
+
+    def purge(self, *, retired_before: datetime) -> list[str]:
+        """Destroy KEKs retired before the given time; returns their ids."""
+        ...
+
+    def keys(self) -> list[KekInfo]:
+        ...
+
+
+def _kek_id(now: datetime) -> str:
+    return f"kek-{now:%Y%m%d}-{secrets.token_hex(4)}"
+
+
+class FileKeyProvider:
+    """KEKs in a JSON file readable by the server's user only (0600).
+
+    The file is rewritten atomically (temporary file, fsync, rename). It is re-read when it
+    changes on disk, so a rotation by ``crashveil keys rotate`` reaches running servers.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._path = Path(path)
+        self._stamp: tuple[int, int] | None = None
+        self._data: dict[str, Any] = {}
+        self._load()
+
+    @classmethod
+    def create(cls, path: Path, *, now: datetime) -> FileKeyProvider:
+        """A new key file with one KEK; :class:`ConfigError` if the file exists."""
+        path = Path(path)
+        if path.exists():
+            raise ConfigError(str(path), "already exists", "a new server directory")
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        kek_id = _kek_id(now)
+        data = {"format": "crashveil-kek-v1", "current": kek_id,
+                "keys": {kek_id: _new_entry(now)}}
+        _write_secret_json(path, data)
+        return cls(path)
+
+    # -- file ---------------------------------------------------------------------------
+    def _load(self) -> None:
+        try:
+            stat = self._path.stat()
+            stamp = (stat.st_mtime_ns, stat.st_size)
+            if stamp == self._stamp:
+                return
+            text = self._path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(str(self._path), f"cannot be read ({exc.strerror})", "the server's KEK file") from exc
+        if stat.st_mode & 0o077:
+            raise ConfigError(str(self._path), "is readable by other users", "mode 0600")
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise ConfigError(str(self._path), "is not a KEK file", "JSON written by crashveil") from exc
+        if data.get("format") != "crashveil-kek-v1" or data.get("current") not in data.get("keys", {}):
+            raise ConfigError(str(self._path), "is not a KEK file", "format crashveil-kek-v1 with a current key")
+        self._data = data
+        self._stamp = stamp
+
+    def _save(self) -> None:
+        _write_secret_json(self._path, self._data)
+        self._stamp = None
+        self._load()
+
+    def _key(self, kek_id: str) -> bytes:
+        self._load()
+        entry = self._data["keys"].get(kek_id)
+        if entry is None:
+            raise SealError("could not unwrap the data key")
+        return base64.b64decode(entry["key"])
+
+    # -- protocol -----------------------------------------------------------------------
+    def current_id(self) -> str:
+        self._load()
+        return str(self._data["current"])
+
+    def wrap(self, key: bytes, *, key_id: str) -> tuple[str, bytes]:
+        kek_id = self.current_id()
+        return kek_id, wrap_key(self._key(kek_id), key, key_id=key_id)
+
+    def unwrap(self, kek_id: str, wrapped: bytes, *, key_id: str) -> bytes:
+        return unwrap_key(self._key(kek_id), wrapped, key_id=key_id)
+
+    def rotate(self, *, now: datetime) -> str:
+        self._load()
+        kek_id = _kek_id(now)
+        self._data["keys"][kek_id] = _new_entry(now)
+        self._data["current"] = kek_id
+        self._save()
+        return kek_id
+
+    def retire(self, kek_id: str, *, now: datetime) -> None:
+        self._load()
+        entry = self._data["keys"].get(kek_id)
+        if entry is not None and kek_id != self._data["current"] and not entry.get("retired_at"):
+            entry["retired_at"] = now.isoformat()
+            self._save()
+
+    def purge(self, *, retired_before: datetime) -> list[str]:
+        self._load()
+        gone = [kid for kid, entry in self._data["keys"].items()
+                if entry.get("retired_at") and datetime.fromisoformat(entry["retired_at"]) < retired_before]
+        if gone:
+            for kid in gone:
+                del self._data["keys"][kid]
+            self._save()
+        return gone
+
+    def keys(self) -> list[KekInfo]:
+        self._load()
+        current = self._data["current"]
+        return [KekInfo(kid, datetime.fromisoformat(entry["created_at"]),
+                        datetime.fromisoformat(entry["retired_at"]) if entry.get("retired_at") else None,
+                        kid == current)
+                for kid, entry in self._data["keys"].items()]
+
+
+def _new_entry(now: datetime) -> dict[str, str | None]:
+    return {"key": base64.b64encode(new_data_key()).decode("ascii"), "created_at": now.isoformat(),
+            "retired_at": None}
+
+
+def _write_secret_json(path: Path, data: dict[str, Any]) -> None:
+    """Write ``data`` to ``path`` atomically, mode 0600 from the first byte."""
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(data, handle, indent=1, sort_keys=True)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+# --- tables of KEK-wrapped keys -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WrappedKeys:
+    """A table whose rows hold a key wrapped by the KEK (rewrapped by a KEK rotation)."""
+
+    table: sa.Table
+    key_id: Callable[[Any], str]  # the key id (wrap AAD) of a row
+    wrapped_column: str = "wrapped_dek"
+    kek_column: str = "kek_id"
+
+
+_DATA_KEYS = WrappedKeys(data_keys, lambda row: row.key_id)
+_WRAPPED_TABLES: list[WrappedKeys] = [WrappedKeys(project_keys, lambda row: f"pk:{row.key_id}")]
+
+
+def register_wrapped_keys(table: sa.Table, key_id: Callable[[Any], str], *, wrapped_column: str = "wrapped_key",
+                          kek_column: str = "kek_id") -> None:
+    """Have KEK rotations rewrap ``table`` too (other modules' wrapped keys, e.g. pseudonym keys).
+
+    ``key_id(row)`` must give the ``key_id`` the key was wrapped with.
+    """
+    if all(spec.table is not table for spec in _WRAPPED_TABLES):
+        _WRAPPED_TABLES.append(WrappedKeys(table, key_id, wrapped_column, kek_column))
+
+
+# --- the key ring over the database ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ProjectKeys:
+    """A project's usable keys, newest first."""
+
+    keypairs: list[ProjectKeyPair]
+    signing_keys: list[SigningKey]
+
+
+@dataclass(frozen=True)
+class KeyInfo:
+    """One project key as ``crashveil keys list`` shows it (no secret)."""
+
+    key_id: str
+    project_id: str
+    kind: str
+    algorithm: str
+    public_key: str
+    kek_id: str | None
+    created_at: datetime
+    retired_at: datetime | None
+    expires_at: datetime | None
+    destroyed_at: datetime | None
+
+    def state(self, now: datetime) -> str:
+        if self.destroyed_at is not None:
+            return "destroyed"
+        if self.expires_at is not None and self.expires_at <= now:
+            return "expired"
+        if self.retired_at is not None:
+            return "overlap"
+        return "current"
+
+
+@dataclass(frozen=True)
+class KekRotation:
+    """What a KEK rotation did."""
+
+    new_kek_id: str
+    retired: list[str]
+    rewrapped_data_keys: int
+    rewrapped_project_keys: int  # project keys and tables registered with register_wrapped_keys
+    destroyed_keks: list[str]
+
+
+_DATA_KEY_FOR_WRITE = sa.select(data_keys.c.kek_id, data_keys.c.wrapped_dek, data_keys.c.destroyed_at).where(
+    data_keys.c.key_id == sa.bindparam("key_id"))
+
+
+class KeyRing:
+    """Data keys and project keys over the database, with the KEK from ``provider``.
+
+    Methods taking ``conn`` run inside the caller's transaction.
+    """
+
+    def __init__(self, provider: KeyEncryptionKeyProvider, *, cache_size: int = 256) -> None:
+        self.provider = provider
+        # Unwrapped data keys by (key_id, wrapped bytes): a rewrap changes the wrapped bytes
+        # and a destroyed key has none, so a hit is always what the database says now.
+        self._cache: collections.OrderedDict[tuple[str, bytes], bytes] = collections.OrderedDict()
+        self._cache_size = cache_size
+
+    # -- data keys --------------------------------------------------------------------------
+    @staticmethod
+    def data_key_id(project_id: str, day: str) -> str:
+        return f"dek:{project_id}:{day}"
+
+    def _unwrap(self, key_id: str, kek_id: str, wrapped: bytes) -> bytes:
+        cache_key = (key_id, wrapped)
+        dek = self._cache.get(cache_key)
+        if dek is None:
+            dek = self.provider.unwrap(kek_id, wrapped, key_id=key_id)
+            self._cache[cache_key] = dek
+            if len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+        else:
+            self._cache.move_to_end(cache_key)
+        return dek
+
+    def data_key_for_write(self, conn: Connection, project_id: str, day: str, *, now: datetime) -> tuple[str, bytes]:
+        """The data key of ``project_id`` for ``day``, created on first use: (key_id, key)."""
+        key_id = self.data_key_id(project_id, day)
+        # Once per group-commit batch: the prebuilt statement on the DBAPI cursor (SQLite)
+        # saves building and running a select through SQLAlchemy (~0.15 ms a batch).
+        # ``destroyed_at`` is only compared with None, so its raw value will do.
+        found = fetch_all(conn, _DATA_KEY_FOR_WRITE, {"key_id": key_id})
+        row: Any = found[0] if found else None
+        if row is None:
+            dek = new_data_key()
+            kek_id, wrapped = self.provider.wrap(dek, key_id=key_id)
+            conn.execute(dialect_insert(conn, data_keys).values(
+                key_id=key_id, project_id=project_id, day=day, kek_id=kek_id, wrapped_dek=wrapped,
+                created_at=now).on_conflict_do_nothing())
+            row = conn.execute(sa.select(data_keys.c.kek_id, data_keys.c.wrapped_dek, data_keys.c.destroyed_at)
+                               .where(data_keys.c.key_id == key_id)).one()
+        kek_id, wrapped, destroyed_at = row
+        if destroyed_at is not None or wrapped is None:
+            raise StorageError(f"the data key of {project_id} for {day} was destroyed (retention)")
+        return key_id, self._unwrap(key_id, kek_id, wrapped)
+
+    def data_key_for_read(self, conn: Connection, key_id: str) -> bytes | None:
+        """The data key ``key_id``, or ``None`` if it was destroyed."""
+        row = conn.execute(sa.select(data_keys.c.kek_id, data_keys.c.wrapped_dek)
+                           .where(data_keys.c.key_id == key_id)).first()
+        if row is None or row.wrapped_dek is None:
+            return None
+        return self._unwrap(key_id, row.kek_id, row.wrapped_dek)
+
+    # -- project keys -----------------------------------------------------------------------
+    def add_project_key(self, conn: Connection, project_id: str, kind: str, *, now: datetime,
+                        suite: str = "mlkem768x25519") -> str:
+        """Create a new HPKE (``kind="hpke"``) or signing key for the project; returns its id."""
+        if kind == HPKE:
+            pair = ProjectKeyPair.generate(suite)
+            algorithm, public, private = pair.suite, pair.public_key_string(), pair.private_bytes()
+        elif kind == SIGNING:
+            signer = SigningKey.generate()
+            algorithm, public, private = "ed25519", signer.public_key_string(), signer.private_bytes()
+        else:
+            raise ValueError(f"unknown key kind {kind!r}")
+        key_id = f"{kind}-{now:%Y%m%d}-{secrets.token_hex(4)}"
+        dek = new_data_key()
+        kek_id, wrapped = self.provider.wrap(dek, key_id=f"pk:{key_id}")
+        sealed = encrypt_detail(dek, private, aad=detail_aad(project_id, key_id, _PRIVATE_KEY_AAD_DAY))
+        conn.execute(project_keys.insert().values(
+            key_id=key_id, project_id=project_id, kind=kind, algorithm=algorithm, public_key=public,
+            kek_id=kek_id, wrapped_dek=wrapped, sealed_private=sealed, created_at=now))
+        return key_id
+
+    def rotate_project_keys(self, conn: Connection, project_id: str, *, now: datetime, overlap: timedelta,
+                            kinds: Sequence[str] = (HPKE, SIGNING), suite: str | None = None) -> list[str]:
+        """New keys of ``kinds`` for the project; the current ones expire after ``overlap``."""
+        created = []
+        for kind in kinds:
+            current = conn.execute(
+                sa.select(project_keys.c.key_id, project_keys.c.algorithm).where(
+                    project_keys.c.project_id == project_id, project_keys.c.kind == kind,
+                    project_keys.c.retired_at.is_(None), project_keys.c.destroyed_at.is_(None))
+                .with_for_update()).all()
+            new_suite = suite or next((r.algorithm for r in current if kind == HPKE), None) or "mlkem768x25519"
+            created.append(self.add_project_key(conn, project_id, kind, now=now, suite=new_suite))
+            if current:
+                conn.execute(project_keys.update()
+                             .where(project_keys.c.key_id.in_([r.key_id for r in current]))
+                             .values(retired_at=now, expires_at=now + overlap))
+        return created
+
+    def project_keys(self, conn: Connection, project_id: str, *, now: datetime) -> ProjectKeys:
+        """The project's usable keys (not expired, not destroyed), newest first."""
+        rows = conn.execute(
+            sa.select(project_keys).where(
+                project_keys.c.project_id == project_id, project_keys.c.destroyed_at.is_(None),
+                sa.or_(project_keys.c.expires_at.is_(None), project_keys.c.expires_at > now))
+            # Current keys first (a rotation within one clock tick must still put the new key first).
+            .order_by(sa.case((project_keys.c.retired_at.is_(None), 0), else_=1),
+                      project_keys.c.created_at.desc(), project_keys.c.key_id.desc())).all()
+        pairs: list[ProjectKeyPair] = []
+        signers: list[SigningKey] = []
+        for row in rows:
+            private = self._private_bytes(row)
+            if row.kind == HPKE:
+                pairs.append(ProjectKeyPair.from_private_bytes(private))
+            elif row.kind == SIGNING:
+                signers.append(SigningKey.from_private_bytes(private))
+        return ProjectKeys(pairs, signers)
+
+    def _private_bytes(self, row: sa.Row[Any]) -> bytes:
+        dek = self.provider.unwrap(row.kek_id, row.wrapped_dek, key_id=f"pk:{row.key_id}")
+        return decrypt_detail(dek, row.sealed_private, aad=detail_aad(row.project_id, row.key_id, _PRIVATE_KEY_AAD_DAY))
+
+    def destroy_expired(self, conn: Connection, *, now: datetime) -> list[str]:
+        """Erase the private parts of project keys whose overlap has ended; returns their ids."""
+        ids = list(conn.execute(sa.select(project_keys.c.key_id).where(
+            project_keys.c.expires_at <= now, project_keys.c.destroyed_at.is_(None))).scalars())
+        if ids:
+            conn.execute(project_keys.update().where(project_keys.c.key_id.in_(ids)).values(
+                wrapped_dek=None, sealed_private=None, kek_id=None, destroyed_at=now))
+        return ids
+
+    def list_keys(self, conn: Connection, project_id: str | None = None) -> list[KeyInfo]:
+        query = sa.select(project_keys).order_by(project_keys.c.project_id, project_keys.c.kind,
+                                                 sa.case((project_keys.c.retired_at.is_(None), 0), else_=1),
+                                                 project_keys.c.created_at.desc())
+        if project_id is not None:
+            query = query.where(project_keys.c.project_id == project_id)
+        return [KeyInfo(r.key_id, r.project_id, r.kind, r.algorithm, r.public_key, r.kek_id, r.created_at,
+                        r.retired_at, r.expires_at, r.destroyed_at) for r in conn.execute(query)]
+
+    # -- KEK rotation ------------------------------------------------------------------------
+    def rewrap_all(self, conn: Connection) -> tuple[int, int]:
+        """Rewrap every wrapped key not under the current KEK, in the caller's transaction.
+
+        Returns (data keys, other keys) rewrapped; "other" counts project keys and every
+        table registered with :func:`register_wrapped_keys`.
+        """
+        current = self.provider.current_id()
+        counts = []
+        for spec in (_DATA_KEYS, *_WRAPPED_TABLES):
+            table = spec.table
+            wrapped_col, kek_col = table.c[spec.wrapped_column], table.c[spec.kek_column]
+            rows = conn.execute(sa.select(table).where(wrapped_col.is_not(None), kek_col != current)
+                                .with_for_update()).all()
+            pk = list(table.primary_key.columns)
+            for row in rows:
+                key_id = spec.key_id(row)
+                key = self.provider.unwrap(getattr(row, spec.kek_column), bytes(getattr(row, spec.wrapped_column)),
+                                           key_id=key_id)
+                kek_id, wrapped = self.provider.wrap(key, key_id=key_id)
+                conn.execute(table.update().where(*(col == getattr(row, col.name) for col in pk))
+                             .values({spec.kek_column: kek_id, spec.wrapped_column: wrapped}))
+            counts.append(len(rows))
+        return counts[0], sum(counts[1:])
+
+    def rotate_kek(self, engine: sa.Engine, *, now: datetime, retired_keep: timedelta) -> KekRotation:
+        """New KEK, rewrap everything under it, retire the others, purge long-retired ones."""
+        old = [info.kek_id for info in self.provider.keys() if info.retired_at is None]
+        new_id = self.provider.rotate(now=now)
+        with write_tx(engine) as conn:
+            data_count, project_count = self.rewrap_all(conn)
+            # Anything still naming an old KEK (written by a process that had not seen the
+            # new file yet) would be caught here; there must be none left.
+            stragglers = conn.execute(sa.select(sa.func.count()).select_from(data_keys).where(
+                data_keys.c.wrapped_dek.is_not(None), data_keys.c.kek_id != new_id)).scalar_one()
+            if stragglers:
+                raise StorageError("KEK rotation left keys under an old KEK; run it again")
+        for kek_id in old:
+            self.provider.retire(kek_id, now=now)
+        destroyed = self.provider.purge(retired_before=now - retired_keep)
+        self._cache.clear()
+        return KekRotation(new_id, old, data_count, project_count, destroyed)
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
