@@ -1,7 +1,7 @@
 """The shipped policy's pre-computed facts answer exactly as the ``Policy`` built from the file.
 
 If one of these fails after an edit of ``default.policy.toml``, of the model, the loader or
-the digest: ``python -m crashveil.policy._default_policy``.
+the digest: ``python -m crashveil.policy.generate_shipped``.
 """
 
 from __future__ import annotations
@@ -45,3 +45,10 @@ def test_stale_copy_gives_no_facts(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_file_path_is_the_shipped_file() -> None:
     """``default_policy_path()`` (no ``importlib.resources`` for an ordinary install) is that file."""
     assert (str(default_policy_path()), True) == (shipped_policy_file(), default_policy_path().is_file())
+
+
+def test_generated_module_is_what_the_generator_writes() -> None:
+    """``_default_policy.py`` is exactly ``generate_shipped``'s output for today's policy file."""
+    from crashveil.policy.generate_shipped import POLICY_FILE, TARGET, render
+
+    assert TARGET.read_text("utf-8") == render(POLICY_FILE.read_text("utf-8"))

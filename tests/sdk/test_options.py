@@ -113,7 +113,7 @@ def test_bad_policy_file_fails_at_init(tmp_path: Path) -> None:
 def test_shipped_policy_copy_matches_the_file() -> None:
     """``_default_policy.py`` is ``default.policy.toml`` parsed ahead of time, and is current.
 
-    If this fails after an edit of the policy file: ``python -m crashveil.policy._default_policy``.
+    If this fails after an edit of the policy file: ``python -m crashveil.policy.generate_shipped``.
     """
     import tomllib
 

@@ -10,10 +10,10 @@ policy, made by the same generator: ``crashveil.policy.shipped`` answers ``init(
 ``grant()`` from them (level names, digest, allowlists) without building the ``Policy`` at
 all (same condition: ``SOURCE`` is the file). ``tests/policy`` checks that they are current.
 
-After editing ``default.policy.toml`` (or the policy model, loader or digest), regenerate
-this file::
+Pure data, importing nothing. After editing ``default.policy.toml`` (or the policy model,
+loader or digest), regenerate this file::
 
-    python -m crashveil.policy._default_policy
+    python -m crashveil.policy.generate_shipped
 """
 
 from __future__ import annotations
@@ -24,30 +24,6 @@ if TYPE_CHECKING:
 
 __all__ = ["SOURCE", "DATA", "CANONICAL", "DIGEST"]
 
-
-def _main() -> None:  # pragma: no cover - a developer tool
-    import pprint
-    import tomllib
-    from pathlib import Path
-
-    from crashveil.policy.digest import canonical_policy, policy_digest
-    from crashveil.policy.loader import parse_policy
-
-    here = Path(__file__)
-    source = here.with_name("default.policy.toml").read_text("utf-8")
-    data = tomllib.loads(source)
-    policy = parse_policy(data, source="default.policy.toml")  # a bad file fails here, not at init()
-    text = here.read_text("utf-8")
-    head = text[: text.index("\n#: The TOML" + " text") + 1]
-    lines = "".join(f"    {line!r}\n" for line in source.splitlines(keepends=True))
-    body = (f"#: The TOML text this was parsed from.\nSOURCE = (\n{lines})\n\n"
-            f"#: ``tomllib.loads(SOURCE)``\nDATA: dict[str, Any] = {pprint.pformat(data, width=110, sort_dicts=False)}\n\n"
-            f"#: ``canonical_policy(parse_policy(DATA))``: what a consent record stores\n"
-            f"CANONICAL: dict[str, Any] = {pprint.pformat(canonical_policy(policy), width=110, sort_dicts=False)}\n\n"
-            f"#: ``policy_digest(parse_policy(DATA))``\nDIGEST = {policy_digest(policy)!r}\n\n"
-            "if __name__ == \"__main__\":  # pragma: no cover\n    _main()\n")
-    here.write_text(head + body, "utf-8")
-    print(f"wrote {here}")
 
 #: The TOML text this was parsed from.
 SOURCE = (
@@ -693,6 +669,3 @@ CANONICAL: dict[str, Any] = {'name': 'crashveil-default',
 
 #: ``policy_digest(parse_policy(DATA))``
 DIGEST = 'sha256:95142edadac41389f49e6d9f12ce69e6b8f90a6c162b0a548ce04366ef1ae5a9'
-
-if __name__ == "__main__":  # pragma: no cover
-    _main()
