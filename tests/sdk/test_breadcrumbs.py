@@ -127,7 +127,7 @@ def test_remote_config_disabling_the_module_drops_them(make_client: Any) -> None
     client = make_client()
     client.grant("diagnostic")
     client.add_breadcrumb("before")
-    client._remote = RemoteConfig(modules={"breadcrumbs": False})
+    client.remote.config = RemoteConfig(modules={"breadcrumbs": False})
     client.capture_exception(crash())
     client._breadcrumbs_changed()
     client.add_breadcrumb("after")
@@ -140,7 +140,7 @@ def test_remote_config_disabled_at_grant_keeps_nothing(make_client: Any) -> None
     from crashveil.sdk.remote_config import RemoteConfig
 
     client = make_client()
-    client._remote = RemoteConfig(modules={"breadcrumbs": False})
+    client.remote.config = RemoteConfig(modules={"breadcrumbs": False})
     client.grant("diagnostic")
     client.add_breadcrumb("step")
     assert None == client.breadcrumbs

@@ -179,7 +179,7 @@ def test_progressive_disclosure_asks_and_respects_a_no(make_client: Any) -> None
     client = make_client(consent_callback=lambda request: requests.append(request) or False)
     client.grant("crash")
     exc = crash("detail")
-    client._remote = RemoteConfig(client.collector.record(exc, mechanism="manual").fingerprint)
+    client.remote.config = RemoteConfig(client.collector.record(exc, mechanism="manual").fingerprint)
     client.capture_exception(exc)
     [payload] = sent_reports(client)
     assert (["diagnostic"], "crash", None) == ([r.requested_level for r in requests], payload["consent_level"],
@@ -192,7 +192,7 @@ def test_progressive_disclosure_yes_applies_to_that_crash_only(make_client: Any)
     client = make_client(consent_callback=lambda request: True)
     client.grant("crash")
     exc = crash("detail")
-    client._remote = RemoteConfig(client.collector.record(exc, mechanism="manual").fingerprint)
+    client.remote.config = RemoteConfig(client.collector.record(exc, mechanism="manual").fingerprint)
     client.capture_exception(exc)
     try:
         raise KeyError("other")

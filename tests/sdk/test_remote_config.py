@@ -332,24 +332,24 @@ def _start(make_client: Any, *, delay_s: float = 0.0) -> tuple[Any, CountingTran
     """A client over the shared data dir, consent given, started; its fetch (if any) finished."""
     transport = CountingTransport()
     client = make_client(transport=transport)
-    client.remote_config_delay_s = delay_s
+    client.remote.delay_s = delay_s
     client.consent.grant("crash")
     client.start()
-    if delay_s == 0.0 and client.remote_config_thread is not None:
-        client.remote_config_thread.join(10)
+    if delay_s == 0.0 and client.remote.thread is not None:
+        client.remote.thread.join(10)
     return client, transport
 
 
 def test_the_config_is_fetched_again_only_after_the_refresh_interval(make_client: Any, clock: Any) -> None:
     """A start fetches; a start within the interval starts no thread and fetches nothing (an
     offline answer counts as a check too); a start after the interval fetches again."""
-    from crashveil.sdk.client import REMOTE_CONFIG_REFRESH_S
+    from crashveil.sdk.config_refresh import REMOTE_CONFIG_REFRESH_S
 
     fetches = []
     for advance in (0.0, 1.0, REMOTE_CONFIG_REFRESH_S - 2.0, 1.0):
         clock.now += advance
         client, transport = _start(make_client)
-        fetches.append((transport.fetches, client.remote_config_thread is not None))
+        fetches.append((transport.fetches, client.remote.thread is not None))
     assert [(1, True), (0, False), (0, False), (1, True)] == fetches
 
 
@@ -372,14 +372,14 @@ def test_a_torn_or_odd_check_record_makes_the_fetch_due(make_client: Any, record
     client = make_client()
     client.data_dir.mkdir(parents=True, exist_ok=True)
     (client.data_dir / "remote_config.checked").write_text(record)
-    assert client._remote_config_due()
+    assert client.remote.due()
 
 
 def test_the_fetch_waits_after_start_and_is_skipped_if_the_client_closes(make_client: Any) -> None:
     """The first fetch is deferred (it would compete with the app's start); closed before it
     runs, nothing is fetched and nothing is recorded, so the next start fetches."""
     client, transport = _start(make_client, delay_s=30.0)
-    thread = client.remote_config_thread
+    thread = client.remote.thread
     alive = thread.is_alive()
     client.close()
     thread.join(5)
@@ -404,9 +404,9 @@ socket.socket = Recording
 _APP = SOCKET_RECORDER + """
 import threading
 import crashveil
-from crashveil.sdk import client
+from crashveil.sdk import config_refresh
 
-client.REMOTE_CONFIG_DELAY_S = 0.0  # fetch at once (the test waits for it below)
+config_refresh.REMOTE_CONFIG_DELAY_S = 0.0  # fetch at once (the test waits for it below)
 crashveil.init(dsn=os.environ["TEST_DSN"], data_dir=os.environ["TEST_DATA"], app_name="cfgapp",
                client_cert=os.environ["TEST_CERT"], client_key=os.environ["TEST_KEY"])
 if os.environ["RUN"] == "grant":

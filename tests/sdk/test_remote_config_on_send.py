@@ -227,7 +227,7 @@ def served(pki: Pki, key: Ed25519PrivateKey, keypair: Any, make_client: Any, clo
         transport = HttpsTransport(ConnectionString.parse(dsn), client_cert=str(pki.client_cert),
                                    client_key=str(pki.client_key), timeout_s=5.0)
         client = make_client(dsn=dsn, transport=transport)
-        client.remote_config_delay_s = 0.0
+        client.remote.delay_s = 0.0
         client.grant("crash")
         yield server, client
 
@@ -239,8 +239,8 @@ def test_after_the_senders_fetch_the_start_up_fetch_does_not_run(served: Any) ->
     assert True is client.flush(10.0)
     (client.data_dir / "remote_config.checked").unlink()
     client.start()
-    if client.remote_config_thread is not None:
-        client.remote_config_thread.join(10)
+    if client.remote.thread is not None:
+        client.remote.thread.join(10)
     assert [("GET", CONFIG), ("POST", REPORTS)] == requests(server)
 
 
@@ -248,7 +248,7 @@ def test_after_the_start_up_fetch_the_sender_does_not_fetch(served: Any) -> None
     """The start-up fetch ran first: the sender delivers without fetching (even if due again)."""
     server, client = served
     client.start()
-    client.remote_config_thread.join(10)
+    client.remote.thread.join(10)
     (client.data_dir / "remote_config.checked").unlink()
     client.capture_exception(crash())
     assert True is client.flush(10.0)

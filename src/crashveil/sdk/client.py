@@ -1,18 +1,20 @@
-"""The client: capture -> collect -> redact -> limits -> seal -> queue -> wake the sender.
+"""The client: one app's SDK state, and the calls of the ``crashveil`` facade.
 
 One ``Client`` per process, created by ``crashveil.init()``; before that (and after
 ``shutdown()``) a ``NullClient`` answers every call, so the facade never asks "am I
 initialised?" (sentry-python's ``NonRecordingClient``).
 
-The order is the design's (DESIGN.md section 2). Consent is read first: at level ``off``
-nothing below runs, no file is written and no socket opened. The report is built from the
-allowlist at the granted level (``collect.py``), redacted while it is built, checked against
-the sampling and rate limits (``limits.py``), sealed to the project's public key and written
-to the on-disk queue *before* the capture returns: a process that dies right after still has
-its crash on disk. The network is the sender thread's business.
+The client owns the options, the consent store and the install secret, and builds its
+collaborators on first need: redactor, collector, history, queue, transport, limiter, sender.
+The work is in modules of their own, each given the client as a small typed host (none
+imports this module): ``capture.py`` (a crash's way to the queue), ``pending.py`` ("ask me
+each time"), ``config_refresh.py`` (the remote config in force, and when to fetch it),
+``hooks.py`` (the interpreter's crash hooks), ``seal.py`` (the recipes).
 
-Everything reached from a hook runs inside ``suppress_internal_errors``; only the consent
-calls of the facade raise, with ``ConfigError``, when asked for something impossible.
+Consent is read first: at level ``off`` nothing is collected, no file is written and no
+socket opened. Everything reached from a hook runs inside ``suppress_internal_errors``;
+only the consent calls of the facade raise, with ``ConfigError``, when asked for something
+impossible.
 """
 
 from __future__ import annotations
@@ -23,15 +25,14 @@ import time
 
 from crashveil.errors import ConfigError
 from crashveil.sdk import _internal
-from crashveil.sdk._internal import logger, suppress_internal_errors
+from crashveil.sdk._internal import suppress_internal_errors
 from crashveil.sdk.consent import OFF, ConsentStore
-from crashveil.sdk.pseudonym import InstallSecret, write_private_file
+from crashveil.sdk.pseudonym import InstallSecret
 
 # Not ``typing.TYPE_CHECKING``: ``init()`` imports neither ``typing`` nor ``dataclasses`` (nor
 # ``pathlib`` from here); together they are several milliseconds of every app's start.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from pathlib import Path
     from types import TracebackType
     from typing import Any, Callable
 
@@ -39,25 +40,19 @@ if TYPE_CHECKING:
     from crashveil.policy.report import Report
     from crashveil.redact import Redactor
     from crashveil.sdk._records import DisclosureRequest, PendingCrash
+    from crashveil.sdk.capture import Capture
     from crashveil.sdk.collect import Collector, CrashRecord
+    from crashveil.sdk.config_refresh import RemoteConfigKeeper
     from crashveil.sdk.history import History, HistoryEntry
+    from crashveil.sdk.limits import Limiter
     from crashveil.sdk.options import Options
+    from crashveil.sdk.pending import PendingCrashes
+    from crashveil.sdk.remote_config import RemoteConfig
 
 __all__ = ["Client", "NullClient", "DisclosureRequest", "PendingCrash"]
 
-_PENDING_LABEL = b"crashveil/pending/v1"
 _QUEUE_FILE_SUFFIX = ".cvq"  # crashveil.sdk.queue's item files and temp files, named here so
 _QUEUE_TMP_PREFIX = ".tmp-"  # start() can look at the directory without importing the queue
-#: The remote config is fetched again once the last check is this old (or the config then in
-#: force has expired): the server's config lives 24 h and changes mostly when a crash group
-#: turns counts-only under a mass failure, so an hour bounds how late that is noticed.
-REMOTE_CONFIG_REFRESH_S = 3600.0
-#: A due fetch waits this long after ``init()``: it loads ``http.client``, ``ssl`` and
-#: ``cryptography`` and opens a connection, none of which should compete with the app's start.
-#: An app that exits sooner fetches only if it sends something (the sender fetches first).
-REMOTE_CONFIG_DELAY_S = 5.0
-_REMOTE_CHECKED_NAME = "remote_config.checked"  # "<checked_at> <expires_at>": when to fetch again
-
 
 def __getattr__(name: str) -> Any:
     """``DisclosureRequest`` and ``PendingCrash`` (dataclasses), loaded on first use."""
@@ -151,15 +146,11 @@ class Client:
         self._queue: Any = None
         self._sender: Any = None
         self._transport: Any = options.transport
-        self._limiter: Any = None
-        self._remote: Any = None
-        self.remote_config_refresh_s = REMOTE_CONFIG_REFRESH_S
-        self.remote_config_delay_s = REMOTE_CONFIG_DELAY_S
-        self.remote_config_thread: threading.Thread | None = None  # the last fetch started (tests join it)
-        # One fetch per process, by whichever comes first: the start-up thread or the sender.
-        self._remote_fetch_lock = threading.Lock()
-        self._remote_fetch_claimed = False
-        self._stopping = threading.Event()  # set by close(): a fetch not yet started is skipped
+        self._limiter: Limiter | None = None
+        self._remote: RemoteConfigKeeper | None = None
+        self._capture: Capture | None = None
+        self._pending: PendingCrashes | None = None
+        self._stopping = threading.Event()  # set by close(): a config fetch not yet started is skipped
         self._closed = False
         self.hooks: Any = None
         #: The in-memory breadcrumb ring (``sdk/breadcrumbs.py``), made on the first kept crumb.
@@ -205,6 +196,39 @@ class Client:
                 self._history = History(self.data_dir, keep_content=self.options.keep_history_content,
                                         now=self.now)
             return self._history
+
+    @property
+    def capture(self) -> Capture:
+        """The capture pipeline (``capture.py``)."""
+        with self._lock:
+            if self._capture is None:
+                from crashveil.sdk.capture import Capture
+
+                self._capture = Capture(self)
+            return self._capture
+
+    @property
+    def pending_crashes(self) -> PendingCrashes:
+        """The crashes kept for the user's review (``pending.py``)."""
+        with self._lock:
+            if self._pending is None:
+                from crashveil.sdk.pending import PendingCrashes
+
+                self._pending = PendingCrashes(self)
+            return self._pending
+
+    @property
+    def remote(self) -> RemoteConfigKeeper:
+        """The remote config in force and its refresh schedule (``config_refresh.py``)."""
+        with self._lock:
+            if self._remote is None:
+                from crashveil.sdk.config_refresh import RemoteConfigKeeper
+
+                self._remote = RemoteConfigKeeper(self.options, project=self.project, now=self.now,
+                                                  level=self.consent.level, transport=self.transport,
+                                                  apply=self._apply_remote, on_fetched=self._breadcrumbs_changed,
+                                                  stopping=self._stopping, lock=self._lock)
+            return self._remote
 
     # -- lifecycle -----------------------------------------------------------------------
     def start(self) -> None:
@@ -274,8 +298,14 @@ class Client:
             if level == OFF or not isinstance(exc, BaseException):
                 return None
             record = self._with_breadcrumbs(self.collector.record(exc, mechanism=mechanism, tb=tb))
-            return self.process(record, level)
+            return self.capture.process(record, level)
         return None
+
+    def report_native(self, signal: tuple[str, int], frames: list[tuple[str, str, int]], *,
+                      occurred_s: float) -> bool:
+        """Report a native fault left by an earlier run (``hooks.py`` parsed its file); True if queued."""
+        record = self.collector.record_native(signal, frames, occurred_s=occurred_s)
+        return bool(self.capture.process(record, self.level()))
 
     # -- breadcrumbs ---------------------------------------------------------------------
     def add_breadcrumb(self, message: str, category: str = "default") -> None:
@@ -300,6 +330,10 @@ class Client:
 
                         self.breadcrumbs = Breadcrumbs(clock=self.breadcrumb_clock)
             self.breadcrumbs.add(message, category)
+
+    def breadcrumbs_muted(self) -> bool:
+        """True when breadcrumbs are known to be off (one check: the hooks' fast path)."""
+        return self._breadcrumbs_on is False
 
     def breadcrumbs_enabled(self) -> bool:
         """True while the granted level's allowlist has ``breadcrumbs`` and the server did not
@@ -349,112 +383,9 @@ class Client:
 
         return replace(record, breadcrumbs=crumbs)
 
-    def process(self, record: CrashRecord, level: str) -> str | None:
-        """Limits, build, seal, queue (synchronously), then wake the sender."""
-        level = self._disclose(record, level)
-        remote = self.remote_config()
-        if remote is not None and remote.counts_only(record.fingerprint):
-            _internal.count_dropped("counts_only")
-            return None
-        limiter = self.limiter()
-        if limiter is not None:
-            decision = limiter.decide(record.fingerprint)
-            if decision != "send":
-                return None
-        report = self._build(record, level)
-        for observer in list(self.observers):
-            observer(report)
-        payload = report.to_json()
-        pending = self.consent.ask_each_time()
-        sealed = self._seal_locally(payload) if pending else self._seal(payload)
-        if sealed is None:
-            return None
-        from crashveil.sdk.queue import QueueMeta
-
-        kind = "pending" if pending else "report"
-        meta = QueueMeta(kind=kind, crash_type=report.crash_type, level=level, created=record.occurred_s)
-        # The queue file first (the crash is on disk before anything else), then the history
-        # line: killed in between, the sender records the line from the item's queue meta
-        # when it delivers it (``_on_sent``).
-        item_id = self.queue(create=True).put(sealed, meta)
-        if not item_id:
-            return None
-        self._stats_reported(report)
-        self.history_log.record(item_id, kind=kind, crash_type=report.crash_type, level=level,
-                                state="pending" if pending else "queued", content=payload.decode())
-        if not pending:
-            self.wake_sender()
-        return report.report_id
-
-    def _build(self, record: CrashRecord, level: str, *, persist: bool = True, comment: str | None = None) -> Report:
-        if record.breadcrumbs:
-            remote = self.remote_config()
-            if remote is not None and not remote.module_enabled("breadcrumbs"):
-                from dataclasses import replace
-
-                record = replace(record, breadcrumbs=())
-        install_id = None
-        if self.project and self.policy.allows(level, "install_id"):
-            install_id = self.secret.pseudonym(self.project, self.now(), self.policy.keys.pseudonym_rotation_days,
-                                               persist=persist)
-        return self.collector.build(record, level, install_id=install_id,
-                                    client_stats=self._stats() if persist else None, comment=comment,
-                                    allowed_fields=self.consent.allowed_fields(level))
-
-    def _stats(self) -> dict[str, int]:
-        stats: dict[str, int] = {}
-        sources = [_internal.dropped_counts()]
-        limiter = self._limiter
-        if limiter is not None:
-            sources.append(dict(limiter.counts()))
-        queue = self.queue(create=False)
-        if queue is not None:
-            sources.append(dict(queue.dropped))
-        for source in sources:
-            for key, value in source.items():
-                stats[key] = stats.get(key, 0) + int(value)
-        return stats
-
-    def _stats_reported(self, report: Report) -> None:
-        """The counts went out with this report: start counting afresh."""
-        if not report.client_stats:
-            return
-        if self._limiter is not None:
-            self._limiter.take_counts()
-        queue = self.queue(create=False)
-        if queue is not None:
-            queue.take_dropped()
-        _internal.reset_dropped()
-
-    def _disclose(self, record: CrashRecord, level: str) -> str:
-        """Progressive disclosure: a richer level for this crash only if the user agrees."""
-        granted = self.consent.disclosure(record.fingerprint)
-        if granted is not None and self.policy.rank(granted) > self.policy.rank(level):
-            return granted
-        callback = self.options.consent_callback
-        remote = self.remote_config()
-        if callback is None or remote is None or self.consent.needs_prompt():
-            return level
-        requested = remote.requested_level(record.fingerprint)
-        if requested not in self.policy.level_names or self.policy.rank(requested) <= self.policy.rank(level):
-            return level
-        preview = self._build(record, requested, persist=False)
-        added = tuple(name for name in self.policy.fields_at(requested) if name not in self.policy.fields_at(level))
-        from crashveil.sdk._records import DisclosureRequest
-
-        request = DisclosureRequest(fingerprint=record.fingerprint, crash_type=record.crash_type,
-                                    current_level=level, requested_level=requested, added_fields=added,
-                                    preview=preview)
-        answer = False
-        with suppress_internal_errors("consent_callback"):
-            answer = callback(request) is True
-        if answer:
-            self.consent.grant_disclosure(record.fingerprint, requested)
-            return requested
-        return level
-
-    # -- sealing -------------------------------------------------------------------------
-    def _seal(self, payload: bytes) -> bytes | None:
+    # -- sealing and "ask me each time" ---------------------------------------------------
+    def seal_for_server(self, payload: bytes) -> bytes | None:
+        """``payload`` sealed to the project's public key; None (counted) without a DSN."""
         if self.public_key is None or self.project is None:
             _internal.count_dropped("no_dsn")
             return None
@@ -463,86 +394,16 @@ class Client:
 
         return seal_report(payload, self.public_key, project_id=self.project, schema_version=SCHEMA_VERSION)
 
-    def _pending_key(self) -> bytes:
-        path = self.data_dir / "secrets" / "pending.key"
-        try:
-            key = path.read_bytes()
-        except FileNotFoundError:
-            key = b""
-        if len(key) != 32:
-            key = os.urandom(32)
-            write_private_file(path, key)
-        return key
-
-    def _seal_locally(self, payload: bytes) -> bytes:
-        """AES-256-GCM under a device key: the user can review it at the next start."""
-        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
-        nonce = os.urandom(12)
-        return nonce + AESGCM(self._pending_key()).encrypt(nonce, payload, _PENDING_LABEL)
-
-    def _open_locally(self, sealed: bytes) -> bytes:
-        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
-        return AESGCM(self._pending_key()).decrypt(sealed[:12], sealed[12:], _PENDING_LABEL)
-
-    # -- "ask me each time" --------------------------------------------------------------
     def pending(self) -> list[PendingCrash]:
         """Crashes waiting for the user's decision, oldest first."""
-        from crashveil.policy.report import report_from_json
-        from crashveil.sdk._records import PendingCrash
-
-        result = []
-        queue = self.queue(create=False)
-        if queue is None:
-            return result
-        for item in queue.items():
-            if item.meta.kind != "pending":
-                continue
-            with suppress_internal_errors("pending_read"):
-                report, _ = report_from_json(self._open_locally(queue.read(item)))
-                result.append(PendingCrash(id=item.id, created=item.meta.created, crash_type=item.meta.crash_type,
-                                           level=item.meta.level, report=report))
-        return result
+        return self.pending_crashes.list()
 
     def decide(self, item_id: str, level: str | None, comment: str | None = None) -> str | None:
-        """Send a pending crash at ``level`` (at most the level it was kept at), or discard it.
+        """Send a pending crash at ``level`` (at most the level it was kept at), or discard it (None).
 
-        ``comment`` is the user's note; it is redacted and cut like every other string.
-        Returns the report id sent, or None when discarded.
+        ``comment`` is the user's note, redacted and cut like every other string.
         """
-        crash = next((c for c in self.pending() if c.id == item_id), None)
-        if crash is None:
-            raise ConfigError("item_id", "is not a pending crash", "an id from pending()")
-        queue = self.queue(create=True)
-        if level is None or level == OFF:
-            queue.remove(item_id)
-            self.history_log.update(item_id, state="discarded")
-            return None
-        if level not in self.policy.level_names:
-            raise ConfigError("level", "is not a consent level of the policy", ", ".join(self.policy.level_names))
-        if self.policy.rank(level) > self.policy.rank(crash.level):
-            level = crash.level  # never more than was granted when the crash was kept
-        from dataclasses import replace
-
-        report = crash.report.restricted_to(self.consent.allowed_fields(level))
-        report = replace(report, consent_level=level)
-        if comment and self.policy.allows(level, "comment"):
-            report = replace(report, comment=self.collector.redact_text(comment))
-        payload = report.to_json()
-        sealed = self._seal(payload)
-        if sealed is None:
-            return None
-        from crashveil.sdk.queue import QueueMeta
-
-        new_id = queue.put(sealed, QueueMeta(kind="report", crash_type=report.crash_type, level=level,
-                                             created=crash.created))
-        queue.remove(item_id)
-        self.history_log.update(item_id, state="approved")
-        self.history_log.record(new_id, kind="report", crash_type=report.crash_type, level=level, state="queued",
-                                content=payload.decode(), at=crash.created)
-        self.wake_sender()
-        return report.report_id
+        return self.pending_crashes.decide(item_id, level, comment)
 
     # -- consent -------------------------------------------------------------------------
     def level(self) -> str:
@@ -574,7 +435,9 @@ class Client:
         """Install the crash hooks (``init()`` does this; tests may use a bare client)."""
         from crashveil.sdk.hooks import Hooks
 
-        self.hooks = Hooks(self)
+        options = self.options
+        self.hooks = Hooks(self, data_dir=self.data_dir, logging_integration=options.logging_integration,
+                           logging_breadcrumbs=options.logging_breadcrumbs)
         self.hooks.install()
 
     def revoke(self) -> None:
@@ -612,7 +475,7 @@ class Client:
         payload = json.dumps({"request_id": self.collector.new_report_id(),
                               "install_ids": pseudonyms[:MAX_DELETION_IDS]},
                              sort_keys=True, separators=(",", ":")).encode()
-        sealed = self._seal(payload)
+        sealed = self.seal_for_server(payload)
         if sealed is None:
             return
         from crashveil.sdk.queue import QueueMeta
@@ -693,7 +556,7 @@ class Client:
                     from crashveil.sdk.sender import Sender
 
                     self._sender = Sender(queue, transport, on_sent=self._on_sent,
-                                          before_send=self.refresh_remote_config_before_send)
+                                          before_send=self.remote.before_send)
             self._sender.wake()
 
     def _on_sent(self, item: Any, result: Any) -> None:
@@ -726,124 +589,18 @@ class Client:
                                         rng=self.options.rng)
             return self._limiter
 
-    def remote_config(self) -> Any:
+    def remote_config(self) -> RemoteConfig | None:
         """The verified remote config (cached on disk), or None without a DSN or consent."""
-        with self._lock:
-            if self._remote is None and self.options.dsn is not None and self.project:
-                if self.consent.level() == OFF:
-                    return None
-                from crashveil.sdk.remote_config import load_cached
-
-                self._remote = load_cached(self.data_dir / "remote_config.json", self.options.dsn.signing_key,
-                                           project=self.project, now=self.now())
-                self._apply_remote(self._remote)
-            return self._remote
+        return self.remote.current()
 
     def refresh_remote_config(self) -> None:
-        """Fetch the signed config on a daemon thread, if due (never in a hook; only with consent).
+        """Fetch the signed config on a daemon thread if due (``RemoteConfigKeeper.refresh``).
 
-        Due when the last check (``remote_config.checked``, written after every attempt,
-        fetched or not) is ``remote_config_refresh_s`` old, or the config in force then has
-        expired since: a second start within the hour opens no connection and loads nothing.
-        The fetch waits ``remote_config_delay_s`` first, and is skipped if the client closes
-        meanwhile or the sender fetched already (:meth:`refresh_remote_config_before_send`).
+        Checked here first, so a start without consent or a signing key loads nothing more.
         """
-        if not self._remote_config_allowed() or not self._remote_config_due():
-            return
-        delay_s = self.remote_config_delay_s
-        stopping = self._stopping
+        if self.project and self.options.dsn_part("signing_key") is not None and self.consent.level() != OFF:
+            self.remote.refresh()
 
-        def run() -> None:
-            if stopping.wait(delay_s):
-                return
-            if self._claim_remote_fetch():
-                self._fetch_remote_config()
-
-        thread = threading.Thread(target=run, name="crashveil-config", daemon=True)
-        self.remote_config_thread = thread
-        thread.start()
-
-    def refresh_remote_config_before_send(self) -> None:
-        """The sender's ``before_send``: it is about to connect, so fetch a due config first.
-
-        In the sending thread, synchronously, once per process (not if the start-up fetch
-        ran or runs): an app that exits before ``remote_config_delay_s`` still fetches when it
-        sends, e.g. a crash delivered by the exit flush (so it runs while the client closes,
-        unlike the start-up fetch). Bounded like the send: by the transport's timeouts, and the
-        flush never waits for it beyond its own bound. The config applies to what is captured
-        afterwards; items already sealed go as they are.
-        """
-        if self._remote_fetch_claimed:
-            return
-        with suppress_internal_errors("remote_config"):
-            if not self._remote_config_allowed() or not self._remote_config_due():
-                return
-            if not self._claim_remote_fetch():
-                return
-        self._fetch_remote_config()
-
-    def _remote_config_allowed(self) -> bool:
-        """A project, a pinned signing key and consent: otherwise never fetched."""
-        return bool(self.project) and self.options.dsn_part("signing_key") is not None \
-            and self.consent.level() != OFF
-
-    def _claim_remote_fetch(self) -> bool:
-        """True for the first caller in this process: the one that fetches."""
-        with self._remote_fetch_lock:
-            if self._remote_fetch_claimed:
-                return False
-            self._remote_fetch_claimed = True
-            return True
-
-    def _fetch_remote_config(self) -> None:
-        """Fetch, verify, cache, record the check and apply the config (never raises)."""
-        with suppress_internal_errors("remote_config"):
-            from crashveil.sdk.remote_config import refresh
-
-            transport = self.transport()
-            if transport is None:
-                return
-            # The attempt is recorded before it starts: a fetch that never returns (a hanging
-            # endpoint, the process exiting meanwhile) is not retried before every send of
-            # every later run, which would keep a short-lived app's reports from ever leaving.
-            self._remote_config_checked(self.now() + self.remote_config_refresh_s)
-            config = refresh(transport, self.data_dir / "remote_config.json", self.options.dsn.signing_key,
-                             project=self.project, now=self.now())
-            self._remote_config_checked(config.expires_at)
-            with self._lock:
-                self._remote = config
-            self._apply_remote(config)
-            self._breadcrumbs_changed()
-
-    def _remote_config_due(self) -> bool:
-        """Whether the last check is older than the refresh interval (or its config expired).
-
-        Reads a few bytes with ``os`` only: deciding costs no import and no signature check.
-        A missing, torn or future-dated record makes it due.
-        """
-        try:
-            fd = os.open(self.data_dir / _REMOTE_CHECKED_NAME, os.O_RDONLY)
-            try:
-                raw = os.read(fd, 128)
-            finally:
-                os.close(fd)
-            checked_at, expires_at = (float(part) for part in raw.split())
-        except (OSError, ValueError):
-            return True
-        now = self.now()
-        return not 0.0 <= now - checked_at < self.remote_config_refresh_s or not now < expires_at
-
-    def _remote_config_checked(self, expires_at: float) -> None:
-        """Record that the config was just checked (``expires_at``: that of the config in force)."""
-        record = f"{float(self.now())!r} {float(expires_at)!r}\n"
-        write_private_file(self.data_dir / _REMOTE_CHECKED_NAME, record.encode("ascii"))
-
-    def _apply_remote(self, config: Any) -> None:
-        limiter = self.limiter()
-        if limiter is not None and config is not None:
-            limiter.set_remote_sample_rate(config.sample_rate_for(self.options.release, self.options.cohort))
-
-
-def data_dir_is_empty(path: Path) -> bool:
-    """True when ``path`` does not exist or holds nothing (the consent-off promise)."""
-    return not path.exists() or not any(path.iterdir())
+    def _apply_remote(self, config: RemoteConfig) -> None:
+        """A config loaded or fetched: its sample rate (for this release and cohort) goes to the limiter."""
+        self.limiter().set_remote_sample_rate(config.sample_rate_for(self.options.release, self.options.cohort))

@@ -12,6 +12,9 @@ traceback to ``<data_dir>/native/fault-<pid>-<token>.log`` instead of the termin
 start turns that file into a report (as Crashpad and the Firefox crash reporter do) and
 deletes it. The file exists only while consent is given. If the app (or ``-X faulthandler``)
 enabled faulthandler itself we leave it alone: it owns the one output faulthandler has.
+
+The hooks report to a :class:`CrashSink` (the client, passed in): this module does not
+import the client.
 """
 
 from __future__ import annotations
@@ -27,9 +30,18 @@ TYPE_CHECKING = False  # not ``typing.TYPE_CHECKING``: ``init()`` does not impor
 if TYPE_CHECKING:
     import weakref
     from pathlib import Path
-    from typing import Any
+    from typing import Any, Protocol
 
-    from crashveil.sdk.client import Client
+    class CrashSink(Protocol):
+        """Where the hooks send what they catch (the client)."""
+
+        def capture_exception(self, exc: BaseException, *, mechanism: str = "manual",
+                              tb: Any = None) -> str | None: ...
+        def add_breadcrumb(self, message: str, category: str = "default") -> None: ...
+        def breadcrumbs_muted(self) -> bool: ...
+        def level(self) -> str: ...
+        def report_native(self, signal: tuple[str, int], frames: list[tuple[str, str, int]], *,
+                          occurred_s: float) -> bool: ...
 
 __all__ = ["Hooks", "read_fault_log"]
 
@@ -39,10 +51,19 @@ _SEEN_ATTR = "_crashveil_seen"
 
 
 class Hooks:
-    """The hooks of one client; ``install()`` once, ``uninstall()`` at shutdown."""
+    """The hooks of one client; ``install()`` once, ``uninstall()`` at shutdown.
 
-    def __init__(self, client: Client) -> None:
+    ``data_dir`` holds the native fault files (none without it); ``logging_integration``
+    reports ``logger.exception(...)`` records, ``logging_breadcrumbs`` keeps log lines as
+    breadcrumbs (the options of the same names).
+    """
+
+    def __init__(self, client: CrashSink, *, data_dir: Path | None = None, logging_integration: bool = False,
+                 logging_breadcrumbs: bool = False) -> None:
         self.client = client
+        self.data_dir = data_dir
+        self.logging_integration = logging_integration
+        self.logging_breadcrumbs = logging_breadcrumbs
         self.active = False
         # The last crashes captured, held weakly: an ``id()`` alone would outlive its exception,
         # and CPython gives the next exception the freed address (a distinct crash, skipped).
@@ -66,9 +87,9 @@ class Hooks:
         sys.unraisablehook = self._unraisable_hook
         if "asyncio" in sys.modules:
             self.install_asyncio()
-        if self.client.options.logging_integration:
+        if self.logging_integration:
             self._install_logging()
-        if getattr(self.client.options, "logging_breadcrumbs", False):
+        if self.logging_breadcrumbs:
             self._install_logging_breadcrumbs()
         self.start_native()
 
@@ -225,7 +246,7 @@ class Hooks:
 
             def emit(self, record: logging.LogRecord) -> None:
                 client = hooks.client
-                if not hooks.active or client._breadcrumbs_on is False:
+                if not hooks.active or client.breadcrumbs_muted():
                     return
                 if record.name == "crashveil" or record.name.startswith("crashveil."):
                     return
@@ -240,7 +261,7 @@ class Hooks:
     def start_native(self) -> None:
         """With consent: report faults left by earlier runs, then watch for ours."""
         with suppress_internal_errors("native"):
-            if self.client.level() == "off":
+            if self.data_dir is None or self.client.level() == "off":
                 return
             self.collect_native_faults()
             import faulthandler
@@ -250,7 +271,7 @@ class Hooks:
             if faulthandler.is_enabled():
                 logger.debug("crashveil: faulthandler already enabled; native faults not captured")
                 return
-            directory = self.client.data_dir / "native"
+            directory = self.data_dir / "native"
             directory.mkdir(parents=True, exist_ok=True, mode=0o700)
             path = directory / f"{_FAULT_PREFIX}{os.getpid()}-{os.urandom(4).hex()}.log"
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -273,7 +294,9 @@ class Hooks:
 
     def collect_native_faults(self) -> int:
         """Turn fault files of dead processes into reports; returns how many."""
-        directory = self.client.data_dir / "native"
+        if self.data_dir is None:
+            return 0
+        directory = self.data_dir / "native"
         if not directory.is_dir():
             return 0
         found = 0
@@ -293,9 +316,7 @@ class Hooks:
                 if parsed is None:
                     continue
                 signal_name, frames = parsed
-                record = self.client.collector.record_native(signal_name, frames,
-                                                            occurred_s=occurred_s)
-                if self.client.process(record, self.client.level()):
+                if self.client.report_native(signal_name, frames, occurred_s=occurred_s):
                     found += 1
         return found
 

@@ -26,12 +26,13 @@ The server builds it with :func:`encode_config`, signs those bytes, and wraps bo
 
 When. Only with consent and a DSN, and only when the last check (``remote_config.checked``:
 the time of the last attempt, fetched or not, and the expiry of the config then in force) is
-``REMOTE_CONFIG_REFRESH_S`` (1 h) old or that config has expired; both constants are in
-``crashveil.sdk.client``. Then it is fetched once per process, by whichever comes first:
+``REMOTE_CONFIG_REFRESH_S`` (1 h) old or that config has expired; both constants, and the
+scheduling below, are in ``crashveil.sdk.config_refresh``. Then it is fetched once per
+process, by whichever comes first:
 
-- the start-up fetch (``Client.refresh_remote_config``, at ``init()``), on a daemon thread
+- the start-up fetch (``RemoteConfigKeeper.refresh``, at ``init()``), on a daemon thread
   ``REMOTE_CONFIG_DELAY_S`` (5 s) after start, skipped if the app closes sooner;
-- the sender, right before it delivers something (``Client.refresh_remote_config_before_send``):
+- the sender, right before it delivers something (``RemoteConfigKeeper.before_send``):
   it is connecting to the server anyway, so it fetches first, synchronously in the sending
   thread, over the same transport. That is how an app that exits within the delay (a CLI
   tool that crashed: its report goes in the exit flush) still gets the config. The fetch is

@@ -1,10 +1,12 @@
-"""Seal a report to the project's public key, and check the signature of remote config.
+"""Seal a report to the project's public key (or to a device key), check remote config signatures.
 
 The recipe: HPKE (RFC 9180, base mode, single shot) with the suite named by the key string,
 HKDF-SHA256 and AES-256-GCM, wrapped in the ``CVS1`` envelope that
 :mod:`crashveil.keyfmt` defines (format and ``info`` binding are documented there). The
 project id and the schema version are bound through HPKE's ``info`` parameter, so a report
-cannot be replayed into another project or re-read under another schema.
+cannot be replayed into another project or re-read under another schema. A crash kept for
+the user's review ("ask me each time") is sealed to a device key instead, with AES-256-GCM
+(:func:`seal_locally`): it never leaves the device unless the user sends it.
 
 ``cryptography`` is imported on first use, never at import time: ``import crashveil`` must
 stay fast for apps that never crash, or never consent.
@@ -16,6 +18,7 @@ cause is chained for our own debug log (pyca/cryptography issue #4353: no error 
 from __future__ import annotations
 
 import functools
+import os
 from typing import TYPE_CHECKING, Any
 
 from crashveil import keyfmt
@@ -25,9 +28,11 @@ from crashveil.keyfmt import ProjectPublicKey
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives import hpke
 
-__all__ = ["ProjectPublicKey", "seal_report", "verify_config_signature", "warm_up"]
+__all__ = ["ProjectPublicKey", "open_locally", "seal_locally", "seal_report", "verify_config_signature", "warm_up"]
 
 _SEAL_FAILED = "could not seal the report"
+#: Bound as associated data into every report sealed to a device key ("ask me each time").
+_LOCAL_LABEL = b"crashveil/pending/v1"
 
 
 def seal_report(
@@ -70,6 +75,21 @@ def _recipient(public_key: ProjectPublicKey) -> tuple[hpke.Suite, Any]:
         mlkem.MLKEM768PublicKey.from_public_bytes(pq), x25519.X25519PublicKey.from_public_bytes(classic)
     )
     return suite, key
+
+
+def seal_locally(payload: bytes, key: bytes) -> bytes:
+    """AES-256-GCM under a 32-byte device ``key``: ``nonce || ciphertext`` (a kept crash)."""
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    nonce = os.urandom(12)
+    return nonce + AESGCM(key).encrypt(nonce, payload, _LOCAL_LABEL)
+
+
+def open_locally(sealed: bytes, key: bytes) -> bytes:
+    """The payload :func:`seal_locally` sealed under ``key`` (raises if it was altered)."""
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    return AESGCM(key).decrypt(sealed[:12], sealed[12:], _LOCAL_LABEL)
 
 
 def verify_config_signature(data: bytes, signature: bytes, public_key_string: str) -> bool:
