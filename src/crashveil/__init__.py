@@ -26,8 +26,9 @@ if TYPE_CHECKING:
     from typing import Any
 
     from crashveil.policy.report import Report
-    from crashveil.sdk.client import Client, NullClient
+    from crashveil.sdk.client import Client
     from crashveil.sdk.history import HistoryEntry
+    from crashveil.sdk.null_client import NullClient
 
 __version__ = "0.1.0"
 __all__ = [
@@ -53,7 +54,7 @@ _atexit_registered = False
 def _current() -> Client | NullClient:
     global _client
     if _client is None:
-        from crashveil.sdk.client import NullClient
+        from crashveil.sdk.null_client import NullClient
 
         _client = NullClient()
     return _client

@@ -22,7 +22,8 @@ from crashveil.sdk._internal import suppress_internal_errors
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Callable, Protocol
+    from collections.abc import Callable
+    from typing import Any, Protocol
 
     from crashveil.policy.model import Policy
     from crashveil.policy.report import Report

@@ -1,8 +1,7 @@
 """The client: one app's SDK state, and the calls of the ``crashveil`` facade.
 
 One ``Client`` per process, created by ``crashveil.init()``; before that (and after
-``shutdown()``) a ``NullClient`` answers every call, so the facade never asks "am I
-initialised?" (sentry-python's ``NonRecordingClient``).
+``shutdown()``) a ``NullClient`` (``null_client.py``) answers every call.
 
 The client owns the options, the consent store and the install secret, and builds its
 collaborators on first need: redactor, collector, history, queue, transport, limiter, sender.
@@ -33,8 +32,9 @@ from crashveil.sdk.pseudonym import InstallSecret
 # ``pathlib`` from here); together they are several milliseconds of every app's start.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from types import TracebackType
-    from typing import Any, Callable
+    from typing import Any
 
     from crashveil.policy.model import Policy
     from crashveil.policy.report import Report
@@ -49,7 +49,7 @@ if TYPE_CHECKING:
     from crashveil.sdk.pending import PendingCrashes
     from crashveil.sdk.remote_config import RemoteConfig
 
-__all__ = ["Client", "NullClient", "DisclosureRequest", "PendingCrash"]
+__all__ = ["Client", "DisclosureRequest", "PendingCrash"]
 
 _QUEUE_FILE_SUFFIX = ".cvq"  # crashveil.sdk.queue's item files and temp files, named here so
 _QUEUE_TMP_PREFIX = ".tmp-"  # start() can look at the directory without importing the queue
@@ -61,46 +61,6 @@ def __getattr__(name: str) -> Any:
 
         return getattr(_records, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-class NullClient:
-    """What the facade talks to before ``init()``: records nothing, asks nothing."""
-
-    enabled = False
-
-    def capture_exception(self, exc: BaseException, *, mechanism: str = "manual",
-                          tb: TracebackType | None = None) -> str | None:
-        return None
-
-    def add_breadcrumb(self, message: str, category: str = "default") -> None:
-        return None
-
-    def level(self) -> str:
-        return OFF
-
-    def needs_prompt(self) -> bool:
-        return False
-
-    def grant(self, level: str, *, ask_each_time: bool | None = None) -> None:
-        raise ConfigError("crashveil", "init() was not called", "crashveil.init(...) before recording consent")
-
-    def revoke(self) -> None:
-        raise ConfigError("crashveil", "init() was not called", "crashveil.init(...) before revoking consent")
-
-    def preview(self, exc: BaseException, level: str | None = None) -> Report | None:
-        return None
-
-    def history(self) -> list[HistoryEntry]:
-        return []
-
-    def pending(self) -> list[PendingCrash]:
-        return []
-
-    def flush(self, timeout_s: float | None = None) -> bool:
-        return True
-
-    def close(self) -> None:
-        return None
 
 
 class Client:

@@ -24,8 +24,9 @@ from crashveil.sdk.pseudonym import write_private_file
 
 TYPE_CHECKING = False  # not ``typing.TYPE_CHECKING``: ``init()`` does not import ``typing``
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
-    from typing import Any, Callable
+    from typing import Any
 
     from crashveil.sdk.options import Options
     from crashveil.sdk.remote_config import RemoteConfig
@@ -167,15 +168,15 @@ class RemoteConfigKeeper:
         with suppress_internal_errors("remote_config"):
             from crashveil.sdk.remote_config import refresh
 
-            transport = self.transport()
-            if transport is None:
+            transport, dsn, project = self.transport(), self.options.dsn, self.project
+            if transport is None or dsn is None or not project:  # not reached: allowed() said yes
                 return
             # The attempt is recorded before it starts: a fetch that never returns (a hanging
             # endpoint, the process exiting meanwhile) is not retried before every send of
             # every later run, which would keep a short-lived app's reports from ever leaving.
             self._checked(self.now() + self.refresh_s)
-            config = refresh(transport, self.data_dir / "remote_config.json", self.options.dsn.signing_key,
-                             project=self.project, now=self.now())
+            config = refresh(transport, self.data_dir / "remote_config.json", dsn.signing_key, project=project,
+                             now=self.now())
             self._checked(config.expires_at)
             with self.lock:
                 self.config = config
