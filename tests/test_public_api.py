@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import crashveil
 
@@ -68,3 +69,14 @@ def test_version_is_a_string() -> None:
 
     assert version("crashveil") == crashveil.__version__
     assert json  # imported here, in the test process, on purpose: only the subprocess is checked
+
+
+def test_exit_after_shutdown_and_a_later_facade_call_is_clean(tmp_path: Path) -> None:
+    """``init()`` registers the exit handler; after ``shutdown()`` a facade call puts the null
+    client back, and the exit handler closes it: that must not raise at interpreter exit."""
+    script = ("import crashveil\n"
+              f"crashveil.init(app_name='t', release='1', data_dir={str(tmp_path)!r})\n"
+              "crashveil.shutdown()\n"
+              "crashveil.add_breadcrumb('after shutdown', 'ui')\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert (0, "") == (done.returncode, done.stderr)

@@ -57,5 +57,6 @@ class NullClient:
     def flush(self, timeout_s: float | None = None) -> bool:
         return True
 
-    def close(self) -> None:
+    def close(self, *, uninstall: bool = True) -> None:
+        """Nothing to close; takes ``Client.close``'s arguments (the exit handler passes them)."""
         return None
