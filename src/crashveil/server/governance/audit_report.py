@@ -203,71 +203,92 @@ def render_audit_report(data: dict[str, Any], fmt: str = "md") -> str:
         return json.dumps(data, indent=2, sort_keys=True) + "\n"
     if fmt not in ("md", "html"):
         raise ValueError("format must be md, html or json")
-    blocks: list[tuple[Any, ...]] = []
-    h = lambda level, text: blocks.append(("h", level, text))  # noqa: E731
-    para = lambda *parts: blocks.append(("p", parts))  # noqa: E731 - parts: text, or (text, "b" | "code")
-
-    def table(head: list[str], rows: list[list[Any]]) -> None:
-        blocks.append(("table", head, rows) if rows else ("p", ("(none)",)))
-
-    trail = data["audit_trail"]
-    h(1, "crashveil audit report")
-    para(f"Period: {data['period']['since']} to {data['period']['until']}. Generated {data['generated_at']}.")
-    h(2, "Audit trail integrity")
-    para(f"{'Intact' if trail['ok'] else 'NOT INTACT: ' + str(trail['problem'])}. {trail['entries']} entries; "
-      f"head {trail['head_seq']} ", (str(trail["head_hash"]), "code"),
-      f"; signed checkpoint at {trail['checkpoint_seq']}; audit key ", (str(trail["audit_public_key"]), "code"), ".")
-    h(2, "Who can access what")
-    table(["user", "disabled", "grants"], [[u["name"], u["disabled"],
-                                          "; ".join(f"{p}: {', '.join(r)}" for p, r in u["grants"].items())]
-                                         for u in data["users"]])
-    table(["token", "user", "projects", "roles", "expires", "revoked"],
-          [[t["token_id"], t["user"], ",".join(t["projects"]), ",".join(t["roles"]), t["expires_at"], t["revoked"]]
-           for t in data["tokens"]])
+    b = _Blocks()
+    _access_blocks(b, data)
     for project in data["projects"]:
-        para("Project ", (project["id"], "b"), f" (policy {project['policy_version']}), fields each role may see:")
-        table(["role", "fields"],
-              [[r, ", ".join(f) or "(aggregates only)"] for r, f in project["fields_by_role"].items()])
-    h(2, "Individual report reads in the period")
-    table(["at", "who", "project", "report", "reason", "fields shown"],
-          [[r["at"], r["actor"], r["project"], r["report"], r["reason"], ", ".join(r["fields"] or [])]
-           for r in data["report_reads"]])
-    h(2, "Access changes and failed log-ins in the period")
-    table(["at", "action", "by", "project", "subject"],
-          [[c["at"], c["action"], c["actor"], c["project"], c["subject"]] for c in data["access_changes"]])
-    for project in data["projects"]:
-        h(2, f"Project {project['id']}")
-        h(3, "Key ages against cryptoperiods")
-        table(["key", "kind", "algorithm", "age (days)", "cryptoperiod", "over", "retired"],
-              [[k["key_id"], k["kind"], k["algorithm"], k["age_days"], k["cryptoperiod_days"], k["over"], k["retired"]]
-               for k in project["keys"]])
-        para(f"Install pseudonyms rotate every {project['pseudonym_rotation_days']} days; details are "
-          f"encrypted under one key per {project['data_key_days']} day(s).")
-        h(3, "Oldest datum of each retention class")
-        table(["retention (days)", "fields", "oldest (days)", "within"],
-              [[c["retention_days"], ", ".join(c["fields"]), c["oldest_age_days"], c["within"]]
-               for c in project["retention"]])
-        h(3, "Redaction-regression hits (server-side)")
-        table(["release", "field", "detector", "hits"],
-              [[x["release"], x["field"], x["detector"], x["hits"]] for x in project["redaction_hits"]])
-        if "volume_anomalies" in project:
-            h(3, "Volume anomalies")
-            table(["hour", "count", "expected"], [[a["hour"], a["count"], a["expected"]]
-                                                  for a in project["volume_anomalies"]])
-        h(3, "Erasure requests")
-        table(["request", "installs", "reports deleted", "received", "processed"],
-              [[e["request_id"], e["installs"], e["reports_deleted"], e["received_at"], e["processed_at"]]
-               for e in project["erasures"]])
-        h(3, "Policy version history")
-        table(["version", "digest", "since"],
-              [[p["version"], p["digest"], p["since"]] for p in project["policy_history"]])
-    h(2, "Retention runs")
-    table(["at", "reports deleted", "keys destroyed", "details rewritten", "KEK rotated", "WAL"],
-          [[r["at"], r["reports_deleted"], r["keys_destroyed"], r["details_rewritten"], r["kek_rotated"], r["wal"]]
-           for r in data["retention_runs"]])
+        _project_blocks(b, project)
+    b.h(2, "Retention runs")
+    b.table(["at", "reports deleted", "keys destroyed", "details rewritten", "KEK rotated", "WAL"],
+            [[r["at"], r["reports_deleted"], r["keys_destroyed"], r["details_rewritten"], r["kek_rotated"], r["wal"]]
+             for r in data["retention_runs"]])
     for note in data["omitted"]:
-        para(f"Omitted: {note}")
-    return _to_markdown(blocks) if fmt == "md" else _to_html(blocks)
+        b.para(f"Omitted: {note}")
+    return _to_markdown(b.blocks) if fmt == "md" else _to_html(b.blocks)
+
+
+class _Blocks:
+    """The report as format-neutral blocks: headings, paragraphs, tables."""
+
+    def __init__(self) -> None:
+        self.blocks: list[tuple[Any, ...]] = []
+
+    def h(self, level: int, text: str) -> None:
+        self.blocks.append(("h", level, text))
+
+    def para(self, *parts: Any) -> None:
+        """``parts``: text, or ``(text, "b" | "code")``."""
+        self.blocks.append(("p", parts))
+
+    def table(self, head: list[str], rows: list[list[Any]]) -> None:
+        self.blocks.append(("table", head, rows) if rows else ("p", ("(none)",)))
+
+
+def _access_blocks(b: _Blocks, data: dict[str, Any]) -> None:
+    """The period, the trail's integrity, who can access what, reads and access changes."""
+    trail = data["audit_trail"]
+    b.h(1, "crashveil audit report")
+    b.para(f"Period: {data['period']['since']} to {data['period']['until']}. Generated {data['generated_at']}.")
+    b.h(2, "Audit trail integrity")
+    b.para(f"{'Intact' if trail['ok'] else 'NOT INTACT: ' + str(trail['problem'])}. {trail['entries']} entries; "
+           f"head {trail['head_seq']} ", (str(trail["head_hash"]), "code"),
+           f"; signed checkpoint at {trail['checkpoint_seq']}; audit key ", (str(trail["audit_public_key"]), "code"), ".")
+    b.h(2, "Who can access what")
+    b.table(["user", "disabled", "grants"], [[u["name"], u["disabled"],
+                                            "; ".join(f"{p}: {', '.join(r)}" for p, r in u["grants"].items())]
+                                           for u in data["users"]])
+    b.table(["token", "user", "projects", "roles", "expires", "revoked"],
+            [[t["token_id"], t["user"], ",".join(t["projects"]), ",".join(t["roles"]), t["expires_at"], t["revoked"]]
+             for t in data["tokens"]])
+    for project in data["projects"]:
+        b.para("Project ", (project["id"], "b"), f" (policy {project['policy_version']}), fields each role may see:")
+        b.table(["role", "fields"],
+                [[r, ", ".join(f) or "(aggregates only)"] for r, f in project["fields_by_role"].items()])
+    b.h(2, "Individual report reads in the period")
+    b.table(["at", "who", "project", "report", "reason", "fields shown"],
+            [[r["at"], r["actor"], r["project"], r["report"], r["reason"], ", ".join(r["fields"] or [])]
+             for r in data["report_reads"]])
+    b.h(2, "Access changes and failed log-ins in the period")
+    b.table(["at", "action", "by", "project", "subject"],
+            [[c["at"], c["action"], c["actor"], c["project"], c["subject"]] for c in data["access_changes"]])
+
+
+def _project_blocks(b: _Blocks, project: dict[str, Any]) -> None:
+    """One project's keys, retention, redaction hits, anomalies, erasures and policy history."""
+    b.h(2, f"Project {project['id']}")
+    b.h(3, "Key ages against cryptoperiods")
+    b.table(["key", "kind", "algorithm", "age (days)", "cryptoperiod", "over", "retired"],
+            [[k["key_id"], k["kind"], k["algorithm"], k["age_days"], k["cryptoperiod_days"], k["over"], k["retired"]]
+             for k in project["keys"]])
+    b.para(f"Install pseudonyms rotate every {project['pseudonym_rotation_days']} days; details are "
+           f"encrypted under one key per {project['data_key_days']} day(s).")
+    b.h(3, "Oldest datum of each retention class")
+    b.table(["retention (days)", "fields", "oldest (days)", "within"],
+            [[c["retention_days"], ", ".join(c["fields"]), c["oldest_age_days"], c["within"]]
+             for c in project["retention"]])
+    b.h(3, "Redaction-regression hits (server-side)")
+    b.table(["release", "field", "detector", "hits"],
+            [[x["release"], x["field"], x["detector"], x["hits"]] for x in project["redaction_hits"]])
+    if "volume_anomalies" in project:
+        b.h(3, "Volume anomalies")
+        b.table(["hour", "count", "expected"], [[a["hour"], a["count"], a["expected"]]
+                                              for a in project["volume_anomalies"]])
+    b.h(3, "Erasure requests")
+    b.table(["request", "installs", "reports deleted", "received", "processed"],
+            [[e["request_id"], e["installs"], e["reports_deleted"], e["received_at"], e["processed_at"]]
+             for e in project["erasures"]])
+    b.h(3, "Policy version history")
+    b.table(["version", "digest", "since"],
+            [[p["version"], p["digest"], p["since"]] for p in project["policy_history"]])
 
 
 #: A value shown in a Markdown code span as it is (a code span cannot hold escapes).
