@@ -60,7 +60,7 @@ class DashboardContext:
         access: users, sessions and audited report reads.
         audit: the audit trail (report reads and status changes are recorded).
         env: the Jinja2 environment (``templating.templates``).
-        secret: the dashboard secret (``secret.load_or_create_secret``).
+        secret: the dashboard secret (``csrf.load_or_create_secret``).
         session_cookie: the signed-in session's cookie.
         login_cookie: the log-in form's pre-session CSRF cookie.
         login_guard: single-use nonces and the per-peer limit of log-in posts.

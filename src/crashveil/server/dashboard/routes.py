@@ -89,7 +89,7 @@ def dashboard_routes(storage: Storage, *, access: AccessStore, audit: AuditTrail
         storage: projects, groups, keys and sealed reports.
         access: users, sessions and audited report reads (``crashveil.server.governance.access``).
         audit: the audit trail (``record`` is called for report reads and status changes).
-        secret: from :func:`~crashveil.server.dashboard.secret.load_or_create_secret`.
+        secret: from :func:`~crashveil.server.dashboard.csrf.load_or_create_secret`.
         secure_cookies: ``Secure`` + ``__Host-`` cookies (off only for plain-HTTP tests).
         now: the clock.
         anomaly_settings: of the volume anomaly scores (default: ``AnomalySettings()``).
