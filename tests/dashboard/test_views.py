@@ -11,7 +11,7 @@ with warnings.catch_warnings():  # starlette 1.x prefers httpx2 for its test cli
     warnings.simplefilter("ignore")
     from starlette.testclient import TestClient
 
-from crashveil.server.dashboard.views import CSP
+from crashveil.server.dashboard.headers import CSP
 
 from .conftest import XSS
 

@@ -17,19 +17,23 @@ cross-site`` is refused); cookies are ``SameSite=Strict``.
 Before log-in there is no session: the log-in form is protected by a random pre-session
 cookie signed with itsdangerous and echoed in the form (login CSRF), plus the same Origin
 check. The view also spends each nonce once (``login_flow.NonceLedger``).
+
+All of it is keyed by the dashboard secret (:func:`load_or_create_secret`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import os
 import secrets
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 __all__ = ["LOGIN_MAX_AGE_S", "session_token", "check_session_token", "new_login_pair", "check_login_pair",
-           "origin_allowed"]
+           "origin_allowed", "load_or_create_secret"]
 
 #: How long a log-in form stays valid; each is also single-use (``login_flow.NonceLedger``).
 LOGIN_MAX_AGE_S = 3600
@@ -89,3 +93,16 @@ def origin_allowed(headers: dict[str, str] | object, own_origin: str) -> bool:
         return True
     parts = urlsplit(referer)
     return f"{parts.scheme}://{parts.netloc}" == own_origin
+
+
+def load_or_create_secret(path: Path) -> bytes:
+    """The dashboard secret (CSRF derivation, log-in cookie signing), made once, mode 0600."""
+    path = Path(path)
+    if path.exists():
+        return path.read_bytes()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_bytes(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with open(fd, "wb") as handle:
+        handle.write(value)
+    return value

@@ -36,7 +36,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from crashveil.policy.protocol import API_PREFIX, MAX_CONFIG_SIGNATURES
@@ -80,7 +80,8 @@ def build_config(project: Any, counts_only: list[str], *, now: datetime) -> dict
 
     The policy's own sampling is repeated (the SDK applies ``min(policy, remote)``, so this
     changes nothing); what the server adds is ``counts_only``, the groups in mass-failure
-    mode for the client asking (project-wide, or its credential's own: ``credential_weight``). ``version`` is the issue time in seconds, so a newer config always has a higher one.
+    mode for the client asking (project-wide, or its credential's own: ``credential_weight``).
+    ``version`` is the issue time in seconds, so a newer config always has a higher one.
     """
     policy = project.policy
     issued = int(now.timestamp())
@@ -162,6 +163,18 @@ def create_app(settings: Any, storage: Any, *, now: Callable[[], datetime] = _ut
     if body_timeout_s is None:
         body_timeout_s = float(getattr(settings, "body_timeout_s", BODY_TIMEOUT_S))
     metrics = Metrics() if metrics is None else metrics
+    ingestor = _build_ingestor(settings, storage, metrics, now=now, clock=clock, group_commit=group_commit)
+    api = _NativeApi(settings, storage, ingestor, metrics, now=now, clock=clock, body_timeout_s=body_timeout_s)
+    routes: list[BaseRoute] = _api_routes(api, metrics, surface=surface)
+    if surface != "ingest":
+        routes += _product_routes(settings, storage, ingestor=ingestor, metrics=metrics, now=now,
+                                  body_timeout_s=body_timeout_s, sentry_limits=sentry_limits)
+    return _assemble(routes, metrics=metrics, ingestor=ingestor)
+
+
+def _build_ingestor(settings: Any, storage: Any, metrics: Metrics, *, now: Callable[[], datetime],
+                    clock: Callable[[], float], group_commit: bool) -> Ingestor:
+    """The ingestor, with the server directory's audit trail and (if asked) its group-commit writer."""
     ingestor = Ingestor(settings, storage, metrics, now=now, clock=clock)
     if getattr(storage, "engine", None) is not None and hasattr(settings, "server_dir"):
         from crashveil.server.governance.audit import AuditTrail
@@ -173,47 +186,98 @@ def create_app(settings: Any, storage: Any, *, now: Callable[[], datetime] = _ut
         # ``app.state.ingestor.close()``; a daemon thread otherwise.
         ingestor.start_group_commit(max_batch=getattr(settings, "ingest_max_batch", 256),
                                     max_wait_s=getattr(settings, "ingest_max_wait_s", 0.0))
+    return ingestor
 
-    def endpoint(route: str, handler: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
-        """Time the handler, and send every exception through the one error map."""
-        async def run(request: Request) -> Response:
-            started = time.perf_counter()
-            try:
-                response = await handler(request)
-            except Exception as exc:  # the HTTP error map is the one place allowed to catch all
-                response = await handle_error(request, exc, route)
-            metrics.latency.labels(route, request.method).observe(time.perf_counter() - started)
-            return response
-        return run
 
-    async def post_report(request: Request) -> Response:
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def _timed(route: str, handler: Handler, metrics: Metrics) -> Handler:
+    """Time the handler, and send every exception through the one error map."""
+    async def run(request: Request) -> Response:
+        started = time.perf_counter()
+        try:
+            response = await handler(request)
+        except Exception as exc:  # the HTTP error map is the one place allowed to catch all
+            response = await handle_error(request, exc, route)
+        metrics.latency.labels(route, request.method).observe(time.perf_counter() - started)
+        return response
+    return run
+
+
+class _Readiness:
+    """``storage.ping`` (a write probe: a rolled-back transaction), its answer reused for
+    :data:`READY_CACHE_S`; concurrent checks share one probe, so /readyz stays cheap."""
+
+    def __init__(self, storage: Any, clock: Callable[[], float]) -> None:
+        self._storage = storage
+        self._clock = clock
+        self._until = float("-inf")
+        self._ready = False
+        self._probing = threading.Lock()
+
+    def cached(self) -> bool | None:
+        """The last answer while it is fresh, else None."""
+        return self._ready if self._clock() < self._until else None
+
+    def check(self) -> bool:
+        """Probe unless another thread just did (blocking: call it in a thread)."""
+        with self._probing:
+            if self._clock() >= self._until:
+                try:
+                    self._storage.ping()
+                    self._ready = True
+                except Exception:  # any failure means "not ready"; the reason is the storage's to log
+                    self._ready = False
+                self._until = self._clock() + READY_CACHE_S
+            return self._ready
+
+
+class _NativeApi:
+    """The handlers of the native API, health checks, metrics and the contract."""
+
+    def __init__(self, settings: Any, storage: Any, ingestor: Ingestor, metrics: Metrics, *,
+                 now: Callable[[], datetime], clock: Callable[[], float], body_timeout_s: float) -> None:
+        self.settings = settings
+        self.storage = storage
+        self.ingestor = ingestor
+        self.metrics = metrics
+        self.now = now
+        self.body_timeout_s = body_timeout_s
+        self.readiness = _Readiness(storage, clock)
+        self.openapi_body = json.dumps(load_openapi()).encode()
+
+    async def _read_body(self, request: Request) -> bytes:
+        settings = self.settings
+        return await read_body(request, max_body_bytes=settings.max_body_bytes,
+                               max_decompressed_bytes=settings.max_decompressed_bytes, timeout_s=self.body_timeout_s)
+
+    async def post_report(self, request: Request) -> Response:
         project_id = request.path_params["project"]
         check_project_id(project_id)
-        ingestor.check_project_rate(project_id)
-        body = await read_body(request, max_body_bytes=settings.max_body_bytes,
-                               max_decompressed_bytes=settings.max_decompressed_bytes, timeout_s=body_timeout_s)
-        accepted = await ingestor.ingest_async(project_id, body, credential=request.scope.get(CREDENTIAL_KEY))
+        self.ingestor.check_project_rate(project_id)
+        body = await self._read_body(request)
+        accepted = await self.ingestor.ingest_async(project_id, body, credential=request.scope.get(CREDENTIAL_KEY))
         return JSONResponse({"receipt": accepted.receipt, "status": "stored"},
                             status_code=201 if accepted.created else 200)
 
-    async def post_deletion(request: Request) -> Response:
+    async def post_deletion(self, request: Request) -> Response:
         project_id = request.path_params["project"]
         check_project_id(project_id)
-        ingestor.check_project_rate(project_id)
-        body = await read_body(request, max_body_bytes=settings.max_body_bytes,
-                               max_decompressed_bytes=settings.max_decompressed_bytes, timeout_s=body_timeout_s)
+        self.ingestor.check_project_rate(project_id)
+        body = await self._read_body(request)
         started = time.monotonic()
-        answer = await run_in_threadpool(ingestor.delete, project_id, body)
-        await _erasure_answer_time(started, settings.erasure_answer_step_s)
+        answer = await run_in_threadpool(self.ingestor.delete, project_id, body)
+        await _erasure_answer_time(started, self.settings.erasure_answer_step_s)
         return JSONResponse(answer, status_code=202)
 
-    def signed_config(project_id: str, credential: str | None) -> dict[str, str]:
+    def signed_config(self, project_id: str, credential: str | None) -> dict[str, str | list[str]]:
         """The signed config for the client presenting ``credential``: its ``counts_only``
         lists the groups counts-only project-wide and those in that credential's own mode, so
         it differs by credential and is never cached across requests."""
-        project = ingestor.project(project_id)
-        moment = now()
-        fingerprints = storage.counts_only_fingerprints(project.id, now=moment, credential=credential)
+        project = self.ingestor.project(project_id)
+        moment = self.now()
+        fingerprints = self.storage.counts_only_fingerprints(project.id, now=moment, credential=credential)
         config = build_config(project, list(fingerprints), now=moment)
         encoded = canonical_json(config)
         # Every signing key still in its overlap signs too (newest first): apps shipped with an
@@ -223,15 +287,16 @@ def create_app(settings: Any, storage: Any, *, now: Callable[[], datetime] = _ut
         signatures = [_b64url(key.sign(encoded)) for key in project.signing_keys[:MAX_CONFIG_SIGNATURES]]
         return {"config": _b64url(encoded), "signature": signatures[0], "signatures": signatures}
 
-    async def get_config(request: Request) -> Response:
+    async def get_config(self, request: Request) -> Response:
         project_id = request.path_params["project"]
         check_project_id(project_id)
-        return JSONResponse(await run_in_threadpool(signed_config, project_id, request.scope.get(CREDENTIAL_KEY)),
+        return JSONResponse(await run_in_threadpool(self.signed_config, project_id, request.scope.get(CREDENTIAL_KEY)),
                             headers=_NO_STORE)
 
-    async def get_receipt(request: Request) -> Response:
+    async def get_receipt(self, request: Request) -> Response:
         receipt = request.path_params["receipt"]
-        status = await run_in_threadpool(storage.receipt_status, receipt) if _RECEIPT_RE.match(receipt) else None
+        found = _RECEIPT_RE.match(receipt)
+        status = await run_in_threadpool(self.storage.receipt_status, receipt) if found else None
         if status is None:
             return JSONResponse({"error": "unknown_receipt", "field": None, "message": "no such receipt"},
                                 status_code=404)
@@ -241,57 +306,43 @@ def create_app(settings: Any, storage: Any, *, now: Callable[[], datetime] = _ut
         return JSONResponse({"receipt": status.receipt, "status": status.status, "fixed_in": status.fixed_in,
                              "received_hour": hour}, headers=_NO_STORE)
 
-    async def healthz(request: Request) -> Response:
+    async def healthz(self, request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
-    # storage.ping is a write probe (a rolled-back transaction); its answer is reused for
-    # READY_CACHE_S, and concurrent checks share one probe, so /readyz stays cheap.
-    readiness: dict[str, Any] = {"until": float("-inf"), "ready": False}
-    probing = threading.Lock()
-
-    def check_ready() -> bool:
-        with probing:
-            if clock() >= readiness["until"]:
-                try:
-                    storage.ping()
-                    readiness["ready"] = True
-                except Exception:  # any failure means "not ready"; the reason is the storage's to log
-                    readiness["ready"] = False
-                readiness["until"] = clock() + READY_CACHE_S
-            return bool(readiness["ready"])
-
-    async def readyz(request: Request) -> Response:
-        fresh = clock() < readiness["until"]
-        ready = readiness["ready"] if fresh else await run_in_threadpool(check_ready)
+    async def readyz(self, request: Request) -> Response:
+        ready = self.readiness.cached()
+        if ready is None:
+            ready = await run_in_threadpool(self.readiness.check)
         if not ready:
             return JSONResponse({"status": "unavailable"}, status_code=503, headers={"Retry-After": "5"})
         return JSONResponse({"status": "ready"})
 
-    async def get_metrics(request: Request) -> Response:
-        return Response(metrics.render(), media_type=CONTENT_TYPE)
+    async def get_metrics(self, request: Request) -> Response:
+        return Response(self.metrics.render(), media_type=CONTENT_TYPE)
 
-    openapi_body = json.dumps(load_openapi()).encode()
+    async def openapi(self, request: Request) -> Response:
+        return Response(self.openapi_body, media_type="application/json")
 
-    async def openapi(request: Request) -> Response:
-        return Response(openapi_body, media_type="application/json")
 
-    table = [
-        (f"{API_PREFIX}/projects/{{project}}/reports", ["POST"], post_report),
-        (f"{API_PREFIX}/projects/{{project}}/deletion-requests", ["POST"], post_deletion),
-        (f"{API_PREFIX}/projects/{{project}}/config", ["GET"], get_config),
-        (f"{API_PREFIX}/receipts/{{receipt}}", ["GET"], get_receipt),
-        ("/healthz", ["GET"], healthz),
-        ("/readyz", ["GET"], readyz),
-        ("/metrics", ["GET"], get_metrics),
-        ("/openapi.json", ["GET"], openapi),
+def _api_routes(api: _NativeApi, metrics: Metrics, *, surface: str) -> list[BaseRoute]:
+    """The native routes of ``surface``: ``web`` has neither the project API nor ``/metrics``."""
+    table: list[tuple[str, list[str], Handler]] = [
+        (f"{API_PREFIX}/projects/{{project}}/reports", ["POST"], api.post_report),
+        (f"{API_PREFIX}/projects/{{project}}/deletion-requests", ["POST"], api.post_deletion),
+        (f"{API_PREFIX}/projects/{{project}}/config", ["GET"], api.get_config),
+        (f"{API_PREFIX}/receipts/{{receipt}}", ["GET"], api.get_receipt),
+        ("/healthz", ["GET"], api.healthz),
+        ("/readyz", ["GET"], api.readyz),
+        ("/metrics", ["GET"], api.get_metrics),
+        ("/openapi.json", ["GET"], api.openapi),
     ]
     if surface == "web":
         table = [row for row in table if not row[0].startswith(f"{API_PREFIX}/projects/") and row[0] != "/metrics"]
-    routes: list[Any] = [Route(path, endpoint(path, handler), methods=methods) for path, methods, handler in table]
-    if surface != "ingest":
-        routes += _product_routes(settings, storage, ingestor=ingestor, metrics=metrics, now=now,
-                                  body_timeout_s=body_timeout_s, sentry_limits=sentry_limits)
+    return [Route(path, _timed(path, handler, metrics), methods=methods) for path, methods, handler in table]
 
+
+def _assemble(routes: list[BaseRoute], *, metrics: Metrics, ingestor: Ingestor) -> Starlette:
+    """The Starlette app: one error map, state for the runner, the two privacy middlewares."""
     async def http_error(request: Request, exc: Exception) -> Response:
         return await handle_error(request, exc, None)
 
@@ -304,7 +355,7 @@ def create_app(settings: Any, storage: Any, *, now: Callable[[], datetime] = _ut
 
 
 def _product_routes(settings: Any, storage: Any, *, ingestor: Ingestor, metrics: Metrics,
-                    now: Callable[[], datetime], body_timeout_s: float, sentry_limits: Any) -> list[Any]:
+                    now: Callable[[], datetime], body_timeout_s: float, sentry_limits: Any) -> list[BaseRoute]:
     """Routes beyond the native ingest API: dashboard, public summary, Sentry-compatible ingest.
 
     They need a real ``Storage`` (an engine and a server directory); an app built over a bare

@@ -47,7 +47,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -77,6 +77,9 @@ from crashveil.server.sentry.mapping import (
     redact_names,
     with_fingerprint,
 )
+
+if TYPE_CHECKING:
+    from crashveil.server.http.metrics import Metrics
 
 __all__ = [
     "ORIGIN",
@@ -333,31 +336,78 @@ def sentry_routes(storage: Any, settings: Any, *, ingestor: Any = None, metrics:
     metrics = metrics or ingestor.metrics
     limits = limits or SentryLimits()
     sentry = SentryIngest(settings, storage, ingestor, metrics, limits=limits, now=clock)
+    handlers = _SentryEndpoints(sentry, limits, body_timeout_s)
+    routes = []
+    for path, handler in (("/api/{numeric_id}/envelope/", handlers.envelope),
+                          ("/api/{numeric_id}/store/", handlers.store)):
+        routes.append(Route(path, _timed(path, handler, sentry, metrics), methods=["POST"]))
+        routes.append(Route(path, _preflight, methods=["OPTIONS"]))
+    return routes
 
-    def endpoint(route: str, handler: Callable[[Request], Awaitable[Response]]
-                 ) -> Callable[[Request], Awaitable[Response]]:
-        async def run(request: Request) -> Response:
-            started = time.perf_counter()
-            try:
-                response = await handler(request)
-            except Exception as exc:  # noqa: BLE001 - the HTTP error map is the one place allowed to catch all
-                response = await handle_error(request, exc, route)
-                code = getattr(exc, "code", "internal") if isinstance(exc, ReportRejected) else "internal"
-                sentry.rejected.labels(code if len(code) <= 40 else "internal").inc()
-                if isinstance(exc, Throttled):
-                    response.headers["X-Sentry-Rate-Limits"] = f"{exc.retry_after}::key:crashveil_rate_limit"
-                if response.status_code == 413:
-                    response.headers["X-Sentry-Error"] = "too large"
-                response.headers.update(_CORS)
-            metrics.latency.labels(route, request.method).observe(time.perf_counter() - started)
-            return response
-        return run
 
-    async def envelope(request: Request) -> Response:
+def _timed(route: str, handler: Callable[[Request], Awaitable[Response]], sentry: SentryIngest,
+           metrics: Metrics) -> Callable[[Request], Awaitable[Response]]:
+    """Time the handler, and send every exception through the one error map (then Sentry's headers)."""
+    async def run(request: Request) -> Response:
+        started = time.perf_counter()
+        try:
+            response = await handler(request)
+        except Exception as exc:  # noqa: BLE001 - the HTTP error map is the one place allowed to catch all
+            response = await handle_error(request, exc, route)
+            _count_rejection(sentry, exc)
+            _sentry_error_headers(response, exc)
+        metrics.latency.labels(route, request.method).observe(time.perf_counter() - started)
+        return response
+    return run
+
+
+def _count_rejection(sentry: SentryIngest, exc: Exception) -> None:
+    code = exc.code if isinstance(exc, ReportRejected) else "internal"
+    sentry.rejected.labels(code if len(code) <= 40 else "internal").inc()
+
+
+def _sentry_error_headers(response: Response, exc: Exception) -> None:
+    """What Sentry SDKs read from an error: the rate limit, "too large", and CORS."""
+    if isinstance(exc, Throttled):
+        response.headers["X-Sentry-Rate-Limits"] = f"{exc.retry_after}::key:crashveil_rate_limit"
+    if response.status_code == 413:
+        response.headers["X-Sentry-Error"] = "too large"
+    response.headers.update(_CORS)
+
+
+async def _preflight(request: Request) -> Response:
+    return Response(status_code=200, headers=_PREFLIGHT)
+
+
+class _CappedSink:
+    """Collects a body's chunks; past ``max_bytes`` it refuses the event (413)."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.parts: list[bytes] = []
+        self.size = 0
+
+    def __call__(self, chunk: bytes) -> None:
+        self.size += len(chunk)
+        if self.size > self.max_bytes:
+            raise _bad("too_large", f"the event is larger than {self.max_bytes} bytes", 413)
+        self.parts.append(chunk)
+
+
+class _SentryEndpoints:
+    """The two Sentry ingest endpoints: envelopes (current SDKs) and ``store`` (older ones)."""
+
+    def __init__(self, sentry: SentryIngest, limits: SentryLimits, body_timeout_s: float) -> None:
+        self.sentry = sentry
+        self.limits = limits
+        self.body_timeout_s = body_timeout_s
+
+    async def envelope(self, request: Request) -> Response:
+        sentry, limits = self.sentry, self.limits
         project = sentry.authenticate(request)
         parser = EnvelopeParser(limits)
         await sentry.read(request, parser.feed, max_body=limits.max_envelope_bytes,
-                          max_decompressed=limits.max_envelope_decompressed_bytes, timeout_s=body_timeout_s)
+                          max_decompressed=limits.max_envelope_decompressed_bytes, timeout_s=self.body_timeout_s)
         parsed = parser.finish()
         if parsed.header.get("event_id") is not None:
             normalize_event_id(parsed.header["event_id"], "envelope.event_id")
@@ -369,35 +419,14 @@ def sentry_routes(storage: Any, settings: Any, *, ingestor: Any = None, metrics:
                                              credential=request.scope.get(CREDENTIAL_KEY))
         return _answer(outcome, parsed.dropped)
 
-    async def store(request: Request) -> Response:
+    async def store(self, request: Request) -> Response:
+        sentry, limits = self.sentry, self.limits
         project = sentry.authenticate(request)
-        parts: list[bytes] = []
-        size = 0
-
-        def sink(chunk: bytes) -> None:
-            nonlocal size
-            size += len(chunk)
-            if size > limits.max_event_bytes:
-                raise _bad("too_large", f"the event is larger than {limits.max_event_bytes} bytes", 413)
-            parts.append(chunk)
-
+        sink = _CappedSink(limits.max_event_bytes)
         await sentry.read(request, sink, max_body=limits.max_store_bytes,
-                          max_decompressed=limits.max_event_bytes, timeout_s=body_timeout_s)
-        payload = b"".join(parts)
+                          max_decompressed=limits.max_event_bytes, timeout_s=self.body_timeout_s)
+        payload = b"".join(sink.parts)
         if not payload.strip():
             raise _bad("empty_body", "the body is empty")
         outcome = await sentry.process_async(project, payload, {}, credential=request.scope.get(CREDENTIAL_KEY))
         return _answer(outcome, Counter())
-
-    async def preflight(request: Request) -> Response:
-        return Response(status_code=200, headers=_PREFLIGHT)
-
-    table = [
-        ("/api/{numeric_id}/envelope/", envelope),
-        ("/api/{numeric_id}/store/", store),
-    ]
-    routes = []
-    for path, handler in table:
-        routes.append(Route(path, endpoint(path, handler), methods=["POST"]))
-        routes.append(Route(path, preflight, methods=["OPTIONS"]))
-    return routes

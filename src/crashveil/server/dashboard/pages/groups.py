@@ -1,0 +1,163 @@
+"""A project's crash groups: the filtered list, one group's page, and changing a group's status.
+
+Aggregate pages only: group rows and roll-ups, never a decrypted report. One report's detail
+is read through ``reports.py`` (permission, reason, audit).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.engine import Connection, Row
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from crashveil.server.dashboard import queries as q
+from crashveil.server.dashboard.context import DashboardContext
+from crashveil.server.dashboard.page import NotFound, Visit, form_text, render
+from crashveil.server.dashboard.roles import READ_ROLES, STATUS_ROLES
+from crashveil.server.db.dashboard_tables import group_status_changes
+from crashveil.server.db.engine import write_tx
+from crashveil.server.insights.aggregates import k_visible
+from crashveil.server.insights.anomaly import score_series
+
+__all__ = ["group_detail", "groups", "set_status"]
+
+_STATUSES = ("open", "resolved", "regressed", "ignored")
+_ACTIONS = {"resolve": "resolved", "ignore": "ignored", "reopen": "open"}
+
+
+def group_filter(request: Request) -> q.GroupFilter:
+    """The list's filter from the query string; unknown values fall back to the defaults."""
+    params = request.query_params
+    rng = params.get("range", "7d")
+    sort = params.get("sort", "count")
+    status = params.get("status") or None
+    return q.GroupFilter(range=rng if rng in q.RANGES else "7d", release=params.get("release") or None,
+                         os_family=params.get("os") or None, sort=sort if sort in q.SORTS else "count",
+                         status=status if status in _STATUSES else None)
+
+
+# -- the group list ------------------------------------------------------------------------------
+
+
+def _load_group_list(ctx: DashboardContext, project_id: str, flt: q.GroupFilter, moment: datetime) -> dict[str, object]:
+    project = ctx.storage.project(project_id)
+    if project is None:
+        raise NotFound
+    cache = ctx.group_cache
+    with ctx.engine.connect() as conn:
+
+        def installs(ids: list[int], since: str) -> dict[int, int]:
+            key = ("installs", project_id, flt, since, tuple(ids))
+            return cache.get(key, lambda: q.installs(conn, ids, since, flt))
+
+        rows = q.list_groups(conn, project_id, flt, now=moment, installs=installs)
+        releases, families = cache.get(("options", project_id), lambda: q.filter_options(conn, project_id, now=moment))
+        hourly = q.hourly_series(conn, project_id=project_id, group_id=None, now=moment, hours=72)
+        newest = q.latest_release(conn, project_id)
+    scores = score_series(hourly, ctx.anomaly)
+    spikes = [s for s in scores[-24:] if s.anomalous]
+    return dict(rows=rows, releases=releases, families=families, spikes=spikes, newest=newest,
+                min_k=project.policy.aggregation.min_k, public=project.public_summary)
+
+
+async def groups(ctx: DashboardContext, visit: Visit) -> Response:
+    project_id = visit.param("project")
+    flt = group_filter(visit.request)
+    data = await run_in_threadpool(_load_group_list, ctx, project_id, flt, ctx.now())
+    return render(ctx, visit.session, "groups.html", title=f"Crash groups · {project_id}", project_id=project_id,
+                  flt=flt, ranges=list(q.RANGES), sorts=q.SORTS, k_visible=k_visible, **data)
+
+
+# -- one group -----------------------------------------------------------------------------------
+
+
+def _load_group(ctx: DashboardContext, project_id: str, group_id: int,
+                moment: datetime) -> tuple[Row[Any], dict[str, object]]:
+    """The group's row and the rest of its page."""
+    project = ctx.storage.project(project_id)
+    with ctx.engine.connect() as conn:
+        row = q.group_row(conn, project_id, group_id)
+        if row is None or project is None:
+            raise NotFound
+        min_k = project.policy.aggregation.min_k
+        since = q.hour_key(moment - timedelta(days=30))
+        hourly = q.hourly_series(conn, project_id=project_id, group_id=group_id, now=moment, hours=168)
+        correlation = q.correlate_spike(conn, group_id, hourly, ctx.anomaly)
+        recent = q.recent_reports(conn, project_id, group_id)
+        history = q.status_history(conn, group_id)
+        newest = q.latest_release(conn, project_id)
+        installs = q.group_installs(conn, group_id, since=since, min_k=min_k)
+        by_release = q.distribution(conn, group_id, "release", since=since)
+    # A trace is one report's detail: the page links the newest report that has one.
+    newest_detail = next((r.report_id for r in recent if r.has_detail), None)
+    anomalies = [s for s in score_series(hourly, ctx.anomaly) if s.anomalous]
+    return row, dict(correlation=correlation, recent=recent, history=history, newest=newest,
+                     installs=k_visible(int(installs), min_k), min_k=min_k, newest_detail=newest_detail,
+                     anomalies=anomalies, releases_seen=[r for r, _ in by_release],
+                     new_in=row.first_release if row.first_release and row.first_release == newest else None)
+
+
+async def group_detail(ctx: DashboardContext, visit: Visit) -> Response:
+    project_id = visit.param("project")
+    group_id: int = visit.request.path_params["group"]
+    group, data = await run_in_threadpool(_load_group, ctx, project_id, group_id, ctx.now())
+    return render(ctx, visit.session, "group.html", title=f"{group.crash_type} · {project_id}", group=group,
+                  project_id=project_id, can_change=bool(visit.held & STATUS_ROLES),
+                  can_read=bool(visit.held & READ_ROLES), **data)
+
+
+# -- status change -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _StatusChange:
+    project_id: str
+    group_id: int
+    status: str
+    release: str | None
+    actor: str
+    at: datetime
+
+    @property
+    def resolved_in(self) -> str | None:
+        return self.release if self.status == "resolved" else None
+
+
+def _apply_status(ctx: DashboardContext, change: _StatusChange) -> None:
+    """Set the status, keep the history row, and write the audit entry."""
+    with ctx.engine.connect() as conn:
+        if q.group_row(conn, change.project_id, change.group_id) is None:
+            raise NotFound
+    ctx.storage.set_group_status(change.project_id, change.group_id, change.status, release=change.resolved_in,
+                                 now=change.at)
+    with write_tx(ctx.engine) as conn:
+        _record_history(conn, change)
+    detail = ({"status": change.status, "release": change.release or ""} if change.status == "resolved"
+              else {"status": change.status})
+    ctx.audit.record("group.status", actor=change.actor, project_id=change.project_id,
+                     subject=f"group:{change.group_id}", detail=detail)
+
+
+def _record_history(conn: Connection, change: _StatusChange) -> None:
+    conn.execute(group_status_changes.insert().values(
+        group_id=change.group_id, project_id=change.project_id, status=change.status,
+        resolved_in=change.resolved_in, changed_by=change.actor, changed_at=change.at))
+
+
+async def set_status(ctx: DashboardContext, visit: Visit) -> Response:
+    """Resolve (optionally in a release), ignore or reopen a group."""
+    project_id = visit.param("project")
+    group_id: int = visit.request.path_params["group"]
+    status = _ACTIONS.get(form_text(visit.form, "action"))
+    if status is None:
+        return render(ctx, visit.session, "error.html", 400, title="Unknown action",
+                      message="Choose resolve, ignore or reopen.")
+    release = form_text(visit.form, "release").strip()[:128] or None
+    change = _StatusChange(project_id, group_id, status, release, visit.user.actor, ctx.now())
+    await run_in_threadpool(_apply_status, ctx, change)
+    return RedirectResponse(f"/dashboard/p/{project_id}/groups/{group_id}", status_code=303)

@@ -1,0 +1,90 @@
+"""One report, behind a reason: the reason form, then the audited read.
+
+``access.read_report`` checks the permission and the reason, and commits the audit entry
+(user, report, reason, fields shown) before anything is decrypted. The page shows only the
+fields the policy gives the user's roles in the project.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from crashveil.errors import AccessDenied
+from crashveil.server.dashboard.context import DashboardContext
+from crashveil.server.dashboard.page import NotFound, Visit, form_text, render
+from crashveil.server.db.tables import reports
+from crashveil.server.governance.access import NotVisible, Principal, visible_fields
+
+__all__ = ["report_open", "report_reason"]
+
+_REASON_TITLE = "Why do you need this report?"
+
+
+def report_exists(engine: Engine, project_id: str, report_id: str) -> bool:
+    if len(report_id) > 36:
+        return False
+    with engine.connect() as conn:
+        return conn.execute(sa.select(reports.c.id).where(reports.c.project_id == project_id,
+                                                          reports.c.report_id == report_id)).first() is not None
+
+
+def as_plain(value: object) -> object:
+    """Dataclasses, lists and dicts as plain dicts and lists (``None`` fields left out), for display."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: as_plain(getattr(value, f.name)) for f in dataclasses.fields(value)
+                if getattr(value, f.name) is not None}
+    if isinstance(value, (list, tuple)):
+        return [as_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): as_plain(v) for k, v in value.items()}
+    return value
+
+
+async def report_reason(ctx: DashboardContext, visit: Visit) -> Response:
+    """The form asking why the user needs the report."""
+    project_id = visit.param("project")
+    report_id = visit.param("report")
+    if not await run_in_threadpool(report_exists, ctx.engine, project_id, report_id):
+        raise NotFound
+    return render(ctx, visit.session, "reason.html", title=_REASON_TITLE, project_id=project_id,
+                  report_id=report_id, error=None, reason="")
+
+
+def _read(ctx: DashboardContext, user: Principal, held: frozenset[str], project_id: str, report_id: str,
+          reason: str) -> dict[str, object]:
+    """The audited read: the fields shown, in policy order, and the names of those withheld."""
+    project = ctx.storage.project(project_id)
+    if project is None or not report_exists(ctx.engine, project_id, report_id):
+        raise NotFound
+    policy = project.policy
+
+    def fetch(pid: str, rid: str) -> dict[str, object] | None:
+        detail = ctx.storage.report_detail(pid, rid)
+        return None if detail is None else {name: getattr(detail.report, name)
+                                            for name in policy.fields if hasattr(detail.report, name)}
+
+    shown = ctx.access.read_report(user, project_id, report_id, reason, policy=policy, fetch=fetch)
+    fields = visible_fields(policy, held)
+    return dict(fields=[(name, as_plain(shown[name])) for name in fields if name in shown],
+                hidden=sorted(set(policy.fields) - set(fields)))
+
+
+async def report_open(ctx: DashboardContext, visit: Visit) -> Response:
+    """The posted reason: the report's visible fields, or the form again with what was wrong."""
+    project_id = visit.param("project")
+    report_id = visit.param("report")
+    reason = form_text(visit.form, "reason")
+    try:
+        data = await run_in_threadpool(_read, ctx, visit.user, visit.held, project_id, report_id, reason)
+    except NotVisible:
+        raise
+    except AccessDenied as exc:
+        return render(ctx, visit.session, "reason.html", 400, title=_REASON_TITLE, project_id=project_id,
+                      report_id=report_id, reason=" ".join(reason.split())[:500], error=str(exc))
+    return render(ctx, visit.session, "report.html", title="Report", project_id=project_id, report_id=report_id,
+                  reason=" ".join(reason.split()), **data)
