@@ -19,8 +19,8 @@ UTF-8 input per second of the ``redact`` calls):
 3. 1 MB adversarial strings built to make naive patterns backtrack.
 
 ``--cpu`` measures process CPU time instead of wall time (steadier on a shared machine).
-``--against REV`` also loads the engine of git revision ``REV`` (``redact.py`` and
-``_redact_patterns.py``, into a temporary package) and times both in the same run,
+``--against REV`` also loads the engine of git revision ``REV`` (``src/crashveil/redact/``,
+into a temporary package) and times both in the same run,
 interleaved, adding its MB/s and the speed-up to every row; both must give the same output.
 This is a measurement, not a test: nothing here asserts.
 """
@@ -233,15 +233,21 @@ def _median_times(fns: list, repeat: int, clock=time.perf_counter) -> list[float
 
 
 def engine_at(rev: str) -> type:
-    """The ``Redactor`` class of git revision ``rev``, loaded as package ``crashveil_at_rev``."""
+    """The ``Redactor`` class of git revision ``rev``, loaded as package ``crashveil_at_rev``
+    (the ``redact/`` package, or before it ``redact.py`` and ``_redact_patterns.py``)."""
     root = Path(__file__).resolve().parents[1]
     pkg = Path(tempfile.mkdtemp(prefix="cvbench-engine-")) / "crashveil_at_rev"
     pkg.mkdir()
     (pkg / "__init__.py").write_text("")
-    for name in ("redact.py", "_redact_patterns.py"):
+    listed = subprocess.run(["git", "ls-tree", "-r", "--name-only", rev, "src/crashveil/redact/"], cwd=root,
+                            check=True, capture_output=True, text=True).stdout.split()
+    names = [n.removeprefix("src/crashveil/") for n in listed if n.endswith(".py")]
+    for name in names or ["redact.py", "_redact_patterns.py"]:
         src = subprocess.run(["git", "show", f"{rev}:src/crashveil/{name}"], cwd=root, check=True,
                              capture_output=True, text=True).stdout
         src = src.replace("from crashveil import _redact_patterns", "from crashveil_at_rev import _redact_patterns")
+        src = src.replace("crashveil.redact", "crashveil_at_rev.redact")
+        (pkg / name).parent.mkdir(parents=True, exist_ok=True)
         (pkg / name).write_text(src)
     sys.path.insert(0, str(pkg.parent))
     return importlib.import_module("crashveil_at_rev.redact").Redactor

@@ -34,7 +34,7 @@ def test_import_loads_no_heavy_module() -> None:
 
 
 #: What ``init()`` with consent off must not load: it installs the hooks and reads one small file.
-NOT_AT_INIT = ("tomllib", "cryptography", "crashveil.redact", "crashveil._redact_patterns", "crashveil.policy.loader",
+NOT_AT_INIT = ("tomllib", "cryptography", "crashveil.redact", "crashveil.redact.detectors", "crashveil.policy.loader",
                "crashveil.sdk.collect", "ssl", "http.client", "asyncio", "sqlite3", "crashveil.server")
 
 

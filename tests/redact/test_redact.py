@@ -19,12 +19,12 @@ ALL = Redactor()
 
 def _only_step(detector, fn):
     """A plan that runs ``fn`` in place of ``detector`` (its gate still decides when)."""
-    from crashveil import _redact_patterns
-    from crashveil.redact import _Plan
+    from crashveil.redact.engine import _Plan
+    from crashveil.redact.registry import STEP_OF, STEPS
 
-    steps = [None] * len(_redact_patterns.STEPS)
-    steps[_redact_patterns.STEP_OF[detector]] = fn
-    return _Plan(tuple(steps), 1 << _redact_patterns.STEP_OF[detector])
+    steps = [None] * len(STEPS)
+    steps[STEP_OF[detector]] = fn
+    return _Plan(tuple(steps), 1 << STEP_OF[detector])
 
 # (detector, kind, text, expected): several formats and locales per detector.
 EXAMPLES = [
@@ -314,8 +314,8 @@ class TestApi:
         code = textwrap.dedent("""
             import sys
             import crashveil.redact as r
-            from crashveil import _redact_patterns as p
-            print(p._READY, sorted(m for m in ("json", "tomllib", "ssl", "asyncio") if m in sys.modules))
+            from crashveil.redact import detector as p
+            print(p.patterns_ready(), sorted(m for m in ("json", "tomllib", "ssl", "asyncio") if m in sys.modules))
         """)
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
 

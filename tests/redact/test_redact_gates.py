@@ -1,6 +1,6 @@
 """The gates in front of the detectors change nothing: a step skipped would have found nothing.
 
-``crashveil._redact_patterns.triggers`` gives every plan step a bit; a clear bit must mean
+``crashveil.redact.gates.triggers`` gives every plan step a bit; a clear bit must mean
 that the step returns its text unchanged and counts no hit. These properties check that
 claim directly, detector by detector (also for the members of the numeric group, which
 have gates of their own), and end to end: a gated run and an ungated run agree.
@@ -17,7 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import redact_corpus as corpus
-from crashveil import _redact_patterns as rp
+from crashveil.redact import gates, registry
+from crashveil.redact.detector import Ctx, cmap, compile_patterns
 from crashveil.redact import DEFAULT_PLACEHOLDERS, DETECTORS, KINDS, Redactor
 
 SETTINGS = settings(max_examples=int(os.environ.get("REDACT_EXAMPLES", "300")), deadline=None,
@@ -49,35 +50,37 @@ NATIONAL = st.builds(lambda f, s: f(random.Random(s)), st.sampled_from(sorted(co
 FRAGMENT = st.one_of(TRICKY, DIGITS, SPACED, HEX, B64, WORD, PLANTED, NATIONAL, st.text(ANY_CHAR, max_size=6))
 TEXT = st.one_of(st.text(ANY_CHAR, max_size=200), st.lists(FRAGMENT, max_size=40).map("".join))
 
-_GROUP = rp.numeric_group(tuple(rp.DETECTOR_FUNCTIONS[d] for d in rp.NUMERIC_DETECTORS))
-STEP_FUNCTIONS = {name: (_GROUP if name == "numeric" else rp.DETECTOR_FUNCTIONS[name]) for name in rp.STEPS}
+MEMBERS = tuple(d for d in registry.REGISTRY if d.digit_run)
+_GROUP = gates.numeric_group(MEMBERS)
+STEP_FUNCTIONS = {name: (_GROUP if name == registry.NUMERIC_STEP else registry.BY_NAME[name].run)
+                  for name in registry.STEPS}
 
 
 def _changes(fn, text: str, env: bool, numeric: bool | None = None) -> bool:
     """Whether ``fn`` changes ``text`` or counts a hit (``numeric``: preset Ctx.numeric)."""
-    ctx = rp.Ctx(dict(DEFAULT_PLACEHOLDERS), env)
+    ctx = Ctx(dict(DEFAULT_PLACEHOLDERS), env)
     ctx._numeric = numeric
     return fn(text, ctx) != text or bool(ctx.counts)
 
 
 def _check_steps(text: str) -> None:
     for env in (False, True):
-        mask = rp.triggers(text, env)
-        missed = [name for i, name in enumerate(rp.STEPS)
+        mask = gates.triggers(text, env)
+        missed = [name for i, name in enumerate(registry.STEPS)
                   if not mask >> i & 1 and _changes(STEP_FUNCTIONS[name], text, env)]
         assert [] == missed, (text, env)
-    assert rp.home_gate(text) == bool(rp.triggers(text) & 1)
+    assert gates.home_gate(text) == bool(gates.triggers(text) & 1)
 
 
 def _check_members(text: str) -> None:
     """Inside the numeric group each member runs only when its own gate finds a start."""
-    rp.compiled()
-    cm = rp.cmap(text)
-    for fn, gates in rp._MEMBER_GATES.items():
-        for numeric in (True, False) if fn is rp.national_id else (True,):
-            names = gates if numeric else ("g_nid_letter",)
-            found = any(getattr(rp._P, g).search(cm) is not None for g in names)
-            assert found or not _changes(fn, text, False, numeric), (fn.__name__, numeric, text)
+    patterns = compile_patterns()
+    cm = cmap(text)
+    for member in MEMBERS:
+        for numeric in (True, False) if member.letter_gate else (True,):
+            names = member.member_gates if numeric else (member.letter_gate,)
+            found = any(getattr(patterns, g).search(cm) is not None for g in names)
+            assert found or not _changes(member.run, text, False, numeric), (member.name, numeric, text)
 
 
 @SETTINGS
@@ -95,10 +98,10 @@ def test_numeric_members_run_only_behind_their_gates(text):
 
 
 @SETTINGS
-@given(TEXT, st.booleans(), st.integers(min_value=0, max_value=rp.ALL_STEPS))
+@given(TEXT, st.booleans(), st.integers(min_value=0, max_value=registry.ALL_STEPS))
 def test_skipped_bits_do_not_change_the_others(text, env, skip):
     """``triggers(text, skip=...)`` is ``triggers(text)`` with those bits cleared."""
-    assert rp.triggers(text, env) & ~skip == rp.triggers(text, env, skip)
+    assert gates.triggers(text, env) & ~skip == gates.triggers(text, env, skip)
 
 
 @SETTINGS

@@ -24,7 +24,7 @@ import pytest
 NOT_AT_INIT = (
     "typing", "dataclasses", "inspect", "random", "hashlib", "logging", "tomllib", "importlib.resources",
     "contextlib", "crashveil.policy.model", "crashveil.policy.loader", "crashveil.policy.report",
-    "crashveil.policy.digest", "crashveil.redact", "crashveil._redact_patterns", "crashveil.sdk.collect",
+    "crashveil.policy.digest", "crashveil.redact", "crashveil.redact.detectors", "crashveil.sdk.collect",
     "crashveil.sdk.queue", "crashveil.sdk.sender", "crashveil.sdk.transport", "crashveil.sdk.remote_config",
     "crashveil.sdk.history", "crashveil.sdk.limits", "crashveil.sdk.seal", "crashveil.sdk._records",
     "cryptography", "ssl", "http.client", "asyncio", "sqlite3", "json.tool",

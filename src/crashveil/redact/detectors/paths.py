@@ -1,0 +1,119 @@
+"""Path detectors: the user name of a home directory, the host of a UNC path."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from crashveil.redact.detector import PATTERNS as _P
+from crashveil.redact.detector import Ctx, Detector, splice
+
+# Windows home folders in any case ("Users", "Documents and Settings"), also for the gates.
+WIN_DIRS = (r"(?:[Uu][Ss][Ee][Rr][Ss]"
+            r"|[Dd][Oo][Cc][Uu][Mm][Ee][Nn][Tt][Ss] [Aa][Nn][Dd] [Ss][Ee][Tt][Tt][Ii][Nn][Gg][Ss])")
+
+
+def home_path(text: str, ctx: Ctx) -> str:
+    """The user name of a home directory; the path keeps its shape (``/home/ann/x`` -> ``~/x``).
+
+    Three passes, each behind a substring gate: drive-rooted Windows homes (``C:\\Users\\Ann``,
+    any case, ``/`` or ``\\`` or escaped ``\\\\``) become ``~``; POSIX homes (``/home/ann``,
+    ``/Users/ann``, ``/var/home/ann``, ``/mnt/c/Users/ann``) become ``~`` at the start of a
+    path and keep their shape with ``<user>`` when nested (``/data/home/<user>``), but not
+    inside URLs; any other ``\\Users\\Ann`` (UNC shares, WSL) keeps its shape with ``<user>``.
+    """
+    n = 0
+    if "~" in text:  # first, so the "~" this detector writes is not looked at again
+        text, k = _P.tilde_user.subn("~", text)
+        n += k
+    if ":\\" in text or ":/" in text:
+        spans = [(m.start() - 1, m.end(), "~") for m in _P.home_win.finditer(text)]
+        if spans:
+            n += len(spans)
+            text = splice(text, spans)
+    if "/home/" in text or "/Users/" in text:
+        text, k = _P.home_posix_root.subn("~", text)
+        n += k
+        if k == 0 or "/home/" in text or "/Users/" in text:
+            text, k = _home_nested(_P.home_posix_nested, text, ctx.ph["home_path"], True)
+            n += k
+    if "\\" in text and ("sers" in text or "SERS" in text or "home" in text or "ettings" in text):
+        text, k = _home_nested(_P.home_backslash, text, ctx.ph["home_path"], False)
+        n += k
+    if "pytest-of-" in text:
+        text, k = _home_nested(_P.pytest_of, text, ctx.ph["home_path"], False)
+        n += k
+    if n:
+        ctx.hit("home_path", n)
+    return text
+
+
+def _home_nested(rx: Any, text: str, ph: str, posix: bool) -> tuple[str, int]:
+    """``rx.sub`` keeping the path's shape: the ``user`` group becomes ``ph``; for ``posix``
+    not inside a URL. Returns the new text and the number of user names replaced."""
+    n = 0
+
+    def nested(m: Any) -> str:
+        nonlocal n
+        if posix:
+            s = m.start()
+            j = text.rfind("://", max(0, s - 256), s)
+            if j >= 0 and len(text[j:s].split(None, 1)) == 1:
+                return m.group()  # a URL path: https://example.org/home/about
+        n += 1
+        return m.group()[: m.start("user") - m.start()] + ph
+
+    return rx.sub(nested, text), n
+
+
+def _home_patterns() -> dict[str, Any]:
+    """Windows drive roots, POSIX roots, and other backslash homes (UNC, WSL)."""
+    import re
+
+    c = re.compile
+    win_dirs = WIN_DIRS
+    name = r"""(?P<user>[^\\/\x00-\x1f:*?"<>|'`]{1,64}?(?=[\\/]|\Z)|[^\\/\s:*?"<>|'`;,()\[\]{}=]++)"""
+    posix = (r"(?:(?:var/|export/|usr/)?home/|(?:mnt/[a-z]/|cygdrive/[a-z]/|[a-z]/|System/Volumes/Data/)?Users/)"
+             + name)
+    return {
+        # anchored on the literal ":" so the engine skips ahead; the drive letter is read back
+        "home_win": c(r":(?<=(?<![A-Za-z0-9_])[A-Za-z]:)(?P<sep>\\\\|[\\/])" + win_dirs + r"(?P=sep)" + name),
+        # at the root of a path ("~"), or nested in another folder or a URL (judged in Python)
+        "home_posix_root": c(r"/(?<![A-Za-z0-9_.%~\-]/)" + posix),
+        "home_posix_nested": c(r"/(?<=[A-Za-z0-9_.%~\-]/)" + posix),
+        "home_backslash": c(r"(?P<sep>\\\\|\\)(?:" + win_dirs[3:-1] + r"|home)(?P=sep)" + name),
+        "pytest_of": c(r"pytest-of-(?P<user>[^\\/\s'\"<>]++)"),
+        "tilde_user": c(r"~(?<![\w~]~)(?P<user>[A-Za-z_][\w.\-]{0,31})(?=[\\/])"),
+        # gates (see crashveil.redact.gates)
+        "g_tilde": c(r"~[A-Za-z_]"),
+        "g_drive": c(r":(?<=[A-Za-z]:)(?:\\\\|[\\/])(?:" + win_dirs[3:-1] + ")"),
+        "g_backslash": c(r"\\(?:" + win_dirs[3:-1] + "|home)"),
+    }
+
+
+def unc_path(text: str, ctx: Ctx) -> str:
+    r"""The host of a UNC path: ``\\HOST\share\x`` -> ``\\<host>\share\x``."""
+    if "\\\\" not in text:
+        return text
+    spans = []
+    for m in _P.unc.finditer(text):
+        host = m.group("host")
+        if host in (".", "?", "localhost", "wsl$", "wsl.localhost", "127.0.0.1") or host.startswith("<"):
+            continue
+        spans.append((m.start("host"), m.end("host"), ctx.ph["unc_path"]))
+    if not spans:
+        return text
+    ctx.hit("unc_path", len(spans))
+    return splice(text, spans)
+
+
+def _unc_patterns() -> dict[str, Any]:
+    """\\\\host\\share (also written with escaped backslashes)."""
+    import re
+
+    return {"unc": re.compile(r"\\\\(?<![\w:\\~.$%/>\-]\\\\)(?:\\\\)?(?P<host>[^\\/\s:*?\"<>|',;]++)")}
+
+
+DETECTORS = (
+    Detector("home_path", 100, home_path, "<user>", _home_patterns),  # "<user>", or "~" for the whole home prefix
+    Detector("unc_path", 200, unc_path, "<host>", _unc_patterns),
+)
