@@ -87,7 +87,11 @@ class Prober:
             connection.close()
 
     def p99(self) -> float:
-        return statistics.quantiles(self.latencies, n=100, method="inclusive")[98] if len(self.latencies) > 1 else float("inf")
+        return self.p99_of(self.latencies)
+
+    @staticmethod
+    def p99_of(latencies: list[float]) -> float:
+        return statistics.quantiles(latencies, n=100, method="inclusive")[98] if len(latencies) > 1 else float("inf")
 
 
 @pytest.fixture(scope="module")
@@ -126,10 +130,12 @@ def _post(context: ssl.SSLContext, port: int, path: str, body: bytes, headers: d
 def test_gzip_bomb_is_refused_fast_and_both_listeners_stay_responsive(
         running: tuple[Any, str, int, ssl.SSLContext], route: str) -> None:
     """~100 KiB of gzip (100 MiB of blank lines once expanded): a 4xx in well under a second,
-    and /healthz on the ingest and the web listener keeps a p99 under 200 ms meanwhile.
+    and /healthz on the ingest and the web listener keeps answering meanwhile.
 
-    Three bombs; the fastest answer counts (this machine is shared: one slow run is noise,
-    while before the fix every run took 7 to 17 s and stalled /healthz as long)."""
+    What is held is the work the server does for a bomb, read as its process's CPU time from
+    /proc (under 0.25 s for the cheapest of three bombs; before the fix 7 to 17 s), and the
+    wall time and /healthz latency relative to the machine's own pace: on a shared machine
+    with a load of 19, wall clocks alone failed the fixed version now and then."""
     server, key, numeric_id, context = running
     bomb = gzip_bomb(100 << 20)
     assert len(bomb) < 200 * 1024
@@ -137,19 +143,30 @@ def test_gzip_bomb_is_refused_fast_and_both_listeners_stay_responsive(
                "Content-Type": "application/x-sentry-envelope"}
     answers = []
     with Prober(context, server.port) as ingest, Prober(context, server.web_port) as web:
-        assert _wait_for_samples(ingest, web)
+        assert _wait_for_samples(ingest, web, count=20)
+        calm = max(ingest.p99(), web.p99())  # the machine's own pace, before any bomb
+        before = (len(ingest.latencies), len(web.latencies))
         for _ in range(3):
-            started = time.perf_counter()
+            cpu, started = _cpu_s(server.process.pid), time.perf_counter()
             status, body = _post(context, server.web_port, f"/api/{numeric_id}/{route}/", bomb, headers)
-            answers.append((time.perf_counter() - started, status, body))
+            answers.append((time.perf_counter() - started, _cpu_s(server.process.pid) - cpu, status, body))
             assert _wait_for_samples(ingest, web, after=(len(ingest.latencies), len(web.latencies)))
-    elapsed = min(answer[0] for answer in answers)
-    print(f"\nbomb on {route}: {[a[1] for a in answers]} in {elapsed * 1000:.1f} ms (fastest of 3); /healthz p99 "
-          f"ingest {ingest.p99() * 1000:.1f} ms, web {web.p99() * 1000:.1f} ms ({len(ingest.latencies)} probes)")
-    assert all(400 <= status < 500 for _, status, _ in answers), answers
-    assert elapsed < 0.5
+    during = max(Prober.p99_of(ingest.latencies[before[0]:]), Prober.p99_of(web.latencies[before[1]:]))
+    elapsed, cpu = min(answer[0] for answer in answers), min(answer[1] for answer in answers)
+    print(f"\nbomb on {route}: {[a[2] for a in answers]} in {elapsed * 1000:.1f} ms, server CPU {cpu * 1000:.0f} ms "
+          f"(cheapest of 3); /healthz p99 {during * 1000:.1f} ms during, {calm * 1000:.1f} ms before")
+    assert all(400 <= status < 500 for _, _, status, _ in answers), answers
+    assert cpu < 0.25 and elapsed < max(0.5, 20 * calm), (cpu, elapsed, calm)
     assert (0, 0) == (ingest.failures, web.failures)
-    assert ingest.p99() < 0.2 and web.p99() < 0.2
+    assert during < max(0.2, 4 * calm), (during, calm)
+
+
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds the process has used, from /proc/PID/stat."""
+    import os
+
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _wait_for_samples(*probers: Prober, after: tuple[int, ...] | None = None, count: int = 5) -> bool:
