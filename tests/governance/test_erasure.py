@@ -190,9 +190,13 @@ def test_erasure_answer_is_the_same_whether_or_not_reports_exist(api: TestClient
 
 
 def test_erasure_answer_takes_as_long_whether_or_not_reports_exist(api: TestClient, storage: Any) -> None:
-    """Timing does not tell either: the median answer time for an install with three reports
-    is within 10 % of the one for an install never seen (interleaved, 9 rounds; without the
-    answer step, ~49 ms against ~34 ms on SQLite)."""
+    """Timing does not tell either: answers leave on the same step of ``erasure_answer_step_s``
+    (the median of answer time / step, rounded) for an install with three reports and for one
+    never seen (interleaved, 9 rounds; without the step, ~49 ms against ~34 ms on SQLite). The
+    step, not a wall-clock margin, is compared: on a loaded machine the client's own overhead
+    moves both medians by tens of milliseconds."""
+    step = storage.settings.erasure_answer_step_s
+    assert step > 0
     known_times: list[float] = []
     unknown_times: list[float] = []
     for round_ in range(9):
@@ -204,8 +208,7 @@ def test_erasure_answer_takes_as_long_whether_or_not_reports_exist(api: TestClie
             assert 202 == _erase(api, storage, install_id).status_code
             times.append(time.perf_counter() - started)
     known_median, unknown_median = statistics.median(known_times), statistics.median(unknown_times)
-    assert abs(known_median - unknown_median) < 0.1 * min(known_median, unknown_median), (known_median,
-                                                                                           unknown_median)
+    assert round(known_median / step) == round(unknown_median / step) >= 1, (known_median, unknown_median)
 
 
 def test_a_report_stored_during_an_erasure_waits_for_it_and_is_refused(storage: Any) -> None:
