@@ -29,7 +29,7 @@ import threading
 import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -42,9 +42,15 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from crashveil.policy.protocol import API_PREFIX, MAX_CONFIG_SIGNATURES
 from crashveil.server.http import peer_tag
 from crashveil.server.http.errors import handle_error
-from crashveil.server.ingest.pipeline import BODY_TIMEOUT_S, Ingestor, canonical_json, check_project_id, read_body
+from crashveil.server.http.body import read_body
+from crashveil.server.ingest.pipeline import Ingestor, canonical_json
+from crashveil.server.ingest.rejections import check_project_id
 from crashveil.server.http.metrics import CONTENT_TYPE, Metrics
 from crashveil.server.http.peer import CREDENTIAL_KEY, PeerCredential
+
+if TYPE_CHECKING:
+    from crashveil.server.settings import Settings
+    from crashveil.server.storage.store import Storage
 
 __all__ = ["create_app", "build_config", "load_openapi", "CONFIG_TTL"]
 
@@ -132,15 +138,15 @@ async def _erasure_answer_time(started: float, step_s: float) -> None:
     await asyncio.sleep(step_s * (int(elapsed // step_s) + 1) - elapsed)
 
 
-def create_app(settings: Any, storage: Any, *, now: Callable[[], datetime] = _utc_now,
+def create_app(settings: Settings, storage: Storage, *, now: Callable[[], datetime] = _utc_now,
                clock: Callable[[], float] = time.monotonic, body_timeout_s: float | None = None,
                sentry_limits: Any = None, surface: str = "all", group_commit: bool = True,
                metrics: Metrics | None = None) -> Starlette:
     """The ingest API for ``storage`` under ``settings``; ``now``/``clock`` are injectable.
 
     Args:
-        settings: a ``crashveil.server.settings.Settings``.
-        storage: a ``crashveil.server.storage.store.Storage`` (or anything with its methods).
+        settings: the server's settings.
+        storage: the open storage (tests may wrap one).
         now: wall clock (UTC, aware) for replay windows, receive times and config dates.
         clock: monotonic seconds for the rate limiters.
         body_timeout_s: a body that has not fully arrived after this long is answered 408
@@ -160,19 +166,17 @@ def create_app(settings: Any, storage: Any, *, now: Callable[[], datetime] = _ut
     if surface not in ("all", "ingest", "web"):
         raise ValueError(f"surface must be 'all', 'ingest' or 'web', not {surface!r}")
     if body_timeout_s is None:
-        body_timeout_s = float(getattr(settings, "body_timeout_s", BODY_TIMEOUT_S))
+        body_timeout_s = settings.body_timeout_s
     metrics = Metrics() if metrics is None else metrics
     ingestor = Ingestor(settings, storage, metrics, now=now, clock=clock)
-    if getattr(storage, "engine", None) is not None and hasattr(settings, "server_dir"):
-        from crashveil.server.governance.audit import AuditTrail
+    from crashveil.server.governance.audit import AuditTrail
 
-        ingestor.audit = AuditTrail.for_server_dir(storage.engine, settings.server_dir)
-    if group_commit and hasattr(storage, "store_reports"):
+    ingestor.audit = AuditTrail.for_server_dir(storage.engine, settings.server_dir)
+    if group_commit:
         # One writer thread stores whatever reports are queued in one transaction; each
-        # answer waits for its batch's commit (ingest.GroupCommitter). Stopped by
+        # answer waits for its batch's commit (ingest.commit.GroupCommitter). Stopped by
         # ``app.state.ingestor.close()``; a daemon thread otherwise.
-        ingestor.start_group_commit(max_batch=getattr(settings, "ingest_max_batch", 256),
-                                    max_wait_s=getattr(settings, "ingest_max_wait_s", 0.0))
+        ingestor.start_group_commit()
 
     def endpoint(route: str, handler: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
         """Time the handler, and send every exception through the one error map."""
@@ -303,7 +307,7 @@ def create_app(settings: Any, storage: Any, *, now: Callable[[], datetime] = _ut
     return app
 
 
-def _product_routes(settings: Any, storage: Any, *, ingestor: Ingestor, metrics: Metrics,
+def _product_routes(settings: Settings, storage: Storage, *, ingestor: Ingestor, metrics: Metrics,
                     now: Callable[[], datetime], body_timeout_s: float, sentry_limits: Any) -> list[Any]:
     """Routes beyond the native ingest API: dashboard, public summary, Sentry-compatible ingest.
 
