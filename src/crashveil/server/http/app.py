@@ -41,14 +41,15 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from crashveil.policy.protocol import API_PREFIX, MAX_CONFIG_SIGNATURES
 from crashveil.server.http import peer_tag
-from crashveil.server.http.errors import handle_error
 from crashveil.server.http.body import read_body
-from crashveil.server.ingest.pipeline import Ingestor, canonical_json
-from crashveil.server.ingest.rejections import check_project_id
+from crashveil.server.http.errors import handle_error
 from crashveil.server.http.metrics import CONTENT_TYPE, Metrics
 from crashveil.server.http.peer import CREDENTIAL_KEY, PeerCredential
+from crashveil.server.ingest.pipeline import Ingestor, canonical_json
+from crashveil.server.ingest.rejections import check_project_id
 
 if TYPE_CHECKING:
+    from crashveil.server.governance.audit import AuditTrail
     from crashveil.server.settings import Settings
     from crashveil.server.storage.store import Storage
 
@@ -171,7 +172,7 @@ def create_app(settings: Settings, storage: Storage, *, now: Callable[[], dateti
     ingestor = Ingestor(settings, storage, metrics, now=now, clock=clock)
     from crashveil.server.governance.audit import AuditTrail
 
-    ingestor.audit = AuditTrail.for_server_dir(storage.engine, settings.server_dir)
+    audit = ingestor.audit = AuditTrail.for_server_dir(storage.engine, settings.server_dir)
     if group_commit:
         # One writer thread stores whatever reports are queued in one transaction; each
         # answer waits for its batch's commit (ingest.commit.GroupCommitter). Stopped by
@@ -293,7 +294,7 @@ def create_app(settings: Settings, storage: Storage, *, now: Callable[[], dateti
         table = [row for row in table if not row[0].startswith(f"{API_PREFIX}/projects/") and row[0] != "/metrics"]
     routes: list[Any] = [Route(path, endpoint(path, handler), methods=methods) for path, methods, handler in table]
     if surface != "ingest":
-        routes += _product_routes(settings, storage, ingestor=ingestor, metrics=metrics, now=now,
+        routes += _product_routes(settings, storage, audit, ingestor=ingestor, metrics=metrics, now=now,
                                   body_timeout_s=body_timeout_s, sentry_limits=sentry_limits)
 
     async def http_error(request: Request, exc: Exception) -> Response:
@@ -307,23 +308,17 @@ def create_app(settings: Settings, storage: Storage, *, now: Callable[[], dateti
     return app
 
 
-def _product_routes(settings: Settings, storage: Storage, *, ingestor: Ingestor, metrics: Metrics,
-                    now: Callable[[], datetime], body_timeout_s: float, sentry_limits: Any) -> list[Any]:
-    """Routes beyond the native ingest API: dashboard, public summary, Sentry-compatible ingest.
-
-    They need a real ``Storage`` (an engine and a server directory); an app built over a bare
-    storage stand-in serves the ingest API alone.
-    """
-    engine = getattr(storage, "engine", None)
-    if engine is None or not hasattr(settings, "server_dir"):
-        return []
-    from crashveil.server.governance.access import AccessStore
-    from crashveil.server.insights.anomaly import VolumeAnomalyCollector
+def _product_routes(settings: Settings, storage: Storage, audit: AuditTrail, *, ingestor: Ingestor,
+                    metrics: Metrics, now: Callable[[], datetime], body_timeout_s: float,
+                    sentry_limits: Any) -> list[Any]:
+    """Routes beyond the native ingest API: dashboard, public summary, Sentry-compatible ingest."""
+    engine = storage.engine
     from crashveil.server.dashboard import dashboard_routes, load_or_create_secret
     from crashveil.server.dashboard.public import public_routes
+    from crashveil.server.governance.access import AccessStore
+    from crashveil.server.insights.anomaly import VolumeAnomalyCollector
     from crashveil.server.sentry.routes import sentry_routes
 
-    audit = ingestor.audit
     secret = load_or_create_secret(settings.server_dir / "keys" / "dashboard.secret")
     # The typed names of failed log-ins are kept as HMACs under the dashboard secret, shared by
     # every process of this server directory (login_guard.account_digest).

@@ -62,7 +62,7 @@ from crashveil.server.http.body import BODY_TIMEOUT_S
 from crashveil.server.ingest.redaction import redact_report
 from crashveil.server.ingest.rejections import outside_window
 from crashveil.server.http.peer import CREDENTIAL_KEY
-from crashveil.server.storage.records import PendingReport
+from crashveil.server.storage.records import PendingReport, StoreRow
 from crashveil.server.sentry.envelope import ITEM_CATEGORIES, Envelope, EnvelopeParser, SentryLimits
 from crashveil.server.sentry.keys import (
     PseudonymKeys,
@@ -145,7 +145,7 @@ class Outcome:
 class PreparedEvent:
     """An event mapped, minimised and redacted, ready for the group commit."""
 
-    row: Any  # storage.StoreRow (storage.PendingReport for a storage without rows)
+    row: StoreRow
     event_id: str | None
     mapped_dropped: tuple[str, ...]
     not_allowed: tuple[str, ...]

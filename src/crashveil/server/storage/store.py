@@ -492,7 +492,8 @@ class Storage:
         overlap = timedelta(days=self.settings.key_overlap_days) if overlap is None else overlap
         with db.write_tx(self.engine) as conn:
             if conn.execute(sa.select(projects.c.id).where(projects.c.id == project_id)).first() is None:
-                raise ConfigError("project", f"{project_id!r} does not exist", "a project from 'crashveil project list'")
+                raise ConfigError("project", f"{project_id!r} does not exist",
+                                  "a project from 'crashveil project list'")
             created = self.keys.rotate_project_keys(conn, project_id, now=now, overlap=overlap, kinds=kinds)
         self._projects.pop(project_id, None)
         return created
@@ -514,7 +515,8 @@ class Storage:
 
         with db.read_tx(self.engine) as conn:
             rows = conn.execute(
-                sa.select(data_keys.c.kek_id, sa.func.min(data_keys.c.day), sa.func.count(), sa.func.max(data_keys.c.day))
+                sa.select(data_keys.c.kek_id, sa.func.min(data_keys.c.day), sa.func.count(),
+                          sa.func.max(data_keys.c.day))
                 .where(data_keys.c.wrapped_dek.is_not(None)).group_by(data_keys.c.kek_id)).all()
         return [(r[0], r[1], r[2], r[3]) for r in rows]
 
