@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -24,6 +24,10 @@ from crashveil.server.insights.aggregates import public_releases
 from crashveil.server.dashboard.unavailable import Unavailable, unavailable_page
 from crashveil.server.dashboard.views import SecurityHeaders, templates
 
+
+if TYPE_CHECKING:
+    from crashveil.server.storage.store import Storage
+
 __all__ = ["public_routes", "DAYS"]
 
 #: Finished days shown.
@@ -31,7 +35,7 @@ DAYS = 14
 _PROJECT_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 
 
-def public_routes(storage: Any, *, now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+def public_routes(storage: Storage, *, now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
                   days: int = DAYS) -> list[BaseRoute]:
     """Routes under ``/public``: ``/{project}``, ``/{project}/summary.json``, ``/{project}/plot.svg``, ``/about``."""
     env = templates()

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from importlib import resources
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import jinja2
 import sqlalchemy as sa
@@ -52,6 +52,10 @@ from crashveil.server.dashboard.unavailable import Unavailable, unavailable_page
 from crashveil.server.db.dashboard_tables import group_status_changes
 from crashveil.server.db.engine import write_tx
 from crashveil.server.http.ratelimit import KeyedLimiter, retry_after_header
+
+
+if TYPE_CHECKING:
+    from crashveil.server.storage.store import Storage
 
 __all__ = ["CSP", "dashboard_routes", "load_or_create_secret", "SecurityHeaders", "templates"]
 
@@ -122,7 +126,7 @@ class _NotFound(Exception):
     pass
 
 
-def dashboard_routes(storage: Any, *, access: AccessStore, audit: Any, secret: bytes,
+def dashboard_routes(storage: Storage, *, access: AccessStore, audit: Any, secret: bytes,
                      secure_cookies: bool = True, now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
                      anomaly_settings: AnomalySettings = AnomalySettings(), cache_s: float = 60.0,
                      login_per_peer: KeyedLimiter | None = None) -> list[BaseRoute]:
@@ -502,7 +506,7 @@ def _as_plain(value: Any) -> Any:
     return value
 
 
-def _posture(storage: Any, engine: Any, moment: datetime, allowed: set[str] | None,
+def _posture(storage: Storage, engine: Any, moment: datetime, allowed: set[str] | None,
              anomaly_settings: AnomalySettings) -> dict[str, Any]:
     """Key ages, retention state, redaction hits by release, volume anomalies."""
     from crashveil.server.insights.anomaly import project_series

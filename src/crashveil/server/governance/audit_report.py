@@ -17,7 +17,7 @@ import json
 import re
 from datetime import datetime, timedelta, timezone
 from html import escape
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
@@ -35,6 +35,10 @@ from crashveil.server.db.tables import (
 from crashveil.server.governance.retention import retention_classes
 from crashveil.textsafe import md_cell, visible
 
+
+if TYPE_CHECKING:
+    from crashveil.server.storage.store import Storage
+
 __all__ = ["build_audit_report", "render_audit_report"]
 
 _ROLES = ("viewer", "developer", "privacy-officer", "admin")
@@ -44,7 +48,7 @@ def _iso(value: Any) -> str | None:
     return value.isoformat() if isinstance(value, datetime) else value
 
 
-def build_audit_report(storage: Any, audit: AuditTrail, access: AccessStore, *, since: datetime,
+def build_audit_report(storage: Storage, audit: AuditTrail, access: AccessStore, *, since: datetime,
                        until: datetime) -> dict[str, Any]:
     """The report's data for the period ``[since, until)`` as plain JSON-able values."""
     now = until
@@ -105,7 +109,8 @@ def build_audit_report(storage: Any, audit: AuditTrail, access: AccessStore, *, 
             oldest = conn.execute(sa.select(sa.func.min(reports.c.received_at)).where(
                 reports.c.project_id == summary.id)).scalar()
             longest = max(r.retention_days for r in policy.fields.values())
-            classes = [{"retention_days": days, "fields": list(fields)} for days, fields in retention_classes(policy)]
+            classes: list[dict[str, Any]] = [{"retention_days": days, "fields": list(fields)}
+                                             for days, fields in retention_classes(policy)]
             classes.append({"retention_days": longest, "fields": ["(all other fields)"]})
             for item in classes:
                 age = (now - oldest).days if oldest is not None else None

@@ -47,7 +47,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -79,6 +79,13 @@ from crashveil.server.sentry.mapping import (
     redact_names,
     with_fingerprint,
 )
+
+
+if TYPE_CHECKING:
+    from crashveil.server.http.metrics import Metrics
+    from crashveil.server.ingest.pipeline import Ingestor
+    from crashveil.server.settings import Settings
+    from crashveil.server.storage.store import Storage
 
 __all__ = [
     "ORIGIN",
@@ -160,8 +167,8 @@ class SentryIngest:
     whichever SDK its reports come from.
     """
 
-    def __init__(self, settings: Any, storage: Any, ingestor: Any, metrics: Any, *, limits: SentryLimits,
-                 now: Callable[[], datetime]) -> None:
+    def __init__(self, settings: Settings, storage: Storage, ingestor: Ingestor, metrics: Metrics, *,
+                 limits: SentryLimits, now: Callable[[], datetime]) -> None:
         self.settings = settings
         self.storage = storage
         self.ingestor = ingestor
@@ -311,7 +318,8 @@ def _answer(outcome: Outcome, dropped_items: Counter[str]) -> Response:
     return JSONResponse(body, status_code=200, headers=headers)
 
 
-def sentry_routes(storage: Any, settings: Any, *, ingestor: Any = None, metrics: Any = None,
+def sentry_routes(storage: Storage, settings: Settings, *, ingestor: Ingestor | None = None,
+                  metrics: Metrics | None = None,
                   now: Callable[[], datetime] | None = None, limits: SentryLimits | None = None,
                   body_timeout_s: float = BODY_TIMEOUT_S) -> list[Route]:
     """The Sentry-compatible routes over ``storage``.
