@@ -48,6 +48,7 @@ from crashveil.server.keys.ring import (
     KeyRing,
 )
 from crashveil.server.settings import Settings
+from crashveil.server.storage import queries
 from crashveil.server.storage.deletion import delete_installs
 from crashveil.server.storage.detail import open_detail
 from crashveil.server.storage.records import (
@@ -232,17 +233,7 @@ class Storage:
 
     def list_projects(self) -> list[ProjectSummary]:
         with db.read_tx(self.engine) as conn:
-            rows = conn.execute(sa.select(projects).order_by(projects.c.id)).all()
-            result = []
-            for row in rows:
-                latest = conn.execute(sa.select(project_policies.c.version, project_policies.c.digest)
-                                      .where(project_policies.c.project_id == row.id)
-                                      .order_by(project_policies.c.created_at.desc()).limit(1)).first()
-                groups = conn.execute(sa.select(sa.func.count()).select_from(crash_groups)
-                                      .where(crash_groups.c.project_id == row.id)).scalar_one()
-                result.append(ProjectSummary(row.id, row.created_at, latest.version if latest else "",
-                                             latest.digest if latest else "", bool(row.public_summary), groups))
-        return result
+            return queries.project_summaries(conn)
 
     # -- reports --------------------------------------------------------------------------------
     def store_report(self, project_id: str, report: Report, *, origin: str, received_at: datetime,
@@ -380,18 +371,9 @@ class Storage:
             return None
         try:
             with db.read_tx(self.engine) as conn:
-                row = conn.execute(
-                    sa.select(reports.c.receipt, reports.c.received_hour, crash_groups.c.status,
-                              crash_groups.c.resolved_in)
-                    .join(crash_groups, crash_groups.c.id == reports.c.group_id)
-                    .where(reports.c.receipt == receipt)).first()
+                return queries.receipt_status(conn, receipt)
         except SQLAlchemyError as exc:
             raise StorageError(f"cannot read the receipt ({type(exc).__name__})") from exc
-        if row is None:
-            return None
-        if row.status == grouping.RESOLVED:
-            return ReceiptStatus(row.receipt, "fixed", row.resolved_in, row.received_hour)
-        return ReceiptStatus(row.receipt, "grouped", None, row.received_hour)
 
     def counts_only_fingerprints(self, project_id: str, *, now: datetime | None = None,
                                  credential: str | None = None) -> list[str]:
@@ -433,13 +415,7 @@ class Storage:
         if not 0 < group_id <= 2**31 - 1:  # no row has it, and the driver would raise on it
             return None
         with db.read_tx(self.engine) as conn:
-            row = conn.execute(sa.select(crash_groups).where(crash_groups.c.project_id == project_id,
-                                                             crash_groups.c.id == group_id)).first()
-        if row is None:
-            return None
-        return GroupRecord(row.id, row.project_id, row.fingerprint, row.crash_type, row.status, row.first_seen,
-                           row.last_seen, row.first_release, row.last_release, row.resolved_in, row.regressed_in,
-                           row.total_count)
+            return queries.group_record(conn, project_id, group_id)
 
     def set_group_status(self, project_id: str, group_id: int, status: str, *, release: str | None = None,
                          now: datetime | None = None) -> None:
@@ -511,14 +487,8 @@ class Storage:
 
     def data_key_summary(self) -> list[tuple[str, str | None, int, str | None]]:
         """Per KEK id: (kek id, oldest day, live data keys, newest day)."""
-        from crashveil.server.db.tables import data_keys
-
         with db.read_tx(self.engine) as conn:
-            rows = conn.execute(
-                sa.select(data_keys.c.kek_id, sa.func.min(data_keys.c.day), sa.func.count(),
-                          sa.func.max(data_keys.c.day))
-                .where(data_keys.c.wrapped_dek.is_not(None)).group_by(data_keys.c.kek_id)).all()
-        return [(r[0], r[1], r[2], r[3]) for r in rows]
+            return queries.data_key_summary(conn)
 
 
 def _parse_policy_text(text: str, *, source: str) -> Policy:
