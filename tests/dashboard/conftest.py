@@ -15,7 +15,7 @@ from sqlalchemy.engine import Engine
 
 from crashveil.server.db.engine import create_engine, migrate
 from crashveil.server.db.tables import crash_groups, group_rollups, projects, reports
-from crashveil.server.storage.store import daily_entries, write_daily
+from crashveil.server.storage.rollups import daily_entries, write_daily
 
 NOW = datetime(2026, 5, 20, 12, 0, tzinfo=timezone.utc)
 

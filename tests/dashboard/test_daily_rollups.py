@@ -74,7 +74,7 @@ def test_large_counts_are_within_error() -> None:
 
 
 def test_batch_store_keeps_daily_rollups_and_list_reads_them(tmp_path: Path) -> None:
-    from crashveil.server.storage.store import PendingReport
+    from crashveil.server.storage.records import PendingReport
 
     clock = [NOW]
     storage = _storage(tmp_path, clock)

@@ -219,7 +219,7 @@ def test_a_report_stored_during_an_erasure_waits_for_it_and_is_refused(storage: 
 
     from crashveil.server.governance import tombstones
     from crashveil.server.db.engine import write_tx
-    from crashveil.server.storage.store import PendingReport
+    from crashveil.server.storage.records import PendingReport
 
     report = _report(ERASED, "2026-05-01T12:00Z")
     results: list[Any] = []

@@ -20,8 +20,10 @@ from crashveil.server.db.tables import (
     redaction_counters,
     reports,
 )
-from crashveil.server.ingest.pipeline import GroupCommitter, redact_report
-from crashveil.server.storage.store import PendingReport, Storage
+from crashveil.server.ingest.commit import GroupCommitter
+from crashveil.server.ingest.redaction import redact_report
+from crashveil.server.storage.records import PendingReport
+from crashveil.server.storage.store import Storage
 
 NOW = datetime(2026, 5, 1, 12, 30, tzinfo=timezone.utc)
 

@@ -32,7 +32,7 @@ from crashveil.policy.protocol import SCHEMA_HEADER, SEALED_CONTENT_TYPE
 from crashveil.sdk.seal import seal_report, verify_config_signature
 from crashveil.server.http.app import create_app
 from crashveil.server.http.errors import log_safe
-from crashveil.server.ingest.pipeline import redact_report
+from crashveil.server.ingest.redaction import redact_report
 
 NOW = datetime(2026, 5, 1, 12, 30, tzinfo=timezone.utc)
 REPORTS = "/api/v1/projects/demo/reports"

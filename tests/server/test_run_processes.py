@@ -19,7 +19,7 @@ import pytest
 
 from crashveil.errors import StorageError
 from crashveil.policy.protocol import SCHEMA_HEADER, SEALED_CONTENT_TYPE, receipt_path, reports_path
-from crashveil.server.ingest.pipeline import WriterClient, serve_writer
+from crashveil.server.ingest.writer import WriterClient, serve_writer
 from crashveil.server.http.run import share_limits
 from crashveil.server.settings import Settings
 
@@ -92,7 +92,7 @@ def test_rows_of_all_fronts_are_stored_together_and_answered_in_order() -> None:
 
 
 def test_many_rows_at_once_go_in_several_frames() -> None:
-    from crashveil.server.ingest.pipeline import ROWS_PER_FRAME
+    from crashveil.server.ingest.writer import ROWS_PER_FRAME
 
     sizes: list[int] = []
 

@@ -12,7 +12,8 @@ import sqlalchemy as sa
 
 from crashveil.errors import StorageError
 from crashveil.server.db.tables import group_rollups, redaction_counters, reports
-from crashveil.server.storage.store import DROPPED_DETECTOR, Storage
+from crashveil.server.storage.records import DROPPED_DETECTOR
+from crashveil.server.storage.store import Storage
 
 NOW = datetime(2026, 5, 1, 12, 30, tzinfo=timezone.utc)
 

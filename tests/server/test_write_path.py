@@ -27,8 +27,11 @@ from crashveil.policy import Frame, Report, Stack, compute_fingerprint
 from crashveil.server.ingest import grouping
 from crashveil.server.db import engine as db
 from crashveil.server.db.tables import crash_groups, reports
-from crashveil.server.ingest.pipeline import GroupCommitter, redact_report
-from crashveil.server.storage.store import PendingReport, Storage, StoreRow, _detail_json, day_of, hour_of
+from crashveil.server.ingest.commit import GroupCommitter
+from crashveil.server.ingest.redaction import redact_report
+from crashveil.server.storage.detail import detail_json
+from crashveil.server.storage.records import PendingReport, StoreRow, day_of, hour_of
+from crashveil.server.storage.store import Storage
 
 from .conftest import build_report
 
@@ -62,7 +65,7 @@ def test_detail_json_is_the_canonical_json_of_the_report(message: Any, comment: 
     server = {"client_fingerprint": report.fingerprint, **({"dropped_fields": dropped} if dropped else {})}
     expected = json.dumps({"report": body, "server": server}, separators=(",", ":"), sort_keys=True,
                           ensure_ascii=False).encode()
-    assert expected == _detail_json(report, "v1:" + "0" * 32, dropped)
+    assert expected == detail_json(report, "v1:" + "0" * 32, dropped)
 
 
 @_SETTINGS

@@ -25,17 +25,21 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING
 
 from crashveil.server.governance.audit import AuditTrail
+
+if TYPE_CHECKING:
+    from crashveil.server.storage.records import DeletionRecord
+    from crashveil.server.storage.store import Storage
 
 __all__ = ["erase_installs"]
 
 
-def erase_installs(storage: Any, audit: AuditTrail, project_id: str, request_id: str,
-                   install_ids: Sequence[str], *, now: datetime, actor: str = "sdk") -> Any:
+def erase_installs(storage: Storage, audit: AuditTrail, project_id: str, request_id: str,
+                   install_ids: Sequence[str], *, now: datetime, actor: str = "sdk") -> DeletionRecord:
     """Delete every report of ``install_ids`` in ``project_id`` and audit it; returns the
-    storage's :class:`~crashveil.server.storage.store.DeletionRecord`."""
+    storage's :class:`~crashveil.server.storage.records.DeletionRecord`."""
     record = storage.process_deletion_request(project_id, request_id, install_ids, now=now)
     audit.record("erasure", actor=actor, project_id=project_id, subject=f"erasure:{request_id}"[:256],
                  detail={"installs": len(set(install_ids)), "reports_deleted": record.deleted_count})

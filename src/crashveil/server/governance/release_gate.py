@@ -19,7 +19,7 @@ import click
 import sqlalchemy as sa
 
 from crashveil.server.db.tables import redaction_counters
-from crashveil.server.storage.store import DROPPED_DETECTOR
+from crashveil.server.storage.records import DROPPED_DETECTOR
 from crashveil.textsafe import visible
 
 __all__ = ["ReleaseCheck", "check_release", "release_group"]

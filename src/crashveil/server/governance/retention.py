@@ -50,7 +50,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -63,6 +63,10 @@ from crashveil.server.governance import tombstones
 from crashveil.server.db.governance_tables import login_failures, retention_runs, retention_stripped, sessions
 from crashveil.server.db.rollup_tables import group_daily_rollups, group_day_installs, project_filter_values
 from crashveil.server.db.tables import crash_groups, data_keys, group_rollups, redaction_counters, reports
+
+
+if TYPE_CHECKING:
+    from crashveil.server.storage.store import Storage
 
 __all__ = ["ProjectRetention", "RetentionResult", "RetentionScheduler", "run_retention", "retention_classes"]
 
@@ -128,7 +132,7 @@ def _hour_key(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:00Z")
 
 
-def run_retention(storage: Any, audit: AuditTrail, *, now: datetime | None = None, dry_run: bool = False,
+def run_retention(storage: Storage, audit: AuditTrail, *, now: datetime | None = None, dry_run: bool = False,
                   actor: str = "system") -> RetentionResult:
     """Apply every project's retention once (see the module docstring).
 
@@ -189,7 +193,7 @@ def _count(conn: Connection, query: Any) -> int:
     return int(conn.execute(sa.select(sa.func.count()).select_from(query.subquery())).scalar_one())
 
 
-def _project(storage: Any, project_id: str, policy: Policy, now: datetime, dry_run: bool) -> ProjectRetention:
+def _project(storage: Storage, project_id: str, policy: Policy, now: datetime, dry_run: bool) -> ProjectRetention:
     engine = storage.engine
     longest = _longest(policy)
     out = ProjectRetention(project_id, policy.version, longest)
@@ -277,7 +281,7 @@ def _prune_daily(conn: Connection, project_id: str, cutoff_day: str) -> int:
                for table, where in _daily_expired(project_id, cutoff_day))
 
 
-def _strip_day(storage: Any, project_id: str, day: str, days: int, fields: tuple[str, ...], now: datetime) -> int:
+def _strip_day(storage: Storage, project_id: str, day: str, days: int, fields: tuple[str, ...], now: datetime) -> int:
     """Re-encrypt one day's details without ``fields`` under a fresh day key; returns the count."""
     keyring = storage.keys
     key_id = keyring.data_key_id(project_id, day)
@@ -295,7 +299,8 @@ def _strip_day(storage: Any, project_id: str, day: str, days: int, fields: tuple
                 reports.c.detail.is_not(None))).all()
             for row in rows:
                 aad = detail_aad(project_id, row.report_id, day)
-                data = json.loads(decrypt_detail(old, row.detail, aad=aad))
+                # ``old`` is set: the key row read above still has its wrapped key.
+                data = json.loads(decrypt_detail(cast(bytes, old), row.detail, aad=aad))
                 for name in fields:
                     data.get("report", {}).pop(name, None)
                 plain = json.dumps(data, separators=(",", ":"), sort_keys=True, ensure_ascii=False).encode("utf-8")
@@ -329,7 +334,7 @@ class RetentionScheduler:
     processes may each run it: every step is idempotent and serialised by the database.
     """
 
-    def __init__(self, storage: Any, audit: AuditTrail, *, interval_s: float = 3600.0,
+    def __init__(self, storage: Storage, audit: AuditTrail, *, interval_s: float = 3600.0,
                  now: Callable[[], datetime] | None = None) -> None:
         self.storage = storage
         self.audit = audit

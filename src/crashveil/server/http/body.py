@@ -18,10 +18,14 @@ from collections.abc import Callable
 from starlette.requests import ClientDisconnect, Request
 
 from crashveil.errors import ReportRejected
+from crashveil.policy import SCHEMA_VERSION
+from crashveil.policy.protocol import SCHEMA_HEADER, SEALED_CONTENT_TYPE
 from crashveil.server.http.decompress import new_decoder, parse_content_encoding
 
-__all__ = ["DECODE_SLICE", "YIELD_EVERY", "stream_body"]
+__all__ = ["BODY_TIMEOUT_S", "DECODE_SLICE", "YIELD_EVERY", "read_body", "stream_body"]
 
+#: A body that stalls this long is answered 408 and the worker released (Antenna uses 70 s).
+BODY_TIMEOUT_S = 30.0
 #: Decoder input is fed in slices this long, so one call's output stays small (a 256-byte
 #: slice of zstd or brotli inflates to a few MiB at most) even for a bomb.
 DECODE_SLICE = 256
@@ -83,3 +87,28 @@ async def stream_body(request: Request, sink: Callable[[bytes], None], *, max_bo
         raise _reject("bad_content_length", "the body length differs from Content-Length")
     if decoder is not None:
         sink(decoder.finish())
+
+
+async def read_body(request: Request, *, max_body_bytes: int, max_decompressed_bytes: int,
+                    timeout_s: float = BODY_TIMEOUT_S) -> bytes:
+    """The request body, decompressed; limits applied before and while it streams.
+
+    ``Content-Length`` is checked first (a lie that is too large is refused unread); the
+    bytes are then counted as they arrive, because the header may be missing (chunked) and
+    the server may not have enforced it. Decompression is fed chunk by chunk with its own cap
+    (:func:`stream_body`).
+    """
+    content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if content_type != SEALED_CONTENT_TYPE:
+        raise _reject("unsupported_media_type", f"Content-Type must be {SEALED_CONTENT_TYPE}", status=415)
+    schema = request.headers.get(SCHEMA_HEADER)
+    if schema is not None and schema.strip() != str(SCHEMA_VERSION):
+        raise _reject("unsupported_schema", f"{SCHEMA_HEADER} must be {SCHEMA_VERSION}", status=400)
+    parts: list[bytes] = []
+    await stream_body(request, parts.append, max_body_bytes=max_body_bytes,
+                      max_decompressed_bytes=max_decompressed_bytes, timeout_s=timeout_s)
+    body = b"".join(parts)
+    if not body:
+        raise _reject("empty_body", "the body is empty", status=400)
+    return body
+

@@ -380,7 +380,7 @@ def _writer_main(settings: Any, sockets: list[socket.socket], parent: int) -> No
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     import logging.config
 
-    from crashveil.server.ingest.pipeline import serve_writer
+    from crashveil.server.ingest.writer import serve_writer
     from crashveil.server.storage.store import Storage
 
     logging.config.dictConfig(copy.deepcopy(LOG_CONFIG))
@@ -399,7 +399,7 @@ def _front_main(settings: Any, index: int, fronts: int, writer_socket: socket.so
     """
     _die_with_parent(parent)
     from crashveil.server.http.app import create_app
-    from crashveil.server.ingest.pipeline import WriterClient
+    from crashveil.server.ingest.writer import WriterClient
     from crashveil.server.http.metrics import Metrics
     from crashveil.server.storage.store import Storage
 

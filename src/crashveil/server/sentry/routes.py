@@ -58,9 +58,11 @@ from crashveil.errors import ReportRejected
 from crashveil.server.http.body import stream_body
 from crashveil.server.ingest.credential_weight import credential_id
 from crashveil.server.http.errors import Throttled, handle_error
-from crashveil.server.ingest.pipeline import BODY_TIMEOUT_S, outside_window, redact_report
+from crashveil.server.http.body import BODY_TIMEOUT_S
+from crashveil.server.ingest.redaction import redact_report
+from crashveil.server.ingest.rejections import outside_window
 from crashveil.server.http.peer import CREDENTIAL_KEY
-from crashveil.server.storage.store import PendingReport
+from crashveil.server.storage.records import PendingReport
 from crashveil.server.sentry.envelope import ITEM_CATEGORIES, Envelope, EnvelopeParser, SentryLimits
 from crashveil.server.sentry.keys import (
     PseudonymKeys,
@@ -265,7 +267,7 @@ class SentryIngest:
         not_allowed = tuple(sorted(set(report.present_fields()) - set(allowed.present_fields())))
         if report.chain and "message" not in allowlist and any(c.message is not None for c in report.chain):
             not_allowed += ("chain.message",)
-        redactor = self.ingestor._redactor(project.digest, policy)
+        redactor = self.ingestor.redactor(project.digest, policy)
         redacted, hits = redact_report(allowed, redactor, frame_memo=self.ingestor.frame_memo(project.digest))
         redacted, name_hits = redact_names(redacted, redactor)  # strings native redaction trusts
         for name, count in name_hits.items():

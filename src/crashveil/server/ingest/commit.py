@@ -1,0 +1,249 @@
+"""Group commit in one server process: a writer thread stores what is queued, many reports
+per transaction, and settles each request's future after the commit (a 201 means committed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+__all__ = ["Committer", "GroupCommitter"]
+
+
+class Committer(Protocol):
+    """What the pipeline stores prepared rows through: a :class:`GroupCommitter` (a writer
+    thread in this process) or a ``writer.WriterClient`` (the writer process)."""
+
+    #: True while the writer holds the write lock and runs its statements.
+    writing: bool
+
+    async def writer_pause(self) -> None: ...
+
+    def submit_async(self, row: Any) -> asyncio.Future[Any]: ...
+
+    def close(self) -> None: ...
+
+_STOP = object()
+
+
+class GroupCommitter:
+    """Group commit: one writer thread stores whatever is queued in one transaction.
+
+    ``submit`` enqueues a prepared report and returns a future. The writer takes the first
+    queued report, everything else already queued (up to ``max_batch``; with
+    ``max_wait_s`` > 0 it also waits that long for more), calls ``store_many`` once (one
+    transaction, one fsync) and then resolves every future of the batch: with the report's
+    ``StoreResult`` after the commit, or with the exception if the batch failed, so a 201 is
+    only ever sent for a committed report and a storage failure answers 503 to each.
+    While one batch commits the next one queues, so batches grow with the load by
+    themselves; an idle server commits a lone report at once.
+
+    If ``store_many`` takes ``more`` and ``sql_done`` arguments (``Storage.store_rows``
+    does), it calls ``more`` once it holds the database's write lock, and the reports
+    queued meanwhile join the batch: with several processes over one SQLite file, a writer
+    that waited for the lock commits everything that arrived during the wait in the same
+    fsync. From then until ``sql_done`` (the statements ran, the COMMIT is left)
+    :attr:`writing` is true, and the event loop holds back new CPU work
+    (:meth:`writer_pause`): the lock is the one thing every process waits for, and a
+    writer that must win the GIL back from the loop at each statement holds it for
+    several times its own CPU time.
+    """
+
+    def __init__(self, store_many: Callable[..., list[Any]], *, max_batch: int = 256,
+                 max_wait_s: float = 0.0) -> None:
+        import inspect
+        import queue
+        import threading
+
+        if max_batch < 1:
+            raise ValueError("max_batch must be at least 1")
+        self._store_many = store_many
+        try:
+            params = inspect.signature(store_many).parameters
+        except (TypeError, ValueError):
+            params = {}  # type: ignore[assignment]
+        self._late_joiners = "more" in params and "sql_done" in params
+        #: True while the writer holds the write lock and runs its statements.
+        self.writing = False
+        self._pauses: list[tuple[Any, Any]] = []
+        self.max_batch = max_batch
+        self.max_wait_s = max_wait_s
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._closed = False
+        self.batches = 0
+        self.stored = 0
+
+    def submit(self, pending: Any) -> Any:
+        """Queue ``pending``; a ``concurrent.futures.Future`` of its ``StoreResult``."""
+        from concurrent.futures import Future
+
+        future: Future[Any] = Future()
+        self._put(pending, future)
+        return future
+
+    def submit_async(self, pending: Any) -> asyncio.Future[Any]:
+        """Queue ``pending`` from the running event loop; an ``asyncio.Future`` of its
+        ``StoreResult``. The writer settles all of a batch's futures of one loop with one
+        ``call_soon_threadsafe`` (one wake-up per batch, not one per report)."""
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        self._put(pending, (loop, future))
+        return future
+
+    def _put(self, pending: Any, waiter: Any) -> None:
+        with self._lock:
+            if self._closed:
+                from crashveil.errors import StorageError
+
+                raise StorageError("the server is shutting down")
+            if self._thread is None:
+                import threading
+
+                self._thread = threading.Thread(target=self._run, name="crashveil-group-commit", daemon=True)
+                self._thread.start()
+            self._queue.put((pending, waiter))
+
+    def close(self, timeout: float | None = 30.0) -> None:
+        """Store what is queued, then stop the writer."""
+        with self._lock:
+            self._closed = True
+            thread = self._thread
+            if thread is not None:
+                self._queue.put(_STOP)
+        if thread is not None:
+            thread.join(timeout)
+
+    def _take(self) -> tuple[list[Any], bool]:
+        """The next batch: the first queued report (waited for), then what else is queued,
+        waiting up to ``max_wait_s`` for more; ``([], True)`` when told to stop."""
+        first = self._queue.get()
+        if first is _STOP:
+            return [], True
+        return [first] + self._drain(self.max_batch - 1, deadline=time.monotonic() + self.max_wait_s), False
+
+    async def writer_pause(self) -> None:
+        """Return when the writer is not running statements (at once if it is not)."""
+        if not self.writing:
+            return
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        with self._lock:
+            if not self.writing:
+                return
+            self._pauses.append((loop, future))
+        await future
+
+    def _sql_done(self) -> None:
+        """The writer's statements ran: let the paused event loops go on."""
+        with self._lock:
+            self.writing = False
+            pauses, self._pauses = self._pauses, []
+        for loop, future in pauses:
+            try:
+                loop.call_soon_threadsafe(_wake, future)
+            except RuntimeError:  # the loop is closed
+                pass
+
+    def _drain(self, room: int, *, deadline: float | None = None) -> list[Any]:
+        """Up to ``room`` queued reports; with a ``deadline`` (monotonic) it waits until then
+        for more, else not at all. A queued stop stays queued (the writer stops after this
+        batch)."""
+        import queue
+
+        items: list[Any] = []
+        while len(items) < room:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                remaining = 0.0 if deadline is None else deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                try:
+                    item = self._queue.get(timeout=remaining)
+                except queue.Empty:
+                    break
+            if item is _STOP:
+                self._queue.put(_STOP)
+                break
+            items.append(item)
+        return items
+
+    def _run(self) -> None:
+        while True:
+            batch, stop = self._take()
+            if stop:
+                return
+            live = _live(batch)
+            if not live:
+                continue
+            joined: list[tuple[Any, Any]] = []
+            asked: list[bool] = []
+
+            def more(live: list[tuple[Any, Any]] = live, joined: list[tuple[Any, Any]] = joined,
+                     asked: list[bool] = asked) -> list[Any]:
+                self.writing = True
+                if not asked:  # once: a second call (a retry) gets the same reports
+                    asked.append(True)
+                    joined.extend(_live(self._drain(self.max_batch - len(live))))
+                return [p for p, _ in joined]
+
+            try:
+                if self._late_joiners:
+                    results: list[Any] = self._store_many([p for p, _ in live], more=more,
+                                                          sql_done=self._sql_done)
+                else:
+                    results = self._store_many([p for p, _ in live])
+                failure: BaseException | None = None
+            except BaseException as exc:  # every future of the batch fails with it (503)
+                results, failure = [], exc
+            finally:
+                self._sql_done()
+            live += joined
+            if failure is None and len(results) != len(live):
+                failure = RuntimeError("the store answered for a different number of reports")
+            if failure is not None:
+                results = [None] * len(live)
+            else:
+                self.batches += 1
+                self.stored += len(live)
+            by_loop: dict[Any, list[tuple[Any, Any]]] = {}
+            for (_, waiter), result in zip(live, results):
+                if isinstance(waiter, tuple):
+                    by_loop.setdefault(waiter[0], []).append((waiter[1], result))
+                elif failure is not None:
+                    waiter.set_exception(failure)
+                else:
+                    waiter.set_result(result)
+            for loop, settled in by_loop.items():
+                try:
+                    loop.call_soon_threadsafe(_settle, settled, failure)
+                except RuntimeError:  # the loop is closed: nobody waits for these answers
+                    pass
+
+
+def _wake(future: asyncio.Future[Any]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+def _live(batch: list[tuple[Any, Any]]) -> list[tuple[Any, Any]]:
+    """The queued reports still wanted. A cancelled concurrent future is not stored; an
+    asyncio one is stored anyway (its state belongs to its loop's thread) and its answer
+    dropped by _settle."""
+    return [(p, w) for p, w in batch if isinstance(w, tuple) or w.set_running_or_notify_cancel()]
+
+
+def _settle(settled: list[tuple[asyncio.Future[Any], Any]], failure: BaseException | None) -> None:
+    """Resolve a batch's asyncio futures (in their loop's thread)."""
+    for future, result in settled:
+        if future.done():
+            continue  # cancelled: the request is gone
+        if failure is not None:
+            future.set_exception(failure)
+        else:
+            future.set_result(result)
+

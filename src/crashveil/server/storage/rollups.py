@@ -1,0 +1,141 @@
+"""Roll-ups written with each batch: daily counts per (group, day, release, OS family),
+install sketches per (group, day) and the dashboard's filter values. Hourly roll-ups and
+redaction counters are plain counting upserts (``statements.upsert_counts``) written by
+the report write path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+
+from crashveil.server.db import engine as db
+from crashveil.server.db.rollup_tables import (
+    FILTER_OS,
+    FILTER_RELEASE,
+    InstallSketch,
+    group_daily_rollups,
+    group_day_installs,
+    project_filter_values,
+)
+from crashveil.server.storage.statements import bulk, in_chunks, in_tuple_keys
+
+__all__ = ["daily_entries", "write_daily"]
+
+
+def write_daily(conn: sa.Connection, daily: Mapping[tuple[int, str, str, str], list[Any]],
+                day_installs: Mapping[tuple[int, str], list[Any]],
+                filters: Mapping[tuple[str, str, str], str]) -> None:
+    """Add to the daily roll-ups, install sketches and filter values, in ``conn``'s transaction.
+
+    ``daily``: (group, day, release, OS family) -> [project, count, counts-only count,
+    install ids]; ``day_installs``: (group, day) -> [project, install ids]; ``filters``:
+    (project, kind, value) -> day. Sketches are read, merged and written back: callers hold
+    the groups' row locks (PostgreSQL; ``Storage.store_reports`` does) or SQLite's write lock.
+    """
+    if not daily:
+        return
+    _write_daily_rows(conn, daily)
+    if day_installs:
+        _write_day_installs(conn, day_installs)
+    _write_filter_values(conn, filters)
+
+
+def _write_daily_rows(conn: sa.Connection, daily: Mapping[tuple[int, str, str, str], list[Any]]) -> None:
+    """Add counts to ``group_daily_rollups``, merging each row's install sketch."""
+    with_installs = sorted(key for key, slot in daily.items() if slot[3])
+    old: dict[Any, bytes | None] = {}
+    cols = group_daily_rollups.c
+    for _, stmt, params in in_chunks(conn, "daily-old", with_installs, _daily_old_stmt):
+        old.update({(r[0], r[1], r[2], r[3]): r[4] for r in db.fetch_all(conn, stmt, params)})
+    values = []
+    for key, (project_id, count, counts_only, installs) in sorted(daily.items()):
+        sketch = None
+        if installs:
+            s = InstallSketch(old.get(key))
+            for install in installs:
+                s.add(install)
+            sketch = s.to_bytes()
+        values.append(dict(group_id=key[0], day=key[1], release=key[2], os_family=key[3], project_id=project_id,
+                           count=count, counts_only=counts_only, installs=sketch))
+
+    def daily_stmt(conn: sa.Connection) -> Any:
+        stmt = db.dialect_insert(conn, group_daily_rollups)
+        return stmt.on_conflict_do_update(
+            index_elements=["group_id", "day", "release", "os_family"],
+            set_={"count": cols.count + stmt.excluded.count,
+                  "counts_only": cols.counts_only + stmt.excluded.counts_only,
+                  "installs": sa.func.coalesce(stmt.excluded.installs, cols.installs)})
+
+    bulk(conn, "daily-upsert", daily_stmt, values)
+
+
+def _write_day_installs(conn: sa.Connection, day_installs: Mapping[tuple[int, str], list[Any]]) -> None:
+    """Merge the installs of each (group, day) into its ``group_day_installs`` sketch."""
+    keys = sorted(day_installs)
+    old_day: dict[Any, bytes] = {}
+    for _, stmt, params in in_chunks(conn, "day-installs-old", keys, _day_installs_old_stmt):
+        old_day.update({(r[0], r[1]): r[2] for r in db.fetch_all(conn, stmt, params)})
+    values = []
+    for key in keys:
+        project_id, installs = day_installs[key]
+        s = InstallSketch(old_day.get(key))
+        for install in installs:
+            s.add(install)
+        values.append(dict(group_id=key[0], day=key[1], project_id=project_id, installs=s.to_bytes()))
+
+    def day_stmt(conn: sa.Connection) -> Any:
+        stmt = db.dialect_insert(conn, group_day_installs)
+        return stmt.on_conflict_do_update(index_elements=["group_id", "day"],
+                                          set_={"installs": stmt.excluded.installs})
+
+    bulk(conn, "day-installs-upsert", day_stmt, values)
+
+
+def _write_filter_values(conn: sa.Connection, filters: Mapping[tuple[str, str, str], str]) -> None:
+    """Record the latest day each (project, kind, value) of the dashboard's filters was seen."""
+    fcols = project_filter_values.c
+
+    def filter_stmt(conn: sa.Connection) -> Any:
+        stmt = db.dialect_insert(conn, project_filter_values)
+        return stmt.on_conflict_do_update(
+            index_elements=["project_id", "kind", "value"],
+            set_={"last_seen": sa.case((stmt.excluded.last_seen > fcols.last_seen, stmt.excluded.last_seen),
+                                       else_=fcols.last_seen)})
+
+    bulk(conn, "filter-upsert", filter_stmt,
+         [dict(project_id=k[0], kind=k[1], value=k[2], last_seen=day) for k, day in sorted(filters.items())])
+
+
+def daily_entries(entries: Sequence[tuple[str, int, str, str, str, int, int, Sequence[str]]]
+                  ) -> tuple[dict[Any, list[Any]], dict[Any, list[Any]], dict[Any, str]]:
+    """``write_daily``'s arguments from (project, group, hour, release, OS family, count,
+    counts-only count, install ids) entries (for loaders and test seeders)."""
+    daily: dict[Any, list[Any]] = {}
+    day_installs: dict[Any, list[Any]] = {}
+    filters: dict[Any, str] = {}
+    for project_id, group_id, hour, release, os_family, count, counts_only, installs in entries:
+        day = hour[:10]
+        slot = daily.setdefault((group_id, day, release, os_family), [project_id, 0, 0, []])
+        slot[1] += count
+        slot[2] += counts_only
+        slot[3].extend(installs)
+        if installs:
+            day_installs.setdefault((group_id, day), [project_id, []])[1].extend(installs)
+        for kind, value in ((FILTER_RELEASE, release), (FILTER_OS, os_family)):
+            if filters.get((project_id, kind, value), "") < day:
+                filters[(project_id, kind, value)] = day
+    return daily, day_installs, filters
+
+
+def _daily_old_stmt(size: int) -> Any:
+    c = group_daily_rollups.c
+    return (sa.select(c.group_id, c.day, c.release, c.os_family, c.installs)
+            .where(sa.tuple_(c.group_id, c.day, c.release, c.os_family).in_(in_tuple_keys(size, 4))))
+
+
+def _day_installs_old_stmt(size: int) -> Any:
+    c = group_day_installs.c
+    return sa.select(c.group_id, c.day, c.installs).where(sa.tuple_(c.group_id, c.day).in_(in_tuple_keys(size, 2)))
