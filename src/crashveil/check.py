@@ -31,18 +31,18 @@ A review record is a TOML file, or a Markdown file whose TOML front block sits b
 Exit codes: 0 the gate passes; 1 the gate fails (review needed, invalid policy or review
 record); 2 usage error or unreadable input (missing file, not UTF-8 or not TOML).
 
-Everything here is stdlib and returns a ``CheckResult``; the command only renders it.
+Everything here is stdlib and returns a ``CheckResult``; the command (``crashveil.cli.check``)
+only renders it.
 """
 
 from __future__ import annotations
 
-import argparse
 import datetime
 import re
-import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from crashveil.errors import ConfigError, PolicyError
 
@@ -64,7 +64,6 @@ __all__ = [
     "load_review_record",
     "format_result",
     "update_baseline",
-    "register",
 ]
 
 DEFAULT_POLICY = "crashveil.policy.toml"
@@ -451,46 +450,6 @@ def update_baseline(policy_path: str | Path, baseline_path: str | Path | None = 
     return target
 
 
-# -- the command ---------------------------------------------------------------------------
-
-def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    """Add ``crashveil check`` to the ``crashveil`` command's subparsers."""
-    parser = commands.add_parser(
-        "check", help="privacy gate: validate the policy; material changes need a review record",
-        description="Validate the policy, compare it with the committed baseline and require a review "
-                    "record for every material change.",
-        epilog="exit codes: 0 passed; 1 failed (review needed or invalid policy); 2 usage error or "
-               "unreadable input",
-    )
-    parser.add_argument("--policy", default=DEFAULT_POLICY, help=f"policy file (default: {DEFAULT_POLICY})")
-    parser.add_argument("--baseline", default=None,
-                        help=f"last reviewed policy (default: {DEFAULT_BASELINE} beside the policy, if present)")
-    parser.add_argument("--reviews", default=None, help=f"directory of review records (default: {REVIEWS_DIR}/ "
-                                                        "beside the policy)")
-    parser.add_argument("--format", choices=("text", "json"), default="text")
-    parser.add_argument("--update-baseline", action="store_true",
-                        help="after a passing check, copy the reviewed policy over the baseline")
-    parser.set_defaults(handler=_run)
-
-
-def _run(ns: argparse.Namespace) -> int:
-    try:
-        result = check_policy(ns.policy, ns.baseline, reviews_dir=ns.reviews)
-        if ns.update_baseline and result.passed:
-            target = update_baseline(ns.policy, ns.baseline)
-            print(f"crashveil check: baseline {target} updated", file=sys.stderr)
-    except ConfigError as exc:
-        if ns.format == "json":
-            import json
-
-            sys.stdout.write(json.dumps({"passed": False, "exit_code": EXIT_USAGE, "error": str(exc)}, indent=2) + "\n")
-        else:
-            print(f"crashveil check: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    sys.stdout.write(format_result(result, fmt=ns.format))
-    return result.exit_code
-
-
 # -- helpers -------------------------------------------------------------------------------
 
 def _read_toml(path: Path, option: str) -> dict[str, Any]:
@@ -548,14 +507,3 @@ def _with(result: CheckResult, **changes: Any) -> CheckResult:
     import dataclasses
 
     return dataclasses.replace(result, **changes)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m crashveil.check``: the same as ``crashveil check``."""
-    parser = argparse.ArgumentParser(prog="crashveil")
-    register(parser.add_subparsers())
-    return int(_run(parser.parse_args(["check", *(sys.argv[1:] if argv is None else argv)])))
-
-
-if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main())

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import json
 
-import click
 import pytest
 from click.testing import CliRunner
 
-from crashveil.server.cli.governance import register
+from crashveil.cli.app import cli
 
 
 @pytest.fixture
@@ -18,12 +17,10 @@ def run(storage, monkeypatch):
     settings.settings_path.write_text(settings.to_toml())
     monkeypatch.setenv("CRASHVEIL_SERVER_DIR", str(settings.server_dir))
     monkeypatch.setenv("CRASHVEIL_NEW_PASSWORD", "correct horse battery")
-    group = click.Group("crashveil")
-    register(group)
     runner = CliRunner()
 
     def invoke(*args: str):
-        result = runner.invoke(group, list(args), catch_exceptions=False)
+        result = runner.invoke(cli, list(args), catch_exceptions=False)
         return result.exit_code, result.output
 
     return invoke

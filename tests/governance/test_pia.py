@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 
 from crashveil.policy import default_policy
-from crashveil.policy.pia import register, render_pia
+from crashveil.cli import main
+from crashveil.policy.pia import render_pia
 
 
 def test_pia_lists_every_field_with_retention_and_access() -> None:
@@ -34,11 +34,7 @@ def test_pia_html_escapes_policy_text() -> None:
     assert (False, True) == ("<b>App</b>" in html, "&lt;b&gt;App&lt;/b&gt;" in html)
 
 
-def test_register_adds_the_subcommand(capsys) -> None:
-    """register() adds `pia` to a policy subparser set and its handler prints the draft."""
-    parser = argparse.ArgumentParser()
-    commands = parser.add_subparsers()
-    register(commands)
-    ns = parser.parse_args(["pia", "--format", "md"])
-    code = ns.handler(ns)
+def test_policy_pia_command_prints_the_draft(capsys) -> None:
+    """``crashveil policy pia`` prints the draft."""
+    code = main(["policy", "pia", "--format", "md"])
     assert (0, True) == (code, capsys.readouterr().out.startswith("# Privacy impact assessment"))

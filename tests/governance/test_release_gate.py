@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 import pytest
 from click.testing import CliRunner
 
-from crashveil.server.cli.main import cli
+from crashveil.cli.app import cli
 from crashveil.server.governance.release_gate import check_release
 
 RECEIVED = datetime(2026, 5, 1, 12, 30, tzinfo=timezone.utc)

@@ -27,7 +27,7 @@ NOT_AT_INIT = (
     "crashveil.policy.digest", "crashveil.redact", "crashveil.redact.detectors", "crashveil.sdk.collect",
     "crashveil.sdk.queue", "crashveil.sdk.sender", "crashveil.sdk.transport", "crashveil.sdk.remote_config",
     "crashveil.sdk.history", "crashveil.sdk.limits", "crashveil.sdk.seal", "crashveil.sdk._records",
-    "cryptography", "ssl", "http.client", "asyncio", "sqlite3", "json.tool",
+    "cryptography", "ssl", "http.client", "asyncio", "sqlite3", "json.tool", "click",
 )
 
 _PROBE = """

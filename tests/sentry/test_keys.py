@@ -55,7 +55,7 @@ def test_dsn_is_parsed_by_sentry_python(server: Any) -> None:
 
 def test_cli_create_list_revoke(tmp_path: Path, server_maker: Any) -> None:
     """``sentry-key create`` prints a DSN, ``list`` shows its prefix, ``revoke`` revokes it."""
-    from crashveil.server.sentry.keys import sentry_key_group
+    from crashveil.server.cli.sentry_keys import sentry_key_group
 
     settings, storage = server_maker(tmp_path)
     settings.settings_path.write_text(settings.to_toml())
@@ -74,7 +74,7 @@ def test_cli_create_list_revoke(tmp_path: Path, server_maker: Any) -> None:
 
 def test_cli_refuses_an_unknown_level(tmp_path: Path, server_maker: Any) -> None:
     """``--level`` must be a level of the project's policy above off."""
-    from crashveil.server.sentry.keys import sentry_key_group
+    from crashveil.server.cli.sentry_keys import sentry_key_group
 
     settings, storage = server_maker(tmp_path)
     settings.settings_path.write_text(settings.to_toml())

@@ -12,7 +12,7 @@ from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from crashveil.policy.protocol import ConnectionString
-from crashveil.server.cli.main import cli
+from crashveil.cli.app import cli
 from crashveil.server.settings import Settings
 from crashveil.server.storage.store import Storage
 

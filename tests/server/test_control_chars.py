@@ -180,9 +180,9 @@ def test_cli_tables_show_markup_and_controls_literally(tmp_path: Path) -> None:
 
     from rich.console import Console
 
-    from crashveil.server.cli import main as cli
+    from crashveil.server.cli.tables import table as plain_table
 
-    table = cli._table("a", "b")
+    table = plain_table("a", "b")
     table.add_row("[bold red]x[/bold red]", "y\x1b[2J\u202e")
     out = io.StringIO()
     Console(file=out, width=200, soft_wrap=True, force_terminal=False).print(table)

@@ -44,7 +44,7 @@ def _free_port() -> int:
 
 
 def _cli_available() -> bool:
-    return importlib.util.find_spec("crashveil.server.cli.main") is not None
+    return importlib.util.find_spec("crashveil.server.cli.server") is not None
 
 
 @dataclass

@@ -6,18 +6,16 @@ built against with the mitigation the policy configures. What only the controlle
 decide (legal basis, necessity, sign-off) is left as marked placeholders: a draft to
 complete and review, never an assessment by itself.
 
-Register it with ``register(policy_commands)`` (``crashveil policy pia``).
+The command is ``crashveil policy pia`` (``crashveil.cli.policy``).
 """
 
 from __future__ import annotations
 
-import argparse
-import sys
 from html import escape
 
 from crashveil.policy.model import SENSITIVITY_CLASSES, Policy
 
-__all__ = ["render_pia", "register"]
+__all__ = ["render_pia"]
 
 TODO = "**[TO COMPLETE]**"
 
@@ -102,7 +100,7 @@ def _sections(policy: Policy) -> list[tuple[str, list[str], list[list[str]] | No
         "reason and is audited.",
     ], [["role", "fields visible"]] + [[role, ", ".join(policy.fields_for_role(role))] for role in roles]))
     sections.append(("7. Data subject rights", [
-        f"Information: the privacy notice is rendered from this policy (`crashveil policy notice`).",
+        "Information: the privacy notice is rendered from this policy (`crashveil policy notice`).",
         f"Withdrawal and erasure: {notice.deletion}",
         f"Access and portability requests (a pseudonymous install cannot be found from a name): {TODO}.",
     ], None))
@@ -153,19 +151,3 @@ def render_pia(policy: Policy, fmt: str = "md") -> str:
             lines.extend("| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in table[1:])
             lines.append("")
     return "\n".join(lines)
-
-
-def _run(ns: argparse.Namespace) -> int:
-    from crashveil.policy import default_policy, load_policy
-
-    policy = load_policy(ns.policy) if ns.policy else default_policy()
-    sys.stdout.write(render_pia(policy, ns.format))
-    return 0
-
-
-def register(policy_commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    """Add ``pia`` to the ``crashveil policy`` subcommands."""
-    pia = policy_commands.add_parser("pia", help="draft a privacy impact assessment from a policy")
-    pia.add_argument("--policy", help="policy file (default: the shipped default policy)")
-    pia.add_argument("--format", choices=("md", "html"), default="md")
-    pia.set_defaults(handler=_run)

@@ -1,4 +1,6 @@
-"""The server's command line (click): ``crashveil server|project|keys|user|token|audit|retention|
-release|demo``, reached through ``crashveil.cli``; ``main`` holds the groups,
-``governance`` the governance commands and ``audit`` the audit entries they write.
+"""The server's command groups (click), reached through the ``crashveil`` command
+(``crashveil.cli.app`` loads each when it runs): ``server``, ``project`` (with
+``sentry_keys``), ``keys``, ``governance`` (user, token, audit, retention) and ``release``;
+``context`` opens a server directory, ``audit`` writes the audit entries of a change and
+``tables`` prints tables.
 """

@@ -2,16 +2,16 @@
 
 Every command that changes who may see what, which policy applies or which keys exist
 writes an entry of the audit vocabulary (``audit.ACTIONS``) when it succeeds: the actor
-(``--actor NAME``, else ``os:<the operating-system user>``), the target (project, key id,
-user) and a summary of ids, names and counts; never report content and never a secret.
+(``--actor NAME``, from ``crashveil.cli.options``, else ``os:<the operating-system user>``), the
+target (project, key id, user) and a summary of ids, names and counts; never report content and never a secret.
 """
 
 from __future__ import annotations
 
 import getpass
 import re
-from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, TypeVar
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import click
 
@@ -19,16 +19,9 @@ if TYPE_CHECKING:
     from crashveil.server.governance.audit import AuditEntry
     from crashveil.server.storage.store import Storage
 
-__all__ = ["actor_option", "resolve_actor", "record"]
+__all__ = ["resolve_actor", "record"]
 
 _ACTOR_RE = re.compile(r"^[A-Za-z0-9_.:@+=-]{1,128}$")
-_F = TypeVar("_F", bound=Callable[..., object])
-
-
-def actor_option(function: _F) -> _F:
-    """``--actor NAME``: who the audit trail names for this change."""
-    return click.option("--actor", default=None, metavar="NAME",
-                        help="who is acting, for the audit trail (default: os:<your user name>)")(function)
 
 
 def resolve_actor(given: str | None) -> str:

@@ -1,8 +1,7 @@
 """Command groups ``user``, ``token``, ``audit`` and ``retention`` (click).
 
-Attached to ``crashveil.server.cli.main.cli`` by :func:`register`. Every command acts on a server
-directory (``--server-dir``, default ``$CRASHVEIL_SERVER_DIR`` or the current directory)
-and every change is recorded in the audit trail with its actor: ``--actor NAME``, else
+Every command acts on a server directory (``--server-dir``, default ``$CRASHVEIL_SERVER_DIR``
+or the current directory) and every change is recorded in the audit trail with its actor: ``--actor NAME``, else
 ``os:<the operating-system user>`` (whoever can read the server directory is an operator;
 the name says which).
 """
@@ -13,36 +12,33 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timedelta, timezone
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 import click
 
+from crashveil.cli.options import actor_option, format_option, project_option, server_dir_option
+from crashveil.server.cli.audit import resolve_actor
+from crashveil.server.cli.context import opened
 from crashveil.textsafe import visible
-from crashveil.server.cli.audit import actor_option, resolve_actor
 
-__all__ = ["register", "user_group", "token_group", "audit_group", "retention_group"]
+if TYPE_CHECKING:
+    from crashveil.server.governance.access import AccessStore
+    from crashveil.server.governance.audit import AuditTrail
+    from crashveil.server.storage.store import Storage
 
-server_dir_option = click.option(
-    "--server-dir", "server_dir", type=click.Path(file_okay=False), default=None,
-    help="server directory (default: $CRASHVEIL_SERVER_DIR, else the current directory)")
+__all__ = ["user_group", "token_group", "audit_group", "retention_group"]
 
 
 @contextmanager
-def _open(server_dir: str | None) -> Iterator[tuple[Any, Any, Any]]:
+def _open(server_dir: str | None) -> Iterator[tuple[Storage, AuditTrail, AccessStore]]:
     """(storage, audit trail, access store) of the server directory."""
     from crashveil.server.governance.access import AccessStore
     from crashveil.server.governance.audit import AuditTrail
-    from crashveil.server.settings import Settings, server_dir_from_env
-    from crashveil.server.storage.store import Storage
 
-    settings = Settings.load(server_dir_from_env(server_dir, os.environ))
-    storage = Storage.open(settings)
-    try:
+    with opened(server_dir) as (settings, storage):
         trail = AuditTrail.for_server_dir(storage.engine, settings.server_dir)
         yield storage, trail, AccessStore(storage.engine, trail)
-    finally:
-        storage.close()
 
 
 def _password(prompt: bool) -> str:
@@ -64,7 +60,7 @@ def user_group() -> None:
 
 @user_group.command("add")
 @click.argument("name")
-@click.option("--project", default=None, help="grant --role on this project (or * for all)")
+@project_option("grant --role on this project (or * for all)")
 @click.option("--role", default=None, type=click.Choice(["viewer", "developer", "privacy-officer", "admin"]))
 @server_dir_option
 @actor_option
@@ -141,7 +137,7 @@ def token_group() -> None:
 @token_group.command("create")
 @click.argument("user")
 @click.option("--name", "token_name", required=True, help="what the token is for")
-@click.option("--project", "projects", multiple=True, required=True, help="project (repeatable)")
+@project_option("project (repeatable)", dest="projects", multiple=True, required=True)
 @click.option("--role", "roles", multiple=True, required=True, help="role (repeatable; must be held by the user)")
 @click.option("--expires-days", default=90, show_default=True, type=int, help="0: never")
 @server_dir_option
@@ -204,14 +200,14 @@ def audit_verify(public_key: str | None, server_dir: str | None) -> None:
 
 
 @audit_group.command("report")
-@click.option("--format", "fmt", type=click.Choice(["md", "html", "json"]), default="md", show_default=True)
+@format_option("md", "html", "json")
 @click.option("--days", default=30, show_default=True, type=int, help="period: the last DAYS days")
 @server_dir_option
 def audit_report(fmt: str, days: int, server_dir: str | None) -> None:
     """The report a privacy officer gives an auditor."""
     from crashveil.server.governance.audit_report import build_audit_report, render_audit_report
 
-    until = datetime.now(timezone.utc)
+    until = datetime.now(UTC)
     with _open(server_dir) as (storage, trail, access):
         data = build_audit_report(storage, trail, access, since=until - timedelta(days=days), until=until)
     click.echo(render_audit_report(data, fmt), nl=False)
@@ -247,9 +243,3 @@ def retention_run(dry_run: bool, server_dir: str | None, actor: str | None) -> N
                        f"{result.backups_beyond_use_after_days} day(s)")
         if result.wal_checkpoint:
             click.echo(f"SQLite WAL: {result.wal_checkpoint}")
-
-
-def register(cli: click.Group) -> None:
-    """Attach the four groups to the server's click group."""
-    for group in (user_group, token_group, audit_group, retention_group):
-        cli.add_command(group)

@@ -1,6 +1,6 @@
 """Serve the ingest API on uvicorn: TLS 1.2+ by default, client certificates when required.
 
-``crashveil server run`` (``server/cli/main.py``) loads the settings and calls :func:`run_server`.
+``crashveil server run`` (``server/cli/server.py``) loads the settings and calls :func:`run_server`.
 
 Choices, each for a reason:
 

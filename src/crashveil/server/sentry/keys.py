@@ -1,4 +1,4 @@
-"""DSN keys of the Sentry-compatible ingest, server-side pseudonym keys, and their CLI.
+"""DSN keys of the Sentry-compatible ingest and server-side pseudonym keys.
 
 A Sentry DSN is ``https://<public_key>@host:port/<numeric project id>``. The key ships
 inside every app, so it is a bearer credential: only its SHA-256 is stored, beside its
@@ -23,12 +23,8 @@ cut to 32 hex digits. The period key is random, per project and per
 ``policy.keys.pseudonym_rotation_days`` period, wrapped by the key-encryption key; keys of
 past periods are deleted, so old pseudonyms cannot be recomputed from user ids.
 
-CLI (click; attached to ``crashveil project`` by ``server/cli/main.py``)::
-
-    crashveil project sentry-key create PROJECT [--label L] [--level LEVEL] [--host H --port P --scheme S]
-    crashveil project sentry-key list PROJECT
-    crashveil project sentry-key set-level PROJECT PREFIX LEVEL
-    crashveil project sentry-key revoke PROJECT PREFIX
+The commands (``crashveil project sentry-key create|list|set-level|revoke``) are in
+``crashveil.server.cli.sentry_keys``.
 """
 
 from __future__ import annotations
@@ -57,8 +53,6 @@ from crashveil.server.db.sentry_tables import (
 from crashveil.server.db.tables import projects
 
 if TYPE_CHECKING:
-    import click as _click
-
     from crashveil.policy import Policy
     from crashveil.server.governance.audit import AuditTrail
 
@@ -69,7 +63,6 @@ __all__ = [
     "SentryProject",
     "default_level",
     "format_dsn",
-    "sentry_key_group",
 ]
 
 _KEY_RE = re.compile(r"^[0-9a-f]{32}$")
@@ -351,120 +344,3 @@ class PseudonymKeys:
                 del self._cache[old]
             self._cache[cache_key] = key
         return key
-
-
-# --- CLI ------------------------------------------------------------------------------------------
-
-
-def _build_group() -> _click.Group:
-    import contextlib
-    from collections.abc import Iterator
-
-    import click
-
-    from crashveil.server.cli.audit import actor_option, resolve_actor
-
-    @contextlib.contextmanager
-    def opened(server_dir: str | None, project: str) -> Iterator[tuple[Any, Any, SentryKeys]]:
-        """(settings, the project's record, audited keys) of the server directory."""
-        import os
-        from pathlib import Path
-
-        from crashveil.server.governance.audit import AuditTrail
-        from crashveil.server.settings import Settings
-        from crashveil.server.storage.store import Storage
-
-        directory = server_dir or os.environ.get("CRASHVEIL_SERVER_DIR") or "."
-        settings = Settings.load(Path(directory))
-        storage = Storage.open(settings)
-        try:
-            record = storage.project(project)
-            if record is None:
-                raise click.ClickException(f"no project {project!r}")
-            trail = AuditTrail.for_server_dir(storage.engine, settings.server_dir)
-            yield settings, record, SentryKeys(storage.engine, audit=trail)
-        finally:
-            storage.close()
-
-    def checked_level(policy: Policy, level: str | None, option: str) -> str | None:
-        if level is not None and (level not in policy.level_names or policy.rank(level) == 0):
-            names = ", ".join(n for n in policy.level_names if policy.rank(n) > 0)
-            raise click.ClickException(f"{option} must be one of: {names}")
-        return level
-
-    def shown(policy: Policy, level: str | None) -> str:
-        return level if level is not None else f"{default_level(policy)} (default)"
-
-    server_dir_option = click.option("--server-dir", type=click.Path(file_okay=False), default=None,
-                                     help="server directory (default: $CRASHVEIL_SERVER_DIR or .)")
-
-    @click.group("sentry-key", help="DSN keys for Sentry SDKs sending to this server.")
-    def group() -> None:
-        pass
-
-    @group.command("create", help="Create a DSN key for PROJECT and print the DSN (shown once).")
-    @click.argument("project")
-    @click.option("--label", default="default", show_default=True, help="a name for the key")
-    @click.option("--level", default=None, help="consent level events sent with this key are treated at "
-                                                "(default: the policy's lowest level above off)")
-    @click.option("--host", default=None, help="host written into the DSN (default: the public host)")
-    @click.option("--port", type=int, default=None, help="port written into the DSN (default: the server port)")
-    @click.option("--scheme", type=click.Choice(["https", "http"]), default="https", show_default=True)
-    @server_dir_option
-    @actor_option
-    def create(project: str, label: str, level: str | None, host: str | None, port: int | None, scheme: str,
-               server_dir: str | None, actor: str | None) -> None:
-        who = resolve_actor(actor)
-        with opened(server_dir, project) as (settings, record, keys):
-            sentry_project, key = keys.create_key(project, label=label,
-                                                  level=checked_level(record.policy, level, "--level"), actor=who)
-        dsn = format_dsn(key, sentry_project.numeric_id, host=host or settings.connect_host,
-                         port=port or settings.port, scheme=scheme)
-        click.echo(dsn)
-        click.echo(f"# level: {shown(record.policy, sentry_project.level)}; the key is not shown again", err=True)
-
-    @group.command("list", help="List the DSN keys of PROJECT (prefixes only) with their levels.")
-    @click.argument("project")
-    @server_dir_option
-    def list_(project: str, server_dir: str | None) -> None:
-        with opened(server_dir, project) as (_, record, keys):
-            infos = keys.list_keys(project)
-        for info in infos:
-            state = f"revoked {info.revoked_at:%Y-%m-%d %H:%M}Z" if info.revoked_at else "active"
-            click.echo(f"{info.prefix}…\t{info.numeric_id}\t{info.label}\t{shown(record.policy, info.level)}"
-                       f"\t{info.created_at:%Y-%m-%d}\t{state}")
-
-    @group.command("set-level", help="Treat events sent with the key PREFIX of PROJECT at LEVEL "
-                                     "('default': the policy's lowest level above off). Audited.")
-    @click.argument("project")
-    @click.argument("prefix")
-    @click.argument("level")
-    @server_dir_option
-    @actor_option
-    def set_level(project: str, prefix: str, level: str, server_dir: str | None, actor: str | None) -> None:
-        who = resolve_actor(actor)
-        with opened(server_dir, project) as (_, record, keys):
-            wanted = None if level == "default" else checked_level(record.policy, level, "LEVEL")
-            found, changed = keys.set_level(project, prefix, wanted, actor=who)
-        if not found:
-            raise click.ClickException(f"no active key {prefix}… in project {project!r}")
-        click.echo(f"key {prefix}…: level {shown(record.policy, wanted)}" + ("" if changed else " (unchanged)"))
-
-    @group.command("revoke", help="Revoke the DSN key of PROJECT whose prefix is PREFIX.")
-    @click.argument("project")
-    @click.argument("prefix")
-    @server_dir_option
-    @actor_option
-    def revoke(project: str, prefix: str, server_dir: str | None, actor: str | None) -> None:
-        who = resolve_actor(actor)
-        with opened(server_dir, project) as (_, _record, keys):
-            count = keys.revoke(project, prefix, actor=who)
-        if not count:
-            raise click.ClickException(f"no active key {prefix}… in project {project!r}")
-        click.echo(f"revoked {count} key(s)")
-
-    return group
-
-
-#: The ``crashveil project sentry-key`` command group (click).
-sentry_key_group = _build_group()

@@ -1,0 +1,57 @@
+"""``crashveil check``: the privacy gate's command (the gate itself is ``crashveil.check``).
+
+Exit codes: 0 passed; 1 failed (review needed or invalid policy); 2 usage error or
+unreadable input. Click and the standard library only.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from crashveil.check import (
+    DEFAULT_BASELINE,
+    DEFAULT_POLICY,
+    EXIT_USAGE,
+    REVIEWS_DIR,
+    check_policy,
+    format_result,
+    update_baseline,
+)
+from crashveil.cli.options import format_option, policy_option
+from crashveil.errors import ConfigError
+
+__all__ = ["check_command"]
+
+
+@click.command("check", short_help="Privacy gate: validate the policy; material changes need a review record.",
+               epilog="exit codes: 0 passed; 1 failed (review needed or invalid policy); 2 usage error or "
+                      "unreadable input")
+@policy_option(f"policy file (default: {DEFAULT_POLICY})", default=DEFAULT_POLICY)
+@click.option("--baseline", default=None,
+              help=f"last reviewed policy (default: {DEFAULT_BASELINE} beside the policy, if present)")
+@click.option("--reviews", default=None,
+              help=f"directory of review records (default: {REVIEWS_DIR}/ beside the policy)")
+@format_option("text", "json")
+@click.option("--update-baseline", "move_baseline", is_flag=True,
+              help="after a passing check, copy the reviewed policy over the baseline")
+def check_command(policy_file: str, baseline: str | None, reviews: str | None, fmt: str, move_baseline: bool
+                  ) -> int:
+    """Validate the policy, compare it with the committed baseline and require a review record for every
+    material change."""
+    try:
+        result = check_policy(policy_file, baseline, reviews_dir=reviews)
+        if move_baseline and result.passed:
+            target = update_baseline(policy_file, baseline)
+            print(f"crashveil check: baseline {target} updated", file=sys.stderr)
+    except ConfigError as exc:
+        if fmt == "json":
+            import json
+
+            sys.stdout.write(json.dumps({"passed": False, "exit_code": EXIT_USAGE, "error": str(exc)}, indent=2) + "\n")
+        else:
+            print(f"crashveil check: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    sys.stdout.write(format_result(result, fmt=fmt))
+    return result.exit_code

@@ -1,0 +1,58 @@
+"""What the server's commands share: the clock, the server directory's settings and storage.
+
+Server modules are imported inside the functions, so importing a command module stays cheap.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from crashveil.server.settings import Settings
+    from crashveil.server.storage.store import ProjectRecord, Storage
+
+__all__ = ["connection_string", "load_settings", "open_storage", "opened", "utc_now"]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def load_settings(server_dir: str | None) -> Settings:
+    """The settings of ``--server-dir`` (default: ``$CRASHVEIL_SERVER_DIR``, else the current directory)."""
+    from crashveil.server.settings import Settings, server_dir_from_env
+
+    return Settings.load(server_dir_from_env(server_dir, os.environ))
+
+
+def open_storage(settings: Settings) -> Storage:
+    """The server directory's storage (refuses unsafe durability settings or an unknown schema)."""
+    from crashveil.server.storage.store import Storage
+
+    return Storage.open(settings)
+
+
+@contextmanager
+def opened(server_dir: str | None) -> Iterator[tuple[Settings, Storage]]:
+    """(settings, storage) of ``--server-dir``; the storage is closed on the way out."""
+    settings = load_settings(server_dir)
+    storage = open_storage(settings)
+    try:
+        yield settings, storage
+    finally:
+        storage.close()
+
+
+def connection_string(settings: Settings, record: ProjectRecord) -> str:
+    """The connection string an app's SDK is configured with, for one project."""
+    from crashveil.policy.protocol import ConnectionString
+    from crashveil.server.keys.pki import ca_der
+
+    return ConnectionString(host=settings.connect_host, port=settings.port, project=record.id,
+                            public_key=record.keypairs[0].public_key_string(),
+                            signing_key=record.signing_key.public_key_string(),
+                            ca_der=ca_der(settings.ca_cert_path)).format()
