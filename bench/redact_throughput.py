@@ -40,12 +40,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from crashveil.redact import Redactor  # noqa: E402
+from crashveil.redact import Redactor
 
 FIRST = ["alice", "bob", "carol", "dmitri", "eva", "françois", "jürgen", "søren", "akira", "li", "priya", "josé"]
 LAST = ["smith", "müller", "dupont", "rossi", "tanaka", "kowalski", "garcía", "nguyen", "olsen", "silva"]
-WORDS = ("request failed timeout invalid value user order item payment session cache worker queue "
-         "config handler retry connection database record field schema token parse").split()
+WORDS = ["request", "failed", "timeout", "invalid", "value", "user", "order", "item", "payment", "session", "cache", "worker", "queue", "config", "handler", "retry", "connection", "database", "record", "field", "schema", "token", "parse"]
 LIBS = ["requests/adapters.py", "urllib3/connectionpool.py", "sqlalchemy/engine/base.py", "django/core/handlers/base.py",
         "flask/app.py", "asyncio/base_events.py", "json/decoder.py", "concurrent/futures/thread.py",
         "starlette/routing.py", "pydantic/main.py", "celery/app/task.py", "httpx/_client.py"]
@@ -95,8 +94,8 @@ def _message(r: random.Random) -> str:
         f"?email={_email(r)}&page={r.randint(1, 9)}",
         f"could not connect to server: postgresql://{user}:{_token(r, 12)}@db.internal:5432/shop",
         f"Request timed out after {r.randint(1, 120)}s (attempt {r.randint(1, 5)} of 5)",
-        f"list index out of range",
-        f"unsupported operand type(s) for +: 'int' and 'str'",
+        "list index out of range",
+        "unsupported operand type(s) for +: 'int' and 'str'",
         f"'utf-8' codec can't decode byte 0x{r.randint(128, 255):x} in position {r.randint(0, 999)}: invalid start byte",
         f"Expecting value: line {r.randint(1, 99)} column {r.randint(1, 80)} (char {r.randint(0, 9999)})",
         f"payment declined for card {r.choice(['4111 1111 1111 1111', '5500-0000-0000-0004'])} (code 51)",

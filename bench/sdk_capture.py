@@ -24,7 +24,7 @@ import tracemalloc
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _table import median, print_table  # noqa: E402
+from _table import median, print_table
 
 DEPTH = 30
 
@@ -61,9 +61,9 @@ def main() -> None:
     args = parser.parse_args()
 
     from crashveil.policy.protocol import ConnectionString
-    from crashveil.server.keys.crypto import ProjectKeyPair
     from crashveil.sdk.client import Client
     from crashveil.sdk.options import Options
+    from crashveil.server.keys.crypto import ProjectKeyPair
     from crashveil.testing import RecordingTransport
 
     work = Path(tempfile.mkdtemp(prefix="cvbench-", dir=args.data_dir))

@@ -128,7 +128,15 @@ TARGETS: dict[str, Callable[[bytes], None]] = {
 def seeds(target: str) -> list[bytes]:
     """Valid inputs to start from, so mutations reach past the first check."""
     if target == "report":
-        from crashveil.policy import Environment, Frame, Report, Stack, compute_fingerprint, default_policy, policy_digest
+        from crashveil.policy import (
+            Environment,
+            Frame,
+            Report,
+            Stack,
+            compute_fingerprint,
+            default_policy,
+            policy_digest,
+        )
 
         frames = (Frame("app/main.py", "main", 3, True),)
         report = Report(schema_version=1, policy_digest=policy_digest(default_policy()), consent_level="diagnostic",
@@ -181,8 +189,7 @@ def run_atheris(targets: list[str], seconds: int) -> dict[str, dict[str, object]
 
 
 def run_hypothesis(targets: list[str], examples: int) -> dict[str, dict[str, object]]:
-    from hypothesis import HealthCheck, given, settings
-    from hypothesis import strategies as st
+    from hypothesis import HealthCheck, given, settings, strategies as st
 
     results: dict[str, dict[str, object]] = {}
     for target in targets:

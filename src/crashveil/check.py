@@ -40,9 +40,10 @@ import argparse
 import datetime
 import re
 import sys
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from crashveil.errors import ConfigError, PolicyError
 

@@ -11,6 +11,8 @@ import pytest
 import sqlalchemy as sa
 from scipy import stats
 
+from crashveil.server.db.dashboard_tables import dp_budget_ledger, dp_releases
+from crashveil.server.db.engine import write_tx
 from crashveil.server.insights import aggregates
 from crashveil.server.insights.aggregates import (
     BudgetExceededError,
@@ -22,8 +24,6 @@ from crashveil.server.insights.aggregates import (
     release_counts,
     spend_budget,
 )
-from crashveil.server.db.dashboard_tables import dp_budget_ledger, dp_releases
-from crashveil.server.db.engine import write_tx
 
 from .conftest import NOW
 

@@ -24,8 +24,7 @@ from typing import Any
 import brotli
 import pytest
 import zstandard
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from crashveil.errors import ReportRejected
 from crashveil.server.http.decompress import ENCODINGS, new_decoder

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import pytest
 import sqlalchemy as sa
 from argon2 import PasswordHasher
 
 from crashveil.errors import AccessDenied, ConfigError
 from crashveil.policy import default_policy
+from crashveil.server.db.governance_tables import api_tokens, sessions, users
 from crashveil.server.governance.access import (
     SESSION_COOKIE,
     AccessStore,
@@ -23,7 +22,6 @@ from crashveil.server.governance.access import (
     visible_fields,
 )
 from crashveil.server.governance.audit import AuditTrail
-from crashveil.server.db.governance_tables import api_tokens, sessions, users
 
 PW = "correct horse battery"
 REPORT = {"report_id": "r1", "crash_type": "KeyError", "stack": {"frames": []}, "message": "boom",

@@ -13,8 +13,8 @@ from click.testing import CliRunner
 
 import crashveil
 from crashveil.policy import default_policy_path
-from crashveil.server.governance.audit import ACTIONS, AuditTrail
 from crashveil.server.cli.main import cli
+from crashveil.server.governance.audit import ACTIONS, AuditTrail
 
 SRC = Path(crashveil.__file__).parent
 

@@ -12,11 +12,10 @@ import pytest
 import sqlalchemy as sa
 
 from crashveil.errors import SealError
-from crashveil.server.governance.audit import AuditTrail
-from crashveil.server.keys.crypto import decrypt_detail, detail_aad, unwrap_key
 from crashveil.server.db.tables import data_keys, group_rollups, reports
-from crashveil.server.keys.ring import FileKeyProvider
+from crashveil.server.governance.audit import AuditTrail
 from crashveil.server.governance.retention import RetentionScheduler, retention_classes, run_retention
+from crashveil.server.keys.crypto import decrypt_detail, detail_aad, unwrap_key
 from crashveil.server.storage.store import Storage
 
 NOW_DAYS = 0

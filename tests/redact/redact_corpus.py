@@ -12,7 +12,7 @@ import base64
 import hashlib
 import random
 import string
-from typing import Callable
+from collections.abc import Callable
 
 from faker import Faker
 
@@ -466,8 +466,7 @@ def benign_token(r: random.Random) -> str:
     ])()
 
 
-WORDS = ("the value of request failed while handling in module for user order with at on after "
-         "retry timeout error connection refused closed invalid expected got").split()
+WORDS = ["the", "value", "of", "request", "failed", "while", "handling", "in", "module", "for", "user", "order", "with", "at", "on", "after", "retry", "timeout", "error", "connection", "refused", "closed", "invalid", "expected", "got"]
 
 
 def sentence(r: random.Random, n: int) -> str:

@@ -9,8 +9,8 @@ import textwrap
 import time
 
 import pytest
-
 import redact_corpus as corpus
+
 from crashveil.errors import ConfigError
 from crashveil.redact import DEFAULT_PLACEHOLDERS, DETECTORS, REDACTED, Redactor, redact
 

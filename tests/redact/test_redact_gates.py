@@ -13,10 +13,9 @@ import random
 import string
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-
 import redact_corpus as corpus
+from hypothesis import HealthCheck, given, settings, strategies as st
+
 from crashveil import _redact_patterns as rp
 from crashveil.redact import DEFAULT_PLACEHOLDERS, DETECTORS, KINDS, Redactor
 

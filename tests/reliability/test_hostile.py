@@ -9,13 +9,12 @@ import json
 import logging
 import sys
 import warnings
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", UserWarning)
@@ -27,7 +26,7 @@ from crashveil.server.http.app import create_app
 
 servers = sys.modules["crashveil_tests_servers"]
 fuzz = servers.load_module("crashveil_scripts_fuzz", Path(__file__).resolve().parents[2] / "scripts" / "fuzz.py")
-NOW = datetime(2026, 5, 1, 12, 30, tzinfo=timezone.utc)
+NOW = datetime(2026, 5, 1, 12, 30, tzinfo=UTC)
 HEADERS = {"Content-Type": SEALED_CONTENT_TYPE, SCHEMA_HEADER: "1"}
 REPORTS = "/api/v1/projects/demo/reports"
 

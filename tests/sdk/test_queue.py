@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 import stat
+import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path

@@ -15,8 +15,8 @@ import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 
-from crashveil.server.governance.audit import AuditTrail
 from crashveil.server.db import engine as db
+from crashveil.server.governance.audit import AuditTrail
 from crashveil.server.keys.ring import FileKeyProvider
 from crashveil.server.sentry.keys import SentryKeys, sentry_key_group
 from crashveil.server.settings import Settings

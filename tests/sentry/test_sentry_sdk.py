@@ -323,8 +323,8 @@ def _dashboard_pages(running: Running) -> str:
     from argon2 import PasswordHasher
 
     from crashveil.server.governance.access import AccessStore
-    from crashveil.server.http.app import create_app
     from crashveil.server.governance.audit import AuditTrail
+    from crashveil.server.http.app import create_app
 
     with warnings.catch_warnings():  # starlette >= 1.0 prefers httpx2 and warns when it finds httpx
         warnings.simplefilter("ignore")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -14,7 +14,7 @@ from crashveil.errors import StorageError
 from crashveil.server.db.tables import group_rollups, redaction_counters, reports
 from crashveil.server.storage.store import DROPPED_DETECTOR, Storage
 
-NOW = datetime(2026, 5, 1, 12, 30, tzinfo=timezone.utc)
+NOW = datetime(2026, 5, 1, 12, 30, tzinfo=UTC)
 
 CANARY = "canary-7f3a9c1e-do-not-store-me"
 

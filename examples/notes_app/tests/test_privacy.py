@@ -9,10 +9,10 @@ field and the placeholder, if any planted value is in a report or in a file cras
 from __future__ import annotations
 
 import pytest
-from crashveil.pytest_plugin import Canaries, CrashveilCapture
-
 from notes_app import store
 from notes_app.cli import ShareError, SyncError, main
+
+from crashveil.pytest_plugin import Canaries, CrashveilCapture
 
 pytestmark = pytest.mark.crashveil_canaries
 

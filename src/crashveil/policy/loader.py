@@ -9,8 +9,9 @@ is one of the three places that read configuration (with ``sdk/options.py`` and
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from crashveil.errors import PolicyError
 from crashveil.policy.model import (

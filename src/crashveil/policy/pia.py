@@ -102,7 +102,7 @@ def _sections(policy: Policy) -> list[tuple[str, list[str], list[list[str]] | No
         "reason and is audited.",
     ], [["role", "fields visible"]] + [[role, ", ".join(policy.fields_for_role(role))] for role in roles]))
     sections.append(("7. Data subject rights", [
-        f"Information: the privacy notice is rendered from this policy (`crashveil policy notice`).",
+        "Information: the privacy notice is rendered from this policy (`crashveil policy notice`).",
         f"Withdrawal and erasure: {notice.deletion}",
         f"Access and portability requests (a pseudonymous install cannot be found from a name): {TODO}.",
     ], None))

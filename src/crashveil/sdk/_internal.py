@@ -14,8 +14,8 @@ import threading
 
 TYPE_CHECKING = False  # not ``typing.TYPE_CHECKING``: ``init()`` does not import ``typing``
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from types import TracebackType
-    from typing import Callable
 
 __all__ = [
     "logger",
@@ -81,7 +81,7 @@ def in_sdk() -> bool:
     return bool(getattr(_state, "depth", 0))
 
 
-class suppress_internal_errors:  # noqa: N801 - used like a function: ``with suppress_internal_errors(...)``
+class suppress_internal_errors:  # used like a function: ``with suppress_internal_errors(...)``
     """Run SDK code that must never raise into the host program.
 
     Any ``Exception`` is swallowed, counted under ``reason`` and logged at debug with its

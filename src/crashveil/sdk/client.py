@@ -23,7 +23,7 @@ import time
 
 from crashveil.errors import ConfigError
 from crashveil.sdk import _internal
-from crashveil.sdk._internal import logger, suppress_internal_errors
+from crashveil.sdk._internal import suppress_internal_errors
 from crashveil.sdk.consent import OFF, ConsentStore
 from crashveil.sdk.pseudonym import InstallSecret, write_private_file
 
@@ -31,9 +31,10 @@ from crashveil.sdk.pseudonym import InstallSecret, write_private_file
 # ``pathlib`` from here); together they are several milliseconds of every app's start.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
     from types import TracebackType
-    from typing import Any, Callable
+    from typing import Any
 
     from crashveil.policy.model import Policy
     from crashveil.policy.report import Report

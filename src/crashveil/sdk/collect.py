@@ -26,10 +26,11 @@ import re
 import sys
 import time
 import uuid
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from crashveil.policy.fingerprint import compute_fingerprint
 from crashveil.policy.report import (

@@ -25,8 +25,9 @@ from crashveil.sdk.pseudonym import write_private_file
 
 TYPE_CHECKING = False  # not ``typing.TYPE_CHECKING``: ``init()`` does not import ``typing``
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
-    from typing import Any, Callable
+    from typing import Any
 
     from crashveil.policy.model import Policy
     from crashveil.policy.shipped import PolicyFacts

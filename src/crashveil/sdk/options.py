@@ -20,7 +20,8 @@ from crashveil.errors import ConfigError
 TYPE_CHECKING = False  # not ``typing.TYPE_CHECKING``: ``init()`` does not import ``typing``
 if TYPE_CHECKING:
     import random
-    from typing import Any, Callable, Mapping
+    from collections.abc import Mapping
+    from typing import Any
 
     from crashveil.policy.model import Policy
     from crashveil.policy.protocol import ConnectionString

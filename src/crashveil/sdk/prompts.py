@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import TYPE_CHECKING, Any, Callable, TextIO
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TextIO
 
 if TYPE_CHECKING:
     from crashveil.policy.report import Report
@@ -84,7 +85,7 @@ def ask_in_terminal(client: Client | None = None, *, example: BaseException | No
     out.write("  p) Show an example of the report I would send\n")
     while True:
         try:
-            answer = input("Your choice (0-{}, a, p; Enter to decide later): ".format(len(levels) - 1)).strip().lower()
+            answer = input(f"Your choice (0-{len(levels) - 1}, a, p; Enter to decide later): ").strip().lower()
         except EOFError:
             return None
         if answer == "":

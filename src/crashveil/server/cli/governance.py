@@ -13,13 +13,13 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import click
 
-from crashveil.textsafe import visible
 from crashveil.server.cli.audit import actor_option, resolve_actor
+from crashveil.textsafe import visible
 
 __all__ = ["register", "user_group", "token_group", "audit_group", "retention_group"]
 
@@ -211,7 +211,7 @@ def audit_report(fmt: str, days: int, server_dir: str | None) -> None:
     """The report a privacy officer gives an auditor."""
     from crashveil.server.governance.audit_report import build_audit_report, render_audit_report
 
-    until = datetime.now(timezone.utc)
+    until = datetime.now(UTC)
     with _open(server_dir) as (storage, trail, access):
         data = build_audit_report(storage, trail, access, since=until - timedelta(days=days), until=until)
     click.echo(render_audit_report(data, fmt), nl=False)

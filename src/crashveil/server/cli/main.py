@@ -25,7 +25,7 @@ import functools
 import os
 import sys
 from collections.abc import Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +40,7 @@ __all__ = ["main", "cli", "connection_string"]
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def _server_dir(value: str | None) -> Path:
@@ -109,8 +109,8 @@ def server_init(directory: str, project: str, database: str | None, host: str, p
                 public_host: str,
                 names: Sequence[str], suite: str, policy_file: str | None, actor: str | None) -> None:
     """Create a server directory: settings, KEK, CA and server certificate, database, first project."""
-    from crashveil.server.keys import pki
     from crashveil.server.db.engine import create_engine, migrate
+    from crashveil.server.keys import pki
     from crashveil.server.keys.ring import FileKeyProvider
     from crashveil.server.settings import DEFAULT_DATABASE, Settings, resolve_database_url, write_settings
 
@@ -186,8 +186,8 @@ def server_issue_client_cert(name: str, server_dir: str | None, days: int | None
 def _issue_client_cert(settings: Any, name: str, days: int | None, target: Path, *, action: str, actor: str,
                        replaces: Sequence[str] = ()) -> None:
     """Issue, write, record in the register and audit one client certificate."""
-    from crashveil.server.keys import pki
     from crashveil.server.governance.audit import AuditTrail
+    from crashveil.server.keys import pki
     from crashveil.server.keys.client_certs import record_issued
 
     now = _now()

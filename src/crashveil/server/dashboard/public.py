@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -19,10 +19,10 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route, Router
 
-from crashveil.server.insights import plots
-from crashveil.server.insights.aggregates import public_releases
 from crashveil.server.dashboard.unavailable import Unavailable, unavailable_page
 from crashveil.server.dashboard.views import SecurityHeaders, templates
+from crashveil.server.insights import plots
+from crashveil.server.insights.aggregates import public_releases
 
 __all__ = ["public_routes", "DAYS"]
 
@@ -31,7 +31,7 @@ DAYS = 14
 _PROJECT_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 
 
-def public_routes(storage: Any, *, now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+def public_routes(storage: Any, *, now: Callable[[], datetime] = lambda: datetime.now(UTC),
                   days: int = DAYS) -> list[BaseRoute]:
     """Routes under ``/public``: ``/{project}``, ``/{project}/summary.json``, ``/{project}/plot.svg``, ``/about``."""
     env = templates()
@@ -73,7 +73,7 @@ def public_routes(storage: Any, *, now: Callable[[], datetime] = lambda: datetim
         if found is None:
             return missing(request)
         _, days_ = found
-        points = [(datetime.fromisoformat(r.period).replace(tzinfo=timezone.utc), sum(r.groups.values()))
+        points = [(datetime.fromisoformat(r.period).replace(tzinfo=UTC), sum(r.groups.values()))
                   for r in days_]
         body = plots.time_series_svg(points, title="Installations that crashed per day (noised, published groups)",
                                      y_unit="installations per day", x_unit="day (UTC)")

@@ -18,11 +18,10 @@ from __future__ import annotations
 import dataclasses
 import secrets
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import jinja2
 import sqlalchemy as sa
@@ -35,7 +34,10 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from crashveil.errors import AccessDenied
-from crashveil.server.insights import plots
+from crashveil.server.dashboard import audit_feed, csrf, login_flow, queries as q
+from crashveil.server.dashboard.unavailable import Unavailable, unavailable_page
+from crashveil.server.db.dashboard_tables import group_status_changes
+from crashveil.server.db.engine import write_tx
 from crashveil.server.governance.access import (
     SESSION_COOKIE,
     AccessStore,
@@ -44,14 +46,10 @@ from crashveil.server.governance.access import (
     Principal,
     visible_fields,
 )
+from crashveil.server.http.ratelimit import KeyedLimiter, retry_after_header
+from crashveil.server.insights import plots
 from crashveil.server.insights.aggregates import k_visible
 from crashveil.server.insights.anomaly import AnomalySettings, score_series
-from crashveil.server.dashboard import audit_feed, csrf, login_flow
-from crashveil.server.dashboard import queries as q
-from crashveil.server.dashboard.unavailable import Unavailable, unavailable_page
-from crashveil.server.db.dashboard_tables import group_status_changes
-from crashveil.server.db.engine import write_tx
-from crashveil.server.http.ratelimit import KeyedLimiter, retry_after_header
 
 __all__ = ["CSP", "dashboard_routes", "load_or_create_secret", "SecurityHeaders", "templates"]
 
@@ -100,7 +98,7 @@ def templates() -> jinja2.Environment:
     """The dashboard's template environment: autoescape on for every template."""
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(_PACKAGE / "templates")),
                              autoescape=True, undefined=jinja2.StrictUndefined)
-    env.filters["when"] = lambda d: d.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC") if d else "–"
+    env.filters["when"] = lambda d: d.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if d else "–"
     return env
 
 
@@ -123,7 +121,7 @@ class _NotFound(Exception):
 
 
 def dashboard_routes(storage: Any, *, access: AccessStore, audit: Any, secret: bytes,
-                     secure_cookies: bool = True, now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+                     secure_cookies: bool = True, now: Callable[[], datetime] = lambda: datetime.now(UTC),
                      anomaly_settings: AnomalySettings = AnomalySettings(), cache_s: float = 60.0,
                      login_per_peer: KeyedLimiter | None = None) -> list[BaseRoute]:
     """The dashboard's routes, to add to the app's one route table.
@@ -505,8 +503,8 @@ def _as_plain(value: Any) -> Any:
 def _posture(storage: Any, engine: Any, moment: datetime, allowed: set[str] | None,
              anomaly_settings: AnomalySettings) -> dict[str, Any]:
     """Key ages, retention state, redaction hits by release, volume anomalies."""
-    from crashveil.server.insights.anomaly import project_series
     from crashveil.server.db.tables import redaction_counters
+    from crashveil.server.insights.anomaly import project_series
 
     keys = [k for k in storage.list_keys() if allowed is None or k.project_id in allowed]
     key_rows = [(k.project_id, k.kind, k.algorithm, k.key_id, (moment - k.created_at).days, k.state(moment))

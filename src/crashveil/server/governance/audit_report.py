@@ -15,14 +15,12 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime
 from html import escape
 from typing import Any
 
 import sqlalchemy as sa
 
-from crashveil.server.governance.access import AccessStore, visible_fields
-from crashveil.server.governance.audit import AuditTrail
 from crashveil.server.db.engine import read_tx
 from crashveil.server.db.governance_tables import retention_runs
 from crashveil.server.db.tables import (
@@ -32,6 +30,8 @@ from crashveil.server.db.tables import (
     redaction_counters,
     reports,
 )
+from crashveil.server.governance.access import AccessStore, visible_fields
+from crashveil.server.governance.audit import AuditTrail
 from crashveil.server.governance.retention import retention_classes
 from crashveil.textsafe import md_cell, visible
 
@@ -62,12 +62,12 @@ def build_audit_report(storage: Any, audit: AuditTrail, access: AccessStore, *, 
     data["tokens"] = [{"token_id": t.token_id, "user": t.user, "projects": list(t.projects), "roles": list(t.roles),
                        "created_at": _iso(t.created_at), "expires_at": _iso(t.expires_at), "revoked": t.revoked}
                       for t in access.list_tokens()]
-    reads = audit.entries(since=since.astimezone(timezone.utc).strftime(fmt),
-                          until=until.astimezone(timezone.utc).strftime(fmt), actions=["report.read"])
+    reads = audit.entries(since=since.astimezone(UTC).strftime(fmt),
+                          until=until.astimezone(UTC).strftime(fmt), actions=["report.read"])
     data["report_reads"] = [{"at": e.at, "actor": e.actor, "project": e.project_id, "report": e.subject,
                              "reason": e.details.get("reason"), "fields": e.details.get("fields")} for e in reads]
-    changes = audit.entries(since=since.astimezone(timezone.utc).strftime(fmt),
-                            until=until.astimezone(timezone.utc).strftime(fmt),
+    changes = audit.entries(since=since.astimezone(UTC).strftime(fmt),
+                            until=until.astimezone(UTC).strftime(fmt),
                             actions=["role.grant", "role.revoke", "token.create", "token.revoke", "user.add",
                                      "user.disable", "policy.change", "key.rotate", "key.destroy",
                                      "login.failure", "login.blocked", "project.create", "sentry_key.create",

@@ -28,7 +28,7 @@ import re
 import threading
 import time
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from starlette.applications import Starlette
@@ -42,9 +42,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from crashveil.policy.protocol import API_PREFIX, MAX_CONFIG_SIGNATURES
 from crashveil.server.http import peer_tag
 from crashveil.server.http.errors import handle_error
-from crashveil.server.ingest.pipeline import BODY_TIMEOUT_S, Ingestor, canonical_json, check_project_id, read_body
 from crashveil.server.http.metrics import CONTENT_TYPE, Metrics
 from crashveil.server.http.peer import CREDENTIAL_KEY, PeerCredential
+from crashveil.server.ingest.pipeline import BODY_TIMEOUT_S, Ingestor, canonical_json, check_project_id, read_body
 
 __all__ = ["create_app", "build_config", "load_openapi", "CONFIG_TTL"]
 
@@ -58,7 +58,7 @@ READY_CACHE_S = 2.0
 
 
 def _utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def _b64url(data: bytes) -> str:
@@ -237,7 +237,7 @@ def create_app(settings: Any, storage: Any, *, now: Callable[[], datetime] = _ut
                                 status_code=404)
         hour = status.received_hour
         if isinstance(hour, datetime):
-            hour = hour.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:00Z")
+            hour = hour.astimezone(UTC).strftime("%Y-%m-%dT%H:00Z")
         return JSONResponse({"receipt": status.receipt, "status": status.status, "fixed_in": status.fixed_in,
                              "received_hour": hour}, headers=_NO_STORE)
 
@@ -313,10 +313,10 @@ def _product_routes(settings: Any, storage: Any, *, ingestor: Ingestor, metrics:
     engine = getattr(storage, "engine", None)
     if engine is None or not hasattr(settings, "server_dir"):
         return []
-    from crashveil.server.governance.access import AccessStore
-    from crashveil.server.insights.anomaly import VolumeAnomalyCollector
     from crashveil.server.dashboard import dashboard_routes, load_or_create_secret
     from crashveil.server.dashboard.public import public_routes
+    from crashveil.server.governance.access import AccessStore
+    from crashveil.server.insights.anomaly import VolumeAnomalyCollector
     from crashveil.server.sentry.routes import sentry_routes
 
     audit = ingestor.audit

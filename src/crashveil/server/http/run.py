@@ -399,8 +399,8 @@ def _front_main(settings: Any, index: int, fronts: int, writer_socket: socket.so
     """
     _die_with_parent(parent)
     from crashveil.server.http.app import create_app
-    from crashveil.server.ingest.pipeline import WriterClient
     from crashveil.server.http.metrics import Metrics
+    from crashveil.server.ingest.pipeline import WriterClient
     from crashveil.server.storage.store import Storage
 
     settings = share_limits(settings, fronts)

@@ -59,11 +59,11 @@ def decode_report(data: bytes | str, *, drop_unknown: bool = False) -> tuple[Rep
         try:
             convert = _convert_plain_report if _plain_input(raw) else _convert_report
             return convert(_typed_decode(raw)), ()
-        except Exception:  # noqa: BLE001, S110 - msgspec errors, _Bail, UnicodeDecodeError: the next way
+        except Exception:  # noqa: BLE001 - msgspec errors, _Bail, UnicodeDecodeError: the next way
             pass
         try:
             value = _json_decode(raw)
-        except Exception:  # noqa: BLE001, S110 - msgspec errors, RecursionError, UnicodeDecodeError: fall back
+        except Exception:  # noqa: BLE001 - msgspec errors, RecursionError, UnicodeDecodeError: fall back
             pass
         else:
             dropped: list[str] = []
@@ -283,7 +283,7 @@ def _generate() -> Any:
     gen = _Gen()
     entry = gen.build_fn(Report)
     source = "\n\n".join(gen.sources)
-    exec(compile(source, "<crashveil.server.ingest.decode generated>", "exec"), gen.env)  # noqa: S102
+    exec(compile(source, "<crashveil.server.ingest.decode generated>", "exec"), gen.env)
     gen.env["__source__"] = source
     return gen.env[entry], source
 
@@ -412,7 +412,7 @@ def _generate_typed(*, check_unsafe: bool = True) -> tuple[Any, Any, str]:
     gen = _TypedGen(check_unsafe=check_unsafe)
     struct = gen.struct(Report)
     source = "\n\n".join(gen.sources)
-    exec(compile(source, "<crashveil.server.ingest.decode typed>", "exec"), gen.env)  # noqa: S102
+    exec(compile(source, "<crashveil.server.ingest.decode typed>", "exec"), gen.env)
     return msgspec.json.Decoder(struct).decode, gen.env["_conv_Report"], source
 
 

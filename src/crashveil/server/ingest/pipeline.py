@@ -37,7 +37,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -45,12 +45,12 @@ from starlette.requests import Request
 
 from crashveil.errors import ReportRejected
 from crashveil.policy import SCHEMA_VERSION, Report
-from crashveil.policy.report import REPORT_FIELDS, REQUIRED_FIELDS
 from crashveil.policy.protocol import PROJECT_ID_PATTERN, SCHEMA_HEADER, SEALED_CONTENT_TYPE
+from crashveil.policy.report import REPORT_FIELDS, REQUIRED_FIELDS
+from crashveil.server.governance import tombstones
 from crashveil.server.http.body import stream_body
 from crashveil.server.http.errors import Throttled
 from crashveil.server.http.ratelimit import KeyedLimiter, retry_after_header
-from crashveil.server.governance import tombstones
 from crashveil.server.ingest.decode import decode_report, replace_fields
 from crashveil.textsafe import normalise_free_text
 
@@ -124,7 +124,7 @@ def canonical_json(value: Any) -> bytes:
 
 def _json_default(value: Any) -> Any:
     if isinstance(value, datetime):
-        return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return dataclasses.asdict(value)
     if isinstance(value, (tuple, set, frozenset)):
@@ -610,7 +610,7 @@ def _frames(buffer: bytearray) -> list[Any]:
         end = _FRAME_HEADER.size + size
         if len(buffer) < end:
             break
-        out.append(pickle.loads(bytes(buffer[_FRAME_HEADER.size:end])))  # noqa: S301 - our own process
+        out.append(pickle.loads(bytes(buffer[_FRAME_HEADER.size:end])))  # our own process
         del buffer[:end]
     return out
 
@@ -790,7 +790,7 @@ def _parse_hour(value: str) -> datetime:
 def _hour_or_none(value: str) -> datetime | None:
     """``strptime`` costs ~15 us and reports of one hour all carry the same string."""
     try:
-        return datetime.strptime(value, "%Y-%m-%dT%H:00Z").replace(tzinfo=timezone.utc)
+        return datetime.strptime(value, "%Y-%m-%dT%H:00Z").replace(tzinfo=UTC)
     except ValueError:
         return None
 

@@ -187,7 +187,7 @@ def _mlkem_from_seed(seed: bytes | None) -> mlkem.MLKEM768PrivateKey:
         ) from exc
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _hpke_suite(name: str) -> hpke.Suite:
     spec = keyfmt.SUITES[name]
     return hpke.Suite(getattr(hpke.KEM, spec.kem), getattr(hpke.KDF, spec.kdf), getattr(hpke.AEAD, spec.aead))

@@ -25,7 +25,7 @@ import tomllib
 import typing
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import msgspec
@@ -35,18 +35,6 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from crashveil.errors import ConfigError, PolicyError, StorageError
 from crashveil.policy import Policy, Report, default_policy_path, parse_policy, parse_report, policy_digest
 from crashveil.policy.protocol import PROJECT_ID_PATTERN
-from crashveil.server.ingest import grouping
-from crashveil.server.governance import tombstones
-from crashveil.server.ingest.credential_weight import (
-    NO_CREDENTIAL,
-    HourWeights,
-    ModeChange,
-    credential_fingerprints,
-    expire_modes,
-    mode_until,
-    record_changes,
-)
-from crashveil.server.keys.crypto import ProjectKeyPair, SigningKey, decrypt_detail, detail_aad, encrypt_detail
 from crashveil.server.db import engine as db
 from crashveil.server.db.rollup_tables import (
     FILTER_OS,
@@ -66,6 +54,18 @@ from crashveil.server.db.tables import (
     redaction_counters,
     reports,
 )
+from crashveil.server.governance import tombstones
+from crashveil.server.ingest import grouping
+from crashveil.server.ingest.credential_weight import (
+    NO_CREDENTIAL,
+    HourWeights,
+    ModeChange,
+    credential_fingerprints,
+    expire_modes,
+    mode_until,
+    record_changes,
+)
+from crashveil.server.keys.crypto import ProjectKeyPair, SigningKey, decrypt_detail, detail_aad, encrypt_detail
 from crashveil.server.keys.ring import (
     HPKE,
     SIGNING,
@@ -105,7 +105,7 @@ _DELETE_CHUNK = 500
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def hour_of(moment: datetime) -> str:
@@ -119,7 +119,7 @@ def day_of(moment: datetime) -> str:
 
 def _hour_and_day(moment: datetime) -> tuple[str, str]:
     """(hour, day) of ``moment`` in UTC; ``strftime`` costs a few us, so by hour, memoised."""
-    utc = moment.astimezone(timezone.utc)
+    utc = moment.astimezone(UTC)
     return _hour_strings(utc.year, utc.month, utc.day, utc.hour)
 
 
