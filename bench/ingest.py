@@ -165,7 +165,10 @@ def main() -> None:
                 time.sleep(0.1)
             bare_body = sealed[0]
             asyncio.run(run_load(port, [_request("/bare", bare_body)] * 500, 1.0, args.concurrency))  # warm up
-            results: dict[str, list[tuple[float, float, float, float]]] = {"bare accept-and-drop": [], "ingest (stored)": []}
+            results: dict[str, list[tuple[float, float, float, float]]] = {
+                "bare accept-and-drop": [],
+                "ingest (stored)": [],
+            }
             all_statuses: dict[str, dict[int, int]] = {name: {} for name in results}
             for _ in range(args.repeats):
                 for name in results:

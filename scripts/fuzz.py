@@ -203,7 +203,7 @@ def run_hypothesis(targets: list[str], examples: int) -> dict[str, dict[str, obj
                   suppress_health_check=list(HealthCheck))
         @given(st.one_of(st.binary(max_size=4096), mutated))
         def run(data: bytes) -> None:
-            fn(data)
+            fn(data)  # noqa: B023 - run() is called below, in this same iteration
 
         try:
             run()
@@ -217,7 +217,9 @@ def run_hypothesis(targets: list[str], examples: int) -> dict[str, dict[str, obj
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Fuzz the redactor, the report, envelope and sealed-report parsers, the policy loader.")
+    parser = argparse.ArgumentParser(
+        description="Fuzz the redactor, the report, envelope and sealed-report parsers, the policy loader."
+    )
     parser.add_argument("targets", nargs="*", choices=[*TARGETS, []], default=[])
     parser.add_argument("--seconds", type=int, default=60, help="atheris: seconds per target")
     parser.add_argument("--hypothesis", type=int, default=0, metavar="N", help="use hypothesis, N examples each")

@@ -27,7 +27,7 @@ class Frozen:
         names = self.__slots__
         if len(args) > len(names):
             raise TypeError(f"{type(self).__name__}() takes {len(names)} arguments")
-        values = dict(zip(names, args))
+        values = dict(zip(names, args, strict=False))
         for name, value in kwargs.items():
             if name not in names or name in values:
                 raise TypeError(f"{type(self).__name__}() got an unexpected or repeated argument {name!r}")

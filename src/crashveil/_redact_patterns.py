@@ -166,7 +166,13 @@ _HOST_DEVICE_WORDS = frozenset({
 _HOST_SUFFIXES = (".local", ".lan", ".home", ".localdomain", ".home.arpa", ".fritz.box")
 
 _IBAN_COUNTRIES = frozenset(
-    ["AD", "AE", "AL", "AT", "AZ", "BA", "BE", "BG", "BH", "BI", "BR", "BY", "CH", "CR", "CY", "CZ", "DE", "DJ", "DK", "DO", "EE", "EG", "ES", "FI", "FK", "FO", "FR", "GB", "GE", "GI", "GL", "GR", "GT", "HR", "HU", "IE", "IL", "IQ", "IS", "IT", "JO", "KW", "KZ", "LB", "LC", "LI", "LT", "LU", "LV", "LY", "MC", "MD", "ME", "MK", "MN", "MR", "MT", "MU", "NI", "NL", "NO", "OM", "PK", "PL", "PS", "PT", "QA", "RO", "RS", "RU", "SA", "SC", "SD", "SE", "SI", "SK", "SM", "SO", "ST", "SV", "TL", "TN", "TR", "UA", "VA", "VG", "XK", "YE"]
+    [
+        "AD", "AE", "AL", "AT", "AZ", "BA", "BE", "BG", "BH", "BI", "BR", "BY", "CH", "CR", "CY", "CZ", "DE", "DJ",
+        "DK", "DO", "EE", "EG", "ES", "FI", "FK", "FO", "FR", "GB", "GE", "GI", "GL", "GR", "GT", "HR", "HU", "IE",
+        "IL", "IQ", "IS", "IT", "JO", "KW", "KZ", "LB", "LC", "LI", "LT", "LU", "LV", "LY", "MC", "MD", "ME", "MK",
+        "MN", "MR", "MT", "MU", "NI", "NL", "NO", "OM", "PK", "PL", "PS", "PT", "QA", "RO", "RS", "RU", "SA", "SC",
+        "SD", "SE", "SI", "SK", "SM", "SO", "ST", "SV", "TL", "TN", "TR", "UA", "VA", "VG", "XK", "YE"
+    ]
 )
 
 
@@ -230,7 +236,8 @@ def compiled() -> Any:
     d["tld"] = c(r"[^\W\d_]{2,63}")
     # home_path: Windows drive roots, POSIX roots, and other backslash homes (UNC, WSL).
     name = r"""(?P<user>[^\\/\x00-\x1f:*?"<>|'`]{1,64}?(?=[\\/]|\Z)|[^\\/\s:*?"<>|'`;,()\[\]{}=]++)"""
-    win_dirs = r"(?:[Uu][Ss][Ee][Rr][Ss]|[Dd][Oo][Cc][Uu][Mm][Ee][Nn][Tt][Ss] [Aa][Nn][Dd] [Ss][Ee][Tt][Tt][Ii][Nn][Gg][Ss])"
+    win_dirs = (r"(?:[Uu][Ss][Ee][Rr][Ss]"
+                r"|[Dd][Oo][Cc][Uu][Mm][Ee][Nn][Tt][Ss] [Aa][Nn][Dd] [Ss][Ee][Tt][Tt][Ii][Nn][Gg][Ss])")
     # anchored on the literal ":" so the engine skips ahead; the drive letter is read back
     d["home_win"] = c(r":(?<=(?<![A-Za-z0-9_])[A-Za-z]:)(?P<sep>\\\\|[\\/])" + win_dirs + r"(?P=sep)" + name)
     posix = (r"(?:(?:var/|export/|usr/)?home/|(?:mnt/[a-z]/|cygdrive/[a-z]/|[a-z]/|System/Volumes/Data/)?Users/)"
@@ -767,7 +774,7 @@ def _date_ok(yy: str, mm: str, dd: str) -> bool:
 
 
 def _weighted(d: str, weights: tuple[int, ...]) -> int:
-    return sum(int(a) * w for a, w in zip(d, weights))
+    return sum(int(a) * w for a, w in zip(d, weights, strict=False))
 
 
 def _nid_run_ok(d: str) -> bool:
@@ -786,9 +793,9 @@ def _nid_run_ok(d: str) -> bool:
             _date_ok(d[8:10], d[6:8], d[4:6])
     if n == 11 and d.isdigit():
         # PL PESEL
-        if (10 - _weighted(d[:10], (1, 3, 7, 9, 1, 3, 7, 9, 1, 3)) % 10) % 10 == int(d[10]):
-            if 1 <= int(d[2:4]) % 20 <= 12 and 1 <= int(d[4:6]) <= 31:
-                return True
+        if ((10 - _weighted(d[:10], (1, 3, 7, 9, 1, 3, 7, 9, 1, 3)) % 10) % 10 == int(d[10])
+                and 1 <= int(d[2:4]) % 20 <= 12 and 1 <= int(d[4:6]) <= 31):
+            return True
         # BR CPF
         s1 = _weighted(d[:9], (10, 9, 8, 7, 6, 5, 4, 3, 2)) * 10 % 11 % 10
         s2 = _weighted(d[:10], (11, 10, 9, 8, 7, 6, 5, 4, 3, 2)) * 10 % 11 % 10
@@ -806,10 +813,10 @@ def _nid_run_ok(d: str) -> bool:
         if k1 % 11 == int(d[9]) and k2 % 11 == int(d[10]) and _date_ok("", d[2:4], d[0:2]):
             return True
         # HU personal id (sex digit, YYMMDD, serial, check)
-        if d[0] in "12345678" and _date_ok(d[1:3], d[3:5], d[5:7]):
-            if _weighted(d[:10], (1, 2, 3, 4, 5, 6, 7, 8, 9, 10)) % 11 == int(d[10]) or \
-                    _weighted(d[:10], (10, 9, 8, 7, 6, 5, 4, 3, 2, 1)) % 11 == int(d[10]):
-                return True
+        if d[0] in "12345678" and _date_ok(d[1:3], d[3:5], d[5:7]) and (
+                _weighted(d[:10], (1, 2, 3, 4, 5, 6, 7, 8, 9, 10)) % 11 == int(d[10])
+                or _weighted(d[:10], (10, 9, 8, 7, 6, 5, 4, 3, 2, 1)) % 11 == int(d[10])):
+            return True
         # GR AMKA (DDMMYY + Luhn), MX NSS (Luhn)
         return _luhn(d)
     if n == 12 and d.isdigit():  # RU INN of a person
@@ -1178,9 +1185,10 @@ def _secret_like(tok: str, min_len: int) -> bool:
 
     Random base64 changes between lower case, upper case and digit every ~2 characters;
     words, identifiers and paths (``AbstractBasicAuthHandler``, ``site-packages``) hold 3+
-    characters per "word" (the bar is 3.3, 3.4 from 32 and 4 from 48 characters). Hex digests (``[0-9a-f]`` only) and base32 (upper case and
-    digits, no ``_``) are random by shape. Dash-joined simple parts (``test-8000Hz-le-3ch``)
-    are names, not secrets. Entropy must reach 3 bits per character (2.5 for hex).
+    characters per "word" (the bar is 3.3, 3.4 from 32 and 4 from 48 characters). Hex digests
+    (``[0-9a-f]`` only) and base32 (upper case and digits, no ``_``) are random by shape.
+    Dash-joined simple parts (``test-8000Hz-le-3ch``) are names, not secrets. Entropy must
+    reach 3 bits per character (2.5 for hex).
     """
     segs = _P.he_seg.findall(tok)
     n = sum(map(len, segs))
@@ -1489,9 +1497,9 @@ def triggers(t: str, env: bool = False, skip: int = 0) -> int:
                 m |= _NUM
         if up and not m & _NUM and P.g_nid_letter.search(cm) is not None:
             m |= _NUM
-    if not skip & _HE and len(t) >= 16 and (up or 0x30 in cm):
-        if (P.g_he_16 if env else P.g_he_20).search((b" " + cm).translate(_HE_MAP)) is not None:
-            m |= _HE
+    if (not skip & _HE and len(t) >= 16 and (up or 0x30 in cm)
+            and (P.g_he_16 if env else P.g_he_20).search((b" " + cm).translate(_HE_MAP)) is not None):
+        m |= _HE
     return m & ~skip
 
 

@@ -336,7 +336,7 @@ class CrashveilCapture:
 
         try:
             function(*args, **kwargs)
-        except Exception as exc:  # the app's crash is the test's subject
+        except Exception as exc:  # noqa: BLE001 - the app's crash is the test's subject
             sys.excepthook(type(exc), exc, exc.__traceback__)
             return exc
         return None

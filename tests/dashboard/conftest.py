@@ -167,14 +167,14 @@ def dash(tmp_path: Path) -> Iterator[Dash]:
             for j in range(n):
                 report = _report(crash_type, function, release=release, os_family=os_family,
                                  install=installs[(back + j) % len(installs)], message=message, hour=moment)
-                result = storage.store_report("demo", report, origin="crashveil-sdk", received_at=moment,
-                                              redaction_hits={}, dropped_fields=())
+                storage.store_report("demo", report, origin="crashveil-sdk", received_at=moment,
+                                     redaction_hits={}, dropped_fields=())
         # a spike in the last hour, from the newest release
         for j in range(40):
             report = _report(crash_type, function, release="1.2.0", os_family=os_family,
                              install=installs[j % len(installs)], message=message, hour=NOW)
-            result = storage.store_report("demo", report, origin="crashveil-sdk", received_at=NOW,
-                                          redaction_hits={}, dropped_fields=())
+            storage.store_report("demo", report, origin="crashveil-sdk", received_at=NOW,
+                                 redaction_hits={}, dropped_fields=())
         report_ids[function] = report.report_id
         with storage.engine.connect() as conn:
             group_ids[function] = conn.execute(sa.select(crash_groups.c.id).where(

@@ -37,7 +37,12 @@ def test_noise_parameters_match_opendp_privacy_map() -> None:
     """Each table gets half the day's epsilon and delta, as OpenDP's own privacy map computes it."""
     params = noise_parameters(1.0, 5)
     epsilon, delta = privacy_loss(params)
-    assert (0.5, 2.0, True, True) == (params.epsilon, params.scale, epsilon <= 0.5, delta <= aggregates.DELTA_PER_DAY / 2)
+    assert (0.5, 2.0, True, True) == (
+        params.epsilon,
+        params.scale,
+        epsilon <= 0.5,
+        delta <= aggregates.DELTA_PER_DAY / 2,
+    )
 
 
 def test_threshold_is_never_below_k() -> None:

@@ -17,7 +17,7 @@ SVG = "{http://www.w3.org/2000/svg}"
 
 
 def _series(counts: list[int]) -> list[tuple[str, int]]:
-    return list(zip(hours_back(NOW, len(counts)), counts))
+    return list(zip(hours_back(NOW, len(counts)), counts, strict=False))
 
 
 def test_a_spike_is_flagged_at_its_hour() -> None:

@@ -121,7 +121,7 @@ def cross_project_matrix():
                 continue
             for scope in ("other-project", "own-project-other-ids"):
                 values = dict(other) if scope == "other-project" else {**other, "project": own["project"]}
-                url = re.sub(r"{([a-z_]+)(?::[a-z]+)?}", lambda m: str(values[m.group(1)]), path)
+                url = re.sub(r"{([a-z_]+)(?::[a-z]+)?}", lambda m, values=values: str(values[m.group(1)]), path)
                 if scope == "own-project-other-ids" and url == re.sub(
                         r"{([a-z_]+)(?::[a-z]+)?}", lambda m: str({**own}.get(m.group(1), "")), path):
                     continue

@@ -105,7 +105,10 @@ def test_crlf_and_ansi_in_requests_cannot_forge_log_lines(storage: Any, caplog: 
     client.post("/api/v1/projects/demo%0d%0aFORGED%1b[0m/reports", content=b"x", headers=HEADERS)
     client.post(REPORTS, content=b"x", headers={**HEADERS, "Content-Encoding": "gzip\x1b[31m"})
     lines = [record.getMessage() for record in caplog.records if record.name.startswith(("crashveil", "uvicorn"))]
-    assert (True, []) == (len(lines) >= 1, [line for line in lines if "\x1b" in line or "\r" in line or "FORGED" in line])
+    assert (True, []) == (
+        len(lines) >= 1,
+        [line for line in lines if "\x1b" in line or "\r" in line or "FORGED" in line],
+    )
 
 
 _FUZZ = settings(max_examples=300, deadline=None, database=None, suppress_health_check=list(HealthCheck))

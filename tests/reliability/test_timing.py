@@ -189,7 +189,9 @@ def _access_store(tmp_path: Path) -> Any:
 
     engine = create_engine(f"sqlite:///{tmp_path / 'governance.db'}")
     migrate(engine)
-    clock = (lambda: datetime(2026, 5, 1, 12, 0, tzinfo=UTC))
+    def clock() -> datetime:
+        return datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
+
     store = AccessStore(engine, AuditTrail.for_server_dir(engine, tmp_path, now=clock), now=clock,
                         hasher=PasswordHasher(time_cost=1, memory_cost=1024))
     store.add_user("dana", PASSWORD, actor="cli")

@@ -87,7 +87,11 @@ class Prober:
             connection.close()
 
     def p99(self) -> float:
-        return statistics.quantiles(self.latencies, n=100, method="inclusive")[98] if len(self.latencies) > 1 else float("inf")
+        return (
+            statistics.quantiles(self.latencies, n=100, method="inclusive")[98]
+            if len(self.latencies) > 1
+            else float("inf")
+        )
 
 
 @pytest.fixture(scope="module")
@@ -155,5 +159,6 @@ def test_gzip_bomb_is_refused_fast_and_both_listeners_stay_responsive(
 def _wait_for_samples(*probers: Prober, after: tuple[int, ...] | None = None, count: int = 5) -> bool:
     """Until every prober has ``count`` more latencies than ``after`` (or 10 s passed)."""
     base = after or (0,) * len(probers)
-    return _servers().wait_for(lambda: all(len(p.latencies) >= b + count for p, b in zip(probers, base)), 10,
-                               step_s=0.01)
+    return _servers().wait_for(
+        lambda: all(len(p.latencies) >= b + count for p, b in zip(probers, base, strict=False)), 10, step_s=0.01
+    )

@@ -45,7 +45,7 @@ def _operation(path: str, method: str) -> dict[str, Any]:
     """The spec's operation whose path template matches ``path``."""
     for template, item in SPEC["paths"].items():
         parts, wanted = template.strip("/").split("/"), path.split("?")[0].strip("/").split("/")
-        if len(parts) == len(wanted) and all(p.startswith("{") or p == w for p, w in zip(parts, wanted)):
+        if len(parts) == len(wanted) and all(p.startswith("{") or p == w for p, w in zip(parts, wanted, strict=False)):
             return item[method.lower()]  # type: ignore[no-any-return]
     raise AssertionError(f"{method} {path} is not in openapi.yaml")
 

@@ -143,7 +143,9 @@ def test_storage_failure_and_a_lost_writer_are_storage_errors() -> None:
         other.close()
         return str(failed.value), str(lost.value), str(later.value)
 
-    assert ("database is locked (test)", "the writer process is gone", "the writer process is gone") == asyncio.run(main())
+    assert ("database is locked (test)", "the writer process is gone", "the writer process is gone") == asyncio.run(
+        main()
+    )
     thread.join(5)
 
 
@@ -177,8 +179,10 @@ def _listening(port: int) -> int:
     return count
 
 
-_TWO_FRONTS = ("import sys; from pathlib import Path; from crashveil.server.settings import Settings; "
-               "from crashveil.server.http.run import run_server; run_server(Settings.load(Path(sys.argv[1])), workers=2)")
+_TWO_FRONTS = (
+    "import sys; from pathlib import Path; from crashveil.server.settings import Settings; "
+    "from crashveil.server.http.run import run_server; run_server(Settings.load(Path(sys.argv[1])), workers=2)"
+)
 
 
 def start_two_fronts(server_dir: Path, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:

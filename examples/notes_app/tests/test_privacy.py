@@ -42,7 +42,7 @@ def test_share_with_an_email_address(canaries: Canaries, crashveil_capture: Cras
     """Sharing a note with an address fails without the address or the title in the report."""
     main(["add", canaries.user_input, "body"])
     exc = crashveil_capture.crash(main, ["share", canaries.user_input, "--to", canaries.email])
-    assert ShareError == type(exc)
+    assert type(exc) is ShareError
 
 
 def test_sync_token_from_the_environment(canaries: Canaries, crashveil_capture: CrashveilCapture) -> None:

@@ -249,7 +249,9 @@ class _Reader:
                 raise self.fail(_join(path, "description"), f"is a {type(table['description']).__name__}", "a string")
             sensitivity = self.string(table, "sensitivity", path)
             if sensitivity not in SENSITIVITY_CLASSES:
-                raise self.fail(_join(path, "sensitivity"), "unknown class", f"one of: {', '.join(SENSITIVITY_CLASSES)}")
+                raise self.fail(
+                    _join(path, "sensitivity"), "unknown class", f"one of: {', '.join(SENSITIVITY_CLASSES)}"
+                )
             level = self.string(table, "level", path)
             if level not in level_names:
                 raise self.fail(_join(path, "level"), "unknown or 'off' level", f"one of: {', '.join(level_names)}")

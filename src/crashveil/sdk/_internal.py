@@ -109,12 +109,12 @@ class suppress_internal_errors:  # used like a function: ``with suppress_interna
         count_dropped(self.reason)
         try:
             logger.debug("crashveil: internal error %s (%s) at %s", type(exc).__name__, self.reason, _where(exc))
-        except Exception:
+        except Exception:  # noqa: BLE001 - the SDK guard: a broken logging setup never reaches the app
             pass
         for listener in list(_listeners):
             try:
                 listener(exc)
-            except Exception:
+            except Exception:  # noqa: BLE001 - a listener's bug never reaches the app
                 pass
         return True
 

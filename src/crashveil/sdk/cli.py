@@ -74,7 +74,7 @@ def _show(ns: argparse.Namespace) -> int:
                      entry.crash_type or "-", entry.level, entry.state, entry.receipt or "-"))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)).rstrip())
     kept = [entry for entry in entries if entry.content]
     if kept:
         print(f"\n{len(kept)} report(s) kept with their content (the app enabled keep_history_content).")

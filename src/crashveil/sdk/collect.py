@@ -395,7 +395,7 @@ def _safe_str(exc: BaseException) -> str:
     """``str(exc)`` that cannot raise (a broken ``__str__`` is the app's bug, not a reason to lose the crash)."""
     try:
         text = str(exc)
-    except Exception:
+    except Exception:  # noqa: BLE001 - a broken __str__ is the app's bug, not a reason to lose the crash
         return ""
     return text if isinstance(text, str) else ""
 

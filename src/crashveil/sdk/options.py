@@ -167,7 +167,7 @@ class Options(Frozen):
         return hash(self._compared())
 
     def __repr__(self) -> str:
-        shown = ", ".join(f"{name}={value!r}" for name, value in zip(_SLOTS, self._compared()))
+        shown = ", ".join(f"{name}={value!r}" for name, value in zip(_SLOTS, self._compared(), strict=False))
         return f"Options({shown})"
 
     @classmethod
@@ -201,7 +201,7 @@ class Options(Frozen):
 def _restore_options(values: tuple[Any, ...]) -> Options:
     """An ``Options`` from its slot values (what ``__reduce__`` gives ``copy`` and ``pickle``)."""
     options = Options.__new__(Options)
-    for slot, value in zip(Options.__slots__, values):
+    for slot, value in zip(Options.__slots__, values, strict=False):
         object.__setattr__(options, slot, value)
     return options
 

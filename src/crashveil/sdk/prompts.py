@@ -231,7 +231,7 @@ def review_pending_with_dialog(client: Client | None = None, *, parent: Any = No
         comment.pack(fill="x")
         decision: dict[str, bool] = {"send": False, "answered": False}
 
-        def send(*_: Any, root: Any = root, decision: dict[str, bool] = decision) -> str:
+        def send(*_: Any, root: Any = root, comment: Any = comment, decision: dict[str, bool] = decision) -> str:
             decision.update(send=True, answered=True)
             decision["comment"] = comment.get("1.0", "end").strip()  # type: ignore[assignment]
             root.destroy()
@@ -248,7 +248,7 @@ def review_pending_with_dialog(client: Client | None = None, *, parent: Any = No
         root.bind("<Control-Return>", send)
         root.bind("<Escape>", drop)
         root.protocol("WM_DELETE_WINDOW", lambda root=root: root.destroy())
-        root.after(50, lambda comment=comment: (root.focus_force(), comment.focus_set()))
+        root.after(50, lambda root=root, comment=comment: (root.focus_force(), comment.focus_set()))
         if parent is None:
             root.mainloop()
         else:

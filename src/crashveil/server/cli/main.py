@@ -244,7 +244,9 @@ def server_renew_client_cert(name: str, server_dir: str | None, days: int | None
                 os.link(path, kept)  # fails rather than overwrite
                 path.unlink()
         replaces.append(old)
-        click.echo(f"previous:    {target / f'{name}.{old}.pem'} (serial {old}; revoke it once clients have the new one)")
+        click.echo(
+            f"previous:    {target / f'{name}.{old}.pem'} (serial {old}; revoke it once clients have the new one)"
+        )
     _issue_client_cert(settings, name, days, target, action="client_cert.renew", actor=who, replaces=replaces)
 
 
@@ -277,7 +279,9 @@ def server_revoke_client_cert(name: str | None, serial: str | None, server_dir: 
     finally:
         storage.close()
     if not done:
-        raise click.ClickException(f"no unrevoked certificate {'named ' + repr(name) if name else 'with serial ' + str(wanted)}")
+        raise click.ClickException(
+            f"no unrevoked certificate {'named ' + repr(name) if name else 'with serial ' + str(wanted)}"
+        )
     for record in done:
         click.echo(f"revoked {record.serial} ({record.name})")
 

@@ -283,9 +283,15 @@ def dashboard_routes(storage: Any, *, access: AccessStore, audit: Any, secret: b
             if project is None:
                 raise _NotFound
             with engine.connect() as conn:
-                rows = q.list_groups(conn, project_id, flt, now=moment,
-                                     installs=lambda ids, since: cached(("installs", project_id, flt, since, tuple(ids)),
-                                                                        lambda: q.installs(conn, ids, since, flt)))
+                rows = q.list_groups(
+                    conn,
+                    project_id,
+                    flt,
+                    now=moment,
+                    installs=lambda ids, since: cached(
+                        ("installs", project_id, flt, since, tuple(ids)), lambda: q.installs(conn, ids, since, flt)
+                    ),
+                )
                 releases, families = cached(("options", project_id),
                                             lambda: q.filter_options(conn, project_id, now=moment))
                 hourly = q.hourly_series(conn, project_id=project_id, group_id=None, now=moment, hours=72)
@@ -340,7 +346,9 @@ def dashboard_routes(storage: Any, *, access: AccessStore, audit: Any, secret: b
         release = str(form.get("release", "")).strip()[:128] or None
         status = {"resolve": "resolved", "ignore": "ignored", "reopen": "open"}.get(action)
         if status is None:
-            return render(request, "error.html", 400, title="Unknown action", message="Choose resolve, ignore or reopen.")
+            return render(
+                request, "error.html", 400, title="Unknown action", message="Choose resolve, ignore or reopen."
+            )
         moment = now()
 
         def apply() -> None:

@@ -449,7 +449,9 @@ class AuditTrail:
                 problem = self.checkpoint_problem(cp, public_key=public_key)
                 if problem is None and cp.seq > head_seq:
                     first_bad = head_seq + 1
-                    problem = f"the trail ends at entry {head_seq} but the signed checkpoint names entry {cp.seq} (truncated)"
+                    problem = (
+                        f"the trail ends at entry {head_seq} but the signed checkpoint names entry {cp.seq} (truncated)"
+                    )
                 elif problem is None and hashes_at.get(cp.seq) != cp.hash:
                     first_bad = cp.seq
                     problem = f"entry {cp.seq} differs from the signed checkpoint (the chain was replaced)"

@@ -194,7 +194,9 @@ def render_audit_report(data: dict[str, Any], fmt: str = "md") -> str:
            for t in data["tokens"]])
     for project in data["projects"]:
         para("Project ", (project["id"], "b"), f" (policy {project['policy_version']}), fields each role may see:")
-        table(["role", "fields"], [[r, ", ".join(f) or "(aggregates only)"] for r, f in project["fields_by_role"].items()])
+        table(
+            ["role", "fields"], [[r, ", ".join(f) or "(aggregates only)"] for r, f in project["fields_by_role"].items()]
+        )
     h(2, "Individual report reads in the period")
     table(["at", "who", "project", "report", "reason", "fields shown"],
           [[r["at"], r["actor"], r["project"], r["report"], r["reason"], ", ".join(r["fields"] or [])]
@@ -226,7 +228,9 @@ def render_audit_report(data: dict[str, Any], fmt: str = "md") -> str:
               [[e["request_id"], e["installs"], e["reports_deleted"], e["received_at"], e["processed_at"]]
                for e in project["erasures"]])
         h(3, "Policy version history")
-        table(["version", "digest", "since"], [[p["version"], p["digest"], p["since"]] for p in project["policy_history"]])
+        table(
+            ["version", "digest", "since"], [[p["version"], p["digest"], p["since"]] for p in project["policy_history"]]
+        )
     h(2, "Retention runs")
     table(["at", "reports deleted", "keys destroyed", "details rewritten", "KEK rotated", "WAL"],
           [[r["at"], r["reports_deleted"], r["keys_destroyed"], r["details_rewritten"], r["kek_rotated"], r["wal"]]

@@ -80,7 +80,8 @@ def build_config(project: Any, counts_only: list[str], *, now: datetime) -> dict
 
     The policy's own sampling is repeated (the SDK applies ``min(policy, remote)``, so this
     changes nothing); what the server adds is ``counts_only``, the groups in mass-failure
-    mode for the client asking (project-wide, or its credential's own: ``credential_weight``). ``version`` is the issue time in seconds, so a newer config always has a higher one.
+    mode for the client asking (project-wide, or its credential's own: ``credential_weight``).
+    ``version`` is the issue time in seconds, so a newer config always has a higher one.
     """
     policy = project.policy
     issued = int(now.timestamp())
@@ -174,13 +175,15 @@ def create_app(settings: Any, storage: Any, *, now: Callable[[], datetime] = _ut
         ingestor.start_group_commit(max_batch=getattr(settings, "ingest_max_batch", 256),
                                     max_wait_s=getattr(settings, "ingest_max_wait_s", 0.0))
 
-    def endpoint(route: str, handler: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
+    def endpoint(
+        route: str, handler: Callable[[Request], Awaitable[Response]]
+    ) -> Callable[[Request], Awaitable[Response]]:
         """Time the handler, and send every exception through the one error map."""
         async def run(request: Request) -> Response:
             started = time.perf_counter()
             try:
                 response = await handler(request)
-            except Exception as exc:  # the HTTP error map is the one place allowed to catch all
+            except Exception as exc:  # noqa: BLE001 - the HTTP error map is the one place allowed to catch all
                 response = await handle_error(request, exc, route)
             metrics.latency.labels(route, request.method).observe(time.perf_counter() - started)
             return response
@@ -255,7 +258,7 @@ def create_app(settings: Any, storage: Any, *, now: Callable[[], datetime] = _ut
                 try:
                     storage.ping()
                     readiness["ready"] = True
-                except Exception:  # any failure means "not ready"; the reason is the storage's to log
+                except Exception:  # noqa: BLE001 - any failure means "not ready"; the reason is the storage's to log
                     readiness["ready"] = False
                 readiness["until"] = clock() + READY_CACHE_S
             return bool(readiness["ready"])

@@ -109,8 +109,14 @@ def uvicorn_config(settings: Any, app: Any, *, web: bool = False, revoked: Revok
         ConfigError: TLS is on and a certificate, key or CA file is missing.
     """
     kwargs: dict[str, Any] = dict(
-        host=settings.host, port=settings.web_port if web else settings.port, access_log=False, proxy_headers=False, server_header=False,
-        log_config=copy.deepcopy(LOG_CONFIG), lifespan="off", timeout_keep_alive=settings.keep_alive_s,
+        host=settings.host,
+        port=settings.web_port if web else settings.port,
+        access_log=False,
+        proxy_headers=False,
+        server_header=False,
+        log_config=copy.deepcopy(LOG_CONFIG),
+        lifespan="off",
+        timeout_keep_alive=settings.keep_alive_s,
         h11_max_incomplete_event_size=MAX_HEAD_BYTES,
     )
     mutual = settings.tls and settings.require_client_cert and not web
@@ -227,7 +233,7 @@ async def _serve_all(servers: list[uvicorn.Server], storage: Any, settings: Any,
     refresher = asyncio.get_running_loop().create_task(revoked.run()) if revoked is not None else None
     try:
         await asyncio.gather(*(server.serve(sockets=[sock] if sock is not None else None)
-                               for server, sock in zip(servers, list(sockets) + [None] * len(servers))))
+                               for server, sock in zip(servers, list(sockets) + [None] * len(servers), strict=False)))
     finally:
         if refresher is not None:
             refresher.cancel()

@@ -133,7 +133,7 @@ def _construct(cls: type, fields: Any, values: list[str]) -> list[str]:
     if not _plain_init(cls):
         return [f"    return {cls.__name__}({', '.join(values)})"]
     return [f"    o = _new({cls.__name__})", "    od = o.__dict__",
-            *(f"    od[{fld.name!r}] = {out}" for fld, out in zip(fields, values)), "    return o"]
+            *(f"    od[{fld.name!r}] = {out}" for fld, out in zip(fields, values, strict=False)), "    return o"]
 
 
 def _plain_init(cls: type) -> bool:

@@ -59,7 +59,15 @@ if TYPE_CHECKING:
     from crashveil.server.http.metrics import Metrics
     from crashveil.server.settings import Settings
 
-__all__ = ["Accepted", "GroupCommitter", "Ingestor", "Prepared", "redact_report", "parse_deletion_request", "canonical_json"]
+__all__ = [
+    "Accepted",
+    "GroupCommitter",
+    "Ingestor",
+    "Prepared",
+    "redact_report",
+    "parse_deletion_request",
+    "canonical_json",
+]
 
 _PROJECT_RE = re.compile(PROJECT_ID_PATTERN)
 _UUID4_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
@@ -527,7 +535,7 @@ class GroupCommitter:
                 else:
                     results = self._store_many([p for p, _ in live])
                 failure: BaseException | None = None
-            except BaseException as exc:  # every future of the batch fails with it (503)
+            except BaseException as exc:  # noqa: BLE001 - every future of the batch fails with it (503)
                 results, failure = [], exc
             finally:
                 self._sql_done()
@@ -540,7 +548,7 @@ class GroupCommitter:
                 self.batches += 1
                 self.stored += len(live)
             by_loop: dict[Any, list[tuple[Any, Any]]] = {}
-            for (_, waiter), result in zip(live, results):
+            for (_, waiter), result in zip(live, results, strict=False):
                 if isinstance(waiter, tuple):
                     by_loop.setdefault(waiter[0], []).append((waiter[1], result))
                 elif failure is not None:
@@ -755,7 +763,7 @@ def serve_writer(store_rows: Callable[[list[Any]], list[Any]], sockets: list[soc
         except Exception as exc:  # noqa: BLE001 - the fronts answer 503; the cause is logged here
             _log_writer_failure(exc)
             answers = [f"the writer failed ({type(exc).__name__})"] * len(work)
-        for (sock, sequence, _), answer in zip(work, answers):
+        for (sock, sequence, _), answer in zip(work, answers, strict=False):
             if sock in buffers:
                 try:
                     sock.sendall(_frame((sequence, answer)))

@@ -207,7 +207,9 @@ def spend_budget(conn: Connection, project_id: str, period: str, *, epsilon: flo
     # A relative tolerance for float sums (0.5 + 0.5 must equal 1.0).
     if spent + epsilon > limit_epsilon * (1 + 1e-9):
         raise BudgetExceededError(
-            f"privacy budget of {project_id} for {period}: {spent:g} spent, {epsilon:g} asked, {limit_epsilon:g} allowed")
+            f"privacy budget of {project_id} for {period}: {spent:g} spent, {epsilon:g} asked, "
+            f"{limit_epsilon:g} allowed"
+        )
     try:
         with conn.begin_nested():
             conn.execute(dp_budget_ledger.insert().values(

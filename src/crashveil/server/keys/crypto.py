@@ -213,7 +213,7 @@ def open_report(
             continue
         try:
             return suite.decrypt(body, keypair._private_key, info=info)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - each suite is tried in turn; one SealError below, whatever the cause
             cause = exc
     raise SealError(_OPEN_FAILED) from cause
 

@@ -550,7 +550,9 @@ class Storage:
                 raise StorageError(f"cannot store the reports ({type(exc).__name__})") from exc
         raise AssertionError("unreachable")
 
-    def _existing_many(self, conn: sa.Connection, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], StoreResult]:
+    def _existing_many(
+        self, conn: sa.Connection, keys: Sequence[tuple[str, str]]
+    ) -> dict[tuple[str, str], StoreResult]:
         by_project: dict[str, list[str]] = {}
         for project_id, report_id in keys:
             by_project.setdefault(project_id, []).append(report_id)
@@ -925,7 +927,9 @@ class Storage:
         overlap = timedelta(days=self.settings.key_overlap_days) if overlap is None else overlap
         with db.write_tx(self.engine) as conn:
             if conn.execute(sa.select(projects.c.id).where(projects.c.id == project_id)).first() is None:
-                raise ConfigError("project", f"{project_id!r} does not exist", "a project from 'crashveil project list'")
+                raise ConfigError(
+                    "project", f"{project_id!r} does not exist", "a project from 'crashveil project list'"
+                )
             created = self.keys.rotate_project_keys(conn, project_id, now=now, overlap=overlap, kinds=kinds)
         self._projects.pop(project_id, None)
         return created
@@ -947,8 +951,12 @@ class Storage:
 
         with db.read_tx(self.engine) as conn:
             rows = conn.execute(
-                sa.select(data_keys.c.kek_id, sa.func.min(data_keys.c.day), sa.func.count(), sa.func.max(data_keys.c.day))
-                .where(data_keys.c.wrapped_dek.is_not(None)).group_by(data_keys.c.kek_id)).all()
+                sa.select(
+                    data_keys.c.kek_id, sa.func.min(data_keys.c.day), sa.func.count(), sa.func.max(data_keys.c.day)
+                )
+                .where(data_keys.c.wrapped_dek.is_not(None))
+                .group_by(data_keys.c.kek_id)
+            ).all()
         return [(r[0], r[1], r[2], r[3]) for r in rows]
 
 
@@ -1117,13 +1125,13 @@ def _in_chunks(conn: sa.Connection, name: str, values: Sequence[Any], build: Cal
     for start in range(0, len(values), _DELETE_CHUNK):
         chunk = values[start:start + _DELETE_CHUNK]
         size = next(n for n in _IN_SIZES if n >= len(chunk))
-        stmt = _statement(conn, f"{name}-{size}", lambda: build(size))
+        stmt = _statement(conn, f"{name}-{size}", lambda size=size: build(size))
         padded = list(chunk) + [chunk[-1]] * (size - len(chunk))
         if isinstance(padded[0], tuple):
             width = len(padded[0])
-            params = dict(zip(_param_names(size, width), [part for value in padded for part in value]))
+            params = dict(zip(_param_names(size, width), [part for value in padded for part in value], strict=False))
         else:
-            params = dict(zip(_param_names(size, 0), padded))
+            params = dict(zip(_param_names(size, 0), padded, strict=False))
         yield chunk, stmt, params
 
 
