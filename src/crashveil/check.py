@@ -458,7 +458,7 @@ def update_baseline(policy_path: str | Path, baseline_path: str | Path | None = 
 
 # -- the command ---------------------------------------------------------------------------
 
-def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(commands: argparse._SubParsersAction) -> None:
     """Add ``crashveil check`` to the ``crashveil`` command's subparsers."""
     parser = commands.add_parser(
         "check", help="privacy gate: validate the policy; material changes need a review record",

@@ -79,7 +79,7 @@ def _build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _register_optional(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def _register_optional(commands: argparse._SubParsersAction) -> None:
     """Commands contributed by other modules (client history, privacy check)."""
     for module_name in ("crashveil.sdk.cli", "crashveil.check"):
         try:
@@ -89,7 +89,7 @@ def _register_optional(commands: argparse._SubParsersAction) -> None:  # type: i
         module.register(commands)
 
 
-def _load(path: str | None):  # type: ignore[no-untyped-def]
+def _load(path: str | None):
     from crashveil.policy import default_policy, load_policy
 
     return load_policy(path) if path else default_policy()

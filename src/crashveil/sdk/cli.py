@@ -16,7 +16,7 @@ from typing import Any
 __all__ = ["register"]
 
 
-def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(commands: argparse._SubParsersAction) -> None:
     """Add the ``client`` command group to the ``crashveil`` command."""
     client = commands.add_parser("client", help="what this device queued and sent (no report content)")
     client_commands = client.add_subparsers(title="client commands", metavar="COMMAND")

@@ -233,7 +233,7 @@ def review_pending_with_dialog(client: Client | None = None, *, parent: Any = No
 
         def send(*_: Any, root: Any = root, comment: Any = comment, decision: dict[str, bool] = decision) -> str:
             decision.update(send=True, answered=True)
-            decision["comment"] = comment.get("1.0", "end").strip()  # type: ignore[assignment]
+            decision["comment"] = comment.get("1.0", "end").strip()
             root.destroy()
             return "break"
 

@@ -100,7 +100,7 @@ def _render(path: Any) -> str:
     """A path; list items pass ``(list path, index)`` so that it is only formatted when used."""
     if path.__class__ is tuple:
         return f"{path[0]}[{path[1]}]"
-    return path  # type: ignore[no-any-return]
+    return path
 
 
 def replace_fields(value: Any, **changes: Any) -> Any:
@@ -181,7 +181,7 @@ class _Gen:
                  "    get = d.get"]
         args = []
         for fld in fields:
-            if fld.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
+            if fld.default_factory is not dataclasses.MISSING:
                 raise TypeError(f"{cls.__name__}.{fld.name}: default_factory is not supported")
             out = self.var()
             args.append(out)
@@ -319,7 +319,7 @@ class _TypedGen:
         lines = [f"def _conv_{cls.__name__}(s):"]
         outs = []
         for fld in fields:
-            if fld.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
+            if fld.default_factory is not dataclasses.MISSING:
                 raise TypeError(f"{cls.__name__}.{fld.name}: default_factory is not supported")
             hint, spec = hints[fld.name], fld.metadata.get("spec", {})
             optional = False
@@ -370,7 +370,7 @@ class _TypedGen:
             lo, hi = spec.get("minimum", -(1 << 62)), spec.get("maximum", 1 << 62)
             value = Annotated[int, msgspec.Meta(ge=lo, le=hi)]
             limit = spec.get("max_items", 1 << 30)
-            return Annotated[dict[str, value], msgspec.Meta(max_length=limit)]  # type: ignore[valid-type]
+            return Annotated[dict[str, value], msgspec.Meta(max_length=limit)]
         if dataclasses.is_dataclass(hint):
             return self.struct(hint)  # type: ignore[arg-type]
         if hint is bool:

@@ -971,7 +971,7 @@ class Ingestor:
     def _store(self, items: list[Any]) -> list[Any]:
         """Store prepared items in one transaction, without the group-commit writer."""
         store_rows = getattr(self.storage, "store_rows", None)
-        return store_rows(items) if store_rows is not None else self.storage.store_reports(items)  # type: ignore[no-any-return]
+        return store_rows(items) if store_rows is not None else self.storage.store_reports(items)
 
     def _allowlist(self, digest: str, policy: Policy, level: str) -> tuple[str, ...]:
         """``policy.fields_at(level)``, kept per (policy, level)."""
@@ -1036,7 +1036,7 @@ class Ingestor:
         """
         run = self._redactors.get(digest)
         if run is not None:
-            return run  # type: ignore[no-any-return]
+            return run
         from crashveil.redact import Redactor
 
         redactor = Redactor(policy.redaction.detectors, policy.redaction.placeholders)
@@ -1044,7 +1044,7 @@ class Ingestor:
 
         def run(text: str, kind: str) -> tuple[str, Mapping[str, int]]:
             if len(text) > REDACT_MEMO_MAX_CHARS:
-                return redactor.redact_counted(text, kind=kind)  # type: ignore[no-any-return]
+                return redactor.redact_counted(text, kind=kind)
             key = hashlib.blake2b(f"{kind}\0{text}".encode("utf-8", "surrogatepass"), digest_size=16).digest()
             hit = memo.get(key)
             if hit is None:

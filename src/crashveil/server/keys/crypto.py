@@ -299,23 +299,23 @@ def _zstd() -> zstandard.ZstdCompressor:
     """This thread's compressor (a zstd context may not be shared between threads; making
     one per call costs more than compressing a detail)."""
     try:
-        return _ZSTD.compressor  # type: ignore[no-any-return]
+        return _ZSTD.compressor
     except AttributeError:
         import zstandard  # a server dependency; imported when first needed
 
         _ZSTD.compressor = zstandard.ZstdCompressor(level=_ZSTD_LEVEL)
-        return _ZSTD.compressor  # type: ignore[no-any-return]
+        return _ZSTD.compressor
 
 
 def _unzstd() -> zstandard.ZstdDecompressor:
     """This thread's decompressor (see :func:`_zstd`)."""
     try:
-        return _ZSTD.decompressor  # type: ignore[no-any-return]
+        return _ZSTD.decompressor
     except AttributeError:
         import zstandard
 
         _ZSTD.decompressor = zstandard.ZstdDecompressor()
-        return _ZSTD.decompressor  # type: ignore[no-any-return]
+        return _ZSTD.decompressor
 
 
 # --- remote config signing ------------------------------------------------------------------
