@@ -903,7 +903,7 @@ def uuid(text: str, ctx: Ctx) -> str:
 
 def mac(text: str, ctx: Ctx) -> str:
     """MAC addresses: ``aa:bb:cc:dd:ee:ff``, ``AA-BB-CC-DD-EE-FF``, ``aabb.ccdd.eeff``."""
-    spans = []
+    spans: list[tuple[int, int, str]] = []
     if text.count(":") >= 5:
         spans.extend((m.start("h"), m.end(), ctx.ph["mac"]) for m in _P.mac_colon.finditer(text))
     if text.count("-") >= 5:

@@ -8,6 +8,7 @@ is one of the three places that read configuration (with ``sdk/options.py`` and
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -76,7 +77,7 @@ def _load_shipped(path: Path) -> Policy:
     return parse_policy(_default_policy.DATA, source=str(path))
 
 
-def load_policy(path: str | Path) -> Policy:
+def load_policy(path: str | os.PathLike[str]) -> Policy:
     """Load and validate the policy file at ``path``.
 
     Raises:

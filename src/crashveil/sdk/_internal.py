@@ -32,6 +32,11 @@ __all__ = [
 class _LazyLogger:
     """The ``crashveil`` logger, created on first use so ``import crashveil`` stays cheap."""
 
+    def debug(self, msg: str, *args: object) -> None:
+        import logging
+
+        logging.getLogger("crashveil").debug(msg, *args, stacklevel=2)  # the caller's line, as before
+
     def __getattr__(self, name: str) -> object:
         import logging
 

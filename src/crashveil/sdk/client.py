@@ -105,7 +105,7 @@ class NullClient:
     def flush(self, timeout_s: float | None = None) -> bool:
         return True
 
-    def close(self) -> None:
+    def close(self, *, uninstall: bool = True) -> None:
         return None
 
 
@@ -493,7 +493,7 @@ class Client:
         from crashveil.policy.report import report_from_json
         from crashveil.sdk._records import PendingCrash
 
-        result = []
+        result: list[PendingCrash] = []
         queue = self.queue(create=False)
         if queue is None:
             return result
@@ -808,8 +808,11 @@ class Client:
             # endpoint, the process exiting meanwhile) is not retried before every send of
             # every later run, which would keep a short-lived app's reports from ever leaving.
             self._remote_config_checked(self.now() + self.remote_config_refresh_s)
-            config = refresh(transport, self.data_dir / "remote_config.json", self.options.dsn.signing_key,
-                             project=self.project, now=self.now())
+            dsn, project = self.options.dsn, self.project
+            if dsn is None or project is None:  # a custom transport without a DSN: nothing to verify with
+                raise ValueError("a remote config needs the DSN's signing key")
+            config = refresh(transport, self.data_dir / "remote_config.json", dsn.signing_key,
+                             project=project, now=self.now())
             self._remote_config_checked(config.expires_at)
             with self._lock:
                 self._remote = config

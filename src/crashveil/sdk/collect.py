@@ -115,7 +115,7 @@ class Collector:
     def record(self, exc: BaseException, *, mechanism: str, tb: TracebackType | None = None) -> CrashRecord:
         """Read ``exc`` (and its chain) once; ``tb`` overrides ``exc.__traceback__``."""
         stack = self.stack_of(_walk(tb if tb is not None else exc.__traceback__), self.max_frames)
-        chain = []
+        chain: list[RawChained] = []
         seen = {id(exc)}
         current = exc
         while len(chain) < LIMITS["max_chain"]:
@@ -383,7 +383,7 @@ class _ignored:
 
 
 def _walk(tb: TracebackType | None) -> list[tuple[str, str, int]]:
-    frames = []
+    frames: list[tuple[str, str, int]] = []
     while tb is not None and len(frames) < 10_000:
         code = tb.tb_frame.f_code
         frames.append((code.co_filename, code.co_name, tb.tb_lineno))

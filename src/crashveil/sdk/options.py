@@ -317,7 +317,7 @@ def _resolve(values: dict[str, Any], env: Mapping[str, str]) -> Options:
     )
 
 
-def _policy(value: Any) -> Policy | None:
+def _policy(value: object) -> Policy | None:
     """The policy option: None for the shipped policy (read on first use), else loaded now."""
     if value is None or value == "":
         return None

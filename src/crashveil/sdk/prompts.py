@@ -247,8 +247,12 @@ def review_pending_with_dialog(client: Client | None = None, *, parent: Any = No
         ttk.Button(buttons, text="Send", command=send).pack(side="right", padx=6)
         root.bind("<Control-Return>", send)
         root.bind("<Escape>", drop)
-        root.protocol("WM_DELETE_WINDOW", lambda root=root: root.destroy())
-        root.after(50, lambda root=root, comment=comment: (root.focus_force(), comment.focus_set()))
+        def focus(root: Any = root, comment: Any = comment) -> None:
+            root.focus_force()
+            comment.focus_set()
+
+        root.protocol("WM_DELETE_WINDOW", root.destroy)
+        root.after(50, focus)
         if parent is None:
             root.mainloop()
         else:
