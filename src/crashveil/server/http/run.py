@@ -214,7 +214,7 @@ def _run_loop(config: uvicorn.Config, main: Any) -> None:
     asyncio_run(main, loop_factory=config.get_loop_factory())
 
 
-async def _serve_all(servers: list[uvicorn.Server], storage: Any, settings: Any, *,
+async def _serve_all(servers: Sequence[uvicorn.Server], storage: Any, settings: Any, *,
                      sockets: Sequence[socket.socket | None] = (), retention: bool = True,
                      revoked: RevokedSerials | None = None) -> None:
     from crashveil.server.governance.audit import AuditTrail
@@ -453,6 +453,6 @@ def _reuse_port_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _stop_all(servers: list[uvicorn.Server], sig: int) -> None:
+def _stop_all(servers: Sequence[uvicorn.Server], sig: int) -> None:
     for server in servers:
         server.handle_exit(sig, None)

@@ -1034,9 +1034,9 @@ class Ingestor:
         after its request; values are the redacted text and the hit counts. The output is
         exactly what the redactor returns.
         """
-        run = self._redactors.get(digest)
-        if run is not None:
-            return run
+        cached = self._redactors.get(digest)
+        if cached is not None:
+            return cached
         from crashveil.redact import Redactor
 
         redactor = Redactor(policy.redaction.detectors, policy.redaction.placeholders)

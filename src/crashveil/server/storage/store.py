@@ -1125,7 +1125,7 @@ def _in_chunks(conn: sa.Connection, name: str, values: Sequence[Any], build: Cal
     for start in range(0, len(values), _DELETE_CHUNK):
         chunk = values[start:start + _DELETE_CHUNK]
         size = next(n for n in _IN_SIZES if n >= len(chunk))
-        stmt = _statement(conn, f"{name}-{size}", lambda size=size: build(size))
+        stmt = _statement(conn, f"{name}-{size}", functools.partial(build, size))
         padded = list(chunk) + [chunk[-1]] * (size - len(chunk))
         if isinstance(padded[0], tuple):
             width = len(padded[0])
