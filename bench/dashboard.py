@@ -28,13 +28,13 @@ import tempfile
 import time
 import uuid
 import warnings
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-NOW = datetime(2026, 5, 20, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 5, 20, 12, 0, tzinfo=UTC)
 
 
 def _hour(moment: datetime) -> str:
@@ -173,10 +173,10 @@ def main() -> None:
         warnings.simplefilter("ignore")
         from starlette.testclient import TestClient
 
-    from crashveil.server.governance.access import AccessStore
-    from crashveil.server.governance.audit import AuditTrail
     from crashveil.server.dashboard import dashboard_routes
     from crashveil.server.db.engine import create_engine, migrate
+    from crashveil.server.governance.access import AccessStore
+    from crashveil.server.governance.audit import AuditTrail
     from crashveil.server.keys.ring import FileKeyProvider
     from crashveil.server.settings import Settings
     from crashveil.server.storage.store import Storage

@@ -27,7 +27,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _table import median, print_table  # noqa: E402
+from _table import median, print_table
 
 _INIT = "import crashveil\ncrashveil.init(app_name='bench', data_dir=DATA, release='1.0')"
 _GRANT_BEFORE = ("import crashveil\ncrashveil.init(app_name='bench', data_dir=DATA, release='1.0')\n"

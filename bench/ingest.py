@@ -33,14 +33,13 @@ import sys
 import tempfile
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _http_load import listeners as _listeners  # noqa: E402
-from _http_load import percentile, run_load, tree_cpu_seconds  # noqa: E402
-from _table import median, print_table  # noqa: E402
+from _http_load import listeners as _listeners, percentile, run_load, tree_cpu_seconds
+from _table import median, print_table
 
 
 def _settings(server_dir: Path, suite: str, port: int):  # type: ignore[no-untyped-def]
@@ -58,7 +57,7 @@ def prepare(server_dir: Path, suite: str) -> None:
     from crashveil.server.storage.store import Storage
 
     settings = _settings(server_dir, suite, 0)
-    FileKeyProvider.create(settings.kek_path, now=datetime.now(timezone.utc))
+    FileKeyProvider.create(settings.kek_path, now=datetime.now(UTC))
     engine = db.create_engine(settings.database_url)
     db.migrate(engine)
     engine.dispose()
@@ -111,7 +110,7 @@ def seal_many(server_dir: Path, suite: str, count: int) -> list[bytes]:
     storage.close()
     key = project.keypairs[0].public_key()
     digest = policy_digest(project.policy)
-    hour = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:00Z")
+    hour = datetime.now(UTC).strftime("%Y-%m-%dT%H:00Z")
     frames = tuple(Frame(f"app/module_{i}.py", f"function_{i}", 10 + i, True) for i in range(30))
     out = []
     for index in range(count):
@@ -166,7 +165,10 @@ def main() -> None:
                 time.sleep(0.1)
             bare_body = sealed[0]
             asyncio.run(run_load(port, [_request("/bare", bare_body)] * 500, 1.0, args.concurrency))  # warm up
-            results: dict[str, list[tuple[float, float, float, float]]] = {"bare accept-and-drop": [], "ingest (stored)": []}
+            results: dict[str, list[tuple[float, float, float, float]]] = {
+                "bare accept-and-drop": [],
+                "ingest (stored)": [],
+            }
             all_statuses: dict[str, dict[int, int]] = {name: {} for name in results}
             for _ in range(args.repeats):
                 for name in results:

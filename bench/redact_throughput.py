@@ -40,13 +40,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from crashveil.redact import Redactor  # noqa: E402
+from crashveil.redact import Redactor
 
 FIRST = ["alice", "bob", "carol", "dmitri", "eva", "françois", "jürgen", "søren", "akira", "li", "priya", "josé"]
 LAST = ["smith", "müller", "dupont", "rossi", "tanaka", "kowalski", "garcía", "nguyen", "olsen", "silva"]
-WORDS = ("request failed timeout invalid value user order item payment session cache worker queue "
-         "config handler retry connection database record field schema token parse").split()
-LIBS = ["requests/adapters.py", "urllib3/connectionpool.py", "sqlalchemy/engine/base.py", "django/core/handlers/base.py",
+WORDS = ["request", "failed", "timeout", "invalid", "value", "user", "order", "item", "payment", "session", "cache",
+         "worker", "queue", "config", "handler", "retry", "connection", "database", "record", "field", "schema",
+         "token", "parse"]
+LIBS = ["requests/adapters.py", "urllib3/connectionpool.py", "sqlalchemy/engine/base.py",
+        "django/core/handlers/base.py",
         "flask/app.py", "asyncio/base_events.py", "json/decoder.py", "concurrent/futures/thread.py",
         "starlette/routing.py", "pydantic/main.py", "celery/app/task.py", "httpx/_client.py"]
 APP = ["app/core/db.py", "app/api/orders.py", "app/services/payments.py", "app/models/user.py", "app/worker.py",
@@ -58,7 +60,8 @@ def _user(r: random.Random) -> str:
 
 
 def _email(r: random.Random) -> str:
-    return f"{r.choice(FIRST)}.{r.choice(LAST)}{r.randint(1, 99)}@{r.choice(['example.com', 'mail.example.org', 'corp.example.net'])}"
+    domain = r.choice(["example.com", "mail.example.org", "corp.example.net"])
+    return f"{r.choice(FIRST)}.{r.choice(LAST)}{r.randint(1, 99)}@{domain}"
 
 
 def _ip(r: random.Random) -> str:
@@ -95,9 +98,10 @@ def _message(r: random.Random) -> str:
         f"?email={_email(r)}&page={r.randint(1, 9)}",
         f"could not connect to server: postgresql://{user}:{_token(r, 12)}@db.internal:5432/shop",
         f"Request timed out after {r.randint(1, 120)}s (attempt {r.randint(1, 5)} of 5)",
-        f"list index out of range",
-        f"unsupported operand type(s) for +: 'int' and 'str'",
-        f"'utf-8' codec can't decode byte 0x{r.randint(128, 255):x} in position {r.randint(0, 999)}: invalid start byte",
+        "list index out of range",
+        "unsupported operand type(s) for +: 'int' and 'str'",
+        f"'utf-8' codec can't decode byte 0x{r.randint(128, 255):x} in position {r.randint(0, 999)}: "
+        "invalid start byte",
         f"Expecting value: line {r.randint(1, 99)} column {r.randint(1, 80)} (char {r.randint(0, 9999)})",
         f"payment declined for card {r.choice(['4111 1111 1111 1111', '5500-0000-0000-0004'])} (code 51)",
         f"user {_email(r)} not found in tenant {r.randint(100, 999)}",
@@ -225,7 +229,7 @@ def _median_times(fns: list, repeat: int, clock=time.perf_counter) -> list[float
         fn()
     times: list[list[float]] = [[] for _ in fns]
     for _ in range(repeat):
-        for fn, out in zip(fns, times):
+        for fn, out in zip(fns, times, strict=True):
             t0 = clock()
             fn()
             out.append(clock() - t0)
@@ -328,7 +332,9 @@ def main() -> None:
             other.redact(text[:1 << 15] + text[-(1 << 15):])
             if clock() - t0 > 0.25:
                 slow = clock() - t0
-        fns = [lambda: red.redact(text)] + ([] if other is None or slow else [lambda: other.redact(text)])
+        fns = [lambda text=text: red.redact(text)]
+        if other is not None and not slow:
+            fns.append(lambda text=text: other.redact(text))
         secs = _median_times(fns, max(3, args.repeat // 2), clock)
         print(f"{name:<44}{secs[0]:>10.4f}{len(text) / 1e6 / secs[0]:>9.1f}" + "".join(f"{x:>18.4f}" for x in secs[1:])
               + (f"{f'{slow:.2f} at 64 KB':>18}" if slow else ""))

@@ -24,7 +24,7 @@ import tracemalloc
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _table import median, print_table  # noqa: E402
+from _table import median, print_table
 
 DEPTH = 30
 
@@ -32,11 +32,13 @@ DEPTH = 30
 def make_app(root: Path) -> object:
     """Write an app module whose call chain is DEPTH frames deep and import it."""
     root.mkdir(parents=True, exist_ok=True)
-    lines = ["def level_0(user_email):",
-             "    try:",
-             "        {}['missing']",
-             "    except KeyError as exc:",
-             "        raise ValueError(f\"cannot load profile for {user_email} from /home/alice/.config/app.cfg\") from exc"]
+    lines = [
+        "def level_0(user_email):",
+        "    try:",
+        "        {}['missing']",
+        "    except KeyError as exc:",
+        '        raise ValueError(f"cannot load profile for {user_email} from /home/alice/.config/app.cfg") from exc',
+    ]
     for index in range(1, DEPTH):
         lines += [f"def level_{index}(user_email):", f"    return level_{index - 1}(user_email)"]
     (root / "benchapp.py").write_text("\n".join(lines) + "\n")
@@ -57,13 +59,15 @@ def make_error(app: object) -> BaseException:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=200)
-    parser.add_argument("--data-dir", help="where the queue lives (default: a temporary dir; /dev/shm avoids disk noise)")
+    parser.add_argument(
+        "--data-dir", help="where the queue lives (default: a temporary dir; /dev/shm avoids disk noise)"
+    )
     args = parser.parse_args()
 
     from crashveil.policy.protocol import ConnectionString
-    from crashveil.server.keys.crypto import ProjectKeyPair
     from crashveil.sdk.client import Client
     from crashveil.sdk.options import Options
+    from crashveil.server.keys.crypto import ProjectKeyPair
     from crashveil.testing import RecordingTransport
 
     work = Path(tempfile.mkdtemp(prefix="cvbench-", dir=args.data_dir))
@@ -93,7 +97,9 @@ def main() -> None:
         client.close()
         rows.append([f"report build + redaction ({DEPTH} frames)", suite, f"{median(build):.3f}", "1.0",
                      f"{median(build) / 1.0:.2f}"])
-        rows.append(["capture -> sealed on disk", suite, f"{median(capture):.3f}", "2.0", f"{median(capture) / 2.0:.2f}"])
+        rows.append(
+            ["capture -> sealed on disk", suite, f"{median(capture):.3f}", "2.0", f"{median(capture) / 2.0:.2f}"]
+        )
 
     tracemalloc.start()
     import crashveil  # already imported above; measure what init + one capture allocate

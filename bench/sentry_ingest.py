@@ -36,8 +36,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _http_load import listeners as _listeners  # noqa: E402
-from _http_load import percentile, run_load  # noqa: E402
+from _http_load import listeners as _listeners, percentile, run_load
 from _table import median, print_table
 
 

@@ -128,7 +128,15 @@ TARGETS: dict[str, Callable[[bytes], None]] = {
 def seeds(target: str) -> list[bytes]:
     """Valid inputs to start from, so mutations reach past the first check."""
     if target == "report":
-        from crashveil.policy import Environment, Frame, Report, Stack, compute_fingerprint, default_policy, policy_digest
+        from crashveil.policy import (
+            Environment,
+            Frame,
+            Report,
+            Stack,
+            compute_fingerprint,
+            default_policy,
+            policy_digest,
+        )
 
         frames = (Frame("app/main.py", "main", 3, True),)
         report = Report(schema_version=1, policy_digest=policy_digest(default_policy()), consent_level="diagnostic",
@@ -181,8 +189,7 @@ def run_atheris(targets: list[str], seconds: int) -> dict[str, dict[str, object]
 
 
 def run_hypothesis(targets: list[str], examples: int) -> dict[str, dict[str, object]]:
-    from hypothesis import HealthCheck, given, settings
-    from hypothesis import strategies as st
+    from hypothesis import HealthCheck, given, settings, strategies as st
 
     results: dict[str, dict[str, object]] = {}
     for target in targets:
@@ -196,7 +203,7 @@ def run_hypothesis(targets: list[str], examples: int) -> dict[str, dict[str, obj
                   suppress_health_check=list(HealthCheck))
         @given(st.one_of(st.binary(max_size=4096), mutated))
         def run(data: bytes) -> None:
-            fn(data)
+            fn(data)  # noqa: B023 - run() is called below, in this same iteration
 
         try:
             run()
@@ -210,7 +217,9 @@ def run_hypothesis(targets: list[str], examples: int) -> dict[str, dict[str, obj
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Fuzz the redactor, the report, envelope and sealed-report parsers, the policy loader.")
+    parser = argparse.ArgumentParser(
+        description="Fuzz the redactor, the report, envelope and sealed-report parsers, the policy loader."
+    )
     parser.add_argument("targets", nargs="*", choices=[*TARGETS, []], default=[])
     parser.add_argument("--seconds", type=int, default=60, help="atheris: seconds per target")
     parser.add_argument("--hypothesis", type=int, default=0, metavar="N", help="use hypothesis, N examples each")

@@ -48,7 +48,7 @@ def _read(name: str) -> dict[str, Any] | None:
 
 
 def figures(summary: str) -> tuple[str, int]:
-    lines = [f"Generated {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC by "
+    lines = [f"Generated {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC by "
              "`python scripts/reliability_report.py`; suite: " + summary + ".", ""]
     lost = 0
     lines += ["| run | database | held | result | lost |", "| --- | --- | --- | --- | --- |"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
+from datetime import UTC
 from typing import Any
 
 from crashveil.policy import Report, compute_fingerprint, policy_digest
@@ -50,8 +51,8 @@ def full_report(digest: str | None = None, **overrides: Any) -> dict[str, Any]:
 
         digest = policy_digest(default_policy())
     frames = (Frame("app/main.py", "main", 10, True), Frame("app/store.py", "load", 42, True))
-    from datetime import datetime, timezone
     import uuid
+    from datetime import datetime
 
     report: dict[str, Any] = {
         "schema_version": 1, "policy_digest": digest, "consent_level": "diagnostic",
@@ -60,7 +61,7 @@ def full_report(digest: str | None = None, **overrides: Any) -> dict[str, Any]:
         "stack": {"frames": [dataclasses.asdict(f) for f in frames], "elided": 0},
         "chain": [{"relation": "cause", "crash_type": "OSError", "error_code": "errno:13", "message": "denied",
                    "stack": {"frames": [dataclasses.asdict(frames[0])], "elided": 0}}],
-        "occurred_hour": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:00Z"), "release": "1.0.0",
+        "occurred_hour": datetime.now(UTC).strftime("%Y-%m-%dT%H:00Z"), "release": "1.0.0",
         "environment": {"os_family": "linux", "os_version": "6", "python_impl": "cpython",
                         "python_version": "3.11", "arch": "x86_64"},
         "install_id": uuid.uuid4().hex, "client_stats": {"dropped": 1}, "comment": "it crashed",

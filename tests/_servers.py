@@ -25,7 +25,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -216,7 +216,7 @@ class Sealer:
                       report_id=str(uuid.uuid4()), crash_type=crash_type,
                       fingerprint=compute_fingerprint(crash_type, frames), stack=Stack(frames), release="1.0",
                       environment=Environment("linux", "6", "cpython", "3.11", "x86_64"), message=message,
-                      occurred_hour=hour or datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:00Z"),
+                      occurred_hour=hour or datetime.now(UTC).strftime("%Y-%m-%dT%H:00Z"),
                       install_id=install_id or uuid.uuid4().hex)
 
     def seal(self, report: Report | bytes) -> bytes:

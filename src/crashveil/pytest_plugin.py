@@ -32,9 +32,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -335,7 +336,7 @@ class CrashveilCapture:
 
         try:
             function(*args, **kwargs)
-        except Exception as exc:  # the app's crash is the test's subject
+        except Exception as exc:  # noqa: BLE001 - the app's crash is the test's subject
             sys.excepthook(type(exc), exc, exc.__traceback__)
             return exc
         return None

@@ -8,7 +8,7 @@ import re
 import shutil
 import tomllib
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 

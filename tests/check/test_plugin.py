@@ -10,7 +10,6 @@ import textwrap
 from importlib import metadata
 from pathlib import Path
 
-
 from crashveil.policy import default_policy_path
 
 LEAKY_APP = '''

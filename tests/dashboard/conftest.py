@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,7 @@ from crashveil.server.db.engine import create_engine, migrate
 from crashveil.server.db.tables import crash_groups, group_rollups, projects, reports
 from crashveil.server.storage.rollups import daily_entries, write_daily
 
-NOW = datetime(2026, 5, 20, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 5, 20, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -129,11 +129,11 @@ def dash(tmp_path: Path) -> Iterator[Dash]:
     from argon2 import PasswordHasher
     from starlette.applications import Starlette
 
+    from crashveil.server.dashboard import dashboard_routes
+    from crashveil.server.dashboard.public import public_routes
     from crashveil.server.governance.access import AccessStore
     from crashveil.server.governance.audit import AuditTrail
-    from crashveil.server.dashboard import dashboard_routes
     from crashveil.server.keys.ring import FileKeyProvider
-    from crashveil.server.dashboard.public import public_routes
     from crashveil.server.settings import Settings
     from crashveil.server.storage.store import Storage
 
@@ -167,14 +167,14 @@ def dash(tmp_path: Path) -> Iterator[Dash]:
             for j in range(n):
                 report = _report(crash_type, function, release=release, os_family=os_family,
                                  install=installs[(back + j) % len(installs)], message=message, hour=moment)
-                result = storage.store_report("demo", report, origin="crashveil-sdk", received_at=moment,
-                                              redaction_hits={}, dropped_fields=())
+                storage.store_report("demo", report, origin="crashveil-sdk", received_at=moment,
+                                     redaction_hits={}, dropped_fields=())
         # a spike in the last hour, from the newest release
         for j in range(40):
             report = _report(crash_type, function, release="1.2.0", os_family=os_family,
                              install=installs[j % len(installs)], message=message, hour=NOW)
-            result = storage.store_report("demo", report, origin="crashveil-sdk", received_at=NOW,
-                                          redaction_hits={}, dropped_fields=())
+            storage.store_report("demo", report, origin="crashveil-sdk", received_at=NOW,
+                                 redaction_hits={}, dropped_fields=())
         report_ids[function] = report.report_id
         with storage.engine.connect() as conn:
             group_ids[function] = conn.execute(sa.select(crash_groups.c.id).where(

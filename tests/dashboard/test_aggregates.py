@@ -11,6 +11,8 @@ import pytest
 import sqlalchemy as sa
 from scipy import stats
 
+from crashveil.server.db.dashboard_tables import dp_budget_ledger, dp_releases
+from crashveil.server.db.engine import write_tx
 from crashveil.server.insights import aggregates
 from crashveil.server.insights.aggregates import (
     BudgetExceededError,
@@ -22,8 +24,6 @@ from crashveil.server.insights.aggregates import (
     release_counts,
     spend_budget,
 )
-from crashveil.server.db.dashboard_tables import dp_budget_ledger, dp_releases
-from crashveil.server.db.engine import write_tx
 
 from .conftest import NOW
 
@@ -37,7 +37,12 @@ def test_noise_parameters_match_opendp_privacy_map() -> None:
     """Each table gets half the day's epsilon and delta, as OpenDP's own privacy map computes it."""
     params = noise_parameters(1.0, 5)
     epsilon, delta = privacy_loss(params)
-    assert (0.5, 2.0, True, True) == (params.epsilon, params.scale, epsilon <= 0.5, delta <= aggregates.DELTA_PER_DAY / 2)
+    assert (0.5, 2.0, True, True) == (
+        params.epsilon,
+        params.scale,
+        epsilon <= 0.5,
+        delta <= aggregates.DELTA_PER_DAY / 2,
+    )
 
 
 def test_threshold_is_never_below_k() -> None:

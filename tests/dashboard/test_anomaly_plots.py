@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 import xml.etree.ElementTree as ET
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from prometheus_client import CollectorRegistry, generate_latest
 
@@ -17,7 +17,7 @@ SVG = "{http://www.w3.org/2000/svg}"
 
 
 def _series(counts: list[int]) -> list[tuple[str, int]]:
-    return list(zip(hours_back(NOW, len(counts)), counts))
+    return list(zip(hours_back(NOW, len(counts)), counts, strict=False))
 
 
 def test_a_spike_is_flagged_at_its_hour() -> None:
@@ -60,7 +60,7 @@ def test_nice_ticks_cover_the_maximum() -> None:
 
 def test_time_series_has_axes_units_and_escaped_title() -> None:
     """The time plot is well-formed SVG with unit labels and a script-looking title kept as text."""
-    start = datetime(2026, 5, 1, tzinfo=timezone.utc)
+    start = datetime(2026, 5, 1, tzinfo=UTC)
     points = [(start + timedelta(hours=h), h % 7) for h in range(48)]
     svg = time_series_svg(points, title="<script>alert(1)</script>", y_unit="reports per hour",
                           marks=[points[10][0]])

@@ -123,7 +123,9 @@ def test_browse_open_report_and_resolve(page, dash) -> None:
     expect(page.locator("#report-fields")).to_be_visible()
     page.screenshot(path=str(SHOTS / "report.png"), full_page=True)
     report_text = page.inner_text("#report-fields")
-    links = page.evaluate("Array.from(document.querySelectorAll('a')).filter(a => a.href.startsWith('javascript')).length")
+    links = page.evaluate(
+        "Array.from(document.querySelectorAll('a')).filter(a => a.href.startsWith('javascript')).length"
+    )
     report_inert = _inert(page)
 
     page.goto(f"/dashboard/p/demo/groups/{dash.group_ids['render']}")

@@ -28,7 +28,7 @@ def _reads(dash: Any) -> list[Any]:
     return dash.audit.entries(actions=["report.read"])
 
 
-@pytest.mark.parametrize("name,role", [("admin", "admin"), ("dev", "developer"), ("viewer", "viewer")])
+@pytest.mark.parametrize(("name", "role"), [("admin", "admin"), ("dev", "developer"), ("viewer", "viewer")])
 def test_the_group_page_decrypts_nothing(client: TestClient, dash: Any, name: str, role: str) -> None:
     """An admin (no report-reading permission), a developer and a viewer open a group page: no
     frame text in the HTML, no report decrypted, no report.read audit entry."""

@@ -36,7 +36,7 @@ class CountingHasher(PasswordHasher):
         self.verified = 0
         self._lock = threading.Lock()
 
-    def verify(self, hash: str | bytes, password: str | bytes) -> bool:  # noqa: A002 (argon2's name)
+    def verify(self, hash: str | bytes, password: str | bytes) -> bool:  # argon2's name
         with self._lock:
             self.verified += 1
         return super().verify(hash, password)
@@ -46,8 +46,8 @@ def _app(dash, *, hasher: PasswordHasher | None = None, secure_cookies: bool = F
     """The dashboard of ``dash`` over the same database, with its own access store."""
     from starlette.applications import Starlette
 
-    from crashveil.server.governance.access import AccessStore
     from crashveil.server.dashboard import dashboard_routes
+    from crashveil.server.governance.access import AccessStore
 
     access = AccessStore(dash.storage.engine, dash.audit, now=lambda: dash.clock[0], account_key=SECRET,
                          hasher=hasher or PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))

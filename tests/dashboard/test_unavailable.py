@@ -72,10 +72,10 @@ def full(tmp_path: Path, database_url: str) -> Iterator[Full]:
     """The whole app over the database, a project with one stored report, user dev signed in."""
     from argon2 import PasswordHasher
 
-    from crashveil.server.governance.access import AccessStore
-    from crashveil.server.http.app import create_app
-    from crashveil.server.governance.audit import AuditTrail
     from crashveil.server.db.tables import crash_groups
+    from crashveil.server.governance.access import AccessStore
+    from crashveil.server.governance.audit import AuditTrail
+    from crashveil.server.http.app import create_app
     from crashveil.server.keys.ring import FileKeyProvider
     from crashveil.server.storage.store import Storage
 

@@ -20,8 +20,8 @@ import pytest
 
 pytest.importorskip("uvicorn")
 
-from crashveil.policy.protocol import ConnectionString, receipt_path  # noqa: E402
-from crashveil.server.settings import Settings  # noqa: E402
+from crashveil.policy.protocol import ConnectionString, receipt_path
+from crashveil.server.settings import Settings
 
 pytestmark = pytest.mark.slow
 

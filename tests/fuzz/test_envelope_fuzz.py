@@ -24,8 +24,7 @@ from typing import Any
 import brotli
 import pytest
 import zstandard
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from crashveil.errors import ReportRejected
 from crashveil.server.http.decompress import ENCODINGS, new_decoder
@@ -44,7 +43,7 @@ def _chunks(data: bytes, cuts: list[int]) -> list[bytes]:
     """``data`` cut at the positions ``cuts`` (taken modulo its length, sorted)."""
     points = sorted({cut % (len(data) + 1) for cut in cuts})
     bounds = [0, *points, len(data)]
-    return [data[a:b] for a, b in zip(bounds, bounds[1:])]
+    return [data[a:b] for a, b in zip(bounds, bounds[1:], strict=False)]
 
 
 def _outcome(chunks: list[bytes], limits: SentryLimits) -> tuple[Any, ...]:
@@ -179,7 +178,10 @@ def _raw_deflate(data: bytes) -> bytes:
 
 
 COMPRESS: dict[str, Callable[[bytes], bytes]] = {
-    "gzip": gzip.compress, "deflate": zlib.compress, "deflate-raw": _raw_deflate, "br": lambda data: brotli.compress(data, quality=4),
+    "gzip": gzip.compress,
+    "deflate": zlib.compress,
+    "deflate-raw": _raw_deflate,
+    "br": lambda data: brotli.compress(data, quality=4),
     "zstd": zstandard.ZstdCompressor(level=3).compress,
 }
 

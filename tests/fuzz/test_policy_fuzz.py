@@ -15,8 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from crashveil.errors import PolicyError
 from crashveil.policy import default_policy_path, load_policy, parse_policy, policy_digest
@@ -107,7 +106,7 @@ _toml_scalar = st.one_of(
     st.booleans(), st.integers(-(1 << 63), (1 << 63) - 1), st.floats(), st.text(max_size=12),
     st.sampled_from(["", " ", "off", "crash", "diagnostic", "admin", "email", "1.0.0\n", "personal", "<x>",
                      0, 1, -1, 3650, 3651, 0.0, 1.0, 10.0, 1e-300]),
-    st.datetimes(), st.dates(), st.times(), st.datetimes(timezones=st.just(dt.timezone.utc)),
+    st.datetimes(), st.dates(), st.times(), st.datetimes(timezones=st.just(dt.UTC)),
 )
 _toml_value = st.recursive(_toml_scalar, lambda inner: st.lists(inner, max_size=3)
                            | st.dictionaries(st.text(max_size=8) | st.sampled_from(["rank", "level", "type"]),

@@ -17,8 +17,7 @@ import json
 import re
 from typing import Any
 
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from crashveil.errors import ReportError
 from crashveil.policy import Environment, Frame, Report, Stack, compute_fingerprint

@@ -4,15 +4,14 @@ storage fixture provides one), a fixed clock, an audit trail in a temporary serv
 from __future__ import annotations
 
 import importlib.util
-
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
-from crashveil.server.governance.audit import AuditTrail
 from crashveil.server.db.engine import create_engine
+from crashveil.server.governance.audit import AuditTrail
 
 # The storage engineer's fixtures (a migrated SQLite file or a fresh PostgreSQL database,
 # settings with a KEK file, a Storage with project "demo"), shared rather than copied.
@@ -48,7 +47,7 @@ class Clock:
 
 @pytest.fixture
 def clock() -> Clock:
-    return Clock(datetime(2026, 5, 1, 12, 0, tzinfo=timezone.utc))
+    return Clock(datetime(2026, 5, 1, 12, 0, tzinfo=UTC))
 
 
 @pytest.fixture
@@ -122,7 +121,7 @@ def cross_project_matrix():
                 continue
             for scope in ("other-project", "own-project-other-ids"):
                 values = dict(other) if scope == "other-project" else {**other, "project": own["project"]}
-                url = re.sub(r"{([a-z_]+)(?::[a-z]+)?}", lambda m: str(values[m.group(1)]), path)
+                url = re.sub(r"{([a-z_]+)(?::[a-z]+)?}", lambda m, values=values: str(values[m.group(1)]), path)
                 if scope == "own-project-other-ids" and url == re.sub(
                         r"{([a-z_]+)(?::[a-z]+)?}", lambda m: str({**own}.get(m.group(1), "")), path):
                     continue

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import pytest
 import sqlalchemy as sa
 from argon2 import PasswordHasher
 
 from crashveil.errors import AccessDenied, ConfigError
 from crashveil.policy import default_policy
+from crashveil.server.db.governance_tables import api_tokens, sessions, users
 from crashveil.server.governance.access import (
     SESSION_COOKIE,
     AccessStore,
@@ -23,7 +22,6 @@ from crashveil.server.governance.access import (
     visible_fields,
 )
 from crashveil.server.governance.audit import AuditTrail
-from crashveil.server.db.governance_tables import api_tokens, sessions, users
 
 PW = "correct horse battery"
 REPORT = {"report_id": "r1", "crash_type": "KeyError", "stack": {"frames": []}, "message": "boom",
@@ -125,7 +123,7 @@ def test_disabling_a_user_ends_sessions_and_tokens(access: AccessStore) -> None:
         access.authenticate_token(token)
     with pytest.raises(LoginFailed):
         access.login("dana", PW)
-    assert None == access.load_session(session_id)
+    assert access.load_session(session_id) is None
 
 
 def test_token_is_stored_as_sha256_and_authenticates(access: AccessStore) -> None:
@@ -215,7 +213,7 @@ def test_no_role_in_project_is_404_and_wrong_role_is_403() -> None:
                                               require_permission(viewer, "alpha", "aggregates.read"))
 
 
-@pytest.mark.parametrize("role,permission,allowed", [
+@pytest.mark.parametrize(("role", "permission", "allowed"), [
     ("viewer", "reports.read", False), ("developer", "reports.read", True),
     ("privacy-officer", "reports.read", False), ("admin", "reports.read", False),
     ("privacy-officer", "audit.read", True), ("developer", "audit.read", False),
@@ -249,8 +247,13 @@ def test_read_report_filters_fields_and_audits(access: AccessStore, trail: Audit
     shown = access.read_report(principal, "alpha", "r1", "ticket 42: crash on save", policy=default_policy(),
                                fetch=lambda p, r: dict(REPORT))
     entry = trail.entries()[-1]
-    assert (sorted(REPORT), "report.read", "report:r1", {"reason": "ticket 42: crash on save", "fields": sorted(REPORT)},
-            "boom" in entry.detail) == (sorted(shown), entry.action, entry.subject, entry.details, False)
+    assert (
+        sorted(REPORT),
+        "report.read",
+        "report:r1",
+        {"reason": "ticket 42: crash on save", "fields": sorted(REPORT)},
+        "boom" in entry.detail,
+    ) == (sorted(shown), entry.action, entry.subject, entry.details, False)
 
 
 def test_read_report_needs_a_reason(access: AccessStore, trail: AuditTrail) -> None:
@@ -306,4 +309,4 @@ def test_whole_flow_keeps_the_trail_valid(access: AccessStore, trail: AuditTrail
     """After users, grants, log-ins and tokens the audit trail still verifies."""
     access.login("dana", PW)
     access.create_token("dana", "ci", projects=["alpha"], roles=["developer"], actor="cli")
-    assert True == trail.verify().ok
+    assert trail.verify().ok is True

@@ -8,10 +8,10 @@ import threading
 import pytest
 import sqlalchemy as sa
 
-from crashveil.server.governance.audit import GENESIS, AuditTamperedError, AuditTrail, entry_hash
-from crashveil.server.keys.crypto import SigningKey
 from crashveil.server.db.engine import write_tx
 from crashveil.server.db.governance_tables import audit_entries
+from crashveil.server.governance.audit import GENESIS, AuditTamperedError, AuditTrail, entry_hash
+from crashveil.server.keys.crypto import SigningKey
 
 
 def _fill(trail: AuditTrail, n: int = 6) -> None:
@@ -44,7 +44,7 @@ def test_empty_trail_verifies(trail: AuditTrail) -> None:
     assert (True, 0) == (trail.verify().ok, trail.verify().count)
 
 
-@pytest.mark.parametrize("column,value", [
+@pytest.mark.parametrize(("column", "value"), [
     ("detail", '{"fields":["stack"],"reason":"ticket 2 triage"}'),
     ("actor", "user:9"),
     ("action", "login.success"),
@@ -191,7 +191,7 @@ def test_concurrent_appends_never_fork(trail: AuditTrail) -> None:
         try:
             for i in range(5):
                 trail.record("login.success", actor=f"user:{n}", detail={"i": i})
-        except BaseException as exc:  # collected for the assertion below
+        except BaseException as exc:  # noqa: BLE001 - collected for the assertion below
             errors.append(exc)
 
     threads = [threading.Thread(target=work, args=(n,)) for n in range(20)]

@@ -6,16 +6,16 @@ They run on SQLite and on PostgreSQL (the ``database_url`` fixture)."""
 from __future__ import annotations
 
 import threading
-from datetime import timedelta
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
 from argon2 import PasswordHasher
 
+from crashveil.server.db.governance_tables import login_failures
 from crashveil.server.governance.access import AccessStore, LoginBlocked, LoginFailed
 from crashveil.server.governance.audit import AuditTrail
-from crashveil.server.db.governance_tables import login_failures
 from crashveil.server.http.ratelimit import KeyedLimiter
 
 PW = "correct horse battery"
@@ -29,7 +29,7 @@ class CountingHasher(PasswordHasher):
         self.verified = 0
         self._lock = threading.Lock()
 
-    def verify(self, hash: str | bytes, password: str | bytes) -> bool:  # noqa: A002 (argon2's name)
+    def verify(self, hash: str | bytes, password: str | bytes) -> bool:  # argon2's name
         with self._lock:
             self.verified += 1
         return super().verify(hash, password)

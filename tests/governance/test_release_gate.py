@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from click.testing import CliRunner
@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from crashveil.cli.app import cli
 from crashveil.server.governance.release_gate import check_release
 
-RECEIVED = datetime(2026, 5, 1, 12, 30, tzinfo=timezone.utc)
+RECEIVED = datetime(2026, 5, 1, 12, 30, tzinfo=UTC)
 
 
 @pytest.fixture

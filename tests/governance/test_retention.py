@@ -12,11 +12,15 @@ import pytest
 import sqlalchemy as sa
 
 from crashveil.errors import SealError
-from crashveil.server.governance.audit import AuditTrail
-from crashveil.server.keys.crypto import decrypt_detail, detail_aad, unwrap_key
 from crashveil.server.db.tables import data_keys, group_rollups, reports
-from crashveil.server.keys.ring import FileKeyProvider
-from crashveil.server.governance.retention import RetentionScheduler, retention_classes, run_retention
+from crashveil.server.governance.audit import AuditTrail
+from crashveil.server.governance.retention import (
+    RetentionResult,
+    RetentionScheduler,
+    retention_classes,
+    run_retention,
+)
+from crashveil.server.keys.crypto import decrypt_detail, detail_aad, unwrap_key
 from crashveil.server.storage.store import Storage
 
 NOW_DAYS = 0
@@ -134,7 +138,9 @@ def test_dry_run_changes_nothing_and_counts_the_same(shred_storage: Storage, mak
     with shred_storage.engine.connect() as conn:
         count_after_dry = conn.execute(sa.select(sa.func.count()).select_from(reports)).scalar_one()
     real = run_retention(shred_storage, _trail(shred_storage), now=now)
-    summary = lambda r: [(p.reports_deleted, p.keys_destroyed, p.stripped, p.details_rewritten) for p in r.projects]
+    def summary(r: RetentionResult) -> list[tuple[int, int, int, int]]:
+        return [(p.reports_deleted, p.keys_destroyed, p.stripped, p.details_rewritten) for p in r.projects]
+
     assert (2, summary(real)) == (count_after_dry, summary(dry))
 
 
@@ -181,7 +187,9 @@ def test_canary_absent_from_sqlite_file_and_wal(shred_storage: Storage, make_rep
     _store(shred_storage, make_report, now - timedelta(days=1))
     path = Path(shred_storage.settings.database_url[len("sqlite:///"):])
     files = [path, path.with_name(path.name + "-wal")]
-    raw = lambda: b"".join(f.read_bytes() for f in files if f.exists())
+    def raw() -> bytes:
+        return b"".join(f.read_bytes() for f in files if f.exists())
+
     before = CANARY.encode() in raw()
     result = run_retention(shred_storage, _trail(shred_storage), now=now)
     assert (True, False, "truncated") == (before, CANARY.encode() in raw(), result.wal_checkpoint)

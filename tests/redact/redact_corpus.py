@@ -12,7 +12,7 @@ import base64
 import hashlib
 import random
 import string
-from typing import Callable
+from collections.abc import Callable
 
 from faker import Faker
 
@@ -48,7 +48,7 @@ def _digits(r: random.Random, n: int) -> str:
 
 
 def _weighted(d: str, w: tuple[int, ...]) -> int:
-    return sum(int(a) * b for a, b in zip(d, w))
+    return sum(int(a) * b for a, b in zip(d, w, strict=False))
 
 
 def luhn_complete(body: str) -> str:
@@ -311,7 +311,7 @@ def jwt(r: random.Random) -> str:
         return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
     header = b64(b'{"alg":"HS256","typ":"JWT"}')
-    payload = b64(('{"sub":"%d","name":"%s"}' % (r.randint(1, 10**9), _name(r))).encode())
+    payload = b64(('{"sub":"%d","name":"%s"}' % (r.randint(1, 10**9), _name(r))).encode())  # noqa: UP031 - braces
     sig = b64(hashlib.sha256(r.getrandbits(64).to_bytes(8, "big")).digest())
     return f"{header}.{payload}.{sig}"
 
@@ -466,8 +466,7 @@ def benign_token(r: random.Random) -> str:
     ])()
 
 
-WORDS = ("the value of request failed while handling in module for user order with at on after "
-         "retry timeout error connection refused closed invalid expected got").split()
+WORDS = ["the", "value", "of", "request", "failed", "while", "handling", "in", "module", "for", "user", "order", "with", "at", "on", "after", "retry", "timeout", "error", "connection", "refused", "closed", "invalid", "expected", "got"]
 
 
 def sentence(r: random.Random, n: int) -> str:

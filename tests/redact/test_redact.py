@@ -9,8 +9,8 @@ import textwrap
 import time
 
 import pytest
-
 import redact_corpus as corpus
+
 from crashveil.errors import ConfigError
 from crashveil.redact import DEFAULT_PLACEHOLDERS, DETECTORS, REDACTED, Redactor, redact
 
@@ -348,7 +348,7 @@ class TestDetectors:
     def test_detector_alone_catches_its_example(self):
         """Each detector finds its examples without help from the others."""
         missed = []
-        for detector, kind, text, expected in EXAMPLES:
+        for detector, kind, text, _expected in EXAMPLES:
             if detector in ("quoted_input",):
                 continue
             alone = Redactor(detectors=[detector]).redact(text, kind)

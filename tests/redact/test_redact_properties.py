@@ -5,10 +5,9 @@ from __future__ import annotations
 import os
 import random
 
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-
 import redact_corpus as corpus
+from hypothesis import HealthCheck, given, settings, strategies as st
+
 from crashveil.redact import DEFAULT_PLACEHOLDERS, KINDS, Redactor
 
 ALL = Redactor()

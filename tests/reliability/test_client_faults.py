@@ -30,7 +30,7 @@ pytestmark = pytest.mark.slow
 
 class Clock:
     def __init__(self) -> None:
-        self.now = dt.datetime.now(dt.timezone.utc).timestamp()
+        self.now = dt.datetime.now(dt.UTC).timestamp()
 
     def __call__(self) -> float:
         return self.now
@@ -44,7 +44,7 @@ def _queue(tmp_path: Path, clock: Clock, **bounds: int) -> SealedQueue:
 def _fill(queue: SealedQueue, sealer: Any, count: int, clock: Clock) -> list[str]:
     ids = []
     for _ in range(count):
-        report = sealer.report(hour=dt.datetime.fromtimestamp(clock.now, dt.timezone.utc).strftime("%Y-%m-%dT%H:00Z"))
+        report = sealer.report(hour=dt.datetime.fromtimestamp(clock.now, dt.UTC).strftime("%Y-%m-%dT%H:00Z"))
         queue.put(sealer.seal(report), QueueMeta("report", report.crash_type, "diagnostic", clock.now))
         ids.append(report.report_id)
     return ids
@@ -192,7 +192,7 @@ def _expired_client_cert(server_dir: Any, out: Path, *, other_ca: bool = False) 
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     key = ec.generate_private_key(ec.SECP256R1())
     if other_ca:
         ca_key = ec.generate_private_key(ec.SECP256R1())

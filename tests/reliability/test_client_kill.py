@@ -382,7 +382,7 @@ def test_sigkill_while_flushing_or_writing_loses_nothing_that_reached_the_disk(a
             caught = proc.poll() is None
             proc.send_signal(signal.SIGKILL)
         else:
-            probe = {"writing": lambda: _writing(app, temp_seen), "sending": lambda: _sending(app),
+            probe = {"writing": lambda temp_seen=temp_seen: _writing(app, temp_seen), "sending": lambda: _sending(app),
                      "acknowledged": lambda: _acknowledged(app, keypairs)}[mode]()
             caught = _kill_when(proc, probe, rng, 20.0)
         proc.communicate(timeout=30)
@@ -451,9 +451,13 @@ def test_crash_at_interpreter_shutdown_while_the_sender_is_busy_is_delivered_at_
     code2, out2, err2 = app.run("crashes")
     delivered = _delivered(app)
     assert (0, 2, "flushed True\n") == (code, err.count("Exception ignored in"), out2.replace("ready\n", "")), err
-    assert ([("AtExitAfterS", "unraisable"), ("AtExitBeforeS", "unraisable")] + [(f"CrashSx{i}", "manual") for i in range(6)],
-            [], [], True) == (delivered, sorted(app.logged_ids - set(_stored(app))), app.errors,
-                              len(left.report_ids) > 0), (err, err2)
+    assert (
+        [("AtExitAfterS", "unraisable"), ("AtExitBeforeS", "unraisable")]
+        + [(f"CrashSx{i}", "manual") for i in range(6)],
+        [],
+        [],
+        True,
+    ) == (delivered, sorted(app.logged_ids - set(_stored(app))), app.errors, len(left.report_ids) > 0), (err, err2)
 
 
 def test_app_hooks_that_raise_do_not_lose_the_crash(app: App) -> None:

@@ -9,13 +9,12 @@ import json
 import logging
 import sys
 import warnings
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", UserWarning)
@@ -27,7 +26,7 @@ from crashveil.server.http.app import create_app
 
 servers = sys.modules["crashveil_tests_servers"]
 fuzz = servers.load_module("crashveil_scripts_fuzz", Path(__file__).resolve().parents[2] / "scripts" / "fuzz.py")
-NOW = datetime(2026, 5, 1, 12, 30, tzinfo=timezone.utc)
+NOW = datetime(2026, 5, 1, 12, 30, tzinfo=UTC)
 HEADERS = {"Content-Type": SEALED_CONTENT_TYPE, SCHEMA_HEADER: "1"}
 REPORTS = "/api/v1/projects/demo/reports"
 
@@ -106,7 +105,10 @@ def test_crlf_and_ansi_in_requests_cannot_forge_log_lines(storage: Any, caplog: 
     client.post("/api/v1/projects/demo%0d%0aFORGED%1b[0m/reports", content=b"x", headers=HEADERS)
     client.post(REPORTS, content=b"x", headers={**HEADERS, "Content-Encoding": "gzip\x1b[31m"})
     lines = [record.getMessage() for record in caplog.records if record.name.startswith(("crashveil", "uvicorn"))]
-    assert (True, []) == (len(lines) >= 1, [line for line in lines if "\x1b" in line or "\r" in line or "FORGED" in line])
+    assert (True, []) == (
+        len(lines) >= 1,
+        [line for line in lines if "\x1b" in line or "\r" in line or "FORGED" in line],
+    )
 
 
 _FUZZ = settings(max_examples=300, deadline=None, database=None, suppress_health_check=list(HealthCheck))

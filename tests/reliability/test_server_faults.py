@@ -139,7 +139,7 @@ def test_key_rotation_while_ingesting_loses_and_garbles_nothing(make_server: Any
     for flags in (["--project-keys", "--no-kek"], ["--kek", "--no-project-keys"], ["--project-keys", "--kek"]):
         # Each rotation comes while reports stream in: some more stored since the last one.
         stored = len(senders.acked)
-        servers.wait_for(lambda: len(senders.acked) >= stored + 8 or not senders.busy(), 10.0)
+        servers.wait_for(lambda stored=stored: len(senders.acked) >= stored + 8 or not senders.busy(), 10.0)
         done = subprocess.run([sys.executable, "-m", "crashveil", "keys", "rotate", *flags, "--server-dir",
                                str(server.dir.path)], env=env, capture_output=True, text=True, timeout=120)
         rotations.append(done.returncode)

@@ -16,7 +16,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-
 ATTACKER, PROBER, STALLER = "127.0.0.1", "127.0.0.2", "127.0.0.3"
 HEAD_TIMEOUT_S = 3.0
 HANDSHAKE_TIMEOUT_S = 3.0

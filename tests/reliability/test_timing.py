@@ -36,7 +36,7 @@ import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -183,13 +183,15 @@ PASSWORD = "correct horse battery"
 def _access_store(tmp_path: Path) -> Any:
     from argon2 import PasswordHasher
 
+    from crashveil.server.db.engine import create_engine, migrate
     from crashveil.server.governance.access import AccessStore
     from crashveil.server.governance.audit import AuditTrail
-    from crashveil.server.db.engine import create_engine, migrate
 
     engine = create_engine(f"sqlite:///{tmp_path / 'governance.db'}")
     migrate(engine)
-    clock = (lambda: datetime(2026, 5, 1, 12, 0, tzinfo=timezone.utc))
+    def clock() -> datetime:
+        return datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
+
     store = AccessStore(engine, AuditTrail.for_server_dir(engine, tmp_path, now=clock), now=clock,
                         hasher=PasswordHasher(time_cost=1, memory_cost=1024))
     store.add_user("dana", PASSWORD, actor="cli")

@@ -57,7 +57,7 @@ def _name(common_name: str) -> x509.Name:
 
 def _ca(common_name: str) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
     key = ec.generate_private_key(ec.SECP256R1())
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     cert = (
         x509.CertificateBuilder()
         .subject_name(_name(common_name)).issuer_name(_name(common_name))
@@ -78,7 +78,7 @@ def _leaf(ca: tuple[ec.EllipticCurvePrivateKey, x509.Certificate], common_name: 
           ) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
     ca_key, ca_cert = ca
     key = ec.generate_private_key(ec.SECP256R1())
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     start, end = (now - dt.timedelta(days=10), now - dt.timedelta(days=1)) if expired else \
         (now - dt.timedelta(days=1), now + dt.timedelta(days=30))
     builder = (
@@ -157,7 +157,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     server: _HttpServer
     protocol_version = "HTTP/1.1"
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:  # stdlib signature
         pass
 
     def _record(self, body: bytes) -> None:

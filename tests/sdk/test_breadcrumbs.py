@@ -20,7 +20,7 @@ def crash(message: str = "boom") -> BaseException:
 
 
 def sent_reports(client: Any) -> list[dict[str, Any]]:
-    assert True == client.flush(5.0)
+    assert client.flush(5.0) is True
     return [json.loads(p) for p in client.transport_for_test.payloads("report")]
 
 
@@ -143,7 +143,7 @@ def test_remote_config_disabled_at_grant_keeps_nothing(make_client: Any) -> None
     client.remote.config = RemoteConfig(modules={"breadcrumbs": False})
     client.grant("diagnostic")
     client.add_breadcrumb("step")
-    assert None == client.breadcrumbs
+    assert client.breadcrumbs is None
 
 
 def test_revoke_clears_breadcrumbs(make_client: Any) -> None:
@@ -200,7 +200,7 @@ def test_bad_input_and_failing_clock_never_raise(make_client: Any, allow_interna
 def test_facade_before_init_is_a_no_op() -> None:
     """Before ``init()`` the facade accepts a breadcrumb and does nothing."""
     crashveil.shutdown()
-    assert None == crashveil.add_breadcrumb("step", "ui")
+    assert crashveil.add_breadcrumb("step", "ui") is None
 
 
 def test_nothing_written_to_disk(make_client: Any, tmp_path: Any) -> None:
@@ -251,4 +251,4 @@ def test_logging_breadcrumbs_need_consent(make_client: Any) -> None:
     client.grant("crash")
     client.install_hooks()
     _log_lines(client)
-    assert None == client.breadcrumbs
+    assert client.breadcrumbs is None

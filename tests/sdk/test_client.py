@@ -20,7 +20,7 @@ def crash(message: str = "boom") -> BaseException:
 
 
 def sent_reports(client: Any) -> list[dict[str, Any]]:
-    assert True == client.flush(5.0)
+    assert client.flush(5.0) is True
     return [json.loads(p) for p in client.transport_for_test.payloads("report")]
 
 
@@ -100,7 +100,7 @@ def test_crash_inside_the_sdk_is_swallowed(make_client: Any, allow_internal_erro
             raise RuntimeError("redactor exploded")
 
     client.collector.redactor = Broken()
-    assert None == client.capture_exception(crash())
+    assert client.capture_exception(crash()) is None
     assert ([RuntimeError], 1) == ([type(e) for e in allow_internal_errors], _internal.dropped_counts()["capture"])
 
 
@@ -133,7 +133,7 @@ def test_deletion_request_is_retried_until_acknowledged(make_client: Any) -> Non
     client.flush(0.5)
     transport.status = 202
     client._sender.wake()
-    assert True == client.flush(10.0)
+    assert client.flush(10.0) is True
     assert (["deletion"], []) == ([item.kind for item in transport.sent], client.queue(create=False).items())
 
 

@@ -36,14 +36,16 @@ def raise_in(path: Path, body: str) -> BaseException:
     try:
         exec(compile(body, str(path), "exec"), namespace)
         namespace["main"]()  # type: ignore[operator]
-    except BaseException as exc:
+    except BaseException as exc:  # noqa: BLE001 - the script's exception, whatever it is, is the result
         return exc
     raise AssertionError("no exception")
 
 
 def test_in_app_frames_are_relative_to_app_root(tmp_path: Path) -> None:
     """An app frame's path is relative to app_root and flagged in_app."""
-    exc = raise_in(tmp_path / "pkg" / "core.py", "def main():\n    helper()\ndef helper():\n    raise ValueError('x')\n")
+    exc = raise_in(
+        tmp_path / "pkg" / "core.py", "def main():\n    helper()\ndef helper():\n    raise ValueError('x')\n"
+    )
     record = make_collector(tmp_path).record(exc, mechanism="manual")
     assert [("pkg/core.py", "main", 2, True), ("pkg/core.py", "helper", 4, True)] == [
         (f.file, f.function, f.line, f.in_app) for f in record.stack.frames]
@@ -67,7 +69,9 @@ def test_no_absolute_paths(tmp_path: Path) -> None:
 
 def test_long_stacks_are_capped_with_an_elided_count(tmp_path: Path) -> None:
     """Beyond the cap the middle frames go and are counted."""
-    body = "def main():\n    rec(100)\ndef rec(n):\n    if n == 0:\n        raise RuntimeError('deep')\n    rec(n - 1)\n"
+    body = (
+        "def main():\n    rec(100)\ndef rec(n):\n    if n == 0:\n        raise RuntimeError('deep')\n    rec(n - 1)\n"
+    )
     stack = make_collector(tmp_path).record(raise_in(tmp_path / "deep.py", body), mechanism="manual").stack
     # 102 app frames plus this test's own frame (not in app, not innermost): 103 seen, 32 kept
     assert (32, 103 - 32) == (len(stack.frames), stack.elided)

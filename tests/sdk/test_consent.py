@@ -52,7 +52,9 @@ def test_unknown_level_is_rejected(tmp_path: Path) -> None:
 
 def test_canonical_policy_round_trips() -> None:
     """The stored canonical form rebuilds the same policy (same canonical form)."""
-    assert canonical_policy(default_policy()) == canonical_policy(policy_from_canonical(canonical_policy(default_policy())))
+    assert canonical_policy(default_policy()) == canonical_policy(
+        policy_from_canonical(canonical_policy(default_policy()))
+    )
 
 
 def test_material_change_asks_again_and_narrows(tmp_path: Path) -> None:

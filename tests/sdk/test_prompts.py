@@ -8,8 +8,9 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -46,7 +47,7 @@ def test_terminal_ask_each_time_and_review(make_client: Any) -> None:
         client.capture_exception(exc)
     assert 1 == len(client.pending())
     sent = review_pending_in_terminal(client, input=answers("y", "write to me@example.org"), output=io.StringIO())
-    assert True == client.flush(5.0)
+    assert client.flush(5.0) is True
     [payload] = client.transport_for_test.payloads()
     assert (1, [], False) == (sent, client.pending(), b"me@example.org" in payload)
 

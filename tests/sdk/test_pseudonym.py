@@ -46,7 +46,7 @@ def test_unpersisted_secret_writes_nothing(tmp_path: Path) -> None:
     secret = InstallSecret(path)
     first = secret.pseudonym("p", 0, 30, persist=False)
     assert (False, first) == (path.exists(), secret.pseudonym("p", 0, 30, persist=True))
-    assert True == path.exists()
+    assert path.exists() is True
 
 
 def test_pseudonyms_since_cover_the_lookback(tmp_path: Path) -> None:

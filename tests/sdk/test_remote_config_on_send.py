@@ -25,10 +25,10 @@ from crashveil.sdk.transport import HttpsTransport
 from crashveil.testing import RecordingTransport
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the helper next to this file, in any import mode
-from https_server import PROJECT, Pki, ReportServer, make_pki  # noqa: E402
+from https_server import PROJECT, Pki, ReportServer, make_pki
 
-from .test_remote_config import SOCKET_RECORDER  # noqa: E402
-from .test_sender import Clock  # noqa: E402
+from .test_remote_config import SOCKET_RECORDER
+from .test_sender import Clock
 
 CONFIG = config_path(PROJECT)
 REPORTS = reports_path(PROJECT)
@@ -86,7 +86,7 @@ def hang_config_until(server: ReportServer, release: threading.Event) -> list[st
     Returns a list the handler appends ``"answered"`` to once it stops holding the request.
     """
     events: list[str] = []
-    base: Any = server._httpd.RequestHandlerClass  # noqa: SLF001 - the helper has no hanging route
+    base: Any = server._httpd.RequestHandlerClass  # the helper has no hanging route
 
     class Hanging(base):  # type: ignore[misc, valid-type]
         def do_GET(self) -> None:
@@ -97,7 +97,7 @@ def hang_config_until(server: ReportServer, release: threading.Event) -> list[st
                 return  # no answer at all: the connection just closes
             super().do_GET()
 
-    server._httpd.RequestHandlerClass = Hanging  # noqa: SLF001
+    server._httpd.RequestHandlerClass = Hanging
     return events
 
 

@@ -16,7 +16,7 @@ from crashveil.sdk.sender import Sender
 from crashveil.sdk.transport import HttpsTransport, SendResult
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the helper next to this file, in any import mode
-from https_server import Pki, ReportServer, free_port, make_pki  # noqa: E402
+from https_server import Pki, ReportServer, free_port, make_pki
 
 T0 = 1_800_000_000.0
 

@@ -15,7 +15,7 @@ from crashveil.policy import protocol
 from crashveil.sdk.transport import HttpsTransport, SendResult, parse_retry_after
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the helper next to this file, in any import mode
-from https_server import PROJECT, Pki, ReportServer, Scripted, free_port, make_pki  # noqa: E402
+from https_server import PROJECT, Pki, ReportServer, Scripted, free_port, make_pki
 
 NOW = 1_800_000_000.0
 

@@ -22,11 +22,11 @@ with warnings.catch_warnings():  # starlette >= 1.0 prefers httpx2 and warns whe
     warnings.simplefilter("ignore")
     from starlette.testclient import TestClient
 
-from crashveil.server.http.app import create_app
 from crashveil.server.db import engine as db
+from crashveil.server.http.app import create_app
 from crashveil.server.keys.ring import FileKeyProvider
-from crashveil.server.sentry.routes import SentryLimits
 from crashveil.server.sentry.keys import SentryKeys
+from crashveil.server.sentry.routes import SentryLimits
 from crashveil.server.settings import Settings
 from crashveil.server.storage.store import Storage
 

@@ -15,8 +15,8 @@ import brotli
 import pytest
 import zstandard
 
-from crashveil.server.sentry.routes import SentryLimits
 from crashveil.server.sentry.keys import SentryKeys
+from crashveil.server.sentry.routes import SentryLimits
 
 from .conftest import build_server, event_envelope, python_event  # type: ignore[import-not-found]
 
@@ -271,8 +271,8 @@ def test_the_dsn_key_is_the_credential_its_events_are_weighed_by(server: Any) ->
     key): two keys of one project are two credentials of the group."""
     import sqlalchemy as sa
 
-    from crashveil.server.ingest.credential_weight import credential_id
     from crashveil.server.db.tables import group_credential_hours
+    from crashveil.server.ingest.credential_weight import credential_id
 
     _, second = SentryKeys(server.storage.engine).create_key("demo", label="second")
     for key in (server.key, server.key, second):
@@ -292,9 +292,9 @@ def test_a_dsn_keys_own_flood_is_stored_counts_only_for_that_key_alone(tmp_path:
     keep their details, and the group is not counts-only project-wide."""
     import sqlalchemy as sa
 
+    from crashveil.server.db.tables import reports
     from crashveil.server.governance.audit import AuditTrail
     from crashveil.server.ingest.credential_weight import credential_id
-    from crashveil.server.db.tables import reports
     from crashveil.server.sentry.mapping import report_id_for
 
     srv = build_server(tmp_path, mass_failure_per_hour=2, mass_failure_per_credential=1)

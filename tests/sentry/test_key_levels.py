@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import importlib.util
 import sys
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -15,8 +14,8 @@ import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 
-from crashveil.server.governance.audit import AuditTrail
 from crashveil.server.db import engine as db
+from crashveil.server.governance.audit import AuditTrail
 from crashveil.server.keys.ring import FileKeyProvider
 from crashveil.server.cli.sentry_keys import sentry_key_group
 from crashveil.server.sentry.keys import SentryKeys
@@ -47,12 +46,12 @@ pg_url = _server_conftest.pg_url
 
 
 @pytest.fixture
-def server_dir(tmp_path: Path, server_maker: Any) -> Iterator[Path]:
+def server_dir(tmp_path: Path, server_maker: Any) -> Path:
     """A server directory the CLI can open (settings file written), project ``demo``."""
     settings, storage = server_maker(tmp_path)
     settings.settings_path.write_text(settings.to_toml())
     storage.close()
-    yield tmp_path
+    return tmp_path
 
 
 def _cli(server_dir: Path, *args: str) -> Any:

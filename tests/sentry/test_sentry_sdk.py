@@ -72,7 +72,7 @@ CANARIES = {
     "runtime.name": "ghp_PlantedRuntime0123456789abcdefghijk",
 }
 
-APP = textwrap.dedent('''
+APP = textwrap.dedent("""
     import sys, wsgiref.util
     import sentry_sdk
     from sentry_sdk.integrations.wsgi import SentryWsgiMiddleware
@@ -85,7 +85,8 @@ APP = textwrap.dedent('''
                          "ip_address": planted["ip"]})
     sentry_sdk.set_tag("customer", planted["tag"])
     sentry_sdk.set_extra("note", planted["extra"])
-    sentry_sdk.add_breadcrumb(category="auth", message="login " + planted["email"] + " from " + planted["ip"] + " tel " + planted["phone"],
+    message = "login " + planted["email"] + " from " + planted["ip"] + " tel " + planted["phone"]
+    sentry_sdk.add_breadcrumb(category="auth", message=message,
                               data={"password": planted["password"]})
 
     def charge(card, email):
@@ -139,7 +140,7 @@ APP = textwrap.dedent('''
         sentry_sdk.capture_exception()
     sentry_sdk.flush(10)
     charge(planted["card"], planted["email"])  # uncaught: the excepthook integration reports it
-''')
+""")
 
 
 def _free_port() -> int:
@@ -206,8 +207,14 @@ def sent(running: Running) -> Running:
     script = running.directory.parent / "shop_app.py"
     script.write_text(APP)
     planted = json.dumps({**PLANTED, "canaries": CANARIES})
-    result = subprocess.run([sys.executable, str(script), running.dsn, str(running.ca), planted],
-                            check=False, capture_output=True, text=True, timeout=60, env={**os.environ, "SENTRY_DEBUG": "0"})
+    result = subprocess.run(
+        [sys.executable, str(script), running.dsn, str(running.ca), planted],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "SENTRY_DEBUG": "0"},
+    )
     assert (1, True) == (result.returncode, "ValueError: cannot charge card" in result.stderr), result.stderr
     # Each event was answered after its commit, and the app flushed before exiting: all four
     # are stored now. Poll anyway (a deadline, no fixed sleep) in case the last answer raced.
@@ -323,8 +330,8 @@ def _dashboard_pages(running: Running) -> str:
     from argon2 import PasswordHasher
 
     from crashveil.server.governance.access import AccessStore
-    from crashveil.server.http.app import create_app
     from crashveil.server.governance.audit import AuditTrail
+    from crashveil.server.http.app import create_app
 
     with warnings.catch_warnings():  # starlette >= 1.0 prefers httpx2 and warns when it finds httpx
         warnings.simplefilter("ignore")

@@ -13,22 +13,22 @@ import os
 import sys
 import uuid
 from collections.abc import Callable, Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 pytest.importorskip("sqlalchemy")
 
-from pytest_postgresql import factories  # noqa: E402
+from pytest_postgresql import factories
 
-from crashveil.policy import Environment, Frame, Report, Stack, compute_fingerprint, default_policy, policy_digest  # noqa: E402
-from crashveil.server.db import engine as db  # noqa: E402
-from crashveil.server.keys.ring import FileKeyProvider  # noqa: E402
-from crashveil.server.settings import Settings  # noqa: E402
-from crashveil.server.storage.store import Storage  # noqa: E402
+from crashveil.policy import Environment, Frame, Report, Stack, compute_fingerprint, default_policy, policy_digest
+from crashveil.server.db import engine as db
+from crashveil.server.keys.ring import FileKeyProvider
+from crashveil.server.settings import Settings
+from crashveil.server.storage.store import Storage
 
-NOW = datetime(2026, 5, 1, 12, 30, tzinfo=timezone.utc)
+NOW = datetime(2026, 5, 1, 12, 30, tzinfo=UTC)
 
 
 def _find_pg_ctl() -> str | None:

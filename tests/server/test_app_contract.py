@@ -8,7 +8,7 @@ import re
 import uuid
 import warnings
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -25,7 +25,7 @@ from crashveil.server.http.app import create_app, load_openapi
 
 jsonschema = pytest.importorskip("jsonschema")
 
-NOW = datetime(2026, 5, 1, 12, 30, tzinfo=timezone.utc)
+NOW = datetime(2026, 5, 1, 12, 30, tzinfo=UTC)
 HEADERS = {"Content-Type": SEALED_CONTENT_TYPE, SCHEMA_HEADER: "1"}
 SPEC = load_openapi()
 
@@ -45,7 +45,7 @@ def _operation(path: str, method: str) -> dict[str, Any]:
     """The spec's operation whose path template matches ``path``."""
     for template, item in SPEC["paths"].items():
         parts, wanted = template.strip("/").split("/"), path.split("?")[0].strip("/").split("/")
-        if len(parts) == len(wanted) and all(p.startswith("{") or p == w for p, w in zip(parts, wanted)):
+        if len(parts) == len(wanted) and all(p.startswith("{") or p == w for p, w in zip(parts, wanted, strict=False)):
             return item[method.lower()]  # type: ignore[no-any-return]
     raise AssertionError(f"{method} {path} is not in openapi.yaml")
 

@@ -100,7 +100,9 @@ def test_keys_rotate_and_list(server_dir: Path) -> None:
     _run("keys", "rotate", "--project", "demo", "--server-dir", str(server_dir))
     listed = _run("keys", "list", "--server-dir", str(server_dir))
     states = [line.split()[1:2] + line.split()[5:6] for line in listed.splitlines()[1:] if " demo " in line]
-    kinds = sorted(line.split()[1] + ":" + line.split()[5] for line in listed.splitlines()[1:] if line.startswith("kek-"))
+    kinds = sorted(
+        line.split()[1] + ":" + line.split()[5] for line in listed.splitlines()[1:] if line.startswith("kek-")
+    )
     assert [["hpke", "current"], ["hpke", "overlap"], ["signing", "current"], ["signing", "overlap"]] == states
     assert ["kek:current", "kek:retired"] == kinds
     assert before == tomllib.loads((server_dir / "settings.toml").read_text())

@@ -170,8 +170,12 @@ def test_audit_report_markdown_escapes_database_strings(storage: Any, settings: 
     assert ("\x9b" in text, "\u202e" in text, "| forged |" in text, "**bold**" in text,
             re.search(r"(?<!\\)<img", text) is not None) == (False,) * 5
     assert "ticket \\| 7 \\| forged \\| row \\|\\x9b2J\\u202e\\*\\*bold\\*\\* \\<img src=x\\>" in row
-    assert ("\x9b" in html, "\u202e" in html, "<img" in html,
-            "ticket | 7 | forged | row |\\x9b2J\\u202e**bold** &lt;img src=x&gt;" in html) == (False, False, False, True)
+    assert (
+        "\x9b" in html,
+        "\u202e" in html,
+        "<img" in html,
+        "ticket | 7 | forged | row |\\x9b2J\\u202e**bold** &lt;img src=x&gt;" in html,
+    ) == (False, False, False, True)
 
 
 def test_cli_tables_show_markup_and_controls_literally(tmp_path: Path) -> None:
@@ -186,8 +190,11 @@ def test_cli_tables_show_markup_and_controls_literally(tmp_path: Path) -> None:
     table.add_row("[bold red]x[/bold red]", "y\x1b[2J\u202e")
     out = io.StringIO()
     Console(file=out, width=200, soft_wrap=True, force_terminal=False).print(table)
-    assert ("[bold red]x[/bold red]" in out.getvalue(), "\x1b" in out.getvalue(), "\\x1b[2J\\u202e" in out.getvalue()) == (
-        True, False, True)
+    assert (
+        "[bold red]x[/bold red]" in out.getvalue(),
+        "\x1b" in out.getvalue(),
+        "\\x1b[2J\\u202e" in out.getvalue(),
+    ) == (True, False, True)
 
 
 def test_log_safe_escapes_bidi_and_format_characters() -> None:

@@ -22,6 +22,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -111,9 +112,9 @@ def _digest(server: Any, index: int) -> str:
 
 
 def _utcnow() -> Any:
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 #: A flood must not straddle the turn of the hour (counts are per hour); seconds it may take.

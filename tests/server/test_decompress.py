@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import tracemalloc
 import zlib
+from typing import Any
 
 import brotli
 import pytest
@@ -68,6 +69,13 @@ def test_output_one_byte_over_cap_is_413(name: str) -> None:
     assert ("decompressed_too_large", 413) == (info.value.code, info.value.status)
 
 
+def _feed_all(decoder: Any, data: bytes) -> None:
+    """``data`` through ``decoder`` in 16 KiB chunks, then the end of the stream."""
+    for chunk in _chunks(data, 16 * 1024):
+        decoder.feed(chunk)
+    decoder.finish()
+
+
 @pytest.mark.parametrize("name", sorted(COMPRESSORS))
 def test_bomb_is_refused_within_a_memory_budget(name: str) -> None:
     """A 256 MiB bomb is refused with 413 while traced memory stays under 3x the cap."""
@@ -76,9 +84,7 @@ def test_bomb_is_refused_within_a_memory_budget(name: str) -> None:
     try:
         decoder = new_decoder(_encoding(name), CAP)
         with pytest.raises(ReportRejected) as info:
-            for chunk in _chunks(bomb, 16 * 1024):
-                decoder.feed(chunk)
-            decoder.finish()
+            _feed_all(decoder, bomb)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()

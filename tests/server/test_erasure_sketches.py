@@ -30,7 +30,7 @@ with warnings.catch_warnings():  # starlette >= 1.0 prefers httpx2 and warns whe
     warnings.simplefilter("ignore", UserWarning)  # StarletteDeprecationWarning is a UserWarning
     from starlette.testclient import TestClient
 
-from crashveil.server.http.app import create_app  # noqa: E402
+from crashveil.server.http.app import create_app
 
 DELETIONS = "/api/v1/projects/demo/deletion-requests"
 DAY0, DAY1, DAY2 = "2026-04-29", "2026-04-30", "2026-05-01"  # NOW is 2026-05-01 12:30Z

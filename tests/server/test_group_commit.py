@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -25,7 +25,7 @@ from crashveil.server.ingest.redaction import redact_report
 from crashveil.server.storage.records import PendingReport
 from crashveil.server.storage.store import Storage
 
-NOW = datetime(2026, 5, 1, 12, 30, tzinfo=timezone.utc)
+NOW = datetime(2026, 5, 1, 12, 30, tzinfo=UTC)
 
 
 def _pending(report: Report, *, at: datetime = NOW, hits: dict | None = None,

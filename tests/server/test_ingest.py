@@ -17,11 +17,12 @@ import ssl
 import uuid
 import warnings
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 import zstandard
+
 with warnings.catch_warnings():  # starlette >= 1.0 prefers httpx2 and warns when it finds httpx
     warnings.simplefilter("ignore", UserWarning)  # StarletteDeprecationWarning is a UserWarning
     from starlette.testclient import TestClient
@@ -34,7 +35,7 @@ from crashveil.server.http.app import create_app
 from crashveil.server.http.errors import log_safe
 from crashveil.server.ingest.redaction import redact_report
 
-NOW = datetime(2026, 5, 1, 12, 30, tzinfo=timezone.utc)
+NOW = datetime(2026, 5, 1, 12, 30, tzinfo=UTC)
 REPORTS = "/api/v1/projects/demo/reports"
 DELETIONS = "/api/v1/projects/demo/deletion-requests"
 HEADERS = {"Content-Type": SEALED_CONTENT_TYPE, SCHEMA_HEADER: "1"}
@@ -632,9 +633,9 @@ def test_counts_only_per_credential_and_project_wide_each_mode_change_is_audited
     2 > 3): the group enters counts-only project-wide (audit entry, scope ``project``, with
     the figures), listed for both. Once both modes expired, neither config lists the group
     and each end is an audit entry with its scope. The trail verifies."""
-    from crashveil.server.keys import pki
     from crashveil.server.governance.audit import AuditTrail
     from crashveil.server.ingest.credential_weight import credential_id
+    from crashveil.server.keys import pki
 
     ca = pki.create_ca("test CA", now=NOW)
     pems = [pki.issue_client_cert(ca, f"app-{i}", now=NOW).cert_pem().decode() for i in range(2)]
@@ -689,9 +690,9 @@ def test_a_credentials_own_mode_ends_on_its_next_report_once_expired_audited_onc
     """Threshold 3: one certificate's 4th report of the hour is stored counts-only. Three
     hours later its next report keeps its details and the writer records the end of that
     credential's mode (scope: its digest); fetching its config then records nothing more."""
-    from crashveil.server.keys import pki
     from crashveil.server.governance.audit import AuditTrail
     from crashveil.server.ingest.credential_weight import credential_id
+    from crashveil.server.keys import pki
 
     pem = pki.issue_client_cert(pki.create_ca("test CA", now=NOW), "app", now=NOW).cert_pem().decode()
     limits = {"mass_failure_per_hour": 3, "mass_failure_per_credential": 2}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -11,12 +11,12 @@ import sqlalchemy as sa
 
 from crashveil.errors import ConfigError, SealError
 from crashveil.sdk.seal import seal_report
-from crashveil.server.keys.crypto import open_report
 from crashveil.server.db.tables import data_keys, reports
+from crashveil.server.keys.crypto import open_report
 from crashveil.server.keys.ring import FileKeyProvider
 from crashveil.server.storage.store import Storage
 
-NOW = datetime(2026, 5, 1, 12, 30, tzinfo=timezone.utc)
+NOW = datetime(2026, 5, 1, 12, 30, tzinfo=UTC)
 
 
 def _store(storage: Storage, report, received_at: datetime = NOW):  # type: ignore[no-untyped-def]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -14,7 +14,7 @@ from crashveil.server.keys.ring import FileKeyProvider
 from crashveil.server.settings import Settings
 from crashveil.server.storage.store import Storage
 
-NOW = datetime(2026, 5, 1, 12, 30, tzinfo=timezone.utc)
+NOW = datetime(2026, 5, 1, 12, 30, tzinfo=UTC)
 
 
 def _settings(tmp_path: Path, url: str) -> Settings:

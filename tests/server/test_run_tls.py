@@ -8,7 +8,6 @@ Until that command exists, an equivalent directory is assembled from the SDK tes
 from __future__ import annotations
 
 import importlib.util
-import json
 import os
 import shutil
 import socket
@@ -19,7 +18,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -85,7 +84,7 @@ def _init_from_test_pki(path: Path) -> ServerDir:
     shutil.copy(pki.server_cert, settings.server_cert_path)
     shutil.copy(pki.server_key, settings.server_key_path)
     settings.settings_path.write_text(settings.to_toml())
-    FileKeyProvider.create(settings.kek_path, now=datetime.now(timezone.utc))
+    FileKeyProvider.create(settings.kek_path, now=datetime.now(UTC))
     engine = db.create_engine(settings.database_url)
     db.migrate(engine)
     engine.dispose()
@@ -172,7 +171,7 @@ def _sealed_report(server: ServerDir) -> tuple[Report, bytes]:
                         report_id=str(uuid.uuid4()), crash_type="KeyError",
                         fingerprint=compute_fingerprint("KeyError", frames), stack=Stack(frames), release="1.0",
                         environment=Environment("linux", "6", "cpython", "3.11", "x86_64"),
-                        occurred_hour=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:00Z"),
+                        occurred_hour=datetime.now(UTC).strftime("%Y-%m-%dT%H:00Z"),
                         install_id=uuid.uuid4().hex)
         key = project.keypairs[0].public_key()
     finally:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -15,7 +16,7 @@ from crashveil.server.db.tables import group_rollups, redaction_counters, report
 from crashveil.server.storage.records import DROPPED_DETECTOR
 from crashveil.server.storage.store import Storage
 
-NOW = datetime(2026, 5, 1, 12, 30, tzinfo=timezone.utc)
+NOW = datetime(2026, 5, 1, 12, 30, tzinfo=UTC)
 
 CANARY = "canary-7f3a9c1e-do-not-store-me"
 
@@ -108,11 +109,16 @@ def test_read_only_database_is_storage_error(tmp_path: Path, storage: Storage, m
     path = storage.settings.database_url[len("sqlite:///"):]
     settings = dataclasses.replace(storage.settings, database_url=f"sqlite:///file:{path}?mode=ro&uri=true")
     with pytest.raises(StorageError):
-        readonly = Storage.open(settings)
-        try:
-            _store(readonly, make_report())
-        finally:
-            readonly.close()
+        _open_and_store(settings, make_report())
+
+
+def _open_and_store(settings: Any, report: Any) -> None:
+    """Open a storage on ``settings`` and store ``report`` in it (either step may refuse)."""
+    readonly = Storage.open(settings)
+    try:
+        _store(readonly, report)
+    finally:
+        readonly.close()
 
 
 def test_no_client_ip_column(storage: Storage) -> None:

@@ -10,11 +10,10 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import crashveil
-
 from notes_app import __version__, store
 
 #: The app's crash-report policy (shipped beside the package in this example).

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
+
+import pytest
+from notes_app.cli import main
 
 import crashveil
-import pytest
-
-from notes_app.cli import main
 
 
 @pytest.fixture

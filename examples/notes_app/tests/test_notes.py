@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
+
+import pytest
+from notes_app import store
 
 import crashveil
-import pytest
-
-from notes_app import store
 
 
 def test_add_then_show(notes: Callable[..., str]) -> None:

@@ -9,10 +9,10 @@ field and the placeholder, if any planted value is in a report or in a file cras
 from __future__ import annotations
 
 import pytest
-from crashveil.pytest_plugin import Canaries, CrashveilCapture
-
 from notes_app import store
 from notes_app.cli import ShareError, SyncError, main
+
+from crashveil.pytest_plugin import Canaries, CrashveilCapture
 
 pytestmark = pytest.mark.crashveil_canaries
 
@@ -42,7 +42,7 @@ def test_share_with_an_email_address(canaries: Canaries, crashveil_capture: Cras
     """Sharing a note with an address fails without the address or the title in the report."""
     main(["add", canaries.user_input, "body"])
     exc = crashveil_capture.crash(main, ["share", canaries.user_input, "--to", canaries.email])
-    assert ShareError == type(exc)
+    assert type(exc) is ShareError
 
 
 def test_sync_token_from_the_environment(canaries: Canaries, crashveil_capture: CrashveilCapture) -> None:

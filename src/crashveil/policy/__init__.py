@@ -15,24 +15,42 @@ TYPE_CHECKING = False  # not ``typing.TYPE_CHECKING``: importing ``typing`` cost
 if TYPE_CHECKING:
     from typing import Any
 
-    from crashveil.policy.digest import canonical_policy, policy_digest
-    from crashveil.policy.fingerprint import FINGERPRINT_VERSION, compute_fingerprint
-    from crashveil.policy.loader import default_policy, default_policy_path, load_policy, parse_policy
-    from crashveil.policy.model import ROLES, SENSITIVITY_CLASSES, ConsentLevel, FieldRule, Policy
+    # ``X as X``: re-exported names, for type checkers (the real import is lazy, below).
+    from crashveil.policy.digest import (
+        canonical_policy as canonical_policy,
+        policy_digest as policy_digest,
+    )
+    from crashveil.policy.fingerprint import (
+        FINGERPRINT_VERSION as FINGERPRINT_VERSION,
+        compute_fingerprint as compute_fingerprint,
+    )
+    from crashveil.policy.loader import (
+        default_policy as default_policy,
+        default_policy_path as default_policy_path,
+        load_policy as load_policy,
+        parse_policy as parse_policy,
+    )
+    from crashveil.policy.model import (
+        ROLES as ROLES,
+        SENSITIVITY_CLASSES as SENSITIVITY_CLASSES,
+        ConsentLevel as ConsentLevel,
+        FieldRule as FieldRule,
+        Policy as Policy,
+    )
     from crashveil.policy.report import (
-        LIMITS,
-        REPORT_FIELDS,
-        REQUIRED_FIELDS,
-        SCHEMA_VERSION,
-        Breadcrumb,
-        ChainedError,
-        Environment,
-        Frame,
-        Report,
-        Stack,
-        json_schema,
-        parse_report,
-        report_from_json,
+        LIMITS as LIMITS,
+        REPORT_FIELDS as REPORT_FIELDS,
+        REQUIRED_FIELDS as REQUIRED_FIELDS,
+        SCHEMA_VERSION as SCHEMA_VERSION,
+        Breadcrumb as Breadcrumb,
+        ChainedError as ChainedError,
+        Environment as Environment,
+        Frame as Frame,
+        Report as Report,
+        Stack as Stack,
+        json_schema as json_schema,
+        parse_report as parse_report,
+        report_from_json as report_from_json,
     )
 
 #: Public name -> the submodule that defines it.

@@ -9,7 +9,7 @@ the same group). The SDK computes it; the server recomputes it from the stack it
 from __future__ import annotations
 
 import hashlib
-from typing import Iterable
+from collections.abc import Iterable
 
 from crashveil.policy.report import Frame
 

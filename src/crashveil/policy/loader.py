@@ -8,9 +8,11 @@ is one of the three places that read configuration (with ``sdk/options.py`` and
 
 from __future__ import annotations
 
+import os
 import re
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from crashveil.errors import PolicyError
 from crashveil.policy.model import (
@@ -75,7 +77,7 @@ def _load_shipped(path: Path) -> Policy:
     return parse_policy(_default_policy.DATA, source=str(path))
 
 
-def load_policy(path: str | Path) -> Policy:
+def load_policy(path: str | os.PathLike[str]) -> Policy:
     """Load and validate the policy file at ``path``.
 
     Raises:
@@ -248,7 +250,9 @@ class _Reader:
                 raise self.fail(_join(path, "description"), f"is a {type(table['description']).__name__}", "a string")
             sensitivity = self.string(table, "sensitivity", path)
             if sensitivity not in SENSITIVITY_CLASSES:
-                raise self.fail(_join(path, "sensitivity"), "unknown class", f"one of: {', '.join(SENSITIVITY_CLASSES)}")
+                raise self.fail(
+                    _join(path, "sensitivity"), "unknown class", f"one of: {', '.join(SENSITIVITY_CLASSES)}"
+                )
             level = self.string(table, "level", path)
             if level not in level_names:
                 raise self.fail(_join(path, "level"), "unknown or 'off' level", f"one of: {', '.join(level_names)}")

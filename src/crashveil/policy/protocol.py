@@ -34,7 +34,7 @@ import base64
 from dataclasses import dataclass
 from urllib.parse import quote
 
-from crashveil.policy._connection import PROJECT_ID_PATTERN, parse_connection_parts
+from crashveil.policy._connection import PROJECT_ID_PATTERN as PROJECT_ID_PATTERN, parse_connection_parts
 
 __all__ = [
     "API_PREFIX",

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Mapping, Sequence, Union, get_args, get_origin, get_type_hints
+from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
 from crashveil.errors import ReportError
 from crashveil.textsafe import find_unsafe
@@ -329,7 +330,7 @@ def _convert(hint: Any, value: Any, path: str, spec: Mapping[str, Any], drop_unk
                 raise ReportError(path, "bad_key", "keys must be short lower-case names")
             result[key] = _convert(int, item, _join(path, key), spec, drop_unknown, dropped)
         return result
-    if dataclasses.is_dataclass(hint):
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
         return _build(hint, value, path, drop_unknown, dropped)
     if hint is bool:
         if not isinstance(value, bool):
@@ -405,7 +406,7 @@ def _schema_for(hint: Any, spec: Mapping[str, Any], definitions: dict[str, Any])
         return {"type": "object", "maxProperties": spec["max_items"],
                 "propertyNames": {"pattern": spec["key_pattern"]},
                 "additionalProperties": {"type": "integer", "minimum": spec["minimum"], "maximum": spec["maximum"]}}
-    if dataclasses.is_dataclass(hint):
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
         name = hint.__name__
         if name not in definitions:
             definitions[name] = _schema_for_class(hint, definitions)

@@ -14,8 +14,8 @@ import threading
 
 TYPE_CHECKING = False  # not ``typing.TYPE_CHECKING``: ``init()`` does not import ``typing``
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from types import TracebackType
-    from typing import Callable
 
 __all__ = [
     "logger",
@@ -31,6 +31,11 @@ __all__ = [
 
 class _LazyLogger:
     """The ``crashveil`` logger, created on first use so ``import crashveil`` stays cheap."""
+
+    def debug(self, msg: str, *args: object) -> None:
+        import logging
+
+        logging.getLogger("crashveil").debug(msg, *args, stacklevel=2)  # the caller's line, as before
 
     def __getattr__(self, name: str) -> object:
         import logging
@@ -81,7 +86,7 @@ def in_sdk() -> bool:
     return bool(getattr(_state, "depth", 0))
 
 
-class suppress_internal_errors:  # noqa: N801 - used like a function: ``with suppress_internal_errors(...)``
+class suppress_internal_errors:  # used like a function: ``with suppress_internal_errors(...)``
     """Run SDK code that must never raise into the host program.
 
     Any ``Exception`` is swallowed, counted under ``reason`` and logged at debug with its
@@ -109,12 +114,12 @@ class suppress_internal_errors:  # noqa: N801 - used like a function: ``with sup
         count_dropped(self.reason)
         try:
             logger.debug("crashveil: internal error %s (%s) at %s", type(exc).__name__, self.reason, _where(exc))
-        except Exception:
+        except Exception:  # noqa: BLE001 - the SDK guard: a broken logging setup never reaches the app
             pass
         for listener in list(_listeners):
             try:
                 listener(exc)
-            except Exception:
+            except Exception:  # noqa: BLE001 - a listener's bug never reaches the app
                 pass
         return True
 

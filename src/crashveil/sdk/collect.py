@@ -26,10 +26,11 @@ import re
 import sys
 import time
 import uuid
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from crashveil.policy.fingerprint import compute_fingerprint
 from crashveil.policy.report import (
@@ -114,7 +115,7 @@ class Collector:
     def record(self, exc: BaseException, *, mechanism: str, tb: TracebackType | None = None) -> CrashRecord:
         """Read ``exc`` (and its chain) once; ``tb`` overrides ``exc.__traceback__``."""
         stack = self.stack_of(_walk(tb if tb is not None else exc.__traceback__), self.max_frames)
-        chain = []
+        chain: list[RawChained] = []
         seen = {id(exc)}
         current = exc
         while len(chain) < LIMITS["max_chain"]:
@@ -382,7 +383,7 @@ class _ignored:
 
 
 def _walk(tb: TracebackType | None) -> list[tuple[str, str, int]]:
-    frames = []
+    frames: list[tuple[str, str, int]] = []
     while tb is not None and len(frames) < 10_000:
         code = tb.tb_frame.f_code
         frames.append((code.co_filename, code.co_name, tb.tb_lineno))
@@ -394,7 +395,7 @@ def _safe_str(exc: BaseException) -> str:
     """``str(exc)`` that cannot raise (a broken ``__str__`` is the app's bug, not a reason to lose the crash)."""
     try:
         text = str(exc)
-    except Exception:
+    except Exception:  # noqa: BLE001 - a broken __str__ is the app's bug, not a reason to lose the crash
         return ""
     return text if isinstance(text, str) else ""
 

@@ -25,8 +25,9 @@ from crashveil.sdk.pseudonym import write_private_file
 
 TYPE_CHECKING = False  # not ``typing.TYPE_CHECKING``: ``init()`` does not import ``typing``
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
-    from typing import Any, Callable
+    from typing import Any
 
     from crashveil.policy.model import Policy
     from crashveil.policy.shipped import PolicyFacts
@@ -216,7 +217,7 @@ class ConsentStore:
                 from crashveil.policy.diff import diff_policies
 
                 self._material = diff_policies(policy_from_canonical(record.policy), self.policy).needs_review
-            except Exception:
+            except Exception:  # noqa: BLE001 - cannot compare: treat as a change the user must see
                 self._material = True  # cannot compare: treat as a change the user must see
         return self._material
 
@@ -242,7 +243,7 @@ class ConsentStore:
         try:
             old = policy_from_canonical(record.policy)
             old_fields = set(old.fields_at(level)) if level in old.level_names else set()
-        except Exception:
+        except Exception:  # noqa: BLE001 - an unreadable old policy: every field counts as new
             old, old_fields = None, set()
 
         def same(name: str) -> bool:

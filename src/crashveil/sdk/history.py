@@ -24,9 +24,10 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 __all__ = ["HistoryEntry", "History", "MAX_ENTRIES", "WAITING_STATES"]
 

@@ -203,16 +203,18 @@ class Hooks:
             return
         hooks = self
 
-        def call_exception_handler(loop: Any, context: dict[str, Any]) -> Any:
+        def call_exception_handler(loop: asyncio.base_events.BaseEventLoop, context: dict[str, Any]) -> None:
             exc = context.get("exception") if isinstance(context, dict) else None
             if isinstance(exc, BaseException):
                 hooks._capture(exc, "asyncio")
-            return original(loop, context)
+            original(loop, context)
 
         call_exception_handler._crashveil = True  # type: ignore[attr-defined]
         self._previous["asyncio_loop"] = loop_class
         self._previous["asyncio"] = original
-        loop_class.call_exception_handler = call_exception_handler  # type: ignore[method-assign]
+        # Patching the class's method: mypy reads a function stored on a class as a method with
+        # ``self`` twice, so the assignment check is wrong here as well as the method-assign one.
+        loop_class.call_exception_handler = call_exception_handler  # type: ignore[method-assign, assignment]
 
     def _install_logging(self) -> None:
         import logging

@@ -20,10 +20,16 @@ from crashveil.errors import ConfigError
 TYPE_CHECKING = False  # not ``typing.TYPE_CHECKING``: ``init()`` does not import ``typing``
 if TYPE_CHECKING:
     import random
-    from typing import Any, Callable, Mapping
+    from collections.abc import Callable, Mapping
+    from typing import Any
 
     from crashveil.policy.model import Policy
     from crashveil.policy.protocol import ConnectionString
+    from crashveil.sdk._records import DisclosureRequest
+    from crashveil.sdk.transport import Transport
+
+    #: A DSN as checked at ``init()``: its parts until first read, then the dataclass.
+    _Connection = ConnectionString | tuple[str, int, str, str, str, bytes]
 
 __all__ = ["Options", "default_data_dir", "default_app_root", "OPTION_NAMES"]
 
@@ -75,6 +81,26 @@ class Options(Frozen):
     """
 
     __slots__ = tuple(_SLOTS.values())
+    # The slots' types, for type checkers only (annotations without values add no class attribute).
+    app_name: str
+    data_dir: Path
+    _policy_value: Policy | None
+    app_root: Path
+    _dsn_value: _Connection | None
+    project: str | None
+    release: str | None
+    cohort: str | None
+    client_cert: str | None
+    client_key: str | None
+    consent_callback: Callable[[DisclosureRequest], bool] | None
+    ask_each_time: bool
+    logging_integration: bool
+    logging_breadcrumbs: bool
+    keep_history_content: bool
+    flush_timeout_s: float
+    transport: Transport | None
+    now: Callable[[], float]
+    _rng_value: random.Random | None
 
     def __init__(self, **values: Any) -> None:
         unknown = sorted(set(values) - set(OPTION_NAMES))
@@ -98,24 +124,24 @@ class Options(Frozen):
         app is still loaded, and checked, in :meth:`from_kwargs`: a bad file is a
         ``PolicyError`` at ``init()``.
         """
-        value = self._policy_value  # type: ignore[has-type]
+        value = self._policy_value
         if value is None:
             from crashveil.policy.loader import default_policy
 
             value = default_policy()
             object.__setattr__(self, "_policy_value", value)
-        return value  # type: ignore[no-any-return]
+        return value
 
     @property
     def rng(self) -> random.Random:
         """The randomness for sampling and ids: the one given, else a ``random.SystemRandom``."""
-        value = self._rng_value  # type: ignore[has-type]
+        value = self._rng_value
         if value is None:
             import random
 
             value = random.SystemRandom()
             object.__setattr__(self, "_rng_value", value)
-        return value  # type: ignore[no-any-return]
+        return value
 
     @property
     def dsn(self) -> ConnectionString | None:
@@ -124,18 +150,18 @@ class Options(Frozen):
         Checked at ``init()``; the dataclass itself is made on first read (the first request
         to the server), so ``init()`` with a DSN imports no ``dataclasses``.
         """
-        value = self._dsn_value  # type: ignore[has-type]
+        value = self._dsn_value
         if isinstance(value, tuple):
             from crashveil.policy.protocol import ConnectionString
 
             value = ConnectionString(*value)
             object.__setattr__(self, "_dsn_value", value)
-        return value  # type: ignore[no-any-return]
+        return value
 
     def dsn_part(self, name: str) -> Any:
         """``options.dsn.<name>`` (``public_key``, ``project`` ...) without making the
         ``ConnectionString``; None without a DSN."""
-        value = self._dsn_value  # type: ignore[has-type]
+        value = self._dsn_value
         if value is None:
             return None
         if isinstance(value, tuple):
@@ -144,7 +170,7 @@ class Options(Frozen):
 
     def policy_loaded(self) -> bool:
         """Whether :attr:`policy` is already in memory (False: the shipped policy, not read yet)."""
-        return self._policy_value is not None  # type: ignore[has-type]
+        return self._policy_value is not None
 
     def __reduce__(self) -> tuple[Any, ...]:  # copy and pickle: __setattr__ refuses
         return (_restore_options, (self._values(),))
@@ -160,13 +186,13 @@ class Options(Frozen):
     def __eq__(self, other: object) -> bool:
         if other.__class__ is not self.__class__:
             return NotImplemented
-        return self._compared() == other._compared()  # type: ignore[attr-defined]
+        return self._compared() == other._compared()
 
     def __hash__(self) -> int:
         return hash(self._compared())
 
     def __repr__(self) -> str:
-        shown = ", ".join(f"{name}={value!r}" for name, value in zip(_SLOTS, self._compared()))
+        shown = ", ".join(f"{name}={value!r}" for name, value in zip(_SLOTS, self._compared(), strict=False))
         return f"Options({shown})"
 
     @classmethod
@@ -200,7 +226,7 @@ class Options(Frozen):
 def _restore_options(values: tuple[Any, ...]) -> Options:
     """An ``Options`` from its slot values (what ``__reduce__`` gives ``copy`` and ``pickle``)."""
     options = Options.__new__(Options)
-    for slot, value in zip(Options.__slots__, values):
+    for slot, value in zip(Options.__slots__, values, strict=False):
         object.__setattr__(options, slot, value)
     return options
 
@@ -225,7 +251,7 @@ def _resolve(values: dict[str, Any], env: Mapping[str, str]) -> Options:
     dsn = values.get("dsn")
     # A string is checked now (a bad one is a ConfigError at init) and kept as its parts: the
     # ConnectionString dataclass is made when ``options.dsn`` is first read (see Options.dsn).
-    connection: ConnectionString | tuple[str, int, str, str, str, bytes] | None
+    connection: _Connection | None
     if dsn is None or dsn == "":
         connection = None
     elif isinstance(dsn, str):
@@ -291,7 +317,7 @@ def _resolve(values: dict[str, Any], env: Mapping[str, str]) -> Options:
     )
 
 
-def _policy(value: Any) -> Policy | None:
+def _policy(value: object) -> Policy | None:
     """The policy option: None for the shipped policy (read on first use), else loaded now."""
     if value is None or value == "":
         return None

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import TYPE_CHECKING, Any, Callable, TextIO
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TextIO
 
 if TYPE_CHECKING:
     from crashveil.policy.report import Report
@@ -84,7 +85,7 @@ def ask_in_terminal(client: Client | None = None, *, example: BaseException | No
     out.write("  p) Show an example of the report I would send\n")
     while True:
         try:
-            answer = input("Your choice (0-{}, a, p; Enter to decide later): ".format(len(levels) - 1)).strip().lower()
+            answer = input(f"Your choice (0-{len(levels) - 1}, a, p; Enter to decide later): ").strip().lower()
         except EOFError:
             return None
         if answer == "":
@@ -230,9 +231,9 @@ def review_pending_with_dialog(client: Client | None = None, *, parent: Any = No
         comment.pack(fill="x")
         decision: dict[str, bool] = {"send": False, "answered": False}
 
-        def send(*_: Any, root: Any = root, decision: dict[str, bool] = decision) -> str:
+        def send(*_: Any, root: Any = root, comment: Any = comment, decision: dict[str, bool] = decision) -> str:
             decision.update(send=True, answered=True)
-            decision["comment"] = comment.get("1.0", "end").strip()  # type: ignore[assignment]
+            decision["comment"] = comment.get("1.0", "end").strip()
             root.destroy()
             return "break"
 
@@ -246,8 +247,12 @@ def review_pending_with_dialog(client: Client | None = None, *, parent: Any = No
         ttk.Button(buttons, text="Send", command=send).pack(side="right", padx=6)
         root.bind("<Control-Return>", send)
         root.bind("<Escape>", drop)
-        root.protocol("WM_DELETE_WINDOW", lambda root=root: root.destroy())
-        root.after(50, lambda comment=comment: (root.focus_force(), comment.focus_set()))
+        def focus(root: Any = root, comment: Any = comment) -> None:
+            root.focus_force()
+            comment.focus_set()
+
+        root.protocol("WM_DELETE_WINDOW", root.destroy)
+        root.after(50, focus)
         if parent is None:
             root.mainloop()
         else:

@@ -17,8 +17,8 @@ import os
 
 TYPE_CHECKING = False  # not ``typing.TYPE_CHECKING``: ``init()`` does not import ``typing``
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
-    from typing import Callable
 
 __all__ = ["SECRET_BYTES", "InstallSecret", "period_index", "pseudonym_for", "write_private_file"]
 

@@ -232,7 +232,7 @@ class Sender:
             return
         try:
             self.before_send()
-        except Exception:  # noqa: BLE001 - SDK guard: a callback never stops the sender
+        except Exception:  # SDK guard: a callback never stops the sender
             logger.debug("crashveil: before_send callback failed", exc_info=True)
 
     def _notify(self, item: QueueItem, result: SendResult) -> None:
@@ -240,7 +240,7 @@ class Sender:
             return
         try:
             self.on_sent(item, result)
-        except Exception:  # noqa: BLE001 - SDK guard: a callback never stops the sender
+        except Exception:  # SDK guard: a callback never stops the sender
             logger.debug("crashveil: on_sent callback failed", exc_info=True)
 
     # -- the thread ------------------------------------------------------------------------
@@ -263,7 +263,7 @@ class Sender:
             self._wake.clear()  # a wake() from here on makes the wait below return at once
             try:
                 delay = self.step()
-            except Exception:  # noqa: BLE001 - SDK guard: the sender thread never dies of a bug
+            except Exception:  # SDK guard: the sender thread never dies of a bug
                 logger.debug("crashveil: sender step failed", exc_info=True)
                 delay = self.backoff_s(max(self.failures, 1))
             if self._closed:

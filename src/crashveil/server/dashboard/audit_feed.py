@@ -13,14 +13,14 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from crashveil.server.governance.audit import AuditEntry
 from crashveil.server.db.engine import read_tx
 from crashveil.server.db.governance_tables import audit_entries
+from crashveil.server.governance.audit import AuditEntry
 from crashveil.server.governance.login_guard import ANONYMOUS
 
 __all__ = ["AnonymousCount", "PrivacyFeed", "privacy_feed"]
@@ -64,7 +64,7 @@ def privacy_feed(engine: Engine, *, allowed: Collection[str] | None, action: str
         anonymous = sa.and_(anonymous, audit_entries.c.action == action)
     if allowed is not None:
         known = known.where(audit_entries.c.project_id.in_(sorted(allowed)))
-    since = (now - window).astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    since = (now - window).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     with read_tx(engine) as conn:
         entries = [_entry(r) for r in conn.execute(known.order_by(audit_entries.c.seq.desc()).limit(limit))]
         counts: list[AnonymousCount] = []

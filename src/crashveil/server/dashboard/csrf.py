@@ -80,7 +80,7 @@ def origin_allowed(headers: dict[str, str] | object, own_origin: str) -> bool:
         headers: the request headers (case-insensitive mapping).
         own_origin: ``scheme://host[:port]`` of this server as the browser sees it.
     """
-    get = getattr(headers, "get")
+    get = headers.get
     if (get("sec-fetch-site") or "").lower() == "cross-site":
         return False
     origin = get("origin")

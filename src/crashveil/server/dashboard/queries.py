@@ -15,13 +15,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from crashveil.server.insights.anomaly import AnomalySettings, hour_key, score_series
 from crashveil.server.db.dashboard_tables import group_status_changes
 from crashveil.server.db.rollup_tables import (
     FILTER_OS,
@@ -34,6 +33,7 @@ from crashveil.server.db.rollup_tables import (
     union,
 )
 from crashveil.server.db.tables import crash_groups, group_rollups, project_policies, reports
+from crashveil.server.insights.anomaly import AnomalySettings, hour_key, score_series
 
 __all__ = ["MAX_ID", "RANGES", "SORTS", "GroupFilter", "GroupRow", "list_groups", "filter_options", "distribution",
            "daily_series", "hourly_series", "correlate_spike", "recent_reports", "group_row", "status_history",
@@ -216,7 +216,7 @@ def group_row(conn: Connection, project_id: str, group_id: int) -> Any | None:
 
 def filter_options(conn: Connection, project_id: str, *, now: datetime) -> tuple[list[str], list[str]]:
     """Releases and OS families seen in the project over the last 90 days (``project_filter_values``)."""
-    since = (now - timedelta(days=90)).astimezone(timezone.utc).strftime("%Y-%m-%d")
+    since = (now - timedelta(days=90)).astimezone(UTC).strftime("%Y-%m-%d")
     found: dict[str, set[str]] = {FILTER_RELEASE: set(), FILTER_OS: set()}
     for kind, value in conn.execute(sa.select(project_filter_values.c.kind, project_filter_values.c.value).where(
             project_filter_values.c.project_id == project_id, project_filter_values.c.last_seen >= since)):
@@ -297,11 +297,11 @@ def daily_series(hourly: Sequence[tuple[str, int]]) -> list[tuple[datetime, int]
     days: dict[str, int] = {}
     for hour, n in hourly:
         days[hour[:10]] = days.get(hour[:10], 0) + n
-    return [(datetime.fromisoformat(day).replace(tzinfo=timezone.utc), n) for day, n in days.items()]
+    return [(datetime.fromisoformat(day).replace(tzinfo=UTC), n) for day, n in days.items()]
 
 
 def parse_hour(hour: str) -> datetime:
-    return datetime.strptime(hour, "%Y-%m-%dT%H:00Z").replace(tzinfo=timezone.utc)
+    return datetime.strptime(hour, "%Y-%m-%dT%H:00Z").replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)

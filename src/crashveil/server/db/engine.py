@@ -264,7 +264,7 @@ def fetch_dicts(conn: Connection, stmt: Any, params: Mapping[str, Any]) -> list[
             row = list(row)
             for index, processor in processors:
                 row[index] = processor(row[index])
-        out.append(dict(zip(keys, row)))
+        out.append(dict(zip(keys, row, strict=False)))
     return out
 
 
@@ -392,11 +392,12 @@ def schema_problem(conn: Connection) -> str | None:
     script = ScriptDirectory.from_config(_alembic_config())
     try:
         known = all(script.get_revision(rev) is not None for rev in current.split("+"))
-    except Exception:
+    except Exception:  # noqa: BLE001 - an unreadable revision counts as unknown; the message says what to do
         known = False
     if known:
         return f"the database schema is at {current}, this server expects {head}: run 'crashveil server migrate'"
-    return f"the database schema {current} is unknown to this server (expected {head}): is the server older than the database?"
+    return (f"the database schema {current} is unknown to this server (expected {head}): "
+            "is the server older than the database?")
 
 
 def migrate(engine: Engine, target: str = "heads") -> tuple[str | None, str]:

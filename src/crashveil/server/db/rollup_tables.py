@@ -190,7 +190,9 @@ def rebuild_install_sketches(conn: sa.Connection, group_days: Iterable[tuple[int
             fine.setdefault((release or "", os_family or ""), InstallSketch()).add(install)
             coarse.add(install)
         cols = group_daily_rollups.c
-        conn.execute(group_daily_rollups.update().where(cols.group_id == group_id, cols.day == day).values(installs=None))
+        conn.execute(
+            group_daily_rollups.update().where(cols.group_id == group_id, cols.day == day).values(installs=None)
+        )
         for (release, os_family), sketch in fine.items():
             conn.execute(group_daily_rollups.update().where(
                 cols.group_id == group_id, cols.day == day, cols.release == release, cols.os_family == os_family)

@@ -39,7 +39,7 @@ import re
 import secrets
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -49,9 +49,9 @@ from sqlalchemy.engine import Connection, Engine
 
 from crashveil.errors import AccessDenied, ConfigError
 from crashveil.policy.model import ROLES, Policy
-from crashveil.server.governance.audit import AuditTrail
 from crashveil.server.db.engine import read_tx, write_tx
 from crashveil.server.db.governance_tables import api_tokens, login_failures, role_grants, sessions, users
+from crashveil.server.governance.audit import AuditTrail
 from crashveil.server.governance.login_guard import (
     AnonymousAuditGate,
     account_digest,
@@ -125,7 +125,7 @@ class LoginBlocked(LoginFailed):
 
 
 def _utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def _sha256(text: str) -> str:

@@ -32,7 +32,7 @@ import os
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -43,9 +43,9 @@ from sqlalchemy.engine import Connection, Engine
 
 from crashveil import keyfmt
 from crashveil.errors import ConfigError, CrashveilError
-from crashveil.server.keys.crypto import SigningKey
 from crashveil.server.db.engine import is_sqlite, read_tx, write_tx
 from crashveil.server.db.governance_tables import audit_entries, audit_head
+from crashveil.server.keys.crypto import SigningKey
 
 __all__ = [
     "ACTIONS",
@@ -172,7 +172,7 @@ def _row_hash(row: Any) -> str:
 def _format_at(moment: datetime) -> str:
     if moment.tzinfo is None:
         raise ValueError("the audit clock must return aware datetimes")
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _check_text(key: str, value: str) -> str:
@@ -235,7 +235,7 @@ class AuditTrail:
     """
 
     def __init__(self, engine: Engine, *, key: SigningKey, checkpoint_path: Path,
-                 now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> None:
+                 now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self.engine = engine
         self._key = key
         self.checkpoint_path = Path(checkpoint_path)
@@ -449,7 +449,9 @@ class AuditTrail:
                 problem = self.checkpoint_problem(cp, public_key=public_key)
                 if problem is None and cp.seq > head_seq:
                     first_bad = head_seq + 1
-                    problem = f"the trail ends at entry {head_seq} but the signed checkpoint names entry {cp.seq} (truncated)"
+                    problem = (
+                        f"the trail ends at entry {head_seq} but the signed checkpoint names entry {cp.seq} (truncated)"
+                    )
                 elif problem is None and hashes_at.get(cp.seq) != cp.hash:
                     first_bad = cp.seq
                     problem = f"entry {cp.seq} differs from the signed checkpoint (the chain was replaced)"

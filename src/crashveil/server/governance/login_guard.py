@@ -35,9 +35,9 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from crashveil.server.governance.audit import AuditTrail
 from crashveil.server.db.engine import is_sqlite
 from crashveil.server.db.governance_tables import login_failures
+from crashveil.server.governance.audit import AuditTrail
 from crashveil.server.http.ratelimit import KeyedLimiter
 
 __all__ = ["ANONYMOUS", "AnonymousAuditGate", "account_digest", "normalise_name", "release_attempts",

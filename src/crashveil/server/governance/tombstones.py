@@ -47,7 +47,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 import sqlalchemy as sa
@@ -120,7 +120,7 @@ def refused(rows: Sequence[Candidate], indexes: Iterable[int],
         erased_at = found.get((row.project_id, digest(INSTALL, row.install_id)))
         if erased_at is None:
             continue
-        last_refused = (erased_at + FUTURE_SLACK).astimezone(timezone.utc).strftime("%Y-%m-%dT%H:00Z")
+        last_refused = (erased_at + FUTURE_SLACK).astimezone(UTC).strftime("%Y-%m-%dT%H:00Z")
         if row.occurred_hour is None or row.occurred_hour <= last_refused:
             out.add(index)
     return out

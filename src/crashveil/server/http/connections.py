@@ -139,7 +139,7 @@ class RevokedSerials:
             await asyncio.sleep(self.refresh_s)
             try:
                 await asyncio.to_thread(self.refresh)
-            except Exception:  # the database may be briefly unavailable; keep the last list
+            except Exception:  # noqa: BLE001 - the database may be briefly unavailable; keep the last list
                 logging.getLogger("crashveil.server").warning("revocation list refresh failed; keeping the last one")
 
 

@@ -35,7 +35,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
@@ -67,7 +67,7 @@ def credential_id(kind: str, material: bytes) -> str:
 def mode_until(received_at: datetime) -> datetime:
     """The end of a mode entered (or renewed) by a report received at ``received_at``: the
     end of the next hour."""
-    return received_at.astimezone(timezone.utc).replace(minute=0, second=0, microsecond=0) + timedelta(hours=2)
+    return received_at.astimezone(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(hours=2)
 
 
 @dataclass(frozen=True)

@@ -59,11 +59,11 @@ def decode_report(data: bytes | str, *, drop_unknown: bool = False) -> tuple[Rep
         try:
             convert = _convert_plain_report if _plain_input(raw) else _convert_report
             return convert(_typed_decode(raw)), ()
-        except Exception:  # noqa: BLE001, S110 - msgspec errors, _Bail, UnicodeDecodeError: the next way
+        except Exception:  # noqa: BLE001 - msgspec errors, _Bail, UnicodeDecodeError: the next way
             pass
         try:
             value = _json_decode(raw)
-        except Exception:  # noqa: BLE001, S110 - msgspec errors, RecursionError, UnicodeDecodeError: fall back
+        except Exception:  # noqa: BLE001 - msgspec errors, RecursionError, UnicodeDecodeError: fall back
             pass
         else:
             dropped: list[str] = []
@@ -100,7 +100,7 @@ def _render(path: Any) -> str:
     """A path; list items pass ``(list path, index)`` so that it is only formatted when used."""
     if path.__class__ is tuple:
         return f"{path[0]}[{path[1]}]"
-    return path  # type: ignore[no-any-return]
+    return path
 
 
 def replace_fields(value: Any, **changes: Any) -> Any:
@@ -133,7 +133,7 @@ def _construct(cls: type, fields: Any, values: list[str]) -> list[str]:
     if not _plain_init(cls):
         return [f"    return {cls.__name__}({', '.join(values)})"]
     return [f"    o = _new({cls.__name__})", "    od = o.__dict__",
-            *(f"    od[{fld.name!r}] = {out}" for fld, out in zip(fields, values)), "    return o"]
+            *(f"    od[{fld.name!r}] = {out}" for fld, out in zip(fields, values, strict=False)), "    return o"]
 
 
 def _plain_init(cls: type) -> bool:
@@ -181,7 +181,7 @@ class _Gen:
                  "    get = d.get"]
         args = []
         for fld in fields:
-            if fld.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
+            if fld.default_factory is not dataclasses.MISSING:
                 raise TypeError(f"{cls.__name__}.{fld.name}: default_factory is not supported")
             out = self.var()
             args.append(out)
@@ -283,7 +283,7 @@ def _generate() -> Any:
     gen = _Gen()
     entry = gen.build_fn(Report)
     source = "\n\n".join(gen.sources)
-    exec(compile(source, "<crashveil.server.ingest.decode generated>", "exec"), gen.env)  # noqa: S102
+    exec(compile(source, "<crashveil.server.ingest.decode generated>", "exec"), gen.env)
     gen.env["__source__"] = source
     return gen.env[entry], source
 
@@ -319,7 +319,7 @@ class _TypedGen:
         lines = [f"def _conv_{cls.__name__}(s):"]
         outs = []
         for fld in fields:
-            if fld.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
+            if fld.default_factory is not dataclasses.MISSING:
                 raise TypeError(f"{cls.__name__}.{fld.name}: default_factory is not supported")
             hint, spec = hints[fld.name], fld.metadata.get("spec", {})
             optional = False
@@ -370,7 +370,7 @@ class _TypedGen:
             lo, hi = spec.get("minimum", -(1 << 62)), spec.get("maximum", 1 << 62)
             value = Annotated[int, msgspec.Meta(ge=lo, le=hi)]
             limit = spec.get("max_items", 1 << 30)
-            return Annotated[dict[str, value], msgspec.Meta(max_length=limit)]  # type: ignore[valid-type]
+            return Annotated[dict[str, value], msgspec.Meta(max_length=limit)]
         if dataclasses.is_dataclass(hint):
             return self.struct(hint)  # type: ignore[arg-type]
         if hint is bool:
@@ -412,7 +412,7 @@ def _generate_typed(*, check_unsafe: bool = True) -> tuple[Any, Any, str]:
     gen = _TypedGen(check_unsafe=check_unsafe)
     struct = gen.struct(Report)
     source = "\n\n".join(gen.sources)
-    exec(compile(source, "<crashveil.server.ingest.decode typed>", "exec"), gen.env)  # noqa: S102
+    exec(compile(source, "<crashveil.server.ingest.decode typed>", "exec"), gen.env)
     return msgspec.json.Decoder(struct).decode, gen.env["_conv_Report"], source
 
 

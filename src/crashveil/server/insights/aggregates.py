@@ -44,7 +44,7 @@ import json
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
@@ -207,7 +207,9 @@ def spend_budget(conn: Connection, project_id: str, period: str, *, epsilon: flo
     # A relative tolerance for float sums (0.5 + 0.5 must equal 1.0).
     if spent + epsilon > limit_epsilon * (1 + 1e-9):
         raise BudgetExceededError(
-            f"privacy budget of {project_id} for {period}: {spent:g} spent, {epsilon:g} asked, {limit_epsilon:g} allowed")
+            f"privacy budget of {project_id} for {period}: {spent:g} spent, {epsilon:g} asked, "
+            f"{limit_epsilon:g} allowed"
+        )
     try:
         with conn.begin_nested():
             conn.execute(dp_budget_ledger.insert().values(
@@ -284,7 +286,7 @@ def publish_day(engine: Engine, project_id: str, period: str, *, epsilon_per_day
         BudgetExceededError: the day's budget is already spent but no release is stored
             (another purpose used it).
     """
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     if date.fromisoformat(period) >= now.date():
         raise ValueError(f"{period} has not ended yet (UTC)")
     with engine.connect() as conn:
@@ -317,7 +319,7 @@ def publish_day(engine: Engine, project_id: str, period: str, *, epsilon_per_day
 def public_releases(engine: Engine, project_id: str, *, epsilon_per_day: float, min_k: int, days: int = 30,
                     now: datetime | None = None) -> list[PublishedRelease]:
     """The releases of the last ``days`` finished days, oldest first, publishing missing ones."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     today = now.date()
     out = []
     for back in range(days, 0, -1):

@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -79,12 +79,12 @@ def anomalies(series: Sequence[tuple[str, int]], settings: AnomalySettings = Ano
 
 def hour_key(moment: datetime) -> str:
     """The roll-up key of ``moment``'s hour, ``2026-05-01T13:00Z``."""
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:00Z")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:00Z")
 
 
 def hours_back(now: datetime, hours: int) -> list[str]:
     """Keys of the ``hours`` hours ending with ``now``'s hour, oldest first."""
-    top = now.astimezone(timezone.utc).replace(minute=0, second=0, microsecond=0)
+    top = now.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
     return [hour_key(top - timedelta(hours=back)) for back in range(hours - 1, -1, -1)]
 
 
@@ -132,7 +132,7 @@ class VolumeAnomalyCollector:
                  clock: Any = None) -> None:
         self.engine = engine
         self.settings = settings
-        self.clock = clock or (lambda: datetime.now(timezone.utc))
+        self.clock = clock or (lambda: datetime.now(UTC))
 
     def describe(self) -> list[Any]:
         return []

@@ -71,7 +71,9 @@ def time_series_svg(points: Sequence[tuple[datetime, int]], *, title: str, y_uni
     """
     left, right, top, bottom = 64, 16, 34, 52
     plot_w, plot_h = width - left - right, height - top - bottom
-    body = [f'<text x="{left}" y="20" {_FONT} font-size="14" font-weight="bold" fill="{_INK}">{_text(title, 90)}</text>']
+    body = [
+        f'<text x="{left}" y="20" {_FONT} font-size="14" font-weight="bold" fill="{_INK}">{_text(title, 90)}</text>'
+    ]
     values = [count for _, count in points]
     ticks = nice_ticks(max(values, default=0))
     y_max = ticks[-1] or 1.0
@@ -85,7 +87,9 @@ def time_series_svg(points: Sequence[tuple[datetime, int]], *, title: str, y_uni
 
     for tick in ticks:
         y = y_at(tick)
-        body.append(f'<line x1="{left}" y1="{y:.1f}" x2="{left + plot_w}" y2="{y:.1f}" stroke="{_GRID}" stroke-width="1"/>')
+        body.append(
+            f'<line x1="{left}" y1="{y:.1f}" x2="{left + plot_w}" y2="{y:.1f}" stroke="{_GRID}" stroke-width="1"/>'
+        )
         body.append(f'<text x="{left - 6}" y="{y + 4:.1f}" {_FONT} font-size="11" fill="{_MUTED}" '
                     f'text-anchor="end">{_fmt(tick)}</text>')
     body.append(f'<line x1="{left}" y1="{top}" x2="{left}" y2="{top + plot_h}" stroke="{_INK}" stroke-width="1"/>')
@@ -102,7 +106,9 @@ def time_series_svg(points: Sequence[tuple[datetime, int]], *, title: str, y_uni
             ticks_at = list(range(0, n, max(1, math.ceil(n / 6))))
         for i in ticks_at:
             x = x_at(i)
-            body.append(f'<line x1="{x:.1f}" y1="{top + plot_h}" x2="{x:.1f}" y2="{top + plot_h + 5}" stroke="{_INK}"/>')
+            body.append(
+                f'<line x1="{x:.1f}" y1="{top + plot_h}" x2="{x:.1f}" y2="{top + plot_h + 5}" stroke="{_INK}"/>'
+            )
             body.append(f'<text x="{x:.1f}" y="{top + plot_h + 18}" {_FONT} font-size="11" fill="{_MUTED}" '
                         f'text-anchor="middle">{_text(points[i][0].strftime(label_fmt))}</text>')
         path = " ".join(f"{'M' if i == 0 else 'L'}{x_at(i):.1f},{y_at(v):.1f}" for i, v in enumerate(values))

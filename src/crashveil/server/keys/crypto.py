@@ -187,7 +187,7 @@ def _mlkem_from_seed(seed: bytes | None) -> mlkem.MLKEM768PrivateKey:
         ) from exc
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _hpke_suite(name: str) -> hpke.Suite:
     spec = keyfmt.SUITES[name]
     return hpke.Suite(getattr(hpke.KEM, spec.kem), getattr(hpke.KDF, spec.kdf), getattr(hpke.AEAD, spec.aead))
@@ -213,7 +213,7 @@ def open_report(
             continue
         try:
             return suite.decrypt(body, keypair._private_key, info=info)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - each suite is tried in turn; one SealError below, whatever the cause
             cause = exc
     raise SealError(_OPEN_FAILED) from cause
 
@@ -299,23 +299,23 @@ def _zstd() -> zstandard.ZstdCompressor:
     """This thread's compressor (a zstd context may not be shared between threads; making
     one per call costs more than compressing a detail)."""
     try:
-        return _ZSTD.compressor  # type: ignore[no-any-return]
+        return _ZSTD.compressor
     except AttributeError:
         import zstandard  # a server dependency; imported when first needed
 
         _ZSTD.compressor = zstandard.ZstdCompressor(level=_ZSTD_LEVEL)
-        return _ZSTD.compressor  # type: ignore[no-any-return]
+        return _ZSTD.compressor
 
 
 def _unzstd() -> zstandard.ZstdDecompressor:
     """This thread's decompressor (see :func:`_zstd`)."""
     try:
-        return _ZSTD.decompressor  # type: ignore[no-any-return]
+        return _ZSTD.decompressor
     except AttributeError:
         import zstandard
 
         _ZSTD.decompressor = zstandard.ZstdDecompressor()
-        return _ZSTD.decompressor  # type: ignore[no-any-return]
+        return _ZSTD.decompressor
 
 
 # --- remote config signing ------------------------------------------------------------------

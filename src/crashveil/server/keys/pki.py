@@ -153,7 +153,9 @@ def _write_new(path: Path, data: bytes, mode: int) -> None:
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     except FileExistsError:
-        raise ConfigError(str(path), "already exists", "a path that is not taken (files are never overwritten)") from None
+        raise ConfigError(
+            str(path), "already exists", "a path that is not taken (files are never overwritten)"
+        ) from None
     with os.fdopen(fd, "wb") as handle:
         handle.write(data)
         handle.flush()
@@ -166,7 +168,9 @@ def load_ca(cert_path: Path, key_path: Path) -> IssuedCert:
         cert = x509.load_pem_x509_certificate(Path(cert_path).read_bytes())
         key = serialization.load_pem_private_key(Path(key_path).read_bytes(), password=None)
     except (OSError, ValueError) as exc:
-        raise ConfigError(str(cert_path), "cannot load the local CA", "files written by 'crashveil server init'") from exc
+        raise ConfigError(
+            str(cert_path), "cannot load the local CA", "files written by 'crashveil server init'"
+        ) from exc
     if not isinstance(key, ec.EllipticCurvePrivateKey):
         raise ConfigError(str(key_path), "is not an EC private key", "the CA key from 'crashveil server init'")
     return IssuedCert(cert, key)

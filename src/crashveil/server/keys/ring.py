@@ -39,7 +39,7 @@ import os
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -47,6 +47,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from crashveil.errors import ConfigError, SealError, StorageError
+from crashveil.server.db.engine import dialect_insert, fetch_all, write_tx
+from crashveil.server.db.tables import data_keys, project_keys
 from crashveil.server.keys.crypto import (
     ProjectKeyPair,
     SigningKey,
@@ -57,8 +59,6 @@ from crashveil.server.keys.crypto import (
     unwrap_key,
     wrap_key,
 )
-from crashveil.server.db.engine import dialect_insert, fetch_all, write_tx
-from crashveil.server.db.tables import data_keys, project_keys
 
 __all__ = [
     "KekInfo",
@@ -517,4 +517,4 @@ class KeyRing:
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)

@@ -136,8 +136,21 @@ _RUNTIMES = {name.lower(): name for name in (
     "Safari", "Mobile Safari", "Edge", "Opera", "Samsung Internet", "WebKit", "Java", "OpenJDK", "Android",
     "Android Runtime", "Dalvik", "ART", ".NET", ".NET Core", ".NET Framework", "Mono", "Unity", "ruby", "jruby",
     "truffleruby", "php", "go", "rustc", "Dart", "Flutter", "Erlang", "Elixir", "swift")}
-_ARCH = {"amd64": "x86_64", "x64": "x86_64", "x86_64": "x86_64", "aarch64": "arm64", "arm64": "arm64",
-         "arm64e": "arm64", "arm64-v8a": "arm64", "armeabi-v7a": "arm", "x86": "x86", "i386": "x86", "i686": "x86", "armv7": "arm", "arm": "arm"}
+_ARCH = {
+    "amd64": "x86_64",
+    "x64": "x86_64",
+    "x86_64": "x86_64",
+    "aarch64": "arm64",
+    "arm64": "arm64",
+    "arm64e": "arm64",
+    "arm64-v8a": "arm64",
+    "armeabi-v7a": "arm",
+    "x86": "x86",
+    "i386": "x86",
+    "i686": "x86",
+    "armv7": "arm",
+    "arm": "arm",
+}
 
 #: Every path :func:`event_to_report` may name as dropped (metrics use them as label values).
 DROPPABLE_PATHS: frozenset[str] = frozenset(
