@@ -341,7 +341,8 @@ def load_review_record(path: str | Path, *, source: str | None = None, required:
         raise PolicyError(source, "", f"not valid TOML: {exc}") from exc
     unknown = sorted(set(data) - _RECORD_REQUIRED - _RECORD_OPTIONAL)
     if unknown:
-        raise PolicyError(source, unknown[0], "unknown key", f"one of: {', '.join(sorted(_RECORD_REQUIRED | _RECORD_OPTIONAL))}")
+        raise PolicyError(source, unknown[0], "unknown key",
+                          f"one of: {', '.join(sorted(_RECORD_REQUIRED | _RECORD_OPTIONAL))}")
     missing = sorted(_RECORD_REQUIRED - set(data))
     if missing:
         raise PolicyError(source, missing[0], "missing key")
@@ -361,7 +362,8 @@ def load_review_record(path: str | Path, *, source: str | None = None, required:
         raise PolicyError(source, "policy_digest", "has the wrong form", "\"sha256:\" and 64 hex digits")
     changes = data.get("changes", [])
     if not isinstance(changes, list) or not all(isinstance(item, str) and item for item in changes):
-        raise PolicyError(source, "changes", "is not a list of strings", "policy key paths such as \"fields.message.level\"")
+        raise PolicyError(source, "changes", "is not a list of strings",
+                          "policy key paths such as \"fields.message.level\"")
     version = data.get("policy_version")
     if version is not None and not isinstance(version, str):
         raise PolicyError(source, "policy_version", "is not a string", "a version such as \"1.1.0\"")

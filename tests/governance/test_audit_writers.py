@@ -12,9 +12,9 @@ import pytest
 from click.testing import CliRunner
 
 import crashveil
+from crashveil.cli.app import cli
 from crashveil.policy import default_policy_path
 from crashveil.server.governance.audit import ACTIONS, AuditTrail
-from crashveil.cli.app import cli
 
 SRC = Path(crashveil.__file__).parent
 
@@ -107,7 +107,7 @@ def _writers() -> dict[str, list[str]]:
                      and isinstance(n.value, ast.Constant) and isinstance(n.value.value, str)
                      for t in n.targets if isinstance(t, ast.Name)}
 
-        def names(node: ast.AST) -> list[str]:
+        def names(node: ast.AST, constants: dict[str, str] = constants) -> list[str]:
             if isinstance(node, ast.Constant) and isinstance(node.value, str):
                 return [node.value]
             if isinstance(node, ast.Name) and node.id in constants:

@@ -22,8 +22,8 @@ from crashveil.policy import Report
 from crashveil.policy.protocol import SCHEMA_HEADER, SEALED_CONTENT_TYPE
 from crashveil.sdk.seal import seal_report, verify_config_signature
 from crashveil.sdk.sender import DROP_STATUSES
-from crashveil.server.governance.audit import AuditTrail
 from crashveil.server.db.tables import reports
+from crashveil.server.governance.audit import AuditTrail
 from crashveil.server.governance.erasure import erase_installs
 
 from .conftest import Clock, build_report
@@ -32,7 +32,7 @@ with warnings.catch_warnings():  # starlette >= 1.0 prefers httpx2 and warns whe
     warnings.simplefilter("ignore", UserWarning)
     from starlette.testclient import TestClient
 
-from crashveil.server.http.app import create_app  # noqa: E402
+from crashveil.server.http.app import create_app
 
 GONE = "1a" * 16
 KEPT = "2b" * 16
@@ -217,8 +217,8 @@ def test_a_report_stored_during_an_erasure_waits_for_it_and_is_refused(storage: 
     lock), then reads the tombstones the erasure committed and stores nothing."""
     import threading
 
-    from crashveil.server.governance import tombstones
     from crashveil.server.db.engine import write_tx
+    from crashveil.server.governance import tombstones
     from crashveil.server.storage.records import PendingReport
 
     report = _report(ERASED, "2026-05-01T12:00Z")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from crashveil.policy import default_policy
 from crashveil.cli import main
+from crashveil.policy import default_policy
 from crashveil.policy.pia import render_pia
 
 

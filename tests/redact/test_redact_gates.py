@@ -13,13 +13,11 @@ import random
 import string
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-
 import redact_corpus as corpus
-from crashveil.redact import gates, registry
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from crashveil.redact import DEFAULT_PLACEHOLDERS, DETECTORS, KINDS, Redactor, gates, registry
 from crashveil.redact.detector import Ctx, cmap, compile_patterns
-from crashveil.redact import DEFAULT_PLACEHOLDERS, DETECTORS, KINDS, Redactor
 
 SETTINGS = settings(max_examples=int(os.environ.get("REDACT_EXAMPLES", "300")), deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])

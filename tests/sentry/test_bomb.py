@@ -172,5 +172,5 @@ def _cpu_s(pid: int) -> float:
 def _wait_for_samples(*probers: Prober, after: tuple[int, ...] | None = None, count: int = 5) -> bool:
     """Until every prober has ``count`` more latencies than ``after`` (or 10 s passed)."""
     base = after or (0,) * len(probers)
-    return _servers().wait_for(lambda: all(len(p.latencies) >= b + count for p, b in zip(probers, base)), 10,
-                               step_s=0.01)
+    return _servers().wait_for(
+        lambda: all(len(p.latencies) >= b + count for p, b in zip(probers, base, strict=True)), 10, step_s=0.01)

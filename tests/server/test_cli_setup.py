@@ -11,8 +11,8 @@ from click.testing import CliRunner
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from crashveil.policy.protocol import ConnectionString
 from crashveil.cli.app import cli
+from crashveil.policy.protocol import ConnectionString
 from crashveil.server.settings import Settings
 from crashveil.server.storage.store import Storage
 

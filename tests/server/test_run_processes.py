@@ -19,12 +19,11 @@ import pytest
 
 from crashveil.errors import StorageError
 from crashveil.policy.protocol import SCHEMA_HEADER, SEALED_CONTENT_TYPE, receipt_path, reports_path
-from crashveil.server.ingest.writer import WriterClient, serve_writer
 from crashveil.server.http.run import share_limits
+from crashveil.server.ingest.writer import WriterClient, serve_writer
 from crashveil.server.settings import Settings
 
 from .test_run_tls import ServerDir, _client, _free_port, _init_from_test_pki, _sealed_report
-
 
 # --- the protocol, in one process ----------------------------------------------------------------
 
@@ -65,7 +64,7 @@ def test_rows_of_all_fronts_are_stored_together_and_answered_in_order() -> None:
     def all_rows_waiting() -> bool:
         """The writer holds its first batch, and each front's other rows wait in its socket."""
         return bool(first) and all(set(rows) <= set(first) or _has_unread_bytes(end)
-                                   for rows, end in ((range(0, 5), writer_ends[0]), (range(5, 9), writer_ends[1])))
+                                   for rows, end in ((range(5), writer_ends[0]), (range(5, 9), writer_ends[1])))
 
     async def front(end: socket.socket, rows: range) -> list[int]:
         client = WriterClient()
@@ -76,7 +75,7 @@ def test_rows_of_all_fronts_are_stored_together_and_answered_in_order() -> None:
             client.close()
 
     async def main() -> list[list[int]]:
-        first = asyncio.ensure_future(front(ends[0], range(0, 5)))
+        first = asyncio.ensure_future(front(ends[0], range(5)))
         second = asyncio.ensure_future(front(ends[1], range(5, 9)))
         deadline = time.monotonic() + 10
         while not all_rows_waiting():  # both fronts' rows are waiting in the writer's sockets
@@ -144,7 +143,8 @@ def test_storage_failure_and_a_lost_writer_are_storage_errors() -> None:
         other.close()
         return str(failed.value), str(lost.value), str(later.value)
 
-    assert ("database is locked (test)", "the writer process is gone", "the writer process is gone") == asyncio.run(main())
+    assert ("database is locked (test)", "the writer process is gone",
+            "the writer process is gone") == asyncio.run(main())
     thread.join(5)
 
 
@@ -179,7 +179,8 @@ def _listening(port: int) -> int:
 
 
 _TWO_FRONTS = ("import sys; from pathlib import Path; from crashveil.server.settings import Settings; "
-               "from crashveil.server.http.run import run_server; run_server(Settings.load(Path(sys.argv[1])), workers=2)")
+               "from crashveil.server.http.run import run_server; "
+               "run_server(Settings.load(Path(sys.argv[1])), workers=2)")
 
 
 def start_two_fronts(server_dir: Path, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:

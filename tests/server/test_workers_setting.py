@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from crashveil.cli.app import cli, main
 from crashveil.errors import ConfigError
 from crashveil.policy.protocol import SCHEMA_HEADER, SEALED_CONTENT_TYPE, receipt_path, reports_path
 from crashveil.server.http import run as run_module
-from crashveil.cli.app import cli, main
 from crashveil.server.settings import MAX_WORKERS, Settings, write_settings
 
 from .test_run_processes import _children, _listening

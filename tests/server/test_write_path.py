@@ -15,18 +15,17 @@ import multiprocessing
 import os
 import threading
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from crashveil.policy import Frame, Report, Stack, compute_fingerprint
-from crashveil.server.ingest import grouping
 from crashveil.server.db import engine as db
 from crashveil.server.db.tables import crash_groups, reports
+from crashveil.server.ingest import grouping
 from crashveil.server.ingest.commit import GroupCommitter
 from crashveil.server.ingest.redaction import redact_report
 from crashveil.server.storage.detail import detail_json
@@ -35,7 +34,7 @@ from crashveil.server.storage.store import Storage
 
 from .conftest import build_report
 
-NOW = datetime(2026, 5, 1, 12, 30, tzinfo=timezone.utc)
+NOW = datetime(2026, 5, 1, 12, 30, tzinfo=UTC)
 _SETTINGS = settings(max_examples=150, deadline=None, database=None, suppress_health_check=list(HealthCheck))
 _text = st.text(st.characters(exclude_categories=("Cs",)), max_size=12)
 
@@ -72,7 +71,7 @@ def test_detail_json_is_the_canonical_json_of_the_report(message: Any, comment: 
 @given(st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30)), st.integers(-14, 14))
 def test_hour_and_day_strings(moment: datetime, offset: int) -> None:
     aware = moment.replace(tzinfo=timezone(timedelta(hours=offset)))
-    utc = aware.astimezone(timezone.utc)
+    utc = aware.astimezone(UTC)
     assert (utc.strftime("%Y-%m-%dT%H:00Z"), utc.strftime("%Y-%m-%d")) == (hour_of(aware), day_of(aware))
 
 

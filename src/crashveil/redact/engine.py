@@ -152,7 +152,7 @@ class Redactor:
                 return text, {}  # no step could change anything: most strings end here
             ctx = Ctx(self._placeholders, env)
             return _settle(text, plan, mask, ctx), ctx.counts
-        except Exception:  # never hurt the host app: drop the string rather than leak or raise
+        except Exception:  # noqa: BLE001 - never hurt the host app: drop the string rather than leak or raise
             return REDACTED, {}
 
     def __repr__(self) -> str:

@@ -35,9 +35,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from crashveil.redact.detector import CLASSES as _CLASSES
-from crashveil.redact.detector import PATTERNS as _P
-from crashveil.redact.detector import Ctx, Detector, DetectorFn, add_pattern_source
+from crashveil.redact.detector import CLASSES as _CLASSES, PATTERNS as _P, Ctx, Detector, DetectorFn, add_pattern_source
 from crashveil.redact.detectors.network import HOST_WORDS
 from crashveil.redact.detectors.paths import WIN_DIRS
 from crashveil.redact.detectors.secrets import _CS_KEYWORDS
@@ -222,9 +220,9 @@ def triggers(t: str, env: bool = False, skip: int = 0) -> int:
                 m |= _NUM
         if up and not m & _NUM and P.g_nid_letter.search(cm) is not None:
             m |= _NUM
-    if not skip & _HE and len(t) >= 16 and (up or 0x30 in cm):
-        if (P.g_he_16 if env else P.g_he_20).search((b" " + cm).translate(_HE_MAP)) is not None:
-            m |= _HE
+    if not skip & _HE and len(t) >= 16 and (up or 0x30 in cm) \
+            and (P.g_he_16 if env else P.g_he_20).search((b" " + cm).translate(_HE_MAP)) is not None:
+        m |= _HE
     return m & ~skip
 
 

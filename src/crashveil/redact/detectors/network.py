@@ -3,10 +3,12 @@ query-string values."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from crashveil.redact.detector import PATTERNS as _P
-from crashveil.redact.detector import Ctx, Detector, splice
+from crashveil.redact.detector import PATTERNS as _P, Ctx, Detector, splice
+
+if TYPE_CHECKING:
+    import re
 
 
 def email(text: str, ctx: Ctx) -> str:
@@ -223,12 +225,12 @@ def query_values(text: str, ctx: Ctx) -> str:
     ph = ctx.ph["query_values"]
     n = 0
 
-    def repl(m: Any) -> str:
+    def repl(m: re.Match[str]) -> str:
         nonlocal n
         n += 1
         return m.group()[0] + m.group("k") + "=" + ph
 
-    out = _P.query.sub(repl, text)
+    out: str = _P.query.sub(repl, text)
     if n:
         ctx.hit("query_values", n)
     return out

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from crashveil.redact.detector import PATTERNS as _P
-from crashveil.redact.detector import Ctx, Detector, merge, splice
+from crashveil.redact.detector import PATTERNS as _P, Ctx, Detector, merge, splice
 
 # (after the first character) not a date: 2024-05-12, 12.05.2024
 _NOT_DATE = r"(?![0-9]{3}[\-/.][0-9]{2}[\-/.][0-9]{2}(?![0-9])|[0-9][./\-][0-9]{2}[./\-][0-9]{4}(?![0-9]))"
@@ -24,11 +23,14 @@ def _digit_groups() -> Any:
     return re.compile(r"[0-9]+")
 
 
-_IBAN_COUNTRIES = frozenset(
-    "AD AE AL AT AZ BA BE BG BH BI BR BY CH CR CY CZ DE DJ DK DO EE EG ES FI FK FO FR GB GE GI "
-    "GL GR GT HR HU IE IL IQ IS IT JO KW KZ LB LC LI LT LU LV LY MC MD ME MK MN MR MT MU NI NL "
-    "NO OM PK PL PS PT QA RO RS RU SA SC SD SE SI SK SM SO ST SV TL TN TR UA VA VG XK YE".split()
-)
+_IBAN_COUNTRIES = frozenset([
+    "AD", "AE", "AL", "AT", "AZ", "BA", "BE", "BG", "BH", "BI", "BR", "BY", "CH", "CR", "CY",
+    "CZ", "DE", "DJ", "DK", "DO", "EE", "EG", "ES", "FI", "FK", "FO", "FR", "GB", "GE", "GI",
+    "GL", "GR", "GT", "HR", "HU", "IE", "IL", "IQ", "IS", "IT", "JO", "KW", "KZ", "LB", "LC",
+    "LI", "LT", "LU", "LV", "LY", "MC", "MD", "ME", "MK", "MN", "MR", "MT", "MU", "NI", "NL",
+    "NO", "OM", "PK", "PL", "PS", "PT", "QA", "RO", "RS", "RU", "SA", "SC", "SD", "SE", "SI",
+    "SK", "SM", "SO", "ST", "SV", "TL", "TN", "TR", "UA", "VA", "VG", "XK", "YE",
+])
 
 
 def _mod97(s: str) -> int:
@@ -152,7 +154,7 @@ def _date_ok(yy: str, mm: str, dd: str) -> bool:
 
 
 def _weighted(d: str, weights: tuple[int, ...]) -> int:
-    return sum(int(a) * w for a, w in zip(d, weights))
+    return sum(int(a) * w for a, w in zip(d, weights, strict=True))
 
 
 def _nid_run_ok(d: str) -> bool:
@@ -171,9 +173,9 @@ def _nid_run_ok(d: str) -> bool:
             _date_ok(d[8:10], d[6:8], d[4:6])
     if n == 11 and d.isdigit():
         # PL PESEL
-        if (10 - _weighted(d[:10], (1, 3, 7, 9, 1, 3, 7, 9, 1, 3)) % 10) % 10 == int(d[10]):
-            if 1 <= int(d[2:4]) % 20 <= 12 and 1 <= int(d[4:6]) <= 31:
-                return True
+        if (10 - _weighted(d[:10], (1, 3, 7, 9, 1, 3, 7, 9, 1, 3)) % 10) % 10 == int(d[10]) \
+                and 1 <= int(d[2:4]) % 20 <= 12 and 1 <= int(d[4:6]) <= 31:
+            return True
         # BR CPF
         s1 = _weighted(d[:9], (10, 9, 8, 7, 6, 5, 4, 3, 2)) * 10 % 11 % 10
         s2 = _weighted(d[:10], (11, 10, 9, 8, 7, 6, 5, 4, 3, 2)) * 10 % 11 % 10
@@ -191,10 +193,10 @@ def _nid_run_ok(d: str) -> bool:
         if k1 % 11 == int(d[9]) and k2 % 11 == int(d[10]) and _date_ok("", d[2:4], d[0:2]):
             return True
         # HU personal id (sex digit, YYMMDD, serial, check)
-        if d[0] in "12345678" and _date_ok(d[1:3], d[3:5], d[5:7]):
-            if _weighted(d[:10], (1, 2, 3, 4, 5, 6, 7, 8, 9, 10)) % 11 == int(d[10]) or \
-                    _weighted(d[:10], (10, 9, 8, 7, 6, 5, 4, 3, 2, 1)) % 11 == int(d[10]):
-                return True
+        if d[0] in "12345678" and _date_ok(d[1:3], d[3:5], d[5:7]) and (
+                _weighted(d[:10], (1, 2, 3, 4, 5, 6, 7, 8, 9, 10)) % 11 == int(d[10])
+                or _weighted(d[:10], (10, 9, 8, 7, 6, 5, 4, 3, 2, 1)) % 11 == int(d[10])):
+            return True
         # GR AMKA (DDMMYY + Luhn), MX NSS (Luhn)
         return _luhn(d)
     if n == 12 and d.isdigit():  # RU INN of a person

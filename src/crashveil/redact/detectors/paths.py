@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from crashveil.redact.detector import PATTERNS as _P
-from crashveil.redact.detector import Ctx, Detector, splice
+from crashveil.redact.detector import PATTERNS as _P, Ctx, Detector, splice
+
+if TYPE_CHECKING:
+    import re
 
 # Windows home folders in any case ("Users", "Documents and Settings"), also for the gates.
 WIN_DIRS = (r"(?:[Uu][Ss][Ee][Rr][Ss]"
@@ -52,7 +54,7 @@ def _home_nested(rx: Any, text: str, ph: str, posix: bool) -> tuple[str, int]:
     not inside a URL. Returns the new text and the number of user names replaced."""
     n = 0
 
-    def nested(m: Any) -> str:
+    def nested(m: re.Match[str]) -> str:
         nonlocal n
         if posix:
             s = m.start()

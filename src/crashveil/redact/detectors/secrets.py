@@ -3,10 +3,13 @@ random-looking strings."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from crashveil.redact.detector import PATTERNS as _P
-from crashveil.redact.detector import PLACEHOLDER_SHAPE, Ctx, Detector, merge, splice
+from crashveil.redact.detector import PATTERNS as _P, PLACEHOLDER_SHAPE, Ctx, Detector, merge, splice
+
+if TYPE_CHECKING:
+    import re
+    from collections.abc import Callable, Collection
 
 _B = "A-Za-z0-9_"  # ASCII word characters, for boundaries
 _TOKEN = "A-Za-z0-9+/_-"  # alphabet of base64/hex-like secrets ("=" only as trailing padding)
@@ -53,6 +56,7 @@ def url_credentials(text: str, ctx: Ctx) -> str:
     """``scheme://user:password@host`` keeps scheme and host: ``scheme://<credentials>@host``."""
     if "://" not in text or "@" not in text:
         return text
+    out: str
     out, n = _P.url_cred.subn("://" + ctx.ph["url_credentials"].replace("\\", "\\\\") + "@", text)
     if n:
         ctx.hit("url_credentials", n)
@@ -181,6 +185,7 @@ def jwt(text: str, ctx: Ctx) -> str:
     """JSON Web Tokens (``eyJ...``.``eyJ...``.``sig``), also JWE with five parts."""
     if "eyJ" not in text:
         return text
+    out: str
     out, n = _P.jwt.subn(ctx.ph["jwt"].replace("\\", "\\\\"), text)
     if n:
         ctx.hit("jwt", n)
@@ -304,7 +309,8 @@ def _secret_like(tok: str, min_len: int) -> bool:
     words, identifiers and paths (``AbstractBasicAuthHandler``, ``site-packages``) hold 3+
     characters per "word" (the bar is 3.3, 3.4 from 32 and 4 from 48 characters). Hex digests
     (``[0-9a-f]`` only) and base32 (upper case and digits, no ``_``) are random by shape.
-    Dash-joined simple parts (``test-8000Hz-le-3ch``) are names, not secrets. Entropy must reach 3 bits per character (2.5 for hex).
+    Dash-joined simple parts (``test-8000Hz-le-3ch``) are names, not secrets. Entropy must reach
+    3 bits per character (2.5 for hex).
     """
     segs = _P.he_seg.findall(tok)
     n = sum(map(len, segs))
@@ -321,10 +327,10 @@ def _secret_like(tok: str, min_len: int) -> bool:
             return False
     elif not (core.isupper() and "_" not in tok and not core.isalpha()):
         return False
-    counts = _P.Counter(core).values()
+    counts: Collection[int] = _P.Counter(core).values()
     if len(counts) < 8:
         return False
-    log2 = _P.log2
+    log2: Callable[[float], float] = _P.log2
     return -sum(c / n * log2(c / n) for c in counts) >= floor
 
 
@@ -361,7 +367,7 @@ def high_entropy(text: str, ctx: Ctx) -> str:
         n += 1
         return "/" * (len(s) - len(s.lstrip("/"))) + ph + "/" * (len(s) - len(s.rstrip("/")))
 
-    def repl(m: Any) -> str:
+    def repl(m: re.Match[str]) -> str:
         tok = m.group("t")
         lead = m.group()[: m.start("t") - m.start()]
         pieces = tok.split("/") if "/" in tok else ()
@@ -383,7 +389,7 @@ def high_entropy(text: str, ctx: Ctx) -> str:
             new = judge(tok)
         return lead + new
 
-    out = (_P.he_16 if ctx.env else _P.he_20).sub(repl, " " + text)[1:]  # a token may start the text
+    out: str = (_P.he_16 if ctx.env else _P.he_20).sub(repl, " " + text)[1:]  # a token may start the text
     if n:
         ctx.hit("high_entropy", n)
     return out

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from crashveil.redact.detector import PATTERNS as _P
-from crashveil.redact.detector import Ctx, Detector
+from crashveil.redact.detector import PATTERNS as _P, Ctx, Detector
+
+if TYPE_CHECKING:
+    import re
 
 
 def _keep_quoted(c: str) -> bool:
@@ -30,7 +32,7 @@ def quoted_input(text: str, ctx: Ctx) -> str:
     n = 0
     ph = ctx.ph["quoted_input"]
 
-    def repl(m: Any) -> str:
+    def repl(m: re.Match[str]) -> str:
         nonlocal n
         if not m.group("e") or _keep_quoted(m.group("c")):
             return m.group()

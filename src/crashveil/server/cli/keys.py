@@ -8,8 +8,7 @@ from datetime import timedelta
 import click
 
 from crashveil.cli.options import actor_option, project_option, server_dir_option
-from crashveil.server.cli.audit import record as audit
-from crashveil.server.cli.audit import resolve_actor
+from crashveil.server.cli.audit import record as audit, resolve_actor
 from crashveil.server.cli.context import connection_string, load_settings, open_storage, utc_now
 from crashveil.server.cli.tables import print_table, table
 

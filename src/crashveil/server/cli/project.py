@@ -8,8 +8,7 @@ from typing import TYPE_CHECKING
 import click
 
 from crashveil.cli.options import actor_option, policy_option, server_dir_option
-from crashveil.server.cli.audit import record as audit
-from crashveil.server.cli.audit import resolve_actor
+from crashveil.server.cli.audit import record as audit, resolve_actor
 from crashveil.server.cli.context import connection_string, load_settings, open_storage
 from crashveil.server.cli.sentry_keys import sentry_key_group
 from crashveil.server.cli.tables import print_table, table

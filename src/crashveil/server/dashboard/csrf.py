@@ -27,6 +27,7 @@ import hashlib
 import hmac
 import os
 import secrets
+from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -73,7 +74,7 @@ def check_login_pair(secret: bytes, cookie: str | None, form_value: str | None) 
     return isinstance(nonce, str) and hmac.compare_digest(nonce, form_value)
 
 
-def origin_allowed(headers: dict[str, str] | object, own_origin: str) -> bool:
+def origin_allowed(headers: Mapping[str, str], own_origin: str) -> bool:
     """Whether a state-changing request's ``Origin``/``Referer`` is exactly our origin.
 
     Args:

@@ -352,7 +352,7 @@ def correlate_spike(conn: Connection, group_id: int, hourly: Sequence[tuple[str,
     return Correlation(spike.hour, spike.z, rows[:8], started)
 
 
-def recent_reports(conn: Connection, project_id: str, group_id: int, *, limit: int = 10) -> list[Any]:
+def recent_reports(conn: Connection, project_id: str, group_id: int, *, limit: int = 10) -> Sequence[Any]:
     """The group's latest stored reports (ids and aggregate columns only, no content)."""
     return conn.execute(
         sa.select(reports.c.report_id, reports.c.hour, reports.c.release, reports.c.os_family, reports.c.origin,
@@ -361,7 +361,7 @@ def recent_reports(conn: Connection, project_id: str, group_id: int, *, limit: i
         .order_by(reports.c.received_at.desc(), reports.c.id.desc()).limit(limit)).all()
 
 
-def status_history(conn: Connection, group_id: int, *, limit: int = 10) -> list[Any]:
+def status_history(conn: Connection, group_id: int, *, limit: int = 10) -> Sequence[Any]:
     return conn.execute(sa.select(group_status_changes).where(group_status_changes.c.group_id == group_id)
                         .order_by(group_status_changes.c.changed_at.desc(), group_status_changes.c.id.desc())
                         .limit(limit)).all()

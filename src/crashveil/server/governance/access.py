@@ -318,7 +318,7 @@ class AccessStore:
             if self._user_row(conn, name) is not None:
                 raise ConfigError("user", f"{name!r} already exists", "a new name")
             user_id = int(conn.execute(users.insert().values(name=name, password_hash=hashed,
-                                                             created_at=self._now())).inserted_primary_key[0])
+                                                             created_at=self._now())).inserted_primary_key[0])  # type: ignore[index]  # SQLAlchemy types it Optional; an insert always has one
             self.audit.record("user.add", actor=actor, subject=f"user:{user_id}", conn=conn)
         self.audit.checkpoint()
         return user_id

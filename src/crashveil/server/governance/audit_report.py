@@ -15,15 +15,14 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from html import escape
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from crashveil.server.governance.access import AccessStore, visible_fields
-from crashveil.server.governance.audit import AuditTrail
+from crashveil.policy.model import Policy
 from crashveil.server.db.engine import read_tx
 from crashveil.server.db.governance_tables import retention_runs, retention_stripped
 from crashveil.server.db.tables import (
@@ -33,8 +32,9 @@ from crashveil.server.db.tables import (
     redaction_counters,
     reports,
 )
+from crashveil.server.governance.access import AccessStore, visible_fields
+from crashveil.server.governance.audit import AuditTrail
 from crashveil.server.governance.retention import retention_classes
-from crashveil.policy.model import Policy
 from crashveil.server.storage.store import ProjectSummary
 from crashveil.textsafe import md_cell, visible
 
@@ -102,8 +102,8 @@ def _trail_integrity(audit: AuditTrail) -> dict[str, Any]:
 
 
 def _entries(audit: AuditTrail, since: datetime, until: datetime, actions: list[str]) -> list[Any]:
-    return audit.entries(since=since.astimezone(timezone.utc).strftime(_ENTRY_TIME),
-                         until=until.astimezone(timezone.utc).strftime(_ENTRY_TIME), actions=actions)
+    return audit.entries(since=since.astimezone(UTC).strftime(_ENTRY_TIME),
+                         until=until.astimezone(UTC).strftime(_ENTRY_TIME), actions=actions)
 
 
 def _project_section(conn: Connection, summary: ProjectSummary, policy: Policy, *, since: datetime,
@@ -241,7 +241,8 @@ def _access_blocks(b: _Blocks, data: dict[str, Any]) -> None:
     b.h(2, "Audit trail integrity")
     b.para(f"{'Intact' if trail['ok'] else 'NOT INTACT: ' + str(trail['problem'])}. {trail['entries']} entries; "
            f"head {trail['head_seq']} ", (str(trail["head_hash"]), "code"),
-           f"; signed checkpoint at {trail['checkpoint_seq']}; audit key ", (str(trail["audit_public_key"]), "code"), ".")
+           f"; signed checkpoint at {trail['checkpoint_seq']}; audit key ",
+           (str(trail["audit_public_key"]), "code"), ".")
     b.h(2, "Who can access what")
     b.table(["user", "disabled", "grants"], [[u["name"], u["disabled"],
                                             "; ".join(f"{p}: {', '.join(r)}" for p, r in u["grants"].items())]

@@ -81,7 +81,7 @@ def reserve_attempt(conn: Connection, account: str, *, now: datetime, window: ti
         login_failures.c.account == account, login_failures.c.at > now - window)).scalar_one())
     if failures >= limit:
         return None, failures
-    reserved = conn.execute(login_failures.insert().values(account=account, at=now)).inserted_primary_key[0]
+    reserved = conn.execute(login_failures.insert().values(account=account, at=now)).inserted_primary_key[0]  # type: ignore[index]  # SQLAlchemy types it Optional; an insert always has one
     return int(reserved), failures
 
 

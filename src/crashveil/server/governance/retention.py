@@ -49,21 +49,20 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from crashveil.policy.model import Policy
-from crashveil.server.governance.audit import AuditTrail
-from crashveil.server.keys.crypto import decrypt_detail, detail_aad, encrypt_detail, new_data_key
 from crashveil.server.db.engine import is_sqlite, read_tx, write_tx
-from crashveil.server.governance import tombstones
 from crashveil.server.db.governance_tables import login_failures, retention_runs, retention_stripped, sessions
 from crashveil.server.db.rollup_tables import group_daily_rollups, group_day_installs, project_filter_values
 from crashveil.server.db.tables import crash_groups, data_keys, group_rollups, redaction_counters, reports
-
+from crashveil.server.governance import tombstones
+from crashveil.server.governance.audit import AuditTrail
+from crashveil.server.keys.crypto import decrypt_detail, detail_aad, encrypt_detail, new_data_key
 
 if TYPE_CHECKING:
     from crashveil.server.storage.store import Storage
@@ -125,11 +124,11 @@ def _longest(policy: Policy) -> int:
 
 
 def _day_start(day: str) -> datetime:
-    return datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=timezone.utc)
+    return datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=UTC)
 
 
 def _hour_key(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:00Z")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:00Z")
 
 
 def run_retention(storage: Storage, audit: AuditTrail, *, now: datetime | None = None, dry_run: bool = False,

@@ -28,7 +28,7 @@ import re
 import threading
 import time
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from starlette.applications import Starlette
@@ -41,12 +41,12 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from crashveil.policy.protocol import API_PREFIX, MAX_CONFIG_SIGNATURES
 from crashveil.server.http import peer_tag
-from crashveil.server.http.errors import handle_error
 from crashveil.server.http.body import BODY_TIMEOUT_S, read_body
-from crashveil.server.ingest.pipeline import Ingestor, canonical_json
-from crashveil.server.ingest.rejections import check_project_id
+from crashveil.server.http.errors import handle_error
 from crashveil.server.http.metrics import CONTENT_TYPE, Metrics
 from crashveil.server.http.peer import CREDENTIAL_KEY, PeerCredential
+from crashveil.server.ingest.pipeline import Ingestor, canonical_json
+from crashveil.server.ingest.rejections import check_project_id
 
 __all__ = ["create_app", "build_config", "load_openapi", "CONFIG_TTL"]
 
@@ -60,7 +60,7 @@ READY_CACHE_S = 2.0
 
 
 def _utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def _b64url(data: bytes) -> str:
@@ -200,7 +200,7 @@ def _timed(route: str, handler: Handler, metrics: Metrics) -> Handler:
         started = time.perf_counter()
         try:
             response = await handler(request)
-        except Exception as exc:  # the HTTP error map is the one place allowed to catch all
+        except Exception as exc:  # noqa: BLE001 - the HTTP error map is the one place allowed to catch all
             response = await handle_error(request, exc, route)
         metrics.latency.labels(route, request.method).observe(time.perf_counter() - started)
         return response
@@ -229,7 +229,7 @@ class _Readiness:
                 try:
                     self._storage.ping()
                     self._ready = True
-                except Exception:  # any failure means "not ready"; the reason is the storage's to log
+                except Exception:  # noqa: BLE001 - any failure means "not ready"; the storage logs why
                     self._ready = False
                 self._until = self._clock() + READY_CACHE_S
             return self._ready
@@ -304,7 +304,7 @@ class _NativeApi:
                                 status_code=404)
         hour = status.received_hour
         if isinstance(hour, datetime):
-            hour = hour.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:00Z")
+            hour = hour.astimezone(UTC).strftime("%Y-%m-%dT%H:00Z")
         return JSONResponse({"receipt": status.receipt, "status": status.status, "fixed_in": status.fixed_in,
                              "received_hour": hour}, headers=_NO_STORE)
 
@@ -366,13 +366,14 @@ def _product_routes(settings: Any, storage: Any, *, ingestor: Ingestor, metrics:
     engine = getattr(storage, "engine", None)
     if engine is None or not hasattr(settings, "server_dir"):
         return []
-    from crashveil.server.governance.access import AccessStore
-    from crashveil.server.insights.anomaly import VolumeAnomalyCollector
     from crashveil.server.dashboard import dashboard_routes, load_or_create_secret
     from crashveil.server.dashboard.public import public_routes
+    from crashveil.server.governance.access import AccessStore
+    from crashveil.server.insights.anomaly import VolumeAnomalyCollector
     from crashveil.server.sentry.routes import sentry_routes
 
     audit = ingestor.audit
+    assert audit is not None, "create_app sets it over a real Storage (the condition above)"
     secret = load_or_create_secret(settings.server_dir / "keys" / "dashboard.secret")
     # The typed names of failed log-ins are kept as HMACs under the dashboard secret, shared by
     # every process of this server directory (login_guard.account_digest).

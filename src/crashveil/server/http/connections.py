@@ -30,7 +30,7 @@ import resource
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -199,7 +199,8 @@ class GuardedProtocol(asyncio.Protocol):
         waiter = self._loop.create_future()
         tls = asyncio.sslproto.SSLProtocol(
             self._loop, self, self._guard.tls, waiter, server_side=True, call_connection_made=False,
-            ssl_handshake_timeout=self._guard.limits.tls_handshake_timeout_s)
+            # typeshed says int; asyncio takes the seconds as a float
+            ssl_handshake_timeout=self._guard.limits.tls_handshake_timeout_s)  # type: ignore[arg-type]
         transport.set_protocol(tls)
         tls.connection_made(transport)
         waiter.add_done_callback(lambda done: self._handshake_done(done, transport, tls))
@@ -215,7 +216,8 @@ class GuardedProtocol(asyncio.Protocol):
             transport.abort()
             self._release()
             return
-        tls_transport = tls._get_app_transport()  # what loop.start_tls returns
+        # what loop.start_tls returns; typeshed leaves out this private method of SSLProtocol
+        tls_transport = tls._get_app_transport()  # type: ignore[attr-defined]
         if self._guard.revoked is not None and self._is_revoked(tls_transport):
             tls_transport.abort()
             self._release()
@@ -263,7 +265,7 @@ class _Timeouts:
     # uvicorn's attributes, for the type checker
     transport: asyncio.Transport
     loop: asyncio.AbstractEventLoop
-    cycle: object
+    cycle: Any  # httptools' or h11's RequestResponseCycle (two unrelated classes); read with getattr
 
     def _arm(self, seconds: float, callback: Callable[[], None]) -> None:
         self._disarm()

@@ -109,7 +109,8 @@ def uvicorn_config(settings: Any, app: Any, *, web: bool = False, revoked: Revok
         ConfigError: TLS is on and a certificate, key or CA file is missing.
     """
     kwargs: dict[str, Any] = dict(
-        host=settings.host, port=settings.web_port if web else settings.port, access_log=False, proxy_headers=False, server_header=False,
+        host=settings.host, port=settings.web_port if web else settings.port, access_log=False, proxy_headers=False,
+        server_header=False,
         log_config=copy.deepcopy(LOG_CONFIG), lifespan="off", timeout_keep_alive=settings.keep_alive_s,
         h11_max_incomplete_event_size=MAX_HEAD_BYTES,
     )
@@ -129,7 +130,8 @@ def uvicorn_config(settings: Any, app: Any, *, web: bool = False, revoked: Revok
     config.load()
     count = listeners if listeners is not None else (2 if settings.web_port else 1)
     tls, config.ssl = config.ssl, None
-    config.http_protocol_class = ListenerGuard(
+    # uvicorn types it as a Protocol class; it only calls it, so a factory serves (ListenerGuard.__call__)
+    config.http_protocol_class = ListenerGuard(  # type: ignore[assignment]
         ConnectionLimits.from_settings(settings, listeners=count), tls, revoked if mutual else None,
         TimedHttpToolsProtocol if _has_httptools() else TimedH11Protocol)
     return config
@@ -208,7 +210,7 @@ def _run_loop(config: uvicorn.Config, main: Any) -> None:
     asyncio_run(main, loop_factory=config.get_loop_factory())
 
 
-async def _serve_all(servers: list[uvicorn.Server], storage: Any, settings: Any, *,
+async def _serve_all(servers: Sequence[uvicorn.Server], storage: Any, settings: Any, *,
                      sockets: Sequence[socket.socket | None] = (), retention: bool = True,
                      revoked: RevokedSerials | None = None) -> None:
     from crashveil.server.governance.audit import AuditTrail
@@ -227,7 +229,7 @@ async def _serve_all(servers: list[uvicorn.Server], storage: Any, settings: Any,
     refresher = asyncio.get_running_loop().create_task(revoked.run()) if revoked is not None else None
     try:
         await asyncio.gather(*(server.serve(sockets=[sock] if sock is not None else None)
-                               for server, sock in zip(servers, list(sockets) + [None] * len(servers))))
+                               for server, sock in zip(servers, list(sockets) + [None] * len(servers), strict=False)))
     finally:
         if refresher is not None:
             refresher.cancel()
@@ -399,8 +401,8 @@ def _front_main(settings: Any, index: int, fronts: int, writer_socket: socket.so
     """
     _die_with_parent(parent)
     from crashveil.server.http.app import create_app
-    from crashveil.server.ingest.writer import WriterClient
     from crashveil.server.http.metrics import Metrics
+    from crashveil.server.ingest.writer import WriterClient
     from crashveil.server.storage.store import Storage
 
     settings = share_limits(settings, fronts)
@@ -447,6 +449,6 @@ def _reuse_port_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _stop_all(servers: list[uvicorn.Server], sig: int) -> None:
+def _stop_all(servers: Sequence[uvicorn.Server], sig: int) -> None:
     for server in servers:
         server.handle_exit(sig, None)

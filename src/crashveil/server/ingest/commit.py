@@ -198,7 +198,7 @@ class GroupCommitter:
                 else:
                     results = self._store_many([p for p, _ in live])
                 failure: BaseException | None = None
-            except BaseException as exc:  # every future of the batch fails with it (503)
+            except BaseException as exc:  # noqa: BLE001 - every future of the batch fails with it (503)
                 results, failure = [], exc
             finally:
                 self._sql_done()
@@ -211,7 +211,7 @@ class GroupCommitter:
                 self.batches += 1
                 self.stored += len(live)
             by_loop: dict[Any, list[tuple[Any, Any]]] = {}
-            for (_, waiter), result in zip(live, results):
+            for (_, waiter), result in zip(live, results, strict=True):
                 if isinstance(waiter, tuple):
                     by_loop.setdefault(waiter[0], []).append((waiter[1], result))
                 elif failure is not None:

@@ -238,7 +238,9 @@ def _scoped_rows(conn: sa.Connection, project_id: str) -> list[_ScopedRow]:
                         .join_from(group_credential_hours, crash_groups, h.group_id == g.id)
                         .where(h.counts_only_since.is_not(None), g.project_id == project_id)
                         .order_by(h.group_id, h.credential))
-    return [(r.group_id, r.fingerprint, r.credential, r.hour, r.count, r.counts_only_until) for r in rows]
+    # unpacked: the stubs read ``r.count`` as tuple.count (at run time it is the column)
+    return [(group_id, fingerprint, credential, hour, count, until)
+            for group_id, fingerprint, credential, hour, count, until in rows]
 
 
 def credential_fingerprints(conn: sa.Connection, project_id: str, now: datetime

@@ -305,7 +305,12 @@ class _TypedGen:
         #: False: converters for input that cannot hold an unsafe character (``_plain_input``).
         self.check_unsafe = check_unsafe
 
-    const = _Gen.const  # the same env and counter attributes
+    def const(self, value: Any) -> str:
+        """As :meth:`_Gen.const` (the same env and counter attributes)."""
+        self.counter += 1
+        name = f"_c{self.counter}"
+        self.env[name] = value
+        return name
 
     def struct(self, cls: type) -> type:
         """The Struct mirroring ``cls`` (and, once, the converter ``_conv_<name>`` to ``cls``)."""
@@ -317,7 +322,7 @@ class _TypedGen:
         annotations: dict[str, Any] = {}
         defaults: dict[str, Any] = {}
         lines = [f"def _conv_{cls.__name__}(s):"]
-        outs = []
+        outs: list[str] = []
         for fld in fields:
             if fld.default_factory is not dataclasses.MISSING:
                 raise TypeError(f"{cls.__name__}.{fld.name}: default_factory is not supported")
@@ -363,7 +368,8 @@ class _TypedGen:
             if dataclasses.is_dataclass(item):  # a list: the converter makes the tuple
                 items = self.struct(item)  # type: ignore[arg-type]
                 return Annotated[list[items], msgspec.Meta(max_length=limit)]  # type: ignore[valid-type]
-            return Annotated[tuple[self.type(item, {}), ...], msgspec.Meta(max_length=limit)]
+            return Annotated[tuple[self.type(item, {}), ...],  # type: ignore[misc]  # a type built at run time
+                             msgspec.Meta(max_length=limit)]
         if origin is dict:
             if get_args(hint) != (str, int):
                 raise TypeError(f"unsupported mapping in the report format: {hint!r}")
@@ -398,7 +404,7 @@ class _TypedGen:
                 return [f"for k in {var}:", f"    if not {key_match}(k):", "        raise _Bail"]
             return [f"for k in {var}:", f"    if not {key_match}(k) or (not k.isprintable() and _unsafe(k) >= 0):",
                     "        raise _Bail"]
-        if dataclasses.is_dataclass(hint):
+        if isinstance(hint, type) and dataclasses.is_dataclass(hint):  # hints are types, never instances
             return [f"{var} = _conv_{hint.__name__}({var})"]
         lines = []
         if hint is str and not spec.get("free_text") and self.check_unsafe:

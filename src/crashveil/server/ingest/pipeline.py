@@ -31,7 +31,7 @@ import json
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from crashveil.policy import SCHEMA_VERSION, Report
@@ -97,7 +97,7 @@ def canonical_json(value: Any) -> bytes:
 
 def _json_default(value: Any) -> Any:
     if isinstance(value, datetime):
-        return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return dataclasses.asdict(value)
     if isinstance(value, (tuple, set, frozenset)):
@@ -122,7 +122,7 @@ def _parse_hour(value: str) -> datetime:
 def _hour_or_none(value: str) -> datetime | None:
     """``strptime`` costs ~15 us and reports of one hour all carry the same string."""
     try:
-        return datetime.strptime(value, "%Y-%m-%dT%H:00Z").replace(tzinfo=timezone.utc)
+        return datetime.strptime(value, "%Y-%m-%dT%H:00Z").replace(tzinfo=UTC)
     except ValueError:
         return None
 
@@ -230,7 +230,7 @@ class Ingestor:
         """:meth:`commit` from a worker thread (the in-process writer only)."""
         committer = self.committer
         if isinstance(committer, GroupCommitter):
-            return committer.submit(row).result()  # type: ignore[no-any-return]
+            return committer.submit(row).result()
         if committer is None:
             return self._store([row])[0]
         raise RuntimeError("storing from a thread needs the in-process writer")

@@ -43,7 +43,7 @@ def _frames(buffer: bytearray) -> list[Any]:
         end = _FRAME_HEADER.size + size
         if len(buffer) < end:
             break
-        out.append(pickle.loads(bytes(buffer[_FRAME_HEADER.size:end])))  # noqa: S301 - our own process
+        out.append(pickle.loads(bytes(buffer[_FRAME_HEADER.size:end])))
         del buffer[:end]
     return out
 
@@ -188,7 +188,7 @@ def serve_writer(store_rows: Callable[[list[Any]], list[Any]], sockets: list[soc
         except Exception as exc:  # noqa: BLE001 - the fronts answer 503; the cause is logged here
             _log_writer_failure(exc)
             answers = [f"the writer failed ({type(exc).__name__})"] * len(work)
-        for (sock, sequence, _), answer in zip(work, answers):
+        for (sock, sequence, _), answer in zip(work, answers, strict=True):
             if sock in buffers:
                 try:
                     sock.sendall(_frame((sequence, answer)))

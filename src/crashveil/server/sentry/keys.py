@@ -156,7 +156,7 @@ class SentryKeys:
                                        .where(sentry_projects.c.project_id == project_id)).scalar()
                 if numeric is None:
                     numeric = conn.execute(sentry_projects.insert().values(project_id=project_id, created_at=now)
-                                           ).inserted_primary_key[0]
+                                           ).inserted_primary_key[0]  # type: ignore[index]  # SQLAlchemy types it Optional; an insert always has one
                 conn.execute(sentry_keys.insert().values(numeric_id=numeric, prefix=key[:8], key_sha256=_digest(key),
                                                          label=label, level=level, created_at=now))
                 if self._audit is not None:

@@ -55,14 +55,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from crashveil.errors import ReportRejected
-from crashveil.server.http.body import stream_body
-from crashveil.server.ingest.credential_weight import credential_id
+from crashveil.server.http.body import BODY_TIMEOUT_S, stream_body
 from crashveil.server.http.errors import Throttled, handle_error
-from crashveil.server.http.body import BODY_TIMEOUT_S
+from crashveil.server.http.peer import CREDENTIAL_KEY
+from crashveil.server.ingest.credential_weight import credential_id
 from crashveil.server.ingest.redaction import redact_report
 from crashveil.server.ingest.rejections import outside_window
-from crashveil.server.http.peer import CREDENTIAL_KEY
-from crashveil.server.storage.records import PendingReport
 from crashveil.server.sentry.envelope import ITEM_CATEGORIES, Envelope, EnvelopeParser, SentryLimits
 from crashveil.server.sentry.keys import (
     PseudonymKeys,
@@ -79,6 +77,7 @@ from crashveil.server.sentry.mapping import (
     redact_names,
     with_fingerprint,
 )
+from crashveil.server.storage.records import PendingReport
 
 if TYPE_CHECKING:
     from crashveil.server.http.metrics import Metrics
@@ -329,8 +328,8 @@ def sentry_routes(storage: Any, settings: Any, *, ingestor: Any = None, metrics:
         limits: size limits (Sentry's documented ones by default).
         body_timeout_s: a body that has not fully arrived after this long is answered 408.
     """
-    from crashveil.server.ingest.pipeline import Ingestor
     from crashveil.server.http.metrics import Metrics
+    from crashveil.server.ingest.pipeline import Ingestor
 
     clock = now or (lambda: datetime.now(UTC))
     if ingestor is None:

@@ -9,7 +9,7 @@ import dataclasses
 import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from crashveil.policy import Policy, Report, policy_digest
@@ -42,7 +42,7 @@ DROPPED_DETECTOR = "_dropped"
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def hour_of(moment: datetime) -> str:
@@ -56,7 +56,7 @@ def day_of(moment: datetime) -> str:
 
 def hour_and_day(moment: datetime) -> tuple[str, str]:
     """(hour, day) of ``moment`` in UTC; ``strftime`` costs a few us, so by hour, memoised."""
-    utc = moment.astimezone(timezone.utc)
+    utc = moment.astimezone(UTC)
     return _hour_strings(utc.year, utc.month, utc.day, utc.hour)
 
 

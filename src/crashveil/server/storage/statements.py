@@ -38,13 +38,14 @@ def in_chunks(conn: sa.Connection, name: str, values: Sequence[Any], build: Call
     for start in range(0, len(values), CHUNK):
         chunk = values[start:start + CHUNK]
         size = next(n for n in _IN_SIZES if n >= len(chunk))
-        stmt = statement(conn, f"{name}-{size}", lambda: build(size))
+        stmt = statement(conn, f"{name}-{size}", functools.partial(build, size))
         padded = list(chunk) + [chunk[-1]] * (size - len(chunk))
         if isinstance(padded[0], tuple):
             width = len(padded[0])
-            params = dict(zip(_param_names(size, width), [part for value in padded for part in value]))
+            params = dict(zip(_param_names(size, width), [part for value in padded for part in value],
+                              strict=True))
         else:
-            params = dict(zip(_param_names(size, 0), padded))
+            params = dict(zip(_param_names(size, 0), padded, strict=True))
         yield chunk, stmt, params
 
 
