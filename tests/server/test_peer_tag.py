@@ -9,14 +9,14 @@ from crashveil.server.http.app import ForgetClient
 from crashveil.server.http.peer_tag import SCOPE_KEY, tag_of
 
 
-def _seen(host: str) -> dict:
-    """The scope an app behind ForgetClient gets for a request from ``host``."""
+def _seen(host: str, path: str = "/dashboard/login") -> dict:
+    """The scope an app behind ForgetClient gets for a request from ``host`` to ``path``."""
     seen: dict = {}
 
     async def app(scope, receive, send) -> None:
         seen.update(scope)
 
-    asyncio.run(ForgetClient(app)({"type": "http", "client": (host, 5000), "path": "/"}, None, None))
+    asyncio.run(ForgetClient(app)({"type": "http", "client": (host, 5000), "path": path}, None, None))
     return seen
 
 
@@ -29,6 +29,13 @@ def test_forget_client_leaves_a_tag_and_no_address() -> None:
     assert (None, True, True, False, True, False) == (
         one["client"], bool(re.fullmatch(r"[0-9a-f]{32}", tag)), tag == again[SCOPE_KEY], tag == other[SCOPE_KEY],
         v6a[SCOPE_KEY] == v6b[SCOPE_KEY], v6a[SCOPE_KEY] == v6c[SCOPE_KEY])
+
+
+def test_routes_outside_the_dashboard_get_no_tag_and_no_address() -> None:
+    """Only the dashboard's log-in limit reads the tag; ingest and the other routes do not pay
+    for it, and still see no address."""
+    seen = _seen("203.0.113.9", "/api/v1/projects/demo/reports")
+    assert (None, False) == (seen["client"], SCOPE_KEY in seen)
 
 
 def test_tag_of_nothing_is_none() -> None:
