@@ -23,42 +23,29 @@ from crashveil.sdk._internal import suppress_internal_errors
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from typing import Any, Protocol
+    from typing import Protocol
 
-    from crashveil.policy.model import Policy
     from crashveil.policy.report import Report
-    from crashveil.sdk.collect import Collector, CrashRecord
-    from crashveil.sdk.consent import ConsentStore
-    from crashveil.sdk.history import History
+    from crashveil.sdk.collect import CrashRecord
     from crashveil.sdk.limits import Limiter
     from crashveil.sdk.options import Options
-    from crashveil.sdk.pending import PendingCrashes
+    from crashveil.sdk.pending import PendingCrashes, PendingHost
     from crashveil.sdk.pseudonym import InstallSecret
     from crashveil.sdk.remote_config import RemoteConfig
 
-    class CaptureHost(Protocol):
-        """What the capture pipeline uses of the client."""
+    class CaptureHost(PendingHost, Protocol):
+        """What the capture pipeline uses of the client: what a kept crash uses, and more."""
 
         options: Options
-        consent: ConsentStore
         secret: InstallSecret
         project: str | None
         now: Callable[[], float]
         observers: list[Callable[[Report], None]]
 
         @property
-        def policy(self) -> Policy: ...
-        @property
-        def collector(self) -> Collector: ...
-        @property
-        def history_log(self) -> History: ...
-        @property
         def pending_crashes(self) -> PendingCrashes: ...
         def remote_config(self) -> RemoteConfig | None: ...
         def limiter(self) -> Limiter: ...
-        def queue(self, *, create: bool) -> Any: ...
-        def seal_for_server(self, payload: bytes) -> bytes | None: ...
-        def wake_sender(self) -> None: ...
 
 __all__ = ["Capture"]
 
