@@ -33,10 +33,9 @@ no field in wire format v1), ``fingerprint`` (grouping is the server's), ``logen
 other contexts, ``debug_meta``, ``sdk``, and unknown keys (counted as ``<unknown>``).
 
 The allowlist of the consent level (``Report.restricted_to``) and the redaction of every
-free string are applied by the caller afterwards, exactly as for native reports, plus
-:func:`redact_names` for the strings native redaction trusts but a Sentry event fills from
-whatever the app says: exception type and module names (an app can name a class anything,
-and set its ``__module__`` to any string) and breadcrumb categories.
+string that is not a strict identifier (``ingest.redaction.redact_report``: crash types and
+breadcrumb categories included, since an app can name a class or set its ``__module__`` to
+anything) are applied by the caller afterwards, exactly as for native reports.
 """
 
 from __future__ import annotations
@@ -69,7 +68,6 @@ __all__ = [
     "event_to_report",
     "normalize_event_id",
     "parse_timestamp",
-    "redact_names",
     "report_id_for",
 ]
 
@@ -548,30 +546,3 @@ def with_fingerprint(report: Report) -> Report:
     """``report`` with the fingerprint recomputed from its (redacted) stack."""
     frames = report.stack.frames if report.stack is not None else ()
     return dataclasses.replace(report, fingerprint=compute_fingerprint(report.crash_type, frames))
-
-
-def redact_names(report: Report, redact: Callable[[str, str], tuple[str, Mapping[str, int]]]
-                 ) -> tuple[Report, dict[tuple[str, str], int]]:
-    """``report`` with its crash types (root and chain) and breadcrumb categories redacted.
-
-    ``redact(text, kind)`` is the project's server redactor; hits are keyed by ``(field,
-    detector)`` with fixed field names (``crash_type``, ``chain.crash_type``,
-    ``breadcrumbs.category``), as ``ingest.redact_report`` keys its own.
-    """
-    hits: dict[tuple[str, str], int] = {}
-
-    def run(text: str, field: str) -> str:
-        clean, found = redact(text, "message")
-        for detector, count in found.items():
-            if count:
-                hits[(field, detector)] = hits.get((field, detector), 0) + count
-        return clean
-
-    changes: dict[str, Any] = {"crash_type": run(report.crash_type, "crash_type")}
-    if report.chain:
-        changes["chain"] = tuple(dataclasses.replace(c, crash_type=run(c.crash_type, "chain.crash_type"))
-                                 for c in report.chain)
-    if report.breadcrumbs:
-        changes["breadcrumbs"] = tuple(dataclasses.replace(b, category=run(b.category, "breadcrumbs.category"))
-                                       for b in report.breadcrumbs)
-    return dataclasses.replace(report, **changes), hits

@@ -74,7 +74,6 @@ from crashveil.server.sentry.mapping import (
     event_to_report,
     normalize_event_id,
     parse_timestamp,
-    redact_names,
     with_fingerprint,
 )
 from crashveil.server.storage.records import PendingReport
@@ -268,9 +267,6 @@ class SentryIngest:
             not_allowed += ("chain.message",)
         redactor = self.ingestor.redactor(project.digest, policy)
         redacted, hits = redact_report(allowed, redactor, frame_memo=self.ingestor.frame_memo(project.digest))
-        redacted, name_hits = redact_names(redacted, redactor)  # strings native redaction trusts
-        for name, count in name_hits.items():
-            hits[name] = hits.get(name, 0) + count
         redacted = with_fingerprint(redacted)
         pending = PendingReport(project.id, redacted, ORIGIN, received_at, hits,
                                 tuple(mapped.dropped) + tuple(not_allowed), credential)
