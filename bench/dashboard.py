@@ -126,9 +126,10 @@ def store_representatives(storage: Any, project_id: str, group_ids: list[int]) -
     hold a report with details (a reused database) are skipped; returns how many were stored."""
     import sqlalchemy as sa
 
-    from crashveil.policy import Environment, Frame, Report, Stack, default_policy, policy_digest
+    from crashveil.policy import default_policy, policy_digest
     from crashveil.server.db.tables import crash_groups, reports
     from crashveil.server.ingest.grouping import report_fingerprint
+    from crashveil.wire import Environment, Frame, Report, Stack
 
     stored = 0
     for gid in group_ids:

@@ -64,11 +64,11 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    from crashveil.policy.protocol import ConnectionString
     from crashveil.sdk.client import Client
     from crashveil.sdk.options import Options
     from crashveil.server.keys.crypto import ProjectKeyPair
     from crashveil.testing import RecordingTransport
+    from crashveil.wire.protocol import ConnectionString
 
     work = Path(tempfile.mkdtemp(prefix="cvbench-", dir=args.data_dir))
     app = make_app(work / "app")

@@ -145,16 +145,10 @@ def sentry_bodies(count: int) -> list[bytes]:
 
 
 def sealed_bodies(server_dir: Path, suite: str, count: int) -> list[bytes]:
-    from crashveil.policy import (
-        Environment,
-        Frame,
-        Report,
-        Stack,
-        compute_fingerprint,
-        policy_digest,
-    )
+    from crashveil.policy import compute_fingerprint, policy_digest
     from crashveil.sdk.seal import seal_report
     from crashveil.server.storage.store import Storage
+    from crashveil.wire import Environment, Frame, Report, Stack
 
     storage = Storage.open(_settings(server_dir, suite, 0))
     project = storage.project("demo")

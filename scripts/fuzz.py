@@ -64,7 +64,7 @@ def fuzz_redact(data: bytes) -> None:
 
 def fuzz_report(data: bytes) -> None:
     from crashveil.errors import ReportError
-    from crashveil.policy import report_from_json
+    from crashveil.wire import report_from_json
 
     try:
         report_from_json(data, drop_unknown=True)
@@ -128,15 +128,8 @@ TARGETS: dict[str, Callable[[bytes], None]] = {
 def seeds(target: str) -> list[bytes]:
     """Valid inputs to start from, so mutations reach past the first check."""
     if target == "report":
-        from crashveil.policy import (
-            Environment,
-            Frame,
-            Report,
-            Stack,
-            compute_fingerprint,
-            default_policy,
-            policy_digest,
-        )
+        from crashveil.policy import compute_fingerprint, default_policy, policy_digest
+        from crashveil.wire import Environment, Frame, Report, Stack
 
         frames = (Frame("app/main.py", "main", 3, True),)
         report = Report(schema_version=1, policy_digest=policy_digest(default_policy()), consent_level="diagnostic",

@@ -13,8 +13,9 @@ import typing
 from datetime import UTC
 from typing import Any
 
-from crashveil.policy import Report, compute_fingerprint, policy_digest
-from crashveil.policy.report import Frame
+from crashveil.policy import compute_fingerprint, policy_digest
+from crashveil.wire import Report
+from crashveil.wire.report import Frame
 
 
 def string_paths(cls: type = Report, prefix: str = "") -> list[str]:

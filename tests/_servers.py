@@ -29,8 +29,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from crashveil.policy import Environment, Frame, Report, Stack, compute_fingerprint, policy_digest
-from crashveil.policy.protocol import SCHEMA_HEADER, SEALED_CONTENT_TYPE, ConnectionString, reports_path
+from crashveil.policy import compute_fingerprint, policy_digest
+from crashveil.wire import Environment, Frame, Report, Stack
+from crashveil.wire.protocol import SCHEMA_HEADER, SEALED_CONTENT_TYPE, ConnectionString, reports_path
 
 __all__ = ["ServerDir", "Server", "init_server_dir", "free_port", "Sealer", "post_sealed", "stored_rows",
            "consistency_problems", "transport_for"]

@@ -65,7 +65,7 @@ def keypair() -> Any:
 @pytest.fixture(scope="session")
 def dsn(keypair: Any) -> str:
     """A connection string for project ``test-app`` with the test public key."""
-    from crashveil.policy.protocol import ConnectionString
+    from crashveil.wire.protocol import ConnectionString
 
     sign = "ed25519:" + base64.urlsafe_b64encode(bytes(32)).rstrip(b"=").decode()
     return ConnectionString(host="127.0.0.1", port=9, project="test-app", public_key=keypair.public_key_string(),
@@ -75,8 +75,8 @@ def dsn(keypair: Any) -> str:
 @pytest.fixture
 def opener(keypair: Any) -> Callable[[bytes], bytes]:
     """Opens what the SDK sealed, as the server would."""
-    from crashveil.policy.report import SCHEMA_VERSION
     from crashveil.server.keys.crypto import open_report
+    from crashveil.wire.report import SCHEMA_VERSION
 
     return lambda sealed: open_report(sealed, [keypair], project_id="test-app", schema_version=SCHEMA_VERSION)
 

@@ -25,10 +25,10 @@ TYPE_CHECKING = False  # not ``typing.TYPE_CHECKING``: ``typing`` costs millisec
 if TYPE_CHECKING:
     from typing import Any
 
-    from crashveil.policy.report import Report
     from crashveil.sdk.client import Client
     from crashveil.sdk.history import HistoryEntry
     from crashveil.sdk.null_client import NullClient
+    from crashveil.wire.report import Report
 
 __version__ = "0.1.0"
 __all__ = [

@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from crashveil.policy.report import Report
     from crashveil.sdk.transport import SendResult
+    from crashveil.wire.report import Report
 
 __all__ = ["RecordingTransport", "SentItem", "captured_reports"]
 

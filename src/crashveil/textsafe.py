@@ -3,7 +3,7 @@
 A crash report comes from a client nobody controls. A string carrying ESC sequences, CR/LF,
 NUL, C1 controls or bidi overrides (U+202A-U+202E, U+2066-U+2069) can rewrite a terminal line,
 forge a log line, or make a Markdown table say something else than its bytes. The wire format
-refuses these characters in identifier fields (``crashveil.policy.report``), the server
+refuses these characters in identifier fields (``crashveil.wire.report``), the server
 normalises free text (:func:`normalise_free_text`), and every text output shows what is left
 visibly (:func:`visible`, :func:`md_cell`).
 

@@ -9,7 +9,7 @@ from urllib.parse import quote
 
 import pytest
 
-from crashveil.pytest_plugin import Canaries, find_leaks
+from crashveil.gate.pytest_plugin import Canaries, find_leaks
 
 
 @pytest.fixture

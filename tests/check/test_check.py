@@ -12,9 +12,11 @@ from typing import Any
 
 import pytest
 
-from crashveil.check import EXIT_FAIL, EXIT_PASS, EXIT_USAGE, check_policy, format_result, load_review_record
 from crashveil.cli import main
 from crashveil.errors import ConfigError, PolicyError
+from crashveil.gate.check import check_policy
+from crashveil.gate.findings import EXIT_FAIL, EXIT_PASS, EXIT_USAGE, format_result
+from crashveil.gate.review import load_review_record
 from crashveil.policy import default_policy_path, load_policy, policy_digest
 
 TODAY = datetime.date(2026, 12, 1)
@@ -229,7 +231,7 @@ def test_update_baseline_after_review(app: Path) -> None:
 def test_update_baseline_refuses_unreviewed_policy(app: Path) -> None:
     """A policy without a review record of its own never becomes the baseline."""
     _edit(app / "crashveil.policy.toml", r'app_name = "this application"', 'app_name = "Notes"')
-    from crashveil.check import update_baseline
+    from crashveil.gate.check import update_baseline
 
     with pytest.raises(ConfigError):
         update_baseline(app / "crashveil.policy.toml")

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from crashveil.check import check_policy
+from crashveil.gate.check import check_policy
 
 from .test_plugin import plugin_args
 

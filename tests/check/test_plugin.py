@@ -80,9 +80,12 @@ def test_ordinary():
 
 
 def plugin_args() -> list[str]:
-    """``-p crashveil.pytest_plugin`` while the ``pytest11`` entry point is not installed."""
-    names = {entry.value for entry in metadata.entry_points(group="pytest11")}
-    return [] if "crashveil.pytest_plugin" in names else ["-p", "crashveil.pytest_plugin"]
+    """``-p crashveil.gate.pytest_plugin`` while the installed ``pytest11`` entry point is not it
+    (not installed, or installed from a tree where the plugin had another module path)."""
+    installed = {entry.name: entry.value for entry in metadata.entry_points(group="pytest11")}.get("crashveil")
+    if installed == "crashveil.gate.pytest_plugin":
+        return []
+    return ["-p", "no:crashveil", "-p", "crashveil.gate.pytest_plugin"]
 
 
 def run_pytest(directory: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -49,7 +49,7 @@ def test_help_imports_no_group() -> None:
     """Listing the groups imports none of them (nor the server): ``crashveil --help`` stays fast."""
     code = ("import sys\nfrom crashveil.cli import main\nmain(['--help'])\n"
             "print(sorted(m for m in sys.modules if m.startswith(('crashveil.server', 'crashveil.cli.', "
-            "'crashveil.check')) and m not in ('crashveil.cli.app', 'crashveil.cli.options')))")
+            "'crashveil.gate')) and m not in ('crashveil.cli.app', 'crashveil.cli.options')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60).stdout
     assert "[]" == out.strip().splitlines()[-1]
 

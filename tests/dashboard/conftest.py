@@ -113,7 +113,8 @@ class Dash:
 
 def _report(crash_type: str, function: str, *, release: str, os_family: str, install: str, message: str | None,
             hour: datetime) -> Any:
-    from crashveil.policy import Environment, Frame, Report, Stack, compute_fingerprint, default_policy, policy_digest
+    from crashveil.policy import compute_fingerprint, default_policy, policy_digest
+    from crashveil.wire import Environment, Frame, Report, Stack
 
     frames = (Frame("app/main.py", "main", 10, True), Frame(f"app/{function}.py", function, 42, True))
     return Report(schema_version=1, policy_digest=policy_digest(default_policy()), consent_level="diagnostic",

@@ -21,7 +21,7 @@ with warnings.catch_warnings():  # starlette 1.x prefers httpx2 for its test cli
     warnings.simplefilter("ignore")
     from starlette.testclient import TestClient
 
-from crashveil.policy.protocol import API_PREFIX
+from crashveil.wire.protocol import API_PREFIX
 
 from .test_views import _csrf, _login
 

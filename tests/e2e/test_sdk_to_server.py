@@ -20,8 +20,8 @@ import pytest
 
 pytest.importorskip("uvicorn")
 
-from crashveil.policy.protocol import ConnectionString, receipt_path
 from crashveil.server.settings import Settings
+from crashveil.wire.protocol import ConnectionString, receipt_path
 
 pytestmark = pytest.mark.slow
 
@@ -135,8 +135,8 @@ def test_revoke_erases_for_good_and_a_replay_is_refused(server: Any, tmp_path: P
     answered 422 and store nothing."""
     import socket
 
-    from crashveil.policy.protocol import SCHEMA_HEADER, SEALED_CONTENT_TYPE, reports_path
     from crashveil.sdk.queue import decode_item
+    from crashveil.wire.protocol import SCHEMA_HEADER, SEALED_CONTENT_TYPE, reports_path
 
     with socket.socket() as sock:  # a port nobody listens on: the crash stays queued
         sock.bind(("127.0.0.1", 0))

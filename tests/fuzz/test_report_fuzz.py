@@ -20,9 +20,10 @@ from typing import Any
 from hypothesis import given, settings, strategies as st
 
 from crashveil.errors import ReportError
-from crashveil.policy import Environment, Frame, Report, Stack, compute_fingerprint
-from crashveil.policy.report import REPORT_FIELDS, Breadcrumb, ChainedError
+from crashveil.policy import compute_fingerprint
 from crashveil.server.ingest.decode import decode_report
+from crashveil.wire import Environment, Frame, Report, Stack
+from crashveil.wire.report import REPORT_FIELDS, Breadcrumb, ChainedError
 
 FUZZ = settings.get_profile("crashveil-fuzz")
 #: Planted in every generated string value; an error message must never contain it.

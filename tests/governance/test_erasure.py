@@ -18,13 +18,13 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from crashveil.policy import Report
-from crashveil.policy.protocol import SCHEMA_HEADER, SEALED_CONTENT_TYPE
 from crashveil.sdk.seal import seal_report, verify_config_signature
 from crashveil.sdk.sender import DROP_STATUSES
 from crashveil.server.db.tables import reports
 from crashveil.server.governance.audit import AuditTrail
 from crashveil.server.governance.erasure import erase_installs
+from crashveil.wire import Report
+from crashveil.wire.protocol import SCHEMA_HEADER, SEALED_CONTENT_TYPE
 
 from .conftest import Clock, build_report
 

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from crashveil.errors import PolicyError
-from crashveil.policy import REPORT_FIELDS, default_policy, default_policy_path, load_policy, parse_policy
+from crashveil.policy import default_policy, default_policy_path, load_policy, parse_policy
+from crashveil.wire import REPORT_FIELDS
 
 
 def _document() -> dict[str, Any]:

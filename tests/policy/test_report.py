@@ -9,17 +9,8 @@ from typing import Any
 import pytest
 
 from crashveil.errors import ReportError
-from crashveil.policy import (
-    LIMITS,
-    ChainedError,
-    Environment,
-    Frame,
-    Report,
-    Stack,
-    compute_fingerprint,
-    json_schema,
-    report_from_json,
-)
+from crashveil.policy import compute_fingerprint
+from crashveil.wire import LIMITS, ChainedError, Environment, Frame, Report, Stack, json_schema, report_from_json
 
 SCHEMA_FILE = Path(__file__).resolve().parents[2] / "docs" / "report.schema.json"
 

@@ -77,7 +77,7 @@ def _max_length(path: str) -> int:
     import dataclasses
     import typing
 
-    from crashveil.policy.report import LIMITS, Report
+    from crashveil.wire.report import LIMITS, Report
 
     cls: Any = Report
     limit = LIMITS["max_message_chars"]

@@ -20,9 +20,9 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", UserWarning)
     from starlette.testclient import TestClient
 
-from crashveil.policy.protocol import SCHEMA_HEADER, SEALED_CONTENT_TYPE
 from crashveil.sdk.seal import seal_report
 from crashveil.server.http.app import create_app
+from crashveil.wire.protocol import SCHEMA_HEADER, SEALED_CONTENT_TYPE
 
 servers = sys.modules["crashveil_tests_servers"]
 fuzz = servers.load_module("crashveil_scripts_fuzz", Path(__file__).resolve().parents[2] / "scripts" / "fuzz.py")

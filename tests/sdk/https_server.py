@@ -3,7 +3,7 @@
 ``make_pki(directory)`` generates, with cryptography's x509: a CA, a server certificate for
 127.0.0.1 and localhost, a client certificate, a server certificate for the wrong host,
 a second ("wrong") CA with its own client certificate, and an expired client certificate
-from the right CA. ``ReportServer`` serves the routes of ``crashveil.policy.protocol`` from a
+from the right CA. ``ReportServer`` serves the routes of ``crashveil.wire.protocol`` from a
 thread (stdlib ``http.server`` + ``ssl``), requires a client certificate from the CA,
 records what it received, and answers from a script of responses.
 """
@@ -27,8 +27,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from crashveil.policy import protocol
-from crashveil.policy.protocol import ConnectionString
+from crashveil.wire import protocol
+from crashveil.wire.protocol import ConnectionString
 
 PROJECT = "demo-app"
 

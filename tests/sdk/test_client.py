@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from crashveil.errors import ConfigError
-from crashveil.policy.report import report_from_json
+from crashveil.wire.report import report_from_json
 
 
 def crash(message: str = "boom") -> BaseException:

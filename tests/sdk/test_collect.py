@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from crashveil.policy import default_policy
-from crashveil.policy.report import report_from_json
 from crashveil.sdk.collect import Collector, coarse_hour, current_environment, error_code_of
+from crashveil.wire.report import report_from_json
 
 
 class Redactor:

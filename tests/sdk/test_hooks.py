@@ -122,7 +122,7 @@ def test_consent_off_writes_nothing_and_opens_no_socket(run_app: Any, dsn: str, 
     """With consent off a crashing app leaves no file in its data dir and constructs no socket."""
     import dataclasses
 
-    from crashveil.policy.protocol import ConnectionString
+    from crashveil.wire.protocol import ConnectionString
 
     dsn = dataclasses.replace(ConnectionString.parse(dsn), ca_der=ca_der()).format()
     source = """

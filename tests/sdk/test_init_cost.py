@@ -23,8 +23,9 @@ import pytest
 #: Never loaded by ``init()`` + ``grant()`` with the shipped policy and no DSN.
 NOT_AT_INIT = (
     "typing", "dataclasses", "inspect", "random", "hashlib", "logging", "tomllib", "importlib.resources",
-    "contextlib", "crashveil.policy.model", "crashveil.policy.loader", "crashveil.policy.report",
-    "crashveil.policy.digest", "crashveil.redact", "crashveil.redact.detectors", "crashveil.sdk.collect",
+    "contextlib", "crashveil.policy.model", "crashveil.policy.loader", "crashveil.policy.digest",
+    "crashveil.wire.report", "crashveil.wire.canonical", "crashveil.redact", "crashveil.redact.detectors",
+    "crashveil.sdk.collect",
     "crashveil.sdk.queue", "crashveil.sdk.sender", "crashveil.sdk.transport", "crashveil.sdk.remote_config",
     "crashveil.sdk.history", "crashveil.sdk.limits", "crashveil.sdk.seal", "crashveil.sdk._records",
     "cryptography", "ssl", "http.client", "asyncio", "sqlite3", "json.tool", "click",
@@ -96,7 +97,7 @@ def test_init_with_a_dsn_loads_no_cryptography(tmp_path: Path) -> None:
     probe(tmp_path, statement + "\ncrashveil.grant('crash')\ncrashveil.shutdown()")
     result = probe(tmp_path, statement)
     assert ("crash", []) == (result["level"], heavy(result["added"]) + [
-        name for name in result["added"] if name in ("crashveil.policy.protocol", "crashveil.sdk.seal")])
+        name for name in result["added"] if name in ("crashveil.wire.protocol", "crashveil.sdk.seal")])
 
 
 def test_first_crash_after_a_cheap_init_builds_the_report(tmp_path: Path) -> None:

@@ -70,7 +70,7 @@ def test_project_comes_from_the_dsn(dsn: str) -> None:
 def test_dsn_is_checked_at_once_and_made_a_connection_string_on_first_read(dsn: str) -> None:
     """A DSN string is checked by ``from_kwargs``; ``options.dsn`` is its ``ConnectionString``
     (made on first read), ``dsn_part`` reads a part without it; an object given is kept."""
-    from crashveil.policy.protocol import ConnectionString
+    from crashveil.wire.protocol import ConnectionString
 
     options = Options.from_kwargs({"dsn": dsn}, environ={})
     assert ("test-app", "ed25519:") == (options.dsn_part("project"), options.dsn_part("signing_key")[:8])

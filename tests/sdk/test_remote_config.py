@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from crashveil import keyfmt
 from crashveil.errors import ConfigError
 from crashveil.policy.model import ConsentLevel
 from crashveil.sdk.remote_config import (
@@ -24,6 +23,7 @@ from crashveil.sdk.remote_config import (
     refresh,
     store_cached,
 )
+from crashveil.wire import keyfmt
 
 NOW = 1_800_000_000.0
 PROJECT = "demo-app"
@@ -140,7 +140,7 @@ def test_a_key_in_its_rotation_overlap_still_verifies(key: Ed25519PrivateKey) ->
 def test_only_the_first_signatures_are_looked_at(key: Ed25519PrivateKey) -> None:
     """At most MAX_CONFIG_SIGNATURES entries of ``signatures`` are tried (bounded work for a
     document the SDK has not verified yet); a pinned key's signature past them is refused."""
-    from crashveil.policy.protocol import MAX_CONFIG_SIGNATURES
+    from crashveil.wire.protocol import MAX_CONFIG_SIGNATURES
 
     others = [Ed25519PrivateKey.generate() for _ in range(MAX_CONFIG_SIGNATURES)]
     assert 3 == parse(key, _rotated([*others[:-1], key])).version
@@ -429,7 +429,7 @@ def test_a_second_init_within_the_interval_opens_no_socket(key: Ed25519PrivateKe
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from https_server import ReportServer, make_pki
 
-    from crashveil.policy.protocol import ConnectionString, config_path
+    from crashveil.wire.protocol import ConnectionString, config_path
 
     pki = make_pki(tmp_path / "pki")
     now = time.time()

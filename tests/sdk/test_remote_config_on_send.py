@@ -16,13 +16,13 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from crashveil import keyfmt
-from crashveil.policy.protocol import ConnectionString, config_path, deletion_path, reports_path
 from crashveil.sdk.queue import QueueMeta, SealedQueue
 from crashveil.sdk.remote_config import encode_config, encode_document, load_cached
 from crashveil.sdk.sender import Sender
 from crashveil.sdk.transport import HttpsTransport
 from crashveil.testing import RecordingTransport
+from crashveil.wire import keyfmt
+from crashveil.wire.protocol import ConnectionString, config_path, deletion_path, reports_path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the helper next to this file, in any import mode
 from https_server import PROJECT, Pki, ReportServer, make_pki

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from crashveil.policy import protocol
 from crashveil.sdk.transport import HttpsTransport, SendResult, parse_retry_after
+from crashveil.wire import protocol
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the helper next to this file, in any import mode
 from https_server import PROJECT, Pki, ReportServer, Scripted, free_port, make_pki

@@ -22,11 +22,12 @@ pytest.importorskip("sqlalchemy")
 
 from pytest_postgresql import factories
 
-from crashveil.policy import Environment, Frame, Report, Stack, compute_fingerprint, default_policy, policy_digest
+from crashveil.policy import compute_fingerprint, default_policy, policy_digest
 from crashveil.server.db import engine as db
 from crashveil.server.keys.ring import FileKeyProvider
 from crashveil.server.settings import Settings
 from crashveil.server.storage.store import Storage
+from crashveil.wire import Environment, Frame, Report, Stack
 
 NOW = datetime(2026, 5, 1, 12, 30, tzinfo=UTC)
 

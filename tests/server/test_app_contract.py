@@ -18,10 +18,10 @@ with warnings.catch_warnings():  # starlette >= 1.0 prefers httpx2 and warns whe
     warnings.simplefilter("ignore", UserWarning)
     from starlette.testclient import TestClient
 
-from crashveil.policy import Report
-from crashveil.policy.protocol import SCHEMA_HEADER, SEALED_CONTENT_TYPE, config_path, receipt_path, reports_path
 from crashveil.sdk.seal import seal_report
 from crashveil.server.http.app import create_app, load_openapi
+from crashveil.wire import Report
+from crashveil.wire.protocol import SCHEMA_HEADER, SEALED_CONTENT_TYPE, config_path, receipt_path, reports_path
 
 jsonschema = pytest.importorskip("jsonschema")
 
@@ -98,7 +98,7 @@ def test_route_table_matches_spec(client: TestClient) -> None:
 
 
 def test_protocol_paths_are_spec_paths() -> None:
-    """The paths the SDK builds from crashveil.policy.protocol are operations of the spec."""
+    """The paths the SDK builds from crashveil.wire.protocol are operations of the spec."""
     assert ("submitReport", "getRemoteConfig", "getReceipt") == (
         _operation(reports_path("demo"), "post")["operationId"], _operation(config_path("demo"), "get")["operationId"],
         _operation(receipt_path("abc"), "get")["operationId"])

@@ -12,9 +12,9 @@ from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from crashveil.cli.app import cli
-from crashveil.policy.protocol import ConnectionString
 from crashveil.server.settings import Settings
 from crashveil.server.storage.store import Storage
+from crashveil.wire.protocol import ConnectionString
 
 
 def _run(*args: str) -> str:

@@ -21,12 +21,12 @@ with warnings.catch_warnings():
     from starlette.testclient import TestClient
 
 from crashveil.errors import ReportError
-from crashveil.policy.protocol import SCHEMA_HEADER, SEALED_CONTENT_TYPE
-from crashveil.policy.report import report_from_json
 from crashveil.sdk.seal import seal_report
 from crashveil.server.http.app import create_app
 from crashveil.server.ingest.decode import decode_report
 from crashveil.textsafe import UNSAFE, md_cell, normalise_free_text, visible
+from crashveil.wire.protocol import SCHEMA_HEADER, SEALED_CONTENT_TYPE
+from crashveil.wire.report import report_from_json
 
 from .conftest import NOW
 

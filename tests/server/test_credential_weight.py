@@ -28,7 +28,7 @@ from typing import Any
 
 import pytest
 
-from crashveil.policy.protocol import SCHEMA_HEADER, SEALED_CONTENT_TYPE, reports_path
+from crashveil.wire.protocol import SCHEMA_HEADER, SEALED_CONTENT_TYPE, reports_path
 
 _TESTS = Path(__file__).resolve().parents[1]
 

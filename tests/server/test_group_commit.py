@@ -12,7 +12,6 @@ import pytest
 import sqlalchemy as sa
 
 from crashveil.errors import StorageError
-from crashveil.policy import Frame, Report, Stack
 from crashveil.server.db.rollup_tables import group_daily_rollups
 from crashveil.server.db.tables import (
     crash_groups,
@@ -24,6 +23,7 @@ from crashveil.server.ingest.commit import GroupCommitter
 from crashveil.server.ingest.redaction import redact_report
 from crashveil.server.storage.records import PendingReport
 from crashveil.server.storage.store import Storage
+from crashveil.wire import Frame, Report, Stack
 
 NOW = datetime(2026, 5, 1, 12, 30, tzinfo=UTC)
 

@@ -6,8 +6,8 @@ import dataclasses
 
 import pytest
 
-from crashveil.policy import Frame, Stack
 from crashveil.server.ingest.grouping import on_new_report, release_is_after, report_fingerprint
+from crashveil.wire import Frame, Stack
 
 
 @pytest.mark.parametrize(("release", "than", "expected"), [

@@ -28,12 +28,12 @@ with warnings.catch_warnings():  # starlette >= 1.0 prefers httpx2 and warns whe
     from starlette.testclient import TestClient
 
 from crashveil.errors import StorageError
-from crashveil.policy import Report
-from crashveil.policy.protocol import SCHEMA_HEADER, SEALED_CONTENT_TYPE
 from crashveil.sdk.seal import seal_report, verify_config_signature
 from crashveil.server.http.app import create_app
 from crashveil.server.http.errors import log_safe
 from crashveil.server.ingest.redaction import redact_report
+from crashveil.wire import Report
+from crashveil.wire.protocol import SCHEMA_HEADER, SEALED_CONTENT_TYPE
 
 NOW = datetime(2026, 5, 1, 12, 30, tzinfo=UTC)
 REPORTS = "/api/v1/projects/demo/reports"
@@ -237,7 +237,7 @@ def test_server_redacts_again_and_counts_hits(client: TestClient, storage: Any, 
 
 def test_redact_report_visits_every_free_string() -> None:
     """Every free string of a report goes through the redactor, under a fixed field name."""
-    from crashveil.policy import Breadcrumb, ChainedError, Environment, Frame, Stack
+    from crashveil.wire import Breadcrumb, ChainedError, Environment, Frame, Stack
 
     frames = Stack((Frame("a.py", "f", 1, True),))
     report = Report(schema_version=1, policy_digest="sha256:" + "0" * 64, consent_level="diagnostic",

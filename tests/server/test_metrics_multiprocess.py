@@ -16,8 +16,8 @@ import pytest
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 
-from crashveil.policy.protocol import SCHEMA_HEADER, SEALED_CONTENT_TYPE, reports_path
 from crashveil.server.http.metrics import Metrics
+from crashveil.wire.protocol import SCHEMA_HEADER, SEALED_CONTENT_TYPE, reports_path
 
 from .test_run_processes import start_two_fronts
 from .test_run_tls import ServerDir, _client, _free_port, _init_from_test_pki, _sealed_report

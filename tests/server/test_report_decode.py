@@ -15,17 +15,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from crashveil.errors import ReportError
-from crashveil.policy import (
-    LIMITS,
-    ChainedError,
-    Environment,
-    Frame,
-    Report,
-    Stack,
-    compute_fingerprint,
-)
-from crashveil.policy.report import Breadcrumb, report_from_json
+from crashveil.policy import compute_fingerprint
 from crashveil.server.ingest.decode import decode_report
+from crashveil.wire import LIMITS, ChainedError, Environment, Frame, Report, Stack
+from crashveil.wire.report import Breadcrumb, report_from_json
 
 _SETTINGS = settings(max_examples=400, deadline=None, database=None, suppress_health_check=list(HealthCheck))
 

@@ -18,10 +18,10 @@ from typing import Any
 import pytest
 
 from crashveil.errors import StorageError
-from crashveil.policy.protocol import SCHEMA_HEADER, SEALED_CONTENT_TYPE, receipt_path, reports_path
 from crashveil.server.http.run import share_limits
 from crashveil.server.ingest.writer import WriterClient, serve_writer
 from crashveil.server.settings import Settings
+from crashveil.wire.protocol import SCHEMA_HEADER, SEALED_CONTENT_TYPE, receipt_path, reports_path
 
 from .test_run_tls import ServerDir, _client, _free_port, _init_from_test_pki, _sealed_report
 

@@ -26,11 +26,12 @@ import httpx
 import pytest
 
 from crashveil.errors import ConfigError
-from crashveil.policy import Environment, Frame, Report, Stack, compute_fingerprint, policy_digest
-from crashveil.policy.protocol import SCHEMA_HEADER, SEALED_CONTENT_TYPE, receipt_path, reports_path
+from crashveil.policy import compute_fingerprint, policy_digest
 from crashveil.sdk.seal import seal_report
 from crashveil.server.http.run import uvicorn_config
 from crashveil.server.settings import Settings
+from crashveil.wire import Environment, Frame, Report, Stack
+from crashveil.wire.protocol import SCHEMA_HEADER, SEALED_CONTENT_TYPE, receipt_path, reports_path
 
 #: The test client connects from this loopback address so that it can be searched for.
 CLIENT_IP = "127.0.0.2"

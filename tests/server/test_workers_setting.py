@@ -17,9 +17,9 @@ from click.testing import CliRunner
 
 from crashveil.cli.app import cli, main
 from crashveil.errors import ConfigError
-from crashveil.policy.protocol import SCHEMA_HEADER, SEALED_CONTENT_TYPE, receipt_path, reports_path
 from crashveil.server.http import run as run_module
 from crashveil.server.settings import MAX_WORKERS, Settings, write_settings
+from crashveil.wire.protocol import SCHEMA_HEADER, SEALED_CONTENT_TYPE, receipt_path, reports_path
 
 from .test_run_processes import _children, _listening
 from .test_run_tls import ServerDir, _client, _free_port, _init_with_cli, _sealed_report

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import fcntl
-import json
 import multiprocessing
 import os
 import threading
@@ -22,7 +21,7 @@ import pytest
 import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from crashveil.policy import Frame, Report, Stack, compute_fingerprint
+from crashveil.policy import compute_fingerprint
 from crashveil.server.db import engine as db
 from crashveil.server.db.tables import crash_groups, reports
 from crashveil.server.ingest import grouping
@@ -31,6 +30,8 @@ from crashveil.server.ingest.redaction import redact_report
 from crashveil.server.storage.detail import detail_json
 from crashveil.server.storage.records import PendingReport, StoreRow, day_of, hour_of
 from crashveil.server.storage.store import Storage
+from crashveil.wire import Frame, Report, Stack
+from crashveil.wire.canonical import canonical_json
 
 from .conftest import build_report
 
@@ -62,9 +63,7 @@ def test_detail_json_is_the_canonical_json_of_the_report(message: Any, comment: 
     del body["install_id"]
     body["fingerprint"] = "v1:" + "0" * 32
     server = {"client_fingerprint": report.fingerprint, **({"dropped_fields": dropped} if dropped else {})}
-    expected = json.dumps({"report": body, "server": server}, separators=(",", ":"), sort_keys=True,
-                          ensure_ascii=False).encode()
-    assert expected == detail_json(report, "v1:" + "0" * 32, dropped)
+    assert canonical_json({"report": body, "server": server}) == detail_json(report, "v1:" + "0" * 32, dropped)
 
 
 @_SETTINGS
@@ -263,7 +262,7 @@ def test_stack_memo_tells_apart_texts_split_differently() -> None:
 
 def test_environment_memo_gives_what_redacting_each_string_gives() -> None:
     """The memoised environment: same report, same hits, whether it changes or not."""
-    from crashveil.policy import Environment
+    from crashveil.wire import Environment
 
     def redact(text: str, kind: str) -> tuple[str, dict[str, int]]:
         return text.replace("secret", "<x>"), {"word": text.count("secret")}

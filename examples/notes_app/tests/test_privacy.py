@@ -12,7 +12,7 @@ import pytest
 from notes_app import store
 from notes_app.cli import ShareError, SyncError, main
 
-from crashveil.pytest_plugin import Canaries, CrashveilCapture
+from crashveil.gate.pytest_plugin import Canaries, CrashveilCapture
 
 pytestmark = pytest.mark.crashveil_canaries
 

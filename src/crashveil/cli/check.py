@@ -1,4 +1,4 @@
-"""``crashveil check``: the privacy gate's command (the gate itself is ``crashveil.check``).
+"""``crashveil check``: the privacy gate's command (the gate itself is ``crashveil.gate``).
 
 Exit codes: 0 passed; 1 failed (review needed or invalid policy); 2 usage error or
 unreadable input. Click and the standard library only.
@@ -10,17 +10,11 @@ import sys
 
 import click
 
-from crashveil.check import (
-    DEFAULT_BASELINE,
-    DEFAULT_POLICY,
-    EXIT_USAGE,
-    REVIEWS_DIR,
-    check_policy,
-    format_result,
-    update_baseline,
-)
 from crashveil.cli.options import format_option, policy_option
 from crashveil.errors import ConfigError
+from crashveil.gate.check import DEFAULT_BASELINE, DEFAULT_POLICY, check_policy, update_baseline
+from crashveil.gate.findings import EXIT_USAGE, format_result
+from crashveil.gate.review import REVIEWS_DIR
 
 __all__ = ["check_command"]
 

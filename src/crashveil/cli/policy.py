@@ -77,7 +77,7 @@ def policy_schema() -> int:
     """Print the JSON Schema of the report wire format."""
     import json
 
-    from crashveil.policy import json_schema
+    from crashveil.wire import json_schema
 
     print(json.dumps(json_schema(), indent=2, sort_keys=True))
     return 0

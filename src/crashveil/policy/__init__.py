@@ -1,10 +1,11 @@
-"""The shared contract of crashveil (stdlib only): the policy, the report format, digests.
+"""The policy of crashveil (stdlib only): model, loader, digest, diff, notice, fingerprints.
 
-The SDK and the server both import this package; it never imports either of them.
+The SDK and the server both import this package; it never imports either of them. The
+report format it governs lives in ``crashveil.wire`` (which never imports this package).
 
 The names below are loaded on first access (PEP 562), so importing one submodule
-(``crashveil.policy.protocol`` for a DSN, ``crashveil.policy.model`` for a type) does not
-pay for the others: ``crashveil.init()`` must stay cheap (DESIGN.md section 6).
+(``crashveil.policy.model`` for a type) does not pay for the others: ``crashveil.init()``
+must stay cheap (DESIGN.md section 6).
 """
 
 from __future__ import annotations
@@ -37,21 +38,6 @@ if TYPE_CHECKING:
         FieldRule as FieldRule,
         Policy as Policy,
     )
-    from crashveil.policy.report import (
-        LIMITS as LIMITS,
-        REPORT_FIELDS as REPORT_FIELDS,
-        REQUIRED_FIELDS as REQUIRED_FIELDS,
-        SCHEMA_VERSION as SCHEMA_VERSION,
-        Breadcrumb as Breadcrumb,
-        ChainedError as ChainedError,
-        Environment as Environment,
-        Frame as Frame,
-        Report as Report,
-        Stack as Stack,
-        json_schema as json_schema,
-        parse_report as parse_report,
-        report_from_json as report_from_json,
-    )
 
 #: Public name -> the submodule that defines it.
 _EXPORTS = {
@@ -68,19 +54,6 @@ _EXPORTS = {
     "ConsentLevel": "model",
     "FieldRule": "model",
     "Policy": "model",
-    "LIMITS": "report",
-    "REPORT_FIELDS": "report",
-    "REQUIRED_FIELDS": "report",
-    "SCHEMA_VERSION": "report",
-    "Breadcrumb": "report",
-    "ChainedError": "report",
-    "Environment": "report",
-    "Frame": "report",
-    "Report": "report",
-    "Stack": "report",
-    "json_schema": "report",
-    "parse_report": "report",
-    "report_from_json": "report",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -32,7 +32,7 @@ def policy_digest(policy: Policy) -> str:
 
 def canonical_digest(canonical: dict[str, Any]) -> str:
     """``policy_digest`` of the policy whose ``canonical_policy`` is ``canonical``."""
-    import json
+    from crashveil.wire.canonical import canonical_json
 
-    text = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
-    return "sha256:" + hashlib.sha256(text.encode("ascii")).hexdigest()
+    # ASCII-escaped since the first digest: every stored consent and report carries one.
+    return "sha256:" + hashlib.sha256(canonical_json(canonical, ensure_ascii=True)).hexdigest()

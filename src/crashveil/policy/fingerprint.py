@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 
-from crashveil.policy.report import Frame
+from crashveil.wire.report import Frame
 
 __all__ = ["FINGERPRINT_VERSION", "compute_fingerprint", "module_of"]
 

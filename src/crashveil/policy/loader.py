@@ -29,7 +29,7 @@ from crashveil.policy.model import (
     RedactionSettings,
     SamplingSettings,
 )
-from crashveil.policy.report import REPORT_FIELDS, REQUIRED_FIELDS
+from crashveil.wire.report import REPORT_FIELDS, REQUIRED_FIELDS
 
 __all__ = ["load_policy", "parse_policy", "default_policy_path", "default_policy"]
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from crashveil.policy.report import Report
+    from crashveil.wire.report import Report
 
 __all__ = ["DisclosureRequest", "PendingCrash"]
 

@@ -38,7 +38,7 @@ class Breadcrumbs:
 
     def __init__(self, clock: Callable[[], float] = time.monotonic, limit: int | None = None) -> None:
         if limit is None:
-            from crashveil.policy.report import LIMITS
+            from crashveil.wire.report import LIMITS
 
             limit = LIMITS["max_breadcrumbs"]
         self.clock = clock

@@ -25,13 +25,13 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Protocol
 
-    from crashveil.policy.report import Report
     from crashveil.sdk.collect import CrashRecord
     from crashveil.sdk.limits import Limiter
     from crashveil.sdk.options import Options
     from crashveil.sdk.pending import PendingCrashes, PendingHost
     from crashveil.sdk.pseudonym import InstallSecret
     from crashveil.sdk.remote_config import RemoteConfig
+    from crashveil.wire.report import Report
 
     class CaptureHost(PendingHost, Protocol):
         """What the capture pipeline uses of the client: what a kept crash uses, and more."""

@@ -37,7 +37,6 @@ if TYPE_CHECKING:
     from typing import Any
 
     from crashveil.policy.model import Policy
-    from crashveil.policy.report import Report
     from crashveil.redact import Redactor
     from crashveil.sdk._records import DisclosureRequest, PendingCrash
     from crashveil.sdk.capture import Capture
@@ -48,6 +47,7 @@ if TYPE_CHECKING:
     from crashveil.sdk.options import Options
     from crashveil.sdk.pending import PendingCrashes
     from crashveil.sdk.remote_config import RemoteConfig
+    from crashveil.wire.report import Report
 
 __all__ = ["Client", "DisclosureRequest", "PendingCrash"]
 
@@ -94,7 +94,7 @@ class Client:
         self.public_key = None
         public_key = options.dsn_part("public_key")  # not options.dsn: that dataclass can wait
         if public_key is not None:  # checked now: a bad key is a ConfigError at init()
-            from crashveil.keyfmt import ProjectPublicKey
+            from crashveil.wire.keyfmt import ProjectPublicKey
 
             self.public_key = ProjectPublicKey.parse(public_key, key="dsn.key")
         self.project = options.project
@@ -349,8 +349,8 @@ class Client:
         if self.public_key is None or self.project is None:
             _internal.count_dropped("no_dsn")
             return None
-        from crashveil.policy.report import SCHEMA_VERSION
         from crashveil.sdk.seal import seal_report
+        from crashveil.wire.report import SCHEMA_VERSION
 
         return seal_report(payload, self.public_key, project_id=self.project, schema_version=SCHEMA_VERSION)
 
@@ -426,15 +426,13 @@ class Client:
             self._queue_deletion(pseudonyms)
 
     def _queue_deletion(self, pseudonyms: list[str]) -> None:
-        import json
+        from crashveil.wire.canonical import canonical_json
+        from crashveil.wire.protocol import MAX_DELETION_IDS
 
-        from crashveil.policy.protocol import MAX_DELETION_IDS
-
-        # The server's contract (policy/protocol.py): a fresh request id and the install ids,
+        # The server's contract (wire/protocol.py): a fresh request id and the install ids,
         # newest first. The id is sealed with the request, so retries carry the same one.
-        payload = json.dumps({"request_id": self.collector.new_report_id(),
-                              "install_ids": pseudonyms[:MAX_DELETION_IDS]},
-                             sort_keys=True, separators=(",", ":")).encode()
+        payload = canonical_json({"request_id": self.collector.new_report_id(),
+                                  "install_ids": pseudonyms[:MAX_DELETION_IDS]})
         sealed = self.seal_for_server(payload)
         if sealed is None:
             return

@@ -33,7 +33,8 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from crashveil.policy.fingerprint import compute_fingerprint
-from crashveil.policy.report import (
+from crashveil.textsafe import visible
+from crashveil.wire.report import (
     LIMITS,
     SCHEMA_VERSION,
     Breadcrumb,
@@ -43,7 +44,6 @@ from crashveil.policy.report import (
     Report,
     Stack,
 )
-from crashveil.textsafe import visible
 
 if TYPE_CHECKING:
     import random

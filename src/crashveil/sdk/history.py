@@ -71,17 +71,17 @@ class History:
         ``sync``: on disk (fsync) before returning, for a line that must outlive a power cut
         once the caller's next step (removing the queue item) has happened.
         """
-        import json
+        from crashveil.wire.canonical import canonical_json
 
         entry = HistoryEntry(id=item_id, time=float(self.now() if at is None else at), kind=kind,
                              crash_type=crash_type, level=level, state=state, receipt=receipt,
                              content=content if self.keep_content else None)
-        line = json.dumps(entry.to_dict(), sort_keys=True, separators=(",", ":")) + "\n"
+        line = canonical_json(entry.to_dict(), ensure_ascii=True) + b"\n"
         with self._lock:
             self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
             try:
-                os.write(fd, line.encode())
+                os.write(fd, line)
                 if sync:
                     os.fsync(fd)
             finally:
@@ -151,14 +151,14 @@ class History:
                 pass
 
     def _compact(self) -> None:
-        import json
+        from crashveil.wire.canonical import canonical_json
 
         keep = self._entries_unlocked()
         temporary = self.path.with_name(f".history.{os.getpid()}.tmp")
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
             for entry in keep:
-                os.write(fd, (json.dumps(entry.to_dict(), sort_keys=True, separators=(",", ":")) + "\n").encode())
+                os.write(fd, canonical_json(entry.to_dict(), ensure_ascii=True) + b"\n")
         finally:
             os.close(fd)
         os.replace(temporary, self.path)

@@ -47,6 +47,7 @@ from typing import Any, Protocol, TypeVar
 
 from crashveil.policy.model import Policy, RateOverride
 from crashveil.sdk.queue import _flock
+from crashveil.wire.canonical import canonical_json
 
 __all__ = ["DECISIONS", "Limiter", "select_override", "specificity"]
 
@@ -213,7 +214,7 @@ class Limiter:
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "wb") as handle:
-                handle.write(json.dumps(state, sort_keys=True, separators=(",", ":")).encode())
+                handle.write(canonical_json(state, ensure_ascii=True))
             os.replace(tmp, self.state_path)
         except OSError:
             try:

@@ -14,9 +14,9 @@ TYPE_CHECKING = False  # not ``typing.TYPE_CHECKING``: ``import crashveil`` does
 if TYPE_CHECKING:
     from types import TracebackType
 
-    from crashveil.policy.report import Report
     from crashveil.sdk._records import PendingCrash
     from crashveil.sdk.history import HistoryEntry
+    from crashveil.wire.report import Report
 
 __all__ = ["NullClient"]
 

@@ -24,9 +24,9 @@ if TYPE_CHECKING:
     from typing import Any
 
     from crashveil.policy.model import Policy
-    from crashveil.policy.protocol import ConnectionString
     from crashveil.sdk._records import DisclosureRequest
     from crashveil.sdk.transport import Transport
+    from crashveil.wire.protocol import ConnectionString
 
     #: A DSN as checked at ``init()``: its parts until first read, then the dataclass.
     _Connection = ConnectionString | tuple[str, int, str, str, str, bytes]
@@ -152,7 +152,7 @@ class Options(Frozen):
         """
         value = self._dsn_value
         if isinstance(value, tuple):
-            from crashveil.policy.protocol import ConnectionString
+            from crashveil.wire.protocol import ConnectionString
 
             value = ConnectionString(*value)
             object.__setattr__(self, "_dsn_value", value)
@@ -255,11 +255,11 @@ def _resolve(values: dict[str, Any], env: Mapping[str, str]) -> Options:
     if dsn is None or dsn == "":
         connection = None
     elif isinstance(dsn, str):
-        from crashveil.policy._connection import parse_connection_parts
+        from crashveil.wire._connection import parse_connection_parts
 
         connection = parse_connection_parts(dsn)
     else:
-        from crashveil.policy.protocol import ConnectionString
+        from crashveil.wire.protocol import ConnectionString
 
         if not isinstance(dsn, ConnectionString):
             raise ConfigError("dsn", f"is a {type(dsn).__name__}", "a crashveil:// connection string")

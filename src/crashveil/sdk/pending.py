@@ -75,8 +75,8 @@ class PendingCrashes:
 
     def list(self) -> list[PendingCrash]:
         """Crashes waiting for the user's decision, oldest first."""
-        from crashveil.policy.report import report_from_json
         from crashveil.sdk._records import PendingCrash
+        from crashveil.wire.report import report_from_json
 
         result: list[PendingCrash] = []
         queue = self.host.queue(create=False)

@@ -19,8 +19,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TextIO
 
 if TYPE_CHECKING:
-    from crashveil.policy.report import Report
     from crashveil.sdk.client import Client
+    from crashveil.wire.report import Report
 
 __all__ = ["ask_in_terminal", "review_pending_in_terminal", "ask_with_dialog", "review_pending_with_dialog",
            "example_report", "notice_text"]

@@ -70,6 +70,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from crashveil.errors import StorageError
+from crashveil.wire.canonical import canonical_json
 
 __all__ = ["KINDS", "QueueItem", "QueueMeta", "SealedQueue", "encode_item", "decode_item"]
 
@@ -115,7 +116,7 @@ class QueueMeta:
     def to_json(self) -> bytes:
         data = {"kind": self.kind, "crash_type": self.crash_type, "level": self.level,
                 "created": float(self.created), "attempts": int(self.attempts)}
-        return json.dumps(data, sort_keys=True, separators=(",", ":"), allow_nan=False).encode()
+        return canonical_json(data, ensure_ascii=True)
 
     @classmethod
     def from_json(cls, raw: bytes) -> QueueMeta:

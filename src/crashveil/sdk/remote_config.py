@@ -1,6 +1,6 @@
 """The server's signed remote config: verified, cached, and only ever able to collect less.
 
-Document (``GET /api/v1/projects/{project}/config``, see :mod:`crashveil.policy.protocol`)::
+Document (``GET /api/v1/projects/{project}/config``, see :mod:`crashveil.wire.protocol`)::
 
     {"config": "<base64url of the config bytes>", "signature": "<base64url>",
      "signatures": ["<base64url>", ...]}
@@ -12,7 +12,7 @@ every key still in its overlap (``signatures``, newest first, at most
 ``MAX_CONFIG_SIGNATURES``): apps shipped with the old connection string pin the old key and
 must keep verifying until they are updated. The config is accepted when any of them
 verifies with the pinned key; extra entries are not looked at (bounded work). The config
-bytes are canonical JSON (:func:`encode_config`: UTF-8, sorted keys, no spaces, no NaN)::
+bytes are canonical JSON (``crashveil.wire.canonical``: UTF-8, sorted keys, no spaces, no NaN)::
 
     {"project": str, "version": int, "issued_at": epoch s, "expires_at": epoch s,
      "sample_rate": float | null,
@@ -21,8 +21,8 @@ bytes are canonical JSON (:func:`encode_config`: UTF-8, sorted keys, no spaces, 
      "counts_only": [fingerprint, ...],
      "request_level": {fingerprint: level name}}
 
-The server builds it with :func:`encode_config`, signs those bytes, and wraps both with
-:func:`encode_document`. Unknown keys are ignored (a newer server may add some).
+The server encodes it with ``canonical_json`` (which :func:`encode_config` is), signs those
+bytes, and wraps both with :func:`encode_document`. Unknown keys are ignored (a newer server may add some).
 
 When. Only with consent and a DSN, and only when the last check (``remote_config.checked``:
 the time of the last attempt, fetched or not, and the expiry of the config then in force) is
@@ -77,7 +77,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from crashveil.errors import ConfigError
-from crashveil.policy.protocol import MAX_CONFIG_SIGNATURES
+from crashveil.wire.canonical import canonical_json
+from crashveil.wire.protocol import MAX_CONFIG_SIGNATURES
 
 if TYPE_CHECKING:  # pragma: no cover
     from crashveil.policy.model import Policy
@@ -105,15 +106,12 @@ _LEVEL_RE = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
 _FINGERPRINT_MAX = 200
 
 
-# -- canonical JSON, for the server and the SDK ------------------------------------------------
+# -- the document's bytes ----------------------------------------------------------------------
 
 def encode_config(config: Mapping[str, Any]) -> bytes:
-    """Canonical JSON bytes of a config mapping: the bytes the server signs.
-
-    UTF-8, keys sorted, no whitespace, NaN and infinities refused (``ValueError``).
-    """
-    return json.dumps(config, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                      allow_nan=False).encode("utf-8")
+    """Canonical JSON bytes of a config mapping (``crashveil.wire.canonical``): the bytes the
+    server signs. NaN and infinities are refused (``ValueError``)."""
+    return canonical_json(config)
 
 
 def decode_config(raw: bytes) -> dict[str, Any]:
@@ -133,8 +131,7 @@ def _refuse_constant(name: str) -> Any:
 
 def encode_document(config_bytes: bytes, signature: bytes) -> bytes:
     """The HTTP body ``{"config": b64url, "signature": b64url}`` (the server signs; this wraps)."""
-    return json.dumps({"config": _b64(config_bytes), "signature": _b64(signature)},
-                      sort_keys=True, separators=(",", ":")).encode("ascii")
+    return canonical_json({"config": _b64(config_bytes), "signature": _b64(signature)})
 
 
 def _overlap_signatures(outer: Mapping[str, Any]) -> list[Any]:
@@ -373,7 +370,7 @@ def refresh(transport: Transport, path: Path, signing_key: str, *, project: str,
     replayed old document cannot undo a newer, stricter one. Never raises for what the
     server sent; a malformed ``signing_key`` (a setup mistake) raises ``ConfigError``.
     """
-    from crashveil.keyfmt import parse_key_string
+    from crashveil.wire.keyfmt import parse_key_string
 
     parse_key_string(signing_key, ("ed25519",), key="dsn.sign")
     cached = load_cached(path, signing_key, project=project, now=now)

@@ -2,7 +2,7 @@
 
 The recipe: HPKE (RFC 9180, base mode, single shot) with the suite named by the key string,
 HKDF-SHA256 and AES-256-GCM, wrapped in the ``CVS1`` envelope that
-:mod:`crashveil.keyfmt` defines (format and ``info`` binding are documented there). The
+:mod:`crashveil.wire.keyfmt` defines (format and ``info`` binding are documented there). The
 project id and the schema version are bound through HPKE's ``info`` parameter, so a report
 cannot be replayed into another project or re-read under another schema. A crash kept for
 the user's review ("ask me each time") is sealed to a device key instead, with AES-256-GCM
@@ -21,9 +21,9 @@ import functools
 import os
 from typing import TYPE_CHECKING, Any
 
-from crashveil import keyfmt
 from crashveil.errors import SealError
-from crashveil.keyfmt import ProjectPublicKey
+from crashveil.wire import keyfmt
+from crashveil.wire.keyfmt import ProjectPublicKey
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives import hpke

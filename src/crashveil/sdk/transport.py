@@ -1,6 +1,6 @@
 """Getting sealed bytes to the server: the ``Transport`` protocol and ``HttpsTransport``.
 
-``HttpsTransport`` speaks the contract in :mod:`crashveil.policy.protocol` over stdlib
+``HttpsTransport`` speaks the contract in :mod:`crashveil.wire.protocol` over stdlib
 ``http.client`` + ``ssl`` with mutual TLS:
 
 - TLS 1.2 at least (1.3 is preferred by OpenSSL when both ends have it);
@@ -23,12 +23,12 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from crashveil.policy import protocol
+from crashveil.wire import protocol
 
 if TYPE_CHECKING:  # pragma: no cover
     import ssl
 
-    from crashveil.policy.protocol import ConnectionString
+    from crashveil.wire.protocol import ConnectionString
 
 __all__ = [
     "RETRY_AFTER_DEFAULT_S",
@@ -151,7 +151,7 @@ class HttpsTransport:
         if kind not in _KINDS:
             raise ValueError(f"kind must be one of {_KINDS}")
         path = (protocol.reports_path if kind == "report" else protocol.deletion_path)(self.connection.project)
-        from crashveil.policy.report import SCHEMA_VERSION
+        from crashveil.wire.report import SCHEMA_VERSION
 
         headers = {
             "Content-Type": protocol.SEALED_CONTENT_TYPE,

@@ -260,7 +260,7 @@ class Settings:
             raise ConfigError("key_overlap_days", "must not be negative", "days >= 0")
         if self.kek_provider != "file":
             raise ConfigError("kek_provider", f"{self.kek_provider!r} is not available", "'file'")
-        from crashveil import keyfmt
+        from crashveil.wire import keyfmt
 
         if self.sealing_suite not in keyfmt.SUITES:
             raise ConfigError("sealing_suite", "is not a known sealing suite", " or ".join(keyfmt.SUITES))

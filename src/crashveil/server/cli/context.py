@@ -49,8 +49,8 @@ def opened(server_dir: str | None) -> Iterator[tuple[Settings, Storage]]:
 
 def connection_string(settings: Settings, record: ProjectRecord) -> str:
     """The connection string an app's SDK is configured with, for one project."""
-    from crashveil.policy.protocol import ConnectionString
     from crashveil.server.keys.pki import ca_der
+    from crashveil.wire.protocol import ConnectionString
 
     return ConnectionString(host=settings.connect_host, port=settings.port, project=record.id,
                             public_key=record.keypairs[0].public_key_string(),

@@ -41,11 +41,12 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from sqlalchemy.engine import Connection, Engine
 
-from crashveil import keyfmt
 from crashveil.errors import ConfigError, CrashveilError
 from crashveil.server.db.engine import is_sqlite, read_tx, write_tx
 from crashveil.server.db.governance_tables import audit_entries, audit_head
 from crashveil.server.keys.crypto import SigningKey
+from crashveil.wire import keyfmt
+from crashveil.wire.canonical import canonical_json
 
 __all__ = [
     "ACTIONS",
@@ -136,7 +137,7 @@ class Checkpoint:
     signature: str
 
     def signed_bytes(self) -> bytes:
-        return _HEAD_LABEL + _canonical([self.seq, self.hash, self.at])
+        return _HEAD_LABEL + canonical_json([self.seq, self.hash, self.at])
 
 
 @dataclass(frozen=True)
@@ -153,14 +154,10 @@ class VerifyResult:
     problem: str | None = None
 
 
-def _canonical(value: object) -> bytes:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-
-
 def entry_hash(seq: int, at: str, actor: str, action: str, project_id: str | None,
                subject: str | None, detail: str, prev_hash: str) -> str:
     """The hash of one entry (hex SHA-256 over the label and the canonical JSON)."""
-    body = _canonical([seq, at, actor, action, project_id, subject, detail, prev_hash])
+    body = canonical_json([seq, at, actor, action, project_id, subject, detail, prev_hash])
     return hashlib.sha256(_HASH_LABEL + body).hexdigest()
 
 
@@ -201,7 +198,7 @@ def _check_detail(detail: Mapping[str, Any] | None) -> str:
             clean[key] = items
         else:
             raise ValueError(f"audit detail {key}: {type(value).__name__} is not allowed (ids, names, counts)")
-    return _canonical(clean).decode("utf-8")
+    return canonical_json(clean).decode("utf-8")
 
 
 def load_or_create_audit_key(path: Path) -> SigningKey:

@@ -63,6 +63,7 @@ from crashveil.server.db.tables import crash_groups, data_keys, group_rollups, r
 from crashveil.server.governance import tombstones
 from crashveil.server.governance.audit import AuditTrail
 from crashveil.server.keys.crypto import decrypt_detail, detail_aad, encrypt_detail, new_data_key
+from crashveil.wire.canonical import canonical_json
 
 if TYPE_CHECKING:
     from crashveil.server.storage.store import Storage
@@ -172,7 +173,7 @@ def run_retention(storage: Storage, audit: AuditTrail, *, now: datetime | None =
             busy, log, done = conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").one()
             conn.commit()
         result.wal_checkpoint = "truncated" if not busy else f"busy ({done}/{log} frames)"
-    summary_json = json.dumps(result.to_dict(), sort_keys=True, separators=(",", ":"))
+    summary_json = canonical_json(result.to_dict(), ensure_ascii=True).decode("ascii")
     with write_tx(engine) as conn:
         conn.execute(retention_runs.insert().values(started_at=now, finished_at=now, summary=summary_json))
         audit.record("retention.run", actor=actor, detail={
@@ -302,7 +303,7 @@ def _strip_day(storage: Storage, project_id: str, day: str, days: int, fields: t
                 data = json.loads(decrypt_detail(cast(bytes, old), row.detail, aad=aad))
                 for name in fields:
                     data.get("report", {}).pop(name, None)
-                plain = json.dumps(data, separators=(",", ":"), sort_keys=True, ensure_ascii=False).encode("utf-8")
+                plain = canonical_json(data)
                 conn.execute(reports.update().where(reports.c.id == row.id).values(
                     detail=encrypt_detail(fresh, plain, aad=aad)))
                 rewritten += 1

@@ -39,14 +39,15 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from crashveil.policy.protocol import API_PREFIX, MAX_CONFIG_SIGNATURES
 from crashveil.server.http import peer_tag
 from crashveil.server.http.body import BODY_TIMEOUT_S, read_body
 from crashveil.server.http.errors import handle_error
 from crashveil.server.http.metrics import CONTENT_TYPE, Metrics
 from crashveil.server.http.peer import CREDENTIAL_KEY, PeerCredential
-from crashveil.server.ingest.pipeline import Ingestor, canonical_json
+from crashveil.server.ingest.pipeline import Ingestor
 from crashveil.server.ingest.rejections import check_project_id
+from crashveil.wire.canonical import canonical_json
+from crashveil.wire.protocol import API_PREFIX, MAX_CONFIG_SIGNATURES
 
 __all__ = ["create_app", "build_config", "load_openapi", "CONFIG_TTL"]
 

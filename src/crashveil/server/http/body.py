@@ -18,9 +18,9 @@ from collections.abc import Callable
 from starlette.requests import ClientDisconnect, Request
 
 from crashveil.errors import ReportRejected
-from crashveil.policy import SCHEMA_VERSION
-from crashveil.policy.protocol import SCHEMA_HEADER, SEALED_CONTENT_TYPE
 from crashveil.server.http.decompress import new_decoder, parse_content_encoding
+from crashveil.wire import SCHEMA_VERSION
+from crashveil.wire.protocol import SCHEMA_HEADER, SEALED_CONTENT_TYPE
 
 __all__ = ["BODY_TIMEOUT_S", "DECODE_SLICE", "YIELD_EVERY", "read_body", "stream_body"]
 

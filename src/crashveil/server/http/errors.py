@@ -31,8 +31,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from crashveil.errors import ReportError, ReportRejected, SealError, StorageError
-from crashveil.policy.report import CONTROL_CHARACTER
 from crashveil.textsafe import visible
+from crashveil.wire.report import CONTROL_CHARACTER
 
 __all__ = ["Throttled", "error_response", "handle_error", "log_safe", "STORAGE_RETRY_AFTER_S"]
 

@@ -38,7 +38,7 @@ from prometheus_client import (
 from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from crashveil.policy import REPORT_FIELDS
+from crashveil.wire import REPORT_FIELDS
 
 __all__ = ["CONTENT_TYPE", "MULTIPROC_ENV", "Metrics"]
 

@@ -1,6 +1,6 @@
 """Fast server-side parsing of wire-format v1 reports: msgspec, then one generated pass.
 
-``crashveil.policy.report.report_from_json`` is the definition of what a report is: a
+``crashveil.wire.report.report_from_json`` is the definition of what a report is: a
 generic converter that walks ``typing.get_type_hints`` and each field's ``spec`` metadata for
 every value of every report. On the server that walk costs most of the parse. This module
 keeps that definition and only adds a faster way to reach the same answer:
@@ -38,8 +38,8 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin, get_typ
 
 import msgspec
 
-from crashveil.policy.report import LIMITS, Report, json_depth, report_from_json
 from crashveil.textsafe import find_unsafe
+from crashveil.wire.report import LIMITS, Report, json_depth, report_from_json
 
 __all__ = ["decode_report", "replace_fields"]
 
@@ -53,7 +53,7 @@ class _Bail(Exception):
 
 
 def decode_report(data: bytes | str, *, drop_unknown: bool = False) -> tuple[Report, tuple[str, ...]]:
-    """Same contract and results as :func:`crashveil.policy.report.report_from_json`, faster."""
+    """Same contract and results as :func:`crashveil.wire.report.report_from_json`, faster."""
     raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
     if len(raw) <= _MAX_BYTES:
         try:

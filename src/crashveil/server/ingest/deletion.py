@@ -17,13 +17,12 @@ import re
 
 from crashveil.errors import ReportRejected
 from crashveil.server.ingest.rejections import reject
+from crashveil.wire.protocol import MAX_DELETION_IDS
 
-__all__ = ["MAX_DELETION_IDS", "confirmation", "parse_deletion_request"]
+__all__ = ["confirmation", "parse_deletion_request"]
 
 _UUID4_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 _PSEUDONYM_RE = re.compile(r"^[0-9a-f]{32}$")
-#: Most install ids one deletion request may name (an install sends its current and past ones).
-MAX_DELETION_IDS = 64
 
 
 def parse_deletion_request(payload: bytes) -> tuple[str, tuple[str, ...]]:

@@ -20,7 +20,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from crashveil.policy import Report, compute_fingerprint
+from crashveil.policy import compute_fingerprint
+from crashveil.wire import Report
 
 __all__ = ["OPEN", "RESOLVED", "REGRESSED", "IGNORED", "STATUSES", "report_fingerprint",
            "release_is_after", "Transition", "on_new_report"]

@@ -25,17 +25,13 @@ any route runs, so nothing downstream can log or store it.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import functools
-import json
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from crashveil.policy import SCHEMA_VERSION, Report
-from crashveil.policy.report import REPORT_FIELDS, REQUIRED_FIELDS
 from crashveil.server.governance import tombstones
 from crashveil.server.http.errors import Throttled
 from crashveil.server.http.ratelimit import KeyedLimiter, retry_after_header
@@ -45,6 +41,8 @@ from crashveil.server.ingest.deletion import confirmation, parse_deletion_reques
 from crashveil.server.ingest.redaction import Redact, memoised_redactor, redact_report
 from crashveil.server.ingest.rejections import outside_window, reject, unknown_project
 from crashveil.server.storage.records import PendingReport, ProjectRecord, StoreResult, StoreRow
+from crashveil.wire.canonical import canonical_json
+from crashveil.wire.report import REPORT_FIELDS, REQUIRED_FIELDS, SCHEMA_VERSION, Report
 
 if TYPE_CHECKING:
     from crashveil.policy import Policy
@@ -53,7 +51,7 @@ if TYPE_CHECKING:
     from crashveil.server.settings import Settings
     from crashveil.server.storage.store import Storage
 
-__all__ = ["Accepted", "Ingestor", "Prepared", "canonical_json"]
+__all__ = ["Accepted", "Ingestor", "Prepared"]
 
 #: A crash may be reported with a clock this far ahead of ours (the erasure tombstones' too).
 FUTURE_SLACK = tombstones.FUTURE_SLACK
@@ -85,24 +83,9 @@ class Prepared:
     hits: Mapping[tuple[str, str], int]
 
 
-def canonical_json(value: Any) -> bytes:
-    """Compact UTF-8 JSON with sorted keys, no NaN: the bytes that are signed.
-
-    The same encoding as ``crashveil.sdk.remote_config.encode_config`` (the server does not
-    import the SDK); datetimes become ``YYYY-MM-DDTHH:MM:SSZ``.
-    """
-    return json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False, allow_nan=False,
-                      default=_json_default).encode("utf-8")
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return dataclasses.asdict(value)
-    if isinstance(value, (tuple, set, frozenset)):
-        return sorted(value) if isinstance(value, (set, frozenset)) else list(value)
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+def _utc_seconds(moment: datetime) -> str:
+    """``YYYY-MM-DDTHH:MM:SSZ``: how a signed deletion confirmation states its time."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _ignore_failure(future: asyncio.Future[Any]) -> None:
@@ -370,7 +353,7 @@ class Ingestor:
         else:
             record = self.storage.process_deletion_request(project.id, request_id, install_ids, now=self._now())
         signed = canonical_json({"request_id": record.request_id, "project_id": record.project_id,
-                                 "processed_at": record.processed_at})
+                                 "processed_at": _utc_seconds(record.processed_at)})
         signature = project.signing_key.sign(signed)
         self.metrics.deletions.inc()
         return confirmation(request_id, signed, signature)

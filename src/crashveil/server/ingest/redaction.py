@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from crashveil.policy import Report
 from crashveil.server.ingest.decode import replace_fields
 from crashveil.textsafe import normalise_free_text
+from crashveil.wire import Report
 
 if TYPE_CHECKING:
     from crashveil.policy import Policy

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 from crashveil.errors import ReportRejected
-from crashveil.policy.protocol import PROJECT_ID_PATTERN
+from crashveil.wire.protocol import PROJECT_ID_PATTERN
 
 __all__ = ["check_project_id", "outside_window", "reject", "unknown_project"]
 

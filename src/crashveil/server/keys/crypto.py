@@ -5,7 +5,7 @@ and when they rotate; this module only knows how to use them.
 
 Opening reports
     :func:`open_report` reverses :func:`crashveil.sdk.seal.seal_report` (envelope ``CVS1``,
-    see :mod:`crashveil.keyfmt`). It tries every key pair of the envelope's suite, so old and
+    see :mod:`crashveil.wire.keyfmt`). It tries every key pair of the envelope's suite, so old and
     new keys overlap during rotation. Every failure is the same :class:`SealError`.
 
 Private project keys (:meth:`ProjectKeyPair.private_bytes`), version 1
@@ -59,9 +59,9 @@ from cryptography.hazmat.primitives import hpke
 from cryptography.hazmat.primitives.asymmetric import ed25519, mlkem, x25519
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from crashveil import keyfmt
 from crashveil.errors import ConfigError, SealError
-from crashveil.keyfmt import ProjectPublicKey
+from crashveil.wire import keyfmt
+from crashveil.wire.keyfmt import ProjectPublicKey
 
 if TYPE_CHECKING:
     import zstandard

@@ -49,17 +49,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from crashveil.errors import ReportRejected
-from crashveil.policy import (
-    LIMITS,
-    SCHEMA_VERSION,
-    Breadcrumb,
-    ChainedError,
-    Environment,
-    Frame,
-    Report,
-    Stack,
-)
 from crashveil.policy.fingerprint import compute_fingerprint
+from crashveil.wire import LIMITS, SCHEMA_VERSION, Breadcrumb, ChainedError, Environment, Frame, Report, Stack
 
 __all__ = [
     "DROPPABLE_PATHS",

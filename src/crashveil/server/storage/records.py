@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from crashveil.policy import Policy, Report, policy_digest
+from crashveil.policy import Policy, policy_digest
+from crashveil.wire import Report
 
 if TYPE_CHECKING:
     from crashveil.server.keys.crypto import ProjectKeyPair, SigningKey

@@ -26,8 +26,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from crashveil.errors import ConfigError, PolicyError, StorageError
-from crashveil.policy import Policy, Report, default_policy_path, parse_policy, policy_digest
-from crashveil.policy.protocol import PROJECT_ID_PATTERN
+from crashveil.policy import Policy, default_policy_path, parse_policy, policy_digest
 from crashveil.server.db import engine as db
 from crashveil.server.db.tables import crash_groups, project_policies, projects, reports
 from crashveil.server.ingest import grouping
@@ -64,6 +63,8 @@ from crashveil.server.storage.records import (
     utcnow,
 )
 from crashveil.server.storage.reports import DataKeys, ReportWriter, build_row, check_origins
+from crashveil.wire import Report
+from crashveil.wire.protocol import PROJECT_ID_PATTERN
 
 if typing.TYPE_CHECKING:
     from crashveil.server.governance.audit import AuditTrail

@@ -40,8 +40,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from crashveil.policy.report import Report
     from crashveil.testing import RecordingTransport
+    from crashveil.wire.report import Report
 
 __all__ = ["Canaries", "CrashveilCapture", "Leak", "CANARY_KINDS", "find_leaks"]
 

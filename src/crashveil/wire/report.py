@@ -152,10 +152,10 @@ class Report:
         return _to_plain(self)  # type: ignore[no-any-return]
 
     def to_json(self) -> bytes:
-        """Compact UTF-8 JSON with sorted keys (stable bytes for the same report)."""
-        import json
+        """Canonical JSON (compact UTF-8, sorted keys): stable bytes for the same report."""
+        from crashveil.wire.canonical import canonical_json
 
-        return json.dumps(self.to_dict(), separators=(",", ":"), sort_keys=True, ensure_ascii=False).encode()
+        return canonical_json(self.to_dict())
 
     def present_fields(self) -> tuple[str, ...]:
         """Names of the top-level fields this report carries."""

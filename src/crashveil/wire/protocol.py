@@ -34,13 +34,15 @@ import base64
 from dataclasses import dataclass
 from urllib.parse import quote
 
-from crashveil.policy._connection import PROJECT_ID_PATTERN as PROJECT_ID_PATTERN, parse_connection_parts
+from crashveil.wire._connection import PROJECT_ID_PATTERN as PROJECT_ID_PATTERN, parse_connection_parts
 
 __all__ = [
     "API_PREFIX",
     "SEALED_CONTENT_TYPE",
     "SCHEMA_HEADER",
     "MAX_CONFIG_SIGNATURES",
+    "MAX_DELETION_IDS",
+    "PROJECT_ID_PATTERN",
     "ConnectionString",
     "reports_path",
     "deletion_path",

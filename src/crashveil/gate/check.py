@@ -31,133 +31,29 @@ A review record is a TOML file, or a Markdown file whose TOML front block sits b
 Exit codes: 0 the gate passes; 1 the gate fails (review needed, invalid policy or review
 record); 2 usage error or unreadable input (missing file, not UTF-8 or not TOML).
 
-Everything here is stdlib and returns a ``CheckResult``; the command (``crashveil.cli.check``)
-only renders it.
+Everything here is stdlib and returns a ``CheckResult`` (``findings.py``, which also renders
+it for the command, ``crashveil.cli.check``); ``review.py`` reads the review records.
 """
 
 from __future__ import annotations
 
 import datetime
-import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from crashveil.errors import ConfigError, PolicyError
+from crashveil.gate.findings import CheckResult, Problem
+from crashveil.gate.review import REVIEWS_DIR, ReviewRecord, load_review_record
 
 if TYPE_CHECKING:
     from crashveil.policy.diff import Change
     from crashveil.policy.model import Policy
 
-__all__ = [
-    "DEFAULT_POLICY",
-    "DEFAULT_BASELINE",
-    "REVIEWS_DIR",
-    "EXIT_PASS",
-    "EXIT_FAIL",
-    "EXIT_USAGE",
-    "Problem",
-    "ReviewRecord",
-    "CheckResult",
-    "check_policy",
-    "load_review_record",
-    "format_result",
-    "update_baseline",
-]
+__all__ = ["DEFAULT_POLICY", "DEFAULT_BASELINE", "check_policy", "update_baseline"]
 
 DEFAULT_POLICY = "crashveil.policy.toml"
 DEFAULT_BASELINE = "crashveil.baseline.toml"
-#: Review records live in this directory beside the policy.
-REVIEWS_DIR = "reviews"
-
-EXIT_PASS = 0
-EXIT_FAIL = 1
-EXIT_USAGE = 2
-
-_DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
-_RECORD_REQUIRED = {"reviewer", "date", "policy_digest", "reason"}
-_RECORD_OPTIONAL = {"changes", "policy_version"}
-_FRONT = "+++"
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One reason the gate fails: a short ``code``, the key path or file, and what is wrong.
-
-    Codes: ``policy_invalid``, ``retention_above_ceiling``, ``review_missing``,
-    ``review_invalid``, ``review_needed``, ``review_incomplete``, ``version_not_bumped``,
-    ``baseline_invalid``, ``baseline_unreviewed``.
-    """
-
-    code: str
-    path: str
-    message: str
-
-
-@dataclass(frozen=True)
-class ReviewRecord:
-    """A committed privacy review of one exact policy (by digest)."""
-
-    source: str
-    reviewer: str
-    date: datetime.date
-    policy_digest: str
-    reason: str
-    changes: tuple[str, ...] = ()
-    policy_version: str | None = None
-
-
-@dataclass(frozen=True)
-class CheckResult:
-    """What ``check_policy`` found. ``exit_code`` is 0 when ``passed``, else 1."""
-
-    policy_path: str
-    baseline_path: str | None
-    policy_name: str | None = None
-    policy_version: str | None = None
-    policy_digest: str | None = None
-    baseline_version: str | None = None
-    baseline_digest: str | None = None
-    changes: tuple[Change, ...] = ()
-    reviews: tuple[ReviewRecord, ...] = ()
-    problems: tuple[Problem, ...] = field(default_factory=tuple)
-    today: datetime.date | None = None
-
-    @property
-    def passed(self) -> bool:
-        return not self.problems
-
-    @property
-    def exit_code(self) -> int:
-        return EXIT_PASS if self.passed else EXIT_FAIL
-
-    @property
-    def material(self) -> tuple[Change, ...]:
-        return tuple(change for change in self.changes if change.material)
-
-    @property
-    def needs_review(self) -> bool:
-        """True when a review record for this policy's digest would make the gate pass."""
-        return any(problem.code in ("review_needed", "review_incomplete") for problem in self.problems)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form (``crashveil check --format json``)."""
-        return {
-            "passed": self.passed,
-            "exit_code": self.exit_code,
-            "policy": {"path": self.policy_path, "name": self.policy_name, "version": self.policy_version,
-                       "digest": self.policy_digest},
-            "baseline": None if self.baseline_path is None else {
-                "path": self.baseline_path, "version": self.baseline_version, "digest": self.baseline_digest},
-            "changes": [{"path": c.path, "kind": c.kind, "detail": c.detail, "material": c.material}
-                        for c in self.changes],
-            "reviews": [{"source": r.source, "reviewer": r.reviewer, "date": r.date.isoformat(),
-                         "reason": r.reason, "changes": list(r.changes)} for r in self.reviews],
-            "problems": [{"code": p.code, "path": p.path, "message": p.message} for p in self.problems],
-            "needs_review": self.needs_review,
-            "review_template": review_template(self) if self.needs_review else None,
-        }
 
 
 def check_policy(policy_path: str | Path = DEFAULT_POLICY, baseline_path: str | Path | None = None, *,
@@ -196,29 +92,39 @@ def check_policy(policy_path: str | Path = DEFAULT_POLICY, baseline_path: str | 
                          today=today or datetime.date.today())
     if policy is None:
         return _with(result, problems=tuple(problems))
+    result = _reviewed(result, policy, records, problems)
+    if baseline_document is None:
+        if not result.reviews:
+            problems.append(Problem("review_needed", "policy",
+                                    f"no baseline ({DEFAULT_BASELINE}), so the whole policy needs a review record "
+                                    f"with policy_digest = \"{result.policy_digest}\""))
+        return _with(result, problems=tuple(problems))
+    baseline = _parse(baseline_document, str(baseline_path), "baseline_invalid", problems)
+    if baseline is None:
+        return _with(result, problems=tuple(problems))
+    return _against_baseline(result, policy, baseline, records, problems)
 
+
+def _reviewed(result: CheckResult, policy: Policy, records: list[ReviewRecord], problems: list[Problem]
+              ) -> CheckResult:
+    """``result`` with the policy's digest and the review records of that digest (whose stated
+    version must be the policy's: a problem otherwise)."""
     from crashveil.policy.digest import policy_digest
 
     digest = policy_digest(policy)
     matching = tuple(record for record in records if record.policy_digest == digest)
-    result = _with(result, policy_name=policy.name, policy_version=policy.version, policy_digest=digest,
-                   reviews=matching)
     for record in matching:
         if record.policy_version is not None and record.policy_version != policy.version:
             problems.append(Problem("review_invalid", f"{record.source}: policy_version",
                                     f"says {record.policy_version} but the policy with this digest is "
                                     f"version {policy.version}"))
+    return _with(result, policy_name=policy.name, policy_version=policy.version, policy_digest=digest,
+                 reviews=matching)
 
-    if baseline_document is None:
-        if not matching:
-            problems.append(Problem("review_needed", "policy",
-                                    f"no baseline ({DEFAULT_BASELINE}), so the whole policy needs a review record "
-                                    f"with policy_digest = \"{digest}\""))
-        return _with(result, problems=tuple(problems))
 
-    baseline = _parse(baseline_document, str(baseline_path), "baseline_invalid", problems)
-    if baseline is None:
-        return _with(result, problems=tuple(problems))
+def _against_baseline(result: CheckResult, policy: Policy, baseline: Policy, records: list[ReviewRecord],
+                      problems: list[Problem]) -> CheckResult:
+    """The gate's answer for a policy with a baseline: the changes, and the reviews they need."""
     from crashveil.policy.diff import diff_policies
 
     diff = diff_policies(baseline, policy)
@@ -230,7 +136,7 @@ def check_policy(policy_path: str | Path = DEFAULT_POLICY, baseline_path: str | 
     if diff.version_error:
         problems.append(Problem("version_not_bumped", "policy.version", diff.version_error))
     if diff.needs_review:
-        problems.extend(_review_problems(diff.material, matching, digest))
+        problems.extend(_review_problems(diff.material, result.reviews, result.policy_digest or ""))
     return _with(result, problems=tuple(problems))
 
 
@@ -305,135 +211,6 @@ def _collect_records(document: Mapping[str, Any], base: Path, records_dir: Path
         if record is not None:
             records.append(record)
     return records, problems
-
-
-def load_review_record(path: str | Path, *, source: str | None = None, required: bool = True
-                       ) -> ReviewRecord | None:
-    """Read one review record (``.toml``, or ``.md`` with a ``+++`` TOML front block).
-
-    Returns ``None`` for a Markdown file without a front block when ``required`` is false
-    (prose such as a README in ``reviews/``).
-
-    Raises:
-        PolicyError: the record is unreadable or breaks a rule; names the file and key.
-    """
-    import tomllib
-
-    source = source or str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PolicyError(source, "", "cannot read the review record as UTF-8 text") from exc
-    if Path(path).suffix == ".md":
-        lines = text.splitlines()
-        if not lines or lines[0].strip() != _FRONT:
-            if not required:
-                return None
-            raise PolicyError(source, "", "no TOML front block", f"the file to start with a '{_FRONT}' line")
-        try:
-            end = next(index for index, line in enumerate(lines[1:], 1) if line.strip() == _FRONT)
-        except StopIteration:
-            raise PolicyError(source, "", "the front block is not closed", f"a second '{_FRONT}' line") from None
-        text = "\n".join(lines[1:end])
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise PolicyError(source, "", f"not valid TOML: {exc}") from exc
-    unknown = sorted(set(data) - _RECORD_REQUIRED - _RECORD_OPTIONAL)
-    if unknown:
-        raise PolicyError(source, unknown[0], "unknown key",
-                          f"one of: {', '.join(sorted(_RECORD_REQUIRED | _RECORD_OPTIONAL))}")
-    missing = sorted(_RECORD_REQUIRED - set(data))
-    if missing:
-        raise PolicyError(source, missing[0], "missing key")
-    for key in ("reviewer", "reason"):
-        if not isinstance(data[key], str) or not data[key].strip() or data[key].strip().upper() in ("TODO", "TBD"):
-            raise PolicyError(source, key, "is empty or a placeholder", "a non-empty string")
-    date = data["date"]
-    if isinstance(date, str):
-        try:
-            date = datetime.date.fromisoformat(date)
-        except ValueError:
-            date = None
-    if isinstance(date, datetime.datetime) or not isinstance(date, datetime.date):
-        raise PolicyError(source, "date", "is not a date", "a date such as 2026-12-01")
-    digest = data["policy_digest"]
-    if not isinstance(digest, str) or not _DIGEST_RE.match(digest):
-        raise PolicyError(source, "policy_digest", "has the wrong form", "\"sha256:\" and 64 hex digits")
-    changes = data.get("changes", [])
-    if not isinstance(changes, list) or not all(isinstance(item, str) and item for item in changes):
-        raise PolicyError(source, "changes", "is not a list of strings",
-                          "policy key paths such as \"fields.message.level\"")
-    version = data.get("policy_version")
-    if version is not None and not isinstance(version, str):
-        raise PolicyError(source, "policy_version", "is not a string", "a version such as \"1.1.0\"")
-    return ReviewRecord(source=source, reviewer=data["reviewer"].strip(), date=date, policy_digest=digest,
-                        reason=data["reason"].strip(), changes=tuple(changes), policy_version=version)
-
-
-def review_template(result: CheckResult) -> str:
-    """The review record a reviewer would commit to make ``result`` pass (TOML text)."""
-    today = (result.today or datetime.date.today()).isoformat()
-    lines = [
-        'reviewer = "Name <email>"',
-        f"date = {today}",
-        f'policy_digest = "{result.policy_digest}"',
-        f'policy_version = "{result.policy_version}"',
-        'reason = "Why these changes are needed, and why they are acceptable for the people who crash."',
-    ]
-    material = result.material
-    if material:
-        lines.append("changes = [")
-        lines.extend(f'  "{change.path}",' for change in material)
-        lines.append("]")
-    return "\n".join(lines) + "\n"
-
-
-def suggested_record_name(result: CheckResult) -> str:
-    today = (result.today or datetime.date.today()).isoformat()
-    name = re.sub(r"[^a-z0-9.-]+", "-", (result.policy_name or "policy").lower())
-    return f"{REVIEWS_DIR}/{today}-{name}-{result.policy_version}.toml"
-
-
-def format_result(result: CheckResult, *, fmt: str = "text") -> str:
-    """Render ``result`` for a person (``text``) or a tool (``json``)."""
-    if fmt == "json":
-        import json
-
-        return json.dumps(result.to_dict(), indent=2) + "\n"
-    verdict = "passed" if result.passed else "FAILED"
-    lines = [f"crashveil check: {verdict}"]
-    if result.policy_digest:
-        lines.append(f"  policy    {result.policy_path}  {result.policy_name} {result.policy_version}  "
-                     f"{result.policy_digest}")
-    else:
-        lines.append(f"  policy    {result.policy_path}")
-    if result.baseline_path is not None:
-        lines.append(f"  baseline  {result.baseline_path}  {result.baseline_version or '?'}  "
-                     f"{result.baseline_digest or ''}".rstrip())
-    else:
-        lines.append("  baseline  none")
-    for record in result.reviews:
-        lines.append(f"  reviewed  {record.source} by {record.reviewer} on {record.date.isoformat()}")
-    if result.changes:
-        lines.append("")
-        lines.append("Changes since the baseline:")
-        for change in result.changes:
-            mark = "MATERIAL" if change.material else "minor   "
-            lines.append(f"  {mark}  {change.path}: {change.detail}")
-    if result.problems:
-        lines.append("")
-        lines.append("Problems:")
-        for problem in result.problems:
-            lines.append(f"  {problem.code}  {problem.path}: {problem.message}")
-    if result.needs_review:
-        lines.append("")
-        what = "the changes marked MATERIAL" if result.baseline_path is not None else "the whole policy"
-        lines.append(f"To pass, a privacy reviewer reviews {what} and commits a record beside the policy,")
-        lines.append(f"for example {suggested_record_name(result)}:")
-        lines.append("")
-        lines.extend(f"    {line}" for line in review_template(result).splitlines())
-    return "\n".join(lines) + "\n"
 
 
 def update_baseline(policy_path: str | Path, baseline_path: str | Path | None = None) -> Path:

@@ -5,7 +5,7 @@
 talks to the server: this module parses and checks without importing ``dataclasses``
 (with ``inspect``, most of what a DSN added to ``init()``). ``ConnectionString.parse`` is
 built on :func:`parse_connection_parts`, so there is one parser. Format and rules: see
-``crashveil.policy.protocol``.
+``crashveil.wire.protocol``.
 """
 
 from __future__ import annotations
