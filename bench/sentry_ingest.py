@@ -153,7 +153,7 @@ def sealed_bodies(server_dir: Path, suite: str, count: int) -> list[bytes]:
         compute_fingerprint,
         policy_digest,
     )
-    from crashveil.sdk.seal import seal_report
+    from crashveil.sdk.delivery.seal import seal_report
     from crashveil.server.storage.store import Storage
 
     storage = Storage.open(_settings(server_dir, suite, 0))

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
     from crashveil.policy.report import Report
     from crashveil.sdk.client import Client
-    from crashveil.sdk.history import HistoryEntry
+    from crashveil.sdk.consent.history import HistoryEntry
     from crashveil.sdk.null_client import NullClient
 
 __version__ = "0.1.0"

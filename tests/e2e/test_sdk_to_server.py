@@ -136,7 +136,7 @@ def test_revoke_erases_for_good_and_a_replay_is_refused(server: Any, tmp_path: P
     import socket
 
     from crashveil.policy.protocol import SCHEMA_HEADER, SEALED_CONTENT_TYPE, reports_path
-    from crashveil.sdk.queue import decode_item
+    from crashveil.sdk.delivery.queue import decode_item
 
     with socket.socket() as sock:  # a port nobody listens on: the crash stays queued
         sock.bind(("127.0.0.1", 0))

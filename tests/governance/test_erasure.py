@@ -20,8 +20,8 @@ import sqlalchemy as sa
 
 from crashveil.policy import Report
 from crashveil.policy.protocol import SCHEMA_HEADER, SEALED_CONTENT_TYPE
-from crashveil.sdk.seal import seal_report, verify_config_signature
-from crashveil.sdk.sender import DROP_STATUSES
+from crashveil.sdk.delivery.seal import seal_report, verify_config_signature
+from crashveil.sdk.delivery.sender import DROP_STATUSES
 from crashveil.server.db.tables import reports
 from crashveil.server.governance.audit import AuditTrail
 from crashveil.server.governance.erasure import erase_installs

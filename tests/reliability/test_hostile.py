@@ -21,7 +21,7 @@ with warnings.catch_warnings():
     from starlette.testclient import TestClient
 
 from crashveil.policy.protocol import SCHEMA_HEADER, SEALED_CONTENT_TYPE
-from crashveil.sdk.seal import seal_report
+from crashveil.sdk.delivery.seal import seal_report
 from crashveil.server.http.app import create_app
 
 servers = sys.modules["crashveil_tests_servers"]

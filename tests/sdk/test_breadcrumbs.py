@@ -122,7 +122,7 @@ def test_preview_shows_breadcrumbs_only_at_levels_that_allow_them(make_client: A
 
 def test_remote_config_disabling_the_module_drops_them(make_client: Any) -> None:
     """Crumbs recorded before the server turned the module off are not sent, and new ones are not kept."""
-    from crashveil.sdk.remote_config import RemoteConfig
+    from crashveil.sdk.remote.config import RemoteConfig
 
     client = make_client()
     client.grant("diagnostic")
@@ -137,7 +137,7 @@ def test_remote_config_disabling_the_module_drops_them(make_client: Any) -> None
 
 def test_remote_config_disabled_at_grant_keeps_nothing(make_client: Any) -> None:
     """With the module off in the remote config, granting ``diagnostic`` does not start the ring."""
-    from crashveil.sdk.remote_config import RemoteConfig
+    from crashveil.sdk.remote.config import RemoteConfig
 
     client = make_client()
     client.remote.config = RemoteConfig(modules={"breadcrumbs": False})

@@ -20,7 +20,7 @@ with warnings.catch_warnings():  # starlette >= 1.0 prefers httpx2 and warns whe
 
 from crashveil.policy import Report
 from crashveil.policy.protocol import SCHEMA_HEADER, SEALED_CONTENT_TYPE, config_path, receipt_path, reports_path
-from crashveil.sdk.seal import seal_report
+from crashveil.sdk.delivery.seal import seal_report
 from crashveil.server.http.app import create_app, load_openapi
 
 jsonschema = pytest.importorskip("jsonschema")

@@ -23,7 +23,7 @@ with warnings.catch_warnings():
 from crashveil.errors import ReportError
 from crashveil.policy.protocol import SCHEMA_HEADER, SEALED_CONTENT_TYPE
 from crashveil.policy.report import report_from_json
-from crashveil.sdk.seal import seal_report
+from crashveil.sdk.delivery.seal import seal_report
 from crashveil.server.http.app import create_app
 from crashveil.server.ingest.decode import decode_report
 from crashveil.textsafe import UNSAFE, md_cell, normalise_free_text, visible

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 
 from crashveil.policy import Report
 from crashveil.policy.protocol import SCHEMA_HEADER, SEALED_CONTENT_TYPE
-from crashveil.sdk.seal import seal_report
+from crashveil.sdk.delivery.seal import seal_report
 from crashveil.server.dashboard import queries as q
 from crashveil.server.db.rollup_tables import InstallSketch, _register, group_daily_rollups, group_day_installs
 from crashveil.server.db.tables import crash_groups

@@ -28,7 +28,7 @@ import pytest
 from crashveil.errors import ConfigError
 from crashveil.policy import Environment, Frame, Report, Stack, compute_fingerprint, policy_digest
 from crashveil.policy.protocol import SCHEMA_HEADER, SEALED_CONTENT_TYPE, receipt_path, reports_path
-from crashveil.sdk.seal import seal_report
+from crashveil.sdk.delivery.seal import seal_report
 from crashveil.server.http.run import uvicorn_config
 from crashveil.server.settings import Settings
 

@@ -6,9 +6,10 @@ One ``Client`` per process, created by ``crashveil.init()``; before that (and af
 The client owns the options, the consent store and the install secret, and builds its
 collaborators on first need: redactor, collector, history, queue, transport, limiter, sender.
 The work is in modules of their own, each given the client as a small typed host (none
-imports this module): ``capture.py`` (a crash's way to the queue), ``pending.py`` ("ask me
-each time"), ``config_refresh.py`` (the remote config in force, and when to fetch it),
-``hooks.py`` (the interpreter's crash hooks), ``seal.py`` (the recipes).
+imports this module): ``capture.py`` (a crash's way to the queue), ``consent/pending.py`` ("ask me
+each time"), ``consent/withdrawal.py`` (what ``revoke()`` undoes), ``remote/refresh.py``
+(the remote config in force, and when to fetch it), ``hooks.py`` (the interpreter's crash
+hooks), ``delivery/seal.py`` (the recipes).
 
 Consent is read first: at level ``off`` nothing is collected, no file is written and no
 socket opened. Everything reached from a hook runs inside ``suppress_internal_errors``;
@@ -25,8 +26,8 @@ import time
 from crashveil.errors import ConfigError
 from crashveil.sdk import _internal
 from crashveil.sdk._internal import suppress_internal_errors
-from crashveil.sdk.consent import OFF, ConsentStore
-from crashveil.sdk.pseudonym import InstallSecret
+from crashveil.sdk.consent.pseudonym import InstallSecret
+from crashveil.sdk.consent.store import OFF, ConsentStore
 
 # Not ``typing.TYPE_CHECKING``: ``init()`` imports neither ``typing`` nor ``dataclasses`` (nor
 # ``pathlib`` from here); together they are several milliseconds of every app's start.
@@ -42,16 +43,16 @@ if TYPE_CHECKING:
     from crashveil.sdk._records import DisclosureRequest, PendingCrash
     from crashveil.sdk.capture import Capture
     from crashveil.sdk.collect import Collector, CrashRecord
-    from crashveil.sdk.config_refresh import RemoteConfigKeeper
-    from crashveil.sdk.history import History, HistoryEntry
-    from crashveil.sdk.limits import Limiter
+    from crashveil.sdk.consent.history import History, HistoryEntry
+    from crashveil.sdk.consent.pending import PendingCrashes
+    from crashveil.sdk.delivery.limits import Limiter
     from crashveil.sdk.options import Options
-    from crashveil.sdk.pending import PendingCrashes
-    from crashveil.sdk.remote_config import RemoteConfig
+    from crashveil.sdk.remote.config import RemoteConfig
+    from crashveil.sdk.remote.refresh import RemoteConfigKeeper
 
 __all__ = ["Client", "DisclosureRequest", "PendingCrash"]
 
-_QUEUE_FILE_SUFFIX = ".cvq"  # crashveil.sdk.queue's item files and temp files, named here so
+_QUEUE_FILE_SUFFIX = ".cvq"  # crashveil.sdk.delivery.queue's item files and temp files, named here so
 _QUEUE_TMP_PREFIX = ".tmp-"  # start() can look at the directory without importing the queue
 
 def __getattr__(name: str) -> Any:
@@ -151,7 +152,7 @@ class Client:
     def history_log(self) -> History:
         with self._lock:
             if self._history is None:
-                from crashveil.sdk.history import History
+                from crashveil.sdk.consent.history import History
 
                 self._history = History(self.data_dir, keep_content=self.options.keep_history_content,
                                         now=self.now)
@@ -169,20 +170,20 @@ class Client:
 
     @property
     def pending_crashes(self) -> PendingCrashes:
-        """The crashes kept for the user's review (``pending.py``)."""
+        """The crashes kept for the user's review (``consent/pending.py``)."""
         with self._lock:
             if self._pending is None:
-                from crashveil.sdk.pending import PendingCrashes
+                from crashveil.sdk.consent.pending import PendingCrashes
 
                 self._pending = PendingCrashes(self)
             return self._pending
 
     @property
     def remote(self) -> RemoteConfigKeeper:
-        """The remote config in force and its refresh schedule (``config_refresh.py``)."""
+        """The remote config in force and its refresh schedule (``remote/refresh.py``)."""
         with self._lock:
             if self._remote is None:
-                from crashveil.sdk.config_refresh import RemoteConfigKeeper
+                from crashveil.sdk.remote.refresh import RemoteConfigKeeper
 
                 self._remote = RemoteConfigKeeper(self.options, project=self.project, now=self.now,
                                                   level=self.consent.level, transport=self.transport,
@@ -350,7 +351,7 @@ class Client:
             _internal.count_dropped("no_dsn")
             return None
         from crashveil.policy.report import SCHEMA_VERSION
-        from crashveil.sdk.seal import seal_report
+        from crashveil.sdk.delivery.seal import seal_report
 
         return seal_report(payload, self.public_key, project_id=self.project, schema_version=SCHEMA_VERSION)
 
@@ -438,7 +439,7 @@ class Client:
         sealed = self.seal_for_server(payload)
         if sealed is None:
             return
-        from crashveil.sdk.queue import QueueMeta
+        from crashveil.sdk.delivery.queue import QueueMeta
 
         item_id = self.queue(create=True).put(sealed, QueueMeta(kind="deletion", crash_type="", level=OFF,
                                                                 created=self.now()))
@@ -486,7 +487,7 @@ class Client:
                 directory = self.data_dir / "queue"
                 if not create and not directory.is_dir():
                     return None
-                from crashveil.sdk.queue import SealedQueue
+                from crashveil.sdk.delivery.queue import SealedQueue
 
                 limits = self.policy.limits
                 self._queue = SealedQueue(directory, max_reports=limits.queue_max_reports,
@@ -513,7 +514,7 @@ class Client:
                     queue = self.queue(create=False)
                     if transport is None or queue is None:
                         return
-                    from crashveil.sdk.sender import Sender
+                    from crashveil.sdk.delivery.sender import Sender
 
                     self._sender = Sender(queue, transport, on_sent=self._on_sent,
                                           before_send=self.remote.before_send)
@@ -542,7 +543,7 @@ class Client:
     def limiter(self) -> Any:
         with self._lock:
             if self._limiter is None:
-                from crashveil.sdk.limits import Limiter
+                from crashveil.sdk.delivery.limits import Limiter
 
                 self._limiter = Limiter(self.policy, release=self.options.release, cohort=self.options.cohort,
                                         state_path=self.data_dir / "limits.json", now=self.now,

@@ -8,7 +8,7 @@ touched, only the error tree and the consent level names.
 from __future__ import annotations
 
 from crashveil.errors import ConfigError
-from crashveil.sdk.consent import OFF
+from crashveil.sdk.consent.store import OFF
 
 TYPE_CHECKING = False  # not ``typing.TYPE_CHECKING``: ``import crashveil`` does not import ``typing``
 if TYPE_CHECKING:
@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
     from crashveil.policy.report import Report
     from crashveil.sdk._records import PendingCrash
-    from crashveil.sdk.history import HistoryEntry
+    from crashveil.sdk.consent.history import HistoryEntry
 
 __all__ = ["NullClient"]
 

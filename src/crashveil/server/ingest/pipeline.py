@@ -88,7 +88,7 @@ class Prepared:
 def canonical_json(value: Any) -> bytes:
     """Compact UTF-8 JSON with sorted keys, no NaN: the bytes that are signed.
 
-    The same encoding as ``crashveil.sdk.remote_config.encode_config`` (the server does not
+    The same encoding as ``crashveil.sdk.remote.config.encode_config`` (the server does not
     import the SDK); datetimes become ``YYYY-MM-DDTHH:MM:SSZ``.
     """
     return json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False, allow_nan=False,
