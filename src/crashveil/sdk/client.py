@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 
 from crashveil.errors import ConfigError
 from crashveil.sdk import _internal
@@ -41,14 +40,17 @@ if TYPE_CHECKING:
     from crashveil.policy.report import Report
     from crashveil.redact import Redactor
     from crashveil.sdk._records import DisclosureRequest, PendingCrash
+    from crashveil.sdk.breadcrumbs import BreadcrumbGate
     from crashveil.sdk.capture import Capture
     from crashveil.sdk.collect import Collector, CrashRecord
     from crashveil.sdk.consent.history import History, HistoryEntry
     from crashveil.sdk.consent.pending import PendingCrashes
     from crashveil.sdk.delivery.limits import Limiter
+    from crashveil.sdk.delivery.queue import QueueItem
     from crashveil.sdk.options import Options
     from crashveil.sdk.remote.config import RemoteConfig
     from crashveil.sdk.remote.refresh import RemoteConfigKeeper
+    from crashveil.sdk.transport import SendResult
 
 __all__ = ["Client", "DisclosureRequest", "PendingCrash"]
 
@@ -114,10 +116,7 @@ class Client:
         self._stopping = threading.Event()  # set by close(): a config fetch not yet started is skipped
         self._closed = False
         self.hooks: Any = None
-        #: The in-memory breadcrumb ring (``sdk/breadcrumbs.py``), made on the first kept crumb.
-        self.breadcrumbs: Any = None
-        self.breadcrumb_clock: Callable[[], float] = time.monotonic
-        self._breadcrumbs_on: bool | None = None  # None: not decided since the last consent change
+        self._crumbs: BreadcrumbGate | None = None  # made on the first breadcrumb: ``crumbs``
 
     # -- made on first need ----------------------------------------------------------------
     @property
@@ -177,6 +176,19 @@ class Client:
 
                 self._pending = PendingCrashes(self)
             return self._pending
+
+    @property
+    def crumbs(self) -> BreadcrumbGate:
+        """Whether breadcrumbs may be kept, and their in-memory ring (``breadcrumbs.py``)."""
+        crumbs = self._crumbs
+        if crumbs is None:
+            with self._lock:
+                if self._crumbs is None:
+                    from crashveil.sdk.breadcrumbs import BreadcrumbGate
+
+                    self._crumbs = BreadcrumbGate(self)
+                crumbs = self._crumbs
+        return crumbs
 
     @property
     def remote(self) -> RemoteConfigKeeper:
@@ -275,74 +287,26 @@ class Client:
         A no-op (one check) without that consent or when the remote config turned the module
         off. Never raises.
         """
-        if self._breadcrumbs_on is False:
+        if self.breadcrumbs_muted():
             return
         with suppress_internal_errors("breadcrumb"):
-            if not self.breadcrumbs_enabled():
-                return
-            if not isinstance(message, str):
-                return
-            if not isinstance(category, str) or not category:
-                category = "default"
-            if self.breadcrumbs is None:
-                with self._lock:
-                    if self.breadcrumbs is None:
-                        from crashveil.sdk.breadcrumbs import Breadcrumbs
-
-                        self.breadcrumbs = Breadcrumbs(clock=self.breadcrumb_clock)
-            self.breadcrumbs.add(message, category)
+            self.crumbs.add(message, category)
 
     def breadcrumbs_muted(self) -> bool:
         """True when breadcrumbs are known to be off (one check: the hooks' fast path)."""
-        return self._breadcrumbs_on is False
-
-    def breadcrumbs_enabled(self) -> bool:
-        """True while the granted level's allowlist has ``breadcrumbs`` and the server did not
-        turn the module off (decided once per consent or remote-config change)."""
-        decided = self._breadcrumbs_on
-        if decided is None:
-            level = self.consent.level()
-            decided = level != OFF and "breadcrumbs" in self.consent.allowed_fields(level)
-            if decided:
-                remote = self.remote_config()
-                decided = remote is None or remote.module_enabled("breadcrumbs")
-            self._breadcrumbs_on = decided
-            if not decided:
-                self.clear_breadcrumbs()
-        return decided
-
-    def clear_breadcrumbs(self) -> None:
-        """Forget every breadcrumb held in memory."""
-        ring = self.breadcrumbs
-        if ring is not None:
-            ring.clear()
+        crumbs = self._crumbs
+        return crumbs is not None and crumbs.on is False
 
     def _breadcrumbs_changed(self) -> None:
-        """Consent or remote config changed: decide again, and forget the crumbs if now disallowed.
-
-        Decided now only when a ring exists (crumbs may be held); otherwise at the next
-        ``add_breadcrumb()``: a ``grant()`` need not read the remote config (its signature
-        check loads ``cryptography``) for crumbs nobody has added yet.
-        """
-        self._breadcrumbs_on = None
-        if self.breadcrumbs is None:
-            return
-        with suppress_internal_errors("breadcrumb"):
-            self.breadcrumbs_enabled()
-        if self._breadcrumbs_on is not True:
-            self.clear_breadcrumbs()
+        """Consent or remote config changed: decide again (``BreadcrumbGate.changed``)."""
+        crumbs = self._crumbs
+        if crumbs is not None:
+            crumbs.changed()
 
     def _with_breadcrumbs(self, record: CrashRecord) -> CrashRecord:
-        """``record`` carrying the ring's crumbs (offsets before now), if they may be kept."""
-        ring = self.breadcrumbs
-        if ring is None or not self.breadcrumbs_enabled():
-            return record
-        crumbs = ring.snapshot()
-        if not crumbs:
-            return record
-        from dataclasses import replace  # loaded already: a CrashRecord exists
-
-        return replace(record, breadcrumbs=crumbs)
+        """``record`` carrying the crumbs held in memory, if they may be kept."""
+        crumbs = self._crumbs
+        return record if crumbs is None else crumbs.attach(record)
 
     # -- sealing and "ask me each time" ---------------------------------------------------
     def seal_for_server(self, payload: bytes) -> bytes | None:
@@ -376,7 +340,9 @@ class Client:
     def grant(self, level: str, *, ask_each_time: bool | None = None) -> None:
         """Record the user's choice. Choosing ``off`` drops what is queued but not yet sent."""
         if level == OFF and self.consent.level() != OFF:
-            self._drop_unsent()
+            from crashveil.sdk.consent.withdrawal import drop_unsent
+
+            drop_unsent(self)
         each_time = self.options.ask_each_time if ask_each_time is None else ask_each_time
         self.consent.grant(level, ask_each_time=each_time)
         self._breadcrumbs_changed()
@@ -403,57 +369,14 @@ class Client:
 
     def revoke(self) -> None:
         """Delete the queue and secrets; queue a deletion request until the server acknowledges it."""
-        import shutil
+        from crashveil.sdk.consent.withdrawal import erase_local_data, queue_deletion
 
-        pseudonyms = []
-        if self.project:
-            lookback = max((rule.retention_days for rule in self.policy.fields.values()), default=0)
-            pseudonyms = self.secret.pseudonyms_since(self.project, self.now(),
-                                                      self.policy.keys.pseudonym_rotation_days, lookback)
-        queue = self.queue(create=False)
-        if queue is not None:
-            queue.clear()
-        self.secret.destroy()
-        shutil.rmtree(self.data_dir / "secrets", ignore_errors=True)
-        shutil.rmtree(self.data_dir / "native", ignore_errors=True)
-        for name in ("limits.json",):
-            with suppress_internal_errors("revoke"):
-                (self.data_dir / name).unlink(missing_ok=True)
+        pseudonyms = erase_local_data(self)
         self.consent.grant(OFF)
-        self._breadcrumbs_on = False
-        self.clear_breadcrumbs()
+        self.crumbs.turn_off()
         self.after_grant()
         if pseudonyms:
-            self._queue_deletion(pseudonyms)
-
-    def _queue_deletion(self, pseudonyms: list[str]) -> None:
-        import json
-
-        from crashveil.policy.protocol import MAX_DELETION_IDS
-
-        # The server's contract (policy/protocol.py): a fresh request id and the install ids,
-        # newest first. The id is sealed with the request, so retries carry the same one.
-        payload = json.dumps({"request_id": self.collector.new_report_id(),
-                              "install_ids": pseudonyms[:MAX_DELETION_IDS]},
-                             sort_keys=True, separators=(",", ":")).encode()
-        sealed = self.seal_for_server(payload)
-        if sealed is None:
-            return
-        from crashveil.sdk.delivery.queue import QueueMeta
-
-        item_id = self.queue(create=True).put(sealed, QueueMeta(kind="deletion", crash_type="", level=OFF,
-                                                                created=self.now()))
-        self.history_log.record(item_id, kind="deletion", crash_type="", level=OFF, state="queued")
-        self.wake_sender()
-
-    def _drop_unsent(self) -> None:
-        queue = self.queue(create=False)
-        if queue is None:
-            return
-        for item in queue.items():
-            if item.meta.kind != "deletion":
-                queue.remove(item.id)
-                self.history_log.update(item.id, state="discarded")
+            queue_deletion(self, pseudonyms)
 
     # -- preview and history -------------------------------------------------------------
     def preview(self, exc: BaseException, level: str | None = None) -> Report:
@@ -520,25 +443,14 @@ class Client:
                                           before_send=self.remote.before_send)
             self._sender.wake()
 
-    def _on_sent(self, item: Any, result: Any) -> None:
+    def _on_sent(self, item: QueueItem, result: SendResult) -> None:
         """The sender finished ``item`` (it is still queued): settle its history line.
 
         An item with no line yet (killed between its queue file and its line, or delivered
         before the capture wrote the line) is recorded from its queue meta.
         """
         with suppress_internal_errors("history"):
-            status = int(result.status)
-            receipt = None
-            if 200 <= status < 300:
-                state = "acknowledged" if item.meta.kind == "deletion" else "sent"
-                receipt = result.receipt
-            elif 400 <= status < 500 and status not in (408, 429):
-                state = "rejected"
-            else:
-                return
-            meta = item.meta
-            self.history_log.settle(item.id, state=state, receipt=receipt, kind=meta.kind,
-                                    crash_type=meta.crash_type, level=meta.level, at=meta.created)
+            self.history_log.settle_sent(item, result)
 
     def limiter(self) -> Any:
         with self._lock:
