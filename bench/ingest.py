@@ -102,7 +102,7 @@ def serve(server_dir: Path, suite: str, port: int, workers: int) -> None:
 
 def seal_many(server_dir: Path, suite: str, count: int) -> list[bytes]:
     from crashveil.policy import compute_fingerprint, policy_digest
-    from crashveil.sdk.seal import seal_report
+    from crashveil.sdk.delivery.seal import seal_report
     from crashveil.server.storage.store import Storage
     from crashveil.wire import Environment, Frame, Report, Stack
 

@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from crashveil.sdk.queue import QueueMeta, SealedQueue
+from crashveil.sdk.delivery.queue import QueueMeta, SealedQueue
 
 
 def measure(fn, repeats: int) -> tuple[float, float]:

@@ -146,7 +146,7 @@ def sentry_bodies(count: int) -> list[bytes]:
 
 def sealed_bodies(server_dir: Path, suite: str, count: int) -> list[bytes]:
     from crashveil.policy import compute_fingerprint, policy_digest
-    from crashveil.sdk.seal import seal_report
+    from crashveil.sdk.delivery.seal import seal_report
     from crashveil.server.storage.store import Storage
     from crashveil.wire import Environment, Frame, Report, Stack
 

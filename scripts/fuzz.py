@@ -141,7 +141,7 @@ def seeds(target: str) -> list[bytes]:
     if target == "envelope":
         return [path.read_bytes() for path in sorted((ROOT / "tests" / "sentry" / "fixtures").glob("*.envelope"))]
     if target == "sealed":
-        from crashveil.sdk.seal import seal_report
+        from crashveil.sdk.delivery.seal import seal_report
 
         key = _keypair().public_key()  # type: ignore[attr-defined]
         return [seal_report(b'{"a":1}', key, project_id="demo", schema_version=1)]

@@ -8,7 +8,7 @@ in a subprocess, mutual TLS, loopback only. Settings are overridden per start wi
 restarted with other limits or another database.
 
 Clients are the SDK's own: :class:`crashveil.sdk.transport.HttpsTransport` (pinned CA,
-client certificate, no plain-HTTP path) and :func:`crashveil.sdk.seal.seal_report`.
+client certificate, no plain-HTTP path) and :func:`crashveil.sdk.delivery.seal.seal_report`.
 """
 
 from __future__ import annotations
@@ -221,7 +221,7 @@ class Sealer:
                       install_id=install_id or uuid.uuid4().hex)
 
     def seal(self, report: Report | bytes) -> bytes:
-        from crashveil.sdk.seal import seal_report
+        from crashveil.sdk.delivery.seal import seal_report
 
         payload = report.to_json() if isinstance(report, Report) else report
         return seal_report(payload, self.key, project_id="demo", schema_version=1)

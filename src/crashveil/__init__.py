@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from crashveil.sdk.client import Client
-    from crashveil.sdk.history import HistoryEntry
+    from crashveil.sdk.consent.history import HistoryEntry
     from crashveil.sdk.null_client import NullClient
     from crashveil.wire.report import Report
 

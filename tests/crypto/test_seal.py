@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from crashveil.errors import ConfigError, SealError
-from crashveil.sdk.seal import seal_report, verify_config_signature, warm_up
+from crashveil.sdk.delivery.seal import seal_report, verify_config_signature, warm_up
 from crashveil.server.keys.crypto import ProjectKeyPair, SigningKey, open_report
 from crashveil.wire import keyfmt
 from crashveil.wire.keyfmt import ProjectPublicKey
@@ -175,9 +175,9 @@ def test_config_signature_bad_pinned_key_is_config_error() -> None:
 
 
 def test_importing_seal_does_not_load_cryptography() -> None:
-    """In a fresh interpreter, importing crashveil.sdk.seal and keyfmt loads no cryptography module."""
+    """In a fresh interpreter, importing crashveil.sdk.delivery.seal and keyfmt loads no cryptography module."""
     code = (
-        "import sys, crashveil.sdk.seal, crashveil.wire.keyfmt;"
+        "import sys, crashveil.sdk.delivery.seal, crashveil.wire.keyfmt;"
         "print(sorted(m for m in sys.modules if m.split('.')[0] == 'cryptography'))"
     )
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(SRC), os.environ.get("PYTHONPATH")]))}
@@ -188,7 +188,8 @@ def test_importing_seal_does_not_load_cryptography() -> None:
 def test_warm_up_loads_cryptography_in_a_fresh_process(keypair: ProjectKeyPair) -> None:
     """warm_up() imports the HPKE module ahead of the first seal, so capture does not pay for it."""
     code = (
-        "import sys; from crashveil.wire.keyfmt import ProjectPublicKey; from crashveil.sdk.seal import warm_up;"
+        "import sys; from crashveil.wire.keyfmt import ProjectPublicKey;"
+        "from crashveil.sdk.delivery.seal import warm_up;"
         f"warm_up(ProjectPublicKey.parse({keypair.public_key_string()!r}));"
         "print('cryptography.hazmat.primitives.hpke' in sys.modules)"
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from crashveil.errors import ConfigError, SealError
-from crashveil.sdk.seal import seal_report, verify_config_signature
+from crashveil.sdk.delivery.seal import seal_report, verify_config_signature
 from crashveil.server.keys.crypto import (
     ProjectKeyPair,
     SigningKey,

@@ -135,7 +135,7 @@ def test_revoke_erases_for_good_and_a_replay_is_refused(server: Any, tmp_path: P
     answered 422 and store nothing."""
     import socket
 
-    from crashveil.sdk.queue import decode_item
+    from crashveil.sdk.delivery.queue import decode_item
     from crashveil.wire.protocol import SCHEMA_HEADER, SEALED_CONTENT_TYPE, reports_path
 
     with socket.socket() as sock:  # a port nobody listens on: the crash stays queued

@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from crashveil.sdk.seal import seal_report, verify_config_signature
-from crashveil.sdk.sender import DROP_STATUSES
+from crashveil.sdk.delivery.seal import seal_report, verify_config_signature
+from crashveil.sdk.delivery.sender import DROP_STATUSES
 from crashveil.server.db.tables import reports
 from crashveil.server.governance.audit import AuditTrail
 from crashveil.server.governance.erasure import erase_installs

@@ -20,8 +20,8 @@ from typing import Any
 
 import pytest
 
-from crashveil.sdk.queue import QueueMeta, SealedQueue, decode_item, encode_item
-from crashveil.sdk.sender import Sender
+from crashveil.sdk.delivery.queue import QueueMeta, SealedQueue, decode_item, encode_item
+from crashveil.sdk.delivery.sender import Sender
 
 servers = sys.modules["crashveil_tests_servers"]  # tests/_servers.py, loaded by conftest.py
 

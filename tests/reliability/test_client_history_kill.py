@@ -49,7 +49,7 @@ def _items(app: Any) -> set[str]:
 
 
 def _listed_as_sent(app: Any) -> list[tuple[str, bool]]:
-    from crashveil.sdk.history import History
+    from crashveil.sdk.consent.history import History
 
     return sorted((e.state, e.receipt is not None) for e in History(app.data).entries() if e.kind == "report")
 

@@ -222,7 +222,7 @@ class QueueOnDisk:
 
 
 def _queue_on_disk(app: App, keypairs: Any) -> QueueOnDisk:
-    from crashveil.sdk.queue import decode_item
+    from crashveil.sdk.delivery.queue import decode_item
     from crashveil.server.keys.crypto import open_report
 
     ids, torn, temp = set(), [], []
@@ -315,7 +315,7 @@ def _acknowledged(app: App, keypairs: Any) -> Any:
     sender holds the send lock and a queued report id is already in the server's database."""
     import sqlite3
 
-    from crashveil.sdk.queue import decode_item
+    from crashveil.sdk.delivery.queue import decode_item
     from crashveil.server.keys.crypto import open_report
 
     known: dict[str, str] = {}

@@ -20,7 +20,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", UserWarning)
     from starlette.testclient import TestClient
 
-from crashveil.sdk.seal import seal_report
+from crashveil.sdk.delivery.seal import seal_report
 from crashveil.server.http.app import create_app
 from crashveil.wire.protocol import SCHEMA_HEADER, SEALED_CONTENT_TYPE
 

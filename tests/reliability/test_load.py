@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from crashveil.sdk.queue import QueueMeta, SealedQueue
-from crashveil.sdk.sender import Sender
+from crashveil.sdk.delivery.queue import QueueMeta, SealedQueue
+from crashveil.sdk.delivery.sender import Sender
 
 _ROOT = Path(__file__).resolve().parents[2]
 _OUT = _ROOT / "test-output" / "reliability"

@@ -38,7 +38,7 @@ def test_consent_off_stores_nothing(make_client: Any) -> None:
     """Before the user chooses, a breadcrumb is dropped without making the ring."""
     client = make_client()
     client.add_breadcrumb("opened settings", "ui")
-    assert (None, False) == (client.breadcrumbs, client.breadcrumbs_enabled())
+    assert (None, False) == (client.crumbs.ring, client.crumbs.enabled())
 
 
 def test_crash_level_stores_nothing_and_sends_none(make_client: Any) -> None:
@@ -48,7 +48,7 @@ def test_crash_level_stores_nothing_and_sends_none(make_client: Any) -> None:
     client.add_breadcrumb("opened settings", "ui")
     client.capture_exception(crash())
     [payload] = sent_reports(client)
-    assert (None, None) == (client.breadcrumbs, payload.get("breadcrumbs"))
+    assert (None, None) == (client.crumbs.ring, payload.get("breadcrumbs"))
 
 
 def test_diagnostic_sends_breadcrumbs_in_order(make_client: Any) -> None:
@@ -99,7 +99,7 @@ def test_offsets_come_from_the_injected_clock(make_client: Any) -> None:
     """Each offset is the whole seconds between the crumb and the crash on the monotonic clock."""
     ticker = Ticker()
     client = make_client()
-    client.breadcrumb_clock = ticker
+    client.crumbs.clock = ticker
     client.grant("diagnostic")
     client.add_breadcrumb("first")
     ticker.now += 30.5
@@ -122,7 +122,7 @@ def test_preview_shows_breadcrumbs_only_at_levels_that_allow_them(make_client: A
 
 def test_remote_config_disabling_the_module_drops_them(make_client: Any) -> None:
     """Crumbs recorded before the server turned the module off are not sent, and new ones are not kept."""
-    from crashveil.sdk.remote_config import RemoteConfig
+    from crashveil.sdk.remote.config import RemoteConfig
 
     client = make_client()
     client.grant("diagnostic")
@@ -132,18 +132,18 @@ def test_remote_config_disabling_the_module_drops_them(make_client: Any) -> None
     client._breadcrumbs_changed()
     client.add_breadcrumb("after")
     [payload] = sent_reports(client)
-    assert (None, 0) == (payload.get("breadcrumbs"), len(client.breadcrumbs))
+    assert (None, 0) == (payload.get("breadcrumbs"), len(client.crumbs.ring))
 
 
 def test_remote_config_disabled_at_grant_keeps_nothing(make_client: Any) -> None:
     """With the module off in the remote config, granting ``diagnostic`` does not start the ring."""
-    from crashveil.sdk.remote_config import RemoteConfig
+    from crashveil.sdk.remote.config import RemoteConfig
 
     client = make_client()
     client.remote.config = RemoteConfig(modules={"breadcrumbs": False})
     client.grant("diagnostic")
     client.add_breadcrumb("step")
-    assert client.breadcrumbs is None
+    assert client.crumbs.ring is None
 
 
 def test_revoke_clears_breadcrumbs(make_client: Any) -> None:
@@ -153,7 +153,7 @@ def test_revoke_clears_breadcrumbs(make_client: Any) -> None:
     client.add_breadcrumb("step")
     client.revoke()
     client.add_breadcrumb("after")
-    assert (0, False) == (len(client.breadcrumbs), client.breadcrumbs_enabled())
+    assert (0, False) == (len(client.crumbs.ring), client.crumbs.enabled())
 
 
 def test_lowering_consent_clears_breadcrumbs(make_client: Any) -> None:
@@ -191,9 +191,9 @@ def test_bad_input_and_failing_clock_never_raise(make_client: Any, allow_interna
     client.grant("diagnostic")
     client.add_breadcrumb(None, 3)  # type: ignore[arg-type]
     client.add_breadcrumb("kept", None)  # type: ignore[arg-type]
-    client.breadcrumbs.clock = broken_clock
+    client.crumbs.ring.clock = broken_clock
     client.add_breadcrumb("lost")
-    assert ([("default", "kept")], ["clock broke"]) == ([(c, m) for _, c, m in client.breadcrumbs._items],
+    assert ([("default", "kept")], ["clock broke"]) == ([(c, m) for _, c, m in client.crumbs.ring._items],
                                                         [str(e) for e in allow_internal_errors])
 
 
@@ -251,4 +251,4 @@ def test_logging_breadcrumbs_need_consent(make_client: Any) -> None:
     client.grant("crash")
     client.install_hooks()
     _log_lines(client)
-    assert client.breadcrumbs is None
+    assert client.crumbs.ring is None

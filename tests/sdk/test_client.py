@@ -205,7 +205,7 @@ def test_progressive_disclosure_yes_applies_to_that_crash_only(make_client: Any)
 def test_a_report_queued_without_its_history_line_is_listed_when_sent(make_client: Any) -> None:
     """Killed after the queue file, before the history line: the next start delivers the
     report and the history lists it, sent with its receipt, from the queue meta alone."""
-    from crashveil.sdk.queue import QueueMeta
+    from crashveil.sdk.delivery.queue import QueueMeta
 
     first = make_client()
     first.grant("crash")

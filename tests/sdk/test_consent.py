@@ -10,7 +10,7 @@ import pytest
 
 from crashveil.errors import ConfigError
 from crashveil.policy import canonical_policy, default_policy
-from crashveil.sdk.consent import ConsentStore, policy_from_canonical
+from crashveil.sdk.consent.store import ConsentStore, policy_from_canonical
 
 
 def changed(**field_changes: object) -> object:

@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from crashveil.sdk.history import History
+from crashveil.sdk.consent.history import History
 
 
 def test_latest_state_wins(tmp_path: Path) -> None:

@@ -23,7 +23,7 @@ if os.environ.get("TEST_LEVEL"):
 
 
 def queued(data_dir: Path, opener: Callable[[bytes], bytes]) -> list[dict[str, Any]]:
-    from crashveil.sdk.queue import SealedQueue
+    from crashveil.sdk.delivery.queue import SealedQueue
 
     if not (data_dir / "queue").is_dir():
         return []

@@ -26,8 +26,10 @@ NOT_AT_INIT = (
     "contextlib", "crashveil.policy.model", "crashveil.policy.loader", "crashveil.policy.digest",
     "crashveil.wire.report", "crashveil.wire.canonical", "crashveil.redact", "crashveil.redact.detectors",
     "crashveil.sdk.collect",
-    "crashveil.sdk.queue", "crashveil.sdk.sender", "crashveil.sdk.transport", "crashveil.sdk.remote_config",
-    "crashveil.sdk.history", "crashveil.sdk.limits", "crashveil.sdk.seal", "crashveil.sdk._records",
+    "crashveil.sdk.delivery", "crashveil.sdk.delivery.queue", "crashveil.sdk.delivery.sender",
+    "crashveil.sdk.delivery.files", "crashveil.sdk.delivery.limits", "crashveil.sdk.delivery.seal",
+    "crashveil.sdk.transport", "crashveil.sdk.remote", "crashveil.sdk.remote.config", "crashveil.sdk.consent.history",
+    "crashveil.sdk._records",
     "cryptography", "ssl", "http.client", "asyncio", "sqlite3", "json.tool", "click",
 )
 
@@ -97,7 +99,7 @@ def test_init_with_a_dsn_loads_no_cryptography(tmp_path: Path) -> None:
     probe(tmp_path, statement + "\ncrashveil.grant('crash')\ncrashveil.shutdown()")
     result = probe(tmp_path, statement)
     assert ("crash", []) == (result["level"], heavy(result["added"]) + [
-        name for name in result["added"] if name in ("crashveil.wire.protocol", "crashveil.sdk.seal")])
+        name for name in result["added"] if name in ("crashveil.wire.protocol", "crashveil.sdk.delivery.seal")])
 
 
 def test_first_crash_after_a_cheap_init_builds_the_report(tmp_path: Path) -> None:
@@ -137,7 +139,7 @@ def test_start_delivers_what_the_last_run_left(make_client: Any) -> None:
 
 def test_start_with_consent_withdrawn_keeps_only_deletion_requests(make_client: Any) -> None:
     """At a start with consent off, a report left in the queue is removed, as before."""
-    from crashveil.sdk.consent import ConsentStore
+    from crashveil.sdk.consent.store import ConsentStore
 
     first = make_client()
     first.grant("crash")

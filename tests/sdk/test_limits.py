@@ -17,7 +17,7 @@ from crashveil.policy.model import (
     RedactionSettings,
     SamplingSettings,
 )
-from crashveil.sdk.limits import Limiter, select_override
+from crashveil.sdk.delivery.limits import Limiter, select_override
 
 T0 = 1_800_000_000.0
 FP = "v1:" + "a" * 32

@@ -137,7 +137,7 @@ def test_tk_ask_each_time_then_review_with_comment(display: str, dsn: str, tmp_p
     out = run_dialog({**env, "REVIEW": "1"}, tmp_path, "ctrl+Return", typed="mail me at zed@example.org",
                      title="Send this crash report")
     assert ["SENT 1", "KINDS ['report']"] == out.split("\n")[:2]
-    from crashveil.sdk.queue import SealedQueue
+    from crashveil.sdk.delivery.queue import SealedQueue
 
     queue = SealedQueue(tmp_path / "data" / "queue", max_reports=10, max_bytes=10**6, max_age_days=30)
     [item] = queue.items()

@@ -6,7 +6,7 @@ import re
 import stat
 from pathlib import Path
 
-from crashveil.sdk.pseudonym import InstallSecret, period_index, pseudonym_for
+from crashveil.sdk.consent.pseudonym import InstallSecret, period_index, pseudonym_for
 
 DAY = 86_400
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from crashveil.errors import StorageError
-from crashveil.sdk.queue import QueueMeta, SealedQueue, decode_item, encode_item
+from crashveil.sdk.delivery.queue import QueueMeta, SealedQueue, decode_item, encode_item
 
 
 class Clock:

@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from crashveil.errors import ConfigError
 from crashveil.policy.model import ConsentLevel
-from crashveil.sdk.remote_config import (
+from crashveil.sdk.remote.config import (
     RemoteConfig,
     decode_config,
     effective_level,
@@ -343,7 +343,7 @@ def _start(make_client: Any, *, delay_s: float = 0.0) -> tuple[Any, CountingTran
 def test_the_config_is_fetched_again_only_after_the_refresh_interval(make_client: Any, clock: Any) -> None:
     """A start fetches; a start within the interval starts no thread and fetches nothing (an
     offline answer counts as a check too); a start after the interval fetches again."""
-    from crashveil.sdk.config_refresh import REMOTE_CONFIG_REFRESH_S
+    from crashveil.sdk.remote.refresh import REMOTE_CONFIG_REFRESH_S
 
     fetches = []
     for advance in (0.0, 1.0, REMOTE_CONFIG_REFRESH_S - 2.0, 1.0):
@@ -404,7 +404,7 @@ socket.socket = Recording
 _APP = SOCKET_RECORDER + """
 import threading
 import crashveil
-from crashveil.sdk import config_refresh
+from crashveil.sdk.remote import refresh as config_refresh
 
 config_refresh.REMOTE_CONFIG_DELAY_S = 0.0  # fetch at once (the test waits for it below)
 crashveil.init(dsn=os.environ["TEST_DSN"], data_dir=os.environ["TEST_DATA"], app_name="cfgapp",

@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from crashveil.sdk.queue import QueueMeta, SealedQueue
-from crashveil.sdk.remote_config import encode_config, encode_document, load_cached
-from crashveil.sdk.sender import Sender
+from crashveil.sdk.delivery.queue import QueueMeta, SealedQueue
+from crashveil.sdk.delivery.sender import Sender
+from crashveil.sdk.remote.config import encode_config, encode_document, load_cached
 from crashveil.sdk.transport import HttpsTransport
 from crashveil.testing import RecordingTransport
 from crashveil.wire import keyfmt

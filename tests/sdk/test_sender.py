@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from crashveil.sdk.queue import QueueItem, QueueMeta, SealedQueue
-from crashveil.sdk.sender import Sender
+from crashveil.sdk.delivery.queue import QueueItem, QueueMeta, SealedQueue
+from crashveil.sdk.delivery.sender import Sender
 from crashveil.sdk.transport import HttpsTransport, SendResult
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the helper next to this file, in any import mode

@@ -18,7 +18,7 @@ with warnings.catch_warnings():  # starlette >= 1.0 prefers httpx2 and warns whe
     warnings.simplefilter("ignore", UserWarning)
     from starlette.testclient import TestClient
 
-from crashveil.sdk.seal import seal_report
+from crashveil.sdk.delivery.seal import seal_report
 from crashveil.server.http.app import create_app, load_openapi
 from crashveil.wire import Report
 from crashveil.wire.protocol import SCHEMA_HEADER, SEALED_CONTENT_TYPE, config_path, receipt_path, reports_path

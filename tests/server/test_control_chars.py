@@ -21,7 +21,7 @@ with warnings.catch_warnings():
     from starlette.testclient import TestClient
 
 from crashveil.errors import ReportError
-from crashveil.sdk.seal import seal_report
+from crashveil.sdk.delivery.seal import seal_report
 from crashveil.server.http.app import create_app
 from crashveil.server.ingest.decode import decode_report
 from crashveil.textsafe import UNSAFE, md_cell, normalise_free_text, visible

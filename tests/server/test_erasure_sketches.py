@@ -17,7 +17,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from crashveil.sdk.seal import seal_report
+from crashveil.sdk.delivery.seal import seal_report
 from crashveil.server.dashboard import queries as q
 from crashveil.server.db.rollup_tables import InstallSketch, _register, group_daily_rollups, group_day_installs
 from crashveil.server.db.tables import crash_groups

@@ -28,7 +28,7 @@ with warnings.catch_warnings():  # starlette >= 1.0 prefers httpx2 and warns whe
     from starlette.testclient import TestClient
 
 from crashveil.errors import StorageError
-from crashveil.sdk.seal import seal_report, verify_config_signature
+from crashveil.sdk.delivery.seal import seal_report, verify_config_signature
 from crashveil.server.http.app import create_app
 from crashveil.server.http.errors import log_safe
 from crashveil.server.ingest.redaction import redact_report
@@ -571,7 +571,7 @@ def test_config_verifies_for_apps_pinning_a_key_in_its_rotation_overlap(make_app
     """After ``keys rotate`` the config is signed by the new key and, in ``signatures``, by
     every key still in its overlap: an app shipped with the old connection string (pinning
     the old key) and one with the new string both verify it."""
-    from crashveil.sdk.remote_config import RemoteConfig
+    from crashveil.sdk.remote.config import RemoteConfig
 
     old = storage.project("demo").signing_key.public_key_string()
     storage.rotate_project_keys("demo", now=NOW, kinds=("signing",))
@@ -598,7 +598,7 @@ def test_config_is_signed_and_lists_counts_only_groups(make_app: Callable[..., A
     assert verify_config_signature(config_bytes, signature, storage.project("demo").signing_key.public_key_string())
     assert ("demo", [report.fingerprint]) == (config["project"], config["counts_only"])
     assert (int(NOW.timestamp()), int(NOW.timestamp()) + 86400) == (config["issued_at"], config["expires_at"])
-    from crashveil.sdk.remote_config import RemoteConfig
+    from crashveil.sdk.remote.config import RemoteConfig
 
     parsed = RemoteConfig.parse(response.content, storage.project("demo").signing_key.public_key_string(),
                                 project="demo", now=NOW.timestamp())

@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from crashveil.errors import ConfigError, SealError
-from crashveil.sdk.seal import seal_report
+from crashveil.sdk.delivery.seal import seal_report
 from crashveil.server.db.tables import data_keys, reports
 from crashveil.server.keys.crypto import open_report
 from crashveil.server.keys.ring import FileKeyProvider

@@ -27,7 +27,7 @@ import pytest
 
 from crashveil.errors import ConfigError
 from crashveil.policy import compute_fingerprint, policy_digest
-from crashveil.sdk.seal import seal_report
+from crashveil.sdk.delivery.seal import seal_report
 from crashveil.server.http.run import uvicorn_config
 from crashveil.server.settings import Settings
 from crashveil.wire import Environment, Frame, Report, Stack

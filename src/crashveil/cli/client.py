@@ -18,7 +18,7 @@ import click
 from crashveil.cli.options import format_option
 
 if TYPE_CHECKING:
-    from crashveil.sdk.history import History
+    from crashveil.sdk.consent.history import History
 
 __all__ = ["client_group"]
 
@@ -37,7 +37,7 @@ def client_group() -> None:
 
 
 def _history(app_name: str | None, data_dir: str | None) -> History:
-    from crashveil.sdk.history import History
+    from crashveil.sdk.consent.history import History
     from crashveil.sdk.options import default_data_dir
 
     if data_dir:

@@ -10,6 +10,7 @@ Non-material changes (a field removed, shorter retention, reworded text) are lis
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from crashveil.policy.digest import policy_digest
@@ -26,6 +27,10 @@ class Change:
     kind: str
     detail: str
     material: bool
+
+
+#: How the comparison steps report a change (``list.append`` of the diff's changes).
+_Add = Callable[[Change], None]
 
 
 @dataclass(frozen=True)
@@ -57,7 +62,17 @@ def diff_policies(old: Policy, new: Policy) -> PolicyDiff:
     """All changes from ``old`` to ``new``, material ones flagged."""
     changes: list[Change] = []
     add = changes.append
+    _field_changes(add, old, new)
+    _level_changes(add, old, new)
+    _aggregation_and_key_changes(add, old, new)
+    _sampling_and_limit_changes(add, old, new)
+    _redaction_and_notice_changes(add, old, new)
+    return PolicyDiff(old_version=old.version, new_version=new.version, old_digest=policy_digest(old),
+                      new_digest=policy_digest(new), changes=tuple(changes))
 
+
+def _field_changes(add: _Add, old: Policy, new: Policy) -> None:
+    """Fields added or removed, then each kept field's level, retention, access, sensitivity, purpose."""
     for name in sorted(set(new.fields) - set(old.fields)):
         rule = new.fields[name]
         add(Change(f"fields.{name}", "field_added",
@@ -86,6 +101,9 @@ def diff_policies(old: Policy, new: Policy) -> PolicyDiff:
         if after.purpose != before.purpose:
             add(Change(f"{path}.purpose", "purpose_changed", "the stated purpose changed", True))
 
+
+def _level_changes(add: _Add, old: Policy, new: Policy) -> None:
+    """Consent levels added or removed (both material)."""
     old_levels = {level.name: level.rank for level in old.levels}
     new_levels = {level.name: level.rank for level in new.levels}
     for name in sorted(set(new_levels) - set(old_levels)):
@@ -93,6 +111,9 @@ def diff_policies(old: Policy, new: Policy) -> PolicyDiff:
     for name in sorted(set(old_levels) - set(new_levels)):
         add(Change(f"levels.{name}", "level_removed", "consent level removed", True))
 
+
+def _aggregation_and_key_changes(add: _Add, old: Policy, new: Policy) -> None:
+    """k, epsilon, roll-up retention, the retention ceiling and the key periods."""
     _compare_number(add, "aggregation.min_k", old.aggregation.min_k, new.aggregation.min_k, material_if="lower")
     _compare_number(add, "aggregation.dp_epsilon_per_day", old.aggregation.dp_epsilon_per_day,
                     new.aggregation.dp_epsilon_per_day, material_if="higher")
@@ -103,6 +124,10 @@ def diff_policies(old: Policy, new: Policy) -> PolicyDiff:
     for key in ("pseudonym_rotation_days", "data_key_days", "kek_cryptoperiod_days", "hpke_key_cryptoperiod_days",
                 "signing_key_cryptoperiod_days"):
         _compare_number(add, f"keys.{key}", getattr(old.keys, key), getattr(new.keys, key), material_if="higher")
+
+
+def _sampling_and_limit_changes(add: _Add, old: Policy, new: Policy) -> None:
+    """The sampling rate, the device's rate and queue limits, and their overrides."""
     _compare_number(add, "sampling.rate", old.sampling.rate, new.sampling.rate, material_if="higher")
     if old.sampling.overrides != new.sampling.overrides:
         add(Change("sampling.overrides", "overrides_changed", "sampling overrides changed", True))
@@ -113,6 +138,9 @@ def diff_policies(old: Policy, new: Policy) -> PolicyDiff:
     if old.limits.overrides != new.limits.overrides:
         add(Change("limits.overrides", "overrides_changed", "limit overrides changed", True))
 
+
+def _redaction_and_notice_changes(add: _Add, old: Policy, new: Policy) -> None:
+    """Detectors switched off (material) or on, placeholder texts, the notice's texts."""
     dropped = sorted(set(old.redaction.detectors) - set(new.redaction.detectors))
     added = sorted(set(new.redaction.detectors) - set(old.redaction.detectors))
     if dropped:
@@ -124,9 +152,6 @@ def diff_policies(old: Policy, new: Policy) -> PolicyDiff:
     for key in ("app_name", "controller", "contact", "deletion"):
         if getattr(old.notice, key) != getattr(new.notice, key):
             add(Change(f"notice.{key}", "notice_changed", "notice text changed", False))
-
-    return PolicyDiff(old_version=old.version, new_version=new.version, old_digest=policy_digest(old),
-                      new_digest=policy_digest(new), changes=tuple(changes))
 
 
 def format_diff(diff: PolicyDiff, *, fmt: str = "text") -> str:
@@ -161,7 +186,7 @@ def _rank(policy: Policy, level: str) -> int:
         return 0
 
 
-def _compare_number(add, path: str, old: float, new: float, *, material_if: str) -> None:  # type: ignore[no-untyped-def]
+def _compare_number(add: _Add, path: str, old: float, new: float, *, material_if: str) -> None:
     if old == new:
         return
     material = new > old if material_if == "higher" else new < old

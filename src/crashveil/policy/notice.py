@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from html import escape
 
-from crashveil.policy.model import Policy
+from crashveil.policy.model import ConsentLevel, Policy
 
 __all__ = ["render_notice", "notice_sections"]
 
@@ -46,9 +46,14 @@ def _who(access: tuple[str, ...]) -> str:
 
 def notice_sections(policy: Policy) -> list[tuple[str, list[str]]]:
     """The notice as (heading, paragraphs) pairs; both renderers use these words."""
+    return [_about_section(policy), *(_choice_section(policy, level) for level in policy.levels),
+            *_protection_sections(policy), *_closing_sections(policy)]
+
+
+def _about_section(policy: Policy) -> tuple[str, list[str]]:
+    """What crash reports are, and what happens to one before it leaves the device."""
     notice = policy.notice
-    sections: list[tuple[str, list[str]]] = []
-    sections.append(("What this is about", [
+    return ("What this is about", [
         f"When {notice.app_name} crashes, it can send a crash report to {notice.controller} so the "
         "problem can be found and fixed. Sending crash reports is your choice, and it is off until "
         "you turn it on. You can change your mind at any time.",
@@ -56,55 +61,70 @@ def notice_sections(policy: Policy) -> list[tuple[str, list[str]]]:
         "personal data such as e-mail addresses, names in file paths, passwords and numbers you typed "
         "is removed from it. The report is then locked (encrypted) so that only the crash-report "
         "server can open it, even if it passes through other networks.",
-    ]))
-    for level in policy.levels:
-        paragraphs = [level.description]
-        if level.rank > 0:
-            for name in policy.fields_at(level.name):
-                rule = policy.fields[name]
-                if policy.rank(rule.level) != level.rank:
-                    continue
-                paragraphs.append(
-                    f"- **{name.replace('_', ' ').capitalize()}**: {rule.purpose} "
-                    f"Kept for {_days(rule.retention_days)}. Seen by: {_who(rule.access)}.")
-            lower = [other.title for other in policy.levels if 0 < other.rank < level.rank]
-            if lower:
-                paragraphs.insert(1, f"This includes everything in \"{lower[-1]}\", and also:")
-        sections.append((f"Choice: {level.title}", paragraphs))
-    sections.append(("Who can see what", [
-        *(_ROLE_WORDS[role] for role in ("viewer", "developer", "privacy-officer", "admin")),
-        "Each item above says which of these groups may see it; nobody else can.",
-    ]))
-    sections.append(("How your installation is told apart", [
-        f"Reports from the same installation carry a code that is re-made every "
-        f"{_days(policy.keys.pseudonym_rotation_days)} from a random secret stored only on your device. "
-        "It is not your name, your computer's name, its network address or any hardware number, and it "
-        "cannot be turned back into any of them. The server never stores your network (IP) address.",
-    ]))
-    sections.append(("Numbers shown to the public", [
-        f"If the developers publish crash statistics, counts smaller than {policy.aggregation.min_k} "
-        "installations are never shown, and a measured amount of random noise is added to every number "
-        f"(differential privacy, with a budget of epsilon = {policy.aggregation.dp_epsilon_per_day:g} per day), "
-        "so that nobody can tell from the numbers whether your installation crashed.",
-    ]))
-    sections.append(("How long reports are kept", [
-        f"Each item is deleted after the time given above, and never kept longer than "
-        f"{_days(policy.retention_ceiling_days)}. Reports are stored encrypted with a key per day; when "
-        "that time is over the key itself is destroyed, so even old backups can no longer be read. "
-        f"Totals without any report content (counts per day and version) are kept for "
-        f"{_days(policy.aggregation.rollup_retention_days)}.",
-    ]))
-    sections.append(("Stopping and deleting", [
-        notice.deletion,
-        f"If you have a question or want to know what was sent, contact {notice.contact}. "
-        "The application can also show you the list of reports it has sent and exactly what a report "
-        "would contain before you agree to send it.",
-    ]))
-    sections.append(("About this notice", [
-        f"This notice describes version {policy.version} of the crash-report policy. If a new version "
-        "collects more, keeps data longer or shows it to more people, the application asks you again.",
-    ]))
-    return sections
+    ])
+
+
+def _choice_section(policy: Policy, level: ConsentLevel) -> tuple[str, list[str]]:
+    """One consent level: its description and the items it adds to the level below."""
+    paragraphs = [level.description]
+    if level.rank > 0:
+        for name in policy.fields_at(level.name):
+            rule = policy.fields[name]
+            if policy.rank(rule.level) != level.rank:
+                continue
+            paragraphs.append(
+                f"- **{name.replace('_', ' ').capitalize()}**: {rule.purpose} "
+                f"Kept for {_days(rule.retention_days)}. Seen by: {_who(rule.access)}.")
+        lower = [other.title for other in policy.levels if 0 < other.rank < level.rank]
+        if lower:
+            paragraphs.insert(1, f"This includes everything in \"{lower[-1]}\", and also:")
+    return (f"Choice: {level.title}", paragraphs)
+
+
+def _protection_sections(policy: Policy) -> list[tuple[str, list[str]]]:
+    """Who sees what, the pseudonym, public numbers, how long reports are kept."""
+    return [
+        ("Who can see what", [
+            *(_ROLE_WORDS[role] for role in ("viewer", "developer", "privacy-officer", "admin")),
+            "Each item above says which of these groups may see it; nobody else can.",
+        ]),
+        ("How your installation is told apart", [
+            f"Reports from the same installation carry a code that is re-made every "
+            f"{_days(policy.keys.pseudonym_rotation_days)} from a random secret stored only on your device. "
+            "It is not your name, your computer's name, its network address or any hardware number, and it "
+            "cannot be turned back into any of them. The server never stores your network (IP) address.",
+        ]),
+        ("Numbers shown to the public", [
+            f"If the developers publish crash statistics, counts smaller than {policy.aggregation.min_k} "
+            "installations are never shown, and a measured amount of random noise is added to every number "
+            f"(differential privacy, with a budget of epsilon = {policy.aggregation.dp_epsilon_per_day:g} per day), "
+            "so that nobody can tell from the numbers whether your installation crashed.",
+        ]),
+        ("How long reports are kept", [
+            f"Each item is deleted after the time given above, and never kept longer than "
+            f"{_days(policy.retention_ceiling_days)}. Reports are stored encrypted with a key per day; when "
+            "that time is over the key itself is destroyed, so even old backups can no longer be read. "
+            f"Totals without any report content (counts per day and version) are kept for "
+            f"{_days(policy.aggregation.rollup_retention_days)}.",
+        ]),
+    ]
+
+
+def _closing_sections(policy: Policy) -> list[tuple[str, list[str]]]:
+    """How to stop and ask for deletion, and which policy version the notice describes."""
+    notice = policy.notice
+    return [
+        ("Stopping and deleting", [
+            notice.deletion,
+            f"If you have a question or want to know what was sent, contact {notice.contact}. "
+            "The application can also show you the list of reports it has sent and exactly what a report "
+            "would contain before you agree to send it.",
+        ]),
+        ("About this notice", [
+            f"This notice describes version {policy.version} of the crash-report policy. If a new version "
+            "collects more, keeps data longer or shows it to more people, the application asks you again.",
+        ]),
+    ]
 
 
 def render_notice(policy: Policy, *, fmt: str = "md") -> str:

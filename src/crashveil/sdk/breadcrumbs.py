@@ -18,7 +18,25 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-__all__ = ["Breadcrumbs", "RawBreadcrumb"]
+from crashveil.sdk._internal import suppress_internal_errors
+from crashveil.sdk.consent.store import OFF
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Protocol
+
+    from crashveil.sdk.collect import CrashRecord
+    from crashveil.sdk.consent.store import ConsentStore
+    from crashveil.sdk.remote.config import RemoteConfig
+
+    class BreadcrumbHost(Protocol):
+        """What deciding whether breadcrumbs may be kept uses of the client."""
+
+        consent: ConsentStore
+
+        def remote_config(self) -> RemoteConfig | None: ...
+
+__all__ = ["BreadcrumbGate", "Breadcrumbs", "RawBreadcrumb"]
 
 #: Raw text is cut to this when stored (bounded memory); redaction and the wire cut come later.
 _RAW_MESSAGE_MAX = 4 * 2048
@@ -67,3 +85,87 @@ class Breadcrumbs:
     def __len__(self) -> int:
         with self._lock:
             return len(self._items)
+
+
+class BreadcrumbGate:
+    """Whether breadcrumbs may be kept now, and the ring they are kept in.
+
+    Kept while the granted level's allowlist has ``breadcrumbs`` and the server did not turn
+    the module off; decided once per consent or remote-config change (``on`` is None while
+    undecided). The ring is made on the first kept crumb.
+    """
+
+    def __init__(self, host: BreadcrumbHost, clock: Callable[[], float] = time.monotonic) -> None:
+        self.host = host
+        #: The clock of the ring made later (tests set it before the first crumb).
+        self.clock = clock
+        self.ring: Breadcrumbs | None = None
+        self.on: bool | None = None
+        self._lock = threading.Lock()
+
+    def add(self, message: str, category: str) -> None:
+        """Keep one step if breadcrumbs may be kept; a message that is not a string is ignored."""
+        if not self.enabled():
+            return
+        if not isinstance(message, str):
+            return
+        if not isinstance(category, str) or not category:
+            category = "default"
+        if self.ring is None:
+            with self._lock:
+                if self.ring is None:
+                    self.ring = Breadcrumbs(clock=self.clock)
+        self.ring.add(message, category)
+
+    def enabled(self) -> bool:
+        """Whether breadcrumbs may be kept (decided now if undecided; forgets them when not)."""
+        decided = self.on
+        if decided is None:
+            consent = self.host.consent
+            level = consent.level()
+            decided = level != OFF and "breadcrumbs" in consent.allowed_fields(level)
+            if decided:
+                remote = self.host.remote_config()
+                decided = remote is None or remote.module_enabled("breadcrumbs")
+            self.on = decided
+            if not decided:
+                self.clear()
+        return decided
+
+    def clear(self) -> None:
+        """Forget every breadcrumb held in memory."""
+        ring = self.ring
+        if ring is not None:
+            ring.clear()
+
+    def changed(self) -> None:
+        """Consent or remote config changed: decide again, and forget the crumbs if now disallowed.
+
+        Decided now only when a ring exists (crumbs may be held); otherwise at the next
+        ``add()``: a ``grant()`` need not read the remote config (its signature check loads
+        ``cryptography``) for crumbs nobody has added yet.
+        """
+        self.on = None
+        if self.ring is None:
+            return
+        with suppress_internal_errors("breadcrumb"):
+            self.enabled()
+        if self.on is not True:
+            self.clear()
+
+    def turn_off(self) -> None:
+        """Consent revoked: off until the next change, and nothing held."""
+        self.on = False
+        self.clear()
+
+    def attach(self, record: CrashRecord) -> CrashRecord:
+        """``record`` carrying the ring's crumbs (offsets before now), if they may be kept."""
+        ring = self.ring
+        if ring is None or not self.enabled():
+            return record
+        crumbs = ring.snapshot()
+        if not crumbs:
+            return record
+        from dataclasses import replace  # loaded already: a CrashRecord exists
+
+        return replace(record, breadcrumbs=crumbs)

@@ -3,9 +3,9 @@
 The order is the design's (DESIGN.md section 2). The client has read the consent level and
 collected the record (allowlist at that level, redacted while built). Here: a richer level
 for this crash only if the user agrees (progressive disclosure), the remote config's
-counts-only list, the sampling and rate limits (``limits.py``), the report built with this
+counts-only list, the sampling and rate limits (``delivery/limits.py``), the report built with this
 install's pseudonym and the loss counters, sealed to the project's public key (or to the
-device key while the user reviews each crash: ``pending.py``) and written to the on-disk
+device key while the user reviews each crash: ``consent/pending.py``) and written to the on-disk
 queue *before* the capture returns: a process that dies right after still has its crash on
 disk. The network is the sender thread's business.
 
@@ -26,11 +26,11 @@ if TYPE_CHECKING:
     from typing import Protocol
 
     from crashveil.sdk.collect import CrashRecord
-    from crashveil.sdk.limits import Limiter
+    from crashveil.sdk.consent.pending import PendingCrashes, PendingHost
+    from crashveil.sdk.consent.pseudonym import InstallSecret
+    from crashveil.sdk.delivery.limits import Limiter
     from crashveil.sdk.options import Options
-    from crashveil.sdk.pending import PendingCrashes, PendingHost
-    from crashveil.sdk.pseudonym import InstallSecret
-    from crashveil.sdk.remote_config import RemoteConfig
+    from crashveil.sdk.remote.config import RemoteConfig
     from crashveil.wire.report import Report
 
     class CaptureHost(PendingHost, Protocol):
@@ -77,7 +77,7 @@ class Capture:
         sealed = host.pending_crashes.seal(payload) if pending else host.seal_for_server(payload)
         if sealed is None:
             return None
-        from crashveil.sdk.queue import QueueMeta
+        from crashveil.sdk.delivery.queue import QueueMeta
 
         kind = "pending" if pending else "report"
         meta = QueueMeta(kind=kind, crash_type=report.crash_type, level=level, created=record.occurred_s)

@@ -6,9 +6,10 @@ One ``Client`` per process, created by ``crashveil.init()``; before that (and af
 The client owns the options, the consent store and the install secret, and builds its
 collaborators on first need: redactor, collector, history, queue, transport, limiter, sender.
 The work is in modules of their own, each given the client as a small typed host (none
-imports this module): ``capture.py`` (a crash's way to the queue), ``pending.py`` ("ask me
-each time"), ``config_refresh.py`` (the remote config in force, and when to fetch it),
-``hooks.py`` (the interpreter's crash hooks), ``seal.py`` (the recipes).
+imports this module): ``capture.py`` (a crash's way to the queue), ``consent/pending.py`` ("ask me
+each time"), ``consent/withdrawal.py`` (what ``revoke()`` undoes), ``remote/refresh.py``
+(the remote config in force, and when to fetch it), ``hooks.py`` (the interpreter's crash
+hooks), ``delivery/seal.py`` (the recipes).
 
 Consent is read first: at level ``off`` nothing is collected, no file is written and no
 socket opened. Everything reached from a hook runs inside ``suppress_internal_errors``;
@@ -20,13 +21,12 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 
 from crashveil.errors import ConfigError
 from crashveil.sdk import _internal
 from crashveil.sdk._internal import suppress_internal_errors
-from crashveil.sdk.consent import OFF, ConsentStore
-from crashveil.sdk.pseudonym import InstallSecret
+from crashveil.sdk.consent.pseudonym import InstallSecret
+from crashveil.sdk.consent.store import OFF, ConsentStore
 
 # Not ``typing.TYPE_CHECKING``: ``init()`` imports neither ``typing`` nor ``dataclasses`` (nor
 # ``pathlib`` from here); together they are several milliseconds of every app's start.
@@ -39,19 +39,22 @@ if TYPE_CHECKING:
     from crashveil.policy.model import Policy
     from crashveil.redact import Redactor
     from crashveil.sdk._records import DisclosureRequest, PendingCrash
+    from crashveil.sdk.breadcrumbs import BreadcrumbGate
     from crashveil.sdk.capture import Capture
     from crashveil.sdk.collect import Collector, CrashRecord
-    from crashveil.sdk.config_refresh import RemoteConfigKeeper
-    from crashveil.sdk.history import History, HistoryEntry
-    from crashveil.sdk.limits import Limiter
+    from crashveil.sdk.consent.history import History, HistoryEntry
+    from crashveil.sdk.consent.pending import PendingCrashes
+    from crashveil.sdk.delivery.limits import Limiter
+    from crashveil.sdk.delivery.queue import QueueItem
     from crashveil.sdk.options import Options
-    from crashveil.sdk.pending import PendingCrashes
-    from crashveil.sdk.remote_config import RemoteConfig
+    from crashveil.sdk.remote.config import RemoteConfig
+    from crashveil.sdk.remote.refresh import RemoteConfigKeeper
+    from crashveil.sdk.transport import SendResult
     from crashveil.wire.report import Report
 
 __all__ = ["Client", "DisclosureRequest", "PendingCrash"]
 
-_QUEUE_FILE_SUFFIX = ".cvq"  # crashveil.sdk.queue's item files and temp files, named here so
+_QUEUE_FILE_SUFFIX = ".cvq"  # crashveil.sdk.delivery.queue's item files and temp files, named here so
 _QUEUE_TMP_PREFIX = ".tmp-"  # start() can look at the directory without importing the queue
 
 def __getattr__(name: str) -> Any:
@@ -113,10 +116,7 @@ class Client:
         self._stopping = threading.Event()  # set by close(): a config fetch not yet started is skipped
         self._closed = False
         self.hooks: Any = None
-        #: The in-memory breadcrumb ring (``sdk/breadcrumbs.py``), made on the first kept crumb.
-        self.breadcrumbs: Any = None
-        self.breadcrumb_clock: Callable[[], float] = time.monotonic
-        self._breadcrumbs_on: bool | None = None  # None: not decided since the last consent change
+        self._crumbs: BreadcrumbGate | None = None  # made on the first breadcrumb: ``crumbs``
 
     # -- made on first need ----------------------------------------------------------------
     @property
@@ -151,7 +151,7 @@ class Client:
     def history_log(self) -> History:
         with self._lock:
             if self._history is None:
-                from crashveil.sdk.history import History
+                from crashveil.sdk.consent.history import History
 
                 self._history = History(self.data_dir, keep_content=self.options.keep_history_content,
                                         now=self.now)
@@ -169,20 +169,33 @@ class Client:
 
     @property
     def pending_crashes(self) -> PendingCrashes:
-        """The crashes kept for the user's review (``pending.py``)."""
+        """The crashes kept for the user's review (``consent/pending.py``)."""
         with self._lock:
             if self._pending is None:
-                from crashveil.sdk.pending import PendingCrashes
+                from crashveil.sdk.consent.pending import PendingCrashes
 
                 self._pending = PendingCrashes(self)
             return self._pending
 
     @property
+    def crumbs(self) -> BreadcrumbGate:
+        """Whether breadcrumbs may be kept, and their in-memory ring (``breadcrumbs.py``)."""
+        crumbs = self._crumbs
+        if crumbs is None:
+            with self._lock:
+                if self._crumbs is None:
+                    from crashveil.sdk.breadcrumbs import BreadcrumbGate
+
+                    self._crumbs = BreadcrumbGate(self)
+                crumbs = self._crumbs
+        return crumbs
+
+    @property
     def remote(self) -> RemoteConfigKeeper:
-        """The remote config in force and its refresh schedule (``config_refresh.py``)."""
+        """The remote config in force and its refresh schedule (``remote/refresh.py``)."""
         with self._lock:
             if self._remote is None:
-                from crashveil.sdk.config_refresh import RemoteConfigKeeper
+                from crashveil.sdk.remote.refresh import RemoteConfigKeeper
 
                 self._remote = RemoteConfigKeeper(self.options, project=self.project, now=self.now,
                                                   level=self.consent.level, transport=self.transport,
@@ -274,74 +287,26 @@ class Client:
         A no-op (one check) without that consent or when the remote config turned the module
         off. Never raises.
         """
-        if self._breadcrumbs_on is False:
+        if self.breadcrumbs_muted():
             return
         with suppress_internal_errors("breadcrumb"):
-            if not self.breadcrumbs_enabled():
-                return
-            if not isinstance(message, str):
-                return
-            if not isinstance(category, str) or not category:
-                category = "default"
-            if self.breadcrumbs is None:
-                with self._lock:
-                    if self.breadcrumbs is None:
-                        from crashveil.sdk.breadcrumbs import Breadcrumbs
-
-                        self.breadcrumbs = Breadcrumbs(clock=self.breadcrumb_clock)
-            self.breadcrumbs.add(message, category)
+            self.crumbs.add(message, category)
 
     def breadcrumbs_muted(self) -> bool:
         """True when breadcrumbs are known to be off (one check: the hooks' fast path)."""
-        return self._breadcrumbs_on is False
-
-    def breadcrumbs_enabled(self) -> bool:
-        """True while the granted level's allowlist has ``breadcrumbs`` and the server did not
-        turn the module off (decided once per consent or remote-config change)."""
-        decided = self._breadcrumbs_on
-        if decided is None:
-            level = self.consent.level()
-            decided = level != OFF and "breadcrumbs" in self.consent.allowed_fields(level)
-            if decided:
-                remote = self.remote_config()
-                decided = remote is None or remote.module_enabled("breadcrumbs")
-            self._breadcrumbs_on = decided
-            if not decided:
-                self.clear_breadcrumbs()
-        return decided
-
-    def clear_breadcrumbs(self) -> None:
-        """Forget every breadcrumb held in memory."""
-        ring = self.breadcrumbs
-        if ring is not None:
-            ring.clear()
+        crumbs = self._crumbs
+        return crumbs is not None and crumbs.on is False
 
     def _breadcrumbs_changed(self) -> None:
-        """Consent or remote config changed: decide again, and forget the crumbs if now disallowed.
-
-        Decided now only when a ring exists (crumbs may be held); otherwise at the next
-        ``add_breadcrumb()``: a ``grant()`` need not read the remote config (its signature
-        check loads ``cryptography``) for crumbs nobody has added yet.
-        """
-        self._breadcrumbs_on = None
-        if self.breadcrumbs is None:
-            return
-        with suppress_internal_errors("breadcrumb"):
-            self.breadcrumbs_enabled()
-        if self._breadcrumbs_on is not True:
-            self.clear_breadcrumbs()
+        """Consent or remote config changed: decide again (``BreadcrumbGate.changed``)."""
+        crumbs = self._crumbs
+        if crumbs is not None:
+            crumbs.changed()
 
     def _with_breadcrumbs(self, record: CrashRecord) -> CrashRecord:
-        """``record`` carrying the ring's crumbs (offsets before now), if they may be kept."""
-        ring = self.breadcrumbs
-        if ring is None or not self.breadcrumbs_enabled():
-            return record
-        crumbs = ring.snapshot()
-        if not crumbs:
-            return record
-        from dataclasses import replace  # loaded already: a CrashRecord exists
-
-        return replace(record, breadcrumbs=crumbs)
+        """``record`` carrying the crumbs held in memory, if they may be kept."""
+        crumbs = self._crumbs
+        return record if crumbs is None else crumbs.attach(record)
 
     # -- sealing and "ask me each time" ---------------------------------------------------
     def seal_for_server(self, payload: bytes) -> bytes | None:
@@ -349,7 +314,7 @@ class Client:
         if self.public_key is None or self.project is None:
             _internal.count_dropped("no_dsn")
             return None
-        from crashveil.sdk.seal import seal_report
+        from crashveil.sdk.delivery.seal import seal_report
         from crashveil.wire.report import SCHEMA_VERSION
 
         return seal_report(payload, self.public_key, project_id=self.project, schema_version=SCHEMA_VERSION)
@@ -375,7 +340,9 @@ class Client:
     def grant(self, level: str, *, ask_each_time: bool | None = None) -> None:
         """Record the user's choice. Choosing ``off`` drops what is queued but not yet sent."""
         if level == OFF and self.consent.level() != OFF:
-            self._drop_unsent()
+            from crashveil.sdk.consent.withdrawal import drop_unsent
+
+            drop_unsent(self)
         each_time = self.options.ask_each_time if ask_each_time is None else ask_each_time
         self.consent.grant(level, ask_each_time=each_time)
         self._breadcrumbs_changed()
@@ -402,55 +369,14 @@ class Client:
 
     def revoke(self) -> None:
         """Delete the queue and secrets; queue a deletion request until the server acknowledges it."""
-        import shutil
+        from crashveil.sdk.consent.withdrawal import erase_local_data, queue_deletion
 
-        pseudonyms = []
-        if self.project:
-            lookback = max((rule.retention_days for rule in self.policy.fields.values()), default=0)
-            pseudonyms = self.secret.pseudonyms_since(self.project, self.now(),
-                                                      self.policy.keys.pseudonym_rotation_days, lookback)
-        queue = self.queue(create=False)
-        if queue is not None:
-            queue.clear()
-        self.secret.destroy()
-        shutil.rmtree(self.data_dir / "secrets", ignore_errors=True)
-        shutil.rmtree(self.data_dir / "native", ignore_errors=True)
-        for name in ("limits.json",):
-            with suppress_internal_errors("revoke"):
-                (self.data_dir / name).unlink(missing_ok=True)
+        pseudonyms = erase_local_data(self)
         self.consent.grant(OFF)
-        self._breadcrumbs_on = False
-        self.clear_breadcrumbs()
+        self.crumbs.turn_off()
         self.after_grant()
         if pseudonyms:
-            self._queue_deletion(pseudonyms)
-
-    def _queue_deletion(self, pseudonyms: list[str]) -> None:
-        from crashveil.wire.canonical import canonical_json
-        from crashveil.wire.protocol import MAX_DELETION_IDS
-
-        # The server's contract (wire/protocol.py): a fresh request id and the install ids,
-        # newest first. The id is sealed with the request, so retries carry the same one.
-        payload = canonical_json({"request_id": self.collector.new_report_id(),
-                                  "install_ids": pseudonyms[:MAX_DELETION_IDS]})
-        sealed = self.seal_for_server(payload)
-        if sealed is None:
-            return
-        from crashveil.sdk.queue import QueueMeta
-
-        item_id = self.queue(create=True).put(sealed, QueueMeta(kind="deletion", crash_type="", level=OFF,
-                                                                created=self.now()))
-        self.history_log.record(item_id, kind="deletion", crash_type="", level=OFF, state="queued")
-        self.wake_sender()
-
-    def _drop_unsent(self) -> None:
-        queue = self.queue(create=False)
-        if queue is None:
-            return
-        for item in queue.items():
-            if item.meta.kind != "deletion":
-                queue.remove(item.id)
-                self.history_log.update(item.id, state="discarded")
+            queue_deletion(self, pseudonyms)
 
     # -- preview and history -------------------------------------------------------------
     def preview(self, exc: BaseException, level: str | None = None) -> Report:
@@ -484,7 +410,7 @@ class Client:
                 directory = self.data_dir / "queue"
                 if not create and not directory.is_dir():
                     return None
-                from crashveil.sdk.queue import SealedQueue
+                from crashveil.sdk.delivery.queue import SealedQueue
 
                 limits = self.policy.limits
                 self._queue = SealedQueue(directory, max_reports=limits.queue_max_reports,
@@ -511,36 +437,25 @@ class Client:
                     queue = self.queue(create=False)
                     if transport is None or queue is None:
                         return
-                    from crashveil.sdk.sender import Sender
+                    from crashveil.sdk.delivery.sender import Sender
 
                     self._sender = Sender(queue, transport, on_sent=self._on_sent,
                                           before_send=self.remote.before_send)
             self._sender.wake()
 
-    def _on_sent(self, item: Any, result: Any) -> None:
+    def _on_sent(self, item: QueueItem, result: SendResult) -> None:
         """The sender finished ``item`` (it is still queued): settle its history line.
 
         An item with no line yet (killed between its queue file and its line, or delivered
         before the capture wrote the line) is recorded from its queue meta.
         """
         with suppress_internal_errors("history"):
-            status = int(result.status)
-            receipt = None
-            if 200 <= status < 300:
-                state = "acknowledged" if item.meta.kind == "deletion" else "sent"
-                receipt = result.receipt
-            elif 400 <= status < 500 and status not in (408, 429):
-                state = "rejected"
-            else:
-                return
-            meta = item.meta
-            self.history_log.settle(item.id, state=state, receipt=receipt, kind=meta.kind,
-                                    crash_type=meta.crash_type, level=meta.level, at=meta.created)
+            self.history_log.settle_sent(item, result)
 
     def limiter(self) -> Any:
         with self._lock:
             if self._limiter is None:
-                from crashveil.sdk.limits import Limiter
+                from crashveil.sdk.delivery.limits import Limiter
 
                 self._limiter = Limiter(self.policy, release=self.options.release, cohort=self.options.cohort,
                                         state_path=self.data_dir / "limits.json", now=self.now,

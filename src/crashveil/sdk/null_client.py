@@ -8,14 +8,14 @@ touched, only the error tree and the consent level names.
 from __future__ import annotations
 
 from crashveil.errors import ConfigError
-from crashveil.sdk.consent import OFF
+from crashveil.sdk.consent.store import OFF
 
 TYPE_CHECKING = False  # not ``typing.TYPE_CHECKING``: ``import crashveil`` does not import ``typing``
 if TYPE_CHECKING:
     from types import TracebackType
 
     from crashveil.sdk._records import PendingCrash
-    from crashveil.sdk.history import HistoryEntry
+    from crashveil.sdk.consent.history import HistoryEntry
     from crashveil.wire.report import Report
 
 __all__ = ["NullClient"]

@@ -248,51 +248,17 @@ _ENV = {
 
 
 def _resolve(values: dict[str, Any], env: Mapping[str, str]) -> Options:
-    dsn = values.get("dsn")
-    # A string is checked now (a bad one is a ConfigError at init) and kept as its parts: the
-    # ConnectionString dataclass is made when ``options.dsn`` is first read (see Options.dsn).
-    connection: _Connection | None
-    if dsn is None or dsn == "":
-        connection = None
-    elif isinstance(dsn, str):
-        from crashveil.wire._connection import parse_connection_parts
-
-        connection = parse_connection_parts(dsn)
-    else:
-        from crashveil.wire.protocol import ConnectionString
-
-        if not isinstance(dsn, ConnectionString):
-            raise ConfigError("dsn", f"is a {type(dsn).__name__}", "a crashveil:// connection string")
-        connection = dsn
-    dsn_project = None if connection is None else connection[2] if isinstance(connection, tuple) else connection.project
-
-    project = _optional_str(values, "project") or dsn_project
-    if connection is not None and project != dsn_project:
-        raise ConfigError("project", "differs from the project in the dsn", repr(dsn_project))
-
-    app_name = _optional_str(values, "app_name") or _guess_app_name()
-    if not _APP_NAME_RE.match(app_name):
-        raise ConfigError("app_name", "is not a safe directory name", "letters, digits, '.', '_', '-' or space")
-
+    """Check every option (in this order, so the first wrong one is named) and build ``Options``."""
+    connection = _connection(values.get("dsn"))
+    project = _project(values, connection)
+    app_name = _app_name(values)
     data_dir = values.get("data_dir")
     data_path = Path(data_dir) if data_dir not in (None, "") else default_data_dir(app_name, env)
     app_root = values.get("app_root")
     root_path = Path(app_root) if app_root not in (None, "") else default_app_root()
-
-    timeout = values.get("flush_timeout_s", 2.0)
-    try:
-        timeout = float(timeout)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError("flush_timeout_s", "is not a number", "seconds, e.g. 2.0") from exc
-    if not 0 <= timeout <= 60:
-        raise ConfigError("flush_timeout_s", "is out of range", "0 to 60 seconds")
-
+    timeout = _flush_timeout(values)
     callback = values.get("consent_callback")
-    if callback is not None and not callable(callback):
-        raise ConfigError("consent_callback", "is not callable", "a function(request) -> bool")
-    for name in ("now",):
-        if name in values and not callable(values[name]):
-            raise ConfigError(name, "is not callable", "a function returning seconds since the epoch")
+    _check_callables(values)
 
     return Options(
         app_name=app_name,
@@ -315,6 +281,64 @@ def _resolve(values: dict[str, Any], env: Mapping[str, str]) -> Options:
         now=values.get("now", time.time),
         rng=values.get("rng") or None,  # None: a random.SystemRandom, made on first read
     )
+
+
+def _connection(dsn: object) -> _Connection | None:
+    """The ``dsn`` option checked now (a bad one is a ``ConfigError`` at ``init()``).
+
+    A string is kept as its parts: the ``ConnectionString`` dataclass is made when
+    ``options.dsn`` is first read (see ``Options.dsn``).
+    """
+    if dsn is None or dsn == "":
+        return None
+    if isinstance(dsn, str):
+        from crashveil.wire._connection import parse_connection_parts
+
+        return parse_connection_parts(dsn)
+    from crashveil.wire.protocol import ConnectionString
+
+    if not isinstance(dsn, ConnectionString):
+        raise ConfigError("dsn", f"is a {type(dsn).__name__}", "a crashveil:// connection string")
+    return dsn
+
+
+def _project(values: Mapping[str, Any], connection: _Connection | None) -> str | None:
+    """The ``project`` option, else the dsn's; with a dsn the two must agree."""
+    dsn_project = None if connection is None else connection[2] if isinstance(connection, tuple) else connection.project
+    project = _optional_str(values, "project") or dsn_project
+    if connection is not None and project != dsn_project:
+        raise ConfigError("project", "differs from the project in the dsn", repr(dsn_project))
+    return project
+
+
+def _app_name(values: Mapping[str, Any]) -> str:
+    """The ``app_name`` option (else guessed from the program): it names a directory."""
+    app_name = _optional_str(values, "app_name") or _guess_app_name()
+    if not _APP_NAME_RE.match(app_name):
+        raise ConfigError("app_name", "is not a safe directory name", "letters, digits, '.', '_', '-' or space")
+    return app_name
+
+
+def _flush_timeout(values: Mapping[str, Any]) -> float:
+    """The ``flush_timeout_s`` option: seconds, 0 to 60 (2 by default)."""
+    timeout = values.get("flush_timeout_s", 2.0)
+    try:
+        timeout = float(timeout)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError("flush_timeout_s", "is not a number", "seconds, e.g. 2.0") from exc
+    if not 0 <= timeout <= 60:
+        raise ConfigError("flush_timeout_s", "is out of range", "0 to 60 seconds")
+    return timeout
+
+
+def _check_callables(values: Mapping[str, Any]) -> None:
+    """``consent_callback`` and ``now``, when given, must be callable."""
+    callback = values.get("consent_callback")
+    if callback is not None and not callable(callback):
+        raise ConfigError("consent_callback", "is not callable", "a function(request) -> bool")
+    for name in ("now",):
+        if name in values and not callable(values[name]):
+            raise ConfigError(name, "is not callable", "a function returning seconds since the epoch")
 
 
 def _policy(value: object) -> Policy | None:

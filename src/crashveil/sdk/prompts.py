@@ -19,6 +19,10 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TextIO
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from crashveil.policy.model import ConsentLevel
+    from crashveil.sdk._records import PendingCrash
     from crashveil.sdk.client import Client
     from crashveil.wire.report import Report
 
@@ -141,31 +145,20 @@ def ask_with_dialog(client: Client | None = None, *, example: BaseException | No
     from tkinter import ttk
 
     client = _client(client)
-    root = tk.Tk() if parent is None else tk.Toplevel(parent)
-    root.title(DIALOG_TITLE)
-    frame = ttk.Frame(root, padding=12)
-    frame.pack(fill="both", expand=True)
+    root, frame = _window(parent, DIALOG_TITLE)
     ttk.Label(frame, text=notice_text(client), wraplength=560, justify="left").pack(anchor="w", pady=(0, 8))
 
     levels = client.policy.levels
-    current = client.level()
-    choice = tk.StringVar(root, value=current)
+    choice = tk.StringVar(root, value=client.level())
     each_time = tk.BooleanVar(root, value=False)
     result: dict[str, str | None] = {"level": None}
 
     preview = tk.Text(frame, width=80, height=16, wrap="word")
 
     def refresh(*_: Any) -> None:
-        text = _format_report(example_report(client, choice.get(), example))
-        preview.configure(state="normal")
-        preview.delete("1.0", "end")
-        preview.insert("1.0", text)
-        preview.configure(state="disabled")
+        _show_text(preview, _format_report(example_report(client, choice.get(), example)))
 
-    for index, level in enumerate(levels):
-        ttk.Radiobutton(frame, text=f"{index}. {level.title}", value=level.name, variable=choice,
-                        command=refresh).pack(anchor="w")
-        ttk.Label(frame, text=level.description, wraplength=540, foreground="#555").pack(anchor="w", padx=(24, 0))
+    _level_choices(frame, levels, choice, refresh)
     ttk.Checkbutton(frame, text="Ask me each time a crash happens (a)", variable=each_time).pack(anchor="w",
                                                                                               pady=(6, 6))
     ttk.Label(frame, text="What would be sent for an example crash:").pack(anchor="w")
@@ -180,10 +173,7 @@ def ask_with_dialog(client: Client | None = None, *, example: BaseException | No
     def cancel(*_: Any) -> None:
         root.destroy()
 
-    buttons = ttk.Frame(frame)
-    buttons.pack(fill="x", pady=(8, 0))
-    ttk.Button(buttons, text="Not now", command=cancel).pack(side="right")
-    ttk.Button(buttons, text="Save choice", command=save).pack(side="right", padx=6)
+    _buttons(frame, ("Not now", cancel), ("Save choice", save))
 
     def pick(event: Any) -> None:
         if event.char.isdigit() and int(event.char) < len(levels):
@@ -197,11 +187,7 @@ def ask_with_dialog(client: Client | None = None, *, example: BaseException | No
     root.protocol("WM_DELETE_WINDOW", cancel)
     refresh()
     root.after(50, root.focus_force)
-    if parent is None:
-        root.mainloop()
-    else:
-        root.grab_set()
-        root.wait_window()
+    _run_modal(root, parent)
     return result["level"]
 
 
@@ -210,59 +196,108 @@ def review_pending_with_dialog(client: Client | None = None, *, parent: Any = No
 
     Keys: Control-Return sends, Escape does not send. Returns how many were sent.
     """
-    import tkinter as tk
-    from tkinter import ttk
-
     client = _client(client)
     sent = 0
     for crash in client.pending():
-        root = tk.Tk() if parent is None else tk.Toplevel(parent)
-        root.title(REVIEW_TITLE)
-        frame = ttk.Frame(root, padding=12)
-        frame.pack(fill="both", expand=True)
-        ttk.Label(frame, text="The application crashed last time. This is the report it would send:",
-                  wraplength=560).pack(anchor="w")
-        text = tk.Text(frame, width=80, height=14, wrap="word")
-        text.insert("1.0", _format_report(crash.report))
-        text.configure(state="disabled")
-        text.pack(fill="both", expand=True)
-        ttk.Label(frame, text="Anything to add? (optional; personal data is removed before sending)").pack(anchor="w")
-        comment = tk.Text(frame, width=80, height=4, wrap="word")
-        comment.pack(fill="x")
-        decision: dict[str, bool] = {"send": False, "answered": False}
-
-        def send(*_: Any, root: Any = root, comment: Any = comment, decision: dict[str, bool] = decision) -> str:
-            decision.update(send=True, answered=True)
-            decision["comment"] = comment.get("1.0", "end").strip()
-            root.destroy()
-            return "break"
-
-        def drop(*_: Any, root: Any = root, decision: dict[str, bool] = decision) -> None:
-            decision.update(send=False, answered=True)
-            root.destroy()
-
-        buttons = ttk.Frame(frame)
-        buttons.pack(fill="x", pady=(8, 0))
-        ttk.Button(buttons, text="Don't send", command=drop).pack(side="right")
-        ttk.Button(buttons, text="Send", command=send).pack(side="right", padx=6)
-        root.bind("<Control-Return>", send)
-        root.bind("<Escape>", drop)
-        def focus(root: Any = root, comment: Any = comment) -> None:
-            root.focus_force()
-            comment.focus_set()
-
-        root.protocol("WM_DELETE_WINDOW", root.destroy)
-        root.after(50, focus)
-        if parent is None:
-            root.mainloop()
-        else:
-            root.grab_set()
-            root.wait_window()
-        if not decision["answered"]:
+        answer = _review_dialog(crash, parent)
+        if answer is None:
             continue
-        if decision["send"]:
-            client.decide(crash.id, crash.level, str(decision.get("comment") or "") or None)
+        send, comment = answer
+        if send:
+            client.decide(crash.id, crash.level, comment or None)
             sent += 1
         else:
             client.decide(crash.id, None)
     return sent
+
+
+def _review_dialog(crash: PendingCrash, parent: Any) -> tuple[bool, str] | None:
+    """One modal dialog for one kept crash: (send it?, the user's comment), or None when the
+    window was closed without an answer (the crash stays kept)."""
+    import tkinter as tk
+    from tkinter import ttk
+
+    root, frame = _window(parent, REVIEW_TITLE)
+    ttk.Label(frame, text="The application crashed last time. This is the report it would send:",
+              wraplength=560).pack(anchor="w")
+    text = tk.Text(frame, width=80, height=14, wrap="word")
+    _show_text(text, _format_report(crash.report))
+    text.pack(fill="both", expand=True)
+    ttk.Label(frame, text="Anything to add? (optional; personal data is removed before sending)").pack(anchor="w")
+    comment = tk.Text(frame, width=80, height=4, wrap="word")
+    comment.pack(fill="x")
+    answers: list[tuple[bool, str]] = []
+
+    def send(*_: Any) -> str:
+        answers.append((True, comment.get("1.0", "end").strip()))
+        root.destroy()
+        return "break"
+
+    def drop(*_: Any) -> None:
+        answers.append((False, ""))
+        root.destroy()
+
+    def focus() -> None:
+        root.focus_force()
+        comment.focus_set()
+
+    _buttons(frame, ("Don't send", drop), ("Send", send))
+    root.bind("<Control-Return>", send)
+    root.bind("<Escape>", drop)
+    root.protocol("WM_DELETE_WINDOW", root.destroy)
+    root.after(50, focus)
+    _run_modal(root, parent)
+    return answers[-1] if answers else None
+
+
+def _window(parent: Any, title: str) -> tuple[Any, Any]:
+    """A new window (``Tk``, or a ``Toplevel`` of ``parent``) titled ``title``, and its padded frame."""
+    import tkinter as tk
+    from tkinter import ttk
+
+    root = tk.Tk() if parent is None else tk.Toplevel(parent)
+    root.title(title)
+    frame = ttk.Frame(root, padding=12)
+    frame.pack(fill="both", expand=True)
+    return root, frame
+
+
+def _level_choices(frame: Any, levels: Sequence[ConsentLevel], choice: Any, on_pick: Callable[[], None]) -> None:
+    """One numbered radio button per consent level, each with its plain-language description."""
+    from tkinter import ttk
+
+    for index, level in enumerate(levels):
+        ttk.Radiobutton(frame, text=f"{index}. {level.title}", value=level.name, variable=choice,
+                        command=on_pick).pack(anchor="w")
+        ttk.Label(frame, text=level.description, wraplength=540, foreground="#555").pack(anchor="w", padx=(24, 0))
+
+
+def _show_text(widget: Any, text: str) -> None:
+    """Replace the text of a read-only ``Text`` widget."""
+    widget.configure(state="normal")
+    widget.delete("1.0", "end")
+    widget.insert("1.0", text)
+    widget.configure(state="disabled")
+
+
+def _buttons(frame: Any, *buttons: tuple[str, Callable[..., Any]]) -> None:
+    """A row of buttons at the bottom right, the first one rightmost."""
+    from tkinter import ttk
+
+    row = ttk.Frame(frame)
+    row.pack(fill="x", pady=(8, 0))
+    for index, (text, command) in enumerate(buttons):
+        button = ttk.Button(row, text=text, command=command)
+        if index == 0:
+            button.pack(side="right")
+        else:
+            button.pack(side="right", padx=6)
+
+
+def _run_modal(root: Any, parent: Any) -> None:
+    """Run ``root`` until it closes: in its own main loop, or modal over ``parent``."""
+    if parent is None:
+        root.mainloop()
+    else:
+        root.grab_set()
+        root.wait_window()

@@ -3,7 +3,7 @@
 Routes (all under TLS; the server's ``openapi.yaml`` is the full contract):
 
 ``POST /api/v1/projects/{project}/reports``
-    Body: one sealed report (``SEALED_CONTENT_TYPE``, see ``crashveil.sdk.seal``), optionally
+    Body: one sealed report (``SEALED_CONTENT_TYPE``, see ``crashveil.sdk.delivery.seal``), optionally
     gzip or zstd ``Content-Encoding``. ``201`` ``{"receipt": id, "status": "stored"}`` once
     committed; ``200`` with the same receipt when the report id was already stored (retries
     are idempotent). Errors: ``{"error": code, "field": path, "message": text}`` with 400,
@@ -56,7 +56,7 @@ SCHEMA_HEADER = "X-Crashveil-Schema"
 #: Most install ids (pseudonyms of the current and earlier periods) one deletion request names.
 MAX_DELETION_IDS = 64
 #: Most signatures of one remote config document: the newest signing key and the ones still in
-#: their rotation overlap (``sdk/remote_config.py``). The SDK looks at no more.
+#: their rotation overlap (``sdk/remote/config.py``). The SDK looks at no more.
 MAX_CONFIG_SIGNATURES = 4
 #: ``PROJECT_ID_PATTERN`` (a project id) is defined with the parser, ``_connection.py``.
 

@@ -79,7 +79,7 @@ def load_openapi() -> dict[str, Any]:
 
 
 def build_config(project: Any, counts_only: list[str], *, now: datetime) -> dict[str, Any]:
-    """The remote config of ``project`` before signing (format: ``crashveil.sdk.remote_config``).
+    """The remote config of ``project`` before signing (format: ``crashveil.sdk.remote.config``).
 
     The policy's own sampling is repeated (the SDK applies ``min(policy, remote)``, so this
     changes nothing); what the server adds is ``counts_only``, the groups in mass-failure
@@ -290,7 +290,7 @@ class _NativeApi:
         config = build_config(project, list(fingerprints), now=moment)
         encoded = canonical_json(config)
         # Every signing key still in its overlap signs too (newest first): apps shipped with an
-        # older connection string pin an older key (see sdk/remote_config.py).
+        # older connection string pin an older key (see sdk/remote/config.py).
         # ``signature`` is the newest key's (signing_keys[0]); Ed25519 is deterministic, so it is
         # the first of ``signatures`` and is not computed twice.
         signatures = [_b64url(key.sign(encoded)) for key in project.signing_keys[:MAX_CONFIG_SIGNATURES]]

@@ -4,7 +4,7 @@ Pure functions and small key classes, no storage: ``server/keys/ring.py`` decide
 and when they rotate; this module only knows how to use them.
 
 Opening reports
-    :func:`open_report` reverses :func:`crashveil.sdk.seal.seal_report` (envelope ``CVS1``,
+    :func:`open_report` reverses :func:`crashveil.sdk.delivery.seal.seal_report` (envelope ``CVS1``,
     see :mod:`crashveil.wire.keyfmt`). It tries every key pair of the envelope's suite, so old and
     new keys overlap during rotation. Every failure is the same :class:`SealError`.
 
@@ -33,7 +33,7 @@ Envelope encryption at rest
 
 Remote config signing
     :class:`SigningKey` signs the exact bytes of a config document with Ed25519; the SDK
-    checks them with :func:`crashveil.sdk.seal.verify_config_signature` and a pinned key
+    checks them with :func:`crashveil.sdk.delivery.seal.verify_config_signature` and a pinned key
     string ``ed25519:<base64url>``. Use the key for config only.
 
 Versions: the hybrid suite needs ``cryptography`` >= 48.0 as published on PyPI (47.0 has

@@ -1,6 +1,6 @@
 """The remote config in force for one client, and when to fetch it again.
 
-:mod:`crashveil.sdk.remote_config` verifies, caches and fetches the signed document; this
+:mod:`crashveil.sdk.remote.config` verifies, caches and fetches the signed document; this
 module decides *when*: once per process, by whichever comes first of the start-up thread
 (:meth:`RemoteConfigKeeper.refresh`, ``REMOTE_CONFIG_DELAY_S`` after ``init()``) and the
 sender about to connect (:meth:`RemoteConfigKeeper.before_send`), and only when the last
@@ -19,8 +19,8 @@ import os
 import threading
 
 from crashveil.sdk._internal import suppress_internal_errors
-from crashveil.sdk.consent import OFF
-from crashveil.sdk.pseudonym import write_private_file
+from crashveil.sdk.consent.pseudonym import write_private_file
+from crashveil.sdk.consent.store import OFF
 
 TYPE_CHECKING = False  # not ``typing.TYPE_CHECKING``: ``init()`` does not import ``typing``
 if TYPE_CHECKING:
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from crashveil.sdk.options import Options
-    from crashveil.sdk.remote_config import RemoteConfig
+    from crashveil.sdk.remote.config import RemoteConfig
 
 __all__ = ["REMOTE_CONFIG_DELAY_S", "REMOTE_CONFIG_REFRESH_S", "RemoteConfigKeeper"]
 
@@ -83,7 +83,7 @@ class RemoteConfigKeeper:
             if self.config is None and self.options.dsn is not None and self.project:
                 if self.level() == OFF:
                     return None
-                from crashveil.sdk.remote_config import load_cached
+                from crashveil.sdk.remote.config import load_cached
 
                 self.config = load_cached(self.data_dir / "remote_config.json", self.options.dsn.signing_key,
                                           project=self.project, now=self.now())
@@ -166,7 +166,7 @@ class RemoteConfigKeeper:
     def _fetch(self) -> None:
         """Fetch, verify, cache, record the check and apply the config (never raises)."""
         with suppress_internal_errors("remote_config"):
-            from crashveil.sdk.remote_config import refresh
+            from crashveil.sdk.remote.config import refresh
 
             transport, dsn, project = self.transport(), self.options.dsn, self.project
             if transport is None or dsn is None or not project:  # not reached: allowed() said yes

@@ -21,7 +21,7 @@ import time
 
 from crashveil._frozen import Frozen
 from crashveil.errors import ConfigError
-from crashveil.sdk.pseudonym import write_private_file
+from crashveil.sdk.consent.pseudonym import write_private_file
 
 TYPE_CHECKING = False  # not ``typing.TYPE_CHECKING``: ``init()`` does not import ``typing``
 if TYPE_CHECKING:

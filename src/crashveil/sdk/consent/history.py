@@ -27,7 +27,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from crashveil.sdk.delivery.queue import QueueItem
+    from crashveil.sdk.transport import SendResult
 
 __all__ = ["HistoryEntry", "History", "MAX_ENTRIES", "WAITING_STATES"]
 
@@ -96,6 +100,26 @@ class History:
             self.record(item_id, kind=entry.kind, crash_type=entry.crash_type, level=entry.level,
                         state=state, receipt=receipt or entry.receipt, content=entry.content,
                         at=entry.time)
+
+    def settle_sent(self, item: QueueItem, result: SendResult) -> None:
+        """Settle ``item``'s line from the server's answer to it (the sender's ``on_sent``).
+
+        2xx: ``sent`` (a deletion request: ``acknowledged``) with its receipt; a 4xx other
+        than 408 and 429: ``rejected`` (the sender drops it); any other answer leaves the
+        line waiting, since the item is kept and sent again.
+        """
+        status = int(result.status)
+        receipt = None
+        if 200 <= status < 300:
+            state = "acknowledged" if item.meta.kind == "deletion" else "sent"
+            receipt = result.receipt
+        elif 400 <= status < 500 and status not in (408, 429):
+            state = "rejected"
+        else:
+            return
+        meta = item.meta
+        self.settle(item.id, state=state, receipt=receipt, kind=meta.kind, crash_type=meta.crash_type,
+                    level=meta.level, at=meta.created)
 
     def settle(self, item_id: str, *, state: str, receipt: str | None, kind: str, crash_type: str,
                level: str, at: float) -> None:

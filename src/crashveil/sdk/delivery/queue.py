@@ -1,6 +1,6 @@
 """The sealed queue on disk: one file per item, written atomically, bounded, self-healing.
 
-Only sealed bytes (``crashveil.sdk.seal`` output) and a few technical fields ever touch the
+Only sealed bytes (``crashveil.sdk.delivery.seal`` output) and a few technical fields ever touch the
 disk. A crash is written here synchronously, before the hook returns, so that a process
 killed right after the crash still reports it on the next start (RELIABILITY 20).
 
@@ -70,6 +70,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from crashveil.errors import StorageError
+from crashveil.sdk.delivery.files import flock, fsync_dir, try_unlink, write_durably
 from crashveil.wire.canonical import canonical_json
 
 __all__ = ["KINDS", "QueueItem", "QueueMeta", "SealedQueue", "encode_item", "decode_item"]
@@ -220,11 +221,11 @@ class SealedQueue:
         final = self.directory / (item_id + _SUFFIX)
         tmp = self.directory / (_TMP_PREFIX + item_id + _SUFFIX)
         try:
-            _write_durably(tmp, data)
+            write_durably(tmp, data)
             os.rename(tmp, final)
-            _fsync_dir(self.directory)
+            fsync_dir(self.directory)
         except OSError as exc:
-            _unlink(tmp)
+            try_unlink(tmp)
             self._count_drop_quietly("write_failed")
             raise StorageError(f"could not write a queue item in {self.directory}") from exc
         self._enforce_bounds()
@@ -253,7 +254,7 @@ class SealedQueue:
                     if name in removed or (spare_deletions and _peek_kind(path) == "deletion"):
                         continue
                     removed.add(name)
-                    evicted += _unlink(path)
+                    evicted += try_unlink(path)
                     count -= 1
                     total -= size
             if evicted:
@@ -296,7 +297,7 @@ class SealedQueue:
                     stale = now - entry.stat().st_mtime > _STALE_TMP_S
                 except OSError:
                     stale = False
-                if stale and _unlink(path):
+                if stale and try_unlink(path):
                     drops["corrupt"] = drops.get("corrupt", 0) + 1
                 continue
             if not name.endswith(_SUFFIX) or name.startswith("."):
@@ -307,11 +308,11 @@ class SealedQueue:
             except FileNotFoundError:
                 continue  # removed by another thread or process meanwhile
             except (OSError, ValueError):
-                if _unlink(path):
+                if try_unlink(path):
                     drops["corrupt"] = drops.get("corrupt", 0) + 1
                 continue
             if meta.kind != "deletion" and now - meta.created > max_age_s:
-                if _unlink(path):
+                if try_unlink(path):
                     drops["expired"] = drops.get("expired", 0) + 1
                 continue
             result.append(QueueItem(id=name[: -len(_SUFFIX)], meta=meta, path=path, size=len(data)))
@@ -332,7 +333,7 @@ class SealedQueue:
         try:
             _, sealed = decode_item(data)
         except ValueError as exc:
-            if _unlink(item.path):
+            if try_unlink(item.path):
                 self.count_drop("corrupt")
             raise StorageError(f"queue item {item.id} is damaged") from exc
         return sealed
@@ -345,7 +346,7 @@ class SealedQueue:
         """Remove one item; ``False`` if it was already gone."""
         if not item_id or "/" in item_id or item_id.startswith("."):
             return False
-        return _unlink(self.directory / (item_id + _SUFFIX))
+        return try_unlink(self.directory / (item_id + _SUFFIX))
 
     def clear(self) -> int:
         """Remove every item (and temp file); returns how many items were removed.
@@ -357,10 +358,10 @@ class SealedQueue:
         with self._locked():
             for entry in list(os.scandir(self.directory)):
                 if entry.name.endswith(_SUFFIX) and not entry.name.startswith("."):
-                    removed += _unlink(Path(entry.path))
+                    removed += try_unlink(Path(entry.path))
                 elif entry.name.startswith(_TMP_PREFIX):
-                    _unlink(Path(entry.path))
-            _fsync_dir(self.directory)
+                    try_unlink(Path(entry.path))
+            fsync_dir(self.directory)
         return removed
 
     # -- drop counters ---------------------------------------------------------------------
@@ -440,16 +441,16 @@ class SealedQueue:
         tmp = self.directory / f"{_TMP_PREFIX}dropped-{os.getpid()}-{os.urandom(4).hex()}"
         text = "".join(f"{reason} {n}\n" for reason, n in sorted(counts.items()))
         try:
-            _write_durably(tmp, text.encode("ascii"), sync=False)
+            write_durably(tmp, text.encode("ascii"), sync=False)
             os.replace(tmp, final)
         except OSError:
-            _unlink(tmp)
+            try_unlink(tmp)
             raise
 
     # -- locks -----------------------------------------------------------------------------
     @contextmanager
     def _locked(self) -> Iterator[None]:
-        with _flock(self.directory / _LOCK_NAME, blocking=True):
+        with flock(self.directory / _LOCK_NAME, blocking=True):
             yield
 
     @contextmanager
@@ -459,89 +460,8 @@ class SealedQueue:
         Several processes (forked workers) may share a queue directory; this keeps two of
         them from sending the same item at once. Non-blocking.
         """
-        with _flock(self.directory / _SEND_LOCK_NAME, blocking=False) as acquired:
+        with flock(self.directory / _SEND_LOCK_NAME, blocking=False) as acquired:
             yield acquired
-
-
-@contextmanager
-def _flock(path: Path, *, blocking: bool) -> Iterator[bool]:
-    """An exclusive ``flock`` on a fresh file description; yields whether it was taken.
-
-    Without ``fcntl`` (Windows) this yields ``True`` and locks nothing.
-    """
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - not POSIX
-        yield True
-        return
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o600)
-    _held_fds.add(fd)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
-        except BlockingIOError:
-            yield False
-            return
-        yield True
-    finally:
-        if fd in _held_fds:  # not if a forked child already closed its copy (see below)
-            _held_fds.discard(fd)
-            os.close(fd)  # closing the last descriptor releases the lock
-
-
-# An flock belongs to the open file description, which fork() shares: a child would keep a
-# lock that a parent thread holds at the moment of the fork alive until the child exits,
-# blocking the parent and the child. The child closes its copies at once.
-_held_fds: set[int] = set()
-
-
-def _close_inherited_locks() -> None:
-    for fd in list(_held_fds):
-        try:
-            os.close(fd)
-        except OSError:
-            pass
-    _held_fds.clear()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_close_inherited_locks)
-
-
-def _write_durably(path: Path, data: bytes, *, sync: bool = True) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600)
-    try:
-        view = memoryview(data)
-        while view:
-            written = os.write(fd, view)
-            view = view[written:]
-        if sync:
-            os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    except OSError:  # pragma: no cover - platforms without directory fds
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # pragma: no cover - some file systems refuse fsync on directories
-        pass
-    finally:
-        os.close(fd)
-
-
-def _unlink(path: Path) -> bool:
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        return False
-    except OSError:
-        return False
-    return True
 
 
 def _peek_kind(path: Path) -> str:

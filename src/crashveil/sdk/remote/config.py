@@ -27,7 +27,7 @@ bytes, and wraps both with :func:`encode_document`. Unknown keys are ignored (a 
 When. Only with consent and a DSN, and only when the last check (``remote_config.checked``:
 the time of the last attempt, fetched or not, and the expiry of the config then in force) is
 ``REMOTE_CONFIG_REFRESH_S`` (1 h) old or that config has expired; both constants, and the
-scheduling below, are in ``crashveil.sdk.config_refresh``. Then it is fetched once per
+scheduling below, are in ``crashveil.sdk.remote.refresh``. Then it is fetched once per
 process, by whichever comes first:
 
 - the start-up fetch (``RemoteConfigKeeper.refresh``, at ``init()``), on a daemon thread
@@ -223,7 +223,7 @@ class RemoteConfig:
             ConfigError: (key ``remote_config``) naming what failed. Callers that want the
                 default on failure use :func:`load_cached` / :func:`refresh`.
         """
-        from crashveil.sdk.seal import verify_config_signature
+        from crashveil.sdk.delivery.seal import verify_config_signature
 
         if not isinstance(body, (bytes, bytearray)) or len(body) > MAX_DOCUMENT_BYTES:
             raise ConfigError(_KEY, "document missing or too large", f"at most {MAX_DOCUMENT_BYTES} bytes")
@@ -258,7 +258,7 @@ class RemoteConfig:
 
     def sample_rate_for(self, release: str | None, cohort: str | None) -> float | None:
         """The remote rate for this release and cohort (most specific entry, else ``sample_rate``)."""
-        from crashveil.sdk.limits import select_override
+        from crashveil.sdk.delivery.limits import select_override
 
         entry = select_override(self.sample_rates, release, cohort)
         return entry.rate if entry is not None else self.sample_rate

@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from crashveil.policy.model import Policy, RateOverride
-from crashveil.sdk.queue import _flock
+from crashveil.sdk.delivery.files import flock
 from crashveil.wire.canonical import canonical_json
 
 __all__ = ["DECISIONS", "Limiter", "select_override", "specificity"]
@@ -184,7 +184,7 @@ class Limiter:
         if self.state_path is None or self._disk_failed:
             yield self._memory
             return
-        lock = _flock(self.state_path.with_name(self.state_path.name + ".lock"), blocking=True) \
+        lock = flock(self.state_path.with_name(self.state_path.name + ".lock"), blocking=True) \
             if self._can_lock() else nullcontext(True)
         with lock:
             state = self._load()

@@ -27,7 +27,7 @@ never sends itself, so a hung connection cannot hold the app's exit beyond the b
 
 Before each send the thread calls ``before_send`` (if given), right before it connects: the
 client fetches its remote config there when it is due, so an app that exits soon after a
-crash still gets it (``crashveil.sdk.remote_config``, "When."). It runs in the sending
+crash still gets it (``crashveil.sdk.remote.config``, "When."). It runs in the sending
 thread like the send itself, so the flush's bound holds for it too: a hung config endpoint
 keeps the item queued exactly as a hung send would.
 
@@ -47,7 +47,7 @@ import time
 from collections.abc import Callable
 
 from crashveil.errors import StorageError
-from crashveil.sdk.queue import QueueItem, SealedQueue
+from crashveil.sdk.delivery.queue import QueueItem, SealedQueue
 from crashveil.sdk.transport import SendResult, Transport
 
 __all__ = ["DROP_STATUSES", "SENDABLE_KINDS", "Sender"]

@@ -17,9 +17,9 @@ from dataclasses import replace
 
 from crashveil.errors import ConfigError
 from crashveil.sdk._internal import suppress_internal_errors
-from crashveil.sdk.consent import OFF
-from crashveil.sdk.pseudonym import write_private_file
-from crashveil.sdk.seal import open_locally, seal_locally
+from crashveil.sdk.consent.pseudonym import write_private_file
+from crashveil.sdk.consent.store import OFF
+from crashveil.sdk.delivery.seal import open_locally, seal_locally
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -29,8 +29,8 @@ if TYPE_CHECKING:
     from crashveil.policy.model import Policy
     from crashveil.sdk._records import PendingCrash
     from crashveil.sdk.collect import Collector
-    from crashveil.sdk.consent import ConsentStore
-    from crashveil.sdk.history import History
+    from crashveil.sdk.consent.history import History
+    from crashveil.sdk.consent.store import ConsentStore
 
     class PendingHost(Protocol):
         """What deciding a kept crash uses of the client."""
@@ -119,7 +119,7 @@ class PendingCrashes:
         sealed = host.seal_for_server(payload)
         if sealed is None:
             return None
-        from crashveil.sdk.queue import QueueMeta
+        from crashveil.sdk.delivery.queue import QueueMeta
 
         new_id = queue.put(sealed, QueueMeta(kind="report", crash_type=report.crash_type, level=level,
                                              created=crash.created))
