@@ -47,7 +47,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlalchemy.engine import Connection, Engine
 
-from crashveil.errors import AccessDenied, ConfigError
+from crashveil.errors import AccessDenied, ConfigError, LoginBlocked, LoginFailed, NotVisible
 from crashveil.policy.model import ROLES, Policy
 from crashveil.server.db.engine import read_tx, write_tx
 from crashveil.server.db.governance_tables import api_tokens, login_failures, role_grants, sessions, users
@@ -66,9 +66,6 @@ __all__ = [
     "PERMISSIONS",
     "SESSION_COOKIE",
     "AccessStore",
-    "LoginBlocked",
-    "LoginFailed",
-    "NotVisible",
     "Principal",
     "TokenInfo",
     "UserInfo",
@@ -101,27 +98,6 @@ MAX_PASSWORD = 1024
 MIN_REASON = 10
 MAX_REASON = 500
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-
-
-class NotVisible(AccessDenied):
-    """The project or object does not exist *for this principal*: answer 404, never 403."""
-
-    status = 404
-
-
-class LoginFailed(AccessDenied):
-    """Wrong name or password, or a disabled user; deliberately says which of them nowhere."""
-
-    status = 401
-
-    def __init__(self) -> None:
-        super().__init__("the name or the password is wrong")
-
-
-class LoginBlocked(LoginFailed):
-    """Too many failed log-ins for this account recently; retry later."""
-
-    status = 429
 
 
 def _utcnow() -> datetime:

@@ -49,7 +49,9 @@ _json_decode = msgspec.json.Decoder().decode
 
 
 class _Bail(Exception):
-    """The fast path would reject: let ``report_from_json`` decide and explain."""
+    """The fast path would reject: let ``report_from_json`` decide and explain.
+
+    Private control flow (never leaves :func:`decode_report`), so not in ``crashveil.errors``."""
 
 
 def decode_report(data: bytes | str, *, drop_unknown: bool = False) -> tuple[Report, tuple[str, ...]]:

@@ -34,10 +34,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from crashveil.errors import Throttled
 from crashveil.policy import SCHEMA_VERSION, Report
 from crashveil.policy.report import REPORT_FIELDS, REQUIRED_FIELDS
 from crashveil.server.governance import tombstones
-from crashveil.server.http.errors import Throttled
 from crashveil.server.http.ratelimit import KeyedLimiter, retry_after_header
 from crashveil.server.ingest.commit import Committer, GroupCommitter
 from crashveil.server.ingest.decode import decode_report

@@ -14,11 +14,11 @@ from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from crashveil.errors import AccessDenied
+from crashveil.errors import AccessDenied, NotFound, NotVisible
 from crashveil.server.dashboard.context import DashboardContext
-from crashveil.server.dashboard.page import NotFound, Visit, form_text, render
+from crashveil.server.dashboard.page import Visit, form_text, render
 from crashveil.server.db.tables import reports
-from crashveil.server.governance.access import NotVisible, Principal, visible_fields
+from crashveil.server.governance.access import Principal, visible_fields
 
 __all__ = ["report_open", "report_reason"]
 
