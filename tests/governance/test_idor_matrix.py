@@ -19,7 +19,7 @@ with warnings.catch_warnings():  # starlette 1.x prefers httpx2 for its test cli
     from starlette.testclient import TestClient
 
 from crashveil.errors import AccessDenied, NotVisible
-from crashveil.server.governance.access import Principal, require_permission
+from crashveil.server.governance.principals import Principal, require_permission
 
 USER = Principal(1, "dana", "session", {"alpha": frozenset({"developer"})})
 REPORTS = {"alpha": {"r-alpha"}, "beta": {"r-beta"}}

@@ -67,7 +67,7 @@ def test_duplicates_in_and_across_batches_get_one_receipt(storage: Storage,
 def test_mass_failure_threshold_inside_a_batch(tmp_path: Any, database_url: str,
                                                make_report: Callable[..., Report]) -> None:
     """The hour's count crosses mass_failure_per_hour in the middle of a batch: later reports are counts-only."""
-    from crashveil.server.keys.ring import FileKeyProvider
+    from crashveil.server.keys.kek import FileKeyProvider
 
     from .conftest import make_settings
 

@@ -20,7 +20,7 @@ from starlette.types import Receive, Scope, Send
 from crashveil.errors import NotFound, NotVisible
 from crashveil.server.dashboard import csrf
 from crashveil.server.dashboard.context import DashboardContext
-from crashveil.server.governance.access import Principal
+from crashveil.server.governance.principals import Principal
 
 __all__ = ["NotFoundApp", "Page", "PageHandler", "Session", "Visit", "form_text", "not_found",
            "own_origin", "render"]

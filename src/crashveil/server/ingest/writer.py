@@ -153,7 +153,6 @@ def serve_writer(store_rows: Callable[[list[StoreRow]], list[StoreResult]], sock
     """
     import selectors
 
-    from crashveil.errors import StorageError
 
     selector = selectors.DefaultSelector()
     buffers: dict[socket.socket, bytearray] = {}
@@ -185,24 +184,33 @@ def serve_writer(store_rows: Callable[[list[StoreRow]], list[StoreResult]], sock
             timeout = 0 if work else None  # then take what else is ready, without waiting
         if not work:
             continue
-        answers: list[list[StoreResult] | str]
-        try:
-            results = store_rows([row for _, _, rows in work for row in rows])
-            answers, start = [], 0
-            for _, _, rows in work:
-                answers.append(results[start:start + len(rows)])
-                start += len(rows)
-        except StorageError as exc:
-            answers = [str(exc)] * len(work)
-        except Exception as exc:  # noqa: BLE001 - the fronts answer 503; the cause is logged here
-            _log_writer_failure(exc)
-            answers = [f"the writer failed ({type(exc).__name__})"] * len(work)
+        answers = _store_frames(store_rows, [rows for _, _, rows in work])
         for (sock, sequence, _), answer in zip(work, answers, strict=True):
             if sock in buffers:
                 try:
                     sock.sendall(_frame((sequence, answer)))
                 except OSError:
                     pass  # that front is gone; its requests went with it
+
+
+def _store_frames(store_rows: Callable[[list[StoreRow]], list[StoreResult]],
+                  frames: list[list[StoreRow]]) -> list[list[StoreResult] | str]:
+    """Store the rows of ``frames`` in one call; each frame's results, or why storing failed."""
+    from crashveil.errors import StorageError
+
+    try:
+        results = store_rows([row for rows in frames for row in rows])
+    except StorageError as exc:
+        return [str(exc)] * len(frames)
+    except Exception as exc:  # noqa: BLE001 - the fronts answer 503; the cause is logged here
+        _log_writer_failure(exc)
+        return [f"the writer failed ({type(exc).__name__})"] * len(frames)
+    answers: list[list[StoreResult] | str] = []
+    start = 0
+    for rows in frames:
+        answers.append(results[start:start + len(rows)])
+        start += len(rows)
+    return answers
 
 
 def _log_writer_failure(exc: BaseException) -> None:

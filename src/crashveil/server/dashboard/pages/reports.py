@@ -19,7 +19,7 @@ from crashveil.policy.report import REPORT_FIELDS
 from crashveil.server.dashboard.context import DashboardContext
 from crashveil.server.dashboard.page import Visit, form_text, render
 from crashveil.server.db.tables import reports
-from crashveil.server.governance.access import Principal, visible_fields
+from crashveil.server.governance.principals import Principal, visible_fields
 
 __all__ = ["report_open", "report_reason"]
 
