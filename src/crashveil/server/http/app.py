@@ -83,7 +83,9 @@ def load_openapi() -> dict[str, Any]:
 
     import yaml
 
-    return yaml.safe_load(files("crashveil.server.http").joinpath("openapi.yaml").read_text(encoding="utf-8"))
+    contract: dict[str, Any] = yaml.safe_load(files("crashveil.server.http").joinpath("openapi.yaml")
+                                              .read_text(encoding="utf-8"))
+    return contract
 
 
 def build_config(project: ProjectRecord, counts_only: list[str], *, now: datetime) -> dict[str, Any]:

@@ -77,7 +77,7 @@ class WrappedKeys:
     """A table whose rows hold a key wrapped by the KEK (rewrapped by a KEK rotation)."""
 
     table: sa.Table
-    key_id: Callable[[Any], str]  # the key id (wrap AAD) of a row
+    key_id: Callable[[sa.Row[Any]], str]  # the key id (wrap AAD) of a row
     wrapped_column: str = "wrapped_dek"
     kek_column: str = "kek_id"
 
@@ -86,7 +86,7 @@ _DATA_KEYS = WrappedKeys(data_keys, lambda row: row.key_id)
 _WRAPPED_TABLES: list[WrappedKeys] = [WrappedKeys(project_keys, lambda row: f"pk:{row.key_id}")]
 
 
-def register_wrapped_keys(table: sa.Table, key_id: Callable[[Any], str], *, wrapped_column: str = "wrapped_key",
+def register_wrapped_keys(table: sa.Table, key_id: Callable[[sa.Row[Any]], str], *, wrapped_column: str = "wrapped_key",
                           kek_column: str = "kek_id") -> None:
     """Have KEK rotations rewrap ``table`` too (other modules' wrapped keys, e.g. pseudonym keys).
 

@@ -9,7 +9,7 @@ from crashveil.server.dashboard.context import DashboardContext
 from crashveil.server.dashboard.page import Visit, render
 from crashveil.server.dashboard.roles import PRIVACY_ROLES
 from crashveil.server.governance.principals import Principal
-from crashveil.server.storage.store import ProjectSummary
+from crashveil.server.storage.records import ProjectSummary
 
 __all__ = ["projects"]
 
