@@ -178,7 +178,7 @@ def main() -> None:
     from crashveil.server.db.engine import create_engine, migrate
     from crashveil.server.governance.access import AccessStore
     from crashveil.server.governance.audit import AuditTrail
-    from crashveil.server.keys.ring import FileKeyProvider
+    from crashveil.server.keys.kek import FileKeyProvider
     from crashveil.server.settings import Settings
     from crashveil.server.storage.store import Storage
 

@@ -53,7 +53,7 @@ def _settings(server_dir: Path, suite: str, port: int):  # type: ignore[no-untyp
 def prepare(server_dir: Path, suite: str) -> None:
     """A migrated SQLite database with a KEK and the ``demo`` project."""
     from crashveil.server.db import engine as db
-    from crashveil.server.keys.ring import FileKeyProvider
+    from crashveil.server.keys.kek import FileKeyProvider
     from crashveil.server.storage.store import Storage
 
     settings = _settings(server_dir, suite, 0)

@@ -51,7 +51,7 @@ def _settings(server_dir: Path, suite: str, port: int) -> Any:
 def prepare(server_dir: Path, suite: str) -> str:
     """Migrated SQLite, KEK, project ``demo`` and a Sentry key; returns the envelope URL path + key."""
     from crashveil.server.db import engine as db
-    from crashveil.server.keys.ring import FileKeyProvider
+    from crashveil.server.keys.kek import FileKeyProvider
     from crashveil.server.sentry.keys import SentryKeys
     from crashveil.server.storage.store import Storage
 

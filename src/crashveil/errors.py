@@ -16,6 +16,13 @@ __all__ = [
     "SealError",
     "StorageError",
     "AccessDenied",
+    "NotVisible",
+    "LoginFailed",
+    "LoginBlocked",
+    "Throttled",
+    "AuditTamperedError",
+    "BudgetExceededError",
+    "NotFound",
 ]
 
 
@@ -83,3 +90,49 @@ class StorageError(CrashveilError):
 
 class AccessDenied(CrashveilError):
     """A role is missing, or a read of an individual report has no stated reason."""
+
+
+class NotVisible(AccessDenied):
+    """The project or object does not exist *for this principal*: answer 404, never 403."""
+
+    status = 404
+
+
+class LoginFailed(AccessDenied):
+    """Wrong name or password, or a disabled user; deliberately says which of them nowhere."""
+
+    status = 401
+
+    def __init__(self) -> None:
+        super().__init__("the name or the password is wrong")
+
+
+class LoginBlocked(LoginFailed):
+    """Too many failed log-ins for this account recently; retry later."""
+
+    status = 429
+
+
+class Throttled(ReportRejected):
+    """A rate limit refused the request: 429 with ``Retry-After`` (the client keeps the report).
+
+    Only the server raises it, and only its HTTP error map reads ``retry_after``; it is a
+    ``ReportRejected`` for every ``except``.
+    """
+
+    def __init__(self, scope: str, retry_after: str) -> None:
+        super().__init__("rate_limited", f"too many requests for this {scope}; retry later", status=429)
+        self.scope = scope
+        self.retry_after = retry_after
+
+
+class AuditTamperedError(CrashveilError):
+    """The audit trail does not match its signed checkpoint; nothing was signed."""
+
+
+class BudgetExceededError(CrashveilError):
+    """A privacy-budget spend was refused: the period's budget is used up."""
+
+
+class NotFound(CrashveilError):
+    """Raised by a dashboard page handler: answer the dashboard's 404 page."""

@@ -134,7 +134,7 @@ def dash(tmp_path: Path) -> Iterator[Dash]:
     from crashveil.server.dashboard.public import public_routes
     from crashveil.server.governance.access import AccessStore
     from crashveil.server.governance.audit import AuditTrail
-    from crashveil.server.keys.ring import FileKeyProvider
+    from crashveil.server.keys.kek import FileKeyProvider
     from crashveil.server.settings import Settings
     from crashveil.server.storage.store import Storage
 

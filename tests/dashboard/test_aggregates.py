@@ -11,11 +11,11 @@ import pytest
 import sqlalchemy as sa
 from scipy import stats
 
+from crashveil.errors import BudgetExceededError
 from crashveil.server.db.dashboard_tables import dp_budget_ledger, dp_releases
 from crashveil.server.db.engine import write_tx
 from crashveil.server.insights import aggregates
 from crashveil.server.insights.aggregates import (
-    BudgetExceededError,
     bound_contributions,
     k_visible,
     noise_parameters,

@@ -26,7 +26,7 @@ from .conftest import NOW, _report
 
 def _storage(tmp_path: Path, clock: list) -> object:
     from crashveil.server.db.engine import create_engine, migrate
-    from crashveil.server.keys.ring import FileKeyProvider
+    from crashveil.server.keys.kek import FileKeyProvider
     from crashveil.server.settings import Settings
     from crashveil.server.storage.store import Storage
 

@@ -76,7 +76,7 @@ def full(tmp_path: Path, database_url: str) -> Iterator[Full]:
     from crashveil.server.governance.access import AccessStore
     from crashveil.server.governance.audit import AuditTrail
     from crashveil.server.http.app import create_app
-    from crashveil.server.keys.ring import FileKeyProvider
+    from crashveil.server.keys.kek import FileKeyProvider
     from crashveil.server.storage.store import Storage
 
     settings = _server.make_settings(tmp_path, database_url, tls=False)

@@ -72,7 +72,7 @@ def trail(gov_engine: sa.Engine, server_dir: Path, clock: Clock) -> AuditTrail:
 @pytest.fixture
 def shred_storage(tmp_path: Path, database_url: str):
     """A Storage with project ``demo`` whose retired KEKs are destroyed at once (no restore window)."""
-    from crashveil.server.keys.ring import FileKeyProvider
+    from crashveil.server.keys.kek import FileKeyProvider
     from crashveil.server.storage.store import Storage
 
     result = make_settings(tmp_path, database_url, kek_retired_keep_days=0)

@@ -6,22 +6,12 @@ import pytest
 import sqlalchemy as sa
 from argon2 import PasswordHasher
 
-from crashveil.errors import AccessDenied, ConfigError
+from crashveil.errors import AccessDenied, ConfigError, LoginBlocked, LoginFailed, NotVisible
 from crashveil.policy import default_policy
 from crashveil.server.db.governance_tables import api_tokens, sessions, users
-from crashveil.server.governance.access import (
-    SESSION_COOKIE,
-    AccessStore,
-    LoginBlocked,
-    LoginFailed,
-    NotVisible,
-    Principal,
-    check_reason,
-    require_permission,
-    session_cookie_options,
-    visible_fields,
-)
+from crashveil.server.governance.access import SESSION_COOKIE, AccessStore, session_cookie_options
 from crashveil.server.governance.audit import AuditTrail
+from crashveil.server.governance.principals import Principal, check_reason, require_permission, visible_fields
 
 PW = "correct horse battery"
 REPORT = {"report_id": "r1", "crash_type": "KeyError", "stack": {"frames": []}, "message": "boom",

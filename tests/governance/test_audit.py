@@ -8,9 +8,10 @@ import threading
 import pytest
 import sqlalchemy as sa
 
+from crashveil.errors import AuditTamperedError
 from crashveil.server.db.engine import write_tx
 from crashveil.server.db.governance_tables import audit_entries
-from crashveil.server.governance.audit import GENESIS, AuditTamperedError, AuditTrail, entry_hash
+from crashveil.server.governance.audit import GENESIS, AuditTrail, entry_hash
 from crashveil.server.keys.crypto import SigningKey
 
 

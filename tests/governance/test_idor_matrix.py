@@ -18,8 +18,8 @@ with warnings.catch_warnings():  # starlette 1.x prefers httpx2 for its test cli
     warnings.simplefilter("ignore")
     from starlette.testclient import TestClient
 
-from crashveil.errors import AccessDenied
-from crashveil.server.governance.access import NotVisible, Principal, require_permission
+from crashveil.errors import AccessDenied, NotVisible
+from crashveil.server.governance.principals import Principal, require_permission
 
 USER = Principal(1, "dana", "session", {"alpha": frozenset({"developer"})})
 REPORTS = {"alpha": {"r-alpha"}, "beta": {"r-beta"}}

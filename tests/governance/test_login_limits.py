@@ -13,8 +13,9 @@ import pytest
 import sqlalchemy as sa
 from argon2 import PasswordHasher
 
+from crashveil.errors import LoginBlocked, LoginFailed
 from crashveil.server.db.governance_tables import login_failures
-from crashveil.server.governance.access import AccessStore, LoginBlocked, LoginFailed
+from crashveil.server.governance.access import AccessStore
 from crashveil.server.governance.audit import AuditTrail
 from crashveil.server.http.ratelimit import KeyedLimiter
 

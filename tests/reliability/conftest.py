@@ -85,7 +85,7 @@ def storage(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Any]:
 
 def _storage(tmp_path: Path, url: str, *, migrate: bool) -> Iterator[Any]:
     from crashveil.server.db import engine as db
-    from crashveil.server.keys.ring import FileKeyProvider
+    from crashveil.server.keys.kek import FileKeyProvider
     from crashveil.server.storage.store import Storage
 
     if migrate:

@@ -24,7 +24,7 @@ with warnings.catch_warnings():  # starlette >= 1.0 prefers httpx2 and warns whe
 
 from crashveil.server.db import engine as db
 from crashveil.server.http.app import create_app
-from crashveil.server.keys.ring import FileKeyProvider
+from crashveil.server.keys.kek import FileKeyProvider
 from crashveil.server.sentry.keys import SentryKeys
 from crashveil.server.sentry.routes import SentryLimits
 from crashveil.server.settings import Settings

@@ -17,7 +17,7 @@ from click.testing import CliRunner
 from crashveil.server.cli.sentry_keys import sentry_key_group
 from crashveil.server.db import engine as db
 from crashveil.server.governance.audit import AuditTrail
-from crashveil.server.keys.ring import FileKeyProvider
+from crashveil.server.keys.kek import FileKeyProvider
 from crashveil.server.sentry.keys import SentryKeys
 from crashveil.server.settings import Settings
 from crashveil.server.storage.store import Storage

@@ -24,7 +24,7 @@ from pytest_postgresql import factories
 
 from crashveil.policy import compute_fingerprint, default_policy, policy_digest
 from crashveil.server.db import engine as db
-from crashveil.server.keys.ring import FileKeyProvider
+from crashveil.server.keys.kek import FileKeyProvider
 from crashveil.server.settings import Settings
 from crashveil.server.storage.store import Storage
 from crashveil.wire import Environment, Frame, Report, Stack

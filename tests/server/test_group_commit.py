@@ -20,7 +20,7 @@ from crashveil.server.db.tables import (
     reports,
 )
 from crashveil.server.ingest.commit import GroupCommitter
-from crashveil.server.ingest.redaction import redact_report
+from crashveil.server.ingest.redaction import RedactionMemo, redact_report
 from crashveil.server.storage.records import PendingReport
 from crashveil.server.storage.store import Storage
 from crashveil.wire import Frame, Report, Stack
@@ -67,7 +67,7 @@ def test_duplicates_in_and_across_batches_get_one_receipt(storage: Storage,
 def test_mass_failure_threshold_inside_a_batch(tmp_path: Any, database_url: str,
                                                make_report: Callable[..., Report]) -> None:
     """The hour's count crosses mass_failure_per_hour in the middle of a batch: later reports are counts-only."""
-    from crashveil.server.keys.ring import FileKeyProvider
+    from crashveil.server.keys.kek import FileKeyProvider
 
     from .conftest import make_settings
 
@@ -128,7 +128,7 @@ def test_memoised_redaction_is_identical(make_report: Callable[..., Report]) -> 
     def redact(text: str, kind: str) -> Any:
         return redactor.redact_counted(text, kind=kind)
 
-    memo: dict[Any, Any] = {}
+    memo = RedactionMemo()
     frames = (Frame("/home/alice/app/main.py", "main", 10, True), Frame("app/x.py", "mail_bob@example.com", 3, True),
               Frame("/home/alice/app/main.py", "main", 10, True), Frame("C:\\Users\\bob\\a.py", "f", 1, False))
     import dataclasses

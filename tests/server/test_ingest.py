@@ -16,7 +16,7 @@ import os
 import ssl
 import uuid
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -32,6 +32,8 @@ from crashveil.sdk.delivery.seal import seal_report, verify_config_signature
 from crashveil.server.http.app import create_app
 from crashveil.server.http.errors import log_safe
 from crashveil.server.ingest.redaction import redact_report
+from crashveil.server.storage.records import StoreResult, StoreRow
+from crashveil.server.storage.store import Storage
 from crashveil.wire import Report
 from crashveil.wire.protocol import SCHEMA_HEADER, SEALED_CONTENT_TYPE
 
@@ -59,7 +61,7 @@ def clock() -> Clock:
 @pytest.fixture
 def make_app(settings: Any, storage: Any, clock: Clock) -> Callable[..., Any]:
     """Build an app over the fixture storage with some settings overridden."""
-    def build(storage_override: Any = None, **overrides: Any) -> Any:
+    def build(storage_override: Storage | None = None, **overrides: Any) -> Any:
         return create_app(dataclasses.replace(settings, **overrides), storage_override or storage,
                           now=lambda: NOW, clock=clock)
     return build
@@ -314,30 +316,18 @@ def test_a_counts_only_flood_leaves_the_projects_other_groups_answered(
 # --- storage failure --------------------------------------------------------------------------
 
 
-class FailingStorage:
-    """The real storage, except that storing fails while ``failing`` is set."""
+class FailingStorage(Storage):
+    """A real Storage over the fixture's database and key ring, except that storing fails
+    while ``failing`` is set (every write path goes through ``store_rows``)."""
 
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
+    def __init__(self, inner: Storage) -> None:
+        super().__init__(inner.settings, inner.engine, inner.keys, clock=lambda: NOW)
         self.failing = True
 
-    def store_report(self, *args: Any, **kwargs: Any) -> Any:
+    def store_rows(self, batch: Sequence[StoreRow], **kwargs: Any) -> list[StoreResult]:
         if self.failing:
             raise StorageError("database is locked (test)")
-        return self.inner.store_report(*args, **kwargs)
-
-    def store_reports(self, batch: Any) -> Any:
-        if self.failing:
-            raise StorageError("database is locked (test)")
-        return self.inner.store_reports(batch)
-
-    def store_rows(self, batch: Any, **kwargs: Any) -> Any:
-        if self.failing:
-            raise StorageError("database is locked (test)")
-        return self.inner.store_rows(batch, **kwargs)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
+        return super().store_rows(batch, **kwargs)
 
 
 def test_storage_failure_is_503_with_retry_after_and_nothing_acknowledged(

@@ -13,7 +13,7 @@ from crashveil.errors import ConfigError, SealError
 from crashveil.sdk.delivery.seal import seal_report
 from crashveil.server.db.tables import data_keys, reports
 from crashveil.server.keys.crypto import open_report
-from crashveil.server.keys.ring import FileKeyProvider
+from crashveil.server.keys.kek import FileKeyProvider
 from crashveil.server.storage.store import Storage
 
 NOW = datetime(2026, 5, 1, 12, 30, tzinfo=UTC)

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from crashveil.errors import StorageError
 from crashveil.server.db import engine as db
-from crashveil.server.keys.ring import FileKeyProvider
+from crashveil.server.keys.kek import FileKeyProvider
 from crashveil.server.settings import Settings
 from crashveil.server.storage.store import Storage
 

@@ -76,7 +76,7 @@ def _init_from_test_pki(path: Path) -> ServerDir:
     spec.loader.exec_module(module)
     pki = module.make_pki(path / "pki")
     from crashveil.server.db import engine as db
-    from crashveil.server.keys.ring import FileKeyProvider
+    from crashveil.server.keys.kek import FileKeyProvider
     from crashveil.server.storage.store import Storage
 
     settings = Settings(server_dir=path, database_url=f"sqlite:///{path / 'crashveil.db'}", sealing_suite="x25519")

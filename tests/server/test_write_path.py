@@ -26,7 +26,7 @@ from crashveil.server.db import engine as db
 from crashveil.server.db.tables import crash_groups, reports
 from crashveil.server.ingest import grouping
 from crashveil.server.ingest.commit import GroupCommitter
-from crashveil.server.ingest.redaction import redact_report
+from crashveil.server.ingest.redaction import RedactionMemo, redact_report
 from crashveil.server.storage.detail import detail_json
 from crashveil.server.storage.records import PendingReport, StoreRow, day_of, hour_of
 from crashveil.server.storage.store import Storage
@@ -253,7 +253,7 @@ def test_stack_memo_tells_apart_texts_split_differently() -> None:
     def redact(text: str, kind: str) -> tuple[str, dict[str, int]]:
         return f"{kind}:{text}", {}
 
-    memo: dict[Any, Any] = {}
+    memo = RedactionMemo()
     one = dataclasses.replace(build_report(), stack=Stack((Frame("a\0b", "c", 1, True),)))
     two = dataclasses.replace(build_report(), stack=Stack((Frame("a", "b\0c", 1, True),)))
     for report in (one, two, one, two):
@@ -267,7 +267,7 @@ def test_environment_memo_gives_what_redacting_each_string_gives() -> None:
     def redact(text: str, kind: str) -> tuple[str, dict[str, int]]:
         return text.replace("secret", "<x>"), {"word": text.count("secret")}
 
-    memo: dict[Any, Any] = {}
+    memo = RedactionMemo()
     plain = build_report()
     leaky = dataclasses.replace(plain, environment=Environment("linux", "secret-6 secret", "cpython", "3.11", "secret"))
     split = dataclasses.replace(plain, environment=Environment("linux", "6", "cpython", "3.1", "1x86_64"))

@@ -100,7 +100,7 @@ class Settings:
     # taken before it; then they are destroyed (which shreds such backups).
     kek_retired_keep_days: int = 30
     # Where the key-encryption key lives: "file" (kek_path, mode 0600). A KMS provider can
-    # be added behind crashveil.server.keys.ring.KeyEncryptionKeyProvider.
+    # be added behind crashveil.server.keys.kek.KeyEncryptionKeyProvider.
     kek_provider: str = "file"
     # Running processes re-read projects and keys this often (rotations by the CLI).
     project_cache_s: float = 30.0

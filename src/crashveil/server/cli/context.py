@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from crashveil.server.settings import Settings
-    from crashveil.server.storage.store import ProjectRecord, Storage
+    from crashveil.server.storage.records import ProjectRecord
+    from crashveil.server.storage.store import Storage
 
 __all__ = ["connection_string", "load_settings", "open_storage", "opened", "utc_now"]
 

@@ -15,7 +15,8 @@ from crashveil.server.cli.tables import print_table, table
 
 if TYPE_CHECKING:
     from crashveil.server.settings import Settings
-    from crashveil.server.storage.store import ProjectRecord, Storage
+    from crashveil.server.storage.records import ProjectRecord
+    from crashveil.server.storage.store import Storage
 
 __all__ = ["add_project", "project_group"]
 

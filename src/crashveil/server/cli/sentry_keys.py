@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from crashveil.policy import Policy
     from crashveil.server.sentry.keys import SentryKeys
     from crashveil.server.settings import Settings
-    from crashveil.server.storage.store import ProjectRecord
+    from crashveil.server.storage.records import ProjectRecord
 
 __all__ = ["sentry_key_group"]
 

@@ -62,7 +62,7 @@ def server_init(directory: str, project: str, database: str | None, host: str, p
     """Create a server directory: settings, KEK, CA and server certificate, database, first project."""
     from crashveil.server.db.engine import create_engine, migrate
     from crashveil.server.keys import pki
-    from crashveil.server.keys.ring import FileKeyProvider
+    from crashveil.server.keys.kek import FileKeyProvider
     from crashveil.server.settings import DEFAULT_DATABASE, Settings, resolve_database_url, write_settings
 
     who = resolve_actor(actor)

@@ -17,16 +17,13 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.types import Receive, Scope, Send
 
+from crashveil.errors import NotFound, NotVisible
 from crashveil.server.dashboard import csrf
 from crashveil.server.dashboard.context import DashboardContext
-from crashveil.server.governance.access import NotVisible, Principal
+from crashveil.server.governance.principals import Principal
 
-__all__ = ["NotFound", "NotFoundApp", "Page", "PageHandler", "Session", "Visit", "form_text", "not_found",
+__all__ = ["NotFoundApp", "Page", "PageHandler", "Session", "Visit", "form_text", "not_found",
            "own_origin", "render"]
-
-
-class NotFound(Exception):
-    """Raised by a handler: answer the dashboard's 404 page."""
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -23,7 +22,9 @@ from crashveil.server.dashboard.headers import SecurityHeaders
 from crashveil.server.dashboard.templating import templates
 from crashveil.server.dashboard.unavailable import Unavailable, unavailable_page
 from crashveil.server.insights import plots
-from crashveil.server.insights.aggregates import public_releases
+from crashveil.server.insights.aggregates import PublishedRelease, public_releases
+from crashveil.server.storage.reading import ProjectReader
+from crashveil.server.storage.records import ProjectRecord
 
 __all__ = ["public_routes", "DAYS"]
 
@@ -32,12 +33,12 @@ DAYS = 14
 _PROJECT_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 
 
-def public_routes(storage: Any, *, now: Callable[[], datetime] = lambda: datetime.now(UTC),
+def public_routes(storage: ProjectReader, *, now: Callable[[], datetime] = lambda: datetime.now(UTC),
                   days: int = DAYS) -> list[BaseRoute]:
     """Routes under ``/public``: ``/{project}``, ``/{project}/summary.json``, ``/{project}/plot.svg``, ``/about``."""
     env = templates()
 
-    def releases(project_id: str) -> tuple[Any, list[Any]] | None:
+    def releases(project_id: str) -> tuple[ProjectRecord, list[PublishedRelease]] | None:
         if not _PROJECT_RE.match(project_id):
             return None
         project = storage.project(project_id)

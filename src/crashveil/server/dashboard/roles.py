@@ -1,8 +1,8 @@
-"""Which roles see which dashboard pages (derived from ``access.PERMISSIONS`` where it says)."""
+"""Which roles see which dashboard pages (derived from ``principals.PERMISSIONS`` where it says)."""
 
 from __future__ import annotations
 
-from crashveil.server.governance.access import PERMISSIONS
+from crashveil.server.governance.principals import PERMISSIONS
 
 __all__ = ["PRIVACY_ROLES", "READ_ROLES", "STATUS_ROLES"]
 

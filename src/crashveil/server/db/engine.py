@@ -25,13 +25,17 @@ import stat
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
 from crashveil.errors import StorageError
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+    from sqlalchemy.dialects import postgresql, sqlite
 
 __all__ = [
     "create_engine",
@@ -118,7 +122,7 @@ def _private_sqlite_files(database: str | None) -> None:
             continue  # absent, or not ours to change
 
 
-def dialect_insert(conn: Connection, table: sa.Table) -> Any:
+def dialect_insert(conn: Connection, table: sa.Table) -> sqlite.Insert | postgresql.Insert:
     """The dialect's INSERT; SQLite's and PostgreSQL's share ``on_conflict_do_nothing/update``."""
     from sqlalchemy.dialects import postgresql, sqlite
 
@@ -201,7 +205,7 @@ class BulkWrite:
             cursor.close()
 
 
-def fetch_all(conn: Connection, stmt: Any, params: Mapping[str, Any]) -> list[Any]:
+def fetch_all(conn: Connection, stmt: sa.Select[Any], params: Mapping[str, Any]) -> list[Any]:
     """The rows of a SELECT whose columns need no type conversion (ints, strings, bytes).
 
     On SQLite it runs on the DBAPI cursor with the statement compiled once (a hot read of
@@ -350,7 +354,7 @@ def durability_problems(conn: Connection) -> list[str]:
     return problems
 
 
-def _alembic_config(conn: Connection | None = None) -> Any:
+def _alembic_config(conn: Connection | None = None) -> Config:
     from alembic.config import Config
 
     config = Config()

@@ -1,21 +1,9 @@
-"""Who may do what: users, roles per project, passwords, API tokens, sessions, log-in limits,
-and the fields each role may see.
+"""Users, roles per project, passwords, API tokens, sessions and log-in limits, and the
+audited read of one report.
 
-Roles (per project; project ``"*"`` means every project):
-
-=================  ==================================================================
-``viewer``         aggregates only
-``developer``      aggregates, and individual (redacted) reports of their projects
-``privacy-officer`` audit trail, policy, erasure handling, posture; no report content
-``admin``          users, projects, keys
-=================  ==================================================================
-
-Which *fields* a role sees is not decided here but by the policy's per-field ``access``
-lists (:func:`visible_fields`): a field not listed for a role is never sent to that role.
-
-Every object lookup is scoped by the authorised project. A principal with no role at all in
-a project gets :class:`NotVisible` (HTTP 404, so projects and ids cannot be enumerated);
-one with a role but not the needed permission gets :class:`AccessDenied` (403).
+Who may do what once authenticated (roles, permissions, the fields each role sees) is
+``principals``; this module turns users, sessions and tokens into principals.
+Every object lookup is scoped by the authorised project.
 
 Secrets: passwords are hashed with argon2id (argon2-cffi defaults, RFC 9106); API tokens
 (``cvt_<id>_<secret>``, 256 random bits) and session ids are stored as SHA-256 and compared
@@ -38,7 +26,7 @@ import hmac
 import re
 import secrets
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -47,10 +35,10 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlalchemy.engine import Connection, Engine
 
-from crashveil.errors import AccessDenied, ConfigError
+from crashveil.errors import AccessDenied, ConfigError, LoginBlocked, LoginFailed, NotVisible
 from crashveil.policy.model import ROLES, Policy
 from crashveil.server.db.engine import read_tx, write_tx
-from crashveil.server.db.governance_tables import api_tokens, login_failures, role_grants, sessions, users
+from crashveil.server.db.governance_tables import api_tokens, role_grants, sessions, users
 from crashveil.server.governance.audit import AuditTrail
 from crashveil.server.governance.login_guard import (
     AnonymousAuditGate,
@@ -59,37 +47,23 @@ from crashveil.server.governance.login_guard import (
     release_attempts,
     reserve_attempt,
 )
+from crashveil.server.governance.principals import (
+    ALL_PROJECTS,
+    PERMISSIONS,
+    Principal,
+    check_reason,
+    require_permission,
+    visible_fields,
+)
 from crashveil.server.http.ratelimit import KeyedLimiter
 
 __all__ = [
-    "ALL_PROJECTS",
-    "PERMISSIONS",
     "SESSION_COOKIE",
     "AccessStore",
-    "LoginBlocked",
-    "LoginFailed",
-    "NotVisible",
-    "Principal",
     "TokenInfo",
     "UserInfo",
-    "check_reason",
-    "require_permission",
-    "require_role",
     "session_cookie_options",
-    "visible_fields",
 ]
-
-ALL_PROJECTS = "*"
-
-#: What each role may do. Field visibility comes from the policy, not from here.
-PERMISSIONS: Mapping[str, frozenset[str]] = {
-    "viewer": frozenset({"aggregates.read"}),
-    "developer": frozenset({"aggregates.read", "reports.read"}),
-    "privacy-officer": frozenset({"aggregates.read", "audit.read", "policy.read", "erasure.manage",
-                                  "posture.read"}),
-    "admin": frozenset({"aggregates.read", "users.manage", "projects.manage", "keys.manage"}),
-}
-assert set(PERMISSIONS) == set(ROLES)
 
 #: The session cookie: ``__Host-`` prefix (Secure, Path=/, no Domain), HttpOnly, SameSite.
 SESSION_COOKIE = "__Host-crashveil-session"
@@ -98,30 +72,6 @@ _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 _PROJECT_RE = re.compile(r"^(\*|[a-z0-9][a-z0-9-]{0,62})$")
 MIN_PASSWORD = 12
 MAX_PASSWORD = 1024
-MIN_REASON = 10
-MAX_REASON = 500
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-
-
-class NotVisible(AccessDenied):
-    """The project or object does not exist *for this principal*: answer 404, never 403."""
-
-    status = 404
-
-
-class LoginFailed(AccessDenied):
-    """Wrong name or password, or a disabled user; deliberately says which of them nowhere."""
-
-    status = 401
-
-    def __init__(self) -> None:
-        super().__init__("the name or the password is wrong")
-
-
-class LoginBlocked(LoginFailed):
-    """Too many failed log-ins for this account recently; retry later."""
-
-    status = 429
 
 
 def _utcnow() -> datetime:
@@ -139,83 +89,6 @@ def session_cookie_options(*, max_age_s: int | None = None) -> dict[str, Any]:
     if max_age_s is not None:
         options["max_age"] = max_age_s
     return options
-
-
-# --- principals and checks -------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Principal:
-    """Someone authenticated: a user through a session or a token, or the CLI operator."""
-
-    user_id: int | None
-    name: str
-    kind: str  # "session" | "token" | "cli"
-    grants: Mapping[str, frozenset[str]] = field(default_factory=dict)
-    token_id: str | None = None
-
-    @property
-    def actor(self) -> str:
-        """The id written to the audit trail."""
-        if self.kind == "token":
-            return f"token:{self.token_id}"
-        if self.kind == "cli":
-            return "cli"
-        return f"user:{self.user_id}"
-
-    def roles_in(self, project_id: str) -> frozenset[str]:
-        """The roles this principal holds in ``project_id`` (``*`` grants included)."""
-        return self.grants.get(project_id, frozenset()) | self.grants.get(ALL_PROJECTS, frozenset())
-
-    def projects(self, permission: str | None = None) -> tuple[str, ...]:
-        """Projects named in the grants (``*`` stands for all), optionally with ``permission``."""
-        return tuple(sorted(p for p, roles in self.grants.items()
-                            if permission is None or any(permission in PERMISSIONS[r] for r in roles)))
-
-
-def require_permission(principal: Principal, project_id: str, permission: str) -> frozenset[str]:
-    """The principal's roles in ``project_id`` if one of them grants ``permission``.
-
-    Raises:
-        NotVisible: no role at all in the project (404).
-        AccessDenied: a role, but none with ``permission`` (403).
-    """
-    roles = principal.roles_in(project_id)
-    if not roles:
-        raise NotVisible(f"no project {project_id!r}")
-    if not any(permission in PERMISSIONS[role] for role in roles):
-        raise AccessDenied(f"{permission} needs a role that grants it in project {project_id!r}")
-    return roles
-
-
-def require_role(principal: Principal, project_id: str, *allowed: str) -> frozenset[str]:
-    """The principal's roles in ``project_id`` if one is in ``allowed`` (404/403 as above)."""
-    roles = principal.roles_in(project_id)
-    if not roles:
-        raise NotVisible(f"no project {project_id!r}")
-    if not roles & set(allowed):
-        raise AccessDenied(f"needs one of the roles {', '.join(allowed)} in project {project_id!r}")
-    return roles
-
-
-def visible_fields(policy: Policy, roles: Iterable[str]) -> tuple[str, ...]:
-    """The policy fields any of ``roles`` may see, in policy order. Nothing else is ever sent."""
-    held = set(roles)
-    return tuple(name for name, rule in policy.fields.items() if held & set(rule.access))
-
-
-def check_reason(reason: object) -> str:
-    """The stated reason for reading one report, stripped; :class:`AccessDenied` if missing.
-
-    It is written to the audit trail, so it is bounded and single-line. It should name a
-    ticket or a purpose, not personal data.
-    """
-    if not isinstance(reason, str) or not reason.strip():
-        raise AccessDenied("reading a report needs a stated reason")
-    text = " ".join(reason.split())
-    if len(text) < MIN_REASON or len(text) > MAX_REASON or _CONTROL.search(text):
-        raise AccessDenied(f"the reason must be {MIN_REASON} to {MAX_REASON} characters on one line")
-    return text
 
 
 # --- the store ---------------------------------------------------------------------------------
@@ -322,16 +195,6 @@ class AccessStore:
             self.audit.record("user.add", actor=actor, subject=f"user:{user_id}", conn=conn)
         self.audit.checkpoint()
         return user_id
-
-    def set_password(self, name: str, password: str, *, actor: str) -> None:
-        """Change a password; the user's sessions end."""
-        hashed = self._hash_password(password)
-        with write_tx(self.engine) as conn:
-            row = self._require_user(conn, name)
-            conn.execute(users.update().where(users.c.id == row.id).values(password_hash=hashed))
-            self._end_sessions(conn, row.id)
-            self.audit.record("user.password", actor=actor, subject=f"user:{row.id}", conn=conn)
-        self.audit.checkpoint()
 
     def disable_user(self, name: str, *, actor: str) -> None:
         """Disable a user: log-in, sessions and tokens stop working at once."""
@@ -564,14 +427,6 @@ class AccessStore:
     def _end_sessions(self, conn: Connection, user_id: int) -> None:
         conn.execute(sessions.update().where(sessions.c.user_id == user_id, sessions.c.ended_at.is_(None))
                      .values(ended_at=self._now()))
-
-    def prune(self, conn: Connection, *, now: datetime) -> dict[str, int]:
-        """Delete old failed log-ins and sessions (run by retention); returns counts."""
-        failures = conn.execute(login_failures.delete().where(login_failures.c.at < now - timedelta(days=1))).rowcount
-        old = conn.execute(sessions.delete().where(sa.or_(
-            sessions.c.created_at < now - self.session_absolute - timedelta(days=1),
-            sessions.c.ended_at < now - timedelta(days=1)))).rowcount
-        return {"login_failures": failures, "sessions": old}
 
     # -- reading one report ---------------------------------------------------------------------
     def read_report(self, principal: Principal, project_id: str, report_id: str, reason: object, *,

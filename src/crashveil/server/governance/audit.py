@@ -41,7 +41,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from sqlalchemy.engine import Connection, Engine
 
-from crashveil.errors import ConfigError, CrashveilError
+from crashveil.errors import AuditTamperedError, ConfigError
 from crashveil.server.db.engine import is_sqlite, read_tx, write_tx
 from crashveil.server.db.governance_tables import audit_entries, audit_head
 from crashveil.server.keys.crypto import SigningKey
@@ -52,7 +52,6 @@ __all__ = [
     "ACTIONS",
     "GENESIS",
     "AuditEntry",
-    "AuditTamperedError",
     "AuditTrail",
     "Checkpoint",
     "VerifyResult",
@@ -99,10 +98,6 @@ _ACTION_RE = re.compile(r"^[a-z][a-z_]*(\.[a-z][a-z_]*)*$")
 _ID_RE = re.compile(r"^[A-Za-z0-9_.:@*/+=-]{0,256}$")
 _MAX_TEXT = 1000
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-
-
-class AuditTamperedError(CrashveilError):
-    """The audit trail does not match its signed checkpoint; nothing was signed."""
 
 
 @dataclass(frozen=True)

@@ -32,10 +32,12 @@ from crashveil.server.db.tables import (
     redaction_counters,
     reports,
 )
-from crashveil.server.governance.access import AccessStore, visible_fields
+from crashveil.server.governance.access import AccessStore
 from crashveil.server.governance.audit import AuditTrail
+from crashveil.server.governance.principals import visible_fields
 from crashveil.server.governance.retention import retention_classes
-from crashveil.server.storage.store import ProjectSummary
+from crashveil.server.storage.reading import ProjectReader
+from crashveil.server.storage.records import ProjectSummary
 from crashveil.textsafe import md_cell, visible
 
 __all__ = ["build_audit_report", "render_audit_report"]
@@ -47,7 +49,7 @@ def _iso(value: Any) -> str | None:
     return value.isoformat() if isinstance(value, datetime) else value
 
 
-def build_audit_report(storage: Any, audit: AuditTrail, access: AccessStore, *, since: datetime,
+def build_audit_report(storage: ProjectReader, audit: AuditTrail, access: AccessStore, *, since: datetime,
                        until: datetime) -> dict[str, Any]:
     """The report's data for the period ``[since, until)`` as plain JSON-able values."""
     data: dict[str, Any] = {

@@ -194,18 +194,34 @@ def _count(conn: Connection, query: Any) -> int:
 
 
 def _project(storage: Storage, project_id: str, policy: Policy, now: datetime, dry_run: bool) -> ProjectRetention:
+    """One project's retention, in this order: expired reports, shorter field classes, then
+    (one transaction) day keys and roll-ups."""
     engine = storage.engine
     longest = _longest(policy)
     out = ProjectRetention(project_id, policy.version, longest)
     cutoff = now - timedelta(days=longest)
-    # 1. whole reports past the longest retention (first: no point re-encrypting them).
-    expired = reports.c.project_id == project_id, reports.c.received_at <= cutoff
+    _expire_reports(engine, out, cutoff, dry_run)
+    _strip_classes(storage, out, policy, cutoff, now, dry_run)
+    with (read_tx(engine) if dry_run else write_tx(engine)) as conn:
+        _destroy_day_keys(conn, out, longest, now, dry_run)
+        _expire_rollups(conn, out, policy, now, dry_run)
+    return out
+
+
+def _expire_reports(engine: sa.Engine, out: ProjectRetention, cutoff: datetime, dry_run: bool) -> None:
+    """1. Whole reports past the longest retention (first: no point re-encrypting them)."""
+    expired = reports.c.project_id == out.project_id, reports.c.received_at <= cutoff
     with (read_tx(engine) if dry_run else write_tx(engine)) as conn:
         if dry_run:
             out.reports_deleted = _count(conn, sa.select(reports.c.id).where(*expired))
         else:
             out.reports_deleted = conn.execute(reports.delete().where(*expired)).rowcount
-    # 3. shorter classes.
+
+
+def _strip_classes(storage: Storage, out: ProjectRetention, policy: Policy, cutoff: datetime, now: datetime,
+                   dry_run: bool) -> None:
+    """3. The shorter retention classes: each day past a class's retention loses its fields."""
+    engine, project_id = storage.engine, out.project_id
     for days, fields in retention_classes(policy):
         with read_tx(engine) as conn:
             done = set(conn.execute(sa.select(retention_stripped.c.day).where(
@@ -224,42 +240,47 @@ def _project(storage: Storage, project_id: str, policy: Policy, now: datetime, d
                         reports.c.received_at > cutoff))
                 continue
             out.details_rewritten += _strip_day(storage, project_id, day, days, fields, now)
-    with (read_tx(engine) if dry_run else write_tx(engine)) as conn:
-        # 2. day keys whose whole day has expired.
-        rows = conn.execute(sa.select(data_keys.c.key_id, data_keys.c.day).where(
-            data_keys.c.project_id == project_id, data_keys.c.wrapped_dek.is_not(None))).all()
-        gone = sorted(r.key_id for r in rows if _day_start(r.day) + timedelta(days=1 + longest) <= now)
-        out.keys_destroyed = gone
-        if gone and not dry_run:
-            # Any straggler row under such a key is expired by definition.
-            conn.execute(reports.delete().where(reports.c.data_key_id.in_(gone)))
-            conn.execute(data_keys.update().where(data_keys.c.key_id.in_(gone)).values(
-                wrapped_dek=None, kek_id=None, destroyed_at=now))
-        # 4. roll-ups.
-        hour_cutoff = _hour_key(now - timedelta(days=policy.aggregation.rollup_retention_days))
-        rollup_rows = sa.select(group_rollups.c.group_id).where(
-            group_rollups.c.project_id == project_id, group_rollups.c.hour < hour_cutoff)
-        counter_rows = sa.select(redaction_counters.c.hits).where(
-            redaction_counters.c.project_id == project_id, redaction_counters.c.hour < hour_cutoff)
-        if dry_run:
-            out.rollups_deleted, out.counters_deleted = _count(conn, rollup_rows), _count(conn, counter_rows)
-            out.daily_rollups_deleted = sum(_count(conn, sa.select(table.c.project_id).where(*where))
-                                            for table, where in _daily_expired(project_id, hour_cutoff[:10]))
-        else:
-            out.rollups_deleted = conn.execute(group_rollups.delete().where(
-                group_rollups.c.project_id == project_id, group_rollups.c.hour < hour_cutoff)).rowcount
-            out.counters_deleted = conn.execute(redaction_counters.delete().where(
-                redaction_counters.c.project_id == project_id, redaction_counters.c.hour < hour_cutoff)).rowcount
-            out.daily_rollups_deleted = _prune_daily(conn, project_id, hour_cutoff[:10])
-            empty = sa.select(crash_groups.c.id).where(
-                crash_groups.c.project_id == project_id,
-                crash_groups.c.last_seen < now - timedelta(days=policy.aggregation.rollup_retention_days),
-                ~sa.exists().where(reports.c.group_id == crash_groups.c.id),
-                ~sa.exists().where(group_rollups.c.group_id == crash_groups.c.id))
-            ids = list(conn.execute(empty).scalars())
-            if ids:
-                out.groups_deleted = conn.execute(crash_groups.delete().where(crash_groups.c.id.in_(ids))).rowcount
-    return out
+
+
+def _destroy_day_keys(conn: Connection, out: ProjectRetention, longest: int, now: datetime, dry_run: bool) -> None:
+    """2. Day keys whose whole day has expired (crypto-shredding), and any straggler under them."""
+    rows = conn.execute(sa.select(data_keys.c.key_id, data_keys.c.day).where(
+        data_keys.c.project_id == out.project_id, data_keys.c.wrapped_dek.is_not(None))).all()
+    gone = sorted(r.key_id for r in rows if _day_start(r.day) + timedelta(days=1 + longest) <= now)
+    out.keys_destroyed = gone
+    if gone and not dry_run:
+        # Any straggler row under such a key is expired by definition.
+        conn.execute(reports.delete().where(reports.c.data_key_id.in_(gone)))
+        conn.execute(data_keys.update().where(data_keys.c.key_id.in_(gone)).values(
+            wrapped_dek=None, kek_id=None, destroyed_at=now))
+
+
+def _expire_rollups(conn: Connection, out: ProjectRetention, policy: Policy, now: datetime, dry_run: bool) -> None:
+    """4. Roll-ups and redaction counters past ``rollup_retention_days``, and groups left empty."""
+    project_id = out.project_id
+    hour_cutoff = _hour_key(now - timedelta(days=policy.aggregation.rollup_retention_days))
+    rollup_rows = sa.select(group_rollups.c.group_id).where(
+        group_rollups.c.project_id == project_id, group_rollups.c.hour < hour_cutoff)
+    counter_rows = sa.select(redaction_counters.c.hits).where(
+        redaction_counters.c.project_id == project_id, redaction_counters.c.hour < hour_cutoff)
+    if dry_run:
+        out.rollups_deleted, out.counters_deleted = _count(conn, rollup_rows), _count(conn, counter_rows)
+        out.daily_rollups_deleted = sum(_count(conn, sa.select(table.c.project_id).where(*where))
+                                        for table, where in _daily_expired(project_id, hour_cutoff[:10]))
+        return
+    out.rollups_deleted = conn.execute(group_rollups.delete().where(
+        group_rollups.c.project_id == project_id, group_rollups.c.hour < hour_cutoff)).rowcount
+    out.counters_deleted = conn.execute(redaction_counters.delete().where(
+        redaction_counters.c.project_id == project_id, redaction_counters.c.hour < hour_cutoff)).rowcount
+    out.daily_rollups_deleted = _prune_daily(conn, project_id, hour_cutoff[:10])
+    empty = sa.select(crash_groups.c.id).where(
+        crash_groups.c.project_id == project_id,
+        crash_groups.c.last_seen < now - timedelta(days=policy.aggregation.rollup_retention_days),
+        ~sa.exists().where(reports.c.group_id == crash_groups.c.id),
+        ~sa.exists().where(group_rollups.c.group_id == crash_groups.c.id))
+    ids = list(conn.execute(empty).scalars())
+    if ids:
+        out.groups_deleted = conn.execute(crash_groups.delete().where(crash_groups.c.id.in_(ids))).rowcount
 
 
 def _daily_expired(project_id: str, cutoff_day: str) -> list[tuple[sa.Table, list[Any]]]:

@@ -29,7 +29,7 @@ import threading
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -40,7 +40,7 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from crashveil.server.http import peer_tag
-from crashveil.server.http.body import BODY_TIMEOUT_S, read_body
+from crashveil.server.http.body import read_body
 from crashveil.server.http.errors import handle_error
 from crashveil.server.http.metrics import CONTENT_TYPE, Metrics
 from crashveil.server.http.peer import CREDENTIAL_KEY, PeerCredential
@@ -48,6 +48,12 @@ from crashveil.server.ingest.pipeline import Ingestor
 from crashveil.server.ingest.rejections import check_project_id
 from crashveil.wire.canonical import canonical_json
 from crashveil.wire.protocol import API_PREFIX, MAX_CONFIG_SIGNATURES
+
+if TYPE_CHECKING:
+    from crashveil.server.sentry.routes import SentryLimits
+    from crashveil.server.settings import Settings
+    from crashveil.server.storage.records import ProjectRecord
+    from crashveil.server.storage.store import Storage
 
 __all__ = ["create_app", "build_config", "load_openapi", "CONFIG_TTL"]
 
@@ -58,6 +64,9 @@ _NO_STORE = {"Cache-Control": "no-store"}
 #: Seconds a /readyz answer (a write probe) is reused: a load balancer polling every second
 #: costs one short transaction per process every two seconds.
 READY_CACHE_S = 2.0
+#: Group commit: most reports one transaction stores, and how long the writer waits for more.
+GROUP_COMMIT_MAX_BATCH = 256
+GROUP_COMMIT_MAX_WAIT_S = 0.0
 
 
 def _utc_now() -> datetime:
@@ -75,10 +84,12 @@ def load_openapi() -> dict[str, Any]:
 
     import yaml
 
-    return yaml.safe_load(files("crashveil.server.http").joinpath("openapi.yaml").read_text(encoding="utf-8"))
+    contract: dict[str, Any] = yaml.safe_load(files("crashveil.server.http").joinpath("openapi.yaml")
+                                              .read_text(encoding="utf-8"))
+    return contract
 
 
-def build_config(project: Any, counts_only: list[str], *, now: datetime) -> dict[str, Any]:
+def build_config(project: ProjectRecord, counts_only: list[str], *, now: datetime) -> dict[str, Any]:
     """The remote config of ``project`` before signing (format: ``crashveil.sdk.remote.config``).
 
     The policy's own sampling is repeated (the SDK applies ``min(policy, remote)``, so this
@@ -142,15 +153,15 @@ async def _erasure_answer_time(started: float, step_s: float) -> None:
     await asyncio.sleep(step_s * (int(elapsed // step_s) + 1) - elapsed)
 
 
-def create_app(settings: Any, storage: Any, *, now: Callable[[], datetime] = _utc_now,
+def create_app(settings: Settings, storage: Storage, *, now: Callable[[], datetime] = _utc_now,
                clock: Callable[[], float] = time.monotonic, body_timeout_s: float | None = None,
-               sentry_limits: Any = None, surface: str = "all", group_commit: bool = True,
+               sentry_limits: SentryLimits | None = None, surface: str = "all", group_commit: bool = True,
                metrics: Metrics | None = None) -> Starlette:
     """The ingest API for ``storage`` under ``settings``; ``now``/``clock`` are injectable.
 
     Args:
-        settings: a ``crashveil.server.settings.Settings``.
-        storage: a ``crashveil.server.storage.store.Storage`` (or anything with its methods).
+        settings: the server's settings.
+        storage: the open storage of the same server directory.
         now: wall clock (UTC, aware) for replay windows, receive times and config dates.
         clock: monotonic seconds for the rate limiters.
         body_timeout_s: a body that has not fully arrived after this long is answered 408
@@ -170,7 +181,7 @@ def create_app(settings: Any, storage: Any, *, now: Callable[[], datetime] = _ut
     if surface not in ("all", "ingest", "web"):
         raise ValueError(f"surface must be 'all', 'ingest' or 'web', not {surface!r}")
     if body_timeout_s is None:
-        body_timeout_s = float(getattr(settings, "body_timeout_s", BODY_TIMEOUT_S))
+        body_timeout_s = settings.body_timeout_s
     metrics = Metrics() if metrics is None else metrics
     ingestor = _build_ingestor(settings, storage, metrics, now=now, clock=clock, group_commit=group_commit)
     api = _NativeApi(settings, storage, ingestor, metrics, now=now, clock=clock, body_timeout_s=body_timeout_s)
@@ -181,20 +192,18 @@ def create_app(settings: Any, storage: Any, *, now: Callable[[], datetime] = _ut
     return _assemble(routes, metrics=metrics, ingestor=ingestor)
 
 
-def _build_ingestor(settings: Any, storage: Any, metrics: Metrics, *, now: Callable[[], datetime],
+def _build_ingestor(settings: Settings, storage: Storage, metrics: Metrics, *, now: Callable[[], datetime],
                     clock: Callable[[], float], group_commit: bool) -> Ingestor:
     """The ingestor, with the server directory's audit trail and (if asked) its group-commit writer."""
-    ingestor = Ingestor(settings, storage, metrics, now=now, clock=clock)
-    if getattr(storage, "engine", None) is not None and hasattr(settings, "server_dir"):
-        from crashveil.server.governance.audit import AuditTrail
+    from crashveil.server.governance.audit import AuditTrail
 
-        ingestor.audit = AuditTrail.for_server_dir(storage.engine, settings.server_dir)
-    if group_commit and hasattr(storage, "store_reports"):
+    ingestor = Ingestor(settings, storage, metrics, now=now, clock=clock)
+    ingestor.audit = AuditTrail.for_server_dir(storage.engine, settings.server_dir)
+    if group_commit:
         # One writer thread stores whatever reports are queued in one transaction; each
         # answer waits for its batch's commit (ingest.GroupCommitter). Stopped by
         # ``app.state.ingestor.close()``; a daemon thread otherwise.
-        ingestor.start_group_commit(max_batch=getattr(settings, "ingest_max_batch", 256),
-                                    max_wait_s=getattr(settings, "ingest_max_wait_s", 0.0))
+        ingestor.start_group_commit(max_batch=GROUP_COMMIT_MAX_BATCH, max_wait_s=GROUP_COMMIT_MAX_WAIT_S)
     return ingestor
 
 
@@ -218,7 +227,7 @@ class _Readiness:
     """``storage.ping`` (a write probe: a rolled-back transaction), its answer reused for
     :data:`READY_CACHE_S`; concurrent checks share one probe, so /readyz stays cheap."""
 
-    def __init__(self, storage: Any, clock: Callable[[], float]) -> None:
+    def __init__(self, storage: Storage, clock: Callable[[], float]) -> None:
         self._storage = storage
         self._clock = clock
         self._until = float("-inf")
@@ -245,7 +254,7 @@ class _Readiness:
 class _NativeApi:
     """The handlers of the native API, health checks, metrics and the contract."""
 
-    def __init__(self, settings: Any, storage: Any, ingestor: Ingestor, metrics: Metrics, *,
+    def __init__(self, settings: Settings, storage: Storage, ingestor: Ingestor, metrics: Metrics, *,
                  now: Callable[[], datetime], clock: Callable[[], float], body_timeout_s: float) -> None:
         self.settings = settings
         self.storage = storage
@@ -363,16 +372,10 @@ def _assemble(routes: list[BaseRoute], *, metrics: Metrics, ingestor: Ingestor) 
     return app
 
 
-def _product_routes(settings: Any, storage: Any, *, ingestor: Ingestor, metrics: Metrics,
-                    now: Callable[[], datetime], body_timeout_s: float, sentry_limits: Any) -> list[BaseRoute]:
-    """Routes beyond the native ingest API: dashboard, public summary, Sentry-compatible ingest.
-
-    They need a real ``Storage`` (an engine and a server directory); an app built over a bare
-    storage stand-in serves the ingest API alone.
-    """
-    engine = getattr(storage, "engine", None)
-    if engine is None or not hasattr(settings, "server_dir"):
-        return []
+def _product_routes(settings: Settings, storage: Storage, *, ingestor: Ingestor, metrics: Metrics,
+                    now: Callable[[], datetime], body_timeout_s: float,
+                    sentry_limits: SentryLimits | None) -> list[BaseRoute]:
+    """Routes beyond the native ingest API: dashboard, public summary, Sentry-compatible ingest."""
     from crashveil.server.dashboard import dashboard_routes, load_or_create_secret
     from crashveil.server.dashboard.public import public_routes
     from crashveil.server.governance.access import AccessStore
@@ -380,12 +383,12 @@ def _product_routes(settings: Any, storage: Any, *, ingestor: Ingestor, metrics:
     from crashveil.server.sentry.routes import sentry_routes
 
     audit = ingestor.audit
-    assert audit is not None, "create_app sets it over a real Storage (the condition above)"
+    assert audit is not None, "_build_ingestor sets it"
     secret = load_or_create_secret(settings.server_dir / "keys" / "dashboard.secret")
     # The typed names of failed log-ins are kept as HMACs under the dashboard secret, shared by
     # every process of this server directory (login_guard.account_digest).
-    access = AccessStore(engine, audit, account_key=secret)
-    metrics.registry.register(VolumeAnomalyCollector(engine))
+    access = AccessStore(storage.engine, audit, account_key=secret)
+    metrics.registry.register(VolumeAnomalyCollector(storage.engine))
     return [
         *sentry_routes(storage, settings, ingestor=ingestor, metrics=metrics, now=now, limits=sentry_limits,
                        body_timeout_s=body_timeout_s),

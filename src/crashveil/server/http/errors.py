@@ -30,10 +30,11 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from crashveil.errors import ReportError, ReportRejected, SealError, StorageError
+from crashveil.errors import ReportError, ReportRejected, SealError, StorageError, Throttled
 from crashveil.textsafe import visible
 from crashveil.wire.report import CONTROL_CHARACTER
 
+#: ``Throttled`` is defined in ``crashveil.errors``; re-exported for ``sentry/routes.py``.
 __all__ = ["Throttled", "error_response", "handle_error", "log_safe", "STORAGE_RETRY_AFTER_S"]
 
 logger = logging.getLogger("crashveil.server")
@@ -45,19 +46,6 @@ STORAGE_RETRY_AFTER_S = 30
 _HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
                405: "method_not_allowed", 408: "body_timeout", 411: "length_required", 413: "too_large",
                415: "unsupported_media_type", 429: "rate_limited"}
-
-
-class Throttled(ReportRejected):
-    """A rate limit refused the request: 429 with ``Retry-After`` (the client keeps the report).
-
-    Lives here rather than in ``crashveil.errors`` because only the server raises it and only
-    this map reads ``retry_after``; it is still a ``ReportRejected`` for every ``except``.
-    """
-
-    def __init__(self, scope: str, retry_after: str) -> None:
-        super().__init__("rate_limited", f"too many requests for this {scope}; retry later", status=429)
-        self.scope = scope
-        self.retry_after = retry_after
 
 
 def log_safe(text: object, limit: int = 200) -> str:

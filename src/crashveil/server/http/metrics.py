@@ -25,7 +25,6 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -36,7 +35,9 @@ from prometheus_client import (
     values as _values,
 )
 from prometheus_client.metrics import MetricWrapperBase
+from prometheus_client.metrics_core import Metric
 from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.registry import Collector
 
 from crashveil.wire import REPORT_FIELDS
 
@@ -59,20 +60,21 @@ class _MultiProcessRegistry(CollectorRegistry):
 
     def __init__(self, directory: Path) -> None:
         super().__init__(auto_describe=True)
-        self._files = MultiProcessCollector(None, path=str(directory))
-        self._live: list[Any] = []
+        # prometheus_client leaves MultiProcessCollector unannotated; it is a Collector.
+        self._files: Collector = MultiProcessCollector(None, path=str(directory))  # type: ignore[no-untyped-call]
+        self._live: list[Collector] = []
 
-    def register(self, collector: Any) -> None:
+    def register(self, collector: Collector) -> None:
         super().register(collector)
         if not isinstance(collector, MetricWrapperBase):
             self._live.append(collector)
 
-    def unregister(self, collector: Any) -> None:
+    def unregister(self, collector: Collector) -> None:
         super().unregister(collector)
         if collector in self._live:
             self._live.remove(collector)
 
-    def collect(self) -> Iterator[Any]:
+    def collect(self) -> Iterator[Metric]:
         yield from self._files.collect()
         for collector in list(self._live):
             yield from collector.collect()

@@ -49,9 +49,10 @@ import signal
 import socket
 import ssl
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from types import FrameType
+from typing import TYPE_CHECKING, Any
 
 import uvicorn
 
@@ -63,7 +64,15 @@ from crashveil.server.http.connections import (
     TimedH11Protocol,
     TimedHttpToolsProtocol,
 )
-from crashveil.server.settings import PRIVATE_UMASK
+from crashveil.server.settings import PRIVATE_UMASK, Settings
+
+if TYPE_CHECKING:
+    from multiprocessing.context import SpawnContext
+
+    from starlette.routing import BaseRoute
+    from starlette.types import ASGIApp
+
+    from crashveil.server.storage.store import Storage
 
 __all__ = ["LOG_CONFIG", "run_processes", "run_server", "uvicorn_config"]
 
@@ -94,7 +103,7 @@ def _tls_context_factory(config: uvicorn.Config, default: Callable[[], ssl.SSLCo
     return context
 
 
-def uvicorn_config(settings: Any, app: Any, *, web: bool = False, revoked: RevokedSerials | None = None,
+def uvicorn_config(settings: Settings, app: ASGIApp, *, web: bool = False, revoked: RevokedSerials | None = None,
                    listeners: int | None = None) -> uvicorn.Config:
     """The uvicorn configuration for ``settings`` serving ``app`` (loaded).
 
@@ -162,7 +171,7 @@ class _SharedSignalServer(uvicorn.Server):
                                                     scheme, host, port)
 
 
-def run_server(settings: Any, *, workers: int | None = None) -> None:
+def run_server(settings: Settings, *, workers: int | None = None) -> None:
     """Open storage, build the apps and serve both listeners until SIGINT/SIGTERM (blocks).
 
     ``workers`` (default: ``settings.workers``) above 1 serves with that many front
@@ -181,7 +190,7 @@ def run_server(settings: Any, *, workers: int | None = None) -> None:
         os.umask(old_umask)
 
 
-def _run_server(settings: Any, count: int) -> None:
+def _run_server(settings: Settings, count: int) -> None:
     from crashveil.server.http.app import create_app
     from crashveil.server.storage.store import Storage
 
@@ -203,14 +212,14 @@ def _run_server(settings: Any, count: int) -> None:
         storage.close()
 
 
-def _run_loop(config: uvicorn.Config, main: Any) -> None:
+def _run_loop(config: uvicorn.Config, main: Coroutine[Any, Any, None]) -> None:
     """Run ``main`` on the event loop uvicorn is configured for (uvloop when installed)."""
     from uvicorn._compat import asyncio_run
 
     asyncio_run(main, loop_factory=config.get_loop_factory())
 
 
-async def _serve_all(servers: Sequence[uvicorn.Server], storage: Any, settings: Any, *,
+async def _serve_all(servers: Sequence[uvicorn.Server], storage: Storage, settings: Settings, *,
                      sockets: Sequence[socket.socket | None] = (), retention: bool = True,
                      revoked: RevokedSerials | None = None) -> None:
     from crashveil.server.governance.audit import AuditTrail
@@ -240,8 +249,8 @@ async def _serve_all(servers: Sequence[uvicorn.Server], storage: Any, settings: 
 # --- several processes ----------------------------------------------------------------------------
 
 
-def run_processes(settings: Any, fronts: int, *,
-                  extra_routes: Callable[[], list[Any]] | None = None) -> int:
+def run_processes(settings: Settings, fronts: int, *,
+                  extra_routes: Callable[[], list[BaseRoute]] | None = None) -> int:
     """Serve with ``fronts`` front processes and one writer process until SIGINT/SIGTERM.
 
     Returns 0 after a requested stop, 1 if a child died on its own (all are stopped then).
@@ -274,8 +283,8 @@ def run_processes(settings: Any, fronts: int, *,
             shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
-def _run_children(context: Any, settings: Any, fronts: int, metrics_dir: Path | None,
-                  extra_routes: Callable[[], list[Any]] | None) -> int:
+def _run_children(context: SpawnContext, settings: Settings, fronts: int, metrics_dir: Path | None,
+                  extra_routes: Callable[[], list[BaseRoute]] | None) -> int:
     """Start the writer and the fronts, wait for a stop or a death, stop and join them all."""
     import multiprocessing.connection
 
@@ -296,7 +305,7 @@ def _run_children(context: Any, settings: Any, fronts: int, metrics_dir: Path | 
         b.close()
     stopping = False
 
-    def stop(signum: int, frame: Any) -> None:
+    def stop(signum: int, frame: FrameType | None) -> None:
         nonlocal stopping
         stopping = True
         for proc in front_procs:
@@ -328,7 +337,7 @@ def _run_children(context: Any, settings: Any, fronts: int, metrics_dir: Path | 
     return code
 
 
-def share_limits(settings: Any, fronts: int) -> Any:
+def share_limits(settings: Settings, fronts: int) -> Settings:
     """``settings`` with the in-memory rate limits divided among ``fronts`` processes."""
     if fronts <= 1:
         return settings
@@ -373,7 +382,7 @@ def _die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
-def _writer_main(settings: Any, sockets: list[socket.socket], parent: int) -> None:
+def _writer_main(settings: Settings, sockets: list[socket.socket], parent: int) -> None:
     """The writer process: store what the fronts send (``ingest.serve_writer``)."""
     _die_with_parent(parent)
     # The parent stops the fronts; this process ends when their sockets close, after storing
@@ -393,8 +402,8 @@ def _writer_main(settings: Any, sockets: list[socket.socket], parent: int) -> No
         storage.close()
 
 
-def _front_main(settings: Any, index: int, fronts: int, writer_socket: socket.socket, parent: int,
-                extra_routes: Callable[[], list[Any]] | None, metrics_dir: Path | None = None) -> None:
+def _front_main(settings: Settings, index: int, fronts: int, writer_socket: socket.socket, parent: int,
+                extra_routes: Callable[[], list[BaseRoute]] | None, metrics_dir: Path | None = None) -> None:
     """A front process: the apps on ``SO_REUSEPORT`` sockets, storing through the writer.
 
     With ``metrics_dir`` both apps share one multiprocess :class:`~crashveil.server.http.metrics.Metrics`.

@@ -7,9 +7,19 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
+from concurrent.futures import Future
+from typing import TYPE_CHECKING, Generic, Protocol, TypeAlias, TypeVar
+
+if TYPE_CHECKING:
+    from crashveil.server.storage.records import StoreResult, StoreRow
 
 __all__ = ["Committer", "GroupCommitter"]
+
+#: What is queued (a ``StoreRow`` in the server) and what storing one answers (a ``StoreResult``).
+ItemT = TypeVar("ItemT")
+ResultT = TypeVar("ResultT")
+#: Who waits for an item: a thread (a concurrent future) or an event loop (its loop and future).
+_Waiter: TypeAlias = "Future[ResultT] | tuple[asyncio.AbstractEventLoop, asyncio.Future[ResultT]]"
 
 
 class Committer(Protocol):
@@ -21,14 +31,16 @@ class Committer(Protocol):
 
     async def writer_pause(self) -> None: ...
 
-    def submit_async(self, row: Any) -> asyncio.Future[Any]: ...
+    def submit_async(self, row: StoreRow) -> asyncio.Future[StoreResult]: ...
 
     def close(self) -> None: ...
 
-_STOP = object()
+
+#: Queued instead of an item: the writer stops (after the batch it is taking).
+_STOP = None
 
 
-class GroupCommitter:
+class GroupCommitter(Generic[ItemT, ResultT]):
     """Group commit: one writer thread stores whatever is queued in one transaction.
 
     ``submit`` enqueues a prepared report and returns a future. The writer takes the first
@@ -51,7 +63,7 @@ class GroupCommitter:
     several times its own CPU time.
     """
 
-    def __init__(self, store_many: Callable[..., list[Any]], *, max_batch: int = 256,
+    def __init__(self, store_many: Callable[..., list[ResultT]], *, max_batch: int = 256,
                  max_wait_s: float = 0.0) -> None:
         import inspect
         import queue
@@ -67,34 +79,32 @@ class GroupCommitter:
         self._late_joiners = "more" in params and "sql_done" in params
         #: True while the writer holds the write lock and runs its statements.
         self.writing = False
-        self._pauses: list[tuple[Any, Any]] = []
+        self._pauses: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
         self.max_batch = max_batch
         self.max_wait_s = max_wait_s
-        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[tuple[ItemT, _Waiter[ResultT]] | None] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._closed = False
         self.batches = 0
         self.stored = 0
 
-    def submit(self, pending: Any) -> Any:
+    def submit(self, pending: ItemT) -> Future[ResultT]:
         """Queue ``pending``; a ``concurrent.futures.Future`` of its ``StoreResult``."""
-        from concurrent.futures import Future
-
-        future: Future[Any] = Future()
+        future: Future[ResultT] = Future()
         self._put(pending, future)
         return future
 
-    def submit_async(self, pending: Any) -> asyncio.Future[Any]:
+    def submit_async(self, pending: ItemT) -> asyncio.Future[ResultT]:
         """Queue ``pending`` from the running event loop; an ``asyncio.Future`` of its
         ``StoreResult``. The writer settles all of a batch's futures of one loop with one
         ``call_soon_threadsafe`` (one wake-up per batch, not one per report)."""
         loop = asyncio.get_running_loop()
-        future = loop.create_future()
+        future: asyncio.Future[ResultT] = loop.create_future()
         self._put(pending, (loop, future))
         return future
 
-    def _put(self, pending: Any, waiter: Any) -> None:
+    def _put(self, pending: ItemT, waiter: _Waiter[ResultT]) -> None:
         with self._lock:
             if self._closed:
                 from crashveil.errors import StorageError
@@ -117,7 +127,7 @@ class GroupCommitter:
         if thread is not None:
             thread.join(timeout)
 
-    def _take(self) -> tuple[list[Any], bool]:
+    def _take(self) -> tuple[list[tuple[ItemT, _Waiter[ResultT]]], bool]:
         """The next batch: the first queued report (waited for), then what else is queued,
         waiting up to ``max_wait_s`` for more; ``([], True)`` when told to stop."""
         first = self._queue.get()
@@ -148,13 +158,13 @@ class GroupCommitter:
             except RuntimeError:  # the loop is closed
                 pass
 
-    def _drain(self, room: int, *, deadline: float | None = None) -> list[Any]:
+    def _drain(self, room: int, *, deadline: float | None = None) -> list[tuple[ItemT, _Waiter[ResultT]]]:
         """Up to ``room`` queued reports; with a ``deadline`` (monotonic) it waits until then
         for more, else not at all. A queued stop stays queued (the writer stops after this
         batch)."""
         import queue
 
-        items: list[Any] = []
+        items: list[tuple[ItemT, _Waiter[ResultT]]] = []
         while len(items) < room:
             try:
                 item = self._queue.get_nowait()
@@ -180,11 +190,11 @@ class GroupCommitter:
             live = _live(batch)
             if not live:
                 continue
-            joined: list[tuple[Any, Any]] = []
+            joined: list[tuple[ItemT, _Waiter[ResultT]]] = []
             asked: list[bool] = []
 
-            def more(live: list[tuple[Any, Any]] = live, joined: list[tuple[Any, Any]] = joined,
-                     asked: list[bool] = asked) -> list[Any]:
+            def more(live: list[tuple[ItemT, _Waiter[ResultT]]] = live,
+                     joined: list[tuple[ItemT, _Waiter[ResultT]]] = joined, asked: list[bool] = asked) -> list[ItemT]:
                 self.writing = True
                 if not asked:  # once: a second call (a retry) gets the same reports
                     asked.append(True)
@@ -193,7 +203,7 @@ class GroupCommitter:
 
             try:
                 if self._late_joiners:
-                    results: list[Any] = self._store_many([p for p, _ in live], more=more,
+                    results: list[ResultT] = self._store_many([p for p, _ in live], more=more,
                                                           sql_done=self._sql_done)
                 else:
                     results = self._store_many([p for p, _ in live])
@@ -203,47 +213,50 @@ class GroupCommitter:
             finally:
                 self._sql_done()
             live += joined
-            if failure is None and len(results) != len(live):
-                failure = RuntimeError("the store answered for a different number of reports")
-            if failure is not None:
-                results = [None] * len(live)
+            self._answer(live, results, failure)
+
+    def _answer(self, live: list[tuple[ItemT, _Waiter[ResultT]]], results: list[ResultT],
+                failure: BaseException | None) -> None:
+        """Settle every waiter of a stored batch: with its result, or with the batch's failure."""
+        if failure is None and len(results) != len(live):
+            failure = RuntimeError("the store answered for a different number of reports")
+        if failure is None:
+            self.batches += 1
+            self.stored += len(live)
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[ResultT], int]]] = {}
+        for index, (_, waiter) in enumerate(live):
+            if isinstance(waiter, tuple):
+                by_loop.setdefault(waiter[0], []).append((waiter[1], index))
+            elif failure is not None:
+                waiter.set_exception(failure)
             else:
-                self.batches += 1
-                self.stored += len(live)
-            by_loop: dict[Any, list[tuple[Any, Any]]] = {}
-            for (_, waiter), result in zip(live, results, strict=True):
-                if isinstance(waiter, tuple):
-                    by_loop.setdefault(waiter[0], []).append((waiter[1], result))
-                elif failure is not None:
-                    waiter.set_exception(failure)
-                else:
-                    waiter.set_result(result)
-            for loop, settled in by_loop.items():
-                try:
-                    loop.call_soon_threadsafe(_settle, settled, failure)
-                except RuntimeError:  # the loop is closed: nobody waits for these answers
-                    pass
+                waiter.set_result(results[index])
+        for loop, settled in by_loop.items():
+            try:
+                loop.call_soon_threadsafe(_settle, settled, results, failure)
+            except RuntimeError:  # the loop is closed: nobody waits for these answers
+                pass
 
 
-def _wake(future: asyncio.Future[Any]) -> None:
+def _wake(future: asyncio.Future[None]) -> None:
     if not future.done():
         future.set_result(None)
 
 
-def _live(batch: list[tuple[Any, Any]]) -> list[tuple[Any, Any]]:
+def _live(batch: list[tuple[ItemT, _Waiter[ResultT]]]) -> list[tuple[ItemT, _Waiter[ResultT]]]:
     """The queued reports still wanted. A cancelled concurrent future is not stored; an
     asyncio one is stored anyway (its state belongs to its loop's thread) and its answer
     dropped by _settle."""
     return [(p, w) for p, w in batch if isinstance(w, tuple) or w.set_running_or_notify_cancel()]
 
 
-def _settle(settled: list[tuple[asyncio.Future[Any], Any]], failure: BaseException | None) -> None:
-    """Resolve a batch's asyncio futures (in their loop's thread)."""
-    for future, result in settled:
+def _settle(settled: list[tuple[asyncio.Future[ResultT], int]], results: list[ResultT],
+            failure: BaseException | None) -> None:
+    """Resolve a batch's asyncio futures (in their loop's thread): each with the result at its index."""
+    for future, index in settled:
         if future.done():
             continue  # cancelled: the request is gone
         if failure is not None:
             future.set_exception(failure)
         else:
-            future.set_result(result)
-
+            future.set_result(results[index])

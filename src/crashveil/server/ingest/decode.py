@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from typing import Annotated, Any, Literal, Union, get_args, get_origin, get_type_hints
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
 
 import msgspec
 
@@ -49,7 +49,9 @@ _json_decode = msgspec.json.Decoder().decode
 
 
 class _Bail(Exception):
-    """The fast path would reject: let ``report_from_json`` decide and explain."""
+    """The fast path would reject: let ``report_from_json`` decide and explain.
+
+    Private control flow (never leaves :func:`decode_report`), so not in ``crashveil.errors``."""
 
 
 def decode_report(data: bytes | str, *, drop_unknown: bool = False) -> tuple[Report, tuple[str, ...]]:
@@ -103,7 +105,13 @@ def _render(path: Any) -> str:
     return path
 
 
-def replace_fields(value: Any, **changes: Any) -> Any:
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+_Dataclass = TypeVar("_Dataclass", bound="DataclassInstance")
+
+
+def replace_fields(value: _Dataclass, **changes: object) -> _Dataclass:
     """``dataclasses.replace(value, **changes)`` (``changes`` name fields), ~2x faster for
     the wire format's plain dataclasses: the instance dict is copied, not re-validated."""
     cls = type(value)
@@ -112,7 +120,7 @@ def replace_fields(value: Any, **changes: Any) -> Any:
         plain = _PLAIN[cls] = _plain_init(cls)
     if not plain:
         return dataclasses.replace(value, **changes)
-    new = object.__new__(cls)
+    new: _Dataclass = object.__new__(cls)
     state = new.__dict__
     state.update(value.__dict__)
     state.update(changes)

@@ -32,13 +32,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from crashveil.errors import Throttled
 from crashveil.server.governance import tombstones
-from crashveil.server.http.errors import Throttled
 from crashveil.server.http.ratelimit import KeyedLimiter, retry_after_header
 from crashveil.server.ingest.commit import Committer, GroupCommitter
 from crashveil.server.ingest.decode import decode_report
 from crashveil.server.ingest.deletion import confirmation, parse_deletion_request
-from crashveil.server.ingest.redaction import Redact, memoised_redactor, redact_report
+from crashveil.server.ingest.redaction import Redact, RedactionMemo, memoised_redactor, redact_report
 from crashveil.server.ingest.rejections import outside_window, reject, unknown_project
 from crashveil.server.storage.records import PendingReport, ProjectRecord, StoreResult, StoreRow
 from crashveil.wire.canonical import canonical_json
@@ -144,7 +144,7 @@ class Ingestor:
         self.counts_only_limiter = KeyedLimiter(settings.project_rate_per_s, settings.project_burst, clock=clock,
                                                 max_keys=10_000)
         self._redactors: dict[str, Redact] = {}
-        self._frame_memos: dict[str, dict[Any, Any]] = {}
+        self._frame_memos: dict[str, RedactionMemo] = {}
         self._allowlists: dict[tuple[str, str], tuple[str, ...]] = {}
         self._key_lookups: dict[tuple[str, str], float] = {}
         self.committer: Committer | None = None
@@ -218,9 +218,12 @@ class Ingestor:
             return self._store([row])[0]
         raise RuntimeError("storing from a thread needs the in-process writer")
 
-    def frame_memo(self, digest: str) -> dict[Any, Any]:
+    def frame_memo(self, digest: str) -> RedactionMemo:
         """The stack memo of a policy (see :func:`redact_report`)."""
-        return self._frame_memos.setdefault(digest, {})
+        memo = self._frame_memos.get(digest)
+        if memo is None:
+            memo = self._frame_memos[digest] = RedactionMemo()
+        return memo
 
     def _learn_data_key(self, row: StoreRow) -> None:
         """A row without a sealed detail: the day's data key is not known here (a front
@@ -275,7 +278,7 @@ class Ingestor:
         if allowed.chain and "message" not in allowlist and any(c.message is not None for c in report.chain or ()):
             not_allowed += ("chain.message",)
         redacted, hits = redact_report(allowed, self.redactor(report.policy_digest, policy),
-                                       frame_memo=self._frame_memos.setdefault(report.policy_digest, {}))
+                                       frame_memo=self.frame_memo(report.policy_digest))
         pending = PendingReport(project.id, redacted, ORIGIN, received_at, hits, tuple(unknown) + not_allowed,
                                 credential)
         # fingerprint, detail JSON, encryption: here, not in the writer's transaction

@@ -14,18 +14,21 @@ import dataclasses
 import hashlib
 from collections import Counter
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeAlias, overload
 
 import msgspec
 
 from crashveil.server.ingest.decode import replace_fields
 from crashveil.textsafe import normalise_free_text
 from crashveil.wire import Report
+from crashveil.wire.report import Environment, Frame, Stack
 
 if TYPE_CHECKING:
     from crashveil.policy import Policy
 
-__all__ = ["REDACT_MEMO_ENTRIES", "REDACT_MEMO_MAX_CHARS", "Redact", "memoised_redactor", "redact_report"]
+__all__ = ["REDACT_MEMO_ENTRIES", "REDACT_MEMO_MAX_CHARS", "Redact", "RedactionMemo", "memoised_redactor",
+           "redact_report"]
 
 #: Redaction results kept per policy (see :func:`memoised_redactor`), and the longest text memoised.
 REDACT_MEMO_ENTRIES = 65_536
@@ -34,10 +37,34 @@ REDACT_MEMO_MAX_CHARS = 512
 #: ``redact(text, kind)`` -> (redacted text, hits by detector).
 Redact = Callable[[str, str], tuple[str, Mapping[str, int]]]
 Hits = Counter[tuple[str, str]]
+#: Hits as the memo keeps them: ((field, detector), count) pairs.
+MemoHits: TypeAlias = tuple[tuple[tuple[str, str], int], ...]
+
+
+@dataclass
+class RedactionMemo:
+    """One policy's redacted parts of reports, keyed by digests of their strings (never the text).
+
+    ``frames``: a frame by (field prefix, digest, line, in app); ``stacks``: a stack's frames
+    by (field prefix, digest of the frames); ``environments``: an environment by its digest
+    (``None``: redaction changed nothing). Each entry keeps the hits its redaction found.
+    At :data:`REDACT_MEMO_ENTRIES` entries in all, it starts over.
+    """
+
+    frames: dict[tuple[str, bytes, int, bool], tuple[Frame, MemoHits]] = field(default_factory=dict)
+    stacks: dict[tuple[str, bytes], tuple[tuple[Frame, ...], MemoHits]] = field(default_factory=dict)
+    environments: dict[bytes, tuple[Environment | None, MemoHits]] = field(default_factory=dict)
+
+    def make_room(self) -> None:
+        """Clear everything if the memo is full (called before each insertion)."""
+        if len(self.frames) + len(self.stacks) + len(self.environments) >= REDACT_MEMO_ENTRIES:
+            self.frames.clear()
+            self.stacks.clear()
+            self.environments.clear()
 
 
 def redact_report(report: Report, redact: Redact, *,
-                  frame_memo: dict[Any, Any] | None = None) -> tuple[Report, dict[tuple[str, str], int]]:
+                  frame_memo: RedactionMemo | None = None) -> tuple[Report, dict[tuple[str, str], int]]:
     """Run ``redact(text, kind)`` over every string of ``report`` that is not a strict
     identifier (those match a pattern of the wire format: digests, ids, hours, codes, levels,
     ``client_stats`` keys); free text is normalised first (``normalise_free_text``).
@@ -76,10 +103,16 @@ class _ReportRedaction:
 
     __slots__ = ("redact", "memo", "hits")
 
-    def __init__(self, redact: Redact, memo: dict[Any, Any] | None) -> None:
+    def __init__(self, redact: Redact, memo: RedactionMemo | None) -> None:
         self.redact = redact
         self.memo = memo
         self.hits: Hits = Counter()
+
+    @overload
+    def text(self, text: str, field: str, kind: str, into: Hits | None = None) -> str: ...
+
+    @overload
+    def text(self, text: str | None, field: str, kind: str, into: Hits | None = None) -> str | None: ...
 
     def text(self, text: str | None, field: str, kind: str, into: Hits | None = None) -> str | None:
         """``text`` redacted as ``kind``; its hits counted under ``field`` (in ``into`` if given)."""
@@ -97,58 +130,53 @@ class _ReportRedaction:
         controls made visible), then redacted."""
         return None if value is None else self.text(normalise_free_text(value), field, "message")
 
-    def _remember(self, key: Any, value: Any) -> None:
-        memo = self.memo
-        assert memo is not None
-        if len(memo) >= REDACT_MEMO_ENTRIES:
-            memo.clear()
-        memo[key] = value
-
     def _add(self, hits: tuple[tuple[tuple[str, str], int], ...]) -> None:
         for name, count in hits:
             self.hits[name] += count
 
-    def frame(self, f: Any, prefix: str) -> Any:
+    def frame(self, f: Frame, prefix: str) -> Frame:
         """One stack frame with its file and function redacted (memoised by their digest)."""
         if self.memo is None:
             return dataclasses.replace(f, file=self.text(f.file, f"{prefix}.file", "path"),
                                        function=self.text(f.function, f"{prefix}.function", "message"))
         key = (prefix, _digest(f.file, f.function), f.line, f.in_app)
-        hit = self.memo.get(key)
+        hit = self.memo.frames.get(key)
         if hit is None:
             own: Hits = Counter()
             done = dataclasses.replace(f, file=self.text(f.file, f"{prefix}.file", "path", own),
                                        function=self.text(f.function, f"{prefix}.function", "message", own))
             hit = (done, tuple(own.items()))
-            self._remember(key, hit)
+            self.memo.make_room()
+            self.memo.frames[key] = hit
         self._add(hit[1])
         return hit[0]
 
-    def stack(self, stack: Any, prefix: str) -> Any:
+    def stack(self, stack: Stack | None, prefix: str) -> Stack | None:
         """A stack with every frame redacted; a whole stack seen before is one memo lookup."""
         if stack is None:
             return None
         key = _stack_key(prefix, stack.frames) if self.memo is not None else None
-        hit = self.memo.get(key) if key is not None else None  # type: ignore[union-attr]
+        hit = self.memo.stacks.get(key) if self.memo is not None and key is not None else None
         if hit is None:
             before = Counter(self.hits)
             done = tuple(self.frame(f, prefix) for f in stack.frames)
             hit = (done, tuple((self.hits - before).items()))
-            if key is not None:
-                self._remember(key, hit)
+            if self.memo is not None and key is not None:
+                self.memo.make_room()
+                self.memo.stacks[key] = hit
         else:
             self._add(hit[1])
         return replace_fields(stack, frames=hit[0])
 
-    def environment(self, env: Any) -> Any:
+    def environment(self, env: Environment) -> Environment:
         """The redacted environment; with a memo, kept there by a digest of its five
         strings (they repeat across reports: one hash instead of five redactions)."""
         key = None
         if self.memo is not None:
             texts = [getattr(env, name) for name in _field_names(env)]
             if all(type(text) is str for text in texts):
-                key = ("environment", _digest(*texts))
-                hit = self.memo.get(key)
+                key = _digest(*texts)
+                hit = self.memo.environments.get(key)
                 if hit is not None:
                     self._add(hit[1])
                     return env if hit[0] is None else hit[0]
@@ -157,8 +185,9 @@ class _ReportRedaction:
                   for name in _field_names(env)}
         done = replace_fields(env, **values) if any(values[name] != getattr(env, name) for name in values) else None
         self.hits.update(own)
-        if key is not None:
-            self._remember(key, (done, tuple(own.items())))
+        if self.memo is not None and key is not None:
+            self.memo.make_room()
+            self.memo.environments[key] = (done, tuple(own.items()))
         return env if done is None else done
 
 
@@ -192,7 +221,7 @@ def memoised_redactor(policy: Policy) -> Redact:
     return run
 
 
-def _field_names(value: Any) -> tuple[str, ...]:
+def _field_names(value: Environment) -> tuple[str, ...]:
     names = _FIELD_NAMES.get(type(value))
     if names is None:
         names = _FIELD_NAMES[type(value)] = tuple(f.name for f in dataclasses.fields(value))
@@ -213,7 +242,7 @@ def _digest(*texts: str) -> bytes:
     return h.digest()
 
 
-def _stack_key(prefix: str, frames: tuple[Any, ...]) -> tuple[str, bytes] | None:
+def _stack_key(prefix: str, frames: tuple[Frame, ...]) -> tuple[str, bytes] | None:
     """The memo key of a whole stack: a digest of its frames as JSON (unambiguous), or
     ``None`` if msgspec cannot encode it (a lone surrogate: redact frame by frame)."""
     try:

@@ -17,7 +17,10 @@ import pickle
 import socket
 import struct
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
+
+if TYPE_CHECKING:
+    from crashveil.server.storage.records import StoreResult, StoreRow
 
 __all__ = ["MAX_FRAME_BYTES", "ROWS_PER_FRAME", "WriterClient", "serve_writer"]
 
@@ -26,15 +29,20 @@ _FRAME_HEADER = struct.Struct(">I")
 ROWS_PER_FRAME = 128
 #: A frame longer than this is a broken peer.
 MAX_FRAME_BYTES = 64 * 1024 * 1024
+#: A front's frame: (sequence number, rows to store).
+Rows: TypeAlias = "tuple[int, list[StoreRow]]"
+#: The writer's answer: (sequence number, the rows' results in order, or why storing failed).
+Answer: TypeAlias = "tuple[int, list[StoreResult] | str]"
 
 
-def _frame(value: Any) -> bytes:
+def _frame(value: Rows | Answer) -> bytes:
     payload = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
     return _FRAME_HEADER.pack(len(payload)) + payload
 
 
 def _frames(buffer: bytearray) -> list[Any]:
-    """The complete frames at the start of ``buffer`` (removed from it), unpickled."""
+    """The complete frames at the start of ``buffer`` (removed from it), unpickled (a
+    :data:`Rows` or an :data:`Answer`, by the direction the caller reads)."""
     out = []
     while len(buffer) >= _FRAME_HEADER.size:
         (size,) = _FRAME_HEADER.unpack_from(buffer)
@@ -62,8 +70,8 @@ class WriterClient(asyncio.Protocol):
 
     def __init__(self) -> None:
         self._transport: asyncio.Transport | None = None
-        self._queued: list[tuple[Any, asyncio.Future[Any]]] = []
-        self._waiting: dict[int, list[asyncio.Future[Any]]] = {}
+        self._queued: list[tuple[StoreRow, asyncio.Future[StoreResult]]] = []
+        self._waiting: dict[int, list[asyncio.Future[StoreResult]]] = {}
         self._sequence = 0
         self._buffer = bytearray()
         self._gone: str | None = "not connected to the writer process"
@@ -76,13 +84,13 @@ class WriterClient(asyncio.Protocol):
     async def writer_pause(self) -> None:
         return None
 
-    def submit_async(self, row: Any) -> asyncio.Future[Any]:
+    def submit_async(self, row: StoreRow) -> asyncio.Future[StoreResult]:
         if self._gone is not None:
             from crashveil.errors import StorageError
 
             raise StorageError(self._gone)
         loop = asyncio.get_running_loop()
-        future = loop.create_future()
+        future: asyncio.Future[StoreResult] = loop.create_future()
         if not self._queued:
             loop.call_soon(self._flush)
         self._queued.append((row, future))
@@ -111,14 +119,14 @@ class WriterClient(asyncio.Protocol):
         from crashveil.errors import StorageError
 
         self._buffer += data
-        for sequence, answer in _frames(self._buffer):
+        answers: list[Answer] = _frames(self._buffer)
+        for sequence, answer in answers:
             futures = self._waiting.pop(sequence, [])
-            failure = StorageError(answer) if isinstance(answer, str) else None
             for index, future in enumerate(futures):
                 if future.done():
                     continue  # cancelled: the request is gone
-                if failure is not None:
-                    future.set_exception(failure)
+                if isinstance(answer, str):
+                    future.set_exception(StorageError(answer))
                 else:
                     future.set_result(answer[index])
 
@@ -134,7 +142,7 @@ class WriterClient(asyncio.Protocol):
                 future.set_exception(StorageError(self._gone))
 
 
-def serve_writer(store_rows: Callable[[list[Any]], list[Any]], sockets: list[socket.socket], *,
+def serve_writer(store_rows: Callable[[list[StoreRow]], list[StoreResult]], sockets: list[socket.socket], *,
                  max_batch: int = 512) -> None:
     """The writer process's loop: store what the fronts send, answer after each commit.
 
@@ -145,7 +153,6 @@ def serve_writer(store_rows: Callable[[list[Any]], list[Any]], sockets: list[soc
     """
     import selectors
 
-    from crashveil.errors import StorageError
 
     selector = selectors.DefaultSelector()
     buffers: dict[socket.socket, bytearray] = {}
@@ -154,7 +161,7 @@ def serve_writer(store_rows: Callable[[list[Any]], list[Any]], sockets: list[soc
         selector.register(sock, selectors.EVENT_READ)
         buffers[sock] = bytearray()
     while buffers:
-        work: list[tuple[socket.socket, int, list[Any]]] = []
+        work: list[tuple[socket.socket, int, list[StoreRow]]] = []
         count = 0
         timeout: float | None = None
         while count < max_batch and buffers:
@@ -170,30 +177,40 @@ def serve_writer(store_rows: Callable[[list[Any]], list[Any]], sockets: list[soc
                     sock.close()
                     continue
                 buffers[sock] += data
-                for sequence, rows in _frames(buffers[sock]):
+                frames: list[Rows] = _frames(buffers[sock])
+                for sequence, rows in frames:
                     work.append((sock, sequence, rows))
                     count += len(rows)
             timeout = 0 if work else None  # then take what else is ready, without waiting
         if not work:
             continue
-        answers: list[Any]
-        try:
-            results = store_rows([row for _, _, rows in work for row in rows])
-            answers, start = [], 0
-            for _, _, rows in work:
-                answers.append(results[start:start + len(rows)])
-                start += len(rows)
-        except StorageError as exc:
-            answers = [str(exc)] * len(work)
-        except Exception as exc:  # noqa: BLE001 - the fronts answer 503; the cause is logged here
-            _log_writer_failure(exc)
-            answers = [f"the writer failed ({type(exc).__name__})"] * len(work)
+        answers = _store_frames(store_rows, [rows for _, _, rows in work])
         for (sock, sequence, _), answer in zip(work, answers, strict=True):
             if sock in buffers:
                 try:
                     sock.sendall(_frame((sequence, answer)))
                 except OSError:
                     pass  # that front is gone; its requests went with it
+
+
+def _store_frames(store_rows: Callable[[list[StoreRow]], list[StoreResult]],
+                  frames: list[list[StoreRow]]) -> list[list[StoreResult] | str]:
+    """Store the rows of ``frames`` in one call; each frame's results, or why storing failed."""
+    from crashveil.errors import StorageError
+
+    try:
+        results = store_rows([row for rows in frames for row in rows])
+    except StorageError as exc:
+        return [str(exc)] * len(frames)
+    except Exception as exc:  # noqa: BLE001 - the fronts answer 503; the cause is logged here
+        _log_writer_failure(exc)
+        return [f"the writer failed ({type(exc).__name__})"] * len(frames)
+    answers: list[list[StoreResult] | str] = []
+    start = 0
+    for rows in frames:
+        answers.append(results[start:start + len(rows)])
+        start += len(rows)
+    return answers
 
 
 def _log_writer_failure(exc: BaseException) -> None:

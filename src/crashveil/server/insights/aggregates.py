@@ -51,7 +51,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from crashveil.errors import CrashveilError
+from crashveil.errors import BudgetExceededError
 from crashveil.server.db.dashboard_tables import dp_budget_ledger, dp_releases
 from crashveil.server.db.engine import write_tx
 from crashveil.server.db.tables import reports
@@ -60,7 +60,6 @@ __all__ = [
     "MAX_CONTRIBUTIONS",
     "DELTA_PER_DAY",
     "PUBLIC_PURPOSE",
-    "BudgetExceededError",
     "NoiseParameters",
     "PublishedRelease",
     "k_visible",
@@ -81,10 +80,6 @@ DELTA_PER_DAY = 1e-7
 #: The ledger purpose of the public summary; one spend per project and day.
 PUBLIC_PURPOSE = "public-summary"
 _TABLES = 2
-
-
-class BudgetExceededError(CrashveilError):
-    """A privacy-budget spend was refused: the period's budget is used up."""
 
 
 def k_visible(count: int, min_k: int) -> int | None:

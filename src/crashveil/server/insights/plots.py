@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from markupsafe import escape
@@ -61,6 +62,24 @@ def _svg(width: int, height: int, title: str, body: list[str]) -> str:
             + "".join(body) + "</svg>")
 
 
+@dataclass(frozen=True)
+class _Area:
+    """The plot area of a time series: ``n`` evenly spaced points, values up to ``y_max``."""
+
+    left: int
+    top: int
+    plot_w: int
+    plot_h: int
+    n: int
+    y_max: float
+
+    def x_at(self, i: int) -> float:
+        return self.left + (self.plot_w * i / (self.n - 1) if self.n > 1 else self.plot_w / 2)
+
+    def y_at(self, v: float) -> float:
+        return self.top + self.plot_h - self.plot_h * v / self.y_max
+
+
 def time_series_svg(points: Sequence[tuple[datetime, int]], *, title: str, y_unit: str, x_unit: str = "time (UTC)",
                     marks: Sequence[datetime] = (), width: int = 720, height: int = 260) -> str:
     """A line plot of counts over time, with a y axis in ``y_unit`` and dated x ticks.
@@ -70,54 +89,17 @@ def time_series_svg(points: Sequence[tuple[datetime, int]], *, title: str, y_uni
         marks: moments drawn as orange dots with a legend entry (volume anomalies).
     """
     left, right, top, bottom = 64, 16, 34, 52
-    plot_w, plot_h = width - left - right, height - top - bottom
     body = [
         f'<text x="{left}" y="20" {_FONT} font-size="14" font-weight="bold" fill="{_INK}">{_text(title, 90)}</text>'
     ]
     values = [count for _, count in points]
     ticks = nice_ticks(max(values, default=0))
-    y_max = ticks[-1] or 1.0
-    n = len(points)
-
-    def x_at(i: int) -> float:
-        return left + (plot_w * i / (n - 1) if n > 1 else plot_w / 2)
-
-    def y_at(v: float) -> float:
-        return top + plot_h - plot_h * v / y_max
-
-    for tick in ticks:
-        y = y_at(tick)
-        body.append(
-            f'<line x1="{left}" y1="{y:.1f}" x2="{left + plot_w}" y2="{y:.1f}" stroke="{_GRID}" stroke-width="1"/>'
-        )
-        body.append(f'<text x="{left - 6}" y="{y + 4:.1f}" {_FONT} font-size="11" fill="{_MUTED}" '
-                    f'text-anchor="end">{_fmt(tick)}</text>')
-    body.append(f'<line x1="{left}" y1="{top}" x2="{left}" y2="{top + plot_h}" stroke="{_INK}" stroke-width="1"/>')
-    body.append(f'<line x1="{left}" y1="{top + plot_h}" x2="{left + plot_w}" y2="{top + plot_h}" stroke="{_INK}" '
-                'stroke-width="1"/>')
-    if n:
-        span = (points[-1][0] - points[0][0]).total_seconds() if n > 1 else 0
-        label_fmt = "%m-%d %H:%M" if span <= 2 * 86400 else "%Y-%m-%d"
-        # Ticks at midnights when the series spans days (evenly spaced dates), else every n/6.
-        midnights = [i for i, (moment, _) in enumerate(points) if moment.hour == 0] if span > 2 * 86400 else []
-        if len(midnights) >= 2:
-            ticks_at = midnights[::max(1, math.ceil(len(midnights) / 8))]
-        else:
-            ticks_at = list(range(0, n, max(1, math.ceil(n / 6))))
-        for i in ticks_at:
-            x = x_at(i)
-            body.append(
-                f'<line x1="{x:.1f}" y1="{top + plot_h}" x2="{x:.1f}" y2="{top + plot_h + 5}" stroke="{_INK}"/>'
-            )
-            body.append(f'<text x="{x:.1f}" y="{top + plot_h + 18}" {_FONT} font-size="11" fill="{_MUTED}" '
-                        f'text-anchor="middle">{_text(points[i][0].strftime(label_fmt))}</text>')
-        path = " ".join(f"{'M' if i == 0 else 'L'}{x_at(i):.1f},{y_at(v):.1f}" for i, v in enumerate(values))
-        body.append(f'<path d="{path}" fill="none" stroke="{_LINE}" stroke-width="2" stroke-linejoin="round"/>')
-        index = {moment: i for i, (moment, _) in enumerate(points)}
-        for mark in marks:
-            if mark in index:
-                i = index[mark]
-                body.append(f'<circle cx="{x_at(i):.1f}" cy="{y_at(values[i]):.1f}" r="5" fill="{_ALERT}"/>')
+    area = _Area(left, top, width - left - right, height - top - bottom, len(points), ticks[-1] or 1.0)
+    body += _y_axis(area, ticks)
+    if points:
+        body += _x_ticks(area, points)
+        body += _line(area, points, marks)
+    plot_w, plot_h = area.plot_w, area.plot_h
     body.append(f'<text x="{left + plot_w / 2:.1f}" y="{height - 8}" {_FONT} font-size="12" fill="{_INK}" '
                 f'text-anchor="middle">{_text(x_unit)}</text>')
     body.append(f'<text x="14" y="{top + plot_h / 2:.1f}" {_FONT} font-size="12" fill="{_INK}" text-anchor="middle" '
@@ -126,6 +108,55 @@ def time_series_svg(points: Sequence[tuple[datetime, int]], *, title: str, y_uni
         body.append(f'<circle cx="{width - 150}" cy="16" r="5" fill="{_ALERT}"/>')
         body.append(f'<text x="{width - 140}" y="20" {_FONT} font-size="11" fill="{_INK}">volume anomaly</text>')
     return _svg(width, height, title, body)
+
+
+def _y_axis(area: _Area, ticks: Sequence[float]) -> list[str]:
+    """Grid lines with their values, and the two axis lines."""
+    left, top, plot_w, plot_h = area.left, area.top, area.plot_w, area.plot_h
+    body = []
+    for tick in ticks:
+        y = area.y_at(tick)
+        body.append(
+            f'<line x1="{left}" y1="{y:.1f}" x2="{left + plot_w}" y2="{y:.1f}" stroke="{_GRID}" stroke-width="1"/>'
+        )
+        body.append(f'<text x="{left - 6}" y="{y + 4:.1f}" {_FONT} font-size="11" fill="{_MUTED}" '
+                    f'text-anchor="end">{_fmt(tick)}</text>')
+    body.append(f'<line x1="{left}" y1="{top}" x2="{left}" y2="{top + plot_h}" stroke="{_INK}" stroke-width="1"/>')
+    body.append(f'<line x1="{left}" y1="{top + plot_h}" x2="{left + plot_w}" y2="{top + plot_h}" stroke="{_INK}" '
+                'stroke-width="1"/>')
+    return body
+
+
+def _x_ticks(area: _Area, points: Sequence[tuple[datetime, int]]) -> list[str]:
+    """Dated ticks: at midnights when the series spans days (evenly spaced dates), else every n/6."""
+    n, bottom_y = area.n, area.top + area.plot_h
+    span = (points[-1][0] - points[0][0]).total_seconds() if n > 1 else 0
+    label_fmt = "%m-%d %H:%M" if span <= 2 * 86400 else "%Y-%m-%d"
+    midnights = [i for i, (moment, _) in enumerate(points) if moment.hour == 0] if span > 2 * 86400 else []
+    if len(midnights) >= 2:
+        ticks_at = midnights[::max(1, math.ceil(len(midnights) / 8))]
+    else:
+        ticks_at = list(range(0, n, max(1, math.ceil(n / 6))))
+    body = []
+    for i in ticks_at:
+        x = area.x_at(i)
+        body.append(f'<line x1="{x:.1f}" y1="{bottom_y}" x2="{x:.1f}" y2="{bottom_y + 5}" stroke="{_INK}"/>')
+        body.append(f'<text x="{x:.1f}" y="{bottom_y + 18}" {_FONT} font-size="11" fill="{_MUTED}" '
+                    f'text-anchor="middle">{_text(points[i][0].strftime(label_fmt))}</text>')
+    return body
+
+
+def _line(area: _Area, points: Sequence[tuple[datetime, int]], marks: Sequence[datetime]) -> list[str]:
+    """The series as one path, and a dot on each marked moment."""
+    values = [count for _, count in points]
+    path = " ".join(f"{'M' if i == 0 else 'L'}{area.x_at(i):.1f},{area.y_at(v):.1f}" for i, v in enumerate(values))
+    body = [f'<path d="{path}" fill="none" stroke="{_LINE}" stroke-width="2" stroke-linejoin="round"/>']
+    index = {moment: i for i, (moment, _) in enumerate(points)}
+    for mark in marks:
+        if mark in index:
+            i = index[mark]
+            body.append(f'<circle cx="{area.x_at(i):.1f}" cy="{area.y_at(values[i]):.1f}" r="5" fill="{_ALERT}"/>')
+    return body
 
 
 def bar_chart_svg(items: Sequence[tuple[str, int]], *, title: str, x_unit: str, width: int = 520,

@@ -7,7 +7,8 @@ the report write path.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, TypeAlias
 
 import sqlalchemy as sa
 
@@ -22,17 +23,39 @@ from crashveil.server.db.rollup_tables import (
 )
 from crashveil.server.storage.statements import bulk, in_chunks, in_tuple_keys
 
-__all__ = ["daily_entries", "write_daily"]
+__all__ = ["DailyCount", "DayInstalls", "daily_entries", "write_daily"]
+
+#: (group, day, release, OS family) of a daily roll-up row.
+DailyKey: TypeAlias = tuple[int, str, str, str]
+#: (group, day) of an install sketch.
+DayKey: TypeAlias = tuple[int, str]
+#: (project, kind, value) of a filter value.
+FilterKey: TypeAlias = tuple[str, str, str]
 
 
-def write_daily(conn: sa.Connection, daily: Mapping[tuple[int, str, str, str], list[Any]],
-                day_installs: Mapping[tuple[int, str], list[Any]],
-                filters: Mapping[tuple[str, str, str], str]) -> None:
+@dataclass(slots=True)
+class DailyCount:
+    """What one batch adds to one daily roll-up row."""
+
+    project_id: str
+    count: int = 0
+    counts_only: int = 0
+    installs: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class DayInstalls:
+    """The installs one batch adds to one (group, day) sketch."""
+
+    project_id: str
+    installs: list[str] = field(default_factory=list)
+
+
+def write_daily(conn: sa.Connection, daily: Mapping[DailyKey, DailyCount], day_installs: Mapping[DayKey, DayInstalls],
+                filters: Mapping[FilterKey, str]) -> None:
     """Add to the daily roll-ups, install sketches and filter values, in ``conn``'s transaction.
 
-    ``daily``: (group, day, release, OS family) -> [project, count, counts-only count,
-    install ids]; ``day_installs``: (group, day) -> [project, install ids]; ``filters``:
-    (project, kind, value) -> day. Sketches are read, merged and written back: callers hold
+    ``filters``: (project, kind, value) -> the latest day seen. Sketches are read, merged and written back: callers hold
     the groups' row locks (PostgreSQL; ``Storage.store_reports`` does) or SQLite's write lock.
     """
     if not daily:
@@ -43,25 +66,25 @@ def write_daily(conn: sa.Connection, daily: Mapping[tuple[int, str, str, str], l
     _write_filter_values(conn, filters)
 
 
-def _write_daily_rows(conn: sa.Connection, daily: Mapping[tuple[int, str, str, str], list[Any]]) -> None:
+def _write_daily_rows(conn: sa.Connection, daily: Mapping[DailyKey, DailyCount]) -> None:
     """Add counts to ``group_daily_rollups``, merging each row's install sketch."""
-    with_installs = sorted(key for key, slot in daily.items() if slot[3])
-    old: dict[Any, bytes | None] = {}
+    with_installs = sorted(key for key, slot in daily.items() if slot.installs)
+    old: dict[DailyKey, bytes | None] = {}
     cols = group_daily_rollups.c
     for _, stmt, params in in_chunks(conn, "daily-old", with_installs, _daily_old_stmt):
         old.update({(r[0], r[1], r[2], r[3]): r[4] for r in db.fetch_all(conn, stmt, params)})
     values = []
-    for key, (project_id, count, counts_only, installs) in sorted(daily.items()):
+    for key, slot in sorted(daily.items()):
         sketch = None
-        if installs:
+        if slot.installs:
             s = InstallSketch(old.get(key))
-            for install in installs:
+            for install in slot.installs:
                 s.add(install)
             sketch = s.to_bytes()
-        values.append(dict(group_id=key[0], day=key[1], release=key[2], os_family=key[3], project_id=project_id,
-                           count=count, counts_only=counts_only, installs=sketch))
+        values.append(dict(group_id=key[0], day=key[1], release=key[2], os_family=key[3], project_id=slot.project_id,
+                           count=slot.count, counts_only=slot.counts_only, installs=sketch))
 
-    def daily_stmt(conn: sa.Connection) -> Any:
+    def daily_stmt(conn: sa.Connection) -> sa.Insert:
         stmt = db.dialect_insert(conn, group_daily_rollups)
         return stmt.on_conflict_do_update(
             index_elements=["group_id", "day", "release", "os_family"],
@@ -72,21 +95,21 @@ def _write_daily_rows(conn: sa.Connection, daily: Mapping[tuple[int, str, str, s
     bulk(conn, "daily-upsert", daily_stmt, values)
 
 
-def _write_day_installs(conn: sa.Connection, day_installs: Mapping[tuple[int, str], list[Any]]) -> None:
+def _write_day_installs(conn: sa.Connection, day_installs: Mapping[DayKey, DayInstalls]) -> None:
     """Merge the installs of each (group, day) into its ``group_day_installs`` sketch."""
     keys = sorted(day_installs)
-    old_day: dict[Any, bytes] = {}
+    old_day: dict[DayKey, bytes] = {}
     for _, stmt, params in in_chunks(conn, "day-installs-old", keys, _day_installs_old_stmt):
         old_day.update({(r[0], r[1]): r[2] for r in db.fetch_all(conn, stmt, params)})
     values = []
     for key in keys:
-        project_id, installs = day_installs[key]
+        entry = day_installs[key]
         s = InstallSketch(old_day.get(key))
-        for install in installs:
+        for install in entry.installs:
             s.add(install)
-        values.append(dict(group_id=key[0], day=key[1], project_id=project_id, installs=s.to_bytes()))
+        values.append(dict(group_id=key[0], day=key[1], project_id=entry.project_id, installs=s.to_bytes()))
 
-    def day_stmt(conn: sa.Connection) -> Any:
+    def day_stmt(conn: sa.Connection) -> sa.Insert:
         stmt = db.dialect_insert(conn, group_day_installs)
         return stmt.on_conflict_do_update(index_elements=["group_id", "day"],
                                           set_={"installs": stmt.excluded.installs})
@@ -98,7 +121,7 @@ def _write_filter_values(conn: sa.Connection, filters: Mapping[tuple[str, str, s
     """Record the latest day each (project, kind, value) of the dashboard's filters was seen."""
     fcols = project_filter_values.c
 
-    def filter_stmt(conn: sa.Connection) -> Any:
+    def filter_stmt(conn: sa.Connection) -> sa.Insert:
         stmt = db.dialect_insert(conn, project_filter_values)
         return stmt.on_conflict_do_update(
             index_elements=["project_id", "kind", "value"],
@@ -110,32 +133,38 @@ def _write_filter_values(conn: sa.Connection, filters: Mapping[tuple[str, str, s
 
 
 def daily_entries(entries: Sequence[tuple[str, int, str, str, str, int, int, Sequence[str]]]
-                  ) -> tuple[dict[Any, list[Any]], dict[Any, list[Any]], dict[Any, str]]:
+                  ) -> tuple[dict[DailyKey, DailyCount], dict[DayKey, DayInstalls], dict[FilterKey, str]]:
     """``write_daily``'s arguments from (project, group, hour, release, OS family, count,
     counts-only count, install ids) entries (for loaders and test seeders)."""
-    daily: dict[Any, list[Any]] = {}
-    day_installs: dict[Any, list[Any]] = {}
-    filters: dict[Any, str] = {}
+    daily: dict[DailyKey, DailyCount] = {}
+    day_installs: dict[DayKey, DayInstalls] = {}
+    filters: dict[FilterKey, str] = {}
     for project_id, group_id, hour, release, os_family, count, counts_only, installs in entries:
         day = hour[:10]
-        slot = daily.setdefault((group_id, day, release, os_family), [project_id, 0, 0, []])
-        slot[1] += count
-        slot[2] += counts_only
-        slot[3].extend(installs)
+        key = (group_id, day, release, os_family)
+        slot = daily.get(key)
+        if slot is None:
+            slot = daily[key] = DailyCount(project_id)
+        slot.count += count
+        slot.counts_only += counts_only
+        slot.installs.extend(installs)
         if installs:
-            day_installs.setdefault((group_id, day), [project_id, []])[1].extend(installs)
+            per_day = day_installs.get((group_id, day))
+            if per_day is None:
+                per_day = day_installs[(group_id, day)] = DayInstalls(project_id)
+            per_day.installs.extend(installs)
         for kind, value in ((FILTER_RELEASE, release), (FILTER_OS, os_family)):
             if filters.get((project_id, kind, value), "") < day:
                 filters[(project_id, kind, value)] = day
     return daily, day_installs, filters
 
 
-def _daily_old_stmt(size: int) -> Any:
+def _daily_old_stmt(size: int) -> sa.Select[Any]:
     c = group_daily_rollups.c
     return (sa.select(c.group_id, c.day, c.release, c.os_family, c.installs)
             .where(sa.tuple_(c.group_id, c.day, c.release, c.os_family).in_(in_tuple_keys(size, 4))))
 
 
-def _day_installs_old_stmt(size: int) -> Any:
+def _day_installs_old_stmt(size: int) -> sa.Select[Any]:
     c = group_day_installs.c
     return sa.select(c.group_id, c.day, c.installs).where(sa.tuple_(c.group_id, c.day).in_(in_tuple_keys(size, 2)))

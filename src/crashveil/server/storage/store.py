@@ -37,15 +37,8 @@ from crashveil.server.ingest.credential_weight import (
     expire_modes,
     record_changes,
 )
-from crashveil.server.keys.ring import (
-    HPKE,
-    SIGNING,
-    FileKeyProvider,
-    KekRotation,
-    KeyEncryptionKeyProvider,
-    KeyInfo,
-    KeyRing,
-)
+from crashveil.server.keys.kek import FileKeyProvider, KeyEncryptionKeyProvider
+from crashveil.server.keys.ring import HPKE, SIGNING, KekRotation, KeyInfo, KeyRing
 from crashveil.server.settings import Settings
 from crashveil.server.storage import queries
 from crashveil.server.storage.deletion import delete_installs

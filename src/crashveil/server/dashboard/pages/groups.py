@@ -15,9 +15,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from crashveil.errors import NotFound
 from crashveil.server.dashboard import queries as q
 from crashveil.server.dashboard.context import DashboardContext
-from crashveil.server.dashboard.page import NotFound, Visit, form_text, render
+from crashveil.server.dashboard.page import Visit, form_text, render
 from crashveil.server.dashboard.roles import READ_ROLES, STATUS_ROLES
 from crashveil.server.db.dashboard_tables import group_status_changes
 from crashveil.server.db.engine import write_tx

@@ -11,10 +11,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from crashveil.errors import LoginFailed
 from crashveil.server.dashboard import csrf
 from crashveil.server.dashboard.context import DashboardContext
 from crashveil.server.dashboard.page import Visit, form_text, own_origin, render
-from crashveil.server.governance.access import LoginFailed
 from crashveil.server.http.ratelimit import retry_after_header
 
 __all__ = ["login", "logout"]

@@ -8,8 +8,8 @@ from starlette.responses import Response
 from crashveil.server.dashboard.context import DashboardContext
 from crashveil.server.dashboard.page import Visit, render
 from crashveil.server.dashboard.roles import PRIVACY_ROLES
-from crashveil.server.governance.access import Principal
-from crashveil.server.storage.store import ProjectSummary
+from crashveil.server.governance.principals import Principal
+from crashveil.server.storage.records import ProjectSummary
 
 __all__ = ["projects"]
 

@@ -12,9 +12,10 @@ from sqlalchemy.engine import Connection
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
+from crashveil.errors import NotFound
 from crashveil.server.dashboard import queries as q
 from crashveil.server.dashboard.context import DashboardContext
-from crashveil.server.dashboard.page import NotFound, Visit
+from crashveil.server.dashboard.page import Visit
 from crashveil.server.insights import plots
 from crashveil.server.insights.anomaly import AnomalySettings, score_series
 

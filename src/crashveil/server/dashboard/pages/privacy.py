@@ -21,7 +21,7 @@ from crashveil.server.dashboard.page import Visit, render
 from crashveil.server.dashboard.roles import PRIVACY_ROLES
 from crashveil.server.db.governance_tables import retention_runs
 from crashveil.server.db.tables import redaction_counters
-from crashveil.server.governance.access import Principal
+from crashveil.server.governance.principals import Principal
 from crashveil.server.insights.anomaly import project_series, score_series
 
 __all__ = ["privacy"]

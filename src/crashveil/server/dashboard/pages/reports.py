@@ -14,11 +14,12 @@ from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from crashveil.errors import AccessDenied
+from crashveil.errors import AccessDenied, NotFound, NotVisible
 from crashveil.server.dashboard.context import DashboardContext
-from crashveil.server.dashboard.page import NotFound, Visit, form_text, render
+from crashveil.server.dashboard.page import Visit, form_text, render
 from crashveil.server.db.tables import reports
-from crashveil.server.governance.access import NotVisible, Principal, visible_fields
+from crashveil.server.governance.principals import Principal, visible_fields
+from crashveil.wire.report import REPORT_FIELDS
 
 __all__ = ["report_open", "report_reason"]
 
@@ -65,8 +66,9 @@ def _read(ctx: DashboardContext, user: Principal, held: frozenset[str], project_
 
     def fetch(pid: str, rid: str) -> dict[str, object] | None:
         detail = ctx.storage.report_detail(pid, rid)
+        # A policy may declare a field this server's report format does not have: never shown.
         return None if detail is None else {name: getattr(detail.report, name)
-                                            for name in policy.fields if hasattr(detail.report, name)}
+                                            for name in policy.fields if name in REPORT_FIELDS}
 
     shown = ctx.access.read_report(user, project_id, report_id, reason, policy=policy, fetch=fetch)
     fields = visible_fields(policy, held)

@@ -20,6 +20,7 @@ depends_on = None
 
 
 def upgrade() -> None:
+    """One migration is one schema step: the first schema, table by table (generated, then reviewed)."""
     op.create_table('projects',
     sa.Column('id', sa.String(length=63), nullable=False),
     sa.Column('created_at', sa.DateTime(), nullable=False),

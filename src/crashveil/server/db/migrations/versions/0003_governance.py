@@ -20,6 +20,7 @@ depends_on = None
 
 
 def upgrade() -> None:
+    """One migration is one schema step: the governance tables, table by table (generated, then reviewed)."""
     op.create_table('users',
     sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
     sa.Column('name', sa.String(length=64), nullable=False),
