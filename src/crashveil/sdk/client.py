@@ -8,8 +8,9 @@ collaborators on first need: redactor, collector, history, queue, transport, lim
 The work is in modules of their own, each given the client as a small typed host (none
 imports this module): ``capture.py`` (a crash's way to the queue), ``consent/pending.py`` ("ask me
 each time"), ``consent/withdrawal.py`` (what ``revoke()`` undoes), ``remote/refresh.py``
-(the remote config in force, and when to fetch it), ``hooks.py`` (the interpreter's crash
-hooks), ``delivery/seal.py`` (the recipes).
+(the remote config in force, and when to fetch it), ``breadcrumbs.py`` (whether breadcrumbs
+may be kept, and their ring), ``hooks.py`` (the interpreter's crash hooks),
+``delivery/seal.py`` (the recipes).
 
 Consent is read first: at level ``off`` nothing is collected, no file is written and no
 socket opened. Everything reached from a hook runs inside ``suppress_internal_errors``;

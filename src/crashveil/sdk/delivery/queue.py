@@ -31,7 +31,7 @@ Writing
     The directory is created (or tightened to) mode 0700.
 
 Bounds (from the policy's ``limits.queue_*``)
-    After each write, under an ``fcntl.flock`` on ``.lock`` (a fresh file description per
+    After each write, under an ``fcntl.flock`` on ``.lock`` (``files.py``; a fresh file description per
     operation, so threads and forked processes exclude each other and no lock is inherited
     across ``fork``), the oldest items are removed while there are more than
     ``max_reports`` items or more than ``max_bytes`` bytes; each counts as
