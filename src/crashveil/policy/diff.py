@@ -113,6 +113,14 @@ def diff_policies(old: Policy, new: Policy) -> PolicyDiff:
     if old.limits.overrides != new.limits.overrides:
         add(Change("limits.overrides", "overrides_changed", "limit overrides changed", True))
 
+    if old.server_mode_max_level != new.server_mode_max_level:
+        wider = new.server_mode_max_level is not None and (
+            old.server_mode_max_level is None
+            or _rank(new, new.server_mode_max_level) > _rank(old, old.server_mode_max_level))
+        add(Change("consent.server_mode_max_level", "server_mode_changed",
+                   f"{old.server_mode_max_level or 'not allowed'} -> {new.server_mode_max_level or 'not allowed'}",
+                   wider))
+
     dropped = sorted(set(old.redaction.detectors) - set(new.redaction.detectors))
     added = sorted(set(new.redaction.detectors) - set(old.redaction.detectors))
     if dropped:

@@ -71,6 +71,17 @@ def notice_sections(policy: Policy) -> list[tuple[str, list[str]]]:
             if lower:
                 paragraphs.insert(1, f"This includes everything in \"{lower[-1]}\", and also:")
         sections.append((f"Choice: {level.title}", paragraphs))
+    if policy.server_mode_max_level is not None:
+        most = policy.level(policy.server_mode_max_level).title
+        sections.append(("When the application is a service you use", [
+            f"If {notice.app_name} runs on a server (a web site or service you use) rather than on your own "
+            "device, you are not the one who installed it, so you are not asked: the people who run it "
+            f"choose the level for everyone, and this policy lets them choose at most \"{most}\". The "
+            "same items are removed and the same list above applies. Such reports never hold the web "
+            "address you opened, what you typed or sent, your cookies, or your network address: at most "
+            "the kind of page (for example \"/users/{id}\"), the kind of request and its result code. "
+            "The service may also let you ask not to be included in crash reports.",
+        ]))
     sections.append(("Who can see what", [
         *(_ROLE_WORDS[role] for role in ("viewer", "developer", "privacy-officer", "admin")),
         "Each item above says which of these groups may see it; nobody else can.",

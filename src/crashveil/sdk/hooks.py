@@ -46,7 +46,7 @@ if TYPE_CHECKING:
 __all__ = ["Hooks", "read_fault_log"]
 
 _FAULT_PREFIX = "fault-"
-#: The attribute :meth:`Hooks._first_sighting` sets on an exception that refuses weak references.
+#: The attribute :meth:`Hooks.first_sighting` sets on an exception that refuses weak references.
 _SEEN_ATTR = "_crashveil_seen"
 
 
@@ -124,12 +124,12 @@ class Hooks:
         # nothing here can raise.
         first = True
         with suppress_internal_errors("hooks"):
-            first = self._first_sighting(exc)
+            first = self.first_sighting(exc)
         if not first:  # the same crash seen by two hooks (logged, then raised)
             return
         self.client.capture_exception(exc, mechanism=mechanism, tb=tb)
 
-    def _first_sighting(self, exc: BaseException) -> bool:
+    def first_sighting(self, exc: BaseException) -> bool:
         """Remember ``exc``; False if one of our hooks already saw this very object.
 
         Never by ``id()`` alone: an id outlives its exception, and CPython gives the next
@@ -161,7 +161,7 @@ class Hooks:
             return True
 
     def _mark(self, exc: BaseException) -> bool:
-        """The marker variant of :meth:`_first_sighting`, for exceptions without weak references."""
+        """The marker variant of :meth:`first_sighting`, for exceptions without weak references."""
         try:
             attrs = vars(exc)  # its __dict__ itself: an app ``__setattr__`` is not involved
         except TypeError:

@@ -27,7 +27,8 @@ class NullClient:
     enabled = False
 
     def capture_exception(self, exc: BaseException, *, mechanism: str = "manual",
-                          tb: TracebackType | None = None) -> str | None:
+                          tb: TracebackType | None = None,
+                          context: tuple[tuple[str, str | int], ...] = ()) -> str | None:
         return None
 
     def add_breadcrumb(self, message: str, category: str = "default") -> None:
