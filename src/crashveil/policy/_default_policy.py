@@ -274,7 +274,7 @@ SOURCE = (
     'level = "crash"\n'
     'retention_days = 90\n'
     'access = ["viewer", "developer", "admin"]\n'
-    'review = "reviews/2026-12-06-request-context.md"\n'
+    'review = "reviews/2026-11-27-initial.md"\n'
     '\n'
     '[fields.http_method]\n'
     'purpose = "The kind of request (GET, POST ...), because a page often fails only when something is sent."\n'
@@ -282,7 +282,7 @@ SOURCE = (
     'level = "crash"\n'
     'retention_days = 90\n'
     'access = ["viewer", "developer", "admin"]\n'
-    'review = "reviews/2026-12-06-request-context.md"\n'
+    'review = "reviews/2026-11-27-initial.md"\n'
     '\n'
     '[fields.status_code]\n'
     'purpose = "The result code the server answered (for example 500), to tell a failed request from one that failed halfway."\n'
@@ -290,7 +290,7 @@ SOURCE = (
     'level = "crash"\n'
     'retention_days = 90\n'
     'access = ["viewer", "developer", "admin"]\n'
-    'review = "reviews/2026-12-06-request-context.md"\n'
+    'review = "reviews/2026-11-27-initial.md"\n'
     '\n'
     '[fields.handler]\n'
     'purpose = "The name of the application\'s function that answered the request, to find the code to fix."\n'
@@ -298,7 +298,7 @@ SOURCE = (
     'level = "crash"\n'
     'retention_days = 90\n'
     'access = ["developer", "admin"]\n'
-    'review = "reviews/2026-12-06-request-context.md"\n'
+    'review = "reviews/2026-11-27-initial.md"\n'
 )
 
 #: ``tomllib.loads(SOURCE)``
@@ -491,28 +491,28 @@ DATA: dict[str, Any] = {'policy': {'name': 'crashveil-default', 'version': '1.0.
                       'level': 'crash',
                       'retention_days': 90,
                       'access': ['viewer', 'developer', 'admin'],
-                      'review': 'reviews/2026-12-06-request-context.md'},
+                      'review': 'reviews/2026-11-27-initial.md'},
             'http_method': {'purpose': 'The kind of request (GET, POST ...), because a page often fails only '
                                        'when something is sent.',
                             'sensitivity': 'technical',
                             'level': 'crash',
                             'retention_days': 90,
                             'access': ['viewer', 'developer', 'admin'],
-                            'review': 'reviews/2026-12-06-request-context.md'},
+                            'review': 'reviews/2026-11-27-initial.md'},
             'status_code': {'purpose': 'The result code the server answered (for example 500), to tell a '
                                        'failed request from one that failed halfway.',
                             'sensitivity': 'technical',
                             'level': 'crash',
                             'retention_days': 90,
                             'access': ['viewer', 'developer', 'admin'],
-                            'review': 'reviews/2026-12-06-request-context.md'},
+                            'review': 'reviews/2026-11-27-initial.md'},
             'handler': {'purpose': "The name of the application's function that answered the request, to "
                                    'find the code to fix.',
                         'sensitivity': 'technical',
                         'level': 'crash',
                         'retention_days': 90,
                         'access': ['developer', 'admin'],
-                        'review': 'reviews/2026-12-06-request-context.md'}}}
+                        'review': 'reviews/2026-11-27-initial.md'}}}
 
 #: ``canonical_policy(parse_policy(DATA))``: what a consent record stores
 CANONICAL: dict[str, Any] = {'name': 'crashveil-default',
@@ -623,7 +623,7 @@ CANONICAL: dict[str, Any] = {'name': 'crashveil-default',
                         'level': 'crash',
                         'retention_days': 90,
                         'access': ('developer', 'admin'),
-                        'review': 'reviews/2026-12-06-request-context.md',
+                        'review': 'reviews/2026-11-27-initial.md',
                         'description': ''},
             'http_method': {'name': 'http_method',
                             'purpose': 'The kind of request (GET, POST ...), because a page often fails only '
@@ -632,7 +632,7 @@ CANONICAL: dict[str, Any] = {'name': 'crashveil-default',
                             'level': 'crash',
                             'retention_days': 90,
                             'access': ('viewer', 'developer', 'admin'),
-                            'review': 'reviews/2026-12-06-request-context.md',
+                            'review': 'reviews/2026-11-27-initial.md',
                             'description': ''},
             'install_id': {'name': 'install_id',
                            'purpose': 'A code that changes every month and cannot be traced back to you or '
@@ -706,7 +706,7 @@ CANONICAL: dict[str, Any] = {'name': 'crashveil-default',
                       'level': 'crash',
                       'retention_days': 90,
                       'access': ('viewer', 'developer', 'admin'),
-                      'review': 'reviews/2026-12-06-request-context.md',
+                      'review': 'reviews/2026-11-27-initial.md',
                       'description': ''},
             'schema_version': {'name': 'schema_version',
                                'purpose': 'Lets the server read the report in the format it was written in.',
@@ -732,7 +732,7 @@ CANONICAL: dict[str, Any] = {'name': 'crashveil-default',
                             'level': 'crash',
                             'retention_days': 90,
                             'access': ('viewer', 'developer', 'admin'),
-                            'review': 'reviews/2026-12-06-request-context.md',
+                            'review': 'reviews/2026-11-27-initial.md',
                             'description': ''}},
  'redaction': {'detectors': ('pem_private_key',
                              'url_credentials',
@@ -778,4 +778,4 @@ CANONICAL: dict[str, Any] = {'name': 'crashveil-default',
  'server_mode_max_level': 'crash'}
 
 #: ``policy_digest(parse_policy(DATA))``
-DIGEST = 'sha256:d68a6a2b5a4fbfac1390c4fde67d073e91dcf4f010c44541a039d53a6ad60146'
+DIGEST = 'sha256:67ac17e52f6d5fa615f4df1611e6663d6e32bbf213c5c81c512eb9bea1d357a1'

@@ -38,8 +38,8 @@ def setup_integrations(explicit: Sequence[Integration], *, auto: bool) -> None:
     """
     wanted = [name for name, frameworks in AUTO_INTEGRATIONS
               if auto and any(framework in sys.modules for framework in frameworks)]
-    if not explicit and not wanted:
-        return
+    if not explicit and not wanted and __name__ + "._base" not in sys.modules:
+        return  # none now, and none set up by an earlier init() to switch off
     from crashveil.sdk.integrations._base import install
 
     install(explicit, wanted)
