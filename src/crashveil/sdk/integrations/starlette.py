@@ -1,11 +1,11 @@
 """Starlette and FastAPI: the app's outermost layer, and the exception handlers.
 
-``setup_once`` patches ``Starlette.__call__`` (FastAPI's calls it) so every app's requests
-run inside :func:`~crashveil.sdk.integrations.asgi.run_reporting` (a crash that reaches the
-server is reported), and ``ExceptionMiddleware.add_exception_handler`` so an app's own
-handler for an exception class is watched: when it answers 5xx the crash was swallowed
-and is reported (a handler answering 404 for ``NotFound`` is not a crash). Route
-templates come from the scope (``scope["route"].path``), never the path itself.
+``setup_once`` patches ``Starlette.__call__`` (FastAPI's calls it) so a crash that escapes
+any app is reported (``asgi.report_escaped``) before it reaches the server, and
+``ExceptionMiddleware.add_exception_handler`` so an app's own handler for an exception
+class is watched: when it answers 5xx the crash was swallowed and is reported (a handler
+answering 404 for ``NotFound`` is not a crash). Route templates come from the scope
+(``scope["route"].path``), never the path itself.
 
 Imported only when ``starlette`` is already loaded, or when the app names the integration.
 """
@@ -24,7 +24,7 @@ from starlette.requests import Request
 
 from crashveil.sdk.integrations._base import active
 from crashveil.sdk.integrations._web import WebIntegration
-from crashveil.sdk.integrations.asgi import Receive, Scope, Send, context_of_scope, opt_out_header, run_reporting
+from crashveil.sdk.integrations.asgi import Receive, Scope, Send, context_of_scope, opt_out_header, report_escaped
 
 __all__ = ["StarletteIntegration", "default_integration"]
 
@@ -56,11 +56,13 @@ def _patch_call() -> None:
         return
 
     async def call(self: Starlette, scope: Scope, receive: Receive, send: Send) -> None:
-        integration = _current()
-        if integration is None or scope["type"] != "http":
+        try:
             await original(self, scope, receive, send)
-            return
-        await run_reporting(integration, functools.partial(original, self), scope, receive, send)
+        except Exception as exc:
+            integration = _current()
+            if integration is not None and scope["type"] == "http":
+                report_escaped(integration, exc, scope)
+            raise
 
     setattr(call, _PATCHED, True)
     Starlette.__call__ = call  # type: ignore[method-assign]
