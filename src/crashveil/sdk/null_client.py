@@ -25,6 +25,7 @@ class NullClient:
     """What the facade talks to before ``init()``: records nothing, asks nothing."""
 
     enabled = False
+    hooks = None  # no crash hooks (``Client.hooks``), for the integrations' dedup
 
     def capture_exception(self, exc: BaseException, *, mechanism: str = "manual",
                           tb: TracebackType | None = None,

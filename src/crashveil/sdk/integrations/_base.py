@@ -75,11 +75,10 @@ def claim(exc: BaseException) -> bool:
     sampled out), so another layer does not report it without its context.
     """
     import crashveil
-    from crashveil.sdk.client import Client  # loaded: init() made one
 
     client = crashveil._current()
-    if not isinstance(client, Client):
-        return False
+    if not client.enabled:
+        return False  # shut down: nothing will be captured
     if client.hooks is not None:
         return client.hooks.first_sighting(exc)
     try:
