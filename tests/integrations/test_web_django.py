@@ -15,6 +15,7 @@ from django.http import HttpRequest, HttpResponse
 from django.test import Client
 from django.urls import path
 
+import crashveil
 from crashveil.sdk.integrations.django import DjangoIntegration
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the helper next to this file, in any import mode
@@ -98,3 +99,19 @@ def test_opt_out_hook_gets_the_http_request(tmp_path: Path, dsn: str, opener: An
     with reporting(tmp_path, dsn, opener, integrations=[DjangoIntegration(opt_out=opted_out)]) as transport:
         crash()
         assert ([], [True]) == (delivered(transport), seen)
+
+
+def test_request_log_lines_never_become_breadcrumbs(tmp_path: Path, dsn: str, opener: Any) -> None:
+    """django.request logs the path of a crashed request; at diagnostic level with log breadcrumbs,
+    the next crash (another request, maybe another person) must not carry that line."""
+    logging.getLogger("django.request").propagate = True
+    with reporting(tmp_path, dsn, opener, level="diagnostic", logging_breadcrumbs=True) as transport:
+        crash()
+        logging.getLogger("shop").warning("an app line is kept")
+        try:
+            raise ValueError("the next crash")
+        except ValueError as exc:
+            assert crashveil.capture_exception(exc) is not None
+        reports = delivered(transport)
+        assert_no_canary(transport, tmp_path / "data")
+    assert ["an app line is kept"] == [crumb["message"] for crumb in reports[-1].get("breadcrumbs", [])]

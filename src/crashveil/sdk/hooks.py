@@ -48,6 +48,11 @@ __all__ = ["Hooks", "read_fault_log"]
 _FAULT_PREFIX = "fault-"
 #: The attribute :meth:`Hooks.first_sighting` sets on an exception that refuses weak references.
 _SEEN_ATTR = "_crashveil_seen"
+#: Loggers of web servers and frameworks whose lines name a request's URL or client address
+#: ("Internal Server Error: /users/alice", access logs): never breadcrumbs, or the next crash
+#: (another request, maybe another person's) would carry them.
+REQUEST_LOGGERS = frozenset({"django.request", "django.server", "werkzeug", "uvicorn.access", "gunicorn.access",
+                             "hypercorn.access", "aiohttp.access", "tornado.access", "waitress"})
 
 
 class Hooks:
@@ -250,7 +255,7 @@ class Hooks:
                 client = hooks.client
                 if not hooks.active or client.breadcrumbs_muted():
                     return
-                if record.name == "crashveil" or record.name.startswith("crashveil."):
+                if record.name == "crashveil" or record.name.startswith("crashveil.") or record.name in REQUEST_LOGGERS:
                     return
                 with suppress_internal_errors("breadcrumb"):
                     message = record.getMessage()
