@@ -123,6 +123,8 @@ class CheckResult:
     reviews: tuple[ReviewRecord, ...] = ()
     problems: tuple[Problem, ...] = field(default_factory=tuple)
     today: datetime.date | None = None
+    #: ``[consent] server_mode_max_level``: operators of server software may grant up to this level.
+    server_mode_max_level: str | None = None
 
     @property
     def passed(self) -> bool:
@@ -155,6 +157,7 @@ class CheckResult:
             "reviews": [{"source": r.source, "reviewer": r.reviewer, "date": r.date.isoformat(),
                          "reason": r.reason, "changes": list(r.changes)} for r in self.reviews],
             "problems": [{"code": p.code, "path": p.path, "message": p.message} for p in self.problems],
+            "server_mode_max_level": self.server_mode_max_level,
             "needs_review": self.needs_review,
             "review_template": review_template(self) if self.needs_review else None,
         }
@@ -202,7 +205,7 @@ def check_policy(policy_path: str | Path = DEFAULT_POLICY, baseline_path: str | 
     digest = policy_digest(policy)
     matching = tuple(record for record in records if record.policy_digest == digest)
     result = _with(result, policy_name=policy.name, policy_version=policy.version, policy_digest=digest,
-                   reviews=matching)
+                   reviews=matching, server_mode_max_level=policy.server_mode_max_level)
     for record in matching:
         if record.policy_version is not None and record.policy_version != policy.version:
             problems.append(Problem("review_invalid", f"{record.source}: policy_version",
@@ -415,6 +418,9 @@ def format_result(result: CheckResult, *, fmt: str = "text") -> str:
         lines.append("  baseline  none")
     for record in result.reviews:
         lines.append(f"  reviewed  {record.source} by {record.reviewer} on {record.date.isoformat()}")
+    if result.server_mode_max_level is not None:
+        lines.append(f"  server mode  allowed: operators may grant '{result.server_mode_max_level}' for everyone "
+                     "([consent] server_mode_max_level)")
     if result.changes:
         lines.append("")
         lines.append("Changes since the baseline:")

@@ -105,3 +105,14 @@ def test_integration_error_never_breaks_the_request(tmp_path: Path, dsn: str, op
         assert 500 == app.test_client().get("/boom").status_code
         assert [] == delivered(transport)
     assert ["hook bug"] == [str(error) for error in allow_internal_errors]
+
+
+def test_integrations_option_is_checked(tmp_path: Path) -> None:
+    import pytest
+
+    from crashveil.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="integrations.*holds a str"):
+        crashveil.init(data_dir=tmp_path, integrations=["flask"])
+    with pytest.raises(ConfigError, match="integrations.*is a str"):
+        crashveil.init(data_dir=tmp_path, integrations="flask")

@@ -109,6 +109,10 @@ def test_crashveil_check_requires_a_review_for_server_mode(tmp_path: Path) -> No
     result = check_policy(app / "crashveil.policy.toml")
     assert "consent.server_mode_max_level" in [change.path for change in result.material]
     assert not result.passed
+    from crashveil.check import format_result
+
+    assert "server mode  allowed: operators may grant 'crash'" in format_result(result)
+    assert "crash" == result.to_dict()["server_mode_max_level"]
 
 
 def test_unknown_consent_keys_and_levels_are_policy_errors(tmp_path: Path) -> None:

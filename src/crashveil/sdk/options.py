@@ -335,9 +335,15 @@ def _integrations(value: object) -> tuple[Integration, ...]:
     """The ``integrations`` option: a list of integration objects (``crashveil.sdk.integrations``)."""
     if value is None:
         return ()
+    expected = "a list such as [FlaskIntegration()] from crashveil.sdk.integrations"
     if not isinstance(value, (list, tuple)):
-        raise ConfigError("integrations", f"is a {type(value).__name__}",
-                          "a list such as [FlaskIntegration()] from crashveil.sdk.integrations")
+        raise ConfigError("integrations", f"is a {type(value).__name__}", expected)
+    if value:
+        from crashveil.sdk.integrations._base import Integration
+
+        for item in value:
+            if not isinstance(item, Integration):
+                raise ConfigError("integrations", f"holds a {type(item).__name__}", expected)
     return tuple(value)
 
 

@@ -40,12 +40,7 @@ _active: dict[str, Integration] = {}
 def install(explicit: Sequence[Integration], auto_names: Sequence[str]) -> None:
     """Make ``explicit`` and the auto-detected ``auto_names`` (modules here) the active integrations."""
     chosen: dict[str, Integration] = {}
-    for integration in explicit:
-        if not isinstance(integration, Integration):
-            from crashveil.errors import ConfigError
-
-            raise ConfigError("integrations", f"holds a {type(integration).__name__}",
-                              "integration objects from crashveil.sdk.integrations")
+    for integration in explicit:  # checked by ``Options``: integration objects
         chosen[integration.name] = integration
     for module_name in auto_names:
         if module_name not in chosen:
