@@ -26,6 +26,7 @@ def _load(name: str, path: Path) -> Any:
 
 
 servers = _load("crashveil_tests_servers", _ROOT / "tests" / "_servers.py")
+seen: set[str] = set()  # report ids already matched to an example
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +42,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 @pytest.mark.slow
 @pytest.mark.parametrize("example", ["web_flask", "web_django", "web_fastapi"])
 def test_example_reports_into_the_server(server: Any, tmp_path: Path, example: str) -> None:
+    """Each example's crash is stored with its route template and never the personal data of the request."""
     before = len(servers.stored_rows(server.dir))
+    seen.update(report_id for report_id, _, _ in servers.stored_rows(server.dir))
     env = {key: value for key, value in os.environ.items() if not key.startswith("CRASHVEIL_")}
     env["PYTHONPATH"] = os.pathsep.join([str(_ROOT / "src"), env.get("PYTHONPATH", "")])
     done = subprocess.run([sys.executable, str(_ROOT / "examples" / f"{example}.py"), "--dsn", server.dsn(),
@@ -51,4 +54,21 @@ def test_example_reports_into_the_server(server: Any, tmp_path: Path, example: s
     assert 0 == done.returncode, done.stderr[-2000:]
     assert "the app answered 500" in done.stdout
     assert "sent: KeyError" in done.stdout, done.stdout + done.stderr[-2000:]
-    assert before + 1 == len(servers.stored_rows(server.dir))
+    rows = servers.stored_rows(server.dir)
+    assert before + 1 == len(rows)
+    stored = {report_id for report_id, _, _ in rows} - seen
+    seen.update(stored)
+    storage = server.dir.storage()
+    try:
+        [detail] = [storage.report_detail("demo", report_id) for report_id in stored]
+    finally:
+        storage.close()
+    assert detail is not None
+    report = detail.report
+    assert ("web", "/customers/{customer_id}/orders", "POST", 500, "crash", ()) == (
+        report.mechanism, "/" + (report.route or "").lstrip("/").replace("<int:customer_id>", "{customer_id}"),
+        report.http_method,
+        report.status_code, report.consent_level, detail.dropped_fields)
+    assert report.handler is not None and report.handler.endswith("create_order")
+    text = str(report)
+    assert not any(personal in text for personal in ("4711", "alice", "Bearer"))
