@@ -101,3 +101,13 @@ def test_settings_are_checked() -> None:
         CrashveilASGIMiddleware(crashing_asgi, route_sample_rates={"/a": 2.0})
     with pytest.raises(ConfigError, match="opt_out"):
         CrashveilWSGIMiddleware(crashing_wsgi, opt_out="yes")
+
+
+def test_request_context_values_are_safe_for_the_wire() -> None:
+    """Methods are short upper-case words or OTHER; statuses 100..599; only set fields are carried."""
+    from crashveil.sdk.integrations.request_context import RequestContext, handler_name, method_name, status_of
+
+    assert ["GET", "OTHER", "OTHER", None] == [method_name(m) for m in ("get", "GET\n", "X" * 17, "")]
+    assert [500, 200, None, None, None] == [status_of(s) for s in (500, b"200 OK", "abc", True, 700)]
+    assert (handler_name(crashing_wsgi) or "").endswith("test_web_generic.crashing_wsgi")
+    assert (("http_method", "PUT"), ("status_code", 503)) == RequestContext(http_method="PUT", status_code=503).fields()
