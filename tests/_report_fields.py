@@ -67,6 +67,7 @@ def full_report(digest: str | None = None, **overrides: Any) -> dict[str, Any]:
                         "python_version": "3.11", "arch": "x86_64"},
         "install_id": uuid.uuid4().hex, "client_stats": {"dropped": 1}, "comment": "it crashed",
         "message": "'k'", "breadcrumbs": [{"offset_s": 3, "category": "ui", "message": "clicked save"}],
+        "route": "/users/{id}", "http_method": "POST", "status_code": 500, "handler": "app.views.create_user",
     }
     report.update(overrides)
     return report

@@ -99,7 +99,7 @@ def test_policy_diff_command_exit_codes(tmp_path, capsys) -> None:  # type: igno
     same.write_text(text)
     assert 0 == main(["policy", "diff", str(default_policy_path()), str(same)])
     wider = tmp_path / "wider.toml"
-    wider.write_text(text.replace('version = "1.0.0"', 'version = "1.1.0"')
+    wider.write_text(text.replace('version = "1.', 'version = "99.', 1)
                      .replace("min_k = 5", "min_k = 3"))
     assert 1 == main(["policy", "diff", str(default_policy_path()), str(wider)])
     unbumped = tmp_path / "unbumped.toml"

@@ -54,7 +54,7 @@ NEEDLES = tuple(CANARIES.values())
 PLAN = {
     "policy_digest": "strict", "consent_level": "strict", "report_id": "strict", "fingerprint": "strict",
     "error_code": "strict", "chain[0].error_code": "strict", "occurred_hour": "strict", "install_id": "strict",
-    "client_stats{key}": "strict",
+    "client_stats{key}": "strict", "http_method": "strict",
     "crash_type": "redacted", "chain[0].crash_type": "redacted", "release": "redacted",
     "stack.frames[0].file": "redacted", "stack.frames[0].function": "redacted",
     "chain[0].stack.frames[0].file": "redacted", "chain[0].stack.frames[0].function": "redacted",
@@ -62,7 +62,7 @@ PLAN = {
     "breadcrumbs[0].category": "redacted", "breadcrumbs[0].message": "redacted",
     "environment.os_family": "redacted", "environment.os_version": "redacted",
     "environment.python_impl": "redacted", "environment.python_version": "redacted",
-    "environment.arch": "redacted",
+    "environment.arch": "redacted", "route": "redacted", "handler": "redacted",
 }
 PASSWORD = "canary-dashboard-password-1"
 

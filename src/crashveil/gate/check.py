@@ -119,7 +119,7 @@ def _reviewed(result: CheckResult, policy: Policy, records: list[ReviewRecord], 
                                     f"says {record.policy_version} but the policy with this digest is "
                                     f"version {policy.version}"))
     return _with(result, policy_name=policy.name, policy_version=policy.version, policy_digest=digest,
-                 reviews=matching)
+                 reviews=matching, server_mode_max_level=policy.server_mode_max_level)
 
 
 def _against_baseline(result: CheckResult, policy: Policy, baseline: Policy, records: list[ReviewRecord],

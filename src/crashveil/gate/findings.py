@@ -60,6 +60,8 @@ class CheckResult:
     changes: tuple[Change, ...] = ()
     reviews: tuple[ReviewRecord, ...] = ()
     problems: tuple[Problem, ...] = field(default_factory=tuple)
+    #: ``[consent] server_mode_max_level``: operators of server software may grant up to this level.
+    server_mode_max_level: str | None = None
     today: datetime.date | None = None
 
     @property
@@ -93,6 +95,7 @@ class CheckResult:
             "reviews": [{"source": r.source, "reviewer": r.reviewer, "date": r.date.isoformat(),
                          "reason": r.reason, "changes": list(r.changes)} for r in self.reviews],
             "problems": [{"code": p.code, "path": p.path, "message": p.message} for p in self.problems],
+            "server_mode_max_level": self.server_mode_max_level,
             "needs_review": self.needs_review,
             "review_template": review_template(self) if self.needs_review else None,
         }
@@ -142,6 +145,9 @@ def format_result(result: CheckResult, *, fmt: str = "text") -> str:
         lines.append("  baseline  none")
     for record in result.reviews:
         lines.append(f"  reviewed  {record.source} by {record.reviewer} on {record.date.isoformat()}")
+    if result.server_mode_max_level is not None:
+        lines.append(f"  server mode  allowed: operators may grant '{result.server_mode_max_level}' for everyone "
+                     "([consent] server_mode_max_level)")
     if result.changes:
         lines.append("")
         lines.append("Changes since the baseline:")

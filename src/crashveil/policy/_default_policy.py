@@ -65,6 +65,13 @@ SOURCE = (
     'title = "Send detailed crash reports"\n'
     'description = "Also send the error message and the last few steps the application took before the crash, after personal data such as e-mail addresses, names in file paths and passwords has been removed on your device."\n'
     '\n'
+    '# Server software (a web app, an API): the people whose requests crash are not the ones who run\n'
+    '# it and cannot be asked. The operator may then grant a level for everyone in configuration\n'
+    '# (`crashveil.init(consent_mode="server", server_level=...)`), at most this one. Redaction and\n'
+    '# the allowlist stand exactly as on a device; a request can opt out (a header or a hook).\n'
+    '[consent]\n'
+    'server_mode_max_level = "crash"\n'
+    '\n'
     '# On-device redaction (repeated on the server). Detectors run on every string that can\n'
     '# reach a report; each replaces what it finds with a typed placeholder such as <email>.\n'
     '[redaction]\n'
@@ -257,6 +264,41 @@ SOURCE = (
     'retention_days = 30\n'
     'access = ["developer"]\n'
     'review = "reviews/2026-11-27-initial.md"\n'
+    '\n'
+    '# Request context, filled by the web integrations (crashveil.sdk.integrations). Never the URL,\n'
+    "# its query string, headers, cookies, bodies or the client's address.\n"
+    '\n'
+    '[fields.route]\n'
+    'purpose = "The kind of page or API call that crashed, as the application defines it (for example /users/{id}), never the address actually opened, so crashes of one page are found together."\n'
+    'sensitivity = "technical"\n'
+    'level = "crash"\n'
+    'retention_days = 90\n'
+    'access = ["viewer", "developer", "admin"]\n'
+    'review = "reviews/2026-11-27-initial.md"\n'
+    '\n'
+    '[fields.http_method]\n'
+    'purpose = "The kind of request (GET, POST ...), because a page often fails only when something is sent."\n'
+    'sensitivity = "technical"\n'
+    'level = "crash"\n'
+    'retention_days = 90\n'
+    'access = ["viewer", "developer", "admin"]\n'
+    'review = "reviews/2026-11-27-initial.md"\n'
+    '\n'
+    '[fields.status_code]\n'
+    'purpose = "The result code the server answered (for example 500), to tell a failed request from one that failed halfway."\n'
+    'sensitivity = "technical"\n'
+    'level = "crash"\n'
+    'retention_days = 90\n'
+    'access = ["viewer", "developer", "admin"]\n'
+    'review = "reviews/2026-11-27-initial.md"\n'
+    '\n'
+    '[fields.handler]\n'
+    'purpose = "The name of the application\'s function that answered the request, to find the code to fix."\n'
+    'sensitivity = "technical"\n'
+    'level = "crash"\n'
+    'retention_days = 90\n'
+    'access = ["developer", "admin"]\n'
+    'review = "reviews/2026-11-27-initial.md"\n'
 )
 
 #: ``tomllib.loads(SOURCE)``
@@ -281,6 +323,7 @@ DATA: dict[str, Any] = {'policy': {'name': 'crashveil-default', 'version': '1.0.
                                           'application took before the crash, after personal data such as '
                                           'e-mail addresses, names in file paths and passwords has been '
                                           'removed on your device.'}},
+ 'consent': {'server_mode_max_level': 'crash'},
  'redaction': {'detectors': ['pem_private_key',
                              'url_credentials',
                              'connection_string',
@@ -440,7 +483,36 @@ DATA: dict[str, Any] = {'policy': {'name': 'crashveil-default', 'version': '1.0.
                             'level': 'diagnostic',
                             'retention_days': 30,
                             'access': ['developer'],
-                            'review': 'reviews/2026-11-27-initial.md'}}}
+                            'review': 'reviews/2026-11-27-initial.md'},
+            'route': {'purpose': 'The kind of page or API call that crashed, as the application defines it '
+                                 '(for example /users/{id}), never the address actually opened, so crashes '
+                                 'of one page are found together.',
+                      'sensitivity': 'technical',
+                      'level': 'crash',
+                      'retention_days': 90,
+                      'access': ['viewer', 'developer', 'admin'],
+                      'review': 'reviews/2026-11-27-initial.md'},
+            'http_method': {'purpose': 'The kind of request (GET, POST ...), because a page often fails only '
+                                       'when something is sent.',
+                            'sensitivity': 'technical',
+                            'level': 'crash',
+                            'retention_days': 90,
+                            'access': ['viewer', 'developer', 'admin'],
+                            'review': 'reviews/2026-11-27-initial.md'},
+            'status_code': {'purpose': 'The result code the server answered (for example 500), to tell a '
+                                       'failed request from one that failed halfway.',
+                            'sensitivity': 'technical',
+                            'level': 'crash',
+                            'retention_days': 90,
+                            'access': ['viewer', 'developer', 'admin'],
+                            'review': 'reviews/2026-11-27-initial.md'},
+            'handler': {'purpose': "The name of the application's function that answered the request, to "
+                                   'find the code to fix.',
+                        'sensitivity': 'technical',
+                        'level': 'crash',
+                        'retention_days': 90,
+                        'access': ['developer', 'admin'],
+                        'review': 'reviews/2026-11-27-initial.md'}}}
 
 #: ``canonical_policy(parse_policy(DATA))``: what a consent record stores
 CANONICAL: dict[str, Any] = {'name': 'crashveil-default',
@@ -544,6 +616,24 @@ CANONICAL: dict[str, Any] = {'name': 'crashveil-default',
                             'access': ('viewer', 'developer', 'privacy-officer', 'admin'),
                             'review': 'reviews/2026-11-27-initial.md',
                             'description': ''},
+            'handler': {'name': 'handler',
+                        'purpose': "The name of the application's function that answered the request, to "
+                                   'find the code to fix.',
+                        'sensitivity': 'technical',
+                        'level': 'crash',
+                        'retention_days': 90,
+                        'access': ('developer', 'admin'),
+                        'review': 'reviews/2026-11-27-initial.md',
+                        'description': ''},
+            'http_method': {'name': 'http_method',
+                            'purpose': 'The kind of request (GET, POST ...), because a page often fails only '
+                                       'when something is sent.',
+                            'sensitivity': 'technical',
+                            'level': 'crash',
+                            'retention_days': 90,
+                            'access': ('viewer', 'developer', 'admin'),
+                            'review': 'reviews/2026-11-27-initial.md',
+                            'description': ''},
             'install_id': {'name': 'install_id',
                            'purpose': 'A code that changes every month and cannot be traced back to you or '
                                       'your computer. It lets developers count how many installations a '
@@ -608,6 +698,16 @@ CANONICAL: dict[str, Any] = {'name': 'crashveil-default',
                           'access': ('developer', 'privacy-officer', 'admin'),
                           'review': 'reviews/2026-11-27-initial.md',
                           'description': ''},
+            'route': {'name': 'route',
+                      'purpose': 'The kind of page or API call that crashed, as the application defines it '
+                                 '(for example /users/{id}), never the address actually opened, so crashes '
+                                 'of one page are found together.',
+                      'sensitivity': 'technical',
+                      'level': 'crash',
+                      'retention_days': 90,
+                      'access': ('viewer', 'developer', 'admin'),
+                      'review': 'reviews/2026-11-27-initial.md',
+                      'description': ''},
             'schema_version': {'name': 'schema_version',
                                'purpose': 'Lets the server read the report in the format it was written in.',
                                'sensitivity': 'technical',
@@ -624,7 +724,16 @@ CANONICAL: dict[str, Any] = {'name': 'crashveil-default',
                       'retention_days': 90,
                       'access': ('developer', 'admin'),
                       'review': 'reviews/2026-11-27-initial.md',
-                      'description': ''}},
+                      'description': ''},
+            'status_code': {'name': 'status_code',
+                            'purpose': 'The result code the server answered (for example 500), to tell a '
+                                       'failed request from one that failed halfway.',
+                            'sensitivity': 'technical',
+                            'level': 'crash',
+                            'retention_days': 90,
+                            'access': ('viewer', 'developer', 'admin'),
+                            'review': 'reviews/2026-11-27-initial.md',
+                            'description': ''}},
  'redaction': {'detectors': ('pem_private_key',
                              'url_credentials',
                              'connection_string',
@@ -665,7 +774,8 @@ CANONICAL: dict[str, Any] = {'name': 'crashveil-default',
             'contact': "the support address given in the application's About box",
             'deletion': 'Choose "Stop sending crash reports" in the application\'s settings: the reports '
                         'already on your device are deleted at once and the server is asked to delete every '
-                        'report sent from this installation.'}}
+                        'report sent from this installation.'},
+ 'server_mode_max_level': 'crash'}
 
 #: ``policy_digest(parse_policy(DATA))``
-DIGEST = 'sha256:95142edadac41389f49e6d9f12ce69e6b8f90a6c162b0a548ce04366ef1ae5a9'
+DIGEST = 'sha256:67ac17e52f6d5fa615f4df1611e6663d6e32bbf213c5c81c512eb9bea1d357a1'

@@ -103,13 +103,20 @@ def _field_changes(add: _Add, old: Policy, new: Policy) -> None:
 
 
 def _level_changes(add: _Add, old: Policy, new: Policy) -> None:
-    """Consent levels added or removed (both material)."""
+    """Consent levels added or removed (both material); server mode's ceiling (material when wider)."""
     old_levels = {level.name: level.rank for level in old.levels}
     new_levels = {level.name: level.rank for level in new.levels}
     for name in sorted(set(new_levels) - set(old_levels)):
         add(Change(f"levels.{name}", "level_added", f"new consent level (rank {new_levels[name]})", True))
     for name in sorted(set(old_levels) - set(new_levels)):
         add(Change(f"levels.{name}", "level_removed", "consent level removed", True))
+    if old.server_mode_max_level != new.server_mode_max_level:
+        wider = new.server_mode_max_level is not None and (
+            old.server_mode_max_level is None
+            or _rank(new, new.server_mode_max_level) > _rank(old, old.server_mode_max_level))
+        add(Change("consent.server_mode_max_level", "server_mode_changed",
+                   f"{old.server_mode_max_level or 'not allowed'} -> {new.server_mode_max_level or 'not allowed'}",
+                   wider))
 
 
 def _aggregation_and_key_changes(add: _Add, old: Policy, new: Policy) -> None:

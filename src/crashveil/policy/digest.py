@@ -21,6 +21,8 @@ def canonical_policy(policy: Policy) -> dict[str, Any]:
     """The policy as plain JSON-ready data, without where it was read from."""
     data = dataclasses.asdict(policy)
     data.pop("source", None)
+    if data.get("server_mode_max_level") is None:  # absent: the digest of a policy without [consent]
+        data.pop("server_mode_max_level", None)
     data["fields"] = {name: data["fields"][name] for name in sorted(data["fields"])}
     return data
 

@@ -181,7 +181,7 @@ class _Reader:
     # -- sections ------------------------------------------------------------------------
     def policy(self, data: Mapping[str, Any]) -> Policy:
         top = self.table(data, "", {"policy", "notice", "levels", "redaction", "sampling", "limits",
-                                    "aggregation", "keys", "fields"})
+                                    "aggregation", "keys", "fields"}, {"consent"})
         head = self.table(top["policy"], "policy", {"name", "version", "retention_ceiling_days"})
         name = self.string(head, "name", "policy", pattern=re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$"),
                            expected="a name of letters, digits, '.', '_' or '-'")
@@ -202,7 +202,17 @@ class _Reader:
             keys=self.key_periods(top["keys"]),
             notice=self.notice(top["notice"]),
             source=self.source,
+            server_mode_max_level=self.consent(top["consent"], levels) if "consent" in top else None,
         )
+
+    def consent(self, data: Any, levels: tuple[ConsentLevel, ...]) -> str:
+        """``[consent] server_mode_max_level``: a level above ``off`` an operator may grant for everyone."""
+        table = self.table(data, "consent", {"server_mode_max_level"})
+        names = tuple(level.name for level in levels if level.rank > 0)
+        level = self.string(table, "server_mode_max_level", "consent")
+        if level not in names:
+            raise self.fail("consent.server_mode_max_level", "unknown or 'off' level", f"one of: {', '.join(names)}")
+        return level
 
     def notice(self, data: Any) -> NoticeSettings:
         keys = {"app_name", "controller", "contact", "deletion"}

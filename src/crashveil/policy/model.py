@@ -137,6 +137,10 @@ class Policy:
     keys: KeyPeriods
     notice: NoticeSettings
     source: str = "<policy>"
+    #: The highest level an operator may grant for everyone in server mode (``[consent]``:
+    #: server software, where the people in a crash are not the ones running the app); None:
+    #: the policy does not allow server mode.
+    server_mode_max_level: str | None = None
 
     # -- consent levels ------------------------------------------------------------------
     def level(self, name: str) -> ConsentLevel:

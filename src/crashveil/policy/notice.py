@@ -47,7 +47,23 @@ def _who(access: tuple[str, ...]) -> str:
 def notice_sections(policy: Policy) -> list[tuple[str, list[str]]]:
     """The notice as (heading, paragraphs) pairs; both renderers use these words."""
     return [_about_section(policy), *(_choice_section(policy, level) for level in policy.levels),
-            *_protection_sections(policy), *_closing_sections(policy)]
+            *_server_mode_sections(policy), *_protection_sections(policy), *_closing_sections(policy)]
+
+
+def _server_mode_sections(policy: Policy) -> list[tuple[str, list[str]]]:
+    """When the policy lets operators of server software choose the level (none otherwise)."""
+    if policy.server_mode_max_level is None:
+        return []
+    most = policy.level(policy.server_mode_max_level).title
+    return [("When the application is a service you use", [
+        f"If {policy.notice.app_name} runs on a server (a web site or service you use) rather than on your own "
+        "device, you are not the one who installed it, so you are not asked: the people who run it "
+        f"choose the level for everyone, and this policy lets them choose at most \"{most}\". The "
+        "same items are removed and the same list above applies. Such reports never hold the web "
+        "address you opened, what you typed or sent, your cookies, or your network address: at most "
+        "the kind of page (for example \"/users/{id}\"), the kind of request and its result code. "
+        "The service may also let you ask not to be included in crash reports.",
+    ])]
 
 
 def _about_section(policy: Policy) -> tuple[str, list[str]]:

@@ -87,7 +87,12 @@ class Client:
         self.now = options.now
         policy_loaded = getattr(options, "policy_loaded", None)
         lazy = policy_loaded is not None and not policy_loaded()
-        if lazy:  # the shipped policy, built on first need; its facts answer init() and grant()
+        self.consent: ConsentStore
+        if options.consent_mode == "server":  # the operator's level, checked against the policy's [consent]
+            from crashveil.sdk.integrations.server_consent import ServerConsent
+
+            self.consent = ServerConsent(self.data_dir, options.policy, now=self.now, level=options.server_level)
+        elif lazy:  # the shipped policy, built on first need; its facts answer init() and grant()
             from crashveil.policy.shipped import shipped_policy_facts
 
             self.consent = ConsentStore(self.data_dir, lambda: options.policy, now=self.now,
@@ -260,9 +265,11 @@ class Client:
 
     # -- capture -------------------------------------------------------------------------
     def capture_exception(self, exc: BaseException, *, mechanism: str = "manual",
-                          tb: TracebackType | None = None) -> str | None:
+                          tb: TracebackType | None = None,
+                          context: tuple[tuple[str, str | int], ...] = ()) -> str | None:
         """Report ``exc`` if the user consented; returns the report id, or None.
 
+        ``context``: what an integration knows of the crash (``CrashRecord.context``).
         Never raises: a failure inside the SDK is swallowed, counted and logged at debug.
         """
         if _internal.in_sdk():
@@ -272,6 +279,10 @@ class Client:
             if level == OFF or not isinstance(exc, BaseException):
                 return None
             record = self._with_breadcrumbs(self.collector.record(exc, mechanism=mechanism, tb=tb))
+            if context:
+                from dataclasses import replace  # loaded already: a CrashRecord exists
+
+                record = replace(record, context=context)
             return self.capture.process(record, level)
         return None
 
@@ -367,6 +378,9 @@ class Client:
         self.hooks = Hooks(self, data_dir=self.data_dir, logging_integration=options.logging_integration,
                            logging_breadcrumbs=options.logging_breadcrumbs)
         self.hooks.install()
+        from crashveil.sdk.integrations import setup_integrations  # light: reads sys.modules only
+
+        setup_integrations(options.integrations, auto=options.auto_integrations)
 
     def revoke(self) -> None:
         """Delete the queue and secrets; queue a deletion request until the server acknowledges it."""

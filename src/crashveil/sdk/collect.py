@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 from crashveil.policy.fingerprint import compute_fingerprint
 from crashveil.textsafe import visible
 from crashveil.wire.report import (
+    CONTEXT_FIELDS,
     LIMITS,
     SCHEMA_VERSION,
     Breadcrumb,
@@ -88,6 +89,9 @@ class CrashRecord:
     occurred_s: float
     #: ``(offset_s before the crash, category, message)``, raw, from the in-memory ring.
     breadcrumbs: tuple[tuple[float, str, str], ...] = ()
+    #: ``(field, value)`` pairs an integration knows of the crash (route template, method ...),
+    #: each a name in ``CONTEXT_FIELDS``; kept only where the allowlist allows the field.
+    context: tuple[tuple[str, str | int], ...] = ()
 
 
 class Collector:
@@ -227,6 +231,9 @@ class Collector:
         if "breadcrumbs" in allowed and record.breadcrumbs:
             crumbs = record.breadcrumbs[-LIMITS["max_breadcrumbs"]:]
             values["breadcrumbs"] = tuple(self.breadcrumb(*raw) for raw in crumbs)
+        for name, value in record.context:
+            if name in allowed and name in CONTEXT_FIELDS and name not in values:
+                values[name] = self._name(value, "message") if isinstance(value, str) else value
         report = Report(**values)
         return report.restricted_to(tuple(allowed))
 

@@ -46,8 +46,13 @@ if TYPE_CHECKING:
 __all__ = ["Hooks", "read_fault_log"]
 
 _FAULT_PREFIX = "fault-"
-#: The attribute :meth:`Hooks._first_sighting` sets on an exception that refuses weak references.
+#: The attribute :meth:`Hooks.first_sighting` sets on an exception that refuses weak references.
 _SEEN_ATTR = "_crashveil_seen"
+#: Loggers of web servers and frameworks whose lines name a request's URL or client address
+#: ("Internal Server Error: /users/alice", access logs): never breadcrumbs, or the next crash
+#: (another request, maybe another person's) would carry them.
+REQUEST_LOGGERS = frozenset({"django.request", "django.server", "werkzeug", "uvicorn.access", "gunicorn.access",
+                             "hypercorn.access", "aiohttp.access", "tornado.access", "waitress"})
 
 
 class Hooks:
@@ -124,12 +129,12 @@ class Hooks:
         # nothing here can raise.
         first = True
         with suppress_internal_errors("hooks"):
-            first = self._first_sighting(exc)
+            first = self.first_sighting(exc)
         if not first:  # the same crash seen by two hooks (logged, then raised)
             return
         self.client.capture_exception(exc, mechanism=mechanism, tb=tb)
 
-    def _first_sighting(self, exc: BaseException) -> bool:
+    def first_sighting(self, exc: BaseException) -> bool:
         """Remember ``exc``; False if one of our hooks already saw this very object.
 
         Never by ``id()`` alone: an id outlives its exception, and CPython gives the next
@@ -161,7 +166,7 @@ class Hooks:
             return True
 
     def _mark(self, exc: BaseException) -> bool:
-        """The marker variant of :meth:`_first_sighting`, for exceptions without weak references."""
+        """The marker variant of :meth:`first_sighting`, for exceptions without weak references."""
         try:
             attrs = vars(exc)  # its __dict__ itself: an app ``__setattr__`` is not involved
         except TypeError:
@@ -250,7 +255,7 @@ class Hooks:
                 client = hooks.client
                 if not hooks.active or client.breadcrumbs_muted():
                     return
-                if record.name == "crashveil" or record.name.startswith("crashveil."):
+                if record.name == "crashveil" or record.name.startswith("crashveil.") or record.name in REQUEST_LOGGERS:
                     return
                 with suppress_internal_errors("breadcrumb"):
                     message = record.getMessage()

@@ -25,9 +25,11 @@ class NullClient:
     """What the facade talks to before ``init()``: records nothing, asks nothing."""
 
     enabled = False
+    hooks = None  # no crash hooks (``Client.hooks``), for the integrations' dedup
 
     def capture_exception(self, exc: BaseException, *, mechanism: str = "manual",
-                          tb: TracebackType | None = None) -> str | None:
+                          tb: TracebackType | None = None,
+                          context: tuple[tuple[str, str | int], ...] = ()) -> str | None:
         return None
 
     def add_breadcrumb(self, message: str, category: str = "default") -> None:

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
     from crashveil.policy.model import Policy
     from crashveil.sdk._records import DisclosureRequest
+    from crashveil.sdk.integrations._base import Integration
     from crashveil.sdk.transport import Transport
     from crashveil.wire.protocol import ConnectionString
 
@@ -42,6 +43,7 @@ OPTION_NAMES: tuple[str, ...] = (
     "app_name", "data_dir", "policy", "app_root", "dsn", "project", "release", "cohort", "client_cert",
     "client_key", "consent_callback", "ask_each_time", "logging_integration", "logging_breadcrumbs",
     "keep_history_content", "flush_timeout_s", "transport", "now", "rng",
+    "integrations", "auto_integrations", "consent_mode", "server_level",
 )
 
 #: Defaults of the optional attributes (``policy`` and ``rng``: None, completed on first read).
@@ -50,7 +52,10 @@ _DEFAULTS: dict[str, Any] = {
     "client_key": None, "consent_callback": None, "ask_each_time": False, "logging_integration": False,
     "logging_breadcrumbs": False, "keep_history_content": False, "flush_timeout_s": 2.0, "transport": None,
     "now": time.time, "rng": None,
+    "integrations": (), "auto_integrations": True, "consent_mode": "device", "server_level": None,
 }
+#: ``consent_mode``: the user decides on the device, or the operator of server software decides.
+CONSENT_MODES = ("device", "server")
 #: The fields of ``ConnectionString``, in order (what ``parse_connection_parts`` returns).
 _DSN_PARTS = ("host", "port", "project", "public_key", "signing_key", "ca_der")
 #: Attribute -> slot: ``policy``, ``rng`` and ``dsn`` are properties over a slot whose value is
@@ -101,6 +106,10 @@ class Options(Frozen):
     transport: Transport | None
     now: Callable[[], float]
     _rng_value: random.Random | None
+    integrations: tuple[Integration, ...]
+    auto_integrations: bool
+    consent_mode: str
+    server_level: str | None
 
     def __init__(self, **values: Any) -> None:
         unknown = sorted(set(values) - set(OPTION_NAMES))
@@ -244,6 +253,8 @@ _ENV = {
     "ask_each_time": "CRASHVEIL_ASK_EACH_TIME",
     "logging_integration": "CRASHVEIL_LOGGING",
     "flush_timeout_s": "CRASHVEIL_FLUSH_TIMEOUT_S",
+    "consent_mode": "CRASHVEIL_CONSENT_MODE",
+    "server_level": "CRASHVEIL_SERVER_LEVEL",
 }
 
 
@@ -280,6 +291,9 @@ def _resolve(values: dict[str, Any], env: Mapping[str, str]) -> Options:
         transport=values.get("transport"),
         now=values.get("now", time.time),
         rng=values.get("rng") or None,  # None: a random.SystemRandom, made on first read
+        integrations=_integrations(values.get("integrations")),
+        auto_integrations=_flag({"auto_integrations": values.get("auto_integrations", True)}, "auto_integrations"),
+        **_consent_mode(values),
     )
 
 
@@ -339,6 +353,33 @@ def _check_callables(values: Mapping[str, Any]) -> None:
     for name in ("now",):
         if name in values and not callable(values[name]):
             raise ConfigError(name, "is not callable", "a function returning seconds since the epoch")
+def _integrations(value: object) -> tuple[Integration, ...]:
+    """The ``integrations`` option: a list of integration objects (``crashveil.sdk.integrations``)."""
+    if value is None:
+        return ()
+    expected = "a list such as [FlaskIntegration()] from crashveil.sdk.integrations"
+    if not isinstance(value, (list, tuple)):
+        raise ConfigError("integrations", f"is a {type(value).__name__}", expected)
+    if value:
+        from crashveil.sdk.integrations._base import Integration
+
+        for item in value:
+            if not isinstance(item, Integration):
+                raise ConfigError("integrations", f"holds a {type(item).__name__}", expected)
+    return tuple(value)
+
+
+def _consent_mode(values: Mapping[str, Any]) -> dict[str, Any]:
+    """``consent_mode`` and ``server_level``; the policy's ``[consent]`` is checked by the client."""
+    mode = _optional_str(values, "consent_mode") or "device"
+    if mode not in CONSENT_MODES:
+        raise ConfigError("consent_mode", "unknown mode", " or ".join(repr(m) for m in CONSENT_MODES))
+    level = _optional_str(values, "server_level")
+    if mode == "server" and level is None:
+        raise ConfigError("server_level", "is missing in server mode", "a level of the policy, e.g. 'crash'")
+    if mode == "device" and level is not None:
+        raise ConfigError("server_level", "is only for consent_mode='server'", "consent_mode='server'")
+    return {"consent_mode": mode, "server_level": level}
 
 
 def _policy(value: object) -> Policy | None:

@@ -25,6 +25,7 @@ __all__ = [
     "LIMITS",
     "REPORT_FIELDS",
     "REQUIRED_FIELDS",
+    "CONTEXT_FIELDS",
     "Frame",
     "Stack",
     "ChainedError",
@@ -65,6 +66,7 @@ _PSEUDONYM_PATTERN = r"^[0-9a-f]{32}$"
 _LEVEL_PATTERN = r"^[a-z][a-z0-9_-]{0,39}$"
 _CODE_PATTERN = r"^(errno|winerror|exit|signal|http|code):-?\d{1,10}$"
 _STAT_KEY_PATTERN = r"^[a-z][a-z0-9_]{0,39}$"
+_METHOD_PATTERN = r"^[A-Z]{1,16}$"
 
 
 def _spec(**kwargs: Any) -> dict[str, Any]:
@@ -131,7 +133,8 @@ class Report:
     crash_type: str = field(metadata=_spec(**_NAME))
     fingerprint: str = field(metadata=_spec(pattern=_FINGERPRINT_PATTERN))
     error_code: str | None = field(default=None, metadata=_spec(pattern=_CODE_PATTERN))
-    mechanism: Literal["excepthook", "thread", "asyncio", "unraisable", "native", "logging", "manual"] | None = field(
+    mechanism: Literal["excepthook", "thread", "asyncio", "unraisable", "native", "logging", "manual",
+                       "web"] | None = field(
         default=None, metadata=_spec())
     stack: Stack | None = field(default=None, metadata=_spec())
     chain: tuple[ChainedError, ...] | None = field(default=None, metadata=_spec(max_items=LIMITS["max_chain"]))
@@ -146,6 +149,11 @@ class Report:
     message: str | None = field(default=None, metadata=_spec(**_TEXT))
     breadcrumbs: tuple[Breadcrumb, ...] | None = field(default=None,
                                                        metadata=_spec(max_items=LIMITS["max_breadcrumbs"]))
+    # -- request context (web integrations, ``sdk/integrations``): never the URL itself --
+    route: str | None = field(default=None, metadata=_spec(**_NAME))
+    http_method: str | None = field(default=None, metadata=_spec(pattern=_METHOD_PATTERN))
+    status_code: int | None = field(default=None, metadata=_spec(minimum=100, maximum=599))
+    handler: str | None = field(default=None, metadata=_spec(**_NAME))
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict; ``None`` fields are left out."""
@@ -180,6 +188,9 @@ class Report:
 
 #: Every top-level field of the wire format, in declaration order.
 REPORT_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Report))
+#: Fields an integration may fill from the context of the crash (``CrashRecord.context``), each
+#: still subject to the allowlist at the consent level.
+CONTEXT_FIELDS: tuple[str, ...] = ("route", "http_method", "status_code", "handler")
 #: Fields every report carries whatever the level: the policy must declare them at its lowest level.
 REQUIRED_FIELDS: tuple[str, ...] = tuple(
     f.name for f in dataclasses.fields(Report) if f.default is dataclasses.MISSING)

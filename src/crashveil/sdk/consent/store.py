@@ -334,4 +334,5 @@ def policy_from_canonical(data: dict[str, Any]) -> Policy:
         aggregation=AggregationSettings(**data["aggregation"]),
         keys=KeyPeriods(**data["keys"]),
         notice=NoticeSettings(**data["notice"]),
+        server_mode_max_level=data.get("server_mode_max_level"),
     )

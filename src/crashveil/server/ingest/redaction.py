@@ -82,6 +82,8 @@ def redact_report(report: Report, redact: Redact, *,
         "comment": run.free_text(report.comment, "comment"),
         "release": run.text(report.release, "release", "message"),
         "stack": run.stack(report.stack, "stack"),
+        "route": run.text(report.route, "route", "message"),
+        "handler": run.text(report.handler, "handler", "message"),
     }
     if report.chain is not None:
         changes["chain"] = tuple(

@@ -1,0 +1,9 @@
+"""FastAPI: the Starlette integration (FastAPI apps are Starlette apps); this name is for discovery."""
+
+from __future__ import annotations
+
+from crashveil.sdk.integrations.starlette import StarletteIntegration, default_integration
+
+__all__ = ["FastApiIntegration", "default_integration"]
+
+FastApiIntegration = StarletteIntegration
