@@ -96,7 +96,7 @@ def test_notice_says_so_and_the_gate_sees_a_change(tmp_path: Path) -> None:
 
 
 def test_crashveil_check_requires_a_review_for_server_mode(tmp_path: Path) -> None:
-    from crashveil.check import check_policy
+    from crashveil.gate.check import check_policy
 
     app = tmp_path / "app"
     (app / "reviews").mkdir(parents=True)
@@ -109,7 +109,7 @@ def test_crashveil_check_requires_a_review_for_server_mode(tmp_path: Path) -> No
     result = check_policy(app / "crashveil.policy.toml")
     assert "consent.server_mode_max_level" in [change.path for change in result.material]
     assert not result.passed
-    from crashveil.check import format_result
+    from crashveil.gate.findings import format_result
 
     assert "server mode  allowed: operators may grant 'crash'" in format_result(result)
     assert "crash" == result.to_dict()["server_mode_max_level"]
