@@ -94,6 +94,7 @@ def test_outcomes_are_flushed_in_one_transaction_per_batch(server: Any) -> None:
 
 def test_the_outcome_metric_counts_by_kind_subject_and_reason(server: Any) -> None:
     server.post_envelope(event_envelope(python_event()))
+    server.outcomes()  # flushed: the metric is counted at the flush
     text = server.client.get("/metrics").text
     assert 'crashveil_sentry_outcomes_total{kind="event",reason="accepted",subject="error"} 1.0' in text
 

@@ -192,13 +192,6 @@ class Settings:
             return _split_public_url(self.public_url)
         return ("https" if self.tls else "http", self.connect_host, self.web_port or self.port)
 
-    @property
-    def public_base_url(self) -> str:
-        """``public_url`` without a trailing slash, else the web listener's URL: what links start with."""
-        scheme, host, port = self.web_endpoint
-        shown = f"[{host}]" if ":" in host else host
-        return f"{scheme}://{shown}" + (f":{port}" if port is not None else "")
-
     # --- loading -----------------------------------------------------------------------
     @classmethod
     def load(

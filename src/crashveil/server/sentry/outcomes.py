@@ -23,11 +23,12 @@ client     a Sentry data category     the SDK's own reason, from its ``client_re
 Every subject and reason is checked against :func:`safe_label` (a short identifier, else
 ``other``): they come partly from clients, and they become table rows and metric labels.
 
-Counting never costs the request a database write: :class:`OutcomeRecorder` adds to a
-dict in memory and a background thread flushes it every ``interval_s`` seconds (and at
-:meth:`OutcomeRecorder.close`) with one upsert per flush, so a burst of events costs one
-short write transaction a second, whatever its size. A flush that fails keeps its counts
-for the next one. With several server processes each flushes its own counts; the upsert adds.
+Counting never costs the request a database write, nor a metric update: an event adds to
+a dict in memory (a few microseconds for its ~20 counts) and a background thread flushes it
+every ``interval_s`` seconds (and at :meth:`OutcomeRecorder.close`): labels checked, the
+metric incremented, one upsert for the batch. A burst of events costs one short write
+transaction a second, whatever its size. A flush that fails keeps its counts for the next
+one. With several server processes each flushes its own counts; the upsert adds them.
 """
 
 from __future__ import annotations
@@ -83,7 +84,8 @@ class OutcomeRecorder:
                  interval_s: float = _FLUSH_INTERVAL_S) -> None:
         self.engine = engine
         self.interval_s = interval_s
-        self._pending: Counter[OutcomeKey] = Counter()
+        self._pending: Counter[OutcomeKey] = Counter()  # counted since the last flush
+        self._retry: Counter[OutcomeKey] = Counter()  # metered, but a flush failed to write them
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
@@ -101,20 +103,18 @@ class OutcomeRecorder:
         self.add_many(key_id, kind, {(subject, reason): count})
 
     def add_many(self, key_id: int, kind: str, counts: Mapping[tuple[str, str], int]) -> None:
-        """Count many (subject, reason) pairs of one kind at once."""
+        """Count many (subject, reason) pairs of one kind at once (labels are checked at the flush)."""
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}")
-        cleaned = [((key_id, kind, safe_label(subject), safe_label(reason)), n)
-                   for (subject, reason), n in counts.items() if n > 0]
-        if not cleaned:
+        if not counts:
             return
         with self._lock:
-            for okey, n in cleaned:
-                self._pending[okey] += n
-            self._start()
-        if self._metric is not None:
-            for (_, _, subject, reason), n in cleaned:
-                self._metric.labels(kind, subject, reason).inc(n)
+            pending = self._pending
+            for (subject, reason), n in counts.items():
+                if n > 0:
+                    pending[(key_id, kind, subject, reason)] += n
+            if self._thread is None:
+                self._start()
 
     def _start(self) -> None:
         if self._thread is None and not self._closed:
@@ -122,17 +122,28 @@ class OutcomeRecorder:
             self._thread.start()
 
     def _run(self) -> None:
+        """Flush every ``interval_s``; exit after an interval with nothing counted (``add`` starts
+        it again), so an idle server, or a test's app left behind, keeps no thread."""
         while not self._closed:
             self._wake.wait(self.interval_s)
             self._wake.clear()
-            self.flush()
+            written = self.flush()
+            with self._lock:
+                if not written and not self._pending and not self._retry:
+                    self._thread = None
+                    return
 
     def flush(self) -> int:
         """Write what was counted since the last flush (one transaction); rows written."""
         with self._lock:
-            pending, self._pending = self._pending, Counter()
+            batch, self._pending = _labelled(self._pending), Counter()
+            pending, self._retry = self._retry + batch, Counter()
+        if self._metric is not None:
+            for (_, kind, subject, reason), n in batch.items():
+                self._metric.labels(kind, subject, reason).inc(n)
         if not pending:
             return 0
+        # A flush that fails keeps its counts (already metered) for the next one.
         rows = [dict(key_id=k[0], kind=k[1], subject=k[2], reason=k[3], count=n) for k, n in sorted(pending.items())]
         try:
             with db.write_tx(self.engine) as conn:
@@ -141,7 +152,7 @@ class OutcomeRecorder:
             logger.warning("cannot write Sentry outcomes yet (%s); they are kept for the next flush",
                            type(exc).__name__)
             with self._lock:
-                self._pending.update(pending)
+                self._retry.update(pending)
             return 0
         return len(rows)
 
@@ -154,6 +165,16 @@ class OutcomeRecorder:
         if thread is not None:
             thread.join(timeout=10)
         self.flush()
+
+
+def _labelled(counts: Counter[OutcomeKey]) -> Counter[OutcomeKey]:
+    """``counts`` with every subject and reason passed through :func:`safe_label` (merged)."""
+    if all(_LABEL_RE.match(k[2]) and _LABEL_RE.match(k[3]) for k in counts):
+        return counts
+    result: Counter[OutcomeKey] = Counter()
+    for (key_id, kind, subject, reason), n in counts.items():
+        result[(key_id, kind, safe_label(subject), safe_label(reason))] += n
+    return result
 
 
 @dataclass(frozen=True)

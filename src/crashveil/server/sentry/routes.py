@@ -195,9 +195,6 @@ class SentryIngest:
         self.items_dropped = PromCounter("crashveil_sentry_items_dropped",
                                          "Envelope items dropped because they are not error events, by type.",
                                          ["type"], registry=registry)
-        self.fields_dropped = PromCounter("crashveil_sentry_dropped_fields",
-                                          "Parts of Sentry events dropped by the allowlist mapping, by path.",
-                                          ["field"], registry=registry)
         self.rejected = PromCounter("crashveil_sentry_rejected", "Sentry requests refused, by error code.",
                                     ["reason"], registry=registry)
         other = KeyedLimiter(settings.project_rate_per_s, settings.project_burst, max_keys=10_000)
@@ -335,14 +332,14 @@ class SentryIngest:
         """Count what was stored (after the commit: a 503 leaves the counters untouched)."""
         if getattr(result, "refused", False):  # an erasure's tombstone (see tombstones.py)
             raise outside_window()
-        for path, _reason in prepared.mapped_dropped:
-            self.fields_dropped.labels(path if path in DROPPABLE_PATHS else "<unknown>").inc()
         self.ingestor.metrics.count_dropped(prepared.not_allowed, "not_allowed")
         for (field_name, detector), count in prepared.hits.items():
             self.ingestor.metrics.redaction_hits.labels(field_name, detector).inc(count)
         self.events.labels("stored" if result.created else "retry").inc()
         if result.created and prepared.key_id is not None:  # a retried event was counted the first time
-            fields: Counter[tuple[str, str]] = Counter(prepared.mapped_dropped)
+            fields: Counter[tuple[str, str]] = Counter()
+            for (path, reason), count in prepared.mapped_dropped.items():  # fixed paths only: bounded rows
+                fields[(path if path in DROPPABLE_PATHS else "<unknown>", reason)] += count
             fields.update((name, "level_too_low") for name in prepared.not_allowed)
             for (field_name, _detector), count in prepared.hits.items():
                 fields[(field_name, "redacted")] += count
