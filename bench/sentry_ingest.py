@@ -11,7 +11,11 @@ CONCURRENCY keep-alive connections busy, alternating three kinds of runs REPEATS
   (``send_default_pii=True``, local variables, 30 frames, breadcrumbs, request data), each
   with a fresh event id, so every request is mapped, redacted and inserted.
 
-Plain HTTP on loopback: TLS would cost the same on every route. Prints a table of medians.
+Plain HTTP on loopback: TLS would cost the same on every route. Prints a table of medians:
+throughput, latency, the share of the bare ceiling, the server's CPU time per request (all
+its processes, from /proc; the client's CPU is not in it) and both as ratios to native
+reports. Every Sentry event also counts its outcomes (``sentry/outcomes.py``: in memory,
+flushed once a second), so that cost is in the figures.
 ``--workers N`` serves as ``crashveil server run`` does with N workers (N front processes
 with every route, ``/bare`` too, and one writer process; see ``bench/ingest.py``).
 
@@ -36,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _http_load import listeners as _listeners, percentile, run_load
+from _http_load import listeners as _listeners, percentile, run_load, tree_cpu_seconds
 from _table import median, print_table
 
 
@@ -210,7 +214,7 @@ def main() -> None:
                 time.sleep(0.1)
             asyncio.run(run_load(port, [_request("/bare", sealed[0], "")] * 500, 1.0, args.concurrency))  # warm up
             names = ("bare accept-and-drop", "native sealed report", "sentry envelope (gzip)")
-            results: dict[str, list[tuple[float, float, float]]] = {name: [] for name in names}
+            results: dict[str, list[tuple[float, float, float, float]]] = {name: [] for name in names}
             all_statuses: dict[str, dict[int, int]] = {name: {} for name in names}
             per_run = int(args.expect_rate * args.seconds)
             for _ in range(args.repeats):
@@ -223,27 +227,34 @@ def main() -> None:
                     else:
                         requests = [_request(envelope_path, envelopes.pop(), sentry_headers)
                                     for _ in range(min(per_run, len(envelopes)))]
+                    cpu_before = tree_cpu_seconds(server.pid)
                     elapsed, latencies, statuses = asyncio.run(run_load(port, requests, args.seconds, args.concurrency))
+                    server_cpu = tree_cpu_seconds(server.pid) - cpu_before
                     for status, n in statuses.items():
                         all_statuses[name][status] = all_statuses[name].get(status, 0) + n
                     results[name].append((len(latencies) / elapsed, percentile(latencies, 0.5) * 1000,
-                                          percentile(latencies, 0.99) * 1000))
+                                          percentile(latencies, 0.99) * 1000,
+                                          server_cpu / max(1, len(latencies)) * 1e6))
         finally:
             server.terminate()
             server.wait(timeout=60)
 
     bare_rate = median([r[0] for r in results[names[0]]])
+    native_rate = median([r[0] for r in results[names[1]]])
+    native_cpu = median([r[3] for r in results[names[1]]])
     rows = []
     for name, runs in results.items():
-        rate = median([r[0] for r in runs])
+        rate, cpu = median([r[0] for r in runs]), median([r[3] for r in runs])
         rows.append([name, f"{rate:,.0f}", f"{median([r[1] for r in runs]):.2f}",
-                     f"{median([r[2] for r in runs]):.2f}", f"{rate / bare_rate:.0%}"])
+                     f"{median([r[2] for r in runs]):.2f}", f"{rate / bare_rate:.0%}", f"{cpu:.0f}",
+                     f"{rate / native_rate:.2f}", f"{cpu / native_cpu:.2f}"])
     processes = ("one uvicorn process" if args.workers == 1 else
                  f"{args.workers} front processes + 1 writer process")
     print(f"\n{args.repeats} runs x {args.seconds:g} s, {args.concurrency} connections, {processes}, "
           f"{os.cpu_count()} CPUs shared with the client, suite {args.suite}, SQLite synchronous=FULL; "
           f"Sentry event {raw_size:,} bytes as JSON, {gzip_size:,} gzipped")
-    print_table(["route", "req/s (median)", "p50 ms", "p99 ms", "of bare"], rows)
+    print_table(["route", "req/s (median)", "p50 ms", "p99 ms", "of bare", "server CPU us/req",
+                 "req/s / native", "CPU / native"], rows)
     print("statuses:", json.dumps({k: dict(sorted(v.items())) for k, v in all_statuses.items()}))
 
 

@@ -120,10 +120,12 @@ class Throttled(ReportRejected):
     ``ReportRejected`` for every ``except``.
     """
 
-    def __init__(self, scope: str, retry_after: str) -> None:
+    def __init__(self, scope: str, retry_after: str, *, sentry_rate_limits: str | None = None) -> None:
         super().__init__("rate_limited", f"too many requests for this {scope}; retry later", status=429)
         self.scope = scope
         self.retry_after = retry_after
+        #: The ``X-Sentry-Rate-Limits`` value for Sentry SDKs (``server/sentry/budgets.py``), if any.
+        self.sentry_rate_limits = sentry_rate_limits
 
 
 class AuditTamperedError(CrashveilError):

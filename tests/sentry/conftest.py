@@ -56,6 +56,8 @@ class Server:
     numeric_id: int
     key: str
     clock: list[datetime]
+    app: Any = None
+    key_id: int = 0
 
     def envelope_url(self, numeric_id: int | None = None) -> str:
         return f"/api/{self.numeric_id if numeric_id is None else numeric_id}/envelope/"
@@ -74,6 +76,14 @@ class Server:
         extra.update(headers or {})
         return self.client.post(self.envelope_url(), content=body, headers=extra)
 
+    def outcomes(self, key_id: int | None = None) -> dict[tuple[str, str, str], int]:
+        """The outcome counts of the key (default: the server's), flushed first."""
+        from crashveil.server.sentry.outcomes import key_outcomes
+
+        self.app.state.ingestor.run_stop_hooks()
+        wanted = self.key_id if key_id is None else key_id
+        return dict(key_outcomes(self.storage.engine, [wanted])[wanted].counts)
+
 
 def build_server(tmp_path: Path, *, level: str | None = None, limits: SentryLimits | None = None,
                  **overrides: Any) -> Server:
@@ -81,7 +91,8 @@ def build_server(tmp_path: Path, *, level: str | None = None, limits: SentryLimi
     clock = [NOW]
     app = create_app(settings, storage, now=lambda: clock[0], sentry_limits=limits)
     project, key = SentryKeys(storage.engine).create_key("demo", level=level)
-    return Server(settings, storage, TestClient(app), project.numeric_id, key, clock)
+    assert project.key_id is not None
+    return Server(settings, storage, TestClient(app), project.numeric_id, key, clock, app, project.key_id)
 
 
 @pytest.fixture

@@ -93,3 +93,25 @@ def test_item_declaring_more_than_the_envelope_cap_is_413_from_its_header() -> N
     with pytest.raises(ReportRejected) as caught:
         parser.feed(b'{}\n{"type":"attachment","length":1001}\n')
     assert (413, "too_large") == (caught.value.status, caught.value.code)
+
+
+@pytest.mark.parametrize("step", [None, 1, 7])
+def test_client_reports_are_kept_while_small_and_counted_when_not(step: int | None) -> None:
+    """A client report's payload is kept (explicit or implicit length); one over
+    CLIENT_REPORT_MAX_BYTES, or beyond CLIENT_REPORTS_KEPT, is skipped and counted as dropped."""
+    from crashveil.server.sentry.envelope import CLIENT_REPORT_MAX_BYTES, CLIENT_REPORTS_KEPT
+
+    small = b'{"discarded_events":[]}'
+    big = b'{"x":"' + b"a" * CLIENT_REPORT_MAX_BYTES + b'"}'
+    parts = [b"{}", b'{"type":"client_report","length":%d}' % len(small), small,
+             b'{"type":"client_report"}', small,
+             b'{"type":"client_report"}', big,
+             b'{"type":"client_report","length":%d}' % len(big), big]
+    parts += [b'{"type":"client_report"}', small] * CLIENT_REPORTS_KEPT
+    data = b"\n".join(parts) + b"\n"
+    parser = EnvelopeParser(SentryLimits())
+    chunk = step or len(data)
+    for start in range(0, len(data), chunk):
+        parser.feed(data[start:start + chunk])
+    envelope = parser.finish()
+    assert ([small] * CLIENT_REPORTS_KEPT, {"client_report": 4}) == (envelope.client_reports, dict(envelope.dropped))

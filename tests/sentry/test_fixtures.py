@@ -46,12 +46,15 @@ def test_javascript_browser_event_is_stored_minimised(diagnostic_server: Any, st
     assert [] == _leaks(diagnostic_server, stored_reports)
 
 
-def test_javascript_sessions_and_client_reports_are_dropped_with_a_reason(diagnostic_server: Any) -> None:
-    """The session and client report items are named as dropped; sessions are rate-limited for 300 s."""
+def test_javascript_sessions_are_dropped_with_a_reason_and_client_reports_counted(diagnostic_server: Any) -> None:
+    """The session item is named as dropped (sessions are rate-limited for 300 s); the client
+    report is read: its discarded transactions are counted as the key's client outcomes."""
     response = _post(diagnostic_server, "javascript_browser.envelope")
-    assert [{"type": "client_report", "count": 1, "reason": "unsupported_item_type"},
-            {"type": "session", "count": 1, "reason": "unsupported_item_type"}] == response.json()["dropped"]
+    assert [{"type": "session", "count": 1, "reason": "unsupported_item_type"}] == response.json()["dropped"]
     assert "300:session:key:crashveil_errors_only" == response.headers["x-sentry-rate-limits"]
+    assert {("event", "error", "accepted"): 1, ("item", "session", "unsupported_item_type"): 1,
+            ("client", "transaction", "sample_rate"): 3} == {
+        k: n for k, n in diagnostic_server.outcomes().items() if k[0] != "field"}
 
 
 def test_java_android_event_uses_module_paths_and_chain(server: Any, stored_reports: Any) -> None:

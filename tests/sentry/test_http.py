@@ -18,7 +18,7 @@ import zstandard
 from crashveil.server.sentry.keys import SentryKeys
 from crashveil.server.sentry.routes import SentryLimits
 
-from .conftest import build_server, event_envelope, python_event  # type: ignore[import-not-found]
+from .conftest import build_server, envelope, event_envelope, python_event  # type: ignore[import-not-found]
 
 
 def test_valid_event_is_answered_with_its_id_and_stored_as_sentry_sdk(server: Any, stored_reports: Any) -> None:
@@ -151,23 +151,61 @@ def test_corrupt_or_trailing_gzip_is_400(server: Any) -> None:
 
 
 def test_project_rate_limit_answers_sentrys_429(tmp_path: Path) -> None:
-    """Past the project bucket: 429 with Retry-After and X-Sentry-Rate-Limits for all categories."""
+    """Past the project's errors budget: 429 with Retry-After and X-Sentry-Rate-Limits naming the
+    error categories (never an empty list, which would also stop the SDK's client reports),
+    counted as the key's outcome."""
     srv = build_server(tmp_path, project_rate_per_s=0.5, project_burst=1)
-    assert 200 == srv.post_envelope(event_envelope(python_event())).status_code
-    response = srv.post_envelope(event_envelope(python_event()))
-    assert (429, "2", "2::key:crashveil_rate_limit") == (
-        response.status_code, response.headers["retry-after"], response.headers["x-sentry-rate-limits"])
+    try:
+        assert 200 == srv.post_envelope(event_envelope(python_event())).status_code
+        response = srv.post_envelope(event_envelope(python_event()))
+        assert (429, "2", "2:default;error;security:key:project_rate_limited") == (
+            response.status_code, response.headers["retry-after"], response.headers["x-sentry-rate-limits"])
+        assert 1 == srv.outcomes()[("event", "error", "project_rate_limited")]
+    finally:
+        srv.storage.close()
 
 
-def test_noisy_user_drops_only_their_events(tmp_path: Path, stored_reports: Any) -> None:
-    """Past the per-pseudonym limit an event is dropped with a reason, not a 429 for the whole app."""
+def test_sessions_take_no_tokens_from_the_error_budget(tmp_path: Path) -> None:
+    """Envelopes without an event (sessions, client reports) spend the other budget: past it
+    they are refused for their own categories, and an error event still gets through."""
+    srv = build_server(tmp_path, project_rate_per_s=0.01, project_burst=1)
+    session = envelope(({"type": "session"}, b'{"sid":"ab","status":"ok"}'))
+    try:
+        first, second = srv.post_envelope(session), srv.post_envelope(session)
+        event = srv.post_envelope(event_envelope(python_event()))
+        assert (200, 429, 200) == (first.status_code, second.status_code, event.status_code)
+        assert "error" not in second.headers["x-sentry-rate-limits"].split(":")[1].split(";")
+        assert "session" in second.headers["x-sentry-rate-limits"].split(":")[1].split(";")
+        # both budgets empty: refused before the body is read, for every category
+        refused = srv.post_envelope(event_envelope(python_event()))
+        assert (429, 2) == (refused.status_code, len(refused.headers["x-sentry-rate-limits"].split(",")))
+        outcomes = srv.outcomes()
+        assert (1, 1, 1) == (outcomes[("event", "error", "accepted")], outcomes[("item", "session", "rate_limited")],
+                             outcomes[("item", "envelope", "project_rate_limited")])
+    finally:
+        srv.storage.close()
+
+
+def test_noisy_user_is_answered_429_with_a_short_backoff(tmp_path: Path, stored_reports: Any) -> None:
+    """Past the per-pseudonym limit an event is answered 429 (the SDK backs off and counts
+    what it drops meanwhile), asking for at most USER_BACKOFF_MAX_S seconds for error
+    categories only; another user's event is stored; the refusal is the key's outcome."""
+    from crashveil.server.sentry.budgets import USER_BACKOFF_MAX_S
+
     srv = build_server(tmp_path, pseudonym_rate_per_hour=1)
-    first = srv.post_envelope(event_envelope(python_event(user={"id": "u1"})))
-    second = srv.post_envelope(event_envelope(python_event(user={"id": "u1"})))
-    other = srv.post_envelope(event_envelope(python_event(user={"id": "u2"})))
-    assert [200, 200, 200] == [first.status_code, second.status_code, other.status_code]
-    assert [{"type": "event", "count": 1, "reason": "user_rate_limited"}] == second.json()["dropped"]
-    assert 2 == len(stored_reports(srv))
+    try:
+        first = srv.post_envelope(event_envelope(python_event(user={"id": "u1"})))
+        second = srv.post_envelope(event_envelope(python_event(user={"id": "u1"})))
+        other = srv.post_envelope(event_envelope(python_event(user={"id": "u2"})))
+        assert [200, 429, 200] == [first.status_code, second.status_code, other.status_code]
+        backoff = int(USER_BACKOFF_MAX_S)
+        assert (str(backoff), f"{backoff}:default;error;security:key:user_rate_limited") == (
+            second.headers["retry-after"], second.headers["x-sentry-rate-limits"])
+        assert 2 == len(stored_reports(srv))
+        outcomes = srv.outcomes()
+        assert (2, 1) == (outcomes[("event", "error", "accepted")], outcomes[("event", "error", "user_rate_limited")])
+    finally:
+        srv.storage.close()
 
 
 def test_retried_event_is_stored_once(server: Any, stored_reports: Any) -> None:
@@ -262,8 +300,9 @@ def test_cors_preflight_allows_browser_sdks(server: Any) -> None:
 def test_metrics_count_dropped_items_and_fields(server: Any) -> None:
     """The metrics page counts dropped item types and dropped event fields by fixed names."""
     server.post_envelope(event_envelope(python_event(tags={"a": "b"})))
+    server.outcomes()  # the metric is counted at the outcomes' flush (once a second)
     text = server.client.get("/metrics").text
-    assert 'crashveil_sentry_dropped_fields_total{field="tags"} 1.0' in text
+    assert 'crashveil_sentry_outcomes_total{kind="field",reason="not_allowlisted",subject="tags"} 1.0' in text
 
 
 def test_the_dsn_key_is_the_credential_its_events_are_weighed_by(server: Any) -> None:

@@ -63,13 +63,13 @@ def test_cli_create_list_revoke(tmp_path: Path, server_maker: Any) -> None:
     runner = CliRunner()
     args = ["--server-dir", str(tmp_path)]
     created = runner.invoke(sentry_key_group, ["create", "demo", "--level", "diagnostic", *args])
-    dsn = created.stdout.strip()
+    dsn = created.stdout.splitlines()[0]
     key = dsn.split("://", 1)[1].split("@", 1)[0]
     listed = runner.invoke(sentry_key_group, ["list", "demo", *args])
     revoked = runner.invoke(sentry_key_group, ["revoke", "demo", key[:8], *args])
     again = runner.invoke(sentry_key_group, ["revoke", "demo", key[:8], *args])
-    assert (0, f"https://{key}@127.0.0.1:8443/1") == (created.exit_code, dsn)
-    assert (True, 0, 1) == (listed.stdout.startswith(key[:8]), revoked.exit_code, again.exit_code)
+    assert (0, f"https://{key}@127.0.0.1:8444/1") == (created.exit_code, dsn)  # the web listener's port
+    assert (True, 0, 1) == (listed.stdout.splitlines()[1].startswith(key[:8]), revoked.exit_code, again.exit_code)
 
 
 def test_cli_refuses_an_unknown_level(tmp_path: Path, server_maker: Any) -> None:

@@ -87,8 +87,14 @@ class Settings:
     # mass_failure_per_hour lets one credential switch the group project-wide.
     mass_failure_per_credential: int = 100
     # --- setup, keys and storage (owned by server/keys/ring.py, server/storage/store.py) ---
-    # The host written into connection strings (what apps connect to); "" means `host`.
+    # The host written into connection strings (what apps connect to); "" means public_url's
+    # host, else `host`.
     public_host: str = ""
+    # The URL people and Sentry SDKs reach the web listener at, e.g. "https://crash.example.com"
+    # behind a reverse proxy with a public certificate (scheme, host and optional port; no
+    # path). Printed DSNs and links use it. "" means the web listener itself:
+    # http(s)://<public_host or host>:<web_port>.
+    public_url: str = ""
     # Extra DNS names or IP addresses for the server certificate, beside the loopback ones.
     server_names: tuple[str, ...] = ()
     # Sealing suite of new project keys: hybrid post-quantum by default.
@@ -174,8 +180,17 @@ class Settings:
 
     @property
     def connect_host(self) -> str:
-        """The host apps connect to (``public_host``, else ``host``)."""
-        return self.public_host or self.host
+        """The host apps connect to (``public_host``, else ``public_url``'s host, else ``host``)."""
+        return self.public_host or (_split_public_url(self.public_url)[1] if self.public_url else self.host)
+
+    @property
+    def web_endpoint(self) -> tuple[str, str, int | None]:
+        """(scheme, host, port) of the web listener as clients reach it: ``public_url``'s
+        (port ``None`` when the URL has none), else the web listener's own (the mutual-TLS
+        port when ``web_port`` is 0: then it serves everything). Sentry DSNs are built from it."""
+        if self.public_url:
+            return _split_public_url(self.public_url)
+        return ("https" if self.tls else "http", self.connect_host, self.web_port or self.port)
 
     # --- loading -----------------------------------------------------------------------
     @classmethod
@@ -258,6 +273,8 @@ class Settings:
             raise ConfigError("erasure_answer_step_s", "is out of range", "seconds from 0 (off) to 10")
         if self.key_overlap_days < 0 or self.kek_retired_keep_days < 0:
             raise ConfigError("key_overlap_days", "must not be negative", "days >= 0")
+        if self.public_url:
+            _split_public_url(self.public_url)
         if self.kek_provider != "file":
             raise ConfigError("kek_provider", f"{self.kek_provider!r} is not available", "'file'")
         from crashveil.wire import keyfmt
@@ -284,6 +301,23 @@ class Settings:
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
+
+
+def _split_public_url(url: str) -> tuple[str, str, int | None]:
+    """(scheme, host, port or None) of a ``public_url``; :class:`ConfigError` naming the key."""
+    from urllib.parse import urlsplit
+
+    expected = "http(s)://HOST[:PORT] with no user, path, query or fragment, e.g. https://crash.example.com"
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        raise ConfigError("public_url", "is not a valid URL", expected) from None
+    host = parts.hostname or ""
+    if (parts.scheme not in ("http", "https") or not host or parts.username is not None or parts.password is not None
+            or parts.path not in ("", "/") or parts.query or parts.fragment or not url.isprintable() or " " in url):
+        raise ConfigError("public_url", "is not a plain http(s) URL of a host", expected)
+    return parts.scheme, host, port
 
 
 def server_dir_from_env(given: str | Path | None, environ: Mapping[str, str] = os.environ) -> Path:

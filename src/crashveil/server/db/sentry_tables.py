@@ -12,6 +12,8 @@
   pseudonym, one per project and rotation period, wrapped by the key-encryption key like
   the data keys. Keys of past periods are deleted when a new period starts, so pseudonyms
   of a past period can no longer be recomputed from user ids.
+- ``sentry_outcomes``: per key, counts of events stored and of what was dropped and why
+  (Sentry's "outcomes"), added in batches by ``crashveil.server.sentry.outcomes``.
 
 No table holds an IP address, a user id, or any part of an event.
 """
@@ -22,7 +24,7 @@ import sqlalchemy as sa
 
 from crashveil.server.db.tables import UtcDateTime, metadata
 
-__all__ = ["sentry_keys", "sentry_projects", "sentry_pseudonym_keys"]
+__all__ = ["sentry_keys", "sentry_outcomes", "sentry_projects", "sentry_pseudonym_keys"]
 
 sentry_projects = sa.Table(
     "sentry_projects", metadata,
@@ -54,4 +56,20 @@ sentry_pseudonym_keys = sa.Table(
     sa.Column("kek_id", sa.String(64), nullable=False),
     sa.Column("wrapped_key", sa.LargeBinary(), nullable=False),
     sa.Column("created_at", UtcDateTime(), nullable=False),
+)
+
+#: What happened to what each DSN key sent, counted (never content): ``kind`` is ``event``
+#: (``subject`` ``error``; ``reason`` ``accepted`` or why it was refused), ``item`` (an
+#: envelope item type, and why it was not kept), ``field`` (a fixed field path of an event,
+#: and why the mapping, the level's allowlist or the redactor removed it) or ``client`` (a
+#: Sentry data category the SDK itself reported discarding in a ``client_report``, and the
+#: SDK's reason). Subjects and reasons come from fixed vocabularies
+#: (``crashveil.server.sentry.outcomes``), so the table stays small whatever clients send.
+sentry_outcomes = sa.Table(
+    "sentry_outcomes", metadata,
+    sa.Column("key_id", sa.Integer(), sa.ForeignKey("sentry_keys.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("kind", sa.String(16), primary_key=True),
+    sa.Column("subject", sa.String(128), primary_key=True),
+    sa.Column("reason", sa.String(64), primary_key=True),
+    sa.Column("count", sa.BigInteger(), nullable=False),
 )

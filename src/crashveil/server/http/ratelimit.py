@@ -59,6 +59,14 @@ class KeyedLimiter:
                 self._buckets.popitem(last=False)
         return wait
 
+    def wait(self, key: str) -> float:
+        """Seconds until ``key`` has a token (``0.0``: it has one now), without taking it."""
+        now = self._clock()
+        with self._lock:
+            tokens, at = self._buckets.get(key, (float(self.burst), now))
+        tokens = min(float(self.burst), tokens + max(0.0, now - at) * self.rate_per_s)
+        return 0.0 if tokens >= 1.0 else (1.0 - tokens) / self.rate_per_s
+
     def refund(self, key: str) -> None:
         """Give back one token taken for ``key`` (never above ``burst``); a key no longer
         kept (evicted) is left as it is: it comes back full anyway."""

@@ -202,12 +202,13 @@ def _run_server(settings: Settings, count: int) -> None:
     try:
         surface = "ingest" if settings.web_port else "all"
         revoked = RevokedSerials(storage.engine, refresh_s=settings.revocation_refresh_s)
-        servers = [_SharedSignalServer(uvicorn_config(settings, create_app(settings, storage, surface=surface),
-                                                      revoked=revoked))]
+        apps = [create_app(settings, storage, surface=surface)]
+        servers = [_SharedSignalServer(uvicorn_config(settings, apps[0], revoked=revoked))]
         if settings.web_port:
-            web_app = create_app(settings, storage, surface="web")
-            servers.append(_SharedSignalServer(uvicorn_config(settings, web_app, web=True)))
-        _run_loop(servers[0].config, _serve_all(servers, storage, settings, revoked=revoked))
+            apps.append(create_app(settings, storage, surface="web"))
+            servers.append(_SharedSignalServer(uvicorn_config(settings, apps[1], web=True)))
+        hooks = [app.state.ingestor.run_stop_hooks for app in apps]
+        _run_loop(servers[0].config, _serve_all(servers, storage, settings, revoked=revoked, stop_hooks=hooks))
     finally:
         storage.close()
 
@@ -221,7 +222,7 @@ def _run_loop(config: uvicorn.Config, main: Coroutine[Any, Any, None]) -> None:
 
 async def _serve_all(servers: Sequence[uvicorn.Server], storage: Storage, settings: Settings, *,
                      sockets: Sequence[socket.socket | None] = (), retention: bool = True,
-                     revoked: RevokedSerials | None = None) -> None:
+                     revoked: RevokedSerials | None = None, stop_hooks: Sequence[Callable[[], None]] = ()) -> None:
     from crashveil.server.governance.audit import AuditTrail
     from crashveil.server.governance.retention import RetentionScheduler
 
@@ -244,6 +245,8 @@ async def _serve_all(servers: Sequence[uvicorn.Server], storage: Storage, settin
             refresher.cancel()
         if scheduler is not None:
             await scheduler.stop()
+        for hook in stop_hooks:  # counters kept in memory (Sentry outcomes) reach the database
+            hook()
 
 
 # --- several processes ----------------------------------------------------------------------------
@@ -437,7 +440,8 @@ def _front_main(settings: Settings, index: int, fronts: int, writer_socket: sock
         async def main() -> None:
             await client.connect(writer_socket)
             try:
-                await _serve_all(servers, storage, settings, sockets=sockets, retention=index == 0, revoked=revoked)
+                await _serve_all(servers, storage, settings, sockets=sockets, retention=index == 0, revoked=revoked,
+                                 stop_hooks=[each.state.ingestor.run_stop_hooks for each, _ in apps])
             finally:
                 client.close()
 

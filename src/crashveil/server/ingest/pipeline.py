@@ -148,6 +148,15 @@ class Ingestor:
         self._allowlists: dict[tuple[str, str], tuple[str, ...]] = {}
         self._key_lookups: dict[tuple[str, str], float] = {}
         self.committer: Committer | None = None
+        self._stop_hooks: list[Callable[[], None]] = []
+
+    def add_stop_hook(self, hook: Callable[[], None]) -> None:
+        """Call ``hook`` when the server stops (:meth:`run_stop_hooks`): counters kept in memory flush."""
+        self._stop_hooks.append(hook)
+
+    def run_stop_hooks(self) -> None:
+        for hook in self._stop_hooks:
+            hook()
 
     def check_project_rate(self, project_id: str) -> None:
         """429 when the project's bucket is empty (before the body is read)."""

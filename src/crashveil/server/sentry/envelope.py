@@ -2,8 +2,9 @@
 
 Framing (develop.sentry.dev, "Envelopes"): a JSON header line, then items, each a JSON header
 line and a payload of ``length`` bytes (followed by an optional newline) or, without
-``length``, up to the next newline. Only an ``event`` item's payload is kept; every other
-item is skipped as it streams and its type counted.
+``length``, up to the next newline. Only an ``event`` item's payload is kept, and the
+payloads of small ``client_report`` items (the SDK's own counts of what it discarded, read
+by ``client_reports.py``); every other item is skipped as it streams and its type counted.
 
 Linear time whatever the input: the parser keeps one buffer and an offset into it; every
 step (find the end of a line, skip blank lines, skip a payload) is one C-level scan or slice
@@ -24,6 +25,10 @@ from crashveil.errors import ReportRejected
 __all__ = ["Envelope", "EnvelopeParser", "ITEM_CATEGORIES", "SentryLimits"]
 
 MiB = 1024 * 1024
+#: A client report is a few hundred bytes of counts; a larger one is skipped and counted.
+CLIENT_REPORT_MAX_BYTES = 64 * 1024
+#: Client reports kept from one envelope (an SDK sends one).
+CLIENT_REPORTS_KEPT = 4
 
 #: Envelope item type -> Sentry data category (for X-Sentry-Rate-Limits); None: never limited.
 ITEM_CATEGORIES: dict[str, str | None] = {
@@ -99,6 +104,8 @@ class Envelope:
     header: dict[str, Any]
     event: bytes | None = None
     dropped: Counter[str] = field(default_factory=Counter)
+    #: Payloads of the ``client_report`` items kept (at most :data:`CLIENT_REPORTS_KEPT`).
+    client_reports: list[bytes] = field(default_factory=list)
 
 
 class EnvelopeParser:
@@ -119,6 +126,7 @@ class EnvelopeParser:
         self._envelope: Envelope | None = None
         self._items = 0
         self._keep = False
+        self._keep_report = False  # a client report's payload, while it stays small
         self._type = ""
         self._remaining = 0
         self._payload = bytearray()
@@ -180,7 +188,7 @@ class EnvelopeParser:
             elif self._state == "payload_fixed":
                 take = min(self._remaining, len(buf) - self._pos)
                 if take:
-                    if self._keep:
+                    if self._keep or self._keep_report:
                         self._payload += buf[self._pos:self._pos + take]
                     self._pos += take
                     self._remaining -= take
@@ -196,6 +204,9 @@ class EnvelopeParser:
                     if len(self._payload) + stop - self._pos > self.limits.max_event_bytes:
                         raise _bad("too_large", f"the event is larger than {self.limits.max_event_bytes} bytes", 413)
                     self._payload += buf[self._pos:stop]
+                elif self._keep_report:
+                    self._keep_report = len(self._payload) + stop - self._pos <= CLIENT_REPORT_MAX_BYTES
+                    self._payload += buf[self._pos:stop] if self._keep_report else b""
                 if end < 0:
                     self._pos = self._scanned = len(buf)
                     return
@@ -231,6 +242,8 @@ class EnvelopeParser:
             raise _bad("malformed_envelope", "an item's length is not a non-negative integer")
         self._type = kind
         self._keep = kind == "event"
+        self._keep_report = (kind == "client_report" and len(self._envelope.client_reports) < CLIENT_REPORTS_KEPT
+                             and (length is None or length <= CLIENT_REPORT_MAX_BYTES))
         if self._keep and self._envelope.event is not None:
             raise _bad("malformed_envelope", "an envelope carries at most one event")
         if self._keep and length is not None and length > self.limits.max_event_bytes:
@@ -249,7 +262,9 @@ class EnvelopeParser:
         assert self._envelope is not None
         if self._keep:
             self._envelope.event = bytes(self._payload)
+        elif self._keep_report:
+            self._envelope.client_reports.append(bytes(self._payload))
         else:
             self._envelope.dropped[self._type if self._type in _COUNTED_TYPES else "<unknown>"] += 1
         self._payload = bytearray()
-        self._keep = False
+        self._keep = self._keep_report = False

@@ -80,18 +80,20 @@ def _digest(key: str) -> bytes:
 
 @dataclass(frozen=True)
 class SentryProject:
-    """The crashveil project a valid DSN key belongs to, and that key's level (``None``: the
-    policy's default)."""
+    """The crashveil project a valid DSN key belongs to, that key's level (``None``: the
+    policy's default) and the key's row id (``None`` without a key: outcomes are counted by it)."""
 
     numeric_id: int
     project_id: str
     level: str | None
+    key_id: int | None = None
 
 
 @dataclass(frozen=True)
 class SentryKeyInfo:
     """One key as ``list`` shows it: never the key itself, only its prefix."""
 
+    key_id: int
     prefix: str
     numeric_id: int
     project_id: str
@@ -101,12 +103,12 @@ class SentryKeyInfo:
     revoked_at: datetime | None
 
 
-def format_dsn(key: str, numeric_id: int, *, host: str, port: int, scheme: str = "https") -> str:
-    """``https://<key>@host:port/<numeric_id>`` (IPv6 hosts in brackets)."""
+def format_dsn(key: str, numeric_id: int, *, host: str, port: int | None, scheme: str = "https") -> str:
+    """``https://<key>@host:port/<numeric_id>`` (IPv6 hosts in brackets; no port: the scheme's)."""
     if scheme not in ("http", "https"):
         raise ConfigError("scheme", f"{scheme!r} is not supported", "http or https")
     shown = f"[{host}]" if ":" in host else host
-    return f"{scheme}://{key}@{shown}:{port}/{numeric_id}"
+    return f"{scheme}://{key}@{shown}" + (f":{port}" if port is not None else "") + f"/{numeric_id}"
 
 
 def default_level(policy: Policy) -> str:
@@ -132,7 +134,7 @@ class SentryKeys:
         self._now = now
         self._clock = clock
         self._audit = audit
-        self._cache: dict[int, tuple[float, SentryProject | None, list[tuple[bytes, str | None]]]] = {}
+        self._cache: dict[int, tuple[float, SentryProject | None, list[tuple[bytes, str | None, int]]]] = {}
         self._lock = threading.Lock()
 
     # -- administration ---------------------------------------------------------------------
@@ -157,8 +159,9 @@ class SentryKeys:
                 if numeric is None:
                     numeric = conn.execute(sentry_projects.insert().values(project_id=project_id, created_at=now)
                                            ).inserted_primary_key[0]  # type: ignore[index]  # SQLAlchemy types it Optional; an insert always has one
-                conn.execute(sentry_keys.insert().values(numeric_id=numeric, prefix=key[:8], key_sha256=_digest(key),
-                                                         label=label, level=level, created_at=now))
+                key_id = conn.execute(sentry_keys.insert().values(
+                    numeric_id=numeric, prefix=key[:8], key_sha256=_digest(key), label=label, level=level,
+                    created_at=now)).inserted_primary_key[0]  # type: ignore[index]  # as above
                 if self._audit is not None:
                     self._audit.record("sentry_key.create", actor=actor, project_id=project_id,
                                        subject=f"sentry_key:{key[:8]}",
@@ -166,7 +169,7 @@ class SentryKeys:
         except SQLAlchemyError as exc:
             raise StorageError(f"cannot create a Sentry key ({type(exc).__name__})") from exc
         self._changed(numeric)
-        return SentryProject(numeric, project_id, level), key
+        return SentryProject(numeric, project_id, level, key_id), key
 
     def list_keys(self, project_id: str) -> list[SentryKeyInfo]:
         """Every key of ``project_id``, revoked ones included, oldest first."""
@@ -175,7 +178,7 @@ class SentryKeys:
                 sa.select(sentry_keys, sentry_projects.c.project_id)
                 .join(sentry_projects, sentry_projects.c.numeric_id == sentry_keys.c.numeric_id)
                 .where(sentry_projects.c.project_id == project_id).order_by(sentry_keys.c.id)).all()
-        return [SentryKeyInfo(r.prefix, r.numeric_id, r.project_id, r.label, r.level, r.created_at, r.revoked_at)
+        return [SentryKeyInfo(r.id, r.prefix, r.numeric_id, r.project_id, r.label, r.level, r.created_at, r.revoked_at)
                 for r in rows]
 
     def set_level(self, project_id: str, prefix: str, level: str | None, *, actor: str = "cli"
@@ -248,15 +251,17 @@ class SentryKeys:
         presented = _digest(key)
         found = False
         level = None
-        for stored, key_level in candidates:
+        key_id = 0
+        for stored, key_level, stored_id in candidates:
             match = hmac.compare_digest(stored, presented)
             found |= match
             level = key_level if match else level
+            key_id = stored_id if match else key_id
         if project is None or not found:
             return None
-        return SentryProject(project.numeric_id, project.project_id, level)
+        return SentryProject(project.numeric_id, project.project_id, level, key_id)
 
-    def _snapshot(self, numeric_id: int) -> tuple[SentryProject | None, list[tuple[bytes, str | None]]]:
+    def _snapshot(self, numeric_id: int) -> tuple[SentryProject | None, list[tuple[bytes, str | None, int]]]:
         now = self._clock()
         cached = self._cache.get(numeric_id)
         if cached is not None and self._cache_s > 0 and now - cached[0] < self._cache_s:
@@ -264,12 +269,12 @@ class SentryKeys:
         try:
             with db.read_tx(self.engine) as conn:
                 row = conn.execute(sa.select(sentry_projects).where(sentry_projects.c.numeric_id == numeric_id)).first()
-                keys = conn.execute(sa.select(sentry_keys.c.key_sha256, sentry_keys.c.level).where(
+                keys = conn.execute(sa.select(sentry_keys.c.key_sha256, sentry_keys.c.level, sentry_keys.c.id).where(
                     sentry_keys.c.numeric_id == numeric_id, sentry_keys.c.revoked_at.is_(None))).all()
         except SQLAlchemyError as exc:
             raise StorageError(f"cannot read Sentry keys ({type(exc).__name__})") from exc
         project = None if row is None else SentryProject(row.numeric_id, row.project_id, None)
-        candidates = [(bytes(k.key_sha256), k.level) for k in keys]
+        candidates = [(bytes(k.key_sha256), k.level, int(k.id)) for k in keys]
         with self._lock:
             self._cache[numeric_id] = (now, project, candidates)
             if len(self._cache) > 10_000:

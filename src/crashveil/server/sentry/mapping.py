@@ -43,6 +43,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import re
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -166,7 +167,8 @@ class MappedEvent:
 
     report: Report
     event_id: str
-    dropped: tuple[str, ...]
+    #: (field path, reason) -> how many times the mapping left it out.
+    dropped: Counter[tuple[str, str]] = dataclasses.field(default_factory=Counter)
 
 
 def _reject(code: str, message: str, field: str | None = None, status: int = 400) -> ReportRejected:
@@ -346,7 +348,7 @@ def event_to_report(event: Any, *, project_id: str, policy_digest: str, level: s
         message=_cut(message, _TEXT) if message else None,
         breadcrumbs=_breadcrumbs(event.get("breadcrumbs"), occurred, dropped),
     )
-    return MappedEvent(report, event_id, tuple(sorted(dropped.paths)))
+    return MappedEvent(report, event_id, Counter((path, "not_allowlisted") for path in dropped.paths))
 
 
 def _crash_type(value: Mapping[str, Any], dropped: _Dropped) -> str:

@@ -8,23 +8,32 @@ Routes (``sentry_routes`` returns them; ``app.py`` mounts them)::
 
 The order is the order of cost, cheapest refusal first::
 
-    numeric id -> DSN key (constant-time, revocable) -> project rate limit -> Content-Length
+    numeric id -> DSN key (constant-time, revocable) -> both rate budgets empty? -> Content-Length
     -> body streamed through the capped decoder into the envelope parser (only the event item
-    is kept; other items are counted and skipped as they stream) -> event JSON
-    -> allowlist mapping (sentry_mapping) -> consent level's allowlist -> redact again
-    -> the native path's group commit (origin "sentry-sdk") -> 200 {"id": event_id}
+    and client reports are kept; other items are counted and skipped as they stream)
+    -> the budget of what the envelope holds (errors, or other: budgets.py) -> event JSON
+    -> allowlist mapping (sentry_mapping) -> per-user limit -> consent level's allowlist
+    -> redact again -> the native path's group commit (origin "sentry-sdk") -> 200 {"id": event_id}
 
 The 200 is sent after the event's transaction committed, as the native 201 is: events share
 the native reports' group commit (``Ingestor.commit``: the writer thread, or the writer
 process with several workers), many per transaction.
 
 Answers follow Sentry's protocol (develop.sentry.dev, "Envelopes", "Rate Limiting"): 200
-with the event id; 429 with ``Retry-After`` and ``X-Sentry-Rate-Limits``; 413 when too
-large; other 4xx for malformed input (the SDK drops, never retries); 503 with
-``Retry-After`` when storage fails. Items that are not error events (transactions,
-sessions, attachments, replays, ...) are dropped and counted; the 200 names them in
-``"dropped"`` and ``X-Sentry-Rate-Limits`` asks the SDK to stop sending those categories
-for :data:`UNSUPPORTED_BACKOFF_S`, so it stops spending its users' bandwidth on them.
+with the event id; 429 with ``Retry-After`` and ``X-Sentry-Rate-Limits`` (the project's
+budgets and the per-user limit, ``budgets.py``: the SDK backs off and counts what it drops
+meanwhile in its client reports); 413 when too large; other 4xx for malformed input (the
+SDK drops, never retries); 503 with ``Retry-After`` when storage fails. Items that are not
+error events (transactions, sessions, attachments, replays, ...) are dropped and counted;
+the 200 names them in ``"dropped"`` and ``X-Sentry-Rate-Limits`` asks the SDK to stop
+sending those categories for :data:`UNSUPPORTED_BACKOFF_S`, so it stops spending its users'
+bandwidth on them. An event the policy does not store (not an error event) is answered
+200 with a ``"dropped"`` reason, as Relay answers filtered events.
+
+Nothing is dropped silently: every event stored or refused, every item dropped, every
+field left out and every discard an SDK reports in a ``client_report`` is counted per DSN
+key (``outcomes.py``), shown by ``crashveil project sentry-key list`` and the dashboard's
+Sentry page, and exported as ``crashveil_sentry_outcomes_total``.
 
 Limits (:class:`~crashveil.server.sentry.envelope.SentryLimits`, which says why): one event
 1 MiB decompressed and the store endpoint 200 KiB compressed, as Sentry; an envelope 8 MiB on
@@ -44,7 +53,7 @@ import json
 import re
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -54,13 +63,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from crashveil.errors import ReportRejected
+from crashveil.errors import ReportRejected, Throttled
 from crashveil.server.http.body import BODY_TIMEOUT_S, stream_body
-from crashveil.server.http.errors import Throttled, handle_error
+from crashveil.server.http.errors import handle_error
 from crashveil.server.http.peer import CREDENTIAL_KEY
+from crashveil.server.http.ratelimit import KeyedLimiter
 from crashveil.server.ingest.credential_weight import credential_id
 from crashveil.server.ingest.redaction import redact_report
 from crashveil.server.ingest.rejections import outside_window
+from crashveil.server.sentry.budgets import SentryBudgets, user_limited
+from crashveil.server.sentry.client_reports import parse_client_report
 from crashveil.server.sentry.envelope import ITEM_CATEGORIES, Envelope, EnvelopeParser, SentryLimits
 from crashveil.server.sentry.keys import (
     PseudonymKeys,
@@ -71,11 +83,13 @@ from crashveil.server.sentry.keys import (
 from crashveil.server.sentry.mapping import (
     DROPPABLE_PATHS,
     EventSkipped,
+    MappedEvent,
     event_to_report,
     normalize_event_id,
     parse_timestamp,
     with_fingerprint,
 )
+from crashveil.server.sentry.outcomes import ACCEPTED, OutcomeRecorder
 from crashveil.server.storage.records import PendingReport
 
 if TYPE_CHECKING:
@@ -95,6 +109,8 @@ __all__ = [
 ORIGIN = "sentry-sdk"
 #: How long the SDK is asked to stop sending item categories we drop (Relay's longest limit).
 UNSUPPORTED_BACKOFF_S = 300
+#: Where ``authenticate`` leaves the key's row id for the error path's outcome count.
+KEY_ID_SCOPE = "crashveil.sentry_key_id"
 _NUMERIC_RE = re.compile(r"^[0-9]{1,9}$")
 _AUTH_PAIR = re.compile(r"^\s*([a-z_]{1,32})\s*=\s*(.{0,256}?)\s*$")
 _CORS = {"Access-Control-Allow-Origin": "*",
@@ -148,9 +164,10 @@ class PreparedEvent:
 
     row: Any  # storage.StoreRow (storage.PendingReport for a storage without rows)
     event_id: str | None
-    mapped_dropped: tuple[str, ...]
+    mapped_dropped: Counter[tuple[str, str]]
     not_allowed: tuple[str, ...]
     hits: dict[tuple[str, str], int]
+    key_id: int | None = None
 
 
 class SentryIngest:
@@ -178,11 +195,12 @@ class SentryIngest:
         self.items_dropped = PromCounter("crashveil_sentry_items_dropped",
                                          "Envelope items dropped because they are not error events, by type.",
                                          ["type"], registry=registry)
-        self.fields_dropped = PromCounter("crashveil_sentry_dropped_fields",
-                                          "Parts of Sentry events dropped by the allowlist mapping, by path.",
-                                          ["field"], registry=registry)
         self.rejected = PromCounter("crashveil_sentry_rejected", "Sentry requests refused, by error code.",
                                     ["reason"], registry=registry)
+        other = KeyedLimiter(settings.project_rate_per_s, settings.project_burst, max_keys=10_000)
+        self.budgets = SentryBudgets(ingestor.project_limiter, other)
+        self.outcomes = OutcomeRecorder(storage.engine, registry)
+        ingestor.add_stop_hook(self.outcomes.close)
 
     def authenticate(self, request: Request) -> SentryProject:
         numeric = request.path_params["numeric_id"]
@@ -196,8 +214,37 @@ class SentryIngest:
             raise _bad("invalid_key", "the DSN key is unknown or revoked for this project", 401)
         # The DSN key is this sender's credential: it weighs its events toward counts-only mode.
         request.scope[CREDENTIAL_KEY] = credential_id("dsn", key.lower().encode())
-        self.ingestor.check_project_rate(project.project_id)
+        request.scope[KEY_ID_SCOPE] = project.key_id
         return project
+
+    def count(self, project: SentryProject, kind: str, counts: Mapping[tuple[str, str], int]) -> None:
+        """Count outcomes of ``project``'s key (see ``outcomes.py``)."""
+        if project.key_id is not None:
+            self.outcomes.add_many(project.key_id, kind, counts)
+
+    def count_envelope(self, project: SentryProject, parsed: Envelope) -> None:
+        """Count what the SDK reported discarding (its client reports)."""
+        for payload in parsed.client_reports:
+            discarded = parse_client_report(payload)
+            if discarded is None:
+                self.count(project, "item", {("client_report", "malformed"): 1})
+            else:
+                self.count(project, "client", discarded)
+
+    def take_budget(self, project: SentryProject, parsed: Envelope) -> None:
+        """The budget of what ``parsed`` holds; a refusal is counted, then raised (429)."""
+        try:
+            if parsed.event is None:
+                self.budgets.take_other(project.project_id)
+            else:
+                self.budgets.take_event(project.project_id)
+        except Throttled:
+            refused = {(kind, "rate_limited"): n for kind, n in parsed.dropped.items()}
+            self.count(project, "item", refused)
+            if parsed.event is not None:
+                self.count(project, "event", {("error", "project_rate_limited"): 1})
+            raise
+        self.count(project, "item", {(kind, "unsupported_item_type"): n for kind, n in parsed.dropped.items()})
 
     async def read(self, request: Request, sink: Callable[[bytes], None], *, max_body: int,
                    max_decompressed: int, timeout_s: float) -> None:
@@ -252,14 +299,21 @@ class SentryIngest:
                                      replay_window_s=self.settings.replay_window_s, pseudonymize=pseudonymize)
         except EventSkipped as skipped:
             self.events.labels("skipped").inc()
+            self.count(sentry_project, "event", {("error", skipped.reason): 1})
             event_id = header_event_id or _event_id_of(event)
             return Outcome(event_id, {"event": (1, skipped.reason)}, False)
+        return self._minimise(sentry_project, mapped, policy, level, project, received_at, credential)
+
+    def _minimise(self, sentry_project: SentryProject, mapped: MappedEvent, policy: Any, level: str, project: Any,
+                  received_at: datetime, credential: str | None) -> PreparedEvent:
+        """The per-user limit, the level's allowlist and the second redaction of a mapped event."""
         report = mapped.report
         if report.install_id is not None:
             wait = self.ingestor.pseudonym_limiter.take(f"{project.id}/{report.install_id}")
-            if wait:  # one noisy user must not silence a whole backend: drop this event only
+            if wait:  # 429, asking for a short backoff only (budgets.user_limited)
                 self.events.labels("skipped").inc()
-                return Outcome(mapped.event_id, {"event": (1, "user_rate_limited")}, False)
+                self.count(sentry_project, "event", {("error", "user_rate_limited"): 1})
+                raise user_limited(wait)
         allowlist = policy.fields_at(level)
         allowed = report.restricted_to(allowlist)
         not_allowed = tuple(sorted(set(report.present_fields()) - set(allowed.present_fields())))
@@ -268,21 +322,29 @@ class SentryIngest:
         redactor = self.ingestor.redactor(project.digest, policy)
         redacted, hits = redact_report(allowed, redactor, frame_memo=self.ingestor.frame_memo(project.digest))
         redacted = with_fingerprint(redacted)
-        pending = PendingReport(project.id, redacted, ORIGIN, received_at, hits,
-                                tuple(mapped.dropped) + tuple(not_allowed), credential)
+        dropped_paths = tuple(sorted({path for path, _ in mapped.dropped}))
+        pending = PendingReport(project.id, redacted, ORIGIN, received_at, hits, dropped_paths + not_allowed,
+                                credential)
         row = self.storage.row(pending) if hasattr(self.storage, "row") else pending
-        return PreparedEvent(row, mapped.event_id, tuple(mapped.dropped), tuple(not_allowed), hits)
+        return PreparedEvent(row, mapped.event_id, mapped.dropped, not_allowed, hits, sentry_project.key_id)
 
     def finish(self, prepared: PreparedEvent, result: Any) -> Outcome:
         """Count what was stored (after the commit: a 503 leaves the counters untouched)."""
         if getattr(result, "refused", False):  # an erasure's tombstone (see tombstones.py)
             raise outside_window()
-        for path in prepared.mapped_dropped:
-            self.fields_dropped.labels(path if path in DROPPABLE_PATHS else "<unknown>").inc()
         self.ingestor.metrics.count_dropped(prepared.not_allowed, "not_allowed")
         for (field_name, detector), count in prepared.hits.items():
             self.ingestor.metrics.redaction_hits.labels(field_name, detector).inc(count)
         self.events.labels("stored" if result.created else "retry").inc()
+        if result.created and prepared.key_id is not None:  # a retried event was counted the first time
+            fields: Counter[tuple[str, str]] = Counter()
+            for (path, reason), count in prepared.mapped_dropped.items():  # fixed paths only: bounded rows
+                fields[(path if path in DROPPABLE_PATHS else "<unknown>", reason)] += count
+            fields.update((name, "level_too_low") for name in prepared.not_allowed)
+            for (field_name, _detector), count in prepared.hits.items():
+                fields[(field_name, "redacted")] += count
+            self.outcomes.add_many(prepared.key_id, "event", {("error", ACCEPTED): 1})
+            self.outcomes.add_many(prepared.key_id, "field", fields)
         return Outcome(prepared.event_id, {}, True)
 
 
@@ -351,22 +413,28 @@ def _timed(route: str, handler: Callable[[Request], Awaitable[Response]], sentry
             response = await handler(request)
         except Exception as exc:  # noqa: BLE001 - the HTTP error map is the one place allowed to catch all
             response = await handle_error(request, exc, route)
-            _count_rejection(sentry, exc)
+            _count_rejection(sentry, exc, request.scope.get(KEY_ID_SCOPE))
             _sentry_error_headers(response, exc)
         metrics.latency.labels(route, request.method).observe(time.perf_counter() - started)
         return response
     return run
 
 
-def _count_rejection(sentry: SentryIngest, exc: Exception) -> None:
+def _count_rejection(sentry: SentryIngest, exc: Exception, key_id: int | None) -> None:
+    """The metric of every refusal; and, once the key is known, the outcome of a refused event
+    (a 429 was counted where it was decided; a 5xx is not a drop: the SDK keeps or counts it)."""
     code = exc.code if isinstance(exc, ReportRejected) else "internal"
-    sentry.rejected.labels(code if len(code) <= 40 else "internal").inc()
+    code = code if len(code) <= 40 else "internal"
+    sentry.rejected.labels(code).inc()
+    if key_id is not None and isinstance(exc, ReportRejected) and 400 <= exc.status < 500 and exc.status != 429:
+        sentry.outcomes.add(key_id, "event", "error", code)
 
 
 def _sentry_error_headers(response: Response, exc: Exception) -> None:
     """What Sentry SDKs read from an error: the rate limit, "too large", and CORS."""
     if isinstance(exc, Throttled):
-        response.headers["X-Sentry-Rate-Limits"] = f"{exc.retry_after}::key:crashveil_rate_limit"
+        response.headers["X-Sentry-Rate-Limits"] = (exc.sentry_rate_limits
+                                                    or f"{exc.retry_after}::key:crashveil_rate_limit")
     if response.status_code == 413:
         response.headers["X-Sentry-Error"] = "too large"
     response.headers.update(_CORS)
@@ -402,6 +470,11 @@ class _SentryEndpoints:
     async def envelope(self, request: Request) -> Response:
         sentry, limits = self.sentry, self.limits
         project = sentry.authenticate(request)
+        try:
+            sentry.budgets.before_read(project.project_id)
+        except Throttled:
+            sentry.count(project, "item", {("envelope", "project_rate_limited"): 1})
+            raise
         parser = EnvelopeParser(limits)
         await sentry.read(request, parser.feed, max_body=limits.max_envelope_bytes,
                           max_decompressed=limits.max_envelope_decompressed_bytes, timeout_s=self.body_timeout_s)
@@ -410,6 +483,8 @@ class _SentryEndpoints:
             normalize_event_id(parsed.header["event_id"], "envelope.event_id")
         for kind, count in parsed.dropped.items():
             sentry.items_dropped.labels(kind).inc(count)
+        sentry.count_envelope(project, parsed)
+        sentry.take_budget(project, parsed)
         if parsed.event is None:
             return _answer(Outcome(None, {}, False), parsed.dropped)
         outcome = await sentry.process_async(project, parsed.event, parsed.header,
@@ -419,6 +494,11 @@ class _SentryEndpoints:
     async def store(self, request: Request) -> Response:
         sentry, limits = self.sentry, self.limits
         project = sentry.authenticate(request)
+        try:
+            sentry.budgets.take_event(project.project_id)
+        except Throttled:
+            sentry.count(project, "event", {("error", "project_rate_limited"): 1})
+            raise
         sink = _CappedSink(limits.max_event_bytes)
         await sentry.read(request, sink, max_body=limits.max_store_bytes,
                           max_decompressed=limits.max_event_bytes, timeout_s=self.body_timeout_s)
