@@ -73,7 +73,6 @@ ACTIONS: Mapping[str, str] = {
     "logout": "a session ended",
     "user.add": "a user was created",
     "user.disable": "a user was disabled; their sessions and tokens end",
-    "user.password": "a user's password was changed",
     "role.grant": "a role was granted on a project",
     "role.revoke": "a role was revoked on a project",
     "token.create": "an API token was created",

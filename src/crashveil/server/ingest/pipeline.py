@@ -132,7 +132,7 @@ class Ingestor:
         self.settings = settings
         self.storage = storage
         self.metrics = metrics
-        #: The audit trail erasures are recorded in (set by create_app over a real Storage).
+        #: The audit trail erasures are recorded in (create_app sets it; the Sentry routes have none).
         self.audit: AuditTrail | None = None
         self._now = now
         self.project_limiter = KeyedLimiter(settings.project_rate_per_s, settings.project_burst, clock=clock,
