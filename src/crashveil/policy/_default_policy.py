@@ -257,6 +257,22 @@ SOURCE = (
     'retention_days = 30\n'
     'access = ["developer"]\n'
     'review = "reviews/2026-11-27-initial.md"\n'
+    '\n'
+    '[fields.task_name]\n'
+    'purpose = "The name of the background task that failed (for example \'shop.tasks.send_invoice\'), a name from the application\'s code, to tell which task crashes. Never the task\'s inputs or results."\n'
+    'sensitivity = "technical"\n'
+    'level = "crash"\n'
+    'retention_days = 90\n'
+    'access = ["viewer", "developer", "admin"]\n'
+    'review = "reviews/2026-11-27-initial.md"\n'
+    '\n'
+    '[fields.task_retries]\n'
+    'purpose = "How many times the failed task had already been retried, to tell a first failure from a task that keeps failing."\n'
+    'sensitivity = "technical"\n'
+    'level = "crash"\n'
+    'retention_days = 90\n'
+    'access = ["viewer", "developer", "admin"]\n'
+    'review = "reviews/2026-11-27-initial.md"\n'
 )
 
 #: ``tomllib.loads(SOURCE)``
@@ -440,7 +456,22 @@ DATA: dict[str, Any] = {'policy': {'name': 'crashveil-default', 'version': '1.0.
                             'level': 'diagnostic',
                             'retention_days': 30,
                             'access': ['developer'],
-                            'review': 'reviews/2026-11-27-initial.md'}}}
+                            'review': 'reviews/2026-11-27-initial.md'},
+            'task_name': {'purpose': 'The name of the background task that failed (for example '
+                                     "'shop.tasks.send_invoice'), a name from the application's code, to "
+                                     "tell which task crashes. Never the task's inputs or results.",
+                          'sensitivity': 'technical',
+                          'level': 'crash',
+                          'retention_days': 90,
+                          'access': ['viewer', 'developer', 'admin'],
+                          'review': 'reviews/2026-11-27-initial.md'},
+            'task_retries': {'purpose': 'How many times the failed task had already been retried, to tell a '
+                                        'first failure from a task that keeps failing.',
+                             'sensitivity': 'technical',
+                             'level': 'crash',
+                             'retention_days': 90,
+                             'access': ['viewer', 'developer', 'admin'],
+                             'review': 'reviews/2026-11-27-initial.md'}}}
 
 #: ``canonical_policy(parse_policy(DATA))``: what a consent record stores
 CANONICAL: dict[str, Any] = {'name': 'crashveil-default',
@@ -624,7 +655,26 @@ CANONICAL: dict[str, Any] = {'name': 'crashveil-default',
                       'retention_days': 90,
                       'access': ('developer', 'admin'),
                       'review': 'reviews/2026-11-27-initial.md',
-                      'description': ''}},
+                      'description': ''},
+            'task_name': {'name': 'task_name',
+                          'purpose': 'The name of the background task that failed (for example '
+                                     "'shop.tasks.send_invoice'), a name from the application's code, to "
+                                     "tell which task crashes. Never the task's inputs or results.",
+                          'sensitivity': 'technical',
+                          'level': 'crash',
+                          'retention_days': 90,
+                          'access': ('viewer', 'developer', 'admin'),
+                          'review': 'reviews/2026-11-27-initial.md',
+                          'description': ''},
+            'task_retries': {'name': 'task_retries',
+                             'purpose': 'How many times the failed task had already been retried, to tell a '
+                                        'first failure from a task that keeps failing.',
+                             'sensitivity': 'technical',
+                             'level': 'crash',
+                             'retention_days': 90,
+                             'access': ('viewer', 'developer', 'admin'),
+                             'review': 'reviews/2026-11-27-initial.md',
+                             'description': ''}},
  'redaction': {'detectors': ('pem_private_key',
                              'url_credentials',
                              'connection_string',
@@ -668,4 +718,4 @@ CANONICAL: dict[str, Any] = {'name': 'crashveil-default',
                         'report sent from this installation.'}}
 
 #: ``policy_digest(parse_policy(DATA))``
-DIGEST = 'sha256:95142edadac41389f49e6d9f12ce69e6b8f90a6c162b0a548ce04366ef1ae5a9'
+DIGEST = 'sha256:5d1b93cbd09682f36f5a719c5531d6d0a517109cda2dc7be2320aa7064d66757'

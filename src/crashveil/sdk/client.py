@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from crashveil.redact import Redactor
     from crashveil.sdk._records import DisclosureRequest, PendingCrash
     from crashveil.sdk.capture import Capture
-    from crashveil.sdk.collect import Collector, CrashRecord
+    from crashveil.sdk.collect import Collector, CrashRecord, TaskContext
     from crashveil.sdk.config_refresh import RemoteConfigKeeper
     from crashveil.sdk.history import History, HistoryEntry
     from crashveil.sdk.limits import Limiter
@@ -246,9 +246,10 @@ class Client:
 
     # -- capture -------------------------------------------------------------------------
     def capture_exception(self, exc: BaseException, *, mechanism: str = "manual",
-                          tb: TracebackType | None = None) -> str | None:
+                          tb: TracebackType | None = None, task: TaskContext | None = None) -> str | None:
         """Report ``exc`` if the user consented; returns the report id, or None.
 
+        ``task``: the failed task's name and retry count, from a task integration.
         Never raises: a failure inside the SDK is swallowed, counted and logged at debug.
         """
         if _internal.in_sdk():
@@ -258,6 +259,10 @@ class Client:
             if level == OFF or not isinstance(exc, BaseException):
                 return None
             record = self._with_breadcrumbs(self.collector.record(exc, mechanism=mechanism, tb=tb))
+            if task is not None:
+                from dataclasses import replace  # loaded already: a CrashRecord exists
+
+                record = replace(record, task=task)
             return self.capture.process(record, level)
         return None
 

@@ -50,7 +50,8 @@ if TYPE_CHECKING:
 
     from crashveil.policy.model import Policy
 
-__all__ = ["CrashRecord", "Collector", "error_code_of", "coarse_hour", "current_environment", "MAX_FRAMES"]
+__all__ = ["CrashRecord", "TaskContext", "Collector", "error_code_of", "coarse_hour", "current_environment",
+           "MAX_FRAMES"]
 
 #: Frames kept per stack (the wire allows ``LIMITS["max_frames"]``); deeper stacks are elided.
 MAX_FRAMES = 32
@@ -75,6 +76,18 @@ class RawChained:
 
 
 @dataclass(frozen=True)
+class TaskContext:
+    """What a task integration (Celery, RQ) may say about the failed task: its registered
+    name and retry count. Never its arguments, keyword arguments, result or broker URL."""
+
+    name: str | None = None
+    retries: int | None = None
+
+
+_TASK_NAME_RE = re.compile(r"[A-Za-z_<][A-Za-z0-9_.:<>-]{0,199}")
+
+
+@dataclass(frozen=True)
 class CrashRecord:
     """One crash as read from the exception: not redacted, never written anywhere."""
 
@@ -88,6 +101,8 @@ class CrashRecord:
     occurred_s: float
     #: ``(offset_s before the crash, category, message)``, raw, from the in-memory ring.
     breadcrumbs: tuple[tuple[float, str, str], ...] = ()
+    #: Set by a task integration (``crashveil.sdk.integrations``); None for other crashes.
+    task: TaskContext | None = None
 
 
 class Collector:
@@ -227,8 +242,23 @@ class Collector:
         if "breadcrumbs" in allowed and record.breadcrumbs:
             crumbs = record.breadcrumbs[-LIMITS["max_breadcrumbs"]:]
             values["breadcrumbs"] = tuple(self.breadcrumb(*raw) for raw in crumbs)
+        if record.task is not None:
+            values.update(self._task_fields(record.task, allowed))
         report = Report(**values)
         return report.restricted_to(tuple(allowed))
+
+    def _task_fields(self, task: TaskContext, allowed: set[str]) -> dict[str, Any]:
+        """``task_name`` (redacted, and dropped unless it still looks like a code name) and
+        ``task_retries``, each only if the level allows it."""
+        fields: dict[str, Any] = {}
+        if "task_name" in allowed and isinstance(task.name, str):
+            name = self.redactor.redact(task.name[:_RAW_TEXT_MAX], kind="message")
+            if _TASK_NAME_RE.fullmatch(name):
+                fields["task_name"] = name
+        retries = task.retries
+        if "task_retries" in allowed and isinstance(retries, int) and not isinstance(retries, bool):
+            fields["task_retries"] = max(0, min(retries, 1_000_000))
+        return fields
 
     def redact_text(self, text: str) -> str:
         """Redact free text (bounded input), then cut it to the wire limit."""

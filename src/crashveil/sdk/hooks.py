@@ -32,11 +32,13 @@ if TYPE_CHECKING:
     from pathlib import Path
     from typing import Any, Protocol
 
+    from crashveil.sdk.collect import TaskContext
+
     class CrashSink(Protocol):
         """Where the hooks send what they catch (the client)."""
 
         def capture_exception(self, exc: BaseException, *, mechanism: str = "manual",
-                              tb: Any = None) -> str | None: ...
+                              tb: Any = None, task: TaskContext | None = None) -> str | None: ...
         def add_breadcrumb(self, message: str, category: str = "default") -> None: ...
         def breadcrumbs_muted(self) -> bool: ...
         def level(self) -> str: ...
@@ -92,6 +94,10 @@ class Hooks:
         if self.logging_breadcrumbs:
             self._install_logging_breadcrumbs()
         self.start_native()
+        with suppress_internal_errors("integrations"):
+            from crashveil.sdk.integrations._base import attach
+
+            attach(self)  # framework integrations (Celery, Tk, Qt ...): only those already imported
 
     def uninstall(self) -> None:
         """Restore the previous hooks where ours is still in place; otherwise go inert."""
@@ -115,9 +121,19 @@ class Hooks:
 
             logging.getLogger().removeHandler(self._crumb_handler)
         self.stop_native()
+        if "crashveil.sdk.integrations._base" in sys.modules:
+            from crashveil.sdk.integrations._base import detach
+
+            detach(self)
 
     # -- the hooks -------------------------------------------------------------------------
-    def _capture(self, exc: BaseException | None, mechanism: str, tb: Any = None) -> None:
+    def report(self, exc: BaseException, mechanism: str, tb: Any = None, task: TaskContext | None = None) -> None:
+        """A framework integration's crash (``crashveil.sdk.integrations``): reported once,
+        however many layers see the same exception object."""
+        self._capture(exc, mechanism, tb, task)
+
+    def _capture(self, exc: BaseException | None, mechanism: str, tb: Any = None,
+                 task: TaskContext | None = None) -> None:
         if not self.active or exc is None or isinstance(exc, KeyboardInterrupt):
             return
         # capture_exception guards itself (and skips when called from inside the SDK);
@@ -127,7 +143,10 @@ class Hooks:
             first = self._first_sighting(exc)
         if not first:  # the same crash seen by two hooks (logged, then raised)
             return
-        self.client.capture_exception(exc, mechanism=mechanism, tb=tb)
+        if task is None:
+            self.client.capture_exception(exc, mechanism=mechanism, tb=tb)
+        else:
+            self.client.capture_exception(exc, mechanism=mechanism, tb=tb, task=task)
 
     def _first_sighting(self, exc: BaseException) -> bool:
         """Remember ``exc``; False if one of our hooks already saw this very object.

@@ -1,0 +1,77 @@
+"""Celery: a task that fails is reported from the worker, with its name and retry count.
+
+Celery catches a task's exception, marks the task failed and sends the ``task_failure``
+signal; we connect to that signal (a strong, uniquely named receiver, so a second install
+does nothing). Only the final failure is a crash: a retry (``self.retry()``,
+``autoretry_for``) sends ``task_retry`` instead, and the failure after the last retry
+carries the retry count.
+
+What is read: the exception and its traceback, ``sender.name`` and
+``sender.request.retries``. Never the task's ``args``/``kwargs`` (the signal passes them;
+they are not even looked at), its result, its id or the broker URL.
+"""
+
+from __future__ import annotations
+
+TYPE_CHECKING = False  # not ``typing.TYPE_CHECKING``: loaded by ``init()``
+if TYPE_CHECKING:
+    from typing import Any
+
+    from crashveil.sdk.integrations._base import Sink
+
+__all__ = ["CeleryIntegration", "INTEGRATIONS"]
+
+_DISPATCH_UID = "crashveil-task-failure"
+
+
+class CeleryIntegration:
+    """Reports Celery task failures (``celery.signals.task_failure``)."""
+
+    name = "celery"
+    framework_module = "celery"
+
+    def __init__(self) -> None:
+        self.sink: Sink | None = None
+
+    def install(self, sink: Sink) -> None:
+        from celery import signals
+
+        self.sink = sink
+        signals.task_failure.connect(self._on_failure, weak=False, dispatch_uid=_DISPATCH_UID)
+
+    def uninstall(self) -> None:
+        from celery import signals
+
+        signals.task_failure.disconnect(self._on_failure, dispatch_uid=_DISPATCH_UID)
+        self.sink = None
+
+    def _on_failure(self, sender: Any = None, exception: BaseException | None = None, traceback: Any = None,
+                    **_not_read: Any) -> None:
+        """The ``task_failure`` receiver. ``_not_read`` holds ``task_id``, ``args``, ``kwargs``
+        and ``einfo``: personal data may be in them, so they are never looked at."""
+        sink = self.sink
+        if sink is None or exception is None or not sink.attached:
+            return
+        from crashveil.sdk.collect import TaskContext
+
+        sink.report(exception, mechanism="celery", tb=traceback,
+                    task=TaskContext(name=_task_name(sender), retries=_retries(sender)))
+
+
+def _task_name(task: Any) -> str | None:
+    try:
+        name = task.name
+    except Exception:  # noqa: BLE001 - an odd sender: the crash is still reported, without a name
+        return None
+    return name if isinstance(name, str) else None
+
+
+def _retries(task: Any) -> int | None:
+    try:
+        retries = task.request.retries
+    except Exception:  # noqa: BLE001 - no request context: the crash is still reported, without a count
+        return None
+    return retries if isinstance(retries, int) else None
+
+
+INTEGRATIONS = (CeleryIntegration(),)

@@ -1,0 +1,69 @@
+"""Qt (PySide6): an exception raised in a slot or a virtual override is reported.
+
+PySide6 (checked with 6.12) catches a Python exception that leaves a slot, passes it to
+``sys.excepthook`` and lets the event loop go on. So the crash hooks would see it, but as
+``excepthook``, and an interactive session (``sys.ps1``) would skip it. We wrap
+``sys.excepthook`` and claim the exceptions that arrive while a Qt application exists and
+the current thread is inside an event loop (``QThread.loopLevel() > 0``): those are slot
+exceptions, reported as ``qt``. Anything else goes on to the previous hook unchanged; the
+hooks skip what we already reported (same exception object).
+
+Nothing of the widgets is read: their text reaches a report only inside the exception's
+message (``message`` field, diagnostic level, redacted like every message).
+"""
+
+from __future__ import annotations
+
+import sys
+
+TYPE_CHECKING = False  # not ``typing.TYPE_CHECKING``: loaded by ``init()``
+if TYPE_CHECKING:
+    from typing import Any
+
+    from crashveil.sdk.integrations._base import Sink
+
+__all__ = ["QtIntegration", "INTEGRATIONS"]
+
+
+class QtIntegration:
+    """Reports PySide6 slot exceptions (wraps ``sys.excepthook``, kept on top at each ``init()``)."""
+
+    name = "qt"
+    framework_module = "PySide6.QtCore"
+
+    def __init__(self) -> None:
+        self.sink: Sink | None = None
+        self._previous: Any = None
+
+    def install(self, sink: Sink) -> None:
+        self.sink = sink
+        if sys.excepthook is self._excepthook:
+            return
+        self._previous = sys.excepthook
+        sys.excepthook = self._excepthook
+
+    def uninstall(self) -> None:
+        if sys.excepthook is self._excepthook:
+            sys.excepthook = self._previous
+        self._previous = None
+        self.sink = None
+
+    def _excepthook(self, exc_type: type[BaseException], value: BaseException, tb: Any) -> Any:
+        sink = self.sink
+        if sink is not None and sink.attached and in_qt_event_loop():
+            sink.report(value, mechanism="qt", tb=tb)
+        previous = self._previous if self._previous is not None else sys.__excepthook__
+        return previous(exc_type, value, tb)
+
+
+def in_qt_event_loop() -> bool:
+    """True inside a Qt event loop of this thread, with a Qt application in existence."""
+    try:
+        from PySide6.QtCore import QCoreApplication, QThread
+
+        return QCoreApplication.instance() is not None and QThread.currentThread().loopLevel() > 0
+    except Exception:  # noqa: BLE001 - Qt torn down at exit: not a slot exception
+        return False
+
+
+INTEGRATIONS = (QtIntegration(),)
