@@ -4,7 +4,7 @@ IPython catches every exception a cell raises and prints it; ``sys.excepthook`` 
 ``InteractiveShell.set_custom_exc`` is its one hook for that: we register ours for
 ``Exception`` and then show the traceback as IPython would. A handler the app registered
 before is kept: its exception types still go to it (after we report). Syntax errors are
-typos, not crashes: IPython shows them on another path, and we do not see them.
+typos, not crashes: shown, never reported.
 
 Installed only into a running shell (``IPython.get_ipython()``): importing IPython as a
 library does nothing.
@@ -42,7 +42,8 @@ class IPythonIntegration:
 
         def handler(shell_self: Any, etype: type[BaseException], value: BaseException, tb: Any,
                     tb_offset: int | None = None) -> Any:
-            sink.report(value, mechanism="ipython", tb=tb)
+            if not issubclass(etype, SyntaxError):
+                sink.report(value, mechanism="ipython", tb=tb)
             if previous_types and issubclass(etype, previous_types):
                 return previous_handler(etype, value, tb, tb_offset=tb_offset)
             return shell_self.showtraceback((etype, value, tb), tb_offset=tb_offset)

@@ -26,34 +26,47 @@ __all__ = ["QtIntegration", "INTEGRATIONS"]
 
 
 class QtIntegration:
-    """Reports PySide6 slot exceptions (wraps ``sys.excepthook``, kept on top at each ``init()``)."""
+    """Reports PySide6 slot exceptions (wraps ``sys.excepthook``).
+
+    A second ``init()`` installs the crash hooks above our wrapper; ``install`` then wraps
+    again, on top, and the older wrapper only passes exceptions on. Each wrapper keeps the
+    hook it wrapped in its own closure, so the chain never loops.
+    """
 
     name = "qt"
     framework_module = "PySide6.QtCore"
 
     def __init__(self) -> None:
         self.sink: Sink | None = None
-        self._previous: Any = None
+        self._wrapper: Any = None
+        self._wrapped: Any = None
 
     def install(self, sink: Sink) -> None:
         self.sink = sink
-        if sys.excepthook is self._excepthook:
+        if self._wrapper is not None and sys.excepthook is self._wrapper:
             return
-        self._previous = sys.excepthook
-        sys.excepthook = self._excepthook
+        previous = sys.excepthook
+        integration = self
+
+        def excepthook(exc_type: type[BaseException], value: BaseException, tb: Any) -> Any:
+            if integration._wrapper is excepthook:
+                integration.claim(value, tb)
+            return previous(exc_type, value, tb)
+
+        self._wrapper, self._wrapped = excepthook, previous
+        sys.excepthook = excepthook
 
     def uninstall(self) -> None:
-        if sys.excepthook is self._excepthook:
-            sys.excepthook = self._previous
-        self._previous = None
+        if self._wrapper is not None and sys.excepthook is self._wrapper:
+            sys.excepthook = self._wrapped
+        self._wrapper = self._wrapped = None
         self.sink = None
 
-    def _excepthook(self, exc_type: type[BaseException], value: BaseException, tb: Any) -> Any:
+    def claim(self, value: BaseException, tb: Any) -> None:
+        """Report ``value`` as a slot exception if it comes from inside a Qt event loop."""
         sink = self.sink
         if sink is not None and sink.attached and in_qt_event_loop():
             sink.report(value, mechanism="qt", tb=tb)
-        previous = self._previous if self._previous is not None else sys.__excepthook__
-        return previous(exc_type, value, tb)
 
 
 def in_qt_event_loop() -> bool:
