@@ -110,3 +110,97 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     finally:
         server.terminate()
         server.wait(10)
+
+
+# -- the examples, reporting into a real server ------------------------------------------
+
+EXAMPLES = HERE.parents[1] / "examples" / "integrations"
+
+
+def _tls_helpers() -> Any:
+    """The server fixtures of tests/server/test_run_tls.py (as tests/e2e loads them)."""
+    import importlib.util
+    import sys
+
+    name = "crashveil_tests_run_tls"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, HERE.parent / "server" / "test_run_tls.py")
+        assert spec and spec.loader
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+class DemoServer:
+    """A real server (uvicorn, mutual TLS, SQLite) and what an example needs to report into it."""
+
+    def __init__(self, running: Any) -> None:
+        self.running = running
+
+    def dsn(self) -> str:
+        import ssl
+
+        from crashveil.policy.protocol import ConnectionString
+
+        with self.storage() as storage:
+            project = storage.project("demo")
+            assert project is not None
+            ca_der = ssl.PEM_cert_to_DER_cert((self.running.dir.path / "tls" / "ca.pem").read_text())
+            return ConnectionString("127.0.0.1", self.running.port, "demo", project.keypairs[0].public_key_string(),
+                                    project.signing_key.public_key_string(), ca_der).format()
+
+    def storage(self) -> Any:
+        import contextlib
+
+        from crashveil.server.settings import Settings
+        from crashveil.server.storage.store import Storage
+
+        @contextlib.contextmanager
+        def opened() -> Iterator[Any]:
+            storage = Storage.open(Settings.load(self.running.dir.path))
+            try:
+                yield storage
+            finally:
+                storage.close()
+
+        return opened()
+
+    def stored(self) -> list[Any]:
+        """Every stored report, decrypted (a test's direct read; the dashboard audits its reads)."""
+        import sqlalchemy as sa
+
+        from crashveil.server.db.tables import reports
+
+        with self.storage() as storage:
+            with storage.engine.connect() as conn:
+                ids = list(conn.execute(sa.select(reports.c.report_id)).scalars())
+            return [storage.report_detail("demo", report_id).report for report_id in ids]
+
+    def run_example(self, script: str, tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> Any:
+        import sys
+
+        command = [sys.executable, str(EXAMPLES / script), "--dsn", self.dsn(), "--cert",
+                   str(self.running.dir.client_cert), "--key", str(self.running.dir.client_key),
+                   "--data-dir", str(tmp_path / "data"), "--consent", "diagnostic", *args]
+        environment = {k: v for k, v in os.environ.items() if not k.startswith("CRASHVEIL_")}
+        environment.update({"HOME": str(tmp_path), **(env or {})})
+        return subprocess.run(command, env=environment, capture_output=True, text=True, timeout=120)
+
+    def log(self) -> str:
+        text: str = self.running.log.read_text(errors="replace")
+        return text
+
+
+@pytest.fixture(scope="module")
+def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServer]:
+    helpers = _tls_helpers()
+    root = tmp_path_factory.mktemp("demo")
+    server_dir = helpers._init_with_cli(root / "srv") if helpers._cli_available() else \
+        helpers._init_from_test_pki(root / "srv")
+    running = helpers._start(server_dir, root / "server.log")
+    try:
+        yield DemoServer(running)
+    finally:
+        running.process.terminate()
+        running.process.wait(timeout=10)

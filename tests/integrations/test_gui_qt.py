@@ -77,3 +77,12 @@ def test_second_init_keeps_reporting_slot_exceptions_once(qt_app: QApplication, 
     with captured_reports() as reports:
         run_loop(qt_app, button.click)
     assert [("ZeroDivisionError", "qt")] == [(report.crash_type, report.mechanism) for report in reports]
+
+
+def test_shutdown_restores_the_interpreters_excepthook(qt_app: QApplication, sdk: list[Any]) -> None:
+    """Our wrapper sits above the crash hooks' excepthook; ``shutdown()`` removes both."""
+    import crashveil
+
+    assert sys.excepthook is not sys.__excepthook__
+    crashveil.shutdown()
+    assert (sys.excepthook is sys.__excepthook__, "qt" in installed()) == (True, False)

@@ -63,11 +63,15 @@ def test_failed_task_is_reported_with_name_and_retry_count_never_its_arguments(a
     assert_no_canary(report)
 
 
-def test_shutdown_makes_the_signal_receiver_inert(app: Any, sdk: list[Any]) -> None:
-    """After ``crashveil.shutdown()`` a failing task reports nothing (the receiver stays, inert)."""
+def test_shutdown_removes_the_signal_receiver(app: Any, sdk: list[Any]) -> None:
+    """After ``crashveil.shutdown()`` the receiver is gone and a failing task reports nothing."""
+    from celery import signals
+
     import crashveil
 
     crashveil.shutdown()
+    assert ("celery" not in installed(), False) == (
+        True, any(uid == "crashveil-task-failure" for (uid, _), _ in signals.task_failure.receivers))
     with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10):
         result = app.send_invoice.apply_async(("x",), {"email": "e", "card": "c"}, retry=False)
         wait_for(lambda: result.state == "FAILURE", what="the task to fail")

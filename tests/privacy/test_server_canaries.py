@@ -62,7 +62,7 @@ PLAN = {
     "breadcrumbs[0].category": "redacted", "breadcrumbs[0].message": "redacted",
     "environment.os_family": "redacted", "environment.os_version": "redacted",
     "environment.python_impl": "redacted", "environment.python_version": "redacted",
-    "environment.arch": "redacted",
+    "environment.arch": "redacted", "task_name": "redacted",
 }
 PASSWORD = "canary-dashboard-password-1"
 

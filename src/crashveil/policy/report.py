@@ -65,8 +65,6 @@ _PSEUDONYM_PATTERN = r"^[0-9a-f]{32}$"
 _LEVEL_PATTERN = r"^[a-z][a-z0-9_-]{0,39}$"
 _CODE_PATTERN = r"^(errno|winerror|exit|signal|http|code):-?\d{1,10}$"
 _STAT_KEY_PATTERN = r"^[a-z][a-z0-9_]{0,39}$"
-#: A task's registered name (``proj.tasks.send_report``): code, never data; no spaces, no ``@``.
-_TASK_NAME_PATTERN = r"^[A-Za-z_<][A-Za-z0-9_.:<>-]{0,199}$"
 
 
 def _spec(**kwargs: Any) -> dict[str, Any]:
@@ -149,8 +147,9 @@ class Report:
     message: str | None = field(default=None, metadata=_spec(**_TEXT))
     breadcrumbs: tuple[Breadcrumb, ...] | None = field(default=None,
                                                        metadata=_spec(max_items=LIMITS["max_breadcrumbs"]))
-    #: The failed task's registered name (Celery, RQ): never its arguments, result or broker.
-    task_name: str | None = field(default=None, metadata=_spec(pattern=_TASK_NAME_PATTERN, max_length=200))
+    #: The failed task's registered name (Celery, RQ): never its arguments, result or broker. The SDK
+    #: sends only dotted code names; the server cannot know that, and redacts it like a crash type.
+    task_name: str | None = field(default=None, metadata=_spec(max_length=200))
     #: How many times the failed task had been retried before this failure.
     task_retries: int | None = field(default=None, metadata=_spec(minimum=0, maximum=1_000_000))
 

@@ -102,6 +102,10 @@ class Hooks:
     def uninstall(self) -> None:
         """Restore the previous hooks where ours is still in place; otherwise go inert."""
         self.active = False
+        if "crashveil.sdk.integrations._base" in sys.modules:  # first: an integration may wrap our excepthook
+            from crashveil.sdk.integrations._base import detach
+
+            detach(self)
         if sys.excepthook == self._excepthook:
             sys.excepthook = self._previous["excepthook"]
         if threading.excepthook == self._threading_hook:
@@ -121,10 +125,6 @@ class Hooks:
 
             logging.getLogger().removeHandler(self._crumb_handler)
         self.stop_native()
-        if "crashveil.sdk.integrations._base" in sys.modules:
-            from crashveil.sdk.integrations._base import detach
-
-            detach(self)
 
     # -- the hooks -------------------------------------------------------------------------
     def report(self, exc: BaseException, mechanism: str, tb: Any = None, task: TaskContext | None = None) -> None:

@@ -4,8 +4,9 @@ An integration patches a framework once per process (a signal handler, a class m
 hook); it reports through :data:`SINK`, which forwards to the crash hooks of the client in
 force (``Hooks.report``: the same exception object is reported once, whichever layers see
 it). ``init()`` attaches its hooks here (:func:`attach`); ``shutdown()`` detaches them and
-the patches go inert, as the interpreter hooks do. A second ``init()`` re-attaches: nothing
-is patched twice.
+removes every patch, as it restores the interpreter's hooks (at exit the client closes
+without uninstalling, and the integrations stay for crashes during shutdown). A second
+``init()`` re-attaches: nothing is patched twice.
 
 Loaded by ``init()``: stdlib only, no ``typing`` at run time, no framework imported.
 """
@@ -88,9 +89,14 @@ def attach(hooks: CrashReporter) -> None:
 
 
 def detach(hooks: CrashReporter) -> None:
-    """``shutdown()``: the integrations go inert (their patches stay, reporting nothing)."""
-    if SINK.target is hooks:
-        SINK.target = None
+    """``shutdown()``: stop reporting to ``hooks`` and remove every integration, newest first."""
+    if SINK.target is not hooks:
+        return
+    SINK.target = None
+    with _lock:
+        for name in reversed(tuple(_installed)):
+            with suppress_internal_errors("integration"):
+                _installed.pop(name).uninstall()
 
 
 def detected() -> list[str]:

@@ -54,6 +54,7 @@ def redact_report(report: Report, redact: Redact, *,
         "message": run.free_text(report.message, "message"),
         "comment": run.free_text(report.comment, "comment"),
         "release": run.text(report.release, "release", "message"),
+        "task_name": run.text(report.task_name, "task_name", "message"),
         "stack": run.stack(report.stack, "stack"),
     }
     if report.chain is not None:
