@@ -14,7 +14,6 @@ Loaded by ``init()``: stdlib only, no ``typing`` at run time, no framework impor
 from __future__ import annotations
 
 import _thread
-import importlib
 import sys
 
 from crashveil.errors import ConfigError
@@ -137,6 +136,7 @@ def _install(module_name: str, *, only_imported: bool) -> None:
 def _integrations_of(module_name: str) -> tuple[Integration, ...]:
     if module_name not in INTEGRATIONS:
         raise ConfigError("integration", f"unknown integration {module_name!r}", ", ".join(INTEGRATIONS))
-    module = importlib.import_module(f"crashveil.sdk.integrations.{module_name}")
-    found: tuple[Integration, ...] = module.INTEGRATIONS
+    qualified = f"crashveil.sdk.integrations.{module_name}"
+    __import__(qualified)  # not ``importlib``: init() would load it (and ``warnings``) for this alone
+    found: tuple[Integration, ...] = sys.modules[qualified].INTEGRATIONS
     return found
