@@ -258,11 +258,7 @@ class Client:
             level = self.consent.level()
             if level == OFF or not isinstance(exc, BaseException):
                 return None
-            record = self._with_breadcrumbs(self.collector.record(exc, mechanism=mechanism, tb=tb))
-            if task is not None:
-                from dataclasses import replace  # loaded already: a CrashRecord exists
-
-                record = replace(record, task=task)
+            record = self._with_breadcrumbs(self.collector.record(exc, mechanism=mechanism, tb=tb, task=task))
             return self.capture.process(record, level)
         return None
 

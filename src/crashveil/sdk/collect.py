@@ -84,7 +84,9 @@ class TaskContext:
     retries: int | None = None
 
 
-_TASK_NAME_RE = re.compile(r"[A-Za-z_<][A-Za-z0-9_.:<>-]{0,199}")
+#: A task name as sent: a code name (``shop.tasks.send_invoice``); one with a space, or that the
+#: redactor turned into a placeholder, is left out.
+_TASK_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.:<>-]{0,199}")
 
 
 @dataclass(frozen=True)
@@ -127,8 +129,10 @@ class Collector:
         self.paths = _PathMapper(app_root)
 
     # -- step 1 --------------------------------------------------------------------------
-    def record(self, exc: BaseException, *, mechanism: str, tb: TracebackType | None = None) -> CrashRecord:
-        """Read ``exc`` (and its chain) once; ``tb`` overrides ``exc.__traceback__``."""
+    def record(self, exc: BaseException, *, mechanism: str, tb: TracebackType | None = None,
+               task: TaskContext | None = None) -> CrashRecord:
+        """Read ``exc`` (and its chain) once; ``tb`` overrides ``exc.__traceback__``; ``task``
+        is what a task integration says about the failed task."""
         stack = self.stack_of(_walk(tb if tb is not None else exc.__traceback__), self.max_frames)
         chain: list[RawChained] = []
         seen = {id(exc)}
@@ -157,6 +161,7 @@ class Collector:
             message=_safe_str(exc),
             fingerprint=compute_fingerprint(crash_type, stack.frames),
             occurred_s=self.now(),
+            task=task,
         )
 
     def record_native(self, signal: tuple[str, int], frames: Sequence[tuple[str, str, int]], *,
