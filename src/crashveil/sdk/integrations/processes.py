@@ -40,6 +40,8 @@ from __future__ import annotations
 import os
 import sys
 
+from crashveil.sdk._internal import suppress_internal_errors
+
 TYPE_CHECKING = False  # not ``typing.TYPE_CHECKING``: loaded by ``init()``
 if TYPE_CHECKING:
     import queue
@@ -161,7 +163,8 @@ class FuturesIntegration:
             except BaseException:
                 attrs[UNRETRIEVED] = before
                 raise
-            integration.marked(future)
+            with suppress_internal_errors("futures"):  # e.g. no new thread at interpreter shutdown
+                integration.marked(future)
 
         def result(future: Future[Any], timeout: float | None = None) -> Any:
             try:
@@ -178,7 +181,8 @@ class FuturesIntegration:
 
         def __del__(future: Future[Any]) -> None:
             if vars(future).get(UNRETRIEVED):
-                integration.collected(future)
+                with suppress_internal_errors("futures"):  # an error here would be "unraisable": a crash
+                    integration.collected(future)
 
         self._originals = originals
         for name, function in (("set_exception", set_exception), ("result", result), ("exception", exception),
@@ -218,9 +222,10 @@ class FuturesIntegration:
     def collected(self, future: Future[Any]) -> None:
         """From the finaliser: hand the exception to the reporter thread (no capture here)."""
         pending = self._pending
-        if pending is None:
+        read = self._originals.get("exception")
+        if pending is None or read is None:
             return
-        exc = self._originals["exception"](future, 0)
+        exc = read(future, 0)
         if exc is not None:
             pending.put(exc)
 
