@@ -4,7 +4,10 @@ Celery catches a task's exception, marks the task failed and sends the ``task_fa
 signal; we connect to that signal (a strong, uniquely named receiver, so a second install
 does nothing). Only the final failure is a crash: a retry (``self.retry()``,
 ``autoretry_for``) sends ``task_retry`` instead, and the failure after the last retry
-carries the retry count.
+carries the retry count. With the prefork pool the signal runs in the pool's child, which
+inherited the client when it was forked (``crashveil.init()`` in the app module, before the
+worker starts); the queue and the sender are fork-aware, so the child writes and sends its
+own report.
 
 What is read: the exception and its traceback, ``sender.name`` and
 ``sender.request.retries``. Never the task's ``args``/``kwargs`` (the signal passes them;
