@@ -50,6 +50,19 @@ def test_enable_installs_explicitly_and_imports_the_framework(tmp_path: Path) ->
     assert (["rq"], True) == (result["installed"], "rq" in result["modules"])
 
 
+def test_one_registry_for_web_and_tasks(tmp_path: Path) -> None:
+    """``enable`` reaches the web integrations too (a framework imported after ``init()``), and
+    ``shutdown()`` tears every integration down, web and task alike; a new ``init()`` sets
+    up again what its frameworks need."""
+    result = run(tmp_path, "import crashveil\ncrashveil.init(data_dir=DATA)\n"
+                           "from crashveil.sdk.integrations import enable\nenable('flask')\nenable('celery')\n"
+                           "from crashveil.sdk.integrations._base import installed\n"
+                           "assert {'flask', 'celery'} <= set(installed()), installed()\n"
+                           "crashveil.shutdown()\nassert () == installed(), installed()\n"
+                           "crashveil.init(data_dir=DATA)")
+    assert {"celery", "flask"} <= set(result["installed"])  # both frameworks are loaded now: auto-detected
+
+
 def test_unknown_integration_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="integration: unknown integration 'bottle'"):
         enable("bottle")
