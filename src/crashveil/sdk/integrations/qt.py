@@ -49,7 +49,7 @@ class QtIntegration(Integration):
 
         def excepthook(exc_type: type[BaseException], value: BaseException, tb: Any) -> Any:
             if integration._wrapper is excepthook:
-                integration.claim(value, tb)
+                integration.on_excepthook(value, tb)
             return previous(exc_type, value, tb)
 
         self._wrapper, self._wrapped = excepthook, previous
@@ -60,7 +60,7 @@ class QtIntegration(Integration):
             sys.excepthook = self._wrapped
         self._wrapper = self._wrapped = None
 
-    def claim(self, value: BaseException, tb: Any) -> None:
+    def on_excepthook(self, value: BaseException, tb: Any) -> None:
         """Report ``value`` as a slot exception if it comes from inside a Qt event loop."""
         if isinstance(value, BaseException) and in_qt_event_loop():
             report(self.name, value, mechanism="qt", tb=tb)
