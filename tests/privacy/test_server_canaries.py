@@ -63,6 +63,7 @@ PLAN = {
     "environment.os_family": "redacted", "environment.os_version": "redacted",
     "environment.python_impl": "redacted", "environment.python_version": "redacted",
     "environment.arch": "redacted", "route": "redacted", "handler": "redacted",
+    "task_name": "redacted",
 }
 PASSWORD = "canary-dashboard-password-1"
 

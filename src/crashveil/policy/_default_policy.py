@@ -299,6 +299,25 @@ SOURCE = (
     'retention_days = 90\n'
     'access = ["developer", "admin"]\n'
     'review = "reviews/2026-11-27-initial.md"\n'
+    '\n'
+    "# Task context, filled by the task integrations (Celery, RQ). Never the task's arguments,\n"
+    '# result, id or broker.\n'
+    '\n'
+    '[fields.task_name]\n'
+    'purpose = "The name of the background task that failed (for example \'shop.tasks.send_invoice\'), a name from the application\'s code, to tell which task crashes. Never the task\'s inputs or results."\n'
+    'sensitivity = "technical"\n'
+    'level = "crash"\n'
+    'retention_days = 90\n'
+    'access = ["viewer", "developer", "admin"]\n'
+    'review = "reviews/2026-11-27-initial.md"\n'
+    '\n'
+    '[fields.task_retries]\n'
+    'purpose = "How many times the failed task had already been retried, to tell a first failure from a task that keeps failing."\n'
+    'sensitivity = "technical"\n'
+    'level = "crash"\n'
+    'retention_days = 90\n'
+    'access = ["viewer", "developer", "admin"]\n'
+    'review = "reviews/2026-11-27-initial.md"\n'
 )
 
 #: ``tomllib.loads(SOURCE)``
@@ -512,7 +531,22 @@ DATA: dict[str, Any] = {'policy': {'name': 'crashveil-default', 'version': '1.0.
                         'level': 'crash',
                         'retention_days': 90,
                         'access': ['developer', 'admin'],
-                        'review': 'reviews/2026-11-27-initial.md'}}}
+                        'review': 'reviews/2026-11-27-initial.md'},
+            'task_name': {'purpose': 'The name of the background task that failed (for example '
+                                     "'shop.tasks.send_invoice'), a name from the application's code, to "
+                                     "tell which task crashes. Never the task's inputs or results.",
+                          'sensitivity': 'technical',
+                          'level': 'crash',
+                          'retention_days': 90,
+                          'access': ['viewer', 'developer', 'admin'],
+                          'review': 'reviews/2026-11-27-initial.md'},
+            'task_retries': {'purpose': 'How many times the failed task had already been retried, to tell a '
+                                        'first failure from a task that keeps failing.',
+                             'sensitivity': 'technical',
+                             'level': 'crash',
+                             'retention_days': 90,
+                             'access': ['viewer', 'developer', 'admin'],
+                             'review': 'reviews/2026-11-27-initial.md'}}}
 
 #: ``canonical_policy(parse_policy(DATA))``: what a consent record stores
 CANONICAL: dict[str, Any] = {'name': 'crashveil-default',
@@ -733,7 +767,26 @@ CANONICAL: dict[str, Any] = {'name': 'crashveil-default',
                             'retention_days': 90,
                             'access': ('viewer', 'developer', 'admin'),
                             'review': 'reviews/2026-11-27-initial.md',
-                            'description': ''}},
+                            'description': ''},
+            'task_name': {'name': 'task_name',
+                          'purpose': 'The name of the background task that failed (for example '
+                                     "'shop.tasks.send_invoice'), a name from the application's code, to "
+                                     "tell which task crashes. Never the task's inputs or results.",
+                          'sensitivity': 'technical',
+                          'level': 'crash',
+                          'retention_days': 90,
+                          'access': ('viewer', 'developer', 'admin'),
+                          'review': 'reviews/2026-11-27-initial.md',
+                          'description': ''},
+            'task_retries': {'name': 'task_retries',
+                             'purpose': 'How many times the failed task had already been retried, to tell a '
+                                        'first failure from a task that keeps failing.',
+                             'sensitivity': 'technical',
+                             'level': 'crash',
+                             'retention_days': 90,
+                             'access': ('viewer', 'developer', 'admin'),
+                             'review': 'reviews/2026-11-27-initial.md',
+                             'description': ''}},
  'redaction': {'detectors': ('pem_private_key',
                              'url_credentials',
                              'connection_string',
@@ -778,4 +831,4 @@ CANONICAL: dict[str, Any] = {'name': 'crashveil-default',
  'server_mode_max_level': 'crash'}
 
 #: ``policy_digest(parse_policy(DATA))``
-DIGEST = 'sha256:67ac17e52f6d5fa615f4df1611e6663d6e32bbf213c5c81c512eb9bea1d357a1'
+DIGEST = 'sha256:b1243e52ab969f01bd5aef36055a5053d31bd555e2a49d1358c5f687db1f29a6'

@@ -246,6 +246,9 @@ class Client:
         self._stopping.set()
         with suppress_internal_errors("close"):
             if uninstall and self.hooks is not None:
+                from crashveil.sdk.integrations import teardown as teardown_integrations
+
+                teardown_integrations()  # first: an integration may wrap our excepthook (Qt)
                 self.hooks.uninstall()
         if self._closed:
             return
@@ -278,11 +281,7 @@ class Client:
             level = self.consent.level()
             if level == OFF or not isinstance(exc, BaseException):
                 return None
-            record = self._with_breadcrumbs(self.collector.record(exc, mechanism=mechanism, tb=tb))
-            if context:
-                from dataclasses import replace  # loaded already: a CrashRecord exists
-
-                record = replace(record, context=context)
+            record = self._with_breadcrumbs(self.collector.record(exc, mechanism=mechanism, tb=tb, context=context))
             return self.capture.process(record, level)
         return None
 

@@ -75,6 +75,12 @@ class RawChained:
     stack: Stack
 
 
+#: A task name as sent: a code name (``shop.tasks.send_invoice``); one with a space, or that the
+#: redactor turned into a placeholder, is left out.
+_TASK_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.:<>-]{0,199}")
+_TASK_RETRIES_MAX = 1_000_000
+
+
 @dataclass(frozen=True)
 class CrashRecord:
     """One crash as read from the exception: not redacted, never written anywhere."""
@@ -116,8 +122,10 @@ class Collector:
         self.paths = _PathMapper(app_root)
 
     # -- step 1 --------------------------------------------------------------------------
-    def record(self, exc: BaseException, *, mechanism: str, tb: TracebackType | None = None) -> CrashRecord:
-        """Read ``exc`` (and its chain) once; ``tb`` overrides ``exc.__traceback__``."""
+    def record(self, exc: BaseException, *, mechanism: str, tb: TracebackType | None = None,
+               context: tuple[tuple[str, str | int], ...] = ()) -> CrashRecord:
+        """Read ``exc`` (and its chain) once; ``tb`` overrides ``exc.__traceback__``; ``context``
+        is what an integration knows of the crash (``CrashRecord.context``)."""
         stack = self.stack_of(_walk(tb if tb is not None else exc.__traceback__), self.max_frames)
         chain: list[RawChained] = []
         seen = {id(exc)}
@@ -146,6 +154,7 @@ class Collector:
             message=_safe_str(exc),
             fingerprint=compute_fingerprint(crash_type, stack.frames),
             occurred_s=self.now(),
+            context=context,
         )
 
     def record_native(self, signal: tuple[str, int], frames: Sequence[tuple[str, str, int]], *,
@@ -233,9 +242,27 @@ class Collector:
             values["breadcrumbs"] = tuple(self.breadcrumb(*raw) for raw in crumbs)
         for name, value in record.context:
             if name in allowed and name in CONTEXT_FIELDS and name not in values:
-                values[name] = self._name(value, "message") if isinstance(value, str) else value
+                kept = self._context_value(name, value)
+                if kept is not None:
+                    values[name] = kept
         report = Report(**values)
         return report.restricted_to(tuple(allowed))
+
+    def _context_value(self, name: str, value: object) -> str | int | None:
+        """A context field's value as it may leave: text redacted, a task name only while it
+        still looks like a code name after redaction, counts bounded; anything else dropped."""
+        if name == "task_name":
+            if not isinstance(value, str):
+                return None
+            redacted = self.redactor.redact(value[:_RAW_TEXT_MAX], kind="message")
+            return redacted if _TASK_NAME_RE.fullmatch(redacted) else None
+        if isinstance(value, bool):
+            return None
+        if name == "task_retries":
+            return max(0, min(value, _TASK_RETRIES_MAX)) if isinstance(value, int) else None
+        if isinstance(value, str):
+            return self._name(value, "message")
+        return value if isinstance(value, int) else None
 
     def redact_text(self, text: str) -> str:
         """Redact free text (bounded input), then cut it to the wire limit."""

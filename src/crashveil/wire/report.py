@@ -134,7 +134,7 @@ class Report:
     fingerprint: str = field(metadata=_spec(pattern=_FINGERPRINT_PATTERN))
     error_code: str | None = field(default=None, metadata=_spec(pattern=_CODE_PATTERN))
     mechanism: Literal["excepthook", "thread", "asyncio", "unraisable", "native", "logging", "manual",
-                       "web"] | None = field(
+                       "web", "celery", "rq", "tkinter", "qt", "ipython", "multiprocessing", "future"] | None = field(
         default=None, metadata=_spec())
     stack: Stack | None = field(default=None, metadata=_spec())
     chain: tuple[ChainedError, ...] | None = field(default=None, metadata=_spec(max_items=LIMITS["max_chain"]))
@@ -154,6 +154,12 @@ class Report:
     http_method: str | None = field(default=None, metadata=_spec(pattern=_METHOD_PATTERN))
     status_code: int | None = field(default=None, metadata=_spec(minimum=100, maximum=599))
     handler: str | None = field(default=None, metadata=_spec(**_NAME))
+    # -- task context (task integrations: Celery, RQ): never the task's arguments or result --
+    #: The failed task's registered name (Celery, RQ): never its arguments, result or broker. The SDK
+    #: sends only dotted code names; the server cannot know that, and redacts it like a crash type.
+    task_name: str | None = field(default=None, metadata=_spec(max_length=200))
+    #: How many times the failed task had been retried before this failure.
+    task_retries: int | None = field(default=None, metadata=_spec(minimum=0, maximum=1_000_000))
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict; ``None`` fields are left out."""
@@ -190,7 +196,7 @@ class Report:
 REPORT_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Report))
 #: Fields an integration may fill from the context of the crash (``CrashRecord.context``), each
 #: still subject to the allowlist at the consent level.
-CONTEXT_FIELDS: tuple[str, ...] = ("route", "http_method", "status_code", "handler")
+CONTEXT_FIELDS: tuple[str, ...] = ("route", "http_method", "status_code", "handler", "task_name", "task_retries")
 #: Fields every report carries whatever the level: the policy must declare them at its lowest level.
 REQUIRED_FIELDS: tuple[str, ...] = tuple(
     f.name for f in dataclasses.fields(Report) if f.default is dataclasses.MISSING)

@@ -1,13 +1,21 @@
-"""Framework integrations: catch the crashes that frameworks swallow (a view's exception
-answered with a 500, a failed task, a GUI callback).
+"""Framework integrations: catch the crashes that frameworks swallow.
 
-Each integration is enabled explicitly (``crashveil.init(integrations=[FlaskIntegration()])``)
-or auto-detected, but only when its framework is *already* in ``sys.modules``: this module
-never imports a framework, nor the integration modules until one is needed, so ``init()``
-stays cheap (``tests/sdk/test_init_cost.py``) and ``import crashveil`` loads no framework.
+A web framework answers a view's exception with a 500, Celery and RQ mark a failed task
+failed, Tkinter prints a callback's exception, Qt passes a slot's exception to
+``sys.excepthook`` and goes on, IPython catches everything, a ``multiprocessing`` child
+prints and exits, and a ``concurrent.futures`` exception nobody asked for is dropped.
 
-Every integration reports through ``_base.capture`` (the client's capture entry point, with
-its dedup) and puts context in a report only as policy fields (``CONTEXT_FIELDS``).
+One registry (``AUTO_INTEGRATIONS``) lists the integration modules and the frameworks whose
+presence in ``sys.modules`` lets ``init()`` set them up. An integration is enabled
+explicitly (``crashveil.init(integrations=[FlaskIntegration()])``, or :func:`enable` for a
+framework imported after ``init()``), or auto-detected, but only when its framework is
+*already* loaded: this module never imports a framework, nor the integration modules until
+one is needed, so ``init()`` stays cheap (``tests/sdk/test_init_cost.py``) and ``import
+crashveil`` loads no framework. ``shutdown()`` tears every integration down (:func:`teardown`).
+
+Every integration reports through ``_base`` (``claim``, then ``capture``: the client's capture
+entry point, with the crash hooks' dedup) and puts context in a report only as policy fields
+(``CONTEXT_FIELDS``).
 """
 
 from __future__ import annotations
@@ -20,15 +28,24 @@ if TYPE_CHECKING:
 
     from crashveil.sdk.integrations._base import Integration
 
-__all__ = ["AUTO_INTEGRATIONS", "setup_integrations"]
+__all__ = ["AUTO_INTEGRATIONS", "setup_integrations", "teardown", "enable", "disable"]
 
-#: ``(integration module in this package, frameworks whose presence in sys.modules enables it)``.
-#: One literal line per integration; each module defines ``default_integration()``.
+#: ``(integration module in this package, frameworks whose presence in sys.modules enables it)``,
+#: in the order ``init()`` sets them up. One literal line per module; each module defines
+#: ``default_integrations()`` (each integration there names its own ``framework_module``).
 AUTO_INTEGRATIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("django", ("django",)),
     ("flask", ("flask",)),
     ("starlette", ("starlette",)),  # FastAPI too: it is built on Starlette
+    ("celery", ("celery",)),
+    ("rq", ("rq",)),
+    ("tkinter", ("tkinter",)),
+    ("qt", ("PySide6.QtCore",)),
+    ("ipython", ("IPython",)),
+    ("processes", ("multiprocessing", "concurrent.futures")),
 )
+
+_BASE = __name__ + "._base"
 
 
 def setup_integrations(explicit: Sequence[Integration], *, auto: bool) -> None:
@@ -38,8 +55,35 @@ def setup_integrations(explicit: Sequence[Integration], *, auto: bool) -> None:
     """
     wanted = [name for name, frameworks in AUTO_INTEGRATIONS
               if auto and any(framework in sys.modules for framework in frameworks)]
-    if not explicit and not wanted and __name__ + "._base" not in sys.modules:
+    if not explicit and not wanted and _BASE not in sys.modules:
         return  # none now, and none set up by an earlier init() to switch off
     from crashveil.sdk.integrations._base import install
 
     install(explicit, wanted)
+
+
+def teardown() -> None:
+    """``shutdown()``: remove every integration's hooks (nothing to do if none was set up)."""
+    if _BASE in sys.modules:
+        from crashveil.sdk.integrations._base import uninstall_all
+
+        uninstall_all()
+
+
+def enable(name: str) -> None:
+    """Set up the integrations of module ``name`` (one of ``AUTO_INTEGRATIONS``) now, importing
+    its framework if need be: for a framework imported after ``init()``. Reports go to the
+    client of ``crashveil.init()`` (none before).
+
+    Raises ``ConfigError`` for an unknown name.
+    """
+    from crashveil.sdk.integrations._base import enable as _enable
+
+    _enable(name)
+
+
+def disable(name: str) -> None:
+    """Remove the integrations of module ``name`` and restore what they patched."""
+    from crashveil.sdk.integrations._base import disable as _disable
+
+    _disable(name)

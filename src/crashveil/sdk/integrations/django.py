@@ -24,20 +24,21 @@ from crashveil.sdk.integrations._base import active
 from crashveil.sdk.integrations._web import WebIntegration
 from crashveil.sdk.integrations.request_context import RequestContext, handler_name, method_name
 
-__all__ = ["DjangoIntegration", "CrashveilMiddleware", "default_integration"]
+__all__ = ["DjangoIntegration", "CrashveilMiddleware", "default_integrations"]
 
 
 class DjangoIntegration(WebIntegration):
     """Reports Django views' crashes (settings: :class:`WebIntegration`; the hook gets the ``HttpRequest``)."""
 
     name = "django"
+    framework_module = "django"
 
     def setup_once(self) -> None:
         got_request_exception.connect(_on_exception, weak=False, dispatch_uid="crashveil")
 
 
-def default_integration() -> DjangoIntegration:
-    return DjangoIntegration()
+def default_integrations() -> tuple[DjangoIntegration]:
+    return (DjangoIntegration(),)
 
 
 def _current() -> DjangoIntegration | None:

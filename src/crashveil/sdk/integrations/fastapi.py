@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from crashveil.sdk.integrations.starlette import StarletteIntegration, default_integration
+from crashveil.sdk.integrations.starlette import StarletteIntegration, default_integrations
 
-__all__ = ["FastApiIntegration", "default_integration"]
+__all__ = ["FastApiIntegration", "default_integrations"]
 
 FastApiIntegration = StarletteIntegration

@@ -18,20 +18,21 @@ from crashveil.sdk.integrations._base import active
 from crashveil.sdk.integrations._web import WebIntegration
 from crashveil.sdk.integrations.request_context import RequestContext, handler_name, method_name
 
-__all__ = ["FlaskIntegration", "default_integration"]
+__all__ = ["FlaskIntegration", "default_integrations"]
 
 
 class FlaskIntegration(WebIntegration):
     """Reports Flask views' crashes (settings: :class:`WebIntegration`; the hook gets ``flask.request``)."""
 
     name = "flask"
+    framework_module = "flask"
 
     def setup_once(self) -> None:
         flask.got_request_exception.connect(_on_exception, weak=False)
 
 
-def default_integration() -> FlaskIntegration:
-    return FlaskIntegration()
+def default_integrations() -> tuple[FlaskIntegration]:
+    return (FlaskIntegration(),)
 
 
 def _on_exception(sender: flask.Flask, exception: BaseException | None = None, **_: Any) -> None:

@@ -26,7 +26,7 @@ from crashveil.sdk.integrations._base import active
 from crashveil.sdk.integrations._web import WebIntegration
 from crashveil.sdk.integrations.asgi import Receive, Scope, Send, context_of_scope, opt_out_header, report_escaped
 
-__all__ = ["StarletteIntegration", "default_integration"]
+__all__ = ["StarletteIntegration", "default_integrations"]
 
 _PATCHED = "_crashveil_patched"
 
@@ -35,14 +35,15 @@ class StarletteIntegration(WebIntegration):
     """Reports Starlette and FastAPI requests' crashes (settings: :class:`WebIntegration`)."""
 
     name = "starlette"
+    framework_module = "starlette"
 
     def setup_once(self) -> None:
         _patch_call()
         _patch_handlers()
 
 
-def default_integration() -> StarletteIntegration:
-    return StarletteIntegration()
+def default_integrations() -> tuple[StarletteIntegration]:
+    return (StarletteIntegration(),)
 
 
 def _current() -> StarletteIntegration | None:
