@@ -86,7 +86,7 @@ def flask_app() -> Any:
 
 def wsgi_pair() -> tuple[Request, Request]:
     """The generic middleware around a small WSGI app (Flask's, called as plain WSGI)."""
-    from crashveil.sdk.integrations.wsgi import CrashveilWSGIMiddleware
+    from crashveil.sdk.integrations.web.wsgi import CrashveilWSGIMiddleware
 
     app = flask_app().wsgi_app
     return wsgi_driver(app), wsgi_driver(CrashveilWSGIMiddleware(app))
@@ -94,7 +94,7 @@ def wsgi_pair() -> tuple[Request, Request]:
 
 def asgi_pair() -> tuple[Request, Request]:
     """The generic middleware around a small ASGI app (a Starlette router: no patched app class)."""
-    from crashveil.sdk.integrations.asgi import CrashveilASGIMiddleware
+    from crashveil.sdk.integrations.web.asgi import CrashveilASGIMiddleware
 
     router = starlette_app().router
     return asgi_driver(router), asgi_driver(CrashveilASGIMiddleware(router))
@@ -121,7 +121,7 @@ def django_pair() -> tuple[Request, Request]:
                        MIDDLEWARE=[], LOGGING_CONFIG=None, INSTALLED_APPS=[])
     django.setup()
     off = WSGIHandler()
-    settings.MIDDLEWARE = ["crashveil.sdk.integrations.django.CrashveilMiddleware"]
+    settings.MIDDLEWARE = ["crashveil.sdk.integrations.web.django.CrashveilMiddleware"]
     on = WSGIHandler()
     return wsgi_driver(off), wsgi_driver(on)
 

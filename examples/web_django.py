@@ -25,7 +25,7 @@ urlpatterns = [path("customers/<int:customer_id>/orders", create_order)]
 
 def main() -> None:
     settings.configure(DEBUG=False, SECRET_KEY="example-only", ROOT_URLCONF=__name__, ALLOWED_HOSTS=["*"],
-                       MIDDLEWARE=["crashveil.sdk.integrations.django.CrashveilMiddleware"], LOGGING_CONFIG=None)
+                       MIDDLEWARE=["crashveil.sdk.integrations.web.django.CrashveilMiddleware"], LOGGING_CONFIG=None)
     django.setup()
     start(__doc__.splitlines()[0], "web-django")  # django is imported: its integration is on
     client = Client(raise_request_exception=False)

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 import crashveil
-from crashveil.sdk.integrations.task_context import TaskContext
+from crashveil.sdk.integrations.tasks.task_context import TaskContext
 
 from .conftest import CANARY_EMAIL, assert_no_canary
 

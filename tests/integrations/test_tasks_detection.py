@@ -33,7 +33,7 @@ def test_import_and_init_import_no_framework(tmp_path: Path) -> None:
     result = run(tmp_path, "import crashveil\ncrashveil.init(data_dir=DATA)\ncrashveil.grant('crash')")
     assert [] == [name for name in FRAMEWORK_MODULES if name in result["modules"]]
     assert [] == result["installed"]
-    assert "crashveil.sdk.integrations.celery" not in result["modules"]
+    assert "crashveil.sdk.integrations.tasks.celery" not in result["modules"]
 
 
 def test_frameworks_imported_before_init_are_detected(tmp_path: Path) -> None:
@@ -48,6 +48,20 @@ def test_enable_installs_explicitly_and_imports_the_framework(tmp_path: Path) ->
     result = run(tmp_path, "import crashveil\ncrashveil.init(data_dir=DATA)\n"
                            "from crashveil.sdk.integrations import enable\nenable('rq')")
     assert (["rq"], True) == (result["installed"], "rq" in result["modules"])
+
+
+def test_enable_takes_the_short_name_or_the_module_path(tmp_path: Path) -> None:
+    """Users know ``enable('qt')``; the registry names ``gui.qt``: both set up the same integration."""
+    result = run(tmp_path, "import crashveil\ncrashveil.init(data_dir=DATA)\n"
+                           "from crashveil.sdk.integrations import disable, enable\nenable('tasks.rq')\n"
+                           "disable('rq')\nenable('gui.tkinter')")
+    assert ["tkinter"] == result["installed"]
+
+
+def test_short_names_are_unique() -> None:
+    """``enable`` resolves a short name to one registered module only."""
+    short_names = [path.rpartition(".")[2] for path in FRAMEWORKS]
+    assert len(set(short_names)) == len(short_names)
 
 
 def test_one_registry_for_web_and_tasks(tmp_path: Path) -> None:

@@ -16,12 +16,12 @@ from django.test import Client
 from django.urls import path
 
 import crashveil
-from crashveil.sdk.integrations.django import DjangoIntegration
+from crashveil.sdk.integrations.web.django import DjangoIntegration
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the helper next to this file, in any import mode
 from web_support import CANARIES, assert_no_canary, delivered, reporting
 
-MIDDLEWARE = "crashveil.sdk.integrations.django.CrashveilMiddleware"
+MIDDLEWARE = "crashveil.sdk.integrations.web.django.CrashveilMiddleware"
 
 
 def create_order(request: HttpRequest, name: str) -> HttpResponse:

@@ -10,7 +10,7 @@ from typing import Any
 import flask
 import pytest
 
-from crashveil.sdk.integrations.flask import FlaskIntegration
+from crashveil.sdk.integrations.web.flask import FlaskIntegration
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the helper next to this file, in any import mode
 from web_support import CANARIES, assert_no_canary, delivered, reporting

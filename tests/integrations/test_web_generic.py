@@ -12,8 +12,8 @@ import httpx
 import pytest
 from werkzeug.test import Client
 
-from crashveil.sdk.integrations.asgi import CrashveilASGIMiddleware
-from crashveil.sdk.integrations.wsgi import CrashveilWSGIMiddleware
+from crashveil.sdk.integrations.web.asgi import CrashveilASGIMiddleware
+from crashveil.sdk.integrations.web.wsgi import CrashveilWSGIMiddleware
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the helper next to this file, in any import mode
 from web_support import CANARIES, assert_no_canary, delivered, reporting
@@ -105,7 +105,7 @@ def test_settings_are_checked() -> None:
 
 def test_request_context_values_are_safe_for_the_wire() -> None:
     """Methods are short upper-case words or OTHER; statuses 100..599; only set fields are carried."""
-    from crashveil.sdk.integrations.request_context import RequestContext, handler_name, method_name, status_of
+    from crashveil.sdk.integrations.web.request_context import RequestContext, handler_name, method_name, status_of
 
     assert ["GET", "OTHER", "OTHER", None] == [method_name(m) for m in ("get", "GET\n", "X" * 17, "")]
     assert [500, 200, None, None, None] == [status_of(s) for s in (500, b"200 OK", "abc", True, 700)]

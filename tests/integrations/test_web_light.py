@@ -16,7 +16,9 @@ from crashveil.testing import RecordingTransport
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the helper next to this file, in any import mode
 from web_support import delivered, reporting
 
-FRAMEWORKS = ("django", "flask", "starlette", "fastapi", "werkzeug", "crashveil.sdk.integrations._base")
+FRAMEWORKS = ("django", "flask", "starlette", "fastapi", "werkzeug", "crashveil.sdk.integrations._base",
+              "crashveil.sdk.integrations.web", "crashveil.sdk.integrations.tasks", "crashveil.sdk.integrations.gui",
+              "crashveil.sdk.consent.server")
 
 
 def test_import_and_init_load_no_framework(tmp_path: Path) -> None:
@@ -90,7 +92,7 @@ def test_capture_only_enqueues(tmp_path: Path, dsn: str, opener: Any) -> None:
 def test_integration_error_never_breaks_the_request(tmp_path: Path, dsn: str, opener: Any,
                                                     allow_internal_errors: list[BaseException]) -> None:
     """A failing opt-out hook counts as opting out; the app answers as without crashveil."""
-    from crashveil.sdk.integrations.flask import FlaskIntegration
+    from crashveil.sdk.integrations.web.flask import FlaskIntegration
 
     def broken(request: object) -> bool:
         raise RuntimeError("hook bug")

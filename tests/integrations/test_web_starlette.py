@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route
 
-from crashveil.sdk.integrations.starlette import StarletteIntegration
+from crashveil.sdk.integrations.web.starlette import StarletteIntegration
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the helper next to this file, in any import mode
 from web_support import CANARIES, assert_no_canary, delivered, reporting

@@ -89,7 +89,7 @@ class Client:
         lazy = policy_loaded is not None and not policy_loaded()
         self.consent: ConsentStore
         if options.consent_mode == "server":  # the operator's level, checked against the policy's [consent]
-            from crashveil.sdk.integrations.server_consent import ServerConsent
+            from crashveil.sdk.consent.server import ServerConsent
 
             self.consent = ServerConsent(self.data_dir, options.policy, now=self.now, level=options.server_level)
         elif lazy:  # the shipped policy, built on first need; its facts answer init() and grant()

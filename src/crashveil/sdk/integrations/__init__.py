@@ -5,7 +5,10 @@ failed, Tkinter prints a callback's exception, Qt passes a slot's exception to
 ``sys.excepthook`` and goes on, IPython catches everything, a ``multiprocessing`` child
 prints and exits, and a ``concurrent.futures`` exception nobody asked for is dropped.
 
-One registry (``AUTO_INTEGRATIONS``) lists the integration modules and the frameworks whose
+The modules are grouped by family: ``web/`` (WSGI, ASGI, Django, Flask, Starlette, FastAPI),
+``tasks/`` (Celery, RQ), ``gui/`` (Tkinter, Qt, IPython); ``processes`` (multiprocessing,
+concurrent.futures) and ``_base`` sit here. One registry (``AUTO_INTEGRATIONS``) lists the
+integration modules by their path from this package and the frameworks whose
 presence in ``sys.modules`` lets ``init()`` set them up. An integration is enabled
 explicitly (``crashveil.init(integrations=[FlaskIntegration()])``, or :func:`enable` for a
 framework imported after ``init()``), or auto-detected, but only when its framework is
@@ -30,18 +33,20 @@ if TYPE_CHECKING:
 
 __all__ = ["AUTO_INTEGRATIONS", "setup_integrations", "teardown", "enable", "disable"]
 
-#: ``(integration module in this package, frameworks whose presence in sys.modules enables it)``,
-#: in the order ``init()`` sets them up. One literal line per module; each module defines
-#: ``default_integrations()`` (each integration there names its own ``framework_module``).
+#: ``(integration module, dotted from this package, frameworks whose presence in sys.modules
+#: enables it)``, in the order ``init()`` sets them up. One literal line per module, no import:
+#: ``init()`` reads it without loading any. Each module defines ``default_integrations()``
+#: (each integration there names its own ``framework_module``). The last part of the path
+#: (``"django"``) is the short name :func:`enable` and :func:`disable` accept too; it is unique.
 AUTO_INTEGRATIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("django", ("django",)),
-    ("flask", ("flask",)),
-    ("starlette", ("starlette",)),  # FastAPI too: it is built on Starlette
-    ("celery", ("celery",)),
-    ("rq", ("rq",)),
-    ("tkinter", ("tkinter",)),
-    ("qt", ("PySide6.QtCore",)),
-    ("ipython", ("IPython",)),
+    ("web.django", ("django",)),
+    ("web.flask", ("flask",)),
+    ("web.starlette", ("starlette",)),  # FastAPI too: it is built on Starlette
+    ("tasks.celery", ("celery",)),
+    ("tasks.rq", ("rq",)),
+    ("gui.tkinter", ("tkinter",)),
+    ("gui.qt", ("PySide6.QtCore",)),
+    ("gui.ipython", ("IPython",)),
     ("processes", ("multiprocessing", "concurrent.futures")),
 )
 
@@ -71,11 +76,13 @@ def teardown() -> None:
 
 
 def enable(name: str) -> None:
-    """Set up the integrations of module ``name`` (one of ``AUTO_INTEGRATIONS``) now, importing
-    its framework if need be: for a framework imported after ``init()``. Reports go to the
-    client of ``crashveil.init()`` (none before).
+    """Set up the integrations of module ``name`` now, importing its framework if need be: for a
+    framework imported after ``init()``. Reports go to the client of ``crashveil.init()`` (none
+    before).
 
-    Raises ``ConfigError`` for an unknown name.
+    ``name`` is the short name (``"django"``, ``"celery"``, ``"qt"``, ``"processes"``: the
+    framework's) or the module's path in ``AUTO_INTEGRATIONS`` (``"web.django"``). Raises
+    ``ConfigError`` for an unknown name.
     """
     from crashveil.sdk.integrations._base import enable as _enable
 
@@ -83,7 +90,8 @@ def enable(name: str) -> None:
 
 
 def disable(name: str) -> None:
-    """Remove the integrations of module ``name`` and restore what they patched."""
+    """Remove the integrations of module ``name`` (as for :func:`enable`) and restore what they
+    patched."""
     from crashveil.sdk.integrations._base import disable as _disable
 
     _disable(name)

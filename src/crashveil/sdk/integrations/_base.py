@@ -91,23 +91,24 @@ def uninstall_all() -> None:
             _tear_down_locked(name)
 
 
-def enable(module_name: str) -> None:
-    """Activate and set up the integrations of ``module_name`` (importing its framework)."""
-    for integration in _defaults_of(module_name):
+def enable(name: str) -> None:
+    """Activate and set up the integrations of module ``name`` (short name or registered path),
+    importing its framework."""
+    for integration in _defaults_of(name):
         with _lock:
             current = _active.setdefault(integration.name, integration)  # an explicit one keeps its settings
             _set_up_locked(current)
 
 
-def disable(module_name: str) -> None:
-    """Deactivate and tear down the integrations of ``module_name``."""
-    names = {integration.name for integration in _defaults_of(module_name)}
+def disable(name: str) -> None:
+    """Deactivate and tear down the integrations of module ``name`` (as for ``enable``)."""
+    names = {integration.name for integration in _defaults_of(name)}
     with _lock:
-        for name in reversed(tuple(_set_up)):
-            if name in names:
-                _tear_down_locked(name)
-        for name in names:
-            _active.pop(name, None)
+        for set_up_name in reversed(tuple(_set_up)):
+            if set_up_name in names:
+                _tear_down_locked(set_up_name)
+        for integration_name in names:
+            _active.pop(integration_name, None)
 
 
 def installed() -> tuple[str, ...]:
@@ -133,18 +134,26 @@ def _tear_down_locked(name: str) -> None:
         integration.teardown()
 
 
-def _defaults_of(module_name: str) -> tuple[Integration, ...]:
-    from crashveil.sdk.integrations import AUTO_INTEGRATIONS
-
-    known = [name for name, _frameworks in AUTO_INTEGRATIONS]
-    if module_name not in known:
-        from crashveil.errors import ConfigError
-
-        raise ConfigError("integration", f"unknown integration {module_name!r}", ", ".join(known))
-    qualified = f"crashveil.sdk.integrations.{module_name}"
+def _defaults_of(name: str) -> tuple[Integration, ...]:
+    module_path = _module_path(name)
+    qualified = f"crashveil.sdk.integrations.{module_path}"
     __import__(qualified)  # not ``importlib``: init() would load it (and ``warnings``) for this alone
     found: tuple[Integration, ...] = sys.modules[qualified].default_integrations()
     return found
+
+
+def _module_path(name: str) -> str:
+    """The registered module path (``"web.django"``) of ``name``: that path or its last part."""
+    from crashveil.sdk.integrations import AUTO_INTEGRATIONS
+
+    paths = [path for path, _frameworks in AUTO_INTEGRATIONS]
+    for path in paths:
+        if name in (path, path.rpartition(".")[2]):
+            return path
+    from crashveil.errors import ConfigError
+
+    short_names = [path.rpartition(".")[2] for path in paths]
+    raise ConfigError("integration", f"unknown integration {name!r}", ", ".join(short_names))
 
 
 def claim(exc: BaseException) -> bool:

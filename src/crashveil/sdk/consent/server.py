@@ -6,8 +6,8 @@ their consent, but only as far as the policy allows: its ``[consent]
 server_mode_max_level`` (the privacy notice says so; ``crashveil policy diff`` and
 ``crashveil check`` see a change of it as material). Nothing else changes: the report is
 built from the same allowlist at that level and redacted the same way; a request can still
-opt out (``_web.py``). No consent file is read or written: the configuration is the source,
-so removing it stops reporting at the next start.
+opt out (``integrations/web/_web.py``). No consent file is read or written: the
+configuration is the source, so removing it stops reporting at the next start.
 """
 
 from __future__ import annotations

@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
-from crashveil.sdk.integrations._web import WebIntegration
-from crashveil.sdk.integrations.request_context import RequestContext, method_name, status_of
+from crashveil.sdk.integrations.web._web import WebIntegration
+from crashveil.sdk.integrations.web.request_context import RequestContext, method_name, status_of
 
 __all__ = ["CrashveilWSGIMiddleware"]
 

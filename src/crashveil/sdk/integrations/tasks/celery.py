@@ -17,7 +17,7 @@ they are not even looked at), its result, its id or the broker URL.
 from __future__ import annotations
 
 from crashveil.sdk.integrations._base import Integration, report
-from crashveil.sdk.integrations.task_context import TaskContext
+from crashveil.sdk.integrations.tasks.task_context import TaskContext
 
 TYPE_CHECKING = False  # not ``typing.TYPE_CHECKING``: loaded by ``init()``
 if TYPE_CHECKING:

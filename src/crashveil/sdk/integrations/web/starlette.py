@@ -23,8 +23,8 @@ from starlette.middleware.exceptions import ExceptionMiddleware
 from starlette.requests import Request
 
 from crashveil.sdk.integrations._base import active
-from crashveil.sdk.integrations._web import WebIntegration
-from crashveil.sdk.integrations.asgi import Receive, Scope, Send, context_of_scope, opt_out_header, report_escaped
+from crashveil.sdk.integrations.web._web import WebIntegration
+from crashveil.sdk.integrations.web.asgi import Receive, Scope, Send, context_of_scope, opt_out_header, report_escaped
 
 __all__ = ["StarletteIntegration", "default_integrations"]
 

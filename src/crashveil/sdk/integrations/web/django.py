@@ -2,7 +2,7 @@
 
 The signal is sent for every exception a view lets out (Django then answers 500 and logs
 it); it needs no settings change, so it is connected whenever the integration is on. The
-middleware (``"crashveil.sdk.integrations.django.CrashveilMiddleware"`` in ``MIDDLEWARE``)
+middleware (``"crashveil.sdk.integrations.web.django.CrashveilMiddleware"`` in ``MIDDLEWARE``)
 sees a view's exception first, through ``process_exception``; both are the same crash and
 make one report. The route is the URL pattern (``users/<int:pk>/``) from
 ``request.resolver_match``, the handler the view's name: never ``request.path``, its
@@ -21,8 +21,8 @@ from django.core.signals import got_request_exception
 from django.http import HttpRequest, HttpResponse
 
 from crashveil.sdk.integrations._base import active
-from crashveil.sdk.integrations._web import WebIntegration
-from crashveil.sdk.integrations.request_context import RequestContext, handler_name, method_name
+from crashveil.sdk.integrations.web._web import WebIntegration
+from crashveil.sdk.integrations.web.request_context import RequestContext, handler_name, method_name
 
 __all__ = ["DjangoIntegration", "CrashveilMiddleware", "default_integrations"]
 

@@ -15,8 +15,8 @@ from typing import Any
 import flask
 
 from crashveil.sdk.integrations._base import active
-from crashveil.sdk.integrations._web import WebIntegration
-from crashveil.sdk.integrations.request_context import RequestContext, handler_name, method_name
+from crashveil.sdk.integrations.web._web import WebIntegration
+from crashveil.sdk.integrations.web.request_context import RequestContext, handler_name, method_name
 
 __all__ = ["FlaskIntegration", "default_integrations"]
 

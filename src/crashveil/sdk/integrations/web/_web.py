@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 
 from crashveil.sdk._internal import suppress_internal_errors
 from crashveil.sdk.integrations._base import Integration, capture, claim
-from crashveil.sdk.integrations.request_context import RequestContext
+from crashveil.sdk.integrations.web.request_context import RequestContext
 
 __all__ = ["DEFAULT_OPT_OUT_HEADER", "WebIntegration", "truthy"]
 

@@ -19,7 +19,7 @@ name or the Redis connection.
 from __future__ import annotations
 
 from crashveil.sdk.integrations._base import Integration, report
-from crashveil.sdk.integrations.task_context import TaskContext
+from crashveil.sdk.integrations.tasks.task_context import TaskContext
 
 TYPE_CHECKING = False  # not ``typing.TYPE_CHECKING``: loaded by ``init()``
 if TYPE_CHECKING:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from crashveil.sdk.integrations.starlette import StarletteIntegration, default_integrations
+from crashveil.sdk.integrations.web.starlette import StarletteIntegration, default_integrations
 
 __all__ = ["FastApiIntegration", "default_integrations"]
 

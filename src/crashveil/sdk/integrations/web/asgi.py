@@ -16,8 +16,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from crashveil.sdk.integrations._web import WebIntegration
-from crashveil.sdk.integrations.request_context import RequestContext, handler_name, method_name
+from crashveil.sdk.integrations.web._web import WebIntegration
+from crashveil.sdk.integrations.web.request_context import RequestContext, handler_name, method_name
 
 __all__ = ["CrashveilASGIMiddleware", "report_escaped", "context_of_scope", "opt_out_header"]
 
