@@ -16,6 +16,7 @@ __all__ = [
     "SealError",
     "StorageError",
     "AccessDenied",
+    "EventSkipped",
 ]
 
 
@@ -83,3 +84,12 @@ class StorageError(CrashveilError):
 
 class AccessDenied(CrashveilError):
     """A role is missing, or a read of an individual report has no stated reason."""
+
+
+class EventSkipped(CrashveilError):
+    """A Sentry event crashveil does not store (a transaction, an event with nothing to map);
+    ``reason`` (a fixed code, never event content) tells the client why."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason

@@ -63,6 +63,10 @@ PLAN = {
     "environment.os_family": "redacted", "environment.os_version": "redacted",
     "environment.python_impl": "redacted", "environment.python_version": "redacted",
     "environment.arch": "redacted",
+    "platform": "strict", "tags[0].key": "strict",
+    "dist": "redacted", "deployment": "redacted", "logger": "redacted", "transaction": "redacted",
+    "tags[0].value": "redacted", "grouping[0]": "redacted", "message_template": "redacted",
+    "source_context[0].line": "redacted",
 }
 PASSWORD = "canary-dashboard-password-1"
 

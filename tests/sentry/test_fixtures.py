@@ -68,8 +68,11 @@ def test_java_android_event_uses_module_paths_and_chain(server: Any, stored_repo
     assert ("java.io.IOException", "excepthook") == (report.chain[0].crash_type, report.mechanism)
     assert ("Android", "14", "arm64") == (report.environment.os_family, report.environment.os_version,
                                            report.environment.arch)
-    assert {"contexts.device", "contexts.app", "contexts.os.build", "user.email", "dist", "message",
+    assert {"contexts.device", "contexts.app", "contexts.os.build", "user.email", "message", "tags",
             "chain.message"} <= set(detail.dropped_fields)
+    assert ("520", "production", "fatal", "java", False, "mobile", None) == (
+        report.dist, report.deployment, report.severity, report.platform, report.handled, report.device_class,
+        report.tags)  # the tag ``locale`` is not on the policy's list
     assert [] == _leaks(server, stored_reports)
 
 

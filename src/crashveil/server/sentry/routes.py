@@ -249,7 +249,8 @@ class SentryIngest:
         try:
             mapped = event_to_report(event, project_id=project.id, policy_digest=project.digest, level=level,
                                      received_at=received_at, sent_at=sent_at, header_event_id=header_event_id,
-                                     replay_window_s=self.settings.replay_window_s, pseudonymize=pseudonymize)
+                                     replay_window_s=self.settings.replay_window_s, pseudonymize=pseudonymize,
+                                     policy=policy)
         except EventSkipped as skipped:
             self.events.labels("skipped").inc()
             event_id = header_event_id or _event_id_of(event)
@@ -268,10 +269,11 @@ class SentryIngest:
         redactor = self.ingestor.redactor(project.digest, policy)
         redacted, hits = redact_report(allowed, redactor, frame_memo=self.ingestor.frame_memo(project.digest))
         redacted = with_fingerprint(redacted)
+        mapped_paths = tuple(sorted({path for path, _ in mapped.dropped}))
         pending = PendingReport(project.id, redacted, ORIGIN, received_at, hits,
-                                tuple(mapped.dropped) + tuple(not_allowed), credential)
+                                tuple(sorted(set(mapped_paths) | set(not_allowed))), credential)
         row = self.storage.row(pending) if hasattr(self.storage, "row") else pending
-        return PreparedEvent(row, mapped.event_id, tuple(mapped.dropped), tuple(not_allowed), hits)
+        return PreparedEvent(row, mapped.event_id, mapped_paths, tuple(not_allowed), hits)
 
     def finish(self, prepared: PreparedEvent, result: Any) -> Outcome:
         """Count what was stored (after the commit: a 503 leaves the counters untouched)."""
