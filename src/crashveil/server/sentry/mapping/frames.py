@@ -13,8 +13,8 @@ normalisation do it):
 3. a relative ``filename`` is kept (sentry-python sends paths relative to ``sys.path``);
    Java-style ``module`` + ``Main.java`` becomes ``com/example/Main.java``;
 4. any other absolute path loses the app root: the directory before a ``node_modules``
-   boundary anywhere in the event, else the longest directory prefix common to the event's
-   absolute in-app paths. Both depend only on the stack, never on the install location, so
+   boundary of the event that holds every in-app file, else the longest directory prefix
+   common to the event's absolute in-app paths. Both depend only on the stack, never on the install location, so
    the same stack gives the same files (and fingerprint) in every deployment.
 """
 
@@ -67,7 +67,7 @@ class AppRoot:
 
     def __init__(self, frames: Iterable[Mapping[str, Any]]) -> None:
         boundary_roots: set[str] = set()
-        in_app_dirs: list[str] = []
+        in_app: list[str] = []
         for frame in frames:
             path = _slashes(text(frame.get("abs_path")) or text(frame.get("filename")) or "")
             if not _is_absolute(path):
@@ -76,11 +76,14 @@ class AppRoot:
             if index >= 0:
                 boundary_roots.add(path[: index + 1])
             elif frame.get("in_app") is True:
-                in_app_dirs.append(path.rsplit("/", 1)[0] + "/")
-        if boundary_roots:  # the shortest: an app's node_modules, not a package's nested one
-            self.root: str | None = min(boundary_roots, key=len)
-        elif in_app_dirs:
-            self.root = _common_directory(in_app_dirs)
+                in_app.append(path)
+        # The shortest package root that holds every in-app file (an app's node_modules, not a
+        # nested one, nor one linked in from elsewhere); else the in-app files' common directory.
+        holding = [root for root in boundary_roots if all(path.startswith(root) for path in in_app)]
+        if holding:
+            self.root: str | None = min(holding, key=len)
+        elif in_app:
+            self.root = _common_directory([path.rsplit("/", 1)[0] + "/" for path in in_app])
         else:
             self.root = None
 
