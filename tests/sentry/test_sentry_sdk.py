@@ -138,6 +138,10 @@ APP = textwrap.dedent("""
             raise PlantedError("billing failed for " + canary["exception.value"]) from cause
     except PlantedError:
         sentry_sdk.capture_exception()
+    sentry_sdk.set_tag("feature", "checkout")  # on the policy's list of tag keys: kept
+    sentry_sdk.capture_message("basket empty for " + planted["email"])
+    import logging
+    logging.getLogger("shop.billing").error("card %s declined for %s", planted["card"], planted["email"])
     sentry_sdk.flush(10)
     charge(planted["card"], planted["email"])  # uncaught: the excepthook integration reports it
 """)
@@ -216,10 +220,10 @@ def sent(running: Running) -> Running:
         env={**os.environ, "SENTRY_DEBUG": "0"},
     )
     assert (1, True) == (result.returncode, "ValueError: cannot charge card" in result.stderr), result.stderr
-    # Each event was answered after its commit, and the app flushed before exiting: all four
+    # Each event was answered after its commit, and the app flushed before exiting: all six
     # are stored now. Poll anyway (a deadline, no fixed sleep) in case the last answer raced.
     deadline = time.monotonic() + 10
-    while len(_stored(running)) < 4 and time.monotonic() < deadline:
+    while len(_stored(running)) < 6 and time.monotonic() < deadline:
         time.sleep(0.05)
     return running
 
@@ -242,11 +246,38 @@ def _variants(value: str) -> set[str]:
     return {value, value.replace(" ", ""), value.lower()}
 
 
-def test_four_crashes_are_stored_with_origin_sentry_sdk(sent: Running) -> None:
-    """The two handled checkouts, the billing error and the uncaught crash are stored, all
-    with origin ``sentry-sdk``."""
+def test_crashes_and_messages_are_stored_with_origin_sentry_sdk(sent: Running) -> None:
+    """The two handled checkouts, the billing error, the message, the logged error and the
+    uncaught crash are stored, all with origin ``sentry-sdk``."""
     rows = _stored(sent)
-    assert ["sentry-sdk"] * 4 == [row.origin for row, _ in rows]
+    assert ["sentry-sdk"] * 6 == [row.origin for row, _ in rows]
+
+
+def test_message_and_logging_events_become_groups_titled_by_template(sent: Running) -> None:
+    """``capture_message`` and ``logger.error`` without ``exc_info`` are groups: at ``crash``
+    titled ``Message`` / ``Message (logger)`` with no text; at ``diagnostic`` by the redacted
+    template (the logging call's ``%s`` template, never its arguments)."""
+    rows = _stored(sent)
+    reports = [d.report for _, d in rows if d.report.mechanism in ("manual", "logging") and d.report.stack is None]
+    found = sorted((r.crash_type, r.mechanism, r.severity, r.logger, r.message_template) for r in reports)
+    if rows[0][0].level == "crash":
+        assert [("Message", "manual", "info", None, None),
+                ("Message (shop.billing)", "logging", "error", "shop.billing", None)] == found
+    else:
+        assert [("basket empty for <email>", "manual", "info", None, "basket empty for <email>"),
+                ("card %s declined for %s", "logging", "error", "shop.billing", "card %s declined for %s")] == found
+
+
+def test_uncaught_crash_keeps_deployment_tags_and_os(sent: Running) -> None:
+    """The uncaught crash: unhandled excepthook, deployment ``production``, only the allowlisted tag,
+    platform ``python``, and an OS family read from the runtime's build (sentry-python sends no OS)."""
+    _, detail = _stored(sent)[-1]
+    report = detail.report
+    assert ("excepthook", False, "production", "python", (("feature", "checkout"),)) == (
+        report.mechanism, report.handled, report.deployment, report.platform,
+        tuple((t.key, t.value) for t in report.tags))
+    assert "unknown" != report.environment.os_family
+    assert "tags" in detail.dropped_fields  # the tag ``customer`` is not on the list
 
 
 def test_no_planted_value_reaches_the_database_files(sent: Running) -> None:
