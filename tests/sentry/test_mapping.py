@@ -49,7 +49,8 @@ def _error(frames: list[dict[str, Any]], mechanism: dict[str, Any] | None = None
     ("excepthook", True, "excepthook", False),  # a crash that ended the process is unhandled, whatever was sent
     ("threading", False, "thread", False), ("asyncio", False, "asyncio", False), ("logging", True, "logging", True),
     ("django", False, "framework", False), ("celery", False, "framework", False), ("generic", True, "manual", True),
-    ("UncaughtExceptionHandler", False, "excepthook", False), ("AppDomain.UnhandledException", False, "excepthook", False),
+    ("UncaughtExceptionHandler", False, "excepthook", False),
+    ("AppDomain.UnhandledException", False, "excepthook", False),
     ("UnobservedTaskException", False, "rejection", False), ("signalhandler", True, "native", False),
     ("minidump", False, "native", False), ("FlutterError", True, "framework", True),
 ])
@@ -101,7 +102,8 @@ def test_node_paths_lose_the_deployment_prefix_and_group_together() -> None:
     ([{"abs_path": "/srv/v9/app/a/x.js", "in_app": True}, {"abs_path": "/srv/v9/app/a/b/y.js", "in_app": True}],
      ["x.js", "b/y.js"]),
     ([{"filename": "C:\\deploy\\r7\\app\\src\\x.js", "in_app": True},
-      {"filename": "C:\\deploy\\r7\\app\\node_modules\\lib\\z.js", "in_app": False}], ["src/x.js", "node_modules/lib/z.js"]),
+      {"filename": "C:\\deploy\\r7\\app\\node_modules\\lib\\z.js", "in_app": False}],
+     ["src/x.js", "node_modules/lib/z.js"]),
     ([{"filename": "app:///src/main.js", "in_app": True}], ["src/main.js"]),
     ([{"filename": "https://cdn.example.com/assets/app.js?v=3#x", "in_app": True}], ["assets/app.js"]),
     ([{"filename": "shop/cart.py", "abs_path": "/home/alice/shop/cart.py", "module": "shop.cart", "in_app": True},
@@ -153,7 +155,8 @@ def test_message_event_without_text_or_exception_is_skipped() -> None:
 
 def test_logging_template_is_kept_and_params_dropped() -> None:
     mapped = _map({"logger": "shop.db", "level": "warning",
-                   "logentry": {"message": "slow query %s", "params": ["SELECT 1"], "formatted": "slow query SELECT 1"}})
+                   "logentry": {"message": "slow query %s", "params": ["SELECT 1"],
+                                "formatted": "slow query SELECT 1"}})
     report = mapped.report
     assert ("slow query %s", "slow query %s", "logging", "warning") == (
         report.crash_type, report.message_template, report.mechanism, report.severity)
