@@ -31,6 +31,7 @@ from crashveil.server.sentry.mapping.read import (
     TOO_LARGE,
     Dropped,
     as_list,
+    clean,
     cut,
     obj,
     text,
@@ -69,7 +70,10 @@ class AppRoot:
         boundary_roots: set[str] = set()
         in_app: list[str] = []
         for frame in frames:
-            path = _slashes(text(frame.get("abs_path")) or text(frame.get("filename")) or "")
+            raw = frame.get("filename") or frame.get("abs_path")  # the path frame_file reads
+            if type(raw) is not str or not (raw[:1] in ("/", "\\") or raw[1:2] == ":"):
+                continue  # relative (sentry-python's filename), a URL, or nothing: no root in it
+            path = _slashes(clean(raw))
             if not _is_absolute(path):
                 continue
             index = path.rfind("/node_modules/")
@@ -104,6 +108,15 @@ def _common_directory(directories: list[str]) -> str | None:
     return first[:end] if end > 1 else None
 
 
+def _inside_package(path: str) -> str | None:
+    """What follows a package boundary (``node_modules/`` itself kept), or ``None``."""
+    for boundary in _BOUNDARIES:
+        index = path.rfind("/" + boundary)
+        if index >= 0:
+            return path[index + 1 + (0 if boundary == "node_modules/" else len(boundary)):]
+    return None
+
+
 def frame_file(frame: Mapping[str, Any], root: AppRoot, dropped: Dropped) -> str:
     """The frame's file relative to the app (see the module docstring)."""
     filename = text(frame.get("filename")) or ""
@@ -114,11 +127,9 @@ def frame_file(frame: Mapping[str, Any], root: AppRoot, dropped: Dropped) -> str
     path = _slashes(filename or abs_path)
     if _URL_RE.match(path):  # JavaScript: https://host/static/app.js?v=1 -> static/app.js
         path = _URL_RE.sub("", path).split("?", 1)[0].split("#", 1)[0].lstrip("/")
-    for boundary in _BOUNDARIES:
-        index = path.rfind("/" + boundary)
-        if index >= 0:
-            path = path[index + 1 + (0 if boundary == "node_modules/" else len(boundary)):]
-            break
+    inside = _inside_package(path) if ("_modules/" in path or "-packages/" in path) else None
+    if inside is not None:
+        path = inside
     else:
         if _is_absolute(path):
             path = root.relative(path)
