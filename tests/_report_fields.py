@@ -68,6 +68,11 @@ def full_report(digest: str | None = None, **overrides: Any) -> dict[str, Any]:
         "install_id": uuid.uuid4().hex, "client_stats": {"dropped": 1}, "comment": "it crashed",
         "message": "'k'", "breadcrumbs": [{"offset_s": 3, "category": "ui", "message": "clicked save"}],
         "route": "/users/{id}", "http_method": "POST", "status_code": 500, "handler": "app.views.create_user",
+        "dist": "520", "deployment": "production", "severity": "error", "logger": "app.store", "platform": "python",
+        "handled": False, "device_class": "desktop", "transaction": "/save", "tags": [{"key": "feature",
+                                                                                           "value": "save"}],
+        "grouping": ["{{ default }}", "store"], "message_template": "cannot save %s",
+        "source_context": [{"frame": 1, "line": "return data[key]"}],
     }
     report.update(overrides)
     return report
@@ -80,7 +85,9 @@ def plant(report: dict[str, Any], path: str, value: str) -> dict[str, Any]:
     for part in parts[:-1]:
         node = node[0] if part == "[0]" else node[part]
     last = parts[-1]
-    if last.endswith("{key}"):
+    if last == "[0]":  # a list of strings (``grouping``)
+        node[0] = value
+    elif last.endswith("{key}"):
         mapping = node[last[: -len("{key}")]]
         mapping[value] = mapping.pop(next(iter(mapping)))
     else:

@@ -23,6 +23,7 @@ __all__ = [
     "AuditTamperedError",
     "BudgetExceededError",
     "NotFound",
+    "EventSkipped",
 ]
 
 
@@ -138,3 +139,10 @@ class BudgetExceededError(CrashveilError):
 
 class NotFound(CrashveilError):
     """Raised by a dashboard page handler: answer the dashboard's 404 page."""
+class EventSkipped(CrashveilError):
+    """A Sentry event crashveil does not store (a transaction, an event with nothing to map);
+    ``reason`` (a fixed code, never event content) tells the client why."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason

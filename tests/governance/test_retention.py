@@ -75,10 +75,11 @@ def _trail(storage: Storage) -> AuditTrail:
 
 
 def test_classes_of_the_default_policy() -> None:
-    """The default policy has one shorter class: free text at 30 days."""
+    """The default policy has one shorter class: free text (and source lines) at 30 days."""
     from crashveil.policy import default_policy
 
-    assert [(30, ("breadcrumbs", "comment", "message"))] == retention_classes(default_policy())
+    assert [(30, ("breadcrumbs", "comment", "message", "message_template", "source_context"))] == \
+        retention_classes(default_policy())
 
 
 def test_short_fields_go_first_then_whole_reports(shred_storage: Storage, make_report) -> None:

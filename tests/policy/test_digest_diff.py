@@ -106,3 +106,24 @@ def test_policy_diff_command_exit_codes(tmp_path, capsys) -> None:  # type: igno
     unbumped.write_text(text.replace("min_k = 5", "min_k = 3"))
     assert 2 == main(["policy", "diff", str(default_policy_path()), str(unbumped)])
     assert "aggregation.min_k" in capsys.readouterr().out
+
+
+def test_tag_keys_added_are_a_material_change_and_shown_in_the_notice(tmp_path: Any) -> None:
+    """A key added to ``[fields.tags] keys`` is material (more is kept); the notice names the keys;
+    only a keyed field may list keys."""
+    from crashveil.errors import PolicyError
+    from crashveil.policy import load_policy
+    from crashveil.policy.notice import render_notice
+
+    text = default_policy_path().read_text()
+    wider = tmp_path / "wider.toml"
+    wider.write_text(text.replace('keys = ["feature", "component", "handled"]',
+                                  'keys = ["feature", "component", "handled", "plan"]'))
+    changes = [(c.path, c.kind, c.material) for c in diff_policies(load_policy(default_policy_path()),
+                                                                    load_policy(wider)).changes]
+    assert ("fields.tags.keys", "keys_added", True) in changes
+    assert "Only these: component, feature, handled." in render_notice(load_policy(default_policy_path()))
+    bad = tmp_path / "bad.toml"
+    bad.write_text(text.replace('[fields.dist]\n', '[fields.dist]\nkeys = ["x"]\n'))
+    with pytest.raises(PolicyError, match="fields.dist.keys"):
+        load_policy(bad)

@@ -64,6 +64,10 @@ PLAN = {
     "environment.python_impl": "redacted", "environment.python_version": "redacted",
     "environment.arch": "redacted", "route": "redacted", "handler": "redacted",
     "task_name": "redacted",
+    "platform": "strict", "tags[0].key": "strict",
+    "dist": "redacted", "deployment": "redacted", "logger": "redacted", "transaction": "redacted",
+    "tags[0].value": "redacted", "grouping[0]": "redacted", "message_template": "redacted",
+    "source_context[0].line": "redacted",
 }
 PASSWORD = "canary-dashboard-password-1"
 

@@ -11,7 +11,7 @@ import pytest
 
 FIXTURES = Path(__file__).parent / "fixtures"
 PLANTED = ["alice", "Alice", "198.51.100.23", "Pixel", "Europe/Berlin", "{{auto}}", "de_DE", "shop.example.com",
-           "mail.example.net", "js-user-1001", "android-user-77"]
+           "mail.example.net", "js-user-1001", "android-user-77", "4471"]
 
 
 def _post(server: Any, name: str, **headers: str) -> Any:
@@ -71,8 +71,11 @@ def test_java_android_event_uses_module_paths_and_chain(server: Any, stored_repo
     assert ("java.io.IOException", "excepthook") == (report.chain[0].crash_type, report.mechanism)
     assert ("Android", "14", "arm64") == (report.environment.os_family, report.environment.os_version,
                                            report.environment.arch)
-    assert {"contexts.device", "contexts.app", "contexts.os.build", "user.email", "dist", "message",
+    assert {"contexts.device", "contexts.app", "contexts.os.build", "user.email", "message", "tags",
             "chain.message"} <= set(detail.dropped_fields)
+    assert ("520", "production", "fatal", "java", False, "mobile", None) == (
+        report.dist, report.deployment, report.severity, report.platform, report.handled, report.device_class,
+        report.tags)  # the tag ``locale`` is not on the policy's list
     assert [] == _leaks(server, stored_reports)
 
 
@@ -86,6 +89,60 @@ def test_native_crash_takes_the_crashed_threads_frames(server: Any, stored_repor
     assert [("libc.so.6", "__libc_start_main"), ("~/src/game/main.cpp", "main"),
             ("~/src/game/game.cpp", "Game::update()")] == [(f.file, f.function) for f in report.stack.frames]
     assert [] == _leaks(server, stored_reports)
+
+
+@pytest.mark.parametrize(("fixture", "title"), [("server", "Message"),
+                                                  ("diagnostic_server", "search failed for <email>")])
+def test_javascript_capture_message_is_a_message_group_not_an_error(
+        request: pytest.FixtureRequest, stored_reports: Any, fixture: str, title: str) -> None:
+    """A browser ``captureMessage`` with ``attachStacktrace`` (a synthetic exception without a type)
+    is a message group, titled by its redacted text where the level allows, never "Error"; its
+    frames, deployment and the allowlisted tag are kept, the other tag dropped."""
+    server = request.getfixturevalue(fixture)
+    assert 200 == _post(server, "javascript_browser_message.envelope").status_code
+    _, detail = _only_report(server, stored_reports)
+    report = detail.report
+    assert (title, "manual", True, "warning", "staging", "desktop") == (
+        report.crash_type, report.mechanism, report.handled, report.severity, report.deployment,
+        report.device_class)
+    assert ([("static/js/search.js", "runSearch")], 1) == (
+        [(f.file, f.function) for f in report.stack.frames], report.stack.elided)  # the vendor frame elided
+    assert ((("feature", "search"),), True) == (tuple((t.key, t.value) for t in report.tags),
+                                                "tags" in detail.dropped_fields)
+    assert [] == _leaks(server, stored_reports)
+
+
+@pytest.mark.parametrize(("fixture", "title", "template"), [
+    ("server", "Message (com.example.shop.ReceiptStore)", None),
+    ("diagnostic_server", "receipt {} missing for {}", "receipt {} missing for {}")])
+def test_java_logged_message_keeps_its_template_never_its_params(
+        request: pytest.FixtureRequest, stored_reports: Any, fixture: str, title: str, template: str | None) -> None:
+    """A Java logging event (``message.message`` template, ``formatted``, ``params``) is titled by the
+    template; the formatted text and the params are dropped, as is the ``locale`` tag."""
+    server = request.getfixturevalue(fixture)
+    assert 200 == _post(server, "java_android_message.envelope").status_code
+    _, detail = _only_report(server, stored_reports)
+    report = detail.report
+    assert (title, template, "logging", "info", "com.example.shop.ReceiptStore", "mobile") == (
+        report.crash_type, report.message_template, report.mechanism, report.severity, report.logger,
+        report.device_class)
+    assert ((("feature", "receipts"),), {"message.formatted", "message", "tags"}) == (
+        tuple((t.key, t.value) for t in report.tags), {"message.formatted", "message", "tags"} & set(
+            detail.dropped_fields))
+    assert [] == _leaks(server, stored_reports)
+
+
+def test_native_message_is_titled_by_its_redacted_text(diagnostic_server: Any, stored_reports: Any) -> None:
+    """sentry-native's message event has only ``formatted`` text: it is the title, redacted (the
+    home path); the ``component`` tag is kept, the ``machine`` tag (a host name) dropped."""
+    assert 200 == _post(diagnostic_server, "native_message.envelope").status_code
+    _, detail = _only_report(diagnostic_server, stored_reports)
+    report = detail.report
+    assert "alicegamer" not in report.crash_type
+    assert report.crash_type.startswith("audio device lost, config ")
+    assert ((("component", "audio"),), "game.audio", "warning", "native") == (
+        tuple((t.key, t.value) for t in report.tags), report.logger, report.severity, report.platform)
+    assert [] == _leaks(diagnostic_server, stored_reports)
 
 
 def test_transactions_sessions_and_replays_are_counted_not_stored(server: Any, stored_reports: Any) -> None:

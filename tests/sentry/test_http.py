@@ -250,14 +250,27 @@ def test_clock_drift_is_corrected_by_sent_at(server: Any, stored_reports: Any) -
     assert "2026-05-01T12:00Z" == stored_reports(server)[0][1].report.occurred_hour
 
 
-def test_message_only_event_is_dropped_with_a_reason(server: Any, stored_reports: Any) -> None:
-    """``capture_message`` events carry no exception: answered 200, dropped as not an error event."""
-    event = python_event()
+@pytest.mark.parametrize(("fixture", "title", "template"), [
+    ("server", "Message (shop.billing)", None),
+    ("diagnostic_server", "card %s declined for <email>", "card %s declined for <email>")])
+def test_message_event_is_a_group_titled_by_its_template_only_where_the_level_allows(
+        request: pytest.FixtureRequest, stored_reports: Any, fixture: str, title: str, template: str | None) -> None:
+    """``capture_message`` and logging events carry no exception; they become groups. At level
+    ``crash`` the title is ``Message (logger)`` and no text is stored; at ``diagnostic`` the
+    title is the redacted template, never the formatted text or its params."""
+    srv = request.getfixturevalue(fixture)
+    event = python_event(logger="shop.billing", level="warning")
     del event["exception"]
-    event["logentry"] = {"message": "hello alice@example.com"}
-    response = server.post_envelope(event_envelope(event))
-    assert [{"type": "event", "count": 1, "reason": "not_an_error_event"}] == response.json()["dropped"]
-    assert [] == stored_reports(server)
+    event["logentry"] = {"message": "card %s declined for alice@example.com", "params": ["4111 1111 1111 1111"],
+                         "formatted": "card 4111 1111 1111 1111 declined for alice@example.com"}
+    response = srv.post_envelope(event_envelope(event))
+    assert (200, None) == (response.status_code, response.json().get("dropped"))
+    (_, detail), = stored_reports(srv)
+    report = detail.report
+    assert (title, template, "warning", "shop.billing", "logging") == (
+        report.crash_type, report.message_template, report.severity, report.logger, report.mechanism)
+    text = json.dumps([report.to_dict(), detail.dropped_fields])
+    assert (False, False) == ("4111" in text, "alice@" in text)
 
 
 def test_store_endpoint_accepts_a_gzipped_event(server: Any, stored_reports: Any) -> None:

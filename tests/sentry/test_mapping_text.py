@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hypothesis import given, settings, strategies as st
 
-from crashveil.server.sentry.mapping import _CONTROL, _clean
+from crashveil.server.sentry.mapping.read import CONTROL as _CONTROL, clean as _clean
 
 
 @settings(max_examples=500, deadline=None, database=None)

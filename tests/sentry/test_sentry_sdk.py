@@ -13,14 +13,11 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import socket
-import ssl
 import subprocess
 import sys
 import textwrap
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +25,6 @@ import pytest
 
 pytest.importorskip("sentry_sdk")
 
-from crashveil.server.sentry.keys import SentryKeys, format_dsn
-from crashveil.server.settings import Settings
-from crashveil.server.storage.store import Storage
 
 HERE = Path(__file__).parent
 
@@ -138,67 +132,27 @@ APP = textwrap.dedent("""
             raise PlantedError("billing failed for " + canary["exception.value"]) from cause
     except PlantedError:
         sentry_sdk.capture_exception()
+    sentry_sdk.set_tag("feature", "checkout")  # on the policy's list of tag keys: kept
+    sentry_sdk.capture_message("basket empty for " + planted["email"])
+    import logging
+    logging.getLogger("shop.billing").error("card %s declined for %s", planted["card"], planted["email"])
     sentry_sdk.flush(10)
     charge(planted["card"], planted["email"])  # uncaught: the excepthook integration reports it
 """)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _pki(directory: Path) -> object:
-    name = "crashveil_tests_https_server"
-    spec = importlib.util.spec_from_file_location(name, HERE.parent / "sdk" / "https_server.py")
-    assert spec and spec.loader
-    module = sys.modules.setdefault(name, importlib.util.module_from_spec(spec))
-    spec.loader.exec_module(module)
-    return module.make_pki(directory)
-
-
-@dataclass
-class Running:
-    directory: Path
-    dsn: str
-    ca: Path
-    log: Path
+_spec = importlib.util.spec_from_file_location("crashveil_tests_sentry_live", HERE / "live.py")
+live = sys.modules.setdefault("crashveil_tests_sentry_live", importlib.util.module_from_spec(_spec))  # type: ignore[arg-type]
+_spec.loader.exec_module(live)  # type: ignore[union-attr]
+Running = live.Live
 
 
 @pytest.fixture(scope="module", params=["crash", "diagnostic"])
 def running(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
             server_maker: Any) -> Iterator[Running]:
     """A real uvicorn server over HTTPS in a subprocess; Sentry events at the level of the param."""
-    root = tmp_path_factory.mktemp("sentry-e2e")
-    directory = root / "srv"
-    directory.mkdir()
-    settings, storage = server_maker(directory)
-    settings.settings_path.write_text(settings.to_toml())
-    project, key = SentryKeys(storage.engine).create_key("demo", level=request.param)
-    storage.close()
-    pki = _pki(root / "pki")
-    ca = root / "ca.pem"
-    ca.write_text(ssl.DER_cert_to_PEM_cert(pki.ca_der))  # type: ignore[attr-defined]
-    port = _free_port()
-    log = root / "server.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen([sys.executable, str(HERE / "serve.py"), str(directory), str(port),
-                                    str(pki.server_cert), str(pki.server_key)],  # type: ignore[attr-defined]
-                                   stdout=out, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        assert process.poll() is None, log.read_text()
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                break
-        except OSError:
-            time.sleep(0.1)
-    try:
-        yield Running(directory, format_dsn(key, project.numeric_id, host="127.0.0.1", port=port), ca, log)
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+    with live.live_server(tmp_path_factory.mktemp("sentry-e2e"), server_maker, request.param) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
@@ -216,37 +170,54 @@ def sent(running: Running) -> Running:
         env={**os.environ, "SENTRY_DEBUG": "0"},
     )
     assert (1, True) == (result.returncode, "ValueError: cannot charge card" in result.stderr), result.stderr
-    # Each event was answered after its commit, and the app flushed before exiting: all four
+    # Each event was answered after its commit, and the app flushed before exiting: all six
     # are stored now. Poll anyway (a deadline, no fixed sleep) in case the last answer raced.
     deadline = time.monotonic() + 10
-    while len(_stored(running)) < 4 and time.monotonic() < deadline:
+    while len(_stored(running)) < 6 and time.monotonic() < deadline:
         time.sleep(0.05)
     return running
 
 
-def _stored(running: Running) -> list[tuple[object, object]]:
-    import sqlalchemy as sa
-
-    from crashveil.server.db.tables import reports
-
-    storage = Storage.open(Settings.load(running.directory))
-    try:
-        with storage.engine.connect() as conn:
-            rows = conn.execute(sa.select(reports).order_by(reports.c.id)).all()
-        return [(row, storage.report_detail(row.project_id, row.report_id)) for row in rows]
-    finally:
-        storage.close()
+def _stored(running: Running) -> list[tuple[Any, Any]]:
+    return live.stored(running.directory)  # type: ignore[no-any-return]
 
 
 def _variants(value: str) -> set[str]:
     return {value, value.replace(" ", ""), value.lower()}
 
 
-def test_four_crashes_are_stored_with_origin_sentry_sdk(sent: Running) -> None:
-    """The two handled checkouts, the billing error and the uncaught crash are stored, all
-    with origin ``sentry-sdk``."""
+def test_crashes_and_messages_are_stored_with_origin_sentry_sdk(sent: Running) -> None:
+    """The two handled checkouts, the billing error, the message, the logged error and the
+    uncaught crash are stored, all with origin ``sentry-sdk``."""
     rows = _stored(sent)
-    assert ["sentry-sdk"] * 4 == [row.origin for row, _ in rows]
+    assert ["sentry-sdk"] * 6 == [row.origin for row, _ in rows]
+
+
+def test_message_and_logging_events_become_groups_titled_by_template(sent: Running) -> None:
+    """``capture_message`` and ``logger.error`` without ``exc_info`` are groups: at ``crash``
+    titled ``Message`` / ``Message (logger)`` with no text; at ``diagnostic`` by the redacted
+    template (the logging call's ``%s`` template, never its arguments)."""
+    rows = _stored(sent)
+    reports = [d.report for _, d in rows if d.report.mechanism in ("manual", "logging") and d.report.stack is None]
+    found = sorted((r.crash_type, r.mechanism, r.severity, r.logger, r.message_template) for r in reports)
+    if rows[0][0].level == "crash":
+        assert [("Message", "manual", "info", None, None),
+                ("Message (shop.billing)", "logging", "error", "shop.billing", None)] == found
+    else:
+        assert [("basket empty for <email>", "manual", "info", None, "basket empty for <email>"),
+                ("card %s declined for %s", "logging", "error", "shop.billing", "card %s declined for %s")] == found
+
+
+def test_uncaught_crash_keeps_deployment_tags_and_os(sent: Running) -> None:
+    """The uncaught crash: unhandled excepthook, deployment ``production``, only the allowlisted tag,
+    platform ``python``, and an OS family read from the runtime's build (sentry-python sends no OS)."""
+    _, detail = _stored(sent)[-1]
+    report = detail.report
+    assert ("excepthook", False, "production", "python", (("feature", "checkout"),)) == (
+        report.mechanism, report.handled, report.deployment, report.platform,
+        tuple((t.key, t.value) for t in report.tags))
+    assert "unknown" != report.environment.os_family
+    assert "tags" in detail.dropped_fields  # the tag ``customer`` is not on the list
 
 
 def test_no_planted_value_reaches_the_database_files(sent: Running) -> None:
@@ -321,54 +292,9 @@ def test_message_and_breadcrumbs_follow_the_level(sent: Running) -> None:
         assert "login <email> from <ip> tel <phone>" == uncaught.breadcrumbs[0].message
 
 
-def _dashboard_pages(running: Running) -> str:
-    """Every dashboard page of project ``demo`` as a developer sees it: the group list, each
-    group, and each report opened with a reason (the real app over the server's storage)."""
-    import re
-    import warnings
-
-    from argon2 import PasswordHasher
-
-    from crashveil.server.governance.access import AccessStore
-    from crashveil.server.governance.audit import AuditTrail
-    from crashveil.server.http.app import create_app
-
-    with warnings.catch_warnings():  # starlette >= 1.0 prefers httpx2 and warns when it finds httpx
-        warnings.simplefilter("ignore")
-        from starlette.testclient import TestClient
-
-    settings = Settings.load(running.directory)
-    storage = Storage.open(settings)
-    try:
-        audit = AuditTrail.for_server_dir(storage.engine, running.directory)
-        access = AccessStore(storage.engine, audit, hasher=PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
-        access.add_user("canary-dev", "canary-dev-password-1", actor="cli")  # once per server (module fixture)
-        access.grant("canary-dev", "demo", "developer", actor="cli")
-        origin = "https://testserver"
-        client = TestClient(create_app(settings, storage, surface="web"), base_url=origin)
-        login = client.get("/dashboard/login")
-        nonce = re.search(r'name="nonce" value="([^"]+)"', login.text).group(1)  # type: ignore[union-attr]
-        answer = client.post("/dashboard/login", headers={"Origin": origin}, follow_redirects=False,
-                             data={"nonce": nonce, "name": "canary-dev", "password": "canary-dev-password-1"})
-        assert 303 == answer.status_code
-        pages = [client.get("/dashboard/p/demo/").text]
-        for group in sorted({row.group_id for row, _ in _stored(running)}):
-            pages.append(client.get(f"/dashboard/p/demo/groups/{group}").text)
-        for row, _ in _stored(running):
-            form = client.get(f"/dashboard/p/demo/reports/{row.report_id}")
-            csrf = re.search(r'name="csrf" value="([^"]+)"', form.text).group(1)  # type: ignore[union-attr]
-            opened = client.post(f"/dashboard/p/demo/reports/{row.report_id}", headers={"Origin": origin},
-                                 data={"csrf": csrf, "reason": "canary test: no planted value"})
-            assert 200 == opened.status_code
-            pages.append(opened.text)
-        return "\n".join(pages)
-    finally:
-        storage.close()
-
-
 @pytest.fixture(scope="module")
 def dashboard_text(sent: Running) -> str:
-    return _dashboard_pages(sent)
+    return live.dashboard_text(sent.directory)  # type: ignore[no-any-return]
 
 
 @pytest.mark.parametrize("field", sorted(CANARIES))

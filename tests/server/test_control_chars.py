@@ -35,7 +35,7 @@ _spec = importlib.util.spec_from_file_location("crashveil_tests_report_fields",
 fields = importlib.util.module_from_spec(_spec)  # type: ignore[arg-type]
 _spec.loader.exec_module(fields)  # type: ignore[union-attr]
 
-FREE_TEXT = {"message", "comment", "chain[0].message", "breadcrumbs[0].message"}
+FREE_TEXT = {"message", "comment", "chain[0].message", "breadcrumbs[0].message", "message_template"}
 IDENTIFIERS = [p for p in fields.string_paths() if p not in FREE_TEXT]
 #: ESC sequence, bidi override, a trailing newline (``$`` in a pattern matches before it), NUL, C1.
 NASTY = ["\x1b[31m", "\u202e", "\n", "\x00", "\x85", "\u2066", "\u200b", "\ufeff", "\U000e0041"]

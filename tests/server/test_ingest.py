@@ -189,6 +189,19 @@ def test_fields_beyond_the_level_are_dropped_and_counted(client: TestClient, sto
     assert 1.0 == metric(client, "crashveil_dropped_fields_total", field="message", cause="not_allowed")
 
 
+def test_tags_whose_key_the_policy_does_not_list_are_dropped(client: TestClient, storage: Any,
+                                                             seal: Callable[..., bytes],
+                                                             make_report: Callable[..., Report]) -> None:
+    """A native report's tags keep only the keys the policy lists (``feature``), as the Sentry bridge does."""
+    from crashveil.wire.report import Tag
+
+    report = dataclasses.replace(make_report(), tags=(Tag("customer", "alice@example.org"), Tag("feature", "sync")))
+    assert 201 == post(client, seal(report)).status_code
+    stored = storage.report_detail("demo", report.report_id)
+    assert ((Tag("feature", "sync"),), ("tags",)) == (stored.report.tags, stored.dropped_fields)
+    assert 1.0 == metric(client, "crashveil_dropped_fields_total", field="tags", cause="not_allowed")
+
+
 def test_unknown_fields_are_dropped_and_counted(client: TestClient, storage: Any, seal: Callable[..., bytes],
                                                 make_report: Callable[..., Report]) -> None:
     """Keys the wire format does not know are dropped (201), and counted under a fixed label."""

@@ -318,6 +318,106 @@ SOURCE = (
     'retention_days = 90\n'
     'access = ["viewer", "developer", "admin"]\n'
     'review = "reviews/2026-11-27-initial.md"\n'
+    '\n'
+    "# Fields an app's own crash reporter sets. The crashveil SDK does not collect them; the\n"
+    "# Sentry bridge maps a Sentry SDK's event onto them (docs/sentry.md).\n"
+    '\n'
+    '[fields.dist]\n'
+    'purpose = "The build variant of the application version (for example a platform build), to tell builds of one release apart."\n'
+    'sensitivity = "technical"\n'
+    'level = "crash"\n'
+    'retention_days = 90\n'
+    'access = ["viewer", "developer", "privacy-officer", "admin"]\n'
+    'review = "reviews/2026-11-27-initial.md"\n'
+    '\n'
+    '[fields.deployment]\n'
+    'purpose = "Which deployment of the application reported the crash (for example production or staging), so test crashes are not counted with real ones."\n'
+    'sensitivity = "technical"\n'
+    'level = "crash"\n'
+    'retention_days = 90\n'
+    'access = ["viewer", "developer", "privacy-officer", "admin"]\n'
+    'review = "reviews/2026-11-27-initial.md"\n'
+    '\n'
+    '[fields.severity]\n'
+    'purpose = "How serious the application rated the problem (fatal, error, warning, info, debug), to fix the worst first."\n'
+    'sensitivity = "technical"\n'
+    'level = "crash"\n'
+    'retention_days = 90\n'
+    'access = ["viewer", "developer", "privacy-officer", "admin"]\n'
+    'review = "reviews/2026-11-27-initial.md"\n'
+    '\n'
+    '[fields.logger]\n'
+    'purpose = "The name of the part of the application that logged the problem (for example shop.billing), to find the code."\n'
+    'sensitivity = "technical"\n'
+    'level = "crash"\n'
+    'retention_days = 90\n'
+    'access = ["viewer", "developer", "admin"]\n'
+    'review = "reviews/2026-11-27-initial.md"\n'
+    '\n'
+    '[fields.platform]\n'
+    'purpose = "The programming platform of the application (for example python or javascript), to read the stack correctly."\n'
+    'sensitivity = "technical"\n'
+    'level = "crash"\n'
+    'retention_days = 90\n'
+    'access = ["viewer", "developer", "privacy-officer", "admin"]\n'
+    'review = "reviews/2026-11-27-initial.md"\n'
+    '\n'
+    '[fields.handled]\n'
+    'purpose = "Whether the application caught the error itself or it ended the program, to fix crashes first."\n'
+    'sensitivity = "technical"\n'
+    'level = "crash"\n'
+    'retention_days = 90\n'
+    'access = ["viewer", "developer", "admin"]\n'
+    'review = "reviews/2026-11-27-initial.md"\n'
+    '\n'
+    '[fields.device_class]\n'
+    'purpose = "The kind of device (desktop, mobile, tablet, server...), never its model or name, because some crashes happen on one kind only."\n'
+    'sensitivity = "quasi-identifier"\n'
+    'level = "crash"\n'
+    'retention_days = 90\n'
+    'access = ["viewer", "developer", "admin"]\n'
+    'review = "reviews/2026-11-27-initial.md"\n'
+    '\n'
+    '[fields.transaction]\n'
+    'purpose = "The name of the screen, route or task that was running (for example /checkout), with personal data removed, to find the code."\n'
+    'sensitivity = "technical"\n'
+    'level = "crash"\n'
+    'retention_days = 90\n'
+    'access = ["developer", "admin"]\n'
+    'review = "reviews/2026-11-27-initial.md"\n'
+    '\n'
+    '[fields.tags]\n'
+    'purpose = "Labels the application put on the crash, only those named below (for example which feature was in use), values shortened and with personal data removed."\n'
+    'sensitivity = "quasi-identifier"\n'
+    'level = "crash"\n'
+    'retention_days = 90\n'
+    'access = ["developer", "admin"]\n'
+    'review = "reviews/2026-11-27-initial.md"\n'
+    'keys = ["feature", "component", "handled"]\n'
+    '\n'
+    '[fields.grouping]\n'
+    'purpose = "The developers\' own rule for which crashes are the same (a few short labels, personal data removed), so repeats are grouped as they intend."\n'
+    'sensitivity = "technical"\n'
+    'level = "crash"\n'
+    'retention_days = 90\n'
+    'access = ["developer", "admin"]\n'
+    'review = "reviews/2026-11-27-initial.md"\n'
+    '\n'
+    '[fields.message_template]\n'
+    'purpose = "The text of a logged problem as written in the code, without the values filled in (for example \'payment %s declined\'), personal data removed, to name and group it."\n'
+    'sensitivity = "free-text"\n'
+    'level = "diagnostic"\n'
+    'retention_days = 30\n'
+    'access = ["developer"]\n'
+    'review = "reviews/2026-11-27-initial.md"\n'
+    '\n'
+    '[fields.source_context]\n'
+    'purpose = "The one line of the application\'s own source code at each place in the stack (never library code or your data), to read the crash without the source at hand."\n'
+    'sensitivity = "free-text"\n'
+    'level = "diagnostic"\n'
+    'retention_days = 30\n'
+    'access = ["developer"]\n'
+    'review = "reviews/2026-11-27-initial.md"\n'
 )
 
 #: ``tomllib.loads(SOURCE)``
@@ -546,7 +646,96 @@ DATA: dict[str, Any] = {'policy': {'name': 'crashveil-default', 'version': '1.0.
                              'level': 'crash',
                              'retention_days': 90,
                              'access': ['viewer', 'developer', 'admin'],
-                             'review': 'reviews/2026-11-27-initial.md'}}}
+                             'review': 'reviews/2026-11-27-initial.md'},
+            'dist': {'purpose': 'The build variant of the application version (for example a platform '
+                                'build), to tell builds of one release apart.',
+                     'sensitivity': 'technical',
+                     'level': 'crash',
+                     'retention_days': 90,
+                     'access': ['viewer', 'developer', 'privacy-officer', 'admin'],
+                     'review': 'reviews/2026-11-27-initial.md'},
+            'deployment': {'purpose': 'Which deployment of the application reported the crash (for example '
+                                      'production or staging), so test crashes are not counted with real '
+                                      'ones.',
+                           'sensitivity': 'technical',
+                           'level': 'crash',
+                           'retention_days': 90,
+                           'access': ['viewer', 'developer', 'privacy-officer', 'admin'],
+                           'review': 'reviews/2026-11-27-initial.md'},
+            'severity': {'purpose': 'How serious the application rated the problem (fatal, error, warning, '
+                                    'info, debug), to fix the worst first.',
+                         'sensitivity': 'technical',
+                         'level': 'crash',
+                         'retention_days': 90,
+                         'access': ['viewer', 'developer', 'privacy-officer', 'admin'],
+                         'review': 'reviews/2026-11-27-initial.md'},
+            'logger': {'purpose': 'The name of the part of the application that logged the problem (for '
+                                  'example shop.billing), to find the code.',
+                       'sensitivity': 'technical',
+                       'level': 'crash',
+                       'retention_days': 90,
+                       'access': ['viewer', 'developer', 'admin'],
+                       'review': 'reviews/2026-11-27-initial.md'},
+            'platform': {'purpose': 'The programming platform of the application (for example python or '
+                                    'javascript), to read the stack correctly.',
+                         'sensitivity': 'technical',
+                         'level': 'crash',
+                         'retention_days': 90,
+                         'access': ['viewer', 'developer', 'privacy-officer', 'admin'],
+                         'review': 'reviews/2026-11-27-initial.md'},
+            'handled': {'purpose': 'Whether the application caught the error itself or it ended the program, '
+                                   'to fix crashes first.',
+                        'sensitivity': 'technical',
+                        'level': 'crash',
+                        'retention_days': 90,
+                        'access': ['viewer', 'developer', 'admin'],
+                        'review': 'reviews/2026-11-27-initial.md'},
+            'device_class': {'purpose': 'The kind of device (desktop, mobile, tablet, server...), never its '
+                                        'model or name, because some crashes happen on one kind only.',
+                             'sensitivity': 'quasi-identifier',
+                             'level': 'crash',
+                             'retention_days': 90,
+                             'access': ['viewer', 'developer', 'admin'],
+                             'review': 'reviews/2026-11-27-initial.md'},
+            'transaction': {'purpose': 'The name of the screen, route or task that was running (for example '
+                                       '/checkout), with personal data removed, to find the code.',
+                            'sensitivity': 'technical',
+                            'level': 'crash',
+                            'retention_days': 90,
+                            'access': ['developer', 'admin'],
+                            'review': 'reviews/2026-11-27-initial.md'},
+            'tags': {'purpose': 'Labels the application put on the crash, only those named below (for '
+                                'example which feature was in use), values shortened and with personal data '
+                                'removed.',
+                     'sensitivity': 'quasi-identifier',
+                     'level': 'crash',
+                     'retention_days': 90,
+                     'access': ['developer', 'admin'],
+                     'review': 'reviews/2026-11-27-initial.md',
+                     'keys': ['feature', 'component', 'handled']},
+            'grouping': {'purpose': "The developers' own rule for which crashes are the same (a few short "
+                                    'labels, personal data removed), so repeats are grouped as they intend.',
+                         'sensitivity': 'technical',
+                         'level': 'crash',
+                         'retention_days': 90,
+                         'access': ['developer', 'admin'],
+                         'review': 'reviews/2026-11-27-initial.md'},
+            'message_template': {'purpose': 'The text of a logged problem as written in the code, without '
+                                            "the values filled in (for example 'payment %s declined'), "
+                                            'personal data removed, to name and group it.',
+                                 'sensitivity': 'free-text',
+                                 'level': 'diagnostic',
+                                 'retention_days': 30,
+                                 'access': ['developer'],
+                                 'review': 'reviews/2026-11-27-initial.md'},
+            'source_context': {'purpose': "The one line of the application's own source code at each place "
+                                          'in the stack (never library code or your data), to read the crash '
+                                          'without the source at hand.',
+                               'sensitivity': 'free-text',
+                               'level': 'diagnostic',
+                               'retention_days': 30,
+                               'access': ['developer'],
+                               'review': 'reviews/2026-11-27-initial.md'}}}
 
 #: ``canonical_policy(parse_policy(DATA))``: what a consent record stores
 CANONICAL: dict[str, Any] = {'name': 'crashveil-default',
@@ -622,6 +811,34 @@ CANONICAL: dict[str, Any] = {'name': 'crashveil-default',
                            'access': ('viewer', 'developer', 'privacy-officer', 'admin'),
                            'review': 'reviews/2026-11-27-initial.md',
                            'description': ''},
+            'deployment': {'name': 'deployment',
+                           'purpose': 'Which deployment of the application reported the crash (for example '
+                                      'production or staging), so test crashes are not counted with real '
+                                      'ones.',
+                           'sensitivity': 'technical',
+                           'level': 'crash',
+                           'retention_days': 90,
+                           'access': ('viewer', 'developer', 'privacy-officer', 'admin'),
+                           'review': 'reviews/2026-11-27-initial.md',
+                           'description': ''},
+            'device_class': {'name': 'device_class',
+                             'purpose': 'The kind of device (desktop, mobile, tablet, server...), never its '
+                                        'model or name, because some crashes happen on one kind only.',
+                             'sensitivity': 'quasi-identifier',
+                             'level': 'crash',
+                             'retention_days': 90,
+                             'access': ('viewer', 'developer', 'admin'),
+                             'review': 'reviews/2026-11-27-initial.md',
+                             'description': ''},
+            'dist': {'name': 'dist',
+                     'purpose': 'The build variant of the application version (for example a platform '
+                                'build), to tell builds of one release apart.',
+                     'sensitivity': 'technical',
+                     'level': 'crash',
+                     'retention_days': 90,
+                     'access': ('viewer', 'developer', 'privacy-officer', 'admin'),
+                     'review': 'reviews/2026-11-27-initial.md',
+                     'description': ''},
             'environment': {'name': 'environment',
                             'purpose': 'The operating system family and major version, Python version and '
                                        'processor type, because many crashes happen on one platform only. '
@@ -650,6 +867,24 @@ CANONICAL: dict[str, Any] = {'name': 'crashveil-default',
                             'access': ('viewer', 'developer', 'privacy-officer', 'admin'),
                             'review': 'reviews/2026-11-27-initial.md',
                             'description': ''},
+            'grouping': {'name': 'grouping',
+                         'purpose': "The developers' own rule for which crashes are the same (a few short "
+                                    'labels, personal data removed), so repeats are grouped as they intend.',
+                         'sensitivity': 'technical',
+                         'level': 'crash',
+                         'retention_days': 90,
+                         'access': ('developer', 'admin'),
+                         'review': 'reviews/2026-11-27-initial.md',
+                         'description': ''},
+            'handled': {'name': 'handled',
+                        'purpose': 'Whether the application caught the error itself or it ended the program, '
+                                   'to fix crashes first.',
+                        'sensitivity': 'technical',
+                        'level': 'crash',
+                        'retention_days': 90,
+                        'access': ('viewer', 'developer', 'admin'),
+                        'review': 'reviews/2026-11-27-initial.md',
+                        'description': ''},
             'handler': {'name': 'handler',
                         'purpose': "The name of the application's function that answered the request, to "
                                    'find the code to fix.',
@@ -678,6 +913,15 @@ CANONICAL: dict[str, Any] = {'name': 'crashveil-default',
                            'access': ('developer', 'privacy-officer', 'admin'),
                            'review': 'reviews/2026-11-27-initial.md',
                            'description': ''},
+            'logger': {'name': 'logger',
+                       'purpose': 'The name of the part of the application that logged the problem (for '
+                                  'example shop.billing), to find the code.',
+                       'sensitivity': 'technical',
+                       'level': 'crash',
+                       'retention_days': 90,
+                       'access': ('viewer', 'developer', 'admin'),
+                       'review': 'reviews/2026-11-27-initial.md',
+                       'description': ''},
             'mechanism': {'name': 'mechanism',
                           'purpose': 'How the crash was caught (main thread, background thread, native '
                                      'fault), to find the cause.',
@@ -696,6 +940,16 @@ CANONICAL: dict[str, Any] = {'name': 'crashveil-default',
                         'access': ('developer',),
                         'review': 'reviews/2026-11-27-initial.md',
                         'description': ''},
+            'message_template': {'name': 'message_template',
+                                 'purpose': 'The text of a logged problem as written in the code, without '
+                                            "the values filled in (for example 'payment %s declined'), "
+                                            'personal data removed, to name and group it.',
+                                 'sensitivity': 'free-text',
+                                 'level': 'diagnostic',
+                                 'retention_days': 30,
+                                 'access': ('developer',),
+                                 'review': 'reviews/2026-11-27-initial.md',
+                                 'description': ''},
             'occurred_hour': {'name': 'occurred_hour',
                               'purpose': 'The hour the crash happened (not the minute), to see whether a '
                                          'crash is new or growing.',
@@ -705,6 +959,15 @@ CANONICAL: dict[str, Any] = {'name': 'crashveil-default',
                               'access': ('viewer', 'developer', 'privacy-officer', 'admin'),
                               'review': 'reviews/2026-11-27-initial.md',
                               'description': ''},
+            'platform': {'name': 'platform',
+                         'purpose': 'The programming platform of the application (for example python or '
+                                    'javascript), to read the stack correctly.',
+                         'sensitivity': 'technical',
+                         'level': 'crash',
+                         'retention_days': 90,
+                         'access': ('viewer', 'developer', 'privacy-officer', 'admin'),
+                         'review': 'reviews/2026-11-27-initial.md',
+                         'description': ''},
             'policy_digest': {'name': 'policy_digest',
                               'purpose': 'Proves which version of this policy the report was built under, so '
                                          'the server can check it.',
@@ -750,6 +1013,25 @@ CANONICAL: dict[str, Any] = {'name': 'crashveil-default',
                                'access': ('viewer', 'developer', 'privacy-officer', 'admin'),
                                'review': 'reviews/2026-11-27-initial.md',
                                'description': ''},
+            'severity': {'name': 'severity',
+                         'purpose': 'How serious the application rated the problem (fatal, error, warning, '
+                                    'info, debug), to fix the worst first.',
+                         'sensitivity': 'technical',
+                         'level': 'crash',
+                         'retention_days': 90,
+                         'access': ('viewer', 'developer', 'privacy-officer', 'admin'),
+                         'review': 'reviews/2026-11-27-initial.md',
+                         'description': ''},
+            'source_context': {'name': 'source_context',
+                               'purpose': "The one line of the application's own source code at each place "
+                                          'in the stack (never library code or your data), to read the crash '
+                                          'without the source at hand.',
+                               'sensitivity': 'free-text',
+                               'level': 'diagnostic',
+                               'retention_days': 30,
+                               'access': ('developer',),
+                               'review': 'reviews/2026-11-27-initial.md',
+                               'description': ''},
             'stack': {'name': 'stack',
                       'purpose': "Where in the application's own code the crash happened: file names inside "
                                  'the application, function names and line numbers. No values of your data.',
@@ -768,6 +1050,17 @@ CANONICAL: dict[str, Any] = {'name': 'crashveil-default',
                             'access': ('viewer', 'developer', 'admin'),
                             'review': 'reviews/2026-11-27-initial.md',
                             'description': ''},
+            'tags': {'name': 'tags',
+                     'purpose': 'Labels the application put on the crash, only those named below (for '
+                                'example which feature was in use), values shortened and with personal data '
+                                'removed.',
+                     'sensitivity': 'quasi-identifier',
+                     'level': 'crash',
+                     'retention_days': 90,
+                     'access': ('developer', 'admin'),
+                     'review': 'reviews/2026-11-27-initial.md',
+                     'description': '',
+                     'keys': ('component', 'feature', 'handled')},
             'task_name': {'name': 'task_name',
                           'purpose': 'The name of the background task that failed (for example '
                                      "'shop.tasks.send_invoice'), a name from the application's code, to "
@@ -786,7 +1079,16 @@ CANONICAL: dict[str, Any] = {'name': 'crashveil-default',
                              'retention_days': 90,
                              'access': ('viewer', 'developer', 'admin'),
                              'review': 'reviews/2026-11-27-initial.md',
-                             'description': ''}},
+                             'description': ''},
+            'transaction': {'name': 'transaction',
+                            'purpose': 'The name of the screen, route or task that was running (for example '
+                                       '/checkout), with personal data removed, to find the code.',
+                            'sensitivity': 'technical',
+                            'level': 'crash',
+                            'retention_days': 90,
+                            'access': ('developer', 'admin'),
+                            'review': 'reviews/2026-11-27-initial.md',
+                            'description': ''}},
  'redaction': {'detectors': ('pem_private_key',
                              'url_credentials',
                              'connection_string',
@@ -831,4 +1133,4 @@ CANONICAL: dict[str, Any] = {'name': 'crashveil-default',
  'server_mode_max_level': 'crash'}
 
 #: ``policy_digest(parse_policy(DATA))``
-DIGEST = 'sha256:b1243e52ab969f01bd5aef36055a5053d31bd555e2a49d1358c5f687db1f29a6'
+DIGEST = 'sha256:52bc0b0daae82124b81284413113d73d0fdf65aca0b27c5586098f837100e195'

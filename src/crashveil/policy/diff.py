@@ -95,6 +95,12 @@ def _field_changes(add: _Add, old: Policy, new: Policy) -> None:
             add(Change(f"{path}.access", "access_widened", f"now also visible to {', '.join(widened)}", True))
         if narrowed:
             add(Change(f"{path}.access", "access_narrowed", f"no longer visible to {', '.join(narrowed)}", False))
+        added_keys = sorted(set(after.keys) - set(before.keys))
+        if added_keys:
+            add(Change(f"{path}.keys", "keys_added", f"now also keeps {', '.join(added_keys)}", True))
+        removed_keys = sorted(set(before.keys) - set(after.keys))
+        if removed_keys:
+            add(Change(f"{path}.keys", "keys_removed", f"no longer keeps {', '.join(removed_keys)}", False))
         if after.sensitivity != before.sensitivity:
             add(Change(f"{path}.sensitivity", "sensitivity_changed",
                        f"'{before.sensitivity}' -> '{after.sensitivity}'", True))

@@ -24,6 +24,9 @@ def canonical_policy(policy: Policy) -> dict[str, Any]:
     if data.get("server_mode_max_level") is None:  # absent: the digest of a policy without [consent]
         data.pop("server_mode_max_level", None)
     data["fields"] = {name: data["fields"][name] for name in sorted(data["fields"])}
+    for rule in data["fields"].values():
+        if not rule["keys"]:  # only keyed fields (tags) list keys: other fields' digests stay as they were
+            del rule["keys"]
     return data
 
 

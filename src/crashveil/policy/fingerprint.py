@@ -9,7 +9,7 @@ the same group). The SDK computes it; the server recomputes it from the stack it
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from crashveil.wire.report import Frame
 
@@ -28,11 +28,17 @@ def module_of(file: str) -> str:
     return path.replace("/", ".")
 
 
-def compute_fingerprint(crash_type: str, frames: Iterable[Frame]) -> str:
+#: The part of an app's own grouping (``Report.grouping``) that stands for the default material.
+DEFAULT_PART = "{{ default }}"
+
+
+def compute_fingerprint(crash_type: str, frames: Iterable[Frame], grouping: Sequence[str] | None = None) -> str:
     """``v1:<32 hex>`` from the crash type and the in-app frames' module and function.
 
     When no frame is in-app (a crash inside a library), the innermost frame still
     anchors the crash, so different library crashes do not collapse into one group.
+    ``grouping`` (an app's own rule, as Sentry SDKs send it) replaces that material; its
+    ``{{ default }}`` part stands for it. Without ``grouping`` the result is unchanged.
     """
     frames = list(frames)
     path = [f"{module_of(f.file)}:{f.function}" for f in frames if f.in_app]
@@ -40,5 +46,8 @@ def compute_fingerprint(crash_type: str, frames: Iterable[Frame]) -> str:
         last = frames[-1]
         path = [f"{module_of(last.file)}:{last.function}"]
     material = "\n".join([crash_type, *path])
+    if grouping:
+        parts = [material if part == DEFAULT_PART else f"\x00{part}" for part in grouping]
+        material = "\x01grouping\n" + "\n".join(parts)
     digest = hashlib.sha256(material.encode("utf-8", "surrogatepass")).hexdigest()[:32]
     return f"v{FINGERPRINT_VERSION}:{digest}"

@@ -29,12 +29,14 @@ from crashveil.policy.model import (
     RedactionSettings,
     SamplingSettings,
 )
-from crashveil.wire.report import REPORT_FIELDS, REQUIRED_FIELDS
+from crashveil.wire.report import REPORT_FIELDS, REQUIRED_FIELDS, TAG_KEY_PATTERN
 
 __all__ = ["load_policy", "parse_policy", "default_policy_path", "default_policy"]
 
 _VERSION_RE = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$")
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
+#: Fields whose values are keyed (``[fields.tags] keys = [...]`` allowlists the keys).
+KEYED_FIELDS = ("tags",)
 
 _default_cache: Policy | None = None
 
@@ -255,7 +257,7 @@ class _Reader:
             if name not in REPORT_FIELDS:
                 raise self.fail(path, "not a field of the report format", f"one of: {', '.join(REPORT_FIELDS)}")
             table = self.table(body, path, {"purpose", "sensitivity", "level", "retention_days", "access", "review"},
-                               {"description"})
+                               {"description", "keys"})
             if not isinstance(table.get("description", ""), str):
                 raise self.fail(_join(path, "description"), f"is a {type(table['description']).__name__}", "a string")
             sensitivity = self.string(table, "sensitivity", path)
@@ -279,6 +281,7 @@ class _Reader:
                 access=self.string_list(table, "access", path, allowed=ROLES, non_empty=False),
                 review=self.string(table, "review", path),
                 description=table.get("description", ""),
+                keys=self.field_keys(table, name, path),
             )
         for required in REQUIRED_FIELDS:
             if required not in rules:
@@ -288,6 +291,18 @@ class _Reader:
                 raise self.fail(f"fields.{required}.level", "a field every report carries must be at the lowest level",
                                 f"'{lowest}'")
         return rules
+
+    def field_keys(self, table: Mapping[str, Any], name: str, path: str) -> tuple[str, ...]:
+        """``keys`` of a keyed field (``tags``): short lower-case names; no other field has them."""
+        if "keys" not in table:
+            return ()
+        if name not in KEYED_FIELDS:
+            raise self.fail(_join(path, "keys"), "only a keyed field has keys", f"keys on: {', '.join(KEYED_FIELDS)}")
+        keys = self.string_list(table, "keys", path, non_empty=False)
+        for key in keys:
+            if not re.match(TAG_KEY_PATTERN, key):
+                raise self.fail(_join(path, "keys"), "a key is not a short lower-case name", TAG_KEY_PATTERN)
+        return tuple(sorted(keys))
 
     def redaction(self, data: Any) -> RedactionSettings:
         table = self.table(data, "redaction", {"detectors"}, {"placeholders"})

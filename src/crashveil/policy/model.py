@@ -51,6 +51,8 @@ class FieldRule:
     access: tuple[str, ...]
     review: str
     description: str = ""
+    #: For a field of keyed values (``tags``): the keys it may carry; every other key is dropped.
+    keys: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

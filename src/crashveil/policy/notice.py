@@ -88,8 +88,9 @@ def _choice_section(policy: Policy, level: ConsentLevel) -> tuple[str, list[str]
             rule = policy.fields[name]
             if policy.rank(rule.level) != level.rank:
                 continue
+            only = f" Only these: {', '.join(rule.keys)}." if rule.keys else ""
             paragraphs.append(
-                f"- **{name.replace('_', ' ').capitalize()}**: {rule.purpose} "
+                f"- **{name.replace('_', ' ').capitalize()}**: {rule.purpose}{only} "
                 f"Kept for {_days(rule.retention_days)}. Seen by: {_who(rule.access)}.")
         lower = [other.title for other in policy.levels if 0 < other.rank < level.rank]
         if lower:

@@ -31,6 +31,8 @@ __all__ = [
     "ChainedError",
     "Environment",
     "Breadcrumb",
+    "Tag",
+    "SourceLine",
     "Report",
     "parse_report",
     "report_from_json",
@@ -67,6 +69,12 @@ _LEVEL_PATTERN = r"^[a-z][a-z0-9_-]{0,39}$"
 _CODE_PATTERN = r"^(errno|winerror|exit|signal|http|code):-?\d{1,10}$"
 _STAT_KEY_PATTERN = r"^[a-z][a-z0-9_]{0,39}$"
 _METHOD_PATTERN = r"^[A-Z]{1,16}$"
+#: A tag key the policy allowlists (``fields.tags.keys``), and the platform of a Sentry event.
+TAG_KEY_PATTERN = r"^[a-z][a-z0-9_.-]{0,31}$"
+_PLATFORM_PATTERN = r"^[a-z][a-z0-9_.-]{0,31}$"
+#: Tags, SDK grouping parts and source lines a report may carry.
+MAX_TAGS = 16
+MAX_GROUPING_PARTS = 8
 
 
 def _spec(**kwargs: Any) -> dict[str, Any]:
@@ -123,6 +131,22 @@ class Breadcrumb:
 
 
 @dataclass(frozen=True)
+class Tag:
+    """A tag the app set whose key the policy allowlists (``fields.tags.keys``); the value redacted."""
+
+    key: str = field(metadata=_spec(max_length=32, pattern=TAG_KEY_PATTERN))
+    value: str = field(metadata=_spec(max_length=200))
+
+
+@dataclass(frozen=True)
+class SourceLine:
+    """The source line of the in-app frame ``frame`` (an index into ``stack.frames``)."""
+
+    frame: int = field(metadata=_spec(minimum=0, maximum=LIMITS["max_frames"] - 1))
+    line: str = field(metadata=_spec(max_length=256))
+
+
+@dataclass(frozen=True)
 class Report:
     """A crash report. Optional fields are ``None`` when the consent level or policy omits them."""
 
@@ -133,9 +157,9 @@ class Report:
     crash_type: str = field(metadata=_spec(**_NAME))
     fingerprint: str = field(metadata=_spec(pattern=_FINGERPRINT_PATTERN))
     error_code: str | None = field(default=None, metadata=_spec(pattern=_CODE_PATTERN))
-    mechanism: Literal["excepthook", "thread", "asyncio", "unraisable", "native", "logging", "manual",
-                       "web", "celery", "rq", "tkinter", "qt", "ipython", "multiprocessing", "future"] | None = field(
-        default=None, metadata=_spec())
+    mechanism: Literal["excepthook", "thread", "asyncio", "unraisable", "native", "logging", "manual", "rejection",
+                       "framework", "web", "celery", "rq", "tkinter", "qt", "ipython", "multiprocessing",
+                       "future"] | None = field(default=None, metadata=_spec())
     stack: Stack | None = field(default=None, metadata=_spec())
     chain: tuple[ChainedError, ...] | None = field(default=None, metadata=_spec(max_items=LIMITS["max_chain"]))
     occurred_hour: str | None = field(default=None, metadata=_spec(pattern=_HOUR_PATTERN))
@@ -160,6 +184,21 @@ class Report:
     task_name: str | None = field(default=None, metadata=_spec(max_length=200))
     #: How many times the failed task had been retried before this failure.
     task_retries: int | None = field(default=None, metadata=_spec(minimum=0, maximum=1_000_000))
+    # Fields an app's own crash reporter sets (the Sentry bridge maps them; the crashveil SDK does not).
+    dist: str | None = field(default=None, metadata=_spec(max_length=64))
+    deployment: str | None = field(default=None, metadata=_spec(max_length=64))
+    severity: Literal["fatal", "error", "warning", "info", "debug"] | None = field(default=None, metadata=_spec())
+    logger: str | None = field(default=None, metadata=_spec(max_length=128))
+    platform: str | None = field(default=None, metadata=_spec(pattern=_PLATFORM_PATTERN))
+    handled: bool | None = field(default=None, metadata=_spec())
+    device_class: Literal["desktop", "mobile", "tablet", "tv", "watch", "server", "other"] | None = field(
+        default=None, metadata=_spec())
+    transaction: str | None = field(default=None, metadata=_spec(**_NAME))
+    tags: tuple[Tag, ...] | None = field(default=None, metadata=_spec(max_items=MAX_TAGS))
+    grouping: tuple[str, ...] | None = field(default=None, metadata=_spec(max_items=MAX_GROUPING_PARTS))
+    message_template: str | None = field(default=None, metadata=_spec(**_TEXT))
+    source_context: tuple[SourceLine, ...] | None = field(default=None,
+                                                          metadata=_spec(max_items=LIMITS["max_frames"]))
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict; ``None`` fields are left out."""

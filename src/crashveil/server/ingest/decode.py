@@ -405,7 +405,9 @@ class _TypedGen:
             if dataclasses.is_dataclass(item):
                 self.struct(item)  # type: ignore[arg-type]
                 return [f"{var} = _tuple([_conv_{item.__name__}(x) for x in {var}])"]  # type: ignore[union-attr]
-            return []  # items of scalar tuples have no spec (as in ``_Gen``)
+            if item is str and self.check_unsafe:  # a tuple of strings (``grouping``): each is no free text
+                return [f"for x in {var}:", "    if not x.isprintable() and _unsafe(x) >= 0:", "        raise _Bail"]
+            return []  # items of scalar tuples have no other spec (as in ``_Gen``)
         if origin is dict:
             key_match = self.const(re.compile(spec["key_pattern"]).match)
             if not self.check_unsafe:

@@ -34,7 +34,8 @@ STATUSES = (OPEN, RESOLVED, REGRESSED, IGNORED)
 
 
 def report_fingerprint(report: Report) -> str:
-    """The server's fingerprint of ``report``, from its crash type and stack.
+    """The server's fingerprint of ``report``, from its crash type and stack (and the app's
+    own ``grouping`` when it sent one).
 
     Memoised by the identity of the frames tuple: the ingest path's stack memo hands the
     same (redacted) tuple to every report with that stack, so a repeated crash costs a
@@ -42,6 +43,8 @@ def report_fingerprint(report: Report) -> str:
     was computed from, so an id is never reused while its entry lives.
     """
     frames = report.stack.frames if report.stack is not None else ()
+    if report.grouping is not None:  # an app's own grouping rule (Sentry SDKs): not memoised
+        return compute_fingerprint(report.crash_type, frames, report.grouping)
     key = (id(frames), report.crash_type)
     hit = _MEMO.get(key)
     if hit is not None and hit[0] is frames:

@@ -40,6 +40,7 @@ from crashveil.server.ingest.decode import decode_report
 from crashveil.server.ingest.deletion import confirmation, parse_deletion_request
 from crashveil.server.ingest.redaction import Redact, RedactionMemo, memoised_redactor, redact_report
 from crashveil.server.ingest.rejections import outside_window, reject, unknown_project
+from crashveil.server.ingest.tags import listed_tags_only
 from crashveil.server.storage.records import PendingReport, ProjectRecord, StoreResult, StoreRow
 from crashveil.wire.canonical import canonical_json
 from crashveil.wire.report import REPORT_FIELDS, REQUIRED_FIELDS, SCHEMA_VERSION, Report
@@ -286,6 +287,9 @@ class Ingestor:
             not_allowed = tuple(sorted(set(report.present_fields()) - set(allowed.present_fields())))
         if allowed.chain and "message" not in allowlist and any(c.message is not None for c in report.chain or ()):
             not_allowed += ("chain.message",)
+        if allowed.tags is not None:
+            allowed, unlisted = listed_tags_only(allowed, policy)
+            not_allowed += unlisted
         redacted, hits = redact_report(allowed, self.redactor(report.policy_digest, policy),
                                        frame_memo=self.frame_memo(report.policy_digest))
         pending = PendingReport(project.id, redacted, ORIGIN, received_at, hits, tuple(unknown) + not_allowed,

@@ -98,7 +98,30 @@ def redact_report(report: Report, redact: Redact, *,
             for b in report.breadcrumbs)
     if report.environment is not None:
         changes["environment"] = run.environment(report.environment)
+    if any(getattr(report, name) is not None for name in _APP_FIELDS):
+        changes.update(_app_fields(report, run))
     return replace_fields(report, **changes), dict(run.hits)
+
+
+#: Strings of the fields an app's own crash reporter sets (the Sentry bridge); native reports
+#: rarely carry them, so one check skips them all.
+_APP_FIELDS = ("dist", "deployment", "logger", "transaction", "tags", "grouping", "message_template",
+               "source_context")
+
+
+def _app_fields(report: Report, run: _ReportRedaction) -> dict[str, Any]:
+    changes: dict[str, Any] = {name: run.text(getattr(report, name), name, "message")
+                               for name in ("dist", "deployment", "logger", "transaction")}
+    changes["message_template"] = run.free_text(report.message_template, "message_template")
+    if report.tags is not None:
+        changes["tags"] = tuple(dataclasses.replace(t, value=run.text(t.value, "tags.value", "message") or "")
+                                for t in report.tags)
+    if report.grouping is not None:
+        changes["grouping"] = tuple(run.text(part, "grouping", "message") or "" for part in report.grouping)
+    if report.source_context is not None:
+        changes["source_context"] = tuple(replace_fields(s, line=run.text(s.line, "source_context", "message"))
+                                          for s in report.source_context)
+    return changes
 
 
 class _ReportRedaction:

@@ -296,7 +296,8 @@ class SentryIngest:
         try:
             mapped = event_to_report(event, project_id=project.id, policy_digest=project.digest, level=level,
                                      received_at=received_at, sent_at=sent_at, header_event_id=header_event_id,
-                                     replay_window_s=self.settings.replay_window_s, pseudonymize=pseudonymize)
+                                     replay_window_s=self.settings.replay_window_s, pseudonymize=pseudonymize,
+                                     policy=policy)
         except EventSkipped as skipped:
             self.events.labels("skipped").inc()
             self.count(sentry_project, "event", {("error", skipped.reason): 1})
@@ -323,8 +324,8 @@ class SentryIngest:
         redacted, hits = redact_report(allowed, redactor, frame_memo=self.ingestor.frame_memo(project.digest))
         redacted = with_fingerprint(redacted)
         dropped_paths = tuple(sorted({path for path, _ in mapped.dropped}))
-        pending = PendingReport(project.id, redacted, ORIGIN, received_at, hits, dropped_paths + not_allowed,
-                                credential)
+        pending = PendingReport(project.id, redacted, ORIGIN, received_at, hits,
+                                tuple(sorted(set(dropped_paths) | set(not_allowed))), credential)
         row = self.storage.row(pending) if hasattr(self.storage, "row") else pending
         return PreparedEvent(row, mapped.event_id, mapped.dropped, not_allowed, hits, sentry_project.key_id)
 

@@ -1,0 +1,17 @@
+"""The fingerprint of a mapped (and redacted) report, as the server's grouping computes it."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from crashveil.policy import compute_fingerprint
+from crashveil.wire import Report
+
+__all__ = ["with_fingerprint"]
+
+
+def with_fingerprint(report: Report) -> Report:
+    """``report`` with the fingerprint recomputed from its (redacted) stack, title and, when
+    the SDK sent its own, ``grouping`` (``ingest.grouping.report_fingerprint`` does the same)."""
+    frames = report.stack.frames if report.stack is not None else ()
+    return dataclasses.replace(report, fingerprint=compute_fingerprint(report.crash_type, frames, report.grouping))
