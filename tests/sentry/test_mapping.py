@@ -3,6 +3,7 @@ send them -> reports, and what was dropped and why."""
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 import pytest
 
 from crashveil.errors import EventSkipped
+from crashveil.policy import Policy, default_policy
 from crashveil.server.ingest.grouping import report_fingerprint
 from crashveil.server.sentry.mapping import (
     DROP_REASONS,
@@ -19,6 +21,7 @@ from crashveil.server.sentry.mapping import (
     with_fingerprint,
 )
 from crashveil.server.sentry.mapping.exceptions import MECHANISMS
+from crashveil.wire import Report
 
 NOW = datetime(2026, 5, 1, 12, 30, tzinfo=UTC)
 DIGEST = "sha256:" + "0" * 64
@@ -158,9 +161,37 @@ def test_logging_template_is_kept_and_params_dropped() -> None:
                    "logentry": {"message": "slow query %s", "params": ["SELECT 1"],
                                 "formatted": "slow query SELECT 1"}})
     report = mapped.report
-    assert ("slow query %s", "slow query %s", "logging", "warning") == (
+    assert ("Message (shop.db)", "slow query %s", "logging", "warning") == (
         report.crash_type, report.message_template, report.mechanism, report.severity)
     assert {("logentry.params", "not_allowlisted"), ("logentry.formatted", "not_allowlisted")} <= set(mapped.dropped)
+
+
+def _message(template: str, policy: Policy | None = None) -> Report:
+    event = {"event_id": uuid.uuid4().hex, "timestamp": "2026-05-01T12:29:58Z", "logger": "shop.db",
+             "level": "warning", "logentry": {"message": template}}
+    return event_to_report(event, project_id="p1", policy_digest=DIGEST, level="diagnostic", received_at=NOW,
+                           policy=policy).report
+
+
+def test_a_template_titles_a_group_only_where_every_reader_of_titles_may_read_it_as_long() -> None:
+    """The shipped policy shows titles (``crash_type``) to viewers for 90 days and templates to
+    developers for 30: a title made of a template would outlive and outreach it, so titles stay
+    bare. A policy that gives templates the title's readers and retention titles by template."""
+    shipped = default_policy()
+    assert "Message (shop.db)" == _message("slow query %s").crash_type
+    title = shipped.fields["crash_type"]
+    wider = dataclasses.replace(shipped, fields={**shipped.fields, "message_template": dataclasses.replace(
+        shipped.fields["message_template"], access=title.access, retention_days=title.retention_days)})
+    assert "slow query %s" == _message("slow query %s", wider).crash_type
+
+
+def test_bare_message_titles_still_group_by_template() -> None:
+    """Two logged problems of one logger are two groups (their templates differ), one problem
+    logged twice is one: the template is in the fingerprint, not in the title."""
+    first, again, other = (with_fingerprint(_message(t)) for t in ("slow query %s", "slow query %s", "pool empty"))
+    assert (first.crash_type, first.crash_type) == (again.crash_type, other.crash_type)
+    assert first.fingerprint == again.fingerprint != other.fingerprint
+    assert report_fingerprint(first) == first.fingerprint
 
 
 def test_every_drop_has_a_known_path_and_reason() -> None:

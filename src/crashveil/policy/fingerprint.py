@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 
 from crashveil.wire.report import Frame
 
-__all__ = ["FINGERPRINT_VERSION", "compute_fingerprint", "module_of"]
+__all__ = ["FINGERPRINT_VERSION", "compute_fingerprint", "grouping_title", "module_of"]
 
 FINGERPRINT_VERSION = 1
 
@@ -51,3 +51,11 @@ def compute_fingerprint(crash_type: str, frames: Iterable[Frame], grouping: Sequ
         material = "\x01grouping\n" + "\n".join(parts)
     digest = hashlib.sha256(material.encode("utf-8", "surrogatepass")).hexdigest()[:32]
     return f"v{FINGERPRINT_VERSION}:{digest}"
+
+
+def grouping_title(crash_type: str, message_template: str | None) -> str:
+    """What names a group in its fingerprint: the crash type, and for a logged message (whose
+    type is only ``Message``) its redacted template too, so each logged problem is a group of
+    its own while the title shown to every role stays the bare type. Native reports carry no
+    template: their fingerprint is unchanged."""
+    return crash_type if message_template is None else f"{crash_type}\n{message_template}"

@@ -21,6 +21,7 @@ import re
 from dataclasses import dataclass
 
 from crashveil.policy import compute_fingerprint
+from crashveil.policy.fingerprint import grouping_title
 from crashveil.wire import Report
 
 __all__ = ["OPEN", "RESOLVED", "REGRESSED", "IGNORED", "STATUSES", "report_fingerprint",
@@ -43,13 +44,14 @@ def report_fingerprint(report: Report) -> str:
     was computed from, so an id is never reused while its entry lives.
     """
     frames = report.stack.frames if report.stack is not None else ()
+    title = grouping_title(report.crash_type, report.message_template)
     if report.grouping is not None:  # an app's own grouping rule (Sentry SDKs): not memoised
-        return compute_fingerprint(report.crash_type, frames, report.grouping)
-    key = (id(frames), report.crash_type)
+        return compute_fingerprint(title, frames, report.grouping)
+    key = (id(frames), title)
     hit = _MEMO.get(key)
     if hit is not None and hit[0] is frames:
         return hit[1]
-    fingerprint = compute_fingerprint(report.crash_type, frames)
+    fingerprint = compute_fingerprint(title, frames)
     if len(_MEMO) >= _MEMO_ENTRIES:
         _MEMO.clear()
     _MEMO[key] = (frames, fingerprint)

@@ -177,7 +177,7 @@ def _report(event: Mapping[str, Any], dropped: Dropped, allowed: Collection[str]
             raise EventSkipped("not_an_error_event")
         raw_frames = frames_of(values[-1], []) if values else []
         raw_frames = raw_frames or _message_frames(event, threads)
-        title, message, chain = messages.message_title(template, logger, allowed), None, None
+        title, message, chain = messages.message_title(template, logger, allowed, policy), None, None
         caught = exceptions.Caught("logging" if logger else "manual", True)
         error_code = None
     else:

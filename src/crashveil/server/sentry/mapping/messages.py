@@ -7,17 +7,23 @@ declined"``), never ``logentry.formatted`` nor ``params`` (the values filled in)
 dropped. ``capture_message("text")`` and JavaScript's ``captureMessage`` send only the text,
 which is then the template. The title becomes the group's name (``crash_type``) only at a
 consent level that allows ``message_template``; below it the title is ``Message`` (or
-``Message (logger)``), so a level that allows no messages stores no message text.
+``Message (logger)``), so a level that allows no messages stores no message text; and
+only where the policy lets every reader of a title read the template for as long
+(:func:`template_may_title`): the shipped policy does not, so its titles stay bare and the
+template, kept for developers only, splits the groups instead.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Collection, Mapping, Sequence
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from crashveil.server.sentry.mapping.read import MALFORMED, NOT_ALLOWLISTED, TOO_LARGE, Dropped, cut, obj, text
 from crashveil.wire import LIMITS
+
+if TYPE_CHECKING:
+    from crashveil.policy import Policy
 
 __all__ = ["MESSAGE_PATHS", "Severity", "is_message_event", "logger_of", "message_title", "severity_of",
            "template_of"]
@@ -71,11 +77,26 @@ def template_of(event: Mapping[str, Any], values: Sequence[Mapping[str, Any]], d
     return cut(template.strip(), _TEXT)
 
 
-def message_title(template: str | None, logger: str | None, allowed: Collection[str]) -> str:
-    """The group title of a message event: the template where the level allows it."""
-    if template is not None and "message_template" in allowed:
+def message_title(template: str | None, logger: str | None, allowed: Collection[str], policy: Policy) -> str:
+    """The group title of a message event: the template only where the level allows it AND
+    the policy lets everyone who sees a group's title see the template, as long (see
+    :func:`template_may_title`); else ``Message`` / ``Message (logger)``. The template still
+    splits the groups (``policy.fingerprint.grouping_title``) wherever it is kept."""
+    if template is not None and "message_template" in allowed and template_may_title(policy):
         return cut(" ".join(template.split()), _NAME)
     return f"Message ({logger})" if logger else "Message"
+
+
+def template_may_title(policy: Policy) -> bool:
+    """A title is the group's ``crash_type``, shown to its readers and kept as long as it: a
+    template may be one only if those readers may all read ``message_template`` and the
+    template's retention is no shorter. The shipped policy keeps templates for developers,
+    30 days, and titles for viewers too, 90 days: titles stay ``Message (logger)`` there."""
+    title_rule, template_rule = policy.fields.get("crash_type"), policy.fields.get("message_template")
+    if title_rule is None or template_rule is None:
+        return False
+    return (set(title_rule.access) <= set(template_rule.access)
+            and title_rule.retention_days <= template_rule.retention_days)
 
 
 def severity_of(value: Any, dropped: Dropped) -> Severity | None:
