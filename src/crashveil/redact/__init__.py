@@ -134,10 +134,11 @@ How to add a detector
     that every match implies: characters it needs, a substring, a count, a regex, or a
     predicate. The gates compile every detector's clauses into one scan
     (:func:`crashveil.redact.gates.triggers`) that decides which detectors run. Without a
-    trigger a detector runs on every string: correct, but slow. Nothing else changes,
-    except a new family module (listed in :mod:`crashveil.redact.registry`) and the paragraph
-    above. Tests: its cases in ``tests/redact/test_redact.py`` (and a generator in
-    ``redact_corpus.py``); ``test_redact_gates.py`` then fails if a clause misses a match, and
+    trigger a detector runs on every string: correct, but slow. Describe it in the list
+    above; no other module changes (a new family module is also listed in
+    :mod:`crashveil.redact.registry`). Tests: its name in ``test_detector_names`` and its cases
+    in ``tests/redact/test_redact.py`` (and a generator in ``redact_corpus.py``);
+    ``test_redact_gates.py`` then fails if a clause misses a match, and
     ``test_redact_properties.py`` if the output is not a fixed point. A detector that can
     change a string of fewer than 16 letters, ``_``, ``.``, ``<`` or ``>`` must add an
     exception to the engine's shortcut for such strings (``Redactor._run``);
