@@ -84,13 +84,14 @@ class Clause:
         ``anchor(?:fragment|fragment...)``, so the many ``-`` of a path cost one scan.
     :param min_len: the text is at least this long.
     :param count: ``(character, n)``: it occurs ``n`` times or more.
-    :param has: substrings of which one occurs.
+    :param has: substrings of which one occurs; ``has_low``: in its :func:`lower_same_length`.
     :param has_map: substrings of which one occurs in the class map (:func:`cmap`).
     :param digits: for a ``digit_run`` member: a run of digits and separators
         (:meth:`Ctx.numeric`) holds this many digits; ``dots``: this many ``.``.
     :param search: names of :data:`PATTERNS` regexes that each find a match in the text;
         ``search_low`` in its :func:`lower_same_length`, ``search_map`` in its class map.
-    :param test: what the fields cannot say (:data:`TriggerTest`).
+    :param test: what the fields cannot say (:data:`TriggerTest`); ``test_low`` is handed the
+        :func:`lower_same_length` of the text instead (shared with the other clauses' ``_low``).
     """
 
     needs: str = ""
@@ -98,6 +99,7 @@ class Clause:
     min_len: int = 0
     count: tuple[str, int] | None = None
     has: tuple[str, ...] = ()
+    has_low: tuple[str, ...] = ()
     has_map: tuple[bytes, ...] = ()
     digits: int = 0
     dots: int = 0
@@ -105,6 +107,7 @@ class Clause:
     search_low: tuple[str, ...] = ()
     search_map: tuple[str, ...] = ()
     test: TriggerTest | None = None
+    test_low: TriggerTest | None = None
 
 
 @dataclass(frozen=True)

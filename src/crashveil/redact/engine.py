@@ -205,10 +205,22 @@ def _settle(text: str, plan: _Plan, mask: int, ctx: Ctx, gated: bool = True, don
     ``<value>``, whose ``<``/``>`` stop every earlier detector's token. No earlier decision can
     flip either way; the idempotence properties in the tests check this.
     """
+    steps = plan.steps
+    env = ctx.env
     trig: gates.TriggersFn = gates.triggers if gated else _all_steps
     todo = mask & -(1 << done)
     for _ in range(_MAX_PASSES):
-        text, mask, last = _pass(text, plan, mask, todo, last, ctx, trig)
+        while todo:  # (inline: every string with a set bit comes here)
+            bit = todo & -todo  # the next step to run, in plan order
+            new = steps[bit.bit_length() - 1](text, ctx)
+            if new is not text and new != text:
+                text = new
+                if not bit & _SETTLED:
+                    last = bit
+                # Steps after `last` up to this one run neither again in this pass nor in its
+                # check, so their bits need no scan.
+                mask = _rescan(text, env, mask, plan.mask, ((bit << 1) - 1) & ~((last << 1) - 1 if last else 0), trig)
+            todo = mask & -(bit << 1)  # the steps after this one
         if not last:
             return text
         ctx.reset(text)
@@ -219,25 +231,6 @@ def _settle(text: str, plan: _Plan, mask: int, ctx: Ctx, gated: bool = True, don
         last = 0  # bit of the last step that changed the text (settled steps aside)
         todo = mask
     return REDACTED
-
-
-def _pass(text: str, plan: _Plan, mask: int, todo: int, last: int, ctx: Ctx,
-          trig: gates.TriggersFn) -> tuple[str, int, int]:
-    """Run the steps whose bits are in ``todo``, in plan order; returns the text, its mask and
-    the bit of the last step that changed it (``last`` if none did; settled steps aside)."""
-    steps = plan.steps
-    while todo:
-        bit = todo & -todo  # the next step to run, in plan order
-        new = steps[bit.bit_length() - 1](text, ctx)
-        if new is not text and new != text:
-            text = new
-            if not bit & _SETTLED:
-                last = bit
-            # Steps after `last` up to this one run neither again in this pass nor in its
-            # check, so their bits need no scan.
-            mask = _rescan(text, ctx.env, mask, plan.mask, ((bit << 1) - 1) & ~((last << 1) - 1 if last else 0), trig)
-        todo = mask & -(bit << 1)  # the steps after this one
-    return text, mask, last
 
 
 def _check(text: str, plan: _Plan, mask: int, last: int, ctx: Ctx,

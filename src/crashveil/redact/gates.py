@@ -174,6 +174,15 @@ class _Source:
             self.names[name] = getattr(self.patterns, pattern).search
         return name
 
+    def bind(self, value: tuple[str, ...]) -> str:
+        """A name for a constant of the generated code."""
+        for name, known in self.names.items():
+            if known is value:
+                return name
+        name = f"_k{len(self.names)}"
+        self.names[name] = value
+        return name
+
     def test(self, fn: Any) -> str:
         name = f"_test_{fn.__module__.rsplit('.', 1)[-1]}_{fn.__name__.lstrip('_')}"
         if self.names.setdefault(name, fn) is not fn:
@@ -192,6 +201,8 @@ class _Source:
             parts.append("(" + " or ".join(f"{h!r} in cm" for h in c.has_map) + ")")
         if c.has:
             parts.append("(" + " or ".join(f"{h!r} in t" for h in c.has) + ")")
+        if c.has_low:
+            parts.append(f"any(map((low := low or _lower(t)).__contains__, {self.bind(c.has_low)}))")
         if c.digits:
             parts.append(f"digits >= {c.digits}")
         if c.dots:
@@ -199,12 +210,13 @@ class _Source:
         parts += [f"{self.search(n)}(cm) is not None" for n in c.search_map]  # (faster than on the text)
         parts += [f"{self.search(n)}(t) is not None" for n in c.search]
         parts += [f"{self.search(n)}((low := low or _lower(t))) is not None" for n in c.search_low]
-        if c.test is not None:
-            name = self.test(c.test)
-            call = f"{name}(t, cm, env)"
-            if name in self.shared:
-                call = f"(r{name} if r{name} is not None else (r{name} := {call}))"
-            parts.append(call)
+        for fn, text in ((c.test, "t"), (c.test_low, "(low := low or _lower(t))")):
+            if fn is not None:
+                name = self.test(fn)
+                call = f"{name}({text}, cm, env)"
+                if name in self.shared:
+                    call = f"(r{name} if r{name} is not None else (r{name} := {call}))"
+                parts.append(call)
         return " and ".join(parts) or "True"
 
 
@@ -245,7 +257,7 @@ def _triggers_code(code: _Source) -> None:
     add(1, "up = 0x41 in cm")
     add(1, "low = ''")
     add(1, "m = 0")
-    tests = [code.test(c.test) for d in REGISTRY for c in d.trigger if c.test is not None]
+    tests = [code.test(fn) for d in REGISTRY for c in d.trigger for fn in (c.test, c.test_low) if fn is not None]
     code.shared = {name for name in tests if tests.count(name) > 1}
     for name in sorted(code.shared):
         add(1, f"r{name} = None")
@@ -329,7 +341,7 @@ def _home_gate_code(code: _Source) -> None:
     first = REGISTRY[0]
     exprs = []
     for c in first.trigger or (Clause(),):
-        if c.has_map or c.digits or c.dots or c.search_map or c.search_low or c.test is not None:
+        if c.has_map or c.has_low or c.digits or c.dots or c.search_map or c.search_low or c.test or c.test_low:
             raise AssertionError(f"{first.name} runs before the trigger scan: its clauses may only read the text")
         needs = (c.scan[0] if c.scan else "") + "".join(ch for ch in c.needs if ch not in "0Aa")
         bare = Clause(min_len=c.min_len, count=c.count, has=c.has, search=c.search)
