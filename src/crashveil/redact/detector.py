@@ -82,6 +82,7 @@ class Clause:
     :param scan: ``(anchor, fragment)``: the text holds ``anchor`` followed by ``fragment``
         (a regex, lookbehinds welcome). All clauses on one anchor share one regex
         ``anchor(?:fragment|fragment...)``, so the many ``-`` of a path cost one scan.
+    :param env: only for strings of kind ``env`` (``True``) or of the other kinds (``False``).
     :param min_len: the text is at least this long.
     :param count: ``(character, n)``: it occurs ``n`` times or more.
     :param has: substrings of which one occurs; ``has_low``: in its :func:`lower_same_length`.
@@ -89,13 +90,16 @@ class Clause:
     :param digits: for a ``digit_run`` member: a run of digits and separators
         (:meth:`Ctx.numeric`) holds this many digits; ``dots``: this many ``.``.
     :param search: names of :data:`PATTERNS` regexes that each find a match in the text;
-        ``search_low`` in its :func:`lower_same_length`, ``search_map`` in its class map.
+        ``search_low`` in its :func:`lower_same_length`, ``search_map`` in its class map,
+        ``search_view`` in ``(b" " + cmap).translate(view)`` (a coarser map of one's own; the
+        space makes the start of the text a separator).
     :param test: what the fields cannot say (:data:`TriggerTest`); ``test_low`` is handed the
         :func:`lower_same_length` of the text instead (shared with the other clauses' ``_low``).
     """
 
     needs: str = ""
     scan: tuple[str, str] | None = None
+    env: bool | None = None
     min_len: int = 0
     count: tuple[str, int] | None = None
     has: tuple[str, ...] = ()
@@ -106,6 +110,8 @@ class Clause:
     search: tuple[str, ...] = ()
     search_low: tuple[str, ...] = ()
     search_map: tuple[str, ...] = ()
+    view: bytes = b""
+    search_view: tuple[str, ...] = ()
     test: TriggerTest | None = None
     test_low: TriggerTest | None = None
 

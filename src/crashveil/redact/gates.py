@@ -174,7 +174,7 @@ class _Source:
             self.names[name] = getattr(self.patterns, pattern).search
         return name
 
-    def bind(self, value: tuple[str, ...]) -> str:
+    def bind(self, value: tuple[str, ...] | bytes) -> str:
         """A name for a constant of the generated code."""
         for name, known in self.names.items():
             if known is value:
@@ -195,6 +195,8 @@ class _Source:
         parts = [_char_test(ch) for ch in c.needs if ch not in known]
         if c.min_len:
             parts.insert(0, f"len(t) >= {c.min_len}")
+        if c.env is not None:
+            parts.insert(0, "env" if c.env else "not env")
         if c.count:
             parts.append(f"t.count({c.count[0]!r}) >= {c.count[1]}")
         if c.has_map:
@@ -209,6 +211,9 @@ class _Source:
             parts.append(f"max([r.count(0x2e) for r in runs]) >= {c.dots}")
         parts += [f"{self.search(n)}(cm) is not None" for n in c.search_map]  # (faster than on the text)
         parts += [f"{self.search(n)}(t) is not None" for n in c.search]
+        if c.search_view:
+            view = f"(b' ' + cm).translate({self.bind(c.view)})"
+            parts += [f"{self.search(n)}({view}) is not None" for n in c.search_view]
         parts += [f"{self.search(n)}((low := low or _lower(t))) is not None" for n in c.search_low]
         for fn, text in ((c.test, "t"), (c.test_low, "(low := low or _lower(t))")):
             if fn is not None:
@@ -341,7 +346,8 @@ def _home_gate_code(code: _Source) -> None:
     first = REGISTRY[0]
     exprs = []
     for c in first.trigger or (Clause(),):
-        if c.has_map or c.has_low or c.digits or c.dots or c.search_map or c.search_low or c.test or c.test_low:
+        if c.has_map or c.has_low or c.digits or c.dots or c.search_map or c.search_low or c.search_view or c.test \
+                or c.test_low or c.env is not None:
             raise AssertionError(f"{first.name} runs before the trigger scan: its clauses may only read the text")
         needs = (c.scan[0] if c.scan else "") + "".join(ch for ch in c.needs if ch not in "0Aa")
         bare = Clause(min_len=c.min_len, count=c.count, has=c.has, search=c.search)

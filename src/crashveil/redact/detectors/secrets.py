@@ -434,10 +434,10 @@ def high_entropy(text: str, ctx: Ctx) -> str:
 _HE_MAP = bytes(0x61 if i == 0x61 else 0x2F if i in b"+/_-" else 0x58 if i in b"0A" else 0x20 for i in range(256))
 
 
-def _he_trigger(text: str, cmap: bytes, env: bool) -> bool:
-    """A token run as long as high_entropy's shortest, with three digits or capitals."""
-    return (0x41 in cmap or 0x30 in cmap) and \
-        (_P.g_he_16 if env else _P.g_he_20).search((b" " + cmap).translate(_HE_MAP)) is not None
+# A token run with three digits or capitals as long as high_entropy's shortest (16 letters and
+# digits for env, 20 for the others), found on the high-entropy map; there is a digit or capital.
+_HE_TRIGGER = (Clause(env=True, min_len=16, has_map=(b"A", b"0"), view=_HE_MAP, search_view=("g_he_16",)),
+               Clause(env=False, min_len=20, has_map=(b"A", b"0"), view=_HE_MAP, search_view=("g_he_20",)))
 
 
 def _he_patterns() -> dict[str, Any]:
@@ -480,5 +480,5 @@ DETECTORS = (
     Detector("jwt", 600, jwt, "<secret>", _jwt_patterns, trigger=(Clause(needs="A", has=("eyJ",)),)),
     Detector("api_key", 700, api_key, "<secret>", _api_patterns, trigger=_API_TRIGGER),
     Detector("high_entropy", 2000, high_entropy, "<secret>", _he_patterns,
-             trigger=(Clause(min_len=16, test=_he_trigger),)),
+             trigger=_HE_TRIGGER),
 )
