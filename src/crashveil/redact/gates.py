@@ -161,7 +161,7 @@ class _Source:
         self.patterns = patterns
         self.lines: list[str] = []
         self.names: dict[str, Any] = {"_CLASSES": _CLASSES, "_lower": lower_same_length}
-        self.shared: set[str] = set()  # tests of several clauses: each runs at most once a scan
+        self.shared: dict[Any, str] = {}  # _tail_key -> its memo variable, for tails of several clauses
         self.emitted = 0  # the bits that the code so far may set
 
     def add(self, depth: int, line: str) -> None:
@@ -203,8 +203,6 @@ class _Source:
             parts.append("(" + " or ".join(f"{h!r} in cm" for h in c.has_map) + ")")
         if c.has:
             parts.append("(" + " or ".join(f"{h!r} in t" for h in c.has) + ")")
-        if c.has_low:
-            parts.append(f"any(map((low := low or _lower(t)).__contains__, {self.bind(c.has_low)}))")
         if c.digits:
             parts.append(f"digits >= {c.digits}")
         if c.dots:
@@ -215,14 +213,22 @@ class _Source:
             view = f"(b' ' + cm).translate({self.bind(c.view)})"
             parts += [f"{self.search(n)}({view}) is not None" for n in c.search_view]
         parts += [f"{self.search(n)}((low := low or _lower(t))) is not None" for n in c.search_low]
+        tail = []  # the costly end of the clause; computed once a scan when clauses share it
+        if c.has_low:
+            tail.append(f"any(map((low := low or _lower(t)).__contains__, {self.bind(c.has_low)}))")
         for fn, text in ((c.test, "t"), (c.test_low, "(low := low or _lower(t))")):
             if fn is not None:
-                name = self.test(fn)
-                call = f"{name}({text}, cm, env)"
-                if name in self.shared:
-                    call = f"(r{name} if r{name} is not None else (r{name} := {call}))"
-                parts.append(call)
+                tail.append(f"{self.test(fn)}({text}, cm, env)")
+        if tail:
+            memo = self.shared.get(_tail_key(c))
+            joined = " and ".join(tail)
+            parts.append(joined if memo is None else f"({memo} if {memo} is not None else ({memo} := {joined}))")
         return " and ".join(parts) or "True"
+
+
+def _tail_key(c: Clause) -> tuple[Any, ...]:
+    """What the costly end of a clause computes (see :meth:`_Source.expr`)."""
+    return c.has_low, c.test, c.test_low
 
 
 def _char_test(ch: str) -> str:
@@ -262,10 +268,10 @@ def _triggers_code(code: _Source) -> None:
     add(1, "up = 0x41 in cm")
     add(1, "low = ''")
     add(1, "m = 0")
-    tests = [code.test(fn) for d in REGISTRY for c in d.trigger for fn in (c.test, c.test_low) if fn is not None]
-    code.shared = {name for name in tests if tests.count(name) > 1}
-    for name in sorted(code.shared):
-        add(1, f"r{name} = None")
+    tails = [_tail_key(c) for d in REGISTRY for c in d.trigger if c.has_low or c.test or c.test_low]
+    code.shared = {key: f"_tail{i}" for i, key in enumerate(dict.fromkeys(k for k in tails if tails.count(k) > 1))}
+    for memo in code.shared.values():
+        add(1, f"{memo} = None")
     _group_code(code, 1, "", groups.pop("", []))
     rare = [k for k in groups if k not in _CLASS_BYTES]
     if rare:
