@@ -199,8 +199,9 @@ class _Source:
             parts.insert(0, "env" if c.env else "not env")
         if c.count:
             parts.append(f"t.count({c.count[0]!r}) >= {c.count[1]}")
-        if c.has_map:
-            parts.append("(" + " or ".join(f"{h!r} in cm" for h in c.has_map) + ")")
+        if c.has_map:  # (``bytes in bytes`` first tries the needle as an int: an exception a call)
+            parts.append("(" + " or ".join(f"{h[0]:#04x} in cm" if len(h) == 1 else f"cm.find({h!r}) >= 0"
+                                           for h in c.has_map) + ")")
         if c.has:
             parts.append("(" + " or ".join(f"{h!r} in t" for h in c.has) + ")")
         if c.digits:
