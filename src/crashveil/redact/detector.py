@@ -41,9 +41,12 @@ class Ctx:
         self.counts[name] = self.counts.get(name, 0) + n
 
     def low(self, text: str) -> str:
-        """:func:`lower_same_length` of ``text`` (cached while ``text`` is unchanged)."""
+        """:func:`lower_same_length` of ``text`` (cached while ``text`` is unchanged; inline: hot)."""
         if text is not self._low_src:
-            self._low_src, self._low = text, lower_same_length(text)
+            low = text.lower()
+            if len(low) != len(text):  # only U+0130 grows when lowered
+                low = text.replace("\u0130", "i").lower()
+            self._low_src, self._low = text, low
         return self._low
 
     def numeric(self, text: str) -> bool:

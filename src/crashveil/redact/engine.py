@@ -206,6 +206,7 @@ def _settle(text: str, plan: _Plan, mask: int, ctx: Ctx, gated: bool = True, don
     flip either way; the idempotence properties in the tests check this.
     """
     steps = plan.steps
+    pmask = plan.mask
     env = ctx.env
     trig: gates.TriggersFn = gates.triggers if gated else _all_steps
     todo = mask & -(1 << done)
@@ -218,8 +219,14 @@ def _settle(text: str, plan: _Plan, mask: int, ctx: Ctx, gated: bool = True, don
                 if not bit & _SETTLED:
                     last = bit
                 # Steps after `last` up to this one run neither again in this pass nor in its
-                # check, so their bits need no scan.
-                mask = _rescan(text, env, mask, plan.mask, ((bit << 1) - 1) & ~((last << 1) - 1 if last else 0), trig)
+                # check, so their bits need no scan. (_rescan, inline: the hot path.)
+                skip = ((bit << 1) - 1) & ~((last << 1) - 1 if last else 0)
+                if len(text) <= _LONG:
+                    mask = trig(text, env, skip) & pmask
+                elif len(text) > _HUGE:
+                    mask = pmask
+                elif pmask & ~(mask | skip):
+                    mask = (mask | trig(text, env, mask | skip)) & pmask
             todo = mask & -(bit << 1)  # the steps after this one
         if not last:
             return text
