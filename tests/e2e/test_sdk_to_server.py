@@ -10,7 +10,6 @@ import ssl
 import subprocess
 import sys
 import textwrap
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -93,18 +92,20 @@ def _stored_receipts(running: Any) -> list[str]:
         storage.close()
 
 
-def test_crash_in_app_reaches_server_and_receipt_resolves(server: Any, tmp_path: Path) -> None:
+def test_crash_in_app_reaches_server_and_receipt_resolves(server: Any, tmp_path: Path, wait_for: Any) -> None:
     """A crashing app's report arrives over mutual TLS, is grouped, and its receipt says so."""
     env = {**os.environ, "TEST_DSN": _dsn(server), "TEST_DATA": str(tmp_path / "data"),
            "TEST_CERT": str(server.dir.client_cert), "TEST_KEY": str(server.dir.client_key)}
     before = set(_stored_receipts(server))
     app = subprocess.run([sys.executable, "-c", APP], env=env, capture_output=True, text=True, timeout=60)
     assert "KeyError" in app.stderr  # the app still crashes as it would without crashveil
-    deadline = time.monotonic() + 20
     new: list[str] = []
-    while time.monotonic() < deadline and not new:
-        new = sorted(set(_stored_receipts(server)) - before)
-        time.sleep(0.2)
+
+    def stored() -> bool:
+        new[:] = sorted(set(_stored_receipts(server)) - before)
+        return bool(new)
+
+    wait_for(stored, 20, step_s=0.2)
     assert 1 == len(new), app.stderr[-2000:]
     with _tls_helpers()._client(server.dir) as client:
         status = client.get(server.url(receipt_path(new[0]))).json()

@@ -206,7 +206,7 @@ def test_scheduler_runs_in_the_event_loop(shred_storage: Storage, make_report) -
 
     async def main() -> None:
         scheduler.start()
-        for _ in range(200):
+        for _ in range(200):  # poll with a deadline: at most 200 x 50 ms for the first run
             if scheduler.last_result is not None:
                 break
             await asyncio.sleep(0.05)

@@ -346,7 +346,7 @@ def _kill_when(proc: subprocess.Popen[str], predicate: Any, rng: random.Random, 
     SIGKILL it in that state; SIGKILL anyway after ``timeout_s``. Whether it was caught."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(rng.uniform(0.0, 0.003))
+        time.sleep(rng.uniform(0.0, 0.003))  # a random moment to freeze the app at (inside the deadline)
         proc.send_signal(signal.SIGSTOP)
         frozen_by = time.monotonic() + 1.0
         while not _all_stopped(proc.pid) and time.monotonic() < frozen_by:
@@ -378,7 +378,7 @@ def test_sigkill_while_flushing_or_writing_loses_nothing_that_reached_the_disk(a
         proc = app.start("crashes", crashes={"writing": 300, "random": 12}.get(mode, 8), tag=f"r{index}")
         _wait_ready(proc)
         if mode == "random":  # 12 sends take >= 1.1 s (the sender's 100 ms pacing): still running at 0.8 s
-            time.sleep(rng.uniform(0.0, 0.8))
+            time.sleep(rng.uniform(0.0, 0.8))  # the fault's random moment, not a wait for anything
             caught = proc.poll() is None
             proc.send_signal(signal.SIGKILL)
         else:

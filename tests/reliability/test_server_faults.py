@@ -82,7 +82,7 @@ def test_kill_9_during_ingest_loses_nothing_acknowledged(make_server: Any, datab
     senders = Senders(server, sealed, threads=8, deadline_s=60.0 + 12.0 * kills).start()
     restarts = 0
     for _ in range(kills):
-        time.sleep(rng.uniform(0.05, 0.4))
+        time.sleep(rng.uniform(0.05, 0.4))  # the fault: SIGKILL at a random moment of the stream (not a wait)
         server.kill()
         server.start()
         restarts += 1

@@ -72,10 +72,26 @@ def display() -> Iterator[str]:
 
 
 DIALOG_APP = """
-import os, sys
+import os, sys, tkinter
+from pathlib import Path
 import crashveil
 from crashveil.testing import RecordingTransport
 from crashveil.sdk import prompts
+
+# Tell the test when the dialog takes keys: its window is mapped and holds the focus (the
+# dialog's own after(50, ...) takes it), so its key bindings are in place.
+def _signal_ready(root):
+    if root.winfo_viewable() and root.focus_get() is not None:
+        Path(os.environ["TEST_READY"]).write_text("ready")
+    else:
+        root.after(20, _signal_ready, root)
+
+_mainloop = tkinter.Misc.mainloop
+def mainloop(self, n=0):
+    self.after(0, _signal_ready, self)
+    _mainloop(self, n)
+tkinter.Misc.mainloop = mainloop
+
 crashveil.init(dsn=os.environ["TEST_DSN"], data_dir=os.environ["TEST_DATA"], transport=RecordingTransport(status=503))
 if os.environ.get("REVIEW"):
     print("SENT", prompts.review_pending_with_dialog())
@@ -93,26 +109,31 @@ else:
 
 
 def drive(display: str, title: str, *keys: str, typed: str = "") -> None:
+    """Focus the dialog's window and send it ``typed`` and ``keys`` (the X server delivers them
+    in order, so no pause is needed between them)."""
     env = {**os.environ, "DISPLAY": display}
     window = subprocess.run(["xdotool", "search", "--sync", "--name", title], env=env, capture_output=True,
                             text=True, timeout=30).stdout.split()[0]
-    time.sleep(1.0)  # let Tk finish mapping and bind its keys (slower on a loaded machine)
     subprocess.run(["xdotool", "windowfocus", "--sync", window], env=env, check=True, timeout=10)
-    time.sleep(0.3)
     if typed:
         subprocess.run(["xdotool", "type", "--delay", "20", typed], env=env, check=True, timeout=30)
     for key in keys:
         subprocess.run(["xdotool", "key", key], env=env, check=True, timeout=10)
-        time.sleep(0.2)
 
 
-def run_dialog(run_app_env: dict[str, str], tmp_path: Path, *keys: str, typed: str = "", title: str) -> str:
+def run_dialog(run_app_env: dict[str, str], tmp_path: Path, wait_for: Any, *keys: str, typed: str = "",
+               title: str) -> str:
+    """Run the dialog app, and once its dialog takes keys (it writes ``TEST_READY``) drive it."""
     app = tmp_path / "app"
     app.mkdir(exist_ok=True)
     (app / "dialog.py").write_text(DIALOG_APP)
-    process = subprocess.Popen([sys.executable, str(app / "dialog.py")], env=run_app_env, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
+    ready = tmp_path / "dialog-ready"
+    ready.unlink(missing_ok=True)
+    process = subprocess.Popen([sys.executable, str(app / "dialog.py")], env={**run_app_env, "TEST_READY": str(ready)},
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
+        assert wait_for(lambda: ready.exists() or process.poll() is not None, 60), "the dialog did not open"
+        assert process.poll() is None, process.communicate(timeout=30)[1]
         drive(run_app_env["DISPLAY"], title, *keys, typed=typed)
         out, err = process.communicate(timeout=30)
     finally:
@@ -122,19 +143,20 @@ def run_dialog(run_app_env: dict[str, str], tmp_path: Path, *keys: str, typed: s
     return out
 
 
-def test_tk_dialog_grants_the_chosen_level(display: str, dsn: str, tmp_path: Path) -> None:
+def test_tk_dialog_grants_the_chosen_level(display: str, dsn: str, tmp_path: Path, wait_for: Any) -> None:
     """Pressing 2 then Return in the dialog grants level ``diagnostic``."""
     env = {**os.environ, "DISPLAY": display, "TEST_DSN": dsn, "TEST_DATA": str(tmp_path / "data")}
-    out = run_dialog(env, tmp_path, "2", "Return", title="Crash reports")
+    out = run_dialog(env, tmp_path, wait_for, "2", "Return", title="Crash reports")
     assert ["LEVEL diagnostic", "EACH False"] == out.split("\n")[:2]
 
 
-def test_tk_ask_each_time_then_review_with_comment(display: str, dsn: str, tmp_path: Path, opener: Any) -> None:
+def test_tk_ask_each_time_then_review_with_comment(display: str, dsn: str, tmp_path: Path, opener: Any,
+                                                   wait_for: Any) -> None:
     """"Ask me each time" keeps the crash; at the next start the review dialog sends it with a comment."""
     env = {**os.environ, "DISPLAY": display, "TEST_DSN": dsn, "TEST_DATA": str(tmp_path / "data")}
-    out = run_dialog({**env, "CRASH": "1"}, tmp_path, "1", "a", "Return", title="Crash reports")
+    out = run_dialog({**env, "CRASH": "1"}, tmp_path, wait_for, "1", "a", "Return", title="Crash reports")
     assert ["LEVEL crash", "EACH True"] == out.split("\n")[:2]
-    out = run_dialog({**env, "REVIEW": "1"}, tmp_path, "ctrl+Return", typed="mail me at zed@example.org",
+    out = run_dialog({**env, "REVIEW": "1"}, tmp_path, wait_for, "ctrl+Return", typed="mail me at zed@example.org",
                      title="Send this crash report")
     assert ["SENT 1", "KINDS ['report']"] == out.split("\n")[:2]
     from crashveil.sdk.delivery.queue import SealedQueue

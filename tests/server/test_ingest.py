@@ -385,7 +385,7 @@ def asgi_post(app: Any, path: str, chunks: list[bytes], headers: dict[str, str],
         async def receive() -> dict[str, Any]:
             if messages:
                 return messages.pop(0)
-            await asyncio.sleep(3600)
+            await asyncio.sleep(3600)  # a stalled client sends nothing more: the app's timeout cancels this
             return {"type": "http.disconnect"}
 
         async def send(message: dict[str, Any]) -> None:

@@ -13,6 +13,7 @@ import fcntl
 import multiprocessing
 import os
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
@@ -174,7 +175,9 @@ def test_event_loop_futures_are_settled_after_their_batch_and_prepares_wait_for_
 
     async def main() -> list[int]:
         futures = [committer.submit_async(i) for i in range(5)]
-        while not committer.writing:
+        deadline = time.monotonic() + 10
+        while not committer.writing:  # poll until the writer has taken the batch
+            assert time.monotonic() < deadline, "the writer did not start"
             await asyncio.sleep(0.001)
         pause = asyncio.ensure_future(committer.writer_pause())
         # Two turns of the loop: the pause has run up to its wait on the writer (a future only

@@ -123,6 +123,26 @@ treated as ``"message"`` (the strictest).
 
 The engine is :mod:`crashveil.redact.engine`; the detectors are declared in
 :mod:`crashveil.redact.detectors`, one module per family.
+
+How to add a detector
+    Write it in its family module (:mod:`crashveil.redact.detectors`): the function
+    ``(text, ctx) -> text`` (return ``text`` itself when nothing is found; ``ctx.hit`` counts
+    hits), a function returning its named regexes (compiled on first use, never at import),
+    and a :class:`~crashveil.redact.detector.Detector` in the module's ``DETECTORS``: its name,
+    ``rank`` (where it runs; the order is load-bearing), placeholder and ``trigger``. The
+    trigger is a few :class:`~crashveil.redact.detector.Clause` objects, the cheap facts
+    that every match implies: characters it needs, a substring, a count, a regex, or a
+    predicate. The gates compile every detector's clauses into one scan
+    (:func:`crashveil.redact.gates.triggers`) that decides which detectors run. Without a
+    trigger a detector runs on every string: correct, but slow. Describe it in the list
+    above; no other module changes (a new family module is also listed in
+    :mod:`crashveil.redact.registry`). Tests: its name in ``test_detector_names`` and its cases
+    in ``tests/redact/test_redact.py`` (and a generator in ``redact_corpus.py``);
+    ``test_redact_gates.py`` then fails if a clause misses a match, and
+    ``test_redact_properties.py`` if the output is not a fixed point. A detector that can
+    change a string of fewer than 16 letters, ``_``, ``.``, ``<`` or ``>`` must add an
+    exception to the engine's shortcut for such strings (``Redactor._run``);
+    ``test_redact_gates.py`` checks that none does.
 """
 
 from crashveil.redact.engine import KINDS, REDACTED, Redactor, redact

@@ -11,8 +11,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["PATTERNS", "PLACEHOLDER_SHAPE", "Ctx", "Detector", "DetectorFn", "Patterns", "cmap", "compile_patterns",
-           "merge", "splice"]
+__all__ = ["PATTERNS", "PLACEHOLDER_SHAPE", "Clause", "Ctx", "Detector", "DetectorFn", "Patterns", "cmap",
+           "compile_patterns", "lower_same_length", "merge", "splice"]
 
 # A placeholder is "<" + lower-case word + ">": '<' and '>' belong to no detector's
 # token alphabet, which is what makes every output a fixed point.
@@ -41,7 +41,7 @@ class Ctx:
         self.counts[name] = self.counts.get(name, 0) + n
 
     def low(self, text: str) -> str:
-        """``text.lower()`` with the same length (cached while ``text`` is unchanged)."""
+        """:func:`lower_same_length` of ``text`` (cached while ``text`` is unchanged; inline: hot)."""
         if text is not self._low_src:
             low = text.lower()
             if len(low) != len(text):  # only U+0130 grows when lowered
@@ -56,8 +56,67 @@ class Ctx:
         return self._numeric
 
 
+def lower_same_length(text: str) -> str:
+    """``text.lower()`` with the same length (only U+0130 grows when lowered)."""
+    low = text.lower()
+    return low if len(low) == len(text) else text.replace("\u0130", "i").lower()
+
+
 DetectorFn = Callable[[str, Ctx], str]
 PatternSource = Callable[[], Mapping[str, Any]]
+TriggerTest = Callable[[str, bytes, bool], bool]
+"""``(text, cmap(text), env) -> bool``: a :class:`Clause` test that the fields cannot express."""
+
+
+@dataclass(frozen=True)
+class Clause:
+    """One shape of text its detector could change: a cheap test that every such match implies.
+
+    A detector's ``trigger`` holds when any of its clauses holds, and a clause holds when every
+    field it sets holds. :mod:`crashveil.redact.gates` compiles the clauses of all detectors
+    into one scan (:func:`crashveil.redact.gates.triggers`): clauses that need the same
+    character share one test of it, clauses with the same ``scan`` anchor share one coarse
+    regex, and a step whose clauses all fail is skipped. So each field must be implied by
+    every match the clause stands for; ``tests/redact/test_redact_gates.py`` checks that.
+    Cheap fields first: a byte test is nearly free, a regex search costs 10-100x more.
+
+    :param needs: characters that must all occur (ASCII). ``"0"``: a digit, ``"A"``: an upper
+        case ASCII letter, ``"a"``: a lower-case one; any other character stands for itself.
+    :param scan: ``(anchor, fragment)``: the text holds ``anchor`` followed by ``fragment``
+        (a regex, lookbehinds welcome). All clauses on one anchor share one regex
+        ``anchor(?:fragment|fragment...)``, so the many ``-`` of a path cost one scan.
+    :param env: only for strings of kind ``env`` (``True``) or of the other kinds (``False``).
+    :param min_len: the text is at least this long.
+    :param count: ``(character, n)``: it occurs ``n`` times or more.
+    :param has: substrings of which one occurs; ``has_low``: in its :func:`lower_same_length`.
+    :param has_map: substrings of which one occurs in the class map (:func:`cmap`).
+    :param digits: for a ``digit_run`` member: a run of digits and separators
+        (:meth:`Ctx.numeric`) holds this many digits; ``dots``: this many ``.``.
+    :param search: names of :data:`PATTERNS` regexes that each find a match in the text;
+        ``search_low`` in its :func:`lower_same_length`, ``search_map`` in its class map,
+        ``search_view`` in ``(b" " + cmap).translate(view)`` (a coarser map of one's own; the
+        space makes the start of the text a separator).
+    :param test: what the fields cannot say (:data:`TriggerTest`); ``test_low`` is handed the
+        :func:`lower_same_length` of the text instead (shared with the other clauses' ``_low``).
+    """
+
+    needs: str = ""
+    scan: tuple[str, str] | None = None
+    env: bool | None = None
+    min_len: int = 0
+    count: tuple[str, int] | None = None
+    has: tuple[str, ...] = ()
+    has_low: tuple[str, ...] = ()
+    has_map: tuple[bytes, ...] = ()
+    digits: int = 0
+    dots: int = 0
+    search: tuple[str, ...] = ()
+    search_low: tuple[str, ...] = ()
+    search_map: tuple[str, ...] = ()
+    view: bytes = b""
+    search_view: tuple[str, ...] = ()
+    test: TriggerTest | None = None
+    test_low: TriggerTest | None = None
 
 
 @dataclass(frozen=True)
@@ -78,6 +137,9 @@ class Detector:
         ids): the class-map pattern that lets it run where there is no run of digits.
     :param messages_only: skipped for the ``path`` and ``env`` kinds.
     :param settles: its changes need no re-check pass (see :func:`crashveil.redact.engine._settle`).
+    :param trigger: the :class:`Clause` shapes of text it could change (one must hold for it
+        to run); empty: it always runs. A ``digit_run`` member's clauses are tested only where
+        :meth:`Ctx.numeric` holds; its ``letter_gate`` is a clause of its own.
     """
 
     name: str
@@ -90,6 +152,7 @@ class Detector:
     letter_gate: str | None = None
     messages_only: bool = False
     settles: bool = False
+    trigger: tuple[Clause, ...] = ()
 
 
 class Patterns:

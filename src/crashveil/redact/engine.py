@@ -35,9 +35,7 @@ REDACTED = "<redacted>"
 """What a non-string (or a string the engine failed on) becomes."""
 
 _MAX_PASSES = 4
-# After a change, a text longer than _LONG rescans only for the steps not yet set to run (set
-# bits stay set: a superset is safe), and one longer than _HUGE is not rescanned at all (every
-# step runs with its own gates): on long texts a scan costs about what skipping saves.
+# After a change, how a text's mask is rescanned depends on its length (see _rescan).
 _LONG = 1 << 10
 _HUGE = 1 << 14
 # Steps whose changes need no re-check pass (see _settle), as trigger-mask bits.
@@ -176,7 +174,7 @@ def _plan(detectors: tuple[str, ...], skips: tuple[str, ...]) -> _Plan:
     return _Plan(tuple(steps), sum(1 << i for i, fn in enumerate(steps) if fn is not None))
 
 
-def _all_steps(text: str, env: bool, skip: int = 0) -> int:
+def _all_steps(text: str, env: bool = False, skip: int = 0, /) -> int:
     """The trigger mask of the ungated engine: every step runs (the reference for the gates)."""
     return ALL_STEPS
 
@@ -186,10 +184,9 @@ def _settle(text: str, plan: _Plan, mask: int, ctx: Ctx, gated: bool = True, don
     """Run the plan until the text is a fixed point of every detector.
 
     ``mask`` is ``triggers(text) & plan.mask``: only the steps whose bit is set run, and the
-    mask is rescanned whenever the text changes (long texts: see ``_LONG``). A step whose bit
-    is clear would have returned the text unchanged (see
-    :func:`crashveil.redact.gates.triggers`), so skipping it changes nothing below;
-    ``gated=False`` runs every step, for the tests.
+    mask is rescanned whenever the text changes (:func:`_rescan`). A step whose bit is clear
+    would have returned the text unchanged (see :func:`crashveil.redact.gates.triggers`), so
+    skipping it changes nothing below; ``gated=False`` runs every step, for the tests.
     ``done`` and ``last`` resume the first pass after its first ``done`` steps (``last``: the
     bit of the step that changed the text, as below).
 
@@ -197,8 +194,9 @@ def _settle(text: str, plan: _Plan, mask: int, ctx: Ctx, gated: bool = True, don
     hex digits) and a later detector may then replace that neighbour with a placeholder, so
     one pass is not always enough. If the last detector that changed anything is number k,
     the detectors after it already left the final text unchanged; re-running 0..k and seeing
-    no change proves a fixed point. Every change swaps text for a placeholder, so this
-    settles quickly; a text that does not settle within a few passes is dropped whole.
+    no change proves a fixed point (:func:`_check`). Every change swaps text for a
+    placeholder, so this settles quickly; a text that does not settle within a few passes
+    is dropped whole.
 
     ``quoted_input`` and ``query_values`` changes need no re-check. The first replaces a span
     from quote to quote with ``<input>``; every detector before it treats quotes and ``<``/``>``
@@ -209,11 +207,11 @@ def _settle(text: str, plan: _Plan, mask: int, ctx: Ctx, gated: bool = True, don
     """
     steps = plan.steps
     pmask = plan.mask
-    trig = gates.triggers if gated else _all_steps
     env = ctx.env
+    trig: gates.TriggersFn = gates.triggers if gated else _all_steps
     todo = mask & -(1 << done)
     for _ in range(_MAX_PASSES):
-        while todo:
+        while todo:  # (inline: every string with a set bit comes here)
             bit = todo & -todo  # the next step to run, in plan order
             new = steps[bit.bit_length() - 1](text, ctx)
             if new is not text and new != text:
@@ -221,7 +219,7 @@ def _settle(text: str, plan: _Plan, mask: int, ctx: Ctx, gated: bool = True, don
                 if not bit & _SETTLED:
                     last = bit
                 # Steps after `last` up to this one run neither again in this pass nor in its
-                # check, so their bits need no scan (long texts: see _LONG).
+                # check, so their bits need no scan. (_rescan, inline: the hot path.)
                 skip = ((bit << 1) - 1) & ~((last << 1) - 1 if last else 0)
                 if len(text) <= _LONG:
                     mask = trig(text, env, skip) & pmask
@@ -233,26 +231,40 @@ def _settle(text: str, plan: _Plan, mask: int, ctx: Ctx, gated: bool = True, don
         if not last:
             return text
         ctx.reset(text)
-        todo = mask & ((last << 1) - 1)  # steps 0..k
-        while todo:
-            bit = todo & -todo
-            new = steps[bit.bit_length() - 1](text, ctx)
-            if new is not text and new != text:
-                text = new
-                if len(text) <= _LONG:
-                    mask = trig(text, env) & pmask
-                elif len(text) > _HUGE:
-                    mask = pmask
-                elif pmask & ~mask:
-                    mask = (mask | trig(text, env, mask)) & pmask
-                break
-            todo ^= bit
-        else:
+        changed, text, mask = _check(text, plan, mask, last, ctx, trig)
+        if not changed:
             return text
         ctx.reset(text)
         last = 0  # bit of the last step that changed the text (settled steps aside)
         todo = mask
     return REDACTED
+
+
+def _check(text: str, plan: _Plan, mask: int, last: int, ctx: Ctx,
+           trig: gates.TriggersFn) -> tuple[bool, str, int]:
+    """Re-run steps 0..``last`` until one changes the text: ``(changed, text, mask)``."""
+    todo = mask & ((last << 1) - 1)
+    while todo:
+        bit = todo & -todo
+        new = plan.steps[bit.bit_length() - 1](text, ctx)
+        if new is not text and new != text:
+            return True, new, _rescan(new, ctx.env, mask, plan.mask, 0, trig)
+        todo ^= bit
+    return False, text, mask
+
+
+def _rescan(text: str, env: bool, mask: int, pmask: int, skip: int, trig: gates.TriggersFn) -> int:
+    """The mask of a changed text (the bits in ``skip`` need no scan). A text longer than
+    ``_LONG`` rescans only for the steps not yet set to run (set bits stay set: a superset is
+    safe), and one longer than ``_HUGE`` is not rescanned at all (every step runs with its own
+    gates): on long texts a scan costs about what skipping saves."""
+    if len(text) <= _LONG:
+        return trig(text, env, skip) & pmask
+    if len(text) > _HUGE:
+        return pmask
+    if pmask & ~(mask | skip):
+        return (mask | trig(text, env, mask | skip)) & pmask
+    return mask
 
 
 def _check_placeholders(ph: Mapping[str, str], overrides: Mapping[str, str]) -> None:

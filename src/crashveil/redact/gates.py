@@ -4,11 +4,13 @@ Four rules keep the whole engine fast and linear on any input:
 
 - **One scan decides what runs.** :func:`triggers` computes, for every plan step
   (:data:`crashveil.redact.registry.STEPS`), whether anything its patterns need is in the
-  text; a step whose bit is clear is skipped (see :mod:`crashveil.redact.engine`). It looks at
-  symbols through ``rare`` (the text without letters, digits and ``/._-``), shares one
-  coarse regex per anchor (``-``, ``.``, ``:``) among the detectors that use it, and runs
-  class-based tests (digit runs, random tokens, key bodies) on :func:`cmap`, a byte map in
-  which each character class is one byte, so every such pattern starts with a literal.
+  text; a step whose bit is clear is skipped (see :mod:`crashveil.redact.engine`). It is
+  compiled on first use from the trigger :class:`~crashveil.redact.detector.Clause` each
+  detector declares next to its code. It looks at symbols through ``rare`` (the text without
+  letters, digits and ``/._-``), shares one coarse regex per scan anchor (``-``, ``.``,
+  ``:``) among the clauses that use it, and runs class-based tests (digit runs, random
+  tokens, key bodies) on :func:`cmap`, a byte map in which each character class is one
+  byte, so every such pattern starts with a literal.
 - **Cheap gates first.** Inside, a detector runs its regex only when a substring test
   (``'@' in text``, ``text.count(':') >= 6`` ...) says it could match. Substring
   tests run at memory speed; a regex search costs 10-100x more per character, and one
@@ -33,19 +35,23 @@ Four rules keep the whole engine fast and linear on any input:
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Protocol
 
-from crashveil.redact.detector import CLASSES as _CLASSES, PATTERNS as _P, Ctx, Detector, DetectorFn, add_pattern_source
-from crashveil.redact.detectors.network import HOST_WORDS
-from crashveil.redact.detectors.paths import WIN_DIRS
-from crashveil.redact.detectors.secrets import _CS_KEYWORDS
-from crashveil.redact.registry import REGISTRY, STEP_OF
+from crashveil.redact.detector import (
+    CLASSES as _CLASSES,
+    PATTERNS as _P,
+    Clause,
+    Ctx,
+    Detector,
+    DetectorFn,
+    add_pattern_source,
+    compile_patterns,
+    lower_same_length,
+)
+from crashveil.redact.registry import NUMERIC_STEP, REGISTRY, STEP_OF
 
-__all__ = ["home_gate", "numeric_group", "triggers"]
-
-# From a cmap: the alphabet of high_entropy tokens. Lower case -> a, "+/_-" -> /, digit or
-# upper case -> X, anything else (not in a token, "=" included) -> space.
-_HE_MAP = bytes(0x61 if i == 0x61 else 0x2F if i in b"+/_-" else 0x58 if i in b"0A" else 0x20 for i in range(256))
+__all__ = ["home_gate", "numeric_group", "trigger_source", "triggers"]
 
 
 def numeric_group(members: tuple[Detector, ...]) -> DetectorFn:
@@ -85,189 +91,310 @@ def numeric_group(members: tuple[Detector, ...]) -> DetectorFn:
     return run
 
 
-def _bits(*names: str) -> int:
-    return sum(1 << STEP_OF[n] for n in set(names))
+# ---------------------------------------------------------------- the compiled trigger scan
+
+class TriggersFn(Protocol):
+    """The signature of :func:`triggers`."""
+
+    def __call__(self, t: str, env: bool = False, skip: int = 0, /) -> int: ...
 
 
-_HOME, _UNC, _PEM, _URL, _CONN, _JWT, _API, _EMAIL, _UUID, _MAC, _IPV6, _NUM, _QUERY, _QUOTED, _HOST, _HE = (
-    _bits(n) for n in ("home_path", "unc_path", "pem_private_key", "url_credentials", "connection_string", "jwt",
-                       "api_key", "email", "uuid", "mac", "ipv6", "numeric", "query_values", "quoted_input",
-                       "hostname", "high_entropy"))
-_COLON_STEPS = _HOME | _MAC | _IPV6  # what the ":" scan can find
-_DASH_STEPS = _HOME | _API | _UUID | _MAC | _HOST  # ... the "-" scan
-_DOT_STEPS = _MAC | _HOST | _API  # ... the "." scan
+_CLASS_BYTES = "0Aa/._-"  # what the class map keeps as classes; "rare" is the map without them
 
 
-def _lower(t: str) -> str:
-    """``Ctx.low``: ``t.lower()`` with the same length."""
-    low = t.lower()
-    return low if len(low) == len(t) else t.replace("\u0130", "i").lower()
+def _first_triggers(t: str, env: bool = False, skip: int = 0) -> int:
+    _build()
+    return triggers(t, env, skip)
 
 
-def home_gate(t: str) -> bool:
-    """Bit 0 of :func:`triggers` alone: whether :func:`home_path` could change ``t``."""
-    P = _P
-    return ("/home/" in t or "/Users/" in t or "pytest-of-" in t or ("~" in t and P.g_tilde.search(t) is not None)
-            or (":" in t and P.g_drive.search(t) is not None) or ("\\" in t and P.g_backslash.search(t) is not None))
+def _first_home_gate(t: str) -> bool:
+    _build()
+    return home_gate(t)
 
 
-def triggers(t: str, env: bool = False, skip: int = 0) -> int:
-    """Mask of the plan steps (:data:`STEPS`) that could change ``t`` (``env``: of kind env).
-    The bits in ``skip`` are not looked at (they come back clear): already known.
+triggers: TriggersFn = _first_triggers
+"""``triggers(t, env=False, skip=0)``: mask of the plan steps (:data:`STEPS`) that could change
+``t`` (``env``: of kind env); the bits in ``skip`` are not looked at (they come back clear).
 
-    A clear bit is a proof: each test below is implied by its detector's own gate or by
-    every match of its patterns, so a step whose bit is clear would return ``t`` unchanged
-    and count nothing. A set bit only means "run it". ``tests/redact/test_redact_gates.py``
-    checks every bit against its detector.
+A clear bit is a proof: it is set when one :class:`~crashveil.redact.detector.Clause` of the
+step's detectors holds, and each clause is implied by every match it stands for, so a step
+whose bit is clear would return ``t`` unchanged and count nothing. A set bit only means "run
+it". ``tests/redact/test_redact_gates.py`` checks every bit against its detector. Compiled
+from the detectors' clauses on first use (:func:`trigger_source` shows the code)."""
 
-    A regex that starts with a character class scans ~10x slower than one that starts with
-    a literal, and a substring test is faster still. So symbols are looked up in ``rare``
-    (``t`` without letters, digits and ``/._-``, usually empty or short), the detectors
-    anchored on ``-``, ``.`` or ``:`` share one coarse scan each, and the class-based gates
-    (digit runs, random tokens, key bodies) run on :func:`cmap` where each class is one byte
-    and every pattern starts with a literal. Only a coarse hit pays for the exact tests.
+home_gate: Callable[[str], bool] = _first_home_gate
+"""Bit 0 of :func:`triggers` alone (``home_path``, which the engine runs before the first
+scan), from the text without a class map."""
+
+_source = ""
+
+
+def trigger_source() -> str:
+    """The Python source of :func:`triggers` and :func:`home_gate` compiled from the clauses."""
+    _build()
+    return _source
+
+
+def _build() -> None:
+    """Compile the detectors' clauses into :func:`triggers` and :func:`home_gate` (once)."""
+    global triggers, home_gate, _source
+    if _source:
+        return
+    code = _Source(compile_patterns())
+    _triggers_code(code)
+    _home_gate_code(code)
+    text = "\n".join(code.lines) + "\n"
+    names = dict(code.names)
+    exec(compile(text, "<crashveil.redact.gates compiled triggers>", "exec"), names)  # see _Source
+    triggers, home_gate, _source = names["triggers"], names["home_gate"], text
+
+
+class _Source:
+    """Lines of the generated module, and the objects (compiled searches, tests) its names stand for.
+
+    Generated rather than interpreted: every string redacted pays this scan, and code written
+    out per clause runs as fast as the hand-written scan it replaced (a loop over clause
+    objects cost about a third more).
     """
-    P = _P
-    cm = t.encode("utf-8", "surrogatepass").translate(_CLASSES)  # cmap(t)
-    rare = cm.translate(None, b"0Aa/._-")  # symbols, spaces and non-ASCII bytes
-    up = 0x41 in cm  # an ASCII upper case letter
-    home = not skip & _HOME
-    low = ""
-    m = 0
-    if home and ("/home/" in t or (up and "/Users/" in t)):
-        m = _HOME
+
+    def __init__(self, patterns: Any) -> None:
+        self.patterns = patterns
+        self.lines: list[str] = []
+        self.names: dict[str, Any] = {"_CLASSES": _CLASSES, "_lower": lower_same_length}
+        self.shared: dict[Any, str] = {}  # _tail_key -> its memo variable, for tails of several clauses
+        self.emitted = 0  # the bits that the code so far may set
+
+    def add(self, depth: int, line: str) -> None:
+        self.lines.append("    " * depth + line)
+
+    def search(self, pattern: str) -> str:
+        """The name of ``PATTERNS.<pattern>.search`` in the generated code."""
+        name = "_s_" + pattern
+        if name not in self.names:
+            self.names[name] = getattr(self.patterns, pattern).search
+        return name
+
+    def bind(self, value: tuple[str, ...] | bytes) -> str:
+        """A name for a constant of the generated code."""
+        for name, known in self.names.items():
+            if known is value:
+                return name
+        name = f"_k{len(self.names)}"
+        self.names[name] = value
+        return name
+
+    def test(self, fn: Any) -> str:
+        name = f"_test_{fn.__module__.rsplit('.', 1)[-1]}_{fn.__name__.lstrip('_')}"
+        if self.names.setdefault(name, fn) is not fn:
+            raise AssertionError(f"two trigger tests named {name}")
+        return name
+
+    def expr(self, c: Clause, known: str = "") -> str:
+        """One clause as a Python expression over ``t``, ``cm``, ``rare``, ``low``, ``runs``, ``digits``
+        (``known``: characters already tested by the enclosing block)."""
+        parts = [_char_test(ch) for ch in c.needs if ch not in known]
+        if c.min_len:
+            parts.insert(0, f"len(t) >= {c.min_len}")
+        if c.env is not None:
+            parts.insert(0, "env" if c.env else "not env")
+        if c.count:
+            parts.append(f"t.count({c.count[0]!r}) >= {c.count[1]}")
+        if c.has_map:  # (``bytes in bytes`` first tries the needle as an int: an exception a call)
+            parts.append("(" + " or ".join(f"{h[0]:#04x} in cm" if len(h) == 1 else f"cm.find({h!r}) >= 0"
+                                           for h in c.has_map) + ")")
+        if c.has:
+            parts.append("(" + " or ".join(f"{h!r} in t" for h in c.has) + ")")
+        if c.digits:
+            parts.append(f"digits >= {c.digits}")
+        if c.dots:
+            parts.append(f"max([r.count(0x2e) for r in runs]) >= {c.dots}")
+        parts += [f"{self.search(n)}(cm) is not None" for n in c.search_map]  # (faster than on the text)
+        parts += [f"{self.search(n)}(t) is not None" for n in c.search]
+        if c.search_view:
+            view = f"(b' ' + cm).translate({self.bind(c.view)})"
+            parts += [f"{self.search(n)}({view}) is not None" for n in c.search_view]
+        parts += [f"{self.search(n)}((low := low or _lower(t))) is not None" for n in c.search_low]
+        tail = []  # the costly end of the clause; computed once a scan when clauses share it
+        if c.has_low:
+            tail.append(f"any(map((low := low or _lower(t)).__contains__, {self.bind(c.has_low)}))")
+        for fn, text in ((c.test, "t"), (c.test_low, "(low := low or _lower(t))")):
+            if fn is not None:
+                tail.append(f"{self.test(fn)}({text}, cm, env)")
+        if tail:
+            memo = self.shared.get(_tail_key(c))
+            joined = " and ".join(tail)
+            parts.append(joined if memo is None else f"({memo} if {memo} is not None else ({memo} := {joined}))")
+        return " and ".join(parts) or "True"
+
+
+def _tail_key(c: Clause) -> tuple[Any, ...]:
+    """What the costly end of a clause computes (see :meth:`_Source.expr`)."""
+    return c.has_low, c.test, c.test_low
+
+
+def _char_test(ch: str) -> str:
+    if not ch.isascii() or (ch.isalnum() and ch not in "0Aa"):
+        raise AssertionError(f"Clause.needs: {ch!r} is not an ASCII symbol or one of '0', 'A', 'a'")
+    if ch == "A":
+        return "up"  # (tested by several clauses: once, at the top)
+    return f"{ord(ch):#04x} in {'cm' if ch in _CLASS_BYTES else 'rare'}"
+
+
+def _key(c: Clause) -> str:
+    """The character a clause is grouped under: its scan anchor, or the first it needs."""
+    return c.scan[0] if c.scan else c.needs[:1]
+
+
+def _triggers_code(code: _Source) -> None:
+    """``def triggers``: the clauses of each step grouped under the character they need first
+    (symbols behind one test that the text has any, ``rare``), the clauses of one scan anchor
+    behind its shared regex, and the digit-run members' clauses behind the runs of digits."""
+    groups: dict[str, list[tuple[int, Clause]]] = {}
+    runs: list[Clause] = []
+    letters: list[Clause] = []
+    for d in REGISTRY:
+        if d.digit_run:
+            runs += d.trigger or (Clause(),)
+            if d.letter_gate:
+                letters.append(Clause(needs="A", search_map=(d.letter_gate,)))
+            continue
+        for c in d.trigger or (Clause(),):
+            if c.digits or c.dots:
+                raise AssertionError(f"{d.name}: Clause.digits and .dots are for digit_run members")
+            groups.setdefault(_key(c), []).append((1 << STEP_OF[d.name], c))
+    add = code.add
+    add(0, "def triggers(t, env=False, skip=0):")
+    add(1, "cm = t.encode('utf-8', 'surrogatepass').translate(_CLASSES)")
+    add(1, f"rare = cm.translate(None, {_CLASS_BYTES.encode()!r})")
+    add(1, "up = 0x41 in cm")
+    add(1, "low = ''")
+    add(1, "m = 0")
+    tails = [_tail_key(c) for d in REGISTRY for c in d.trigger if c.has_low or c.test or c.test_low]
+    code.shared = {key: f"_tail{i}" for i, key in enumerate(dict.fromkeys(k for k in tails if tails.count(k) > 1))}
+    for memo in code.shared.values():
+        add(1, f"{memo} = None")
+    _group_code(code, 1, "", groups.pop("", []))
+    rare = [k for k in groups if k not in _CLASS_BYTES]
     if rare:
-        if home and 0x7E in rare and P.g_tilde.search(t) is not None:  # ~
-            m |= _HOME
-        if 0x3A in rare and skip & _COLON_STEPS != _COLON_STEPS and P.g_colon.search(t) is not None:  # :
-            if home and P.g_drive.search(t) is not None:
-                m |= _HOME
-            nc = t.count(":")
-            if nc >= 5 and not skip & _MAC and P.mac_colon.search(t) is not None:
-                m |= _MAC
-            if (nc >= 6 or "::" in t) and not skip & _IPV6 and P.v6_anchor.search(t) is not None:
-                m |= _IPV6
-        if 0x5C in rare:  # backslash
-            if home and P.g_backslash.search(t) is not None:
-                m |= _HOME
-            if "\\\\" in t:
-                m |= _UNC
-        if 0x40 in rare:  # @
-            m |= _EMAIL
-            if "://" in t and not skip & _URL and P.url_cred.search(t) is not None:
-                m |= _URL
-        eq = 0x3D in rare
-        if not skip & _CONN and (eq or (0x3A in rare and (": " in t or ':"' in t or ":'" in t or ":\t" in t))):
-            low = _lower(t)  # (the separators connection_string's own gate wants)
-            if any(map(low.__contains__, _CS_KEYWORDS)):
-                for g, rx in P.g_conn.items():
-                    if g in low and rx.search(low) is not None:
-                        m |= _CONN
-                        break
-        if eq and (0x3F in rare or 0x26 in rare or 0x23 in rare):  # ? & #
-            m |= _QUERY
-        if 0x27 in rare or 0x22 in rare:  # quotes
-            m |= _QUOTED
-        if 0x20 in rare:  # space
-            if not skip & _API and ("earer " in t or "asic " in t or "oken " in t or (up and "EARER " in t)):
-                m |= _API
-            if up and not skip & _PEM and "PRIVATE KEY" in t:
-                m |= _PEM
-    if up:
-        if not skip & _JWT and "eyJ" in t:
-            m |= _JWT
-        if not (skip | m) & _API and (
-                "AKIA" in t or "ASIA" in t or "AIza" in t or "SG." in t or "SK" in t or "GR1348941" in t):
-            m |= _API
-    if 0x5F in cm and not (skip | m) & _API and P.g_api_us.search(cm) is not None \
-            and P.api_us.search(t) is not None:  # _
-        m |= _API
-    if 0x2D in cm and skip & _DASH_STEPS != _DASH_STEPS and P.g_dash.search(t) is not None:
-        # -: one coarse scan, then each detector's own test
-        if home and "pytest-of-" in t:
-            m |= _HOME
-        if not (skip | m) & _API and P.g_api_dash.search(cm) is not None and P.api_dash.search(t) is not None:
-            m |= _API
-        nd = t.count("-")
-        if nd >= 4 and not skip & _UUID and P.uuid.search(t) is not None:
-            m |= _UUID
-        if nd >= 5 and not (skip | m) & _MAC and P.mac_dash.search(t) is not None:
-            m |= _MAC
-        if not skip & _HOST:
-            if not low:
-                low = _lower(t)
-            if P.host_dash.search(low) is not None:
-                m |= _HOST
-    if 0x2E in cm and skip & _DOT_STEPS != _DOT_STEPS and P.g_dot.search(t) is not None:  # .
-        if not (skip | m) & _MAC and P.mac_dot.search(t) is not None:
-            m |= _MAC
-        if not (skip | m) & _HOST:
-            if not low:
-                low = _lower(t)
-            if P.host_dot.search(low) is not None:
-                m |= _HOST
-        if "ya29." in t or "hooks.slack.com/services/" in t:
-            m |= _API
-    if not skip & _NUM:
-        if 0x30 in cm:
-            # Ctx.numeric holds iff there is such a run. Phone and card numbers, IPv4 addresses and
-            # most national ids lie inside one run; national ids may also use "A" as a separator.
-            runs = P.g_numeric_runs.findall(cm)
-            if runs and (max([r.count(0x30) for r in runs]) >= 7  # g_phone (g_card, most g_nid_digit)
-                         or (max([r.count(0x2E) for r in runs]) >= 3 and P.g_ipv4.search(cm) is not None)
-                         or (up and ((cm.find(b"0A0") >= 0 and P.g_nid_digit.search(cm) is not None)
-                                     or P.g_iban.search(cm) is not None))):
-                m |= _NUM
-        if up and not m & _NUM and P.g_nid_letter.search(cm) is not None:
-            m |= _NUM
-    if not skip & _HE and len(t) >= 16 and (up or 0x30 in cm) \
-            and (P.g_he_16 if env else P.g_he_20).search((b" " + cm).translate(_HE_MAP)) is not None:
-        m |= _HE
-    return m & ~skip
+        add(1, "if rare:")
+        for k in rare:
+            _group_code(code, 2, k, groups.pop(k))
+    for k, clauses in groups.items():
+        _group_code(code, 1, k, clauses)
+    _numeric_code(code, runs, letters)
+    add(1, "return m & ~skip")
 
 
-def _case_pairs(pairs: Any, tail: str) -> str:
-    """Alternatives matching each two-letter ``pairs`` item (+ ``tail``) in any case, also where
-    ``Ctx.low`` makes a letter out of U+0130 (i) or U+212A (k); each starts with a literal."""
+def _group_code(code: _Source, depth: int, key: str, clauses: list[tuple[int, Clause]]) -> None:
+    if not clauses:
+        return
+    if key:
+        code.add(depth, f"if {_char_test(key)}:")
+        depth += 1
+    _clauses_code(code, depth, [(bit, c) for bit, c in clauses if not c.scan], key)
+    scanned = [(bit, c) for bit, c in clauses if c.scan]
+    if scanned:
+        bits = 0
+        for bit, _ in scanned:
+            bits |= bit
+        code.add(depth, f"if (skip | m) & {bits:#x} != {bits:#x} and {code.search(_scan_name(key))}(t) is not None:")
+        _clauses_code(code, depth + 1, scanned, key)
+
+
+def _clauses_code(code: _Source, depth: int, clauses: list[tuple[int, Clause]], known: str) -> None:
+    """One ``if`` per run of clauses of the same step; it reads ``m`` only where an earlier
+    ``if`` could have set that step's bit."""
+    i = 0
+    while i < len(clauses):
+        bit = clauses[i][0]
+        j = i
+        while j < len(clauses) and clauses[j][0] == bit:
+            j += 1
+        exprs = [code.expr(c, known) for _, c in clauses[i:j]]
+        i = j
+        if "True" in exprs:
+            code.add(depth, f"m |= {bit:#x}")
+        else:
+            done = "(skip | m)" if bit & code.emitted else "skip"
+            either = exprs[0] if len(exprs) == 1 else "(" + " or ".join(f"({e})" for e in exprs) + ")"
+            code.add(depth, f"if not {done} & {bit:#x} and {either}:")
+            code.add(depth + 1, f"m |= {bit:#x}")
+        code.emitted |= bit
+
+
+def _numeric_code(code: _Source, runs: list[Clause], letters: list[Clause]) -> None:
+    """The numeric step: its members' clauses where there is a run of digits and separators
+    (:meth:`Ctx.numeric`), the clauses that only need a digit count first; letter gates alone."""
+    if not runs and not letters:
+        return
+    bit = 1 << STEP_OF[NUMERIC_STEP]
+    add = code.add
+    add(1, f"if not skip & {bit:#x}:")
+    counts = [c.digits for c in runs if c == Clause(digits=c.digits) and c.digits]
+    exprs = [f"digits >= {min(counts)}"] if counts else []
+    exprs += [code.expr(c, "0") for c in runs if not (c == Clause(digits=c.digits) and c.digits)]
+    if exprs:
+        add(2, "if 0x30 in cm:")
+        code.names["_findall_g_numeric_runs"] = code.patterns.g_numeric_runs.findall
+        add(3, "runs = _findall_g_numeric_runs(cm)")
+        add(3, "if runs:")
+        if any(c.digits for c in runs):
+            add(4, "digits = max([r.count(0x30) for r in runs])")
+        add(4, f"if {' or '.join(f'({e})' for e in exprs)}:")
+        add(5, f"m |= {bit:#x}")
+    for c in letters:
+        add(2, f"if not m & {bit:#x} and {code.expr(c)}:")
+        add(3, f"m |= {bit:#x}")
+
+
+def _home_gate_code(code: _Source) -> None:
+    """``def home_gate``: the first step's clauses on the text alone (needs as substrings; a
+    class, ``"0"``/``"A"``/``"a"``, and the scans, which the rest of each clause implies, dropped)."""
+    first = REGISTRY[0]
+    exprs = []
+    for c in first.trigger or (Clause(),):
+        if c.has_map or c.has_low or c.digits or c.dots or c.search_map or c.search_low or c.search_view or c.test \
+                or c.test_low or c.env is not None:
+            raise AssertionError(f"{first.name} runs before the trigger scan: its clauses may only read the text")
+        needs = (c.scan[0] if c.scan else "") + "".join(ch for ch in c.needs if ch not in "0Aa")
+        bare = Clause(min_len=c.min_len, count=c.count, has=c.has, search=c.search)
+        parts = [f"{ch!r} in t" for ch in needs] + ([] if bare == Clause() else [code.expr(bare)])
+        exprs.append(" and ".join(parts) or "True")
+    code.add(0, "")
+    code.add(0, "def home_gate(t):")
+    code.add(1, "return " + " or ".join(f"({e})" for e in exprs))
+
+
+def _scan_name(anchor: str) -> str:
+    return f"g_scan_{ord(anchor):02x}"
+
+
+def _scan_patterns() -> dict[str, Any]:
+    """One coarse regex per scan anchor: the anchor, then any clause's fragment."""
     import re
 
-    def variants(ch: str) -> list[str]:
-        return [ch, ch.upper()] + (["\u0130"] if ch == "i" else []) + (["\u212a"] if ch == "k" else [])
-
-    return "|".join(re.escape(v) + "[" + "".join(variants(b)) + "]" + tail
-                    for a, b in sorted(pairs) for v in variants(a))
+    fragments: dict[str, dict[str, None]] = {}
+    for d in REGISTRY:
+        for c in d.trigger:
+            if c.scan:
+                fragments.setdefault(c.scan[0], {})[c.scan[1]] = None
+    return {_scan_name(a): re.compile(re.escape(a) + "(?:" + "|".join(f) + ")") for a, f in fragments.items()}
 
 
 def _gate_patterns() -> dict[str, Any]:
-    """The coarse scans :func:`triggers` shares among detectors, and the digit-run tests."""
+    """The patterns of the numeric step and of the engine's shortcut for trivial strings."""
     import re
 
     c = re.compile
-    win_dirs = WIN_DIRS
-    hx = "[0-9a-fA-F]"
-    hx4 = "[0-9a-fA-F]{4}"
-    # Every "-" that api_key (a key body follows), uuid and mac (hex on both sides), hostname (a
-    # device word's last two or first two letters on either side) or home_path ("pytest-of-")
-    # could use. Letters in any case, and the two characters whose lower() is ASCII (U+0130
-    # -> i, U+212A -> k); literal-first alternatives, which the regex engine skips fastest.
-    ends = _case_pairs({w[-2:] for w in HOST_WORDS}, "-")
-    starts = _case_pairs({w[:2] for w in HOST_WORDS}, "")
     return {
         "numeric": c(r"[0-9][0-9 ().+/\-]{5,}"),
         # Strings that no detector can match: letters, "_", ".", "<", ">" only, and short.
         "trivial": c(r"[A-Za-z_.<>]{0,15}"),
-        # every ":" that home_path (g_drive), mac (hex:hex:hex ...) or ipv6 (v6_anchor) could use
-        "g_colon": c(r":(?:(?<=[A-Za-z]:)(?:\\\\|[\\/])(?:" + win_dirs[3:-1] + r")"
-                     r"|[0-9A-Fa-f]{0,4}:(?:[0-9A-Fa-f]{0,4}:|(?<=::)))"),
-        "g_dash": c(r"-(?:(?=[A-Za-z0-9][A-Za-z0-9_.\-]{11})"
-                    f"|(?<={hx}{{2}}-){hx}{{2}}(?:{hx}{{2}}-{hx}{{4}}-|-{hx}{{2}}-)"  # uuid, mac
-                    f"|(?<={ends})|(?={starts})|(?<=pytest-)of-)"),
-        # Every "." that mac (dotted hex), hostname (.local ...) or api_key (ya29., slack) could use.
-        "g_dot": c(f"\\.(?:(?<={hx4}\\.){hx4}\\.|(?i:local|lan|home|fritz\\.box)|(?<=ya29\\.)|(?<=hooks\\.)slack\\.)"),
         # On the class map: exactly PATTERNS.numeric, and the runs of digits and separators
         # (Ctx.numeric holds iff there is one)
         "g_numeric": c(rb"0[0 ().+/\-]{5}"),
         "g_numeric_runs": c(rb"0[0 ().+/\-]{5,}+"),
+        **_scan_patterns(),
     }
 
 

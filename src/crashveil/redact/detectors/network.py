@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from crashveil.redact.detector import PATTERNS as _P, Ctx, Detector, splice
+from crashveil.redact.detector import PATTERNS as _P, Clause, Ctx, Detector, splice
 
 if TYPE_CHECKING:
     import re
@@ -250,8 +250,29 @@ _HOST_DEVICE_WORDS = frozenset({
     "virtualbox",
 })
 _HOST_SUFFIXES = (".local", ".lan", ".home", ".localdomain", ".home.arpa", ".fritz.box")
-# Words a personal host name joins with "-" (also for the gates).
+# Words a personal host name joins with "-".
 HOST_WORDS = sorted(_HOST_DEVICE_WORDS | {"win", "ip", "mac"}, key=len, reverse=True)
+
+
+def _case_pairs(pairs: set[str], tail: str) -> str:
+    """Alternatives matching each two-letter ``pairs`` item (+ ``tail``) in any case, also where
+    :func:`lower_same_length` makes a letter out of U+0130 (i) or U+212A (k); each starts with
+    a literal (the letters need no escaping)."""
+
+    def variants(ch: str) -> list[str]:
+        return [ch, ch.upper()] + (["\u0130"] if ch == "i" else []) + (["\u212a"] if ch == "k" else [])
+
+    return "|".join(v + "[" + "".join(variants(p[1])) + "]" + tail for p in sorted(pairs) for v in variants(p[0]))
+
+
+# A device word's last two letters before a "-", or its first two after one (any case), and
+# the "." before a home-network suffix.
+_HOST_TRIGGER = (
+    Clause(scan=("-", "(?<=" + _case_pairs({w[-2:] for w in HOST_WORDS}, "-") + ")"
+                 "|(?=" + _case_pairs({w[:2] for w in HOST_WORDS}, "") + ")"), search_low=("host_dash",)),
+    Clause(scan=(".", "(?i:local|lan|home|fritz\\.box)"), search_low=("host_dot",)),
+)
+_HX2 = "[0-9a-fA-F]{2}"
 
 
 def _personal_host(tok: str) -> bool:
@@ -314,12 +335,26 @@ def _host_patterns() -> dict[str, Any]:
     }
 
 
+# Every MAC address: six hex pairs joined by ":" or "-", or three dotted quads of hex.
+_MAC_TRIGGER = (
+    Clause(scan=(":", f"{_HX2}:{_HX2}:"), count=(":", 5), search=("mac_colon",)),
+    Clause(scan=("-", f"(?<={_HX2}-){_HX2}-{_HX2}-"), count=("-", 5), search=("mac_dash",)),
+    Clause(scan=(".", f"(?<={_HX2}{_HX2}\\.){_HX2}{_HX2}\\."), search=("mac_dot",)),
+)
+# ipv6's own gate ("::", or six ":"), then its anchor; the scan is the anchor after its ":".
+_V6_SCAN = (":", "[0-9A-Fa-f]{0,4}:(?:[0-9A-Fa-f]{0,4}:|(?<=::))")
+
 DETECTORS = (
-    Detector("email", 800, email, "<email>", _email_patterns),
-    Detector("uuid", 900, uuid, "<uuid>", _uuid_patterns),
-    Detector("mac", 1000, mac, "<mac>", _mac_patterns),
-    Detector("ipv6", 1100, ipv6, "<ip>", _ipv6_patterns),
-    Detector("ipv4", 1500, ipv4, "<ip>", _ipv4_patterns, digit_run=True, member_gates=("g_ipv4",)),
-    Detector("query_values", 1700, query_values, "<value>", _query_patterns, settles=True),
-    Detector("hostname", 1900, hostname, "<host>", _host_patterns),
+    Detector("email", 800, email, "<email>", _email_patterns, trigger=(Clause(needs="@"),)),
+    Detector("uuid", 900, uuid, "<uuid>", _uuid_patterns, trigger=(
+        Clause(scan=("-", f"(?<={_HX2}-){_HX2}{_HX2}-{_HX2}{_HX2}-"), count=("-", 4), search=("uuid",)),)),
+    Detector("mac", 1000, mac, "<mac>", _mac_patterns, trigger=_MAC_TRIGGER),
+    Detector("ipv6", 1100, ipv6, "<ip>", _ipv6_patterns, trigger=(
+        Clause(scan=_V6_SCAN, count=(":", 6), search=("v6_anchor",)),
+        Clause(scan=_V6_SCAN, has=("::",), search=("v6_anchor",)))),
+    Detector("ipv4", 1500, ipv4, "<ip>", _ipv4_patterns, digit_run=True, member_gates=("g_ipv4",),
+             trigger=(Clause(dots=3, search_map=("g_ipv4",)),)),
+    Detector("query_values", 1700, query_values, "<value>", _query_patterns, settles=True,
+             trigger=(Clause(needs="=?"), Clause(needs="=&"), Clause(needs="=#"))),
+    Detector("hostname", 1900, hostname, "<host>", _host_patterns, trigger=_HOST_TRIGGER),
 )

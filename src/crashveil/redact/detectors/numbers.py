@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from crashveil.redact.detector import PATTERNS as _P, Ctx, Detector, merge, splice
+from crashveil.redact.detector import PATTERNS as _P, Clause, Ctx, Detector, merge, splice
 
 # (after the first character) not a date: 2024-05-12, 12.05.2024
 _NOT_DATE = r"(?![0-9]{3}[\-/.][0-9]{2}[\-/.][0-9]{2}(?![0-9])|[0-9][./\-][0-9]{2}[./\-][0-9]{4}(?![0-9]))"
@@ -162,62 +162,94 @@ def _nid_run_ok(d: str) -> bool:
     n = len(d)
     if not d[: n - 1].isdigit():
         return False
-    if n == 9:  # NL BSN (11-proof), IL Teudat Zehut (Luhn)
-        return ((_weighted(d[:8], (9, 8, 7, 6, 5, 4, 3, 2)) - int(d[8])) % 11 == 0 and d != "000000000") or _luhn(d)
-    if n == 10 and d.isdigit():
-        # UA RNOKPP (leading 1 would be born before 1927, and is where epoch seconds live)
-        if d[0] != "1" and _weighted(d[:9], (-1, 5, 7, 9, 4, 6, 10, 5, 7)) % 11 % 10 == int(d[9]):
-            return True
-        # AT social insurance number: serial, check digit, DDMMYY
-        return d[0] != "0" and _weighted(d, (3, 7, 9, 0, 5, 8, 4, 2, 1, 6)) % 11 == int(d[3]) and \
-            _date_ok(d[8:10], d[6:8], d[4:6])
-    if n == 11 and d.isdigit():
-        # PL PESEL
-        if (10 - _weighted(d[:10], (1, 3, 7, 9, 1, 3, 7, 9, 1, 3)) % 10) % 10 == int(d[10]) \
-                and 1 <= int(d[2:4]) % 20 <= 12 and 1 <= int(d[4:6]) <= 31:
-            return True
-        # BR CPF
-        s1 = _weighted(d[:9], (10, 9, 8, 7, 6, 5, 4, 3, 2)) * 10 % 11 % 10
-        s2 = _weighted(d[:10], (11, 10, 9, 8, 7, 6, 5, 4, 3, 2)) * 10 % 11 % 10
-        if s1 == int(d[9]) and s2 == int(d[10]) and len(set(d)) > 1:
-            return True
-        # TR TC Kimlik
-        if d[0] != "0":
-            odd = sum(int(x) for x in d[0:9:2])
-            even = sum(int(x) for x in d[1:8:2])
-            if (odd * 7 - even) % 10 == int(d[9]) and sum(int(x) for x in d[:10]) % 10 == int(d[10]):
-                return True
-        # NO fodselsnummer (DDMMYY + 5)
-        k1 = 11 - _weighted(d[:9], (3, 7, 6, 1, 8, 9, 4, 5, 2)) % 11
-        k2 = 11 - _weighted(d[:10], (5, 4, 3, 2, 7, 6, 5, 4, 3, 2)) % 11
-        if k1 % 11 == int(d[9]) and k2 % 11 == int(d[10]) and _date_ok("", d[2:4], d[0:2]):
-            return True
-        # HU personal id (sex digit, YYMMDD, serial, check)
-        if d[0] in "12345678" and _date_ok(d[1:3], d[3:5], d[5:7]) and (
-                _weighted(d[:10], (1, 2, 3, 4, 5, 6, 7, 8, 9, 10)) % 11 == int(d[10])
-                or _weighted(d[:10], (10, 9, 8, 7, 6, 5, 4, 3, 2, 1)) % 11 == int(d[10])):
-            return True
-        # GR AMKA (DDMMYY + Luhn), MX NSS (Luhn)
-        return _luhn(d)
-    if n == 12 and d.isdigit():  # RU INN of a person
-        c1 = _weighted(d[:10], (7, 2, 4, 10, 3, 5, 9, 4, 6, 8)) % 11 % 10
-        c2 = _weighted(d[:11], (3, 7, 2, 4, 10, 3, 5, 9, 4, 6, 8)) % 11 % 10
-        return c1 == int(d[10]) and c2 == int(d[11])
-    if n == 13 and d.isdigit():
-        if d.startswith("756"):  # CH AHV/AVS number (EAN-13)
-            return (10 - _weighted(d[:12], (1, 3) * 6) % 10) % 10 == int(d[12])
-        k = _weighted(d[:12], (2, 7, 9, 1, 4, 6, 3, 5, 8, 2, 7, 9)) % 11  # RO CNP
-        return d[0] in "12345678" and (1 if k == 10 else k) == int(d[12]) and _date_ok(d[1:3], d[3:5], d[5:7])
-    if n == 15:  # FR NIR (2A/2B are Corsica)
-        body = d[:13].replace("2A", "19").replace("2B", "18")
-        if d[0] in "12" and body.isdigit() and d[13:].isdigit():
-            return 97 - int(body) % 97 == int(d[13:])
+    check = _NID_BY_LENGTH.get(n)
+    return check is not None and check(d)
+
+
+def _nid_9(d: str) -> bool:
+    """NL BSN (11-proof), IL Teudat Zehut (Luhn)."""
+    return ((_weighted(d[:8], (9, 8, 7, 6, 5, 4, 3, 2)) - int(d[8])) % 11 == 0 and d != "000000000") or _luhn(d)
+
+
+def _nid_10(d: str) -> bool:
+    if not d.isdigit():
         return False
-    if n == 18:  # CN resident identity card
-        w = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-        check = "10X98765432"[_weighted(d[:17], w) % 11]
-        return check == d[17] and _date_ok(d[6:10], d[10:12], d[12:14])
+    # UA RNOKPP (leading 1 would be born before 1927, and is where epoch seconds live)
+    if d[0] != "1" and _weighted(d[:9], (-1, 5, 7, 9, 4, 6, 10, 5, 7)) % 11 % 10 == int(d[9]):
+        return True
+    # AT social insurance number: serial, check digit, DDMMYY
+    return d[0] != "0" and _weighted(d, (3, 7, 9, 0, 5, 8, 4, 2, 1, 6)) % 11 == int(d[3]) and \
+        _date_ok(d[8:10], d[6:8], d[4:6])
+
+
+def _nid_11(d: str) -> bool:
+    """PL PESEL, BR CPF, TR TC Kimlik, NO fodselsnummer, HU personal id, GR AMKA and MX NSS."""
+    if not d.isdigit():
+        return False
+    # PL PESEL
+    if (10 - _weighted(d[:10], (1, 3, 7, 9, 1, 3, 7, 9, 1, 3)) % 10) % 10 == int(d[10]) \
+            and 1 <= int(d[2:4]) % 20 <= 12 and 1 <= int(d[4:6]) <= 31:
+        return True
+    # BR CPF
+    s1 = _weighted(d[:9], (10, 9, 8, 7, 6, 5, 4, 3, 2)) * 10 % 11 % 10
+    s2 = _weighted(d[:10], (11, 10, 9, 8, 7, 6, 5, 4, 3, 2)) * 10 % 11 % 10
+    if s1 == int(d[9]) and s2 == int(d[10]) and len(set(d)) > 1:
+        return True
+    # TR TC Kimlik
+    if d[0] != "0":
+        odd = sum(int(x) for x in d[0:9:2])
+        even = sum(int(x) for x in d[1:8:2])
+        if (odd * 7 - even) % 10 == int(d[9]) and sum(int(x) for x in d[:10]) % 10 == int(d[10]):
+            return True
+    # NO fodselsnummer (DDMMYY + 5)
+    k1 = 11 - _weighted(d[:9], (3, 7, 6, 1, 8, 9, 4, 5, 2)) % 11
+    k2 = 11 - _weighted(d[:10], (5, 4, 3, 2, 7, 6, 5, 4, 3, 2)) % 11
+    if k1 % 11 == int(d[9]) and k2 % 11 == int(d[10]) and _date_ok("", d[2:4], d[0:2]):
+        return True
+    # HU personal id (sex digit, YYMMDD, serial, check)
+    if d[0] in "12345678" and _date_ok(d[1:3], d[3:5], d[5:7]) and (
+            _weighted(d[:10], (1, 2, 3, 4, 5, 6, 7, 8, 9, 10)) % 11 == int(d[10])
+            or _weighted(d[:10], (10, 9, 8, 7, 6, 5, 4, 3, 2, 1)) % 11 == int(d[10])):
+        return True
+    # GR AMKA (DDMMYY + Luhn), MX NSS (Luhn)
+    return _luhn(d)
+
+
+def _nid_12(d: str) -> bool:
+    """RU INN of a person."""
+    if not d.isdigit():
+        return False
+    c1 = _weighted(d[:10], (7, 2, 4, 10, 3, 5, 9, 4, 6, 8)) % 11 % 10
+    c2 = _weighted(d[:11], (3, 7, 2, 4, 10, 3, 5, 9, 4, 6, 8)) % 11 % 10
+    return c1 == int(d[10]) and c2 == int(d[11])
+
+
+def _nid_13(d: str) -> bool:
+    """CH AHV/AVS number (EAN-13), RO CNP."""
+    if not d.isdigit():
+        return False
+    if d.startswith("756"):
+        return (10 - _weighted(d[:12], (1, 3) * 6) % 10) % 10 == int(d[12])
+    k = _weighted(d[:12], (2, 7, 9, 1, 4, 6, 3, 5, 8, 2, 7, 9)) % 11
+    return d[0] in "12345678" and (1 if k == 10 else k) == int(d[12]) and _date_ok(d[1:3], d[3:5], d[5:7])
+
+
+def _nid_15(d: str) -> bool:
+    """FR NIR (2A/2B are Corsica)."""
+    body = d[:13].replace("2A", "19").replace("2B", "18")
+    if d[0] in "12" and body.isdigit() and d[13:].isdigit():
+        return 97 - int(body) % 97 == int(d[13:])
     return False
+
+
+def _nid_18(d: str) -> bool:
+    """CN resident identity card."""
+    w = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+    check = "10X98765432"[_weighted(d[:17], w) % 11]
+    return check == d[17] and _date_ok(d[6:10], d[10:12], d[12:14])
+
+
+_NID_BY_LENGTH = {9: _nid_9, 10: _nid_10, 11: _nid_11, 12: _nid_12, 13: _nid_13, 15: _nid_15, 18: _nid_18}
 
 
 _DNI_LETTERS = "TRWAGMYFPDXBNJZSQVHLCKE"
@@ -406,10 +438,16 @@ def _phone_patterns() -> dict[str, Any]:
     }
 
 
+# Each trigger clause below is implied by the member gates (a run of 8 digits for most
+# nid_digit branches; "0A0" where a letter joins two digit groups).
 DETECTORS = (
-    Detector("iban", 1200, iban, "<iban>", _iban_patterns, digit_run=True, member_gates=("g_iban",)),
-    Detector("card_number", 1300, card_number, "<card>", _card_patterns, digit_run=True, member_gates=("g_card",)),
+    Detector("iban", 1200, iban, "<iban>", _iban_patterns, digit_run=True, member_gates=("g_iban",),
+             trigger=(Clause(needs="A", search_map=("g_iban",)),)),
+    Detector("card_number", 1300, card_number, "<card>", _card_patterns, digit_run=True, member_gates=("g_card",),
+             trigger=(Clause(digits=12),)),
     Detector("national_id", 1400, national_id, "<national-id>", _nid_patterns, digit_run=True,
-             member_gates=("g_nid_digit", "g_nid_letter"), letter_gate="g_nid_letter"),
-    Detector("phone", 1600, phone, "<phone>", _phone_patterns, digit_run=True, member_gates=("g_phone",)),
+             member_gates=("g_nid_digit", "g_nid_letter"), letter_gate="g_nid_letter",
+             trigger=(Clause(digits=8), Clause(needs="A", has_map=(b"0A0",), search_map=("g_nid_digit",)))),
+    Detector("phone", 1600, phone, "<phone>", _phone_patterns, digit_run=True, member_gates=("g_phone",),
+             trigger=(Clause(digits=7),)),
 )

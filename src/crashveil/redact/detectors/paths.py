@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from crashveil.redact.detector import PATTERNS as _P, Ctx, Detector, splice
+from crashveil.redact.detector import PATTERNS as _P, Clause, Ctx, Detector, splice
 
 if TYPE_CHECKING:
     import re
 
-# Windows home folders in any case ("Users", "Documents and Settings"), also for the gates.
+# Windows home folders in any case ("Users", "Documents and Settings").
 WIN_DIRS = (r"(?:[Uu][Ss][Ee][Rr][Ss]"
             r"|[Dd][Oo][Cc][Uu][Mm][Ee][Nn][Tt][Ss] [Aa][Nn][Dd] [Ss][Ee][Tt][Tt][Ii][Nn][Gg][Ss])")
+# After a drive letter's ":", a separator and a home folder (the "g_drive" pattern without its ":").
+_DRIVE_HOME = r"(?<=[A-Za-z]:)(?:\\\\|[\\/])(?:" + WIN_DIRS[3:-1] + ")"
 
 
 def home_path(text: str, ctx: Ctx) -> str:
@@ -87,7 +89,7 @@ def _home_patterns() -> dict[str, Any]:
         "tilde_user": c(r"~(?<![\w~]~)(?P<user>[A-Za-z_][\w.\-]{0,31})(?=[\\/])"),
         # gates (see crashveil.redact.gates)
         "g_tilde": c(r"~[A-Za-z_]"),
-        "g_drive": c(r":(?<=[A-Za-z]:)(?:\\\\|[\\/])(?:" + win_dirs[3:-1] + ")"),
+        "g_drive": c(":" + _DRIVE_HOME),
         "g_backslash": c(r"\\(?:" + win_dirs[3:-1] + "|home)"),
     }
 
@@ -115,7 +117,19 @@ def _unc_patterns() -> dict[str, Any]:
     return {"unc": re.compile(r"\\\\(?<![\w:\\~.$%/>\-]\\\\)(?:\\\\)?(?P<host>[^\\/\s:*?\"<>|',;]++)")}
 
 
+# Each home_path pass above needs one of these (the engine also tests them alone, before the
+# first trigger scan: no class map, see crashveil.redact.gates.home_gate).
+_HOME_TRIGGER = (
+    Clause(has=("/home/",)),
+    Clause(needs="A", has=("/Users/",)),
+    Clause(needs="~", search=("g_tilde",)),
+    Clause(scan=(":", _DRIVE_HOME), search=("g_drive",)),
+    Clause(needs="\\", search=("g_backslash",)),
+    Clause(scan=("-", "(?<=pytest-)of-"), has=("pytest-of-",)),
+)
+
 DETECTORS = (
-    Detector("home_path", 100, home_path, "<user>", _home_patterns),  # "<user>", or "~" for the whole home prefix
-    Detector("unc_path", 200, unc_path, "<host>", _unc_patterns),
+    # "<user>", or "~" for the whole home prefix
+    Detector("home_path", 100, home_path, "<user>", _home_patterns, trigger=_HOME_TRIGGER),
+    Detector("unc_path", 200, unc_path, "<host>", _unc_patterns, trigger=(Clause(needs="\\", has=("\\\\",)),)),
 )

@@ -5,7 +5,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from crashveil.redact.detector import PATTERNS as _P, PLACEHOLDER_SHAPE, Ctx, Detector, merge, splice
+from crashveil.redact.detector import (
+    PATTERNS as _P,
+    PLACEHOLDER_SHAPE,
+    Clause,
+    Ctx,
+    Detector,
+    merge,
+    splice,
+)
 
 if TYPE_CHECKING:
     import re
@@ -165,6 +173,21 @@ def connection_string(text: str, ctx: Ctx) -> str:
     return splice(text, merged)
 
 
+def _conn_trigger(low: str, cmap: bytes, env: bool) -> bool:
+    """A keyword (the part of it that its gate looks for) with a separator after its key."""
+    for g, rx in _P.g_conn.items():  # noqa: SIM110 - a loop: no generator on the hot path
+        if g in low and rx.search(low) is not None:
+            return True
+    return False
+
+
+# The separators connection_string itself wants ("=", or ":" with a blank or quote after it),
+# and a keyword's gate (twelve substring tests beat one alternation scan, long or short).
+_CS_GATES = tuple(_CS_KEYWORDS)
+_CONN_TRIGGER = (Clause(needs="=", has_low=_CS_GATES, test_low=_conn_trigger),
+                 Clause(needs=":", has=(": ", ':"', ":'", ":\t"), has_low=_CS_GATES, test_low=_conn_trigger))
+
+
 def _conn_patterns() -> dict[str, Any]:
     import re
 
@@ -300,6 +323,17 @@ def _api_patterns() -> dict[str, Any]:
     }
 
 
+# What each pass of api_key needs: a scheme word and a space, a prefix without "_" or "-", a key
+# body after a "_" or "-" (each found on the class map first), a Google token or Slack hook.
+_API_TRIGGER = (
+    Clause(needs=" ", has=("earer ", "asic ", "oken ", "EARER ")),
+    Clause(needs="A", has_map=(b"AA",), has=("AKIA", "ASIA", "AIza", "SG.", "SK", "GR1348941")),  # two capitals
+    Clause(needs="_", search_map=("g_api_us",), search=("api_us",)),
+    Clause(scan=("-", "(?=[A-Za-z0-9][A-Za-z0-9_.\\-]{11})"), search_map=("g_api_dash",), search=("api_dash",)),
+    Clause(scan=(".", "(?<=ya29\\.)|(?<=hooks\\.)slack\\."), has=("ya29.", "hooks.slack.com/services/")),
+)
+
+
 # ----------------------------------------------------------------------- high_entropy
 
 def _secret_like(tok: str, min_len: int) -> bool:
@@ -395,6 +429,17 @@ def high_entropy(text: str, ctx: Ctx) -> str:
     return out
 
 
+# From a cmap: the alphabet of high_entropy tokens. Lower case -> a, "+/_-" -> /, digit or
+# upper case -> X, anything else (not in a token, "=" included) -> space.
+_HE_MAP = bytes(0x61 if i == 0x61 else 0x2F if i in b"+/_-" else 0x58 if i in b"0A" else 0x20 for i in range(256))
+
+
+# A token run with three digits or capitals as long as high_entropy's shortest (16 letters and
+# digits for env, 20 for the others), found on the high-entropy map; there is a digit or capital.
+_HE_TRIGGER = (Clause(env=True, min_len=16, has_map=(b"A", b"0"), view=_HE_MAP, search_view=("g_he_16",)),
+               Clause(env=False, min_len=20, has_map=(b"A", b"0"), view=_HE_MAP, search_view=("g_he_20",)))
+
+
 def _he_patterns() -> dict[str, Any]:
     """A separator followed by a long run of the token alphabet.
 
@@ -427,10 +472,13 @@ def _he_patterns() -> dict[str, Any]:
 
 
 DETECTORS = (
-    Detector("pem_private_key", 300, pem_private_key, "<private-key>", _pem_patterns),
-    Detector("url_credentials", 400, url_credentials, "<credentials>", _url_patterns),
-    Detector("connection_string", 500, connection_string, "<credentials>", _conn_patterns),
-    Detector("jwt", 600, jwt, "<secret>", _jwt_patterns),
-    Detector("api_key", 700, api_key, "<secret>", _api_patterns),
-    Detector("high_entropy", 2000, high_entropy, "<secret>", _he_patterns),
+    Detector("pem_private_key", 300, pem_private_key, "<private-key>", _pem_patterns,
+             trigger=(Clause(needs=" A", has=("PRIVATE KEY",)),)),
+    Detector("url_credentials", 400, url_credentials, "<credentials>", _url_patterns,
+             trigger=(Clause(needs="@", has=("://",), search=("url_cred",)),)),
+    Detector("connection_string", 500, connection_string, "<credentials>", _conn_patterns, trigger=_CONN_TRIGGER),
+    Detector("jwt", 600, jwt, "<secret>", _jwt_patterns, trigger=(Clause(needs="A", has=("eyJ",)),)),
+    Detector("api_key", 700, api_key, "<secret>", _api_patterns, trigger=_API_TRIGGER),
+    Detector("high_entropy", 2000, high_entropy, "<secret>", _he_patterns,
+             trigger=_HE_TRIGGER),
 )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from crashveil.redact.detector import PATTERNS as _P, Ctx, Detector
+from crashveil.redact.detector import PATTERNS as _P, Clause, Ctx, Detector
 
 if TYPE_CHECKING:
     import re
@@ -68,5 +68,6 @@ def _quoted_patterns() -> dict[str, Any]:
 
 
 DETECTORS = (
-    Detector("quoted_input", 1800, quoted_input, "<input>", _quoted_patterns, messages_only=True, settles=True),
+    Detector("quoted_input", 1800, quoted_input, "<input>", _quoted_patterns, messages_only=True, settles=True,
+             trigger=(Clause(needs="'"), Clause(needs='"'))),
 )
