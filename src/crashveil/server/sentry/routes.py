@@ -90,10 +90,15 @@ from crashveil.server.sentry.mapping import (
     with_fingerprint,
 )
 from crashveil.server.sentry.outcomes import ACCEPTED, OutcomeRecorder
-from crashveil.server.storage.records import PendingReport
+from crashveil.server.storage.records import PendingReport, StoreResult, StoreRow
 
 if TYPE_CHECKING:
+    from crashveil.policy import Policy
     from crashveil.server.http.metrics import Metrics
+    from crashveil.server.ingest.pipeline import Ingestor
+    from crashveil.server.settings import Settings
+    from crashveil.server.storage.records import ProjectRecord
+    from crashveil.server.storage.store import Storage
 
 __all__ = [
     "ORIGIN",
@@ -162,7 +167,7 @@ class Outcome:
 class PreparedEvent:
     """An event mapped, minimised and redacted, ready for the group commit."""
 
-    row: Any  # storage.StoreRow (storage.PendingReport for a storage without rows)
+    row: StoreRow
     event_id: str | None
     mapped_dropped: Counter[tuple[str, str]]
     not_allowed: tuple[str, ...]
@@ -178,7 +183,8 @@ class SentryIngest:
     whichever SDK its reports come from.
     """
 
-    def __init__(self, settings: Any, storage: Any, ingestor: Any, metrics: Any, *, limits: SentryLimits,
+    def __init__(self, settings: Settings, storage: Storage, ingestor: Ingestor, metrics: Metrics, *,
+                 limits: SentryLimits,
                  now: Callable[[], datetime]) -> None:
         self.settings = settings
         self.storage = storage
@@ -305,8 +311,8 @@ class SentryIngest:
             return Outcome(event_id, {"event": (1, skipped.reason)}, False)
         return self._minimise(sentry_project, mapped, policy, level, project, received_at, credential)
 
-    def _minimise(self, sentry_project: SentryProject, mapped: MappedEvent, policy: Any, level: str, project: Any,
-                  received_at: datetime, credential: str | None) -> PreparedEvent:
+    def _minimise(self, sentry_project: SentryProject, mapped: MappedEvent, policy: Policy, level: str,
+                  project: ProjectRecord, received_at: datetime, credential: str | None) -> PreparedEvent:
         """The per-user limit, the level's allowlist and the second redaction of a mapped event."""
         report = mapped.report
         if report.install_id is not None:
@@ -326,12 +332,12 @@ class SentryIngest:
         dropped_paths = tuple(sorted({path for path, _ in mapped.dropped}))
         pending = PendingReport(project.id, redacted, ORIGIN, received_at, hits,
                                 tuple(sorted(set(dropped_paths) | set(not_allowed))), credential)
-        row = self.storage.row(pending) if hasattr(self.storage, "row") else pending
-        return PreparedEvent(row, mapped.event_id, mapped.dropped, not_allowed, hits, sentry_project.key_id)
+        return PreparedEvent(self.storage.row(pending), mapped.event_id, mapped.dropped, not_allowed, hits,
+                             sentry_project.key_id)
 
-    def finish(self, prepared: PreparedEvent, result: Any) -> Outcome:
+    def finish(self, prepared: PreparedEvent, result: StoreResult) -> Outcome:
         """Count what was stored (after the commit: a 503 leaves the counters untouched)."""
-        if getattr(result, "refused", False):  # an erasure's tombstone (see tombstones.py)
+        if result.refused:  # an erasure's tombstone (see tombstones.py)
             raise outside_window()
         self.ingestor.metrics.count_dropped(prepared.not_allowed, "not_allowed")
         for (field_name, detector), count in prepared.hits.items():
@@ -372,7 +378,8 @@ def _answer(outcome: Outcome, dropped_items: Counter[str]) -> Response:
     return JSONResponse(body, status_code=200, headers=headers)
 
 
-def sentry_routes(storage: Any, settings: Any, *, ingestor: Any = None, metrics: Any = None,
+def sentry_routes(storage: Storage, settings: Settings, *, ingestor: Ingestor | None = None,
+                  metrics: Metrics | None = None,
                   now: Callable[[], datetime] | None = None, limits: SentryLimits | None = None,
                   body_timeout_s: float = BODY_TIMEOUT_S) -> list[Route]:
     """The Sentry-compatible routes over ``storage``.
