@@ -1,7 +1,7 @@
 """The real server for reliability tests and scripts: init, start, kill, restart, inspect.
 
 No pytest here, so ``scripts/load.py`` and ``scripts/reliability_report.py`` use it too (by
-path: ``tests`` is not a package). The same way ``tests/server/test_run_tls.py`` starts the
+path: ``tests`` is not a package). The same way ``tests/server/http/test_run_tls.py`` starts the
 server: ``crashveil server init`` and ``issue-client-cert``, then ``run_server`` on uvicorn
 in a subprocess, mutual TLS, loopback only. Settings are overridden per start with
 ``CRASHVEIL_<KEY>`` variables (``Settings.load`` reads them), so one server directory can be

@@ -26,10 +26,11 @@ pytestmark = pytest.mark.slow
 
 
 def _tls_helpers() -> ModuleType:
-    """The server fixtures of tests/server/test_run_tls.py (one way to start the real server)."""
+    """The server fixtures of tests/server/http/test_run_tls.py (one way to start the real server)."""
     name = "crashveil_tests_run_tls"
     if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).parents[1] / "server" / "test_run_tls.py")
+        path = Path(__file__).parents[1] / "server" / "http" / "test_run_tls.py"
+        spec = importlib.util.spec_from_file_location(name, path)
         assert spec and spec.loader
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module

@@ -7,7 +7,7 @@ Every sealed report the server opens goes through it. Whatever the bytes or JSON
 * a report it accepts round-trips: ``to_json`` of it decodes to an equal report, with nothing
   dropped, and encodes to the same bytes.
 
-``tests/server/test_report_decode.py`` checks that the fast paths agree with
+``tests/server/ingest/test_report_decode.py`` checks that the fast paths agree with
 ``report_from_json``; this checks the contract both share, on other generators.
 """
 

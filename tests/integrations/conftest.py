@@ -118,13 +118,13 @@ EXAMPLES = HERE.parents[1] / "examples" / "integrations"
 
 
 def _tls_helpers() -> Any:
-    """The server fixtures of tests/server/test_run_tls.py (as tests/e2e loads them)."""
+    """The server fixtures of tests/server/http/test_run_tls.py (as tests/e2e loads them)."""
     import importlib.util
     import sys
 
     name = "crashveil_tests_run_tls"
     if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, HERE.parent / "server" / "test_run_tls.py")
+        spec = importlib.util.spec_from_file_location(name, HERE.parent / "server" / "http" / "test_run_tls.py")
         assert spec and spec.loader
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module

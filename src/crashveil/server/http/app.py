@@ -1,8 +1,8 @@
 """The ASGI app of the ingest API: the one route table, two pure-ASGI middlewares.
 
 ``create_app(settings, storage)`` builds it; ``run.py`` serves it on uvicorn. The contract
-is ``openapi.yaml`` beside this file (served at ``/openapi.json``; ``tests/server/
-test_app_contract.py`` checks every route and status against it).
+is ``openapi.yaml`` beside this file (served at ``/openapi.json``;
+``tests/server/http/test_app_contract.py`` checks every route and status against it).
 
 ==========================================================  ====  ================================
 route                                                        verb  answer

@@ -4,7 +4,7 @@ A compressed body is attacker-controlled: 200 KiB of gzip inflate to about 200 M
 and zstd or brotli go much further (a zstd RLE block is 4 bytes for 128 KiB of output). So
 every decoder here is fed the body chunk by chunk as it arrives, asks its library for a
 bounded amount of output at a time, and raises as soon as the total passes ``max_bytes``.
-Memory stays near ``max_bytes`` whatever the ratio (``tests/server/test_decompress.py``
+Memory stays near ``max_bytes`` whatever the ratio (``tests/server/http/test_decompress.py``
 measures the peak with ``tracemalloc``).
 
 One encoding at most (``Content-Encoding: gzip, br`` is refused: urllib3 CVE-2025-66418 is

@@ -25,7 +25,7 @@ wrong type, too long, pattern, range, too deep, ...), the input goes to
 same code, same message) or, where ``json.loads`` is laxer than msgspec, accepts it. So
 errors are identical by construction, and an accepted report is equal to the one
 ``report_from_json`` returns, with the same dropped paths in the same order
-(``tests/server/test_report_decode.py`` checks both with hypothesis).
+(``tests/server/ingest/test_report_decode.py`` checks both with hypothesis).
 
 Server only: ``policy/`` and the SDK stay stdlib (DESIGN.md §4).
 """

@@ -118,5 +118,5 @@ def detail_json(report: Report, fingerprint: str, dropped_fields: Sequence[str])
     if dropped_fields:
         server["dropped_fields"] = list(dropped_fields)
     # The bytes crashveil.wire.canonical.canonical_json writes (compact UTF-8 JSON, sorted
-    # keys), ~5x faster; tests/server/test_write_path.py holds the two to the same bytes.
+    # keys), ~5x faster; tests/server/ingest/test_write_path.py holds the two to the same bytes.
     return msgspec.json.encode({"report": body, "server": server}, order="sorted")

@@ -70,7 +70,7 @@ def _init_with_cli(path: Path) -> ServerDir:
 def _init_from_test_pki(path: Path) -> ServerDir:
     """Stand-in for ``crashveil server init`` built from real parts (same file layout)."""
     name = "crashveil_tests_https_server"
-    spec = importlib.util.spec_from_file_location(name, Path(__file__).parents[1] / "sdk" / "https_server.py")
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).parents[2] / "sdk" / "https_server.py")
     assert spec and spec.loader
     module = sys.modules.setdefault(name, importlib.util.module_from_spec(spec))
     spec.loader.exec_module(module)

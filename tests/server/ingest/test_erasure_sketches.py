@@ -24,7 +24,7 @@ from crashveil.server.db.tables import crash_groups
 from crashveil.wire import Report
 from crashveil.wire.protocol import SCHEMA_HEADER, SEALED_CONTENT_TYPE
 
-from .conftest import NOW
+from ..conftest import NOW
 
 with warnings.catch_warnings():  # starlette >= 1.0 prefers httpx2 and warns when it finds httpx
     warnings.simplefilter("ignore", UserWarning)  # StarletteDeprecationWarning is a UserWarning

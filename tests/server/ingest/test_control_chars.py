@@ -28,10 +28,10 @@ from crashveil.textsafe import UNSAFE, md_cell, normalise_free_text, visible
 from crashveil.wire.protocol import SCHEMA_HEADER, SEALED_CONTENT_TYPE
 from crashveil.wire.report import report_from_json
 
-from .conftest import NOW
+from ..conftest import NOW
 
 _spec = importlib.util.spec_from_file_location("crashveil_tests_report_fields",
-                                               Path(__file__).parents[1] / "_report_fields.py")
+                                               Path(__file__).parents[2] / "_report_fields.py")
 fields = importlib.util.module_from_spec(_spec)  # type: ignore[arg-type]
 _spec.loader.exec_module(fields)  # type: ignore[union-attr]
 

@@ -69,7 +69,7 @@ def test_mass_failure_threshold_inside_a_batch(tmp_path: Any, database_url: str,
     """The hour's count crosses mass_failure_per_hour in the middle of a batch: later reports are counts-only."""
     from crashveil.server.keys.kek import FileKeyProvider
 
-    from .conftest import make_settings
+    from ..conftest import make_settings
 
     settings = make_settings(tmp_path, database_url, mass_failure_per_hour=3)
     from crashveil.server.db import engine as db

@@ -34,7 +34,7 @@ from crashveil.server.storage.store import Storage
 from crashveil.wire import Frame, Report, Stack
 from crashveil.wire.canonical import canonical_json
 
-from .conftest import build_report
+from ..conftest import build_report
 
 NOW = datetime(2026, 5, 1, 12, 30, tzinfo=UTC)
 _SETTINGS = settings(max_examples=150, deadline=None, database=None, suppress_health_check=list(HealthCheck))

@@ -15,7 +15,7 @@ from crashveil.gate.pytest_plugin import Canaries, find_leaks
 @pytest.fixture
 def planted(tmp_path: Path) -> Canaries:
     """Canaries without an environment (the unit tests plant by hand)."""
-    return Canaries("tests/check/test_canaries.py::unit", tmp_path)
+    return Canaries("tests/gate/test_canaries.py::unit", tmp_path)
 
 
 def _report(**fields: Any) -> dict[str, Any]:
