@@ -38,7 +38,7 @@ SOURCE = (
     '\n'
     '[policy]\n'
     'name = "crashveil-default"\n'
-    'version = "1.0.0"\n'
+    'version = "1.1.0"\n'
     '# No field may be kept longer than this, whatever it declares below.\n'
     'retention_ceiling_days = 365\n'
     '\n'
@@ -421,7 +421,7 @@ SOURCE = (
 )
 
 #: ``tomllib.loads(SOURCE)``
-DATA: dict[str, Any] = {'policy': {'name': 'crashveil-default', 'version': '1.0.0', 'retention_ceiling_days': 365},
+DATA: dict[str, Any] = {'policy': {'name': 'crashveil-default', 'version': '1.1.0', 'retention_ceiling_days': 365},
  'notice': {'app_name': 'this application',
             'controller': 'the developers of this application',
             'contact': "the support address given in the application's About box",
@@ -739,7 +739,7 @@ DATA: dict[str, Any] = {'policy': {'name': 'crashveil-default', 'version': '1.0.
 
 #: ``canonical_policy(parse_policy(DATA))``: what a consent record stores
 CANONICAL: dict[str, Any] = {'name': 'crashveil-default',
- 'version': '1.0.0',
+ 'version': '1.1.0',
  'retention_ceiling_days': 365,
  'levels': ({'name': 'off',
              'rank': 0,
@@ -1133,4 +1133,4 @@ CANONICAL: dict[str, Any] = {'name': 'crashveil-default',
  'server_mode_max_level': 'crash'}
 
 #: ``policy_digest(parse_policy(DATA))``
-DIGEST = 'sha256:52bc0b0daae82124b81284413113d73d0fdf65aca0b27c5586098f837100e195'
+DIGEST = 'sha256:bcf2102a9756cb1b67003d27097b34ee69b3283eb31960963e77a8ace1cbba4d'
