@@ -1,6 +1,6 @@
 """Outcomes of Sentry ingest per DSN key: events stored, and what was dropped and why.
 
-Revision ID: 0013_sentry_outcomes
+Revision ID: 0012
 Revises: 0011
 Create Date: 2026-12-06
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0013_sentry_outcomes'
+revision = '0012'
 down_revision = '0011'
 branch_labels = None
 depends_on = None
