@@ -27,7 +27,7 @@ import json
 import re
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -41,7 +41,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from crashveil.server.http import peer_tag
 from crashveil.server.http.body import read_body
-from crashveil.server.http.errors import handle_error
+from crashveil.server.http.errors import Handler, handle_error, timed
 from crashveil.server.http.metrics import CONTENT_TYPE, Metrics
 from crashveil.server.http.peer import CREDENTIAL_KEY, PeerCredential
 from crashveil.server.ingest.pipeline import Ingestor
@@ -207,20 +207,6 @@ def _build_ingestor(settings: Settings, storage: Storage, metrics: Metrics, *, n
     return ingestor
 
 
-Handler = Callable[[Request], Awaitable[Response]]
-
-
-def _timed(route: str, handler: Handler, metrics: Metrics) -> Handler:
-    """Time the handler, and send every exception through the one error map."""
-    async def run(request: Request) -> Response:
-        started = time.perf_counter()
-        try:
-            response = await handler(request)
-        except Exception as exc:  # noqa: BLE001 - the HTTP error map is the one place allowed to catch all
-            response = await handle_error(request, exc, route)
-        metrics.latency.labels(route, request.method).observe(time.perf_counter() - started)
-        return response
-    return run
 
 
 class _Readiness:
@@ -356,7 +342,7 @@ def _api_routes(api: _NativeApi, metrics: Metrics, *, surface: str) -> list[Base
     ]
     if surface == "web":
         table = [row for row in table if not row[0].startswith(f"{API_PREFIX}/projects/") and row[0] != "/metrics"]
-    return [Route(path, _timed(path, handler, metrics), methods=methods) for path, methods, handler in table]
+    return [Route(path, timed(path, handler, metrics), methods=methods) for path, methods, handler in table]
 
 
 def _assemble(routes: list[BaseRoute], *, metrics: Metrics, ingestor: Ingestor) -> Starlette:

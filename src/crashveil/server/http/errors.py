@@ -23,8 +23,10 @@ anything else (a bug)                  500     ``internal``; logged without its 
 from __future__ import annotations
 
 import logging
+import time
 import traceback
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -35,7 +37,12 @@ from crashveil.textsafe import visible
 from crashveil.wire.report import CONTROL_CHARACTER
 
 #: ``Throttled`` is defined in ``crashveil.errors``; re-exported for ``sentry/routes.py``.
-__all__ = ["Throttled", "error_response", "handle_error", "log_safe", "STORAGE_RETRY_AFTER_S"]
+if TYPE_CHECKING:
+    from crashveil.server.http.metrics import Metrics
+
+__all__ = ["Handler", "error_response", "handle_error", "log_safe", "timed", "STORAGE_RETRY_AFTER_S"]
+
+Handler = Callable[[Request], Awaitable[Response]]
 
 logger = logging.getLogger("crashveil.server")
 
@@ -113,3 +120,20 @@ async def handle_error(request: Request, exc: Exception, route: str | None = Non
         logger.info("%s %s -> %d %s field=%s", request.method, route, response.status_code, code,
                     log_safe(getattr(exc, "field", None)))
     return response
+
+
+def timed(route: str, handler: Handler, metrics: Metrics, *,
+          on_error: Callable[[Request, Exception, Response], None] | None = None) -> Handler:
+    """Time ``handler`` under ``route``, and send every exception through the one error map;
+    ``on_error`` then sees the exception and its answer (the Sentry routes add their headers)."""
+    async def run(request: Request) -> Response:
+        started = time.perf_counter()
+        try:
+            response = await handler(request)
+        except Exception as exc:  # noqa: BLE001 - the HTTP error map is the one place allowed to catch all
+            response = await handle_error(request, exc, route)
+            if on_error is not None:
+                on_error(request, exc, response)
+        metrics.latency.labels(route, request.method).observe(time.perf_counter() - started)
+        return response
+    return run

@@ -51,9 +51,8 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -65,7 +64,7 @@ from starlette.routing import Route
 
 from crashveil.errors import ReportRejected, Throttled
 from crashveil.server.http.body import BODY_TIMEOUT_S, stream_body
-from crashveil.server.http.errors import handle_error
+from crashveil.server.http.errors import timed
 from crashveil.server.http.peer import CREDENTIAL_KEY
 from crashveil.server.http.ratelimit import KeyedLimiter
 from crashveil.server.ingest.credential_weight import credential_id
@@ -407,25 +406,17 @@ def sentry_routes(storage: Storage, settings: Settings, *, ingestor: Ingestor | 
     routes = []
     for path, handler in (("/api/{numeric_id}/envelope/", handlers.envelope),
                           ("/api/{numeric_id}/store/", handlers.store)):
-        routes.append(Route(path, _timed(path, handler, sentry, metrics), methods=["POST"]))
+        routes.append(Route(path, timed(path, handler, metrics, on_error=_on_error(sentry)), methods=["POST"]))
         routes.append(Route(path, _preflight, methods=["OPTIONS"]))
     return routes
 
 
-def _timed(route: str, handler: Callable[[Request], Awaitable[Response]], sentry: SentryIngest,
-           metrics: Metrics) -> Callable[[Request], Awaitable[Response]]:
-    """Time the handler, and send every exception through the one error map (then Sentry's headers)."""
-    async def run(request: Request) -> Response:
-        started = time.perf_counter()
-        try:
-            response = await handler(request)
-        except Exception as exc:  # noqa: BLE001 - the HTTP error map is the one place allowed to catch all
-            response = await handle_error(request, exc, route)
-            _count_rejection(sentry, exc, request.scope.get(KEY_ID_SCOPE))
-            _sentry_error_headers(response, exc)
-        metrics.latency.labels(route, request.method).observe(time.perf_counter() - started)
-        return response
-    return run
+def _on_error(sentry: SentryIngest) -> Callable[[Request, Exception, Response], None]:
+    """After the error map answered: count the refusal, then add what Sentry SDKs read."""
+    def after(request: Request, exc: Exception, response: Response) -> None:
+        _count_rejection(sentry, exc, request.scope.get(KEY_ID_SCOPE))
+        _sentry_error_headers(response, exc)
+    return after
 
 
 def _count_rejection(sentry: SentryIngest, exc: Exception, key_id: int | None) -> None:
