@@ -24,6 +24,8 @@ __all__ = [
     "BudgetExceededError",
     "NotFound",
     "EventSkipped",
+    "SchemaAheadError",
+    "DatabaseUnreachable",
 ]
 
 
@@ -146,3 +148,22 @@ class EventSkipped(CrashveilError):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class SchemaAheadError(StorageError):
+    """The database is at a schema revision this code does not know: a newer release migrated
+    it (or it was restored from one). Neither migrating nor serving may touch it."""
+
+    def __init__(self, current: str, head: str) -> None:
+        super().__init__(f"database schema is at revision {current}, newer than this crashveil "
+                         f"(knows up to {head}): upgrade crashveil, or restore a backup")
+        self.current = current
+        self.head = head
+
+
+class DatabaseUnreachable(StorageError):
+    """The database could not be connected to; ``where`` is its URL without the password."""
+
+    def __init__(self, where: str, reason: str) -> None:
+        super().__init__(f"cannot reach the database at {where}: {reason}")
+        self.where = where

@@ -136,7 +136,7 @@ def test_key_rotation_while_ingesting_loses_and_garbles_nothing(make_server: Any
     if database:
         env["CRASHVEIL_DATABASE_URL"] = database
     rotations = []
-    for flags in (["--project-keys", "--no-kek"], ["--kek", "--no-project-keys"], ["--project-keys", "--kek"]):
+    for flags in (["--project-keys", "--no-kek"], ["--kek", "--no-project-keys"], ["--project-keys", "--kek", "--yes"]):
         # Each rotation comes while reports stream in: some more stored since the last one.
         stored = len(senders.acked)
         servers.wait_for(lambda stored=stored: len(senders.acked) >= stored + 8 or not senders.busy(), 10.0)

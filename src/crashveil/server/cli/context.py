@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from crashveil.server.storage.records import ProjectRecord
     from crashveil.server.storage.store import Storage
 
-__all__ = ["connection_string", "load_settings", "open_storage", "opened", "utc_now"]
+__all__ = ["confirm_or_refuse", "connection_string", "load_settings", "open_storage", "opened", "utc_now"]
 
 
 def utc_now() -> datetime:
@@ -57,3 +57,18 @@ def connection_string(settings: Settings, record: ProjectRecord) -> str:
                             public_key=record.keypairs[0].public_key_string(),
                             signing_key=record.signing_key.public_key_string(),
                             ca_der=ca_der(settings.ca_cert_path)).format()
+
+
+def confirm_or_refuse(question: str, *, yes: bool, flag: str = "--yes") -> None:
+    """Ask ``question`` on the terminal unless ``yes``; a "no" aborts. Without a terminal on
+    stdin (a script, a pipe) nobody can answer, so it refuses in one line naming ``flag``."""
+    import sys
+
+    import click
+
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise click.ClickException(f"refusing without confirmation: stdin is not a terminal (pass {flag} to go on)")
+    if not click.confirm(question, default=False, err=True):
+        raise click.ClickException("nothing done (not confirmed)")

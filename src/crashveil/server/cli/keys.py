@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 import click
 
 from crashveil.cli.options import actor_option, project_option, server_dir_option
 from crashveil.server.cli.audit import record as audit, resolve_actor
-from crashveil.server.cli.context import connection_string, load_settings, open_storage, utc_now
+from crashveil.server.cli.context import confirm_or_refuse, connection_string, load_settings, open_storage, utc_now
 from crashveil.server.cli.tables import print_table, table
+
+if TYPE_CHECKING:
+    from crashveil.server.storage.store import Storage
 
 __all__ = ["keys_group"]
 
@@ -29,13 +33,16 @@ def keys_group() -> None:
               help="days old HPKE/signing keys keep working (default: settings key_overlap_days)")
 @server_dir_option
 @actor_option
+@click.option("--yes", is_flag=True, help="rotate everything without asking (no --project, KEK and project keys)")
 def keys_rotate(kek: bool, project_keys: bool, project_ids: Sequence[str], overlap_days: int | None,
-                server_dir: str | None, actor: str | None) -> None:
+                server_dir: str | None, actor: str | None, yes: bool) -> None:
     """Rotate keys. The KEK rotation rewraps data keys; no report is rewritten."""
     who = resolve_actor(actor)
     settings = load_settings(server_dir)
     storage = open_storage(settings)
     try:
+        if kek and project_keys and not project_ids:
+            _confirm_everything(storage, yes=yes)
         now = utc_now()
         gone = storage.destroy_expired_keys(now=now)
         for key_id in gone:
@@ -67,6 +74,15 @@ def keys_rotate(kek: bool, project_keys: bool, project_ids: Sequence[str], overl
                 click.echo(f"destroyed retired KEK {kek_id}")
     finally:
         storage.close()
+
+
+def _confirm_everything(storage: Storage, *, yes: bool) -> None:
+    """Ask before rotating every key at once, naming what changes (``--yes`` skips it)."""
+    ids = [p.id for p in storage.list_projects()]
+    shown = ", ".join(ids[:10]) + (f" and {len(ids) - 10} more" if len(ids) > 10 else "")
+    confirm_or_refuse(f"rotate EVERY key: the KEK (all data keys are rewrapped) and the HPKE and signing keys of "
+                      f"{len(ids)} project(s) ({shown or 'none'}); apps need the new connection strings before "
+                      "the old keys' overlap ends. Go on?", yes=yes)
 
 
 @keys_group.command("list")

@@ -270,3 +270,14 @@ def server_run(server_dir: str | None, workers: int | None) -> None:
         settings = dataclasses.replace(settings, workers=workers)
     open_storage(settings).close()  # refuses unsafe durability settings or an unknown schema
     run_server(settings, workers=settings.workers)
+
+
+def _attach_maintenance() -> None:
+    """``upgrade`` and ``renew-cert`` live in cli/upgrade.py (keeping a server current)."""
+    from crashveil.server.cli.upgrade import server_renew_cert, server_upgrade
+
+    server_group.add_command(server_upgrade)
+    server_group.add_command(server_renew_cert)
+
+
+_attach_maintenance()

@@ -31,7 +31,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
-from crashveil.errors import StorageError
+from crashveil.errors import DatabaseUnreachable, SchemaAheadError, StorageError
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -46,6 +46,8 @@ __all__ = [
     "migrate",
     "head_revision",
     "current_revision",
+    "is_known_revision",
+    "unreachable",
     "is_sqlite",
     "dialect_insert",
     "BulkWrite",
@@ -391,25 +393,55 @@ def schema_problem(conn: Connection) -> str | None:
         return None
     if current is None:
         return "the database has no crashveil schema: run 'crashveil server migrate'"
+    if is_known_revision(current):
+        return f"the database schema is at {current}, this server expects {head}: run 'crashveil server migrate'"
+    return str(SchemaAheadError(current, head))
+
+
+def is_known_revision(revision: str) -> bool:
+    """Whether every ``+``-joined part of ``revision`` is a migration this code has."""
     from alembic.script import ScriptDirectory
+    from alembic.util import CommandError
 
     script = ScriptDirectory.from_config(_alembic_config())
     try:
-        known = all(script.get_revision(rev) is not None for rev in current.split("+"))
-    except Exception:  # noqa: BLE001 - an unreadable revision counts as unknown; the message says what to do
-        known = False
-    if known:
-        return f"the database schema is at {current}, this server expects {head}: run 'crashveil server migrate'"
-    return (f"the database schema {current} is unknown to this server (expected {head}): "
-            "is the server older than the database?")
+        found = [script.get_revision(rev) for rev in revision.split("+")]
+    except CommandError:  # alembic's "Can't locate revision": a newer release's
+        return False
+    # get_revision also resolves prefixes and symbols ("heads"); a stored revision is exact
+    return all(one is not None and one.revision == rev for one, rev in zip(found, revision.split("+"),
+                                                                                      strict=True))
+
+
+def unreachable(engine: Engine, exc: sa.exc.DBAPIError) -> DatabaseUnreachable:
+    """The one-line error for a database that refused or failed the connection (no password,
+    no traceback): the driver's first line names the cause (refused, unknown host, no such
+    database, authentication)."""
+    where = engine.url.render_as_string(hide_password=True).replace("+psycopg", "", 1)
+    reason = (str(exc.orig) if exc.orig is not None else str(exc)).strip().splitlines()
+    return DatabaseUnreachable(where, (reason[0] if reason else type(exc).__name__)[:300])
 
 
 def migrate(engine: Engine, target: str = "heads") -> tuple[str | None, str]:
-    """Upgrade the schema to ``target``; returns (revision before, revision after)."""
+    """Upgrade the schema to ``target``; returns (revision before, revision after).
+
+    All steps run in one transaction (both engines have transactional DDL): a failed step
+    leaves the database at the revision it had.
+
+    Raises:
+        DatabaseUnreachable: the database cannot be connected to.
+        SchemaAheadError: the database is at a revision this code does not know.
+    """
     from alembic import command
 
-    with engine.begin() as conn:
+    try:
+        connection = engine.connect()
+    except sa.exc.DBAPIError as exc:
+        raise unreachable(engine, exc) from exc
+    with connection as conn, conn.begin():
         before = current_revision(conn)
+        if before is not None and not is_known_revision(before):
+            raise SchemaAheadError(before, head_revision())
         command.upgrade(_alembic_config(conn), target)
         after = current_revision(conn)
     assert after is not None

@@ -92,6 +92,8 @@ ACTIONS: Mapping[str, str] = {
     "client_cert.issue": "a client certificate was issued (serial, name, expiry)",
     "client_cert.renew": "a client certificate was issued to replace one of the same name",
     "client_cert.revoke": "a client certificate was revoked (serial, name)",
+    "server_cert.renew": "the server's TLS certificate was renewed (serial, names, names added, replaced serial)",
+    "schema.upgrade": "the database schema was upgraded (from, to, steps)",
 }
 _ACTION_RE = re.compile(r"^[a-z][a-z_]*(\.[a-z][a-z_]*)*$")
 _ID_RE = re.compile(r"^[A-Za-z0-9_.:@*/+=-]{0,256}$")

@@ -46,6 +46,7 @@ from crashveil.server.http.metrics import CONTENT_TYPE, Metrics
 from crashveil.server.http.peer import CREDENTIAL_KEY, PeerCredential
 from crashveil.server.ingest.pipeline import Ingestor
 from crashveil.server.ingest.rejections import check_project_id
+from crashveil.server.keys.cert_expiry import CertificateExpiryCollector, expiry_details, served_certificates
 from crashveil.wire.canonical import canonical_json
 from crashveil.wire.protocol import API_PREFIX, MAX_CONFIG_SIGNATURES
 
@@ -186,6 +187,8 @@ def create_app(settings: Settings, storage: Storage, *, now: Callable[[], dateti
     ingestor = _build_ingestor(settings, storage, metrics, now=now, clock=clock, group_commit=group_commit)
     api = _NativeApi(settings, storage, ingestor, metrics, now=now, clock=clock, body_timeout_s=body_timeout_s)
     routes: list[BaseRoute] = _api_routes(api, metrics, surface=surface)
+    if surface != "web":  # where /metrics is served; once per registry
+        metrics.registry.register(CertificateExpiryCollector(api.certificates, now))
     if surface != "ingest":
         routes += _product_routes(settings, storage, ingestor=ingestor, metrics=metrics, now=now,
                                   body_timeout_s=body_timeout_s, sentry_limits=sentry_limits)
@@ -249,6 +252,7 @@ class _NativeApi:
         self.now = now
         self.body_timeout_s = body_timeout_s
         self.readiness = _Readiness(storage, clock)
+        self.certificates = served_certificates(settings)  # what this process serves: read once
         self.openapi_body = json.dumps(load_openapi()).encode()
 
     async def _read_body(self, request: Request) -> bytes:
@@ -319,7 +323,7 @@ class _NativeApi:
             ready = await run_in_threadpool(self.readiness.check)
         if not ready:
             return JSONResponse({"status": "unavailable"}, status_code=503, headers={"Retry-After": "5"})
-        return JSONResponse({"status": "ready"})
+        return JSONResponse({"status": "ready", "certificates": expiry_details(self.certificates, self.now())})
 
     async def get_metrics(self, request: Request) -> Response:
         return Response(self.metrics.render(), media_type=CONTENT_TYPE)
