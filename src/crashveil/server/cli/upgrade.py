@@ -28,6 +28,10 @@ __all__ = ["server_upgrade", "server_renew_cert"]
 DOWNTIME = ("stop every crashveil server process on this database (all hosts) before upgrading, "
             "and start them with the new version afterwards: a server runs only on the schema it was built for")
 
+BACKUP = ("the database ('crashveil server backup', or with the server stopped a copy of the SQLite file or a "
+          "pg_dump) and the server directory; rollback = restore both and reinstall the previous crashveil "
+          "(docs/upgrade.md)")
+
 
 @click.command("upgrade")
 @server_dir_option
@@ -39,6 +43,7 @@ def server_upgrade(server_dir: str | None, dry_run: bool, yes: bool, actor: str 
     from crashveil.errors import SchemaAheadError
     from crashveil.server.db.engine import create_engine, migrate
     from crashveil.server.db.revisions import read_state
+    from crashveil.server.governance.audit import AuditTrail
 
     who = resolve_actor(actor)
     settings = load_settings(server_dir)
@@ -52,18 +57,17 @@ def server_upgrade(server_dir: str | None, dry_run: bool, yes: bool, actor: str 
         if state.up_to_date or dry_run:
             click.echo("dry run: nothing changed" if dry_run and not state.up_to_date else "nothing to do")
             return
-        click.echo("back up first: 'crashveil server backup', or stop the server and copy the database "
-                   "(pg_dump for PostgreSQL) together with the server directory; rollback = restore it and "
-                   "reinstall the previous crashveil (docs/upgrade.md)", err=True)
         confirm_or_refuse(f"upgrade the schema from {state.current or 'empty'} to {state.head} now?", yes=yes)
         started = time.monotonic()
         before, after = migrate(engine)
-        took = time.monotonic() - started
+        click.echo(f"schema: {before or 'empty'} -> {after} ({len(state.steps)} steps, "
+                   f"{time.monotonic() - started:.1f} s)")
+        if before is not None:  # an empty database has no audit trail yet
+            AuditTrail.for_server_dir(engine, settings.server_dir).record(
+                "schema.upgrade", actor=who, subject=f"schema:{after}",
+                detail={"from": before, "to": after, "steps": len(state.steps)})
     finally:
         engine.dispose()
-    if before is not None:  # an empty database has no audit trail yet
-        _audit_upgrade(settings, before, after, len(state.steps), who)
-    click.echo(f"schema: {before or 'empty'} -> {after} ({len(state.steps)} steps, {took:.1f} s)")
 
 
 def _show_plan(settings: Settings, state: SchemaState) -> None:
@@ -81,6 +85,7 @@ def _show_plan(settings: Settings, state: SchemaState) -> None:
     for step in state.steps:
         click.echo(f"  {step.down_revision or 'empty'} -> {step.revision}  {step.summary}")
     click.echo(f"downtime:         {DOWNTIME}")
+    click.echo(f"back up first:    {BACKUP}")
     if _listening(settings.host, settings.port):
         click.echo(f"warning:          something answers on {settings.host}:{settings.port}: "
                    "is a server still running?", err=True)
@@ -94,18 +99,6 @@ def _listening(host: str, port: int) -> bool:
             return True
     except OSError:
         return False
-
-
-def _audit_upgrade(settings: Settings, before: str, after: str, steps: int, actor: str) -> None:
-    from crashveil.server.governance.audit import AuditTrail
-
-    storage = open_storage(settings)
-    try:
-        AuditTrail.for_server_dir(storage.engine, settings.server_dir).record(
-            "schema.upgrade", actor=actor, subject=f"schema:{after}", detail={"from": before, "to": after,
-                                                                               "steps": steps})
-    finally:
-        storage.close()
 
 
 @click.command("renew-cert")

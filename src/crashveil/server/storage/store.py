@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 
 from crashveil.errors import ConfigError, PolicyError, StorageError
 from crashveil.policy import Policy, default_policy_path, parse_policy, policy_digest
@@ -108,6 +108,9 @@ class Storage:
             with engine.connect() as conn:
                 problems = db.durability_problems(conn)
                 schema = db.schema_problem(conn) if check_schema else None
+        except DBAPIError as exc:
+            engine.dispose()
+            raise db.unreachable(engine, exc) from exc
         except SQLAlchemyError as exc:
             engine.dispose()
             raise StorageError(f"cannot use the database ({type(exc).__name__})") from exc
