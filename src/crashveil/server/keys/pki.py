@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -65,6 +66,12 @@ def _name(common_name: str) -> x509.Name:
                       x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
 
 
+#: A DNS name: dot-separated labels of letters, digits and inner hyphens (an optional leading
+#: ``*.`` wildcard); a space, an underscore or a slash is no host name.
+_LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?"
+_HOST_LABELS = re.compile(rf"(\*\.)?{_LABEL}(\.{_LABEL})*\.?")
+
+
 def _san(names: Sequence[str]) -> x509.SubjectAlternativeName:
     entries: list[x509.GeneralName] = []
     seen = set()
@@ -76,7 +83,8 @@ def _san(names: Sequence[str]) -> x509.SubjectAlternativeName:
         try:
             entries.append(x509.IPAddress(ipaddress.ip_address(name.strip("[]"))))
         except ValueError:
-            if not all(part and len(part) < 64 for part in name.split(".")) or len(name) > 253:
+            if not _HOST_LABELS.fullmatch(name) or not all(len(part) < 64 for part in name.split(".")) \
+                    or len(name) > 253:
                 raise ConfigError("server_names", f"{name!r} is not a host name or IP address",
                                   "DNS names or IP addresses") from None
             entries.append(x509.DNSName(name))
