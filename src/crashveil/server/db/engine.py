@@ -35,6 +35,7 @@ from crashveil.errors import DatabaseUnreachable, SchemaAheadError, StorageError
 
 if TYPE_CHECKING:
     from alembic.config import Config
+    from alembic.script import ScriptDirectory
     from sqlalchemy.dialects import postgresql, sqlite
 
 __all__ = [
@@ -47,6 +48,7 @@ __all__ = [
     "head_revision",
     "current_revision",
     "is_known_revision",
+    "migration_scripts",
     "unreachable",
     "is_sqlite",
     "dialect_insert",
@@ -372,9 +374,14 @@ def head_revision() -> str:
 
 
 def _heads() -> list[str]:
+    return sorted(migration_scripts().get_heads())
+
+
+def migration_scripts() -> ScriptDirectory:
+    """The migrations this code has (Alembic's view of ``db/migrations/versions``)."""
     from alembic.script import ScriptDirectory
 
-    return sorted(ScriptDirectory.from_config(_alembic_config()).get_heads())
+    return ScriptDirectory.from_config(_alembic_config())
 
 
 def current_revision(conn: Connection) -> str | None:
@@ -400,10 +407,9 @@ def schema_problem(conn: Connection) -> str | None:
 
 def is_known_revision(revision: str) -> bool:
     """Whether every ``+``-joined part of ``revision`` is a migration this code has."""
-    from alembic.script import ScriptDirectory
     from alembic.util import CommandError
 
-    script = ScriptDirectory.from_config(_alembic_config())
+    script = migration_scripts()
     try:
         found = [script.get_revision(rev) for rev in revision.split("+")]
     except CommandError:  # alembic's "Can't locate revision": a newer release's

@@ -44,10 +44,7 @@ class SchemaState:
 
 def pending_steps(current: str | None, target: str = "heads") -> tuple[MigrationStep, ...]:
     """The migrations from ``current`` (None: an empty database) up to ``target``, oldest first."""
-    from alembic.script import ScriptDirectory
-
-    script = ScriptDirectory.from_config(db._alembic_config())
-    scripts = list(script.iterate_revisions(target, current or "base"))
+    scripts = list(db.migration_scripts().iterate_revisions(target, current or "base"))
     steps = []
     for one in reversed(scripts):
         down = one.down_revision
