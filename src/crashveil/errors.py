@@ -24,6 +24,8 @@ __all__ = [
     "BudgetExceededError",
     "NotFound",
     "EventSkipped",
+    "BackupError",
+    "Interrupted",
 ]
 
 
@@ -146,3 +148,12 @@ class EventSkipped(CrashveilError):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class BackupError(CrashveilError):
+    """A backup archive cannot be written, opened or restored: wrong passphrase, corrupted or
+    truncated archive, a target that is not empty. One line naming the archive or directory."""
+
+
+class Interrupted(CrashveilError):
+    """A long operation stopped on SIGINT/SIGTERM at a safe point (nothing half-written left)."""

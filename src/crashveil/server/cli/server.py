@@ -26,6 +26,7 @@ import click
 
 from crashveil.cli.options import actor_option, policy_option, project_option, server_dir_option
 from crashveil.server.cli.audit import resolve_actor
+from crashveil.server.cli.backup import backup_command, reanchor_command, restore_command
 from crashveil.server.cli.context import connection_string, load_settings, open_storage, utc_now
 from crashveil.server.cli.project import add_project
 from crashveil.server.cli.tables import print_table, table
@@ -270,3 +271,7 @@ def server_run(server_dir: str | None, workers: int | None) -> None:
         settings = dataclasses.replace(settings, workers=workers)
     open_storage(settings).close()  # refuses unsafe durability settings or an unknown schema
     run_server(settings, workers=settings.workers)
+
+
+for _command in (backup_command, restore_command, reanchor_command):
+    server_group.add_command(_command)
