@@ -190,13 +190,22 @@ def audit_group() -> None:
 @server_dir_option
 def audit_verify(public_key: str | None, server_dir: str | None) -> None:
     """Check every entry and the signed checkpoint; exit 1 at the first problem."""
+    from crashveil.server.governance.audit import REANCHOR_ACTIONS
+
     with _open(server_dir) as (_, trail, _access):
         result = trail.verify(public_key=public_key)
+        anchors = trail.entries(actions=REANCHOR_ACTIONS) if result.ok else []
     if not result.ok:
         raise click.ClickException(f"audit trail NOT intact: {result.problem}"
                                    + (f" (first bad entry {result.first_bad})" if result.first_bad else ""))
     click.echo(f"audit trail intact: {result.count} entries, head {result.head_seq} {result.head_hash}, "
                f"checkpoint {result.checkpoint_seq}")
+    for entry in anchors[-3:]:  # the trail was re-anchored there: a restore, or a restored database accepted
+        detail = entry.details
+        source = (f"backup of {detail.get('backup_created_at')}" if entry.action == "server.restore"
+                  else f"reason: {detail.get('reason')}")
+        click.echo(f"re-anchored at entry {entry.seq}: {entry.action} at {entry.at} by {entry.actor} ({source}; "
+                   f"replaced checkpoint {detail.get('replaced_checkpoint_seq')})")
 
 
 @audit_group.command("report")
