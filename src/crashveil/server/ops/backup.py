@@ -22,6 +22,7 @@ import io
 import json
 import os
 import shutil
+import signal
 import sqlite3
 import subprocess
 import tarfile
@@ -34,10 +35,10 @@ from typing import BinaryIO, cast
 
 from crashveil.errors import BackupError
 from crashveil.server.ops.archive import KdfCost, SealedWriter
-from crashveil.server.ops.progress import NoProgress, Progress, StopFlag
+from crashveil.server.ops.progress import CheckedReader, NoProgress, Progress, StopFlag
 from crashveil.server.settings import Settings
 
-__all__ = ["BackupManifest", "BackupResult", "make_backup", "pg_tool", "sqlite_path"]
+__all__ = ["BackupManifest", "BackupResult", "libpq_url", "make_backup", "pg_tool", "sqlite_path", "stop_child"]
 
 FORMAT = 1
 MANIFEST = "manifest.json"
@@ -166,14 +167,25 @@ def _snapshot_postgres(database_url: str, target: Path, progress: Progress, stop
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     proc.wait(timeout=0.2)
         finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+            stop_child(proc)
         errors = proc.stderr.read().decode("utf-8", "replace") if proc.stderr else ""
     if proc.returncode != 0:
         last = errors.strip().splitlines()[-1] if errors.strip() else f"exit code {proc.returncode}"
         raise BackupError(f"pg_dump failed: {last}")
     progress.finish()
+
+
+def stop_child(proc: subprocess.Popen[bytes]) -> None:
+    """End pg_dump / pg_restore if still running: SIGINT first (they then cancel their query on
+    the server, so no backend is left waiting for a lock), SIGKILL if that is not enough."""
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def _directory_files(settings: Settings, exclude: set[Path]) -> Iterator[Path]:
@@ -188,22 +200,6 @@ def _directory_files(settings: Settings, exclude: set[Path]) -> Iterator[Path]:
         yield path
 
 
-class _Counting(io.RawIOBase):
-    """Reads from ``source``, advancing ``progress`` and checking ``stop`` on every block."""
-
-    def __init__(self, source: BinaryIO, progress: Progress, stop: StopFlag) -> None:
-        self._source, self._progress, self._stop = source, progress, stop
-
-    def readable(self) -> bool:
-        return True
-
-    def read(self, size: int = -1) -> bytes:
-        self._stop.check()
-        data = self._source.read(size)
-        self._progress.advance(len(data))
-        return data
-
-
 def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes, mode: int = 0o600) -> None:
     info = tarfile.TarInfo(name)
     info.size, info.mode, info.mtime = len(data), mode, int(datetime.now(UTC).timestamp())
@@ -215,7 +211,7 @@ def _add_file(tar: tarfile.TarFile, name: str, path: Path, progress: Progress, s
     info = tarfile.TarInfo(name)
     info.size, info.mode, info.mtime = stat.st_size, stat.st_mode & 0o700, int(stat.st_mtime)
     with path.open("rb") as handle:
-        tar.addfile(info, _Counting(handle, progress, stop))
+        tar.addfile(info, CheckedReader(handle, progress, stop))
 
 
 def make_backup(settings: Settings, out_path: Path, passphrase: bytes, *, progress: Progress | None = None,

@@ -13,17 +13,18 @@ directory) call :meth:`StopFlag.check` often and clean up their temporary name o
 from __future__ import annotations
 
 import contextlib
+import io
 import signal
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from types import FrameType
-from typing import Protocol, TextIO
+from typing import BinaryIO, Protocol, TextIO
 
 from crashveil.errors import Interrupted
 
-__all__ = ["LineProgress", "NoProgress", "Progress", "StopFlag", "stop_on_signals"]
+__all__ = ["CheckedReader", "LineProgress", "NoProgress", "Progress", "StopFlag", "stop_on_signals"]
 
 
 class Progress(Protocol):
@@ -143,3 +144,20 @@ def stop_on_signals() -> Iterator[StopFlag]:
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)
+
+
+class CheckedReader(io.RawIOBase):
+    """Reads from ``source``, checking ``stop`` before and advancing ``progress`` after every read."""
+
+    def __init__(self, source: BinaryIO, progress: Progress, stop: StopFlag) -> None:
+        self._source, self._progress, self._stop = source, progress, stop
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        self._stop.check()
+        data = self._source.read(size)
+        self._stop.check()
+        self._progress.advance(len(data))
+        return data

@@ -39,8 +39,9 @@ from crashveil.server.ops.backup import (
     BackupManifest,
     libpq_url,
     pg_tool,
+    stop_child,
 )
-from crashveil.server.ops.progress import NoProgress, Progress, StopFlag
+from crashveil.server.ops.progress import CheckedReader, NoProgress, Progress, StopFlag
 from crashveil.server.settings import Settings
 
 __all__ = ["RestoreResult", "restore_backup", "target_problem"]
@@ -76,14 +77,13 @@ def _unpack(archive: Path, passphrase: bytes, into: Path, progress: Progress,
     """Unpack the archive into ``into``; (manifest, the database member's file)."""
     size = archive.stat().st_size
     with archive.open("rb") as raw:
-        reader = SealedReader(raw, passphrase, name=str(archive))
         progress.stage("opening archive", size, "bytes")
+        reader = SealedReader(cast(BinaryIO, CheckedReader(raw, progress, stop)), passphrase, name=str(archive))
         manifest: BackupManifest | None = None
         database: Path | None = None
         with tarfile.open(fileobj=cast(BinaryIO, reader), mode="r|") as tar:
             for member in tar:
                 stop.check()
-                progress.advance(member.size)
                 if not member.isfile():
                     raise BackupError(f"{archive}: unexpected member type; not restoring")
                 name = _safe_member(member.name)
@@ -136,9 +136,7 @@ def _restore_postgres(dump: Path, database_url: str, progress: Progress, stop: S
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     proc.wait(timeout=0.2)
         finally:
-            if proc.poll() is None:
-                proc.terminate()  # pg_restore's transaction is rolled back
-                proc.wait()
+            stop_child(proc)  # pg_restore's one transaction is rolled back
         errors = proc.stderr.read().decode("utf-8", "replace") if proc.stderr else ""
     if proc.returncode != 0:
         last = errors.strip().splitlines()[-1] if errors.strip() else f"exit code {proc.returncode}"
