@@ -119,3 +119,42 @@ def test_restore_stopped_midway_leaves_the_target_as_it_was(tmp_path: Path) -> N
             proc.kill()
     after = {p.relative_to(source.path): p.read_bytes() for p in source.path.rglob("*") if p.is_file()}
     assert (before, []) == (after, [p.name for p in tmp_path.iterdir() if p.name.startswith(".srv.")])
+
+
+def test_retention_stopped_between_projects_keeps_what_it_committed(tmp_path: Path) -> None:
+    """Three projects; the first waits for a write lock the test holds. SIGTERM while it waits:
+    that project finishes and commits, the others are not started, the run is audited as
+    interrupted and the command says to run it again."""
+    import sqlite3
+
+    source = servers.init_server_dir(tmp_path / "srv")
+    for project in ("second", "third"):
+        run_cli("project", "add", project, "--server-dir", str(source.path))
+    holder = sqlite3.connect(source.path / "crashveil.db", isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # the write lock: the first project's first write waits for it
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("CRASHVEIL_")}
+    environ["CRASHVEIL_SQLITE_BUSY_TIMEOUT_MS"] = "120000"
+    proc = subprocess.Popen([sys.executable, "-m", "crashveil", "retention", "run", "--progress", "--server-dir",
+                             str(source.path)], env=environ, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stderr is not None
+        first = proc.stderr.readline()
+        assert "retention: project 1 of 3" in first, first
+        proc.send_signal(signal.SIGTERM)
+        holder.execute("ROLLBACK")
+        out, err = proc.communicate(timeout=120)
+    finally:
+        holder.close()
+        if proc.poll() is None:
+            proc.kill()
+    assert 1 == proc.returncode and "stopped by SIGTERM after 1 project(s)" in err, err
+    assert "project 2 of 3" not in err and 1 == out.count("did delete"), out
+    from crashveil.server.governance.audit import AuditTrail
+
+    storage = source.storage()
+    try:
+        last = AuditTrail.for_server_dir(storage.engine, source.path).entries(actions=["retention.run"])[-1]
+    finally:
+        storage.close()
+    assert last.details.get("interrupted") is True

@@ -232,15 +232,28 @@ def retention_group() -> None:
 
 @retention_group.command("run")
 @click.option("--dry-run", is_flag=True, help="show what would go, change nothing")
+@click.option("--progress/--no-progress", "show_progress", default=None,
+              help="progress on stderr (default: when stderr is a terminal)")
 @server_dir_option
 @actor_option
-def retention_run(dry_run: bool, server_dir: str | None, actor: str | None) -> None:
+def retention_run(dry_run: bool, show_progress: bool | None, server_dir: str | None, actor: str | None) -> None:
     """Apply every project's retention now."""
-    who = resolve_actor(actor)
+    from crashveil.errors import Interrupted
     from crashveil.server.governance.retention import run_retention
+    from crashveil.server.ops.progress import LineProgress, stop_on_signals
 
-    with _open(server_dir) as (storage, trail, _access):
-        result = run_retention(storage, trail, dry_run=dry_run, actor=who)
+    who = resolve_actor(actor)
+    progress = LineProgress(sys.stderr) if (sys.stderr.isatty() if show_progress is None else show_progress) else None
+
+    def starting(project_id: str, index: int, total: int) -> None:
+        if progress is not None:
+            progress.stage(f"retention: project {index} of {total}")
+
+    with _open(server_dir) as (storage, trail, _access), stop_on_signals() as stop:
+        result = run_retention(storage, trail, dry_run=dry_run, actor=who, stop=lambda: stop.requested,
+                               on_project=starting)
+    if progress is not None:
+        progress.finish()
     verb = "would" if dry_run else "did"
     for p in result.projects:
         click.echo(f"{p.project_id} (policy {p.policy_version}): {verb} delete {p.reports_deleted} reports, "
@@ -252,3 +265,6 @@ def retention_run(dry_run: bool, server_dir: str | None, actor: str | None) -> N
                        f"{result.backups_beyond_use_after_days} day(s)")
         if result.wal_checkpoint:
             click.echo(f"SQLite WAL: {result.wal_checkpoint}")
+    if result.interrupted:
+        raise Interrupted(f"stopped by {stop.signal_name} after {len(result.projects)} project(s), each committed; "
+                          "run again to finish")

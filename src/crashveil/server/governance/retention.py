@@ -103,6 +103,7 @@ class RetentionResult:
     keks_destroyed: list[str] = field(default_factory=list)
     backups_beyond_use_after_days: int | None = None
     wal_checkpoint: str | None = None
+    interrupted: bool = False  # stopped between projects (SIGINT/SIGTERM); run again to finish
 
     @property
     def shredded(self) -> bool:
@@ -134,7 +135,8 @@ def _hour_key(moment: datetime) -> str:
 
 
 def run_retention(storage: Storage, audit: AuditTrail, *, now: datetime | None = None, dry_run: bool = False,
-                  actor: str = "system") -> RetentionResult:
+                  actor: str = "system", stop: Callable[[], bool] = lambda: False,
+                  on_project: Callable[[str, int, int], None] | None = None) -> RetentionResult:
     """Apply every project's retention once (see the module docstring).
 
     Args:
@@ -143,10 +145,19 @@ def run_retention(storage: Storage, audit: AuditTrail, *, now: datetime | None =
         now: the clock reading to apply (default: the storage's clock).
         dry_run: count what would go, change nothing.
         actor: recorded as the actor of the audit entry.
+        stop: asked before each project; when true, the run stops there (every project done
+            so far is committed), finishes as usual and is recorded with ``interrupted``.
+        on_project: called with (project id, its index from 1, the number of projects) as each starts.
     """
     now = now or storage._clock()
     result = RetentionResult(started_at=now.isoformat(), dry_run=dry_run)
-    for summary in storage.list_projects():
+    summaries = storage.list_projects()
+    for index, summary in enumerate(summaries, 1):
+        if stop():
+            result.interrupted = True
+            break
+        if on_project is not None:
+            on_project(summary.id, index, len(summaries))
         record = storage.project(summary.id, fresh=True)
         if record is None:
             continue
@@ -185,6 +196,7 @@ def run_retention(storage: Storage, audit: AuditTrail, *, now: datetime | None =
             "rollups_deleted": sum(p.rollups_deleted for p in result.projects),
             "kek_rotated": result.kek_rotated,
             "keks_destroyed": result.keks_destroyed,
+            **({"interrupted": True} if result.interrupted else {}),
         }, conn=conn)
     audit.checkpoint()
     return result
