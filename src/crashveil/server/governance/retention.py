@@ -151,17 +151,7 @@ def run_retention(storage: Storage, audit: AuditTrail, *, now: datetime | None =
     """
     now = now or storage._clock()
     result = RetentionResult(started_at=now.isoformat(), dry_run=dry_run)
-    summaries = storage.list_projects()
-    for index, summary in enumerate(summaries, 1):
-        if stop():
-            result.interrupted = True
-            break
-        if on_project is not None:
-            on_project(summary.id, index, len(summaries))
-        record = storage.project(summary.id, fresh=True)
-        if record is None:
-            continue
-        result.projects.append(_project(storage, record.id, record.policy, now, dry_run))
+    _all_projects(storage, result, now, dry_run, stop, on_project)
     engine = storage.engine
     with (read_tx(engine) if dry_run else write_tx(engine)) as conn:
         result.login_failures_deleted, result.sessions_deleted = _prune_logins(conn, now, dry_run)
@@ -200,6 +190,21 @@ def run_retention(storage: Storage, audit: AuditTrail, *, now: datetime | None =
         }, conn=conn)
     audit.checkpoint()
     return result
+
+
+def _all_projects(storage: Storage, result: RetentionResult, now: datetime, dry_run: bool, stop: Callable[[], bool],
+                  on_project: Callable[[str, int, int], None] | None) -> None:
+    """Each project in turn (each commits its own steps); ``stop`` is asked before each."""
+    summaries = storage.list_projects()
+    for index, summary in enumerate(summaries, 1):
+        if stop():
+            result.interrupted = True
+            return
+        if on_project is not None:
+            on_project(summary.id, index, len(summaries))
+        record = storage.project(summary.id, fresh=True)
+        if record is not None:
+            result.projects.append(_project(storage, record.id, record.policy, now, dry_run))
 
 
 def _count(conn: Connection, query: Any) -> int:

@@ -214,6 +214,26 @@ def _add_file(tar: tarfile.TarFile, name: str, path: Path, progress: Progress, s
         tar.addfile(info, CheckedReader(handle, progress, stop))
 
 
+def _write_archive(partial: Path, passphrase: bytes, manifest: BackupManifest, members: list[tuple[str, Path]],
+                   head_bytes: bytes | None, *, progress: Progress, stop: StopFlag, cost: KdfCost | None) -> None:
+    """The sealed tar stream: the manifest, the database, the checkpoint read first, the files."""
+    total = sum(path.stat().st_size for _, path in members)
+    with partial.open("wb") as raw:
+        sealed = SealedWriter(raw, passphrase, cost=cost)
+        progress.stage("sealing archive", total, "bytes")
+        with tarfile.open(fileobj=cast(BinaryIO, sealed), mode="w|", format=tarfile.PAX_FORMAT) as tar:
+            _add_bytes(tar, MANIFEST, manifest.to_json())
+            _add_file(tar, *members[0], progress, stop)
+            if head_bytes is not None:
+                _add_bytes(tar, FILES_PREFIX + HEAD_FILE, head_bytes)
+            for name, path in members[1:]:
+                _add_file(tar, name, path, progress, stop)
+        sealed.close()
+        raw.flush()
+        os.fsync(raw.fileno())
+        progress.finish()
+
+
 def make_backup(settings: Settings, out_path: Path, passphrase: bytes, *, progress: Progress | None = None,
                 stop: StopFlag | None = None, cost: KdfCost | None = None) -> BackupResult:
     """Write the sealed archive of the server directory of ``settings`` to ``out_path``.
@@ -257,22 +277,9 @@ def make_backup(settings: Settings, out_path: Path, passphrase: bytes, *, progre
             audit_seq=audit_seq, audit_hash=audit_hash, checkpoint_seq=checkpoint_seq, sqlite_relative=relative,
             files=sorted(names))
         partial = Path(scratch) / "archive.partial"
-        total = snapshot.stat().st_size + sum(p.stat().st_size for p in files)
-        with partial.open("wb") as raw:
-            sealed = SealedWriter(raw, passphrase, cost=cost)
-            progress.stage("sealing archive", total, "bytes")
-            with tarfile.open(fileobj=cast(BinaryIO, sealed), mode="w|", format=tarfile.PAX_FORMAT) as tar:
-                _add_bytes(tar, MANIFEST, manifest.to_json())
-                _add_file(tar, DB_SQLITE if db_file is not None else DB_PGDUMP, snapshot, progress, stop)
-                if head_bytes is not None:
-                    _add_bytes(tar, FILES_PREFIX + HEAD_FILE, head_bytes)
-                for path in files:
-                    _add_file(tar, FILES_PREFIX + path.relative_to(settings.server_dir).as_posix(), path,
-                              progress, stop)
-            sealed.close()
-            raw.flush()
-            os.fsync(raw.fileno())
-            progress.finish()
+        members = [(DB_SQLITE if db_file is not None else DB_PGDUMP, snapshot)]
+        members += [(FILES_PREFIX + p.relative_to(settings.server_dir).as_posix(), p) for p in files]
+        _write_archive(partial, passphrase, manifest, members, head_bytes, progress=progress, stop=stop, cost=cost)
         stop.check()
         os.link(partial, out_path)  # fails rather than overwrite a file made meanwhile
     return BackupResult(out_path, manifest, out_path.stat().st_size)
