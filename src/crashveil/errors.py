@@ -26,6 +26,8 @@ __all__ = [
     "EventSkipped",
     "SchemaAheadError",
     "DatabaseUnreachable",
+    "BackupError",
+    "Interrupted",
 ]
 
 
@@ -167,3 +169,10 @@ class DatabaseUnreachable(StorageError):
     def __init__(self, where: str, reason: str) -> None:
         super().__init__(f"cannot reach the database at {where}: {reason}")
         self.where = where
+class BackupError(CrashveilError):
+    """A backup archive cannot be written, opened or restored: wrong passphrase, corrupted or
+    truncated archive, a target that is not empty. One line naming the archive or directory."""
+
+
+class Interrupted(CrashveilError):
+    """A long operation stopped on SIGINT/SIGTERM at a safe point (nothing half-written left)."""

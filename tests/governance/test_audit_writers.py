@@ -121,7 +121,7 @@ def _writers() -> dict[str, list[str]]:
                 continue
             func = node.func
             called = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
-            if called in ("record", "audit"):
+            if called in ("record", "audit", "reanchor"):
                 for arg in node.args[:2]:
                     for name in names(arg):
                         found.setdefault(name, []).append(str(path.relative_to(SRC)))

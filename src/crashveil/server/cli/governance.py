@@ -190,13 +190,22 @@ def audit_group() -> None:
 @server_dir_option
 def audit_verify(public_key: str | None, server_dir: str | None) -> None:
     """Check every entry and the signed checkpoint; exit 1 at the first problem."""
+    from crashveil.server.governance.audit import REANCHOR_ACTIONS
+
     with _open(server_dir) as (_, trail, _access):
         result = trail.verify(public_key=public_key)
+        anchors = trail.entries(actions=REANCHOR_ACTIONS) if result.ok else []
     if not result.ok:
         raise click.ClickException(f"audit trail NOT intact: {result.problem}"
                                    + (f" (first bad entry {result.first_bad})" if result.first_bad else ""))
     click.echo(f"audit trail intact: {result.count} entries, head {result.head_seq} {result.head_hash}, "
                f"checkpoint {result.checkpoint_seq}")
+    for entry in anchors[-3:]:  # the trail was re-anchored there: a restore, or a restored database accepted
+        detail = entry.details
+        source = (f"backup of {detail.get('backup_created_at')}" if entry.action == "server.restore"
+                  else f"reason: {detail.get('reason')}")
+        click.echo(f"re-anchored at entry {entry.seq}: {entry.action} at {entry.at} by {entry.actor} ({source}; "
+                   f"replaced checkpoint {detail.get('replaced_checkpoint_seq')})")
 
 
 @audit_group.command("report")
@@ -223,15 +232,28 @@ def retention_group() -> None:
 
 @retention_group.command("run")
 @click.option("--dry-run", is_flag=True, help="show what would go, change nothing")
+@click.option("--progress/--no-progress", "show_progress", default=None,
+              help="progress on stderr (default: when stderr is a terminal)")
 @server_dir_option
 @actor_option
-def retention_run(dry_run: bool, server_dir: str | None, actor: str | None) -> None:
+def retention_run(dry_run: bool, show_progress: bool | None, server_dir: str | None, actor: str | None) -> None:
     """Apply every project's retention now."""
-    who = resolve_actor(actor)
+    from crashveil.errors import Interrupted
     from crashveil.server.governance.retention import run_retention
+    from crashveil.server.ops.progress import LineProgress, stop_on_signals
 
-    with _open(server_dir) as (storage, trail, _access):
-        result = run_retention(storage, trail, dry_run=dry_run, actor=who)
+    who = resolve_actor(actor)
+    progress = LineProgress(sys.stderr) if (sys.stderr.isatty() if show_progress is None else show_progress) else None
+
+    def starting(project_id: str, index: int, total: int) -> None:
+        if progress is not None:
+            progress.stage(f"retention: project {index} of {total}")
+
+    with _open(server_dir) as (storage, trail, _access), stop_on_signals() as stop:
+        result = run_retention(storage, trail, dry_run=dry_run, actor=who, stop=lambda: stop.requested,
+                               on_project=starting)
+    if progress is not None:
+        progress.finish()
     verb = "would" if dry_run else "did"
     for p in result.projects:
         click.echo(f"{p.project_id} (policy {p.policy_version}): {verb} delete {p.reports_deleted} reports, "
@@ -243,3 +265,6 @@ def retention_run(dry_run: bool, server_dir: str | None, actor: str | None) -> N
                        f"{result.backups_beyond_use_after_days} day(s)")
         if result.wal_checkpoint:
             click.echo(f"SQLite WAL: {result.wal_checkpoint}")
+    if result.interrupted:
+        raise Interrupted(f"stopped by {stop.signal_name} after {len(result.projects)} project(s), each committed; "
+                          "run again to finish")

@@ -26,6 +26,7 @@ import click
 
 from crashveil.cli.options import actor_option, policy_option, project_option, server_dir_option
 from crashveil.server.cli.audit import resolve_actor
+from crashveil.server.cli.backup import backup_command, reanchor_command, restore_command
 from crashveil.server.cli.context import connection_string, load_settings, open_storage, utc_now
 from crashveil.server.cli.project import add_project
 from crashveil.server.cli.tables import print_table, table
@@ -281,3 +282,5 @@ def _attach_maintenance() -> None:
 
 
 _attach_maintenance()
+for _command in (backup_command, restore_command, reanchor_command):
+    server_group.add_command(_command)

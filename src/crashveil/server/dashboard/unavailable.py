@@ -18,15 +18,23 @@ import sqlalchemy as sa
 from starlette.responses import HTMLResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from crashveil.errors import StorageError
+from crashveil.errors import AuditTamperedError, StorageError
 from crashveil.server.http.errors import STORAGE_RETRY_AFTER_S
 
-__all__ = ["UNAVAILABLE_MESSAGE", "Unavailable", "database_unavailable", "unavailable_page"]
+__all__ = ["AUDIT_MESSAGE", "UNAVAILABLE_MESSAGE", "Unavailable", "database_unavailable", "unavailable_page"]
 
 #: What the 503 page says.
 UNAVAILABLE_MESSAGE = ("The database is not accepting changes right now (it may be read-only, full or "
                        "restarting), so this page cannot be served. Nothing was changed. Try again in a minute; "
                        "if it persists, tell the operator.")
+
+#: What the 503 page says when the audit trail cannot be written (its checkpoint is ahead of
+#: the database, e.g. after a restore of an older copy): audited pages (sign-in, reading a
+#: report) must not work unaudited.
+AUDIT_MESSAGE = ("The audit trail cannot be written: the database is older than the trail's signed checkpoint "
+                 "(it was restored from an earlier copy?). Audited actions, signing in included, are refused "
+                 "until an operator restores with 'crashveil server restore' or re-anchors the trail with "
+                 "'crashveil server reanchor-audit'.")
 
 logger = logging.getLogger("crashveil.server.dashboard")
 
@@ -49,7 +57,7 @@ def database_unavailable(exc: BaseException) -> bool:
 class Unavailable:
     """ASGI wrapper answering ``page()`` (a 503 response) when the database is unavailable."""
 
-    def __init__(self, app: ASGIApp, page: Callable[[], HTMLResponse]) -> None:
+    def __init__(self, app: ASGIApp, page: Callable[[str], HTMLResponse]) -> None:
         self.app = app
         self.page = page
 
@@ -68,16 +76,21 @@ class Unavailable:
         try:
             await self.app(scope, receive, watch)
         except Exception as exc:
-            if started or not database_unavailable(exc):
+            audit = isinstance(exc, AuditTamperedError)
+            if started or not (audit or database_unavailable(exc)):
                 raise
-            logger.warning("page answered 503: the database is unavailable (%s)", type(exc).__name__)
-            await self.page()(scope, receive, send)
+            if audit:
+                logger.error("page answered 503: the audit trail is behind its signed checkpoint; restore with "
+                             "'crashveil server restore' or re-anchor with 'crashveil server reanchor-audit'")
+            else:
+                logger.warning("page answered 503: the database is unavailable (%s)", type(exc).__name__)
+            await self.page(AUDIT_MESSAGE if audit else UNAVAILABLE_MESSAGE)(scope, receive, send)
 
 
-def unavailable_page(env: jinja2.Environment) -> Callable[[], HTMLResponse]:
+def unavailable_page(env: jinja2.Environment) -> Callable[[str], HTMLResponse]:
     """The 503 response factory for :class:`Unavailable`: the dashboard's error page."""
-    def page() -> HTMLResponse:
-        body = env.get_template("error.html").render(title="Temporarily unavailable", message=UNAVAILABLE_MESSAGE,
+    def page(message: str = UNAVAILABLE_MESSAGE) -> HTMLResponse:
+        body = env.get_template("error.html").render(title="Temporarily unavailable", message=message,
                                                      user=None, csrf="")
         return HTMLResponse(body, status_code=503, headers={"Retry-After": str(STORAGE_RETRY_AFTER_S)})
     return page

@@ -50,7 +50,9 @@ from crashveil.wire.canonical import canonical_json
 
 __all__ = [
     "ACTIONS",
+    "BEHIND_HINT",
     "GENESIS",
+    "REANCHOR_ACTIONS",
     "AuditEntry",
     "AuditTrail",
     "Checkpoint",
@@ -94,7 +96,17 @@ ACTIONS: Mapping[str, str] = {
     "client_cert.revoke": "a client certificate was revoked (serial, name)",
     "server_cert.renew": "the server's TLS certificate was renewed (serial, names, names added, replaced serial)",
     "schema.upgrade": "the database schema was upgraded (from, to, steps)",
+    "server.restore": "the server directory was restored from a backup (backup time, audit head); the checkpoint "
+                      "was re-anchored to this entry",
+    "audit.reanchor": "an operator re-anchored the checkpoint to this entry (reason, the checkpoint it replaced), "
+                      "after a database restored from an older copy",
 }
+#: Actions that re-anchor the checkpoint (:meth:`AuditTrail.reanchor`).
+REANCHOR_ACTIONS = ("server.restore", "audit.reanchor")
+#: What an operator is told when the trail is behind its checkpoint.
+BEHIND_HINT = ("the database is older than the signed checkpoint (restored from an earlier copy?): restore with "
+               "'crashveil server restore', or, if this database was restored on purpose, re-anchor with "
+               "'crashveil server reanchor-audit --reason TEXT'")
 _ACTION_RE = re.compile(r"^[a-z][a-z_]*(\.[a-z][a-z_]*)*$")
 _ID_RE = re.compile(r"^[A-Za-z0-9_.:@*/+=-]{0,256}$")
 _MAX_TEXT = 1000
@@ -348,9 +360,34 @@ class AuditTrail:
             return self.read_checkpoint()
         return self._advance(int(row.seq), row.hash)
 
-    def _advance(self, seq: int, digest: str) -> Checkpoint:
+    def reanchor(self, action: str, *, actor: str, detail: Mapping[str, Any]) -> AuditEntry:
+        """Append ``action`` (one of :data:`REANCHOR_ACTIONS`) and sign it as the head, replacing a
+        checkpoint the chain no longer reaches (a database restored from an older copy).
+
+        The chain itself must be intact; the entry names the checkpoint it replaces, so the
+        trail states that (and when) it was re-anchored.
+
+        Raises:
+            AuditTamperedError: the chain itself is broken (an entry changed or missing).
+        """
+        if action not in REANCHOR_ACTIONS:
+            raise ValueError(f"{action!r} is not a re-anchoring action")
+        chain = self.verify(against_checkpoint=False)
+        if not chain.ok:
+            raise AuditTamperedError(f"the audit chain itself is broken ({chain.problem}); not re-anchoring")
+        old = self.read_checkpoint()
+        full = dict(detail)
+        full.update({"replaced_checkpoint_seq": old.seq if old else None,
+                     "replaced_checkpoint_at": old.at if old else None, "trail_head_seq": chain.head_seq})
+        detail_text = _check_detail(full)
+        with write_tx(self.engine) as own:
+            entry = self._append(own, action, actor, None, None, detail_text)
+        self._advance(entry.seq, entry.hash, reanchor=True)
+        return entry
+
+    def _advance(self, seq: int, digest: str, *, reanchor: bool = False) -> Checkpoint:
         with self._file_lock():
-            old = self.read_checkpoint()
+            old = None if reanchor else self.read_checkpoint()
             if old is not None:
                 problem = self.checkpoint_problem(old)
                 if problem:
@@ -362,7 +399,8 @@ class AuditTrail:
                                             .where(audit_entries.c.seq == old.seq)).scalar()
                 if anchored != old.hash:
                     raise AuditTamperedError(
-                        f"entry {old.seq} named by the checkpoint is missing or changed; not signing a new head")
+                        f"audit entry {old.seq} named by the checkpoint is missing or changed, so no new head is "
+                        f"signed; {BEHIND_HINT}")
                 if old.seq >= seq:
                     return old
             at = _format_at(self._now())
@@ -398,16 +436,18 @@ class AuditTrail:
             return [AuditEntry(r.seq, r.at, r.actor, r.action, r.project_id, r.subject, r.detail, r.prev_hash,
                                r.hash) for r in conn.execute(query)]
 
-    def verify(self, *, public_key: str | None = None, batch: int = 5000) -> VerifyResult:
+    def verify(self, *, public_key: str | None = None, batch: int = 5000,
+               against_checkpoint: bool = True) -> VerifyResult:
         """Recompute the chain and check it against the signed checkpoint.
 
         Reports the first changed, missing, inserted or reordered entry; a tail cut off
         behind the checkpoint; a chain replaced wholesale; a forged or missing checkpoint.
-        ``public_key`` pins the expected audit key (default: this server's key).
+        ``public_key`` pins the expected audit key (default: this server's key);
+        ``against_checkpoint=False`` checks the chain alone.
         """
         prev, expected, count = GENESIS, 1, 0
         hashes_at: dict[int, str] = {}
-        cp = self.read_checkpoint()
+        cp = self.read_checkpoint() if against_checkpoint else None
         first_bad: int | None = None
         problem: str | None = None
         with read_tx(self.engine) as conn:
@@ -434,7 +474,7 @@ class AuditTrail:
                         hashes_at[row.seq] = row.hash
                     prev, expected, count = row.hash, expected + 1, count + 1
         head_seq = expected - 1
-        if problem is None:
+        if problem is None and against_checkpoint:
             if cp is None:
                 if head_seq > 0:
                     problem = f"no checkpoint at {self.checkpoint_path} (it was removed, or never written)"
@@ -442,11 +482,11 @@ class AuditTrail:
                 problem = self.checkpoint_problem(cp, public_key=public_key)
                 if problem is None and cp.seq > head_seq:
                     first_bad = head_seq + 1
-                    problem = (
-                        f"the trail ends at entry {head_seq} but the signed checkpoint names entry {cp.seq} (truncated)"
-                    )
+                    problem = (f"the trail ends at entry {head_seq} but the signed checkpoint names entry {cp.seq} "
+                               f"(truncated): {BEHIND_HINT}")
                 elif problem is None and hashes_at.get(cp.seq) != cp.hash:
                     first_bad = cp.seq
-                    problem = f"entry {cp.seq} differs from the signed checkpoint (the chain was replaced)"
+                    problem = (f"entry {cp.seq} differs from the signed checkpoint (the chain was replaced, or "
+                               f"entries were added after a restore from an older copy): {BEHIND_HINT}")
         return VerifyResult(ok=problem is None, count=count, head_seq=head_seq, head_hash=prev,
                             checkpoint_seq=cp.seq if cp else None, first_bad=first_bad, problem=problem)

@@ -55,6 +55,7 @@ from typing import TYPE_CHECKING, Any, cast
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from crashveil.errors import AuditTamperedError
 from crashveil.policy.model import Policy
 from crashveil.server.db.engine import is_sqlite, read_tx, write_tx
 from crashveil.server.db.governance_tables import login_failures, retention_runs, retention_stripped, sessions
@@ -102,6 +103,7 @@ class RetentionResult:
     keks_destroyed: list[str] = field(default_factory=list)
     backups_beyond_use_after_days: int | None = None
     wal_checkpoint: str | None = None
+    interrupted: bool = False  # stopped between projects (SIGINT/SIGTERM); run again to finish
 
     @property
     def shredded(self) -> bool:
@@ -133,7 +135,8 @@ def _hour_key(moment: datetime) -> str:
 
 
 def run_retention(storage: Storage, audit: AuditTrail, *, now: datetime | None = None, dry_run: bool = False,
-                  actor: str = "system") -> RetentionResult:
+                  actor: str = "system", stop: Callable[[], bool] = lambda: False,
+                  on_project: Callable[[str, int, int], None] | None = None) -> RetentionResult:
     """Apply every project's retention once (see the module docstring).
 
     Args:
@@ -142,14 +145,13 @@ def run_retention(storage: Storage, audit: AuditTrail, *, now: datetime | None =
         now: the clock reading to apply (default: the storage's clock).
         dry_run: count what would go, change nothing.
         actor: recorded as the actor of the audit entry.
+        stop: asked before each project; when true, the run stops there (every project done
+            so far is committed), finishes as usual and is recorded with ``interrupted``.
+        on_project: called with (project id, its index from 1, the number of projects) as each starts.
     """
     now = now or storage._clock()
     result = RetentionResult(started_at=now.isoformat(), dry_run=dry_run)
-    for summary in storage.list_projects():
-        record = storage.project(summary.id, fresh=True)
-        if record is None:
-            continue
-        result.projects.append(_project(storage, record.id, record.policy, now, dry_run))
+    _all_projects(storage, result, now, dry_run, stop, on_project)
     engine = storage.engine
     with (read_tx(engine) if dry_run else write_tx(engine)) as conn:
         result.login_failures_deleted, result.sessions_deleted = _prune_logins(conn, now, dry_run)
@@ -184,9 +186,25 @@ def run_retention(storage: Storage, audit: AuditTrail, *, now: datetime | None =
             "rollups_deleted": sum(p.rollups_deleted for p in result.projects),
             "kek_rotated": result.kek_rotated,
             "keks_destroyed": result.keks_destroyed,
+            **({"interrupted": True} if result.interrupted else {}),
         }, conn=conn)
     audit.checkpoint()
     return result
+
+
+def _all_projects(storage: Storage, result: RetentionResult, now: datetime, dry_run: bool, stop: Callable[[], bool],
+                  on_project: Callable[[str, int, int], None] | None) -> None:
+    """Each project in turn (each commits its own steps); ``stop`` is asked before each."""
+    summaries = storage.list_projects()
+    for index, summary in enumerate(summaries, 1):
+        if stop():
+            result.interrupted = True
+            return
+        if on_project is not None:
+            on_project(summary.id, index, len(summaries))
+        record = storage.project(summary.id, fresh=True)
+        if record is not None:
+            result.projects.append(_project(storage, record.id, record.policy, now, dry_run))
 
 
 def _count(conn: Connection, query: Any) -> int:
@@ -373,6 +391,8 @@ class RetentionScheduler:
         while True:
             try:
                 await self.run_once()
+            except AuditTamperedError as exc:  # expired data was deleted; its audit entry could not be signed
+                logger.error("retention run could not be audited: %s", exc)
             except Exception:  # keep the server up; the next run retries (logged without content)
                 logger.exception("retention run failed")
             await asyncio.sleep(self.interval_s)

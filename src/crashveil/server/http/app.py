@@ -25,7 +25,6 @@ import base64
 import functools
 import json
 import re
-import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -44,6 +43,7 @@ from crashveil.server.http.body import read_body
 from crashveil.server.http.errors import Handler, handle_error, timed
 from crashveil.server.http.metrics import CONTENT_TYPE, Metrics
 from crashveil.server.http.peer import CREDENTIAL_KEY, PeerCredential
+from crashveil.server.http.readiness import Readiness, answer_body, default_checks
 from crashveil.server.ingest.pipeline import Ingestor
 from crashveil.server.ingest.rejections import check_project_id
 from crashveil.server.keys.cert_expiry import CertificateExpiryCollector, expiry_details, served_certificates
@@ -212,34 +212,6 @@ def _build_ingestor(settings: Settings, storage: Storage, metrics: Metrics, *, n
 
 
 
-class _Readiness:
-    """``storage.ping`` (a write probe: a rolled-back transaction), its answer reused for
-    :data:`READY_CACHE_S`; concurrent checks share one probe, so /readyz stays cheap."""
-
-    def __init__(self, storage: Storage, clock: Callable[[], float]) -> None:
-        self._storage = storage
-        self._clock = clock
-        self._until = float("-inf")
-        self._ready = False
-        self._probing = threading.Lock()
-
-    def cached(self) -> bool | None:
-        """The last answer while it is fresh, else None."""
-        return self._ready if self._clock() < self._until else None
-
-    def check(self) -> bool:
-        """Probe unless another thread just did (blocking: call it in a thread)."""
-        with self._probing:
-            if self._clock() >= self._until:
-                try:
-                    self._storage.ping()
-                    self._ready = True
-                except Exception:  # noqa: BLE001 - any failure means "not ready"; the storage logs why
-                    self._ready = False
-                self._until = self._clock() + READY_CACHE_S
-            return self._ready
-
-
 class _NativeApi:
     """The handlers of the native API, health checks, metrics and the contract."""
 
@@ -251,7 +223,8 @@ class _NativeApi:
         self.metrics = metrics
         self.now = now
         self.body_timeout_s = body_timeout_s
-        self.readiness = _Readiness(storage, clock)
+        assert ingestor.audit is not None, "_build_ingestor sets it"
+        self.readiness = Readiness(default_checks(storage, ingestor.audit, now=now), clock, cache_s=READY_CACHE_S)
         self.certificates = served_certificates(settings)  # what this process serves: read once
         self.openapi_body = json.dumps(load_openapi()).encode()
 
@@ -318,12 +291,17 @@ class _NativeApi:
         return JSONResponse({"status": "ok"})
 
     async def readyz(self, request: Request) -> Response:
-        ready = self.readiness.cached()
-        if ready is None:
-            ready = await run_in_threadpool(self.readiness.check)
-        if not ready:
-            return JSONResponse({"status": "unavailable"}, status_code=503, headers={"Retry-After": "5"})
-        return JSONResponse({"status": "ready", "certificates": expiry_details(self.certificates, self.now())})
+        results = self.readiness.cached()
+        if results is None:
+            results = await run_in_threadpool(self.readiness.check)
+        status, body = answer_body(results)
+        certificates = expiry_details(self.certificates, self.now())
+        body["certificates"] = certificates
+        warnings = [{"name": f"certificate.{cert}", "detail": entry["warning"]}
+                    for cert, entry in certificates.items() if "warning" in entry]
+        if warnings and status == 200:
+            body["warnings"] = [*body.get("warnings", []), *warnings]
+        return JSONResponse(body, status_code=status, headers={"Retry-After": "5"} if status == 503 else None)
 
     async def get_metrics(self, request: Request) -> Response:
         return Response(self.metrics.render(), media_type=CONTENT_TYPE)

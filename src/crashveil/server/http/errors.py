@@ -13,6 +13,7 @@ exception                              status  code
 ``ReportError`` (wire format)          400     its code; ``too_large`` is 413
 ``SealError``                          400     ``unsealable`` (opaque: no oracle)
 ``StorageError``                       503     ``storage_unavailable``, ``Retry-After``
+``AuditTamperedError``                 503     ``audit_unavailable``, ``Retry-After`` (trail behind its checkpoint)
 Starlette ``HTTPException``            its own ``not_found``, ``method_not_allowed``, ...
 anything else (a bug)                  500     ``internal``; logged without its message
 =====================================  ======  ==========================================
@@ -32,7 +33,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from crashveil.errors import ReportError, ReportRejected, SealError, StorageError, Throttled
+from crashveil.errors import AuditTamperedError, ReportError, ReportRejected, SealError, StorageError, Throttled
 from crashveil.textsafe import visible
 from crashveil.wire.report import CONTROL_CHARACTER
 
@@ -83,6 +84,10 @@ def error_response(exc: BaseException) -> tuple[Response, str]:
         status, body = 400, _body("unsealable", "the body is not a report sealed to this project's key")
     elif isinstance(exc, StorageError):
         status, body = 503, _body("storage_unavailable", "storage is unavailable; keep the report and retry later")
+        headers["Retry-After"] = str(STORAGE_RETRY_AFTER_S)
+    elif isinstance(exc, AuditTamperedError):
+        status, body = 503, _body("audit_unavailable", "the audit trail cannot be written; keep the report and "
+                                                      "retry later")
         headers["Retry-After"] = str(STORAGE_RETRY_AFTER_S)
     elif isinstance(exc, HTTPException):
         status = exc.status_code
