@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import copy
 import dataclasses
 import math
 import os
@@ -64,6 +63,7 @@ from crashveil.server.http.connections import (
     TimedH11Protocol,
     TimedHttpToolsProtocol,
 )
+from crashveil.server.logs import log_config
 from crashveil.server.settings import PRIVATE_UMASK, Settings
 
 if TYPE_CHECKING:
@@ -76,20 +76,8 @@ if TYPE_CHECKING:
 
 __all__ = ["LOG_CONFIG", "run_processes", "run_server", "uvicorn_config"]
 
-#: uvicorn's logging without its access logger (which prints the client address), plus ours.
-LOG_CONFIG: dict[str, Any] = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"default": {"()": "uvicorn.logging.DefaultFormatter", "fmt": "%(levelprefix)s %(name)s %(message)s",
-                               "use_colors": False}},
-    "handlers": {"default": {"formatter": "default", "class": "logging.StreamHandler", "stream": "ext://sys.stderr"}},
-    "loggers": {
-        "uvicorn": {"handlers": ["default"], "level": "INFO", "propagate": False},
-        "uvicorn.error": {"level": "INFO"},
-        "uvicorn.access": {"handlers": [], "level": "CRITICAL", "propagate": False},
-        "crashveil": {"handlers": ["default"], "level": "INFO", "propagate": False},
-    },
-}
+#: The text logging of a server process (``crashveil.server.logs``; ``log_format`` picks JSON).
+LOG_CONFIG: dict[str, Any] = log_config("text")
 
 #: Largest request head (request line and headers) h11 accepts; ours are a few hundred bytes.
 MAX_HEAD_BYTES = 16 * 1024
@@ -120,7 +108,7 @@ def uvicorn_config(settings: Settings, app: ASGIApp, *, web: bool = False, revok
     kwargs: dict[str, Any] = dict(
         host=settings.host, port=settings.web_port if web else settings.port, access_log=False, proxy_headers=False,
         server_header=False,
-        log_config=copy.deepcopy(LOG_CONFIG), lifespan="off", timeout_keep_alive=settings.keep_alive_s,
+        log_config=log_config(settings.log_format), lifespan="off", timeout_keep_alive=settings.keep_alive_s,
         h11_max_incomplete_event_size=MAX_HEAD_BYTES,
     )
     mutual = settings.tls and settings.require_client_cert and not web
@@ -397,7 +385,7 @@ def _writer_main(settings: Settings, sockets: list[socket.socket], parent: int) 
     from crashveil.server.ingest.writer import serve_writer
     from crashveil.server.storage.store import Storage
 
-    logging.config.dictConfig(copy.deepcopy(LOG_CONFIG))
+    logging.config.dictConfig(log_config(settings.log_format))
     storage = Storage.open(settings)
     try:
         serve_writer(storage.store_rows, sockets)
