@@ -140,6 +140,9 @@ class Settings:
     # on the mutual-TLS listener within this many seconds, without a restart.
     revocation_refresh_s: float = 2.0
     # --- reverse proxy, metrics and logs (docs/deploy.md) ---
+    # The address of the web listener alone; "" means `host`. Behind a reverse proxy on the
+    # same machine: web_host = "127.0.0.1" while `host` exposes the mutual-TLS port.
+    web_host: str = ""
     # Proxies in front of the web listener (addresses or CIDR networks, e.g. ["127.0.0.1"]):
     # only from these are forwarded headers honoured, so the client's address (the log-in
     # limit per address, metrics_allow) and scheme are what the proxy saw. From any other peer

@@ -132,3 +132,27 @@ def test_web_metrics_allowlist_uses_the_client_behind_a_trusted_proxy(settings, 
 def test_mutual_tls_listener_metrics_stay_open(settings, storage) -> None:
     app = create_app(settings, storage, surface="ingest", group_commit=False)
     assert 200 == TestClient(app, client=("198.51.100.7", 1)).get("/metrics").status_code
+
+
+def test_trusted_proxy_connections_count_against_the_total_only() -> None:
+    """Every client behind a trusted proxy comes over the proxy's connections: the per-client
+    cap would throttle them all together, so a trusted proxy is held to the listener's total."""
+    from crashveil.server.http.connections import Admission
+
+    admission = Admission(6, 2, exempt=_proxies(PROXY).trusts)
+    proxy = [admission.admit(PROXY) for _ in range(5)]
+    other = [admission.admit("198.51.100.7") for _ in range(2)]
+    assert ([True] * 5, [True, False]) == (proxy, other)
+
+
+def test_web_host_binds_the_web_listener_alone(tmp_path) -> None:
+    """web_host puts the web listener (behind a proxy) on loopback while `host` serves the
+    mutual-TLS port elsewhere."""
+    from starlette.applications import Starlette
+
+    from crashveil.server.http.run import uvicorn_config
+
+    settings = Settings(server_dir=tmp_path, database_url="sqlite:///x.db", tls=False, host="0.0.0.0",
+                        web_host="127.0.0.1")
+    assert ("0.0.0.0", "127.0.0.1") == (uvicorn_config(settings, Starlette()).host,
+                                        uvicorn_config(settings, Starlette(), web=True).host)

@@ -63,6 +63,7 @@ from crashveil.server.http.connections import (
     TimedH11Protocol,
     TimedHttpToolsProtocol,
 )
+from crashveil.server.http.forwarded import TrustedProxies
 from crashveil.server.logs import log_config
 from crashveil.server.settings import PRIVATE_UMASK, Settings
 
@@ -106,7 +107,8 @@ def uvicorn_config(settings: Settings, app: ASGIApp, *, web: bool = False, revok
         ConfigError: TLS is on and a certificate, key or CA file is missing.
     """
     kwargs: dict[str, Any] = dict(
-        host=settings.host, port=settings.web_port if web else settings.port, access_log=False, proxy_headers=False,
+        host=(settings.web_host or settings.host) if web else settings.host,
+        port=settings.web_port if web else settings.port, access_log=False, proxy_headers=False,
         server_header=False,
         log_config=log_config(settings.log_format), lifespan="off", timeout_keep_alive=settings.keep_alive_s,
         h11_max_incomplete_event_size=MAX_HEAD_BYTES,
@@ -130,7 +132,8 @@ def uvicorn_config(settings: Settings, app: ASGIApp, *, web: bool = False, revok
     # uvicorn types it as a Protocol class; it only calls it, so a factory serves (ListenerGuard.__call__)
     config.http_protocol_class = ListenerGuard(  # type: ignore[assignment]
         ConnectionLimits.from_settings(settings, listeners=count), tls, revoked if mutual else None,
-        TimedHttpToolsProtocol if _has_httptools() else TimedH11Protocol)
+        TimedHttpToolsProtocol if _has_httptools() else TimedH11Protocol,
+        TrustedProxies.from_settings(settings) if web else None)
     return config
 
 
