@@ -77,6 +77,21 @@ def test_unit_commands_exist(unit: Path) -> None:
     assert [] == problems
 
 
+def test_units_pass_systemd_analyze_verify() -> None:
+    """systemd's own check of the unit files (directives, sections, values), where systemd is
+    installed; the one complaint expected is that /opt/crashveil is not installed here."""
+    import shutil
+
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        pytest.skip("systemd-analyze is not installed")
+    files = sorted(str(p) for p in (DEPLOY / "systemd").iterdir())
+    done = subprocess.run([analyze, "verify", *files], capture_output=True, text=True, timeout=120)
+    complaints = [line for line in (done.stdout + done.stderr).splitlines()
+                  if line.strip() and f"Command {CRASHVEIL} is not executable" not in line]
+    assert [] == complaints
+
+
 def test_every_timer_starts_a_unit_that_exists() -> None:
     timers = sorted((DEPLOY / "systemd").glob("*.timer"))
     missing = [t.name for t in timers if not (t.with_suffix(".service")).exists()]

@@ -24,12 +24,9 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from crashveil.errors import ConfigError
-
-if TYPE_CHECKING:
-    from crashveil.server.settings import Settings
 
 __all__ = ["ClientView", "Network", "PROXY_HEADERS", "TrustedProxies", "parse_address", "parse_networks"]
 
@@ -38,6 +35,17 @@ Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 #: The values ``proxy_header`` may take.
 PROXY_HEADERS = ("x-forwarded-for", "forwarded")
 _SCHEMES = ("http", "https")
+
+
+class ProxySettings(Protocol):
+    """The settings this module reads (``server.settings.Settings`` has them; settings
+    validates them with :func:`parse_networks`, so this module does not import it)."""
+
+    @property
+    def trusted_proxies(self) -> tuple[str, ...]: ...
+
+    @property
+    def proxy_header(self) -> str: ...
 
 
 def parse_networks(key: str, entries: Sequence[str]) -> tuple[Network, ...]:
@@ -90,7 +98,7 @@ class TrustedProxies:
     header: str = "x-forwarded-for"
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> TrustedProxies:
+    def from_settings(cls, settings: ProxySettings) -> TrustedProxies:
         return cls(parse_networks("trusted_proxies", settings.trusted_proxies), settings.proxy_header)
 
     def trusts(self, address: str | None) -> bool:
