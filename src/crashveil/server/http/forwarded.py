@@ -21,6 +21,7 @@ stored or logged).
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -60,10 +61,13 @@ def parse_networks(key: str, entries: Sequence[str]) -> tuple[Network, ...]:
     return tuple(networks)
 
 
+@functools.lru_cache(maxsize=4096)
 def parse_address(text: str) -> Address | None:
     """An address as proxies write it (``1.2.3.4``, ``1.2.3.4:5678``, ``[::1]:80``, quoted), or None.
 
-    An IPv4-mapped IPv6 address is its IPv4 address, so one rule covers both spellings."""
+    An IPv4-mapped IPv6 address is its IPv4 address, so one rule covers both spellings.
+    Cached (bounded): a proxy's address and its busiest clients repeat on every request, and
+    ``ipaddress`` parsing is most of the cost of reading a forwarded chain."""
     text = text.strip().strip('"')
     if text.startswith("["):
         text = text[1:].split("]", 1)[0]

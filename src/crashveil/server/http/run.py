@@ -7,9 +7,11 @@ Choices, each for a reason:
 - TLS on by default with ``ssl_cert_reqs=CERT_REQUIRED`` and the server directory's CA as the
   only trust anchor: the DSN ships inside apps, so the client certificate is what tells our
   clients from the rest of the internet. Minimum TLS 1.2 (TLS 1.3 is what our SDK negotiates).
-- Access log off, proxy headers off: the server never stores or logs client addresses
-  (design principle 4), and ``X-Forwarded-For`` from an untrusted peer is a lie anyway.
-  Our own log lines (``crashveil.server``) carry route templates and error codes only.
+- Access log off, uvicorn's proxy headers off: the server never stores or logs client
+  addresses (design principle 4), and ``X-Forwarded-For`` from an untrusted peer is a lie
+  anyway. Forwarded headers from the ``trusted_proxies`` are read by ``forwarded.py`` (web
+  listener only). Logging is ``crashveil.server.logs`` (text or JSON lines, each once); our
+  own log lines (``crashveil.server``) carry route templates and error codes only.
 - Two listeners in one process: ``port`` serves the native report API and requires client
   certificates; ``web_port`` serves people and Sentry SDKs (dashboard, public summary,
   receipts, Sentry-compatible ingest) with server-only TLS and never the native report API.
