@@ -40,20 +40,32 @@ def _traffic(server, ca: Path) -> None:
                     headers={"X-Sentry-Auth": f"Sentry sentry_key={CANARY}"})
 
 
+def _start(server, workers: int, wait_for) -> None:
+    """Start ``server`` and wait until each of its ``workers`` fronts has said it started (the
+    first front listening is not all of them: a stop before then would cut one short)."""
+    try:
+        server.start(timeout_s=120)  # spawning fronts on a loaded machine takes a while
+        assert wait_for(lambda: server.log_text().count("Started server process") >= workers, 60), server.log_text()
+    except BaseException:
+        server.kill()
+        raise
+
+
 @pytest.fixture(scope="module")
 def server_dir(tmp_path_factory: pytest.TempPathFactory, servers: ModuleType):
     return servers.init_server_dir(tmp_path_factory.mktemp("logs") / "srv")
 
 
 @pytest.mark.parametrize("workers", [1, 2], ids=["one-process", "two-fronts"])
-def test_json_log_lines_are_printed_once(server_dir, servers: ModuleType, tmp_path: Path, workers: int) -> None:
+def test_json_log_lines_are_printed_once(server_dir, servers: ModuleType, tmp_path: Path, workers: int,
+                                        wait_for) -> None:
     """With log_format = json: every line is one JSON object; no (process, message) is printed
     twice; each process says it started and finished once; the canary sent in paths, headers
     and a body, and the client's address, are in no line."""
     log = tmp_path / "server.log"
     server = servers.Server(server_dir, log, environ={"CRASHVEIL_LOG_FORMAT": "json",
                                                      "CRASHVEIL_WORKERS": str(workers)})
-    server.start()
+    _start(server, workers, wait_for)
     try:
         _traffic(server, server_dir.ca_pem)
     finally:
@@ -71,12 +83,12 @@ def test_json_log_lines_are_printed_once(server_dir, servers: ModuleType, tmp_pa
         code, repeated, len(started), set(started.values()), set(finished.values()), len(requests), leaked), lines
 
 
-def test_text_log_lines_are_printed_once(server_dir, servers: ModuleType, tmp_path: Path) -> None:
+def test_text_log_lines_are_printed_once(server_dir, servers: ModuleType, tmp_path: Path, wait_for) -> None:
     """The default text log of two fronts: each request logged once, no other line twice, and
     the fronts' lines name them."""
     log = tmp_path / "server.log"
     server = servers.Server(server_dir, log, environ={"CRASHVEIL_WORKERS": "2"})
-    server.start()
+    _start(server, 2, wait_for)
     try:
         _traffic(server, server_dir.ca_pem)
     finally:
