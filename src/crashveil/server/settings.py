@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +34,8 @@ MAX_WORKERS = 64
 #: The umask of the server and its commands: what they create is for the server's user only.
 PRIVATE_UMASK = 0o077
 _ENV_PREFIX = "CRASHVEIL_"
+#: The values of the log_format setting (server/logs.py).
+LOG_FORMATS = ("text", "json")
 
 
 @dataclass(frozen=True)
@@ -136,6 +139,25 @@ class Settings:
     # Server processes re-read the revoked serials this often: a revocation takes effect
     # on the mutual-TLS listener within this many seconds, without a restart.
     revocation_refresh_s: float = 2.0
+    # --- reverse proxy, metrics and logs (docs/deploy.md) ---
+    # The address of the web listener alone; "" means `host`. Behind a reverse proxy on the
+    # same machine: web_host = "127.0.0.1" while `host` exposes the mutual-TLS port.
+    web_host: str = ""
+    # Proxies in front of the web listener (addresses or CIDR networks, e.g. ["127.0.0.1"]):
+    # only from these are forwarded headers honoured, so the client's address (the log-in
+    # limit per address, metrics_allow) and scheme are what the proxy saw. From any other peer
+    # the client is the peer itself (server/http/forwarded.py).
+    trusted_proxies: tuple[str, ...] = ()
+    # The header the trusted proxies set: "x-forwarded-for" (with X-Forwarded-Proto) or
+    # "forwarded" (RFC 7239). The other one is never read.
+    proxy_header: str = "x-forwarded-for"
+    # /metrics on the web listener is off unless one of these is set; with both, both must pass.
+    # metrics_token: "sha256:" and the hex SHA-256 of the bearer token scrapers send (the token
+    # itself is not stored). metrics_allow: addresses or CIDR networks of the scrapers.
+    metrics_token: str = ""
+    metrics_allow: tuple[str, ...] = ()
+    # "text" (one line per record) or "json" (one JSON object per line), 'server run --log-format'.
+    log_format: str = "text"
 
     # --- paths inside the server directory -------------------------------------------
     @property
@@ -275,6 +297,17 @@ class Settings:
             raise ConfigError("key_overlap_days", "must not be negative", "days >= 0")
         if self.public_url:
             _split_public_url(self.public_url)
+        from crashveil.server.http.forwarded import PROXY_HEADERS, parse_networks
+
+        parse_networks("trusted_proxies", self.trusted_proxies)
+        parse_networks("metrics_allow", self.metrics_allow)
+        if self.proxy_header not in PROXY_HEADERS:
+            raise ConfigError("proxy_header", f"{self.proxy_header!r} is not supported", " or ".join(PROXY_HEADERS))
+        if self.metrics_token and not re.fullmatch(r"sha256:[0-9a-f]{64}", self.metrics_token):
+            raise ConfigError("metrics_token", "is not a token digest",
+                              "'sha256:' and 64 lower-case hex digits (docs/deploy.md shows how to make one)")
+        if self.log_format not in LOG_FORMATS:
+            raise ConfigError("log_format", f"{self.log_format!r} is not a log format", " or ".join(LOG_FORMATS))
         if self.kek_provider != "file":
             raise ConfigError("kek_provider", f"{self.kek_provider!r} is not available", "'file'")
         from crashveil.wire import keyfmt

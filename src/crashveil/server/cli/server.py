@@ -30,7 +30,7 @@ from crashveil.server.cli.backup import backup_command, reanchor_command, restor
 from crashveil.server.cli.context import connection_string, load_settings, open_storage, utc_now
 from crashveil.server.cli.project import add_project
 from crashveil.server.cli.tables import print_table, table
-from crashveil.server.settings import MAX_WORKERS
+from crashveil.server.settings import LOG_FORMATS, MAX_WORKERS
 
 if TYPE_CHECKING:
     from crashveil.server.settings import Settings
@@ -262,13 +262,17 @@ def server_list_client_certs(server_dir: str | None) -> None:
 @click.option("--workers", type=click.IntRange(1, MAX_WORKERS), default=None,
               help="front processes; above 1 they share the ports and one more process stores "
                    "reports (default: the workers setting, which is 1 unless set)")
-def server_run(server_dir: str | None, workers: int | None) -> None:
+@click.option("--log-format", type=click.Choice(LOG_FORMATS), default=None,
+              help="text lines, or one JSON object per line (default: the log_format setting, text unless set)")
+def server_run(server_dir: str | None, workers: int | None, log_format: str | None) -> None:
     """Serve the ingest API (checks durability settings and schema first)."""
     from crashveil.server.http.run import run_server
 
     settings = load_settings(server_dir)
     if workers is not None:  # the flag wins over settings.toml and CRASHVEIL_WORKERS
         settings = dataclasses.replace(settings, workers=workers)
+    if log_format is not None:
+        settings = dataclasses.replace(settings, log_format=log_format)
     open_storage(settings).close()  # refuses unsafe durability settings or an unknown schema
     run_server(settings, workers=settings.workers)
 

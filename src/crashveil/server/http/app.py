@@ -41,7 +41,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from crashveil.server.http import peer_tag
 from crashveil.server.http.body import read_body
 from crashveil.server.http.errors import Handler, handle_error, timed
-from crashveil.server.http.metrics import CONTENT_TYPE, Metrics
+from crashveil.server.http.forwarded import TrustedProxies
+from crashveil.server.http.metrics import ADDRESS_ALLOWED_KEY, CONTENT_TYPE, Metrics, MetricsAccess
 from crashveil.server.http.peer import CREDENTIAL_KEY, PeerCredential
 from crashveil.server.http.readiness import Readiness, answer_body, default_checks
 from crashveil.server.ingest.pipeline import Ingestor
@@ -121,18 +122,34 @@ DASHBOARD_PREFIX = "/dashboard"
 class ForgetClient:
     """Pure ASGI middleware: remove the peer address from the scope before anything sees it.
 
-    On dashboard paths it leaves only ``crashveil.server.http.peer_tag``'s keyed, in-memory tag
-    of the peer, for the log-in limit per address; nothing else reads it, so other routes (report
-    ingest above all) do not pay its HMAC (~20 us a request, measured on the bare route)."""
+    The client is the peer, or behind ``proxies`` (``forwarded.TrustedProxies``, the one place
+    the client's address is derived) whom they name; their scheme replaces the scope's. On
+    dashboard paths it leaves only ``crashveil.server.http.peer_tag``'s keyed, in-memory tag of
+    the client, for the log-in limit per address; on ``/metrics`` only whether ``metrics``
+    (``MetricsAccess``) lets that address scrape. Nothing else reads them, so other routes
+    (report ingest above all) do not pay the tag's HMAC (~20 us a request, measured on the
+    bare route), nor, with no trusted proxy configured, any header parsing."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, proxies: TrustedProxies | None = None,
+                 metrics: MetricsAccess | None = None) -> None:
         self.app = app
+        self.proxies = proxies or TrustedProxies()
+        self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] in ("http", "websocket"):
             scope = dict(scope)
-            if scope.get("path", "").startswith(DASHBOARD_PREFIX):
-                scope[peer_tag.SCOPE_KEY] = peer_tag.peer_tag(scope)
+            path = scope.get("path", "")
+            dashboard = path.startswith(DASHBOARD_PREFIX)
+            scrape = self.metrics is not None and path == "/metrics"
+            if self.proxies.networks or dashboard or scrape:
+                client = self.proxies.client(scope)
+                if scope["type"] == "http":
+                    scope["scheme"] = client.scheme
+                if dashboard:
+                    scope[peer_tag.SCOPE_KEY] = peer_tag.tag_of(client.address)
+                elif scrape and self.metrics is not None:
+                    scope[ADDRESS_ALLOWED_KEY] = self.metrics.address_allowed(client.address)
             scope["client"] = None
         await self.app(scope, receive, send)
 
@@ -183,16 +200,23 @@ def create_app(settings: Settings, storage: Storage, *, now: Callable[[], dateti
         raise ValueError(f"surface must be 'all', 'ingest' or 'web', not {surface!r}")
     if body_timeout_s is None:
         body_timeout_s = settings.body_timeout_s
+    owns_registry = metrics is None  # a web app sharing the ingest app's registry has the gauge already
     metrics = Metrics() if metrics is None else metrics
     ingestor = _build_ingestor(settings, storage, metrics, now=now, clock=clock, group_commit=group_commit)
     api = _NativeApi(settings, storage, ingestor, metrics, now=now, clock=clock, body_timeout_s=body_timeout_s)
-    routes: list[BaseRoute] = _api_routes(api, metrics, surface=surface)
-    if surface != "web":  # where /metrics is served; once per registry
+    access = MetricsAccess.from_settings(settings) if surface == "web" else None
+    routes: list[BaseRoute] = _api_routes(api, metrics, surface=surface, web_metrics=access)
+    # the certificate gauge goes where /metrics is served, once per registry
+    if surface != "web" or (access is not None and access.enabled and owns_registry):
         metrics.registry.register(CertificateExpiryCollector(api.certificates, now))
     if surface != "ingest":
         routes += _product_routes(settings, storage, ingestor=ingestor, metrics=metrics, now=now,
                                   body_timeout_s=body_timeout_s, sentry_limits=sentry_limits)
-    return _assemble(routes, metrics=metrics, ingestor=ingestor)
+    # Forwarded headers are read on the listeners people and Sentry SDKs reach, never on the
+    # mutual-TLS one (a proxy in front of it could not pass client certificates through).
+    proxies = TrustedProxies.from_settings(settings) if surface != "ingest" else None
+    return _assemble(routes, metrics=metrics, ingestor=ingestor, proxies=proxies,
+                     metrics_access=access if access is not None and access.enabled else None)
 
 
 def _build_ingestor(settings: Settings, storage: Storage, metrics: Metrics, *, now: Callable[[], datetime],
@@ -306,12 +330,28 @@ class _NativeApi:
     async def get_metrics(self, request: Request) -> Response:
         return Response(self.metrics.render(), media_type=CONTENT_TYPE)
 
+    def guarded_metrics(self, access: MetricsAccess) -> Handler:
+        """``/metrics`` behind ``access``: 404 to an address off the allowlist (as if off), 401
+        without the bearer token."""
+        async def get_metrics(request: Request) -> Response:
+            if not request.scope.get(ADDRESS_ALLOWED_KEY, False):
+                return JSONResponse({"error": "not_found", "field": None, "message": "no such route"},
+                                    status_code=404)
+            if not access.token_allowed(request.headers.get("authorization")):
+                return JSONResponse({"error": "unauthorized", "field": None, "message": "a bearer token is needed"},
+                                    status_code=401, headers={"WWW-Authenticate": 'Bearer realm="metrics"'})
+            return await self.get_metrics(request)
+
+        return get_metrics
+
     async def openapi(self, request: Request) -> Response:
         return Response(self.openapi_body, media_type="application/json")
 
 
-def _api_routes(api: _NativeApi, metrics: Metrics, *, surface: str) -> list[BaseRoute]:
-    """The native routes of ``surface``: ``web`` has neither the project API nor ``/metrics``."""
+def _api_routes(api: _NativeApi, metrics: Metrics, *, surface: str,
+                web_metrics: MetricsAccess | None = None) -> list[BaseRoute]:
+    """The native routes of ``surface``: ``web`` has not the project API, and ``/metrics`` only
+    behind ``web_metrics`` when it is enabled (a token or an address allowlist)."""
     table: list[tuple[str, list[str], Handler]] = [
         (f"{API_PREFIX}/projects/{{project}}/reports", ["POST"], api.post_report),
         (f"{API_PREFIX}/projects/{{project}}/deletion-requests", ["POST"], api.post_deletion),
@@ -324,10 +364,13 @@ def _api_routes(api: _NativeApi, metrics: Metrics, *, surface: str) -> list[Base
     ]
     if surface == "web":
         table = [row for row in table if not row[0].startswith(f"{API_PREFIX}/projects/") and row[0] != "/metrics"]
+        if web_metrics is not None and web_metrics.enabled:
+            table.append(("/metrics", ["GET"], api.guarded_metrics(web_metrics)))
     return [Route(path, timed(path, handler, metrics), methods=methods) for path, methods, handler in table]
 
 
-def _assemble(routes: list[BaseRoute], *, metrics: Metrics, ingestor: Ingestor) -> Starlette:
+def _assemble(routes: list[BaseRoute], *, metrics: Metrics, ingestor: Ingestor, proxies: TrustedProxies | None,
+              metrics_access: MetricsAccess | None) -> Starlette:
     """The Starlette app: one error map, state for the runner, the two privacy middlewares."""
     async def http_error(request: Request, exc: Exception) -> Response:
         return await handle_error(request, exc, None)
@@ -335,7 +378,7 @@ def _assemble(routes: list[BaseRoute], *, metrics: Metrics, ingestor: Ingestor) 
     app = Starlette(routes=routes, exception_handlers={HTTPException: http_error})
     app.state.metrics = metrics
     app.state.ingestor = ingestor
-    app.add_middleware(ForgetClient)
+    app.add_middleware(ForgetClient, proxies=proxies, metrics=metrics_access)
     app.add_middleware(PeerCredential)  # outermost: it reads the connection through uvicorn's receive
     return app
 

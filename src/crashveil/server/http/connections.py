@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from uvicorn.config import Config
     from uvicorn.server import ServerState
 
+    from crashveil.server.http.forwarded import TrustedProxies
     from crashveil.server.settings import Settings
 
 __all__ = ["ConnectionLimits", "Admission", "RevokedSerials", "ListenerGuard", "GuardedProtocol",
@@ -88,10 +89,14 @@ class Admission:
     max_per_client: int
     total: int = 0
     by_address: dict[str, int] = field(default_factory=dict)
+    # Peers held to max_total only: trusted reverse proxies (``forwarded.TrustedProxies.trusts``),
+    # whose connections carry every client behind them.
+    exempt: Callable[[str], bool] | None = None
 
     def admit(self, address: str) -> bool:
         held = self.by_address.get(address, 0)
-        if self.total >= self.max_total or held >= self.max_per_client:
+        per_client = held >= self.max_per_client and not (self.exempt is not None and self.exempt(address))
+        if self.total >= self.max_total or per_client:
             return False
         self.total += 1
         self.by_address[address] = held + 1
@@ -151,10 +156,12 @@ class ListenerGuard:
     tls: ssl.SSLContext | None
     revoked: RevokedSerials | None = None
     http_class: type[TimedHttpToolsProtocol] | type[TimedH11Protocol] | None = None
+    proxies: TrustedProxies | None = None
     admission: Admission = field(init=False)
 
     def __post_init__(self) -> None:
-        self.admission = Admission(self.limits.max_connections, self.limits.max_connections_per_client)
+        self.admission = Admission(self.limits.max_connections, self.limits.max_connections_per_client,
+                                   exempt=self.proxies.trusts if self.proxies is not None else None)
         if self.http_class is None:
             self.http_class = TimedHttpToolsProtocol
 

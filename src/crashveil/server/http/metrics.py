@@ -22,9 +22,12 @@ Per-release redaction counts go to storage instead (``store_report(redaction_hit
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -39,9 +42,13 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
+from crashveil.server.http.forwarded import Network, parse_address, parse_networks
 from crashveil.wire import REPORT_FIELDS
 
-__all__ = ["CONTENT_TYPE", "MULTIPROC_ENV", "Metrics"]
+if TYPE_CHECKING:
+    from crashveil.server.settings import Settings
+
+__all__ = ["ADDRESS_ALLOWED_KEY", "CONTENT_TYPE", "MULTIPROC_ENV", "Metrics", "MetricsAccess"]
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 #: The variable prometheus_client reads, at import, to keep values in per-process files.
@@ -127,3 +134,44 @@ class Metrics:
     def render(self) -> bytes:
         """The registry in the Prometheus text format."""
         return generate_latest(self.registry)
+
+
+#: Where ``app.ForgetClient`` leaves whether the client's address may scrape (``metrics_allow``).
+ADDRESS_ALLOWED_KEY = "crashveil.metrics_address_allowed"
+
+
+class MetricsAccess:
+    """Who may read ``/metrics`` on the web listener: a bearer token, an address allowlist, or both.
+
+    Off (no route) unless ``metrics_token`` or ``metrics_allow`` is set. The token is kept only
+    as its SHA-256 (``metrics_token = "sha256:HEX"``) and a presented token is hashed and
+    compared in constant time. The address is the client's as ``forwarded.TrustedProxies`` sees
+    it; ``ForgetClient`` answers the allowlist before it removes the peer from the scope.
+    """
+
+    def __init__(self, token_digest: str = "", allow: tuple[Network, ...] = ()) -> None:
+        self._digest = bytes.fromhex(token_digest.removeprefix("sha256:")) if token_digest else None
+        self.allow = allow
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> MetricsAccess:
+        return cls(settings.metrics_token, parse_networks("metrics_allow", settings.metrics_allow))
+
+    @property
+    def enabled(self) -> bool:
+        return self._digest is not None or bool(self.allow)
+
+    def address_allowed(self, address: str | None) -> bool:
+        """Whether the client's address passes the allowlist (any address when there is none)."""
+        if not self.allow:
+            return True
+        parsed = parse_address(address) if address else None
+        return parsed is not None and any(parsed.version == net.version and parsed in net for net in self.allow)
+
+    def token_allowed(self, authorization: str | None) -> bool:
+        """Whether an ``Authorization`` header carries the token (any, when no token is set)."""
+        if self._digest is None:
+            return True
+        scheme, _, token = (authorization or "").partition(" ")
+        presented = hashlib.sha256(token.strip().encode()).digest()
+        return scheme.lower() == "bearer" and hmac.compare_digest(presented, self._digest)

@@ -7,9 +7,11 @@ Choices, each for a reason:
 - TLS on by default with ``ssl_cert_reqs=CERT_REQUIRED`` and the server directory's CA as the
   only trust anchor: the DSN ships inside apps, so the client certificate is what tells our
   clients from the rest of the internet. Minimum TLS 1.2 (TLS 1.3 is what our SDK negotiates).
-- Access log off, proxy headers off: the server never stores or logs client addresses
-  (design principle 4), and ``X-Forwarded-For`` from an untrusted peer is a lie anyway.
-  Our own log lines (``crashveil.server``) carry route templates and error codes only.
+- Access log off, uvicorn's proxy headers off: the server never stores or logs client
+  addresses (design principle 4), and ``X-Forwarded-For`` from an untrusted peer is a lie
+  anyway. Forwarded headers from the ``trusted_proxies`` are read by ``forwarded.py`` (web
+  listener only). Logging is ``crashveil.server.logs`` (text or JSON lines, each once); our
+  own log lines (``crashveil.server``) carry route templates and error codes only.
 - Two listeners in one process: ``port`` serves the native report API and requires client
   certificates; ``web_port`` serves people and Sentry SDKs (dashboard, public summary,
   receipts, Sentry-compatible ingest) with server-only TLS and never the native report API.
@@ -40,7 +42,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import copy
 import dataclasses
 import math
 import os
@@ -64,6 +65,8 @@ from crashveil.server.http.connections import (
     TimedH11Protocol,
     TimedHttpToolsProtocol,
 )
+from crashveil.server.http.forwarded import TrustedProxies
+from crashveil.server.logs import log_config
 from crashveil.server.settings import PRIVATE_UMASK, Settings
 
 if TYPE_CHECKING:
@@ -76,20 +79,8 @@ if TYPE_CHECKING:
 
 __all__ = ["LOG_CONFIG", "run_processes", "run_server", "uvicorn_config"]
 
-#: uvicorn's logging without its access logger (which prints the client address), plus ours.
-LOG_CONFIG: dict[str, Any] = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"default": {"()": "uvicorn.logging.DefaultFormatter", "fmt": "%(levelprefix)s %(name)s %(message)s",
-                               "use_colors": False}},
-    "handlers": {"default": {"formatter": "default", "class": "logging.StreamHandler", "stream": "ext://sys.stderr"}},
-    "loggers": {
-        "uvicorn": {"handlers": ["default"], "level": "INFO", "propagate": False},
-        "uvicorn.error": {"level": "INFO"},
-        "uvicorn.access": {"handlers": [], "level": "CRITICAL", "propagate": False},
-        "crashveil": {"handlers": ["default"], "level": "INFO", "propagate": False},
-    },
-}
+#: The text logging of a server process (``crashveil.server.logs``; ``log_format`` picks JSON).
+LOG_CONFIG: dict[str, Any] = log_config("text")
 
 #: Largest request head (request line and headers) h11 accepts; ours are a few hundred bytes.
 MAX_HEAD_BYTES = 16 * 1024
@@ -118,9 +109,10 @@ def uvicorn_config(settings: Settings, app: ASGIApp, *, web: bool = False, revok
         ConfigError: TLS is on and a certificate, key or CA file is missing.
     """
     kwargs: dict[str, Any] = dict(
-        host=settings.host, port=settings.web_port if web else settings.port, access_log=False, proxy_headers=False,
+        host=(settings.web_host or settings.host) if web else settings.host,
+        port=settings.web_port if web else settings.port, access_log=False, proxy_headers=False,
         server_header=False,
-        log_config=copy.deepcopy(LOG_CONFIG), lifespan="off", timeout_keep_alive=settings.keep_alive_s,
+        log_config=log_config(settings.log_format), lifespan="off", timeout_keep_alive=settings.keep_alive_s,
         h11_max_incomplete_event_size=MAX_HEAD_BYTES,
     )
     mutual = settings.tls and settings.require_client_cert and not web
@@ -142,7 +134,8 @@ def uvicorn_config(settings: Settings, app: ASGIApp, *, web: bool = False, revok
     # uvicorn types it as a Protocol class; it only calls it, so a factory serves (ListenerGuard.__call__)
     config.http_protocol_class = ListenerGuard(  # type: ignore[assignment]
         ConnectionLimits.from_settings(settings, listeners=count), tls, revoked if mutual else None,
-        TimedHttpToolsProtocol if _has_httptools() else TimedH11Protocol)
+        TimedHttpToolsProtocol if _has_httptools() else TimedH11Protocol,
+        TrustedProxies.from_settings(settings) if web else None)
     return config
 
 
@@ -397,7 +390,7 @@ def _writer_main(settings: Settings, sockets: list[socket.socket], parent: int) 
     from crashveil.server.ingest.writer import serve_writer
     from crashveil.server.storage.store import Storage
 
-    logging.config.dictConfig(copy.deepcopy(LOG_CONFIG))
+    logging.config.dictConfig(log_config(settings.log_format))
     storage = Storage.open(settings)
     try:
         serve_writer(storage.store_rows, sockets)
