@@ -24,6 +24,7 @@ __all__ = [
     "BudgetExceededError",
     "NotFound",
     "EventSkipped",
+    "BadQueryParameter",
 ]
 
 
@@ -146,3 +147,13 @@ class EventSkipped(CrashveilError):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class BadQueryParameter(CrashveilError, ValueError):
+    """A dashboard URL's query parameter is malformed (answered 400): names the parameter
+    and the form expected, never echoes the value (a shared link may carry anything)."""
+
+    def __init__(self, name: str, expected: str) -> None:
+        super().__init__(f"query parameter {name!r}: expected {expected}")
+        self.name = name
+        self.expected = expected
