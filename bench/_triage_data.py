@@ -92,7 +92,8 @@ def generate(db_path: Any, project_id: str, n_reports: int, n_groups: int, now: 
         out.facets += [(gid, kind, value, project_id) for kind, value in facets]
         day_key = today if day_counts[today] else yesterday if day_counts[yesterday] else max(day_counts)
         prev = day_counts[yesterday] if day_key == today else 0
-        out.state.append((sketch.to_bytes(), install_count(sketch.registers), day_key, day_counts[day_key], prev, gid))
+        out.state.append((sketch.to_bytes(), install_count(sketch.registers), day_key, day_counts[day_key], prev,
+                          day_counts[day_key] - prev, gid))
         out.flush_if_full()
     out.flush()
     conn.executemany("INSERT INTO project_filter_values (project_id, kind, value, last_seen) VALUES (?,?,?,?)",
@@ -142,6 +143,6 @@ class _Batches:
                       " counts_only, installs) VALUES (?,?,?,?,?,?,0,NULL)", self.daily)
         c.executemany("INSERT INTO group_facets (group_id, kind, value, project_id) VALUES (?,?,?,?)", self.facets)
         c.executemany("UPDATE crash_groups SET installs = ?, install_count = ?, day_key = ?, day_count = ?,"
-                      " prev_day_count = ? WHERE id = ?", self.state)
+                      " prev_day_count = ?, trend = ? WHERE id = ? ", self.state)
         for rows in (self.reports, self.hourly, self.daily, self.facets, self.state):
             rows.clear()

@@ -52,7 +52,25 @@ def test_storing_fills_title_installs_trend_and_facets(storage) -> None:
         row = conn.execute(sa.select(crash_groups)).one()
         facets = sorted(tuple(r) for r in conn.execute(sa.select(group_facets.c.kind, group_facets.c.value)))
     # 8 installs; the count below EXACT_BELOW is the certain lower bound (two may share a register).
-    assert ("app.store.charge", "card <n> declined", True, NOW.strftime("%Y-%m-%d"), 5, 3) == (
+    assert ("app.store.charge", "card <n> declined", True, NOW.strftime("%Y-%m-%d"), 5, 3, 2) == (
         row.culprit, row.title_message, 7 <= row.install_count <= 8, row.day_key, row.day_count,
-        row.prev_day_count)
+        row.prev_day_count, row.trend)
     assert [("environment", ""), ("os", "linux"), ("platform", "python"), ("release", "1.0.0")] == facets
+
+
+def test_message_templates_expire_with_the_messages(storage) -> None:
+    """A group's template is forgotten once the messages' retention (30 days) has passed, and the
+    search index forgets it too; the culprit stays."""
+    from crashveil.policy import default_policy
+    from crashveil.server.storage.triage import expire_title_messages
+
+    old = NOW - timedelta(days=31)
+    report = build_report(function="charge", message="card 4111 declined")
+    storage.store_reports([PendingReport("demo", report, "crashveil-sdk", old, {}, ())])
+    with storage.engine.begin() as conn:
+        cleared = expire_title_messages(conn, "demo", default_policy(), NOW)
+        row = conn.execute(sa.select(crash_groups)).one()
+        indexed = (conn.exec_driver_sql("SELECT count(*) FROM group_search WHERE message IS NOT NULL").scalar()
+                   if conn.dialect.name == "sqlite" else 0)
+    assert (1, None, None, "app.store.charge", 0) == (cleared, row.title_message, row.title_message_at, row.culprit,
+                                                      indexed)

@@ -141,6 +141,7 @@ crash_groups = sa.Table(
     sa.Column("day_key", sa.String(10), nullable=True),
     sa.Column("day_count", sa.Integer(), nullable=False, server_default="0"),
     sa.Column("prev_day_count", sa.Integer(), nullable=False, server_default="0"),
+    sa.Column("trend", sa.Integer(), nullable=False, server_default="0"),  # day_count - prev_day_count
     sa.Column("assignee", sa.String(128), nullable=True),
     sa.UniqueConstraint("project_id", "fingerprint"),
     sa.Index(None, "project_id", "last_seen"),

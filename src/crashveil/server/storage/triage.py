@@ -17,18 +17,20 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from crashveil.policy.model import Policy
 from crashveil.server.db import engine as db
 from crashveil.server.db.rollup_tables import SKETCH_BYTES, InstallSketch, estimate
+from crashveil.server.db.tables import crash_groups
 from crashveil.server.db.triage_tables import group_facets
 from crashveil.server.storage.records import StoreRow
 from crashveil.server.storage.statements import bulk
 
-__all__ = ["EXACT_BELOW", "GROUP_STATE", "add_facets", "finish_groups", "install_count", "search_code",
-           "update_group", "write_facets"]
+__all__ = ["EXACT_BELOW", "GROUP_STATE", "add_facets", "expire_title_messages", "finish_groups", "install_count",
+           "search_code", "update_group", "write_facets"]
 
 #: ``crash_groups`` columns this module keeps up to date with each report.
 GROUP_STATE = ("culprit", "search_code", "title_message", "title_message_at", "installs", "install_count", "day_key",
-               "day_count", "prev_day_count")
+               "day_count", "prev_day_count", "trend")
 #: Install counts below this are the certain lower bound (see the module docstring).
 EXACT_BELOW = 64
 _SKETCH = "_triage_sketch"
@@ -56,6 +58,7 @@ def update_group(group: dict[str, Any], item: StoreRow) -> None:
         yesterday = (datetime.strptime(day, "%Y-%m-%d") - timedelta(days=1)).strftime("%Y-%m-%d")
         group["prev_day_count"] = (group.get("day_count") or 0) if current == yesterday else 0
         group["day_key"], group["day_count"] = day, 1
+    group["trend"] = (group.get("day_count") or 0) - (group.get("prev_day_count") or 0)
 
 
 def search_code(crash_type: str, item: StoreRow) -> str:
@@ -78,7 +81,7 @@ def finish_groups(groups: Iterable[dict[str, Any]]) -> None:
             group["install_count"] = install_count(sketch.registers)
         for name in GROUP_STATE:
             group.setdefault(name, None)
-        for name in ("install_count", "day_count", "prev_day_count"):
+        for name in ("install_count", "day_count", "prev_day_count", "trend"):
             if group[name] is None:
                 group[name] = 0
 
@@ -97,3 +100,14 @@ def write_facets(conn: sa.Connection, facets: set[tuple[int, str, str, str]]) ->
     rows = [dict(group_id=g, kind=k, value=v, project_id=p) for g, k, v, p in sorted(facets)]
     bulk(conn, "group-facets", lambda c: db.dialect_insert(c, group_facets)
          .on_conflict_do_nothing(index_elements=["group_id", "kind", "value"]), rows)
+
+
+def expire_title_messages(conn: sa.Connection, project_id: str, policy: Policy, now: datetime) -> int:
+    """Forget group message templates seen last before the shorter retention of ``message``
+    and ``message_template`` (retention calls this; the search index follows by trigger).
+    The template is a redacted message: it is kept no longer than the messages it came from."""
+    days = [policy.fields[name].retention_days for name in ("message", "message_template") if name in policy.fields]
+    cutoff = now - timedelta(days=min(days)) if days else now
+    return conn.execute(crash_groups.update().where(
+        crash_groups.c.project_id == project_id, crash_groups.c.title_message_at < cutoff)
+        .values(title_message=None, title_message_at=None)).rowcount

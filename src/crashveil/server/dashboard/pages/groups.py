@@ -49,10 +49,12 @@ def _load_group_list(ctx: DashboardContext, project_id: str, query: ListQuery, r
     with ctx.engine.connect() as conn:
         page = list_page(conn, project_id, query, rules, now=moment)
         releases, families = cache.get(("options", project_id), lambda: q.filter_options(conn, project_id, now=moment))
-        hourly = q.hourly_series(conn, project_id=project_id, group_id=None, now=moment, hours=72)
+        hour = q.hour_key(moment)
+        hourly = cache.get(("hourly", project_id, hour),
+                           lambda: q.hourly_series(conn, project_id=project_id, group_id=None, now=moment, hours=72))
         baseline = cache.get(("baseline", project_id, moment.date()),
                              lambda: daily_baseline(conn, project_id, now=moment, settings=ctx.anomaly))
-        newest = q.latest_release(conn, project_id)
+        newest = cache.get(("newest", project_id, hour), lambda: q.latest_release(conn, project_id))
     spikes = []
     if baseline.established(ctx.anomaly):
         spikes = [s for s in score_series(hourly, ctx.anomaly)[-24:] if s.anomalous]

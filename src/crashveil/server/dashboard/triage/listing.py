@@ -6,8 +6,8 @@ roll-ups of the page's groups for their sparklines; never a report, never a decr
 
 Each sort reads an index range of ``crash_groups`` (``db.triage_tables``) and a page starts
 after the previous page's last (value, id) pair (a row-value comparison), so page 100 costs
-what page 1 does. The trend sort ranks the groups seen since yesterday (``day_key``) by
-today's reports minus yesterday's: a group quiet for two days has no trend to rank.
+what page 1 does. The trend sort ranks the groups seen today by today's reports minus
+yesterday's (``trend``, kept at ingest): a group not seen today is not trending.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from crashveil.server.dashboard.triage.params import Cursor, ListQuery
 from crashveil.server.dashboard.triage.titles import TitleRules
 from crashveil.server.db.rollup_tables import group_daily_rollups
 from crashveil.server.db.tables import crash_groups
-from crashveil.server.db.triage_tables import group_facets
+from crashveil.server.db.triage_tables import group_facets, group_search
 from crashveil.server.ingest.grouping import release_is_after
 
 __all__ = ["SPARK_DAYS", "GroupPage", "ListedGroup", "list_page"]
@@ -33,6 +33,8 @@ __all__ = ["SPARK_DAYS", "GroupPage", "ListedGroup", "list_page"]
 #: Days of each row's sparkline.
 SPARK_DAYS = 14
 _RELEASES_SHOWN = 5
+#: Search matches taken from the trigram index at most (see ``_search_candidates``).
+_MAX_CANDIDATES = 500
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _c = crash_groups.c
 
@@ -76,7 +78,7 @@ def _day(moment: datetime, back: int = 0) -> str:
 
 def _sort_key(query: ListQuery, now: datetime) -> Any:
     if query.sort == "trend":
-        return sa.case((_c.day_key == _day(now), _c.day_count - _c.prev_day_count), else_=-_c.day_count)
+        return _c.trend
     return {"last_seen": _c.last_seen, "first_seen": _c.first_seen, "events": _c.total_count,
             "installs": _c.install_count}[query.sort]
 
@@ -119,10 +121,11 @@ def _conditions(project_id: str, query: ListQuery, rules: TitleRules, now: datet
         if high is not None:
             conds.append(column < _day_start(high) + timedelta(days=1))
     for kind, value in query.facets():
-        conds.append(_c.id.in_(sa.select(group_facets.c.group_id).where(
-            group_facets.c.project_id == project_id, group_facets.c.kind == kind, group_facets.c.value == value)))
+        # A probe of the facet's primary key per group walked, so the walk stops at a page.
+        conds.append(sa.exists().where(group_facets.c.group_id == _c.id, group_facets.c.kind == kind,
+                                       group_facets.c.value == value))
     if query.sort == "trend":
-        conds.append(_c.day_key >= _day(now, 1))
+        conds.append(_c.day_key == _day(now))
     search = _search(query, rules, sqlite=sqlite)
     if search is not None:
         conds.append(search)
@@ -133,7 +136,14 @@ def list_page(conn: Connection, project_id: str, query: ListQuery, rules: TitleR
               now: datetime) -> GroupPage:
     """One page of ``project_id``'s groups under ``query``, titles cut to what ``rules`` allow."""
     key = _sort_key(query, now).label("sort_key")
-    conds = _conditions(project_id, query, rules, now, sqlite=conn.dialect.name == "sqlite")
+    sqlite = conn.dialect.name == "sqlite"
+    conds = _conditions(project_id, query, rules, now, sqlite=sqlite)
+    if sqlite and query.q is not None:
+        candidates = _search_candidates(conn, query.q, rules)
+        if candidates is not None:
+            if not candidates:
+                return GroupPage([], None)
+            conds.append(_c.id.in_(candidates))
     if query.after is not None:
         conds.append(sa.tuple_(key.element, _c.id) < sa.tuple_(_cursor_value(query, key.element, query.after.value),
                                                                 sa.literal(query.after.id, sa.Integer())))
@@ -164,6 +174,22 @@ def list_page(conn: Connection, project_id: str, query: ListQuery, rules: TitleR
         value = last.sort_key
         following = Cursor(_micros(value) if isinstance(value, datetime) else int(value), int(last.id))
     return GroupPage(out, following)
+
+
+def _search_candidates(conn: Connection, text: str, rules: TitleRules) -> list[int] | None:
+    """Ids of the groups whose search text (or, where ``rules`` allow, message template)
+    contains ``text``, from the trigram index (``db.triage_tables.group_search``); ``None``
+    when the index is no help: a text with LIKE's special characters, or more than
+    :data:`_MAX_CANDIDATES` matches (then so many groups match that walking the sort's
+    index finds a page at once). The caller still checks each candidate's own columns."""
+    if any(ch in text for ch in "%_\\"):
+        return None
+    pattern = f"%{text}%"
+    parts = [sa.select(group_search.c.rowid).where(group_search.c.code.like(pattern))]
+    if rules.message_since is not None:
+        parts.append(sa.select(group_search.c.rowid).where(group_search.c.message.like(pattern)))
+    found = [gid for (gid,) in conn.execute(sa.union_all(*parts).limit(_MAX_CANDIDATES + 1))]
+    return None if len(found) > _MAX_CANDIDATES else found
 
 
 def _releases(conn: Connection, ids: Sequence[int]) -> dict[int, tuple[str, ...]]:
