@@ -1,27 +1,23 @@
-"""Dashboard response times with 1M stored reports on SQLite (DESIGN.md section 6: p95 <= 50 ms).
+"""Dashboard response times with 1M stored reports in 100k groups on SQLite (DESIGN.md section 6:
+group list and search p95 <= 50 ms).
 
-Run: ``python bench/dashboard.py [--reports 1000000] [--runs 200] [--dir DIR]`` (``--dir``: keep the
-generated database there and reuse it on the next run).
+Run: ``python bench/dashboard.py [--reports 1000000] [--groups 100000] [--runs 200] [--dir DIR]``
+(``--dir``: keep the generated database there and reuse it on the next run).
 
-The reports, groups, hourly and daily roll-ups (with install sketches) are generated straight into the tables with one
-``executemany`` per batch on a plain sqlite3 connection (synchronous=OFF for the load only;
-the server's own connections use FULL): 500 groups with Zipf-like sizes, 90 days, 20
-releases, 4 OS families, 50,000 install pseudonyms. Reports are counts-only (no detail), as
-in mass-failure mode, except one real, encrypted report in each measured group (its newest),
-stored through ``Storage.store_report`` so the group page links its trace (opened with a reason, never
-decrypted on the group page itself).
+The data is generated straight into the real schema (``bench/_triage_data.py`` says how), one
+``executemany`` per table and batch; one real, encrypted report in each measured group (its
+newest) is stored through ``Storage.store_report`` so the group page links its trace.
 
 Requests go through the whole ASGI app in process (routing, session lookup, CSRF token,
-templates, queries), signed in as a developer; the network is left out on purpose. Times are
-wall-clock; "cpu ms med" is the median CPU time of this process per request (all its threads,
-user + system), which shows how much of a slow row is waiting for a shared CPU.
+templates, queries), signed in as a developer (whose search also looks at culprits, modules
+and message templates); the network is left out on purpose. "median" and "p95" are
+wall-clock; "cpu ms med" is the median CPU time of this process per request (all its
+threads, user + system), the figure to trust on a busy machine.
 """
 
 from __future__ import annotations
 
 import argparse
-import random
-import sqlite3
 import statistics
 import sys
 import tempfile
@@ -34,89 +30,13 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from _triage_data import generate
+
 NOW = datetime(2026, 5, 20, 12, 0, tzinfo=UTC)
 
 
 def _hour(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:00Z")
-
-
-def generate(db_path: Path, project_id: str, n_reports: int, *, seed: int = 1) -> list[int]:
-    """Bulk-insert groups, reports and roll-ups; returns group ids, largest first."""
-    rng = random.Random(seed)
-    conn = sqlite3.connect(db_path)
-    conn.execute("PRAGMA synchronous=OFF")
-    n_groups, days = 500, 90
-    weights = [1 / (i + 1) ** 1.1 for i in range(n_groups)]
-    releases = [f"1.{i // 5}.{i % 5}" for i in range(20)]
-    families = ["linux", "windows", "macos", "freebsd"]
-    installs = [f"{rng.getrandbits(128):032x}" for _ in range(50_000)]
-    first = NOW - timedelta(days=days)
-    group_ids = []
-    for g in range(n_groups):
-        cur = conn.execute(
-            "INSERT INTO crash_groups (project_id, fingerprint, crash_type, first_seen, last_seen, first_release,"
-            " last_release, status, total_count, hour_count) VALUES (?,?,?,?,?,?,?,?,?,0)",
-            (project_id, f"v1:{g:032x}", f"Error{g}", first.replace(tzinfo=None).isoformat(" "),
-             NOW.replace(tzinfo=None).isoformat(" "), releases[0], releases[-1], "open", 0))
-        group_ids.append(int(cur.lastrowid))
-    from crashveil.server.db.rollup_tables import InstallSketch
-
-    rollups: dict[tuple[int, str, str, str], int] = {}
-    daily: dict[tuple[int, str, str, str], list] = {}  # -> [count, sketch]
-    day_sketches: dict[tuple[int, str], InstallSketch] = {}
-    filters: dict[tuple[str, str], str] = {}
-    totals = [0] * n_groups
-    batch = []
-    hours = days * 24
-    chosen = rng.choices(range(n_groups), weights=weights, k=n_reports)
-    for i, g in enumerate(chosen):
-        back = int(rng.random() ** 1.5 * hours)  # more reports recently
-        moment = NOW - timedelta(hours=back)
-        hour = _hour(moment)
-        release = releases[min(19, int((hours - back) / hours * 20))]
-        family = families[rng.randrange(4) if rng.random() < 0.3 else g % 4]
-        install = installs[rng.randrange(len(installs))]
-        gid = group_ids[g]
-        totals[g] += 1
-        key = (gid, hour, release, family)
-        rollups[key] = rollups.get(key, 0) + 1
-        day = hour[:10]
-        slot = daily.get((gid, day, release, family))
-        if slot is None:
-            slot = daily[(gid, day, release, family)] = [0, InstallSketch()]
-        slot[0] += 1
-        slot[1].add(install)
-        sketch = day_sketches.get((gid, day))
-        if sketch is None:
-            sketch = day_sketches[(gid, day)] = InstallSketch()
-        sketch.add(install)
-        for kind, value in (("release", release), ("os_family", family)):
-            if filters.get((kind, value), "") < day:
-                filters[(kind, value)] = day
-        batch.append((project_id, str(uuid.UUID(int=rng.getrandbits(128), version=4)), f"{i:032x}", gid,
-                      f"v1:{g:032x}", release, family, hour, hour, hour[:10], "crash", "crashveil-sdk", install,
-                      "sha256:" + "0" * 64, moment.replace(tzinfo=None).isoformat(" ")))
-        if len(batch) == 50_000:
-            _insert_reports(conn, batch)
-            batch = []
-    _insert_reports(conn, batch)
-    conn.executemany("INSERT INTO group_rollups (group_id, hour, release, os_family, project_id, count, counts_only)"
-                     " VALUES (?,?,?,?,?,?,0)", [(*k, project_id, n) for k, n in rollups.items()])
-    # The daily roll-ups, install sketches and filter values that Storage.store_reports keeps.
-    conn.executemany("INSERT INTO group_daily_rollups (group_id, day, release, os_family, project_id, count,"
-                     " counts_only, installs) VALUES (?,?,?,?,?,?,0,?)",
-                     [(*k, project_id, n, sk.to_bytes()) for k, (n, sk) in daily.items()])
-    conn.executemany("INSERT INTO group_day_installs (group_id, day, project_id, installs) VALUES (?,?,?,?)",
-                     [(*k, project_id, sk.to_bytes()) for k, sk in day_sketches.items()])
-    conn.executemany("INSERT INTO project_filter_values (project_id, kind, value, last_seen) VALUES (?,?,?,?)",
-                     [(project_id, kind, value, day) for (kind, value), day in filters.items()])
-    conn.executemany("UPDATE crash_groups SET total_count = ? WHERE id = ?",
-                     [(totals[g], group_ids[g]) for g in range(n_groups)])
-    conn.commit()
-    conn.execute("ANALYZE")
-    conn.close()
-    return group_ids
 
 
 def store_representatives(storage: Any, project_id: str, group_ids: list[int]) -> int:
@@ -152,16 +72,22 @@ def store_representatives(storage: Any, project_id: str, group_ids: list[int]) -
     return stored
 
 
-def _insert_reports(conn: sqlite3.Connection, rows: list[tuple]) -> None:
-    conn.executemany(
-        "INSERT INTO reports (project_id, report_id, receipt, group_id, fingerprint, release, os_family, hour,"
-        " received_hour, day, level, origin, install_id, policy_digest, received_at) VALUES"
-        " (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+def _page_url(client: Any, url: str, page: int) -> str:
+    """The URL of page ``page`` of a list, by following its 'Next page' links."""
+    import html
+    import re
+
+    for _ in range(page - 1):
+        found = re.search(r'rel="next" href="([^"]+)"', client.get(url).text)
+        assert found is not None, "fewer pages than asked for"
+        url = html.unescape(found.group(1))
+    return url
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--reports", type=int, default=1_000_000)
+    parser.add_argument("--groups", type=int, default=100_000)
     parser.add_argument("--runs", type=int, default=200)
     parser.add_argument("--dir", type=Path, default=None,
                         help="keep the server directory here and reuse its database on the next run")
@@ -204,7 +130,7 @@ def main() -> None:
                                  .scalars())
         else:
             storage.create_project("bench", now=NOW - timedelta(days=100))
-            group_ids = generate(root / "bench.db", "bench", args.reports)
+            group_ids = generate(root / "bench.db", "bench", args.reports, args.groups, NOW)
         load_s = time.perf_counter() - started
         audit = AuditTrail.for_server_dir(storage.engine, root, now=lambda: NOW)
         access = AccessStore(storage.engine, audit, now=lambda: NOW,
@@ -224,23 +150,29 @@ def main() -> None:
                         headers={"Origin": "http://bench"})
             return client
 
-        top, mid = group_ids[0], group_ids[len(group_ids) // 10]
+        top, mid = group_ids[0], group_ids[min(len(group_ids) - 1, 10_000)]
         store_representatives(storage, "bench", [top, mid])
         cases = [
-            ("group list, 7 days, by count", "/dashboard/p/bench/"),
-            ("group list, 30 days, by installs", "/dashboard/p/bench/?range=30d&sort=installs"),
-            ("group list, 90 days, one release", "/dashboard/p/bench/?range=90d&release=1.3.4"),
+            ("list, last seen, page 1", "/dashboard/p/bench/"),
+            ("list, by events", "/dashboard/p/bench/?sort=events"),
+            ("list, by installations", "/dashboard/p/bench/?sort=installs"),
+            ("list, by trend", "/dashboard/p/bench/?sort=trend"),
+            ("list, by events, page 20 (cursor)", ""),
+            ("list, release 1.3.4 + staging", "/dashboard/p/bench/?release=1.3.4&env=staging"),
+            ("list, open, first seen in 7 days", "/dashboard/p/bench/?status=open&first_after=2026-05-14"),
+            ("search, type 'TimeoutError'", "/dashboard/p/bench/?q=TimeoutError"),
+            ("search, culprit 'mod123.handler'", "/dashboard/p/bench/?q=mod123.handler"),
+            ("search, template 'declined' by events", "/dashboard/p/bench/?q=declined&sort=events"),
+            ("search, no match", "/dashboard/p/bench/?q=no-such-crash"),
             ("group detail, largest group", f"/dashboard/p/bench/groups/{top}"),
-            ("group detail, 50th group", f"/dashboard/p/bench/groups/{mid}"),
-            ("trend plot (SVG), largest group", f"/dashboard/p/bench/groups/{top}/plots/trend.svg"),
-            ("releases plot (SVG), largest group", f"/dashboard/p/bench/groups/{top}/plots/releases.svg"),
-            ("OS plot (SVG), largest group", f"/dashboard/p/bench/groups/{top}/plots/os.svg"),
+            ("group detail, 10,000th group", f"/dashboard/p/bench/groups/{mid}"),
         ]
-        print(f"{args.reports:,} reports, 500 groups, generated and loaded in {load_s:.1f} s; "
+        print(f"{args.reports:,} reports, {len(group_ids):,} groups, generated and loaded in {load_s:.1f} s; "
               f"{args.runs} requests per row after 5 warm-up requests (SQLite, in-process ASGI)\n")
         print(f"{'request':<38} {'cache':>6} {'median ms':>10} {'p95 ms':>8} {'cpu ms med':>11}")
         for cache_s, label, runs in ((60.0, "60 s", args.runs), (0.0, "off", max(5, args.runs // 10))):
             client = client_for(cache_s)
+            cases[4] = (cases[4][0], _page_url(client, "/dashboard/p/bench/?sort=events", 20))
             for name, path in cases:
                 for _ in range(5):
                     assert client.get(path).status_code == 200

@@ -28,6 +28,7 @@ __all__ = [
     "DatabaseUnreachable",
     "BackupError",
     "Interrupted",
+    "BadQueryParameter",
 ]
 
 
@@ -176,3 +177,13 @@ class BackupError(CrashveilError):
 
 class Interrupted(CrashveilError):
     """A long operation stopped on SIGINT/SIGTERM at a safe point (nothing half-written left)."""
+
+
+class BadQueryParameter(CrashveilError, ValueError):
+    """A dashboard URL's query parameter is malformed (answered 400): names the parameter
+    and the form expected, never echoes the value (a shared link may carry anything)."""
+
+    def __init__(self, name: str, expected: str) -> None:
+        super().__init__(f"query parameter {name!r}: expected {expected}")
+        self.name = name
+        self.expected = expected

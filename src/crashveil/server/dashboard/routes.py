@@ -26,7 +26,7 @@ from crashveil.server.dashboard.context import DashboardContext, TtlCache
 from crashveil.server.dashboard.headers import SecurityHeaders
 from crashveil.server.dashboard.login_flow import CookieSpec, LoginGuard, NonceLedger
 from crashveil.server.dashboard.page import NotFoundApp, Page
-from crashveil.server.dashboard.pages import groups, login, overview, plots, privacy, reports, sentry
+from crashveil.server.dashboard.pages import assign, groups, login, overview, plots, privacy, reports, sentry
 from crashveil.server.dashboard.roles import PRIVACY_ROLES, READ_ROLES, STATUS_ROLES
 from crashveil.server.dashboard.templating import PACKAGE, templates
 from crashveil.server.dashboard.unavailable import Unavailable, unavailable_page
@@ -73,6 +73,8 @@ def _page_routes(ctx: DashboardContext) -> list[BaseRoute]:
         Route("/p/{project}/groups/{group:int}/plots/{kind}.svg", Page(ctx, plots.plot).serve),
         Route("/p/{project}/groups/{group:int}/status",
               Page(ctx, groups.set_status, roles=STATUS_ROLES, post=True).serve, methods=["POST"]),
+        Route("/p/{project}/groups/{group:int}/assign",
+              Page(ctx, assign.assign, roles=STATUS_ROLES, post=True).serve, methods=["POST"]),
         Route("/p/{project}/reports/{report}", Page(ctx, reports.report_reason, roles=READ_ROLES).serve),
         Route("/p/{project}/reports/{report}", Page(ctx, reports.report_open, roles=READ_ROLES, post=True).serve,
               methods=["POST"]),

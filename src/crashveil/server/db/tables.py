@@ -126,6 +126,23 @@ crash_groups = sa.Table(
     # mode (NULL: not in it, or its end is already in the audit trail).
     sa.Column("hour_weight", sa.Integer(), nullable=False, server_default="0"),
     sa.Column("counts_only_since", UtcDateTime(), nullable=True),
+    # The triage list (migration 0013; ``ingest.titles`` makes them, ``db.triage_tables`` says
+    # more): the top in-app frame, and the type, culprit and in-app modules as one search
+    # text (code names, shown and searched where ``stack`` is); the latest redacted message
+    # template and when it was seen (shown where messages are, within their retention); an
+    # install sketch of the whole group and its estimate; reports on the latest received day
+    # and the day before (the trend); the assignee.
+    sa.Column("culprit", sa.String(256), nullable=True),
+    sa.Column("search_code", sa.String(800), nullable=True),  # "type culprit modules": one LIKE
+    sa.Column("title_message", sa.String(256), nullable=True),
+    sa.Column("title_message_at", UtcDateTime(), nullable=True),
+    sa.Column("installs", sa.LargeBinary(), nullable=True),
+    sa.Column("install_count", sa.Integer(), nullable=False, server_default="0"),
+    sa.Column("day_key", sa.String(10), nullable=True),
+    sa.Column("day_count", sa.Integer(), nullable=False, server_default="0"),
+    sa.Column("prev_day_count", sa.Integer(), nullable=False, server_default="0"),
+    sa.Column("trend", sa.Integer(), nullable=False, server_default="0"),  # day_count - prev_day_count
+    sa.Column("assignee", sa.String(128), nullable=True),
     sa.UniqueConstraint("project_id", "fingerprint"),
     sa.Index(None, "project_id", "last_seen"),
 )

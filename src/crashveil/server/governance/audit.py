@@ -89,6 +89,7 @@ ACTIONS: Mapping[str, str] = {
     "sentry_key.level": "the consent level of a Sentry DSN key's events changed (from, to)",
     "sentry_key.revoke": "a Sentry DSN key was revoked",
     "group.status": "a crash group was resolved, ignored or reopened",
+    "group.assign": "a crash group was assigned to a user (user:<id>), or to no one",
     "counts_only.enter": "a group entered counts-only mode, for one credential or project-wide (detail scope)",
     "counts_only.leave": "a group left counts-only mode, for one credential or project-wide (detail scope)",
     "client_cert.issue": "a client certificate was issued (serial, name, expiry)",

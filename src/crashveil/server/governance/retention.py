@@ -64,6 +64,7 @@ from crashveil.server.db.tables import crash_groups, data_keys, group_rollups, r
 from crashveil.server.governance import tombstones
 from crashveil.server.governance.audit import AuditTrail
 from crashveil.server.keys.crypto import decrypt_detail, detail_aad, encrypt_detail, new_data_key
+from crashveil.server.storage import triage
 from crashveil.wire.canonical import canonical_json
 
 if TYPE_CHECKING:
@@ -291,6 +292,7 @@ def _expire_rollups(conn: Connection, out: ProjectRetention, policy: Policy, now
     out.counters_deleted = conn.execute(redaction_counters.delete().where(
         redaction_counters.c.project_id == project_id, redaction_counters.c.hour < hour_cutoff)).rowcount
     out.daily_rollups_deleted = _prune_daily(conn, project_id, hour_cutoff[:10])
+    triage.expire_title_messages(conn, project_id, policy, now)
     empty = sa.select(crash_groups.c.id).where(
         crash_groups.c.project_id == project_id,
         crash_groups.c.last_seen < now - timedelta(days=policy.aggregation.rollup_retention_days),

@@ -13,6 +13,12 @@ min_count`` (10): a jump from 0 to 3 crashes is not worth a page. The first ``wa
 (12) only train the state. A spike is folded into the state like any hour, so a new,
 lasting level stops being anomalous after a few hours; that is deliberate (a level shift
 is reported when it starts, not forever).
+
+No alarm without a baseline: a brand-new project's first reports are all "far above" an
+empty past, so the dashboard's banner waits for :func:`daily_baseline` to find at least
+``baseline_min_days`` (7) days with reports among the ``baseline_days`` (14) whole days
+before today, and then says what that baseline was (mean and median reports per day,
+over which days), so a reader can judge the alarm.
 """
 
 from __future__ import annotations
@@ -26,10 +32,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from crashveil.server.db.rollup_tables import group_daily_rollups
 from crashveil.server.db.tables import group_rollups, projects
 
-__all__ = ["AnomalySettings", "HourScore", "score_series", "anomalies", "hour_key", "hours_back",
-           "project_series", "group_series", "VolumeAnomalyCollector"]
+__all__ = ["AnomalySettings", "Baseline", "daily_baseline", "HourScore", "score_series", "anomalies", "hour_key",
+           "hours_back", "project_series", "group_series", "VolumeAnomalyCollector"]
 
 
 @dataclass(frozen=True)
@@ -40,6 +47,8 @@ class AnomalySettings:
     z_threshold: float = 4.0
     min_count: int = 10
     warmup_hours: int = 12
+    baseline_days: int = 14
+    baseline_min_days: int = 7
 
 
 @dataclass(frozen=True)
@@ -70,6 +79,38 @@ def score_series(series: Sequence[tuple[str, int]], settings: AnomalySettings = 
         mean += settings.alpha * diff
         var = (1 - settings.alpha) * (var + settings.alpha * diff * diff)
     return out
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """A project's reports per day over the whole days ``first_day`` .. ``last_day``."""
+
+    first_day: str
+    last_day: str
+    days: int
+    days_with_reports: int
+    mean: float
+    median: float
+
+    def established(self, settings: AnomalySettings) -> bool:
+        """Whether there is enough history to call anything an anomaly."""
+        return self.days_with_reports >= settings.baseline_min_days
+
+
+def daily_baseline(conn: Connection, project_id: str, *, now: datetime,
+                   settings: AnomalySettings = AnomalySettings()) -> Baseline:
+    """Reports per day of ``project_id`` over the ``baseline_days`` whole UTC days before
+    ``now``'s day (the daily roll-ups; days without reports count as 0)."""
+    import statistics
+
+    today = now.astimezone(UTC).date()
+    days = [(today - timedelta(days=back)).isoformat() for back in range(settings.baseline_days, 0, -1)]
+    t = group_daily_rollups.c
+    counts = dict(conn.execute(sa.select(t.day, sa.func.sum(t.count)).where(
+        t.project_id == project_id, t.day >= days[0], t.day <= days[-1]).group_by(t.day)).all())
+    series = [int(counts.get(day, 0)) for day in days]
+    return Baseline(days[0], days[-1], len(days), sum(1 for n in series if n > 0),
+                    statistics.fmean(series), float(statistics.median(series)))
 
 
 def anomalies(series: Sequence[tuple[str, int]], settings: AnomalySettings = AnomalySettings()) -> list[HourScore]:

@@ -128,6 +128,12 @@ class StoreRow:
     redaction_hits: tuple[tuple[tuple[str, str], int], ...]
     dropped_fields: tuple[str, ...]
     credential: str | None = None
+    #: The triage list's title parts and facets (``ingest.titles``; ``db.triage_tables``).
+    culprit: str | None = None
+    modules: str | None = None
+    title_message: str | None = None
+    deployment: str | None = None
+    platform: str | None = None
 
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
         """Pickle as the field values (~3x faster than a slots dataclass's default)."""

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from crashveil.server.db import engine as db
 from crashveil.server.db.tables import crash_groups, group_rollups, redaction_counters, reports
 from crashveil.server.governance import tombstones
-from crashveil.server.ingest import grouping
+from crashveil.server.ingest import grouping, titles
 from crashveil.server.ingest.credential_weight import (
     NO_CREDENTIAL,
     HourWeights,
@@ -31,6 +31,7 @@ from crashveil.server.ingest.credential_weight import (
 )
 from crashveil.server.keys.ring import KeyRing
 from crashveil.server.settings import Settings
+from crashveil.server.storage import triage
 from crashveil.server.storage.detail import detail_json, key_digest, seal_detail
 from crashveil.server.storage.records import (
     DROPPED_DETECTOR,
@@ -53,7 +54,7 @@ __all__ = ["DataKeys", "ReportWriter", "build_row", "check_origins"]
 DataKeys = dict[tuple[str, str], tuple[str, bytes]]
 #: The columns of ``crash_groups`` a new report may change.
 _GROUP_STATE = ("last_seen", "total_count", "hour_key", "hour_count", "status", "last_release", "regressed_in",
-                "regressed_at", "counts_only_until", "hour_weight", "counts_only_since")
+                "regressed_at", "counts_only_until", "hour_weight", "counts_only_since") + triage.GROUP_STATE
 
 
 def build_row(item: PendingReport, recent_deks: Mapping[tuple[str, str], tuple[str, bytes]]) -> StoreRow:
@@ -73,7 +74,16 @@ def build_row(item: PendingReport, recent_deks: Mapping[tuple[str, str], tuple[s
         project_id, item.origin, received_at, report.report_id, report.crash_type, report.release,
         report.environment.os_family if report.environment is not None else None, report.occurred_hour,
         report.consent_level, report.install_id, report.policy_digest, fingerprint, received_hour, day,
-        plaintext, sealed, tuple(item.redaction_hits.items()), tuple(item.dropped_fields), item.credential)
+        plaintext, sealed, tuple(item.redaction_hits.items()), tuple(item.dropped_fields), item.credential,
+        *_title_and_facets(item))
+
+
+def _title_and_facets(item: PendingReport) -> tuple[str | None, str | None, str | None, str | None, str | None]:
+    """(culprit, modules, message template, deployment, platform) of ``item`` for the triage list."""
+    report = item.report
+    parts = titles.title_parts(report)
+    platform = report.platform or ("python" if item.origin == "crashveil-sdk" else None)
+    return parts.culprit, parts.modules, parts.message, report.deployment, platform
 
 
 def check_origins(batch: Sequence[StoreRow]) -> None:
@@ -200,13 +210,14 @@ def _update_group(group: dict[str, Any], item: StoreRow, weights: HourWeights, c
         group.update(regressed_in=release, regressed_at=received_at)
     if project_wide:
         group["counts_only_until"] = mode_until(received_at)
+    triage.update_group(group, item)
     return project_wide or own_mode
 
 
 class _BatchWrites:
     """What a batch's fresh reports add, gathered to be written with one statement per table."""
 
-    __slots__ = ("touched", "rows", "hourly", "entries", "counters")
+    __slots__ = ("touched", "rows", "hourly", "entries", "counters", "facets")
 
     def __init__(self) -> None:
         self.touched: dict[int, dict[str, Any]] = {}
@@ -214,6 +225,7 @@ class _BatchWrites:
         self.hourly: dict[tuple[int, str, str, str], list[Any]] = {}
         self.entries: list[tuple[str, int, str, str, str, int, int, Sequence[str]]] = []
         self.counters: dict[tuple[str, str, str, str, str], int] = {}
+        self.facets: set[tuple[int, str, str, str]] = set()
 
     def add(self, item: StoreRow, group_id: int, counts_only: bool, data_key_id: str | None,
             detail: bytes | None) -> StoreResult:
@@ -229,6 +241,7 @@ class _BatchWrites:
             install_id=item.install_id, policy_digest=item.policy_digest, received_at=item.received_at,
             data_key_id=data_key_id, detail=detail))
         rel, fam = release or "", os_family or ""
+        triage.add_facets(self.facets, item, group_id)
         slot = self.hourly.setdefault((group_id, hour, rel, fam), [project_id, 0, 0])
         slot[1] += 1
         slot[2] += int(counts_only)
@@ -245,6 +258,7 @@ class _BatchWrites:
 
     def write_reports(self, conn: sa.Connection) -> None:
         """Group states, report rows, hourly and daily roll-ups."""
+        triage.finish_groups(self.touched.values())
         bulk(conn, "group-state", lambda c: crash_groups.update().where(
             crash_groups.c.id == sa.bindparam("gid")).values({name: sa.bindparam(name) for name in _GROUP_STATE}),
             [{"gid": gid, **{name: state[name] for name in _GROUP_STATE}}
@@ -255,6 +269,7 @@ class _BatchWrites:
                             counts_only=v[2]) for k, v in sorted(self.hourly.items())],
                       ("count", "counts_only"))
         write_daily(conn, *daily_entries(self.entries))
+        triage.write_facets(conn, self.facets)
 
     def write_counters(self, conn: sa.Connection) -> None:
         """Redaction and dropped-field counters, per hour."""
@@ -308,7 +323,8 @@ def _groups_for_update(conn: sa.Connection, items: Sequence[StoreRow]
             return found
     new_rows = [dict(project_id=project_id, fingerprint=fingerprint, crash_type=item.crash_type,
                      first_seen=item.received_at, last_seen=item.received_at, first_release=item.release,
-                     last_release=item.release, status=grouping.OPEN, total_count=0, hour_count=0)
+                     last_release=item.release, status=grouping.OPEN, total_count=0, hour_count=0,
+                     culprit=item.culprit, search_code=triage.search_code(item.crash_type, item))
                 for (project_id, fingerprint), item in sorted(missing.items())]
     bulk(conn, "group-insert", lambda c: db.dialect_insert(c, crash_groups)
           .on_conflict_do_nothing(index_elements=["project_id", "fingerprint"]), new_rows)

@@ -15,63 +15,75 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from crashveil.errors import NotFound
+from crashveil.errors import BadQueryParameter, NotFound
 from crashveil.server.dashboard import queries as q
 from crashveil.server.dashboard.context import DashboardContext
 from crashveil.server.dashboard.page import Visit, form_text, render
+from crashveil.server.dashboard.pages.assign import assignable_users
 from crashveil.server.dashboard.roles import READ_ROLES, STATUS_ROLES
+from crashveil.server.dashboard.triage.listing import list_page
+from crashveil.server.dashboard.triage.params import SORTS, ListQuery, parse_query
+from crashveil.server.dashboard.triage.sparkline import sparkline
+from crashveil.server.dashboard.triage.titles import title_rules
 from crashveil.server.db.dashboard_tables import group_status_changes
 from crashveil.server.db.engine import write_tx
+from crashveil.server.ingest.grouping import STATUSES
 from crashveil.server.insights.aggregates import k_visible
-from crashveil.server.insights.anomaly import score_series
+from crashveil.server.insights.anomaly import daily_baseline, score_series
 
 __all__ = ["group_detail", "groups", "set_status"]
 
-_STATUSES = ("open", "resolved", "regressed", "ignored")
 _ACTIONS = {"resolve": "resolved", "ignore": "ignored", "reopen": "open"}
-
-
-def group_filter(request: Request) -> q.GroupFilter:
-    """The list's filter from the query string; unknown values fall back to the defaults."""
-    params = request.query_params
-    rng = params.get("range", "7d")
-    sort = params.get("sort", "count")
-    status = params.get("status") or None
-    return q.GroupFilter(range=rng if rng in q.RANGES else "7d", release=params.get("release") or None,
-                         os_family=params.get("os") or None, sort=sort if sort in q.SORTS else "count",
-                         status=status if status in _STATUSES else None)
 
 
 # -- the group list ------------------------------------------------------------------------------
 
 
-def _load_group_list(ctx: DashboardContext, project_id: str, flt: q.GroupFilter, moment: datetime) -> dict[str, object]:
+def _load_group_list(ctx: DashboardContext, project_id: str, query: ListQuery, roles: frozenset[str],
+                     moment: datetime) -> dict[str, object]:
     project = ctx.storage.project(project_id)
     if project is None:
         raise NotFound
+    rules = title_rules(project.policy, roles, now=moment)
     cache = ctx.group_cache
     with ctx.engine.connect() as conn:
-
-        def installs(ids: list[int], since: str) -> dict[int, int]:
-            key = ("installs", project_id, flt, since, tuple(ids))
-            return cache.get(key, lambda: q.installs(conn, ids, since, flt))
-
-        rows = q.list_groups(conn, project_id, flt, now=moment, installs=installs)
+        page = list_page(conn, project_id, query, rules, now=moment)
         releases, families = cache.get(("options", project_id), lambda: q.filter_options(conn, project_id, now=moment))
-        hourly = q.hourly_series(conn, project_id=project_id, group_id=None, now=moment, hours=72)
-        newest = q.latest_release(conn, project_id)
-    scores = score_series(hourly, ctx.anomaly)
-    spikes = [s for s in scores[-24:] if s.anomalous]
-    return dict(rows=rows, releases=releases, families=families, spikes=spikes, newest=newest,
-                min_k=project.policy.aggregation.min_k, public=project.public_summary)
+        hour = q.hour_key(moment)
+        hourly = cache.get(("hourly", project_id, hour),
+                           lambda: q.hourly_series(conn, project_id=project_id, group_id=None, now=moment, hours=72))
+        baseline = cache.get(("baseline", project_id, moment.date()),
+                             lambda: daily_baseline(conn, project_id, now=moment, settings=ctx.anomaly))
+        newest = cache.get(("newest", project_id, hour), lambda: q.latest_release(conn, project_id))
+    spikes = []
+    if baseline.established(ctx.anomaly):
+        spikes = [s for s in score_series(hourly, ctx.anomaly)[-24:] if s.anomalous]
+    return dict(page=page, releases=releases, families=families, spikes=spikes, baseline=baseline, newest=newest,
+                assignees=assignable_users(ctx, project_id),
+                min_k=project.policy.aggregation.min_k, public=project.public_summary, rules=rules)
+
+
+def _query_of(request: Request, moment: datetime) -> ListQuery:
+    names = [name for name, _ in request.query_params.multi_items()]
+    return parse_query(request.query_params, now=moment, multi={name: names.count(name) for name in set(names)})
 
 
 async def groups(ctx: DashboardContext, visit: Visit) -> Response:
     project_id = visit.param("project")
-    flt = group_filter(visit.request)
-    data = await run_in_threadpool(_load_group_list, ctx, project_id, flt, ctx.now())
+    moment = ctx.now()
+    try:
+        query = _query_of(visit.request, moment)
+    except BadQueryParameter as exc:
+        return render(ctx, visit.session, "error.html", 400, title="Bad search or filter", message=str(exc))
+    base = f"/dashboard/p/{project_id}/"
+    if dict(visit.request.query_params) != query.params():
+        # The filter form sends every field, empty ones too: answer with the short URL worth
+        # bookmarking (only validated values, so nothing is reflected that was not checked).
+        return RedirectResponse(query.url(base), status_code=303)
+    data = await run_in_threadpool(_load_group_list, ctx, project_id, query, visit.held, moment)
     return render(ctx, visit.session, "groups.html", title=f"Crash groups · {project_id}", project_id=project_id,
-                  flt=flt, ranges=list(q.RANGES), sorts=q.SORTS, k_visible=k_visible, **data)
+                  query=query, base=base, sorts=SORTS, statuses=STATUSES, k_visible=k_visible,
+                  sparkline=sparkline, **data)
 
 
 # -- one group -----------------------------------------------------------------------------------
@@ -107,9 +119,11 @@ async def group_detail(ctx: DashboardContext, visit: Visit) -> Response:
     project_id = visit.param("project")
     group_id: int = visit.request.path_params["group"]
     group, data = await run_in_threadpool(_load_group, ctx, project_id, group_id, ctx.now())
+    users = await run_in_threadpool(assignable_users, ctx, project_id)
     return render(ctx, visit.session, "group.html", title=f"{group.crash_type} · {project_id}", group=group,
                   project_id=project_id, can_change=bool(visit.held & STATUS_ROLES),
-                  can_read=bool(visit.held & READ_ROLES), **data)
+                  can_read=bool(visit.held & READ_ROLES), assignable=users,
+                  assignee_name=users.get(group.assignee or "", "a former user") if group.assignee else None, **data)
 
 
 # -- status change -------------------------------------------------------------------------------

@@ -1,0 +1,225 @@
+"""The group list's SQL: one page of a project's groups, filtered, searched, sorted, by keyset.
+
+Reads ``crash_groups`` (the columns of migration 0013, written at ingest), ``group_facets``
+for the release / environment / platform / OS filters and the releases shown, and the daily
+roll-ups of the page's groups for their sparklines; never a report, never a decryption.
+
+Each sort reads an index range of ``crash_groups`` (``db.triage_tables``) and a page starts
+after the previous page's last (value, id) pair (a row-value comparison), so page 100 costs
+what page 1 does. The trend sort ranks the groups seen today by today's reports minus
+yesterday's (``trend``, kept at ingest): a group not seen today is not trending.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from crashveil.server.dashboard.triage.params import Cursor, ListQuery
+from crashveil.server.dashboard.triage.titles import TitleRules
+from crashveil.server.db.rollup_tables import group_daily_rollups
+from crashveil.server.db.tables import crash_groups
+from crashveil.server.db.triage_tables import group_facets, group_search
+from crashveil.server.ingest.grouping import release_is_after
+
+__all__ = ["SPARK_DAYS", "GroupPage", "ListedGroup", "list_page"]
+
+#: Days of each row's sparkline.
+SPARK_DAYS = 14
+_RELEASES_SHOWN = 5
+#: Search matches taken from the trigram index at most (see ``_search_candidates``).
+_MAX_CANDIDATES = 500
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_c = crash_groups.c
+
+
+@dataclass(frozen=True)
+class ListedGroup:
+    """One row of the list; ``message`` and ``culprit`` are ``None`` where the roles may not see them."""
+
+    id: int
+    crash_type: str
+    message: str | None
+    culprit: str | None
+    status: str
+    assignee: str | None
+    events: int
+    installs: int
+    today: int
+    yesterday: int
+    first_seen: datetime
+    last_seen: datetime
+    first_release: str | None
+    resolved_in: str | None
+    regressed_in: str | None
+    releases: tuple[str, ...]
+    daily: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class GroupPage:
+    rows: list[ListedGroup]
+    next: Cursor | None
+
+
+def _micros(moment: datetime) -> int:
+    return (moment - _EPOCH) // timedelta(microseconds=1)
+
+
+def _day(moment: datetime, back: int = 0) -> str:
+    return (moment.astimezone(UTC) - timedelta(days=back)).strftime("%Y-%m-%d")
+
+
+def _sort_key(query: ListQuery, now: datetime) -> Any:
+    if query.sort == "trend":
+        return _c.trend
+    return {"last_seen": _c.last_seen, "first_seen": _c.first_seen, "events": _c.total_count,
+            "installs": _c.install_count}[query.sort]
+
+
+def _cursor_value(query: ListQuery, key: Any, value: int) -> Any:
+    if query.sort in ("last_seen", "first_seen"):
+        return sa.literal(_EPOCH + timedelta(microseconds=value), key.type)
+    return sa.literal(value, sa.Integer())
+
+
+def _search(query: ListQuery, rules: TitleRules, *, sqlite: bool) -> Any | None:
+    if query.q is None:
+        return None
+    escaped = query.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    pattern = f"%{escaped}%"
+
+    def contains(column: Any) -> Any:
+        # SQLite's LIKE ignores ASCII case already; ilike would wrap both sides in lower().
+        return (column.like if sqlite else column.ilike)(pattern, escape="\\")
+
+    terms: list[Any] = [contains(_c.search_code) if rules.culprit else contains(_c.crash_type)]
+    if rules.message_since is not None:
+        terms.append(sa.and_(contains(_c.title_message), _c.title_message_at >= rules.message_since))
+    return sa.or_(*terms)
+
+
+def _day_start(day: Any) -> datetime:
+    return datetime.combine(day, time(0), tzinfo=UTC)
+
+
+def _conditions(project_id: str, query: ListQuery, rules: TitleRules, now: datetime, *,
+                sqlite: bool) -> list[Any]:
+    conds: list[Any] = [_c.project_id == project_id]
+    if query.status is not None:
+        conds.append(_c.status == query.status)
+    for column, low, high in ((_c.first_seen, query.first_after, query.first_before),
+                              (_c.last_seen, query.last_after, query.last_before)):
+        if low is not None:
+            conds.append(column >= _day_start(low))
+        if high is not None:
+            conds.append(column < _day_start(high) + timedelta(days=1))
+    for kind, value in query.facets():
+        # A probe of the facet's primary key per group walked, so the walk stops at a page.
+        conds.append(sa.exists().where(group_facets.c.group_id == _c.id, group_facets.c.kind == kind,
+                                       group_facets.c.value == value))
+    if query.sort == "trend":
+        conds.append(_c.day_key == _day(now))
+    search = _search(query, rules, sqlite=sqlite)
+    if search is not None:
+        conds.append(search)
+    return conds
+
+
+def list_page(conn: Connection, project_id: str, query: ListQuery, rules: TitleRules, *,
+              now: datetime) -> GroupPage:
+    """One page of ``project_id``'s groups under ``query``, titles cut to what ``rules`` allow."""
+    key = _sort_key(query, now).label("sort_key")
+    sqlite = conn.dialect.name == "sqlite"
+    conds = _conditions(project_id, query, rules, now, sqlite=sqlite)
+    if sqlite and query.q is not None:
+        candidates = _search_candidates(conn, query.q, rules)
+        if candidates is not None:
+            if not candidates:
+                return GroupPage([], None)
+            conds.append(_c.id.in_(candidates))
+    if query.after is not None:
+        conds.append(sa.tuple_(key.element, _c.id) < sa.tuple_(_cursor_value(query, key.element, query.after.value),
+                                                                sa.literal(query.after.id, sa.Integer())))
+    columns = [_c.id, _c.crash_type, _c.culprit, _c.title_message, _c.title_message_at, _c.status, _c.assignee,
+               _c.total_count, _c.install_count, _c.day_key, _c.day_count, _c.prev_day_count, _c.first_seen,
+               _c.last_seen, _c.first_release, _c.resolved_in, _c.regressed_in, key]
+    rows = conn.execute(sa.select(*columns).where(*conds).order_by(key.element.desc(), _c.id.desc())
+                        .limit(query.limit + 1)).all()
+    more = len(rows) > query.limit
+    rows = rows[:query.limit]
+    ids = [row.id for row in rows]
+    releases = _releases(conn, ids)
+    daily = _daily(conn, ids, now)
+    today, yesterday = _day(now), _day(now, 1)
+    out = []
+    for row in rows:
+        shown_message = row.title_message if (rules.message_since is not None and row.title_message_at is not None
+                                              and row.title_message_at >= rules.message_since) else None
+        counts = ((row.day_count, row.prev_day_count) if row.day_key == today
+                  else (0, row.day_count) if row.day_key == yesterday else (0, 0))
+        out.append(ListedGroup(row.id, row.crash_type, shown_message, row.culprit if rules.culprit else None,
+                               row.status, row.assignee, int(row.total_count), int(row.install_count), counts[0],
+                               counts[1], row.first_seen, row.last_seen, row.first_release, row.resolved_in,
+                               row.regressed_in, releases.get(row.id, ()), daily.get(row.id, (0,) * SPARK_DAYS)))
+    following = None
+    if more and rows:
+        last = rows[-1]
+        value = last.sort_key
+        following = Cursor(_micros(value) if isinstance(value, datetime) else int(value), int(last.id))
+    return GroupPage(out, following)
+
+
+def _search_candidates(conn: Connection, text: str, rules: TitleRules) -> list[int] | None:
+    """Ids of the groups whose search text (or, where ``rules`` allow, message template)
+    contains ``text``, from the trigram index (``db.triage_tables.group_search``); ``None``
+    when the index is no help: a text with LIKE's special characters, or more than
+    :data:`_MAX_CANDIDATES` matches (then so many groups match that walking the sort's
+    index finds a page at once). The caller still checks each candidate's own columns."""
+    if any(ch in text for ch in "%_\\"):
+        return None
+    pattern = f"%{text}%"
+    parts = [sa.select(group_search.c.rowid).where(group_search.c.code.like(pattern))]
+    if rules.message_since is not None:
+        parts.append(sa.select(group_search.c.rowid).where(group_search.c.message.like(pattern)))
+    found = [gid for (gid,) in conn.execute(sa.union_all(*parts).limit(_MAX_CANDIDATES + 1))]
+    return None if len(found) > _MAX_CANDIDATES else found
+
+
+def _releases(conn: Connection, ids: Sequence[int]) -> dict[int, tuple[str, ...]]:
+    """The newest few releases each group was seen in (its ``release`` facets)."""
+    if not ids:
+        return {}
+    found: dict[int, list[str]] = {}
+    for gid, value in conn.execute(sa.select(group_facets.c.group_id, group_facets.c.value).where(
+            group_facets.c.group_id.in_(list(ids)), group_facets.c.kind == "release", group_facets.c.value != "")):
+        found.setdefault(gid, []).append(value)
+    newest_first = functools.cmp_to_key(_newer_first)
+    return {gid: tuple(sorted(values, key=newest_first)[:_RELEASES_SHOWN]) for gid, values in found.items()}
+
+
+def _newer_first(a: str, b: str) -> int:
+    if release_is_after(a, b):
+        return -1
+    if release_is_after(b, a):
+        return 1
+    return (a < b) - (a > b)
+
+
+def _daily(conn: Connection, ids: Sequence[int], now: datetime) -> dict[int, tuple[int, ...]]:
+    """Reports per day of each group over the last :data:`SPARK_DAYS` days, oldest first."""
+    if not ids:
+        return {}
+    days = [_day(now, back) for back in range(SPARK_DAYS - 1, -1, -1)]
+    found: dict[int, dict[str, int]] = {}
+    t = group_daily_rollups.c
+    for gid, day, n in conn.execute(sa.select(t.group_id, t.day, sa.func.sum(t.count)).where(
+            t.group_id.in_(list(ids)), t.day >= days[0]).group_by(t.group_id, t.day)):
+        found.setdefault(gid, {})[day] = int(n)
+    return {gid: tuple(per.get(day, 0) for day in days) for gid, per in found.items()}
