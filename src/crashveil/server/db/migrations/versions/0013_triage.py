@@ -1,6 +1,6 @@
 """The triage list: group titles, all-time installs and trend, facets, assignee, and their indexes.
 
-Revision ID: 0013_triage
+Revision ID: 0013
 Revises: 0012
 Create Date: 2026-12-07
 
