@@ -36,15 +36,34 @@ def release_group() -> None:
 def release_check(ctx: click.Context, release: str, project_id: str, strict: bool, fmt: str,
                   server_dir: str | None) -> None:
     """Exit 0 when the server redacted nothing from RELEASE's reports, 1 when it had to, 2 on errors."""
-    from crashveil.server.governance.release_gate import check_release
+    from crashveil.server.governance.release_gate import check_release, known_releases
 
     with opened(server_dir) as (_, storage):
         if storage.project(project_id) is None:
             raise click.UsageError(f"no project {project_id!r}")
+        known = known_releases(storage.engine, project_id)
+        if release not in known:
+            raise UnknownRelease(release, project_id, known)
         result = check_release(storage.engine, project_id, release)
     click.echo(json.dumps(result.to_json(strict=strict), indent=2) if fmt == "json" else _text(result, strict))
     if not result.passed(strict=strict):
         ctx.exit(1)
+
+
+class UnknownRelease(click.ClickException):
+    """No report of the release reached the project: a typo must not pass the gate."""
+
+    exit_code = 2
+    SHOWN = 10
+
+    def __init__(self, release: str, project_id: str, known: list[str]) -> None:
+        if not known:
+            listed = "no release has reported to it yet"
+        else:
+            more = f" and {len(known) - self.SHOWN} more" if len(known) > self.SHOWN else ""
+            listed = "known releases, newest first: " + ", ".join(known[:self.SHOWN]) + more
+        super().__init__(visible(f"unknown release {release!r} in project {project_id}: no report of it "
+                                 f"reached the server ({listed})"))
 
 
 def _text(result: ReleaseCheck, strict: bool) -> str:
