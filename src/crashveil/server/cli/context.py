@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from crashveil.server.storage.records import ProjectRecord
     from crashveil.server.storage.store import Storage
 
-__all__ = ["connection_string", "load_settings", "open_storage", "opened", "utc_now"]
+__all__ = ["connection_string", "dashboard_url", "load_settings", "open_storage", "opened", "utc_now"]
 
 
 def utc_now() -> datetime:
@@ -57,3 +57,12 @@ def connection_string(settings: Settings, record: ProjectRecord) -> str:
                             public_key=record.keypairs[0].public_key_string(),
                             signing_key=record.signing_key.public_key_string(),
                             ca_der=ca_der(settings.ca_cert_path)).format()
+
+
+def dashboard_url(settings: Settings) -> str:
+    """The dashboard's address as people reach it: under ``public_url`` when set, else the web
+    listener's own (``Settings.web_endpoint``); the scheme's default port is left out."""
+    scheme, host, port = settings.web_endpoint
+    shown = f"[{host}]" if ":" in host else host
+    default = {"https": 443, "http": 80}[scheme]
+    return f"{scheme}://{shown}{'' if port in (None, default) else f':{port}'}/dashboard/"

@@ -10,6 +10,7 @@ worked; on failure the sibling is removed and nothing is left behind.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import secrets
 import shutil
@@ -41,13 +42,14 @@ class InitRequest:
     web_port: int
     public_host: str
     names: tuple[str, ...]
+    public_url: str
     suite: str
     policy_text: str | None
     actor: str
 
 
-def init_server_dir(request: InitRequest) -> tuple[Path, str, str]:
-    """Make the server directory; returns (its path, the first project's id, its connection string).
+def init_server_dir(request: InitRequest) -> tuple[Settings, str, str]:
+    """Make the server directory; returns (its settings, the first project's id, its connection string).
 
     Raises:
         click.ClickException: the directory is already a server directory, or is not empty.
@@ -63,20 +65,34 @@ def init_server_dir(request: InitRequest) -> tuple[Path, str, str]:
     database = request.database or DEFAULT_DATABASE
     Settings(server_dir=root, database_url=resolve_database_url(database, root), host=request.host,
              port=request.port, web_port=request.web_port, public_host=request.public_host,
-             server_names=request.names, sealing_suite=request.suite).validate()
+             public_url=request.public_url, server_names=request.names, sealing_suite=request.suite).validate()
     try:
         with staged_directory(root) as staging:
             settings = Settings(server_dir=staging, database_url=resolve_database_url(database, staging),
                                 host=request.host, port=request.port, web_port=request.web_port,
-                                public_host=request.public_host, server_names=request.names,
-                                sealing_suite=request.suite)
+                                public_host=request.public_host, public_url=request.public_url,
+                                server_names=request.names, sealing_suite=request.suite)
+            settings = _with_connect_host_named(settings)
             project_id, dsn = _build(settings, request)
     except Exception as exc:
         problem = database_problem(resolve_database_url(database, root), exc)
         if problem is None:
             raise
         raise problem from None
-    return root, project_id, dsn
+    return dataclasses.replace(settings, server_dir=root, database_url=resolve_database_url(database, root)), \
+        project_id, dsn
+
+
+def _with_connect_host_named(settings: Settings) -> Settings:
+    """The host apps connect to (``--public-host``, else ``--public-url``'s) among the server
+    certificate's names: the SDK checks the name against the certificate, so a connection
+    string naming a host the certificate lacks would fail at its first send."""
+    from crashveil.server.keys.pki import LOOPBACK_NAMES
+
+    host = settings.connect_host
+    if host in LOOPBACK_NAMES or host in settings.server_names or host in ("0.0.0.0", "::"):
+        return settings
+    return dataclasses.replace(settings, server_names=(*settings.server_names, host))
 
 
 def _build(settings: Settings, request: InitRequest) -> tuple[str, str]:
@@ -98,7 +114,7 @@ def _build(settings: Settings, request: InitRequest) -> tuple[str, str]:
     ca = pki.create_ca("crashveil local CA", now=now)
     pki.write_certificate(settings.ca_cert_path, ca)
     pki.write_private_key(settings.ca_key_path, ca)
-    server = pki.issue_server_cert(ca, request.names, now=now)
+    server = pki.issue_server_cert(ca, settings.server_names, now=now)
     pki.write_certificate(settings.server_cert_path, server)
     pki.write_private_key(settings.server_key_path, server)
     settings.tls_dir.chmod(0o700)

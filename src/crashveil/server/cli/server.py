@@ -26,7 +26,7 @@ import click
 
 from crashveil.cli.options import actor_option, policy_option, project_option, server_dir_option
 from crashveil.server.cli.audit import resolve_actor
-from crashveil.server.cli.context import load_settings, open_storage, utc_now
+from crashveil.server.cli.context import dashboard_url, load_settings, open_storage, utc_now
 from crashveil.server.cli.tables import print_table, table
 from crashveil.server.settings import MAX_WORKERS
 
@@ -50,13 +50,15 @@ def server_group() -> None:
 @click.option("--web-port", default=8444, show_default=True, type=int,
               help="dashboard, public summary and Sentry-compatible ingest (no client certificate); 0 = off")
 @click.option("--public-host", default="", help="host apps connect to (default: --host)")
+@click.option("--public-url", default="", help="URL people and Sentry SDKs reach the web listener at, e.g. "
+              "https://crash.example.com behind a reverse proxy (printed links and DSNs use it)")
 @click.option("--name", "names", multiple=True, help="extra DNS name or IP for the server certificate (repeatable)")
 @click.option("--suite", type=click.Choice(["mlkem768x25519", "x25519"]), default="mlkem768x25519",
               show_default=True, help="sealing suite of project keys")
 @policy_option("policy of the first project (default: the shipped default policy)", must_exist=True)
 @actor_option
 def server_init(directory: str, project: str, database: str | None, host: str, port: int, web_port: int,
-                public_host: str,
+                public_host: str, public_url: str,
                 names: Sequence[str], suite: str, policy_file: str | None, actor: str | None) -> None:
     """Create a server directory: settings, KEK, CA and server certificate, database, first project.
 
@@ -66,10 +68,12 @@ def server_init(directory: str, project: str, database: str | None, host: str, p
     who = resolve_actor(actor)
     policy_text = Path(policy_file).read_text(encoding="utf-8") if policy_file else None
     request = InitRequest(root=Path(directory).resolve(), project=project, database=database, host=host, port=port,
-                          web_port=web_port, public_host=public_host, names=tuple(names), suite=suite,
-                          policy_text=policy_text, actor=who)
-    root, project_id, dsn = init_server_dir(request)
-    click.echo(f"server directory: {root}", err=True)
+                          web_port=web_port, public_host=public_host, names=tuple(names), public_url=public_url,
+                          suite=suite, policy_text=policy_text, actor=who)
+    settings, project_id, dsn = init_server_dir(request)
+    click.echo(f"server directory: {settings.server_dir}", err=True)
+    if settings.web_port or settings.public_url:
+        click.echo(f"dashboard: {dashboard_url(settings)}", err=True)
     click.echo(f"project {project_id}: connection string for the SDK (crashveil.init(dsn=...)):", err=True)
     click.echo(dsn)
 
@@ -247,4 +251,6 @@ def server_run(server_dir: str | None, workers: int | None) -> None:
     if workers is not None:  # the flag wins over settings.toml and CRASHVEIL_WORKERS
         settings = dataclasses.replace(settings, workers=workers)
     open_storage(settings).close()  # refuses unsafe durability settings or an unknown schema
+    if settings.web_port or settings.public_url:
+        click.echo(f"dashboard: {dashboard_url(settings)}", err=True)
     run_server(settings, workers=settings.workers)
