@@ -32,7 +32,10 @@ if TYPE_CHECKING:
     #: A DSN as checked at ``init()``: its parts until first read, then the dataclass.
     _Connection = ConnectionString | tuple[str, int, str, str, str, bytes]
 
-__all__ = ["Options", "default_data_dir", "default_app_root", "OPTION_NAMES"]
+__all__ = ["Options", "default_data_dir", "default_app_root", "OPTION_NAMES", "FALLBACK_APP_NAME"]
+
+#: ``app_name`` when none is given and the program's name is no use: prompts say "this application" then.
+FALLBACK_APP_NAME = "python-app"
 
 _APP_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._ -]{0,63}$")
 _TRUE = {"1", "true", "yes", "on"}
@@ -326,7 +329,8 @@ def _project(values: Mapping[str, Any], connection: _Connection | None) -> str |
 
 
 def _app_name(values: Mapping[str, Any]) -> str:
-    """The ``app_name`` option (else guessed from the program): it names a directory."""
+    """The ``app_name`` option (else guessed from the program): it names a directory, and the
+    app in the consent prompts (``sdk/prompts.py``) unless the policy's notice names it."""
     app_name = _optional_str(values, "app_name") or _guess_app_name()
     if not _APP_NAME_RE.match(app_name):
         raise ConfigError("app_name", "is not a safe directory name", "letters, digits, '.', '_', '-' or space")
@@ -422,7 +426,7 @@ def _guess_app_name() -> str:
         main = sys.modules.get("__main__")
         spec = getattr(main, "__spec__", None)
         stem = spec.name.split(".")[0] if spec is not None and spec.name else ""
-    return stem if stem and _APP_NAME_RE.match(stem) else "python-app"
+    return stem if stem and _APP_NAME_RE.match(stem) else FALLBACK_APP_NAME
 
 
 def default_data_dir(app_name: str, environ: Mapping[str, str] | None = None) -> Path:
