@@ -115,3 +115,15 @@ def test_existing_empty_directory_is_used(tmp_path: Path) -> None:
     assert 0 == result.returncode, result.stderr
     assert (target / "settings.toml").exists()
     assert {"server"} == {p.name for p in tmp_path.iterdir()}
+
+
+def test_failure_in_an_existing_empty_directory_leaves_it_empty(tmp_path: Path) -> None:
+    """A mounted volume cannot be renamed over: init builds inside it and, failing, empties it again."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    target = tmp_path / "volume"
+    target.mkdir()
+    result = _init(target, f"postgresql://nobody@127.0.0.1:{port}/crashveil")
+    _assert_one_clear_line(result, "cannot reach PostgreSQL")
+    assert ([], ["volume"]) == (list(target.iterdir()), [p.name for p in tmp_path.iterdir()])

@@ -130,17 +130,27 @@ def _build(settings: Settings, request: InitRequest) -> tuple[str, str]:
 
 @contextmanager
 def staged_directory(root: Path) -> Iterator[Path]:
-    """A private sibling of ``root`` to build in; renamed to ``root`` when the block succeeds.
+    """A private directory to build ``root`` in, moved into place when the block succeeds.
 
-    ``root`` must not exist or be an empty directory (``rename`` replaces an empty one). On
-    an exception (or Ctrl-C) the sibling is removed and ``root`` is left as it was.
+    A new ``root`` is built in a hidden sibling and renamed. An existing, empty ``root`` (a
+    mounted volume, which cannot be renamed over) is built in a hidden directory inside it whose
+    entries move up at the end. On an exception (or Ctrl-C) the staging directory is removed
+    and ``root`` is left as it was.
     """
-    root.parent.mkdir(parents=True, exist_ok=True)
-    staging = root.parent / f".{root.name}.init-{secrets.token_hex(4)}"
+    inside = root.is_dir()
+    if not inside:
+        root.parent.mkdir(parents=True, exist_ok=True)
+    staging = (root / f".init-{secrets.token_hex(4)}" if inside
+               else root.parent / f".{root.name}.init-{secrets.token_hex(4)}")
     staging.mkdir(mode=0o700)
     try:
         yield staging
-        os.rename(staging, root)
+        if inside:
+            for entry in sorted(staging.iterdir()):
+                os.rename(entry, root / entry.name)
+            staging.rmdir()
+        else:
+            os.rename(staging, root)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
