@@ -42,28 +42,29 @@ def release_check(ctx: click.Context, release: str, project_id: str, strict: boo
         if storage.project(project_id) is None:
             raise click.UsageError(f"no project {project_id!r}")
         known = known_releases(storage.engine, project_id)
-        if release not in known:
-            raise UnknownRelease(release, project_id, known)
-        result = check_release(storage.engine, project_id, release)
+        result = check_release(storage.engine, project_id, release) if release in known else None
+    if result is None:
+        click.echo(_unknown_release(release, project_id, known), err=True)
+        ctx.exit(2)
+        return
     click.echo(json.dumps(result.to_json(strict=strict), indent=2) if fmt == "json" else _text(result, strict))
     if not result.passed(strict=strict):
         ctx.exit(1)
 
 
-class UnknownRelease(click.ClickException):
-    """No report of the release reached the project: a typo must not pass the gate."""
+#: Most known releases an unknown release's error lists.
+_SHOWN_RELEASES = 10
 
-    exit_code = 2
-    SHOWN = 10
 
-    def __init__(self, release: str, project_id: str, known: list[str]) -> None:
-        if not known:
-            listed = "no release has reported to it yet"
-        else:
-            more = f" and {len(known) - self.SHOWN} more" if len(known) > self.SHOWN else ""
-            listed = "known releases, newest first: " + ", ".join(known[:self.SHOWN]) + more
-        super().__init__(visible(f"unknown release {release!r} in project {project_id}: no report of it "
-                                 f"reached the server ({listed})"))
+def _unknown_release(release: str, project_id: str, known: list[str]) -> str:
+    """The one line for a release no report came from (exit 2): a typo must not pass the gate."""
+    if not known:
+        listed = "no release has reported to it yet"
+    else:
+        more = f" and {len(known) - _SHOWN_RELEASES} more" if len(known) > _SHOWN_RELEASES else ""
+        listed = "known releases, newest first: " + ", ".join(known[:_SHOWN_RELEASES]) + more
+    return visible(f"Error: unknown release {release!r} in project {project_id}: no report of it reached the "
+                   f"server ({listed})")
 
 
 def _text(result: ReleaseCheck, strict: bool) -> str:
