@@ -15,6 +15,7 @@ __all__ = [
     "ReportRejected",
     "SealError",
     "StorageError",
+    "DatabaseSetupError",
     "AccessDenied",
     "NotVisible",
     "LoginFailed",
@@ -92,6 +93,10 @@ class SealError(CrashveilError):
 
 class StorageError(CrashveilError):
     """The database or the disk failed; the driver's error is chained with ``from``."""
+
+
+class DatabaseSetupError(StorageError):
+    """The database could not be reached or set up; the message names what failed and the fix."""
 
 
 class AccessDenied(CrashveilError):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import warnings
+from datetime import timedelta
 
 import pytest
 
@@ -200,3 +201,22 @@ def test_public_explainer_is_plain(client) -> None:
     answer = client.get("/public/about")
     assert (200, True, CSP) == (answer.status_code, "a little wrong on purpose" in answer.text,
                                 answer.headers["content-security-policy"])
+
+
+def test_privacy_page_names_users_and_says_when_retention_ran(client, dash) -> None:
+    """Audit actors that are users show their name (the stored id stays in the title); the last
+    retention run is a sentence with its age and counts."""
+    from crashveil.server.governance.retention import run_retention
+
+    dash.access.grant("officer", "*", "privacy-officer", actor="cli")
+    _login(client, "officer")
+    never = client.get("/dashboard/privacy").text
+    run_retention(dash.storage, dash.audit, actor="cli", now=dash.clock[0] - timedelta(hours=3))
+    page = client.get("/dashboard/privacy").text
+    officer_id = next(u.user_id for u in dash.access.list_users() if u.name == "officer")
+    assert "No retention run is recorded" in never
+    assert f'title="user:{officer_id}">officer</td>' in page
+    assert f">user:{officer_id}<" not in page
+    said = re.search(r'<p id="retention-last-run">([^<]+)</p>', page).group(1)
+    assert said.startswith("Last run 3 hours ago: deleted "), said
+    assert "day keys" in said

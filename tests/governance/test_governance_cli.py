@@ -49,3 +49,28 @@ def test_token_beyond_the_users_roles_is_refused(run) -> None:
 
     with pytest.raises(AccessDenied):
         run("token", "create", "vic", "--name", "x", "--project", "demo", "--role", "admin")
+
+
+def test_audit_log_names_users_and_retention_status_in_words(run, storage) -> None:
+    """``audit log`` shows a user actor (and subject) by name and a token by its user;
+    ``retention status`` says in words whether and when retention ran and what it did."""
+    from crashveil.server.governance.access import AccessStore
+    from crashveil.server.governance.audit import AuditTrail
+
+    run("user", "add", "erin", "--project", "demo", "--role", "developer")
+    _, never = run("retention", "status")
+    trail = AuditTrail.for_server_dir(storage.engine, storage.settings.server_dir)
+    access = AccessStore(storage.engine, trail)
+    access.login("erin", "correct horse battery")
+    token_id, _ = access.create_token("erin", "ci", projects=["demo"], roles=["developer"], actor="user:1")
+    trail.record("group.status", actor=f"token:{token_id}", project_id="demo", subject="group:1")
+    run("retention", "run")
+    code, log = run("audit", "log", "--limit", "4")
+    _, status = run("retention", "status")
+    rows = [line.split("\t") for line in log.splitlines()]
+    actors = [row[2] for row in rows]
+    assert 0 == code
+    assert ["erin", "erin", f"token {token_id} of erin"] == actors[:3], log
+    assert "user:1" not in log
+    assert never.startswith("retention has never run")
+    assert status.startswith("last run just now: deleted 0 reports, stripped 0 details, destroyed 0 day keys")

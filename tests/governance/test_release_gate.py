@@ -64,3 +64,16 @@ def test_unknown_project_is_a_usage_error(run) -> None:  # type: ignore[no-untyp
     """Checking a project that does not exist is a clear usage error (exit 2)."""
     code, output = run("release", "check", "1.0", "--project", "nope")
     assert (2, True) == (code, "no project 'nope'" in output)
+
+
+def test_unknown_release_fails_naming_it_and_the_known_ones(storage, make_report, run) -> None:  # type: ignore[no-untyped-def]
+    """A release no report came from (a typo, a release not rolled out) fails in one line naming
+    it and listing the known releases: it must not pass the gate as clean."""
+    code_empty, output_empty = run("release", "check", "2.0.0", "--project", "demo")
+    _store(storage, make_report, "2.0.0", {})
+    _store(storage, make_report, "2.1.0", {("message", "email"): 1})
+    code, output = run("release", "check", "2.0.1", "--project", "demo")
+    assert (2, 1) == (code, len(output.strip().splitlines())), output
+    assert "unknown release '2.0.1' in project demo" in output
+    assert "known releases, newest first: " in output and "2.0.0" in output and "2.1.0" in output
+    assert (2, True) == (code_empty, "no release has reported to it yet" in output_empty)

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from crashveil.sdk.options import FALLBACK_APP_NAME
 from crashveil.sdk.prompts import ask_in_terminal, review_pending_in_terminal
 
 
@@ -50,6 +51,29 @@ def test_terminal_ask_each_time_and_review(make_client: Any) -> None:
     assert client.flush(5.0) is True
     [payload] = client.transport_for_test.payloads()
     assert (1, [], False) == (sent, client.pending(), b"me@example.org" in payload)
+
+
+def test_terminal_prompt_names_the_app(make_client: Any) -> None:
+    """``init(app_name=...)`` names the app in the prompt and its notice (the shipped policy says
+    "this application"); the fallback name of an unnamed program is not shown."""
+    named, unnamed = io.StringIO(), io.StringIO()
+    ask_in_terminal(make_client(app_name="Photo Editor"), input=answers(""), output=named)
+    ask_in_terminal(make_client(app_name=FALLBACK_APP_NAME), input=answers(""), output=unnamed)
+    assert named.getvalue().startswith("Photo Editor can send a report to the developers of Photo Editor when")
+    assert unnamed.getvalue().startswith("This application can send a report to the developers of this application")
+
+
+def test_policy_notice_name_wins(make_client: Any, tmp_path: Path) -> None:
+    """A policy whose notice names the app keeps its reviewed wording."""
+    from crashveil.policy import default_policy_path
+
+    text = default_policy_path().read_text(encoding="utf-8").replace(
+        'app_name = "this application"', 'app_name = "Acme Mail"', 1)
+    policy = tmp_path / "acme.policy.toml"
+    policy.write_text(text, encoding="utf-8")
+    out = io.StringIO()
+    ask_in_terminal(make_client(app_name="acme-mail", policy=str(policy)), input=answers(""), output=out)
+    assert out.getvalue().startswith("Acme Mail can send a report to the developers of this application")
 
 
 @pytest.fixture(scope="module")
@@ -146,7 +170,8 @@ def run_dialog(run_app_env: dict[str, str], tmp_path: Path, wait_for: Any, *keys
 def test_tk_dialog_grants_the_chosen_level(display: str, dsn: str, tmp_path: Path, wait_for: Any) -> None:
     """Pressing 2 then Return in the dialog grants level ``diagnostic``."""
     env = {**os.environ, "DISPLAY": display, "TEST_DSN": dsn, "TEST_DATA": str(tmp_path / "data")}
-    out = run_dialog(env, tmp_path, wait_for, "2", "Return", title="Crash reports")
+    out = run_dialog({**env, "CRASHVEIL_APP_NAME": "Photo Editor"}, tmp_path, wait_for, "2", "Return",
+                     title="^Crash reports: Photo Editor$")
     assert ["LEVEL diagnostic", "EACH False"] == out.split("\n")[:2]
 
 

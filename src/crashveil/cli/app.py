@@ -7,12 +7,14 @@ groups need ``pip install 'crashveil[server]'`` and say so when it is missing.
 
 Exit codes: 0 ok; 1 a command failed (the gates: review needed, release regressed; a server
 command's error); 2 usage error, or an SDK-side command's error (bad policy file, no data
-dir), or no command at all (the help is printed).
+dir), or no command at all (the help is printed). Output cut short by its reader (`| head`)
+ends quietly with 1.
 """
 
 from __future__ import annotations
 
 import importlib
+import io
 import os
 import sys
 from collections.abc import Sequence
@@ -115,7 +117,32 @@ def cli() -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the process exit code."""
+    """Run the command line; returns the process exit code.
+
+    Output piped into a reader that stops early (``crashveil audit log | head -n1``) ends
+    quietly with exit code 1, as click's own handler does: no ``BrokenPipeError`` traceback,
+    whichever command (or the help) was writing, and none at exit for buffered output.
+    """
+    try:
+        code = _main(argv)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _silence_stdout()
+        return 1
+    return code
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's flush at exit does not fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, io.UnsupportedOperation):
+        pass  # stdout is not a file descriptor (a test runner's buffer): nothing to flush at exit
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     entry = _BY_NAME.get(args[0]) if args else None
     if entry is None or not entry.server:

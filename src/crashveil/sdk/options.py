@@ -32,7 +32,10 @@ if TYPE_CHECKING:
     #: A DSN as checked at ``init()``: its parts until first read, then the dataclass.
     _Connection = ConnectionString | tuple[str, int, str, str, str, bytes]
 
-__all__ = ["Options", "default_data_dir", "default_app_root", "OPTION_NAMES"]
+__all__ = ["Options", "default_data_dir", "default_app_root", "OPTION_NAMES", "FALLBACK_APP_NAME"]
+
+#: ``app_name`` when none is given and the program's name is no use: prompts say "this application" then.
+FALLBACK_APP_NAME = "python-app"
 
 _APP_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._ -]{0,63}$")
 _TRUE = {"1", "true", "yes", "on"}
@@ -43,7 +46,7 @@ OPTION_NAMES: tuple[str, ...] = (
     "app_name", "data_dir", "policy", "app_root", "dsn", "project", "release", "cohort", "client_cert",
     "client_key", "consent_callback", "ask_each_time", "logging_integration", "logging_breadcrumbs",
     "keep_history_content", "flush_timeout_s", "transport", "now", "rng",
-    "integrations", "auto_integrations", "consent_mode", "server_level",
+    "integrations", "auto_integrations", "consent_mode", "server_level", "connection_file",
 )
 
 #: Defaults of the optional attributes (``policy`` and ``rng``: None, completed on first read).
@@ -53,6 +56,7 @@ _DEFAULTS: dict[str, Any] = {
     "logging_breadcrumbs": False, "keep_history_content": False, "flush_timeout_s": 2.0, "transport": None,
     "now": time.time, "rng": None,
     "integrations": (), "auto_integrations": True, "consent_mode": "device", "server_level": None,
+    "connection_file": None,
 }
 #: ``consent_mode``: the user decides on the device, or the operator of server software decides.
 CONSENT_MODES = ("device", "server")
@@ -77,7 +81,9 @@ class Options(Frozen):
     (report ``logger.exception(...)`` records), ``logging_breadcrumbs`` (INFO and higher log
     records as breadcrumbs), ``keep_history_content`` (keep the redacted report text in the
     local history), ``flush_timeout_s``, ``transport`` (a ``crashveil.sdk.transport.Transport``
-    instead of HTTPS), ``now`` (the clock) and ``rng`` (a ``random.SystemRandom`` unless given).
+    instead of HTTPS), ``now`` (the clock), ``rng`` (a ``random.SystemRandom`` unless given) and
+    ``connection_file`` (a file holding the connection string, instead of ``dsn``: ``crashveil
+    project connection PROJECT --out FILE`` writes it).
 
     Immutable: assigning raises ``dataclasses.FrozenInstanceError`` (an ``AttributeError``), as
     it did when this was a frozen dataclass. A plain class with ``__slots__`` so that
@@ -110,6 +116,7 @@ class Options(Frozen):
     auto_integrations: bool
     consent_mode: str
     server_level: str | None
+    connection_file: str | None
 
     def __init__(self, **values: Any) -> None:
         unknown = sorted(set(values) - set(OPTION_NAMES))
@@ -255,12 +262,15 @@ _ENV = {
     "flush_timeout_s": "CRASHVEIL_FLUSH_TIMEOUT_S",
     "consent_mode": "CRASHVEIL_CONSENT_MODE",
     "server_level": "CRASHVEIL_SERVER_LEVEL",
+    "connection_file": "CRASHVEIL_CONNECTION_FILE",
 }
 
 
 def _resolve(values: dict[str, Any], env: Mapping[str, str]) -> Options:
     """Check every option (in this order, so the first wrong one is named) and build ``Options``."""
-    connection = _connection(values.get("dsn"))
+    connection_file = _optional_str(values, "connection_file")
+    connection = _connection(values.get("dsn")) if connection_file is None else _connection_from_file(
+        connection_file, values.get("dsn"))
     project = _project(values, connection)
     app_name = _app_name(values)
     data_dir = values.get("data_dir")
@@ -294,6 +304,7 @@ def _resolve(values: dict[str, Any], env: Mapping[str, str]) -> Options:
         integrations=_integrations(values.get("integrations")),
         auto_integrations=_flag({"auto_integrations": values.get("auto_integrations", True)}, "auto_integrations"),
         **_consent_mode(values),
+        connection_file=connection_file,
     )
 
 
@@ -316,6 +327,37 @@ def _connection(dsn: object) -> _Connection | None:
     return dsn
 
 
+#: Most bytes of a connection file read (a connection string is about 1.5 KiB).
+_CONNECTION_FILE_MAX = 64 * 1024
+
+
+def _connection_from_file(path: str, dsn: object) -> _Connection:
+    """The connection string in the file ``path`` (``crashveil project connection --out FILE``):
+    its one line that is neither empty nor a ``#`` comment, checked like ``dsn``. The file is
+    the app's own configuration, read once here; nothing is fetched."""
+    if dsn not in (None, ""):
+        raise ConfigError("connection_file", "is given together with dsn", "one of dsn or connection_file")
+    expected = "a file written by 'crashveil project connection PROJECT --out FILE'"
+    try:
+        with open(Path(path).expanduser(), "rb") as handle:
+            data = handle.read(_CONNECTION_FILE_MAX + 1)
+    except OSError as exc:
+        raise ConfigError("connection_file", f"{path} cannot be read ({exc.strerror or exc})", expected) from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError("connection_file", f"{path} is not UTF-8 text", expected) from None
+    lines = [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    if len(data) > _CONNECTION_FILE_MAX or len(lines) != 1:
+        raise ConfigError("connection_file", f"{path} does not hold exactly one connection string", expected)
+    try:
+        connection = _connection(lines[0])
+    except ConfigError as exc:
+        raise ConfigError("connection_file", f"{path}: {exc.key} {exc.problem}", exc.expected) from None
+    assert connection is not None  # a non-empty string parses or raises
+    return connection
+
+
 def _project(values: Mapping[str, Any], connection: _Connection | None) -> str | None:
     """The ``project`` option, else the dsn's; with a dsn the two must agree."""
     dsn_project = None if connection is None else connection[2] if isinstance(connection, tuple) else connection.project
@@ -326,7 +368,8 @@ def _project(values: Mapping[str, Any], connection: _Connection | None) -> str |
 
 
 def _app_name(values: Mapping[str, Any]) -> str:
-    """The ``app_name`` option (else guessed from the program): it names a directory."""
+    """The ``app_name`` option (else guessed from the program): it names a directory, and the
+    app in the consent prompts (``sdk/prompts.py``) unless the policy's notice names it."""
     app_name = _optional_str(values, "app_name") or _guess_app_name()
     if not _APP_NAME_RE.match(app_name):
         raise ConfigError("app_name", "is not a safe directory name", "letters, digits, '.', '_', '-' or space")
@@ -422,7 +465,7 @@ def _guess_app_name() -> str:
         main = sys.modules.get("__main__")
         spec = getattr(main, "__spec__", None)
         stem = spec.name.split(".")[0] if spec is not None and spec.name else ""
-    return stem if stem and _APP_NAME_RE.match(stem) else "python-app"
+    return stem if stem and _APP_NAME_RE.match(stem) else FALLBACK_APP_NAME
 
 
 def default_data_dir(app_name: str, environ: Mapping[str, str] | None = None) -> Path:

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from crashveil.wire.report import Report
 
 __all__ = ["ask_in_terminal", "review_pending_in_terminal", "ask_with_dialog", "review_pending_with_dialog",
-           "example_report", "notice_text"]
+           "example_report", "notice_text", "app_display_name"]
 
 DIALOG_TITLE = "Crash reports"
 REVIEW_TITLE = "Send this crash report?"
@@ -65,10 +65,31 @@ def _format_report(report: Report | None) -> str:
     return json.dumps(report.to_dict(), indent=2, sort_keys=True, ensure_ascii=False)
 
 
+#: The shipped policy's ``[notice] app_name``: a policy that keeps it leaves the naming to ``init(app_name=)``.
+GENERIC_APP_NAME = "this application"
+
+
+def app_display_name(client: Client) -> str:
+    """The app's name as the prompts say it to the user.
+
+    The policy's ``[notice] app_name`` when the policy names the app (the reviewed text wins);
+    else ``init(app_name=...)`` (or the program's name it defaults to); else "this application".
+    """
+    from crashveil.sdk.options import FALLBACK_APP_NAME
+
+    named = client.policy.notice.app_name
+    if named != GENERIC_APP_NAME:
+        return named
+    given = client.options.app_name
+    return given if given != FALLBACK_APP_NAME else GENERIC_APP_NAME
+
+
 def notice_text(client: Client) -> str:
-    """A short notice from the policy: who, what for, and how to take it back."""
+    """A short notice from the policy, naming the app: who, what for, and how to take it back."""
     notice = client.policy.notice
-    return (f"{notice.app_name.capitalize()} can send a report to {notice.controller} when it crashes, so they "
+    name = app_display_name(client)
+    controller = notice.controller.replace(GENERIC_APP_NAME, name) if name != notice.app_name else notice.controller
+    return (f"{name[:1].upper()}{name[1:]} can send a report to {controller} when it crashes, so they "
             f"can fix it. Nothing is sent unless you choose a level below. Reports are encrypted on this device. "
             f"To stop and delete: {notice.deletion}")
 
@@ -145,7 +166,8 @@ def ask_with_dialog(client: Client | None = None, *, example: BaseException | No
     from tkinter import ttk
 
     client = _client(client)
-    root, frame = _window(parent, DIALOG_TITLE)
+    name = app_display_name(client)
+    root, frame = _window(parent, DIALOG_TITLE if name == GENERIC_APP_NAME else f"{DIALOG_TITLE}: {name}")
     ttk.Label(frame, text=notice_text(client), wraplength=560, justify="left").pack(anchor="w", pady=(0, 8))
 
     levels = client.policy.levels

@@ -16,7 +16,8 @@ if TYPE_CHECKING:
     from crashveil.server.storage.records import ProjectRecord
     from crashveil.server.storage.store import Storage
 
-__all__ = ["confirm_or_refuse", "connection_string", "load_settings", "open_storage", "opened", "utc_now"]
+__all__ = ["confirm_or_refuse", "connection_string", "dashboard_url", "load_settings", "open_storage", "opened",
+           "utc_now"]
 
 
 def utc_now() -> datetime:
@@ -72,3 +73,12 @@ def confirm_or_refuse(question: str, *, yes: bool, flag: str = "--yes") -> None:
         raise click.ClickException(f"refusing without confirmation: stdin is not a terminal (pass {flag} to go on)")
     if not click.confirm(question, default=False, err=True):
         raise click.ClickException("nothing done (not confirmed)")
+
+
+def dashboard_url(settings: Settings) -> str:
+    """The dashboard's address as people reach it: under ``public_url`` when set, else the web
+    listener's own (``Settings.web_endpoint``); the scheme's default port is left out."""
+    scheme, host, port = settings.web_endpoint
+    shown = f"[{host}]" if ":" in host else host
+    default = {"https": 443, "http": 80}[scheme]
+    return f"{scheme}://{shown}{'' if port in (None, default) else f':{port}'}/dashboard/"

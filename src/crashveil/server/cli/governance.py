@@ -208,6 +208,34 @@ def audit_verify(public_key: str | None, server_dir: str | None) -> None:
                    f"replaced checkpoint {detail.get('replaced_checkpoint_seq')})")
 
 
+@audit_group.command("log")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 100_000), help="newest entries shown")
+@click.option("--action", default=None, help="only entries of this action (e.g. report.read)")
+@project_option("only entries of this project", dest="project_id")
+@server_dir_option
+def audit_log(limit: int, action: str | None, project_id: str | None, server_dir: str | None) -> None:
+    """The newest audit entries, oldest first; users and tokens shown by their user's name."""
+    import sqlalchemy as sa
+
+    from crashveil.server.db.engine import read_tx
+    from crashveil.server.db.governance_tables import audit_entries
+    from crashveil.server.governance.in_words import actor_names
+
+    query = sa.select(audit_entries).order_by(audit_entries.c.seq.desc()).limit(limit)
+    if action:
+        query = query.where(audit_entries.c.action == action)
+    if project_id:
+        query = query.where(audit_entries.c.project_id == project_id)
+    with _open(server_dir) as (storage, _trail, _access):
+        with read_tx(storage.engine) as conn:
+            entries = list(conn.execute(query))[::-1]
+        names = actor_names(storage.engine, [e.actor for e in entries] + [e.subject for e in entries if e.subject])
+    for e in entries:
+        cells = (str(e.seq), e.at, names.get(e.actor, e.actor), e.action, e.project_id or "-",
+                 names.get(e.subject, e.subject) if e.subject else "-")
+        click.echo("\t".join(visible(c) for c in cells))
+
+
 @audit_group.command("report")
 @format_option("md", "html", "json")
 @click.option("--days", default=30, show_default=True, type=int, help="period: the last DAYS days")
@@ -268,3 +296,14 @@ def retention_run(dry_run: bool, show_progress: bool | None, server_dir: str | N
     if result.interrupted:
         raise Interrupted(f"stopped by {stop.signal_name} after {len(result.projects)} project(s), each committed; "
                           "run again to finish")
+
+
+@retention_group.command("status")
+@server_dir_option
+def retention_status(server_dir: str | None) -> None:
+    """When retention last ran and what it deleted, in words."""
+    from crashveil.server.governance.in_words import last_retention, retention_in_words
+
+    with _open(server_dir) as (storage, _trail, _access):
+        run = last_retention(storage.engine)
+    click.echo(retention_in_words(run, datetime.now(UTC)))

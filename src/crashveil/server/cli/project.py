@@ -1,4 +1,4 @@
-"""``crashveil project add|list|set-policy|connection-string`` and ``project sentry-key``."""
+"""``crashveil project add|list|set-policy|connection-string|connection`` and ``project sentry-key``."""
 
 from __future__ import annotations
 
@@ -118,6 +118,35 @@ def project_connection_string(project_id: str, server_dir: str | None) -> None:
         click.echo(connection_string(settings, record))
     finally:
         storage.close()
+
+
+@project_group.command("connection")
+@click.argument("project_id")
+@click.option("--out", "out_file", type=click.Path(dir_okay=False), default=None,
+              help="write it to FILE for crashveil.init(connection_file=FILE) (or $CRASHVEIL_CONNECTION_FILE)")
+@server_dir_option
+def project_connection(project_id: str, out_file: str | None, server_dir: str | None) -> None:
+    """The project's connection string, printed or written to a file the SDK reads (short to configure)."""
+    settings = load_settings(server_dir)
+    storage = open_storage(settings)
+    try:
+        record = storage.project(project_id)
+        if record is None:
+            raise click.ClickException(f"no project {project_id!r}")
+        text = connection_string(settings, record)
+    finally:
+        storage.close()
+    if out_file is None:
+        click.echo(text)
+        return
+    target = Path(out_file)
+    staged = target.with_name(f".{target.name}.tmp")
+    staged.write_text(f"# crashveil connection of project {project_id} (server {settings.connect_host}:"
+                      f"{settings.port}); not secret: it ships with the app.\n"
+                      f"# Use: crashveil.init(connection_file=...) or CRASHVEIL_CONNECTION_FILE=...\n{text}\n",
+                      encoding="utf-8")
+    staged.replace(target)
+    click.echo(f"wrote {target}: crashveil.init(connection_file={str(target)!r})", err=True)
 
 
 project_group.add_command(sentry_key_group)

@@ -36,15 +36,35 @@ def release_group() -> None:
 def release_check(ctx: click.Context, release: str, project_id: str, strict: bool, fmt: str,
                   server_dir: str | None) -> None:
     """Exit 0 when the server redacted nothing from RELEASE's reports, 1 when it had to, 2 on errors."""
-    from crashveil.server.governance.release_gate import check_release
+    from crashveil.server.governance.release_gate import check_release, known_releases
 
     with opened(server_dir) as (_, storage):
         if storage.project(project_id) is None:
             raise click.UsageError(f"no project {project_id!r}")
-        result = check_release(storage.engine, project_id, release)
+        known = known_releases(storage.engine, project_id)
+        result = check_release(storage.engine, project_id, release) if release in known else None
+    if result is None:
+        click.echo(_unknown_release(release, project_id, known), err=True)
+        ctx.exit(2)
+        return
     click.echo(json.dumps(result.to_json(strict=strict), indent=2) if fmt == "json" else _text(result, strict))
     if not result.passed(strict=strict):
         ctx.exit(1)
+
+
+#: Most known releases an unknown release's error lists.
+_SHOWN_RELEASES = 10
+
+
+def _unknown_release(release: str, project_id: str, known: list[str]) -> str:
+    """The one line for a release no report came from (exit 2): a typo must not pass the gate."""
+    if not known:
+        listed = "no release has reported to it yet"
+    else:
+        more = f" and {len(known) - _SHOWN_RELEASES} more" if len(known) > _SHOWN_RELEASES else ""
+        listed = "known releases, newest first: " + ", ".join(known[:_SHOWN_RELEASES]) + more
+    return visible(f"Error: unknown release {release!r} in project {project_id}: no report of it reached the "
+                   f"server ({listed})")
 
 
 def _text(result: ReleaseCheck, strict: bool) -> str:

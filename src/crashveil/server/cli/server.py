@@ -27,8 +27,7 @@ import click
 from crashveil.cli.options import actor_option, policy_option, project_option, server_dir_option
 from crashveil.server.cli.audit import resolve_actor
 from crashveil.server.cli.backup import backup_command, reanchor_command, restore_command
-from crashveil.server.cli.context import connection_string, load_settings, open_storage, utc_now
-from crashveil.server.cli.project import add_project
+from crashveil.server.cli.context import dashboard_url, load_settings, open_storage, utc_now
 from crashveil.server.cli.tables import print_table, table
 from crashveil.server.settings import LOG_FORMATS, MAX_WORKERS
 
@@ -52,67 +51,50 @@ def server_group() -> None:
 @click.option("--web-port", default=8444, show_default=True, type=int,
               help="dashboard, public summary and Sentry-compatible ingest (no client certificate); 0 = off")
 @click.option("--public-host", default="", help="host apps connect to (default: --host)")
+@click.option("--public-url", default="", help="URL people and Sentry SDKs reach the web listener at, e.g. "
+              "https://crash.example.com behind a reverse proxy (printed links and DSNs use it)")
 @click.option("--name", "names", multiple=True, help="extra DNS name or IP for the server certificate (repeatable)")
 @click.option("--suite", type=click.Choice(["mlkem768x25519", "x25519"]), default="mlkem768x25519",
               show_default=True, help="sealing suite of project keys")
 @policy_option("policy of the first project (default: the shipped default policy)", must_exist=True)
 @actor_option
 def server_init(directory: str, project: str, database: str | None, host: str, port: int, web_port: int,
-                public_host: str,
+                public_host: str, public_url: str,
                 names: Sequence[str], suite: str, policy_file: str | None, actor: str | None) -> None:
-    """Create a server directory: settings, KEK, CA and server certificate, database, first project."""
-    from crashveil.server.db.engine import create_engine, migrate
-    from crashveil.server.keys import pki
-    from crashveil.server.keys.kek import FileKeyProvider
-    from crashveil.server.settings import DEFAULT_DATABASE, Settings, resolve_database_url, write_settings
+    """Create a server directory: settings, KEK, CA and server certificate, database, first project.
+
+    Built in a hidden sibling and renamed into place at the end: a failure leaves nothing behind."""
+    from crashveil.server.cli.first_run import InitRequest, init_server_dir
 
     who = resolve_actor(actor)
-    root = Path(directory).resolve()
-    if (root / "settings.toml").exists():
-        raise click.ClickException(f"{root} is already a server directory")
-    root.mkdir(parents=True, exist_ok=True, mode=0o700)
-    now = utc_now()
-    settings = Settings(server_dir=root, database_url=resolve_database_url(database or DEFAULT_DATABASE, root),
-                        host=host, port=port, web_port=web_port, public_host=public_host, server_names=tuple(names),
-                        sealing_suite=suite)
-    settings.validate()
     policy_text = Path(policy_file).read_text(encoding="utf-8") if policy_file else None
-
-    FileKeyProvider.create(settings.kek_path, now=now)
-    ca = pki.create_ca("crashveil local CA", now=now)
-    pki.write_certificate(settings.ca_cert_path, ca)
-    pki.write_private_key(settings.ca_key_path, ca)
-    server = pki.issue_server_cert(ca, names, now=now)
-    pki.write_certificate(settings.server_cert_path, server)
-    pki.write_private_key(settings.server_key_path, server)
-    settings.tls_dir.chmod(0o700)
-
-    engine = create_engine(settings.database_url)
-    try:
-        migrate(engine)
-    finally:
-        engine.dispose()
-    write_settings(settings)
-    storage = open_storage(settings)
-    try:
-        record = add_project(settings, storage, project, policy_text, public_summary=False, actor=who)
-        click.echo(f"server directory: {root}", err=True)
-        click.echo(f"project {record.id}: connection string for the SDK (crashveil.init(dsn=...)):", err=True)
-        click.echo(connection_string(settings, record))
-    finally:
-        storage.close()
+    request = InitRequest(root=Path(directory).resolve(), project=project, database=database, host=host, port=port,
+                          web_port=web_port, public_host=public_host, names=tuple(names), public_url=public_url,
+                          suite=suite, policy_text=policy_text, actor=who)
+    settings, project_id, dsn = init_server_dir(request)
+    click.echo(f"server directory: {settings.server_dir}", err=True)
+    if settings.web_port or settings.public_url:
+        click.echo(f"dashboard: {dashboard_url(settings)}", err=True)
+    click.echo(f"project {project_id}: connection string for the SDK (crashveil.init(dsn=...)):", err=True)
+    click.echo(dsn)
 
 
 @server_group.command("migrate")
 @server_dir_option
 def server_migrate(server_dir: str | None) -> None:
     """Bring the database schema up to date (safe to run again)."""
+    from crashveil.server.cli.first_run import database_problem
     from crashveil.server.db.engine import create_engine, migrate
 
     settings = load_settings(server_dir)
     engine = create_engine(settings.database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
     try:
         before, after = migrate(engine)
+    except Exception as exc:
+        problem = database_problem(settings.database_url, exc)
+        if problem is None:
+            raise
+        raise problem from None
     finally:
         engine.dispose()
     click.echo(f"schema: {before or 'empty'} -> {after}" if before != after else f"schema: {after} (up to date)")
@@ -274,6 +256,8 @@ def server_run(server_dir: str | None, workers: int | None, log_format: str | No
     if log_format is not None:
         settings = dataclasses.replace(settings, log_format=log_format)
     open_storage(settings).close()  # refuses unsafe durability settings or an unknown schema
+    if settings.web_port or settings.public_url:
+        click.echo(f"dashboard: {dashboard_url(settings)}", err=True)
     run_server(settings, workers=settings.workers)
 
 

@@ -17,10 +17,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from crashveil.server.db.tables import redaction_counters
+from crashveil.server.db.tables import group_rollups, redaction_counters
 from crashveil.server.storage.records import DROPPED_DETECTOR
 
-__all__ = ["ReleaseCheck", "check_release"]
+__all__ = ["ReleaseCheck", "check_release", "known_releases"]
 
 
 @dataclass(frozen=True)
@@ -58,3 +58,21 @@ def check_release(engine: sa.Engine, project_id: str, release: str) -> ReleaseCh
             else:
                 hits[(field_name, detector)] = int(count)
     return ReleaseCheck(project_id, release, hits, dropped)
+
+
+def known_releases(engine: sa.Engine, project_id: str) -> list[str]:
+    """The releases ``project_id`` has reports or counters of, the most recently seen first.
+
+    A release is known by its hourly roll-ups (so one whose reports all expired is no
+    longer known) or its redaction counters; the empty release (not given) is left out.
+    """
+    seen = (sa.select(group_rollups.c.release, sa.func.max(group_rollups.c.hour).label("last"))
+            .where(group_rollups.c.project_id == project_id, group_rollups.c.release != "")
+            .group_by(group_rollups.c.release))
+    counted = (sa.select(redaction_counters.c.release).distinct()
+               .where(redaction_counters.c.project_id == project_id, redaction_counters.c.release != ""))
+    with engine.connect() as conn:
+        by_hour = sorted(((row.last, row.release) for row in conn.execute(seen)), reverse=True)
+        releases = [release for _, release in by_hour]
+        releases += sorted(set(conn.execute(counted).scalars()) - set(releases))
+    return releases

@@ -21,6 +21,7 @@ from crashveil.server.dashboard.page import Visit, render
 from crashveil.server.dashboard.roles import PRIVACY_ROLES
 from crashveil.server.db.governance_tables import retention_runs
 from crashveil.server.db.tables import redaction_counters
+from crashveil.server.governance import in_words
 from crashveil.server.governance.principals import Principal
 from crashveil.server.insights.anomaly import project_series, score_series
 
@@ -72,10 +73,12 @@ def posture(ctx: DashboardContext, moment: datetime, allowed: Collection[str] | 
     data_keys = ctx.storage.data_key_summary()
     with ctx.engine.connect() as conn:
         retention = _last_retention_run(conn)
+    retention_words = in_words.retention_in_words(in_words.last_retention(ctx.engine), moment) if retention else None
     with ctx.engine.connect() as conn:
         hits = _redaction_hits(conn, allowed)
         volume = _volume(ctx, conn, moment, allowed)
-    return dict(key_rows=key_rows, data_keys=data_keys, retention=retention, hits=hits, volume=volume)
+    return dict(key_rows=key_rows, data_keys=data_keys, retention=retention, retention_words=retention_words,
+                hits=hits, volume=volume)
 
 
 def _load(ctx: DashboardContext, user: Principal, action: str | None) -> dict[str, object]:
@@ -83,7 +86,11 @@ def _load(ctx: DashboardContext, user: Principal, action: str | None) -> dict[st
     allowed = _allowed_projects(user)
     # Known actors' entries apart from anonymous noise (audit_feed.py).
     feed = audit_feed.privacy_feed(ctx.engine, allowed=allowed, action=action, now=ctx.now())
-    return dict(verify=verify, entries=feed.entries, feed=feed, posture=posture(ctx, ctx.now(), allowed))
+    # Users by name, not by their stored id (in_words.py); the id stays in the cell's title.
+    names = in_words.actor_names(ctx.engine, [e.actor for e in feed.entries]
+                                   + [e.subject for e in feed.entries if e.subject])
+    return dict(verify=verify, entries=feed.entries, feed=feed, actor_names=names,
+                posture=posture(ctx, ctx.now(), allowed))
 
 
 async def privacy(ctx: DashboardContext, visit: Visit) -> Response:
