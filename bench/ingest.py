@@ -115,7 +115,9 @@ def serve(server_dir: Path, suite: str, port: int, workers: int, url: str | None
     uvicorn.Server(config).run()
 
 
-def seal_many(server_dir: Path, suite: str, count: int, url: str | None = None) -> list[bytes]:
+def seal_many(server_dir: Path, suite: str, count: int, url: str | None = None, installs: int = 0) -> list[bytes]:
+    """``count`` sealed reports, each with a new report id; each from a new installation, or
+    from one of ``installs`` installations (a fleet: their pseudonyms come back)."""
     from crashveil.policy import compute_fingerprint, policy_digest
     from crashveil.sdk.delivery.seal import seal_report
     from crashveil.server.storage.store import Storage
@@ -128,6 +130,7 @@ def seal_many(server_dir: Path, suite: str, count: int, url: str | None = None) 
     digest = policy_digest(project.policy)
     hour = datetime.now(UTC).strftime("%Y-%m-%dT%H:00Z")
     frames = tuple(Frame(f"app/module_{i}.py", f"function_{i}", 10 + i, True) for i in range(30))
+    fleet = [uuid.UUID(int=n + 1).hex for n in range(installs)]
     out = []
     for index in range(count):
         crash_type = f"ValueError{index % 50}"
@@ -135,7 +138,8 @@ def seal_many(server_dir: Path, suite: str, count: int, url: str | None = None) 
                         report_id=str(uuid.uuid4()), crash_type=crash_type,
                         fingerprint=compute_fingerprint(crash_type, frames), stack=Stack(frames), release="1.4.2",
                         environment=Environment("linux", "6", "cpython", "3.11", "x86_64"), occurred_hour=hour,
-                        install_id=uuid.uuid4().hex, message="invalid literal for int() with base 10: <quoted>")
+                        install_id=fleet[index % installs] if installs else uuid.uuid4().hex,
+                        message="invalid literal for int() with base 10: <quoted>")
         out.append(seal_report(report.to_json(), key, project_id="demo", schema_version=1))
     return out
 
@@ -276,26 +280,29 @@ def sustain(args: argparse.Namespace, server_dir: Path, url: str | None, postmas
                               env={**os.environ})
     rows = []
     step = max(5.0, args.sustain / 10)
+    loaded = 0.0
+    total = 0
     try:
         _wait_listening(port, workers)
-        started = time.monotonic()
-        while time.monotonic() - started < args.sustain:
-            sealed = seal_many(server_dir, args.suite, int(args.sustain_rate * step), url)
+        while loaded < args.sustain:
+            sealed = seal_many(server_dir, args.suite, int(args.sustain_rate * step), url, installs=args.installs)
             requests = [_request("/api/v1/projects/demo/reports", body) for body in sealed]
             cpu_before, db_before = tree_cpu_seconds(server.pid), postgres_cpu_seconds(postmaster, url)
             elapsed, latencies, statuses = asyncio.run(run_load(port, requests, step, args.concurrency))
             cpu = tree_cpu_seconds(server.pid) - cpu_before + postgres_cpu_seconds(postmaster, url) - db_before
             stored = statuses.get(201, 0)
-            rows.append([f"{time.monotonic() - started:.0f}", f"{stored / elapsed:,.0f}",
-                         f"{cpu / max(1, stored) * 1e6:.0f}", f"{tree_rss_bytes(server.pid) / 2**20:.0f}"])
+            loaded += elapsed
+            total += stored
+            rows.append([f"{loaded:.0f}", f"{total:,}", f"{stored / elapsed:,.0f}",
+                         f"{cpu / max(1, stored) * 1e6:.0f}", f"{tree_rss_bytes(server.pid) / 2**20:.1f}"])
         time.sleep(2.0)
-        rows.append(["after (2 s idle)", "-", "-", f"{tree_rss_bytes(server.pid) / 2**20:.0f}"])
+        rows.append(["after (2 s idle)", f"{total:,}", "-", "-", f"{tree_rss_bytes(server.pid) / 2**20:.1f}"])
     finally:
         server.terminate()
         server.wait(timeout=60)
-    print(f"\nsustained ingest, {workers} front process(es), reports sealed between steps "
-          f"(the server idles then; its RSS is taken at the end of each step):")
-    print_table(["elapsed s", "stored/s", "CPU us/stored", "server RSS MiB"], rows)
+    print(f"\nsustained ingest, {workers} front process(es), {args.installs:,} installations, reports sealed "
+          f"between steps (the server idles then; its RSS is taken at the end of each step):")
+    print_table(["seconds of load", "stored", "stored/s", "CPU us/stored", "server RSS MiB"], rows)
 
 
 def main() -> None:
@@ -311,6 +318,9 @@ def main() -> None:
                         "throwaway one (default: a fresh SQLite file)")
     parser.add_argument("--sustain", type=float, default=0.0, help="then ingest this many seconds (memory growth)")
     parser.add_argument("--sustain-rate", type=int, default=1000, help="reports sealed per second of --sustain")
+    parser.add_argument("--installs", type=int, default=10_000,
+                        help="--sustain: installations the reports come from (the per-installation rate "
+                        "limiter keeps up to 100,000 of them in memory, ~250 bytes each)")
     parser.add_argument("--serve", nargs=2, metavar=("DIR", "PORT"), help=argparse.SUPPRESS)
     parser.add_argument("--serve-script", help=argparse.SUPPRESS)  # profiling: run this instead of --serve
     args = parser.parse_args()

@@ -13,12 +13,22 @@ Two profilers:
 - ``--profiler py-spy`` (default when installed; ``pip install py-spy``, in the ``dev`` extra):
   samples every thread of the server process from outside at ``--rate`` Hz, including the
   group-commit writer thread and time spent in C (SQLite, fsync, HPKE) under the Python
-  frame that called it. Samples of idle threads are left out (``py-spy record`` default).
-- ``--profiler cprofile``: ``cProfile`` in the event-loop thread and in the writer thread
-  (two profiles, summed), deterministic, with its own overhead (it inflates Python-heavy
-  groups against C-heavy ones: read the shares, not the absolute figures).
+  frame that called it. Samples of waiting threads are left out (``IDLE_LEAVES``: py-spy's
+  own idle filter misses them here), and each thread's CPU time from /proc is shared among
+  its groups in proportion to its other samples. A sample inside ``fsync`` is wall time, not
+  CPU, so the commit's share is an upper bound. ``--nonblocking``: py-spy does not stop the
+  process to sample it (stopping it costs every thread a context switch per sample, which
+  shows up as CPU of threads that only wait).
+- ``--profiler cprofile``: ``cProfile`` (thread CPU time) in the event-loop thread and in every
+  thread the server starts, summed; deterministic, with its own overhead (it inflates
+  Python-heavy groups against C-heavy ones: read the shares, not the absolute figures).
 
-    python bench/profile_ingest.py [--seconds 8] [--profiler py-spy|cprofile] [--database-url URL]
+After the groups: each thread's CPU and context switches per stored report (from /proc).
+``--database-url temp-postgresql`` profiles on a throwaway PostgreSQL and prints the
+database server's own CPU per stored report beside it (its processes are not profiled).
+
+    python bench/profile_ingest.py [--seconds 8] [--profiler py-spy|cprofile]
+        [--database-url URL|temp-postgresql]
 """
 
 from __future__ import annotations
@@ -50,8 +60,9 @@ from ingest import _request, prepare, seal_many, serve
 #: from the leaf outward, so ``sqlite3 execute`` inside the write path counts as SQL).
 GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("redaction engine (crashveil/redact)", ("crashveil/redact/",)),
-    ("HPKE open (keys/crypto.py open)", ("keys/crypto.py",)),
-    ("detail encryption / JSON (storage/detail.py)", ("storage/detail.py",)),
+    ("detail encryption / JSON (storage/detail.py, encrypt_detail)", ("storage/detail.py", "encrypt_detail (",
+                                                                    "detail_aad (")),
+    ("HPKE open (keys/crypto.py open_report)", ("keys/crypto.py",)),
     ("DB driver: execute/commit in C (sqlite3/psycopg, fsync)",
      ("do_execute ", "do_executemany ", "do_commit ", "_do_commit ", "sqlite3", "psycopg/", "db/engine.py")),
     ("SQLAlchemy Core (compile, cursor, result rows)", ("sqlalchemy/",)),
@@ -138,32 +149,62 @@ def _cprofile_groups(path: Path) -> tuple[Counter[str], dict[str, Counter[str]]]
     return groups, top
 
 
-def _pyspy_groups(path: Path) -> tuple[Counter[str], dict[str, Counter[str]]]:
-    """Samples per group from py-spy's raw (collapsed) output: ``root;...;leaf count``."""
-    groups: Counter[str] = Counter()
-    top: dict[str, Counter[str]] = {}
+#: Innermost frames of a thread that waits (py-spy's own idle filter misses them here): a
+#: queue or lock wait, an executor thread's wait for work, the loop in C (``run_until_complete``:
+#: epoll, or uvloop's C callbacks; left out with the waits, so the event loop's C work is
+#: spread over its Python groups in proportion).
+IDLE_LEAVES = ("Condition.wait (threading.py", "_worker (concurrent/futures/thread.py", "GroupCommitter._take (",
+               "Runner.run (asyncio/runners.py", "Queue.get (queue.py", "Event.wait (threading.py",
+               "WorkerThread.run (anyio/")
+
+
+def _pyspy_groups(path: Path, thread_cpu: dict[int, float]) -> tuple[Counter[str], dict[str, Counter[str]]]:
+    """CPU seconds per group from py-spy's raw output (``thread (tid): name;root;...;leaf count``).
+
+    Samples of waiting threads (:data:`IDLE_LEAVES`) are dropped; each thread's CPU from
+    /proc (``thread_cpu``) is then shared among its groups in proportion to its other samples.
+    """
+    samples: dict[int, Counter[str]] = {}
+    frames_of: dict[int, Counter[tuple[str, str]]] = {}
     for line in path.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
         if not stack:
             continue
-        frames = stack.split(";")[::-1]
+        thread, *frames = stack.split(";")
+        frames.reverse()
+        if not frames or frames[0].startswith(IDLE_LEAVES):
+            continue
+        tid = int(thread.split("(", 1)[1].split(")", 1)[0], 0) if "(" in thread else 0
         group = classify(frames)
-        groups[group] += int(count)
-        top.setdefault(group, Counter())[frames[0]] += int(count)
+        samples.setdefault(tid, Counter())[group] += int(count)
+        frames_of.setdefault(tid, Counter())[(group, frames[0])] += int(count)
+    groups: Counter[str] = Counter()
+    top: dict[str, Counter[str]] = {}
+    for tid, seconds in thread_cpu.items():
+        counted = sum(samples.get(tid, Counter()).values())
+        if not counted:
+            groups["threads with no sample outside a wait (wake-ups)"] += seconds
+            continue
+        for group, n in samples[tid].items():
+            groups[group] += seconds * n / counted
+        for (group, frame), n in frames_of[tid].items():
+            top.setdefault(group, Counter())[frame] += seconds * n / counted
     return groups, top
 
 
-def thread_cpu_seconds(pid: int) -> dict[int, float]:
-    """User + system CPU seconds of each thread of ``pid`` (Linux /proc/<pid>/task)."""
+def thread_cpu_seconds(pid: int) -> dict[int, tuple[float, int]]:
+    """(user + system CPU seconds, context switches) of each thread of ``pid`` (Linux /proc)."""
     tick = os.sysconf("SC_CLK_TCK")
-    out: dict[int, float] = {}
+    out: dict[int, tuple[float, int]] = {}
     for task in Path(f"/proc/{pid}/task").iterdir():
         try:
             stat = (task / "stat").read_text()
+            status = (task / "status").read_text()
         except OSError:
             continue
         fields = stat[stat.rindex(")") + 2:].split()
-        out[int(task.name)] = (int(fields[11]) + int(fields[12])) / tick
+        switches = sum(int(line.split()[1]) for line in status.splitlines() if "ctxt_switches:" in line)
+        out[int(task.name)] = ((int(fields[11]) + int(fields[12])) / tick, switches)
     return out
 
 
@@ -210,8 +251,9 @@ def main() -> None:
             asyncio.run(run_load(port, warm, 5.0, 4))
             requests = [_request("/api/v1/projects/demo/reports", body) for body in sealed]
             if args.profiler == "py-spy":  # attached for the measured window only
-                spy = subprocess.Popen([PY_SPY, "record", "--threads", "-f", "raw", "-r", str(args.rate), "-d",
-                                        str(int(args.seconds + 1)), "-o", str(out), "--pid", str(server.pid)],
+                spy = subprocess.Popen([PY_SPY, "record", "--threads", "--nonblocking", "-f", "raw",
+                                        "-r", str(args.rate), "-d", str(int(args.seconds + 1)), "-o", str(out),
+                                        "--pid", str(server.pid)],
                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                 time.sleep(1.0)  # py-spy attaches
             else:
@@ -221,8 +263,9 @@ def main() -> None:
             elapsed, latencies, statuses = asyncio.run(run_load(port, requests, args.seconds, args.concurrency))
             cpu = tree_cpu_seconds(server.pid) - cpu_before
             db_cpu = postgres_cpu_seconds(postmaster) - db_before if args.database_url else 0.0
-            threads = {tid: seconds - threads_before.get(tid, 0.0)
-                       for tid, seconds in thread_cpu_seconds(server.pid).items()}
+            threads = {tid: (seconds - threads_before.get(tid, (0.0, 0))[0],
+                             switches - threads_before.get(tid, (0.0, 0))[1])
+                       for tid, (seconds, switches) in thread_cpu_seconds(server.pid).items()}
             if spy is not None:
                 spy.wait(timeout=120)
         finally:
@@ -233,15 +276,17 @@ def main() -> None:
             shutil.copy(out, args.keep)
             if Path(str(out) + ".main").exists():
                 shutil.copy(str(out) + ".main", args.keep + ".main")
-        groups, top = _pyspy_groups(out) if args.profiler == "py-spy" else _cprofile_groups(out)
+        groups, top = (_pyspy_groups(out, {tid: seconds for tid, (seconds, _) in threads.items()})
+                       if args.profiler == "py-spy" else _cprofile_groups(out))
     report(args, groups, top, cpu, stored, elapsed, statuses)
     if db_cpu:
         print(f"\nPostgreSQL server processes (not profiled): {db_cpu / max(1, stored) * 1e6:.0f} us CPU per stored "
               "report more")
-    print("\nthreads of the server process (CPU us per stored report, from /proc):")
-    for tid, seconds in sorted(threads.items(), key=lambda kv: -kv[1])[:4]:
-        name = "event loop (main thread)" if tid == server.pid else f"thread {tid}"
-        print(f"  {seconds / max(1, stored) * 1e6:7.0f}  {name}")
+    print("\nthreads of the server process (from /proc; the writer thread is the busiest after the loop):")
+    print_table(["thread", "CPU us/stored", "context switches/stored"],
+                [["event loop (main thread)" if tid == server.pid else f"thread {tid}",
+                  f"{seconds / max(1, stored) * 1e6:.0f}", f"{switches / max(1, stored):.1f}"]
+                 for tid, (seconds, switches) in sorted(threads.items(), key=lambda kv: -kv[1][0])[:4]])
 
 
 def report(args: argparse.Namespace, groups: Counter[str], top: dict[str, Counter[str]], cpu: float, stored: int,
@@ -262,7 +307,7 @@ def report(args: argparse.Namespace, groups: Counter[str], top: dict[str, Counte
     print()
     for group, _ in groups.most_common(6):
         print(f"{group}:")
-        for frame, value in top[group].most_common(args.top):
+        for frame, value in top.get(group, Counter()).most_common(args.top):
             print(f"  {value / total:6.1%}  {frame}")
 
 
