@@ -81,3 +81,35 @@ def tree_cpu_seconds(pid: int) -> float:
         grew = bool(more)
         tree |= more
     return sum(cpu.get(p, 0.0) for p in tree)
+
+
+def tree_pids(pid: int) -> set[int]:
+    """``pid`` and all its descendants (Linux /proc)."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            parents[int(entry.name)] = int(stat[stat.rindex(")") + 2:].split()[1])
+    tree = {pid}
+    grew = True
+    while grew:
+        more = {child for child, parent in parents.items() if parent in tree} - tree
+        grew = bool(more)
+        tree |= more
+    return tree
+
+
+def tree_rss_bytes(pid: int) -> int:
+    """Resident set size of ``pid`` and its descendants, summed (VmRSS from /proc)."""
+    total = 0
+    for member in tree_pids(pid):
+        try:
+            for line in Path(f"/proc/{member}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) * 1024
+        except OSError:
+            continue
+    return total

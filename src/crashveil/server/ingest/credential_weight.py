@@ -36,12 +36,13 @@ import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
 from crashveil.server.db import engine as db
 from crashveil.server.db.tables import crash_groups, group_credential_hours
+from crashveil.server.storage.statements import bulk, in_chunks, in_tuple_keys
 
 if TYPE_CHECKING:
     from crashveil.server.governance.audit import AuditTrail
@@ -111,20 +112,12 @@ class HourWeights:
         self._moved: set[tuple[int, str]] = set()
 
     def load(self, conn: sa.Connection, pairs: Iterable[tuple[int, str]]) -> None:
-        wanted = set(pairs)
-        if not wanted:
-            return
-        groups = sorted({g for g, _ in wanted})
-        creds = sorted({c for _, c in wanted})
-        c = group_credential_hours.c
-        for start in range(0, len(groups), 500):
-            chunk = groups[start:start + 500]
-            rows = conn.execute(sa.select(c.group_id, c.credential, c.hour, c.count, c.counts_only_until,
-                                          c.counts_only_since)
-                                .where(c.group_id.in_(chunk), c.credential.in_(creds))).all()
-            for group_id, credential, hour, count, until, since in rows:
-                if (group_id, credential) in wanted:
-                    self._state[(group_id, credential)] = _Slot(hour, count, until, since)
+        """Read the state of ``pairs`` (one statement of a cached shape per 500 pairs)."""
+        wanted = sorted(set(pairs))
+        for _, stmt, params in in_chunks(conn, "credential-hours", wanted, _hours_stmt):
+            for row in db.fetch_dicts(conn, stmt, params):
+                self._state[(row["group_id"], row["credential"])] = _Slot(
+                    row["hour"], row["count"], row["counts_only_until"], row["counts_only_since"])
 
     def add(self, group_id: int, credential: str, hour: str) -> int:
         """Count one report of ``credential`` for ``group_id`` in ``hour``; 1 if it adds to
@@ -167,22 +160,38 @@ class HourWeights:
         return weight, own
 
     def write(self, conn: sa.Connection) -> None:
+        """Upsert the counts of the pairs counted, and the modes of those whose mode moved
+        (statements built once: ``statements.bulk``)."""
+        state = self._state
         if self._dirty:
-            rows = [{"group_id": g, "credential": cred, "hour": self._state[(g, cred)].hour,
-                     "count": self._state[(g, cred)].count} for g, cred in sorted(self._dirty)]
-            stmt = db.dialect_insert(conn, group_credential_hours)
-            stmt = stmt.on_conflict_do_update(index_elements=["group_id", "credential"],
-                                              set_={"hour": stmt.excluded.hour, "count": stmt.excluded.count})
-            conn.execute(stmt, rows)
+            bulk(conn, "credential-hours-upsert", _hours_upsert,
+                 [{"group_id": g, "credential": cred, "hour": state[(g, cred)].hour, "count": state[(g, cred)].count}
+                  for g, cred in sorted(self._dirty)])
             self._dirty.clear()
         if self._moved:
-            c = group_credential_hours.c
-            conn.execute(group_credential_hours.update()
-                         .where(c.group_id == sa.bindparam("gid"), c.credential == sa.bindparam("cred"))
-                         .values(counts_only_until=sa.bindparam("until"), counts_only_since=sa.bindparam("since")),
-                         [{"gid": g, "cred": cred, "until": self._state[(g, cred)].until,
-                           "since": self._state[(g, cred)].since} for g, cred in sorted(self._moved)])
+            bulk(conn, "credential-hours-mode", _hours_mode_update,
+                 [{"gid": g, "cred": cred, "until": state[(g, cred)].until, "since": state[(g, cred)].since}
+                  for g, cred in sorted(self._moved)])
             self._moved.clear()
+
+
+def _hours_stmt(size: int) -> sa.Select[Any]:
+    c = group_credential_hours.c
+    return (sa.select(c.group_id, c.credential, c.hour, c.count, c.counts_only_until, c.counts_only_since)
+            .where(sa.tuple_(c.group_id, c.credential).in_(in_tuple_keys(size, 2))))
+
+
+def _hours_upsert(conn: sa.Connection) -> Any:
+    stmt = db.dialect_insert(conn, group_credential_hours)
+    return stmt.on_conflict_do_update(index_elements=["group_id", "credential"],
+                                      set_={"hour": stmt.excluded.hour, "count": stmt.excluded.count})
+
+
+def _hours_mode_update(conn: sa.Connection) -> Any:
+    c = group_credential_hours.c
+    return (group_credential_hours.update()
+            .where(c.group_id == sa.bindparam("gid"), c.credential == sa.bindparam("cred"))
+            .values(counts_only_until=sa.bindparam("until"), counts_only_since=sa.bindparam("since")))
 
 
 def _credentials_in(conn: sa.Connection, group_id: int, hour: str) -> int:

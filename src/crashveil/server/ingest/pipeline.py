@@ -46,6 +46,8 @@ from crashveil.wire.canonical import canonical_json
 from crashveil.wire.report import REPORT_FIELDS, REQUIRED_FIELDS, SCHEMA_VERSION, Report
 
 if TYPE_CHECKING:
+    from prometheus_client import Counter
+
     from crashveil.policy import Policy
     from crashveil.server.governance.audit import AuditTrail
     from crashveil.server.http.metrics import Metrics
@@ -149,6 +151,7 @@ class Ingestor:
         self._allowlists: dict[tuple[str, str], tuple[str, ...]] = {}
         self._key_lookups: dict[tuple[str, str], float] = {}
         self.committer: Committer | None = None
+        self._accepted: dict[bool, Counter] = {}
         self._stop_hooks: list[Callable[[], None]] = []
 
     def add_stop_hook(self, hook: Callable[[], None]) -> None:
@@ -319,7 +322,11 @@ class Ingestor:
         self.metrics.count_dropped(prepared.not_allowed, "not_allowed")
         for (field, detector), count in prepared.hits.items():
             self.metrics.redaction_hits.labels(field, detector).inc(count)
-        self.metrics.accepted.labels("created" if result.created else "retry").inc()
+        accepted = self._accepted.get(bool(result.created))
+        if accepted is None:  # the labelled child, looked up once (``labels`` takes a lock and hashes)
+            accepted = self._accepted[bool(result.created)] = self.metrics.accepted.labels(
+                "created" if result.created else "retry")
+        accepted.inc()
         if result.counts_only:
             self._charge_counts_only(prepared.pending.project_id, result.group_id)
         return Accepted(receipt=result.receipt, created=bool(result.created), counts_only=bool(result.counts_only))

@@ -111,8 +111,10 @@ def _write_day_installs(conn: sa.Connection, day_installs: Mapping[DayKey, DayIn
 
     def day_stmt(conn: sa.Connection) -> sa.Insert:
         stmt = db.dialect_insert(conn, group_day_installs)
+        # A sketch the batch did not change is not rewritten (no page dirtied for the commit).
         return stmt.on_conflict_do_update(index_elements=["group_id", "day"],
-                                          set_={"installs": stmt.excluded.installs})
+                                          set_={"installs": stmt.excluded.installs},
+                                          where=group_day_installs.c.installs.is_distinct_from(stmt.excluded.installs))
 
     bulk(conn, "day-installs-upsert", day_stmt, values)
 
@@ -123,10 +125,11 @@ def _write_filter_values(conn: sa.Connection, filters: Mapping[tuple[str, str, s
 
     def filter_stmt(conn: sa.Connection) -> sa.Insert:
         stmt = db.dialect_insert(conn, project_filter_values)
-        return stmt.on_conflict_do_update(
-            index_elements=["project_id", "kind", "value"],
-            set_={"last_seen": sa.case((stmt.excluded.last_seen > fcols.last_seen, stmt.excluded.last_seen),
-                                       else_=fcols.last_seen)})
+        # Only a later day is written: most batches change no filter value, and a row
+        # rewritten with its own value still dirties its page for the commit.
+        return stmt.on_conflict_do_update(index_elements=["project_id", "kind", "value"],
+                                          set_={"last_seen": stmt.excluded.last_seen},
+                                          where=stmt.excluded.last_seen > fcols.last_seen)
 
     bulk(conn, "filter-upsert", filter_stmt,
          [dict(project_id=k[0], kind=k[1], value=k[2], last_seen=day) for k, day in sorted(filters.items())])
