@@ -199,7 +199,7 @@ class _Source:
             parts.insert(0, "env" if c.env else "not env")
         if c.count:
             parts.append(f"t.count({c.count[0]!r}) >= {c.count[1]}")
-        if c.has_map:
+        if c.has_map:  # (``bytes in bytes`` first tries the needle as an int: an exception a call)
             parts.append("(" + " or ".join(f"{h[0]:#04x} in cm" if len(h) == 1 else f"cm.find({h!r}) >= 0"
                                            for h in c.has_map) + ")")
         if c.has:
@@ -209,18 +209,8 @@ class _Source:
     def expr(self, c: Clause, known: str = "") -> str:
         """One clause as a Python expression over ``t``, ``cm``, ``rare``, ``low``, ``runs``, ``digits``
         (``known``: characters already tested by the enclosing block)."""
-        parts = [_char_test(ch) for ch in c.needs if ch not in known]
-        if c.min_len:
-            parts.insert(0, f"len(t) >= {c.min_len}")
-        if c.env is not None:
-            parts.insert(0, "env" if c.env else "not env")
-        if c.count:
-            parts.append(f"t.count({c.count[0]!r}) >= {c.count[1]}")
-        if c.has_map:  # (``bytes in bytes`` first tries the needle as an int: an exception a call)
-            parts.append("(" + " or ".join(f"{h[0]:#04x} in cm" if len(h) == 1 else f"cm.find({h!r}) >= 0"
-                                           for h in c.has_map) + ")")
-        if c.has:
-            parts.append("(" + " or ".join(f"{h!r} in t" for h in c.has) + ")")
+        cheap = self.cheap(c, known)
+        parts = [cheap] if cheap else []
         if c.digits:
             parts.append(f"digits >= {c.digits}")
         if c.dots:
