@@ -134,7 +134,8 @@ class Detector:
     :param member_gates: for ``digit_run`` members: names of class-map patterns of which one
         must match for it to run (see :func:`crashveil.redact.gates.numeric_group`).
     :param letter_gate: for a ``digit_run`` member that also has letter-led formats (national
-        ids): the class-map pattern that lets it run where there is no run of digits.
+        ids): the class-map pattern that lets it run where there is no run of digits;
+        ``letter_needs``: class-map substrings of which every match of it holds one (tested first).
     :param messages_only: skipped for the ``path`` and ``env`` kinds.
     :param settles: its changes need no re-check pass (see :func:`crashveil.redact.engine._settle`).
     :param trigger: the :class:`Clause` shapes of text it could change (one must hold for it
@@ -150,6 +151,7 @@ class Detector:
     digit_run: bool = False
     member_gates: tuple[str, ...] = ()
     letter_gate: str | None = None
+    letter_needs: tuple[bytes, ...] = ()
     messages_only: bool = False
     settles: bool = False
     trigger: tuple[Clause, ...] = ()

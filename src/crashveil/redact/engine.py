@@ -142,8 +142,12 @@ class Redactor:
                 new = plan.steps[0](text, ctx)
                 if new is not text and new != text:
                     mask = gates.triggers(new, env) & plan.mask
+                    if not mask:  # nothing left, home_path included: a fixed point (_settle's check)
+                        return new, ctx.counts
                     return _settle(new, plan, mask, ctx, True, 1, 1), ctx.counts
                 mask = gates.triggers(text, env) & plan.mask
+                if not mask:
+                    return text, ctx.counts
                 return _settle(text, plan, mask, ctx, True, 1, 0), ctx.counts
             mask = gates.triggers(text, env, 1) & plan.mask  # (step 0: clear, see above)
             if not mask:

@@ -189,9 +189,9 @@ class _Source:
             raise AssertionError(f"two trigger tests named {name}")
         return name
 
-    def expr(self, c: Clause, known: str = "") -> str:
-        """One clause as a Python expression over ``t``, ``cm``, ``rare``, ``low``, ``runs``, ``digits``
-        (``known``: characters already tested by the enclosing block)."""
+    def cheap(self, c: Clause, known: str = "") -> str:
+        """The fields of a clause that cost about a substring test (no regex, no lower case),
+        as one expression; empty when it has none."""
         parts = [_char_test(ch) for ch in c.needs if ch not in known]
         if c.min_len:
             parts.insert(0, f"len(t) >= {c.min_len}")
@@ -204,6 +204,13 @@ class _Source:
                                            for h in c.has_map) + ")")
         if c.has:
             parts.append("(" + " or ".join(f"{h!r} in t" for h in c.has) + ")")
+        return " and ".join(parts)
+
+    def expr(self, c: Clause, known: str = "") -> str:
+        """One clause as a Python expression over ``t``, ``cm``, ``rare``, ``low``, ``runs``, ``digits``
+        (``known``: characters already tested by the enclosing block)."""
+        cheap = self.cheap(c, known)
+        parts = [cheap] if cheap else []
         if c.digits:
             parts.append(f"digits >= {c.digits}")
         if c.dots:
@@ -256,7 +263,7 @@ def _triggers_code(code: _Source) -> None:
         if d.digit_run:
             runs += d.trigger or (Clause(),)
             if d.letter_gate:
-                letters.append(Clause(needs="A", search_map=(d.letter_gate,)))
+                letters.append(Clause(needs="A", has_map=d.letter_needs, search_map=(d.letter_gate,)))
             continue
         for c in d.trigger or (Clause(),):
             if c.digits or c.dots:
@@ -294,11 +301,26 @@ def _group_code(code: _Source, depth: int, key: str, clauses: list[tuple[int, Cl
     _clauses_code(code, depth, [(bit, c) for bit, c in clauses if not c.scan], key)
     scanned = [(bit, c) for bit, c in clauses if c.scan]
     if scanned:
-        bits = 0
-        for bit, _ in scanned:
-            bits |= bit
-        code.add(depth, f"if (skip | m) & {bits:#x} != {bits:#x} and {code.search(_scan_name(key))}(t) is not None:")
+        code.add(depth, f"if {_scan_guard(code, scanned, key)} and {code.search(_scan_name(key))}(t) is not None:")
         _clauses_code(code, depth + 1, scanned, key)
+
+
+def _scan_guard(code: _Source, scanned: list[tuple[int, Clause]], key: str) -> str:
+    """Whether any scanned clause of a group could still hold: its step not decided yet and its
+    cheap fields (:meth:`_Source.cheap`) true. Most texts fail this, and skip the scan."""
+    bare = 0
+    parts: dict[int, list[str]] = {}
+    for bit, c in scanned:
+        cheap = code.cheap(c, key)
+        if not cheap:
+            bare |= bit
+        else:
+            parts.setdefault(bit, []).append(cheap)
+    terms = [f"(skip | m) & {bare:#x} != {bare:#x}"] if bare else []
+    for bit, cheaps in parts.items():
+        if not bit & bare:
+            terms.append(f"(not (skip | m) & {bit:#x} and ({' or '.join(cheaps)}))")
+    return "(" + " or ".join(terms) + ")"
 
 
 def _clauses_code(code: _Source, depth: int, clauses: list[tuple[int, Clause]], known: str) -> None:
