@@ -210,9 +210,10 @@ KEEP = corpus.BENIGN_FIXED + [
 class TestApi:
     def test_detector_names(self):
         """The detector names are exactly the ones policy files use, in their run order."""
-        assert ("home_path", "unc_path", "pem_private_key", "url_credentials", "connection_string", "jwt", "api_key",
-                "email", "uuid", "mac", "ipv6", "iban", "card_number", "national_id", "ipv4", "phone",
-                "query_values", "quoted_input", "hostname", "high_entropy") == DETECTORS
+        assert ("home_path", "unc_path", "pem_private_key", "url_credentials", "env_user", "connection_string", "jwt",
+                "api_key", "email", "uuid", "mac", "ipv6", "iban", "card_number", "national_id", "ipv4", "phone",
+                "query_values", "street_address", "quoted_input", "person_name", "hostname",
+                "high_entropy") == DETECTORS
 
     def test_every_detector_has_a_placeholder(self):
         """Each detector maps to a placeholder of the shape ``<word>``."""

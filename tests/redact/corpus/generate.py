@@ -389,7 +389,7 @@ def gen_device_hostname(r: random.Random) -> tuple[str, Case]:
         f"{ascii_fn.lower()}-macbook-air", f"DESKTOP-{(ascii_fn[0] + ascii_ln).upper()[:7]}",
         f"LAPTOP-{ascii_ln.upper()[:8]}", f"{ascii_fn}s-MBP", f"{ascii_fn.lower()}-galaxy-s21",
         f"{ascii_fn}-Pixel-7", f"{ascii_fn.lower()}s-imac.lan", f"{ascii_fn}-PC", f"{ascii_ln.upper()}-LAPTOP",
-        f"{ascii_fn.lower()}.{ascii_ln.lower()}-thinkpad", f"{ascii_fn}s-Mac-mini.local",
+        f"{ascii_fn.lower()}{ascii_ln.lower()}-thinkpad", f"{ascii_fn}s-Mac-mini.local",
         f"{ascii_fn}'s iPhone", f"{ascii_fn}’s MacBook Pro", f"{ascii_fn}s-Galaxy-Tab",
     ])
     field = r.choice(["message", "breadcrumb", "env", "local"])
@@ -398,6 +398,9 @@ def gen_device_hostname(r: random.Random) -> tuple[str, Case]:
          "breadcrumb": r.choice(["Paired with {h}", "Handoff from {h}", "backup started on {h}"]),
          "env": "{h}", "local": r.choice(["hostname = '{h}'", "device_name: {h}", "node={h}"])}[field]
     head, _, tail = t.partition("{h}")
+    if " " in host:  # "Ann's iPhone": the name is personal, the model is not
+        name, _, model = host.partition(" ")
+        return field, Case().add(head).add(name, True).add(" " + model + tail)
     return field, Case().add(head).add(host, True).add(tail)
 
 
@@ -493,7 +496,7 @@ def gen_env_value(r: random.Random) -> tuple[str, str]:
             "PWD=/app", "HOME=/root", "LC_ALL=C.UTF-8", "DJANGO_SETTINGS_MODULE=app.settings",
             "NODE_ENV=production", "WORKERS=4", "USER=root", "LOGNAME=www-data", "USERNAME=SYSTEM",
             "HOME=/var/lib/postgresql", "USER=nobody", "USERPROFILE=C:\\Windows\\system32\\config\\systemprofile",
-            "KUBERNETES_SERVICE_HOST=10.96.0.1", "PYTHONPATH=/app/src", "MALLOC_ARENA_MAX=2"]
+            "KUBERNETES_SERVICE_PORT=443", "PYTHONPATH=/app/src", "MALLOC_ARENA_MAX=2"]
     return "local", "\n".join(r.sample(keys, r.randint(2, 5)))
 
 

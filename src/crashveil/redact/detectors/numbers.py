@@ -216,12 +216,30 @@ def _nid_11(d: str) -> bool:
 
 
 def _nid_12(d: str) -> bool:
-    """RU INN of a person."""
+    """RU INN of a person, IN Aadhaar (Verhoeff, first digit 2-9), SE personnummer with century (Luhn)."""
     if not d.isdigit():
         return False
     c1 = _weighted(d[:10], (7, 2, 4, 10, 3, 5, 9, 4, 6, 8)) % 11 % 10
     c2 = _weighted(d[:11], (3, 7, 2, 4, 10, 3, 5, 9, 4, 6, 8)) % 11 % 10
-    return c1 == int(d[10]) and c2 == int(d[11])
+    if c1 == int(d[10]) and c2 == int(d[11]):
+        return True
+    if d[0] in "19" and d[:2] in ("19", "20") and _date_ok(d[2:4], d[4:6], d[6:8]) and _luhn(d[2:]):
+        return True
+    return d[0] not in "01" and _verhoeff(d)
+
+
+_VERHOEFF_D = ("0123456789", "1234067895", "2340178956", "3401289567", "4012395678", "5987604321", "6598710432",
+               "7659821043", "8765932104", "9876543210")
+_VERHOEFF_P = ("0123456789", "1576283094", "5803796142", "8916043527", "9453126870", "4286573901", "2793806415",
+               "7046913258")
+
+
+def _verhoeff(d: str) -> bool:
+    """The Verhoeff check (Aadhaar): the dihedral-group checksum over the reversed digits is 0."""
+    c = 0
+    for i, ch in enumerate(reversed(d)):
+        c = int(_VERHOEFF_D[c][int(_VERHOEFF_P[i % 8][int(ch)])])
+    return c == 0
 
 
 def _nid_13(d: str) -> bool:
@@ -287,6 +305,8 @@ def national_id(text: str, ctx: Ctx) -> str:
                 ok = _nid_run_ok(m.group())
             if ok:
                 spans.append((m.start(), m.end(), ph))
+    if numeric:
+        _cued_ids(text, ctx, spans, ph)
     for m in _P.nid_letter.finditer(text):
         kind = m.lastgroup
         ok = True
@@ -300,6 +320,16 @@ def national_id(text: str, ctx: Ctx) -> str:
     merged = merge(spans)
     ctx.hit("national_id", len(merged))
     return splice(text, merged)
+
+
+def _cued_ids(text: str, ctx: Ctx, spans: list[tuple[int, int, str]], ph: str) -> None:
+    """Digit runs of 8-18 digits right after a national-id context word (``SSN 123456789``,
+    ``personnummer: 198507099805``, ``CPR-nummer 0101701234``), whatever their checksum."""
+    low = ctx.low(text)
+    for m in _P.nid_cue.finditer(low):
+        v = m.group("v")
+        if 8 <= sum(ch.isdigit() for ch in v) <= 18:
+            spans.append((m.start("v"), m.end("v"), ph))
 
 
 def _nid_patterns() -> dict[str, Any]:
@@ -323,6 +353,14 @@ def _nid_patterns() -> dict[str, Any]:
             r"|(?P<run>[0-9]{7,16}[0-9X]?|[0-9]{4}2[AB][0-9]{8})"  # bare runs, checked per country
             r")(?![A-Za-z0-9_]|[.\-][0-9])"
         ),
+        # a national-id context word, a separator, then the id (ascii lower case: run on the lowered text)
+        "nid_cue": c(r"(?<![a-z0-9])(?:ssn|social[ _]security(?:[ _]number|[ _]no)?|nino|national[ _]insurance(?:[ _]number"
+                     r"|[ _]no)?|ni[ _]number|nir|insee|s[ée]curit[ée] sociale|steuer[-_ ]?id|steuerliche identifikationsnummer"
+                     r"|idnr|tax[ _-]?id|bsn|burgerservicenummer|sofinummer|personnummer|personnr|pnr|aadhaar(?:[ _]no)?"
+                     r"|resident[ _]id|身份证(?:号码?)?|id[ _]card|pesel|cpf|dni|nif|nie|codice[ _]fiscale|cpr(?:-nummer)?"
+                     r"|f[øo]dselsnummer|fnr|rrn|주민등록번호|national[ _]id(?:[ _]number)?|personal[ _]id(?:[ _]number)?"
+                     r"|hetu|henkil[öo]tunnus|oib|egn|jmbg|emšo|amka|curp|nric|my ?number|rodné číslo|rc|asmens kodas)"
+                     r"(?:[#:=\s'\"]|[ _-]?(?:no|nr|number|num)\.?){1,4}(?P<v>[0-9][0-9 \-]{6,22}[0-9xX])(?![0-9a-z])"),
         "cf_hint": c(r"[A-Z][A-Z]{5}[0-9LMNPQRSTUV]{2}[A-EHLMPR-T]"),
         "nid_letter": c(
             r"[A-Z](?<![A-Za-z0-9_][A-Z])(?:"
