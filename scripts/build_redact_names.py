@@ -27,36 +27,48 @@ OUT = Path(__file__).resolve().parents[1] / "src" / "crashveil" / "redact" / "de
 PARTICLES = {"van", "de", "der", "den", "da", "das", "do", "dos", "di", "du", "del", "della", "la", "le", "von",
              "zu", "al", "el", "bin", "ben", "ibn", "abu", "mc", "mac", "st", "ter", "ten", "op", "y", "e", "i"}
 # Common words of crash text that are also someone's name somewhere.
-STOP = set("""
-able access action active add admin after again agent alert all allow alpha amber an and angel any app apple april
-archive are area art artist august auto autumn back bad baker ball bank banks base batch beat bell best beta big bill
-bird black blanc block blue bond boot born bot bottom box branch brand bright brown buffer bug build bush by cache call
-can cancel card care carter case cash chance change chase check child christian city claim clay clean clear client
-close cloud code cole config cook cool cooper core cost count cross crown cue data date dawn day dean dear default
-delta den design dev diamond do don door down drake drive duke dust early east easy echo edge elder ember end entry
-error event ever fair faith fall false field file fine fisher flag flash fleet flow fly ford fork fox frank free
-friday from frost full gale game gate gay gem general gift glass globe gold golden good grace grand grant gray green
-grey guy hall hand happy hard harmony head heart heath hill holly home honey hope host house hunt hunter ice id ii
-iii in index info it ivory ivy jade java jay job joy july june just key kid kind king knight lake lamb land lane
-large last law lead lee left less level lewis light like lily line link list little live local lock long lord love
-low luck lucky mail main major march mark marsh mason master max may meadow merry message mill miller mint miss
-mode model monday moon moss more most much name nash new news next night noble none north not note nova now null ok
-old one open orange order page palm park parker part pass path patch peace pearl penny person pink plain play plus
-poll port porter post power pray price prime queue quick rain ram range ray read ready real record red reed rest
-rich ring river rivers rock root rose round row ruby run rush sage sale salt same sand saturday say school scott sea
-season send server service set shade sharp shell short show side silver sky small smart snow so song south spring
-stable staff star start state status steel step sterling stock stone storm story strong summer sun sunday sunny
-swift table tag task test the thursday time top tower town trace tree true trust tuesday turner union unit up user
-value van version view villa violet walker wall ward warm water way wednesday week weeks well west white will win
-wind winter wise wolf wood woods word work worth yard year young zero
-""".split())
+STOP = set(['able', 'access', 'action', 'active', 'add', 'admin', 'after', 'again', 'agent', 'alert', 'all',
+    'allow', 'alpha', 'amber', 'an', 'and', 'angel', 'any', 'app', 'apple', 'april', 'archive', 'are', 'area',
+    'art', 'artist', 'august', 'auto', 'autumn', 'back', 'bad', 'baker', 'ball', 'bank', 'banks', 'base', 'batch',
+    'beat', 'bell', 'best', 'beta', 'big', 'bill', 'bird', 'black', 'blanc', 'block', 'blue', 'bond', 'boot',
+    'born', 'bot', 'bottom', 'box', 'branch', 'brand', 'bright', 'brown', 'buffer', 'bug', 'build', 'bush', 'by',
+    'cache', 'call', 'can', 'cancel', 'card', 'care', 'carter', 'case', 'cash', 'chance', 'change', 'chase',
+    'check', 'child', 'christian', 'city', 'claim', 'clay', 'clean', 'clear', 'client', 'close', 'cloud', 'code',
+    'cole', 'config', 'cook', 'cool', 'cooper', 'core', 'cost', 'count', 'cross', 'crown', 'cue', 'data', 'date',
+    'dawn', 'day', 'dean', 'dear', 'default', 'delta', 'den', 'design', 'dev', 'diamond', 'do', 'don', 'door',
+    'down', 'drake', 'drive', 'duke', 'dust', 'early', 'east', 'easy', 'echo', 'edge', 'elder', 'ember', 'end',
+    'entry', 'error', 'event', 'ever', 'fair', 'faith', 'fall', 'false', 'field', 'file', 'fine', 'fisher', 'flag',
+    'flash', 'fleet', 'flow', 'fly', 'ford', 'fork', 'fox', 'frank', 'free', 'friday', 'from', 'frost', 'full',
+    'gale', 'game', 'gate', 'gay', 'gem', 'general', 'gift', 'glass', 'globe', 'gold', 'golden', 'good', 'grace',
+    'grand', 'grant', 'gray', 'green', 'grey', 'guy', 'hall', 'hand', 'happy', 'hard', 'harmony', 'head', 'heart',
+    'heath', 'hill', 'holly', 'home', 'honey', 'hope', 'host', 'house', 'hunt', 'hunter', 'ice', 'id', 'ii', 'iii',
+    'in', 'index', 'info', 'it', 'ivory', 'ivy', 'jade', 'java', 'jay', 'job', 'joy', 'july', 'june', 'just',
+    'key', 'kid', 'kind', 'king', 'knight', 'lake', 'lamb', 'land', 'lane', 'large', 'last', 'law', 'lead', 'lee',
+    'left', 'less', 'level', 'lewis', 'light', 'like', 'lily', 'line', 'link', 'list', 'little', 'live', 'local',
+    'lock', 'long', 'lord', 'love', 'low', 'luck', 'lucky', 'mail', 'main', 'major', 'march', 'mark', 'marsh',
+    'mason', 'master', 'max', 'may', 'meadow', 'merry', 'message', 'mill', 'miller', 'mint', 'miss', 'mode',
+    'model', 'monday', 'moon', 'moss', 'more', 'most', 'much', 'name', 'nash', 'new', 'news', 'next', 'night',
+    'noble', 'none', 'north', 'not', 'note', 'nova', 'now', 'null', 'ok', 'old', 'one', 'open', 'orange', 'order',
+    'page', 'palm', 'park', 'parker', 'part', 'pass', 'path', 'patch', 'peace', 'pearl', 'penny', 'person', 'pink',
+    'plain', 'play', 'plus', 'poll', 'port', 'porter', 'post', 'power', 'pray', 'price', 'prime', 'queue', 'quick',
+    'rain', 'ram', 'range', 'ray', 'read', 'ready', 'real', 'record', 'red', 'reed', 'rest', 'rich', 'ring',
+    'river', 'rivers', 'rock', 'root', 'rose', 'round', 'row', 'ruby', 'run', 'rush', 'sage', 'sale', 'salt',
+    'same', 'sand', 'saturday', 'say', 'school', 'scott', 'sea', 'season', 'send', 'server', 'service', 'set',
+    'shade', 'sharp', 'shell', 'short', 'show', 'side', 'silver', 'sky', 'small', 'smart', 'snow', 'so', 'song',
+    'south', 'spring', 'stable', 'staff', 'star', 'start', 'state', 'status', 'steel', 'step', 'sterling', 'stock',
+    'stone', 'storm', 'story', 'strong', 'summer', 'sun', 'sunday', 'sunny', 'swift', 'table', 'tag', 'task',
+    'test', 'the', 'thursday', 'time', 'top', 'tower', 'town', 'trace', 'tree', 'true', 'trust', 'tuesday',
+    'turner', 'union', 'unit', 'up', 'user', 'value', 'van', 'version', 'view', 'villa', 'violet', 'walker',
+    'wall', 'ward', 'warm', 'water', 'way', 'wednesday', 'week', 'weeks', 'well', 'west', 'white', 'will', 'win',
+    'wind', 'winter', 'wise', 'wolf', 'wood', 'woods', 'word', 'work', 'worth', 'yard', 'year', 'young', 'zero'])
 
 
 def _tokens(name: str) -> list[str]:
     out = []
     for tok in re.split(r"[\s\-]+", name.casefold()):
         tok = tok.strip(".'’")
-        if len(tok) >= 2 and tok not in PARTICLES and not any(ch.isdigit() for ch in tok) and tok.replace("'", "").replace("’", "").isalpha():
+        letters = tok.replace("'", "").replace("’", "")
+        if len(tok) >= 2 and tok not in PARTICLES and letters.isalpha():
             out.append(tok)
     return out
 

@@ -9,12 +9,14 @@ text sits: ``message``, ``breadcrumb``, ``feedback``, ``local``, ``env``, ``path
 (``[start, end]`` of each planted piece of personal data) or ``benign: true`` (nothing in it
 may change). Faker (MIT) supplies names, streets, cities and postcodes in many locales; the
 national ids are built here with their real checksums. The seed is fixed: the same Faker
-version writes the same file.
+version writes the same file (the script re-runs itself with ``PYTHONHASHSEED=0``: some Faker
+providers pick from sets).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import random
 import string
 import sys
@@ -24,7 +26,7 @@ from pathlib import Path
 from faker import Faker
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-import redact_corpus as base  # noqa: E402 - the shared checksum generators of tests/redact
+import redact_corpus as base
 
 SEED = 20261207
 PER_KIND = 240
@@ -88,7 +90,9 @@ def person(r: random.Random, latin: bool | None = None) -> str:
     if shape < 0.55:
         return f"{f.first_name()} {f.last_name()}"
     if shape < 0.75 or loc in ("ja_JP", "zh_CN", "ko_KR"):
-        return f.name() if loc not in ("ja_JP", "zh_CN", "ko_KR") else f.last_name() + r.choice(["", " "]) + f.first_name()
+        if loc not in ("ja_JP", "zh_CN", "ko_KR"):
+            return f.name()
+        return f.last_name() + r.choice(["", " "]) + f.first_name()
     if shape < 0.9:
         return f.first_name()
     return f.last_name()
@@ -115,7 +119,8 @@ _NAME_TEMPLATES: dict[str, list[str]] = {
         "Hey {n} - crash on startup since v2", "Mvh {n}", "Mit freundlichen Grüßen\n{n}",
     ],
     "message": [
-        "ticket assigned to {n}", "issue reported by {n} on 2024-05-01", "PermissionError: {n} may not edit this invoice",
+        "ticket assigned to {n}", "issue reported by {n} on 2024-05-01",
+        "PermissionError: {n} may not edit this invoice",
         "approval pending for {n}", "Task 4411 owned by {n} timed out", "order placed by {n} failed validation",
         "ValueError: customer {n} has no billing account", "reviewer {n} rejected the change",
         "escalated to {n}", "User {n} (id 5521) is locked", "created by {n}", "last modified by {n}",
@@ -152,6 +157,8 @@ def _street(r: random.Random) -> tuple[str, str, str, str]:
     loc = r.choice(ADDRESS_LOCALES)
     f = fake(loc, r)
     street = f.street_address().replace("\n", ", ")
+    while not any(ch.isdigit() for ch in street):  # a street without a house number is no address
+        street = f.street_address().replace("\n", ", ")
     unit = ""
     if loc in ("en_US", "en_CA", "en_AU") and r.random() < 0.4 and "Apt" not in street and "Suite" not in street:
         unit = r.choice(["Apt. ", "Apt ", "Suite ", "Unit ", "#"]) + str(r.randint(1, 999))
@@ -274,7 +281,8 @@ def gen_env_user(r: random.Random) -> tuple[str, Case]:
         cmd = r.choice(["python manage.py runserver", "/usr/bin/python3 -m app.worker", "gunicorn app:wsgi",
                         "celery -A tasks worker", "node server.js"])
         c.add(r.choice(["", "ps: "])).add(u, True).add(f"  {pid}  0.{r.randint(0, 9)}  1.{r.randint(0, 9)} "
-                                                       f"{r.randint(10000, 999999)} {r.randint(1000, 99999)} pts/{r.randint(0, 9)}"
+                                                       f"{r.randint(10000, 999999)} {r.randint(1000, 99999)} "
+                                                       f"pts/{r.randint(0, 9)}"
                                                        f"  S+   10:{r.randint(10, 59)}   0:0{r.randint(0, 9)} {cmd}")
         return "message", c
     if shape == 4:
@@ -392,7 +400,8 @@ def gen_device_hostname(r: random.Random) -> tuple[str, Case]:
         f"{ascii_fn.lower()}{ascii_ln.lower()}-thinkpad", f"{ascii_fn}s-Mac-mini.local",
         f"{ascii_fn}'s iPhone", f"{ascii_fn}’s MacBook Pro", f"{ascii_fn}s-Galaxy-Tab",
     ])
-    field = r.choice(["message", "breadcrumb", "env", "local"])
+    fields = ["message", "breadcrumb", "env", "local"] if " " not in host else ["message", "breadcrumb", "local"]
+    field = r.choice(fields)
     t = {"message": r.choice(["ConnectionError: {h} unreachable", "sync from {h} failed", "device {h} rejected",
                               "socket.gaierror: [Errno -2] Name or service not known: '{h}'"]),
          "breadcrumb": r.choice(["Paired with {h}", "Handoff from {h}", "backup started on {h}"]),
@@ -413,7 +422,8 @@ def _hex(r: random.Random, n: int) -> str:
 def gen_memory_address(r: random.Random) -> str:
     a = "0x" + r.choice(["7f", "7ff", "55", "56", "0000", "7fff"]) + _hex(r, r.randint(6, 10))
     return r.choice([f"<function handler at {a}>", f"Segmentation fault at address {a}",
-                     f"<app.models.Order object at {a}>", f"Fatal Python error: Aborted\nThread {a} (most recent call first):",
+                     f"<app.models.Order object at {a}>",
+                     f"Fatal Python error: Aborted\nThread {a} (most recent call first):",
                      f"free(): invalid pointer {a}", f"<_io.TextIOWrapper name=3 at {a}>",
                      f"SIGSEGV at pc={a} sp={'0x' + '7ffd' + _hex(r, 8)}", f"id={a} refcount=3",
                      f"<coroutine object fetch at {a.upper().replace('0X', '0x')}>",
@@ -472,7 +482,8 @@ def gen_http_status(r: random.Random) -> str:
 
 
 def gen_service_host(r: random.Random) -> str:
-    h = r.choice(["db.internal", "localhost", "redis.default.svc.cluster.local", "postgres-primary.db.svc.cluster.local",
+    h = r.choice(["db.internal", "localhost", "redis.default.svc.cluster.local",
+                  "postgres-primary.db.svc.cluster.local",
                   "api.internal:8443", "localhost:5432", "kafka-0.kafka-headless.svc.cluster.local:9092",
                   "metadata.google.internal", "host.docker.internal", "rabbitmq.prod.svc",
                   "ip6-localhost", "db-replica-2.internal", "worker-7f9c.queue.svc.cluster.local",
@@ -544,6 +555,8 @@ def generate() -> list[dict[str, object]]:
 
 
 def main() -> None:
+    if os.environ.get("PYTHONHASHSEED") != "0":  # some Faker providers pick from sets: fix their order
+        os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, "PYTHONHASHSEED": "0"})
     rows = generate()
     with OUT.open("w", encoding="utf-8") as fh:
         for row in rows:

@@ -322,14 +322,40 @@ def national_id(text: str, ctx: Ctx) -> str:
     return splice(text, merged)
 
 
+# Words that name a national id right before it (lower case; "SSN 123456789", "BSN: 123456782").
+NID_CUES = (
+    "ssn", "social security", "social security number", "social security no", "social_security_number", "nino",
+    "national insurance", "national insurance number", "ni number", "nir", "insee", "sécurité sociale",
+    "steuer-id", "steuerid", "steuer_id", "steuer id", "steuerliche identifikationsnummer", "idnr", "tax id",
+    "tax-id", "tax_id", "taxid", "bsn", "burgerservicenummer", "sofinummer", "personnummer", "personnr", "pnr",
+    "aadhaar", "aadhaar no", "aadhaar_no", "aadhaar number", "uid", "resident id", "resident_id", "身份证",
+    "身份证号", "身份证号码", "id card", "id_card", "pesel", "cpf", "dni", "nif", "nie", "codice fiscale",
+    "codice_fiscale", "cpr", "cpr-nummer", "cpr-nr", "cpr nr", "fødselsnummer", "fodselsnummer", "fnr", "rrn",
+    "주민등록번호", "national id", "national_id", "national id number", "personal id", "personal_id", "hetu",
+    "henkilötunnus", "oib", "egn", "jmbg", "emšo", "amka", "curp", "nric", "my number", "mynumber",
+    "rodné číslo", "asmens kodas",
+)
+
+
 def _cued_ids(text: str, ctx: Ctx, spans: list[tuple[int, int, str]], ph: str) -> None:
-    """Digit runs of 8-18 digits right after a national-id context word (``SSN 123456789``,
-    ``personnummer: 198507099805``, ``CPR-nummer 0101701234``), whatever their checksum."""
-    low = ctx.low(text)
-    for m in _P.nid_cue.finditer(low):
-        v = m.group("v")
-        if 8 <= sum(ch.isdigit() for ch in v) <= 18:
-            spans.append((m.start("v"), m.end("v"), ph))
+    """Runs of 8-18 digits right after a national-id context word (``SSN 123456789``,
+    ``personnummer: 198507099805``, ``CPR-nr. 0101701234``), whatever their checksum. Each run
+    no format took looks back past separators (and ``no``/``nr``/``number``) for a word of
+    :data:`NID_CUES` that ends there and starts a word."""
+    low = ""
+    for m in _P.nid_bare.finditer(text):
+        s = m.start()
+        if any(a <= s < b for a, b, _ in spans):
+            continue
+        low = low or ctx.low(text)
+        head = low[max(0, s - 40):s].rstrip(" \t#:=.'\"：")
+        for marker in ("number", "num", "nr", "no"):
+            if head.endswith(marker) and not head.endswith(NID_CUES):
+                head = head[:-len(marker)].rstrip(" _-.#")
+                break
+        if any(head.endswith(c) and (len(head) == len(c) or not head[-len(c) - 1].isalnum()) for c in NID_CUES
+               if head.endswith(c)):
+            spans.append((s, m.end(), ph))
 
 
 def _nid_patterns() -> dict[str, Any]:
@@ -353,14 +379,8 @@ def _nid_patterns() -> dict[str, Any]:
             r"|(?P<run>[0-9]{7,16}[0-9X]?|[0-9]{4}2[AB][0-9]{8})"  # bare runs, checked per country
             r")(?![A-Za-z0-9_]|[.\-][0-9])"
         ),
-        # a national-id context word, a separator, then the id (ascii lower case: run on the lowered text)
-        "nid_cue": c(r"(?<![a-z0-9])(?:ssn|social[ _]security(?:[ _]number|[ _]no)?|nino|national[ _]insurance(?:[ _]number"
-                     r"|[ _]no)?|ni[ _]number|nir|insee|s[ée]curit[ée] sociale|steuer[-_ ]?id|steuerliche identifikationsnummer"
-                     r"|idnr|tax[ _-]?id|bsn|burgerservicenummer|sofinummer|personnummer|personnr|pnr|aadhaar(?:[ _]no)?"
-                     r"|resident[ _]id|身份证(?:号码?)?|id[ _]card|pesel|cpf|dni|nif|nie|codice[ _]fiscale|cpr(?:-nummer)?"
-                     r"|f[øo]dselsnummer|fnr|rrn|주민등록번호|national[ _]id(?:[ _]number)?|personal[ _]id(?:[ _]number)?"
-                     r"|hetu|henkil[öo]tunnus|oib|egn|jmbg|emšo|amka|curp|nric|my ?number|rodné číslo|rc|asmens kodas)"
-                     r"(?:[#:=\s'\"]|[ _-]?(?:no|nr|number|num)\.?){1,4}(?P<v>[0-9][0-9 \-]{6,22}[0-9xX])(?![0-9a-z])"),
+        # a run of 8-18 digits (an id written without separators) that may follow a context word
+        "nid_bare": c(r"[0-9](?<![A-Za-z0-9_.\-+][0-9])[0-9]{7,17}+[0-9xX]?(?![A-Za-z0-9_]|[.\-][0-9])"),
         "cf_hint": c(r"[A-Z][A-Z]{5}[0-9LMNPQRSTUV]{2}[A-EHLMPR-T]"),
         "nid_letter": c(
             r"[A-Z](?<![A-Za-z0-9_][A-Z])(?:"
@@ -441,6 +461,9 @@ def phone(text: str, ctx: Ctx) -> str:
         base = m.start()
         for s in _P.phone_strict.finditer(m.group()):
             t = s.group()
+            end = base + s.end()
+            if end < len(text) and text[end].isascii() and text[end].isalpha() and t[-1].isdigit():
+                continue  # digits glued to letters: a hex id or a hash ("6013534323beaee1..."), not a phone
             if len(t) >= 7 and _phone_ok(t):
                 spans.append((base + s.start(), base + s.end(), ph))
     if not spans:

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from crashveil.redact.detector import PATTERNS as _P, Clause, Ctx, Detector, merge, splice
 
 if TYPE_CHECKING:
-    import re
+    pass
 
 # Cased letters: Latin (with Vietnamese), Greek, Cyrillic, Armenian, Georgian Mtavruli.
 _CASED_RANGES = ((0x41, 0x24F), (0x370, 0x3FF), (0x400, 0x52F), (0x531, 0x587), (0x1E00, 0x1EFF))
@@ -75,15 +75,17 @@ _WEAK = frozenset({"user", "for", "to", "from", "with", "by", "and", "or", "of",
                    "reviewer", "approver", "assignee", "manager", "recipient", "requester", "sender", "author",
                    "owner", "tenant", "guest", "passenger", "member", "client", "student", "driver"})
 # First words a run after a strong cue may not start with: "Hi team", "reported by Sentry".
-COMMON = frozenset("""
-a all an and any anybody anyone admin admins again all apple bot bots both ci customer customers dev devs
-developer developers engineering everybody everyone folks friend friends github gitlab google guys he her here
-him i it jenkins microsoft my no none nobody ops our sentry she so some someone support sysadmin system team
-teams that the them there they this those thx tech user users we world y'all you your sir madam mail mails
-please ok okay again also today yesterday tomorrow monday tuesday wednesday thursday friday saturday sunday
-january february march april may june july august september october november december not what when where
-which who why how if in on at to for from with by of as is be
-""".split())
+COMMON = frozenset(['a', 'all', 'an', 'and', 'any', 'anybody', 'anyone', 'admin', 'admins', 'again', 'all',
+    'apple', 'bot', 'bots', 'both', 'ci', 'customer', 'customers', 'dev', 'devs', 'developer', 'developers',
+    'engineering', 'everybody', 'everyone', 'folks', 'friend', 'friends', 'github', 'gitlab', 'google', 'guys',
+    'he', 'her', 'here', 'him', 'i', 'it', 'jenkins', 'microsoft', 'my', 'no', 'none', 'nobody', 'ops', 'our',
+    'sentry', 'she', 'so', 'some', 'someone', 'support', 'sysadmin', 'system', 'team', 'teams', 'that', 'the',
+    'them', 'there', 'they', 'this', 'those', 'thx', 'tech', 'user', 'users', 'we', 'world', "y'all", 'you',
+    'your', 'sir', 'madam', 'mail', 'mails', 'please', 'ok', 'okay', 'again', 'also', 'today', 'yesterday',
+    'tomorrow', 'monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday', 'sunday', 'january',
+    'february', 'march', 'april', 'may', 'june', 'july', 'august', 'september', 'october', 'november', 'december',
+    'not', 'what', 'when', 'where', 'which', 'who', 'why', 'how', 'if', 'in', 'on', 'at', 'to', 'for', 'from',
+    'with', 'by', 'of', 'as', 'is', 'be'])
 # Keys whose value is a person's name (a bare ``name`` key only when its value looks like one).
 PERSON_KEYS = frozenset({
     "full_name", "fullname", "first_name", "firstname", "last_name", "lastname", "surname", "given_name",
@@ -136,18 +138,20 @@ def _cue(text: str, low: str, s: int) -> str:
     gap = head[len(stripped):]
     if "\n" in gap and gap.count("\n") > 1:
         return ""
-    words = stripped.replace("\u2019", "'").split()
+    words = [w if w in _STRONG else _P.pn_word_tail.search(w).group()
+             for w in stripped.replace("\u2019", "'").split()[-3:]]
+    if words and "-" in words[-1].strip("-") and words[-1] not in _STRONG:  # "Reported-by:", "Signed-off-by:"
+        words[-1:] = words[-1].strip("-").split("-")
     last = words[-1] if words else ""
     if last not in _STRONG and last not in _WEAK:
         last = last.rstrip(".!,:;")  # "Mr." -> "mr", "Thanks!" -> "thanks"
     before = _STRONG.get(last)
-    if before is not None:
-        prev = words[-2].strip(".,!:;") if len(words) > 1 else ""
-        if "" in before or prev in before:
-            if last in ("mr", "mrs", "ms", "dr", "prof", "herr", "frau", "mme", "sig", "dott") or \
-                    len(words) == 1 or prev in before or "\n" in gap or _P.pn_sentence_end.search(
-                        stripped, 0, len(stripped) - len(last)) is not None or last not in _GREETINGS:
-                return "strong"
+    prev = words[-2].strip(".,!:;") if len(words) > 1 else ""
+    # a greeting counts where a text, line or sentence starts ("Hi Ann", not "say hi to Ann")
+    if before is not None and ("" in before or prev in before) and (
+            last not in _GREETINGS or len(words) == 1 or "\n" in gap
+            or _P.pn_sentence_end.search(stripped, 0, len(stripped) - len(last)) is not None):
+        return "strong"
     if last in _WEAK or last in _STRONG:
         return "weak"
     return ""
@@ -211,7 +215,8 @@ def person_name(text: str, ctx: Ctx) -> str:
             else:
                 break
         if _accept(words, cue) or (not cue and _P.pn_after.match(tail) is not None and _accept(words, "after")):
-            spans.append((s, e, ph))
+            more = _P.pn_paren.match(text, e)  # "Ann Lee (Annie)", an Arabic name's nisba in parentheses
+            spans.append((s, e if more is None else more.end(), ph))
     if not spans:
         return text
     merged = merge(spans)
@@ -266,30 +271,42 @@ def _pn_patterns() -> dict[str, Any]:
     up = "".join(chr(c) for a, b in _CASED_RANGES for c in range(a, b + 1) if chr(c).isupper())
     lo = "".join(chr(c) for a, b in _CASED_RANGES for c in range(a, b + 1) if chr(c).islower())
     up, lo = re.escape(up), re.escape(lo)
-    cased = f"[{up}](?:[{lo}]++(?:[{up}][{lo}]++)?(?:['’\\-][{up}]?[{lo}]++)*+\\.?|\\.)"  # Ann, McDonald, O'Neil, J.
+    tail = f"(?:[{lo}]++(?:[{up}][{lo}]++)?(?:['’\\-][{up}]?[{lo}]++)*+\\.?|\\.)"  # Ann, McDonald, Jean-Luc, J.
+    cased = f"[{up}](?:['’][{up}])?{tail}"  # O'Neil
     caseless = f"[{_CASELESS}][{_CASELESS}{_CASELESS_MARKS}]*+"
     word = f"(?:{cased}|{caseless})"
     particle = "(?:" + "|".join(sorted(PARTICLES, key=len, reverse=True)) + ")"
+    first = f"[{up}{_CASELESS}]"  # (a leading class lets the regex engine skip ahead to it)
     return {
         # a run of name words joined by single blanks, not glued to a word, a path or an identifier
-        "pn_run": c(f"(?<![\\w'’\\-.@/\\\\<>_])(?<!  ){word}(?:[ \u00a0](?:{particle} )*+{word})*+"
-                    f"(?![\\w@/\\\\<>(\\-]|\\.\\w)"),
+        "pn_run": c(f"{first}(?<![\\w'’\\-.@/\\\\_]{first})(?<!  {first})"
+                    f"(?:(?<=[{up}])(?:['’][{up}])?{tail}|(?<=[{_CASELESS}])[{_CASELESS}{_CASELESS_MARKS}]*+)"
+                    f"(?:[ \u00a0](?:{particle} )*+{word})*+(?![\\w@/\\\\(\\-]|\\.\\w)"),
+        "pn_paren": c(f" \\((?:{word})(?: {word}){{0,2}}\\)"),
         "pn_device": c(r"[ \-](?i:" + "|".join(sorted(DEVICE_WORDS)) + r")(?![a-z])"),
         # what may follow a name when no cue stands before it
         "pn_after": c(r"[ ,](?:here\b(?![ ](?:is|are|was)\b)|and I\b|(?:may|can|could|does|did|is|was|has) not\b"
                       r"|(?:cannot|can't|can’t|couldn't|wrote|said|says|asked|reported|called)\b)"),
+        # the letters that end a word ("[reported" -> "reported", "x=assigned" -> "assigned")
+        "pn_word_tail": c(r"[^\W\d_][\w'\-]*\Z|\Z"),
         "pn_sentence_end": c(r"[.!?,\n]\s*$"),
         "pn_key": c(r"(?<![a-z0-9_])(?P<k>[a-z_]{4,24})[\"']?[ \t]*(?:=|:)[ \t]*"
                     r"(?P<v>\"[^\"\n]{0,80}\"?|'[^'\n]{0,80}'?|(?=[^\W\d_]))"),
         "only_placeholders": c(r"(?:\s*" + PLACEHOLDER_SHAPE + r")+\s*"),
         # gates, on the class map: a capital (ASCII or not) or a caseless letter not glued to a
         # word, a path or an identifier; a quoted value after "=" or ":"
-        "g_person": c(rb"(?:^|[^0Aa_'\-.@/\\<>])(?:A[a\x80.]|\x80)"),
+        "g_person": c(rb"A(?<![0Aa_'\-.@/\\]A)[a\x80.]"),
+        # a non-ASCII character that opens a word, or one after another non-ASCII character
+        # (punctuation such as "«" or "—" is non-ASCII too: two characters, four bytes or more)
+        "g_person_x": c(rb"\x80(?:(?<![0Aa_'\-.@/\\\x80]\x80)|\x80{3})"),
         "g_person_value": c(rb"[=:][ \t]*[\"']"),
     }
 
 
 DETECTORS = (
     Detector("person_name", 1850, person_name, "<name>", _pn_patterns,
-             trigger=(Clause(search_map=("g_person",)), Clause(search_map=("g_person_value",)))),
+             messages_only=True,
+             trigger=(Clause(needs="A", search_map=("g_person",)),
+                      Clause(has_map=(b"\x80",), search_map=("g_person_x",)),
+                      *(Clause(needs=n, search_map=("g_person_value",)) for n in ("='", '="', ":'", ':"')))),
 )

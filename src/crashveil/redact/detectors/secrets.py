@@ -189,6 +189,10 @@ def _cs_benign(word: str, value: str, low: str) -> bool:
         return True
     if word == "pwd" and v[:1] in ("/", "~"):
         return True
+    if word == "uid" and v.isdigit() and len(v) <= 5:
+        return True  # a POSIX uid (uid=1000): a number of the system, not a secret
+    if _P.env_variable.fullmatch(value):
+        return True  # $USER, ${LOGNAME}, %USERNAME%: a reference, not a value
     if _P.sql_placeholder.fullmatch(value):
         return True
     return word in _CS_USER_WORDS and _P.sql_column.fullmatch(v) is not None and (
@@ -224,6 +228,7 @@ def _conn_patterns() -> dict[str, Any]:
                    for g in _CS_KEYWORDS},
         "only_placeholders": c(r"(?:\s*" + PLACEHOLDER_SHAPE + r")+\s*"),
         "sql_placeholder": c(r"\?|%s|%\([a-z_0-9]+\)s|:[A-Za-z_][A-Za-z_0-9]*|\$[0-9]+|@[A-Za-z_][A-Za-z_0-9]*"),
+        "env_variable": c(r"\$\{?[A-Z_][A-Z0-9_]*\}?|%[A-Z_][A-Z0-9_]*%"),
         "sql_column": c(r"[a-z_][a-z_0-9]*\.[a-z_][a-z_0-9]*"),
     }
 
@@ -499,7 +504,7 @@ def _he_patterns() -> dict[str, Any]:
         "sha_ctx": c(r"(?i:commit|sha1?|sha-?256|sha-1|rev|revision|changeset|build|build[-_ ]?id|buildid\[sha1\]"
                      r"|tree|parent|object|head|merge|into|git_(?:commit|sha|rev)|commit_sha|digest|version|release"
                      r"|image|checkout|cherry-pick|revert|blob|tag|ref)[^\n]{0,3}?[\s:=@\]'\"(\->]{1,4}"
-                     r"(?:[\w.\-]{1,40}@(?:sha256:|sha1:)?)?\Z"),
+                     r"(?:[\w.\-]{1,40}@(?:sha256:|sha1:)?)?\Z|[\w/.\-]@(?:sha256:|sha1:)?\Z"),
         "hex_core": c(r"(?=[0-9]*[a-fA-F])(?=[a-fA-F]*[0-9])(?:[0-9a-f]++|[0-9A-F]++)"),
         "simple_part": c(r"[0-9]*+(?:[A-Z]?[a-z]*+|[A-Z]++)|[A-Za-z][a-z]*+[0-9]++"),
         "part_sep": c(r"[\-_/+=]"),
