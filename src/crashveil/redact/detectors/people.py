@@ -96,6 +96,11 @@ PERSON_KEYS = frozenset({
     "git_committer_name", "author", "owner", "assignee", "recipient", "customer", "contact", "reviewer",
     "approver", "sender", "manager", "employee", "patient", "requester", "name",
 })
+# What may follow a name when no cue stands before it ("Ann here", "Ann Lee may not edit this").
+_AFTER = (r"[ ,](?:here\b(?![ ](?:is|are|was)\b)|and I\b|(?:may|can|could|does|did|is|was|has) not\b"
+          r"|(?:cannot|can't|can’t|couldn't|wrote|said|says|asked|reported|called)\b)")
+_KEY_ENDS = frozenset({"name", "holder", "person", "author", "owner", "assignee", "recipient", "customer", "contact",
+                       "reviewer", "approver", "sender", "manager", "employee", "patient", "requester"})
 _LOOSE_KEYS = frozenset({"name", "author", "owner", "assignee", "recipient", "customer", "contact", "reviewer",
                          "approver", "sender", "manager", "employee", "patient", "requester", "person"})
 _KEEP_VALUES = frozenset({"none", "null", "nil", "true", "false", "undefined", "unknown", "n/a", "-", "anonymous"})
@@ -130,31 +135,38 @@ def _caseless(word: str) -> bool:
 
 
 def _cue(text: str, low: str, s: int) -> str:
-    """``"strong"``, ``"weak"`` or ``""``: the cue in the words just before position ``s``."""
+    """``"strong"``, ``"weak"`` or ``""``: the cue in the words just before position ``s``
+    (inline-fast: most capitalised words have none)."""
     head = low[max(0, s - 48):s]
     stripped = head.rstrip(" \t\n\r,:;.!\u00a0")
     if not stripped or len(head) - len(stripped) > 4:
         return ""
     gap = head[len(stripped):]
-    if "\n" in gap and gap.count("\n") > 1:
+    if gap.count("\n") > 1:
         return ""
-    words = [w if w in _STRONG else _P.pn_word_tail.search(w).group()
-             for w in stripped.replace("\u2019", "'").split()[-3:]]
-    if words and "-" in words[-1].strip("-") and words[-1] not in _STRONG:  # "Reported-by:", "Signed-off-by:"
-        words[-1:] = words[-1].strip("-").split("-")
-    last = words[-1] if words else ""
+    parts = stripped.replace("\u2019", "'").rsplit(None, 2)
+    last = parts[-1]
+    before_last = parts[-2] if len(parts) > 1 else ""
     if last not in _STRONG and last not in _WEAK:
+        last = _P.pn_word_tail.search(last).group()
+        if "-" in last.strip("-"):  # "Reported-by:", "Signed-off-by:"
+            before_last, _, last = last.strip("-").rpartition("-")
         last = last.rstrip(".!,:;")  # "Mr." -> "mr", "Thanks!" -> "thanks"
+        if last not in _STRONG and last not in _WEAK:
+            return ""
+    if last in HONORIFICS:  # "Ms Lee", "Dr. Lee" on one line; not "in 804 ms\nValueError"
+        word = text[max(0, s - 48):s].rstrip(" \t\n\r,:;.!\u00a0").rsplit(None, 1)[-1]
+        if "\n" in gap or not _P.pn_word_tail.search(word).group()[:1].isupper():
+            return ""
     before = _STRONG.get(last)
-    prev = words[-2].strip(".,!:;") if len(words) > 1 else ""
-    # a greeting counts where a text, line or sentence starts ("Hi Ann", not "say hi to Ann")
-    if before is not None and ("" in before or prev in before) and (
-            last not in _GREETINGS or len(words) == 1 or "\n" in gap
-            or _P.pn_sentence_end.search(stripped, 0, len(stripped) - len(last)) is not None):
-        return "strong"
-    if last in _WEAK or last in _STRONG:
-        return "weak"
-    return ""
+    if before is not None:
+        prev = _P.pn_word_tail.search(before_last).group().strip(".,!:;") if before_last else ""
+        # a greeting counts where a text, line or sentence starts ("Hi Ann", not "say hi to Ann")
+        if ("" in before or prev in before) and (
+                last not in _GREETINGS or len(parts) == 1 or "\n" in gap
+                or _P.pn_sentence_end.search(stripped, 0, len(stripped) - len(last)) is not None):
+            return "strong"
+    return "weak"
 
 
 # Caseless-script words that follow a cue word but are no name (a start on such text).
@@ -237,7 +249,10 @@ def _device_owner(run: str, words: list[str], tail: str) -> int:
 def _key_values(text: str, low: str, ph: str, spans: list[tuple[int, int, str]]) -> None:
     """Values of person keys: ``full_name='Ann Lee'``, ``"author": "Ann"``, ``owner=Ann Lee``."""
     for m in _P.pn_key.finditer(low):
-        key = m.group("k").strip("_")
+        head = _P.pn_key_head.search(low, max(0, m.start() - 20), m.start())
+        if head is None:
+            continue
+        key = low[head.start():m.end()].split('"', 1)[0].split("'", 1)[0].rstrip(" \t=:").strip("_")
         if key not in PERSON_KEYS:
             continue
         s, e = m.span("v")
@@ -285,17 +300,20 @@ def _pn_patterns() -> dict[str, Any]:
         "pn_paren": c(f" \\((?:{word})(?: {word}){{0,2}}\\)"),
         "pn_device": c(r"[ \-](?i:" + "|".join(sorted(DEVICE_WORDS)) + r")(?![a-z])"),
         # what may follow a name when no cue stands before it
-        "pn_after": c(r"[ ,](?:here\b(?![ ](?:is|are|was)\b)|and I\b|(?:may|can|could|does|did|is|was|has) not\b"
-                      r"|(?:cannot|can't|can’t|couldn't|wrote|said|says|asked|reported|called)\b)"),
+        "pn_after": c(_AFTER),
         # the letters that end a word ("[reported" -> "reported", "x=assigned" -> "assigned")
         "pn_word_tail": c(r"[^\W\d_][\w'\-]*\Z|\Z"),
         "pn_sentence_end": c(r"[.!?,\n]\s*$"),
-        "pn_key": c(r"(?<![a-z0-9_])(?P<k>[a-z_]{4,24})[\"']?[ \t]*(?:=|:)[ \t]*"
+        # the end of a person key (PERSON_KEYS; the rest is read back in Python), a separator, a value
+        "pn_key": c(r"(?:" + "|".join(sorted(_KEY_ENDS)) + r")(?![a-z0-9_])[\"']?[ \t]*(?:=|:)[ \t]*"
                     r"(?P<v>\"[^\"\n]{0,80}\"?|'[^'\n]{0,80}'?|(?=[^\W\d_]))"),
+        "pn_key_head": c(r"(?<![a-z0-9])[a-z_]{0,20}\Z"),
         "only_placeholders": c(r"(?:\s*" + PLACEHOLDER_SHAPE + r")+\s*"),
         # gates, on the class map: a capital (ASCII or not) or a caseless letter not glued to a
         # word, a path or an identifier; a quoted value after "=" or ":"
-        "g_person": c(rb"A(?<![0Aa_'\-.@/\\]A)[a\x80.]"),
+        "g_person": c(rb"A(?<=[^0Aa_'\-.@/\\]A)[a\x80.]"),
+        # a capitalised word that opens the text: a name only before another one or a right cue
+        "g_person_start": c(r"\A[A-Z][\w'’.\-]*+(?:[ \u00a0]++(?![a-z0-9_])\w|(?<=['’]s)[ \-]|" + _AFTER + ")"),
         # a non-ASCII character that opens a word, or one after another non-ASCII character
         # (punctuation such as "«" or "—" is non-ASCII too: two characters, four bytes or more)
         "g_person_x": c(rb"\x80(?:(?<![0Aa_'\-.@/\\\x80]\x80)|\x80{3})"),
@@ -306,7 +324,7 @@ def _pn_patterns() -> dict[str, Any]:
 DETECTORS = (
     Detector("person_name", 1850, person_name, "<name>", _pn_patterns,
              messages_only=True,
-             trigger=(Clause(needs="A", search_map=("g_person",)),
+             trigger=(Clause(needs="A", search_map=("g_person",)), Clause(needs="A", search=("g_person_start",)),
                       Clause(has_map=(b"\x80",), search_map=("g_person_x",)),
                       *(Clause(needs=n, search_map=("g_person_value",)) for n in ("='", '="', ":'", ':"')))),
 )
