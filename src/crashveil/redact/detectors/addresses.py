@@ -219,11 +219,6 @@ def _tail(text: str, end: int) -> int:
     return end
 
 
-def _after_gate(text: str, cmap: bytes, env: bool) -> bool:
-    """A capitalised word, then a house number (``g_addr_after_rev`` on the reversed class map)."""
-    return _P.g_addr_after_rev.search(cmap[::-1]) is not None
-
-
 def _addr_patterns() -> dict[str, Any]:
     import re
 
@@ -253,16 +248,15 @@ def _addr_patterns() -> dict[str, Any]:
                        r"|,? " + city + r",? (?:[A-Z]{2,3},? )?" + postcode + ")"),
         # gates, on the class map: a house number before or after a word
         # a house number and a name after it, or a capitalised word and a house number after it
-        # gates, on the class map: a house number then a name (number first), and on the reversed
-        # class map a house number then a capitalised word (number after: "Storgatan 77" reads
-        # "77 natagrotS"; a literal digit to start from is far cheaper than every capital)
-        "g_addr_first": c(rb"0(?<![0Aa_.\-/:#@$%+]0)0{0,4}[aA]?(?:[\-/]0{1,4}[aA]?)?,? (?:(?:a|aaa) )?"
-                          rb"(?:[A\x80]|[a\x80]{2,24}\.? (?:[a\x80]{1,10} ){0,3}(?:a(?:'|\x80{3}))?[A\x80])"),
-        "g_addr_after_rev": c(rb"0 (?:\.?[Aa\x80]{1,4} )?,?[0Aa_'.\-\x80]*+(?<=[A\x80])"),
+        # gate, on the class map: a house number then a name (number first), or a capitalised
+        # word then a house number (number after); one regex, each branch opens with a literal
+        "g_addr": c(rb"0(?<![0Aa_.\-/:#@$%+]0)0{0,4}+[aA]?+(?:[\-/]0{1,4}+[aA]?+)?+,?+ (?:(?:a|aaa) )?"
+                    rb"(?:[A\x80]|[a\x80]{2,24}\.? (?:[a\x80]{1,10} ){0,3}(?:a(?:'|\x80{3}))?[A\x80])"
+                    rb"|[A\x80][0Aa_'.\-\x80]*+,? (?:[Aa\x80]{1,4}\.? )?0"),
     }
 
 
 DETECTORS = (
     Detector("street_address", 1750, street_address, "<address>", _addr_patterns, messages_only=True,
-             trigger=(Clause(needs=" 0", search_map=("g_addr_first",)), Clause(needs=" 0", test=_after_gate))),
+             trigger=(Clause(needs=" 0", search_map=("g_addr",)),)),
 )

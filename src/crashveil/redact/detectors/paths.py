@@ -75,9 +75,9 @@ def _home_patterns() -> dict[str, Any]:
 
     c = re.compile
     win_dirs = WIN_DIRS
-    # a user folder: to the next separator or the end (blanks, an apostrophe inside a name: "Anne O'Neil"),
-    # or a run without blanks
-    name = (r"""(?P<user>(?:[^\\/\x00-\x1f:*?"<>|'`]|(?<=\w)'(?=\w)){1,64}?(?=[\\/]|\Z|['"`](?!\w))"""
+    # a user folder: to the next separator, the end or a closing quote (blanks and an apostrophe
+    # inside: "Anne O'Neil"), or a run without blanks
+    name = (r"""(?P<user>[^\\/\x00-\x1f:*?"<>|`]{1,64}?(?=[\\/]|\Z|['"`](?!\w))"""
             r"""|[^\\/\s:*?"<>|'`;,()\[\]{}=]++)""")
     posix = (r"(?:(?:var/|export/|usr/)?home/|(?:mnt/[a-z]/|cygdrive/[a-z]/|[a-z]/|System/Volumes/Data/)?Users/)"
              + name)

@@ -311,7 +311,7 @@ def _pn_patterns() -> dict[str, Any]:
         "only_placeholders": c(r"(?:\s*" + PLACEHOLDER_SHAPE + r")+\s*"),
         # gates, on the class map: a capital (ASCII or not) or a caseless letter not glued to a
         # word, a path or an identifier; a quoted value after "=" or ":"
-        "g_person": c(rb"A(?<=[^0Aa_'\-.@/\\]A)[a\x80.]"),
+        "g_person": c(rb"A(?<=[^0Aa_'\-.@/\\]A)(?<!  A)[a\x80.]"),  # (not an indented code line)
         # a capitalised word that opens the text: a name only before another one or a right cue
         "g_person_start": c(r"\A[A-Z][\w'’.\-]*+(?:[ \u00a0]++(?![a-z0-9_])\w|(?<=['’]s)[ \-]|" + _AFTER + ")"),
         # a non-ASCII character that opens a word, or one after another non-ASCII character
