@@ -512,6 +512,17 @@ ADVERSARIAL = {
     "token runs, equals": ("", "Ab3dE9fGh2JkLm0pQ4x=", ""),
     "zones": ("", "::1%", ""),
     "placeholders in quotes": ("'", "<a> ", "x'"),
+    # person_name, street_address, env_user and the cued national ids
+    "capitals": ("", "A", ""),
+    "capitalised words": ("", "Ann ", ""),
+    "greetings": ("", "Hi Ann, ", ""),
+    "possessives": ("", "Ann's iPhone ", ""),
+    "person keys": ("", "name='", ""),
+    "house numbers": ("", "1 A", ""),
+    "street compounds": ("", "Straße 1, ", ""),
+    "cued ids": ("", "ssn 123456789 ", ""),
+    "env users": ("", "USER=a ", ""),
+    "ps lines": ("", "a 1 0.0 0.0 ", ""),
 }
 
 

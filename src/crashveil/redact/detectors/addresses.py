@@ -249,10 +249,11 @@ def _addr_patterns() -> dict[str, Any]:
         # gates, on the class map: a house number before or after a word
         # a house number and a name after it, or a capitalised word and a house number after it
         # gate, on the class map: a house number then a name (number first), or a capitalised
-        # word then a house number (number after); one regex, each branch opens with a literal
+        # word then a house number (number after); each branch starts at a number or a word
+        # (never inside one: "A" * 1M is one attempt, not a million)
         "g_addr": c(rb"0(?<![0Aa_.\-/:#@$%+]0)0{0,4}+[aA]?+(?:[\-/]0{1,4}+[aA]?+)?+,?+ (?:(?:a|aaa) )?"
                     rb"(?:[A\x80]|[a\x80]{2,24}\.? (?:[a\x80]{1,10} ){0,3}(?:a(?:'|\x80{3}))?[A\x80])"
-                    rb"|[A\x80][0Aa_'.\-\x80]*+,? (?:[Aa\x80]{1,4}\.? )?0"),
+                    rb"|[A\x80](?<![0Aa_.\-\x80][A\x80])[0Aa_'.\-\x80]*+,? (?:[Aa\x80]{1,4}\.? )?0"),
     }
 
 

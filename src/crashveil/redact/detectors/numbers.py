@@ -7,6 +7,7 @@ with ``ipv4``; each declares the class-map gates of which one must match for it 
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from typing import Any
 
 from crashveil.redact.detector import PATTERNS as _P, Clause, Ctx, Detector, merge, splice
@@ -343,18 +344,23 @@ def _cued_ids(text: str, ctx: Ctx, spans: list[tuple[int, int, str]], ph: str) -
     no format took looks back past separators (and ``no``/``nr``/``number``) for a word of
     :data:`NID_CUES` that ends there and starts a word."""
     low = ""
+    taken = sorted((a, b) for a, b, _ in spans)  # (what the formats found: a run inside one is done)
+    starts = [a for a, _ in taken]
     for m in _P.nid_bare.finditer(text):
         s = m.start()
-        if any(a <= s < b for a, b, _ in spans):
+        i = bisect_right(starts, s) - 1
+        if i >= 0 and s < taken[i][1]:
             continue
         low = low or ctx.low(text)
         head = low[max(0, s - 40):s].rstrip(" \t#:=.'\"：")
-        for marker in ("number", "num", "nr", "no"):
-            if head.endswith(marker) and not head.endswith(NID_CUES):
-                head = head[:-len(marker)].rstrip(" _-.#")
-                break
-        if any(head.endswith(c) and (len(head) == len(c) or not head[-len(c) - 1].isalnum()) for c in NID_CUES
-               if head.endswith(c)):
+        if not head.endswith(NID_CUES):
+            for marker in ("number", "num", "nr", "no"):
+                if head.endswith(marker):
+                    head = head[:-len(marker)].rstrip(" _-.#")
+                    break
+            if not head.endswith(NID_CUES):
+                continue
+        if any(head.endswith(c) and (len(head) == len(c) or not head[-len(c) - 1].isalnum()) for c in NID_CUES):
             spans.append((s, m.end(), ph))
 
 
