@@ -408,7 +408,29 @@ def _plant_pem(r: random.Random) -> tuple[str, list[str]]:
     return f"-----BEGIN {kind}PRIVATE KEY-----\n{lines}{end}", [body[:64], body[64:128]]
 
 
+def _plant_person(r: random.Random) -> tuple[str, list[str]]:
+    n, m = _name(r).title(), _name(r).title()
+    return r.choice([f"Hi {n} {m}, it crashed", f"assigned to {n} {m}", f"Regards,\n{n}", f"Dear Dr. {m}",
+                     f"reported by {n} {m}", f"{n}'s iPhone", f"Bonjour {n}", f"signed off by {n}"]), [n, m]
+
+
+def _plant_address(r: random.Random) -> tuple[str, list[str]]:
+    n = _name(r).title()
+    num = str(r.randint(1, 9999))
+    return r.choice([f"{num} {n} Street", f"{n}straße {num}", f"{num}, rue {n}", f"Calle {n} {num}",
+                     f"{num} {n} Ave, Apt 4", f"Via {n}, {num}", f"{n}gatan {num}"]), [n]
+
+
+def _plant_env_user(r: random.Random) -> tuple[str, list[str]]:
+    u = _name(r)
+    return r.choice([f"USER={u}", f"LOGNAME={u}", f"SUDO_USER={u}", f"uid=1000({u}) gid=1000({u})",
+                     f"/var/mail/{u}", f"'USERNAME': '{u}'", f"process owner: {u}"]), [u]
+
+
 PLANTED: dict[str, Gen] = {
+    "person_name": _plant_person,
+    "street_address": _plant_address,
+    "env_user": _plant_env_user,
     "pem_private_key": _plant_pem,
     "url_credentials": _plant_url,
     "connection_string": _plant_conn,

@@ -210,9 +210,10 @@ KEEP = corpus.BENIGN_FIXED + [
 class TestApi:
     def test_detector_names(self):
         """The detector names are exactly the ones policy files use, in their run order."""
-        assert ("home_path", "unc_path", "pem_private_key", "url_credentials", "connection_string", "jwt", "api_key",
-                "email", "uuid", "mac", "ipv6", "iban", "card_number", "national_id", "ipv4", "phone",
-                "query_values", "quoted_input", "hostname", "high_entropy") == DETECTORS
+        assert ("home_path", "unc_path", "pem_private_key", "url_credentials", "env_user", "connection_string", "jwt",
+                "api_key", "email", "uuid", "mac", "ipv6", "iban", "card_number", "national_id", "ipv4", "phone",
+                "query_values", "street_address", "quoted_input", "person_name", "hostname",
+                "high_entropy") == DETECTORS
 
     def test_every_detector_has_a_placeholder(self):
         """Each detector maps to a placeholder of the shape ``<word>``."""
@@ -511,6 +512,17 @@ ADVERSARIAL = {
     "token runs, equals": ("", "Ab3dE9fGh2JkLm0pQ4x=", ""),
     "zones": ("", "::1%", ""),
     "placeholders in quotes": ("'", "<a> ", "x'"),
+    # person_name, street_address, env_user and the cued national ids
+    "capitals": ("", "A", ""),
+    "capitalised words": ("", "Ann ", ""),
+    "greetings": ("", "Hi Ann, ", ""),
+    "possessives": ("", "Ann's iPhone ", ""),
+    "person keys": ("", "name='", ""),
+    "house numbers": ("", "1 A", ""),
+    "street compounds": ("", "Straße 1, ", ""),
+    "cued ids": ("", "ssn 123456789 ", ""),
+    "env users": ("", "USER=a ", ""),
+    "ps lines": ("", "a 1 0.0 0.0 ", ""),
 }
 
 

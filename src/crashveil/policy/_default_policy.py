@@ -79,6 +79,7 @@ SOURCE = (
     '  "pem_private_key", "url_credentials", "connection_string", "jwt", "api_key", "email",\n'
     '  "home_path", "unc_path", "iban", "card_number", "national_id", "uuid", "mac", "ipv6",\n'
     '  "ipv4", "phone", "query_values", "quoted_input", "hostname", "high_entropy",\n'
+    '  "person_name", "street_address", "env_user",\n'
     ']\n'
     '\n'
     '[sampling]\n'
@@ -462,7 +463,10 @@ DATA: dict[str, Any] = {'policy': {'name': 'crashveil-default', 'version': '1.1.
                              'query_values',
                              'quoted_input',
                              'hostname',
-                             'high_entropy']},
+                             'high_entropy',
+                             'person_name',
+                             'street_address',
+                             'env_user']},
  'sampling': {'rate': 1.0, 'overrides': [{'cohort': 'beta', 'rate': 0.5}]},
  'limits': {'reports_per_hour': 10,
             'reports_per_day': 50,
@@ -1108,7 +1112,10 @@ CANONICAL: dict[str, Any] = {'name': 'crashveil-default',
                              'query_values',
                              'quoted_input',
                              'hostname',
-                             'high_entropy'),
+                             'high_entropy',
+                             'person_name',
+                             'street_address',
+                             'env_user'),
                'placeholders': {}},
  'sampling': {'rate': 1.0, 'overrides': ({'release': None, 'cohort': 'beta', 'value': 0.5},)},
  'limits': {'reports_per_hour': 10,
@@ -1133,4 +1140,4 @@ CANONICAL: dict[str, Any] = {'name': 'crashveil-default',
  'server_mode_max_level': 'crash'}
 
 #: ``policy_digest(parse_policy(DATA))``
-DIGEST = 'sha256:bcf2102a9756cb1b67003d27097b34ee69b3283eb31960963e77a8ace1cbba4d'
+DIGEST = 'sha256:54d0320b772e0d624d30419a31b6744a76b23b16976e877d3647f2f8d18c1804'

@@ -28,20 +28,29 @@ Detectors, in the order they run (:data:`DETECTORS`):
     (``/data/home/<user>/x``, ``\\\\host\\Users\\<user>``), and ``pytest-of-<user>``. URL paths
     (``https://x.org/home/about``) and REST routes (``/users/42``: lower case, no drive) stay.
 ``unc_path``
-    ``\\\\HOST\\share`` -> ``\\\\<host>\\share``; ``\\\\?\\``, ``\\\\.\\``, ``localhost``, ``wsl$`` stay.
+    ``\\\\HOST\\share`` -> ``\\\\<host>\\share``; ``\\\\?\\``, ``\\\\.\\``, ``localhost``, ``wsl$`` stay. Under a
+    home share (``home$``, ``users``, ``profiles``, ``redirect``, ``UserData`` ... at any depth) the
+    user's folder too: ``\\\\<host>\\home$\\<user>\\x`` (a profile's ``.V6`` stays).
 ``pem_private_key``
     ``-----BEGIN ... PRIVATE KEY-----`` (RSA, EC, OPENSSH, ENCRYPTED, PGP ... BLOCK) to its END
     line, or to the end of its base64 body when truncated -> ``<private-key>``.
 ``url_credentials``
     ``scheme://user:pass@host`` -> ``scheme://<credentials>@host`` (scheme and host stay;
     the hostname detector handles personal hosts).
+``env_user``
+    Login names -> ``<user>``: values of ``USER``, ``LOGNAME``, ``USERNAME``, ``SUDO_USER``, ``LNAME``
+    (env dumps, ``os.environ`` reprs), ``/var/mail/<user>``, ``id`` output, the user column of ``ps``
+    lines, ``as user x``/``process owner: x``. System and service accounts (``root``, ``www-data``,
+    ``SYSTEM`` ...) and ``$USER``-style references stay. Messages only.
 ``connection_string``
     Values of secret-bearing keys -> ``<credentials>``: ``password``, ``passwd``, ``pwd``,
     ``secret``, ``token``, ``api_key``, ``AccountKey``, ``credential``, ``Authorization``
     (``Bearer``/``Basic`` kept), ``session``, ``cookie``, ``User Id``, ``username``, ``uid``,
     ``login`` ... inside compound keys too (``db_password``, ``X-Api-Key``), with ``=``,
     ``:`` or ``=>`` and bare, single- or double-quoted values. Keys stay; ``None``, ``null``,
-    ``true``, ``false``, empty and ``***`` values stay (they are what developers debug).
+    ``true``, ``false``, empty and ``***`` values stay (they are what developers debug), and so do
+    system accounts (``USER=root``), ``PWD=/app``, numeric uids, ``$VAR`` references and SQL
+    placeholders or qualified columns (``user_id = %s``, ``o.user_id = u.id``).
 ``jwt``
     ``eyJ...``.``...``.``...`` (also unsigned and five-part JWE) -> ``<secret>``.
 ``api_key``
@@ -71,7 +80,9 @@ Detectors, in the order they run (:data:`DETECTORS`):
     codice fiscale, BR CPF, SE/DK/FI/NO personal numbers, KR RRN, CA SIN (Luhn), IN Aadhaar,
     CH AHV, TH id. Bare digit runs only with a valid checksum for their length: NL BSN, IL id
     (9), UA RNOKPP, AT SV-Nr (10), PL PESEL, BR CPF, TR kimlik, NO, HU, GR AMKA, MX NSS (11),
-    RU INN (12), RO CNP, CH AHV (13), FR NIR (15), CN resident id (18). About one random
+    RU INN, IN Aadhaar (Verhoeff), SE personnummer with century (12), RO CNP, CH AHV (13), FR NIR
+    (15), CN resident id (18); and any run of 8-18 digits right after a context word (``SSN``,
+    ``BSN``, ``personnummer``, ``Steuer-ID``, ``CPR``, ``Aadhaar``, ``UID`` ...). About one random
     9-13 digit number in ten passes one of these checksums and is redacted: safety first.
 ``ipv4``
     Dotted quads with octets <= 255 -> ``<ip>`` (``:port`` and ``/cidr`` stay). Kept:
@@ -88,6 +99,12 @@ Detectors, in the order they run (:data:`DETECTORS`):
     epoch seconds and milliseconds. Not recognised: 7-8 digit local numbers without an area
     code (DK, NO, NZ, UA local) and bare 9-digit numbers (PT, ES, IT mobiles): too many
     counters and sizes look the same.
+``street_address``
+    A house number and street (``141 Hodges Mountains``, ``12, rue de la Paix``, ``Calle Mayor 5``,
+    ``Hauptstraße 5a``, ``Storgatan 77``, ``ul. Długa 7``), with its unit (``Apt. 4``, ``Flat 3,``)
+    and postcode and city (``, 75008 Paris``, ``, Springfield, IL 62704``) -> ``<address>``. A
+    suffix that is also a common word (``Point``, ``View``) needs a listed name or a postcode;
+    street names without a house number stay. Messages only.
 ``query_values``
     ``?k=v&k2=v2#frag=v`` -> ``?k=<value>&k2=<value>#frag=<value>``; keys stay.
 ``quoted_input`` (messages only)
@@ -99,6 +116,13 @@ Detectors, in the order they run (:data:`DETECTORS`):
     ``'NoneType'``, ``'os.path'``, ``'split'``, ``'user_id'``). A capitalised single word
     (``'Alice'``) is redacted; a lower-case one (``'alice'``) is kept - the price of keeping
     the attribute and key names developers need.
+``person_name``
+    Names -> ``<name>``: a run of capitalised words (any cased script) or of a caseless script
+    after a greeting, sign-off, honorific or role phrase (``Hi``, ``Regards,``, ``Dr.``, ``assigned
+    to``, ``reported by``); after a weaker cue (``customer``, ``for``) or before ``here``/``may not``
+    only with a listed first name or surname; a listed first name followed by a listed name anywhere;
+    values of person keys (``full_name=``); ``Ann's iPhone`` -> ``<name> iPhone``. The lists
+    (``detectors/data``, from Faker, MIT) load on first need. Messages only.
 ``hostname``
     Personal machines -> ``<host>``: ``DESKTOP-XXXXXXX``, ``LAPTOP-...``, ``WIN-...``,
     dash-joined names with a device word (``alices-macbook-pro``, ``bobs-laptop``,
@@ -111,7 +135,8 @@ Detectors, in the order they run (:data:`DETECTORS`):
     lower case, upper case and digit every ~2 characters; identifiers and paths hold 3+),
     hex digests, base32, and Shannon entropy >= 3 bits per character (2.5 for hex).
     Identifiers and paths stay; in ``/``-joined paths only the random pieces go
-    (``data/<secret>.json``). Git SHAs are redacted.
+    (``data/<secret>.json``). Hex object ids named as such stay (``commit 3f2a...``, ``build-id:``,
+    ``GIT_COMMIT=``, ``repo@<sha>``, ``sha256:``); a bare 40-hex token is still redacted.
 
 Kept on purpose: exception class names, module and function names, in-app relative
 paths, line numbers, errno codes, HTTP status codes, version strings, memory addresses

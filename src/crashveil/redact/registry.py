@@ -10,12 +10,13 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 from crashveil.redact.detector import Detector
-from crashveil.redact.detectors import network, numbers, paths, secrets, text
+from crashveil.redact.detectors import accounts, addresses, network, numbers, paths, people, secrets, text
 
 __all__ = ["ALL_STEPS", "BY_NAME", "DEFAULT_PLACEHOLDERS", "DETECTORS", "NUMERIC_STEP", "REGISTRY", "STEPS", "STEP_OF"]
 
 REGISTRY: tuple[Detector, ...] = tuple(sorted(
-    (*paths.DETECTORS, *secrets.DETECTORS, *network.DETECTORS, *numbers.DETECTORS, *text.DETECTORS),
+    (*paths.DETECTORS, *secrets.DETECTORS, *network.DETECTORS, *numbers.DETECTORS, *text.DETECTORS,
+     *people.DETECTORS, *addresses.DETECTORS, *accounts.DETECTORS),
     key=lambda d: d.rank))
 """Every detector, in the order they run."""
 

@@ -247,7 +247,7 @@ def _query_patterns() -> dict[str, Any]:
 _HOST_DEVICE_WORDS = frozenset({
     "macbook", "macbookpro", "macbookair", "imac", "mbp", "macmini", "laptop", "desktop",
     "thinkpad", "xps", "pc", "chromebook", "zenbook", "vivobook", "ideapad", "inspiron",
-    "virtualbox",
+    "virtualbox", "iphone", "ipad", "ipod", "galaxy", "pixel", "android", "phone", "tablet", "surface",
 })
 _HOST_SUFFIXES = (".local", ".lan", ".home", ".localdomain", ".home.arpa", ".fritz.box")
 # Words a personal host name joins with "-".

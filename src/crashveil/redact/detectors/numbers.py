@@ -7,6 +7,7 @@ with ``ipv4``; each declares the class-map gates of which one must match for it 
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from typing import Any
 
 from crashveil.redact.detector import PATTERNS as _P, Clause, Ctx, Detector, merge, splice
@@ -216,12 +217,30 @@ def _nid_11(d: str) -> bool:
 
 
 def _nid_12(d: str) -> bool:
-    """RU INN of a person."""
+    """RU INN of a person, IN Aadhaar (Verhoeff, first digit 2-9), SE personnummer with century (Luhn)."""
     if not d.isdigit():
         return False
     c1 = _weighted(d[:10], (7, 2, 4, 10, 3, 5, 9, 4, 6, 8)) % 11 % 10
     c2 = _weighted(d[:11], (3, 7, 2, 4, 10, 3, 5, 9, 4, 6, 8)) % 11 % 10
-    return c1 == int(d[10]) and c2 == int(d[11])
+    if c1 == int(d[10]) and c2 == int(d[11]):
+        return True
+    if d[0] in "19" and d[:2] in ("19", "20") and _date_ok(d[2:4], d[4:6], d[6:8]) and _luhn(d[2:]):
+        return True
+    return d[0] not in "01" and _verhoeff(d)
+
+
+_VERHOEFF_D = ("0123456789", "1234067895", "2340178956", "3401289567", "4012395678", "5987604321", "6598710432",
+               "7659821043", "8765932104", "9876543210")
+_VERHOEFF_P = ("0123456789", "1576283094", "5803796142", "8916043527", "9453126870", "4286573901", "2793806415",
+               "7046913258")
+
+
+def _verhoeff(d: str) -> bool:
+    """The Verhoeff check (Aadhaar): the dihedral-group checksum over the reversed digits is 0."""
+    c = 0
+    for i, ch in enumerate(reversed(d)):
+        c = int(_VERHOEFF_D[c][int(_VERHOEFF_P[i % 8][int(ch)])])
+    return c == 0
 
 
 def _nid_13(d: str) -> bool:
@@ -287,6 +306,8 @@ def national_id(text: str, ctx: Ctx) -> str:
                 ok = _nid_run_ok(m.group())
             if ok:
                 spans.append((m.start(), m.end(), ph))
+    if numeric:
+        _cued_ids(text, ctx, spans, ph)
     for m in _P.nid_letter.finditer(text):
         kind = m.lastgroup
         ok = True
@@ -300,6 +321,47 @@ def national_id(text: str, ctx: Ctx) -> str:
     merged = merge(spans)
     ctx.hit("national_id", len(merged))
     return splice(text, merged)
+
+
+# Words that name a national id right before it (lower case; "SSN 123456789", "BSN: 123456782").
+NID_CUES = (
+    "ssn", "social security", "social security number", "social security no", "social_security_number", "nino",
+    "national insurance", "national insurance number", "ni number", "nir", "insee", "sécurité sociale",
+    "steuer-id", "steuerid", "steuer_id", "steuer id", "steuerliche identifikationsnummer", "idnr", "tax id",
+    "tax-id", "tax_id", "taxid", "bsn", "burgerservicenummer", "sofinummer", "personnummer", "personnr", "pnr",
+    "aadhaar", "aadhaar no", "aadhaar_no", "aadhaar number", "uid", "resident id", "resident_id", "身份证",
+    "身份证号", "身份证号码", "id card", "id_card", "pesel", "cpf", "dni", "nif", "nie", "codice fiscale",
+    "codice_fiscale", "cpr", "cpr-nummer", "cpr-nr", "cpr nr", "fødselsnummer", "fodselsnummer", "fnr", "rrn",
+    "주민등록번호", "national id", "national_id", "national id number", "personal id", "personal_id", "hetu",
+    "henkilötunnus", "oib", "egn", "jmbg", "emšo", "amka", "curp", "nric", "my number", "mynumber",
+    "rodné číslo", "asmens kodas",
+)
+
+
+def _cued_ids(text: str, ctx: Ctx, spans: list[tuple[int, int, str]], ph: str) -> None:
+    """Runs of 8-18 digits right after a national-id context word (``SSN 123456789``,
+    ``personnummer: 198507099805``, ``CPR-nr. 0101701234``), whatever their checksum. Each run
+    no format took looks back past separators (and ``no``/``nr``/``number``) for a word of
+    :data:`NID_CUES` that ends there and starts a word."""
+    low = ""
+    taken = sorted((a, b) for a, b, _ in spans)  # (what the formats found: a run inside one is done)
+    starts = [a for a, _ in taken]
+    for m in _P.nid_bare.finditer(text):
+        s = m.start()
+        i = bisect_right(starts, s) - 1
+        if i >= 0 and s < taken[i][1]:
+            continue
+        low = low or ctx.low(text)
+        head = low[max(0, s - 40):s].rstrip(" \t#:=.'\"：")
+        if not head.endswith(NID_CUES):
+            for marker in ("number", "num", "nr", "no"):
+                if head.endswith(marker):
+                    head = head[:-len(marker)].rstrip(" _-.#")
+                    break
+            if not head.endswith(NID_CUES):
+                continue
+        if any(head.endswith(c) and (len(head) == len(c) or not head[-len(c) - 1].isalnum()) for c in NID_CUES):
+            spans.append((s, m.end(), ph))
 
 
 def _nid_patterns() -> dict[str, Any]:
@@ -323,6 +385,8 @@ def _nid_patterns() -> dict[str, Any]:
             r"|(?P<run>[0-9]{7,16}[0-9X]?|[0-9]{4}2[AB][0-9]{8})"  # bare runs, checked per country
             r")(?![A-Za-z0-9_]|[.\-][0-9])"
         ),
+        # a run of 8-18 digits (an id written without separators) that may follow a context word
+        "nid_bare": c(r"[0-9](?<![A-Za-z0-9_.\-+][0-9])[0-9]{7,17}+[0-9xX]?(?![A-Za-z0-9_]|[.\-][0-9])"),
         "cf_hint": c(r"[A-Z][A-Z]{5}[0-9LMNPQRSTUV]{2}[A-EHLMPR-T]"),
         "nid_letter": c(
             r"[A-Z](?<![A-Za-z0-9_][A-Z])(?:"
@@ -403,6 +467,9 @@ def phone(text: str, ctx: Ctx) -> str:
         base = m.start()
         for s in _P.phone_strict.finditer(m.group()):
             t = s.group()
+            end = base + s.end()
+            if end < len(text) and text[end].isascii() and text[end].isalpha() and t[-1].isdigit():
+                continue  # digits glued to letters: a hex id or a hash ("6013534323beaee1..."), not a phone
             if len(t) >= 7 and _phone_ok(t):
                 spans.append((base + s.start(), base + s.end(), ph))
     if not spans:

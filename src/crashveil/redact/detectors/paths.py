@@ -75,7 +75,10 @@ def _home_patterns() -> dict[str, Any]:
 
     c = re.compile
     win_dirs = WIN_DIRS
-    name = r"""(?P<user>[^\\/\x00-\x1f:*?"<>|'`]{1,64}?(?=[\\/]|\Z)|[^\\/\s:*?"<>|'`;,()\[\]{}=]++)"""
+    # a user folder: to the next separator, the end or a closing quote (blanks and an apostrophe
+    # inside: "Anne O'Neil"), or a run without blanks
+    name = (r"""(?P<user>[^\\/\x00-\x1f:*?"<>|`]{1,64}?(?=[\\/]|\Z|['"`](?!\w))"""
+            r"""|[^\\/\s:*?"<>|'`;,()\[\]{}=]++)""")
     posix = (r"(?:(?:var/|export/|usr/)?home/|(?:mnt/[a-z]/|cygdrive/[a-z]/|[a-z]/|System/Volumes/Data/)?Users/)"
              + name)
     return {
@@ -94,16 +97,35 @@ def _home_patterns() -> dict[str, Any]:
     }
 
 
+# Share or folder names under which a UNC path keeps one folder per user (``\\\\nas\\home$\\ann``).
+HOME_SHARES = frozenset({"home", "homes", "home$", "homes$", "users", "users$", "userdata", "userdata$", "userhome",
+                         "userhomes", "profiles", "profiles$", "profile", "roamingprofiles", "redirect", "redirected",
+                         "redirection", "folderredirection", "folderredirections", "staff", "personal", "u$", "h$"})
+
+
 def unc_path(text: str, ctx: Ctx) -> str:
-    r"""The host of a UNC path: ``\\HOST\share\x`` -> ``\\<host>\share\x``."""
+    r"""The host of a UNC path: ``\\HOST\share\x`` -> ``\\<host>\share\x``; under a home share
+    (:data:`HOME_SHARES`, at any depth) the user's folder too: ``\\<host>\home$\<user>\x``
+    (a roaming profile's ``.V6`` stays)."""
     if "\\\\" not in text:
         return text
     spans = []
+    user = ctx.ph["home_path"]
     for m in _P.unc.finditer(text):
         host = m.group("host")
         if host in (".", "?", "localhost", "wsl$", "wsl.localhost", "127.0.0.1") or host.startswith("<"):
             continue
         spans.append((m.start("host"), m.end("host"), ctx.ph["unc_path"]))
+        rest = _P.unc_rest.match(text, m.end("host"))
+        parts = _P.unc_part.findall(rest.group()) if rest.end() > m.end("host") else []
+        pos = m.end("host")
+        for i, (sep, part) in enumerate(parts[:5]):
+            pos += len(sep)
+            if i and parts[i - 1][1].casefold() in HOME_SHARES and not part.startswith("<"):
+                name = part[:-3] if part[-3:-1] in (".V", ".v") and part[-1].isdigit() else part
+                spans.append((pos, pos + len(name), user))
+                break
+            pos += len(part)
     if not spans:
         return text
     ctx.hit("unc_path", len(spans))
@@ -114,7 +136,11 @@ def _unc_patterns() -> dict[str, Any]:
     """\\\\host\\share (also written with escaped backslashes)."""
     import re
 
-    return {"unc": re.compile(r"\\\\(?<![\w:\\~.$%/>\-]\\\\)(?:\\\\)?(?P<host>[^\\/\s:*?\"<>|',;]++)")}
+    c = re.compile
+    return {"unc": c(r"\\\\(?<![\w:\\~.$%/>\-]\\\\)(?:\\\\)?(?P<host>[^\\/\s:*?\"<>|',;]++)"),
+            # the rest of a UNC path and its folders (a folder may hold blanks: "Ann Lee")
+            "unc_rest": c(r"(?:(?:\\\\|\\)[^\\/\x00-\x1f:*?\"<>|'`]{1,64}+)*+"),
+            "unc_part": c(r"(\\\\|\\)([^\\/\x00-\x1f:*?\"<>|'`]{1,64}+)")}
 
 
 # Each home_path pass above needs one of these (the engine also tests them alone, before the

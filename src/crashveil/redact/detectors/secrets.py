@@ -165,12 +165,38 @@ def connection_string(text: str, ctx: Ctx) -> str:
                     repl = ph
                 if inner.lower() in _CS_KEEP_VALUES or not inner.strip("*") or _P.only_placeholders.fullmatch(inner):
                     continue
+                if _cs_benign(word, inner, low):
+                    continue
                 spans.append((s, e, repl))
     if not spans:
         return text
     merged = merge(spans)
     ctx.hit("connection_string", len(merged))
     return splice(text, merged)
+
+
+_CS_USER_WORDS = frozenset({"user id", "user name", "username", "userid", "user", "uid", "login"})
+
+
+def _cs_benign(word: str, value: str, low: str) -> bool:
+    """Values of secret-bearing keys that are no secret: a service or system account
+    (``USER=root``), the working directory of ``PWD=/app``, a SQL placeholder or a qualified
+    column in a SQL statement (``user_id = %s``, ``o.user_id = u.id``)."""
+    from crashveil.redact.detectors.accounts import SYSTEM_ACCOUNTS
+
+    v = value.lower()
+    if word in _CS_USER_WORDS and v in SYSTEM_ACCOUNTS:
+        return True
+    if word == "pwd" and v[:1] in ("/", "~"):
+        return True
+    if word == "uid" and v.isdigit() and len(v) <= 5:
+        return True  # a POSIX uid (uid=1000): a number of the system, not a secret
+    if _P.env_variable.fullmatch(value):
+        return True  # $USER, ${LOGNAME}, %USERNAME%: a reference, not a value
+    if _P.sql_placeholder.fullmatch(value):
+        return True
+    return word in _CS_USER_WORDS and _P.sql_column.fullmatch(v) is not None and (
+        "select " in low or "where " in low or " join " in low or "update " in low)
 
 
 def _conn_trigger(low: str, cmap: bytes, env: bool) -> bool:
@@ -201,6 +227,9 @@ def _conn_patterns() -> dict[str, Any]:
                         + r"[a-z0-9_.\-]*+[\"']?[ \t]*[=:]")
                    for g in _CS_KEYWORDS},
         "only_placeholders": c(r"(?:\s*" + PLACEHOLDER_SHAPE + r")+\s*"),
+        "sql_placeholder": c(r"\?|%s|%\([a-z_0-9]+\)s|:[A-Za-z_][A-Za-z_0-9]*|\$[0-9]+|@[A-Za-z_][A-Za-z_0-9]*"),
+        "env_variable": c(r"\$\{?[A-Z_][A-Z0-9_]*\}?|%[A-Z_][A-Z0-9_]*%"),
+        "sql_column": c(r"[a-z_][a-z_0-9]*\.[a-z_][a-z_0-9]*"),
     }
 
 
@@ -382,6 +411,15 @@ def _path_word(piece: str) -> bool:
     return _P.path_word.fullmatch(piece) is not None
 
 
+def _commit_id(text: str, start: int, tok: str) -> bool:
+    """A git object id or build id where its context names it so (``commit 3f2a...``, ``build-id:``,
+    ``GIT_COMMIT=``, ``app@sha256:...``, ``tree``/``parent``, ``BuildID[sha1]=``): kept, it is what
+    developers debug. Hex only (7-64 digits); a random token after such a word is still judged."""
+    if not _P.sha_hex.fullmatch(tok):
+        return False
+    return _P.sha_ctx.search(text, max(0, start - 40), start) is not None
+
+
 def high_entropy(text: str, ctx: Ctx) -> str:
     """Long random-looking tokens (base64, hex, base32 ...) not caught by a named detector.
 
@@ -404,6 +442,8 @@ def high_entropy(text: str, ctx: Ctx) -> str:
     def repl(m: re.Match[str]) -> str:
         tok = m.group("t")
         lead = m.group()[: m.start("t") - m.start()]
+        if _commit_id(m.string, m.start("t"), tok):
+            return m.group()
         pieces = tok.split("/") if "/" in tok else ()
         if any(pc and _path_word(pc) for pc in pieces):
             out = []
@@ -459,6 +499,12 @@ def _he_patterns() -> dict[str, Any]:
         "Counter": Counter,
         "he_seg": c(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|[0-9]+"),
         "path_word": c(r"[a-z]++[0-9]*+(?:[_\-][a-z0-9]++)*+"),  # site-packages, python3, x86_64
+        "sha_hex": c(r"[0-9a-f]{7,64}|[0-9A-F]{40}"),
+        # words that name a git object or build id, then separators, at the end of what precedes it
+        "sha_ctx": c(r"(?i:commit|sha1?|sha-?256|sha-1|rev|revision|changeset|build|build[-_ ]?id|buildid\[sha1\]"
+                     r"|tree|parent|object|head|merge|into|git_(?:commit|sha|rev)|commit_sha|digest|version|release"
+                     r"|image|checkout|cherry-pick|revert|blob|tag|ref)[^\n]{0,3}?[\s:=@\]'\"(\->]{1,4}"
+                     r"(?:[\w.\-]{1,40}@(?:sha256:|sha1:)?)?\Z|[\w/.\-]@(?:sha256:|sha1:)?\Z"),
         "hex_core": c(r"(?=[0-9]*[a-fA-F])(?=[a-fA-F]*[0-9])(?:[0-9a-f]++|[0-9A-F]++)"),
         "simple_part": c(r"[0-9]*+(?:[A-Z]?[a-z]*+|[A-Z]++)|[A-Za-z][a-z]*+[0-9]++"),
         "part_sep": c(r"[\-_/+=]"),
