@@ -159,3 +159,17 @@ def test_sigterm_mid_rotation_keeps_every_key_readable_and_a_rerun_finishes(
     assert [(True, False), (False, True)] == kek_runs
     verified = _cli("audit", "verify", "--server-dir", str(source.path))
     assert 0 == verified.returncode, verified.stdout + verified.stderr
+
+
+def test_retention_after_an_interrupted_rotation_makes_a_fresh_kek(storage: Any, make_report: Any) -> None:
+    """An interrupted rotation is resumed by ``keys rotate``, but retention (after shredding)
+    asks for a KEK no earlier backup holds: a new one, and every earlier KEK is retired."""
+    for day in range(3):
+        storage.store_report("demo", make_report(message=f"m{day}"), origin="crashveil-sdk",
+                             received_at=RECEIVED + timedelta(days=day), redaction_hits={}, dropped_fields=())
+    first = storage.keys.provider.current_id()
+    stopped = storage.rotate_kek(now=RECEIVED, batch_size=1, stop=lambda: True)
+    assert (True, 1, []) == (stopped.interrupted, stopped.rewrapped_data_keys, stopped.retired)
+    fresh = storage.rotate_kek(now=RECEIVED, resume=False)
+    assert fresh.new_kek_id not in (first, stopped.new_kek_id) and not fresh.resumed
+    assert {first, stopped.new_kek_id} == set(fresh.retired) and 3 == fresh.rewrapped_data_keys

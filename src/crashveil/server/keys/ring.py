@@ -337,17 +337,18 @@ class KeyRing:
 
     def rotate_kek(self, engine: sa.Engine, *, now: datetime, retired_keep: timedelta, batch_size: int = 500,
                    stop: Callable[[], bool] = lambda: False,
-                   on_batch: RewrapProgress = lambda what, done, total: None) -> KekRotation:
+                   on_batch: RewrapProgress = lambda what, done, total: None, resume: bool = True) -> KekRotation:
         """New KEK, rewrap everything under it, retire the others, purge long-retired ones.
 
         Rewraps in batches of ``batch_size`` keys, each committed; ``stop`` is asked after
         each batch. Stopped, nothing is retired (every row stays readable under a KEK in the
         file) and the result says ``interrupted``; the next call resumes under the same new
-        KEK instead of making another.
+        KEK instead of making another, unless ``resume`` is false (retention after shredding
+        needs a KEK no earlier backup holds).
         """
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
-        old = self._unfinished_rotation()
+        old = self._unfinished_rotation() if resume else []
         resumed = bool(old)
         if resumed:
             new_id = self.provider.current_id()

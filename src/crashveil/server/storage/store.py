@@ -454,11 +454,11 @@ class Storage:
     # -- keys -----------------------------------------------------------------------------------
     def rotate_kek(self, *, now: datetime | None = None, batch_size: int = 500,
                    stop: Callable[[], bool] = lambda: False,
-                   on_batch: RewrapProgress = lambda what, done, total: None) -> KekRotation:
+                   on_batch: RewrapProgress = lambda what, done, total: None, resume: bool = True) -> KekRotation:
         """See :meth:`KeyRing.rotate_kek` (batches, ``stop``, resuming an interrupted rotation)."""
         result = self.keys.rotate_kek(self.engine, now=now or self._clock(),
                                       retired_keep=timedelta(days=self.settings.kek_retired_keep_days),
-                                      batch_size=batch_size, stop=stop, on_batch=on_batch)
+                                      batch_size=batch_size, stop=stop, on_batch=on_batch, resume=resume)
         self._projects.clear()
         return result
 
