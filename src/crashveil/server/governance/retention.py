@@ -162,7 +162,7 @@ def run_retention(storage: Storage, audit: AuditTrail, *, now: datetime | None =
         return result
     keep = storage.settings.kek_retired_keep_days
     if result.shredded:
-        rotation = storage.rotate_kek(now=now)
+        rotation = storage.rotate_kek(now=now, resume=False)  # a KEK no earlier backup holds
         result.kek_rotated = rotation.new_kek_id
         destroyed = list(rotation.destroyed_keks)
         if keep == 0:

@@ -19,10 +19,11 @@ Three tiers (envelope encryption):
     them all through the database.
 
 Rotation
-    :meth:`KeyRing.rotate_kek` adds a KEK, rewraps every data key and project key in one
-    transaction (no report is rewritten: 61 bytes per key), then retires the old KEK; it is
-    destroyed ``kek_retired_keep_days`` later. Interrupted at any point, every row is wrapped
-    by a KEK still in the file, and running it again finishes the job.
+    :meth:`KeyRing.rotate_kek` adds a KEK, rewraps every data key and project key in
+    committed batches (no report is rewritten: 61 bytes per key), then retires the old KEK;
+    it is destroyed ``kek_retired_keep_days`` later. Interrupted at any point (or stopped
+    between batches), every row is wrapped by a KEK still in the file, the old KEK is not
+    retired, and running it again resumes under the same new KEK and finishes the job.
     :meth:`KeyRing.rotate_project_keys` adds a new HPKE and signing key; the old ones keep
     working until ``expires_at`` (the overlap: queued reports sealed to the old key still
     open, and the remote config is signed by every signing key of the overlap, so apps
@@ -43,7 +44,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from crashveil.errors import StorageError
-from crashveil.server.db.engine import dialect_insert, fetch_all, write_tx
+from crashveil.server.db.engine import dialect_insert, fetch_all, read_tx, write_tx
 from crashveil.server.db.tables import data_keys, project_keys
 from crashveil.server.keys.crypto import (
     ProjectKeyPair,
@@ -60,6 +61,7 @@ __all__ = [
     "ProjectKeys",
     "KeyInfo",
     "KekRotation",
+    "RewrapProgress",
     "WrappedKeys",
     "register_wrapped_keys",
 ]
@@ -141,6 +143,12 @@ class KekRotation:
     rewrapped_data_keys: int
     rewrapped_project_keys: int  # project keys and tables registered with register_wrapped_keys
     destroyed_keks: list[str]
+    interrupted: bool = False  # stopped between batches; the old KEKs stay until a rerun finishes
+    resumed: bool = False  # finished a rotation an earlier run had started (no new KEK made)
+
+
+RewrapProgress = Callable[[str, int, int], None]
+"""Told (what, keys done, keys in all) before the first batch of a table and after each batch."""
 
 
 _DATA_KEY_FOR_WRITE = sa.select(data_keys.c.kek_id, data_keys.c.wrapped_dek, data_keys.c.destroyed_at).where(
@@ -268,10 +276,15 @@ class KeyRing:
         dek = self.provider.unwrap(row.kek_id, row.wrapped_dek, key_id=f"pk:{row.key_id}")
         return decrypt_detail(dek, row.sealed_private, aad=detail_aad(row.project_id, row.key_id, _PRIVATE_KEY_AAD_DAY))
 
+    @staticmethod
+    def expired_key_ids(conn: Connection, *, now: datetime) -> list[str]:
+        """Project keys whose overlap has ended and whose private parts are still there."""
+        return list(conn.execute(sa.select(project_keys.c.key_id).where(
+            project_keys.c.expires_at <= now, project_keys.c.destroyed_at.is_(None))).scalars())
+
     def destroy_expired(self, conn: Connection, *, now: datetime) -> list[str]:
         """Erase the private parts of project keys whose overlap has ended; returns their ids."""
-        ids = list(conn.execute(sa.select(project_keys.c.key_id).where(
-            project_keys.c.expires_at <= now, project_keys.c.destroyed_at.is_(None))).scalars())
+        ids = self.expired_key_ids(conn, now=now)
         if ids:
             conn.execute(project_keys.update().where(project_keys.c.key_id.in_(ids)).values(
                 wrapped_dek=None, sealed_private=None, kek_id=None, destroyed_at=now))
@@ -287,47 +300,74 @@ class KeyRing:
                         r.retired_at, r.expires_at, r.destroyed_at) for r in conn.execute(query)]
 
     # -- KEK rotation ------------------------------------------------------------------------
-    def rewrap_all(self, conn: Connection) -> tuple[int, int]:
-        """Rewrap every wrapped key not under the current KEK, in the caller's transaction.
+    def _unfinished_rotation(self) -> list[str]:
+        """Old KEKs neither current nor retired: an earlier rotation stopped before retiring them."""
+        return [info.kek_id for info in self.provider.keys() if not info.current and info.retired_at is None]
 
-        Returns (data keys, other keys) rewrapped; "other" counts project keys and every
-        table registered with :func:`register_wrapped_keys`.
-        """
+    def _rewrap_table(self, engine: sa.Engine, spec: WrappedKeys, *, batch_size: int, stop: Callable[[], bool],
+                      on_batch: RewrapProgress) -> tuple[int, bool]:
+        """Rewrap ``spec``'s keys not under the current KEK, ``batch_size`` rows per committed
+        transaction, until none is left; returns (keys rewrapped, stopped early)."""
+        table = spec.table
+        wrapped_col, kek_col = table.c[spec.wrapped_column], table.c[spec.kek_column]
+        pk = list(table.primary_key.columns)
         current = self.provider.current_id()
+        pending = sa.select(table).where(wrapped_col.is_not(None), kek_col != current)
+        with read_tx(engine) as conn:
+            total = conn.execute(sa.select(sa.func.count()).select_from(pending.subquery())).scalar_one()
+        label, done = table.name.replace("_", " "), 0
+        on_batch(label, 0, total)
+        while True:
+            with write_tx(engine) as conn:
+                # Rows rewrapped by an earlier batch no longer match, so each batch takes the next.
+                rows = conn.execute(pending.order_by(*pk).limit(batch_size).with_for_update()).all()
+                for row in rows:
+                    key_id = spec.key_id(row)
+                    key = self.provider.unwrap(getattr(row, spec.kek_column),
+                                               bytes(getattr(row, spec.wrapped_column)), key_id=key_id)
+                    kek_id, wrapped = self.provider.wrap(key, key_id=key_id)
+                    conn.execute(table.update().where(*(col == getattr(row, col.name) for col in pk))
+                                 .values({spec.kek_column: kek_id, spec.wrapped_column: wrapped}))
+            if not rows:  # none left, including keys a process that had not seen the new KEK wrote
+                return done, False
+            done += len(rows)
+            on_batch(label, done, max(total, done))
+            if stop():
+                return done, True
+
+    def rotate_kek(self, engine: sa.Engine, *, now: datetime, retired_keep: timedelta, batch_size: int = 500,
+                   stop: Callable[[], bool] = lambda: False,
+                   on_batch: RewrapProgress = lambda what, done, total: None, resume: bool = True) -> KekRotation:
+        """New KEK, rewrap everything under it, retire the others, purge long-retired ones.
+
+        Rewraps in batches of ``batch_size`` keys, each committed; ``stop`` is asked after
+        each batch. Stopped, nothing is retired (every row stays readable under a KEK in the
+        file) and the result says ``interrupted``; the next call resumes under the same new
+        KEK instead of making another, unless ``resume`` is false (retention after shredding
+        needs a KEK no earlier backup holds).
+        """
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        old = self._unfinished_rotation() if resume else []
+        resumed = bool(old)
+        if resumed:
+            new_id = self.provider.current_id()
+        else:
+            old = [info.kek_id for info in self.provider.keys() if info.retired_at is None]
+            new_id = self.provider.rotate(now=now)
         counts = []
         for spec in (_DATA_KEYS, *_WRAPPED_TABLES):
-            table = spec.table
-            wrapped_col, kek_col = table.c[spec.wrapped_column], table.c[spec.kek_column]
-            rows = conn.execute(sa.select(table).where(wrapped_col.is_not(None), kek_col != current)
-                                .with_for_update()).all()
-            pk = list(table.primary_key.columns)
-            for row in rows:
-                key_id = spec.key_id(row)
-                key = self.provider.unwrap(getattr(row, spec.kek_column), bytes(getattr(row, spec.wrapped_column)),
-                                           key_id=key_id)
-                kek_id, wrapped = self.provider.wrap(key, key_id=key_id)
-                conn.execute(table.update().where(*(col == getattr(row, col.name) for col in pk))
-                             .values({spec.kek_column: kek_id, spec.wrapped_column: wrapped}))
-            counts.append(len(rows))
-        return counts[0], sum(counts[1:])
-
-    def rotate_kek(self, engine: sa.Engine, *, now: datetime, retired_keep: timedelta) -> KekRotation:
-        """New KEK, rewrap everything under it, retire the others, purge long-retired ones."""
-        old = [info.kek_id for info in self.provider.keys() if info.retired_at is None]
-        new_id = self.provider.rotate(now=now)
-        with write_tx(engine) as conn:
-            data_count, project_count = self.rewrap_all(conn)
-            # Anything still naming an old KEK (written by a process that had not seen the
-            # new file yet) would be caught here; there must be none left.
-            stragglers = conn.execute(sa.select(sa.func.count()).select_from(data_keys).where(
-                data_keys.c.wrapped_dek.is_not(None), data_keys.c.kek_id != new_id)).scalar_one()
-            if stragglers:
-                raise StorageError("KEK rotation left keys under an old KEK; run it again")
+            done, stopped = self._rewrap_table(engine, spec, batch_size=batch_size, stop=stop, on_batch=on_batch)
+            counts.append(done)
+            if stopped:
+                self._cache.clear()
+                counts += [0] * (1 + len(_WRAPPED_TABLES) - len(counts))
+                return KekRotation(new_id, [], counts[0], sum(counts[1:]), [], interrupted=True, resumed=resumed)
         for kek_id in old:
             self.provider.retire(kek_id, now=now)
         destroyed = self.provider.purge(retired_before=now - retired_keep)
         self._cache.clear()
-        return KekRotation(new_id, old, data_count, project_count, destroyed)
+        return KekRotation(new_id, old, counts[0], sum(counts[1:]), destroyed, resumed=resumed)
 
 
 def utcnow() -> datetime:

@@ -38,7 +38,7 @@ from crashveil.server.ingest.credential_weight import (
     record_changes,
 )
 from crashveil.server.keys.kek import FileKeyProvider, KeyEncryptionKeyProvider
-from crashveil.server.keys.ring import HPKE, SIGNING, KekRotation, KeyInfo, KeyRing
+from crashveil.server.keys.ring import HPKE, SIGNING, KekRotation, KeyInfo, KeyRing, RewrapProgress
 from crashveil.server.settings import Settings
 from crashveil.server.storage import queries
 from crashveil.server.storage.deletion import delete_installs
@@ -452,9 +452,13 @@ class Storage:
             raise StorageError(f"cannot process the deletion request ({type(exc).__name__})") from exc
 
     # -- keys -----------------------------------------------------------------------------------
-    def rotate_kek(self, *, now: datetime | None = None) -> KekRotation:
+    def rotate_kek(self, *, now: datetime | None = None, batch_size: int = 500,
+                   stop: Callable[[], bool] = lambda: False,
+                   on_batch: RewrapProgress = lambda what, done, total: None, resume: bool = True) -> KekRotation:
+        """See :meth:`KeyRing.rotate_kek` (batches, ``stop``, resuming an interrupted rotation)."""
         result = self.keys.rotate_kek(self.engine, now=now or self._clock(),
-                                      retired_keep=timedelta(days=self.settings.kek_retired_keep_days))
+                                      retired_keep=timedelta(days=self.settings.kek_retired_keep_days),
+                                      batch_size=batch_size, stop=stop, on_batch=on_batch, resume=resume)
         self._projects.clear()
         return result
 
@@ -472,8 +476,12 @@ class Storage:
         return created
 
     def destroy_expired_keys(self, *, now: datetime | None = None) -> list[str]:
+        now = now or self._clock()
+        with db.read_tx(self.engine) as conn:  # most runs find none: no write lock for nothing
+            if not self.keys.expired_key_ids(conn, now=now):
+                return []
         with db.write_tx(self.engine) as conn:
-            gone = self.keys.destroy_expired(conn, now=now or self._clock())
+            gone = self.keys.destroy_expired(conn, now=now)
         self._projects.clear()
         self._recent_deks.clear()
         return gone
