@@ -107,6 +107,7 @@ def test_erased_install_leaves_the_triage_list(dash: Any) -> None:
     assert (("2.0.0",), None) == (after.releases, after.message)  # the template was the erased one's
     facets = _facets(dash, after.id)
     assert ("release", "6.6.6") not in facets  # environments are not in clear: see storage.erasure_groups
+    assert (1, 4) == after.daily[-2:]  # the sparkline: yesterday and today
     assert {("release", "2.0.0"), ("environment", "prod"), ("os", "linux")} <= facets
 
     client = TestClient(dash.app, base_url=ORIGIN)
@@ -124,4 +125,5 @@ def test_a_group_only_the_erased_install_saw_keeps_no_installs_events_or_facets(
     _erase(dash)
     after = _listed(dash)
     assert (0, 0, 0, 0, ()) == (after.installs, after.events, after.today, after.yesterday, after.releases)
+    assert not any(after.daily)
     assert set() == _facets(dash, after.id)

@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from crashveil.sdk.delivery.seal import seal_report
 from crashveil.server.dashboard import queries as q
 from crashveil.server.db.rollup_tables import InstallSketch, _register, group_daily_rollups, group_day_installs
-from crashveil.server.db.tables import crash_groups
+from crashveil.server.db.tables import crash_groups, group_rollups
 from crashveil.wire import Report
 from crashveil.wire.protocol import SCHEMA_HEADER, SEALED_CONTENT_TYPE
 
@@ -127,7 +127,7 @@ def test_erased_install_leaves_the_group_triage_state(settings: Any, storage: An
                                                       make_report: Callable[..., Report]) -> None:
     """The group list's all-time columns (migration 0013) lose the erased installation in the
     erasure's transaction: installs and their sketch, the event total, today's and yesterday's
-    counts, and first/last seen. On SQLite and PostgreSQL."""
+    counts, first/last seen, and the hourly and daily roll-up counts. On SQLite and PostgreSQL."""
     erased, kept = _installs(2)
     _store(storage, make_report(install_id=erased), DAY1, 6)
     for hour in (8, 9):
@@ -150,5 +150,10 @@ def test_erased_install_leaves_the_group_triage_state(settings: Any, storage: An
 
     with storage.engine.connect() as conn:
         after = conn.execute(sa.select(*columns)).one()
+        hourly = conn.execute(sa.select(group_rollups.c.hour, group_rollups.c.count)
+                              .order_by(group_rollups.c.hour)).all()
+        daily = conn.execute(sa.select(group_daily_rollups.c.day, group_daily_rollups.c.count)).all()
+    assert ([(f"{DAY2}T08:00Z", 1), (f"{DAY2}T09:00Z", 1)], [(DAY2, 2)]) == ([tuple(r) for r in hourly],
+                                                                     [tuple(r) for r in daily])
     received = [datetime.fromisoformat(f"{DAY2}T{hour:02d}:30+00:00") for hour in (8, 9)]
     assert (1, _sketch_of(kept), 2, 2, 0, 2, *received) == tuple(after)

@@ -66,14 +66,15 @@ def _delete_reports_of(conn: sa.Connection, project_id: str, install_ids: Sequen
         groups.update(conn.execute(sa.select(reports.c.group_id).distinct().where(
             reports.c.project_id == project_id, reports.c.install_id.in_(chunk))).scalars())
     _lock_groups(conn, groups)
+    r = reports.c
     for chunk in chunks:
-        for group_id, hour, report_id, day, received_at, release, os_family in conn.execute(reports.delete().where(
-                reports.c.project_id == project_id, reports.c.install_id.in_(chunk))
-                .returning(reports.c.group_id, reports.c.hour, reports.c.report_id, reports.c.day,
-                           reports.c.received_at, reports.c.release, reports.c.os_family)):
+        for group_id, hour, report_id, day, received_at, release, os_family, key_id in conn.execute(
+                reports.delete().where(r.project_id == project_id, r.install_id.in_(chunk)).returning(
+                    r.group_id, r.hour, r.report_id, r.day, r.received_at, r.release, r.os_family, r.data_key_id)):
             deleted.append(report_id)
             pairs.add((group_id, hour[:10]))
-            erased.setdefault(group_id, ErasedInGroup()).add(day, received_at, release, os_family)
+            erased.setdefault(group_id, ErasedInGroup()).add(day, hour, received_at, release, os_family,
+                                                              counts_only=key_id is None)
     _lock_groups(conn, {group_id for group_id, _ in pairs} - groups)  # stored since the first read: rare
     return deleted, pairs, erased
 

@@ -1,8 +1,10 @@
 """What an erasure takes out of its groups' triage state (``storage.triage``), in the
 erasure's transaction, after the per-day sketches are rebuilt (``db.rollup_tables``).
 
-Exact, from the deleted rows: ``total_count`` and the day counts of the trend lose the
-deleted reports (every stored report has a row and added 1 to each). Recomputed from what
+Exact, from the deleted rows: ``total_count``, the day counts of the trend and the hourly
+and daily roll-up counts (the list's sparkline, the group page's charts) lose the deleted
+reports (every stored report has a row and added 1 to each; a roll-up row left at zero is
+deleted). Recomputed from what
 remains, since a sketch or a boundary cannot forget one installation:
 
 - ``installs`` / ``install_count``: the union of the group's per-day sketches (rebuilt
@@ -23,8 +25,8 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
-from crashveil.server.db.rollup_tables import group_day_installs, union
-from crashveil.server.db.tables import crash_groups, reports
+from crashveil.server.db.rollup_tables import group_daily_rollups, group_day_installs, union
+from crashveil.server.db.tables import crash_groups, group_rollups, reports
 from crashveil.server.db.triage_tables import group_facets
 from crashveil.server.storage.triage import install_count
 
@@ -40,19 +42,44 @@ class ErasedInGroup:
     received: set[datetime] = field(default_factory=set)
     releases: set[str] = field(default_factory=set)
     os_families: set[str] = field(default_factory=set)
+    #: (hour, release, OS family) -> [reports, counts-only reports]: the roll-up cells.
+    cells: dict[tuple[str, str, str], list[int]] = field(default_factory=dict)
 
-    def add(self, day: str, received_at: datetime, release: str | None, os_family: str | None) -> None:
+    def add(self, day: str, hour: str, received_at: datetime, release: str | None, os_family: str | None, *,
+            counts_only: bool) -> None:
         self.count += 1
         self.days[day] = self.days.get(day, 0) + 1
         self.received.add(received_at)
         self.releases.add(release or "")
         self.os_families.add(os_family or "")
+        cell = self.cells.setdefault((hour, release or "", os_family or ""), [0, 0])
+        cell[0] += 1
+        cell[1] += int(counts_only)
 
 
 def update_erased_groups(conn: sa.Connection, erased: dict[int, ErasedInGroup]) -> None:
     """Take the deleted reports ``erased`` (group id -> what was deleted) out of their groups."""
     for group_id in sorted(erased):
         _update_group(conn, group_id, erased[group_id])
+        _subtract_rollups(conn, group_id, erased[group_id])
+
+
+def _subtract_rollups(conn: sa.Connection, group_id: int, gone: ErasedInGroup) -> None:
+    """Take the deleted reports out of the hourly and daily roll-up counts."""
+    daily: dict[tuple[str, str, str], list[int]] = {}
+    for (hour, release, os_family), (count, counts_only) in gone.cells.items():
+        cell = daily.setdefault((hour[:10], release, os_family), [0, 0])
+        cell[0] += count
+        cell[1] += counts_only
+    for table, slot, cells in ((group_rollups, group_rollups.c.hour, gone.cells),
+                               (group_daily_rollups, group_daily_rollups.c.day, daily)):
+        t = table.c
+        for (key, release, os_family), (count, counts_only) in sorted(cells.items()):
+            where = (t.group_id == group_id, slot == key, t.release == release, t.os_family == os_family)
+            conn.execute(table.update().where(*where).values(
+                count=t.count - count, counts_only=sa.case((t.counts_only > counts_only, t.counts_only - counts_only),
+                                                           else_=0)))
+            conn.execute(table.delete().where(*where, t.count <= 0))
 
 
 def _update_group(conn: sa.Connection, group_id: int, gone: ErasedInGroup) -> None:
