@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from crashveil.sdk.delivery.seal import seal_report
 from crashveil.server.dashboard import queries as q
 from crashveil.server.db.rollup_tables import InstallSketch, _register, group_daily_rollups, group_day_installs
-from crashveil.server.db.tables import crash_groups
+from crashveil.server.db.tables import crash_groups, group_rollups
 from crashveil.wire import Report
 from crashveil.wire.protocol import SCHEMA_HEADER, SEALED_CONTENT_TYPE
 
@@ -121,3 +121,39 @@ def test_erased_install_leaves_the_distinct_install_counts(settings: Any, storag
             ("daily", group_a, DAY1, "1.0.0", "linux"): _sketch_of(kept1),
             ("daily", group_a, DAY2, "1.0.0", "linux"): _sketch_of(kept1, kept2)} == \
         {key: after[key] for key in rebuilt}
+
+
+def test_erased_install_leaves_the_group_triage_state(settings: Any, storage: Any,
+                                                      make_report: Callable[..., Report]) -> None:
+    """The group list's all-time columns (migration 0013) lose the erased installation in the
+    erasure's transaction: installs and their sketch, the event total, today's and yesterday's
+    counts, first/last seen, and the hourly and daily roll-up counts. On SQLite and PostgreSQL."""
+    erased, kept = _installs(2)
+    _store(storage, make_report(install_id=erased), DAY1, 6)
+    for hour in (8, 9):
+        _store(storage, make_report(install_id=kept), DAY2, hour)
+    _store(storage, make_report(install_id=erased), DAY2, 11)
+    columns = (crash_groups.c.install_count, crash_groups.c.installs, crash_groups.c.total_count,
+               crash_groups.c.day_count, crash_groups.c.prev_day_count, crash_groups.c.trend,
+               crash_groups.c.first_seen, crash_groups.c.last_seen)
+    with storage.engine.connect() as conn:
+        before = conn.execute(sa.select(*columns)).one()
+    assert (2, _sketch_of(erased, kept), 4, 3, 1, 2) == tuple(before[:6])
+
+    client = TestClient(create_app(settings, storage, now=lambda: NOW))
+    project = storage.project("demo")
+    sealed = seal_report(f'{{"request_id": "{uuid.uuid4()}", "install_ids": ["{erased}"]}}'.encode(),
+                         project.keypairs[0].public_key(), project_id="demo", schema_version=1)
+    response = client.post(DELETIONS, content=sealed,
+                           headers={"Content-Type": SEALED_CONTENT_TYPE, SCHEMA_HEADER: "1"})
+    assert 202 == response.status_code
+
+    with storage.engine.connect() as conn:
+        after = conn.execute(sa.select(*columns)).one()
+        hourly = conn.execute(sa.select(group_rollups.c.hour, group_rollups.c.count)
+                              .order_by(group_rollups.c.hour)).all()
+        daily = conn.execute(sa.select(group_daily_rollups.c.day, group_daily_rollups.c.count)).all()
+    assert ([(f"{DAY2}T08:00Z", 1), (f"{DAY2}T09:00Z", 1)], [(DAY2, 2)]) == ([tuple(r) for r in hourly],
+                                                                     [tuple(r) for r in daily])
+    received = [datetime.fromisoformat(f"{DAY2}T{hour:02d}:30+00:00") for hour in (8, 9)]
+    assert (1, _sketch_of(kept), 2, 2, 0, 2, *received) == tuple(after)

@@ -172,7 +172,8 @@ def rebuild_install_sketches(conn: sa.Connection, group_days: Iterable[tuple[int
     A sketch cannot forget one pseudonym, so an erasure that deletes an installation's
     reports leaves its register in every sketch of the days it was seen, and the dashboard
     would keep counting it. Call this in the deletion's transaction with the (group, day of
-    ``reports.hour``) pairs of the deleted reports. Report counts are left as they are; a
+    ``reports.hour``) pairs of the deleted reports. Report counts are not touched here
+    (``storage.erasure_groups`` subtracts them); a
     pair with no pseudonym left loses its ``group_day_installs`` row (and its daily roll-ups'
     sketches become NULL), as if those reports had come without one.
     """

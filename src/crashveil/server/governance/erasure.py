@@ -2,7 +2,8 @@
 
 :meth:`Storage.process_deletion_request` deletes every report of the given install
 pseudonyms, in every period, and rebuilds the install sketches of the (group, day) pairs they
-were in (so the dashboard stops counting those installations), in one transaction; this
+were in (so the dashboard stops counting those installations) and takes the reports out of
+their groups' counts and triage state (``storage.erasure_groups``), in one transaction; this
 module adds the audit entry. The entry
 and the ``deletion_requests`` row hold the request id and counts, never the pseudonyms, so
 the proof that a request was honoured does not keep what it erased, and the audit chain

@@ -1,5 +1,6 @@
 """Erasure in the database: delete an installation's reports, rebuild the sketches they were
-counted in, leave tombstones and record the request, in one transaction."""
+counted in, take them out of their groups' triage state (``storage.erasure_groups``), leave
+tombstones and record the request, in one transaction."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from crashveil.server.db import engine as db
 from crashveil.server.db.rollup_tables import rebuild_install_sketches
 from crashveil.server.db.tables import crash_groups, deletion_requests, reports
 from crashveil.server.governance import tombstones
+from crashveil.server.storage.erasure_groups import ErasedInGroup, update_erased_groups
 from crashveil.server.storage.records import DeletionRecord
 from crashveil.server.storage.statements import CHUNK
 
@@ -23,9 +25,10 @@ def delete_installs(conn: sa.Connection, project_id: str, request_id: str, insta
     """``Storage.process_deletion_request`` in ``conn``'s write transaction (see there)."""
     ids = sorted(set(install_ids))
     tombstones.lock_projects(conn, [project_id], exclusive=True)
-    report_ids, pairs = _delete_reports_of(conn, project_id, ids)
+    report_ids, pairs, erased = _delete_reports_of(conn, project_id, ids)
     deleted = len(report_ids)
     rebuild_install_sketches(conn, pairs)
+    update_erased_groups(conn, erased)
     tombstones.record(conn, project_id, ids, report_ids, now=now)
     row = conn.execute(sa.select(deletion_requests).where(
         deletion_requests.c.project_id == project_id,
@@ -43,10 +46,10 @@ def delete_installs(conn: sa.Connection, project_id: str, request_id: str, insta
 
 
 def _delete_reports_of(conn: sa.Connection, project_id: str, install_ids: Sequence[str]
-                       ) -> tuple[list[str], set[tuple[int, str]]]:
+                       ) -> tuple[list[str], set[tuple[int, str]], dict[int, ErasedInGroup]]:
     """Delete the reports of ``install_ids`` in ``project_id``, in ``conn``'s transaction;
-    returns their report ids (for the tombstones), and the (group id, day of
-    ``reports.hour``) pairs they were in (the sketches to rebuild).
+    returns their report ids (for the tombstones), the (group id, day of ``reports.hour``)
+    pairs they were in (the sketches to rebuild), and what each group lost.
 
     The groups are locked first (PostgreSQL; SQLite's write lock covers it), in id order as
     ingest takes them: ingest reads, merges and writes a group's sketches under that lock,
@@ -56,20 +59,24 @@ def _delete_reports_of(conn: sa.Connection, project_id: str, install_ids: Sequen
     """
     deleted: list[str] = []
     pairs: set[tuple[int, str]] = set()
+    erased: dict[int, ErasedInGroup] = {}
     chunks = [install_ids[start:start + CHUNK] for start in range(0, len(install_ids), CHUNK)]
     groups: set[int] = set()
     for chunk in chunks:
         groups.update(conn.execute(sa.select(reports.c.group_id).distinct().where(
             reports.c.project_id == project_id, reports.c.install_id.in_(chunk))).scalars())
     _lock_groups(conn, groups)
+    r = reports.c
     for chunk in chunks:
-        for group_id, hour, report_id in conn.execute(reports.delete().where(
-                reports.c.project_id == project_id, reports.c.install_id.in_(chunk))
-                .returning(reports.c.group_id, reports.c.hour, reports.c.report_id)):
+        for group_id, hour, report_id, day, received_at, release, os_family, key_id in conn.execute(
+                reports.delete().where(r.project_id == project_id, r.install_id.in_(chunk)).returning(
+                    r.group_id, r.hour, r.report_id, r.day, r.received_at, r.release, r.os_family, r.data_key_id)):
             deleted.append(report_id)
             pairs.add((group_id, hour[:10]))
+            erased.setdefault(group_id, ErasedInGroup()).add(day, hour, received_at, release, os_family,
+                                                              counts_only=key_id is None)
     _lock_groups(conn, {group_id for group_id, _ in pairs} - groups)  # stored since the first read: rare
-    return deleted, pairs
+    return deleted, pairs, erased
 
 
 def _lock_groups(conn: sa.Connection, group_ids: set[int]) -> None:
