@@ -161,6 +161,10 @@ def database_problem(url: str, exc: BaseException) -> DatabaseSetupError | None:
     when ``exc`` is not a database error. Never shows the password of ``url``."""
     import sqlalchemy.exc
 
+    from crashveil.errors import DatabaseUnreachable
+
+    if isinstance(exc, DatabaseUnreachable) and isinstance(exc.__cause__, sqlalchemy.exc.DBAPIError):
+        exc = exc.__cause__  # the driver's error says which fix to suggest
     if not isinstance(exc, sqlalchemy.exc.DBAPIError):
         return None
     parsed = _parsed(url)
