@@ -318,13 +318,43 @@ def _pn_patterns() -> dict[str, Any]:
         # (punctuation such as "«" or "—" is non-ASCII too: two characters, four bytes or more)
         "g_person_x": c(rb"\x80(?:(?<![0Aa_'\-.@/\\\x80]\x80)|\x80{3})"),
         "g_person_value": c(rb"[=:][ \t]*[\"']"),
+        # for an ASCII text (_could_change): a run of two name words (a particle may join them),
+        # and the words before a capital (a cue before a run) or a capitalised word before a particle
+        # (a lead cue: "Hi van Berg")
+        "g_person_pair": c(rb"A(?<![Aa'\-.]A)[Aa'\-.]*+ (?:a++ )*+A"),
+        "g_person_cue": c(r"(?<![A-Za-z])(?<![A-Za-z]')(?:([A-Za-z]+(?:'[A-Za-z]+)*)(?=[\s,:;.!]++[A-Z])"
+                          r"|([A-Z][A-Za-z]*(?:'[A-Za-z]+)*)(?=\.? [a-z]{1,5} ))"),
     }
+
+
+# Every ASCII cue word (the cue of _cue, or a run's lead word); "--" and "~" are tested as substrings.
+_ASCII_CUES = frozenset(w for w in (*_STRONG, *_WEAK) if w.isascii() and w not in ("--", "~"))
+# Substrings of every match of pn_after.
+_AFTER_WORDS = ("here", "and I", "not", "can't", "couldn't", "wrote", "said", "says", "asked", "reported", "called")
+
+
+def _could_change(t: str, cm: bytes, env: bool) -> bool:
+    """Trigger test: for an ASCII text, whether anything that :func:`person_name` accepts could be
+    there (a non-ASCII text always passes). Each test is implied by one way it accepts a run: a
+    possessive (``'s``), a person key (one of its key ends), a cue ("--", "~", or a word just
+    before a capital, :func:`_cue`, or leading a run), a word of ``pn_after``, or two name words in a row."""
+    if 0x80 in cm:
+        return True
+    if "'s" in t or "--" in t or "~" in t:
+        return True
+    if ("=" in t or ":" in t) and any(map(t.lower().__contains__, _KEY_ENDS)):
+        return True
+    if any(map(t.__contains__, _AFTER_WORDS)) or _P.g_person_pair.search(cm) is not None:
+        return True
+    return any(a.lower() in _ASCII_CUES or b.lower() in _ASCII_CUES for a, b in _P.g_person_cue.findall(t))
 
 
 DETECTORS = (
     Detector("person_name", 1850, person_name, "<name>", _pn_patterns,
              messages_only=True,
-             trigger=(Clause(needs="A", search_map=("g_person",)), Clause(needs="A", search=("g_person_start",)),
+             trigger=(Clause(needs="A", search_map=("g_person",), test=_could_change),
+                      Clause(needs="A", search=("g_person_start",), test=_could_change),
                       Clause(has_map=(b"\x80",), search_map=("g_person_x",)),
-                      *(Clause(needs=n, search_map=("g_person_value",)) for n in ("='", '="', ":'", ':"')))),
+                      *(Clause(needs=n, search_map=("g_person_value",), test=_could_change)
+                        for n in ("='", '="', ":'", ':"')))),
 )
