@@ -318,53 +318,13 @@ def _pn_patterns() -> dict[str, Any]:
         # (punctuation such as "«" or "—" is non-ASCII too: two characters, four bytes or more)
         "g_person_x": c(rb"\x80(?:(?<![0Aa_'\-.@/\\\x80]\x80)|\x80{3})"),
         "g_person_value": c(rb"[=:][ \t]*[\"']"),
-        # for an ASCII text (_could_change): a run of two name words (a particle may join them),
-        # and the words before a capital (a cue before a run) or a capitalised word before a particle
-        # (a lead cue: "Hi van Berg")
-        "g_person_pair": c(rb"A(?<![Aa'\-.]A)[Aa'\-.]*+ (?:a++ )*+A"),
-        "g_person_mark": c(r"(?<!\S)(?:~|--)[\s,:;.!]*+[A-Z]"),
-        "g_person_cue": c(r"(?<![A-Za-z])(?<![A-Za-z]')(?:([A-Za-z]+(?:'[A-Za-z]+)*)(?=[\s,:;.!]++[A-Z])"
-                          r"|([A-Z][A-Za-z]*(?:'[A-Za-z]+)*)(?=\.? [a-z]{1,5} ))"),
     }
-
-
-# Substrings of every match of pn_after.
-_AFTER_WORDS = ("here", "and I", "not", "can't", "couldn't", "wrote", "said", "says", "asked", "reported", "called")
-
-
-def _could_change(t: str, cm: bytes, env: bool) -> bool:
-    """Trigger test: for an ASCII text, whether :func:`person_name` could accept anything (a
-    non-ASCII text always passes). Each test is implied by one way it accepts: a possessive
-    (``'s``), a person key (one of its key ends), a strong cue ("~" or "--" alone before a
-    capital, a cue word just before a capital (:func:`_cue`) or leading a run); every other
-    way (a weak cue, a word of ``pn_after``, a first name before another name word) needs a
-    listed name among the words of a run, as ``person_name`` splits them."""
-    if 0x80 in cm:
-        return True
-    if "'s" in t:
-        return True
-    if ("=" in t or ":" in t) and any(map(t.lower().__contains__, _KEY_ENDS)):
-        return True
-    if ("~" in t or "--" in t) and _P.g_person_mark.search(t) is not None:
-        return True
-    weak = False
-    for cue, lead in _P.g_person_cue.findall(t):
-        word = (cue or lead).lower()
-        if word in _STRONG:
-            return True
-        weak = weak or word in _WEAK
-    if not weak and not any(map(t.__contains__, _AFTER_WORDS)) and _P.g_person_pair.search(cm) is None:
-        return False
-    first = names("first")
-    return any(w.casefold() in first or _is_name(w) for m in _P.pn_run.finditer(t) for w in m.group().split())
 
 
 DETECTORS = (
     Detector("person_name", 1850, person_name, "<name>", _pn_patterns,
              messages_only=True,
-             trigger=(Clause(needs="A", search_map=("g_person",), test=_could_change),
-                      Clause(needs="A", search=("g_person_start",), test=_could_change),
+             trigger=(Clause(needs="A", search_map=("g_person",)), Clause(needs="A", search=("g_person_start",)),
                       Clause(has_map=(b"\x80",), search_map=("g_person_x",)),
-                      *(Clause(needs=n, search_map=("g_person_value",), test=_could_change)
-                        for n in ("='", '="', ":'", ':"')))),
+                      *(Clause(needs=n, search_map=("g_person_value",)) for n in ("='", '="', ":'", ':"')))),
 )
