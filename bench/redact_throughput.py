@@ -255,7 +255,7 @@ def _median_times(fns: list, repeat: int, clock=time.perf_counter) -> list[float
 
 def engine_at(rev: str) -> type:
     """The ``Redactor`` class of git revision ``rev``, loaded as package ``crashveil_at_rev``
-    (the ``redact/`` package, or before it ``redact.py`` and ``_redact_patterns.py``)."""
+    (the ``redact/`` package with its data files, or before it ``redact.py`` and ``_redact_patterns.py``)."""
     root = Path(__file__).resolve().parents[1]
     pkg = Path(tempfile.mkdtemp(prefix="cvbench-engine-")) / "crashveil_at_rev"
     pkg.mkdir()
@@ -270,6 +270,11 @@ def engine_at(rev: str) -> type:
         src = src.replace("crashveil.redact", "crashveil_at_rev.redact")
         (pkg / name).parent.mkdir(parents=True, exist_ok=True)
         (pkg / name).write_text(src)
+    for name in (n.removeprefix("src/crashveil/") for n in listed if "/data/" in n):  # e.g. the name lists
+        data = subprocess.run(["git", "show", f"{rev}:src/crashveil/{name}"], cwd=root, check=True,
+                              capture_output=True).stdout
+        (pkg / name).parent.mkdir(parents=True, exist_ok=True)
+        (pkg / name).write_bytes(data)
     sys.path.insert(0, str(pkg.parent))
     return importlib.import_module("crashveil_at_rev.redact").Redactor
 

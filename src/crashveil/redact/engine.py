@@ -46,10 +46,13 @@ _KIND_SKIPS: dict[str, tuple[str, ...]] = {"message": (), "path": _MESSAGES_ONLY
 
 class _Plan(NamedTuple):
     """What one kind runs: ``steps[i]`` is the function of step ``i`` of :data:`STEPS`
-    (``None`` when not configured) and bit ``i`` of ``mask`` is set for each configured one."""
+    (``None`` when not configured) and bit ``i`` of ``mask`` is set for each configured one;
+    ``skip`` is the other bits, which the trigger scan need not look at (a path never pays
+    for the message-only detectors' tests)."""
 
     steps: tuple[Any, ...]  # DetectorFn or None (the set bits of mask are never None)
     mask: int
+    skip: int = 0
 
 
 class Redactor:
@@ -141,15 +144,15 @@ class Redactor:
                 ctx = Ctx(self._placeholders, env)
                 new = plan.steps[0](text, ctx)
                 if new is not text and new != text:
-                    mask = gates.triggers(new, env) & plan.mask
+                    mask = gates.triggers(new, env, plan.skip) & plan.mask
                     if not mask:  # nothing left, home_path included: a fixed point (_settle's check)
                         return new, ctx.counts
                     return _settle(new, plan, mask, ctx, True, 1, 1), ctx.counts
-                mask = gates.triggers(text, env) & plan.mask
+                mask = gates.triggers(text, env, plan.skip) & plan.mask
                 if not mask:
                     return text, ctx.counts
                 return _settle(text, plan, mask, ctx, True, 1, 0), ctx.counts
-            mask = gates.triggers(text, env, 1) & plan.mask  # (step 0: clear, see above)
+            mask = gates.triggers(text, env, plan.skip | 1) & plan.mask  # (step 0: clear, see above)
             if not mask:
                 return text, {}  # no step could change anything: most strings end here
             ctx = Ctx(self._placeholders, env)
@@ -175,7 +178,8 @@ def _plan(detectors: tuple[str, ...], skips: tuple[str, ...]) -> _Plan:
             steps[STEP_OF[name]] = d.run
     if group:
         steps[STEP_OF[NUMERIC_STEP]] = gates.numeric_group(tuple(group))
-    return _Plan(tuple(steps), sum(1 << i for i, fn in enumerate(steps) if fn is not None))
+    mask = sum(1 << i for i, fn in enumerate(steps) if fn is not None)
+    return _Plan(tuple(steps), mask, ALL_STEPS & ~mask)
 
 
 def _all_steps(text: str, env: bool = False, skip: int = 0, /) -> int:
@@ -211,6 +215,7 @@ def _settle(text: str, plan: _Plan, mask: int, ctx: Ctx, gated: bool = True, don
     """
     steps = plan.steps
     pmask = plan.mask
+    pskip = plan.skip
     env = ctx.env
     trig: gates.TriggersFn = gates.triggers if gated else _all_steps
     todo = mask & -(1 << done)
@@ -224,7 +229,7 @@ def _settle(text: str, plan: _Plan, mask: int, ctx: Ctx, gated: bool = True, don
                     last = bit
                 # Steps after `last` up to this one run neither again in this pass nor in its
                 # check, so their bits need no scan. (_rescan, inline: the hot path.)
-                skip = ((bit << 1) - 1) & ~((last << 1) - 1 if last else 0)
+                skip = ((bit << 1) - 1) & ~((last << 1) - 1 if last else 0) | pskip
                 if len(text) <= _LONG:
                     mask = trig(text, env, skip) & pmask
                 elif len(text) > _HUGE:
@@ -252,7 +257,7 @@ def _check(text: str, plan: _Plan, mask: int, last: int, ctx: Ctx,
         bit = todo & -todo
         new = plan.steps[bit.bit_length() - 1](text, ctx)
         if new is not text and new != text:
-            return True, new, _rescan(new, ctx.env, mask, plan.mask, 0, trig)
+            return True, new, _rescan(new, ctx.env, mask, plan.mask, plan.skip, trig)
         todo ^= bit
     return False, text, mask
 

@@ -230,7 +230,11 @@ class _Source:
         if tail:
             memo = self.shared.get(_tail_key(c))
             joined = " and ".join(tail)
-            parts.append(joined if memo is None else f"({memo} if {memo} is not None else ({memo} := {joined}))")
+            if memo is None:
+                parts.append(joined)
+            else:  # (a tail already false makes the clause false: skip its searches too)
+                parts.insert(0, f"{memo} is not False")
+                parts.append(f"({memo} if {memo} is not None else ({memo} := {joined}))")
         return " and ".join(parts) or "True"
 
 

@@ -88,7 +88,7 @@ DETECTORS = (
         Clause(needs="A", has=("USER", "LOGNAME", "LNAME")),
         Clause(needs="/", has=("/mail/",)),
         Clause(needs="(", has=("id=", "groups=")),
-        Clause(needs=". ", search_map=("g_eu_ps",)),
+        Clause(needs=". ", has_map=(b"0.0 ",), search_map=("g_eu_ps",)),
         Clause(needs=" ", has=("user ", "owner", "run as ", "runas ")),
     )),
 )

@@ -246,18 +246,19 @@ def _addr_patterns() -> dict[str, Any]:
                        r"|[0-9]{1,2}\. (?:OG|Etage|Stock))"),
         "addr_post": c(r"(?:,? " + postcode + r"(?:,? " + city + r"(?= \(|[,.;:!?)\"'\n]|\Z))?"
                        r"|,? " + city + r",? (?:[A-Z]{2,3},? )?" + postcode + ")"),
-        # gates, on the class map: a house number before or after a word
-        # a house number and a name after it, or a capitalised word and a house number after it
-        # gate, on the class map: a house number then a name (number first), or a capitalised
-        # word then a house number (number after); each branch starts at a number or a word
-        # (never inside one: "A" * 1M is one attempt, not a million)
-        "g_addr": c(rb"0(?<![0Aa_.\-/:#@$%+]0)0{0,4}+[aA]?+(?:[\-/]0{1,4}+[aA]?+)?+,?+ (?:(?:a|aaa) )?"
-                    rb"(?:[A\x80]|[a\x80]{2,24}\.? (?:[a\x80]{1,10} ){0,3}(?:a(?:'|\x80{3}))?[A\x80])"
-                    rb"|[A\x80](?<![0Aa_.\-\x80][A\x80])[0Aa_'.\-\x80]*+,? (?:[Aa\x80]{1,4}\.? )?0"),
+        # gates, on the class map: a house number then a name (number first, g_addr_num), or a
+        # capitalised word then a house number (number after, g_addr_word); each starts at a number
+        # or a word, never inside one ("A" * 1M is one attempt, not a million). Two searches that
+        # start at a literal or a class of their own cost less than one alternation, and each has
+        # a cheap test first: a capital or non-ASCII letter, a blank before a digit.
+        "g_addr_num": c(rb"0(?<![0Aa_.\-/:#@$%+]0)0{0,4}+[aA]?+(?:[\-/]0{1,4}+[aA]?+)?+,?+ (?:(?:a|aaa) )?"
+                        rb"(?:[A\x80]|[a\x80]{2,24}\.? (?:[a\x80]{1,10} ){0,3}(?:a(?:'|\x80{3}))?[A\x80])"),
+        "g_addr_word": c(rb"[A\x80](?<![0Aa_.\-\x80][A\x80])[0Aa_'.\-\x80]*+,? (?:[Aa\x80]{1,4}\.? )?0"),
     }
 
 
 DETECTORS = (
     Detector("street_address", 1750, street_address, "<address>", _addr_patterns, messages_only=True,
-             trigger=(Clause(needs=" 0", search_map=("g_addr",)),)),
+             trigger=(Clause(needs=" 0", has_map=(b"A", b"\x80"), search_map=("g_addr_num",)),
+                      Clause(needs=" 0", has_map=(b" 0",), search_map=("g_addr_word",)))),
 )
