@@ -477,6 +477,10 @@ class Storage:
 
     def destroy_expired_keys(self, *, now: datetime | None = None) -> list[str]:
         now = now or self._clock()
+        # Forget cached keys on every pass, even when none expired here: another process (a
+        # retention run, a rotation) may have destroyed them, and a cache must not outlive that.
+        self._projects.clear()
+        self._recent_deks.clear()
         with db.read_tx(self.engine) as conn:  # most runs find none: no write lock for nothing
             if not self.keys.expired_key_ids(conn, now=now):
                 return []
