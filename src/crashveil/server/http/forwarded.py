@@ -29,7 +29,7 @@ from typing import Protocol
 
 from crashveil.errors import ConfigError
 
-__all__ = ["ClientView", "Network", "PROXY_HEADERS", "TrustedProxies", "parse_address", "parse_networks"]
+__all__ = ["ClientView", "Network", "PROXY_HEADERS", "TrustedProxies", "in_networks", "parse_address", "parse_networks"]
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -82,7 +82,8 @@ def parse_address(text: str) -> Address | None:
     return address
 
 
-def _in(address: Address, networks: Iterable[Network]) -> bool:
+def in_networks(address: Address, networks: Iterable[Network]) -> bool:
+    """Whether ``address`` is in one of ``networks`` (an IPv4 address never in an IPv6 network)."""
     return any(address.version == net.version and address in net for net in networks)
 
 
@@ -110,7 +111,7 @@ class TrustedProxies:
         if not self.networks or not address:
             return False
         parsed = parse_address(address)
-        return parsed is not None and _in(parsed, self.networks)
+        return parsed is not None and in_networks(parsed, self.networks)
 
     def client(self, scope: Mapping[str, object]) -> ClientView:
         """The client of an ASGI ``scope``: the peer, or, behind trusted proxies, whom they name."""
@@ -133,7 +134,7 @@ class TrustedProxies:
             address = str(parsed)
             if proto in _SCHEMES:
                 scheme = proto
-            if not _in(parsed, self.networks):
+            if not in_networks(parsed, self.networks):
                 break
         return ClientView(address, scheme)
 

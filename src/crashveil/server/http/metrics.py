@@ -42,7 +42,7 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
-from crashveil.server.http.forwarded import Network, parse_address, parse_networks
+from crashveil.server.http.forwarded import Network, in_networks, parse_address, parse_networks
 from crashveil.wire import REPORT_FIELDS
 
 if TYPE_CHECKING:
@@ -166,7 +166,7 @@ class MetricsAccess:
         if not self.allow:
             return True
         parsed = parse_address(address) if address else None
-        return parsed is not None and any(parsed.version == net.version and parsed in net for net in self.allow)
+        return parsed is not None and in_networks(parsed, self.allow)
 
     def token_allowed(self, authorization: str | None) -> bool:
         """Whether an ``Authorization`` header carries the token (any, when no token is set)."""
