@@ -154,14 +154,7 @@ def wait_for() -> Callable[..., bool]:
     """``tests/_servers.py``'s ``wait_for(predicate, timeout_s, step_s=0.05)``: poll a condition
     until it holds or the deadline passes; its last value. Tests wait for what they need, never
     for a fixed time. (``_servers`` is loaded by path: ``tests`` is not a package.)"""
-    import importlib.util
+    from _loading import load
 
-    name = "crashveil_tests_servers"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).parent / "_servers.py")
-        assert spec and spec.loader
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    wait: Callable[..., bool] = sys.modules[name].wait_for
+    wait: Callable[..., bool] = load("crashveil_tests_servers", Path(__file__).parent / "_servers.py").wait_for
     return wait

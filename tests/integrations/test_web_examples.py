@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
 import sys
@@ -11,21 +10,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _loading import load
 
 _ROOT = Path(__file__).parents[2]
 
 
-def _load(name: str, path: Path) -> Any:
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, path)
-        assert spec and spec.loader
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
 
 
-servers = _load("crashveil_tests_servers", _ROOT / "tests" / "_servers.py")
+servers = load("crashveil_tests_servers", _ROOT / "tests" / "_servers.py")
 seen: set[str] = set()  # report ids already matched to an example
 
 

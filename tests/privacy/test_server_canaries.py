@@ -11,33 +11,24 @@ refuse the canary instead. A new string field without a plan here fails the firs
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 import ssl
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from _loading import load
 
 _TESTS = Path(__file__).parents[1]
 
 
-def _load(name: str, path: Path) -> Any:
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, path)
-        assert spec and spec.loader
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
 
 
-servers = _load("crashveil_tests_servers", _TESTS / "_servers.py")
-fields = _load("crashveil_tests_report_fields", _TESTS / "_report_fields.py")
+servers = load("crashveil_tests_servers", _TESTS / "_servers.py")
+fields = load("crashveil_tests_report_fields", _TESTS / "_report_fields.py")
 
 #: canary -> what must never be found (the part that identifies).
 CANARIES = {

@@ -16,27 +16,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _loading import load
 
 pytest.importorskip("uvicorn")
 
 _TESTS = Path(__file__).resolve().parents[1]
 
 
-def _load(name: str, path: Path) -> Any:
-    import importlib.util
-    import sys
-
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, path)
-        assert spec and spec.loader
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
 
 
-servers = _load("crashveil_tests_servers", _TESTS / "_servers.py")
-_server_conftest = _load("crashveil_tests_server_conftest", _TESTS / "server" / "conftest.py")
+servers = load("crashveil_tests_servers", _TESTS / "_servers.py")
+_server_conftest = load("crashveil_tests_server_conftest", _TESTS / "server" / "conftest.py")
 
 # PostgreSQL (session server, migrated template, a fresh database per test).
 postgresql_proc = _server_conftest.postgresql_proc

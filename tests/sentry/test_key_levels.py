@@ -4,15 +4,14 @@ existing key at the level it had (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
-import importlib.util
 import re
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from _loading import load
 from click.testing import CliRunner
 
 from crashveil.server.cli.sentry_keys import sentry_key_group
@@ -29,18 +28,10 @@ NOW = datetime(2026, 5, 1, 12, 30, tzinfo=UTC)
 _TESTS = Path(__file__).resolve().parents[1]
 
 
-def _load(name: str, path: Path) -> Any:
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, path)
-        assert spec and spec.loader
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
 
 
 # PostgreSQL from the server tests' fixtures (pytest-postgresql over Debian's binaries).
-_server_conftest = _load("crashveil_tests_server_conftest", _TESTS / "server" / "conftest.py")
+_server_conftest = load("crashveil_tests_server_conftest", _TESTS / "server" / "conftest.py")
 postgresql_proc = _server_conftest.postgresql_proc
 pg_template = _server_conftest.pg_template
 pg_url = _server_conftest.pg_url

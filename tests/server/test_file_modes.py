@@ -8,7 +8,6 @@ on its own too, and tightens an existing database left world-readable.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import ssl
 import stat
@@ -16,25 +15,17 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from _loading import load
 
 _TESTS = Path(__file__).parents[1]
 
 
-def _load(name: str, path: Path) -> Any:
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, path)
-        assert spec and spec.loader
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
 
 
-servers = _load("crashveil_tests_servers", _TESTS / "_servers.py")
+servers = load("crashveil_tests_servers", _TESTS / "_servers.py")
 
 
 @pytest.fixture

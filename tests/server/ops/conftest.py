@@ -3,33 +3,24 @@ as a subprocess, and an empty PostgreSQL database to restore into."""
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
 import sys
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
+from _loading import load
 
 pytest.importorskip("uvicorn")
 
 _TESTS = Path(__file__).resolve().parents[2]
 
 
-def _load(name: str, path: Path) -> Any:
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, path)
-        assert spec and spec.loader
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
 
 
-servers = _load("crashveil_tests_servers", _TESTS / "_servers.py")
+servers = load("crashveil_tests_servers", _TESTS / "_servers.py")
 PASSPHRASE = "correct horse battery staple"
 
 

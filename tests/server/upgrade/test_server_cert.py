@@ -8,7 +8,6 @@ serves it after a restart (a TLS handshake for an added name verifies against th
 from __future__ import annotations
 
 import http.client
-import importlib.util
 import json
 import os
 import socket
@@ -17,9 +16,9 @@ import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
+from _loading import load
 from cryptography import x509
 from prometheus_client import CollectorRegistry, generate_latest
 
@@ -31,17 +30,9 @@ pytest.importorskip("uvicorn")
 _TESTS = Path(__file__).resolve().parents[2]
 
 
-def _load(name: str, path: Path) -> Any:
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, path)
-        assert spec and spec.loader
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
 
 
-servers = _load("crashveil_tests_servers", _TESTS / "_servers.py")
+servers = load("crashveil_tests_servers", _TESTS / "_servers.py")
 NOW = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
 
 

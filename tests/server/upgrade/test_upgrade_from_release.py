@@ -8,7 +8,6 @@ migrations, not from the test template).
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import ssl
 import subprocess
@@ -21,6 +20,7 @@ from typing import Any
 import httpx
 import pytest
 import sqlalchemy as sa
+from _loading import load
 
 from crashveil.server.db import engine as db
 from crashveil.server.governance.access import AccessStore
@@ -33,18 +33,10 @@ pytest.importorskip("uvicorn")
 _TESTS = Path(__file__).resolve().parents[2]
 
 
-def _load(name: str, path: Path) -> Any:
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, path)
-        assert spec and spec.loader
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
 
 
-servers = _load("crashveil_tests_servers", _TESTS / "_servers.py")
-release_dir = _load("crashveil_tests_release_dir", Path(__file__).resolve().parent / "release_dir.py")
+servers = load("crashveil_tests_servers", _TESTS / "_servers.py")
+release_dir = load("crashveil_tests_release_dir", Path(__file__).resolve().parent / "release_dir.py")
 
 
 @pytest.fixture
