@@ -157,8 +157,15 @@ def _snapshot_sqlite(source: Path, target: Path, progress: Progress) -> None:
 def _snapshot_postgres(database_url: str, target: Path, progress: Progress, stop: StopFlag) -> None:
     """``pg_dump --format=custom``: one snapshot transaction; stopped with us if interrupted."""
     progress.stage("database snapshot (pg_dump)")
-    args = [pg_tool("pg_dump"), "--format=custom", "--no-password", f"--file={target}",
-            f"--dbname={libpq_url(database_url)}"]
+    run_pg_tool([pg_tool("pg_dump"), "--format=custom", "--no-password", f"--file={target}",
+                 f"--dbname={libpq_url(database_url)}"], stop)
+    progress.finish()
+
+
+def run_pg_tool(args: list[str], stop: StopFlag) -> None:
+    """Run a PostgreSQL client tool (``args[0]``) until it ends, checking ``stop`` meanwhile (the
+    tool is stopped with us, see :func:`stop_child`); a failure is a :class:`BackupError`
+    naming the tool and the last line it printed."""
     with subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                           start_new_session=True) as proc:
         try:
@@ -171,8 +178,7 @@ def _snapshot_postgres(database_url: str, target: Path, progress: Progress, stop
         errors = proc.stderr.read().decode("utf-8", "replace") if proc.stderr else ""
     if proc.returncode != 0:
         last = errors.strip().splitlines()[-1] if errors.strip() else f"exit code {proc.returncode}"
-        raise BackupError(f"pg_dump failed: {last}")
-    progress.finish()
+        raise BackupError(f"{Path(args[0]).name} failed: {last}")
 
 
 def stop_child(proc: subprocess.Popen[bytes]) -> None:

@@ -20,7 +20,6 @@ import contextlib
 import dataclasses
 import os
 import shutil
-import subprocess
 import tarfile
 import tempfile
 from collections.abc import Iterator
@@ -39,7 +38,7 @@ from crashveil.server.ops.backup import (
     BackupManifest,
     libpq_url,
     pg_tool,
-    stop_child,
+    run_pg_tool,
 )
 from crashveil.server.ops.progress import CheckedReader, NoProgress, Progress, StopFlag
 from crashveil.server.settings import Settings
@@ -126,21 +125,10 @@ def _restore_postgres(dump: Path, database_url: str, progress: Progress, stop: S
         raise BackupError(f"the database {libpq_url(database_url).rsplit('/', 1)[-1]} is not empty "
                           "(add --force to replace its tables)")
     progress.stage("restoring database (pg_restore)")
-    args = [pg_tool("pg_restore"), "--single-transaction", "--no-owner", "--no-privileges", "--exit-on-error",
-            "--no-password", f"--dbname={libpq_url(database_url)}", *(("--clean", "--if-exists") if tables else ()),
-            str(dump)]
-    with subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True) as proc:
-        try:
-            while proc.poll() is None:
-                stop.check()
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    proc.wait(timeout=0.2)
-        finally:
-            stop_child(proc)  # pg_restore's one transaction is rolled back
-        errors = proc.stderr.read().decode("utf-8", "replace") if proc.stderr else ""
-    if proc.returncode != 0:
-        last = errors.strip().splitlines()[-1] if errors.strip() else f"exit code {proc.returncode}"
-        raise BackupError(f"pg_restore failed: {last}")
+    # stopped with us, pg_restore's one transaction is rolled back
+    run_pg_tool([pg_tool("pg_restore"), "--single-transaction", "--no-owner", "--no-privileges", "--exit-on-error",
+                 "--no-password", f"--dbname={libpq_url(database_url)}",
+                 *(("--clean", "--if-exists") if tables else ()), str(dump)], stop)
     progress.finish()
 
 
