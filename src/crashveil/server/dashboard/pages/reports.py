@@ -19,7 +19,7 @@ from crashveil.server.dashboard.context import DashboardContext
 from crashveil.server.dashboard.page import Visit, form_text, render
 from crashveil.server.db.tables import reports
 from crashveil.server.governance.principals import Principal, visible_fields
-from crashveil.wire.report import REPORT_FIELDS
+from crashveil.wire.report import REPORT_FIELDS, REQUIRED_FIELDS
 
 __all__ = ["report_open", "report_reason"]
 
@@ -66,9 +66,12 @@ def _read(ctx: DashboardContext, user: Principal, held: frozenset[str], project_
 
     def fetch(pid: str, rid: str) -> dict[str, object] | None:
         detail = ctx.storage.report_detail(pid, rid)
+        if detail is None:
+            return None
+        # Chained messages belong to the ``message`` field: gone when the roles may not see it.
+        report = detail.report.restricted_to(visible_fields(policy, held) + REQUIRED_FIELDS)
         # A policy may declare a field this server's report format does not have: never shown.
-        return None if detail is None else {name: getattr(detail.report, name)
-                                            for name in policy.fields if name in REPORT_FIELDS}
+        return {name: getattr(report, name) for name in policy.fields if name in REPORT_FIELDS}
 
     shown = ctx.access.read_report(user, project_id, report_id, reason, policy=policy, fetch=fetch)
     fields = visible_fields(policy, held)
