@@ -1,13 +1,12 @@
 """One report, behind a reason: the reason form, then the audited read.
 
 ``access.read_report`` checks the permission and the reason, and commits the audit entry
-(user, report, reason, fields shown) before anything is decrypted. The page shows only the
-fields the policy gives the user's roles in the project.
+(user, report, reason, fields shown) before anything is returned. The page shows only the
+fields the policy gives the user's roles in the project; ``report_view`` turns them into the
+trace, the breadcrumb timeline and the policy's field groups.
 """
 
 from __future__ import annotations
-
-import dataclasses
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -17,9 +16,10 @@ from starlette.responses import Response
 from crashveil.errors import AccessDenied, NotFound, NotVisible
 from crashveil.server.dashboard.context import DashboardContext
 from crashveil.server.dashboard.page import Visit, form_text, render
+from crashveil.server.dashboard.report_view import build_report_view
 from crashveil.server.db.tables import reports
 from crashveil.server.governance.principals import Principal, visible_fields
-from crashveil.wire.report import REPORT_FIELDS, REQUIRED_FIELDS
+from crashveil.wire.report import REPORT_FIELDS, REQUIRED_FIELDS, Report
 
 __all__ = ["report_open", "report_reason"]
 
@@ -34,18 +34,6 @@ def report_exists(engine: Engine, project_id: str, report_id: str) -> bool:
                                                           reports.c.report_id == report_id)).first() is not None
 
 
-def as_plain(value: object) -> object:
-    """Dataclasses, lists and dicts as plain dicts and lists (``None`` fields left out), for display."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: as_plain(getattr(value, f.name)) for f in dataclasses.fields(value)
-                if getattr(value, f.name) is not None}
-    if isinstance(value, (list, tuple)):
-        return [as_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): as_plain(v) for k, v in value.items()}
-    return value
-
-
 async def report_reason(ctx: DashboardContext, visit: Visit) -> Response:
     """The form asking why the user needs the report."""
     project_id = visit.param("project")
@@ -58,11 +46,12 @@ async def report_reason(ctx: DashboardContext, visit: Visit) -> Response:
 
 def _read(ctx: DashboardContext, user: Principal, held: frozenset[str], project_id: str, report_id: str,
           reason: str) -> dict[str, object]:
-    """The audited read: the fields shown, in policy order, and the names of those withheld."""
+    """The audited read, then the page's view of the fields shown and the names of those withheld."""
     project = ctx.storage.project(project_id)
     if project is None or not report_exists(ctx.engine, project_id, report_id):
         raise NotFound
     policy = project.policy
+    opened: list[Report] = []
 
     def fetch(pid: str, rid: str) -> dict[str, object] | None:
         detail = ctx.storage.report_detail(pid, rid)
@@ -70,12 +59,13 @@ def _read(ctx: DashboardContext, user: Principal, held: frozenset[str], project_
             return None
         # Chained messages belong to the ``message`` field: gone when the roles may not see it.
         report = detail.report.restricted_to(visible_fields(policy, held) + REQUIRED_FIELDS)
+        opened.append(report)
         # A policy may declare a field this server's report format does not have: never shown.
         return {name: getattr(report, name) for name in policy.fields if name in REPORT_FIELDS}
 
     shown = ctx.access.read_report(user, project_id, report_id, reason, policy=policy, fetch=fetch)
     fields = visible_fields(policy, held)
-    return dict(fields=[(name, as_plain(shown[name])) for name in fields if name in shown],
+    return dict(view=build_report_view(opened[0], shown, policy),
                 hidden=sorted(set(policy.fields) - set(fields)))
 
 
