@@ -104,13 +104,17 @@ class Server:
     nofile: int | None = None
     process: subprocess.Popen[bytes] | None = None
     starts: int = 0
+    # The loopback address both listeners bind (several hosts of one server: 127.0.0.2, ...).
+    host: str = "127.0.0.1"
 
     def url(self, path: str) -> str:
-        return f"https://127.0.0.1:{self.port}{path}"
+        return f"https://{self.host}:{self.port}{path}"
 
     def start(self, timeout_s: float = 30.0) -> Server:
         env = {key: value for key, value in os.environ.items() if not key.startswith("CRASHVEIL_")}
         env.update({"CRASHVEIL_PORT": str(self.port), "CRASHVEIL_WEB_PORT": str(self.web_port), **self.environ})
+        if self.host != "127.0.0.1":
+            env["CRASHVEIL_HOST"] = self.host
         if self.dir.database_url:
             env["CRASHVEIL_DATABASE_URL"] = self.dir.database_url
         with self.log.open("ab") as out:
@@ -124,7 +128,7 @@ class Server:
             if self.process.poll() is not None:
                 raise RuntimeError(f"server exited with {self.process.returncode}: {self.log_text()[-3000:]}")
             try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                with socket.create_connection((self.host, self.port), timeout=0.2):
                     return self
             except OSError:
                 time.sleep(0.05)
@@ -176,7 +180,7 @@ class Server:
             project = storage.project("demo")
             assert project is not None
             ca_der = ssl.PEM_cert_to_DER_cert(self.dir.ca_pem.read_text())
-            return ConnectionString("127.0.0.1", self.port, "demo", project.keypairs[0].public_key_string(),
+            return ConnectionString(self.host, self.port, "demo", project.keypairs[0].public_key_string(),
                                     project.signing_key.public_key_string(), ca_der)
         finally:
             storage.close()
@@ -238,9 +242,10 @@ class Answer:
 
 
 def post_sealed(context: ssl.SSLContext, port: int, sealed: bytes, *, timeout_s: float = 10.0,
-                path: str = reports_path("demo"), headers: dict[str, str] | None = None) -> Answer:
+                path: str = reports_path("demo"), headers: dict[str, str] | None = None,
+                host: str = "127.0.0.1") -> Answer:
     """POST one sealed report over the SDK's TLS context; one connection per request, as the SDK."""
-    connection = http.client.HTTPSConnection("127.0.0.1", port, context=context, timeout=timeout_s)
+    connection = http.client.HTTPSConnection(host, port, context=context, timeout=timeout_s)
     try:
         connection.request("POST", path, body=sealed, headers={
             "Content-Type": SEALED_CONTENT_TYPE, SCHEMA_HEADER: "1", **(headers or {})})
