@@ -182,3 +182,24 @@ def test_canary_a_planted_email_in_a_note_reaches_no_page_and_no_audit_entry(cli
     assert (False, False) == (any(CANARY_MAIL in text or "marker-q8" in text for text in audited),
                               "marker-q8" in viewer_page)
     assert re.search(r"customer <?[a-z-]*&lt;email&gt;", pages[base]) or "&lt;email&gt;" in pages[base]
+
+
+def test_a_merged_group_leaves_the_list_and_an_ended_ignore_shows_on_reading(client: TestClient, dash: Any) -> None:
+    """After a merge the list links only the primary; a group ignored until a date is open again,
+    with the "ignore ended" flag, when its page is read after that date (no report needed)."""
+    from datetime import timedelta
+
+    _login(client, "dev")
+    gid, other, quiet = dash.group_ids["load"], dash.group_ids["fetch"], dash.group_ids["render"]
+    token = _csrf(client.get(f"/dashboard/p/demo/groups/{gid}").text)
+    _post(client, f"/dashboard/p/demo/groups/{gid}/merge", token, groups=str(other))
+    listed = client.get("/dashboard/p/demo/").text
+    day = (dash.clock[0] + timedelta(days=2)).date().isoformat()
+    ignored = _post(client, f"/dashboard/p/demo/groups/{quiet}/ignore", token, until="date", date=day).status_code
+    dash.clock[0] += timedelta(days=3)
+    _login(client, "dev")  # the session ended meanwhile
+    page = client.get(f"/dashboard/p/demo/groups/{quiet}").text
+    row = _row(dash, quiet)
+    assert (True, False, 303, "open", "date", True) == (
+        f"/groups/{gid}\"" in listed, f"/groups/{other}\"" in listed, ignored, row.status, row.ignore_ended,
+        "ignore ended (its date passed)" in page)
