@@ -139,3 +139,16 @@ def test_merge_counts_on_the_primary_and_unmerge_splits_new_reports(storage, mak
     assert ((primary, 4, 0, primary, ["1.0", "1.1", "1.2"], 4, 4, 4), primary, merged, 4, 1) == (
         merged_state, back, own, _row(storage, primary).total_count, _row(storage, merged).total_count)
     assert [("group.merge", ACTOR, f"group:{primary}"), ("group.unmerge", ACTOR, f"group:{merged}")] == entries
+
+
+def test_retention_keeps_a_merged_group_while_its_primary_exists(storage, make_report, audit) -> None:
+    """A merged group is an empty row, but retention keeps it while its primary exists: it is
+    what routes its fingerprint's reports to the primary."""
+    from crashveil.server.governance.retention import run_retention
+
+    primary = _store(storage, make_report, function="primary")
+    merged = _store(storage, make_report, function="merged", at=NOW - timedelta(days=400))
+    merge.merge_groups(storage.engine, audit, "demo", primary, [merged], actor=ACTOR)
+    run_retention(storage, audit, now=NOW + timedelta(hours=1))
+    later = _store(storage, make_report, function="merged", at=NOW + timedelta(hours=2))
+    assert (primary, primary) == (_row(storage, merged).merged_into, later)

@@ -120,7 +120,8 @@ def expire_ignores(engine: Engine, project_id: str, now: datetime) -> int:
     call this before reading; ingest ends them as reports arrive). A read of a partial
     index when nothing is due; returns how many groups came back."""
     c = crash_groups.c
-    due = (c.project_id == project_id, c.ignored_until.is_not(None), c.ignored_until <= now)
+    due = (c.project_id == project_id, c.ignored_until.is_not(None), c.ignored_until <= now,
+           c.status == grouping.IGNORED)
     with engine.connect() as conn:
         ids = list(conn.execute(sa.select(c.id).where(*due).limit(_EXPIRE_BATCH)).scalars())
     if not ids:
