@@ -30,6 +30,7 @@ __all__ = [
     "BackupError",
     "Interrupted",
     "BadQueryParameter",
+    "BadTriageAction",
 ]
 
 
@@ -190,5 +191,15 @@ class BadQueryParameter(CrashveilError, ValueError):
 
     def __init__(self, name: str, expected: str) -> None:
         super().__init__(f"query parameter {name!r}: expected {expected}")
+        self.name = name
+        self.expected = expected
+
+
+class BadTriageAction(CrashveilError, ValueError):
+    """A dashboard triage form is malformed or cannot apply to this group (answered 400):
+    names the field and what was expected, never echoes the value."""
+
+    def __init__(self, name: str, expected: str) -> None:
+        super().__init__(f"{name}: {expected}")
         self.name = name
         self.expected = expected

@@ -21,6 +21,7 @@ from functools import partial
 from starlette.routing import BaseRoute, Mount, Route, Router
 from starlette.staticfiles import StaticFiles
 
+import crashveil.server.dashboard.pages.triage_actions as triage
 from crashveil.server.dashboard import csrf
 from crashveil.server.dashboard.context import DashboardContext, TtlCache
 from crashveil.server.dashboard.headers import SecurityHeaders
@@ -79,7 +80,18 @@ def _page_routes(ctx: DashboardContext) -> list[BaseRoute]:
         Route("/p/{project}/reports/{report}", Page(ctx, reports.report_open, roles=READ_ROLES, post=True).serve,
               methods=["POST"]),
         Mount("/static", app=StaticFiles(directory=str(PACKAGE / "static")), name="dashboard-static"),
+        *_triage_routes(ctx),
     ]
+
+
+def _triage_routes(ctx: DashboardContext) -> list[BaseRoute]:
+    """The group page's triage forms (``pages/triage_actions.py``): CSRF-checked posts, triage roles."""
+    base = "/p/{project}/groups/{group:int}"
+    posts = (("resolve", triage.resolve), ("ignore", triage.ignore), ("reopen", triage.reopen),
+             ("notes", triage.add_note), ("notes/{note:int}/delete", triage.delete_note),
+             ("merge", triage.merge_into), ("unmerge", triage.unmerge), ("link", triage.link))
+    return [Route(f"{base}/{path}", Page(ctx, handler, roles=STATUS_ROLES, post=True).serve, methods=["POST"])
+            for path, handler in posts]
 
 
 def dashboard_routes(storage: Storage, *, access: AccessStore, audit: AuditTrail, secret: bytes,

@@ -61,6 +61,9 @@ group_status_changes = sa.Table(
     sa.Column("project_id", sa.String(63), nullable=False),
     sa.Column("status", sa.String(16), nullable=False),  # open | resolved | ignored
     sa.Column("resolved_in", sa.String(128), nullable=True),
+    # What a resolve or ignore waited for, in words ("in the next release after 1.4",
+    # "until 2026-12-31", ...; migration 0014t).
+    sa.Column("condition", sa.String(160), nullable=True),
     sa.Column("changed_by", sa.String(128), nullable=False),
     sa.Column("changed_at", UtcDateTime(), nullable=False),
     sa.Index(None, "group_id", "changed_at"),

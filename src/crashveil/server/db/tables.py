@@ -143,6 +143,18 @@ crash_groups = sa.Table(
     sa.Column("prev_day_count", sa.Integer(), nullable=False, server_default="0"),
     sa.Column("trend", sa.Integer(), nullable=False, server_default="0"),  # day_count - prev_day_count
     sa.Column("assignee", sa.String(128), nullable=True),
+    # Triage actions (migration 0014t; ``ingest.grouping`` holds the rules): resolved in the
+    # release after this one; ignored until a time, a total count or a release after this one,
+    # and which of them ended the last ignore; the group this one was merged into; a linked
+    # issue in another tracker.
+    sa.Column("resolved_after", sa.String(128), nullable=True),
+    sa.Column("ignored_until", UtcDateTime(), nullable=True),
+    sa.Column("ignored_until_count", sa.Integer(), nullable=True),
+    sa.Column("ignored_until_release", sa.String(128), nullable=True),
+    sa.Column("ignore_ended", sa.String(16), nullable=True),  # date | count | release
+    sa.Column("ignore_ended_at", UtcDateTime(), nullable=True),
+    sa.Column("merged_into", sa.Integer(), nullable=True),
+    sa.Column("external_url", sa.String(1000), nullable=True),
     sa.UniqueConstraint("project_id", "fingerprint"),
     sa.Index(None, "project_id", "last_seen"),
 )

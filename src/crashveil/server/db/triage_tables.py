@@ -16,6 +16,11 @@ on its columns is answered from the trigram index, so a search that matches few 
 (or none) reads those few instead of walking 100k groups. PostgreSQL searches the columns
 with ``ILIKE`` (a ``pg_trgm`` index would be its equivalent).
 
+``group_notes`` (migration 0014t): internal notes staff write on a group. The text is
+redacted with the project policy's detectors before it is stored (``dashboard.triage.actions``)
+and shown only on the group page, escaped; notes go with their group. Two partial indexes
+on ``crash_groups`` find ignores that end at a time and groups merged into another.
+
 Facet values are policy fields every role that reads aggregates may see (release,
 deployment, platform, OS family); nothing here holds report content or pseudonyms.
 """
@@ -24,9 +29,9 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from crashveil.server.db.tables import crash_groups, metadata
+from crashveil.server.db.tables import UtcDateTime, crash_groups, metadata
 
-__all__ = ["FACET_KINDS", "SQLITE_SEARCH_DDL", "group_facets", "group_search"]
+__all__ = ["FACET_KINDS", "NOTE_CHARS", "SQLITE_SEARCH_DDL", "group_facets", "group_notes", "group_search"]
 
 #: Facet kinds, as stored.
 FACET_KINDS = ("release", "environment", "platform", "os")
@@ -38,6 +43,14 @@ sa.Index("ix_crash_groups_project_id_install_count_id", crash_groups.c.project_i
 sa.Index("ix_crash_groups_project_id_day_key_trend_id", crash_groups.c.project_id, crash_groups.c.day_key,
          crash_groups.c.trend, crash_groups.c.id)
 sa.Index("ix_crash_groups_project_id_first_seen", crash_groups.c.project_id, crash_groups.c.first_seen)
+sa.Index("ix_crash_groups_project_id_ignored_until", crash_groups.c.project_id, crash_groups.c.ignored_until,
+         sqlite_where=crash_groups.c.ignored_until.is_not(None),
+         postgresql_where=crash_groups.c.ignored_until.is_not(None))
+sa.Index("ix_crash_groups_merged_into", crash_groups.c.merged_into,
+         sqlite_where=crash_groups.c.merged_into.is_not(None), postgresql_where=crash_groups.c.merged_into.is_not(None))
+
+#: The longest note, in characters.
+NOTE_CHARS = 2000
 
 group_facets = sa.Table(
     "group_facets", metadata,
@@ -46,6 +59,17 @@ group_facets = sa.Table(
     sa.Column("value", sa.String(128), primary_key=True),
     sa.Column("project_id", sa.String(63), nullable=False),
     sa.Index(None, "project_id", "kind", "value", "group_id"),
+)
+
+group_notes = sa.Table(
+    "group_notes", metadata,
+    sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
+    sa.Column("group_id", sa.Integer(), sa.ForeignKey("crash_groups.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("project_id", sa.String(63), nullable=False),
+    sa.Column("author", sa.String(128), nullable=False),  # user:<id>, the audit trail's actor form
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.Column("body", sa.Text(), nullable=False),  # redacted, at most NOTE_CHARS
+    sa.Index(None, "group_id", "created_at"),
 )
 
 #: The FTS5 search table and the triggers that keep it (SQLite; run by migration 0013).

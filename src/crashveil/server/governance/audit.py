@@ -88,7 +88,8 @@ ACTIONS: Mapping[str, str] = {
     "sentry_key.create": "a Sentry DSN key was created (label, consent level)",
     "sentry_key.level": "the consent level of a Sentry DSN key's events changed (from, to)",
     "sentry_key.revoke": "a Sentry DSN key was revoked",
-    "group.status": "a crash group was resolved, ignored or reopened",
+    "group.status": "a crash group was resolved (now, in a release, in the next release), ignored (until a date, "
+                    "a count of further reports, a new release, or reopened by hand) or reopened",
     "group.assign": "a crash group was assigned to a user (user:<id>), or to no one",
     "counts_only.enter": "a group entered counts-only mode, for one credential or project-wide (detail scope)",
     "counts_only.leave": "a group left counts-only mode, for one credential or project-wide (detail scope)",
@@ -101,6 +102,11 @@ ACTIONS: Mapping[str, str] = {
                       "was re-anchored to this entry",
     "audit.reanchor": "an operator re-anchored the checkpoint to this entry (reason, the checkpoint it replaced), "
                       "after a database restored from an older copy",
+    "group.note.add": "an internal note was added to a crash group (note id, length, redactions; never its text)",
+    "group.note.delete": "an internal note of a crash group was deleted by its author (note id)",
+    "group.merge": "crash groups were merged into this one (the merged group ids)",
+    "group.unmerge": "a crash group was taken out of the group it was merged into (that group's id)",
+    "group.link": "a crash group's external issue link was set or removed (the link's host only)",
 }
 #: Actions that re-anchor the checkpoint (:meth:`AuditTrail.reanchor`).
 REANCHOR_ACTIONS = ("server.restore", "audit.reanchor")

@@ -297,10 +297,15 @@ def _expire_rollups(conn: Connection, out: ProjectRetention, policy: Policy, now
         crash_groups.c.project_id == project_id,
         crash_groups.c.last_seen < now - timedelta(days=policy.aggregation.rollup_retention_days),
         ~sa.exists().where(reports.c.group_id == crash_groups.c.id),
-        ~sa.exists().where(group_rollups.c.group_id == crash_groups.c.id))
+        ~sa.exists().where(group_rollups.c.group_id == crash_groups.c.id),
+        # A merged group routes its fingerprint to its primary while that exists (0014t).
+        ~sa.exists().where(_primary.c.id == crash_groups.c.merged_into))
     ids = list(conn.execute(empty).scalars())
     if ids:
         out.groups_deleted = conn.execute(crash_groups.delete().where(crash_groups.c.id.in_(ids))).rowcount
+
+
+_primary = crash_groups.alias("primary_group")
 
 
 def _daily_expired(project_id: str, cutoff_day: str) -> list[tuple[sa.Table, list[Any]]]:

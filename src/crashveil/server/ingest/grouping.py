@@ -7,31 +7,50 @@ of the algorithm that made it (``v1:...``), as bugsink stores its grouping mecha
 the algorithm can improve without silently splitting existing groups.
 
 Status
-    ``open`` -> ``resolved`` (optionally "in release R") -> ``regressed`` when the crash
-    comes back in a release after R (or at all, when resolved without a release). Reports
-    from R or older releases of a group resolved in R are expected stragglers and change
-    nothing. ``ignored`` groups stay ignored. Releases compare as PEP 440 versions when
-    both parse, else as tuples of their numbers, else not at all (no regression is claimed
-    on releases we cannot order).
+    ``open`` -> ``resolved`` -> ``regressed`` when the crash comes back (Sentry's and
+    bugsink's meaning):
+
+    - resolved *in release R* (fixed in R): a report of R or a later release regresses it;
+      reports of older releases are expected stragglers and change nothing;
+    - resolved *in the next release* (``resolved_after`` = the project's newest release at
+      the time, N): a report of a release after N regresses it (the fix was to ship in the
+      first release after N); reports of N or older change nothing;
+    - resolved *now* (no release): any report regresses it, except one that occurred in an
+      hour before the resolve (a device's queue delivering an old crash late).
+
+    ``ignored`` groups stay ignored until their condition ends: a time
+    (``ignored_until``, also applied when the dashboard reads), a total report count
+    (``ignored_until_count``), or a release after the newest one at the time
+    (``ignored_until_release``); then the group is ``open`` again and ``ignore_ended``
+    says which ended. An ignore without a condition lasts until someone reopens the group.
+
+    Releases compare as PEP 440 versions when both parse, else as tuples of their numbers,
+    else not at all: no regression is claimed, and no release-conditioned ignore ends, on
+    releases we cannot order (the dashboard refuses "next release" conditions when the
+    project has no orderable release).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 
 from crashveil.policy import compute_fingerprint
 from crashveil.policy.fingerprint import grouping_title
 from crashveil.wire import Report
 
-__all__ = ["OPEN", "RESOLVED", "REGRESSED", "IGNORED", "STATUSES", "report_fingerprint",
-           "release_is_after", "Transition", "on_new_report"]
+__all__ = ["OPEN", "RESOLVED", "REGRESSED", "IGNORED", "STATUSES", "IGNORE_ENDS", "report_fingerprint",
+           "release_is_after", "newest_release", "Transition", "GroupStatus", "on_new_report", "on_report"]
 
 OPEN = "open"
 RESOLVED = "resolved"
 REGRESSED = "regressed"
 IGNORED = "ignored"
 STATUSES = (OPEN, RESOLVED, REGRESSED, IGNORED)
+#: What can end an ignore (``crash_groups.ignore_ended``).
+IGNORE_ENDS = ("date", "count", "release")
 
 
 def report_fingerprint(report: Report) -> str:
@@ -100,16 +119,74 @@ def release_is_after(release: str | None, than: str | None) -> bool:
     return bool(a[1] > b[1])  # type: ignore[operator]
 
 
+def newest_release(releases: Iterable[str]) -> str | None:
+    """The latest of ``releases`` in this module's order (None when none can be ordered)."""
+    newest: str | None = None
+    for release in releases:
+        if release and _version_key(release) is not None and (newest is None or release_is_after(release, newest)):
+            newest = release
+    return newest
+
+
 @dataclass(frozen=True)
 class Transition:
-    """The status a group has after a new report, and whether that was a regression."""
+    """The status a group has after a new report, whether that was a regression, and which
+    condition ended its ignore (None: it did not end)."""
 
     status: str
     regressed: bool
+    ignore_ended: str | None = None
+
+
+@dataclass(frozen=True)
+class GroupStatus:
+    """The status columns of a group that a new report is judged against."""
+
+    status: str
+    resolved_in: str | None = None
+    resolved_after: str | None = None
+    resolved_at: datetime | None = None
+    ignored_until: datetime | None = None
+    ignored_until_count: int | None = None
+    ignored_until_release: str | None = None
 
 
 def on_new_report(status: str, resolved_in: str | None, release: str | None) -> Transition:
-    """Where a group in ``status`` goes when a report of ``release`` arrives."""
-    if status == RESOLVED and release_is_after(release, resolved_in):
-        return Transition(REGRESSED, True)
-    return Transition(status, False)
+    """Where a group in ``status`` (resolved in ``resolved_in``, or now) goes when a report of
+    ``release`` arrives (no time or count conditions: :func:`on_report` has them)."""
+    return on_report(GroupStatus(status, resolved_in), release, count=0, received_at=None, occurred_hour=None)
+
+
+def on_report(group: GroupStatus, release: str | None, *, count: int, received_at: datetime | None,
+              occurred_hour: str | None) -> Transition:
+    """Where ``group`` goes when a report of ``release`` arrives at ``received_at``, making
+    its total ``count``; ``occurred_hour`` (``2026-05-01T13:00Z``) is when the crash happened."""
+    if group.status == IGNORED:
+        ended = _ignore_ended(group, release, count, received_at)
+        return Transition(OPEN if ended else IGNORED, False, ended)
+    if group.status != RESOLVED:
+        return Transition(group.status, False)
+    if group.resolved_after is not None:
+        regressed = release_is_after(release, group.resolved_after)
+    elif group.resolved_in is not None:
+        regressed = release == group.resolved_in or release_is_after(release, group.resolved_in)
+    else:
+        regressed = not _straggler(occurred_hour, group.resolved_at)
+    return Transition(REGRESSED, True) if regressed else Transition(RESOLVED, False)
+
+
+def _ignore_ended(group: GroupStatus, release: str | None, count: int, received_at: datetime | None) -> str | None:
+    if group.ignored_until is not None and received_at is not None and received_at >= group.ignored_until:
+        return "date"
+    if group.ignored_until_count is not None and count >= group.ignored_until_count:
+        return "count"
+    if group.ignored_until_release is not None and release_is_after(release, group.ignored_until_release):
+        return "release"
+    return None
+
+
+def _straggler(occurred_hour: str | None, resolved_at: datetime | None) -> bool:
+    """Whether a crash of ``occurred_hour`` happened in an hour before the resolve."""
+    if occurred_hour is None or resolved_at is None:
+        return False
+    return occurred_hour < resolved_at.strftime("%Y-%m-%dT%H:00Z")

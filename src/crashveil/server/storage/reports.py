@@ -184,7 +184,7 @@ def _update_group(group: dict[str, Any], item: StoreRow, weights: HourWeights, c
     whether it is stored counts-only (see ``credential_weight``: the two scopes)."""
     project_id, received_at, received_hour = item.project_id, item.received_at, item.received_hour
     release = item.release
-    transition = grouping.on_new_report(group["status"], group["resolved_in"], release)
+    transition = triage.status_after(group, item)
     same_hour = group["hour_key"] == received_hour
     hour_count = group["hour_count"] + 1 if same_hour else 1
     added, own_mode = weights.add_report(project_id, group["id"], item.fingerprint,
@@ -320,7 +320,7 @@ def _groups_for_update(conn: sa.Connection, items: Sequence[StoreRow]
         found = _read_groups(conn, first)
         missing = {key: item for key, item in first.items() if key not in found}
         if not missing:
-            return found
+            return triage.follow_merges(conn, found)
     new_rows = [dict(project_id=project_id, fingerprint=fingerprint, crash_type=item.crash_type,
                      first_seen=item.received_at, last_seen=item.received_at, first_release=item.release,
                      last_release=item.release, status=grouping.OPEN, total_count=0, hour_count=0,
@@ -329,7 +329,7 @@ def _groups_for_update(conn: sa.Connection, items: Sequence[StoreRow]
     bulk(conn, "group-insert", lambda c: db.dialect_insert(c, crash_groups)
           .on_conflict_do_nothing(index_elements=["project_id", "fingerprint"]), new_rows)
     found.update(_read_groups(conn, missing))
-    return found
+    return triage.follow_merges(conn, found)
 
 
 def _read_groups(conn: sa.Connection, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:

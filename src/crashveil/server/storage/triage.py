@@ -7,6 +7,10 @@ The all-time install count is honest for the k rule as the per-day ones are
 (``db.rollup_tables``): below :data:`EXACT_BELOW` it is the number of non-zero registers,
 a guaranteed lower bound of the distinct pseudonyms, so a count the dashboard shows as
 ">= k" is certain for any k below that; above it, the HyperLogLog estimate.
+
+Triage actions (migration 0014t): :func:`status_after` judges each report against the
+group's resolve or ignore (``ingest.grouping`` holds the rules), and :func:`follow_merges`
+sends the reports of a merged group's fingerprint to the group it was merged into.
 """
 
 from __future__ import annotations
@@ -22,15 +26,17 @@ from crashveil.server.db import engine as db
 from crashveil.server.db.rollup_tables import SKETCH_BYTES, InstallSketch, estimate
 from crashveil.server.db.tables import crash_groups
 from crashveil.server.db.triage_tables import group_facets
+from crashveil.server.ingest import grouping
 from crashveil.server.storage.records import StoreRow
-from crashveil.server.storage.statements import bulk
+from crashveil.server.storage.statements import bulk, in_chunks, in_keys
 
-__all__ = ["EXACT_BELOW", "GROUP_STATE", "add_facets", "expire_title_messages", "finish_groups", "install_count",
-           "search_code", "update_group", "write_facets"]
+__all__ = ["EXACT_BELOW", "GROUP_STATE", "add_facets", "expire_title_messages", "finish_groups", "follow_merges",
+           "install_count", "search_code", "status_after", "update_group", "write_facets"]
 
 #: ``crash_groups`` columns this module keeps up to date with each report.
 GROUP_STATE = ("culprit", "search_code", "title_message", "title_message_at", "installs", "install_count", "day_key",
-               "day_count", "prev_day_count", "trend")
+               "day_count", "prev_day_count", "trend", "ignored_until", "ignored_until_count", "ignored_until_release",
+               "ignore_ended", "ignore_ended_at")
 #: Install counts below this are the certain lower bound (see the module docstring).
 EXACT_BELOW = 64
 _SKETCH = "_triage_sketch"
@@ -59,6 +65,43 @@ def update_group(group: dict[str, Any], item: StoreRow) -> None:
         group["prev_day_count"] = (group.get("day_count") or 0) if current == yesterday else 0
         group["day_key"], group["day_count"] = day, 1
     group["trend"] = (group.get("day_count") or 0) - (group.get("prev_day_count") or 0)
+
+
+def status_after(group: dict[str, Any], item: StoreRow) -> grouping.Transition:
+    """Judge ``item`` against ``group``'s resolve or ignore (before its count is added); an
+    ignore that ends is cleared here, with what ended it. The caller sets the status."""
+    transition = grouping.on_report(
+        grouping.GroupStatus(group["status"], group["resolved_in"], group["resolved_after"], group["resolved_at"],
+                             group["ignored_until"], group["ignored_until_count"], group["ignored_until_release"]),
+        item.release, count=group["total_count"] + 1, received_at=item.received_at, occurred_hour=item.occurred_hour)
+    if transition.ignore_ended is not None:
+        group.update(ignored_until=None, ignored_until_count=None, ignored_until_release=None,
+                     ignore_ended=transition.ignore_ended, ignore_ended_at=item.received_at)
+    return transition
+
+
+def follow_merges(conn: sa.Connection, found: dict[tuple[str, str], dict[str, Any]]
+                  ) -> dict[tuple[str, str], dict[str, Any]]:
+    """``found`` (fingerprint -> group, locked) with each merged group replaced by the group it
+    was merged into, locked too (one dict per group, so a batch counts each group once).
+
+    Nothing is read unless a group of the batch was merged. A merged group whose primary is
+    gone (retention deleted it) takes its own reports again."""
+    targets = {group["merged_into"] for group in found.values() if group.get("merged_into") is not None}
+    if not targets:
+        return found
+    by_id = {group["id"]: group for group in found.values()}
+    wanted = sorted(targets - by_id.keys())
+    for _, stmt, params in in_chunks(conn, "merged-into", wanted, _primaries_stmt):
+        for row in db.fetch_dicts(conn, stmt, params):
+            by_id[row["id"]] = row
+    return {key: by_id.get(group["merged_into"], group) if group.get("merged_into") is not None else group
+            for key, group in found.items()}
+
+
+def _primaries_stmt(size: int) -> Any:
+    return (sa.select(crash_groups).where(crash_groups.c.id.in_(in_keys(size))).order_by(crash_groups.c.id)
+            .with_for_update())
 
 
 def search_code(crash_type: str, item: StoreRow) -> str:

@@ -19,8 +19,10 @@ from crashveil.errors import BadQueryParameter, NotFound
 from crashveil.server.dashboard import queries as q
 from crashveil.server.dashboard.context import DashboardContext
 from crashveil.server.dashboard.page import Visit, form_text, render
+from crashveil.server.dashboard.pages import triage_actions
 from crashveil.server.dashboard.pages.assign import assignable_users
 from crashveil.server.dashboard.roles import READ_ROLES, STATUS_ROLES
+from crashveil.server.dashboard.triage.actions import expire_ignores
 from crashveil.server.dashboard.triage.listing import list_page
 from crashveil.server.dashboard.triage.params import SORTS, ListQuery, parse_query
 from crashveil.server.dashboard.triage.sparkline import sparkline
@@ -80,6 +82,7 @@ async def groups(ctx: DashboardContext, visit: Visit) -> Response:
         # The filter form sends every field, empty ones too: answer with the short URL worth
         # bookmarking (only validated values, so nothing is reflected that was not checked).
         return RedirectResponse(query.url(base), status_code=303)
+    await run_in_threadpool(expire_ignores, ctx.engine, project_id, moment)
     data = await run_in_threadpool(_load_group_list, ctx, project_id, query, visit.held, moment)
     return render(ctx, visit.session, "groups.html", title=f"Crash groups · {project_id}", project_id=project_id,
                   query=query, base=base, sorts=SORTS, statuses=STATUSES, k_visible=k_visible,
@@ -118,8 +121,10 @@ def _load_group(ctx: DashboardContext, project_id: str, group_id: int,
 async def group_detail(ctx: DashboardContext, visit: Visit) -> Response:
     project_id = visit.param("project")
     group_id: int = visit.request.path_params["group"]
+    await run_in_threadpool(expire_ignores, ctx.engine, project_id, ctx.now())
     group, data = await run_in_threadpool(_load_group, ctx, project_id, group_id, ctx.now())
     users = await run_in_threadpool(assignable_users, ctx, project_id)
+    data["triage"] = await run_in_threadpool(triage_actions.page_context, ctx, group, visit.held, visit.user.actor)
     return render(ctx, visit.session, "group.html", title=f"{group.crash_type} · {project_id}", group=group,
                   project_id=project_id, can_change=bool(visit.held & STATUS_ROLES),
                   can_read=bool(visit.held & READ_ROLES), assignable=users,

@@ -111,7 +111,7 @@ def _day_start(day: Any) -> datetime:
 
 def _conditions(project_id: str, query: ListQuery, rules: TitleRules, now: datetime, *,
                 sqlite: bool) -> list[Any]:
-    conds: list[Any] = [_c.project_id == project_id]
+    conds: list[Any] = [_c.project_id == project_id, _c.merged_into.is_(None)]  # merged groups: on their primary
     if query.status is not None:
         conds.append(_c.status == query.status)
     for column, low, high in ((_c.first_seen, query.first_after, query.first_before),
