@@ -13,6 +13,7 @@ yesterday's (``trend``, kept at ingest): a group not seen today is not trending.
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
@@ -25,7 +26,7 @@ from crashveil.server.dashboard.triage.params import Cursor, ListQuery
 from crashveil.server.dashboard.triage.titles import TitleRules
 from crashveil.server.db.rollup_tables import group_daily_rollups
 from crashveil.server.db.tables import crash_groups
-from crashveil.server.db.triage_tables import group_facets, group_search
+from crashveil.server.db.triage_tables import TRIGRAM_INDEXES, code_text, fold_ascii, group_facets, group_search
 from crashveil.server.ingest.grouping import release_is_after
 
 __all__ = ["SPARK_DAYS", "GroupPage", "ListedGroup", "list_page"]
@@ -36,6 +37,8 @@ _RELEASES_SHOWN = 5
 #: Search matches taken from the trigram index at most (see ``_search_candidates``).
 _MAX_CANDIDATES = 500
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+logger = logging.getLogger("crashveil.server.dashboard")
 _c = crash_groups.c
 
 
@@ -89,19 +92,28 @@ def _cursor_value(query: ListQuery, key: Any, value: int) -> Any:
     return sa.literal(value, sa.Integer())
 
 
+def _like_pattern(text: str) -> str:
+    """``%text%`` with LIKE's special characters escaped (escape character ``\\``)."""
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def _contains(column: Any, text: str, *, sqlite: bool) -> Any:
+    """``column`` contains ``text``, ASCII letters in any case, other characters as they are:
+    SQLite's ``LIKE``, and on PostgreSQL the same comparison on ASCII-folded text (an
+    ``ILIKE`` would fold other letters too, by the server's locale), which the trigram
+    indexes of ``db.triage_tables`` answer."""
+    if sqlite:
+        return column.like(_like_pattern(text), escape="\\")
+    return fold_ascii(column).like(_like_pattern(text.translate(_ASCII_LOWER)), escape="\\")
+
+
 def _search(query: ListQuery, rules: TitleRules, *, sqlite: bool) -> Any | None:
     if query.q is None:
         return None
-    escaped = query.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    pattern = f"%{escaped}%"
-
-    def contains(column: Any) -> Any:
-        # SQLite's LIKE ignores ASCII case already; ilike would wrap both sides in lower().
-        return (column.like if sqlite else column.ilike)(pattern, escape="\\")
-
-    terms: list[Any] = [contains(_c.search_code) if rules.culprit else contains(_c.crash_type)]
+    terms: list[Any] = [_contains(code_text() if rules.culprit else _c.crash_type, query.q, sqlite=sqlite)]
     if rules.message_since is not None:
-        terms.append(sa.and_(contains(_c.title_message), _c.title_message_at >= rules.message_since))
+        terms.append(sa.and_(_contains(_c.title_message, query.q, sqlite=sqlite),
+                             _c.title_message_at >= rules.message_since))
     return sa.or_(*terms)
 
 
@@ -138,8 +150,8 @@ def list_page(conn: Connection, project_id: str, query: ListQuery, rules: TitleR
     key = _sort_key(query, now).label("sort_key")
     sqlite = conn.dialect.name == "sqlite"
     conds = _conditions(project_id, query, rules, now, sqlite=sqlite)
-    if sqlite and query.q is not None:
-        candidates = _search_candidates(conn, query.q, rules)
+    if query.q is not None:
+        candidates = _search_candidates(conn, project_id, query.q, rules)
         if candidates is not None:
             if not candidates:
                 return GroupPage([], None)
@@ -176,20 +188,48 @@ def list_page(conn: Connection, project_id: str, query: ListQuery, rules: TitleR
     return GroupPage(out, following)
 
 
-def _search_candidates(conn: Connection, text: str, rules: TitleRules) -> list[int] | None:
-    """Ids of the groups whose search text (or, where ``rules`` allow, message template)
-    contains ``text``, from the trigram index (``db.triage_tables.group_search``); ``None``
-    when the index is no help: a text with LIKE's special characters, or more than
+def _search_candidates(conn: Connection, project_id: str, text: str, rules: TitleRules) -> list[int] | None:
+    """Ids of the groups whose code text (or, where ``rules`` allow, message template)
+    contains ``text``, from the engine's trigram index (``db.triage_tables``); ``None``
+    when the index is no help: a text shorter than a trigram, or more than
     :data:`_MAX_CANDIDATES` matches (then so many groups match that walking the sort's
-    index finds a page at once). The caller still checks each candidate's own columns."""
-    if any(ch in text for ch in "%_\\"):
+    index finds a page at once), or PostgreSQL without ``pg_trgm``. A superset: the caller
+    still checks each candidate's own columns (and the message's age)."""
+    if len(text) < 3:
         return None
-    pattern = f"%{text}%"
-    parts = [sa.select(group_search.c.rowid).where(group_search.c.code.like(pattern))]
-    if rules.message_since is not None:
-        parts.append(sa.select(group_search.c.rowid).where(group_search.c.message.like(pattern)))
-    found = [gid for (gid,) in conn.execute(sa.union_all(*parts).limit(_MAX_CANDIDATES + 1))]
+    if conn.dialect.name == "sqlite":
+        # A trigram table matches a quoted phrase of 3 or more characters as a substring, in
+        # any case; any character may be in it (a quote doubled), unlike a LIKE pattern.
+        columns = "{code message}" if rules.message_since is not None else "code"
+        phrase = '"' + text.replace('"', '""') + '"'
+        query: Any = sa.select(group_search.c.rowid).where(sa.literal_column("group_search").op("MATCH")(
+            f"{columns} : {phrase}"))
+    else:
+        if not _trigram_indexed(conn):
+            return None
+        terms = [_contains(code_text() if rules.culprit else _c.crash_type, text, sqlite=False)]
+        if rules.message_since is not None:
+            terms.append(_contains(_c.title_message, text, sqlite=False))
+        query = sa.select(_c.id).where(_c.project_id == project_id, sa.or_(*terms))
+    found = [gid for (gid,) in conn.execute(query.limit(_MAX_CANDIDATES + 1))]
     return None if len(found) > _MAX_CANDIDATES else found
+
+
+_TRIGRAM_CHECKED: dict[str, bool] = {}
+
+
+def _trigram_indexed(conn: Connection) -> bool:
+    """Whether PostgreSQL has the trigram indexes (checked once per database; a warning once
+    when not: migration 0014p could not create ``pg_trgm``)."""
+    key = conn.engine.url.render_as_string(hide_password=True)
+    known = _TRIGRAM_CHECKED.get(key)
+    if known is None:
+        names = ", ".join(f"to_regclass('{name}')" for name in TRIGRAM_INDEXES)
+        known = _TRIGRAM_CHECKED[key] = None not in conn.exec_driver_sql(f"SELECT {names}").one()
+        if not known:
+            logger.warning("the group list's search runs without trigram indexes (pg_trgm missing): rare terms"
+                           " walk every group; db.triage_tables.POSTGRES_TRIGRAM_DDL creates them")
+    return known
 
 
 def _releases(conn: Connection, ids: Sequence[int]) -> dict[int, tuple[str, ...]]:
