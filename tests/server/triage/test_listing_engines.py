@@ -22,7 +22,7 @@ import pytest
 import sqlalchemy as sa
 
 from crashveil.policy import compute_fingerprint
-from crashveil.server.dashboard.triage import listing
+from crashveil.server.dashboard.triage import search
 from crashveil.server.dashboard.triage.listing import list_page
 from crashveil.server.dashboard.triage.params import SORTS, ListQuery
 from crashveil.server.dashboard.triage.titles import TitleRules
@@ -153,15 +153,15 @@ def test_search_uses_the_trigram_candidates_on_both_engines(engines: tuple[Stora
     """A rare term takes its candidates from the trigram index (SQLite's FTS5 table,
     PostgreSQL's GIN indexes), and those candidates are the groups found; odd input finds
     what a plain substring test in Python finds (ASCII letters folded only)."""
-    calls: list[list[int] | None] = []
-    real = listing._search_candidates
+    calls: list[search.Candidates | None] = []
+    real = search.candidates
 
-    def spy(*args: object) -> list[int] | None:
-        found = real(*args)  # type: ignore[arg-type]
+    def spy(*args: Any) -> search.Candidates | None:
+        found = real(*args)
         calls.append(found)
         return found
 
-    monkeypatch.setattr(listing, "_search_candidates", spy)
+    monkeypatch.setattr(search, "candidates", spy)
     from crashveil.server.db.tables import crash_groups
 
     for storage in engines:
@@ -186,12 +186,12 @@ def test_postgresql_without_trigram_indexes_warns_once_and_finds_the_same(engine
     still answers, the same groups, and says once in the log why search is slower."""
     lite, pg = engines
     with pg.engine.begin() as conn:
-        conn.exec_driver_sql("DROP INDEX ix_crash_groups_code_trgm")
-    listing._TRIGRAM_CHECKED.clear()
+        conn.exec_driver_sql("DROP INDEX ix_crash_groups_code_folded_trgm")
+    search._TRIGRAM_CHECKED.clear()
     with caplog.at_level("WARNING", logger="crashveil.server.dashboard"):
         for text in ("straße", "timeout", "zzz"):
             assert _pages(lite, ListQuery(q=text), DEVELOPER) == _pages(pg, ListQuery(q=text), DEVELOPER)
-    listing._TRIGRAM_CHECKED.clear()
+    search._TRIGRAM_CHECKED.clear()
     assert 1 == sum("without trigram indexes" in r.getMessage() for r in caplog.records)
 
 
@@ -201,19 +201,18 @@ def test_postgresql_search_plan_reads_the_trigram_index(engines: tuple[Storage, 
     _, pg = engines
     from crashveil.server.db.tables import crash_groups
 
-    for column, index in ((listing.code_text(), "ix_crash_groups_code_trgm"),
-                          (crash_groups.c.crash_type, "ix_crash_groups_crash_type_trgm"),
-                          (crash_groups.c.title_message, "ix_crash_groups_title_message_trgm")):
-        _assert_plan_reads(pg, sa.select(crash_groups.c.id).where(listing._contains(column, "straße", sqlite=False)),
-                           index)
+    for rules, indexes in ((DEVELOPER, ("ix_crash_groups_code_folded_trgm", "ix_crash_groups_message_folded_trgm")),
+                           (VIEWER, ("ix_crash_groups_crash_type_trgm",))):
+        _assert_plan_reads(pg, sa.select(crash_groups.c.id).where(search.matches("straße", rules, sqlite=False)),
+                           indexes)
 
 
-def _assert_plan_reads(pg: Storage, query: sa.Select[Any], index: str) -> None:
+def _assert_plan_reads(pg: Storage, query: sa.Select[Any], indexes: tuple[str, ...]) -> None:
     with pg.engine.connect() as conn:
         conn.exec_driver_sql("SET enable_seqscan = off")
         compiled = query.compile(conn, compile_kwargs={"literal_binds": True})
         plan = "\n".join(r[0] for r in conn.exec_driver_sql(f"EXPLAIN {compiled}"))
-    assert index in plan, plan
+    assert all(index in plan for index in indexes), plan
 
 
 @pytest.mark.parametrize("text", [str(uuid.UUID(int=7)), "a" * 200])

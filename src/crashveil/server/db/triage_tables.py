@@ -20,10 +20,13 @@ few candidate ids:
   tokenizer over the code text and ``title_message``, kept by triggers on ``crash_groups``
   (an update trigger fires only when the text changes); a ``LIKE '%text%'`` on its columns
   is answered from the index.
-- PostgreSQL (:data:`POSTGRES_TRIGRAM_DDL`): GIN ``gin_trgm_ops`` indexes on the folded
-  code text, type and message (extension ``pg_trgm``, part of Debian's ``postgresql``
-  package). Without the extension (a role that may not create it) the indexes are missing
-  and the list walks the sort's index instead (slower for rare terms, same results).
+- PostgreSQL: the code text and message, ASCII-folded, as stored generated columns
+  (:data:`POSTGRES_FOLDED_DDL`: a walk compares them with a plain ``LIKE``, ~5x cheaper than
+  folding each row at query time), and GIN ``gin_trgm_ops`` indexes on them and on the
+  folded type (:data:`POSTGRES_TRIGRAM_DDL`, extension ``pg_trgm``, part of Debian's
+  ``postgresql`` package). Without the extension (a role that may not create it) the
+  indexes are missing and the list walks the sort's index instead (slower for rare terms,
+  same results).
 
 Facet values are policy fields every role that reads aggregates may see (release,
 deployment, platform, OS family); nothing here holds report content or pseudonyms.
@@ -35,8 +38,8 @@ import sqlalchemy as sa
 
 from crashveil.server.db.tables import crash_groups, metadata
 
-__all__ = ["FACET_KINDS", "POSTGRES_TRIGRAM_DDL", "SQLITE_SEARCH_DDL", "TRIGRAM_INDEXES", "code_text", "fold_ascii",
-           "group_facets", "group_search"]
+__all__ = ["FACET_KINDS", "POSTGRES_FOLDED_DDL", "POSTGRES_TRIGRAM_DDL", "SQLITE_SEARCH_DDL", "TRIGRAM_INDEXES",
+           "code_folded", "code_text", "fold_ascii", "group_facets", "group_search", "message_folded"]
 
 #: Facet kinds, as stored.
 FACET_KINDS = ("release", "environment", "platform", "os")
@@ -81,22 +84,37 @@ SQLITE_SEARCH_DROP = ("DROP TRIGGER IF EXISTS group_search_delete", "DROP TRIGGE
 
 _UPPER, _LOWER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz"
 _FOLD_SQL = f"translate({{}}, '{_UPPER}', '{_LOWER}')"
-#: PostgreSQL's trigram indexes (name -> indexed expression): each is exactly the expression
-#: :func:`fold_ascii` builds, so the planner matches a ``LIKE`` on it to the index.
+#: PostgreSQL's ASCII-folded copies of the searched texts (generated columns, not in
+#: ``metadata``: SQLite has none; :func:`code_folded`, :func:`message_folded` read them).
+POSTGRES_FOLDED_DDL = tuple(
+    f"ALTER TABLE crash_groups ADD COLUMN {name} text GENERATED ALWAYS AS ({_FOLD_SQL.format(source)}) STORED"
+    for name, source in (("code_folded", _CODE_TEXT_SQL.format(t="")), ("message_folded", "title_message")))
+#: PostgreSQL's trigram indexes (name -> indexed expression); the type's is exactly the
+#: expression :func:`fold_ascii` builds, so the planner matches a ``LIKE`` on it to the index.
 TRIGRAM_INDEXES = {
-    "ix_crash_groups_code_trgm": _FOLD_SQL.format(_CODE_TEXT_SQL.format(t="")),
-    "ix_crash_groups_crash_type_trgm": _FOLD_SQL.format("crash_type"),
-    "ix_crash_groups_title_message_trgm": _FOLD_SQL.format("title_message"),
+    "ix_crash_groups_code_folded_trgm": "code_folded",
+    "ix_crash_groups_message_folded_trgm": "message_folded",
+    "ix_crash_groups_crash_type_trgm": f"({_FOLD_SQL.format('crash_type')})",
 }
 #: The extension, then the indexes (PostgreSQL; run by migration 0014p when the extension can be created).
 POSTGRES_TRIGRAM_DDL = ("CREATE EXTENSION IF NOT EXISTS pg_trgm", *(
-    f"CREATE INDEX IF NOT EXISTS {name} ON crash_groups USING gin (({expression}) gin_trgm_ops)"
+    f"CREATE INDEX IF NOT EXISTS {name} ON crash_groups USING gin ({expression} gin_trgm_ops)"
     for name, expression in TRIGRAM_INDEXES.items()))
 
 
 def code_text(table: sa.Table = crash_groups) -> sa.ColumnElement[str]:
     """A group's searchable code text: ``search_code``, else its type (no in-app frame)."""
     return sa.func.coalesce(table.c.search_code, table.c.crash_type)
+
+
+def code_folded() -> sa.ColumnElement[str]:
+    """PostgreSQL: :func:`code_text` with ASCII capitals made small (a stored column)."""
+    return sa.literal_column("crash_groups.code_folded", sa.Text())
+
+
+def message_folded() -> sa.ColumnElement[str]:
+    """PostgreSQL: ``title_message`` with ASCII capitals made small (a stored column)."""
+    return sa.literal_column("crash_groups.message_folded", sa.Text())
 
 
 def fold_ascii(expression: sa.ColumnElement[str]) -> sa.ColumnElement[str]:

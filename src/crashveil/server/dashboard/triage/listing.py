@@ -13,7 +13,6 @@ yesterday's (``trend``, kept at ingest): a group not seen today is not trending.
 from __future__ import annotations
 
 import functools
-import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
@@ -22,11 +21,12 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from crashveil.server.dashboard.triage import search
 from crashveil.server.dashboard.triage.params import Cursor, ListQuery
 from crashveil.server.dashboard.triage.titles import TitleRules
 from crashveil.server.db.rollup_tables import group_daily_rollups
 from crashveil.server.db.tables import crash_groups
-from crashveil.server.db.triage_tables import TRIGRAM_INDEXES, code_text, fold_ascii, group_facets, group_search
+from crashveil.server.db.triage_tables import group_facets
 from crashveil.server.ingest.grouping import release_is_after
 
 __all__ = ["SPARK_DAYS", "GroupPage", "ListedGroup", "list_page"]
@@ -34,11 +34,7 @@ __all__ = ["SPARK_DAYS", "GroupPage", "ListedGroup", "list_page"]
 #: Days of each row's sparkline.
 SPARK_DAYS = 14
 _RELEASES_SHOWN = 5
-#: Search matches taken from the trigram index at most (see ``_search_candidates``).
-_MAX_CANDIDATES = 500
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
-logger = logging.getLogger("crashveil.server.dashboard")
 _c = crash_groups.c
 
 
@@ -92,37 +88,11 @@ def _cursor_value(query: ListQuery, key: Any, value: int) -> Any:
     return sa.literal(value, sa.Integer())
 
 
-def _like_pattern(text: str) -> str:
-    """``%text%`` with LIKE's special characters escaped (escape character ``\\``)."""
-    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-
-
-def _contains(column: Any, text: str, *, sqlite: bool) -> Any:
-    """``column`` contains ``text``, ASCII letters in any case, other characters as they are:
-    SQLite's ``LIKE``, and on PostgreSQL the same comparison on ASCII-folded text (an
-    ``ILIKE`` would fold other letters too, by the server's locale), which the trigram
-    indexes of ``db.triage_tables`` answer."""
-    if sqlite:
-        return column.like(_like_pattern(text), escape="\\")
-    return fold_ascii(column).like(_like_pattern(text.translate(_ASCII_LOWER)), escape="\\")
-
-
-def _search(query: ListQuery, rules: TitleRules, *, sqlite: bool) -> Any | None:
-    if query.q is None:
-        return None
-    terms: list[Any] = [_contains(code_text() if rules.culprit else _c.crash_type, query.q, sqlite=sqlite)]
-    if rules.message_since is not None:
-        terms.append(sa.and_(_contains(_c.title_message, query.q, sqlite=sqlite),
-                             _c.title_message_at >= rules.message_since))
-    return sa.or_(*terms)
-
-
 def _day_start(day: Any) -> datetime:
     return datetime.combine(day, time(0), tzinfo=UTC)
 
 
-def _conditions(project_id: str, query: ListQuery, rules: TitleRules, now: datetime, *,
-                sqlite: bool) -> list[Any]:
+def _conditions(project_id: str, query: ListQuery, now: datetime) -> list[Any]:
     conds: list[Any] = [_c.project_id == project_id]
     if query.status is not None:
         conds.append(_c.status == query.status)
@@ -138,9 +108,6 @@ def _conditions(project_id: str, query: ListQuery, rules: TitleRules, now: datet
                                        group_facets.c.value == value))
     if query.sort == "trend":
         conds.append(_c.day_key == _day(now))
-    search = _search(query, rules, sqlite=sqlite)
-    if search is not None:
-        conds.append(search)
     return conds
 
 
@@ -149,13 +116,15 @@ def list_page(conn: Connection, project_id: str, query: ListQuery, rules: TitleR
     """One page of ``project_id``'s groups under ``query``, titles cut to what ``rules`` allow."""
     key = _sort_key(query, now).label("sort_key")
     sqlite = conn.dialect.name == "sqlite"
-    conds = _conditions(project_id, query, rules, now, sqlite=sqlite)
+    conds = _conditions(project_id, query, now)
     if query.q is not None:
-        candidates = _search_candidates(conn, project_id, query.q, rules)
-        if candidates is not None:
-            if not candidates:
-                return GroupPage([], None)
-            conds.append(_c.id.in_(candidates))
+        found = search.candidates(conn, project_id, query.q, rules)
+        if found is not None and not found.ids:
+            return GroupPage([], None)
+        if found is not None:
+            conds.append(_c.id.in_(found.ids))
+        if found is None or not found.exact:
+            conds.append(search.matches(query.q, rules, sqlite=sqlite))
     if query.after is not None:
         conds.append(sa.tuple_(key.element, _c.id) < sa.tuple_(_cursor_value(query, key.element, query.after.value),
                                                                 sa.literal(query.after.id, sa.Integer())))
@@ -186,50 +155,6 @@ def list_page(conn: Connection, project_id: str, query: ListQuery, rules: TitleR
         value = last.sort_key
         following = Cursor(_micros(value) if isinstance(value, datetime) else int(value), int(last.id))
     return GroupPage(out, following)
-
-
-def _search_candidates(conn: Connection, project_id: str, text: str, rules: TitleRules) -> list[int] | None:
-    """Ids of the groups whose code text (or, where ``rules`` allow, message template)
-    contains ``text``, from the engine's trigram index (``db.triage_tables``); ``None``
-    when the index is no help: a text shorter than a trigram, or more than
-    :data:`_MAX_CANDIDATES` matches (then so many groups match that walking the sort's
-    index finds a page at once), or PostgreSQL without ``pg_trgm``. A superset: the caller
-    still checks each candidate's own columns (and the message's age)."""
-    if len(text) < 3:
-        return None
-    if conn.dialect.name == "sqlite":
-        # A trigram table matches a quoted phrase of 3 or more characters as a substring, in
-        # any case; any character may be in it (a quote doubled), unlike a LIKE pattern.
-        columns = "{code message}" if rules.message_since is not None else "code"
-        phrase = '"' + text.replace('"', '""') + '"'
-        query: Any = sa.select(group_search.c.rowid).where(sa.literal_column("group_search").op("MATCH")(
-            f"{columns} : {phrase}"))
-    else:
-        if not _trigram_indexed(conn):
-            return None
-        terms = [_contains(code_text() if rules.culprit else _c.crash_type, text, sqlite=False)]
-        if rules.message_since is not None:
-            terms.append(_contains(_c.title_message, text, sqlite=False))
-        query = sa.select(_c.id).where(_c.project_id == project_id, sa.or_(*terms))
-    found = [gid for (gid,) in conn.execute(query.limit(_MAX_CANDIDATES + 1))]
-    return None if len(found) > _MAX_CANDIDATES else found
-
-
-_TRIGRAM_CHECKED: dict[str, bool] = {}
-
-
-def _trigram_indexed(conn: Connection) -> bool:
-    """Whether PostgreSQL has the trigram indexes (checked once per database; a warning once
-    when not: migration 0014p could not create ``pg_trgm``)."""
-    key = conn.engine.url.render_as_string(hide_password=True)
-    known = _TRIGRAM_CHECKED.get(key)
-    if known is None:
-        names = ", ".join(f"to_regclass('{name}')" for name in TRIGRAM_INDEXES)
-        known = _TRIGRAM_CHECKED[key] = None not in conn.exec_driver_sql(f"SELECT {names}").one()
-        if not known:
-            logger.warning("the group list's search runs without trigram indexes (pg_trgm missing): rare terms"
-                           " walk every group; db.triage_tables.POSTGRES_TRIGRAM_DDL creates them")
-    return known
 
 
 def _releases(conn: Connection, ids: Sequence[int]) -> dict[int, tuple[str, ...]]:

@@ -6,8 +6,8 @@ Create Date: 2026-12-07
 
 - Search (``db.triage_tables`` says how): SQLite's ``group_search`` is rebuilt so a group
   without an in-app frame is found by its type (the code text is ``search_code``, else
-  ``crash_type``); PostgreSQL gets ``pg_trgm`` and GIN trigram indexes on the folded code
-  text, type and message template. When the extension cannot be created (the role may not),
+  ``crash_type``); PostgreSQL gets the ASCII-folded code text and message template as
+  stored generated columns, ``pg_trgm`` and GIN trigram indexes on them and on the folded type. When the extension cannot be created (the role may not),
   a warning is logged and the indexes are left out: searches stay correct, only slower.
 - ``reports.deployment`` / ``reports.platform``: the report's deployment (the list's
   "environment") and platform, as its release and OS family are kept (policy fields of the
@@ -43,7 +43,12 @@ _SQLITE_SEARCH_0013 = (
 
 
 def upgrade() -> None:
-    from crashveil.server.db.triage_tables import POSTGRES_TRIGRAM_DDL, SQLITE_SEARCH_DDL, SQLITE_SEARCH_DROP
+    from crashveil.server.db.triage_tables import (
+        POSTGRES_FOLDED_DDL,
+        POSTGRES_TRIGRAM_DDL,
+        SQLITE_SEARCH_DDL,
+        SQLITE_SEARCH_DROP,
+    )
 
     op.add_column('reports', sa.Column('deployment', sa.String(length=128), nullable=True))
     op.add_column('reports', sa.Column('platform', sa.String(length=128), nullable=True))
@@ -52,6 +57,8 @@ def upgrade() -> None:
         for statement in (*SQLITE_SEARCH_DROP, *SQLITE_SEARCH_DDL):
             op.execute(statement)
         return
+    for statement in POSTGRES_FOLDED_DDL:
+        op.execute(statement)
     try:
         with bind.begin_nested():  # a savepoint: a refused CREATE EXTENSION leaves the migration going
             bind.exec_driver_sql(POSTGRES_TRIGRAM_DDL[0])
@@ -74,6 +81,8 @@ def downgrade() -> None:
     else:
         for name in TRIGRAM_INDEXES:
             op.execute(f"DROP INDEX IF EXISTS {name}")
+        for column in ('message_folded', 'code_folded'):
+            op.execute(f"ALTER TABLE crash_groups DROP COLUMN {column}")
     with op.batch_alter_table('reports') as batch:
         batch.drop_column('platform')
         batch.drop_column('deployment')
