@@ -2,10 +2,11 @@
 (DESIGN.md section 6, issues #17 and #24: group list, search and group page p95 <= 50 ms).
 
 Run: ``python bench/dashboard.py [--database-url PATH|URL|temp-postgresql] [--reports 1000000]
-[--groups 100000] [--runs 200] [--cache on,off]``. ``--database-url``: a SQLite file (kept
-and reused on the next run), an empty PostgreSQL database (reused when it already holds the
-project ``bench``), or ``temp-postgresql`` for a throwaway server (``_postgres.py``, as
-bench/ingest.py starts it); default a SQLite file in a temporary directory.
+[--groups 100000] [--runs 200] [--cache on,off] [--dir DIR]``. ``--database-url``: a SQLite
+file (kept and reused on the next run, its key file beside it), an empty PostgreSQL database
+(reused when it already holds the project ``bench``: give the same ``--dir`` for its key
+file), or ``temp-postgresql`` for a throwaway server (``_postgres.py``, as bench/ingest.py
+starts it); default a SQLite file in a temporary directory.
 
 The data is generated straight into the real schema (``_triage_data.py``: executemany on
 SQLite, COPY on PostgreSQL), never through the ingest path; one real, encrypted report in
@@ -269,9 +270,12 @@ def main() -> None:
     parser.add_argument("--groups", type=int, default=100_000)
     parser.add_argument("--runs", type=int, default=200)
     parser.add_argument("--cache", default="on,off", help="which cache modes to measure: on, off or on,off")
+    parser.add_argument("--dir", type=Path, default=None,
+                        help="the server directory (its key file) to keep for a PostgreSQL database reused later")
     args = parser.parse_args()
     with contextlib.ExitStack() as stack:
-        root = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        root = args.dir or Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        root.mkdir(parents=True, exist_ok=True)
         url = args.database_url
         if url == TEMPORARY:
             url, _ = stack.enter_context(temporary_postgresql())
