@@ -78,3 +78,19 @@ def postgres_cpu_seconds(postmaster: int | None) -> float:
             fields = stat[stat.rindex(")") + 2:].split()
             total += (int(fields[11]) + int(fields[12])) / tick
     return total
+
+
+def process_cpu_seconds(pids: set[int]) -> float | None:
+    """User + system CPU seconds of the processes ``pids`` (e.g. the backends serving one
+    engine's connections), from /proc; ``None`` when none is visible (a server elsewhere)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total, seen = 0.0, False
+    for pid in pids:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()
+        total += (int(fields[11]) + int(fields[12])) / tick
+        seen = True
+    return total if seen else None

@@ -179,6 +179,10 @@ reports = sa.Table(
     sa.Column("received_at", UtcDateTime(), nullable=False),
     sa.Column("data_key_id", sa.String(96), sa.ForeignKey("data_keys.key_id"), nullable=True),
     sa.Column("detail", sa.LargeBinary(), nullable=True),  # NULL: counts-only (mass failure)
+    # The deployment ("environment") and platform, as release and OS family (migration 0014p:
+    # what erasure needs to drop a group's facets; "" none given, NULL stored before 0014p).
+    sa.Column("deployment", sa.String(128), nullable=True),
+    sa.Column("platform", sa.String(128), nullable=True),
     sa.UniqueConstraint("project_id", "report_id"),
     sa.Index(None, "project_id", "install_id"),
     sa.Index(None, "group_id", "received_at"),

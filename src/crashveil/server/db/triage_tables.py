@@ -9,12 +9,24 @@
   ``(project_id, day_key, trend, id)`` (the trend: today's groups in order), ``(project_id,
   first_seen)``; ``(project_id, last_seen)`` exists since 0001.
 
-``group_search`` (SQLite only; :data:`SQLITE_SEARCH_DDL`): an FTS5 table with the trigram
-tokenizer over each group's ``search_code`` and ``title_message``, kept by triggers on
-``crash_groups`` (a message trigger fires only when the text changes). A ``LIKE '%text%'``
-on its columns is answered from the trigram index, so a search that matches few groups
-(or none) reads those few instead of walking 100k groups. PostgreSQL searches the columns
-with ``ILIKE`` (a ``pg_trgm`` index would be its equivalent).
+Search (migration 0014p). The searchable code text of a group is :func:`code_text`:
+``search_code`` ("type culprit modules"), or the type alone for a group without an in-app
+frame. A search is a substring match, case-insensitive for ASCII letters only (SQLite's
+``LIKE``; PostgreSQL folds the same letters with ``translate``, :func:`fold_ascii`), so both
+engines find the same groups. Each engine has a trigram index that turns a rare term into a
+few candidate ids:
+
+- SQLite (:data:`SQLITE_SEARCH_DDL`): ``group_search``, an FTS5 table with the trigram
+  tokenizer over the code text and ``title_message``, kept by triggers on ``crash_groups``
+  (an update trigger fires only when the text changes); a ``LIKE '%text%'`` on its columns
+  is answered from the index.
+- PostgreSQL: the code text and message, ASCII-folded, as stored generated columns
+  (:data:`POSTGRES_FOLDED_DDL`: a walk compares them with a plain ``LIKE``, ~5x cheaper than
+  folding each row at query time), and GIN ``gin_trgm_ops`` indexes on them and on the
+  folded type (:data:`POSTGRES_TRIGRAM_DDL`, extension ``pg_trgm``, part of Debian's
+  ``postgresql`` package). Without the extension (a role that may not create it) the
+  indexes are missing and the list walks the sort's index instead (slower for rare terms,
+  same results).
 
 ``group_notes`` (migration 0014t): internal notes staff write on a group. The text is
 redacted with the project policy's detectors before it is stored (``dashboard.triage.actions``)
@@ -31,7 +43,9 @@ import sqlalchemy as sa
 
 from crashveil.server.db.tables import UtcDateTime, crash_groups, metadata
 
-__all__ = ["FACET_KINDS", "NOTE_CHARS", "SQLITE_SEARCH_DDL", "group_facets", "group_notes", "group_search"]
+__all__ = ["FACET_KINDS", "NOTE_CHARS", "POSTGRES_FOLDED_DDL", "POSTGRES_TRIGRAM_DDL", "SQLITE_SEARCH_DDL",
+           "TRIGRAM_INDEXES", "code_folded", "code_text", "fold_ascii", "group_facets", "group_notes", "group_search",
+           "message_folded"]
 
 #: Facet kinds, as stored.
 FACET_KINDS = ("release", "environment", "platform", "os")
@@ -72,21 +86,67 @@ group_notes = sa.Table(
     sa.Index(None, "group_id", "created_at"),
 )
 
-#: The FTS5 search table and the triggers that keep it (SQLite; run by migration 0013).
+_CODE_TEXT_SQL = "coalesce({t}search_code, {t}crash_type)"
+
+#: The FTS5 search table and the triggers that keep it (SQLite; run by migration 0014p).
 SQLITE_SEARCH_DDL = (
     "CREATE VIRTUAL TABLE group_search USING fts5(code, message, tokenize='trigram')",
-    "INSERT INTO group_search (rowid, code, message) SELECT id, search_code, title_message FROM crash_groups",
+    "INSERT INTO group_search (rowid, code, message) SELECT id, coalesce(search_code, crash_type), title_message"
+    " FROM crash_groups",
     "CREATE TRIGGER group_search_insert AFTER INSERT ON crash_groups BEGIN"
-    " INSERT INTO group_search (rowid, code, message) VALUES (new.id, new.search_code, new.title_message); END",
+    " INSERT INTO group_search (rowid, code, message)"
+    " VALUES (new.id, coalesce(new.search_code, new.crash_type), new.title_message); END",
     "CREATE TRIGGER group_search_update AFTER UPDATE OF search_code, title_message ON crash_groups"
     " WHEN old.search_code IS NOT new.search_code OR old.title_message IS NOT new.title_message BEGIN"
-    " UPDATE group_search SET code = new.search_code, message = new.title_message WHERE rowid = new.id; END",
+    " UPDATE group_search SET code = coalesce(new.search_code, new.crash_type), message = new.title_message"
+    " WHERE rowid = new.id; END",
     "CREATE TRIGGER group_search_delete AFTER DELETE ON crash_groups BEGIN"
     " DELETE FROM group_search WHERE rowid = old.id; END",
 )
 #: Drops what :data:`SQLITE_SEARCH_DDL` made.
 SQLITE_SEARCH_DROP = ("DROP TRIGGER IF EXISTS group_search_delete", "DROP TRIGGER IF EXISTS group_search_update",
                       "DROP TRIGGER IF EXISTS group_search_insert", "DROP TABLE IF EXISTS group_search")
+
+_UPPER, _LOWER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz"
+_FOLD_SQL = f"translate({{}}, '{_UPPER}', '{_LOWER}')"
+#: PostgreSQL's ASCII-folded copies of the searched texts (generated columns, not in
+#: ``metadata``: SQLite has none; :func:`code_folded`, :func:`message_folded` read them).
+POSTGRES_FOLDED_DDL = tuple(
+    f"ALTER TABLE crash_groups ADD COLUMN {name} text GENERATED ALWAYS AS ({_FOLD_SQL.format(source)}) STORED"
+    for name, source in (("code_folded", _CODE_TEXT_SQL.format(t="")), ("message_folded", "title_message")))
+#: PostgreSQL's trigram indexes (name -> indexed expression); the type's is exactly the
+#: expression :func:`fold_ascii` builds, so the planner matches a ``LIKE`` on it to the index.
+TRIGRAM_INDEXES = {
+    "ix_crash_groups_code_folded_trgm": "code_folded",
+    "ix_crash_groups_message_folded_trgm": "message_folded",
+    "ix_crash_groups_crash_type_trgm": f"({_FOLD_SQL.format('crash_type')})",
+}
+#: The extension, then the indexes (PostgreSQL; run by migration 0014p when the extension can be created).
+POSTGRES_TRIGRAM_DDL = ("CREATE EXTENSION IF NOT EXISTS pg_trgm", *(
+    f"CREATE INDEX IF NOT EXISTS {name} ON crash_groups USING gin ({expression} gin_trgm_ops)"
+    for name, expression in TRIGRAM_INDEXES.items()))
+
+
+def code_text(table: sa.Table = crash_groups) -> sa.ColumnElement[str]:
+    """A group's searchable code text: ``search_code``, else its type (no in-app frame)."""
+    return sa.func.coalesce(table.c.search_code, table.c.crash_type)
+
+
+def code_folded() -> sa.ColumnElement[str]:
+    """PostgreSQL: :func:`code_text` with ASCII capitals made small (a stored column)."""
+    return sa.literal_column("crash_groups.code_folded", sa.Text())
+
+
+def message_folded() -> sa.ColumnElement[str]:
+    """PostgreSQL: ``title_message`` with ASCII capitals made small (a stored column)."""
+    return sa.literal_column("crash_groups.message_folded", sa.Text())
+
+
+def fold_ascii(expression: sa.ColumnElement[str]) -> sa.ColumnElement[str]:
+    """``expression`` with ASCII capitals made small, as SQLite's ``LIKE`` compares (PostgreSQL).
+    The letters are SQL literals, not parameters, so the expression matches the index's."""
+    return sa.func.translate(expression, sa.literal_column(f"'{_UPPER}'"), sa.literal_column(f"'{_LOWER}'"))
+
 
 #: The search table as queries see it (not in ``metadata``: the migration makes it, on SQLite only).
 group_search = sa.Table(

@@ -68,13 +68,14 @@ def _delete_reports_of(conn: sa.Connection, project_id: str, install_ids: Sequen
     _lock_groups(conn, groups)
     r = reports.c
     for chunk in chunks:
-        for group_id, hour, report_id, day, received_at, release, os_family, key_id in conn.execute(
-                reports.delete().where(r.project_id == project_id, r.install_id.in_(chunk)).returning(
-                    r.group_id, r.hour, r.report_id, r.day, r.received_at, r.release, r.os_family, r.data_key_id)):
-            deleted.append(report_id)
-            pairs.add((group_id, hour[:10]))
-            erased.setdefault(group_id, ErasedInGroup()).add(day, hour, received_at, release, os_family,
-                                                              counts_only=key_id is None)
+        for row in conn.execute(reports.delete().where(r.project_id == project_id, r.install_id.in_(chunk)).returning(
+                r.group_id, r.hour, r.report_id, r.day, r.received_at, r.release, r.os_family, r.data_key_id,
+                r.deployment, r.platform)):
+            deleted.append(row.report_id)
+            pairs.add((row.group_id, row.hour[:10]))
+            erased.setdefault(row.group_id, ErasedInGroup()).add(
+                row.day, row.hour, row.received_at, row.release, row.os_family, counts_only=row.data_key_id is None,
+                deployment=row.deployment, platform=row.platform)
     _lock_groups(conn, {group_id for group_id, _ in pairs} - groups)  # stored since the first read: rare
     return deleted, pairs, erased
 

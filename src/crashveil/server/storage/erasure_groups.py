@@ -11,9 +11,10 @@ remains, since a sketch or a boundary cannot forget one installation:
   without the erased pseudonyms); days whose sketches retention removed no longer count;
 - ``first_seen`` / ``last_seen``: when a deleted report was at the boundary, the earliest /
   latest received report left (kept as they are when no report is left);
-- the release and OS facets a deleted report showed: kept only if a report left shows them;
-  when no report of the group is left, every facet goes (environment and platform are not
-  stored in clear, so a group with reports left keeps those);
+- the release, OS, environment and platform facets a deleted report showed: kept only if a
+  report left shows them; when no report of the group is left, every facet goes. Reports
+  keep their environment (deployment) and platform since migration 0014p; while a report
+  stored before it is left in the group (NULL there), the group keeps those two facets;
 - ``title_message``: forgotten when a deleted report was the one it came from (the template
   of an earlier report could only be recovered by decrypting it).
 """
@@ -42,16 +43,23 @@ class ErasedInGroup:
     received: set[datetime] = field(default_factory=set)
     releases: set[str] = field(default_factory=set)
     os_families: set[str] = field(default_factory=set)
+    deployments: set[str] = field(default_factory=set)
+    platforms: set[str] = field(default_factory=set)
     #: (hour, release, OS family) -> [reports, counts-only reports]: the roll-up cells.
     cells: dict[tuple[str, str, str], list[int]] = field(default_factory=dict)
 
     def add(self, day: str, hour: str, received_at: datetime, release: str | None, os_family: str | None, *,
-            counts_only: bool) -> None:
+            counts_only: bool, deployment: str | None = None, platform: str | None = None) -> None:
+        """Count one deleted report (``deployment`` / ``platform``: NULL before migration 0014p)."""
         self.count += 1
         self.days[day] = self.days.get(day, 0) + 1
         self.received.add(received_at)
         self.releases.add(release or "")
         self.os_families.add(os_family or "")
+        if deployment is not None:
+            self.deployments.add(deployment)
+        if platform is not None:
+            self.platforms.add(platform)
         cell = self.cells.setdefault((hour, release or "", os_family or ""), [0, 0])
         cell[0] += 1
         cell[1] += int(counts_only)
@@ -113,14 +121,20 @@ def _update_group(conn: sa.Connection, group_id: int, gone: ErasedInGroup) -> No
 
 def _drop_facets(conn: sa.Connection, group_id: int, gone: ErasedInGroup, *, any_left: bool) -> None:
     """Drop the facets only the deleted reports showed (all of them when no report is left)."""
-    f = group_facets.c
+    f, r = group_facets.c, reports.c
     if not any_left:
         conn.execute(group_facets.delete().where(f.group_id == group_id))
         return
-    for kind, column, values in (("release", reports.c.release, gone.releases),
-                                 ("os", reports.c.os_family, gone.os_families)):
+    for kind, column, values in (("release", r.release, gone.releases), ("os", r.os_family, gone.os_families),
+                                 ("environment", r.deployment, gone.deployments),
+                                 ("platform", r.platform, gone.platforms)):
+        if not values:
+            continue
         shown = set(conn.execute(sa.select(sa.func.coalesce(column, "")).distinct().where(
-            reports.c.group_id == group_id)).scalars())
+            r.group_id == group_id)).scalars())
+        if kind in ("environment", "platform") and conn.execute(sa.select(r.id).where(
+                r.group_id == group_id, column.is_(None)).limit(1)).first() is not None:
+            continue  # a report from before migration 0014p is left: what it showed is unknown
         orphans = sorted(values - shown)
         if orphans:
             conn.execute(group_facets.delete().where(f.group_id == group_id, f.kind == kind, f.value.in_(orphans)))

@@ -239,7 +239,8 @@ class _BatchWrites:
             fingerprint=item.fingerprint, release=release, os_family=os_family, hour=hour,
             received_hour=received_hour, day=item.day, level=item.level, origin=item.origin,
             install_id=item.install_id, policy_digest=item.policy_digest, received_at=item.received_at,
-            data_key_id=data_key_id, detail=detail))
+            data_key_id=data_key_id, detail=detail,
+            deployment=(item.deployment or "")[:128], platform=(item.platform or "")[:128]))
         rel, fam = release or "", os_family or ""
         triage.add_facets(self.facets, item, group_id)
         slot = self.hourly.setdefault((group_id, hour, rel, fam), [project_id, 0, 0])

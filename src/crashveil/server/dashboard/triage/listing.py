@@ -7,7 +7,9 @@ roll-ups of the page's groups for their sparklines; never a report, never a decr
 Each sort reads an index range of ``crash_groups`` (``db.triage_tables``) and a page starts
 after the previous page's last (value, id) pair (a row-value comparison), so page 100 costs
 what page 1 does. The trend sort ranks the groups seen today by today's reports minus
-yesterday's (``trend``, kept at ingest): a group not seen today is not trending.
+yesterday's (``trend``, kept at ingest): a group not seen today is not trending. A search
+(``triage.search``) first takes the matching ids from the engine's trigram index when
+there are few.
 """
 
 from __future__ import annotations
@@ -21,11 +23,12 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from crashveil.server.dashboard.triage import search
 from crashveil.server.dashboard.triage.params import Cursor, ListQuery
 from crashveil.server.dashboard.triage.titles import TitleRules
 from crashveil.server.db.rollup_tables import group_daily_rollups
 from crashveil.server.db.tables import crash_groups
-from crashveil.server.db.triage_tables import group_facets, group_search
+from crashveil.server.db.triage_tables import group_facets
 from crashveil.server.ingest.grouping import release_is_after
 
 __all__ = ["SPARK_DAYS", "GroupPage", "ListedGroup", "list_page"]
@@ -33,8 +36,6 @@ __all__ = ["SPARK_DAYS", "GroupPage", "ListedGroup", "list_page"]
 #: Days of each row's sparkline.
 SPARK_DAYS = 14
 _RELEASES_SHOWN = 5
-#: Search matches taken from the trigram index at most (see ``_search_candidates``).
-_MAX_CANDIDATES = 500
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _c = crash_groups.c
 
@@ -89,28 +90,11 @@ def _cursor_value(query: ListQuery, key: Any, value: int) -> Any:
     return sa.literal(value, sa.Integer())
 
 
-def _search(query: ListQuery, rules: TitleRules, *, sqlite: bool) -> Any | None:
-    if query.q is None:
-        return None
-    escaped = query.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    pattern = f"%{escaped}%"
-
-    def contains(column: Any) -> Any:
-        # SQLite's LIKE ignores ASCII case already; ilike would wrap both sides in lower().
-        return (column.like if sqlite else column.ilike)(pattern, escape="\\")
-
-    terms: list[Any] = [contains(_c.search_code) if rules.culprit else contains(_c.crash_type)]
-    if rules.message_since is not None:
-        terms.append(sa.and_(contains(_c.title_message), _c.title_message_at >= rules.message_since))
-    return sa.or_(*terms)
-
-
 def _day_start(day: Any) -> datetime:
     return datetime.combine(day, time(0), tzinfo=UTC)
 
 
-def _conditions(project_id: str, query: ListQuery, rules: TitleRules, now: datetime, *,
-                sqlite: bool) -> list[Any]:
+def _conditions(project_id: str, query: ListQuery, now: datetime) -> list[Any]:
     conds: list[Any] = [_c.project_id == project_id, _c.merged_into.is_(None)]  # merged groups: on their primary
     if query.status is not None:
         conds.append(_c.status == query.status)
@@ -120,15 +104,15 @@ def _conditions(project_id: str, query: ListQuery, rules: TitleRules, now: datet
             conds.append(column >= _day_start(low))
         if high is not None:
             conds.append(column < _day_start(high) + timedelta(days=1))
+    f = group_facets.c
     for kind, value in query.facets():
         # A probe of the facet's primary key per group walked, so the walk stops at a page.
-        conds.append(sa.exists().where(group_facets.c.group_id == _c.id, group_facets.c.kind == kind,
-                                       group_facets.c.value == value))
+        # OFFSET 0 keeps PostgreSQL from turning the probes into a join (whose size it
+        # guesses badly: a parallel scan of every facet, ~10x the walk).
+        conds.append(sa.exists(sa.select(sa.literal(1)).where(f.group_id == _c.id, f.kind == kind, f.value == value)
+                               .offset(0)))
     if query.sort == "trend":
         conds.append(_c.day_key == _day(now))
-    search = _search(query, rules, sqlite=sqlite)
-    if search is not None:
-        conds.append(search)
     return conds
 
 
@@ -137,13 +121,15 @@ def list_page(conn: Connection, project_id: str, query: ListQuery, rules: TitleR
     """One page of ``project_id``'s groups under ``query``, titles cut to what ``rules`` allow."""
     key = _sort_key(query, now).label("sort_key")
     sqlite = conn.dialect.name == "sqlite"
-    conds = _conditions(project_id, query, rules, now, sqlite=sqlite)
-    if sqlite and query.q is not None:
-        candidates = _search_candidates(conn, query.q, rules)
-        if candidates is not None:
-            if not candidates:
-                return GroupPage([], None)
-            conds.append(_c.id.in_(candidates))
+    conds = _conditions(project_id, query, now)
+    if query.q is not None:
+        found = search.candidates(conn, project_id, query.q, rules)
+        if found is not None and not found.ids:
+            return GroupPage([], None)
+        if found is not None:
+            conds.append(_c.id.in_(found.ids))
+        if found is None or not found.exact:
+            conds.append(search.matches(query.q, rules, sqlite=sqlite))
     if query.after is not None:
         conds.append(sa.tuple_(key.element, _c.id) < sa.tuple_(_cursor_value(query, key.element, query.after.value),
                                                                 sa.literal(query.after.id, sa.Integer())))
@@ -174,22 +160,6 @@ def list_page(conn: Connection, project_id: str, query: ListQuery, rules: TitleR
         value = last.sort_key
         following = Cursor(_micros(value) if isinstance(value, datetime) else int(value), int(last.id))
     return GroupPage(out, following)
-
-
-def _search_candidates(conn: Connection, text: str, rules: TitleRules) -> list[int] | None:
-    """Ids of the groups whose search text (or, where ``rules`` allow, message template)
-    contains ``text``, from the trigram index (``db.triage_tables.group_search``); ``None``
-    when the index is no help: a text with LIKE's special characters, or more than
-    :data:`_MAX_CANDIDATES` matches (then so many groups match that walking the sort's
-    index finds a page at once). The caller still checks each candidate's own columns."""
-    if any(ch in text for ch in "%_\\"):
-        return None
-    pattern = f"%{text}%"
-    parts = [sa.select(group_search.c.rowid).where(group_search.c.code.like(pattern))]
-    if rules.message_since is not None:
-        parts.append(sa.select(group_search.c.rowid).where(group_search.c.message.like(pattern)))
-    found = [gid for (gid,) in conn.execute(sa.union_all(*parts).limit(_MAX_CANDIDATES + 1))]
-    return None if len(found) > _MAX_CANDIDATES else found
 
 
 def _releases(conn: Connection, ids: Sequence[int]) -> dict[int, tuple[str, ...]]:
