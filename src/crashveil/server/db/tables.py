@@ -143,6 +143,13 @@ crash_groups = sa.Table(
     sa.Column("prev_day_count", sa.Integer(), nullable=False, server_default="0"),
     sa.Column("trend", sa.Integer(), nullable=False, server_default="0"),  # day_count - prev_day_count
     sa.Column("assignee", sa.String(128), nullable=True),
+    # The group page (migration 0014g; ``storage.triage`` writes them): the frames of the
+    # fingerprint as JSON [[module, function, in_app], ...] (code names, shown where ``stack``
+    # is), and the newest report's redacted in-app source lines as JSON [[signature index,
+    # line, text], ...] with when it came (shown where ``source_context`` is, in its retention).
+    sa.Column("signature", sa.Text(), nullable=True),
+    sa.Column("source_lines", sa.Text(), nullable=True),
+    sa.Column("source_at", UtcDateTime(), nullable=True),
     sa.UniqueConstraint("project_id", "fingerprint"),
     sa.Index(None, "project_id", "last_seen"),
 )

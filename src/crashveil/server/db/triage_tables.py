@@ -26,7 +26,7 @@ import sqlalchemy as sa
 
 from crashveil.server.db.tables import crash_groups, metadata
 
-__all__ = ["FACET_KINDS", "SQLITE_SEARCH_DDL", "group_facets", "group_search"]
+__all__ = ["DAY_FACET_KINDS", "FACET_KINDS", "SQLITE_SEARCH_DDL", "group_day_facets", "group_facets", "group_search"]
 
 #: Facet kinds, as stored.
 FACET_KINDS = ("release", "environment", "platform", "os")
@@ -46,6 +46,23 @@ group_facets = sa.Table(
     sa.Column("value", sa.String(128), primary_key=True),
     sa.Column("project_id", sa.String(63), nullable=False),
     sa.Index(None, "project_id", "kind", "value", "group_id"),
+)
+
+#: Day facet kinds (migration 0014g), as stored.
+DAY_FACET_KINDS = ("runtime", "environment")
+
+#: Reports per group, UTC day and runtime (``python_impl python_version``) or environment
+#: (the report's ``deployment``): the group page's distributions of what the roll-ups do
+#: not hold (migration 0014g). Counts only; retention drops a day with the daily roll-ups.
+group_day_facets = sa.Table(
+    "group_day_facets", metadata,
+    sa.Column("group_id", sa.Integer(), sa.ForeignKey("crash_groups.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("kind", sa.String(16), primary_key=True),  # runtime | environment
+    sa.Column("value", sa.String(128), primary_key=True),
+    sa.Column("day", sa.String(10), primary_key=True),
+    sa.Column("project_id", sa.String(63), nullable=False),
+    sa.Column("count", sa.Integer(), nullable=False, server_default="0"),
+    sa.Index(None, "project_id", "day"),
 )
 
 #: The FTS5 search table and the triggers that keep it (SQLite; run by migration 0013).
