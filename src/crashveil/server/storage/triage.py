@@ -1,8 +1,9 @@
 """What each stored report adds to its group for the triage list (migration 0013): title
 parts, the latest message template, the all-time install sketch, the day counts of the
 trend, and the group's facets; and for the group page (migration 0014g): the stack
-signature, the newest report's source lines and the day counts by runtime and environment. Called by the report write path (``storage.reports``) in the
-batch's write transaction, on the group dicts it holds locked.
+signature, the newest report's source lines and the day counts by runtime and environment.
+Called by the report write path (``storage.reports``) in the batch's write transaction, on
+the group dicts it holds locked.
 
 The all-time install count is honest for the k rule as the per-day ones are
 (``db.rollup_tables``): below :data:`EXACT_BELOW` it is the number of non-zero registers,
@@ -109,9 +110,11 @@ def write_facets(conn: sa.Connection, facets: set[tuple[int, str, str, str]]) ->
 
 
 def add_day_facets(facets: dict[tuple[int, str, str, str], list[Any]], item: StoreRow, group_id: int) -> None:
-    """Count ``item`` in its (group, kind, value, day) runtime and environment cells."""
+    """Count ``item`` in its (group, kind, value, day) runtime and environment cells (the day
+    of the hour the roll-ups count it in: occurred, else received)."""
+    day = (item.occurred_hour or item.received_hour)[:10]
     for kind, value in (("runtime", item.runtime), ("environment", item.deployment)):
-        cell = facets.setdefault((group_id, kind, (value or "")[:_VALUE_CHARS], item.day), [item.project_id, 0])
+        cell = facets.setdefault((group_id, kind, (value or "")[:_VALUE_CHARS], day), [item.project_id, 0])
         cell[1] += 1
 
 
