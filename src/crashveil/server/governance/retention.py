@@ -88,7 +88,7 @@ class ProjectRetention:
     stripped: list[str] = field(default_factory=list)  # "<day>:<class days>:<fields>"
     details_rewritten: int = 0
     rollups_deleted: int = 0
-    daily_rollups_deleted: int = 0  # daily roll-ups, install sketches, filter values
+    daily_rollups_deleted: int = 0  # daily roll-ups, install sketches, filter values, day facets
     counters_deleted: int = 0
     groups_deleted: int = 0
 

@@ -12,7 +12,7 @@ from markupsafe import Markup
 __all__ = ["bar_chart", "day_columns"]
 
 _BAR_WIDTH, _BAR_ROW, _LABEL_CHARS = 240, 18, 24
-_COL_WIDTH, _COL_HEIGHT = 300, 60
+_COL_WIDTH, _COL_HEIGHT = 600, 80
 
 
 def _svg(width: int, height: int, label: str, body: str) -> Markup:
