@@ -55,7 +55,8 @@ class Site:
 
 
 def _report(crash_type: str, *, runtime: tuple[str, str] = ("cpython", "3.12"), deployment: str | None = "production",
-            release: str = "2.0.0", source: bool = True, message: str | None = None, when: Any = NOW) -> Any:
+            release: str = "2.0.0", source: bool = True, message: str | None = None, when: Any = NOW,
+            install: str | None = None) -> Any:
     from crashveil.policy import compute_fingerprint, default_policy, policy_digest
     from crashveil.wire import Environment, Frame, Report, Stack
     from crashveil.wire.report import SourceLine
@@ -67,7 +68,7 @@ def _report(crash_type: str, *, runtime: tuple[str, str] = ("cpython", "3.12"), 
     return Report(schema_version=1, policy_digest=policy_digest(default_policy()), consent_level="diagnostic",
                   report_id=str(uuid.uuid4()), crash_type=crash_type,
                   fingerprint=compute_fingerprint(crash_type, frames), stack=Stack(frames), release=release,
-                  install_id=uuid.uuid4().hex, occurred_hour=when.strftime("%Y-%m-%dT%H:00Z"),
+                  install_id=install or uuid.uuid4().hex, occurred_hour=when.strftime("%Y-%m-%dT%H:00Z"),
                   message=message, deployment=deployment, source_context=context,
                   environment=Environment("linux", "6", runtime[0], runtime[1], "x86_64"))
 
@@ -217,3 +218,40 @@ def test_the_officer_sees_no_environment_distribution(site: Site) -> None:
     assert (False, False, 404, [("2.0.0", "1")], 2) == (
         "linux" in page, "cpython" in page, plot.status_code, _dist(page, "release"),
         page.count("does not see the"))
+
+
+def _erase(site: Site, install: str) -> None:
+    """Post ``install``'s sealed deletion request to the real ingest app."""
+    from crashveil.sdk.delivery.seal import seal_report
+    from crashveil.server.http.app import create_app
+    from crashveil.wire.protocol import SCHEMA_HEADER, SEALED_CONTENT_TYPE
+
+    app = create_app(site.storage.settings, site.storage, now=lambda: NOW, group_commit=False)
+    project = site.storage.project("demo")
+    sealed = seal_report(f'{{"request_id": "{uuid.uuid4()}", "install_ids": ["{install}"]}}'.encode(),
+                         project.keypairs[0].public_key(), project_id="demo", schema_version=1)
+    answer = TestClient(app).post("/api/v1/projects/demo/deletion-requests", content=sealed,
+                                  headers={"Content-Type": SEALED_CONTENT_TYPE, SCHEMA_HEADER: "1"})
+    app.state.ingestor.close()
+    assert 202 == answer.status_code
+
+
+def test_erasure_forgets_the_source_lines_it_sent_and_a_lone_groups_day_counts(site: Site) -> None:
+    """The erased installation sent the newest report, whose source lines the group kept: they
+    go (the earlier reports' lines could only come back by decrypting them); the signature, code
+    names only, stays. A group only it saw loses its runtime and environment day counts."""
+    from crashveil.server.db.triage_tables import group_day_facets
+
+    erased = "e" * 32
+    _ingest(site, _report("SharedError", install="a" * 32), when=NOW - timedelta(hours=2))
+    _ingest(site, _report("SharedError", install=erased), when=NOW - timedelta(hours=1))
+    _ingest(site, _report("LoneError", source=False, install=erased), when=NOW - timedelta(hours=1))
+    shared, lone = site.group_id("SharedError"), site.group_id("LoneError")
+    before = site.client("dev").get(f"/dashboard/p/demo/groups/{shared}").text
+    _erase(site, erased)
+    after = site.client("dev").get(f"/dashboard/p/demo/groups/{shared}").text
+    with site.storage.engine.connect() as conn:
+        counts = {gid: conn.execute(sa.select(sa.func.count()).select_from(group_day_facets).where(
+            group_day_facets.c.group_id == gid)).scalar_one() for gid in (shared, lone)}
+    assert (True, False, 2, {shared: 2, lone: 0}) == (SOURCE_TOKEN in before, SOURCE_TOKEN in after,
+                                                     len(_signature(after)), counts)
