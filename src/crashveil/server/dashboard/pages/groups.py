@@ -18,11 +18,11 @@ from starlette.responses import RedirectResponse, Response
 from crashveil.errors import BadQueryParameter, NotFound
 from crashveil.server.dashboard import queries as q
 from crashveil.server.dashboard.context import DashboardContext
-from crashveil.server.dashboard.group_view import group_view
 from crashveil.server.dashboard.page import Visit, form_text, render
 from crashveil.server.dashboard.pages.assign import assignable_users
 from crashveil.server.dashboard.roles import READ_ROLES, STATUS_ROLES
 from crashveil.server.dashboard.triage.charts import bar_chart, day_columns
+from crashveil.server.dashboard.triage.group_view import group_view
 from crashveil.server.dashboard.triage.listing import list_page
 from crashveil.server.dashboard.triage.params import SORTS, ListQuery, parse_query
 from crashveil.server.dashboard.triage.sparkline import sparkline

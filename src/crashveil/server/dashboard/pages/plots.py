@@ -3,7 +3,7 @@
 Kinds: ``trend`` (per hour, 7 days, anomalies marked) and ``spark`` (per day, 14 days) for a
 project or a group; ``releases`` and ``os`` (bars, 30 days) for a group only, each to roles
 the policy lets see its field (``release``, ``environment``), as on the group page
-(``dashboard.group_view``, which draws them inline).
+(``dashboard.triage.group_view``, which draws them inline).
 """
 
 from __future__ import annotations
