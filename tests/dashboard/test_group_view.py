@@ -141,6 +141,9 @@ def test_a_developer_sees_title_signature_and_redacted_source_lines(site: Site) 
         [h1, "in", re.search(r'id="group-culprit">([^<]+)<', page).group(1)],
         _signature(page), sources, EMAIL in page, MESSAGE_TOKEN in page, "sock.send" in page)
     assert "card of &lt;email&gt; declined: &lt;str&gt; &lt;n&gt;" == message
+    with site.storage.engine.connect() as conn:  # the search text holds code names and the template only
+        indexed = conn.execute(sa.select(crash_groups.c.search_code, crash_groups.c.title_message)).all()
+    assert [] == [t for t in (SOURCE_TOKEN, MESSAGE_TOKEN, EMAIL) if t in repr(indexed)]
 
 
 @pytest.mark.parametrize(("name", "stack", "message"), [("viewer", False, False), ("officer", False, False),
