@@ -15,7 +15,8 @@ with warnings.catch_warnings():  # starlette 1.x prefers httpx2 for its test cli
 
 from .test_views import ORIGIN, _csrf, _login
 
-#: Text only a decrypted report of the "render" group holds: its frames' files and function.
+#: Text only a decrypted report of the "render" group holds: its frames' files and a bare function
+#: name (the group page's stack signature shows ``module.function`` code names to stack readers).
 FRAME_TEXT = ("app/render.py", "app/main.py", "<code>render</code>")
 
 

@@ -33,11 +33,12 @@ from crashveil.server.db.rollup_tables import (
     union,
 )
 from crashveil.server.db.tables import crash_groups, group_rollups, project_policies, reports
+from crashveil.server.db.triage_tables import group_day_facets
 from crashveil.server.insights.anomaly import AnomalySettings, hour_key, score_series
 
 __all__ = ["MAX_ID", "RANGES", "SORTS", "GroupFilter", "GroupRow", "list_groups", "filter_options", "distribution",
            "daily_series", "hourly_series", "correlate_spike", "recent_reports", "group_row", "status_history",
-           "latest_release", "group_installs"]
+           "latest_release", "group_installs", "day_facet_distribution", "daily_counts"]
 
 #: Time ranges offered by the filters, in hours.
 RANGES: dict[str, int] = {"24h": 24, "7d": 7 * 24, "30d": 30 * 24, "90d": 90 * 24}
@@ -256,6 +257,26 @@ def distribution(conn: Connection, group_id: int, column: str, *, since: str) ->
     window = sa.union_all(*parts).subquery()
     rows = conn.execute(sa.select(window.c.value, sa.func.sum(window.c.n)).group_by(window.c.value))
     return sorted(((str(k), int(n)) for k, n in rows), key=lambda kv: (-kv[1], kv[0]))
+
+
+def day_facet_distribution(conn: Connection, group_id: int, kind: str, *, since_day: str) -> list[tuple[str, int]]:
+    """Report counts of a group by runtime or environment (``group_day_facets``, whole UTC
+    days from ``since_day`` on), largest first."""
+    t = group_day_facets.c
+    rows = conn.execute(sa.select(t.value, sa.func.sum(t.count)).where(
+        t.group_id == group_id, t.kind == kind, t.day >= since_day).group_by(t.value))
+    return sorted(((str(k), int(n)) for k, n in rows), key=lambda kv: (-kv[1], kv[0]))
+
+
+def daily_counts(conn: Connection, group_id: int, *, now: datetime, days: int) -> list[tuple[str, int]]:
+    """Reports of a group per UTC day, the last ``days`` days to today, oldest first, gaps as 0
+    (the daily roll-ups: one index range of the group)."""
+    today = now.astimezone(UTC).date()
+    wanted = [(today - timedelta(days=back)).isoformat() for back in range(days - 1, -1, -1)]
+    t = group_daily_rollups.c
+    found = dict(conn.execute(sa.select(t.day, sa.func.sum(t.count)).where(
+        t.group_id == group_id, t.day >= wanted[0]).group_by(t.day)).all())
+    return [(day, int(found.get(day) or 0)) for day in wanted]
 
 
 def group_installs(conn: Connection, group_id: int, *, since: str, min_k: int) -> int:

@@ -155,6 +155,13 @@ crash_groups = sa.Table(
     sa.Column("ignore_ended_at", UtcDateTime(), nullable=True),
     sa.Column("merged_into", sa.Integer(), nullable=True),
     sa.Column("external_url", sa.String(1000), nullable=True),
+    # The group page (migration 0014g; ``storage.triage`` writes them): the frames of the
+    # fingerprint as JSON [[module, function, in_app], ...] (code names, shown where ``stack``
+    # is), and the newest report's redacted in-app source lines as JSON [[signature index,
+    # line, text], ...] with when it came (shown where ``source_context`` is, in its retention).
+    sa.Column("signature", sa.Text(), nullable=True),
+    sa.Column("source_lines", sa.Text(), nullable=True),
+    sa.Column("source_at", UtcDateTime(), nullable=True),
     sa.UniqueConstraint("project_id", "fingerprint"),
     sa.Index(None, "project_id", "last_seen"),
 )

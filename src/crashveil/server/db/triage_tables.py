@@ -43,9 +43,9 @@ import sqlalchemy as sa
 
 from crashveil.server.db.tables import UtcDateTime, crash_groups, metadata
 
-__all__ = ["FACET_KINDS", "NOTE_CHARS", "POSTGRES_FOLDED_DDL", "POSTGRES_TRIGRAM_DDL", "SQLITE_SEARCH_DDL",
-           "TRIGRAM_INDEXES", "code_folded", "code_text", "fold_ascii", "group_facets", "group_notes", "group_search",
-           "message_folded"]
+__all__ = ["DAY_FACET_KINDS", "FACET_KINDS", "NOTE_CHARS", "POSTGRES_FOLDED_DDL", "POSTGRES_TRIGRAM_DDL",
+           "SQLITE_SEARCH_DDL", "TRIGRAM_INDEXES", "code_folded", "code_text", "fold_ascii", "group_day_facets",
+           "group_facets", "group_notes", "group_search", "message_folded"]
 
 #: Facet kinds, as stored.
 FACET_KINDS = ("release", "environment", "platform", "os")
@@ -87,6 +87,23 @@ group_notes = sa.Table(
 )
 
 _CODE_TEXT_SQL = "coalesce({t}search_code, {t}crash_type)"
+
+#: Day facet kinds (migration 0014g), as stored.
+DAY_FACET_KINDS = ("runtime", "environment")
+
+#: Reports per group, UTC day and runtime (``python_impl python_version``) or environment
+#: (the report's ``deployment``): the group page's distributions of what the roll-ups do
+#: not hold (migration 0014g). Counts only; retention drops a day with the daily roll-ups.
+group_day_facets = sa.Table(
+    "group_day_facets", metadata,
+    sa.Column("group_id", sa.Integer(), sa.ForeignKey("crash_groups.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("kind", sa.String(16), primary_key=True),  # runtime | environment
+    sa.Column("value", sa.String(128), primary_key=True),
+    sa.Column("day", sa.String(10), primary_key=True),
+    sa.Column("project_id", sa.String(63), nullable=False),
+    sa.Column("count", sa.Integer(), nullable=False, server_default="0"),
+    sa.Index(None, "project_id", "day"),
+)
 
 #: The FTS5 search table and the triggers that keep it (SQLite; run by migration 0014p).
 SQLITE_SEARCH_DDL = (

@@ -61,6 +61,7 @@ from crashveil.server.db.engine import is_sqlite, read_tx, write_tx
 from crashveil.server.db.governance_tables import login_failures, retention_runs, retention_stripped, sessions
 from crashveil.server.db.rollup_tables import group_daily_rollups, group_day_installs, project_filter_values
 from crashveil.server.db.tables import crash_groups, data_keys, group_rollups, redaction_counters, reports
+from crashveil.server.db.triage_tables import group_day_facets
 from crashveil.server.governance import tombstones
 from crashveil.server.governance.audit import AuditTrail
 from crashveil.server.keys.crypto import decrypt_detail, detail_aad, encrypt_detail, new_data_key
@@ -87,7 +88,7 @@ class ProjectRetention:
     stripped: list[str] = field(default_factory=list)  # "<day>:<class days>:<fields>"
     details_rewritten: int = 0
     rollups_deleted: int = 0
-    daily_rollups_deleted: int = 0  # daily roll-ups, install sketches, filter values
+    daily_rollups_deleted: int = 0  # daily roll-ups, install sketches, filter values, day facets
     counters_deleted: int = 0
     groups_deleted: int = 0
 
@@ -293,6 +294,7 @@ def _expire_rollups(conn: Connection, out: ProjectRetention, policy: Policy, now
         redaction_counters.c.project_id == project_id, redaction_counters.c.hour < hour_cutoff)).rowcount
     out.daily_rollups_deleted = _prune_daily(conn, project_id, hour_cutoff[:10])
     triage.expire_title_messages(conn, project_id, policy, now)
+    triage.expire_source_lines(conn, project_id, policy, now)
     empty = sa.select(crash_groups.c.id).where(
         crash_groups.c.project_id == project_id,
         crash_groups.c.last_seen < now - timedelta(days=policy.aggregation.rollup_retention_days),
@@ -319,6 +321,7 @@ def _daily_expired(project_id: str, cutoff_day: str) -> list[tuple[sa.Table, lis
                               group_day_installs.c.day <= cutoff_day]),
         (project_filter_values, [project_filter_values.c.project_id == project_id,
                                  project_filter_values.c.last_seen <= cutoff_day]),
+        (group_day_facets, [group_day_facets.c.project_id == project_id, group_day_facets.c.day <= cutoff_day]),
     ]
 
 

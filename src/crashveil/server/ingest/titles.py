@@ -12,6 +12,15 @@ server already validated and redacted: the culprit, the in-app modules and a mes
   shows the shape of the message ("invalid literal for int() with base <n>: <str>"), not the
   values a user typed. A report carries either only at a consent level that allows it.
 
+For the group page (migration 0014g):
+
+- **signature**: the frames the fingerprint is made of (``policy.fingerprint``: the in-app
+  frames, or the innermost frame when none is), as JSON ``[[module, function, in_app], ...]``,
+  outermost first: code names only, never a path or a line;
+- **source lines**: the report's ``source_context`` lines (already redacted by the server)
+  of those frames, as JSON ``[[signature index, line number, text], ...]``; ``None`` when the
+  report carries none (its consent level or the policy left them out).
+
 Which role sees which part is the dashboard's business (``dashboard.triage.titles``), by the
 policy's field access: the culprit and modules come from ``stack``, the template from
 ``message`` / ``message_template``.
@@ -19,13 +28,15 @@ policy's field access: the culprit and modules come from ``stack``, the template
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 
 from crashveil.policy.fingerprint import module_of
 from crashveil.wire import Frame, Report
 
-__all__ = ["MAX_CULPRIT", "MAX_MODULES", "MAX_TEMPLATE", "TitleParts", "message_template", "title_parts"]
+__all__ = ["MAX_CULPRIT", "MAX_MODULES", "MAX_TEMPLATE", "TitleParts", "message_template", "source_lines",
+           "title_parts"]
 
 MAX_CULPRIT = 256
 MAX_MODULES = 512
@@ -44,6 +55,7 @@ class TitleParts:
     culprit: str | None
     modules: str | None
     message: str | None
+    signature: str | None = None
 
 
 def message_template(text: str | None) -> str | None:
@@ -67,9 +79,32 @@ def title_parts(report: Report) -> TitleParts:
     if hit is None or hit[0] is not frames:
         if len(_MEMO) >= _MEMO_ENTRIES:
             _MEMO.clear()
-        hit = _MEMO[id(frames)] = (frames, *_stack_parts(frames))
+        hit = _MEMO[id(frames)] = (frames, *_stack_parts(frames), _signature(frames))
     text = report.message_template if report.message_template is not None else report.message
-    return TitleParts(hit[1], hit[2], message_template(text))
+    return TitleParts(hit[1], hit[2], message_template(text), hit[3])
+
+
+def _signature_frames(frames: tuple[Frame, ...]) -> list[int]:
+    """Indexes into ``frames`` of the fingerprint's material (``compute_fingerprint``)."""
+    chosen = [i for i, frame in enumerate(frames) if frame.in_app]
+    return chosen if chosen or not frames else [len(frames) - 1]
+
+
+def _signature(frames: tuple[Frame, ...]) -> str | None:
+    if not frames:
+        return None
+    return json.dumps([[module_of(frames[i].file), frames[i].function, frames[i].in_app]
+                       for i in _signature_frames(frames)], separators=(",", ":"))
+
+
+def source_lines(report: Report) -> str | None:
+    """The report's source lines of its signature's in-app frames (see the module docstring)."""
+    if not report.source_context or report.stack is None:
+        return None
+    frames = report.stack.frames
+    position = {index: n for n, index in enumerate(_signature_frames(frames)) if frames[index].in_app}
+    lines = [[position[s.frame], frames[s.frame].line, s.line] for s in report.source_context if s.frame in position]
+    return json.dumps(sorted(lines), separators=(",", ":")) if lines else None
 
 
 def _stack_parts(frames: tuple[Frame, ...]) -> tuple[str | None, str | None]:
@@ -87,5 +122,5 @@ def _stack_parts(frames: tuple[Frame, ...]) -> tuple[str | None, str | None]:
     return culprit, joined
 
 
-_MEMO: dict[int, tuple[tuple[Frame, ...], str | None, str | None]] = {}
+_MEMO: dict[int, tuple[tuple[Frame, ...], str | None, str | None, str | None]] = {}
 _MEMO_ENTRIES = 16_384

@@ -16,7 +16,10 @@ remains, since a sketch or a boundary cannot forget one installation:
   keep their environment (deployment) and platform since migration 0014p; while a report
   stored before it is left in the group (NULL there), the group keeps those two facets;
 - ``title_message``: forgotten when a deleted report was the one it came from (the template
-  of an earlier report could only be recovered by decrypting it).
+  of an earlier report could only be recovered by decrypting it); so are ``source_lines``;
+- the runtime and environment day counts (``group_day_facets``): all go when no report of
+  the group is left (the reports do not store those values in clear, so a group with reports
+  left keeps its counts; the group page folds values below k).
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ import sqlalchemy as sa
 
 from crashveil.server.db.rollup_tables import group_daily_rollups, group_day_installs, union
 from crashveil.server.db.tables import crash_groups, group_rollups, reports
-from crashveil.server.db.triage_tables import group_facets
+from crashveil.server.db.triage_tables import group_day_facets, group_facets
 from crashveil.server.storage.triage import install_count
 
 __all__ = ["ErasedInGroup", "update_erased_groups"]
@@ -93,7 +96,7 @@ def _subtract_rollups(conn: sa.Connection, group_id: int, gone: ErasedInGroup) -
 def _update_group(conn: sa.Connection, group_id: int, gone: ErasedInGroup) -> None:
     c = crash_groups.c
     row = conn.execute(sa.select(c.total_count, c.first_seen, c.last_seen, c.day_key, c.day_count, c.prev_day_count,
-                                 c.title_message_at).where(c.id == group_id)).first()
+                                 c.title_message_at, c.source_at).where(c.id == group_id)).first()
     if row is None:
         return
     left = conn.execute(sa.select(sa.func.min(reports.c.received_at), sa.func.max(reports.c.received_at))
@@ -111,6 +114,8 @@ def _update_group(conn: sa.Connection, group_id: int, gone: ErasedInGroup) -> No
         values["last_seen"] = left[1]
     if row.title_message_at is not None and row.title_message_at in gone.received:
         values.update(title_message=None, title_message_at=None)
+    if row.source_at is not None and row.source_at in gone.received:
+        values.update(source_lines=None, source_at=None)
     sketches = conn.execute(sa.select(group_day_installs.c.installs).where(
         group_day_installs.c.group_id == group_id)).scalars().all()
     registers = union(sketches) if sketches else None
@@ -124,6 +129,7 @@ def _drop_facets(conn: sa.Connection, group_id: int, gone: ErasedInGroup, *, any
     f, r = group_facets.c, reports.c
     if not any_left:
         conn.execute(group_facets.delete().where(f.group_id == group_id))
+        conn.execute(group_day_facets.delete().where(group_day_facets.c.group_id == group_id))
         return
     for kind, column, values in (("release", r.release, gone.releases), ("os", r.os_family, gone.os_families),
                                  ("environment", r.deployment, gone.deployments),

@@ -134,6 +134,11 @@ class StoreRow:
     title_message: str | None = None
     deployment: str | None = None
     platform: str | None = None
+    #: The group page's parts (``ingest.titles``; migration 0014g): stack signature, source
+    #: lines (JSON) and runtime (``python_impl python_version``).
+    signature: str | None = None
+    source_lines: str | None = None
+    runtime: str | None = None
 
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
         """Pickle as the field values (~3x faster than a slots dataclass's default)."""

@@ -78,12 +78,16 @@ def build_row(item: PendingReport, recent_deks: Mapping[tuple[str, str], tuple[s
         *_title_and_facets(item))
 
 
-def _title_and_facets(item: PendingReport) -> tuple[str | None, str | None, str | None, str | None, str | None]:
-    """(culprit, modules, message template, deployment, platform) of ``item`` for the triage list."""
+def _title_and_facets(item: PendingReport) -> tuple[str | None, ...]:
+    """(culprit, modules, message template, deployment, platform, signature, source lines,
+    runtime) of ``item`` for the triage list and the group page."""
     report = item.report
     parts = titles.title_parts(report)
     platform = report.platform or ("python" if item.origin == "crashveil-sdk" else None)
-    return parts.culprit, parts.modules, parts.message, report.deployment, platform
+    env = report.environment
+    runtime = f"{env.python_impl} {env.python_version}" if env is not None else None
+    return (parts.culprit, parts.modules, parts.message, report.deployment, platform, parts.signature,
+            titles.source_lines(report), runtime)
 
 
 def check_origins(batch: Sequence[StoreRow]) -> None:
@@ -217,7 +221,7 @@ def _update_group(group: dict[str, Any], item: StoreRow, weights: HourWeights, c
 class _BatchWrites:
     """What a batch's fresh reports add, gathered to be written with one statement per table."""
 
-    __slots__ = ("touched", "rows", "hourly", "entries", "counters", "facets")
+    __slots__ = ("touched", "rows", "hourly", "entries", "counters", "facets", "day_facets")
 
     def __init__(self) -> None:
         self.touched: dict[int, dict[str, Any]] = {}
@@ -226,6 +230,7 @@ class _BatchWrites:
         self.entries: list[tuple[str, int, str, str, str, int, int, Sequence[str]]] = []
         self.counters: dict[tuple[str, str, str, str, str], int] = {}
         self.facets: set[tuple[int, str, str, str]] = set()
+        self.day_facets: dict[tuple[int, str, str, str], list[Any]] = {}
 
     def add(self, item: StoreRow, group_id: int, counts_only: bool, data_key_id: str | None,
             detail: bytes | None) -> StoreResult:
@@ -243,6 +248,7 @@ class _BatchWrites:
             deployment=(item.deployment or "")[:128], platform=(item.platform or "")[:128]))
         rel, fam = release or "", os_family or ""
         triage.add_facets(self.facets, item, group_id)
+        triage.add_day_facets(self.day_facets, item, group_id)
         slot = self.hourly.setdefault((group_id, hour, rel, fam), [project_id, 0, 0])
         slot[1] += 1
         slot[2] += int(counts_only)
@@ -271,6 +277,7 @@ class _BatchWrites:
                       ("count", "counts_only"))
         write_daily(conn, *daily_entries(self.entries))
         triage.write_facets(conn, self.facets)
+        triage.write_day_facets(conn, self.day_facets)
 
     def write_counters(self, conn: sa.Connection) -> None:
         """Redaction and dropped-field counters, per hour."""
@@ -325,7 +332,8 @@ def _groups_for_update(conn: sa.Connection, items: Sequence[StoreRow]
     new_rows = [dict(project_id=project_id, fingerprint=fingerprint, crash_type=item.crash_type,
                      first_seen=item.received_at, last_seen=item.received_at, first_release=item.release,
                      last_release=item.release, status=grouping.OPEN, total_count=0, hour_count=0,
-                     culprit=item.culprit, search_code=triage.search_code(item.crash_type, item))
+                     culprit=item.culprit, search_code=triage.search_code(item.crash_type, item),
+                     signature=item.signature)
                 for (project_id, fingerprint), item in sorted(missing.items())]
     bulk(conn, "group-insert", lambda c: db.dialect_insert(c, crash_groups)
           .on_conflict_do_nothing(index_elements=["project_id", "fingerprint"]), new_rows)

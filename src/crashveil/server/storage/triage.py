@@ -1,7 +1,9 @@
 """What each stored report adds to its group for the triage list (migration 0013): title
 parts, the latest message template, the all-time install sketch, the day counts of the
-trend, and the group's facets. Called by the report write path (``storage.reports``) in the
-batch's write transaction, on the group dicts it holds locked.
+trend, and the group's facets; and for the group page (migration 0014g): the stack
+signature, the newest report's source lines and the day counts by runtime and environment.
+Called by the report write path (``storage.reports``) in the batch's write transaction, on
+the group dicts it holds locked.
 
 The all-time install count is honest for the k rule as the per-day ones are
 (``db.rollup_tables``): below :data:`EXACT_BELOW` it is the number of non-zero registers,
@@ -25,18 +27,19 @@ from crashveil.policy.model import Policy
 from crashveil.server.db import engine as db
 from crashveil.server.db.rollup_tables import SKETCH_BYTES, InstallSketch, estimate
 from crashveil.server.db.tables import crash_groups
-from crashveil.server.db.triage_tables import group_facets
+from crashveil.server.db.triage_tables import group_day_facets, group_facets
 from crashveil.server.ingest import grouping
 from crashveil.server.storage.records import StoreRow
-from crashveil.server.storage.statements import bulk, in_chunks, in_keys
+from crashveil.server.storage.statements import bulk, in_chunks, in_keys, upsert_counts
 
-__all__ = ["EXACT_BELOW", "GROUP_STATE", "add_facets", "expire_title_messages", "finish_groups", "follow_merges",
-           "install_count", "search_code", "status_after", "update_group", "write_facets"]
+__all__ = ["EXACT_BELOW", "GROUP_STATE", "add_day_facets", "add_facets", "expire_source_lines",
+           "expire_title_messages", "finish_groups", "follow_merges", "install_count", "search_code", "status_after",
+           "update_group", "write_day_facets", "write_facets"]
 
 #: ``crash_groups`` columns this module keeps up to date with each report.
 GROUP_STATE = ("culprit", "search_code", "title_message", "title_message_at", "installs", "install_count", "day_key",
                "day_count", "prev_day_count", "trend", "ignored_until", "ignored_until_count", "ignored_until_release",
-               "ignore_ended", "ignore_ended_at")
+               "ignore_ended", "ignore_ended_at", "signature", "source_lines", "source_at")
 #: Install counts below this are the certain lower bound (see the module docstring).
 EXACT_BELOW = 64
 _SKETCH = "_triage_sketch"
@@ -51,6 +54,10 @@ def update_group(group: dict[str, Any], item: StoreRow) -> None:
         group["culprit"], group["search_code"] = item.culprit, search_code(group["crash_type"], item)
     if item.title_message is not None:
         group["title_message"], group["title_message_at"] = item.title_message, item.received_at
+    if group.get("signature") is None and item.signature is not None:
+        group["signature"] = item.signature
+    if item.source_lines is not None and (group.get("source_at") is None or group["source_at"] <= item.received_at):
+        group["source_lines"], group["source_at"] = item.source_lines, item.received_at
     if item.install_id is not None:
         sketch = group.get(_SKETCH)
         if sketch is None:
@@ -143,6 +150,32 @@ def write_facets(conn: sa.Connection, facets: set[tuple[int, str, str, str]]) ->
     rows = [dict(group_id=g, kind=k, value=v, project_id=p) for g, k, v, p in sorted(facets)]
     bulk(conn, "group-facets", lambda c: db.dialect_insert(c, group_facets)
          .on_conflict_do_nothing(index_elements=["group_id", "kind", "value"]), rows)
+
+
+def add_day_facets(facets: dict[tuple[int, str, str, str], list[Any]], item: StoreRow, group_id: int) -> None:
+    """Count ``item`` in its (group, kind, value, day) runtime and environment cells (the day
+    of the hour the roll-ups count it in: occurred, else received)."""
+    day = (item.occurred_hour or item.received_hour)[:10]
+    for kind, value in (("runtime", item.runtime), ("environment", item.deployment)):
+        cell = facets.setdefault((group_id, kind, (value or "")[:_VALUE_CHARS], day), [item.project_id, 0])
+        cell[1] += 1
+
+
+def write_day_facets(conn: sa.Connection, facets: dict[tuple[int, str, str, str], list[Any]]) -> None:
+    """Add the batch's day facet counts (one upsert statement)."""
+    upsert_counts(conn, group_day_facets, ["group_id", "kind", "value", "day"],
+                  [dict(group_id=g, kind=k, value=v, day=d, project_id=cell[0], count=cell[1])
+                   for (g, k, v, d), cell in sorted(facets.items())], ("count",))
+
+
+def expire_source_lines(conn: sa.Connection, project_id: str, policy: Policy, now: datetime) -> int:
+    """Forget group source lines received before ``source_context``'s retention (retention
+    calls this): they are kept no longer than the reports they came from."""
+    rule = policy.fields.get("source_context")
+    cutoff = now - timedelta(days=rule.retention_days) if rule is not None else now
+    return conn.execute(crash_groups.update().where(
+        crash_groups.c.project_id == project_id, crash_groups.c.source_at < cutoff)
+        .values(source_lines=None, source_at=None)).rowcount
 
 
 def expire_title_messages(conn: sa.Connection, project_id: str, policy: Policy, now: datetime) -> int:

@@ -23,6 +23,8 @@ from crashveil.server.dashboard.pages import triage_actions
 from crashveil.server.dashboard.pages.assign import assignable_users
 from crashveil.server.dashboard.roles import READ_ROLES, STATUS_ROLES
 from crashveil.server.dashboard.triage.actions import expire_ignores
+from crashveil.server.dashboard.triage.charts import bar_chart, day_columns
+from crashveil.server.dashboard.triage.group_view import group_view
 from crashveil.server.dashboard.triage.listing import list_page
 from crashveil.server.dashboard.triage.params import SORTS, ListQuery, parse_query
 from crashveil.server.dashboard.triage.sparkline import sparkline
@@ -92,9 +94,9 @@ async def groups(ctx: DashboardContext, visit: Visit) -> Response:
 # -- one group -----------------------------------------------------------------------------------
 
 
-def _load_group(ctx: DashboardContext, project_id: str, group_id: int,
+def _load_group(ctx: DashboardContext, project_id: str, group_id: int, roles: frozenset[str],
                 moment: datetime) -> tuple[Row[Any], dict[str, object]]:
-    """The group's row and the rest of its page."""
+    """The group's row and the rest of its page (``view``: what ``roles`` see of its aggregates)."""
     project = ctx.storage.project(project_id)
     with ctx.engine.connect() as conn:
         row = q.group_row(conn, project_id, group_id)
@@ -109,12 +111,13 @@ def _load_group(ctx: DashboardContext, project_id: str, group_id: int,
         newest = q.latest_release(conn, project_id)
         installs = q.group_installs(conn, group_id, since=since, min_k=min_k)
         by_release = q.distribution(conn, group_id, "release", since=since)
+        view = group_view(conn, row, project.policy, roles, now=moment)
     # A trace is one report's detail: the page links the newest report that has one.
     newest_detail = next((r.report_id for r in recent if r.has_detail), None)
     anomalies = [s for s in score_series(hourly, ctx.anomaly) if s.anomalous]
     return row, dict(correlation=correlation, recent=recent, history=history, newest=newest,
                      installs=k_visible(int(installs), min_k), min_k=min_k, newest_detail=newest_detail,
-                     anomalies=anomalies, releases_seen=[r for r, _ in by_release],
+                     anomalies=anomalies, releases_seen=[r for r, _ in by_release], view=view,
                      new_in=row.first_release if row.first_release and row.first_release == newest else None)
 
 
@@ -122,13 +125,14 @@ async def group_detail(ctx: DashboardContext, visit: Visit) -> Response:
     project_id = visit.param("project")
     group_id: int = visit.request.path_params["group"]
     await run_in_threadpool(expire_ignores, ctx.engine, project_id, ctx.now())
-    group, data = await run_in_threadpool(_load_group, ctx, project_id, group_id, ctx.now())
+    group, data = await run_in_threadpool(_load_group, ctx, project_id, group_id, visit.held, ctx.now())
     users = await run_in_threadpool(assignable_users, ctx, project_id)
     data["triage"] = await run_in_threadpool(triage_actions.page_context, ctx, group, visit.held, visit.user.actor)
     return render(ctx, visit.session, "group.html", title=f"{group.crash_type} · {project_id}", group=group,
                   project_id=project_id, can_change=bool(visit.held & STATUS_ROLES),
                   can_read=bool(visit.held & READ_ROLES), assignable=users,
-                  assignee_name=users.get(group.assignee or "", "a former user") if group.assignee else None, **data)
+                  assignee_name=users.get(group.assignee or "", "a former user") if group.assignee else None,
+                  bar_chart=bar_chart, day_columns=day_columns, **data)
 
 
 # -- status change -------------------------------------------------------------------------------

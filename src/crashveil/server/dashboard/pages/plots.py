@@ -1,7 +1,9 @@
 """The SVG plots of the project and group pages (``insights.plots``), served as images.
 
 Kinds: ``trend`` (per hour, 7 days, anomalies marked) and ``spark`` (per day, 14 days) for a
-project or a group; ``releases`` and ``os`` (bars, 30 days) for a group only.
+project or a group; ``releases`` and ``os`` (bars, 30 days) for a group only, each to roles
+the policy lets see its field (``release``, ``environment``), as on the group page
+(``dashboard.triage.group_view``, which draws them inline).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from crashveil.errors import NotFound
 from crashveil.server.dashboard import queries as q
 from crashveil.server.dashboard.context import DashboardContext
 from crashveil.server.dashboard.page import Visit
+from crashveil.server.governance.principals import visible_fields
 from crashveil.server.insights import plots
 from crashveil.server.insights.anomaly import AnomalySettings, score_series
 
@@ -53,7 +56,21 @@ def _draw(ctx: DashboardContext, project_id: str, group_id: int | None, kind: st
     raise NotFound
 
 
+#: The policy field a group bar chart shows.
+_BAR_FIELDS = {"releases": "release", "os": "environment"}
+
+
+def _allowed(ctx: DashboardContext, project_id: str, kind: str, roles: frozenset[str]) -> bool:
+    field = _BAR_FIELDS.get(kind)
+    if field is None:
+        return True
+    project = ctx.storage.project(project_id)
+    return project is not None and field in visible_fields(project.policy, roles)
+
+
 async def plot(ctx: DashboardContext, visit: Visit) -> Response:
     group_id: int | None = visit.request.path_params.get("group")
+    if not await run_in_threadpool(_allowed, ctx, visit.param("project"), visit.param("kind"), visit.held):
+        raise NotFound
     body = await run_in_threadpool(_draw, ctx, visit.param("project"), group_id, visit.param("kind"), ctx.now())
     return Response(body, media_type="image/svg+xml", headers={"cache-control": "private, max-age=60"})
