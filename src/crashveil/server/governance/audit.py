@@ -6,9 +6,12 @@ action, project_id, subject, detail, prev_hash]``; the first entry links to 64 z
 edited entry no longer matches its hash; a removed, inserted or reordered one breaks the
 sequence numbers or the links. Someone who can write the database can still rewrite the
 whole chain consistently, or cut off its tail: the **checkpoint** catches both. After every
-append the newest ``(seq, hash)`` is signed with the server's audit key (Ed25519, file
-``keys/audit_ed25519.key`` in the server directory, never in the database) and written to
-``audit/head.json``. :meth:`AuditTrail.verify` recomputes the chain and checks that the
+append the newest ``(seq, hash)`` is signed with the server's audit key (Ed25519, shared by
+every host: in the database wrapped by the KEK, ``keys/shared_secrets.py``; a database thief
+without the KEK cannot sign) and written to the ``audit_checkpoint`` row, which every host
+advances under its row lock, and to this host's ``audit/head.json``: a copy outside the
+database that only moves forward, so a database rolled back behind it is still caught.
+:meth:`AuditTrail.verify` recomputes the chain and checks that the
 signed head is still in it. Copy ``head.json`` (or the printed head) to another system for an
 anchor that also survives someone who owns the whole server directory.
 
@@ -42,9 +45,10 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from sqlalchemy.engine import Connection, Engine
 
 from crashveil.errors import AuditTamperedError, ConfigError
-from crashveil.server.db.engine import is_sqlite, read_tx, write_tx
-from crashveil.server.db.governance_tables import audit_entries, audit_head
+from crashveil.server.db.engine import dialect_insert, is_sqlite, read_tx, write_tx
+from crashveil.server.db.governance_tables import audit_checkpoint, audit_entries, audit_head
 from crashveil.server.keys.crypto import SigningKey
+from crashveil.server.keys.kek import KeyEncryptionKeyProvider
 from crashveil.wire import keyfmt
 from crashveil.wire.canonical import canonical_json
 
@@ -230,6 +234,33 @@ def _public_key_of(key_string: str) -> ed25519.Ed25519PublicKey:
     return ed25519.Ed25519PublicKey.from_public_bytes(raw)
 
 
+def _provider_of(server_dir: Path) -> KeyEncryptionKeyProvider | None:
+    """The KEK provider of the directory's settings; without a settings file, its KEK file if
+    there is one (a bare directory of a test or a staging step), else ``None`` (file key only)."""
+    from crashveil.server.keys.kek import FileKeyProvider
+    from crashveil.server.keys.kek_sources import provider_from_settings
+    from crashveil.server.settings import SETTINGS_FILE, Settings
+
+    if (server_dir / SETTINGS_FILE).is_file():
+        return provider_from_settings(Settings.load(server_dir))
+    kek_file = server_dir / "keys" / "kek.json"
+    return FileKeyProvider(kek_file) if kek_file.is_file() else None
+
+
+def has_checkpoint_table(engine: Engine) -> bool:
+    """Whether the schema has ``audit_checkpoint`` (migration 0014k)."""
+    return sa.inspect(engine).has_table(audit_checkpoint.name)
+
+
+def _as_checkpoint(row: Any) -> Checkpoint:
+    return Checkpoint(int(row.seq), row.hash, row.at, row.public_key, row.signature)
+
+
+def _checkpoint_row(conn: Connection) -> Checkpoint | None:
+    row = conn.execute(sa.select(audit_checkpoint).where(audit_checkpoint.c.id == 1)).first()
+    return _as_checkpoint(row) if row is not None else None
+
+
 class AuditTrail:
     """Append to, checkpoint and verify the audit trail.
 
@@ -241,20 +272,38 @@ class AuditTrail:
     """
 
     def __init__(self, engine: Engine, *, key: SigningKey, checkpoint_path: Path,
-                 now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+                 now: Callable[[], datetime] = lambda: datetime.now(UTC), shared: bool = True) -> None:
         self.engine = engine
         self._key = key
         self.checkpoint_path = Path(checkpoint_path)
         self._now = now
+        # The checkpoint is also kept in the database (table audit_checkpoint), for every host.
+        self._shared = shared and has_checkpoint_table(engine)
 
     @classmethod
-    def for_server_dir(cls, engine: Engine, server_dir: Path, *,
-                       now: Callable[[], datetime] | None = None) -> AuditTrail:
-        """The trail of a server directory: key ``keys/audit_ed25519.key``, head ``audit/head.json``."""
+    def for_server_dir(cls, engine: Engine, server_dir: Path, *, now: Callable[[], datetime] | None = None,
+                       provider: KeyEncryptionKeyProvider | None = None) -> AuditTrail:
+        """The trail of a server directory: the signing key every host shares (in the database,
+        wrapped by the KEK; this host's ``keys/audit_ed25519.key`` seeds it the first time),
+        the checkpoint in the database with a copy in ``audit/head.json``.
+
+        ``provider`` defaults to the KEK provider of the directory's settings. A schema older
+        than 0014k (a tool running before ``server upgrade``) uses the file key alone.
+        """
+        from crashveil.server.keys.shared_secrets import AUDIT_SIGNING, has_shared_secrets_table, shared_secret
+
         server_dir = Path(server_dir)
-        key = load_or_create_audit_key(server_dir / "keys" / "audit_ed25519.key")
-        kwargs = {"now": now} if now is not None else {}
-        return cls(engine, key=key, checkpoint_path=server_dir / "audit" / "head.json", **kwargs)
+        key_path = server_dir / "keys" / "audit_ed25519.key"
+        clock = now if now is not None else (lambda: datetime.now(UTC))
+        head_path = server_dir / "audit" / "head.json"
+        if provider is None:
+            provider = _provider_of(server_dir)
+        if provider is None or not has_shared_secrets_table(engine):
+            return cls(engine, key=load_or_create_audit_key(key_path), checkpoint_path=head_path, now=clock,
+                       shared=False)
+        raw = shared_secret(engine, provider, AUDIT_SIGNING,
+                            seed=lambda: load_or_create_audit_key(key_path).private_bytes())
+        return cls(engine, key=SigningKey.from_private_bytes(raw), checkpoint_path=head_path, now=clock)
 
     @property
     def public_key(self) -> str:
@@ -312,7 +361,22 @@ class AuditTrail:
 
     # -- checkpoint ---------------------------------------------------------------------------
     def read_checkpoint(self) -> Checkpoint | None:
-        """The checkpoint file, or ``None`` if there is none; signature not yet checked."""
+        """The newest checkpoint, signature not yet checked: the database's (shared by every
+        host), unless this host's ``head.json``, signed by the same key, is ahead of it or does
+        not verify (the database was restored from an older copy, or the file was altered)."""
+        local = self._file_checkpoint()
+        if not self._shared:
+            return local
+        with read_tx(self.engine) as conn:
+            shared = _checkpoint_row(conn)
+        if shared is None:
+            return local
+        if local is not None and local.public_key == shared.public_key and (
+                local.seq > shared.seq or self.checkpoint_problem(local)):
+            return local
+        return shared
+
+    def _file_checkpoint(self) -> Checkpoint | None:
         try:
             data = json.loads(self.checkpoint_path.read_text(encoding="utf-8"))
             return Checkpoint(int(data["seq"]), str(data["hash"]), str(data["at"]), str(data["public_key"]),
@@ -387,38 +451,61 @@ class AuditTrail:
         return entry
 
     def _advance(self, seq: int, digest: str, *, reanchor: bool = False) -> Checkpoint:
+        """Move the checkpoint forward to (``seq``, ``digest``): in the database under its row
+        lock (every host), then this host's file. Never backwards."""
         with self._file_lock():
-            old = None if reanchor else self.read_checkpoint()
-            if old is not None:
-                problem = self.checkpoint_problem(old)
-                if problem:
-                    raise AuditTamperedError(problem)
-                # Also when an appender that finished late finds a newer checkpoint: the
-                # entry it names must still be there, or the chain was cut behind it.
-                with read_tx(self.engine) as conn:
-                    anchored = conn.execute(sa.select(audit_entries.c.hash)
-                                            .where(audit_entries.c.seq == old.seq)).scalar()
-                if anchored != old.hash:
-                    raise AuditTamperedError(
-                        f"audit entry {old.seq} named by the checkpoint is missing or changed, so no new head is "
-                        f"signed; {BEHIND_HINT}")
-                if old.seq >= seq:
-                    return old
-            at = _format_at(self._now())
-            unsigned = Checkpoint(seq, digest, at, self.public_key, "")
-            import base64
-
-            signature = base64.urlsafe_b64encode(self._key.sign(unsigned.signed_bytes())).rstrip(b"=").decode()
-            cp = Checkpoint(seq, digest, at, self.public_key, signature)
-            tmp = self.checkpoint_path.with_name(self.checkpoint_path.name + ".tmp")
-            with open(tmp, "w", encoding="utf-8") as handle:
-                json.dump({"seq": cp.seq, "hash": cp.hash, "at": cp.at, "public_key": cp.public_key,
-                           "signature": cp.signature}, handle, sort_keys=True, indent=1)
-                handle.write("\n")
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, self.checkpoint_path)
+            if not self._shared:
+                cp = self._next_checkpoint(None if reanchor else self.read_checkpoint(), seq, digest)
+            else:
+                with write_tx(self.engine) as conn:
+                    query = sa.select(audit_checkpoint).where(audit_checkpoint.c.id == 1)
+                    row = conn.execute(query if is_sqlite(conn) else query.with_for_update()).first()
+                    old = _as_checkpoint(row) if row is not None else self._file_checkpoint()
+                    cp = self._next_checkpoint(None if reanchor else old, seq, digest)
+                    if row is None or cp != old:
+                        values = {"seq": cp.seq, "hash": cp.hash, "at": cp.at, "public_key": cp.public_key,
+                                  "signature": cp.signature}
+                        conn.execute(dialect_insert(conn, audit_checkpoint).values(id=1, **values)
+                                     .on_conflict_do_update(index_elements=[audit_checkpoint.c.id], set_=values))
+            local = self._file_checkpoint() if not reanchor else None
+            if reanchor or local is None or local.public_key != cp.public_key or local.seq < cp.seq:
+                self._write_file(cp)
             return cp
+
+    def _next_checkpoint(self, old: Checkpoint | None, seq: int, digest: str) -> Checkpoint:
+        """``old`` if it is already at or past ``seq``, else a new one signed; ``old`` must be
+        valid and still in the chain (else :class:`AuditTamperedError`)."""
+        if old is not None:
+            problem = self.checkpoint_problem(old)
+            if problem:
+                raise AuditTamperedError(problem)
+            # Also when an appender that finished late finds a newer checkpoint: the
+            # entry it names must still be there, or the chain was cut behind it.
+            with read_tx(self.engine) as conn:
+                anchored = conn.execute(sa.select(audit_entries.c.hash)
+                                        .where(audit_entries.c.seq == old.seq)).scalar()
+            if anchored != old.hash:
+                raise AuditTamperedError(
+                    f"audit entry {old.seq} named by the checkpoint is missing or changed, so no new head is "
+                    f"signed; {BEHIND_HINT}")
+            if old.seq >= seq:
+                return old
+        at = _format_at(self._now())
+        unsigned = Checkpoint(seq, digest, at, self.public_key, "")
+        import base64
+
+        signature = base64.urlsafe_b64encode(self._key.sign(unsigned.signed_bytes())).rstrip(b"=").decode()
+        return Checkpoint(seq, digest, at, self.public_key, signature)
+
+    def _write_file(self, cp: Checkpoint) -> None:
+        tmp = self.checkpoint_path.with_name(self.checkpoint_path.name + ".tmp")
+        with open(tmp, "w", encoding="utf-8") as handle:
+            json.dump({"seq": cp.seq, "hash": cp.hash, "at": cp.at, "public_key": cp.public_key,
+                       "signature": cp.signature}, handle, sort_keys=True, indent=1)
+            handle.write("\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, self.checkpoint_path)
 
     # -- reading and verifying ----------------------------------------------------------------
     def entries(self, *, since: str | None = None, until: str | None = None, actions: Sequence[str] = (),

@@ -225,7 +225,7 @@ def _build_ingestor(settings: Settings, storage: Storage, metrics: Metrics, *, n
     from crashveil.server.governance.audit import AuditTrail
 
     ingestor = Ingestor(settings, storage, metrics, now=now, clock=clock)
-    ingestor.audit = AuditTrail.for_server_dir(storage.engine, settings.server_dir)
+    ingestor.audit = AuditTrail.for_server_dir(storage.engine, settings.server_dir, provider=storage.keys.provider)
     if group_commit:
         # One writer thread stores whatever reports are queued in one transaction; each
         # answer waits for its batch's commit (ingest.GroupCommitter). Stopped by
@@ -387,7 +387,8 @@ def _product_routes(settings: Settings, storage: Storage, *, ingestor: Ingestor,
                     now: Callable[[], datetime], body_timeout_s: float,
                     sentry_limits: SentryLimits | None) -> list[BaseRoute]:
     """Routes beyond the native ingest API: dashboard, public summary, Sentry-compatible ingest."""
-    from crashveil.server.dashboard import dashboard_routes, load_or_create_secret
+    from crashveil.server.dashboard import dashboard_routes
+    from crashveil.server.dashboard.csrf import load_shared_secret
     from crashveil.server.dashboard.public import public_routes
     from crashveil.server.governance.access import AccessStore
     from crashveil.server.insights.anomaly import VolumeAnomalyCollector
@@ -395,7 +396,9 @@ def _product_routes(settings: Settings, storage: Storage, *, ingestor: Ingestor,
 
     audit = ingestor.audit
     assert audit is not None, "_build_ingestor sets it"
-    secret = load_or_create_secret(settings.server_dir / "keys" / "dashboard.secret")
+    # Shared by every host over the database (keys/shared_secrets.py): a form from one host posts to another.
+    secret = load_shared_secret(storage.engine, storage.keys.provider,
+                                settings.server_dir / "keys" / "dashboard.secret")
     # The typed names of failed log-ins are kept as HMACs under the dashboard secret, shared by
     # every process of this server directory (login_guard.account_digest).
     access = AccessStore(storage.engine, audit, account_key=secret)

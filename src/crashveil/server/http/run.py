@@ -227,9 +227,16 @@ async def _serve_all(servers: Sequence[uvicorn.Server], storage: Storage, settin
     # schedules `crashveil retention run`.
     scheduler = None
     if retention:
-        scheduler = RetentionScheduler(storage, AuditTrail.for_server_dir(storage.engine, settings.server_dir))
+        scheduler = RetentionScheduler(storage, AuditTrail.for_server_dir(storage.engine, settings.server_dir,
+                                                                          provider=storage.keys.provider))
         scheduler.start()
     refresher = asyncio.get_running_loop().create_task(revoked.run()) if revoked is not None else None
+    from crashveil.server.keys.hosts import KekHeartbeat, host_name
+
+    # Which KEKs this process holds, for 'keys rotate' on any host (keys/hosts.py).
+    heartbeat = KekHeartbeat(storage.engine, storage.keys.provider, host=host_name(settings.host_id),
+                             interval_s=settings.kek_heartbeat_s)
+    await asyncio.to_thread(heartbeat.start)
     try:
         await asyncio.gather(*(server.serve(sockets=[sock] if sock is not None else None)
                                for server, sock in zip(servers, list(sockets) + [None] * len(servers), strict=False)))
@@ -240,6 +247,7 @@ async def _serve_all(servers: Sequence[uvicorn.Server], storage: Storage, settin
             await scheduler.stop()
         for hook in stop_hooks:  # counters kept in memory (Sentry outcomes) reach the database
             hook()
+        heartbeat.stop()
 
 
 # --- several processes ----------------------------------------------------------------------------
@@ -263,11 +271,12 @@ def run_processes(settings: Settings, fronts: int, *,
         raise ValueError("fronts must be at least 1")
     storage = Storage.open(settings)  # refuse unsafe durability or an unknown schema before forking
     try:
-        AuditTrail.for_server_dir(storage.engine, settings.server_dir)  # keys made once, not raced
+        # keys made once, not raced
+        AuditTrail.for_server_dir(storage.engine, settings.server_dir, provider=storage.keys.provider)
         if settings.web_port:
-            from crashveil.server.dashboard import load_or_create_secret
+            from crashveil.server.dashboard.csrf import load_shared_secret
 
-            load_or_create_secret(settings.server_dir / "keys" / "dashboard.secret")
+            load_shared_secret(storage.engine, storage.keys.provider, settings.server_dir / "keys" / "dashboard.secret")
     finally:
         storage.close()
     context = multiprocessing.get_context("spawn")
