@@ -37,7 +37,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 if TYPE_CHECKING:
     import sqlalchemy as sa
 
-    from crashveil.server.keys.kek import KeyEncryptionKeyProvider
+    from crashveil.server.keys.shared_secrets import KeyWrapper
 
 __all__ = ["LOGIN_MAX_AGE_S", "session_token", "check_session_token", "new_login_pair", "check_login_pair",
            "origin_allowed", "load_or_create_secret"]
@@ -115,7 +115,7 @@ def load_or_create_secret(path: Path) -> bytes:
     return value
 
 
-def load_shared_secret(engine: sa.Engine, provider: KeyEncryptionKeyProvider, path: Path) -> bytes:
+def load_shared_secret(engine: sa.Engine, provider: KeyWrapper, path: Path) -> bytes:
     """The dashboard secret every host over one database shares (in the database, wrapped by the
     KEK; this host's ``path`` seeds it the first time), so a log-in form served by one host can
     be posted to another. A schema older than 0014k uses the file alone."""

@@ -49,6 +49,7 @@ from crashveil.server.db.engine import dialect_insert, is_sqlite, read_tx, write
 from crashveil.server.db.governance_tables import audit_checkpoint, audit_entries, audit_head
 from crashveil.server.keys.crypto import SigningKey
 from crashveil.server.keys.kek import KeyEncryptionKeyProvider
+from crashveil.server.keys.shared_secrets import KeyWrapper
 from crashveil.wire import keyfmt
 from crashveil.wire.canonical import canonical_json
 
@@ -271,10 +272,13 @@ class AuditTrail:
         now: the clock, returning aware datetimes.
     """
 
-    def __init__(self, engine: Engine, *, key: SigningKey, checkpoint_path: Path,
+    def __init__(self, engine: Engine, *, key: SigningKey | Callable[[], SigningKey], checkpoint_path: Path,
                  now: Callable[[], datetime] = lambda: datetime.now(UTC), shared: bool = True) -> None:
         self.engine = engine
-        self._key = key
+        # A loader is called on first use (and again after a failure): a host that lacks the
+        # KEK of the shared key still starts, answers 503 and fails readiness until it has it.
+        self._key: SigningKey | None = key if isinstance(key, SigningKey) else None
+        self._load_key: Callable[[], SigningKey] | None = None if isinstance(key, SigningKey) else key
         self.checkpoint_path = Path(checkpoint_path)
         self._now = now
         # The checkpoint is also kept in the database (table audit_checkpoint), for every host.
@@ -282,13 +286,15 @@ class AuditTrail:
 
     @classmethod
     def for_server_dir(cls, engine: Engine, server_dir: Path, *, now: Callable[[], datetime] | None = None,
-                       provider: KeyEncryptionKeyProvider | None = None) -> AuditTrail:
+                       provider: KeyWrapper | None = None) -> AuditTrail:
         """The trail of a server directory: the signing key every host shares (in the database,
         wrapped by the KEK; this host's ``keys/audit_ed25519.key`` seeds it the first time),
         the checkpoint in the database with a copy in ``audit/head.json``.
 
-        ``provider`` defaults to the KEK provider of the directory's settings. A schema older
-        than 0014k (a tool running before ``server upgrade``) uses the file key alone.
+        ``provider`` (the KEK provider, or the key ring: it notes failures for ``/readyz``)
+        defaults to the KEK provider of the directory's settings. The key is read on first
+        use. A schema older than 0014k (a tool running before ``server upgrade``) uses the
+        file key alone.
         """
         from crashveil.server.keys.shared_secrets import AUDIT_SIGNING, has_shared_secrets_table, shared_secret
 
@@ -301,14 +307,23 @@ class AuditTrail:
         if provider is None or not has_shared_secrets_table(engine):
             return cls(engine, key=load_or_create_audit_key(key_path), checkpoint_path=head_path, now=clock,
                        shared=False)
-        raw = shared_secret(engine, provider, AUDIT_SIGNING,
-                            seed=lambda: load_or_create_audit_key(key_path).private_bytes())
-        return cls(engine, key=SigningKey.from_private_bytes(raw), checkpoint_path=head_path, now=clock)
+        keys = provider
+
+        def load() -> SigningKey:
+            return SigningKey.from_private_bytes(shared_secret(
+                engine, keys, AUDIT_SIGNING, seed=lambda: load_or_create_audit_key(key_path).private_bytes()))
+        return cls(engine, key=load, checkpoint_path=head_path, now=clock)
 
     @property
     def public_key(self) -> str:
         """``ed25519:<base64url>``: give it to whoever checks the checkpoint elsewhere."""
-        return self._key.public_key_string()
+        return self._signing_key().public_key_string()
+
+    def _signing_key(self) -> SigningKey:
+        if self._key is None:
+            assert self._load_key is not None
+            self._key = self._load_key()
+        return self._key
 
     # -- appending ----------------------------------------------------------------------------
     def record(self, action: str, *, actor: str, project_id: str | None = None, subject: str | None = None,
@@ -364,11 +379,16 @@ class AuditTrail:
         """The newest checkpoint, signature not yet checked: the database's (shared by every
         host), unless this host's ``head.json``, signed by the same key, is ahead of it or does
         not verify (the database was restored from an older copy, or the file was altered)."""
-        local = self._file_checkpoint()
         if not self._shared:
-            return local
+            return self._file_checkpoint()
         with read_tx(self.engine) as conn:
             shared = _checkpoint_row(conn)
+        return self._newest(shared)
+
+    def _newest(self, shared: Checkpoint | None) -> Checkpoint | None:
+        """``shared`` (the database's), or this host's file where it is ahead of it, does not
+        verify, or is all there is."""
+        local = self._file_checkpoint()
         if shared is None:
             return local
         if local is not None and local.public_key == shared.public_key and (
@@ -453,6 +473,7 @@ class AuditTrail:
     def _advance(self, seq: int, digest: str, *, reanchor: bool = False) -> Checkpoint:
         """Move the checkpoint forward to (``seq``, ``digest``): in the database under its row
         lock (every host), then this host's file. Never backwards."""
+        self._signing_key()  # read (or first stored) before the row lock: that takes a transaction of its own
         with self._file_lock():
             if not self._shared:
                 cp = self._next_checkpoint(None if reanchor else self.read_checkpoint(), seq, digest)
@@ -460,9 +481,9 @@ class AuditTrail:
                 with write_tx(self.engine) as conn:
                     query = sa.select(audit_checkpoint).where(audit_checkpoint.c.id == 1)
                     row = conn.execute(query if is_sqlite(conn) else query.with_for_update()).first()
-                    old = _as_checkpoint(row) if row is not None else self._file_checkpoint()
+                    old = self._newest(_as_checkpoint(row) if row is not None else None)
                     cp = self._next_checkpoint(None if reanchor else old, seq, digest)
-                    if row is None or cp != old:
+                    if row is None or _as_checkpoint(row) != cp:
                         values = {"seq": cp.seq, "hash": cp.hash, "at": cp.at, "public_key": cp.public_key,
                                   "signature": cp.signature}
                         conn.execute(dialect_insert(conn, audit_checkpoint).values(id=1, **values)
@@ -494,7 +515,7 @@ class AuditTrail:
         unsigned = Checkpoint(seq, digest, at, self.public_key, "")
         import base64
 
-        signature = base64.urlsafe_b64encode(self._key.sign(unsigned.signed_bytes())).rstrip(b"=").decode()
+        signature = base64.urlsafe_b64encode(self._signing_key().sign(unsigned.signed_bytes())).rstrip(b"=").decode()
         return Checkpoint(seq, digest, at, self.public_key, signature)
 
     def _write_file(self, cp: Checkpoint) -> None:

@@ -72,11 +72,19 @@ def audit_check(audit: AuditTrail) -> ReadinessCheck:
     is in the database (else every audited action fails, e.g. after a restore of an older copy)."""
     import sqlalchemy as sa
 
+    from crashveil.errors import KeyUnavailableError
     from crashveil.server.db.engine import read_tx
     from crashveil.server.db.governance_tables import audit_entries
     from crashveil.server.governance.audit import BEHIND_HINT
 
     def run() -> CheckResult:
+        try:
+            return check()
+        except KeyUnavailableError as exc:  # the shared signing key, wrapped by a KEK this host lacks
+            return CheckResult("audit", False, f"the audit signing key cannot be used here ({exc}), so audited "
+                                               "actions fail: give this host the KEK set the other hosts use")
+
+    def check() -> CheckResult:
         cp = audit.read_checkpoint()
         if cp is None:
             return CheckResult("audit", True)

@@ -228,7 +228,7 @@ async def _serve_all(servers: Sequence[uvicorn.Server], storage: Storage, settin
     scheduler = None
     if retention:
         scheduler = RetentionScheduler(storage, AuditTrail.for_server_dir(storage.engine, settings.server_dir,
-                                                                          provider=storage.keys.provider))
+                                                                          provider=storage.keys))
         scheduler.start()
     refresher = asyncio.get_running_loop().create_task(revoked.run()) if revoked is not None else None
     from crashveil.server.keys.hosts import KekHeartbeat, host_name
@@ -253,6 +253,21 @@ async def _serve_all(servers: Sequence[uvicorn.Server], storage: Storage, settin
 # --- several processes ----------------------------------------------------------------------------
 
 
+def _make_shared_secrets(settings: Settings, storage: Storage) -> None:
+    """The audit key and dashboard secret, made (or read) before the processes fork. A host
+    whose KEK set lacks their KEK still starts: its pages and ``/readyz`` say so (503)."""
+    from crashveil.errors import KeyUnavailableError
+    from crashveil.server.dashboard.csrf import load_shared_secret
+    from crashveil.server.governance.audit import AuditTrail
+
+    try:
+        _ = AuditTrail.for_server_dir(storage.engine, settings.server_dir, provider=storage.keys).public_key
+        if settings.web_port:
+            load_shared_secret(storage.engine, storage.keys, settings.server_dir / "keys" / "dashboard.secret")
+    except KeyUnavailableError:
+        pass  # noted in storage.keys.faults and logged there
+
+
 def run_processes(settings: Settings, fronts: int, *,
                   extra_routes: Callable[[], list[BaseRoute]] | None = None) -> int:
     """Serve with ``fronts`` front processes and one writer process until SIGINT/SIGTERM.
@@ -264,19 +279,13 @@ def run_processes(settings: Settings, fronts: int, *,
     """
     import multiprocessing
 
-    from crashveil.server.governance.audit import AuditTrail
     from crashveil.server.storage.store import Storage
 
     if fronts < 1:
         raise ValueError("fronts must be at least 1")
     storage = Storage.open(settings)  # refuse unsafe durability or an unknown schema before forking
     try:
-        # keys made once, not raced
-        AuditTrail.for_server_dir(storage.engine, settings.server_dir, provider=storage.keys.provider)
-        if settings.web_port:
-            from crashveil.server.dashboard.csrf import load_shared_secret
-
-            load_shared_secret(storage.engine, storage.keys.provider, settings.server_dir / "keys" / "dashboard.secret")
+        _make_shared_secrets(settings, storage)  # made once, not raced
     finally:
         storage.close()
     context = multiprocessing.get_context("spawn")

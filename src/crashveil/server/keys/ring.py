@@ -198,6 +198,13 @@ class KeyRing:
         self._cache_size = cache_size
         self.faults = KeyFaults()
 
+    def wrap(self, key: bytes, *, key_id: str) -> tuple[str, bytes]:
+        """``provider.wrap``; a KEK source that fails is :class:`KeyUnavailableError` (503)."""
+        try:
+            return self.provider.wrap(key, key_id=key_id)
+        except ConfigError as exc:
+            raise KeyUnavailableError(key_id, None, f"could not be wrapped: {exc}") from exc
+
     def unwrap(self, kek_id: str, wrapped: bytes, *, key_id: str) -> bytes:
         """``provider.unwrap``, with a failure to find or unwrap the key noted in :attr:`faults`
         (logged, shown by ``/readyz``) before it propagates (503)."""
@@ -240,7 +247,7 @@ class KeyRing:
         row: Any = found[0] if found else None
         if row is None:
             dek = new_data_key()
-            kek_id, wrapped = self.provider.wrap(dek, key_id=key_id)
+            kek_id, wrapped = self.wrap(dek, key_id=key_id)
             conn.execute(dialect_insert(conn, data_keys).values(
                 key_id=key_id, project_id=project_id, day=day, kek_id=kek_id, wrapped_dek=wrapped,
                 created_at=now).on_conflict_do_nothing())
@@ -273,7 +280,7 @@ class KeyRing:
             raise ValueError(f"unknown key kind {kind!r}")
         key_id = f"{kind}-{now:%Y%m%d}-{secrets.token_hex(4)}"
         dek = new_data_key()
-        kek_id, wrapped = self.provider.wrap(dek, key_id=f"pk:{key_id}")
+        kek_id, wrapped = self.wrap(dek, key_id=f"pk:{key_id}")
         sealed = encrypt_detail(dek, private, aad=detail_aad(project_id, key_id, _PRIVATE_KEY_AAD_DAY))
         conn.execute(project_keys.insert().values(
             key_id=key_id, project_id=project_id, kind=kind, algorithm=algorithm, public_key=public,

@@ -17,28 +17,36 @@ import hashlib
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import sqlalchemy as sa
 
 from crashveil.server.db.engine import dialect_insert, read_tx, write_tx
 from crashveil.server.db.tables import shared_secrets
-from crashveil.server.keys.kek import KeyEncryptionKeyProvider
 
 if TYPE_CHECKING:
     from crashveil.server.settings import Settings
 
-__all__ = ["AUDIT_SIGNING", "DASHBOARD", "SharedMaterial", "shared_material", "shared_secret"]
+__all__ = ["AUDIT_SIGNING", "DASHBOARD", "KeyWrapper", "SharedMaterial", "shared_material", "shared_secret"]
 
 AUDIT_SIGNING = "audit-signing"
 DASHBOARD = "dashboard"
+
+
+class KeyWrapper(Protocol):
+    """What wraps and unwraps a 32-byte key: a KEK provider, or the key ring (which also notes
+    a failure for ``/readyz``)."""
+
+    def wrap(self, key: bytes, *, key_id: str) -> tuple[str, bytes]: ...
+
+    def unwrap(self, kek_id: str, wrapped: bytes, *, key_id: str) -> bytes: ...
 
 
 def _key_id(name: str) -> str:
     return f"secret:{name}"
 
 
-def shared_secret(engine: sa.Engine, provider: KeyEncryptionKeyProvider, name: str, *,
+def shared_secret(engine: sa.Engine, provider: KeyWrapper, name: str, *,
                   seed: Callable[[], bytes], now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> bytes:
     """The 32-byte secret ``name`` every host shares; stored from ``seed()`` if none is yet.
 
