@@ -27,13 +27,10 @@ finish out of order cannot move it back. An entry recorded inside a caller's tra
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
 import json
-import os
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -45,10 +42,21 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from sqlalchemy.engine import Connection, Engine
 
 from crashveil.errors import AuditTamperedError, ConfigError
-from crashveil.server.db.engine import dialect_insert, is_sqlite, read_tx, write_tx
-from crashveil.server.db.governance_tables import audit_checkpoint, audit_entries, audit_head
+from crashveil.server.db.engine import is_sqlite, read_tx, write_tx
+from crashveil.server.db.governance_tables import audit_entries, audit_head
+from crashveil.server.governance.audit_store import (
+    Checkpoint,
+    file_lock,
+    has_checkpoint_table,
+    load_or_create_audit_key,
+    lock_shared_checkpoint,
+    provider_of,
+    read_file_checkpoint,
+    read_shared_checkpoint,
+    write_file_checkpoint,
+    write_shared_checkpoint,
+)
 from crashveil.server.keys.crypto import SigningKey
-from crashveil.server.keys.kek import KeyEncryptionKeyProvider
 from crashveil.server.keys.shared_secrets import KeyWrapper
 from crashveil.wire import keyfmt
 from crashveil.wire.canonical import canonical_json
@@ -68,7 +76,6 @@ __all__ = [
 
 GENESIS = "0" * 64
 _HASH_LABEL = b"crashveil/audit/v1\x00"
-_HEAD_LABEL = b"crashveil/audit-head/v1\x00"
 
 #: The actions the server records. Others may be added; they must match ``_ACTION_RE``.
 ACTIONS: Mapping[str, str] = {
@@ -141,20 +148,6 @@ class AuditEntry:
 
 
 @dataclass(frozen=True)
-class Checkpoint:
-    """A signed statement: entry ``seq`` of the trail has hash ``hash``."""
-
-    seq: int
-    hash: str
-    at: str
-    public_key: str
-    signature: str
-
-    def signed_bytes(self) -> bytes:
-        return _HEAD_LABEL + canonical_json([self.seq, self.hash, self.at])
-
-
-@dataclass(frozen=True)
 class VerifyResult:
     """What :meth:`AuditTrail.verify` found. ``first_bad`` is the first sequence number that
     is wrong or missing (``None`` when the chain itself is intact)."""
@@ -215,51 +208,9 @@ def _check_detail(detail: Mapping[str, Any] | None) -> str:
     return canonical_json(clean).decode("utf-8")
 
 
-def load_or_create_audit_key(path: Path) -> SigningKey:
-    """The audit signing key at ``path`` (32 raw bytes, mode 0600), created if missing."""
-    path = Path(path)
-    if path.exists():
-        return SigningKey.from_private_bytes(path.read_bytes())
-    path.parent.mkdir(parents=True, exist_ok=True)
-    key = SigningKey.generate()
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(key.private_bytes())
-        handle.flush()
-        os.fsync(handle.fileno())
-    return key
-
-
 def _public_key_of(key_string: str) -> ed25519.Ed25519PublicKey:
     _, raw = keyfmt.parse_key_string(key_string, ("ed25519",), key="audit public key")
     return ed25519.Ed25519PublicKey.from_public_bytes(raw)
-
-
-def _provider_of(server_dir: Path) -> KeyEncryptionKeyProvider | None:
-    """The KEK provider of the directory's settings; without a settings file, its KEK file if
-    there is one (a bare directory of a test or a staging step), else ``None`` (file key only)."""
-    from crashveil.server.keys.kek import FileKeyProvider
-    from crashveil.server.keys.kek_sources import provider_from_settings
-    from crashveil.server.settings import SETTINGS_FILE, Settings
-
-    if (server_dir / SETTINGS_FILE).is_file():
-        return provider_from_settings(Settings.load(server_dir))
-    kek_file = server_dir / "keys" / "kek.json"
-    return FileKeyProvider(kek_file) if kek_file.is_file() else None
-
-
-def has_checkpoint_table(engine: Engine) -> bool:
-    """Whether the schema has ``audit_checkpoint`` (migration 0014k)."""
-    return sa.inspect(engine).has_table(audit_checkpoint.name)
-
-
-def _as_checkpoint(row: Any) -> Checkpoint:
-    return Checkpoint(int(row.seq), row.hash, row.at, row.public_key, row.signature)
-
-
-def _checkpoint_row(conn: Connection) -> Checkpoint | None:
-    row = conn.execute(sa.select(audit_checkpoint).where(audit_checkpoint.c.id == 1)).first()
-    return _as_checkpoint(row) if row is not None else None
 
 
 class AuditTrail:
@@ -303,7 +254,7 @@ class AuditTrail:
         clock = now if now is not None else (lambda: datetime.now(UTC))
         head_path = server_dir / "audit" / "head.json"
         if provider is None:
-            provider = _provider_of(server_dir)
+            provider = provider_of(server_dir)
         if provider is None or not has_shared_secrets_table(engine):
             return cls(engine, key=load_or_create_audit_key(key_path), checkpoint_path=head_path, now=clock,
                        shared=False)
@@ -380,31 +331,21 @@ class AuditTrail:
         host), unless this host's ``head.json``, signed by the same key, is ahead of it or does
         not verify (the database was restored from an older copy, or the file was altered)."""
         if not self._shared:
-            return self._file_checkpoint()
+            return read_file_checkpoint(self.checkpoint_path)
         with read_tx(self.engine) as conn:
-            shared = _checkpoint_row(conn)
+            shared = read_shared_checkpoint(conn)
         return self._newest(shared)
 
     def _newest(self, shared: Checkpoint | None) -> Checkpoint | None:
         """``shared`` (the database's), or this host's file where it is ahead of it, does not
         verify, or is all there is."""
-        local = self._file_checkpoint()
+        local = read_file_checkpoint(self.checkpoint_path)
         if shared is None:
             return local
         if local is not None and local.public_key == shared.public_key and (
                 local.seq > shared.seq or self.checkpoint_problem(local)):
             return local
         return shared
-
-    def _file_checkpoint(self) -> Checkpoint | None:
-        try:
-            data = json.loads(self.checkpoint_path.read_text(encoding="utf-8"))
-            return Checkpoint(int(data["seq"]), str(data["hash"]), str(data["at"]), str(data["public_key"]),
-                              str(data["signature"]))
-        except FileNotFoundError:
-            return None
-        except (ValueError, KeyError, TypeError) as exc:
-            raise AuditTamperedError(f"{self.checkpoint_path}: not a readable audit checkpoint") from exc
 
     def checkpoint_problem(self, cp: Checkpoint, *, public_key: str | None = None) -> str | None:
         """Why ``cp`` is not a valid signature by the audit key (or ``public_key``), or ``None``."""
@@ -419,17 +360,6 @@ class AuditTrail:
         except (InvalidSignature, ValueError, ConfigError):
             return "the checkpoint's signature is not valid (the head was forged or altered)"
         return None
-
-    @contextlib.contextmanager
-    def _file_lock(self) -> Iterator[None]:
-        self.checkpoint_path.parent.mkdir(parents=True, exist_ok=True)
-        lock_path = self.checkpoint_path.with_name(self.checkpoint_path.name + ".lock")
-        with open(lock_path, "a+b") as handle:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
     def checkpoint(self) -> Checkpoint | None:
         """Sign the database's newest entry, after checking the old checkpoint is still in the chain.
@@ -474,23 +404,18 @@ class AuditTrail:
         """Move the checkpoint forward to (``seq``, ``digest``): in the database under its row
         lock (every host), then this host's file. Never backwards."""
         self._signing_key()  # read (or first stored) before the row lock: that takes a transaction of its own
-        with self._file_lock():
+        with file_lock(self.checkpoint_path):
             if not self._shared:
                 cp = self._next_checkpoint(None if reanchor else self.read_checkpoint(), seq, digest)
             else:
                 with write_tx(self.engine) as conn:
-                    query = sa.select(audit_checkpoint).where(audit_checkpoint.c.id == 1)
-                    row = conn.execute(query if is_sqlite(conn) else query.with_for_update()).first()
-                    old = self._newest(_as_checkpoint(row) if row is not None else None)
-                    cp = self._next_checkpoint(None if reanchor else old, seq, digest)
-                    if row is None or _as_checkpoint(row) != cp:
-                        values = {"seq": cp.seq, "hash": cp.hash, "at": cp.at, "public_key": cp.public_key,
-                                  "signature": cp.signature}
-                        conn.execute(dialect_insert(conn, audit_checkpoint).values(id=1, **values)
-                                     .on_conflict_do_update(index_elements=[audit_checkpoint.c.id], set_=values))
-            local = self._file_checkpoint() if not reanchor else None
+                    row = lock_shared_checkpoint(conn)
+                    cp = self._next_checkpoint(None if reanchor else self._newest(row), seq, digest)
+                    if row != cp:
+                        write_shared_checkpoint(conn, cp)
+            local = read_file_checkpoint(self.checkpoint_path) if not reanchor else None
             if reanchor or local is None or local.public_key != cp.public_key or local.seq < cp.seq:
-                self._write_file(cp)
+                write_file_checkpoint(self.checkpoint_path, cp)
             return cp
 
     def _next_checkpoint(self, old: Checkpoint | None, seq: int, digest: str) -> Checkpoint:
@@ -517,16 +442,6 @@ class AuditTrail:
 
         signature = base64.urlsafe_b64encode(self._signing_key().sign(unsigned.signed_bytes())).rstrip(b"=").decode()
         return Checkpoint(seq, digest, at, self.public_key, signature)
-
-    def _write_file(self, cp: Checkpoint) -> None:
-        tmp = self.checkpoint_path.with_name(self.checkpoint_path.name + ".tmp")
-        with open(tmp, "w", encoding="utf-8") as handle:
-            json.dump({"seq": cp.seq, "hash": cp.hash, "at": cp.at, "public_key": cp.public_key,
-                       "signature": cp.signature}, handle, sort_keys=True, indent=1)
-            handle.write("\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, self.checkpoint_path)
 
     # -- reading and verifying ----------------------------------------------------------------
     def entries(self, *, since: str | None = None, until: str | None = None, actions: Sequence[str] = (),

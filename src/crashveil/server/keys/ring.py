@@ -48,6 +48,7 @@ from sqlalchemy.engine import Connection
 
 from crashveil.errors import ConfigError, KekRolloutError, KeyUnavailableError, StorageError
 from crashveil.server.db.engine import dialect_insert, fetch_all, read_tx, write_tx
+from crashveil.server.db.sentry_tables import sentry_pseudonym_keys
 from crashveil.server.db.tables import data_keys, project_keys, shared_secrets
 from crashveil.server.keys.crypto import (
     ProjectKeyPair,
@@ -94,6 +95,12 @@ _DATA_KEYS = WrappedKeys(data_keys, lambda row: row.key_id)
 _WRAPPED_TABLES: list[WrappedKeys] = [WrappedKeys(project_keys, lambda row: f"pk:{row.key_id}"),
                                       # the audit signing key and dashboard secret (keys/shared_secrets.py)
                                       WrappedKeys(shared_secrets, lambda row: f"secret:{row.name}",
+                                                  wrapped_column="wrapped_key"),
+                                      # Sentry pseudonym keys: an operator's KEK set may drop the old
+                                      # KEK once a rotation is done, so none may stay under it.
+                                      WrappedKeys(sentry_pseudonym_keys,
+                                                  lambda row: f"sentry-pseudonym:{row.project_id}:"
+                                                              f"{row.rotation_days}:{row.period}",
                                                   wrapped_column="wrapped_key")]
 
 
@@ -205,17 +212,19 @@ class KeyRing:
         except ConfigError as exc:
             raise KeyUnavailableError(key_id, None, f"could not be wrapped: {exc}") from exc
 
+    def _unwrap_plain(self, kek_id: str, wrapped: bytes, *, key_id: str) -> bytes:
+        try:
+            return self.provider.unwrap(kek_id, wrapped, key_id=key_id)
+        except ConfigError as exc:  # the KEK source failed (file unreadable, command failing)
+            raise KeyUnavailableError(key_id, kek_id, f"could not be unwrapped: {exc}") from exc
+
     def unwrap(self, kek_id: str, wrapped: bytes, *, key_id: str) -> bytes:
         """``provider.unwrap``, with a failure to find or unwrap the key noted in :attr:`faults`
         (logged, shown by ``/readyz``) before it propagates (503)."""
         try:
-            try:
-                key = self.provider.unwrap(kek_id, wrapped, key_id=key_id)
-            except ConfigError as exc:  # the KEK source failed (file unreadable, command failing)
-                raise KeyUnavailableError(key_id, kek_id, f"could not be unwrapped: {exc}") from exc
+            key = self._unwrap_plain(kek_id, wrapped, key_id=key_id)
         except KeyUnavailableError as exc:
-            provider = self.provider
-            self.faults.failed(exc, lambda: provider.unwrap(kek_id, wrapped, key_id=key_id))
+            self.faults.failed(exc, lambda: self._unwrap_plain(kek_id, wrapped, key_id=key_id))
             raise
         self.faults.succeeded(key_id)
         return key
