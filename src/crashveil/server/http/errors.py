@@ -134,7 +134,10 @@ async def handle_error(request: Request, exc: Exception, route: str | None = Non
             metrics.rate_limited.labels(exc.scope).inc()
     if metrics is not None and isinstance(exc, KeyUnavailableError):
         metrics.key_unavailable.inc()
-    if response.status_code >= 500:
+    if isinstance(exc, KeyUnavailableError):
+        # keys/faults.py logs the key at ERROR once a minute; one such line per request would flood.
+        logger.info("%s %s -> %d %s", request.method, route, response.status_code, code)
+    elif response.status_code >= 500:
         where = "".join(traceback.format_tb(exc.__traceback__)) if response.status_code == 500 else ""
         # The exception's message may quote crash content: log its type and our code only.
         logger.error("%s %s -> %d %s (%s)\n%s", request.method, route, response.status_code, code,
