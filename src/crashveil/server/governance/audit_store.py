@@ -67,14 +67,18 @@ def load_or_create_audit_key(path: Path) -> SigningKey:
 
 
 def provider_of(server_dir: Path) -> KeyEncryptionKeyProvider | None:
-    """The KEK provider of the directory's settings; without a settings file, its KEK file if
-    there is one (a bare directory of a test or a staging step), else ``None`` (file key only)."""
+    """The KEK provider of the directory's settings; ``None`` (the file key alone) where there
+    is no KEK yet (a bare directory of a test or a staging step, a settings file without a
+    KEK file)."""
     from crashveil.server.keys.kek import FileKeyProvider
-    from crashveil.server.keys.kek_sources import provider_from_settings
+    from crashveil.server.keys.kek_sources import kek_file_path, provider_from_settings
     from crashveil.server.settings import SETTINGS_FILE, Settings
 
     if (server_dir / SETTINGS_FILE).is_file():
-        return provider_from_settings(Settings.load(server_dir))
+        settings = Settings.load(server_dir)
+        if settings.kek_provider != "file" or kek_file_path(settings).is_file():
+            return provider_from_settings(settings)
+        return None
     kek_file = server_dir / "keys" / "kek.json"
     return FileKeyProvider(kek_file) if kek_file.is_file() else None
 
