@@ -31,6 +31,8 @@ __all__ = [
     "Interrupted",
     "BadQueryParameter",
     "BadTriageAction",
+    "KeyUnavailableError",
+    "KekRolloutError",
 ]
 
 
@@ -203,3 +205,27 @@ class BadTriageAction(CrashveilError, ValueError):
         super().__init__(f"{name}: {expected}")
         self.name = name
         self.expected = expected
+
+
+class KeyUnavailableError(CrashveilError):
+    """This server cannot find or unwrap a key it should have (its KEK set lacks the KEK that
+    wraps it, or the KEK source failed): a server fault, answered 503 so the sender keeps the
+    report. Names the key id and KEK id only, never key material."""
+
+    def __init__(self, key_id: str, kek_id: str | None, problem: str) -> None:
+        where = f" (KEK {kek_id})" if kek_id else ""
+        super().__init__(f"key {key_id}{where} {problem}")
+        self.key_id = key_id
+        self.kek_id = kek_id
+        self.problem = problem
+
+
+class KekRolloutError(CrashveilError):
+    """A KEK rotation would strand a host: a live host has not picked up the new KEK set.
+    Names the hosts and the KEK id; nothing was rewrapped or retired."""
+
+    def __init__(self, kek_id: str, lagging: list[str]) -> None:
+        super().__init__(f"KEK {kek_id} has not reached host(s) {', '.join(lagging)}: distribute the KEK set to "
+                         "them (kek_file, kek_env or kek_command) and run 'crashveil keys rotate' again")
+        self.kek_id = kek_id
+        self.lagging = lagging

@@ -108,8 +108,8 @@ class Settings:
     # Retired KEKs stay in the key file this long after a rotation, for restoring a backup
     # taken before it; then they are destroyed (which shreds such backups).
     kek_retired_keep_days: int = 30
-    # Where the key-encryption key lives: "file" (kek_path, mode 0600). A KMS provider can
-    # be added behind crashveil.server.keys.kek.KeyEncryptionKeyProvider.
+    # Where the key-encryption key lives: "file" (kek_file, mode 0600), "env" or "command"
+    # (see kek_file, kek_env and kek_command below).
     kek_provider: str = "file"
     # Running processes re-read projects and keys this often (rotations by the CLI).
     project_cache_s: float = 30.0
@@ -158,6 +158,25 @@ class Settings:
     metrics_allow: tuple[str, ...] = ()
     # "text" (one line per record) or "json" (one JSON object per line), 'server run --log-format'.
     log_format: str = "text"
+    # --- shared keys over several hosts (server/keys/kek_sources.py, docs/scale-out.md) ---
+    # kek_provider above: "file" (kek_file), "env" (the variable kek_env) or "command"
+    # (kek_command). Each holds a KEK set (the JSON of a kek.json: the current KEK and the
+    # earlier ones still wrapping keys); every host over one database needs the same set.
+    # The KEK file; "" means DIR/keys/kek.json. Re-read when it changes, without a restart.
+    kek_file: str = ""
+    # The environment variable holding the KEK set (kek_provider = "env"; read at start).
+    kek_env: str = "CRASHVEIL_KEK_SET"
+    # The command (argv, no shell) that prints the KEK set (kek_provider = "command", e.g. a
+    # KMS or vault client); its output is never logged.
+    kek_command: tuple[str, ...] = ()
+    # The command's KEK set is reused this long (an unknown KEK id re-runs it after 5 s).
+    kek_command_ttl_s: float = 300.0
+    # This host's name in the KEK heartbeat ('keys rotate' names hosts that lag); "" = hostname.
+    host_id: str = ""
+    # Each server process reports the KEKs it holds this often (table kek_hosts).
+    kek_heartbeat_s: float = 15.0
+    # A process silent this long is no longer waited for by 'keys rotate'.
+    kek_host_live_s: float = 60.0
 
     # --- paths inside the server directory -------------------------------------------
     @property
@@ -308,8 +327,14 @@ class Settings:
                               "'sha256:' and 64 lower-case hex digits (docs/deploy.md shows how to make one)")
         if self.log_format not in LOG_FORMATS:
             raise ConfigError("log_format", f"{self.log_format!r} is not a log format", " or ".join(LOG_FORMATS))
-        if self.kek_provider != "file":
-            raise ConfigError("kek_provider", f"{self.kek_provider!r} is not available", "'file'")
+        if self.kek_provider not in ("file", "env", "command"):
+            raise ConfigError("kek_provider", f"{self.kek_provider!r} is not available", "'file', 'env' or 'command'")
+        if self.kek_provider == "command" and not self.kek_command:
+            raise ConfigError("kek_command", "is empty",
+                              "the command that prints the KEK set (kek_provider = 'command')")
+        for key in ("kek_command_ttl_s", "kek_heartbeat_s", "kek_host_live_s"):
+            if not 0 < getattr(self, key) <= 86400:
+                raise ConfigError(key, "is out of range", "seconds, more than 0 and at most 86400")
         from crashveil.wire import keyfmt
 
         if self.sealing_suite not in keyfmt.SUITES:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from crashveil.errors import ConfigError, SealError
+from crashveil.errors import ConfigError, KeyUnavailableError, SealError
 from crashveil.sdk.delivery.seal import seal_report
 from crashveil.server.db.tables import data_keys, reports
 from crashveil.server.keys.crypto import open_report
@@ -36,11 +36,14 @@ def test_kek_file_is_private(tmp_path: Path) -> None:
 
 
 def test_wrapped_key_is_bound_to_its_id(tmp_path: Path) -> None:
-    """A wrapped key does not unwrap under another key id (it cannot be moved to another day)."""
+    """A wrapped key does not unwrap under another key id (it cannot be moved to another day).
+
+    A key row of our own database that does not unwrap is a server fault (503, the sender
+    keeps its report), not a bad seal (400)."""
     provider = FileKeyProvider.create(tmp_path / "kek.json", now=NOW)
     kek_id, wrapped = provider.wrap(b"k" * 32, key_id="dek:demo:2026-05-01")
     assert b"k" * 32 == provider.unwrap(kek_id, wrapped, key_id="dek:demo:2026-05-01")
-    with pytest.raises(SealError):
+    with pytest.raises(KeyUnavailableError):
         provider.unwrap(kek_id, wrapped, key_id="dek:demo:2026-05-02")
 
 

@@ -48,7 +48,17 @@ def keys_rotate(kek: bool, project_keys: bool, project_ids: Sequence[str], overl
     """Rotate keys. The KEK rotation rewraps data keys in committed batches; no report is rewritten.
 
     SIGINT/SIGTERM stops between projects or batches: every key stays readable (the old KEK
-    is kept until all are rewrapped) and running it again finishes the KEK rotation."""
+    is kept until all are rewrapped) and running it again finishes the KEK rotation.
+
+    \b
+    Several hosts over one database share one KEK set (settings kek_provider and kek_file,
+    kek_env or kek_command; a set holds the current KEK and earlier ones). Nothing is
+    rewrapped until every live host reports holding the new KEK (heartbeat every
+    kek_heartbeat_s; hosts silent for kek_host_live_s are not waited for); else this names
+    the hosts that lag. With kek_provider = "file" this makes the new KEK here: copy the KEK
+    file to the other hosts (they re-read it without a restart) and run it again. With "env"
+    or "command", first give every host a set whose current is the new KEK (the old one
+    beside it), run this, then drop the old KEK from the set."""
     from crashveil.server.ops.progress import LineProgress, NoProgress, stop_on_signals
 
     who = resolve_actor(actor)

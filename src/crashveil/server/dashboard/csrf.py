@@ -29,9 +29,15 @@ import os
 import secrets
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+
+    from crashveil.server.keys.shared_secrets import KeyWrapper
 
 __all__ = ["LOGIN_MAX_AGE_S", "session_token", "check_session_token", "new_login_pair", "check_login_pair",
            "origin_allowed", "load_or_create_secret"]
@@ -107,3 +113,14 @@ def load_or_create_secret(path: Path) -> bytes:
     with open(fd, "wb") as handle:
         handle.write(value)
     return value
+
+
+def load_shared_secret(engine: sa.Engine, provider: KeyWrapper, path: Path) -> bytes:
+    """The dashboard secret every host over one database shares (in the database, wrapped by the
+    KEK; this host's ``path`` seeds it the first time), so a log-in form served by one host can
+    be posted to another. A schema older than 0014k uses the file alone."""
+    from crashveil.server.keys.shared_secrets import DASHBOARD, has_shared_secrets_table, shared_secret
+
+    if not has_shared_secrets_table(engine):
+        return load_or_create_secret(path)
+    return shared_secret(engine, provider, DASHBOARD, seed=lambda: load_or_create_secret(path))

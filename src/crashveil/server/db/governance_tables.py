@@ -26,6 +26,7 @@ __all__ = [
     "login_nonces",
     "audit_entries",
     "audit_head",
+    "audit_checkpoint",
     "retention_runs",
     "retention_stripped",
     "GOVERNANCE_TABLES",
@@ -124,6 +125,18 @@ audit_head = sa.Table(
     sa.Column("hash", sa.String(64), nullable=False),
 )
 
+# The signed audit checkpoint every host reads and advances (migration 0014k): one row,
+# moved forward under its row lock; each host also keeps a copy in audit/head.json.
+audit_checkpoint = sa.Table(
+    "audit_checkpoint", metadata,
+    sa.Column("id", sa.Integer(), primary_key=True, autoincrement=False),
+    sa.Column("seq", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False),
+    sa.Column("at", sa.String(32), nullable=False),
+    sa.Column("public_key", sa.String(128), nullable=False),
+    sa.Column("signature", sa.String(128), nullable=False),
+)
+
 # Evidence of each retention run (Art. 5(2): the controller must be able to demonstrate).
 retention_runs = sa.Table(
     "retention_runs", metadata,
@@ -144,7 +157,7 @@ retention_stripped = sa.Table(
 )
 
 GOVERNANCE_TABLES = (users, role_grants, api_tokens, sessions, login_failures, login_nonces, audit_entries,
-                     audit_head, retention_runs, retention_stripped)
+                     audit_head, retention_runs, retention_stripped, audit_checkpoint)
 
 
 def create_governance_tables(conn: Connection) -> None:

@@ -266,3 +266,27 @@ erasure_tombstones = sa.Table(
     sa.Column("kind", sa.String(8), nullable=False),  # install | report
     sa.Column("erased_at", UtcDateTime(), nullable=False, index=True),
 )
+
+# --- shared keys over several hosts (migration 0014k) ------------------------------------
+
+# One row per server process: the KEKs its KEK set holds, refreshed every kek_heartbeat_s
+# (keys/hosts.py). 'keys rotate' rewraps nothing until every live host holds the new KEK.
+kek_hosts = sa.Table(
+    "kek_hosts", metadata,
+    sa.Column("process_id", sa.String(128), primary_key=True),  # host:pid
+    sa.Column("host", sa.String(96), nullable=False),
+    sa.Column("current_kek", sa.String(64), nullable=False),
+    sa.Column("kek_ids", sa.Text(), nullable=False),  # space-separated ids the set holds (never keys)
+    sa.Column("seen_at", UtcDateTime(), nullable=False),
+)
+
+# Secrets every host shares (the audit signing key, the dashboard secret), each 32 bytes
+# wrapped by the KEK under key id "secret:<name>" (keys/shared_secrets.py); rewrapped by a
+# KEK rotation like the data keys.
+shared_secrets = sa.Table(
+    "shared_secrets", metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("kek_id", sa.String(64), nullable=False),
+    sa.Column("wrapped_key", sa.LargeBinary(), nullable=False),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+)

@@ -6,9 +6,12 @@ action, project_id, subject, detail, prev_hash]``; the first entry links to 64 z
 edited entry no longer matches its hash; a removed, inserted or reordered one breaks the
 sequence numbers or the links. Someone who can write the database can still rewrite the
 whole chain consistently, or cut off its tail: the **checkpoint** catches both. After every
-append the newest ``(seq, hash)`` is signed with the server's audit key (Ed25519, file
-``keys/audit_ed25519.key`` in the server directory, never in the database) and written to
-``audit/head.json``. :meth:`AuditTrail.verify` recomputes the chain and checks that the
+append the newest ``(seq, hash)`` is signed with the server's audit key (Ed25519, shared by
+every host: in the database wrapped by the KEK, ``keys/shared_secrets.py``; a database thief
+without the KEK cannot sign) and written to the ``audit_checkpoint`` row, which every host
+advances under its row lock, and to this host's ``audit/head.json``: a copy outside the
+database that only moves forward, so a database rolled back behind it is still caught.
+:meth:`AuditTrail.verify` recomputes the chain and checks that the
 signed head is still in it. Copy ``head.json`` (or the printed head) to another system for an
 anchor that also survives someone who owns the whole server directory.
 
@@ -24,13 +27,10 @@ finish out of order cannot move it back. An entry recorded inside a caller's tra
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
 import json
-import os
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -44,7 +44,20 @@ from sqlalchemy.engine import Connection, Engine
 from crashveil.errors import AuditTamperedError, ConfigError
 from crashveil.server.db.engine import is_sqlite, read_tx, write_tx
 from crashveil.server.db.governance_tables import audit_entries, audit_head
+from crashveil.server.governance.audit_store import (
+    Checkpoint,
+    file_lock,
+    has_checkpoint_table,
+    load_or_create_audit_key,
+    lock_shared_checkpoint,
+    provider_of,
+    read_file_checkpoint,
+    read_shared_checkpoint,
+    write_file_checkpoint,
+    write_shared_checkpoint,
+)
 from crashveil.server.keys.crypto import SigningKey
+from crashveil.server.keys.shared_secrets import KeyWrapper
 from crashveil.wire import keyfmt
 from crashveil.wire.canonical import canonical_json
 
@@ -63,7 +76,6 @@ __all__ = [
 
 GENESIS = "0" * 64
 _HASH_LABEL = b"crashveil/audit/v1\x00"
-_HEAD_LABEL = b"crashveil/audit-head/v1\x00"
 
 #: The actions the server records. Others may be added; they must match ``_ACTION_RE``.
 ACTIONS: Mapping[str, str] = {
@@ -142,20 +154,6 @@ class AuditEntry:
 
 
 @dataclass(frozen=True)
-class Checkpoint:
-    """A signed statement: entry ``seq`` of the trail has hash ``hash``."""
-
-    seq: int
-    hash: str
-    at: str
-    public_key: str
-    signature: str
-
-    def signed_bytes(self) -> bytes:
-        return _HEAD_LABEL + canonical_json([self.seq, self.hash, self.at])
-
-
-@dataclass(frozen=True)
 class VerifyResult:
     """What :meth:`AuditTrail.verify` found. ``first_bad`` is the first sequence number that
     is wrong or missing (``None`` when the chain itself is intact)."""
@@ -216,21 +214,6 @@ def _check_detail(detail: Mapping[str, Any] | None) -> str:
     return canonical_json(clean).decode("utf-8")
 
 
-def load_or_create_audit_key(path: Path) -> SigningKey:
-    """The audit signing key at ``path`` (32 raw bytes, mode 0600), created if missing."""
-    path = Path(path)
-    if path.exists():
-        return SigningKey.from_private_bytes(path.read_bytes())
-    path.parent.mkdir(parents=True, exist_ok=True)
-    key = SigningKey.generate()
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(key.private_bytes())
-        handle.flush()
-        os.fsync(handle.fileno())
-    return key
-
-
 def _public_key_of(key_string: str) -> ed25519.Ed25519PublicKey:
     _, raw = keyfmt.parse_key_string(key_string, ("ed25519",), key="audit public key")
     return ed25519.Ed25519PublicKey.from_public_bytes(raw)
@@ -246,26 +229,58 @@ class AuditTrail:
         now: the clock, returning aware datetimes.
     """
 
-    def __init__(self, engine: Engine, *, key: SigningKey, checkpoint_path: Path,
-                 now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+    def __init__(self, engine: Engine, *, key: SigningKey | Callable[[], SigningKey], checkpoint_path: Path,
+                 now: Callable[[], datetime] = lambda: datetime.now(UTC), shared: bool = True) -> None:
         self.engine = engine
-        self._key = key
+        # A loader is called on first use (and again after a failure): a host that lacks the
+        # KEK of the shared key still starts, answers 503 and fails readiness until it has it.
+        self._key: SigningKey | None = key if isinstance(key, SigningKey) else None
+        self._load_key: Callable[[], SigningKey] | None = None if isinstance(key, SigningKey) else key
         self.checkpoint_path = Path(checkpoint_path)
         self._now = now
+        # The checkpoint is also kept in the database (table audit_checkpoint), for every host.
+        self._shared = shared and has_checkpoint_table(engine)
 
     @classmethod
-    def for_server_dir(cls, engine: Engine, server_dir: Path, *,
-                       now: Callable[[], datetime] | None = None) -> AuditTrail:
-        """The trail of a server directory: key ``keys/audit_ed25519.key``, head ``audit/head.json``."""
+    def for_server_dir(cls, engine: Engine, server_dir: Path, *, now: Callable[[], datetime] | None = None,
+                       provider: KeyWrapper | None = None) -> AuditTrail:
+        """The trail of a server directory: the signing key every host shares (in the database,
+        wrapped by the KEK; this host's ``keys/audit_ed25519.key`` seeds it the first time),
+        the checkpoint in the database with a copy in ``audit/head.json``.
+
+        ``provider`` (the KEK provider, or the key ring: it notes failures for ``/readyz``)
+        defaults to the KEK provider of the directory's settings. The key is read on first
+        use. A schema older than 0014k (a tool running before ``server upgrade``) uses the
+        file key alone.
+        """
+        from crashveil.server.keys.shared_secrets import AUDIT_SIGNING, has_shared_secrets_table, shared_secret
+
         server_dir = Path(server_dir)
-        key = load_or_create_audit_key(server_dir / "keys" / "audit_ed25519.key")
-        kwargs = {"now": now} if now is not None else {}
-        return cls(engine, key=key, checkpoint_path=server_dir / "audit" / "head.json", **kwargs)
+        key_path = server_dir / "keys" / "audit_ed25519.key"
+        clock = now if now is not None else (lambda: datetime.now(UTC))
+        head_path = server_dir / "audit" / "head.json"
+        if provider is None:
+            provider = provider_of(server_dir)
+        if provider is None or not has_shared_secrets_table(engine):
+            return cls(engine, key=load_or_create_audit_key(key_path), checkpoint_path=head_path, now=clock,
+                       shared=False)
+        keys = provider
+
+        def load() -> SigningKey:
+            return SigningKey.from_private_bytes(shared_secret(
+                engine, keys, AUDIT_SIGNING, seed=lambda: load_or_create_audit_key(key_path).private_bytes()))
+        return cls(engine, key=load, checkpoint_path=head_path, now=clock)
 
     @property
     def public_key(self) -> str:
         """``ed25519:<base64url>``: give it to whoever checks the checkpoint elsewhere."""
-        return self._key.public_key_string()
+        return self._signing_key().public_key_string()
+
+    def _signing_key(self) -> SigningKey:
+        if self._key is None:
+            assert self._load_key is not None
+            self._key = self._load_key()
+        return self._key
 
     # -- appending ----------------------------------------------------------------------------
     def record(self, action: str, *, actor: str, project_id: str | None = None, subject: str | None = None,
@@ -318,15 +333,25 @@ class AuditTrail:
 
     # -- checkpoint ---------------------------------------------------------------------------
     def read_checkpoint(self) -> Checkpoint | None:
-        """The checkpoint file, or ``None`` if there is none; signature not yet checked."""
-        try:
-            data = json.loads(self.checkpoint_path.read_text(encoding="utf-8"))
-            return Checkpoint(int(data["seq"]), str(data["hash"]), str(data["at"]), str(data["public_key"]),
-                              str(data["signature"]))
-        except FileNotFoundError:
-            return None
-        except (ValueError, KeyError, TypeError) as exc:
-            raise AuditTamperedError(f"{self.checkpoint_path}: not a readable audit checkpoint") from exc
+        """The newest checkpoint, signature not yet checked: the database's (shared by every
+        host), unless this host's ``head.json``, signed by the same key, is ahead of it or does
+        not verify (the database was restored from an older copy, or the file was altered)."""
+        if not self._shared:
+            return read_file_checkpoint(self.checkpoint_path)
+        with read_tx(self.engine) as conn:
+            shared = read_shared_checkpoint(conn)
+        return self._newest(shared)
+
+    def _newest(self, shared: Checkpoint | None) -> Checkpoint | None:
+        """``shared`` (the database's), or this host's file where it is ahead of it, does not
+        verify, or is all there is."""
+        local = read_file_checkpoint(self.checkpoint_path)
+        if shared is None:
+            return local
+        if local is not None and local.public_key == shared.public_key and (
+                local.seq > shared.seq or self.checkpoint_problem(local)):
+            return local
+        return shared
 
     def checkpoint_problem(self, cp: Checkpoint, *, public_key: str | None = None) -> str | None:
         """Why ``cp`` is not a valid signature by the audit key (or ``public_key``), or ``None``."""
@@ -341,17 +366,6 @@ class AuditTrail:
         except (InvalidSignature, ValueError, ConfigError):
             return "the checkpoint's signature is not valid (the head was forged or altered)"
         return None
-
-    @contextlib.contextmanager
-    def _file_lock(self) -> Iterator[None]:
-        self.checkpoint_path.parent.mkdir(parents=True, exist_ok=True)
-        lock_path = self.checkpoint_path.with_name(self.checkpoint_path.name + ".lock")
-        with open(lock_path, "a+b") as handle:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
     def checkpoint(self) -> Checkpoint | None:
         """Sign the database's newest entry, after checking the old checkpoint is still in the chain.
@@ -393,38 +407,47 @@ class AuditTrail:
         return entry
 
     def _advance(self, seq: int, digest: str, *, reanchor: bool = False) -> Checkpoint:
-        with self._file_lock():
-            old = None if reanchor else self.read_checkpoint()
-            if old is not None:
-                problem = self.checkpoint_problem(old)
-                if problem:
-                    raise AuditTamperedError(problem)
-                # Also when an appender that finished late finds a newer checkpoint: the
-                # entry it names must still be there, or the chain was cut behind it.
-                with read_tx(self.engine) as conn:
-                    anchored = conn.execute(sa.select(audit_entries.c.hash)
-                                            .where(audit_entries.c.seq == old.seq)).scalar()
-                if anchored != old.hash:
-                    raise AuditTamperedError(
-                        f"audit entry {old.seq} named by the checkpoint is missing or changed, so no new head is "
-                        f"signed; {BEHIND_HINT}")
-                if old.seq >= seq:
-                    return old
-            at = _format_at(self._now())
-            unsigned = Checkpoint(seq, digest, at, self.public_key, "")
-            import base64
-
-            signature = base64.urlsafe_b64encode(self._key.sign(unsigned.signed_bytes())).rstrip(b"=").decode()
-            cp = Checkpoint(seq, digest, at, self.public_key, signature)
-            tmp = self.checkpoint_path.with_name(self.checkpoint_path.name + ".tmp")
-            with open(tmp, "w", encoding="utf-8") as handle:
-                json.dump({"seq": cp.seq, "hash": cp.hash, "at": cp.at, "public_key": cp.public_key,
-                           "signature": cp.signature}, handle, sort_keys=True, indent=1)
-                handle.write("\n")
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, self.checkpoint_path)
+        """Move the checkpoint forward to (``seq``, ``digest``): in the database under its row
+        lock (every host), then this host's file. Never backwards."""
+        self._signing_key()  # read (or first stored) before the row lock: that takes a transaction of its own
+        with file_lock(self.checkpoint_path):
+            if not self._shared:
+                cp = self._next_checkpoint(None if reanchor else self.read_checkpoint(), seq, digest)
+            else:
+                with write_tx(self.engine) as conn:
+                    row = lock_shared_checkpoint(conn)
+                    cp = self._next_checkpoint(None if reanchor else self._newest(row), seq, digest)
+                    if row != cp:
+                        write_shared_checkpoint(conn, cp)
+            local = read_file_checkpoint(self.checkpoint_path) if not reanchor else None
+            if reanchor or local is None or local.public_key != cp.public_key or local.seq < cp.seq:
+                write_file_checkpoint(self.checkpoint_path, cp)
             return cp
+
+    def _next_checkpoint(self, old: Checkpoint | None, seq: int, digest: str) -> Checkpoint:
+        """``old`` if it is already at or past ``seq``, else a new one signed; ``old`` must be
+        valid and still in the chain (else :class:`AuditTamperedError`)."""
+        if old is not None:
+            problem = self.checkpoint_problem(old)
+            if problem:
+                raise AuditTamperedError(problem)
+            # Also when an appender that finished late finds a newer checkpoint: the
+            # entry it names must still be there, or the chain was cut behind it.
+            with read_tx(self.engine) as conn:
+                anchored = conn.execute(sa.select(audit_entries.c.hash)
+                                        .where(audit_entries.c.seq == old.seq)).scalar()
+            if anchored != old.hash:
+                raise AuditTamperedError(
+                    f"audit entry {old.seq} named by the checkpoint is missing or changed, so no new head is "
+                    f"signed; {BEHIND_HINT}")
+            if old.seq >= seq:
+                return old
+        at = _format_at(self._now())
+        unsigned = Checkpoint(seq, digest, at, self.public_key, "")
+        import base64
+
+        signature = base64.urlsafe_b64encode(self._signing_key().sign(unsigned.signed_bytes())).rstrip(b"=").decode()
+        return Checkpoint(seq, digest, at, self.public_key, signature)
 
     # -- reading and verifying ----------------------------------------------------------------
     def entries(self, *, since: str | None = None, until: str | None = None, actions: Sequence[str] = (),

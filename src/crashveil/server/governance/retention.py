@@ -55,7 +55,7 @@ from typing import TYPE_CHECKING, Any, cast
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from crashveil.errors import AuditTamperedError
+from crashveil.errors import AuditTamperedError, KeyUnavailableError
 from crashveil.policy.model import Policy
 from crashveil.server.db.engine import is_sqlite, read_tx, write_tx
 from crashveil.server.db.governance_tables import login_failures, retention_runs, retention_stripped, sessions
@@ -403,6 +403,8 @@ class RetentionScheduler:
                 await self.run_once()
             except AuditTamperedError as exc:  # expired data was deleted; its audit entry could not be signed
                 logger.error("retention run could not be audited: %s", exc)
+            except KeyUnavailableError as exc:  # this host lacks the KEK set; /readyz names the key
+                logger.error("retention run stopped: %s", exc)
             except Exception:  # keep the server up; the next run retries (logged without content)
                 logger.exception("retention run failed")
             await asyncio.sleep(self.interval_s)

@@ -35,7 +35,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from crashveil.server.http import peer_tag
@@ -225,7 +225,7 @@ def _build_ingestor(settings: Settings, storage: Storage, metrics: Metrics, *, n
     from crashveil.server.governance.audit import AuditTrail
 
     ingestor = Ingestor(settings, storage, metrics, now=now, clock=clock)
-    ingestor.audit = AuditTrail.for_server_dir(storage.engine, settings.server_dir)
+    ingestor.audit = AuditTrail.for_server_dir(storage.engine, settings.server_dir, provider=storage.keys)
     if group_commit:
         # One writer thread stores whatever reports are queued in one transaction; each
         # answer waits for its batch's commit (ingest.GroupCommitter). Stopped by
@@ -387,22 +387,33 @@ def _product_routes(settings: Settings, storage: Storage, *, ingestor: Ingestor,
                     now: Callable[[], datetime], body_timeout_s: float,
                     sentry_limits: SentryLimits | None) -> list[BaseRoute]:
     """Routes beyond the native ingest API: dashboard, public summary, Sentry-compatible ingest."""
-    from crashveil.server.dashboard import dashboard_routes, load_or_create_secret
+    from crashveil.server.dashboard import dashboard_routes
+    from crashveil.server.dashboard.csrf import load_shared_secret
     from crashveil.server.dashboard.public import public_routes
+    from crashveil.server.dashboard.unavailable import UntilKeysArrive
     from crashveil.server.governance.access import AccessStore
     from crashveil.server.insights.anomaly import VolumeAnomalyCollector
     from crashveil.server.sentry.routes import sentry_routes
 
     audit = ingestor.audit
     assert audit is not None, "_build_ingestor sets it"
-    secret = load_or_create_secret(settings.server_dir / "keys" / "dashboard.secret")
-    # The typed names of failed log-ins are kept as HMACs under the dashboard secret, shared by
-    # every process of this server directory (login_guard.account_digest).
-    access = AccessStore(storage.engine, audit, account_key=secret)
+
+    def dashboard() -> ASGIApp:
+        # Shared by every host over the database (keys/shared_secrets.py): a form from one host
+        # posts to another. Until this host can unwrap it, the dashboard answers 503.
+        secret = load_shared_secret(storage.engine, storage.keys, settings.server_dir / "keys" / "dashboard.secret")
+        # The typed names of failed log-ins are kept as HMACs under the dashboard secret, shared by
+        # every process and host (login_guard.account_digest).
+        access = AccessStore(storage.engine, audit, account_key=secret)
+        mount = dashboard_routes(storage, access=access, audit=audit, secret=secret, secure_cookies=settings.tls,
+                                 now=now)[0]
+        assert isinstance(mount, Mount)
+        return mount.app
+
     metrics.registry.register(VolumeAnomalyCollector(storage.engine))
     return [
         *sentry_routes(storage, settings, ingestor=ingestor, metrics=metrics, now=now, limits=sentry_limits,
                        body_timeout_s=body_timeout_s),
         *public_routes(storage, now=now),
-        *dashboard_routes(storage, access=access, audit=audit, secret=secret, secure_cookies=settings.tls, now=now),
+        Mount("/dashboard", app=UntilKeysArrive(dashboard)),
     ]

@@ -12,13 +12,17 @@ exception                              status  code
 ``Throttled`` (a ``ReportRejected``)   429     ``rate_limited``, with ``Retry-After``
 ``ReportError`` (wire format)          400     its code; ``too_large`` is 413
 ``SealError``                          400     ``unsealable`` (opaque: no oracle)
+``KeyUnavailableError``                503     ``key_unavailable``, ``Retry-After`` (this server lacks a key: its fault)
 ``StorageError``                       503     ``storage_unavailable``, ``Retry-After``
 ``AuditTamperedError``                 503     ``audit_unavailable``, ``Retry-After`` (trail behind its checkpoint)
 Starlette ``HTTPException``            its own ``not_found``, ``method_not_allowed``, ...
 anything else (a bug)                  500     ``internal``; logged without its message
 =====================================  ======  ==========================================
 
-4xx mean "drop the report, do not retry"; 429 and 503 mean "keep it, retry after".
+4xx mean "drop the report, do not retry"; 429 and 503 mean "keep it, retry after". So a seal
+the sender got wrong is 400, but a key *this server* cannot find or unwrap (a KEK set not yet
+picked up, a KEK source that failed) is 503: the report is fine and must not be dropped. Its
+answer names no key; the ERROR log line and ``/readyz`` (check ``keys``) name the key id.
 """
 
 from __future__ import annotations
@@ -33,7 +37,15 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from crashveil.errors import AuditTamperedError, ReportError, ReportRejected, SealError, StorageError, Throttled
+from crashveil.errors import (
+    AuditTamperedError,
+    KeyUnavailableError,
+    ReportError,
+    ReportRejected,
+    SealError,
+    StorageError,
+    Throttled,
+)
 from crashveil.textsafe import visible
 from crashveil.wire.report import CONTROL_CHARACTER
 
@@ -80,6 +92,10 @@ def error_response(exc: BaseException) -> tuple[Response, str]:
         # refuses on meaning: 422, like the policy checks after it.
         status = 413 if exc.code == "too_large" else 422 if exc.code == CONTROL_CHARACTER[0] else 400
         body = _body(exc.code, str(exc), exc.field or None)
+    elif isinstance(exc, KeyUnavailableError):
+        status, body = 503, _body("key_unavailable", "this server cannot use a key it needs; keep the report and "
+                                                    "retry later")
+        headers["Retry-After"] = str(STORAGE_RETRY_AFTER_S)
     elif isinstance(exc, SealError):
         status, body = 400, _body("unsealable", "the body is not a report sealed to this project's key")
     elif isinstance(exc, StorageError):
@@ -116,7 +132,12 @@ async def handle_error(request: Request, exc: Exception, route: str | None = Non
         metrics.rejected.labels(code).inc()
         if isinstance(exc, Throttled):
             metrics.rate_limited.labels(exc.scope).inc()
-    if response.status_code >= 500:
+    if metrics is not None and isinstance(exc, KeyUnavailableError):
+        metrics.key_unavailable.inc()
+    if isinstance(exc, KeyUnavailableError):
+        # keys/faults.py logs the key at ERROR once a minute; one such line per request would flood.
+        logger.info("%s %s -> %d %s", request.method, route, response.status_code, code)
+    elif response.status_code >= 500:
         where = "".join(traceback.format_tb(exc.__traceback__)) if response.status_code == 500 else ""
         # The exception's message may quote crash content: log its type and our code only.
         logger.error("%s %s -> %d %s (%s)\n%s", request.method, route, response.status_code, code,

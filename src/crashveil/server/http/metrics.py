@@ -120,6 +120,8 @@ class Metrics:
         self.rate_limited = Counter("crashveil_rate_limited", "Requests refused with 429, by limit.",
                                     ["scope"], registry=r)
         self.deletions = Counter("crashveil_deletion_requests", "Deletion requests processed.", registry=r)
+        self.key_unavailable = Counter("crashveil_key_unavailable",
+                                       "Requests answered 503 because this server lacked a key (KEK set).", registry=r)
         self.latency = Histogram(
             "crashveil_request_duration_seconds", "Time from request start to response start, by route.",
             ["route", "method"], registry=r,

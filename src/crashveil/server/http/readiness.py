@@ -14,6 +14,7 @@ seconds), so each should be cheap: one short query, one file read.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
     from crashveil.server.storage.store import Storage
 
 __all__ = ["CheckResult", "ReadinessCheck", "Readiness", "answer_body", "audit_check", "database_check",
-           "default_checks", "retention_check"]
+           "default_checks", "keys_check", "retention_check"]
 
 #: A retention run older than this means the hourly run has stopped working.
 RETENTION_OVERDUE = timedelta(hours=3)
@@ -71,11 +72,19 @@ def audit_check(audit: AuditTrail) -> ReadinessCheck:
     is in the database (else every audited action fails, e.g. after a restore of an older copy)."""
     import sqlalchemy as sa
 
+    from crashveil.errors import KeyUnavailableError
     from crashveil.server.db.engine import read_tx
     from crashveil.server.db.governance_tables import audit_entries
     from crashveil.server.governance.audit import BEHIND_HINT
 
     def run() -> CheckResult:
+        try:
+            return check()
+        except KeyUnavailableError as exc:  # the shared signing key, wrapped by a KEK this host lacks
+            return CheckResult("audit", False, f"the audit signing key cannot be used here ({exc}), so audited "
+                                               "actions fail: give this host the KEK set the other hosts use")
+
+    def check() -> CheckResult:
         cp = audit.read_checkpoint()
         if cp is None:
             return CheckResult("audit", True)
@@ -113,10 +122,48 @@ def retention_check(storage: Storage, *, now: Callable[[], datetime] = lambda: d
     return _Check("retention", run)
 
 
+#: The database half of the ``keys`` check (which KEKs wrap keys) runs at most this often.
+KEYS_SCAN_EVERY_S = 15.0
+
+
+def keys_check(storage: Storage, *, clock: Callable[[], float] = time.monotonic) -> ReadinessCheck:
+    """This host can use every key the database holds: its KEK set is readable, holds every
+    KEK that wraps a key (a new set distributed to the other hosts and not here yet fails
+    it), and no key failed to unwrap since (tried again each round). Names key and KEK ids."""
+    from crashveil.errors import ConfigError
+    from crashveil.server.db.engine import read_tx
+    from crashveil.server.keys.ring import keks_missing_here
+
+    ring = storage.keys
+    scanned: dict[str, Any] = {"at": float("-inf"), "missing": {}}
+
+    def run() -> CheckResult:
+        try:
+            known = {info.kek_id for info in ring.provider.keys()}
+        except ConfigError as exc:
+            return CheckResult("keys", False, f"the KEK set cannot be read ({exc}); reports needing a key are "
+                                              "answered 503 and kept by their senders")
+        if clock() - scanned["at"] >= KEYS_SCAN_EVERY_S:
+            with read_tx(storage.engine) as conn:
+                scanned["missing"] = keks_missing_here(conn, known)
+            scanned["at"] = clock()
+        missing = {kek: key for kek, key in scanned["missing"].items() if kek not in known}
+        problems = [f"key {key} is wrapped under KEK {kek}, which this host's KEK set lacks"
+                    for kek, key in sorted(missing.items())]
+        problems += [f"key {fault.key_id} cannot be used here ({fault.problem})"
+                     for fault in ring.faults.current() if fault.kek_id not in missing]
+        if problems:
+            return CheckResult("keys", False, "; ".join(problems[:5]) + ": give this host the KEK set the other "
+                                              "hosts use (kek_file, kek_env or kek_command); reports needing "
+                                              "these keys are answered 503 and kept by their senders")
+        return CheckResult("keys", True)
+    return _Check("keys", run)
+
+
 def default_checks(storage: Storage, audit: AuditTrail, *,
                    now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> list[ReadinessCheck]:
     """The server's checks, in the order they are reported."""
-    return [database_check(storage), audit_check(audit), retention_check(storage, now=now)]
+    return [database_check(storage), audit_check(audit), retention_check(storage, now=now), keys_check(storage)]
 
 
 class Readiness:

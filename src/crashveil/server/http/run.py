@@ -227,9 +227,16 @@ async def _serve_all(servers: Sequence[uvicorn.Server], storage: Storage, settin
     # schedules `crashveil retention run`.
     scheduler = None
     if retention:
-        scheduler = RetentionScheduler(storage, AuditTrail.for_server_dir(storage.engine, settings.server_dir))
+        scheduler = RetentionScheduler(storage, AuditTrail.for_server_dir(storage.engine, settings.server_dir,
+                                                                          provider=storage.keys))
         scheduler.start()
     refresher = asyncio.get_running_loop().create_task(revoked.run()) if revoked is not None else None
+    from crashveil.server.keys.hosts import KekHeartbeat, host_name
+
+    # Which KEKs this process holds, for 'keys rotate' on any host (keys/hosts.py).
+    heartbeat = KekHeartbeat(storage.engine, storage.keys.provider, host=host_name(settings.host_id),
+                             interval_s=settings.kek_heartbeat_s)
+    await asyncio.to_thread(heartbeat.start)
     try:
         await asyncio.gather(*(server.serve(sockets=[sock] if sock is not None else None)
                                for server, sock in zip(servers, list(sockets) + [None] * len(servers), strict=False)))
@@ -240,9 +247,25 @@ async def _serve_all(servers: Sequence[uvicorn.Server], storage: Storage, settin
             await scheduler.stop()
         for hook in stop_hooks:  # counters kept in memory (Sentry outcomes) reach the database
             hook()
+        heartbeat.stop()
 
 
 # --- several processes ----------------------------------------------------------------------------
+
+
+def _make_shared_secrets(settings: Settings, storage: Storage) -> None:
+    """The audit key and dashboard secret, made (or read) before the processes fork. A host
+    whose KEK set lacks their KEK still starts: its pages and ``/readyz`` say so (503)."""
+    from crashveil.errors import KeyUnavailableError
+    from crashveil.server.dashboard.csrf import load_shared_secret
+    from crashveil.server.governance.audit import AuditTrail
+
+    try:
+        _ = AuditTrail.for_server_dir(storage.engine, settings.server_dir, provider=storage.keys).public_key
+        if settings.web_port:
+            load_shared_secret(storage.engine, storage.keys, settings.server_dir / "keys" / "dashboard.secret")
+    except KeyUnavailableError:
+        pass  # noted in storage.keys.faults and logged there
 
 
 def run_processes(settings: Settings, fronts: int, *,
@@ -256,18 +279,13 @@ def run_processes(settings: Settings, fronts: int, *,
     """
     import multiprocessing
 
-    from crashveil.server.governance.audit import AuditTrail
     from crashveil.server.storage.store import Storage
 
     if fronts < 1:
         raise ValueError("fronts must be at least 1")
     storage = Storage.open(settings)  # refuse unsafe durability or an unknown schema before forking
     try:
-        AuditTrail.for_server_dir(storage.engine, settings.server_dir)  # keys made once, not raced
-        if settings.web_port:
-            from crashveil.server.dashboard import load_or_create_secret
-
-            load_or_create_secret(settings.server_dir / "keys" / "dashboard.secret")
+        _make_shared_secrets(settings, storage)  # made once, not raced
     finally:
         storage.close()
     context = multiprocessing.get_context("spawn")

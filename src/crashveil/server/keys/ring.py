@@ -6,7 +6,10 @@ Three tiers (envelope encryption):
     Held by a ``kek.KeyEncryptionKeyProvider``; it only ever wraps and unwraps 32-byte keys,
     so a KMS can hold it without handing the key out. ``kek.FileKeyProvider`` keeps it in
     ``DIR/keys/kek.json`` (mode 0600), apart from the database: a stolen database or backup
-    alone decrypts nothing. Several hosts over one PostgreSQL need the same file (or a KMS).
+    alone decrypts nothing. Several hosts over one PostgreSQL need the same KEK set (a file
+    the operator distributes, an environment variable or a command: ``kek_sources``); a key
+    this host cannot unwrap is a server fault (:class:`KeyUnavailableError`, 503, noted in
+    :attr:`KeyRing.faults` for ``/readyz``), never the sender's.
 ``data keys``
     One per project and received day (``data_keys``), wrapped by the KEK and bound to their
     key id ``dek:<project>:<day>``, so a wrapped key cannot be moved to another row.
@@ -43,9 +46,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from crashveil.errors import StorageError
+from crashveil.errors import ConfigError, KekRolloutError, KeyUnavailableError, StorageError
 from crashveil.server.db.engine import dialect_insert, fetch_all, read_tx, write_tx
-from crashveil.server.db.tables import data_keys, project_keys
+from crashveil.server.db.sentry_tables import sentry_pseudonym_keys
+from crashveil.server.db.tables import data_keys, project_keys, shared_secrets
 from crashveil.server.keys.crypto import (
     ProjectKeyPair,
     SigningKey,
@@ -54,6 +58,7 @@ from crashveil.server.keys.crypto import (
     encrypt_detail,
     new_data_key,
 )
+from crashveil.server.keys.faults import KeyFaults
 from crashveil.server.keys.kek import KeyEncryptionKeyProvider
 
 __all__ = [
@@ -63,7 +68,9 @@ __all__ = [
     "KekRotation",
     "RewrapProgress",
     "WrappedKeys",
+    "keks_missing_here",
     "register_wrapped_keys",
+    "wrapped_tables",
 ]
 
 HPKE = "hpke"
@@ -85,7 +92,16 @@ class WrappedKeys:
 
 
 _DATA_KEYS = WrappedKeys(data_keys, lambda row: row.key_id)
-_WRAPPED_TABLES: list[WrappedKeys] = [WrappedKeys(project_keys, lambda row: f"pk:{row.key_id}")]
+_WRAPPED_TABLES: list[WrappedKeys] = [WrappedKeys(project_keys, lambda row: f"pk:{row.key_id}"),
+                                      # the audit signing key and dashboard secret (keys/shared_secrets.py)
+                                      WrappedKeys(shared_secrets, lambda row: f"secret:{row.name}",
+                                                  wrapped_column="wrapped_key"),
+                                      # Sentry pseudonym keys: an operator's KEK set may drop the old
+                                      # KEK once a rotation is done, so none may stay under it.
+                                      WrappedKeys(sentry_pseudonym_keys,
+                                                  lambda row: f"sentry-pseudonym:{row.project_id}:"
+                                                              f"{row.rotation_days}:{row.period}",
+                                                  wrapped_column="wrapped_key")]
 
 
 def register_wrapped_keys(table: sa.Table, key_id: Callable[[sa.Row[Any]], str], *, wrapped_column: str = "wrapped_key",
@@ -96,6 +112,26 @@ def register_wrapped_keys(table: sa.Table, key_id: Callable[[sa.Row[Any]], str],
     """
     if all(spec.table is not table for spec in _WRAPPED_TABLES):
         _WRAPPED_TABLES.append(WrappedKeys(table, key_id, wrapped_column, kek_column))
+
+
+def wrapped_tables() -> list[WrappedKeys]:
+    """Every table of KEK-wrapped keys: the data keys first, then the rest."""
+    return [_DATA_KEYS, *_WRAPPED_TABLES]
+
+
+def keks_missing_here(conn: Connection, known: set[str]) -> dict[str, str]:
+    """KEK ids that wrap a key in the database but are not in ``known``, each with one key id
+    it wraps (for ``/readyz``: ids only, never a key)."""
+    missing: dict[str, str] = {}
+    for spec in wrapped_tables():
+        kek_col, wrapped_col = spec.table.c[spec.kek_column], spec.table.c[spec.wrapped_column]
+        used = conn.execute(sa.select(kek_col).where(wrapped_col.is_not(None), kek_col.is_not(None))
+                            .distinct()).scalars()
+        for kek_id in used:
+            if kek_id not in known and kek_id not in missing:
+                row = conn.execute(sa.select(spec.table).where(kek_col == kek_id).limit(1)).first()
+                missing[kek_id] = spec.key_id(row) if row is not None else "?"
+    return missing
 
 
 # --- the key ring over the database ---------------------------------------------------------
@@ -167,6 +203,31 @@ class KeyRing:
         # and a destroyed key has none, so a hit is always what the database says now.
         self._cache: collections.OrderedDict[tuple[str, bytes], bytes] = collections.OrderedDict()
         self._cache_size = cache_size
+        self.faults = KeyFaults()
+
+    def wrap(self, key: bytes, *, key_id: str) -> tuple[str, bytes]:
+        """``provider.wrap``; a KEK source that fails is :class:`KeyUnavailableError` (503)."""
+        try:
+            return self.provider.wrap(key, key_id=key_id)
+        except ConfigError as exc:
+            raise KeyUnavailableError(key_id, None, f"could not be wrapped: {exc}") from exc
+
+    def _unwrap_plain(self, kek_id: str, wrapped: bytes, *, key_id: str) -> bytes:
+        try:
+            return self.provider.unwrap(kek_id, wrapped, key_id=key_id)
+        except ConfigError as exc:  # the KEK source failed (file unreadable, command failing)
+            raise KeyUnavailableError(key_id, kek_id, f"could not be unwrapped: {exc}") from exc
+
+    def unwrap(self, kek_id: str, wrapped: bytes, *, key_id: str) -> bytes:
+        """``provider.unwrap``, with a failure to find or unwrap the key noted in :attr:`faults`
+        (logged, shown by ``/readyz``) before it propagates (503)."""
+        try:
+            key = self._unwrap_plain(kek_id, wrapped, key_id=key_id)
+        except KeyUnavailableError as exc:
+            self.faults.failed(exc, lambda: self._unwrap_plain(kek_id, wrapped, key_id=key_id))
+            raise
+        self.faults.succeeded(key_id)
+        return key
 
     # -- data keys --------------------------------------------------------------------------
     @staticmethod
@@ -177,7 +238,7 @@ class KeyRing:
         cache_key = (key_id, wrapped)
         dek = self._cache.get(cache_key)
         if dek is None:
-            dek = self.provider.unwrap(kek_id, wrapped, key_id=key_id)
+            dek = self.unwrap(kek_id, wrapped, key_id=key_id)
             self._cache[cache_key] = dek
             if len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
@@ -195,7 +256,7 @@ class KeyRing:
         row: Any = found[0] if found else None
         if row is None:
             dek = new_data_key()
-            kek_id, wrapped = self.provider.wrap(dek, key_id=key_id)
+            kek_id, wrapped = self.wrap(dek, key_id=key_id)
             conn.execute(dialect_insert(conn, data_keys).values(
                 key_id=key_id, project_id=project_id, day=day, kek_id=kek_id, wrapped_dek=wrapped,
                 created_at=now).on_conflict_do_nothing())
@@ -228,7 +289,7 @@ class KeyRing:
             raise ValueError(f"unknown key kind {kind!r}")
         key_id = f"{kind}-{now:%Y%m%d}-{secrets.token_hex(4)}"
         dek = new_data_key()
-        kek_id, wrapped = self.provider.wrap(dek, key_id=f"pk:{key_id}")
+        kek_id, wrapped = self.wrap(dek, key_id=f"pk:{key_id}")
         sealed = encrypt_detail(dek, private, aad=detail_aad(project_id, key_id, _PRIVATE_KEY_AAD_DAY))
         conn.execute(project_keys.insert().values(
             key_id=key_id, project_id=project_id, kind=kind, algorithm=algorithm, public_key=public,
@@ -273,7 +334,7 @@ class KeyRing:
         return ProjectKeys(pairs, signers)
 
     def _private_bytes(self, row: sa.Row[Any]) -> bytes:
-        dek = self.provider.unwrap(row.kek_id, row.wrapped_dek, key_id=f"pk:{row.key_id}")
+        dek = self.unwrap(row.kek_id, row.wrapped_dek, key_id=f"pk:{row.key_id}")
         return decrypt_detail(dek, row.sealed_private, aad=detail_aad(row.project_id, row.key_id, _PRIVATE_KEY_AAD_DAY))
 
     @staticmethod
@@ -323,7 +384,7 @@ class KeyRing:
                 rows = conn.execute(pending.order_by(*pk).limit(batch_size).with_for_update()).all()
                 for row in rows:
                     key_id = spec.key_id(row)
-                    key = self.provider.unwrap(getattr(row, spec.kek_column),
+                    key = self.unwrap(getattr(row, spec.kek_column),
                                                bytes(getattr(row, spec.wrapped_column)), key_id=key_id)
                     kek_id, wrapped = self.provider.wrap(key, key_id=key_id)
                     conn.execute(table.update().where(*(col == getattr(row, col.name) for col in pk))
@@ -337,7 +398,8 @@ class KeyRing:
 
     def rotate_kek(self, engine: sa.Engine, *, now: datetime, retired_keep: timedelta, batch_size: int = 500,
                    stop: Callable[[], bool] = lambda: False,
-                   on_batch: RewrapProgress = lambda what, done, total: None, resume: bool = True) -> KekRotation:
+                   on_batch: RewrapProgress = lambda what, done, total: None, resume: bool = True,
+                   lagging_hosts: Callable[[str], list[str]] = lambda kek_id: []) -> KekRotation:
         """New KEK, rewrap everything under it, retire the others, purge long-retired ones.
 
         Rewraps in batches of ``batch_size`` keys, each committed; ``stop`` is asked after
@@ -345,6 +407,11 @@ class KeyRing:
         file) and the result says ``interrupted``; the next call resumes under the same new
         KEK instead of making another, unless ``resume`` is false (retention after shredding
         needs a KEK no earlier backup holds).
+
+        Several hosts: before any key is rewrapped under the new KEK, ``lagging_hosts(new_id)``
+        names the live hosts that do not hold it yet (``keys.hosts``); if any, nothing is
+        rewrapped or retired and :class:`KekRolloutError` names them (a file provider has
+        already made the new KEK current here: distribute that file, then run it again).
         """
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
@@ -355,6 +422,10 @@ class KeyRing:
         else:
             old = [info.kek_id for info in self.provider.keys() if info.retired_at is None]
             new_id = self.provider.rotate(now=now)
+        old = [kek_id for kek_id in old if kek_id != new_id]  # an operator's set: rotate() names its current
+        lagging = lagging_hosts(new_id)
+        if lagging:
+            raise KekRolloutError(new_id, lagging)
         counts = []
         for spec in (_DATA_KEYS, *_WRAPPED_TABLES):
             done, stopped = self._rewrap_table(engine, spec, batch_size=batch_size, stop=stop, on_batch=on_batch)

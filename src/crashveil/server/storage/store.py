@@ -37,7 +37,8 @@ from crashveil.server.ingest.credential_weight import (
     expire_modes,
     record_changes,
 )
-from crashveil.server.keys.kek import FileKeyProvider, KeyEncryptionKeyProvider
+from crashveil.server.keys.kek import KeyEncryptionKeyProvider
+from crashveil.server.keys.kek_sources import provider_from_settings
 from crashveil.server.keys.ring import HPKE, SIGNING, KekRotation, KeyInfo, KeyRing, RewrapProgress
 from crashveil.server.settings import Settings
 from crashveil.server.storage import queries
@@ -117,7 +118,7 @@ class Storage:
         if problems or schema:
             engine.dispose()
             raise StorageError("refusing to run: " + "; ".join(problems + ([schema] if schema else [])))
-        provider = kek_provider or FileKeyProvider(settings.kek_path)
+        provider = kek_provider or provider_from_settings(settings)
         return cls(settings, engine, KeyRing(provider), clock=clock)
 
     def close(self) -> None:
@@ -405,7 +406,8 @@ class Storage:
         """The audit trail counts-only mode changes are written to (the server directory's)."""
         from crashveil.server.governance.audit import AuditTrail
 
-        return AuditTrail.for_server_dir(self.engine, self.settings.server_dir, now=self._clock)
+        return AuditTrail.for_server_dir(self.engine, self.settings.server_dir, now=self._clock,
+                                         provider=self.keys.provider)
 
     # -- groups ---------------------------------------------------------------------------------
     def group(self, project_id: str, group_id: int) -> GroupRecord | None:
@@ -457,9 +459,12 @@ class Storage:
                    stop: Callable[[], bool] = lambda: False,
                    on_batch: RewrapProgress = lambda what, done, total: None, resume: bool = True) -> KekRotation:
         """See :meth:`KeyRing.rotate_kek` (batches, ``stop``, resuming an interrupted rotation)."""
+        from crashveil.server.keys.hosts import kek_lagging_hosts
+
         result = self.keys.rotate_kek(self.engine, now=now or self._clock(),
                                       retired_keep=timedelta(days=self.settings.kek_retired_keep_days),
-                                      batch_size=batch_size, stop=stop, on_batch=on_batch, resume=resume)
+                                      batch_size=batch_size, stop=stop, on_batch=on_batch, resume=resume,
+                                      lagging_hosts=kek_lagging_hosts(self.settings, self.engine, self.keys.provider))
         self._projects.clear()
         return result
 
