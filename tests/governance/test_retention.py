@@ -214,3 +214,32 @@ def test_scheduler_runs_in_the_event_loop(shred_storage: Storage, make_report) -
 
     asyncio.run(main())
     assert 1 == (scheduler.last_result.projects[0].reports_deleted if scheduler.last_result else None)
+
+
+def test_a_lagging_host_defers_the_kek_rotation_and_the_next_run_resumes_it(shred_storage: Storage,
+                                                                          make_report) -> None:
+    """Several hosts: after shredding, the run's new KEK has not reached a live host. The run
+    still finishes (and says which host it waits for) instead of failing, nothing is rewrapped
+    under a KEK that host lacks, and the next run resumes the same KEK instead of making another."""
+    from datetime import UTC, datetime
+
+    from crashveil.server.db.tables import project_keys
+    from crashveil.server.keys.hosts import record_heartbeat
+
+    shred_storage.settings = type(shred_storage.settings)(
+        **{**shred_storage.settings.__dict__, "kek_heartbeat_s": 0.1, "host_id": "host-a"})
+    now = shred_storage._clock()
+    old = shred_storage.keys.provider.current_id()
+    record_heartbeat(shred_storage.engine, shred_storage.keys.provider, host="host-b", process_id="host-b:1",
+                     now=datetime.now(UTC))
+    _store(shred_storage, make_report, now - timedelta(days=31))
+    first = run_retention(shred_storage, _trail(shred_storage), now=now)
+    pending = shred_storage.keys.provider.current_id()
+    with shred_storage.engine.connect() as conn:
+        wrapped_under = set(conn.execute(sa.select(project_keys.c.kek_id)).scalars())
+    record_heartbeat(shred_storage.engine, shred_storage.keys.provider, host="host-b", process_id="host-b:1",
+                     now=datetime.now(UTC))
+    second = run_retention(shred_storage, _trail(shred_storage), now=now + timedelta(hours=1))
+    assert (None, ["host-b"], {old}) == (first.kek_rotated, first.kek_waiting_for, wrapped_under)
+    assert (pending, []) == (second.kek_rotated, second.kek_waiting_for)
+    assert pending != old

@@ -55,7 +55,7 @@ from typing import TYPE_CHECKING, Any, cast
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from crashveil.errors import AuditTamperedError, KeyUnavailableError
+from crashveil.errors import AuditTamperedError, KekRolloutError, KeyUnavailableError
 from crashveil.policy.model import Policy
 from crashveil.server.db.engine import is_sqlite, read_tx, write_tx
 from crashveil.server.db.governance_tables import login_failures, retention_runs, retention_stripped, sessions
@@ -102,6 +102,9 @@ class RetentionResult:
     sessions_deleted: int = 0
     tombstones_deleted: int = 0  # erasure tombstones past the replay window (tombstones.py)
     kek_rotated: str | None = None
+    # Hosts the run's new KEK had not reached: the rotation waits (nothing rewrapped) and the
+    # next run resumes it under the same KEK.
+    kek_waiting_for: list[str] = field(default_factory=list)
     keks_destroyed: list[str] = field(default_factory=list)
     backups_beyond_use_after_days: int | None = None
     wal_checkpoint: str | None = None
@@ -162,16 +165,8 @@ def run_retention(storage: Storage, audit: AuditTrail, *, now: datetime | None =
     if dry_run:
         return result
     keep = storage.settings.kek_retired_keep_days
-    if result.shredded:
-        rotation = storage.rotate_kek(now=now, resume=False)  # a KEK no earlier backup holds
-        result.kek_rotated = rotation.new_kek_id
-        destroyed = list(rotation.destroyed_keks)
-        if keep == 0:
-            # rotate_kek purges keys retired strictly before now - keep; with no restore
-            # window the KEK retired this instant goes too.
-            destroyed += storage.keys.provider.purge(retired_before=now + timedelta(microseconds=1))
-        result.keks_destroyed = destroyed
-        result.backups_beyond_use_after_days = keep
+    if result.shredded or storage.kek_rotation_pending():
+        _rotate_kek(storage, result, now, keep)
     if is_sqlite(engine):
         with engine.connect() as conn:
             busy, log, done = conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").one()
@@ -187,11 +182,34 @@ def run_retention(storage: Storage, audit: AuditTrail, *, now: datetime | None =
             "stripped": [f"{p.project_id}:{s}" for p in result.projects for s in p.stripped],
             "rollups_deleted": sum(p.rollups_deleted for p in result.projects),
             "kek_rotated": result.kek_rotated,
+            **({"kek_waiting_for": result.kek_waiting_for} if result.kek_waiting_for else {}),
             "keks_destroyed": result.keks_destroyed,
             **({"interrupted": True} if result.interrupted else {}),
         }, conn=conn)
     audit.checkpoint()
     return result
+
+
+def _rotate_kek(storage: Storage, result: RetentionResult, now: datetime, keep: int) -> None:
+    """After shredding: a KEK no earlier backup holds (or the one an earlier run made and could
+    not yet use because a host lacked it). A live host without it defers the rotation to the
+    next run rather than failing this one: the shredding is done, only backups wait."""
+    pending = storage.kek_rotation_pending()
+    try:
+        rotation = storage.rotate_kek(now=now, resume=pending)
+    except KekRolloutError as exc:
+        result.kek_waiting_for = list(exc.lagging)
+        logger.warning("retention: the new KEK %s has not reached host(s) %s; distribute the KEK file, the next run "
+                       "finishes the rotation", exc.kek_id, ", ".join(exc.lagging))
+        return
+    result.kek_rotated = rotation.new_kek_id
+    destroyed = list(rotation.destroyed_keks)
+    if keep == 0:
+        # rotate_kek purges keys retired strictly before now - keep; with no restore
+        # window the KEK retired this instant goes too.
+        destroyed += storage.keys.provider.purge(retired_before=now + timedelta(microseconds=1))
+    result.keks_destroyed = destroyed
+    result.backups_beyond_use_after_days = keep
 
 
 def _all_projects(storage: Storage, result: RetentionResult, now: datetime, dry_run: bool, stop: Callable[[], bool],

@@ -361,7 +361,7 @@ class KeyRing:
                         r.retired_at, r.expires_at, r.destroyed_at) for r in conn.execute(query)]
 
     # -- KEK rotation ------------------------------------------------------------------------
-    def _unfinished_rotation(self) -> list[str]:
+    def unfinished_rotation(self) -> list[str]:
         """Old KEKs neither current nor retired: an earlier rotation stopped before retiring them."""
         return [info.kek_id for info in self.provider.keys() if not info.current and info.retired_at is None]
 
@@ -415,7 +415,7 @@ class KeyRing:
         """
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
-        old = self._unfinished_rotation() if resume else []
+        old = self.unfinished_rotation() if resume else []
         resumed = bool(old)
         if resumed:
             new_id = self.provider.current_id()

@@ -468,6 +468,14 @@ class Storage:
         self._projects.clear()
         return result
 
+    def kek_rotation_pending(self) -> bool:
+        """Whether an earlier KEK rotation made a new KEK in this server's KEK file and did not
+        finish: stopped, or waiting for hosts that had not picked the file up. (A set from the
+        environment or a command is rotated by the operator, not here.)"""
+        from crashveil.server.keys.kek import FileKeyProvider
+
+        return isinstance(self.keys.provider, FileKeyProvider) and bool(self.keys.unfinished_rotation())
+
     def rotate_project_keys(self, project_id: str, *, kinds: Sequence[str] = (HPKE, SIGNING),
                             now: datetime | None = None, overlap: timedelta | None = None) -> list[str]:
         """New HPKE and/or signing keys; the old ones keep working for ``overlap``."""
