@@ -172,8 +172,8 @@ def _adoption_changes(add: _Add, old: Policy, new: Policy) -> None:
     """The daily adoption ping: allowed now (material), stopped, or its level, retention, access, purpose."""
     before, after = old.adoption, new.adoption
     if before is None and after is not None:
-        add(Change("adoption", "adoption_added",
-                   f"daily adoption ping sent from level '{after.level}', counts kept {after.retention_days} days", True))
+        add(Change("adoption", "adoption_added", f"daily adoption ping sent from level '{after.level}', "
+                   f"counts kept {after.retention_days} days", True))
     elif before is not None and after is None:
         add(Change("adoption", "adoption_removed", "daily adoption ping no longer sent", False))
     elif before is not None and after is not None:

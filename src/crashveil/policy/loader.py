@@ -17,8 +17,8 @@ from typing import Any
 from crashveil.errors import PolicyError
 from crashveil.policy.model import (
     ROLES,
-    AdoptionRule,
     SENSITIVITY_CLASSES,
+    AdoptionRule,
     AggregationSettings,
     ConsentLevel,
     FieldRule,
