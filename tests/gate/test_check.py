@@ -64,7 +64,7 @@ def _codes(result: Any) -> list[tuple[str, str]]:
     return [(problem.code, problem.path) for problem in result.problems]
 
 
-def _widen_message(app: Path, version: str = "1.2.0") -> None:
+def _widen_message(app: Path, version: str = "1.3.0") -> None:
     """A material change: the error message moves down to the basic level, with a version bump."""
     policy = app / "crashveil.policy.toml"
     _edit(policy, r'version = "1\.\d\.0"', f'version = "{version}"')
@@ -111,7 +111,7 @@ def test_policy_changed_after_review_fails_again(app: Path) -> None:
     """Changing the policy after its review invalidates the review: the new digest has none."""
     _widen_message(app)
     _write_record(app, "reviews/2026-12-01-message.md", _digest(app))
-    _edit(app / "crashveil.policy.toml", r'version = "1\.2\.0"', 'version = "1.3.0"')
+    _edit(app / "crashveil.policy.toml", r'version = "1\.3\.0"', 'version = "1.4.0"')
     _edit(app / "crashveil.policy.toml", r'(\[fields\.message\].*?retention_days = )30', r'\g<1>60')
     result = _check(app)
     assert [("review_needed", "policy")] == _codes(result)

@@ -37,7 +37,7 @@ def test_report_has_every_section(storage, make_report, server_dir) -> None:
     """The JSON form holds integrity, grants, reads with reasons, keys, retention, hits, anomalies, history."""
     data = _setup(storage, make_report, server_dir)
     project = data["projects"][0]
-    assert (True, {"demo": ["developer"]}, "ticket <script>42</script>", 1, True, True, 2, True, ["1.1.0"]) == (
+    assert (True, {"demo": ["developer"]}, "ticket <script>42</script>", 1, True, True, 2, True, ["1.2.0"]) == (
         data["audit_trail"]["ok"], data["users"][0]["grants"], data["report_reads"][0]["reason"],
         len(data["retention_runs"]), len(project["keys"]) >= 2, all(c["within"] for c in project["retention"]),
         project["redaction_hits"][0]["hits"], "volume_anomalies" in project,

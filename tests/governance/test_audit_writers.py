@@ -51,7 +51,7 @@ def test_every_governance_command_writes_its_entry_and_the_trail_verifies(run, t
     run("project", "add", "shop", "--actor", "alice")
     policy = tmp_path / "policy.toml"
     policy.write_text(default_policy_path().read_text(encoding="utf-8").replace(
-        'version = "1.1.0"', 'version = "1.2.0"', 1), encoding="utf-8")
+        'version = "1.2.0"', 'version = "1.3.0"', 1), encoding="utf-8")
     run("project", "set-policy", "shop", str(policy), "--actor", "carol")
     run("keys", "rotate", "--project", "shop")
     dsn = run("project", "sentry-key", "create", "shop", "--label", "web").strip().splitlines()[0]
@@ -82,7 +82,7 @@ def test_every_governance_command_writes_its_entry_and_the_trail_verifies(run, t
     }
     assert (set(), True) == (expected - seen, "intact" in verified), sorted(seen)
     policy_change = next(e for e in entries if e.action == "policy.change")
-    assert ("1.1.0", "1.2.0") == (policy_change.details["from_version"], policy_change.details["to_version"])
+    assert ("1.2.0", "1.3.0") == (policy_change.details["from_version"], policy_change.details["to_version"])
     assert f"sentry_key:{key[:8]}" == next(e for e in entries if e.action == "sentry_key.create").subject
     text = "\n".join(e.detail + (e.subject or "") for e in entries)
     assert (key not in text, token not in text) == (True, True)

@@ -31,7 +31,7 @@ def test_grant_is_remembered_with_time_and_policy(tmp_path: Path) -> None:
     """A grant records the level, the time and the policy version and digest."""
     ConsentStore(tmp_path, default_policy(), now=lambda: 123.0).grant("crash")
     data = json.loads((tmp_path / "consent.json").read_text())
-    assert ("crash", 123.0, "1.1.0") == (data["level"], data["granted_at"], data["policy_version"])
+    assert ("crash", 123.0, "1.2.0") == (data["level"], data["granted_at"], data["policy_version"])
     assert ("crash", False) == (ConsentStore(tmp_path, default_policy()).level(),
                                 ConsentStore(tmp_path, default_policy()).needs_prompt())
 

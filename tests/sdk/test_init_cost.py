@@ -71,7 +71,7 @@ def test_init_and_grant_build_no_policy_model(tmp_path: Path) -> None:
     from crashveil.policy import default_policy, policy_digest
 
     record = json.loads((tmp_path / "consent.json").read_text())
-    assert ("crash", "1.1.0", policy_digest(default_policy())) == (
+    assert ("crash", "1.2.0", policy_digest(default_policy())) == (
         record["level"], record["policy_version"], record["policy_digest"])
 
 

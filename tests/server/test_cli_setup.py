@@ -86,12 +86,12 @@ def test_project_add_and_list(server_dir: Path, tmp_path: Path) -> None:
     """project add creates a project with its own policy file and lists it beside demo."""
     policy = tmp_path / "shop.policy.toml"
     default = (server_dir / "projects" / "demo" / "policy.toml").read_text()
-    policy.write_text(default.replace('version = "1.1.0"', 'version = "1.2.0"'))
+    policy.write_text(default.replace('version = "1.2.0"', 'version = "1.3.0"'))
     printed = _run("project", "add", "shop", "--policy", str(policy), "--server-dir", str(server_dir))
     listed = _run("project", "list", "--server-dir", str(server_dir))
     assert "shop" == ConnectionString.parse(printed.strip()).project
-    assert "1.2.0" in (server_dir / "projects" / "shop" / "policy.toml").read_text()
-    assert [["demo", "1.1.0"], ["shop", "1.2.0"]] == [line.split()[:2] for line in listed.splitlines()[1:]]
+    assert "1.3.0" in (server_dir / "projects" / "shop" / "policy.toml").read_text()
+    assert [["demo", "1.2.0"], ["shop", "1.3.0"]] == [line.split()[:2] for line in listed.splitlines()[1:]]
 
 
 def test_keys_rotate_and_list(server_dir: Path) -> None:

@@ -38,7 +38,7 @@ SOURCE = (
     '\n'
     '[policy]\n'
     'name = "crashveil-default"\n'
-    'version = "1.1.0"\n'
+    'version = "1.2.0"\n'
     '# No field may be kept longer than this, whatever it declares below.\n'
     'retention_ceiling_days = 365\n'
     '\n'
@@ -74,6 +74,18 @@ SOURCE = (
     '\n'
     '# On-device redaction (repeated on the server). Detectors run on every string that can\n'
     '# reach a report; each replaces what it finds with a typed placeholder such as <email>.\n'
+    '# The daily adoption ping: at most once per installation, version and day, "this installation\n'
+    '# ran this version today" (the version, the UTC day and the install pseudonym, nothing else),\n'
+    '# so developers can tell how many installations run each version and what share of them did\n'
+    '# not crash. Never sent at level off. The server keeps only the count of distinct\n'
+    "# installations per version and day; the day's de-duplication set is dropped when it ends.\n"
+    '[adoption]\n'
+    'purpose = "Tells developers how many installations run each version, so they can see what share of them crashed and whether a new version is safe to roll out further."\n'
+    'level = "crash"\n'
+    'retention_days = 90\n'
+    'access = ["viewer", "developer", "privacy-officer", "admin"]\n'
+    'review = "reviews/2026-12-07-adoption.md"\n'
+    '\n'
     '[redaction]\n'
     'detectors = [\n'
     '  "pem_private_key", "url_credentials", "connection_string", "jwt", "api_key", "email",\n'
@@ -422,7 +434,7 @@ SOURCE = (
 )
 
 #: ``tomllib.loads(SOURCE)``
-DATA: dict[str, Any] = {'policy': {'name': 'crashveil-default', 'version': '1.1.0', 'retention_ceiling_days': 365},
+DATA: dict[str, Any] = {'policy': {'name': 'crashveil-default', 'version': '1.2.0', 'retention_ceiling_days': 365},
  'notice': {'app_name': 'this application',
             'controller': 'the developers of this application',
             'contact': "the support address given in the application's About box",
@@ -444,6 +456,12 @@ DATA: dict[str, Any] = {'policy': {'name': 'crashveil-default', 'version': '1.1.
                                           'e-mail addresses, names in file paths and passwords has been '
                                           'removed on your device.'}},
  'consent': {'server_mode_max_level': 'crash'},
+ 'adoption': {'purpose': 'Tells developers how many installations run each version, so they can see what '
+                         'share of them crashed and whether a new version is safe to roll out further.',
+              'level': 'crash',
+              'retention_days': 90,
+              'access': ['viewer', 'developer', 'privacy-officer', 'admin'],
+              'review': 'reviews/2026-12-07-adoption.md'},
  'redaction': {'detectors': ['pem_private_key',
                              'url_credentials',
                              'connection_string',
@@ -743,7 +761,7 @@ DATA: dict[str, Any] = {'policy': {'name': 'crashveil-default', 'version': '1.1.
 
 #: ``canonical_policy(parse_policy(DATA))``: what a consent record stores
 CANONICAL: dict[str, Any] = {'name': 'crashveil-default',
- 'version': '1.1.0',
+ 'version': '1.2.0',
  'retention_ceiling_days': 365,
  'levels': ({'name': 'off',
              'rank': 0,
@@ -1137,7 +1155,13 @@ CANONICAL: dict[str, Any] = {'name': 'crashveil-default',
             'deletion': 'Choose "Stop sending crash reports" in the application\'s settings: the reports '
                         'already on your device are deleted at once and the server is asked to delete every '
                         'report sent from this installation.'},
- 'server_mode_max_level': 'crash'}
+ 'server_mode_max_level': 'crash',
+ 'adoption': {'purpose': 'Tells developers how many installations run each version, so they can see what '
+                         'share of them crashed and whether a new version is safe to roll out further.',
+              'level': 'crash',
+              'retention_days': 90,
+              'access': ('viewer', 'developer', 'privacy-officer', 'admin'),
+              'review': 'reviews/2026-12-07-adoption.md'}}
 
 #: ``policy_digest(parse_policy(DATA))``
-DIGEST = 'sha256:54d0320b772e0d624d30419a31b6744a76b23b16976e877d3647f2f8d18c1804'
+DIGEST = 'sha256:47d854e6f31e4d4c35ee50c7f29fb6a7a040af0a167943a85726a72f51a9cc3a'

@@ -67,6 +67,7 @@ def diff_policies(old: Policy, new: Policy) -> PolicyDiff:
     _aggregation_and_key_changes(add, old, new)
     _sampling_and_limit_changes(add, old, new)
     _redaction_and_notice_changes(add, old, new)
+    _adoption_changes(add, old, new)
     return PolicyDiff(old_version=old.version, new_version=new.version, old_digest=policy_digest(old),
                       new_digest=policy_digest(new), changes=tuple(changes))
 
@@ -165,6 +166,27 @@ def _redaction_and_notice_changes(add: _Add, old: Policy, new: Policy) -> None:
     for key in ("app_name", "controller", "contact", "deletion"):
         if getattr(old.notice, key) != getattr(new.notice, key):
             add(Change(f"notice.{key}", "notice_changed", "notice text changed", False))
+
+
+def _adoption_changes(add: _Add, old: Policy, new: Policy) -> None:
+    """The daily adoption ping: allowed now (material), stopped, or its level, retention, access, purpose."""
+    before, after = old.adoption, new.adoption
+    if before is None and after is not None:
+        add(Change("adoption", "adoption_added", f"daily adoption ping sent from level '{after.level}', "
+                   f"counts kept {after.retention_days} days", True))
+    elif before is not None and after is None:
+        add(Change("adoption", "adoption_removed", "daily adoption ping no longer sent", False))
+    elif before is not None and after is not None:
+        if before.level != after.level:
+            add(Change("adoption.level", "level_changed", f"'{before.level}' -> '{after.level}'",
+                       _rank(new, after.level) < _rank(old, before.level)))
+        _compare_number(add, "adoption.retention_days", before.retention_days, after.retention_days,
+                        material_if="higher")
+        widened = sorted(set(after.access) - set(before.access))
+        if widened:
+            add(Change("adoption.access", "access_widened", f"now also visible to {', '.join(widened)}", True))
+        if before.purpose != after.purpose:
+            add(Change("adoption.purpose", "purpose_changed", "the stated purpose changed", True))
 
 
 def format_diff(diff: PolicyDiff, *, fmt: str = "text") -> str:

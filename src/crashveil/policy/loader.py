@@ -18,6 +18,7 @@ from crashveil.errors import PolicyError
 from crashveil.policy.model import (
     ROLES,
     SENSITIVITY_CLASSES,
+    AdoptionRule,
     AggregationSettings,
     ConsentLevel,
     FieldRule,
@@ -183,7 +184,7 @@ class _Reader:
     # -- sections ------------------------------------------------------------------------
     def policy(self, data: Mapping[str, Any]) -> Policy:
         top = self.table(data, "", {"policy", "notice", "levels", "redaction", "sampling", "limits",
-                                    "aggregation", "keys", "fields"}, {"consent"})
+                                    "aggregation", "keys", "fields"}, {"consent", "adoption"})
         head = self.table(top["policy"], "policy", {"name", "version", "retention_ceiling_days"})
         name = self.string(head, "name", "policy", pattern=re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$"),
                            expected="a name of letters, digits, '.', '_' or '-'")
@@ -205,7 +206,22 @@ class _Reader:
             notice=self.notice(top["notice"]),
             source=self.source,
             server_mode_max_level=self.consent(top["consent"], levels) if "consent" in top else None,
+            adoption=self.adoption(top["adoption"], levels, ceiling) if "adoption" in top else None,
         )
+
+    def adoption(self, data: Any, levels: tuple[ConsentLevel, ...], ceiling: int) -> AdoptionRule:
+        """``[adoption]``: the daily adoption ping's purpose, consent level, retention, access, review."""
+        table = self.table(data, "adoption", {"purpose", "level", "retention_days", "access", "review"})
+        names = tuple(level.name for level in levels if level.rank > 0)
+        level = self.string(table, "level", "adoption")
+        if level not in names:
+            raise self.fail("adoption.level", "unknown or 'off' level", f"one of: {', '.join(names)}")
+        retention = self.integer(table, "retention_days", "adoption", minimum=1)
+        if retention > ceiling:
+            raise self.fail("adoption.retention_days", "is above policy.retention_ceiling_days", f"at most {ceiling}")
+        return AdoptionRule(purpose=self.string(table, "purpose", "adoption"), level=level, retention_days=retention,
+                            access=self.string_list(table, "access", "adoption", allowed=ROLES, non_empty=False),
+                            review=self.string(table, "review", "adoption"))
 
     def consent(self, data: Any, levels: tuple[ConsentLevel, ...]) -> str:
         """``[consent] server_mode_max_level``: a level above ``off`` an operator may grant for everyone."""

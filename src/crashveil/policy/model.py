@@ -24,6 +24,7 @@ __all__ = [
     "AggregationSettings",
     "KeyPeriods",
     "NoticeSettings",
+    "AdoptionRule",
     "Policy",
 ]
 
@@ -124,6 +125,24 @@ class NoticeSettings:
 
 
 @dataclass(frozen=True)
+class AdoptionRule:
+    """The daily adoption ping (``[adoption]``): not a report field but a message of its own.
+
+    At most once per installation, release and UTC day, an app whose user granted ``level``
+    (or more) says "this installation ran this release today": the release, the day and the
+    install pseudonym, nothing else. The server keeps only the count of distinct
+    installations per release and day (``retention_days``), the denominator of the releases
+    page's crash-free rate and adoption. ``access``: who sees those counts.
+    """
+
+    purpose: str
+    level: str
+    retention_days: int
+    access: tuple[str, ...]
+    review: str
+
+
+@dataclass(frozen=True)
 class Policy:
     """A validated policy. Build it with ``crashveil.policy.load_policy``."""
 
@@ -143,6 +162,8 @@ class Policy:
     #: server software, where the people in a crash are not the ones running the app); None:
     #: the policy does not allow server mode.
     server_mode_max_level: str | None = None
+    #: The daily adoption ping (``[adoption]``); None: the policy does not allow it, nothing is sent.
+    adoption: AdoptionRule | None = None
 
     # -- consent levels ------------------------------------------------------------------
     def level(self, name: str) -> ConsentLevel:

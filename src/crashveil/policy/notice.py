@@ -47,7 +47,24 @@ def _who(access: tuple[str, ...]) -> str:
 def notice_sections(policy: Policy) -> list[tuple[str, list[str]]]:
     """The notice as (heading, paragraphs) pairs; both renderers use these words."""
     return [_about_section(policy), *(_choice_section(policy, level) for level in policy.levels),
-            *_server_mode_sections(policy), *_protection_sections(policy), *_closing_sections(policy)]
+            *_server_mode_sections(policy), *_adoption_sections(policy), *_protection_sections(policy),
+            *_closing_sections(policy)]
+
+
+def _adoption_sections(policy: Policy) -> list[tuple[str, list[str]]]:
+    """The daily adoption ping, when the policy allows it (none otherwise)."""
+    rule = policy.adoption
+    if rule is None:
+        return []
+    level = policy.level(rule.level).title
+    return [("A daily sign of use", [
+        f"If you chose \"{level}\" or more, {policy.notice.app_name} also says once a day, at most once per "
+        "version, that this installation ran that version on that day: the version, the day and the "
+        "installation code described below, nothing else, and never while crash reports are off. "
+        f"{rule.purpose} The server keeps only how many installations ran each version each day, for "
+        f"{_days(rule.retention_days)}; which installations they were is forgotten when the day ends. "
+        f"Seen by: {_who(rule.access)}.",
+    ])]
 
 
 def _server_mode_sections(policy: Policy) -> list[tuple[str, list[str]]]:

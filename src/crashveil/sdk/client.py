@@ -218,9 +218,21 @@ class Client:
                 for item in queue.items():  # consent withdrawn: only deletion requests may go
                     if item.meta.kind != "deletion":
                         queue.remove(item.id)
-            if queue is not None and any(item.meta.kind in ("report", "deletion") for item in queue.items()):
+            if queue is not None and any(item.meta.kind in ("report", "deletion", "adoption")
+                                         for item in queue.items()):
                 self.wake_sender()
             self.refresh_remote_config()
+            self.send_adoption_ping()
+
+    def send_adoption_ping(self) -> None:
+        """Today's adoption ping, on a daemon thread, if the app turned it on (``adoption_ping``), and
+        it is due and allowed (``adoption.py`` says when)."""
+        release = self.options.release
+        if (self.options.adoption_ping and release and self.project and self.public_key is not None
+                and self.consent.level() != OFF):
+            from crashveil.sdk.adoption import start_ping
+
+            start_ping(self, release)
 
     def _queue_has_files(self) -> bool:
         """Whether the queue directory holds an item or a temp file (``os.scandir`` only).

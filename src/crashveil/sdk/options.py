@@ -46,7 +46,7 @@ OPTION_NAMES: tuple[str, ...] = (
     "app_name", "data_dir", "policy", "app_root", "dsn", "project", "release", "cohort", "client_cert",
     "client_key", "consent_callback", "ask_each_time", "logging_integration", "logging_breadcrumbs",
     "keep_history_content", "flush_timeout_s", "transport", "now", "rng",
-    "integrations", "auto_integrations", "consent_mode", "server_level", "connection_file",
+    "integrations", "auto_integrations", "consent_mode", "server_level", "connection_file", "adoption_ping",
 )
 
 #: Defaults of the optional attributes (``policy`` and ``rng``: None, completed on first read).
@@ -56,7 +56,7 @@ _DEFAULTS: dict[str, Any] = {
     "logging_breadcrumbs": False, "keep_history_content": False, "flush_timeout_s": 2.0, "transport": None,
     "now": time.time, "rng": None,
     "integrations": (), "auto_integrations": True, "consent_mode": "device", "server_level": None,
-    "connection_file": None,
+    "connection_file": None, "adoption_ping": False,
 }
 #: ``consent_mode``: the user decides on the device, or the operator of server software decides.
 CONSENT_MODES = ("device", "server")
@@ -83,7 +83,9 @@ class Options(Frozen):
     local history), ``flush_timeout_s``, ``transport`` (a ``crashveil.sdk.transport.Transport``
     instead of HTTPS), ``now`` (the clock), ``rng`` (a ``random.SystemRandom`` unless given) and
     ``connection_file`` (a file holding the connection string, instead of ``dsn``: ``crashveil
-    project connection PROJECT --out FILE`` writes it).
+    project connection PROJECT --out FILE`` writes it) and ``adoption_ping`` (send the daily
+    adoption ping the policy's ``[adoption]`` declares, within the user's consent:
+    ``crashveil.sdk.adoption``; off unless the app turns it on).
 
     Immutable: assigning raises ``dataclasses.FrozenInstanceError`` (an ``AttributeError``), as
     it did when this was a frozen dataclass. A plain class with ``__slots__`` so that
@@ -117,6 +119,7 @@ class Options(Frozen):
     consent_mode: str
     server_level: str | None
     connection_file: str | None
+    adoption_ping: bool
 
     def __init__(self, **values: Any) -> None:
         unknown = sorted(set(values) - set(OPTION_NAMES))
@@ -263,6 +266,7 @@ _ENV = {
     "consent_mode": "CRASHVEIL_CONSENT_MODE",
     "server_level": "CRASHVEIL_SERVER_LEVEL",
     "connection_file": "CRASHVEIL_CONNECTION_FILE",
+    "adoption_ping": "CRASHVEIL_ADOPTION_PING",
 }
 
 
@@ -305,6 +309,7 @@ def _resolve(values: dict[str, Any], env: Mapping[str, str]) -> Options:
         auto_integrations=_flag({"auto_integrations": values.get("auto_integrations", True)}, "auto_integrations"),
         **_consent_mode(values),
         connection_file=connection_file,
+        adoption_ping=_flag(values, "adoption_ping"),
     )
 
 

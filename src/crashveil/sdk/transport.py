@@ -44,7 +44,8 @@ RETRY_AFTER_MIN_S = 1.0
 RETRY_AFTER_MAX_S = 300.0  # as Relay's max_rate_limit: a hostile header cannot park us for days
 RETRY_AFTER_DEFAULT_S = 60.0  # 429/503 without a usable Retry-After
 _MAX_RESPONSE_BYTES = 64 * 1024
-_KINDS = ("report", "deletion")
+_KINDS = ("report", "deletion", "adoption")
+_PATHS = {"report": protocol.reports_path, "deletion": protocol.deletion_path, "adoption": protocol.adoption_path}
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,7 @@ class Transport(Protocol):
     """What the sender needs from a transport. ``crashveil.testing`` records instead of sending."""
 
     def send(self, kind: str, sealed: bytes) -> SendResult:
-        """Send one sealed item: ``kind`` ``"report"`` or ``"deletion"``."""
+        """Send one sealed item: ``kind`` ``"report"``, ``"deletion"`` or ``"adoption"``."""
         ...
 
     def fetch_config(self) -> bytes | None:
@@ -150,7 +151,7 @@ class HttpsTransport:
         """POST one sealed item; never raises for network trouble (status 0 instead)."""
         if kind not in _KINDS:
             raise ValueError(f"kind must be one of {_KINDS}")
-        path = (protocol.reports_path if kind == "report" else protocol.deletion_path)(self.connection.project)
+        path = _PATHS[kind](self.connection.project)
         from crashveil.wire.report import SCHEMA_VERSION
 
         headers = {

@@ -14,6 +14,13 @@ Routes (all under TLS; the server's ``openapi.yaml`` is the full contract):
     ``{"request_id", "status", "record", "confirmation"}`` (an Ed25519 signature over
     ``record``: request id, project id, processing time; the same answer whether there were
     reports or not).
+``POST /api/v1/projects/{project}/adoption``
+    Body: sealed JSON ``{"policy_digest", "consent_level", "release", "day", "install_id"}``
+    (exactly these, ``ADOPTION_FIELDS``; ``day`` is the UTC day ``YYYY-MM-DD``), sealed like a
+    report: "this installation ran this release today", at most once per installation,
+    release and day, only when the policy's ``[adoption]`` allows it at the granted level.
+    ``202`` ``{"status": "accepted"}`` whether it was counted or already seen that day; 400
+    names a malformed key, 422 a ping the policy does not allow or a day outside the window.
 ``GET /api/v1/projects/{project}/config``
     Signed remote config: ``{"config": <base64url JSON>, "signature": <base64url>}``.
 ``GET /api/v1/receipts/{receipt}``
@@ -42,10 +49,12 @@ __all__ = [
     "SCHEMA_HEADER",
     "MAX_CONFIG_SIGNATURES",
     "MAX_DELETION_IDS",
+    "ADOPTION_FIELDS",
     "PROJECT_ID_PATTERN",
     "ConnectionString",
     "reports_path",
     "deletion_path",
+    "adoption_path",
     "config_path",
     "receipt_path",
 ]
@@ -58,6 +67,8 @@ MAX_DELETION_IDS = 64
 #: Most signatures of one remote config document: the newest signing key and the ones still in
 #: their rotation overlap (``sdk/remote/config.py``). The SDK looks at no more.
 MAX_CONFIG_SIGNATURES = 4
+#: The keys of an adoption ping's payload, every one required and no other allowed.
+ADOPTION_FIELDS = ("consent_level", "day", "install_id", "policy_digest", "release")
 #: ``PROJECT_ID_PATTERN`` (a project id) is defined with the parser, ``_connection.py``.
 
 
@@ -67,6 +78,10 @@ def reports_path(project: str) -> str:
 
 def deletion_path(project: str) -> str:
     return f"{API_PREFIX}/projects/{project}/deletion-requests"
+
+
+def adoption_path(project: str) -> str:
+    return f"{API_PREFIX}/projects/{project}/adoption"
 
 
 def config_path(project: str) -> str:

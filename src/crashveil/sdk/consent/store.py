@@ -303,6 +303,7 @@ class ConsentStore:
 def policy_from_canonical(data: dict[str, Any]) -> Policy:
     """Rebuild a ``Policy`` from ``canonical_policy(policy)`` (the dataclass dict)."""
     from crashveil.policy.model import (
+        AdoptionRule,
         AggregationSettings,
         ConsentLevel,
         FieldRule,
@@ -335,4 +336,6 @@ def policy_from_canonical(data: dict[str, Any]) -> Policy:
         keys=KeyPeriods(**data["keys"]),
         notice=NoticeSettings(**data["notice"]),
         server_mode_max_level=data.get("server_mode_max_level"),
+        adoption=AdoptionRule(**{**adoption, "access": tuple(adoption["access"])})
+        if (adoption := data.get("adoption")) is not None else None,
     )

@@ -75,7 +75,7 @@ from crashveil.wire.canonical import canonical_json
 
 __all__ = ["KINDS", "QueueItem", "QueueMeta", "SealedQueue", "encode_item", "decode_item"]
 
-KINDS = ("report", "deletion", "pending")
+KINDS = ("report", "deletion", "pending", "adoption")
 
 MAGIC = b"CVQ1"
 VERSION = 1
@@ -100,7 +100,7 @@ _counter = itertools.count()
 class QueueMeta:
     """What the queue and sender may know about an item, besides its sealed bytes.
 
-    ``kind`` is ``"report"`` or ``"deletion"`` (sent by the sender) or ``"pending"`` (kept
+    ``kind`` is ``"report"``, ``"deletion"`` or ``"adoption"`` (sent by the sender) or ``"pending"`` (kept
     until the user reviews it; never sent). ``created`` is the epoch time of the crash.
     """
 

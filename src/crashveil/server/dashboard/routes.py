@@ -27,7 +27,7 @@ from crashveil.server.dashboard.context import DashboardContext, TtlCache
 from crashveil.server.dashboard.headers import SecurityHeaders
 from crashveil.server.dashboard.login_flow import CookieSpec, LoginGuard, NonceLedger
 from crashveil.server.dashboard.page import NotFoundApp, Page
-from crashveil.server.dashboard.pages import assign, groups, login, overview, plots, privacy, reports, sentry
+from crashveil.server.dashboard.pages import assign, groups, login, overview, plots, privacy, releases, reports, sentry
 from crashveil.server.dashboard.roles import PRIVACY_ROLES, READ_ROLES, STATUS_ROLES
 from crashveil.server.dashboard.templating import PACKAGE, templates
 from crashveil.server.dashboard.unavailable import Unavailable, unavailable_page
@@ -70,6 +70,7 @@ def _page_routes(ctx: DashboardContext) -> list[BaseRoute]:
         Route("/p/{project}/", Page(ctx, groups.groups).serve),
         Route("/p/{project}/plots/{kind}.svg", Page(ctx, plots.plot).serve),
         Route("/p/{project}/sentry", Page(ctx, sentry.sentry_keys).serve),
+        Route("/p/{project}/releases", Page(ctx, releases.releases).serve),
         Route("/p/{project}/groups/{group:int}", Page(ctx, groups.group_detail).serve),
         Route("/p/{project}/groups/{group:int}/plots/{kind}.svg", Page(ctx, plots.plot).serve),
         Route("/p/{project}/groups/{group:int}/status",

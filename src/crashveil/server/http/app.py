@@ -9,6 +9,7 @@ route                                                        verb  answer
 ==========================================================  ====  ================================
 ``/api/v1/projects/{project}/reports``                       POST  201/200 ``{receipt, status}``
 ``/api/v1/projects/{project}/deletion-requests``             POST  202 signed confirmation
+``/api/v1/projects/{project}/adoption``                      POST  202 ``{status}`` (counted or seen)
 ``/api/v1/projects/{project}/config``                        GET   200 signed remote config
 ``/api/v1/receipts/{receipt}``                               GET   200 public status, no content
 ``/healthz`` ``/readyz`` ``/metrics`` ``/openapi.json``      GET
@@ -276,6 +277,17 @@ class _NativeApi:
         await _erasure_answer_time(started, self.settings.erasure_answer_step_s)
         return JSONResponse(answer, status_code=202)
 
+    async def post_adoption(self, request: Request) -> Response:
+        """One adoption ping (``ingest/adoption.py``): the same 202 whether counted or already seen."""
+        from crashveil.server.ingest.adoption import count_adoption
+
+        project_id = request.path_params["project"]
+        check_project_id(project_id)
+        self.ingestor.check_project_rate(project_id)
+        body = await self._read_body(request)
+        answer = await run_in_threadpool(count_adoption, self.ingestor, project_id, body, now=self.now())
+        return JSONResponse(answer, status_code=202)
+
     def signed_config(self, project_id: str, credential: str | None) -> dict[str, str | list[str]]:
         """The signed config for the client presenting ``credential``: its ``counts_only``
         lists the groups counts-only project-wide and those in that credential's own mode, so
@@ -355,6 +367,7 @@ def _api_routes(api: _NativeApi, metrics: Metrics, *, surface: str,
     table: list[tuple[str, list[str], Handler]] = [
         (f"{API_PREFIX}/projects/{{project}}/reports", ["POST"], api.post_report),
         (f"{API_PREFIX}/projects/{{project}}/deletion-requests", ["POST"], api.post_deletion),
+        (f"{API_PREFIX}/projects/{{project}}/adoption", ["POST"], api.post_adoption),
         (f"{API_PREFIX}/projects/{{project}}/config", ["GET"], api.get_config),
         (f"{API_PREFIX}/receipts/{{receipt}}", ["GET"], api.get_receipt),
         ("/healthz", ["GET"], api.healthz),
