@@ -139,3 +139,24 @@ def _dump(engine: Any) -> str:
             for row in conn.execute(sa.select(table)):
                 parts.append(json.dumps([v.hex() if isinstance(v, bytes) else str(v) for v in row]))
     return "\n".join(parts)
+
+
+def test_retention_prunes_adoption_once_pings_stop(post, storage) -> None:
+    """No ping arrives after a day: the retention run deletes the closed day's de-duplication
+    rows and, past the policy's adoption retention, the counts too (not only the next ping)."""
+    from crashveil.server.governance.audit import AuditTrail
+    from crashveil.server.governance.retention import run_retention
+
+    assert 202 == post(ping()).status_code
+    keep = default_policy().adoption
+    assert keep is not None
+    trail = AuditTrail.for_server_dir(storage.engine, storage.settings.server_dir)
+
+    def seen_rows() -> int:
+        with storage.engine.connect() as conn:
+            return int(conn.execute(sa.select(sa.func.count()).select_from(adoption_seen)).scalar_one())
+
+    run_retention(storage, trail, now=NOW + timedelta(days=3))
+    after_closing = (seen_rows(), counts(storage))
+    run_retention(storage, trail, now=NOW + timedelta(days=keep.retention_days + 1))
+    assert ((0, {("2.0.0", TODAY): 1}), (0, {})) == (after_closing, (seen_rows(), counts(storage)))

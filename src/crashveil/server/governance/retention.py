@@ -64,6 +64,7 @@ from crashveil.server.db.tables import crash_groups, data_keys, group_rollups, r
 from crashveil.server.db.triage_tables import group_day_facets
 from crashveil.server.governance import tombstones
 from crashveil.server.governance.audit import AuditTrail
+from crashveil.server.ingest.adoption import prune_adoption
 from crashveil.server.keys.crypto import decrypt_detail, detail_aad, encrypt_detail, new_data_key
 from crashveil.server.storage import triage
 from crashveil.wire.canonical import canonical_json
@@ -88,7 +89,7 @@ class ProjectRetention:
     stripped: list[str] = field(default_factory=list)  # "<day>:<class days>:<fields>"
     details_rewritten: int = 0
     rollups_deleted: int = 0
-    daily_rollups_deleted: int = 0  # daily roll-ups, install sketches, filter values, day facets
+    daily_rollups_deleted: int = 0  # daily roll-ups, install sketches, filter values, day facets, adoption
     counters_deleted: int = 0
     groups_deleted: int = 0
 
@@ -311,6 +312,10 @@ def _expire_rollups(conn: Connection, out: ProjectRetention, policy: Policy, now
     out.counters_deleted = conn.execute(redaction_counters.delete().where(
         redaction_counters.c.project_id == project_id, redaction_counters.c.hour < hour_cutoff)).rowcount
     out.daily_rollups_deleted = _prune_daily(conn, project_id, hour_cutoff[:10])
+    # The adoption counts and the day's de-duplication set (none left once pings stop: an
+    # app that no longer sends them, or a policy that dropped [adoption]).
+    out.daily_rollups_deleted += prune_adoption(conn, project_id, today=now.date(), retention_days=(
+        policy.adoption.retention_days if policy.adoption is not None else 0))
     triage.expire_title_messages(conn, project_id, policy, now)
     triage.expire_source_lines(conn, project_id, policy, now)
     empty = sa.select(crash_groups.c.id).where(

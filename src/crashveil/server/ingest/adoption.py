@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from crashveil.server.ingest.pipeline import Ingestor
 
 __all__ = ["AdoptionPing", "MAX_PING_BYTES", "MAX_RELEASES_PER_DAY", "count_adoption", "parse_ping", "check_ping",
-           "seen_digest", "record_ping"]
+           "prune_adoption", "seen_digest", "record_ping"]
 
 #: An opened ping is ~200 bytes; anything much larger is not one.
 MAX_PING_BYTES = 1024
@@ -142,6 +142,18 @@ def seen_digest(project_id: str, day: str, install_id: str) -> bytes:
     return hashlib.blake2b(message, digest_size=16, person=_PERSON).digest()
 
 
+def prune_adoption(conn: sa.Connection, project_id: str, *, today: date, retention_days: int) -> int:
+    """Delete the project's de-duplication set of closed days and its counts older than
+    ``retention_days``; the rows deleted. Each ping does it, and so does retention (for a
+    project that stopped sending pings)."""
+    oldest_open = (today - timedelta(days=OPEN_DAYS - 1)).isoformat()
+    deleted = conn.execute(adoption_seen.delete().where(adoption_seen.c.project_id == project_id,
+                                                        adoption_seen.c.day < oldest_open)).rowcount
+    kept_from = (today - timedelta(days=retention_days)).isoformat()
+    return int(deleted) + int(conn.execute(release_adoption.delete().where(
+        release_adoption.c.project_id == project_id, release_adoption.c.day < kept_from)).rowcount)
+
+
 def record_ping(conn: sa.Connection, project_id: str, release: str, day: str, digest: bytes, *,
                 today: date, retention_days: int) -> bool:
     """Count one installation for (release, day) unless already counted; True when it was new.
@@ -150,12 +162,7 @@ def record_ping(conn: sa.Connection, project_id: str, release: str, day: str, di
     counts older than ``retention_days``. 422 when the day already has ``MAX_RELEASES_PER_DAY``
     other releases.
     """
-    oldest_open = (today - timedelta(days=OPEN_DAYS - 1)).isoformat()
-    conn.execute(adoption_seen.delete().where(adoption_seen.c.project_id == project_id,
-                                              adoption_seen.c.day < oldest_open))
-    kept_from = (today - timedelta(days=retention_days)).isoformat()
-    conn.execute(release_adoption.delete().where(release_adoption.c.project_id == project_id,
-                                                 release_adoption.c.day < kept_from))
+    prune_adoption(conn, project_id, today=today, retention_days=retention_days)
     cols = release_adoption.c
     known = conn.execute(sa.select(cols.release).where(cols.project_id == project_id, cols.day == day,
                                                        cols.release == release)).first()
