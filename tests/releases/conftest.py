@@ -77,8 +77,9 @@ def seed_releases(storage: Any) -> dict[str, int]:
     import sqlalchemy as sa
 
     from crashveil.server.db import engine as db
+    from crashveil.server.db.adoption_tables import seen_digest
     from crashveil.server.db.tables import crash_groups
-    from crashveil.server.ingest.adoption import record_ping, seen_digest
+    from crashveil.server.ingest.adoption import record_ping
 
     def store(crash_type: str, function: str, release: str, installs: range, back: timedelta) -> None:
         for i in installs:

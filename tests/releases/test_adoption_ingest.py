@@ -160,3 +160,16 @@ def test_retention_prunes_adoption_once_pings_stop(post, storage) -> None:
     after_closing = (seen_rows(), counts(storage))
     run_retention(storage, trail, now=NOW + timedelta(days=keep.retention_days + 1))
     assert ((0, {("2.0.0", TODAY): 1}), (0, {})) == (after_closing, (seen_rows(), counts(storage)))
+
+
+def test_erasure_forgets_the_installation_in_the_open_days_set(post, storage) -> None:
+    """An erased installation leaves the de-duplication set of the open days (the counts stay:
+    they hold no installation); another installation's entry stays."""
+    assert [202, 202] == [post(ping()).status_code, post(ping(install_id="cd" * 16)).status_code]
+    with storage.engine.begin() as conn:
+        from crashveil.server.storage.deletion import delete_installs
+
+        delete_installs(conn, "demo", "req-1", ["ab" * 16], now=NOW)
+    with storage.engine.connect() as conn:
+        left = conn.execute(sa.select(sa.func.count()).select_from(adoption_seen)).scalar_one()
+    assert (1, {("2.0.0", TODAY): 2}) == (left, counts(storage))

@@ -57,6 +57,7 @@ from sqlalchemy.engine import Connection
 
 from crashveil.errors import AuditTamperedError, KekRolloutError, KeyUnavailableError
 from crashveil.policy.model import Policy
+from crashveil.server.db.adoption_tables import prune_adoption
 from crashveil.server.db.engine import is_sqlite, read_tx, write_tx
 from crashveil.server.db.governance_tables import login_failures, retention_runs, retention_stripped, sessions
 from crashveil.server.db.rollup_tables import group_daily_rollups, group_day_installs, project_filter_values
@@ -64,7 +65,6 @@ from crashveil.server.db.tables import crash_groups, data_keys, group_rollups, r
 from crashveil.server.db.triage_tables import group_day_facets
 from crashveil.server.governance import tombstones
 from crashveil.server.governance.audit import AuditTrail
-from crashveil.server.ingest.adoption import prune_adoption
 from crashveil.server.keys.crypto import decrypt_detail, detail_aad, encrypt_detail, new_data_key
 from crashveil.server.storage import triage
 from crashveil.wire.canonical import canonical_json

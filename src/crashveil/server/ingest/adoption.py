@@ -18,7 +18,6 @@ ping was counted or already seen: it tells a sender nothing about a pseudonym.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from dataclasses import dataclass
@@ -29,7 +28,7 @@ import sqlalchemy as sa
 
 from crashveil.errors import ReportRejected, Throttled
 from crashveil.server.db import engine as db
-from crashveil.server.db.adoption_tables import adoption_seen, release_adoption
+from crashveil.server.db.adoption_tables import OPEN_DAYS, adoption_seen, prune_adoption, release_adoption, seen_digest
 from crashveil.server.http.ratelimit import retry_after_header
 from crashveil.server.ingest.rejections import reject
 from crashveil.textsafe import find_unsafe
@@ -40,16 +39,12 @@ if TYPE_CHECKING:
     from crashveil.server.ingest.pipeline import Ingestor
 
 __all__ = ["AdoptionPing", "MAX_PING_BYTES", "MAX_RELEASES_PER_DAY", "count_adoption", "parse_ping", "check_ping",
-           "prune_adoption", "seen_digest", "record_ping"]
+           "record_ping"]
 
 #: An opened ping is ~200 bytes; anything much larger is not one.
 MAX_PING_BYTES = 1024
 #: Distinct releases one project may count per day: bounds what a sender holding the DSN can add.
 MAX_RELEASES_PER_DAY = 200
-#: Days a ping may be late: today and the day before (UTC). The de-duplication set of a day is
-#: deleted once the day falls out of this window.
-OPEN_DAYS = 2
-_PERSON = b"cv-adopt-seen"
 _PATTERNS = {
     "policy_digest": (re.compile(r"^sha256:[0-9a-f]{64}$"), "expected sha256: and 64 lower-case hex digits"),
     "consent_level": (re.compile(r"^[a-z][a-z0-9_-]{0,39}$"), "expected a consent level name"),
@@ -134,24 +129,6 @@ def check_ping(ping: AdoptionPing, policy: Policy | None, *, today: date) -> Non
     day = date.fromisoformat(ping.day)
     if not today - timedelta(days=OPEN_DAYS - 1) <= day <= today:
         raise reject("outside_adoption_window", "the day is not today or yesterday (UTC)", field="day")
-
-
-def seen_digest(project_id: str, day: str, install_id: str) -> bytes:
-    """The de-duplication set's entry for an installation on a day: never the pseudonym itself."""
-    message = f"{project_id}\0{day}\0{install_id}".encode()
-    return hashlib.blake2b(message, digest_size=16, person=_PERSON).digest()
-
-
-def prune_adoption(conn: sa.Connection, project_id: str, *, today: date, retention_days: int) -> int:
-    """Delete the project's de-duplication set of closed days and its counts older than
-    ``retention_days``; the rows deleted. Each ping does it, and so does retention (for a
-    project that stopped sending pings)."""
-    oldest_open = (today - timedelta(days=OPEN_DAYS - 1)).isoformat()
-    deleted = conn.execute(adoption_seen.delete().where(adoption_seen.c.project_id == project_id,
-                                                        adoption_seen.c.day < oldest_open)).rowcount
-    kept_from = (today - timedelta(days=retention_days)).isoformat()
-    return int(deleted) + int(conn.execute(release_adoption.delete().where(
-        release_adoption.c.project_id == project_id, release_adoption.c.day < kept_from)).rowcount)
 
 
 def record_ping(conn: sa.Connection, project_id: str, release: str, day: str, digest: bytes, *,

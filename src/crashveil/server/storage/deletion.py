@@ -1,6 +1,6 @@
 """Erasure in the database: delete an installation's reports, rebuild the sketches they were
-counted in, take them out of their groups' triage state (``storage.erasure_groups``), leave
-tombstones and record the request, in one transaction."""
+counted in, take them out of their groups' triage state (``storage.erasure_groups``), forget them in
+the open days' adoption de-duplication sets, leave tombstones and record the request, in one transaction."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from crashveil.server.db import engine as db
+from crashveil.server.db.adoption_tables import forget_installs
 from crashveil.server.db.rollup_tables import rebuild_install_sketches
 from crashveil.server.db.tables import crash_groups, deletion_requests, reports
 from crashveil.server.governance import tombstones
@@ -29,6 +30,7 @@ def delete_installs(conn: sa.Connection, project_id: str, request_id: str, insta
     deleted = len(report_ids)
     rebuild_install_sketches(conn, pairs)
     update_erased_groups(conn, erased)
+    forget_installs(conn, project_id, ids, today=now.date())
     tombstones.record(conn, project_id, ids, report_ids, now=now)
     row = conn.execute(sa.select(deletion_requests).where(
         deletion_requests.c.project_id == project_id,
