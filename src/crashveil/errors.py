@@ -192,3 +192,9 @@ class BadQueryParameter(CrashveilError, ValueError):
         super().__init__(f"query parameter {name!r}: expected {expected}")
         self.name = name
         self.expected = expected
+
+
+class ClusterError(CrashveilError):
+    """Several hosts or instances of one server disagree: a database that belongs to another
+    server, a directory of another server, a second instance on a port already served. The
+    message names the fix (``server add-host``, the PID holding the port)."""
