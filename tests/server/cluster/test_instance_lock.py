@@ -15,9 +15,9 @@ from .conftest import run_cli, servers
 
 def test_a_held_port_lock_names_its_pid(tmp_path: Path) -> None:
     with instance_lock(tmp_path, [8443]):
-        with pytest.raises(ClusterError, match=f"port 8443 of .* is already served by PID {os.getpid()}"):
-            with instance_lock(tmp_path, [9999, 8443]):
-                pass
+        with (pytest.raises(ClusterError, match=f"port 8443 of .* is already served by PID {os.getpid()}"),
+              instance_lock(tmp_path, [9999, 8443])):
+            pass
         with instance_lock(tmp_path, [9999]):  # another port is free; the lock of 9999 was let go above
             pass
     with instance_lock(tmp_path, [8443]):  # released at exit
