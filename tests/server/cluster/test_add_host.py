@@ -61,6 +61,8 @@ def test_add_host_makes_a_second_host_of_the_same_server(tmp_path: Path, pg_url:
             second.stop()
     finally:
         first.stop()
+    listed = run_cli("server", "hosts", "--server-dir", str(first_dir.path), env={"CRASHVEIL_DATABASE_URL": pg_url})
+    assert (0, True) == (listed.returncode, "second" in listed.stdout), listed.stderr
 
 
 def _assert_one_retention_run(server_dir: object) -> None:

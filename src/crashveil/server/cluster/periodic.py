@@ -52,7 +52,7 @@ class PeriodicJob:
                     logger.warning("lease %s was lost while its job ran", self.lease.name)
             work.result()
         except AuditTamperedError as exc:  # the job's work is done; its audit entry could not be signed
-            logger.error("%s could not be audited: %s", self.lease.name, exc)
+            logger.error("%s run could not be audited: %s", self.lease.name, exc)
         except Exception:  # keep the server up; the next period retries (logged without content)
             logger.exception("%s failed", self.lease.name)
         finally:

@@ -25,7 +25,8 @@ Choices, each for a reason:
   for SQL and fsync only. Fronts listen on the same ports with ``SO_REUSEPORT`` (the
   kernel spreads connections); each talks to the writer over its end of an inherited
   socketpair. Rate limits are in-memory per front, so each front applies 1/N of the
-  project and installation budgets. Children die with the parent (``PR_SET_PDEATHSIG``);
+  project and installation budgets (and, with several hosts, 1 / live hosts of that:
+  ``ratelimit.HOST_SHARE``). Children die with the parent (``PR_SET_PDEATHSIG``);
   if any child dies, the server stops (the service manager restarts it). Retention runs in
   the first front, under the database lease that lets one host of the server run it per hour.
 - One ``run`` per directory and port: before anything binds, ``run_server`` takes the lock

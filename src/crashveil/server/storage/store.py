@@ -216,9 +216,10 @@ class Storage:
             cached = self._projects.get(project_id)
             if not fresh and self._still_fresh(cached, version):
                 return cached[2]  # type: ignore[index]
-            return self._load_project(project_id, version)
+            return self._load_project(project_id)
 
-    def _load_project(self, project_id: str, version: int) -> ProjectRecord | None:
+    def _load_project(self, project_id: str) -> ProjectRecord | None:
+        version = self.versions.known(PROJECTS)  # read before the rows: a bump meanwhile loads again
         now = self._clock()
         try:
             with db.read_tx(self.engine) as conn:
