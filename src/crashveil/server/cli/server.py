@@ -272,8 +272,8 @@ def _attach_maintenance() -> None:
 
 
 def _attach_hosts() -> None:
-    """``add-host`` and ``hosts`` live in cli/hosts.py (several hosts over one database)."""
-    from crashveil.server.cli.hosts import server_add_host, server_hosts
+    """``add-host`` and ``hosts`` live in cluster/commands.py (several hosts over one database)."""
+    from crashveil.server.cluster.commands import server_add_host, server_hosts
 
     server_group.add_command(server_add_host)
     server_group.add_command(server_hosts)

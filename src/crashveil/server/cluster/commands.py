@@ -1,4 +1,4 @@
-"""``crashveil server add-host`` and ``server hosts``: one server on several hosts over PostgreSQL.
+"""``crashveil server add-host`` and ``server hosts`` (attached by cli/server.py): several hosts.
 
 A new host's directory is made from an existing host's shared material (``cluster/kit.py``),
 never by a second ``server init`` (which ``init`` refuses for a database that already
