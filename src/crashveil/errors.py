@@ -33,6 +33,7 @@ __all__ = [
     "BadTriageAction",
     "KeyUnavailableError",
     "KekRolloutError",
+    "ClusterError",
 ]
 
 
@@ -229,3 +230,9 @@ class KekRolloutError(CrashveilError):
                          "them (kek_file, kek_env or kek_command) and run 'crashveil keys rotate' again")
         self.kek_id = kek_id
         self.lagging = lagging
+
+
+class ClusterError(CrashveilError):
+    """Several hosts or instances of one server disagree: a database that belongs to another
+    server, a directory of another server, a second instance on a port already served. The
+    message names the fix (``server add-host``, the PID holding the port)."""

@@ -38,7 +38,9 @@ def test_init_layout_and_modes(server_dir: Path) -> None:
     assert {"settings.toml": 0o600, "keys/kek.json": 0o600, "tls/ca.pem": 0o644, "tls/ca.key": 0o600,
             "tls/server.pem": 0o644, "tls/server.key": 0o600, "projects/demo/policy.toml": 0o644,
             # the first project's creation is the audit trail's first entry: its key and signed head
-            "keys/audit_ed25519.key": 0o600, "audit/head.json": 0o644, "audit/head.json.lock": 0o644} == modes
+            "keys/audit_ed25519.key": 0o600, "audit/head.json": 0o644, "audit/head.json.lock": 0o644,
+            # the server's id, also in the database (server/cluster/identity.py)
+            "server.id": 0o600} == modes
 
 
 def test_init_prints_a_connection_string(server_dir: Path) -> None:

@@ -171,12 +171,20 @@ class Settings:
     kek_command: tuple[str, ...] = ()
     # The command's KEK set is reused this long (an unknown KEK id re-runs it after 5 s).
     kek_command_ttl_s: float = 300.0
-    # This host's name in the KEK heartbeat ('keys rotate' names hosts that lag); "" = hostname.
-    host_id: str = ""
     # Each server process reports the KEKs it holds this often (table kek_hosts).
     kek_heartbeat_s: float = 15.0
     # A process silent this long is no longer waited for by 'keys rotate'.
     kek_host_live_s: float = 60.0
+    # --- several hosts over one database (server/cluster/, docs/scale-out.md) ---
+    # This host's name among the server's hosts ('server add-host --host-name' writes it); ""
+    # means the machine's name. Leases, heartbeats and the rate limits' share use it.
+    host_id: str = ""
+    # Each running host marks itself alive this often; a host silent for 3 heartbeats no
+    # longer counts when the rate limits are shared among the live hosts.
+    heartbeat_s: float = 10.0
+    # Caches (projects, the dashboard's group list) check the cache versions this often: a
+    # change made on another host is seen within this many seconds.
+    cache_check_s: float = 1.0
 
     # --- paths inside the server directory -------------------------------------------
     @property
@@ -218,6 +226,15 @@ class Settings:
     def policy_path(self, project_id: str) -> Path:
         """The human-editable copy of a project's policy."""
         return self.projects_dir / project_id / "policy.toml"
+
+    @property
+    def this_host(self) -> str:
+        """``host_id``, else the machine's name."""
+        if self.host_id:
+            return self.host_id
+        import socket
+
+        return socket.gethostname()[:96] or "host"
 
     @property
     def connect_host(self) -> str:
@@ -325,6 +342,12 @@ class Settings:
         if self.metrics_token and not re.fullmatch(r"sha256:[0-9a-f]{64}", self.metrics_token):
             raise ConfigError("metrics_token", "is not a token digest",
                               "'sha256:' and 64 lower-case hex digits (docs/deploy.md shows how to make one)")
+        if self.host_id and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,95}", self.host_id):
+            raise ConfigError("host_id", "is not a host name", "letters, digits, '.', '_' and '-', at most 96")
+        for key in ("heartbeat_s", "cache_check_s"):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not (0 < value <= 3600):
+                raise ConfigError(key, f"{value!r} is out of range", "seconds, more than 0 and at most 3600")
         if self.log_format not in LOG_FORMATS:
             raise ConfigError("log_format", f"{self.log_format!r} is not a log format", " or ".join(LOG_FORMATS))
         if self.kek_provider not in ("file", "env", "command"):

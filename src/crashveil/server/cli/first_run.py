@@ -10,6 +10,7 @@ worked; on failure the sibling is removed and nothing is left behind.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import secrets
@@ -25,6 +26,8 @@ import click
 from crashveil.errors import DatabaseSetupError
 
 if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
     from crashveil.server.settings import Settings
 
 __all__ = ["InitRequest", "database_problem", "init_server_dir", "staged_directory"]
@@ -96,19 +99,39 @@ def _with_connect_host_named(settings: Settings) -> Settings:
 
 
 def _build(settings: Settings, request: InitRequest) -> tuple[str, str]:
-    """Database first (the likeliest failure), then KEK, CA, server certificate, settings and project."""
+    """Database first (the likeliest failure; one that already belongs to a server is
+    refused), then KEK, CA, server certificate, settings and project."""
+    from crashveil.server.cli.context import utc_now
+    from crashveil.server.cluster import identity
+    from crashveil.server.db.engine import create_engine, migrate
+
+    now = utc_now()
+    server_id = identity.new_server_id()
+    engine = create_engine(settings.database_url)
+    try:
+        identity.refuse_foreign_database(engine)
+        migrate(engine)
+        identity.claim_database(engine, server_id, now=now)
+        try:
+            identity.write_directory_id(settings.server_dir, server_id)
+            return _build_files(settings, request, engine)
+        except BaseException:
+            with contextlib.suppress(Exception):  # the database is the likeliest reason we are here
+                identity.release_claim(engine, server_id)
+            raise
+    finally:
+        engine.dispose()
+
+
+def _build_files(settings: Settings, request: InitRequest, engine: Engine) -> tuple[str, str]:
+    """KEK, CA, server certificate, settings, the first project; then the host is registered."""
     from crashveil.server.cli.context import connection_string, open_storage, utc_now
     from crashveil.server.cli.project import add_project
-    from crashveil.server.db.engine import create_engine, migrate
+    from crashveil.server.cluster.hosts import register_host
     from crashveil.server.keys import pki
     from crashveil.server.keys.kek import FileKeyProvider
     from crashveil.server.settings import write_settings
 
-    engine = create_engine(settings.database_url)
-    try:
-        migrate(engine)
-    finally:
-        engine.dispose()
     now = utc_now()
     FileKeyProvider.create(settings.kek_path, now=now)
     ca = pki.create_ca("crashveil local CA", now=now)
@@ -123,9 +146,11 @@ def _build(settings: Settings, request: InitRequest) -> tuple[str, str]:
     try:
         record = add_project(settings, storage, request.project, request.policy_text, public_summary=False,
                              actor=request.actor)
-        return record.id, connection_string(settings, record)
+        result = record.id, connection_string(settings, record)
     finally:
         storage.close()
+    register_host(engine, settings.this_host, now=now)
+    return result
 
 
 @contextmanager

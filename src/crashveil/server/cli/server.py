@@ -84,12 +84,14 @@ def server_init(directory: str, project: str, database: str | None, host: str, p
 def server_migrate(server_dir: str | None) -> None:
     """Bring the database schema up to date (safe to run again)."""
     from crashveil.server.cli.first_run import database_problem
+    from crashveil.server.cluster.identity import check_identity
     from crashveil.server.db.engine import create_engine, migrate
 
     settings = load_settings(server_dir)
     engine = create_engine(settings.database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
     try:
         before, after = migrate(engine)
+        check_identity(engine, settings.server_dir, now=utc_now())  # the directory's server is the database's
     except Exception as exc:
         problem = database_problem(settings.database_url, exc)
         if problem is None:
@@ -269,6 +271,15 @@ def _attach_maintenance() -> None:
     server_group.add_command(server_renew_cert)
 
 
+def _attach_hosts() -> None:
+    """``add-host`` and ``hosts`` live in cluster/commands.py (several hosts over one database)."""
+    from crashveil.server.cluster.commands import server_add_host, server_hosts
+
+    server_group.add_command(server_add_host)
+    server_group.add_command(server_hosts)
+
+
 _attach_maintenance()
+_attach_hosts()
 for _command in (backup_command, restore_command, reanchor_command):
     server_group.add_command(_command)

@@ -31,23 +31,28 @@ _MAX_ENTRIES = 10_000
 class TtlCache:
     """Values reused for ``ttl_s`` seconds per key (monotonic clock); ``ttl_s <= 0`` turns it off.
 
+    With ``version`` (the cache version of ``server/cluster/cache_versions.py``, read without
+    I/O), a value is reused only while the version it was computed under is current: a
+    change on any host reaches this cache within the version check period, not the TTL.
     Holds at most 10 000 keys; past that it starts over rather than tracking age.
     """
 
     ttl_s: float
-    _entries: dict[Hashable, tuple[float, object]] = field(default_factory=dict)
+    version: Callable[[], int] = lambda: 0
+    _entries: dict[Hashable, tuple[float, int, object]] = field(default_factory=dict)
 
     def get(self, key: Hashable, compute: Callable[[], T]) -> T:
         if self.ttl_s <= 0:
             return compute()
         clock = time.monotonic()
+        version = self.version()
         hit = self._entries.get(key)
-        if hit is not None and hit[0] > clock:
-            return cast(T, hit[1])
+        if hit is not None and hit[0] > clock and hit[1] == version:
+            return cast(T, hit[2])
         value = compute()
         if len(self._entries) > _MAX_ENTRIES:
             self._entries.clear()
-        self._entries[key] = (clock + self.ttl_s, value)
+        self._entries[key] = (clock + self.ttl_s, version, value)
         return value
 
 

@@ -22,6 +22,7 @@ from starlette.routing import BaseRoute, Mount, Route, Router
 from starlette.staticfiles import StaticFiles
 
 import crashveil.server.dashboard.pages.triage_actions as triage
+from crashveil.server.cluster.cache_versions import GROUPS
 from crashveil.server.dashboard import csrf
 from crashveil.server.dashboard.context import DashboardContext, TtlCache
 from crashveil.server.dashboard.headers import SecurityHeaders
@@ -58,7 +59,7 @@ def build_context(storage: Storage, *, access: AccessStore, audit: AuditTrail, s
         login_cookie=CookieSpec(login_name, secure=secure_cookies),
         login_guard=LoginGuard(ledger, access.anonymous_audit, per_peer=login_per_peer),
         now=now, anomaly=anomaly_settings if anomaly_settings is not None else AnomalySettings(),
-        group_cache=TtlCache(cache_s))
+        group_cache=TtlCache(cache_s, version=lambda: storage.versions.current(GROUPS)))
 
 
 def _page_routes(ctx: DashboardContext) -> list[BaseRoute]:

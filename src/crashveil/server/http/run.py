@@ -25,9 +25,16 @@ Choices, each for a reason:
   for SQL and fsync only. Fronts listen on the same ports with ``SO_REUSEPORT`` (the
   kernel spreads connections); each talks to the writer over its end of an inherited
   socketpair. Rate limits are in-memory per front, so each front applies 1/N of the
-  project and installation budgets. Children die with the parent (``PR_SET_PDEATHSIG``);
+  project and installation budgets (and, with several hosts, 1 / live hosts of that:
+  ``ratelimit.HOST_SHARE``). Children die with the parent (``PR_SET_PDEATHSIG``);
   if any child dies, the server stops (the service manager restarts it). Retention runs in
-  the first front.
+  the first front, under the database lease that lets one host of the server run it per hour.
+- One ``run`` per directory and port: before anything binds, ``run_server`` takes the lock
+  file of each port in the server directory (``cluster/instance_lock.py``); a second ``run``
+  stops with the PID that serves it (fronts share ports with ``SO_REUSEPORT``, so a second
+  server's fronts would bind without an error and the kernel split connections between the
+  two). It also checks that the directory and the database belong to the same server and
+  registers the host (``cluster/membership.py``).
 - Metrics with several fronts: a scrape of ``/metrics`` reaches one front, so each front
   keeps its values in files (prometheus_client's multiprocess mode) in a fresh private
   directory (``tempfile.mkdtemp``: empty, mode 0700) that the parent makes at start and
@@ -176,11 +183,27 @@ def run_server(settings: Settings, *, workers: int | None = None) -> None:
         raise ConfigError("workers", f"{count} is out of range", "an integer >= 1")
     # The database, its WAL and shared memory, the audit head, the dashboard secret, keys
     # made at run time: for the server's user only (its worker processes inherit the umask).
+    from crashveil.server.cluster.instance_lock import instance_lock
+
     old_umask = os.umask(PRIVATE_UMASK)
     try:
-        _run_server(settings, count)
+        with instance_lock(settings.server_dir, [settings.port, *([settings.web_port] if settings.web_port else [])]):
+            _join(settings)
+            _run_server(settings, count)
     finally:
         os.umask(old_umask)
+
+
+def _join(settings: Settings) -> None:
+    """The directory and the database belong to the same server; this host is registered."""
+    from crashveil.server.cluster.membership import join
+    from crashveil.server.storage.store import Storage
+
+    storage = Storage.open(settings)
+    try:
+        join(storage, settings)
+    finally:
+        storage.close()
 
 
 def _run_server(settings: Settings, count: int) -> None:
@@ -214,27 +237,23 @@ def _run_loop(config: uvicorn.Config, main: Coroutine[Any, Any, None]) -> None:
 
 
 async def _serve_all(servers: Sequence[uvicorn.Server], storage: Storage, settings: Settings, *,
-                     sockets: Sequence[socket.socket | None] = (), retention: bool = True,
+                     sockets: Sequence[socket.socket | None] = (), host_wide: bool = True,
                      revoked: RevokedSerials | None = None, stop_hooks: Sequence[Callable[[], None]] = ()) -> None:
-    from crashveil.server.governance.audit import AuditTrail
-    from crashveil.server.governance.retention import RetentionScheduler
+    from crashveil.server.cluster.membership import HostJobs
 
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, _stop_all, servers, sig)
-    # Retention runs inside the server too (hourly), so expired data goes even when nobody
-    # schedules `crashveil retention run`.
-    scheduler = None
-    if retention:
-        scheduler = RetentionScheduler(storage, AuditTrail.for_server_dir(storage.engine, settings.server_dir,
-                                                                          provider=storage.keys))
-        scheduler.start()
+    # Retention runs inside the server too (hourly, one host at a time under its lease), so
+    # expired data goes even when nobody schedules `crashveil retention run`.
+    jobs = HostJobs(storage, settings, host_wide=host_wide)
+    jobs.start()
     refresher = asyncio.get_running_loop().create_task(revoked.run()) if revoked is not None else None
-    from crashveil.server.keys.hosts import KekHeartbeat, host_name
+    from crashveil.server.keys.hosts import KekHeartbeat
 
     # Which KEKs this process holds, for 'keys rotate' on any host (keys/hosts.py).
-    heartbeat = KekHeartbeat(storage.engine, storage.keys.provider, host=host_name(settings.host_id),
+    heartbeat = KekHeartbeat(storage.engine, storage.keys.provider, host=settings.this_host,
                              interval_s=settings.kek_heartbeat_s)
     await asyncio.to_thread(heartbeat.start)
     try:
@@ -243,8 +262,7 @@ async def _serve_all(servers: Sequence[uvicorn.Server], storage: Storage, settin
     finally:
         if refresher is not None:
             refresher.cancel()
-        if scheduler is not None:
-            await scheduler.stop()
+        await jobs.stop()
         for hook in stop_hooks:  # counters kept in memory (Sentry outcomes) reach the database
             hook()
         heartbeat.stop()
@@ -451,7 +469,7 @@ def _front_main(settings: Settings, index: int, fronts: int, writer_socket: sock
         async def main() -> None:
             await client.connect(writer_socket)
             try:
-                await _serve_all(servers, storage, settings, sockets=sockets, retention=index == 0, revoked=revoked,
+                await _serve_all(servers, storage, settings, sockets=sockets, host_wide=index == 0, revoked=revoked,
                                  stop_hooks=[each.state.ingestor.run_stop_hooks for each, _ in apps])
             finally:
                 client.close()

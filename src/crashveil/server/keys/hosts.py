@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 import threading
 import time
 from collections.abc import Callable
@@ -29,14 +28,9 @@ from crashveil.server.keys.kek import KeyEncryptionKeyProvider
 if TYPE_CHECKING:
     from crashveil.server.settings import Settings
 
-__all__ = ["KekHeartbeat", "host_name", "kek_lagging_hosts", "lagging_hosts", "record_heartbeat", "wait_for_hosts"]
+__all__ = ["KekHeartbeat", "kek_lagging_hosts", "lagging_hosts", "record_heartbeat", "wait_for_hosts"]
 
 logger = logging.getLogger("crashveil.server.keys")
-
-
-def host_name(configured: str = "") -> str:
-    """This host's name in the heartbeat: the ``host_id`` setting, else the host name."""
-    return (configured or socket.gethostname())[:96]
 
 
 def record_heartbeat(engine: sa.Engine, provider: KeyEncryptionKeyProvider, *, host: str, process_id: str,
@@ -126,7 +120,7 @@ def kek_lagging_hosts(settings: Settings, engine: sa.Engine,
     a file: its processes read the same file, and re-read it when it changes."""
     from crashveil.server.keys.kek import FileKeyProvider
 
-    this_host = host_name(settings.host_id)
+    this_host = settings.this_host
 
     def lagging(kek_id: str) -> list[str]:
         hosts = wait_for_hosts(engine, kek_id, live=timedelta(seconds=settings.kek_host_live_s),

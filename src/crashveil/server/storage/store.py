@@ -27,6 +27,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 
 from crashveil.errors import ConfigError, PolicyError, StorageError
 from crashveil.policy import Policy, default_policy_path, parse_policy, policy_digest
+from crashveil.server.cluster.cache_versions import GROUPS, PROJECTS, CacheVersions, bump
 from crashveil.server.db import engine as db
 from crashveil.server.db.tables import crash_groups, project_policies, projects, reports
 from crashveil.server.ingest import grouping
@@ -75,7 +76,10 @@ class Storage:
         self.engine = engine
         self.keys = keyring
         self._clock = clock
-        self._projects: dict[str, tuple[float, ProjectRecord]] = {}
+        #: project id -> (loaded at, cache version it was loaded under, record)
+        self._projects: dict[str, tuple[float, int, ProjectRecord]] = {}
+        #: Versions of the caches, bumped by writes on any host (server/cluster/cache_versions.py).
+        self.versions = CacheVersions(engine, check_s=settings.cache_check_s)
         #: (project, day) -> (data key id, data key) of days written lately, for
         #: :meth:`row`; every use is checked against the key row in the write
         #: transaction, so a stale entry costs a re-encryption, never a wrong blob.
@@ -162,6 +166,7 @@ class Storage:
                     policy_toml=text, created_at=now))
                 self.keys.add_project_key(conn, project_id, HPKE, now=now, suite=self.settings.sealing_suite)
                 self.keys.add_project_key(conn, project_id, SIGNING, now=now)
+                bump(conn, PROJECTS)
         except SQLAlchemyError as exc:
             raise StorageError(f"cannot create project {project_id} ({type(exc).__name__})") from exc
         record = self.project(project_id, fresh=True)
@@ -179,33 +184,43 @@ class Storage:
             conn.execute(project_policies.insert().values(project_id=project_id, digest=digest,
                                                           version=policy.version, policy_toml=policy_toml,
                                                           created_at=now))
+            bump(conn, PROJECTS)
         self._projects.pop(project_id, None)
         return digest
 
     def cached_project(self, project_id: str) -> ProjectRecord | None:
         """The project if :meth:`project` has it cached and fresh, else ``None`` (no I/O)."""
         cached = self._projects.get(project_id)
-        if cached and time.monotonic() - cached[0] < self.settings.project_cache_s:
-            return cached[1]
+        if self._still_fresh(cached, self.versions.known(PROJECTS)):
+            return cached[2]  # type: ignore[index]  # _still_fresh checked it is there
         return None
+
+    def _still_fresh(self, cached: tuple[float, int, ProjectRecord] | None, version: int) -> bool:
+        """A cached project is used for ``project_cache_s`` at most, and only while no host
+        changed projects since it was loaded (the cache version)."""
+        return (cached is not None and cached[1] == version
+                and time.monotonic() - cached[0] < self.settings.project_cache_s)
 
     def project(self, project_id: str, *, fresh: bool = False) -> ProjectRecord | None:
         """The project, its policies and usable keys; cached ``project_cache_s`` seconds.
 
         One thread loads a project at a time: the others that missed the cache meanwhile
         wait and take what it loaded (a load costs ~3 ms of CPU, and every request in
-        flight misses at once when the entry expires).
+        flight misses at once when the entry expires). A change on any host (the cache
+        version) makes it load again within ``cache_check_s``.
         """
+        version = self.versions.current(PROJECTS)
         cached = self._projects.get(project_id)
-        if cached and not fresh and time.monotonic() - cached[0] < self.settings.project_cache_s:
-            return cached[1]
+        if not fresh and self._still_fresh(cached, version):
+            return cached[2]  # type: ignore[index]  # _still_fresh checked it is there
         with self._project_locks[hash(project_id) % len(self._project_locks)]:
             cached = self._projects.get(project_id)
-            if cached and not fresh and time.monotonic() - cached[0] < self.settings.project_cache_s:
-                return cached[1]
+            if not fresh and self._still_fresh(cached, version):
+                return cached[2]  # type: ignore[index]
             return self._load_project(project_id)
 
     def _load_project(self, project_id: str) -> ProjectRecord | None:
+        version = self.versions.known(PROJECTS)  # read before the rows: a bump meanwhile loads again
         now = self._clock()
         try:
             with db.read_tx(self.engine) as conn:
@@ -226,7 +241,7 @@ class Storage:
             id=project_id, policy=policies[policy_rows[-1].digest], policies=policies, keypairs=keys.keypairs,
             signing_key=keys.signing_keys[0], signing_keys=keys.signing_keys,
             public_summary=bool(row.public_summary), created_at=row.created_at)
-        self._projects[project_id] = (time.monotonic(), record)
+        self._projects[project_id] = (time.monotonic(), version, record)
         return record
 
     def list_projects(self) -> list[ProjectSummary]:
@@ -431,6 +446,7 @@ class Storage:
                                                             crash_groups.c.id == group_id).values(**values))
             if done.rowcount != 1:
                 raise StorageError(f"project {project_id} has no group {group_id}")
+            bump(conn, GROUPS)
 
     # -- erasure --------------------------------------------------------------------------------
     def process_deletion_request(self, project_id: str, request_id: str, install_ids: Sequence[str], *,
@@ -450,6 +466,7 @@ class Storage:
         """
         try:
             with db.write_tx(self.engine) as conn:
+                bump(conn, GROUPS)  # the erased reports leave every host's dashboard within a second
                 return delete_installs(conn, project_id, request_id, install_ids, now=now)
         except SQLAlchemyError as exc:
             raise StorageError(f"cannot process the deletion request ({type(exc).__name__})") from exc
@@ -486,6 +503,7 @@ class Storage:
                 raise ConfigError("project", f"{project_id!r} does not exist",
                                   "a project from 'crashveil project list'")
             created = self.keys.rotate_project_keys(conn, project_id, now=now, overlap=overlap, kinds=kinds)
+            bump(conn, PROJECTS)
         self._projects.pop(project_id, None)
         return created
 
@@ -500,6 +518,7 @@ class Storage:
                 return []
         with db.write_tx(self.engine) as conn:
             gone = self.keys.destroy_expired(conn, now=now)
+            bump(conn, PROJECTS)
         self._projects.clear()
         self._recent_deks.clear()
         return gone
