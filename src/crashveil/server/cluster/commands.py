@@ -31,9 +31,10 @@ __all__ = ["server_add_host", "server_hosts"]
 def server_add_host(source: str, target: str, host_id: str, names: tuple[str, ...], listen_host: str | None) -> None:
     """Make a new host's server directory from an existing one's shared material.
 
-    The new directory gets the server's KEK, CA, audit and dashboard keys and policies (files
-    0600), its own server certificate from the shared CA, and its host name; the host is
-    registered in the database. Nothing secret is printed."""
+    The new directory gets the server's id, its KEK file (when the KEK comes from a file in
+    the directory), CA and policies (files 0600), its own server certificate from the shared
+    CA, and its host name; the host is registered in the database. The audit key and the
+    dashboard secret are already in the database. Nothing secret is printed."""
     from crashveil.server.cluster.kit import HostKit, make_host_dir
 
     kit = HostKit(source=Path(source).resolve(), target=Path(target), host_id=host_id, names=names,
