@@ -149,3 +149,15 @@ def test_postgresql_tables_updated_in_place_have_room_for_hot_updates(pg_url: st
     finally:
         engine.dispose()
     assert {name: "fillfactor=70" for name in options} == options and len(options) == 3
+
+
+def test_connection_pools_of_a_servers_processes_share_one_budget(pg_url: str) -> None:
+    for processes in range(1, 30):
+        size, overflow = db.pool_limits(processes)
+        assert size >= 1 and processes * (size + overflow) <= db.POOL_BUDGET
+    assert (5, 10) == db.pool_limits(1)
+    engine = db.create_engine(pg_url, processes=3)  # two fronts and the writer
+    try:
+        assert (5, 15) == (engine.pool.size(), engine.pool._max_overflow + engine.pool.size())  # type: ignore[attr-defined]
+    finally:
+        engine.dispose()
