@@ -41,6 +41,10 @@ _TABLES = {
 }
 
 
+#: Each table's rows, comparable across engines.
+State = dict[str, list[tuple[Any, ...]]]
+
+
 def _batches() -> list[list[PendingReport]]:
     """Batches over a few hours and days: repeats in and across batches, several groups,
     releases, OS families, installs, credentials, redaction hits and dropped fields, and
@@ -52,7 +56,8 @@ def _batches() -> list[list[PendingReport]]:
         batch = []
         for i in range(40):
             storm = i >= 28  # one credential's flood of one group: its own counts-only mode
-            report = build_report(crash_type="Storm" if storm else f"E{(i * 7 + step) % 9}", function="storm" if storm else f"f{i % 3}",
+            report = build_report(crash_type="Storm" if storm else f"E{(i * 7 + step) % 9}",
+                                  function="storm" if storm else f"f{i % 3}",
                                   release=None if i % 11 == 0 else f"1.{i % 3}", os_family=("linux", "macos")[i % 2],
                                   install_id=None if i % 13 == 0 else f"{(i * step) % 17:032x}",
                                   message="boom" if i % 4 == 0 else None)
@@ -67,7 +72,7 @@ def _batches() -> list[list[PendingReport]]:
     return batches
 
 
-def _state(storage: Storage) -> dict[str, list[tuple[Any, ...]]]:
+def _state(storage: Storage) -> State:
     with storage.engine.connect() as conn:
         fingerprints = dict(conn.execute(sa.select(crash_groups.c.id, crash_groups.c.fingerprint)).all())
         state = {}
@@ -90,7 +95,8 @@ def _plain(value: Any) -> Any:
     return bytes(value) if isinstance(value, memoryview | bytearray) else value
 
 
-def _stored(tmp_path: Path, url: str, batches: list[list[PendingReport]]) -> tuple[dict[str, list[tuple[Any, ...]]], list[list[tuple[bool, bool]]]]:
+def _stored(tmp_path: Path, url: str, batches: list[list[PendingReport]]
+            ) -> tuple[State, list[list[tuple[bool, bool]]]]:
     settings = make_settings(tmp_path, url, mass_failure_per_hour=5, mass_failure_per_credential=2)
     FileKeyProvider.create(settings.kek_path, now=NOW)
     storage = Storage.open(settings, clock=lambda: NOW)

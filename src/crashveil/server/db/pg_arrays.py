@@ -55,9 +55,10 @@ class ArrayWrite:
         elif isinstance(stmt, sa.Update):
             sql = _update_over_arrays(sql, types)
         else:
-            raise TypeError(f"ArrayWrite takes an INSERT or an UPDATE, not {type(stmt).__name__}")
+            raise TypeError(f"ArrayWrite takes an INSERT or an UPDATE, not a {type(stmt).__name__}")
         dialect = conn.dialect
-        processors = tuple((name, bind.type.dialect_impl(dialect).bind_processor(dialect)) for name, bind in binds.items())
+        processors = tuple((name, bind.type.dialect_impl(dialect).bind_processor(dialect))
+                           for name, bind in binds.items())
         return sql, processors
 
     def __call__(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
