@@ -29,8 +29,14 @@ Plain HTTP on loopback: TLS costs the same on both routes and would measure the 
 not the ingest path. Targets (DESIGN.md): >= 2,000 reports/s with SQLite and >= 40 % of the
 bare ceiling. Where the CPU goes: ``bench/profile_ingest.py``.
 
+``--processes 1,2,3`` instead compares the engines: stored reports/s and CPU per stored
+report on SQLite and on PostgreSQL for each server process count, runs interleaved, with the
+ratio PostgreSQL / SQLite (``_engines.py``); ``--against OTHER/src`` runs another checkout's
+server beside this one (each tree migrates its own databases) and adds this / that ratios.
+
     python bench/ingest.py [--seconds 5] [--repeats 3] [--concurrency 32] [--workers 1,2]
         [--suite mlkem768x25519] [--database-url URL|temp-postgresql] [--sustain 600]
+    python bench/ingest.py --processes 1,2,3 [--against ../main/src] [--expect-rate 2500]
 """
 
 from __future__ import annotations
@@ -123,7 +129,7 @@ def seal_many(server_dir: Path, suite: str, count: int, url: str | None = None, 
     from crashveil.server.storage.store import Storage
     from crashveil.wire import Environment, Frame, Report, Stack
 
-    storage = Storage.open(_settings(server_dir, suite, 0, url))
+    storage = Storage.open(_settings(server_dir, suite, 0, url), check_schema=False)  # another tree's database too
     project = storage.project("demo")
     storage.close()
     key = project.keypairs[0].public_key()
@@ -321,11 +327,29 @@ def main() -> None:
     parser.add_argument("--installs", type=int, default=10_000,
                         help="--sustain: installations the reports come from (the per-installation rate "
                         "limiter keeps up to 100,000 of them in memory, ~250 bytes each)")
+    parser.add_argument("--processes", type=lambda text: [int(n) for n in text.split(",")],
+                        help="compare SQLite and PostgreSQL (--database-url, default a throwaway one) at these "
+                        "server process counts, interleaved (bench/_engines.py), e.g. 1,2,3")
+    parser.add_argument("--against", metavar="SRC", help="--processes: also run the server of this source "
+                        "tree (the src/ folder of another checkout, e.g. main) and print this tree / that one")
     parser.add_argument("--serve", nargs=2, metavar=("DIR", "PORT"), help=argparse.SUPPRESS)
+    parser.add_argument("--prepare", metavar="DIR", help=argparse.SUPPRESS)  # --processes: by each tree's code
     parser.add_argument("--serve-script", help=argparse.SUPPRESS)  # profiling: run this instead of --serve
     args = parser.parse_args()
     if args.serve:
         serve(Path(args.serve[0]), args.suite, int(args.serve[1]), args.workers[0], args.database_url)
+        return
+    if args.prepare:
+        prepare(Path(args.prepare), args.suite, args.database_url)
+        return
+    if args.processes:
+        from _engines import compare
+
+        with contextlib.ExitStack() as stack:
+            url, postmaster = args.database_url, None
+            if url is None or url == TEMPORARY:
+                url, postmaster = stack.enter_context(temporary_postgresql())
+            compare(args, Path(stack.enter_context(tempfile.TemporaryDirectory())), url, postmaster)
         return
     with contextlib.ExitStack() as stack:
         url, postmaster = args.database_url, None

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "create_engine",
+    "pool_limits",
     "write_tx",
     "read_tx",
     "durability_problems",
@@ -67,9 +68,27 @@ def sqlalchemy_url(url: str) -> str:
     return url
 
 
+#: PostgreSQL connections the processes of one server share (PostgreSQL's default
+#: ``max_connections`` is 100, 3 kept for superusers; the rest is left to CLI commands,
+#: backups and a second host).
+POOL_BUDGET = 60
+
+
+def pool_limits(processes: int) -> tuple[int, int]:
+    """(``pool_size``, ``max_overflow``) of each of ``processes`` server processes over one
+    PostgreSQL: together within :data:`POOL_BUDGET` up to 29 processes (2 each beyond),
+    at most SQLAlchemy's default 5 + 10 for one. A process's writer holds one connection;
+    the rest serve reads from the thread pool, and a request that finds none free waits
+    (``pool_timeout``) rather than failing the database's connection limit."""
+    per = min(15, max(2, POOL_BUDGET // max(1, processes)))
+    size = min(5, per)
+    return size, per - size
+
+
 def create_engine(url: str, *, busy_timeout_ms: int = 5000, sqlite_synchronous: str = "FULL",
-                  sqlite_journal_mode: str = "WAL") -> Engine:
-    """An engine for ``url`` with our connection settings.
+                  sqlite_journal_mode: str = "WAL", processes: int = 1) -> Engine:
+    """An engine for ``url`` with our connection settings; on PostgreSQL its pool is this
+    process's share for ``processes`` server processes (:func:`pool_limits`).
 
     ``sqlite_synchronous`` and ``sqlite_journal_mode`` exist for tests of the start check
     only; the server always uses the defaults.
@@ -100,7 +119,8 @@ def create_engine(url: str, *, busy_timeout_ms: int = 5000, sqlite_synchronous: 
 
         return engine
     if url.startswith("postgresql+psycopg"):
-        return sa.create_engine(url, pool_pre_ping=True)
+        size, overflow = pool_limits(processes)
+        return sa.create_engine(url, pool_pre_ping=True, pool_size=size, max_overflow=overflow)
     raise StorageError("database_url: unsupported database (expected sqlite:/// or postgresql://)")
 
 

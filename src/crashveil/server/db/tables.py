@@ -229,6 +229,7 @@ group_credential_hours = sa.Table(
     sa.Index("ix_group_credential_hours_scoped", "credential",
              sqlite_where=sa.text("counts_only_since IS NOT NULL"),
              postgresql_where=sa.text("counts_only_since IS NOT NULL")),
+    postgresql_with={"fillfactor": 70},  # room for HOT updates (migration 0014i)
 )
 
 # Server-side redaction hits (and unknown fields dropped, detector "_dropped") per
@@ -241,6 +242,7 @@ redaction_counters = sa.Table(
     sa.Column("detector", sa.String(64), primary_key=True),
     sa.Column("hour", sa.String(17), primary_key=True),
     sa.Column("hits", sa.Integer(), nullable=False),
+    postgresql_with={"fillfactor": 70},  # room for HOT updates (migration 0014i)
 )
 
 # Erasure requests from the SDK's revoke. The pseudonyms themselves are not kept: the

@@ -427,7 +427,7 @@ def _writer_main(settings: Settings, sockets: list[socket.socket], parent: int) 
     from crashveil.server.storage.store import Storage
 
     logging.config.dictConfig(log_config(settings.log_format))
-    storage = Storage.open(settings)
+    storage = Storage.open(settings, processes=len(sockets) + 1)
     try:
         serve_writer(storage.store_rows, sockets)
     finally:
@@ -448,7 +448,7 @@ def _front_main(settings: Settings, index: int, fronts: int, writer_socket: sock
 
     settings = share_limits(settings, fronts)
     metrics = Metrics(multiprocess_dir=metrics_dir) if metrics_dir is not None else None
-    storage = Storage.open(settings)
+    storage = Storage.open(settings, processes=fronts + 1)
     client = WriterClient()
     try:
         surface = "ingest" if settings.web_port else "all"

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from crashveil.server.db import engine as db
+from crashveil.server.db.pg_arrays import ArrayLookup
 from crashveil.server.db.tables import crash_groups, group_rollups, redaction_counters, reports
 from crashveil.server.governance import tombstones
 from crashveil.server.ingest import grouping, titles
@@ -294,10 +295,19 @@ def _existing_many(conn: sa.Connection, keys: Sequence[tuple[str, str]]) -> dict
         by_project.setdefault(project_id, []).append(report_id)
     found: dict[tuple[str, str], StoreResult] = {}
     for project_id, ids in by_project.items():
-        for _, stmt, params in in_chunks(conn, "existing", ids, _existing_stmt):
-            for report_id, receipt, group_id, counts_only in db.fetch_all(conn, stmt, {"p": project_id, **params}):
-                found[(project_id, report_id)] = StoreResult(receipt, False, group_id, bool(counts_only))
+        if db.is_sqlite(conn):
+            rows = [row for _, stmt, params in in_chunks(conn, "existing", ids, _existing_stmt)
+                    for row in db.fetch_all(conn, stmt, {"p": project_id, **params})]
+        else:
+            rows = _EXISTING_PG(conn, [(report_id,) for report_id in ids], (project_id,))
+        for report_id, receipt, group_id, counts_only in rows:
+            found[(project_id, report_id)] = StoreResult(receipt, False, group_id, bool(counts_only))
     return found
+
+
+#: PostgreSQL's ``_existing_many``: one unique-index probe per report id (``ArrayLookup``).
+_EXISTING_PG = ArrayLookup(reports, ["report_id"], ["report_id", "receipt", "group_id", "detail IS NULL"],
+                           fixed=["project_id"])
 
 
 def _refused(conn: sa.Connection, batch: Sequence[StoreRow], fresh: Sequence[int]) -> set[int]:

@@ -13,6 +13,7 @@ from typing import Any, TypeAlias
 import sqlalchemy as sa
 
 from crashveil.server.db import engine as db
+from crashveil.server.db.pg_arrays import ArrayLookup
 from crashveil.server.db.rollup_tables import (
     FILTER_OS,
     FILTER_RELEASE,
@@ -71,7 +72,9 @@ def _write_daily_rows(conn: sa.Connection, daily: Mapping[DailyKey, DailyCount])
     with_installs = sorted(key for key, slot in daily.items() if slot.installs)
     old: dict[DailyKey, bytes | None] = {}
     cols = group_daily_rollups.c
-    for _, stmt, params in in_chunks(conn, "daily-old", with_installs, _daily_old_stmt):
+    if not db.is_sqlite(conn):
+        old.update({(r[0], r[1], r[2], r[3]): r[4] for r in _DAILY_OLD_PG(conn, with_installs)})
+    for _, stmt, params in (in_chunks(conn, "daily-old", with_installs, _daily_old_stmt) if db.is_sqlite(conn) else ()):
         old.update({(r[0], r[1], r[2], r[3]): r[4] for r in db.fetch_all(conn, stmt, params)})
     values = []
     for key, slot in sorted(daily.items()):
@@ -99,7 +102,10 @@ def _write_day_installs(conn: sa.Connection, day_installs: Mapping[DayKey, DayIn
     """Merge the installs of each (group, day) into its ``group_day_installs`` sketch."""
     keys = sorted(day_installs)
     old_day: dict[DayKey, bytes] = {}
-    for _, stmt, params in in_chunks(conn, "day-installs-old", keys, _day_installs_old_stmt):
+    if not db.is_sqlite(conn):
+        old_day.update({(r[0], r[1]): r[2] for r in _DAY_INSTALLS_OLD_PG(conn, keys)})
+    for _, stmt, params in (in_chunks(conn, "day-installs-old", keys, _day_installs_old_stmt)
+                            if db.is_sqlite(conn) else ()):
         old_day.update({(r[0], r[1]): r[2] for r in db.fetch_all(conn, stmt, params)})
     values = []
     for key in keys:
@@ -160,6 +166,12 @@ def daily_entries(entries: Sequence[tuple[str, int, str, str, str, int, int, Seq
             if filters.get((project_id, kind, value), "") < day:
                 filters[(project_id, kind, value)] = day
     return daily, day_installs, filters
+
+
+#: PostgreSQL's reads of the sketches a batch merges into: one primary-key probe per key (``ArrayLookup``).
+_DAILY_OLD_PG = ArrayLookup(group_daily_rollups, ["group_id", "day", "release", "os_family"],
+                            ["group_id", "day", "release", "os_family", "installs"])
+_DAY_INSTALLS_OLD_PG = ArrayLookup(group_day_installs, ["group_id", "day"], ["group_id", "day", "installs"])
 
 
 def _daily_old_stmt(size: int) -> sa.Select[Any]:

@@ -14,6 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from crashveil.server.db import engine as db
+from crashveil.server.db.pg_arrays import ArrayWrite
 
 __all__ = ["CHUNK", "bulk", "in_chunks", "in_keys", "in_tuple_keys", "statement", "upsert_counts"]
 
@@ -70,12 +71,27 @@ def in_tuple_keys(size: int, width: int) -> list[Any]:
 _BULK: dict[tuple[str, tuple[str, ...]], db.BulkWrite] = {}
 
 
+_ARRAY_WRITES: dict[tuple[str, tuple[str, ...]], ArrayWrite] = {}
+
+
 def bulk(conn: sa.Connection, name: str, build: Callable[[sa.Connection], Any],
          rows: Sequence[Mapping[str, Any]]) -> None:
-    """Run the statement ``build`` makes for every row (``db.BulkWrite``, one per row shape)."""
+    """Run the statement ``build`` makes for every row: on SQLite ``db.BulkWrite`` (one
+    executemany per row shape); on PostgreSQL :class:`ArrayWrite` (ONE statement for all
+    the rows, whose values travel as one array per column).
+
+    On PostgreSQL the rows must not repeat an ``ON CONFLICT DO UPDATE`` key (one statement
+    cannot update a row twice); every caller aggregates its rows by key first.
+    """
     if not rows:
         return
     key = (name, tuple(rows[0]))
+    if not db.is_sqlite(conn):
+        array_write = _ARRAY_WRITES.get(key)
+        if array_write is None:
+            array_write = _ARRAY_WRITES[key] = ArrayWrite(build, key[1])
+        array_write(conn, rows)
+        return
     write = _BULK.get(key)
     if write is None:
         write = _BULK[key] = db.BulkWrite(build, key[1])

@@ -95,8 +95,10 @@ class Storage:
     @classmethod
     def open(cls, settings: Settings, *, check_schema: bool = True,
              kek_provider: KeyEncryptionKeyProvider | None = None,
-             clock: Callable[[], datetime] = utcnow) -> Storage:
+             clock: Callable[[], datetime] = utcnow, processes: int = 1) -> Storage:
         """Connect, and refuse to go on if the database could lose acknowledged reports.
+
+        ``processes``: how many server processes share the database (its connection pool's share).
 
         Raises:
             StorageError: the database cannot be reached, its durability settings are
@@ -108,7 +110,8 @@ class Storage:
                 from pathlib import Path
 
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = db.create_engine(settings.database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
+        engine = db.create_engine(settings.database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms,
+                                  processes=processes)
         try:
             with engine.connect() as conn:
                 problems = db.durability_problems(conn)

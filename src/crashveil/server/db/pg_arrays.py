@@ -1,0 +1,160 @@
+"""PostgreSQL: many rows in ONE statement, their values sent as one array per column.
+
+``executemany`` through psycopg runs the statement once per row on the server (pipelined,
+but still a Bind/Execute, an executor start and an index descent setup per row, and a
+dump per row in this process). :class:`ArrayWrite` rewrites a one-row INSERT (with or
+without ``ON CONFLICT``) or UPDATE into one statement over ``unnest`` of per-column arrays:
+
+    INSERT INTO t (a, b) SELECT * FROM unnest(%(a)b::INTEGER[], %(b)b::TEXT[]) ON CONFLICT ...
+    UPDATE t SET a = v.a FROM unnest(%(id)b::INTEGER[], %(a)b::INTEGER[]) AS v(id, a) WHERE t.id = v.id
+
+Its text does not depend on the row count, so psycopg prepares it once and the server plans
+it once. Rows must not repeat a key an ``ON CONFLICT DO UPDATE`` updates (PostgreSQL refuses
+to update a row twice in one statement): callers aggregate by key first. Values go through
+the columns' bind processors (``UtcDateTime``: aware to naive UTC) as SQLAlchemy would, and
+the arrays travel in binary (``%(name)b``): text arrays cost a regex escape per element and
+hex per byte of a detail blob in this process.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql.base import PGDialect
+from sqlalchemy.engine import Connection
+
+__all__ = ["ArrayLookup", "ArrayWrite"]
+
+#: Compiles binds as plain ``%(name)s`` (no casts): the casts are written here, as arrays.
+_PLAIN = PGDialect(paramstyle="pyformat")
+_BIND = re.compile(r"%\((\w+)\)s")
+_VALUES = re.compile(r"\) VALUES \((.*?)\)(?= ON CONFLICT|$)", re.S)
+
+
+class ArrayWrite:
+    """One statement for many rows (see the module docstring); ``build(conn)`` makes the
+    one-row statement, ``keys`` are the parameter names every row has."""
+
+    def __init__(self, build: Callable[[Connection], Any], keys: Sequence[str]) -> None:
+        self._build = build
+        self.keys = tuple(keys)
+        self._plan: tuple[str, tuple[tuple[str, Any], ...]] | None = None
+
+    def _make_plan(self, conn: Connection) -> tuple[str, tuple[tuple[str, Any], ...]]:
+        """(SQL over arrays, (parameter name, bind processor or None) in any order)."""
+        stmt = self._build(conn)
+        compiled = stmt.compile(dialect=_PLAIN, column_keys=list(self.keys))
+        binds = {name: bind for bind, name in compiled.bind_names.items()}
+        types = {name: _array_type(bind.type) for name, bind in binds.items()}
+        sql = compiled.string
+        if isinstance(stmt, sa.Insert):
+            sql = _insert_over_arrays(sql, types)
+        elif isinstance(stmt, sa.Update):
+            sql = _update_over_arrays(sql, types)
+        else:
+            raise TypeError(f"ArrayWrite takes an INSERT or an UPDATE, not a {type(stmt).__name__}")
+        dialect = conn.dialect
+        processors = tuple((name, bind.type.dialect_impl(dialect).bind_processor(dialect))
+                           for name, bind in binds.items())
+        return sql, processors
+
+    def __call__(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+        if not rows:
+            return
+        if self._plan is None:
+            self._plan = self._make_plan(conn)
+        sql, processors = self._plan
+        params: dict[str, list[Any]] = {}
+        for name, processor in processors:
+            column = [row[name] for row in rows]
+            if processor is not None:
+                column = [None if value is None else processor(value) for value in column]
+            params[name] = column
+        dbapi = conn.dialect.loaded_dbapi
+        cursor = conn.connection.cursor()
+        try:
+            cursor.execute(sql, params)
+        except dbapi.Error as exc:
+            raise sa.exc.DBAPIError.instance(sql, params, exc, dbapi.Error) from exc
+        finally:
+            cursor.close()
+
+
+def _array_type(type_: Any) -> str:
+    """The PostgreSQL array type of a column type: ``INTEGER[]``, ``BYTEA[]`` ...; strings
+    are ``TEXT[]``, so a value too long for its column fails on assignment, as one row
+    would (a cast to ``VARCHAR(n)`` would cut it silently)."""
+    impl = type_.dialect_impl(_PLAIN)
+    if isinstance(impl, sa.String):
+        return "TEXT[]"
+    return str(_PLAIN.type_compiler_instance.process(impl)) + "[]"
+
+
+def _insert_over_arrays(sql: str, types: Mapping[str, str]) -> str:
+    """``INSERT ... VALUES (%(a)s, ...) [ON CONFLICT ...]`` as ``INSERT ... SELECT * FROM unnest(...)``."""
+    sql = sql.split(" RETURNING ", 1)[0]
+    match = _VALUES.search(sql)
+    if match is None:
+        raise ValueError("not a one-row INSERT ... VALUES statement")
+    names = _BIND.findall(match.group(1))
+    if _BIND.sub("", match.group(1)).replace(",", "").strip():
+        raise ValueError("ArrayWrite takes plain bound values only")
+    arrays = ", ".join(f"%({name})b::{types[name]}" for name in names)
+    return f"{sql[:match.start()]}) SELECT * FROM unnest({arrays}){sql[match.end():]}"
+
+
+def _update_over_arrays(sql: str, types: Mapping[str, str]) -> str:
+    """``UPDATE t SET a=%(a)s ... WHERE t.id = %(id)s`` as ``UPDATE t SET a=v.a ... FROM
+    unnest(...) AS v(...) WHERE t.id = v.id``."""
+    head, sep, where = sql.partition(" WHERE ")
+    if not sep:
+        raise ValueError("ArrayWrite updates rows named by a WHERE clause")
+    names = list(dict.fromkeys(_BIND.findall(sql)))
+    arrays = ", ".join(f"%({name})b::{types[name]}" for name in names)
+    columns = ", ".join(f"p_{name}" for name in names)
+    head, where = (_BIND.sub(lambda m: f"v.p_{m.group(1)}", part) for part in (head, where))
+    return f"{head} FROM unnest({arrays}) AS v({columns}) WHERE {where}"
+
+
+class ArrayLookup:
+    """Rows of ``table`` for many keys in one statement, each key found by its own index
+    probe whatever the planner's statistics say:
+
+        SELECT r.* FROM unnest(%(k_a)b::INTEGER[], ...) AS k(a, ...) CROSS JOIN LATERAL
+            (SELECT <outputs> FROM t WHERE t.p = %(p)s AND t.a = k.a ... OFFSET 0) AS r
+
+    (``OFFSET 0`` keeps the subquery a per-key probe: an equality on every column of a
+    unique index is one index descent, even on a table PostgreSQL has not analyzed yet,
+    where a plain ``IN`` list was seen to read every row of the project instead.)
+    ``outputs`` are column names or SQL expressions over ``table`` (constants of the code).
+    """
+
+    def __init__(self, table: sa.Table, keys: Sequence[str], outputs: Sequence[str],
+                 fixed: Sequence[str] = ()) -> None:
+        self.keys = tuple(keys)
+        self.fixed = tuple(fixed)
+        arrays = ", ".join(f"%(k_{name})b::{_array_type(table.c[name].type)}" for name in keys)
+        where = " AND ".join([f"t.{name} = %(f_{name})s" for name in fixed]
+                             + [f"t.{name} = k.{name}" for name in keys])
+        self.sql = (f"SELECT r.* FROM unnest({arrays}) AS k({', '.join(keys)}) CROSS JOIN LATERAL "
+                    f"(SELECT {', '.join(outputs)} FROM {table.name} AS t WHERE {where} OFFSET 0) AS r")
+
+    def __call__(self, conn: Connection, keys: Sequence[tuple[Any, ...]], fixed: Sequence[Any] = ()) -> list[Any]:
+        """The rows (tuples, no type conversion) of the distinct ``keys`` found."""
+        if not keys:
+            return []
+        params: dict[str, Any] = {f"f_{name}": value for name, value in zip(self.fixed, fixed, strict=True)}
+        for index, name in enumerate(self.keys):
+            params[f"k_{name}"] = [key[index] for key in keys]
+        dbapi = conn.dialect.loaded_dbapi
+        cursor = conn.connection.cursor()
+        try:
+            cursor.execute(self.sql, params)
+            return list(cursor.fetchall())
+        except dbapi.Error as exc:
+            raise sa.exc.DBAPIError.instance(self.sql, params, exc, dbapi.Error) from exc
+        finally:
+            cursor.close()
