@@ -125,7 +125,7 @@ def test_retention_prunes_daily_rollups(tmp_path: Path, dry_run: bool) -> None:
         values = sorted(conn.execute(sa.select(project_filter_values.c.value)
                                      .where(project_filter_values.c.kind == "release")).scalars())
     # 1.0 was seen 400 days before `later`: its day, sketch, filter value and runtime and environment
-    # day counts (migration 0014g) go; 2.0 stays.
+    # day counts (migration 0016) go; 2.0 stays.
     assert 5 == result.projects[0].daily_rollups_deleted
     assert ([2, 2], ["1.0", "2.0"]) == (left, values) if dry_run else ([1, 1], ["2.0"]) == (left, values)
     storage.close()

@@ -31,7 +31,7 @@ def test_release_is_after(release: str | None, than: str | None, expected: bool)
 @pytest.mark.parametrize(("status", "resolved_in", "release", "expected"), [
     ("open", None, "2.0", ("open", False)),
     ("resolved", "1.2", "1.1", ("resolved", False)),
-    ("resolved", "1.2", "1.2", ("regressed", True)),  # fixed in 1.2: a 1.2 crash is a regression (0014t)
+    ("resolved", "1.2", "1.2", ("regressed", True)),  # fixed in 1.2: a 1.2 crash is a regression (0014)
     ("resolved", "1.2", "1.3", ("regressed", True)),
     ("resolved", None, "1.0", ("regressed", True)),
     ("regressed", "1.2", "1.4", ("regressed", False)),

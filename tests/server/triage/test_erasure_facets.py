@@ -1,6 +1,6 @@
 """Erasure and the environment and platform facets (``storage.erasure_groups``): a facet
 only the erased installation's reports showed leaves the group, one that a report left
-shows stays, on SQLite and PostgreSQL. Reports stored before migration 0014p (no
+shows stays, on SQLite and PostgreSQL. Reports stored before migration 0015 (no
 environment or platform kept with them) keep the group's facets, since what they showed is
 unknown. Reports go through ``Storage.store_report``; the erasure is
 ``Storage.process_deletion_request``.
@@ -68,7 +68,7 @@ def test_a_facet_a_kept_report_shows_stays(storage: Storage, make_report: Callab
 
 
 def test_reports_from_before_the_migration_keep_the_facets(storage: Storage, make_report: Callable[..., Any]) -> None:
-    """A kept report stored before 0014p (NULL environment and platform) may have shown the
+    """A kept report stored before 0015 (NULL environment and platform) may have shown the
     erased report's values: the group keeps them (release and OS facets still follow)."""
     _store(storage, make_report, KEPT, deployment="production", platform="python", back_hours=5)
     _store(storage, make_report, ERASED, deployment="erased-env", platform="erased-platform", back_hours=3)

@@ -118,7 +118,7 @@ def load_or_create_secret(path: Path) -> bytes:
 def load_shared_secret(engine: sa.Engine, provider: KeyWrapper, path: Path) -> bytes:
     """The dashboard secret every host over one database shares (in the database, wrapped by the
     KEK; this host's ``path`` seeds it the first time), so a log-in form served by one host can
-    be posted to another. A schema older than 0014k uses the file alone."""
+    be posted to another. A schema older than 0018 uses the file alone."""
     from crashveil.server.keys.shared_secrets import DASHBOARD, has_shared_secrets_table, shared_secret
 
     if not has_shared_secrets_table(engine):

@@ -1,4 +1,4 @@
-"""Release adoption: how many distinct installations ran each release on each day (migration 0014r).
+"""Release adoption: how many distinct installations ran each release on each day (migration 0017).
 
 The SDK sends at most one adoption ping per installation, release and day (``sdk/adoption.py``,
 declared by the policy's ``[adoption]``); the server keeps two tables:

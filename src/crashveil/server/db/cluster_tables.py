@@ -1,4 +1,4 @@
-"""Tables of a server that runs on several hosts over one database (migration 0014h).
+"""Tables of a server that runs on several hosts over one database (migration 0019).
 
 - ``server_identity``: one row (``slot`` 1) naming the server the database belongs to; the
   server directory keeps the same id in ``server.id`` (``server/cluster/identity.py``).

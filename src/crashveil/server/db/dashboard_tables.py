@@ -62,7 +62,7 @@ group_status_changes = sa.Table(
     sa.Column("status", sa.String(16), nullable=False),  # open | resolved | ignored
     sa.Column("resolved_in", sa.String(128), nullable=True),
     # What a resolve or ignore waited for, in words ("in the next release after 1.4",
-    # "until 2026-12-31", ...; migration 0014t).
+    # "until 2026-12-31", ...; migration 0014).
     sa.Column("condition", sa.String(160), nullable=True),
     sa.Column("changed_by", sa.String(128), nullable=False),
     sa.Column("changed_at", UtcDateTime(), nullable=False),

@@ -125,7 +125,7 @@ audit_head = sa.Table(
     sa.Column("hash", sa.String(64), nullable=False),
 )
 
-# The signed audit checkpoint every host reads and advances (migration 0014k): one row,
+# The signed audit checkpoint every host reads and advances (migration 0018): one row,
 # moved forward under its row lock; each host also keeps a copy in audit/head.json.
 audit_checkpoint = sa.Table(
     "audit_checkpoint", metadata,

@@ -65,7 +65,7 @@ group_day_installs = sa.Table(
     sa.Column("project_id", sa.String(63), nullable=False),
     sa.Column("installs", sa.LargeBinary(), nullable=False),
     sa.Index(None, "project_id", "day"),
-    postgresql_with={"fillfactor": 70},  # room for HOT updates (migration 0014i)
+    postgresql_with={"fillfactor": 70},  # room for HOT updates (migration 0020)
 )
 
 project_filter_values = sa.Table(

@@ -143,7 +143,7 @@ crash_groups = sa.Table(
     sa.Column("prev_day_count", sa.Integer(), nullable=False, server_default="0"),
     sa.Column("trend", sa.Integer(), nullable=False, server_default="0"),  # day_count - prev_day_count
     sa.Column("assignee", sa.String(128), nullable=True),
-    # Triage actions (migration 0014t; ``ingest.grouping`` holds the rules): resolved in the
+    # Triage actions (migration 0014; ``ingest.grouping`` holds the rules): resolved in the
     # release after this one; ignored until a time, a total count or a release after this one,
     # and which of them ended the last ignore; the group this one was merged into; a linked
     # issue in another tracker.
@@ -155,7 +155,7 @@ crash_groups = sa.Table(
     sa.Column("ignore_ended_at", UtcDateTime(), nullable=True),
     sa.Column("merged_into", sa.Integer(), nullable=True),
     sa.Column("external_url", sa.String(1000), nullable=True),
-    # The group page (migration 0014g; ``storage.triage`` writes them): the frames of the
+    # The group page (migration 0016; ``storage.triage`` writes them): the frames of the
     # fingerprint as JSON [[module, function, in_app], ...] (code names, shown where ``stack``
     # is), and the newest report's redacted in-app source lines as JSON [[signature index,
     # line, text], ...] with when it came (shown where ``source_context`` is, in its retention).
@@ -186,8 +186,8 @@ reports = sa.Table(
     sa.Column("received_at", UtcDateTime(), nullable=False),
     sa.Column("data_key_id", sa.String(96), sa.ForeignKey("data_keys.key_id"), nullable=True),
     sa.Column("detail", sa.LargeBinary(), nullable=True),  # NULL: counts-only (mass failure)
-    # The deployment ("environment") and platform, as release and OS family (migration 0014p:
-    # what erasure needs to drop a group's facets; "" none given, NULL stored before 0014p).
+    # The deployment ("environment") and platform, as release and OS family (migration 0015:
+    # what erasure needs to drop a group's facets; "" none given, NULL stored before 0015).
     sa.Column("deployment", sa.String(128), nullable=True),
     sa.Column("platform", sa.String(128), nullable=True),
     sa.UniqueConstraint("project_id", "report_id"),
@@ -229,7 +229,7 @@ group_credential_hours = sa.Table(
     sa.Index("ix_group_credential_hours_scoped", "credential",
              sqlite_where=sa.text("counts_only_since IS NOT NULL"),
              postgresql_where=sa.text("counts_only_since IS NOT NULL")),
-    postgresql_with={"fillfactor": 70},  # room for HOT updates (migration 0014i)
+    postgresql_with={"fillfactor": 70},  # room for HOT updates (migration 0020)
 )
 
 # Server-side redaction hits (and unknown fields dropped, detector "_dropped") per
@@ -242,7 +242,7 @@ redaction_counters = sa.Table(
     sa.Column("detector", sa.String(64), primary_key=True),
     sa.Column("hour", sa.String(17), primary_key=True),
     sa.Column("hits", sa.Integer(), nullable=False),
-    postgresql_with={"fillfactor": 70},  # room for HOT updates (migration 0014i)
+    postgresql_with={"fillfactor": 70},  # room for HOT updates (migration 0020)
 )
 
 # Erasure requests from the SDK's revoke. The pseudonyms themselves are not kept: the
@@ -269,7 +269,7 @@ erasure_tombstones = sa.Table(
     sa.Column("erased_at", UtcDateTime(), nullable=False, index=True),
 )
 
-# --- shared keys over several hosts (migration 0014k) ------------------------------------
+# --- shared keys over several hosts (migration 0018) ------------------------------------
 
 # One row per server process: the KEKs its KEK set holds, refreshed every kek_heartbeat_s
 # (keys/hosts.py). 'keys rotate' rewraps nothing until every live host holds the new KEK.

@@ -9,7 +9,7 @@
   ``(project_id, day_key, trend, id)`` (the trend: today's groups in order), ``(project_id,
   first_seen)``; ``(project_id, last_seen)`` exists since 0001.
 
-Search (migration 0014p). The searchable code text of a group is :func:`code_text`:
+Search (migration 0015). The searchable code text of a group is :func:`code_text`:
 ``search_code`` ("type culprit modules"), or the type alone for a group without an in-app
 frame. A search is a substring match, case-insensitive for ASCII letters only (SQLite's
 ``LIKE``; PostgreSQL folds the same letters with ``translate``, :func:`fold_ascii`), so both
@@ -28,7 +28,7 @@ few candidate ids:
   indexes are missing and the list walks the sort's index instead (slower for rare terms,
   same results).
 
-``group_notes`` (migration 0014t): internal notes staff write on a group. The text is
+``group_notes`` (migration 0014): internal notes staff write on a group. The text is
 redacted with the project policy's detectors before it is stored (``dashboard.triage.actions``)
 and shown only on the group page, escaped; notes go with their group. Two partial indexes
 on ``crash_groups`` find ignores that end at a time and groups merged into another.
@@ -88,12 +88,12 @@ group_notes = sa.Table(
 
 _CODE_TEXT_SQL = "coalesce({t}search_code, {t}crash_type)"
 
-#: Day facet kinds (migration 0014g), as stored.
+#: Day facet kinds (migration 0016), as stored.
 DAY_FACET_KINDS = ("runtime", "environment")
 
 #: Reports per group, UTC day and runtime (``python_impl python_version``) or environment
 #: (the report's ``deployment``): the group page's distributions of what the roll-ups do
-#: not hold (migration 0014g). Counts only; retention drops a day with the daily roll-ups.
+#: not hold (migration 0016). Counts only; retention drops a day with the daily roll-ups.
 group_day_facets = sa.Table(
     "group_day_facets", metadata,
     sa.Column("group_id", sa.Integer(), sa.ForeignKey("crash_groups.id", ondelete="CASCADE"), primary_key=True),
@@ -105,7 +105,7 @@ group_day_facets = sa.Table(
     sa.Index(None, "project_id", "day"),
 )
 
-#: The FTS5 search table and the triggers that keep it (SQLite; run by migration 0014p).
+#: The FTS5 search table and the triggers that keep it (SQLite; run by migration 0015).
 SQLITE_SEARCH_DDL = (
     "CREATE VIRTUAL TABLE group_search USING fts5(code, message, tokenize='trigram')",
     "INSERT INTO group_search (rowid, code, message) SELECT id, coalesce(search_code, crash_type), title_message"
@@ -138,7 +138,7 @@ TRIGRAM_INDEXES = {
     "ix_crash_groups_message_folded_trgm": "message_folded",
     "ix_crash_groups_crash_type_trgm": f"({_FOLD_SQL.format('crash_type')})",
 }
-#: The extension, then the indexes (PostgreSQL; run by migration 0014p when the extension can be created).
+#: The extension, then the indexes (PostgreSQL; run by migration 0015 when the extension can be created).
 POSTGRES_TRIGRAM_DDL = ("CREATE EXTENSION IF NOT EXISTS pg_trgm", *(
     f"CREATE INDEX IF NOT EXISTS {name} ON crash_groups USING gin ({expression} gin_trgm_ops)"
     for name, expression in TRIGRAM_INDEXES.items()))

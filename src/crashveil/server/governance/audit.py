@@ -250,7 +250,7 @@ class AuditTrail:
 
         ``provider`` (the KEK provider, or the key ring: it notes failures for ``/readyz``)
         defaults to the KEK provider of the directory's settings. The key is read on first
-        use. A schema older than 0014k (a tool running before ``server upgrade``) uses the
+        use. A schema older than 0018 (a tool running before ``server upgrade``) uses the
         file key alone.
         """
         from crashveil.server.keys.shared_secrets import AUDIT_SIGNING, has_shared_secrets_table, shared_secret

@@ -6,7 +6,7 @@ row lock, and in this host's ``audit/head.json``, a copy outside the database th
 forward (a database rolled back behind it is still caught). The signing key is shared through
 the database, wrapped by the KEK (``keys/shared_secrets.py``); this host's
 ``keys/audit_ed25519.key`` seeds it the first time, and is the key alone for a schema older
-than 0014k.
+than 0018.
 """
 
 from __future__ import annotations
@@ -86,7 +86,7 @@ def provider_of(server_dir: Path) -> KeyEncryptionKeyProvider | None:
 # --- the shared row --------------------------------------------------------------------------
 
 def has_checkpoint_table(engine: Engine) -> bool:
-    """Whether the schema has ``audit_checkpoint`` (migration 0014k)."""
+    """Whether the schema has ``audit_checkpoint`` (migration 0018)."""
     return sa.inspect(engine).has_table(audit_checkpoint.name)
 
 

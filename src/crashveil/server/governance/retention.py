@@ -323,7 +323,7 @@ def _expire_rollups(conn: Connection, out: ProjectRetention, policy: Policy, now
         crash_groups.c.last_seen < now - timedelta(days=policy.aggregation.rollup_retention_days),
         ~sa.exists().where(reports.c.group_id == crash_groups.c.id),
         ~sa.exists().where(group_rollups.c.group_id == crash_groups.c.id),
-        # A merged group routes its fingerprint to its primary while that exists (0014t).
+        # A merged group routes its fingerprint to its primary while that exists (0014).
         ~sa.exists().where(_primary.c.id == crash_groups.c.merged_into))
     ids = list(conn.execute(empty).scalars())
     if ids:

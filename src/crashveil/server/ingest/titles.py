@@ -12,7 +12,7 @@ server already validated and redacted: the culprit, the in-app modules and a mes
   shows the shape of the message ("invalid literal for int() with base <n>: <str>"), not the
   values a user typed. A report carries either only at a consent level that allows it.
 
-For the group page (migration 0014g):
+For the group page (migration 0016):
 
 - **signature**: the frames the fingerprint is made of (``policy.fingerprint``: the in-app
   frames, or the innermost frame when none is), as JSON ``[[module, function, in_app], ...]``,

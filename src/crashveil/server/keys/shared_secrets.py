@@ -69,7 +69,7 @@ def shared_secret(engine: sa.Engine, provider: KeyWrapper, name: str, *,
 
 
 def has_shared_secrets_table(engine: sa.Engine) -> bool:
-    """Whether the schema has ``shared_secrets`` (migration 0014k); older tools fall back to files."""
+    """Whether the schema has ``shared_secrets`` (migration 0018); older tools fall back to files."""
     return sa.inspect(engine).has_table(shared_secrets.name)
 
 

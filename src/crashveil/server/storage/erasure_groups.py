@@ -13,7 +13,7 @@ remains, since a sketch or a boundary cannot forget one installation:
   latest received report left (kept as they are when no report is left);
 - the release, OS, environment and platform facets a deleted report showed: kept only if a
   report left shows them; when no report of the group is left, every facet goes. Reports
-  keep their environment (deployment) and platform since migration 0014p; while a report
+  keep their environment (deployment) and platform since migration 0015; while a report
   stored before it is left in the group (NULL there), the group keeps those two facets;
 - ``title_message``: forgotten when a deleted report was the one it came from (the template
   of an earlier report could only be recovered by decrypting it); so are ``source_lines``;
@@ -53,7 +53,7 @@ class ErasedInGroup:
 
     def add(self, day: str, hour: str, received_at: datetime, release: str | None, os_family: str | None, *,
             counts_only: bool, deployment: str | None = None, platform: str | None = None) -> None:
-        """Count one deleted report (``deployment`` / ``platform``: NULL before migration 0014p)."""
+        """Count one deleted report (``deployment`` / ``platform``: NULL before migration 0015)."""
         self.count += 1
         self.days[day] = self.days.get(day, 0) + 1
         self.received.add(received_at)
@@ -140,7 +140,7 @@ def _drop_facets(conn: sa.Connection, group_id: int, gone: ErasedInGroup, *, any
             r.group_id == group_id)).scalars())
         if kind in ("environment", "platform") and conn.execute(sa.select(r.id).where(
                 r.group_id == group_id, column.is_(None)).limit(1)).first() is not None:
-            continue  # a report from before migration 0014p is left: what it showed is unknown
+            continue  # a report from before migration 0015 is left: what it showed is unknown
         orphans = sorted(values - shown)
         if orphans:
             conn.execute(group_facets.delete().where(f.group_id == group_id, f.kind == kind, f.value.in_(orphans)))

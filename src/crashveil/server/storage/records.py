@@ -134,7 +134,7 @@ class StoreRow:
     title_message: str | None = None
     deployment: str | None = None
     platform: str | None = None
-    #: The group page's parts (``ingest.titles``; migration 0014g): stack signature, source
+    #: The group page's parts (``ingest.titles``; migration 0016): stack signature, source
     #: lines (JSON) and runtime (``python_impl python_version``).
     signature: str | None = None
     source_lines: str | None = None

@@ -440,7 +440,7 @@ class Storage:
         if status not in (grouping.OPEN, grouping.RESOLVED, grouping.IGNORED):
             raise ValueError(f"status must be open, resolved or ignored, not {status!r}")
         now = now or self._clock()
-        values: dict[str, Any] = {"status": status, "resolved_after": None, "ignored_until": None,  # 0014t conditions
+        values: dict[str, Any] = {"status": status, "resolved_after": None, "ignored_until": None,  # 0014 conditions
                                   "ignored_until_count": None, "ignored_until_release": None, "ignore_ended": None}
         if status == grouping.RESOLVED:
             values.update(resolved_in=release, resolved_at=now)

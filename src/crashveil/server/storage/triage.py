@@ -1,6 +1,6 @@
 """What each stored report adds to its group for the triage list (migration 0013): title
 parts, the latest message template, the all-time install sketch, the day counts of the
-trend, and the group's facets; and for the group page (migration 0014g): the stack
+trend, and the group's facets; and for the group page (migration 0016): the stack
 signature, the newest report's source lines and the day counts by runtime and environment.
 Called by the report write path (``storage.reports``) in the batch's write transaction, on
 the group dicts it holds locked.
@@ -10,7 +10,7 @@ The all-time install count is honest for the k rule as the per-day ones are
 a guaranteed lower bound of the distinct pseudonyms, so a count the dashboard shows as
 ">= k" is certain for any k below that; above it, the HyperLogLog estimate.
 
-Triage actions (migration 0014t): :func:`status_after` judges each report against the
+Triage actions (migration 0014): :func:`status_after` judges each report against the
 group's resolve or ignore (``ingest.grouping`` holds the rules), and :func:`follow_merges`
 sends the reports of a merged group's fingerprint to the group it was merged into.
 """

@@ -2,7 +2,7 @@
 
 A search is a substring match, case-insensitive for ASCII letters only, other characters as
 they are (SQLite's ``LIKE``; PostgreSQL compares the ASCII-folded copies that migration
-0014p keeps, ``db.triage_tables``: an ``ILIKE`` would fold other letters too, by the
+0015 keeps, ``db.triage_tables``: an ``ILIKE`` would fold other letters too, by the
 server's locale, and folding at query time costs ~5x a plain ``LIKE`` per row). What is
 searched follows the roles: the code text (type, culprit, modules) where ``stack`` may be
 read, else the type; and the message template where messages may be read, within their
@@ -104,7 +104,7 @@ _TRIGRAM_CHECKED: dict[str, bool] = {}
 
 def _trigram_indexed(conn: Connection) -> bool:
     """Whether PostgreSQL has the trigram indexes (checked once per database; a warning once
-    when not: migration 0014p could not create ``pg_trgm``)."""
+    when not: migration 0015 could not create ``pg_trgm``)."""
     key = conn.engine.url.render_as_string(hide_password=True)
     known = _TRIGRAM_CHECKED.get(key)
     if known is None:

@@ -1,7 +1,7 @@
 """Triage actions: resolve in the next release, ignore until a condition, merged groups, an
 external issue link, and internal notes.
 
-Revision ID: 0014t
+Revision ID: 0014
 Revises: 0013
 Create Date: 2026-12-07
 
@@ -29,7 +29,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0014t'
+revision = '0014'
 down_revision = '0013'
 branch_labels = None
 depends_on = None

@@ -1,7 +1,7 @@
 """Release adoption: distinct installations per release and day, and the day's de-duplication set.
 
-Revision ID: 0014r
-Revises: 0013
+Revision ID: 0017
+Revises: 0016
 Create Date: 2026-12-07
 
 Tables defined in crashveil.server.db.adoption_tables (which says why the de-duplication set
@@ -14,8 +14,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0014r'
-down_revision = '0013'
+revision = '0017'
+down_revision = '0016'
 branch_labels = None
 depends_on = None
 

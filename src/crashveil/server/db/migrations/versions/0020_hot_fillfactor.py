@@ -1,8 +1,8 @@
 """Room for HOT updates: fillfactor 70 on the PostgreSQL tables a report updates in place
 whose indexes leave the updated columns alone.
 
-Revision ID: 0014i
-Revises: 0013
+Revision ID: 0020
+Revises: 0019
 Create Date: 2026-12-07
 
 A HOT update (no index entry written) needs free space on the row's page and no indexed
@@ -21,8 +21,8 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = '0014i'
-down_revision = '0013'
+revision = '0020'
+down_revision = '0019'
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """Shared keys over several hosts: the KEK heartbeat, shared secrets, the shared audit checkpoint.
 
-Revision ID: 0014k
-Revises: 0013
+Revision ID: 0018
+Revises: 0017
 Create Date: 2026-12-07
 
 Tables defined in crashveil.server.db.tables (kek_hosts, shared_secrets) and
@@ -16,8 +16,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0014k'
-down_revision = '0013'
+revision = '0018'
+down_revision = '0017'
 branch_labels = None
 depends_on = None
 

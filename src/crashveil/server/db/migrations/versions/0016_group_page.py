@@ -1,7 +1,7 @@
 """The group page: the stack signature, representative source lines, daily runtime and environment counts.
 
-Revision ID: 0014g
-Revises: 0013
+Revision ID: 0016
+Revises: 0015
 Create Date: 2026-12-07
 
 Columns added to ``crash_groups`` (defined in crashveil.server.db.tables), written at ingest
@@ -24,8 +24,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0014g'
-down_revision = '0013'
+revision = '0016'
+down_revision = '0015'
 branch_labels = None
 depends_on = None
 

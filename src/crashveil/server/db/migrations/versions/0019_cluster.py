@@ -1,7 +1,7 @@
 """Several hosts over one database: server identity, hosts, leases, cache versions.
 
-Revision ID: 0014h
-Revises: 0013
+Revision ID: 0019
+Revises: 0018
 Create Date: 2026-12-07
 
 Tables defined in crashveil.server.db.cluster_tables. A database made before this revision
@@ -14,8 +14,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0014h'
-down_revision = '0013'
+revision = '0019'
+down_revision = '0018'
 branch_labels = None
 depends_on = None
 

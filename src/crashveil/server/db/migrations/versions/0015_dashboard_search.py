@@ -1,7 +1,7 @@
 """Dashboard speed and erasure: trigram search on both engines, environment and platform per report.
 
-Revision ID: 0014p
-Revises: 0013
+Revision ID: 0015
+Revises: 0014
 Create Date: 2026-12-07
 
 - Search (``db.triage_tables`` says how): SQLite's ``group_search`` is rebuilt so a group
@@ -23,8 +23,8 @@ import logging
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0014p'
-down_revision = '0013'
+revision = '0015'
+down_revision = '0014'
 branch_labels = None
 depends_on = None
 
