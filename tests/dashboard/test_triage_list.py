@@ -111,7 +111,8 @@ def test_list_escapes_crash_strings_in_titles(client, dash) -> None:
     ("last_before=yesterday", "last_before"), ("limit=0", "limit"), ("limit=99999999", "limit"),
     ("after=1~0", "after"), ("after=abc", "after"), ("q=" + "x" * 201, "q"), ("release=a%00b", "release"),
     ("bogus=1", "bogus"), ("status=open&status=resolved", "status"), ("range=1y", "range"),
-    ("first_after=2026-05-10&first_before=2026-05-01", "first_before")])
+    ("first_after=2026-05-10&first_before=2026-05-01", "first_before"), ("assignee=bob", "assignee"),
+    ("assignee=user:1'--", "assignee")])
 def test_bad_parameters_get_a_400_naming_them(client, dash, query: str, name: str) -> None:
     """Each malformed parameter is refused with a 400 that names it."""
     _login(client, "dev")
@@ -192,3 +193,20 @@ def test_assigning_needs_the_csrf_token_and_a_changing_role(client, dash) -> Non
                          headers={"Origin": ORIGIN})
     assert (403, 404, []) == (forged.status_code, viewer.status_code,
                               list(dash.audit.entries(actions=["group.assign"])))
+
+
+def test_the_assignee_filter_lists_a_users_groups_and_the_unassigned_ones(client, dash) -> None:
+    """``assignee=user:<id>`` lists the groups assigned to that user, ``assignee=none`` the
+    others; the filter is a labelled control of the list's form and survives in its links."""
+    _login(client, "dev")
+    gid = dash.group_ids["load"]
+    page = client.get(f"/dashboard/p/demo/groups/{gid}")
+    me = re.search(r'<option value="(user:\d+)"\s*>dev</option>', page.text).group(1)
+    client.post(f"/dashboard/p/demo/groups/{gid}/assign", data={"csrf": _csrf(page.text), "assignee": me},
+                headers={"Origin": ORIGIN})
+    mine = client.get(f"/dashboard/p/demo/?assignee={me}&limit=1")
+    unassigned = _titles(client.get("/dashboard/p/demo/?assignee=none").text)
+    everyone = _titles(client.get("/dashboard/p/demo/").text)
+    assert (200, ["KeyError"], sorted(everyone), "KeyError" in unassigned) == (
+        mine.status_code, _titles(mine.text), sorted(unassigned + ["KeyError"]), False)
+    assert '<label for="f-assignee">' in mine.text and f'value="{me}" selected' in mine.text

@@ -87,6 +87,8 @@ def _storage(tmp: Path, url: str) -> Storage:
         from crashveil.server.db.tables import crash_groups
         conn.execute(crash_groups.update().where(crash_groups.c.crash_type.in_(["KeyError", "QuoteError"]))
                      .values(status="resolved"))
+        conn.execute(crash_groups.update().where(crash_groups.c.crash_type.in_(["OSError", "EmojiError"]))
+                     .values(assignee="user:1"))
     return store
 
 
@@ -134,6 +136,8 @@ def _queries() -> Iterator[ListQuery]:
     yield ListQuery(last_after=(NOW - timedelta(days=3)).date(), limit=5)
     yield ListQuery(first_before=(NOW - timedelta(days=2)).date(), sort="events", limit=5)
     yield ListQuery(platform="python", status="resolved")
+    yield ListQuery(assignee="none", sort="events", limit=7)
+    yield ListQuery(assignee="user:1", limit=7)
     for text in SEARCHES:
         yield ListQuery(q=text, limit=5)
 

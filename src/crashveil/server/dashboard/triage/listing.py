@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from crashveil.server.dashboard.triage import search
-from crashveil.server.dashboard.triage.params import Cursor, ListQuery
+from crashveil.server.dashboard.triage.params import UNASSIGNED, Cursor, ListQuery
 from crashveil.server.dashboard.triage.titles import TitleRules
 from crashveil.server.db.rollup_tables import group_daily_rollups
 from crashveil.server.db.tables import crash_groups
@@ -98,6 +98,8 @@ def _conditions(project_id: str, query: ListQuery, now: datetime) -> list[Any]:
     conds: list[Any] = [_c.project_id == project_id, _c.merged_into.is_(None)]  # merged groups: on their primary
     if query.status is not None:
         conds.append(_c.status == query.status)
+    if query.assignee is not None:
+        conds.append(_c.assignee.is_(None) if query.assignee == UNASSIGNED else _c.assignee == query.assignee)
     for column, low, high in ((_c.first_seen, query.first_after, query.first_before),
                               (_c.last_seen, query.last_after, query.last_before)):
         if low is not None:

@@ -18,7 +18,7 @@ from urllib.parse import urlencode
 from crashveil.errors import BadQueryParameter
 from crashveil.server.ingest.grouping import STATUSES
 
-__all__ = ["DEFAULT_LIMIT", "LEGACY_RANGES", "SORTS", "Cursor", "ListQuery", "parse_query"]
+__all__ = ["DEFAULT_LIMIT", "LEGACY_RANGES", "SORTS", "UNASSIGNED", "Cursor", "ListQuery", "parse_query"]
 
 #: Sorts of the list (all newest / largest first).
 SORTS = ("last_seen", "events", "installs", "trend", "first_seen")
@@ -34,7 +34,10 @@ _CURSOR = re.compile(r"^(-?\d{1,19})~(\d{1,10})$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _DATES = ("first_after", "first_before", "last_after", "last_before")
 _TEXTS = {"release": "release", "env": "environment", "platform": "platform", "os": "os"}
-_KNOWN = frozenset(("q", "status", "sort", "after", "limit", "range", *_DATES, *_TEXTS))
+_KNOWN = frozenset(("q", "status", "assignee", "sort", "after", "limit", "range", *_DATES, *_TEXTS))
+#: ``assignee``: a user as groups store it (``user:<id>``), or ``none`` for unassigned groups.
+_ASSIGNEE = re.compile(r"^(user:[0-9A-Za-z_-]{1,64}|none)$")
+UNASSIGNED = "none"
 _SAFE_NAME = re.compile(r"^[a-z_]{1,32}$")
 
 
@@ -60,6 +63,7 @@ class ListQuery:
     platform: str | None = None
     os: str | None = None
     status: str | None = None
+    assignee: str | None = None  # user:<id>, or UNASSIGNED
     first_after: date | None = None
     first_before: date | None = None
     last_after: date | None = None
@@ -75,7 +79,7 @@ class ListQuery:
     def params(self) -> dict[str, str]:
         """The query as URL parameters (defaults left out)."""
         out: dict[str, str] = {}
-        for name in ("q", "release", "env", "platform", "os", "status"):
+        for name in ("q", "release", "env", "platform", "os", "status", "assignee"):
             value = getattr(self, name)
             if value is not None:
                 out[name] = value
@@ -142,6 +146,9 @@ def parse_query(params: Mapping[str, str], *, now: datetime, multi: Mapping[str,
     status = _text(params, "status", 16)
     if status is not None and status not in STATUSES:
         raise BadQueryParameter("status", "one of " + ", ".join(STATUSES))
+    assignee = _text(params, "assignee", 70)
+    if assignee is not None and not _ASSIGNEE.match(assignee):
+        raise BadQueryParameter("assignee", "a user from the list's assignee filter, or 'none'")
     sort = _text(params, "sort", 16) or "last_seen"
     sort = _SORT_ALIASES.get(sort, sort)
     if sort not in SORTS:
@@ -166,7 +173,7 @@ def parse_query(params: Mapping[str, str], *, now: datetime, multi: Mapping[str,
             raise BadQueryParameter(high, f"a date on or after {low}")
     return ListQuery(q=_text(params, "q", _MAX_SEARCH), release=_text(params, "release", _MAX_VALUE),
                      env=_text(params, "env", _MAX_VALUE), platform=_text(params, "platform", _MAX_VALUE),
-                     os=_text(params, "os", _MAX_VALUE), status=status, first_after=dates["first_after"],
+                     os=_text(params, "os", _MAX_VALUE), status=status, assignee=assignee, first_after=dates["first_after"],
                      first_before=dates["first_before"], last_after=dates["last_after"],
                      last_before=dates["last_before"], sort=sort, after=after, limit=limit)
 
