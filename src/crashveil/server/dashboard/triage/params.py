@@ -173,8 +173,8 @@ def parse_query(params: Mapping[str, str], *, now: datetime, multi: Mapping[str,
             raise BadQueryParameter(high, f"a date on or after {low}")
     return ListQuery(q=_text(params, "q", _MAX_SEARCH), release=_text(params, "release", _MAX_VALUE),
                      env=_text(params, "env", _MAX_VALUE), platform=_text(params, "platform", _MAX_VALUE),
-                     os=_text(params, "os", _MAX_VALUE), status=status, assignee=assignee, first_after=dates["first_after"],
-                     first_before=dates["first_before"], last_after=dates["last_after"],
+                     os=_text(params, "os", _MAX_VALUE), status=status, assignee=assignee,
+                     first_after=dates["first_after"], first_before=dates["first_before"], last_after=dates["last_after"],
                      last_before=dates["last_before"], sort=sort, after=after, limit=limit)
 
 
