@@ -174,8 +174,9 @@ def parse_query(params: Mapping[str, str], *, now: datetime, multi: Mapping[str,
     return ListQuery(q=_text(params, "q", _MAX_SEARCH), release=_text(params, "release", _MAX_VALUE),
                      env=_text(params, "env", _MAX_VALUE), platform=_text(params, "platform", _MAX_VALUE),
                      os=_text(params, "os", _MAX_VALUE), status=status, assignee=assignee,
-                     first_after=dates["first_after"], first_before=dates["first_before"], last_after=dates["last_after"],
-                     last_before=dates["last_before"], sort=sort, after=after, limit=limit)
+                     first_after=dates["first_after"], first_before=dates["first_before"],
+                     last_after=dates["last_after"], last_before=dates["last_before"], sort=sort, after=after,
+                     limit=limit)
 
 
 def _number(params: Mapping[str, str], name: str, low: int, high: int, default: int) -> int:
