@@ -192,3 +192,28 @@ class BadQueryParameter(CrashveilError, ValueError):
         super().__init__(f"query parameter {name!r}: expected {expected}")
         self.name = name
         self.expected = expected
+
+
+class TokenRefused(AccessDenied):
+    """An API call whose bearer token is missing, malformed, unknown, expired or revoked, or
+    whose user is disabled: 401, one answer for all (nothing to tell them apart)."""
+
+    status = 401
+
+
+class ScopeMissing(AccessDenied):
+    """The API token lacks the scope an operation needs (403, naming the scope)."""
+
+    def __init__(self, scope: str) -> None:
+        super().__init__(f"this token lacks the scope {scope!r}")
+        self.scope = scope
+
+
+class BadApiInput(CrashveilError, ValueError):
+    """A field of an API request body is missing or malformed (400): names the field and the
+    form expected, never echoes the value."""
+
+    def __init__(self, name: str, expected: str) -> None:
+        super().__init__(f"field {name!r}: expected {expected}")
+        self.name = name
+        self.expected = expected

@@ -52,6 +52,7 @@ from crashveil.wire.canonical import canonical_json
 from crashveil.wire.protocol import API_PREFIX, MAX_CONFIG_SIGNATURES
 
 if TYPE_CHECKING:
+    from crashveil.server.governance.access import AccessStore
     from crashveil.server.sentry.routes import SentryLimits
     from crashveil.server.settings import Settings
     from crashveil.server.storage.records import ProjectRecord
@@ -405,4 +406,16 @@ def _product_routes(settings: Settings, storage: Storage, *, ingestor: Ingestor,
                        body_timeout_s=body_timeout_s),
         *public_routes(storage, now=now),
         *dashboard_routes(storage, access=access, audit=audit, secret=secret, secure_cookies=settings.tls, now=now),
+        *_read_write_api(storage, access, secret, secure_cookies=settings.tls, now=now),
     ]
+
+
+def _read_write_api(storage: Storage, access: AccessStore, secret: bytes, *, secure_cookies: bool,
+                    now: Callable[[], datetime]) -> list[BaseRoute]:
+    """The token API under ``/api/v1/`` (``crashveil.server.api``), sharing the dashboard's changes."""
+    from crashveil.server.api.routes import api_routes
+    from crashveil.server.dashboard.routes import build_context
+
+    dashboard = build_context(storage, access=access, audit=access.audit, secret=secret,
+                              secure_cookies=secure_cookies, now=now)
+    return api_routes(storage, access=access, dashboard=dashboard, now=now)
