@@ -45,14 +45,15 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """A real server with demo's groups, and the token (every scope) of a developer."""
+    """A real server with demo's groups, and the token (every scope) of a developer and privacy officer."""
     root = tmp_path_factory.mktemp("api_schemathesis")
     server_dir = servers.init_server_dir(root / "dir")
     cli_dir = ("--server-dir", str(server_dir.path))
     servers._cli("user", "add", "dev", "--project", "demo", "--role", "developer", *cli_dir,
                  env={"CRASHVEIL_NEW_PASSWORD": "schemathesis-password"})
+    servers._cli("user", "grant", "dev", "demo", "privacy-officer", *cli_dir)
     token = servers._cli("token", "create", "dev", "--name", "fuzz", "--project", "demo", "--role", "developer",
-                         "--scope", "admin", *cli_dir).strip()
+                         "--role", "privacy-officer", "--scope", "admin", *cli_dir).strip()
     sealer = servers.Sealer(server_dir)
     storage = server_dir.storage()
     try:

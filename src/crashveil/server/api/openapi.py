@@ -71,6 +71,7 @@ OPERATIONS = (
     ("/api/v1/projects/{project}/groups", "get", "listGroups", "groups:read"),
     ("/api/v1/projects/{project}/groups/{group}", "get", "getGroup", "groups:read"),
     ("/api/v1/projects/{project}/groups/{group}", "patch", "updateGroup", "groups:write"),
+    ("/api/v1/projects/{project}/audit", "get", "listAudit", "audit:read"),
 )
 
 
@@ -87,7 +88,20 @@ def _paths() -> dict[str, Any]:
         "status": {"type": "string", "enum": list(SETTABLE)},
         "release": {"type": "string", "minLength": 1, "maxLength": 128, "description": "with status resolved"},
         "assignee": {**_NULLABLE_STR, "description": "user:<id> of a user who may change groups, or null"}}}
+    entries = {"type": "object", "required": ["entries", "next"], "properties": {
+        "next": _NULLABLE_STR, "entries": {"type": "array", "items": {
+            "type": "object", "required": ["seq", "at", "actor", "action", "project_id", "subject", "details"],
+            "properties": {"seq": {"type": "integer"}, "at": {"type": "string"}, "actor": {"type": "string"},
+                           "action": {"type": "string"}, "project_id": _NULLABLE_STR, "subject": _NULLABLE_STR,
+                           "details": {"type": "object"}}}}}}
+    audit_params = [_PROJECT, {"name": "before", "in": "query", "schema": {"type": "integer", "minimum": 1}},
+                    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 200}}]
     return {
+        "/api/v1/projects/{project}/audit": {"get": {
+            "operationId": "listAudit", "summary": "The project's audit entries, newest first (audit:read)",
+            "parameters": audit_params,
+            "responses": {"200": {**_ok(entries), "headers": {"Link": {"schema": {"type": "string"}}}},
+                          **_errors(400, 401, 403, 404, 503)}}},
         "/api/v1/projects": {"get": {"operationId": "listProjects", "summary": "Projects the token reaches",
                                      "responses": {"200": _ok(projects), **_errors(401, 503)}}},
         "/api/v1/projects/{project}/groups": {"get": {

@@ -8,6 +8,7 @@ route                                          verb   scope           answer
 ``/api/v1/projects/{project}/groups``          GET    groups:read     a page of groups, ``next``
 ``/api/v1/projects/{project}/groups/{group}``  GET    groups:read     one group, ``ETag`` / 304
 ``/api/v1/projects/{project}/groups/{group}``  PATCH  groups:write    status / assignee, audited
+``/api/v1/projects/{project}/audit``           GET    audit:read      the project's audit entries
 =============================================  =====  ==============  ==============================
 
 Plain routes with full paths (no ``Mount``): the native ingest API shares the ``/api/v1/``
@@ -26,7 +27,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from crashveil.server.api import groups
+from crashveil.server.api import audit, groups
 from crashveil.server.api.auth import authenticate
 from crashveil.server.api.context import ApiContext
 from crashveil.server.api.errors import json_errors
@@ -73,4 +74,5 @@ def api_routes(storage: Storage, *, access: AccessStore, dashboard: DashboardCon
         Route("/api/v1/projects/{project}/groups", bound(groups.list_groups), methods=["GET"]),
         Route(group, bound(groups.get_group), methods=["GET"]),
         Route(group, bound(groups.update_group), methods=["PATCH"]),
+        Route("/api/v1/projects/{project}/audit", bound(audit.list_audit), methods=["GET"]),
     ]
