@@ -72,6 +72,7 @@ OPERATIONS = (
     ("/api/v1/projects/{project}/groups/{group}", "get", "getGroup", "groups:read"),
     ("/api/v1/projects/{project}/groups/{group}", "patch", "updateGroup", "groups:write"),
     ("/api/v1/projects/{project}/audit", "get", "listAudit", "audit:read"),
+    ("/api/v1/projects/{project}/reports/{report}", "get", "getReport", "reports:read"),
 )
 
 
@@ -96,7 +97,18 @@ def _paths() -> dict[str, Any]:
                            "details": {"type": "object"}}}}}}
     audit_params = [_PROJECT, {"name": "before", "in": "query", "schema": {"type": "integer", "minimum": 1}},
                     {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 200}}]
+    report = {"type": "object", "required": ["report_id", "fields", "hidden"], "properties": {
+        "report_id": {"type": "string"}, "fields": {"type": "object", "description": "the fields the roles may see"},
+        "hidden": {"type": "array", "items": {"type": "string"}}}}
+    reason = {"name": "Crashveil-Reason", "in": "header", "required": True,
+              "schema": {"type": "string", "minLength": 10, "maxLength": 500},
+              "description": "why the report is needed (a ticket, a purpose); written to the audit trail"}
     return {
+        "/api/v1/projects/{project}/reports/{report}": {"get": {
+            "operationId": "getReport", "summary": "One report's visible fields, audited (reports:read, a reason)",
+            "parameters": [_PROJECT, {"name": "report", "in": "path", "required": True,
+                                      "schema": {"type": "string", "maxLength": 64}}, reason],
+            "responses": {"200": _ok(report), **_errors(401, 403, 404, 503)}}},
         "/api/v1/projects/{project}/audit": {"get": {
             "operationId": "listAudit", "summary": "The project's audit entries, newest first (audit:read)",
             "parameters": audit_params,

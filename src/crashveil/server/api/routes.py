@@ -9,6 +9,7 @@ route                                          verb   scope           answer
 ``/api/v1/projects/{project}/groups/{group}``  GET    groups:read     one group, ``ETag`` / 304
 ``/api/v1/projects/{project}/groups/{group}``  PATCH  groups:write    status / assignee, audited
 ``/api/v1/projects/{project}/audit``           GET    audit:read      the project's audit entries
+``/api/v1/projects/{project}/reports/{report}``  GET  reports:read    one report, reason header, audited
 =============================================  =====  ==============  ==============================
 
 Plain routes with full paths (no ``Mount``): the native ingest API shares the ``/api/v1/``
@@ -27,7 +28,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from crashveil.server.api import audit, groups
+from crashveil.server.api import audit, groups, reports
 from crashveil.server.api.auth import authenticate
 from crashveil.server.api.context import ApiContext
 from crashveil.server.api.errors import json_errors
@@ -75,4 +76,5 @@ def api_routes(storage: Storage, *, access: AccessStore, dashboard: DashboardCon
         Route(group, bound(groups.get_group), methods=["GET"]),
         Route(group, bound(groups.update_group), methods=["PATCH"]),
         Route("/api/v1/projects/{project}/audit", bound(audit.list_audit), methods=["GET"]),
+        Route("/api/v1/projects/{project}/reports/{report}", bound(reports.get_report), methods=["GET"]),
     ]
