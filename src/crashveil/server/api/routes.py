@@ -1,16 +1,16 @@
 """The API's URL table under ``/api/v1/`` on the web listener, and its two unscoped answers.
 
-=============================================  =====  ==============  ==============================
-route                                          verb   scope           answer
-=============================================  =====  ==============  ==============================
-``/api/v1/openapi.json``                       GET    (no token)      the OpenAPI 3.1 description
-``/api/v1/projects``                           GET    (any token)     projects the token's roles reach
-``/api/v1/projects/{project}/groups``          GET    groups:read     a page of groups, ``next``
-``/api/v1/projects/{project}/groups/{group}``  GET    groups:read     one group, ``ETag`` / 304
-``/api/v1/projects/{project}/groups/{group}``  PATCH  groups:write    status / assignee, audited
-``/api/v1/projects/{project}/audit``           GET    audit:read      the project's audit entries
-``/api/v1/projects/{project}/reports/{report}``  GET  reports:read    one report, reason header, audited
-=============================================  =====  ==============  ==============================
+===============================================  =====  ============  ==================================
+route                                            verb   scope         answer
+===============================================  =====  ============  ==================================
+``/api/v1/openapi.json``                         GET    (no token)    the OpenAPI 3.1 description
+``/api/v1/projects``                             GET    (any token)   projects the token's roles reach
+``/api/v1/projects/{project}/groups``            GET    groups:read   a page of groups, ``next``
+``/api/v1/projects/{project}/groups/{group}``    GET    groups:read   one group, ``ETag`` / 304
+``/api/v1/projects/{project}/groups/{group}``    PATCH  groups:write  status / assignee, audited
+``/api/v1/projects/{project}/audit``             GET    audit:read    the project's audit entries
+``/api/v1/projects/{project}/reports/{report}``  GET    reports:read  one report: reason header, audited
+===============================================  =====  ============  ==================================
 
 Plain routes with full paths (no ``Mount``): the native ingest API shares the ``/api/v1/``
 prefix on the ``all`` surface, and a mount would shadow it.
