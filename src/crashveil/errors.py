@@ -34,6 +34,9 @@ __all__ = [
     "KeyUnavailableError",
     "KekRolloutError",
     "ClusterError",
+    "TokenRefused",
+    "ScopeMissing",
+    "BadApiInput",
 ]
 
 
@@ -236,3 +239,28 @@ class ClusterError(CrashveilError):
     """Several hosts or instances of one server disagree: a database that belongs to another
     server, a directory of another server, a second instance on a port already served. The
     message names the fix (``server add-host``, the PID holding the port)."""
+
+
+class TokenRefused(AccessDenied):
+    """An API call whose bearer token is missing, malformed, unknown, expired or revoked, or
+    whose user is disabled: 401, one answer for all (nothing to tell them apart)."""
+
+    status = 401
+
+
+class ScopeMissing(AccessDenied):
+    """The API token lacks the scope an operation needs (403, naming the scope)."""
+
+    def __init__(self, scope: str) -> None:
+        super().__init__(f"this token lacks the scope {scope!r}")
+        self.scope = scope
+
+
+class BadApiInput(CrashveilError, ValueError):
+    """A field of an API request body is missing or malformed (400): names the field and the
+    form expected, never echoes the value."""
+
+    def __init__(self, name: str, expected: str) -> None:
+        super().__init__(f"field {name!r}: expected {expected}")
+        self.name = name
+        self.expected = expected

@@ -20,6 +20,7 @@ import click
 from crashveil.cli.options import actor_option, format_option, project_option, server_dir_option
 from crashveil.server.cli.audit import resolve_actor
 from crashveil.server.cli.context import opened
+from crashveil.server.governance.token_scopes import SCOPES
 from crashveil.textsafe import visible
 
 if TYPE_CHECKING:
@@ -140,15 +141,17 @@ def token_group() -> None:
 @project_option("project (repeatable)", dest="projects", multiple=True, required=True)
 @click.option("--role", "roles", multiple=True, required=True, help="role (repeatable; must be held by the user)")
 @click.option("--expires-days", default=90, show_default=True, type=int, help="0: never")
+@click.option("--scope", "scopes", multiple=True, type=click.Choice(SCOPES),
+              help="API operations it may call (repeatable; none: it can only list its projects)")
 @server_dir_option
 @actor_option
 def token_create(user: str, token_name: str, projects: tuple[str, ...], roles: tuple[str, ...], expires_days: int,
-                 server_dir: str | None, actor: str | None) -> None:
+                 scopes: tuple[str, ...], server_dir: str | None, actor: str | None) -> None:
     """Create a token for USER; it is printed once and cannot be shown again."""
     who = resolve_actor(actor)
     with _open(server_dir) as (_, _trail, access):
         token_id, token = access.create_token(user, token_name, projects=projects, roles=roles, actor=who,
-                                              expires_days=expires_days or None)
+                                              expires_days=expires_days or None, scopes=scopes)
     click.echo(f"token id: {token_id}", err=True)
     click.echo(token)
 
@@ -173,7 +176,9 @@ def token_list(server_dir: str | None) -> None:
     with _open(server_dir) as (_, _trail, access):
         for t in access.list_tokens():
             state = "revoked" if t.revoked else "active"
-            cells = (t.token_id, t.user, t.name, ",".join(t.projects), ",".join(t.roles), state)
+            used = t.last_used_at.strftime("%Y-%m-%dT%H:%MZ") if t.last_used_at else "never used"
+            cells = (t.token_id, t.user, t.name, ",".join(t.projects), ",".join(t.roles), ",".join(t.scopes) or "-",
+                     state, used, f"{t.use_count} uses")
             click.echo("\t".join(visible(c) for c in cells))
 
 

@@ -65,6 +65,9 @@ api_tokens = sa.Table(
     sa.Column("expires_at", UtcDateTime(), nullable=True),
     sa.Column("revoked_at", UtcDateTime(), nullable=True),
     sa.Column("last_used_at", UtcDateTime(), nullable=True),
+    # API scopes (governance.token_scopes.SCOPES), comma-separated; uses written at most once a minute
+    sa.Column("scopes", sa.Text(), nullable=False, server_default=""),
+    sa.Column("use_count", sa.Integer(), nullable=False, server_default="0"),
 )
 
 # Dashboard sessions, server-side so that log-out and disabling a user end them at once.

@@ -35,7 +35,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlalchemy.engine import Connection, Engine
 
-from crashveil.errors import AccessDenied, ConfigError, LoginBlocked, LoginFailed, NotVisible
+from crashveil.errors import AccessDenied, ConfigError, LoginBlocked, LoginFailed, NotVisible, TokenRefused
 from crashveil.policy.model import ROLES, Policy
 from crashveil.server.db.engine import read_tx, write_tx
 from crashveil.server.db.governance_tables import api_tokens, role_grants, sessions, users
@@ -55,11 +55,13 @@ from crashveil.server.governance.principals import (
     require_permission,
     visible_fields,
 )
+from crashveil.server.governance.token_scopes import USE_WRITE_EVERY, UseCounter, check_scopes
 from crashveil.server.http.ratelimit import KeyedLimiter
 
 __all__ = [
     "SESSION_COOKIE",
     "AccessStore",
+    "ApiCaller",
     "TokenInfo",
     "UserInfo",
     "session_cookie_options",
@@ -91,6 +93,21 @@ def session_cookie_options(*, max_age_s: int | None = None) -> dict[str, Any]:
     return options
 
 
+def _token_grants(user_grants: Mapping[str, frozenset[str]], scope_projects: list[str],
+                  scope_roles: frozenset[str]) -> dict[str, frozenset[str]]:
+    """A token's grants: its user's current grants, cut to the token's projects and roles."""
+    grants: dict[str, frozenset[str]] = {}
+    names = set(user_grants) if ALL_PROJECTS in scope_projects else set(scope_projects)
+    for project in names:
+        held = user_grants.get(project, frozenset())
+        if project != ALL_PROJECTS:
+            held = held | user_grants.get(ALL_PROJECTS, frozenset())
+        roles = held & scope_roles
+        if roles:
+            grants[project] = roles
+    return grants
+
+
 # --- the store ---------------------------------------------------------------------------------
 
 
@@ -114,6 +131,16 @@ class TokenInfo:
     expires_at: datetime | None
     revoked: bool
     last_used_at: datetime | None
+    scopes: tuple[str, ...] = ()
+    use_count: int = 0
+
+
+@dataclass(frozen=True)
+class ApiCaller:
+    """Who calls the API: the token's principal (its roles) and the token's scopes."""
+
+    principal: Principal
+    scopes: frozenset[str]
 
 
 def _check_name(name: str) -> str:
@@ -167,6 +194,7 @@ class AccessStore:
         # without one, digests match only within this store (tests, the CLI).
         self._account_key = account_key if account_key is not None else secrets.token_bytes(32)
         self.anonymous_audit = AnonymousAuditGate(anonymous_audit)
+        self._token_uses = UseCounter()
 
     # -- users ----------------------------------------------------------------------------------
     def _hash_password(self, password: str) -> str:
@@ -254,12 +282,16 @@ class AccessStore:
 
     # -- tokens ---------------------------------------------------------------------------------
     def create_token(self, name: str, token_name: str, *, projects: Iterable[str], roles: Iterable[str],
-                     actor: str, by: Principal | None = None, expires_days: int | None = 90) -> tuple[str, str]:
+                     actor: str, by: Principal | None = None, expires_days: int | None = 90,
+                     scopes: Iterable[str] = ()) -> tuple[str, str]:
         """A new API token for user ``name``: returns (token id, token). The token is shown once.
 
         The token's roles must be held by the user in every listed project now; later, it
         never exceeds the user's current grants. A token cannot create tokens (``by``).
+        ``scopes`` (``token_scopes.SCOPES``) name the API operations it may call; with
+        none it can only list its projects.
         """
+        scope_list = check_scopes(scopes)
         if by is not None and by.kind == "token":
             raise AccessDenied("an API token cannot create tokens")
         project_list = sorted({_check_project(p) for p in projects})
@@ -284,10 +316,12 @@ class AccessStore:
                     raise AccessDenied(f"user {name!r} does not hold {', '.join(sorted(missing))} in {project!r}")
             conn.execute(api_tokens.insert().values(
                 token_id=token_id, user_id=row.id, name=token_name, secret_sha256=_sha256(secret),
-                projects=",".join(project_list), roles=",".join(role_list), created_at=now,
+                projects=",".join(project_list), roles=",".join(role_list), scopes=",".join(scope_list),
+                created_at=now,
                 expires_at=now + timedelta(days=expires_days) if expires_days else None))
             self.audit.record("token.create", actor=actor, subject=f"token:{token_id}",
-                              detail={"user": f"user:{row.id}", "projects": project_list, "roles": role_list},
+                              detail={"user": f"user:{row.id}", "projects": project_list, "roles": role_list,
+                                      "scopes": scope_list},
                               conn=conn)
         self.audit.checkpoint()
         return token_id, f"cvt_{token_id}_{secret}"
@@ -310,23 +344,30 @@ class AccessStore:
                                 .join(users, users.c.id == api_tokens.c.user_id)
                                 .order_by(api_tokens.c.created_at)).all()
         return [TokenInfo(r.token_id, r.user_name, r.name, tuple(r.projects.split(",")), tuple(r.roles.split(",")),
-                          r.created_at, r.expires_at, r.revoked_at is not None, r.last_used_at) for r in rows]
+                          r.created_at, r.expires_at, r.revoked_at is not None, r.last_used_at,
+                          tuple(s for s in r.scopes.split(",") if s), int(r.use_count)) for r in rows]
 
     def authenticate_token(self, token: str) -> Principal:
-        """The principal of an API token (``Authorization: Bearer cvt_...``).
+        """The principal of an API token (``Authorization: Bearer cvt_...``); see :meth:`authenticate_api`."""
+        return self.authenticate_api(token).principal
+
+    def authenticate_api(self, token: str) -> ApiCaller:
+        """The principal and scopes of an API token (``Authorization: Bearer cvt_...``).
+
+        A read transaction; the use is written at most once a minute per token
+        (``token_scopes.UseCounter``), so API reads do not each cost a write.
 
         Raises:
-            AccessDenied: unknown, malformed, revoked or expired token, or disabled user
+            TokenRefused: unknown, malformed, revoked or expired token, or disabled user
                 (one message for all; HTTP 401).
         """
-        denied = AccessDenied("the token is not valid")
-        denied.status = 401  # type: ignore[attr-defined]
+        denied = TokenRefused("the token is not valid")
         match = _TOKEN_RE.match(token) if isinstance(token, str) else None
         if match is None:
             raise denied
         token_id, secret = match.groups()
         now = self._now()
-        with write_tx(self.engine) as conn:
+        with read_tx(self.engine) as conn:
             row = conn.execute(sa.select(api_tokens, users.c.name.label("user_name"), users.c.disabled_at)
                                .join(users, users.c.id == api_tokens.c.user_id)
                                .where(api_tokens.c.token_id == token_id)).first()
@@ -335,20 +376,25 @@ class AccessStore:
             if row is None or not good or row.revoked_at is not None or row.disabled_at is not None \
                     or (row.expires_at is not None and row.expires_at <= now):
                 raise denied
-            conn.execute(api_tokens.update().where(api_tokens.c.token_id == token_id).values(last_used_at=now))
             user_grants = self._grants(conn, row.user_id)
-        scope_roles = frozenset(row.roles.split(","))
-        scope_projects = row.projects.split(",")
-        grants: dict[str, frozenset[str]] = {}
-        names = set(user_grants) if ALL_PROJECTS in scope_projects else set(scope_projects)
-        for project in names:
-            held = user_grants.get(project, frozenset())
-            if project != ALL_PROJECTS:
-                held = held | user_grants.get(ALL_PROJECTS, frozenset())
-            roles = held & scope_roles
-            if roles:
-                grants[project] = roles
-        return Principal(row.user_id, row.user_name, "token", grants, token_id)
+        self._note_use(token_id, row.last_used_at, now)
+        principal = Principal(row.user_id, row.user_name, "token",
+                              _token_grants(user_grants, row.projects.split(","), frozenset(row.roles.split(","))),
+                              token_id)
+        return ApiCaller(principal, frozenset(s for s in row.scopes.split(",") if s))
+
+    def _note_use(self, token_id: str, last_used: datetime | None, now: datetime) -> None:
+        """Write the token's last use and use count if a write is due (one process wins a minute)."""
+        uses = self._token_uses.count(token_id, last_used, now)
+        if not uses:
+            return
+        t = api_tokens.c
+        with write_tx(self.engine) as conn:
+            done = conn.execute(api_tokens.update().where(
+                t.token_id == token_id, sa.or_(t.last_used_at.is_(None), t.last_used_at <= now - USE_WRITE_EVERY))
+                .values(last_used_at=now, use_count=t.use_count + uses)).rowcount
+        if not done:
+            self._token_uses.restore(token_id, uses)
 
     # -- log-in and sessions --------------------------------------------------------------------
     def login(self, name: str, password: str) -> tuple[Principal, str]:

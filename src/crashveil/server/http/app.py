@@ -53,6 +53,7 @@ from crashveil.wire.canonical import canonical_json
 from crashveil.wire.protocol import API_PREFIX, MAX_CONFIG_SIGNATURES
 
 if TYPE_CHECKING:
+    from crashveil.server.governance.audit import AuditTrail
     from crashveil.server.sentry.routes import SentryLimits
     from crashveil.server.settings import Settings
     from crashveil.server.storage.records import ProjectRecord
@@ -429,4 +430,24 @@ def _product_routes(settings: Settings, storage: Storage, *, ingestor: Ingestor,
                        body_timeout_s=body_timeout_s),
         *public_routes(storage, now=now),
         Mount("/dashboard", app=UntilKeysArrive(dashboard)),
+        *_read_write_api(storage, audit, secure_cookies=settings.tls, now=now),
     ]
+
+
+def _read_write_api(storage: Storage, audit: AuditTrail, *, secure_cookies: bool,
+                    now: Callable[[], datetime]) -> list[BaseRoute]:
+    """The token API under ``/api/v1/`` (``crashveil.server.api``), sharing the dashboard's changes.
+
+    Bearer tokens need neither the shared dashboard secret nor the log-in guard's key: the
+    API signs no cookie and no form, so its context gets a key of its own that never leaves
+    this process (and the API serves while a host still waits for its KEK set)."""
+    import secrets
+
+    from crashveil.server.api.routes import api_routes
+    from crashveil.server.dashboard.routes import build_context
+    from crashveil.server.governance.access import AccessStore
+
+    access = AccessStore(storage.engine, audit)
+    dashboard = build_context(storage, access=access, audit=audit, secret=secrets.token_bytes(32),
+                              secure_cookies=secure_cookies, now=now)
+    return api_routes(storage, access=access, dashboard=dashboard, now=now)

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from crashveil.policy.model import Policy
 from crashveil.server.governance.principals import visible_fields
 
-__all__ = ["MESSAGE_FIELDS", "TitleRules", "title_rules"]
+__all__ = ["MESSAGE_FIELDS", "TitleRules", "shown_message", "title_rules"]
 
 #: The policy fields a group's message template may come from.
 MESSAGE_FIELDS = ("message", "message_template")
@@ -50,3 +50,10 @@ def title_rules(policy: Policy, roles: Iterable[str], *, now: datetime) -> Title
         days = min(policy.fields[name].retention_days for name in MESSAGE_FIELDS)
         since = now - timedelta(days=days)
     return TitleRules(culprit="stack" in visible, message_since=since)
+
+
+def shown_message(rules: TitleRules, template: str | None, seen_at: datetime | None) -> str | None:
+    """A group's message template as ``rules`` let it be shown (``None``: hidden or none)."""
+    if rules.message_since is None or template is None or seen_at is None or seen_at < rules.message_since:
+        return None
+    return template

@@ -1,0 +1,1 @@
+"""The read/write API under ``/api/v1/`` on the web listener: bearer tokens with scopes."""
