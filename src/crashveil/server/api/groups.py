@@ -198,10 +198,10 @@ async def update_group(ctx: ApiContext, request: Request) -> Response:
                           subject=f"token:{caller.principal.token_id}",
                           detail={"operation": "updateGroup", "group": f"group:{group_id}"})
         if status is not None:
-            groups_page._apply_status(dash, groups_page._StatusChange(project.id, group_id, status, release, actor,
+            groups_page.apply_status(dash, groups_page.StatusChange(project.id, group_id, status, release, actor,
                                                                       ctx.now()))
         if set_assignee:
-            assign_page._apply(dash, project.id, group_id, assignee, actor)
+            assign_page.apply_assignment(dash, project.id, group_id, assignee, actor)
         return _group_body(ctx, project, roles, group_id)
 
     body = await run_in_threadpool(apply)

@@ -1,7 +1,7 @@
 """One report through the API: scope ``reports:read``, a role that reads reports, and a stated
 reason in the ``Crashveil-Reason`` header; audited exactly as a dashboard read.
 
-The read goes through the dashboard's own function (``dashboard.pages.reports._read`` ->
+The read goes through the dashboard's own function (``dashboard.pages.reports.read_report`` ->
 ``AccessStore.read_report``): the permission and the reason are checked, and the
 ``report.read`` entry (the token's user as actor, the reason, the fields shown) is committed
 before anything is decrypted. Only the fields the policy gives the token's roles are sent.
@@ -45,7 +45,7 @@ async def get_report(ctx: ApiContext, request: Request) -> Response:
         dash.audit.record("token.use", actor=reader.actor, project_id=project_id,
                           subject=f"token:{caller.principal.token_id}",
                           detail={"operation": "getReport", "report": f"report:{report_id}"})
-        data = reports_page._read(dash, reader, roles, project_id, report_id, reason)
+        data = reports_page.read_report(dash, reader, roles, project_id, report_id, reason)
         fields = data["fields"]
         assert isinstance(fields, list)
         return {"report_id": report_id, "fields": dict(fields), "hidden": data["hidden"]}

@@ -24,7 +24,7 @@ from crashveil.server.db.engine import write_tx
 from crashveil.server.db.tables import crash_groups
 from crashveil.server.governance.principals import ALL_PROJECTS
 
-__all__ = ["assign", "assignable_users"]
+__all__ = ["apply_assignment", "assign", "assignable_users"]
 
 
 def assignable_users(ctx: DashboardContext, project_id: str) -> Mapping[str, str]:
@@ -37,7 +37,7 @@ def assignable_users(ctx: DashboardContext, project_id: str) -> Mapping[str, str
     return dict(sorted(found.items(), key=lambda item: item[1]))
 
 
-def _apply(ctx: DashboardContext, project_id: str, group_id: int, assignee: str | None, actor: str) -> None:
+def apply_assignment(ctx: DashboardContext, project_id: str, group_id: int, assignee: str | None, actor: str) -> None:
     with write_tx(ctx.engine) as conn:
         if q.group_row(conn, project_id, group_id) is None:
             raise NotFound

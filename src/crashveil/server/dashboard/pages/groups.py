@@ -35,7 +35,7 @@ from crashveil.server.ingest.grouping import STATUSES
 from crashveil.server.insights.aggregates import k_visible
 from crashveil.server.insights.anomaly import daily_baseline, score_series
 
-__all__ = ["group_detail", "groups", "set_status"]
+__all__ = ["StatusChange", "apply_status", "group_detail", "groups", "set_status"]
 
 _ACTIONS = {"resolve": "resolved", "ignore": "ignored", "reopen": "open"}
 
@@ -139,7 +139,7 @@ async def group_detail(ctx: DashboardContext, visit: Visit) -> Response:
 
 
 @dataclass(frozen=True)
-class _StatusChange:
+class StatusChange:
     project_id: str
     group_id: int
     status: str
@@ -152,7 +152,7 @@ class _StatusChange:
         return self.release if self.status == "resolved" else None
 
 
-def _apply_status(ctx: DashboardContext, change: _StatusChange) -> None:
+def apply_status(ctx: DashboardContext, change: StatusChange) -> None:
     """Set the status, keep the history row, and write the audit entry."""
     with ctx.engine.connect() as conn:
         if q.group_row(conn, change.project_id, change.group_id) is None:
@@ -167,7 +167,7 @@ def _apply_status(ctx: DashboardContext, change: _StatusChange) -> None:
                      subject=f"group:{change.group_id}", detail=detail)
 
 
-def _record_history(conn: Connection, change: _StatusChange) -> None:
+def _record_history(conn: Connection, change: StatusChange) -> None:
     conn.execute(group_status_changes.insert().values(
         group_id=change.group_id, project_id=change.project_id, status=change.status,
         resolved_in=change.resolved_in, changed_by=change.actor, changed_at=change.at))
@@ -182,6 +182,6 @@ async def set_status(ctx: DashboardContext, visit: Visit) -> Response:
         return render(ctx, visit.session, "error.html", 400, title="Unknown action",
                       message="Choose resolve, ignore or reopen.")
     release = form_text(visit.form, "release").strip()[:128] or None
-    change = _StatusChange(project_id, group_id, status, release, visit.user.actor, ctx.now())
-    await run_in_threadpool(_apply_status, ctx, change)
+    change = StatusChange(project_id, group_id, status, release, visit.user.actor, ctx.now())
+    await run_in_threadpool(apply_status, ctx, change)
     return RedirectResponse(f"/dashboard/p/{project_id}/groups/{group_id}", status_code=303)

@@ -21,7 +21,7 @@ from crashveil.server.db.tables import reports
 from crashveil.server.governance.principals import Principal, visible_fields
 from crashveil.wire.report import REPORT_FIELDS, REQUIRED_FIELDS, Report
 
-__all__ = ["report_open", "report_reason"]
+__all__ = ["read_report", "report_open", "report_reason"]
 
 _REASON_TITLE = "Why do you need this report?"
 
@@ -44,7 +44,7 @@ async def report_reason(ctx: DashboardContext, visit: Visit) -> Response:
                   report_id=report_id, error=None, reason="")
 
 
-def _read(ctx: DashboardContext, user: Principal, held: frozenset[str], project_id: str, report_id: str,
+def read_report(ctx: DashboardContext, user: Principal, held: frozenset[str], project_id: str, report_id: str,
           reason: str) -> dict[str, object]:
     """The audited read, then the page's view of the fields shown and the names of those withheld."""
     project = ctx.storage.project(project_id)
@@ -75,7 +75,7 @@ async def report_open(ctx: DashboardContext, visit: Visit) -> Response:
     report_id = visit.param("report")
     reason = form_text(visit.form, "reason")
     try:
-        data = await run_in_threadpool(_read, ctx, visit.user, visit.held, project_id, report_id, reason)
+        data = await run_in_threadpool(read_report, ctx, visit.user, visit.held, project_id, report_id, reason)
     except NotVisible:
         raise
     except AccessDenied as exc:
