@@ -57,5 +57,5 @@ async def assign(ctx: DashboardContext, visit: Visit) -> Response:
         if wanted not in users:
             return render(ctx, visit.session, "error.html", 400, title="Unknown assignee",
                           message="Choose a user who may change groups in this project, or no one.")
-    await run_in_threadpool(_apply, ctx, project_id, group_id, wanted, visit.user.actor)
+    await run_in_threadpool(apply_assignment, ctx, project_id, group_id, wanted, visit.user.actor)
     return RedirectResponse(f"/dashboard/p/{project_id}/groups/{group_id}", status_code=303)
