@@ -16,7 +16,6 @@ from crashveil.server.db.tables import data_keys, group_rollups, reports
 from crashveil.server.governance.audit import AuditTrail
 from crashveil.server.governance.retention import (
     RetentionResult,
-    RetentionScheduler,
     retention_classes,
     run_retention,
 )
@@ -196,24 +195,31 @@ def test_canary_absent_from_sqlite_file_and_wal(shred_storage: Storage, make_rep
     assert (True, False, "truncated") == (before, CANARY.encode() in raw(), result.wal_checkpoint)
 
 
-def test_scheduler_runs_in_the_event_loop(shred_storage: Storage, make_report) -> None:
-    """The scheduler's task runs a retention pass soon after it starts, and stops cleanly."""
+def test_the_servers_periodic_job_runs_retention_under_its_lease(shred_storage: Storage, make_report) -> None:
+    """The server's retention job (``cluster.periodic`` under the retention lease) runs a pass
+    soon after it starts, and stops cleanly."""
     import asyncio
+
+    from crashveil.server.cluster.lease import Lease
+    from crashveil.server.cluster.periodic import PeriodicJob
 
     now = shred_storage._clock()
     _store(shred_storage, make_report, now - timedelta(days=91))
-    scheduler = RetentionScheduler(shred_storage, _trail(shred_storage), interval_s=3600, now=lambda: now)
+    results: list[RetentionResult] = []
+    job = PeriodicJob(Lease(shred_storage.engine, "retention", "host-a:1"),
+                      lambda: results.append(run_retention(shred_storage, _trail(shred_storage), now=now)),
+                      poll_s=0.05)
 
     async def main() -> None:
-        scheduler.start()
+        job.start()
         for _ in range(200):  # poll with a deadline: at most 200 x 50 ms for the first run
-            if scheduler.last_result is not None:
+            if results:
                 break
             await asyncio.sleep(0.05)
-        await scheduler.stop()
+        await job.stop()
 
     asyncio.run(main())
-    assert 1 == (scheduler.last_result.projects[0].reports_deleted if scheduler.last_result else None)
+    assert [1] == [r.projects[0].reports_deleted for r in results[:1]]
 
 
 def test_a_lagging_host_defers_the_kek_rotation_and_the_next_run_resumes_it(shred_storage: Storage,

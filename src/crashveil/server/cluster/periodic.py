@@ -15,7 +15,7 @@ import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from crashveil.errors import AuditTamperedError
+from crashveil.errors import AuditTamperedError, KeyUnavailableError
 from crashveil.server.cluster.lease import Lease
 
 __all__ = ["PeriodicJob"]
@@ -53,6 +53,8 @@ class PeriodicJob:
             work.result()
         except AuditTamperedError as exc:  # the job's work is done; its audit entry could not be signed
             logger.error("%s run could not be audited: %s", self.lease.name, exc)
+        except KeyUnavailableError as exc:  # this host lacks the KEK set; /readyz names the key
+            logger.error("%s run stopped: %s", self.lease.name, exc)
         except Exception:  # keep the server up; the next period retries (logged without content)
             logger.exception("%s failed", self.lease.name)
         finally:

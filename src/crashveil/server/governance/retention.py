@@ -44,7 +44,6 @@ Every run is recorded in the audit trail (counts and key ids, never content) and
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from collections.abc import Callable
@@ -55,7 +54,7 @@ from typing import TYPE_CHECKING, Any, cast
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from crashveil.errors import AuditTamperedError, KekRolloutError, KeyUnavailableError
+from crashveil.errors import KekRolloutError
 from crashveil.policy.model import Policy
 from crashveil.server.db.adoption_tables import prune_adoption
 from crashveil.server.db.engine import is_sqlite, read_tx, write_tx
@@ -72,7 +71,7 @@ from crashveil.wire.canonical import canonical_json
 if TYPE_CHECKING:
     from crashveil.server.storage.store import Storage
 
-__all__ = ["ProjectRetention", "RetentionResult", "RetentionScheduler", "run_retention", "retention_classes"]
+__all__ = ["ProjectRetention", "RetentionResult", "run_retention", "retention_classes"]
 
 logger = logging.getLogger("crashveil.server.retention")
 
@@ -396,51 +395,3 @@ def _prune_logins(conn: Connection, now: datetime, dry_run: bool) -> tuple[int, 
                 _count(conn, sa.select(sessions.c.id_sha256).where(old_sessions)))
     return (conn.execute(login_failures.delete().where(old_failures)).rowcount,
             conn.execute(sessions.delete().where(old_sessions)).rowcount)
-
-
-class RetentionScheduler:
-    """Runs :func:`run_retention` every ``interval_s`` inside the server (an asyncio task).
-
-    Start it from the app's lifespan: ``scheduler.start()`` on startup, ``await
-    scheduler.stop()`` on shutdown. The run itself happens in a worker thread. Several server
-    processes may each run it: every step is idempotent and serialised by the database.
-    """
-
-    def __init__(self, storage: Storage, audit: AuditTrail, *, interval_s: float = 3600.0,
-                 now: Callable[[], datetime] | None = None) -> None:
-        self.storage = storage
-        self.audit = audit
-        self.interval_s = interval_s
-        self._now = now
-        self._task: asyncio.Task[None] | None = None
-        self.last_result: RetentionResult | None = None
-
-    async def run_once(self) -> RetentionResult:
-        now = self._now() if self._now else None
-        self.last_result = await asyncio.to_thread(run_retention, self.storage, self.audit, now=now)
-        return self.last_result
-
-    async def _loop(self) -> None:
-        while True:
-            try:
-                await self.run_once()
-            except AuditTamperedError as exc:  # expired data was deleted; its audit entry could not be signed
-                logger.error("retention run could not be audited: %s", exc)
-            except KeyUnavailableError as exc:  # this host lacks the KEK set; /readyz names the key
-                logger.error("retention run stopped: %s", exc)
-            except Exception:  # keep the server up; the next run retries (logged without content)
-                logger.exception("retention run failed")
-            await asyncio.sleep(self.interval_s)
-
-    def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._loop(), name="crashveil-retention")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
