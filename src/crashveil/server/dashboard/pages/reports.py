@@ -46,7 +46,8 @@ async def report_reason(ctx: DashboardContext, visit: Visit) -> Response:
 
 def read_report(ctx: DashboardContext, user: Principal, held: frozenset[str], project_id: str, report_id: str,
           reason: str) -> dict[str, object]:
-    """The audited read, then the page's view of the fields shown and the names of those withheld."""
+    """The audited read, then the page's view of the fields shown, those fields as JSON values
+    (in policy order) and the names of those withheld."""
     project = ctx.storage.project(project_id)
     if project is None or not report_exists(ctx.engine, project_id, report_id):
         raise NotFound
@@ -65,7 +66,9 @@ def read_report(ctx: DashboardContext, user: Principal, held: frozenset[str], pr
 
     shown = ctx.access.read_report(user, project_id, report_id, reason, policy=policy, fetch=fetch)
     fields = visible_fields(policy, held)
+    plain = opened[0].to_dict()  # the restricted report as JSON values (the token API answers these)
     return dict(view=build_report_view(opened[0], shown, policy),
+                fields=[(name, plain.get(name)) for name in fields if name in shown],
                 hidden=sorted(set(policy.fields) - set(fields)))
 
 
