@@ -33,3 +33,33 @@ def test_live_hosts_are_those_that_beat_lately(database_url: str) -> None:
         assert ([1, 2, 3, 1], 1) == (seen, live_host_count(engine, now=clock[0], heartbeat_s=10))
     finally:
         engine.dispose()
+
+
+def test_the_processes_of_one_host_beat_at_once_without_a_conflict(database_url: str) -> None:
+    """Every front of a host beats for the same row; racing first beats must all succeed (an
+    update-then-insert made one of them fail with a duplicate key on PostgreSQL)."""
+    import threading
+
+    from crashveil.server.cluster.hosts import heartbeat, list_hosts
+
+    engine = db.create_engine(database_url)
+    errors: list[BaseException] = []
+    start = threading.Barrier(4)
+
+    def beat(n: int) -> None:
+        start.wait()
+        try:
+            for i in range(20):
+                heartbeat(engine, f"host-{i}", now=datetime(2026, 12, 7, 5, 0, n, tzinfo=UTC))
+        except BaseException as exc:  # noqa: BLE001 - collected for the assertion
+            errors.append(exc)
+
+    try:
+        threads = [threading.Thread(target=beat, args=(n,)) for n in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        assert ([], 20) == ([type(e).__name__ for e in errors], len(list_hosts(engine)))
+    finally:
+        engine.dispose()

@@ -44,12 +44,11 @@ def register_host(engine: Engine, name: str, *, now: datetime) -> bool:
 
 
 def heartbeat(engine: Engine, name: str, *, now: datetime) -> None:
-    """Mark host ``name`` alive at ``now`` (registering it if it is not yet)."""
+    """Mark host ``name`` alive at ``now`` (registering it if it is not yet). One upsert: the
+    processes of one host beat for the same row at once, and an update-then-insert would race."""
     with db.write_tx(engine) as conn:
-        done = conn.execute(cluster_hosts.update().where(cluster_hosts.c.name == name)
-                            .values(last_heartbeat=now)).rowcount
-        if not done:
-            conn.execute(cluster_hosts.insert().values(name=name, first_seen=now, last_heartbeat=now))
+        conn.execute(db.dialect_insert(conn, cluster_hosts).values(name=name, first_seen=now, last_heartbeat=now)
+                     .on_conflict_do_update(index_elements=[cluster_hosts.c.name], set_={"last_heartbeat": now}))
 
 
 def live_host_count(engine: Engine, *, now: datetime, heartbeat_s: float) -> int:
