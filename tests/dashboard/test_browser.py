@@ -3,30 +3,16 @@
 from __future__ import annotations
 
 import os
-import socket
-import threading
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
+from _browser import CHROMIUM, SHOTS, WAIT_MS, chromium_page, serve
 
 from .conftest import JS_URL, XSS
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 expect = playwright_api.expect
-#: How long a locator wait may take: generous, as CI runs these beside other work (a wait
-#: returns as soon as its condition holds).
-WAIT_MS = 30_000
 expect.set_options(timeout=WAIT_MS)
-CHROMIUM = "/usr/bin/chromium"
-SHOTS = Path(__file__).resolve().parents[2] / "test-output" / "screenshots"
-ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
-# Collects CSP violations and marks any script that ran; init scripts run outside the page's CSP.
-WATCH = """
-window.__csp = [];
-document.addEventListener('securitypolicyviolation', e => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI));
-"""
 
 pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="apt-get install -y chromium")
 
@@ -34,45 +20,15 @@ pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="apt-get in
 @pytest.fixture
 def server(dash) -> Iterator[str]:
     """The dashboard app served by uvicorn on a free loopback port (ready when its socket listens)."""
-    import uvicorn
-
-    class Server(uvicorn.Server):
-        """uvicorn's server, with an event set once it listens (no polling of ``started``)."""
-
-        def __init__(self, config: uvicorn.Config) -> None:
-            super().__init__(config)
-            self.ready = threading.Event()
-
-        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-            await super().startup(sockets=sockets)
-            self.ready.set()
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    config = uvicorn.Config(dash.app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    srv = Server(config)
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    assert srv.ready.wait(timeout=60), "uvicorn did not start listening"
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(timeout=10)
+    with serve(dash.app) as url:
+        yield url
 
 
 @pytest.fixture
 def page(server) -> Iterator[object]:
     """A fresh chromium page that records CSP violations."""
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    with playwright_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=server)
-        context.add_init_script(WATCH)
-        context.set_default_timeout(WAIT_MS)
-        pg = context.new_page()
+    with chromium_page(server) as pg:
         yield pg
-        context.close()
-        browser.close()
 
 
 def _login(page, name: str) -> None:

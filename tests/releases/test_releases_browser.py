@@ -5,27 +5,17 @@ run and no CSP violation."""
 from __future__ import annotations
 
 import os
-import socket
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from _browser import CHROMIUM, SHOTS, WAIT_MS, chromium_page, serve
 
 from .conftest import seed_releases
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 expect = playwright_api.expect
-WAIT_MS = 30_000  # generous: CI runs this beside other work; a wait returns once its condition holds
 expect.set_options(timeout=WAIT_MS)
-CHROMIUM = "/usr/bin/chromium"
-SHOTS = Path(__file__).resolve().parents[2] / "test-output" / "screenshots"
-ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
-WATCH = """
-window.__csp = [];
-document.addEventListener('securitypolicyviolation', e => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI));
-"""
 
 pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="apt-get install -y chromium")
 
@@ -45,42 +35,15 @@ def database_url(tmp_path: Path) -> str:
 @pytest.fixture
 def server(dashboard, storage) -> Iterator[str]:
     """The seeded dashboard served by uvicorn on a free loopback port (ready once it listens)."""
-    import uvicorn
-
     seed_releases(storage)
-
-    class Server(uvicorn.Server):
-        def __init__(self, config: uvicorn.Config) -> None:
-            super().__init__(config)
-            self.ready = threading.Event()
-
-        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-            await super().startup(sockets=sockets)
-            self.ready.set()
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    srv = Server(uvicorn.Config(dashboard, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    assert srv.ready.wait(timeout=60), "uvicorn did not start listening"
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(timeout=10)
+    with serve(dashboard) as url:
+        yield url
 
 
 @pytest.fixture
 def page(server) -> Iterator[object]:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    with playwright_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=server)
-        context.add_init_script(WATCH)
-        context.set_default_timeout(WAIT_MS)
-        yield context.new_page()
-        context.close()
-        browser.close()
+    with chromium_page(server) as pg:
+        yield pg
 
 
 def _login(page, name: str) -> None:
