@@ -10,7 +10,7 @@ The trees alternate ``--repeats`` times (interleaved, so load on a busy machine 
 the table shows medians of process CPU time (user + system), not wall-clock, and the ratio
 this tree / the other.
 
-    python bench/group_page.py --against ../other-checkout/src [--reports 3000] [--groups 30] [--pages 100] [--repeats 3]
+    python bench/group_page.py --against ../other/src [--reports 3000] [--groups 30] [--pages 100] [--repeats 3]
 """
 
 from __future__ import annotations
