@@ -37,6 +37,8 @@ __all__ = [
     "TokenRefused",
     "ScopeMissing",
     "BadApiInput",
+    "DestinationError",
+    "WebhookSignatureError",
 ]
 
 
@@ -264,3 +266,15 @@ class BadApiInput(CrashveilError, ValueError):
         super().__init__(f"field {name!r}: expected {expected}")
         self.name = name
         self.expected = expected
+
+
+class DestinationError(CrashveilError, ValueError):
+    """A forwarding destination's configuration is missing or malformed (a URL that is not
+    http(s), a kind crashveil does not know, a secret it cannot unseal): names the destination
+    and the setting, never a secret's value."""
+
+
+class WebhookSignatureError(CrashveilError):
+    """A webhook a receiver got from crashveil fails :func:`verify_webhook`: a header is
+    missing, its timestamp is outside the tolerance (a replay), or the signature does not
+    match. Says which, never the body."""

@@ -120,6 +120,8 @@ ACTIONS: Mapping[str, str] = {
     "group.merge": "crash groups were merged into this one (the merged group ids)",
     "group.unmerge": "a crash group was taken out of the group it was merged into (that group's id)",
     "group.link": "a crash group's external issue link was set or removed (the link's host only)",
+    "destination.add": "an alert destination was added (name, kind; never its secret)",
+    "destination.remove": "an alert destination was removed (name, kind)",
 }
 #: Actions that re-anchor the checkpoint (:meth:`AuditTrail.reanchor`).
 REANCHOR_ACTIONS = ("server.restore", "audit.reanchor")
