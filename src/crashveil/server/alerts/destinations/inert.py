@@ -25,6 +25,7 @@ __all__ = ["defang", "markdown_inert", "one_line", "plain_inert", "slack_inert",
 
 _ZWSP = "\u200b"
 _LINKISH = re.compile(r"@|://|(?i:www)\.")
+_MARKDOWN_EXTRA = re.compile(r"([$%])")
 _SLACK = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
 
 
@@ -60,8 +61,9 @@ def slack_inert(value: object, limit: int) -> str:
 
 def markdown_inert(value: object, limit: int) -> str:
     """For GitHub/GitLab Markdown, in a paragraph or a table cell: every metacharacter
-    backslash-escaped, one line, defanged."""
-    return defang(md_cell(one_line(value, limit)))
+    backslash-escaped (also ``$``, math, and ``%``, GitLab's milestone references), one line,
+    defanged."""
+    return defang(_MARKDOWN_EXTRA.sub(r"\\\1", md_cell(one_line(value, limit))))
 
 
 def header_safe(value: object, limit: int) -> str:

@@ -8,6 +8,7 @@ written as an autolink only if it is a plain http(s) URL.
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urlsplit
 
 from crashveil.server.alerts.destinations.inert import markdown_inert, plain_inert
@@ -18,6 +19,8 @@ __all__ = ["issue_body", "issue_title"]
 _TITLE_MAX = 200
 _VALUE_MAX = 300
 _FIELDS_MAX = 30
+#: What a dedupe key keeps inside the HTML comment that lets a team search issues by it.
+_COMMENT_SAFE = re.compile(r"[^A-Za-z0-9:_.-]")
 
 
 def issue_title(notification: Notification) -> str:
@@ -47,5 +50,5 @@ def issue_body(notification: Notification) -> str:
         lines += ["", "| field | value |", "| --- | --- |"]
         lines += [f"| {markdown_inert(name, 64)} | {markdown_inert(value, _VALUE_MAX)} |"
                   for name, value in sorted(notification.fields.items())[:_FIELDS_MAX]]
-    lines += ["", f"<!-- crashveil dedupe key: {markdown_inert(notification.dedupe_key, 128)} -->"]
+    lines += ["", f"<!-- crashveil dedupe key: {_COMMENT_SAFE.sub('', notification.dedupe_key)[:128]} -->"]
     return "\n".join(lines) + "\n"

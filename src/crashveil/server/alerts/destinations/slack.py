@@ -1,7 +1,7 @@
 """Slack incoming webhooks (and the compatible ones: Mattermost, Rocket.Chat take ``text``).
 
 The message has a ``text`` fallback (shown in notifications) and blocks: a header with the
-title (``plain_text``), the summary and the forwarded fields (``mrkdwn`` made inert by
+title (``plain_text``, escaped too: Slack reads entities there), the summary and the forwarded fields (``mrkdwn`` made inert by
 :func:`slack_inert`: ``<!channel>`` arrives as ``&lt;!channel&gt;``), and a button to the
 dashboard. The webhook URL is the credential: it is stored sealed, and never shown.
 """
@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass, field
 
 from crashveil.server.alerts.destinations.http_post import DEFAULT_TIMEOUT_S, check_http_url, post_json
-from crashveil.server.alerts.destinations.inert import plain_inert, slack_inert
+from crashveil.server.alerts.destinations.inert import slack_inert
 from crashveil.server.alerts.notification import DeliveryResult, Notification
 
 __all__ = ["SlackDestination", "slack_payload"]
@@ -31,7 +31,7 @@ def slack_payload(notification: Notification) -> dict[str, object]:
     lines = [f"*{slack_inert(name, 64)}*: {slack_inert(value, _VALUE_MAX)}"
              for name, value in sorted(notification.fields.items())[:_FIELDS_MAX]]
     blocks: list[dict[str, object]] = [
-        {"type": "header", "text": {"type": "plain_text", "text": plain_inert(notification.title, _HEADER_MAX),
+        {"type": "header", "text": {"type": "plain_text", "text": slack_inert(notification.title, _HEADER_MAX),
                                     "emoji": False}},
         {"type": "section", "text": {"type": "mrkdwn", "text": f"{slack_inert(notification.rule, 32)}: {summary}"[
             :_TEXT_MAX]}},
