@@ -147,7 +147,7 @@ def destination_list(project_id: str | None, fmt: str, server_dir: str | None) -
         return
     for d in found:
         settings = " ".join(f"{k}={','.join(v) if isinstance(v, list) else v}" for k, v in sorted(d.config.items()))
-        click.echo(visible(f"{d.project_id}\t{d.name}\t{d.kind}\t{settings}"))
+        click.echo(visible(f"{d.project_id}  {d.name}  {d.kind}  {settings}"))
     if not found:
         click.echo("no destinations", err=True)
 

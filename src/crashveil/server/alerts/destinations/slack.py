@@ -1,9 +1,9 @@
 """Slack incoming webhooks (and the compatible ones: Mattermost, Rocket.Chat take ``text``).
 
 The message has a ``text`` fallback (shown in notifications) and blocks: a header with the
-title (``plain_text``, escaped too: Slack reads entities there), the summary and the forwarded fields (``mrkdwn`` made inert by
-:func:`slack_inert`: ``<!channel>`` arrives as ``&lt;!channel&gt;``), and a button to the
-dashboard. The webhook URL is the credential: it is stored sealed, and never shown.
+title (``plain_text``), the summary and the forwarded fields (``mrkdwn``), and a button to the
+dashboard. Every crash string, the header's too, is made inert by :func:`slack_inert`:
+``<!channel>`` arrives as ``&lt;!channel&gt;``. The webhook URL is the credential: it is stored sealed, and never shown.
 """
 
 from __future__ import annotations
