@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -144,3 +146,11 @@ def test_retry_after_forms() -> None:
         retry_after_seconds("12", now=now), retry_after_seconds("Mon, 07 Dec 2026 12:01:00 GMT", now=now),
         retry_after_seconds("Mon, 07 Dec 2026 11:00:00 GMT", now=now), retry_after_seconds("soon", now=now),
         retry_after_seconds(None), retry_after_seconds("9999999", now=now)]
+
+
+def test_receivers_need_no_server_extra() -> None:
+    """``crashveil.webhooks`` (what a receiver imports) loads no server module nor cryptography."""
+    code = ("import sys\nfrom crashveil.webhooks import verify_webhook\n"
+            "print(sorted(m for m in sys.modules if m.startswith(('crashveil.server', 'cryptography', 'click'))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60).stdout
+    assert "[]" == out.strip()
