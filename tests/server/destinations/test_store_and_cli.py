@@ -20,6 +20,7 @@ from crashveil.server.db.destination_tables import destinations
 from crashveil.server.storage.store import Storage
 
 HOOK_SECRET = "whsec-planted-5d1f0a7c"
+HOOK_PATH = "/in/planted-hook-path-3b9e"
 TOKEN = "ghp_planted_token_91c3e"
 SLACK_URL = "https://hooks.slack.example/services/T0/B0/planted-slack-path-77aa"
 
@@ -42,7 +43,7 @@ def _run(server_dir: Path, *args: str, code: int = 0) -> str:
 def test_add_list_test_remove(server_dir: Path, receiver: Any) -> None:
     """``add`` three kinds; ``list`` (text and JSON) shows their settings and no secret; the
     database holds none in clear; ``test`` sends a signed notification; ``remove`` deletes."""
-    _run(server_dir, "add", "ops-hook", "--project", "demo", "--kind", "webhook", "--url", f"{receiver.url}/in",
+    _run(server_dir, "add", "ops-hook", "--project", "demo", "--kind", "webhook", "--url", f"{receiver.url}{HOOK_PATH}",
          "--secret-env", "HOOK_SECRET")
     _run(server_dir, "add", "tracker", "--project", "demo", "--kind", "github", "--repo", "acme/app",
          "--secret-env", "GH_TOKEN")
@@ -55,8 +56,8 @@ def test_add_list_test_remove(server_dir: Path, receiver: Any) -> None:
     _run(server_dir, "remove", "chat", "--project", "demo")
     after = _run(server_dir, "list")
     assert ["chat", "ops-hook", "tracker"] == sorted(d["name"] for d in json.loads(listed[listed.index("["):]))
-    assert {"repo=acme/app", "host=hooks.slack.example", f"url={receiver.url}/in"} <= set(listed.split())
-    assert [] == [s for s in (HOOK_SECRET, TOKEN, "planted-slack-path") if s in listed or s.encode() in dump]
+    assert {"repo=acme/app", "host=hooks.slack.example", "host=127.0.0.1"} <= set(listed.split())
+    assert [] == [s for s in (HOOK_SECRET, HOOK_PATH, TOKEN, "planted-slack-path") if s in listed or s.encode() in dump]
     assert tested.startswith("ok=true status=200 retryable=false")
     assert "crashveil test notification" in got.body.decode()
     assert ("chat" not in after, "tracker" in after) == (True, True)
@@ -86,10 +87,10 @@ def test_refusals(server_dir: Path, args: list[str], message: str, code: int) ->
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # plain Core: SQLite suffices, cheaply
 def test_sealed_secrets_bind_to_their_row(storage: Storage) -> None:
     """``destinations_for`` unseals the secret; a sealed value copied to another row does not open."""
-    add_destination(storage, DestinationRecord("demo", "hook-a", "webhook", {"url": "https://a.example/"},
-                                               {"secret": HOOK_SECRET}))
-    add_destination(storage, DestinationRecord("demo", "hook-b", "webhook", {"url": "https://b.example/"},
-                                               {"secret": "other"}))
+    add_destination(storage, DestinationRecord("demo", "hook-a", "webhook", {"host": "a.example"},
+                                               {"url": "https://a.example/", "secret": HOOK_SECRET}))
+    add_destination(storage, DestinationRecord("demo", "hook-b", "webhook", {"host": "b.example"},
+                                               {"url": "https://b.example/", "secret": "other"}))
     made = destinations_for(storage, "demo")
     with storage.engine.begin() as conn:
         sealed = conn.execute(sa.select(destinations.c.sealed_secrets).where(destinations.c.name == "hook-a")).scalar()

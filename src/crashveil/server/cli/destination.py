@@ -13,6 +13,7 @@ import os
 import secrets
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 import click
 
@@ -50,6 +51,11 @@ def _secret_from_env(var: str | None) -> str | None:
     return value
 
 
+def _host(url: str) -> str:
+    """What ``list`` shows of a URL (sealed: its path or query may hold a credential)."""
+    return urlsplit(url).hostname or ""
+
+
 def _settings_of(kind: str, options: dict[str, str | int | tuple[str, ...] | None],
                  secret: str | None) -> tuple[dict[str, ConfigValue], dict[str, str], str | None]:
     """(readable config, sealed secrets, a secret to print once) for ``kind`` from the options."""
@@ -65,10 +71,10 @@ def _settings_of(kind: str, options: dict[str, str | int | tuple[str, ...] | Non
 
     if kind == "webhook":
         shown = None if secret else secrets.token_urlsafe(32)
-        return {"url": need("url")}, {"secret": secret or str(shown)}, shown
+        return {"host": _host(need("url"))}, {"url": need("url"), "secret": secret or str(shown)}, shown
     if kind in ("slack", "teams"):
         url = secret or need("url")  # the URL is the credential: --secret-env keeps it out of the history
-        return {"host": url.split("/")[2] if "://" in url else ""}, {"url": url}, None
+        return {"host": _host(url)}, {"url": url}, None
     if kind in ("github", "gitlab"):
         if not secret:
             raise click.UsageError(f"--kind {kind} needs --secret-env VAR holding the API token")

@@ -1,8 +1,9 @@
 """Where alerts may be sent: one row per project and destination name (migration 0027).
 
-``config`` is JSON of the settings anyone administering the server may read (a webhook's URL,
-an SMTP host, a repository). The secrets (a webhook's signing secret, a tracker token, an SMTP
-password, a Slack or Teams URL, which is its own credential) are in ``sealed_secrets``:
+``config`` is JSON of the settings anyone administering the server may read (a URL's host, an
+SMTP host, a repository). The secrets (a webhook's signing secret, a tracker token, an SMTP
+password, and every URL, which may carry a credential: Slack's and Teams' are one) are in
+``sealed_secrets``:
 AES-256-GCM under the ``destinations`` key of ``shared_secrets`` (wrapped by the KEK, rewrapped
 by KEK rotations), bound to the row's project, name and kind (``alerts.destinations.store``).
 A stolen database alone does not reveal them.

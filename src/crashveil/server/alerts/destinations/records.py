@@ -21,7 +21,7 @@ from crashveil.server.alerts.destinations.teams import TeamsDestination
 from crashveil.server.alerts.destinations.webhook import WebhookDestination
 from crashveil.server.alerts.notification import Destination
 
-__all__ = ["KINDS", "ConfigValue", "DestinationRecord", "check_destination_name", "check_name_syntax",
+__all__ = ["KINDS", "ConfigValue", "DestinationRecord", "SEALED_KEYS", "check_destination_name", "check_name_syntax",
            "make_destination"]
 
 #: A readable setting: text, a number (a port), or a list of text (recipients, labels).
@@ -29,9 +29,11 @@ ConfigValue = str | int | list[str]
 
 #: The kinds, in the order ``--kind`` lists them.
 KINDS = ("webhook", "slack", "teams", "github", "gitlab", "email")
-#: What each kind keeps sealed: a signing secret, a token, a password, or the URL that is its own credential.
-SECRET_KEYS: Mapping[str, str] = {"webhook": "secret", "slack": "url", "teams": "url", "github": "token",
-                                  "gitlab": "token", "email": "password"}
+#: What each kind keeps sealed: a signing secret, a token, a password, and URLs, which can carry
+#: a credential (Slack's and Teams' are one; a webhook's may hold one in its path or query).
+#: ``config`` then shows the URL's host only.
+SEALED_KEYS: Mapping[str, tuple[str, ...]] = {"webhook": ("url", "secret"), "slack": ("url",), "teams": ("url",),
+                                              "github": ("token",), "gitlab": ("token",), "email": ("password",)}
 #: A ``[forwarding.NAME]`` key of the policy: a TOML bare key, lower case.
 _NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
 
@@ -70,12 +72,12 @@ class DestinationRecord:
             raise DestinationError(f"destination {self.name!r}: setting {key!r} must be a list of text")
         return tuple(value)
 
-    def secret(self, required: bool = True) -> str | None:
-        """The kind's sealed value (:data:`SECRET_KEYS`)."""
-        value = self.secrets.get(SECRET_KEYS[self.kind])
-        if required and not value:
-            raise DestinationError(f"destination {self.name!r}: no {SECRET_KEYS[self.kind]} stored")
-        return value or None
+    def sealed(self, key: str) -> str:
+        """Sealed value ``key`` (see :data:`SEALED_KEYS`); :class:`DestinationError` when missing."""
+        value = self.secrets.get(key)
+        if not value:
+            raise DestinationError(f"destination {self.name!r}: no {key} stored")
+        return value
 
 
 def check_name_syntax(name: str) -> str:
@@ -98,24 +100,24 @@ def check_destination_name(name: str, allowed_names: Collection[str] | None) -> 
 
 
 def _webhook(r: DestinationRecord) -> Destination:
-    return WebhookDestination(r.name, r.text("url"), str(r.secret()))
+    return WebhookDestination(r.name, r.sealed("url"), r.sealed("secret"))
 
 
 def _slack(r: DestinationRecord) -> Destination:
-    return SlackDestination(r.name, str(r.secret()))
+    return SlackDestination(r.name, r.sealed("url"))
 
 
 def _teams(r: DestinationRecord) -> Destination:
-    return TeamsDestination(r.name, str(r.secret()))
+    return TeamsDestination(r.name, r.sealed("url"))
 
 
 def _github(r: DestinationRecord) -> Destination:
-    return GitHubDestination(r.name, r.text("repo"), str(r.secret()), api_url=r.text("api_url", GITHUB_API),
+    return GitHubDestination(r.name, r.text("repo"), r.sealed("token"), api_url=r.text("api_url", GITHUB_API),
                              labels=r.names("labels"))
 
 
 def _gitlab(r: DestinationRecord) -> Destination:
-    return GitLabDestination(r.name, r.text("project"), str(r.secret()), api_url=r.text("api_url", GITLAB_API),
+    return GitLabDestination(r.name, r.text("project"), r.sealed("token"), api_url=r.text("api_url", GITLAB_API),
                              labels=r.names("labels"))
 
 
@@ -123,7 +125,7 @@ def _email(r: DestinationRecord) -> Destination:
     security = r.text("security", "starttls")
     return EmailDestination(r.name, r.text("host"), r.text("from"), r.names("to"),
                             port=r.number("port", 465 if security == "ssl" else 587), security=security,
-                            username=r.optional_text("username"), password=r.secret(required=False))
+                            username=r.optional_text("username"), password=r.secrets.get("password") or None)
 
 
 _BUILDERS: Mapping[str, Callable[[DestinationRecord], Destination]] = {
