@@ -5,13 +5,21 @@ from __future__ import annotations
 
 import email
 import email.policy
+import ipaddress
 import socket
+import ssl
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from crashveil.server.alerts.destinations.smtp import EmailDestination
 from crashveil.server.alerts.notification import Notification
@@ -98,3 +106,46 @@ def test_refusals(smtp: tuple[Mailbox, int], make_notification: Callable[..., No
         down = _destination(int(probe.getsockname()[1])).deliver(make_notification())
     assert (False, False) == (refused.ok, refused.retryable)
     assert (False, None, True) == (down.ok, down.status, down.retryable)
+
+
+@pytest.fixture(scope="module")
+def tls_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 (the private CA an internal relay would have)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "smtp.test")])
+    now = datetime.now(UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(minutes=5))
+            .not_valid_after(now + timedelta(hours=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+            .sign(key, hashes.SHA256()))
+    folder = tmp_path_factory.mktemp("smtp-tls")
+    (folder / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (folder / "key.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                       serialization.NoEncryption()))
+    return folder / "cert.pem", folder / "key.pem"
+
+
+@pytest.mark.parametrize("security", ["starttls", "ssl"])
+def test_tls(security: str, tls_files: tuple[Path, Path], make_notification: Callable[..., Notification]) -> None:
+    """STARTTLS (the server requires it) and implicit TLS, the certificate verified against
+    ``ca_file``; without it (the system's CAs) the same server is refused, retryably."""
+    cert, key = tls_files
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    mailbox = Mailbox()
+    tls = {"tls_context": context, "require_starttls": True} if security == "starttls" else {"ssl_context": context}
+    controller = Controller(mailbox, hostname="127.0.0.1", port=port, **tls)
+    controller.start()
+    try:
+        sent = _destination(port, security=security, ca_file=str(cert)).deliver(make_notification())
+        unverified = _destination(port, security=security).deliver(make_notification())
+    finally:
+        controller.stop()
+    assert (True, 1) == (sent.ok, len(mailbox.envelopes))
+    assert (False, True, "connection failed (SSLCertVerificationError)") == (
+        unverified.ok, unverified.retryable, unverified.detail)

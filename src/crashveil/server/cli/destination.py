@@ -87,8 +87,9 @@ def _settings_of(kind: str, options: dict[str, str | int | tuple[str, ...] | Non
               "to": many("to")}
     if options.get("smtp_port"):
         config["port"] = int(str(options["smtp_port"]))
-    if options.get("username"):
-        config["username"] = need("username")
+    for key in ("username", "ca_file"):
+        if options.get(key):
+            config[key] = need(key)
     return config, ({"password": secret} if secret else {}), None
 
 
@@ -111,6 +112,8 @@ def _settings_of(kind: str, options: dict[str, str | int | tuple[str, ...] | Non
 @click.option("--from", "sender", default=None, help="email: sender address")
 @click.option("--to", "to", multiple=True, help="email: recipient (repeatable)")
 @click.option("--username", default=None, help="email: SMTP log-in name (password from --secret-env)")
+@click.option("--ca-file", "ca_file", default=None, type=click.Path(dir_okay=False, exists=True),
+              help="email: CA certificates (PEM) to verify the SMTP server with, instead of the system's")
 @server_dir_option
 @actor_option
 def destination_add(name: str, project_id: str, kind: str, secret_env: str | None, server_dir: str | None,

@@ -125,7 +125,8 @@ def _email(r: DestinationRecord) -> Destination:
     security = r.text("security", "starttls")
     return EmailDestination(r.name, r.text("host"), r.text("from"), r.names("to"),
                             port=r.number("port", 465 if security == "ssl" else 587), security=security,
-                            username=r.optional_text("username"), password=r.secrets.get("password") or None)
+                            username=r.optional_text("username"), password=r.secrets.get("password") or None,
+                            ca_file=r.optional_text("ca_file"))
 
 
 _BUILDERS: Mapping[str, Callable[[DestinationRecord], Destination]] = {

@@ -1,7 +1,8 @@
 """E-mail over SMTP: one plain-text message per notification.
 
 ``security`` is ``starttls`` (port 587, the default), ``ssl`` (implicit TLS, port 465) or
-``plain`` (no TLS: a relay on localhost only). Certificates are verified. Log-in is optional
+``plain`` (no TLS: a relay on localhost only). Certificates are verified, against the system's
+CAs or ``ca_file`` (a relay with a private CA). Log-in is optional
 (``username`` and the sealed password). The subject is ``[crashveil] <title>`` with CR, LF and
 every other control character replaced (:func:`header_safe`): a crash title cannot add a
 header. The body is plain text; its crash strings are defanged and kept on their lines.
@@ -65,6 +66,7 @@ class EmailDestination:
     security: str = "starttls"
     username: str | None = None
     password: str | None = field(default=None, repr=False)
+    ca_file: str | None = None
     timeout_s: float = DEFAULT_TIMEOUT_S
     kind: str = "email"
 
@@ -78,12 +80,16 @@ class EmailDestination:
             raise DestinationError(f"{where}: host and a port in 1-65535 are needed")
 
     def _connect(self) -> smtplib.SMTP:
-        context = ssl.create_default_context()
+        context = ssl.create_default_context(cafile=self.ca_file)
         if self.security == "ssl":
             return smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout_s, context=context)
         client = smtplib.SMTP(self.host, self.port, timeout=self.timeout_s)
         if self.security == "starttls":
-            client.starttls(context=context)
+            try:
+                client.starttls(context=context)
+            except BaseException:
+                client.close()
+                raise
         return client
 
     def deliver(self, notification: Notification) -> DeliveryResult:
