@@ -16,7 +16,7 @@ from crashveil.errors import DestinationError
 from crashveil.server.alerts.destinations.records import DestinationRecord, check_destination_name
 from crashveil.server.alerts.destinations.store import add_destination, destinations_for, load_destination
 from crashveil.server.alerts.destinations.webhook import WebhookDestination, verify_webhook
-from crashveil.server.db.destination_tables import destinations
+from crashveil.server.db.tables import destinations
 from crashveil.server.storage.store import Storage
 
 HOOK_SECRET = "whsec-planted-5d1f0a7c"

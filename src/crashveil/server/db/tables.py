@@ -292,3 +292,18 @@ shared_secrets = sa.Table(
     sa.Column("wrapped_key", sa.LargeBinary(), nullable=False),
     sa.Column("created_at", UtcDateTime(), nullable=False),
 )
+
+# Where a project's alerts may be sent, one row per destination name (migration 0027;
+# alerts/destinations/store.py). ``config``: JSON of what an administrator may read (a URL's
+# host, an SMTP host, a repository). ``sealed_secrets``: the signing secret, token, password and
+# every URL (a URL may carry a credential), AES-256-GCM under the ``destinations`` entry of
+# ``shared_secrets`` and bound to the row's project, name and kind.
+destinations = sa.Table(
+    "destinations", metadata,
+    sa.Column("project_id", sa.String(63), sa.ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("name", sa.String(63), primary_key=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("config", sa.Text(), nullable=False),
+    sa.Column("sealed_secrets", sa.LargeBinary(), nullable=False),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+)

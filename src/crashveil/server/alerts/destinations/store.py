@@ -27,8 +27,8 @@ from crashveil.server.alerts.destinations.records import (
     make_destination,
 )
 from crashveil.server.alerts.notification import Destination
-from crashveil.server.db.destination_tables import destinations
 from crashveil.server.db.engine import read_tx, write_tx
+from crashveil.server.db.tables import destinations
 from crashveil.server.keys.shared_secrets import shared_secret
 
 if TYPE_CHECKING:

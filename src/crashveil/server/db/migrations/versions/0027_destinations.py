@@ -4,7 +4,7 @@ Revision ID: 0027
 Revises: 0021
 Create Date: 2026-12-07
 
-Table defined in crashveil.server.db.destination_tables (destinations): one row per project
+Table defined in crashveil.server.db.tables (destinations): one row per project
 and destination name; its secrets sealed under the KEK-wrapped ``destinations`` shared secret.
 """
 
