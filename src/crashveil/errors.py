@@ -37,6 +37,8 @@ __all__ = [
     "TokenRefused",
     "ScopeMissing",
     "BadApiInput",
+    "InstallationCodeError",
+    "ConfirmationInvalid",
 ]
 
 
@@ -264,3 +266,15 @@ class BadApiInput(CrashveilError, ValueError):
         super().__init__(f"field {name!r}: expected {expected}")
         self.name = name
         self.expected = expected
+
+
+class InstallationCodeError(ConfigError):
+    """An installation code (``crashveil.installation_code()``) that cannot be read: names the
+    problem (length, a character by position, the check character), never repeats the code."""
+
+    def __init__(self, problem: str, expected: str | None = None) -> None:
+        super().__init__("installation code", problem, expected)
+
+
+class ConfirmationInvalid(CrashveilError):
+    """A signed erasure confirmation that is malformed or does not verify: says which."""

@@ -120,6 +120,8 @@ ACTIONS: Mapping[str, str] = {
     "group.merge": "crash groups were merged into this one (the merged group ids)",
     "group.unmerge": "a crash group was taken out of the group it was merged into (that group's id)",
     "group.link": "a crash group's external issue link was set or removed (the link's host only)",
+    "erasure.by_code": "a privacy officer erased an installation's reports by its installation code (reason, "
+                       "periods, reports deleted; never the code or a pseudonym)",
 }
 #: Actions that re-anchor the checkpoint (:meth:`AuditTrail.reanchor`).
 REANCHOR_ACTIONS = ("server.restore", "audit.reanchor")
