@@ -20,7 +20,7 @@ with warnings.catch_warnings():  # starlette 1.x prefers httpx2 for its test cli
     from starlette.testclient import TestClient
 
 from crashveil.server.db.tables import reports
-from crashveil.server.governance.erasure_confirmation import verify_document
+from crashveil.server.governance.erasure_by_code.confirmation import verify_document
 from crashveil.wire.install_code import erasure_key, format_code, pseudonym_v2
 
 from .conftest import NOW, Dash, _report

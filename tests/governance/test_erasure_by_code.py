@@ -25,7 +25,7 @@ from click.testing import CliRunner
 from crashveil.cli.app import cli
 from crashveil.server.db.tables import reports
 from crashveil.server.governance.audit import AuditTrail
-from crashveil.server.governance.erasure_by_code import erase_by_code
+from crashveil.server.governance.erasure_by_code.erase import erase_by_code
 from crashveil.testing import RecordingTransport
 from crashveil.wire.install_code import erasure_key, format_code, parse_code
 from crashveil.wire.protocol import SCHEMA_HEADER, SEALED_CONTENT_TYPE, ConnectionString

@@ -65,7 +65,7 @@ GROUPS: tuple[GroupEntry, ...] = (
                "The hash-chained audit trail and the audit report.", True),
     GroupEntry("release", "crashveil.server.cli.release:release_group",
                "Gate a release on the server's redaction-regression counters.", True),
-    GroupEntry("erasure", "crashveil.server.cli.erasure:erasure_group",
+    GroupEntry("erasure", "crashveil.server.cli.governance:erasure_group",
                "Erase an installation's reports by its installation code; verify a confirmation.", True),
 )
 _BY_NAME = {entry.name: entry for entry in GROUPS}

@@ -34,7 +34,7 @@ from crashveil.server.db.tables import (
 )
 from crashveil.server.governance.access import AccessStore
 from crashveil.server.governance.audit import AuditTrail
-from crashveil.server.governance.erasure_code_report import erasure_by_code_blocks, erasures_by_code
+from crashveil.server.governance.erasure_by_code.audit_section import erasure_by_code_blocks, erasures_by_code
 from crashveil.server.governance.principals import visible_fields
 from crashveil.server.governance.retention import retention_classes
 from crashveil.server.storage.reading import ProjectReader

@@ -44,7 +44,7 @@ def erase_installs(storage: Storage, audit: AuditTrail, project_id: str, request
     storage's :class:`~crashveil.server.storage.records.DeletionRecord`.
 
     ``action`` and ``detail`` (added to the counts): an erasure by installation code
-    (``erasure_by_code.py``) is audited as ``erasure.by_code`` with its stated reason.
+    (``erasure_by_code/erase.py``) is audited as ``erasure.by_code`` with its stated reason.
     """
     record = storage.process_deletion_request(project_id, request_id, install_ids, now=now)
     audit.record(action, actor=actor, project_id=project_id, subject=f"erasure:{request_id}"[:256],

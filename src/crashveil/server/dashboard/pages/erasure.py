@@ -2,7 +2,7 @@
 
 The form takes the code the person gives (the app showed it: ``crashveil.installation_code()``)
 and a reason; the CSRF-checked post erases through the same path as the SDK's ``revoke()``
-(``governance/erasure_by_code.py``, audited as ``erasure.by_code``) and shows the signed
+(``governance/erasure_by_code/erase.py``, audited as ``erasure.by_code``) and shows the signed
 confirmation to hand to the person, with a download button. The download posts the document
 back: it is verified against the project's signing keys before it is served as a file, so the
 server keeps nothing of it and serves nothing it did not sign.
@@ -21,8 +21,8 @@ from starlette.responses import Response
 from crashveil.errors import BadApiInput, ConfirmationInvalid, InstallationCodeError, NotFound
 from crashveil.server.dashboard.context import DashboardContext
 from crashveil.server.dashboard.page import Visit, form_text, render
-from crashveil.server.governance.erasure_by_code import MAX_REASON, MIN_REASON, erase_by_code
-from crashveil.server.governance.erasure_confirmation import DOCUMENT_KEYS, parse_document, verify_document
+from crashveil.server.governance.erasure_by_code.confirmation import DOCUMENT_KEYS, parse_document, verify_document
+from crashveil.server.governance.erasure_by_code.erase import MAX_REASON, MIN_REASON, erase_by_code
 
 __all__ = ["ERASURE_ROLES", "erasure_form", "erasure_post", "confirmation_download"]
 

@@ -1,4 +1,4 @@
-"""The audit report's section on erasures by installation code (``erasure_by_code.py``).
+"""The audit report's section on erasures by installation code (``erase.py``).
 
 Counted from the audit trail's ``erasure.by_code`` entries of the period: how many, per project,
 how many reports they deleted, and each one's time, officer, request id and stated reason. No
@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from crashveil.server.governance.audit import AuditTrail
-from crashveil.server.governance.erasure_by_code import ACTION
+from crashveil.server.governance.erasure_by_code.erase import ACTION
 
 __all__ = ["BlockWriter", "erasure_by_code_blocks", "erasures_by_code"]
 

@@ -7,7 +7,7 @@ kept, and erases them through the same path as an SDK's ``revoke()``
 (:func:`~crashveil.server.governance.erasure.erase_installs`: reports, group counts and
 sketches, tombstones, the ``deletion_requests`` row), audited as ``erasure.by_code`` with the
 officer's reason and counts. The answer is a signed confirmation to hand to the person
-(``erasure_confirmation.py``); it is the same whether reports existed or not.
+(``confirmation.py``); it is the same whether reports existed or not.
 
 Which periods: from the older of (now - the longest retention of any of the project's
 policies) and the project's oldest stored report, less the queue's longest wait and one period
@@ -29,7 +29,7 @@ import sqlalchemy as sa
 from crashveil.errors import BadApiInput, NotFound
 from crashveil.server.db.tables import reports
 from crashveil.server.governance.erasure import erase_installs
-from crashveil.server.governance.erasure_confirmation import confirmation_document
+from crashveil.server.governance.erasure_by_code.confirmation import confirmation_document
 from crashveil.wire.install_code import code_digest, parse_code, pseudonym_v2
 
 if TYPE_CHECKING:

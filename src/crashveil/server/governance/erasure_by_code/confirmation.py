@@ -3,7 +3,7 @@
 The ingest side answers an SDK's deletion request with ``{"request_id", "status", "record",
 "confirmation"}``: ``record`` is canonical JSON (request id, project id, processing time) and
 ``confirmation`` its Ed25519 signature by the project's config signing key (``ingest/deletion.py``).
-An erasure by installation code (``erasure_by_code.py``) signs the same kind of record, with one
+An erasure by installation code (``erase.py``) signs the same kind of record, with one
 more key, ``installation``: a digest of the code (``wire.install_code.code_digest``), so the
 person can see the confirmation is about their code while it tells no one else anything. The
 document handed to the person adds ``signing_key``, the public key string to check it against
