@@ -146,6 +146,7 @@ def test_the_code_erases_every_period_after_the_app_is_gone(api: TestClient, sto
     other_code = format_code(erasure_key(b"\x07" * 32))
     about_another = run("erasure", "verify", str(out), "--code", other_code)
     report = json.loads(run("audit", "report", "--format", "json")[1])
+    markdown = run("audit", "report")[1]
     entry = AuditTrail.for_server_dir(storage.engine, storage.settings.server_dir).entries(
         actions=["erasure.by_code"])[-1]
     assert (0, 2, 422) == (erased[0], len(left), replay.status_code), erased[1]
@@ -154,6 +155,7 @@ def test_the_code_erases_every_period_after_the_app_is_gone(api: TestClient, sto
     assert ((0, True), 1) == ((verified[0], "Valid" in verified[1]), about_another[0])
     assert (2, REASON, 1) == (entry.details["reports_deleted"], entry.details["reason"],
                               report["erasures_by_code"]["count"])
+    assert "## Erasures by installation code" in markdown
     stored, logged = _everything_stored(storage), caplog.text + erased[1]
     assert [] == [n for n in _needles(code) if n in stored or n in logged or n in entry.detail]
 
