@@ -39,6 +39,7 @@ __all__ = [
     "grant",
     "history",
     "init",
+    "installation_code",
     "level",
     "needs_prompt",
     "preview",
@@ -152,6 +153,16 @@ def preview(exc: BaseException, level: str | None = None) -> Report | None:
 def history() -> list[HistoryEntry]:
     """What was queued and sent from this device: time, crash type, level, receipt id."""
     return _current().history()
+
+
+def installation_code() -> str | None:
+    """This installation's code (``XXXXX-XXXXX-XXXXX-XXXXX-XXXXX``), to show in the app's privacy
+    settings: with it, the app's privacy team can erase this installation's reports after the app
+    is gone (a person gives it to support). None until the user first granted a level. The code
+    changes after ``revoke()``; keep it as private as a password: it links the installation's
+    reports across rotation periods.
+    """
+    return _current().installation_code()
 
 
 def flush(timeout_s: float | None = None) -> bool:

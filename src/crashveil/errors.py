@@ -39,6 +39,8 @@ __all__ = [
     "BadApiInput",
     "DestinationError",
     "WebhookSignatureError",
+    "InstallationCodeError",
+    "ConfirmationInvalid",
 ]
 
 
@@ -278,3 +280,15 @@ class WebhookSignatureError(CrashveilError):
     """A webhook a receiver got from crashveil fails :func:`verify_webhook`: a header is
     missing, its timestamp is outside the tolerance (a replay), or the signature does not
     match. Says which, never the body."""
+
+
+class InstallationCodeError(ConfigError):
+    """An installation code (``crashveil.installation_code()``) that cannot be read: names the
+    problem (length, a character by position, the check character), never repeats the code."""
+
+    def __init__(self, problem: str, expected: str | None = None) -> None:
+        super().__init__("installation code", problem, expected)
+
+
+class ConfirmationInvalid(CrashveilError):
+    """A signed erasure confirmation that is malformed or does not verify: says which."""

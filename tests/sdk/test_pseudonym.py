@@ -7,6 +7,7 @@ import stat
 from pathlib import Path
 
 from crashveil.sdk.consent.pseudonym import InstallSecret, period_index, pseudonym_for
+from crashveil.wire.install_code import pseudonym_v1
 
 DAY = 86_400
 
@@ -50,11 +51,13 @@ def test_unpersisted_secret_writes_nothing(tmp_path: Path) -> None:
 
 
 def test_pseudonyms_since_cover_the_lookback(tmp_path: Path) -> None:
-    """A deletion request carries one pseudonym per period back to the lookback, newest first."""
+    """A deletion request carries the pseudonyms of each period back to the lookback, newest first:
+    the current scheme's, then the one before installation codes (reports sent before the upgrade)."""
     secret = InstallSecret(tmp_path / "install.key", random_bytes=lambda n: b"\x02" * n)
     secret.get()
     now = 1000 * DAY
-    expected = [pseudonym_for(b"\x02" * 32, "p", period) for period in (33, 32, 31, 30)]
+    expected = [name for period in (33, 32, 31, 30)
+                for name in (pseudonym_for(b"\x02" * 32, "p", period), pseudonym_v1(b"\x02" * 32, "p", period))]
     assert expected == secret.pseudonyms_since("p", now, 30, 90)
 
 

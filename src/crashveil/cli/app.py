@@ -67,6 +67,8 @@ GROUPS: tuple[GroupEntry, ...] = (
                "Gate a release on the server's redaction-regression counters.", True),
     GroupEntry("destination", "crashveil.server.cli.destination:destination_group",
                "Alert destinations: webhooks, chat, issue trackers, e-mail.", True),
+    GroupEntry("erasure", "crashveil.server.cli.governance:erasure_group",
+               "Erase an installation's reports by its installation code; verify a confirmation.", True),
 )
 _BY_NAME = {entry.name: entry for entry in GROUPS}
 

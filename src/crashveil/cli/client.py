@@ -55,17 +55,29 @@ def _history(app_name: str | None, data_dir: str | None) -> History:
     raise ConfigError("--app-name", "is needed to find the data dir", "--app-name NAME or --data-dir DIR")
 
 
+def _installation_code(data_dir: Path) -> str | None:
+    """The app's installation code, read from its install secret (None without one)."""
+    from crashveil.sdk.consent.pseudonym import InstallSecret
+
+    return InstallSecret(data_dir / "secrets" / "install.key").installation_code()
+
+
 @client_group.command("show")
 @_where
 @format_option("text", "json")
 def client_show(app_name: str | None, data_dir: str | None, fmt: str) -> int:
     """List queued and sent reports: time, crash type, level, receipt."""
-    entries = _history(app_name, data_dir).entries()
+    history = _history(app_name, data_dir)
+    entries = history.entries()
+    code = _installation_code(history.path.parent)
     if fmt == "json":
         import json
 
         print(json.dumps([entry.to_dict() for entry in entries], indent=2, sort_keys=True))
         return 0
+    if code is not None:
+        print(f"Installation code: {code} (give it to the app's privacy team to have this installation's "
+              "reports deleted, even after uninstalling)\n")
     if not entries:
         print("No crash reports were queued or sent from this device.")
         return 0

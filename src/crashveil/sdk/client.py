@@ -428,6 +428,10 @@ class Client:
     def history(self) -> list[HistoryEntry]:
         return self.history_log.entries()
 
+    def installation_code(self) -> str | None:
+        """The code a privacy officer erases this installation's reports by (``InstallSecret``)."""
+        return self.secret.installation_code()
+
     # -- collaborators, created on first need ----------------------------------------------
     def queue(self, *, create: bool) -> Any:
         """The sealed queue; with ``create=False`` None unless its directory already exists."""

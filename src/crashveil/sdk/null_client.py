@@ -53,6 +53,9 @@ class NullClient:
     def history(self) -> list[HistoryEntry]:
         return []
 
+    def installation_code(self) -> str | None:
+        return None
+
     def pending(self) -> list[PendingCrash]:
         return []
 

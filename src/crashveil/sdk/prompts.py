@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from crashveil.wire.report import Report
 
 __all__ = ["ask_in_terminal", "review_pending_in_terminal", "ask_with_dialog", "review_pending_with_dialog",
-           "example_report", "notice_text", "app_display_name"]
+           "example_report", "notice_text", "app_display_name", "installation_code_text"]
 
 DIALOG_TITLE = "Crash reports"
 REVIEW_TITLE = "Send this crash report?"
@@ -94,6 +94,16 @@ def notice_text(client: Client) -> str:
             f"To stop and delete: {notice.deletion}")
 
 
+def installation_code_text(client: Client) -> str | None:
+    """The installation code and what it is for; None before the user first chose a level."""
+    code = client.installation_code()
+    if code is None:
+        return None
+    return (f"Installation code: {code}. Even after you uninstall {app_display_name(client)}, "
+            f"whoever holds this code can have every crash report of this installation deleted: "
+            f"give it to {client.policy.notice.controller} only when you ask them to.")
+
+
 # -- terminal ---------------------------------------------------------------------------------
 
 def ask_in_terminal(client: Client | None = None, *, example: BaseException | None = None,
@@ -103,6 +113,9 @@ def ask_in_terminal(client: Client | None = None, *, example: BaseException | No
     out = output or sys.stdout
     levels = client.policy.levels
     out.write(notice_text(client) + "\n\n")
+    code_text = installation_code_text(client)
+    if code_text is not None:
+        out.write(code_text + "\n\n")
     for index, level in enumerate(levels):
         out.write(f"  {index}) {level.title}\n     {level.description}\n")
     top = levels[-1]
@@ -169,6 +182,9 @@ def ask_with_dialog(client: Client | None = None, *, example: BaseException | No
     name = app_display_name(client)
     root, frame = _window(parent, DIALOG_TITLE if name == GENERIC_APP_NAME else f"{DIALOG_TITLE}: {name}")
     ttk.Label(frame, text=notice_text(client), wraplength=560, justify="left").pack(anchor="w", pady=(0, 8))
+    code_text = installation_code_text(client)
+    if code_text is not None:
+        ttk.Label(frame, text=code_text, wraplength=560, justify="left").pack(anchor="w", pady=(0, 8))
 
     levels = client.policy.levels
     choice = tk.StringVar(root, value=client.level())

@@ -1,14 +1,23 @@
 """Keyed pseudonyms: link the reports of one installation without identifying it.
 
 Each install draws a random 32-byte secret once (kept in the app's data dir, mode 0600). The
-pseudonym sent with a report is ``HMAC-SHA256(secret, "crashveil/pseudonym/v1" | project |
-period)`` cut to 128 bits, where ``period`` is the index of the current rotation window
-(``policy.keys.pseudonym_rotation_days``, counted from the epoch by the injected clock).
+pseudonym sent with a report (scheme v2, ``crashveil.wire.install_code``) is
+``HMAC-SHA256(erasure_key, "crashveil/pseudonym/v2" | project | period)`` cut to 128 bits, where
+``erasure_key`` is derived from the secret (120 bits) and ``period`` is the index of the current
+rotation window (``policy.keys.pseudonym_rotation_days``, counted from the epoch by the
+injected clock).
 
 So the server can count installs affected by a crash within a period, but cannot link
 periods, nor projects, nor derive anything about the machine: no hardware id, host name or
-user name ever enters the computation. Deleting the secret (on revoke) makes every future
-pseudonym unrelated to the past ones.
+user name ever enters the computation. The erasure key, shown to the user as the installation
+code (:meth:`InstallSecret.installation_code`), is what links the periods: given it, a privacy
+officer erases every report of the installation kept, after the app is gone. Deleting the
+secret (on revoke) makes every future pseudonym unrelated to the past ones.
+
+Upgrade from scheme v1 (``HMAC(secret, "crashveil/pseudonym/v1" | ...)``, before installation
+codes): an install's pseudonyms change once, at the upgrade, so the server counts it twice in
+that period; ``revoke()`` names both schemes' pseudonyms, so nothing sent before the upgrade is
+left behind (the installation code reaches v2 reports only; v1 ones age out by retention).
 """
 
 from __future__ import annotations
@@ -23,7 +32,6 @@ if TYPE_CHECKING:
 __all__ = ["SECRET_BYTES", "InstallSecret", "period_index", "pseudonym_for", "write_private_file"]
 
 SECRET_BYTES = 32
-_LABEL = b"crashveil/pseudonym/v1\x00"
 
 
 def period_index(now_s: float, rotation_days: int) -> int:
@@ -32,12 +40,10 @@ def period_index(now_s: float, rotation_days: int) -> int:
 
 
 def pseudonym_for(secret: bytes, project: str, period: int) -> str:
-    """The 32-hex-character pseudonym of this install for ``project`` in ``period``."""
-    import hashlib  # here, not at the top: init() with consent off never needs it
-    import hmac
+    """The 32-hex-character pseudonym (scheme v2) of this install for ``project`` in ``period``."""
+    from crashveil.wire.install_code import erasure_key, pseudonym_v2  # here: init() never needs it
 
-    message = _LABEL + project.encode("utf-8") + b"\x00" + str(period).encode("ascii")
-    return hmac.new(secret, message, hashlib.sha256).hexdigest()[:32]
+    return pseudonym_v2(erasure_key(secret), project, period)
 
 
 def write_private_file(path: Path, data: bytes) -> None:
@@ -95,15 +101,30 @@ class InstallSecret:
         """Pseudonyms of every period from ``lookback_days`` ago to now, newest first.
 
         A deletion request carries them all, so the server can erase what it still keeps
-        (the lookback is the longest retention in the policy). Empty when no secret exists:
-        nothing was ever sent under a pseudonym.
+        (the lookback is the longest retention in the policy): per period the v2 pseudonym,
+        then the v1 one (reports sent before the upgrade to installation codes). Empty when
+        no secret exists: nothing was ever sent under a pseudonym.
         """
         if not self.exists() and not self._saved:
             return []
+        from crashveil.wire.install_code import erasure_key, pseudonym_v1, pseudonym_v2
+
         secret = self.get()
+        key = erasure_key(secret)
         current = period_index(now_s, rotation_days)
         oldest = period_index(max(0.0, now_s - lookback_days * 86_400), rotation_days)
-        return [pseudonym_for(secret, project, period) for period in range(current, oldest - 1, -1)]
+        return [name for period in range(current, oldest - 1, -1)
+                for name in (pseudonym_v2(key, project, period), pseudonym_v1(secret, project, period))]
+
+    def installation_code(self) -> str | None:
+        """The code that lets a privacy officer erase this installation's reports from outside
+        the app (``crashveil.wire.install_code``); None while there is no secret (nothing was
+        ever sent under a pseudonym). Reading it writes nothing."""
+        if not self.exists() and not self._saved:
+            return None
+        from crashveil.wire.install_code import erasure_key, format_code
+
+        return format_code(erasure_key(self.get(persist=False)))
 
     def destroy(self) -> None:
         """Delete the secret: later pseudonyms cannot be linked to earlier ones."""

@@ -21,6 +21,7 @@ from functools import partial
 from starlette.routing import BaseRoute, Mount, Route, Router
 from starlette.staticfiles import StaticFiles
 
+import crashveil.server.dashboard.pages.erasure as erasure
 import crashveil.server.dashboard.pages.triage_actions as triage
 from crashveil.server.cluster.cache_versions import GROUPS
 from crashveil.server.dashboard import csrf
@@ -83,6 +84,10 @@ def _page_routes(ctx: DashboardContext) -> list[BaseRoute]:
               methods=["POST"]),
         Mount("/static", app=StaticFiles(directory=str(PACKAGE / "static")), name="dashboard-static"),
         *_triage_routes(ctx),
+        Route("/p/{project}/erasure", Page(ctx, erasure.erasure_form).serve),
+        Route("/p/{project}/erasure", Page(ctx, erasure.erasure_post, post=True).serve, methods=["POST"]),
+        Route("/p/{project}/erasure/confirmation", Page(ctx, erasure.confirmation_download, post=True).serve,
+              methods=["POST"]),
     ]
 
 

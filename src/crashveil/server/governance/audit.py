@@ -122,6 +122,8 @@ ACTIONS: Mapping[str, str] = {
     "group.link": "a crash group's external issue link was set or removed (the link's host only)",
     "destination.add": "an alert destination was added (name, kind; never its secret)",
     "destination.remove": "an alert destination was removed (name, kind)",
+    "erasure.by_code": "a privacy officer erased an installation's reports by its installation code (reason, "
+                       "periods, reports deleted; never the code or a pseudonym)",
 }
 #: Actions that re-anchor the checkpoint (:meth:`AuditTrail.reanchor`).
 REANCHOR_ACTIONS = ("server.restore", "audit.reanchor")

@@ -34,6 +34,7 @@ from crashveil.server.db.tables import (
 )
 from crashveil.server.governance.access import AccessStore
 from crashveil.server.governance.audit import AuditTrail
+from crashveil.server.governance.erasure_by_code.audit_section import erasure_by_code_blocks, erasures_by_code
 from crashveil.server.governance.principals import visible_fields
 from crashveil.server.governance.retention import retention_classes
 from crashveil.server.storage.reading import ProjectReader
@@ -87,6 +88,7 @@ def build_audit_report(storage: ProjectReader, audit: AuditTrail, access: Access
         runs = conn.execute(sa.select(retention_runs).where(retention_runs.c.started_at >= since)
                             .order_by(retention_runs.c.started_at)).all()
     data["retention_runs"] = [{"at": _iso(r.started_at), **_run_summary(r.summary)} for r in runs]
+    data["erasures_by_code"] = erasures_by_code(audit, since=since, until=until)
     return data
 
 
@@ -209,6 +211,7 @@ def render_audit_report(data: dict[str, Any], fmt: str = "md") -> str:
     _access_blocks(b, data)
     for project in data["projects"]:
         _project_blocks(b, project)
+    erasure_by_code_blocks(b, data)
     b.h(2, "Retention runs")
     b.table(["at", "reports deleted", "keys destroyed", "details rewritten", "KEK rotated", "WAL"],
             [[r["at"], r["reports_deleted"], r["keys_destroyed"], r["details_rewritten"], r["kek_rotated"], r["wal"]]

@@ -24,7 +24,7 @@ KEK rotation (see ``retention.py``).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -34,14 +34,24 @@ if TYPE_CHECKING:
     from crashveil.server.storage.records import DeletionRecord
     from crashveil.server.storage.store import Storage
 
-__all__ = ["erase_installs"]
+__all__ = ["ERASURE", "erase_installs"]
+
+#: The audit action of an erasure request (an SDK's revoke).
+ERASURE = "erasure"
 
 
 def erase_installs(storage: Storage, audit: AuditTrail, project_id: str, request_id: str,
-                   install_ids: Sequence[str], *, now: datetime, actor: str = "sdk") -> DeletionRecord:
+                   install_ids: Sequence[str], *, now: datetime, actor: str = "sdk", action: str | None = None,
+                   detail: Mapping[str, str | int] | None = None) -> DeletionRecord:
     """Delete every report of ``install_ids`` in ``project_id`` and audit it; returns the
-    storage's :class:`~crashveil.server.storage.records.DeletionRecord`."""
+    storage's :class:`~crashveil.server.storage.records.DeletionRecord`.
+
+    ``action`` (default ``erasure``) and ``detail`` (added to the counts): an erasure by
+    installation code (``erasure_by_code/erase.py``) is audited as ``erasure.by_code`` with its
+    stated reason.
+    """
     record = storage.process_deletion_request(project_id, request_id, install_ids, now=now)
-    audit.record("erasure", actor=actor, project_id=project_id, subject=f"erasure:{request_id}"[:256],
-                 detail={"installs": len(set(install_ids)), "reports_deleted": record.deleted_count})
+    audit.record(ERASURE if action is None else action, actor=actor, project_id=project_id,
+                 subject=f"erasure:{request_id}"[:256],
+                 detail={**(detail or {}), "installs": len(set(install_ids)), "reports_deleted": record.deleted_count})
     return record
