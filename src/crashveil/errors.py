@@ -7,6 +7,11 @@ and may hold personal data.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from datetime import date
+
 __all__ = [
     "CrashveilError",
     "ConfigError",
@@ -37,6 +42,7 @@ __all__ = [
     "TokenRefused",
     "ScopeMissing",
     "BadApiInput",
+    "BudgetExhaustedError",
 ]
 
 
@@ -264,3 +270,13 @@ class BadApiInput(CrashveilError, ValueError):
         super().__init__(f"field {name!r}: expected {expected}")
         self.name = name
         self.expected = expected
+
+
+class BudgetExhaustedError(BudgetExceededError):
+    """A public-summary window was refused: publishing it would take the privacy loss per
+    installation over the policy's yearly bound. ``until`` is the first day a later window
+    can be published again."""
+
+    def __init__(self, message: str, until: date) -> None:
+        super().__init__(message)
+        self.until = until
