@@ -85,7 +85,7 @@ def rho_of_epsilon(epsilon: float, delta: float) -> float:
     low, high = 0.0, epsilon
     while epsilon_of_rho(high, delta) <= epsilon:  # pragma: no cover - rho < epsilon always here
         high *= 2
-    for _ in range(60):
+    while high - low > 1e-12 * high:
         middle = (low + high) / 2
         if epsilon_of_rho(middle, delta) <= epsilon:
             low = middle
