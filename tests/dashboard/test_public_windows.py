@@ -18,8 +18,8 @@ from crashveil.errors import BudgetExhaustedError
 from crashveil.policy.loader import default_policy
 from crashveil.server.db.dashboard_tables import dp_budget_ledger
 from crashveil.server.db.engine import write_tx
-from crashveil.server.governance.public_summary_report import public_summary_blocks, public_summary_section
 from crashveil.server.insights.accountant import epsilon_of_rho, rho_of_epsilon, spend_window, yearly_budget
+from crashveil.server.insights.public_summary_report import public_summary_blocks, public_summary_section
 from crashveil.server.insights.window_releases import budget_of, publish_window
 from crashveil.server.insights.windows import bound_window, period_key, release_table, window_noise, window_start
 

@@ -35,8 +35,8 @@ from crashveil.server.db.tables import (
 from crashveil.server.governance.access import AccessStore
 from crashveil.server.governance.audit import AuditTrail
 from crashveil.server.governance.principals import visible_fields
-from crashveil.server.governance.public_summary_report import public_summary_blocks, public_summary_section
 from crashveil.server.governance.retention import retention_classes
+from crashveil.server.insights.public_summary_report import public_summary_blocks, public_summary_section
 from crashveil.server.storage.reading import ProjectReader
 from crashveil.server.storage.records import ProjectSummary
 from crashveil.textsafe import md_cell, visible
