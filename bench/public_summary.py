@@ -1,9 +1,9 @@
 """``bench/public_summary.py``: how useful the public summary is under a yearly privacy bound.
 
-Simulates an app with ``--dau`` daily active installations (from a population of 1.5x that,
-each active on a day with probability dau / population) and crash groups that affect a
-fixed share of a window's installations (2% ... 50%), plus rare groups of 1 to 3
-installations and one planted single-installation crash. Every configuration (yearly
+Simulates an app with ``--dau`` daily active installations (from a population of
+``--population`` (1.5) times that, each active on a day with probability dau / population)
+and crash groups that affect a fixed share of a window's installations (2% ... 50%), plus
+rare groups of 1 to 3 installations and one planted single-installation crash. Every configuration (yearly
 epsilon x window) runs ``--weeks`` weeks through the server's own functions
 (``windows.bound_window``, ``windows.window_noise``, ``windows.release_table`` and the
 accountant's ``yearly_budget``), the same ones ``publish_window`` runs on the database.
@@ -29,10 +29,10 @@ SHARES = (0.02, 0.05, 0.08, 0.10, 0.12, 0.15, 0.20, 0.30, 0.50)
 Row = tuple[str, str, str]
 
 
-def simulate_days(days: int, dau: int, seed: int) -> list[list[Row]]:
+def simulate_days(days: int, dau: int, seed: int, population_factor: float) -> list[list[Row]]:
     """Per day, the (install, group, platform) rows of that day's reports, in arrival order."""
     rng = random.Random(seed)
-    population = int(dau * 1.5)
+    population = int(dau * population_factor)
     installs = [f"i{n}" for n in range(population)]
     platform = {i: f"1.{rng.randrange(3)}|{rng.choice(['linux', 'windows', 'macos'])}" for i in installs}
     active_p = dau / population
@@ -89,9 +89,10 @@ def main() -> None:
     parser.add_argument("--min-k", type=int, default=5)
     parser.add_argument("--share", type=float, default=0.10)
     parser.add_argument("--seed", type=int, default=21)
+    parser.add_argument("--population", type=float, default=1.5, help="installations per daily active one")
     args = parser.parse_args()
     started = time.process_time()
-    days_rows = simulate_days(7 * args.weeks, args.dau, args.seed)
+    days_rows = simulate_days(7 * args.weeks, args.dau, args.seed, args.population)
     table = []
     for window in (int(w) for w in args.windows.split(",")):
         for epsilon in (float(e) for e in args.epsilons.split(",")):
@@ -100,8 +101,8 @@ def main() -> None:
                           f"{result['window_eps']:.3f}", f"{result['scale']:.1f}", str(result["threshold"]),
                           f"{100 * result['median']:.1f}%", f"{100 * result['p90']:.1f}%",
                           f"{100 * result['rate']:.1f}%", str(result["rare"])])
-    print(f"{args.dau} daily active installs, {args.weeks} weeks, crashes affecting >= {args.share:.0%} of a "
-          f"window's installs; yearly delta {args.delta:g}, k = {args.min_k}")
+    print(f"{args.dau} daily active installs of {int(args.dau * args.population)}, {args.weeks} weeks, crashes "
+          f"affecting >= {args.share:.0%} of a window's installs; yearly delta {args.delta:g}, k = {args.min_k}")
     print_table(["window", "eps/year", "eps/window", "sigma", "threshold", "err median", "err p90",
                  "published", "rare"], table)
     print(f"CPU {time.process_time() - started:.1f} s")
