@@ -17,13 +17,14 @@ with warnings.catch_warnings():  # starlette 1.x prefers httpx2 for its test cli
 from crashveil.errors import BudgetExhaustedError
 from crashveil.policy.loader import default_policy
 from crashveil.server.db.dashboard_tables import dp_budget_ledger
-from crashveil.server.db.engine import write_tx
+from crashveil.server.db.engine import create_engine, write_tx
 from crashveil.server.insights.accountant import epsilon_of_rho, rho_of_epsilon, spend_window, yearly_budget
 from crashveil.server.insights.public_summary_report import public_summary_blocks, public_summary_section
 from crashveil.server.insights.window_releases import budget_of, publish_window
 from crashveil.server.insights.windows import bound_window, period_key, release_table, window_noise, window_start
 
-from .conftest import NOW
+from .conftest import NOW, Seeder
+from .test_unavailable import pg_template, pg_url, postgresql_proc  # noqa: F401 - fixtures
 
 AGGREGATION = default_policy().aggregation  # weekly, epsilon 10 per year, delta 1e-6
 LAST_WEEK = window_start(NOW.date(), 7) - timedelta(days=7)
@@ -157,3 +158,23 @@ def test_page_shows_windows_and_budget_state(dash) -> None:
     assert ([False], 8, f"{this_week}/{last_day}") == (
         [w.get("published", True) for w in summary["windows"] if "groups" not in w], len(summary["windows"]),
         summary["windows"][-1]["window"])
+
+
+@pytest.mark.postgres
+def test_windows_and_the_ledger_on_postgresql(pg_url: str) -> None:  # noqa: F811 - fixture
+    """On PostgreSQL: a window's release is stored once (its long period key fits) and a spend
+    beyond the year is refused."""
+    engine = create_engine(pg_url)
+    try:
+        seed = Seeder(engine)
+        seed.project("p1", public=True)
+        big = seed.group("p1", "c" * 16)
+        seed.reports("p1", big, when=datetime.combine(LAST_WEEK, datetime.min.time(), tzinfo=NOW.tzinfo), count=300)
+        release = publish_window(engine, "p1", LAST_WEEK, AGGREGATION, now=NOW)
+        budget = budget_of(AGGREGATION)
+        with pytest.raises(BudgetExhaustedError), write_tx(engine) as conn:
+            spend_window(conn, "p1", period_key(LAST_WEEK, 7), rho=budget.rho, delta=0.0, epsilon=10.0,
+                         budget=budget, now=NOW, purpose="other")
+        assert (release, [big]) == (publish_window(engine, "p1", LAST_WEEK, AGGREGATION, now=NOW), list(release.groups))
+    finally:
+        engine.dispose()

@@ -203,7 +203,8 @@ def _public_summary_bound(policy: Policy) -> str:
     window = aggregation.publication_window_days
     per = "day" if window == 1 else "week" if window == 7 else _days(window)
     return (f"Those numbers are published once per {per}, and each installation counts at most once per kind "
-            "of crash in it. All publications together are accounted for with zero-concentrated differential "
-            "privacy (Gaussian noise): for any 365 days of your installation's life the privacy loss stays "
+            "of crash in it (and in a few kinds at most). All publications together are accounted for with "
+            "zero-concentrated differential privacy (Gaussian noise): for any 365 days of your installation's "
+            "life the privacy loss stays "
             f"below epsilon = {aggregation.yearly_epsilon:g} with delta = {aggregation.yearly_delta:g}, and a "
             "publication that would go over that is not made.")
