@@ -7,6 +7,11 @@ and may hold personal data.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from datetime import date
+
 __all__ = [
     "CrashveilError",
     "ConfigError",
@@ -41,6 +46,7 @@ __all__ = [
     "WebhookSignatureError",
     "InstallationCodeError",
     "ConfirmationInvalid",
+    "BudgetExhaustedError",
 ]
 
 
@@ -160,6 +166,8 @@ class BudgetExceededError(CrashveilError):
 
 class NotFound(CrashveilError):
     """Raised by a dashboard page handler: answer the dashboard's 404 page."""
+
+
 class EventSkipped(CrashveilError):
     """A Sentry event crashveil does not store (a transaction, an event with nothing to map);
     ``reason`` (a fixed code, never event content) tells the client why."""
@@ -186,6 +194,8 @@ class DatabaseUnreachable(StorageError):
     def __init__(self, where: str, reason: str) -> None:
         super().__init__(f"cannot reach the database at {where}: {reason}")
         self.where = where
+
+
 class BackupError(CrashveilError):
     """A backup archive cannot be written, opened or restored: wrong passphrase, corrupted or
     truncated archive, a target that is not empty. One line naming the archive or directory."""
@@ -292,3 +302,13 @@ class InstallationCodeError(ConfigError):
 
 class ConfirmationInvalid(CrashveilError):
     """A signed erasure confirmation that is malformed or does not verify: says which."""
+
+
+class BudgetExhaustedError(BudgetExceededError):
+    """A public-summary window was refused: publishing it would take the privacy loss per
+    installation over the policy's yearly bound. ``until`` is the first day a later window
+    can be published again."""
+
+    def __init__(self, message: str, until: date) -> None:
+        super().__init__(message)
+        self.until = until

@@ -45,7 +45,7 @@ def _changed(edit) -> Any:  # type: ignore[no-untyped-def]
         (lambda d: d["fields"]["message"].update(retention_days=60), "retention_changed"),
         (lambda d: d["fields"]["message"].update(access=["developer", "viewer"]), "access_widened"),
         (lambda d: d["aggregation"].update(min_k=3), "value_changed"),
-        (lambda d: d["aggregation"].update(dp_epsilon_per_day=2.0), "value_changed"),
+        (lambda d: d["aggregation"].update(dp_epsilon_per_year=20.0), "value_changed"),
         (lambda d: d["keys"].update(pseudonym_rotation_days=90), "value_changed"),
         (lambda d: d["redaction"].update(detectors=d["redaction"]["detectors"][1:]), "detectors_removed"),
     ],

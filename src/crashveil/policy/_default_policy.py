@@ -115,10 +115,16 @@ SOURCE = (
     '[aggregation]\n'
     '# Counts below k installs are never shown.\n'
     'min_k = 5\n'
-    '# Differential-privacy budget of the public summary, per day.\n'
-    'dp_epsilon_per_day = 1.0\n'
     '# Hourly roll-up counts (no content, no pseudonyms) are kept this long.\n'
     'rollup_retention_days = 365\n'
+    '# The public summary is published once per window of this many days (UTC, weeks start on\n'
+    '# Monday); each installation counts at most once per crash group in a window.\n'
+    'window_days = 7\n'
+    '# Differential-privacy bound per installation over any 365 days, (epsilon, delta), accounted\n'
+    '# in zCDP over every window published (replaces the old dp_epsilon_per_day, which a policy\n'
+    '# may still carry: without dp_epsilon_per_year it means min(365 x that, 10) per year).\n'
+    'dp_epsilon_per_year = 10.0\n'
+    'dp_delta = 1e-6\n'
     '\n'
     '[keys]\n'
     '# The install pseudonym is re-derived with a new key every period, so reports of different\n'
@@ -492,7 +498,11 @@ DATA: dict[str, Any] = {'policy': {'name': 'crashveil-default', 'version': '1.2.
             'queue_max_reports': 30,
             'queue_max_bytes': 2000000,
             'queue_max_age_days': 30},
- 'aggregation': {'min_k': 5, 'dp_epsilon_per_day': 1.0, 'rollup_retention_days': 365},
+ 'aggregation': {'min_k': 5,
+                 'rollup_retention_days': 365,
+                 'window_days': 7,
+                 'dp_epsilon_per_year': 10.0,
+                 'dp_delta': 1e-06},
  'keys': {'pseudonym_rotation_days': 30,
           'data_key_days': 1,
           'kek_cryptoperiod_days': 365,
@@ -1143,7 +1153,11 @@ CANONICAL: dict[str, Any] = {'name': 'crashveil-default',
             'queue_max_bytes': 2000000,
             'queue_max_age_days': 30,
             'overrides': ()},
- 'aggregation': {'min_k': 5, 'dp_epsilon_per_day': 1.0, 'rollup_retention_days': 365},
+ 'aggregation': {'min_k': 5,
+                 'rollup_retention_days': 365,
+                 'window_days': 7,
+                 'dp_epsilon_per_year': 10.0,
+                 'dp_delta': 1e-06},
  'keys': {'pseudonym_rotation_days': 30,
           'data_key_days': 1,
           'kek_cryptoperiod_days': 365,
@@ -1164,4 +1178,4 @@ CANONICAL: dict[str, Any] = {'name': 'crashveil-default',
               'review': 'reviews/2026-12-07-adoption.md'}}
 
 #: ``policy_digest(parse_policy(DATA))``
-DIGEST = 'sha256:47d854e6f31e4d4c35ee50c7f29fb6a7a040af0a167943a85726a72f51a9cc3a'
+DIGEST = 'sha256:125ee99437d924d8929769938b43ea40b794a4ae271240c8abee3e36e858edab'

@@ -129,8 +129,12 @@ def _level_changes(add: _Add, old: Policy, new: Policy) -> None:
 def _aggregation_and_key_changes(add: _Add, old: Policy, new: Policy) -> None:
     """k, epsilon, roll-up retention, the retention ceiling and the key periods."""
     _compare_number(add, "aggregation.min_k", old.aggregation.min_k, new.aggregation.min_k, material_if="lower")
-    _compare_number(add, "aggregation.dp_epsilon_per_day", old.aggregation.dp_epsilon_per_day,
-                    new.aggregation.dp_epsilon_per_day, material_if="higher")
+    _compare_number(add, "aggregation.dp_epsilon_per_year", old.aggregation.yearly_epsilon,
+                    new.aggregation.yearly_epsilon, material_if="higher")
+    _compare_number(add, "aggregation.dp_delta", old.aggregation.yearly_delta, new.aggregation.yearly_delta,
+                    material_if="higher")
+    _compare_number(add, "aggregation.window_days", old.aggregation.publication_window_days,
+                    new.aggregation.publication_window_days, material_if="lower")
     _compare_number(add, "aggregation.rollup_retention_days", old.aggregation.rollup_retention_days,
                     new.aggregation.rollup_retention_days, material_if="higher")
     _compare_number(add, "policy.retention_ceiling_days", old.retention_ceiling_days, new.retention_ceiling_days,

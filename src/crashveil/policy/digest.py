@@ -25,6 +25,8 @@ def canonical_policy(policy: Policy) -> dict[str, Any]:
         data.pop("server_mode_max_level", None)
     if data.get("adoption") is None:  # absent: the digest of a policy without [adoption]
         data.pop("adoption", None)
+    # Optional [aggregation] keys a policy does not write are absent, so its digest is as it was.
+    data["aggregation"] = {key: value for key, value in data["aggregation"].items() if value is not None}
     data["fields"] = {name: data["fields"][name] for name in sorted(data["fields"])}
     for rule in data["fields"].values():
         if not rule["keys"]:  # only keyed fields (tags) list keys: other fields' digests stay as they were

@@ -379,12 +379,23 @@ class _Reader:
         )
 
     def aggregation(self, data: Any) -> AggregationSettings:
-        table = self.table(data, "aggregation", {"min_k", "dp_epsilon_per_day", "rollup_retention_days"})
+        table = self.table(data, "aggregation", {"min_k", "rollup_retention_days"},
+                           {"dp_epsilon_per_day", "window_days", "dp_epsilon_per_year", "dp_delta"})
+        if "dp_epsilon_per_day" not in table and "dp_epsilon_per_year" not in table:
+            raise self.fail("aggregation.dp_epsilon_per_year", "missing key")
+
+        def optional_number(key: str, maximum: float) -> float | None:
+            return self.number(table, key, "aggregation", minimum=0.0, maximum=maximum,
+                               exclusive_minimum=True) if key in table else None
+
         return AggregationSettings(
             min_k=self.integer(table, "min_k", "aggregation", minimum=2),
-            dp_epsilon_per_day=self.number(table, "dp_epsilon_per_day", "aggregation", minimum=0.0, maximum=10.0,
-                                           exclusive_minimum=True),
+            dp_epsilon_per_day=optional_number("dp_epsilon_per_day", 10.0),
             rollup_retention_days=self.integer(table, "rollup_retention_days", "aggregation", minimum=1, maximum=3650),
+            window_days=self.integer(table, "window_days", "aggregation", minimum=1, maximum=91)
+            if "window_days" in table else None,
+            dp_epsilon_per_year=optional_number("dp_epsilon_per_year", 50.0),
+            dp_delta=optional_number("dp_delta", 1e-3),
         )
 
     def key_periods(self, data: Any) -> KeyPeriods:

@@ -100,9 +100,42 @@ class LimitSettings:
 
 @dataclass(frozen=True)
 class AggregationSettings:
+    """``[aggregation]``. The public summary's settings are optional as written (``None``:
+    absent, so a policy's digest does not change for keys it never had); the properties
+    give the values in force. A policy with only the old ``dp_epsilon_per_day`` gets the
+    yearly bound ``min(365 * dp_epsilon_per_day, 10)``: never more than basic composition
+    of its daily budget over a year allowed, never more than the new default."""
+
     min_k: int
-    dp_epsilon_per_day: float
+    dp_epsilon_per_day: float | None
     rollup_retention_days: int
+    window_days: int | None = None
+    dp_epsilon_per_year: float | None = None
+    dp_delta: float | None = None
+
+    @property
+    def publication_window_days(self) -> int:
+        """Days per public-summary window (default a week)."""
+        return self.window_days if self.window_days is not None else DEFAULT_WINDOW_DAYS
+
+    @property
+    def yearly_epsilon(self) -> float:
+        """The bound on the privacy loss per installation over any 365 days."""
+        if self.dp_epsilon_per_year is not None:
+            return self.dp_epsilon_per_year
+        assert self.dp_epsilon_per_day is not None  # the loader requires one of the two
+        return min(365 * self.dp_epsilon_per_day, DEFAULT_EPSILON_PER_YEAR)
+
+    @property
+    def yearly_delta(self) -> float:
+        """The delta of :attr:`yearly_epsilon`."""
+        return self.dp_delta if self.dp_delta is not None else DEFAULT_DELTA_PER_YEAR
+
+
+#: Defaults of the public summary's ``[aggregation]`` settings.
+DEFAULT_WINDOW_DAYS = 7
+DEFAULT_EPSILON_PER_YEAR = 10.0
+DEFAULT_DELTA_PER_YEAR = 1e-6
 
 
 @dataclass(frozen=True)

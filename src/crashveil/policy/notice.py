@@ -131,8 +131,8 @@ def _protection_sections(policy: Policy) -> list[tuple[str, list[str]]]:
         ("Numbers shown to the public", [
             f"If the developers publish crash statistics, counts smaller than {policy.aggregation.min_k} "
             "installations are never shown, and a measured amount of random noise is added to every number "
-            f"(differential privacy, with a budget of epsilon = {policy.aggregation.dp_epsilon_per_day:g} per day), "
-            "so that nobody can tell from the numbers whether your installation crashed.",
+            "(differential privacy), so that nobody can tell from the numbers whether your installation crashed.",
+            _public_summary_bound(policy),
         ]),
         ("How long reports are kept", [
             f"Each item is deleted after the time given above, and never kept longer than "
@@ -195,3 +195,16 @@ def _inline(text: str) -> str:
     """Escape, then turn **bold** markers into <strong>."""
     parts = escape(text).split("**")
     return "".join(f"<strong>{part}</strong>" if index % 2 else part for index, part in enumerate(parts))
+
+
+def _public_summary_bound(policy: Policy) -> str:
+    """The public summary's window, accountant and yearly bound, in words."""
+    aggregation = policy.aggregation
+    window = aggregation.publication_window_days
+    per = "day" if window == 1 else "week" if window == 7 else _days(window)
+    return (f"Those numbers are published once per {per}, and each installation counts at most once per kind "
+            "of crash in it (and in a few kinds at most). All publications together are accounted for with "
+            "zero-concentrated differential privacy (Gaussian noise): for any 365 days of your installation's "
+            "life the privacy loss stays "
+            f"below epsilon = {aggregation.yearly_epsilon:g} with delta = {aggregation.yearly_delta:g}, and a "
+            "publication that would go over that is not made.")

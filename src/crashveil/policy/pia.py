@@ -38,7 +38,8 @@ def _risks(policy: Policy) -> list[tuple[str, str, str]]:
         ("Re-identification from published numbers",
          "low to medium for small user bases",
          f"counts below k = {policy.aggregation.min_k} suppressed; differential privacy with "
-         f"epsilon {policy.aggregation.dp_epsilon_per_day} per day"),
+         f"epsilon {policy.aggregation.yearly_epsilon:g} per installation and year (zCDP accountant, "
+         f"{policy.aggregation.publication_window_days}-day windows)"),
         ("Over-broad internal access (curious insider)",
          "medium",
          "roles per project; per-field access lists; reading one report requires a stated reason and "

@@ -332,7 +332,7 @@ def policy_from_canonical(data: dict[str, Any]) -> Policy:
                                     placeholders=dict(data["redaction"].get("placeholders", {}))),
         sampling=SamplingSettings(rate=sampling["rate"], overrides=overrides(sampling.get("overrides", []))),
         limits=LimitSettings(**limits),
-        aggregation=AggregationSettings(**data["aggregation"]),
+        aggregation=AggregationSettings(**{"dp_epsilon_per_day": None, **data["aggregation"]}),
         keys=KeyPeriods(**data["keys"]),
         notice=NoticeSettings(**data["notice"]),
         server_mode_max_level=data.get("server_mode_max_level"),

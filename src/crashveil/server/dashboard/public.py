@@ -2,9 +2,11 @@
 
 Off unless the project enables it (``projects.public_summary``); a project that has not is a
 404, the same as one that does not exist. Every number comes from a stored differentially
-private release (``aggregates.publish_day``): one per finished UTC day, computed once and
-served as stored. No report content, no pseudonyms, no exact small counts. Groups appear
-under their number only; their titles (exception names) stay on the dashboard.
+private release (``window_releases.publish_window``): one per finished window of
+``aggregation.window_days`` UTC days, computed once and served as stored. A window the
+yearly privacy budget does not allow is shown as "budget exhausted until DATE" and publishes
+nothing. No report content, no pseudonyms, no exact small counts. Groups appear under their
+number only; their titles (exception names) stay on the dashboard.
 """
 
 from __future__ import annotations
@@ -22,31 +24,31 @@ from crashveil.server.dashboard.headers import SecurityHeaders
 from crashveil.server.dashboard.templating import templates
 from crashveil.server.dashboard.unavailable import Unavailable, unavailable_page
 from crashveil.server.insights import plots
-from crashveil.server.insights.aggregates import PublishedRelease, public_releases
+from crashveil.server.insights.window_releases import WindowState, budget_of, public_windows
 from crashveil.server.storage.reading import ProjectReader
 from crashveil.server.storage.records import ProjectRecord
 
-__all__ = ["public_routes", "DAYS"]
+__all__ = ["public_routes", "SPAN_DAYS"]
 
-#: Finished days shown.
-DAYS = 14
+#: Days of finished windows shown (8 weekly windows, 56 daily ones).
+SPAN_DAYS = 56
 _PROJECT_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 
 
 def public_routes(storage: ProjectReader, *, now: Callable[[], datetime] = lambda: datetime.now(UTC),
-                  days: int = DAYS) -> list[BaseRoute]:
+                  span_days: int = SPAN_DAYS) -> list[BaseRoute]:
     """Routes under ``/public``: ``/{project}``, ``/{project}/summary.json``, ``/{project}/plot.svg``, ``/about``."""
     env = templates()
 
-    def releases(project_id: str) -> tuple[ProjectRecord, list[PublishedRelease]] | None:
+    def releases(project_id: str) -> tuple[ProjectRecord, list[WindowState]] | None:
         if not _PROJECT_RE.match(project_id):
             return None
         project = storage.project(project_id)
         if project is None or not project.public_summary:
             return None
         agg = project.policy.aggregation
-        return project, public_releases(storage.engine, project_id, epsilon_per_day=agg.dp_epsilon_per_day,
-                                        min_k=agg.min_k, days=days, now=now())
+        count = max(2, span_days // agg.publication_window_days)
+        return project, public_windows(storage.engine, project_id, agg, count=count, now=now())
 
     def missing(request: Request) -> Response:
         return HTMLResponse(env.get_template("public_missing.html").render(title="No public summary"), status_code=404)
@@ -55,30 +57,42 @@ def public_routes(storage: ProjectReader, *, now: Callable[[], datetime] = lambd
         found = await run_in_threadpool(releases, request.path_params["project"])
         if found is None:
             return missing(request)
-        project, days_ = found
-        groups = sorted({g for r in days_ for g in r.groups})
-        platforms = sorted({p for r in days_ for p in r.platforms})
+        project, windows = found
+        released = [w.release for w in windows if w.release is not None]
+        groups = sorted({g for r in released for g in r.groups})
+        platforms = sorted({p for r in released for p in r.platforms})
+        exhausted = max((w.exhausted_until for w in windows if w.exhausted_until is not None), default=None)
         return HTMLResponse(env.get_template("public.html").render(
-            title=f"Crash summary · {project.id}", project=project, days=days_, groups=groups, platforms=platforms,
-            aggregation=project.policy.aggregation))
+            title=f"Crash summary · {project.id}", project=project, windows=windows, groups=groups,
+            platforms=platforms, aggregation=project.policy.aggregation, budget=budget_of(project.policy.aggregation),
+            exhausted_until=exhausted))
 
     async def summary_json(request: Request) -> Response:
         found = await run_in_threadpool(releases, request.path_params["project"])
         if found is None:
             return JSONResponse({"error": "not_found", "field": None, "message": "no public summary"}, status_code=404)
-        project, days_ = found
-        return JSONResponse({"project": project.id, "unit": "installations that crashed per UTC day, noised",
-                             "explanation": "/public/about", "days": [r.to_json() for r in days_]})
+        project, windows = found
+        budget = budget_of(project.policy.aggregation)
+        return JSONResponse({
+            "project": project.id, "unit": f"installations that crashed per window of {budget.window_days} UTC "
+            "day(s), noised", "explanation": "/public/about",
+            "budget": {"accountant": "zCDP", "window_days": budget.window_days, "epsilon_per_year": budget.epsilon,
+                       "delta_per_year": budget.delta, "rho_per_year": budget.rho,
+                       "rho_per_window": budget.rho_per_window},
+            "windows": [w.release.to_json() if w.release is not None else
+                        {"window": w.period, "published": False,
+                         "budget_exhausted_until": w.exhausted_until.isoformat() if w.exhausted_until else None}
+                        for w in windows]})
 
     async def plot(request: Request) -> Response:
         found = await run_in_threadpool(releases, request.path_params["project"])
         if found is None:
             return missing(request)
-        _, days_ = found
-        points = [(datetime.fromisoformat(r.period).replace(tzinfo=UTC), sum(r.groups.values()))
-                  for r in days_]
-        body = plots.time_series_svg(points, title="Installations that crashed per day (noised, published groups)",
-                                     y_unit="installations per day", x_unit="day (UTC)")
+        _, windows = found
+        points = [(datetime.combine(w.start, datetime.min.time(), tzinfo=UTC), sum(w.release.groups.values()))
+                  for w in windows if w.release is not None]
+        body = plots.time_series_svg(points, title="Installations that crashed per window (noised, published "
+                                     "groups)", y_unit="installations per window", x_unit="window start (UTC)")
         return Response(body, media_type="image/svg+xml")
 
     async def about(request: Request) -> Response:

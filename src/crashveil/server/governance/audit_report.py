@@ -37,6 +37,7 @@ from crashveil.server.governance.audit import AuditTrail
 from crashveil.server.governance.erasure_by_code.audit_section import erasure_by_code_blocks, erasures_by_code
 from crashveil.server.governance.principals import visible_fields
 from crashveil.server.governance.retention import retention_classes
+from crashveil.server.insights.public_summary_report import public_summary_blocks, public_summary_section
 from crashveil.server.storage.reading import ProjectReader
 from crashveil.server.storage.records import ProjectSummary
 from crashveil.textsafe import md_cell, visible
@@ -128,6 +129,7 @@ def _project_section(conn: Connection, summary: ProjectSummary, policy: Policy, 
         "data_key_days": policy.keys.data_key_days,
         "redaction_hits": _redaction_hits(conn, project_id, since=since),
         "erasures": _erasures(conn, project_id, since=since),
+        "public_summary": public_summary_section(conn, project_id, policy, since=since, until=until),
     }
 
 
@@ -295,6 +297,7 @@ def _project_blocks(b: _Blocks, project: dict[str, Any]) -> None:
     b.h(3, "Policy version history")
     b.table(["version", "digest", "since"],
             [[p["version"], p["digest"], p["since"]] for p in project["policy_history"]])
+    b.blocks.extend(public_summary_blocks(project["public_summary"]))
 
 
 #: A value shown in a Markdown code span as it is (a code span cannot hold escapes).

@@ -5,7 +5,11 @@ Two rules:
 - **k-anonymity on the dashboard.** A number of affected installations is shown only at or
   above the policy's ``aggregation.min_k`` (:func:`k_visible`); below it the dashboard says
   "fewer than k".
-- **Differential privacy for the public summary.** Once per project and UTC day, after the
+- **Differential privacy for the public summary (per day; superseded).** The public page now
+  publishes over windows with a zCDP accountant (``windows.py``, ``window_releases.py``,
+  ``accountant.py``); the per-day release below stays for the releases already stored and
+  its tests, and its ledger rows count in the accountant as ``epsilon**2 / 2``. Once per
+  project and UTC day, after the
   day has ended, one release is computed, stored in ``dp_releases`` and then served as
   stored (:func:`publish_day`). Its spend is written to ``dp_budget_ledger`` in the same
   transaction; a spend that would take the day over ``aggregation.dp_epsilon_per_day`` is
