@@ -37,6 +37,8 @@ __all__ = [
     "TokenRefused",
     "ScopeMissing",
     "BadApiInput",
+    "ForwardingRefused",
+    "BadAlertRule",
 ]
 
 
@@ -263,4 +265,22 @@ class BadApiInput(CrashveilError, ValueError):
     def __init__(self, name: str, expected: str) -> None:
         super().__init__(f"field {name!r}: expected {expected}")
         self.name = name
+        self.expected = expected
+
+
+class ForwardingRefused(AccessDenied):
+    """The policy has no ``[forwarding.NAME]`` entry for a destination: nothing may go there."""
+
+    def __init__(self, destination: str) -> None:
+        super().__init__(f"the policy does not forward alerts to destination {destination!r} "
+                         f"(no [forwarding.{destination}] entry)")
+        self.destination = destination
+
+
+class BadAlertRule(CrashveilError, ValueError):
+    """An alert rule's option is missing or malformed: names the option and the form expected."""
+
+    def __init__(self, option: str, expected: str) -> None:
+        super().__init__(f"alert rule {option}: expected {expected}")
+        self.option = option
         self.expected = expected

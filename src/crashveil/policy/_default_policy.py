@@ -355,6 +355,7 @@ SOURCE = (
     'retention_days = 90\n'
     'access = ["viewer", "developer", "privacy-officer", "admin"]\n'
     'review = "reviews/2026-11-27-initial.md"\n'
+    'forwardable = true\n'
     '\n'
     '[fields.severity]\n'
     'purpose = "How serious the application rated the problem (fatal, error, warning, info, debug), to fix the worst first."\n'
@@ -708,7 +709,8 @@ DATA: dict[str, Any] = {'policy': {'name': 'crashveil-default', 'version': '1.2.
                            'level': 'crash',
                            'retention_days': 90,
                            'access': ['viewer', 'developer', 'privacy-officer', 'admin'],
-                           'review': 'reviews/2026-11-27-initial.md'},
+                           'review': 'reviews/2026-11-27-initial.md',
+                           'forwardable': True},
             'severity': {'purpose': 'How serious the application rated the problem (fatal, error, warning, '
                                     'info, debug), to fix the worst first.',
                          'sensitivity': 'technical',
@@ -871,7 +873,8 @@ CANONICAL: dict[str, Any] = {'name': 'crashveil-default',
                            'retention_days': 90,
                            'access': ('viewer', 'developer', 'privacy-officer', 'admin'),
                            'review': 'reviews/2026-11-27-initial.md',
-                           'description': ''},
+                           'description': '',
+                           'forwardable': True},
             'device_class': {'name': 'device_class',
                              'purpose': 'The kind of device (desktop, mobile, tablet, server...), never its '
                                         'model or name, because some crashes happen on one kind only.',
@@ -1200,4 +1203,4 @@ CANONICAL: dict[str, Any] = {'name': 'crashveil-default',
               'review': 'reviews/2026-12-07-adoption.md'}}
 
 #: ``policy_digest(parse_policy(DATA))``
-DIGEST = 'sha256:669263711eb2082e009239a08d967f005efe7502bfc4ae676e666bb4d5fc1789'
+DIGEST = 'sha256:a480d78616311e002ebc5ed932d12e8fa445e7b2a736ab74354a5bbfc8a52edf'
