@@ -36,7 +36,7 @@ class Receiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+            def do_POST(self) -> None:
                 receiver.bodies.append(self.rfile.read(int(self.headers["Content-Length"])))
                 status, headers = receiver.statuses.pop(0) if receiver.statuses else (200, {})
                 self.send_response(status)
@@ -135,7 +135,8 @@ PLANTED = ("alice.canary@example.com", "alice.canary", "+1 415 555 0199", "41555
 
 def test_canary_planted_personal_data_never_reaches_a_destination(store: Storage, tmp_path: Path) -> None:
     """The crash message (stored unredacted here, as if the server's own redaction had missed it)
-    names an e-mail, a phone and a home path (the redactor keeps the file's name, not the user's); ``chat`` may receive the title and crash type.
+    names an e-mail, a phone and a home path (the redactor keeps the file's name, not the
+    user's); ``chat`` may receive the title and crash type.
     Neither destination is handed any of it; ``hook`` gets the crash type alone."""
     _rule(store, "chat", "hook")
     add_rule(store.engine, make_rule("demo", "regression", ["chat"], store.project("demo").policy), now=NOW)  # type: ignore[union-attr]

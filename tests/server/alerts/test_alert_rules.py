@@ -41,7 +41,7 @@ def test_new_group_fires_once_per_incident_and_destination(store: Storage) -> No
     rows = outbox(store)
     assert [(f"g{first}", "chat"), (f"g{first}", "hook"), (f"g{second}", "chat"), (f"g{second}", "hook")] == [
         (row.dedupe_key.split(":")[2], row.destination) for row in rows]
-    assert {("new_group", "pending", False, "https://crash.example/p/demo/groups/%d" % first)} == {
+    assert {("new_group", "pending", False, f"https://crash.example/p/demo/groups/{first}")} == {
         (row.kind, row.state, row.held, row.link) for row in rows[:2]}
 
 

@@ -78,7 +78,8 @@ def alert_list(project_id: str, fmt: str, server_dir: str | None) -> None:
                  if r.quiet else "")
         extra = f" threshold {r.threshold:g}" if r.threshold is not None else ""
         extra += f" release {r.release}" if r.release else ""
-        click.echo(visible(f"{r.id}\t{r.kind}\t-> {', '.join(r.destinations)}{extra}{quiet}"))
+        click.echo("\t".join(visible(cell) for cell in (str(r.id), r.kind, f"-> {', '.join(r.destinations)}"
+                                                                                  f"{extra}{quiet}")))
     if not rules:
         click.echo("no alert rules")
 
@@ -119,7 +120,8 @@ def alert_deliveries(project_id: str, limit: int, fmt: str, server_dir: str | No
         click.echo(json.dumps([entry.to_json() for entry in entries], indent=2))
         return
     for e in entries:
-        click.echo(visible(f"{e.at.isoformat()}\t{e.destination}\trule {e.rule_id}\tattempt {e.attempt}\t"
-                           f"{'ok' if e.ok else 'failed'}\t{e.status if e.status is not None else '-'}\t{e.detail}"))
+        cells = (e.at.isoformat(), e.destination, f"rule {e.rule_id}", f"attempt {e.attempt}",
+                 "ok" if e.ok else "failed", str(e.status) if e.status is not None else "-", e.detail)
+        click.echo("\t".join(visible(cell) for cell in cells))
     if not entries:
         click.echo("no deliveries")
