@@ -16,6 +16,7 @@ from crashveil.server.alerts.rules import add_rule, list_rules, make_rule, remov
 from crashveil.server.alerts.worker import OutboxWorker
 from crashveil.server.dashboard.triage import actions
 from crashveil.server.db.adoption_tables import release_adoption
+from crashveil.server.db.alert_tables import alert_outbox
 from crashveil.server.governance.audit import AuditTrail
 from crashveil.server.storage.store import Storage
 
@@ -96,6 +97,10 @@ def test_spike_fires_against_a_baseline_and_not_without_one(store: Storage) -> N
     rows = outbox(store)
     assert ([], [1, 0], ["spike"], rule_id) == (without, made, [r.kind for r in rows], rows[0].rule_id)
     assert rows[0].summary.startswith("6 reports in the hour")
+    with store.engine.begin() as conn:  # settled long ago: pruned by the next run
+        conn.execute(alert_outbox.update().values(state="sent"))
+    run_alert_checks(store.engine, _policy_of(store), now=judged_at + timedelta(days=91))
+    assert [] == outbox(store)
 
 
 def test_crash_free_rate_under_the_threshold_fires(store: Storage) -> None:

@@ -20,21 +20,23 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from crashveil.policy.model import Policy
-from crashveil.server.alerts.outbox import Incident, enqueue
+from crashveil.server.alerts.outbox import PENDING, Incident, enqueue
 from crashveil.server.alerts.rules import AlertRule
 from crashveil.server.alerts.triggers import group_link, group_title
 from crashveil.server.db import engine as db
-from crashveil.server.db.alert_tables import alert_rules
+from crashveil.server.db.alert_tables import alert_deliveries, alert_outbox, alert_rules
 from crashveil.server.db.tables import crash_groups, group_rollups
 from crashveil.server.insights import anomaly
 
-__all__ = ["run_alert_checks", "spike_incidents", "crash_free_incidents", "BASELINE_HOURS",
-           "MAX_RELEASES_CHECKED"]
+__all__ = ["run_alert_checks", "spike_incidents", "crash_free_incidents", "prune_outbox", "BASELINE_HOURS",
+           "MAX_RELEASES_CHECKED", "KEEP_DAYS"]
 
 #: The hours before the judged hour a group's baseline is the mean of.
 BASELINE_HOURS = 168
 #: A crash-free rule without a release watches the most recent releases only.
 MAX_RELEASES_CHECKED = 5
+#: Days settled outbox rows and delivery log rows are kept (the longest deduplication window).
+KEEP_DAYS = 90
 
 
 def run_alert_checks(engine: Engine, policy_of: Callable[[str], Policy | None], *, now: datetime,
@@ -45,6 +47,7 @@ def run_alert_checks(engine: Engine, policy_of: Callable[[str], Policy | None], 
     with db.read_tx(engine) as conn:
         projects = [row[0] for row in conn.execute(sa.select(alert_rules.c.project_id).distinct().where(
             alert_rules.c.kind.in_(["spike", "crash_free_rate"])))]
+    prune_outbox(engine, now=now)
     made = 0
     for project_id in sorted(projects):
         policy = policy_of(project_id)
@@ -57,6 +60,15 @@ def run_alert_checks(engine: Engine, policy_of: Callable[[str], Policy | None], 
                                                    base_url=base_url))
                 made += sum(enqueue(conn, rule, incident, now=now) for incident in found)
     return made
+
+
+def prune_outbox(engine: Engine, *, now: datetime) -> int:
+    """Delete settled outbox rows and delivery log rows older than :data:`KEEP_DAYS`; rows deleted."""
+    cutoff = now - timedelta(days=KEEP_DAYS)
+    o = alert_outbox.c
+    with db.write_tx(engine) as conn:
+        done = conn.execute(alert_outbox.delete().where(o.state != PENDING, o.created_at < cutoff)).rowcount
+        return done + conn.execute(alert_deliveries.delete().where(alert_deliveries.c.at < cutoff)).rowcount
 
 
 def spike_incidents(conn: Connection, rule: AlertRule, *, now: datetime, base_url: str = "") -> list[Incident]:
