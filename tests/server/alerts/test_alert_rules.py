@@ -131,3 +131,16 @@ def test_rules_validate_and_remove(store: Storage) -> None:
     rule_id = _rule(store, "new_group")
     assert (True, False, []) == (remove_rule(store.engine, "demo", rule_id), remove_rule(store.engine, "demo", rule_id),
                                  list_rules(store.engine, "demo"))
+
+
+def test_outbox_and_worker_on_both_engines(storage: Storage) -> None:
+    """The suite's ``storage`` (SQLite and PostgreSQL): one new group, twice seen, one delivery."""
+    from .conftest import POLICY_TOML
+
+    storage.set_policy("demo", POLICY_TOML, now=NOW)
+    _rule(storage, "new_group", ("chat", "hook"))
+    store_crash(storage)
+    store_crash(storage, at=NOW + timedelta(minutes=1))
+    chat, hook = Recorder("chat"), Recorder("hook")
+    worker = OutboxWorker(storage.engine, Directory([chat, hook]), _policy_of(storage), clock=lambda: NOW)
+    assert (2, 0, 1, 1) == (worker.run_once(), worker.run_once(), len(chat.received), len(hook.received))
