@@ -65,7 +65,7 @@ GROUPS: tuple[GroupEntry, ...] = (
                "The hash-chained audit trail and the audit report.", True),
     GroupEntry("release", "crashveil.server.cli.release:release_group",
                "Gate a release on the server's redaction-regression counters.", True),
-    GroupEntry("alert", "crashveil.server.cli.alert:alert_group", "Alert rules per project and their delivery log.",
+    GroupEntry("alert", "crashveil.server.alerts.cli:alert_group", "Alert rules per project and their delivery log.",
                True),
 )
 _BY_NAME = {entry.name: entry for entry in GROUPS}

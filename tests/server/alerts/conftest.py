@@ -16,8 +16,8 @@ import sqlalchemy as sa
 
 from crashveil.policy import default_policy_path
 from crashveil.server.alerts.notification import DeliveryResult, Notification
+from crashveil.server.alerts.tables import alert_outbox
 from crashveil.server.db import engine as db
-from crashveil.server.db.alert_tables import alert_outbox
 from crashveil.server.keys.kek import FileKeyProvider
 from crashveil.server.storage.store import Storage
 

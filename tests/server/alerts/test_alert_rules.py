@@ -13,10 +13,10 @@ import sqlalchemy as sa
 from crashveil.errors import BadAlertRule
 from crashveil.server.alerts.checks import run_alert_checks, spike_incidents
 from crashveil.server.alerts.rules import add_rule, list_rules, make_rule, remove_rule
+from crashveil.server.alerts.tables import alert_outbox
 from crashveil.server.alerts.worker import OutboxWorker
 from crashveil.server.dashboard.triage import actions
 from crashveil.server.db.adoption_tables import release_adoption
-from crashveil.server.db.alert_tables import alert_outbox
 from crashveil.server.governance.audit import AuditTrail
 from crashveil.server.storage.store import Storage
 

@@ -22,9 +22,9 @@ from sqlalchemy.engine import Connection, Engine
 from crashveil.policy.model import Policy
 from crashveil.server.alerts.outbox import PENDING, Incident, enqueue
 from crashveil.server.alerts.rules import AlertRule
+from crashveil.server.alerts.tables import alert_deliveries, alert_outbox, alert_rules
 from crashveil.server.alerts.triggers import group_link, group_title
 from crashveil.server.db import engine as db
-from crashveil.server.db.alert_tables import alert_deliveries, alert_outbox, alert_rules
 from crashveil.server.db.tables import crash_groups, group_rollups
 from crashveil.server.insights import anomaly
 

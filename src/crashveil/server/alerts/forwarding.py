@@ -5,19 +5,23 @@ only the fields the destination's ``[forwarding.NAME]`` entry names (each forwar
 loader's rules), keeps the group's title only if the entry says ``title = true`` (else the
 title is made of the forwarded crash type alone), and redacts every text again with the
 policy's detectors. A destination the policy does not name gets nothing (ForwardingRefused).
+
+:func:`forwarding_entries` and :func:`forwarding_table` list the same entries for the audit
+report (``governance.audit_report``): each destination, its kind, purpose, fields and review.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
+from typing import Any
 
 from crashveil.errors import ForwardingRefused
 from crashveil.policy.model import Policy
 from crashveil.redact import Redactor
 from crashveil.server.alerts.notification import FieldValue, Notification
 
-__all__ = ["filter_for", "RULE_WORDS"]
+__all__ = ["filter_for", "forwarding_entries", "forwarding_table", "RULE_WORDS"]
 
 #: A title for each rule kind when the group's own title may not be forwarded.
 RULE_WORDS = {"new_group": "New crash", "regression": "Crash came back", "spike": "Crash spike",
@@ -62,3 +66,17 @@ def _clean(redactor: Redactor, text: str) -> str:
 @functools.lru_cache(maxsize=16)
 def _redactor(detectors: tuple[str, ...], placeholders: tuple[tuple[str, str], ...]) -> Redactor:
     return Redactor(detectors, dict(placeholders))
+
+
+def forwarding_entries(policy: Policy) -> list[dict[str, Any]]:
+    """The policy's destinations as plain JSON-able values, by name (the audit report's data)."""
+    return [{"name": rule.name, "kind": rule.kind, "purpose": rule.purpose, "fields": list(rule.fields),
+             "title": rule.title, "review": rule.review}
+            for _, rule in sorted(policy.forwarding.items())]
+
+
+def forwarding_table(entries: list[dict[str, Any]]) -> tuple[list[str], list[list[Any]]]:
+    """(header, rows) of the audit report's destinations table; no rows: nothing is forwarded."""
+    return (["destination", "kind", "receives", "title", "purpose", "review"],
+            [[e["name"], e["kind"], ", ".join(e["fields"]) or "(counts and a link only)", e["title"], e["purpose"],
+              e["review"]] for e in entries])

@@ -9,8 +9,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from crashveil.server.alerts.tables import alert_deliveries
 from crashveil.server.db import engine as db
-from crashveil.server.db.alert_tables import alert_deliveries
 
 __all__ = ["DeliveryEntry", "delivery_log"]
 

@@ -20,8 +20,8 @@ from sqlalchemy.engine import Connection
 
 from crashveil.server.alerts.notification import FieldValue
 from crashveil.server.alerts.rules import AlertRule
+from crashveil.server.alerts.tables import alert_outbox
 from crashveil.server.db import engine as db
-from crashveil.server.db.alert_tables import alert_outbox
 
 __all__ = ["PENDING", "SENT", "FAILED", "MERGED", "Incident", "dedupe_key", "enqueue"]
 

@@ -20,8 +20,8 @@ from sqlalchemy.engine import Connection, Engine
 from crashveil.errors import BadAlertRule
 from crashveil.policy.model import Policy
 from crashveil.server.alerts.notification import RULE_KINDS
+from crashveil.server.alerts.tables import alert_rules
 from crashveil.server.db import engine as db
-from crashveil.server.db.alert_tables import alert_rules
 
 __all__ = ["QUIET_MODES", "QuietHours", "AlertRule", "make_rule", "add_rule", "list_rules", "remove_rule",
            "rules_for"]

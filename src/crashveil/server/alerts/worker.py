@@ -29,8 +29,8 @@ from crashveil.policy.model import Policy
 from crashveil.server.alerts.forwarding import filter_for
 from crashveil.server.alerts.notification import DeliveryResult, Destination, Notification
 from crashveil.server.alerts.outbox import FAILED, MERGED, PENDING, SENT
+from crashveil.server.alerts.tables import alert_deliveries, alert_outbox, alert_rules
 from crashveil.server.db import engine as db
-from crashveil.server.db.alert_tables import alert_deliveries, alert_outbox, alert_rules
 
 __all__ = ["DestinationDirectory", "RetryPolicy", "OutboxWorker"]
 

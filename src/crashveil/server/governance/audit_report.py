@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from crashveil.policy.model import Policy
+from crashveil.server.alerts.forwarding import forwarding_entries, forwarding_table
 from crashveil.server.db.engine import read_tx
 from crashveil.server.db.governance_tables import retention_runs, retention_stripped
 from crashveil.server.db.tables import (
@@ -34,7 +35,6 @@ from crashveil.server.db.tables import (
 )
 from crashveil.server.governance.access import AccessStore
 from crashveil.server.governance.audit import AuditTrail
-from crashveil.server.governance.forwarding_report import forwarding_entries, forwarding_table
 from crashveil.server.governance.principals import visible_fields
 from crashveil.server.governance.retention import retention_classes
 from crashveil.server.storage.reading import ProjectReader

@@ -4,7 +4,7 @@ Revision ID: 0026
 Revises: 0021
 Create Date: 2026-12-07
 
-Tables defined in crashveil.server.db.alert_tables.
+Tables defined in crashveil.server.alerts.tables.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Alert rules, their outbox and the delivery log (migration 0026).
+"""The alert tables, on storage's metadata: rules, their outbox and the delivery log (migration 0026).
 
 - ``alert_rules``: per project, what makes a notification (``kind``: new group, regression,
   spike, crash-free rate), the destinations it goes to (names, comma-separated), its
