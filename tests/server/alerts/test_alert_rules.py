@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from crashveil.errors import BadAlertRule
-from crashveil.server.alerts.checks import run_alert_checks, spike_incidents
+from crashveil.server.alerts.checks import prune_outbox, run_alert_checks, spike_incidents
 from crashveil.server.alerts.rules import add_rule, list_rules, make_rule, remove_rule
 from crashveil.server.alerts.tables import alert_outbox
 from crashveil.server.alerts.worker import OutboxWorker
@@ -44,6 +44,10 @@ def test_new_group_fires_once_per_incident_and_destination(store: Storage) -> No
         (row.dedupe_key.split(":")[2], row.destination) for row in rows]
     assert {("new_group", "pending", False, f"https://crash.example/p/demo/groups/{first}")} == {
         (row.kind, row.state, row.held, row.link) for row in rows[:2]}
+    with store.engine.begin() as conn:  # as if retention had deleted the second group
+        conn.execute(alert_outbox.update().where(alert_outbox.c.group_id == second).values(group_id=10**6))
+    prune_outbox(store.engine, now=NOW)
+    assert {first} == {row.group_id for row in outbox(store)}
 
 
 def test_regression_fires_after_resolve_only(store: Storage, tmp_path: Path) -> None:

@@ -63,11 +63,15 @@ def run_alert_checks(engine: Engine, policy_of: Callable[[str], Policy | None], 
 
 
 def prune_outbox(engine: Engine, *, now: datetime) -> int:
-    """Delete settled outbox rows and delivery log rows older than :data:`KEEP_DAYS`; rows deleted."""
+    """Delete settled outbox rows and delivery log rows older than :data:`KEEP_DAYS`, and every
+    outbox row of a group that is gone (retention or erasure deleted it: its title goes too);
+    rows deleted."""
     cutoff = now - timedelta(days=KEEP_DAYS)
     o = alert_outbox.c
     with db.write_tx(engine) as conn:
         done = conn.execute(alert_outbox.delete().where(o.state != PENDING, o.created_at < cutoff)).rowcount
+        done += conn.execute(alert_outbox.delete().where(
+            o.group_id.is_not(None), ~sa.exists().where(crash_groups.c.id == o.group_id))).rowcount
         return done + conn.execute(alert_deliveries.delete().where(alert_deliveries.c.at < cutoff)).rowcount
 
 
