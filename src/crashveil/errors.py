@@ -47,6 +47,8 @@ __all__ = [
     "InstallationCodeError",
     "ConfirmationInvalid",
     "BudgetExhaustedError",
+    "ForwardingRefused",
+    "BadAlertRule",
 ]
 
 
@@ -312,3 +314,21 @@ class BudgetExhaustedError(BudgetExceededError):
     def __init__(self, message: str, until: date) -> None:
         super().__init__(message)
         self.until = until
+
+
+class ForwardingRefused(AccessDenied):
+    """The policy has no ``[forwarding.NAME]`` entry for a destination: nothing may go there."""
+
+    def __init__(self, destination: str) -> None:
+        super().__init__(f"the policy does not forward alerts to destination {destination!r} "
+                         f"(no [forwarding.{destination}] entry)")
+        self.destination = destination
+
+
+class BadAlertRule(CrashveilError, ValueError):
+    """An alert rule's option is missing or malformed: names the option and the form expected."""
+
+    def __init__(self, option: str, expected: str) -> None:
+        super().__init__(f"alert rule {option}: expected {expected}")
+        self.option = option
+        self.expected = expected

@@ -69,6 +69,8 @@ GROUPS: tuple[GroupEntry, ...] = (
                "Alert destinations: webhooks, chat, issue trackers, e-mail.", True),
     GroupEntry("erasure", "crashveil.server.cli.governance:erasure_group",
                "Erase an installation's reports by its installation code; verify a confirmation.", True),
+    GroupEntry("alert", "crashveil.server.alerts.cli:alert_group", "Alert rules per project and their delivery log.",
+               True),
 )
 _BY_NAME = {entry.name: entry for entry in GROUPS}
 

@@ -179,6 +179,19 @@ def _lint_fields(document: Mapping[str, Any], base: Path) -> list[Problem]:
         if target is None or not target.is_file():
             problems.append(Problem("review_missing", path,
                                     f"names {reference!r}, which is not a review record file beside the policy"))
+    return problems + _lint_forwarding(document, base)
+
+
+def _lint_forwarding(document: Mapping[str, Any], base: Path) -> list[Problem]:
+    """Each ``[forwarding.NAME]`` destination names a review record beside the policy."""
+    forwarding = document.get("forwarding")
+    problems: list[Problem] = []
+    for name, body in (forwarding.items() if isinstance(forwarding, dict) else ()):
+        reference = body.get("review") if isinstance(body, dict) else None
+        target = _resolve(base, reference) if isinstance(reference, str) and reference.strip() else None
+        if target is None or not target.is_file():
+            problems.append(Problem("review_missing", f"forwarding.{name}.review",
+                                    "no review record file beside the policy for this destination"))
     return problems
 
 

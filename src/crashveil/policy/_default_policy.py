@@ -179,6 +179,7 @@ SOURCE = (
     'retention_days = 90\n'
     'access = ["viewer", "developer", "privacy-officer", "admin"]\n'
     'review = "reviews/2026-11-27-initial.md"\n'
+    'forwardable = true\n'
     '\n'
     '[fields.error_code]\n'
     'purpose = "The numeric error or exit code (such as \'file not found\'), which often explains the crash."\n'
@@ -187,6 +188,7 @@ SOURCE = (
     'retention_days = 90\n'
     'access = ["viewer", "developer", "admin"]\n'
     'review = "reviews/2026-11-27-initial.md"\n'
+    'forwardable = true\n'
     '\n'
     '[fields.mechanism]\n'
     'purpose = "How the crash was caught (main thread, background thread, native fault), to find the cause."\n'
@@ -195,6 +197,7 @@ SOURCE = (
     'retention_days = 90\n'
     'access = ["viewer", "developer", "admin"]\n'
     'review = "reviews/2026-11-27-initial.md"\n'
+    'forwardable = true\n'
     '\n'
     '[fields.stack]\n'
     'purpose = "Where in the application\'s own code the crash happened: file names inside the application, function names and line numbers. No values of your data."\n'
@@ -235,6 +238,7 @@ SOURCE = (
     'retention_days = 90\n'
     'access = ["viewer", "developer", "privacy-officer", "admin"]\n'
     'review = "reviews/2026-11-27-initial.md"\n'
+    'forwardable = true\n'
     '\n'
     '[fields.environment]\n'
     'purpose = "The operating system family and major version, Python version and processor type, because many crashes happen on one platform only. Nothing else about your computer."\n'
@@ -243,6 +247,7 @@ SOURCE = (
     'retention_days = 90\n'
     'access = ["viewer", "developer", "admin"]\n'
     'review = "reviews/2026-11-27-initial.md"\n'
+    'forwardable = true\n'
     '\n'
     '[fields.install_id]\n'
     'purpose = "A code that changes every month and cannot be traced back to you or your computer. It lets developers count how many installations a crash affects and lets you ask for your reports to be deleted."\n'
@@ -356,6 +361,7 @@ SOURCE = (
     'retention_days = 90\n'
     'access = ["viewer", "developer", "privacy-officer", "admin"]\n'
     'review = "reviews/2026-11-27-initial.md"\n'
+    'forwardable = true\n'
     '\n'
     '[fields.severity]\n'
     'purpose = "How serious the application rated the problem (fatal, error, warning, info, debug), to fix the worst first."\n'
@@ -364,6 +370,7 @@ SOURCE = (
     'retention_days = 90\n'
     'access = ["viewer", "developer", "privacy-officer", "admin"]\n'
     'review = "reviews/2026-11-27-initial.md"\n'
+    'forwardable = true\n'
     '\n'
     '[fields.logger]\n'
     'purpose = "The name of the part of the application that logged the problem (for example shop.billing), to find the code."\n'
@@ -380,6 +387,7 @@ SOURCE = (
     'retention_days = 90\n'
     'access = ["viewer", "developer", "privacy-officer", "admin"]\n'
     'review = "reviews/2026-11-27-initial.md"\n'
+    'forwardable = true\n'
     '\n'
     '[fields.handled]\n'
     'purpose = "Whether the application caught the error itself or it ended the program, to fix crashes first."\n'
@@ -388,6 +396,7 @@ SOURCE = (
     'retention_days = 90\n'
     'access = ["viewer", "developer", "admin"]\n'
     'review = "reviews/2026-11-27-initial.md"\n'
+    'forwardable = true\n'
     '\n'
     '[fields.device_class]\n'
     'purpose = "The kind of device (desktop, mobile, tablet, server...), never its model or name, because some crashes happen on one kind only."\n'
@@ -437,6 +446,18 @@ SOURCE = (
     'retention_days = 30\n'
     'access = ["developer"]\n'
     'review = "reviews/2026-11-27-initial.md"\n'
+    '\n'
+    '# Forwarding: where alerts may go and what each destination receives. A destination sees\n'
+    '# only group-level values of fields marked `forwardable = true` above (never a message, a\n'
+    '# stack, breadcrumbs or an installation code), redacted again when sent. None by default;\n'
+    '# adding one, or a field or the title to one, is a material change that needs a review.\n'
+    '#\n'
+    '# [forwarding.team-chat]\n'
+    '# kind = "slack"            # webhook, email, slack, teams, github or gitlab\n'
+    '# purpose = "Tell the on-call developers that a new crash appeared, so they can fix it."\n'
+    '# fields = ["crash_type", "release", "environment"]\n'
+    "# title = false             # true: also the group's redacted title\n"
+    '# review = "reviews/2026-12-07-forwarding.md"\n'
 )
 
 #: ``tomllib.loads(SOURCE)``
@@ -541,21 +562,24 @@ DATA: dict[str, Any] = {'policy': {'name': 'crashveil-default', 'version': '1.2.
                            'level': 'crash',
                            'retention_days': 90,
                            'access': ['viewer', 'developer', 'privacy-officer', 'admin'],
-                           'review': 'reviews/2026-11-27-initial.md'},
+                           'review': 'reviews/2026-11-27-initial.md',
+                           'forwardable': True},
             'error_code': {'purpose': "The numeric error or exit code (such as 'file not found'), which "
                                       'often explains the crash.',
                            'sensitivity': 'technical',
                            'level': 'crash',
                            'retention_days': 90,
                            'access': ['viewer', 'developer', 'admin'],
-                           'review': 'reviews/2026-11-27-initial.md'},
+                           'review': 'reviews/2026-11-27-initial.md',
+                           'forwardable': True},
             'mechanism': {'purpose': 'How the crash was caught (main thread, background thread, native '
                                      'fault), to find the cause.',
                           'sensitivity': 'technical',
                           'level': 'crash',
                           'retention_days': 90,
                           'access': ['viewer', 'developer', 'admin'],
-                          'review': 'reviews/2026-11-27-initial.md'},
+                          'review': 'reviews/2026-11-27-initial.md',
+                          'forwardable': True},
             'stack': {'purpose': "Where in the application's own code the crash happened: file names inside "
                                  'the application, function names and line numbers. No values of your data.',
                       'sensitivity': 'technical',
@@ -590,7 +614,8 @@ DATA: dict[str, Any] = {'policy': {'name': 'crashveil-default', 'version': '1.2.
                         'level': 'crash',
                         'retention_days': 90,
                         'access': ['viewer', 'developer', 'privacy-officer', 'admin'],
-                        'review': 'reviews/2026-11-27-initial.md'},
+                        'review': 'reviews/2026-11-27-initial.md',
+                        'forwardable': True},
             'environment': {'purpose': 'The operating system family and major version, Python version and '
                                        'processor type, because many crashes happen on one platform only. '
                                        'Nothing else about your computer.',
@@ -598,7 +623,8 @@ DATA: dict[str, Any] = {'policy': {'name': 'crashveil-default', 'version': '1.2.
                             'level': 'crash',
                             'retention_days': 90,
                             'access': ['viewer', 'developer', 'admin'],
-                            'review': 'reviews/2026-11-27-initial.md'},
+                            'review': 'reviews/2026-11-27-initial.md',
+                            'forwardable': True},
             'install_id': {'purpose': 'A code that changes every month and cannot be traced back to you or '
                                       'your computer. It lets developers count how many installations a '
                                       'crash affects and lets you ask for your reports to be deleted.',
@@ -693,14 +719,16 @@ DATA: dict[str, Any] = {'policy': {'name': 'crashveil-default', 'version': '1.2.
                            'level': 'crash',
                            'retention_days': 90,
                            'access': ['viewer', 'developer', 'privacy-officer', 'admin'],
-                           'review': 'reviews/2026-11-27-initial.md'},
+                           'review': 'reviews/2026-11-27-initial.md',
+                           'forwardable': True},
             'severity': {'purpose': 'How serious the application rated the problem (fatal, error, warning, '
                                     'info, debug), to fix the worst first.',
                          'sensitivity': 'technical',
                          'level': 'crash',
                          'retention_days': 90,
                          'access': ['viewer', 'developer', 'privacy-officer', 'admin'],
-                         'review': 'reviews/2026-11-27-initial.md'},
+                         'review': 'reviews/2026-11-27-initial.md',
+                         'forwardable': True},
             'logger': {'purpose': 'The name of the part of the application that logged the problem (for '
                                   'example shop.billing), to find the code.',
                        'sensitivity': 'technical',
@@ -714,14 +742,16 @@ DATA: dict[str, Any] = {'policy': {'name': 'crashveil-default', 'version': '1.2.
                          'level': 'crash',
                          'retention_days': 90,
                          'access': ['viewer', 'developer', 'privacy-officer', 'admin'],
-                         'review': 'reviews/2026-11-27-initial.md'},
+                         'review': 'reviews/2026-11-27-initial.md',
+                         'forwardable': True},
             'handled': {'purpose': 'Whether the application caught the error itself or it ended the program, '
                                    'to fix crashes first.',
                         'sensitivity': 'technical',
                         'level': 'crash',
                         'retention_days': 90,
                         'access': ['viewer', 'developer', 'admin'],
-                        'review': 'reviews/2026-11-27-initial.md'},
+                        'review': 'reviews/2026-11-27-initial.md',
+                        'forwardable': True},
             'device_class': {'purpose': 'The kind of device (desktop, mobile, tablet, server...), never its '
                                         'model or name, because some crashes happen on one kind only.',
                              'sensitivity': 'quasi-identifier',
@@ -842,7 +872,8 @@ CANONICAL: dict[str, Any] = {'name': 'crashveil-default',
                            'retention_days': 90,
                            'access': ('viewer', 'developer', 'privacy-officer', 'admin'),
                            'review': 'reviews/2026-11-27-initial.md',
-                           'description': ''},
+                           'description': '',
+                           'forwardable': True},
             'deployment': {'name': 'deployment',
                            'purpose': 'Which deployment of the application reported the crash (for example '
                                       'production or staging), so test crashes are not counted with real '
@@ -852,7 +883,8 @@ CANONICAL: dict[str, Any] = {'name': 'crashveil-default',
                            'retention_days': 90,
                            'access': ('viewer', 'developer', 'privacy-officer', 'admin'),
                            'review': 'reviews/2026-11-27-initial.md',
-                           'description': ''},
+                           'description': '',
+                           'forwardable': True},
             'device_class': {'name': 'device_class',
                              'purpose': 'The kind of device (desktop, mobile, tablet, server...), never its '
                                         'model or name, because some crashes happen on one kind only.',
@@ -880,7 +912,8 @@ CANONICAL: dict[str, Any] = {'name': 'crashveil-default',
                             'retention_days': 90,
                             'access': ('viewer', 'developer', 'admin'),
                             'review': 'reviews/2026-11-27-initial.md',
-                            'description': ''},
+                            'description': '',
+                            'forwardable': True},
             'error_code': {'name': 'error_code',
                            'purpose': "The numeric error or exit code (such as 'file not found'), which "
                                       'often explains the crash.',
@@ -889,7 +922,8 @@ CANONICAL: dict[str, Any] = {'name': 'crashveil-default',
                            'retention_days': 90,
                            'access': ('viewer', 'developer', 'admin'),
                            'review': 'reviews/2026-11-27-initial.md',
-                           'description': ''},
+                           'description': '',
+                           'forwardable': True},
             'fingerprint': {'name': 'fingerprint',
                             'purpose': 'A short code computed from the error kind and code path, so repeats '
                                        'of one crash are grouped.',
@@ -916,7 +950,8 @@ CANONICAL: dict[str, Any] = {'name': 'crashveil-default',
                         'retention_days': 90,
                         'access': ('viewer', 'developer', 'admin'),
                         'review': 'reviews/2026-11-27-initial.md',
-                        'description': ''},
+                        'description': '',
+                        'forwardable': True},
             'handler': {'name': 'handler',
                         'purpose': "The name of the application's function that answered the request, to "
                                    'find the code to fix.',
@@ -962,7 +997,8 @@ CANONICAL: dict[str, Any] = {'name': 'crashveil-default',
                           'retention_days': 90,
                           'access': ('viewer', 'developer', 'admin'),
                           'review': 'reviews/2026-11-27-initial.md',
-                          'description': ''},
+                          'description': '',
+                          'forwardable': True},
             'message': {'name': 'message',
                         'purpose': 'The error message, with e-mail addresses, names, numbers and typed text '
                                    'removed, which often says exactly what went wrong.',
@@ -999,7 +1035,8 @@ CANONICAL: dict[str, Any] = {'name': 'crashveil-default',
                          'retention_days': 90,
                          'access': ('viewer', 'developer', 'privacy-officer', 'admin'),
                          'review': 'reviews/2026-11-27-initial.md',
-                         'description': ''},
+                         'description': '',
+                         'forwardable': True},
             'policy_digest': {'name': 'policy_digest',
                               'purpose': 'Proves which version of this policy the report was built under, so '
                                          'the server can check it.',
@@ -1017,7 +1054,8 @@ CANONICAL: dict[str, Any] = {'name': 'crashveil-default',
                         'retention_days': 90,
                         'access': ('viewer', 'developer', 'privacy-officer', 'admin'),
                         'review': 'reviews/2026-11-27-initial.md',
-                        'description': ''},
+                        'description': '',
+                        'forwardable': True},
             'report_id': {'name': 'report_id',
                           'purpose': 'A random number for this one report, so it is stored once and you can '
                                      'look up its status.',
@@ -1053,7 +1091,8 @@ CANONICAL: dict[str, Any] = {'name': 'crashveil-default',
                          'retention_days': 90,
                          'access': ('viewer', 'developer', 'privacy-officer', 'admin'),
                          'review': 'reviews/2026-11-27-initial.md',
-                         'description': ''},
+                         'description': '',
+                         'forwardable': True},
             'source_context': {'name': 'source_context',
                                'purpose': "The one line of the application's own source code at each place "
                                           'in the stack (never library code or your data), to read the crash '
@@ -1178,4 +1217,4 @@ CANONICAL: dict[str, Any] = {'name': 'crashveil-default',
               'review': 'reviews/2026-12-07-adoption.md'}}
 
 #: ``policy_digest(parse_policy(DATA))``
-DIGEST = 'sha256:125ee99437d924d8929769938b43ea40b794a4ae271240c8abee3e36e858edab'
+DIGEST = 'sha256:17e6983f4b29ad495d12846ffe2ea46f896582284d2525e1a52bb7f641e1c29a'

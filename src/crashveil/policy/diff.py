@@ -68,6 +68,7 @@ def diff_policies(old: Policy, new: Policy) -> PolicyDiff:
     _sampling_and_limit_changes(add, old, new)
     _redaction_and_notice_changes(add, old, new)
     _adoption_changes(add, old, new)
+    _forwarding_changes(add, old, new)
     return PolicyDiff(old_version=old.version, new_version=new.version, old_digest=policy_digest(old),
                       new_digest=policy_digest(new), changes=tuple(changes))
 
@@ -191,6 +192,41 @@ def _adoption_changes(add: _Add, old: Policy, new: Policy) -> None:
             add(Change("adoption.access", "access_widened", f"now also visible to {', '.join(widened)}", True))
         if before.purpose != after.purpose:
             add(Change("adoption.purpose", "purpose_changed", "the stated purpose changed", True))
+
+
+def _forwarding_changes(add: _Add, old: Policy, new: Policy) -> None:
+    """Destinations added (material) or removed; a destination's new fields, title, kind or
+    purpose (material: it forwards more, or elsewhere); fields marked forwardable (minor:
+    nothing leaves until a destination names them)."""
+    for name in sorted(set(new.forwarding) - set(old.forwarding)):
+        rule = new.forwarding[name]
+        shown = ", ".join(rule.fields) or "no fields"
+        add(Change(f"forwarding.{name}", "destination_added",
+                   f"new {rule.kind} destination receives {shown}{' and the title' if rule.title else ''}", True))
+    for name in sorted(set(old.forwarding) - set(new.forwarding)):
+        add(Change(f"forwarding.{name}", "destination_removed", "destination no longer receives alerts", False))
+    for name in sorted(set(old.forwarding) & set(new.forwarding)):
+        before, after = old.forwarding[name], new.forwarding[name]
+        path = f"forwarding.{name}"
+        more = sorted(set(after.fields) - set(before.fields))
+        if more:
+            add(Change(f"{path}.fields", "forwarding_widened", f"now also receives {', '.join(more)}", True))
+        fewer = sorted(set(before.fields) - set(after.fields))
+        if fewer:
+            add(Change(f"{path}.fields", "forwarding_narrowed", f"no longer receives {', '.join(fewer)}", False))
+        if before.title != after.title:
+            add(Change(f"{path}.title", "forwarding_title", "now receives the group's title" if after.title
+                       else "no longer receives the group's title", after.title))
+        if before.kind != after.kind:
+            add(Change(f"{path}.kind", "destination_kind_changed", f"'{before.kind}' -> '{after.kind}'", True))
+        if before.purpose != after.purpose:
+            add(Change(f"{path}.purpose", "purpose_changed", "the stated purpose changed", True))
+    for name in sorted(set(old.fields) & set(new.fields)):
+        if old.fields[name].forwardable != new.fields[name].forwardable:
+            now = new.fields[name].forwardable
+            add(Change(f"fields.{name}.forwardable", "forwardable_changed",
+                       "may now be forwarded (once a destination names it)" if now else "no longer forwardable",
+                       False))
 
 
 def format_diff(diff: PolicyDiff, *, fmt: str = "text") -> str:

@@ -31,6 +31,10 @@ def canonical_policy(policy: Policy) -> dict[str, Any]:
     for rule in data["fields"].values():
         if not rule["keys"]:  # only keyed fields (tags) list keys: other fields' digests stay as they were
             del rule["keys"]
+        if not rule["forwardable"]:  # absent: the digest of a field before forwarding existed
+            del rule["forwardable"]
+    if not data.get("forwarding"):  # absent: the digest of a policy without [forwarding]
+        data.pop("forwarding", None)
     return data
 
 

@@ -16,12 +16,14 @@ from typing import Any
 
 from crashveil.errors import PolicyError
 from crashveil.policy.model import (
+    FORWARDING_KINDS,
     ROLES,
     SENSITIVITY_CLASSES,
     AdoptionRule,
     AggregationSettings,
     ConsentLevel,
     FieldRule,
+    ForwardingRule,
     KeyPeriods,
     LimitSettings,
     NoticeSettings,
@@ -38,6 +40,11 @@ _VERSION_RE = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$")
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
 #: Fields whose values are keyed (``[fields.tags] keys = [...]`` allowlists the keys).
 KEYED_FIELDS = ("tags",)
+#: Sensitivity classes a forwardable field may have: never pseudonyms or free text.
+FORWARDABLE_SENSITIVITIES = ("technical", "quasi-identifier")
+#: Individual report detail: never forwardable, whatever its declared sensitivity.
+NEVER_FORWARDED = ("report_id", "install_id", "message", "message_template", "stack", "chain", "breadcrumbs",
+                   "comment", "source_context", "client_stats", "fingerprint", "occurred_hour")
 
 _default_cache: Policy | None = None
 
@@ -184,7 +191,7 @@ class _Reader:
     # -- sections ------------------------------------------------------------------------
     def policy(self, data: Mapping[str, Any]) -> Policy:
         top = self.table(data, "", {"policy", "notice", "levels", "redaction", "sampling", "limits",
-                                    "aggregation", "keys", "fields"}, {"consent", "adoption"})
+                                    "aggregation", "keys", "fields"}, {"consent", "adoption", "forwarding"})
         head = self.table(top["policy"], "policy", {"name", "version", "retention_ceiling_days"})
         name = self.string(head, "name", "policy", pattern=re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$"),
                            expected="a name of letters, digits, '.', '_' or '-'")
@@ -207,7 +214,47 @@ class _Reader:
             source=self.source,
             server_mode_max_level=self.consent(top["consent"], levels) if "consent" in top else None,
             adoption=self.adoption(top["adoption"], levels, ceiling) if "adoption" in top else None,
+            forwarding=self.forwarding(top["forwarding"], fields) if "forwarding" in top else {},
         )
+
+    def forwarding(self, data: Any, fields: Mapping[str, FieldRule]) -> dict[str, ForwardingRule]:
+        """``[forwarding.NAME]``: each destination's kind, purpose, forwardable fields, review."""
+        if not isinstance(data, dict):
+            raise self.fail("forwarding", "is not a table", "a [forwarding.NAME] table per destination")
+        rules: dict[str, ForwardingRule] = {}
+        for name, body in data.items():
+            path = f"forwarding.{name}"
+            if not _NAME_RE.fullmatch(name):
+                raise self.fail(path, "bad destination name", "lower-case letters, digits, '-' or '_'")
+            table = self.table(body, path, {"kind", "purpose", "fields", "review"}, {"title"})
+            kind = self.string(table, "kind", path)
+            if kind not in FORWARDING_KINDS:
+                raise self.fail(_join(path, "kind"), "unknown kind", f"one of: {', '.join(FORWARDING_KINDS)}")
+            names = self.string_list(table, "fields", path, non_empty=False)
+            for index, field_name in enumerate(names):
+                rule = fields.get(field_name)
+                if rule is None or not rule.forwardable:
+                    what = "unknown field" if rule is None else "field is not marked forwardable"
+                    raise self.fail(f"{path}.fields[{index}]", f"{what}: '{field_name}' for destination '{name}'",
+                                    f"a field with forwardable = true: "
+                                    f"{', '.join(n for n, r in fields.items() if r.forwardable) or '(none)'}")
+            title = table.get("title", False)
+            if not isinstance(title, bool):
+                raise self.fail(_join(path, "title"), f"is a {type(title).__name__}", "true or false")
+            rules[name] = ForwardingRule(name=name, kind=kind, purpose=self.string(table, "purpose", path),
+                                         fields=names, review=self.string(table, "review", path), title=title)
+        return rules
+
+    def forwardable(self, table: Mapping[str, Any], name: str, sensitivity: str, path: str) -> bool:
+        """``forwardable``: only a technical or quasi-identifying field that is not report detail."""
+        value = table.get("forwardable", False)
+        if not isinstance(value, bool):
+            raise self.fail(_join(path, "forwardable"), f"is a {type(value).__name__}", "true or false")
+        if value and (sensitivity not in FORWARDABLE_SENSITIVITIES or name in NEVER_FORWARDED):
+            raise self.fail(_join(path, "forwardable"), "individual report detail is never forwardable",
+                            f"forwardable only on a field of sensitivity {' or '.join(FORWARDABLE_SENSITIVITIES)} "
+                            f"that is not one of: {', '.join(NEVER_FORWARDED)}")
+        return value
 
     def adoption(self, data: Any, levels: tuple[ConsentLevel, ...], ceiling: int) -> AdoptionRule:
         """``[adoption]``: the daily adoption ping's purpose, consent level, retention, access, review."""
@@ -273,7 +320,7 @@ class _Reader:
             if name not in REPORT_FIELDS:
                 raise self.fail(path, "not a field of the report format", f"one of: {', '.join(REPORT_FIELDS)}")
             table = self.table(body, path, {"purpose", "sensitivity", "level", "retention_days", "access", "review"},
-                               {"description", "keys"})
+                               {"description", "keys", "forwardable"})
             if not isinstance(table.get("description", ""), str):
                 raise self.fail(_join(path, "description"), f"is a {type(table['description']).__name__}", "a string")
             sensitivity = self.string(table, "sensitivity", path)
@@ -298,6 +345,7 @@ class _Reader:
                 review=self.string(table, "review", path),
                 description=table.get("description", ""),
                 keys=self.field_keys(table, name, path),
+                forwardable=self.forwardable(table, name, sensitivity, path),
             )
         for required in REQUIRED_FIELDS:
             if required not in rules:

@@ -26,6 +26,8 @@ __all__ = [
     "NoticeSettings",
     "AdoptionRule",
     "Policy",
+    "FORWARDING_KINDS",
+    "ForwardingRule",
 ]
 
 #: Roles a field may be shown to. The server enforces them (viewer sees aggregates only).
@@ -54,6 +56,9 @@ class FieldRule:
     description: str = ""
     #: For a field of keyed values (``tags``): the keys it may carry; every other key is dropped.
     keys: tuple[str, ...] = ()
+    #: May this field ever be forwarded to a destination (``[forwarding.NAME] fields``)?
+    #: Only fields describing the software, never individual report detail.
+    forwardable: bool = False
 
 
 @dataclass(frozen=True)
@@ -175,6 +180,27 @@ class AdoptionRule:
     review: str
 
 
+#: What a destination is: a signed webhook, e-mail, a chat or an issue tracker.
+FORWARDING_KINDS: tuple[str, ...] = ("webhook", "email", "slack", "teams", "github", "gitlab")
+
+
+@dataclass(frozen=True)
+class ForwardingRule:
+    """A destination alerts may be forwarded to (``[forwarding.NAME]``) and what it may receive.
+
+    ``fields``: forwardable report fields (``FieldRule.forwardable``) whose group-level value
+    the destination may see (``crash_type``, ``release``...). ``title``: whether it may see
+    the group's (redacted) title; without it the title is made of the forwarded fields only.
+    """
+
+    name: str
+    kind: str
+    purpose: str
+    fields: tuple[str, ...]
+    review: str
+    title: bool = False
+
+
 @dataclass(frozen=True)
 class Policy:
     """A validated policy. Build it with ``crashveil.policy.load_policy``."""
@@ -197,6 +223,8 @@ class Policy:
     server_mode_max_level: str | None = None
     #: The daily adoption ping (``[adoption]``); None: the policy does not allow it, nothing is sent.
     adoption: AdoptionRule | None = None
+    #: Where alerts may go (``[forwarding.NAME]``), by destination name; empty: nowhere.
+    forwarding: Mapping[str, ForwardingRule] = field(default_factory=dict)
 
     # -- consent levels ------------------------------------------------------------------
     def level(self, name: str) -> ConsentLevel:

@@ -47,7 +47,8 @@ def _who(access: tuple[str, ...]) -> str:
 def notice_sections(policy: Policy) -> list[tuple[str, list[str]]]:
     """The notice as (heading, paragraphs) pairs; both renderers use these words."""
     return [_about_section(policy), *(_choice_section(policy, level) for level in policy.levels),
-            *_server_mode_sections(policy), *_adoption_sections(policy), *_protection_sections(policy),
+            *_server_mode_sections(policy), *_adoption_sections(policy), *_forwarding_sections(policy),
+            *_protection_sections(policy),
             *_closing_sections(policy)]
 
 
@@ -65,6 +66,30 @@ def _adoption_sections(policy: Policy) -> list[tuple[str, list[str]]]:
         f"{_days(rule.retention_days)}; which installations they were is forgotten when the day ends. "
         f"Seen by: {_who(rule.access)}.",
     ])]
+
+
+#: A destination's kind in words.
+_KIND_WORDS = {"webhook": "a web service of the developers' choosing", "email": "e-mail",
+               "slack": "a Slack chat", "teams": "a Microsoft Teams chat", "github": "a GitHub issue tracker",
+               "gitlab": "a GitLab issue tracker"}
+
+
+def _forwarding_sections(policy: Policy) -> list[tuple[str, list[str]]]:
+    """Where alerts about crashes are sent and what each destination receives (none: no section)."""
+    if not policy.forwarding:
+        return []
+    paragraphs = [
+        "When a new or returning crash appears, the developers can be alerted elsewhere. An alert is about "
+        "a kind of crash, never about your report: it never contains a message, a stack, breadcrumbs or "
+        "your installation code, and its text is checked for personal data again before it is sent.",
+    ]
+    for rule in policy.forwarding.values():
+        items = [name.replace("_", " ") for name in rule.fields]
+        if rule.title:
+            items.append("the crash's title (personal data removed)")
+        paragraphs.append(f"{rule.name}, {_KIND_WORDS.get(rule.kind, rule.kind)}: {rule.purpose} It receives "
+                          f"{', '.join(items) if items else 'only counts and a link'}.")
+    return [("Alerts sent to other services", paragraphs)]
 
 
 def _server_mode_sections(policy: Policy) -> list[tuple[str, list[str]]]:

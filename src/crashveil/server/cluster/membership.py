@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from crashveil.server.cluster.hosts import Heartbeat, register_host
 from crashveil.server.cluster.identity import check_identity
@@ -19,6 +20,9 @@ from crashveil.server.cluster.periodic import PeriodicJob
 from crashveil.server.http.ratelimit import HOST_SHARE
 from crashveil.server.settings import Settings
 from crashveil.server.storage.store import Storage
+
+if TYPE_CHECKING:
+    from crashveil.server.alerts.service import AlertJobs
 
 __all__ = ["RETENTION_LEASE", "HostJobs", "join"]
 
@@ -52,12 +56,16 @@ class HostJobs:
 
         self.storage = storage
         self.retention: PeriodicJob | None = None
+        self.alerts: AlertJobs | None = None
         self.heartbeat = Heartbeat(storage.engine, settings.this_host, interval_s=settings.heartbeat_s,
                                    on_live=HOST_SHARE.set_hosts)
         if host_wide:
             audit = AuditTrail.for_server_dir(storage.engine, settings.server_dir, provider=storage.keys)
             lease = Lease(storage.engine, RETENTION_LEASE, holder_name(settings.this_host))
             self.retention = PeriodicJob(lease, lambda: run_retention(storage, audit), poll_s=RETENTION_POLL_S)
+            from crashveil.server.alerts.service import AlertJobs, destination_directory
+
+            self.alerts = AlertJobs(storage, settings, destination_directory(storage, settings))
         self._tasks: list[asyncio.Task[None]] = []
 
     def start(self) -> None:
@@ -66,6 +74,8 @@ class HostJobs:
         self._tasks.append(loop.create_task(self.heartbeat.run(), name="crashveil-heartbeat"))
         if self.retention is not None:
             self.retention.start()
+        if self.alerts is not None:
+            self.alerts.start()
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -75,3 +85,5 @@ class HostJobs:
         self._tasks.clear()
         if self.retention is not None:
             await self.retention.stop()
+        if self.alerts is not None:
+            await self.alerts.stop()

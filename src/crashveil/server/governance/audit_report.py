@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from crashveil.policy.model import Policy
+from crashveil.server.alerts.forwarding import forwarding_entries, forwarding_table
 from crashveil.server.db.engine import read_tx
 from crashveil.server.db.governance_tables import retention_runs, retention_stripped
 from crashveil.server.db.tables import (
@@ -130,6 +131,7 @@ def _project_section(conn: Connection, summary: ProjectSummary, policy: Policy, 
         "redaction_hits": _redaction_hits(conn, project_id, since=since),
         "erasures": _erasures(conn, project_id, since=since),
         "public_summary": public_summary_section(conn, project_id, policy, since=since, until=until),
+        "forwarding": forwarding_entries(policy),
     }
 
 
@@ -294,6 +296,8 @@ def _project_blocks(b: _Blocks, project: dict[str, Any]) -> None:
     b.table(["request", "installs", "reports deleted", "received", "processed"],
             [[e["request_id"], e["installs"], e["reports_deleted"], e["received_at"], e["processed_at"]]
              for e in project["erasures"]])
+    b.h(3, "Destinations alerts are forwarded to")
+    b.table(*forwarding_table(project.get("forwarding", [])))
     b.h(3, "Policy version history")
     b.table(["version", "digest", "since"],
             [[p["version"], p["digest"], p["since"]] for p in project["policy_history"]])

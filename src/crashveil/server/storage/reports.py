@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
+from crashveil.server.alerts.triggers import GroupEvent, enqueue_group_events
 from crashveil.server.db import engine as db
 from crashveil.server.db.pg_arrays import ArrayLookup
 from crashveil.server.db.tables import crash_groups, group_rollups, redaction_counters, reports
@@ -153,10 +154,14 @@ class ReportWriter:
         weights.load(conn, [(groups[(batch[i].project_id, batch[i].fingerprint)]["id"],
                              batch[i].credential or NO_CREDENTIAL) for i in fresh])
         writes = _BatchWrites()
+        events: list[GroupEvent] = []
         for index in fresh:
             item = batch[index]
             group = groups[(item.project_id, item.fingerprint)]
+            was_new, was_resolved = group["total_count"] == 0, group["status"] == grouping.RESOLVED
             counts_only = _update_group(group, item, weights, changes, settings)
+            if was_new or (was_resolved and group["status"] == grouping.REGRESSED):
+                events.append(_group_event("new_group" if was_new else "regression", group, item))
             writes.touched[group["id"]] = group
             data_key_id = detail = None
             if not counts_only:
@@ -168,6 +173,7 @@ class ReportWriter:
             record_changes(conn, self._mode_audit(), changes, threshold=settings.mass_failure_per_hour,
                            cap=settings.mass_failure_per_credential)
         writes.write_counters(conn)
+        enqueue_group_events(conn, events, base_url=settings.public_url)  # alerts: the outbox, same transaction
 
     def _sealed_detail(self, conn: sa.Connection, item: StoreRow, deks: DataKeys) -> tuple[str, bytes]:
         """(data key id, encrypted detail) of ``item`` under the day's key read in this
@@ -181,6 +187,13 @@ class ReportWriter:
         if sealed is not None and sealed[0] == data_key_id and hmac.compare_digest(sealed[1], key_digest(dek)):
             return data_key_id, sealed[2]
         return data_key_id, seal_detail(dek, item.plaintext, project_id, item.report_id, day)
+
+
+def _group_event(kind: str, group: dict[str, Any], item: StoreRow) -> GroupEvent:
+    """A new or reopened group, for the alert rules (group-level values only)."""
+    return GroupEvent(kind, item.project_id, group["id"], group["crash_type"], group.get("title_message"),
+                      item.release, item.os_family, item.deployment, item.platform, item.received_at,
+                      group["total_count"])
 
 
 def _update_group(group: dict[str, Any], item: StoreRow, weights: HourWeights, changes: list[ModeChange],
