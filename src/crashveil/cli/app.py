@@ -65,7 +65,7 @@ GROUPS: tuple[GroupEntry, ...] = (
                "The hash-chained audit trail and the audit report.", True),
     GroupEntry("release", "crashveil.server.cli.release:release_group",
                "Gate a release on the server's redaction-regression counters.", True),
-    GroupEntry("destination", "crashveil.server.cli.destination:destination_group",
+    GroupEntry("destination", "crashveil.server.alerts.destinations.commands:destination_group",
                "Alert destinations: webhooks, chat, issue trackers, e-mail.", True),
     GroupEntry("erasure", "crashveil.server.cli.governance:erasure_group",
                "Erase an installation's reports by its installation code; verify a confirmation.", True),

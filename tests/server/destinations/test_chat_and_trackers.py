@@ -11,10 +11,9 @@ from typing import Any
 import pytest
 
 from crashveil.errors import DestinationError
-from crashveil.server.alerts.destinations.github import GitHubDestination
-from crashveil.server.alerts.destinations.gitlab import GitLabDestination
 from crashveil.server.alerts.destinations.slack import SlackDestination
 from crashveil.server.alerts.destinations.teams import TeamsDestination
+from crashveil.server.alerts.destinations.trackers import GitHubDestination, GitLabDestination
 from crashveil.server.alerts.notification import Notification
 
 #: What must never survive from the canary anywhere: a mention, a bare link to the attacker's

@@ -1,5 +1,6 @@
 """Stored destinations: secrets sealed (never in clear in the database, never printed), the
-``crashveil destination`` commands, and the policy-name check the lead wires at merge."""
+``crashveil destination`` commands, and the policy check: a destination must be a
+``[forwarding.NAME]`` entry of its project's policy, of the kind declared there."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from click.testing import CliRunner
 
 from crashveil.cli.app import cli
 from crashveil.errors import DestinationError
+from crashveil.policy import default_policy_path
 from crashveil.server.alerts.destinations.records import DestinationRecord, check_destination_name
 from crashveil.server.alerts.destinations.store import add_destination, destinations_for, load_destination
 from crashveil.server.alerts.destinations.webhook import WebhookDestination, verify_webhook
@@ -29,6 +31,14 @@ SLACK_URL = "https://hooks.slack.example/services/T0/B0/planted-slack-path-77aa"
 def server_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     directory = tmp_path_factory.mktemp("srv") / "server"
     result = CliRunner().invoke(cli, ["server", "init", str(directory), "--suite", "x25519"], catch_exceptions=False)
+    assert 0 == result.exit_code, result.output
+    entries = [("ops-hook", "webhook"), ("tracker", "github"), ("chat", "slack"), ("made-secret", "webhook"),
+               ("ftp-hook", "webhook"), ("tracker2", "gitlab"), ("dup-hook", "webhook")]
+    policy = directory.parent / "forwarding.policy.toml"
+    policy.write_text(default_policy_path().read_text(encoding="utf-8") + "".join(
+        f'\n[forwarding.{name}]\nkind = "{kind}"\npurpose = "Tell the team."\nfields = ["crash_type"]\n'
+        f'review = "reviews/x.md"\n' for name, kind in entries), encoding="utf-8")
+    result = CliRunner().invoke(cli, ["project", "set-policy", "demo", str(policy), "--server-dir", str(directory)])
     assert 0 == result.exit_code, result.output
     return directory
 
@@ -77,6 +87,9 @@ def test_webhook_secret_made_when_none_given(server_dir: Path) -> None:
     (["add", "tracker2", "--kind", "gitlab", "--repo", "7"], "needs --secret-env", 2),
     (["add", "dup-hook", "--kind", "webhook", "--url", "https://h.example/"], "already has a destination", 1),
     (["test", "nothing-here"], "has no destination", 1),
+    (["add", "not-in-policy", "--kind", "webhook", "--url", "https://h.example/"],
+     "not a [forwarding.not-in-policy]", 1),
+    (["add", "tracker2", "--kind", "webhook", "--url", "https://h.example/"], "declared as kind 'gitlab'", 1),
 ])
 def test_refusals(server_dir: Path, args: list[str], message: str, code: int) -> None:
     if "dup-hook" in args:

@@ -3,8 +3,8 @@
 host's jobs (``cluster.membership.HostJobs``).
 
 The worker needs a :class:`~crashveil.server.alerts.worker.DestinationDirectory`;
-:func:`destination_directory` gives the server's (None until destinations are configured:
-then notifications wait in the outbox, and nothing is sent).
+:func:`destination_directory` gives the server's: the destinations stored with
+``crashveil destination add`` (a project without any keeps its notifications in the outbox).
 """
 
 from __future__ import annotations
@@ -31,9 +31,11 @@ CHECK_INTERVAL_S = 900.0
 
 
 def destination_directory(storage: Storage, settings: Settings) -> DestinationDirectory | None:
-    """The server's destinations by project. None: none configured yet (the stored
-    destinations are wired here)."""
-    return None
+    """The server's destinations by project: the ones ``crashveil destination add`` stored."""
+    del settings
+    from crashveil.server.alerts.destinations.store import StoredDestinations
+
+    return StoredDestinations(storage)
 
 
 class AlertJobs:

@@ -13,11 +13,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from crashveil.errors import DestinationError
-from crashveil.server.alerts.destinations.github import GITHUB_API, GitHubDestination
-from crashveil.server.alerts.destinations.gitlab import GITLAB_API, GitLabDestination
 from crashveil.server.alerts.destinations.slack import SlackDestination
 from crashveil.server.alerts.destinations.smtp import EmailDestination
 from crashveil.server.alerts.destinations.teams import TeamsDestination
+from crashveil.server.alerts.destinations.trackers import GITHUB_API, GITLAB_API, GitHubDestination, GitLabDestination
 from crashveil.server.alerts.destinations.webhook import WebhookDestination
 from crashveil.server.alerts.notification import Destination
 

@@ -9,10 +9,11 @@ row does not open. :func:`list_destinations` never unseals anything.
 from __future__ import annotations
 
 import json
+import logging
 import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from cryptography.exceptions import InvalidTag
@@ -33,6 +34,8 @@ from crashveil.server.keys.shared_secrets import shared_secret
 
 if TYPE_CHECKING:
     from crashveil.server.storage.store import Storage
+
+_log = logging.getLogger("crashveil.alerts")
 
 __all__ = ["DESTINATIONS_SECRET", "DestinationSummary", "add_destination", "destinations_for",
            "list_destinations", "load_destination", "remove_destination"]
@@ -115,14 +118,21 @@ def load_summary(storage: Storage, project_id: str, name: str) -> DestinationSum
     return next((s for s in list_destinations(storage, project_id) if s.name == name), None)
 
 
-def _records(storage: Storage, project_id: str, name: str | None = None) -> list[DestinationRecord]:
+def _rows(storage: Storage, project_id: str, name: str | None = None) -> list[sa.Row[Any]]:
     query = sa.select(destinations).where(destinations.c.project_id == project_id).order_by(destinations.c.name)
     if name is not None:
         query = query.where(destinations.c.name == name)
     with read_tx(storage.engine) as conn:
-        rows = conn.execute(query).all()
-    return [DestinationRecord(row.project_id, row.name, row.kind, json.loads(row.config), _unseal(storage, row),
-                              row.created_at) for row in rows]
+        return list(conn.execute(query).all())
+
+
+def _record(storage: Storage, row: sa.Row[Any]) -> DestinationRecord:
+    return DestinationRecord(row.project_id, row.name, row.kind, json.loads(row.config), _unseal(storage, row),
+                             row.created_at)
+
+
+def _records(storage: Storage, project_id: str, name: str | None = None) -> list[DestinationRecord]:
+    return [_record(storage, row) for row in _rows(storage, project_id, name)]
 
 
 def load_destination(storage: Storage, project_id: str, name: str) -> DestinationRecord | None:
@@ -142,3 +152,22 @@ def remove_destination(storage: Storage, project_id: str, name: str) -> bool:
 def destinations_for(storage: Storage, project_id: str) -> list[Destination]:
     """Every destination of ``project_id``, ready to deliver (by name)."""
     return [make_destination(record) for record in _records(storage, project_id)]
+
+
+class StoredDestinations:
+    """The outbox worker's :class:`~crashveil.server.alerts.worker.DestinationDirectory`: each
+    project's stored destinations. A row that cannot be built (a secret that no longer
+    unseals, a setting made invalid) is logged by name and skipped, so it cannot hold back
+    the project's other destinations; its notifications wait in the outbox."""
+
+    def __init__(self, storage: Storage) -> None:
+        self._storage = storage
+
+    def for_project(self, project_id: str) -> list[Destination]:
+        found: list[Destination] = []
+        for row in _rows(self._storage, project_id):
+            try:
+                found.append(make_destination(_record(self._storage, row)))
+            except DestinationError as exc:
+                _log.error("alert destination %r of project %r cannot be used: %s", row.name, project_id, exc)
+        return found

@@ -35,11 +35,17 @@ def destination_group() -> None:
     """Alert destinations: webhooks, chat, issue trackers, e-mail."""
 
 
-def forwarding_names(policy: Policy) -> frozenset[str] | None:
-    """The ``[forwarding.NAME]`` names of a project's policy, or None while policies have no
-    ``forwarding`` section. Wired to the policy model at merge (issue 18's forwarding part)."""
-    del policy
-    return None
+def forwarding_names(policy: Policy) -> frozenset[str]:
+    """The ``[forwarding.NAME]`` names of a project's policy: the only destinations it may have."""
+    return frozenset(policy.forwarding)
+
+
+def check_forwarding_kind(policy: Policy, name: str, kind: str) -> None:
+    """A destination must be of the kind its ``[forwarding.NAME]`` entry declares."""
+    rule = policy.forwarding.get(name)
+    if rule is not None and rule.kind != kind:
+        raise DestinationError(f"destination {name!r} is declared as kind {rule.kind!r} in the policy's "
+                               f"[forwarding.{name}], not {kind!r}")
 
 
 def _secret_from_env(var: str | None) -> str | None:
@@ -129,6 +135,7 @@ def destination_add(name: str, project_id: str, kind: str, secret_env: str | Non
             raise click.UsageError(f"no project {project_id!r}")
         try:
             check_destination_name(name, forwarding_names(project.policy))
+            check_forwarding_kind(project.policy, name, kind)
             add_destination(storage, DestinationRecord(project_id, name, kind, config, sealed))
         except DestinationError as exc:
             raise click.ClickException(str(exc)) from None
