@@ -65,6 +65,12 @@ GROUPS: tuple[GroupEntry, ...] = (
                "The hash-chained audit trail and the audit report.", True),
     GroupEntry("release", "crashveil.server.cli.release:release_group",
                "Gate a release on the server's redaction-regression counters.", True),
+    GroupEntry("groups", "crashveil.cli.api_commands:groups_group",
+               "Crash groups through a server's API (token in $CRASHVEIL_API_TOKEN).", False),
+    GroupEntry("releases", "crashveil.cli.api_commands:releases_group",
+               "Release health through a server's API (token in $CRASHVEIL_API_TOKEN).", False),
+    GroupEntry("api", "crashveil.cli.api_commands:api_group",
+               "Projects, audit log, daily counts and tokens through a server's API.", False),
 )
 _BY_NAME = {entry.name: entry for entry in GROUPS}
 

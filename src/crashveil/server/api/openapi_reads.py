@@ -113,7 +113,7 @@ def _get(operation_id: str, summary: str, parameters: list[dict[str, Any]], sche
 
 def read_paths() -> dict[str, Any]:
     """The path items of :data:`READ_OPERATIONS`."""
-    aggregate_params = [
+    aggregate_params: list[dict[str, Any]] = [
         _PROJECT, {"name": "days", "in": "query", "schema": {"type": "integer", "minimum": 1,
                                                              "maximum": aggregates.MAX_DAYS}},
         {"name": "group", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 2**31 - 1}},

@@ -55,8 +55,9 @@ def decode_cursor(text: str, kind: str, types: Sequence[type]) -> tuple[Any, ...
         raise bad
     values = tuple(data[1:])
     for value, wanted in zip(values, types, strict=True):
-        if type(value) is not wanted or (wanted is int and not 0 <= value < 2**62) \
-                or (wanted is str and len(value) > 200):
+        if type(value) is not wanted:
+            raise bad
+        if isinstance(value, int) and not 0 <= value < 2**62 or isinstance(value, str) and len(value) > 200:
             raise bad
     return values
 
