@@ -17,7 +17,7 @@ import functools
 import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import IO, Any, TypeVar
+from typing import Any, TypeVar
 
 import click
 
@@ -38,15 +38,6 @@ class ClientSettings:
     transport: Transport
 
 
-class ApiFailed(click.ClickException):
-    """An API call failed: one line, exit code 1."""
-
-    exit_code = 1
-
-    def show(self, file: IO[Any] | None = None) -> None:
-        click.echo(f"crashveil: error: {self.format_message()}", err=True)
-
-
 def _connected(function: _F) -> _F:
     """``--server``, ``--ca-file`` and ``--json``; passes ``client`` (and ``as_json``)."""
     @functools.wraps(function)
@@ -56,7 +47,7 @@ def _connected(function: _F) -> _F:
         try:
             return function(client=ApiClient(server, token_from_env(), transport), **kwargs)
         except ApiClientError as exc:
-            raise ApiFailed(str(exc)) from None
+            raise click.ClickException(str(exc)) from None  # one line on stderr, exit code 1
 
     run = click.option("--json", "as_json", is_flag=True, help="print JSON instead of a table")(run)
     run = click.option("--ca-file", envvar="CRASHVEIL_API_CA_FILE", type=click.Path(dir_okay=False),

@@ -36,7 +36,7 @@ def _run(api: Any, token: str, *args: str) -> Any:
 
 def test_cli_lists_shows_updates_and_reads_through_the_api(api: Any) -> None:
     """Table and JSON output, the filters, show, an audited update, releases, the audit log,
-    the token list and a revocation: one command line each."""
+    the token list and a revocation: one command line each; the client follows every page."""
     dev = api.dash.access
     dev.grant("dev", "demo", "privacy-officer", actor="cli")
     _, token = dev.create_token("dev", "cli", projects=["demo"], roles=["developer", "privacy-officer"], actor="cli",
@@ -63,9 +63,16 @@ def test_cli_lists_shows_updates_and_reads_through_the_api(api: Any) -> None:
     victim = dev.create_token("dev", "old", projects=["demo"], roles=["developer"], actor="cli")[0]
     revoked = _run(api, token, "api", "revoke-token", victim, "--json")
     assert (0, True) == (revoked.exit_code, json.loads(revoked.output)["revoked"])
+    client = ApiClient(SERVER, token, AppTransport(api.client))  # pages of one: every group once, in order
+    one_by_one = [g["id"] for g in client.items("/api/v1/projects/demo/groups", "groups", {"sort": "events"},
+                                                limit=100, page_max=1)]
+    whole = [g["id"] for g in client.get("/api/v1/projects/demo/groups", {"sort": "events"}).json()["groups"]]
+    assert (whole, len(whole)) == (one_by_one, len(set(one_by_one)))
+    _errors_are_one_line_with_the_status_and_never_the_token(api)
 
 
-def test_cli_errors_are_one_line_with_the_status_and_never_the_token(api: Any) -> None:
+def _errors_are_one_line_with_the_status_and_never_the_token(api: Any) -> None:
+    """401, 403 and 404 are one line on stderr, exit code 1, never the token."""
     reader = api.token("viewer", scopes=["groups:read"])
     answers = [_run(api, "cvt_0123456789abcdef_secretsecret", "groups", "list", "--project", "demo"),
                _run(api, reader, "api", "tokens"),
@@ -75,7 +82,7 @@ def test_cli_errors_are_one_line_with_the_status_and_never_the_token(api: Any) -
     assert [1, 1, 1, 1] == [a.exit_code for a in answers]
     assert [len(x) for x in lines] == [1, 1, 1, 1]
     assert ["401 unauthorized", "403 insufficient_scope", "404 not_found", "403 insufficient_scope"] == [
-        x[0].removeprefix("crashveil: error: ")[:len(w)] for x, w in zip(lines, ["401 unauthorized",
+        x[0].removeprefix("Error: ")[:len(w)] for x, w in zip(lines, ["401 unauthorized",
                                                                                  "403 insufficient_scope",
                                                                                  "404 not_found",
                                                                                  "403 insufficient_scope"],
@@ -84,14 +91,6 @@ def test_cli_errors_are_one_line_with_the_status_and_never_the_token(api: Any) -
     missing = CliRunner().invoke(cli, ["groups", "list", "--project", "demo", "--server", SERVER],
                                  obj=ClientSettings(AppTransport(api.client)), env={"CRASHVEIL_API_TOKEN": ""})
     assert (1, True) == (missing.exit_code, "CRASHVEIL_API_TOKEN" in missing.output)
-
-
-def test_client_follows_every_page_once(api: Any) -> None:
-    client = ApiClient(SERVER, api.token("dev"), AppTransport(api.client))
-    one_by_one = [g["id"] for g in client.items("/api/v1/projects/demo/groups", "groups", {"sort": "events"},
-                                                limit=100, page_max=1)]
-    whole = [g["id"] for g in client.get("/api/v1/projects/demo/groups", {"sort": "events"}).json()["groups"]]
-    assert (whole, len(whole)) == (one_by_one, len(set(one_by_one)))
 
 
 @pytest.mark.parametrize("server", ["http://crash.example.org", "ftp://localhost", "localhost:8443",
@@ -106,3 +105,18 @@ def test_table_cells_cannot_drive_the_terminal_and_tokens_come_from_the_environm
     with pytest.raises(ApiClientError, match="CRASHVEIL_API_TOKEN"):
         token_from_env({})
     assert "cvt_a_b" == token_from_env({"CRASHVEIL_API_TOKEN": " cvt_a_b\n"})
+
+
+def test_client_modules_import_nothing_of_the_server() -> None:
+    """The client runs with a plain ``pip install crashveil``: no server package, no httpx."""
+    import ast
+    from pathlib import Path
+
+    import crashveil.cli
+
+    names = set()
+    for module in ("api_client.py", "api_commands.py"):
+        tree = ast.parse((Path(crashveil.cli.__file__).parent / module).read_text(encoding="utf-8"))
+        names |= {n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+        names |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    assert [] == sorted(n for n in names if n.startswith(("crashveil.server", "httpx", "starlette", "requests")))

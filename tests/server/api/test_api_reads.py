@@ -55,6 +55,9 @@ def test_new_operations_need_their_scope_and_a_valid_token(api: Any) -> None:
 
 
 def test_every_get_has_an_etag_and_304_and_patch_honours_if_match(api: Any) -> None:
+    """A second GET with the first's ETag is a 304 without a body, for every GET; a stale or
+    weak If-Match is 412 and changes nothing, a current one or * applies, none applies. Then
+    the token operations (on the same seeded ``dash``)."""
     api.dash.access.grant("officer", "demo", "developer", actor="cli")
     _, token = api.dash.access.create_token("officer", "t", projects=["demo"], roles=["developer", "privacy-officer"],
                                             actor="cli", scopes=["admin"])
@@ -77,9 +80,13 @@ def test_every_get_has_an_etag_and_304_and_patch_honours_if_match(api: Any) -> N
     assert "ignored" == api.get(group, token).json()["status"]
     assert [200, 200, 200] == [patch({"status": "open"}, changed.headers["etag"]).status_code,
                                patch({"status": "open"}, "*").status_code, patch({"status": "open"}, None).status_code]
+    _tokens_are_listed_without_secrets_and_revoked_with_audit(api)
 
 
 def test_cursor_pages_walk_every_item_once_and_forged_cursors_are_400(api: Any) -> None:
+    """Pages of one (or seven) give every item of the whole list once, in order; cursors of
+    another list, forged or too long are a 400 naming ``cursor``. (One seeded ``dash`` serves
+    the next test's checks too: each costs a second.)"""
     api.dash.access.add_user("root", "root-password-123", actor="cli")
     api.dash.access.grant("root", "*", "admin", actor="cli")
     _, root = api.dash.access.create_token("root", "all", projects=["*"], roles=["admin"], actor="cli",
@@ -100,9 +107,10 @@ def test_cursor_pages_walk_every_item_once_and_forged_cursors_are_400(api: Any) 
     assert all("cursor" in a.json()["detail"] and "!!" not in a.text for a in bad)
     assert {400} == {api.get(f"{DEMO}/aggregates?{q}", dev).status_code
                      for q in ("days=0", "days=31", "group=x", "release=a%01", "limit=501", "zz=1", "days=1&days=2")}
+    _releases_and_aggregates_are_the_dashboards_numbers_k_anonymous(api)
 
 
-def test_releases_and_aggregates_are_the_dashboards_numbers_k_anonymous(api: Any) -> None:
+def _releases_and_aggregates_are_the_dashboards_numbers_k_anonymous(api: Any) -> None:
     """Release rows equal the releases page's function; adoption numbers only for roles the
     policy names; aggregate reports sum to the roll-ups, and a group of 2 installations has
     ``installs`` null (k = the policy's min_k)."""
@@ -124,7 +132,7 @@ def test_releases_and_aggregates_are_the_dashboards_numbers_k_anonymous(api: Any
     assert any(a["installs"] is not None for a in aggregates)
 
 
-def test_tokens_are_listed_without_secrets_and_revoked_with_audit(api: Any) -> None:
+def _tokens_are_listed_without_secrets_and_revoked_with_audit(api: Any) -> None:
     """A global admin sees every token, a developer's admin-scoped token only its user's own;
     no secret is ever sent; revoking writes token.use and token.revoke, and the token dies."""
     mine = api.token("dev", scopes=["admin"])
