@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from crashveil.server.api import projects as projects_api
 from crashveil.server.api.groups import SETTABLE
-from crashveil.server.api.openapi_reads import CONDITIONAL, CURSOR, READ_OPERATIONS, cached_ok, limit, read_paths
+from crashveil.server.api.projects import detail as projects_api
+from crashveil.server.api.projects.schema import CONDITIONAL, CURSOR, READ_OPERATIONS, cached_ok, limit, read_paths
 from crashveil.server.dashboard.triage.params import LEGACY_RANGES, SORTS
 from crashveil.server.governance.token_scopes import SCOPES
 from crashveil.server.ingest.grouping import STATUSES

@@ -37,10 +37,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from crashveil.server.api import aggregates, audit, groups, projects, releases, reports, tokens
+from crashveil.server.api import audit, groups, reports, tokens
 from crashveil.server.api.context import ApiContext
 from crashveil.server.api.errors import json_errors
 from crashveil.server.api.openapi import description
+from crashveil.server.api.projects import aggregates, detail as projects, releases
 from crashveil.server.dashboard.context import DashboardContext
 from crashveil.server.governance.access import AccessStore
 from crashveil.server.storage.store import Storage

@@ -1,12 +1,13 @@
 """The OpenAPI parts of the project, release, aggregate, public-summary and token operations
-(``api.projects``, ``api.releases``, ``api.aggregates``, ``api.tokens``), and the caching and
+(``api.projects.detail``, ``.releases``, ``.aggregates``, ``api.tokens``), and the caching and
 paging parts every list shares. ``api.openapi`` assembles them into the document."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from crashveil.server.api import aggregates, releases, tokens
+from crashveil.server.api import tokens
+from crashveil.server.api.projects import aggregates, releases
 
 __all__ = ["CONDITIONAL", "CURSOR", "ERROR", "NOT_MODIFIED", "READ_OPERATIONS", "cached_ok", "errors",
            "limit", "read_paths"]
