@@ -13,6 +13,7 @@ costs what the first does, and rows that arrive meanwhile land in later pages, n
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -36,7 +37,7 @@ from crashveil.server.api.paging import (
 from crashveil.server.db.rollup_tables import group_daily_rollups, honest_count, union
 from crashveil.server.insights.aggregates import k_visible
 
-__all__ = ["list_aggregates"]
+__all__ = ["DailyQuery", "daily_page", "list_aggregates"]
 
 DEFAULT_DAYS = 14
 MAX_DAYS = 30
@@ -90,6 +91,31 @@ def _sketches(conn: sa.Connection, project_id: str, keys: list[tuple[str, int, s
     return found
 
 
+@dataclass(frozen=True)
+class DailyQuery:
+    """One page's question: days from ``since``, optionally one group and one release, after
+    the key ``after`` (day, group, release), at most ``limit`` rows."""
+
+    since: str
+    group: int | None
+    release: str | None
+    after: tuple[str, int, str] | None
+    limit: int
+
+
+def daily_page(conn: sa.Connection, project_id: str, query: DailyQuery, *, min_k: int) -> Page:
+    """The rows of one page, installs k-visible, and the cursor of the next."""
+    rows = conn.execute(_query(project_id, query.since, query.group, query.release, query.after,
+                               query.limit)).all()
+    keys = [(r.day, int(r.group_id), r.release) for r in rows[:query.limit]]
+    sketches = _sketches(conn, project_id, keys)
+    items = [{"day": day, "group": gid, "release": rel, "reports": int(row.reports),
+              "installs": k_visible(honest_count(union(sketches[(day, gid, rel)]), min_k), min_k)}
+             for (day, gid, rel), row in zip(keys, rows, strict=False)]
+    following = encode_cursor("aggregates", list(keys[-1])) if len(rows) > query.limit else None
+    return Page("aggregates", items, following)
+
+
 async def list_aggregates(ctx: ApiContext, request: Request) -> Response:
     """GET /projects/{project}/aggregates: daily rows, k-anonymous installs, keyset pages."""
     caller = await authenticate(request, ctx.access)
@@ -109,16 +135,9 @@ async def list_aggregates(ctx: ApiContext, request: Request) -> Response:
         project = ctx.storage.project(project_id)
         if project is None:
             raise NotVisible("no such project")
-        min_k = project.policy.aggregation.min_k
         with ctx.storage.engine.connect() as conn:
-            rows = conn.execute(_query(project_id, since, group, release, after, limit)).all()
-            keys = [(r.day, int(r.group_id), r.release) for r in rows[:limit]]
-            sketches = _sketches(conn, project_id, keys)
-        items = [{"day": day, "group": gid, "release": rel, "reports": int(row.reports),
-                  "installs": k_visible(honest_count(union(sketches[(day, gid, rel)]), min_k), min_k)}
-                 for (day, gid, rel), row in zip(keys, rows, strict=False)]
-        following = encode_cursor("aggregates", list(keys[-1])) if len(rows) > limit else None
-        return Page("aggregates", items, following)
+            return daily_page(conn, project_id, DailyQuery(since, group, release, after, limit),
+                              min_k=project.policy.aggregation.min_k)
 
     page = await run_in_threadpool(load)
     params = {name: value for name, value in (("days", str(days)), ("group", str(group) if group else None),
