@@ -127,9 +127,12 @@ def groups_list(client: ApiClient, as_json: bool, project: str, limit: int, **fi
 @project_option("the project", required=True)
 @click.argument("group_id", type=click.IntRange(1))
 def groups_show(client: ApiClient, as_json: bool, project: str, group_id: int) -> None:
-    """Show one crash group."""
-    _show(client.get(f"/api/v1/projects/{project}/groups/{group_id}").json(), as_json,
+    """Show one crash group (and its ETag, for update --if-match)."""
+    answer = client.get(f"/api/v1/projects/{project}/groups/{group_id}")
+    _show(answer.json(), as_json,
           (*_GROUP_COLUMNS, ("first release", _key("first_release")), ("resolved in", _key("resolved_in"))))
+    if not as_json and answer.headers.get("etag"):
+        click.echo(f"ETag: {_safe(answer.headers['etag'])}", err=True)
 
 
 @groups_group.command("update")

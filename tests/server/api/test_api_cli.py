@@ -51,6 +51,11 @@ def test_cli_lists_shows_updates_and_reads_through_the_api(api: Any) -> None:
     shown = _run(api, token, "groups", "show", str(gid), "--project", "demo", "--json")
     updated = _run(api, token, "groups", "update", str(gid), "--project", "demo", "--status", "ignored", "--json")
     assert (gid, "ignored") == (json.loads(shown.output)["id"], json.loads(updated.output)["status"])
+    stale = _run(api, token, "groups", "show", str(gid), "--project", "demo").stderr.split("ETag: ")[1].strip()
+    _run(api, token, "groups", "update", str(gid), "--project", "demo", "--status", "open")
+    refused = _run(api, token, "groups", "update", str(gid), "--project", "demo", "--status", "resolved",
+                   "--if-match", stale)
+    assert (1, "412 precondition_failed") == (refused.exit_code, refused.output.strip().removeprefix("Error: ")[:23])
     assert ("group.status", f"group:{gid}") == (api.dash.audit.entries()[-1].action,
                                                 api.dash.audit.entries()[-1].subject)
     outputs = [_run(api, token, *args) for args in (("releases", "list", "--project", "demo"),
