@@ -332,3 +332,13 @@ class BadAlertRule(CrashveilError, ValueError):
         super().__init__(f"alert rule {option}: expected {expected}")
         self.option = option
         self.expected = expected
+
+
+class PreconditionFailed(CrashveilError):
+    """An API write's ``If-Match`` names a version the object no longer has (412): someone
+    changed it since the client read it."""
+
+
+class ApiClientError(CrashveilError):
+    """The API client's call failed: no answer, or an error answer (401, 403, 404, ...). The
+    message is one line naming the status and the server's error code; never the token."""

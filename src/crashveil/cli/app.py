@@ -71,6 +71,12 @@ GROUPS: tuple[GroupEntry, ...] = (
                "Erase an installation's reports by its installation code; verify a confirmation.", True),
     GroupEntry("alert", "crashveil.server.alerts.cli:alert_group", "Alert rules per project and their delivery log.",
                True),
+    GroupEntry("groups", "crashveil.cli.api_commands:groups_group",
+               "Crash groups through a server's API (token in $CRASHVEIL_API_TOKEN).", False),
+    GroupEntry("releases", "crashveil.cli.api_commands:releases_group",
+               "Release health through a server's API (token in $CRASHVEIL_API_TOKEN).", False),
+    GroupEntry("api", "crashveil.cli.api_commands:api_group",
+               "Projects, audit log, daily counts and tokens through a server's API.", False),
 )
 _BY_NAME = {entry.name: entry for entry in GROUPS}
 

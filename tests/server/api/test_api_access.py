@@ -95,7 +95,8 @@ def test_bad_list_parameters_are_400_naming_the_parameter(api: Any, query: str) 
 
 
 @pytest.mark.parametrize("body", [{}, [], {"status": "regressed"}, {"status": "resolved", "x": 1},
-                                  {"release": "1.0"}, {"assignee": 5}, {"assignee": "user:999"}, "nojson"])
+                                  {"release": "1.0"}, {"assignee": 5}, {"assignee": "user:999"}, "nojson",
+                                  {"status": "resolved", "release": "1.0\x01"}])
 def test_bad_patch_bodies_are_400(api: Any, body: object) -> None:
     gid = api.dash.group_ids["load"]
     token = api.token("dev", scopes=["groups:write", "groups:read"])

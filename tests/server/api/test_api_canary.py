@@ -16,7 +16,10 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
+import sqlalchemy as sa
+
 from crashveil.policy import default_policy
+from crashveil.server.db.tables import reports
 from crashveil.server.ingest.redaction import memoised_redactor, redact_report
 
 from .conftest import NOW, _dashboard
@@ -81,3 +84,29 @@ def test_developer_token_sees_the_dashboards_title_parts_and_no_redacted_address
     assert dev_titles == _dashboard_titles(api, "dev")
     assert _api_titles(api, viewer) == _dashboard_titles(api, "viewer") == ["PaymentError"]
     assert "declined" in dev_titles[0] and CANARY_EMAIL not in "\n".join(_every_answer(api, dev))
+
+
+def test_no_new_operation_answers_with_planted_data_without_the_audited_read(api: Any) -> None:
+    """With the message stored raw (a redaction miss) and redacted, no answer of the releases,
+    aggregates, project, public-summary, token or audit operations holds the planted address,
+    for a token holding every scope and role; a report read without a reason is 403 without
+    it; only the read with a reason returns content, after its ``report.read`` entry."""
+    _store(api.dash, "pay", redact=True)
+    _store(api.dash, "charge", redact=False)
+    api.dash.access.grant("dev", "demo", "privacy-officer", actor="cli")
+    _, token = api.dash.access.create_token("dev", "all", projects=["demo"], roles=["developer", "privacy-officer"],
+                                            actor="cli", scopes=["admin"])
+    demo = "/api/v1/projects/demo"
+    paths = ["/api/v1/projects", demo, f"{demo}/releases?limit=30", f"{demo}/aggregates?days=30&limit=500",
+             f"{demo}/public-summary", "/api/v1/tokens", f"{demo}/audit?limit=200"]
+    bodies = [api.get(path, token).text for path in paths]
+    bodies += _every_answer(api, api.token("viewer", scopes=["admin"]))
+    with api.dash.storage.engine.connect() as conn:
+        planted = conn.execute(sa.select(reports.c.report_id).where(reports.c.release == "2.0.0")).scalars().all()
+    unread = [api.get(f"{demo}/reports/{rid}", token) for rid in planted]
+    assert ([403] * 2, False) == ([a.status_code for a in unread],
+                                  any(CANARY_EMAIL in b for b in [*bodies, *(a.text for a in unread)]))
+    read = api.get(f"{demo}/reports/{planted[0]}", token, **{"Crashveil-Reason": "ticket CV-18 canary check"})
+    entry = api.dash.audit.entries()[-1]
+    assert (200, "report.read", "ticket CV-18 canary check") == (read.status_code, entry.action,
+                                                                entry.details.get("reason"))

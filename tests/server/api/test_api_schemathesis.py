@@ -89,6 +89,27 @@ def test_served_description_is_the_one_fuzzed(running: Any, web: Any) -> None:
     assert (200, description()) == (answer.status_code, answer.json())
 
 
+def test_cli_client_against_the_real_server(running: Any) -> None:
+    """``crashveil groups list`` and ``releases list`` as a user runs them: a subprocess, urllib
+    over TLS to the web listener with the server's CA, the token from the environment; a bad
+    token is one line on stderr, exit code 1, without the token."""
+    import json
+    import subprocess
+
+    server, token, group_id = running
+    where = ("--server", f"https://127.0.0.1:{server.web_port}", "--ca-file", str(server.dir.ca_pem))
+
+    def run(token_value: str, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "crashveil", *args, *where], capture_output=True, text=True,
+                              timeout=60, env={**os.environ, "CRASHVEIL_API_TOKEN": token_value})
+
+    listed = run(token, "groups", "list", "--project", "demo", "--json")
+    refused = run("cvt_0123456789abcdef_wrongsecret", "releases", "list", "--project", "demo")
+    assert (0, 1, 1) == (listed.returncode, refused.returncode, len(refused.stderr.strip().splitlines()))
+    assert group_id in [g["id"] for g in json.loads(listed.stdout)]
+    assert "401 unauthorized" in refused.stderr and "wrongsecret" not in refused.stderr + refused.stdout
+
+
 @schema.parametrize()
 @_EXAMPLES
 def test_api_answers_by_its_description(case: Any, running: Any, web: Any) -> None:

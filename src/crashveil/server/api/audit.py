@@ -13,11 +13,12 @@ from typing import Any
 import sqlalchemy as sa
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from crashveil.errors import BadQueryParameter
 from crashveil.server.api.auth import authenticate, require_scope
 from crashveil.server.api.context import ApiContext
+from crashveil.server.api.paging import json_answer
 from crashveil.server.db.engine import read_tx
 from crashveil.server.db.governance_tables import audit_entries
 from crashveil.server.governance.audit import AuditEntry
@@ -73,8 +74,7 @@ async def list_audit(ctx: ApiContext, request: Request) -> Response:
 
     entries = await run_in_threadpool(load)
     following = entries[limit - 1].seq if len(entries) > limit else None
-    headers = {"Cache-Control": "no-store"}
-    if following is not None:
-        headers["Link"] = f'</api/v1/projects/{project_id}/audit?before={following}&limit={limit}>; rel="next"'
-    return JSONResponse({"entries": [entry_json(e) for e in entries[:limit]],
-                         "next": str(following) if following is not None else None}, headers=headers)
+    link = f'</api/v1/projects/{project_id}/audit?before={following}&limit={limit}>; rel="next"' \
+        if following is not None else None
+    return json_answer(request, {"entries": [entry_json(e) for e in entries[:limit]],
+                                 "next": str(following) if following is not None else None}, link=link)

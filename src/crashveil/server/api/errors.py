@@ -12,6 +12,7 @@ exception                   status  code                    also
 ``AccessDenied`` (other)    403     ``forbidden``
 ``BadQueryParameter``       400     ``bad_parameter``
 ``BadApiInput``             400     ``bad_body``
+``PreconditionFailed``      412     ``precondition_failed``
 ``StorageError``            503     ``storage_unavailable``  ``Retry-After``
 ==========================  ======  ======================  ===============================
 
@@ -32,6 +33,7 @@ from crashveil.errors import (
     BadQueryParameter,
     NotFound,
     NotVisible,
+    PreconditionFailed,
     ScopeMissing,
     StorageError,
     TokenRefused,
@@ -66,6 +68,8 @@ def _answer(exc: Exception) -> JSONResponse | None:
         return api_error(400, "bad_parameter", str(exc))
     if isinstance(exc, BadApiInput):
         return api_error(400, "bad_body", str(exc))
+    if isinstance(exc, PreconditionFailed):
+        return api_error(412, "precondition_failed", str(exc))
     if isinstance(exc, StorageError):
         return api_error(503, "storage_unavailable", "the database is not available; retry later",
                          {"Retry-After": str(STORAGE_RETRY_AFTER_S)})

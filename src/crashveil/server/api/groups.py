@@ -11,7 +11,6 @@ use is one more audit entry (``token.use``).
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -19,11 +18,12 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from crashveil.errors import BadApiInput, NotVisible
 from crashveil.server.api.auth import authenticate, project_roles, require_scope
 from crashveil.server.api.context import ApiContext
+from crashveil.server.api.paging import etag_of, if_match, json_answer
 from crashveil.server.dashboard import queries as q
 from crashveil.server.dashboard.pages import assign as assign_page, groups as groups_page
 from crashveil.server.dashboard.roles import STATUS_ROLES
@@ -79,10 +79,6 @@ def _row_json(row: Any, rules: TitleRules, min_k: int) -> dict[str, Any]:
             "first_release": row.first_release, "resolved_in": row.resolved_in, "regressed_in": row.regressed_in}
 
 
-def _etag(body: bytes) -> str:
-    return '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
-
-
 def _scoped(ctx: ApiContext, caller: ApiCaller, request: Request,
             needs: frozenset[str] | None = None) -> tuple[ProjectRecord, frozenset[str]]:
     project_id = request.path_params["project"]
@@ -109,10 +105,7 @@ async def list_groups(ctx: ApiContext, request: Request) -> Response:
         return {"groups": [listed_json(g, min_k) for g in page.rows], "next": following}, link
 
     body, link = await run_in_threadpool(load)
-    headers = {"Cache-Control": "no-store"}
-    if link is not None:
-        headers["Link"] = f'<{link}>; rel="next"'
-    return JSONResponse(body, headers=headers)
+    return json_answer(request, body, link=f'<{link}>; rel="next"' if link is not None else None)
 
 
 def _group_body(ctx: ApiContext, project: ProjectRecord, roles: frozenset[str], group_id: int) -> bytes:
@@ -125,8 +118,8 @@ def _group_body(ctx: ApiContext, project: ProjectRecord, roles: frozenset[str], 
 
 
 def _group_answer(body: bytes, request: Request) -> Response:
-    etag = _etag(body)
-    headers = {"ETag": etag, "Cache-Control": "private, no-cache"}
+    etag = etag_of(body)
+    headers = {"ETag": etag, "Cache-Control": "private, no-cache", "Vary": "Authorization"}
     wanted = [tag.strip() for tag in request.headers.get("if-none-match", "").split(",")]
     if etag in wanted or f"W/{etag}" in wanted:
         return Response(status_code=304, headers=headers)
@@ -158,8 +151,8 @@ def _changes(data: object) -> tuple[str | None, str | None, str | None, bool]:
         raise BadApiInput("status", "one of " + ", ".join(SETTABLE))
     release = data.get("release")
     if release is not None and (not isinstance(release, str) or not 0 < len(release) <= _MAX_RELEASE
-                                or status != "resolved"):
-        raise BadApiInput("release", f"1-{_MAX_RELEASE} characters, with status resolved")
+                                or not release.isprintable() or status != "resolved"):
+        raise BadApiInput("release", f"1-{_MAX_RELEASE} printable characters, with status resolved")
     assignee = data.get("assignee")
     if assignee is not None and not isinstance(assignee, str):
         raise BadApiInput("assignee", "a user id (user:<n>) or null")
@@ -191,9 +184,7 @@ async def update_group(ctx: ApiContext, request: Request) -> Response:
         actor = f"user:{caller.principal.user_id}"
         if set_assignee and assignee is not None and assignee not in assign_page.assignable_users(dash, project.id):
             raise BadApiInput("assignee", "a user who may change groups in this project, or null")
-        with ctx.storage.engine.connect() as conn:
-            if q.group_row(conn, project.id, group_id) is None:
-                raise NotVisible("no such group")
+        if_match(request, _group_body(ctx, project, roles, group_id))  # 404 if there is no such group
         dash.audit.record("token.use", actor=actor, project_id=project.id,
                           subject=f"token:{caller.principal.token_id}",
                           detail={"operation": "updateGroup", "group": f"group:{group_id}"})
@@ -205,4 +196,4 @@ async def update_group(ctx: ApiContext, request: Request) -> Response:
         return _group_body(ctx, project, roles, group_id)
 
     body = await run_in_threadpool(apply)
-    return Response(body, media_type="application/json", headers={"ETag": _etag(body), "Cache-Control": "no-store"})
+    return Response(body, media_type="application/json", headers={"ETag": etag_of(body), "Cache-Control": "no-store"})

@@ -9,11 +9,13 @@ from __future__ import annotations
 from typing import Any
 
 from crashveil.server.api.groups import SETTABLE
+from crashveil.server.api.projects import detail as projects_api
+from crashveil.server.api.projects.schema import CONDITIONAL, CURSOR, READ_OPERATIONS, cached_ok, limit, read_paths
 from crashveil.server.dashboard.triage.params import LEGACY_RANGES, SORTS
 from crashveil.server.governance.token_scopes import SCOPES
 from crashveil.server.ingest.grouping import STATUSES
 
-__all__ = ["OPERATIONS", "description"]
+__all__ = ["OPERATIONS", "PUBLIC", "description"]
 
 _NULLABLE_STR = {"type": ["string", "null"]}
 _TIME = {"type": "string", "format": "date-time"}
@@ -56,7 +58,8 @@ _LIST_PARAMS = [
 
 def _errors(*statuses: int) -> dict[str, Any]:
     words = {400: "bad parameter or body", 401: "no valid bearer token", 403: "a scope or role is missing",
-             404: "no such project or group (for this token)", 503: "the database is not available"}
+             404: "no such project or group (for this token)", 412: "If-Match names a version the group no longer has",
+             503: "the database is not available"}
     return {str(s): {"description": words[s], "content": {"application/json": {"schema": _ERROR}}}
             for s in statuses}
 
@@ -73,11 +76,15 @@ OPERATIONS = (
     ("/api/v1/projects/{project}/groups/{group}", "patch", "updateGroup", "groups:write"),
     ("/api/v1/projects/{project}/audit", "get", "listAudit", "audit:read"),
     ("/api/v1/projects/{project}/reports/{report}", "get", "getReport", "reports:read"),
+    *((path, method, operation, scope) for path, method, operation, scope, _ in READ_OPERATIONS),
 )
+#: Operations answered without a token.
+PUBLIC = frozenset(path for path, _, _, _, token in READ_OPERATIONS if not token)
 
 
 def _paths() -> dict[str, Any]:
-    projects = {"type": "object", "required": ["projects"], "properties": {"projects": {"type": "array", "items": {
+    projects = {"type": "object", "required": ["projects", "next"], "properties": {
+        "next": _NULLABLE_STR, "projects": {"type": "array", "items": {
         "type": "object", "required": ["id", "created_at", "policy_version", "public_summary", "roles"],
         "properties": {"id": {"type": "string"}, "created_at": _TIME, "policy_version": {"type": "string"},
                        "public_summary": {"type": "boolean"},
@@ -85,6 +92,9 @@ def _paths() -> dict[str, Any]:
     page = {"type": "object", "required": ["groups", "next"],
             "properties": {"groups": {"type": "array", "items": _LISTED}, "next": _NULLABLE_STR}}
     etag = {"ETag": {"schema": {"type": "string"}}}
+    if_match = {"name": "If-Match", "in": "header", "schema": {"type": "string", "maxLength": 200},
+                "description": "optional: the ETag the change is based on (or *); another is a 412. "
+                               "Without it the change applies to whatever the group is now"}
     patch_body = {"type": "object", "additionalProperties": False, "minProperties": 1, "properties": {
         "status": {"type": "string", "enum": list(SETTABLE)},
         "release": {"type": "string", "minLength": 1, "maxLength": 128, "description": "with status resolved"},
@@ -111,16 +121,15 @@ def _paths() -> dict[str, Any]:
             "responses": {"200": _ok(report), **_errors(401, 403, 404, 503)}}},
         "/api/v1/projects/{project}/audit": {"get": {
             "operationId": "listAudit", "summary": "The project's audit entries, newest first (audit:read)",
-            "parameters": audit_params,
-            "responses": {"200": {**_ok(entries), "headers": {"Link": {"schema": {"type": "string"}}}},
-                          **_errors(400, 401, 403, 404, 503)}}},
-        "/api/v1/projects": {"get": {"operationId": "listProjects", "summary": "Projects the token reaches",
-                                     "responses": {"200": _ok(projects), **_errors(401, 503)}}},
+            "parameters": [*audit_params, CONDITIONAL],
+            "responses": {**cached_ok(entries, paged=True), **_errors(400, 401, 403, 404, 503)}}},
+        "/api/v1/projects": {"get": {"operationId": "listProjects", "summary": "Projects the token reaches, by id",
+                                     "parameters": [limit(projects_api.MAX_LIMIT), CURSOR, CONDITIONAL],
+                                     "responses": {**cached_ok(projects, paged=True), **_errors(400, 401, 503)}}},
         "/api/v1/projects/{project}/groups": {"get": {
             "operationId": "listGroups", "summary": "Crash groups, with the dashboard's filters (groups:read)",
-            "parameters": _LIST_PARAMS,
-            "responses": {"200": {**_ok(page), "headers": {"Link": {"schema": {"type": "string"}}}},
-                          **_errors(400, 401, 403, 404, 503)}}},
+            "parameters": [*_LIST_PARAMS, CONDITIONAL],
+            "responses": {**cached_ok(page, paged=True), **_errors(400, 401, 403, 404, 503)}}},
         "/api/v1/projects/{project}/groups/{group}": {
             "get": {"operationId": "getGroup", "summary": "One crash group (groups:read)",
                     "parameters": [_PROJECT, _GROUP,
@@ -129,9 +138,11 @@ def _paths() -> dict[str, Any]:
                                   "304": {"description": "not modified", "headers": etag},
                                   **_errors(401, 403, 404, 503)}},
             "patch": {"operationId": "updateGroup", "summary": "Set status and/or assignee (groups:write); audited",
-                      "parameters": [_PROJECT, _GROUP],
+                      "parameters": [_PROJECT, _GROUP, if_match],
                       "requestBody": {"required": True, "content": {"application/json": {"schema": patch_body}}},
-                      "responses": {"200": {**_ok(_DETAIL), "headers": etag}, **_errors(400, 401, 403, 404, 503)}}},
+                      "responses": {"200": {**_ok(_DETAIL), "headers": etag},
+                                    **_errors(400, 401, 403, 404, 412, 503)}}},
+        **read_paths(),
     }
 
 
@@ -140,7 +151,7 @@ def description() -> dict[str, Any]:
     paths = _paths()
     for path, method, _, scope in OPERATIONS:
         operation = paths[path][method]
-        operation["security"] = [{"token": [scope] if scope else []}]
+        operation["security"] = [{}] if path in PUBLIC else [{"token": [scope] if scope else []}]
         if scope:
             operation["description"] = f"Needs a token with the scope {scope} (or admin)."
     return {

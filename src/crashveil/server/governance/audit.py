@@ -91,7 +91,8 @@ ACTIONS: Mapping[str, str] = {
     "role.revoke": "a role was revoked on a project",
     "token.create": "an API token was created",
     "token.revoke": "an API token was revoked",
-    "token.use": "an API token changed a group or read a report (actor: its user; detail: the operation)",
+    "token.use": "an API token changed a group, read a report, or listed or revoked tokens (actor: its user; "
+                 "detail: the operation)",
     "policy.change": "a project's policy changed",
     "key.rotate": "a key was rotated",
     "key.destroy": "a key was destroyed",

@@ -5,11 +5,11 @@ current grants) and scopes (which API operations it may call at all). Both must 
 call: ``groups:write`` on a token whose roles cannot change groups still changes nothing.
 
 =================  ==========================================================================
-``groups:read``    list and read crash groups
+``groups:read``    list and read crash groups, and their aggregates (releases, daily counts)
 ``groups:write``   change a group's status and assignee
 ``reports:read``   read one report (with a stated reason; audited like a dashboard read)
 ``audit:read``     read the audit trail
-``admin``          every scope above
+``admin``          every scope above, and listing and revoking API tokens (audited)
 =================  ==========================================================================
 
 Uses: a token's ``last_used_at`` and ``use_count`` are written at most once a minute per
