@@ -24,7 +24,7 @@ from crashveil.server.dashboard.headers import SecurityHeaders
 from crashveil.server.dashboard.templating import templates
 from crashveil.server.dashboard.unavailable import Unavailable, unavailable_page
 from crashveil.server.insights import plots
-from crashveil.server.insights.window_releases import WindowState, budget_of, public_windows
+from crashveil.server.insights.window_releases import WindowState, budget_of, public_summary_json, public_windows
 from crashveil.server.storage.reading import ProjectReader
 from crashveil.server.storage.records import ProjectRecord
 
@@ -72,17 +72,7 @@ def public_routes(storage: ProjectReader, *, now: Callable[[], datetime] = lambd
         if found is None:
             return JSONResponse({"error": "not_found", "field": None, "message": "no public summary"}, status_code=404)
         project, windows = found
-        budget = budget_of(project.policy.aggregation)
-        return JSONResponse({
-            "project": project.id, "unit": f"installations that crashed per window of {budget.window_days} UTC "
-            "day(s), noised", "explanation": "/public/about",
-            "budget": {"accountant": "zCDP", "window_days": budget.window_days, "epsilon_per_year": budget.epsilon,
-                       "delta_per_year": budget.delta, "rho_per_year": budget.rho,
-                       "rho_per_window": budget.rho_per_window},
-            "windows": [w.release.to_json() if w.release is not None else
-                        {"window": w.period, "published": False,
-                         "budget_exhausted_until": w.exhausted_until.isoformat() if w.exhausted_until else None}
-                        for w in windows]})
+        return JSONResponse(public_summary_json(project.id, project.policy.aggregation, windows))
 
     async def plot(request: Request) -> Response:
         found = await run_in_threadpool(releases, request.path_params["project"])

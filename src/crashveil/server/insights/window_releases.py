@@ -35,7 +35,8 @@ from crashveil.server.insights.windows import (
     window_start,
 )
 
-__all__ = ["PUBLIC_PURPOSE", "WindowRelease", "WindowState", "budget_of", "publish_window", "public_windows"]
+__all__ = ["PUBLIC_PURPOSE", "WindowRelease", "WindowState", "budget_of", "publish_window", "public_summary_json",
+           "public_windows"]
 
 #: The ledger purpose of the public summary; one spend per project and window.
 PUBLIC_PURPOSE = "public-summary"
@@ -195,3 +196,20 @@ def public_windows(engine: Engine, project_id: str, aggregation: AggregationSett
                          project_id, start.isoformat(), refused.until.isoformat())
             out.append(WindowState(start, window_days, None, exhausted_until=refused.until))
     return out
+
+
+def public_summary_json(project_id: str, aggregation: AggregationSettings,
+                        windows: list[WindowState]) -> dict[str, Any]:
+    """The public summary as JSON (the public page's ``summary.json`` and the API's
+    ``public-summary``): the accountant and its bounds, then each window, published or not."""
+    budget = budget_of(aggregation)
+    return {
+        "project": project_id, "unit": f"installations that crashed per window of {budget.window_days} UTC "
+        "day(s), noised", "explanation": "/public/about",
+        "budget": {"accountant": "zCDP", "window_days": budget.window_days, "epsilon_per_year": budget.epsilon,
+                   "delta_per_year": budget.delta, "rho_per_year": budget.rho,
+                   "rho_per_window": budget.rho_per_window},
+        "windows": [w.release.to_json() if w.release is not None else
+                    {"window": w.period, "published": False,
+                     "budget_exhausted_until": w.exhausted_until.isoformat() if w.exhausted_until else None}
+                    for w in windows]}

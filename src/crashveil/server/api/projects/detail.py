@@ -3,7 +3,7 @@
 The list and the detail need a token and no scope (a token sees the projects its roles
 reach; another project is 404, as in the dashboard). The public summary needs no token at
 all: it is the public page's data (``/public/{project}/summary.json``, the same stored
-differentially private days, the same ``DAYS``), behind the same switch
+differentially private windows over the same ``SPAN_DAYS``), behind the same switch
 (``projects.public_summary``): a project that has not enabled it is 404, exactly like one
 that does not exist.
 """
@@ -21,9 +21,9 @@ from crashveil.errors import NotVisible
 from crashveil.server.api.auth import authenticate
 from crashveil.server.api.context import ApiContext
 from crashveil.server.api.paging import Page, check_names, decode_cursor, encode_cursor, json_answer, limit_param
-from crashveil.server.dashboard.public import DAYS
+from crashveil.server.dashboard.public import SPAN_DAYS
 from crashveil.server.governance.principals import Principal
-from crashveil.server.insights.aggregates import public_releases
+from crashveil.server.insights.window_releases import public_summary_json, public_windows
 from crashveil.server.storage.records import ProjectSummary
 
 __all__ = ["get_project", "get_public_summary", "list_projects"]
@@ -94,9 +94,8 @@ async def get_public_summary(ctx: ApiContext, request: Request) -> Response:
         if project is None or not project.public_summary:
             raise NotVisible("no public summary")
         agg = project.policy.aggregation
-        days = public_releases(ctx.storage.engine, project_id, epsilon_per_day=agg.dp_epsilon_per_day,
-                               min_k=agg.min_k, days=DAYS, now=ctx.now())
-        return {"project": project.id, "unit": "installations that crashed per UTC day, noised",
-                "explanation": "/public/about", "days": [day.to_json() for day in days]}
+        count = max(2, SPAN_DAYS // agg.publication_window_days)
+        windows = public_windows(ctx.storage.engine, project_id, agg, count=count, now=ctx.now())
+        return public_summary_json(project.id, agg, windows)
 
     return json_answer(request, await run_in_threadpool(load))

@@ -79,14 +79,23 @@ _RELEASE = _object(
 _AGGREGATE = _object(day={"type": "string", "format": "date"}, group={"type": "integer"},
                      release={"type": "string"}, reports={"type": "integer"},
                      installs={**_INT_OR_NULL, "description": "distinct installations; null below min_k"})
-_PUBLIC_DAY = _object(
-    day={"type": "string", "format": "date"}, epsilon={"type": "number"}, delta={"type": "number"},
-    noise_scale={"type": "number"}, threshold={"type": "integer"}, min_k={"type": "integer"},
-    groups={"type": "array", "items": _object(group={"type": "integer"}, installations={"type": "integer"})},
-    platforms={"type": "array", "items": _object(release={"type": "string"}, os_family={"type": "string"},
-                                                 installations={"type": "integer"})})
+_NUMBER = {"type": "number"}
+_PUBLIC_WINDOW = {"type": "object", "required": ["window"], "properties": {
+    "window": {"type": "string", "description": "the window's key (its first day and length)"},
+    "published": {"type": "boolean", "description": "false: nothing was released for this window"},
+    "budget_exhausted_until": {**_STR_OR_NULL, "format": "date",
+                               "description": "the yearly privacy budget allows no release before this day"},
+    "first_day": {"type": "string", "format": "date"}, "last_day": {"type": "string", "format": "date"},
+    "rho": _NUMBER, "epsilon": _NUMBER, "delta": _NUMBER, "threshold": {"type": "integer"},
+    "min_k": {"type": "integer"},
+    "groups": {"type": "array", "items": _object(group={"type": "integer"}, installations={"type": "integer"})},
+    "platforms": {"type": "array", "items": _object(release={"type": "string"}, os_family={"type": "string"},
+                                                    installations={"type": "integer"})}}}
 _PUBLIC = _object(project={"type": "string"}, unit={"type": "string"}, explanation={"type": "string"},
-                  days={"type": "array", "items": _PUBLIC_DAY})
+                  budget=_object(accountant={"type": "string", "enum": ["zCDP"]}, window_days={"type": "integer"},
+                                 epsilon_per_year=_NUMBER, delta_per_year=_NUMBER, rho_per_year=_NUMBER,
+                                 rho_per_window=_NUMBER),
+                  windows={"type": "array", "items": _PUBLIC_WINDOW})
 _TOKEN = _object(id={"type": "string"}, name={"type": "string"}, user={"type": "string"},
                  projects={"type": "array", "items": {"type": "string"}},
                  roles={"type": "array", "items": {"type": "string"}},
