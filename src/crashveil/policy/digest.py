@@ -25,10 +25,14 @@ def canonical_policy(policy: Policy) -> dict[str, Any]:
         data.pop("server_mode_max_level", None)
     if data.get("adoption") is None:  # absent: the digest of a policy without [adoption]
         data.pop("adoption", None)
+    if data.get("expiry_warning_days") is None:  # absent: digests of policies from before expiry
+        data.pop("expiry_warning_days", None)
     data["fields"] = {name: data["fields"][name] for name in sorted(data["fields"])}
     for rule in data["fields"].values():
         if not rule["keys"]:  # only keyed fields (tags) list keys: other fields' digests stay as they were
             del rule["keys"]
+        if not rule["expires"]:  # a policy stored before expiry existed keeps its digest
+            del rule["expires"]
     return data
 
 

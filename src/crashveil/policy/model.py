@@ -54,6 +54,9 @@ class FieldRule:
     description: str = ""
     #: For a field of keyed values (``tags``): the keys it may carry; every other key is dropped.
     keys: tuple[str, ...] = ()
+    #: When the field stops being collected unless renewed (``policy/expiry.py``: a date,
+    #: ``release:X.Y`` or ``never``); empty only in a policy stored before expiry existed.
+    expires: str = ""
 
 
 @dataclass(frozen=True)
@@ -164,6 +167,9 @@ class Policy:
     server_mode_max_level: str | None = None
     #: The daily adoption ping (``[adoption]``); None: the policy does not allow it, nothing is sent.
     adoption: AdoptionRule | None = None
+    #: ``[policy] expiry_warning_days``: how long before a field expires ``crashveil check``
+    #: warns; None: not set (the gate's default, ``gate/expiry.py``).
+    expiry_warning_days: int | None = None
 
     # -- consent levels ------------------------------------------------------------------
     def level(self, name: str) -> ConsentLevel:
