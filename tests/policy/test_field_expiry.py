@@ -111,3 +111,28 @@ def test_sdk_stops_collecting_expired_and_remotely_stopped_fields(make_client: A
     assert (None, None, None, "ValueError") == (payload.get("message"), payload.get("breadcrumbs"),
                                                payload.get("environment"), payload["crash_type"])
     assert CANARY not in json.dumps(payload)
+
+
+def test_renew_edits_only_expiry_review_and_version(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``crashveil policy renew`` keeps every comment and line but three; the diff lists the expiry."""
+    from crashveil.cli.app import main
+
+    path = write(tmp_path, policy_text())
+    before = path.read_text(encoding="utf-8")
+    (tmp_path / "reviews").mkdir()
+    (tmp_path / "reviews" / "renewal.md").write_text(
+        '+++\nreviewer = "Dana <d@example.org>"\ndate = 2027-05-01\npolicy_digest = "sha256:' + "0" * 64 + '"\n'
+        'reason = "Messages still explain most crashes."\n+++\n', encoding="utf-8")
+    code = main(["policy", "renew", "message", "--until", "2099-05-27", "--review", "reviews/renewal.md",
+                 "--policy", str(path)])
+    after = path.read_text(encoding="utf-8")
+    changed = [(a, b) for a, b in zip(before.splitlines(), after.splitlines(), strict=True) if a != b]
+    assert 0 == code, capsys.readouterr().err
+    major, minor, _ = load_policy(write(tmp_path, before, "old.toml")).version.split(".")
+    assert [(f'version = "{major}.{minor}.{_}"', f'version = "{major}.{int(minor) + 1}.0"'),
+            ('review = "reviews/2026-11-27-initial.md"', 'review = "reviews/renewal.md"'),
+            ('expires = "2027-05-27"', 'expires = "2099-05-27"')] == changed
+    [change] = diff_policies(load_policy(tmp_path / "old.toml"), load_policy(path)).changes
+    assert "fields.message.expires" == change.path
+    assert 2 == main(["policy", "renew", "message", "--until", "2001-01-01", "--review", "reviews/renewal.md",
+                      "--policy", str(path)])
