@@ -24,7 +24,7 @@ from crashveil.sdk.delivery.seal import seal_report
 from crashveil.sdk.remote.config import RemoteConfig
 from crashveil.server.db import engine as db
 from crashveil.server.db.tables import redaction_counters
-from crashveil.server.governance.field_stops import (
+from crashveil.server.governance.lifecycle.field_stops import (
     STOPPED_DETECTOR,
     active_stops,
     add_stop,

@@ -65,6 +65,8 @@ GROUPS: tuple[GroupEntry, ...] = (
                "The hash-chained audit trail and the audit report.", True),
     GroupEntry("release", "crashveil.server.cli.release:release_group",
                "Gate a release on the server's redaction-regression counters.", True),
+    GroupEntry("incident", "crashveil.server.governance.lifecycle.commands:incident_group",
+               "Privacy incidents: stop a leaking field, purge it, close with a postmortem.", True),
 )
 _BY_NAME = {entry.name: entry for entry in GROUPS}
 

@@ -120,6 +120,10 @@ ACTIONS: Mapping[str, str] = {
     "group.merge": "crash groups were merged into this one (the merged group ids)",
     "group.unmerge": "a crash group was taken out of the group it was merged into (that group's id)",
     "group.link": "a crash group's external issue link was set or removed (the link's host only)",
+    "incident.open": "a privacy incident was opened (field, releases, time range, reason) and the field stopped",
+    "incident.purge": "one day of an incident's purge: details re-encrypted under a fresh day key, the field removed",
+    "incident.purged": "an incident's purge finished (reports in scope, details purged, groups cleared)",
+    "incident.close": "a privacy incident was closed (summary; whether its field stop was lifted)",
 }
 #: Actions that re-anchor the checkpoint (:meth:`AuditTrail.reanchor`).
 REANCHOR_ACTIONS = ("server.restore", "audit.reanchor")

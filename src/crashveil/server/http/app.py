@@ -39,7 +39,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from crashveil.server.governance.field_stops import project_stops
+from crashveil.server.governance.lifecycle.field_stops import project_stops
 from crashveil.server.http import peer_tag
 from crashveil.server.http.body import read_body
 from crashveil.server.http.errors import Handler, handle_error, timed
@@ -101,7 +101,7 @@ def build_config(project: ProjectRecord, counts_only: list[str], *, now: datetim
     The policy's own sampling is repeated (the SDK applies ``min(policy, remote)``, so this
     changes nothing); what the server adds is ``counts_only``, the groups in mass-failure
     mode for the client asking (project-wide, or its credential's own: ``credential_weight``),
-    and ``stopped_fields``, the fields no app may collect now (``governance/field_stops.py``).
+    and ``stopped_fields``, the fields no app may collect now (``governance/lifecycle/field_stops.py``).
     ``version`` is the issue time in seconds, so a newer config always has a higher one.
     """
     policy = project.policy

@@ -6,7 +6,7 @@ The order is the order of cost, cheapest refusal first::
     with caps as it streams -> open (HPKE) -> wire format (LIMITS, unknown keys dropped)
     -> policy by digest -> consent level -> replay window -> pseudonym rate limit
     -> allowlist at the level (dropped fields counted) -> stopped fields dropped and counted
-    (``governance/field_stops.py``) -> redact again (:mod:`.redaction`)
+    (``governance/lifecycle/field_stops.py``) -> redact again (:mod:`.redaction`)
     -> store (one short transaction) -> acknowledge
 
 Nothing is acknowledged before the report's transaction committed: a 201 means committed.
@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from crashveil.errors import Throttled
 from crashveil.server.governance import tombstones
-from crashveil.server.governance.field_stops import drop_stopped, report_stops, with_stop_counts
+from crashveil.server.governance.lifecycle.field_stops import drop_stopped, report_stops, with_stop_counts
 from crashveil.server.http.ratelimit import KeyedLimiter, retry_after_header
 from crashveil.server.ingest.commit import Committer, GroupCommitter
 from crashveil.server.ingest.decode import decode_report
@@ -86,7 +86,7 @@ class Prepared:
     unknown: tuple[str, ...]
     not_allowed: tuple[str, ...]
     hits: Mapping[tuple[str, str], int]
-    #: Paths dropped because their field is stopped (``governance/field_stops.py``).
+    #: Paths dropped because their field is stopped (``governance/lifecycle/field_stops.py``).
     stopped: tuple[str, ...] = ()
 
 

@@ -63,7 +63,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from crashveil.errors import ReportRejected, Throttled
-from crashveil.server.governance.field_stops import drop_stopped, report_stops, with_stop_counts
+from crashveil.server.governance.lifecycle.field_stops import drop_stopped, report_stops, with_stop_counts
 from crashveil.server.http.body import BODY_TIMEOUT_S, stream_body
 from crashveil.server.http.errors import timed
 from crashveil.server.http.peer import CREDENTIAL_KEY

@@ -178,7 +178,7 @@ class ProjectRecord:
     public_summary: bool
     created_at: datetime
     #: Fields the ``field_stops`` table stops for this project when it was loaded
-    #: (``governance/field_stops.py``; a new stop bumps the projects cache version).
+    #: (``governance/lifecycle/field_stops.py``; a new stop bumps the projects cache version).
     field_stops: frozenset[str] = frozenset()
 
     @functools.cached_property

@@ -30,7 +30,7 @@ from crashveil.policy import Policy, default_policy_path, parse_policy, policy_d
 from crashveil.server.cluster.cache_versions import GROUPS, PROJECTS, CacheVersions, bump
 from crashveil.server.db import engine as db
 from crashveil.server.db.tables import crash_groups, project_policies, projects, reports
-from crashveil.server.governance.field_stops import stored_stops
+from crashveil.server.governance.lifecycle.field_stops import stored_stops
 from crashveil.server.ingest import grouping
 from crashveil.server.ingest.credential_weight import (
     NO_CREDENTIAL,

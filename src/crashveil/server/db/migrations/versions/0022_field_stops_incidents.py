@@ -4,7 +4,7 @@ Revision ID: 0022
 Revises: 0021
 Create Date: 2026-12-07
 
-Tables defined in crashveil.server.db.incident_tables. No stop and no incident exists before
+Tables defined in crashveil.server.db.governance_tables. No stop and no incident exists before
 this revision: every field is collected as the policy allows.
 """
 

@@ -4,7 +4,7 @@ A stop only ever lowers collection. Two sources:
 
 - the policy: a field past its ``expires`` (``policy/expiry.py``) is stopped from that day;
 - the ``field_stops`` table: a stop an operator or a privacy incident
-  (``governance/incidents.py``) put on one project or on every project.
+  (``lifecycle/incidents.py``) put on one project or on every project.
 
 Both the signed remote config (``http/app.py`` ``build_config``: ``stopped_fields``, so
 shipped apps stop collecting) and ingest (``ingest/pipeline.py``: the fields are dropped
@@ -28,7 +28,7 @@ from sqlalchemy.engine import Connection
 from crashveil.errors import ConfigError
 from crashveil.policy.expiry import expired_fields
 from crashveil.server.cluster.cache_versions import PROJECTS, bump
-from crashveil.server.db.incident_tables import field_stops
+from crashveil.server.db.governance_tables import field_stops
 from crashveil.wire.report import REPORT_FIELDS, REQUIRED_FIELDS
 
 if TYPE_CHECKING:
