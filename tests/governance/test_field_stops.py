@@ -97,3 +97,37 @@ def test_required_and_unknown_fields_cannot_be_stopped() -> None:
     for name in ("fingerprint", "no_such_field"):
         with pytest.raises(ConfigError, match="--field"):
             check_stoppable(name)
+
+
+def _sentry_helpers() -> Any:
+    """tests/sentry/conftest.py, loaded by path (conftest modules cannot be imported by name)."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location(
+        "crashveil_tests_sentry_conftest_for_stops", Path(__file__).parent.parent / "sentry" / "conftest.py")
+    assert spec is not None and spec.loader is not None
+    if spec.name not in sys.modules:
+        module = sys.modules[spec.name] = importlib.util.module_from_spec(spec)  # its dataclasses look it up
+        spec.loader.exec_module(module)
+    return sys.modules[spec.name]
+
+
+def test_a_stopped_field_is_dropped_from_sentry_events(tmp_path: Any) -> None:
+    """The Sentry bridge drops a stopped field too: a canary in the exception's value (the
+    ``message`` field at level diagnostic) never reaches the stored detail."""
+    helpers = _sentry_helpers()
+    srv = helpers.build_server(tmp_path, level="diagnostic")
+    try:
+        _stop(srv.storage, "message", project_id=None)
+        event = helpers.python_event()
+        event["exception"]["values"][0]["value"] = f"no basket for {CANARY}"
+        assert 200 == srv.post_envelope(helpers.event_envelope(event)).status_code
+        with db.read_tx(srv.storage.engine) as conn:
+            report_id = conn.execute(sa.text("SELECT report_id FROM reports")).scalar_one()
+        detail = srv.storage.report_detail("demo", report_id)
+        assert (None, "KeyError") == (detail.report.message, detail.report.crash_type)
+        assert CANARY not in repr(detail)
+    finally:
+        srv.storage.close()
