@@ -16,7 +16,7 @@ from crashveil.cli.options import SHARED_FLAGS
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "crashveil"
 EVERY_GROUP = ["policy", "client", "check", "server", "project", "keys", "user", "token", "retention", "audit",
-               "release", "destination", "erasure", "alert", "groups", "releases", "api"]
+               "release", "destination", "erasure", "alert", "groups", "releases", "api", "incident"]
 
 
 def _commands(command: click.Command, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], click.Command]]:

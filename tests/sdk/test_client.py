@@ -163,6 +163,8 @@ def test_discarded_pending_crash_is_never_sent(make_client: Any) -> None:
 class RemoteConfig:
     """Stands in for the verified remote config: asks for ``diagnostic`` for one fingerprint."""
 
+    stopped_fields: frozenset[str] = frozenset()
+
     def __init__(self, fingerprint: str) -> None:
         self.fingerprint = fingerprint
 

@@ -77,6 +77,8 @@ GROUPS: tuple[GroupEntry, ...] = (
                "Release health through a server's API (token in $CRASHVEIL_API_TOKEN).", False),
     GroupEntry("api", "crashveil.cli.api_commands:api_group",
                "Projects, audit log, daily counts and tokens through a server's API.", False),
+    GroupEntry("incident", "crashveil.server.governance.lifecycle.commands:incident_group",
+               "Privacy incidents: stop a leaking field, purge it, close with a postmortem.", True),
 )
 _BY_NAME = {entry.name: entry for entry in GROUPS}
 

@@ -28,14 +28,16 @@ __all__ = ["check_command"]
 @click.option("--reviews", default=None,
               help=f"directory of review records (default: {REVIEWS_DIR}/ beside the policy)")
 @format_option("text", "json")
+@click.option("--expiry-warning-days", type=click.IntRange(0, 365), default=None,
+              help="warn this many days before a field expires (default: the policy's expiry_warning_days, else 30)")
 @click.option("--update-baseline", "move_baseline", is_flag=True,
               help="after a passing check, copy the reviewed policy over the baseline")
-def check_command(policy_file: str, baseline: str | None, reviews: str | None, fmt: str, move_baseline: bool
-                  ) -> int:
+def check_command(policy_file: str, baseline: str | None, reviews: str | None, fmt: str,
+                  expiry_warning_days: int | None, move_baseline: bool) -> int:
     """Validate the policy, compare it with the committed baseline and require a review record for every
     material change."""
     try:
-        result = check_policy(policy_file, baseline, reviews_dir=reviews)
+        result = check_policy(policy_file, baseline, reviews_dir=reviews, expiry_warning_days=expiry_warning_days)
         if move_baseline and result.passed:
             target = update_baseline(policy_file, baseline)
             print(f"crashveil check: baseline {target} updated", file=sys.stderr)

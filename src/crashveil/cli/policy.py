@@ -1,4 +1,4 @@
-"""``crashveil policy notice|diff|show|schema|pia``: read, render and compare policy files.
+"""``crashveil policy notice|diff|show|schema|pia|renew``: read, render and compare policy files.
 
 Click and the standard library only: these work with a plain ``pip install crashveil``.
 """
@@ -51,7 +51,7 @@ def policy_diff(old: str, new: str, fmt: str) -> int:
     from crashveil.policy import load_policy
     from crashveil.policy.diff import diff_policies, format_diff
 
-    result = diff_policies(load_policy(old), load_policy(new))
+    result = diff_policies(load_policy(old, require_expiry=False), load_policy(new))
     sys.stdout.write(format_diff(result, fmt=fmt))
     if result.version_error:
         return 2
@@ -91,4 +91,37 @@ def policy_pia(policy_file: str | None, fmt: str) -> int:
     from crashveil.policy.pia import render_pia
 
     sys.stdout.write(render_pia(_load(policy_file), fmt))
+    return 0
+
+
+@policy_group.command("renew")
+@click.argument("field")
+@click.option("--until", required=True, help="the new expiry: a date YYYY-MM-DD or release:X.Y")
+@click.option("--review", "review_file", required=True,
+              help="the review record that renews the field (a file beside the policy, e.g. reviews/....md)")
+@policy_option("policy file to edit (default: crashveil.policy.toml)", default="crashveil.policy.toml")
+def policy_renew(field: str, until: str, review_file: str, policy_file: str) -> int:
+    """Renew a field: write its new expiry and review into the policy file and raise the minor version."""
+    import datetime
+    from pathlib import Path
+
+    from crashveil.errors import ConfigError, PolicyError
+    from crashveil.gate.review import load_review_record
+    from crashveil.policy.renew import renew_field
+
+    path = Path(policy_file)
+    record = Path(review_file)
+    target = record if record.is_absolute() else path.parent / record
+    try:
+        load_review_record(target, required=True)
+        renewal = renew_field(path.read_text(encoding="utf-8"), field, until=until, review=review_file,
+                              today=datetime.datetime.now(datetime.UTC).date(), source=str(path))
+    except OSError as exc:
+        raise ConfigError("--policy", f"cannot read {path} ({exc.strerror})", "an existing policy file") from exc
+    except PolicyError as exc:
+        print(f"crashveil policy renew: error: {exc}", file=sys.stderr)
+        return 2
+    path.write_text(renewal.text, encoding="utf-8")
+    print(f"renewed fields.{field}: expires {renewal.old_expires or '(not set)'} -> {until}; "
+          f"policy version {renewal.old_version} -> {renewal.new_version}")
     return 0

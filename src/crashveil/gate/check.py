@@ -57,7 +57,8 @@ DEFAULT_BASELINE = "crashveil.baseline.toml"
 
 
 def check_policy(policy_path: str | Path = DEFAULT_POLICY, baseline_path: str | Path | None = None, *,
-                 reviews_dir: str | Path | None = None, today: datetime.date | None = None) -> CheckResult:
+                 reviews_dir: str | Path | None = None, today: datetime.date | None = None,
+                 expiry_warning_days: int | None = None) -> CheckResult:
     """Run the gate on the policy at ``policy_path``.
 
     Args:
@@ -65,7 +66,9 @@ def check_policy(policy_path: str | Path = DEFAULT_POLICY, baseline_path: str | 
         baseline_path: the last reviewed policy. ``None`` means ``crashveil.baseline.toml``
             beside the policy if it exists; with no baseline the whole policy needs a review.
         reviews_dir: where review records live (default ``reviews/`` beside the policy).
-        today: the date used in the suggested review record (default: today).
+        today: the date used in the suggested review record and for field expiry (default: today).
+        expiry_warning_days: warn this many days before a field expires (default: the
+            policy's ``expiry_warning_days``, else ``gate.expiry.DEFAULT_WARNING_DAYS``).
 
     Returns:
         A ``CheckResult``; its ``problems`` list every reason the gate fails.
@@ -93,13 +96,19 @@ def check_policy(policy_path: str | Path = DEFAULT_POLICY, baseline_path: str | 
     if policy is None:
         return _with(result, problems=tuple(problems))
     result = _reviewed(result, policy, records, problems)
+    from crashveil.gate.expiry import expiry_findings
+
+    expired, expiring = expiry_findings(policy, records, today=result.today or datetime.date.today(),
+                                        warning_days=expiry_warning_days)
+    problems.extend(expired)
+    result = _with(result, warnings=tuple(expiring))
     if baseline_document is None:
         if not result.reviews:
             problems.append(Problem("review_needed", "policy",
                                     f"no baseline ({DEFAULT_BASELINE}), so the whole policy needs a review record "
                                     f"with policy_digest = \"{result.policy_digest}\""))
         return _with(result, problems=tuple(problems))
-    baseline = _parse(baseline_document, str(baseline_path), "baseline_invalid", problems)
+    baseline = _parse(baseline_document, str(baseline_path), "baseline_invalid", problems, require_expiry=False)
     if baseline is None:
         return _with(result, problems=tuple(problems))
     return _against_baseline(result, policy, baseline, records, problems)
@@ -259,12 +268,14 @@ def _read_toml(path: Path, option: str) -> dict[str, Any]:
         raise ConfigError(option, f"{path} is not valid TOML ({exc})", "a TOML policy file") from exc
 
 
-def _parse(document: Mapping[str, Any], source: str, code: str, problems: list[Problem]) -> Policy | None:
-    """Parse with the strict loader; its error becomes a problem unless already reported."""
+def _parse(document: Mapping[str, Any], source: str, code: str, problems: list[Problem], *,
+           require_expiry: bool = True) -> Policy | None:
+    """Parse with the strict loader (a baseline from before expiry may lack ``expires``); its
+    error becomes a problem unless already reported."""
     from crashveil.policy.loader import parse_policy
 
     try:
-        return parse_policy(document, source=source)
+        return parse_policy(document, source=source, require_expiry=require_expiry)
     except PolicyError as exc:
         known = {problem.path for problem in problems}
         if exc.key_path not in known:

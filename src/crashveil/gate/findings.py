@@ -38,7 +38,8 @@ class Problem:
 
     Codes: ``policy_invalid``, ``retention_above_ceiling``, ``review_missing``,
     ``review_invalid``, ``review_needed``, ``review_incomplete``, ``version_not_bumped``,
-    ``baseline_invalid``, ``baseline_unreviewed``.
+    ``baseline_invalid``, ``baseline_unreviewed``, ``field_expired`` (warnings:
+    ``field_expiring``).
     """
 
     code: str
@@ -63,6 +64,8 @@ class CheckResult:
     #: ``[consent] server_mode_max_level``: operators of server software may grant up to this level.
     server_mode_max_level: str | None = None
     today: datetime.date | None = None
+    #: What does not fail the gate but needs attention soon (``field_expiring``: ``gate/expiry.py``).
+    warnings: tuple[Problem, ...] = ()
 
     @property
     def passed(self) -> bool:
@@ -95,6 +98,7 @@ class CheckResult:
             "reviews": [{"source": r.source, "reviewer": r.reviewer, "date": r.date.isoformat(),
                          "reason": r.reason, "changes": list(r.changes)} for r in self.reviews],
             "problems": [{"code": p.code, "path": p.path, "message": p.message} for p in self.problems],
+            "warnings": [{"code": p.code, "path": p.path, "message": p.message} for p in self.warnings],
             "server_mode_max_level": self.server_mode_max_level,
             "needs_review": self.needs_review,
             "review_template": review_template(self) if self.needs_review else None,
@@ -159,6 +163,10 @@ def format_result(result: CheckResult, *, fmt: str = "text") -> str:
         lines.append("Problems:")
         for problem in result.problems:
             lines.append(f"  {problem.code}  {problem.path}: {problem.message}")
+    if result.warnings:
+        lines.append("")
+        lines.append("Warnings:")
+        lines.extend(f"  {warning.code}  {warning.path}: {warning.message}" for warning in result.warnings)
     if result.needs_review:
         lines.append("")
         what = "the changes marked MATERIAL" if result.baseline_path is not None else "the whole policy"

@@ -41,6 +41,8 @@ SOURCE = (
     'version = "1.2.0"\n'
     '# No field may be kept longer than this, whatever it declares below.\n'
     'retention_ceiling_days = 365\n'
+    '# `crashveil check` warns this many days before a field expires (see `expires` below).\n'
+    'expiry_warning_days = 30\n'
     '\n'
     '[notice]\n'
     'app_name = "this application"\n'
@@ -139,6 +141,15 @@ SOURCE = (
     '# ---------------------------------------------------------------------------------------\n'
     '# The field catalog. Sensitivity classes: technical, quasi-identifier, pseudonymous,\n'
     '# free-text. Roles: viewer (aggregates only), developer, privacy-officer, admin.\n'
+    '#\n'
+    '# Every field expires unless a review renews it (`expires`, next to `review`):\n'
+    '#   expires = "2027-11-27"   from that UTC day on the field is not collected;\n'
+    '#   expires = "release:2.0"  not collected by releases 2.0 and later (leading numbers compared);\n'
+    '#   expires = "never"        only for the fields every report carries.\n'
+    "# After expiry the SDK stops collecting the field, the server's signed config tells shipped\n"
+    '# apps to stop too, and the server drops (and counts) it. `crashveil check` warns\n'
+    '# `expiry_warning_days` ahead and fails past expiry without a renewed review record;\n'
+    '# `crashveil policy renew FIELD --until DATE --review FILE` renews. Free text expires sooner.\n'
     '\n'
     '[fields.schema_version]\n'
     'purpose = "Lets the server read the report in the format it was written in."\n'
@@ -147,6 +158,7 @@ SOURCE = (
     'retention_days = 90\n'
     'access = ["viewer", "developer", "privacy-officer", "admin"]\n'
     'review = "reviews/2026-11-27-initial.md"\n'
+    'expires = "never"\n'
     '\n'
     '[fields.policy_digest]\n'
     'purpose = "Proves which version of this policy the report was built under, so the server can check it."\n'
@@ -155,6 +167,7 @@ SOURCE = (
     'retention_days = 90\n'
     'access = ["developer", "privacy-officer", "admin"]\n'
     'review = "reviews/2026-11-27-initial.md"\n'
+    'expires = "never"\n'
     '\n'
     '[fields.consent_level]\n'
     'purpose = "Records which level you chose, so the server keeps only what that level allows."\n'
@@ -163,6 +176,7 @@ SOURCE = (
     'retention_days = 90\n'
     'access = ["developer", "privacy-officer", "admin"]\n'
     'review = "reviews/2026-11-27-initial.md"\n'
+    'expires = "never"\n'
     '\n'
     '[fields.report_id]\n'
     'purpose = "A random number for this one report, so it is stored once and you can look up its status."\n'
@@ -171,6 +185,7 @@ SOURCE = (
     'retention_days = 90\n'
     'access = ["developer", "privacy-officer", "admin"]\n'
     'review = "reviews/2026-11-27-initial.md"\n'
+    'expires = "never"\n'
     '\n'
     '[fields.crash_type]\n'
     'purpose = "Says which kind of error happened (for example ValueError), to group and fix crashes."\n'
@@ -180,6 +195,7 @@ SOURCE = (
     'access = ["viewer", "developer", "privacy-officer", "admin"]\n'
     'review = "reviews/2026-11-27-initial.md"\n'
     'forwardable = true\n'
+    'expires = "never"\n'
     '\n'
     '[fields.error_code]\n'
     'purpose = "The numeric error or exit code (such as \'file not found\'), which often explains the crash."\n'
@@ -189,6 +205,7 @@ SOURCE = (
     'access = ["viewer", "developer", "admin"]\n'
     'review = "reviews/2026-11-27-initial.md"\n'
     'forwardable = true\n'
+    'expires = "2027-11-27"\n'
     '\n'
     '[fields.mechanism]\n'
     'purpose = "How the crash was caught (main thread, background thread, native fault), to find the cause."\n'
@@ -198,6 +215,7 @@ SOURCE = (
     'access = ["viewer", "developer", "admin"]\n'
     'review = "reviews/2026-11-27-initial.md"\n'
     'forwardable = true\n'
+    'expires = "2027-11-27"\n'
     '\n'
     '[fields.stack]\n'
     'purpose = "Where in the application\'s own code the crash happened: file names inside the application, function names and line numbers. No values of your data."\n'
@@ -206,6 +224,7 @@ SOURCE = (
     'retention_days = 90\n'
     'access = ["developer", "admin"]\n'
     'review = "reviews/2026-11-27-initial.md"\n'
+    'expires = "2027-11-27"\n'
     '\n'
     '[fields.chain]\n'
     'purpose = "The errors that led to this one (their kinds and places in the code), to find the root cause."\n'
@@ -214,6 +233,7 @@ SOURCE = (
     'retention_days = 90\n'
     'access = ["developer", "admin"]\n'
     'review = "reviews/2026-11-27-initial.md"\n'
+    'expires = "2027-11-27"\n'
     '\n'
     '[fields.fingerprint]\n'
     'purpose = "A short code computed from the error kind and code path, so repeats of one crash are grouped."\n'
@@ -222,6 +242,7 @@ SOURCE = (
     'retention_days = 90\n'
     'access = ["viewer", "developer", "privacy-officer", "admin"]\n'
     'review = "reviews/2026-11-27-initial.md"\n'
+    'expires = "never"\n'
     '\n'
     '[fields.occurred_hour]\n'
     'purpose = "The hour the crash happened (not the minute), to see whether a crash is new or growing."\n'
@@ -230,6 +251,7 @@ SOURCE = (
     'retention_days = 90\n'
     'access = ["viewer", "developer", "privacy-officer", "admin"]\n'
     'review = "reviews/2026-11-27-initial.md"\n'
+    'expires = "2027-11-27"\n'
     '\n'
     '[fields.release]\n'
     'purpose = "The application version, to know which versions a crash affects and whether a fix worked."\n'
@@ -239,6 +261,7 @@ SOURCE = (
     'access = ["viewer", "developer", "privacy-officer", "admin"]\n'
     'review = "reviews/2026-11-27-initial.md"\n'
     'forwardable = true\n'
+    'expires = "2027-11-27"\n'
     '\n'
     '[fields.environment]\n'
     'purpose = "The operating system family and major version, Python version and processor type, because many crashes happen on one platform only. Nothing else about your computer."\n'
@@ -248,6 +271,7 @@ SOURCE = (
     'access = ["viewer", "developer", "admin"]\n'
     'review = "reviews/2026-11-27-initial.md"\n'
     'forwardable = true\n'
+    'expires = "2027-11-27"\n'
     '\n'
     '[fields.install_id]\n'
     'purpose = "A code that changes every month and cannot be traced back to you or your computer. It lets developers count how many installations a crash affects and lets you ask for your reports to be deleted."\n'
@@ -256,6 +280,7 @@ SOURCE = (
     'retention_days = 90\n'
     'access = ["developer", "privacy-officer", "admin"]\n'
     'review = "reviews/2026-11-27-initial.md"\n'
+    'expires = "2027-11-27"\n'
     '\n'
     '[fields.client_stats]\n'
     'purpose = "How many crashes were counted but not sent (sampling, limits, a full queue), so the numbers developers see are honest."\n'
@@ -264,6 +289,7 @@ SOURCE = (
     'retention_days = 90\n'
     'access = ["viewer", "developer", "privacy-officer", "admin"]\n'
     'review = "reviews/2026-11-27-initial.md"\n'
+    'expires = "2027-11-27"\n'
     '\n'
     '[fields.comment]\n'
     'purpose = "What you chose to write about the crash when asked, after personal data has been removed."\n'
@@ -272,6 +298,7 @@ SOURCE = (
     'retention_days = 30\n'
     'access = ["developer"]\n'
     'review = "reviews/2026-11-27-initial.md"\n'
+    'expires = "2027-05-27"\n'
     '\n'
     '[fields.message]\n'
     'purpose = "The error message, with e-mail addresses, names, numbers and typed text removed, which often says exactly what went wrong."\n'
@@ -280,6 +307,7 @@ SOURCE = (
     'retention_days = 30\n'
     'access = ["developer"]\n'
     'review = "reviews/2026-11-27-initial.md"\n'
+    'expires = "2027-05-27"\n'
     '\n'
     '[fields.breadcrumbs]\n'
     'purpose = "The last few steps the application took before the crash (for example \'opened settings\'), with personal data removed."\n'
@@ -288,6 +316,7 @@ SOURCE = (
     'retention_days = 30\n'
     'access = ["developer"]\n'
     'review = "reviews/2026-11-27-initial.md"\n'
+    'expires = "2027-05-27"\n'
     '\n'
     '# Request context, filled by the web integrations (crashveil.sdk.integrations). Never the URL,\n'
     "# its query string, headers, cookies, bodies or the client's address.\n"
@@ -299,6 +328,7 @@ SOURCE = (
     'retention_days = 90\n'
     'access = ["viewer", "developer", "admin"]\n'
     'review = "reviews/2026-11-27-initial.md"\n'
+    'expires = "2027-11-27"\n'
     '\n'
     '[fields.http_method]\n'
     'purpose = "The kind of request (GET, POST ...), because a page often fails only when something is sent."\n'
@@ -307,6 +337,7 @@ SOURCE = (
     'retention_days = 90\n'
     'access = ["viewer", "developer", "admin"]\n'
     'review = "reviews/2026-11-27-initial.md"\n'
+    'expires = "2027-11-27"\n'
     '\n'
     '[fields.status_code]\n'
     'purpose = "The result code the server answered (for example 500), to tell a failed request from one that failed halfway."\n'
@@ -315,6 +346,7 @@ SOURCE = (
     'retention_days = 90\n'
     'access = ["viewer", "developer", "admin"]\n'
     'review = "reviews/2026-11-27-initial.md"\n'
+    'expires = "2027-11-27"\n'
     '\n'
     '[fields.handler]\n'
     'purpose = "The name of the application\'s function that answered the request, to find the code to fix."\n'
@@ -323,6 +355,7 @@ SOURCE = (
     'retention_days = 90\n'
     'access = ["developer", "admin"]\n'
     'review = "reviews/2026-11-27-initial.md"\n'
+    'expires = "2027-11-27"\n'
     '\n'
     "# Task context, filled by the task integrations (Celery, RQ). Never the task's arguments,\n"
     '# result, id or broker.\n'
@@ -334,6 +367,7 @@ SOURCE = (
     'retention_days = 90\n'
     'access = ["viewer", "developer", "admin"]\n'
     'review = "reviews/2026-11-27-initial.md"\n'
+    'expires = "2027-11-27"\n'
     '\n'
     '[fields.task_retries]\n'
     'purpose = "How many times the failed task had already been retried, to tell a first failure from a task that keeps failing."\n'
@@ -342,6 +376,7 @@ SOURCE = (
     'retention_days = 90\n'
     'access = ["viewer", "developer", "admin"]\n'
     'review = "reviews/2026-11-27-initial.md"\n'
+    'expires = "2027-11-27"\n'
     '\n'
     "# Fields an app's own crash reporter sets. The crashveil SDK does not collect them; the\n"
     "# Sentry bridge maps a Sentry SDK's event onto them (docs/sentry.md).\n"
@@ -353,6 +388,7 @@ SOURCE = (
     'retention_days = 90\n'
     'access = ["viewer", "developer", "privacy-officer", "admin"]\n'
     'review = "reviews/2026-11-27-initial.md"\n'
+    'expires = "2027-11-27"\n'
     '\n'
     '[fields.deployment]\n'
     'purpose = "Which deployment of the application reported the crash (for example production or staging), so test crashes are not counted with real ones."\n'
@@ -362,6 +398,7 @@ SOURCE = (
     'access = ["viewer", "developer", "privacy-officer", "admin"]\n'
     'review = "reviews/2026-11-27-initial.md"\n'
     'forwardable = true\n'
+    'expires = "2027-11-27"\n'
     '\n'
     '[fields.severity]\n'
     'purpose = "How serious the application rated the problem (fatal, error, warning, info, debug), to fix the worst first."\n'
@@ -371,6 +408,7 @@ SOURCE = (
     'access = ["viewer", "developer", "privacy-officer", "admin"]\n'
     'review = "reviews/2026-11-27-initial.md"\n'
     'forwardable = true\n'
+    'expires = "2027-11-27"\n'
     '\n'
     '[fields.logger]\n'
     'purpose = "The name of the part of the application that logged the problem (for example shop.billing), to find the code."\n'
@@ -379,6 +417,7 @@ SOURCE = (
     'retention_days = 90\n'
     'access = ["viewer", "developer", "admin"]\n'
     'review = "reviews/2026-11-27-initial.md"\n'
+    'expires = "2027-11-27"\n'
     '\n'
     '[fields.platform]\n'
     'purpose = "The programming platform of the application (for example python or javascript), to read the stack correctly."\n'
@@ -388,6 +427,7 @@ SOURCE = (
     'access = ["viewer", "developer", "privacy-officer", "admin"]\n'
     'review = "reviews/2026-11-27-initial.md"\n'
     'forwardable = true\n'
+    'expires = "2027-11-27"\n'
     '\n'
     '[fields.handled]\n'
     'purpose = "Whether the application caught the error itself or it ended the program, to fix crashes first."\n'
@@ -397,6 +437,7 @@ SOURCE = (
     'access = ["viewer", "developer", "admin"]\n'
     'review = "reviews/2026-11-27-initial.md"\n'
     'forwardable = true\n'
+    'expires = "2027-11-27"\n'
     '\n'
     '[fields.device_class]\n'
     'purpose = "The kind of device (desktop, mobile, tablet, server...), never its model or name, because some crashes happen on one kind only."\n'
@@ -405,6 +446,7 @@ SOURCE = (
     'retention_days = 90\n'
     'access = ["viewer", "developer", "admin"]\n'
     'review = "reviews/2026-11-27-initial.md"\n'
+    'expires = "2027-11-27"\n'
     '\n'
     '[fields.transaction]\n'
     'purpose = "The name of the screen, route or task that was running (for example /checkout), with personal data removed, to find the code."\n'
@@ -413,6 +455,7 @@ SOURCE = (
     'retention_days = 90\n'
     'access = ["developer", "admin"]\n'
     'review = "reviews/2026-11-27-initial.md"\n'
+    'expires = "2027-11-27"\n'
     '\n'
     '[fields.tags]\n'
     'purpose = "Labels the application put on the crash, only those named below (for example which feature was in use), values shortened and with personal data removed."\n'
@@ -421,6 +464,7 @@ SOURCE = (
     'retention_days = 90\n'
     'access = ["developer", "admin"]\n'
     'review = "reviews/2026-11-27-initial.md"\n'
+    'expires = "2027-11-27"\n'
     'keys = ["feature", "component", "handled"]\n'
     '\n'
     '[fields.grouping]\n'
@@ -430,6 +474,7 @@ SOURCE = (
     'retention_days = 90\n'
     'access = ["developer", "admin"]\n'
     'review = "reviews/2026-11-27-initial.md"\n'
+    'expires = "2027-11-27"\n'
     '\n'
     '[fields.message_template]\n'
     'purpose = "The text of a logged problem as written in the code, without the values filled in (for example \'payment %s declined\'), personal data removed, to name and group it."\n'
@@ -438,6 +483,7 @@ SOURCE = (
     'retention_days = 30\n'
     'access = ["developer"]\n'
     'review = "reviews/2026-11-27-initial.md"\n'
+    'expires = "2027-05-27"\n'
     '\n'
     '[fields.source_context]\n'
     'purpose = "The one line of the application\'s own source code at each place in the stack (never library code or your data), to read the crash without the source at hand."\n'
@@ -446,6 +492,7 @@ SOURCE = (
     'retention_days = 30\n'
     'access = ["developer"]\n'
     'review = "reviews/2026-11-27-initial.md"\n'
+    'expires = "2027-05-27"\n'
     '\n'
     '# Forwarding: where alerts may go and what each destination receives. A destination sees\n'
     '# only group-level values of fields marked `forwardable = true` above (never a message, a\n'
@@ -461,7 +508,10 @@ SOURCE = (
 )
 
 #: ``tomllib.loads(SOURCE)``
-DATA: dict[str, Any] = {'policy': {'name': 'crashveil-default', 'version': '1.2.0', 'retention_ceiling_days': 365},
+DATA: dict[str, Any] = {'policy': {'name': 'crashveil-default',
+            'version': '1.2.0',
+            'retention_ceiling_days': 365,
+            'expiry_warning_days': 30},
  'notice': {'app_name': 'this application',
             'controller': 'the developers of this application',
             'contact': "the support address given in the application's About box",
@@ -534,28 +584,32 @@ DATA: dict[str, Any] = {'policy': {'name': 'crashveil-default', 'version': '1.2.
                                'level': 'crash',
                                'retention_days': 90,
                                'access': ['viewer', 'developer', 'privacy-officer', 'admin'],
-                               'review': 'reviews/2026-11-27-initial.md'},
+                               'review': 'reviews/2026-11-27-initial.md',
+                               'expires': 'never'},
             'policy_digest': {'purpose': 'Proves which version of this policy the report was built under, so '
                                          'the server can check it.',
                               'sensitivity': 'technical',
                               'level': 'crash',
                               'retention_days': 90,
                               'access': ['developer', 'privacy-officer', 'admin'],
-                              'review': 'reviews/2026-11-27-initial.md'},
+                              'review': 'reviews/2026-11-27-initial.md',
+                              'expires': 'never'},
             'consent_level': {'purpose': 'Records which level you chose, so the server keeps only what that '
                                          'level allows.',
                               'sensitivity': 'technical',
                               'level': 'crash',
                               'retention_days': 90,
                               'access': ['developer', 'privacy-officer', 'admin'],
-                              'review': 'reviews/2026-11-27-initial.md'},
+                              'review': 'reviews/2026-11-27-initial.md',
+                              'expires': 'never'},
             'report_id': {'purpose': 'A random number for this one report, so it is stored once and you can '
                                      'look up its status.',
                           'sensitivity': 'technical',
                           'level': 'crash',
                           'retention_days': 90,
                           'access': ['developer', 'privacy-officer', 'admin'],
-                          'review': 'reviews/2026-11-27-initial.md'},
+                          'review': 'reviews/2026-11-27-initial.md',
+                          'expires': 'never'},
             'crash_type': {'purpose': 'Says which kind of error happened (for example ValueError), to group '
                                       'and fix crashes.',
                            'sensitivity': 'technical',
@@ -563,7 +617,8 @@ DATA: dict[str, Any] = {'policy': {'name': 'crashveil-default', 'version': '1.2.
                            'retention_days': 90,
                            'access': ['viewer', 'developer', 'privacy-officer', 'admin'],
                            'review': 'reviews/2026-11-27-initial.md',
-                           'forwardable': True},
+                           'forwardable': True,
+                           'expires': 'never'},
             'error_code': {'purpose': "The numeric error or exit code (such as 'file not found'), which "
                                       'often explains the crash.',
                            'sensitivity': 'technical',
@@ -571,7 +626,8 @@ DATA: dict[str, Any] = {'policy': {'name': 'crashveil-default', 'version': '1.2.
                            'retention_days': 90,
                            'access': ['viewer', 'developer', 'admin'],
                            'review': 'reviews/2026-11-27-initial.md',
-                           'forwardable': True},
+                           'forwardable': True,
+                           'expires': '2027-11-27'},
             'mechanism': {'purpose': 'How the crash was caught (main thread, background thread, native '
                                      'fault), to find the cause.',
                           'sensitivity': 'technical',
@@ -579,35 +635,40 @@ DATA: dict[str, Any] = {'policy': {'name': 'crashveil-default', 'version': '1.2.
                           'retention_days': 90,
                           'access': ['viewer', 'developer', 'admin'],
                           'review': 'reviews/2026-11-27-initial.md',
-                          'forwardable': True},
+                          'forwardable': True,
+                          'expires': '2027-11-27'},
             'stack': {'purpose': "Where in the application's own code the crash happened: file names inside "
                                  'the application, function names and line numbers. No values of your data.',
                       'sensitivity': 'technical',
                       'level': 'crash',
                       'retention_days': 90,
                       'access': ['developer', 'admin'],
-                      'review': 'reviews/2026-11-27-initial.md'},
+                      'review': 'reviews/2026-11-27-initial.md',
+                      'expires': '2027-11-27'},
             'chain': {'purpose': 'The errors that led to this one (their kinds and places in the code), to '
                                  'find the root cause.',
                       'sensitivity': 'technical',
                       'level': 'crash',
                       'retention_days': 90,
                       'access': ['developer', 'admin'],
-                      'review': 'reviews/2026-11-27-initial.md'},
+                      'review': 'reviews/2026-11-27-initial.md',
+                      'expires': '2027-11-27'},
             'fingerprint': {'purpose': 'A short code computed from the error kind and code path, so repeats '
                                        'of one crash are grouped.',
                             'sensitivity': 'technical',
                             'level': 'crash',
                             'retention_days': 90,
                             'access': ['viewer', 'developer', 'privacy-officer', 'admin'],
-                            'review': 'reviews/2026-11-27-initial.md'},
+                            'review': 'reviews/2026-11-27-initial.md',
+                            'expires': 'never'},
             'occurred_hour': {'purpose': 'The hour the crash happened (not the minute), to see whether a '
                                          'crash is new or growing.',
                               'sensitivity': 'quasi-identifier',
                               'level': 'crash',
                               'retention_days': 90,
                               'access': ['viewer', 'developer', 'privacy-officer', 'admin'],
-                              'review': 'reviews/2026-11-27-initial.md'},
+                              'review': 'reviews/2026-11-27-initial.md',
+                              'expires': '2027-11-27'},
             'release': {'purpose': 'The application version, to know which versions a crash affects and '
                                    'whether a fix worked.',
                         'sensitivity': 'technical',
@@ -615,7 +676,8 @@ DATA: dict[str, Any] = {'policy': {'name': 'crashveil-default', 'version': '1.2.
                         'retention_days': 90,
                         'access': ['viewer', 'developer', 'privacy-officer', 'admin'],
                         'review': 'reviews/2026-11-27-initial.md',
-                        'forwardable': True},
+                        'forwardable': True,
+                        'expires': '2027-11-27'},
             'environment': {'purpose': 'The operating system family and major version, Python version and '
                                        'processor type, because many crashes happen on one platform only. '
                                        'Nothing else about your computer.',
@@ -624,7 +686,8 @@ DATA: dict[str, Any] = {'policy': {'name': 'crashveil-default', 'version': '1.2.
                             'retention_days': 90,
                             'access': ['viewer', 'developer', 'admin'],
                             'review': 'reviews/2026-11-27-initial.md',
-                            'forwardable': True},
+                            'forwardable': True,
+                            'expires': '2027-11-27'},
             'install_id': {'purpose': 'A code that changes every month and cannot be traced back to you or '
                                       'your computer. It lets developers count how many installations a '
                                       'crash affects and lets you ask for your reports to be deleted.',
@@ -632,35 +695,40 @@ DATA: dict[str, Any] = {'policy': {'name': 'crashveil-default', 'version': '1.2.
                            'level': 'crash',
                            'retention_days': 90,
                            'access': ['developer', 'privacy-officer', 'admin'],
-                           'review': 'reviews/2026-11-27-initial.md'},
+                           'review': 'reviews/2026-11-27-initial.md',
+                           'expires': '2027-11-27'},
             'client_stats': {'purpose': 'How many crashes were counted but not sent (sampling, limits, a '
                                         'full queue), so the numbers developers see are honest.',
                              'sensitivity': 'technical',
                              'level': 'crash',
                              'retention_days': 90,
                              'access': ['viewer', 'developer', 'privacy-officer', 'admin'],
-                             'review': 'reviews/2026-11-27-initial.md'},
+                             'review': 'reviews/2026-11-27-initial.md',
+                             'expires': '2027-11-27'},
             'comment': {'purpose': 'What you chose to write about the crash when asked, after personal data '
                                    'has been removed.',
                         'sensitivity': 'free-text',
                         'level': 'crash',
                         'retention_days': 30,
                         'access': ['developer'],
-                        'review': 'reviews/2026-11-27-initial.md'},
+                        'review': 'reviews/2026-11-27-initial.md',
+                        'expires': '2027-05-27'},
             'message': {'purpose': 'The error message, with e-mail addresses, names, numbers and typed text '
                                    'removed, which often says exactly what went wrong.',
                         'sensitivity': 'free-text',
                         'level': 'diagnostic',
                         'retention_days': 30,
                         'access': ['developer'],
-                        'review': 'reviews/2026-11-27-initial.md'},
+                        'review': 'reviews/2026-11-27-initial.md',
+                        'expires': '2027-05-27'},
             'breadcrumbs': {'purpose': 'The last few steps the application took before the crash (for '
                                        "example 'opened settings'), with personal data removed.",
                             'sensitivity': 'free-text',
                             'level': 'diagnostic',
                             'retention_days': 30,
                             'access': ['developer'],
-                            'review': 'reviews/2026-11-27-initial.md'},
+                            'review': 'reviews/2026-11-27-initial.md',
+                            'expires': '2027-05-27'},
             'route': {'purpose': 'The kind of page or API call that crashed, as the application defines it '
                                  '(for example /users/{id}), never the address actually opened, so crashes '
                                  'of one page are found together.',
@@ -668,28 +736,32 @@ DATA: dict[str, Any] = {'policy': {'name': 'crashveil-default', 'version': '1.2.
                       'level': 'crash',
                       'retention_days': 90,
                       'access': ['viewer', 'developer', 'admin'],
-                      'review': 'reviews/2026-11-27-initial.md'},
+                      'review': 'reviews/2026-11-27-initial.md',
+                      'expires': '2027-11-27'},
             'http_method': {'purpose': 'The kind of request (GET, POST ...), because a page often fails only '
                                        'when something is sent.',
                             'sensitivity': 'technical',
                             'level': 'crash',
                             'retention_days': 90,
                             'access': ['viewer', 'developer', 'admin'],
-                            'review': 'reviews/2026-11-27-initial.md'},
+                            'review': 'reviews/2026-11-27-initial.md',
+                            'expires': '2027-11-27'},
             'status_code': {'purpose': 'The result code the server answered (for example 500), to tell a '
                                        'failed request from one that failed halfway.',
                             'sensitivity': 'technical',
                             'level': 'crash',
                             'retention_days': 90,
                             'access': ['viewer', 'developer', 'admin'],
-                            'review': 'reviews/2026-11-27-initial.md'},
+                            'review': 'reviews/2026-11-27-initial.md',
+                            'expires': '2027-11-27'},
             'handler': {'purpose': "The name of the application's function that answered the request, to "
                                    'find the code to fix.',
                         'sensitivity': 'technical',
                         'level': 'crash',
                         'retention_days': 90,
                         'access': ['developer', 'admin'],
-                        'review': 'reviews/2026-11-27-initial.md'},
+                        'review': 'reviews/2026-11-27-initial.md',
+                        'expires': '2027-11-27'},
             'task_name': {'purpose': 'The name of the background task that failed (for example '
                                      "'shop.tasks.send_invoice'), a name from the application's code, to "
                                      "tell which task crashes. Never the task's inputs or results.",
@@ -697,21 +769,24 @@ DATA: dict[str, Any] = {'policy': {'name': 'crashveil-default', 'version': '1.2.
                           'level': 'crash',
                           'retention_days': 90,
                           'access': ['viewer', 'developer', 'admin'],
-                          'review': 'reviews/2026-11-27-initial.md'},
+                          'review': 'reviews/2026-11-27-initial.md',
+                          'expires': '2027-11-27'},
             'task_retries': {'purpose': 'How many times the failed task had already been retried, to tell a '
                                         'first failure from a task that keeps failing.',
                              'sensitivity': 'technical',
                              'level': 'crash',
                              'retention_days': 90,
                              'access': ['viewer', 'developer', 'admin'],
-                             'review': 'reviews/2026-11-27-initial.md'},
+                             'review': 'reviews/2026-11-27-initial.md',
+                             'expires': '2027-11-27'},
             'dist': {'purpose': 'The build variant of the application version (for example a platform '
                                 'build), to tell builds of one release apart.',
                      'sensitivity': 'technical',
                      'level': 'crash',
                      'retention_days': 90,
                      'access': ['viewer', 'developer', 'privacy-officer', 'admin'],
-                     'review': 'reviews/2026-11-27-initial.md'},
+                     'review': 'reviews/2026-11-27-initial.md',
+                     'expires': '2027-11-27'},
             'deployment': {'purpose': 'Which deployment of the application reported the crash (for example '
                                       'production or staging), so test crashes are not counted with real '
                                       'ones.',
@@ -720,7 +795,8 @@ DATA: dict[str, Any] = {'policy': {'name': 'crashveil-default', 'version': '1.2.
                            'retention_days': 90,
                            'access': ['viewer', 'developer', 'privacy-officer', 'admin'],
                            'review': 'reviews/2026-11-27-initial.md',
-                           'forwardable': True},
+                           'forwardable': True,
+                           'expires': '2027-11-27'},
             'severity': {'purpose': 'How serious the application rated the problem (fatal, error, warning, '
                                     'info, debug), to fix the worst first.',
                          'sensitivity': 'technical',
@@ -728,14 +804,16 @@ DATA: dict[str, Any] = {'policy': {'name': 'crashveil-default', 'version': '1.2.
                          'retention_days': 90,
                          'access': ['viewer', 'developer', 'privacy-officer', 'admin'],
                          'review': 'reviews/2026-11-27-initial.md',
-                         'forwardable': True},
+                         'forwardable': True,
+                         'expires': '2027-11-27'},
             'logger': {'purpose': 'The name of the part of the application that logged the problem (for '
                                   'example shop.billing), to find the code.',
                        'sensitivity': 'technical',
                        'level': 'crash',
                        'retention_days': 90,
                        'access': ['viewer', 'developer', 'admin'],
-                       'review': 'reviews/2026-11-27-initial.md'},
+                       'review': 'reviews/2026-11-27-initial.md',
+                       'expires': '2027-11-27'},
             'platform': {'purpose': 'The programming platform of the application (for example python or '
                                     'javascript), to read the stack correctly.',
                          'sensitivity': 'technical',
@@ -743,7 +821,8 @@ DATA: dict[str, Any] = {'policy': {'name': 'crashveil-default', 'version': '1.2.
                          'retention_days': 90,
                          'access': ['viewer', 'developer', 'privacy-officer', 'admin'],
                          'review': 'reviews/2026-11-27-initial.md',
-                         'forwardable': True},
+                         'forwardable': True,
+                         'expires': '2027-11-27'},
             'handled': {'purpose': 'Whether the application caught the error itself or it ended the program, '
                                    'to fix crashes first.',
                         'sensitivity': 'technical',
@@ -751,21 +830,24 @@ DATA: dict[str, Any] = {'policy': {'name': 'crashveil-default', 'version': '1.2.
                         'retention_days': 90,
                         'access': ['viewer', 'developer', 'admin'],
                         'review': 'reviews/2026-11-27-initial.md',
-                        'forwardable': True},
+                        'forwardable': True,
+                        'expires': '2027-11-27'},
             'device_class': {'purpose': 'The kind of device (desktop, mobile, tablet, server...), never its '
                                         'model or name, because some crashes happen on one kind only.',
                              'sensitivity': 'quasi-identifier',
                              'level': 'crash',
                              'retention_days': 90,
                              'access': ['viewer', 'developer', 'admin'],
-                             'review': 'reviews/2026-11-27-initial.md'},
+                             'review': 'reviews/2026-11-27-initial.md',
+                             'expires': '2027-11-27'},
             'transaction': {'purpose': 'The name of the screen, route or task that was running (for example '
                                        '/checkout), with personal data removed, to find the code.',
                             'sensitivity': 'technical',
                             'level': 'crash',
                             'retention_days': 90,
                             'access': ['developer', 'admin'],
-                            'review': 'reviews/2026-11-27-initial.md'},
+                            'review': 'reviews/2026-11-27-initial.md',
+                            'expires': '2027-11-27'},
             'tags': {'purpose': 'Labels the application put on the crash, only those named below (for '
                                 'example which feature was in use), values shortened and with personal data '
                                 'removed.',
@@ -774,6 +856,7 @@ DATA: dict[str, Any] = {'policy': {'name': 'crashveil-default', 'version': '1.2.
                      'retention_days': 90,
                      'access': ['developer', 'admin'],
                      'review': 'reviews/2026-11-27-initial.md',
+                     'expires': '2027-11-27',
                      'keys': ['feature', 'component', 'handled']},
             'grouping': {'purpose': "The developers' own rule for which crashes are the same (a few short "
                                     'labels, personal data removed), so repeats are grouped as they intend.',
@@ -781,7 +864,8 @@ DATA: dict[str, Any] = {'policy': {'name': 'crashveil-default', 'version': '1.2.
                          'level': 'crash',
                          'retention_days': 90,
                          'access': ['developer', 'admin'],
-                         'review': 'reviews/2026-11-27-initial.md'},
+                         'review': 'reviews/2026-11-27-initial.md',
+                         'expires': '2027-11-27'},
             'message_template': {'purpose': 'The text of a logged problem as written in the code, without '
                                             "the values filled in (for example 'payment %s declined'), "
                                             'personal data removed, to name and group it.',
@@ -789,7 +873,8 @@ DATA: dict[str, Any] = {'policy': {'name': 'crashveil-default', 'version': '1.2.
                                  'level': 'diagnostic',
                                  'retention_days': 30,
                                  'access': ['developer'],
-                                 'review': 'reviews/2026-11-27-initial.md'},
+                                 'review': 'reviews/2026-11-27-initial.md',
+                                 'expires': '2027-05-27'},
             'source_context': {'purpose': "The one line of the application's own source code at each place "
                                           'in the stack (never library code or your data), to read the crash '
                                           'without the source at hand.',
@@ -797,7 +882,8 @@ DATA: dict[str, Any] = {'policy': {'name': 'crashveil-default', 'version': '1.2.
                                'level': 'diagnostic',
                                'retention_days': 30,
                                'access': ['developer'],
-                               'review': 'reviews/2026-11-27-initial.md'}}}
+                               'review': 'reviews/2026-11-27-initial.md',
+                               'expires': '2027-05-27'}}}
 
 #: ``canonical_policy(parse_policy(DATA))``: what a consent record stores
 CANONICAL: dict[str, Any] = {'name': 'crashveil-default',
@@ -827,7 +913,8 @@ CANONICAL: dict[str, Any] = {'name': 'crashveil-default',
                             'retention_days': 30,
                             'access': ('developer',),
                             'review': 'reviews/2026-11-27-initial.md',
-                            'description': ''},
+                            'description': '',
+                            'expires': '2027-05-27'},
             'chain': {'name': 'chain',
                       'purpose': 'The errors that led to this one (their kinds and places in the code), to '
                                  'find the root cause.',
@@ -836,7 +923,8 @@ CANONICAL: dict[str, Any] = {'name': 'crashveil-default',
                       'retention_days': 90,
                       'access': ('developer', 'admin'),
                       'review': 'reviews/2026-11-27-initial.md',
-                      'description': ''},
+                      'description': '',
+                      'expires': '2027-11-27'},
             'client_stats': {'name': 'client_stats',
                              'purpose': 'How many crashes were counted but not sent (sampling, limits, a '
                                         'full queue), so the numbers developers see are honest.',
@@ -845,7 +933,8 @@ CANONICAL: dict[str, Any] = {'name': 'crashveil-default',
                              'retention_days': 90,
                              'access': ('viewer', 'developer', 'privacy-officer', 'admin'),
                              'review': 'reviews/2026-11-27-initial.md',
-                             'description': ''},
+                             'description': '',
+                             'expires': '2027-11-27'},
             'comment': {'name': 'comment',
                         'purpose': 'What you chose to write about the crash when asked, after personal data '
                                    'has been removed.',
@@ -854,7 +943,8 @@ CANONICAL: dict[str, Any] = {'name': 'crashveil-default',
                         'retention_days': 30,
                         'access': ('developer',),
                         'review': 'reviews/2026-11-27-initial.md',
-                        'description': ''},
+                        'description': '',
+                        'expires': '2027-05-27'},
             'consent_level': {'name': 'consent_level',
                               'purpose': 'Records which level you chose, so the server keeps only what that '
                                          'level allows.',
@@ -863,7 +953,8 @@ CANONICAL: dict[str, Any] = {'name': 'crashveil-default',
                               'retention_days': 90,
                               'access': ('developer', 'privacy-officer', 'admin'),
                               'review': 'reviews/2026-11-27-initial.md',
-                              'description': ''},
+                              'description': '',
+                              'expires': 'never'},
             'crash_type': {'name': 'crash_type',
                            'purpose': 'Says which kind of error happened (for example ValueError), to group '
                                       'and fix crashes.',
@@ -873,7 +964,8 @@ CANONICAL: dict[str, Any] = {'name': 'crashveil-default',
                            'access': ('viewer', 'developer', 'privacy-officer', 'admin'),
                            'review': 'reviews/2026-11-27-initial.md',
                            'description': '',
-                           'forwardable': True},
+                           'forwardable': True,
+                           'expires': 'never'},
             'deployment': {'name': 'deployment',
                            'purpose': 'Which deployment of the application reported the crash (for example '
                                       'production or staging), so test crashes are not counted with real '
@@ -884,7 +976,8 @@ CANONICAL: dict[str, Any] = {'name': 'crashveil-default',
                            'access': ('viewer', 'developer', 'privacy-officer', 'admin'),
                            'review': 'reviews/2026-11-27-initial.md',
                            'description': '',
-                           'forwardable': True},
+                           'forwardable': True,
+                           'expires': '2027-11-27'},
             'device_class': {'name': 'device_class',
                              'purpose': 'The kind of device (desktop, mobile, tablet, server...), never its '
                                         'model or name, because some crashes happen on one kind only.',
@@ -893,7 +986,8 @@ CANONICAL: dict[str, Any] = {'name': 'crashveil-default',
                              'retention_days': 90,
                              'access': ('viewer', 'developer', 'admin'),
                              'review': 'reviews/2026-11-27-initial.md',
-                             'description': ''},
+                             'description': '',
+                             'expires': '2027-11-27'},
             'dist': {'name': 'dist',
                      'purpose': 'The build variant of the application version (for example a platform '
                                 'build), to tell builds of one release apart.',
@@ -902,7 +996,8 @@ CANONICAL: dict[str, Any] = {'name': 'crashveil-default',
                      'retention_days': 90,
                      'access': ('viewer', 'developer', 'privacy-officer', 'admin'),
                      'review': 'reviews/2026-11-27-initial.md',
-                     'description': ''},
+                     'description': '',
+                     'expires': '2027-11-27'},
             'environment': {'name': 'environment',
                             'purpose': 'The operating system family and major version, Python version and '
                                        'processor type, because many crashes happen on one platform only. '
@@ -913,7 +1008,8 @@ CANONICAL: dict[str, Any] = {'name': 'crashveil-default',
                             'access': ('viewer', 'developer', 'admin'),
                             'review': 'reviews/2026-11-27-initial.md',
                             'description': '',
-                            'forwardable': True},
+                            'forwardable': True,
+                            'expires': '2027-11-27'},
             'error_code': {'name': 'error_code',
                            'purpose': "The numeric error or exit code (such as 'file not found'), which "
                                       'often explains the crash.',
@@ -923,7 +1019,8 @@ CANONICAL: dict[str, Any] = {'name': 'crashveil-default',
                            'access': ('viewer', 'developer', 'admin'),
                            'review': 'reviews/2026-11-27-initial.md',
                            'description': '',
-                           'forwardable': True},
+                           'forwardable': True,
+                           'expires': '2027-11-27'},
             'fingerprint': {'name': 'fingerprint',
                             'purpose': 'A short code computed from the error kind and code path, so repeats '
                                        'of one crash are grouped.',
@@ -932,7 +1029,8 @@ CANONICAL: dict[str, Any] = {'name': 'crashveil-default',
                             'retention_days': 90,
                             'access': ('viewer', 'developer', 'privacy-officer', 'admin'),
                             'review': 'reviews/2026-11-27-initial.md',
-                            'description': ''},
+                            'description': '',
+                            'expires': 'never'},
             'grouping': {'name': 'grouping',
                          'purpose': "The developers' own rule for which crashes are the same (a few short "
                                     'labels, personal data removed), so repeats are grouped as they intend.',
@@ -941,7 +1039,8 @@ CANONICAL: dict[str, Any] = {'name': 'crashveil-default',
                          'retention_days': 90,
                          'access': ('developer', 'admin'),
                          'review': 'reviews/2026-11-27-initial.md',
-                         'description': ''},
+                         'description': '',
+                         'expires': '2027-11-27'},
             'handled': {'name': 'handled',
                         'purpose': 'Whether the application caught the error itself or it ended the program, '
                                    'to fix crashes first.',
@@ -951,7 +1050,8 @@ CANONICAL: dict[str, Any] = {'name': 'crashveil-default',
                         'access': ('viewer', 'developer', 'admin'),
                         'review': 'reviews/2026-11-27-initial.md',
                         'description': '',
-                        'forwardable': True},
+                        'forwardable': True,
+                        'expires': '2027-11-27'},
             'handler': {'name': 'handler',
                         'purpose': "The name of the application's function that answered the request, to "
                                    'find the code to fix.',
@@ -960,7 +1060,8 @@ CANONICAL: dict[str, Any] = {'name': 'crashveil-default',
                         'retention_days': 90,
                         'access': ('developer', 'admin'),
                         'review': 'reviews/2026-11-27-initial.md',
-                        'description': ''},
+                        'description': '',
+                        'expires': '2027-11-27'},
             'http_method': {'name': 'http_method',
                             'purpose': 'The kind of request (GET, POST ...), because a page often fails only '
                                        'when something is sent.',
@@ -969,7 +1070,8 @@ CANONICAL: dict[str, Any] = {'name': 'crashveil-default',
                             'retention_days': 90,
                             'access': ('viewer', 'developer', 'admin'),
                             'review': 'reviews/2026-11-27-initial.md',
-                            'description': ''},
+                            'description': '',
+                            'expires': '2027-11-27'},
             'install_id': {'name': 'install_id',
                            'purpose': 'A code that changes every month and cannot be traced back to you or '
                                       'your computer. It lets developers count how many installations a '
@@ -979,7 +1081,8 @@ CANONICAL: dict[str, Any] = {'name': 'crashveil-default',
                            'retention_days': 90,
                            'access': ('developer', 'privacy-officer', 'admin'),
                            'review': 'reviews/2026-11-27-initial.md',
-                           'description': ''},
+                           'description': '',
+                           'expires': '2027-11-27'},
             'logger': {'name': 'logger',
                        'purpose': 'The name of the part of the application that logged the problem (for '
                                   'example shop.billing), to find the code.',
@@ -988,7 +1091,8 @@ CANONICAL: dict[str, Any] = {'name': 'crashveil-default',
                        'retention_days': 90,
                        'access': ('viewer', 'developer', 'admin'),
                        'review': 'reviews/2026-11-27-initial.md',
-                       'description': ''},
+                       'description': '',
+                       'expires': '2027-11-27'},
             'mechanism': {'name': 'mechanism',
                           'purpose': 'How the crash was caught (main thread, background thread, native '
                                      'fault), to find the cause.',
@@ -998,7 +1102,8 @@ CANONICAL: dict[str, Any] = {'name': 'crashveil-default',
                           'access': ('viewer', 'developer', 'admin'),
                           'review': 'reviews/2026-11-27-initial.md',
                           'description': '',
-                          'forwardable': True},
+                          'forwardable': True,
+                          'expires': '2027-11-27'},
             'message': {'name': 'message',
                         'purpose': 'The error message, with e-mail addresses, names, numbers and typed text '
                                    'removed, which often says exactly what went wrong.',
@@ -1007,7 +1112,8 @@ CANONICAL: dict[str, Any] = {'name': 'crashveil-default',
                         'retention_days': 30,
                         'access': ('developer',),
                         'review': 'reviews/2026-11-27-initial.md',
-                        'description': ''},
+                        'description': '',
+                        'expires': '2027-05-27'},
             'message_template': {'name': 'message_template',
                                  'purpose': 'The text of a logged problem as written in the code, without '
                                             "the values filled in (for example 'payment %s declined'), "
@@ -1017,7 +1123,8 @@ CANONICAL: dict[str, Any] = {'name': 'crashveil-default',
                                  'retention_days': 30,
                                  'access': ('developer',),
                                  'review': 'reviews/2026-11-27-initial.md',
-                                 'description': ''},
+                                 'description': '',
+                                 'expires': '2027-05-27'},
             'occurred_hour': {'name': 'occurred_hour',
                               'purpose': 'The hour the crash happened (not the minute), to see whether a '
                                          'crash is new or growing.',
@@ -1026,7 +1133,8 @@ CANONICAL: dict[str, Any] = {'name': 'crashveil-default',
                               'retention_days': 90,
                               'access': ('viewer', 'developer', 'privacy-officer', 'admin'),
                               'review': 'reviews/2026-11-27-initial.md',
-                              'description': ''},
+                              'description': '',
+                              'expires': '2027-11-27'},
             'platform': {'name': 'platform',
                          'purpose': 'The programming platform of the application (for example python or '
                                     'javascript), to read the stack correctly.',
@@ -1036,7 +1144,8 @@ CANONICAL: dict[str, Any] = {'name': 'crashveil-default',
                          'access': ('viewer', 'developer', 'privacy-officer', 'admin'),
                          'review': 'reviews/2026-11-27-initial.md',
                          'description': '',
-                         'forwardable': True},
+                         'forwardable': True,
+                         'expires': '2027-11-27'},
             'policy_digest': {'name': 'policy_digest',
                               'purpose': 'Proves which version of this policy the report was built under, so '
                                          'the server can check it.',
@@ -1045,7 +1154,8 @@ CANONICAL: dict[str, Any] = {'name': 'crashveil-default',
                               'retention_days': 90,
                               'access': ('developer', 'privacy-officer', 'admin'),
                               'review': 'reviews/2026-11-27-initial.md',
-                              'description': ''},
+                              'description': '',
+                              'expires': 'never'},
             'release': {'name': 'release',
                         'purpose': 'The application version, to know which versions a crash affects and '
                                    'whether a fix worked.',
@@ -1055,7 +1165,8 @@ CANONICAL: dict[str, Any] = {'name': 'crashveil-default',
                         'access': ('viewer', 'developer', 'privacy-officer', 'admin'),
                         'review': 'reviews/2026-11-27-initial.md',
                         'description': '',
-                        'forwardable': True},
+                        'forwardable': True,
+                        'expires': '2027-11-27'},
             'report_id': {'name': 'report_id',
                           'purpose': 'A random number for this one report, so it is stored once and you can '
                                      'look up its status.',
@@ -1064,7 +1175,8 @@ CANONICAL: dict[str, Any] = {'name': 'crashveil-default',
                           'retention_days': 90,
                           'access': ('developer', 'privacy-officer', 'admin'),
                           'review': 'reviews/2026-11-27-initial.md',
-                          'description': ''},
+                          'description': '',
+                          'expires': 'never'},
             'route': {'name': 'route',
                       'purpose': 'The kind of page or API call that crashed, as the application defines it '
                                  '(for example /users/{id}), never the address actually opened, so crashes '
@@ -1074,7 +1186,8 @@ CANONICAL: dict[str, Any] = {'name': 'crashveil-default',
                       'retention_days': 90,
                       'access': ('viewer', 'developer', 'admin'),
                       'review': 'reviews/2026-11-27-initial.md',
-                      'description': ''},
+                      'description': '',
+                      'expires': '2027-11-27'},
             'schema_version': {'name': 'schema_version',
                                'purpose': 'Lets the server read the report in the format it was written in.',
                                'sensitivity': 'technical',
@@ -1082,7 +1195,8 @@ CANONICAL: dict[str, Any] = {'name': 'crashveil-default',
                                'retention_days': 90,
                                'access': ('viewer', 'developer', 'privacy-officer', 'admin'),
                                'review': 'reviews/2026-11-27-initial.md',
-                               'description': ''},
+                               'description': '',
+                               'expires': 'never'},
             'severity': {'name': 'severity',
                          'purpose': 'How serious the application rated the problem (fatal, error, warning, '
                                     'info, debug), to fix the worst first.',
@@ -1092,7 +1206,8 @@ CANONICAL: dict[str, Any] = {'name': 'crashveil-default',
                          'access': ('viewer', 'developer', 'privacy-officer', 'admin'),
                          'review': 'reviews/2026-11-27-initial.md',
                          'description': '',
-                         'forwardable': True},
+                         'forwardable': True,
+                         'expires': '2027-11-27'},
             'source_context': {'name': 'source_context',
                                'purpose': "The one line of the application's own source code at each place "
                                           'in the stack (never library code or your data), to read the crash '
@@ -1102,7 +1217,8 @@ CANONICAL: dict[str, Any] = {'name': 'crashveil-default',
                                'retention_days': 30,
                                'access': ('developer',),
                                'review': 'reviews/2026-11-27-initial.md',
-                               'description': ''},
+                               'description': '',
+                               'expires': '2027-05-27'},
             'stack': {'name': 'stack',
                       'purpose': "Where in the application's own code the crash happened: file names inside "
                                  'the application, function names and line numbers. No values of your data.',
@@ -1111,7 +1227,8 @@ CANONICAL: dict[str, Any] = {'name': 'crashveil-default',
                       'retention_days': 90,
                       'access': ('developer', 'admin'),
                       'review': 'reviews/2026-11-27-initial.md',
-                      'description': ''},
+                      'description': '',
+                      'expires': '2027-11-27'},
             'status_code': {'name': 'status_code',
                             'purpose': 'The result code the server answered (for example 500), to tell a '
                                        'failed request from one that failed halfway.',
@@ -1120,7 +1237,8 @@ CANONICAL: dict[str, Any] = {'name': 'crashveil-default',
                             'retention_days': 90,
                             'access': ('viewer', 'developer', 'admin'),
                             'review': 'reviews/2026-11-27-initial.md',
-                            'description': ''},
+                            'description': '',
+                            'expires': '2027-11-27'},
             'tags': {'name': 'tags',
                      'purpose': 'Labels the application put on the crash, only those named below (for '
                                 'example which feature was in use), values shortened and with personal data '
@@ -1131,7 +1249,8 @@ CANONICAL: dict[str, Any] = {'name': 'crashveil-default',
                      'access': ('developer', 'admin'),
                      'review': 'reviews/2026-11-27-initial.md',
                      'description': '',
-                     'keys': ('component', 'feature', 'handled')},
+                     'keys': ('component', 'feature', 'handled'),
+                     'expires': '2027-11-27'},
             'task_name': {'name': 'task_name',
                           'purpose': 'The name of the background task that failed (for example '
                                      "'shop.tasks.send_invoice'), a name from the application's code, to "
@@ -1141,7 +1260,8 @@ CANONICAL: dict[str, Any] = {'name': 'crashveil-default',
                           'retention_days': 90,
                           'access': ('viewer', 'developer', 'admin'),
                           'review': 'reviews/2026-11-27-initial.md',
-                          'description': ''},
+                          'description': '',
+                          'expires': '2027-11-27'},
             'task_retries': {'name': 'task_retries',
                              'purpose': 'How many times the failed task had already been retried, to tell a '
                                         'first failure from a task that keeps failing.',
@@ -1150,7 +1270,8 @@ CANONICAL: dict[str, Any] = {'name': 'crashveil-default',
                              'retention_days': 90,
                              'access': ('viewer', 'developer', 'admin'),
                              'review': 'reviews/2026-11-27-initial.md',
-                             'description': ''},
+                             'description': '',
+                             'expires': '2027-11-27'},
             'transaction': {'name': 'transaction',
                             'purpose': 'The name of the screen, route or task that was running (for example '
                                        '/checkout), with personal data removed, to find the code.',
@@ -1159,7 +1280,8 @@ CANONICAL: dict[str, Any] = {'name': 'crashveil-default',
                             'retention_days': 90,
                             'access': ('developer', 'admin'),
                             'review': 'reviews/2026-11-27-initial.md',
-                            'description': ''}},
+                            'description': '',
+                            'expires': '2027-11-27'}},
  'redaction': {'detectors': ('pem_private_key',
                              'url_credentials',
                              'connection_string',
@@ -1214,7 +1336,8 @@ CANONICAL: dict[str, Any] = {'name': 'crashveil-default',
               'level': 'crash',
               'retention_days': 90,
               'access': ('viewer', 'developer', 'privacy-officer', 'admin'),
-              'review': 'reviews/2026-12-07-adoption.md'}}
+              'review': 'reviews/2026-12-07-adoption.md'},
+ 'expiry_warning_days': 30}
 
 #: ``policy_digest(parse_policy(DATA))``
-DIGEST = 'sha256:17e6983f4b29ad495d12846ffe2ea46f896582284d2525e1a52bb7f641e1c29a'
+DIGEST = 'sha256:c0bfc68635c87e3e5ddd39f231e58b74d93ecdbf2dafa32ae5746a4ccc7659b4'

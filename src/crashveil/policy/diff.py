@@ -108,6 +108,8 @@ def _field_changes(add: _Add, old: Policy, new: Policy) -> None:
                        f"'{before.sensitivity}' -> '{after.sensitivity}'", True))
         if after.purpose != before.purpose:
             add(Change(f"{path}.purpose", "purpose_changed", "the stated purpose changed", True))
+        if after.expires != before.expires:  # a renewal is reviewed by the gate (gate/expiry.py), not re-consented
+            add(Change(f"{path}.expires", "expiry_changed", f"{before.expires or 'not set'} -> {after.expires}", False))
 
 
 def _level_changes(add: _Add, old: Policy, new: Policy) -> None:

@@ -27,6 +27,8 @@ def canonical_policy(policy: Policy) -> dict[str, Any]:
         data.pop("adoption", None)
     # Optional [aggregation] keys a policy does not write are absent, so its digest is as it was.
     data["aggregation"] = {key: value for key, value in data["aggregation"].items() if value is not None}
+    if data.get("expiry_warning_days") is None:  # absent: digests of policies from before expiry
+        data.pop("expiry_warning_days", None)
     data["fields"] = {name: data["fields"][name] for name in sorted(data["fields"])}
     for rule in data["fields"].values():
         if not rule["keys"]:  # only keyed fields (tags) list keys: other fields' digests stay as they were
@@ -35,6 +37,8 @@ def canonical_policy(policy: Policy) -> dict[str, Any]:
             del rule["forwardable"]
     if not data.get("forwarding"):  # absent: the digest of a policy without [forwarding]
         data.pop("forwarding", None)
+        if not rule["expires"]:  # a policy stored before expiry existed keeps its digest
+            del rule["expires"]
     return data
 
 

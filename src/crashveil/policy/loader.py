@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from crashveil.errors import PolicyError
+from crashveil.policy.expiry import EXPIRES_FORMS, parse_expiry
 from crashveil.policy.model import (
     FORWARDING_KINDS,
     ROLES,
@@ -87,8 +88,11 @@ def _load_shipped(path: Path) -> Policy:
     return parse_policy(_default_policy.DATA, source=str(path))
 
 
-def load_policy(path: str | os.PathLike[str]) -> Policy:
+def load_policy(path: str | os.PathLike[str], *, require_expiry: bool = True) -> Policy:
     """Load and validate the policy file at ``path``.
+
+    ``require_expiry=False`` reads a policy written before fields expired (a stored or
+    baseline copy): a field without ``expires`` then never expires.
 
     Raises:
         PolicyError: the file is missing, is not TOML, or breaks a rule; the message names
@@ -109,19 +113,21 @@ def load_policy(path: str | os.PathLike[str]) -> Policy:
         raise PolicyError(source, "", f"not valid TOML: {exc}") from exc
     except RecursionError as exc:  # tomllib recurses once per level of nested arrays/tables
         raise PolicyError(source, "", "not valid TOML: arrays or tables nested too deeply") from exc
-    return parse_policy(data, source=source)
+    return parse_policy(data, source=source, require_expiry=require_expiry)
 
 
-def parse_policy(data: Mapping[str, Any], *, source: str = "<policy>") -> Policy:
-    """Validate an already-parsed policy document (a TOML table as a dict)."""
-    return _Reader(source).policy(data)
+def parse_policy(data: Mapping[str, Any], *, source: str = "<policy>", require_expiry: bool = True) -> Policy:
+    """Validate an already-parsed policy document (a TOML table as a dict); ``require_expiry``
+    as in :func:`load_policy`."""
+    return _Reader(source, require_expiry=require_expiry).policy(data)
 
 
 class _Reader:
     """Walks the document keeping the key path, so every error can name it."""
 
-    def __init__(self, source: str) -> None:
+    def __init__(self, source: str, *, require_expiry: bool = True) -> None:
         self.source = source
+        self.require_expiry = require_expiry
 
     def fail(self, path: str, problem: str, expected: str | None = None) -> PolicyError:
         return PolicyError(self.source, path, problem, expected)
@@ -192,7 +198,8 @@ class _Reader:
     def policy(self, data: Mapping[str, Any]) -> Policy:
         top = self.table(data, "", {"policy", "notice", "levels", "redaction", "sampling", "limits",
                                     "aggregation", "keys", "fields"}, {"consent", "adoption", "forwarding"})
-        head = self.table(top["policy"], "policy", {"name", "version", "retention_ceiling_days"})
+        head = self.table(top["policy"], "policy", {"name", "version", "retention_ceiling_days"},
+                          {"expiry_warning_days"})
         name = self.string(head, "name", "policy", pattern=re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$"),
                            expected="a name of letters, digits, '.', '_' or '-'")
         version = self.string(head, "version", "policy", pattern=_VERSION_RE, expected="a version MAJOR.MINOR.PATCH")
@@ -215,6 +222,8 @@ class _Reader:
             server_mode_max_level=self.consent(top["consent"], levels) if "consent" in top else None,
             adoption=self.adoption(top["adoption"], levels, ceiling) if "adoption" in top else None,
             forwarding=self.forwarding(top["forwarding"], fields) if "forwarding" in top else {},
+            expiry_warning_days=(self.integer(head, "expiry_warning_days", "policy", minimum=0, maximum=365)
+                                 if "expiry_warning_days" in head else None),
         )
 
     def forwarding(self, data: Any, fields: Mapping[str, FieldRule]) -> dict[str, ForwardingRule]:
@@ -319,8 +328,11 @@ class _Reader:
             path = f"fields.{name}"
             if name not in REPORT_FIELDS:
                 raise self.fail(path, "not a field of the report format", f"one of: {', '.join(REPORT_FIELDS)}")
+            if self.require_expiry and isinstance(body, dict) and "expires" not in body:
+                raise self.fail(_join(path, "expires"), f"missing: field '{name}' must say when it expires unless "
+                                "a review renews it", EXPIRES_FORMS)
             table = self.table(body, path, {"purpose", "sensitivity", "level", "retention_days", "access", "review"},
-                               {"description", "keys", "forwardable"})
+                               {"description", "keys", "forwardable", "expires"})
             if not isinstance(table.get("description", ""), str):
                 raise self.fail(_join(path, "description"), f"is a {type(table['description']).__name__}", "a string")
             sensitivity = self.string(table, "sensitivity", path)
@@ -346,6 +358,7 @@ class _Reader:
                 description=table.get("description", ""),
                 keys=self.field_keys(table, name, path),
                 forwardable=self.forwardable(table, name, sensitivity, path),
+                expires=self.expires(table, name, path),
             )
         for required in REQUIRED_FIELDS:
             if required not in rules:
@@ -355,6 +368,21 @@ class _Reader:
                 raise self.fail(f"fields.{required}.level", "a field every report carries must be at the lowest level",
                                 f"'{lowest}'")
         return rules
+
+    def expires(self, table: Mapping[str, Any], name: str, path: str) -> str:
+        """``expires`` (``policy/expiry.py``): a date, a release bound, or ``never`` for a field
+        every report carries; empty when absent from a policy read with ``require_expiry=False``."""
+        if "expires" not in table:
+            return ""
+        text = self.string(table, "expires", path, expected=EXPIRES_FORMS)
+        try:
+            expiry = parse_expiry(text)
+        except ValueError as exc:
+            raise self.fail(_join(path, "expires"), str(exc).split(" (expected")[0], EXPIRES_FORMS) from None
+        if expiry.never and name not in REQUIRED_FIELDS:
+            raise self.fail(_join(path, "expires"), f"'never' is only for a field every report carries; "
+                            f"'{name}' must expire unless renewed", '"YYYY-MM-DD" or "release:X.Y"')
+        return text
 
     def field_keys(self, table: Mapping[str, Any], name: str, path: str) -> tuple[str, ...]:
         """``keys`` of a keyed field (``tags``): short lower-case names; no other field has them."""

@@ -59,6 +59,9 @@ class FieldRule:
     #: May this field ever be forwarded to a destination (``[forwarding.NAME] fields``)?
     #: Only fields describing the software, never individual report detail.
     forwardable: bool = False
+    #: When the field stops being collected unless renewed (``policy/expiry.py``: a date,
+    #: ``release:X.Y`` or ``never``); empty only in a policy stored before expiry existed.
+    expires: str = ""
 
 
 @dataclass(frozen=True)
@@ -225,6 +228,9 @@ class Policy:
     adoption: AdoptionRule | None = None
     #: Where alerts may go (``[forwarding.NAME]``), by destination name; empty: nowhere.
     forwarding: Mapping[str, ForwardingRule] = field(default_factory=dict)
+    #: ``[policy] expiry_warning_days``: how long before a field expires ``crashveil check``
+    #: warns; None: not set (the gate's default, ``gate/expiry.py``).
+    expiry_warning_days: int | None = None
 
     # -- consent levels ------------------------------------------------------------------
     def level(self, name: str) -> ConsentLevel:

@@ -38,6 +38,16 @@ def _days(days: int) -> str:
     return "1 day" if days == 1 else f"{days} days"
 
 
+def _expiry(expires: str) -> str:
+    """When a field stops being collected unless a review renews it (``policy/expiry.py``)."""
+    if not expires or expires == "never":
+        return ""
+    if expires.startswith("release:"):
+        version = expires.removeprefix("release:")
+        return f" No longer collected from version {version} on, unless renewed after a review."
+    return f" No longer collected from {expires} on, unless renewed after a review."
+
+
 def _who(access: tuple[str, ...]) -> str:
     if not access:
         return "nobody: it is only used by the server itself"
@@ -133,7 +143,7 @@ def _choice_section(policy: Policy, level: ConsentLevel) -> tuple[str, list[str]
             only = f" Only these: {', '.join(rule.keys)}." if rule.keys else ""
             paragraphs.append(
                 f"- **{name.replace('_', ' ').capitalize()}**: {rule.purpose}{only} "
-                f"Kept for {_days(rule.retention_days)}. Seen by: {_who(rule.access)}.")
+                f"Kept for {_days(rule.retention_days)}. Seen by: {_who(rule.access)}.{_expiry(rule.expires)}")
         lower = [other.title for other in policy.levels if 0 < other.rank < level.rank]
         if lower:
             paragraphs.insert(1, f"This includes everything in \"{lower[-1]}\", and also:")

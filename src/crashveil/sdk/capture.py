@@ -3,8 +3,9 @@
 The order is the design's (DESIGN.md section 2). The client has read the consent level and
 collected the record (allowlist at that level, redacted while built). Here: a richer level
 for this crash only if the user agrees (progressive disclosure), the remote config's
-counts-only list, the sampling and rate limits (``delivery/limits.py``), the report built with this
-install's pseudonym and the loss counters, sealed to the project's public key (or to the
+counts-only list, the sampling and rate limits (``delivery/limits.py``), the report built
+without stopped fields (the policy's expired ones and the remote config's ``stopped_fields``)
+with this install's pseudonym and the loss counters, sealed to the project's public key (or to the
 device key while the user reviews each crash: ``consent/pending.py``) and written to the on-disk
 queue *before* the capture returns: a process that dies right after still has its crash on
 disk. The network is the sender thread's business.
@@ -106,9 +107,26 @@ class Capture:
         if host.project and policy.allows(level, "install_id"):
             install_id = host.secret.pseudonym(host.project, host.now(), policy.keys.pseudonym_rotation_days,
                                                persist=persist)
+        allowed = host.consent.allowed_fields(level)
+        stopped = self._stopped_fields()
+        if stopped:
+            allowed = tuple(name for name in allowed if name not in stopped)
         return host.collector.build(record, level, install_id=install_id,
                                     client_stats=self._stats() if persist else None, comment=comment,
-                                    allowed_fields=host.consent.allowed_fields(level))
+                                    allowed_fields=allowed)
+
+    def _stopped_fields(self) -> frozenset[str]:
+        """Fields no report may carry now: expired in the policy (``policy/expiry.py``, at this
+        app's release and today's UTC date) or stopped by the server's signed config."""
+        from datetime import UTC, datetime
+
+        from crashveil.policy.expiry import expired_fields
+
+        host = self.host
+        today = datetime.fromtimestamp(host.now(), UTC).date()
+        stopped = expired_fields(host.policy, today=today, release=host.options.release)
+        remote = host.remote_config()
+        return stopped | remote.stopped_fields if remote is not None else stopped
 
     def _stats(self) -> dict[str, int]:
         """The loss counters to send with a report: SDK guard, limiter and queue drops."""

@@ -338,4 +338,5 @@ def policy_from_canonical(data: dict[str, Any]) -> Policy:
         server_mode_max_level=data.get("server_mode_max_level"),
         adoption=AdoptionRule(**{**adoption, "access": tuple(adoption["access"])})
         if (adoption := data.get("adoption")) is not None else None,
+        expiry_warning_days=data.get("expiry_warning_days"),
     )

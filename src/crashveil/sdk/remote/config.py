@@ -19,7 +19,8 @@ bytes are canonical JSON (``crashveil.wire.canonical``: UTF-8, sorted keys, no s
      "sample_rates": [{"release": fnmatch pattern | null, "cohort": str | null, "rate": float}],
      "modules": {"environment": bool, "breadcrumbs": bool, "deep_stack": bool},
      "counts_only": [fingerprint, ...],
-     "request_level": {fingerprint: level name}}
+     "request_level": {fingerprint: level name},
+     "stopped_fields": [policy field name, ...]}
 
 The server encodes it with ``canonical_json`` (which :func:`encode_config` is), signs those
 bytes, and wraps both with :func:`encode_document`. Unknown keys are ignored (a newer server may add some).
@@ -59,6 +60,9 @@ It can only lower collection, never raise it above what the user granted:
 - ``modules`` can turn a collection module off; ``True`` means "as the user and policy
   allow", never "on" against them (:meth:`RemoteConfig.module_enabled`);
 - ``counts_only`` turns a crash into a count;
+- ``stopped_fields`` names policy fields no report may carry any more (an expired field, or
+  a privacy incident's stop): reports built after the config arrives leave them out (a
+  field every report carries cannot be stopped; an SDK without this key ignores it);
 - ``request_level`` is a *request*: the level used is :func:`effective_level`, which never
   exceeds the user's grant; a higher request can only lead the app to *ask* the user.
 """
@@ -198,6 +202,7 @@ class RemoteConfig:
     modules: Mapping[str, bool] = field(default_factory=dict)
     counts_only_fingerprints: frozenset[str] = frozenset()
     request_levels: Mapping[str, str] = field(default_factory=dict)
+    stopped_fields: frozenset[str] = frozenset()
     document: bytes = field(default=b"", repr=False)
 
     @classmethod
@@ -302,10 +307,13 @@ def _from_mapping(data: dict[str, Any], *, document: bytes) -> RemoteConfig:
     if not isinstance(levels, dict) or len(levels) > _MAX_ENTRIES or not all(
             isinstance(v, str) and _LEVEL_RE.match(v) and len(k) <= _FINGERPRINT_MAX for k, v in levels.items()):
         raise ConfigError(_KEY, "request_level is not an object of level names", '{"<fingerprint>": "<level>"}')
+    stopped = _list(data, "stopped_fields")
+    if not all(isinstance(name, str) and _LEVEL_RE.match(name) for name in stopped):
+        raise ConfigError(_KEY, "stopped_fields holds something other than field names", "field name strings")
     return RemoteConfig(
         project=project, version=version, issued_at=issued_at, expires_at=expires_at, sample_rate=sample_rate,
         sample_rates=tuple(rates), modules=dict(modules_raw), counts_only_fingerprints=frozenset(counts_only),
-        request_levels=dict(levels), document=document,
+        request_levels=dict(levels), stopped_fields=frozenset(stopped), document=document,
     )
 
 

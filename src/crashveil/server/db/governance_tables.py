@@ -29,6 +29,8 @@ __all__ = [
     "audit_checkpoint",
     "retention_runs",
     "retention_stripped",
+    "privacy_incidents",
+    "field_stops",
     "GOVERNANCE_TABLES",
     "create_governance_tables",
 ]
@@ -159,8 +161,44 @@ retention_stripped = sa.Table(
     sa.Column("stripped_at", UtcDateTime(), nullable=False),
 )
 
+# Field stops and privacy incidents (migration 0022; ``governance/lifecycle/``). A field stop
+# is "stop collecting this field", for one project or every one (project_id NULL), from
+# `since` until lifted; `source` is "incident" or "manual". A privacy incident is a suspected
+# leak through one field: releases (a JSON list; empty: every release), the time range of
+# received reports, why, who opened it, its state (open, purged, closed) and closing summary.
+# Neither holds report content: field names, release strings, times, reasons typed by staff.
+privacy_incidents = sa.Table(
+    "privacy_incidents", metadata,
+    sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
+    sa.Column("project_id", sa.String(63), nullable=True),
+    sa.Column("field", sa.String(64), nullable=False),
+    sa.Column("releases", sa.Text(), nullable=False),
+    sa.Column("since", UtcDateTime(), nullable=False),
+    sa.Column("until", UtcDateTime(), nullable=False),
+    sa.Column("reason", sa.Text(), nullable=False),
+    sa.Column("opened_at", UtcDateTime(), nullable=False),
+    sa.Column("opened_by", sa.String(64), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("closed_at", UtcDateTime(), nullable=True),
+    sa.Column("summary", sa.Text(), nullable=True),
+)
+
+field_stops = sa.Table(
+    "field_stops", metadata,
+    sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
+    sa.Column("project_id", sa.String(63), nullable=True),
+    sa.Column("field", sa.String(64), nullable=False),
+    sa.Column("source", sa.String(16), nullable=False),
+    sa.Column("since", UtcDateTime(), nullable=False),
+    sa.Column("lifted_at", UtcDateTime(), nullable=True),
+    sa.Column("reason", sa.Text(), nullable=False),
+    sa.Column("incident_id", sa.Integer(), sa.ForeignKey("privacy_incidents.id", ondelete="SET NULL"),
+              nullable=True),
+    sa.Index(None, "project_id", "lifted_at"),
+)
+
 GOVERNANCE_TABLES = (users, role_grants, api_tokens, sessions, login_failures, login_nonces, audit_entries,
-                     audit_head, retention_runs, retention_stripped, audit_checkpoint)
+                     audit_head, retention_runs, retention_stripped, audit_checkpoint, privacy_incidents, field_stops)
 
 
 def create_governance_tables(conn: Connection) -> None:

@@ -125,6 +125,10 @@ ACTIONS: Mapping[str, str] = {
     "destination.remove": "an alert destination was removed (name, kind)",
     "erasure.by_code": "a privacy officer erased an installation's reports by its installation code (reason, "
                        "periods, reports deleted; never the code or a pseudonym)",
+    "incident.open": "a privacy incident was opened (field, releases, time range, reason) and the field stopped",
+    "incident.purge": "one day of an incident's purge: details re-encrypted under a fresh day key, the field removed",
+    "incident.purged": "an incident's purge finished (reports in scope, details purged, groups cleared)",
+    "incident.close": "a privacy incident was closed (summary; whether its field stop was lifted)",
 }
 #: Actions that re-anchor the checkpoint (:meth:`AuditTrail.reanchor`).
 REANCHOR_ACTIONS = ("server.restore", "audit.reanchor")

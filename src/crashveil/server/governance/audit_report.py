@@ -4,7 +4,8 @@ Sections: the audit trail's integrity; who can access what (grants and the field
 sees, from each project's policy); individual report reads in the period with their
 reasons; key ages against the policy's cryptoperiods; pseudonym rotation; the oldest datum
 of each retention class against its retention; redaction-regression hits; volume anomalies
-(from ``server/insights/anomaly.py``); erasure requests; retention runs; policy version history.
+(from ``server/insights/anomaly.py``); erasure requests; retention runs; policy version history;
+a postmortem per privacy incident (``lifecycle/postmortem.py``).
 
 Built only from ids, counts, dates and field names: the report never contains report
 content or pseudonyms. Every string from the database is shown literally in the Markdown
@@ -36,6 +37,7 @@ from crashveil.server.db.tables import (
 from crashveil.server.governance.access import AccessStore
 from crashveil.server.governance.audit import AuditTrail
 from crashveil.server.governance.erasure_by_code.audit_section import erasure_by_code_blocks, erasures_by_code
+from crashveil.server.governance.lifecycle.postmortem import incident_blocks, incident_postmortems
 from crashveil.server.governance.principals import visible_fields
 from crashveil.server.governance.retention import retention_classes
 from crashveil.server.insights.public_summary_report import public_summary_blocks, public_summary_section
@@ -87,6 +89,7 @@ def build_audit_report(storage: ProjectReader, audit: AuditTrail, access: Access
                 project["volume_anomalies"] = [{"hour": a.hour, "count": a.count, "expected": round(a.expected, 1)}
                                                for a in anomaly.anomalies(series)]
             data["projects"].append(project)
+        data["incidents"] = incident_postmortems(conn, audit, storage, since=since, until=until)
         runs = conn.execute(sa.select(retention_runs).where(retention_runs.c.started_at >= since)
                             .order_by(retention_runs.c.started_at)).all()
     data["retention_runs"] = [{"at": _iso(r.started_at), **_run_summary(r.summary)} for r in runs]
@@ -216,6 +219,7 @@ def render_audit_report(data: dict[str, Any], fmt: str = "md") -> str:
     for project in data["projects"]:
         _project_blocks(b, project)
     erasure_by_code_blocks(b, data)
+    incident_blocks(b, data.get("incidents", []))
     b.h(2, "Retention runs")
     b.table(["at", "reports deleted", "keys destroyed", "details rewritten", "KEK rotated", "WAL"],
             [[r["at"], r["reports_deleted"], r["keys_destroyed"], r["details_rewritten"], r["kek_rotated"], r["wal"]]

@@ -39,6 +39,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from crashveil.server.governance.lifecycle.field_stops import project_stops
 from crashveil.server.http import peer_tag
 from crashveil.server.http.body import read_body
 from crashveil.server.http.errors import Handler, handle_error, timed
@@ -93,12 +94,14 @@ def load_openapi() -> dict[str, Any]:
     return contract
 
 
-def build_config(project: ProjectRecord, counts_only: list[str], *, now: datetime) -> dict[str, Any]:
+def build_config(project: ProjectRecord, counts_only: list[str], *, now: datetime,
+                 stopped_fields: frozenset[str] = frozenset()) -> dict[str, Any]:
     """The remote config of ``project`` before signing (format: ``crashveil.sdk.remote.config``).
 
     The policy's own sampling is repeated (the SDK applies ``min(policy, remote)``, so this
     changes nothing); what the server adds is ``counts_only``, the groups in mass-failure
-    mode for the client asking (project-wide, or its credential's own: ``credential_weight``).
+    mode for the client asking (project-wide, or its credential's own: ``credential_weight``),
+    and ``stopped_fields``, the fields no app may collect now (``governance/lifecycle/field_stops.py``).
     ``version`` is the issue time in seconds, so a newer config always has a higher one.
     """
     policy = project.policy
@@ -114,6 +117,7 @@ def build_config(project: ProjectRecord, counts_only: list[str], *, now: datetim
         "modules": {"environment": True, "breadcrumbs": True, "deep_stack": True},
         "counts_only": sorted(counts_only),
         "request_level": {},
+        "stopped_fields": sorted(stopped_fields),
     }
 
 
@@ -296,7 +300,7 @@ class _NativeApi:
         project = self.ingestor.project(project_id)
         moment = self.now()
         fingerprints = self.storage.counts_only_fingerprints(project.id, now=moment, credential=credential)
-        config = build_config(project, list(fingerprints), now=moment)
+        config = build_config(project, list(fingerprints), now=moment, stopped_fields=project_stops(project, moment))
         encoded = canonical_json(config)
         # Every signing key still in its overlap signs too (newest first): apps shipped with an
         # older connection string pin an older key (see sdk/remote/config.py).

@@ -112,7 +112,8 @@ class Metrics:
                                 ["reason"], registry=r)
         self.dropped_fields = Counter(
             "crashveil_dropped_fields",
-            "Fields dropped from accepted reports: unknown to the format, or not allowed at the consent level.",
+            "Fields dropped from accepted reports: unknown to the format, not allowed at the consent level, "
+            "or stopped (an expired policy field or a field stop).",
             ["field", "cause"], registry=r)
         self.redaction_hits = Counter("crashveil_redaction_hits",
                                       "Server-side redaction hits (the SDK should have caught them).",

@@ -5,7 +5,8 @@ The order is the order of cost, cheapest refusal first::
     project rate limit -> Content-Type -> Content-Length -> body, counted and decompressed
     with caps as it streams -> open (HPKE) -> wire format (LIMITS, unknown keys dropped)
     -> policy by digest -> consent level -> replay window -> pseudonym rate limit
-    -> allowlist at the level (dropped fields counted) -> redact again (:mod:`.redaction`)
+    -> allowlist at the level (dropped fields counted) -> stopped fields dropped and counted
+    (``governance/lifecycle/field_stops.py``) -> redact again (:mod:`.redaction`)
     -> store (one short transaction) -> acknowledge
 
 Nothing is acknowledged before the report's transaction committed: a 201 means committed.
@@ -34,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from crashveil.errors import Throttled
 from crashveil.server.governance import tombstones
+from crashveil.server.governance.lifecycle.field_stops import drop_stopped, report_stops, with_stop_counts
 from crashveil.server.http.ratelimit import KeyedLimiter, retry_after_header
 from crashveil.server.ingest.commit import Committer, GroupCommitter
 from crashveil.server.ingest.decode import decode_report
@@ -84,6 +86,8 @@ class Prepared:
     unknown: tuple[str, ...]
     not_allowed: tuple[str, ...]
     hits: Mapping[tuple[str, str], int]
+    #: Paths dropped because their field is stopped (``governance/lifecycle/field_stops.py``).
+    stopped: tuple[str, ...] = ()
 
 
 def _utc_seconds(moment: datetime) -> str:
@@ -293,12 +297,13 @@ class Ingestor:
         if allowed.tags is not None:
             allowed, unlisted = listed_tags_only(allowed, policy)
             not_allowed += unlisted
+        allowed, stopped = drop_stopped(allowed, allowlist, report_stops(project, report.release, received_at))
         redacted, hits = redact_report(allowed, self.redactor(report.policy_digest, policy),
                                        frame_memo=self.frame_memo(report.policy_digest))
-        pending = PendingReport(project.id, redacted, ORIGIN, received_at, hits, tuple(unknown) + not_allowed,
-                                credential)
+        pending = PendingReport(project.id, redacted, ORIGIN, received_at, with_stop_counts(hits, stopped),
+                                tuple(unknown) + not_allowed, credential)
         # fingerprint, detail JSON, encryption: here, not in the writer's transaction
-        return Prepared(self.storage.row(pending), tuple(unknown), not_allowed, hits)
+        return Prepared(self.storage.row(pending), tuple(unknown), not_allowed, hits, stopped)
 
     def _store(self, rows: list[StoreRow]) -> list[StoreResult]:
         """Store prepared rows in one transaction, without the group-commit writer."""
@@ -320,6 +325,8 @@ class Ingestor:
             raise outside_window()
         self.metrics.count_dropped(prepared.unknown, "unknown")
         self.metrics.count_dropped(prepared.not_allowed, "not_allowed")
+        if prepared.stopped:
+            self.metrics.count_dropped(prepared.stopped, "stopped")
         for (field, detector), count in prepared.hits.items():
             self.metrics.redaction_hits.labels(field, detector).inc(count)
         accepted = self._accepted.get(bool(result.created))

@@ -63,6 +63,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from crashveil.errors import ReportRejected, Throttled
+from crashveil.server.governance.lifecycle.field_stops import drop_stopped, report_stops, with_stop_counts
 from crashveil.server.http.body import BODY_TIMEOUT_S, stream_body
 from crashveil.server.http.errors import timed
 from crashveil.server.http.peer import CREDENTIAL_KEY
@@ -325,11 +326,12 @@ class SentryIngest:
         not_allowed = tuple(sorted(set(report.present_fields()) - set(allowed.present_fields())))
         if report.chain and "message" not in allowlist and any(c.message is not None for c in report.chain):
             not_allowed += ("chain.message",)
+        allowed, stopped = drop_stopped(allowed, allowlist, report_stops(project, report.release, received_at))
         redactor = self.ingestor.redactor(project.digest, policy)
         redacted, hits = redact_report(allowed, redactor, frame_memo=self.ingestor.frame_memo(project.digest))
         redacted = with_fingerprint(redacted)
         dropped_paths = tuple(sorted({path for path, _ in mapped.dropped}))
-        pending = PendingReport(project.id, redacted, ORIGIN, received_at, hits,
+        pending = PendingReport(project.id, redacted, ORIGIN, received_at, with_stop_counts(hits, stopped),
                                 tuple(sorted(set(dropped_paths) | set(not_allowed))), credential)
         return PreparedEvent(self.storage.row(pending), mapped.event_id, mapped.dropped, not_allowed, hits,
                              sentry_project.key_id)

@@ -177,6 +177,9 @@ class ProjectRecord:
     signing_keys: list[SigningKey]
     public_summary: bool
     created_at: datetime
+    #: Fields the ``field_stops`` table stops for this project when it was loaded
+    #: (``governance/lifecycle/field_stops.py``; a new stop bumps the projects cache version).
+    field_stops: frozenset[str] = frozenset()
 
     @functools.cached_property
     def digest(self) -> str:

@@ -30,6 +30,7 @@ from crashveil.policy import Policy, default_policy_path, parse_policy, policy_d
 from crashveil.server.cluster.cache_versions import GROUPS, PROJECTS, CacheVersions, bump
 from crashveil.server.db import engine as db
 from crashveil.server.db.tables import crash_groups, project_policies, projects, reports
+from crashveil.server.governance.lifecycle.field_stops import stored_stops
 from crashveil.server.ingest import grouping
 from crashveil.server.ingest.credential_weight import (
     NO_CREDENTIAL,
@@ -234,16 +235,18 @@ class Storage:
                     sa.select(project_policies).where(project_policies.c.project_id == project_id)
                     .order_by(project_policies.c.created_at)).all()
                 keys = self.keys.project_keys(conn, project_id, now=now)
+                stops = stored_stops(conn, project_id, now)
         except SQLAlchemyError as exc:
             raise StorageError(f"cannot read project {project_id} ({type(exc).__name__})") from exc
-        policies = {r.digest: _parse_policy_text(r.policy_toml, source=f"policy {r.digest} of project {project_id}")
+        policies = {r.digest: _parse_policy_text(r.policy_toml, source=f"policy {r.digest} of project {project_id}",
+                                                 require_expiry=False)  # stored before fields expired
                     for r in policy_rows}
         if not policies or not keys.keypairs or not keys.signing_keys:
             raise StorageError(f"project {project_id} has no policy or no usable keys: run 'crashveil keys rotate'")
         record = ProjectRecord(
             id=project_id, policy=policies[policy_rows[-1].digest], policies=policies, keypairs=keys.keypairs,
             signing_key=keys.signing_keys[0], signing_keys=keys.signing_keys,
-            public_summary=bool(row.public_summary), created_at=row.created_at)
+            public_summary=bool(row.public_summary), created_at=row.created_at, field_stops=stops)
         self._projects[project_id] = (time.monotonic(), version, record)
         return record
 
@@ -536,9 +539,9 @@ class Storage:
             return queries.data_key_summary(conn)
 
 
-def _parse_policy_text(text: str, *, source: str) -> Policy:
+def _parse_policy_text(text: str, *, source: str, require_expiry: bool = True) -> Policy:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise PolicyError(source, "", f"is not valid TOML ({exc})") from exc
-    return parse_policy(data, source=source)
+    return parse_policy(data, source=source, require_expiry=require_expiry)
