@@ -141,7 +141,7 @@ def test_outbox_and_worker_on_both_engines(storage: Storage) -> None:
     """The suite's ``storage`` (SQLite and PostgreSQL): one new group, twice seen, one delivery."""
     from .conftest import POLICY_TOML
 
-    storage.set_policy("demo", POLICY_TOML, now=NOW)
+    storage.set_policy("demo", POLICY_TOML, now=NOW + timedelta(seconds=1))  # after the default one
     _rule(storage, "new_group", ("chat", "hook"))
     store_crash(storage)
     store_crash(storage, at=NOW + timedelta(minutes=1))
