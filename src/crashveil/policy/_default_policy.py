@@ -431,6 +431,20 @@ SOURCE = (
     'retention_days = 30\n'
     'access = ["developer"]\n'
     'review = "reviews/2026-11-27-initial.md"\n'
+    '\n'
+    '# The privacy feedback channel: the person using the application may tell the developers what\n'
+    '# they think of this data practice, ask a question or state a preference, and read the answer\n'
+    '# in the application (`crashveil.send_privacy_feedback(topic, text)`). Allowed at every consent\n'
+    "# level, even off: it is the user's own act, and nothing else is sent with it. The text is\n"
+    '# redacted on the device and again on the server, never linked to crash reports unless the user\n'
+    '# asks, kept encrypted with the reply for `retention_days`, and read only by `access`.\n'
+    '[feedback]\n'
+    'purpose = "Lets you tell the developers what you think of how crash data is handled, ask a question or state a preference, and read their answer in the application."\n'
+    'topics = ["question", "concern", "preference", "other"]\n'
+    'max_chars = 2000\n'
+    'retention_days = 180\n'
+    'access = ["privacy-officer", "admin"]\n'
+    'review = "reviews/2026-12-07-feedback.md"\n'
 )
 
 #: ``tomllib.loads(SOURCE)``
@@ -757,7 +771,14 @@ DATA: dict[str, Any] = {'policy': {'name': 'crashveil-default', 'version': '1.2.
                                'level': 'diagnostic',
                                'retention_days': 30,
                                'access': ['developer'],
-                               'review': 'reviews/2026-11-27-initial.md'}}}
+                               'review': 'reviews/2026-11-27-initial.md'}},
+ 'feedback': {'purpose': 'Lets you tell the developers what you think of how crash data is handled, ask a '
+                         'question or state a preference, and read their answer in the application.',
+              'topics': ['question', 'concern', 'preference', 'other'],
+              'max_chars': 2000,
+              'retention_days': 180,
+              'access': ['privacy-officer', 'admin'],
+              'review': 'reviews/2026-12-07-feedback.md'}}
 
 #: ``canonical_policy(parse_policy(DATA))``: what a consent record stores
 CANONICAL: dict[str, Any] = {'name': 'crashveil-default',
@@ -1161,7 +1182,14 @@ CANONICAL: dict[str, Any] = {'name': 'crashveil-default',
               'level': 'crash',
               'retention_days': 90,
               'access': ('viewer', 'developer', 'privacy-officer', 'admin'),
-              'review': 'reviews/2026-12-07-adoption.md'}}
+              'review': 'reviews/2026-12-07-adoption.md'},
+ 'feedback': {'purpose': 'Lets you tell the developers what you think of how crash data is handled, ask a '
+                         'question or state a preference, and read their answer in the application.',
+              'topics': ('question', 'concern', 'preference', 'other'),
+              'max_chars': 2000,
+              'retention_days': 180,
+              'access': ('privacy-officer', 'admin'),
+              'review': 'reviews/2026-12-07-feedback.md'}}
 
 #: ``policy_digest(parse_policy(DATA))``
-DIGEST = 'sha256:47d854e6f31e4d4c35ee50c7f29fb6a7a040af0a167943a85726a72f51a9cc3a'
+DIGEST = 'sha256:6d94fdea09356a8ea230537791148eabf568815baba5c4cc05538028a0e9ed29'

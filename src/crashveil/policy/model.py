@@ -26,6 +26,7 @@ __all__ = [
     "NoticeSettings",
     "AdoptionRule",
     "Policy",
+    "FeedbackRule",
 ]
 
 #: Roles a field may be shown to. The server enforces them (viewer sees aggregates only).
@@ -164,6 +165,8 @@ class Policy:
     server_mode_max_level: str | None = None
     #: The daily adoption ping (``[adoption]``); None: the policy does not allow it, nothing is sent.
     adoption: AdoptionRule | None = None
+    #: The privacy feedback channel (``[feedback]``); None: the app offers none, nothing is sent.
+    feedback: FeedbackRule | None = None
 
     # -- consent levels ------------------------------------------------------------------
     def level(self, name: str) -> ConsentLevel:
@@ -197,3 +200,22 @@ class Policy:
     def fields_for_role(self, role: str) -> tuple[str, ...]:
         """Fields a user holding ``role`` may see in an individual report."""
         return tuple(name for name, rule in self.fields.items() if role in rule.access)
+
+
+@dataclass(frozen=True)
+class FeedbackRule:
+    """The privacy feedback channel (``[feedback]``): a message of the user's own, not a report field.
+
+    The user picks one of ``topics`` and writes at most ``max_chars`` characters, redacted on
+    the device and again on the server. Allowed at any consent level (even ``off``: it is the
+    user's explicit act; nothing else is sent). Never linked to reports unless the user asks.
+    The server keeps it, encrypted, with the privacy officer's reply for ``retention_days``;
+    ``access``: the roles that read and answer it.
+    """
+
+    purpose: str
+    topics: tuple[str, ...]
+    max_chars: int
+    retention_days: int
+    access: tuple[str, ...]
+    review: str

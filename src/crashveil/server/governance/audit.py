@@ -120,6 +120,9 @@ ACTIONS: Mapping[str, str] = {
     "group.merge": "crash groups were merged into this one (the merged group ids)",
     "group.unmerge": "a crash group was taken out of the group it was merged into (that group's id)",
     "group.link": "a crash group's external issue link was set or removed (the link's host only)",
+    "feedback.read": "a user read one privacy feedback item (reason)",
+    "feedback.reply": "a privacy feedback item was answered (length, redactions; never the text)",
+    "feedback.close": "a privacy feedback item was closed",
 }
 #: Actions that re-anchor the checkpoint (:meth:`AuditTrail.reanchor`).
 REANCHOR_ACTIONS = ("server.restore", "audit.reanchor")
