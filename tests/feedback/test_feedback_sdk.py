@@ -96,3 +96,23 @@ def test_replies_are_fetched_for_waiting_items_only(make_client, opener, clock) 
     entry = client.privacy_feedback()[0]
     assert (0, 1, [[handle], [handle]], (0, 2), ("answered", "90 days at most.", "2026-12-07")) == (
         nothing, answered, transport.reply_fetches, after, (entry.status, entry.reply, entry.reply_day))
+
+
+def test_policy_feedback_rule_survives_the_consent_record_and_the_diff() -> None:
+    """The consent record's canonical policy keeps [feedback]; offering it is listed, not material
+    (users are not asked again), while wider access is material."""
+    import dataclasses
+
+    from crashveil.policy import default_policy
+    from crashveil.policy.diff import diff_policies
+    from crashveil.policy.digest import canonical_policy
+    from crashveil.sdk.consent.store import policy_from_canonical
+
+    policy = default_policy()
+    assert policy.feedback is not None
+    without = dataclasses.replace(policy, feedback=None)
+    wider = dataclasses.replace(policy, feedback=dataclasses.replace(policy.feedback, access=("viewer", "admin")))
+    added, widened = diff_policies(without, policy), diff_policies(policy, wider)
+    assert (policy.feedback, [("feedback_added", False)], [("access_widened", True)]) == (
+        policy_from_canonical(canonical_policy(policy)).feedback, [(c.kind, c.material) for c in added.changes],
+        [(c.kind, c.material) for c in widened.changes])

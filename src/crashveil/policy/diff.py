@@ -68,6 +68,7 @@ def diff_policies(old: Policy, new: Policy) -> PolicyDiff:
     _sampling_and_limit_changes(add, old, new)
     _redaction_and_notice_changes(add, old, new)
     _adoption_changes(add, old, new)
+    _feedback_changes(add, old, new)
     return PolicyDiff(old_version=old.version, new_version=new.version, old_digest=policy_digest(old),
                       new_digest=policy_digest(new), changes=tuple(changes))
 
@@ -187,6 +188,25 @@ def _adoption_changes(add: _Add, old: Policy, new: Policy) -> None:
             add(Change("adoption.access", "access_widened", f"now also visible to {', '.join(widened)}", True))
         if before.purpose != after.purpose:
             add(Change("adoption.purpose", "purpose_changed", "the stated purpose changed", True))
+
+
+def _feedback_changes(add: _Add, old: Policy, new: Policy) -> None:
+    """The privacy feedback channel: offered now or no more (not material: nothing is sent but what the
+    user writes), a longer retention or wider access (material), topics, length or purpose."""
+    before, after = old.feedback, new.feedback
+    if before is None and after is not None:
+        add(Change("feedback", "feedback_added", f"privacy feedback channel offered, kept {after.retention_days} "
+                   "days", False))
+    elif before is not None and after is None:
+        add(Change("feedback", "feedback_removed", "privacy feedback channel no longer offered", False))
+    elif before is not None and after is not None:
+        _compare_number(add, "feedback.retention_days", before.retention_days, after.retention_days,
+                        material_if="higher")
+        widened = sorted(set(after.access) - set(before.access))
+        if widened:
+            add(Change("feedback.access", "access_widened", f"now also read by {', '.join(widened)}", True))
+        if (before.topics, before.max_chars, before.purpose) != (after.topics, after.max_chars, after.purpose):
+            add(Change("feedback", "feedback_changed", "topics, length or purpose changed", False))
 
 
 def format_diff(diff: PolicyDiff, *, fmt: str = "text") -> str:

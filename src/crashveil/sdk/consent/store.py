@@ -306,6 +306,7 @@ def policy_from_canonical(data: dict[str, Any]) -> Policy:
         AdoptionRule,
         AggregationSettings,
         ConsentLevel,
+        FeedbackRule,
         FieldRule,
         KeyPeriods,
         LimitSettings,
@@ -338,4 +339,6 @@ def policy_from_canonical(data: dict[str, Any]) -> Policy:
         server_mode_max_level=data.get("server_mode_max_level"),
         adoption=AdoptionRule(**{**adoption, "access": tuple(adoption["access"])})
         if (adoption := data.get("adoption")) is not None else None,
+        feedback=FeedbackRule(**{**feedback, "topics": tuple(feedback["topics"]), "access": tuple(feedback["access"])})
+        if (feedback := data.get("feedback")) is not None else None,
     )
