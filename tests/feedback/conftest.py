@@ -105,3 +105,8 @@ def login(app: Any, name: str) -> TestClient:
 
 def csrf_of(page_text: str) -> str:
     return re.search(r'name="csrf" value="([^"]+)"', page_text).group(1)  # type: ignore[union-attr]
+
+
+postgresql_proc = _server.postgresql_proc
+pg_template = _server.pg_template
+pg_url = _server.pg_url

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 
 from crashveil.policy import default_policy, policy_digest
 from crashveil.server.db.feedback_tables import feedback_items
+from crashveil.server.storage import feedback as store
 from crashveil.wire.canonical import canonical_json
 from crashveil.wire.protocol import (
     REPLY_HANDLES_HEADER,
@@ -168,9 +169,15 @@ def test_retention_and_erasure(api, seal, storage, audit) -> None:
     erase_installs(storage, audit, "demo", "11" * 16, ["ab" * 16], now=NOW)
     left = [(r.install_id, r.status) for r in rows(storage)]
     kept = run_retention(storage, audit, now=NOW + timedelta(days=180))
+    rotation = storage.rotate_kek(now=NOW + timedelta(days=180))  # the item's key is rewrapped too
+    with storage.engine.connect() as conn:
+        readable = store.open_feedback(conn, storage.keys, "demo", rows(storage)[0].id)
+    rewrapped = rotation.new_kek_id == rows(storage)[0].kek_id
     gone = run_retention(storage, audit, now=NOW + timedelta(days=182))
-    assert ([(None, "new")], 0, 1, True, []) == (left, kept.projects[0].feedback_deleted,
-                                                 gone.projects[0].feedback_deleted, gone.shredded, rows(storage))
+    assert ([(None, "new")], 0, True, True, 1, True, []) == (
+        left, kept.projects[0].feedback_deleted, rewrapped,
+        readable is not None and "crash messages" in readable.text, gone.projects[0].feedback_deleted,
+        gone.shredded, rows(storage))
 
 
 def test_audit_report_counts_by_topic(api, seal, storage, audit, dashboard) -> None:
