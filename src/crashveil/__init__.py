@@ -26,8 +26,8 @@ if TYPE_CHECKING:
     from typing import Any
 
     from crashveil.sdk.client import Client
+    from crashveil.sdk.consent.feedback import FeedbackEntry
     from crashveil.sdk.consent.history import HistoryEntry
-    from crashveil.sdk.feedback import FeedbackEntry
     from crashveil.sdk.null_client import NullClient
     from crashveil.wire.report import Report
 

@@ -26,7 +26,7 @@ def test_feedback_reaches_the_server_and_the_reply_comes_back(tmp_path: Path) ->
     from crashveil.sdk.client import Client
     from crashveil.sdk.options import Options
     from crashveil.server.db.engine import read_tx, write_tx
-    from crashveil.server.storage import feedback as store
+    from crashveil.server.feedback import store
     from crashveil.server.storage.store import Storage
 
     helpers = _tls()

@@ -11,8 +11,8 @@ import pytest
 from _loading import load
 
 from crashveil.server.db.engine import read_tx, write_tx
-from crashveil.server.db.feedback_tables import forget_feedback
-from crashveil.server.storage import feedback as store
+from crashveil.server.feedback import store
+from crashveil.server.feedback.tables import forget_feedback
 
 from .conftest import NOW
 

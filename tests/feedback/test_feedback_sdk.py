@@ -10,7 +10,7 @@ import pytest
 
 import crashveil
 from crashveil.errors import ConfigError
-from crashveil.sdk.feedback import FILE, FeedbackLog, feedback_payload, reply_digest
+from crashveil.sdk.consent.feedback import FILE, FeedbackLog, feedback_payload, reply_digest
 from crashveil.testing import RecordingTransport
 from crashveil.wire.protocol import FEEDBACK_FIELDS
 

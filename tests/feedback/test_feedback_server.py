@@ -15,8 +15,8 @@ import pytest
 import sqlalchemy as sa
 
 from crashveil.policy import default_policy, policy_digest
-from crashveil.server.db.feedback_tables import feedback_items
-from crashveil.server.storage import feedback as store
+from crashveil.server.feedback import store
+from crashveil.server.feedback.tables import feedback_items
 from crashveil.wire.canonical import canonical_json
 from crashveil.wire.protocol import (
     REPLY_HANDLES_HEADER,

@@ -43,11 +43,11 @@ if TYPE_CHECKING:
     from crashveil.sdk.breadcrumbs import BreadcrumbGate
     from crashveil.sdk.capture import Capture
     from crashveil.sdk.collect import Collector, CrashRecord
+    from crashveil.sdk.consent.feedback import FeedbackEntry
     from crashveil.sdk.consent.history import History, HistoryEntry
     from crashveil.sdk.consent.pending import PendingCrashes
     from crashveil.sdk.delivery.limits import Limiter
     from crashveil.sdk.delivery.queue import QueueItem
-    from crashveil.sdk.feedback import FeedbackEntry
     from crashveil.sdk.options import Options
     from crashveil.sdk.remote.config import RemoteConfig
     from crashveil.sdk.remote.refresh import RemoteConfigKeeper
@@ -224,7 +224,7 @@ class Client:
                 self.wake_sender()
             self.refresh_remote_config()
             self.send_adoption_ping()
-            if os.path.exists(self.data_dir / "feedback.json"):  # sdk/feedback.py FILE: replies due?
+            if os.path.exists(self.data_dir / "feedback.json"):  # sdk/consent/feedback.py FILE: replies due?
                 self.check_feedback_replies(background=True)
 
     def send_adoption_ping(self) -> None:
@@ -237,16 +237,16 @@ class Client:
 
             start_ping(self, release)
 
-    # -- privacy feedback (``feedback.py``) ------------------------------------------------
+    # -- privacy feedback (``consent/feedback.py``) ------------------------------------------------
     def send_privacy_feedback(self, topic: str, text: str, *, link_reports: bool = False) -> str | None:
         """Redact, seal and queue the user's feedback, at any consent level; its id (None without a DSN)."""
-        from crashveil.sdk.feedback import send_feedback
+        from crashveil.sdk.consent.feedback import send_feedback
 
         return send_feedback(self, topic, text, link_reports=link_reports)
 
     def privacy_feedback(self) -> list[FeedbackEntry]:
         """The user's feedback with its status and replies, from the local record only."""
-        from crashveil.sdk.feedback import FeedbackLog
+        from crashveil.sdk.consent.feedback import FeedbackLog
 
         return FeedbackLog(self.data_dir).entries()
 
@@ -256,7 +256,7 @@ class Client:
         transport = self.transport()
         if transport is None or self.project is None:
             return 0
-        from crashveil.sdk import feedback
+        from crashveil.sdk.consent import feedback
 
         if background:
             feedback.start_reply_check(self, transport.fetch_feedback_replies)
@@ -506,7 +506,7 @@ class Client:
         """
         with suppress_internal_errors("history"):
             if item.meta.kind == "feedback":  # the feedback record, not the crash history
-                from crashveil.sdk.feedback import FeedbackLog
+                from crashveil.sdk.consent.feedback import FeedbackLog
 
                 FeedbackLog(self.data_dir).settle(item.id, "sent" if 200 <= result.status < 300 else "rejected")
                 return

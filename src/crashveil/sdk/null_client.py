@@ -15,8 +15,8 @@ if TYPE_CHECKING:
     from types import TracebackType
 
     from crashveil.sdk._records import PendingCrash
+    from crashveil.sdk.consent.feedback import FeedbackEntry
     from crashveil.sdk.consent.history import HistoryEntry
-    from crashveil.sdk.feedback import FeedbackEntry
     from crashveil.wire.report import Report
 
 __all__ = ["NullClient"]

@@ -177,7 +177,7 @@ class HttpsTransport:
         return answer[2]
 
     def fetch_feedback_replies(self, handles: list[str]) -> bytes | None:
-        """GET the replies to the feedback of ``handles`` (``sdk/feedback.py``); ``None`` unless 200."""
+        """GET the replies to the feedback of ``handles`` (``sdk/consent/feedback.py``); ``None`` unless 200."""
         header = " ".join(handles[:protocol.MAX_REPLY_HANDLES])
         answer = self._request("GET", protocol.feedback_replies_path(self.connection.project), None,
                                {"Accept": "application/json", protocol.REPLY_HANDLES_HEADER: header})

@@ -35,7 +35,7 @@ __all__ = ["drop_unsent", "erase_local_data", "queue_deletion"]
 
 def drop_unsent(host: PendingHost) -> None:
     """Remove every queued item but deletion requests and the user's own feedback (sent at any
-    level, ``sdk/feedback.py``); their history lines say ``discarded``."""
+    level, ``sdk/consent/feedback.py``); their history lines say ``discarded``."""
     queue = host.queue(create=False)
     if queue is None:
         return

@@ -32,9 +32,9 @@ from crashveil.server.db.tables import (
     redaction_counters,
     reports,
 )
+from crashveil.server.feedback.report import feedback_blocks, feedback_section
 from crashveil.server.governance.access import AccessStore
 from crashveil.server.governance.audit import AuditTrail
-from crashveil.server.governance.feedback_report import feedback_blocks, feedback_section
 from crashveil.server.governance.principals import visible_fields
 from crashveil.server.governance.retention import retention_classes
 from crashveil.server.storage.reading import ProjectReader

@@ -23,7 +23,7 @@ Per project, with its current policy:
    filter values by the day, as soon as the day's first second is that old) go after
    ``policy.aggregation.rollup_retention_days``; groups with no reports and no roll-ups left
    go with them.
-5. Privacy feedback (``storage/feedback.py``) received more than the policy's
+5. Privacy feedback (``server/feedback/store.py``) received more than the policy's
    ``feedback.retention_days`` ago goes, and with each item its own key (all of it when the
    policy has no ``[feedback]``).
 6. Failed log-ins older than a day and ended sessions go; so do erasure tombstones once the
@@ -65,11 +65,11 @@ from crashveil.server.db.governance_tables import login_failures, retention_runs
 from crashveil.server.db.rollup_tables import group_daily_rollups, group_day_installs, project_filter_values
 from crashveil.server.db.tables import crash_groups, data_keys, group_rollups, redaction_counters, reports
 from crashveil.server.db.triage_tables import group_day_facets
+from crashveil.server.feedback.store import expire_feedback
 from crashveil.server.governance import tombstones
 from crashveil.server.governance.audit import AuditTrail
 from crashveil.server.keys.crypto import decrypt_detail, detail_aad, encrypt_detail, new_data_key
 from crashveil.server.storage import triage
-from crashveil.server.storage.feedback import expire_feedback
 from crashveil.wire.canonical import canonical_json
 
 if TYPE_CHECKING:
@@ -95,7 +95,7 @@ class ProjectRetention:
     daily_rollups_deleted: int = 0  # daily roll-ups, install sketches, filter values, day facets, adoption
     counters_deleted: int = 0
     groups_deleted: int = 0
-    feedback_deleted: int = 0  # privacy feedback items past feedback.retention_days (storage/feedback.py)
+    feedback_deleted: int = 0  # privacy feedback items past feedback.retention_days (server/feedback/store.py)
 
 
 @dataclass

@@ -292,8 +292,8 @@ class _NativeApi:
         return JSONResponse(answer, status_code=202)
 
     async def post_feedback(self, request: Request) -> Response:
-        """One privacy feedback item (``ingest/feedback.py``): the same 202 whether new or a retry."""
-        from crashveil.server.ingest.feedback import accept_feedback
+        """One privacy feedback item (``server/feedback/intake.py``): the same 202 whether new or a retry."""
+        from crashveil.server.feedback.intake import accept_feedback
 
         project_id = request.path_params["project"]
         check_project_id(project_id)
@@ -304,7 +304,7 @@ class _NativeApi:
 
     async def get_feedback_replies(self, request: Request) -> Response:
         """The privacy officer's replies to the feedback of the reply handles in the header."""
-        from crashveil.server.ingest.feedback import reply_answer
+        from crashveil.server.feedback.intake import reply_answer
         from crashveil.wire.protocol import REPLY_HANDLES_HEADER
 
         project_id = request.path_params["project"]

@@ -11,9 +11,9 @@ import sqlalchemy as sa
 
 from crashveil.server.db import engine as db
 from crashveil.server.db.adoption_tables import forget_installs
-from crashveil.server.db.feedback_tables import forget_feedback
 from crashveil.server.db.rollup_tables import rebuild_install_sketches
 from crashveil.server.db.tables import crash_groups, deletion_requests, reports
+from crashveil.server.feedback.tables import forget_feedback
 from crashveil.server.governance import tombstones
 from crashveil.server.storage.erasure_groups import ErasedInGroup, update_erased_groups
 from crashveil.server.storage.records import DeletionRecord

@@ -19,9 +19,9 @@ from crashveil.policy.model import FeedbackRule
 from crashveil.server.dashboard.context import DashboardContext
 from crashveil.server.dashboard.page import Visit, form_text, render
 from crashveil.server.db.engine import read_tx, write_tx
-from crashveil.server.db.feedback_tables import STATUSES
+from crashveil.server.feedback import store
+from crashveil.server.feedback.tables import STATUSES
 from crashveil.server.governance.principals import check_reason
-from crashveil.server.storage import feedback as store
 
 __all__ = ["FEEDBACK_ROLES", "close", "inbox", "item_open", "item_reason", "reply"]
 
@@ -110,7 +110,7 @@ async def item_open(ctx: DashboardContext, visit: Visit) -> Response:
 
 
 def _store_reply(ctx: DashboardContext, visit: Visit, project_id: str, item_id: int, reply: str) -> None:
-    from crashveil.server.ingest.feedback import policy_redactor
+    from crashveil.server.feedback.intake import policy_redactor
 
     project = ctx.storage.project(project_id)
     if project is None:

@@ -4,7 +4,7 @@ Revision ID: 0023
 Revises: 0021
 Create Date: 2026-12-07
 
-``feedback_items`` (``db/feedback_tables.py``): users' privacy feedback, the text and the
+``feedback_items`` (``server/feedback/tables.py``): users' privacy feedback, the text and the
 privacy officer's reply encrypted under a key per item (wrapped by the KEK), the SHA-256 of the
 device's reply handle, and the install pseudonym only when the user linked the feedback to
 their reports.

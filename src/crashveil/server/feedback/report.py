@@ -1,7 +1,7 @@
 """The audit report's privacy feedback section: items per topic and status in the period.
 
 Counts only (never a text, a reply or a pseudonym), per project, from
-``storage/feedback.py``. ``audit_report.py`` calls :func:`feedback_section` for each project's
+``server/feedback/store.py``. ``audit_report.py`` calls :func:`feedback_section` for each project's
 data and :func:`feedback_blocks` to render it.
 """
 
@@ -13,8 +13,8 @@ from typing import Any, Protocol
 from sqlalchemy.engine import Connection
 
 from crashveil.policy.model import Policy
-from crashveil.server.db.feedback_tables import STATUSES
-from crashveil.server.storage.feedback import topic_counts
+from crashveil.server.feedback.store import topic_counts
+from crashveil.server.feedback.tables import STATUSES
 
 __all__ = ["BlockSink", "feedback_blocks", "feedback_section"]
 

@@ -1,6 +1,6 @@
 """Privacy feedback from users and the privacy officer's replies (migration 0023).
 
-One row per feedback item (``server/ingest/feedback.py``, declared by the policy's
+One row per feedback item (``server/feedback/intake.py``, declared by the policy's
 ``[feedback]``). The text and the reply are never stored in clear: each item has a data key of
 its own (``wrapped_key``, wrapped by the KEK like the day keys, and rewrapped by KEK rotations:
 :func:`~crashveil.server.keys.ring.register_wrapped_keys`), and both texts are AES-256-GCM

@@ -1,4 +1,4 @@
-"""Privacy feedback at rest: store, list, open, answer, close, expire (``db/feedback_tables.py``).
+"""Privacy feedback at rest: store, list, open, answer, close, expire (``server/feedback/tables.py``).
 
 Each item's text and reply are encrypted under a data key of its own, wrapped by the KEK
 (``KeyRing.wrap``), bound to project, item and part. Opening one is the dashboard's audited
@@ -15,7 +15,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from crashveil.server.db.feedback_tables import feedback_items, feedback_key_id
+from crashveil.server.feedback.tables import feedback_items, feedback_key_id
 from crashveil.server.keys.crypto import decrypt_detail, detail_aad, encrypt_detail, new_data_key
 from crashveil.server.keys.ring import KeyRing
 

@@ -6,8 +6,8 @@ order is the order of cost: project rate limit and body limits (``http/app.py``)
 (HPKE) -> strict parse (400 naming the key, never echoing a value) -> policy by digest and
 its ``[feedback]``: the topic and the length (422) -> the text redacted again with the
 policy's detectors (hits counted as a regression signal, never logged) -> stored encrypted
-(``storage/feedback.py``). No consent level is checked: feedback is allowed at every level,
-``off`` included (``sdk/feedback.py`` says why).
+(``server/feedback/store.py``). No consent level is checked: feedback is allowed at every level,
+``off`` included (``sdk/consent/feedback.py`` says why).
 
 ``GET .../feedback/replies`` names reply handles in ``REPLY_HANDLES_HEADER``; the server
 keeps only their SHA-256, so the answer goes to whoever holds a handle, which only the
@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 from crashveil.errors import ReportRejected
 from crashveil.server.db import engine as db
+from crashveil.server.feedback.store import NewFeedback, replies_for, store_feedback
 from crashveil.server.ingest.rejections import reject
-from crashveil.server.storage.feedback import NewFeedback, replies_for, store_feedback
 from crashveil.textsafe import find_unsafe
 from crashveil.wire.protocol import FEEDBACK_FIELDS, FEEDBACK_OPTIONAL, MAX_REPLY_HANDLES
 
