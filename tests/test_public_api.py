@@ -15,7 +15,8 @@ FORBIDDEN = ("ssl", "http.client", "asyncio", "json", "tomllib", "cryptography",
 def test_all_is_pinned() -> None:
     """``crashveil.__all__`` changes only on purpose (reviewer checklist item 2)."""
     expected = ["__version__", "add_breadcrumb", "capture_exception", "flush", "grant", "history", "init",
-                "installation_code", "level", "needs_prompt", "preview", "revoke", "shutdown"]
+                "installation_code", "level", "needs_prompt", "preview", "privacy_feedback", "revoke",
+                "send_privacy_feedback", "shutdown"]
     assert expected == sorted(crashveil.__all__)
 
 

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from crashveil.sdk.client import Client
+    from crashveil.sdk.consent.feedback import FeedbackEntry
     from crashveil.sdk.consent.history import HistoryEntry
     from crashveil.sdk.null_client import NullClient
     from crashveil.wire.report import Report
@@ -45,6 +46,8 @@ __all__ = [
     "preview",
     "revoke",
     "shutdown",
+    "send_privacy_feedback",
+    "privacy_feedback",
 ]
 
 _client: Client | NullClient | None = None
@@ -177,3 +180,21 @@ def shutdown() -> None:
         client, _client = _client, None
     if client is not None:
         client.close()
+
+
+def send_privacy_feedback(topic: str, text: str, *, link_reports: bool = False) -> str | None:
+    """Send the user's feedback on the data practice (a question, a concern, a preference).
+
+    ``topic`` is one of the policy's ``[feedback] topics``; ``text`` is redacted on the device
+    and at most the policy's ``max_chars`` long. Allowed at every consent level, even ``off``
+    (it is the user's own act; nothing else is sent). Never linked to crash reports unless
+    ``link_reports`` is true and the user consented to reports: then it carries the current
+    period's pseudonym only. Returns the feedback id, or None without a DSN. Raises
+    ``ConfigError`` for an unknown topic, an empty or too long text, or before ``init()``.
+    """
+    return _current().send_privacy_feedback(topic, text, link_reports=link_reports)
+
+
+def privacy_feedback() -> list[FeedbackEntry]:
+    """The feedback sent from this device, with its status and the privacy officer's replies."""
+    return _current().privacy_feedback()

@@ -52,6 +52,8 @@ class RecordingTransport:
         self.directory = Path(directory) if directory is not None else None
         self.config = config
         self.opener = opener
+        self.replies: bytes | None = None  # what fetch_feedback_replies() answers
+        self.reply_fetches: list[list[str]] = []
         self.sent: list[SentItem] = []
         self.attempts = 0
         self._counter = itertools.count(1)
@@ -73,6 +75,12 @@ class RecordingTransport:
 
     def fetch_config(self) -> bytes | None:
         return self.config
+
+    def fetch_feedback_replies(self, handles: list[str]) -> bytes | None:
+        """Records the handles asked about; answers ``self.replies``."""
+        with self._lock:
+            self.reply_fetches.append(list(handles))
+        return self.replies
 
     def payloads(self, kind: str = "report") -> list[bytes]:
         """The opened payloads of the items of ``kind`` sent so far (needs ``opener``)."""

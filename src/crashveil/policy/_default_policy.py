@@ -505,6 +505,20 @@ SOURCE = (
     '# fields = ["crash_type", "release", "environment"]\n'
     "# title = false             # true: also the group's redacted title\n"
     '# review = "reviews/2026-12-07-forwarding.md"\n'
+    '\n'
+    '# The privacy feedback channel: the person using the application may tell the developers what\n'
+    '# they think of this data practice, ask a question or state a preference, and read the answer\n'
+    '# in the application (`crashveil.send_privacy_feedback(topic, text)`). Allowed at every consent\n'
+    "# level, even off: it is the user's own act, and nothing else is sent with it. The text is\n"
+    '# redacted on the device and again on the server, never linked to crash reports unless the user\n'
+    '# asks, kept encrypted with the reply for `retention_days`, and read only by `access`.\n'
+    '[feedback]\n'
+    'purpose = "Lets you tell the developers what you think of how crash data is handled, ask a question or state a preference, and read their answer in the application."\n'
+    'topics = ["question", "concern", "preference", "other"]\n'
+    'max_chars = 2000\n'
+    'retention_days = 180\n'
+    'access = ["privacy-officer", "admin"]\n'
+    'review = "reviews/2026-12-07-feedback.md"\n'
 )
 
 #: ``tomllib.loads(SOURCE)``
@@ -883,7 +897,14 @@ DATA: dict[str, Any] = {'policy': {'name': 'crashveil-default',
                                'retention_days': 30,
                                'access': ['developer'],
                                'review': 'reviews/2026-11-27-initial.md',
-                               'expires': '2027-05-27'}}}
+                               'expires': '2027-05-27'}},
+ 'feedback': {'purpose': 'Lets you tell the developers what you think of how crash data is handled, ask a '
+                         'question or state a preference, and read their answer in the application.',
+              'topics': ['question', 'concern', 'preference', 'other'],
+              'max_chars': 2000,
+              'retention_days': 180,
+              'access': ['privacy-officer', 'admin'],
+              'review': 'reviews/2026-12-07-feedback.md'}}
 
 #: ``canonical_policy(parse_policy(DATA))``: what a consent record stores
 CANONICAL: dict[str, Any] = {'name': 'crashveil-default',
@@ -1337,7 +1358,14 @@ CANONICAL: dict[str, Any] = {'name': 'crashveil-default',
               'retention_days': 90,
               'access': ('viewer', 'developer', 'privacy-officer', 'admin'),
               'review': 'reviews/2026-12-07-adoption.md'},
- 'expiry_warning_days': 30}
+ 'expiry_warning_days': 30,
+ 'feedback': {'purpose': 'Lets you tell the developers what you think of how crash data is handled, ask a '
+                         'question or state a preference, and read their answer in the application.',
+              'topics': ('question', 'concern', 'preference', 'other'),
+              'max_chars': 2000,
+              'retention_days': 180,
+              'access': ('privacy-officer', 'admin'),
+              'review': 'reviews/2026-12-07-feedback.md'}}
 
 #: ``policy_digest(parse_policy(DATA))``
-DIGEST = 'sha256:c0bfc68635c87e3e5ddd39f231e58b74d93ecdbf2dafa32ae5746a4ccc7659b4'
+DIGEST = 'sha256:bd234ef29618c2ad2da06d9053082e79dc9f0595f23a6770d1b663a69afebb5d'

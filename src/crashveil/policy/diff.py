@@ -20,6 +20,8 @@ __all__ = ["Change", "PolicyDiff", "diff_policies", "format_diff"]
 
 
 @dataclass(frozen=True)
+
+
 class Change:
     """One difference; ``path`` is the policy key it concerns."""
 
@@ -34,6 +36,8 @@ _Add = Callable[[Change], None]
 
 
 @dataclass(frozen=True)
+
+
 class PolicyDiff:
     old_version: str
     new_version: str
@@ -69,6 +73,7 @@ def diff_policies(old: Policy, new: Policy) -> PolicyDiff:
     _redaction_and_notice_changes(add, old, new)
     _adoption_changes(add, old, new)
     _forwarding_changes(add, old, new)
+    _feedback_changes(add, old, new)
     return PolicyDiff(old_version=old.version, new_version=new.version, old_digest=policy_digest(old),
                       new_digest=policy_digest(new), changes=tuple(changes))
 
@@ -229,6 +234,25 @@ def _forwarding_changes(add: _Add, old: Policy, new: Policy) -> None:
             add(Change(f"fields.{name}.forwardable", "forwardable_changed",
                        "may now be forwarded (once a destination names it)" if now else "no longer forwardable",
                        False))
+
+
+def _feedback_changes(add: _Add, old: Policy, new: Policy) -> None:
+    """The privacy feedback channel: offered now or no more (not material: nothing is sent but what the
+    user writes), a longer retention or wider access (material), topics, length or purpose."""
+    before, after = old.feedback, new.feedback
+    if before is None and after is not None:
+        add(Change("feedback", "feedback_added", f"privacy feedback channel offered, kept {after.retention_days} "
+                   "days", False))
+    elif before is not None and after is None:
+        add(Change("feedback", "feedback_removed", "privacy feedback channel no longer offered", False))
+    elif before is not None and after is not None:
+        _compare_number(add, "feedback.retention_days", before.retention_days, after.retention_days,
+                        material_if="higher")
+        widened = sorted(set(after.access) - set(before.access))
+        if widened:
+            add(Change("feedback.access", "access_widened", f"now also read by {', '.join(widened)}", True))
+        if (before.topics, before.max_chars, before.purpose) != (after.topics, after.max_chars, after.purpose):
+            add(Change("feedback", "feedback_changed", "topics, length or purpose changed", False))
 
 
 def format_diff(diff: PolicyDiff, *, fmt: str = "text") -> str:

@@ -29,6 +29,8 @@ def canonical_policy(policy: Policy) -> dict[str, Any]:
     data["aggregation"] = {key: value for key, value in data["aggregation"].items() if value is not None}
     if data.get("expiry_warning_days") is None:  # absent: digests of policies from before expiry
         data.pop("expiry_warning_days", None)
+    if data.get("feedback") is None:  # absent: the digest of a policy without [feedback]
+        data.pop("feedback", None)
     data["fields"] = {name: data["fields"][name] for name in sorted(data["fields"])}
     for rule in data["fields"].values():
         if not rule["keys"]:  # only keyed fields (tags) list keys: other fields' digests stay as they were

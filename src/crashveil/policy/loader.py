@@ -23,6 +23,7 @@ from crashveil.policy.model import (
     AdoptionRule,
     AggregationSettings,
     ConsentLevel,
+    FeedbackRule,
     FieldRule,
     ForwardingRule,
     KeyPeriods,
@@ -39,6 +40,9 @@ __all__ = ["load_policy", "parse_policy", "default_policy_path", "default_policy
 
 _VERSION_RE = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$")
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
+#: Bounds of ``[feedback]``: topics a user chooses from, and characters of one message.
+MAX_FEEDBACK_TOPICS = 8
+MAX_FEEDBACK_CHARS = 4000
 #: Fields whose values are keyed (``[fields.tags] keys = [...]`` allowlists the keys).
 KEYED_FIELDS = ("tags",)
 #: Sensitivity classes a forwardable field may have: never pseudonyms or free text.
@@ -197,7 +201,7 @@ class _Reader:
     # -- sections ------------------------------------------------------------------------
     def policy(self, data: Mapping[str, Any]) -> Policy:
         top = self.table(data, "", {"policy", "notice", "levels", "redaction", "sampling", "limits",
-                                    "aggregation", "keys", "fields"}, {"consent", "adoption", "forwarding"})
+                                    "aggregation", "keys", "fields"}, {"consent", "adoption", "forwarding", "feedback"})
         head = self.table(top["policy"], "policy", {"name", "version", "retention_ceiling_days"},
                           {"expiry_warning_days"})
         name = self.string(head, "name", "policy", pattern=re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$"),
@@ -224,6 +228,7 @@ class _Reader:
             forwarding=self.forwarding(top["forwarding"], fields) if "forwarding" in top else {},
             expiry_warning_days=(self.integer(head, "expiry_warning_days", "policy", minimum=0, maximum=365)
                                  if "expiry_warning_days" in head else None),
+            feedback=self.feedback(top["feedback"], ceiling) if "feedback" in top else None,
         )
 
     def forwarding(self, data: Any, fields: Mapping[str, FieldRule]) -> dict[str, ForwardingRule]:
@@ -278,6 +283,25 @@ class _Reader:
         return AdoptionRule(purpose=self.string(table, "purpose", "adoption"), level=level, retention_days=retention,
                             access=self.string_list(table, "access", "adoption", allowed=ROLES, non_empty=False),
                             review=self.string(table, "review", "adoption"))
+
+    def feedback(self, data: Any, ceiling: int) -> FeedbackRule:
+        """``[feedback]``: the privacy feedback channel's purpose, topics, length, retention, access, review."""
+        table = self.table(data, "feedback", {"purpose", "topics", "max_chars", "retention_days", "access", "review"})
+        topics = self.string_list(table, "topics", "feedback", non_empty=True)
+        for index, topic in enumerate(topics):
+            if not _NAME_RE.fullmatch(topic):
+                raise self.fail(f"feedback.topics[{index}]", "bad topic name", "lower-case letters, digits, '-' or '_'")
+        if len(topics) > MAX_FEEDBACK_TOPICS:
+            raise self.fail("feedback.topics", "has too many topics", f"at most {MAX_FEEDBACK_TOPICS}")
+        retention = self.integer(table, "retention_days", "feedback", minimum=1)
+        if retention > ceiling:
+            raise self.fail("feedback.retention_days", "is above policy.retention_ceiling_days", f"at most {ceiling}")
+        return FeedbackRule(purpose=self.string(table, "purpose", "feedback"), topics=topics,
+                            max_chars=self.integer(table, "max_chars", "feedback", minimum=1,
+                                                   maximum=MAX_FEEDBACK_CHARS),
+                            retention_days=retention,
+                            access=self.string_list(table, "access", "feedback", allowed=ROLES, non_empty=True),
+                            review=self.string(table, "review", "feedback"))
 
     def consent(self, data: Any, levels: tuple[ConsentLevel, ...]) -> str:
         """``[consent] server_mode_max_level``: a level above ``off`` an operator may grant for everyone."""

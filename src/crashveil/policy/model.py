@@ -28,6 +28,7 @@ __all__ = [
     "Policy",
     "FORWARDING_KINDS",
     "ForwardingRule",
+    "FeedbackRule",
 ]
 
 #: Roles a field may be shown to. The server enforces them (viewer sees aggregates only).
@@ -231,6 +232,8 @@ class Policy:
     #: ``[policy] expiry_warning_days``: how long before a field expires ``crashveil check``
     #: warns; None: not set (the gate's default, ``gate/expiry.py``).
     expiry_warning_days: int | None = None
+    #: The privacy feedback channel (``[feedback]``); None: the app offers none, nothing is sent.
+    feedback: FeedbackRule | None = None
 
     # -- consent levels ------------------------------------------------------------------
     def level(self, name: str) -> ConsentLevel:
@@ -264,3 +267,22 @@ class Policy:
     def fields_for_role(self, role: str) -> tuple[str, ...]:
         """Fields a user holding ``role`` may see in an individual report."""
         return tuple(name for name, rule in self.fields.items() if role in rule.access)
+
+
+@dataclass(frozen=True)
+class FeedbackRule:
+    """The privacy feedback channel (``[feedback]``): a message of the user's own, not a report field.
+
+    The user picks one of ``topics`` and writes at most ``max_chars`` characters, redacted on
+    the device and again on the server. Allowed at any consent level (even ``off``: it is the
+    user's explicit act; nothing else is sent). Never linked to reports unless the user asks.
+    The server keeps it, encrypted, with the privacy officer's reply for ``retention_days``;
+    ``access``: the roles that read and answer it.
+    """
+
+    purpose: str
+    topics: tuple[str, ...]
+    max_chars: int
+    retention_days: int
+    access: tuple[str, ...]
+    review: str

@@ -59,7 +59,30 @@ def notice_sections(policy: Policy) -> list[tuple[str, list[str]]]:
     return [_about_section(policy), *(_choice_section(policy, level) for level in policy.levels),
             *_server_mode_sections(policy), *_adoption_sections(policy), *_forwarding_sections(policy),
             *_protection_sections(policy),
-            *_closing_sections(policy)]
+            *_closing_sections(policy), *_feedback_sections(policy)]
+
+
+def _feedback_sections(policy: Policy) -> list[tuple[str, list[str]]]:
+    """The privacy feedback channel, when the policy offers it (none otherwise)."""
+    rule = policy.feedback
+    if rule is None:
+        return []
+    notice = policy.notice
+    return [("Telling us what you think", [
+        f"You can send {notice.controller} feedback on how crash data is handled, ask a question or state a "
+        f"preference: choose \"Privacy feedback\" in {notice.app_name}'s settings (apps call "
+        f"`crashveil.send_privacy_feedback`), or write to {notice.contact}. What this channel is for: "
+        f"{rule.purpose}",
+        f"You pick a topic ({', '.join(rule.topics)}) and write at most {rule.max_chars} characters. Personal data "
+        "is removed from your text on your device before it is sent, and again on the server. You can send "
+        "feedback whatever you chose above, even if crash reports are off: it is your own message, and "
+        "nothing else is sent with it. It is not linked to your crash reports unless you ask for that; "
+        "then it carries only the installation code of the current period.",
+        f"The answer comes back to {notice.app_name} through a random code that only your device keeps, so no "
+        f"installation code is needed to deliver it. Your feedback and the answer are kept encrypted for "
+        f"{_days(rule.retention_days)}, then deleted (also when you ask for your data to be deleted, if you "
+        f"linked them to your reports). Seen by: {_who(rule.access)}; each reading is recorded.",
+    ])]
 
 
 def _adoption_sections(policy: Policy) -> list[tuple[str, list[str]]]:

@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from crashveil.sdk.breadcrumbs import BreadcrumbGate
     from crashveil.sdk.capture import Capture
     from crashveil.sdk.collect import Collector, CrashRecord
+    from crashveil.sdk.consent.feedback import FeedbackEntry
     from crashveil.sdk.consent.history import History, HistoryEntry
     from crashveil.sdk.consent.pending import PendingCrashes
     from crashveil.sdk.delivery.limits import Limiter
@@ -215,14 +216,16 @@ class Client:
         with suppress_internal_errors("start"):
             queue = self.queue(create=False) if self._queue_has_files() else None
             if queue is not None and self.consent.level() == OFF:
-                for item in queue.items():  # consent withdrawn: only deletion requests may go
-                    if item.meta.kind != "deletion":
+                for item in queue.items():  # consent withdrawn: only deletion requests (and the
+                    if item.meta.kind not in ("deletion", "feedback"):  # user's own feedback) may go
                         queue.remove(item.id)
-            if queue is not None and any(item.meta.kind in ("report", "deletion", "adoption")
+            if queue is not None and any(item.meta.kind in ("report", "deletion", "adoption", "feedback")
                                          for item in queue.items()):
                 self.wake_sender()
             self.refresh_remote_config()
             self.send_adoption_ping()
+            if os.path.exists(self.data_dir / "feedback.json"):  # sdk/consent/feedback.py FILE: replies due?
+                self.check_feedback_replies(background=True)
 
     def send_adoption_ping(self) -> None:
         """Today's adoption ping, on a daemon thread, if the app turned it on (``adoption_ping``), and
@@ -233,6 +236,32 @@ class Client:
             from crashveil.sdk.adoption import start_ping
 
             start_ping(self, release)
+
+    # -- privacy feedback (``consent/feedback.py``) ------------------------------------------------
+    def send_privacy_feedback(self, topic: str, text: str, *, link_reports: bool = False) -> str | None:
+        """Redact, seal and queue the user's feedback, at any consent level; its id (None without a DSN)."""
+        from crashveil.sdk.consent.feedback import send_feedback
+
+        return send_feedback(self, topic, text, link_reports=link_reports)
+
+    def privacy_feedback(self) -> list[FeedbackEntry]:
+        """The user's feedback with its status and replies, from the local record only."""
+        from crashveil.sdk.consent.feedback import FeedbackLog
+
+        return FeedbackLog(self.data_dir).entries()
+
+    def check_feedback_replies(self, *, background: bool = False, force: bool = False) -> int:
+        """Fetch replies to waiting feedback if due (on a daemon thread with ``background``); the
+        number of items newly answered (0 in the background)."""
+        transport = self.transport()
+        if transport is None or self.project is None:
+            return 0
+        from crashveil.sdk.consent import feedback
+
+        if background:
+            feedback.start_reply_check(self, transport.fetch_feedback_replies)
+            return 0
+        return feedback.fetch_replies(self, transport.fetch_feedback_replies, force=force)
 
     def _queue_has_files(self) -> bool:
         """Whether the queue directory holds an item or a temp file (``os.scandir`` only).
@@ -480,6 +509,11 @@ class Client:
         before the capture wrote the line) is recorded from its queue meta.
         """
         with suppress_internal_errors("history"):
+            if item.meta.kind == "feedback":  # the feedback record, not the crash history
+                from crashveil.sdk.consent.feedback import FeedbackLog
+
+                FeedbackLog(self.data_dir).settle(item.id, "sent" if 200 <= result.status < 300 else "rejected")
+                return
             self.history_log.settle_sent(item, result)
 
     def limiter(self) -> Any:

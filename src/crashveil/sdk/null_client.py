@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from types import TracebackType
 
     from crashveil.sdk._records import PendingCrash
+    from crashveil.sdk.consent.feedback import FeedbackEntry
     from crashveil.sdk.consent.history import HistoryEntry
     from crashveil.wire.report import Report
 
@@ -61,6 +62,12 @@ class NullClient:
 
     def flush(self, timeout_s: float | None = None) -> bool:
         return True
+
+    def send_privacy_feedback(self, topic: str, text: str, *, link_reports: bool = False) -> str | None:
+        raise ConfigError("crashveil", "init() was not called", "crashveil.init(...) before sending feedback")
+
+    def privacy_feedback(self) -> list[FeedbackEntry]:
+        return []
 
     def close(self, *, uninstall: bool = True) -> None:
         """Nothing to close; takes ``Client.close``'s arguments (the exit handler passes them)."""

@@ -91,7 +91,15 @@ def notice_text(client: Client) -> str:
     controller = notice.controller.replace(GENERIC_APP_NAME, name) if name != notice.app_name else notice.controller
     return (f"{name[:1].upper()}{name[1:]} can send a report to {controller} when it crashes, so they "
             f"can fix it. Nothing is sent unless you choose a level below. Reports are encrypted on this device. "
-            f"To stop and delete: {notice.deletion}")
+            f"To stop and delete: {notice.deletion}{_feedback_line(client)}")
+
+
+def _feedback_line(client: Client) -> str:
+    """How to send feedback on the data practice, when the policy offers the channel ("" otherwise)."""
+    if client.policy.feedback is None:
+        return ""
+    return (f" Questions or concerns about this? Use \"Privacy feedback\" in the application's settings (any "
+            f"choice, even \"off\") or write to {client.policy.notice.contact}.")
 
 
 def installation_code_text(client: Client) -> str | None:

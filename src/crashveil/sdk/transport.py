@@ -44,8 +44,9 @@ RETRY_AFTER_MIN_S = 1.0
 RETRY_AFTER_MAX_S = 300.0  # as Relay's max_rate_limit: a hostile header cannot park us for days
 RETRY_AFTER_DEFAULT_S = 60.0  # 429/503 without a usable Retry-After
 _MAX_RESPONSE_BYTES = 64 * 1024
-_KINDS = ("report", "deletion", "adoption")
-_PATHS = {"report": protocol.reports_path, "deletion": protocol.deletion_path, "adoption": protocol.adoption_path}
+_KINDS = ("report", "deletion", "adoption", "feedback")
+_PATHS = {"report": protocol.reports_path, "deletion": protocol.deletion_path, "adoption": protocol.adoption_path,
+          "feedback": protocol.feedback_path}
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,7 @@ class Transport(Protocol):
     """What the sender needs from a transport. ``crashveil.testing`` records instead of sending."""
 
     def send(self, kind: str, sealed: bytes) -> SendResult:
-        """Send one sealed item: ``kind`` ``"report"``, ``"deletion"`` or ``"adoption"``."""
+        """Send one sealed item: ``kind`` ``"report"``, ``"deletion"``, ``"adoption"`` or ``"feedback"``."""
         ...
 
     def fetch_config(self) -> bytes | None:
@@ -171,6 +172,15 @@ class HttpsTransport:
         """GET the signed remote config; ``None`` unless the server answered 200."""
         answer = self._request("GET", protocol.config_path(self.connection.project), None,
                                {"Accept": "application/json"})
+        if answer is None or answer[0] != 200:
+            return None
+        return answer[2]
+
+    def fetch_feedback_replies(self, handles: list[str]) -> bytes | None:
+        """GET the replies to the feedback of ``handles`` (``sdk/consent/feedback.py``); ``None`` unless 200."""
+        header = " ".join(handles[:protocol.MAX_REPLY_HANDLES])
+        answer = self._request("GET", protocol.feedback_replies_path(self.connection.project), None,
+                               {"Accept": "application/json", protocol.REPLY_HANDLES_HEADER: header})
         if answer is None or answer[0] != 200:
             return None
         return answer[2]

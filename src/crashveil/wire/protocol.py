@@ -21,6 +21,16 @@ Routes (all under TLS; the server's ``openapi.yaml`` is the full contract):
     release and day, only when the policy's ``[adoption]`` allows it at the granted level.
     ``202`` ``{"status": "accepted"}`` whether it was counted or already seen that day; 400
     names a malformed key, 422 a ping the policy does not allow or a day outside the window.
+``POST /api/v1/projects/{project}/feedback``
+    Body: sealed JSON ``{"feedback_id", "policy_digest", "topic", "text", "reply_digest"}`` and,
+    only when the user chose to link it to their reports, ``install_id`` (``FEEDBACK_FIELDS``,
+    ``FEEDBACK_OPTIONAL``): the user's privacy feedback, redacted on the device. ``reply_digest``
+    is the SHA-256 (hex) of a random reply handle only the device keeps. ``202``
+    ``{"status": "accepted"}`` (also for a retry of the same ``feedback_id``).
+``GET /api/v1/projects/{project}/feedback/replies``
+    Header ``REPLY_HANDLES_HEADER``: up to ``MAX_REPLY_HANDLES`` reply handles, space-separated.
+    ``200`` ``{"replies": [{"reply_to": <reply_digest>, "status", "day", "reply"}]}``: the privacy
+    officer's answers to those handles' feedback, nothing for a handle without one.
 ``GET /api/v1/projects/{project}/config``
     Signed remote config: ``{"config": <base64url JSON>, "signature": <base64url>}``.
 ``GET /api/v1/receipts/{receipt}``
@@ -50,6 +60,12 @@ __all__ = [
     "MAX_CONFIG_SIGNATURES",
     "MAX_DELETION_IDS",
     "ADOPTION_FIELDS",
+    "FEEDBACK_FIELDS",
+    "FEEDBACK_OPTIONAL",
+    "MAX_REPLY_HANDLES",
+    "REPLY_HANDLES_HEADER",
+    "feedback_path",
+    "feedback_replies_path",
     "PROJECT_ID_PATTERN",
     "ConnectionString",
     "reports_path",
@@ -69,6 +85,13 @@ MAX_DELETION_IDS = 64
 MAX_CONFIG_SIGNATURES = 4
 #: The keys of an adoption ping's payload, every one required and no other allowed.
 ADOPTION_FIELDS = ("consent_level", "day", "install_id", "policy_digest", "release")
+#: The keys of a privacy feedback payload: every one of ``FEEDBACK_FIELDS`` required, and
+#: ``FEEDBACK_OPTIONAL`` only when the user linked the feedback to their reports.
+FEEDBACK_FIELDS = ("feedback_id", "policy_digest", "reply_digest", "text", "topic")
+FEEDBACK_OPTIONAL = ("install_id",)
+#: The header of the reply fetch, and the most handles one fetch names.
+REPLY_HANDLES_HEADER = "X-Crashveil-Reply-Handles"
+MAX_REPLY_HANDLES = 8
 #: ``PROJECT_ID_PATTERN`` (a project id) is defined with the parser, ``_connection.py``.
 
 
@@ -82,6 +105,14 @@ def deletion_path(project: str) -> str:
 
 def adoption_path(project: str) -> str:
     return f"{API_PREFIX}/projects/{project}/adoption"
+
+
+def feedback_path(project: str) -> str:
+    return f"{API_PREFIX}/projects/{project}/feedback"
+
+
+def feedback_replies_path(project: str) -> str:
+    return f"{API_PREFIX}/projects/{project}/feedback/replies"
 
 
 def config_path(project: str) -> str:

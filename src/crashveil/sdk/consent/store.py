@@ -306,6 +306,7 @@ def policy_from_canonical(data: dict[str, Any]) -> Policy:
         AdoptionRule,
         AggregationSettings,
         ConsentLevel,
+        FeedbackRule,
         FieldRule,
         KeyPeriods,
         LimitSettings,
@@ -339,4 +340,6 @@ def policy_from_canonical(data: dict[str, Any]) -> Policy:
         adoption=AdoptionRule(**{**adoption, "access": tuple(adoption["access"])})
         if (adoption := data.get("adoption")) is not None else None,
         expiry_warning_days=data.get("expiry_warning_days"),
+        feedback=FeedbackRule(**{**feedback, "topics": tuple(feedback["topics"]), "access": tuple(feedback["access"])})
+        if (feedback := data.get("feedback")) is not None else None,
     )

@@ -34,12 +34,13 @@ __all__ = ["drop_unsent", "erase_local_data", "queue_deletion"]
 
 
 def drop_unsent(host: PendingHost) -> None:
-    """Remove every queued item but deletion requests; their history lines say ``discarded``."""
+    """Remove every queued item but deletion requests and the user's own feedback (sent at any
+    level, ``sdk/consent/feedback.py``); their history lines say ``discarded``."""
     queue = host.queue(create=False)
     if queue is None:
         return
     for item in queue.items():
-        if item.meta.kind != "deletion":
+        if item.meta.kind not in ("deletion", "feedback"):
             queue.remove(item.id)
             host.history_log.update(item.id, state="discarded")
 

@@ -75,7 +75,7 @@ from crashveil.wire.canonical import canonical_json
 
 __all__ = ["KINDS", "QueueItem", "QueueMeta", "SealedQueue", "encode_item", "decode_item"]
 
-KINDS = ("report", "deletion", "pending", "adoption")
+KINDS = ("report", "deletion", "pending", "adoption", "feedback")
 
 MAGIC = b"CVQ1"
 VERSION = 1
@@ -100,8 +100,8 @@ _counter = itertools.count()
 class QueueMeta:
     """What the queue and sender may know about an item, besides its sealed bytes.
 
-    ``kind`` is ``"report"``, ``"deletion"`` or ``"adoption"`` (sent by the sender) or ``"pending"`` (kept
-    until the user reviews it; never sent). ``created`` is the epoch time of the crash.
+    ``kind`` is ``"report"``, ``"deletion"``, ``"adoption"`` or ``"feedback"`` (sent by the sender) or
+    ``"pending"`` (kept until the user reviews it; never sent). ``created`` is the epoch time of the crash.
     """
 
     kind: str

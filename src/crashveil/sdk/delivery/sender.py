@@ -58,7 +58,7 @@ logger = logging.getLogger("crashveil")
 DROP_STATUSES = frozenset({400, 413, 415, 422})
 #: Statuses that carry a rate limit: keep the item and wait ``retry_after_s``.
 LIMIT_STATUSES = frozenset({429, 503})
-SENDABLE_KINDS = ("report", "deletion", "adoption")
+SENDABLE_KINDS = ("report", "deletion", "adoption", "feedback")
 
 _IDLE_S = 3600.0  # nothing to do: sleep until woken (or re-check once an hour)
 _BUSY_RETRY_S = 1.0  # another process holds the send lock

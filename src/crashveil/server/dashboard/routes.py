@@ -22,6 +22,7 @@ from starlette.routing import BaseRoute, Mount, Route, Router
 from starlette.staticfiles import StaticFiles
 
 import crashveil.server.dashboard.pages.erasure as erasure
+import crashveil.server.dashboard.pages.feedback as feedback
 import crashveil.server.dashboard.pages.triage_actions as triage
 from crashveil.server.cluster.cache_versions import GROUPS
 from crashveil.server.dashboard import csrf
@@ -88,6 +89,19 @@ def _page_routes(ctx: DashboardContext) -> list[BaseRoute]:
         Route("/p/{project}/erasure", Page(ctx, erasure.erasure_post, post=True).serve, methods=["POST"]),
         Route("/p/{project}/erasure/confirmation", Page(ctx, erasure.confirmation_download, post=True).serve,
               methods=["POST"]),
+        *_feedback_routes(ctx),
+    ]
+
+
+def _feedback_routes(ctx: DashboardContext) -> list[BaseRoute]:
+    """The privacy feedback inbox (``pages/feedback.py``): reads behind a reason, CSRF-checked posts."""
+    base, roles = "/p/{project}/feedback", feedback.FEEDBACK_ROLES
+    return [
+        Route(base, Page(ctx, feedback.inbox, roles=roles).serve),
+        Route(f"{base}/{{item:int}}", Page(ctx, feedback.item_reason, roles=roles).serve),
+        Route(f"{base}/{{item:int}}", Page(ctx, feedback.item_open, roles=roles, post=True).serve, methods=["POST"]),
+        Route(f"{base}/{{item:int}}/reply", Page(ctx, feedback.reply, roles=roles, post=True).serve, methods=["POST"]),
+        Route(f"{base}/{{item:int}}/close", Page(ctx, feedback.close, roles=roles, post=True).serve, methods=["POST"]),
     ]
 
 

@@ -129,6 +129,9 @@ ACTIONS: Mapping[str, str] = {
     "incident.purge": "one day of an incident's purge: details re-encrypted under a fresh day key, the field removed",
     "incident.purged": "an incident's purge finished (reports in scope, details purged, groups cleared)",
     "incident.close": "a privacy incident was closed (summary; whether its field stop was lifted)",
+    "feedback.read": "a user read one privacy feedback item (reason)",
+    "feedback.reply": "a privacy feedback item was answered (length, redactions; never the text)",
+    "feedback.close": "a privacy feedback item was closed",
 }
 #: Actions that re-anchor the checkpoint (:meth:`AuditTrail.reanchor`).
 REANCHOR_ACTIONS = ("server.restore", "audit.reanchor")

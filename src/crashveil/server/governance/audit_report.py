@@ -34,6 +34,7 @@ from crashveil.server.db.tables import (
     redaction_counters,
     reports,
 )
+from crashveil.server.feedback.report import feedback_blocks, feedback_section
 from crashveil.server.governance.access import AccessStore
 from crashveil.server.governance.audit import AuditTrail
 from crashveil.server.governance.erasure_by_code.audit_section import erasure_by_code_blocks, erasures_by_code
@@ -135,6 +136,7 @@ def _project_section(conn: Connection, summary: ProjectSummary, policy: Policy, 
         "erasures": _erasures(conn, project_id, since=since),
         "public_summary": public_summary_section(conn, project_id, policy, since=since, until=until),
         "forwarding": forwarding_entries(policy),
+        "feedback": feedback_section(conn, project_id, policy, since=since, until=until),
     }
 
 
@@ -302,6 +304,7 @@ def _project_blocks(b: _Blocks, project: dict[str, Any]) -> None:
              for e in project["erasures"]])
     b.h(3, "Destinations alerts are forwarded to")
     b.table(*forwarding_table(project.get("forwarding", [])))
+    feedback_blocks(b, project)
     b.h(3, "Policy version history")
     b.table(["version", "digest", "since"],
             [[p["version"], p["digest"], p["since"]] for p in project["policy_history"]])

@@ -23,7 +23,10 @@ Per project, with its current policy:
    filter values by the day, as soon as the day's first second is that old) go after
    ``policy.aggregation.rollup_retention_days``; groups with no reports and no roll-ups left
    go with them.
-5. Failed log-ins older than a day and ended sessions go; so do erasure tombstones once the
+5. Privacy feedback (``server/feedback/store.py``) received more than the policy's
+   ``feedback.retention_days`` ago goes, and with each item its own key (all of it when the
+   policy has no ``[feedback]``).
+6. Failed log-ins older than a day and ended sessions go; so do erasure tombstones once the
    replay window has passed over them (``tombstones.keep_for``: nothing they refuse can be
    accepted any more).
 
@@ -62,6 +65,7 @@ from crashveil.server.db.governance_tables import login_failures, retention_runs
 from crashveil.server.db.rollup_tables import group_daily_rollups, group_day_installs, project_filter_values
 from crashveil.server.db.tables import crash_groups, data_keys, group_rollups, redaction_counters, reports
 from crashveil.server.db.triage_tables import group_day_facets
+from crashveil.server.feedback.store import expire_feedback
 from crashveil.server.governance import tombstones
 from crashveil.server.governance.audit import AuditTrail
 from crashveil.server.keys.crypto import decrypt_detail, detail_aad, encrypt_detail, new_data_key
@@ -91,6 +95,7 @@ class ProjectRetention:
     daily_rollups_deleted: int = 0  # daily roll-ups, install sketches, filter values, day facets, adoption
     counters_deleted: int = 0
     groups_deleted: int = 0
+    feedback_deleted: int = 0  # privacy feedback items past feedback.retention_days (server/feedback/store.py)
 
 
 @dataclass
@@ -112,7 +117,8 @@ class RetentionResult:
 
     @property
     def shredded(self) -> bool:
-        return any(p.keys_destroyed or p.details_rewritten or p.reports_deleted for p in self.projects)
+        return any(p.keys_destroyed or p.details_rewritten or p.reports_deleted or p.feedback_deleted
+                   for p in self.projects)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -243,6 +249,8 @@ def _project(storage: Storage, project_id: str, policy: Policy, now: datetime, d
     with (read_tx(engine) if dry_run else write_tx(engine)) as conn:
         _destroy_day_keys(conn, out, longest, now, dry_run)
         _expire_rollups(conn, out, policy, now, dry_run)
+        out.feedback_deleted = expire_feedback(conn, project_id, today=now.date(), dry_run=dry_run, retention_days=(
+            policy.feedback.retention_days if policy.feedback is not None else 0))
     return out
 
 

@@ -11,6 +11,8 @@ route                                                        verb  answer
 ``/api/v1/projects/{project}/deletion-requests``             POST  202 signed confirmation
 ``/api/v1/projects/{project}/adoption``                      POST  202 ``{status}`` (counted or seen)
 ``/api/v1/projects/{project}/config``                        GET   200 signed remote config
+``/api/v1/projects/{project}/feedback``                      POST  202 ``{status}`` (stored, or a retry)
+``/api/v1/projects/{project}/feedback/replies``              GET   200 ``{replies}`` for reply handles
 ``/api/v1/receipts/{receipt}``                               GET   200 public status, no content
 ``/healthz`` ``/readyz`` ``/metrics`` ``/openapi.json``      GET
 ==========================================================  ====  ================================
@@ -293,6 +295,29 @@ class _NativeApi:
         answer = await run_in_threadpool(count_adoption, self.ingestor, project_id, body, now=self.now())
         return JSONResponse(answer, status_code=202)
 
+    async def post_feedback(self, request: Request) -> Response:
+        """One privacy feedback item (``server/feedback/intake.py``): the same 202 whether new or a retry."""
+        from crashveil.server.feedback.intake import accept_feedback
+
+        project_id = request.path_params["project"]
+        check_project_id(project_id)
+        self.ingestor.check_project_rate(project_id)
+        body = await self._read_body(request)
+        answer = await run_in_threadpool(accept_feedback, self.ingestor, project_id, body, now=self.now())
+        return JSONResponse(answer, status_code=202)
+
+    async def get_feedback_replies(self, request: Request) -> Response:
+        """The privacy officer's replies to the feedback of the reply handles in the header."""
+        from crashveil.server.feedback.intake import reply_answer
+        from crashveil.wire.protocol import REPLY_HANDLES_HEADER
+
+        project_id = request.path_params["project"]
+        check_project_id(project_id)
+        self.ingestor.check_project_rate(project_id)
+        answer = await run_in_threadpool(reply_answer, self.ingestor, project_id,
+                                         request.headers.get(REPLY_HANDLES_HEADER))
+        return JSONResponse(answer, headers=_NO_STORE)
+
     def signed_config(self, project_id: str, credential: str | None) -> dict[str, str | list[str]]:
         """The signed config for the client presenting ``credential``: its ``counts_only``
         lists the groups counts-only project-wide and those in that credential's own mode, so
@@ -374,6 +399,8 @@ def _api_routes(api: _NativeApi, metrics: Metrics, *, surface: str,
         (f"{API_PREFIX}/projects/{{project}}/deletion-requests", ["POST"], api.post_deletion),
         (f"{API_PREFIX}/projects/{{project}}/adoption", ["POST"], api.post_adoption),
         (f"{API_PREFIX}/projects/{{project}}/config", ["GET"], api.get_config),
+        (f"{API_PREFIX}/projects/{{project}}/feedback", ["POST"], api.post_feedback),
+        (f"{API_PREFIX}/projects/{{project}}/feedback/replies", ["GET"], api.get_feedback_replies),
         (f"{API_PREFIX}/receipts/{{receipt}}", ["GET"], api.get_receipt),
         ("/healthz", ["GET"], api.healthz),
         ("/readyz", ["GET"], api.readyz),

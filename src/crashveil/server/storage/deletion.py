@@ -13,6 +13,7 @@ from crashveil.server.db import engine as db
 from crashveil.server.db.adoption_tables import forget_installs
 from crashveil.server.db.rollup_tables import rebuild_install_sketches
 from crashveil.server.db.tables import crash_groups, deletion_requests, reports
+from crashveil.server.feedback.tables import forget_feedback
 from crashveil.server.governance import tombstones
 from crashveil.server.storage.erasure_groups import ErasedInGroup, update_erased_groups
 from crashveil.server.storage.records import DeletionRecord
@@ -31,6 +32,7 @@ def delete_installs(conn: sa.Connection, project_id: str, request_id: str, insta
     rebuild_install_sketches(conn, pairs)
     update_erased_groups(conn, erased)
     forget_installs(conn, project_id, ids, today=now.date())
+    forget_feedback(conn, project_id, ids)  # feedback the user linked to these installations' reports
     tombstones.record(conn, project_id, ids, report_ids, now=now)
     row = conn.execute(sa.select(deletion_requests).where(
         deletion_requests.c.project_id == project_id,
