@@ -25,6 +25,8 @@ def canonical_policy(policy: Policy) -> dict[str, Any]:
         data.pop("server_mode_max_level", None)
     if data.get("adoption") is None:  # absent: the digest of a policy without [adoption]
         data.pop("adoption", None)
+    if data["aggregation"].get("quasi_identifier_min_k") is None:  # absent: digests stay as they were
+        data["aggregation"].pop("quasi_identifier_min_k", None)
     data["fields"] = {name: data["fields"][name] for name in sorted(data["fields"])}
     for rule in data["fields"].values():
         if not rule["keys"]:  # only keyed fields (tags) list keys: other fields' digests stay as they were

@@ -379,12 +379,15 @@ class _Reader:
         )
 
     def aggregation(self, data: Any) -> AggregationSettings:
-        table = self.table(data, "aggregation", {"min_k", "dp_epsilon_per_day", "rollup_retention_days"})
+        table = self.table(data, "aggregation", {"min_k", "dp_epsilon_per_day", "rollup_retention_days"},
+                           {"quasi_identifier_min_k"})
         return AggregationSettings(
             min_k=self.integer(table, "min_k", "aggregation", minimum=2),
             dp_epsilon_per_day=self.number(table, "dp_epsilon_per_day", "aggregation", minimum=0.0, maximum=10.0,
                                            exclusive_minimum=True),
             rollup_retention_days=self.integer(table, "rollup_retention_days", "aggregation", minimum=1, maximum=3650),
+            quasi_identifier_min_k=(self.integer(table, "quasi_identifier_min_k", "aggregation", minimum=2)
+                                    if "quasi_identifier_min_k" in table else None),
         )
 
     def key_periods(self, data: Any) -> KeyPeriods:

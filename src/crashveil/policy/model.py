@@ -103,6 +103,13 @@ class AggregationSettings:
     min_k: int
     dp_epsilon_per_day: float
     rollup_retention_days: int
+    #: k of the quasi-identifier combinations stored per pseudonym period (``None``: ``min_k``).
+    quasi_identifier_min_k: int | None = None
+
+    @property
+    def quasi_k(self) -> int:
+        """How many installations must share a stored quasi-identifier combination in a period."""
+        return self.quasi_identifier_min_k if self.quasi_identifier_min_k is not None else self.min_k
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,7 @@ from crashveil.server.governance.access import AccessStore
 from crashveil.server.governance.audit import AuditTrail
 from crashveil.server.governance.principals import visible_fields
 from crashveil.server.governance.retention import retention_classes
+from crashveil.server.linkability.audit_section import linkability_blocks, linkability_section
 from crashveil.server.storage.reading import ProjectReader
 from crashveil.server.storage.records import ProjectSummary
 from crashveil.textsafe import md_cell, visible
@@ -126,6 +127,7 @@ def _project_section(conn: Connection, summary: ProjectSummary, policy: Policy, 
         "data_key_days": policy.keys.data_key_days,
         "redaction_hits": _redaction_hits(conn, project_id, since=since),
         "erasures": _erasures(conn, project_id, since=since),
+        "linkability": linkability_section(conn, project_id, policy, since=since, until=until),
     }
 
 
@@ -289,6 +291,7 @@ def _project_blocks(b: _Blocks, project: dict[str, Any]) -> None:
     b.table(["request", "installs", "reports deleted", "received", "processed"],
             [[e["request_id"], e["installs"], e["reports_deleted"], e["received_at"], e["processed_at"]]
              for e in project["erasures"]])
+    b.blocks.extend(linkability_blocks(project["linkability"]))
     b.h(3, "Policy version history")
     b.table(["version", "digest", "since"],
             [[p["version"], p["digest"], p["since"]] for p in project["policy_history"]])
