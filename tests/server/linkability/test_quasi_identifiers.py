@@ -37,6 +37,14 @@ SMALL = ("macOS", "14.5", "CPython", "3.11.9", "arm64", "desktop")
 CANARY = "10.CANARY7f3a9c"
 
 
+def _open(tmp_path: Path, url: str) -> Storage:
+    settings = make_settings(tmp_path, url, quasi_identifier_check=True)
+    FileKeyProvider.create(settings.kek_path, now=NOW)
+    store = Storage.open(settings, clock=lambda: NOW)
+    store.create_project("demo", now=NOW)
+    return store
+
+
 @pytest.fixture
 def storage(tmp_path: Path) -> Iterator[Storage]:
     """Storage over SQLite with the quasi-identifier check on (the suite's fixtures turn it off)."""
@@ -44,10 +52,15 @@ def storage(tmp_path: Path) -> Iterator[Storage]:
     engine = db.create_engine(url)
     db.migrate(engine)
     engine.dispose()
-    settings = make_settings(tmp_path, url, quasi_identifier_check=True)
-    FileKeyProvider.create(settings.kek_path, now=NOW)
-    store = Storage.open(settings, clock=lambda: NOW)
-    store.create_project("demo", now=NOW)
+    store = _open(tmp_path, url)
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def any_storage(tmp_path: Path, database_url: str) -> Iterator[Storage]:
+    """The same over each engine of the suite (SQLite, and PostgreSQL where it runs)."""
+    store = _open(tmp_path, database_url)
     yield store
     store.close()
 
@@ -88,7 +101,7 @@ def _generalises(stored: tuple[Any, ...], raw: tuple[str, ...]) -> bool:
             and env.arch in ("", arch))
 
 
-def test_a_rare_combination_cannot_single_out_its_installation(storage: Storage) -> None:
+def test_a_rare_combination_cannot_single_out_its_installation(any_storage: Storage) -> None:
     """One installation with a unique OS, runtime and processor among 20 common ones and 3
     of a small group: every stored combination is shared by >= k planted installations or
     suppressed, the rare one is never stored as it is, and it hides among >= k installations
@@ -99,9 +112,9 @@ def test_a_rare_combination_cannot_single_out_its_installation(storage: Storage)
     order = list(planted)
     order.insert(6, order.pop(order.index("f" * 32)))  # the rare one arrives while common ones still count
     reports = [_report(install, planted[install]) for _ in range(2) for install in order]
-    _store(storage, reports)
+    _store(any_storage, reports)
 
-    stored = _stored(storage)
+    stored = _stored(any_storage)
     assert len(stored) == len(reports)
     for _, os_family, values in stored:
         env, device, _ = values
@@ -114,9 +127,9 @@ def test_a_rare_combination_cannot_single_out_its_installation(storage: Storage)
     consistent = {i for i in planted if all(_generalises(v, RARE) for j, _, v in stored if j == i)}
     assert "f" * 32 in consistent and len(consistent) >= K
     assert any(values[0] == Environment(*COMMON[:5]) for _, _, values in stored)  # common ones stay exact
-    with db.read_tx(storage.engine) as conn:
+    with db.read_tx(any_storage.engine) as conn:
         assert len(reports) == conn.execute(sa.select(sa.func.sum(quasi_rung_reports.c.reports))).scalar()
-        record = storage.project("demo")
+        record = any_storage.project("demo")
         assert record is not None
         section = linkability_section(conn, "demo", record.policy, since=NOW - timedelta(days=1),
                                       until=NOW + timedelta(hours=1))
