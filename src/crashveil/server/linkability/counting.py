@@ -54,6 +54,8 @@ class _Period:
     loaded: set[bytes] = field(default_factory=set)
     #: (exact combination, installation) -> the rung it keeps.
     early: dict[tuple[bytes, bytes], int] = field(default_factory=dict)
+    #: Exact combinations with at least one entry in ``early``.
+    with_early: set[bytes] = field(default_factory=set)
 
     def digest(self, text: str) -> bytes:
         return hashlib.blake2b(text.encode("utf-8"), digest_size=16, key=self.key, person=b"cv-qi-class").digest()
@@ -113,12 +115,14 @@ class QuasiCounter:
                 continue
             state = self._state(row.project_id, quasi.period, quasi.k)
             periods.add((row.project_id, quasi.period))
-            digests = tuple(state.digest(text) for text in quasi.classes)
+            exact = state.digest(quasi.classes[0])
+            if exact in state.common and exact in state.loaded:  # the common case: no statement, one digest
+                if row.install_id is not None and exact in state.with_early:
+                    out[index] = state.early.get((exact, state.install(row.install_id)), EXACT)
+                continue
+            digests = (exact, *(state.digest(text) for text in quasi.classes[1:]))
             install = state.install(row.install_id) if row.install_id is not None else None
-            if digests[0] in state.common and digests[0] in state.loaded:
-                out[index] = state.early.get((digests[0], install), EXACT) if install is not None else EXACT
-            else:
-                pending.append(_Pending(index, row.project_id, quasi.period, quasi.k, state, digests, install))
+            pending.append(_Pending(index, row.project_id, quasi.period, quasi.k, state, digests, install))
         self._prune(conn, periods)
         if pending:
             self._decide(conn, pending, out)
@@ -144,6 +148,7 @@ class QuasiCounter:
             combos = sorted({item.digests[0] for item in items} - state.loaded)
             for combo, install, rung in _read_early(conn, project_id, period, combos):
                 state.early.setdefault((combo, install), rung)
+                state.with_early.add(combo)
             state.loaded.update(combos)
             added: dict[bytes, int] = {}
             new_early: list[dict[str, Any]] = []
@@ -180,6 +185,7 @@ def _rung_of(item: _Pending, counts: dict[bytes, int], added: dict[bytes, int], 
     rung = next((r for r in NAMED_RUNGS if counts.get(digests[r], 0) >= item.k), SUPPRESSED)
     if rung != EXACT and install is not None:
         state.early[(digests[0], install)] = rung
+        state.with_early.add(digests[0])
         new_early.append(dict(combination=digests[0], install=install, rung=rung))
     return rung
 
