@@ -121,9 +121,12 @@ def serve(server_dir: Path, suite: str, port: int, workers: int, url: str | None
     uvicorn.Server(config).run()
 
 
-def seal_many(server_dir: Path, suite: str, count: int, url: str | None = None, installs: int = 0) -> list[bytes]:
+def seal_many(server_dir: Path, suite: str, count: int, url: str | None = None, installs: int = 0,
+              environments: int = 1) -> list[bytes]:
     """``count`` sealed reports, each with a new report id; each from a new installation, or
-    from one of ``installs`` installations (a fleet: their pseudonyms come back)."""
+    from one of ``installs`` installations (a fleet: their pseudonyms come back); their
+    environments cycle through ``environments`` Python patch versions (many: the quasi-identifier
+    check's worst case, most combinations shared by fewer than k installations)."""
     from crashveil.policy import compute_fingerprint, policy_digest
     from crashveil.sdk.delivery.seal import seal_report
     from crashveil.server.storage.store import Storage
@@ -143,7 +146,9 @@ def seal_many(server_dir: Path, suite: str, count: int, url: str | None = None, 
         report = Report(schema_version=1, policy_digest=digest, consent_level="diagnostic",
                         report_id=str(uuid.uuid4()), crash_type=crash_type,
                         fingerprint=compute_fingerprint(crash_type, frames), stack=Stack(frames), release="1.4.2",
-                        environment=Environment("linux", "6", "cpython", "3.11", "x86_64"), occurred_hour=hour,
+                        environment=Environment("linux", "6", "cpython",
+                                                "3.11" if environments == 1 else f"3.11.{index % environments}",
+                                                "x86_64"), occurred_hour=hour,
                         install_id=fleet[index % installs] if installs else uuid.uuid4().hex,
                         message="invalid literal for int() with base 10: <quoted>")
         out.append(seal_report(report.to_json(), key, project_id="demo", schema_version=1))
@@ -327,6 +332,9 @@ def main() -> None:
     parser.add_argument("--installs", type=int, default=10_000,
                         help="--sustain: installations the reports come from (the per-installation rate "
                         "limiter keeps up to 100,000 of them in memory, ~250 bytes each)")
+    parser.add_argument("--environments", type=int, default=1,
+                        help="cycle the reports' Python patch version through this many values (the "
+                             "quasi-identifier check's worst case when many)")
     parser.add_argument("--processes", type=lambda text: [int(n) for n in text.split(",")],
                         help="compare SQLite and PostgreSQL (--database-url, default a throwaway one) at these "
                         "server process counts, interleaved (bench/_engines.py), e.g. 1,2,3")
@@ -359,7 +367,7 @@ def main() -> None:
         prepare(server_dir, args.suite, url)
         total = int(args.expect_rate * args.seconds * args.repeats) * len(args.workers)
         print(f"sealing {total} reports ({args.suite}) ...", file=sys.stderr)
-        sealed = seal_many(server_dir, args.suite, total + 300, url)
+        sealed = seal_many(server_dir, args.suite, total + 300, url, environments=args.environments)
         open_us = hpke_open_us(server_dir, args.suite, sealed[-300:], url)
         del sealed[-300:]
         configs = [run_config(args, server_dir, workers, sealed, url, postmaster) for workers in args.workers]

@@ -96,7 +96,8 @@ def site(tmp_path: Path, database_url: str) -> Iterator[Site]:  # noqa: F811
     from crashveil.server.storage.store import Storage
 
     clock = [NOW]
-    settings = Settings(server_dir=tmp_path, database_url=database_url, sealing_suite="x25519", project_cache_s=0.0)
+    settings = Settings(server_dir=tmp_path, database_url=database_url, sealing_suite="x25519", project_cache_s=0.0,
+                        quasi_identifier_check=False)  # seeds single installations
     FileKeyProvider.create(settings.kek_path, now=NOW - timedelta(days=60))
     storage = Storage.open(settings, clock=lambda: clock[0])
     storage.create_project("demo", now=NOW - timedelta(days=60))

@@ -115,7 +115,8 @@ def pg_url(pg_template: str) -> Iterator[str]:
 
 def make_settings(server_dir: Path, database_url: str, **overrides: object) -> Settings:
     """Settings for a server directory in a test, x25519 keys for speed unless told."""
-    values: dict[str, object] = {"sealing_suite": "x25519", "project_cache_s": 0.0}
+    # Tests seed single installations; tests/server/linkability turn the k check back on.
+    values: dict[str, object] = {"sealing_suite": "x25519", "project_cache_s": 0.0, "quasi_identifier_check": False}
     values.update(overrides)
     return Settings(server_dir=server_dir, database_url=database_url, **values)  # type: ignore[arg-type]
 

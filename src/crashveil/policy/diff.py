@@ -145,6 +145,9 @@ def _aggregation_and_key_changes(add: _Add, old: Policy, new: Policy) -> None:
                     new.aggregation.publication_window_days, material_if="lower")
     _compare_number(add, "aggregation.rollup_retention_days", old.aggregation.rollup_retention_days,
                     new.aggregation.rollup_retention_days, material_if="higher")
+    if old.aggregation.quasi_identifier_min_k is not None or new.aggregation.quasi_identifier_min_k is not None:
+        _compare_number(add, "aggregation.quasi_identifier_min_k", old.aggregation.quasi_k, new.aggregation.quasi_k,
+                        material_if="lower")
     _compare_number(add, "policy.retention_ceiling_days", old.retention_ceiling_days, new.retention_ceiling_days,
                     material_if="higher")
     for key in ("pseudonym_rotation_days", "data_key_days", "kek_cryptoperiod_days", "hpke_key_cryptoperiod_days",

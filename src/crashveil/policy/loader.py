@@ -480,7 +480,8 @@ class _Reader:
 
     def aggregation(self, data: Any) -> AggregationSettings:
         table = self.table(data, "aggregation", {"min_k", "rollup_retention_days"},
-                           {"dp_epsilon_per_day", "window_days", "dp_epsilon_per_year", "dp_delta"})
+                           {"dp_epsilon_per_day", "window_days", "dp_epsilon_per_year", "dp_delta",
+                            "quasi_identifier_min_k"})
         if "dp_epsilon_per_day" not in table and "dp_epsilon_per_year" not in table:
             raise self.fail("aggregation.dp_epsilon_per_year", "missing key")
 
@@ -496,6 +497,8 @@ class _Reader:
             if "window_days" in table else None,
             dp_epsilon_per_year=optional_number("dp_epsilon_per_year", 50.0),
             dp_delta=optional_number("dp_delta", 1e-3),
+            quasi_identifier_min_k=(self.integer(table, "quasi_identifier_min_k", "aggregation", minimum=2)
+                                    if "quasi_identifier_min_k" in table else None),
         )
 
     def key_periods(self, data: Any) -> KeyPeriods:

@@ -121,6 +121,13 @@ class AggregationSettings:
     window_days: int | None = None
     dp_epsilon_per_year: float | None = None
     dp_delta: float | None = None
+    #: k of the quasi-identifier combinations stored per pseudonym period (``None``: ``min_k``).
+    quasi_identifier_min_k: int | None = None
+
+    @property
+    def quasi_k(self) -> int:
+        """How many installations must share a stored quasi-identifier combination in a period."""
+        return self.quasi_identifier_min_k if self.quasi_identifier_min_k is not None else self.min_k
 
     @property
     def publication_window_days(self) -> int:

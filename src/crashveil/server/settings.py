@@ -185,6 +185,10 @@ class Settings:
     # Caches (projects, the dashboard's group list) check the cache versions this often: a
     # change made on another host is seen within this many seconds.
     cache_check_s: float = 1.0
+    # Quasi-identifiers (environment, device class, tags) are stored only as far as at least
+    # the policy's k installations share them in the pseudonym period (server/linkability/).
+    # Off only for test fixtures that seed single installations: never in production.
+    quasi_identifier_check: bool = True
 
     # --- paths inside the server directory -------------------------------------------
     @property

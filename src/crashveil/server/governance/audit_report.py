@@ -42,6 +42,7 @@ from crashveil.server.governance.lifecycle.postmortem import incident_blocks, in
 from crashveil.server.governance.principals import visible_fields
 from crashveil.server.governance.retention import retention_classes
 from crashveil.server.insights.public_summary_report import public_summary_blocks, public_summary_section
+from crashveil.server.linkability.audit_section import linkability_blocks, linkability_section
 from crashveil.server.storage.reading import ProjectReader
 from crashveil.server.storage.records import ProjectSummary
 from crashveil.textsafe import md_cell, visible
@@ -137,6 +138,7 @@ def _project_section(conn: Connection, summary: ProjectSummary, policy: Policy, 
         "public_summary": public_summary_section(conn, project_id, policy, since=since, until=until),
         "forwarding": forwarding_entries(policy),
         "feedback": feedback_section(conn, project_id, policy, since=since, until=until),
+        "linkability": linkability_section(conn, project_id, policy, since=since, until=until),
     }
 
 
@@ -305,6 +307,7 @@ def _project_blocks(b: _Blocks, project: dict[str, Any]) -> None:
     b.h(3, "Destinations alerts are forwarded to")
     b.table(*forwarding_table(project.get("forwarding", [])))
     feedback_blocks(b, project)
+    b.blocks.extend(linkability_blocks(project["linkability"]))
     b.h(3, "Policy version history")
     b.table(["version", "digest", "since"],
             [[p["version"], p["digest"], p["since"]] for p in project["policy_history"]])

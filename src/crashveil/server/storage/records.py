@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from crashveil.policy import Policy, policy_digest
+from crashveil.server.linkability.ladder import QuasiClasses
 from crashveil.wire import Report
 
 if TYPE_CHECKING:
@@ -139,6 +140,9 @@ class StoreRow:
     signature: str | None = None
     source_lines: str | None = None
     runtime: str | None = None
+    #: The report's quasi-identifier combination at each rung (``linkability.ladder``): the
+    #: writer picks the rung it is stored at (``linkability.counting``); never stored as such.
+    quasi: QuasiClasses | None = None
 
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
         """Pickle as the field values (~3x faster than a slots dataclass's default)."""

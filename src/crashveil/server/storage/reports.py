@@ -10,10 +10,12 @@ roll-ups and counters are aggregated over the batch and written with one stateme
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import hmac
 import secrets
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -32,6 +34,8 @@ from crashveil.server.ingest.credential_weight import (
     record_changes,
 )
 from crashveil.server.keys.ring import KeyRing
+from crashveil.server.linkability.counting import QuasiCounter
+from crashveil.server.linkability.ladder import EXACT, coarsen_detail, coarsen_row_values, quasi_classes
 from crashveil.server.settings import Settings
 from crashveil.server.storage import triage
 from crashveil.server.storage.detail import detail_json, key_digest, seal_detail
@@ -59,9 +63,13 @@ _GROUP_STATE = ("last_seen", "total_count", "hour_key", "hour_count", "status", 
                 "regressed_at", "counts_only_until", "hour_weight", "counts_only_since") + triage.GROUP_STATE
 
 
-def build_row(item: PendingReport, recent_deks: Mapping[tuple[str, str], tuple[str, bytes]]) -> StoreRow:
+def build_row(item: PendingReport, recent_deks: Mapping[tuple[str, str], tuple[str, bytes]],
+              quasi: tuple[int, int] | None = None) -> StoreRow:
     """The :class:`StoreRow` of ``item``: fingerprint, detail JSON and, when the day's data
-    key is in ``recent_deks``, the encrypted detail. Pure CPU, any thread."""
+    key is in ``recent_deks``, the encrypted detail. Pure CPU, any thread.
+
+    ``quasi``: (k, pseudonym rotation days) of the project's policy, for the writer's
+    k-anonymity check of the quasi-identifiers (``linkability``); ``None``: no check."""
     if item.origin not in ORIGINS:
         raise ValueError(f"origin must be one of {ORIGINS}")
     report, received_at, project_id = item.report, item.received_at, item.project_id
@@ -77,10 +85,34 @@ def build_row(item: PendingReport, recent_deks: Mapping[tuple[str, str], tuple[s
         report.environment.os_family if report.environment is not None else None, report.occurred_hour,
         report.consent_level, report.install_id, report.policy_digest, fingerprint, received_hour, day,
         plaintext, sealed, tuple(item.redaction_hits.items()), tuple(item.dropped_fields), item.credential,
-        *_title_and_facets(item))
+        *_title_and_facets(item),
+        quasi=(quasi_classes(report, _period(report.occurred_hour or received_hour, quasi[1]), quasi[0])
+               if quasi else None))
 
 
-def _title_and_facets(item: PendingReport) -> tuple[str | None, ...]:
+def _period(hour: str, rotation_days: int) -> int:
+    """The pseudonym period (``sdk.consent.pseudonym.period_index``) of the wire hour ``hour``."""
+    return _hour_seconds(hour) // (rotation_days * 86_400)
+
+
+@functools.lru_cache(maxsize=512)
+def _hour_seconds(hour: str) -> int:
+    return int(datetime.strptime(hour, "%Y-%m-%dT%H:00Z").replace(tzinfo=UTC).timestamp())
+
+
+def coarsened(item: StoreRow, rung: int) -> StoreRow:
+    """``item`` with its quasi-identifiers cut to ``rung`` (columns, facets and detail)."""
+    if rung == EXACT:
+        return item
+    return dataclasses.replace(item, plaintext=coarsen_detail(item.plaintext, rung), sealed=None,
+                               **coarsen_row_values(item.os_family, item.runtime, rung))
+
+
+#: (culprit, modules, message template, deployment, platform, signature, source lines, runtime).
+_TitleAndFacets = tuple[str | None, str | None, str | None, str | None, str | None, str | None, str | None, str | None]
+
+
+def _title_and_facets(item: PendingReport) -> _TitleAndFacets:
     """(culprit, modules, message template, deployment, platform, signature, source lines,
     runtime) of ``item`` for the triage list and the group page."""
     report = item.report
@@ -109,6 +141,8 @@ class ReportWriter:
     def __init__(self, keys: KeyRing, mode_audit: Callable[[], AuditTrail]) -> None:
         self.keys = keys
         self._mode_audit = mode_audit
+        #: The k-anonymity check of quasi-identifiers (``linkability.counting``).
+        self.quasi = QuasiCounter()
 
     def store_batch(self, conn: sa.Connection, batch: Sequence[StoreRow], deks: DataKeys,
                     changes: list[ModeChange], settings: Settings) -> list[StoreResult]:
@@ -149,6 +183,11 @@ class ReportWriter:
                      results: list[StoreResult | None], deks: DataKeys, changes: list[ModeChange],
                      settings: Settings) -> None:
         """Store the rows ``fresh`` (indexes into ``batch``): groups, reports, roll-ups, counters."""
+        rungs = self.quasi.rungs(conn, [batch[i] for i in fresh]) if settings.quasi_identifier_check else []
+        if any(rungs):
+            batch = list(batch)
+            for index, rung in zip(fresh, rungs, strict=True):
+                batch[index] = coarsened(batch[index], rung)
         groups = _groups_for_update(conn, [batch[i] for i in fresh])
         weights = HourWeights(settings.mass_failure_per_credential)
         weights.load(conn, [(groups[(batch[i].project_id, batch[i].fingerprint)]["id"],

@@ -272,7 +272,12 @@ class Storage:
     def row(self, item: PendingReport) -> StoreRow:
         """The :class:`StoreRow` of ``item``: fingerprint, detail JSON and, when the day's
         data key is known, the encrypted detail. Pure CPU, any thread."""
-        return build_row(item, self._recent_deks)
+        record = self.cached_project(item.project_id) or self.project(item.project_id)
+        if record is None:
+            return build_row(item, self._recent_deks)
+        policy = record.policy
+        return build_row(item, self._recent_deks,
+                         (policy.aggregation.quasi_k, policy.keys.pseudonym_rotation_days))
 
     def learn_data_key(self, project_id: str, day: str) -> bool:
         """Read the day's data key, if it exists and is not destroyed, for :meth:`row` to
@@ -319,6 +324,8 @@ class Storage:
         batch = list(batch)
         if not batch:
             return []
+        if self.settings.quasi_identifier_check and self._writer.quasi.secret is None:
+            self._writer.quasi.secret = self._linkability_secret()
         for attempt in (1, 2):
             try:
                 deks: DataKeys = {}
@@ -337,13 +344,31 @@ class Storage:
                     self.mode_audit.checkpoint()
                 return results
             except IntegrityError as exc:
+                self._writer.quasi.forget()
                 # PostgreSQL: a concurrent retry of one of these reports committed first; the
                 # second attempt finds it stored and answers its receipt.
                 if attempt == 2:
                     raise StorageError(f"cannot store the reports ({type(exc).__name__})") from exc
             except SQLAlchemyError as exc:
+                self._writer.quasi.forget()
                 raise StorageError(f"cannot store the reports ({type(exc).__name__})") from exc
+            except BaseException:
+                self._writer.quasi.forget()  # the transaction rolled back: so did what it counted
+                raise
         raise AssertionError("unreachable")
+
+    def _linkability_secret(self) -> bytes:
+        """The shared secret the quasi-identifier check keys its digests with (read, or made,
+        outside the write transaction: on SQLite a second writer would wait for this one)."""
+        import os
+
+        from crashveil.server.keys.shared_secrets import shared_secret
+        from crashveil.server.linkability.counting import SECRET_NAME
+
+        try:
+            return shared_secret(self.engine, self.keys, SECRET_NAME, seed=lambda: os.urandom(32))
+        except SQLAlchemyError as exc:
+            raise StorageError(f"cannot read the linkability secret ({type(exc).__name__})") from exc
 
     def _remember_deks(self, deks: Mapping[tuple[str, str], tuple[str, bytes]]) -> None:
         """Keep the data keys a committed batch used, of the latest day only: :meth:`row`
