@@ -7,8 +7,7 @@ and may hold personal data.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+TYPE_CHECKING = False  # not ``typing.TYPE_CHECKING``: ``import crashveil`` must not load ``typing``
 if TYPE_CHECKING:
     from datetime import date
 

@@ -8,6 +8,7 @@ template, so the schema is built once per session.
 
 from __future__ import annotations
 
+import functools
 import glob
 import os
 import sys
@@ -156,7 +157,7 @@ def build_report(*, crash_type: str = "KeyError", function: str = "load", releas
     """A valid report at the default policy's digest; the stack decides the fingerprint."""
     frames = (Frame("app/main.py", "main", 10, True), Frame("app/store.py", function, 42, True))
     return Report(
-        schema_version=1, policy_digest=policy_digest(default_policy()), consent_level="diagnostic",
+        schema_version=1, policy_digest=_default_digest(), consent_level="diagnostic",
         report_id=report_id or str(uuid.uuid4()), crash_type=crash_type,
         fingerprint=fingerprint or compute_fingerprint(crash_type, frames), stack=Stack(frames),
         release=release, install_id=install_id, message=message, occurred_hour="2026-05-01T12:00Z",
@@ -168,3 +169,11 @@ def build_report(*, crash_type: str = "KeyError", function: str = "load", releas
 def make_report() -> Callable[..., Report]:
     """The report builder (see build_report)."""
     return build_report
+
+
+@functools.cache
+def _default_digest() -> str:
+    """The shipped policy's digest, computed once (a digest costs milliseconds and fixtures
+    build hundreds of reports)."""
+
+    return policy_digest(default_policy())

@@ -37,10 +37,10 @@ def canonical_policy(policy: Policy) -> dict[str, Any]:
             del rule["keys"]
         if not rule["forwardable"]:  # absent: the digest of a field before forwarding existed
             del rule["forwardable"]
-    if not data.get("forwarding"):  # absent: the digest of a policy without [forwarding]
-        data.pop("forwarding", None)
         if not rule["expires"]:  # a policy stored before expiry existed keeps its digest
             del rule["expires"]
+    if not data.get("forwarding"):  # absent: the digest of a policy without [forwarding]
+        data.pop("forwarding", None)
     return data
 
 

@@ -272,12 +272,22 @@ class Storage:
     def row(self, item: PendingReport) -> StoreRow:
         """The :class:`StoreRow` of ``item``: fingerprint, detail JSON and, when the day's
         data key is known, the encrypted detail. Pure CPU, any thread."""
-        record = self.cached_project(item.project_id) or self.project(item.project_id)
+        record = self._policy_current_project(item.project_id)
         if record is None:
             return build_row(item, self._recent_deks)
         policy = record.policy
         return build_row(item, self._recent_deks,
                          (policy.aggregation.quasi_k, policy.keys.pseudonym_rotation_days))
+
+    def _policy_current_project(self, project_id: str) -> ProjectRecord | None:
+        """The project as cached while no host changed projects since (policies and stops
+        bump the version), however old; loaded otherwise. :meth:`row` needs only the policy's
+        k and rotation period, which change only with the version, so it never reloads the
+        keys just because ``project_cache_s`` ran out."""
+        cached = self._projects.get(project_id)
+        if cached is not None and cached[1] == self.versions.known(PROJECTS):
+            return cached[2]
+        return self.project(project_id)
 
     def learn_data_key(self, project_id: str, day: str) -> bool:
         """Read the day's data key, if it exists and is not destroyed, for :meth:`row` to
@@ -564,7 +574,11 @@ class Storage:
             return queries.data_key_summary(conn)
 
 
+@functools.lru_cache(maxsize=64)
 def _parse_policy_text(text: str, *, source: str, require_expiry: bool = True) -> Policy:
+    """The policy of a stored text. Parsed once per process and text (a parse costs several
+    ms, and every project load reads each of a project's policies); a ``Policy`` is frozen,
+    so the one object is shared safely."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
