@@ -118,7 +118,7 @@ def _utcnow() -> Any:
 
 
 #: A flood must not straddle the turn of the hour (counts are per hour); seconds it may take.
-FLOOD_BOUND_S = 120
+FLOOD_BOUND_S = 45
 
 
 def _clear_of_the_hour(bound_s: float = FLOOD_BOUND_S) -> None:
