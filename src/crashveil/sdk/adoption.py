@@ -38,31 +38,10 @@ from crashveil.sdk._internal import suppress_internal_errors
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable
     from pathlib import Path
-    from typing import Any, Protocol
 
     from crashveil.policy.model import Policy
-    from crashveil.redact import Redactor
-    from crashveil.sdk.consent.pseudonym import InstallSecret
-    from crashveil.sdk.consent.store import ConsentStore
-
-    class AdoptionHost(Protocol):
-        """What the ping uses of the client."""
-
-        data_dir: Path
-        project: str | None
-        secret: InstallSecret
-        consent: ConsentStore
-        now: Callable[[], float]
-
-        @property
-        def policy(self) -> Policy: ...
-        @property
-        def redactor(self) -> Redactor: ...
-        def seal_for_server(self, payload: bytes) -> bytes | None: ...
-        def queue(self, *, create: bool) -> Any: ...
-        def wake_sender(self) -> None: ...
+    from crashveil.sdk.delivery.host import SealedMessageHost as AdoptionHost
 
 __all__ = ["MARKER", "KIND", "utc_day", "already_sent", "start_ping", "queue_ping"]
 

@@ -50,29 +50,9 @@ from crashveil.wire.protocol import MAX_REPLY_HANDLES
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from typing import Any, Protocol
 
     from crashveil.policy.model import FeedbackRule, Policy
-    from crashveil.redact import Redactor
-    from crashveil.sdk.consent.pseudonym import InstallSecret
-    from crashveil.sdk.consent.store import ConsentStore
-
-    class FeedbackHost(Protocol):
-        """What the feedback channel uses of the client."""
-
-        data_dir: Path
-        project: str | None
-        secret: InstallSecret
-        consent: ConsentStore
-        now: Callable[[], float]
-
-        @property
-        def policy(self) -> Policy: ...
-        @property
-        def redactor(self) -> Redactor: ...
-        def seal_for_server(self, payload: bytes) -> bytes | None: ...
-        def queue(self, *, create: bool) -> Any: ...
-        def wake_sender(self) -> None: ...
+    from crashveil.sdk.delivery.host import SealedMessageHost as FeedbackHost
 
 __all__ = ["CHECK_EVERY_S", "FILE", "KIND", "MAX_KEPT", "FeedbackEntry", "FeedbackLog", "apply_replies",
            "feedback_payload", "fetch_replies", "send_feedback", "start_reply_check"]
