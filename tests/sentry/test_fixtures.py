@@ -11,7 +11,7 @@ import pytest
 
 FIXTURES = Path(__file__).parent / "fixtures"
 PLANTED = ["alice", "Alice", "198.51.100.23", "Pixel", "Europe/Berlin", "{{auto}}", "de_DE", "shop.example.com",
-           "mail.example.net", "js-user-1001", "android-user-77", "4471"]
+           "mail.example.net", "js-user-1001", "android-user-77", "44719902"]
 
 
 def _post(server: Any, name: str, **headers: str) -> Any:
