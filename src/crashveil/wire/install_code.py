@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from crashveil.errors import InstallationCodeError
 
-__all__ = ["CODE_CHARS", "ERASURE_KEY_BYTES", "code_digest", "erasure_key", "format_code", "parse_code",
+__all__ = ["CODE_CHARS", "ERASURE_KEY_BYTES", "code_digest", "erasure_key", "format_code", "parse_code", "period_index",
            "pseudonym_v1", "pseudonym_v2"]
 
 ERASURE_KEY_BYTES = 15
@@ -49,6 +49,13 @@ def _hmac(key: bytes, message: bytes) -> bytes:
 def erasure_key(secret: bytes) -> bytes:
     """The 15-byte erasure key of an install secret (what the installation code encodes)."""
     return _hmac(secret, _KEY_LABEL)[:ERASURE_KEY_BYTES]
+
+
+def period_index(now_s: float, rotation_days: int) -> int:
+    """Index of the pseudonym rotation period containing ``now_s`` (seconds since the epoch):
+    the SDK derives the period's pseudonym from it, the server finds the period of a report
+    or every period an erasure must cover."""
+    return int(now_s // (rotation_days * 86_400))
 
 
 def _period_message(label: bytes, project: str, period: int) -> bytes:

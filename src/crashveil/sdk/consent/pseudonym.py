@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import os
 
+from crashveil.wire.install_code import period_index
+
 TYPE_CHECKING = False  # not ``typing.TYPE_CHECKING``: ``init()`` does not import ``typing``
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -32,11 +34,6 @@ if TYPE_CHECKING:
 __all__ = ["SECRET_BYTES", "InstallSecret", "period_index", "pseudonym_for", "write_private_file"]
 
 SECRET_BYTES = 32
-
-
-def period_index(now_s: float, rotation_days: int) -> int:
-    """Index of the rotation period containing ``now_s`` (seconds since the epoch)."""
-    return int(now_s // (rotation_days * 86_400))
 
 
 def pseudonym_for(secret: bytes, project: str, period: int) -> str:

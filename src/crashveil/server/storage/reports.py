@@ -50,6 +50,7 @@ from crashveil.server.storage.records import (
 )
 from crashveil.server.storage.rollups import daily_entries, write_daily
 from crashveil.server.storage.statements import bulk, in_chunks, in_keys, upsert_counts
+from crashveil.wire.install_code import period_index
 
 if TYPE_CHECKING:
     from crashveil.server.governance.audit import AuditTrail
@@ -91,8 +92,8 @@ def build_row(item: PendingReport, recent_deks: Mapping[tuple[str, str], tuple[s
 
 
 def _period(hour: str, rotation_days: int) -> int:
-    """The pseudonym period (``sdk.consent.pseudonym.period_index``) of the wire hour ``hour``."""
-    return _hour_seconds(hour) // (rotation_days * 86_400)
+    """The pseudonym period of the wire hour ``hour``."""
+    return period_index(_hour_seconds(hour), rotation_days)
 
 
 @functools.lru_cache(maxsize=512)

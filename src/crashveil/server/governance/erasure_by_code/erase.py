@@ -30,7 +30,7 @@ from crashveil.errors import BadApiInput, NotFound
 from crashveil.server.db.tables import reports
 from crashveil.server.governance.erasure import erase_installs
 from crashveil.server.governance.erasure_by_code.confirmation import confirmation_document
-from crashveil.wire.install_code import code_digest, parse_code, pseudonym_v2
+from crashveil.wire.install_code import code_digest, parse_code, period_index, pseudonym_v2
 
 if TYPE_CHECKING:
     from crashveil.server.governance.audit import AuditTrail
@@ -43,7 +43,6 @@ __all__ = ["ACTION", "MAX_REASON", "MIN_REASON", "ErasureByCode", "check_reason"
 ACTION = "erasure.by_code"
 MIN_REASON = 10
 MAX_REASON = 300
-_DAY_S = 86_400
 
 
 @dataclass(frozen=True)
@@ -81,8 +80,8 @@ def pseudonyms_in_retention(key: bytes, project: ProjectRecord, *, now: datetime
     start -= timedelta(days=max(policy.limits.queue_max_age_days for policy in policies))
     names: list[str] = []
     for rotation in sorted({policy.keys.pseudonym_rotation_days for policy in policies}):
-        length = rotation * _DAY_S
-        first, last = int(start.timestamp() // length) - 1, int(now.timestamp() // length) + 1
+        first = period_index(start.timestamp(), rotation) - 1
+        last = period_index(now.timestamp(), rotation) + 1
         names += [pseudonym_v2(key, project.id, period) for period in range(last, first - 1, -1)]
     return list(dict.fromkeys(names))
 
