@@ -25,6 +25,7 @@ import hashlib
 import hmac
 import re
 import secrets
+import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -185,7 +186,8 @@ class AccessStore:
         self.audit = audit
         self._now = now
         self._hasher = hasher or PasswordHasher()
-        self._dummy_hash = self._hasher.hash(secrets.token_urlsafe(16))
+        self._dummy_hash: str | None = None
+        self._dummy_lock = threading.Lock()
         self.max_failures = max_failures
         self.failure_window = failure_window
         self.session_idle = session_idle
@@ -195,6 +197,17 @@ class AccessStore:
         self._account_key = account_key if account_key is not None else secrets.token_bytes(32)
         self.anonymous_audit = AnonymousAuditGate(anonymous_audit)
         self._token_uses = UseCounter()
+
+    def _dummy(self) -> str:
+        """The hash an unknown name is verified against, so that both cost one verify.
+
+        Made on the first log-in rather than in ``__init__``: a full argon2 hash costs about
+        half a second, which every server process and CLI command would pay without a log-in.
+        The first log-in pays it whatever the name, so its time tells nothing about the name."""
+        with self._dummy_lock:
+            if self._dummy_hash is None:
+                self._dummy_hash = self._hasher.hash(secrets.token_urlsafe(16))
+            return self._dummy_hash
 
     # -- users ----------------------------------------------------------------------------------
     def _hash_password(self, password: str) -> str:
@@ -410,6 +423,7 @@ class AccessStore:
         """
         account = normalise_name(name)
         digest = account_digest(self._account_key, account)
+        dummy = self._dummy()
         now = self._now()
         with write_tx(self.engine) as conn:
             reservation, failures = reserve_attempt(conn, digest, now=now, window=self.failure_window,
@@ -421,7 +435,7 @@ class AccessStore:
             raise LoginBlocked()
         ok = False
         try:
-            ok = self._hasher.verify(row.password_hash if row is not None else self._dummy_hash, password)
+            ok = self._hasher.verify(row.password_hash if row is not None else dummy, password)
         except (VerifyMismatchError, VerificationError, InvalidHashError, TypeError):
             ok = False
         if not ok or row is None or row.disabled_at is not None:

@@ -91,9 +91,17 @@ def load_openapi() -> dict[str, Any]:
 
     import yaml
 
-    contract: dict[str, Any] = yaml.safe_load(files("crashveil.server.http").joinpath("openapi.yaml")
-                                              .read_text(encoding="utf-8"))
+    text = files("crashveil.server.http").joinpath("openapi.yaml").read_text(encoding="utf-8")
+    # libyaml when PyYAML has it: the pure-Python loader takes about half a second on this file.
+    loader = yaml.CSafeLoader if yaml.__with_libyaml__ else yaml.SafeLoader
+    contract: dict[str, Any] = yaml.load(text, Loader=loader)  # both loaders are the safe ones
     return contract
+
+
+@functools.lru_cache(maxsize=1)
+def openapi_json() -> bytes:
+    """The contract as served; made on the first request, not at every process start."""
+    return json.dumps(load_openapi()).encode()
 
 
 def build_config(project: ProjectRecord, counts_only: list[str], *, now: datetime,
@@ -258,7 +266,6 @@ class _NativeApi:
         assert ingestor.audit is not None, "_build_ingestor sets it"
         self.readiness = Readiness(default_checks(storage, ingestor.audit, now=now), clock, cache_s=READY_CACHE_S)
         self.certificates = served_certificates(settings)  # what this process serves: read once
-        self.openapi_body = json.dumps(load_openapi()).encode()
 
     async def _read_body(self, request: Request) -> bytes:
         settings = self.settings
@@ -387,7 +394,7 @@ class _NativeApi:
         return get_metrics
 
     async def openapi(self, request: Request) -> Response:
-        return Response(self.openapi_body, media_type="application/json")
+        return Response(openapi_json(), media_type="application/json")
 
 
 def _api_routes(api: _NativeApi, metrics: Metrics, *, surface: str,
