@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import functools
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -12,9 +15,10 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from _migrated import migrated_sqlite
 from sqlalchemy.engine import Engine
 
-from crashveil.server.db.engine import create_engine, migrate
+from crashveil.server.db.engine import create_engine
 from crashveil.server.db.tables import crash_groups, group_rollups, projects, reports
 from crashveil.server.storage.rollups import daily_entries, write_daily
 
@@ -24,8 +28,7 @@ NOW = datetime(2026, 5, 20, 12, 0, tzinfo=UTC)
 @pytest.fixture
 def engine(tmp_path: Path) -> Iterator[Engine]:
     """A migrated SQLite database in ``tmp_path``."""
-    eng = create_engine(f"sqlite:///{tmp_path / 'dash.db'}")
-    migrate(eng)
+    eng = create_engine(migrated_sqlite(tmp_path / "dash.db"))
     yield eng
     eng.dispose()
 
@@ -125,37 +128,62 @@ def _report(crash_type: str, function: str, *, release: str, os_family: str, ins
                   environment=Environment(os_family, "12", "cpython", "3.11", "x86_64"))
 
 
-@pytest.fixture
-def dash(tmp_path: Path) -> Iterator[Dash]:
-    """A dashboard on SQLite: projects demo (public) and other, users dev/viewer/officer/outsider."""
-    from argon2 import PasswordHasher
-    from starlette.applications import Starlette
-
-    from crashveil.server.dashboard import dashboard_routes
-    from crashveil.server.dashboard.public import public_routes
-    from crashveil.server.governance.access import AccessStore
-    from crashveil.server.governance.audit import AuditTrail
-    from crashveil.server.keys.kek import FileKeyProvider
+def _dash_settings(folder: Path) -> Any:
     from crashveil.server.settings import Settings
-    from crashveil.server.storage.store import Storage
 
-    url = f"sqlite:///{tmp_path / 'crashveil.db'}"
-    eng = create_engine(url)
-    migrate(eng)
-    eng.dispose()
-    clock = [NOW]
     # The pages are checked against what single installations sent: the quasi-identifier
     # check (which coarsens a combination fewer than k installations share) is tested in
     # tests/server/linkability, and kept out of the way here.
-    settings = Settings(server_dir=tmp_path, database_url=url, sealing_suite="x25519", project_cache_s=0.0,
-                        quasi_identifier_check=False)
-    FileKeyProvider.create(settings.kek_path, now=NOW - timedelta(days=40))
-    storage = Storage.open(settings, clock=lambda: clock[0])
-    storage.create_project("demo", public_summary=True, now=NOW - timedelta(days=40))
-    storage.create_project("other", now=NOW - timedelta(days=40))
-    audit = AuditTrail.for_server_dir(storage.engine, tmp_path, now=lambda: clock[0])
+    return Settings(server_dir=folder, database_url=f"sqlite:///{folder / 'crashveil.db'}",
+                    sealing_suite="x25519", project_cache_s=0.0, quasi_identifier_check=False)
+
+
+def _open_dash(folder: Path, clock: list[datetime]) -> tuple[Any, Any, Any]:
+    """Storage, access store and audit trail over the dashboard directory ``folder``."""
+    from argon2 import PasswordHasher
+
+    from crashveil.server.governance.access import AccessStore
+    from crashveil.server.governance.audit import AuditTrail
+    from crashveil.server.storage.store import Storage
+
+    storage = Storage.open(_dash_settings(folder), clock=lambda: clock[0])
+    audit = AuditTrail.for_server_dir(storage.engine, folder, now=lambda: clock[0])
     access = AccessStore(storage.engine, audit, now=lambda: clock[0],
                          hasher=PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+    return storage, access, audit
+
+
+@dataclass(frozen=True)
+class _DashSeed:
+    """A seeded dashboard directory (database, KEK, audit key) and the ids the tests look up."""
+
+    folder: Path
+    group_ids: dict[str, int]
+    report_ids: dict[str, str]
+
+
+@functools.cache
+def _dash_seed() -> _DashSeed:
+    """Seeded once per test process (about 400 reports stored one by one); each test gets a copy."""
+    from crashveil.server.keys.kek import FileKeyProvider
+
+    folder = Path(tempfile.mkdtemp(prefix="crashveil-dash-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    migrated_sqlite(folder / "crashveil.db")
+    FileKeyProvider.create(_dash_settings(folder).kek_path, now=NOW - timedelta(days=40))
+    storage, access, _ = _open_dash(folder, [NOW])
+    try:
+        group_ids, report_ids = _seed_dash(storage, access)
+    finally:
+        storage.close()
+    return _DashSeed(folder, group_ids, report_ids)
+
+
+def _seed_dash(storage: Any, access: Any) -> tuple[dict[str, int], dict[str, str]]:
+    """Projects demo (public) and other, users dev/viewer/officer/outsider, three busy groups,
+    one below k, and one report in project other."""
+    storage.create_project("demo", public_summary=True, now=NOW - timedelta(days=40))
+    storage.create_project("other", now=NOW - timedelta(days=40))
     for name, project, role in (("dev", "demo", "developer"), ("viewer", "demo", "viewer"),
                                 ("officer", "demo", "privacy-officer"), ("outsider", "other", "developer")):
         access.add_user(name, f"{name}-password-123", actor="cli")
@@ -198,11 +226,27 @@ def dash(tmp_path: Path) -> Iterator[Dash]:
     with storage.engine.connect() as conn:
         group_ids["other"] = conn.execute(sa.select(crash_groups.c.id).where(
             crash_groups.c.fingerprint == other.fingerprint)).scalar_one()
+    return group_ids, report_ids
+
+
+@pytest.fixture
+def dash(tmp_path: Path) -> Iterator[Dash]:
+    """A dashboard on SQLite: projects demo (public) and other, users dev/viewer/officer/outsider
+    (a copy of the directory seeded once per test process)."""
+    from starlette.applications import Starlette
+
+    from crashveil.server.dashboard import dashboard_routes
+    from crashveil.server.dashboard.public import public_routes
+
+    seed = _dash_seed()
+    shutil.copytree(seed.folder, tmp_path, dirs_exist_ok=True)
+    clock = [NOW]
+    storage, access, audit = _open_dash(tmp_path, clock)
     routes = dashboard_routes(storage, access=access, audit=audit, secret=b"k" * 32, secure_cookies=False,
                               now=lambda: clock[0])
     routes += public_routes(storage, now=lambda: clock[0])
     app = Starlette(routes=routes)
-    yield Dash(app, storage, access, audit, clock, group_ids, report_ids)
+    yield Dash(app, storage, access, audit, clock, dict(seed.group_ids), dict(seed.report_ids))
     storage.close()
 
 

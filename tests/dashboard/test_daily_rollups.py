@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from _migrated import migrated_sqlite
 
 from crashveil.server.dashboard import queries as q
 from crashveil.server.db.rollup_tables import (
@@ -25,15 +26,11 @@ from .conftest import NOW, _report
 
 
 def _storage(tmp_path: Path, clock: list) -> object:
-    from crashveil.server.db.engine import create_engine, migrate
     from crashveil.server.keys.kek import FileKeyProvider
     from crashveil.server.settings import Settings
     from crashveil.server.storage.store import Storage
 
-    url = f"sqlite:///{tmp_path / 'r.db'}"
-    eng = create_engine(url)
-    migrate(eng)
-    eng.dispose()
+    url = migrated_sqlite(tmp_path / "r.db")
     settings = Settings(server_dir=tmp_path, database_url=url, sealing_suite="x25519", project_cache_s=0.0,
                         quasi_identifier_check=False)  # seeds single installations
     FileKeyProvider.create(settings.kek_path, now=NOW - timedelta(days=400))

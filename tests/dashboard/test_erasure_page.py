@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from _migrated import migrated_sqlite
 
 with warnings.catch_warnings():  # starlette 1.x prefers httpx2 for its test client; httpx works
     warnings.simplefilter("ignore")
@@ -37,17 +38,13 @@ def dash(tmp_path: Path) -> Iterator[Dash]:
     from starlette.applications import Starlette
 
     from crashveil.server.dashboard import dashboard_routes
-    from crashveil.server.db.engine import create_engine, migrate
     from crashveil.server.governance.access import AccessStore
     from crashveil.server.governance.audit import AuditTrail
     from crashveil.server.keys.kek import FileKeyProvider
     from crashveil.server.settings import Settings
     from crashveil.server.storage.store import Storage
 
-    url = f"sqlite:///{tmp_path / 'crashveil.db'}"
-    engine = create_engine(url)
-    migrate(engine)
-    engine.dispose()
+    url = migrated_sqlite(tmp_path / "crashveil.db")
     clock = [NOW]
     settings = Settings(server_dir=tmp_path, database_url=url, sealing_suite="x25519", project_cache_s=0.0)
     FileKeyProvider.create(settings.kek_path, now=NOW - timedelta(days=40))

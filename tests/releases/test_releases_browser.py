@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from _browser import CHROMIUM, SHOTS, WAIT_MS, chromium_page, serve
+from _migrated import migrated_sqlite
 
 from .conftest import seed_releases
 
@@ -23,13 +24,8 @@ pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="apt-get in
 @pytest.fixture
 def database_url(tmp_path: Path) -> str:
     """SQLite only here: the queries run on PostgreSQL in test_release_queries.py."""
-    from crashveil.server.db.engine import create_engine, migrate
 
-    url = f"sqlite:///{tmp_path / 'crashveil.db'}"
-    engine = create_engine(url)
-    migrate(engine)
-    engine.dispose()
-    return url
+    return migrated_sqlite(tmp_path / "crashveil.db")
 
 
 @pytest.fixture

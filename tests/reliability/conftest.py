@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from _loading import load
+from _migrated import migrated_sqlite
 
 pytest.importorskip("uvicorn")
 
@@ -74,14 +75,11 @@ def storage(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Any]:
 
 
 def _storage(tmp_path: Path, url: str, *, migrate: bool) -> Iterator[Any]:
-    from crashveil.server.db import engine as db
     from crashveil.server.keys.kek import FileKeyProvider
     from crashveil.server.storage.store import Storage
 
     if migrate:
-        engine = db.create_engine(url)
-        db.migrate(engine)
-        engine.dispose()
+        url = migrated_sqlite(tmp_path / "crashveil.db")
     settings = make_settings(tmp_path, url)
     FileKeyProvider.create(settings.kek_path, now=NOW)
     store = Storage.open(settings, clock=lambda: NOW)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _migrated import migrated_sqlite
 
 pytest.importorskip("sqlalchemy")
 
@@ -22,7 +23,6 @@ with warnings.catch_warnings():  # starlette >= 1.0 prefers httpx2 and warns whe
     warnings.simplefilter("ignore")
     from starlette.testclient import TestClient
 
-from crashveil.server.db import engine as db
 from crashveil.server.http.app import create_app
 from crashveil.server.keys.kek import FileKeyProvider
 from crashveil.server.sentry.keys import SentryKeys
@@ -41,9 +41,7 @@ def make_server(directory: Path, **overrides: Any) -> tuple[Settings, Storage]:
     values.update(overrides)
     settings = Settings(server_dir=directory, database_url=f"sqlite:///{directory / 'crashveil.db'}", **values)
     FileKeyProvider.create(settings.kek_path, now=NOW)
-    engine = db.create_engine(settings.database_url)
-    db.migrate(engine)
-    engine.dispose()
+    migrated_sqlite(directory / "crashveil.db")
     storage = Storage.open(settings, clock=lambda: NOW)
     storage.create_project("demo", now=NOW)
     return settings, storage

@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from _loading import load
+from _migrated import migrated_sqlite
 from click.testing import CliRunner
 
 from crashveil.server.cli.sentry_keys import sentry_key_group
-from crashveil.server.db import engine as db
 from crashveil.server.governance.audit import AuditTrail
 from crashveil.server.keys.kek import FileKeyProvider
 from crashveil.server.sentry.keys import SentryKeys
@@ -122,11 +122,7 @@ def test_set_level_changes_one_key_and_is_audited(server_dir: Path) -> None:
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'levels.db'}"
-        engine = db.create_engine(url)
-        db.migrate(engine)
-        engine.dispose()
-        return url
+        return migrated_sqlite(tmp_path / "levels.db")
     return str(request.getfixturevalue("pg_url"))
 
 

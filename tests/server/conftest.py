@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from _migrated import migrated_sqlite
 
 pytest.importorskip("sqlalchemy")
 
@@ -126,11 +127,7 @@ def make_settings(server_dir: Path, database_url: str, **overrides: object) -> S
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A migrated database: a SQLite file, or a fresh PostgreSQL database."""
     if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'crashveil.db'}"
-        engine = db.create_engine(url)
-        db.migrate(engine)
-        engine.dispose()
-        return url
+        return migrated_sqlite(tmp_path / "crashveil.db")
     return str(request.getfixturevalue("pg_url"))
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from _migrated import migrated_sqlite
 
 from crashveil.sdk.consent.pseudonym import period_index, pseudonym_for
 from crashveil.server.db import engine as db
@@ -48,10 +49,7 @@ def _open(tmp_path: Path, url: str) -> Storage:
 @pytest.fixture
 def storage(tmp_path: Path) -> Iterator[Storage]:
     """Storage over SQLite with the quasi-identifier check on (the suite's fixtures turn it off)."""
-    url = f"sqlite:///{tmp_path / 'crashveil.db'}"
-    engine = db.create_engine(url)
-    db.migrate(engine)
-    engine.dispose()
+    url = migrated_sqlite(tmp_path / "crashveil.db")
     store = _open(tmp_path, url)
     yield store
     store.close()
