@@ -44,9 +44,13 @@ def _servers() -> Any:
     return sys.modules[name]
 
 
-#: Reports sent in each case: above the default threshold (1,000 an hour).
-FLOOD = 1100
-#: Credentials the spread flood comes from: 12 x at most 100 (the default cap) > 1,000.
+#: The server's threshold and per-credential cap, a tenth of the defaults (1,000 and 100) so
+#: that a flood costs seconds, not tens of seconds; the arithmetic is the same.
+THRESHOLD = 100
+CAP = 10
+#: Reports sent in each case: above the threshold.
+FLOOD = 110
+#: Credentials the spread flood comes from: 12 x at most 10 (the cap) > 100.
 CREDENTIALS = 12
 
 
@@ -71,12 +75,15 @@ def database_url(request: pytest.FixtureRequest) -> Iterator[str | None]:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory, database_url: str | None) -> Iterator[Any]:
-    """The real server with default counts-only settings; the project budget raised so that
-    the floods are not refused with 429 (that limit is not what is tested here)."""
+    """The real server with counts-only at ``THRESHOLD`` reports an hour, ``CAP`` per credential;
+    the project budget raised so that the floods are not refused with 429 (that limit is not
+    what is tested here)."""
     servers = _servers()
     root = tmp_path_factory.mktemp("credential-weight")
     made = servers.init_server_dir(root / "dir", database_url=database_url)
-    running = servers.Server(made, root / "server.log", environ={"CRASHVEIL_PROJECT_BURST": "100000"}).start()
+    environ = {"CRASHVEIL_PROJECT_BURST": "100000", "CRASHVEIL_MASS_FAILURE_PER_HOUR": str(THRESHOLD),
+               "CRASHVEIL_MASS_FAILURE_PER_CREDENTIAL": str(CAP)}
+    running = servers.Server(made, root / "server.log", environ=environ).start()
     yield running
     if running.alive():
         running.stop()
@@ -118,7 +125,7 @@ def _utcnow() -> Any:
 
 
 #: A flood must not straddle the turn of the hour (counts are per hour); seconds it may take.
-FLOOD_BOUND_S = 45
+FLOOD_BOUND_S = 20
 
 
 def _clear_of_the_hour(bound_s: float = FLOOD_BOUND_S) -> None:
@@ -194,8 +201,8 @@ def _audit(server: Any, action: str) -> list[Any]:
 
 
 def test_one_credential_flooding_flips_the_group_for_itself_only(server: Any) -> None:
-    """1,100 reports of one crash from ONE client certificate (one app's fleet), each under a
-    new random pseudonym: past the threshold (1,000) that certificate's reports are stored
+    """110 reports of one crash from ONE client certificate (one app's fleet), each under a
+    new random pseudonym: past the threshold (100) that certificate's reports are stored
     counts-only and the config served to it lists the group; the switch is one audit entry
     scoped to its digest. A second certificate is not affected: its config does not list the
     group, its reports of the same crash keep their details, no project-wide switch."""
@@ -208,21 +215,21 @@ def test_one_credential_flooding_flips_the_group_for_itself_only(server: Any) ->
     assert ({201: FLOOD}, {201: 20}) == (Counter(statuses), Counter(other_statuses)), server.log_text()[-2000:]
     detail = _has_detail(server, receipts)
     entries = [e for e in _audit(server, "counts_only.enter") if e.details["fingerprint"] == fingerprint]
-    assert ([True] * 1000, [False] * (FLOOD - 1000), [True] * 20) == (
-        detail[:1000], detail[1000:], _has_detail(server, other_receipts))
+    assert ([True] * THRESHOLD, [False] * (FLOOD - THRESHOLD), [True] * 20) == (
+        detail[:THRESHOLD], detail[THRESHOLD:], _has_detail(server, other_receipts))
     # second, then first again: no config cache hands one credential's list to another
     asked = time.perf_counter()
     lists = (_counts_only(server, second), _counts_only(server, first), _counts_only(server, second))
     config_ms = (time.perf_counter() - asked) / 3 * 1000
     assert ([], [fingerprint], []) == lists
-    assert [(_digest(server, 0), 1001, 1000, "system")] == [
+    assert [(_digest(server, 0), THRESHOLD + 1, THRESHOLD, "system")] == [
         (e.details["scope"], e.details["reports"], e.details["threshold"], e.actor) for e in entries]
     print(f"\n{FLOOD} reports from one credential in {elapsed:.2f} s: counts-only for it alone; "
           f"config per credential {config_ms:.1f} ms (new TLS connection each)")
 
 
 def test_the_same_flood_from_enough_credentials_flips_the_group_and_is_audited(server: Any) -> None:
-    """The same 1,100 reports spread over 12 client certificates: the group turns
+    """The same 110 reports spread over 12 client certificates: the group turns
     counts-only, the signed config lists it, and the switch is one audit entry with the
     figures (reports, weight, credentials, threshold, cap); the trail verifies."""
     contexts = _contexts(server, CREDENTIALS)
@@ -233,7 +240,7 @@ def test_the_same_flood_from_enough_credentials_flips_the_group_and_is_audited(s
     assert ({201: FLOOD}, True, True, 1) == (Counter(statuses), fingerprint in _counts_only(server, contexts[0]),
                                               fingerprint in _counts_only(server, outsider), len(entries))
     details = entries[0].details
-    assert ("project", 1001, CREDENTIALS, 1000, 100, "system") == (
+    assert ("project", THRESHOLD + 1, CREDENTIALS, THRESHOLD, CAP, "system") == (
         details["scope"], details["weight"], details["credentials"], details["threshold"],
         details["per_credential_cap"], entries[0].actor)
     assert entries[0].subject.startswith("group:")
