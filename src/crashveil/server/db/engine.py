@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import operator
 import os
 import stat
@@ -405,8 +406,11 @@ def head_revision() -> str:
     return "+".join(_heads())
 
 
-def _heads() -> list[str]:
-    return sorted(migration_scripts().get_heads())
+@functools.cache
+def _heads() -> tuple[str, ...]:
+    """Read once per process: the migrations are package data, and reading them execs every
+    script (a few hundred milliseconds at each start and CLI command otherwise)."""
+    return tuple(sorted(migration_scripts().get_heads()))
 
 
 def migration_scripts() -> ScriptDirectory:
