@@ -1,4 +1,4 @@
-"""The report route answered without Starlette (``http/report_route.py``) answers as the
+"""The report route answered without Starlette (``http/routes/reports.py``) answers as the
 Starlette route does: the same statuses, headers and bodies, the same counters, for every
 kind of request the route can get."""
 
@@ -20,7 +20,7 @@ with warnings.catch_warnings():  # starlette >= 1.0 prefers httpx2 and warns whe
 from crashveil.sdk.delivery.seal import seal_report
 from crashveil.server.db import engine as db
 from crashveil.server.http.app import create_app
-from crashveil.server.http.report_route import ReportRoute
+from crashveil.server.http.routes.reports import ReportRoute
 from crashveil.wire import Report
 from crashveil.wire.protocol import SCHEMA_HEADER, SEALED_CONTENT_TYPE, reports_path
 
