@@ -79,7 +79,7 @@ GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("logging", ("logging/",)),
     ("HTTP stack (uvicorn, httptools, starlette, app.py, body.py)",
      ("uvicorn/", "httptools", "starlette/", "http/app.py", "http/body.py", "http/connections.py",
-      "http/errors.py", "http/peer")),
+      "http/errors.py", "http/peer", "http/routes/")),
     ("event loop / threads (asyncio, uvloop, threading, queue)", ("asyncio/", "uvloop", "threading.py",
                                                                   "queue.py", "concurrent/")),
 )

@@ -49,6 +49,7 @@ from crashveil.server.http.forwarded import TrustedProxies
 from crashveil.server.http.metrics import ADDRESS_ALLOWED_KEY, CONTENT_TYPE, Metrics, MetricsAccess
 from crashveil.server.http.peer import CREDENTIAL_KEY, PeerCredential
 from crashveil.server.http.readiness import Readiness, answer_body, default_checks
+from crashveil.server.http.routes.reports import ReportRoute
 from crashveil.server.ingest.pipeline import Ingestor
 from crashveil.server.ingest.rejections import check_project_id
 from crashveil.server.keys.cert_expiry import CertificateExpiryCollector, expiry_details, served_certificates
@@ -231,8 +232,12 @@ def create_app(settings: Settings, storage: Storage, *, now: Callable[[], dateti
     # Forwarded headers are read on the listeners people and Sentry SDKs reach, never on the
     # mutual-TLS one (a proxy in front of it could not pass client certificates through).
     proxies = TrustedProxies.from_settings(settings) if surface != "ingest" else None
-    return _assemble(routes, metrics=metrics, ingestor=ingestor, proxies=proxies,
-                     metrics_access=access if access is not None and access.enabled else None)
+    app = _assemble(routes, metrics=metrics, ingestor=ingestor, proxies=proxies,
+                    metrics_access=access if access is not None and access.enabled else None)
+    if surface != "web":  # the report route answered without Starlette's layers (routes/reports.py)
+        app.add_middleware(ReportRoute, ingestor=ingestor, settings=settings, metrics=metrics,
+                           body_timeout_s=body_timeout_s)
+    return app
 
 
 def _build_ingestor(settings: Settings, storage: Storage, metrics: Metrics, *, now: Callable[[], datetime],
