@@ -13,10 +13,16 @@ each with its facet probes, for a page of 50 when many groups were last seen in 
 and could not use the cursor's row comparison as an index condition. These replace them
 with ``(project_id, last_seen, id)`` and ``(project_id, first_seen, id)``: same count of
 indexes, so the write path pays nothing more.
+
+On SQLite, a database that has planner statistics (``sqlite_stat1``: someone ran ANALYZE)
+gets them for the new indexes too: without, SQLite takes an index it knows nothing about
+for more selective than the analysed ones and sorted the whole project for the events and
+installations sorts (18 -> 240 ms of CPU at 100k groups).
 """
 
 from __future__ import annotations
 
+import sqlalchemy as sa
 from alembic import op
 
 revision = '0031'
@@ -32,9 +38,19 @@ def upgrade() -> None:
     for old, new, column in _REPLACED:
         op.create_index(new, 'crash_groups', ['project_id', column, 'id'])
         op.drop_index(old, table_name='crash_groups')
+    _analyze_if_analyzed()
 
 
 def downgrade() -> None:
     for old, new, column in _REPLACED:
         op.create_index(old, 'crash_groups', ['project_id', column])
         op.drop_index(new, table_name='crash_groups')
+    _analyze_if_analyzed()
+
+
+def _analyze_if_analyzed() -> None:
+    """SQLite: statistics for the new indexes where the database keeps statistics at all."""
+    bind = op.get_bind()
+    if bind.dialect.name == 'sqlite' and bind.execute(sa.text(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'sqlite_stat1'")).first() is not None:
+        bind.execute(sa.text('ANALYZE crash_groups'))
