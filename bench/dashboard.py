@@ -104,7 +104,9 @@ def store_representatives(storage: Any, project_id: str, group_ids: list[int]) -
                                                           reports.c.detail.is_not(None)).limit(1)).first():
                 continue
             crash_type = conn.execute(sa.select(crash_groups.c.crash_type).where(crash_groups.c.id == gid)).scalar()
-            frames = tuple(Frame(f"app/module{i}.py", f"step{i}", 10 + i, i % 3 != 0) for i in range(30))
+            # The group's id in a frame: a fingerprint of its own (on a reused database the
+            # 10,000th group can be another group of the type of last time's).
+            frames = tuple(Frame(f"app/module{i}.py", f"step{i}_{gid}", 10 + i, i % 3 != 0) for i in range(30))
             report = Report(schema_version=1, policy_digest=policy_digest(default_policy()),
                             consent_level="diagnostic", report_id=str(uuid.uuid4()), crash_type=crash_type,
                             fingerprint="", stack=Stack(frames), release="1.3.4", install_id=f"{gid:032x}",
@@ -311,8 +313,10 @@ def _child_samples(src: str, url: str, root: Path, args: argparse.Namespace, run
     """Run this script over ``url`` in a child process whose ``crashveil`` is the tree ``src``."""
     command = [sys.executable, __file__, "--child", "--database-url", url, "--dir", str(root), "--runs", str(runs),
                "--cache", args.cache, "--reports", str(args.reports), "--groups", str(args.groups)]
-    out = subprocess.run(command, env={**os.environ, "PYTHONPATH": src}, check=True, capture_output=True,
-                         text=True).stdout
+    done = subprocess.run(command, env={**os.environ, "PYTHONPATH": src}, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"the child over {url} with {src} failed:\n{done.stderr[-3000:]}")
+    out = done.stdout
     raw = json.loads(out.strip().splitlines()[-1])
     return {(row["cache"], row["page"]): Sample(row["wall"], row["cpu"], row["db"]) for row in raw}
 
