@@ -2,11 +2,19 @@
 (DESIGN.md section 6, issues #17 and #24: group list, search and group page p95 <= 50 ms).
 
 Run: ``python bench/dashboard.py [--database-url PATH|URL|temp-postgresql] [--reports 1000000]
-[--groups 100000] [--runs 200] [--cache on,off] [--dir DIR]``. ``--database-url``: a SQLite
+[--groups 100000] [--runs 200] [--cache on,off] [--dir DIR] [--against SRC [--against-database-url
+PATH|URL] [--against-dir DIR] [--rounds 3]]``. ``--database-url``: a SQLite
 file (kept and reused on the next run, its key file beside it), an empty PostgreSQL database
 (reused when it already holds the project ``bench``: give the same ``--dir`` for its key
 file), or ``temp-postgresql`` for a throwaway server (``_postgres.py``, as bench/ingest.py
 starts it); default a SQLite file in a temporary directory.
+
+Before and after: ``--against OTHER/src`` runs the same requests with another checkout's
+``crashveil`` (e.g. main at an older commit) over its own database (``--against-database-url``,
+``--against-dir``; the schemas may differ: with ``temp-postgresql`` a second database of the
+same server, by default a second SQLite file), the two trees alternating ``--rounds`` times
+in child processes, and prints one table: wall p50/p95 of both, and CPU per request (app +
+database) of both with their ratio. Both databases get the same generated data.
 
 The data is generated straight into the real schema (``_triage_data.py``: executemany on
 SQLite, COPY on PostgreSQL), never through the ingest path; one real, encrypted report in
@@ -29,8 +37,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
+import os
 import re
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -48,6 +59,7 @@ from _table import print_table
 from _triage_data import PostgresSink, SqliteSink, generate
 
 NOW = datetime(2026, 5, 20, 12, 0, tzinfo=UTC)
+HERE = Path(__file__).resolve().parents[1] / "src"
 TARGET_MS = 50.0
 
 
@@ -92,7 +104,9 @@ def store_representatives(storage: Any, project_id: str, group_ids: list[int]) -
                                                           reports.c.detail.is_not(None)).limit(1)).first():
                 continue
             crash_type = conn.execute(sa.select(crash_groups.c.crash_type).where(crash_groups.c.id == gid)).scalar()
-            frames = tuple(Frame(f"app/module{i}.py", f"step{i}", 10 + i, i % 3 != 0) for i in range(30))
+            # The group's id in a frame: a fingerprint of its own (on a reused database the
+            # 10,000th group can be another group of the type of last time's).
+            frames = tuple(Frame(f"app/module{i}.py", f"step{i}_{gid}", 10 + i, i % 3 != 0) for i in range(30))
             report = Report(schema_version=1, policy_digest=policy_digest(default_policy()),
                             consent_level="diagnostic", report_id=str(uuid.uuid4()), crash_type=crash_type,
                             fingerprint="", stack=Stack(frames), release="1.3.4", install_id=f"{gid:032x}",
@@ -245,21 +259,94 @@ def _p95(values: list[float]) -> float:
     return ordered[int(0.95 * (len(ordered) - 1))]
 
 
+@dataclass
+class Sample:
+    """One row's measurements: wall and app CPU ms per request, db CPU ms per request (mean)."""
+
+    wall: list[float]
+    cpu: list[float]
+    db: float | None
+
+    def cpu_total(self) -> float:
+        """Median app CPU plus the database's CPU per request: the figure to trust when busy."""
+        return statistics.median(self.cpu) + (self.db or 0.0)
+
+
+def measure_cases(bench: Bench, runs: int, caches: list[str]) -> dict[tuple[str, str], Sample]:
+    """(cache mode, page) -> its :class:`Sample`, every case of :func:`cases` per cache mode."""
+    out = {}
+    for label in caches:
+        client = _client(bench, 60.0 if label == "on" else 0.0)
+        for name, path in cases(bench, client):
+            times, cpu, db_ms = measure(bench, client, path, runs if label == "on" else max(5, runs // 4))
+            out[(label, name)] = Sample(times, cpu, db_ms)
+    return out
+
+
 def run(bench: Bench, runs: int, caches: list[str]) -> None:
     print(f"{len(bench.group_ids):,} groups on {bench.engine_name}, data ready in {bench.load_s:.1f} s; {runs} "
           f"requests per row (cache off: {max(5, runs // 4)}) after 5 warm-ups, in-process ASGI; target p95 <= "
           f"{TARGET_MS:.0f} ms\n")
     rows = []
-    for label in caches:
-        client = _client(bench, 60.0 if label == "on" else 0.0)
-        for name, path in cases(bench, client):
-            times, cpu, db_ms = measure(bench, client, path, runs if label == "on" else max(5, runs // 4))
-            p95 = _p95(times)
-            rows.append((name, bench.engine_name, label, f"{statistics.median(times):.1f}", f"{p95:.1f}",
-                         f"{TARGET_MS:.0f}", "pass" if p95 <= TARGET_MS else "FAIL",
-                         f"{statistics.median(cpu):.1f}", f"{_p95(cpu):.1f}", "-" if db_ms is None else f"{db_ms:.1f}"))
+    for (label, name), got in measure_cases(bench, runs, caches).items():
+        p95 = _p95(got.wall)
+        rows.append((name, bench.engine_name, label, f"{statistics.median(got.wall):.1f}", f"{p95:.1f}",
+                     f"{TARGET_MS:.0f}", "pass" if p95 <= TARGET_MS else "FAIL", f"{statistics.median(got.cpu):.1f}",
+                     f"{_p95(got.cpu):.1f}", "-" if got.db is None else f"{got.db:.1f}"))
     print_table(("page", "engine", "cache", "p50 ms", "p95 ms", "target", "result", "app cpu med", "app cpu p95",
                  "db cpu/req"), rows)
+
+
+def _resolve(url: str | None, root: Path, name: str) -> tuple[str, Path]:
+    """(database URL, server directory) for ``--database-url``-style ``url`` (see the module docstring)."""
+    if url is None:
+        return f"sqlite:///{root / (name + '.db')}", root
+    if not url.startswith(("sqlite:", "postgresql:", "postgres:")):
+        path = Path(url).resolve()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{path}", path.parent
+    return url, root
+
+
+def _child_samples(src: str, url: str, root: Path, args: argparse.Namespace, runs: int
+                   ) -> dict[tuple[str, str], Sample]:
+    """Run this script over ``url`` in a child process whose ``crashveil`` is the tree ``src``."""
+    command = [sys.executable, __file__, "--child", "--database-url", url, "--dir", str(root), "--runs", str(runs),
+               "--cache", args.cache, "--reports", str(args.reports), "--groups", str(args.groups)]
+    done = subprocess.run(command, env={**os.environ, "PYTHONPATH": src}, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"the child over {url} with {src} failed:\n{done.stderr[-3000:]}")
+    out = done.stdout
+    raw = json.loads(out.strip().splitlines()[-1])
+    return {(row["cache"], row["page"]): Sample(row["wall"], row["cpu"], row["db"]) for row in raw}
+
+
+def compare(args: argparse.Namespace, mine: tuple[str, Path], theirs: tuple[str, Path]) -> None:
+    """This tree over ``mine`` against ``--against`` over ``theirs``, alternating ``--rounds``
+    times (a child process per tree and round), then one table of both."""
+    runs = max(5, args.runs // args.rounds)
+    trees = {"this": (str(HERE), *mine), "against": (args.against, *theirs)}
+    got: dict[str, dict[tuple[str, str], Sample]] = {"this": {}, "against": {}}
+    for _ in range(args.rounds):
+        for name, (src, url, root) in trees.items():
+            for key, sample in _child_samples(src, url, root, args, runs).items():
+                had = got[name].setdefault(key, Sample([], [], 0.0))
+                had.wall += sample.wall
+                had.cpu += sample.cpu
+                had.db = None if sample.db is None else (had.db or 0.0) + sample.db / args.rounds
+    engine = "SQLite" if mine[0].startswith("sqlite") else "PostgreSQL"
+    print(f"{engine}; this tree against {args.against}, {args.rounds} alternating rounds of {runs} requests per row "
+          f"(cache off: {max(5, runs // 4)}); cpu/req = median app CPU + db CPU per request; target p95 <= "
+          f"{TARGET_MS:.0f} ms\n")
+    rows = []
+    for key, new in got["this"].items():
+        old = got["against"][key]
+        rows.append((key[1], key[0], f"{statistics.median(old.wall):.1f}", f"{_p95(old.wall):.1f}",
+                     f"{statistics.median(new.wall):.1f}", f"{_p95(new.wall):.1f}",
+                     "pass" if _p95(new.wall) <= TARGET_MS else "FAIL", f"{old.cpu_total():.1f}",
+                     f"{new.cpu_total():.1f}", f"{new.cpu_total() / old.cpu_total():.2f}"))
+    print_table(("page", "cache", "before p50", "before p95", "p50 ms", "p95 ms", "result", "before cpu/req",
+                 "cpu/req", "ratio"), rows)
 
 
 def main() -> None:
@@ -272,24 +359,47 @@ def main() -> None:
     parser.add_argument("--cache", default="on,off", help="which cache modes to measure: on, off or on,off")
     parser.add_argument("--dir", type=Path, default=None,
                         help="the server directory (its key file) to keep for a PostgreSQL database reused later")
+    parser.add_argument("--against", default=None, help="another tree's src directory to compare with (before)")
+    parser.add_argument("--against-database-url", default=None,
+                        help="the other tree's database (its own: the schemas may differ); with temp-postgresql, "
+                             "a second database of the same server; default a SQLite file beside this one's")
+    parser.add_argument("--against-dir", type=Path, default=None, help="the other tree's server directory")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds of the two trees (--against)")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    caches = [c.strip() for c in args.cache.split(",") if c.strip()]
     with contextlib.ExitStack() as stack:
         root = args.dir or Path(stack.enter_context(tempfile.TemporaryDirectory()))
         root.mkdir(parents=True, exist_ok=True)
-        url = args.database_url
+        url, other_url = args.database_url, args.against_database_url
         if url == TEMPORARY:
             url, _ = stack.enter_context(temporary_postgresql())
-        elif url is None:
-            url = f"sqlite:///{root / 'bench.db'}"
-        elif not url.startswith(("sqlite:", "postgresql:", "postgres:")):
-            path = Path(url).resolve()
-            url, root = f"sqlite:///{path}", path.parent
-            root.mkdir(parents=True, exist_ok=True)
+            if args.against is not None and other_url is None:
+                other_url = _second_database(url, "against")
+        if args.against is not None:
+            other_root = args.against_dir or root / "against"
+            other_root.mkdir(parents=True, exist_ok=True)
+            compare(args, _resolve(url, root, "bench"), _resolve(other_url, other_root, "against"))
+            return
+        url, root = _resolve(url, root, "bench")
         bench = _open(url, root, args.reports, args.groups)
         stack.callback(bench.storage.close)
         store_representatives(bench.storage, "bench", [bench.group_ids[0],
                                                        bench.group_ids[min(len(bench.group_ids) - 1, 10_000)]])
-        run(bench, args.runs, [c.strip() for c in args.cache.split(",") if c.strip()])
+        if args.child:
+            print(json.dumps([dict(cache=cache, page=page, wall=got.wall, cpu=got.cpu, db=got.db)
+                              for (cache, page), got in measure_cases(bench, args.runs, caches).items()]))
+            return
+        run(bench, args.runs, caches)
+
+
+def _second_database(url: str, name: str) -> str:
+    """The URL of a new, empty database ``name`` on the server of ``url``."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    return url.replace("/bench?", f"/{name}?")
 
 
 if __name__ == "__main__":

@@ -223,3 +223,41 @@ def _assert_plan_reads(pg: Storage, query: sa.Select[Any], indexes: tuple[str, .
 def test_long_and_absent_terms_find_nothing_on_either_engine(engines: tuple[Storage, Storage], text: str) -> None:
     for storage in engines:
         assert [[]] == _pages(storage, ListQuery(q=text), DEVELOPER)
+
+
+def test_time_sorts_page_in_index_order_with_ties_on_both_engines(engines: tuple[Storage, Storage]) -> None:
+    """Many groups last (and first) seen at the same time: every page, by cursor, is the same
+    on both engines, and PostgreSQL reads each page straight from the sort's index (migration
+    0031: ``(project_id, last_seen, id)``): no sort of the tied groups, the cursor's row
+    comparison an index condition."""
+    from crashveil.server.db.tables import crash_groups
+
+    lite, pg = engines
+    for storage in engines:
+        with storage.engine.begin() as conn:
+            conn.execute(crash_groups.update().where(crash_groups.c.id % 3 != 0)
+                         .values(last_seen=NOW - timedelta(hours=1), first_seen=NOW - timedelta(days=5)))
+    statements: list[tuple[str, Any]] = []
+
+    def keep(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        statements.append((statement, parameters))
+
+    for sort in ("last_seen", "first_seen"):
+        query = ListQuery(sort=sort, limit=4)
+        assert _pages(lite, query, DEVELOPER) == _pages(pg, query, DEVELOPER), sort
+        with pg.engine.connect() as conn:
+            cursor = list_page(conn, "demo", query, DEVELOPER, now=NOW).next
+        assert cursor is not None
+        statements.clear()
+        sa.event.listen(pg.engine, "before_cursor_execute", keep)
+        try:
+            with pg.engine.connect() as conn:
+                list_page(conn, "demo", dataclasses.replace(query, after=cursor), DEVELOPER, now=NOW)
+        finally:
+            sa.event.remove(pg.engine, "before_cursor_execute", keep)
+        statement, parameters = statements[0]
+        with pg.engine.connect() as conn:
+            conn.exec_driver_sql("SET enable_seqscan = off")
+            plan = "\n".join(r[0] for r in conn.exec_driver_sql(f"EXPLAIN {statement}", parameters))
+        assert f"ix_crash_groups_project_id_{sort}_id" in plan and "Sort" not in plan, plan
+        assert "ROW(" in plan.split("Index Cond:")[1].split("\n")[0], plan

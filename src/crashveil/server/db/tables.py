@@ -163,7 +163,7 @@ crash_groups = sa.Table(
     sa.Column("source_lines", sa.Text(), nullable=True),
     sa.Column("source_at", UtcDateTime(), nullable=True),
     sa.UniqueConstraint("project_id", "fingerprint"),
-    sa.Index(None, "project_id", "last_seen"),
+    sa.Index(None, "project_id", "last_seen", "id"),  # the list's keyset order (migration 0031)
 )
 
 reports = sa.Table(

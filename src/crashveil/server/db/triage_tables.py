@@ -7,7 +7,8 @@
 - indexes on ``crash_groups`` for each sort of the list, so keyset pagination reads an
   index range: ``(project_id, total_count, id)``, ``(project_id, install_count, id)``,
   ``(project_id, day_key, trend, id)`` (the trend: today's groups in order), ``(project_id,
-  first_seen)``; ``(project_id, last_seen)`` exists since 0001.
+  first_seen, id)``; ``(project_id, last_seen, id)`` (tables.py). Each ends with ``id``, the
+  keyset's tie-breaker (migration 0031), so PostgreSQL walks a page without sorting ties.
 
 Search (migration 0015). The searchable code text of a group is :func:`code_text`:
 ``search_code`` ("type culprit modules"), or the type alone for a group without an in-app
@@ -56,7 +57,8 @@ sa.Index("ix_crash_groups_project_id_install_count_id", crash_groups.c.project_i
          crash_groups.c.id)
 sa.Index("ix_crash_groups_project_id_day_key_trend_id", crash_groups.c.project_id, crash_groups.c.day_key,
          crash_groups.c.trend, crash_groups.c.id)
-sa.Index("ix_crash_groups_project_id_first_seen", crash_groups.c.project_id, crash_groups.c.first_seen)
+sa.Index("ix_crash_groups_project_id_first_seen_id", crash_groups.c.project_id, crash_groups.c.first_seen,
+         crash_groups.c.id)
 sa.Index("ix_crash_groups_project_id_ignored_until", crash_groups.c.project_id, crash_groups.c.ignored_until,
          sqlite_where=crash_groups.c.ignored_until.is_not(None),
          postgresql_where=crash_groups.c.ignored_until.is_not(None))

@@ -176,7 +176,11 @@ def _releases(conn: Connection, ids: Sequence[int]) -> dict[int, tuple[str, ...]
     return {gid: tuple(sorted(values, key=newest_first)[:_RELEASES_SHOWN]) for gid, values in found.items()}
 
 
+@functools.lru_cache(maxsize=8192)
 def _newer_first(a: str, b: str) -> int:
+    """Release order, newest first. Memoized: a page sorts ~20 releases for each of 50
+    groups, ~20,000 comparisons that each parsed two versions (~5 ms of CPU per request);
+    a project has few releases, so the pairs repeat."""
     if release_is_after(a, b):
         return -1
     if release_is_after(b, a):
