@@ -97,6 +97,24 @@ def test_session_idle_and_absolute_timeouts(access: AccessStore, clock) -> None:
     assert (None, None) == (idle_after, access.load_session(busy))
 
 
+def test_reading_a_session_writes_its_idle_timer_at_most_once_a_minute(access: AccessStore, clock) -> None:
+    """A page read within a minute of the last refresh is a read only; after a minute the idle
+    timer moves, so a session used every 20 seconds never times out."""
+    _, session_id = access.login("dana", PW)
+
+    def last_seen() -> object:
+        with access.engine.connect() as conn:
+            return conn.execute(sa.select(sessions.c.last_seen_at)).scalar_one()
+
+    first = last_seen()
+    seen = []
+    for _ in range(3 * 31):  # 31 minutes
+        clock.advance(seconds=20)
+        assert access.load_session(session_id) is not None
+        seen.append(last_seen())
+    assert (first, 1 + 31) == (seen[1], len(set(seen)))  # the log-in time, then one write a minute
+
+
 def test_logout_invalidates_the_session(access: AccessStore, trail: AuditTrail) -> None:
     """After log-out the session id no longer authenticates, and the log-out is audited."""
     _, session_id = access.login("dana", PW)
