@@ -26,6 +26,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql.base import PGDialect
 from sqlalchemy.engine import Connection
 
+from crashveil.server.db.pg_binary import encode, register
+
 __all__ = ["ArrayLookup", "ArrayWrite"]
 
 #: Compiles binds as plain ``%(name)s`` (no casts): the casts are written here, as arrays.
@@ -41,10 +43,10 @@ class ArrayWrite:
     def __init__(self, build: Callable[[Connection], Any], keys: Sequence[str]) -> None:
         self._build = build
         self.keys = tuple(keys)
-        self._plan: tuple[str, tuple[tuple[str, Any], ...]] | None = None
+        self._plan: tuple[str, tuple[tuple[str, str, Any], ...]] | None = None
 
-    def _make_plan(self, conn: Connection) -> tuple[str, tuple[tuple[str, Any], ...]]:
-        """(SQL over arrays, (parameter name, bind processor or None) in any order)."""
+    def _make_plan(self, conn: Connection) -> tuple[str, tuple[tuple[str, str, Any], ...]]:
+        """(SQL over arrays, (parameter name, array type, bind processor or None) in any order)."""
         stmt = self._build(conn)
         compiled = stmt.compile(dialect=_PLAIN, column_keys=list(self.keys))
         binds = {name: bind for bind, name in compiled.bind_names.items()}
@@ -57,7 +59,7 @@ class ArrayWrite:
         else:
             raise TypeError(f"ArrayWrite takes an INSERT or an UPDATE, not a {type(stmt).__name__}")
         dialect = conn.dialect
-        processors = tuple((name, bind.type.dialect_impl(dialect).bind_processor(dialect))
+        processors = tuple((name, types[name], bind.type.dialect_impl(dialect).bind_processor(dialect))
                            for name, bind in binds.items())
         return sql, processors
 
@@ -68,12 +70,13 @@ class ArrayWrite:
             self._plan = self._make_plan(conn)
         sql, processors = self._plan
         params: dict[str, list[Any]] = {}
-        for name, processor in processors:
+        for name, array_type, processor in processors:
             column = [row[name] for row in rows]
             if processor is not None:
                 column = [None if value is None else processor(value) for value in column]
-            params[name] = column
+            params[name] = encode(array_type, column)
         dbapi = conn.dialect.loaded_dbapi
+        register(conn.connection.driver_connection)
         cursor = conn.connection.cursor()
         try:
             cursor.execute(sql, params)
@@ -136,7 +139,8 @@ class ArrayLookup:
                  fixed: Sequence[str] = ()) -> None:
         self.keys = tuple(keys)
         self.fixed = tuple(fixed)
-        arrays = ", ".join(f"%(k_{name})b::{_array_type(table.c[name].type)}" for name in keys)
+        self._types = tuple(_array_type(table.c[name].type) for name in keys)
+        arrays = ", ".join(f"%(k_{name})b::{array_type}" for name, array_type in zip(keys, self._types, strict=True))
         where = " AND ".join([f"t.{name} = %(f_{name})s" for name in fixed]
                              + [f"t.{name} = k.{name}" for name in keys])
         self.sql = (f"SELECT r.* FROM unnest({arrays}) AS k({', '.join(keys)}) CROSS JOIN LATERAL "
@@ -147,9 +151,10 @@ class ArrayLookup:
         if not keys:
             return []
         params: dict[str, Any] = {f"f_{name}": value for name, value in zip(self.fixed, fixed, strict=True)}
-        for index, name in enumerate(self.keys):
-            params[f"k_{name}"] = [key[index] for key in keys]
+        for index, (name, array_type) in enumerate(zip(self.keys, self._types, strict=True)):
+            params[f"k_{name}"] = encode(array_type, [key[index] for key in keys])
         dbapi = conn.dialect.loaded_dbapi
+        register(conn.connection.driver_connection)
         cursor = conn.connection.cursor()
         try:
             cursor.execute(self.sql, params)
