@@ -1,4 +1,4 @@
-"""``db.pg_binary``: the arrays the write path encodes itself read back on PostgreSQL as
+"""``db.pg_arrays.encode``: the arrays the write path encodes itself read back on PostgreSQL as
 psycopg's own would (every written type, NULLs, edge values), and what it does not encode
 is left to psycopg (so PostgreSQL refuses it as before)."""
 
@@ -9,7 +9,7 @@ from datetime import datetime
 import psycopg
 import pytest
 
-from crashveil.server.db.pg_binary import encode, register
+from crashveil.server.db.pg_arrays import encode, register
 
 pytestmark = pytest.mark.postgres
 

@@ -22,13 +22,14 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from crashveil.server.dashboard.triage.titles import TitleRules
-from crashveil.server.db.pg_search import SEARCH_TEXT_INDEXES, group_search_text
 from crashveil.server.db.tables import crash_groups
 from crashveil.server.db.triage_tables import (
+    SEARCH_TEXT_INDEXES,
     code_folded,
     code_text,
     fold_ascii,
     group_search,
+    group_search_text,
     message_folded,
 )
 
@@ -101,8 +102,8 @@ def candidates(conn: Connection, project_id: str, text: str, rules: TitleRules) 
 
 def _pg_candidates(project_id: str, text: str, rules: TitleRules) -> Any:
     """PostgreSQL: the ids whose folded text matches, from ``group_search_text``'s trigram
-    indexes (``db.pg_search``): :func:`matches`, on that table's copies of the texts. The
-    message's retention is a ``crash_groups`` column, so the terms on the search table alone
+    indexes (``db.triage_tables``, migration 0030): :func:`matches`, on that table's copies
+    of the texts. The message's retention is a ``crash_groups`` column, so the terms on the search table alone
     come first (a bitmap OR of its GIN indexes), the exact condition after the join."""
     s = group_search_text.c
     pattern = like_pattern(text.translate(_ASCII_LOWER))
@@ -128,5 +129,5 @@ def _trigram_indexed(conn: Connection) -> bool:
         known = _TRIGRAM_CHECKED[key] = None not in conn.exec_driver_sql(f"SELECT {names}").one()
         if not known:
             logger.warning("the group list's search runs without trigram indexes (pg_trgm missing): rare terms"
-                           " walk every group; db.pg_search.index_ddl() creates them")
+                           " walk every group; db.triage_tables.search_text_index_ddl() creates them")
     return known

@@ -4,7 +4,7 @@ Revision ID: 0030
 Revises: 0029
 Create Date: 2026-12-07
 
-``db.pg_search`` says why: the GIN trigram indexes of 0015 made every report's group update
+``db.triage_tables`` (its last part) says why: the GIN trigram indexes of 0015 made every report's group update
 re-index the group's text. The folded texts now live in ``group_search_text``, kept by
 triggers, with the GIN indexes; ``crash_groups`` keeps its generated folded columns (a walk
 of the list's sort index still compares them) without the GIN indexes. SQLite: nothing
@@ -27,8 +27,7 @@ def _has_trigram(bind: sa.Connection) -> bool:
 
 
 def upgrade() -> None:
-    from crashveil.server.db.pg_search import SEARCH_TEXT_DDL, index_ddl
-    from crashveil.server.db.triage_tables import TRIGRAM_INDEXES
+    from crashveil.server.db.triage_tables import SEARCH_TEXT_DDL, TRIGRAM_INDEXES, search_text_index_ddl
 
     bind = op.get_bind()
     if bind.dialect.name == 'sqlite':
@@ -36,15 +35,14 @@ def upgrade() -> None:
     for statement in SEARCH_TEXT_DDL:
         op.execute(statement)
     if _has_trigram(bind):
-        for statement in index_ddl():
+        for statement in search_text_index_ddl():
             op.execute(statement)
     for name in TRIGRAM_INDEXES:
         op.execute(f"DROP INDEX IF EXISTS {name}")
 
 
 def downgrade() -> None:
-    from crashveil.server.db.pg_search import SEARCH_TEXT_DROP
-    from crashveil.server.db.triage_tables import POSTGRES_TRIGRAM_DDL
+    from crashveil.server.db.triage_tables import POSTGRES_TRIGRAM_DDL, SEARCH_TEXT_DROP
 
     bind = op.get_bind()
     if bind.dialect.name == 'sqlite':
