@@ -248,36 +248,3 @@ def test_a_dead_child_stops_the_server(two_fronts: Any) -> None:
     os.kill(_children(process.pid)[-1], signal.SIGKILL)
     assert 0 != process.wait(60)
     assert "a server process exited on its own" in log.read_text()
-
-
-def test_writer_with_a_gap_stores_frames_arriving_one_by_one_together() -> None:
-    """With a ``BatchWait`` (PostgreSQL) the writer takes the frames a front sends one loop
-    turn after another into one batch, and answers once no frame came for the gap."""
-    from crashveil.server.ingest.commit import BatchWait
-
-    batches: list[list[int]] = []
-
-    def store_rows(rows: list[int]) -> list[int]:
-        batches.append(rows)
-        return [row * 10 for row in rows]
-
-    writer_end, front_end = socket.socketpair()
-    thread = threading.Thread(target=serve_writer, args=(store_rows, [writer_end]),
-                              kwargs={"wait": BatchWait(gap_s=0.5, max_wait_s=30.0)}, daemon=True)
-    thread.start()
-
-    async def front() -> list[int]:
-        client = WriterClient()
-        await client.connect(front_end)
-        futures = []
-        for row in range(6):
-            futures.append(client.submit_async(row))
-            await asyncio.sleep(0)  # one frame per loop turn
-        try:
-            return list(await asyncio.wait_for(asyncio.gather(*futures), 10))
-        finally:
-            client.close()
-
-    assert [0, 10, 20, 30, 40, 50] == asyncio.run(front())
-    thread.join(5)
-    assert [list(range(6))] == batches

@@ -423,15 +423,13 @@ def _writer_main(settings: Settings, sockets: list[socket.socket], parent: int) 
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     import logging.config
 
-    from crashveil.server.db.engine import is_sqlite
-    from crashveil.server.ingest.commit import batch_wait
     from crashveil.server.ingest.writer import serve_writer
     from crashveil.server.storage.store import Storage
 
     logging.config.dictConfig(log_config(settings.log_format))
     storage = Storage.open(settings, processes=len(sockets) + 1)
     try:
-        serve_writer(storage.store_rows, sockets, wait=batch_wait(is_sqlite(storage.engine)))
+        serve_writer(storage.store_rows, sockets)
     finally:
         storage.close()
 

@@ -35,15 +35,18 @@ class BatchWait:
 
 NO_WAIT = BatchWait()
 #: PostgreSQL: a batch costs ~20 round trips and a group row update per group whatever its
-#: size, and on a loaded machine the reports reach the writer one by one: committing each
-#: at once spent ~4 ms of CPU on every 2-4 reports. Waiting while they keep coming (a
-#: report every ~0.5 ms under load) makes batches of 10-30 (bench/ingest.py --processes).
+#: size, and with one process the reports reach the writer thread one by one while the
+#: event loop prepares them: committing each at once spent ~4 ms of CPU on every 2-4
+#: reports. Waiting while they keep coming made one process store ~1.2x as many reports/s
+#: at ~0.86x the CPU each (bench/ingest.py --processes). The writer *process* of
+#: ``--workers N`` does not wait (``writer.serve_writer``): it is bound by the round trips'
+#: latency, and waiting there cost ~10 % of its throughput in the same runs.
 POSTGRESQL_WAIT = BatchWait(gap_s=0.002, max_wait_s=0.010)
 
 
 def batch_wait(sqlite: bool) -> BatchWait:
-    """The gathering of one engine's writer: SQLite commits what is queued at once (its
-    batch's fixed cost is small: waiting was no gain there), PostgreSQL waits a little."""
+    """The gathering of one engine's writer thread: SQLite commits what is queued at once
+    (its batch's fixed cost is small), PostgreSQL waits a little."""
     return NO_WAIT if sqlite else POSTGRESQL_WAIT
 
 

@@ -19,8 +19,6 @@ import struct
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeAlias
 
-from crashveil.server.ingest.commit import NO_WAIT, BatchWait
-
 if TYPE_CHECKING:
     from crashveil.server.storage.records import StoreResult, StoreRow
 
@@ -145,17 +143,16 @@ class WriterClient(asyncio.Protocol):
 
 
 def serve_writer(store_rows: Callable[[list[StoreRow]], list[StoreResult]], sockets: list[socket.socket], *,
-                 max_batch: int = 512, wait: BatchWait = NO_WAIT) -> None:
+                 max_batch: int = 512) -> None:
     """The writer process's loop: store what the fronts send, answer after each commit.
 
     Waits for rows on any socket, takes every complete frame that is there (up to about
-    ``max_batch`` rows; with ``wait``, also what comes while frames keep arriving, see
-    :class:`~crashveil.server.ingest.commit.BatchWait`), stores them with one ``store_rows``
-    call (one transaction, one fsync) and answers each frame. Returns when every front has
-    closed its socket, so rows sent before a front shut down are stored and answered first.
+    ``max_batch`` rows), stores them with one ``store_rows`` call (one transaction, one
+    fsync) and answers each frame. Returns when every front has closed its socket, so rows
+    sent before a front shut down are stored and answered first.
     """
     import selectors
-    import time
+
 
     selector = selectors.DefaultSelector()
     buffers: dict[socket.socket, bytearray] = {}
@@ -167,7 +164,6 @@ def serve_writer(store_rows: Callable[[list[StoreRow]], list[StoreResult]], sock
         work: list[tuple[socket.socket, int, list[StoreRow]]] = []
         count = 0
         timeout: float | None = None
-        deadline = 0.0
         while count < max_batch and buffers:
             events = selector.select(timeout)
             if not events:
@@ -185,14 +181,7 @@ def serve_writer(store_rows: Callable[[list[StoreRow]], list[StoreResult]], sock
                 for sequence, rows in frames:
                     work.append((sock, sequence, rows))
                     count += len(rows)
-            if not work:
-                timeout = None
-            elif wait.gap_s <= 0:
-                timeout = 0  # then take what else is ready, without waiting
-            else:  # or what comes while frames keep arriving
-                now = time.monotonic()
-                deadline = deadline or now + wait.max_wait_s
-                timeout = max(0.0, min(wait.gap_s, deadline - now))
+            timeout = 0 if work else None  # then take what else is ready, without waiting
         if not work:
             continue
         answers = _store_frames(store_rows, [rows for _, _, rows in work])
