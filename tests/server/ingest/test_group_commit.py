@@ -4,6 +4,7 @@ that batches them (ingest.GroupCommitter), and the memoised redaction on the ing
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -136,3 +137,22 @@ def test_memoised_redaction_is_identical(make_report: Callable[..., Report]) -> 
     for _ in range(3):
         report = dataclasses.replace(make_report(message="mail me at carol@example.com"), stack=Stack(frames))
         assert redact_report(report, redact) == redact_report(report, redact, frame_memo=memo)
+
+
+def test_writer_with_a_gap_gathers_reports_that_keep_coming_and_commits_a_lone_one_soon() -> None:
+    """PostgreSQL's gathering (``BatchWait``): reports arriving within the gap join one batch;
+    once none comes for the gap the batch goes, long before ``max_wait_s``."""
+    seen: list[list[int]] = []
+
+    def store_many(batch: list[int]) -> list[int]:
+        seen.append(list(batch))
+        return batch
+
+    committer = GroupCommitter(store_many, max_wait_s=30.0, gap_s=0.5)
+    futures = [committer.submit(i) for i in range(10)]
+    assert list(range(10)) == [f.result(10) for f in futures]
+    assert [list(range(10))] == seen  # one batch, though the writer took the first at once
+    started = time.monotonic()
+    assert 10 == committer.submit(10).result(10)
+    assert time.monotonic() - started < 10  # the gap, not the 30 s bound
+    committer.close()

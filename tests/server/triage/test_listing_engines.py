@@ -190,7 +190,7 @@ def test_postgresql_without_trigram_indexes_warns_once_and_finds_the_same(engine
     still answers, the same groups, and says once in the log why search is slower."""
     lite, pg = engines
     with pg.engine.begin() as conn:
-        conn.exec_driver_sql("DROP INDEX ix_crash_groups_code_folded_trgm")
+        conn.exec_driver_sql("DROP INDEX ix_group_search_text_code_trgm")
     search._TRIGRAM_CHECKED.clear()
     with caplog.at_level("WARNING", logger="crashveil.server.dashboard"):
         for text in ("straße", "timeout", "zzz"):
@@ -200,20 +200,37 @@ def test_postgresql_without_trigram_indexes_warns_once_and_finds_the_same(engine
 
 
 def test_postgresql_search_plan_reads_the_trigram_index(engines: tuple[Storage, Storage]) -> None:
-    """The folded search expressions are the trigram indexes' own: with table scans off,
-    PostgreSQL answers each from its GIN index (EXPLAIN)."""
+    """The candidates' search reads ``group_search_text``'s trigram indexes (migration 0030):
+    with table and plain index scans off, PostgreSQL answers each term from its GIN index
+    (EXPLAIN; the terms are the indexes' own expressions)."""
     _, pg = engines
-    from crashveil.server.db.tables import crash_groups
+    for rules, indexes in ((DEVELOPER, ("ix_group_search_text_code_trgm", "ix_group_search_text_message_trgm")),
+                           (VIEWER, ("ix_group_search_text_type_trgm",))):
+        _assert_plan_reads(pg, search._pg_candidates("demo", "straße", rules), indexes)
 
-    for rules, indexes in ((DEVELOPER, ("ix_crash_groups_code_folded_trgm", "ix_crash_groups_message_folded_trgm")),
-                           (VIEWER, ("ix_crash_groups_crash_type_trgm",))):
-        _assert_plan_reads(pg, sa.select(crash_groups.c.id).where(search.matches("straße", rules, sqlite=False)),
-                           indexes)
+
+def test_postgresql_search_text_follows_the_group(engines: tuple[Storage, Storage]) -> None:
+    """The triggers of migration 0030 keep ``group_search_text`` in step with ``crash_groups``:
+    a changed message is found by its new text (and not its old), a deleted group's row goes."""
+    lite, pg = engines
+    for storage in engines:
+        with storage.engine.begin() as conn:
+            conn.exec_driver_sql("UPDATE crash_groups SET title_message = 'Renamed QUUXY', title_message_at ="
+                                 " last_seen WHERE crash_type = 'TimeoutError'"
+                                 " AND substr(title_message, 1, 5) = 'timed'")
+    for text in ("quuxy", "timed out"):
+        assert _pages(lite, ListQuery(q=text), DEVELOPER) == _pages(pg, ListQuery(q=text), DEVELOPER)
+    assert _pages(pg, ListQuery(q="quuxy"), DEVELOPER)
+    with pg.engine.begin() as conn:
+        conn.exec_driver_sql("DELETE FROM crash_groups WHERE title_message = 'Renamed QUUXY'")
+        left = conn.exec_driver_sql("SELECT count(*) FROM group_search_text WHERE message_folded = 'renamed quuxy'")
+        assert left.scalar() == 0
 
 
 def _assert_plan_reads(pg: Storage, query: sa.Select[Any], indexes: tuple[str, ...]) -> None:
     with pg.engine.connect() as conn:
         conn.exec_driver_sql("SET enable_seqscan = off")
+        conn.exec_driver_sql("SET enable_indexscan = off")  # else a 60-row table is read in key order
         compiled = query.compile(conn, compile_kwargs={"literal_binds": True})
         plan = "\n".join(r[0] for r in conn.exec_driver_sql(f"EXPLAIN {compiled}"))
     assert all(index in plan for index in indexes), plan

@@ -355,7 +355,12 @@ class Ingestor:
     def start_group_commit(self, *, max_batch: int = 256, max_wait_s: float = 0.0) -> Committer:
         """Store reports through one writer thread with group commit (see :class:`GroupCommitter`)."""
         if self.committer is None:
-            self.committer = GroupCommitter(self.storage.store_rows, max_batch=max_batch, max_wait_s=max_wait_s)
+            from crashveil.server.db.engine import is_sqlite
+            from crashveil.server.ingest.commit import batch_wait
+
+            wait = batch_wait(is_sqlite(self.storage.engine))
+            self.committer = GroupCommitter(self.storage.store_rows, max_batch=max_batch,
+                                            max_wait_s=max(max_wait_s, wait.max_wait_s), gap_s=wait.gap_s)
         return self.committer
 
     def close(self) -> None:

@@ -24,11 +24,12 @@ from sqlalchemy.engine import Connection
 from crashveil.server.dashboard.triage.titles import TitleRules
 from crashveil.server.db.tables import crash_groups
 from crashveil.server.db.triage_tables import (
-    TRIGRAM_INDEXES,
+    SEARCH_TEXT_INDEXES,
     code_folded,
     code_text,
     fold_ascii,
     group_search,
+    group_search_text,
     message_folded,
 )
 
@@ -90,13 +91,29 @@ def candidates(conn: Connection, project_id: str, text: str, rules: TitleRules) 
         query: Any = sa.select(group_search.c.rowid).where(
             sa.literal_column("group_search").op("MATCH")(f"{columns} : {phrase}"))
     elif _trigram_indexed(conn):
-        query = sa.select(_c.id).where(_c.project_id == project_id, matches(text, rules, sqlite=False))
+        query = _pg_candidates(project_id, text, rules)
     else:
         return None
     found = [gid for (gid,) in conn.execute(query.limit(MAX_CANDIDATES + 1))]
     if len(found) > MAX_CANDIDATES:
         return None
     return Candidates(found, exact=conn.dialect.name != "sqlite")
+
+
+def _pg_candidates(project_id: str, text: str, rules: TitleRules) -> Any:
+    """PostgreSQL: the ids whose folded text matches, from ``group_search_text``'s trigram
+    indexes (``db.triage_tables``, migration 0030): :func:`matches`, on that table's copies
+    of the texts. The message's retention is a ``crash_groups`` column, so the terms on the search table alone
+    come first (a bitmap OR of its GIN indexes), the exact condition after the join."""
+    s = group_search_text.c
+    pattern = like_pattern(text.translate(_ASCII_LOWER))
+    code = (s.code_folded if rules.culprit else s.type_folded).like(pattern, escape="\\")
+    query = (sa.select(_c.id).select_from(group_search_text.join(crash_groups, _c.id == s.group_id))
+             .where(s.project_id == project_id))
+    if rules.message_since is None:
+        return query.where(code)
+    message = s.message_folded.like(pattern, escape="\\")
+    return query.where(sa.or_(code, message), sa.or_(code, _c.title_message_at >= rules.message_since))
 
 
 _TRIGRAM_CHECKED: dict[str, bool] = {}
@@ -108,9 +125,9 @@ def _trigram_indexed(conn: Connection) -> bool:
     key = conn.engine.url.render_as_string(hide_password=True)
     known = _TRIGRAM_CHECKED.get(key)
     if known is None:
-        names = ", ".join(f"to_regclass('{name}')" for name in TRIGRAM_INDEXES)
+        names = ", ".join(f"to_regclass('{name}')" for name in SEARCH_TEXT_INDEXES)
         known = _TRIGRAM_CHECKED[key] = None not in conn.exec_driver_sql(f"SELECT {names}").one()
         if not known:
             logger.warning("the group list's search runs without trigram indexes (pg_trgm missing): rare terms"
-                           " walk every group; db.triage_tables.POSTGRES_TRIGRAM_DDL creates them")
+                           " walk every group; db.triage_tables.search_text_index_ddl() creates them")
     return known
