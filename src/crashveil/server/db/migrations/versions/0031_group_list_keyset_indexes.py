@@ -1,7 +1,7 @@
 """The group list's last-seen and first-seen sorts read an index in their keyset order.
 
 Revision ID: 0031
-Revises: 0029
+Revises: 0030
 Create Date: 2026-12-07
 
 The list orders by ``(last_seen, id)`` or ``(first_seen, id)``, newest first, and a page
@@ -26,7 +26,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0031'
-down_revision = '0029'
+down_revision = '0030'
 branch_labels = None
 depends_on = None
 
