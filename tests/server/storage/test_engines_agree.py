@@ -20,6 +20,7 @@ from crashveil.server.db.pg_arrays import ArrayWrite
 from crashveil.server.db.tables import crash_groups, metadata
 from crashveil.server.keys.kek import FileKeyProvider
 from crashveil.server.storage.records import PendingReport
+from crashveil.server.storage.statements import pipelined
 from crashveil.server.storage.store import Storage
 
 from ..conftest import build_report, make_settings
@@ -141,6 +142,36 @@ def test_array_writes_fail_as_row_writes_do(pg_url: str) -> None:
         with engine.connect() as conn:
             stored = conn.execute(sa.select(metadata.tables["projects"]).order_by("id")).all()
         assert [("a", NOW, False), ("b", NOW + timedelta(hours=1), False)] == [tuple(r) for r in stored]
+    finally:
+        engine.dispose()
+
+
+def test_a_duplicate_among_pipelined_writes_rolls_the_whole_transaction_back(pg_url: str) -> None:
+    """Writes sent in one round trip with their COMMIT (``statements.pipelined``): a duplicate key
+    among them is still an IntegrityError, and nothing of the transaction stays, whether
+    written before the pipeline, in it before the duplicate or after it."""
+    engine = db.create_engine(pg_url)
+    projects = metadata.tables["projects"]
+    row = dict(id="a", created_at=NOW, public_summary=False)
+    write = ArrayWrite(lambda conn: projects.insert(), list(row))
+
+    def with_a_duplicate() -> None:
+        with db.write_tx(engine) as conn:
+            write(conn, [{**row, "id": "b"}])
+            with pipelined(conn, commit=True):
+                write(conn, [{**row, "id": "c"}])
+                write(conn, [row])
+                write(conn, [{**row, "id": "d"}])
+
+    try:
+        with db.write_tx(engine) as conn:
+            write(conn, [row])
+        with pytest.raises(sa.exc.IntegrityError):
+            with_a_duplicate()
+        with db.write_tx(engine) as conn, pipelined(conn, commit=True):
+            write(conn, [{**row, "id": "e"}])
+        with engine.connect() as conn:
+            assert ["a", "e"] == list(conn.scalars(sa.select(projects.c.id).order_by(projects.c.id)))
     finally:
         engine.dispose()
 

@@ -48,8 +48,18 @@ from crashveil.server.storage.records import (
     StoreRow,
     hour_and_day,
 )
-from crashveil.server.storage.rollups import daily_entries, write_daily
-from crashveil.server.storage.statements import bulk, in_chunks, in_keys, upsert_counts
+from crashveil.server.storage.rollups import (
+    DailyCount,
+    DailyKey,
+    DayInstalls,
+    DayKey,
+    FilterKey,
+    OldSketches,
+    daily_entries,
+    read_sketches,
+    write_daily,
+)
+from crashveil.server.storage.statements import bulk, in_chunks, in_keys, pipelined, upsert_counts
 from crashveil.wire.install_code import period_index
 
 if TYPE_CHECKING:
@@ -146,10 +156,16 @@ class ReportWriter:
         self.quasi = QuasiCounter()
 
     def store_batch(self, conn: sa.Connection, batch: Sequence[StoreRow], deks: DataKeys,
-                    changes: list[ModeChange], settings: Settings) -> list[StoreResult]:
+                    changes: list[ModeChange], settings: Settings, *, commit: bool = False,
+                    sent: Callable[[], None] | None = None) -> list[StoreResult]:
         """The results of ``batch``, in order: a report id already stored, or earlier in the
         batch, answers the first receipt (``created`` false); a tombstoned one is refused;
-        the rest are stored. Data keys used go into ``deks``, mode changes into ``changes``."""
+        the rest are stored. Data keys used go into ``deks``, mode changes into ``changes``.
+
+        ``commit`` (PostgreSQL): the transaction's COMMIT may go with the batch's writes,
+        in their one round trip (``statements.pipelined``), when nothing is left to run after
+        them; the caller's commit then has nothing to do. ``sent``: called when the last
+        statement is sent, before its answer is awaited (the writer's ``sql_done``)."""
         results: list[StoreResult | None] = [None] * len(batch)
         tombstones.lock_projects(conn, {item.project_id for item in batch}, exclusive=False)
         existing = _existing_many(conn, [(item.project_id, item.report_id) for item in batch])
@@ -171,7 +187,7 @@ class ReportWriter:
                 results[index] = REFUSED
             fresh = [index for index in fresh if index not in refused] if refused else fresh
         if fresh:
-            self._store_fresh(conn, batch, fresh, results, deks, changes, settings)
+            self._store_fresh(conn, batch, fresh, results, deks, changes, settings, commit, sent)
         for index, first in duplicates:
             done = results[first]
             assert done is not None
@@ -182,8 +198,9 @@ class ReportWriter:
 
     def _store_fresh(self, conn: sa.Connection, batch: Sequence[StoreRow], fresh: Sequence[int],
                      results: list[StoreResult | None], deks: DataKeys, changes: list[ModeChange],
-                     settings: Settings) -> None:
-        """Store the rows ``fresh`` (indexes into ``batch``): groups, reports, roll-ups, counters."""
+                     settings: Settings, commit: bool, sent: Callable[[], None] | None) -> None:
+        """Store the rows ``fresh`` (indexes into ``batch``): groups, reports, roll-ups,
+        counters (``commit`` and ``sent``: see :meth:`store_batch`)."""
         rungs = self.quasi.rungs(conn, [batch[i] for i in fresh]) if settings.quasi_identifier_check else []
         if any(rungs):
             batch = list(batch)
@@ -207,13 +224,20 @@ class ReportWriter:
             if not counts_only:
                 data_key_id, detail = self._sealed_detail(conn, item, deks)
             results[index] = writes.add(item, group["id"], counts_only, data_key_id, detail)
-        writes.write_reports(conn)
-        weights.write(conn)
+        enqueue_group_events(conn, events, base_url=settings.public_url)  # alerts: the outbox, same transaction
+        writes.read_sketches(conn)
+        # PostgreSQL: the writes need no answer, so they go in one round trip, with the COMMIT
+        # unless a mode change's audit entries are left (they read what the writes counted).
+        last = not changes
+        with pipelined(conn, commit=commit and last):
+            writes.write_reports(conn)
+            weights.write(conn)
+            writes.write_counters(conn)
+            if sent is not None and last:
+                sent()
         if changes:
             record_changes(conn, self._mode_audit(), changes, threshold=settings.mass_failure_per_hour,
                            cap=settings.mass_failure_per_credential)
-        writes.write_counters(conn)
-        enqueue_group_events(conn, events, base_url=settings.public_url)  # alerts: the outbox, same transaction
 
     def _sealed_detail(self, conn: sa.Connection, item: StoreRow, deks: DataKeys) -> tuple[str, bytes]:
         """(data key id, encrypted detail) of ``item`` under the day's key read in this
@@ -275,7 +299,7 @@ def _update_group(group: dict[str, Any], item: StoreRow, weights: HourWeights, c
 class _BatchWrites:
     """What a batch's fresh reports add, gathered to be written with one statement per table."""
 
-    __slots__ = ("touched", "rows", "hourly", "entries", "counters", "facets", "day_facets")
+    __slots__ = ("touched", "rows", "hourly", "entries", "counters", "facets", "day_facets", "daily", "sketches")
 
     def __init__(self) -> None:
         self.touched: dict[int, dict[str, Any]] = {}
@@ -285,6 +309,8 @@ class _BatchWrites:
         self.counters: dict[tuple[str, str, str, str, str], int] = {}
         self.facets: set[tuple[int, str, str, str]] = set()
         self.day_facets: dict[tuple[int, str, str, str], list[Any]] = {}
+        self.daily: tuple[dict[DailyKey, DailyCount], dict[DayKey, DayInstalls], dict[FilterKey, str]] | None = None
+        self.sketches: OldSketches | None = None
 
     def add(self, item: StoreRow, group_id: int, counts_only: bool, data_key_id: str | None,
             detail: bytes | None) -> StoreResult:
@@ -317,8 +343,15 @@ class _BatchWrites:
             counters[ckey] = counters.get(ckey, 0) + hits
         return StoreResult(receipt, True, group_id, counts_only)
 
+    def read_sketches(self, conn: sa.Connection) -> None:
+        """Read the install sketches the daily roll-ups merge into, so that the writes
+        (:meth:`write_reports`, :meth:`write_counters`) read nothing (``statements.pipelined``)."""
+        self.daily = daily_entries(self.entries)
+        self.sketches = read_sketches(conn, self.daily[0], self.daily[1])
+
     def write_reports(self, conn: sa.Connection) -> None:
-        """Group states, report rows, hourly and daily roll-ups."""
+        """Group states, report rows, hourly and daily roll-ups (after :meth:`read_sketches`)."""
+        assert self.daily is not None and self.sketches is not None
         triage.finish_groups(self.touched.values())
         bulk(conn, "group-state", lambda c: crash_groups.update().where(
             crash_groups.c.id == sa.bindparam("gid")).values({name: sa.bindparam(name) for name in _GROUP_STATE}),
@@ -329,7 +362,7 @@ class _BatchWrites:
                       [dict(group_id=k[0], hour=k[1], release=k[2], os_family=k[3], project_id=v[0], count=v[1],
                             counts_only=v[2]) for k, v in sorted(self.hourly.items())],
                       ("count", "counts_only"))
-        write_daily(conn, *daily_entries(self.entries))
+        write_daily(conn, *self.daily, old=self.sketches)
         triage.write_facets(conn, self.facets)
         triage.write_day_facets(conn, self.day_facets)
 

@@ -24,7 +24,7 @@ from crashveil.server.db.rollup_tables import (
 )
 from crashveil.server.storage.statements import bulk, in_chunks, in_tuple_keys
 
-__all__ = ["DailyCount", "DayInstalls", "daily_entries", "write_daily"]
+__all__ = ["DailyCount", "DayInstalls", "OldSketches", "daily_entries", "read_sketches", "write_daily"]
 
 #: (group, day, release, OS family) of a daily roll-up row.
 DailyKey: TypeAlias = tuple[int, str, str, str]
@@ -52,30 +52,53 @@ class DayInstalls:
     installs: list[str] = field(default_factory=list)
 
 
+@dataclass(slots=True)
+class OldSketches:
+    """The stored install sketches a batch merges into (:func:`read_sketches`)."""
+
+    daily: dict[DailyKey, bytes | None] = field(default_factory=dict)
+    day: dict[DayKey, bytes] = field(default_factory=dict)
+
+
 def write_daily(conn: sa.Connection, daily: Mapping[DailyKey, DailyCount], day_installs: Mapping[DayKey, DayInstalls],
-                filters: Mapping[FilterKey, str]) -> None:
+                filters: Mapping[FilterKey, str], old: OldSketches | None = None) -> None:
     """Add to the daily roll-ups, install sketches and filter values, in ``conn``'s transaction.
 
     ``filters``: (project, kind, value) -> the latest day seen. Sketches are read, merged and written back: callers hold
-    the groups' row locks (PostgreSQL; ``Storage.store_reports`` does) or SQLite's write lock.
+    the groups' row locks (PostgreSQL; ``Storage.store_reports`` does) or SQLite's write lock. ``old``: the sketches
+    :func:`read_sketches` read before (then this only writes: ``statements.pipelined``), else they are read here.
     """
     if not daily:
         return
-    _write_daily_rows(conn, daily)
+    if old is None:
+        old = read_sketches(conn, daily, day_installs)
+    _write_daily_rows(conn, daily, old.daily)
     if day_installs:
-        _write_day_installs(conn, day_installs)
+        _write_day_installs(conn, day_installs, old.day)
     _write_filter_values(conn, filters)
 
 
-def _write_daily_rows(conn: sa.Connection, daily: Mapping[DailyKey, DailyCount]) -> None:
-    """Add counts to ``group_daily_rollups``, merging each row's install sketch."""
+def read_sketches(conn: sa.Connection, daily: Mapping[DailyKey, DailyCount],
+                  day_installs: Mapping[DayKey, DayInstalls]) -> OldSketches:
+    """The stored sketches of the daily rows and (group, day) pairs that get installs."""
+    old = OldSketches()
     with_installs = sorted(key for key, slot in daily.items() if slot.installs)
-    old: dict[DailyKey, bytes | None] = {}
-    cols = group_daily_rollups.c
+    keys = sorted(day_installs)
     if not db.is_sqlite(conn):
-        old.update({(r[0], r[1], r[2], r[3]): r[4] for r in _DAILY_OLD_PG(conn, with_installs)})
-    for _, stmt, params in (in_chunks(conn, "daily-old", with_installs, _daily_old_stmt) if db.is_sqlite(conn) else ()):
-        old.update({(r[0], r[1], r[2], r[3]): r[4] for r in db.fetch_all(conn, stmt, params)})
+        old.daily.update({(r[0], r[1], r[2], r[3]): r[4] for r in _DAILY_OLD_PG(conn, with_installs)})
+        old.day.update({(r[0], r[1]): r[2] for r in _DAY_INSTALLS_OLD_PG(conn, keys)})
+        return old
+    for _, stmt, params in in_chunks(conn, "daily-old", with_installs, _daily_old_stmt):
+        old.daily.update({(r[0], r[1], r[2], r[3]): r[4] for r in db.fetch_all(conn, stmt, params)})
+    for _, stmt, params in in_chunks(conn, "day-installs-old", keys, _day_installs_old_stmt):
+        old.day.update({(r[0], r[1]): r[2] for r in db.fetch_all(conn, stmt, params)})
+    return old
+
+
+def _write_daily_rows(conn: sa.Connection, daily: Mapping[DailyKey, DailyCount],
+                      old: Mapping[DailyKey, bytes | None]) -> None:
+    """Add counts to ``group_daily_rollups``, merging each row's install sketch."""
+    cols = group_daily_rollups.c
     values = []
     for key, slot in sorted(daily.items()):
         sketch = None
@@ -98,15 +121,10 @@ def _write_daily_rows(conn: sa.Connection, daily: Mapping[DailyKey, DailyCount])
     bulk(conn, "daily-upsert", daily_stmt, values)
 
 
-def _write_day_installs(conn: sa.Connection, day_installs: Mapping[DayKey, DayInstalls]) -> None:
+def _write_day_installs(conn: sa.Connection, day_installs: Mapping[DayKey, DayInstalls],
+                        old_day: Mapping[DayKey, bytes]) -> None:
     """Merge the installs of each (group, day) into its ``group_day_installs`` sketch."""
     keys = sorted(day_installs)
-    old_day: dict[DayKey, bytes] = {}
-    if not db.is_sqlite(conn):
-        old_day.update({(r[0], r[1]): r[2] for r in _DAY_INSTALLS_OLD_PG(conn, keys)})
-    for _, stmt, params in (in_chunks(conn, "day-installs-old", keys, _day_installs_old_stmt)
-                            if db.is_sqlite(conn) else ()):
-        old_day.update({(r[0], r[1]): r[2] for r in db.fetch_all(conn, stmt, params)})
     values = []
     for key in keys:
         entry = day_installs[key]

@@ -1,5 +1,6 @@
 """Statement plumbing of the batch write path: IN lists of a few fixed sizes, statements
-built once per dialect, executemany by row shape, and the counting upsert.
+built once per dialect, executemany by row shape, the counting upsert, and (PostgreSQL)
+the batch's writes sent in one round trip (:func:`pipelined`).
 
 These are what keep a group commit's SQL cheap (see each helper's numbers); every module of
 ``storage`` that writes in batches goes through them.
@@ -7,6 +8,7 @@ These are what keep a group commit's SQL cheap (see each helper's numbers); ever
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
@@ -16,7 +18,7 @@ import sqlalchemy as sa
 from crashveil.server.db import engine as db
 from crashveil.server.db.pg_arrays import ArrayWrite
 
-__all__ = ["CHUNK", "bulk", "in_chunks", "in_keys", "in_tuple_keys", "statement", "upsert_counts"]
+__all__ = ["CHUNK", "bulk", "in_chunks", "in_keys", "in_tuple_keys", "pipelined", "statement", "upsert_counts"]
 
 #: The most values one IN list (or one DELETE's chunk) takes.
 CHUNK = 500
@@ -119,3 +121,41 @@ def upsert_counts(conn: sa.Connection, table: sa.Table, key: list[str], values: 
                                           set_={name: table.c[name] + stmt.excluded[name] for name in add})
 
     bulk(conn, f"upsert-{table.name}", build, values)
+
+
+_PIPELINE = "(the pipelined writes of a batch)"
+
+
+@contextlib.contextmanager
+def pipelined(conn: sa.Connection, *, commit: bool = False) -> Iterator[None]:
+    """PostgreSQL: send the :func:`bulk` writes of the block without waiting for each
+    answer, and wait once, at its end (psycopg's pipeline mode); ``commit``: the
+    transaction's COMMIT goes with them when the block raised nothing (the caller's commit
+    then finds the transaction ended and sends nothing). On SQLite a plain block (the
+    caller commits).
+
+    A group commit's writes need no answer but "it worked": one after another they cost a
+    round trip each, which the writer spends waiting (docs/scale-out.md "Capacity"). Errors
+    keep their meaning: PostgreSQL skips what follows a failed statement up to the Sync
+    (the COMMIT too), the caller's rollback ends the failed transaction, and the first
+    error is raised at the block's end as SQLAlchemy's exception for it (a unique violation
+    is an ``IntegrityError``, as outside the pipeline). Only DBAPI-cursor statements may
+    run inside: SQLAlchemy's own execution reads each result as it is sent.
+    """
+    if db.is_sqlite(conn):
+        yield
+        return
+    driver = conn.connection.driver_connection
+    dbapi = conn.dialect.loaded_dbapi
+    assert driver is not None
+    try:
+        with driver.pipeline():
+            yield
+            if commit:
+                cursor = driver.cursor()
+                try:
+                    cursor.execute("COMMIT")
+                finally:
+                    cursor.close()
+    except dbapi.Error as exc:
+        raise sa.exc.DBAPIError.instance(_PIPELINE, None, exc, dbapi.Error) from exc

@@ -325,7 +325,8 @@ class Storage:
         ``more`` is called (once) when the write lock is held; the rows it returns join the
         end of the batch, and of the results (group commit: those that arrived while this
         writer waited for the lock share its fsync). ``sql_done`` is called when the
-        statements ran and only the COMMIT (the fsync) is left.
+        statements ran, or on PostgreSQL were sent, and only the COMMIT (the fsync) and
+        their answers are left.
 
         Raises:
             StorageError: the database failed; nothing of the batch was stored.
@@ -346,7 +347,8 @@ class Storage:
                         more = None
                         check_origins(late)
                         batch += late
-                    results = self._writer.store_batch(conn, batch, deks, changes, self.settings)
+                    results = self._writer.store_batch(conn, batch, deks, changes, self.settings, commit=True,
+                                                       sent=sql_done)
                     if sql_done is not None:
                         sql_done()
                 self._remember_deks(deks)
