@@ -126,11 +126,14 @@ class Server:
                                             stdout=out, stderr=subprocess.STDOUT, preexec_fn=self._limits)
         self.starts += 1
         deadline = time.monotonic() + timeout_s
+        waiting = [self.port, self.web_port]  # started: both listeners accept (they bind one after the other)
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"server exited with {self.process.returncode}: {self.log_text()[-3000:]}")
             try:
-                with socket.create_connection((self.host, self.port), timeout=0.2):
+                with socket.create_connection((self.host, waiting[0]), timeout=0.2):
+                    waiting.pop(0)
+                if not waiting:
                     return self
             except OSError:
                 time.sleep(0.05)
