@@ -57,6 +57,7 @@ __all__ = [
     "BulkWrite",
     "fetch_all",
     "fetch_dicts",
+    "driver_execute",
 ]
 
 
@@ -116,7 +117,7 @@ def create_engine(url: str, *, busy_timeout_ms: int = 5000, sqlite_synchronous: 
         @event.listens_for(engine, "begin")
         def _on_begin(conn: Connection) -> None:
             mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
-            _begin_sqlite(conn, f"BEGIN {mode}")
+            driver_execute(conn, f"BEGIN {mode}")
 
         return engine
     if url.startswith("postgresql+psycopg"):
@@ -125,11 +126,12 @@ def create_engine(url: str, *, busy_timeout_ms: int = 5000, sqlite_synchronous: 
     raise StorageError("database_url: unsupported database (expected sqlite:/// or postgresql://)")
 
 
-def _begin_sqlite(conn: Connection, sql: str) -> None:
-    """Run ``BEGIN ...`` on the DBAPI connection itself: through ``exec_driver_sql`` it costs
-    a statement's whole execution path (events, cursor, result; ~60 us), once per group
-    commit. A driver error (the lock not had within the busy timeout) is raised as
-    SQLAlchemy raises it, so callers' ``except SQLAlchemyError`` still see it."""
+def driver_execute(conn: Connection, sql: str) -> None:
+    """Run ``sql`` (no parameters, no rows: ``BEGIN ...``, a savepoint) on the DBAPI
+    connection itself: through ``exec_driver_sql`` it costs a statement's whole execution
+    path (events, cursor, result; ~60 us), once per group commit. A driver error (say, the
+    lock not had within the busy timeout) is raised as SQLAlchemy raises it, so callers'
+    ``except SQLAlchemyError`` still see it."""
     dbapi = conn.dialect.loaded_dbapi
     try:
         conn.connection.driver_connection.execute(sql)  # type: ignore[union-attr]

@@ -424,12 +424,12 @@ def _groups_for_update(conn: sa.Connection, items: Sequence[StoreRow]
         first.setdefault((item.project_id, item.fingerprint), item)
     sqlite = db.is_sqlite(conn)
     if not sqlite:
-        _driver_execute(conn, "SAVEPOINT crashveil_groups")
+        db.driver_execute(conn, "SAVEPOINT crashveil_groups")
     found = _read_groups(conn, first)
     missing = {key: item for key, item in first.items() if key not in found}
     if not sqlite:
-        _driver_execute(conn, "ROLLBACK TO SAVEPOINT crashveil_groups" if missing
-                        else "RELEASE SAVEPOINT crashveil_groups")
+        db.driver_execute(conn, "ROLLBACK TO SAVEPOINT crashveil_groups" if missing
+                          else "RELEASE SAVEPOINT crashveil_groups")
     if not missing:
         return triage.follow_merges(conn, found)
     new_rows = [dict(project_id=project_id, fingerprint=fingerprint, crash_type=item.crash_type,
@@ -443,19 +443,6 @@ def _groups_for_update(conn: sa.Connection, items: Sequence[StoreRow]
     found = found if sqlite else {}
     found.update(_read_groups(conn, missing if sqlite else first))
     return triage.follow_merges(conn, found)
-
-
-def _driver_execute(conn: sa.Connection, sql: str) -> None:
-    """Run ``sql`` (no parameters, no rows) on the DBAPI connection: a savepoint through
-    SQLAlchemy costs its whole execution path for a statement PostgreSQL answers at once."""
-    dbapi = conn.dialect.loaded_dbapi
-    cursor = conn.connection.cursor()
-    try:
-        cursor.execute(sql)
-    except dbapi.Error as exc:
-        raise sa.exc.DBAPIError.instance(sql, (), exc, dbapi.Error) from exc
-    finally:
-        cursor.close()
 
 
 def _read_groups(conn: sa.Connection, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
