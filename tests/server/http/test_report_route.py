@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _migrated import migrated_sqlite
 from starlette.applications import Starlette
 
 with warnings.catch_warnings():  # starlette >= 1.0 prefers httpx2 and warns when it finds httpx
@@ -18,7 +19,6 @@ with warnings.catch_warnings():  # starlette >= 1.0 prefers httpx2 and warns whe
     from starlette.testclient import TestClient
 
 from crashveil.sdk.delivery.seal import seal_report
-from crashveil.server.db import engine as db
 from crashveil.server.http.app import create_app
 from crashveil.server.http.routes.reports import ReportRoute
 from crashveil.wire import Report
@@ -31,11 +31,7 @@ HEADERS = {"Content-Type": SEALED_CONTENT_TYPE, SCHEMA_HEADER: "1"}
 @pytest.fixture
 def database_url(tmp_path: Path) -> str:
     """SQLite only: the route is the same on every engine (the ingest tests run both)."""
-    url = f"sqlite:///{tmp_path / 'crashveil.db'}"
-    engine = db.create_engine(url)
-    db.migrate(engine)
-    engine.dispose()
-    return url
+    return migrated_sqlite(tmp_path / "crashveil.db")
 
 
 def _without_report_route(app: Starlette) -> Starlette:

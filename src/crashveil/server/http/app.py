@@ -49,7 +49,7 @@ from crashveil.server.http.forwarded import TrustedProxies
 from crashveil.server.http.metrics import ADDRESS_ALLOWED_KEY, CONTENT_TYPE, Metrics, MetricsAccess
 from crashveil.server.http.peer import CREDENTIAL_KEY, PeerCredential
 from crashveil.server.http.readiness import Readiness, answer_body, default_checks
-from crashveil.server.http.routes.reports import ReportRoute
+from crashveil.server.http.routes.reports import ReportRoute, accept_report
 from crashveil.server.ingest.pipeline import Ingestor
 from crashveil.server.ingest.rejections import check_project_id
 from crashveil.server.keys.cert_expiry import CertificateExpiryCollector, expiry_details, served_certificates
@@ -278,13 +278,13 @@ class _NativeApi:
                                max_decompressed_bytes=settings.max_decompressed_bytes, timeout_s=self.body_timeout_s)
 
     async def post_report(self, request: Request) -> Response:
-        project_id = request.path_params["project"]
-        check_project_id(project_id)
-        self.ingestor.check_project_rate(project_id)
-        body = await self._read_body(request)
-        accepted = await self.ingestor.ingest_async(project_id, body, credential=request.scope.get(CREDENTIAL_KEY))
-        return JSONResponse({"receipt": accepted.receipt, "status": "stored"},
-                            status_code=201 if accepted.created else 200)
+        """Reached only without :class:`ReportRoute` in front (it answers this path itself)."""
+        settings = self.settings
+        receipt, created = await accept_report(self.ingestor, request, request.path_params["project"],
+                                               max_body_bytes=settings.max_body_bytes,
+                                               max_decompressed_bytes=settings.max_decompressed_bytes,
+                                               timeout_s=self.body_timeout_s)
+        return JSONResponse({"receipt": receipt, "status": "stored"}, status_code=201 if created else 200)
 
     async def post_deletion(self, request: Request) -> Response:
         project_id = request.path_params["project"]

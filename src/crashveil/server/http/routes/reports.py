@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from crashveil.server.ingest.pipeline import Ingestor
     from crashveil.server.settings import Settings
 
-__all__ = ["REPORTS_ROUTE", "ReportRoute"]
+__all__ = ["REPORTS_ROUTE", "ReportRoute", "accept_report"]
 
 #: The route template (metrics label, log lines), as the Starlette route table names it.
 REPORTS_ROUTE = f"{API_PREFIX}/projects/{{project}}/reports"
@@ -102,11 +102,18 @@ class ReportRoute:
         await send({"type": "http.response.body", "body": body})
 
     async def _ingest(self, request: Request, project_id: str) -> tuple[str, bool]:
-        """The steps of the route up to the commit; the receipt and whether it was created."""
-        check_project_id(project_id)
-        ingestor = self.ingestor
-        ingestor.check_project_rate(project_id)
-        body = await read_body(request, max_body_bytes=self.max_body_bytes,
-                               max_decompressed_bytes=self.max_decompressed_bytes, timeout_s=self.body_timeout_s)
-        accepted = await ingestor.ingest_async(project_id, body, credential=request.scope[CREDENTIAL_KEY])
-        return accepted.receipt, accepted.created
+        return await accept_report(self.ingestor, request, project_id, max_body_bytes=self.max_body_bytes,
+                                   max_decompressed_bytes=self.max_decompressed_bytes,
+                                   timeout_s=self.body_timeout_s)
+
+
+async def accept_report(ingestor: Ingestor, request: Request, project_id: str, *, max_body_bytes: int,
+                        max_decompressed_bytes: int, timeout_s: float) -> tuple[str, bool]:
+    """The steps of the report route up to the commit, for this route and Starlette's
+    (``app._NativeApi.post_report``): the receipt and whether it was created."""
+    check_project_id(project_id)
+    ingestor.check_project_rate(project_id)
+    body = await read_body(request, max_body_bytes=max_body_bytes, max_decompressed_bytes=max_decompressed_bytes,
+                           timeout_s=timeout_s)
+    accepted = await ingestor.ingest_async(project_id, body, credential=request.scope.get(CREDENTIAL_KEY))
+    return accepted.receipt, accepted.created
