@@ -101,6 +101,7 @@ _AFTER = (r"[ ,](?:here\b(?![ ](?:is|are|was)\b)|and I\b|(?:may|can|could|does|d
           r"|(?:cannot|can't|can’t|couldn't|wrote|said|says|asked|reported|called)\b)")
 _KEY_ENDS = frozenset({"name", "holder", "person", "author", "owner", "assignee", "recipient", "customer", "contact",
                        "reviewer", "approver", "sender", "manager", "employee", "patient", "requester"})
+_KEY_ENDS_ORDERED = ("name", *sorted(_KEY_ENDS - {"name"}))
 _LOOSE_KEYS = frozenset({"name", "author", "owner", "assignee", "recipient", "customer", "contact", "reviewer",
                          "approver", "sender", "manager", "employee", "patient", "requester", "person"})
 _KEEP_VALUES = frozenset({"none", "null", "nil", "true", "false", "undefined", "unknown", "n/a", "-", "anonymous"})
@@ -197,8 +198,8 @@ def person_name(text: str, ctx: Ctx) -> str:
     low = ctx.low(text)
     ph = ctx.ph["person_name"]
     spans: list[tuple[int, int, str]] = []
-    if "=" in text or ":" in text:
-        _key_values(text, low, ph, spans)
+    if ("=" in text or ":" in text) and any(map(low.__contains__, _KEY_ENDS_ORDERED)):
+        _key_values(text, low, ph, spans)  # (pn_key starts with one of those words: on long text its scan is costly)
     for m in _P.pn_run.finditer(text):
         s, e = m.span()
         if spans and s < spans[-1][1]:
