@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 from _http_load import listeners, run_load, tree_cpu_seconds
-from _postgres import postgres_cpu_seconds
+from _postgres import analyze, postgres_cpu_seconds
 from _table import median, print_table
 
 SQLITE, POSTGRESQL = "SQLite", "PostgreSQL"
@@ -103,6 +103,8 @@ def run_once(args: argparse.Namespace, target: Target, processes: int, postmaste
             time.sleep(0.1)
         warm, requests = requests[:300], requests[300:]
         asyncio.run(run_load(port, warm, 10.0, args.concurrency))
+        if target.url:
+            analyze(target.url)  # the statistics a live server has (see _postgres.analyze)
         cpu_before = tree_cpu_seconds(server.pid)
         db_before = postgres_cpu_seconds(postmaster) if target.url else 0.0
         elapsed, _, statuses = asyncio.run(run_load(port, requests, args.seconds, args.concurrency))

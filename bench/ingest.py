@@ -59,7 +59,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _http_load import listeners as _listeners, percentile, run_load, tree_cpu_seconds, tree_rss_bytes
-from _postgres import TEMPORARY, temporary_postgresql
+from _postgres import TEMPORARY, analyze, temporary_postgresql
 from _table import median, print_table
 
 
@@ -224,6 +224,10 @@ def run_config(args: argparse.Namespace, server_dir: Path, workers: int, sealed:
         _wait_listening(port, workers)
         bare_body = sealed[0]
         asyncio.run(run_load(port, [_request("/bare", bare_body)] * 500, 1.0, args.concurrency))  # warm up
+        if url:  # stored reports, then the statistics a live server has (see _postgres.analyze)
+            warm = [_request("/api/v1/projects/demo/reports", sealed.pop()) for _ in range(min(300, len(sealed) // 4))]
+            asyncio.run(run_load(port, warm, 10.0, args.concurrency))
+            analyze(url)
         for _ in range(args.repeats):
             for name in (BARE, INGEST):
                 if name == BARE:

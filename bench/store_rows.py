@@ -31,7 +31,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _engines import _create_database
-from _postgres import TEMPORARY, postgres_cpu_seconds, temporary_postgresql
+from _postgres import TEMPORARY, analyze, postgres_cpu_seconds, temporary_postgresql
 from _table import median, print_table
 
 _HERE = Path(__file__).resolve()
@@ -76,6 +76,8 @@ def child(server_dir: Path, url: str | None, batch: int, count: int, postmaster:
         warm = rows(10 * batch)  # the groups, the day's data key (then rows are sealed in advance)
         for start in range(0, len(warm), batch):
             storage.store_rows(warm[start:start + batch])
+        if url:
+            analyze(url)  # the statistics a live server has (see _postgres.analyze)
         timed = rows(count)
         cpu, db_cpu, wall = time.process_time(), postgres_cpu_seconds(postmaster) if url else 0.0, time.perf_counter()
         for start in range(0, len(timed), batch):
