@@ -105,6 +105,8 @@ def analyze(url: str) -> None:
     connection prepares for the ingest's report-id lookup may read every report of the project
     for each id (measured: 2 ms of database CPU per batch of 16 at 1,500 reports, growing with
     them). A run of a few seconds on a fresh database would time that, not the steady state.
+    The server's writer now asks for them itself after its first 256 reports
+    (``storage/statistics.py``); a benchmark's warm-up may store fewer, so it asks too.
     """
     import psycopg
 

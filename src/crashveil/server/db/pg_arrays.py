@@ -142,9 +142,11 @@ class ArrayLookup:
         SELECT r.* FROM unnest(%(k_a)b::INTEGER[], ...) AS k(a, ...) CROSS JOIN LATERAL
             (SELECT <outputs> FROM t WHERE t.p = %(p)s AND t.a = k.a ... OFFSET 0) AS r
 
-    (``OFFSET 0`` keeps the subquery a per-key probe: an equality on every column of a
-    unique index is one index descent, even on a table PostgreSQL has not analyzed yet,
-    where a plain ``IN`` list was seen to read every row of the project instead.)
+    (``OFFSET 0`` keeps the subquery a per-key probe, where a plain ``IN`` list was seen to
+    read every row of the project instead. Which index it probes is still the planner's
+    choice: on a table PostgreSQL has never analyzed, an index with the same leading column
+    may look as cheap as the unique one, and a prepared plan keeps that choice until the
+    statistics change; the writer asks for them early, ``storage.statistics``.)
     ``outputs`` are column names or SQL expressions over ``table`` (constants of the code).
     """
 

@@ -59,6 +59,7 @@ from crashveil.server.storage.records import (
     utcnow,
 )
 from crashveil.server.storage.reports import DataKeys, ReportWriter, build_row, check_origins
+from crashveil.server.storage.statistics import FirstStatistics
 from crashveil.wire import Report
 from crashveil.wire.protocol import PROJECT_ID_PATTERN
 
@@ -91,6 +92,8 @@ class Storage:
         self._decrypted = 0
         self._decrypted_lock = threading.Lock()
         self._writer = ReportWriter(keyring, lambda: self.mode_audit)
+        #: PostgreSQL: the planner statistics of a young database (``statistics.py``).
+        self.first_statistics = FirstStatistics(engine)
 
     # -- lifecycle ----------------------------------------------------------------------------
     @classmethod
@@ -354,6 +357,7 @@ class Storage:
                 self._remember_deks(deks)
                 if changes:
                     self.mode_audit.checkpoint()
+                self.first_statistics.stored(len(batch))
                 return results
             except IntegrityError as exc:
                 self._writer.quasi.forget()
