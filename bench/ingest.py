@@ -22,8 +22,10 @@ resident size (all its processes, VmRSS) at the end of the load and after 2 s id
 ratio of the CPU per stored report to one HPKE open (timed in this process before the runs):
 the open is the floor of what a report costs. ``--database-url`` runs on PostgreSQL: an empty
 database, or ``temp-postgresql`` for a throwaway server (``_postgres.py``, as the tests start
-one). ``--sustain SECONDS`` then ingests that long with fresh reports and prints stored/s, CPU
-per stored report and resident size per step, and after (memory growth).
+one); after a warm-up of stored reports it ANALYZEs the database, as autovacuum does on a
+live server (``_postgres.analyze``). ``--sustain SECONDS`` then ingests that long with fresh
+reports and prints stored/s, CPU per stored report and resident size per step, and after
+(memory growth).
 
 Plain HTTP on loopback: TLS costs the same on both routes and would measure the handshake,
 not the ingest path. Targets (DESIGN.md): >= 2,000 reports/s with SQLite and >= 40 % of the
