@@ -121,7 +121,8 @@ def test_sigterm_mid_request_is_graceful(make_server: Any) -> None:
     stored = {r[1] for r in servers.stored_rows(server.dir)}
     bad = {status: n for status, n in senders.answers.items() if status not in ("0", "201", "503")}
     assert (0, True, [], {}, []) == (code, took < 12, sorted(set(acked.values()) - stored), bad,
-                                     servers.consistency_problems(server.dir))
+                                     servers.consistency_problems(server.dir)), (
+        f"stopped in {took:.1f} s; answers {senders.answers}; log: {server.log_text()[-1500:]}")
     assert True is (len(acked) > 0), senders.answers
 
 
