@@ -88,3 +88,19 @@ def test_sqlite_is_left_alone(tmp_path: Path) -> None:
         assert storage.first_statistics.thread is None
     finally:
         storage.close()
+
+
+def test_closing_waits_for_the_analyze(tmp_path: Path, pg_url: str) -> None:
+    """Closing the storage right after the ANALYZE began waits for it: its connection is back
+    in the pool before the pool is disposed, not dropped open later (a ResourceWarning)."""
+    settings = make_settings(tmp_path, pg_url)
+    FileKeyProvider.create(settings.kek_path, now=NOW)
+    storage = Storage.open(settings, clock=lambda: NOW)
+    try:
+        storage.create_project("demo", now=NOW)
+        _store(storage, AFTER_REPORTS, 0)
+    finally:
+        storage.close()
+    thread = storage.first_statistics.thread
+    assert thread is not None
+    assert not thread.is_alive()

@@ -61,6 +61,13 @@ class FirstStatistics:
         self.thread = threading.Thread(target=self._analyze, name="crashveil-first-statistics", daemon=True)
         self.thread.start()
 
+    def close(self, timeout_s: float = 10.0) -> None:
+        """Wait (up to ``timeout_s``) for a running ANALYZE, so that its connection is back in
+        the pool before the pool is disposed (a connection left out would be dropped open)."""
+        thread = self.thread
+        if thread is not None:
+            thread.join(timeout_s)
+
     def _analyze(self) -> None:
         try:
             with self._engine.connect() as conn:

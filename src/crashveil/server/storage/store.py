@@ -133,6 +133,7 @@ class Storage:
         return cls(settings, engine, KeyRing(provider), clock=clock)
 
     def close(self) -> None:
+        self.first_statistics.close()
         self.engine.dispose()
 
     def ping(self) -> None:
