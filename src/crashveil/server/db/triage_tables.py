@@ -108,7 +108,7 @@ group_day_facets = sa.Table(
     sa.Index(None, "project_id", "day"),
 )
 
-#: The FTS5 search table and the triggers that keep it (SQLite; run by migration 0015).
+#: The FTS5 search table and the triggers that keep it (SQLite; migrations 0013 and 0015 run a frozen copy).
 SQLITE_SEARCH_DDL = (
     "CREATE VIRTUAL TABLE group_search USING fts5(code, message, tokenize='trigram')",
     "INSERT INTO group_search (rowid, code, message) SELECT id, coalesce(search_code, crash_type), title_message"
@@ -141,7 +141,7 @@ TRIGRAM_INDEXES = {
     "ix_crash_groups_message_folded_trgm": "message_folded",
     "ix_crash_groups_crash_type_trgm": f"({_FOLD_SQL.format('crash_type')})",
 }
-#: The extension, then the indexes (PostgreSQL; run by migration 0015 when the extension can be created).
+#: The extension, then the indexes (PostgreSQL; migration 0015 runs a frozen copy when the extension can be made).
 POSTGRES_TRIGRAM_DDL = ("CREATE EXTENSION IF NOT EXISTS pg_trgm", *(
     f"CREATE INDEX IF NOT EXISTS {name} ON crash_groups USING gin ({expression} gin_trgm_ops)"
     for name, expression in TRIGRAM_INDEXES.items()))

@@ -35,6 +35,25 @@ down_revision = '0012'
 branch_labels = None
 depends_on = None
 
+
+# The statements this migration runs, copied from ``db.triage_tables`` (December 2026):
+# a migration must not change when the live code does.
+_SQLITE_SEARCH_DDL = (   "CREATE VIRTUAL TABLE group_search USING fts5(code, message, tokenize='trigram')",
+    'INSERT INTO group_search (rowid, code, message) SELECT id, coalesce(search_code, crash_type), '
+    'title_message FROM crash_groups',
+    'CREATE TRIGGER group_search_insert AFTER INSERT ON crash_groups BEGIN INSERT INTO group_search (rowid, '
+    'code, message) VALUES (new.id, coalesce(new.search_code, new.crash_type), new.title_message); END',
+    'CREATE TRIGGER group_search_update AFTER UPDATE OF search_code, title_message ON crash_groups WHEN '
+    'old.search_code IS NOT new.search_code OR old.title_message IS NOT new.title_message BEGIN UPDATE '
+    'group_search SET code = coalesce(new.search_code, new.crash_type), message = new.title_message WHERE '
+    'rowid = new.id; END',
+    'CREATE TRIGGER group_search_delete AFTER DELETE ON crash_groups BEGIN DELETE FROM group_search WHERE '
+    'rowid = old.id; END')
+_SQLITE_SEARCH_DROP = (   'DROP TRIGGER IF EXISTS group_search_delete',
+    'DROP TRIGGER IF EXISTS group_search_update',
+    'DROP TRIGGER IF EXISTS group_search_insert',
+    'DROP TABLE IF EXISTS group_search')
+
 _COLUMNS = (
     sa.Column('culprit', sa.String(length=256), nullable=True),
     sa.Column('search_code', sa.String(length=800), nullable=True),
@@ -76,9 +95,7 @@ def upgrade() -> None:
 
 def _search_ddl() -> tuple[tuple[str, ...], tuple[str, ...]]:
     """The SQLite search table's statements (create, drop): ``db.triage_tables`` says why."""
-    from crashveil.server.db.triage_tables import SQLITE_SEARCH_DDL, SQLITE_SEARCH_DROP
-
-    return SQLITE_SEARCH_DDL, SQLITE_SEARCH_DROP
+    return _SQLITE_SEARCH_DDL, _SQLITE_SEARCH_DROP
 
 
 def downgrade() -> None:
