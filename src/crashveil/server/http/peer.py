@@ -31,7 +31,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from crashveil.server.ingest.credential_weight import credential_id
 
-__all__ = ["CREDENTIAL_KEY", "PeerCredential", "peer_certificate", "peer_credential"]
+__all__ = ["CREDENTIAL_KEY", "PeerCredential", "peer_credential"]
 
 #: The scope key the credential id is put under (``None``: no client certificate).
 CREDENTIAL_KEY = "crashveil.credential"
@@ -39,15 +39,6 @@ CREDENTIAL_KEY = "crashveil.credential"
 
 class _Transport(Protocol):
     def get_extra_info(self, name: str, default: object = None) -> object: ...
-
-
-def peer_certificate(scope: Scope, receive: Receive) -> bytes | None:
-    """The DER of the peer's TLS client certificate, or ``None``."""
-    der = _extension_certificate(scope)
-    if der is not None:
-        return der
-    ssl_object = _ssl_object(receive)
-    return _transport_certificate(ssl_object) if ssl_object is not None else None
 
 
 def peer_credential(scope: Scope, receive: Receive) -> str | None:
