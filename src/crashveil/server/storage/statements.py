@@ -152,10 +152,6 @@ def pipelined(conn: sa.Connection, *, commit: bool = False) -> Iterator[None]:
         with driver.pipeline():
             yield
             if commit:
-                cursor = driver.cursor()
-                try:
-                    cursor.execute("COMMIT")
-                finally:
-                    cursor.close()
+                db.driver_execute(conn, "COMMIT")
     except dbapi.Error as exc:
         raise sa.exc.DBAPIError.instance(_PIPELINE, None, exc, dbapi.Error) from exc
